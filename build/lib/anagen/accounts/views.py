@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from anagen.accounts import services
+from anagen.accounts.forms import ApiTokenForm, MemberForm, SwitchClinicForm
+from anagen.accounts.middleware import SESSION_CLINIC_KEY
+from anagen.accounts.models import ApiToken, Membership, User
+from anagen.accounts.permissions import require_permission
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("accounts:password_change_done")
+
+
+class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
+    template_name = "accounts/password_change_done.html"
+
+
+@login_required
+@require_POST
+def switch_clinic(request: HttpRequest) -> HttpResponse:
+    form = SwitchClinicForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a clinic.")
+        return redirect("core:dashboard")
+    clinic_id = form.cleaned_data["clinic_id"]
+    if not any(m.clinic_id == clinic_id for m in request.memberships):
+        raise Http404("No such clinic.")
+    request.session[SESSION_CLINIC_KEY] = clinic_id
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = ""
+    # Stay on list-type pages only: an object page of the old clinic would now be 404.
+    return redirect(target or "core:dashboard")
+
+
+@require_permission("api_token.manage")
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    form = ApiTokenForm(request.POST or None)
+    raw_token = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            _, raw_token = services.create_api_token(request.user, request.clinic,
+                                                     form.cleaned_data["name"])
+        except services.AccountError as exc:
+            form.add_error(None, str(exc))
+    tokens = ApiToken.objects.filter(user=request.user, clinic=request.clinic).order_by(
+        "-created_at")
+    return render(request, "accounts/api_tokens.html",
+                  {"form": form, "tokens": tokens, "raw_token": raw_token})
+
+
+@require_permission("api_token.manage")
+@require_POST
+def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    try:
+        services.revoke_api_token(request.user, token_id)
+    except services.AccountError as exc:
+        raise Http404(str(exc)) from exc
+    messages.success(request, "Token revoked.")
+    return redirect("accounts:api_tokens")
+
+
+@require_permission("clinic.manage")
+def members(request: HttpRequest) -> HttpResponse:
+    form = MemberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = User.objects.filter(username=form.cleaned_data["username"], is_active=True).first()
+        if user is None:
+            form.add_error("username", "No active user with this username.")
+        else:
+            services.set_membership(user, request.clinic, form.cleaned_data["role"])
+            messages.success(request, f"{user.username} is now {form.cleaned_data['role']}.")
+            return redirect("accounts:members")
+    rows = Membership.objects.filter(clinic=request.clinic).select_related("user").order_by(
+        "user__username")
+    return render(request, "accounts/members.html", {"form": form, "members": rows})

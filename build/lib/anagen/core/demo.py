@@ -1,0 +1,109 @@
+"""Demo clinic: users of every role and synthetic patients. Idempotent (safe to run twice).
+
+Names are synthetic; every demo MRN starts with DEMO- so demo rows are recognisable.
+Later parts of the workflow (assessment, sessions, visits) add their own demo rows
+through the `DEMO_STEPS` hooks, each also idempotent.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db import transaction
+
+from anagen.accounts.models import Clinic, User
+from anagen.accounts.roles import Role
+from anagen.accounts.services import set_membership
+from anagen.patients.models import Patient, SexAtBirth
+
+DEMO_CLINIC = ("Anagen Demo Clinic", "demo", "GB")
+OTHER_CLINIC = ("Northside Hair Clinic", "northside", "US")
+DEMO_PASSWORD_SUFFIX = "-demo-2026"
+DEMO_PATIENTS = 36
+DEMO_SEED = 20261125
+
+GIVEN_F = ["Amara", "Beatriz", "Chloe", "Dana", "Elif", "Farah", "Grace", "Hana", "Ines", "Julia",
+           "Kemi", "Lena", "Maya", "Nadia", "Olga", "Priya", "Rosa", "Sofia"]
+GIVEN_M = ["Adrian", "Bilal", "Carlos", "Daniel", "Emeka", "Felix", "George", "Hiro", "Ivan",
+           "Jonas", "Kwame", "Luca", "Marco", "Nikhil", "Omar", "Pavel", "Rafael", "Samuel"]
+FAMILY = ["Adeyemi", "Bauer", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad",
+          "Ivanova", "Jensen", "Kowalski", "Larsen", "Moreau", "Nakamura", "Okafor", "Petrov",
+          "Quinn", "Rossi", "Silva", "Tanaka", "Usman", "Varga", "Weber", "Yilmaz", "Zhou"]
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    password: str
+    role: str
+    clinic: str
+
+
+# Hooks for later workflow steps: each takes (clinic, users_by_role) and must be idempotent.
+DEMO_STEPS: list[Callable[[Clinic, dict[str, User]], None]] = []
+
+
+def _user(username: str, first: str, last: str, password: str) -> User:
+    user, created = User.objects.get_or_create(
+        username=username, defaults={"first_name": first, "last_name": last}
+    )
+    if created:
+        user.set_password(password)
+        user.save()
+    return user
+
+
+def _clinic(name: str, slug: str, country: str) -> Clinic:
+    clinic, _ = Clinic.objects.get_or_create(slug=slug, defaults={"name": name,
+                                                                 "country": country})
+    return clinic
+
+
+def _patients(clinic: Clinic, creator: User, prefix: str, count: int, seed: int) -> None:
+    rng = random.Random(seed)
+    today = date.today()
+    for i in range(1, count + 1):
+        sex = SexAtBirth.MALE if rng.random() < 0.6 else SexAtBirth.FEMALE
+        given = rng.choice(GIVEN_M if sex == SexAtBirth.MALE else GIVEN_F)
+        family = rng.choice(FAMILY)
+        age_days = rng.randint(22 * 365, 68 * 365)
+        mrn = f"{prefix}-{i:04d}"
+        if Patient.objects.filter(clinic=clinic, medical_record_number=mrn).exists():
+            continue
+        patient = Patient(
+            clinic=clinic, medical_record_number=mrn, given_name=given, family_name=family,
+            date_of_birth=today - timedelta(days=age_days), sex_at_birth=sex,
+            phone=f"+44 20 7946 {rng.randint(0, 9999):04d}",
+            email=f"{given}.{family}.{i}@example.org".lower(),
+        )
+        patient._history_user = creator
+        patient._change_reason = "demo data"
+        patient.save()
+
+
+@transaction.atomic
+def load_demo() -> list[DemoLogin]:
+    clinic = _clinic(*DEMO_CLINIC)
+    other = _clinic(*OTHER_CLINIC)
+    logins: list[DemoLogin] = []
+    users: dict[str, User] = {}
+    for role in Role:
+        username = f"{role.value.replace('_', '')}"
+        password = f"{username}{DEMO_PASSWORD_SUFFIX}"
+        user = _user(username, role.label, "Demo", password)
+        set_membership(user, clinic, role)
+        users[role.value] = user
+        logins.append(DemoLogin(username, password, role.value, clinic.name))
+    # A second clinic proves tenancy in the demo: its patients never show in the first.
+    other_admin = _user("northside", "Northside", "Admin", f"northside{DEMO_PASSWORD_SUFFIX}")
+    set_membership(other_admin, other, Role.ADMIN)
+    logins.append(DemoLogin("northside", f"northside{DEMO_PASSWORD_SUFFIX}", "admin",
+                            other.name))
+    _patients(clinic, users["front_desk"], "DEMO", DEMO_PATIENTS, DEMO_SEED)
+    _patients(other, other_admin, "NS", 8, DEMO_SEED + 1)
+    for step in DEMO_STEPS:
+        step(clinic, users)
+    return logins

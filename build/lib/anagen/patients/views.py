@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from anagen.accounts.permissions import can, require_permission
+from anagen.patients import selectors, services
+from anagen.patients.forms import PatientForm, PatientSearchForm, VoidForm
+
+
+def _apply_errors(form, error: services.PatientError) -> None:
+    for field, msgs in error.errors.items():
+        target = field if field in form.fields else None
+        for msg in msgs:
+            form.add_error(target, msg)
+
+
+@require_permission("patient.view")
+def patient_list(request: HttpRequest) -> HttpResponse:
+    search = PatientSearchForm(request.GET or None)
+    query, include_voided = "", False
+    if search.is_valid():
+        query = search.cleaned_data["q"]
+        include_voided = search.cleaned_data["include_voided"]
+    patients = selectors.search_patients(request.clinic, query, include_voided=include_voided)
+    page = Paginator(patients, settings.ANAGEN_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"search": search, "page": page, "query": query}
+    if request.htmx and request.htmx.target == "patient-results":
+        return render(request, "patients/_results.html", context)
+    return render(request, "patients/list.html", context)
+
+
+@require_permission("patient.view")
+def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = selectors.get_patient(request.clinic, patient_id)
+    selectors.log_access(request.user, patient, channel="web", path=request.path,
+                         ip_address=request.META.get("REMOTE_ADDR"))
+    context = {"patient": patient}
+    if can(request, "audit.view"):
+        context["history"] = selectors.patient_history(patient)
+        context["access_log"] = selectors.access_log_for(patient)
+    return render(request, "patients/detail.html", context)
+
+
+@require_permission("patient.create")
+@require_http_methods(["GET", "POST"])
+def patient_create(request: HttpRequest) -> HttpResponse:
+    form = PatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient = services.create_patient(request.clinic, request.user, form.cleaned_data)
+        except services.PatientError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"Patient {patient.full_name} registered.")
+            return redirect("patients:detail", patient_id=patient.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "patients/form.html", {"form": form, "creating": True}, status=status)
+
+
+@require_permission("patient.edit")
+@require_http_methods(["GET", "POST"])
+def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = selectors.get_patient(request.clinic, patient_id)
+    if patient.is_voided:
+        messages.error(request, "This record is voided and cannot be edited.")
+        return redirect("patients:detail", patient_id=patient.pk)
+    form = PatientForm(request.POST or None, instance=selectors.get_patient(request.clinic,
+                                                                            patient_id))
+    if request.method == "POST" and form.is_valid():
+        changed = {f: form.cleaned_data[f] for f in form.changed_data}
+        try:
+            services.update_patient(patient, request.user, changed)
+        except services.PatientError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Changes saved." if changed else "Nothing changed.")
+            return redirect("patients:detail", patient_id=patient.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "patients/form.html", {"form": form, "patient": patient},
+                  status=status)
+
+
+@require_permission("patient.void")
+@require_http_methods(["GET", "POST"])
+def patient_void(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = selectors.get_patient(request.clinic, patient_id)
+    form = VoidForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.void_patient(patient, request.user, form.cleaned_data["reason"])
+        except services.PatientError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Record voided. It stays in the history.")
+            return redirect("patients:detail", patient_id=patient.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "patients/void.html", {"form": form, "patient": patient},
+                  status=status)

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from anagen.accounts.models import Membership
+
+SESSION_CLINIC_KEY = "anagen_clinic_id"
+
+
+class ActiveClinicMiddleware:
+    """Sets request.clinic and request.role from the clinic the user is working in.
+
+    The active clinic is kept in the session; a user with one membership gets it
+    without choosing. Memberships that were deactivated stop working at once.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.clinic = None
+        request.role = None
+        request.memberships = []
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            memberships = list(
+                Membership.objects.filter(user=user, is_active=True).select_related("clinic")
+            )
+            request.memberships = memberships
+            wanted = request.session.get(SESSION_CLINIC_KEY)
+            chosen = next((m for m in memberships if m.clinic_id == wanted), None)
+            if chosen is None and memberships:
+                chosen = memberships[0]
+                request.session[SESSION_CLINIC_KEY] = chosen.clinic_id
+            if chosen is not None:
+                request.clinic = chosen.clinic
+                request.role = chosen.role
+        return self.get_response(request)

@@ -1,0 +1,91 @@
+"""Roles and the permission table: who may do what, in one place.
+
+Pure data (no Django import) so that docs/permissions.md is generated from it and
+tests check every view and endpoint against it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    CLINICIAN = "clinician"
+    NURSE = "nurse"
+    QUALITY = "quality"
+    RESEARCHER = "researcher"
+    FRONT_DESK = "front_desk"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+ALL_ROLES = frozenset(Role)
+
+# Permission name -> (roles allowed, plain-words description).
+# Researchers see de-identified analytics only, never a patient record; quality staff
+# work on products and lots; front desk registers and schedules patients.
+PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
+    "dashboard.view": (ALL_ROLES, "See the dashboard of the active clinic"),
+    "patient.view": (
+        frozenset({Role.ADMIN, Role.CLINICIAN, Role.NURSE, Role.FRONT_DESK}),
+        "List, search and open patient records (each opening is written to the access log)",
+    ),
+    "patient.create": (
+        frozenset({Role.ADMIN, Role.CLINICIAN, Role.NURSE, Role.FRONT_DESK}),
+        "Register a new patient",
+    ),
+    "patient.edit": (
+        frozenset({Role.ADMIN, Role.CLINICIAN, Role.NURSE, Role.FRONT_DESK}),
+        "Edit a patient's demographic and contact details",
+    ),
+    "patient.void": (
+        frozenset({Role.ADMIN, Role.CLINICIAN}),
+        "Void a patient record entered in error (with a reason; nothing is deleted)",
+    ),
+    "audit.view": (
+        frozenset({Role.ADMIN, Role.CLINICIAN}),
+        "See the change history of a record and the access log",
+    ),
+    "clinic.manage": (
+        frozenset({Role.ADMIN}),
+        "Manage the clinic's members and their roles",
+    ),
+    "api_token.manage": (
+        ALL_ROLES,
+        "Create and revoke one's own API tokens for the active clinic",
+    ),
+}
+
+
+def allowed(role: Role | str | None, permission: str) -> bool:
+    """True when `role` holds `permission`; unknown permissions are a programming error."""
+    if permission not in PERMISSIONS:
+        raise KeyError(f"unknown permission {permission!r}")
+    if role is None:
+        return False
+    return Role(role) in PERMISSIONS[permission][0]
+
+
+def render_permissions_markdown() -> str:
+    """The permission table as Markdown (docs/permissions.md is this text)."""
+    roles = list(Role)
+    lines = [
+        "# Permissions",
+        "",
+        "Generated from `src/anagen/accounts/roles.py` by `anagen permissions_doc`;",
+        "`tests/accounts/test_permissions_doc.py` fails when this file drifts from the code,",
+        "and `tests/accounts/test_permission_enforcement.py` checks every view and API",
+        "endpoint against the table. A user's role is per clinic: the role in the clinic",
+        "they are working in (the active clinic) decides.",
+        "",
+        "| permission | " + " | ".join(r.label for r in roles) + " | what it allows |",
+        "|---|" + "---|" * len(roles) + "---|",
+    ]
+    for name, (granted, description) in PERMISSIONS.items():
+        marks = " | ".join("yes" if r in granted else "—" for r in roles)
+        lines.append(f"| `{name}` | {marks} | {description} |")
+    lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+from ninja.errors import HttpError
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from anagen.api.auth import permission, require
+from anagen.patients import selectors, services
+from anagen.patients.models import Patient
+
+router = Router(tags=["patients"])
+
+Sex = Literal["female", "male", "intersex", "unknown"]
+MAX_ID = 2**63 - 1
+
+
+class PatientIn(Schema):
+    medical_record_number: str = Field(min_length=1, max_length=40)
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    date_of_birth: date
+    sex_at_birth: Sex
+    phone: str = Field("", max_length=40)
+    email: str = Field("", max_length=254)
+    address: str = Field("", max_length=2000)
+
+
+class PatientPatch(Schema):
+    medical_record_number: str | None = Field(None, min_length=1, max_length=40)
+    given_name: str | None = Field(None, min_length=1, max_length=100)
+    family_name: str | None = Field(None, min_length=1, max_length=100)
+    date_of_birth: date | None = None
+    sex_at_birth: Sex | None = None
+    phone: str | None = Field(None, max_length=40)
+    email: str | None = Field(None, max_length=254)
+    address: str | None = Field(None, max_length=2000)
+
+
+class PatientOut(Schema):
+    id: int
+    medical_record_number: str
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    sex_at_birth: str
+    phone: str
+    email: str
+    address: str
+    created_at: datetime
+    updated_at: datetime
+    voided: bool
+    void_reason: str
+
+    @staticmethod
+    def resolve_voided(obj: Patient) -> bool:
+        return obj.is_voided
+
+
+class VoidIn(Schema):
+    reason: str = Field(min_length=5, max_length=1000)
+
+
+class PatientFilter(Schema):
+    q: str = Field("", max_length=100, description="Search name, MRN, e-mail or phone")
+    include_voided: bool = False
+
+
+class ChangeOut(Schema):
+    field: str
+    old: str | None
+    new: str | None
+
+
+class HistoryOut(Schema):
+    when: datetime
+    user: str | None
+    kind: str
+    reason: str
+    changes: list[ChangeOut]
+
+
+def _raise(exc: services.PatientError) -> None:
+    detail = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
+    raise HttpError(400, detail)
+
+
+def _patient(request: HttpRequest, patient_id: int) -> Patient:
+    if not 0 < patient_id <= MAX_ID:
+        raise HttpError(404, "No such patient.")
+    return selectors.get_patient(request.clinic, patient_id)
+
+
+@router.get("", response=list[PatientOut], summary="List and search patients")
+@permission("patient.view")
+@paginate(LimitOffsetPagination)
+def list_patients(request: HttpRequest, filters: Query[PatientFilter]):
+    require(request, "patient.view")
+    return selectors.search_patients(request.clinic, filters.q,
+                                     include_voided=filters.include_voided)
+
+
+@router.post("", response={201: PatientOut}, summary="Register a patient")
+@permission("patient.create")
+def create_patient(request: HttpRequest, payload: PatientIn):
+    require(request, "patient.create")
+    try:
+        patient = services.create_patient(request.clinic, request.user, payload.dict())
+    except services.PatientError as exc:
+        _raise(exc)
+    return 201, patient
+
+
+@router.get("/{patient_id}", response=PatientOut, summary="One patient (logged)")
+@permission("patient.view")
+def get_patient(request: HttpRequest, patient_id: int):
+    require(request, "patient.view")
+    patient = _patient(request, patient_id)
+    selectors.log_access(request.user, patient, channel="api", path=request.path,
+                         ip_address=request.META.get("REMOTE_ADDR"))
+    return patient
+
+
+@router.patch("/{patient_id}", response=PatientOut, summary="Change some fields")
+@permission("patient.edit")
+def update_patient(request: HttpRequest, patient_id: int, payload: PatientPatch):
+    require(request, "patient.edit")
+    patient = _patient(request, patient_id)
+    changes = payload.dict(exclude_unset=True)
+    nulls = [k for k, v in changes.items() if v is None]
+    if nulls:
+        raise HttpError(400, f"{', '.join(nulls)}: cannot be null.")
+    try:
+        return services.update_patient(patient, request.user, changes)
+    except services.PatientError as exc:
+        _raise(exc)
+
+
+@router.post("/{patient_id}/void", response=PatientOut, summary="Void a record (no deletion)")
+@permission("patient.void")
+def void_patient(request: HttpRequest, patient_id: int, payload: VoidIn):
+    require(request, "patient.void")
+    patient = _patient(request, patient_id)
+    try:
+        return services.void_patient(patient, request.user, payload.reason)
+    except services.PatientError as exc:
+        _raise(exc)
+
+
+@router.get("/{patient_id}/history", response=list[HistoryOut], summary="Change history")
+@permission("audit.view")
+def patient_history(request: HttpRequest, patient_id: int):
+    require(request, "audit.view")
+    patient = _patient(request, patient_id)
+    rows = selectors.patient_history(patient)
+    return [
+        {**row, "user": row["user"].username if row["user"] else None,
+         "changes": [{"field": c["field"], "old": None if c["old"] is None else str(c["old"]),
+                      "new": None if c["new"] is None else str(c["new"])}
+                     for c in row["changes"]]}
+        for row in rows
+    ]

@@ -1,0 +1,37 @@
+"""The `anagen` console script.
+
+`anagen simulate ...` and `anagen image ...` run the pure scientific tools without
+starting Django; everything else is a Django management command (`anagen migrate`,
+`anagen load_demo`, `anagen runserver`, `anagen lots import FILE`, ...).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import import_module
+
+PURE_TOOLS = {
+    "simulate": "anagen.simulation.cli",
+    "image": "anagen.imaging.cli",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in PURE_TOOLS:
+        try:
+            module = import_module(PURE_TOOLS[argv[0]])
+        except ImportError as exc:
+            print(f"error: `anagen {argv[0]}` is not available: {exc}", file=sys.stderr)
+            return 2
+        return int(module.main(argv[1:]) or 0)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anagen.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["anagen", *argv])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

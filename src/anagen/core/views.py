@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from anagen.accounts.permissions import can, require_permission
+from anagen.patients import selectors as patient_selectors
+
+
+@require_permission("dashboard.view")
+def dashboard(request: HttpRequest) -> HttpResponse:
+    context: dict = {}
+    if can(request, "patient.view"):
+        patients = patient_selectors.patients_of(request.clinic)
+        context["patient_count"] = patients.count()
+        context["recent_patients"] = list(patients.order_by("-created_at")[:5])
+    return render(request, "core/dashboard.html", context)
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness and database reachability for a load balancer; reveals no data."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    message = str(exception) if exception and str(exception) else "You may not do this."
+    return render(request, "403.html", {"message": message}, status=403)
+
+
+def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "404.html", status=404)
+
+
+def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "400.html", status=400)
+
+
+def error_500(request: HttpRequest) -> HttpResponse:
+    return render(request, "500.html", status=500)

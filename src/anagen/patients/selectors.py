@@ -1,0 +1,77 @@
+"""Reads of patient data. Every read is scoped to one clinic: there is no unscoped path."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from anagen.accounts.models import AccessLog, Clinic, User
+from anagen.patients.models import Patient
+
+
+def patients_of(clinic: Clinic, *, include_voided: bool = False) -> QuerySet[Patient]:
+    qs = Patient.objects.filter(clinic=clinic)
+    return qs if include_voided else qs.active()
+
+
+def search_patients(clinic: Clinic, query: str = "", *, include_voided: bool = False
+                    ) -> QuerySet[Patient]:
+    qs = patients_of(clinic, include_voided=include_voided)
+    for term in query.split():
+        qs = qs.filter(
+            Q(given_name__icontains=term)
+            | Q(family_name__icontains=term)
+            | Q(medical_record_number__icontains=term)
+            | Q(email__icontains=term)
+            | Q(phone__icontains=term)
+        )
+    return qs
+
+
+def get_patient(clinic: Clinic, patient_id: int) -> Patient:
+    """The patient with this id in this clinic, voided ones included; 404 otherwise.
+
+    A patient of another clinic is indistinguishable from one that does not exist.
+    """
+    try:
+        return Patient.objects.get(clinic=clinic, pk=patient_id)
+    except (Patient.DoesNotExist, ValueError, TypeError, OverflowError) as exc:
+        raise Http404("No such patient.") from exc
+
+
+def patient_history(patient: Patient) -> list[dict]:
+    """Change history, newest first, with the fields each change touched."""
+    records = list(patient.history.select_related("history_user").order_by("-history_date",
+                                                                            "-history_id"))
+    rows = []
+    for i, record in enumerate(records):
+        previous = records[i + 1] if i + 1 < len(records) else None
+        if previous is None:
+            changes = []
+        else:
+            delta = record.diff_against(previous)
+            changes = [
+                {"field": c.field, "old": c.old, "new": c.new} for c in delta.changes
+            ]
+        rows.append(
+            {
+                "when": record.history_date,
+                "user": record.history_user,
+                "kind": {"+": "created", "~": "changed", "-": "deleted"}[record.history_type],
+                "reason": record.history_change_reason or "",
+                "changes": changes,
+            }
+        )
+    return rows
+
+
+def access_log_for(patient: Patient, limit: int = 50) -> list[AccessLog]:
+    return list(patient.access_log.select_related("user")[:limit])
+
+
+def log_access(user: User, patient: Patient, *, channel: str, path: str,
+               ip_address: str | None) -> None:
+    AccessLog.objects.create(
+        user=user, clinic=patient.clinic, patient=patient, channel=channel,
+        path=path[:500], ip_address=ip_address,
+    )

@@ -1,0 +1,128 @@
+"""Writes of patient data: validation, transactions and audit in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from anagen.accounts.models import Clinic, User
+from anagen.patients.models import Patient, SexAtBirth
+
+EDITABLE_FIELDS = (
+    "medical_record_number", "given_name", "family_name", "date_of_birth", "sex_at_birth",
+    "phone", "email", "address",
+)
+OLDEST_PLAUSIBLE_AGE_YEARS = 130
+
+
+@dataclass
+class PatientError(Exception):
+    """A write was refused; `errors` maps field name -> list of messages."""
+
+    errors: dict[str, list[str]]
+
+    def __str__(self) -> str:
+        return "; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items())
+
+
+def validate_date_of_birth(value: date, today: date | None = None) -> None:
+    today = today or timezone.localdate()
+    if value > today:
+        raise ValidationError("Date of birth cannot be in the future.")
+    if value.year < today.year - OLDEST_PLAUSIBLE_AGE_YEARS:
+        raise ValidationError(
+            f"Date of birth is more than {OLDEST_PLAUSIBLE_AGE_YEARS} years ago; check the year."
+        )
+
+
+def _clean(data: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    unknown = set(data) - set(EDITABLE_FIELDS)
+    if unknown:
+        errors["__all__"] = [f"Unknown field(s): {', '.join(sorted(unknown))}."]
+    cleaned = {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
+    for field in ("medical_record_number", "given_name", "family_name"):
+        if field in cleaned and not cleaned[field]:
+            errors.setdefault(field, []).append("This field is required.")
+    if "date_of_birth" in cleaned:
+        try:
+            validate_date_of_birth(cleaned["date_of_birth"])
+        except ValidationError as exc:
+            errors.setdefault("date_of_birth", []).extend(exc.messages)
+    if "sex_at_birth" in cleaned and cleaned["sex_at_birth"] not in SexAtBirth.values:
+        errors.setdefault("sex_at_birth", []).append(
+            f"Must be one of: {', '.join(SexAtBirth.values)}."
+        )
+    if errors:
+        raise PatientError(errors)
+    return cleaned
+
+
+def _save(patient: Patient, user: User, reason: str) -> Patient:
+    patient._history_user = user
+    patient._change_reason = reason
+    try:
+        patient.full_clean(exclude=["clinic", "voided_by"])
+    except ValidationError as exc:
+        raise PatientError(exc.message_dict) from exc
+    try:
+        with transaction.atomic():
+            patient.save()
+    except IntegrityError as exc:
+        raise PatientError(
+            {"medical_record_number": ["This medical record number is already used in "
+                                       "this clinic."]}
+        ) from exc
+    return patient
+
+
+def create_patient(clinic: Clinic, user: User, data: dict[str, Any]) -> Patient:
+    cleaned = _clean(data)
+    missing = [f for f in ("medical_record_number", "given_name", "family_name",
+                           "date_of_birth", "sex_at_birth") if f not in cleaned]
+    if missing:
+        raise PatientError({f: ["This field is required."] for f in missing})
+    if Patient.objects.filter(
+        clinic=clinic, medical_record_number=cleaned["medical_record_number"]
+    ).exists():
+        raise PatientError(
+            {"medical_record_number": ["This medical record number is already used in "
+                                       "this clinic."]}
+        )
+    return _save(Patient(clinic=clinic, **cleaned), user, "created")
+
+
+def update_patient(patient: Patient, user: User, data: dict[str, Any]) -> Patient:
+    if patient.is_voided:
+        raise PatientError({"__all__": ["This record is voided and cannot be edited."]})
+    cleaned = _clean(data)
+    mrn = cleaned.get("medical_record_number")
+    if mrn and Patient.objects.filter(
+        clinic=patient.clinic, medical_record_number=mrn
+    ).exclude(pk=patient.pk).exists():
+        raise PatientError(
+            {"medical_record_number": ["This medical record number is already used in "
+                                       "this clinic."]}
+        )
+    fresh = Patient.objects.get(pk=patient.pk)
+    for field, value in cleaned.items():
+        setattr(fresh, field, value)
+    return _save(fresh, user, "edited")
+
+
+def void_patient(patient: Patient, user: User, reason: str) -> Patient:
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise PatientError({"reason": ["Give the reason for voiding (at least 5 characters)."]})
+    if patient.is_voided:
+        raise PatientError({"__all__": ["This record is already voided."]})
+    fresh = Patient.objects.get(pk=patient.pk)
+    fresh.voided_at = timezone.now()
+    fresh.voided_by = user
+    fresh.void_reason = reason
+    return _save(fresh, user, f"voided: {reason}")
