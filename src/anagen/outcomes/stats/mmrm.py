@@ -1,0 +1,535 @@
+"""Mixed model for repeated measures (MMRM) with an unstructured covariance, fitted by REML.
+
+Model, for subject ``i`` at visit ``j`` (visits are categorical)::
+
+    y_ij = z_i' B_j + c_i' gamma + e_ij,        (e_i1 .. e_iT) ~ N(0, Sigma),  Sigma unstructured
+
+``z_i = (1, arm dummies, baseline)`` so every visit has its own intercept, treatment effects
+and baseline slope (treatment x visit and baseline x visit); ``c_i`` are further covariates
+with one effect across visits (e.g. sex, site). Subjects contribute the visits they have:
+the likelihood of the observed values is the correct likelihood under missing at random.
+
+Speed. All design columns are subject-level, so the GLS cross-products for the subjects that
+share a missingness pattern ``P`` only need that pattern's sufficient statistics
+``U'U`` (q x q), ``U'Y`` (q x T) and ``Y'Y`` (T x T), with ``U = [z, c]``. Every likelihood,
+gradient and Satterthwaite evaluation then costs O(patterns * T^2 * q^2), independent of the
+number of subjects; the only O(n) work is computing those statistics once.
+
+REML objective (minus twice the restricted log-likelihood, without the 2*pi constant)::
+
+    f(theta) = sum_P n_P log|Sigma_P| + log|X'WX| + y'Wy - b'(X'WX)^{-1} b,   b = X'Wy
+
+optimised over ``theta`` = (log of the Cholesky diagonal, Cholesky off-diagonals) of Sigma
+with an analytic gradient (BFGS, then Newton steps on a finite-difference Hessian of the
+analytic gradient). Degrees of freedom for any linear contrast ``l'beta`` follow
+Satterthwaite: ``df = 2 v^2 / (g' A g)`` with ``v = l'(X'WX)^{-1} l``, ``g = dv/dtheta``
+(analytic) and ``A`` the inverse observed information of ``theta`` (as in R ``mmrm``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import linalg, optimize, stats
+
+from ._long import LongData, exclusion_text, prepare_long
+from ._results import ResultMixin, internal
+from .errors import NotEnoughDataError
+
+__all__ = ["Contrast", "Estimate", "LSMean", "MMRMResult", "fit_mmrm"]
+
+
+@dataclass(frozen=True)
+class Estimate(ResultMixin):
+    name: str
+    estimate: float
+    se: float
+    df: float
+    lower: float
+    upper: float
+    t: float
+    p: float
+
+
+@dataclass(frozen=True)
+class LSMean(ResultMixin):
+    arm: str
+    visit: str
+    estimate: float
+    se: float
+    df: float
+    lower: float
+    upper: float
+
+
+@dataclass(frozen=True)
+class Contrast(ResultMixin):
+    arm: str
+    reference_arm: str
+    visit: str
+    estimate: float
+    se: float
+    df: float
+    lower: float
+    upper: float
+    t: float
+    p: float
+
+
+class _REMLModel:
+    """Sufficient statistics per missingness pattern and the REML objective on them."""
+
+    def __init__(self, u: np.ndarray, y: np.ndarray, q1: int) -> None:
+        n, t_vis = y.shape
+        q = u.shape[1]
+        self.T, self.q, self.q1 = t_vis, q, q1
+        self.q2 = q - q1
+        self.p = t_vis * q1 + self.q2
+        observed = ~np.isnan(y)
+        codes = observed.astype(np.int64) @ (np.int64(1) << np.arange(t_vis, dtype=np.int64))
+        uniq, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+        self.masks = ((uniq[:, None] >> np.arange(t_vis)) & 1).astype(bool)  # (P, T)
+        self.mm = (self.masks[:, :, None] & self.masks[:, None, :]).astype(float)
+        self.n_pat = counts.astype(float)
+        y0 = np.where(observed, y, 0.0)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(counts)])
+        n_p = len(uniq)
+        self.uu = np.empty((n_p, q, q))
+        self.uy = np.empty((n_p, q, t_vis))
+        self.yy = np.empty((n_p, t_vis, t_vis))
+        for k in range(n_p):
+            idx = order[bounds[k] : bounds[k + 1]]
+            uk, yk = u[idx], y0[idx]
+            self.uu[k] = uk.T @ uk
+            self.uy[k] = uk.T @ yk
+            self.yy[k] = yk.T @ yk
+        self.n_obs = int(observed.sum())
+        # Ef maps the per-visit coefficient block (visit j, column r of U) to beta.
+        ef = np.zeros((self.p, t_vis * q))
+        for j in range(t_vis):
+            for r in range(q):
+                row = j * q1 + r if r < q1 else t_vis * q1 + (r - q1)
+                ef[row, j * q + r] = 1.0
+        self.ef = ef
+        self.tril = np.tril_indices(t_vis)
+        self.diag_pos = np.flatnonzero(self.tril[0] == self.tril[1])
+        self.n_theta = len(self.tril[0])
+
+    # -- parametrisation -------------------------------------------------------------------
+    def chol(self, theta: np.ndarray) -> np.ndarray:
+        lower = np.zeros((self.T, self.T))
+        vals = np.array(theta, dtype=float)
+        vals[self.diag_pos] = np.exp(vals[self.diag_pos])
+        lower[self.tril] = vals
+        return lower
+
+    def theta_from_sigma(self, sigma: np.ndarray) -> np.ndarray:
+        lower = np.linalg.cholesky(sigma)
+        vals = lower[self.tril].copy()
+        vals[self.diag_pos] = np.log(vals[self.diag_pos])
+        return vals
+
+    def _chain(self, d_lower: np.ndarray, lower: np.ndarray) -> np.ndarray:
+        """Gradient w.r.t. theta from a gradient w.r.t. the Cholesky factor (last two axes)."""
+        g = d_lower[..., self.tril[0], self.tril[1]]
+        g[..., self.diag_pos] *= lower[self.tril][self.diag_pos]
+        return g
+
+    # -- core pieces ------------------------------------------------------------------------
+    def weights(self, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-pattern inverse covariance embedded in T x T (zeros at missing visits)."""
+        eye = np.eye(self.T)
+        s_p = sigma[None] * self.mm + eye[None] * (1.0 - self.masks[:, :, None] * 1.0) * eye
+        c = np.linalg.cholesky(s_p)
+        logdet = 2.0 * np.log(np.diagonal(c, axis1=1, axis2=2)).sum(axis=1)
+        w = np.linalg.inv(s_p) * self.mm
+        return w, logdet
+
+    def normal_equations(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        tq = self.T * self.q
+        g4 = np.einsum("pjk,pqr->jqkr", w, self.uu).reshape(tq, tq)
+        m = self.ef @ g4 @ self.ef.T
+        b = self.ef @ np.einsum("pjk,pqk->jq", w, self.uy).ravel()
+        ywy = float(np.einsum("pjk,pjk->", w, self.yy))
+        return m, b, ywy
+
+    def residual_crossproducts(self, beta: np.ndarray) -> np.ndarray:
+        gam = (self.ef.T @ beta).reshape(self.T, self.q)
+        cross = np.einsum("pqj,kq->pjk", self.uy, gam)
+        fitted = np.einsum("jq,pqr,kr->pjk", gam, self.uu, gam)
+        return (self.yy - cross - cross.transpose(0, 2, 1) + fitted) * self.mm
+
+    def objective(self, theta: np.ndarray, grad: bool = True) -> Any:
+        lower = self.chol(theta)
+        sigma = lower @ lower.T
+        try:
+            w, logdet = self.weights(sigma)
+            m, b, ywy = self.normal_equations(w)
+            cm = linalg.cho_factor(m, lower=True)
+        except (np.linalg.LinAlgError, linalg.LinAlgError):
+            return (np.inf, np.zeros_like(theta)) if grad else np.inf
+        beta = linalg.cho_solve(cm, b)
+        f = float(self.n_pat @ logdet) + 2.0 * float(np.log(np.diag(cm[0])).sum())
+        f += ywy - float(b @ beta)
+        if not grad:
+            return f
+        v = linalg.cho_solve(cm, np.eye(self.p))
+        resid = self.residual_crossproducts(beta)
+        q4 = (self.ef.T @ v @ self.ef).reshape(self.T, self.q, self.T, self.q)
+        h = np.einsum("jqkr,prq->pjk", q4, self.uu) * self.mm
+        g_sigma = np.einsum("p,pjk->jk", self.n_pat, w) - (w @ (resid + h) @ w).sum(axis=0)
+        return f, self._chain(2.0 * g_sigma @ lower, lower)
+
+    def gradient(self, theta: np.ndarray) -> np.ndarray:
+        return self.objective(theta)[1]
+
+    def hessian(self, theta: np.ndarray) -> np.ndarray:
+        """Central differences of the analytic gradient (error ~ step^2)."""
+        k = theta.size
+        hess = np.empty((k, k))
+        for i in range(k):
+            step = 1e-4 * max(1.0, abs(theta[i]))
+            tp, tm = theta.copy(), theta.copy()
+            tp[i] += step
+            tm[i] -= step
+            hess[:, i] = (self.gradient(tp) - self.gradient(tm)) / (2 * step)
+        return 0.5 * (hess + hess.T)
+
+    def gls(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        lower = self.chol(theta)
+        w, _ = self.weights(lower @ lower.T)
+        m, b, _ = self.normal_equations(w)
+        cm = linalg.cho_factor(m, lower=True)
+        return linalg.cho_solve(cm, b), linalg.cho_solve(cm, np.eye(self.p)), w, lower
+
+    def contrast_df(
+        self,
+        contrasts: np.ndarray,
+        v_beta: np.ndarray,
+        w: np.ndarray,
+        lower: np.ndarray,
+        theta_cov: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Variance and Satterthwaite df of each row ``l`` of ``contrasts``."""
+        u = v_beta @ contrasts.T  # (p, c)
+        var = np.einsum("pc,pc->c", contrasts.T, u)
+        a = (self.ef.T @ u).T.reshape(-1, self.T, self.q)
+        # dv/dSigma = sum_P W_P A_P W_P with A_P[j,k] = a_j' (U'U)_P a_k
+        a_p = np.einsum("cjq,pqr,ckr->cpjk", a, self.uu, a) * self.mm[None]
+        b_mat = np.einsum("pij,cpjk,pkl->cil", w, a_p, w)
+        g = self._chain(2.0 * b_mat @ lower, lower)
+        denom = np.einsum("ci,ij,cj->c", g, theta_cov, g)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df = np.where(denom > 0, 2.0 * var**2 / denom, np.inf)
+        return var, df
+
+
+def _fit_theta(model: _REMLModel, theta0: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    res = optimize.minimize(
+        model.objective, theta0, jac=True, method="BFGS", options={"gtol": 1e-6, "maxiter": 500}
+    )
+    theta = res.x
+    iterations = int(res.nit)
+    f_cur = model.objective(theta, grad=False)
+    hess = model.hessian(theta)
+    # Newton polish: BFGS stops at a loose gradient; SEs and df need the exact optimum.
+    for _ in range(6):
+        g = model.gradient(theta)
+        try:
+            step = np.linalg.solve(hess, g)
+        except np.linalg.LinAlgError:
+            break
+        t = 1.0
+        while t > 1e-4:
+            cand = theta - t * step
+            f_new = model.objective(cand, grad=False)
+            if f_new <= f_cur + 1e-12 * abs(f_cur):
+                break
+            t /= 2
+        else:
+            break
+        theta, f_cur = cand, f_new
+        iterations += 1
+        hess = model.hessian(theta)
+        if np.max(np.abs(t * step)) < 1e-10:
+            break
+    if not np.isfinite(f_cur):
+        raise NotEnoughDataError("the REML fit failed (the covariance became singular)")
+    grad = model.gradient(theta)
+    scale_g = np.max(np.abs(grad)) / max(1.0, abs(f_cur))
+    eig = np.linalg.eigvalsh(hess)
+    if scale_g > 1e-5 or eig.min() <= 1e-10 * max(1.0, eig.max()):
+        raise NotEnoughDataError(
+            "the unstructured covariance could not be estimated (REML did not reach a proper "
+            "maximum); there are too few subjects per visit or pair of visits for the number "
+            "of visits"
+        )
+    return theta, hess, iterations
+
+
+def _start_theta(model: _REMLModel) -> np.ndarray:
+    """Pairwise covariance of ordinary least-squares residuals, made positive definite."""
+    w_ident = model.mm * np.eye(model.T)[None]
+    m, b, _ = model.normal_equations(w_ident)
+    beta = np.linalg.lstsq(m, b, rcond=None)[0]
+    resid = model.residual_crossproducts(beta).sum(axis=0)
+    pairs = np.einsum("p,pjk->jk", model.n_pat, model.mm)
+    sigma = resid / np.maximum(pairs, 1.0)
+    vals, vecs = np.linalg.eigh(sigma)
+    floor = 1e-3 * max(float(np.max(np.diag(sigma))), 1e-12)
+    sigma = (vecs * np.maximum(vals, floor)) @ vecs.T
+    return model.theta_from_sigma(sigma)
+
+
+@dataclass(frozen=True)
+class MMRMResult(ResultMixin):
+    """MMRM fit. ``coefficients`` use the per-visit parametrisation of the module docstring."""
+
+    arms: tuple[str, ...]
+    reference_arm: str
+    visits: tuple[str, ...]
+    coefficients: tuple[Estimate, ...]
+    lsmeans: tuple[LSMean, ...]
+    contrasts: tuple[Contrast, ...]
+    covariance: tuple[tuple[float, ...], ...]
+    n_subjects: int
+    n_observations: int
+    n_incomplete_subjects: int
+    n_missingness_patterns: int
+    reml_loglik: float
+    iterations: int
+    level: float
+    missing_data: str
+    method: str = "REML"
+    covariance_structure: str = "unstructured"
+    df_method: str = "Satterthwaite"
+    _beta: np.ndarray = internal()
+    _model: _REMLModel = internal()
+    _theta: np.ndarray = internal()
+    _theta_cov: np.ndarray = internal()
+    _scale: float = internal(1.0)
+
+    @property
+    def coefficient_names(self) -> list[str]:
+        return [c.name for c in self.coefficients]
+
+    def contrast(self, weights: ArrayLike, name: str = "contrast") -> Estimate:
+        """Estimate, SE, Satterthwaite df, CI and p for ``weights @ beta``."""
+        lvec = np.asarray(weights, dtype=float).reshape(1, -1)
+        if lvec.shape[1] != len(self.coefficients):
+            raise ValueError(f"weights must have {len(self.coefficients)} entries")
+        return _estimates(self, lvec, [name])[0]
+
+
+def _estimates(
+    fit: MMRMResult | tuple[Any, ...], lmat: np.ndarray, names: Sequence[str]
+) -> list[Estimate]:
+    if isinstance(fit, MMRMResult):
+        model, theta, theta_cov, beta, scale, level = (
+            fit._model,
+            fit._theta,
+            fit._theta_cov,
+            fit._beta,
+            fit._scale,
+            fit.level,
+        )
+    else:
+        model, theta, theta_cov, beta, scale, level = fit
+    _, v_beta, w, lower = model.gls(theta)
+    var, df = model.contrast_df(lmat, v_beta, w, lower, theta_cov)
+    est = lmat @ beta * scale
+    se = np.sqrt(var) * scale
+    tq = stats.t.ppf(0.5 + level / 2, df)
+    tval = est / se
+    pval = 2 * stats.t.sf(np.abs(tval), df)
+    return [
+        Estimate(
+            str(nm),
+            float(e),
+            float(s),
+            float(d),
+            float(e - t * s),
+            float(e + t * s),
+            float(tv),
+            float(pv),
+        )
+        for nm, e, s, d, t, tv, pv in zip(names, est, se, df, tq, tval, pval, strict=True)
+    ]
+
+
+def _check_estimable(data: LongData, q1: int) -> None:
+    n_subj, n_vis = data.y.shape
+    if n_subj < 2:
+        raise NotEnoughDataError(f"an MMRM needs at least 2 subjects, got {n_subj}")
+    if len(data.arms) < 2:
+        raise NotEnoughDataError(
+            f"only one arm ({data.arms[0]!r}) has analysable subjects; a treatment comparison "
+            "needs at least two"
+        )
+    obs = ~np.isnan(data.y)
+    for j, v in enumerate(data.visits):
+        for a, arm in enumerate(data.arms):
+            if not obs[data.arm_index == a, j].any():
+                raise NotEnoughDataError(
+                    f"arm {arm!r} has no observed value at visit {v!r}, so its effect at that "
+                    "visit cannot be estimated"
+                )
+        if obs[:, j].sum() <= q1:
+            raise NotEnoughDataError(
+                f"visit {v!r} has {int(obs[:, j].sum())} observed values; at least {q1 + 1} are "
+                "needed to estimate its mean per arm and its variance"
+            )
+    both = obs.T.astype(float) @ obs.astype(float)
+    for j in range(n_vis):
+        for k in range(j):
+            if both[j, k] < 1:
+                raise NotEnoughDataError(
+                    f"no subject is observed at both visit {data.visits[k]!r} and visit "
+                    f"{data.visits[j]!r}, so their covariance cannot be estimated"
+                )
+
+
+def fit_mmrm(
+    subject: ArrayLike,
+    arm: ArrayLike,
+    visit: ArrayLike,
+    baseline: ArrayLike | None,
+    value: ArrayLike,
+    *,
+    reference_arm: object | None = None,
+    covariates: Mapping[str, ArrayLike] | None = None,
+    visit_order: Sequence[object] | None = None,
+    level: float = 0.95,
+) -> MMRMResult:
+    """Fit an MMRM to a long-format table (one row per subject and post-baseline visit).
+
+    ``value`` is the analysed outcome (usually the change from baseline; NaN = missing).
+    ``baseline`` (one value per subject, repeated on its rows) enters as baseline x visit;
+    pass ``None`` to leave it out. ``covariates`` maps names to per-row arrays that are
+    constant within a subject: numbers enter as they are, text is dummy-coded (first sorted
+    level = reference); each has one effect across visits. Visits are sorted unless
+    ``visit_order`` is given. Raises ``NotEnoughDataError`` when the model is not estimable.
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError("level must be between 0 and 1")
+    data = prepare_long(
+        subject,
+        arm,
+        visit,
+        baseline,
+        value,
+        reference_arm=reference_arm,
+        covariates=covariates,
+        visit_order=visit_order,
+    )
+    n_subj, n_vis = data.y.shape
+    n_arms = len(data.arms)
+    has_base = data.baseline is not None
+    q1 = n_arms + (1 if has_base else 0)
+    _check_estimable(data, q1)
+
+    cols = [np.ones(n_subj)]
+    cols += [(data.arm_index == a).astype(float) for a in range(1, n_arms)]
+    if has_base:
+        cols.append(np.asarray(data.baseline, dtype=float))
+    u = np.column_stack([*cols, data.covariates])
+    # Scale the outcome to unit SD so the optimiser sees well-conditioned parameters.
+    scale = float(np.nanstd(data.y))
+    if not np.isfinite(scale) or scale <= 0:
+        scale = 1.0
+    model = _REMLModel(u, data.y / scale, q1)
+    if model.n_obs <= model.p:
+        raise NotEnoughDataError(
+            f"{model.n_obs} observations cannot estimate {model.p} fixed effects plus a covariance"
+        )
+    m_ols, _, _ = model.normal_equations(model.mm * np.eye(n_vis)[None])
+    if np.linalg.matrix_rank(m_ols) < model.p:
+        raise NotEnoughDataError(
+            "the fixed-effects design is singular (a baseline or covariate is constant, or "
+            "collinear with arm and visit)"
+        )
+    theta, hess, iterations = _fit_theta(model, _start_theta(model))
+    theta_cov = 2.0 * np.linalg.inv(hess)
+    beta, _, _, lower = model.gls(theta)
+    f_min = model.objective(theta, grad=False)
+    # Restricted log-likelihood on the original scale (comparable with R mmrm's logLik).
+    reml_loglik = -0.5 * (f_min + (model.n_obs - model.p) * (np.log(2 * np.pi) + 2 * np.log(scale)))
+
+    vis_names = [str(v) for v in data.visits]
+    names = []
+    for v in vis_names:
+        names.append(f"visit {v}: intercept")
+        names += [f"visit {v}: arm {a}" for a in data.arms[1:]]
+        if has_base:
+            names.append(f"visit {v}: baseline")
+    names += data.covariate_names
+    packed = (model, theta, theta_cov, beta, scale, level)
+    coefs = _estimates(packed, np.eye(model.p), names)
+
+    # LS means at the mean baseline and mean covariate values of the analysed subjects.
+    base_mean = float(np.mean(data.baseline)) if has_base else 0.0
+    cov_mean = data.covariates.mean(axis=0)
+    ls_rows, ls_names, con_rows, con_names = [], [], [], []
+    for j, v in enumerate(vis_names):
+        for a, arm_name in enumerate(data.arms):
+            row = np.zeros(model.p)
+            row[j * q1] = 1.0
+            if a:
+                row[j * q1 + a] = 1.0
+            if has_base:
+                row[j * q1 + n_arms] = base_mean
+            row[n_vis * q1 :] = cov_mean
+            ls_rows.append(row)
+            ls_names.append((arm_name, v))
+            if a:
+                crow = np.zeros(model.p)
+                crow[j * q1 + a] = 1.0
+                con_rows.append(crow)
+                con_names.append((arm_name, v))
+    ls_est = _estimates(packed, np.array(ls_rows), [f"{a}@{v}" for a, v in ls_names])
+    con_est = _estimates(packed, np.array(con_rows), [f"{a}@{v}" for a, v in con_names])
+    lsmeans = tuple(
+        LSMean(a, v, e.estimate, e.se, e.df, e.lower, e.upper)
+        for (a, v), e in zip(ls_names, ls_est, strict=True)
+    )
+    contrasts = tuple(
+        Contrast(a, data.arms[0], v, e.estimate, e.se, e.df, e.lower, e.upper, e.t, e.p)
+        for (a, v), e in zip(con_names, con_est, strict=True)
+    )
+
+    sigma = lower @ lower.T * scale**2
+    n_incomplete = int(np.isnan(data.y).any(axis=1).sum())
+    statement = (
+        f"MMRM on all observed values: {model.n_obs} of {n_subj * n_vis} subject-visits observed "
+        f"in {n_subj} subjects; {n_incomplete} subjects with missing visits contribute the visits "
+        "they have (no imputation, no LOCF). Estimates are unbiased if data are missing at random "
+        "(MAR: dropout may depend on arm, baseline, covariates and earlier observed values), not "
+        f"if missingness depends on the unobserved values themselves (MNAR). {exclusion_text(data)}"
+    )
+    return MMRMResult(
+        arms=tuple(data.arms),
+        reference_arm=data.arms[0],
+        visits=tuple(vis_names),
+        coefficients=tuple(coefs),
+        lsmeans=lsmeans,
+        contrasts=contrasts,
+        covariance=tuple(tuple(float(x) for x in r) for r in sigma),
+        n_subjects=n_subj,
+        n_observations=model.n_obs,
+        n_incomplete_subjects=n_incomplete,
+        n_missingness_patterns=len(model.n_pat),
+        reml_loglik=float(reml_loglik),
+        iterations=iterations,
+        level=float(level),
+        missing_data=statement,
+        _beta=beta,
+        _model=model,
+        _theta=theta,
+        _theta_cov=theta_cov,
+        _scale=scale,
+    )
