@@ -43,8 +43,9 @@ class Membership(models.Model):
 
     ROLE_CHOICES = [(r.value, r.label) for r in Role]
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=ROLE_CHOICES)
     is_active = models.BooleanField(default=True)
@@ -64,11 +65,11 @@ class Membership(models.Model):
 class AccessLog(models.Model):
     """One row each time someone opens a patient record, in a page or through the API."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                             related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT,
-                                related_name="access_log")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="access_log"
+    )
     accessed_at = models.DateTimeField(auto_now_add=True, db_index=True)
     channel = models.CharField(max_length=10, choices=[("web", "web"), ("api", "api")])
     path = models.CharField(max_length=500)
@@ -88,8 +89,9 @@ class ApiToken(models.Model):
     Only the SHA-256 of the token is stored; the raw token is shown once at creation.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="api_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=100)
     key_hash = models.CharField(max_length=64, unique=True)

@@ -53,9 +53,7 @@ def authenticate_token(raw: str) -> ApiToken | None:
     )
     if token is None:
         return None
-    if not Membership.objects.filter(
-        user=token.user, clinic=token.clinic, is_active=True
-    ).exists():
+    if not Membership.objects.filter(user=token.user, clinic=token.clinic, is_active=True).exists():
         return None
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
     return token

@@ -54,14 +54,19 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     raw_token = None
     if request.method == "POST" and form.is_valid():
         try:
-            _, raw_token = services.create_api_token(request.user, request.clinic,
-                                                     form.cleaned_data["name"])
+            _, raw_token = services.create_api_token(
+                request.user, request.clinic, form.cleaned_data["name"]
+            )
         except services.AccountError as exc:
             form.add_error(None, str(exc))
     tokens = ApiToken.objects.filter(user=request.user, clinic=request.clinic).order_by(
-        "-created_at")
-    return render(request, "accounts/api_tokens.html",
-                  {"form": form, "tokens": tokens, "raw_token": raw_token})
+        "-created_at"
+    )
+    return render(
+        request,
+        "accounts/api_tokens.html",
+        {"form": form, "tokens": tokens, "raw_token": raw_token},
+    )
 
 
 @require_permission("api_token.manage")
@@ -86,6 +91,9 @@ def members(request: HttpRequest) -> HttpResponse:
             services.set_membership(user, request.clinic, form.cleaned_data["role"])
             messages.success(request, f"{user.username} is now {form.cleaned_data['role']}.")
             return redirect("accounts:members")
-    rows = Membership.objects.filter(clinic=request.clinic).select_related("user").order_by(
-        "user__username")
+    rows = (
+        Membership.objects.filter(clinic=request.clinic)
+        .select_related("user")
+        .order_by("user__username")
+    )
     return render(request, "accounts/members.html", {"form": form, "members": rows})

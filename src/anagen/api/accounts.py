@@ -1,9 +1,7 @@
-from __future__ import annotations
-
 from django.http import HttpRequest
 from ninja import Router, Schema
 
-from anagen.api.auth import permission, require
+from anagen.api.auth import guard
 
 router = Router(tags=["account"])
 
@@ -15,9 +13,16 @@ class MeOut(Schema):
     role: str
 
 
-@router.get("", response=MeOut, summary="Who am I, in which clinic, with which role")
-@permission("dashboard.view")
+@router.get(
+    "",
+    response=MeOut,
+    summary="Who am I, in which clinic, with which role",
+    auth=guard("dashboard.view"),
+)
 def me(request: HttpRequest) -> MeOut:
-    require(request, "dashboard.view")
-    return MeOut(username=request.user.username, clinic=request.clinic.name,
-                 clinic_id=request.clinic.id, role=request.role)
+    return MeOut(
+        username=request.user.username,
+        clinic=request.clinic.name,
+        clinic_id=request.clinic.id,
+        role=request.role,
+    )

@@ -1,4 +1,10 @@
-"""API authentication: a bearer token (bound to one clinic) or the browser session."""
+"""API authentication and authorisation, checked before any input is parsed.
+
+Each endpoint declares its permission with `auth=guard("patient.view")`: the caller
+is authenticated by bearer token (bound to one clinic) or by the browser session
+(CSRF-checked for writes), then the role in that clinic must hold the permission
+(roles.py), else 403. Unauthenticated callers get 401.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,20 @@ from django.http import HttpRequest
 from ninja.errors import HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 
-from anagen.accounts.roles import allowed
+from anagen.accounts.roles import PERMISSIONS, allowed
 from anagen.accounts.services import authenticate_token
 
 
+def _check(request: HttpRequest, permission: str) -> None:
+    if not allowed(getattr(request, "role", None), permission):
+        raise HttpError(403, f"Your role does not allow this ({permission}).")
+
+
 class BearerToken(HttpBearer):
+    def __init__(self, permission: str) -> None:
+        super().__init__()
+        self.permission = permission
+
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         api_token = authenticate_token(token)
         if api_token is None:
@@ -21,34 +36,33 @@ class BearerToken(HttpBearer):
         request.user = api_token.user
         request.clinic = api_token.clinic
         request.role = membership.role if membership else None
+        _check(request, self.permission)
         return api_token
 
 
 class SessionCookie(APIKeyCookie):
-    """The signed-in browser session; unsafe methods need the CSRF token (ninja checks it)."""
+    """The signed-in browser session; ninja checks CSRF for unsafe methods."""
 
     param_name = "sessionid"
 
+    def __init__(self, permission: str) -> None:
+        super().__init__()
+        self.permission = permission
+
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         if request.user.is_authenticated and getattr(request, "clinic", None) is not None:
+            _check(request, self.permission)
             return request.user
         return None
 
 
-AUTH = [BearerToken(), SessionCookie()]
+def guard(permission: str) -> list:
+    if permission not in PERMISSIONS:
+        raise KeyError(f"unknown permission {permission!r}")
+    return [BearerToken(permission), SessionCookie(permission)]
 
 
-def require(request: HttpRequest, permission: str) -> None:
-    """403 unless the caller's role in its clinic holds `permission` (see roles.py)."""
-    if not allowed(getattr(request, "role", None), permission):
-        raise HttpError(403, f"Your role does not allow this ({permission}).")
-
-
-def permission(name: str):
-    """Mark an endpoint with the permission it checks, for the enforcement test."""
-
-    def decorator(func):
-        func.required_permission = name
-        return func
-
-    return decorator
+def required_permission(operation: Any) -> str | None:
+    """The permission an API operation checks (for the enforcement tests)."""
+    perms = {getattr(cb, "permission", None) for cb in operation.auth_callbacks}
+    return perms.pop() if len(perms) == 1 else None

@@ -1,5 +1,3 @@
-from __future__ import annotations
-
 from datetime import date, datetime
 from typing import Literal
 
@@ -8,7 +6,7 @@ from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from anagen.api.auth import permission, require
+from anagen.api.auth import guard
 from anagen.patients import selectors, services
 from anagen.patients.models import Patient
 
@@ -94,19 +92,20 @@ def _patient(request: HttpRequest, patient_id: int) -> Patient:
     return selectors.get_patient(request.clinic, patient_id)
 
 
-@router.get("", response=list[PatientOut], summary="List and search patients")
-@permission("patient.view")
+@router.get(
+    "", response=list[PatientOut], summary="List and search patients", auth=guard("patient.view")
+)
 @paginate(LimitOffsetPagination)
 def list_patients(request: HttpRequest, filters: Query[PatientFilter]):
-    require(request, "patient.view")
-    return selectors.search_patients(request.clinic, filters.q,
-                                     include_voided=filters.include_voided)
+    return selectors.search_patients(
+        request.clinic, filters.q, include_voided=filters.include_voided
+    )
 
 
-@router.post("", response={201: PatientOut}, summary="Register a patient")
-@permission("patient.create")
+@router.post(
+    "", response={201: PatientOut}, summary="Register a patient", auth=guard("patient.create")
+)
 def create_patient(request: HttpRequest, payload: PatientIn):
-    require(request, "patient.create")
     try:
         patient = services.create_patient(request.clinic, request.user, payload.dict())
     except services.PatientError as exc:
@@ -114,20 +113,25 @@ def create_patient(request: HttpRequest, payload: PatientIn):
     return 201, patient
 
 
-@router.get("/{patient_id}", response=PatientOut, summary="One patient (logged)")
-@permission("patient.view")
+@router.get(
+    "/{patient_id}", response=PatientOut, summary="One patient (logged)", auth=guard("patient.view")
+)
 def get_patient(request: HttpRequest, patient_id: int):
-    require(request, "patient.view")
     patient = _patient(request, patient_id)
-    selectors.log_access(request.user, patient, channel="api", path=request.path,
-                         ip_address=request.META.get("REMOTE_ADDR"))
+    selectors.log_access(
+        request.user,
+        patient,
+        channel="api",
+        path=request.path,
+        ip_address=request.META.get("REMOTE_ADDR"),
+    )
     return patient
 
 
-@router.patch("/{patient_id}", response=PatientOut, summary="Change some fields")
-@permission("patient.edit")
+@router.patch(
+    "/{patient_id}", response=PatientOut, summary="Change some fields", auth=guard("patient.edit")
+)
 def update_patient(request: HttpRequest, patient_id: int, payload: PatientPatch):
-    require(request, "patient.edit")
     patient = _patient(request, patient_id)
     changes = payload.dict(exclude_unset=True)
     nulls = [k for k, v in changes.items() if v is None]
@@ -139,10 +143,13 @@ def update_patient(request: HttpRequest, patient_id: int, payload: PatientPatch)
         _raise(exc)
 
 
-@router.post("/{patient_id}/void", response=PatientOut, summary="Void a record (no deletion)")
-@permission("patient.void")
+@router.post(
+    "/{patient_id}/void",
+    response=PatientOut,
+    summary="Void a record (no deletion)",
+    auth=guard("patient.void"),
+)
 def void_patient(request: HttpRequest, patient_id: int, payload: VoidIn):
-    require(request, "patient.void")
     patient = _patient(request, patient_id)
     try:
         return services.void_patient(patient, request.user, payload.reason)
@@ -150,16 +157,27 @@ def void_patient(request: HttpRequest, patient_id: int, payload: VoidIn):
         _raise(exc)
 
 
-@router.get("/{patient_id}/history", response=list[HistoryOut], summary="Change history")
-@permission("audit.view")
+@router.get(
+    "/{patient_id}/history",
+    response=list[HistoryOut],
+    summary="Change history",
+    auth=guard("audit.view"),
+)
 def patient_history(request: HttpRequest, patient_id: int):
-    require(request, "audit.view")
     patient = _patient(request, patient_id)
     rows = selectors.patient_history(patient)
     return [
-        {**row, "user": row["user"].username if row["user"] else None,
-         "changes": [{"field": c["field"], "old": None if c["old"] is None else str(c["old"]),
-                      "new": None if c["new"] is None else str(c["new"])}
-                     for c in row["changes"]]}
+        {
+            **row,
+            "user": row["user"].username if row["user"] else None,
+            "changes": [
+                {
+                    "field": c["field"],
+                    "old": None if c["old"] is None else str(c["old"]),
+                    "new": None if c["new"] is None else str(c["new"]),
+                }
+                for c in row["changes"]
+            ],
+        }
         for row in rows
     ]

@@ -2,31 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import HttpError, ValidationError
-from ninja.parser import Parser
-
-from anagen.api.auth import AUTH
-
-
-class JsonOnlyParser(Parser):
-    """Refuse bodies that are not JSON with 415 instead of guessing."""
-
-    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
-        if request.content_type != "application/json":
-            raise HttpError(415, "Send the request body as JSON (Content-Type: application/json).")
-        try:
-            data = json.loads(request.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise HttpError(400, f"The request body is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise HttpError(400, "The request body must be a JSON object.")
-        return data
+from ninja.errors import ValidationError
 
 
 api = NinjaAPI(
@@ -38,8 +17,6 @@ api = NinjaAPI(
         "browser session. Every object belongs to one clinic; objects of other clinics "
         "answer 404."
     ),
-    auth=AUTH,
-    parser=JsonOnlyParser(),
     urls_namespace="api-v1",
     docs_url="/docs",
     openapi_url="/openapi.json",
@@ -57,14 +34,19 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
         for e in exc.errors
     ]
     summary = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors)
-    return api.create_response(request, {"detail": f"Invalid input — {summary}",
-                                         "errors": errors}, status=422)
+    return api.create_response(
+        request, {"detail": f"Invalid input — {summary}", "errors": errors}, status=422
+    )
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc) or "Not found."}, status=404)
 
 
 @api.exception_handler(RequestDataTooBig)
 def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
-    return api.create_response(request, {"detail": "The request body is too large."},
-                               status=413)
+    return api.create_response(request, {"detail": "The request body is too large."}, status=413)
 
 
 from anagen.api import accounts as _accounts  # noqa: E402

@@ -25,13 +25,73 @@ DEMO_PASSWORD_SUFFIX = "-demo-2026"
 DEMO_PATIENTS = 36
 DEMO_SEED = 20261125
 
-GIVEN_F = ["Amara", "Beatriz", "Chloe", "Dana", "Elif", "Farah", "Grace", "Hana", "Ines", "Julia",
-           "Kemi", "Lena", "Maya", "Nadia", "Olga", "Priya", "Rosa", "Sofia"]
-GIVEN_M = ["Adrian", "Bilal", "Carlos", "Daniel", "Emeka", "Felix", "George", "Hiro", "Ivan",
-           "Jonas", "Kwame", "Luca", "Marco", "Nikhil", "Omar", "Pavel", "Rafael", "Samuel"]
-FAMILY = ["Adeyemi", "Bauer", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad",
-          "Ivanova", "Jensen", "Kowalski", "Larsen", "Moreau", "Nakamura", "Okafor", "Petrov",
-          "Quinn", "Rossi", "Silva", "Tanaka", "Usman", "Varga", "Weber", "Yilmaz", "Zhou"]
+GIVEN_F = [
+    "Amara",
+    "Beatriz",
+    "Chloe",
+    "Dana",
+    "Elif",
+    "Farah",
+    "Grace",
+    "Hana",
+    "Ines",
+    "Julia",
+    "Kemi",
+    "Lena",
+    "Maya",
+    "Nadia",
+    "Olga",
+    "Priya",
+    "Rosa",
+    "Sofia",
+]
+GIVEN_M = [
+    "Adrian",
+    "Bilal",
+    "Carlos",
+    "Daniel",
+    "Emeka",
+    "Felix",
+    "George",
+    "Hiro",
+    "Ivan",
+    "Jonas",
+    "Kwame",
+    "Luca",
+    "Marco",
+    "Nikhil",
+    "Omar",
+    "Pavel",
+    "Rafael",
+    "Samuel",
+]
+FAMILY = [
+    "Adeyemi",
+    "Bauer",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Haddad",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "Larsen",
+    "Moreau",
+    "Nakamura",
+    "Okafor",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Silva",
+    "Tanaka",
+    "Usman",
+    "Varga",
+    "Weber",
+    "Yilmaz",
+    "Zhou",
+]
 
 
 @dataclass(frozen=True)
@@ -57,8 +117,7 @@ def _user(username: str, first: str, last: str, password: str) -> User:
 
 
 def _clinic(name: str, slug: str, country: str) -> Clinic:
-    clinic, _ = Clinic.objects.get_or_create(slug=slug, defaults={"name": name,
-                                                                 "country": country})
+    clinic, _ = Clinic.objects.get_or_create(slug=slug, defaults={"name": name, "country": country})
     return clinic
 
 
@@ -74,8 +133,12 @@ def _patients(clinic: Clinic, creator: User, prefix: str, count: int, seed: int)
         if Patient.objects.filter(clinic=clinic, medical_record_number=mrn).exists():
             continue
         patient = Patient(
-            clinic=clinic, medical_record_number=mrn, given_name=given, family_name=family,
-            date_of_birth=today - timedelta(days=age_days), sex_at_birth=sex,
+            clinic=clinic,
+            medical_record_number=mrn,
+            given_name=given,
+            family_name=family,
+            date_of_birth=today - timedelta(days=age_days),
+            sex_at_birth=sex,
             phone=f"+44 20 7946 {rng.randint(0, 9999):04d}",
             email=f"{given}.{family}.{i}@example.org".lower(),
         )
@@ -100,8 +163,7 @@ def load_demo() -> list[DemoLogin]:
     # A second clinic proves tenancy in the demo: its patients never show in the first.
     other_admin = _user("northside", "Northside", "Admin", f"northside{DEMO_PASSWORD_SUFFIX}")
     set_membership(other_admin, other, Role.ADMIN)
-    logins.append(DemoLogin("northside", f"northside{DEMO_PASSWORD_SUFFIX}", "admin",
-                            other.name))
+    logins.append(DemoLogin("northside", f"northside{DEMO_PASSWORD_SUFFIX}", "admin", other.name))
     _patients(clinic, users["front_desk"], "DEMO", DEMO_PATIENTS, DEMO_SEED)
     _patients(other, other_admin, "NS", 8, DEMO_SEED + 1)
     for step in DEMO_STEPS:

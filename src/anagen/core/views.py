@@ -25,18 +25,30 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"status": "ok"})
 
 
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
 def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     message = str(exception) if exception and str(exception) else "You may not do this."
+    if _wants_json(request):
+        return JsonResponse({"detail": message}, status=403)
     return render(request, "403.html", {"message": message}, status=403)
 
 
 def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse({"detail": "Not found."}, status=404)
     return render(request, "404.html", status=404)
 
 
 def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse({"detail": "Bad request."}, status=400)
     return render(request, "400.html", status=400)
 
 
 def error_500(request: HttpRequest) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse({"detail": "Internal error; nothing was saved."}, status=500)
     return render(request, "500.html", status=500)

@@ -20,8 +20,14 @@ class PatientForm(forms.ModelForm):
     class Meta:
         model = Patient
         fields = [
-            "medical_record_number", "given_name", "family_name", "date_of_birth",
-            "sex_at_birth", "phone", "email", "address",
+            "medical_record_number",
+            "given_name",
+            "family_name",
+            "date_of_birth",
+            "sex_at_birth",
+            "phone",
+            "email",
+            "address",
         ]
         widgets = {
             "date_of_birth": DateInput(),
@@ -42,7 +48,9 @@ class PatientForm(forms.ModelForm):
 
 class VoidForm(forms.Form):
     reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), min_length=5, max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        min_length=5,
+        max_length=1000,
         help_text="Why this record is void (for example: registered twice, wrong person).",
     )
 

@@ -14,8 +14,9 @@ def patients_of(clinic: Clinic, *, include_voided: bool = False) -> QuerySet[Pat
     return qs if include_voided else qs.active()
 
 
-def search_patients(clinic: Clinic, query: str = "", *, include_voided: bool = False
-                    ) -> QuerySet[Patient]:
+def search_patients(
+    clinic: Clinic, query: str = "", *, include_voided: bool = False
+) -> QuerySet[Patient]:
     qs = patients_of(clinic, include_voided=include_voided)
     for term in query.split():
         qs = qs.filter(
@@ -41,8 +42,9 @@ def get_patient(clinic: Clinic, patient_id: int) -> Patient:
 
 def patient_history(patient: Patient) -> list[dict]:
     """Change history, newest first, with the fields each change touched."""
-    records = list(patient.history.select_related("history_user").order_by("-history_date",
-                                                                            "-history_id"))
+    records = list(
+        patient.history.select_related("history_user").order_by("-history_date", "-history_id")
+    )
     rows = []
     for i, record in enumerate(records):
         previous = records[i + 1] if i + 1 < len(records) else None
@@ -50,9 +52,7 @@ def patient_history(patient: Patient) -> list[dict]:
             changes = []
         else:
             delta = record.diff_against(previous)
-            changes = [
-                {"field": c.field, "old": c.old, "new": c.new} for c in delta.changes
-            ]
+            changes = [{"field": c.field, "old": c.old, "new": c.new} for c in delta.changes]
         rows.append(
             {
                 "when": record.history_date,
@@ -69,9 +69,14 @@ def access_log_for(patient: Patient, limit: int = 50) -> list[AccessLog]:
     return list(patient.access_log.select_related("user")[:limit])
 
 
-def log_access(user: User, patient: Patient, *, channel: str, path: str,
-               ip_address: str | None) -> None:
+def log_access(
+    user: User, patient: Patient, *, channel: str, path: str, ip_address: str | None
+) -> None:
     AccessLog.objects.create(
-        user=user, clinic=patient.clinic, patient=patient, channel=channel,
-        path=path[:500], ip_address=ip_address,
+        user=user,
+        clinic=patient.clinic,
+        patient=patient,
+        channel=channel,
+        path=path[:500],
+        ip_address=ip_address,
     )

@@ -14,8 +14,14 @@ from anagen.accounts.models import Clinic, User
 from anagen.patients.models import Patient, SexAtBirth
 
 EDITABLE_FIELDS = (
-    "medical_record_number", "given_name", "family_name", "date_of_birth", "sex_at_birth",
-    "phone", "email", "address",
+    "medical_record_number",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "sex_at_birth",
+    "phone",
+    "email",
+    "address",
 )
 OLDEST_PLAUSIBLE_AGE_YEARS = 130
 
@@ -75,24 +81,39 @@ def _save(patient: Patient, user: User, reason: str) -> Patient:
             patient.save()
     except IntegrityError as exc:
         raise PatientError(
-            {"medical_record_number": ["This medical record number is already used in "
-                                       "this clinic."]}
+            {
+                "medical_record_number": [
+                    "This medical record number is already used in this clinic."
+                ]
+            }
         ) from exc
     return patient
 
 
 def create_patient(clinic: Clinic, user: User, data: dict[str, Any]) -> Patient:
     cleaned = _clean(data)
-    missing = [f for f in ("medical_record_number", "given_name", "family_name",
-                           "date_of_birth", "sex_at_birth") if f not in cleaned]
+    missing = [
+        f
+        for f in (
+            "medical_record_number",
+            "given_name",
+            "family_name",
+            "date_of_birth",
+            "sex_at_birth",
+        )
+        if f not in cleaned
+    ]
     if missing:
         raise PatientError({f: ["This field is required."] for f in missing})
     if Patient.objects.filter(
         clinic=clinic, medical_record_number=cleaned["medical_record_number"]
     ).exists():
         raise PatientError(
-            {"medical_record_number": ["This medical record number is already used in "
-                                       "this clinic."]}
+            {
+                "medical_record_number": [
+                    "This medical record number is already used in this clinic."
+                ]
+            }
         )
     return _save(Patient(clinic=clinic, **cleaned), user, "created")
 
@@ -102,12 +123,18 @@ def update_patient(patient: Patient, user: User, data: dict[str, Any]) -> Patien
         raise PatientError({"__all__": ["This record is voided and cannot be edited."]})
     cleaned = _clean(data)
     mrn = cleaned.get("medical_record_number")
-    if mrn and Patient.objects.filter(
-        clinic=patient.clinic, medical_record_number=mrn
-    ).exclude(pk=patient.pk).exists():
+    if (
+        mrn
+        and Patient.objects.filter(clinic=patient.clinic, medical_record_number=mrn)
+        .exclude(pk=patient.pk)
+        .exists()
+    ):
         raise PatientError(
-            {"medical_record_number": ["This medical record number is already used in "
-                                       "this clinic."]}
+            {
+                "medical_record_number": [
+                    "This medical record number is already used in this clinic."
+                ]
+            }
         )
     fresh = Patient.objects.get(pk=patient.pk)
     for field, value in cleaned.items():

@@ -37,8 +37,13 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 @require_permission("patient.view")
 def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
-    selectors.log_access(request.user, patient, channel="web", path=request.path,
-                         ip_address=request.META.get("REMOTE_ADDR"))
+    selectors.log_access(
+        request.user,
+        patient,
+        channel="web",
+        path=request.path,
+        ip_address=request.META.get("REMOTE_ADDR"),
+    )
     context = {"patient": patient}
     if can(request, "audit.view"):
         context["history"] = selectors.patient_history(patient)
@@ -69,8 +74,9 @@ def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
     if patient.is_voided:
         messages.error(request, "This record is voided and cannot be edited.")
         return redirect("patients:detail", patient_id=patient.pk)
-    form = PatientForm(request.POST or None, instance=selectors.get_patient(request.clinic,
-                                                                            patient_id))
+    form = PatientForm(
+        request.POST or None, instance=selectors.get_patient(request.clinic, patient_id)
+    )
     if request.method == "POST" and form.is_valid():
         changed = {f: form.cleaned_data[f] for f in form.changed_data}
         try:
@@ -81,8 +87,7 @@ def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
             messages.success(request, "Changes saved." if changed else "Nothing changed.")
             return redirect("patients:detail", patient_id=patient.pk)
     status = 400 if request.method == "POST" else 200
-    return render(request, "patients/form.html", {"form": form, "patient": patient},
-                  status=status)
+    return render(request, "patients/form.html", {"form": form, "patient": patient}, status=status)
 
 
 @require_permission("patient.void")
@@ -99,5 +104,4 @@ def patient_void(request: HttpRequest, patient_id: int) -> HttpResponse:
             messages.success(request, "Record voided. It stays in the history.")
             return redirect("patients:detail", patient_id=patient.pk)
     status = 400 if request.method == "POST" else 200
-    return render(request, "patients/void.html", {"form": form, "patient": patient},
-                  status=status)
+    return render(request, "patients/void.html", {"form": form, "patient": patient}, status=status)

@@ -1,0 +1,64 @@
+"""Checks on API request bodies that must happen before django-ninja parses them.
+
+Ninja turns every parser failure into one generic 400; clients deserve to know
+whether the content type or the JSON itself was wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+API_PREFIX = "/api/"
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class ApiBodyMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(API_PREFIX):
+            return self.get_response(request)
+        if request.method in BODY_METHODS:
+            error = self.check_body(request)
+            if error is not None:
+                return error
+        response = self.get_response(request)
+        if response.status_code == 405 and not response.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            allow = response.get("Allow", "")
+            json_response = JsonResponse(
+                {"detail": f"Method {request.method} is not allowed here; use {allow}."},
+                status=405,
+            )
+            json_response["Allow"] = allow
+            return json_response
+        return response
+
+    @staticmethod
+    def check_body(request: HttpRequest) -> HttpResponse | None:
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            return JsonResponse({"detail": "The request body is too large."}, status=413)
+        if not body:
+            return None
+        if request.content_type != "application/json":
+            return JsonResponse(
+                {"detail": "Send the request body as JSON (Content-Type: application/json)."},
+                status=415,
+            )
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return JsonResponse({"detail": f"The request body is not valid JSON: {exc}"},
+                                status=400)
+        if not isinstance(data, dict):
+            return JsonResponse({"detail": "The request body must be a JSON object."},
+                                status=400)
+        return None

@@ -1,0 +1,134 @@
+"""Image decoding and conversion to the engine's working format (H, W, 3) uint8 sRGB.
+
+Conversion rules (documented in docs/imaging.md):
+
+* EXIF orientation is applied, so the array is upright as the clinician saw it.
+* Grayscale (L, 1, I, I;16, F) is replicated to three channels.
+* 16-bit data are scaled by 255/65535 (full range kept, no stretching), so a 16-bit and an
+  8-bit export of the same capture give the same numbers within rounding.
+* 32-bit float data are assumed in 0..1 (values outside are clipped).
+* Alpha (RGBA, LA, PA) is dropped: the colour channels are used as stored.
+* Palette, CMYK and YCbCr images are converted to RGB by Pillow.
+* Multi-frame files (TIFF stacks, GIF) use the first frame.
+* Sides must be between MIN_SIDE and MAX_SIDE pixels and the image at most MAX_PIXELS; the size
+  is checked from the header, before decoding, so a decompression bomb is refused cheaply.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageInputError
+
+MIN_SIDE = 128
+MAX_SIDE = 12_000
+MAX_PIXELS = 60_000_000
+
+
+def check_dimensions(width: int, height: int) -> None:
+    """Raise ImageInputError when the image is too small or too large to analyse."""
+    if min(width, height) < MIN_SIDE:
+        raise ImageInputError(
+            f"image is {width}x{height} px; at least {MIN_SIDE} px per side is needed"
+        )
+    if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
+        raise ImageInputError(
+            f"image is {width}x{height} px; the limit is {MAX_SIDE} px per side and "
+            f"{MAX_PIXELS // 1_000_000} megapixels"
+        )
+
+
+def load_image(source: str | os.PathLike[str] | bytes | bytearray) -> np.ndarray:
+    """Decode an image file (path or bytes) into an upright (H, W, 3) uint8 RGB array."""
+    try:
+        if isinstance(source, bytes | bytearray):
+            fh: io.BufferedIOBase | io.BytesIO = io.BytesIO(bytes(source))
+            name = "<bytes>"
+        else:
+            path = Path(source)
+            if not path.is_file():
+                raise ImageInputError(f"{path}: no such file")
+            fh = io.BytesIO(path.read_bytes())
+            name = str(path)
+    except OSError as exc:
+        raise ImageInputError(f"cannot read {source!r}: {exc.strerror or exc}") from exc
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns before its own bomb error; we check the size ourselves.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(fh)
+            check_dimensions(*im.size)
+            im.load()
+    except ImageInputError:
+        raise
+    except UnidentifiedImageError as exc:
+        raise ImageInputError(f"{name}: not a recognised image file") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageInputError(f"{name}: image too large ({exc})") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageInputError(f"{name}: truncated or corrupt image ({exc})") from exc
+    try:
+        im = ImageOps.exif_transpose(im)
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not stop the analysis
+        pass
+    return coerce_image(_pil_to_array(im))
+
+
+def _pil_to_array(im: Image.Image) -> np.ndarray:
+    mode = im.mode
+    if mode in ("RGB", "L"):
+        return np.asarray(im)
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(im).astype(np.uint16)
+    if mode == "I":
+        arr = np.asarray(im)
+        # Pillow opens 16-bit PNGs as "I"; treat them as 16-bit when they fit.
+        if arr.min() >= 0 and arr.max() <= 65535:
+            return arr.astype(np.uint16)
+        raise ImageInputError("32-bit integer images are not supported; export 8 or 16 bit")
+    if mode == "F":
+        return np.asarray(im).astype(np.float32)
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        return np.asarray(im.convert("RGBA"))[..., :3] if mode != "LA" else np.asarray(im)[..., 0]
+    return np.asarray(im.convert("RGB"))
+
+
+def coerce_image(image: np.ndarray) -> np.ndarray:
+    """Convert an array to (H, W, 3) uint8 by the module's documented rules."""
+    arr = np.asarray(image)
+    if arr.dtype == bool or arr.size == 0:
+        raise ImageInputError("image array is empty or boolean")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 3 and arr.shape[2] in (2, 4):
+        arr = arr[..., : arr.shape[2] - 1]  # drop alpha
+        if arr.shape[2] == 1:
+            arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
+        raise ImageInputError(f"expected a 2-D grayscale or RGB image, got shape {arr.shape}")
+    check_dimensions(arr.shape[1], arr.shape[0])
+    if arr.dtype == np.uint8:
+        out = arr
+    elif arr.dtype == np.uint16 or (np.issubdtype(arr.dtype, np.integer) and arr.max() > 255):
+        if arr.min() < 0 or arr.max() > 65535:
+            raise ImageInputError("integer image values outside 0..65535")
+        out = np.round(arr.astype(np.float32) * (255.0 / 65535.0)).astype(np.uint8)
+    elif np.issubdtype(arr.dtype, np.integer):
+        if arr.min() < 0:
+            raise ImageInputError("negative pixel values")
+        out = arr.astype(np.uint8)
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)):
+            raise ImageInputError("image contains NaN or infinite values")
+        out = np.round(np.clip(arr, 0.0, 1.0) * 255).astype(np.uint8)
+    else:
+        raise ImageInputError(f"unsupported pixel type {arr.dtype}")
+    if out.ndim == 2:
+        out = np.repeat(out[..., None], 3, axis=2)
+    return np.ascontiguousarray(out)

@@ -1,0 +1,371 @@
+"""Hair segmentation: contrast image, hair mask, skeleton graph, and hair centrelines.
+
+Steps (all at a *working scale* of about 4 µm/px, so the cost does not explode for
+high-magnification images):
+
+1. sRGB -> linear luminance; a smooth skin background from a coarse median; the log-contrast
+   ``log(background / image)`` (positive for hairs darker than skin, negative for grey/white
+   hairs brighter than skin).
+2. Hysteresis threshold on the contrast relative to its robust noise level, narrowed to the part
+   above a fraction of the local peak (separates touching dark hairs), both polarities.
+3. Skeleton -> graph of segments between junctions. Short spurs are pruned, clusters of
+   junctions joined; at each junction the segments are paired by straightness (crossing hairs
+   go straight through); chains are split at sharp bends (hairs of one follicular unit leaving
+   the same ostium form a V).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage as ndi
+from scipy import sparse
+from scipy.sparse import csgraph
+from skimage.filters import apply_hysteresis_threshold
+from skimage.morphology import remove_small_holes, remove_small_objects, skeletonize
+from skimage.transform import resize
+
+WORK_UM_PER_PX = 4.0
+
+_x = np.arange(256) / 255.0
+SRGB_TO_LINEAR = np.where(_x <= 0.04045, _x / 12.92, ((_x + 0.055) / 1.055) ** 2.4).astype(
+    np.float32
+)
+_EIGHT = np.ones((3, 3), bool)
+
+
+@dataclass
+class Prepared:
+    lin_y: np.ndarray  # full-resolution linear luminance
+    k: int  # working downsample factor
+    work_um: float
+    y_work: np.ndarray
+    background: np.ndarray  # working-scale skin background (linear)
+    contrast: np.ndarray  # working-scale log contrast, smoothed
+    saturated: np.ndarray  # working-scale glare mask
+    noise: float
+
+
+def block_mean(a: np.ndarray, k: int) -> np.ndarray:
+    if k == 1:
+        return a
+    h, w = a.shape[0] // k * k, a.shape[1] // k * k
+    return a[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3))
+
+
+def prepare(rgb: np.ndarray, um_per_px: float) -> Prepared:
+    lin = SRGB_TO_LINEAR[rgb]
+    lin_y = lin.mean(axis=2)
+    k = max(1, int(WORK_UM_PER_PX / um_per_px + 1e-6))
+    work_um = um_per_px * k
+    yw = block_mean(lin_y, k).astype(np.float32)
+    sat_full = rgb.min(axis=2) >= 250
+    sat = block_mean(sat_full.astype(np.float32), k) > 0
+    sat = ndi.binary_dilation(sat, iterations=max(2, int(12 / work_um)))
+    # Skin background: median over ~400 µm on a coarse grid ignores hairs (a minority of the
+    # pixels in any window) and keeps the slow vignetting and mottling.
+    m = max(1, int(round(40.0 / work_um)))
+    coarse = block_mean(yw, m)
+    coarse = ndi.median_filter(coarse, size=max(3, int(round(400.0 / (m * work_um))) | 1))
+    bg = resize(coarse, yw.shape, order=1, mode="edge", anti_aliasing=False)
+    bg = ndi.gaussian_filter(bg, 100.0 / work_um).astype(np.float32)
+    eps = 2e-3
+    c = np.log(bg + eps) - np.log(yw + eps)
+    c = ndi.gaussian_filter(c, 0.7)
+    dev = c[~sat] if (~sat).any() else c
+    noise = float(1.4826 * np.median(np.abs(dev - np.median(dev))))
+    return Prepared(lin_y, k, work_um, yw, bg, c.astype(np.float32), sat, max(noise, 1e-3))
+
+
+def hair_mask(prep: Prepared) -> np.ndarray:
+    c = prep.contrast
+    wu = prep.work_um
+    lo = max(3.5 * prep.noise, 0.035)
+    hi = max(7.0 * prep.noise, 0.08)
+    win = max(3, int(round(160.0 / wu)))
+    dark = apply_hysteresis_threshold(c, lo, hi)
+    dark &= c >= 0.3 * ndi.maximum_filter(c, size=win)
+    bright = apply_hysteresis_threshold(-c, lo, hi) & ~prep.saturated
+    bright &= -c >= 0.3 * ndi.maximum_filter(-c, size=win)
+    mask = dark | bright
+    mask = ndi.binary_opening(mask, np.ones((2, 2), bool)) if wu < 5 else mask
+    mask = remove_small_objects(mask, max_size=max(4, int(900.0 / wu**2)))
+    mask = remove_small_holes(mask, max_size=max(4, int(600.0 / wu**2)))
+    return mask
+
+
+@dataclass
+class Chain:
+    """A candidate hair centreline in working pixels (row, col), with what its ends touch."""
+
+    pts: np.ndarray
+    end_nodes: tuple[int, int]  # node id at each end, -1 for a free tip
+    half_width: float  # median half width from the distance transform (working px)
+    component: int
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def length(self) -> float:
+        if len(self.pts) < 2:
+            return 0.0
+        return float(np.sum(np.hypot(*np.diff(self.pts, axis=0).T)))
+
+
+def _order_segments(seg: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Label skeleton segments (junction-free) and return each one's pixels in path order."""
+    lab, n = ndi.label(seg, structure=_EIGHT)
+    ys, xs = np.nonzero(seg)
+    if n == 0:
+        return lab, []
+    idx = -np.ones(seg.shape, np.int64)
+    idx[ys, xs] = np.arange(len(ys))
+    H, W = seg.shape
+    rows, cols, wts = [], [], []
+    for dy, dx, w in ((0, 1, 1.0), (1, 0, 1.0), (1, 1, np.sqrt(2)), (1, -1, np.sqrt(2))):
+        y2, x2 = ys + dy, xs + dx
+        ok = (y2 < H) & (x2 >= 0) & (x2 < W)
+        j = np.full(len(ys), -1)
+        j[ok] = idx[y2[ok], x2[ok]]
+        good = j >= 0
+        rows.append(np.nonzero(good)[0])
+        cols.append(j[good])
+        wts.append(np.full(good.sum(), w))
+    r = np.concatenate(rows)
+    c = np.concatenate(cols)
+    g = sparse.coo_matrix((np.concatenate(wts), (r, c)), shape=(len(ys), len(ys))).tocsr()
+    g = g + g.T
+    deg = np.diff(g.indptr)
+    labs = lab[ys, xs]
+    # Start each segment at a pixel with a single neighbour (an end); cycles start anywhere.
+    cand = np.nonzero(deg <= 1)[0]
+    order = np.argsort(labs[cand], kind="stable")
+    ul, first = np.unique(labs[cand][order], return_index=True)
+    start = np.zeros(n + 1, np.int64) - 1
+    start[ul] = cand[order][first]
+    missing = np.nonzero(start[1:] < 0)[0] + 1
+    if len(missing):
+        o = np.argsort(labs, kind="stable")
+        ul2, f2 = np.unique(labs[o], return_index=True)
+        anyp = np.zeros(n + 1, np.int64)
+        anyp[ul2] = o[f2]
+        start[missing] = anyp[missing]
+    dist = csgraph.dijkstra(g, directed=False, indices=start[1:], min_only=True)
+    dist[~np.isfinite(dist)] = 0
+    order = np.lexsort((dist, labs))
+    ls = labs[order]
+    cuts = np.nonzero(np.diff(ls))[0] + 1
+    pts = np.stack([ys[order], xs[order]], axis=1).astype(float)
+    return lab, np.split(pts, cuts)
+
+
+class _UF:
+    def __init__(self) -> None:
+        self.p: dict[int, int] = {}
+
+    def find(self, a: int) -> int:
+        self.p.setdefault(a, a)
+        while self.p[a] != a:
+            self.p[a] = self.p[self.p[a]]
+            a = self.p[a]
+        return a
+
+    def union(self, a: int, b: int) -> None:
+        self.p[self.find(a)] = self.find(b)
+
+
+def _end_dir(pts: np.ndarray, end: int, m: int) -> np.ndarray:
+    """Unit vector pointing out of the segment at one end (0: first point, 1: last point)."""
+    n = len(pts)
+    m = max(1, min(m, n - 1))
+    if n < 2:
+        return np.zeros(2)
+    v = pts[0] - pts[m] if end == 0 else pts[-1] - pts[-1 - m]
+    nv = np.hypot(*v)
+    return v / nv if nv > 0 else np.zeros(2)
+
+
+def _angle(u: np.ndarray, v: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip(np.dot(u, v), -1, 1))))
+
+
+def trace_chains(mask: np.ndarray, work_um: float) -> list[Chain]:
+    """Skeletonise the mask and turn it into hair centreline chains."""
+    sk = skeletonize(mask)
+    dt = ndi.distance_transform_edt(mask)
+    comp, _ = ndi.label(mask, structure=_EIGHT)
+    nb = ndi.convolve(sk.astype(np.uint8), np.ones((3, 3), np.uint8), mode="constant") - 1
+    junc = sk & (nb >= 3)
+    jlab, nj = ndi.label(junc, structure=_EIGHT)
+    _, segs = _order_segments(sk & ~junc)
+    if not segs:
+        return []
+    jpad = np.pad(jlab, 1)
+    # Node at each segment end: any junction pixel in its 3x3 neighbourhood.
+    ends = np.array([[s[0], s[-1]] for s in segs], dtype=int)  # (n, 2 ends, 2 coords)
+    node = np.zeros((len(segs), 2), int)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            v = jpad[ends[..., 0] + 1 + dy, ends[..., 1] + 1 + dx]
+            node = np.maximum(node, v)
+    node -= 1  # -1: free end
+    # A single-pixel segment touching two different junctions: take both.
+    node_hw = np.zeros(nj + 1)
+    if nj:
+        jy, jx = np.nonzero(junc)
+        np.maximum.at(node_hw, jlab[jy, jx], dt[jy, jx])
+    jcent = np.zeros((nj + 1, 2))
+    if nj:
+        cnt = np.bincount(jlab[jy, jx], minlength=nj + 1).astype(float)
+        jcent[:, 0] = np.bincount(jlab[jy, jx], jy, minlength=nj + 1) / np.maximum(cnt, 1)
+        jcent[:, 1] = np.bincount(jlab[jy, jx], jx, minlength=nj + 1) / np.maximum(cnt, 1)
+
+    seg_pts = {i: s for i, s in enumerate(segs)}
+    seg_nodes = {i: [int(node[i, 0]), int(node[i, 1])] for i in range(len(segs))}
+
+    def length(p: np.ndarray) -> float:
+        return float(np.sum(np.hypot(*np.diff(p, axis=0).T))) if len(p) > 1 else 0.0
+
+    def degree_map() -> dict[int, list[tuple[int, int]]]:
+        deg: dict[int, list[tuple[int, int]]] = {}
+        for i, (a, b) in seg_nodes.items():
+            if a >= 0:
+                deg.setdefault(a, []).append((i, 0))
+            if b >= 0:
+                deg.setdefault(b, []).append((i, 1))
+        return deg
+
+    uf = _UF()
+    # 1. Prune spurs (short branches from a junction to a free end, made by a ragged mask edge).
+    for _ in range(2):
+        deg = degree_map()
+        for i in list(seg_nodes):
+            a, b = seg_nodes[i]
+            if (a >= 0) == (b >= 0):
+                continue
+            nd = a if a >= 0 else b
+            if len(deg.get(nd, [])) < 3:
+                continue
+            if length(seg_pts[i]) + 1 < max(1.6 * node_hw[nd + 1], 3.0):
+                del seg_nodes[i]
+                del seg_pts[i]
+                deg[nd] = [e for e in deg[nd] if e[0] != i]
+    # 2. Join junction clusters linked by a segment shorter than the local hair width (two
+    # 3-way junctions of a shallow crossing become one 4-way junction).
+    for i in list(seg_nodes):
+        a, b = seg_nodes[i]
+        if a >= 0 and b >= 0:
+            hw = max(node_hw[a + 1], node_hw[b + 1])
+            if a == b or length(seg_pts[i]) <= max(1.2 * hw, 2.0):
+                uf.union(a, b)
+                del seg_nodes[i]
+                del seg_pts[i]
+    for i in seg_nodes:
+        seg_nodes[i] = [uf.find(x) if x >= 0 else -1 for x in seg_nodes[i]]
+    deg = degree_map()
+
+    # 3. Pair segment ends at each junction by straightness.
+    partner: dict[tuple[int, int], tuple[int, int]] = {}
+    for nd, items in deg.items():
+        hw = node_hw[nd + 1]
+        m = int(np.clip(round(2 * hw + 2), 3, 15))
+        dirs = {e: _end_dir(seg_pts[e[0]], e[1], m) for e in items}
+        lens = {e: length(seg_pts[e[0]]) for e in items}
+        limit = 55.0 if len(items) == 2 else 40.0
+        cand = []
+        for ai in range(len(items)):
+            for bi in range(ai + 1, len(items)):
+                ea, eb = items[ai], items[bi]
+                if ea[0] == eb[0]:
+                    continue
+                dev = 180.0 - _angle(dirs[ea], dirs[eb])
+                if dev < limit:
+                    # Prefer straight continuation, then long segments.
+                    cand.append((dev - 0.01 * min(lens[ea], lens[eb]), ea, eb))
+        cand.sort(key=lambda t: t[0])
+        used: set[tuple[int, int]] = set()
+        for _, ea, eb in cand:
+            if ea in used or eb in used:
+                continue
+            used |= {ea, eb}
+            partner[ea] = eb
+            partner[eb] = ea
+
+    # 4. Walk chains.
+    visited: set[int] = set()
+    chains: list[Chain] = []
+
+    def walk(start: int, start_end: int) -> tuple[list[np.ndarray], int, int]:
+        # Enter segment `start` from end `start_end`, follow partners to the far side.
+        parts: list[np.ndarray] = []
+        i, e = start, start_end
+        first_node = seg_nodes[i][e]
+        last_node = -1
+        while True:
+            visited.add(i)
+            p = seg_pts[i] if e == 0 else seg_pts[i][::-1]
+            parts.append(p)
+            far = 1 - e
+            last_node = seg_nodes[i][far]
+            nxt = partner.get((i, far))
+            if nxt is None or nxt[0] in visited:
+                break
+            parts.append(jcent[last_node + 1][None, :])
+            i, e = nxt
+        return parts, first_node, last_node
+
+    order = sorted(seg_pts, key=lambda i: -length(seg_pts[i]))
+    starts = [(i, e) for i in order for e in (0, 1) if (i, e) not in partner]
+    for i, e in starts + [(i, 0) for i in order]:
+        if i in visited:
+            continue
+        parts, n0, n1 = walk(i, e)
+        pts = np.concatenate(parts, axis=0)
+        iy, ix = pts[:, 0].astype(int), pts[:, 1].astype(int)
+        hw = float(np.median(dt[iy, ix])) if len(pts) else 1.0
+        chains.append(Chain(pts, (n0, n1), hw, int(comp[iy[0], ix[0]])))
+
+    # 5. Split chains at sharp local bends.
+    out: list[Chain] = []
+    for ch in chains:
+        out.extend(_split_at_bends(ch))
+    return out
+
+
+def _split_at_bends(ch: Chain, max_turn_deg: float = 28.0) -> list[Chain]:
+    pts = ch.pts
+    n = len(pts)
+    s = int(np.clip(round(1.5 * ch.half_width + 2), 3, 12))
+    if n < 2 * s + 3:
+        return [ch]
+    sm = ndi.gaussian_filter1d(pts, 1.0, axis=0, mode="nearest")
+    i = np.arange(s, n - s)
+    a = sm[i] - sm[i - s]
+    b = sm[i + s] - sm[i]
+    na = np.hypot(*a.T)
+    nb = np.hypot(*b.T)
+    cos = np.einsum("ij,ij->i", a, b) / np.maximum(na * nb, 1e-9)
+    turn = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+    cuts = []
+    j = 0
+    while j < len(turn):
+        if turn[j] > max_turn_deg:
+            k = j
+            while k + 1 < len(turn) and turn[k + 1] > max_turn_deg:
+                k += 1
+            cuts.append(int(i[j + int(np.argmax(turn[j : k + 1]))]))
+            j = k + 1
+        else:
+            j += 1
+    if not cuts:
+        return [ch]
+    bounds = [0, *cuts, n - 1]
+    pieces = []
+    for a0, b0 in zip(bounds[:-1], bounds[1:], strict=True):
+        p = pts[a0 : b0 + 1]
+        n0 = ch.end_nodes[0] if a0 == 0 else -2  # -2: a bend shared with the neighbour piece
+        n1 = ch.end_nodes[1] if b0 == n - 1 else -2
+        c = Chain(p, (n0, n1), ch.half_width, ch.component)
+        c.meta["bend_group"] = id(ch)
+        pieces.append(c)
+    return pieces

@@ -1,0 +1,107 @@
+import pytest
+from django.conf import settings
+
+from anagen.accounts.roles import Role
+
+from ..conftest import PASSWORD
+
+
+def test_sign_in_lands_on_the_dashboard_of_the_clinic(client, clinic_a, make_user):
+    make_user(Role.NURSE, clinic_a, username="nina")
+    response = client.post(
+        "/accounts/login/", {"username": "nina", "password": PASSWORD}, follow=True
+    )
+    assert response.status_code == 200
+    assert b"Clinic A" in response.content and b"Nurse" in response.content
+
+
+def test_wrong_password_gives_a_clear_error_and_no_session(client, clinic_a, make_user):
+    make_user(Role.NURSE, clinic_a, username="nina")
+    response = client.post("/accounts/login/", {"username": "nina", "password": "nope"})
+    assert response.status_code == 200
+    assert b"correct username and password" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_repeated_failures_lock_the_account_even_with_the_right_password(
+    client, clinic_a, make_user
+):
+    make_user(Role.NURSE, clinic_a, username="nina")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/accounts/login/", {"username": "nina", "password": "wrong"})
+    response = client.post("/accounts/login/", {"username": "nina", "password": PASSWORD})
+    assert response.status_code == 429
+    assert b"Too many failed sign-ins" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_logout_needs_post_and_ends_the_session(client, clinic_a, make_user):
+    client.force_login(make_user(Role.NURSE, clinic_a))
+    assert client.get("/accounts/logout/").status_code == 405
+    client.post("/accounts/logout/")
+    assert client.get("/").status_code == 302
+
+
+def test_password_change_checks_the_old_password_and_strength(client, clinic_a, make_user):
+    user = make_user(Role.NURSE, clinic_a)
+    client.force_login(user)
+    bad = client.post(
+        "/accounts/password/", {"old_password": "wrong", "new_password1": "x", "new_password2": "x"}
+    )
+    assert bad.status_code == 200 and b"old password was entered incorrectly" in bad.content
+    weak = client.post(
+        "/accounts/password/",
+        {"old_password": PASSWORD, "new_password1": "12345", "new_password2": "12345"},
+    )
+    assert b"too short" in weak.content
+    ok = client.post(
+        "/accounts/password/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a-much-better-passphrase-7",
+            "new_password2": "a-much-better-passphrase-7",
+        },
+    )
+    assert ok.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password("a-much-better-passphrase-7")
+
+
+def test_sessions_expire_after_inactivity_and_at_browser_close():
+    assert settings.SESSION_COOKIE_AGE <= 60 * 60
+    assert settings.SESSION_SAVE_EVERY_REQUEST and settings.SESSION_EXPIRE_AT_BROWSER_CLOSE
+
+
+def test_a_user_without_any_clinic_is_refused(client, db):
+    from anagen.accounts.models import User
+
+    client.force_login(User.objects.create_user("lonely", password=PASSWORD))
+    response = client.get("/")
+    assert response.status_code == 403
+    assert b"not a member of any clinic" in response.content
+
+
+def test_a_deactivated_membership_stops_working_at_once(client, clinic_a, make_user):
+    user = make_user(Role.CLINICIAN, clinic_a)
+    client.force_login(user)
+    assert client.get("/patients/").status_code == 200
+    user.memberships.update(is_active=False)
+    assert client.get("/patients/").status_code == 403
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.NURSE])
+def test_members_page_is_for_admins(client, clinic_a, make_user, role):
+    client.force_login(make_user(role, clinic_a))
+    expected = 200 if role == Role.ADMIN else 403
+    assert client.get("/accounts/members/").status_code == expected
+
+
+def test_admin_adds_a_member_and_unknown_usernames_are_field_errors(client, clinic_a, make_user):
+    from anagen.accounts.models import User
+
+    client.force_login(make_user(Role.ADMIN, clinic_a))
+    User.objects.create_user("newbie", password=PASSWORD)
+    bad = client.post("/accounts/members/", {"username": "ghost", "role": "nurse"})
+    assert b"No active user with this username" in bad.content
+    client.post("/accounts/members/", {"username": "newbie", "role": "nurse"})
+    assert User.objects.get(username="newbie").memberships.get().role == "nurse"

@@ -1,0 +1,144 @@
+import json
+
+import pytest
+
+from anagen.accounts.models import AccessLog
+from anagen.accounts.roles import Role
+from anagen.patients.models import Patient
+
+BODY = {
+    "medical_record_number": "API-1",
+    "given_name": "Rosalind",
+    "family_name": "Franklin",
+    "date_of_birth": "1920-07-25",
+    "sex_at_birth": "female",
+}
+
+
+@pytest.fixture
+def auth(clinic_a, make_user, api_token):
+    user = make_user(Role.CLINICIAN, clinic_a)
+    return user, {"Authorization": f"Bearer {api_token(user, clinic_a)}"}
+
+
+def post(client, url, body, headers, content_type="application/json"):
+    data = json.dumps(body) if content_type == "application/json" else body
+    return client.post(url, data=data, content_type=content_type, headers=headers)
+
+
+def test_create_read_update_void_round_trip(client, auth, clinic_a):
+    user, headers = auth
+    created = post(client, "/api/v1/patients", BODY, headers)
+    assert created.status_code == 201
+    pid = created.json()["id"]
+    got = client.get(f"/api/v1/patients/{pid}", headers=headers).json()
+    assert got["family_name"] == "Franklin" and got["voided"] is False
+    patched = client.patch(
+        f"/api/v1/patients/{pid}",
+        data=json.dumps({"phone": "+44 2"}),
+        content_type="application/json",
+        headers=headers,
+    )
+    assert patched.status_code == 200 and patched.json()["phone"] == "+44 2"
+    voided = post(client, f"/api/v1/patients/{pid}/void", {"reason": "test record"}, headers)
+    assert voided.json()["voided"] is True
+    history = client.get(f"/api/v1/patients/{pid}/history", headers=headers).json()
+    assert [h["kind"] for h in history] == ["changed", "changed", "created"]
+    assert history[1]["changes"][0]["field"] == "phone"
+    assert AccessLog.objects.filter(patient_id=pid, channel="api").count() == 1
+
+
+def test_list_is_paginated_and_searchable(client, auth, clinic_a, make_patient):
+    user, headers = auth
+    for i in range(7):
+        make_patient(clinic_a, user, family_name=f"Curie{i}")
+    page = client.get("/api/v1/patients?limit=3&offset=0&q=curie", headers=headers).json()
+    assert page["count"] == 7 and len(page["items"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"date_of_birth": "1920-02-30"}, "date_of_birth"),
+        ({"date_of_birth": "2999-01-01"}, "date_of_birth"),
+        ({"sex_at_birth": "robot"}, "sex_at_birth"),
+        ({"given_name": ""}, "given_name"),
+        ({"medical_record_number": "x" * 41}, "medical_record_number"),
+    ],
+)
+def test_bad_fields_are_4xx_naming_the_field_and_store_nothing(client, auth, change, field):
+    _, headers = auth
+    response = post(client, "/api/v1/patients", {**BODY, **change}, headers)
+    assert 400 <= response.status_code < 500
+    assert field in response.json()["detail"]
+    assert Patient.objects.count() == 0
+
+
+def test_duplicate_mrn_is_400(client, auth):
+    _, headers = auth
+    post(client, "/api/v1/patients", BODY, headers)
+    again = post(client, "/api/v1/patients", BODY, headers)
+    assert again.status_code == 400 and "already used" in again.json()["detail"]
+    assert Patient.objects.count() == 1
+
+
+def test_wrong_content_type_is_415_and_malformed_json_is_400(client, auth):
+    _, headers = auth
+    form = client.post("/api/v1/patients", data=BODY, headers=headers)
+    assert form.status_code == 415 and "application/json" in form.json()["detail"]
+    broken = client.post(
+        "/api/v1/patients", data="{not json", content_type="application/json", headers=headers
+    )
+    assert broken.status_code == 400 and "not valid JSON" in broken.json()["detail"]
+    array = client.post(
+        "/api/v1/patients", data="[]", content_type="application/json", headers=headers
+    )
+    assert array.status_code == 400
+    assert Patient.objects.count() == 0
+
+
+def test_oversized_body_is_413_and_stores_nothing(client, auth, settings):
+    _, headers = auth
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    big = {**BODY, "address": "x" * 5000}
+    response = post(client, "/api/v1/patients", big, headers)
+    assert response.status_code == 413 and "too large" in response.json()["detail"]
+    assert Patient.objects.count() == 0
+
+
+def test_unknown_and_absurd_ids_are_404_json(client, auth):
+    _, headers = auth
+    for pid in ("999999", "99999999999999999999999"):
+        response = client.get(f"/api/v1/patients/{pid}", headers=headers)
+        assert response.status_code in (404, 422)
+        assert "detail" in response.json()
+
+
+def test_null_in_patch_is_refused(client, auth, clinic_a, make_patient):
+    user, headers = auth
+    patient = make_patient(clinic_a, user)
+    response = client.patch(
+        f"/api/v1/patients/{patient.pk}",
+        data=json.dumps({"given_name": None}),
+        content_type="application/json",
+        headers=headers,
+    )
+    assert response.status_code == 400 and "given_name" in response.json()["detail"]
+
+
+def test_session_auth_needs_csrf_for_writes(clinic_a, make_user):
+    from django.test import Client
+
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(make_user(Role.CLINICIAN, clinic_a))
+    assert csrf_client.get("/api/v1/patients").status_code == 200
+    response = csrf_client.post(
+        "/api/v1/patients", data=json.dumps(BODY), content_type="application/json"
+    )
+    assert response.status_code == 403
+    assert Patient.objects.count() == 0
+
+
+def test_openapi_document_is_served(client):
+    doc = client.get("/api/v1/openapi.json").json()
+    assert "/api/v1/patients" in doc["paths"]

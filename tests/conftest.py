@@ -1,0 +1,74 @@
+"""Shared fixtures: two clinics, users of every role, patients, logged-in clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+import pytest
+from django.test import Client
+
+from anagen.accounts.models import Clinic, User
+from anagen.accounts.roles import Role
+from anagen.accounts.services import create_api_token, set_membership
+from anagen.patients.models import Patient
+from anagen.patients.services import create_patient
+
+PASSWORD = "correct-horse-battery-9"
+
+
+@pytest.fixture
+def clinic_a(db) -> Clinic:
+    return Clinic.objects.create(name="Clinic A", slug="clinic-a")
+
+
+@pytest.fixture
+def clinic_b(db) -> Clinic:
+    return Clinic.objects.create(name="Clinic B", slug="clinic-b")
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., User]:
+    def make(role: Role | str, clinic: Clinic, username: str | None = None) -> User:
+        username = username or f"{Role(role).value}-{clinic.slug}"
+        user = User.objects.create_user(username=username, password=PASSWORD)
+        set_membership(user, clinic, role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def login(client: Client) -> Callable[[User], Client]:
+    def do(user: User) -> Client:
+        client.force_login(user)
+        return client
+
+    return do
+
+
+@pytest.fixture
+def make_patient(db) -> Callable[..., Patient]:
+    counter = {"n": 0}
+
+    def make(clinic: Clinic, user: User, **overrides) -> Patient:
+        counter["n"] += 1
+        data = {
+            "medical_record_number": f"MRN-{counter['n']:04d}",
+            "given_name": "Ada",
+            "family_name": f"Lovelace{counter['n']}",
+            "date_of_birth": date(1980, 5, 17),
+            "sex_at_birth": "female",
+        }
+        data.update(overrides)
+        return create_patient(clinic, user, data)
+
+    return make
+
+
+@pytest.fixture
+def api_token(db) -> Callable[[User, Clinic], str]:
+    def make(user: User, clinic: Clinic) -> str:
+        return create_api_token(user, clinic, "test")[1]
+
+    return make

@@ -1,0 +1,73 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_check_deploy(tmp_path, **extra):
+    base = {k: v for k, v in os.environ.items() if k not in ("ANAGEN_DEBUG", "ANAGEN_HTTPS")}
+    env = {
+        **base,
+        "DJANGO_SETTINGS_MODULE": "anagen.settings",
+        "ANAGEN_SECRET_KEY": "k" * 64 + "-not-a-real-secret-but-long-and-random-enough-xyz",
+        "ANAGEN_ALLOWED_HOSTS": "clinic.example.org",
+        "ANAGEN_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3",
+        **extra,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "django", "check", "--deploy", "--fail-level", "WARNING"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_settings_pass_check_deploy_without_warnings(tmp_path):
+    result = run_check_deploy(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_debug_on_in_production_is_reported_by_check_deploy(tmp_path):
+    result = run_check_deploy(tmp_path, ANAGEN_DEBUG="1")
+    assert result.returncode != 0 and "DEBUG" in result.stdout + result.stderr
+
+
+def test_a_malformed_boolean_setting_is_a_clear_error(tmp_path):
+    result = run_check_deploy(tmp_path, ANAGEN_DEBUG="maybe")
+    assert result.returncode != 0 and "ANAGEN_DEBUG must be a boolean" in result.stderr
+
+
+@pytest.mark.django_db
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite-only setting")
+    from django.conf import settings
+
+    options = settings.DATABASES["default"]["OPTIONS"]
+    assert options["timeout"] >= 5
+    # The test database is in memory (no WAL there); open a file database with our options.
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "wal.sqlite3", timeout=options["timeout"])
+    for statement in options["init_command"].split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_security_headers_and_csp_are_sent(client, db):
+    response = client.get("/accounts/login/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "'unsafe-inline'" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"

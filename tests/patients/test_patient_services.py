@@ -1,0 +1,74 @@
+from datetime import date
+
+import pytest
+
+from anagen.accounts.roles import Role
+from anagen.patients.models import Patient
+from anagen.patients.services import PatientError, create_patient, update_patient, void_patient
+
+
+@pytest.fixture
+def admin(clinic_a, make_user):
+    return make_user(Role.ADMIN, clinic_a)
+
+
+def test_history_records_user_and_reason_for_create_update_and_void(clinic_a, admin, make_patient):
+    patient = make_patient(clinic_a, admin)
+    update_patient(patient, admin, {"phone": "+44 1"})
+    void_patient(patient, admin, "entered in error")
+    history = list(patient.history.order_by("history_date"))
+    assert [h.history_type for h in history] == ["+", "~", "~"]
+    assert all(h.history_user == admin for h in history)
+    assert history[2].history_change_reason == "voided: entered in error"
+    assert history[1].diff_against(history[0]).changed_fields == ["phone"]
+
+
+def test_unknown_fields_are_refused_not_ignored(clinic_a, admin, make_patient):
+    patient = make_patient(clinic_a, admin)
+    with pytest.raises(PatientError) as exc:
+        update_patient(patient, admin, {"clinic_id": 99})
+    assert "Unknown field" in str(exc.value)
+
+
+def test_a_voided_record_cannot_be_edited_or_voided_again(clinic_a, admin, make_patient):
+    patient = make_patient(clinic_a, admin)
+    void_patient(patient, admin, "duplicate record")
+    patient.refresh_from_db()
+    with pytest.raises(PatientError):
+        update_patient(patient, admin, {"phone": "1"})
+    with pytest.raises(PatientError):
+        void_patient(patient, admin, "duplicate record")
+
+
+def test_create_requires_every_identifying_field(clinic_a, admin):
+    with pytest.raises(PatientError) as exc:
+        create_patient(clinic_a, admin, {"given_name": "A"})
+    assert set(exc.value.errors) == {
+        "medical_record_number",
+        "family_name",
+        "date_of_birth",
+        "sex_at_birth",
+    }
+    assert Patient.objects.count() == 0
+
+
+def test_there_is_no_delete_path_in_the_services():
+    import anagen.patients.services as services
+
+    assert not [n for n in dir(services) if "delete" in n.lower()]
+
+
+def test_future_date_of_birth_is_refused(clinic_a, admin):
+    with pytest.raises(PatientError) as exc:
+        create_patient(
+            clinic_a,
+            admin,
+            {
+                "medical_record_number": "1",
+                "given_name": "A",
+                "family_name": "B",
+                "sex_at_birth": "male",
+                "date_of_birth": date(2999, 1, 1),
+            },
+        )
+    assert "future" in str(exc.value)

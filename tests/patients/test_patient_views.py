@@ -1,0 +1,142 @@
+from datetime import date, timedelta
+
+import pytest
+
+from anagen.accounts.models import AccessLog
+from anagen.accounts.roles import Role
+from anagen.patients.models import Patient
+
+VALID = {
+    "medical_record_number": "MRN-9",
+    "given_name": "Grace",
+    "family_name": "Hopper",
+    "date_of_birth": "1976-12-09",
+    "sex_at_birth": "female",
+    "phone": "",
+    "email": "grace@example.org",
+    "address": "",
+}
+
+
+@pytest.fixture
+def clinician(clinic_a, make_user, client):
+    user = make_user(Role.CLINICIAN, clinic_a)
+    client.force_login(user)
+    return user
+
+
+def test_register_a_patient_and_land_on_the_record(client, clinician, clinic_a):
+    response = client.post("/patients/new/", VALID)
+    patient = Patient.objects.get(clinic=clinic_a)
+    assert response.status_code == 302 and response["Location"] == f"/patients/{patient.pk}/"
+    assert patient.family_name == "Hopper"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("date_of_birth", "1976-02-30", b"Enter a real date"),
+        (
+            "date_of_birth",
+            (date.today() + timedelta(days=1)).isoformat(),
+            b"cannot be in the future",
+        ),
+        ("date_of_birth", "1850-01-01", b"more than 130 years ago"),
+        ("sex_at_birth", "robot", b"Select a valid choice"),
+        ("email", "not-an-email", b"valid email"),
+        ("given_name", "", b"This field is required"),
+        ("medical_record_number", "x" * 41, b"at most 40 characters"),
+    ],
+)
+def test_bad_fields_give_field_errors_and_store_nothing(client, clinician, field, value, message):
+    response = client.post("/patients/new/", {**VALID, field: value})
+    assert response.status_code == 400
+    assert message in response.content
+    assert Patient.objects.count() == 0
+
+
+def test_a_duplicate_mrn_in_the_same_clinic_is_refused(client, clinician, clinic_a, make_patient):
+    make_patient(clinic_a, clinician, medical_record_number="MRN-9")
+    response = client.post("/patients/new/", VALID)
+    assert b"already used in this clinic" in response.content
+    assert Patient.objects.filter(clinic=clinic_a).count() == 1
+
+
+def test_the_same_mrn_in_another_clinic_is_fine(clinic_a, clinic_b, make_user, make_patient):
+    a = make_patient(clinic_a, make_user(Role.ADMIN, clinic_a), medical_record_number="X-1")
+    b = make_patient(clinic_b, make_user(Role.ADMIN, clinic_b), medical_record_number="X-1")
+    assert a.pk != b.pk
+
+
+def test_list_searches_and_paginates(client, clinician, clinic_a, make_patient, settings):
+    settings.ANAGEN_PAGE_SIZE = 5
+    for i in range(12):
+        make_patient(clinic_a, clinician, family_name=f"Family{i:02d}")
+    make_patient(clinic_a, clinician, family_name="Zebedee", medical_record_number="ZZ-1")
+    page1 = client.get("/patients/")
+    assert page1.context["page"].paginator.num_pages == 3
+    assert b"Page 1 of 3" in page1.content
+    found = client.get("/patients/?q=zebed")
+    assert [p.family_name for p in found.context["page"]] == ["Zebedee"]
+    by_mrn = client.get("/patients/?q=ZZ-1")
+    assert by_mrn.context["page"].paginator.count == 1
+
+
+def test_htmx_search_returns_only_the_results_fragment(client, clinician, clinic_a, make_patient):
+    make_patient(clinic_a, clinician, family_name="Zebedee")
+    response = client.get(
+        "/patients/?q=Zeb", headers={"HX-Request": "true", "HX-Target": "patient-results"}
+    )
+    assert b"<html" not in response.content and b"Zebedee" in response.content
+
+
+def test_edit_records_changed_fields_in_the_history(client, clinician, clinic_a, make_patient):
+    patient = make_patient(clinic_a, clinician)
+    data = {
+        **VALID,
+        "medical_record_number": patient.medical_record_number,
+        "given_name": "Augusta",
+        "family_name": patient.family_name,
+        "date_of_birth": "1980-05-17",
+    }
+    assert client.post(f"/patients/{patient.pk}/edit/", data).status_code == 302
+    page = client.get(f"/patients/{patient.pk}/")
+    latest = page.context["history"][0]
+    assert latest["user"] == clinician and latest["kind"] == "changed"
+    assert {c["field"] for c in latest["changes"]} >= {"given_name"}
+    assert b"Augusta" in page.content
+
+
+def test_void_needs_a_reason_and_keeps_the_record(client, clinician, clinic_a, make_patient):
+    patient = make_patient(clinic_a, clinician)
+    short = client.post(f"/patients/{patient.pk}/void/", {"reason": "no"})
+    assert short.status_code == 400 and b"at least 5 characters" in short.content
+    client.post(f"/patients/{patient.pk}/void/", {"reason": "registered twice"})
+    patient.refresh_from_db()
+    assert patient.is_voided and patient.void_reason == "registered twice"
+    assert patient not in client.get("/patients/").context["page"].object_list
+    assert client.get("/patients/?include_voided=on").context["page"].paginator.count == 1
+    assert client.get(f"/patients/{patient.pk}/edit/").status_code == 302
+
+
+def test_every_view_of_a_record_is_written_to_the_access_log(
+    client, clinician, clinic_a, make_patient
+):
+    patient = make_patient(clinic_a, clinician)
+    client.get(f"/patients/{patient.pk}/")
+    client.get(f"/patients/{patient.pk}/")
+    rows = AccessLog.objects.filter(patient=patient)
+    assert rows.count() == 2 and {r.user for r in rows} == {clinician}
+    assert {r.channel for r in rows} == {"web"}
+
+
+def test_nurses_do_not_see_the_audit_trail(client, clinic_a, make_user, make_patient):
+    nurse = make_user(Role.NURSE, clinic_a)
+    patient = make_patient(clinic_a, nurse)
+    client.force_login(nurse)
+    page = client.get(f"/patients/{patient.pk}/")
+    assert page.status_code == 200 and "history" not in page.context
+
+
+def test_unknown_patient_ids_are_404(client, clinician):
+    assert client.get("/patients/999999/").status_code == 404
