@@ -93,7 +93,9 @@ DIAGNOSES: dict[str, Diagnosis] = {
             icd10="L63.9",
             icd11="ED70.2",
             snomed="68225006",  # Alopecia areata [C]
-            notes=("ICD-10 L63.9 is 'alopecia areata, unspecified'; no patchy-specific code given.",),
+            notes=(
+                "ICD-10 L63.9 is 'alopecia areata, unspecified'; no patchy-specific code given.",
+            ),
         ),
         Diagnosis(
             "aa_totalis",

@@ -12,6 +12,7 @@ Per modality the result is the worst outcome of the rules that fired
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -408,8 +409,12 @@ def parse_ruleset(data: Mapping[str, Any]) -> Ruleset:
     return Ruleset(version=str(data["version"]), rules=tuple(rules))
 
 
+@functools.cache
 def load_default_ruleset() -> Ruleset:
-    """The shipped ruleset (``screening_rules.yaml``)."""
+    """The shipped ruleset (``screening_rules.yaml``), parsed once per process.
+
+    The returned object is shared: treat it as read-only (overrides build a new one).
+    """
     text = (
         importlib.resources.files("anagen.assessment")
         .joinpath("screening_rules.yaml")

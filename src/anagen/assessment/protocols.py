@@ -1,0 +1,367 @@
+"""Treatment protocol templates (data) and plan proposals (pure).
+
+Templates follow REFERENCE.md A.3.2 (PRP) and A.3.3 (exosome / conditioned medium). A
+clinic may copy a template and change it; the defaults here are the starting point.
+:func:`propose_plans` suggests plans for a diagnosis and stage and applies the screening
+result: a plan containing a BLOCKed modality is left out (or returned marked ``blocked``
+when asked), WARN and REFER findings travel with the plan as flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from anagen.assessment import scales
+from anagen.assessment.coding import DIAGNOSES
+from anagen.assessment.screening import Outcome, ScreeningResult
+
+# Shown with every exosome proposal. Facts from REFERENCE.md A.6.3 [C].
+INVESTIGATIONAL_NOTICE = (
+    "Investigational — not approved. There are no FDA-approved exosome products (FDA Public "
+    "Safety Notification, 6 Dec 2019); exosome products used to treat disease are regulated "
+    "as drugs/biologics and need premarket approval. In the EU/UK therapeutic extracellular "
+    "vesicles are medicinal products. Evidence for hair loss is limited and of low certainty. "
+    "Use only within a clinical trial or the legal framework that applies where you practise, "
+    "with specific informed consent."
+)
+
+
+@dataclass(frozen=True)
+class ProtocolTemplate:
+    key: str
+    title: str
+    modality: str  # one of screening.MODALITIES
+    sessions_min: int | None  # None for continuous daily therapy
+    sessions_max: int | None
+    interval_weeks_min: float | None
+    interval_weeks_max: float | None
+    maintenance_interval_months: int | None
+    schedule: str  # plain words for the plan and the consent form
+    volume_ml_per_session: tuple[float, float] | None = None
+    max_volume_ml_per_session: float | None = None  # used by scalp_zones.check_limits
+    dose_ml_per_cm2: tuple[float, float] | None = None
+    needle_gauge: int | None = None
+    depth_mm: tuple[float, float] | None = None
+    point_spacing_cm: float | None = None
+    response_review_weeks: int | None = None
+    investigational: bool = False
+    source: str = ""
+
+
+TEMPLATES: dict[str, ProtocolTemplate] = {
+    t.key: t
+    for t in (
+        ProtocolTemplate(
+            key="exosome_standard",
+            title="Exosome / EV injections",
+            modality="exosome",
+            sessions_min=3,
+            sessions_max=4,
+            interval_weeks_min=2,
+            interval_weeks_max=4,
+            maintenance_interval_months=None,  # no published maintenance schedule
+            schedule="3–4 sessions every 2–4 weeks (configurable; there is no standard regimen)",
+            needle_gauge=30,
+            point_spacing_cm=1.0,
+            response_review_weeks=12,
+            investigational=True,
+            source="REFERENCE.md A.3.3 [C]: configurable default 3–4 sessions every 2–4 weeks; "
+            "30 G, 1 cm apart from NCT05296863; review at week 12 (exosome trials 4/12/24 weeks, "
+            "A.2)",
+        ),
+        ProtocolTemplate(
+            key="prp_standard",
+            title="Platelet-rich plasma injections",
+            modality="prp",
+            sessions_min=3,
+            sessions_max=3,
+            interval_weeks_min=4,
+            interval_weeks_max=4,
+            maintenance_interval_months=6,
+            schedule="3 monthly sessions, then maintenance every 6 months",
+            volume_ml_per_session=(5.0, 7.0),
+            max_volume_ml_per_session=7.0,
+            dose_ml_per_cm2=(0.05, 0.1),
+            needle_gauge=30,
+            depth_mm=(2.0, 4.0),
+            point_spacing_cm=1.0,
+            response_review_weeks=12,  # +3 months after the last session (A.2)
+            source="REFERENCE.md A.3.2 (consensus-style summary, primary source not identified "
+            "[?]): double spin, 1–1.5×10⁶ platelets/µL, not activated, 5–7 mL at 0.05–0.1 mL/cm², "
+            "30 G, 2–4 mm, 1 cm apart",
+        ),
+        ProtocolTemplate(
+            key="minoxidil_5",
+            title="Topical minoxidil 5 %",
+            modality="minoxidil",
+            sessions_min=None,
+            sessions_max=None,
+            interval_weeks_min=None,
+            interval_weeks_max=None,
+            maintenance_interval_months=None,
+            schedule="Topical minoxidil 5 % daily, continuing; benefit is lost when stopped",
+            response_review_weeks=16,
+            source="REFERENCE.md A.3.2 (topical minoxidil 5 % with PRP); trial time points 16 "
+            "weeks (foam) and 48 weeks (solution), A.2; Olsen 2002/2007 (A.7)",
+        ),
+        ProtocolTemplate(
+            key="transplant_consult",
+            title="Hair-transplant surgical consultation",
+            modality="transplant",
+            sessions_min=1,
+            sessions_max=1,
+            interval_weeks_min=None,
+            interval_weeks_max=None,
+            maintenance_interval_months=None,
+            schedule="Surgical consultation: donor assessment and planning",
+            source="Clinical practice (not in REFERENCE.md); FUE graft survival 93.5–96.6 % "
+            "(A.7 [C])",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class PlanProposal:
+    key: str
+    title: str
+    modalities: tuple[str, ...]
+    templates: tuple[ProtocolTemplate, ...]
+    reasons: tuple[str, ...]  # why this plan is proposed
+    flags: tuple[str, ...] = ()  # what the clinician must weigh (screening WARN/REFER, stage)
+    screening_outcome: Outcome | None = None  # worst over the plan's modalities; None = unscreened
+    blocked: bool = False
+    notices: tuple[str, ...] = ()  # texts that must be shown verbatim (investigational)
+
+
+# Trial inclusion ranges for the exosome evidence (REFERENCE.md A.1.6, NCT05658094 [C]).
+EXOSOME_TRIAL_NORWOOD = (3, 4)  # Norwood–Hamilton III–IV
+EXOSOME_TRIAL_LUDWIG = ("I", "II")
+_ADVANCED_NORWOOD = 5  # V and beyond: large bald areas; medical therapy mostly maintains
+
+
+@dataclass(frozen=True)
+class _Stage:
+    scale: str | None  # norwood | ludwig | sinclair | basp | None
+    value: str | None
+    rank: int | None  # 1 = earliest; comparable within a scale only
+
+
+def _parse_stage(stage: str | None, sex: str, group: str) -> _Stage:
+    if stage is None or not str(stage).strip():
+        return _Stage(None, None, None)
+    text = str(stage).strip()
+    if group != "aga":
+        return _Stage("other", text, None)
+    # Female scales first for women (Ludwig "I"–"III" would otherwise read as Norwood).
+    if sex == "female":
+        if text.upper() in scales.LUDWIG:
+            code = scales.ludwig(text, sex=sex)
+            return _Stage("ludwig", code, list(scales.LUDWIG).index(code) + 1)
+        if text.isdigit():
+            grade = scales.sinclair(int(text), sex=sex)
+            return _Stage("sinclair", str(grade), grade)
+    try:
+        code = scales.norwood_hamilton(text)
+        return _Stage("norwood", code, scales.NORWOOD_ORDER[code])
+    except scales.ScaleError:
+        pass
+    try:
+        return _Stage("basp", scales.parse_basp(text).final, None)
+    except scales.ScaleError:
+        raise scales.ScaleError(
+            "stage", f"{stage!r} is not a Norwood, Ludwig, Sinclair or BASP stage"
+        ) from None
+
+
+def _screening(
+    modalities: tuple[str, ...], result: ScreeningResult | None
+) -> tuple[Outcome | None, bool, list[str]]:
+    if result is None:
+        return None, False, ["Screening not done: complete contraindication screening first."]
+    flags: list[str] = []
+    worst = Outcome.OK
+    for m in modalities:
+        mod = result.modalities.get(m)
+        if mod is None:
+            flags.append(f"{m}: not screened; screen before treatment.")
+            continue
+        if mod.outcome.severity > worst.severity:
+            worst = mod.outcome
+        for f in mod.findings:
+            flags.append(f"{m} {f.outcome} ({f.rule_id}): {f.reason}")
+    return worst, worst is Outcome.BLOCK, flags
+
+
+def _make(
+    key: str,
+    title: str,
+    template_keys: tuple[str, ...],
+    reasons: list[str],
+    stage_flags: list[str],
+    result: ScreeningResult | None,
+) -> PlanProposal:
+    templates = tuple(TEMPLATES[k] for k in template_keys)
+    modalities = tuple(t.modality for t in templates)
+    worst, blocked, flags = _screening(modalities, result)
+    notices = (INVESTIGATIONAL_NOTICE,) if any(t.investigational for t in templates) else ()
+    return PlanProposal(
+        key=key,
+        title=title,
+        modalities=modalities,
+        templates=templates,
+        reasons=tuple(reasons),
+        flags=tuple(stage_flags + flags),
+        screening_outcome=worst,
+        blocked=blocked,
+        notices=notices,
+    )
+
+
+def propose_plans(
+    diagnosis: str,
+    stage: str | None,
+    sex: str,
+    screening_result: ScreeningResult | None,
+    *,
+    include_blocked: bool = False,
+) -> list[PlanProposal]:
+    """Proposed plans for a diagnosis (key from ``coding.DIAGNOSES``) and stage.
+
+    ``stage`` is a Norwood–Hamilton code, a Ludwig grade or Sinclair grade (women), or a
+    BASP type, or None. Plans with a BLOCKed modality are left out unless
+    ``include_blocked`` (then they come back with ``blocked=True`` and the blocking reasons
+    in ``flags``). A proposal is a suggestion for the clinician, never an order.
+    """
+    if diagnosis not in DIAGNOSES:
+        raise scales.ScaleError("diagnosis", f"unknown diagnosis {diagnosis!r}")
+    if sex not in scales.SEXES:
+        raise scales.ScaleError("sex", f"unknown sex {sex!r}")
+    group = DIAGNOSES[diagnosis].group
+    st = _parse_stage(stage, sex, group)
+    plans: list[PlanProposal] = []
+
+    if group == "aga":
+        stage_flags: list[str] = []
+        if st.scale is None:
+            stage_flags.append("Stage not recorded; record Norwood/Ludwig/BASP before treating.")
+        plans.append(
+            _make(
+                "minoxidil",
+                "Topical minoxidil 5 %",
+                ("minoxidil_5",),
+                ["First-line medical therapy for androgenetic alopecia (Olsen 2002/2007, A.7)."],
+                stage_flags,
+                screening_result,
+            )
+        )
+        prp_combo = _make(
+            "prp_minoxidil",
+            "PRP (3 monthly sessions, maintenance every 6 months) plus minoxidil 5 %",
+            ("prp_standard", "minoxidil_5"),
+            ["PRP default protocol includes topical minoxidil 5 % (REFERENCE.md A.3.2).",
+             "PRP meta-analysis: +27.55 hairs/cm², low certainty (Kieling 2024, A.7)."],
+            stage_flags,
+            screening_result,
+        )  # fmt: skip
+        plans.append(prp_combo)
+        minox_blocked = (
+            screening_result is not None
+            and "minoxidil" in screening_result.modalities
+            and screening_result.outcome("minoxidil") is Outcome.BLOCK
+        )
+        if minox_blocked:
+            # Minoxidil alone is blocked (e.g. allergy): offer PRP without it.
+            plans.append(
+                _make(
+                    "prp",
+                    "PRP alone (minoxidil not possible)",
+                    ("prp_standard",),
+                    ["Minoxidil is blocked by screening, so PRP is proposed without it."],
+                    stage_flags,
+                    screening_result,
+                )
+            )
+        exo_flags = list(stage_flags)
+        if st.scale == "norwood" and not (
+            EXOSOME_TRIAL_NORWOOD[0] <= (st.rank or 0) <= EXOSOME_TRIAL_NORWOOD[1]
+        ):
+            exo_flags.append(
+                f"Norwood {st.value} is outside the III–IV range studied (NCT05658094, A.1.6)."
+            )
+        if st.scale == "ludwig" and st.value not in EXOSOME_TRIAL_LUDWIG:
+            exo_flags.append(
+                f"Ludwig {st.value} is outside the I–II range studied (NCT05658094, A.1.6)."
+            )
+        plans.append(
+            _make(
+                "exosome",
+                "Exosome / EV injections (investigational)",
+                ("exosome_standard",),
+                ["Investigational option; small studies report density gains (A.7), "
+                 "low-certainty evidence."],
+                exo_flags,
+                screening_result,
+            )
+        )  # fmt: skip
+        advanced = (
+            (st.scale == "norwood" and (st.rank or 0) >= _ADVANCED_NORWOOD)
+            or (st.scale == "ludwig" and st.value == "III")
+            or (st.scale == "sinclair" and (st.rank or 0) >= 4)
+        )
+        if advanced:
+            plans.append(
+                _make(
+                    "transplant",
+                    "Hair-transplant consultation",
+                    ("transplant_consult",),
+                    [f"Advanced stage ({st.scale} {st.value}): medical and injection therapy "
+                     "mainly preserve hair; surgery may restore coverage if the donor area "
+                     "allows."],
+                    [],
+                    screening_result,
+                )
+            )  # fmt: skip
+    elif diagnosis == "te_chronic":
+        plans.append(
+            _make(
+                "minoxidil",
+                "Topical minoxidil 5 % and work-up of causes",
+                ("minoxidil_5",),
+                ["Chronic telogen effluvium (>6 months, A.1.5): look for a persisting trigger "
+                 "(iron, thyroid, drugs, diet) and consider minoxidil."],
+                [],
+                screening_result,
+            )
+        )  # fmt: skip
+    elif diagnosis == "te_acute":
+        plans.append(
+            PlanProposal(
+                key="observe",
+                title="Identify and remove the trigger; review in 3 months",
+                modalities=(),
+                templates=(),
+                reasons=(
+                    "Acute telogen effluvium usually recovers once the trigger is removed; "
+                    "injection therapy is not indicated.",
+                ),
+            )
+        )
+    else:
+        reason = (
+            "Alopecia areata is autoimmune; the regenerative protocols here are designed for "
+            "androgenetic alopecia. Refer for dermatological treatment (JAK-inhibitor trials "
+            "enrol SALT ≥50, A.1.6)."
+            if group == "aa"
+            else "Diagnosis outside the protocols here; refer to a dermatologist."
+        )
+        plans.append(
+            PlanProposal(
+                key="refer_dermatology",
+                title="Refer to dermatology",
+                modalities=(),
+                templates=(),
+                reasons=(reason,),
+            )
+        )
+    return [p for p in plans if include_blocked or not p.blocked]

@@ -1,0 +1,130 @@
+"""Specification of protocol templates and plan proposals (REFERENCE.md A.3.2–A.3.3)."""
+
+from datetime import date
+
+import pytest
+
+from anagen.assessment import protocols, screening
+from anagen.assessment.protocols import INVESTIGATIONAL_NOTICE, TEMPLATES, propose_plans
+from anagen.assessment.scales import ScaleError
+from anagen.assessment.screening import MedicalHistory, Outcome
+
+ON = date(2026, 6, 1)
+
+
+def screened(**kw):
+    base = {"age": 40, "sex": "male"}
+    base.update(kw)
+    return screening.screen(MedicalHistory(**base), on=ON)
+
+
+def keys(plans):
+    return [p.key for p in plans]
+
+
+class TestTemplates:
+    def test_exosome_3_to_4_sessions_every_2_to_4_weeks(self):
+        t = TEMPLATES["exosome_standard"]
+        assert (t.sessions_min, t.sessions_max) == (3, 4)
+        assert (t.interval_weeks_min, t.interval_weeks_max) == (2, 4)
+        assert t.investigational
+
+    def test_prp_3_monthly_then_every_6_months(self):
+        t = TEMPLATES["prp_standard"]
+        assert (t.sessions_min, t.sessions_max, t.interval_weeks_min) == (3, 3, 4)
+        assert t.maintenance_interval_months == 6
+        assert t.volume_ml_per_session == (5.0, 7.0)
+        assert t.max_volume_ml_per_session == 7.0
+        assert t.dose_ml_per_cm2 == (0.05, 0.1)
+        assert (t.needle_gauge, t.depth_mm, t.point_spacing_cm) == (30, (2.0, 4.0), 1.0)
+
+    def test_minoxidil_is_continuous_daily(self):
+        t = TEMPLATES["minoxidil_5"]
+        assert t.sessions_min is None
+        assert "daily" in t.schedule
+
+    def test_every_template_has_a_source(self):
+        assert all(t.source for t in TEMPLATES.values())
+
+
+class TestProposals:
+    def test_male_aga_norwood_iii_healthy(self):
+        plans = propose_plans("aga_male", "III", "male", screened())
+        assert keys(plans) == ["minoxidil", "prp_minoxidil", "exosome"]
+        assert all(p.screening_outcome is Outcome.OK and not p.blocked for p in plans)
+
+    def test_every_exosome_proposal_carries_the_notice(self):
+        for stage in ("II", "III", "VI", None):
+            for p in propose_plans("aga_male", stage, "male", screened()):
+                if "exosome" in p.modalities:
+                    assert INVESTIGATIONAL_NOTICE in p.notices
+                else:
+                    assert INVESTIGATIONAL_NOTICE not in p.notices
+
+    def test_blocked_modality_is_excluded(self):
+        result = screened(medications=[screening.Medication("immunosuppressant")])
+        plans = propose_plans("aga_male", "III", "male", result)
+        assert "exosome" not in keys(plans)  # exosome BLOCK on immunosuppression
+        assert "prp_minoxidil" in keys(plans)  # PRP only WARN
+        prp = next(p for p in plans if p.key == "prp_minoxidil")
+        assert prp.screening_outcome is Outcome.WARN
+        assert any("PRP-IMMUNOSUPPRESSION" in f for f in prp.flags)
+
+    def test_blocked_plans_can_be_returned_flagged(self):
+        result = screened(medications=[screening.Medication("immunosuppressant")])
+        plans = propose_plans("aga_male", "III", "male", result, include_blocked=True)
+        exo = next(p for p in plans if p.key == "exosome")
+        assert exo.blocked
+        assert any("EXO-IMMUNOSUPPRESSION" in f for f in exo.flags)
+
+    def test_minoxidil_allergy_offers_prp_alone(self):
+        plans = propose_plans("aga_male", "IV", "male", screened(allergies=["minoxidil"]))
+        assert keys(plans) == ["prp", "exosome"]
+
+    def test_unscreened_plans_are_flagged(self):
+        plans = propose_plans("aga_male", "III", "male", None)
+        assert all(p.screening_outcome is None for p in plans)
+        assert all(any("Screening not done" in f for f in p.flags) for p in plans)
+
+    def test_exosome_outside_trial_stage_is_flagged(self):
+        exo = next(p for p in propose_plans("aga_male", "VI", "male", screened())
+                   if p.key == "exosome")  # fmt: skip
+        assert any("outside the III–IV range" in f for f in exo.flags)
+
+    def test_advanced_stage_adds_transplant_consult(self):
+        assert "transplant" in keys(propose_plans("aga_male", "VI", "male", screened()))
+        assert "transplant" not in keys(propose_plans("aga_male", "III", "male", screened()))
+
+    def test_female_ludwig_stage(self):
+        result = screened(sex="female", pregnant=False, lactating=False)
+        plans = propose_plans("aga_female", "III", "female", result)
+        exo = next(p for p in plans if p.key == "exosome")
+        assert any("Ludwig III" in f for f in exo.flags)
+        assert "transplant" in keys(plans)
+
+    def test_female_pregnant_gets_no_drug_or_injection_plan(self):
+        result = screened(sex="female", pregnant=True, lactating=False)
+        assert propose_plans("aga_female", "II", "female", result) == []
+
+    def test_alopecia_areata_is_referred(self):
+        plans = propose_plans("aa_patchy", None, "female", None)
+        assert keys(plans) == ["refer_dermatology"]
+        assert plans[0].modalities == ()
+
+    def test_telogen_effluvium(self):
+        assert keys(propose_plans("te_acute", None, "female", None)) == ["observe"]
+        assert keys(propose_plans("te_chronic", None, "female", screened())) == ["minoxidil"]
+
+    @pytest.mark.parametrize(
+        ("args", "field"),
+        [(("xx", None, "male", None), "diagnosis"), (("aga_male", "Z9", "male", None), "stage"),
+         (("aga_male", "III", "m", None), "sex")],
+    )  # fmt: skip
+    def test_invalid_input(self, args, field):
+        with pytest.raises(ScaleError) as err:
+            propose_plans(*args)
+        assert err.value.field == field
+
+
+def test_notice_states_not_approved():
+    assert "not approved" in protocols.INVESTIGATIONAL_NOTICE
