@@ -299,7 +299,8 @@ def test_to_dict_is_json_serialisable_and_leaves_out_internals():
     d = simulate(20, SIGMA4, effect=np.zeros(4), seed=2, dropout=0.3)
     out = fit(d).to_dict()
     text = json.dumps(out)
-    assert "_model" not in out and "_beta" not in out
+    assert "_model" not in out
+    assert "_beta" not in out
     back = json.loads(text)
     assert back["covariance_structure"] == "unstructured"
     assert back["df_method"] == "Satterthwaite"

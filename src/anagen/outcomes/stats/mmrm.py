@@ -236,6 +236,8 @@ def _fit_theta(model: _REMLModel, theta0: np.ndarray) -> tuple[np.ndarray, np.nd
     theta = res.x
     iterations = int(res.nit)
     f_cur = model.objective(theta, grad=False)
+    # f is a sum of terms of size ~n_obs; differences below this are rounding noise.
+    noise = 1e-10 * max(1.0, abs(f_cur), float(model.n_obs))
     hess = model.hessian(theta)
     # Newton polish: BFGS stops at a loose gradient; SEs and df need the exact optimum.
     for _ in range(6):
@@ -244,26 +246,28 @@ def _fit_theta(model: _REMLModel, theta0: np.ndarray) -> tuple[np.ndarray, np.nd
             step = np.linalg.solve(hess, g)
         except np.linalg.LinAlgError:
             break
+        if float(g @ step) < 1e-14:
+            break
         t = 1.0
         while t > 1e-4:
             cand = theta - t * step
             f_new = model.objective(cand, grad=False)
-            if f_new <= f_cur + 1e-12 * abs(f_cur):
+            if f_new <= f_cur + noise:
                 break
             t /= 2
         else:
             break
-        theta, f_cur = cand, f_new
+        theta, f_cur = cand, min(f_cur, f_new)
         iterations += 1
         hess = model.hessian(theta)
-        if np.max(np.abs(t * step)) < 1e-10:
-            break
     if not np.isfinite(f_cur):
         raise NotEnoughDataError("the REML fit failed (the covariance became singular)")
     grad = model.gradient(theta)
-    scale_g = np.max(np.abs(grad)) / max(1.0, abs(f_cur))
     eig = np.linalg.eigvalsh(hess)
-    if scale_g > 1e-5 or eig.min() <= 1e-10 * max(1.0, eig.max()):
+    positive = eig.min() > 1e-10 * max(1.0, eig.max())
+    # Newton decrement g'H^-1 g: the remaining gain in -2 log-likelihood, scale-free.
+    decrement = float(grad @ np.linalg.solve(hess, grad)) if positive else np.inf
+    if not positive or decrement > 1e-6:
         raise NotEnoughDataError(
             "the unstructured covariance could not be estimated (REML did not reach a proper "
             "maximum); there are too few subjects per visit or pair of visits for the number "
