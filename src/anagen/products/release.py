@@ -1,0 +1,456 @@
+"""Lot-release specification engine for EV / exosome products (pure; no Django).
+
+A certificate of analysis (CoA) is a dict of field → value. A value is either a bare
+number/string, read in the field's own unit (the unit is in the field name:
+``size_mode_nm``, ``endotoxin_eu_per_ml``), or ``{"value": x, "unit": "…"}``, which is
+converted explicitly. Per-vial amounts need the vial volume. An unknown unit is an error
+naming the field, never a silent guess.
+
+Typical use: ``errors = validate_coa(coa)``; if none, ``report = check_release(coa, spec)``;
+release only if ``report.releasable``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import yaml
+
+
+class ReleaseInputError(ValueError):
+    """A CoA value that cannot be read (unknown unit, wrong type); ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class SpecError(ValueError):
+    """A malformed release specification."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class Status(StrEnum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    MISSING = "MISSING"
+
+
+COMPARATORS = ("<", "<=", ">", ">=", "between", "equals", "within_pct_of")
+
+
+@dataclass(frozen=True)
+class Criterion:
+    field: str
+    label: str
+    comparator: str
+    limit: float | tuple[float, float] | str
+    unit: str | None
+    required: bool
+    source: str
+    reference_field: str | None = None  # for within_pct_of
+
+    @property
+    def limit_text(self) -> str:
+        u = f" {self.unit}" if self.unit else ""
+        if self.comparator == "between":
+            lo, hi = self.limit  # type: ignore[misc]
+            return f"{_fmt(lo)}–{_fmt(hi)}{u}"
+        if self.comparator == "equals":
+            return str(self.limit)
+        if self.comparator == "within_pct_of":
+            return f"{self.reference_field} ± {_fmt(self.limit)} %"  # type: ignore[arg-type]
+        return f"{self.comparator} {_fmt(self.limit)}{u}"  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ReleaseSpec:
+    version: str
+    name: str
+    criteria: tuple[Criterion, ...]
+
+    def criterion(self, field: str) -> Criterion:
+        for c in self.criteria:
+            if c.field == field:
+                return c
+        raise KeyError(field)
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    field: str
+    label: str
+    status: Status
+    measured: float | str | None  # in the criterion's unit after conversion
+    limit: str  # human-readable limit, e.g. "80–150 nm"
+    unit: str | None
+    required: bool
+    source: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ReleaseReport:
+    spec_version: str
+    results: tuple[CriterionResult, ...]
+
+    @property
+    def failed(self) -> tuple[CriterionResult, ...]:
+        return tuple(r for r in self.results if r.status is Status.FAIL)
+
+    @property
+    def missing_required(self) -> tuple[CriterionResult, ...]:
+        return tuple(r for r in self.results if r.status is Status.MISSING and r.required)
+
+    @property
+    def releasable(self) -> bool:
+        # Any FAIL blocks release, optional criteria included: a measured out-of-spec result
+        # is a finding whether or not the spec demanded the test.
+        return not self.failed and not self.missing_required
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+# --- units ---------------------------------------------------------------------------------
+
+
+def _norm_unit(unit: str) -> str:
+    text = unit.strip().lower().replace("μ", "u").replace("µ", "u")
+    if text in ("percent", "pct"):
+        return "%"
+    return text.replace(" per ", "/").replace(" ", "")
+
+
+# (canonical unit) → {accepted unit: (factor, per_vial)}. value_canonical = value × factor,
+# then ÷ vial volume when per_vial. Keys are normalised with _norm_unit.
+_UNITS: dict[str, dict[str, tuple[float, bool]]] = {
+    "particles/ml": {
+        "particles/ml": (1.0, False),
+        "p/ml": (1.0, False),
+        "particles/ul": (1e3, False),
+        "particles/l": (1e-3, False),
+        "particles/vial": (1.0, True),
+    },
+    "eu/ml": {"eu/ml": (1.0, False), "eu/vial": (1.0, True)},
+    "nm": {"nm": (1.0, False), "um": (1e3, False)},
+    "%": {"%": (1.0, False)},
+    "particles/ug": {"particles/ug": (1.0, False), "particles/mg": (1e-3, False)},
+    "ng/dose": {"ng/dose": (1.0, False), "ug/dose": (1e3, False), "pg/dose": (1e-3, False)},
+}
+
+
+def convert(
+    field: str, value: float, unit: str, to_unit: str, *, vial_volume_ml: float | None = None
+) -> float:
+    """Convert ``value`` from ``unit`` to ``to_unit``; raises naming ``field`` if impossible."""
+    table = _UNITS.get(_norm_unit(to_unit))
+    if table is None:
+        raise ReleaseInputError(field, f"specification unit {to_unit!r} is not supported")
+    entry = table.get(_norm_unit(unit))
+    if entry is None:
+        raise ReleaseInputError(
+            field, f"unknown unit {unit!r}; expected one of: {', '.join(sorted(table))}"
+        )
+    factor, per_vial = entry
+    out = value * factor
+    if per_vial:
+        if vial_volume_ml is None:
+            raise ReleaseInputError(field, f"{unit!r} needs the vial volume (vial_volume_ml)")
+        if not vial_volume_ml > 0:
+            raise ReleaseInputError("vial_volume_ml", "must be greater than 0")
+        out /= vial_volume_ml
+    return out
+
+
+_CATEGORIES = {
+    "positive": "positive",
+    "pos": "positive",
+    "+": "positive",
+    "detected": "positive",
+    "negative": "negative",
+    "neg": "negative",
+    "-": "negative",
+    "−": "negative",
+    "not detected": "negative",
+    "none detected": "negative",
+    "no growth": "negative",
+    "absent": "negative",
+    "conforms": "conforms",
+    "conform": "conforms",
+    "pass": "conforms",
+    "does not conform": "does not conform",
+    "does_not_conform": "does not conform",
+    "fail": "does not conform",
+}
+
+
+def _is_missing(raw: Any) -> bool:
+    if raw is None:
+        return True
+    if isinstance(raw, Mapping):
+        return raw.get("value") is None
+    return isinstance(raw, str) and not raw.strip()
+
+
+def _read_number(
+    field: str, raw: Any, spec_unit: str | None, vial_volume_ml: float | None
+) -> float:
+    if isinstance(raw, Mapping):
+        value, unit = raw.get("value"), raw.get("unit")
+        if unit is None:
+            raise ReleaseInputError(field, "a value given as a mapping needs a unit")
+    else:
+        value, unit = raw, None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ReleaseInputError(field, f"must be a number, got {value!r}")
+    if math.isnan(value) or math.isinf(value):
+        raise ReleaseInputError(field, "must be a finite number")
+    if unit is None or spec_unit is None:
+        return float(value)
+    return convert(field, float(value), str(unit), spec_unit, vial_volume_ml=vial_volume_ml)
+
+
+def _read_category(field: str, raw: Any) -> str:
+    value = raw.get("value") if isinstance(raw, Mapping) else raw
+    if not isinstance(value, str) or value.strip().lower() not in _CATEGORIES:
+        raise ReleaseInputError(
+            field, f"unrecognised result {value!r}; expected positive/negative or conforms"
+        )
+    return _CATEGORIES[value.strip().lower()]
+
+
+# --- spec loading --------------------------------------------------------------------------
+
+
+def parse_spec(data: Mapping[str, Any]) -> ReleaseSpec:
+    """Build and validate a :class:`ReleaseSpec` from its YAML/JSON structure."""
+    if not isinstance(data, Mapping) or not {"version", "criteria"} <= set(data):
+        raise SpecError("spec needs 'version' and 'criteria'")
+    criteria = []
+    seen = set()
+    for raw in data["criteria"]:
+        f = raw.get("field")
+        if not f or f in seen:
+            raise SpecError(f"missing or duplicate field {f!r}")
+        seen.add(f)
+        comp = raw.get("comparator")
+        if comp not in COMPARATORS:
+            raise SpecError(f"{f}: unknown comparator {comp!r}")
+        limit = raw.get("limit")
+        unit = raw.get("unit")
+        if comp == "between":
+            if not (isinstance(limit, list | tuple) and len(limit) == 2 and limit[0] <= limit[1]):
+                raise SpecError(f"{f}: between needs [low, high]")
+            limit = (float(limit[0]), float(limit[1]))
+        elif comp == "equals":
+            if not isinstance(limit, str) or limit.lower() not in _CATEGORIES:
+                raise SpecError(f"{f}: equals needs a category such as positive/negative")
+            limit = _CATEGORIES[limit.lower()]
+        else:
+            if isinstance(limit, bool) or not isinstance(limit, int | float):
+                raise SpecError(f"{f}: {comp} needs a numeric limit")
+            limit = float(limit)
+        if comp == "within_pct_of" and not raw.get("reference_field"):
+            raise SpecError(f"{f}: within_pct_of needs reference_field")
+        if unit is not None and _norm_unit(unit) not in _UNITS:
+            raise SpecError(f"{f}: unsupported unit {unit!r}")
+        if not raw.get("source"):
+            raise SpecError(f"{f}: every criterion needs a source")
+        criteria.append(
+            Criterion(
+                field=f,
+                label=str(raw.get("label", f)),
+                comparator=comp,
+                limit=limit,
+                unit=unit,
+                required=bool(raw.get("required", True)),
+                source=str(raw["source"]),
+                reference_field=raw.get("reference_field"),
+            )
+        )
+    return ReleaseSpec(str(data["version"]), str(data.get("name", "")), tuple(criteria))
+
+
+@functools.cache
+def load_default_spec() -> ReleaseSpec:
+    """The shipped default specification (``default_release_spec.yaml``)."""
+    text = (
+        importlib.resources.files("anagen.products")
+        .joinpath("default_release_spec.yaml")
+        .read_text(encoding="utf-8")
+    )
+    return parse_spec(yaml.safe_load(text))
+
+
+# --- checking ------------------------------------------------------------------------------
+
+
+def _compare(c: Criterion, measured: float, reference: float | None = None) -> bool:
+    match c.comparator:
+        case "<":
+            return measured < c.limit  # type: ignore[operator]
+        case "<=":
+            return measured <= c.limit  # type: ignore[operator]
+        case ">":
+            return measured > c.limit  # type: ignore[operator]
+        case ">=":
+            return measured >= c.limit  # type: ignore[operator]
+        case "between":
+            lo, hi = c.limit  # type: ignore[misc]
+            return lo <= measured <= hi
+        case "within_pct_of":
+            assert reference is not None
+            # Small relative tolerance so that exactly ±20 % is not failed by rounding.
+            return abs(measured - reference) <= abs(reference) * c.limit / 100 * (1 + 1e-12)  # type: ignore[operator]
+    raise SpecError(f"{c.field}: unknown comparator {c.comparator!r}")
+
+
+def _check_one(
+    c: Criterion, coa: Mapping[str, Any], vial_volume_ml: float | None
+) -> CriterionResult:
+    def result(status: Status, measured: float | str | None, note: str = "") -> CriterionResult:
+        return CriterionResult(
+            c.field, c.label, status, measured, c.limit_text, c.unit, c.required, c.source, note
+        )
+
+    raw = coa.get(c.field)
+    if _is_missing(raw):
+        return result(Status.MISSING, None, "not reported on the CoA")
+    if c.comparator == "equals":
+        value = _read_category(c.field, raw)
+        return result(Status.PASS if value == c.limit else Status.FAIL, value)
+    measured = _read_number(c.field, raw, c.unit, vial_volume_ml)
+    reference = None
+    if c.comparator == "within_pct_of":
+        ref_field = c.reference_field or ""
+        ref_raw = coa.get(ref_field)
+        if _is_missing(ref_raw):
+            return result(Status.MISSING, measured, f"{ref_field} (labelled amount) not reported")
+        reference = _read_number(ref_field, ref_raw, c.unit, vial_volume_ml)
+        if reference <= 0:
+            raise ReleaseInputError(ref_field, "labelled amount must be greater than 0")
+        dev = (measured - reference) / reference * 100
+        ok = _compare(c, measured, reference)
+        return result(Status.PASS if ok else Status.FAIL, measured, f"{dev:+.1f} % from label")
+    return result(Status.PASS if _compare(c, measured) else Status.FAIL, measured)
+
+
+def check_release(
+    coa: Mapping[str, Any], spec: ReleaseSpec | None = None, *, vial_volume_ml: float | None = None
+) -> ReleaseReport:
+    """Check a CoA against a specification: PASS / FAIL / MISSING for every criterion.
+
+    Raises :class:`ReleaseInputError` (naming the field) for unreadable values or units;
+    run :func:`validate_coa` first to collect all such problems for a form.
+    """
+    s = spec if spec is not None else load_default_spec()
+    return ReleaseReport(s.version, tuple(_check_one(c, coa, vial_volume_ml) for c in s.criteria))
+
+
+# Physical plausibility limits for validate_coa (impossible, not merely out of spec).
+SIZE_MODE_PLAUSIBLE_NM = (10.0, 1000.0)
+_NON_NEGATIVE = {
+    "particles_per_ml",
+    "labelled_particles_per_ml",
+    "particles_per_ug_protein",
+    "endotoxin_eu_per_ml",
+    "residual_dna_ng_per_dose",
+}
+
+
+def validate_coa(
+    coa: Mapping[str, Any],
+    spec: ReleaseSpec | None = None,
+    *,
+    vial_volume_ml: float | None = None,
+) -> list[FieldError]:
+    """Impossible or unreadable CoA values and missing required fields, each naming its field.
+
+    This is input validation, not release: an out-of-spec but possible value (endotoxin
+    0.4 EU/mL) is not an error here; it FAILs in :func:`check_release`.
+    """
+    s = spec if spec is not None else load_default_spec()
+    errors: list[FieldError] = []
+    units = {c.field: c.unit for c in s.criteria}
+    for c in s.criteria:
+        if c.reference_field:
+            units.setdefault(c.reference_field, c.unit)
+    categorical = {c.field for c in s.criteria if c.comparator == "equals"}
+    for c in s.criteria:
+        if c.required and _is_missing(coa.get(c.field)):
+            errors.append(FieldError(c.field, f"{c.label} is required by spec {s.version}"))
+        if c.required and c.reference_field and _is_missing(coa.get(c.reference_field)):
+            errors.append(FieldError(c.reference_field, f"needed to check {c.label}"))
+    for field, raw in coa.items():
+        if _is_missing(raw):
+            continue
+        try:
+            if field in categorical:
+                _read_category(field, raw)
+                continue
+            if field not in units and not field.endswith(("_pct", "_nm")):
+                continue  # extra CoA fields are kept but not checked
+            value = _read_number(field, raw, units.get(field), vial_volume_ml)
+        except ReleaseInputError as exc:
+            errors.append(FieldError(exc.field, exc.message))
+            continue
+        if field.endswith("_pct") and not 0 <= value <= 100:
+            errors.append(FieldError(field, f"percentage must be 0–100, got {value:g}"))
+        elif field == "size_mode_nm" and not (
+            SIZE_MODE_PLAUSIBLE_NM[0] <= value <= SIZE_MODE_PLAUSIBLE_NM[1]
+        ):
+            errors.append(
+                FieldError(field, f"size mode {value:g} nm is outside the possible 10–1000 nm")
+            )
+        elif field in _NON_NEGATIVE and value < 0:
+            errors.append(FieldError(field, f"must not be negative, got {value:g}"))
+        elif field == "labelled_particles_per_ml" and value == 0:
+            errors.append(FieldError(field, "labelled amount must be greater than 0"))
+    if vial_volume_ml is not None and not vial_volume_ml > 0:
+        errors.append(FieldError("vial_volume_ml", "must be greater than 0"))
+    return errors
+
+
+# --- docs ----------------------------------------------------------------------------------
+
+
+def render_spec_markdown(spec: ReleaseSpec | None = None) -> str:
+    """docs/release-spec.md, generated so that the docs cannot drift from the YAML."""
+    s = spec if spec is not None else load_default_spec()
+    lines = [
+        "# Release specification",
+        "",
+        "<!-- Generated by `python -m anagen.products.release`; do not edit by hand. -->",
+        "",
+        f"{s.name}, version `{s.version}`.",
+        "",
+        "A lot is releasable only when no criterion FAILs (optional ones included) and no "
+        "required criterion is MISSING. Bare CoA numbers are read in the unit shown; values "
+        "given as `{value, unit}` are converted (per-vial amounts need the vial volume).",
+        "",
+        "| field | criterion | limit | required | source |",
+        "|---|---|---|---|---|",
+    ]
+    for c in s.criteria:
+        cells = (c.field, c.label, c.limit_text, "yes" if c.required else "no", c.source)
+        lines.append("| " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render_spec_markdown(), end="")

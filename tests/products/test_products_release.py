@@ -1,0 +1,255 @@
+"""Specification of the lot-release engine (REFERENCE.md A.6.2)."""
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from anagen.products import release as rel
+from anagen.products.release import ReleaseInputError, Status, check_release, validate_coa
+
+SPEC = rel.load_default_spec()
+
+
+def good_coa(**changes):
+    coa = {
+        "labelled_particles_per_ml": 1.0e11,
+        "particles_per_ml": 1.1e11,
+        "size_mode_nm": 120,
+        "particles_50_400nm_pct": 95,
+        "cd9": "positive",
+        "cd63": "Positive",
+        "cd81": "+",
+        "calnexin": "negative",
+        "tem_morphology": "conforms",
+        "particles_per_ug_protein": 5e9,
+        "sterility": "no growth",
+        "endotoxin_eu_per_ml": 0.1,
+        "mycoplasma": "not detected",
+        "adventitious_virus": "negative",
+        "antibiotic_residue": "negative",
+        "residual_dna_ng_per_dose": 2,
+        "donor_screening": "negative",
+    }
+    coa.update(changes)
+    return coa
+
+
+def status(report, field):
+    return next(r for r in report.results if r.field == field).status
+
+
+class TestSpec:
+    def test_versioned_and_sourced(self):
+        assert SPEC.version
+        assert all(c.source for c in SPEC.criteria)
+
+    def test_limits_from_reference(self):
+        assert SPEC.criterion("size_mode_nm").limit == (80.0, 150.0)
+        assert SPEC.criterion("endotoxin_eu_per_ml").limit == 0.25
+        assert SPEC.criterion("particles_per_ml").limit == 20.0
+        assert SPEC.criterion("calnexin").limit == "negative"
+
+    def test_bad_spec_rejected(self):
+        with pytest.raises(rel.SpecError):
+            rel.parse_spec({"version": "x", "criteria": [
+                {"field": "a", "comparator": "~", "limit": 1, "source": "s"}]})  # fmt: skip
+        with pytest.raises(rel.SpecError):
+            rel.parse_spec({"version": "x", "criteria": [{"field": "a", "comparator": "<",
+                "limit": 1, "unit": "furlongs", "source": "s"}]})  # fmt: skip
+
+
+class TestCheckRelease:
+    def test_good_lot_is_releasable(self):
+        report = check_release(good_coa())
+        assert report.releasable
+        assert all(r.status is Status.PASS for r in report.results)
+
+    def test_endotoxin_over_limit_fails(self):
+        report = check_release(good_coa(endotoxin_eu_per_ml=0.3))
+        assert status(report, "endotoxin_eu_per_ml") is Status.FAIL
+        assert not report.releasable
+
+    def test_endotoxin_at_limit_fails_because_limit_is_strict(self):
+        assert (
+            status(check_release(good_coa(endotoxin_eu_per_ml=0.25)), "endotoxin_eu_per_ml")
+            == "FAIL"
+        )
+
+    def test_concentration_within_20_percent_of_label(self):
+        # label 1.0e11; 1.2e11 is +20 % → PASS; 1.21e11 is +21 % → FAIL; 0.8e11 is −20 % → PASS
+        assert (
+            status(check_release(good_coa(particles_per_ml=1.2e11)), "particles_per_ml") == "PASS"
+        )
+        assert (
+            status(check_release(good_coa(particles_per_ml=1.21e11)), "particles_per_ml") == "FAIL"
+        )
+        assert (
+            status(check_release(good_coa(particles_per_ml=0.8e11)), "particles_per_ml") == "PASS"
+        )
+
+    def test_particles_per_vial_converted_with_vial_volume(self):
+        # 2.2e11 particles in a 2 mL vial = 1.1e11 particles/mL, within ±20 % of 1.0e11
+        coa = good_coa(particles_per_ml={"value": 2.2e11, "unit": "particles/vial"})
+        report = check_release(coa, vial_volume_ml=2.0)
+        res = next(r for r in report.results if r.field == "particles_per_ml")
+        assert res.status is Status.PASS
+        assert res.measured == pytest.approx(1.1e11)
+        assert res.unit == "particles/mL"
+
+    def test_per_vial_without_volume_is_an_error_naming_the_field(self):
+        coa = good_coa(particles_per_ml={"value": 2.2e11, "unit": "particles/vial"})
+        with pytest.raises(ReleaseInputError) as err:
+            check_release(coa)
+        assert err.value.field == "particles_per_ml"
+
+    def test_endotoxin_per_vial(self):
+        # 0.6 EU in a 2 mL vial = 0.3 EU/mL ≥ 0.25 → FAIL
+        coa = good_coa(endotoxin_eu_per_ml={"value": 0.6, "unit": "EU/vial"})
+        assert status(check_release(coa, vial_volume_ml=2), "endotoxin_eu_per_ml") == "FAIL"
+
+    def test_size_in_micrometres_converted(self):
+        coa = good_coa(size_mode_nm={"value": 0.1, "unit": "µm"})  # 100 nm
+        assert status(check_release(coa), "size_mode_nm") == "PASS"
+
+    def test_unknown_unit_names_field(self):
+        with pytest.raises(ReleaseInputError) as err:
+            check_release(good_coa(endotoxin_eu_per_ml={"value": 0.1, "unit": "IU/mL"}))
+        assert err.value.field == "endotoxin_eu_per_ml"
+        assert "IU/mL" in str(err.value)
+
+    def test_identity_marker_negative_fails(self):
+        report = check_release(good_coa(cd63="negative", calnexin="positive"))
+        assert status(report, "cd63") == "FAIL"
+        assert status(report, "calnexin") == "FAIL"
+        assert len(report.failed) == 2
+
+    def test_missing_required_not_releasable(self):
+        coa = good_coa()
+        del coa["sterility"]
+        report = check_release(coa)
+        assert status(report, "sterility") is Status.MISSING
+        assert not report.releasable
+
+    def test_missing_optional_still_releasable(self):
+        coa = good_coa()
+        del coa["residual_dna_ng_per_dose"]
+        report = check_release(coa)
+        assert status(report, "residual_dna_ng_per_dose") is Status.MISSING
+        assert report.releasable
+
+    def test_failing_optional_blocks_release(self):
+        assert not check_release(good_coa(residual_dna_ng_per_dose=11)).releasable
+
+    def test_missing_label_makes_concentration_missing(self):
+        report = check_release(good_coa(labelled_particles_per_ml=None))
+        assert status(report, "particles_per_ml") is Status.MISSING
+        assert not report.releasable
+
+    def test_result_carries_value_limit_unit(self):
+        r = next(x for x in check_release(good_coa()).results if x.field == "size_mode_nm")
+        assert (r.measured, r.limit, r.unit) == (120.0, "80–150 nm", "nm")
+
+
+class TestValidateCoa:
+    def test_good_coa_has_no_errors(self):
+        assert validate_coa(good_coa()) == []
+
+    @pytest.mark.parametrize(
+        ("changes", "field"),
+        [
+            ({"particles_per_ml": -1}, "particles_per_ml"),
+            ({"size_mode_nm": 5}, "size_mode_nm"),
+            ({"size_mode_nm": 1500}, "size_mode_nm"),
+            ({"particles_50_400nm_pct": 101}, "particles_50_400nm_pct"),
+            ({"endotoxin_eu_per_ml": -0.1}, "endotoxin_eu_per_ml"),
+            ({"endotoxin_eu_per_ml": {"value": 1, "unit": "ng"}}, "endotoxin_eu_per_ml"),
+            ({"cd9": "maybe"}, "cd9"),
+            ({"size_mode_nm": "big"}, "size_mode_nm"),
+            ({"mycoplasma": None}, "mycoplasma"),
+            ({"labelled_particles_per_ml": 0}, "labelled_particles_per_ml"),
+        ],
+    )
+    def test_impossible_values_named(self, changes, field):
+        assert field in {e.field for e in validate_coa(good_coa(**changes))}
+
+    def test_out_of_spec_but_possible_is_not_a_validation_error(self):
+        assert validate_coa(good_coa(endotoxin_eu_per_ml=0.4, size_mode_nm=300)) == []
+
+
+# --- properties ----------------------------------------------------------------------------
+
+NUMERIC = [c for c in SPEC.criteria if c.comparator in ("<", "<=", ">", ">=", "between")]
+finite = st.floats(min_value=-1e13, max_value=1e13, allow_nan=False)
+
+
+def violates(c, x):
+    if c.comparator == "<":
+        return not x < c.limit
+    if c.comparator == "<=":
+        return not x <= c.limit
+    if c.comparator == ">":
+        return not x > c.limit
+    if c.comparator == ">=":
+        return not x >= c.limit
+    lo, hi = c.limit
+    return not lo <= x <= hi
+
+
+@settings(max_examples=200, deadline=None)
+@given(c=st.sampled_from(NUMERIC), x=finite)
+def test_any_numeric_violation_fails_and_blocks_release(c, x):
+    report = check_release(good_coa(**{c.field: x}))
+    if violates(c, x):
+        assert status(report, c.field) is Status.FAIL
+        assert not report.releasable
+    else:
+        assert status(report, c.field) is Status.PASS
+        assert report.releasable
+
+
+@settings(max_examples=100, deadline=None)
+@given(label=st.floats(1e6, 1e14), ratio=st.floats(0.0, 3.0))
+def test_concentration_fails_exactly_outside_20_percent(label, ratio):
+    report = check_release(
+        good_coa(labelled_particles_per_ml=label, particles_per_ml=label * ratio)
+    )
+    outside = abs(ratio - 1) > 0.2 + 1e-9
+    inside = abs(ratio - 1) < 0.2 - 1e-9
+    if outside:
+        assert status(report, "particles_per_ml") is Status.FAIL
+        assert not report.releasable
+    if inside:
+        assert status(report, "particles_per_ml") is Status.PASS
+
+
+CATEGORICAL = [c for c in SPEC.criteria if c.comparator == "equals"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(c=st.sampled_from(CATEGORICAL), value=st.sampled_from(["positive", "negative", "conforms",
+                                                             "does not conform"]))  # fmt: skip
+def test_categorical_mismatch_fails(c, value):
+    report = check_release(good_coa(**{c.field: value}))
+    assert (status(report, c.field) is Status.FAIL) == (value != c.limit)
+    assert report.releasable == (value == c.limit)
+
+
+@settings(max_examples=100, deadline=None)
+@given(drop=st.sets(st.sampled_from([c.field for c in SPEC.criteria]), min_size=1))
+def test_missing_required_is_never_releasable(drop):
+    coa = {k: v for k, v in good_coa().items() if k not in drop}
+    report = check_release(coa)
+    required_dropped = any(SPEC.criterion(f).required for f in drop)
+    assert report.releasable == (not required_dropped)
+    for f in drop:
+        assert status(report, f) is Status.MISSING
+
+
+def test_docs_match_the_yaml():
+    doc = Path(__file__).resolve().parents[2] / "docs" / "release-spec.md"
+    assert doc.read_text(encoding="utf-8") == rel.render_spec_markdown(), (
+        "docs/release-spec.md is stale: "
+        "run `python -m anagen.products.release > docs/release-spec.md`"
+    )
