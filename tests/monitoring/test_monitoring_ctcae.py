@@ -1,0 +1,123 @@
+"""Specification of CTCAE grading (REFERENCE.md A.4)."""
+
+from datetime import date, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from anagen.monitoring import ctcae
+from anagen.monitoring.ctcae import CTCAEError, grade_event, is_serious_or_high_grade
+
+D = date(2026, 3, 1)
+
+
+def test_version_is_stored_with_every_grade():
+    assert ctcae.CTCAE_VERSION == "5.0"
+    assert grade_event("headache", 1, D).ctcae_version == "5.0"
+
+
+def test_generic_grades_from_reference():
+    assert ctcae.GENERIC_GRADES[1].startswith("Mild")
+    assert "Life-threatening" in ctcae.GENERIC_GRADES[4]
+    assert "Death" in ctcae.GENERIC_GRADES[5]
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["injection_site_reaction", "pain", "headache", "alopecia", "pruritus", "rash_maculopapular",
+     "skin_infection", "allergic_reaction", "anaphylaxis", "folliculitis", "syncope",
+     "vasovagal_reaction", "hematoma", "bruising", "edema_face", "paresthesia"],
+)  # fmt: skip
+def test_required_terms_present(key):
+    assert key in ctcae.TERMS
+
+
+def test_injection_site_reaction_text_from_reference():
+    t = ctcae.TERMS["injection_site_reaction"]
+    assert "Tenderness" in t.grades[1]
+    assert "Ulceration" in t.grades[3]
+    assert t.grades[4] == ctcae.GENERIC_GRADES[4]
+    assert t.generic_text == (4, 5)
+
+
+def test_term_without_reference_row_uses_generic_text():
+    t = ctcae.TERMS["paresthesia"]
+    assert all(t.grades[g] == ctcae.GENERIC_GRADES[g] for g in t.grades)
+
+
+def test_no_meddra_codes_bundled():
+    assert all(t.meddra_code is None for t in ctcae.TERMS.values())
+
+
+@pytest.mark.parametrize(
+    ("term", "key"),
+    [("erythema", "injection_site_reaction"), ("Scalp pain", "pain"),
+     ("Injection site reaction", "injection_site_reaction"), ("swelling", "edema_face")],
+)  # fmt: skip
+def test_aliases(term, key):
+    assert ctcae.resolve_term(term).key == key
+
+
+class TestValidation:
+    @pytest.mark.parametrize("grade", [0, 6, -1, 2.0, True, "3"])
+    def test_grade_outside_1_to_5(self, grade):
+        with pytest.raises(CTCAEError) as err:
+            grade_event("pain", grade, D)
+        assert err.value.field == "grade"
+
+    @pytest.mark.parametrize(
+        ("term", "grade"),
+        [("headache", 4), ("anaphylaxis", 1), ("anaphylaxis", 2), ("syncope", 1),
+         ("bruising", 3), ("alopecia", 3)],
+    )  # fmt: skip
+    def test_grade_not_allowed_for_term(self, term, grade):
+        with pytest.raises(CTCAEError) as err:
+            grade_event(term, grade, D)
+        assert err.value.field == "grade"
+
+    def test_anaphylaxis_starts_at_grade_3(self):
+        assert grade_event("anaphylaxis", 3, D).grade == 3
+
+    def test_resolution_before_onset(self):
+        with pytest.raises(CTCAEError) as err:
+            grade_event("pain", 1, D, D - timedelta(days=1))
+        assert err.value.field == "resolved"
+
+    def test_resolution_before_onset_same_day_datetimes(self):
+        with pytest.raises(CTCAEError):
+            grade_event("pain", 1, datetime(2026, 3, 1, 12), datetime(2026, 3, 1, 9))
+
+    def test_same_day_resolution_ok(self):
+        e = grade_event("pain", 1, D, D)
+        assert (e.onset, e.resolved, e.grade_text) == (D, D, "Mild pain")
+
+    def test_unknown_term(self):
+        with pytest.raises(CTCAEError) as err:
+            grade_event("sadness", 1, D)
+        assert err.value.field == "term"
+
+
+class TestSeriousness:
+    @pytest.mark.parametrize(("grade", "expected"), [(1, False), (2, False), (3, True), (5, True)])
+    def test_grade_3_or_more_is_high(self, grade, expected):
+        assert is_serious_or_high_grade(grade) is expected
+
+    def test_serious_regardless_of_grade(self):
+        assert is_serious_or_high_grade(2, seriousness=["hospitalization"])
+
+    def test_unknown_seriousness(self):
+        with pytest.raises(CTCAEError):
+            is_serious_or_high_grade(1, seriousness=["scary"])
+
+
+@given(term=st.sampled_from(sorted(ctcae.TERMS)), grade=st.integers(-3, 8))
+def test_grade_accepted_iff_defined_for_term(term, grade):
+    allowed = grade in ctcae.TERMS[term].grades
+    try:
+        grade_event(term, grade, D)
+    except CTCAEError:
+        assert not allowed
+    else:
+        assert allowed
+        assert 1 <= grade <= 5
