@@ -138,5 +138,10 @@ def test_nurses_do_not_see_the_audit_trail(client, clinic_a, make_user, make_pat
     assert page.status_code == 200 and "history" not in page.context
 
 
-def test_unknown_patient_ids_are_404(client, clinician):
+def test_unknown_and_absurd_patient_ids_are_404(client, clinician):
     assert client.get("/patients/999999/").status_code == 404
+    assert client.get("/patients/99999999999999999999999/").status_code == 404
+    assert (
+        client.post("/patients/99999999999999999999999/void/", {"reason": "x" * 9}).status_code
+        == 404
+    )

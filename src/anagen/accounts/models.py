@@ -78,6 +78,9 @@ class AccessLog(models.Model):
     class Meta:
         ordering = ["-accessed_at", "-id"]
 
+    def __str__(self) -> str:
+        return f"{self.user} opened patient {self.patient_id} via {self.channel}"
+
 
 def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
@@ -99,6 +102,9 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
 
     @staticmethod
     def new_raw_token() -> str:

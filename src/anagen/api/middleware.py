@@ -56,9 +56,9 @@ class ApiBodyMiddleware:
         try:
             data = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return JsonResponse({"detail": f"The request body is not valid JSON: {exc}"},
-                                status=400)
+            return JsonResponse(
+                {"detail": f"The request body is not valid JSON: {exc}"}, status=400
+            )
         if not isinstance(data, dict):
-            return JsonResponse({"detail": "The request body must be a JSON object."},
-                                status=400)
+            return JsonResponse({"detail": "The request body must be a JSON object."}, status=400)
         return None

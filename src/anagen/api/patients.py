@@ -4,16 +4,16 @@ from typing import Literal
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from anagen.api.auth import guard
+from anagen.api.pagination import BoundedPagination
 from anagen.patients import selectors, services
 from anagen.patients.models import Patient
 
 router = Router(tags=["patients"])
 
 Sex = Literal["female", "male", "intersex", "unknown"]
-MAX_ID = 2**63 - 1
 
 
 class PatientIn(Schema):
@@ -87,15 +87,13 @@ def _raise(exc: services.PatientError) -> None:
 
 
 def _patient(request: HttpRequest, patient_id: int) -> Patient:
-    if not 0 < patient_id <= MAX_ID:
-        raise HttpError(404, "No such patient.")
     return selectors.get_patient(request.clinic, patient_id)
 
 
 @router.get(
     "", response=list[PatientOut], summary="List and search patients", auth=guard("patient.view")
 )
-@paginate(LimitOffsetPagination)
+@paginate(BoundedPagination)
 def list_patients(request: HttpRequest, filters: Query[PatientFilter]):
     return selectors.search_patients(
         request.clinic, filters.q, include_voided=filters.include_voided

@@ -7,7 +7,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import ValidationError
 
-
 api = NinjaAPI(
     title="Anagen API",
     version="1",

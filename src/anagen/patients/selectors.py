@@ -8,6 +8,9 @@ from django.http import Http404
 from anagen.accounts.models import AccessLog, Clinic, User
 from anagen.patients.models import Patient
 
+# Primary keys are 64-bit; larger numbers in a URL would overflow in the database.
+MAX_DB_ID = 2**63 - 1
+
 
 def patients_of(clinic: Clinic, *, include_voided: bool = False) -> QuerySet[Patient]:
     qs = Patient.objects.filter(clinic=clinic)
@@ -34,6 +37,8 @@ def get_patient(clinic: Clinic, patient_id: int) -> Patient:
 
     A patient of another clinic is indistinguishable from one that does not exist.
     """
+    if not isinstance(patient_id, int) or not 0 < patient_id <= MAX_DB_ID:
+        raise Http404("No such patient.")
     try:
         return Patient.objects.get(clinic=clinic, pk=patient_id)
     except (Patient.DoesNotExist, ValueError, TypeError, OverflowError) as exc:
