@@ -1,0 +1,243 @@
+"""Further-treatment proposal after a course or a visit (pure; no Django).
+
+Input: change from baseline, sessions done vs planned, adverse events, clinic thresholds.
+Output: one proposal with plain-words reasons. It is advice for the clinician, who decides.
+
+Order of the decision (each step explained in the reasons):
+1. A related (or possibly related) adverse event at or above ``stop_ae_grade`` stops
+   treatment, whatever the response.
+2. Before the planned sessions are done, continue: response is judged at the end of the
+   course, and early shedding after starting treatment is common.
+3. At or after the end of the course: responder → maintenance; partial responder → add
+   sessions (up to ``max_extra_sessions``), then switch or combine; non-responder →
+   switch or combine after the planned course, stop after an extended course.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class DecisionInputError(ValueError):
+    """Invalid decision input; ``field`` names the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class Proposal(StrEnum):
+    CONTINUE = "continue_as_planned"
+    ADD_SESSIONS = "add_sessions"
+    SWITCH_OR_COMBINE = "switch_or_combine"
+    STOP_NON_RESPONSE = "stop_non_response"
+    STOP_ADVERSE_EVENT = "stop_adverse_event"
+    MAINTENANCE = "maintenance"
+
+
+class Response(StrEnum):
+    RESPONDER = "responder"
+    PARTIAL = "partial"
+    NON_RESPONDER = "non_responder"
+    NOT_ASSESSED = "not_assessed"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Clinic-adjustable thresholds. Defaults and why:
+
+    - ``min_density_pct`` 5 %: repeat phototrichograms vary by 2.6–9.8 % (headband method,
+      REFERENCE.md Part C §1), so a smaller change cannot be told from measurement noise.
+    - ``response_density_pct`` 10 %: twice that noise floor, and about the mean gain of
+      minoxidil 5 % (+18.6/cm² on a ~150/cm² baseline, Olsen 2002, A.7).
+    - ``min_diameter_um`` 5 µm: the diameter-error target of the imaging module (Part C §6).
+    - ``response_global`` +2 / ``min_global`` +1 on the 7-point −3..+3 global photographic
+      assessment (A.2): +2 "moderately increased" counts as response, +1 as partial.
+    - ``stop_ae_grade`` 3: CTCAE grade 3 is "severe" (A.4).
+    - ``max_extra_sessions`` 2: extend a course at most this much before switching.
+    - ``maintenance_interval_months`` 6: PRP maintenance every 6 months (A.3.2).
+    """
+
+    min_density_pct: float = 5.0
+    response_density_pct: float = 10.0
+    min_diameter_um: float = 5.0
+    min_global: int = 1
+    response_global: int = 2
+    stop_ae_grade: int = 3
+    max_extra_sessions: int = 2
+    maintenance_interval_months: int = 6
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_density_pct <= self.response_density_pct:
+            raise DecisionInputError(
+                "response_density_pct", "need 0 ≤ min_density_pct ≤ response_density_pct"
+            )
+        if not 1 <= self.min_global <= self.response_global <= 3:
+            raise DecisionInputError("response_global", "need 1 ≤ min_global ≤ response_global ≤ 3")
+        if not 1 <= self.stop_ae_grade <= 5:
+            raise DecisionInputError("stop_ae_grade", "must be a CTCAE grade 1–5")
+        if self.max_extra_sessions < 0 or self.min_diameter_um < 0:
+            raise DecisionInputError("max_extra_sessions", "must not be negative")
+        if self.maintenance_interval_months < 1:
+            raise DecisionInputError("maintenance_interval_months", "must be at least 1")
+
+
+@dataclass(frozen=True)
+class Progress:
+    sessions_done: int
+    sessions_planned: int
+    density_change_pct: float | None = None  # % change from baseline
+    diameter_change_um: float | None = None  # change in mean diameter, µm
+    global_assessment: int | None = None  # −3 (greatly decreased) … +3 (greatly increased)
+    max_ae_grade: int = 0  # highest CTCAE grade since the last decision; 0 = none
+    ae_related: bool | None = None  # None = relatedness not assessed (treated as related)
+
+
+@dataclass(frozen=True)
+class Decision:
+    proposal: Proposal
+    response: Response
+    reasons: tuple[str, ...]
+    extra_sessions: int = 0  # for ADD_SESSIONS
+    maintenance_interval_months: int | None = None  # for MAINTENANCE
+
+
+def _validate(p: Progress) -> None:
+    for name in ("sessions_done", "sessions_planned", "max_ae_grade"):
+        v = getattr(p, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise DecisionInputError(name, f"must be a whole number ≥ 0, got {v!r}")
+    if p.sessions_planned < 1:
+        raise DecisionInputError("sessions_planned", "at least one session must be planned")
+    if p.max_ae_grade > 5:
+        raise DecisionInputError("max_ae_grade", "CTCAE grades are 1–5 (0 = no event)")
+    g = p.global_assessment
+    if g is not None and (isinstance(g, bool) or not isinstance(g, int) or not -3 <= g <= 3):
+        raise DecisionInputError("global_assessment", f"must be an integer −3..+3, got {g!r}")
+    if p.density_change_pct is not None and p.density_change_pct < -100:
+        raise DecisionInputError("density_change_pct", "cannot fall by more than 100 %")
+
+
+def classify_response(p: Progress, t: Thresholds) -> tuple[Response, list[str]]:
+    """Response class with the measurements that decided it."""
+    d, dia, g = p.density_change_pct, p.diameter_change_um, p.global_assessment
+    if d is None and dia is None and g is None:
+        return Response.NOT_ASSESSED, ["No change-from-baseline measurement recorded."]
+    seen = []
+    if d is not None:
+        seen.append(f"density {d:+.1f} %")
+    if dia is not None:
+        seen.append(f"diameter {dia:+.1f} µm")
+    if g is not None:
+        seen.append(f"global assessment {g:+d}")
+    summary = ", ".join(seen)
+    # A good global rating does not count as response when density has fallen.
+    if (d is not None and d >= t.response_density_pct) or (
+        g is not None and g >= t.response_global and (d is None or d >= 0)
+    ):
+        return Response.RESPONDER, [
+            f"Response ({summary}): density ≥ {t.response_density_pct:g} % or global ≥ "
+            f"+{t.response_global}."
+        ]
+    if (
+        (d is not None and d >= t.min_density_pct)
+        or (g is not None and g >= t.min_global)
+        or (dia is not None and dia >= t.min_diameter_um)
+    ):
+        return Response.PARTIAL, [
+            f"Partial response ({summary}): above the measurement-noise floor "
+            f"(density ≥ {t.min_density_pct:g} %, diameter ≥ {t.min_diameter_um:g} µm or global "
+            f"≥ +{t.min_global}) but below the response threshold."
+        ]
+    return Response.NON_RESPONDER, [
+        f"No response ({summary}): change within measurement noise or worse."
+    ]
+
+
+def propose_next_step(progress: Progress, thresholds: Thresholds | None = None) -> Decision:
+    """Proposal for the next step of treatment, with reasons."""
+    t = thresholds if thresholds is not None else Thresholds()
+    _validate(progress)
+    p = progress
+    reasons: list[str] = []
+    response, why = classify_response(p, t)
+
+    if p.max_ae_grade >= t.stop_ae_grade and p.ae_related is not False:
+        related = "related" if p.ae_related else "possibly related (relatedness not assessed)"
+        return Decision(
+            Proposal.STOP_ADVERSE_EVENT,
+            response,
+            (
+                f"Grade {p.max_ae_grade} adverse event {related} to treatment "
+                f"(stop at grade ≥ {t.stop_ae_grade}).",
+                *why,
+            ),
+        )
+    if p.max_ae_grade >= t.stop_ae_grade:
+        reasons.append(
+            f"Grade {p.max_ae_grade} adverse event judged unrelated: review before the next "
+            "session."
+        )
+    elif p.max_ae_grade >= 2 and p.ae_related is not False:
+        reasons.append(f"Grade {p.max_ae_grade} adverse event: continue with caution.")
+
+    if p.sessions_done < p.sessions_planned:
+        return Decision(
+            Proposal.CONTINUE,
+            response,
+            (
+                f"{p.sessions_done} of {p.sessions_planned} planned sessions done; response is "
+                "judged at the end of the course (early shedding is common).",
+                *reasons,
+                *why,
+            ),
+        )
+
+    if response is Response.NOT_ASSESSED:
+        raise DecisionInputError(
+            "density_change_pct",
+            "course complete: record density, diameter or global assessment to decide",
+        )
+    extra_used = p.sessions_done - p.sessions_planned
+    extra_left = t.max_extra_sessions - extra_used
+    if response is Response.RESPONDER:
+        return Decision(
+            Proposal.MAINTENANCE,
+            response,
+            (
+                *why,
+                f"Move to maintenance every {t.maintenance_interval_months} months.",
+                *reasons,
+            ),
+            maintenance_interval_months=t.maintenance_interval_months,
+        )
+    if response is Response.PARTIAL:
+        if extra_left > 0:
+            return Decision(
+                Proposal.ADD_SESSIONS,
+                response,
+                (*why, f"Add up to {extra_left} session(s) and reassess.", *reasons),
+                extra_sessions=extra_left,
+            )
+        return Decision(
+            Proposal.SWITCH_OR_COMBINE,
+            response,
+            (
+                *why,
+                f"Still partial after {extra_used} extra session(s): switch or combine modality.",
+                *reasons,
+            ),
+        )
+    if extra_used > 0:
+        return Decision(
+            Proposal.STOP_NON_RESPONSE,
+            response,
+            (*why, f"No response after an extended course ({p.sessions_done} sessions).", *reasons),
+        )
+    return Decision(
+        Proposal.SWITCH_OR_COMBINE,
+        response,
+        (*why, "No response after the planned course: switch or combine modality.", *reasons),
+    )

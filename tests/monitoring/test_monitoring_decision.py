@@ -1,0 +1,149 @@
+"""Specification of the further-treatment proposal."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from anagen.monitoring.decision import (
+    DecisionInputError,
+    Progress,
+    Proposal,
+    Response,
+    Thresholds,
+    propose_next_step,
+)
+
+
+def decide(**kw):
+    base = {"sessions_done": 3, "sessions_planned": 3}
+    base.update(kw)
+    return propose_next_step(Progress(**base))
+
+
+class TestDefaults:
+    def test_documented_defaults(self):
+        t = Thresholds()
+        assert (t.min_density_pct, t.response_density_pct) == (5.0, 10.0)
+        assert (t.min_global, t.response_global, t.stop_ae_grade) == (1, 2, 3)
+        assert t.maintenance_interval_months == 6  # PRP maintenance, REFERENCE.md A.3.2
+
+
+class TestAdverseEvents:
+    def test_related_grade_3_stops(self):
+        d = decide(max_ae_grade=3, ae_related=True, density_change_pct=20)
+        assert d.proposal is Proposal.STOP_ADVERSE_EVENT
+
+    def test_unknown_relatedness_is_treated_as_related(self):
+        d = decide(sessions_done=1, max_ae_grade=4)
+        assert d.proposal is Proposal.STOP_ADVERSE_EVENT
+        assert "possibly related" in d.reasons[0]
+
+    def test_unrelated_grade_3_does_not_stop_but_is_mentioned(self):
+        d = decide(sessions_done=1, max_ae_grade=3, ae_related=False)
+        assert d.proposal is Proposal.CONTINUE
+        assert any("unrelated" in r for r in d.reasons)
+
+    def test_related_grade_2_continues_with_caution(self):
+        d = decide(sessions_done=1, max_ae_grade=2, ae_related=True)
+        assert d.proposal is Proposal.CONTINUE
+        assert any("caution" in r for r in d.reasons)
+
+    def test_clinic_can_stop_at_grade_2(self):
+        d = propose_next_step(
+            Progress(1, 3, max_ae_grade=2, ae_related=True), Thresholds(stop_ae_grade=2)
+        )
+        assert d.proposal is Proposal.STOP_ADVERSE_EVENT
+
+
+class TestCourse:
+    def test_mid_course_continues_even_if_worse(self):
+        # Early shedding is expected; do not switch after 1 of 3 sessions.
+        d = decide(sessions_done=1, density_change_pct=-8, global_assessment=-1)
+        assert d.proposal is Proposal.CONTINUE
+        assert "1 of 3" in d.reasons[0]
+
+    def test_responder_goes_to_maintenance(self):
+        # +12 % ≥ 10 % response threshold
+        d = decide(density_change_pct=12)
+        assert (d.proposal, d.response) == (Proposal.MAINTENANCE, Response.RESPONDER)
+        assert d.maintenance_interval_months == 6
+
+    def test_global_plus_2_is_response_unless_density_fell(self):
+        assert decide(global_assessment=2).proposal is Proposal.MAINTENANCE
+        assert decide(global_assessment=2, density_change_pct=-3).response is Response.PARTIAL
+
+    def test_partial_response_adds_sessions(self):
+        # +7 % is above the 5 % noise floor but below 10 %
+        d = decide(density_change_pct=7)
+        assert (d.proposal, d.extra_sessions) == (Proposal.ADD_SESSIONS, 2)
+
+    def test_partial_after_one_extra_session_adds_one_more(self):
+        d = decide(sessions_done=4, density_change_pct=7)
+        assert (d.proposal, d.extra_sessions) == (Proposal.ADD_SESSIONS, 1)
+
+    def test_partial_after_all_extra_sessions_switches(self):
+        assert decide(sessions_done=5, density_change_pct=7).proposal is Proposal.SWITCH_OR_COMBINE
+
+    def test_diameter_gain_alone_is_partial(self):
+        assert decide(density_change_pct=1, diameter_change_um=6).response is Response.PARTIAL
+
+    def test_non_response_after_planned_course_switches(self):
+        d = decide(density_change_pct=2, global_assessment=0)
+        assert (d.proposal, d.response) == (Proposal.SWITCH_OR_COMBINE, Response.NON_RESPONDER)
+
+    def test_non_response_after_extended_course_stops(self):
+        assert decide(sessions_done=5, density_change_pct=1).proposal is Proposal.STOP_NON_RESPONSE
+
+    def test_no_measurement_at_course_end_is_an_error(self):
+        with pytest.raises(DecisionInputError) as err:
+            decide()
+        assert err.value.field == "density_change_pct"
+
+    def test_boundaries_are_inclusive(self):
+        assert decide(density_change_pct=10).response is Response.RESPONDER
+        assert decide(density_change_pct=5).response is Response.PARTIAL
+        assert decide(density_change_pct=4.99).response is Response.NON_RESPONDER
+
+
+class TestValidation:
+    @pytest.mark.parametrize(
+        ("kw", "field"),
+        [({"global_assessment": 4}, "global_assessment"), ({"max_ae_grade": 6}, "max_ae_grade"),
+         ({"sessions_done": -1}, "sessions_done"), ({"sessions_planned": 0}, "sessions_planned"),
+         ({"density_change_pct": -101}, "density_change_pct")],
+    )  # fmt: skip
+    def test_invalid_progress(self, kw, field):
+        with pytest.raises(DecisionInputError) as err:
+            decide(**kw)
+        assert err.value.field == field
+
+    def test_inconsistent_thresholds(self):
+        with pytest.raises(DecisionInputError):
+            Thresholds(min_density_pct=12, response_density_pct=10)
+
+
+@given(
+    done=st.integers(0, 8),
+    planned=st.integers(1, 6),
+    density=st.none() | st.floats(-100, 300),
+    dia=st.none() | st.floats(-50, 50),
+    glob=st.none() | st.integers(-3, 3),
+    grade=st.integers(0, 5),
+    related=st.none() | st.booleans(),
+)
+def test_every_valid_input_gets_one_proposal_with_reasons(done, planned, density, dia, glob,
+                                                          grade, related):  # fmt: skip
+    p = Progress(done, planned, density, dia, glob, grade, related)
+    stops_for_ae = grade >= 3 and related is not False
+    unmeasured_end = done >= planned and density is None and dia is None and glob is None
+    if unmeasured_end and not stops_for_ae:
+        # the only refusal: course complete and nothing measured
+        with pytest.raises(DecisionInputError, match="density_change_pct"):
+            propose_next_step(p)
+        return
+    d = propose_next_step(p)
+    assert d.reasons
+    if stops_for_ae:
+        assert d.proposal is Proposal.STOP_ADVERSE_EVENT
+    elif done < planned:
+        assert d.proposal is Proposal.CONTINUE
