@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "anagen.core",
     "anagen.accounts",
     "anagen.patients",
+    "anagen.assessment",
+    "anagen.products",
 ]
 
 MIDDLEWARE = [

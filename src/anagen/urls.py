@@ -6,6 +6,8 @@ urlpatterns = [
     path("", include("anagen.core.urls")),
     path("accounts/", include("anagen.accounts.urls")),
     path("patients/", include("anagen.patients.urls")),
+    path("consultation/", include("anagen.assessment.urls")),
+    path("products/", include("anagen.products.urls")),
     path("api/v1/", api.urls),
 ]
 

@@ -49,6 +49,64 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
         frozenset({Role.ADMIN, Role.CLINICIAN}),
         "See the change history of a record and the access log",
     ),
+    # --- consultation and assessment -------------------------------------------------------
+    "consultation.view": (
+        frozenset({Role.ADMIN, Role.CLINICIAN, Role.NURSE}),
+        "See medical history, screening, scalp exams, diagnoses, plans and consents",
+    ),
+    "history.edit": (
+        frozenset({Role.ADMIN, Role.CLINICIAN, Role.NURSE}),
+        "Record a new version of the medical history questionnaire",
+    ),
+    "exam.edit": (
+        frozenset({Role.CLINICIAN, Role.NURSE}),
+        "Record a scalp examination (scales, SALT, pull test, trichoscopy signs)",
+    ),
+    "diagnosis.edit": (
+        frozenset({Role.CLINICIAN}),
+        "Record a coded diagnosis",
+    ),
+    "plan.edit": (
+        frozenset({Role.CLINICIAN}),
+        "Accept or edit a treatment plan",
+    ),
+    "screening.override": (
+        frozenset({Role.CLINICIAN}),
+        "Override a BLOCK from contraindication screening, with a written reason",
+    ),
+    "consent.record": (
+        frozenset({Role.CLINICIAN, Role.NURSE}),
+        "Record a patient's signed consent",
+    ),
+    "protocol.manage": (
+        frozenset({Role.ADMIN, Role.CLINICIAN}),
+        "Edit the clinic's protocol templates, consent texts and screening-rule overrides",
+    ),
+    # --- exosome products, lots, cold chain --------------------------------------------------
+    "product.view": (
+        frozenset({Role.ADMIN, Role.CLINICIAN, Role.NURSE, Role.QUALITY}),
+        "See products, lots, certificates of analysis, stock and cold-chain records",
+    ),
+    "product.manage": (
+        frozenset({Role.ADMIN, Role.QUALITY}),
+        "Create and edit products, storage locations and release specifications",
+    ),
+    "lot.receive": (
+        frozenset({Role.QUALITY}),
+        "Receive a lot and enter or import its certificate of analysis",
+    ),
+    "lot.release": (
+        frozenset({Role.QUALITY}),
+        "Release or reject a quarantined lot; decide on flagged lots (four-eyes overrides)",
+    ),
+    "coldchain.record": (
+        frozenset({Role.QUALITY, Role.NURSE}),
+        "Enter or import temperature readings; record wasted vials",
+    ),
+    "recall.manage": (
+        frozenset({Role.ADMIN, Role.QUALITY}),
+        "Trace a lot to patients and start a recall (sees the affected patients' contacts)",
+    ),
     "clinic.manage": (
         frozenset({Role.ADMIN}),
         "Manage the clinic's members and their roles",

@@ -166,6 +166,10 @@ def load_demo() -> list[DemoLogin]:
     logins.append(DemoLogin("northside", f"northside{DEMO_PASSWORD_SUFFIX}", "admin", other.name))
     _patients(clinic, users["front_desk"], "DEMO", DEMO_PATIENTS, DEMO_SEED)
     _patients(other, other_admin, "NS", 8, DEMO_SEED + 1)
-    for step in DEMO_STEPS:
+    # Each later part of the workflow adds its own idempotent demo rows, in workflow order.
+    from anagen.assessment.demo import load_demo as load_assessment_demo
+    from anagen.products.demo import load_demo as load_products_demo
+
+    for step in (load_assessment_demo, load_products_demo, *DEMO_STEPS):
         step(clinic, users)
     return logins
