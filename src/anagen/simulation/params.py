@@ -191,10 +191,10 @@ class PopulationParams:
     follicle_sites_sd: float = 30.0
     terminal_diameter_cv: float = 0.12
     susceptibility_shape: float = 2.0
-    miniaturisation_per_cycle: float = 0.10
+    miniaturisation_per_cycle: float = 0.05
     miniaturisation_cv: float = 0.5
     anagen_multiplier_sd: float = 0.15
-    response_cv: float = 0.8
+    response_cv: float = 1.0
     shrink_sd: float = 0.15
     region_susceptibility: dict[str, float] = field(
         default_factory=lambda: {"frontal": 1.0, "vertex": 1.0, "occipital": 0.0}
