@@ -306,3 +306,40 @@ def test_to_dict_is_json_serialisable_and_leaves_out_internals():
     assert back["df_method"] == "Satterthwaite"
     assert len(back["contrasts"]) == 4
     assert back["missing_data"]
+
+
+def test_f_test_with_one_row_is_the_squared_t_test():
+    d = simulate(30, SIGMA4, effect=np.array([0.0, 1, 2, 4]), seed=13, dropout=0.4)
+    res = fit(d)
+    last = res.contrasts[-1]
+    w = np.zeros(len(res.coefficients))
+    w[res.coefficient_names.index("visit 4: arm active")] = 1.0
+    ft = res.f_test(w)
+    assert ft.num_df == 1
+    assert ft.f == pytest.approx(last.t**2, rel=1e-10)
+    assert ft.den_df == pytest.approx(last.df, rel=1e-10)
+    assert ft.p == pytest.approx(last.p, rel=1e-8)
+
+
+def test_f_test_statistic_depends_only_on_the_hypothesis_and_df_on_its_orthogonal_frame():
+    d = simulate(30, SIGMA4, effect=np.array([0.0, 1, 2, 4]), seed=14, dropout=0.4)
+    res = fit(d)
+    names = res.coefficient_names
+    # "No treatment effect at any visit", written as four unit rows ...
+    rows = np.zeros((4, len(names)))
+    for j in range(4):
+        rows[j, names.index(f"visit {j + 1}: arm active")] = 1.0
+    a = res.f_test(rows)
+    assert a.num_df == 4
+    assert 0 < a.den_df < res.n_subjects
+    # ... or as visit-1 effect plus changes from visit 1: the Wald F is the same.
+    mix = np.array([[1.0, 0, 0, 0], [-1, 1, 0, 0], [-1, 0, 1, 0], [-1, 0, 0, 1]])
+    assert res.f_test(mix @ rows).f == pytest.approx(a.f, rel=1e-8)
+    # The Fai-Cornelius df is invariant to orthogonal recombinations (it is not to arbitrary
+    # ones, which is why the R comparison uses R's own rows).
+    q, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(4, 4)))
+    rotated = res.f_test(q @ rows)
+    assert rotated.f == pytest.approx(a.f, rel=1e-8)
+    assert rotated.den_df == pytest.approx(a.den_df, rel=1e-8)
+    with pytest.raises(ValueError, match="linearly dependent"):
+        res.f_test(np.vstack([rows, rows[0]]))

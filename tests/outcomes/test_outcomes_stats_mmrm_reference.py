@@ -51,6 +51,10 @@ def fev_fit():
 
 
 def _r_coefficients(fit):
+    return {name: fit.contrast(w, name) for name, w in _r_weights(fit).items()}
+
+
+def _r_weights(fit):
     """Map the per-visit parametrisation onto R's treatment-contrast coefficients."""
     names = fit.coefficient_names
     idx = {n: i for i, n in enumerate(names)}
@@ -71,7 +75,7 @@ def _r_coefficients(fit):
     for v in ("VIS2", "VIS3", "VIS4"):
         out[f"AVISIT{v}"] = vec((1, f"visit {v}: intercept"), (-1, "visit VIS1: intercept"))
         out[f"ARMCDTRT:AVISIT{v}"] = vec((1, f"visit {v}: arm TRT"), (-1, "visit VIS1: arm TRT"))
-    return {name: fit.contrast(w, name) for name, w in out.items()}
+    return out
 
 
 def test_fev_counts_match_r(fev_fit):
@@ -101,3 +105,18 @@ def test_fev_sex_test_matches_r_at_full_precision(fev_fit):
     ref = REFERENCE["type3_tests_full_precision"]["SEX"]
     assert sex.t**2 == pytest.approx(ref["F"], rel=1e-4)
     assert sex.df == pytest.approx(ref["den_df"], rel=1e-4)
+
+
+def test_fev_type3_tests_match_r_at_full_precision(fev_fit):
+    weights = _r_weights(fev_fit)
+    # With treatment contrasts these Type III hypotheses are "all coefficients of the term = 0".
+    terms = {
+        "RACE": ["RACEBlack or African American", "RACEWhite"],
+        "ARMCD:AVISIT": [f"ARMCDTRT:AVISIT{v}" for v in ("VIS2", "VIS3", "VIS4")],
+    }
+    for term, coefs in terms.items():
+        ref = REFERENCE["type3_tests_full_precision"][term]
+        test = fev_fit.f_test(np.array([weights[c] for c in coefs]), term)
+        assert test.num_df == ref["num_df"]
+        assert test.f == pytest.approx(ref["F"], rel=1e-4), term
+        assert test.den_df == pytest.approx(ref["den_df"], rel=1e-4), term

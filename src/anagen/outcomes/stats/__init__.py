@@ -27,13 +27,14 @@ from .descriptive import (
     responder_rate,
 )
 from .errors import NotEnoughDataError
-from .mmrm import Contrast, Estimate, LSMean, MMRMResult, fit_mmrm
+from .mmrm import Contrast, Estimate, FTest, LSMean, MMRMResult, fit_mmrm
 
 __all__ = [
     "AncovaResult",
     "ChangeByVisit",
     "Contrast",
     "Estimate",
+    "FTest",
     "Incidence",
     "LSMean",
     "MMRMResult",

@@ -40,7 +40,7 @@ from ._long import LongData, exclusion_text, prepare_long
 from ._results import ResultMixin, internal
 from .errors import NotEnoughDataError
 
-__all__ = ["Contrast", "Estimate", "LSMean", "MMRMResult", "fit_mmrm"]
+__all__ = ["Contrast", "Estimate", "FTest", "LSMean", "MMRMResult", "fit_mmrm"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,15 @@ class Contrast(ResultMixin):
     lower: float
     upper: float
     t: float
+    p: float
+
+
+@dataclass(frozen=True)
+class FTest(ResultMixin):
+    name: str
+    num_df: int
+    den_df: float
+    f: float
     p: float
 
 
@@ -328,6 +337,36 @@ class MMRMResult(ResultMixin):
         if lvec.shape[1] != len(self.coefficients):
             raise ValueError(f"weights must have {len(self.coefficients)} entries")
         return _estimates(self, lvec, [name])[0]
+
+    def f_test(self, weights: ArrayLike, name: str = "F test") -> FTest:
+        """Wald F test of ``weights @ beta = 0`` (one row per constraint).
+
+        Denominator df by the multi-dimensional Satterthwaite method (Fai & Cornelius 1996,
+        as in R ``mmrm``/``lmerTest``): the constraints are rotated into independent
+        contrasts, each gets its own Satterthwaite df ``nu_m``, and with
+        ``E = sum nu_m / (nu_m - 2)`` the denominator df is ``2E / (E - q)``.
+        """
+        lmat = np.atleast_2d(np.asarray(weights, dtype=float))
+        if lmat.shape[1] != len(self.coefficients):
+            raise ValueError(f"weights must have {len(self.coefficients)} columns")
+        q = lmat.shape[0]
+        model = self._model
+        _, v_beta, w, lower = model.gls(self._theta)
+        cmat = lmat @ v_beta @ lmat.T
+        eigval, eigvec = np.linalg.eigh(cmat)
+        if eigval.min() <= 1e-10 * max(eigval.max(), 0.0):
+            raise ValueError("the rows of weights are linearly dependent")
+        est = lmat @ self._beta
+        f_stat = float(est @ np.linalg.solve(cmat, est)) / q
+        _, nu = model.contrast_df(eigvec.T @ lmat, v_beta, w, lower, self._theta_cov)
+        if q == 1:
+            den = float(nu[0])
+        else:
+            big = nu > 2  # nu <= 2: the t variance nu/(nu-2) is infinite, so leave it out
+            e_sum = float(np.sum(nu[big] / (nu[big] - 2)))
+            den = 2 * e_sum / (e_sum - q) if e_sum > q else float("nan")
+        p = float(stats.f.sf(f_stat, q, den)) if np.isfinite(den) else float("nan")
+        return FTest(name=name, num_df=q, den_df=den, f=f_stat, p=p)
 
 
 def _estimates(
