@@ -244,6 +244,10 @@ class TestOverrides:
         # the base ruleset is unchanged
         assert RULES.rule("EXO-MALIGNANCY-PAST").outcome == "WARN"
 
+    def test_outcome_may_be_given_as_text(self):
+        rs = sc.apply_overrides(RULES, [Override("TX-YOUNG", "set_outcome", "x", "REFER")])
+        assert sc.screen(history(age=22), on=ON, ruleset=rs).outcome("transplant") == "REFER"
+
     def test_disable_rule(self):
         rs = sc.apply_overrides(RULES, [Override("TX-YOUNG", "disable", "surgeon's policy")])
         assert sc.screen(history(age=22), on=ON, ruleset=rs).outcome("transplant") == "OK"
@@ -265,6 +269,7 @@ class TestOverrides:
             Override("TX-YOUNG", "disable", "  "),
             Override("TX-YOUNG", "set_outcome", "x", None),
             Override("TX-YOUNG", "set_outcome", "x", Outcome.OK),
+            Override("TX-YOUNG", "set_outcome", "x", "FORBID"),
             Override("TX-YOUNG", "delete", "x"),
         ],
     )
