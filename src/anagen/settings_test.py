@@ -4,6 +4,8 @@ The database comes from DATABASE_URL like in production, so the same suite runs 
 SQLite (default) and PostgreSQL (`make test` sets DATABASE_URL for the second run).
 """
 
+import os
+
 from anagen.settings import *  # noqa: F403
 from anagen.settings import DATABASES
 
@@ -23,3 +25,6 @@ WHITENOISE_AUTOREFRESH = True
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": ""}
+else:
+    # One test database per pytest process, so runs side by side never collide.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_anagen_{os.getpid()}"}

@@ -145,3 +145,11 @@ def test_unknown_and_absurd_patient_ids_are_404(client, clinician):
         client.post("/patients/99999999999999999999999/void/", {"reason": "x" * 9}).status_code
         == 404
     )
+
+
+def test_an_oversized_form_is_a_clear_400_and_stores_nothing(client, clinician, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2000
+    response = client.post("/patients/new/", {**VALID, "address": "x" * 5000})
+    assert response.status_code == 400
+    assert b"could not be understood" in response.content
+    assert Patient.objects.count() == 0
