@@ -1,0 +1,29 @@
+"""Trichoscopy image-analysis engine (pure NumPy/SciPy/scikit-image; no Django).
+
+Public API::
+
+    load_image(path_or_bytes) -> np.ndarray              # (H, W, 3) uint8, see io.py rules
+    analyze(image, um_per_px, field=None, *, terminal_cutoff_um=40.0) -> Analysis
+    compare(before, after, days, ...) -> Comparison       # two-visit trichogram
+    render_overlay(image, analysis) -> np.ndarray         # RGB uint8
+    Corrections(...).apply(analysis) -> Analysis          # manual correction layer
+    calibrate_from_micrometer(image, spacing_um) / calibrate_from_field_of_view(...)
+"""
+
+from .analyze import ENGINE_VERSION, analyze
+from .errors import CalibrationError, ImageInputError
+from .io import coerce_image, load_image
+from .models import Analysis, Hair, Summary, summarize
+
+__all__ = [
+    "ENGINE_VERSION",
+    "Analysis",
+    "CalibrationError",
+    "Hair",
+    "ImageInputError",
+    "Summary",
+    "analyze",
+    "coerce_image",
+    "load_image",
+    "summarize",
+]

@@ -22,11 +22,13 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy import sparse
 from scipy.sparse import csgraph
+from skimage.feature import hessian_matrix
 from skimage.filters import apply_hysteresis_threshold
 from skimage.morphology import remove_small_holes, remove_small_objects, skeletonize
 from skimage.transform import resize
 
 WORK_UM_PER_PX = 4.0
+GAP_DEPTH = 0.25
 
 _x = np.arange(256) / 255.0
 SRGB_TO_LINEAR = np.where(_x <= 0.04045, _x / 12.92, ((_x + 0.055) / 1.055) ** 2.4).astype(
@@ -37,6 +39,7 @@ _EIGHT = np.ones((3, 3), bool)
 
 @dataclass
 class Prepared:
+    lin: np.ndarray  # full-resolution linear RGB
     lin_y: np.ndarray  # full-resolution linear luminance
     k: int  # working downsample factor
     work_um: float
@@ -75,27 +78,66 @@ def prepare(rgb: np.ndarray, um_per_px: float) -> Prepared:
     c = ndi.gaussian_filter(c, 0.7)
     dev = c[~sat] if (~sat).any() else c
     noise = float(1.4826 * np.median(np.abs(dev - np.median(dev))))
-    return Prepared(lin_y, k, work_um, yw, bg, c.astype(np.float32), sat, max(noise, 1e-3))
+    return Prepared(lin, lin_y, k, work_um, yw, bg, c.astype(np.float32), sat, max(noise, 1e-3))
 
 
-def hair_mask(prep: Prepared) -> np.ndarray:
+def hair_mask(prep: Prepared) -> tuple[np.ndarray, int]:
+    """Binary hair mask at working scale and the polarity (+1 dark hairs, -1 white hairs)."""
     c = prep.contrast
     wu = prep.work_um
     lo = max(3.5 * prep.noise, 0.035)
     hi = max(7.0 * prep.noise, 0.08)
-    win = max(3, int(round(160.0 / wu)))
+    win = max(3, int(round(100.0 / wu)))
     dark = apply_hysteresis_threshold(c, lo, hi)
-    dark &= c >= 0.3 * ndi.maximum_filter(c, size=win)
+    dark &= c >= 0.2 * ndi.maximum_filter(c, size=win)
     bright = apply_hysteresis_threshold(-c, lo, hi) & ~prep.saturated
-    bright &= -c >= 0.3 * ndi.maximum_filter(-c, size=win)
-    mask = dark | bright
+    bright &= -c >= 0.2 * ndi.maximum_filter(-c, size=win)
+    # One polarity per image: the one with more hair-like area. Glare halos and flakes are
+    # bright, ostia dark; mixing both would turn them into false hairs. (A field with both dark
+    # and white hairs is measured on its majority colour; see docs/imaging.md.)
+    min_obj = max(4, int(900.0 / wu**2))
+    dark = remove_small_objects(dark, max_size=min_obj)
+    bright = remove_small_objects(bright, max_size=min_obj)
+    polarity = 1 if dark.sum() >= 0.6 * bright.sum() else -1
+    mask = dark if polarity > 0 else bright
+    # Touching hairs leave a narrow trough of lower contrast between them: a strongly positive
+    # second derivative across it. Cutting the mask there separates parallel hairs of one unit.
+    cs = c * polarity
+    hrr, hrc, hcc = hessian_matrix(cs, sigma=0.7, order="rc", use_gaussian_derivatives=False)
+    tr = 0.5 * (hrr + hcc)
+    lam = tr + np.sqrt(0.25 * (hrr - hcc) ** 2 + hrc**2)
+    peak = ndi.maximum_filter(cs, size=win)
+    cand = mask & (lam > 0.02 * np.maximum(peak, 1e-6)) & (cs < 0.75 * peak)
+    ry, rx = np.nonzero(cand)
+    if len(ry):
+        # Direction across the trough: eigenvector of the largest Hessian eigenvalue.
+        a, b, d = hrr[ry, rx], hrc[ry, rx], hcc[ry, rx]
+        lm = lam[ry, rx]
+        vy, vx = b, lm - a
+        bad = np.hypot(vy, vx) < 1e-9
+        vy = np.where(bad, lm - d, vy)
+        vx = np.where(bad, b, vx)
+        nn = np.maximum(np.hypot(vy, vx), 1e-9)
+        vy, vx = vy / nn, vx / nn
+        here = cs[ry, rx]
+        rise = np.zeros(len(ry))
+        for dist in (2.0, 3.5):
+            up = ndi.map_coordinates(cs, [ry + vy * dist, rx + vx * dist], order=1)
+            dn = ndi.map_coordinates(cs, [ry - vy * dist, rx - vx * dist], order=1)
+            rise = np.maximum(rise, np.minimum(up, dn) - here)
+        is_gap = rise > GAP_DEPTH * peak[ry, rx]
+        gap = np.zeros_like(mask)
+        gap[ry[is_gap], rx[is_gap]] = True
+        # A one-pixel diagonal cut would leave the halves 8-connected: widen it by a cross.
+        gap = ndi.binary_dilation(gap, ndi.generate_binary_structure(2, 1)) & (cs < 0.6 * peak)
+        mask &= ~gap
     mask = ndi.binary_opening(mask, np.ones((2, 2), bool)) if wu < 5 else mask
     mask = remove_small_objects(mask, max_size=max(4, int(900.0 / wu**2)))
     mask = remove_small_holes(mask, max_size=max(4, int(600.0 / wu**2)))
-    return mask
+    return mask, polarity
 
 
-@dataclass
+@dataclass(eq=False)
 class Chain:
     """A candidate hair centreline in working pixels (row, col), with what its ends touch."""
 
@@ -237,19 +279,25 @@ def trace_chains(mask: np.ndarray, work_um: float) -> list[Chain]:
 
     uf = _UF()
     # 1. Prune spurs (short branches from a junction to a free end, made by a ragged mask edge).
+    # A square cut end of a wide hair gives a fork of two such spurs: both go.
     for _ in range(2):
         deg = degree_map()
-        for i in list(seg_nodes):
-            a, b = seg_nodes[i]
-            if (a >= 0) == (b >= 0):
+        for nd, items in deg.items():
+            if len(items) < 3:
                 continue
-            nd = a if a >= 0 else b
-            if len(deg.get(nd, [])) < 3:
-                continue
-            if length(seg_pts[i]) + 1 < max(1.6 * node_hw[nd + 1], 3.0):
-                del seg_nodes[i]
-                del seg_pts[i]
-                deg[nd] = [e for e in deg[nd] if e[0] != i]
+            spurs = []
+            for i, _e in items:
+                a, b = seg_nodes[i]
+                if (a >= 0) != (b >= 0) and length(seg_pts[i]) + 1 < max(
+                    2.0 * node_hw[nd + 1], 3.0
+                ):
+                    spurs.append(i)
+            if len(spurs) == len(items):
+                spurs.remove(max(spurs, key=lambda j: length(seg_pts[j])))
+            for i in spurs:
+                if i in seg_nodes:
+                    del seg_nodes[i]
+                    del seg_pts[i]
     # 2. Join junction clusters linked by a segment shorter than the local hair width (two
     # 3-way junctions of a shallow crossing become one 4-way junction).
     for i in list(seg_nodes):
@@ -329,6 +377,40 @@ def trace_chains(mask: np.ndarray, work_um: float) -> list[Chain]:
     out: list[Chain] = []
     for ch in chains:
         out.extend(_split_at_bends(ch))
+
+    # 6. Short stubs (a clipped hair barely longer than wide) have almost no skeleton: take a
+    # component that gave a single chain, or none, as one hair along its major axis.
+    per_comp: dict[int, int] = {}
+    for ch in out:
+        per_comp[ch.component] = per_comp.get(ch.component, 0) + 1
+    objs = ndi.find_objects(comp)
+    for ci, sl in enumerate(objs, start=1):
+        if sl is None or per_comp.get(ci, 0) > 1:
+            continue
+        sub = comp[sl] == ci
+        yy, xx = np.nonzero(sub)
+        if len(yy) < 6:
+            continue
+        cy, cx = yy.mean(), xx.mean()
+        cov = np.cov(np.stack([yy - cy, xx - cx]))
+        ev, evec = np.linalg.eigh(cov)
+        major, minor = np.sqrt(max(ev[1], 1e-9)), np.sqrt(max(ev[0], 1e-9))
+        if major < 1.25 * minor:
+            continue  # round: an ostium or a flake, not a hair
+        if per_comp.get(ci, 0) == 1:
+            ch = next(c for c in out if c.component == ci)
+            if ch.length >= 1.2 * major:
+                continue  # the skeleton already spans it
+            out = [c for c in out if c is not ch]
+        d = evec[:, 1]
+        proj = (yy - cy) * d[0] + (xx - cx) * d[1]
+        hw = 2.0 * minor  # for a filled rectangle, half width = sqrt(3) * minor SD
+        a, b = proj.min() + hw, proj.max() - hw
+        if b <= a:
+            a = b = 0.5 * (proj.min() + proj.max())
+        ts = np.linspace(a, b, max(2, int(b - a) + 1))
+        pts = np.stack([cy + ts * d[0] + sl[0].start, cx + ts * d[1] + sl[1].start], 1)
+        out.append(Chain(pts, (-1, -1), float(hw / 1.15), ci, {"stub": True}))
     return out
 
 

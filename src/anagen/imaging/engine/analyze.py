@@ -1,0 +1,337 @@
+"""Whole-field analysis: segmentation -> hairs -> diameters -> follicular units -> summary."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from scipy import ndimage as ndi
+from scipy.spatial import cKDTree
+
+from .errors import CalibrationError, ImageInputError
+from .io import coerce_image
+from .measure import channel_contrast, fit_diameters, sample_profiles
+from .models import Analysis, Hair, summarize
+from .segment import Chain, hair_mask, prepare, trace_chains
+
+ENGINE_VERSION = "0.1.0"
+MIN_UM_PER_PX = 0.5
+MAX_UM_PER_PX = 30.0
+# Hairs whose bases lie within this distance belong to one follicular unit (they leave one
+# ostium; neighbouring units are several hundred µm apart even at 350 hairs/cm²).
+FU_LINK_UM = 190.0
+MIN_HAIR_LENGTH_UM = 45.0
+
+
+def validate_calibration(um_per_px: float | None) -> float:
+    """Return a checked µm-per-pixel value or raise CalibrationError."""
+    if um_per_px is None:
+        raise CalibrationError(
+            "no calibration: densities (/cm²) and diameters (µm) need the image scale; pass "
+            "um_per_px, measure it from a stage micrometer image (calibrate_from_micrometer) "
+            "or from a known field of view (calibrate_from_field_of_view)"
+        )
+    try:
+        v = float(um_per_px)
+    except (TypeError, ValueError) as exc:
+        raise CalibrationError(f"um_per_px must be a number, got {um_per_px!r}") from exc
+    if not math.isfinite(v) or not (MIN_UM_PER_PX <= v <= MAX_UM_PER_PX):
+        raise CalibrationError(
+            f"um_per_px={um_per_px!r} is outside the supported {MIN_UM_PER_PX}-{MAX_UM_PER_PX} "
+            "µm/px (trichoscopy at 20x-70x is about 2-8 µm/px)"
+        )
+    return v
+
+
+def _field_mask(field: object, shape: tuple[int, int]) -> np.ndarray | None:
+    """``field``: None (whole image), a boolean mask, or a box (x0, y0, x1, y1) in pixels."""
+    if field is None:
+        return None
+    H, W = shape
+    if isinstance(field, np.ndarray) and field.dtype == bool:
+        if field.shape != (H, W):
+            raise ImageInputError(f"field mask shape {field.shape} != image shape {(H, W)}")
+        if not field.any():
+            raise ImageInputError("field mask is empty")
+        return field
+    try:
+        x0, y0, x1, y1 = (int(round(float(v))) for v in field)  # type: ignore[union-attr]
+    except (TypeError, ValueError) as exc:
+        raise ImageInputError("field must be a boolean mask or a box (x0, y0, x1, y1)") from exc
+    x0, x1 = max(0, min(x0, x1)), min(W, max(x0, x1))
+    y0, y1 = max(0, min(y0, y1)), min(H, max(y0, y1))
+    if x1 - x0 < 16 or y1 - y0 < 16:
+        raise ImageInputError("field box is smaller than 16x16 px or outside the image")
+    m = np.zeros((H, W), bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def _to_image_xy(pts_rc: np.ndarray, k: int) -> np.ndarray:
+    """Working (row, col) -> image (x, y), pixel centres aligned."""
+    return np.stack([(pts_rc[:, 1] + 0.5) * k - 0.5, (pts_rc[:, 0] + 0.5) * k - 0.5], axis=1)
+
+
+def _smooth_polyline(p: np.ndarray, max_pts: int = 40) -> np.ndarray:
+    if len(p) < 3:
+        return p
+    s = ndi.gaussian_filter1d(p, 1.0, axis=0, mode="nearest")
+    s[0], s[-1] = p[0], p[-1]
+    if len(s) > max_pts:
+        idx = np.unique(np.linspace(0, len(s) - 1, max_pts).round().astype(int))
+        s = s[idx]
+    return s
+
+
+def _extend_ends(p: np.ndarray, a: float, b: float) -> np.ndarray:
+    """Extend a polyline by a (start) and b (end) pixels along its end tangents."""
+    if len(p) < 2:
+        return p
+    out = p.copy()
+    m = min(3, len(p) - 1)
+    for end, ext in ((0, a), (1, b)):
+        if ext <= 0:
+            continue
+        v = p[0] - p[m] if end == 0 else p[-1] - p[-1 - m]
+        n = np.hypot(*v)
+        if n == 0:
+            continue
+        if end == 0:
+            out[0] = p[0] + v / n * ext
+        else:
+            out[-1] = p[-1] + v / n * ext
+    return out
+
+
+def analyze(
+    image: np.ndarray,
+    um_per_px: float | None,
+    field: object = None,
+    *,
+    terminal_cutoff_um: float = 40.0,
+) -> Analysis:
+    """Detect and measure hairs in a trichoscopy image.
+
+    ``image``: (H, W, 3) RGB (8 or 16 bit, or grayscale/RGBA, converted by io.coerce_image).
+    ``um_per_px``: calibration; None raises CalibrationError (no densities without a scale).
+    ``field``: optional analysed field (boolean mask or box); hairs are counted when their base
+    lies inside it and densities use its area. Default: the whole image.
+    """
+    t0 = time.perf_counter()
+    upp = validate_calibration(um_per_px)
+    if not (10.0 <= float(terminal_cutoff_um) <= 100.0):
+        raise ValueError("terminal_cutoff_um must be between 10 and 100 µm")
+    rgb = coerce_image(image)
+    H, W = rgb.shape[:2]
+    fmask = _field_mask(field, (H, W))
+    prep = prepare(rgb, upp)
+    mask, polarity = hair_mask(prep)
+    chains = trace_chains(mask, prep.work_um)
+    wu, k = prep.work_um, prep.k
+
+    # Candidate filter: long enough, and longer than wide (empty ostia and flakes are blobs).
+    keep: list[Chain] = []
+    for ch in chains:
+        eff_len = (ch.length + 2 * ch.half_width) * wu
+        if eff_len < MIN_HAIR_LENGTH_UM or ch.length * wu < 12.0:
+            continue
+        if eff_len < 1.5 * 2 * ch.half_width * wu:
+            continue
+        # A piece cut off at a bend must itself be clearly longer than wide (not a cut-end fork).
+        if -2 in ch.end_nodes and ch.length < 2.5 * ch.half_width + 2:
+            continue
+        keep.append(ch)
+    lines = [_to_image_xy(ch.pts, k) for ch in keep]
+    hw_img = np.array([max(ch.half_width * k, 0.7) for ch in keep])
+    if keep:
+        med_hw = float(np.median(hw_img))
+        step = 0.5 if med_hw < 8 else 1.0
+        half_range = float(np.clip(2.2 * np.percentile(hw_img, 95) + 8, 10, 80))
+        profiles, x = sample_profiles(
+            prep.lin_y, prep.background, lines, hw_img, step, half_range, bg_scale=k
+        )
+        fit = fit_diameters(profiles, x, hw_img)
+        diam_px, depth, sigma_px, fq = fit.diameter_px, fit.contrast, fit.sigma_px, fit.quality
+    else:
+        diam_px = depth = fq = np.zeros(0)
+        sigma_px = float("nan")
+
+    # Reject candidates whose profile is not hair-like: too faint against the noise, or a
+    # bright blob (glare and flakes are bright but not cylinder-shaped).
+    noise = prep.noise
+    ok = (np.abs(depth) > 2.5 * noise) & (fq > 0.15) if len(keep) else np.zeros(0, bool)
+    if len(keep) and polarity > 0:
+        cc = channel_contrast(prep.lin, lines, hw_img, sigma_px)
+        # Vessels: strong green absorption with little red absorption.
+        ok &= ~((cc[:, 0] < 0.35 * cc[:, 1]) & (cc[:, 1] > 0))
+    keep = [c for c, o in zip(keep, ok, strict=True) if o]
+    lines = [ln for ln, o in zip(lines, ok, strict=True) if o]
+    diam_px, depth, hw_img = diam_px[ok], depth[ok], hw_img[ok]
+
+    # Orientation: hairs of one scalp region share a flow direction; the base is the upstream
+    # end. The sign of the flow comes from hairs whose one end converges with another hair
+    # (shared junction or bend = common ostium).
+    n = len(keep)
+    ends = np.array([[ln[0], ln[-1]] for ln in lines]) if n else np.zeros((0, 2, 2))
+    vec = ends[:, 1] - ends[:, 0] if n else np.zeros((0, 2))
+    lens = np.hypot(vec[:, 0], vec[:, 1]) if n else np.zeros(0)
+    ang2 = 2 * np.arctan2(vec[:, 1], vec[:, 0]) if n else np.zeros(0)
+    axis_ang = 0.5 * np.arctan2((lens * np.sin(ang2)).sum(), (lens * np.cos(ang2)).sum())
+    axis = np.array([np.cos(axis_ang), np.sin(axis_ang)])
+    # An end "converges" when another kept hair ends at the same junction or bend.
+    end_key: dict[object, int] = {}
+    keys = []
+    for ch in keep:
+        kk = []
+        for e, nd in enumerate(ch.end_nodes):
+            if nd >= 0:
+                key: object = ("node", nd)
+            elif nd == -2:
+                key = ("bend", ch.meta.get("bend_group"), tuple(np.round(ch.pts[-e]).astype(int)))
+            else:
+                key = None
+            kk.append(key)
+            if key is not None:
+                end_key[key] = end_key.get(key, 0) + 1
+        keys.append(kk)
+    conv = np.array(
+        [[kk[0] is not None and end_key[kk[0]] >= 2, kk[1] is not None and end_key[kk[1]] >= 2]
+         for kk in keys],
+        bool,
+    ).reshape(-1, 2)
+    votes = 0.0
+    for i in range(n):
+        if conv[i, 0] != conv[i, 1]:
+            base_end = 0 if conv[i, 0] else 1
+            v = ends[i, 1 - base_end] - ends[i, base_end]
+            votes += float(np.sign(v @ axis)) * min(lens[i], 50.0)
+    flow = axis if votes >= 0 else -axis
+    base_first = np.zeros(n, bool)
+    for i in range(n):
+        if conv[i, 0] != conv[i, 1]:
+            base_first[i] = bool(conv[i, 0])
+        else:
+            base_first[i] = bool((ends[i, 1] - ends[i, 0]) @ flow >= 0)
+
+    hairs: list[Hair] = []
+    bases = np.zeros((n, 2))
+    for i in range(n):
+        ln = lines[i] if base_first[i] else lines[i][::-1]
+        nodes = keep[i].end_nodes if base_first[i] else keep[i].end_nodes[::-1]
+        r = diam_px[i] / 2
+        # The skeleton stops about a radius short of a free end; put that back.
+        ext = [r if nd == -1 else 0.0 for nd in nodes]
+        ln = _extend_ends(ln, ext[0], ext[1])
+        bases[i] = ln[0]
+        length_px = float(np.sum(np.hypot(*np.diff(ln, axis=0).T))) if len(ln) > 1 else 0.0
+        hairs.append(
+            Hair(
+                id=i + 1,
+                centreline_px=_smooth_polyline(ln),
+                length_um=length_px * upp,
+                diameter_um=float(diam_px[i] * upp),
+                unit_id=0,
+                contrast=float(depth[i]),
+            )
+        )
+
+    # Base cut by the image edge: the hair comes from outside and is not counted here.
+    margin = hw_img + 2.5 * k
+    for i, h in enumerate(hairs):
+        bx, by = bases[i]
+        h.touches_border = bool(
+            min(bx, by, W - 1 - bx, H - 1 - by) <= margin[i]
+            or any(min(p[0], p[1], W - 1 - p[0], H - 1 - p[1]) <= margin[i] for p in ends[i])
+        )
+        cut = min(bx, by, W - 1 - bx, H - 1 - by) <= margin[i]
+        inside = True
+        if fmask is not None:
+            xi, yi = int(np.clip(round(bx), 0, W - 1)), int(np.clip(round(by), 0, H - 1))
+            inside = bool(fmask[yi, xi])
+        h.counted = bool(inside and not cut)
+
+    # Follicular units: single-linkage of bases closer than FU_LINK_UM.
+    assign_units(hairs, upp)
+
+    if fmask is None:
+        area_cm2 = H * W * (upp * 1e-4) ** 2
+        field_frac = None
+    else:
+        area_cm2 = float(fmask.sum()) * (upp * 1e-4) ** 2
+        field_frac = fmask
+    summary = summarize(hairs, area_cm2, terminal_cutoff_um)
+    quality = _quality(prep, rgb, field_frac, hairs, sigma_px, upp)
+    return Analysis(
+        hairs=hairs,
+        summary=summary,
+        quality=quality,
+        um_per_px=upp,
+        image_shape=(H, W),
+        terminal_cutoff_um=float(terminal_cutoff_um),
+        field_area_cm2=area_cm2,
+        meta={
+            "engine_version": ENGINE_VERSION,
+            "seconds": round(time.perf_counter() - t0, 3),
+            "flow_deg": round(float(np.degrees(np.arctan2(flow[1], flow[0]))), 1),
+        },
+    )
+
+
+def assign_units(hairs: list[Hair], um_per_px: float) -> None:
+    """Group hairs into follicular units by the distance between their bases (in place)."""
+    if not hairs:
+        return
+    bases = np.array([np.asarray(h.centreline_px)[0] for h in hairs])
+    parent = list(range(len(hairs)))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for a, b in cKDTree(bases).query_pairs(FU_LINK_UM / um_per_px):
+        parent[find(a)] = find(b)
+    roots: dict[int, int] = {}
+    for i, h in enumerate(hairs):
+        h.unit_id = roots.setdefault(find(i), len(roots) + 1)
+
+
+def _quality(
+    prep, rgb: np.ndarray, fmask: np.ndarray | None, hairs: list[Hair], sigma_px: float, upp: float
+) -> dict:
+    sat = prep.saturated
+    bg = prep.background
+    usable = ~sat & (bg > 0.2 * np.median(bg))
+    if fmask is not None:
+        fw = fmask[: sat.shape[0] * prep.k : prep.k, : sat.shape[1] * prep.k : prep.k]
+        fw = fw[: sat.shape[0], : sat.shape[1]]
+        glare = float(sat[fw].mean()) if fw.any() else 0.0
+        coverage = float(usable[fw].mean()) if fw.any() else 0.0
+    else:
+        glare = float(sat.mean())
+        coverage = float(usable.mean())
+    counted = [h for h in hairs if h.counted]
+    dpx = np.array([h.diameter_um / upp for h in counted]) if counted else np.zeros(0)
+    px_per_hair = float(np.median(dpx)) if len(dpx) else None
+    flags = []
+    if np.isfinite(sigma_px) and sigma_px >= 2.5:
+        flags.append("out_of_focus")
+    if glare > 0.02:
+        flags.append("glare")
+    if coverage < 0.9:
+        flags.append("low_coverage")
+    if px_per_hair is not None and px_per_hair < 4.0:
+        flags.append("too_few_pixels_per_hair")
+    if not counted:
+        flags.append("no_hairs_found")
+    return {
+        "flags": flags,
+        "focus_sigma_px": float(sigma_px) if np.isfinite(sigma_px) else None,
+        "focus_sigma_um": float(sigma_px * upp) if np.isfinite(sigma_px) else None,
+        "glare_fraction": glare,
+        "coverage": coverage,
+        "median_hair_width_px": px_per_hair,
+        "noise": float(prep.noise),
+    }
