@@ -24,9 +24,10 @@ from . import engine
 from .errors import ParameterError, SimulationInputError
 from .measurement import (
     CHANNELS,
+    N_MEASURE_NORMALS,
     MeasurementParams,
     apply_dropout,
-    measure_patient,
+    measure,
     true_values,
     visit_days,
 )
@@ -117,118 +118,129 @@ def _validate_days(scheduled_days: np.ndarray) -> np.ndarray:
 def _simulate_chunk(args: tuple) -> dict:
     (specs, seed, keys, sched, cycle, pop, meas, keep_daily) = args
     n_pat = len(specs)
+    n_vis = sched.size
     rngs_p = [np.random.Generator(np.random.PCG64(patient_seed(seed, k))) for k in keys]
-    last_day = int(sched[-1]) + (meas.visit_window_days if sched.size > 1 else 0)
-    rows_rng: list[np.random.Generator] = []
-    rows_patient: list[int] = []
-    plans: list[Plan] = []
-    resp = np.empty(n_pat)
-    amul = np.empty(n_pat)
-    kap = np.empty(n_pat)
-    shr = np.empty(n_pat)
-    sites0 = np.empty(n_pat, dtype=np.int64)
-    f_row: list[np.ndarray] = []
-    f_ld: list[np.ndarray] = []
-    f_dld: list[np.ndarray] = []
-    f_start: list[np.ndarray] = []
-    f_res: list[np.ndarray] = []
-    vdays: list[np.ndarray] = []
-    ld_death = math.log(cycle.death_diameter_um)
-    ld_ref = math.log(cycle.reference_diameter_um)
+    last_day = int(sched[-1]) + (meas.visit_window_days if n_vis > 1 else 0)
     s_term = math.sqrt(math.log1p(pop.terminal_diameter_cv**2))
     s_kap = math.sqrt(math.log1p(pop.miniaturisation_cv**2))
     shape = pop.susceptibility_shape
-    row = 0
+    resp_shape = 1.0 / pop.response_cv**2 if pop.response_cv > 0 else 0.0
+
+    # 1. Patient-level draws, always in this order from the patient's own generator.
+    zp = np.empty((n_pat, 4))
+    resp = np.ones(n_pat)
+    uv = np.empty((n_pat, n_vis))
+    for i, g in enumerate(rngs_p):
+        zp[i] = g.standard_normal(4)
+        if resp_shape:
+            resp[i] = g.gamma(resp_shape, 1.0 / resp_shape)
+        uv[i] = g.random(n_vis)
+    amul = np.exp(pop.anagen_multiplier_sd * zp[:, 0])
+    kap = pop.miniaturisation_per_cycle * np.exp(s_kap * zp[:, 1] - 0.5 * s_kap**2)
+    stage_s = np.array([stage_shrink(sp.stage, sp.scale) for sp in specs])
+    shr = np.maximum(0.0, stage_s + pop.shrink_sd * zp[:, 2])
+    site_mean = np.maximum(pop.follicle_sites_per_cm2 + pop.follicle_sites_sd * zp[:, 3], 1.0)
+    region_s = np.array(
+        [pop.region_susceptibility.get(str(Region(sp.region)), 1.0) for sp in specs]
+    )
+    vdays = visit_days(uv, sched, meas.visit_window_days)
+
+    # 2. Follicles per target area (row); a patient's rows share its generator.
+    rows_rng: list[np.random.Generator] = []
+    rows_patient: list[int] = []
+    plans: list[Plan] = []
+    n_sites: list[int] = []
+    zf: list[np.ndarray] = []
+    sus: list[np.ndarray] = []
+    grafts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
     for i, (spec, g) in enumerate(zip(specs, rngs_p, strict=True)):
-        # Patient-level random effects, always drawn in this order.
-        resp[i] = _gamma_mean1(g, pop.response_cv)
-        amul[i] = math.exp(pop.anagen_multiplier_sd * g.standard_normal())
-        kap[i] = pop.miniaturisation_per_cycle * math.exp(
-            s_kap * g.standard_normal() - 0.5 * s_kap**2
-        )
-        shr[i] = max(
-            0.0, stage_shrink(spec.stage, spec.scale) + pop.shrink_sd * g.standard_normal()
-        )
-        site_mean = max(
-            pop.follicle_sites_per_cm2 + pop.follicle_sites_sd * g.standard_normal(), 1.0
-        )
-        region_s = pop.region_susceptibility.get(str(Region(spec.region)), 1.0)
-        vdays.append(visit_days(g, sched, meas.visit_window_days))
-        for u, plan in enumerate(spec.plans):
-            n_sites = int(g.poisson(site_mean * meas.area_cm2))
-            if u == 0:
-                sites0[i] = n_sites
-            d0 = ld_ref + s_term * g.standard_normal(n_sites) - 0.5 * s_term**2
-            sus = g.gamma(shape, 1.0 / shape, n_sites) * region_s
-            ld = d0 - sus * shr[i]
-            alive = ld >= ld_death
-            ld_l = ld[alive]
-            parts_ld = [ld_l]
-            parts_dld = [-sus[alive] * kap[i]]
-            parts_start = [np.full(ld_l.size, engine.STATIONARY, dtype=np.int8)]
-            parts_res = [np.zeros(ld_l.size)]
+        for plan in spec.plans:
+            row = len(rows_rng)
+            k = int(g.poisson(site_mean[i] * meas.area_cm2))
+            n_sites.append(k)
+            zf.append(g.standard_normal(k))
+            sus.append(g.gamma(shape, 1.0 / shape, k))
             for tp in plan.transplants():
                 n_g = int(g.poisson(tp.grafts_per_cm2 * tp.hairs_per_graft * meas.area_cm2))
-                surv = g.random(n_g) < tp.survival
-                n_ok = int(surv.sum())
-                gd = ld_ref + s_term * g.standard_normal(n_ok) - 0.5 * s_term**2
+                ok = g.random(n_g) < tp.survival
+                zg = g.standard_normal((2, n_g))[:, ok]
                 sr = math.sqrt(math.log1p(tp.regrowth_cv**2))
-                lag = tp.regrowth_mean_days * np.exp(sr * g.standard_normal(n_ok) - 0.5 * sr * sr)
-                parts_ld.append(gd)
-                parts_dld.append(np.zeros(n_ok))
-                parts_start.append(np.full(n_ok, engine.KENOGEN, dtype=np.int8))
-                parts_res.append(tp.day + lag)
-            ld_all = np.concatenate(parts_ld)
-            f_row.append(np.full(ld_all.size, row, dtype=np.int64))
-            f_ld.append(ld_all)
-            f_dld.append(np.concatenate(parts_dld))
-            f_start.append(np.concatenate(parts_start))
-            f_res.append(np.concatenate(parts_res))
+                lag = tp.regrowth_mean_days * np.exp(sr * zg[1] - 0.5 * sr * sr)
+                grafts.append((row, zg[0], lag + tp.day, np.zeros(zg.shape[1])))
             rows_rng.append(g)
             rows_patient.append(i)
             plans.append(plan)
-            row += 1
-    rows_patient_a = np.array(rows_patient, dtype=np.int64)
-    ld_cat = np.concatenate(f_ld) if f_ld else np.zeros(0)
+    n_rows = len(rows_rng)
+    rp = np.array(rows_patient, dtype=np.int64)
+    ld_ref = math.log(cycle.reference_diameter_um)
+    f_row = np.repeat(np.arange(n_rows), n_sites)
+    f_pat = rp[f_row]
+    z_all = np.concatenate(zf) if zf else np.zeros(0)
+    s_all = (np.concatenate(sus) if sus else np.zeros(0)) * region_s[f_pat]
+    ld = ld_ref + s_term * z_all - 0.5 * s_term**2 - s_all * shr[f_pat]
+    dld = -s_all * kap[f_pat]
+    start = np.full(ld.size, engine.STATIONARY, dtype=np.int8)
+    resid = np.zeros(ld.size)
+    # Follicles already below the critical diameter at baseline are lost sites.
+    alive = ld >= math.log(cycle.death_diameter_um)
+    f_row, ld, dld, start, resid = f_row[alive], ld[alive], dld[alive], start[alive], resid[alive]
+    if grafts:
+        g_row = np.concatenate([np.full(z.size, r) for r, z, _, _ in grafts])
+        g_ld = ld_ref + s_term * np.concatenate([z for _, z, _, _ in grafts]) - 0.5 * s_term**2
+        g_res = np.concatenate([res for _, _, res, _ in grafts])
+        f_row = np.concatenate([f_row, g_row])
+        ld = np.concatenate([ld, g_ld])
+        dld = np.concatenate([dld, np.zeros(g_ld.size)])
+        start = np.concatenate([start, np.full(g_ld.size, engine.KENOGEN, dtype=np.int8)])
+        resid = np.concatenate([resid, g_res])
+        order = np.argsort(f_row, kind="stable")
+        f_row, ld, dld, start, resid = (x[order] for x in (f_row, ld, dld, start, resid))
     foll = engine.Follicles(
-        row=np.concatenate(f_row) if f_row else np.zeros(0, dtype=np.int64),
-        log_d=ld_cat,
-        dlog_d=np.concatenate(f_dld) if f_dld else np.zeros(0),
-        log_d_cap=ld_cat.copy(),
-        start_phase=np.concatenate(f_start) if f_start else np.zeros(0, dtype=np.int8),
-        start_residual=np.concatenate(f_res) if f_res else np.zeros(0),
+        row=f_row,
+        log_d=ld,
+        dlog_d=dld,
+        log_d_cap=ld.copy(),
+        start_phase=start,
+        start_residual=resid,
     )
-    effects = build_effects(plans, resp[rows_patient_a], last_day)
-    a_log = np.log(cycle.anagen_mean_days * amul[rows_patient_a])
+
+    # 3. Cycles.
+    effects = build_effects(plans, resp[rp], last_day)
+    a_log = np.log(cycle.anagen_mean_days * amul[rp])
     counts = engine.simulate(
         cycle, foll, a_log, rows_rng, last_day, meas.emergence_lag_days, effects
     )
-    days_rows = np.stack([vdays[p] for p in rows_patient_a]) if row else np.zeros((0, sched.size))
-    days_rows = np.minimum(days_rows, last_day)
-    take = np.arange(row)[:, None]
+
+    # 4. Measurement at each row's visit days, then dropout.
+    days_rows = np.minimum(vdays[rp], last_day) if n_rows else np.zeros((0, n_vis), np.int64)
+    take = np.arange(n_rows)[:, None]
     truth = {k: getattr(counts, k)[take, days_rows] for k in TRUTH_KEYS}
     true = true_values(truth, meas.area_cm2)
-    measured = {k: np.empty((row, sched.size)) for k in CHANNELS}
-    observed = np.ones((row, sched.size), dtype=bool)
-    for r in range(row):
-        g = rows_rng[r]
-        mrow = measure_patient(g, {k: truth[k][r] for k in TRUTH_KEYS}, meas)
-        seen = apply_dropout(
-            g, days_rows[r], mrow["density_per_cm2"], true["density_per_cm2"][r], meas
-        )
-        observed[r] = seen
-        for k in CHANNELS:
-            vals = mrow[k]
-            vals[~seen] = np.nan
-            measured[k][r] = vals
+    zm = np.empty((n_rows, N_MEASURE_NORMALS, n_vis))
+    ud = np.empty((n_rows, n_vis))
+    for r, g in enumerate(rows_rng):
+        zm[r] = g.standard_normal((N_MEASURE_NORMALS, n_vis))
+        ud[r] = g.random(n_vis)
+    measured = measure(zm, truth, meas)
+    observed = apply_dropout(
+        ud, days_rows, measured["density_per_cm2"], true["density_per_cm2"], meas
+    )
+    for k in CHANNELS:
+        measured[k] = np.where(observed, measured[k], np.nan)
     out = {
         "days": days_rows,
         "truth": truth,
         "true": true,
         "measured": measured,
         "observed": observed,
-        "rows_patient": rows_patient_a,
-        "effects": (resp, amul, kap, shr, sites0),
+        "rows_patient": rp,
+        "effects": (
+            resp,
+            amul,
+            kap,
+            shr,
+            np.array(n_sites)[np.unique(rp, return_index=True)[1]] if n_rows else np.zeros(0),
+        ),
         "follicle_years": foll.row.size * last_day / 365.25,
         "cycles": counts.cycles,
     }

@@ -194,9 +194,10 @@ def _draw(
     z = np.empty((n, n_norm), dtype=np.float32)
     u = np.empty((n, n_unif), dtype=np.float32)
     counts = np.bincount(row, minlength=n_rows)
-    ends = np.cumsum(counts)
-    for r in np.flatnonzero(counts):
-        s, e = ends[r] - counts[r], ends[r]
+    nz = np.flatnonzero(counts)
+    stop = np.cumsum(counts)[nz]
+    # Python ints in the loop: numpy scalar arithmetic would dominate for small rows.
+    for r, s, e in zip(nz.tolist(), (stop - counts[nz]).tolist(), stop.tolist(), strict=True):
         g = rngs[r]
         if n_norm:
             g.standard_normal(out=z[s:e], dtype=np.float32)

@@ -95,82 +95,81 @@ def true_values(truth: dict[str, np.ndarray], area_cm2: float) -> dict[str, np.n
         }
 
 
-def measure_patient(
-    rng: np.random.Generator, truth: dict[str, np.ndarray], m: MeasurementParams
+N_MEASURE_NORMALS = 5  # per visit: relocation, counting, diameter, vellus thinning, anagen
+
+
+def measure(
+    z: np.ndarray, truth: dict[str, np.ndarray], m: MeasurementParams
 ) -> dict[str, np.ndarray]:
-    """Measured values for one target area at its visits (1-D arrays over visits)."""
-    v = truth["hairs_terminal"].shape[0]
-    term_vis = np.maximum(truth["hairs_terminal"] - truth["young_terminal"], 0)
-    vel_vis = np.maximum(truth["hairs_vellus"] - truth["young_vellus"], 0)
+    """Measured values per row and visit from noise-free counts.
+
+    ``z`` holds standard normals of shape (rows, N_MEASURE_NORMALS, visits) drawn from each
+    row's own generator. Binomial thinning of vellus hairs and the anagen count use normal
+    approximations (cheap, and counts are large).
+    """
+    term_vis = np.maximum(truth["hairs_terminal"] - truth["young_terminal"], 0).astype(float)
+    vel_vis = np.maximum(truth["hairs_vellus"] - truth["young_vellus"], 0).astype(float)
     anag_vis = np.maximum(
         truth["anagen_terminal"]
         + truth["anagen_vellus"]
         - truth["young_terminal"]
         - truth["young_vellus"],
         0,
-    )
-    z = rng.standard_normal((3, v))
-    vel_det = rng.binomial(vel_vis, m.vellus_detection)
+    ).astype(float)
+    p = m.vellus_detection
+    vel_det = np.clip(np.rint(vel_vis * p + np.sqrt(vel_vis * p * (1 - p)) * z[:, 3]), 0, vel_vis)
     expected = term_vis + vel_det
     s = m.relocation_cv
-    factor = np.exp(s * z[0] - 0.5 * s * s)
-    count = np.maximum(np.rint(factor * expected + m.counting_sd * z[1]), 0.0)
+    factor = np.exp(s * z[:, 0] - 0.5 * s * s)
+    count = np.maximum(np.rint(factor * expected + m.counting_sd * z[:, 1]), 0.0)
+    hairs = truth["hairs_terminal"] + truth["hairs_vellus"]
     with np.errstate(invalid="ignore", divide="ignore"):
         share_t = np.where(expected > 0, term_vis / expected, np.nan)
-        p_anagen = np.where(
-            expected > 0, np.clip(anag_vis / np.maximum(term_vis + vel_vis, 1), 0, 1), 0.0
-        )
-        n_anagen = rng.binomial(count.astype(np.int64), p_anagen)
-        mean_d = np.where(
-            truth["hairs_terminal"] + truth["hairs_vellus"] > 0,
-            truth["diameter_sum_um"] / (truth["hairs_terminal"] + truth["hairs_vellus"]),
-            np.nan,
-        )
+        pa = np.clip(anag_vis / np.maximum(term_vis + vel_vis, 1), 0, 1)
+        pa_obs = np.clip(pa + np.sqrt(pa * (1 - pa) / np.maximum(count, 1)) * z[:, 4], 0, 1)
+        mean_d = np.where(hairs > 0, truth["diameter_sum_um"] / hairs, np.nan)
         return {
             "hair_count": count,
             "density_per_cm2": count / m.area_cm2,
-            "mean_diameter_um": mean_d + m.diameter_sd_um * z[2],
+            "mean_diameter_um": mean_d + m.diameter_sd_um * z[:, 2],
             "terminal_pct": 100 * share_t,
             "vellus_pct": 100 * (1 - share_t),
-            "anagen_pct": np.where(count > 0, 100 * n_anagen / np.maximum(count, 1), np.nan),
+            "anagen_pct": np.where(count > 0, 100 * pa_obs, np.nan),
         }
 
 
-def visit_days(rng: np.random.Generator, scheduled_days: np.ndarray, window: int) -> np.ndarray:
-    """Actual visit days: baseline on day 0, others uniform within ± window, kept ordered."""
-    jitter = rng.integers(-window, window + 1, size=scheduled_days.size) if window else 0
-    days = np.asarray(scheduled_days, dtype=np.int64) + jitter
-    days[scheduled_days == 0] = 0
-    days = np.maximum(days, 0)
-    return np.maximum.accumulate(days)
+def visit_days(u: np.ndarray, scheduled_days: np.ndarray, window: int) -> np.ndarray:
+    """Actual visit days from uniforms ``u`` (rows, visits): baseline on day 0, others
+    uniform within ± window, kept in order."""
+    sched = np.asarray(scheduled_days, dtype=np.int64)
+    jitter = np.floor(u * (2 * window + 1)).astype(np.int64) - window
+    days = np.where(sched == 0, 0, np.maximum(sched + jitter, 0))
+    return np.maximum.accumulate(days, axis=-1)
 
 
 def apply_dropout(
-    rng: np.random.Generator,
+    u: np.ndarray,
     days: np.ndarray,
     observed_density: np.ndarray,
     true_density: np.ndarray,
     m: MeasurementParams,
 ) -> np.ndarray:
-    """Boolean array: visit observed. Monotone: once a patient drops out, later visits are
-    missing. The baseline visit is always observed."""
-    n_v = days.size
-    seen = np.ones(n_v, dtype=bool)
-    u = rng.random(n_v)
+    """Boolean (rows, visits): visit observed. Monotone (no return after dropout); baseline is
+    always observed. ``u`` are uniforms (rows, visits) from each row's generator."""
+    seen = np.ones(days.shape, dtype=bool)
     if m.dropout_per_year <= 0:
         return seen
     base_rate = m.dropout_per_year / 365.25
-    for j in range(1, n_v):
-        dt = days[j] - days[j - 1]
-        log_h = 0.0
+    still = np.ones(days.shape[0], dtype=bool)
+    for j in range(1, days.shape[1]):
+        dt = days[:, j] - days[:, j - 1]
+        log_h = np.zeros(days.shape[0])
         if m.dropout == Dropout.MAR:
-            loss = observed_density[0] - observed_density[j - 1]
-            log_h = m.dropout_strength * loss
+            log_h = m.dropout_strength * (observed_density[:, 0] - observed_density[:, j - 1])
         elif m.dropout == Dropout.MNAR:
-            loss = true_density[0] - true_density[j]
-            log_h = m.dropout_strength * loss
+            log_h = m.dropout_strength * (true_density[:, 0] - true_density[:, j])
+        log_h = np.nan_to_num(log_h)
         p_drop = 1.0 - np.exp(-base_rate * np.exp(np.clip(log_h, -5, 5)) * dt)
-        if u[j] < p_drop:
-            seen[j:] = False
-            break
+        still &= u[:, j] >= p_drop
+        seen[:, j] = still
     return seen

@@ -1,0 +1,419 @@
+"""Virtual trials, power and sample size.
+
+Designs: parallel groups (first arm = control, every other arm compared with it) and
+split-scalp (each patient's two halves get the two arms; the control half may receive a
+fraction of the treatment, ``spillover``). Outcome: measured target-area density change from
+baseline at the last visit. Analysis: ANCOVA (change ~ arm + baseline) on complete cases for
+parallel groups; paired t-test on the within-patient difference of changes for split-scalp.
+MMRM is provided elsewhere (``anagen.outcomes.stats``).
+
+Seeds: patient i of arm a in replicate r uses spawn key ``(r, a, i)`` (split-scalp:
+``(r, i)``), so a trial with n patients per arm is a prefix of one with more patients. Power
+curves over sample sizes reuse the same simulated patients (common random numbers), which
+makes them smooth and cheap; each point is still an unbiased power estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy import stats
+
+from .cohort import PatientSpec, simulate_visits
+from .errors import ParameterError, SimulationInputError, require_int_at_least, require_probability
+from .measurement import MeasurementParams
+from .params import CycleParams, PopulationParams, Region
+from .treatments import plan_from_name
+
+DEFAULT_STAGES = ("IIIv", "IV", "V")  # Olsen 2002 enrolled vertex-pattern men [U]
+
+
+@dataclass(frozen=True)
+class TrialDesign:
+    arms: tuple[str, ...] = ("placebo", "minoxidil5")
+    n_per_arm: int = 50
+    visit_weeks: tuple[float, ...] = (0, 12, 24, 48)
+    design: str = "parallel"
+    stages: tuple[str, ...] = DEFAULT_STAGES
+    scale: str = "norwood"
+    region: Region = Region.VERTEX
+    spillover: float = 0.0
+    delta_shift: float = 0.0  # added to active arms' measured follow-up (sample-size search)
+    alpha: float = 0.05
+    measurement: MeasurementParams = field(default_factory=MeasurementParams)
+
+    def __post_init__(self) -> None:
+        if self.design not in ("parallel", "split"):
+            raise ParameterError("design", self.design, "must be 'parallel' or 'split'")
+        if len(self.arms) < 2:
+            raise ParameterError("arms", self.arms, "need a control arm and at least one other")
+        if self.design == "split" and len(self.arms) != 2:
+            raise ParameterError("arms", self.arms, "split-scalp designs compare exactly 2 arms")
+        for a in self.arms:
+            plan_from_name(a)
+        require_int_at_least("n_per_arm", self.n_per_arm, 2)
+        if len(self.visit_weeks) < 2 or self.visit_weeks[0] != 0:
+            raise ParameterError(
+                "visit_weeks", self.visit_weeks, "need baseline week 0 and a follow-up visit"
+            )
+        if any(b <= a for a, b in zip(self.visit_weeks, self.visit_weeks[1:], strict=False)):
+            raise ParameterError("visit_weeks", self.visit_weeks, "must increase")
+        require_probability("spillover", self.spillover)
+        if not 0 < self.alpha < 1:
+            raise ParameterError("alpha", self.alpha, "must be in (0, 1)")
+
+    @property
+    def visit_days(self) -> list[int]:
+        return [round(7 * w) for w in self.visit_weeks]
+
+
+@dataclass
+class TrialData:
+    """Measured density (per cm²) at baseline and the last visit for each replicate.
+
+    Parallel: arrays (replicates, arms, n); split: (replicates, 2 halves, n) with half 0 the
+    control arm. ``complete`` marks patients seen at the last visit.
+    """
+
+    baseline: np.ndarray
+    followup: np.ndarray
+    complete: np.ndarray
+    true_baseline: np.ndarray
+    true_followup: np.ndarray
+    follicle_years: float
+
+
+@dataclass
+class Comparison:
+    arm: str
+    control: str
+    estimate: np.ndarray  # per replicate
+    se: np.ndarray
+    p_value: np.ndarray
+    n_used: np.ndarray
+    sd_change: np.ndarray  # pooled SD of change (both arms), per replicate
+
+
+def _specs(design: TrialDesign, n: int, replicates: int) -> tuple[list, list]:
+    specs: list[PatientSpec] = []
+    keys: list[tuple[int, ...]] = []
+    plans = [plan_from_name(a) for a in design.arms]
+    ns = len(design.stages)
+    for r in range(replicates):
+        if design.design == "parallel":
+            for a, plan in enumerate(plans):
+                for i in range(n):
+                    specs.append(
+                        PatientSpec(design.stages[i % ns], design.scale, design.region, (plan,))
+                    )
+                    keys.append((r, a, i))
+        else:
+            control = plans[0]
+            if design.spillover > 0:
+                active_spill = plans[1].scaled(design.spillover)
+                from .treatments import combine
+
+                control = combine([plans[0], active_spill], f"{design.arms[0]}+spill")
+            for i in range(n):
+                specs.append(
+                    PatientSpec(
+                        design.stages[i % ns], design.scale, design.region, (control, plans[1])
+                    )
+                )
+                keys.append((r, i))
+    return specs, keys
+
+
+def simulate_trial(
+    design: TrialDesign,
+    seed: int = 0,
+    replicates: int = 1,
+    n: int | None = None,
+    *,
+    cycle: CycleParams | None = None,
+    population: PopulationParams | None = None,
+    workers: int = 1,
+) -> TrialData:
+    """Simulate ``replicates`` independent trials (n per arm, default ``design.n_per_arm``)."""
+    n = design.n_per_arm if n is None else n
+    require_int_at_least("n_per_arm", n, 2)
+    require_int_at_least("replicates", replicates, 1)
+    specs, keys = _specs(design, n, replicates)
+    vd = simulate_visits(
+        specs,
+        seed,
+        design.visit_days,
+        keys=keys,
+        cycle=cycle,
+        population=population,
+        measurement=design.measurement,
+        workers=workers,
+    )
+    groups = len(design.arms) if design.design == "parallel" else 2
+    shape = (replicates, groups, n)
+
+    def grab(table: dict[str, np.ndarray], col: int) -> np.ndarray:
+        x = table["density_per_cm2"][:, col]
+        if design.design == "parallel":
+            return x.reshape(shape)
+        return x.reshape(replicates, n, 2).transpose(0, 2, 1)
+
+    base, fu = grab(vd.measured, 0), grab(vd.measured, -1)
+    if design.delta_shift:
+        fu = fu.copy()
+        fu[:, 1:, :] += design.delta_shift
+    obs = vd.observed[:, -1]
+    obs = (
+        obs.reshape(shape)
+        if design.design == "parallel"
+        else obs.reshape(replicates, n, 2).transpose(0, 2, 1)
+    )
+    return TrialData(
+        baseline=base,
+        followup=fu,
+        complete=obs & np.isfinite(fu),
+        true_baseline=grab(vd.true, 0),
+        true_followup=grab(vd.true, -1),
+        follicle_years=vd.follicle_years,
+    )
+
+
+def ancova(
+    change: np.ndarray, baseline: np.ndarray, treated: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Batched OLS of change ~ 1 + treated + baseline over the last axis.
+
+    Returns (treatment estimate, SE, two-sided p, n used) per leading index.
+    """
+    w = mask.astype(float)
+    y = np.where(mask, change, 0.0)
+    b = np.where(mask, baseline, 0.0)
+    t = treated.astype(float) * w
+    b_mean = (b * w).sum(-1) / np.maximum(w.sum(-1), 1)
+    bc = (b - b_mean[..., None]) * w  # centring keeps X'X well conditioned
+    cols = np.stack([w, t, bc], axis=-1)  # (..., n, 3)
+    xtx = np.einsum("...ni,...nj->...ij", cols, cols)
+    xty = np.einsum("...ni,...n->...i", cols, y)
+    n_used = w.sum(-1)
+    ok = (n_used >= 4) & (np.abs(np.linalg.det(xtx)) > 1e-9)
+    xtx_safe = np.where(ok[..., None, None], xtx, np.eye(3))
+    beta = np.linalg.solve(xtx_safe, xty[..., None])[..., 0]
+    resid = (y - np.einsum("...ni,...i->...n", cols, beta)) * w
+    df = np.maximum(n_used - 3, 1)
+    s2 = (resid**2).sum(-1) / df
+    cov11 = np.linalg.inv(xtx_safe)[..., 1, 1]
+    se = np.sqrt(s2 * cov11)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tstat = beta[..., 1] / se
+    p = 2 * stats.t.sf(np.abs(tstat), df)
+    est = np.where(ok, beta[..., 1], np.nan)
+    return est, np.where(ok, se, np.nan), np.where(ok, p, np.nan), n_used
+
+
+def analyse(design: TrialDesign, data: TrialData, n: int | None = None) -> list[Comparison]:
+    """Analyse every replicate (optionally only the first ``n`` patients per arm)."""
+    sl = slice(None) if n is None else slice(0, n)
+    base = data.baseline[..., sl]
+    change = data.followup[..., sl] - base
+    comp = data.complete[..., sl] & np.isfinite(base)
+    out: list[Comparison] = []
+    if design.design == "parallel":
+        for a in range(1, len(design.arms)):
+            y = np.concatenate([change[:, 0], change[:, a]], axis=-1)
+            b = np.concatenate([base[:, 0], base[:, a]], axis=-1)
+            m = np.concatenate([comp[:, 0], comp[:, a]], axis=-1)
+            tr = np.zeros_like(m)
+            tr[:, change.shape[-1] :] = True
+            est, se, p, n_used = ancova(np.nan_to_num(y), np.nan_to_num(b), tr, m)
+            sd = _pooled_sd(y, m)
+            out.append(Comparison(design.arms[a], design.arms[0], est, se, p, n_used, sd))
+    else:
+        m = comp[:, 0] & comp[:, 1]
+        d = np.where(m, change[:, 1] - change[:, 0], 0.0)
+        k = m.sum(-1).astype(float)
+        mean = d.sum(-1) / np.maximum(k, 1)
+        var = (np.where(m, d - mean[:, None], 0.0) ** 2).sum(-1) / np.maximum(k - 1, 1)
+        se = np.sqrt(var / np.maximum(k, 1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = 2 * stats.t.sf(np.abs(mean / se), np.maximum(k - 1, 1))
+        sd = _pooled_sd(
+            np.concatenate([change[:, 0], change[:, 1]], -1), np.concatenate([m, m], -1)
+        )
+        out.append(Comparison(design.arms[1], design.arms[0], mean, se, p, k, sd))
+    return out
+
+
+def _pooled_sd(y: np.ndarray, m: np.ndarray) -> np.ndarray:
+    k = m.sum(-1)
+    mean = np.where(m, y, 0).sum(-1) / np.maximum(k, 1)
+    return np.sqrt((np.where(m, y - mean[..., None], 0) ** 2).sum(-1) / np.maximum(k - 1, 1))
+
+
+def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (Monte Carlo interval for power)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    z = stats.norm.ppf(0.5 + level / 2)
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass
+class PowerResult:
+    arm: str
+    control: str
+    n_per_arm: int
+    replicates: int
+    rejections: int
+    power: float
+    ci_low: float
+    ci_high: float
+    mean_estimate: float
+    mean_sd_change: float
+
+
+def _summarise(c: Comparison, alpha: float, n: int) -> PowerResult:
+    valid = np.isfinite(c.p_value)
+    reps = int(c.p_value.size)
+    k = int((c.p_value[valid] < alpha).sum())
+    lo, hi = wilson(k, reps)
+    return PowerResult(
+        c.arm,
+        c.control,
+        n,
+        reps,
+        k,
+        k / reps,
+        lo,
+        hi,
+        float(np.nanmean(c.estimate)),
+        float(np.nanmean(c.sd_change)),
+    )
+
+
+def power(
+    design: TrialDesign,
+    replicates: int = 200,
+    seed: int = 0,
+    *,
+    workers: int = 1,
+    cycle: CycleParams | None = None,
+    population: PopulationParams | None = None,
+) -> list[PowerResult]:
+    """Simulated power of each comparison, with a 95 % Monte Carlo (Wilson) interval."""
+    data = simulate_trial(
+        design, seed, replicates, workers=workers, cycle=cycle, population=population
+    )
+    return [_summarise(c, design.alpha, design.n_per_arm) for c in analyse(design, data)]
+
+
+def power_curve(
+    design: TrialDesign,
+    n_values: Sequence[int],
+    replicates: int = 200,
+    seed: int = 0,
+    *,
+    workers: int = 1,
+) -> dict[int, list[PowerResult]]:
+    """Power at several sample sizes from one nested simulation (common random numbers)."""
+    n_values = sorted({int(v) for v in n_values})
+    if not n_values:
+        raise SimulationInputError("n_values: need at least one sample size")
+    for v in n_values:
+        require_int_at_least("n_per_arm", v, 2)
+    data = simulate_trial(design, seed, replicates, n=max(n_values), workers=workers)
+    return {
+        v: [_summarise(c, design.alpha, v) for c in analyse(design, data, n=v)] for v in n_values
+    }
+
+
+def closed_form_n(
+    delta: float, sd: float = 22.0, power_target: float = 0.8, alpha: float = 0.05
+) -> int:
+    """Per-arm n for a two-arm parallel comparison (normal approximation, REF B§4):
+    n = 2 (z_{1−α/2} + z_{power})² σ² / Δ², rounded up."""
+    _check_ss(delta, sd, power_target, alpha)
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power_target)
+    return math.ceil(2 * (z * sd / delta) ** 2 - 1e-9)
+
+
+def closed_form_pairs(
+    delta: float,
+    sd: float = 22.0,
+    rho: float = 0.5,
+    power_target: float = 0.8,
+    alpha: float = 0.05,
+) -> int:
+    """Pairs for a split-scalp (paired) comparison, REF B§4: ((z_α+z_β) σ √(2(1−ρ)) / Δ)²."""
+    _check_ss(delta, sd, power_target, alpha)
+    if not -1 < rho < 1:
+        raise ParameterError("rho", rho, "must be in (-1, 1)")
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power_target)
+    return math.ceil((z * sd * math.sqrt(2 * (1 - rho)) / delta) ** 2 - 1e-9)
+
+
+def _check_ss(delta: float, sd: float, power_target: float, alpha: float) -> None:
+    if not delta > 0:
+        raise ParameterError("delta", delta, "must be > 0 (hairs/cm²)")
+    if not sd > 0:
+        raise ParameterError("sd", sd, "must be > 0")
+    if not 0 < power_target < 1:
+        raise ParameterError("power", power_target, "must be in (0, 1)")
+    if not 0 < alpha < 1:
+        raise ParameterError("alpha", alpha, "must be in (0, 1)")
+
+
+@dataclass
+class SampleSizeResult:
+    n_per_arm: int | None
+    power_at_n: float | None
+    curve: dict[int, float]
+    replicates: int
+
+
+def search_sample_size(
+    design: TrialDesign,
+    power_target: float = 0.8,
+    replicates: int = 200,
+    seed: int = 0,
+    n_max: int = 400,
+    n_min: int = 2,
+    *,
+    workers: int = 1,
+    grid: int = 20,
+) -> SampleSizeResult:
+    """Smallest n per arm whose simulated power reaches the target (first comparison).
+
+    Bisection-free: one nested simulation at ``n_max`` and a grid of ``grid`` sizes, then a
+    refinement grid between the bracketing sizes, all from the same simulated patients.
+    """
+    if not 0 < power_target < 1:
+        raise ParameterError("power", power_target, "must be in (0, 1)")
+    require_int_at_least("n_max", n_max, max(2, n_min))
+    base = np.unique(np.linspace(max(2, n_min), n_max, grid).round().astype(int))
+    data = simulate_trial(design, seed, replicates, n=n_max, workers=workers)
+
+    def pw(v: int) -> float:
+        return _summarise(analyse(design, data, n=int(v))[0], design.alpha, int(v)).power
+
+    curve = {int(v): pw(v) for v in base}
+    hit = [v for v in base if curve[int(v)] >= power_target]
+    if not hit:
+        return SampleSizeResult(None, None, curve, replicates)
+    hi = int(hit[0])
+    lower = [v for v in base if v < hi]
+    lo = int(lower[-1]) if lower else hi
+    for v in range(lo + 1, hi):
+        curve[v] = pw(v)
+    best = min(v for v, p in curve.items() if p >= power_target and v <= hi)
+    return SampleSizeResult(best, curve[best], dict(sorted(curve.items())), replicates)
+
+
+def with_n(design: TrialDesign, n: int) -> TrialDesign:
+    return replace(design, n_per_arm=n)
