@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "anagen.patients",
     "anagen.assessment",
     "anagen.products",
+    "anagen.monitoring",
 ]
 
 MIDDLEWARE = [
