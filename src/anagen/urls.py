@@ -8,6 +8,7 @@ urlpatterns = [
     path("patients/", include("anagen.patients.urls")),
     path("consultation/", include("anagen.assessment.urls")),
     path("products/", include("anagen.products.urls")),
+    path("monitoring/", include("anagen.monitoring.urls")),
     path("api/v1/", api.urls),
 ]
 
