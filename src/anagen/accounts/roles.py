@@ -107,6 +107,31 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
         frozenset({Role.ADMIN, Role.QUALITY}),
         "Trace a lot to patients and start a recall (sees the affected patients' contacts)",
     ),
+    # --- monitoring: follow-up visits, measurements, adverse events ---------------------------
+    "visit.view": (
+        frozenset({Role.ADMIN, Role.CLINICIAN, Role.NURSE, Role.FRONT_DESK}),
+        "See the follow-up agenda, visits, measurements, photos and the patient timeline",
+    ),
+    "visit.record": (
+        frozenset({Role.CLINICIAN, Role.NURSE}),
+        "Record a follow-up visit with measurements and photos",
+    ),
+    "schedule.manage": (
+        frozenset({Role.ADMIN, Role.CLINICIAN, Role.NURSE, Role.FRONT_DESK}),
+        "Create and reschedule follow-up visits; export the reminder list",
+    ),
+    "adverse_event.record": (
+        frozenset({Role.CLINICIAN, Role.NURSE}),
+        "Record and update adverse events (CTCAE term and grade)",
+    ),
+    "decision.record": (
+        frozenset({Role.CLINICIAN}),
+        "Record the decision on further sessions (with the app's proposal)",
+    ),
+    "monitoring.settings": (
+        frozenset({Role.ADMIN, Role.CLINICIAN}),
+        "Set the clinic's response thresholds for the further-treatment proposal",
+    ),
     "clinic.manage": (
         frozenset({Role.ADMIN}),
         "Manage the clinic's members and their roles",
