@@ -10,7 +10,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_check_deploy(tmp_path, **extra):
-    base = {k: v for k, v in os.environ.items() if k not in ("ANAGEN_DEBUG", "ANAGEN_HTTPS")}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("ANAGEN_DEBUG", "ANAGEN_HTTPS", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    }
     env = {
         **base,
         "DJANGO_SETTINGS_MODULE": "anagen.settings",
