@@ -132,6 +132,19 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
         frozenset({Role.ADMIN, Role.CLINICIAN}),
         "Set the clinic's response thresholds for the further-treatment proposal",
     ),
+    # --- treatment sessions ------------------------------------------------------------------
+    "session.view": (
+        frozenset({Role.ADMIN, Role.CLINICIAN, Role.NURSE}),
+        "See treatment sessions, injection maps, vials used and post-care sheets",
+    ),
+    "session.record": (
+        frozenset({Role.CLINICIAN, Role.NURSE}),
+        "Record a treatment session (checklist, injection map, vials drawn, reactions)",
+    ),
+    "postcare.manage": (
+        frozenset({Role.ADMIN, Role.CLINICIAN}),
+        "Edit the clinic's post-care instruction templates",
+    ),
     "clinic.manage": (
         frozenset({Role.ADMIN}),
         "Manage the clinic's members and their roles",
