@@ -2,12 +2,14 @@
 
 Data: multivariate normal with an unstructured covariance (unequal variances, correlations
 0.3-0.6), baseline x visit, and MAR dropout (the chance to leave after a visit depends on the
-value just observed). 500 trials of 2 x 30 subjects, 4 visits; about 14 s on 2 cores.
+value just observed). 500 trials of 2 x 30 subjects, 4 visits, for each df method (the same
+trials); about 12 s (Satterthwaite) and 16 s (Kenward-Roger) on 2 cores.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy import stats
 
 from anagen.outcomes.stats import fit_mmrm
@@ -24,7 +26,7 @@ SIGMA = np.array(
 )
 
 
-def one_trial(rng: np.random.Generator, n_per_arm: int = 30):
+def one_trial(rng: np.random.Generator, df_method: str = "satterthwaite", n_per_arm: int = 30):
     n, t = 2 * n_per_arm, SIGMA.shape[0]
     arm = np.repeat([0, 1], n_per_arm)
     base = rng.normal(150, 20, n)
@@ -43,15 +45,17 @@ def one_trial(rng: np.random.Generator, n_per_arm: int = 30):
         base[subj],
         y.ravel(),
         reference_arm="placebo",
+        df_method=df_method,
     )
     return res.contrasts[-1], np.isnan(y[:, -1]).mean()
 
 
-def test_mmrm_confidence_intervals_cover_the_true_effect_under_mar_dropout():
+@pytest.mark.parametrize("df_method", ["satterthwaite", "kenward-roger"])
+def test_mmrm_confidence_intervals_cover_the_true_effect_under_mar_dropout(df_method):
     rng = np.random.default_rng(20261125)
     hits, estimates, missing = 0, [], []
     for _ in range(N_TRIALS):
-        contrast, miss = one_trial(rng)
+        contrast, miss = one_trial(rng, df_method)
         hits += contrast.lower <= TRUE_EFFECT[-1] <= contrast.upper
         estimates.append(contrast.estimate)
         missing.append(miss)

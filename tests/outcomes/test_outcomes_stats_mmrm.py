@@ -6,6 +6,9 @@
    per-subject REML written here from the textbook formula, optimised by a generic optimiser,
    with df from numerical derivatives.
 3. statsmodels GLS with the fitted covariance reproduces the fixed effects and their SEs.
+4. Kenward-Roger option: with complete balanced data no adjustment is needed and the KR F test
+   is exactly Hotelling's T^2 test; with incomplete data it matches a dense per-subject KR
+   computation (linear Sigma parameters, Cov(sigma-hat) from a numerical Hessian).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 import numpy as np
 import pytest
 import statsmodels.api as sm
-from scipy import optimize
+from scipy import optimize, stats
 
 from anagen.outcomes.stats import fit_mmrm
 
@@ -252,9 +255,7 @@ def test_lsmeans_difference_equals_contrast_and_ci_is_consistent():
         diff = ls[("active", c.visit)].estimate - ls[("placebo", c.visit)].estimate
         assert c.estimate == pytest.approx(diff, rel=1e-10)
         assert c.lower < c.estimate < c.upper
-        assert c.p == pytest.approx(
-            2 * (1 - __import__("scipy").stats.t.cdf(abs(c.estimate / c.se), c.df)), rel=1e-8
-        )
+        assert c.p == pytest.approx(2 * (1 - stats.t.cdf(abs(c.estimate / c.se), c.df)), rel=1e-8)
     assert res.reference_arm == "placebo"
     assert "missing at random" in res.missing_data
     assert "MNAR" in res.missing_data
@@ -343,3 +344,137 @@ def test_f_test_statistic_depends_only_on_the_hypothesis_and_df_on_its_orthogona
     assert rotated.den_df == pytest.approx(a.den_df, rel=1e-8)
     with pytest.raises(ValueError, match="linearly dependent"):
         res.f_test(np.vstack([rows, rows[0]]))
+
+
+# -- 4. Kenward-Roger ----------------------------------------------------------------------
+
+
+def treatment_rows(res):
+    names = res.coefficient_names
+    rows = np.zeros((len(res.visits), len(names)))
+    for j, v in enumerate(res.visits):
+        rows[j, names.index(f"visit {v}: arm active")] = 1.0
+    return rows
+
+
+def test_complete_data_kr_is_exact_hotelling():
+    d = simulate(30, SIGMA4, effect=np.array([1.0, 2, 3, 4]), seed=11)
+    sat = fit(d)
+    kr = fit(d, df_method="kenward-roger")
+    for a, b in zip(sat.contrasts, kr.contrasts, strict=True):
+        assert b.se == pytest.approx(a.se, rel=1e-9)
+        assert b.df == pytest.approx(a.df, rel=1e-9)
+    # Hotelling's T^2 from per-visit OLS (independent of the MMRM code).
+    y, arm, base = d["_wide"], d["_arm"], d["_base"]
+    z = np.column_stack([np.ones(arm.size), arm, base])
+    coef, *_ = np.linalg.lstsq(z, y, rcond=None)
+    nu = arm.size - z.shape[1]
+    resid = y - z @ coef
+    s = resid.T @ resid / nu
+    c = np.linalg.inv(z.T @ z)[1, 1]
+    t_vis = y.shape[1]
+    t2 = coef[1] @ np.linalg.solve(s * c, coef[1])
+    f_exact = (nu - t_vis + 1) / (nu * t_vis) * t2
+    test = kr.f_test(treatment_rows(kr))
+    assert test.den_df == pytest.approx(nu - t_vis + 1, rel=1e-6)
+    assert test.f == pytest.approx(f_exact, rel=1e-6)
+    assert test.p == pytest.approx(stats.f.sf(f_exact, t_vis, nu - t_vis + 1), rel=1e-5)
+    assert kr.df_method.startswith("Kenward-Roger")
+
+
+def dense_kr(d, sigma, lrows):
+    """Kenward & Roger (1997) with Sigma's distinct entries as parameters, per subject."""
+    xs, ys = dense_design(d)
+    t = sigma.shape[0]
+    idx = np.tril_indices(t)
+    m = idx[0].size
+
+    def sig(vec):
+        out = np.zeros((t, t))
+        out[idx] = vec
+        return out + np.tril(out, -1).T
+
+    s0 = sigma[idx]
+    h = 1e-3 * np.abs(s0).max()
+    f = lambda v: dense_neg2_reml(sig(v), xs, ys)[0]  # noqa: E731
+    hess = np.zeros((m, m))
+    for i in range(m):
+        for j in range(i, m):
+            ei, ej = np.eye(m)[i] * h, np.eye(m)[j] * h
+            hess[i, j] = hess[j, i] = (
+                f(s0 + ei + ej) - f(s0 + ei - ej) - f(s0 - ei + ej) + f(s0 - ei - ej)
+            ) / (4 * h * h)
+    w_sigma = 2 * np.linalg.inv(hess)
+    _, beta, phi = dense_neg2_reml(sigma, xs, ys)
+    p = phi.shape[0]
+    pm = np.zeros((m, p, p))
+    q_sum = np.zeros((p, p))
+    dks = [sig(np.eye(m)[k]) for k in range(m)]
+    for x, obs in zip(xs, ys, strict=True):
+        o = [j for j, _ in obs]
+        wi = np.linalg.inv(sigma[np.ix_(o, o)])
+        dd = [dk[np.ix_(o, o)] for dk in dks]
+        for k in range(m):
+            pm[k] -= x.T @ wi @ dd[k] @ wi @ x
+            for l_ in range(m):
+                q_sum += w_sigma[k, l_] * x.T @ wi @ dd[k] @ wi @ dd[l_] @ wi @ x
+    pfp = sum(w_sigma[k, l_] * pm[k] @ phi @ pm[l_] for k in range(m) for l_ in range(m))
+    phi_a = phi + 2 * phi @ (q_sum - pfp) @ phi
+    # Scaled F and df, written out from the paper's definitions.
+    q = lrows.shape[0]
+    big_theta = lrows.T @ np.linalg.inv(lrows @ phi @ lrows.T) @ lrows
+    a1 = sum(
+        w_sigma[k, l_]
+        * np.trace(big_theta @ phi @ pm[k] @ phi)
+        * np.trace(big_theta @ phi @ pm[l_] @ phi)
+        for k in range(m)
+        for l_ in range(m)
+    )
+    a2 = sum(
+        w_sigma[k, l_] * np.trace(big_theta @ phi @ pm[k] @ phi @ big_theta @ phi @ pm[l_] @ phi)
+        for k in range(m)
+        for l_ in range(m)
+    )
+    b = (a1 + 6 * a2) / (2 * q)
+    g = ((q + 1) * a1 - (q + 4) * a2) / ((q + 2) * a2)
+    c1 = g / (3 * q + 2 * (1 - g))
+    c2 = (q - g) / (3 * q + 2 * (1 - g))
+    c3 = (q + 2 - g) / (3 * q + 2 * (1 - g))
+    e_star = 1 / (1 - a2 / q)
+    v_star = 2 / q * (1 + c1 * b) / ((1 - c2 * b) ** 2 * (1 - c3 * b))
+    rho = v_star / (2 * e_star**2)
+    df = 4 + (q + 2) / (q * rho - 1)
+    lam = df / (e_star * (df - 2))
+    est = lrows @ beta
+    f_stat = lam * est @ np.linalg.solve(lrows @ phi_a @ lrows.T, est) / q
+    return phi, phi_a, f_stat, df
+
+
+def test_incomplete_data_kr_matches_a_dense_computation():
+    d = simulate(
+        45, SIGMA4, effect=np.array([0.0, 2, 4, 6]), seed=5, dropout=0.5, gaps=0.08, sex=True
+    )
+    res = fit(d, covariates={"sex": d["sex"]}, df_method="kenward-roger")
+    sat = fit(d, covariates={"sex": d["sex"]})
+    rows = treatment_rows(res)
+    phi, phi_a, f_dense, df_dense = dense_kr(d, np.array(res.covariance), rows)
+    se_dense = np.sqrt(np.diag(phi_a))
+    se_ours = np.array([c.se for c in res.coefficients])
+    np.testing.assert_allclose(se_ours, se_dense, rtol=1e-4)
+    # The adjustment is real here and inflates the SEs of the later, sparser visits.
+    sat_se = np.array([c.se for c in sat.coefficients])
+    assert np.all(se_ours >= sat_se * (1 - 1e-9))
+    assert se_ours.max() / sat_se[np.argmax(se_ours)] > 1.0
+    assert np.max(se_ours / sat_se) > 1.01
+    test = res.f_test(rows)
+    assert test.f == pytest.approx(f_dense, rel=1e-4)
+    assert test.den_df == pytest.approx(df_dense, rel=1e-4)
+    one = res.f_test(rows[-1])
+    assert one.f == pytest.approx(res.contrasts[-1].t ** 2, rel=1e-8)
+    assert one.den_df == pytest.approx(res.contrasts[-1].df, rel=1e-6)
+
+
+def test_unknown_df_method_is_rejected():
+    d = simulate(10, SIGMA4, effect=np.zeros(4), seed=1)
+    with pytest.raises(ValueError, match="df_method"):
+        fit(d, df_method="containment")

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -161,16 +161,17 @@ class _REMLModel:
 
     def normal_equations(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         tq = self.T * self.q
-        g4 = np.einsum("pjk,pqr->jqkr", w, self.uu).reshape(tq, tq)
+        # tensordot/matmul run in BLAS; einsum here was the main cost of small fits.
+        g4 = np.tensordot(w, self.uu, axes=(0, 0)).transpose(0, 2, 1, 3).reshape(tq, tq)
         m = self.ef @ g4 @ self.ef.T
-        b = self.ef @ np.einsum("pjk,pqk->jq", w, self.uy).ravel()
-        ywy = float(np.einsum("pjk,pjk->", w, self.yy))
+        b = self.ef @ np.tensordot(w, self.uy, axes=([0, 2], [0, 2])).ravel()
+        ywy = float(np.vdot(w, self.yy))
         return m, b, ywy
 
     def residual_crossproducts(self, beta: np.ndarray) -> np.ndarray:
         gam = (self.ef.T @ beta).reshape(self.T, self.q)
-        cross = np.einsum("pqj,kq->pjk", self.uy, gam)
-        fitted = np.einsum("jq,pqr,kr->pjk", gam, self.uu, gam)
+        cross = self.uy.transpose(0, 2, 1) @ gam.T  # (P, j, k) = sum_q UY[q, j] gam[k, q]
+        fitted = gam @ self.uu @ gam.T
         return (self.yy - cross - cross.transpose(0, 2, 1) + fitted) * self.mm
 
     def objective(self, theta: np.ndarray, grad: bool = True) -> Any:
@@ -190,8 +191,8 @@ class _REMLModel:
         v = linalg.cho_solve(cm, np.eye(self.p))
         resid = self.residual_crossproducts(beta)
         q4 = (self.ef.T @ v @ self.ef).reshape(self.T, self.q, self.T, self.q)
-        h = np.einsum("jqkr,prq->pjk", q4, self.uu) * self.mm
-        g_sigma = np.einsum("p,pjk->jk", self.n_pat, w) - (w @ (resid + h) @ w).sum(axis=0)
+        h = np.tensordot(self.uu, q4, axes=([2, 1], [1, 3])) * self.mm
+        g_sigma = np.tensordot(self.n_pat, w, axes=1) - (w @ (resid + h) @ w).sum(axis=0)
         return f, self._chain(2.0 * g_sigma @ lower, lower)
 
     def gradient(self, theta: np.ndarray) -> np.ndarray:
@@ -229,13 +230,88 @@ class _REMLModel:
         var = np.einsum("pc,pc->c", contrasts.T, u)
         a = (self.ef.T @ u).T.reshape(-1, self.T, self.q)
         # dv/dSigma = sum_P W_P A_P W_P with A_P[j,k] = a_j' (U'U)_P a_k
-        a_p = np.einsum("cjq,pqr,ckr->cpjk", a, self.uu, a) * self.mm[None]
-        b_mat = np.einsum("pij,cpjk,pkl->cil", w, a_p, w)
+        a_p = (a[:, None] @ self.uu[None] @ a[:, None].transpose(0, 1, 3, 2)) * self.mm[None]
+        b_mat = (w[None] @ a_p @ w[None]).sum(axis=1)
         g = self._chain(2.0 * b_mat @ lower, lower)
         denom = np.einsum("ci,ij,cj->c", g, theta_cov, g)
         with np.errstate(divide="ignore", invalid="ignore"):
             df = np.where(denom > 0, 2.0 * var**2 / denom, np.inf)
         return var, df
+
+    def _kron_map(self, g: np.ndarray) -> np.ndarray:
+        """X'GX for per-pattern T x T matrices ``g`` (..., P, T, T) -> (..., p, p)."""
+        tq = self.T * self.q
+        g4 = np.tensordot(g, self.uu, axes=([-3], [0]))  # (..., j, l, q, r)
+        g4 = np.moveaxis(g4, -2, -3).reshape(*g4.shape[:-4], tq, tq)
+        return self.ef @ g4 @ self.ef.T
+
+    def kenward_roger(
+        self, theta: np.ndarray, theta_cov: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Kenward-Roger pieces in the *linear* parametrisation of Sigma (its distinct entries).
+
+        Returns the adjusted covariance ``Phi_A`` of beta-hat, the matrices
+        ``P_k = d(X'WX)/d sigma_k`` and ``W_sigma = Cov(sigma-hat)``. Using the linear
+        parametrisation (second derivatives of Sigma are zero, so the R_kl term vanishes)
+        makes the adjustment independent of how the optimiser parametrised Sigma; this is
+        what SAS ``TYPE=UN DDFM=KR`` and R ``mmrm`` "Kenward-Roger-Linear" do.
+        """
+        lower = self.chol(theta)
+        t_vis = self.T
+        rows, cols = self.tril
+        m = rows.size
+        d_sigma = np.zeros((m, t_vis, t_vis))  # dSigma / d sigma_k
+        d_sigma[np.arange(m), rows, cols] = 1.0
+        d_sigma[np.arange(m), cols, rows] = 1.0
+        # Jacobian of the distinct entries of Sigma w.r.t. theta (delta method for W_sigma).
+        d_lower = np.zeros((m, t_vis, t_vis))
+        d_lower[np.arange(m), rows, cols] = 1.0
+        d_lower[self.diag_pos, rows[self.diag_pos], cols[self.diag_pos]] = lower[
+            rows[self.diag_pos], cols[self.diag_pos]
+        ]
+        d_sig_theta = d_lower @ lower.T + lower @ d_lower.transpose(0, 2, 1)
+        jac = d_sig_theta[:, rows, cols].T  # (sigma_k, theta_j)
+        w_sigma = jac @ theta_cov @ jac.T
+        w, _ = self.weights(lower @ lower.T)
+        m_mat, _, _ = self.normal_equations(w)
+        phi = linalg.cho_solve(linalg.cho_factor(m_mat, lower=True), np.eye(self.p))
+        wdw = w[None] @ d_sigma[:, None] @ w[None]  # (m, P, T, T)
+        p_mats = -self._kron_map(wdw)  # (m, p, p)
+        d_weighted = np.tensordot(w_sigma, d_sigma, axes=1)
+        q_sum = self._kron_map((wdw @ d_weighted[:, None]).sum(axis=0) @ w)
+        weighted_p = np.tensordot(w_sigma, p_mats, axes=1)  # sum_l W_kl P_l
+        pfp_sum = np.einsum("kab,bc,kcd->ad", p_mats, phi, weighted_p, optimize=True)
+        phi_a = phi + 2.0 * phi @ (q_sum - pfp_sum) @ phi
+        return 0.5 * (phi_a + phi_a.T), p_mats, w_sigma
+
+
+def _kr_f_test(
+    lmat: np.ndarray,
+    beta: np.ndarray,
+    phi: np.ndarray,
+    phi_a: np.ndarray,
+    p_mats: np.ndarray,
+    w_sigma: np.ndarray,
+) -> tuple[float, float, float]:
+    """Kenward & Roger (1997) scaled F statistic and denominator df for ``lmat @ beta = 0``."""
+    q = lmat.shape[0]
+    theta_m = lmat.T @ np.linalg.solve(lmat @ phi @ lmat.T, lmat)
+    mk = np.einsum("ab,bc,kcd,de->kae", theta_m, phi, p_mats, phi)
+    tr = np.einsum("kaa->k", mk)
+    a1 = float(tr @ w_sigma @ tr)
+    a2 = float(np.einsum("kl,kab,lba->", w_sigma, mk, mk))
+    b = (a1 + 6 * a2) / (2 * q)
+    g = ((q + 1) * a1 - (q + 4) * a2) / ((q + 2) * a2)
+    den = 3 * q + 2 * (1 - g)
+    c1, c2, c3 = g / den, (q - g) / den, (q + 2 - g) / den
+    e_star = 1 / (1 - a2 / q)
+    v_star = (2 / q) * (1 + c1 * b) / ((1 - c2 * b) ** 2 * (1 - c3 * b))
+    rho = v_star / (2 * e_star**2)
+    m_df = 4 + (q + 2) / (q * rho - 1)
+    lam = m_df / (e_star * (m_df - 2))
+    est = lmat @ beta
+    f_stat = float(est @ np.linalg.solve(lmat @ phi_a @ lmat.T, est)) / q
+    return lam * f_stat, m_df, lam
 
 
 def _fit_theta(model: _REMLModel, theta0: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -247,27 +323,39 @@ def _fit_theta(model: _REMLModel, theta0: np.ndarray) -> tuple[np.ndarray, np.nd
     f_cur = model.objective(theta, grad=False)
     # f is a sum of terms of size ~n_obs; differences below this are rounding noise.
     noise = 1e-10 * max(1.0, abs(f_cur), float(model.n_obs))
-    hess = model.hessian(theta)
-    # Newton polish: BFGS stops at a loose gradient; SEs and df need the exact optimum.
-    for _ in range(6):
-        g = model.gradient(theta)
-        try:
-            step = np.linalg.solve(hess, g)
-        except np.linalg.LinAlgError:
-            break
-        if float(g @ step) < 1e-14:
-            break
-        t = 1.0
-        while t > 1e-4:
-            cand = theta - t * step
-            f_new = model.objective(cand, grad=False)
-            if f_new <= f_cur + noise:
+
+    def polish(theta: np.ndarray, f_cur: float, solve: Any, max_steps: int) -> tuple:
+        taken = 0
+        for _ in range(max_steps):
+            g = model.gradient(theta)
+            step = solve(g)
+            if not np.all(np.isfinite(step)) or float(g @ step) < 1e-14:
                 break
-            t /= 2
-        else:
-            break
-        theta, f_cur = cand, min(f_cur, f_new)
-        iterations += 1
+            t = 1.0
+            while t > 1e-4:
+                cand = theta - t * step
+                f_new = model.objective(cand, grad=False)
+                if f_new <= f_cur + noise:
+                    break
+                t /= 2
+            else:
+                break
+            theta, f_cur = cand, min(f_cur, f_new)
+            taken += 1
+        return theta, f_cur, taken
+
+    # BFGS stops at a loose gradient; SEs and df need the exact optimum. First polish with
+    # BFGS's own inverse-Hessian estimate (cheap), then compute the finite-difference Hessian
+    # once; take true Newton steps with it only if still needed (then recompute it).
+    theta, f_cur, taken = polish(theta, f_cur, lambda g: res.hess_inv @ g, 8)
+    iterations += taken
+    hess = model.hessian(theta)
+    try:
+        theta, f_cur, taken = polish(theta, f_cur, lambda g: np.linalg.solve(hess, g), 4)
+    except np.linalg.LinAlgError:
+        taken = 0
+    iterations += taken
+    if taken:
         hess = model.hessian(theta)
     if not np.isfinite(f_cur):
         raise NotEnoughDataError("the REML fit failed (the covariance became singular)")
@@ -326,13 +414,14 @@ class MMRMResult(ResultMixin):
     _theta: np.ndarray = internal()
     _theta_cov: np.ndarray = internal()
     _scale: float = internal(1.0)
+    _kr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = internal()
 
     @property
     def coefficient_names(self) -> list[str]:
         return [c.name for c in self.coefficients]
 
     def contrast(self, weights: ArrayLike, name: str = "contrast") -> Estimate:
-        """Estimate, SE, Satterthwaite df, CI and p for ``weights @ beta``."""
+        """Estimate, SE, df (``df_method``), CI and p for ``weights @ beta``."""
         lvec = np.asarray(weights, dtype=float).reshape(1, -1)
         if lvec.shape[1] != len(self.coefficients):
             raise ValueError(f"weights must have {len(self.coefficients)} entries")
@@ -344,7 +433,9 @@ class MMRMResult(ResultMixin):
         Denominator df by the multi-dimensional Satterthwaite method (Fai & Cornelius 1996,
         as in R ``mmrm``/``lmerTest``): the constraints are rotated into independent
         contrasts, each gets its own Satterthwaite df ``nu_m``, and with
-        ``E = sum nu_m / (nu_m - 2)`` the denominator df is ``2E / (E - q)``.
+        ``E = sum nu_m / (nu_m - 2)`` the denominator df is ``2E / (E - q)``. With
+        ``df_method="kenward-roger"``: the Kenward & Roger (1997) scaled F with the adjusted
+        covariance and its denominator df.
         """
         lmat = np.atleast_2d(np.asarray(weights, dtype=float))
         if lmat.shape[1] != len(self.coefficients):
@@ -356,6 +447,10 @@ class MMRMResult(ResultMixin):
         eigval, eigvec = np.linalg.eigh(cmat)
         if eigval.min() <= 1e-10 * max(eigval.max(), 0.0):
             raise ValueError("the rows of weights are linearly dependent")
+        if self._kr is not None:
+            phi_a, p_mats, w_sigma = self._kr
+            f_kr, den, _ = _kr_f_test(lmat, self._beta, v_beta, phi_a, p_mats, w_sigma)
+            return FTest(name=name, num_df=q, den_df=den, f=f_kr, p=float(stats.f.sf(f_kr, q, den)))
         est = lmat @ self._beta
         f_stat = float(est @ np.linalg.solve(cmat, est)) / q
         _, nu = model.contrast_df(eigvec.T @ lmat, v_beta, w, lower, self._theta_cov)
@@ -373,18 +468,23 @@ def _estimates(
     fit: MMRMResult | tuple[Any, ...], lmat: np.ndarray, names: Sequence[str]
 ) -> list[Estimate]:
     if isinstance(fit, MMRMResult):
-        model, theta, theta_cov, beta, scale, level = (
+        model, theta, theta_cov, beta, scale, level, kr = (
             fit._model,
             fit._theta,
             fit._theta_cov,
             fit._beta,
             fit._scale,
             fit.level,
+            fit._kr,
         )
     else:
-        model, theta, theta_cov, beta, scale, level = fit
+        model, theta, theta_cov, beta, scale, level, kr = fit
     _, v_beta, w, lower = model.gls(theta)
+    # For one contrast the Kenward-Roger df equals the Satterthwaite df (lambda = 1, m = 2/A2);
+    # only the variance changes, to the small-sample adjusted Phi_A.
     var, df = model.contrast_df(lmat, v_beta, w, lower, theta_cov)
+    if kr is not None:
+        var = np.einsum("ca,ab,cb->c", lmat, kr[0], lmat)
     est = lmat @ beta * scale
     se = np.sqrt(var) * scale
     tq = stats.t.ppf(0.5 + level / 2, df)
@@ -448,6 +548,7 @@ def fit_mmrm(
     covariates: Mapping[str, ArrayLike] | None = None,
     visit_order: Sequence[object] | None = None,
     level: float = 0.95,
+    df_method: Literal["satterthwaite", "kenward-roger"] = "satterthwaite",
 ) -> MMRMResult:
     """Fit an MMRM to a long-format table (one row per subject and post-baseline visit).
 
@@ -456,10 +557,14 @@ def fit_mmrm(
     pass ``None`` to leave it out. ``covariates`` maps names to per-row arrays that are
     constant within a subject: numbers enter as they are, text is dummy-coded (first sorted
     level = reference); each has one effect across visits. Visits are sorted unless
-    ``visit_order`` is given. Raises ``NotEnoughDataError`` when the model is not estimable.
+    ``visit_order`` is given. ``df_method="kenward-roger"`` uses the Kenward-Roger adjusted
+    covariance and df (linear parametrisation of Sigma) instead of Satterthwaite. Raises
+    ``NotEnoughDataError`` when the model is not estimable.
     """
     if not 0.0 < level < 1.0:
         raise ValueError("level must be between 0 and 1")
+    if df_method not in ("satterthwaite", "kenward-roger"):
+        raise ValueError("df_method must be 'satterthwaite' or 'kenward-roger'")
     data = prepare_long(
         subject,
         arm,
@@ -511,7 +616,8 @@ def fit_mmrm(
         if has_base:
             names.append(f"visit {v}: baseline")
     names += data.covariate_names
-    packed = (model, theta, theta_cov, beta, scale, level)
+    kr = model.kenward_roger(theta, theta_cov) if df_method == "kenward-roger" else None
+    packed = (model, theta, theta_cov, beta, scale, level, kr)
     coefs = _estimates(packed, np.eye(model.p), names)
 
     # LS means at the mean baseline and mean covariate values of the analysed subjects.
@@ -575,4 +681,6 @@ def fit_mmrm(
         _theta=theta,
         _theta_cov=theta_cov,
         _scale=scale,
+        _kr=kr,
+        df_method="Satterthwaite" if kr is None else "Kenward-Roger (linear covariance parameters)",
     )
