@@ -1,0 +1,364 @@
+"""Reading lot + CoA files (JSON or CSV) into plain rows, with errors naming row and field.
+
+Pure (no Django): the service layer resolves products and locations, checks duplicates
+against the database and stores all rows in one transaction, or none.
+The file format is documented in docs/products.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+MAX_IMPORT_BYTES = 2 * 1024 * 1024
+MAX_IMPORT_ROWS = 1000
+
+# CoA result fields: the release engine's names, plus descriptive fields it does not check.
+NUMERIC_RESULTS = {
+    "labelled_particles_per_ml": "particles/mL",
+    "particles_per_ml": "particles/mL",
+    "size_mode_nm": "nm",
+    "size_mean_nm": "nm",
+    "size_d10_nm": "nm",
+    "size_d50_nm": "nm",
+    "size_d90_nm": "nm",
+    "particles_50_400nm_pct": "%",
+    "protein_ug_per_ml": "µg/mL",
+    "particles_per_ug_protein": "particles/µg",
+    "endotoxin_eu_per_ml": "EU/mL",
+    "residual_dna_ng_per_dose": "ng/dose",
+}
+CATEGORICAL_RESULTS = (
+    "cd9",
+    "cd63",
+    "cd81",
+    "tsg101",
+    "alix",
+    "calnexin",
+    "gm130",
+    "apoa1",
+    "tem_morphology",
+    "sterility",
+    "mycoplasma",
+    "adventitious_virus",
+    "antibiotic_residue",
+    "donor_screening",
+)
+TEXT_RESULTS = ("donor_screening_panel", "potency", "size_method", "marker_method")
+RESULT_FIELDS = (*NUMERIC_RESULTS, *CATEGORICAL_RESULTS, *TEXT_RESULTS)
+
+LOT_FIELDS = (
+    "manufacturer",
+    "product_name",
+    "lot_number",
+    "expiry_date",
+    "quantity_received",
+    "storage_location",
+    "supplier_notes",
+)
+COA_FIELDS = ("testing_laboratory", "third_party_laboratory", "cgmp_statement", "nta_method")
+CSV_COLUMNS = (*LOT_FIELDS, *COA_FIELDS, *RESULT_FIELDS)
+REQUIRED_LOT_FIELDS = ("manufacturer", "product_name", "lot_number", "expiry_date")
+
+
+@dataclass(frozen=True)
+class ImportIssue:
+    row: int  # 1-based data row (CSV: the header is row 0); 0 = the file as a whole
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" if self.row else "file"
+        return f"{where}, {self.field}: {self.message}"
+
+
+class ImportFileError(ValueError):
+    """The file cannot be imported; ``issues`` lists every problem found."""
+
+    def __init__(self, issues: list[ImportIssue]) -> None:
+        self.issues = issues
+        super().__init__("; ".join(str(i) for i in issues))
+
+
+@dataclass
+class LotRow:
+    row: int
+    manufacturer: str
+    product_name: str
+    lot_number: str
+    expiry_date: date
+    quantity_received: int
+    storage_location: str = ""
+    supplier_notes: str = ""
+    coa: dict[str, Any] | None = None  # testing_laboratory, third_party_laboratory, ...
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+_NUMBER_WITH_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+_TRUE = {"true", "yes", "y", "1"}
+_FALSE = {"false", "no", "n", "0", ""}
+
+
+def parse_result_cell(text: str) -> Any:
+    """A CSV cell: "0.1" → 0.1; "1.2e11 particles/mL" → {"value": 1.2e11, "unit": ...}."""
+    m = _NUMBER_WITH_UNIT.match(text)
+    if not m:
+        raise ValueError(f"expected a number, optionally followed by a unit, got {text!r}")
+    value = float(m.group(1))
+    return {"value": value, "unit": m.group(2)} if m.group(2) else value
+
+
+def _read_date(raw: Any) -> date:
+    if not isinstance(raw, str):
+        raise ValueError(f"expected a date as YYYY-MM-DD, got {raw!r}")
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        raise ValueError(f"expected a date as YYYY-MM-DD, got {raw!r}") from None
+
+
+def _read_int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(f"expected a whole number, got {raw!r}")
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str) and raw.strip().lstrip("+-").isdigit():
+        value = int(raw.strip())
+    else:
+        raise ValueError(f"expected a whole number, got {raw!r}")
+    if value < 1:
+        raise ValueError(f"must be at least 1, got {value}")
+    return value
+
+
+def _read_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
+        return raw.strip().lower() in _TRUE
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _text(raw: Any, limit: int) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise ValueError(f"expected text, got {raw!r}")
+    text = raw.strip()
+    if len(text) > limit:
+        raise ValueError(f"at most {limit} characters")
+    return text
+
+
+def _check_result_value(name: str, raw: Any) -> Any:
+    """Shape only (number / {value, unit} / text); ranges and units are release.py's job."""
+    if name in NUMERIC_RESULTS:
+        if isinstance(raw, dict):
+            extra = set(raw) - {"value", "unit"}
+            if extra or "value" not in raw:
+                raise ValueError('a result given as an object needs exactly "value" and "unit"')
+            value = raw["value"]
+        else:
+            value = raw
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return raw
+    if not isinstance(raw, str):
+        raise ValueError(f"must be text such as positive/negative, got {raw!r}")
+    return raw.strip()
+
+
+def _build_row(row: int, data: dict[str, Any], issues: list[ImportIssue]) -> LotRow | None:
+    start = len(issues)
+
+    def take(name: str, reader: Any, *args: Any) -> Any:
+        try:
+            return reader(data.get(name), *args)
+        except ValueError as exc:
+            issues.append(ImportIssue(row, name, str(exc)))
+            return None
+
+    for name in REQUIRED_LOT_FIELDS:
+        if data.get(name) in (None, ""):
+            issues.append(ImportIssue(row, name, "is required"))
+    if data.get("quantity_received") in (None, ""):
+        issues.append(ImportIssue(row, "quantity_received", "is required"))
+    if len(issues) > start:
+        return None
+    manufacturer = take("manufacturer", _text, 200)
+    product_name = take("product_name", _text, 200)
+    lot_number = take("lot_number", _text, 60)
+    expiry = take("expiry_date", _read_date)
+    quantity = take("quantity_received", _read_int)
+    location = take("storage_location", _text, 120)
+    notes = take("supplier_notes", _text, 5000)
+    coa_raw = data.get("coa")
+    coa: dict[str, Any] | None = None
+    results: dict[str, Any] = {}
+    if coa_raw is not None:
+        if not isinstance(coa_raw, dict):
+            issues.append(ImportIssue(row, "coa", "must be an object"))
+        else:
+            unknown = set(coa_raw) - {*COA_FIELDS, "results"}
+            for name in sorted(unknown):
+                issues.append(ImportIssue(row, f"coa.{name}", "unknown field"))
+            coa = {}
+            lab = coa_raw.get("testing_laboratory")
+            if not isinstance(lab, str) or not lab.strip():
+                issues.append(ImportIssue(row, "coa.testing_laboratory", "is required"))
+            else:
+                coa["testing_laboratory"] = lab.strip()[:200]
+            for name, limit in (("cgmp_statement", 300), ("nta_method", 120)):
+                try:
+                    coa[name] = _text(coa_raw.get(name), limit)
+                except ValueError as exc:
+                    issues.append(ImportIssue(row, f"coa.{name}", str(exc)))
+            try:
+                coa["third_party_laboratory"] = _read_bool(
+                    coa_raw.get("third_party_laboratory", False)
+                )
+            except ValueError as exc:
+                issues.append(ImportIssue(row, "coa.third_party_laboratory", str(exc)))
+            raw_results = coa_raw.get("results", {})
+            if not isinstance(raw_results, dict):
+                issues.append(ImportIssue(row, "coa.results", "must be an object"))
+                raw_results = {}
+            for name, value in raw_results.items():
+                if name not in RESULT_FIELDS:
+                    issues.append(ImportIssue(row, f"coa.results.{name}", "unknown result field"))
+                    continue
+                if value is None or value == "":
+                    continue
+                try:
+                    results[name] = _check_result_value(name, value)
+                except ValueError as exc:
+                    issues.append(ImportIssue(row, f"coa.results.{name}", str(exc)))
+    if len(issues) > start:
+        return None
+    return LotRow(
+        row=row,
+        manufacturer=manufacturer,
+        product_name=product_name,
+        lot_number=lot_number,
+        expiry_date=expiry,
+        quantity_received=quantity,
+        storage_location=location or "",
+        supplier_notes=notes or "",
+        coa=coa,
+        results=results,
+    )
+
+
+def parse_json(text: str) -> list[LotRow]:
+    """``{"lots": [ {...}, ... ]}``; rows are numbered from 1 in file order."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ImportFileError(
+            [ImportIssue(0, "json", f"not valid JSON (line {exc.lineno}: {exc.msg})")]
+        ) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("lots"), list):
+        raise ImportFileError([ImportIssue(0, "lots", 'the file must be {"lots": [ ... ]}')])
+    if not doc["lots"]:
+        raise ImportFileError([ImportIssue(0, "lots", "the file holds no lots")])
+    if len(doc["lots"]) > MAX_IMPORT_ROWS:
+        raise ImportFileError([ImportIssue(0, "lots", f"at most {MAX_IMPORT_ROWS} lots a file")])
+    issues: list[ImportIssue] = []
+    rows = []
+    for i, item in enumerate(doc["lots"], start=1):
+        if not isinstance(item, dict):
+            issues.append(ImportIssue(i, "lot", "must be an object"))
+            continue
+        unknown = set(item) - {*LOT_FIELDS, "coa"}
+        for name in sorted(unknown):
+            issues.append(ImportIssue(i, name, "unknown field"))
+        built = _build_row(i, item, issues)
+        if built is not None:
+            rows.append(built)
+    if issues:
+        raise ImportFileError(issues)
+    return rows
+
+
+def parse_csv(text: str) -> list[LotRow]:
+    """One lot per line; CoA result columns are optional and may carry a unit in the cell."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames
+    if not header:
+        raise ImportFileError([ImportIssue(0, "header", "the file is empty")])
+    header = [h.strip() for h in header]
+    reader.fieldnames = header
+    issues = [
+        ImportIssue(0, h or "(blank)", "unknown column") for h in header if h not in CSV_COLUMNS
+    ]
+    if len(set(header)) != len(header):
+        issues.append(ImportIssue(0, "header", "a column appears twice"))
+    for name in (*REQUIRED_LOT_FIELDS, "quantity_received"):
+        if name not in header:
+            issues.append(ImportIssue(0, name, "required column missing"))
+    if issues:
+        raise ImportFileError(issues)
+    rows: list[LotRow] = []
+    try:
+        records = list(reader)
+    except csv.Error as exc:
+        raise ImportFileError([ImportIssue(reader.line_num, "csv", str(exc))]) from None
+    if not records:
+        raise ImportFileError([ImportIssue(0, "lots", "the file holds no lots")])
+    if len(records) > MAX_IMPORT_ROWS:
+        raise ImportFileError([ImportIssue(0, "lots", f"at most {MAX_IMPORT_ROWS} lots a file")])
+    for i, rec in enumerate(records, start=1):
+        if None in rec:  # more cells than header columns
+            issues.append(ImportIssue(i, "csv", "more cells than columns in the header"))
+            continue
+        data: dict[str, Any] = {k: (v or "").strip() for k, v in rec.items() if k in LOT_FIELDS}
+        coa_cells = {k: (rec.get(k) or "").strip() for k in (*COA_FIELDS, *RESULT_FIELDS)}
+        if any(coa_cells.values()):
+            results: dict[str, Any] = {}
+            for name in RESULT_FIELDS:
+                cell = coa_cells[name]
+                if not cell:
+                    continue
+                if name in NUMERIC_RESULTS:
+                    try:
+                        results[name] = parse_result_cell(cell)
+                    except ValueError as exc:
+                        issues.append(ImportIssue(i, f"coa.results.{name}", str(exc)))
+                else:
+                    results[name] = cell
+            data["coa"] = {
+                **{k: coa_cells[k] for k in COA_FIELDS if coa_cells[k]},
+                "results": results,
+            }
+        built = _build_row(i, data, issues)
+        if built is not None:
+            rows.append(built)
+    if issues:
+        raise ImportFileError(issues)
+    return rows
+
+
+def parse_lot_file(name: str, content: bytes) -> list[LotRow]:
+    """Dispatch on the file name (.json / .csv); the content must be UTF-8 text."""
+    if len(content) > MAX_IMPORT_BYTES:
+        raise ImportFileError(
+            [ImportIssue(0, "file", f"larger than {MAX_IMPORT_BYTES // 1024} KiB")]
+        )
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportFileError([ImportIssue(0, "file", "not UTF-8 text")]) from None
+    lower = name.lower()
+    if lower.endswith(".json"):
+        return parse_json(text)
+    if lower.endswith(".csv"):
+        return parse_csv(text)
+    raise ImportFileError([ImportIssue(0, "file", "the name must end in .json or .csv")])

@@ -1,0 +1,218 @@
+"""Reads of products, lots and their records. Every read is scoped to one clinic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from django.db.models import Q, QuerySet, Sum
+from django.http import Http404
+
+from anagen.accounts.models import Clinic
+from anagen.patients.models import Patient
+from anagen.products.models import (
+    Excursion,
+    Lot,
+    LotStatus,
+    Product,
+    ReleaseOverride,
+    ReleaseSpecVersion,
+    StorageLocation,
+    TemperatureReading,
+    VialDraw,
+)
+
+MAX_DB_ID = 2**63 - 1
+ADVERSE_EVENTS_NOT_AVAILABLE = (
+    "Adverse events: recorded by the monitoring module (not yet available)."
+)
+
+
+def _get(qs: QuerySet, object_id: Any, label: str) -> Any:
+    """One object of the clinic's queryset; another clinic's object is simply 'not found'."""
+    if (
+        isinstance(object_id, bool)
+        or not isinstance(object_id, int)
+        or not 0 < object_id <= MAX_DB_ID
+    ):
+        raise Http404(f"No such {label}.")
+    obj = qs.filter(pk=object_id).first()
+    if obj is None:
+        raise Http404(f"No such {label}.")
+    return obj
+
+
+# --- products, locations, specs -------------------------------------------------------------
+
+
+def products_of(clinic: Clinic, *, include_inactive: bool = True) -> QuerySet[Product]:
+    qs = Product.objects.filter(clinic=clinic)
+    return qs if include_inactive else qs.filter(is_active=True)
+
+
+def get_product(clinic: Clinic, product_id: int) -> Product:
+    return _get(products_of(clinic), product_id, "product")
+
+
+def locations_of(clinic: Clinic) -> QuerySet[StorageLocation]:
+    return StorageLocation.objects.filter(clinic=clinic)
+
+
+def get_location(clinic: Clinic, location_id: int) -> StorageLocation:
+    return _get(locations_of(clinic), location_id, "storage location")
+
+
+def readings_of(location: StorageLocation, limit: int = 200) -> list[TemperatureReading]:
+    return list(location.readings.select_related("entered_by")[:limit])
+
+
+def specs_of(clinic: Clinic) -> QuerySet[ReleaseSpecVersion]:
+    return ReleaseSpecVersion.objects.filter(clinic=clinic)
+
+
+def get_spec(clinic: Clinic, spec_id: int) -> ReleaseSpecVersion:
+    return _get(specs_of(clinic), spec_id, "specification")
+
+
+# --- lots --------------------------------------------------------------------------------------
+
+
+def lots_of(clinic: Clinic) -> QuerySet[Lot]:
+    return Lot.objects.filter(clinic=clinic).select_related("product", "storage_location")
+
+
+def get_lot(clinic: Clinic, lot_id: int) -> Lot:
+    return _get(lots_of(clinic), lot_id, "lot")
+
+
+LOT_FILTERS = ("quarantined", "released", "rejected", "recalled", "blocked", "expiring", "expired")
+
+
+def filter_lots(
+    clinic: Clinic,
+    *,
+    state: str = "",
+    product_id: int | None = None,
+    q: str = "",
+    today: date,
+    warning_days: int,
+) -> QuerySet[Lot]:
+    qs = lots_of(clinic)
+    if state in (s.value for s in LotStatus):
+        qs = qs.filter(status=state)
+    elif state == "blocked":
+        qs = qs.filter(blocked=True)
+    elif state == "expiring":
+        qs = qs.filter(
+            expiry_date__gte=today,
+            expiry_date__lte=today + timedelta(days=warning_days),
+            status__in=(LotStatus.QUARANTINED, LotStatus.RELEASED),
+        )
+    elif state == "expired":
+        qs = qs.filter(expiry_date__lt=today)
+    if product_id:
+        qs = qs.filter(product_id=product_id)
+    for term in q.split():
+        qs = qs.filter(
+            Q(lot_number__icontains=term)
+            | Q(product__name__icontains=term)
+            | Q(product__manufacturer__icontains=term)
+        )
+    return qs
+
+
+def usable_lots(clinic: Clinic, on_date: date, product: Product | None = None) -> QuerySet[Lot]:
+    """Lots a treatment session may draw from on ``on_date`` (same rule as draw_vials)."""
+    qs = lots_of(clinic).filter(
+        status=LotStatus.RELEASED, blocked=False, expiry_date__gte=on_date, quantity_on_hand__gt=0
+    )
+    return qs.filter(product=product) if product is not None else qs
+
+
+@dataclass(frozen=True)
+class Stock:
+    received: int
+    drawn: int
+    wasted: int
+    on_hand: int
+
+    @property
+    def consistent(self) -> bool:
+        return self.received - self.drawn - self.wasted == self.on_hand
+
+
+def stock_of(lot: Lot) -> Stock:
+    drawn = lot.draws.aggregate(n=Sum("quantity"))["n"] or 0
+    wasted = lot.waste.aggregate(n=Sum("quantity"))["n"] or 0
+    return Stock(lot.quantity_received, drawn, wasted, lot.quantity_on_hand)
+
+
+def pending_override(lot: Lot) -> ReleaseOverride | None:
+    return lot.overrides.filter(status="pending").select_related("requested_by").first()
+
+
+def excursions_of(lot: Lot) -> list[Excursion]:
+    return list(lot.excursions.select_related("location", "decided_by"))
+
+
+def decisions_of(lot: Lot) -> list:
+    return list(lot.decisions.select_related("decided_by", "spec"))
+
+
+def dashboard_counts(clinic: Clinic, today: date, warning_days: int) -> dict[str, Any]:
+    lots = Lot.objects.filter(clinic=clinic)
+    live = lots.filter(status__in=(LotStatus.QUARANTINED, LotStatus.RELEASED))
+    expiring = live.filter(
+        expiry_date__gte=today, expiry_date__lte=today + timedelta(days=warning_days)
+    ).select_related("product")
+    return {
+        "quarantined": lots.filter(status=LotStatus.QUARANTINED).count(),
+        "blocked": live.filter(blocked=True).count(),
+        "flagged": Excursion.objects.filter(clinic=clinic, decided_at__isnull=True).count(),
+        "expiring": list(expiring.order_by("expiry_date")[:10]),
+        "expiring_count": expiring.count(),
+        "warning_days": warning_days,
+    }
+
+
+# --- traceability -------------------------------------------------------------------------------
+
+
+def draws_of_lot(lot: Lot) -> QuerySet[VialDraw]:
+    return lot.draws.select_related("patient", "drawn_by").order_by("drawn_on", "drawn_at", "id")
+
+
+def affected_patients(lot: Lot) -> list[dict[str, Any]]:
+    """One row per patient who received the lot: contact details, dates, vials, doses."""
+    rows: dict[int, dict[str, Any]] = {}
+    for d in draws_of_lot(lot):
+        p = d.patient
+        row = rows.setdefault(
+            p.pk,
+            {"patient": p, "dates": [], "vials": 0, "dose_ml": 0, "sessions": []},
+        )
+        row["dates"].append(d.drawn_on)
+        row["vials"] += d.quantity
+        row["dose_ml"] += d.dose_volume_ml or 0
+        if d.session_ref:
+            row["sessions"].append(d.session_ref)
+    return sorted(rows.values(), key=lambda r: (r["patient"].family_name, r["patient"].pk))
+
+
+def adverse_events_after(lot: Lot) -> list | None:
+    """Hook for the monitoring module: adverse events after sessions that used this lot.
+
+    None means 'not available' (the module does not exist yet), which the pages say
+    in words; an empty list will mean 'none recorded'.
+    """
+    return None
+
+
+def draws_of_patient(clinic: Clinic, patient: Patient) -> QuerySet[VialDraw]:
+    """Reverse trace: every lot a patient received, newest first."""
+    return (
+        VialDraw.objects.filter(clinic=clinic, patient=patient)
+        .select_related("lot", "lot__product")
+        .order_by("-drawn_on", "-drawn_at")
+    )

@@ -1,0 +1,1075 @@
+"""Writes for products and lots: validation, transactions and audit in one place.
+
+Views, the API and the CLI call these functions; none of them holds a business rule.
+Errors are :class:`ProductError` with ``errors`` = field -> messages, so a form can put
+each message next to its field and the API can name the field.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import yaml
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, OperationalError, connection, models, transaction
+from django.utils import timezone
+
+from anagen.accounts.models import Clinic, Membership, User
+from anagen.accounts.roles import allowed
+from anagen.patients.models import Patient
+from anagen.products import coldchain, importers, release
+from anagen.products.models import (
+    COA_PDF_MAX_BYTES,
+    CertificateOfAnalysis,
+    CoaSource,
+    DecisionKind,
+    Excursion,
+    Lot,
+    LotDecision,
+    LotStatus,
+    OverrideStatus,
+    Product,
+    ProductSettings,
+    ReadingSource,
+    Recall,
+    ReleaseOverride,
+    ReleaseSpecVersion,
+    StorageLocation,
+    SupplierDocument,
+    TemperatureReading,
+    VialDraw,
+    VialWaste,
+)
+
+MIN_REASON_CHARS = 10
+SQLITE_LOCK_WAIT_SECONDS = 20.0  # as long as the busy timeout of a file database
+
+
+@dataclass
+class ProductError(Exception):
+    """A write was refused; ``errors`` maps field name -> list of messages."""
+
+    errors: dict[str, list[str]]
+
+    def __str__(self) -> str:
+        return "; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items())
+
+
+class NotUsable(ProductError):
+    """The lot may not be used at the point of care (not released, expired, blocked...)."""
+
+
+class InsufficientStock(NotUsable):
+    pass
+
+
+def _fail(field: str, message: str) -> ProductError:
+    return ProductError({field: [message]})
+
+
+def _save(obj: models.Model, user: User | None, reason: str) -> None:
+    obj._history_user = user  # type: ignore[attr-defined]
+    obj._change_reason = reason  # type: ignore[attr-defined]
+    obj.save()
+
+
+def _reason(reason: str | None, field: str = "reason") -> str:
+    text = (reason or "").strip()
+    if len(text) < MIN_REASON_CHARS:
+        raise _fail(field, f"Give a reason of at least {MIN_REASON_CHARS} characters.")
+    return text
+
+
+def _full_clean(obj: models.Model, exclude: list[str] | None = None) -> None:
+    try:
+        obj.full_clean(exclude=exclude)
+    except ValidationError as exc:
+        raise ProductError(exc.message_dict) from exc
+
+
+# --- settings and specifications -----------------------------------------------------------
+
+
+def settings_for(clinic: Clinic) -> ProductSettings:
+    obj, _ = ProductSettings.objects.get_or_create(clinic=clinic)
+    return obj
+
+
+def update_settings(clinic: Clinic, user: User, *, expiry_warning_days: int) -> ProductSettings:
+    if not isinstance(expiry_warning_days, int) or not 1 <= expiry_warning_days <= 730:
+        raise _fail("expiry_warning_days", "Must be a whole number of days from 1 to 730.")
+    obj = settings_for(clinic)
+    obj.expiry_warning_days = expiry_warning_days
+    _save(obj, user, "settings changed")
+    return obj
+
+
+def current_spec(clinic: Clinic) -> ReleaseSpecVersion:
+    """The clinic's newest active spec; the shipped default is copied in on first use."""
+    spec = ReleaseSpecVersion.objects.filter(clinic=clinic, is_active=True).first()
+    if spec is not None:
+        return spec
+    default = release.load_default_spec()
+    text = importlib.resources.files("anagen.products").joinpath("default_release_spec.yaml")
+    data = yaml.safe_load(text.read_text(encoding="utf-8"))
+    spec, _ = ReleaseSpecVersion.objects.get_or_create(
+        clinic=clinic,
+        version=default.version,
+        defaults={"name": default.name, "data": data},
+    )
+    return spec
+
+
+def parsed_spec(spec: ReleaseSpecVersion) -> release.ReleaseSpec:
+    return release.parse_spec(spec.data)
+
+
+def create_spec_version(clinic: Clinic, user: User, yaml_text: str) -> ReleaseSpecVersion:
+    """A new spec version from YAML in release.py's format; it becomes the current one."""
+    try:
+        data = yaml.safe_load(yaml_text)
+    except yaml.YAMLError as exc:
+        raise _fail("spec", f"Not valid YAML: {exc}") from exc
+    try:
+        parsed = release.parse_spec(data)
+    except (release.SpecError, TypeError, AttributeError, ValueError) as exc:
+        raise _fail("spec", f"Not a valid specification: {exc}") from exc
+    if ReleaseSpecVersion.objects.filter(clinic=clinic, version=parsed.version).exists():
+        raise _fail("spec", f"Version {parsed.version} already exists; give a new version.")
+    spec = ReleaseSpecVersion(
+        clinic=clinic, version=parsed.version, name=parsed.name or "Release specification",
+        data=data, created_by=user,
+    )  # fmt: skip
+    with transaction.atomic():
+        # Make sure the default exists first, so that "newest" means this one.
+        current_spec(clinic)
+        _save(spec, user, "new specification version")
+    return spec
+
+
+# --- products and storage ------------------------------------------------------------------
+
+PRODUCT_FIELDS = (
+    "manufacturer",
+    "name",
+    "source_tissue",
+    "donor_type",
+    "form",
+    "labelled_particles_per_vial",
+    "volume_ml",
+    "storage_min_temperature_c",
+    "storage_max_temperature_c",
+    "storage_requirement",
+    "regulatory_status",
+    "is_active",
+)
+
+
+def _check_regulatory(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise _fail("regulatory_status", 'Give {"JURISDICTION": "text", ...}.')
+    return {k.strip(): v.strip() for k, v in value.items() if k.strip() and v.strip()}
+
+
+def _apply_product(product: Product, data: dict[str, Any]) -> None:
+    unknown = set(data) - set(PRODUCT_FIELDS)
+    if unknown:
+        raise _fail("__all__", f"Unknown field(s): {', '.join(sorted(unknown))}.")
+    for name, value in data.items():
+        if name == "regulatory_status":
+            value = _check_regulatory(value)
+        setattr(product, name, value)
+    errors: dict[str, list[str]] = {}
+    particles = product.labelled_particles_per_vial
+    if particles is not None and (
+        isinstance(particles, bool)
+        or not isinstance(particles, int | float)
+        or not math.isfinite(particles)
+        or particles <= 0
+    ):
+        errors["labelled_particles_per_vial"] = ["Must be a number greater than 0."]
+    if product.volume_ml is not None and Decimal(str(product.volume_ml)) <= 0:
+        errors["volume_ml"] = ["Must be greater than 0 mL."]
+    lo, hi = product.storage_min_temperature_c, product.storage_max_temperature_c
+    if lo is not None and hi is not None and Decimal(str(lo)) > Decimal(str(hi)):
+        errors["storage_max_temperature_c"] = ["Must not be below the storage minimum."]
+    for name in ("storage_min_temperature_c", "storage_max_temperature_c"):
+        value = getattr(product, name)
+        if value is not None and not -200 <= Decimal(str(value)) <= 100:
+            errors.setdefault(name, []).append("Must be between −200 and 100 °C.")
+    if errors:
+        raise ProductError(errors)
+    _full_clean(product, exclude=["clinic"])
+
+
+def _unique_product(clinic: Clinic, product: Product) -> None:
+    clash = Product.objects.filter(
+        clinic=clinic, manufacturer=product.manufacturer, name=product.name
+    ).exclude(pk=product.pk)
+    if clash.exists():
+        raise _fail("name", "This manufacturer already has a product of this name here.")
+
+
+def create_product(clinic: Clinic, user: User, data: dict[str, Any]) -> Product:
+    product = Product(clinic=clinic)
+    _apply_product(product, data)
+    _unique_product(clinic, product)
+    with transaction.atomic():
+        _save(product, user, "created")
+    return product
+
+
+def update_product(product: Product, user: User, data: dict[str, Any]) -> Product:
+    fresh = Product.objects.get(pk=product.pk)
+    _apply_product(fresh, data)
+    _unique_product(fresh.clinic, fresh)
+    with transaction.atomic():
+        _save(fresh, user, "edited")
+    return fresh
+
+
+def create_location(
+    clinic: Clinic, user: User, name: str, description: str = ""
+) -> StorageLocation:
+    name = (name or "").strip()
+    if not name:
+        raise _fail("name", "This field is required.")
+    if StorageLocation.objects.filter(clinic=clinic, name=name).exists():
+        raise _fail("name", "A storage location of this name exists already.")
+    location = StorageLocation(clinic=clinic, name=name[:120], description=description[:300])
+    _save(location, user, "created")
+    return location
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def check_pdf(upload: UploadedFile | None, field: str = "pdf") -> None:
+    """A real PDF (by its first bytes, not its name) within the size limit."""
+    if upload is None:
+        return
+    if upload.size is None or upload.size > COA_PDF_MAX_BYTES:
+        raise _fail(field, f"The file is larger than {COA_PDF_MAX_BYTES // (1024 * 1024)} MB.")
+    upload.seek(0)
+    head = upload.read(1024)
+    upload.seek(0)
+    if b"%PDF-" not in head[:1024] or not head.lstrip().startswith(b"%PDF-"):
+        raise _fail(field, "This is not a PDF file (it does not start with %PDF-).")
+
+
+# --- receiving lots and CoAs ----------------------------------------------------------------
+
+
+def _check_lot_fields(
+    clinic: Clinic,
+    product: Product | None,
+    lot_number: str,
+    expiry_date: date | None,
+    quantity: Any,
+    location: StorageLocation | None,
+) -> str:
+    errors: dict[str, list[str]] = {}
+    if product is None or product.clinic_id != clinic.pk:
+        errors["product"] = ["Choose a product of this clinic."]
+    elif not product.is_active:
+        errors["product"] = ["This product is no longer active."]
+    lot_number = (lot_number or "").strip()
+    if not lot_number:
+        errors["lot_number"] = ["This field is required."]
+    elif len(lot_number) > 60:
+        errors["lot_number"] = ["At most 60 characters."]
+    elif (
+        product is not None
+        and Lot.objects.filter(clinic=clinic, product=product, lot_number=lot_number).exists()
+    ):
+        errors["lot_number"] = [f"Lot {lot_number} of this product has already been received."]
+    if not isinstance(expiry_date, date):
+        errors["expiry_date"] = ["Enter the expiry date as YYYY-MM-DD."]
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        errors["quantity_received"] = ["Enter the number of vials received (at least 1)."]
+    elif quantity > 100_000:
+        errors["quantity_received"] = ["More than 100,000 vials is not a plausible delivery."]
+    if location is not None and location.clinic_id != clinic.pk:
+        errors["storage_location"] = ["Choose a storage location of this clinic."]
+    if errors:
+        raise ProductError(errors)
+    return lot_number
+
+
+def receive_lot(
+    clinic: Clinic,
+    user: User,
+    *,
+    product: Product,
+    lot_number: str,
+    expiry_date: date,
+    quantity_received: int,
+    storage_location: StorageLocation | None = None,
+    supplier_notes: str = "",
+    supplier_document: UploadedFile | None = None,
+    received_at: datetime | None = None,
+) -> Lot:
+    """A lot enters QUARANTINED; nothing can be drawn from it until it is released."""
+    lot_number = _check_lot_fields(
+        clinic, product, lot_number, expiry_date, quantity_received, storage_location
+    )
+    check_pdf(supplier_document, "supplier_document")
+    lot = Lot(
+        clinic=clinic,
+        product=product,
+        lot_number=lot_number,
+        expiry_date=expiry_date,
+        quantity_received=quantity_received,
+        quantity_on_hand=quantity_received,
+        storage_location=storage_location,
+        received_at=received_at or timezone.now(),
+        received_by=user,
+        supplier_notes=(supplier_notes or "").strip(),
+    )
+    try:
+        with transaction.atomic():
+            _save(lot, user, "received (quarantined)")
+            if supplier_document is not None:
+                doc = SupplierDocument(
+                    clinic=clinic, lot=lot, title=(supplier_document.name or "document")[:200],
+                    uploaded_at=timezone.now(), uploaded_by=user,
+                )  # fmt: skip
+                doc.file.save(f"lot-{lot.pk}.pdf", supplier_document, save=False)
+                _save(doc, user, "uploaded with the lot")
+    except IntegrityError as exc:
+        # Two receptions of the same lot at once: the unique constraint decides.
+        raise _fail("lot_number", f"Lot {lot_number} has already been received.") from exc
+    return lot
+
+
+def add_supplier_document(
+    lot: Lot, user: User, upload: UploadedFile, title: str = ""
+) -> SupplierDocument:
+    check_pdf(upload, "file")
+    doc = SupplierDocument(
+        clinic=lot.clinic, lot=lot, title=(title or upload.name or "document")[:200],
+        uploaded_at=timezone.now(), uploaded_by=user,
+    )  # fmt: skip
+    with transaction.atomic():
+        doc.file.save(f"lot-{lot.pk}.pdf", upload, save=False)
+        _save(doc, user, "uploaded")
+    return doc
+
+
+def _extra_result_checks(results: dict[str, Any]) -> list[release.FieldError]:
+    """Checks release.py leaves to us: descriptive markers, sizes it does not know, order."""
+    errors: list[release.FieldError] = []
+    for name, value in results.items():
+        if name not in importers.RESULT_FIELDS:
+            errors.append(release.FieldError(name, "unknown result field"))
+        elif name in importers.CATEGORICAL_RESULTS and name in ("tsg101", "alix", "gm130", "apoa1"):
+            try:
+                release._read_category(name, value)
+            except release.ReleaseInputError as exc:
+                errors.append(release.FieldError(name, exc.message))
+    sizes = {}
+    for name in ("size_mean_nm", "size_d10_nm", "size_d50_nm", "size_d90_nm"):
+        raw = results.get(name)
+        if raw is None:
+            continue
+        try:
+            value = release._read_number(name, raw, "nm", None)
+        except release.ReleaseInputError:
+            continue  # reported by validate_coa (it reads every *_nm field)
+        lo, hi = release.SIZE_MODE_PLAUSIBLE_NM
+        if not lo <= value <= hi:
+            errors.append(
+                release.FieldError(name, f"size {value:g} nm is outside the possible 10–1000 nm")
+            )
+        sizes[name] = value
+    d10, d50, d90 = (sizes.get(f"size_d{p}_nm") for p in (10, 50, 90))
+    if d10 is not None and d50 is not None and d10 > d50:
+        errors.append(release.FieldError("size_d10_nm", "D10 must not be above D50"))
+    if d50 is not None and d90 is not None and d50 > d90:
+        errors.append(release.FieldError("size_d90_nm", "D90 must not be below D50"))
+    protein = results.get("protein_ug_per_ml")
+    if protein is not None:
+        value = protein.get("value") if isinstance(protein, dict) else protein
+        if isinstance(protein, dict) and str(protein.get("unit", "")).strip().lower().replace(
+            "µ", "u"
+        ).replace("μ", "u") not in ("ug/ml",):
+            errors.append(release.FieldError("protein_ug_per_ml", "unit must be µg/mL"))
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            errors.append(
+                release.FieldError("protein_ug_per_ml", f"must be a number, got {value!r}")
+            )
+        elif not math.isfinite(value) or value <= 0:
+            errors.append(release.FieldError("protein_ug_per_ml", "must be greater than 0"))
+    return errors
+
+
+def complete_results(product: Product, results: dict[str, Any]) -> dict[str, Any]:
+    """Fill what the CoA leaves to the label or to arithmetic (marked as derived).
+
+    - labelled_particles_per_ml from the product label when the CoA does not restate it;
+    - particles_per_ug_protein from concentration ÷ protein when both are reported.
+    """
+    out = {k: v for k, v in results.items() if v is not None and v != ""}
+    if "labelled_particles_per_ml" not in out:
+        out["labelled_particles_per_ml"] = product.labelled_particles_per_ml
+    if "particles_per_ug_protein" not in out and "protein_ug_per_ml" in out:
+        try:
+            vol = float(product.volume_ml)
+            conc = release._read_number(
+                "particles_per_ml", out["particles_per_ml"], "particles/mL", vol
+            )
+            protein = out["protein_ug_per_ml"]
+            protein = protein["value"] if isinstance(protein, dict) else protein
+            if protein > 0:
+                out["particles_per_ug_protein"] = conc / float(protein)
+        except (KeyError, TypeError, release.ReleaseInputError):
+            pass
+    return out
+
+
+def validate_results(
+    product: Product, results: dict[str, Any], spec: release.ReleaseSpec
+) -> dict[str, Any]:
+    """Completed results, or ProductError naming every impossible or unreadable field."""
+    if not isinstance(results, dict):
+        raise _fail("results", "Must be an object of field: value.")
+    done = complete_results(product, results)
+    problems = release.validate_coa(done, spec, vial_volume_ml=float(product.volume_ml))
+    problems += _extra_result_checks(done)
+    if problems:
+        errors: dict[str, list[str]] = {}
+        for p in problems:
+            errors.setdefault(p.field, []).append(p.message)
+        raise ProductError(errors)
+    return done
+
+
+def _check_coa_open(lot: Lot) -> None:
+    if lot.status != LotStatus.QUARANTINED:
+        raise _fail("__all__", f"The lot is {lot.get_status_display().lower()}; its CoA is final.")
+
+
+def record_coa(
+    lot: Lot,
+    user: User,
+    *,
+    testing_laboratory: str,
+    results: dict[str, Any],
+    third_party_laboratory: bool = False,
+    cgmp_statement: str = "",
+    nta_method: str = "NTA",
+    pdf: UploadedFile | None = None,
+    source: str = CoaSource.FORM,
+) -> CertificateOfAnalysis:
+    """Store (or replace, while quarantined) the lot's CoA after checking every value."""
+    _check_coa_open(Lot.objects.get(pk=lot.pk))
+    errors: dict[str, list[str]] = {}
+    if not (testing_laboratory or "").strip():
+        errors["testing_laboratory"] = ["Name the laboratory that did the tests."]
+    try:
+        check_pdf(pdf)
+    except ProductError as exc:
+        errors.update(exc.errors)
+    spec = parsed_spec(current_spec(lot.clinic))
+    try:
+        done = validate_results(lot.product, results, spec)
+    except ProductError as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise ProductError(errors)
+    with transaction.atomic():
+        # Re-checked under the lock: a release decided meanwhile makes the CoA final.
+        lot = _lock(lot)
+        _check_coa_open(lot)
+        coa = CertificateOfAnalysis.objects.filter(lot=lot).first() or CertificateOfAnalysis(
+            clinic=lot.clinic, lot=lot
+        )
+        replaced = coa.pk is not None
+        coa.testing_laboratory = testing_laboratory.strip()[:200]
+        coa.third_party_laboratory = bool(third_party_laboratory)
+        coa.cgmp_statement = (cgmp_statement or "").strip()[:300]
+        coa.nta_method = (nta_method or "").strip()[:120]
+        coa.results = done
+        coa.source = source
+        coa.entered_at = timezone.now()
+        coa.entered_by = user
+        if pdf is not None:
+            coa.pdf_original_name = (pdf.name or "")[:200]
+            coa.pdf.save(f"lot-{lot.pk}.pdf", pdf, save=False)
+        _save(coa, user, "CoA replaced" if replaced else "CoA entered")
+    return coa
+
+
+# --- release, rejection, four-eyes override -------------------------------------------------
+
+
+def release_report(
+    lot: Lot, spec: ReleaseSpecVersion | None = None
+) -> release.ReleaseReport | None:
+    coa = CertificateOfAnalysis.objects.filter(lot=lot).first()
+    if coa is None:
+        return None
+    s = spec or lot.decision_spec or current_spec(lot.clinic)
+    return release.check_release(
+        coa.results, parsed_spec(s), vial_volume_ml=float(lot.product.volume_ml)
+    )
+
+
+def report_as_rows(report: release.ReleaseReport) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": r.field,
+            "label": r.label,
+            "status": r.status.value,
+            "measured": r.measured,
+            "limit": r.limit,
+            "unit": r.unit,
+            "required": r.required,
+            "note": r.note,
+        }
+        for r in report.results
+    ]
+
+
+def _is_quality(user: User, clinic: Clinic) -> bool:
+    m = Membership.objects.filter(user=user, clinic=clinic, is_active=True).first()
+    return m is not None and allowed(m.role, "lot.release")
+
+
+def _lock(lot: Lot) -> Lot:
+    return Lot.objects.select_for_update().select_related("product", "clinic").get(pk=lot.pk)
+
+
+def _decide(
+    lot: Lot, user: User, kind: str, reason: str, spec: ReleaseSpecVersion | None = None,
+    report: release.ReleaseReport | None = None,
+) -> LotDecision:  # fmt: skip
+    decision = LotDecision(
+        clinic=lot.clinic, lot=lot, kind=kind, reason=reason, spec=spec,
+        report=report_as_rows(report) if report else [], decided_at=timezone.now(),
+        decided_by=user,
+    )  # fmt: skip
+    _save(decision, user, kind)
+    return decision
+
+
+def _needs_quality(lot: Lot, user: User) -> None:
+    if not _is_quality(user, lot.clinic):
+        raise _fail("__all__", "Only a quality user of this clinic may decide on lots.")
+
+
+def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = None) -> Lot:
+    """Release a quarantined lot whose CoA passes every criterion of the current spec."""
+    _needs_quality(lot, user)
+    today = today or timezone.localdate()
+    with transaction.atomic():
+        locked = _lock(lot)
+        if locked.status != LotStatus.QUARANTINED:
+            raise _fail(
+                "__all__", f"Only a quarantined lot can be released (it is {locked.status})."
+            )
+        if locked.expiry_date < today:
+            raise _fail("__all__", "The lot has expired; it cannot be released.")
+        spec = current_spec(locked.clinic)
+        report = release_report(locked, spec)
+        if report is None:
+            raise _fail("__all__", "Enter the certificate of analysis first.")
+        if not report.releasable:
+            names = [r.field for r in (*report.failed, *report.missing_required)]
+            raise _fail(
+                "__all__",
+                "Not every required criterion passes (" + ", ".join(names) + "): reject the "
+                "lot, or request an override (needs a reason and a second quality user).",
+            )
+        locked.status = LotStatus.RELEASED
+        locked.decided_at, locked.decided_by = timezone.now(), user
+        locked.decision_reason = (reason or "").strip()
+        locked.decision_spec = spec
+        _save(locked, user, f"released under spec {spec.version}")
+        _decide(locked, user, DecisionKind.RELEASE, locked.decision_reason, spec, report)
+    return locked
+
+
+def reject_lot(lot: Lot, user: User, reason: str) -> Lot:
+    _needs_quality(lot, user)
+    reason = _reason(reason)
+    with transaction.atomic():
+        locked = _lock(lot)
+        if locked.status not in (LotStatus.QUARANTINED, LotStatus.RELEASED):
+            raise _fail("__all__", f"The lot is already {locked.status}.")
+        spec = current_spec(locked.clinic)
+        report = release_report(locked, spec)
+        locked.status = LotStatus.REJECTED
+        locked.decided_at, locked.decided_by = timezone.now(), user
+        locked.decision_reason = reason
+        locked.decision_spec = spec
+        _save(locked, user, f"rejected: {reason}")
+        ReleaseOverride.objects.filter(lot=locked, status=OverrideStatus.PENDING).update(
+            status=OverrideStatus.WITHDRAWN
+        )
+        _decide(locked, user, DecisionKind.REJECT, reason, spec, report)
+    return locked
+
+
+def request_override(lot: Lot, user: User, reason: str) -> ReleaseOverride:
+    """First of two quality users asks to release a lot that does not meet its spec."""
+    _needs_quality(lot, user)
+    reason = _reason(reason)
+    with transaction.atomic():
+        locked = _lock(lot)
+        if locked.status != LotStatus.QUARANTINED:
+            raise _fail("__all__", "Only a quarantined lot can be released by override.")
+        if ReleaseOverride.objects.filter(lot=locked, status=OverrideStatus.PENDING).exists():
+            raise _fail("__all__", "An override is already waiting for a second quality user.")
+        if release_report(locked) is None:
+            raise _fail("__all__", "Enter the certificate of analysis first.")
+        override = ReleaseOverride(
+            clinic=locked.clinic, lot=locked, reason=reason, requested_at=timezone.now(),
+            requested_by=user,
+        )  # fmt: skip
+        _save(override, user, "override requested")
+        spec = current_spec(locked.clinic)
+        _decide(
+            locked, user, DecisionKind.OVERRIDE_REQUEST, reason, spec, release_report(locked, spec)
+        )
+    return override
+
+
+def approve_override(lot: Lot, user: User, *, today: date | None = None) -> Lot:
+    """The second quality user — never the requester — approves; the lot is released."""
+    _needs_quality(lot, user)
+    today = today or timezone.localdate()
+    with transaction.atomic():
+        locked = _lock(lot)
+        override = (
+            ReleaseOverride.objects.select_for_update()
+            .filter(lot=locked, status=OverrideStatus.PENDING)
+            .first()
+        )
+        if override is None:
+            raise _fail("__all__", "No override is waiting for approval.")
+        if override.requested_by_id == user.pk:
+            raise _fail(
+                "__all__", "Four-eyes rule: a different quality user must approve the override."
+            )
+        if locked.status != LotStatus.QUARANTINED:
+            raise _fail("__all__", "Only a quarantined lot can be released by override.")
+        if locked.expiry_date < today:
+            raise _fail("__all__", "The lot has expired; it cannot be released.")
+        spec = current_spec(locked.clinic)
+        report = release_report(locked, spec)
+        override.status = OverrideStatus.APPROVED
+        override.approved_at, override.approved_by = timezone.now(), user
+        _save(override, user, "override approved")
+        locked.status = LotStatus.RELEASED
+        locked.decided_at, locked.decided_by = timezone.now(), user
+        locked.decision_reason = (
+            f"Override requested by {override.requested_by} and approved by {user}: "
+            f"{override.reason}"
+        )
+        locked.decision_spec = spec
+        _save(locked, user, "released by four-eyes override")
+        _decide(locked, user, DecisionKind.OVERRIDE_APPROVE, override.reason, spec, report)
+    return locked
+
+
+# --- cold chain -----------------------------------------------------------------------------
+
+
+def _to_decimal(value: Any, field: str) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise _fail(field, f"Expected a number, got {value!r}.") from exc
+    try:
+        coldchain.check_temperature(float(number))
+    except ValueError as exc:
+        raise _fail(field, str(exc)) from exc
+    return number.quantize(Decimal("0.1"))
+
+
+def _lots_at(location: StorageLocation) -> list[Lot]:
+    return list(
+        Lot.objects.filter(location_filter(location))
+        .exclude(status__in=(LotStatus.REJECTED, LotStatus.RECALLED))
+        .select_related("product")
+    )
+
+
+def location_filter(location: StorageLocation) -> models.Q:
+    return models.Q(clinic=location.clinic_id, storage_location=location)
+
+
+def scan_excursions(location: StorageLocation, user: User | None) -> list[Excursion]:
+    """Re-check the location's readings against each stored lot's product range.
+
+    New excursions are recorded and block their lot until a quality user decides;
+    an open excursion that has since closed gets its end time and duration.
+    """
+    created: list[Excursion] = []
+    for lot in _lots_at(location):
+        readings = [
+            coldchain.Reading(r.recorded_at, float(r.temperature_c))
+            for r in TemperatureReading.objects.filter(
+                location=location, recorded_at__gte=lot.received_at
+            ).only("recorded_at", "temperature_c")
+        ]
+        lo = float(lot.product.storage_min_temperature_c)
+        hi = float(lot.product.storage_max_temperature_c)
+        for span in coldchain.find_excursions(readings, lo, hi):
+            existing = Excursion.objects.filter(lot=lot, started_at=span.started_at).first()
+            if existing is not None:
+                if (
+                    existing.ended_at != span.ended_at
+                    or existing.duration_minutes != span.duration_minutes
+                ):
+                    existing.ended_at = span.ended_at
+                    existing.duration_minutes = span.duration_minutes
+                    existing.extreme_temperature_c = Decimal(str(span.extreme_c))
+                    _save(existing, user, "excursion updated by new readings")
+                continue
+            exc = Excursion(
+                clinic=lot.clinic, lot=lot, location=location, started_at=span.started_at,
+                ended_at=span.ended_at, duration_minutes=span.duration_minutes,
+                extreme_temperature_c=Decimal(str(span.extreme_c)),
+                allowed_min_c=lot.product.storage_min_temperature_c,
+                allowed_max_c=lot.product.storage_max_temperature_c, detected_at=timezone.now(),
+            )  # fmt: skip
+            _save(exc, user, "excursion detected")
+            created.append(exc)
+            locked = _lock(lot)
+            if not locked.blocked:
+                locked.blocked = True
+                locked.block_reason = (
+                    f"Cold-chain excursion from {span.started_at:%Y-%m-%d %H:%M} UTC "
+                    f"({span.duration_minutes} min, extreme {span.extreme_c:g} °C)"
+                )
+                _save(locked, user, "blocked: cold-chain excursion")
+    return created
+
+
+def record_reading(
+    location: StorageLocation, user: User, *, recorded_at: datetime, temperature_c: Any
+) -> tuple[TemperatureReading, list[Excursion]]:
+    if recorded_at is None or timezone.is_naive(recorded_at):
+        raise _fail("recorded_at", "Give the time of the reading with its time zone.")
+    if recorded_at > timezone.now() + timedelta(minutes=5):
+        raise _fail("recorded_at", "The reading cannot be in the future.")
+    value = _to_decimal(temperature_c, "temperature_c")
+    if TemperatureReading.objects.filter(location=location, recorded_at=recorded_at).exists():
+        raise _fail("recorded_at", "There is already a reading at this time for this location.")
+    with transaction.atomic():
+        reading = TemperatureReading(
+            clinic=location.clinic, location=location, recorded_at=recorded_at,
+            temperature_c=value, source=ReadingSource.MANUAL, entered_by=user,
+        )  # fmt: skip
+        _save(reading, user, "entered")
+        flagged = scan_excursions(location, user)
+    return reading, flagged
+
+
+def import_readings(
+    location: StorageLocation, user: User, content: bytes
+) -> tuple[int, list[Excursion]]:
+    """A logger's CSV: every row is stored, or none (an error names row and field)."""
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _fail("file", "The file is not UTF-8 text.") from exc
+    try:
+        readings = coldchain.parse_logger_csv(text)
+    except coldchain.LoggerFileError as exc:
+        raise _fail("file", str(exc)) from exc
+    existing = set(
+        TemperatureReading.objects.filter(
+            location=location, recorded_at__in=[r.at for r in readings]
+        ).values_list("recorded_at", flat=True)
+    )
+    with transaction.atomic():
+        rows = [
+            TemperatureReading(
+                clinic=location.clinic,
+                location=location,
+                recorded_at=r.at,
+                temperature_c=Decimal(str(r.temperature_c)).quantize(Decimal("0.1")),
+                source=ReadingSource.LOGGER,
+                entered_by=user,
+            )  # fmt: skip
+            for r in readings
+            if r.at not in existing  # re-importing an overlapping logger file adds only new rows
+        ]
+        for row in rows:
+            _save(row, user, "imported from logger")
+        flagged = scan_excursions(location, user)
+    return len(rows), flagged
+
+
+def decide_excursions(lot: Lot, user: User, decision: str, reason: str) -> Lot:
+    """Quality decides on a blocked lot's open excursions: accept (usable) or reject."""
+    _needs_quality(lot, user)
+    reason = _reason(reason)
+    if decision not in ("accept", "reject"):
+        raise _fail("decision", "Choose accept or reject.")
+    with transaction.atomic():
+        locked = _lock(lot)
+        pending = list(Excursion.objects.filter(lot=locked, decided_at__isnull=True))
+        if not pending:
+            raise _fail("__all__", "There is no undecided excursion for this lot.")
+        for exc in pending:
+            exc.decided_at, exc.decided_by = timezone.now(), user
+            exc.decision, exc.decision_reason = decision, reason
+            _save(exc, user, f"excursion {decision}ed")
+        if decision == "accept":
+            if locked.status != LotStatus.RECALLED:
+                locked.blocked, locked.block_reason = False, ""
+            _save(locked, user, f"excursion accepted: {reason}")
+            _decide(locked, user, DecisionKind.EXCURSION_ACCEPT, reason)
+        else:
+            locked.status = LotStatus.REJECTED
+            locked.decided_at, locked.decided_by, locked.decision_reason = (
+                timezone.now(),
+                user,
+                reason,
+            )
+            _save(locked, user, f"rejected after excursion: {reason}")
+            _decide(locked, user, DecisionKind.REJECT, f"Cold-chain excursion: {reason}")
+    return locked
+
+
+# --- stock and the point of care -------------------------------------------------------------
+
+
+def usability_problems(lot: Lot, on_date: date) -> list[str]:
+    """Why vials may not be drawn from this lot on this date (empty list: they may)."""
+    problems = []
+    if lot.status != LotStatus.RELEASED:
+        problems.append(f"The lot is {lot.get_status_display().lower()}, not released.")
+    if lot.expiry_date < on_date:
+        problems.append(f"The lot expired on {lot.expiry_date:%Y-%m-%d}.")
+    if lot.blocked:
+        problems.append(f"The lot is blocked: {lot.block_reason or 'awaiting a quality decision'}.")
+    if lot.quantity_on_hand <= 0:
+        problems.append("No vials left in this lot.")
+    return problems
+
+
+def draw_vials(
+    lot: Lot,
+    patient: Patient,
+    quantity: int,
+    user: User,
+    *,
+    on_date: date,
+    dose_volume_ml: Decimal | float | None = None,
+    session_ref: str = "",
+) -> VialDraw:
+    """Take vials from a lot for a patient: the one point-of-care check (UI, API, sessions).
+
+    Refuses (NotUsable / InsufficientStock) unless the lot is released, unexpired on
+    ``on_date`` and not blocked, and enough vials remain. The lot row is locked for the
+    check and the decrement (SELECT ... FOR UPDATE on PostgreSQL; on SQLite every write
+    transaction starts with BEGIN IMMEDIATE, so writers are serialised), so concurrent
+    draws can never take more vials than there are.
+    """
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        raise _fail("quantity", "Draw at least one whole vial.")
+    if patient.clinic_id != lot.clinic_id:
+        raise _fail("patient", "The patient is not a patient of this clinic.")
+    if patient.is_voided:
+        raise _fail("patient", "This patient record is voided.")
+    dose: Decimal | None = None
+    if dose_volume_ml is not None:
+        try:
+            dose = Decimal(str(dose_volume_ml))
+        except InvalidOperation as exc:
+            raise _fail("dose_volume_ml", "Expected a number of mL.") from exc
+        if not dose.is_finite() or dose <= 0:
+            raise _fail("dose_volume_ml", "Must be greater than 0 mL.")
+    return _retry_if_sqlite_locked(
+        lambda: _draw(lot, patient, quantity, user, on_date, dose, session_ref)
+    )
+
+
+def _retry_if_sqlite_locked[T](work: Callable[[], T]) -> T:
+    """Run a write transaction, retrying while SQLite reports a locked table.
+
+    A file database waits at BEGIN IMMEDIATE (busy timeout) and never gets here; a
+    shared-cache database (SQLite in-memory, as in the tests) answers "table is locked"
+    at once instead of waiting, so we wait and retry the whole transaction — nothing
+    was written by the failed attempt. PostgreSQL waits on the row lock itself.
+    """
+    deadline = time.monotonic() + SQLITE_LOCK_WAIT_SECONDS
+    delay = 0.005
+    while True:
+        try:
+            return work()
+        except OperationalError as exc:
+            if connection.vendor != "sqlite" or "locked" not in str(exc):
+                raise
+            if time.monotonic() > deadline or connection.in_atomic_block:
+                raise
+            time.sleep(delay + random.random() * delay)
+            delay = min(delay * 2, 0.1)
+
+
+def _draw(
+    lot: Lot,
+    patient: Patient,
+    quantity: int,
+    user: User,
+    on_date: date,
+    dose: Decimal | None,
+    session_ref: str,
+) -> VialDraw:
+    with transaction.atomic():
+        locked = _lock(lot)
+        if dose is not None and dose > locked.product.volume_ml * quantity:
+            raise _fail(
+                "dose_volume_ml",
+                f"{dose} mL is more than {quantity} vial(s) of {locked.product.volume_ml} mL hold.",
+            )
+        problems = [p for p in usability_problems(locked, on_date) if not p.startswith("No vials")]
+        if problems:
+            raise NotUsable({"lot": problems})
+        if locked.quantity_on_hand < quantity:
+            raise InsufficientStock(
+                {"quantity": [f"Only {locked.quantity_on_hand} vial(s) left in this lot."]}
+            )
+        locked.quantity_on_hand -= quantity
+        _save(locked, user, f"{quantity} vial(s) drawn for patient {patient.pk}")
+        draw = VialDraw(
+            clinic=locked.clinic, lot=locked, patient=patient, quantity=quantity,
+            dose_volume_ml=dose, drawn_on=on_date, drawn_at=timezone.now(), drawn_by=user,
+            session_ref=(session_ref or "")[:60],
+        )  # fmt: skip
+        _save(draw, user, "drawn")
+    return draw
+
+
+def record_waste(lot: Lot, user: User, quantity: int, reason: str) -> VialWaste:
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        raise _fail("quantity", "Record at least one whole vial.")
+    reason = (reason or "").strip()
+    if len(reason) < 3:
+        raise _fail("reason", "Say why the vials were wasted.")
+    with transaction.atomic():
+        locked = _lock(lot)
+        if locked.quantity_on_hand < quantity:
+            raise _fail("quantity", f"Only {locked.quantity_on_hand} vial(s) are on hand.")
+        locked.quantity_on_hand -= quantity
+        _save(locked, user, f"{quantity} vial(s) wasted: {reason}")
+        waste = VialWaste(
+            clinic=locked.clinic, lot=locked, quantity=quantity, reason=reason[:300],
+            recorded_at=timezone.now(), recorded_by=user,
+        )  # fmt: skip
+        _save(waste, user, "wasted")
+    return waste
+
+
+# --- recall ----------------------------------------------------------------------------------
+
+
+def recall_lot(lot: Lot, user: User, reason: str) -> Recall:
+    """Block the lot for good and record the recall; tracing lists whom to contact."""
+    reason = _reason(reason)
+    with transaction.atomic():
+        locked = _lock(lot)
+        if locked.status == LotStatus.RECALLED:
+            raise _fail("__all__", "This lot has already been recalled.")
+        locked.status = LotStatus.RECALLED
+        locked.blocked = True
+        locked.block_reason = f"Recalled: {reason}"[:300]
+        _save(locked, user, f"recalled: {reason}")
+        recall = Recall(
+            clinic=locked.clinic, lot=locked, reason=reason, initiated_at=timezone.now(),
+            initiated_by=user,
+        )  # fmt: skip
+        _save(recall, user, "recall started")
+        ReleaseOverride.objects.filter(lot=locked, status=OverrideStatus.PENDING).update(
+            status=OverrideStatus.WITHDRAWN
+        )
+        _decide(locked, user, DecisionKind.RECALL, reason)
+    return recall
+
+
+# --- import ----------------------------------------------------------------------------------
+
+
+def import_lots(
+    clinic: Clinic, user: User, filename: str, content: bytes, *, source: str = CoaSource.IMPORT
+) -> list[Lot]:
+    """Lots (with their CoAs) from a JSON or CSV file: all rows are stored, or none.
+
+    Errors are ``ProductError({"row N, field": [message]})``, one entry per problem.
+    """
+    try:
+        rows = importers.parse_lot_file(filename, content)
+    except importers.ImportFileError as exc:
+        issues: dict[str, list[str]] = {}
+        for i in exc.issues:
+            where = f"row {i.row}, {i.field}" if i.row else f"file, {i.field}"
+            issues.setdefault(where, []).append(i.message)
+        raise ProductError(issues) from exc
+    products = {(p.manufacturer, p.name): p for p in Product.objects.filter(clinic=clinic)}
+    locations = {loc.name: loc for loc in StorageLocation.objects.filter(clinic=clinic)}
+    spec = parsed_spec(current_spec(clinic))
+    errors: dict[str, list[str]] = {}
+    seen: dict[tuple[int, str], int] = {}
+    resolved = []
+
+    def add(row: int, field: str, message: str) -> None:
+        errors.setdefault(f"row {row}, {field}", []).append(message)
+
+    for r in rows:
+        product = products.get((r.manufacturer, r.product_name))
+        if product is None:
+            add(r.row, "product_name", f"no product {r.product_name!r} of {r.manufacturer!r} here")
+            continue
+        key = (product.pk, r.lot_number)
+        if key in seen:
+            add(r.row, "lot_number", f"{r.lot_number} appears twice (also row {seen[key]})")
+        seen[key] = r.row
+        if Lot.objects.filter(clinic=clinic, product=product, lot_number=r.lot_number).exists():
+            add(r.row, "lot_number", f"lot {r.lot_number} has already been received")
+        location = None
+        if r.storage_location:
+            location = locations.get(r.storage_location)
+            if location is None:
+                add(r.row, "storage_location", f"no storage location {r.storage_location!r}")
+        if r.coa is not None:
+            try:
+                validate_results(product, r.results, spec)
+            except ProductError as exc:
+                for field, msgs in exc.errors.items():
+                    for m in msgs:
+                        add(r.row, f"coa.results.{field}", m)
+        resolved.append((r, product, location))
+    if errors:
+        raise ProductError(errors)
+    lots = []
+    with transaction.atomic():
+        for r, product, location in resolved:
+            try:
+                lot = receive_lot(
+                    clinic, user, product=product, lot_number=r.lot_number,
+                    expiry_date=r.expiry_date, quantity_received=r.quantity_received,
+                    storage_location=location, supplier_notes=r.supplier_notes,
+                )  # fmt: skip
+                if r.coa is not None:
+                    record_coa(lot, user, results=r.results, source=source, **r.coa)
+            except ProductError as exc:
+                # Anything found only now (a clash with a concurrent import) aborts the file.
+                raise ProductError({f"row {r.row}, {f}": m for f, m in exc.errors.items()}) from exc
+            lots.append(lot)
+    return lots

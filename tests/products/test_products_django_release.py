@@ -1,0 +1,262 @@
+"""Receiving lots, entering CoAs, and the quarantine → release / reject decision (four-eyes)."""
+
+# ruff: noqa: F811 — pytest fixtures imported from the support module are redefined as arguments.
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from anagen.accounts.roles import Role
+from anagen.products import services
+from anagen.products.models import (
+    CertificateOfAnalysis,
+    DecisionKind,
+    Lot,
+    LotStatus,
+    ReleaseOverride,
+)
+
+from .test_products_django_support import (  # noqa: F401
+    good_results,
+    make_lot,
+    product,
+    quality,
+    quality2,
+)
+
+pytestmark = pytest.mark.django_db
+
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+
+class TestReceiving:
+    def test_a_received_lot_is_quarantined_with_all_vials_on_hand(self, make_lot):
+        lot = make_lot(quantity=12)
+        assert lot.status == LotStatus.QUARANTINED
+        assert (lot.quantity_received, lot.quantity_on_hand) == (12, 12)
+        assert lot.history.first().history_user.username == "quality-1"
+
+    def test_the_same_lot_number_twice_is_refused_naming_the_field(self, make_lot):
+        make_lot(lot_number="EX-1")
+        with pytest.raises(services.ProductError) as err:
+            make_lot(lot_number="EX-1")
+        assert "lot_number" in err.value.errors
+        assert Lot.objects.filter(lot_number="EX-1").count() == 1
+
+    @pytest.mark.parametrize("quantity", [0, -3, True, "5"])
+    def test_impossible_quantities_are_refused(self, make_lot, quantity):
+        with pytest.raises(services.ProductError) as err:
+            make_lot(quantity=quantity)
+        assert "quantity_received" in err.value.errors
+        assert not Lot.objects.exists()
+
+    def test_a_supplier_document_must_really_be_a_pdf(self, make_lot):
+        fake = SimpleUploadedFile("coa.pdf", b"GIF89a not a pdf", content_type="application/pdf")
+        with pytest.raises(services.ProductError) as err:
+            make_lot(supplier_document=fake)
+        assert "supplier_document" in err.value.errors
+        assert not Lot.objects.exists()
+
+
+class TestCertificateOfAnalysis:
+    def test_the_coa_is_stored_with_label_derived_values_and_the_pdf(self, make_lot, quality):
+        lot = make_lot()
+        pdf = SimpleUploadedFile("vendor-coa.pdf", PDF, content_type="application/pdf")
+        coa = services.record_coa(
+            lot, quality, testing_laboratory="Lab", results=good_results(), pdf=pdf
+        )
+        # Labelled amount comes from the product (1e10 particles in 1 mL) when not restated.
+        assert coa.results["labelled_particles_per_ml"] == pytest.approx(1.0e10)
+        # Purity is derived from concentration ÷ protein (1.05e10 / 2 µg/mL).
+        assert coa.results["particles_per_ug_protein"] == pytest.approx(5.25e9)
+        assert coa.pdf.read().startswith(b"%PDF-")
+        assert coa.pdf_original_name == "vendor-coa.pdf"
+
+    @pytest.mark.parametrize(
+        ("changes", "field", "words"),
+        [
+            ({"particles_per_ml": -1e9}, "particles_per_ml", "negative"),
+            ({"size_mode_nm": 5}, "size_mode_nm", "10–1000"),
+            ({"size_mode_nm": 1500}, "size_mode_nm", "10–1000"),
+            ({"endotoxin_eu_per_ml": {"value": 0.1, "unit": "mg"}}, "endotoxin_eu_per_ml", "unit"),
+            ({"sterility": None}, "sterility", "required"),
+            ({"cd63": "maybe"}, "cd63", "unrecognised"),
+            ({"tsg101": "sort of"}, "tsg101", "unrecognised"),
+            ({"size_d10_nm": 150, "size_d50_nm": 100}, "size_d10_nm", "D50"),
+            ({"colour": "blue"}, "colour", "unknown"),
+            ({"particles_50_400nm_pct": 140}, "particles_50_400nm_pct", "0–100"),
+        ],
+    )
+    def test_bad_values_are_refused_naming_the_field_and_nothing_is_stored(
+        self, make_lot, quality, changes, field, words
+    ):
+        lot = make_lot()
+        with pytest.raises(services.ProductError) as err:
+            services.record_coa(
+                lot, quality, testing_laboratory="Lab", results=good_results(**changes)
+            )
+        assert field in err.value.errors, err.value.errors
+        assert words in " ".join(err.value.errors[field])
+        assert not CertificateOfAnalysis.objects.exists()
+
+    def test_a_non_pdf_attachment_is_refused(self, make_lot, quality):
+        lot = make_lot()
+        fake = SimpleUploadedFile("coa.pdf", b"<html>", content_type="application/pdf")
+        with pytest.raises(services.ProductError) as err:
+            services.record_coa(
+                lot, quality, testing_laboratory="Lab", results=good_results(), pdf=fake
+            )
+        assert "pdf" in err.value.errors
+        assert not CertificateOfAnalysis.objects.exists()
+
+    def test_values_in_other_units_are_converted_per_vial(self, make_lot, quality):
+        lot = make_lot()
+        services.record_coa(
+            lot,
+            quality,
+            testing_laboratory="Lab",
+            results=good_results(endotoxin_eu_per_ml={"value": 0.4, "unit": "EU/vial"}),
+        )
+        report = services.release_report(lot)
+        endotoxin = next(r for r in report.results if r.field == "endotoxin_eu_per_ml")
+        # 0.4 EU in a 1 mL vial is 0.4 EU/mL: above the 0.25 EU/mL limit.
+        assert endotoxin.measured == pytest.approx(0.4)
+        assert endotoxin.status == "FAIL"
+
+
+class TestRelease:
+    def test_a_lot_that_passes_every_criterion_is_released_and_audited(self, make_lot, quality):
+        lot = make_lot(results=good_results())
+        released = services.release_lot(lot, quality)
+        assert released.status == LotStatus.RELEASED
+        decision = released.decisions.get()
+        assert decision.kind == DecisionKind.RELEASE and decision.decided_by == quality
+        assert {r["status"] for r in decision.report} == {"PASS"}
+        assert released.history.first().history_change_reason.startswith("released under spec")
+
+    def test_a_failing_lot_cannot_be_released_and_the_error_names_the_criterion(
+        self, make_lot, quality
+    ):
+        lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.6))
+        with pytest.raises(services.ProductError) as err:
+            services.release_lot(lot, quality)
+        assert "endotoxin_eu_per_ml" in str(err.value)
+        lot.refresh_from_db()
+        assert lot.status == LotStatus.QUARANTINED
+
+    def test_a_lot_without_a_coa_cannot_be_released(self, make_lot, quality):
+        lot = make_lot()
+        with pytest.raises(services.ProductError, match="certificate of analysis"):
+            services.release_lot(lot, quality)
+
+    def test_an_expired_lot_cannot_be_released(self, make_lot, quality):
+        lot = make_lot(results=good_results(), expiry=date.today() + timedelta(days=3))
+        with pytest.raises(services.ProductError, match="expired"):
+            services.release_lot(lot, quality, today=date.today() + timedelta(days=4))
+
+    def test_a_nurse_cannot_release_even_through_the_service(self, make_lot, clinic_a, make_user):
+        lot = make_lot(results=good_results())
+        nurse = make_user(Role.NURSE, clinic_a)
+        with pytest.raises(services.ProductError, match="quality"):
+            services.release_lot(lot, nurse)
+
+    def test_rejection_needs_a_reason_and_is_final(self, make_lot, quality):
+        lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.6))
+        with pytest.raises(services.ProductError) as err:
+            services.reject_lot(lot, quality, "bad")
+        assert "reason" in err.value.errors
+        rejected = services.reject_lot(lot, quality, "Endotoxin 0.6 EU/mL above the limit")
+        assert rejected.status == LotStatus.REJECTED
+        with pytest.raises(services.ProductError):
+            services.release_lot(rejected, quality)
+        with pytest.raises(services.ProductError, match="final"):
+            services.record_coa(lot, quality, testing_laboratory="Lab", results=good_results())
+
+
+class TestFourEyesOverride:
+    REASON = "Optional purity test slightly low; medical director accepts with documentation"
+
+    def test_override_needs_a_second_different_quality_user(self, make_lot, quality, quality2):
+        lot = make_lot(results=good_results(particles_50_400nm_pct=85))
+        services.request_override(lot, quality, self.REASON)
+        with pytest.raises(services.ProductError, match="different quality user"):
+            services.approve_override(lot, quality)
+        lot.refresh_from_db()
+        assert lot.status == LotStatus.QUARANTINED
+
+        released = services.approve_override(lot, quality2)
+        assert released.status == LotStatus.RELEASED
+        override = ReleaseOverride.objects.get(lot=lot)
+        assert (override.requested_by, override.approved_by) == (quality, quality2)
+        kinds = [d.kind for d in lot.decisions.order_by("decided_at", "id")]
+        assert kinds == [DecisionKind.OVERRIDE_REQUEST, DecisionKind.OVERRIDE_APPROVE]
+        assert self.REASON in released.decision_reason
+
+    def test_override_needs_a_reason(self, make_lot, quality):
+        lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.3))
+        with pytest.raises(services.ProductError) as err:
+            services.request_override(lot, quality, "  ")
+        assert "reason" in err.value.errors
+        assert not ReleaseOverride.objects.exists()
+
+    def test_the_second_approver_must_hold_lot_release(
+        self, make_lot, quality, clinic_a, make_user
+    ):
+        lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.3))
+        services.request_override(lot, quality, self.REASON)
+        admin = make_user(Role.ADMIN, clinic_a)
+        with pytest.raises(services.ProductError, match="quality"):
+            services.approve_override(lot, admin)
+
+    def test_a_quality_user_of_another_clinic_cannot_approve(
+        self, make_lot, quality, clinic_b, make_user
+    ):
+        lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.3))
+        services.request_override(lot, quality, self.REASON)
+        outsider = make_user(Role.QUALITY, clinic_b)
+        with pytest.raises(services.ProductError):
+            services.approve_override(lot, outsider)
+        lot.refresh_from_db()
+        assert lot.status == LotStatus.QUARANTINED
+
+    def test_only_one_pending_override_and_rejection_withdraws_it(
+        self, make_lot, quality, quality2
+    ):
+        lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.3))
+        services.request_override(lot, quality, self.REASON)
+        with pytest.raises(services.ProductError, match="already waiting"):
+            services.request_override(lot, quality2, self.REASON)
+        services.reject_lot(lot, quality2, "Endotoxin out of specification")
+        assert ReleaseOverride.objects.get(lot=lot).status == "withdrawn"
+        with pytest.raises(services.ProductError, match="No override"):
+            services.approve_override(lot, quality2)
+
+
+class TestSpecVersions:
+    def test_the_default_spec_is_copied_in_with_its_sources(self, clinic_a):
+        spec = services.current_spec(clinic_a)
+        parsed = services.parsed_spec(spec)
+        assert parsed.criterion("endotoxin_eu_per_ml").limit == 0.25
+        assert all("REFERENCE.md" in c.source for c in parsed.criteria)
+
+    def test_a_new_version_becomes_current_and_decisions_keep_theirs(
+        self, clinic_a, quality, make_lot
+    ):
+        first = make_lot(results=good_results(endotoxin_eu_per_ml=0.3))
+        old = services.current_spec(clinic_a)
+        text = (
+            'version: "clinic-2"\nname: Looser endotoxin\ncriteria:\n'
+            "  - field: endotoxin_eu_per_ml\n    comparator: '<'\n    limit: 0.5\n"
+            "    unit: EU/mL\n    source: REFERENCE.md A.6.2 — <0.5 EU/mL (WJSC)\n"
+        )
+        new = services.create_spec_version(clinic_a, quality, text)
+        assert services.current_spec(clinic_a) == new
+        released = services.release_lot(first, quality)
+        assert released.decision_spec == new and old.version != new.version
+
+    def test_a_malformed_spec_is_refused(self, clinic_a, quality):
+        with pytest.raises(services.ProductError) as err:
+            services.create_spec_version(clinic_a, quality, "version: x\ncriteria: [{}]")
+        assert "spec" in err.value.errors
