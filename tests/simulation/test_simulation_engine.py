@@ -34,7 +34,11 @@ def _run(params, n, diameter_um, last_day, seed=1, effects_fn=None, rows=1):
     rngs = [np.random.default_rng([seed, r]) for r in range(rows)]
     eff = effects_fn(rows) if effects_fn else None
     return engine.simulate(
-        params, foll, np.full(rows, math.log(params.anagen_mean_days)), rngs, last_day,
+        params,
+        foll,
+        np.full(rows, math.log(params.anagen_mean_days)),
+        rngs,
+        last_day,
         effects=eff,
     )
 
@@ -95,8 +99,12 @@ def _const_effects(rows, **rates):
     t = np.array([0.0])
     one = np.ones((rows, 1))
     kw = dict(
-        anagen_rate=one, telogen_rate=one, kenogen_rate=one, hazard=0 * one,
-        mini_scale=one, thicken=0 * one,
+        anagen_rate=one,
+        telogen_rate=one,
+        kenogen_rate=one,
+        hazard=0 * one,
+        mini_scale=one,
+        thicken=0 * one,
     )
     for k, v in rates.items():
         kw[k] = np.full((rows, 1), v)
@@ -120,7 +128,9 @@ def test_induction_hazard_is_a_competing_exponential_clock():
     # Constant hazard h on telogen (no kenogen): effective telogen mean is ∫ S_T(t) e^{-ht} dt.
     h = 1 / 60
     p = CycleParams(
-        anagen_mean_days=80.0, anagen_diameter_exponent=0.0, kenogen_prob_terminal=0.0,
+        anagen_mean_days=80.0,
+        anagen_diameter_exponent=0.0,
+        kenogen_prob_terminal=0.0,
         kenogen_prob_miniaturised=0.0,
     )
     sig = engine.lognormal_sigma(p.telogen_cv)

@@ -137,12 +137,15 @@ def _simulate_chunk(args: tuple) -> dict:
         uv[i] = g.random(n_vis)
     amul = np.exp(pop.anagen_multiplier_sd * zp[:, 0])
     kap = pop.miniaturisation_per_cycle * np.exp(s_kap * zp[:, 1] - 0.5 * s_kap**2)
-    stage_s = np.array([stage_shrink(sp.stage, sp.scale) for sp in specs])
+    shrink_cache: dict[tuple[str, str], float] = {}
+    for sp in specs:
+        if (sp.stage, sp.scale) not in shrink_cache:
+            shrink_cache[sp.stage, sp.scale] = stage_shrink(sp.stage, sp.scale)
+    stage_s = np.array([shrink_cache[sp.stage, sp.scale] for sp in specs])
     shr = np.maximum(0.0, stage_s + pop.shrink_sd * zp[:, 2])
     site_mean = np.maximum(pop.follicle_sites_per_cm2 + pop.follicle_sites_sd * zp[:, 3], 1.0)
-    region_s = np.array(
-        [pop.region_susceptibility.get(str(Region(sp.region)), 1.0) for sp in specs]
-    )
+    region_cache = {str(r): pop.region_susceptibility.get(str(r), 1.0) for r in Region}
+    region_s = np.array([region_cache[str(sp.region)] for sp in specs])
     vdays = visit_days(uv, sched, meas.visit_window_days)
 
     # 2. Follicles per target area (row); a patient's rows share its generator.

@@ -99,9 +99,7 @@ def _plan(modality: str, rng: np.random.Generator) -> tuple[Plan, list[int], str
     return Plan((), "none"), [], "Observation only"
 
 
-def generate_demo_cohort(
-    n_patients: int, seed: int, start: dt.date
-) -> list[DemoPatient]:
+def generate_demo_cohort(n_patients: int, seed: int, start: dt.date) -> list[DemoPatient]:
     """Deterministic demo patients with measured and true target-area values per visit."""
     require_int_at_least("n_patients", n_patients, 1)
     rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(9,)))
@@ -120,17 +118,31 @@ def generate_demo_cohort(
         modality = str(rng.choice(_MODALITIES, p=_MODALITY_P))
         plan, session_days, description = _plan(modality, rng)
         enrol = start + dt.timedelta(days=int(rng.integers(0, ENROLMENT_SPAN_DAYS + 1)))
-        meta.append((sex, age, diagnosis, scale, stage, region, modality, description, enrol,
-                     session_days))
+        meta.append(
+            (sex, age, diagnosis, scale, stage, region, modality, description, enrol, session_days)
+        )
         specs.append(PatientSpec(stage, scale, region, (plan,)))
     m = MeasurementParams(dropout_per_year=0.15)
     vd = simulate_visits(
-        specs, seed, [7 * w for w in VISIT_WEEKS], keys=[(10, i) for i in range(n_patients)],
+        specs,
+        seed,
+        [7 * w for w in VISIT_WEEKS],
+        keys=[(10, i) for i in range(n_patients)],
         measurement=m,
     )
     out: list[DemoPatient] = []
-    for i, (sex, age, diagnosis, scale, stage, region, modality, description, enrol,
-            session_days) in enumerate(meta):
+    for i, (
+        sex,
+        age,
+        diagnosis,
+        scale,
+        stage,
+        region,
+        modality,
+        description,
+        enrol,
+        session_days,
+    ) in enumerate(meta):
         visits = []
         for j, week in enumerate(VISIT_WEEKS):
             day = int(vd.days[i, j])
@@ -143,10 +155,14 @@ def generate_demo_cohort(
         sessions = [enrol + dt.timedelta(days=d) for d in session_days]
         sessions = [d for d in sessions if d <= today]
         modelled = diagnosis == "androgenetic_alopecia"
-        notes = [] if modelled else [
-            "Values simulated with the androgenetic-alopecia model as a stand-in; "
-            f"{diagnosis.replace('_', ' ')} is not modelled."
-        ]
+        notes = (
+            []
+            if modelled
+            else [
+                "Values simulated with the androgenetic-alopecia model as a stand-in; "
+                f"{diagnosis.replace('_', ' ')} is not modelled."
+            ]
+        )
         out.append(
             DemoPatient(
                 patient_id=f"DEMO-{i + 1:04d}",

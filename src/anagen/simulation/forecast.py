@@ -101,8 +101,16 @@ def forecast(
         "not measurement error.",
     ]
     return Forecast(
-        FORECAST_LABEL, p.name, stage, baseline_density, np.array(days) / DAYS_PER_WEEK,
-        QUANTILES, qs, true.mean(axis=0), true.shape[0], notes,
+        FORECAST_LABEL,
+        p.name,
+        stage,
+        baseline_density,
+        np.array(days) / DAYS_PER_WEEK,
+        QUANTILES,
+        qs,
+        true.mean(axis=0),
+        true.shape[0],
+        notes,
     )
 
 
@@ -113,10 +121,16 @@ def fastest_credible_plan(weeks: float) -> Plan:
     sessions = tuple(float(7 * k) for k in range(int(math.ceil(weeks)) + 1))
     return Plan(
         (
-            Minoxidil(anagen_rate=0.5, telogen_rate=10.0, kenogen_rate=10.0,
-                      thicken_per_cycle=0.2),
-            InjectionSessions(sessions, kind="exosome", hazard_per_day=0.1, half_life_days=7.0,
-                              steps=1, prolong_anagen_rate=1.0, prolong_days=0.0),
+            Minoxidil(anagen_rate=0.5, telogen_rate=10.0, kenogen_rate=10.0, thicken_per_cycle=0.2),
+            InjectionSessions(
+                sessions,
+                kind="exosome",
+                hazard_per_day=0.1,
+                half_life_days=7.0,
+                steps=1,
+                prolong_anagen_rate=1.0,
+                prolong_days=0.0,
+            ),
         ),
         name="fastest-credible",
     )
@@ -162,8 +176,10 @@ def plausibility(
     plan = fastest_credible_plan(weeks)
     stages = list(NORWOOD_SHRINK)
     n_cand = n_virtual * 4
-    specs = [PatientSpec(stages[i % len(stages)], "norwood", Region.VERTEX, (plan,))
-             for i in range(n_cand)]
+    specs = [
+        PatientSpec(stages[i % len(stages)], "norwood", Region.VERTEX, (plan,))
+        for i in range(n_cand)
+    ]
     day = max(1, round(weeks * DAYS_PER_WEEK))
     m = MeasurementParams(visit_window_days=0)
     _, meas, _ = _matched(specs, seed, [0, day], baseline_density, n_virtual, m, key0=2)
@@ -173,8 +189,10 @@ def plausibility(
     prob = float((means >= claimed).mean())
     upper = float(np.quantile(means, 0.999))
     if prob == 0:
-        verdict = (f"implausible: no simulated mean of {n} patients reached the claim "
-                   f"(p < {1 / resamples:.0e}) even with the fastest credible kinetics")
+        verdict = (
+            f"implausible: no simulated mean of {n} patients reached the claim "
+            f"(p < {1 / resamples:.0e}) even with the fastest credible kinetics"
+        )
     elif prob < 0.01:
         verdict = "very unlikely even with the fastest credible kinetics"
     elif prob < 0.05:
@@ -182,6 +200,13 @@ def plausibility(
     else:
         verdict = "possible under the fastest credible kinetics (not evidence that it is likely)"
     return Plausibility(
-        claimed, float(weeks), int(n), float(rel.mean()), upper, prob, 1 / resamples, verdict,
+        claimed,
+        float(weeks),
+        int(n),
+        float(rel.mean()),
+        upper,
+        prob,
+        1 / resamples,
+        verdict,
         int(rel.size),
     )
