@@ -13,6 +13,7 @@ chunked or spread over worker processes.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -313,6 +314,8 @@ def simulate_visits(
     if workers == 1:
         parts = [_simulate_chunk(j) for j in jobs]
     else:
-        with ProcessPoolExecutor(max_workers=workers) as ex:
+        # forkserver: forking a process that may hold threads (BLAS, pytest) can deadlock
+        ctx = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
             parts = list(ex.map(_simulate_chunk, jobs))
     return _merge(parts, bounds[:-1])

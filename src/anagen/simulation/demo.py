@@ -106,7 +106,7 @@ def generate_demo_cohort(n_patients: int, seed: int, start: dt.date) -> list[Dem
     today = start + dt.timedelta(days=DEMO_TODAY_OFFSET_DAYS)
     meta = []
     specs = []
-    for i in range(n_patients):
+    for _ in range(n_patients):
         sex = "M" if rng.random() < 0.7 else "F"
         age = int(rng.integers(22, 66))
         diagnosis = str(rng.choice(_DIAGNOSES, p=_DIAGNOSIS_P))

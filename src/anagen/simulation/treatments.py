@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -402,7 +402,6 @@ __all__ = [
     "Transplant",
     "build_effects",
     "exosome",
-    "field",
     "plan_from_name",
     "prp",
 ]
