@@ -29,6 +29,7 @@ from skimage.transform import resize
 
 WORK_UM_PER_PX = 4.0
 GAP_DEPTH = 0.25
+SPUR_FACTOR = 1.2
 
 _x = np.arange(256) / 255.0
 SRGB_TO_LINEAR = np.where(_x <= 0.04045, _x / 12.92, ((_x + 0.055) / 1.055) ** 2.4).astype(
@@ -63,9 +64,10 @@ def prepare(rgb: np.ndarray, um_per_px: float) -> Prepared:
     k = max(1, int(WORK_UM_PER_PX / um_per_px + 1e-6))
     work_um = um_per_px * k
     yw = block_mean(lin_y, k).astype(np.float32)
-    sat_full = rgb.min(axis=2) >= 250
+    # Glare: near-white pixels, grown so the bright halo around a reflection goes too.
+    sat_full = rgb.min(axis=2) >= 242
     sat = block_mean(sat_full.astype(np.float32), k) > 0
-    sat = ndi.binary_dilation(sat, iterations=max(2, int(12 / work_um)))
+    sat = ndi.binary_dilation(sat, iterations=max(2, int(40 / work_um)))
     # Skin background: median over ~400 µm on a coarse grid ignores hairs (a minority of the
     # pixels in any window) and keeps the slow vignetting and mottling.
     m = max(1, int(round(40.0 / work_um)))
@@ -88,7 +90,7 @@ def hair_mask(prep: Prepared) -> tuple[np.ndarray, int]:
     lo = max(3.5 * prep.noise, 0.035)
     hi = max(7.0 * prep.noise, 0.08)
     win = max(3, int(round(100.0 / wu)))
-    dark = apply_hysteresis_threshold(c, lo, hi)
+    dark = apply_hysteresis_threshold(c, lo, hi) & ~prep.saturated
     dark &= c >= 0.2 * ndi.maximum_filter(c, size=win)
     bright = apply_hysteresis_threshold(-c, lo, hi) & ~prep.saturated
     bright &= -c >= 0.2 * ndi.maximum_filter(-c, size=win)
@@ -289,7 +291,7 @@ def trace_chains(mask: np.ndarray, work_um: float) -> list[Chain]:
             for i, _e in items:
                 a, b = seg_nodes[i]
                 if (a >= 0) != (b >= 0) and length(seg_pts[i]) + 1 < max(
-                    2.0 * node_hw[nd + 1], 3.0
+                    SPUR_FACTOR * node_hw[nd + 1], 3.0
                 ):
                     spurs.append(i)
             if len(spurs) == len(items):
