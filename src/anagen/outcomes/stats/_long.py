@@ -92,9 +92,10 @@ def prepare_long(
     covariates: Mapping[str, ArrayLike] | None = None,
     visit_order: Sequence[object] | None = None,
 ) -> LongData:
-    subj = np.asarray(subject, dtype=object).ravel()
-    arm_a = np.asarray(arm, dtype=object).ravel()
-    vis = np.asarray(visit, dtype=object).ravel()
+    # Keep native dtypes: converting 10^6 ids to Python objects costs more than the fit.
+    subj = np.asarray(subject).ravel()
+    arm_a = np.asarray(arm).ravel()
+    vis = np.asarray(visit).ravel()
     try:
         val = np.asarray(value, dtype=float).ravel()
     except (TypeError, ValueError) as exc:
@@ -111,15 +112,21 @@ def prepare_long(
         raise NotEnoughDataError("no rows (no patients)")
     if np.isinf(val).any() or (base is not None and np.isinf(base).any()):
         raise ValueError("values and baselines must be finite or NaN")
-    if pd.isna(pd.Series(subj)).any() or pd.isna(pd.Series(vis)).any():
+    if pd.isna(subj).any() or pd.isna(vis).any():
         raise ValueError("subject and visit must not be missing")
-    if pd.isna(pd.Series(arm_a)).any():
+    if pd.isna(arm_a).any():
         raise ValueError("arm must not be missing")
 
-    subj_idx, subj_ids = pd.factorize(pd.Series(subj), sort=False)
+    subj_idx, subj_ids = pd.factorize(subj, sort=False)
     n_subj = len(subj_ids)
-    arm_text = arm_a.astype(str)
-    arm_per_subj = _per_subject(arm_text, subj_idx, n_subj, "arm")
+    # Arms are compared as text (1 and "1" are the same arm), via their few distinct values.
+    arm_codes, arm_uniques = pd.factorize(arm_a, sort=False)
+    arm_labels = sorted({str(a) for a in arm_uniques})
+    label_index = {a: i for i, a in enumerate(arm_labels)}
+    arm_canon = np.array([label_index[str(a)] for a in arm_uniques], dtype=np.int64)[arm_codes]
+    arm_per_subj = np.array(arm_labels, dtype=object)[
+        _per_subject(arm_canon, subj_idx, n_subj, "arm")
+    ]
     base_per_subj = None if base is None else _per_subject(base, subj_idx, n_subj, "baseline")
     cov_cols, cov_names = _code_covariates(covariates, n_rows)
     cov_per_subj = [
@@ -136,13 +143,15 @@ def prepare_long(
         if len(set(map(str, visits))) != len(visits):
             raise ValueError("visit_order contains duplicates")
     else:
-        present = pd.unique(pd.Series(vis[observed]))
+        present = pd.unique(vis[observed])
         try:
             visits = sorted(present.tolist())
         except TypeError:
             visits = sorted(present.tolist(), key=str)
     vis_key = {str(v): j for j, v in enumerate(visits)}
-    vis_idx = np.array([vis_key.get(str(v), -1) for v in vis], dtype=np.int64)
+    vis_codes, vis_uniques = pd.factorize(vis, sort=False)
+    vis_lookup = np.array([vis_key.get(str(v), -1) for v in vis_uniques], dtype=np.int64)
+    vis_idx = vis_lookup[vis_codes]
     # Rows at visits outside visit_order are not analysed (e.g. screening visits).
     use = observed & (vis_idx >= 0)
     n_vis = len(visits)

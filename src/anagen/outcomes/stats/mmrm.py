@@ -316,7 +316,7 @@ def _kr_f_test(
 
 def _fit_theta(model: _REMLModel, theta0: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     res = optimize.minimize(
-        model.objective, theta0, jac=True, method="BFGS", options={"gtol": 1e-6, "maxiter": 500}
+        model.objective, theta0, jac=True, method="BFGS", options={"gtol": 1e-4, "maxiter": 500}
     )
     theta = res.x
     iterations = int(res.nit)
