@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "anagen.assessment",
     "anagen.products",
     "anagen.monitoring",
+    "anagen.treatments",
 ]
 
 MIDDLEWARE = [

@@ -9,6 +9,7 @@ urlpatterns = [
     path("consultation/", include("anagen.assessment.urls")),
     path("products/", include("anagen.products.urls")),
     path("monitoring/", include("anagen.monitoring.urls")),
+    path("sessions/", include("anagen.treatments.urls")),
     path("api/v1/", api.urls),
 ]
 

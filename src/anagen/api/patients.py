@@ -2,7 +2,7 @@ from datetime import date, datetime
 from typing import Literal
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.pagination import paginate
 
@@ -108,7 +108,7 @@ def create_patient(request: HttpRequest, payload: PatientIn):
         patient = services.create_patient(request.clinic, request.user, payload.dict())
     except services.PatientError as exc:
         _raise(exc)
-    return 201, patient
+    return Status(201, patient)
 
 
 @router.get(

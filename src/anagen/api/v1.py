@@ -53,9 +53,11 @@ from anagen.api import assessment as _assessment  # noqa: E402
 from anagen.api import monitoring as _monitoring  # noqa: E402
 from anagen.api import patients as _patients  # noqa: E402
 from anagen.api import products as _products  # noqa: E402
+from anagen.api import treatments as _treatments  # noqa: E402
 
 api.add_router("/patients", _patients.router)
 api.add_router("/me", _accounts.router)
 api.add_router("/consultation", _assessment.router)
 api.add_router("/products", _products.router)
 api.add_router("/monitoring", _monitoring.router)
+api.add_router("/sessions", _treatments.router)

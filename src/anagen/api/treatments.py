@@ -1,0 +1,154 @@
+from datetime import date
+from decimal import Decimal
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+from ninja.errors import HttpError
+
+from anagen.api.auth import guard
+from anagen.patients.selectors import MAX_DB_ID, get_patient
+from anagen.products.models import Lot
+from anagen.treatments import selectors, services
+from anagen.treatments.models import TreatmentSession
+
+router = Router(tags=["sessions"])
+
+
+class MapEntryIn(Schema):
+    zone: str = Field(description="Zone code, e.g. frontal or vertex.2")
+    points: int
+    volume_ml: float
+    spacing_mm: float | None = None
+
+
+class VialIn(Schema):
+    lot_id: int = Field(ge=1, le=MAX_DB_ID)
+    quantity: int
+
+
+class PrpIn(Schema):
+    blood_volume_ml: float
+    spin_protocol: str
+    platelet_concentration_10e9_per_l: float | None = None
+
+
+class GraftIn(Schema):
+    zone: str
+    grafts: int
+    technique: str
+
+
+class SessionIn(Schema):
+    plan_id: int = Field(ge=1, le=MAX_DB_ID)
+    modality: str
+    performed_on: date
+    anaesthesia: str = Field("", max_length=200)
+    technique: str = Field("", max_length=200)
+    needle_gauge: int | None = None
+    depth_mm: Decimal | None = None
+    fine_grid: bool = False
+    immediate_reactions: str = Field("", max_length=5000)
+    notes: str = Field("", max_length=5000)
+    map: list[MapEntryIn] = []
+    vials: list[VialIn] = []
+    prp: PrpIn | None = None
+    grafts: list[GraftIn] = []
+
+
+class MapEntryOut(Schema):
+    zone: str
+    points: int
+    volume_ml: Decimal
+    spacing_mm: Decimal | None
+
+
+class SessionOut(Schema):
+    id: int
+    plan_id: int
+    modality: str
+    performed_on: date
+    clinician: str
+    anaesthesia: str
+    technique: str
+    needle_gauge: int | None
+    depth_mm: Decimal | None
+    total_points: int
+    total_volume_ml: Decimal
+    limit_warnings: list[dict]
+    checklist: dict
+    immediate_reactions: str
+    map: list[MapEntryOut]
+    investigational_notice: str | None
+
+    @staticmethod
+    def resolve_clinician(obj: TreatmentSession) -> str:
+        return obj.clinician.username
+
+    @staticmethod
+    def resolve_map(obj: TreatmentSession) -> list:
+        return list(obj.map_entries.all())
+
+    @staticmethod
+    def resolve_investigational_notice(obj: TreatmentSession) -> str | None:
+        if obj.is_investigational:
+            return "Investigational: exosome products are not approved in most jurisdictions."
+        return None
+
+
+def _raise(exc: services.SessionError) -> None:
+    raise HttpError(400, "; ".join(f"{f}: {' '.join(m)}" for f, m in exc.errors.items()))
+
+
+@router.get(
+    "/{patient_id}",
+    response=list[SessionOut],
+    auth=guard("session.view"),
+    summary="A patient's sessions, newest first",
+)
+def list_sessions(request: HttpRequest, patient_id: int):
+    return list(selectors.sessions_of(get_patient(request.clinic, patient_id)))
+
+
+@router.get(
+    "/{patient_id}/{session_id}",
+    response=SessionOut,
+    auth=guard("session.view"),
+    summary="One session with its injection map",
+)
+def get_session(request: HttpRequest, patient_id: int, session_id: int):
+    return selectors.get_session(get_patient(request.clinic, patient_id), session_id)
+
+
+@router.post(
+    "/{patient_id}",
+    response={201: SessionOut},
+    auth=guard("session.record"),
+    summary="Record a session (checklist, map, vials drawn atomically)",
+)
+def create_session(request: HttpRequest, patient_id: int, payload: SessionIn):
+    patient = get_patient(request.clinic, patient_id)
+    plan = selectors.get_plan(patient, payload.plan_id)
+    lots = {
+        lot.pk: lot
+        for lot in Lot.objects.filter(
+            clinic=request.clinic, pk__in=[v.lot_id for v in payload.vials]
+        ).select_related("product")
+    }
+    missing = [v.lot_id for v in payload.vials if v.lot_id not in lots]
+    if missing:
+        raise HttpError(400, f"vials.lot_id: no such lot {missing[0]}")
+    data = payload.dict(exclude={"map", "vials", "prp", "grafts", "plan_id"})
+    try:
+        session = services.record_session(
+            request.clinic,
+            request.user,
+            plan,
+            data,
+            map_entries=[m.dict() for m in payload.map],
+            vials=[services.VialRequest(lots[v.lot_id], v.quantity) for v in payload.vials],
+            prp=payload.prp.dict() if payload.prp else None,
+            grafts=[g.dict() for g in payload.grafts],
+        )
+    except services.SessionError as exc:
+        _raise(exc)
+    return Status(201, session)

@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from anagen.treatments import scalp_zones
+from anagen.treatments.models import GraftRecord, Modality
+
+VIAL_ROWS = 3
+GRAFT_ROWS = 4
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class SessionForm(forms.Form):
+    plan = forms.TypedChoiceField(coerce=int, label="Treatment plan")
+    modality = forms.ChoiceField(choices=Modality.choices)
+    performed_on = forms.DateField(widget=DateInput(), label="Session date")
+    anaesthesia = forms.CharField(
+        required=False, max_length=200, help_text="e.g. none, topical lidocaine, nerve block"
+    )
+    technique = forms.CharField(
+        required=False, max_length=200, help_text="e.g. manual nappage, injector gun, derma-roller"
+    )
+    needle_gauge = forms.IntegerField(
+        required=False, min_value=18, max_value=34, label="Needle gauge (G)"
+    )
+    depth_mm = forms.DecimalField(
+        required=False, min_value=0, max_value=10, decimal_places=1, label="Depth (mm)"
+    )
+    fine_grid = forms.BooleanField(required=False, label="Use the fine grid (4 cells per zone)")
+    immediate_reactions = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="During or right after the session; record adverse events in monitoring",
+    )
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    prp_blood_volume_ml = forms.DecimalField(
+        required=False, min_value=1, max_value=200, label="PRP: blood drawn (mL)"
+    )
+    prp_spin_protocol = forms.CharField(required=False, max_length=200, label="PRP: spin protocol")
+    prp_platelet_concentration = forms.DecimalField(
+        required=False,
+        min_value=0,
+        max_value=10000,
+        label="PRP: platelet concentration (×10⁹/L), if measured",
+    )
+
+    def __init__(self, *args: Any, plans: list, lots: list, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].choices = [(p.pk, p.title) for p in plans]
+        lot_choices = [("", "—")] + [
+            (
+                lot.pk,
+                f"{lot.product.name} lot {lot.lot_number} (exp {lot.expiry_date}, "
+                f"{lot.quantity_on_hand} on hand)",
+            )
+            for lot in lots
+        ]
+        for i in range(VIAL_ROWS):
+            self.fields[f"vial_{i}_lot"] = forms.TypedChoiceField(
+                coerce=int,
+                choices=lot_choices,
+                required=False,
+                label=f"Lot {i + 1}",
+                empty_value=None,
+            )
+            self.fields[f"vial_{i}_quantity"] = forms.IntegerField(
+                required=False, min_value=1, max_value=50, label=f"Vials from lot {i + 1}"
+            )
+        zone_choices = [("", "—")] + list(scalp_zones.ZONES.items())
+        for i in range(GRAFT_ROWS):
+            self.fields[f"graft_{i}_zone"] = forms.ChoiceField(
+                choices=zone_choices, required=False, label=f"Graft zone {i + 1}"
+            )
+            self.fields[f"graft_{i}_grafts"] = forms.IntegerField(
+                required=False, min_value=1, max_value=10000, label=f"Grafts {i + 1}"
+            )
+            self.fields[f"graft_{i}_technique"] = forms.ChoiceField(
+                choices=[("", "—"), *GraftRecord.TECHNIQUES],
+                required=False,
+                label=f"Technique {i + 1}",
+            )
+
+    def main_fields(self) -> list:
+        return [
+            self[n]
+            for n in (
+                "plan",
+                "modality",
+                "performed_on",
+                "anaesthesia",
+                "technique",
+                "needle_gauge",
+                "depth_mm",
+                "fine_grid",
+            )
+        ]
+
+    def vial_rows(self) -> list:
+        return [(self[f"vial_{i}_lot"], self[f"vial_{i}_quantity"]) for i in range(VIAL_ROWS)]
+
+    def graft_rows(self) -> list:
+        return [
+            (self[f"graft_{i}_zone"], self[f"graft_{i}_grafts"], self[f"graft_{i}_technique"])
+            for i in range(GRAFT_ROWS)
+        ]
+
+
+def parse_map(data: Any, fine_grid: bool) -> tuple[list[dict], list[dict]]:
+    """Map rows from POST data `map-<code>-points|volume_ml|spacing_mm`; blank rows skipped.
+
+    Returns (entries, rows for redisplay). Non-numbers are kept as given so that the pure
+    validator reports them against the right zone.
+    """
+    codes = list(scalp_zones.CELLS if fine_grid else scalp_zones.ZONES)
+    entries, rows = [], []
+    for code in codes:
+        raw = {
+            k: (data.get(f"map-{code}-{k}") or "").strip()
+            for k in ("points", "volume_ml", "spacing_mm")
+        }
+        rows.append({"code": code, "label": scalp_zones.ALL_CODES[code], **raw})
+        if not raw["points"] and not raw["volume_ml"]:
+            continue
+        entries.append(
+            {
+                "zone": code,
+                "points": _number(raw["points"], int),
+                "volume_ml": _number(raw["volume_ml"], float),
+                "spacing_mm": _number(raw["spacing_mm"], float) if raw["spacing_mm"] else None,
+            }
+        )
+    return entries, rows
+
+
+def _number(text: str, kind: type) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        return text
+
+
+def empty_map_rows(fine_grid: bool) -> list[dict]:
+    codes = scalp_zones.CELLS if fine_grid else scalp_zones.ZONES
+    return [
+        {
+            "code": c,
+            "label": scalp_zones.ALL_CODES[c],
+            "points": "",
+            "volume_ml": "",
+            "spacing_mm": "",
+        }
+        for c in codes
+    ]
+
+
+class PostCareForm(forms.Form):
+    modality = forms.ChoiceField(choices=Modality.choices)
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 14}), min_length=20, label="Instructions"
+    )

@@ -1,0 +1,234 @@
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_http_methods
+
+from anagen.accounts.permissions import require_permission
+from anagen.patients.selectors import get_patient
+from anagen.products.models import Lot
+from anagen.treatments import scalp_zones, selectors, services
+from anagen.treatments.forms import PostCareForm, SessionForm, empty_map_rows, parse_map
+
+ENTRY_ERROR = re.compile(r"entries\[(\d+)\]\.(\w+)")
+
+
+def _svg(entries: list[dict], view: str = "top", **options: Any) -> str:
+    # The SVG is built by scalp_zones from zone codes and numbers only, escaped there.
+    return mark_safe(scalp_zones.render_scalp_svg(entries, view, **options))  # noqa: S308
+
+
+@require_permission("session.view")
+def session_list(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    sessions = list(selectors.sessions_of(patient))
+    for s in sessions:
+        s.thumbnail = _svg([e.as_map_entry() for e in s.map_entries.all()])
+    return render(
+        request,
+        "treatments/session_list.html",
+        {"patient": patient, "sessions": sessions, "plans": selectors.active_plans(patient)},
+    )
+
+
+def _split_errors(exc: services.SessionError, entries: list[dict]) -> tuple[dict, dict]:
+    """Split service errors into per-zone map errors and the rest."""
+    zone_errors: dict[str, list[str]] = {}
+    other: dict[str, list[str]] = {}
+    for field, msgs in exc.errors.items():
+        match = ENTRY_ERROR.fullmatch(field)
+        if match and int(match.group(1)) < len(entries):
+            code = entries[int(match.group(1))]["zone"]
+            zone_errors.setdefault(code, []).extend(f"{match.group(2)}: {m}" for m in msgs)
+        else:
+            other[field] = msgs
+    return zone_errors, other
+
+
+@require_permission("session.record")
+@require_http_methods(["GET", "POST"])
+def session_create(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    plans = list(selectors.active_plans(patient))
+    today = timezone.localdate()
+    lots = selectors.usable_lots(request.clinic, today)
+    initial: dict[str, Any] = {"performed_on": today}
+    if plans:
+        initial["plan"] = plans[0].pk
+        if plans[0].modalities:
+            initial["modality"] = plans[0].modalities[0]
+    form = SessionForm(request.POST or None, plans=plans, lots=lots, initial=initial)
+    fine_grid = request.POST.get("fine_grid") == "on" or request.GET.get("grid") == "fine"
+    map_rows = empty_map_rows(fine_grid)
+    entries: list[dict] = []
+    zone_errors: dict[str, list[str]] = {}
+    checklist = None
+    status = 200
+    if plans:
+        plan = plans[0]
+        if form.is_bound and form.is_valid():
+            plan = selectors.get_plan(patient, form.cleaned_data["plan"])
+        checklist = services.pre_session_checklist(
+            plan, form.data.get("modality") or initial.get("modality", ""), today
+        )
+    if request.method == "POST":
+        entries, map_rows = parse_map(request.POST, fine_grid)
+        status = 400
+        if form.is_valid():
+            cd = form.cleaned_data
+            plan = selectors.get_plan(patient, cd["plan"])
+            vials = []
+            lots_by_id = {
+                lot.pk: lot
+                for lot in Lot.objects.filter(
+                    clinic=request.clinic,
+                    pk__in=[cd[f"vial_{i}_lot"] for i in range(3) if cd[f"vial_{i}_lot"]],
+                ).select_related("product")
+            }
+            for i in range(3):
+                lot_id, qty = cd[f"vial_{i}_lot"], cd[f"vial_{i}_quantity"]
+                if lot_id and not qty:
+                    form.add_error(f"vial_{i}_quantity", "How many vials from this lot?")
+                elif qty and not lot_id:
+                    form.add_error(f"vial_{i}_lot", "Choose the lot the vials came from.")
+                elif lot_id:
+                    if lot_id not in lots_by_id:
+                        form.add_error(f"vial_{i}_lot", "No such lot.")
+                    else:
+                        vials.append(services.VialRequest(lots_by_id[lot_id], qty))
+            grafts = [
+                {
+                    "zone": cd[f"graft_{i}_zone"],
+                    "grafts": cd[f"graft_{i}_grafts"],
+                    "technique": cd[f"graft_{i}_technique"],
+                }
+                for i in range(4)
+                if cd[f"graft_{i}_zone"] or cd[f"graft_{i}_grafts"]
+            ]
+            prp = {
+                "blood_volume_ml": cd["prp_blood_volume_ml"],
+                "spin_protocol": cd["prp_spin_protocol"],
+                "platelet_concentration_10e9_per_l": cd["prp_platelet_concentration"],
+            }
+            if not form.errors:
+                try:
+                    session = services.record_session(
+                        request.clinic,
+                        request.user,
+                        plan,
+                        cd,
+                        map_entries=entries,
+                        vials=vials,
+                        prp=prp,
+                        grafts=grafts,
+                    )
+                except services.SessionError as exc:
+                    zone_errors, other = _split_errors(exc, entries)
+                    for field, msgs in other.items():
+                        target = field if field in form.fields else None
+                        for m in msgs:
+                            form.add_error(target, f"{field}: {m}" if target is None else m)
+                    if zone_errors:
+                        form.add_error(None, "Check the injection map: see the zones marked.")
+                else:
+                    for w in session.limit_warnings:
+                        messages.warning(request, w["message"])
+                    messages.success(request, "Session recorded.")
+                    return redirect(
+                        "treatments:detail", patient_id=patient.pk, session_id=session.pk
+                    )
+    for row in map_rows:
+        row["errors"] = zone_errors.get(row["code"], [])
+    drawable = [e for e in entries if not scalp_zones.validate_map([e])]
+    svg = _svg(drawable, "top", interactive=True, fine_grid=fine_grid)
+    return render(
+        request,
+        "treatments/session_form.html",
+        {
+            "patient": patient,
+            "form": form,
+            "plans": plans,
+            "map_rows": map_rows,
+            "map_svg": svg,
+            "fine_grid": fine_grid,
+            "checklist": checklist,
+            "lots": lots,
+        },
+        status=status,
+    )
+
+
+@require_permission("session.view")
+def session_detail(request: HttpRequest, patient_id: int, session_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    session = selectors.get_session(patient, session_id)
+    entries = [e.as_map_entry() for e in session.map_entries.all()]
+    from anagen.products.models import VialDraw
+
+    draws = VialDraw.objects.filter(
+        clinic=request.clinic, patient=patient, session_ref=f"session:{session.pk}"
+    ).select_related("lot__product")
+    views = [(v, _svg(entries, v)) for v in ("top", "side_left", "side_right")]
+    return render(
+        request,
+        "treatments/session_detail.html",
+        {
+            "patient": patient,
+            "session": session,
+            "entries": entries,
+            "draws": draws,
+            "views": views,
+            "labels": scalp_zones.ALL_CODES,
+        },
+    )
+
+
+@require_permission("session.view")
+def postcare_sheet(request: HttpRequest, patient_id: int, session_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    session = selectors.get_session(patient, session_id)
+    body, version = services.postcare_text(request.clinic, session.modality)
+    return render(
+        request,
+        "treatments/postcare_sheet.html",
+        {"patient": patient, "session": session, "body": body, "version": version},
+    )
+
+
+@require_permission("postcare.manage")
+@require_http_methods(["GET", "POST"])
+def postcare_templates(request: HttpRequest) -> HttpResponse:
+    form = PostCareForm(request.POST or None, initial={"modality": request.GET.get("modality")})
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                services.save_postcare_template(
+                    request.clinic,
+                    request.user,
+                    form.cleaned_data["modality"],
+                    form.cleaned_data["body"],
+                )
+            except services.SessionError as exc:
+                for field, msgs in exc.errors.items():
+                    for m in msgs:
+                        form.add_error(field if field in form.fields else None, m)
+            else:
+                messages.success(request, "New version saved; sheets use it from now on.")
+                return redirect("treatments:postcare")
+    from anagen.treatments.models import Modality
+
+    current = [(m, *services.postcare_text(request.clinic, m.value)) for m in Modality]
+    return render(
+        request,
+        "treatments/postcare_templates.html",
+        {"form": form, "current": current},
+        status=status,
+    )

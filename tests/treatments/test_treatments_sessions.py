@@ -1,0 +1,167 @@
+from datetime import date, timedelta
+
+import pytest
+
+from anagen.accounts.roles import Role
+from anagen.assessment import services as assessment
+from anagen.products.models import LotStatus, VialDraw
+from anagen.treatments import services
+from anagen.treatments.models import InjectionMapEntry, TreatmentSession
+
+from .conftest import make_lot, prepare
+
+MAP = [
+    {"zone": "frontal", "points": 40, "volume_ml": 1.0, "spacing_mm": 10},
+    {"zone": "vertex", "points": 40, "volume_ml": 1.0},
+]
+
+
+def record(clinic, user, plan, lot, *, quantity=1, entries=MAP, on=None, **data):
+    return services.record_session(
+        clinic,
+        user,
+        plan,
+        {
+            "modality": "exosome",
+            "performed_on": on or date.today(),
+            "needle_gauge": 30,
+            "depth_mm": "1.5",
+            **data,
+        },
+        map_entries=entries,
+        vials=[services.VialRequest(lot, quantity)],
+    )
+
+
+def test_a_session_stores_the_map_totals_checklist_and_draws_the_vials(
+    clinic_a, clinician, ready, lot
+):
+    patient, plan = ready
+    session = record(clinic_a, clinician, plan, lot)
+    assert session.total_points == 80 and float(session.total_volume_ml) == 2.0
+    assert {e.zone for e in session.map_entries.all()} == {"frontal", "vertex"}
+    assert session.checklist["blocked"] is False
+    lot.refresh_from_db()
+    assert lot.quantity_on_hand == 4
+    draw = VialDraw.objects.get()
+    assert draw.patient == patient and draw.session_ref == f"session:{session.pk}"
+    assert session.history.first().history_user == clinician
+
+
+def test_injecting_more_than_the_vials_hold_is_stored_with_a_clear_warning(
+    clinic_a, clinician, ready, lot
+):
+    _, plan = ready
+    big = [{"zone": "frontal", "points": 60, "volume_ml": 3.5}]
+    session = record(clinic_a, clinician, plan, lot, entries=big)  # 1 vial = 2.0 mL
+    codes = [w["code"] for w in session.limit_warnings]
+    assert "exceeds_vial" in codes
+    assert any("2" in w["message"] for w in session.limit_warnings)
+
+
+@pytest.mark.parametrize(
+    ("entries", "field"),
+    [
+        ([{"zone": "frontal", "points": 10, "volume_ml": -1.0}], "entries[0].volume_ml"),
+        ([{"zone": "nose", "points": 10, "volume_ml": 1.0}], "entries[0].zone"),
+        ([{"zone": "frontal", "points": -3, "volume_ml": 1.0}], "entries[0].points"),
+        ([], "map"),
+    ],
+)
+def test_impossible_maps_are_refused_and_nothing_is_stored(
+    clinic_a, clinician, ready, lot, entries, field
+):
+    _, plan = ready
+    with pytest.raises(services.SessionError) as exc:
+        record(clinic_a, clinician, plan, lot, entries=entries)
+    assert field in exc.value.errors
+    lot.refresh_from_db()
+    assert lot.quantity_on_hand == 5
+    assert not TreatmentSession.objects.exists() and not InjectionMapEntry.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("status", "expiry_days", "message"),
+    [
+        (LotStatus.QUARANTINED, 100, "not released"),
+        (LotStatus.RELEASED, -1, "expired"),
+    ],
+)
+def test_vials_from_an_unusable_lot_roll_back_the_whole_session(
+    clinic_a, clinician, ready, status, expiry_days, message
+):
+    _, plan = ready
+    bad = make_lot(
+        clinic_a,
+        clinician,
+        status=status,
+        expiry=date.today() + timedelta(days=expiry_days),
+        number="BAD",
+    )
+    with pytest.raises(services.SessionError) as exc:
+        record(clinic_a, clinician, plan, bad)
+    assert message in " ".join(exc.value.errors["vials"]).lower()
+    assert not TreatmentSession.objects.exists() and not VialDraw.objects.exists()
+
+
+def test_drawing_more_vials_than_on_hand_is_refused(clinic_a, clinician, ready, lot):
+    _, plan = ready
+    with pytest.raises(services.SessionError) as exc:
+        record(clinic_a, clinician, plan, lot, quantity=6)
+    assert "Only 5 vial(s) left" in " ".join(exc.value.errors["vials"])
+    assert not TreatmentSession.objects.exists()
+
+
+def test_no_session_without_consent(clinic_a, clinician, make_patient, lot):
+    patient = make_patient(clinic_a, clinician, sex_at_birth="male")
+    plan = prepare(patient, clinician, consent=False)
+    with pytest.raises(services.SessionError) as exc:
+        record(clinic_a, clinician, plan, lot)
+    assert "consent" in " ".join(exc.value.errors["checklist"]).lower()
+    assert not TreatmentSession.objects.exists()
+
+
+def test_a_new_block_since_the_plan_stops_the_session(clinic_a, clinician, ready, lot):
+    patient, plan = ready
+    assessment.record_history(patient, clinician, {"malignancy": "active"})
+    assessment.run_screening(patient, clinician)
+    with pytest.raises(services.SessionError) as exc:
+        record(clinic_a, clinician, plan, lot)
+    # Recording the history screens it at once: the new BLOCK shows before the session.
+    assert "BLOCKS exosome" in " ".join(exc.value.errors["checklist"])
+    assert not TreatmentSession.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"needle_gauge": 7}, "needle_gauge"),
+        ({"depth_mm": "-1"}, "depth_mm"),
+        ({"on": date.today() + timedelta(days=3)}, "performed_on"),
+    ],
+)
+def test_impossible_session_values_are_field_errors(clinic_a, clinician, ready, lot, change, field):
+    _, plan = ready
+    with pytest.raises(services.SessionError) as exc:
+        record(clinic_a, clinician, plan, lot, **change)
+    assert field in exc.value.errors
+    assert not TreatmentSession.objects.exists()
+
+
+def test_post_care_sheet_uses_the_clinics_latest_version(clinic_a, clinician):
+    body, label = services.postcare_text(clinic_a, "exosome")
+    assert "investigational" in body and "default" in label
+    services.save_postcare_template(clinic_a, clinician, "exosome", "Our own text: no washing.")
+    services.save_postcare_template(clinic_a, clinician, "exosome", "Version two of our text.")
+    body, label = services.postcare_text(clinic_a, "exosome")
+    assert body == "Version two of our text." and label == "Clinic version 2"
+    with pytest.raises(services.SessionError):
+        services.save_postcare_template(clinic_a, clinician, "exosome", "short")
+
+
+def test_nurses_record_but_front_desk_cannot(clinic_a, make_user, client, ready):
+    patient, _ = ready
+    client.force_login(make_user(Role.FRONT_DESK, clinic_a))
+    assert client.get(f"/sessions/{patient.pk}/new/").status_code == 403
+    client.force_login(make_user(Role.NURSE, clinic_a))
+    assert client.get(f"/sessions/{patient.pk}/new/").status_code == 200

@@ -1,0 +1,87 @@
+import json
+from datetime import date
+
+from anagen.products.models import VialDraw
+from anagen.treatments.models import TreatmentSession
+
+
+def form_data(plan, lot, **extra):
+    data = {
+        "plan": plan.pk,
+        "modality": "exosome",
+        "performed_on": date.today().isoformat(),
+        "needle_gauge": "30",
+        "depth_mm": "1.5",
+        "map-frontal-points": "40",
+        "map-frontal-volume_ml": "1.0",
+        "map-vertex-points": "30",
+        "map-vertex-volume_ml": "0.8",
+        "vial_0_lot": str(lot.pk),
+        "vial_0_quantity": "1",
+    }
+    data.update(extra)
+    return data
+
+
+def test_recording_a_session_in_the_page_redraws_the_map_on_the_session_page(
+    client, clinician, ready, lot
+):
+    patient, plan = ready
+    client.force_login(clinician)
+    page = client.get(f"/sessions/{patient.pk}/new/")
+    assert b'role="button"' in page.content and b"Pre-session checklist" in page.content
+    response = client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot))
+    session = TreatmentSession.objects.get()
+    assert response.status_code == 302
+    detail = client.get(response["Location"])
+    assert detail.status_code == 200
+    assert b"<svg" in detail.content and b"Investigational" in detail.content
+    assert lot.lot_number.encode() in detail.content
+    sheet = client.get(f"/sessions/{patient.pk}/{session.pk}/post-care/")
+    assert b"After your treatment" in sheet.content
+
+
+def test_a_bad_zone_value_is_shown_next_to_that_zone_and_nothing_is_stored(
+    client, clinician, ready, lot
+):
+    patient, plan = ready
+    client.force_login(clinician)
+    response = client.post(
+        f"/sessions/{patient.pk}/new/", form_data(plan, lot, **{"map-vertex-volume_ml": "-2"})
+    )
+    assert response.status_code == 400
+    row = next(r for r in response.context["map_rows"] if r["code"] == "vertex")
+    assert row["errors"] and "negative" in row["errors"][0]
+    assert not TreatmentSession.objects.exists() and not VialDraw.objects.exists()
+
+
+def test_api_records_and_reads_a_session_with_its_map(
+    client, clinician, ready, lot, api_token, clinic_a
+):
+    patient, plan = ready
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    body = {
+        "plan_id": plan.pk,
+        "modality": "exosome",
+        "performed_on": date.today().isoformat(),
+        "map": [{"zone": "frontal", "points": 20, "volume_ml": 0.5}],
+        "vials": [{"lot_id": lot.pk, "quantity": 1}],
+    }
+    created = client.post(
+        f"/api/v1/sessions/{patient.pk}",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers=headers,
+    )
+    assert created.status_code == 201, created.json()
+    sid = created.json()["id"]
+    got = client.get(f"/api/v1/sessions/{patient.pk}/{sid}", headers=headers).json()
+    assert got["map"][0]["zone"] == "frontal" and got["investigational_notice"]
+    bad = client.post(
+        f"/api/v1/sessions/{patient.pk}",
+        headers=headers,
+        content_type="application/json",
+        data=json.dumps({**body, "map": [{"zone": "frontal", "points": 1, "volume_ml": -1}]}),
+    )
+    assert bad.status_code == 400 and "volume_ml" in bad.json()["detail"]
+    assert TreatmentSession.objects.count() == 1
