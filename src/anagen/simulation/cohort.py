@@ -12,6 +12,7 @@ chunked or spread over worker processes.
 
 from __future__ import annotations
 
+import atexit
 import math
 import multiprocessing
 import os
@@ -277,6 +278,25 @@ def _merge(parts: list[dict], offsets: list[int]) -> VisitData:
     return vd
 
 
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """A worker pool kept for the life of the process (start-up costs ~1 s per pool)."""
+    if workers not in _POOLS:
+        # forkserver: forking a process that may hold threads (BLAS, pytest) can deadlock
+        ctx = multiprocessing.get_context("forkserver")
+        _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    return _POOLS[workers]
+
+
+@atexit.register
+def _close_pools() -> None:
+    for ex in _POOLS.values():
+        ex.shutdown(wait=False, cancel_futures=True)
+    _POOLS.clear()
+
+
 def simulate_visits(
     specs: Sequence[PatientSpec],
     seed: int,
@@ -314,8 +334,5 @@ def simulate_visits(
     if workers == 1:
         parts = [_simulate_chunk(j) for j in jobs]
     else:
-        # forkserver: forking a process that may hold threads (BLAS, pytest) can deadlock
-        ctx = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
-            parts = list(ex.map(_simulate_chunk, jobs))
+        parts = list(_pool(workers).map(_simulate_chunk, jobs))
     return _merge(parts, bounds[:-1])
