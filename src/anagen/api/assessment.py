@@ -1,3 +1,751 @@
-from ninja import Router
+"""Consultation API: /api/v1/consultation/… — the same data and rules as the pages.
 
-router = Router(tags=["assessment"])
+Paths start with the patient id. The patient is resolved in the caller's clinic during
+authentication, before the permission check, so another clinic's patient is a 404
+("No such patient.") for every role and endpoint; nested objects are then looked up
+through that patient. Writes go through ``anagen.assessment.services``; a refused write
+is a 400 whose ``detail`` names the field.
+"""
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+from ninja.errors import HttpError
+
+from anagen.accounts.roles import PERMISSIONS, allowed
+from anagen.accounts.services import authenticate_token
+from anagen.api.auth import BearerToken, SessionCookie
+from anagen.assessment import selectors, services
+from anagen.assessment.models import (
+    Consent,
+    Diagnosis,
+    MedicalHistory,
+    ScalpExam,
+    Screening,
+    TreatmentPlan,
+)
+from anagen.patients.models import Patient
+from anagen.patients.selectors import get_patient
+
+router = Router(tags=["consultation"])
+
+
+# --- authentication: tenancy first, then the permission table -----------------------------
+
+
+def _tenancy_then_permission(request: HttpRequest, permission: str) -> None:
+    match = getattr(request, "resolver_match", None)
+    raw = match.kwargs.get("patient_id") if match is not None else None
+    if raw is not None:
+        try:
+            patient_id = int(raw)
+        except (TypeError, ValueError):
+            patient_id = None  # not a number: ninja's validation answers 422
+        if patient_id is not None:
+            get_patient(request.clinic, patient_id)  # Http404 "No such patient."
+    if not allowed(getattr(request, "role", None), permission):
+        raise HttpError(403, f"Your role does not allow this ({permission}).")
+
+
+class _PatientBearer(BearerToken):
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        api_token = authenticate_token(token)
+        if api_token is None:
+            return None
+        membership = api_token.user.membership_for(api_token.clinic)
+        request.user = api_token.user
+        request.clinic = api_token.clinic
+        request.role = membership.role if membership else None
+        _tenancy_then_permission(request, self.permission)
+        return api_token
+
+
+class _PatientSession(SessionCookie):
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        if request.user.is_authenticated and getattr(request, "clinic", None) is not None:
+            _tenancy_then_permission(request, self.permission)
+            return request.user
+        return None
+
+
+def guard(permission: str) -> list:
+    """Like ``anagen.api.auth.guard``, but another clinic's patient is 404 before 403."""
+    if permission not in PERMISSIONS:
+        raise KeyError(f"unknown permission {permission!r}")
+    return [_PatientBearer(permission), _PatientSession(permission)]
+
+
+def _raise(exc: services.AssessmentError) -> None:
+    detail = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
+    raise HttpError(400, detail)
+
+
+def _patient(request: HttpRequest, patient_id: int) -> Patient:
+    return get_patient(request.clinic, patient_id)
+
+
+# --- schemas -------------------------------------------------------------------------------
+
+Modality = Literal["exosome", "prp", "minoxidil", "transplant", "microneedling", "lllt"]
+
+
+class MedicationIn(Schema):
+    drug_class: str = Field(max_length=40)
+    name: str = Field("", max_length=200)
+    start: date | None = None
+    stop: date | None = Field(None, description="Empty = still taking")
+
+
+class PriorTreatmentIn(Schema):
+    modality: str = Field(max_length=40)
+    on: date
+    notes: str = Field("", max_length=2000)
+
+
+class HistoryIn(Schema):
+    recorded_on: date | None = Field(None, description="Date the answers were given (today)")
+    conditions: list[str] = Field([], max_length=50)
+    other_conditions: str = Field("", max_length=5000)
+    medications: list[MedicationIn] = Field([], max_length=50)
+    allergies: list[str] = Field([], max_length=100, description="Substances, incl. products")
+    pregnant: bool | None = None
+    lactating: bool | None = None
+    malignancy: Literal["none", "active", "past"] = "none"
+    malignancy_details: str = Field("", max_length=5000)
+    autoimmune_disease: bool = False
+    bleeding_disorder: bool = False
+    platelet_count_10e9_per_l: float | None = Field(None, ge=0, le=5000)
+    keloid: bool = False
+    scalp_conditions: list[str] = Field([], max_length=20)
+    prior_treatments: list[PriorTreatmentIn] = Field([], max_length=50)
+    notes: str = Field("", max_length=5000)
+
+
+class HistoryOut(Schema):
+    id: int
+    version: int
+    recorded_on: date
+    recorded_by: str
+    created_at: datetime
+    conditions: list[str]
+    other_conditions: str
+    medications: list[dict[str, Any]]
+    allergies: list[str]
+    pregnant: bool | None
+    lactating: bool | None
+    malignancy: str
+    malignancy_details: str
+    autoimmune_disease: bool
+    bleeding_disorder: bool
+    platelet_count_10e9_per_l: float | None
+    keloid: bool
+    scalp_conditions: list[str]
+    prior_treatments: list[dict[str, Any]]
+    notes: str
+    answered_on: dict[str, str]
+
+    @staticmethod
+    def resolve_recorded_by(obj: MedicalHistory) -> str:
+        return obj.recorded_by.username
+
+
+class OverrideOut(Schema):
+    modality: str
+    rule_ids: list[str]
+    reason: str
+    overridden_by: str
+    created_at: datetime
+
+    @staticmethod
+    def resolve_overridden_by(obj: Any) -> str:
+        return obj.overridden_by.username
+
+
+class ScreeningOut(Schema):
+    id: int
+    history_version: int
+    screened_on: date
+    ruleset_version: str
+    rule_overrides: list[dict[str, Any]]
+    product_components: list[str]
+    result: dict[str, Any]
+    overrides: list[OverrideOut]
+    current: bool = Field(description="False when the history changed after this screening")
+
+    @staticmethod
+    def resolve_history_version(obj: Screening) -> int:
+        return obj.medical_history.version
+
+    @staticmethod
+    def resolve_overrides(obj: Screening) -> list:
+        return list(obj.overrides.all())
+
+    @staticmethod
+    def resolve_current(obj: Screening) -> bool:
+        return services.screening_is_current(obj.patient, obj)
+
+
+class ScreenIn(Schema):
+    product_components: list[str] = Field([], max_length=50)
+
+
+class OverrideIn(Schema):
+    modality: Modality
+    reason: str = Field(max_length=2000)
+
+
+class ExamIn(Schema):
+    examined_on: date | None = None
+    norwood_hamilton: str = Field("", max_length=12)
+    ludwig: str = Field("", max_length=5)
+    sinclair: int | None = None
+    female_pattern_confirmed: bool = False
+    basp_basic: str = Field("", max_length=4)
+    basp_f: str = Field("", max_length=4)
+    basp_v: str = Field("", max_length=4)
+    salt_top: float | None = Field(None, description="% of hair lost in the region, 0–100")
+    salt_posterior: float | None = None
+    salt_right: float | None = None
+    salt_left: float | None = None
+    aa_qol_impact: int | None = None
+    aa_brow_or_lash_loss: bool = False
+    aa_months_failed_treatment: float | None = None
+    aa_rapid_loss: bool = False
+    aa_diffuse_pull_test: bool = False
+    pull_hairs_pulled: int | None = None
+    pull_hairs_out: int | None = None
+    trichoscopy_signs: list[str] = Field([], max_length=30)
+    findings: str = Field("", max_length=10000)
+
+
+class ExamOut(Schema):
+    id: int
+    examined_on: date
+    examined_by: str
+    norwood_hamilton: str
+    ludwig: str
+    sinclair: int | None
+    female_pattern_confirmed: bool
+    basp_final: str
+    salt_top: float | None
+    salt_posterior: float | None
+    salt_right: float | None
+    salt_left: float | None
+    salt_score: float | None
+    salt_band: str
+    aa_iga: int | None
+    aa_scale_base: str
+    aa_scale_severity: str
+    pull_hairs_pulled: int | None
+    pull_hairs_out: int | None
+    pull_test_positive: bool | None
+    trichoscopy_signs: list[str]
+    findings: str
+    stage: str
+
+    @staticmethod
+    def resolve_examined_by(obj: ScalpExam) -> str:
+        return obj.examined_by.username
+
+
+class DiagnosisIn(Schema):
+    condition: str = Field(max_length=20)
+    stage: str = Field("", max_length=10)
+    diagnosed_on: date | None = None
+    label: str = Field("", max_length=200, description="Only for condition 'other'")
+    icd10_code: str = Field("", max_length=10, description="Only for condition 'other'")
+    snomed_code: str = Field("", max_length=20, description="Only for condition 'other'")
+    notes: str = Field("", max_length=5000)
+
+
+class CodingOut(Schema):
+    system: str
+    code: str
+    version: str
+
+
+class DiagnosisOut(Schema):
+    id: int
+    condition: str
+    label: str
+    stage: str
+    diagnosed_on: date
+    diagnosed_by: str
+    codings: list[CodingOut]
+    notes: str
+
+    @staticmethod
+    def resolve_diagnosed_by(obj: Diagnosis) -> str:
+        return obj.diagnosed_by.username
+
+    @staticmethod
+    def resolve_codings(obj: Diagnosis) -> list[dict[str, str]]:
+        return [
+            {"system": s, "code": c, "version": v}
+            for c, s, v in (
+                (obj.icd10_code, obj.icd10_system, obj.icd10_version),
+                (obj.icd11_code, obj.icd11_system, obj.icd11_version),
+                (obj.snomed_code, obj.snomed_system, obj.snomed_version),
+            )
+            if c
+        ]
+
+
+class ProposalOut(Schema):
+    key: str
+    title: str
+    modalities: list[str]
+    reasons: list[str]
+    flags: list[str]
+    notices: list[str]
+    screening_outcome: str | None
+    protocols: list[dict[str, Any]]
+    blocked_modalities: list[str]
+    overridden_modalities: list[str]
+    can_accept: bool
+
+
+class ProposalsOut(Schema):
+    proposals: list[ProposalOut]
+    missing: list[str]
+
+
+class PlanIn(Schema):
+    proposal_key: str = Field(max_length=40)
+    sessions_planned: int | None = None
+    interval_weeks: float | None = None
+    start_on: date | None = None
+    notes: str = Field("", max_length=5000)
+
+
+class PlanPatch(Schema):
+    sessions_planned: int | None = None
+    interval_weeks: float | None = None
+    start_on: date | None = None
+    notes: str | None = Field(None, max_length=5000)
+
+
+class ReasonIn(Schema):
+    reason: str = Field(max_length=2000)
+
+
+class ConsentIn(Schema):
+    modality: Modality
+    signed_name: str = Field(max_length=200)
+    signed_on: date
+    signature_png: str = Field("", max_length=500_000, description="data:image/png;base64,…")
+
+
+class WithdrawIn(Schema):
+    reason: str = Field(max_length=2000)
+    withdrawn_on: date | None = None
+
+
+class ConsentOut(Schema):
+    id: int
+    plan_id: int
+    modality: str
+    form_version: int
+    form_title: str
+    signed_name: str
+    signed_on: date
+    has_drawn_signature: bool
+    recorded_by: str
+    recorded_at: datetime
+    withdrawn_on: date | None
+
+    @staticmethod
+    def resolve_form_version(obj: Consent) -> int:
+        return obj.form.version
+
+    @staticmethod
+    def resolve_form_title(obj: Consent) -> str:
+        return obj.form.title
+
+    @staticmethod
+    def resolve_has_drawn_signature(obj: Consent) -> bool:
+        return bool(obj.signature_png)
+
+    @staticmethod
+    def resolve_recorded_by(obj: Consent) -> str:
+        return obj.recorded_by.username
+
+    @staticmethod
+    def resolve_withdrawn_on(obj: Consent) -> date | None:
+        return obj.withdrawal.withdrawn_on if obj.withdrawn else None
+
+
+class PlanOut(Schema):
+    id: int
+    proposal_key: str
+    title: str
+    status: str
+    modalities: list[str]
+    protocols: list[dict[str, Any]]
+    reasons: list[str]
+    flags: list[str]
+    notices: list[str]
+    sessions_planned: int | None
+    interval_weeks: float | None
+    start_on: date | None
+    notes: str
+    cancel_reason: str
+    diagnosis_id: int
+    screening_id: int
+    created_by: str
+    created_at: datetime
+    consents: list[ConsentOut]
+
+    @staticmethod
+    def resolve_created_by(obj: TreatmentPlan) -> str:
+        return obj.created_by.username
+
+    @staticmethod
+    def resolve_consents(obj: TreatmentPlan) -> list:
+        return list(obj.consents.all())
+
+
+class StepOut(Schema):
+    key: str
+    title: str
+    done: bool
+    summary: str
+
+
+class ConsultationOut(Schema):
+    patient_id: int
+    steps: list[StepOut]
+    next_step: str | None
+    history: HistoryOut | None
+    screening: ScreeningOut | None
+    exam: ExamOut | None
+    diagnosis: DiagnosisOut | None
+    plan: PlanOut | None
+
+
+class RuleOut(Schema):
+    id: str
+    modality: str
+    outcome: str
+    enabled: bool
+    locked: bool
+    reason: str
+    source: str
+    override_reason: str | None
+
+
+class RulesOut(Schema):
+    ruleset_version: str
+    rules: list[RuleOut]
+
+
+class RuleOverrideIn(Schema):
+    rule_id: str = Field(max_length=60)
+    action: Literal["set_outcome", "disable"]
+    outcome: Literal["", "WARN", "REFER", "BLOCK"] = ""
+    reason: str = Field(max_length=2000)
+
+
+class RuleOverrideOut(Schema):
+    id: int
+    rule_id: str
+    action: str
+    outcome: str
+    reason: str
+    created_at: datetime
+
+
+# --- clinic rules (before "/{patient_id}", so "/rules" is not read as a patient id) ------
+
+
+@router.get(
+    "/rules",
+    response=RulesOut,
+    summary="The clinic's effective screening rules",
+    auth=guard("consultation.view"),
+)
+def list_rules(request: HttpRequest):
+    rs = services.effective_ruleset(request.clinic)
+    return {
+        "ruleset_version": rs.effective_version,
+        "rules": [{**r.__dict__, "outcome": str(r.outcome)} for r in rs.rules],
+    }
+
+
+@router.post(
+    "/rules/overrides",
+    response={201: RuleOverrideOut},
+    summary="Override one screening rule for this clinic (reason required, audited)",
+    auth=guard("protocol.manage"),
+)
+def add_rule_override(request: HttpRequest, payload: RuleOverrideIn):
+    try:
+        return Status(
+            201,
+            services.add_rule_override(
+                request.clinic,
+                request.user,
+                payload.rule_id,
+                payload.action,
+                payload.outcome,
+                payload.reason,
+            ),
+        )
+    except services.AssessmentError as exc:
+        _raise(exc)
+
+
+# --- the consultation ----------------------------------------------------------------------
+
+
+@router.get(
+    "/{patient_id}",
+    response=ConsultationOut,
+    summary="The whole consultation: steps and the latest record of each",
+    auth=guard("consultation.view"),
+)
+def consultation(request: HttpRequest, patient_id: int):
+    c = selectors.consultation(_patient(request, patient_id))
+    return {
+        "patient_id": patient_id,
+        "steps": [s.__dict__ for s in c.steps],
+        "next_step": c.next_step,
+        "history": c.history,
+        "screening": c.screening,
+        "exam": c.exam,
+        "diagnosis": c.diagnosis,
+        "plan": c.plan,
+    }
+
+
+@router.get(
+    "/{patient_id}/history",
+    response=list[HistoryOut],
+    summary="All versions of the medical history, newest first",
+    auth=guard("consultation.view"),
+)
+def list_history(request: HttpRequest, patient_id: int):
+    return list(selectors.histories(_patient(request, patient_id)).order_by("-version"))
+
+
+@router.post(
+    "/{patient_id}/history",
+    response={201: HistoryOut},
+    summary="Record a new history version (screened at once)",
+    auth=guard("history.edit"),
+)
+def record_history(request: HttpRequest, patient_id: int, payload: HistoryIn):
+    patient = _patient(request, patient_id)
+    data = payload.dict()
+    data["recorded_on"] = data["recorded_on"] or None
+    try:
+        return Status(201, services.record_history(patient, request.user, data))
+    except services.AssessmentError as exc:
+        _raise(exc)
+
+
+@router.get(
+    "/{patient_id}/screening",
+    response=ScreeningOut,
+    summary="The latest screening result",
+    auth=guard("consultation.view"),
+)
+def latest_screening(request: HttpRequest, patient_id: int):
+    row = selectors.latest_screening(_patient(request, patient_id))
+    if row is None:
+        raise HttpError(404, "No screening yet: record the medical history first.")
+    return row
+
+
+@router.post(
+    "/{patient_id}/screening",
+    response={201: ScreeningOut},
+    summary="Screen the latest history again today",
+    auth=guard("history.edit"),
+)
+def screen_again(request: HttpRequest, patient_id: int, payload: ScreenIn):
+    patient = _patient(request, patient_id)
+    try:
+        return Status(
+            201,
+            services.run_screening(
+                patient, request.user, product_components=payload.product_components
+            ),
+        )
+    except services.AssessmentError as exc:
+        _raise(exc)
+
+
+@router.post(
+    "/{patient_id}/screening/overrides",
+    response={201: OverrideOut},
+    summary="Override a BLOCK of the latest screening (written reason, audited)",
+    auth=guard("screening.override"),
+)
+def override_block(request: HttpRequest, patient_id: int, payload: OverrideIn):
+    row = selectors.latest_screening(_patient(request, patient_id))
+    if row is None:
+        raise HttpError(400, "modality: nothing has been screened yet.")
+    try:
+        return Status(
+            201, services.override_block(row, request.user, payload.modality, payload.reason)
+        )
+    except services.AssessmentError as exc:
+        _raise(exc)
+
+
+@router.get(
+    "/{patient_id}/exams",
+    response=list[ExamOut],
+    summary="Scalp examinations, newest first",
+    auth=guard("consultation.view"),
+)
+def list_exams(request: HttpRequest, patient_id: int):
+    return list(selectors.exams(_patient(request, patient_id)).order_by("-examined_on", "-id"))
+
+
+@router.post(
+    "/{patient_id}/exams",
+    response={201: ExamOut},
+    summary="Record a scalp examination",
+    auth=guard("exam.edit"),
+)
+def record_exam(request: HttpRequest, patient_id: int, payload: ExamIn):
+    patient = _patient(request, patient_id)
+    try:
+        return Status(201, services.record_exam(patient, request.user, payload.dict()))
+    except services.AssessmentError as exc:
+        _raise(exc)
+
+
+@router.get(
+    "/{patient_id}/diagnoses",
+    response=list[DiagnosisOut],
+    summary="Diagnoses, newest first",
+    auth=guard("consultation.view"),
+)
+def list_diagnoses(request: HttpRequest, patient_id: int):
+    patient = _patient(request, patient_id)
+    return list(selectors.diagnoses(patient).order_by("-diagnosed_on", "-id"))
+
+
+@router.post(
+    "/{patient_id}/diagnoses",
+    response={201: DiagnosisOut},
+    summary="Record a coded diagnosis",
+    auth=guard("diagnosis.edit"),
+)
+def record_diagnosis(request: HttpRequest, patient_id: int, payload: DiagnosisIn):
+    patient = _patient(request, patient_id)
+    try:
+        return Status(201, services.record_diagnosis(patient, request.user, payload.dict()))
+    except services.AssessmentError as exc:
+        _raise(exc)
+
+
+@router.get(
+    "/{patient_id}/proposals",
+    response=ProposalsOut,
+    summary="Plans proposed for the latest diagnosis and screening",
+    auth=guard("consultation.view"),
+)
+def list_proposals(request: HttpRequest, patient_id: int):
+    found, missing = services.proposals(_patient(request, patient_id))
+    return {
+        "proposals": [{**p.__dict__, "can_accept": p.can_accept} for p in found],
+        "missing": missing,
+    }
+
+
+@router.get(
+    "/{patient_id}/plans",
+    response=list[PlanOut],
+    summary="Treatment plans, newest first",
+    auth=guard("consultation.view"),
+)
+def list_plans(request: HttpRequest, patient_id: int):
+    return list(selectors.plans(_patient(request, patient_id)))
+
+
+@router.post(
+    "/{patient_id}/plans",
+    response={201: PlanOut},
+    summary="Accept a proposal (optionally edited); a BLOCK needs an override first",
+    auth=guard("plan.edit"),
+)
+def accept_plan(request: HttpRequest, patient_id: int, payload: PlanIn):
+    patient = _patient(request, patient_id)
+    try:
+        return Status(201, services.accept_plan(patient, request.user, payload.dict()))
+    except services.AssessmentError as exc:
+        _raise(exc)
+
+
+@router.patch(
+    "/{patient_id}/plans/{plan_id}",
+    response=PlanOut,
+    summary="Edit a plan nobody has consented to yet",
+    auth=guard("plan.edit"),
+)
+def update_plan(request: HttpRequest, patient_id: int, plan_id: int, payload: PlanPatch):
+    plan = selectors.get_plan(_patient(request, patient_id), plan_id)
+    changes = payload.dict(exclude_unset=True)
+    try:
+        return services.update_plan(plan, request.user, changes)
+    except services.AssessmentError as exc:
+        _raise(exc)
+
+
+@router.post(
+    "/{patient_id}/plans/{plan_id}/cancel",
+    response=PlanOut,
+    summary="Cancel a plan (reason required)",
+    auth=guard("plan.edit"),
+)
+def cancel_plan(request: HttpRequest, patient_id: int, plan_id: int, payload: ReasonIn):
+    plan = selectors.get_plan(_patient(request, patient_id), plan_id)
+    try:
+        return services.cancel_plan(plan, request.user, payload.reason)
+    except services.AssessmentError as exc:
+        _raise(exc)
+
+
+@router.post(
+    "/{patient_id}/plans/{plan_id}/consents",
+    response={201: ConsentOut},
+    summary="Record the patient's signed consent to one treatment of the plan",
+    auth=guard("consent.record"),
+)
+def record_consent(request: HttpRequest, patient_id: int, plan_id: int, payload: ConsentIn):
+    plan = selectors.get_plan(_patient(request, patient_id), plan_id)
+    try:
+        return Status(201, services.record_consent(plan, request.user, **payload.dict()))
+    except services.AssessmentError as exc:
+        _raise(exc)
+
+
+@router.get(
+    "/{patient_id}/consents",
+    response=list[ConsentOut],
+    summary="Signed consents (withdrawn ones included)",
+    auth=guard("consultation.view"),
+)
+def list_consents(request: HttpRequest, patient_id: int):
+    return list(selectors.consents(_patient(request, patient_id)))
+
+
+@router.post(
+    "/{patient_id}/consents/{consent_id}/withdraw",
+    response={201: ConsentOut},
+    summary="Record a withdrawal of consent (the consent itself never changes)",
+    auth=guard("consent.record"),
+)
+def withdraw_consent(request: HttpRequest, patient_id: int, consent_id: int, payload: WithdrawIn):
+    consent = selectors.get_consent(_patient(request, patient_id), consent_id)
+    try:
+        services.withdraw_consent(consent, request.user, payload.reason, payload.withdrawn_on)
+    except services.AssessmentError as exc:
+        _raise(exc)
+    return Status(201, selectors.get_consent(consent.patient, consent.pk))

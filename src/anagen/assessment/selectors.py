@@ -1,0 +1,230 @@
+"""Reads of consultation data, always scoped to one clinic (through its patient).
+
+Nested objects are looked up through the patient, and the patient through the clinic
+(``patients.selectors.get_patient``), so an id of another clinic's object is a 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from anagen.accounts.models import Clinic
+from anagen.assessment import screening, services
+from anagen.assessment.models import (
+    Consent,
+    ConsentForm,
+    Diagnosis,
+    MedicalHistory,
+    ProtocolTemplate,
+    ScalpExam,
+    Screening,
+    ScreeningRuleOverride,
+    TreatmentPlan,
+)
+from anagen.patients.models import Patient
+from anagen.patients.selectors import MAX_DB_ID
+
+
+def _valid_id(value: Any) -> bool:
+    return isinstance(value, int) and 0 < value <= MAX_DB_ID
+
+
+def histories(patient: Patient) -> QuerySet[MedicalHistory]:
+    return MedicalHistory.objects.filter(patient=patient).select_related("recorded_by")
+
+
+def latest_history(patient: Patient) -> MedicalHistory | None:
+    return histories(patient).order_by("-version").first()
+
+
+def latest_screening(patient: Patient) -> Screening | None:
+    return (
+        Screening.objects.filter(patient=patient)
+        .select_related("medical_history", "created_by")
+        .prefetch_related("overrides__overridden_by")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def exams(patient: Patient) -> QuerySet[ScalpExam]:
+    return ScalpExam.objects.filter(patient=patient).select_related("examined_by")
+
+
+def latest_exam(patient: Patient) -> ScalpExam | None:
+    return exams(patient).order_by("-examined_on", "-id").first()
+
+
+def diagnoses(patient: Patient) -> QuerySet[Diagnosis]:
+    return Diagnosis.objects.filter(patient=patient).select_related("diagnosed_by")
+
+
+def latest_diagnosis(patient: Patient) -> Diagnosis | None:
+    return diagnoses(patient).order_by("-diagnosed_on", "-id").first()
+
+
+def plans(patient: Patient) -> QuerySet[TreatmentPlan]:
+    return (
+        TreatmentPlan.objects.filter(patient=patient)
+        .select_related("created_by", "diagnosis")
+        .prefetch_related("consents__withdrawal", "consents__form")
+        .order_by("-created_at", "-id")
+    )
+
+
+def current_plan(patient: Patient) -> TreatmentPlan | None:
+    return plans(patient).filter(status="active").first()
+
+
+def get_plan(patient: Patient, plan_id: int) -> TreatmentPlan:
+    if not _valid_id(plan_id):
+        raise Http404("No such plan.")
+    plan = plans(patient).filter(pk=plan_id).first()
+    if plan is None:
+        raise Http404("No such plan.")
+    return plan
+
+
+def get_consent(patient: Patient, consent_id: int) -> Consent:
+    if not _valid_id(consent_id):
+        raise Http404("No such consent.")
+    consent = (
+        Consent.objects.filter(patient=patient, pk=consent_id)
+        .select_related("plan", "form", "recorded_by")
+        .first()
+    )
+    if consent is None:
+        raise Http404("No such consent.")
+    return consent
+
+
+def consents(patient: Patient) -> QuerySet[Consent]:
+    return Consent.objects.filter(patient=patient).select_related(
+        "form", "recorded_by", "withdrawal", "plan"
+    )
+
+
+# --- clinic-level data ---------------------------------------------------------------------
+
+
+def rule_overrides(clinic: Clinic, *, include_retired: bool = False) -> QuerySet:
+    qs = ScreeningRuleOverride.objects.filter(clinic=clinic).select_related(
+        "created_by", "retired_by"
+    )
+    return qs if include_retired else qs.filter(retired_at__isnull=True)
+
+
+def get_rule_override(clinic: Clinic, override_id: int) -> ScreeningRuleOverride:
+    if not _valid_id(override_id):
+        raise Http404("No such override.")
+    row = rule_overrides(clinic).filter(pk=override_id).first()
+    if row is None:
+        raise Http404("No such override.")
+    return row
+
+
+def effective_rules(clinic: Clinic) -> list[screening.Rule]:
+    return list(services.effective_ruleset(clinic).rules)
+
+
+def protocol_templates(clinic: Clinic) -> list[ProtocolTemplate]:
+    """The clinic's templates; shipped defaults (unsaved) where it has no row yet."""
+    rows = {t.key: t for t in ProtocolTemplate.objects.filter(clinic=clinic)}
+    from anagen.assessment.protocols import TEMPLATES
+
+    out = [rows.pop(k, None) or services.default_template(clinic, k) for k in TEMPLATES]
+    return out + sorted(rows.values(), key=lambda t: t.key)
+
+
+def consent_forms(clinic: Clinic) -> list[ConsentForm]:
+    """The current text per modality (defaults, unsaved, where none is stored)."""
+    return [services.current_consent_form(clinic, m) for m in screening.MODALITIES]
+
+
+# --- the consultation as a whole -----------------------------------------------------------
+
+
+@dataclass
+class Step:
+    key: str
+    title: str
+    done: bool
+    summary: str = ""
+
+
+@dataclass
+class Consultation:
+    patient: Patient
+    history: MedicalHistory | None
+    screening: Screening | None
+    screening_current: bool
+    exam: ScalpExam | None
+    diagnosis: Diagnosis | None
+    plan: TreatmentPlan | None
+    proposals: list[services.Proposal] = field(default_factory=list)
+    proposals_missing: list[str] = field(default_factory=list)
+    consent_rows: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def blocked_modalities(self) -> list[str]:
+        if self.screening is None:
+            return []
+        overridden = {o.modality for o in self.screening.overrides.all()}
+        return [
+            m
+            for m, r in self.screening.result["modalities"].items()
+            if r["outcome"] == "BLOCK" and m not in overridden
+        ]
+
+    @property
+    def next_step(self) -> str | None:
+        return next((s.key for s in self.steps if not s.done), None)
+
+
+def consultation(patient: Patient) -> Consultation:
+    """Everything the consultation page, the patient panel and the API summary show."""
+    scr = latest_screening(patient)
+    c = Consultation(
+        patient=patient,
+        history=latest_history(patient),
+        screening=scr,
+        screening_current=services.screening_is_current(patient, scr),
+        exam=latest_exam(patient),
+        diagnosis=latest_diagnosis(patient),
+        plan=current_plan(patient),
+    )
+    c.proposals, c.proposals_missing = services.proposals(patient)
+    if c.plan is not None:
+        for m in c.plan.modalities:
+            live = [x for x in c.plan.consents.all() if x.modality == m and not x.withdrawn]
+            c.consent_rows.append(
+                {
+                    "modality": m,
+                    "consent": live[0] if live else None,
+                    "form": services.current_consent_form(patient.clinic, m),
+                }
+            )
+    consented = c.plan is not None and all(r["consent"] for r in c.consent_rows)
+    worst = ""
+    if scr is not None:
+        outcomes = [r["outcome"] for r in scr.result["modalities"].values()]
+        worst = max(outcomes, key=lambda o: screening.Outcome(o).severity, default="OK")
+    c.steps = [
+        Step("history", "Medical history", c.history is not None,
+             f"v{c.history.version}, {c.history.recorded_on}" if c.history else ""),
+        Step("screening", "Screening", c.screening_current,
+             f"worst outcome {worst}" if scr else ""),
+        Step("exam", "Scalp exam", c.exam is not None,
+             f"{c.exam.examined_on}" if c.exam else ""),
+        Step("diagnosis", "Diagnosis", c.diagnosis is not None,
+             c.diagnosis.label if c.diagnosis else ""),
+        Step("plan", "Plan", c.plan is not None, c.plan.title if c.plan else ""),
+        Step("consent", "Consent", consented,
+             "signed" if consented else ""),
+    ]  # fmt: skip
+    return c

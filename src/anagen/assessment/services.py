@@ -1,0 +1,1293 @@
+"""Writes of consultation data: validation, transactions and audit in one place.
+
+Each function takes the acting user, validates its input with the pure modules
+(``scales``, ``screening``, ``coding``, ``protocols``), and raises :class:`AssessmentError`
+(field name -> messages) before anything is stored. History rows get the user and a
+reason (django-simple-history). Views and the API call these; they hold no rules.
+
+Functions the treatment issue can call: :func:`has_valid_consent` and
+:func:`session_blockers`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import math
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from anagen.accounts.models import Clinic, User
+from anagen.assessment import coding, protocols, scales, screening
+from anagen.assessment.models import (
+    MODALITY_LABELS,
+    Consent,
+    ConsentForm,
+    ConsentWithdrawal,
+    Diagnosis,
+    MedicalHistory,
+    ProtocolTemplate,
+    ScalpExam,
+    Screening,
+    ScreeningOverride,
+    ScreeningRuleOverride,
+    TreatmentPlan,
+)
+from anagen.patients.models import Patient
+
+MIN_REASON_CHARS = 10  # a written reason, not "ok"
+MAX_SIGNATURE_BYTES = 300_000
+MAX_SIGNATURE_SIDE_PX = 2000
+
+# coding.py leaves code-system versions to the deployment (REFERENCE.md states none).
+# WHO ICD-10 was last revised in 2019; SNOMED CT is recorded as the International Edition
+# module URI. A deployment that licenses a national edition sets these two settings.
+ICD10_VERSION = getattr(settings, "ANAGEN_ICD10_VERSION", "2019")
+ICD11_VERSION = getattr(settings, "ANAGEN_ICD11_VERSION", "2025-01")
+SNOMED_VERSION = getattr(
+    settings, "ANAGEN_SNOMED_VERSION", "http://snomed.info/sct/900000000000207008"
+)
+
+
+@dataclass
+class AssessmentError(Exception):
+    """A write was refused; ``errors`` maps field name -> list of messages."""
+
+    errors: dict[str, list[str]]
+
+    def __str__(self) -> str:
+        return "; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items())
+
+
+def _add(errors: dict[str, list[str]], field: str, message: str) -> None:
+    errors.setdefault(field, []).append(message)
+
+
+def _audit(obj: Any, user: User, reason: str) -> None:
+    obj._history_user = user
+    obj._change_reason = reason
+
+
+def _today() -> date:
+    return timezone.localdate()
+
+
+def _check_date(errors: dict[str, list[str]], field: str, value: Any) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            _add(errors, field, "Enter a real date as YYYY-MM-DD.")
+            return None
+    if not isinstance(value, date):
+        _add(errors, field, "Enter a real date as YYYY-MM-DD.")
+        return None
+    if value > _today():
+        _add(errors, field, "Cannot be in the future.")
+        return None
+    if value.year < 1900:
+        _add(errors, field, "Check the year.")
+        return None
+    return value
+
+
+def patient_sex(patient: Patient) -> str:
+    """The patient's sex in the vocabulary of ``scales``/``screening``."""
+    return {"male": "male", "female": "female", "intersex": "other"}.get(
+        patient.sex_at_birth, "unknown"
+    )
+
+
+def age_on(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+# --- medical history -----------------------------------------------------------------------
+
+# The answers of the questionnaire; each gets a date in MedicalHistory.answered_on.
+ANSWER_FIELDS = (
+    "conditions",
+    "other_conditions",
+    "medications",
+    "allergies",
+    "pregnant",
+    "lactating",
+    "malignancy",
+    "malignancy_details",
+    "autoimmune_disease",
+    "bleeding_disorder",
+    "platelet_count_10e9_per_l",
+    "keloid",
+    "scalp_conditions",
+    "prior_treatments",
+    "notes",
+)
+_LIST_FIELDS = ("conditions", "allergies", "scalp_conditions", "medications", "prior_treatments")
+_TEXT_FIELDS = ("other_conditions", "malignancy_details", "notes")
+_BOOL_FIELDS = ("autoimmune_disease", "bleeding_disorder", "keloid")
+
+
+def _clean_history(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    unknown = set(data) - set(ANSWER_FIELDS) - {"recorded_on"}
+    if unknown:
+        _add(errors, "__all__", f"Unknown field(s): {', '.join(sorted(unknown))}.")
+    clean: dict[str, Any] = {}
+    for f in _LIST_FIELDS:
+        value = data.get(f) or []
+        if not isinstance(value, list | tuple):
+            _add(errors, f, "Must be a list.")
+            value = []
+        clean[f] = list(value)
+    for f in _TEXT_FIELDS:
+        value = data.get(f) or ""
+        clean[f] = value.strip() if isinstance(value, str) else str(value)
+    for f in _BOOL_FIELDS:
+        clean[f] = bool(data.get(f, False))
+    for f in ("pregnant", "lactating"):
+        value = data.get(f)
+        clean[f] = None if value is None else bool(value)
+    clean["malignancy"] = data.get("malignancy") or "none"
+    platelets = data.get("platelet_count_10e9_per_l")
+    if platelets is not None and (
+        isinstance(platelets, bool)
+        or not isinstance(platelets, int | float)
+        or not math.isfinite(platelets)
+    ):
+        _add(errors, "platelet_count_10e9_per_l", "Must be a number.")
+        platelets = None
+    clean["platelet_count_10e9_per_l"] = platelets
+    clean["recorded_on"] = _check_date(errors, "recorded_on", data.get("recorded_on") or _today())
+
+    allergies = []
+    for a in clean["allergies"]:
+        if not isinstance(a, str) or not a.strip() or len(a) > 200:
+            _add(errors, "allergies", "Each allergy is a substance name (at most 200 characters).")
+            break
+        allergies.append(a.strip())
+    clean["allergies"] = allergies
+
+    meds = []
+    for i, m in enumerate(clean["medications"]):
+        if not isinstance(m, dict):
+            _add(errors, "medications", f"Medication {i + 1}: expected an object.")
+            continue
+        start = _check_date(errors, f"medications[{i}].start", m.get("start"))
+        stop = _check_date(errors, f"medications[{i}].stop", m.get("stop"))
+        name = m.get("name") or ""
+        if not isinstance(name, str) or len(name) > 200:
+            _add(errors, f"medications[{i}].name", "At most 200 characters.")
+            name = ""
+        meds.append(
+            {
+                "drug_class": m.get("drug_class"),
+                "name": name.strip(),
+                "start": start.isoformat() if start else None,
+                "stop": stop.isoformat() if stop else None,
+            }
+        )
+    clean["medications"] = meds
+
+    priors = []
+    for i, p in enumerate(clean["prior_treatments"]):
+        if not isinstance(p, dict):
+            _add(errors, "prior_treatments", f"Treatment {i + 1}: expected an object.")
+            continue
+        on = _check_date(errors, f"prior_treatments[{i}].on", p.get("on"))
+        if on is None and f"prior_treatments[{i}].on" not in errors:
+            _add(errors, f"prior_treatments[{i}].on", "Give the date of the treatment.")
+        notes = p.get("notes") or ""
+        priors.append(
+            {
+                "modality": p.get("modality"),
+                "on": on.isoformat() if on else None,
+                "notes": notes.strip() if isinstance(notes, str) else "",
+            }
+        )
+    clean["prior_treatments"] = priors
+    if errors:
+        raise AssessmentError(errors)
+    # The engine knows the vocabulary (conditions, drug classes, modalities, sex vs
+    # pregnancy): building its input is the validation, so the two cannot disagree.
+    try:
+        engine_history(clean, patient, clean["recorded_on"])
+    except screening.ScreeningInputError as exc:
+        field = exc.field.split("[")[0].split(".")[0]
+        raise AssessmentError({field: [exc.message]}) from exc
+    return clean
+
+
+def engine_history(answers: dict[str, Any] | MedicalHistory, patient: Patient, on: date):
+    """The screening engine's input for stored (or cleaned) answers, age taken on ``on``."""
+    get = (
+        answers.get
+        if isinstance(answers, dict)
+        else (lambda name, default=None: getattr(answers, name, default))
+    )
+
+    def d(v: str | None) -> date | None:
+        return date.fromisoformat(v) if v else None
+
+    return screening.MedicalHistory(
+        age=age_on(patient.date_of_birth, on),
+        sex=patient_sex(patient),
+        conditions=tuple(get("conditions") or ()),
+        medications=tuple(
+            screening.Medication(m["drug_class"], m.get("name") or "", d(m["start"]), d(m["stop"]))
+            for m in get("medications") or ()
+        ),
+        allergies=tuple(get("allergies") or ()),
+        pregnant=get("pregnant"),
+        lactating=get("lactating"),
+        malignancy=get("malignancy") or "none",
+        autoimmune_disease=bool(get("autoimmune_disease")),
+        bleeding_disorder=bool(get("bleeding_disorder")),
+        platelet_count_10e9_per_l=get("platelet_count_10e9_per_l"),
+        keloid=bool(get("keloid")),
+        scalp_conditions=tuple(get("scalp_conditions") or ()),
+        prior_treatments=tuple(
+            screening.PriorTreatment(p["modality"], d(p["on"]))
+            for p in get("prior_treatments") or ()
+        ),
+    )
+
+
+def record_history(patient: Patient, user: User, data: dict[str, Any]) -> MedicalHistory:
+    """Store a new version of the questionnaire and screen it at once.
+
+    Screening runs in the same transaction so that the newest history always has a
+    result: a plan can never be based on answers nobody screened.
+    """
+    if patient.is_voided:
+        raise AssessmentError({"__all__": ["This record is voided."]})
+    clean = _clean_history(patient, data)
+    recorded_on = clean.pop("recorded_on")
+    with transaction.atomic():
+        previous = (
+            MedicalHistory.objects.select_for_update().filter(patient=patient).order_by("-version")
+        ).first()
+        answered_on = {}
+        for f in ANSWER_FIELDS:
+            same = previous is not None and getattr(previous, f) == clean[f]
+            answered_on[f] = (
+                previous.answered_on.get(f, recorded_on.isoformat())
+                if same
+                else recorded_on.isoformat()
+            )
+        history = MedicalHistory(
+            clinic=patient.clinic,
+            patient=patient,
+            version=(previous.version + 1) if previous else 1,
+            recorded_on=recorded_on,
+            recorded_by=user,
+            answered_on=answered_on,
+            **clean,
+        )
+        _audit(history, user, f"history v{history.version}")
+        try:
+            history.save()
+        except IntegrityError as exc:  # two people saving the same version at once
+            raise AssessmentError(
+                {"__all__": ["Someone saved the history at the same time; reload and retry."]}
+            ) from exc
+        run_screening(patient, user, on=recorded_on)
+    return history
+
+
+# --- screening -----------------------------------------------------------------------------
+
+
+def active_rule_overrides(clinic: Clinic) -> list[ScreeningRuleOverride]:
+    return list(
+        ScreeningRuleOverride.objects.filter(clinic=clinic, retired_at__isnull=True).order_by(
+            "created_at", "id"
+        )
+    )
+
+
+def effective_ruleset(clinic: Clinic) -> screening.Ruleset:
+    """Shipped rules plus the clinic's active overrides, in the order they were made."""
+    return screening.apply_overrides(
+        screening.load_default_ruleset(), [o.as_override() for o in active_rule_overrides(clinic)]
+    )
+
+
+def run_screening(
+    patient: Patient,
+    user: User,
+    *,
+    on: date | None = None,
+    product_components: list[str] | tuple[str, ...] = (),
+) -> Screening:
+    """Screen the latest medical history on ``on`` (today) with the clinic's rules."""
+    errors: dict[str, list[str]] = {}
+    on = _check_date(errors, "on", on or _today())
+    components = []
+    for c in product_components:
+        if not isinstance(c, str) or not c.strip() or len(c) > 200:
+            _add(errors, "product_components", "Each component is a name (≤200 characters).")
+            break
+        components.append(c.strip())
+    history = MedicalHistory.objects.filter(patient=patient).order_by("-version").first()
+    if history is None:
+        _add(errors, "__all__", "Record the medical history first.")
+    if errors:
+        raise AssessmentError(errors)
+    overrides = active_rule_overrides(patient.clinic)
+    ruleset = screening.apply_overrides(
+        screening.load_default_ruleset(), [o.as_override() for o in overrides]
+    )
+    result = screening.screen(
+        engine_history(history, patient, on),
+        on=on,
+        ruleset=ruleset,
+        product_components=components,
+    )
+    row = Screening(
+        clinic=patient.clinic,
+        patient=patient,
+        medical_history=history,
+        screened_on=on,
+        ruleset_version=result.ruleset_version,
+        rule_overrides=[
+            {"rule_id": o.rule_id, "action": o.action, "outcome": o.outcome, "reason": o.reason}
+            for o in overrides
+        ],
+        product_components=components,
+        result=result.to_dict(),
+        created_by=user,
+    )
+    _audit(row, user, f"screened history v{history.version} with rules {result.ruleset_version}")
+    row.save()
+    return row
+
+
+def override_block(
+    screening_row: Screening, user: User, modality: str, reason: str
+) -> ScreeningOverride:
+    """A clinician lets plans with ``modality`` go ahead despite its BLOCK, with a reason."""
+    reason = (reason or "").strip()
+    errors: dict[str, list[str]] = {}
+    if modality not in screening.MODALITIES:
+        _add(errors, "modality", f"Unknown modality {modality!r}.")
+    elif screening_row.outcome(modality) != "BLOCK":
+        _add(errors, "modality", f"{modality} is not blocked by this screening.")
+    elif ScreeningOverride.objects.filter(screening=screening_row, modality=modality).exists():
+        _add(errors, "modality", f"The {modality} BLOCK is already overridden.")
+    if len(reason) < MIN_REASON_CHARS:
+        _add(errors, "reason", f"Write the clinical reason (at least {MIN_REASON_CHARS} chars).")
+    latest = Screening.objects.filter(patient=screening_row.patient).order_by("-created_at", "-id")
+    if latest.first() != screening_row:
+        _add(errors, "__all__", "Only the latest screening can be overridden.")
+    if errors:
+        raise AssessmentError(errors)
+    rule_ids = [f["rule_id"] for f in screening_row.findings(modality) if f["outcome"] == "BLOCK"]
+    row = ScreeningOverride(
+        clinic=screening_row.clinic,
+        screening=screening_row,
+        modality=modality,
+        rule_ids=rule_ids,
+        reason=reason,
+        overridden_by=user,
+    )
+    _audit(row, user, f"BLOCK override ({', '.join(rule_ids)}): {reason}")
+    row.save()
+    return row
+
+
+def add_rule_override(
+    clinic: Clinic, user: User, rule_id: str, action: str, outcome: str, reason: str
+) -> ScreeningRuleOverride:
+    """A clinic-wide change to one screening rule; refused if the engine refuses it."""
+    reason = (reason or "").strip()
+    errors: dict[str, list[str]] = {}
+    base = screening.load_default_ruleset()
+    if rule_id not in {r.id for r in base.rules}:
+        _add(errors, "rule_id", f"Unknown rule {rule_id!r}.")
+    if action not in ("set_outcome", "disable"):
+        _add(errors, "action", "Choose set_outcome or disable.")
+    if action == "set_outcome" and outcome not in ("WARN", "REFER", "BLOCK"):
+        _add(errors, "outcome", "Choose WARN, REFER or BLOCK.")
+    if len(reason) < MIN_REASON_CHARS:
+        _add(errors, "reason", f"Give the reason (at least {MIN_REASON_CHARS} characters).")
+    if not errors:
+        row = ScreeningRuleOverride(
+            clinic=clinic,
+            rule_id=rule_id,
+            action=action,
+            outcome=outcome if action == "set_outcome" else "",
+            reason=reason,
+            created_by=user,
+        )
+        try:
+            screening.apply_overrides(
+                effective_ruleset(clinic), [row.as_override()]
+            )  # locked rules may not be weakened
+        except screening.OverrideError as exc:
+            _add(errors, "action" if action == "disable" else "outcome", str(exc))
+    if errors:
+        raise AssessmentError(errors)
+    _audit(row, user, f"rule override {rule_id} {action} {outcome}: {reason}")
+    row.save()
+    return row
+
+
+def retire_rule_override(
+    row: ScreeningRuleOverride, user: User, reason: str
+) -> ScreeningRuleOverride:
+    reason = (reason or "").strip()
+    if row.retired_at is not None:
+        raise AssessmentError({"__all__": ["This override is already retired."]})
+    if len(reason) < MIN_REASON_CHARS:
+        raise AssessmentError({"reason": [f"Give the reason (≥{MIN_REASON_CHARS} characters)."]})
+    row.retired_at = timezone.now()
+    row.retired_by = user
+    row.retire_reason = reason
+    _audit(row, user, f"retired: {reason}")
+    row.save()
+    return row
+
+
+# --- scalp examination ---------------------------------------------------------------------
+
+EXAM_FIELDS = (
+    "examined_on",
+    "norwood_hamilton",
+    "ludwig",
+    "sinclair",
+    "female_pattern_confirmed",
+    "basp_basic",
+    "basp_f",
+    "basp_v",
+    "salt_top",
+    "salt_posterior",
+    "salt_right",
+    "salt_left",
+    "aa_qol_impact",
+    "aa_brow_or_lash_loss",
+    "aa_months_failed_treatment",
+    "aa_rapid_loss",
+    "aa_diffuse_pull_test",
+    "pull_hairs_pulled",
+    "pull_hairs_out",
+    "trichoscopy_signs",
+    "findings",
+)
+SALT_REGIONS = ("salt_top", "salt_posterior", "salt_right", "salt_left")
+
+
+# scales.py names its arguments; the exam form and API name the stored fields.
+_SCALE_FIELD = {
+    "qol_impact": "aa_qol_impact",
+    "months_of_failed_treatment": "aa_months_failed_treatment",
+    "hairs_pulled": "pull_hairs_pulled",
+    "hairs_out": "pull_hairs_out",
+    "basp": "basp_basic",
+    "salt_score": "salt_top",
+    "sex": "__all__",
+}
+
+
+def _scale(errors: dict[str, list[str]], fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except scales.ScaleError as exc:
+        _add(errors, _SCALE_FIELD.get(exc.field, exc.field), exc.message)
+        return None
+
+
+def record_exam(patient: Patient, user: User, data: dict[str, Any]) -> ScalpExam:
+    """Validate every scale with ``scales`` and store the exam with its derived values."""
+    errors: dict[str, list[str]] = {}
+    unknown = set(data) - set(EXAM_FIELDS)
+    if unknown:
+        _add(errors, "__all__", f"Unknown field(s): {', '.join(sorted(unknown))}.")
+    get = {f: data.get(f) for f in EXAM_FIELDS}
+    for f in ("norwood_hamilton", "ludwig", "basp_basic", "basp_f", "basp_v", "findings"):
+        v = get[f]
+        get[f] = v.strip() if isinstance(v, str) else ("" if v is None else v)
+    sex = patient_sex(patient)
+    exam = ScalpExam(clinic=patient.clinic, patient=patient, examined_by=user)
+    exam.examined_on = _check_date(errors, "examined_on", get["examined_on"] or _today())
+    exam.female_pattern_confirmed = bool(get["female_pattern_confirmed"])
+    exam.findings = get["findings"] if isinstance(get["findings"], str) else ""
+    if get["norwood_hamilton"]:
+        exam.norwood_hamilton = _scale(errors, scales.norwood_hamilton, get["norwood_hamilton"])
+    if get["ludwig"]:
+        exam.ludwig = _scale(
+            errors, scales.ludwig, get["ludwig"], sex=sex,
+            allow_in_male=exam.female_pattern_confirmed,
+        ) or ""  # fmt: skip
+    if get["sinclair"] not in (None, ""):
+        exam.sinclair = _scale(
+            errors, scales.sinclair, get["sinclair"], sex=sex,
+            allow_in_male=exam.female_pattern_confirmed,
+        )  # fmt: skip
+    if get["basp_basic"] or get["basp_f"] or get["basp_v"]:
+        if not get["basp_basic"]:
+            _add(errors, "basp_basic", "Give the basic type (L, M0–M3, C0–C3, U1–U3).")
+        else:
+            b = _scale(errors, scales.basp, get["basp_basic"], get["basp_f"], get["basp_v"])
+            if b is not None:
+                exam.basp_basic, exam.basp_f, exam.basp_v = b.basic, b.f or "", b.v or ""
+                exam.basp_final = b.final
+
+    regions = {f: get[f] for f in SALT_REGIONS}
+    given = {f: v for f, v in regions.items() if v not in (None, "")}
+    if given and len(given) < 4:
+        for f in SALT_REGIONS:
+            if f not in given:
+                _add(errors, f, "Enter all four regions for SALT (0 if no loss there).")
+    aa_months = get["aa_months_failed_treatment"]
+    if aa_months is not None and (
+        isinstance(aa_months, bool)
+        or not isinstance(aa_months, int | float)
+        or not math.isfinite(aa_months)
+        or not 0 <= aa_months <= 1200
+    ):
+        _add(errors, "aa_months_failed_treatment", "Must be a number of months, 0 or more.")
+        aa_months = None
+    aa_inputs = any(
+        get[f] for f in ("aa_qol_impact", "aa_brow_or_lash_loss", "aa_months_failed_treatment",
+                         "aa_rapid_loss", "aa_diffuse_pull_test")
+    )  # fmt: skip
+    if len(given) == 4:
+        result = _scale(
+            errors,
+            scales.salt,
+            regions["salt_top"],
+            regions["salt_posterior"],
+            regions["salt_right"],
+            regions["salt_left"],
+        )
+        if result is not None:
+            for f in SALT_REGIONS:
+                setattr(exam, f, float(regions[f]))
+            exam.salt_score, exam.salt_band, exam.aa_iga = result.score, result.band, result.aa_iga
+            # King 2022 upgrades for a DIFFUSE positive pull test; a positive test at one
+            # patch edge does not count, so the clinician ticks it rather than us inferring.
+            pull_diffuse = bool(get["aa_diffuse_pull_test"])
+            aa = _scale(
+                errors,
+                scales.aa_scale,
+                result.score,
+                qol_impact=get["aa_qol_impact"],
+                brow_or_lash_loss=bool(get["aa_brow_or_lash_loss"]),
+                months_of_failed_treatment=aa_months,
+                diffuse_positive_pull_test=pull_diffuse,
+                rapid_loss=bool(get["aa_rapid_loss"]),
+            )
+            if aa is not None:
+                exam.aa_scale_base, exam.aa_scale_severity = aa.base.value, aa.severity.value
+                exam.aa_qol_impact = get["aa_qol_impact"]
+                exam.aa_brow_or_lash_loss = bool(get["aa_brow_or_lash_loss"])
+                exam.aa_months_failed_treatment = aa_months
+                exam.aa_rapid_loss = bool(get["aa_rapid_loss"])
+                exam.aa_diffuse_pull_test = pull_diffuse
+    elif aa_inputs and not given:
+        _add(errors, "salt_top", "The AA Scale needs a SALT score: enter the four regions.")
+
+    pulled, out = get["pull_hairs_pulled"], get["pull_hairs_out"]
+    if (pulled is None) != (out is None):
+        _add(
+            errors,
+            "pull_hairs_out" if out is None else "pull_hairs_pulled",
+            "Enter both the hairs grasped and the hairs that came out.",
+        )
+    elif pulled is not None:
+        pt = _scale(errors, scales.pull_test, pulled, out)
+        if pt is not None:
+            if pulled > 10_000:
+                _add(errors, "pull_hairs_pulled", "A pull test grasps 40–60 hairs.")
+            exam.pull_hairs_pulled, exam.pull_hairs_out = pulled, out
+            exam.pull_test_positive = pt.positive
+    signs = get["trichoscopy_signs"] or []
+    if not isinstance(signs, list | tuple):
+        _add(errors, "trichoscopy_signs", "Must be a list of sign codes.")
+        signs = []
+    exam.trichoscopy_signs = list(_scale(errors, scales.trichoscopy_signs, signs) or ())
+    recorded = any(
+        (
+            exam.norwood_hamilton,
+            exam.ludwig,
+            exam.sinclair,
+            exam.basp_final,
+            exam.salt_score is not None,
+            exam.pull_hairs_pulled is not None,
+            exam.trichoscopy_signs,
+            exam.findings,
+        )
+    )
+    if not recorded and not errors:
+        _add(errors, "__all__", "Record at least one scale, test, sign or finding.")
+    if errors:
+        raise AssessmentError(errors)
+    _audit(exam, user, "scalp exam recorded")
+    exam.save()
+    return exam
+
+
+# --- diagnosis -----------------------------------------------------------------------------
+
+
+def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diagnosis:
+    """Store a coded diagnosis; codes come from ``coding`` (manual only for "other")."""
+    errors: dict[str, list[str]] = {}
+    key = data.get("condition") or ""
+    stage = (data.get("stage") or "").strip() if isinstance(data.get("stage"), str) else ""
+    notes = data.get("notes") or ""
+    diagnosed_on = _check_date(errors, "diagnosed_on", data.get("diagnosed_on") or _today())
+    if key not in coding.DIAGNOSES:
+        _add(errors, "condition", f"Choose one of: {', '.join(coding.DIAGNOSES)}.")
+        raise AssessmentError(errors)
+    dx = coding.DIAGNOSES[key]
+    exam = ScalpExam.objects.filter(patient=patient).order_by("-examined_on", "-id").first()
+    if not stage and exam is not None and dx.group == "aga":
+        stage = exam.stage  # the exam's stage unless the clinician gives another
+    if len(stage) > 10:
+        _add(errors, "stage", "At most 10 characters (e.g. III, IIIv, I, M2V1).")
+    else:
+        try:
+            # propose_plans validates the stage for the diagnosis and sex (pure module).
+            protocols.propose_plans(key, stage or None, patient_sex(patient), None)
+        except scales.ScaleError as exc:
+            _add(errors, "stage", exc.message)
+    row = Diagnosis(
+        clinic=patient.clinic,
+        patient=patient,
+        exam=exam,
+        diagnosed_on=diagnosed_on,
+        diagnosed_by=user,
+        condition=key,
+        label=dx.label,
+        stage=stage,
+        notes=notes.strip() if isinstance(notes, str) else "",
+    )
+    if dx.icd10:
+        row.icd10_code, row.icd10_system, row.icd10_version = (
+            dx.icd10,
+            coding.ICD10_SYSTEM,
+            ICD10_VERSION,
+        )
+    if dx.icd11:
+        row.icd11_code, row.icd11_system, row.icd11_version = (
+            dx.icd11,
+            coding.ICD11_SYSTEM,
+            ICD11_VERSION,
+        )
+    if dx.snomed:
+        row.snomed_code, row.snomed_system, row.snomed_version = (
+            dx.snomed,
+            coding.SNOMED_SYSTEM,
+            SNOMED_VERSION,
+        )
+    if key == "other":
+        # coding.py has no code for "other": the clinician codes it by hand.
+        label = (data.get("label") or "").strip()
+        icd10 = (data.get("icd10_code") or "").strip().upper()
+        snomed = (data.get("snomed_code") or "").strip()
+        if not label:
+            _add(errors, "label", "Name the condition.")
+        if not icd10:
+            _add(errors, "icd10_code", "Give the ICD-10 code (e.g. L65.9).")
+        elif not (3 <= len(icd10) <= 7 and icd10[0].isalpha() and icd10[1:3].isdigit()):
+            _add(errors, "icd10_code", "Not an ICD-10 code (letter, two digits, e.g. L65.9).")
+        if snomed and not (snomed.isdigit() and 6 <= len(snomed) <= 18):
+            _add(errors, "snomed_code", "A SNOMED CT concept id is 6–18 digits.")
+        row.label = label[:200]
+        row.icd10_code, row.icd10_system, row.icd10_version = (
+            icd10,
+            coding.ICD10_SYSTEM,
+            ICD10_VERSION,
+        )
+        if snomed:
+            row.snomed_code, row.snomed_system, row.snomed_version = (
+                snomed,
+                coding.SNOMED_SYSTEM,
+                SNOMED_VERSION,
+            )
+    if errors:
+        raise AssessmentError(errors)
+    _audit(row, user, f"diagnosis {key}")
+    row.save()
+    return row
+
+
+# --- protocol templates --------------------------------------------------------------------
+
+_PARAMETER_FIELDS = (
+    "volume_ml_per_session",
+    "max_volume_ml_per_session",
+    "dose_ml_per_cm2",
+    "needle_gauge",
+    "depth_mm",
+    "point_spacing_cm",
+    "response_review_weeks",
+)
+
+
+def _template_row(clinic: Clinic, t: protocols.ProtocolTemplate) -> ProtocolTemplate:
+    return ProtocolTemplate(
+        clinic=clinic,
+        key=t.key,
+        title=t.title,
+        modality=t.modality,
+        sessions_min=t.sessions_min,
+        sessions_max=t.sessions_max,
+        interval_weeks_min=t.interval_weeks_min,
+        interval_weeks_max=t.interval_weeks_max,
+        maintenance_interval_months=t.maintenance_interval_months,
+        schedule=t.schedule,
+        parameters={
+            f: (list(v) if isinstance(v, tuple) else v)
+            for f in _PARAMETER_FIELDS
+            if (v := getattr(t, f)) is not None
+        },
+        investigational=t.investigational,
+        source=t.source,
+    )
+
+
+def default_template(clinic: Clinic, key: str) -> ProtocolTemplate:
+    """An unsaved row with the shipped defaults (what a clinic starts from)."""
+    return _template_row(clinic, protocols.TEMPLATES[key])
+
+
+def ensure_protocol_templates(clinic: Clinic, user: User | None = None) -> None:
+    """Copy the shipped templates into the clinic once; existing rows are left as edited."""
+    existing = set(ProtocolTemplate.objects.filter(clinic=clinic).values_list("key", flat=True))
+    for key, t in protocols.TEMPLATES.items():
+        if key in existing:
+            continue
+        row = _template_row(clinic, t)
+        if user is not None:
+            _audit(row, user, "seeded from protocols.py")
+        row.save()
+
+
+def update_protocol_template(
+    template: ProtocolTemplate, user: User, data: dict[str, Any]
+) -> ProtocolTemplate:
+    """Edit a clinic's template. The investigational flag of exosome templates stays on."""
+    errors: dict[str, list[str]] = {}
+    allowed = {
+        "title",
+        "sessions_min",
+        "sessions_max",
+        "interval_weeks_min",
+        "interval_weeks_max",
+        "maintenance_interval_months",
+        "schedule",
+        "active",
+    }
+    unknown = set(data) - allowed
+    if unknown:
+        _add(errors, "__all__", f"Unknown field(s): {', '.join(sorted(unknown))}.")
+    values = {k: data[k] for k in allowed if k in data}
+    for f in ("title", "schedule"):
+        if f in values and not (isinstance(values[f], str) and values[f].strip()):
+            _add(errors, f, "This field is required.")
+    for f, hi in (
+        ("sessions_min", 52),
+        ("sessions_max", 52),
+        ("interval_weeks_min", 104),
+        ("interval_weeks_max", 104),
+        ("maintenance_interval_months", 60),
+    ):
+        v = values.get(f, getattr(template, f))
+        if v is not None and (
+            isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+            or not 0 < v <= hi
+        ):  # fmt: skip
+            _add(errors, f, f"Must be more than 0 and at most {hi}.")
+    if not errors:
+        for f, v in values.items():
+            setattr(template, f, v.strip() if isinstance(v, str) else v)
+        for lo, hi in (
+            ("sessions_min", "sessions_max"),
+            ("interval_weeks_min", "interval_weeks_max"),
+        ):  # noqa: E501
+            a, b = getattr(template, lo), getattr(template, hi)
+            if a is not None and b is not None and a > b:
+                _add(errors, hi, "Must not be below the minimum.")
+    if errors:
+        raise AssessmentError(errors)
+    template.updated_by = user
+    _audit(template, user, "protocol template edited")
+    template.save()
+    return template
+
+
+def clinic_template(clinic: Clinic, key: str) -> ProtocolTemplate:
+    """The clinic's template for ``key`` (its edited row, else the shipped default)."""
+    row = ProtocolTemplate.objects.filter(clinic=clinic, key=key).first()
+    return row if row is not None else default_template(clinic, key)
+
+
+# --- proposals and plans -------------------------------------------------------------------
+
+
+@dataclass
+class Proposal:
+    """A proposal from ``protocols.propose_plans`` with the clinic's templates and blocks."""
+
+    key: str
+    title: str
+    modalities: tuple[str, ...]
+    reasons: tuple[str, ...]
+    flags: tuple[str, ...]
+    notices: tuple[str, ...]
+    screening_outcome: str | None
+    protocols: list[dict[str, Any]]
+    blocked_modalities: list[str]  # BLOCK and not overridden
+    overridden_modalities: list[str]
+    inactive_templates: list[str]
+
+    @property
+    def can_accept(self) -> bool:
+        return not self.blocked_modalities and not self.inactive_templates
+
+
+def screening_is_current(patient: Patient, row: Screening | None) -> bool:
+    """The screening was of the newest history version."""
+    if row is None:
+        return False
+    latest = MedicalHistory.objects.filter(patient=patient).order_by("-version").first()
+    return latest is not None and row.medical_history_id == latest.pk
+
+
+def proposals(patient: Patient) -> tuple[list[Proposal], list[str]]:
+    """Plans proposed for the latest diagnosis and screening, and what is still missing."""
+    missing = []
+    dx = Diagnosis.objects.filter(patient=patient).order_by("-diagnosed_on", "-id").first()
+    scr = Screening.objects.filter(patient=patient).order_by("-created_at", "-id").first()
+    if scr is None:
+        missing.append("Record the medical history (it is screened at once).")
+    elif not screening_is_current(patient, scr):
+        missing.append("The history changed after the last screening: screen again.")
+    if dx is None:
+        missing.append("Record a diagnosis.")
+    if missing:
+        return [], missing
+    overridden = set(scr.overrides.values_list("modality", flat=True))
+    out = []
+    for p in protocols.propose_plans(
+        dx.condition, dx.stage or None, patient_sex(patient), scr.as_result(), include_blocked=True
+    ):
+        templates = [clinic_template(patient.clinic, t.key) for t in p.templates]
+        blocked = [m for m in p.modalities if scr.outcome(m) == "BLOCK"]
+        out.append(
+            Proposal(
+                key=p.key,
+                title=p.title,
+                modalities=p.modalities,
+                reasons=p.reasons,
+                flags=p.flags,
+                notices=p.notices,
+                screening_outcome=str(p.screening_outcome) if p.screening_outcome else None,
+                protocols=[t.snapshot() for t in templates],
+                blocked_modalities=[m for m in blocked if m not in overridden],
+                overridden_modalities=[m for m in blocked if m in overridden],
+                inactive_templates=[t.key for t in templates if not t.active],
+            )
+        )
+    return out, []
+
+
+PLAN_FIELDS = ("sessions_planned", "interval_weeks", "start_on", "notes")
+
+
+def _clean_plan_fields(data: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "sessions_planned" in data:
+        v = data["sessions_planned"]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 52):
+            _add(errors, "sessions_planned", "A whole number of sessions, 1–52.")
+        out["sessions_planned"] = v
+    if "interval_weeks" in data:
+        v = data["interval_weeks"]
+        if v is not None and (
+            isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+            or not 0 < v <= 104
+        ):  # fmt: skip
+            _add(errors, "interval_weeks", "Weeks between sessions, more than 0 and at most 104.")
+        out["interval_weeks"] = v
+    if "start_on" in data:
+        v = data["start_on"]
+        if isinstance(v, str):
+            try:
+                v = date.fromisoformat(v) if v else None
+            except ValueError:
+                _add(errors, "start_on", "Enter a real date as YYYY-MM-DD.")
+                v = None
+        if v is not None and v < _today():
+            _add(errors, "start_on", "A plan cannot start in the past.")
+        out["start_on"] = v
+    if "notes" in data:
+        v = data["notes"] or ""
+        out["notes"] = v.strip() if isinstance(v, str) else ""
+    return out
+
+
+def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> TreatmentPlan:
+    """The clinician accepts a proposal (optionally edited). A BLOCK stops it unless a
+    clinician has overridden that modality's BLOCK on this screening."""
+    errors: dict[str, list[str]] = {}
+    unknown = set(data) - set(PLAN_FIELDS) - {"proposal_key"}
+    if unknown:
+        _add(errors, "__all__", f"Unknown field(s): {', '.join(sorted(unknown))}.")
+    if patient.is_voided:
+        _add(errors, "__all__", "This record is voided.")
+    found, missing = proposals(patient)
+    for m in missing:
+        _add(errors, "__all__", m)
+    key = data.get("proposal_key")
+    chosen = next((p for p in found if p.key == key), None)
+    if not missing and chosen is None:
+        _add(errors, "proposal_key", f"Choose one of: {', '.join(p.key for p in found)}.")
+    if chosen is not None:
+        for m in chosen.blocked_modalities:
+            _add(
+                errors,
+                "proposal_key",
+                f"{m} is BLOCKed by screening; a clinician must override the BLOCK with a "
+                "written reason before this plan can be accepted.",
+            )
+        for t in chosen.inactive_templates:
+            _add(errors, "proposal_key", f"The clinic has switched off template {t}.")
+    fields = _clean_plan_fields(data, errors)
+    if errors:
+        raise AssessmentError(errors)
+    dx = Diagnosis.objects.filter(patient=patient).order_by("-diagnosed_on", "-id").first()
+    scr = Screening.objects.filter(patient=patient).order_by("-created_at", "-id").first()
+    flags = list(chosen.flags)
+    for m in chosen.overridden_modalities:
+        ov = scr.overrides.get(modality=m)
+        flags.append(f"{m} BLOCK overridden by {ov.overridden_by.username}: {ov.reason}")
+    with transaction.atomic():
+        ensure_protocol_templates(patient.clinic, user)
+        plan = TreatmentPlan(
+            clinic=patient.clinic,
+            patient=patient,
+            diagnosis=dx,
+            screening=scr,
+            proposal_key=chosen.key,
+            title=chosen.title,
+            modalities=list(chosen.modalities),
+            protocols=chosen.protocols,
+            reasons=list(chosen.reasons),
+            flags=flags,
+            notices=list(chosen.notices),
+            created_by=user,
+            **fields,
+        )
+        if plan.sessions_planned is None and len(chosen.protocols) == 1:
+            plan.sessions_planned = chosen.protocols[0]["sessions_max"]
+        if plan.interval_weeks is None and len(chosen.protocols) == 1:
+            plan.interval_weeks = chosen.protocols[0]["interval_weeks_min"]
+        _audit(plan, user, f"plan accepted: {chosen.key}")
+        plan.save()
+    return plan
+
+
+def _has_live_consent(plan: TreatmentPlan) -> bool:
+    return plan.consents.filter(withdrawal__isnull=True).exists()
+
+
+def update_plan(plan: TreatmentPlan, user: User, data: dict[str, Any]) -> TreatmentPlan:
+    """Edit sessions, interval, start and notes while nobody has consented to the plan."""
+    errors: dict[str, list[str]] = {}
+    unknown = set(data) - set(PLAN_FIELDS)
+    if unknown:
+        _add(errors, "__all__", f"Unknown field(s): {', '.join(sorted(unknown))}.")
+    if not plan.is_active:
+        _add(errors, "__all__", "This plan is cancelled.")
+    elif _has_live_consent(plan):
+        # The patient consented to this plan as it stands; a change needs a new plan.
+        _add(errors, "__all__", "The patient has consented to this plan; make a new plan.")
+    fields = _clean_plan_fields(data, errors)
+    if errors:
+        raise AssessmentError(errors)
+    fresh = TreatmentPlan.objects.get(pk=plan.pk)
+    for f, v in fields.items():
+        setattr(fresh, f, v)
+    _audit(fresh, user, "plan edited")
+    fresh.save()
+    return fresh
+
+
+def cancel_plan(plan: TreatmentPlan, user: User, reason: str) -> TreatmentPlan:
+    reason = (reason or "").strip()
+    if not plan.is_active:
+        raise AssessmentError({"__all__": ["This plan is already cancelled."]})
+    if len(reason) < MIN_REASON_CHARS:
+        raise AssessmentError({"reason": [f"Give the reason (≥{MIN_REASON_CHARS} characters)."]})
+    fresh = TreatmentPlan.objects.get(pk=plan.pk)
+    fresh.status, fresh.cancel_reason = "cancelled", reason
+    _audit(fresh, user, f"plan cancelled: {reason}")
+    fresh.save()
+    return fresh
+
+
+# --- consent -------------------------------------------------------------------------------
+
+_CONSENT_BODY = {
+    "exosome": (
+        "I have been told what exosome / extracellular-vesicle injections into the scalp "
+        "involve: {schedule}. Expected effects are uncertain; small studies report gains in "
+        "hair density, with low-certainty evidence. Possible side effects include pain, "
+        "redness and swelling at the injection points, headache, bruising, infection and "
+        "allergic reaction; unknown long-term risks cannot be excluded. I may withdraw at any "
+        "time without giving a reason and without affecting my other care."
+    ),
+    "prp": (
+        "I have been told what platelet-rich plasma (PRP) treatment involves: a blood draw, "
+        "preparation of my own plasma and injections into the scalp ({schedule}). Results vary; "
+        "a meta-analysis reports an average gain in hair density with low certainty. Possible "
+        "side effects include pain, redness, swelling, bruising, headache and infection. I may "
+        "withdraw at any time."
+    ),
+    "minoxidil": (
+        "I have been told how to use topical minoxidil ({schedule}), that benefit is lost when "
+        "I stop, and that shedding in the first weeks, scalp irritation, unwanted facial hair "
+        "and, rarely, dizziness or palpitations can occur. I will not use it while pregnant or "
+        "breastfeeding."
+    ),
+    "transplant": (
+        "I agree to a surgical hair-transplant consultation (donor assessment and planning). "
+        "Surgery itself needs a separate consent."
+    ),
+    "microneedling": (
+        "I have been told what scalp microneedling involves, and its risks: pain, redness, "
+        "pinpoint bleeding, infection and, rarely, scarring. I may withdraw at any time."
+    ),
+    "lllt": (
+        "I have been told what low-level laser therapy involves, that results vary, and that "
+        "I must protect my eyes during treatment. I may withdraw at any time."
+    ),
+}
+
+
+def default_consent_form(clinic: Clinic, modality: str) -> ConsentForm:
+    """Version 1 of a modality's consent text (unsaved), built from the protocol template."""
+    template = next((t for t in protocols.TEMPLATES.values() if t.modality == modality), None)
+    schedule = template.schedule if template else "as explained by the clinician"
+    return ConsentForm(
+        clinic=clinic,
+        modality=modality,
+        version=1,
+        title=f"Consent to {MODALITY_LABELS[modality].lower()}",
+        body=_CONSENT_BODY[modality].format(schedule=schedule),
+        investigational_clause=protocols.INVESTIGATIONAL_NOTICE if modality == "exosome" else "",
+    )
+
+
+def ensure_consent_forms(clinic: Clinic) -> None:
+    """Version 1 of each modality's consent text, once per clinic."""
+    have = set(ConsentForm.objects.filter(clinic=clinic).values_list("modality", flat=True))
+    for m in screening.MODALITIES:
+        if m not in have:
+            default_consent_form(clinic, m).save()
+
+
+def current_consent_form(clinic: Clinic, modality: str) -> ConsentForm:
+    """The newest text for ``modality`` (the shipped default, unsaved, if none is stored)."""
+    row = ConsentForm.objects.filter(clinic=clinic, modality=modality).order_by("-version").first()
+    return row if row is not None else default_consent_form(clinic, modality)
+
+
+def add_consent_form_version(
+    clinic: Clinic, user: User, modality: str, title: str, body: str
+) -> ConsentForm:
+    """New text = new version; signed consents keep pointing at the text they signed."""
+    errors: dict[str, list[str]] = {}
+    if modality not in screening.MODALITIES:
+        _add(errors, "modality", "Unknown modality.")
+    if not (title or "").strip():
+        _add(errors, "title", "This field is required.")
+    if len((body or "").strip()) < 50:
+        _add(errors, "body", "Write the full consent text (at least 50 characters).")
+    if errors:
+        raise AssessmentError(errors)
+    ensure_consent_forms(clinic)
+    with transaction.atomic():
+        last = ConsentForm.objects.filter(clinic=clinic, modality=modality).aggregate(
+            v=Max("version")
+        )["v"]
+        row = ConsentForm(
+            clinic=clinic,
+            modality=modality,
+            version=(last or 0) + 1,
+            title=title.strip(),
+            body=body.strip(),
+            # The investigational clause is not editable: it is the regulator's position.
+            investigational_clause=(
+                protocols.INVESTIGATIONAL_NOTICE if modality == "exosome" else ""
+            ),
+            created_by=user,
+        )
+        _audit(row, user, f"consent text v{row.version}")
+        row.save()
+    return row
+
+
+def _check_signature(errors: dict[str, list[str]], data_url: str) -> str:
+    """A drawn signature: a PNG data URL, checked by content, size and dimensions."""
+    if not data_url:
+        return ""
+    prefix = "data:image/png;base64,"
+    if not isinstance(data_url, str) or not data_url.startswith(prefix):
+        _add(errors, "signature_png", "The drawn signature must be a PNG image.")
+        return ""
+    if len(data_url) > MAX_SIGNATURE_BYTES * 4 // 3 + len(prefix) + 4:
+        _add(errors, "signature_png", "The drawn signature is too large.")
+        return ""
+    try:
+        raw = base64.b64decode(data_url[len(prefix) :], validate=True)
+    except (binascii.Error, ValueError):
+        _add(errors, "signature_png", "The drawn signature is not valid base64.")
+        return ""
+    if not raw.startswith(b"\x89PNG\r\n\x1a\n"):
+        _add(errors, "signature_png", "The drawn signature is not a PNG image.")
+        return ""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(raw)) as img:
+            width, height = img.size
+            img.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        _add(errors, "signature_png", "The drawn signature image is damaged.")
+        return ""
+    if max(width, height) > MAX_SIGNATURE_SIDE_PX:
+        _add(errors, "signature_png", "The drawn signature image is too large.")
+        return ""
+    return data_url
+
+
+def _norm_name(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def record_consent(
+    plan: TreatmentPlan,
+    user: User,
+    *,
+    modality: str,
+    signed_name: str,
+    signed_on: date | str | None,
+    signature_png: str = "",
+) -> Consent:
+    """Store the patient's signature on the current consent text for ``modality``."""
+    errors: dict[str, list[str]] = {}
+    signed_name = (signed_name or "").strip() if isinstance(signed_name, str) else ""
+    if not plan.is_active:
+        _add(errors, "__all__", "This plan is cancelled.")
+    if modality not in plan.modalities:
+        _add(errors, "modality", f"The plan has no {modality!r} treatment.")
+    elif plan.consents.filter(modality=modality, withdrawal__isnull=True).exists():
+        _add(errors, "modality", f"Consent to {modality} is already recorded for this plan.")
+    if not signed_name:
+        _add(errors, "signed_name", "The patient types their full name.")
+    elif _norm_name(signed_name) != _norm_name(plan.patient.full_name):
+        _add(
+            errors,
+            "signed_name",
+            f"The typed name must be the patient's name as registered ({plan.patient.full_name}).",
+        )
+    if signed_on in (None, ""):
+        _add(errors, "signed_on", "Give the date of signing.")
+        on = None
+    else:
+        on = _check_date(errors, "signed_on", signed_on)
+    if on is not None and on < plan.created_at.date():
+        _add(errors, "signed_on", "Cannot be before the plan was made.")
+    signature = _check_signature(errors, signature_png)
+    if errors:
+        raise AssessmentError(errors)
+    with transaction.atomic():
+        ensure_consent_forms(plan.clinic)
+        form = current_consent_form(plan.clinic, modality)
+        row = Consent(
+            clinic=plan.clinic,
+            patient=plan.patient,
+            plan=plan,
+            modality=modality,
+            form=form,
+            signed_name=signed_name,
+            signed_on=on,
+            signature_png=signature,
+            recorded_by=user,
+        )
+        _audit(row, user, f"consent to {modality} (form v{form.version})")
+        row.save()
+    return row
+
+
+def withdraw_consent(
+    consent: Consent, user: User, reason: str, withdrawn_on: date | str | None = None
+) -> ConsentWithdrawal:
+    errors: dict[str, list[str]] = {}
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    if consent.withdrawn:
+        _add(errors, "__all__", "This consent is already withdrawn.")
+    if len(reason) < MIN_REASON_CHARS:
+        _add(errors, "reason", f"Give the reason (at least {MIN_REASON_CHARS} characters).")
+    on = _check_date(errors, "withdrawn_on", withdrawn_on or _today())
+    if on is not None and on < consent.signed_on:
+        _add(errors, "withdrawn_on", "Cannot be before the consent was signed.")
+    if errors:
+        raise AssessmentError(errors)
+    row = ConsentWithdrawal(
+        clinic=consent.clinic, consent=consent, withdrawn_on=on, reason=reason, recorded_by=user
+    )
+    _audit(row, user, f"consent withdrawn: {reason}")
+    row.save()
+    return row
+
+
+def has_valid_consent(plan: TreatmentPlan, modality: str, on_date: date) -> bool:
+    """True when the patient had signed consent to ``modality`` of ``plan`` on ``on_date``
+    and had not withdrawn it by then, and the plan is active."""
+    if not plan.is_active or modality not in plan.modalities:
+        return False
+    for c in plan.consents.filter(modality=modality, signed_on__lte=on_date).select_related(
+        "withdrawal"
+    ):
+        if not c.withdrawn or c.withdrawal.withdrawn_on > on_date:
+            return True
+    return False
+
+
+def session_blockers(plan: TreatmentPlan, modality: str, on_date: date) -> list[str]:
+    """Why a session of ``modality`` under ``plan`` may not start on ``on_date`` (empty = ok).
+
+    Checks the plan, the consent, and that the latest screening of the patient still
+    allows the modality (a later history may have added a contraindication).
+    """
+    reasons = []
+    if not plan.is_active:
+        reasons.append("The plan is cancelled.")
+    if modality not in plan.modalities:
+        reasons.append(f"The plan has no {modality} treatment.")
+    if not has_valid_consent(plan, modality, on_date):
+        reasons.append(f"No valid signed consent to {modality} on {on_date}.")
+    scr = Screening.objects.filter(patient=plan.patient).order_by("-created_at", "-id").first()
+    if scr is None or not screening_is_current(plan.patient, scr):
+        reasons.append("The medical history has not been screened in its latest version.")
+    elif (
+        modality in scr.result["modalities"]
+        and scr.outcome(modality) == "BLOCK"
+        and not scr.overrides.filter(modality=modality).exists()
+    ):
+        reasons.append(f"Screening BLOCKs {modality} and no clinician has overridden it.")
+    return reasons

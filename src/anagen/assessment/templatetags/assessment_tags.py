@@ -1,0 +1,35 @@
+"""The consultation panel on the patient page (inclusion tag, so patients/views.py
+needs no knowledge of the assessment app)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from anagen.assessment import selectors
+from anagen.patients.models import Patient
+
+register = template.Library()
+
+
+@register.inclusion_tag("assessment/_panel.html")
+def consultation_panel(patient: Patient) -> dict[str, Any]:
+    c = selectors.consultation(patient)
+    outcomes = []
+    if c.screening is not None:
+        overridden = {o.modality for o in c.screening.overrides.all()}
+        for m, r in c.screening.result["modalities"].items():
+            label = "BLOCK overridden" if r["outcome"] == "BLOCK" and m in overridden else ""
+            outcomes.append((m, label or r["outcome"]))
+    return {
+        "patient": patient,
+        "steps": c.steps,
+        "next_step": c.next_step,
+        "screening": c.screening,
+        "screening_current": c.screening_current,
+        "screening_outcomes": outcomes,
+        "diagnosis": c.diagnosis,
+        "plan": c.plan,
+        "consent_rows": c.consent_rows,
+    }

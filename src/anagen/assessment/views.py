@@ -1,0 +1,511 @@
+"""Consultation pages: one flow page (history → screening → exam → diagnosis → plan →
+consent) whose step forms post to their own URLs.
+
+Without JavaScript a step form posts, the server redirects back to the flow page (or
+re-renders it with field errors and status 400). With htmx the same forms post in the
+background and the server answers with the flow partial only. Views are thin: services
+validate and store, selectors read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from anagen.accounts.permissions import can, require_permission
+from anagen.assessment import forms as f
+from anagen.assessment import selectors, services
+from anagen.assessment.models import MODALITY_LABELS, ProtocolTemplate
+from anagen.assessment.protocols import TEMPLATES as PROTOCOL_TEMPLATES
+from anagen.assessment.screening_doc import describe_condition
+from anagen.patients.models import Patient
+from anagen.patients.selectors import get_patient, log_access
+
+
+def patient_first(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Resolve the patient in the active clinic BEFORE the permission check.
+
+    Another clinic's patient is then a 404 for every role (a 403 would confirm that the
+    id exists); within the clinic, a role without the permission still gets 403.
+    """
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, patient_id: int, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated and getattr(request, "clinic", None) is not None:
+            get_patient(request.clinic, patient_id)
+        return view(request, patient_id, *args, **kwargs)
+
+    return wrapped
+
+
+def _today():
+    return timezone.localdate()
+
+
+def _flow_url(patient: Patient, step: str = "") -> str:
+    url = reverse("assessment:flow", args=[patient.pk])
+    return f"{url}#step-{step}" if step else url
+
+
+def _context(request: HttpRequest, patient: Patient, bound: dict[str, Any]) -> dict[str, Any]:
+    """The flow page context; ``bound`` holds the submitted form of the failing step."""
+    c = selectors.consultation(patient)
+    today = _today()
+    blocked = c.blocked_modalities
+    plan_forms = []
+    for p in c.proposals:
+        single = p.protocols[0] if len(p.protocols) == 1 else None
+        initial = {
+            "proposal_key": p.key,
+            "sessions_planned": single["sessions_max"] if single else None,
+            "interval_weeks": single["interval_weeks_min"] if single else None,
+        }
+        form = bound.get(f"plan:{p.key}") or f.PlanForm(initial=initial, auto_id=f"id_{p.key}_%s")
+        plan_forms.append((p, form))
+    consent_forms = []
+    for row in c.consent_rows:
+        m = row["modality"]
+        form = bound.get(f"consent:{m}") or f.SignConsentForm(
+            initial={"modality": m, "signed_on": today}, auto_id=f"id_consent_{m}_%s"
+        )
+        withdraw = None
+        if row["consent"] is not None:
+            withdraw = bound.get(f"withdraw:{row['consent'].pk}") or f.WithdrawForm(
+                initial={"withdrawn_on": today}, auto_id=f"id_withdraw_{m}_%s"
+            )
+        consent_forms.append({**row, "sign_form": form, "withdraw_form": withdraw})
+    plan = c.plan
+    plan_edit = None
+    if plan is not None:
+        plan_edit = bound.get("plan_edit") or f.PlanEditForm(
+            initial={
+                "sessions_planned": plan.sessions_planned,
+                "interval_weeks": plan.interval_weeks,
+                "start_on": plan.start_on,
+                "notes": plan.notes,
+            },
+            auto_id="id_edit_%s",
+        )
+    screening_rows = []
+    if c.screening is not None:
+        overrides = {o.modality: o for o in c.screening.overrides.all()}
+        for m, r in c.screening.result["modalities"].items():
+            screening_rows.append(
+                {
+                    "modality": m,
+                    "label": MODALITY_LABELS.get(m, m),
+                    "outcome": r["outcome"],
+                    "findings": r["findings"],
+                    "override": overrides.get(m),
+                }
+            )
+    return {
+        "patient": patient,
+        "c": c,
+        "today": today,
+        "history_form": bound.get("history")
+        or f.HistoryForm(initial=f.HistoryForm.initial_from(c.history, today)),
+        "screen_form": bound.get("screen") or f.ScreenAgainForm(),
+        "override_form": bound.get("override")
+        or f.OverrideForm(initial={"modality": blocked[0] if blocked else None}),
+        "exam_form": bound.get("exam") or f.ExamForm(initial={"examined_on": today}),
+        "diagnosis_form": bound.get("diagnosis")
+        or f.DiagnosisForm(initial={"diagnosed_on": today}),
+        "plan_forms": plan_forms,
+        "plan_edit_form": plan_edit,
+        "cancel_form": bound.get("cancel") or f.CancelForm(auto_id="id_cancel_%s"),
+        "consent_forms": consent_forms,
+        "screening_rows": screening_rows,
+        "blocked": blocked,
+        "can": {
+            p.replace(".", "_"): can(request, p)
+            for p in (
+                "history.edit",
+                "exam.edit",
+                "diagnosis.edit",
+                "plan.edit",
+                "screening.override",
+                "consent.record",
+                "audit.view",
+            )
+        },
+    }
+
+
+def _render(
+    request: HttpRequest, patient: Patient, bound: dict[str, Any] | None = None, status: int = 200
+) -> HttpResponse:
+    context = _context(request, patient, bound or {})
+    template = "assessment/_flow.html" if request.htmx else "assessment/consultation.html"
+    return render(request, template, context, status=status)
+
+
+def _step(
+    request: HttpRequest,
+    patient: Patient,
+    step: str,
+    slot: str,
+    form: Any,
+    action: Callable[[Any], Any],
+    aliases: Callable[[Any], dict] | None = None,
+) -> HttpResponse:
+    """Validate ``form``, call ``action``; success → flow (redirect or partial), else 400."""
+    if patient.is_voided:
+        form.is_valid()
+        form.add_error(None, "This record is voided; nothing can be added.")
+    elif form.is_valid():
+        try:
+            action(form)
+        except services.AssessmentError as exc:
+            f.apply_errors(form, exc, aliases(form) if aliases else None)
+        else:
+            if request.htmx:
+                return _render(request, patient)
+            return redirect(_flow_url(patient, step))
+    return _render(request, patient, {slot: form}, status=400)
+
+
+@patient_first
+@require_permission("consultation.view")
+def flow(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    if not request.htmx:
+        log_access(
+            request.user,
+            patient,
+            channel="web",
+            path=request.path,
+            ip_address=request.META.get("REMOTE_ADDR"),
+        )
+    return _render(request, patient)
+
+
+@patient_first
+@require_permission("consultation.view")
+def history_versions(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    versions = list(selectors.histories(patient).order_by("-version"))
+    rows = []
+    for h in versions:
+        rows.append(
+            {
+                "h": h,
+                "answers": [
+                    (name.replace("_", " "), getattr(h, name), h.answered_on.get(name, ""))
+                    for name in services.ANSWER_FIELDS
+                ],
+            }
+        )
+    return render(
+        request, "assessment/history_versions.html", {"patient": patient, "versions": rows}
+    )
+
+
+@patient_first
+@require_permission("history.edit")
+@require_http_methods(["POST"])
+def record_history(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    form = f.HistoryForm(request.POST)
+    return _step(
+        request,
+        patient,
+        "screening",
+        "history",
+        form,
+        lambda fm: services.record_history(patient, request.user, fm.to_service()),
+        lambda fm: f.history_error_aliases(fm.to_service()),
+    )
+
+
+@patient_first
+@require_permission("history.edit")
+@require_http_methods(["POST"])
+def screen_again(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    form = f.ScreenAgainForm(request.POST)
+    return _step(
+        request,
+        patient,
+        "screening",
+        "screen",
+        form,
+        lambda fm: services.run_screening(
+            patient, request.user, product_components=fm.to_components()
+        ),
+    )
+
+
+@patient_first
+@require_permission("screening.override")
+@require_http_methods(["POST"])
+def override_block(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    form = f.OverrideForm(request.POST)
+
+    def act(fm: f.OverrideForm) -> None:
+        scr = selectors.latest_screening(patient)
+        if scr is None:
+            raise services.AssessmentError({"__all__": ["Nothing has been screened yet."]})
+        services.override_block(
+            scr, request.user, fm.cleaned_data["modality"], fm.cleaned_data["reason"]
+        )
+
+    return _step(request, patient, "plan", "override", form, act)
+
+
+@patient_first
+@require_permission("exam.edit")
+@require_http_methods(["POST"])
+def record_exam(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    form = f.ExamForm(request.POST)
+    return _step(
+        request,
+        patient,
+        "diagnosis",
+        "exam",
+        form,
+        lambda fm: services.record_exam(patient, request.user, fm.to_service()),
+    )
+
+
+@patient_first
+@require_permission("diagnosis.edit")
+@require_http_methods(["POST"])
+def record_diagnosis(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    form = f.DiagnosisForm(request.POST)
+    return _step(
+        request,
+        patient,
+        "plan",
+        "diagnosis",
+        form,
+        lambda fm: services.record_diagnosis(patient, request.user, fm.to_service()),
+    )
+
+
+@patient_first
+@require_permission("plan.edit")
+@require_http_methods(["POST"])
+def accept_plan(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    key = request.POST.get("proposal_key", "")
+    form = f.PlanForm(request.POST, auto_id=f"id_{key}_%s" if key.isidentifier() else "id_%s")
+    return _step(
+        request,
+        patient,
+        "consent",
+        f"plan:{key}",
+        form,
+        lambda fm: services.accept_plan(patient, request.user, fm.to_service()),
+    )
+
+
+@patient_first
+@require_permission("plan.edit")
+@require_http_methods(["POST"])
+def edit_plan(request: HttpRequest, patient_id: int, plan_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    plan = selectors.get_plan(patient, plan_id)
+    form = f.PlanEditForm(request.POST, auto_id="id_edit_%s")
+    return _step(
+        request,
+        patient,
+        "plan",
+        "plan_edit",
+        form,
+        lambda fm: services.update_plan(plan, request.user, fm.to_service()),
+    )
+
+
+@patient_first
+@require_permission("plan.edit")
+@require_http_methods(["POST"])
+def cancel_plan(request: HttpRequest, patient_id: int, plan_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    plan = selectors.get_plan(patient, plan_id)
+    form = f.CancelForm(request.POST, auto_id="id_cancel_%s")
+    return _step(
+        request,
+        patient,
+        "plan",
+        "cancel",
+        form,
+        lambda fm: services.cancel_plan(plan, request.user, fm.cleaned_data["reason"]),
+    )
+
+
+@patient_first
+@require_permission("consent.record")
+@require_http_methods(["POST"])
+def record_consent(request: HttpRequest, patient_id: int, plan_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    plan = selectors.get_plan(patient, plan_id)
+    modality = request.POST.get("modality", "")
+    form = f.SignConsentForm(
+        request.POST, auto_id=f"id_consent_{modality}_%s" if modality.isidentifier() else "id_%s"
+    )
+    return _step(
+        request,
+        patient,
+        "consent",
+        f"consent:{modality}",
+        form,
+        lambda fm: services.record_consent(plan, request.user, **fm.to_service()),
+    )
+
+
+@patient_first
+@require_permission("consent.record")
+@require_http_methods(["POST"])
+def withdraw_consent(request: HttpRequest, patient_id: int, consent_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    consent = selectors.get_consent(patient, consent_id)
+    form = f.WithdrawForm(request.POST, auto_id=f"id_withdraw_{consent.modality}_%s")
+    return _step(
+        request,
+        patient,
+        "consent",
+        f"withdraw:{consent.pk}",
+        form,
+        lambda fm: services.withdraw_consent(
+            consent, request.user, fm.cleaned_data["reason"], fm.cleaned_data["withdrawn_on"]
+        ),
+    )
+
+
+# --- clinic settings: screening rules, protocol templates, consent texts --------------------
+
+
+def _rules_context(request: HttpRequest, form: f.RuleOverrideForm | None) -> dict[str, Any]:
+    rules = selectors.effective_rules(request.clinic)
+    return {
+        "rules": [(r, describe_condition(r.when)) for r in rules],
+        "overrides": selectors.rule_overrides(request.clinic, include_retired=True),
+        "form": form or f.RuleOverrideForm(),
+        "ruleset_version": services.effective_ruleset(request.clinic).effective_version,
+        "can_manage": can(request, "protocol.manage"),
+    }
+
+
+@require_permission("consultation.view")
+def rules(request: HttpRequest) -> HttpResponse:
+    return render(request, "assessment/rules.html", _rules_context(request, None))
+
+
+@require_permission("protocol.manage")
+@require_http_methods(["POST"])
+def add_rule_override(request: HttpRequest) -> HttpResponse:
+    form = f.RuleOverrideForm(request.POST)
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            services.add_rule_override(
+                request.clinic, request.user, d["rule_id"], d["action"], d["outcome"], d["reason"]
+            )
+        except services.AssessmentError as exc:
+            f.apply_errors(form, exc)
+        else:
+            messages.success(request, f"Override of {d['rule_id']} saved.")
+            return redirect("assessment:rules")
+    return render(request, "assessment/rules.html", _rules_context(request, form), status=400)
+
+
+@require_permission("protocol.manage")
+@require_http_methods(["POST"])
+def retire_rule_override(request: HttpRequest, override_id: int) -> HttpResponse:
+    row = selectors.get_rule_override(request.clinic, override_id)
+    try:
+        services.retire_rule_override(row, request.user, request.POST.get("reason", ""))
+    except services.AssessmentError as exc:
+        messages.error(request, str(exc))
+        return redirect("assessment:rules")
+    messages.success(request, f"Override of {row.rule_id} retired.")
+    return redirect("assessment:rules")
+
+
+@require_permission("consultation.view")
+def protocol_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "assessment/protocols.html",
+        {
+            "templates": selectors.protocol_templates(request.clinic),
+            "consent_forms": selectors.consent_forms(request.clinic),
+            "can_manage": can(request, "protocol.manage"),
+        },
+    )
+
+
+@require_permission("protocol.manage")
+@require_http_methods(["GET", "POST"])
+def protocol_edit(request: HttpRequest) -> HttpResponse:
+    key = request.GET.get("key", "")
+    template = ProtocolTemplate.objects.filter(clinic=request.clinic, key=key).first()
+    if template is None and key in PROTOCOL_TEMPLATES:
+        services.ensure_protocol_templates(request.clinic, request.user)
+        template = ProtocolTemplate.objects.filter(clinic=request.clinic, key=key).first()
+    if template is None:
+        raise Http404("No such protocol template.")
+    form = f.ProtocolTemplateForm(
+        request.POST or None,
+        initial={n: getattr(template, n) for n in f.ProtocolTemplateForm.base_fields},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_protocol_template(template, request.user, form.cleaned_data)
+        except services.AssessmentError as exc:
+            f.apply_errors(form, exc)
+        else:
+            messages.success(request, f"Template {template.title} saved.")
+            return redirect("assessment:protocols")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "assessment/protocol_edit.html",
+        {"form": form, "template": template},
+        status=status,
+    )
+
+
+@require_permission("protocol.manage")
+@require_http_methods(["GET", "POST"])
+def consent_text_edit(request: HttpRequest) -> HttpResponse:
+    modality = request.GET.get("modality", "")
+    if modality not in MODALITY_LABELS:
+        raise Http404("No such modality.")
+    current = services.current_consent_form(request.clinic, modality)
+    form = f.ConsentTextForm(
+        request.POST or None, initial={"title": current.title, "body": current.body}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            row = services.add_consent_form_version(
+                request.clinic,
+                request.user,
+                modality,
+                form.cleaned_data["title"],
+                form.cleaned_data["body"],
+            )
+        except services.AssessmentError as exc:
+            f.apply_errors(form, exc)
+        else:
+            messages.success(request, f"Consent text for {modality} is now version {row.version}.")
+            return redirect("assessment:protocols")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "assessment/consent_text_edit.html",
+        {"form": form, "current": current, "modality": modality},
+        status=status,
+    )
