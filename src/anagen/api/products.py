@@ -1,3 +1,721 @@
-from ninja import Router
+"""Products, lots, CoAs, release, cold chain, trace and recall under /api/v1/products.
+
+Bodies of object endpoints have defaults where a form would: the object is looked up
+first (another clinic's object is 404 whatever the body), then the service names the
+field that is wrong (400 "field: message").
+"""
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from ninja import Field, File, Query, Router, Schema
+from ninja.errors import HttpError
+from ninja.files import UploadedFile
+from ninja.pagination import paginate
+
+from anagen.api.auth import guard
+from anagen.api.pagination import BoundedPagination
+from anagen.patients import selectors as patient_selectors
+from anagen.products import selectors, services
+from anagen.products.models import CoaSource, Lot, Product
 
 router = Router(tags=["products"])
+
+
+def _raise(exc: services.ProductError) -> None:
+    detail = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
+    raise HttpError(409 if isinstance(exc, services.NotUsable) else 400, detail)
+
+
+# --- schemas -------------------------------------------------------------------------------------
+
+
+class ProductIn(Schema):
+    manufacturer: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    source_tissue: str = Field(
+        description="umbilical_cord, whartons_jelly, adipose, bone_marrow, placenta, other"
+    )
+    donor_type: str = Field(
+        description="allogeneic_single, allogeneic_pooled, autologous, not_stated"
+    )
+    form: str = Field(description="frozen_liquid or lyophilised")
+    labelled_particles_per_vial: float
+    volume_ml: Decimal
+    storage_min_temperature_c: Decimal
+    storage_max_temperature_c: Decimal
+    storage_requirement: str = Field(min_length=1, max_length=200)
+    regulatory_status: dict[str, str] = Field(default_factory=dict)
+
+
+class ProductOut(Schema):
+    id: int
+    manufacturer: str
+    name: str
+    source_tissue: str
+    donor_type: str
+    form: str
+    labelled_particles_per_vial: float
+    volume_ml: Decimal
+    storage_min_temperature_c: Decimal
+    storage_max_temperature_c: Decimal
+    storage_requirement: str
+    regulatory_status: dict[str, str]
+    is_active: bool
+
+
+class LotIn(Schema):
+    product_id: int
+    lot_number: str = Field(min_length=1, max_length=60)
+    expiry_date: date
+    quantity_received: int = Field(ge=1, le=100_000)
+    storage_location_id: int | None = None
+    supplier_notes: str = Field("", max_length=5000)
+
+
+class StockOut(Schema):
+    received: int
+    drawn: int
+    wasted: int
+    on_hand: int
+
+
+class LotOut(Schema):
+    id: int
+    product_id: int
+    product_name: str
+    lot_number: str
+    expiry_date: date
+    status: str
+    blocked: bool
+    block_reason: str
+    quantity_received: int
+    quantity_on_hand: int
+    storage_location: str | None
+    received_at: datetime
+    regulatory_status: dict[str, str]
+
+    @staticmethod
+    def resolve_product_name(obj: Lot) -> str:
+        return obj.product.name
+
+    @staticmethod
+    def resolve_storage_location(obj: Lot) -> str | None:
+        return obj.storage_location.name if obj.storage_location else None
+
+    @staticmethod
+    def resolve_regulatory_status(obj: Lot) -> dict[str, str]:
+        return obj.product.regulatory_status
+
+
+class CriterionOut(Schema):
+    field: str
+    label: str
+    status: str = Field(description="PASS, FAIL or MISSING")
+    measured: float | str | None
+    limit: str
+    unit: str | None
+    required: bool
+    note: str
+
+
+class ReportOut(Schema):
+    spec_version: str
+    releasable: bool
+    results: list[CriterionOut]
+
+
+class CoaIn(Schema):
+    testing_laboratory: str = Field("", max_length=200)
+    third_party_laboratory: bool = False
+    cgmp_statement: str = Field("", max_length=300)
+    nta_method: str = Field("NTA", max_length=120)
+    results: dict[str, Any] = Field(
+        default_factory=dict,
+        description="CoA results by field name (docs/products.md); a bare number is in the "
+        'unit of the field name, or give {"value": x, "unit": "..."}',
+    )
+
+
+class CoaOut(Schema):
+    testing_laboratory: str
+    third_party_laboratory: bool
+    cgmp_statement: str
+    nta_method: str
+    results: dict[str, Any]
+    has_pdf: bool
+    source: str
+    entered_at: datetime
+
+    @staticmethod
+    def resolve_has_pdf(obj: Any) -> bool:
+        return bool(obj.pdf)
+
+
+class LotDetailOut(Schema):
+    lot: LotOut
+    stock: StockOut
+    coa: CoaOut | None
+    report: ReportOut | None
+    usable_today: bool
+    problems_today: list[str]
+    pending_override: str | None
+
+
+class ReasonIn(Schema):
+    reason: str = Field("", max_length=2000)
+
+
+class ExcursionDecisionIn(Schema):
+    decision: str = Field("", description="accept or reject")
+    reason: str = Field("", max_length=2000)
+
+
+class WasteIn(Schema):
+    quantity: int | None = None
+    reason: str = Field("", max_length=300)
+
+
+class DrawOut(Schema):
+    id: int
+    lot_id: int
+    lot_number: str
+    patient_id: int
+    medical_record_number: str
+    quantity: int
+    dose_volume_ml: Decimal | None
+    drawn_on: date
+    session_ref: str
+
+    @staticmethod
+    def resolve_lot_number(obj: Any) -> str:
+        return obj.lot.lot_number
+
+    @staticmethod
+    def resolve_medical_record_number(obj: Any) -> str:
+        return obj.patient.medical_record_number
+
+
+class AffectedPatientOut(Schema):
+    patient_id: int
+    medical_record_number: str
+    given_name: str
+    family_name: str
+    phone: str
+    email: str
+    dates: list[date]
+    vials: int
+    dose_ml: Decimal
+
+
+class TraceOut(Schema):
+    lot: LotOut
+    recalled: bool
+    patients: list[AffectedPatientOut]
+    draws: list[DrawOut]
+    adverse_events: str
+
+
+class LocationIn(Schema):
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field("", max_length=300)
+
+
+class LocationOut(Schema):
+    id: int
+    name: str
+    description: str
+    is_active: bool
+
+
+class ReadingIn(Schema):
+    recorded_at: datetime | None = Field(None, description="ISO 8601 with a UTC offset")
+    temperature_c: Decimal | None = None
+
+
+class ReadingOut(Schema):
+    id: int
+    recorded_at: datetime
+    temperature_c: Decimal
+    source: str
+
+
+class ReadingResultOut(Schema):
+    reading: ReadingOut
+    excursions_flagged: list[str]
+
+
+class SpecIn(Schema):
+    yaml: str = Field(min_length=1, max_length=200_000)
+
+
+class CriterionSpecOut(Schema):
+    field: str
+    label: str
+    limit: str
+    required: bool
+    source: str
+
+
+class SpecOut(Schema):
+    id: int
+    version: str
+    name: str
+    criteria: list[CriterionSpecOut]
+
+
+class LotFilter(Schema):
+    state: str = Field("", description="quarantined, released, rejected, recalled, blocked, "
+                       "expiring, expired")  # fmt: skip
+    product_id: int | None = Field(None, ge=1, le=selectors.MAX_DB_ID)
+    q: str = Field("", max_length=100)
+
+
+class UsableFilter(Schema):
+    on_date: date | None = None
+    product_id: int | None = Field(None, ge=1, le=selectors.MAX_DB_ID)
+
+
+class ImportOut(Schema):
+    imported: int
+    lot_ids: list[int]
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _lot(request: HttpRequest, lot_id: int) -> Lot:
+    return selectors.get_lot(request.clinic, lot_id)
+
+
+def _report(lot: Lot) -> dict | None:
+    try:
+        report = services.release_report(lot)
+    except services.release.ReleaseInputError as exc:
+        raise HttpError(409, str(exc)) from exc
+    if report is None:
+        return None
+    return {
+        "spec_version": report.spec_version,
+        "releasable": report.releasable,
+        "results": services.report_as_rows(report),
+    }
+
+
+def _detail(lot: Lot) -> dict:
+    lot.refresh_from_db()
+    problems = services.usability_problems(lot, timezone.localdate())
+    override = selectors.pending_override(lot)
+    stock = selectors.stock_of(lot)
+    return {
+        "lot": lot,
+        "stock": stock.__dict__,
+        "coa": getattr(lot, "coa", None),
+        "report": _report(lot),
+        "usable_today": not problems,
+        "problems_today": problems,
+        "pending_override": (
+            f"requested by {override.requested_by}: {override.reason}" if override else None
+        ),
+    }
+
+
+# --- products -------------------------------------------------------------------------------------
+
+
+@router.get("/products", response=list[ProductOut], auth=guard("product.view"))
+@paginate(BoundedPagination)
+def list_products(request: HttpRequest):
+    return selectors.products_of(request.clinic)
+
+
+@router.post("/products", response={201: ProductOut}, auth=guard("product.manage"))
+def create_product(request: HttpRequest, payload: ProductIn):
+    try:
+        return 201, services.create_product(request.clinic, request.user, payload.dict())
+    except services.ProductError as exc:
+        _raise(exc)
+
+
+@router.get("/products/{product_id}", response=ProductOut, auth=guard("product.view"))
+def get_product(request: HttpRequest, product_id: int) -> Product:
+    return selectors.get_product(request.clinic, product_id)
+
+
+# --- lots ---------------------------------------------------------------------------------------
+
+
+@router.get("/lots", response=list[LotOut], summary="List lots", auth=guard("product.view"))
+@paginate(BoundedPagination)
+def list_lots(request: HttpRequest, filters: Query[LotFilter]):
+    days = services.settings_for(request.clinic).expiry_warning_days
+    return selectors.filter_lots(
+        request.clinic,
+        state=filters.state,
+        product_id=filters.product_id,
+        q=filters.q,
+        today=timezone.localdate(),
+        warning_days=days,
+    )
+
+
+@router.get(
+    "/lots/usable",
+    response=list[LotOut],
+    summary="Lots vials may be drawn from (released, unexpired, unblocked, in stock)",
+    auth=guard("product.view"),
+)
+def usable_lots(request: HttpRequest, filters: Query[UsableFilter]):
+    product = (
+        selectors.get_product(request.clinic, filters.product_id) if filters.product_id else None
+    )
+    return list(
+        selectors.usable_lots(request.clinic, filters.on_date or timezone.localdate(), product)
+    )
+
+
+@router.post(
+    "/lots",
+    response={201: LotDetailOut},
+    summary="Receive a lot (quarantined)",
+    auth=guard("lot.receive"),
+)
+def receive_lot(request: HttpRequest, payload: LotIn):
+    clinic = request.clinic
+    product = selectors.products_of(clinic).filter(pk=payload.product_id).first()
+    if product is None:
+        raise HttpError(400, "product_id: no such product in this clinic")
+    location = None
+    if payload.storage_location_id is not None:
+        location = selectors.locations_of(clinic).filter(pk=payload.storage_location_id).first()
+        if location is None:
+            raise HttpError(400, "storage_location_id: no such storage location in this clinic")
+    try:
+        lot = services.receive_lot(
+            clinic,
+            request.user,
+            product=product,
+            lot_number=payload.lot_number,
+            expiry_date=payload.expiry_date,
+            quantity_received=payload.quantity_received,
+            storage_location=location,
+            supplier_notes=payload.supplier_notes,
+        )
+    except services.ProductError as exc:
+        _raise(exc)
+    return 201, _detail(lot)
+
+
+@router.post(
+    "/lots/import",
+    response={201: ImportOut},
+    summary='Import lots with CoAs: the JSON format {"lots": [...]}, all or nothing',
+    auth=guard("lot.receive"),
+)
+def import_lots(request: HttpRequest):
+    try:
+        lots = services.import_lots(
+            request.clinic, request.user, "api.json", request.body, source=CoaSource.API
+        )
+    except services.ProductError as exc:
+        _raise(exc)
+    return 201, {"imported": len(lots), "lot_ids": [lot.pk for lot in lots]}
+
+
+@router.get("/lots/{lot_id}", response=LotDetailOut, auth=guard("product.view"))
+def get_lot(request: HttpRequest, lot_id: int):
+    return _detail(_lot(request, lot_id))
+
+
+@router.put(
+    "/lots/{lot_id}/coa",
+    response=LotDetailOut,
+    summary="Enter or replace the CoA (while quarantined); checked at once",
+    auth=guard("lot.receive"),
+)
+def put_coa(request: HttpRequest, lot_id: int, payload: CoaIn):
+    lot = _lot(request, lot_id)
+    try:
+        services.record_coa(lot, request.user, source=CoaSource.API, **payload.dict())
+    except services.ProductError as exc:
+        _raise(exc)
+    return _detail(lot)
+
+
+@router.post(
+    "/lots/{lot_id}/coa/pdf",
+    response=LotDetailOut,
+    summary="Attach the original CoA PDF (multipart field 'file')",
+    auth=guard("lot.receive"),
+)
+def put_coa_pdf(request: HttpRequest, lot_id: int, file: File[UploadedFile] = None):
+    lot = _lot(request, lot_id)
+    if file is None:
+        raise HttpError(400, "file: attach the PDF as multipart field 'file'")
+    try:
+        services.check_pdf(file, "file")
+    except services.ProductError as exc:
+        _raise(exc)
+    coa = getattr(lot, "coa", None)
+    if coa is None:
+        raise HttpError(400, "coa: enter the CoA results first (PUT .../coa)")
+    try:
+        services.attach_coa_pdf(lot, request.user, file)
+    except services.ProductError as exc:
+        _raise(exc)
+    return _detail(lot)
+
+
+@router.get("/lots/{lot_id}/report", response=ReportOut | None, auth=guard("product.view"))
+def lot_report(request: HttpRequest, lot_id: int):
+    return _report(_lot(request, lot_id))
+
+
+@router.post("/lots/{lot_id}/release", response=LotDetailOut, auth=guard("lot.release"))
+def release_lot(request: HttpRequest, lot_id: int, payload: ReasonIn):
+    lot = _lot(request, lot_id)
+    try:
+        services.release_lot(lot, request.user, payload.reason)
+    except services.ProductError as exc:
+        _raise(exc)
+    return _detail(lot)
+
+
+@router.post("/lots/{lot_id}/reject", response=LotDetailOut, auth=guard("lot.release"))
+def reject_lot(request: HttpRequest, lot_id: int, payload: ReasonIn):
+    lot = _lot(request, lot_id)
+    try:
+        services.reject_lot(lot, request.user, payload.reason)
+    except services.ProductError as exc:
+        _raise(exc)
+    return _detail(lot)
+
+
+@router.post(
+    "/lots/{lot_id}/override",
+    response=LotDetailOut,
+    summary="Request a release override (first of two quality users)",
+    auth=guard("lot.release"),
+)
+def request_override(request: HttpRequest, lot_id: int, payload: ReasonIn):
+    lot = _lot(request, lot_id)
+    try:
+        services.request_override(lot, request.user, payload.reason)
+    except services.ProductError as exc:
+        _raise(exc)
+    return _detail(lot)
+
+
+@router.post(
+    "/lots/{lot_id}/override/approve",
+    response=LotDetailOut,
+    summary="Approve the pending override (a different quality user); releases the lot",
+    auth=guard("lot.release"),
+)
+def approve_override(request: HttpRequest, lot_id: int):
+    lot = _lot(request, lot_id)
+    try:
+        services.approve_override(lot, request.user)
+    except services.ProductError as exc:
+        _raise(exc)
+    return _detail(lot)
+
+
+@router.post("/lots/{lot_id}/excursions/decide", response=LotDetailOut, auth=guard("lot.release"))
+def decide_excursions(request: HttpRequest, lot_id: int, payload: ExcursionDecisionIn):
+    lot = _lot(request, lot_id)
+    try:
+        services.decide_excursions(lot, request.user, payload.decision, payload.reason)
+    except services.ProductError as exc:
+        _raise(exc)
+    return _detail(lot)
+
+
+@router.post("/lots/{lot_id}/waste", response=LotDetailOut, auth=guard("coldchain.record"))
+def record_waste(request: HttpRequest, lot_id: int, payload: WasteIn):
+    lot = _lot(request, lot_id)
+    try:
+        services.record_waste(lot, request.user, payload.quantity, payload.reason)
+    except services.ProductError as exc:
+        _raise(exc)
+    return _detail(lot)
+
+
+# --- trace and recall ----------------------------------------------------------------------------
+
+
+def _trace(lot: Lot) -> dict:
+    patients = [
+        {
+            "patient_id": r["patient"].pk,
+            "medical_record_number": r["patient"].medical_record_number,
+            "given_name": r["patient"].given_name,
+            "family_name": r["patient"].family_name,
+            "phone": r["patient"].phone,
+            "email": r["patient"].email,
+            "dates": r["dates"],
+            "vials": r["vials"],
+            "dose_ml": r["dose_ml"],
+        }
+        for r in selectors.affected_patients(lot)
+    ]
+    events = selectors.adverse_events_after(lot)
+    return {
+        "lot": lot,
+        "recalled": lot.status == "recalled",
+        "patients": patients,
+        "draws": list(selectors.draws_of_lot(lot)),
+        "adverse_events": (
+            selectors.ADVERSE_EVENTS_NOT_AVAILABLE
+            if events is None
+            else f"{len(events)} adverse event(s)"
+        ),
+    }
+
+
+@router.get(
+    "/lots/{lot_id}/trace",
+    response=TraceOut,
+    summary="Patients, dates and doses that used this lot",
+    auth=guard("recall.manage"),
+)
+def trace_lot(request: HttpRequest, lot_id: int):
+    return _trace(_lot(request, lot_id))
+
+
+@router.post(
+    "/lots/{lot_id}/recall",
+    response=TraceOut,
+    summary="Recall: block the lot and list the affected patients",
+    auth=guard("recall.manage"),
+)
+def recall_lot(request: HttpRequest, lot_id: int, payload: ReasonIn):
+    lot = _lot(request, lot_id)
+    try:
+        services.recall_lot(lot, request.user, payload.reason)
+    except services.ProductError as exc:
+        _raise(exc)
+    lot.refresh_from_db()
+    return _trace(lot)
+
+
+@router.get(
+    "/lots/{lot_id}/recall.csv",
+    summary="Affected patients with contact details (CSV)",
+    auth=guard("recall.manage"),
+)
+def recall_csv(request: HttpRequest, lot_id: int) -> HttpResponse:
+    lot = _lot(request, lot_id)
+    response = HttpResponse(selectors.recall_csv(lot), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="recall-{lot.pk}.csv"'
+    return response
+
+
+@router.get(
+    "/patients/{patient_id}/lots",
+    response=list[DrawOut],
+    summary="Reverse trace: every lot a patient received",
+    auth=guard("recall.manage"),
+)
+def patient_lots(request: HttpRequest, patient_id: int):
+    patient = patient_selectors.get_patient(request.clinic, patient_id)
+    return list(selectors.draws_of_patient(request.clinic, patient).select_related("patient"))
+
+
+# --- storage and cold chain ----------------------------------------------------------------------
+
+
+@router.get("/locations", response=list[LocationOut], auth=guard("product.view"))
+def list_locations(request: HttpRequest):
+    return list(selectors.locations_of(request.clinic))
+
+
+@router.post("/locations", response={201: LocationOut}, auth=guard("product.manage"))
+def create_location(request: HttpRequest, payload: LocationIn):
+    try:
+        return 201, services.create_location(
+            request.clinic, request.user, payload.name, payload.description
+        )
+    except services.ProductError as exc:
+        _raise(exc)
+
+
+@router.get(
+    "/locations/{location_id}/readings", response=list[ReadingOut], auth=guard("product.view")
+)
+@paginate(BoundedPagination)
+def list_readings(request: HttpRequest, location_id: int):
+    return selectors.get_location(request.clinic, location_id).readings.all()
+
+
+@router.post(
+    "/locations/{location_id}/readings",
+    response={201: ReadingResultOut},
+    summary="Record a reading; excursions are flagged and block the affected lots",
+    auth=guard("coldchain.record"),
+)
+def add_reading(request: HttpRequest, location_id: int, payload: ReadingIn):
+    location = selectors.get_location(request.clinic, location_id)
+    if payload.recorded_at is None:
+        raise HttpError(400, "recorded_at: this field is required")
+    if payload.temperature_c is None:
+        raise HttpError(400, "temperature_c: this field is required")
+    try:
+        reading, flagged = services.record_reading(
+            location,
+            request.user,
+            recorded_at=payload.recorded_at,
+            temperature_c=payload.temperature_c,
+        )
+    except services.ProductError as exc:
+        _raise(exc)
+    return 201, {
+        "reading": reading,
+        "excursions_flagged": [
+            f"lot {e.lot.lot_number}: {e.duration_minutes} min" for e in flagged
+        ],
+    }
+
+
+# --- specifications ------------------------------------------------------------------------------
+
+
+def _spec_out(spec: Any) -> dict:
+    parsed = services.parsed_spec(spec)
+    return {
+        "id": spec.pk,
+        "version": spec.version,
+        "name": spec.name,
+        "criteria": [
+            {
+                "field": c.field,
+                "label": c.label,
+                "limit": c.limit_text,
+                "required": c.required,
+                "source": c.source,
+            }
+            for c in parsed.criteria
+        ],
+    }
+
+
+@router.get("/specs/current", response=SpecOut, auth=guard("product.view"))
+def current_spec(request: HttpRequest):
+    return _spec_out(services.current_spec(request.clinic))
+
+
+@router.post(
+    "/specs",
+    response={201: SpecOut},
+    summary="New specification version (YAML, same format as the default)",
+    auth=guard("product.manage"),
+)
+def create_spec(request: HttpRequest, payload: SpecIn):
+    try:
+        spec = services.create_spec_version(request.clinic, request.user, payload.yaml)
+    except services.ProductError as exc:
+        _raise(exc)
+    return 201, _spec_out(spec)

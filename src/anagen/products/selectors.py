@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Q, QuerySet, Sum
 from django.http import Http404
+from django.template.loader import render_to_string
 
 from anagen.accounts.models import Clinic
 from anagen.patients.models import Patient
@@ -216,3 +219,69 @@ def draws_of_patient(clinic: Clinic, patient: Patient) -> QuerySet[VialDraw]:
         .select_related("lot", "lot__product")
         .order_by("-drawn_on", "-drawn_at")
     )
+
+
+# --- recall outputs ------------------------------------------------------------------------------
+
+RECALL_CSV_COLUMNS = (
+    "lot_number",
+    "product",
+    "manufacturer",
+    "medical_record_number",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "phone",
+    "email",
+    "address",
+    "dates_treated",
+    "vials",
+    "dose_ml",
+    "session_refs",
+)
+
+
+def recall_csv(lot: Lot) -> str:
+    """The affected patients with contact details, one row each, for the clinic's calls."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(RECALL_CSV_COLUMNS)
+    for row in affected_patients(lot):
+        p = row["patient"]
+        writer.writerow(
+            [
+                lot.lot_number,
+                lot.product.name,
+                lot.product.manufacturer,
+                p.medical_record_number,
+                p.given_name,
+                p.family_name,
+                p.date_of_birth.isoformat(),
+                p.phone,
+                p.email,
+                " ".join(p.address.split()),
+                " ".join(d.isoformat() for d in row["dates"]),
+                row["vials"],
+                row["dose_ml"],
+                " ".join(row["sessions"]),
+            ]
+        )
+    return out.getvalue()
+
+
+def recall_notice_pdf(lot: Lot, *, generated_at: datetime) -> bytes:
+    """The recall notice (WeasyPrint): what is recalled, why, and whom to contact."""
+    from weasyprint import HTML  # imported here: heavy, and only this output needs it
+
+    html = render_to_string(
+        "products/recall_notice.html",
+        {
+            "lot": lot,
+            "recall": getattr(lot, "recall", None),
+            "patients": affected_patients(lot),
+            "adverse_events": adverse_events_after(lot),
+            "adverse_events_note": ADVERSE_EVENTS_NOT_AVAILABLE,
+            "generated_at": generated_at,
+        },
+    )
+    return HTML(string=html).write_pdf()

@@ -511,6 +511,21 @@ def record_coa(
     return coa
 
 
+def attach_coa_pdf(lot: Lot, user: User, upload: UploadedFile) -> CertificateOfAnalysis:
+    """Attach (or replace) the original CoA PDF of a quarantined lot's entered CoA."""
+    check_pdf(upload)
+    with transaction.atomic():
+        lot = _lock(lot)
+        _check_coa_open(lot)
+        coa = CertificateOfAnalysis.objects.filter(lot=lot).first()
+        if coa is None:
+            raise _fail("coa", "Enter the CoA results first.")
+        coa.pdf_original_name = (upload.name or "")[:200]
+        coa.pdf.save(f"lot-{lot.pk}.pdf", upload, save=False)
+        _save(coa, user, "CoA PDF attached")
+    return coa
+
+
 # --- release, rejection, four-eyes override -------------------------------------------------
 
 

@@ -1,0 +1,310 @@
+"""Forms for products and lots. They check shapes; the rules live in services.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from anagen.accounts.models import Clinic
+from anagen.products import importers
+from anagen.products.models import COA_PDF_MAX_BYTES, Product, StorageLocation
+from anagen.products.selectors import LOT_FILTERS
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        min_length=10,
+        max_length=2000,
+        help_text="At least 10 characters; kept in the lot's audit trail.",
+    )
+
+
+class ReleaseForm(forms.Form):
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Note (optional)",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class ProductEditForm(forms.ModelForm):
+    regulatory_text = forms.CharField(
+        label="Regulatory status by jurisdiction",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One line each, “JURISDICTION: text”, e.g. “US: Not FDA-approved …”.",
+    )
+
+    class Meta:
+        model = Product
+        fields = [
+            "manufacturer",
+            "name",
+            "source_tissue",
+            "donor_type",
+            "form",
+            "labelled_particles_per_vial",
+            "volume_ml",
+            "storage_min_temperature_c",
+            "storage_max_temperature_c",
+            "storage_requirement",
+            "is_active",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["regulatory_text"] = "\n".join(
+                f"{k}: {v}" for k, v in (self.instance.regulatory_status or {}).items()
+            )
+
+    def clean_regulatory_text(self) -> dict[str, str]:
+        result: dict[str, str] = {}
+        for n, line in enumerate(self.cleaned_data["regulatory_text"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            key, sep, text = line.partition(":")
+            if not sep or not key.strip() or not text.strip():
+                raise forms.ValidationError(f"Line {n}: write “JURISDICTION: text”.")
+            result[key.strip()] = text.strip()
+        return result
+
+    def service_data(self) -> dict[str, Any]:
+        data = {f: self.cleaned_data[f] for f in self.Meta.fields}
+        data["regulatory_status"] = self.cleaned_data["regulatory_text"]
+        return data
+
+
+class LocationForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(max_length=300, required=False)
+
+
+class ReceiveLotForm(forms.Form):
+    product = forms.ModelChoiceField(queryset=Product.objects.none())
+    lot_number = forms.CharField(max_length=60)
+    expiry_date = forms.DateField(widget=DateInput())
+    quantity_received = forms.IntegerField(label="Vials received", min_value=1, max_value=100_000)
+    storage_location = forms.ModelChoiceField(
+        queryset=StorageLocation.objects.none(), required=False
+    )
+    supplier_notes = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000
+    )
+    supplier_document = forms.FileField(
+        required=False,
+        help_text=f"PDF, at most {COA_PDF_MAX_BYTES // (1024 * 1024)} MB (delivery note, etc.).",
+    )
+
+    def __init__(self, clinic: Clinic, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["product"].queryset = Product.objects.filter(clinic=clinic, is_active=True)
+        self.fields["storage_location"].queryset = StorageLocation.objects.filter(
+            clinic=clinic, is_active=True
+        )
+
+
+CATEGORY_CHOICES = [("", "— not reported —"), ("positive", "Positive"), ("negative", "Negative")]
+CONFORMS_CHOICES = [
+    ("", "— not reported —"),
+    ("conforms", "Conforms"),
+    ("does not conform", "Does not conform"),
+]
+NUMERIC_LABELS = {
+    "labelled_particles_per_ml": "Labelled particles (particles/mL; blank = from product label)",
+    "particles_per_ml": "Particle concentration (particles/mL)",
+    "size_mode_nm": "Size, mode (nm)",
+    "size_mean_nm": "Size, mean (nm)",
+    "size_d10_nm": "Size D10 (nm)",
+    "size_d50_nm": "Size D50 (nm)",
+    "size_d90_nm": "Size D90 (nm)",
+    "particles_50_400nm_pct": "Particles 50–400 nm (%)",
+    "protein_ug_per_ml": "Protein (µg/mL)",
+    "particles_per_ug_protein": "Purity (particles/µg protein; blank = derived)",
+    "endotoxin_eu_per_ml": "Endotoxin (EU/mL)",
+    "residual_dna_ng_per_dose": "Residual DNA (ng/dose)",
+}
+CATEGORY_LABELS = {
+    "cd9": "CD9",
+    "cd63": "CD63",
+    "cd81": "CD81",
+    "tsg101": "TSG101",
+    "alix": "ALIX",
+    "calnexin": "Calnexin",
+    "gm130": "GM130",
+    "apoa1": "ApoA1",
+    "tem_morphology": "Morphology (TEM)",
+    "sterility": "Sterility",
+    "mycoplasma": "Mycoplasma",
+    "adventitious_virus": "Adventitious virus",
+    "antibiotic_residue": "Antibiotic residue",
+    "donor_screening": "Donor screening panel result",
+}
+TEXT_LABELS = {
+    "donor_screening_panel": "Donor screening panel (tests done)",
+    "potency": "Potency (if given)",
+    "size_method": "Size method",
+    "marker_method": "Marker method",
+}
+
+
+class CoaForm(forms.Form):
+    """The CoA: laboratory, statement, the PDF and every structured result."""
+
+    testing_laboratory = forms.CharField(max_length=200)
+    third_party_laboratory = forms.BooleanField(
+        required=False, label="Independent (third-party) laboratory"
+    )
+    cgmp_statement = forms.CharField(max_length=300, required=False, label="cGMP statement")
+    nta_method = forms.CharField(
+        max_length=120, required=False, initial="NTA", label="Particle concentration method"
+    )
+    pdf = forms.FileField(
+        required=False,
+        label="Original CoA (PDF)",
+        help_text=f"PDF, at most {COA_PDF_MAX_BYTES // (1024 * 1024)} MB.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, label in NUMERIC_LABELS.items():
+            # Text, not a number input: CoAs print 1.2e11, which browsers' number inputs
+            # accept inconsistently; the value is parsed below.
+            self.fields[name] = forms.CharField(required=False, label=label, max_length=40)
+        for name, label in CATEGORY_LABELS.items():
+            choices = CONFORMS_CHOICES if name == "tem_morphology" else CATEGORY_CHOICES
+            self.fields[name] = forms.ChoiceField(required=False, label=label, choices=choices)
+        for name, label in TEXT_LABELS.items():
+            self.fields[name] = forms.CharField(required=False, label=label, max_length=300)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for name in NUMERIC_LABELS:
+            text = (cleaned.get(name) or "").strip().replace(",", "")
+            if not text:
+                cleaned[name] = None
+                continue
+            try:
+                cleaned[name] = float(text)
+            except ValueError:
+                self.add_error(name, f"Enter a number (e.g. 1.2e11), not “{text}”.")
+        return cleaned
+
+    def results(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in importers.RESULT_FIELDS:
+            value = self.cleaned_data.get(name)
+            if value not in (None, ""):
+                out[name] = value
+        return out
+
+    @staticmethod
+    def initial_from(coa: Any) -> dict[str, Any]:
+        data = {
+            "testing_laboratory": coa.testing_laboratory,
+            "third_party_laboratory": coa.third_party_laboratory,
+            "cgmp_statement": coa.cgmp_statement,
+            "nta_method": coa.nta_method,
+        }
+        for name, value in coa.results.items():
+            if name in importers.RESULT_FIELDS:
+                data[name] = value if not isinstance(value, dict) else value.get("value")
+        return data
+
+    def result_groups(self) -> list[tuple[str, list]]:
+        return [
+            ("Quantity and size", [self[n] for n in list(NUMERIC_LABELS)[:8]]),
+            ("Purity and safety (numbers)", [self[n] for n in list(NUMERIC_LABELS)[8:]]),
+            ("Identity, purity and safety", [self[n] for n in CATEGORY_LABELS]),
+            ("Other", [self[n] for n in TEXT_LABELS]),
+        ]
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(help_text="JSON or CSV; see the import format in the docs.")
+
+
+class LoggerUploadForm(forms.Form):
+    file = forms.FileField(
+        help_text="CSV with columns recorded_at (ISO 8601 with offset) and temperature_c."
+    )
+
+
+class ReadingForm(forms.Form):
+    recorded_at = forms.DateTimeField(
+        widget=DateTimeInput(),
+        help_text="Local time of the clinic.",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+    )
+    temperature_c = forms.DecimalField(
+        label="Temperature (°C)", max_digits=5, decimal_places=1, min_value=-200, max_value=100
+    )
+
+    def clean_recorded_at(self) -> datetime:
+        value = self.cleaned_data["recorded_at"]
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value)
+        return value
+
+
+class WasteForm(forms.Form):
+    quantity = forms.IntegerField(label="Vials wasted", min_value=1)
+    reason = forms.CharField(max_length=300, help_text="e.g. dropped vial, thawed and not used.")
+
+
+class ExcursionDecisionForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[
+            ("accept", "Accept — the lot may be used (manufacturer's stability data)"),
+            ("reject", "Reject the lot"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), min_length=10)
+
+
+class SpecForm(forms.Form):
+    spec = forms.CharField(
+        label="Specification (YAML)",
+        widget=forms.Textarea(attrs={"rows": 24, "class": "mono"}),
+        help_text="Same format as the default; give a new version string.",
+    )
+
+
+class SettingsForm(forms.Form):
+    expiry_warning_days = forms.IntegerField(
+        min_value=1, max_value=730, label="Warn about lots expiring within (days)"
+    )
+
+
+class LotFilterForm(forms.Form):
+    state = forms.ChoiceField(
+        required=False,
+        choices=[("", "All")] + [(s, s.capitalize()) for s in LOT_FILTERS],
+        label="Status",
+    )
+    product = forms.ModelChoiceField(queryset=Product.objects.none(), required=False)
+    q = forms.CharField(required=False, max_length=100, label="Search")
+
+    def __init__(self, clinic: Clinic, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["product"].queryset = Product.objects.filter(clinic=clinic)

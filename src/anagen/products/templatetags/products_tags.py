@@ -1,0 +1,48 @@
+"""Template tags for products: the dashboard card, numbers and extra CoA results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.utils import timezone
+
+from anagen.products import importers, selectors, services
+from anagen.products.forms import CATEGORY_LABELS, NUMERIC_LABELS, TEXT_LABELS
+
+register = template.Library()
+
+
+@register.inclusion_tag("products/_dashboard_alerts.html", takes_context=True)
+def product_alerts(context: template.Context) -> dict[str, Any]:
+    """Quarantined, blocked, flagged and soon-expiring lots of the active clinic."""
+    clinic = context["request"].clinic
+    days = services.settings_for(clinic).expiry_warning_days
+    return {"counts": selectors.dashboard_counts(clinic, timezone.localdate(), days)}
+
+
+@register.filter
+def measured(value: Any) -> str:
+    """Measured values: large counts in scientific notation, others as printed."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) >= 1e5 or 0 < abs(value) < 1e-3 else f"{value:g}"
+    return str(value)
+
+
+@register.inclusion_tag("products/_coa_extras.html")
+def coa_extras(coa: Any) -> dict[str, Any]:
+    """CoA results that no criterion of the spec checks (markers, sizes, potency...)."""
+    spec_fields = {
+        c.field for c in services.parsed_spec(services.current_spec(coa.clinic)).criteria
+    }
+    spec_fields.add("labelled_particles_per_ml")
+    labels = {**NUMERIC_LABELS, **CATEGORY_LABELS, **TEXT_LABELS}
+    extras = []
+    for name in importers.RESULT_FIELDS:
+        if name in coa.results and name not in spec_fields:
+            raw = coa.results[name]
+            value = f"{raw['value']:g} {raw['unit']}" if isinstance(raw, dict) else measured(raw)
+            extras.append((labels.get(name, name), value))
+    return {"extras": extras}

@@ -1,0 +1,579 @@
+"""Pages for products, lots, cold chain and recall. Thin: selectors read, services write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.forms import Form
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from anagen.accounts.permissions import require_permission
+from anagen.patients import selectors as patient_selectors
+from anagen.products import selectors, services
+from anagen.products.forms import (
+    CoaForm,
+    ExcursionDecisionForm,
+    LocationForm,
+    LoggerUploadForm,
+    LotFilterForm,
+    ProductEditForm,
+    ReadingForm,
+    ReasonForm,
+    ReceiveLotForm,
+    ReleaseForm,
+    SettingsForm,
+    SpecForm,
+    UploadForm,
+    WasteForm,
+)
+from anagen.products.models import CoaSource, LotStatus
+
+
+def _apply_errors(form: Form, error: services.ProductError) -> None:
+    for field, msgs in error.errors.items():
+        target = field if field in form.fields else None
+        for msg in msgs:
+            if target is None and field != "__all__":
+                msg = f"{field}: {msg}"  # e.g. a CoA result the form has no field for
+            form.add_error(target, msg)
+
+
+def _status(request: HttpRequest) -> int:
+    return 400 if request.method == "POST" else 200
+
+
+# --- lots ----------------------------------------------------------------------------------------
+
+
+@require_permission("product.view")
+def lot_list(request: HttpRequest) -> HttpResponse:
+    clinic = request.clinic
+    form = LotFilterForm(clinic, request.GET or None)
+    state, product_id, q = "", None, ""
+    if form.is_valid():
+        state = form.cleaned_data["state"]
+        product = form.cleaned_data["product"]
+        product_id = product.pk if product else None
+        q = form.cleaned_data["q"]
+    prefs = services.settings_for(clinic)
+    lots = selectors.filter_lots(
+        clinic,
+        state=state,
+        product_id=product_id,
+        q=q,
+        today=timezone.localdate(),
+        warning_days=prefs.expiry_warning_days,
+    )
+    page = Paginator(lots, settings.ANAGEN_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "filters": form,
+        "page": page,
+        "today": timezone.localdate(),
+        "warning_days": prefs.expiry_warning_days,
+        "query": request.GET.urlencode(),
+    }
+    if request.htmx and request.htmx.target == "lot-results":
+        return render(request, "products/_lot_results.html", context)
+    return render(request, "products/lot_list.html", context)
+
+
+@require_permission("product.view")
+def lot_detail(request: HttpRequest, lot_id: int) -> HttpResponse:
+    lot = selectors.get_lot(request.clinic, lot_id)
+    report, report_error = None, ""
+    try:
+        report = services.release_report(lot)
+    except services.release.ReleaseInputError as exc:
+        report_error = str(exc)
+    coa = getattr(lot, "coa", None)
+    context: dict[str, Any] = {
+        "lot": lot,
+        "coa": coa,
+        "report": report,
+        "report_error": report_error,
+        "spec": lot.decision_spec or services.current_spec(lot.clinic),
+        "stock": selectors.stock_of(lot),
+        "override": selectors.pending_override(lot),
+        "excursions": selectors.excursions_of(lot),
+        "decisions": selectors.decisions_of(lot),
+        "documents": list(lot.documents.all()),
+        "usable_problems": services.usability_problems(lot, timezone.localdate()),
+        "release_form": ReleaseForm(),
+        "reason_form": ReasonForm(),
+        "waste_form": WasteForm(),
+        "excursion_form": ExcursionDecisionForm(),
+        "today": timezone.localdate(),
+    }
+    return render(request, "products/lot_detail.html", context)
+
+
+@require_permission("lot.receive")
+@require_http_methods(["GET", "POST"])
+def lot_receive(request: HttpRequest) -> HttpResponse:
+    form = ReceiveLotForm(request.clinic, request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            lot = services.receive_lot(request.clinic, request.user, **form.cleaned_data)
+        except services.ProductError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"Lot {lot.lot_number} received and quarantined.")
+            return redirect("products:coa", lot_id=lot.pk)
+    return render(request, "products/lot_receive.html", {"form": form}, status=_status(request))
+
+
+@require_permission("lot.receive")
+@require_http_methods(["GET", "POST"])
+def coa_edit(request: HttpRequest, lot_id: int) -> HttpResponse:
+    lot = selectors.get_lot(request.clinic, lot_id)
+    coa = getattr(lot, "coa", None)
+    initial = CoaForm.initial_from(coa) if coa else {}
+    form = CoaForm(request.POST or None, request.FILES or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.record_coa(
+                lot,
+                request.user,
+                testing_laboratory=data["testing_laboratory"],
+                third_party_laboratory=data["third_party_laboratory"],
+                cgmp_statement=data["cgmp_statement"],
+                nta_method=data["nta_method"],
+                results=form.results(),
+                pdf=data["pdf"],
+                source=CoaSource.FORM,
+            )
+        except services.ProductError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Certificate of analysis saved and checked against the spec.")
+            return redirect("products:lot", lot_id=lot.pk)
+    return render(
+        request, "products/coa_form.html", {"form": form, "lot": lot}, status=_status(request)
+    )
+
+
+@require_permission("product.view")
+def coa_pdf(request: HttpRequest, lot_id: int) -> FileResponse:
+    lot = selectors.get_lot(request.clinic, lot_id)
+    coa = getattr(lot, "coa", None)
+    if coa is None or not coa.pdf:
+        raise Http404("No PDF stored for this lot.")
+    return FileResponse(
+        coa.pdf.open("rb"),
+        content_type="application/pdf",
+        filename=f"coa-{lot.lot_number}.pdf",
+    )
+
+
+def _decision(
+    request: HttpRequest, lot_id: int, form_class: type[Form], act: Any, ok: str
+) -> HttpResponse:
+    lot = selectors.get_lot(request.clinic, lot_id)
+    form = form_class(request.POST)
+    if form.is_valid():
+        try:
+            act(lot, form.cleaned_data)
+        except services.ProductError as exc:
+            for msgs in exc.errors.values():
+                for m in msgs:
+                    messages.error(request, m)
+        else:
+            messages.success(request, ok)
+            return redirect("products:lot", lot_id=lot.pk)
+    else:
+        for field, errs in form.errors.items():
+            for e in errs:
+                messages.error(request, f"{field}: {e}" if field != "__all__" else e)
+    return redirect("products:lot", lot_id=lot.pk)
+
+
+@require_permission("lot.release")
+@require_POST
+def lot_release(request: HttpRequest, lot_id: int) -> HttpResponse:
+    return _decision(
+        request, lot_id, ReleaseForm,
+        lambda lot, d: services.release_lot(lot, request.user, d["reason"]),
+        "Lot released: every criterion passes.",
+    )  # fmt: skip
+
+
+@require_permission("lot.release")
+@require_POST
+def lot_reject(request: HttpRequest, lot_id: int) -> HttpResponse:
+    return _decision(
+        request, lot_id, ReasonForm,
+        lambda lot, d: services.reject_lot(lot, request.user, d["reason"]),
+        "Lot rejected.",
+    )  # fmt: skip
+
+
+@require_permission("lot.release")
+@require_POST
+def override_request(request: HttpRequest, lot_id: int) -> HttpResponse:
+    return _decision(
+        request, lot_id, ReasonForm,
+        lambda lot, d: services.request_override(lot, request.user, d["reason"]),
+        "Override requested: a second quality user must approve it.",
+    )  # fmt: skip
+
+
+@require_permission("lot.release")
+@require_POST
+def override_approve(request: HttpRequest, lot_id: int) -> HttpResponse:
+    return _decision(
+        request, lot_id, Form,
+        lambda lot, d: services.approve_override(lot, request.user),
+        "Override approved: the lot is released.",
+    )  # fmt: skip
+
+
+@require_permission("lot.release")
+@require_POST
+def excursion_decide(request: HttpRequest, lot_id: int) -> HttpResponse:
+    return _decision(
+        request, lot_id, ExcursionDecisionForm,
+        lambda lot, d: services.decide_excursions(lot, request.user, d["decision"], d["reason"]),
+        "Cold-chain decision recorded.",
+    )  # fmt: skip
+
+
+@require_permission("coldchain.record")
+@require_POST
+def lot_waste(request: HttpRequest, lot_id: int) -> HttpResponse:
+    return _decision(
+        request, lot_id, WasteForm,
+        lambda lot, d: services.record_waste(lot, request.user, d["quantity"], d["reason"]),
+        "Wasted vials recorded.",
+    )  # fmt: skip
+
+
+@require_permission("lot.receive")
+@require_http_methods(["GET", "POST"])
+def lot_import(request: HttpRequest) -> HttpResponse:
+    form = UploadForm(request.POST or None, request.FILES or None)
+    problems: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            lots = services.import_lots(request.clinic, request.user, upload.name, upload.read())
+        except services.ProductError as exc:
+            problems = [f"{k}: {m}" for k, msgs in exc.errors.items() for m in msgs]
+            form.add_error("file", "Nothing was imported; correct the file and upload it again.")
+        else:
+            messages.success(request, f"{len(lots)} lot(s) imported and quarantined.")
+            return redirect("products:lots")
+    return render(
+        request,
+        "products/lot_import.html",
+        {"form": form, "problems": problems},
+        status=_status(request),
+    )
+
+
+# --- trace and recall -------------------------------------------------------------------------
+
+
+@require_permission("recall.manage")
+def lot_trace(request: HttpRequest, lot_id: int) -> HttpResponse:
+    lot = selectors.get_lot(request.clinic, lot_id)
+    return render(
+        request,
+        "products/lot_trace.html",
+        {
+            "lot": lot,
+            "draws": list(selectors.draws_of_lot(lot)),
+            "patients": selectors.affected_patients(lot),
+            "adverse_events": selectors.adverse_events_after(lot),
+            "adverse_events_note": selectors.ADVERSE_EVENTS_NOT_AVAILABLE,
+            "recall": getattr(lot, "recall", None),
+            "form": ReasonForm(),
+        },
+    )
+
+
+@require_permission("recall.manage")
+@require_POST
+def lot_recall(request: HttpRequest, lot_id: int) -> HttpResponse:
+    lot = selectors.get_lot(request.clinic, lot_id)
+    form = ReasonForm(request.POST)
+    if form.is_valid():
+        try:
+            services.recall_lot(lot, request.user, form.cleaned_data["reason"])
+        except services.ProductError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Lot recalled and blocked. Contact the patients listed.")
+            return redirect("products:trace", lot_id=lot.pk)
+    context = {
+        "lot": lot,
+        "draws": list(selectors.draws_of_lot(lot)),
+        "patients": selectors.affected_patients(lot),
+        "adverse_events": selectors.adverse_events_after(lot),
+        "adverse_events_note": selectors.ADVERSE_EVENTS_NOT_AVAILABLE,
+        "recall": getattr(lot, "recall", None),
+        "form": form,
+    }
+    return render(request, "products/lot_trace.html", context, status=400)
+
+
+@require_permission("recall.manage")
+def recall_csv(request: HttpRequest, lot_id: int) -> HttpResponse:
+    lot = selectors.get_lot(request.clinic, lot_id)
+    response = HttpResponse(selectors.recall_csv(lot), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="recall-{lot.pk}.csv"'
+    return response
+
+
+@require_permission("recall.manage")
+def recall_pdf(request: HttpRequest, lot_id: int) -> HttpResponse:
+    lot = selectors.get_lot(request.clinic, lot_id)
+    pdf = selectors.recall_notice_pdf(lot, generated_at=timezone.now())
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="recall-notice-{lot.pk}.pdf"'
+    return response
+
+
+@require_permission("recall.manage")
+def patient_lots(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = patient_selectors.get_patient(request.clinic, patient_id)
+    return render(
+        request,
+        "products/patient_lots.html",
+        {
+            "patient": patient,
+            "draws": list(selectors.draws_of_patient(request.clinic, patient)),
+            "today": timezone.localdate(),
+        },
+    )
+
+
+# --- products -----------------------------------------------------------------------------------
+
+
+@require_permission("product.view")
+def product_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "products/product_list.html",
+        {"products": list(selectors.products_of(request.clinic))},
+    )
+
+
+@require_permission("product.view")
+def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
+    product = selectors.get_product(request.clinic, product_id)
+    lots = selectors.lots_of(request.clinic).filter(product=product)
+    return render(request, "products/product_detail.html", {"product": product, "lots": list(lots)})
+
+
+@require_permission("product.manage")
+@require_http_methods(["GET", "POST"])
+def product_create(request: HttpRequest) -> HttpResponse:
+    form = ProductEditForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            product = services.create_product(request.clinic, request.user, form.service_data())
+        except services.ProductError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"Product {product.name} added.")
+            return redirect("products:product", product_id=product.pk)
+    return render(request, "products/product_form.html", {"form": form}, status=_status(request))
+
+
+@require_permission("product.manage")
+@require_http_methods(["GET", "POST"])
+def product_edit(request: HttpRequest, product_id: int) -> HttpResponse:
+    product = selectors.get_product(request.clinic, product_id)
+    form = ProductEditForm(
+        request.POST or None, instance=selectors.get_product(request.clinic, product_id)
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_product(product, request.user, form.service_data())
+        except services.ProductError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Product saved.")
+            return redirect("products:product", product_id=product.pk)
+    return render(
+        request,
+        "products/product_form.html",
+        {"form": form, "product": product},
+        status=_status(request),
+    )
+
+
+# --- storage and cold chain ---------------------------------------------------------------------
+
+
+@require_permission("product.view")
+def location_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "products/location_list.html",
+        {"locations": list(selectors.locations_of(request.clinic))},
+    )
+
+
+@require_permission("product.manage")
+@require_http_methods(["GET", "POST"])
+def location_create(request: HttpRequest) -> HttpResponse:
+    form = LocationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            location = services.create_location(
+                request.clinic,
+                request.user,
+                form.cleaned_data["name"],
+                form.cleaned_data["description"],
+            )
+        except services.ProductError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Storage location added.")
+            return redirect("products:location", location_id=location.pk)
+    return render(request, "products/location_form.html", {"form": form}, status=_status(request))
+
+
+@require_permission("product.view")
+def location_detail(request: HttpRequest, location_id: int) -> HttpResponse:
+    location = selectors.get_location(request.clinic, location_id)
+    return _location_page(request, location, ReadingForm(), LoggerUploadForm(), [])
+
+
+def _location_page(
+    request: HttpRequest, location: Any, reading_form: Form, upload_form: Form, problems: list[str],
+    status: int = 200,
+) -> HttpResponse:  # fmt: skip
+    lots = selectors.lots_of(request.clinic).filter(
+        storage_location=location, status__in=(LotStatus.QUARANTINED, LotStatus.RELEASED)
+    )
+    return render(
+        request,
+        "products/location_detail.html",
+        {
+            "location": location,
+            "readings": selectors.readings_of(location),
+            "lots": list(lots),
+            "reading_form": reading_form,
+            "upload_form": upload_form,
+            "problems": problems,
+        },
+        status=status,
+    )
+
+
+def _flag_message(request: HttpRequest, flagged: list) -> None:
+    for exc in flagged:
+        messages.error(
+            request,
+            f"Excursion flagged for lot {exc.lot.lot_number}: {exc.duration_minutes} min, "
+            f"extreme {exc.extreme_temperature_c} °C. The lot is blocked until quality decides.",
+        )
+
+
+@require_permission("coldchain.record")
+@require_POST
+def reading_add(request: HttpRequest, location_id: int) -> HttpResponse:
+    location = selectors.get_location(request.clinic, location_id)
+    form = ReadingForm(request.POST)
+    if form.is_valid():
+        try:
+            _, flagged = services.record_reading(
+                location,
+                request.user,
+                recorded_at=form.cleaned_data["recorded_at"],
+                temperature_c=form.cleaned_data["temperature_c"],
+            )
+        except services.ProductError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Reading recorded.")
+            _flag_message(request, flagged)
+            return redirect("products:location", location_id=location.pk)
+    return _location_page(request, location, form, LoggerUploadForm(), [], status=400)
+
+
+@require_permission("coldchain.record")
+@require_POST
+def reading_import(request: HttpRequest, location_id: int) -> HttpResponse:
+    location = selectors.get_location(request.clinic, location_id)
+    form = LoggerUploadForm(request.POST, request.FILES)
+    problems: list[str] = []
+    if form.is_valid():
+        try:
+            count, flagged = services.import_readings(
+                location, request.user, form.cleaned_data["file"].read()
+            )
+        except services.ProductError as exc:
+            problems = [m for msgs in exc.errors.values() for m in msgs]
+            form.add_error("file", "Nothing was imported; correct the file and upload it again.")
+        else:
+            messages.success(request, f"{count} reading(s) imported.")
+            _flag_message(request, flagged)
+            return redirect("products:location", location_id=location.pk)
+    return _location_page(request, location, ReadingForm(), form, problems, status=400)
+
+
+# --- specifications and settings ------------------------------------------------------------
+
+
+@require_permission("product.view")
+def spec_list(request: HttpRequest) -> HttpResponse:
+    current = services.current_spec(request.clinic)
+    return render(
+        request,
+        "products/spec_list.html",
+        {
+            "current": current,
+            "criteria": services.parsed_spec(current).criteria,
+            "specs": list(selectors.specs_of(request.clinic)),
+        },
+    )
+
+
+@require_permission("product.manage")
+@require_http_methods(["GET", "POST"])
+def spec_create(request: HttpRequest) -> HttpResponse:
+    import yaml
+
+    current = services.current_spec(request.clinic)
+    initial = {"spec": yaml.safe_dump(current.data, sort_keys=False, allow_unicode=True)}
+    form = SpecForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            spec = services.create_spec_version(
+                request.clinic, request.user, form.cleaned_data["spec"]
+            )
+        except services.ProductError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"Specification version {spec.version} is now current.")
+            return redirect("products:specs")
+    return render(request, "products/spec_form.html", {"form": form}, status=_status(request))
+
+
+@require_permission("product.manage")
+@require_http_methods(["GET", "POST"])
+def settings_edit(request: HttpRequest) -> HttpResponse:
+    prefs = services.settings_for(request.clinic)
+    form = SettingsForm(
+        request.POST or None, initial={"expiry_warning_days": prefs.expiry_warning_days}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_settings(request.clinic, request.user, **form.cleaned_data)
+        except services.ProductError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Settings saved.")
+            return redirect("products:lots")
+    return render(request, "products/settings.html", {"form": form}, status=_status(request))
