@@ -1,3 +1,545 @@
-from ninja import Router
+"""Monitoring API: follow-up schedule, visits with measurements, adverse events, decisions.
+
+Request bodies declare every field optional on purpose: the patient in the path is looked
+up first (another clinic's patient → 404 before any body check), then services.py applies
+the rules and names the field in a 400. Photos are uploaded through the pages (the API
+accepts JSON bodies only); their metadata is listed here.
+"""
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Field, Query, Router, Schema
+from ninja.errors import HttpError
+
+from anagen.api.auth import guard
+from anagen.monitoring import selectors, services
+from anagen.monitoring.models import (
+    Measurement,
+    Photo,
+    ScheduledVisit,
+    TreatmentDecision,
+    Visit,
+)
+from anagen.patients.models import Patient
 
 router = Router(tags=["monitoring"])
+
+Num = float | None
+
+
+def _raise(exc: services.MonitoringError) -> None:
+    detail = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
+    raise HttpError(400, detail)
+
+
+def _patient(request: HttpRequest, patient_id: int) -> Patient:
+    return selectors.get_patient(request.clinic, patient_id)
+
+
+# --- schemas -------------------------------------------------------------------------------
+
+
+class ScheduledVisitOut(Schema):
+    id: int
+    patient_id: int
+    due_date: date
+    original_due_date: date
+    kind: str
+    label: str
+    week: int | None
+    session_number: int | None
+    status: str
+    reschedule_count: int
+    overdue: bool = False
+    visit_id: int | None = None
+
+    @staticmethod
+    def resolve_visit_id(obj: ScheduledVisit) -> int | None:
+        visit = getattr(obj, "visit", None)
+        return visit.pk if visit is not None else None
+
+
+class PlanIn(Schema):
+    first_session_date: date | None = None
+    sessions_planned: int | None = Field(None, ge=1, le=24)
+    interval_weeks: float | None = Field(None, allow_inf_nan=False)
+    follow_up_weeks: list[int] | None = Field(None, max_length=50, description="Default 4,12,24,48")
+    protocol_key: str = Field("", max_length=40)
+
+
+class PlanOut(Schema):
+    id: int
+    first_session_date: date
+    sessions_planned: int
+    interval_weeks: float
+    follow_up_weeks: str
+    protocol_key: str
+    visits: list[ScheduledVisitOut]
+
+    @staticmethod
+    def resolve_visits(obj: Any) -> list[ScheduledVisit]:
+        return list(obj.visits.order_by("due_date", "id"))
+
+
+class RescheduleIn(Schema):
+    due_date: date | None = None
+    reason: str = Field("", max_length=500)
+
+
+class MeasurementOut(Schema):
+    id: int
+    source: str
+    target_area_cm2: float
+    hair_count: int | None
+    density_per_cm2: float | None
+    mean_diameter_um: float | None
+    terminal_pct: float | None
+    vellus_pct: float | None
+    anagen_pct: float | None
+
+
+class PhotoOut(Schema):
+    id: int
+    kind: str
+    view: str
+    target_area: str
+    width_px: int | None
+    height_px: int | None
+    content_type: str
+    size_bytes: int
+    sha256: str
+    uploaded_at: datetime
+    url: str
+
+    @staticmethod
+    def resolve_url(obj: Photo) -> str:
+        return f"/monitoring/{obj.patient_id}/photos/{obj.pk}/"
+
+
+class VisitIn(Schema):
+    visit_date: date | None = None
+    is_baseline: bool = False
+    scheduled_visit_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    global_assessment: int | None = None
+    pull_test: str | None = Field(None, max_length=10)
+    pull_test_hairs: int | None = Field(None, ge=-(2**31), le=2**31)
+    notes: str = Field("", max_length=5000)
+    hgq_appearance_hairline: int | None = None
+    hgq_appearance_vertex: int | None = None
+    hgq_appearance_overall: int | None = None
+    hgq_growth: int | None = None
+    hgq_bald_spot: int | None = None
+    hgq_slowing_loss: int | None = None
+    hgq_satisfaction: int | None = None
+    target_area_cm2: Num = Field(None, allow_inf_nan=False)
+    hair_count: int | None = Field(None, ge=-(2**31), le=2**31)
+    density_per_cm2: Num = Field(None, allow_inf_nan=False)
+    mean_diameter_um: Num = Field(None, allow_inf_nan=False)
+    terminal_pct: Num = Field(None, allow_inf_nan=False)
+    vellus_pct: Num = Field(None, allow_inf_nan=False)
+    anagen_pct: Num = Field(None, allow_inf_nan=False)
+
+
+class ChangeOut(Schema):
+    baseline_date: date | None
+    density_per_cm2: float | None
+    baseline_density_per_cm2: float | None
+    density_change_pct: float | None
+    mean_diameter_um: float | None
+    baseline_mean_diameter_um: float | None
+    diameter_change_um: float | None
+    global_assessment: int | None
+
+
+class VisitOut(Schema):
+    id: int
+    patient_id: int
+    visit_date: date
+    is_baseline: bool
+    scheduled_visit_id: int | None
+    global_assessment: int | None
+    pull_test: str
+    pull_test_hairs: int | None
+    notes: str
+    hgq: dict[str, int | None]
+    measurements: list[MeasurementOut]
+    photos: list[PhotoOut]
+    voided: bool
+
+    @staticmethod
+    def resolve_hgq(obj: Visit) -> dict[str, int | None]:
+        return {
+            name: getattr(obj, name) for name in services.VISIT_FIELDS if name.startswith("hgq_")
+        }
+
+    @staticmethod
+    def resolve_measurements(obj: Visit) -> list[Measurement]:
+        return [m for m in obj.measurements.all() if m.voided_at is None]
+
+    @staticmethod
+    def resolve_photos(obj: Visit) -> list[Photo]:
+        return [p for p in obj.photos.all() if p.voided_at is None]
+
+    @staticmethod
+    def resolve_voided(obj: Visit) -> bool:
+        return obj.is_voided
+
+
+class VisitDetailOut(VisitOut):
+    change_from_baseline: ChangeOut
+
+
+class AdverseEventIn(Schema):
+    term_key: str | None = Field(None, max_length=60, description="CTCAE term key or name")
+    grade: int | None = Field(None, ge=-(2**31), le=2**31)
+    onset_date: date | None = None
+    resolution_date: date | None = None
+    description: str | None = Field(None, max_length=5000)
+    seriousness: list[str] | None = Field(None, max_length=10)
+    relatedness: str | None = Field(None, max_length=20)
+    related_session_date: date | None = None
+    product_lot_number: str | None = Field(None, max_length=60)
+    action_taken: str | None = Field(None, max_length=20)
+    outcome: str | None = Field(None, max_length=20)
+    meddra_code: str | None = Field(None, max_length=12)
+    meddra_version: str | None = Field(None, max_length=10)
+    visit_id: int | None = Field(None, ge=1, le=2**63 - 1)
+
+
+class AdverseEventOut(Schema):
+    id: int
+    patient_id: int
+    visit_id: int | None
+    term_key: str
+    term_name: str
+    ctcae_version: str
+    grade: int
+    grade_text: str
+    description: str
+    onset_date: date
+    resolution_date: date | None
+    seriousness: list[str]
+    serious_or_high_grade: bool
+    relatedness: str
+    related_session_date: date | None
+    product_lot_number: str
+    action_taken: str
+    outcome: str
+    meddra_code: str
+    meddra_version: str
+
+
+class ProposalOut(Schema):
+    proposal: str | None
+    label: str
+    response: str | None
+    reasons: list[str]
+    extra_sessions: int | None
+    maintenance_interval_months: int | None
+    inputs: dict[str, Any]
+    change_from_baseline: ChangeOut
+    error: str
+
+
+class DecisionIn(Schema):
+    decision: str | None = Field(None, max_length=30)
+    rationale: str = Field("", max_length=5000)
+    sessions_done: int | None = Field(None, ge=-(2**31), le=2**31)
+    sessions_planned: int | None = Field(None, ge=-(2**31), le=2**31)
+    extra_sessions: int | None = Field(None, ge=-(2**31), le=2**31)
+    maintenance_interval_months: int | None = Field(None, ge=-(2**31), le=2**31)
+
+
+class DecisionOut(Schema):
+    id: int
+    visit_id: int
+    proposal: str
+    response: str
+    proposal_reasons: list[str]
+    inputs: dict[str, Any]
+    decision: str
+    extra_sessions: int | None
+    maintenance_interval_months: int | None
+    rationale: str
+    decided_by: str
+    decided_at: datetime
+    follows_proposal: bool
+
+    @staticmethod
+    def resolve_decided_by(obj: TreatmentDecision) -> str:
+        return obj.decided_by.username
+
+
+class TimelineOut(Schema):
+    when: date
+    kind: str
+    title: str
+    detail: str
+    url: str
+    flag: str
+
+
+class AgendaFilter(Schema):
+    start: date | None = None
+    end: date | None = None
+
+
+# --- clinic-wide ---------------------------------------------------------------------------
+
+
+def _mark_overdue(request: HttpRequest, rows: list[ScheduledVisit]) -> list[ScheduledVisit]:
+    today = timezone.localdate()
+    grace = selectors.thresholds_for(request.clinic).overdue_grace_days
+    for sv in rows:
+        sv.overdue = selectors.is_overdue(sv, today, grace)
+    return rows
+
+
+@router.get(
+    "/agenda",
+    response=list[ScheduledVisitOut],
+    summary="Appointments in a date range (default: the next 6 weeks, at most 1 year)",
+    auth=guard("visit.view"),
+)
+def agenda(request: HttpRequest, filters: Query[AgendaFilter]):
+    start = filters.start or timezone.localdate()
+    end = filters.end or start + timedelta(days=42)
+    if end < start:
+        raise HttpError(400, "end: must not be before start")
+    if (end - start).days > 366:
+        raise HttpError(400, "end: at most one year after start")
+    return _mark_overdue(request, list(selectors.agenda(request.clinic, start, end)[:1000]))
+
+
+@router.get(
+    "/overdue",
+    response=list[ScheduledVisitOut],
+    summary="Overdue planned visits",
+    auth=guard("visit.view"),
+)
+def overdue(request: HttpRequest):
+    return _mark_overdue(request, list(selectors.overdue(request.clinic)[:1000]))
+
+
+@router.get(
+    "/adverse-events/reportable",
+    response=list[AdverseEventOut],
+    summary="Serious or grade ≥3 adverse events (regulatory reporting)",
+    auth=guard("visit.view"),
+)
+def reportable(request: HttpRequest):
+    return list(selectors.reportable_events(request.clinic)[:1000])
+
+
+# --- per patient ---------------------------------------------------------------------------
+
+
+@router.get(
+    "/patients/{patient_id}/schedule",
+    response=list[ScheduledVisitOut],
+    summary="The patient's appointments",
+    auth=guard("visit.view"),
+)
+def patient_schedule(request: HttpRequest, patient_id: int):
+    patient = _patient(request, patient_id)
+    return _mark_overdue(request, list(selectors.schedule_of(patient)))
+
+
+@router.post(
+    "/patients/{patient_id}/schedule",
+    response={201: PlanOut},
+    summary="Create a follow-up schedule from the protocol",
+    auth=guard("schedule.manage"),
+)
+def create_plan(request: HttpRequest, patient_id: int, payload: PlanIn):
+    patient = _patient(request, patient_id)
+    kwargs: dict[str, Any] = {
+        "first_session_date": payload.first_session_date,
+        "sessions_planned": payload.sessions_planned,
+        "interval_weeks": payload.interval_weeks,
+        "protocol_key": payload.protocol_key,
+    }
+    if payload.follow_up_weeks is not None:
+        kwargs["follow_up_weeks"] = payload.follow_up_weeks
+    try:
+        plan = services.create_follow_up_plan(patient, request.user, **kwargs)
+    except services.MonitoringError as exc:
+        _raise(exc)
+    return 201, plan
+
+
+@router.post(
+    "/patients/{patient_id}/schedule/{scheduled_id}/reschedule",
+    response=ScheduledVisitOut,
+    summary="Move an appointment (audited with the reason)",
+    auth=guard("schedule.manage"),
+)
+def reschedule(request: HttpRequest, patient_id: int, scheduled_id: int, payload: RescheduleIn):
+    patient = _patient(request, patient_id)
+    sv = selectors.get_scheduled_visit(patient, scheduled_id)
+    try:
+        return services.reschedule_visit(
+            sv, request.user, new_date=payload.due_date, reason=payload.reason
+        )
+    except services.MonitoringError as exc:
+        _raise(exc)
+
+
+def _visits_qs(patient: Patient):
+    return selectors.visits_of(patient).prefetch_related("measurements", "photos")
+
+
+@router.get(
+    "/patients/{patient_id}/visits",
+    response=list[VisitOut],
+    summary="The patient's visits with measurements and photo metadata",
+    auth=guard("visit.view"),
+)
+def list_visits(request: HttpRequest, patient_id: int):
+    patient = _patient(request, patient_id)
+    return list(_visits_qs(patient).order_by("visit_date", "id"))
+
+
+@router.post(
+    "/patients/{patient_id}/visits",
+    response={201: VisitOut},
+    summary="Record a visit with manual measurements",
+    auth=guard("visit.record"),
+)
+def create_visit(request: HttpRequest, patient_id: int, payload: VisitIn):
+    patient = _patient(request, patient_id)
+    data = payload.dict()
+    scheduled_id = data.pop("scheduled_visit_id")
+    sv = selectors.get_scheduled_visit(patient, scheduled_id) if scheduled_id else None
+    if data.get("pull_test") is None:
+        data.pop("pull_test")
+    try:
+        visit = services.record_visit(patient, request.user, data, scheduled_visit=sv)
+    except services.MonitoringError as exc:
+        _raise(exc)
+    return 201, visit
+
+
+def _visit(request: HttpRequest, patient_id: int, visit_id: int) -> Visit:
+    patient = _patient(request, patient_id)
+    return selectors.get_visit(patient, visit_id)
+
+
+@router.get(
+    "/patients/{patient_id}/visits/{visit_id}",
+    response=VisitDetailOut,
+    summary="One visit with change from baseline",
+    auth=guard("visit.view"),
+)
+def get_visit(request: HttpRequest, patient_id: int, visit_id: int):
+    visit = _visit(request, patient_id, visit_id)
+    visit.change_from_baseline = selectors.change_from_baseline(visit)
+    return visit
+
+
+@router.get(
+    "/patients/{patient_id}/visits/{visit_id}/proposal",
+    response=ProposalOut,
+    summary="The further-treatment proposal at this visit",
+    auth=guard("visit.view"),
+)
+def get_proposal(request: HttpRequest, patient_id: int, visit_id: int):
+    visit = _visit(request, patient_id, visit_id)
+    return _proposal_out(selectors.proposal_for(visit))
+
+
+def _proposal_out(p: selectors.ProposalView) -> dict[str, Any]:
+    d = p.decision
+    return {
+        "proposal": d.proposal.value if d else None,
+        "label": p.label,
+        "response": d.response.value if d else None,
+        "reasons": list(d.reasons) if d else [],
+        "extra_sessions": d.extra_sessions if d and d.extra_sessions else None,
+        "maintenance_interval_months": d.maintenance_interval_months if d else None,
+        "inputs": p.inputs,
+        "change_from_baseline": p.change,
+        "error": p.error,
+    }
+
+
+@router.post(
+    "/patients/{patient_id}/visits/{visit_id}/decision",
+    response={201: DecisionOut},
+    summary="Record the clinician's decision (the proposal is recomputed and stored with it)",
+    auth=guard("decision.record"),
+)
+def create_decision(request: HttpRequest, patient_id: int, visit_id: int, payload: DecisionIn):
+    visit = _visit(request, patient_id, visit_id)
+    if not payload.decision:
+        raise HttpError(400, "decision: This field is required.")
+    try:
+        row = services.record_decision(
+            visit,
+            request.user,
+            decided=payload.decision,
+            rationale=payload.rationale,
+            sessions_done=payload.sessions_done,
+            sessions_planned=payload.sessions_planned,
+            extra_sessions=payload.extra_sessions,
+            maintenance_interval_months=payload.maintenance_interval_months,
+        )
+    except services.MonitoringError as exc:
+        _raise(exc)
+    return 201, row
+
+
+@router.get(
+    "/patients/{patient_id}/adverse-events",
+    response=list[AdverseEventOut],
+    summary="The patient's adverse events",
+    auth=guard("visit.view"),
+)
+def list_events(request: HttpRequest, patient_id: int):
+    patient = _patient(request, patient_id)
+    return list(selectors.adverse_events_of(patient))
+
+
+@router.post(
+    "/patients/{patient_id}/adverse-events",
+    response={201: AdverseEventOut},
+    summary="Record an adverse event (CTCAE term and grade)",
+    auth=guard("adverse_event.record"),
+)
+def create_event(request: HttpRequest, patient_id: int, payload: AdverseEventIn):
+    patient = _patient(request, patient_id)
+    data = {k: v for k, v in payload.dict().items() if v is not None}
+    try:
+        return 201, services.record_adverse_event(patient, request.user, data)
+    except services.MonitoringError as exc:
+        _raise(exc)
+
+
+@router.patch(
+    "/patients/{patient_id}/adverse-events/{event_id}",
+    response=AdverseEventOut,
+    summary="Change an adverse event (e.g. resolution and outcome); rules re-checked",
+    auth=guard("adverse_event.record"),
+)
+def update_event(request: HttpRequest, patient_id: int, event_id: int, payload: AdverseEventIn):
+    patient = _patient(request, patient_id)
+    event = selectors.get_adverse_event(patient, event_id)
+    data = payload.dict(exclude_unset=True)
+    try:
+        return services.update_adverse_event(event, request.user, data)
+    except services.MonitoringError as exc:
+        _raise(exc)
+
+
+@router.get(
+    "/patients/{patient_id}/timeline",
+    response=list[TimelineOut],
+    summary="Everything that happened to the patient, in time order",
+    auth=guard("visit.view"),
+)
+def timeline(request: HttpRequest, patient_id: int):
+    patient = _patient(request, patient_id)
+    return selectors.timeline(patient)

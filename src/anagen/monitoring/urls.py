@@ -1,4 +1,38 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from anagen.monitoring import views
 
 app_name = "monitoring"
-urlpatterns: list = []
+urlpatterns = [
+    path("agenda/", views.agenda, name="agenda"),
+    path("agenda/reminders.csv", views.reminders_csv, name="reminders_csv"),
+    path("adverse-events/reportable/", views.reportable_events, name="reportable"),
+    path("settings/", views.settings_view, name="settings"),
+    # Patient first: every nested object is looked up within this patient and clinic.
+    path("<int:patient_id>/", views.patient_timeline, name="timeline"),
+    path("<int:patient_id>/schedule/new/", views.schedule_create, name="schedule_create"),
+    path(
+        "<int:patient_id>/schedule/<int:scheduled_id>/reschedule/",
+        views.reschedule,
+        name="reschedule",
+    ),
+    path("<int:patient_id>/visits/new/", views.visit_create, name="visit_create"),
+    path("<int:patient_id>/visits/<int:visit_id>/", views.visit_detail, name="visit_detail"),
+    path("<int:patient_id>/visits/<int:visit_id>/photos/", views.photo_upload, name="photo_upload"),
+    path(
+        "<int:patient_id>/visits/<int:visit_id>/decision/",
+        views.decision_create,
+        name="decision_create",
+    ),
+    path("<int:patient_id>/photos/<int:photo_id>/", views.photo_image, name="photo_image"),
+    path(
+        "<int:patient_id>/adverse-events/new/",
+        views.adverse_event_create,
+        name="adverse_event_create",
+    ),
+    path(
+        "<int:patient_id>/adverse-events/<int:event_id>/edit/",
+        views.adverse_event_edit,
+        name="adverse_event_edit",
+    ),
+]

@@ -1,0 +1,203 @@
+"""Forms: typing and widgets only. The rules live in services.py (shared with the API)."""
+
+from __future__ import annotations
+
+from django import forms
+
+from anagen.monitoring import ctcae, schedule
+from anagen.monitoring.models import (
+    HGQ_ITEMS,
+    SEVEN_POINT,
+    VIEWS,
+    AdverseEvent,
+    MonitoringSettings,
+    TreatmentDecision,
+    Visit,
+)
+from anagen.monitoring.uploads import MAX_BYTES, MAX_SIDE_PX, MIN_SIDE_PX
+from anagen.patients.forms import DateInput
+
+SEVEN = [("", "—")] + [(str(v), label) for v, label in SEVEN_POINT]
+IMAGE_HELP = (
+    f"JPEG or PNG, up to {MAX_BYTES // (1024 * 1024)} MB, {MIN_SIDE_PX}–{MAX_SIDE_PX} px a side. "
+    "Location data is removed."
+)
+
+
+def _num(label: str, help_text: str = "", *, integer: bool = False) -> forms.Field:
+    # Ranges are checked in services.py so that forms and API give the same messages.
+    field_class = forms.IntegerField if integer else forms.FloatField
+    return field_class(label=label, required=False, help_text=help_text)
+
+
+class SevenPointField(forms.TypedChoiceField):
+    def __init__(self, label: str, **kwargs) -> None:
+        super().__init__(
+            label=label, choices=SEVEN, coerce=int, empty_value=None, required=False, **kwargs
+        )
+
+
+class FileInput(forms.ClearableFileInput):
+    def __init__(self) -> None:
+        super().__init__(attrs={"accept": "image/jpeg,image/png"})
+
+
+class VisitForm(forms.Form):
+    visit_date = forms.DateField(
+        widget=DateInput(), error_messages={"invalid": "Enter a real date as YYYY-MM-DD."}
+    )
+    is_baseline = forms.BooleanField(
+        required=False, label="Baseline visit", help_text="Reference for change from baseline"
+    )
+    # Target-area measurements (manual).
+    target_area_cm2 = _num("Target area (cm²)", "Area of the marked target area; default 1 cm²")
+    hair_count = _num("Hair count in target area", integer=True)
+    density_per_cm2 = _num("Density (hairs/cm²)")
+    mean_diameter_um = _num("Mean diameter (µm)", "Plausible range 5–150 µm")
+    terminal_pct = _num("Terminal hairs (%)")
+    vellus_pct = _num("Vellus hairs (%)")
+    anagen_pct = _num("Anagen hairs (%)")
+    global_assessment = SevenPointField(
+        "Investigator global photographic assessment", help_text="7-point scale vs baseline"
+    )
+    pull_test = forms.ChoiceField(choices=Visit.PullTest.choices, initial="not_done")
+    pull_test_hairs = _num("Pull test: hairs extracted", integer=True)
+    notes = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name, label in HGQ_ITEMS:
+            self.fields[name] = SevenPointField(label)
+        for view, label in VIEWS:
+            self.fields[f"photo_{view}"] = forms.FileField(
+                label=f"Global photo: {label.lower()}", required=False, widget=FileInput()
+            )
+        self.fields["trichoscopy"] = forms.FileField(
+            label="Trichoscopy image of the target area",
+            required=False,
+            widget=FileInput(),
+            help_text=IMAGE_HELP,
+        )
+        self.fields["target_area"] = forms.CharField(
+            required=False, max_length=80, label="Target area (trichoscopy)",
+            help_text="Where the marked area is, e.g. vertex tattoo point",
+        )  # fmt: skip
+
+    def field_groups(self) -> dict[str, list]:
+        names = {
+            "visit": ["visit_date", "is_baseline"],
+            "measurements": [
+                "target_area_cm2",
+                "hair_count",
+                "density_per_cm2",
+                "mean_diameter_um",
+                "terminal_pct",
+                "vellus_pct",
+                "anagen_pct",
+            ],
+            "assessment": ["global_assessment", "pull_test", "pull_test_hairs"],
+            "hgq": [n for n, _ in HGQ_ITEMS],
+            "photos": [f"photo_{v}" for v, _ in VIEWS] + ["trichoscopy", "target_area"],
+            "notes": ["notes"],
+        }
+        return {k: [self[n] for n in v] for k, v in names.items()}
+
+
+class PhotoForm(forms.Form):
+    kind = forms.ChoiceField(choices=[("global", "Global photo"), ("trichoscopy", "Trichoscopy")])
+    view = forms.ChoiceField(choices=[("", "— (trichoscopy)")] + VIEWS, required=False)
+    target_area = forms.CharField(required=False, max_length=80)
+    image = forms.FileField(widget=FileInput(), help_text=IMAGE_HELP)
+
+
+def _term_choices() -> list[tuple[str, str]]:
+    return [("", "—")] + [(t.key, t.name) for t in ctcae.TERMS.values()]
+
+
+class AdverseEventForm(forms.Form):
+    term_key = forms.ChoiceField(label="CTCAE term", choices=_term_choices)
+    grade = forms.TypedChoiceField(
+        choices=[("", "—")] + [(str(g), f"Grade {g}") for g in range(1, 6)],
+        coerce=int,
+        empty_value=None,
+        help_text="Grade definitions for each term are listed below the form",
+    )
+    onset_date = forms.DateField(
+        widget=DateInput(), error_messages={"invalid": "Enter a real date as YYYY-MM-DD."}
+    )
+    resolution_date = forms.DateField(
+        widget=DateInput(),
+        required=False,
+        error_messages={"invalid": "Enter a real date as YYYY-MM-DD."},
+    )
+    description = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000
+    )
+    seriousness = forms.MultipleChoiceField(
+        choices=AdverseEvent.SERIOUSNESS_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Seriousness (ICH E2A)",
+        help_text="Leave empty when the event is not serious",
+    )
+    relatedness = forms.ChoiceField(
+        choices=AdverseEvent.Relatedness.choices, label="Related to treatment"
+    )
+    related_session_date = forms.DateField(
+        widget=DateInput(), required=False, label="Related session date",
+        error_messages={"invalid": "Enter a real date as YYYY-MM-DD."},
+    )  # fmt: skip
+    product_lot_number = forms.CharField(required=False, max_length=60, label="Product lot number")
+    action_taken = forms.ChoiceField(choices=AdverseEvent.Action.choices)
+    outcome = forms.ChoiceField(choices=AdverseEvent.Outcome.choices)
+    meddra_code = forms.CharField(required=False, max_length=12, label="MedDRA code (optional)")
+    meddra_version = forms.CharField(required=False, max_length=10, label="MedDRA version")
+
+
+class ScheduleForm(forms.Form):
+    first_session_date = forms.DateField(
+        widget=DateInput(), error_messages={"invalid": "Enter a real date as YYYY-MM-DD."}
+    )
+    sessions_planned = forms.IntegerField(min_value=1, max_value=schedule.MAX_SESSIONS, initial=3)
+    interval_weeks = forms.FloatField(initial=4, help_text="Weeks between sessions")
+    follow_up_weeks = forms.CharField(
+        initial="4,12,24,48", max_length=200,
+        help_text="Weeks after the first session, separated by commas",
+    )  # fmt: skip
+    protocol_key = forms.CharField(required=False, max_length=40, label="Protocol (optional)")
+
+
+class RescheduleForm(forms.Form):
+    due_date = forms.DateField(
+        widget=DateInput(),
+        label="New date",
+        error_messages={"invalid": "Enter a real date as YYYY-MM-DD."},
+    )
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class DecisionForm(forms.Form):
+    sessions_done = forms.IntegerField(min_value=0, max_value=48)
+    sessions_planned = forms.IntegerField(min_value=1, max_value=schedule.MAX_SESSIONS)
+    decision = forms.ChoiceField(choices=TreatmentDecision.PROPOSAL_CHOICES, label="Your decision")
+    extra_sessions = forms.IntegerField(required=False, min_value=1, max_value=12)
+    maintenance_interval_months = forms.IntegerField(required=False, min_value=1, max_value=36)
+    rationale = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=5000,
+        help_text="Required when the decision differs from the proposal",
+    )  # fmt: skip
+
+
+class SettingsForm(forms.ModelForm):
+    class Meta:
+        model = MonitoringSettings
+        fields = [*MonitoringSettings.THRESHOLD_FIELDS, "overdue_grace_days"]
+
+
+class AgendaFilterForm(forms.Form):
+    start = forms.DateField(required=False, widget=DateInput())
+    end = forms.DateField(required=False, widget=DateInput())
+    month = forms.RegexField(regex=r"^\d{4}-\d{2}$", required=False)
+    view = forms.ChoiceField(choices=[("list", "List"), ("calendar", "Calendar")], required=False)

@@ -1,0 +1,134 @@
+"""Follow-up schedule from a treatment protocol (pure; no Django).
+
+A course is anchored on the first session. Follow-up visits fall at fixed weeks after it
+(default weeks 4, 12, 24 and 48: the exosome trial time points plus the 48-week minoxidil
+end point, REFERENCE.md A.2), and a short visit falls on the day of each planned session
+so that measurements and photos are taken *before* the injection. A baseline visit on the
+first-session day is the first of those pre-session visits (week 0).
+
+When a follow-up week coincides with a planned session (e.g. week 4 with monthly sessions)
+the two are merged into one visit: one set of measurements serves both purposes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+DEFAULT_FOLLOW_UP_WEEKS: tuple[int, ...] = (4, 12, 24, 48)
+MAX_SESSIONS = 24  # far above any published regimen (REFERENCE.md A.3: 3–6 sessions)
+MAX_FOLLOW_UP_WEEK = 260  # five years
+
+
+class ScheduleError(ValueError):
+    """Invalid schedule input; ``field`` names the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+BASELINE = "baseline"
+PRE_SESSION = "pre_session"
+FOLLOW_UP = "follow_up"
+
+
+@dataclass(frozen=True)
+class PlannedVisit:
+    due_date: date
+    kind: str  # baseline | pre_session | follow_up
+    label: str
+    week: int | None  # weeks after the first session, when the visit is on a whole week
+    session_number: int | None  # the planned session this visit precedes (1-based)
+
+
+def parse_weeks(text: str) -> tuple[int, ...]:
+    """'4, 12, 24,48' → (4, 12, 24, 48); sorted and without duplicates."""
+    weeks: set[int] = set()
+    for part in str(text).replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit():
+            raise ScheduleError("follow_up_weeks", f"{part!r} is not a whole number of weeks")
+        weeks.add(int(part))
+    return _check_weeks(weeks)
+
+
+def _check_weeks(weeks: Iterable[int]) -> tuple[int, ...]:
+    out = sorted(set(weeks))
+    if not out:
+        raise ScheduleError("follow_up_weeks", "give at least one follow-up week")
+    for w in out:
+        if isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= MAX_FOLLOW_UP_WEEK:
+            raise ScheduleError(
+                "follow_up_weeks", f"weeks must be whole numbers 1–{MAX_FOLLOW_UP_WEEK}, got {w!r}"
+            )
+    return tuple(out)
+
+
+def build_schedule(
+    first_session: date,
+    sessions_planned: int,
+    interval_weeks: float,
+    follow_up_weeks: Iterable[int] = DEFAULT_FOLLOW_UP_WEEKS,
+) -> list[PlannedVisit]:
+    """Visits of one course in date order: baseline, one before each session, follow-ups.
+
+    ``interval_weeks`` may be fractional (e.g. 2.5); session days are rounded to whole days.
+    """
+    if not isinstance(first_session, date):
+        raise ScheduleError("first_session_date", "must be a date")
+    if (
+        isinstance(sessions_planned, bool)
+        or not isinstance(sessions_planned, int)
+        or not 1 <= sessions_planned <= MAX_SESSIONS
+    ):
+        raise ScheduleError(
+            "sessions_planned", f"must be a whole number 1–{MAX_SESSIONS}, got {sessions_planned!r}"
+        )
+    try:
+        interval = float(interval_weeks)
+    except (TypeError, ValueError):
+        raise ScheduleError("interval_weeks", "must be a number of weeks") from None
+    if not math.isfinite(interval) or (sessions_planned > 1 and not 0.5 <= interval <= 52):
+        raise ScheduleError("interval_weeks", "must be between 0.5 and 52 weeks")
+    weeks = _check_weeks(follow_up_weeks)
+
+    by_day: dict[int, PlannedVisit] = {}
+    for n in range(1, sessions_planned + 1):
+        day = round((n - 1) * interval * 7)
+        week = day // 7 if day % 7 == 0 else None
+        if n == 1:
+            visit = PlannedVisit(first_session, BASELINE, "Baseline (before session 1)", 0, 1)
+        else:
+            visit = PlannedVisit(
+                first_session + timedelta(days=day),
+                PRE_SESSION,
+                f"Before session {n}" + (f" (week {week})" if week is not None else ""),
+                week,
+                n,
+            )
+        by_day.setdefault(day, visit)
+    for w in weeks:
+        day = 7 * w
+        if day in by_day:
+            # A session on a follow-up week: one visit, labelled with both purposes.
+            v = by_day[day]
+            by_day[day] = PlannedVisit(
+                v.due_date, v.kind, f"Week {w} follow-up, before session {v.session_number}",
+                w, v.session_number,
+            )  # fmt: skip
+            continue
+        by_day[day] = PlannedVisit(
+            first_session + timedelta(days=day), FOLLOW_UP, f"Week {w} follow-up", w, None
+        )
+    return [by_day[d] for d in sorted(by_day)]
+
+
+def is_overdue(due_date: date, today: date, *, done: bool, grace_days: int = 0) -> bool:
+    """A visit not yet done whose due date (plus grace) has passed."""
+    return not done and due_date + timedelta(days=grace_days) < today

@@ -1,0 +1,857 @@
+"""Writes of monitoring data: validation, transactions and audit in one place.
+
+Every function validates everything first and raises MonitoringError (field → messages)
+before anything is written, so a refused input stores nothing, files included.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import IO, Any
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from anagen.accounts.models import Clinic, User
+from anagen.monitoring import ctcae, decision, schedule, uploads
+from anagen.monitoring.models import (
+    DENSITY_PER_CM2_MAX,
+    DIAMETER_UM_RANGE,
+    HAIR_COUNT_MAX,
+    HGQ_ITEMS,
+    PULL_TEST_HAIRS_MAX,
+    TARGET_AREA_CM2_RANGE,
+    VIEWS,
+    AdverseEvent,
+    FollowUpPlan,
+    Measurement,
+    MonitoringSettings,
+    Photo,
+    ScheduledVisit,
+    TreatmentDecision,
+    Visit,
+)
+from anagen.patients.models import Patient
+
+MEASUREMENT_FIELDS = (
+    "target_area_cm2",
+    "hair_count",
+    "density_per_cm2",
+    "mean_diameter_um",
+    "terminal_pct",
+    "vellus_pct",
+    "anagen_pct",
+)
+VISIT_FIELDS = (
+    "visit_date",
+    "is_baseline",
+    "global_assessment",
+    "pull_test",
+    "pull_test_hairs",
+    "notes",
+    *(name for name, _ in HGQ_ITEMS),
+)
+AE_FIELDS = (
+    "term_key",
+    "grade",
+    "description",
+    "onset_date",
+    "resolution_date",
+    "seriousness",
+    "relatedness",
+    "related_session_date",
+    "product_lot_number",
+    "action_taken",
+    "outcome",
+    "meddra_code",
+    "meddra_version",
+    "visit_id",
+)
+PULL_TEST_POSITIVE_ABOVE = 6  # >6 of ~60 grasped hairs is a positive pull test
+# terminal % + vellus % may exceed 100 only by rounding of the two figures.
+PCT_SUM_TOLERANCE = 0.5
+MAX_TEXT = 5000
+
+
+@dataclass
+class MonitoringError(Exception):
+    """A write was refused; ``errors`` maps field name → list of messages."""
+
+    errors: dict[str, list[str]]
+
+    def __str__(self) -> str:
+        return "; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items())
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.errors: dict[str, list[str]] = {}
+
+    def add(self, field: str, message: str) -> None:
+        self.errors.setdefault(field, []).append(message)
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise MonitoringError(self.errors)
+
+
+def _audit(obj: Model, user: User, reason: str) -> None:
+    obj._history_user = user  # type: ignore[attr-defined]
+    obj._change_reason = reason  # type: ignore[attr-defined]
+
+
+def _text(err: _Errors, field: str, value: Any, max_len: int = MAX_TEXT) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        err.add(field, "Must be text.")
+        return ""
+    value = value.strip()
+    if "\x00" in value:
+        # PostgreSQL cannot store NUL characters in text.
+        err.add(field, "Contains a NUL character.")
+    if len(value) > max_len:
+        err.add(field, f"At most {max_len} characters.")
+    return value
+
+
+def _number(
+    err: _Errors,
+    field: str,
+    value: Any,
+    lo: float,
+    hi: float,
+    *,
+    integer: bool = False,
+    label: str = "",
+) -> float | int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        err.add(field, "Must be a number.")
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        err.add(field, "Must be a number.")
+        return None
+    if not math.isfinite(number):
+        err.add(field, "Must be a finite number.")
+        return None
+    if integer and number != int(number):
+        err.add(field, "Must be a whole number.")
+        return None
+    if number < 0 and lo >= 0:
+        err.add(field, f"{label or 'The value'} cannot be negative.")
+        return None
+    if not lo <= number <= hi:
+        err.add(field, f"Must be between {lo:g} and {hi:g}{label and ' ' + label}.")
+        return None
+    return int(number) if integer else number
+
+
+def _date(err: _Errors, field: str, value: Any, *, required: bool = False) -> date | None:
+    if value is None or value == "":
+        if required:
+            err.add(field, "This field is required.")
+        return None
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    err.add(field, "Enter a real date as YYYY-MM-DD.")
+    return None
+
+
+def _not_future(err: _Errors, field: str, value: date | None, what: str) -> None:
+    if value is not None and value > timezone.localdate():
+        err.add(field, f"{what} cannot be in the future.")
+
+
+def _unknown(err: _Errors, data: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    unknown = set(data) - set(allowed)
+    if unknown:
+        err.add("__all__", f"Unknown field(s): {', '.join(sorted(unknown))}.")
+
+
+def _writable(obj: Any, what: str) -> None:
+    if getattr(obj, "is_voided", False):
+        raise MonitoringError({"__all__": [f"This {what} is voided and cannot be changed."]})
+    patient = getattr(obj, "patient", obj)
+    if isinstance(patient, Patient) and patient.is_voided:
+        raise MonitoringError({"__all__": ["The patient record is voided."]})
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+def clinic_settings(clinic: Clinic) -> MonitoringSettings:
+    """The clinic's settings row, created with the documented defaults on first use."""
+    obj, _ = MonitoringSettings.objects.get_or_create(clinic=clinic)
+    return obj
+
+
+def save_settings(clinic: Clinic, user: User, data: Mapping[str, Any]) -> MonitoringSettings:
+    err = _Errors()
+    allowed = (*MonitoringSettings.THRESHOLD_FIELDS, "overdue_grace_days")
+    _unknown(err, data, allowed)
+    current = clinic_settings(clinic)
+    values = {f: getattr(current, f) for f in allowed}
+    ints = {
+        "min_global",
+        "response_global",
+        "stop_ae_grade",
+        "max_extra_sessions",
+        "maintenance_interval_months",
+        "overdue_grace_days",
+    }
+    bounds = {
+        "min_density_pct": (0, 100),
+        "response_density_pct": (0, 100),
+        "min_diameter_um": (0, 50),
+        "min_global": (1, 3),
+        "response_global": (1, 3),
+        "stop_ae_grade": (1, 5),
+        "max_extra_sessions": (0, 12),
+        "maintenance_interval_months": (1, 36),
+        "overdue_grace_days": (0, 90),
+    }
+    for f in allowed:
+        if f in data:
+            if data[f] is None or data[f] == "":
+                err.add(f, "This field is required.")
+                continue
+            v = _number(err, f, data[f], *bounds[f], integer=f in ints)
+            if v is not None:
+                values[f] = v
+    err.raise_if_any()
+    try:
+        decision.Thresholds(**{f: values[f] for f in MonitoringSettings.THRESHOLD_FIELDS})
+    except decision.DecisionInputError as exc:
+        raise MonitoringError({exc.field: [exc.message]}) from exc
+    with transaction.atomic():
+        fresh = MonitoringSettings.objects.select_for_update().get(pk=current.pk)
+        for f, v in values.items():
+            setattr(fresh, f, v)
+        _audit(fresh, user, "thresholds changed")
+        fresh.save()
+    return fresh
+
+
+# --- schedule -------------------------------------------------------------------------------
+
+
+def create_follow_up_plan(
+    patient: Patient,
+    user: User,
+    *,
+    first_session_date: date | str | None,
+    sessions_planned: int | str | None,
+    interval_weeks: float | str | None,
+    follow_up_weeks: str | Iterable[int] = schedule.DEFAULT_FOLLOW_UP_WEEKS,
+    protocol_key: str = "",
+) -> FollowUpPlan:
+    """Create a course's follow-up schedule: baseline, pre-session and follow-up visits."""
+    _writable(patient, "patient")
+    err = _Errors()
+    first = _date(err, "first_session_date", first_session_date, required=True)
+    n = _number(err, "sessions_planned", sessions_planned, 1, schedule.MAX_SESSIONS, integer=True)
+    if sessions_planned in (None, ""):
+        err.add("sessions_planned", "This field is required.")
+    interval = _number(err, "interval_weeks", interval_weeks, 0, 52)
+    if interval_weeks in (None, ""):
+        interval = 0.0 if n == 1 else None
+        if n != 1:
+            err.add("interval_weeks", "This field is required.")
+    protocol_key = _text(err, "protocol_key", protocol_key, 40)
+    weeks: tuple[int, ...] = ()
+    try:
+        weeks = (
+            schedule.parse_weeks(follow_up_weeks)
+            if isinstance(follow_up_weeks, str)
+            else schedule._check_weeks(follow_up_weeks)
+        )
+    except schedule.ScheduleError as exc:
+        err.add(exc.field, exc.message)
+    err.raise_if_any()
+    assert first is not None and n is not None and interval is not None
+    if first.year < 2000 or first.year > timezone.localdate().year + 5:
+        raise MonitoringError({"first_session_date": ["Check the year."]})
+    try:
+        visits = schedule.build_schedule(first, int(n), float(interval), weeks)
+    except schedule.ScheduleError as exc:
+        raise MonitoringError({exc.field: [exc.message]}) from exc
+    with transaction.atomic():
+        plan = FollowUpPlan(
+            clinic=patient.clinic,
+            patient=patient,
+            protocol_key=protocol_key,
+            first_session_date=first,
+            sessions_planned=int(n),
+            interval_weeks=float(interval),
+            follow_up_weeks=",".join(str(w) for w in weeks),
+            created_by=user,
+        )
+        _audit(plan, user, "follow-up plan created")
+        plan.save()
+        for v in visits:
+            sv = ScheduledVisit(
+                clinic=patient.clinic,
+                patient=patient,
+                plan=plan,
+                due_date=v.due_date,
+                original_due_date=v.due_date,
+                kind=v.kind,
+                label=v.label,
+                week=v.week,
+                session_number=v.session_number,
+            )
+            _audit(sv, user, "scheduled from protocol")
+            sv.save()
+    return plan
+
+
+def add_scheduled_visit(
+    patient: Patient, user: User, *, due_date: date | str | None, label: str = "Extra visit"
+) -> ScheduledVisit:
+    _writable(patient, "patient")
+    err = _Errors()
+    due = _date(err, "due_date", due_date, required=True)
+    label = _text(err, "label", label, 120) or "Extra visit"
+    err.raise_if_any()
+    sv = ScheduledVisit(
+        clinic=patient.clinic,
+        patient=patient,
+        due_date=due,
+        original_due_date=due,
+        kind=ScheduledVisit.Kind.EXTRA,
+        label=label,
+    )
+    _audit(sv, user, "extra visit scheduled")
+    with transaction.atomic():
+        sv.save()
+    return sv
+
+
+def reschedule_visit(
+    scheduled: ScheduledVisit, user: User, *, new_date: date | str | None, reason: str
+) -> ScheduledVisit:
+    """Move an appointment; the old and new dates and the reason stay in the history."""
+    _writable(scheduled, "appointment")
+    err = _Errors()
+    new = _date(err, "due_date", new_date, required=True)
+    reason = _text(err, "reason", reason, 500)
+    if len(reason) < 5:
+        err.add("reason", "Give the reason for moving the visit (at least 5 characters).")
+    if scheduled.status != ScheduledVisit.Status.PLANNED:
+        err.add("__all__", f"Only planned visits can be moved (this one is {scheduled.status}).")
+    if new is not None and new == scheduled.due_date:
+        err.add("due_date", "The new date is the current date.")
+    err.raise_if_any()
+    with transaction.atomic():
+        fresh = ScheduledVisit.objects.select_for_update().get(pk=scheduled.pk)
+        old = fresh.due_date
+        fresh.due_date = new
+        fresh.reschedule_count += 1
+        _audit(fresh, user, f"rescheduled {old} → {new}: {reason}")
+        fresh.save()
+    return fresh
+
+
+def set_visit_status(
+    scheduled: ScheduledVisit, user: User, status: str, reason: str
+) -> ScheduledVisit:
+    """Mark a planned visit missed or cancelled (with a reason), or back to planned."""
+    _writable(scheduled, "appointment")
+    err = _Errors()
+    allowed = {
+        ScheduledVisit.Status.MISSED,
+        ScheduledVisit.Status.CANCELLED,
+        ScheduledVisit.Status.PLANNED,
+    }
+    if status not in allowed:
+        err.add("status", "Choose planned, missed or cancelled.")
+    reason = _text(err, "reason", reason, 500)
+    if len(reason) < 5:
+        err.add("reason", "Give a reason (at least 5 characters).")
+    if scheduled.status == ScheduledVisit.Status.DONE:
+        err.add("__all__", "This visit took place; void the visit instead.")
+    err.raise_if_any()
+    with transaction.atomic():
+        fresh = ScheduledVisit.objects.select_for_update().get(pk=scheduled.pk)
+        fresh.status = status
+        _audit(fresh, user, f"{status}: {reason}")
+        fresh.save()
+    return fresh
+
+
+# --- visits and measurements ---------------------------------------------------------------
+
+
+def validate_measurements(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Cleaned measurement values, or MonitoringError naming each impossible value."""
+    err = _Errors()
+    out: dict[str, Any] = {}
+    out["target_area_cm2"] = _number(
+        err, "target_area_cm2", data.get("target_area_cm2"), *TARGET_AREA_CM2_RANGE, label="cm²"
+    )
+    out["hair_count"] = _number(
+        err, "hair_count", data.get("hair_count"), 0, HAIR_COUNT_MAX, integer=True,
+        label="hairs",
+    )  # fmt: skip
+    out["density_per_cm2"] = _number(
+        err, "density_per_cm2", data.get("density_per_cm2"), 0, DENSITY_PER_CM2_MAX,
+        label="hairs/cm²",
+    )  # fmt: skip
+    out["mean_diameter_um"] = _number(
+        err, "mean_diameter_um", data.get("mean_diameter_um"), *DIAMETER_UM_RANGE, label="µm"
+    )
+    for f in ("terminal_pct", "vellus_pct", "anagen_pct"):
+        out[f] = _number(err, f, data.get(f), 0, 100, label="%")
+    t, v = out["terminal_pct"], out["vellus_pct"]
+    if t is not None and v is not None and t + v > 100 + PCT_SUM_TOLERANCE:
+        err.add("vellus_pct", f"Terminal % + vellus % is {t + v:g}; together at most 100.")
+    err.raise_if_any()
+    if out["target_area_cm2"] is None:
+        out["target_area_cm2"] = 1.0
+    return out
+
+
+def _has_measurement(values: Mapping[str, Any]) -> bool:
+    return any(values.get(f) is not None for f in MEASUREMENT_FIELDS if f != "target_area_cm2")
+
+
+@dataclass(frozen=True)
+class PhotoUpload:
+    """One file to store with a visit: a global view or a trichoscopy image."""
+
+    file: IO[bytes]
+    kind: str  # Photo.Kind
+    view: str = ""
+    target_area: str = ""
+    field: str = "image"  # the form field to name in errors
+    size: int | None = None
+
+
+def _clean_photos(
+    err: _Errors, photos: Iterable[PhotoUpload]
+) -> list[tuple[PhotoUpload, uploads.CleanImage]]:
+    views = {v for v, _ in VIEWS}
+    cleaned = []
+    for p in photos:
+        if p.kind not in Photo.Kind.values:
+            err.add(p.field, "Choose global photo or trichoscopy.")
+            continue
+        if p.kind == Photo.Kind.GLOBAL and p.view not in views:
+            err.add(p.field, f"A global photo needs a view: {', '.join(sorted(views))}.")
+            continue
+        if p.kind == Photo.Kind.TRICHOSCOPY and p.view:
+            err.add(p.field, "Trichoscopy images have no global view.")
+            continue
+        target = _text(err, p.field, p.target_area, 80)
+        try:
+            cleaned.append(
+                (
+                    PhotoUpload(p.file, p.kind, p.view, target, p.field, p.size),
+                    uploads.clean_image(p.file, size=p.size),
+                )
+            )
+        except uploads.UploadError as exc:
+            err.add(p.field, str(exc))
+    return cleaned
+
+
+def _store_photo(visit: Visit, user: User, upload: PhotoUpload, clean: uploads.CleanImage) -> Photo:
+    photo = Photo(
+        clinic=visit.clinic,
+        patient=visit.patient,
+        visit=visit,
+        kind=upload.kind,
+        view=upload.view,
+        target_area=upload.target_area,
+        content_type=clean.content_type,
+        size_bytes=len(clean.content),
+        sha256=clean.sha256,
+        uploaded_by=user,
+    )
+    photo.image.save(f"photo.{clean.extension}", ContentFile(clean.content), save=False)
+    _audit(photo, user, "photo uploaded")
+    photo.save()
+    return photo
+
+
+def _clean_visit(patient: Patient, data: Mapping[str, Any], err: _Errors) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    out["visit_date"] = _date(err, "visit_date", data.get("visit_date"), required=True)
+    _not_future(err, "visit_date", out["visit_date"], "The visit date")
+    if out["visit_date"] is not None and out["visit_date"] < patient.date_of_birth:
+        err.add("visit_date", "The visit date is before the patient's date of birth.")
+    out["is_baseline"] = bool(data.get("is_baseline", False))
+    for name in ("global_assessment", *(n for n, _ in HGQ_ITEMS)):
+        out[name] = _number(err, name, data.get(name), -3, 3, integer=True)
+    pull = data.get("pull_test") or Visit.PullTest.NOT_DONE
+    if pull not in Visit.PullTest.values:
+        err.add("pull_test", "Choose not done, negative or positive.")
+    out["pull_test"] = pull
+    hairs = _number(
+        err, "pull_test_hairs", data.get("pull_test_hairs"), 0, PULL_TEST_HAIRS_MAX, integer=True
+    )
+    if hairs is not None:
+        if pull == Visit.PullTest.NOT_DONE:
+            err.add(
+                "pull_test", "Hairs were counted: record the pull test as negative or positive."
+            )
+        elif (hairs > PULL_TEST_POSITIVE_ABOVE) != (pull == Visit.PullTest.POSITIVE):
+            err.add(
+                "pull_test_hairs",
+                f"{hairs} hairs is a "
+                f"{'positive' if hairs > PULL_TEST_POSITIVE_ABOVE else 'negative'} pull test "
+                f"(positive above {PULL_TEST_POSITIVE_ABOVE}).",
+            )
+    out["pull_test_hairs"] = hairs
+    out["notes"] = _text(err, "notes", data.get("notes"))
+    return out
+
+
+def record_visit(
+    patient: Patient,
+    user: User,
+    data: Mapping[str, Any],
+    *,
+    scheduled_visit: ScheduledVisit | None = None,
+    photos: Iterable[PhotoUpload] = (),
+) -> Visit:
+    """Record a visit with its manual measurements and photos in one transaction.
+
+    ``data`` holds visit fields (VISIT_FIELDS) and measurement fields (MEASUREMENT_FIELDS);
+    measurements are stored when at least one value is given. Photos are decoded and
+    cleaned before anything is written.
+    """
+    _writable(patient, "patient")
+    err = _Errors()
+    _unknown(err, data, (*VISIT_FIELDS, *MEASUREMENT_FIELDS))
+    visit_values = _clean_visit(patient, data, err)
+    try:
+        measurement_values = validate_measurements(data)
+    except MonitoringError as exc:
+        for f, msgs in exc.errors.items():
+            for m in msgs:
+                err.add(f, m)
+        measurement_values = {}
+    if scheduled_visit is not None:
+        if scheduled_visit.patient_id != patient.pk:
+            err.add("scheduled_visit", "This appointment belongs to another patient.")
+        elif scheduled_visit.is_voided or scheduled_visit.status != ScheduledVisit.Status.PLANNED:
+            err.add("scheduled_visit", "This appointment is not open (already done or cancelled).")
+        elif scheduled_visit.kind == ScheduledVisit.Kind.BASELINE:
+            visit_values["is_baseline"] = True
+    if visit_values.get("is_baseline"):
+        existing = Visit.objects.filter(patient=patient, is_baseline=True, voided_at__isnull=True)
+        if existing.exists():
+            err.add("is_baseline", "This patient already has a baseline visit; void it first.")
+    cleaned_photos = _clean_photos(err, photos)
+    err.raise_if_any()
+    with transaction.atomic():
+        visit = Visit(clinic=patient.clinic, patient=patient, recorded_by=user, **visit_values)
+        if scheduled_visit is not None:
+            sv = ScheduledVisit.objects.select_for_update().get(pk=scheduled_visit.pk)
+            if sv.status != ScheduledVisit.Status.PLANNED or hasattr(sv, "visit"):
+                raise MonitoringError({"scheduled_visit": ["This appointment was just recorded."]})
+            visit.scheduled_visit = sv
+            sv.status = ScheduledVisit.Status.DONE
+            _audit(sv, user, "visit recorded")
+            sv.save()
+        _audit(visit, user, "visit recorded")
+        visit.save()
+        if _has_measurement(measurement_values):
+            m = Measurement(
+                clinic=patient.clinic,
+                patient=patient,
+                visit=visit,
+                recorded_by=user,
+                source=Measurement.Source.MANUAL,
+                **measurement_values,
+            )
+            _audit(m, user, "measured at visit")
+            m.save()
+        for upload, clean in cleaned_photos:
+            _store_photo(visit, user, upload, clean)
+    return visit
+
+
+def add_measurement(
+    visit: Visit, user: User, data: Mapping[str, Any], *, source: str = Measurement.Source.MANUAL
+) -> Measurement:
+    """Add a measurement to a visit (e.g. a second reading, or image analysis results)."""
+    _writable(visit, "visit")
+    err = _Errors()
+    _unknown(err, data, MEASUREMENT_FIELDS)
+    if source not in Measurement.Source.values:
+        err.add("source", "Unknown source.")
+    err.raise_if_any()
+    values = validate_measurements(data)
+    if not _has_measurement(values):
+        raise MonitoringError({"__all__": ["Enter at least one measurement."]})
+    m = Measurement(
+        clinic=visit.clinic,
+        patient=visit.patient,
+        visit=visit,
+        recorded_by=user,
+        source=source,
+        **values,
+    )
+    _audit(m, user, f"measurement ({source})")
+    with transaction.atomic():
+        m.save()
+    return m
+
+
+def add_photos(visit: Visit, user: User, photos: Iterable[PhotoUpload]) -> list[Photo]:
+    _writable(visit, "visit")
+    err = _Errors()
+    photos = list(photos)
+    if not photos:
+        err.add("image", "Choose an image file.")
+    cleaned = _clean_photos(err, photos)
+    err.raise_if_any()
+    with transaction.atomic():
+        return [_store_photo(visit, user, u, c) for u, c in cleaned]
+
+
+def void_record(
+    obj: Visit | Photo | Measurement | AdverseEvent | ScheduledVisit, user: User, reason: str
+) -> None:
+    """Void a record entered in error; it stays in the database and the history."""
+    reason = (reason or "").strip()
+    if len(reason) < 5 or "\x00" in reason:
+        raise MonitoringError({"reason": ["Give the reason for voiding (at least 5 characters)."]})
+    if obj.is_voided:
+        raise MonitoringError({"__all__": ["This record is already voided."]})
+    with transaction.atomic():
+        fresh = type(obj).objects.select_for_update().get(pk=obj.pk)
+        fresh.voided_at = timezone.now()
+        fresh.voided_by = user
+        fresh.void_reason = reason
+        _audit(fresh, user, f"voided: {reason}")
+        fresh.save()
+
+
+# --- adverse events ------------------------------------------------------------------------
+
+MEDDRA_CODE = re.compile(r"^\d{8}$")  # MedDRA codes are 8-digit numbers
+
+
+def _clean_event(patient: Patient, data: Mapping[str, Any], err: _Errors) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    term = data.get("term_key")
+    grade = _number(err, "grade", data.get("grade"), 1, 5, integer=True)
+    if data.get("grade") in (None, ""):
+        err.add("grade", "This field is required.")
+    elif grade is None and not err.errors.get("grade"):
+        err.add("grade", "CTCAE grades are 1–5.")
+    onset = _date(err, "onset_date", data.get("onset_date"), required=True)
+    resolved = _date(err, "resolution_date", data.get("resolution_date"))
+    _not_future(err, "onset_date", onset, "The onset date")
+    _not_future(err, "resolution_date", resolved, "The resolution date")
+    if onset is not None and onset < patient.date_of_birth:
+        err.add("onset_date", "The onset is before the patient's date of birth.")
+    if not term:
+        err.add("term_key", "This field is required.")
+    elif grade is not None and onset is not None:
+        try:
+            graded = ctcae.grade_event(str(term), int(grade), onset, resolved)
+        except ctcae.CTCAEError as exc:
+            field = {"term": "term_key", "onset": "onset_date", "resolved": "resolution_date"}
+            err.add(field.get(exc.field, exc.field), exc.message)
+        else:
+            out.update(
+                term_key=graded.term_key,
+                term_name=graded.term_name,
+                grade=graded.grade,
+                grade_text=graded.grade_text,
+                ctcae_version=graded.ctcae_version,
+                onset_date=graded.onset,
+                resolution_date=graded.resolved,
+            )
+    else:
+        try:
+            ctcae.resolve_term(str(term))
+        except ctcae.CTCAEError as exc:
+            err.add("term_key", exc.message)
+    seriousness = data.get("seriousness") or []
+    if isinstance(seriousness, str):
+        seriousness = [seriousness]
+    if not isinstance(seriousness, list | tuple) or not all(
+        isinstance(s, str) for s in seriousness
+    ):
+        err.add("seriousness", "Give a list of seriousness criteria.")
+        seriousness = []
+    unknown = set(seriousness) - ctcae.SERIOUSNESS_CRITERIA
+    if unknown:
+        err.add("seriousness", f"Unknown criteria: {', '.join(sorted(unknown))}.")
+    out["seriousness"] = sorted(set(seriousness) & ctcae.SERIOUSNESS_CRITERIA)
+    for f, choices, default in (
+        ("relatedness", AdverseEvent.Relatedness, AdverseEvent.Relatedness.NOT_ASSESSED),
+        ("action_taken", AdverseEvent.Action, AdverseEvent.Action.NONE),
+        ("outcome", AdverseEvent.Outcome, AdverseEvent.Outcome.RECOVERING),
+    ):
+        v = data.get(f) or default
+        if v not in choices.values:
+            err.add(f, f"Choose one of: {', '.join(choices.values)}.")
+        out[f] = v
+    outcome = out["outcome"]
+    if grade == 5 and outcome != AdverseEvent.Outcome.FATAL:
+        err.add("outcome", "Grade 5 is death related to the event: the outcome is Fatal.")
+    if outcome == AdverseEvent.Outcome.FATAL and grade is not None and grade != 5:
+        err.add("grade", "A fatal outcome is CTCAE grade 5.")
+    if (
+        outcome in (AdverseEvent.Outcome.RECOVERED, AdverseEvent.Outcome.RECOVERED_SEQUELAE)
+        and resolved is None
+    ):
+        err.add("resolution_date", "A recovered event needs its resolution date.")
+    if grade == 5 and "death" not in out["seriousness"]:
+        out["seriousness"] = sorted({*out["seriousness"], "death"})
+    out["related_session_date"] = _date(
+        err, "related_session_date", data.get("related_session_date")
+    )
+    _not_future(err, "related_session_date", out["related_session_date"], "The session date")
+    if out["related_session_date"] and onset and out["related_session_date"] > onset:
+        err.add("related_session_date", "The related session is after the onset.")
+    out["product_lot_number"] = _text(err, "product_lot_number", data.get("product_lot_number"), 60)
+    out["description"] = _text(err, "description", data.get("description"))
+    code = _text(err, "meddra_code", data.get("meddra_code"), 12)
+    version = _text(err, "meddra_version", data.get("meddra_version"), 10)
+    if code and not MEDDRA_CODE.match(code):
+        err.add("meddra_code", "A MedDRA code is 8 digits.")
+    if code and not version:
+        err.add("meddra_version", "Give the MedDRA version with the code (e.g. 27.1).")
+    if version and not code:
+        err.add("meddra_code", "Give the code with the MedDRA version.")
+    out["meddra_code"], out["meddra_version"] = code, version
+    visit_id = data.get("visit_id")
+    out["visit"] = None
+    if visit_id not in (None, ""):
+        try:
+            out["visit"] = Visit.objects.get(
+                pk=int(visit_id), patient=patient, voided_at__isnull=True
+            )
+        except (Visit.DoesNotExist, ValueError, TypeError, OverflowError):
+            err.add("visit_id", "No such visit of this patient.")
+    if grade is not None:
+        out["serious_or_high_grade"] = ctcae.is_serious_or_high_grade(
+            int(grade), seriousness=out["seriousness"]
+        )
+    return out
+
+
+def record_adverse_event(patient: Patient, user: User, data: Mapping[str, Any]) -> AdverseEvent:
+    _writable(patient, "patient")
+    err = _Errors()
+    _unknown(err, data, AE_FIELDS)
+    values = _clean_event(patient, data, err)
+    err.raise_if_any()
+    event = AdverseEvent(clinic=patient.clinic, patient=patient, reported_by=user, **values)
+    _audit(event, user, "adverse event recorded")
+    with transaction.atomic():
+        event.save()
+    return event
+
+
+def update_adverse_event(event: AdverseEvent, user: User, data: Mapping[str, Any]) -> AdverseEvent:
+    """Change some fields (e.g. resolution date and outcome); all rules are re-checked."""
+    _writable(event, "adverse event")
+    err = _Errors()
+    _unknown(err, data, AE_FIELDS)
+    err.raise_if_any()
+    merged = {f: getattr(event, f) for f in AE_FIELDS if f != "visit_id"}
+    merged["visit_id"] = event.visit_id
+    merged.update(data)
+    values = _clean_event(event.patient, merged, err)
+    err.raise_if_any()
+    with transaction.atomic():
+        fresh = AdverseEvent.objects.select_for_update().get(pk=event.pk)
+        changed = [f for f, v in values.items() if getattr(fresh, f) != v]
+        for f, v in values.items():
+            setattr(fresh, f, v)
+        _audit(fresh, user, "updated: " + (", ".join(changed) or "nothing"))
+        fresh.save()
+    return fresh
+
+
+# --- further-treatment decision -------------------------------------------------------------
+
+
+def record_decision(
+    visit: Visit,
+    user: User,
+    *,
+    decided: str,
+    rationale: str = "",
+    sessions_done: int | str | None = None,
+    sessions_planned: int | str | None = None,
+    extra_sessions: int | str | None = None,
+    maintenance_interval_months: int | str | None = None,
+) -> TreatmentDecision:
+    """Store the clinician's decision with the app's proposal recomputed from the data now.
+
+    The proposal is never taken from the client: it is recomputed here, so the stored
+    proposal is exactly what the app advised on the stored inputs.
+    """
+    from anagen.monitoring import selectors
+
+    _writable(visit, "visit")
+    err = _Errors()
+    if decided not in decision.Proposal.__members__.values() and decided not in {
+        p.value for p in decision.Proposal
+    }:
+        err.add("decision", "Choose one of the listed decisions.")
+    rationale = _text(err, "rationale", rationale)
+    done = _number(err, "sessions_done", sessions_done, 0, schedule.MAX_SESSIONS * 2, integer=True)
+    planned = _number(
+        err, "sessions_planned", sessions_planned, 1, schedule.MAX_SESSIONS, integer=True
+    )
+    extra = _number(err, "extra_sessions", extra_sessions, 1, 12, integer=True)
+    months = _number(
+        err, "maintenance_interval_months", maintenance_interval_months, 1, 36, integer=True
+    )
+    err.raise_if_any()
+    prop = selectors.proposal_for(visit, sessions_done=done, sessions_planned=planned)
+    if prop.error:
+        raise MonitoringError({prop.error_field or "__all__": [prop.error]})
+    assert prop.decision is not None
+    if decided == decision.Proposal.ADD_SESSIONS and extra is None:
+        extra = prop.decision.extra_sessions or None
+        if extra is None:
+            err.add("extra_sessions", "How many sessions to add?")
+    if decided == decision.Proposal.MAINTENANCE and months is None:
+        months = prop.decision.maintenance_interval_months
+    if decided != prop.decision.proposal.value and len(rationale) < 5:
+        err.add("rationale", "The decision differs from the proposal: give the reason.")
+    err.raise_if_any()
+    row = TreatmentDecision(
+        clinic=visit.clinic,
+        patient=visit.patient,
+        visit=visit,
+        proposal=prop.decision.proposal.value,
+        response=prop.decision.response.value,
+        proposal_reasons=list(prop.decision.reasons),
+        inputs=prop.inputs,
+        decision=decided,
+        extra_sessions=extra if decided == decision.Proposal.ADD_SESSIONS else None,
+        maintenance_interval_months=months if decided == decision.Proposal.MAINTENANCE else None,
+        rationale=rationale,
+        decided_by=user,
+    )
+    _audit(row, user, "decision recorded")
+    with transaction.atomic():
+        row.save()
+    return row

@@ -1,0 +1,45 @@
+"""Dashboard card and patient panel of the monitoring app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.utils import timezone
+
+from anagen.monitoring import selectors
+
+register = template.Library()
+
+CARD_LIMIT = 8
+
+
+@register.inclusion_tag("monitoring/_dashboard_card_body.html", takes_context=True)
+def monitoring_dashboard(context: dict[str, Any]) -> dict[str, Any]:
+    request = context["request"]
+    today = timezone.localdate()
+    events = selectors.reportable_events(request.clinic).filter(patient__voided_at__isnull=True)
+    overdue = selectors.overdue(request.clinic, today)
+    return {
+        "events": list(events[:CARD_LIMIT]),
+        "event_count": events.count(),
+        "overdue": list(overdue[:CARD_LIMIT]),
+        "overdue_count": overdue.count(),
+        "today_count": selectors.agenda(request.clinic, today, today).count(),
+    }
+
+
+@register.inclusion_tag("monitoring/_patient_panel_body.html", takes_context=True)
+def monitoring_patient_panel(context: dict[str, Any], patient: Any) -> dict[str, Any]:
+    today = timezone.localdate()
+    grace = selectors.thresholds_for(patient.clinic).overdue_grace_days
+    upcoming = [sv for sv in selectors.schedule_of(patient) if sv.status == sv.Status.PLANNED][:5]
+    for sv in upcoming:
+        sv.overdue = selectors.is_overdue(sv, today, grace)
+    return {
+        "patient": patient,
+        "perms_here": context.get("perms_here", {}),
+        "visits": list(selectors.visits_of(patient).order_by("-visit_date", "-id")[:5]),
+        "upcoming": upcoming,
+        "events": list(selectors.adverse_events_of(patient)[:5]),
+    }

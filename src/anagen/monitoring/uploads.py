@@ -1,0 +1,110 @@
+"""Image upload checks: decode fully, limit size, apply EXIF orientation, drop EXIF.
+
+A photo is only stored after Pillow has decoded every pixel (so a renamed PDF, a
+truncated JPEG or a decompression bomb is refused), and it is stored re-encoded: EXIF
+orientation is applied to the pixels and no metadata is written back, which removes GPS
+positions, camera serial numbers and capture software from clinical photos.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from typing import IO
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_BYTES = 20 * 1024 * 1024
+MIN_SIDE_PX = 100
+MAX_SIDE_PX = 8000
+# Formats clinical cameras and dermatoscopes produce. Output: JPEG stays JPEG (re-encoding
+# as PNG would multiply the size); everything else becomes lossless PNG.
+ACCEPTED_FORMATS = {"JPEG", "PNG", "TIFF", "WEBP", "BMP"}
+JPEG_QUALITY = 95
+
+
+class UploadError(ValueError):
+    """The upload is not an acceptable image; the message is shown as a field error."""
+
+
+@dataclass(frozen=True)
+class CleanImage:
+    content: bytes
+    extension: str  # "jpg" or "png"
+    content_type: str
+    width_px: int
+    height_px: int
+    sha256: str
+
+
+def clean_image(
+    file: IO[bytes],
+    *,
+    size: int | None = None,
+    max_bytes: int = MAX_BYTES,
+    min_side_px: int = MIN_SIDE_PX,
+    max_side_px: int = MAX_SIDE_PX,
+) -> CleanImage:
+    """Validate an uploaded image and return it re-encoded without metadata.
+
+    ``size`` is the upload's size in bytes when known (Django's UploadedFile.size); the
+    bytes read are counted anyway, so a wrong size cannot slip past the limit.
+    """
+    if size is not None and size > max_bytes:
+        raise UploadError(f"The file is larger than {max_bytes // (1024 * 1024)} MB.")
+    data = file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise UploadError(f"The file is larger than {max_bytes // (1024 * 1024)} MB.")
+    if not data:
+        raise UploadError("The file is empty.")
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns (not raises) for images a bit over its pixel limit: refuse them too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            fmt = img.format
+            if fmt not in ACCEPTED_FORMATS:
+                raise UploadError(
+                    f"{fmt or 'This'} files are not accepted; upload a JPEG or PNG photo."
+                )
+            # Check the declared size before decoding: a tiny file may declare 100,000² px.
+            width, height = img.size
+            _check_dimensions(width, height, min_side_px, max_side_px)
+            img.load()  # decodes every pixel: truncated or corrupt files fail here
+            img = ImageOps.exif_transpose(img)
+    except UploadError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UploadError("The file is not an image that can be read (JPEG or PNG).") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise UploadError(
+            f"The image is damaged or incomplete ({exc.__class__.__name__})."
+        ) from None
+    width, height = img.size  # after rotation
+    out = io.BytesIO()
+    if fmt == "JPEG":
+        if img.mode not in ("RGB", "L"):
+            img = img.convert("RGB")
+        # No exif=, no icc_profile=: nothing of the original metadata is written.
+        img.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+        ext, ctype = "jpg", "image/jpeg"
+    else:
+        if img.mode not in ("RGB", "RGBA", "L", "LA"):
+            img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+        img.save(out, format="PNG", optimize=False)
+        ext, ctype = "png", "image/png"
+    content = out.getvalue()
+    return CleanImage(content, ext, ctype, width, height, hashlib.sha256(content).hexdigest())
+
+
+def _check_dimensions(width: int, height: int, min_side: int, max_side: int) -> None:
+    if width > max_side or height > max_side:
+        raise UploadError(
+            f"The image is {width}×{height} px; the largest accepted side is {max_side} px."
+        )
+    if width < min_side or height < min_side:
+        raise UploadError(
+            f"The image is {width}×{height} px; the smallest accepted side is {min_side} px."
+        )

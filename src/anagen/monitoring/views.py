@@ -1,0 +1,491 @@
+"""Pages for monitoring. Thin: forms type the input, services decide, selectors read."""
+
+from __future__ import annotations
+
+import calendar
+import csv
+from datetime import date, timedelta
+
+from django.contrib import messages
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_http_methods
+
+from anagen.accounts.permissions import can, require_permission
+from anagen.monitoring import charts, ctcae, selectors, services
+from anagen.monitoring.forms import (
+    AdverseEventForm,
+    AgendaFilterForm,
+    DecisionForm,
+    PhotoForm,
+    RescheduleForm,
+    ScheduleForm,
+    SettingsForm,
+    VisitForm,
+)
+from anagen.monitoring.models import VIEWS, Photo, ScheduledVisit
+from anagen.patients.selectors import log_access
+
+
+def _apply_errors(form, error: services.MonitoringError) -> None:
+    for field, msgs in error.errors.items():
+        target = field if field in form.fields else None
+        for msg in msgs:
+            form.add_error(
+                target, msg if target else f"{field}: {msg}" if field != "__all__" else msg
+            )
+
+
+def _status(request: HttpRequest) -> int:
+    return 400 if request.method == "POST" else 200
+
+
+def _log(request: HttpRequest, patient) -> None:
+    log_access(
+        request.user,
+        patient,
+        channel="web",
+        path=request.path,
+        ip_address=request.META.get("REMOTE_ADDR"),
+    )
+
+
+# --- agenda --------------------------------------------------------------------------------
+
+
+def _month(value: str | None, today: date) -> date:
+    if value:
+        try:
+            y, m = (int(p) for p in value.split("-"))
+            if 1900 < y < 3000 and 1 <= m <= 12:
+                return date(y, m, 1)
+        except ValueError:
+            pass
+    return today.replace(day=1)
+
+
+@require_permission("visit.view")
+def agenda(request: HttpRequest) -> HttpResponse:
+    today = timezone.localdate()
+    form = AgendaFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    view = data.get("view") or "list"
+    grace = selectors.thresholds_for(request.clinic).overdue_grace_days
+    context: dict = {"form": form, "today": today, "view": view, "grace_days": grace}
+    if view == "calendar":
+        first = _month(data.get("month"), today)
+        last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+        rows = list(selectors.agenda(request.clinic, first, last))
+        by_day: dict[date, list] = {}
+        for sv in rows:
+            sv.overdue = selectors.is_overdue(sv, today, grace)
+            by_day.setdefault(sv.due_date, []).append(sv)
+        weeks = []
+        for week in calendar.Calendar(firstweekday=0).monthdatescalendar(first.year, first.month):
+            weeks.append([(d, d.month == first.month, by_day.get(d, [])) for d in week])
+        prev_month = (first - timedelta(days=1)).replace(day=1)
+        next_month = last + timedelta(days=1)
+        context.update(
+            month=first,
+            weeks=weeks,
+            prev_month=prev_month.strftime("%Y-%m"),
+            next_month=next_month.strftime("%Y-%m"),
+            weekdays=["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+        )
+    else:
+        start = data.get("start") or today - timedelta(days=7)
+        end = data.get("end") or start + timedelta(days=42)
+        if end < start:
+            start, end = end, start
+        end = min(end, start + timedelta(days=366))  # one year per page at most
+        rows = list(selectors.agenda(request.clinic, start, end))
+        for sv in rows:
+            sv.overdue = selectors.is_overdue(sv, today, grace)
+        context.update(rows=rows, start=start, end=end)
+    context["overdue"] = list(selectors.overdue(request.clinic, today)[:200])
+    return render(request, "monitoring/agenda.html", context)
+
+
+@require_permission("schedule.manage")
+def reminders_csv(request: HttpRequest) -> HttpResponse:
+    """Upcoming and overdue appointments with contact details for the front desk."""
+    today = timezone.localdate()
+    try:
+        days = max(1, min(int(request.GET.get("days", "14")), 90))
+    except ValueError:
+        days = 14
+    grace = selectors.thresholds_for(request.clinic).overdue_grace_days
+    rows = list(selectors.overdue(request.clinic, today)) + list(
+        selectors.agenda(request.clinic, today, today + timedelta(days=days)).filter(
+            status=ScheduledVisit.Status.PLANNED
+        )
+    )
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="reminders-{today.isoformat()}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        ["due_date", "status", "visit", "mrn", "given_name", "family_name", "phone", "email"]
+    )
+    seen = set()
+    for sv in rows:
+        if sv.pk in seen:
+            continue
+        seen.add(sv.pk)
+        p = sv.patient
+        status = "overdue" if selectors.is_overdue(sv, today, grace) else "upcoming"
+        cells = [sv.label, p.medical_record_number, p.given_name, p.family_name, p.phone, p.email]
+        writer.writerow([sv.due_date.isoformat(), status, *(_csv_safe(c) for c in cells)])
+    return response
+
+
+def _csv_safe(value: str) -> str:
+    # Spreadsheets run cells that start with = + - @ as formulas (CSV injection).
+    value = str(value or "")
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+@require_permission("visit.view")
+def reportable_events(request: HttpRequest) -> HttpResponse:
+    events = list(selectors.reportable_events(request.clinic)[:500])
+    return render(request, "monitoring/reportable.html", {"events": events})
+
+
+@require_permission("monitoring.settings")
+@require_http_methods(["GET", "POST"])
+def settings_view(request: HttpRequest) -> HttpResponse:
+    current = selectors.thresholds_for(request.clinic)
+    form = SettingsForm(request.POST or None, instance=current)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.save_settings(
+                request.clinic, request.user, {f: form.cleaned_data[f] for f in form.fields}
+            )
+        except services.MonitoringError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Response thresholds saved.")
+            return redirect("monitoring:settings")
+    return render(request, "monitoring/settings.html", {"form": form}, status=_status(request))
+
+
+# --- per patient ---------------------------------------------------------------------------
+
+
+@require_permission("visit.view")
+def patient_timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = selectors.get_patient(request.clinic, patient_id)
+    _log(request, patient)
+    entries = selectors.timeline(patient)
+    series = selectors.density_series(patient)
+    base = selectors.baseline_visit(patient)
+    base_m = selectors.measurement_of(base) if base else None
+    reference = base_m.density_per_cm2 if base_m else None
+    description = (
+        "Hair density in the target area at each visit: "
+        + "; ".join(f"{d.isoformat()} {v:g} per cm²" for d, v in series)
+        if series
+        else "No density measured yet."
+    )
+    chart = charts.line_chart_svg(
+        series,
+        title=f"Hair density over time, {patient.full_name}",
+        description=description,
+        y_label="hairs/cm²",
+        chart_id="density-chart",
+        reference=reference,
+    )
+    context = {
+        "patient": patient,
+        "entries": entries,
+        "series": series,
+        "chart": mark_safe(chart),  # noqa: S308 -- built by charts.py with every text escaped
+        "reference": reference,
+    }
+    return render(request, "monitoring/timeline.html", context)
+
+
+@require_permission("schedule.manage")
+@require_http_methods(["GET", "POST"])
+def schedule_create(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = selectors.get_patient(request.clinic, patient_id)
+    form = ScheduleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.create_follow_up_plan(patient, request.user, **form.cleaned_data)
+        except services.MonitoringError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Follow-up schedule created.")
+            return redirect("monitoring:timeline", patient_id=patient.pk)
+    return render(
+        request,
+        "monitoring/schedule_form.html",
+        {"form": form, "patient": patient, "schedule": list(selectors.schedule_of(patient))},
+        status=_status(request),
+    )
+
+
+@require_permission("schedule.manage")
+@require_http_methods(["GET", "POST"])
+def reschedule(request: HttpRequest, patient_id: int, scheduled_id: int) -> HttpResponse:
+    patient = selectors.get_patient(request.clinic, patient_id)
+    sv = selectors.get_scheduled_visit(patient, scheduled_id)
+    form = RescheduleForm(request.POST or None, initial={"due_date": sv.due_date})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.reschedule_visit(
+                sv, request.user, new_date=form.cleaned_data["due_date"],
+                reason=form.cleaned_data["reason"],
+            )  # fmt: skip
+        except services.MonitoringError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Visit moved; the change is in the history.")
+            return redirect("monitoring:timeline", patient_id=patient.pk)
+    history = list(sv.history.select_related("history_user").order_by("-history_date"))
+    return render(
+        request,
+        "monitoring/reschedule.html",
+        {"form": form, "patient": patient, "sv": sv, "history": history},
+        status=_status(request),
+    )
+
+
+def _photo_uploads(request: HttpRequest, form: VisitForm) -> list[services.PhotoUpload]:
+    out = []
+    for view, _ in VIEWS:
+        f = request.FILES.get(f"photo_{view}")
+        if f:
+            out.append(
+                services.PhotoUpload(f, Photo.Kind.GLOBAL, view, "", f"photo_{view}", f.size)
+            )
+    f = request.FILES.get("trichoscopy")
+    if f:
+        out.append(
+            services.PhotoUpload(
+                f, Photo.Kind.TRICHOSCOPY, "", form.cleaned_data.get("target_area") or "",
+                "trichoscopy", f.size,
+            )
+        )  # fmt: skip
+    return out
+
+
+@require_permission("visit.record")
+@require_http_methods(["GET", "POST"])
+def visit_create(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = selectors.get_patient(request.clinic, patient_id)
+    sv = None
+    scheduled = request.GET.get("scheduled") or request.POST.get("scheduled")
+    if scheduled:
+        try:
+            sv = selectors.get_scheduled_visit(patient, int(scheduled))
+        except ValueError as exc:
+            raise Http404("No such appointment.") from exc
+    has_baseline = selectors.visits_of(patient).filter(is_baseline=True).exists()
+    initial = {
+        "visit_date": timezone.localdate(),
+        "is_baseline": not has_baseline,
+        "target_area_cm2": 1.0,
+    }
+    form = VisitForm(request.POST or None, request.FILES or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = {
+            k: v
+            for k, v in form.cleaned_data.items()
+            if not k.startswith("photo_") and k not in ("trichoscopy", "target_area")
+        }
+        try:
+            visit = services.record_visit(
+                patient,
+                request.user,
+                data,
+                scheduled_visit=sv,
+                photos=_photo_uploads(request, form),
+            )
+        except services.MonitoringError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Visit recorded.")
+            return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=visit.pk)
+    return render(
+        request,
+        "monitoring/visit_form.html",
+        {"form": form, "patient": patient, "sv": sv},
+        status=_status(request),
+    )
+
+
+@require_permission("visit.view")
+def visit_detail(request: HttpRequest, patient_id: int, visit_id: int) -> HttpResponse:
+    patient = selectors.get_patient(request.clinic, patient_id)
+    visit = selectors.get_visit(patient, visit_id)
+    _log(request, patient)
+    photos = selectors.photos_of(visit)
+    base = selectors.baseline_visit(patient)
+    base_photos = selectors.photos_of(base) if base and base.pk != visit.pk else []
+    pairs = []
+    for view, label in VIEWS:
+        now = [p for p in photos if p.kind == Photo.Kind.GLOBAL and p.view == view]
+        then = [p for p in base_photos if p.kind == Photo.Kind.GLOBAL and p.view == view]
+        if now or then:
+            pairs.append((label, then[-1] if then else None, now[-1] if now else None))
+    proposal = selectors.proposal_for(visit)
+    context = {
+        "patient": patient,
+        "visit": visit,
+        "measurement": selectors.measurement_of(visit),
+        "measurements": [m for m in visit.measurements.all() if not m.is_voided],
+        "pairs": pairs,
+        "trichoscopy": [p for p in photos if p.kind == Photo.Kind.TRICHOSCOPY],
+        "base": base,
+        "proposal": proposal,
+        "decisions": selectors.decisions_of(visit),
+        "events": list(visit.adverse_events.filter(voided_at__isnull=True)),
+        "photo_form": PhotoForm() if can(request, "visit.record") else None,
+    }
+    return render(request, "monitoring/visit_detail.html", context)
+
+
+@require_permission("visit.record")
+@require_http_methods(["POST"])
+def photo_upload(request: HttpRequest, patient_id: int, visit_id: int) -> HttpResponse:
+    patient = selectors.get_patient(request.clinic, patient_id)
+    visit = selectors.get_visit(patient, visit_id)
+    form = PhotoForm(request.POST, request.FILES)
+    if form.is_valid():
+        f = form.cleaned_data["image"]
+        upload = services.PhotoUpload(
+            f, form.cleaned_data["kind"], form.cleaned_data["view"] or "",
+            form.cleaned_data["target_area"], "image", f.size,
+        )  # fmt: skip
+        try:
+            services.add_photos(visit, request.user, [upload])
+        except services.MonitoringError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Photo stored (location data removed).")
+            return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=visit.pk)
+    return render(
+        request,
+        "monitoring/photo_form.html",
+        {"form": form, "patient": patient, "visit": visit},
+        status=400,
+    )
+
+
+@require_permission("visit.view")
+def photo_image(request: HttpRequest, patient_id: int, photo_id: int) -> HttpResponse:
+    """The image bytes, served through the permission check (never a public media URL)."""
+    patient = selectors.get_patient(request.clinic, patient_id)
+    photo = selectors.get_photo(patient, photo_id)
+    try:
+        handle = photo.image.open("rb")
+    except (FileNotFoundError, OSError) as exc:
+        raise Http404("The image file is missing.") from exc
+    response = FileResponse(handle, content_type=photo.content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_permission("decision.record")
+@require_http_methods(["GET", "POST"])
+def decision_create(request: HttpRequest, patient_id: int, visit_id: int) -> HttpResponse:
+    patient = selectors.get_patient(request.clinic, patient_id)
+    visit = selectors.get_visit(patient, visit_id)
+    proposal = selectors.proposal_for(visit)
+    initial = {
+        "sessions_done": proposal.inputs.get("sessions_done"),
+        "sessions_planned": proposal.inputs.get("sessions_planned"),
+        "decision": proposal.decision.proposal.value if proposal.decision else None,
+    }
+    form = DecisionForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        cd = form.cleaned_data
+        try:
+            services.record_decision(
+                visit,
+                request.user,
+                decided=cd["decision"],
+                rationale=cd["rationale"],
+                sessions_done=cd["sessions_done"],
+                sessions_planned=cd["sessions_planned"],
+                extra_sessions=cd["extra_sessions"],
+                maintenance_interval_months=cd["maintenance_interval_months"],
+            )
+        except services.MonitoringError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Decision recorded with the proposal.")
+            return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=visit.pk)
+    return render(
+        request,
+        "monitoring/decision_form.html",
+        {"form": form, "patient": patient, "visit": visit, "proposal": proposal},
+        status=_status(request),
+    )
+
+
+def _grade_table() -> list:
+    return [(t.name, sorted(t.grades.items())) for t in ctcae.TERMS.values()]
+
+
+@require_permission("adverse_event.record")
+@require_http_methods(["GET", "POST"])
+def adverse_event_create(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = selectors.get_patient(request.clinic, patient_id)
+    visits = list(selectors.visits_of(patient).order_by("-visit_date"))
+    form = AdverseEventForm(
+        request.POST or None,
+        initial={"onset_date": timezone.localdate(), "relatedness": "not_assessed"},
+    )
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        visit_id = request.POST.get("visit_id") or None
+        if visit_id:
+            data["visit_id"] = visit_id
+        try:
+            services.record_adverse_event(patient, request.user, data)
+        except services.MonitoringError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Adverse event recorded.")
+            return redirect("monitoring:timeline", patient_id=patient.pk)
+    return render(
+        request,
+        "monitoring/adverse_event_form.html",
+        {"form": form, "patient": patient, "grades": _grade_table(), "visits": visits},
+        status=_status(request),
+    )
+
+
+@require_permission("adverse_event.record")
+@require_http_methods(["GET", "POST"])
+def adverse_event_edit(request: HttpRequest, patient_id: int, event_id: int) -> HttpResponse:
+    patient = selectors.get_patient(request.clinic, patient_id)
+    event = selectors.get_adverse_event(patient, event_id)
+    initial = {f: getattr(event, f) for f in AdverseEventForm.base_fields}
+    form = AdverseEventForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_adverse_event(event, request.user, dict(form.cleaned_data))
+        except services.MonitoringError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Adverse event updated; the change is in the history.")
+            return redirect("monitoring:timeline", patient_id=patient.pk)
+    history = list(event.history.select_related("history_user").order_by("-history_date"))
+    return render(
+        request,
+        "monitoring/adverse_event_form.html",
+        {
+            "form": form,
+            "patient": patient,
+            "event": event,
+            "grades": _grade_table(),
+            "history": history,
+        },
+        status=_status(request),
+    )
