@@ -215,10 +215,10 @@ class _Tally:
         self.stride = n_rows * self.width
         self.starts: list[np.ndarray] = []
         self.ends: dict[str, list[np.ndarray]] = {"present": [], "anagen": [], "young": []}
-        self.diam_idx: list[np.ndarray] = []
-        self.diam_w: list[np.ndarray] = []
+        # Diameter weights travel with the visible-hair starts and present ends.
+        self.d_start: list[np.ndarray] = []
+        self.d_end: list[np.ndarray] = []
         self.deaths: list[np.ndarray] = []
-        self.shed: list[np.ndarray] = []
 
     def index(self, t: np.ndarray) -> np.ndarray:
         """First day ≥ t (clipped to the grid); an interval [s, e) covers [idx(s), idx(e))."""
@@ -231,27 +231,26 @@ class _Tally:
     def counts(self, alive_start: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, ...]:
         size = 2 * self.stride
         d1 = self.last_day + 1
-        s = (
-            np.bincount(np.concatenate(self.starts), minlength=size)
-            if self.starts
-            else np.zeros(size, dtype=np.int64)
-        )
+        shape = (2, self.n_rows, self.width)
 
-        def per_day(parts: list[np.ndarray]) -> np.ndarray:
-            diff = np.bincount(np.concatenate(parts), minlength=size) if parts else 0
-            diff = np.subtract(s, diff, dtype=np.int64)
-            return np.cumsum(diff.reshape(2, self.n_rows, self.width), axis=2)[:, :, :d1]
+        def cat(parts: list[np.ndarray], dtype: type = np.int64) -> np.ndarray:
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
-        out = {k: per_day(v) for k, v in self.ends.items()}
-        if self.diam_idx:
-            dsum = np.bincount(
-                np.concatenate(self.diam_idx),
-                weights=np.concatenate(self.diam_w),
-                minlength=self.stride,
-            )
-        else:
-            dsum = np.zeros(self.stride)
-        dsum = np.cumsum(dsum.reshape(self.n_rows, self.width), axis=1)[:, :d1]
+        starts = cat(self.starts)
+        s = np.bincount(starts, minlength=size)
+        out = {}
+        ends_by = {}
+        for key, parts in self.ends.items():
+            idx = cat(parts)
+            e = np.bincount(idx, minlength=size)
+            ends_by[key] = idx
+            out[key] = np.cumsum(np.subtract(s, e).reshape(shape), axis=2)[:, :, :d1]
+            if key == "present":
+                # every present interval ends with its hair being shed (telogen exit)
+                shed = e.reshape(shape)[:, :, 1:d1].sum(axis=(0, 2))
+        dsum = np.bincount(starts, weights=cat(self.d_start, float), minlength=size)
+        dsum -= np.bincount(ends_by["present"], weights=cat(self.d_end, float), minlength=size)
+        dsum = np.cumsum(dsum.reshape(shape).sum(axis=0), axis=1)[:, :d1]
         alive = np.zeros((self.n_rows, self.width), dtype=np.int64)
         alive[:, 0] = alive_start
         if self.deaths:
@@ -259,11 +258,6 @@ class _Tally:
                 self.n_rows, self.width
             )
         alive = np.cumsum(alive, axis=1)[:, :d1]
-        shed = (
-            np.bincount(np.concatenate(self.shed), minlength=self.n_rows)
-            if self.shed
-            else np.zeros(self.n_rows, dtype=np.int64)
-        )
         # Rounding in the weighted cumulative sum can leave -1e-12 where no hair is present.
         return out, np.maximum(dsum, 0.0), alive, shed
 
@@ -393,9 +387,7 @@ def simulate(
     tally.ends["anagen"].append((cls + ia_end)[dorm0])
     young_end = np.minimum(tally.index(lag - age), ia_end)
     tally.ends["young"].append((cls + young_end)[dorm0])
-    d0 = np.exp(ld[dorm0])
-    tally.diam_idx.append(base[dorm0])
-    tally.diam_w.append(d0)
+    tally.d_start.append(np.exp(ld[dorm0]))
     alive_start = np.bincount(row, minlength=n_rows)
 
     # Follicles whose current phase ends inside the horizon need the rest of their cycle.
@@ -412,9 +404,7 @@ def simulate(
     vis2 = ~ken
     ie = tally.index(e_t)
     tally.ends["present"].append((cls2 + ie)[vis2])
-    tally.diam_idx.append((r2 * width + ie)[vis2])
-    tally.diam_w.append(-np.exp(ld2[vis2]))
-    tally.shed.append(r2[vis2 & (e_t > 0) & (e_t <= horizon)])
+    tally.d_end.append(np.exp(ld2[vis2]))
 
     keep = onset <= horizon
     t_a, row, ld = onset[keep], r2[keep], ld2[keep]
@@ -443,15 +433,13 @@ def simulate(
         z, _ = _draw(rngs, row, n_rows, 1, 0)
         dur_a = np.exp(aoff[row] + c.gamma * ld + c.sA * z[:, 0])
         e_a = clk_a.advance(t_a, dur_a, row) if treated else t_a + dur_a
-        base = row * width
-        cls = base + (ld < c.ld_vel) * stride
+        cls = row * width + (ld < c.ld_vel) * stride
         ia = np.ceil(t_a).astype(np.int64)
         iea = np.minimum(np.ceil(e_a), horizon + 1).astype(np.int64)
         tally.starts.append(cls + ia)
         tally.ends["young"].append(cls + np.minimum(ia + lag_idx, iea))
         d = np.exp(ld)
-        tally.diam_idx.append(base + ia)
-        tally.diam_w.append(d)
+        tally.d_start.append(d)
         # Stage 2: only follicles whose anagen ends inside the horizon need the rest.
         cont = e_a <= horizon
         if not cont.any():
@@ -466,9 +454,7 @@ def simulate(
         e_t, onset = dormant(row, ld, cat, np.exp(c.muT + c.sT * z3[:, 1]), z3[:, 2], u2)
         ie = tally.index_pos(e_t)
         tally.ends["present"].append(cls + ie)
-        tally.diam_idx.append(row * width + ie)
-        tally.diam_w.append(-d)
-        tally.shed.append(row[e_t <= horizon])
+        tally.d_end.append(d)
         keep = onset <= horizon
         t_a, row, ld, dld = onset[keep], row[keep], ld[keep], dld[keep]
         if treated:
