@@ -1,0 +1,247 @@
+"""The consultation pages: the whole flow by plain form posts, htmx partials, field
+errors with status 400, permissions, and the panel on the patient page."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.utils import timezone
+
+from anagen.accounts.models import AccessLog
+from anagen.accounts.roles import Role
+from anagen.assessment import services
+from anagen.assessment.models import (
+    Consent,
+    Diagnosis,
+    MedicalHistory,
+    ScalpExam,
+    Screening,
+    ScreeningOverride,
+    ScreeningRuleOverride,
+    TreatmentPlan,
+)
+
+pytestmark = pytest.mark.django_db
+
+TODAY = timezone.localdate().isoformat()
+
+
+@pytest.fixture
+def clinician(clinic_a, make_user):
+    return make_user(Role.CLINICIAN, clinic_a)
+
+
+@pytest.fixture
+def patient(clinic_a, clinician, make_patient):
+    return make_patient(
+        clinic_a, clinician, given_name="Adam", family_name="Stone",
+        sex_at_birth="male", date_of_birth=date(1980, 1, 1),
+    )  # fmt: skip
+
+
+def url(patient, tail=""):
+    return f"/consultation/{patient.pk}/{tail}"
+
+
+HISTORY = {"recorded_on": TODAY, "malignancy": "none"}
+
+
+def test_full_flow_by_plain_form_posts(client, clinician, patient):
+    client.force_login(clinician)
+    page = client.get(url(patient))
+    assert page.status_code == 200
+    assert AccessLog.objects.filter(patient=patient, user=clinician).exists()
+
+    r = client.post(
+        url(patient, "history/"),
+        {**HISTORY, "med_finasteride": "on", "med_finasteride_name": "Propecia",
+         "med_finasteride_start": "2024-01-01", "allergies": "latex\nnickel"},
+    )  # fmt: skip
+    assert r.status_code == 302 and r["Location"].endswith("#step-screening")
+    history = MedicalHistory.objects.get(patient=patient)
+    assert history.medications[0]["drug_class"] == "finasteride"
+    assert history.allergies == ["latex", "nickel"]
+    assert Screening.objects.get(patient=patient).outcome("exosome") == "OK"
+
+    r = client.post(url(patient, "exam/"), {"examined_on": TODAY, "norwood_hamilton": "III"})
+    assert r.status_code == 302
+    r = client.post(url(patient, "diagnosis/"), {"diagnosed_on": TODAY, "condition": "aga_male"})
+    assert r.status_code == 302
+    page = client.get(url(patient)).content.decode()
+    assert "Accept: Exosome / EV injections (investigational)" in page
+    assert "Investigational — not approved" in page
+
+    r = client.post(url(patient, "plans/"), {"proposal_key": "exosome", "sessions_planned": 4})
+    assert r.status_code == 302
+    plan = TreatmentPlan.objects.get(patient=patient)
+    assert plan.sessions_planned == 4
+    page = client.get(url(patient)).content.decode()
+    assert "Consent to exosome / ev injections" in page
+
+    r = client.post(
+        url(patient, f"plans/{plan.pk}/consent/"),
+        {"modality": "exosome", "signed_name": "Adam Stone", "signed_on": TODAY},
+    )
+    assert r.status_code == 302
+    assert services.has_valid_consent(plan, "exosome", timezone.localdate())
+    page = client.get(url(patient)).content.decode()
+    assert "Signed by <strong>Adam Stone</strong>" in page
+
+
+def test_htmx_post_answers_with_the_flow_partial(client, clinician, patient):
+    client.force_login(clinician)
+    r = client.post(url(patient, "history/"), HISTORY, headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    body = r.content.decode()
+    assert body.lstrip().startswith('<div id="consultation-flow"') and "<html" not in body
+    r = client.post(
+        url(patient, "exam/"),
+        {"examined_on": TODAY, "salt_top": "150", "salt_posterior": "0", "salt_right": "0",
+         "salt_left": "0"},
+        headers={"HX-Request": "true"},
+    )  # fmt: skip
+    assert r.status_code == 400
+    assert 'id="id_salt_top_error"' in r.content.decode()
+    assert not ScalpExam.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("step", "data", "error_id"),
+    [
+        ("exam/", {"examined_on": TODAY, "salt_top": "101", "salt_posterior": "0",
+                   "salt_right": "0", "salt_left": "0"}, "id_salt_top_error"),
+        ("exam/", {"examined_on": TODAY, "pull_hairs_pulled": "50", "pull_hairs_out": "-2"},
+         "id_pull_hairs_out_error"),
+        ("exam/", {"examined_on": TODAY, "ludwig": "II"}, "id_ludwig_error"),
+        ("history/", {**HISTORY, "med_nsaid": "on", "med_nsaid_start": "2025-03-01",
+                      "med_nsaid_stop": "2025-02-01"}, "id_med_nsaid_stop_error"),
+        ("history/", {**HISTORY, "med_nsaid_name": "ibuprofen"}, "id_med_nsaid_error"),
+        ("history/", {**HISTORY, "platelet_count_10e9_per_l": "-1"},
+         "id_platelet_count_10e9_per_l_error"),
+        ("diagnosis/", {"diagnosed_on": TODAY, "condition": "aga_male", "stage": "XIV"},
+         "id_stage_error"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_a_field_error_with_400_and_stores_nothing(
+    client, clinician, patient, step, data, error_id
+):
+    client.force_login(clinician)
+    r = client.post(url(patient, step), data)
+    assert r.status_code == 400
+    assert f'id="{error_id}"' in r.content.decode()
+    assert not ScalpExam.objects.exists() and not Diagnosis.objects.exists()
+    assert not MedicalHistory.objects.exists()
+
+
+def test_a_woman_may_be_staged_on_ludwig(client, clinician, clinic_a, make_patient):
+    woman = make_patient(clinic_a, clinician, sex_at_birth="female")
+    client.force_login(clinician)
+    r = client.post(url(woman, "exam/"), {"examined_on": TODAY, "ludwig": "II", "sinclair": "3"})
+    assert r.status_code == 302
+    assert ScalpExam.objects.get().ludwig == "II"
+
+
+def test_block_case_refuses_the_plan_until_overridden_with_a_reason(
+    client, clinician, clinic_a, make_patient
+):
+    woman = make_patient(
+        clinic_a, clinician, given_name="Eva", family_name="Berg", sex_at_birth="female"
+    )
+    client.force_login(clinician)
+    client.post(url(woman, "history/"), {**HISTORY, "pregnant": "yes", "lactating": "no"})
+    client.post(url(woman, "exam/"), {"examined_on": TODAY, "ludwig": "I"})
+    client.post(url(woman, "diagnosis/"), {"diagnosed_on": TODAY, "condition": "aga_female"})
+    page = client.get(url(woman)).content.decode()
+    assert 'data-outcome="BLOCK"' in page and "EXO-PREGNANCY" in page
+    assert "Blocked by screening: exosome" in page
+
+    r = client.post(url(woman, "plans/"), {"proposal_key": "exosome"})
+    assert r.status_code == 400 and "BLOCKed by screening" in r.content.decode()
+    assert not TreatmentPlan.objects.exists()
+
+    r = client.post(url(woman, "screening/override/"), {"modality": "exosome", "reason": "no"})
+    assert r.status_code == 400 and 'id="id_reason_error"' in r.content.decode()
+    assert not ScreeningOverride.objects.exists()
+
+
+def test_roles_without_the_permission_get_403_and_nothing_is_stored(
+    client, clinic_a, make_user, patient
+):
+    nurse = make_user(Role.NURSE, clinic_a)
+    client.force_login(nurse)
+    assert client.get(url(patient)).status_code == 200
+    r = client.post(url(patient, "diagnosis/"), {"diagnosed_on": TODAY, "condition": "aga_male"})
+    assert r.status_code == 403 and not Diagnosis.objects.exists()
+    page = client.get(url(patient)).content.decode()
+    assert f'action="{url(patient, "diagnosis/")}"' not in page  # the form is not offered
+    assert f'action="{url(patient, "exam/")}"' in page  # nurses do examine
+
+
+def test_nested_objects_of_another_patient_are_404(client, clinician, clinic_a, make_patient):
+    first = make_patient(clinic_a, clinician, given_name="Adam", family_name="Stone",
+                         sex_at_birth="male")  # fmt: skip
+    other = make_patient(clinic_a, clinician, sex_at_birth="male")
+    services.record_history(first, clinician, {})
+    services.record_exam(first, clinician, {"norwood_hamilton": "III"})
+    services.record_diagnosis(first, clinician, {"condition": "aga_male"})
+    plan = services.accept_plan(first, clinician, {"proposal_key": "minoxidil"})
+    client.force_login(clinician)
+    r = client.post(
+        url(other, f"plans/{plan.pk}/consent/"),
+        {"modality": "minoxidil", "signed_name": "Adam Stone", "signed_on": TODAY},
+    )
+    assert r.status_code == 404 and not Consent.objects.exists()
+
+
+def test_history_versions_page_shows_every_version_with_dates(client, clinician, patient):
+    services.record_history(patient, clinician, {"keloid": False})
+    services.record_history(patient, clinician, {"keloid": True})
+    client.force_login(clinician)
+    page = client.get(url(patient, "history/versions/")).content.decode()
+    assert "Version 2" in page and "Version 1" in page
+
+
+def test_patient_page_panel_shows_the_consultation_state(client, clinician, patient):
+    services.record_history(patient, clinician, {"malignancy": "active"})
+    client.force_login(clinician)
+    page = client.get(f"/patients/{patient.pk}/").content.decode()
+    assert 'id="consultation-panel"' in page
+    assert "exosome BLOCK" in page
+    assert f"/consultation/{patient.pk}/" in page
+
+
+def test_rule_override_page_stores_and_refuses(client, clinician, clinic_a):
+    client.force_login(clinician)
+    assert client.get("/consultation/rules/").status_code == 200
+    r = client.post(
+        "/consultation/rules/overrides/",
+        {"rule_id": "EXO-PREGNANCY", "action": "disable", "reason": "We want to treat anyway."},
+    )
+    assert r.status_code == 400 and "locked" in r.content.decode()
+    r = client.post(
+        "/consultation/rules/overrides/",
+        {"rule_id": "EXO-MALIGNANCY-PAST", "action": "set_outcome", "outcome": "BLOCK",
+         "reason": "Clinic policy after board review."},
+    )  # fmt: skip
+    assert r.status_code == 302
+    row = ScreeningRuleOverride.objects.get()
+    assert row.history.first().history_user == clinician
+
+
+def test_protocol_and_consent_text_pages(client, clinician, clinic_a):
+    client.force_login(clinician)
+    assert client.get("/consultation/protocols/").status_code == 200
+    r = client.get("/consultation/protocols/edit/?key=prp_standard")
+    assert r.status_code == 200
+    r = client.post(
+        "/consultation/protocols/edit/?key=prp_standard",
+        {"title": "PRP", "sessions_min": "4", "sessions_max": "2", "schedule": "x", "active": "on"},
+    )
+    assert r.status_code == 400 and 'id="id_sessions_max_error"' in r.content.decode()
+    r = client.post(
+        "/consultation/consent-texts/edit/?modality=prp",
+        {"title": "PRP consent", "body": "Too short."},
+    )
+    assert r.status_code == 400
+    assert client.get("/consultation/protocols/edit/?key=nope").status_code == 404

@@ -1,0 +1,377 @@
+"""Consultation services: what is stored, what is refused, and what stays immutable."""
+
+from __future__ import annotations
+
+import base64
+import io
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
+from PIL import Image
+
+from anagen.accounts.roles import Role
+from anagen.assessment import protocols, services
+from anagen.assessment.models import (
+    Consent,
+    ConsentForm,
+    Diagnosis,
+    ImmutableError,
+    MedicalHistory,
+    ScalpExam,
+    Screening,
+    TreatmentPlan,
+)
+from anagen.assessment.services import AssessmentError
+
+pytestmark = pytest.mark.django_db
+
+TODAY = timezone.localdate()
+
+
+@pytest.fixture
+def clinician(clinic_a, make_user):
+    return make_user(Role.CLINICIAN, clinic_a)
+
+
+@pytest.fixture
+def man(clinic_a, clinician, make_patient):
+    return make_patient(
+        clinic_a, clinician, given_name="Adam", family_name="Stone",
+        sex_at_birth="male", date_of_birth=date(1980, 1, 1),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def woman(clinic_a, clinician, make_patient):
+    return make_patient(
+        clinic_a, clinician, given_name="Eva", family_name="Berg",
+        sex_at_birth="female", date_of_birth=date(1990, 1, 1),
+    )  # fmt: skip
+
+
+def healthy_history(**kw):
+    data = {"conditions": [], "medications": [], "allergies": []}
+    data.update(kw)
+    return data
+
+
+def to_plan(patient, user, proposal_key="prp_minoxidil", history=None, stage="III"):
+    services.record_history(patient, user, history or healthy_history())
+    services.record_exam(patient, user, {"norwood_hamilton": stage})
+    services.record_diagnosis(patient, user, {"condition": "aga_male"})
+    return services.accept_plan(patient, user, {"proposal_key": proposal_key})
+
+
+def errors_of(call, *args, **kwargs) -> dict[str, list[str]]:
+    with pytest.raises(AssessmentError) as info:
+        call(*args, **kwargs)
+    return info.value.errors
+
+
+class TestHistory:
+    def test_versions_count_up_and_unchanged_answers_keep_their_date(self, man, clinician):
+        first = services.record_history(
+            man, clinician,
+            healthy_history(recorded_on=TODAY - timedelta(days=30), allergies=["latex"]),
+        )  # fmt: skip
+        second = services.record_history(
+            man, clinician, healthy_history(allergies=["latex"], keloid=True)
+        )
+        assert (first.version, second.version) == (1, 2)
+        assert second.answered_on["allergies"] == (TODAY - timedelta(days=30)).isoformat()
+        assert second.answered_on["keloid"] == TODAY.isoformat()
+        first.refresh_from_db()
+        assert first.keloid is False  # the old version is unchanged
+
+    def test_recording_a_history_screens_it_with_the_ruleset_version(self, man, clinician):
+        history = services.record_history(man, clinician, healthy_history())
+        screening = Screening.objects.get(patient=man)
+        assert screening.medical_history == history
+        assert screening.ruleset_version == "2026.11-1"
+        assert screening.outcome("exosome") == "OK"
+
+    @pytest.mark.parametrize(
+        ("data", "field"),
+        [
+            ({"conditions": ["flu"]}, "conditions"),
+            ({"scalp_conditions": ["dandruff"]}, "scalp_conditions"),
+            ({"medications": [{"drug_class": "vitamins"}]}, "medications"),
+            (
+                {"medications": [{"drug_class": "nsaid", "start": "2025-02-01",
+                                  "stop": "2025-01-01"}]},
+                "medications",
+            ),
+            ({"pregnant": True}, "pregnant"),  # on a male record
+            ({"platelet_count_10e9_per_l": -5}, "platelet_count_10e9_per_l"),
+            ({"recorded_on": TODAY + timedelta(days=1)}, "recorded_on"),
+            ({"prior_treatments": [{"modality": "prp"}]}, "prior_treatments[0].on"),
+        ],
+    )  # fmt: skip
+    def test_bad_answers_name_the_field_and_store_nothing(self, man, clinician, data, field):
+        errors = errors_of(services.record_history, man, clinician, healthy_history(**data))
+        assert field in errors
+        assert not MedicalHistory.objects.exists() and not Screening.objects.exists()
+
+    def test_history_change_makes_the_old_screening_stale(self, man, clinician):
+        services.record_history(man, clinician, healthy_history())
+        old = Screening.objects.get()
+        services.record_history(man, clinician, healthy_history(keloid=True))
+        assert not services.screening_is_current(man, old)
+        assert Screening.objects.count() == 2
+
+
+class TestScreening:
+    def test_pregnancy_blocks_exosome_with_rule_id_reason_and_source(self, woman, clinician):
+        services.record_history(woman, clinician, healthy_history(pregnant=True, lactating=False))
+        scr = Screening.objects.get()
+        assert scr.outcome("exosome") == "BLOCK"
+        finding = scr.findings("exosome")[0]
+        assert finding["rule_id"] == "EXO-PREGNANCY" and finding["source"] and finding["reason"]
+
+    def test_product_components_are_checked_against_allergies(self, man, clinician):
+        services.record_history(man, clinician, healthy_history(allergies=["Trehalose"]))
+        assert Screening.objects.get().outcome("exosome") == "OK"
+        scr = services.run_screening(man, clinician, product_components=["trehalose", "PBS"])
+        assert scr.outcome("exosome") == "BLOCK"
+        assert scr.product_components == ["trehalose", "PBS"]
+
+    def test_clinic_override_changes_outcome_and_version_and_is_stored(self, man, clinician):
+        services.add_rule_override(
+            man.clinic, clinician, "EXO-MALIGNANCY-PAST", "set_outcome", "BLOCK",
+            "Clinic policy: no vesicle products after any cancer.",
+        )  # fmt: skip
+        services.record_history(man, clinician, healthy_history(malignancy="past"))
+        scr = Screening.objects.get()
+        assert scr.outcome("exosome") == "BLOCK"
+        assert scr.ruleset_version == "2026.11-1+1ov"
+        assert scr.rule_overrides[0]["rule_id"] == "EXO-MALIGNANCY-PAST"
+
+    def test_locked_rule_cannot_be_weakened(self, man, clinician):
+        errors = errors_of(
+            services.add_rule_override, man.clinic, clinician, "EXO-PREGNANCY", "disable", "",
+            "We would like to treat pregnant women.",
+        )  # fmt: skip
+        assert "locked" in errors["action"][0]
+
+    def test_retired_override_no_longer_applies_but_is_kept(self, man, clinician):
+        row = services.add_rule_override(
+            man.clinic, clinician, "EXO-KELOID", "disable", "", "Keloid risk accepted here."
+        )
+        services.retire_rule_override(row, clinician, "Back to the shipped rule set.")
+        services.record_history(man, clinician, healthy_history(keloid=True))
+        assert Screening.objects.get().outcome("exosome") == "WARN"
+        assert row.history.count() == 2  # created, retired
+
+    def test_override_needs_a_block_and_a_written_reason(self, woman, clinician):
+        services.record_history(woman, clinician, healthy_history(pregnant=True, lactating=False))
+        scr = Screening.objects.get()
+        assert "reason" in errors_of(services.override_block, scr, clinician, "exosome", "ok")
+        assert "modality" in errors_of(
+            services.override_block, scr, clinician, "lllt_x", "Reason long enough here"
+        )
+        row = services.override_block(scr, clinician, "exosome", "Delivered last week; checked.")
+        assert row.rule_ids == ["EXO-PREGNANCY"]
+        assert row.history.first().history_user == clinician
+
+
+class TestExam:
+    def test_salt_and_aa_scale_are_computed_and_stored(self, man, clinician):
+        exam = services.record_exam(
+            man, clinician,
+            {"salt_top": 50, "salt_posterior": 25, "salt_right": 0, "salt_left": 0,
+             "aa_brow_or_lash_loss": True},
+        )  # fmt: skip
+        assert exam.salt_score == 26.0  # 0.40·50 + 0.24·25
+        assert (exam.salt_band, exam.aa_iga) == ("S2", 2)
+        assert (exam.aa_scale_base, exam.aa_scale_severity) == ("moderate", "severe")
+
+    @pytest.mark.parametrize(
+        ("data", "field"),
+        [
+            ({"salt_top": 101, "salt_posterior": 0, "salt_right": 0, "salt_left": 0}, "salt_top"),
+            ({"salt_top": 10}, "salt_posterior"),
+            ({"pull_hairs_pulled": 50, "pull_hairs_out": -1}, "pull_hairs_out"),
+            ({"pull_hairs_pulled": -3, "pull_hairs_out": 0}, "pull_hairs_pulled"),
+            ({"ludwig": "II"}, "ludwig"),  # female scale on a male record
+            ({"sinclair": 3}, "sinclair"),
+            ({"norwood_hamilton": "VIII"}, "norwood_hamilton"),
+            ({"basp_basic": "M2", "basp_v": "V9"}, "basp_v"),
+            ({"trichoscopy_signs": ["glitter"]}, "trichoscopy_signs"),
+            ({}, "__all__"),
+        ],
+    )
+    def test_invalid_values_give_field_errors_and_store_nothing(self, man, clinician, data, field):
+        assert field in errors_of(services.record_exam, man, clinician, data)
+        assert not ScalpExam.objects.exists()
+
+    def test_ludwig_on_a_man_when_the_pattern_is_confirmed(self, man, clinician):
+        exam = services.record_exam(
+            man, clinician, {"ludwig": "II", "female_pattern_confirmed": True}
+        )
+        assert exam.ludwig == "II"
+
+    def test_pull_test_result(self, man, clinician):
+        exam = services.record_exam(man, clinician, {"pull_hairs_pulled": 50, "pull_hairs_out": 8})
+        assert exam.pull_test_positive is True
+
+
+class TestDiagnosis:
+    def test_codes_are_stored_with_system_and_version(self, man, clinician):
+        services.record_exam(man, clinician, {"norwood_hamilton": "IV"})
+        dx = services.record_diagnosis(man, clinician, {"condition": "aga_male"})
+        assert (dx.icd10_code, dx.icd10_system) == ("L64.9", "http://hl7.org/fhir/sid/icd-10")
+        assert (dx.snomed_code, dx.snomed_system) == ("87872006", "http://snomed.info/sct")
+        assert dx.icd10_version and dx.snomed_version
+        assert dx.stage == "IV"  # taken from the exam
+
+    def test_other_needs_a_manual_code(self, man, clinician):
+        errors = errors_of(services.record_diagnosis, man, clinician, {"condition": "other"})
+        assert {"label", "icd10_code"} <= set(errors)
+        dx = services.record_diagnosis(
+            man, clinician,
+            {"condition": "other", "label": "Traction alopecia", "icd10_code": "l65.8"},
+        )  # fmt: skip
+        assert dx.icd10_code == "L65.8" and dx.snomed_code == ""
+
+    def test_bad_stage_is_a_field_error(self, man, clinician):
+        errors = errors_of(
+            services.record_diagnosis, man, clinician, {"condition": "aga_male", "stage": "XIV"}
+        )
+        assert "stage" in errors and not Diagnosis.objects.exists()
+
+
+class TestPlans:
+    def test_accepted_plan_copies_templates_and_reasons(self, man, clinician):
+        plan = to_plan(man, clinician)
+        assert plan.modalities == ["prp", "minoxidil"]
+        assert plan.protocols[0]["key"] == "prp_standard" and plan.reasons
+
+    def test_exosome_plan_carries_the_investigational_notice(self, man, clinician):
+        plan = to_plan(man, clinician, "exosome")
+        assert plan.notices == [protocols.INVESTIGATIONAL_NOTICE]
+        assert plan.is_investigational
+
+    def test_block_stops_the_plan_until_a_clinician_overrides(self, man, clinician):
+        services.record_history(man, clinician, healthy_history(malignancy="active"))
+        services.record_exam(man, clinician, {"norwood_hamilton": "III"})
+        services.record_diagnosis(man, clinician, {"condition": "aga_male"})
+        errors = errors_of(services.accept_plan, man, clinician, {"proposal_key": "exosome"})
+        assert "BLOCK" in errors["proposal_key"][0]
+        assert not TreatmentPlan.objects.exists()
+        scr = Screening.objects.get()
+        services.override_block(scr, clinician, "exosome", "In remission per oncology letter.")
+        plan = services.accept_plan(man, clinician, {"proposal_key": "exosome"})
+        assert any("overridden" in f for f in plan.flags)
+
+    def test_plan_needs_current_screening(self, man, clinician):
+        to_plan(man, clinician)
+        services.record_history(man, clinician, healthy_history())
+        # Services always screen a new history; simulate a stale screening by deleting the
+        # newest result (possible only in a test).
+        Screening.objects.filter(patient=man).order_by("-id").first().delete()
+        errors = errors_of(services.accept_plan, man, clinician, {"proposal_key": "minoxidil"})
+        assert "screen again" in " ".join(errors["__all__"])
+
+    def test_clinic_template_edit_reaches_new_plans(self, man, clinician):
+        services.ensure_protocol_templates(man.clinic, clinician)
+        tpl = services.clinic_template(man.clinic, "exosome_standard")
+        services.update_protocol_template(tpl, clinician, {"sessions_max": 6, "sessions_min": 4})
+        plan = to_plan(man, clinician, "exosome")
+        assert plan.protocols[0]["sessions_max"] == 6 and plan.sessions_planned == 6
+
+    def test_template_validation(self, man, clinician):
+        tpl = services.clinic_template(man.clinic, "prp_standard")
+        errors = errors_of(
+            services.update_protocol_template,
+            tpl,
+            clinician,
+            {"sessions_min": 5, "sessions_max": 2},
+        )
+        assert "sessions_max" in errors
+
+    def test_plan_edit_is_refused_after_consent(self, man, clinician):
+        plan = to_plan(man, clinician, "minoxidil")
+        services.update_plan(plan, clinician, {"notes": "apply at night"})
+        services.record_consent(
+            plan, clinician, modality="minoxidil", signed_name="Adam Stone", signed_on=TODAY
+        )
+        assert "__all__" in errors_of(services.update_plan, plan, clinician, {"notes": "x"})
+
+
+def png_data_url(size=(60, 20)) -> str:
+    buf = io.BytesIO()
+    Image.new("RGBA", size, (0, 0, 0, 0)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+class TestConsent:
+    def test_valid_consent_window_and_withdrawal(self, man, clinician):
+        plan = to_plan(man, clinician, "exosome")
+        assert not services.has_valid_consent(plan, "exosome", TODAY)
+        consent = services.record_consent(
+            plan, clinician, modality="exosome", signed_name="  adam   STONE ",
+            signed_on=TODAY, signature_png=png_data_url(),
+        )  # fmt: skip
+        assert consent.form.investigational_clause == protocols.INVESTIGATIONAL_NOTICE
+        assert services.has_valid_consent(plan, "exosome", TODAY)
+        assert not services.has_valid_consent(plan, "exosome", TODAY - timedelta(days=1))
+        assert not services.has_valid_consent(plan, "prp", TODAY)
+        assert services.session_blockers(plan, "exosome", TODAY) == []
+        services.withdraw_consent(consent, clinician, "Patient changed her mind.", TODAY)
+        assert not services.has_valid_consent(plan, "exosome", TODAY)
+        assert services.session_blockers(plan, "exosome", TODAY)
+
+    def test_consent_is_immutable(self, man, clinician):
+        plan = to_plan(man, clinician, "minoxidil")
+        consent = services.record_consent(
+            plan, clinician, modality="minoxidil", signed_name="Adam Stone", signed_on=TODAY
+        )
+        consent.signed_name = "Someone Else"
+        with pytest.raises(ImmutableError):
+            consent.save()
+        form = consent.form
+        form.body = "changed"
+        with pytest.raises(ImmutableError):
+            form.save()
+
+    @pytest.mark.parametrize(
+        ("kwargs", "field"),
+        [
+            ({"signed_name": "Eve Stone"}, "signed_name"),
+            ({"signed_name": ""}, "signed_name"),
+            ({"signed_on": TODAY + timedelta(days=1)}, "signed_on"),
+            ({"signed_on": None}, "signed_on"),
+            ({"modality": "prp"}, "modality"),
+            ({"signature_png": "data:image/png;base64,AAAA"}, "signature_png"),
+            ({"signature_png": "data:image/svg+xml;base64,PHN2Zz4="}, "signature_png"),
+            ({"signature_png": png_data_url((4000, 10))}, "signature_png"),
+        ],
+    )
+    def test_bad_consent_is_refused_and_nothing_stored(self, man, clinician, kwargs, field):
+        plan = to_plan(man, clinician, "minoxidil")
+        data = {"modality": "minoxidil", "signed_name": "Adam Stone", "signed_on": TODAY}
+        data.update(kwargs)
+        assert field in errors_of(services.record_consent, plan, clinician, **data)
+        assert not Consent.objects.exists()
+
+    def test_new_consent_text_is_a_new_version_and_old_signatures_keep_theirs(self, man, clinician):
+        plan = to_plan(man, clinician, "minoxidil")
+        c1 = services.record_consent(
+            plan, clinician, modality="minoxidil", signed_name="Adam Stone", signed_on=TODAY
+        )
+        v2 = services.add_consent_form_version(
+            man.clinic, clinician, "minoxidil", "Minoxidil consent", "New wording. " * 10
+        )
+        assert v2.version == 2
+        c1.refresh_from_db()
+        assert c1.form.version == 1
+        assert ConsentForm.objects.filter(clinic=man.clinic, modality="minoxidil").count() == 2
+
+    def test_cancelled_plan_has_no_valid_consent(self, man, clinician):
+        plan = to_plan(man, clinician, "minoxidil")
+        services.record_consent(
+            plan, clinician, modality="minoxidil", signed_name="Adam Stone", signed_on=TODAY
+        )
+        plan = services.cancel_plan(plan, clinician, "Patient moved to another city.")
+        assert not services.has_valid_consent(plan, "minoxidil", TODAY)
