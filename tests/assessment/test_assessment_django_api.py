@@ -104,8 +104,11 @@ def test_block_then_override_then_plan(api, woman):
     assert r.status_code == 400 and r.json()["detail"].startswith("proposal_key:")
     r = api("POST", f"/{p}/screening/overrides", {"modality": "exosome", "reason": "short"})
     assert r.status_code == 400 and "reason" in r.json()["detail"]
-    r = api("POST", f"/{p}/screening/overrides",
-            {"modality": "exosome", "reason": "Oncologist confirms remission; trial protocol."})  # fmt: skip
+    r = api(
+        "POST",
+        f"/{p}/screening/overrides",
+        {"modality": "exosome", "reason": "Oncologist confirms remission; trial protocol."},
+    )
     assert r.status_code == 201 and r.json()["rule_ids"] == ["EXO-MALIGNANCY-ACTIVE"]
     assert api("POST", f"/{p}/plans", {"proposal_key": "exosome"}).status_code == 201
 
@@ -181,8 +184,16 @@ def test_nested_plan_of_another_patient_is_404(api, woman, clinic_a, clinician, 
 def test_rules_endpoint_and_clinic_override(api):
     rules = api("GET", "/rules").json()
     assert rules["ruleset_version"] == "2026.11-1" and len(rules["rules"]) == 67
-    r = api("POST", "/rules/overrides", {"rule_id": "EXO-KELOID", "action": "set_outcome",
-                                         "outcome": "BLOCK", "reason": "Clinic keloid policy."})  # fmt: skip
+    r = api(
+        "POST",
+        "/rules/overrides",
+        {
+            "rule_id": "EXO-KELOID",
+            "action": "set_outcome",
+            "outcome": "BLOCK",
+            "reason": "Clinic keloid policy.",
+        },
+    )
     assert r.status_code == 201
     assert api("GET", "/rules").json()["ruleset_version"] == "2026.11-1+1ov"
     r = api("POST", "/rules/overrides", {"rule_id": "EXO-PREGNANCY", "action": "disable",
