@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from anagen.outcomes.stats import (
     NotEnoughDataError,
@@ -176,3 +178,40 @@ def test_descriptive_bad_input():
         incidence_per_100([-1], [3])
     with pytest.raises(ValueError, match="level"):
         mean_change_ci([1.0, 2.0], level=95)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n_subjects=st.integers(0, 14),
+    n_visits=st.integers(1, 4),
+    seed=st.integers(0, 2**32 - 1),
+    missing=st.floats(0.0, 0.9),
+    constant_baseline=st.booleans(),
+    df_method=st.sampled_from(["satterthwaite", "kenward-roger"]),
+)
+def test_mmrm_on_arbitrary_small_data_returns_finite_numbers_or_says_why_not(
+    n_subjects, n_visits, seed, missing, constant_baseline, df_method
+):
+    rng = np.random.default_rng(seed)
+    subj = np.repeat(np.arange(n_subjects), n_visits)
+    arm = np.repeat(rng.choice(["placebo", "active"], n_subjects), n_visits)
+    vis = np.tile(np.arange(n_visits), n_subjects)
+    base = np.repeat(
+        np.full(n_subjects, 50.0) if constant_baseline else rng.normal(50, 5, n_subjects),
+        n_visits,
+    )
+    val = rng.normal(0, 3, subj.size)
+    val[rng.random(subj.size) < missing] = np.nan
+    try:
+        res = fit_mmrm(subj, arm, vis, base, val, df_method=df_method)
+    except NotEnoughDataError as exc:
+        res, reason = None, str(exc)
+    if res is None:
+        # Any other exception type (LinAlgError, IndexError, ...) fails the test.
+        assert reason.startswith("not enough data: ")
+        return
+    values = [c.estimate for c in res.contrasts] + [c.se for c in res.contrasts]
+    values += [c.df for c in res.contrasts] + [m.estimate for m in res.lsmeans]
+    assert np.all(np.isfinite(values))
+    assert all(c.se > 0 and c.df > 0 for c in res.contrasts)
+    assert all(0 <= c.p <= 1 for c in res.contrasts)

@@ -286,6 +286,21 @@ def test_rescaling_the_outcome_rescales_estimates_and_keeps_df():
         assert cb.df == pytest.approx(ca.df, rel=1e-4)
 
 
+def test_large_offsets_in_outcome_or_baseline_change_only_the_intercepts():
+    # Sufficient statistics of raw values would lose every digit here (values ~1e6, SD ~6).
+    d = simulate(25, SIGMA4, effect=np.array([0.0, 1, 2, 3]), seed=10, dropout=0.4)
+    a = fit(d)
+    shifted = fit(dict(d, value=d["value"] + 1e6, baseline=d["baseline"] + 1e5))
+    for ca, cb in zip(a.contrasts, shifted.contrasts, strict=True):
+        assert cb.estimate == pytest.approx(ca.estimate, rel=1e-6)
+        assert cb.se == pytest.approx(ca.se, rel=1e-5)
+        assert cb.df == pytest.approx(ca.df, rel=1e-4)
+    np.testing.assert_allclose(shifted.covariance, a.covariance, rtol=1e-5)
+    assert shifted.reml_loglik == pytest.approx(a.reml_loglik, abs=1e-5)
+    for la, lb in zip(a.lsmeans, shifted.lsmeans, strict=True):
+        assert lb.estimate - la.estimate == pytest.approx(1e6, rel=1e-9)
+
+
 def test_three_arms_give_two_contrasts_per_visit_and_no_baseline_is_allowed():
     d = simulate(30, SIGMA4[:3, :3], effect=np.array([1.0, 2, 3]), seed=21, dropout=0.3)
     three = np.where(d["subject"] % 3 == 0, "dose-high", d["arm"])

@@ -175,17 +175,23 @@ class _REMLModel:
         return (self.yy - cross - cross.transpose(0, 2, 1) + fitted) * self.mm
 
     def objective(self, theta: np.ndarray, grad: bool = True) -> Any:
+        # An infinite value makes the optimisers back off instead of producing NaNs.
+        fail = (np.inf, np.zeros_like(theta)) if grad else np.inf
+        if not np.all(np.isfinite(theta)) or np.max(np.abs(theta[self.diag_pos])) > 200:
+            return fail
         lower = self.chol(theta)
         sigma = lower @ lower.T
         try:
             w, logdet = self.weights(sigma)
             m, b, ywy = self.normal_equations(w)
             cm = linalg.cho_factor(m, lower=True)
-        except (np.linalg.LinAlgError, linalg.LinAlgError):
-            return (np.inf, np.zeros_like(theta)) if grad else np.inf
+        except (np.linalg.LinAlgError, linalg.LinAlgError, ValueError):
+            return fail
         beta = linalg.cho_solve(cm, b)
         f = float(self.n_pat @ logdet) + 2.0 * float(np.log(np.diag(cm[0])).sum())
         f += ywy - float(b @ beta)
+        if not np.isfinite(f):
+            return fail
         if not grad:
             return f
         v = linalg.cho_solve(cm, np.eye(self.p))
@@ -287,13 +293,16 @@ class _REMLModel:
 
 def _kr_f_test(
     lmat: np.ndarray,
-    beta: np.ndarray,
+    est: np.ndarray,
     phi: np.ndarray,
     phi_a: np.ndarray,
     p_mats: np.ndarray,
     w_sigma: np.ndarray,
 ) -> tuple[float, float, float]:
-    """Kenward & Roger (1997) scaled F statistic and denominator df for ``lmat @ beta = 0``."""
+    """Kenward & Roger (1997) scaled F and denominator df for ``lmat @ beta = 0``.
+
+    ``est`` is ``lmat @ beta``; ``lmat`` must be in the model's internal parametrisation.
+    """
     q = lmat.shape[0]
     theta_m = lmat.T @ np.linalg.solve(lmat @ phi @ lmat.T, lmat)
     mk = np.einsum("ab,bc,kcd,de->kae", theta_m, phi, p_mats, phi)
@@ -309,7 +318,6 @@ def _kr_f_test(
     rho = v_star / (2 * e_star**2)
     m_df = 4 + (q + 2) / (q * rho - 1)
     lam = m_df / (e_star * (m_df - 2))
-    est = lmat @ beta
     f_stat = float(est @ np.linalg.solve(lmat @ phi_a @ lmat.T, est)) / q
     return lam * f_stat, m_df, lam
 
@@ -360,6 +368,10 @@ def _fit_theta(model: _REMLModel, theta0: np.ndarray) -> tuple[np.ndarray, np.nd
     if not np.isfinite(f_cur):
         raise NotEnoughDataError("the REML fit failed (the covariance became singular)")
     grad = model.gradient(theta)
+    if not (np.all(np.isfinite(hess)) and np.all(np.isfinite(grad))):
+        raise NotEnoughDataError(
+            "the REML fit failed numerically (the covariance estimate degenerated)"
+        )
     eig = np.linalg.eigvalsh(hess)
     positive = eig.min() > 1e-10 * max(1.0, eig.max())
     # Newton decrement g'H^-1 g: the remaining gain in -2 log-likelihood, scale-free.
@@ -415,6 +427,7 @@ class MMRMResult(ResultMixin):
     _theta_cov: np.ndarray = internal()
     _scale: float = internal(1.0)
     _kr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = internal()
+    _bmat: np.ndarray = internal()
 
     @property
     def coefficient_names(self) -> list[str]:
@@ -442,6 +455,8 @@ class MMRMResult(ResultMixin):
             raise ValueError(f"weights must have {len(self.coefficients)} columns")
         q = lmat.shape[0]
         model = self._model
+        est = lmat @ self._beta
+        lmat = lmat @ self._bmat.T  # into the centred internal parametrisation
         _, v_beta, w, lower = model.gls(self._theta)
         cmat = lmat @ v_beta @ lmat.T
         eigval, eigvec = np.linalg.eigh(cmat)
@@ -449,9 +464,8 @@ class MMRMResult(ResultMixin):
             raise ValueError("the rows of weights are linearly dependent")
         if self._kr is not None:
             phi_a, p_mats, w_sigma = self._kr
-            f_kr, den, _ = _kr_f_test(lmat, self._beta, v_beta, phi_a, p_mats, w_sigma)
+            f_kr, den, _ = _kr_f_test(lmat, est, v_beta, phi_a, p_mats, w_sigma)
             return FTest(name=name, num_df=q, den_df=den, f=f_kr, p=float(stats.f.sf(f_kr, q, den)))
-        est = lmat @ self._beta
         f_stat = float(est @ np.linalg.solve(cmat, est)) / q
         _, nu = model.contrast_df(eigvec.T @ lmat, v_beta, w, lower, self._theta_cov)
         if q == 1:
@@ -468,24 +482,31 @@ def _estimates(
     fit: MMRMResult | tuple[Any, ...], lmat: np.ndarray, names: Sequence[str]
 ) -> list[Estimate]:
     if isinstance(fit, MMRMResult):
-        model, theta, theta_cov, beta, scale, level, kr = (
+        model, theta, theta_cov, beta, bmat, scale, level, kr = (
             fit._model,
             fit._theta,
             fit._theta_cov,
             fit._beta,
+            fit._bmat,
             fit._scale,
             fit.level,
             fit._kr,
         )
     else:
-        model, theta, theta_cov, beta, scale, level, kr = fit
+        model, theta, theta_cov, beta, bmat, scale, level, kr = fit
+    est = lmat @ beta * scale
+    lmat_c = lmat @ bmat.T  # the same contrasts in the centred internal parametrisation
     _, v_beta, w, lower = model.gls(theta)
     # For one contrast the Kenward-Roger df equals the Satterthwaite df (lambda = 1, m = 2/A2);
     # only the variance changes, to the small-sample adjusted Phi_A.
-    var, df = model.contrast_df(lmat, v_beta, w, lower, theta_cov)
+    var, df = model.contrast_df(lmat_c, v_beta, w, lower, theta_cov)
     if kr is not None:
-        var = np.einsum("ca,ab,cb->c", lmat, kr[0], lmat)
-    est = lmat @ beta * scale
+        var = np.einsum("ca,ab,cb->c", lmat_c, kr[0], lmat_c)
+    if not (np.all(np.isfinite(var)) and np.all(var > 0) and np.all(np.isfinite(df))):
+        raise NotEnoughDataError(
+            "the fitted model gives no usable standard errors (numerically singular); "
+            "check for constant or extreme values"
+        )
     se = np.sqrt(var) * scale
     tq = stats.t.ppf(0.5 + level / 2, df)
     tval = est / se
@@ -586,11 +607,17 @@ def fit_mmrm(
     if has_base:
         cols.append(np.asarray(data.baseline, dtype=float))
     u = np.column_stack([*cols, data.covariates])
-    # Scale the outcome to unit SD so the optimiser sees well-conditioned parameters.
+    # Internally the outcome is centred per visit and scaled to unit SD, and the design
+    # columns are centred: the sufficient statistics then hold central moments, so
+    # y'Wy - b'beta does not cancel catastrophically when values sit far from zero.
+    # Both are exact reparametrisations, mapped back below.
     scale = float(np.nanstd(data.y))
     if not np.isfinite(scale) or scale <= 0:
         scale = 1.0
-    model = _REMLModel(u, data.y / scale, q1)
+    y_mean = np.nanmean(data.y, axis=0)
+    u_mean = u.mean(axis=0)
+    u_mean[0] = 0.0
+    model = _REMLModel(u - u_mean, (data.y - y_mean) / scale, q1)
     if model.n_obs <= model.p:
         raise NotEnoughDataError(
             f"{model.n_obs} observations cannot estimate {model.p} fixed effects plus a covariance"
@@ -603,7 +630,14 @@ def fit_mmrm(
         )
     theta, hess, iterations = _fit_theta(model, _start_theta(model))
     theta_cov = 2.0 * np.linalg.inv(hess)
-    beta, _, _, lower = model.gls(theta)
+    beta_c, _, _, lower = model.gls(theta)
+    # x_centred = B x_original for every row: B = I - sum_j (E_j u_mean) e_{intercept j}'.
+    e_maps = model.ef.reshape(model.p, n_vis, model.q)
+    bmat = np.eye(model.p)
+    for j in range(n_vis):
+        bmat[:, j * q1] -= e_maps[:, j, :] @ u_mean
+    beta = bmat.T @ beta_c
+    beta[np.arange(n_vis) * q1] += y_mean / scale
     f_min = model.objective(theta, grad=False)
     # Restricted log-likelihood on the original scale (comparable with R mmrm's logLik).
     reml_loglik = -0.5 * (f_min + (model.n_obs - model.p) * (np.log(2 * np.pi) + 2 * np.log(scale)))
@@ -617,7 +651,7 @@ def fit_mmrm(
             names.append(f"visit {v}: baseline")
     names += data.covariate_names
     kr = model.kenward_roger(theta, theta_cov) if df_method == "kenward-roger" else None
-    packed = (model, theta, theta_cov, beta, scale, level, kr)
+    packed = (model, theta, theta_cov, beta, bmat, scale, level, kr)
     coefs = _estimates(packed, np.eye(model.p), names)
 
     # LS means at the mean baseline and mean covariate values of the analysed subjects.
@@ -682,5 +716,6 @@ def fit_mmrm(
         _theta_cov=theta_cov,
         _scale=scale,
         _kr=kr,
+        _bmat=bmat,
         df_method="Satterthwaite" if kr is None else "Kenward-Roger (linear covariance parameters)",
     )
