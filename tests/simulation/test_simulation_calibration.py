@@ -46,7 +46,7 @@ def _ci(mean, n, sd, z=1.96):
     return mean - half, mean + half
 
 
-@pytest.mark.parametrize("arm", ["minoxidil5", "placebo"])
+@pytest.mark.parametrize("arm", ["minoxidil5", "minoxidil2", "placebo"])
 def test_48_week_change_lies_in_published_confidence_interval(arms, arm):
     mean, n, sd = PUBLISHED[arm]
     lo, hi = _ci(mean, n, sd)

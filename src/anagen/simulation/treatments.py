@@ -75,7 +75,7 @@ class Minoxidil:
     reactivates dormant (kenogen) follicles, enlarges follicles; the telogen speed-up gives the
     early shedding wave. After stopping, the gain is lost within ~24 weeks (Price 1999):
     modelled as a withdrawal period with shortened anagen. ``concentration_pct`` 5 or 2; the
-    2 % effect is the 5 % effect on the log scale × ``(12.7−3.9)/(18.6−3.9) ≈ 0.6``.
+    2 % effect is the 5 % effect on the log scale × 0.45 (calibrated to 12.7 vs 18.6).
     Magnitudes [U] calibrated to Olsen 2002 (see module doc)."""
 
     start_day: float = 0.0
@@ -83,7 +83,7 @@ class Minoxidil:
     concentration_pct: float = 5.0
     anagen_rate: float = 0.7
     telogen_rate: float = 2.5
-    kenogen_rate: float = 3.0
+    kenogen_rate: float = 3.5
     thicken_per_cycle: float = 0.05
     withdrawal_anagen_rate: float = 2.5
     withdrawal_kenogen_rate: float = 0.6
@@ -104,7 +104,7 @@ class Minoxidil:
 
     @property
     def strength(self) -> float:
-        return 1.0 if self.concentration_pct >= 5.0 else 0.6 * self.concentration_pct / 2.0
+        return 1.0 if self.concentration_pct >= 5.0 else 0.45 * self.concentration_pct / 2.0
 
     def pieces(self) -> list[Piece]:
         s = self.strength
