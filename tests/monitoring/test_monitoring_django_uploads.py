@@ -1,0 +1,105 @@
+"""Upload checks: real images only, size and dimension limits, EXIF orientation, no GPS."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from anagen.monitoring import uploads
+
+GPS_IFD = 0x8825
+ORIENTATION = 0x0112
+
+
+def jpeg_with_exif(width=300, height=200, orientation=6, gps=True) -> bytes:
+    """A JPEG whose left half is red and right half blue, with orientation and GPS EXIF."""
+    img = Image.new("RGB", (width, height), (0, 0, 255))
+    img.paste((255, 0, 0), (0, 0, width // 2, height))
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    exif[0x010F] = "CameraMaker"  # Make
+    if gps:
+        exif.get_ifd(GPS_IFD).update({1: "N", 2: (51.0, 30.0, 0.0), 3: "W", 4: (0.0, 7.0, 0.0)})
+    out = io.BytesIO()
+    img.save(out, format="JPEG", exif=exif, quality=95)
+    return out.getvalue()
+
+
+def png(width=200, height=150) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 160, 140)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_the_fixture_really_carries_gps_and_orientation():
+    img = Image.open(io.BytesIO(jpeg_with_exif()))
+    exif = img.getexif()
+    assert exif[ORIENTATION] == 6 and exif.get_ifd(GPS_IFD)
+
+
+def test_gps_and_all_exif_are_gone_and_orientation_is_applied():
+    clean = uploads.clean_image(io.BytesIO(jpeg_with_exif(300, 200, orientation=6)))
+    img = Image.open(io.BytesIO(clean.content))
+    assert img.format == "JPEG" and clean.extension == "jpg"
+    exif = img.getexif()
+    assert not exif.get_ifd(GPS_IFD)
+    assert ORIENTATION not in exif and len(exif) == 0
+    assert b"Exif" not in clean.content[:200]
+    # Orientation 6 = rotate 90° clockwise to view: 300×200 becomes 200×300 and the red
+    # (left) half ends up on top.
+    assert (clean.width_px, clean.height_px) == img.size == (200, 300)
+    top, bottom = img.getpixel((100, 20)), img.getpixel((100, 280))
+    assert top[0] > 200 and top[2] < 60
+    assert bottom[2] > 200 and bottom[0] < 60
+
+
+def test_png_is_stored_as_png_with_its_dimensions_and_hash():
+    clean = uploads.clean_image(io.BytesIO(png(200, 150)))
+    assert clean.content_type == "image/png" and (clean.width_px, clean.height_px) == (200, 150)
+    import hashlib
+
+    assert clean.sha256 == hashlib.sha256(clean.content).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"%PDF-1.4 this is not an image", "not an image"),
+        (b"", "empty"),
+        (png(50, 400), "smallest accepted side"),
+    ],
+)
+def test_non_images_empty_and_tiny_images_are_refused(data, message):
+    with pytest.raises(uploads.UploadError, match=message):
+        uploads.clean_image(io.BytesIO(data))
+
+
+def test_truncated_jpeg_is_refused_when_decoded():
+    data = jpeg_with_exif(800, 600)
+    with pytest.raises(uploads.UploadError, match="damaged or incomplete"):
+        uploads.clean_image(io.BytesIO(data[: len(data) // 2]))
+
+
+def test_oversized_dimensions_are_refused_before_decoding():
+    # A PNG declaring 9000×120 px: refused from the header, the pixels are never decoded.
+    out = io.BytesIO()
+    Image.new("L", (9000, 120)).save(out, format="PNG")
+    with pytest.raises(uploads.UploadError, match="largest accepted side is 8000"):
+        uploads.clean_image(io.BytesIO(out.getvalue()))
+
+
+def test_files_over_the_byte_limit_are_refused_even_if_the_size_is_understated():
+    data = png()
+    with pytest.raises(uploads.UploadError, match="larger than"):
+        uploads.clean_image(io.BytesIO(data), size=10, max_bytes=len(data) - 1)
+    with pytest.raises(uploads.UploadError, match="larger than"):
+        uploads.clean_image(io.BytesIO(data), size=len(data) * 100, max_bytes=len(data) + 1)
+
+
+def test_gif_is_not_an_accepted_clinical_format():
+    out = io.BytesIO()
+    Image.new("P", (200, 200)).save(out, format="GIF")
+    with pytest.raises(uploads.UploadError, match="GIF files are not accepted"):
+        uploads.clean_image(io.BytesIO(out.getvalue()))

@@ -1,0 +1,234 @@
+"""Visits, measurements and photos: pages and services store good input, refuse bad input
+with field errors and store nothing, and never show one patient's or clinic's data to another."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, timedelta
+
+import pytest
+from django.core.files.storage import default_storage
+from PIL import Image
+
+from anagen.accounts.roles import Role
+from anagen.monitoring import selectors, services
+from anagen.monitoring.models import Measurement, Photo, Visit
+
+GPS_IFD = 0x8825
+
+
+@pytest.fixture
+def nurse(clinic_a, make_user):
+    return make_user(Role.NURSE, clinic_a)
+
+
+@pytest.fixture
+def patient(clinic_a, nurse, make_patient):
+    return make_patient(clinic_a, nurse, given_name="Vera", family_name="Visit")
+
+
+def jpeg_upload(name="photo.jpg", size=(320, 240), orientation=6, gps=True):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    img = Image.new("RGB", size, (190, 150, 120))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    if gps:
+        exif.get_ifd(GPS_IFD).update({1: "N", 2: (48.0, 51.0, 0.0), 3: "E", 4: (2.0, 21.0, 0.0)})
+    out = io.BytesIO()
+    img.save(out, format="JPEG", exif=exif)
+    return SimpleUploadedFile(name, out.getvalue(), content_type="image/jpeg")
+
+
+def good_visit(**overrides):
+    data = {
+        "visit_date": (date.today() - timedelta(days=1)).isoformat(),
+        "target_area_cm2": "1",
+        "hair_count": "142",
+        "density_per_cm2": "142",
+        "mean_diameter_um": "61.5",
+        "terminal_pct": "72",
+        "vellus_pct": "28",
+        "anagen_pct": "84",
+        "global_assessment": "1",
+        "pull_test": "negative",
+        "pull_test_hairs": "3",
+        "hgq_growth": "2",
+        "notes": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_nurse_records_a_visit_with_measurements_and_photos_in_one_form(client, nurse, patient):
+    client.force_login(nurse)
+    form = client.get(f"/monitoring/{patient.pk}/visits/new/").content.decode()
+    # The first visit of a patient is offered as the baseline (checkbox ticked).
+    assert (
+        'name="is_baseline" aria-describedby="id_is_baseline_helptext" id="id_is_baseline" checked'
+        in form
+    )
+    data = good_visit(is_baseline="on")
+    data["photo_frontal"] = jpeg_upload()
+    data["trichoscopy"] = jpeg_upload("dermatoscope.jpg", size=(400, 400), orientation=1)
+    data["target_area"] = "vertex tattoo"
+    response = client.post(f"/monitoring/{patient.pk}/visits/new/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    visit = Visit.objects.get(patient=patient)
+    assert visit.is_baseline
+    assert visit.hgq_growth == 2 and visit.pull_test == "negative"
+    m = Measurement.objects.get(visit=visit)
+    assert (m.hair_count, m.density_per_cm2, m.mean_diameter_um) == (142, 142.0, 61.5)
+    photos = {p.kind: p for p in Photo.objects.filter(visit=visit)}
+    assert photos["global"].view == "frontal"
+    assert photos["trichoscopy"].target_area == "vertex tattoo"
+    # Stored re-encoded: rotated by EXIF orientation 6 and without GPS.
+    stored = Image.open(default_storage.open(photos["global"].image.name))
+    assert stored.size == (240, 320) == (photos["global"].width_px, photos["global"].height_px)
+    assert not stored.getexif().get_ifd(GPS_IFD)
+    # The file name says nothing about the patient or the upload.
+    assert "photo" not in photos["global"].image.name.rsplit("/", 1)[-1]
+    # History records who did it.
+    assert visit.history.first().history_user == nurse
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("hair_count", "-5", "cannot be negative"),
+        ("density_per_cm2", "-1", "cannot be negative"),
+        ("density_per_cm2", "5000", "between 0 and 1000"),
+        ("mean_diameter_um", "2", "between 5 and 150"),
+        ("mean_diameter_um", "151", "between 5 and 150"),
+        ("terminal_pct", "101", "between 0 and 100"),
+        ("anagen_pct", "-3", "cannot be negative"),
+        ("vellus_pct", "45", "together at most 100"),
+        ("global_assessment", "4", "valid choice"),
+        ("pull_test_hairs", "12", "positive pull test"),
+        ("visit_date", "2999-01-01", "cannot be in the future"),
+        ("visit_date", "2026-02-30", "real date"),
+    ],
+)
+def test_impossible_values_give_a_field_error_and_store_nothing(
+    client, nurse, patient, field, value, message
+):
+    client.force_login(nurse)
+    data = good_visit(**{field: value})
+    data["photo_top"] = jpeg_upload()
+    response = client.post(f"/monitoring/{patient.pk}/visits/new/", data)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert f'id="id_{field}_error"' in html
+    assert message in html
+    assert not Visit.objects.exists() and not Measurement.objects.exists()
+    assert not Photo.objects.exists()
+
+
+def test_a_non_image_upload_is_a_field_error_and_nothing_is_stored(client, nurse, patient):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(nurse)
+    data = good_visit()
+    data["photo_vertex"] = SimpleUploadedFile("scalp.jpg", b"%PDF-1.4 fake", "image/jpeg")
+    response = client.post(f"/monitoring/{patient.pk}/visits/new/", data)
+    assert response.status_code == 400
+    assert 'id="id_photo_vertex_error"' in response.content.decode()
+    assert "not an image" in response.content.decode()
+    assert not Visit.objects.exists() and not Photo.objects.exists()
+
+
+def test_photo_bytes_are_served_only_through_the_permission_check(
+    client, nurse, patient, clinic_a, clinic_b, make_user, make_patient
+):
+    visit = services.record_visit(
+        patient,
+        nurse,
+        {"visit_date": date.today()},
+        photos=[services.PhotoUpload(jpeg_upload(), "global", "vertex")],
+    )
+    photo = visit.photos.get()
+    url = f"/monitoring/{patient.pk}/photos/{photo.pk}/"
+    client.force_login(make_user(Role.FRONT_DESK, clinic_a))
+    response = client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    assert b"".join(response.streaming_content)[:2] == b"\xff\xd8"
+    client.force_login(make_user(Role.RESEARCHER, clinic_a))
+    assert client.get(url).status_code == 403
+    # Same clinic, but the photo under another patient's id is not found.
+    other = make_patient(clinic_a, nurse)
+    client.force_login(nurse)
+    assert client.get(f"/monitoring/{other.pk}/photos/{photo.pk}/").status_code == 404
+    assert client.get(f"/monitoring/{other.pk}/visits/{visit.pk}/").status_code == 404
+    # Another clinic's user: 404 for the patient itself.
+    client.force_login(make_user(Role.NURSE, clinic_b))
+    assert client.get(url).status_code == 404
+
+
+def test_visit_page_shows_the_same_view_from_baseline_side_by_side(client, nurse, patient):
+    base = services.record_visit(
+        patient,
+        nurse,
+        {"visit_date": date.today() - timedelta(days=90), "is_baseline": True,
+         "density_per_cm2": 100, "mean_diameter_um": 50},
+        photos=[services.PhotoUpload(jpeg_upload(), "global", "vertex")],
+    )  # fmt: skip
+    later = services.record_visit(
+        patient,
+        nurse,
+        {"visit_date": date.today(), "density_per_cm2": 112, "mean_diameter_um": 56,
+         "global_assessment": 1},
+        photos=[services.PhotoUpload(jpeg_upload(), "global", "vertex")],
+    )  # fmt: skip
+    client.force_login(nurse)
+    html = client.get(f"/monitoring/{patient.pk}/visits/{later.pk}/").content.decode()
+    base_photo, new_photo = base.photos.get(), later.photos.get()
+    assert f"/monitoring/{patient.pk}/photos/{base_photo.pk}/" in html
+    assert f"/monitoring/{patient.pk}/photos/{new_photo.pk}/" in html
+    assert "Vertex view at baseline" in html
+    change = selectors.change_from_baseline(later)
+    assert change.density_change_pct == 12.0 and change.diameter_change_um == 6.0
+    assert "12.0 %" in html
+
+
+def test_a_second_baseline_is_refused(nurse, patient):
+    services.record_visit(patient, nurse, {"visit_date": date.today(), "is_baseline": True})
+    with pytest.raises(services.MonitoringError) as err:
+        services.record_visit(patient, nurse, {"visit_date": date.today(), "is_baseline": True})
+    assert "is_baseline" in err.value.errors
+    assert Visit.objects.count() == 1
+
+
+def test_service_rejects_non_finite_numbers_text_with_nul_and_unknown_fields(nurse, patient):
+    for data, field in (
+        ({"density_per_cm2": float("inf")}, "density_per_cm2"),
+        ({"hair_count": 12.5}, "hair_count"),
+        ({"notes": "a\x00b"}, "notes"),
+        ({"colour": "red"}, "__all__"),
+    ):
+        with pytest.raises(services.MonitoringError) as err:
+            services.record_visit(patient, nurse, {"visit_date": date.today(), **data})
+        assert field in err.value.errors
+    assert not Visit.objects.exists()
+
+
+def test_voiding_a_visit_keeps_it_with_the_reason(nurse, patient):
+    visit = services.record_visit(patient, nurse, {"visit_date": date.today()})
+    with pytest.raises(services.MonitoringError):
+        services.void_record(visit, nurse, "no")
+    services.void_record(visit, nurse, "entered for the wrong patient")
+    visit.refresh_from_db()
+    assert visit.is_voided and Visit.objects.filter(pk=visit.pk).exists()
+    assert not selectors.visits_of(patient).exists()
+    assert visit.history.first().history_change_reason.startswith("voided")
+
+
+def test_photo_upload_page_refuses_a_global_photo_without_view(client, nurse, patient):
+    visit = services.record_visit(patient, nurse, {"visit_date": date.today()})
+    client.force_login(nurse)
+    url = f"/monitoring/{patient.pk}/visits/{visit.pk}/photos/"
+    response = client.post(url, {"kind": "global", "view": "", "image": jpeg_upload()})
+    assert response.status_code == 400 and "needs a view" in response.content.decode()
+    assert not Photo.objects.exists()
+    response = client.post(url, {"kind": "global", "view": "left", "image": jpeg_upload()})
+    assert response.status_code == 302
+    assert Photo.objects.get().view == "left"
