@@ -26,7 +26,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from anagen.simulation.cohort import PatientSpec, simulate_visits  # noqa: E402
 from anagen.simulation.measurement import MeasurementParams  # noqa: E402
-from anagen.simulation.trial import TrialDesign, analyse, power_curve, simulate_trial  # noqa: E402
+from anagen.simulation.trial import (  # noqa: E402
+    TrialDesign,
+    analyse,
+    simulate_trial,
+    summarise,
+)
 
 CPU_TIMES: list[float] = []
 
@@ -58,7 +63,7 @@ def follicle_years(workers: int, patients: int, area_cm2: float, years: float, r
         ),
         repeats,
     )
-    return el, vd.follicle_years, vd.cycles
+    return el, vd.follicle_years, vd.cycles, vd.cpu_seconds
 
 
 def trial_1000(repeats: int):
@@ -73,10 +78,13 @@ def trial_1000(repeats: int):
 
 
 def power_grid(workers: int, replicates: int, sizes: list[int]):
+    """Same as ``trial.power_curve`` but also returns the simulation CPU time."""
     d = TrialDesign(arms=("placebo", "minoxidil5"), visit_weeks=(0, 12, 24, 52))
-    t0 = time.perf_counter()
-    curve = power_curve(d, sizes, replicates=replicates, seed=5, workers=workers)
-    return time.perf_counter() - t0, curve
+    t0, c0 = time.perf_counter(), time.process_time()
+    data = simulate_trial(d, 5, replicates, n=max(sizes), workers=workers)
+    curve = {n: [summarise(c, d.alpha, n) for c in analyse(d, data, n=n)] for n in sizes}
+    cpu = data.cpu_seconds + (time.process_time() - c0)
+    return time.perf_counter() - t0, cpu, curve
 
 
 def main() -> int:
@@ -149,7 +157,7 @@ def main() -> int:
     say()
     sizes = [int(v) for v in np.linspace(10, 200, 20).round()]
     reps = 100 if a.quick else 1000
-    el, curve = power_grid(2, reps, sizes)
+    el, cpu, curve = power_grid(2, reps, sizes)
     say(
         f"Sizes {sizes[0]}–{sizes[-1]} per arm (20 sizes), {reps} replicates, 1 cm², 1 year, "
         "2 processes. Nested design: each replicate simulates the largest trial once and the "

@@ -16,6 +16,7 @@ import atexit
 import math
 import multiprocessing
 import os
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -92,6 +93,7 @@ class VisitData:
     effects: PatientEffects
     follicle_years: float = 0.0
     cycles: int = 0
+    cpu_seconds: float = 0.0  # process CPU time of the simulation, summed over workers
     extra: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -119,6 +121,7 @@ def _validate_days(scheduled_days: np.ndarray) -> np.ndarray:
 
 def _simulate_chunk(args: tuple) -> dict:
     (specs, seed, keys, sched, cycle, pop, meas, keep_daily) = args
+    cpu0 = time.process_time()
     n_pat = len(specs)
     n_vis = sched.size
     rngs_p = [np.random.Generator(np.random.PCG64(patient_seed(seed, k))) for k in keys]
@@ -248,6 +251,7 @@ def _simulate_chunk(args: tuple) -> dict:
         ),
         "follicle_years": foll.row.size * last_day / 365.25,
         "cycles": counts.cycles,
+        "cpu_seconds": time.process_time() - cpu0,
     }
     if keep_daily:
         out["daily"] = {k: getattr(counts, k) for k in TRUTH_KEYS}
@@ -272,6 +276,7 @@ def _merge(parts: list[dict], offsets: list[int]) -> VisitData:
         effects=PatientEffects(*eff),
         follicle_years=float(sum(p["follicle_years"] for p in parts)),
         cycles=int(sum(p["cycles"] for p in parts)),
+        cpu_seconds=float(sum(p["cpu_seconds"] for p in parts)),
     )
     if "daily" in parts[0]:
         vd.extra = {k: np.concatenate([p["daily"][k] for p in parts]) for k in parts[0]["daily"]}

@@ -84,6 +84,7 @@ class TrialData:
     true_baseline: np.ndarray
     true_followup: np.ndarray
     follicle_years: float
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -178,6 +179,7 @@ def simulate_trial(
         true_baseline=grab(vd.true, 0),
         true_followup=grab(vd.true, -1),
         follicle_years=vd.follicle_years,
+        cpu_seconds=vd.cpu_seconds,
     )
 
 
@@ -278,7 +280,7 @@ class PowerResult:
     mean_sd_change: float
 
 
-def _summarise(c: Comparison, alpha: float, n: int) -> PowerResult:
+def summarise(c: Comparison, alpha: float, n: int) -> PowerResult:
     valid = np.isfinite(c.p_value)
     reps = int(c.p_value.size)
     k = int((c.p_value[valid] < alpha).sum())
@@ -310,7 +312,7 @@ def power(
     data = simulate_trial(
         design, seed, replicates, workers=workers, cycle=cycle, population=population
     )
-    return [_summarise(c, design.alpha, design.n_per_arm) for c in analyse(design, data)]
+    return [summarise(c, design.alpha, design.n_per_arm) for c in analyse(design, data)]
 
 
 def power_curve(
@@ -329,7 +331,7 @@ def power_curve(
         require_int_at_least("n_per_arm", v, 2)
     data = simulate_trial(design, seed, replicates, n=max(n_values), workers=workers)
     return {
-        v: [_summarise(c, design.alpha, v) for c in analyse(design, data, n=v)] for v in n_values
+        v: [summarise(c, design.alpha, v) for c in analyse(design, data, n=v)] for v in n_values
     }
 
 
@@ -400,7 +402,7 @@ def search_sample_size(
     data = simulate_trial(design, seed, replicates, n=n_max, workers=workers)
 
     def pw(v: int) -> float:
-        return _summarise(analyse(design, data, n=int(v))[0], design.alpha, int(v)).power
+        return summarise(analyse(design, data, n=int(v))[0], design.alpha, int(v)).power
 
     curve = {int(v): pw(v) for v in base}
     hit = [v for v in base if curve[int(v)] >= power_target]
