@@ -493,3 +493,15 @@ def test_unknown_df_method_is_rejected():
     d = simulate(10, SIGMA4, effect=np.zeros(4), seed=1)
     with pytest.raises(ValueError, match="df_method"):
         fit(d, df_method="containment")
+
+
+def test_with_df_method_equals_fitting_with_that_method():
+    d = simulate(25, SIGMA4, effect=np.array([0.0, 1, 2, 3]), seed=31, dropout=0.5)
+    direct = fit(d, df_method="kenward-roger")
+    switched = fit(d).with_df_method("kenward-roger")
+    assert switched.df_method == direct.df_method
+    for a, b in zip(direct.contrasts, switched.contrasts, strict=True):
+        assert b.se == pytest.approx(a.se, rel=1e-12)
+        assert b.df == pytest.approx(a.df, rel=1e-12)
+    back = switched.with_df_method("satterthwaite")
+    assert back.contrasts == fit(d).contrasts

@@ -28,6 +28,7 @@ Satterthwaite: ``df = 2 v^2 / (g' A g)`` with ``v = l'(X'WX)^{-1} l``, ``g = dv/
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -399,6 +400,12 @@ def _start_theta(model: _REMLModel) -> np.ndarray:
     return model.theta_from_sigma(sigma)
 
 
+_DF_LABELS = {
+    "satterthwaite": "Satterthwaite",
+    "kenward-roger": "Kenward-Roger (linear covariance parameters)",
+}
+
+
 @dataclass(frozen=True)
 class MMRMResult(ResultMixin):
     """MMRM fit. ``coefficients`` use the per-visit parametrisation of the module docstring."""
@@ -428,6 +435,7 @@ class MMRMResult(ResultMixin):
     _scale: float = internal(1.0)
     _kr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = internal()
     _bmat: np.ndarray = internal()
+    _layout: tuple[Any, ...] = internal()
 
     @property
     def coefficient_names(self) -> list[str]:
@@ -439,6 +447,35 @@ class MMRMResult(ResultMixin):
         if lvec.shape[1] != len(self.coefficients):
             raise ValueError(f"weights must have {len(self.coefficients)} entries")
         return _estimates(self, lvec, [name])[0]
+
+    def with_df_method(self, df_method: Literal["satterthwaite", "kenward-roger"]) -> MMRMResult:
+        """The same fit with its inference redone by another df method (no refitting)."""
+        if df_method not in ("satterthwaite", "kenward-roger"):
+            raise ValueError("df_method must be 'satterthwaite' or 'kenward-roger'")
+        kr = (
+            self._model.kenward_roger(self._theta, self._theta_cov)
+            if df_method == "kenward-roger"
+            else None
+        )
+        packed = (
+            self._model,
+            self._theta,
+            self._theta_cov,
+            self._beta,
+            self._bmat,
+            self._scale,
+            self.level,
+            kr,
+        )
+        coefs, lsmeans, contrasts = _summaries(packed, self._layout)
+        return dataclasses.replace(
+            self,
+            coefficients=coefs,
+            lsmeans=lsmeans,
+            contrasts=contrasts,
+            df_method=_DF_LABELS[df_method],
+            _kr=kr,
+        )
 
     def f_test(self, weights: ArrayLike, name: str = "F test") -> FTest:
         """Wald F test of ``weights @ beta = 0`` (one row per constraint).
@@ -476,6 +513,24 @@ class MMRMResult(ResultMixin):
             den = 2 * e_sum / (e_sum - q) if e_sum > q else float("nan")
         p = float(stats.f.sf(f_stat, q, den)) if np.isfinite(den) else float("nan")
         return FTest(name=name, num_df=q, den_df=den, f=f_stat, p=p)
+
+
+def _summaries(
+    packed: tuple[Any, ...], layout: tuple[Any, ...]
+) -> tuple[tuple[Estimate, ...], tuple[LSMean, ...], tuple[Contrast, ...]]:
+    names, ls_rows, ls_names, con_rows, con_names, reference = layout
+    coefs = tuple(_estimates(packed, np.eye(len(names)), names))
+    ls_est = _estimates(packed, ls_rows, [f"{a}@{v}" for a, v in ls_names])
+    con_est = _estimates(packed, con_rows, [f"{a}@{v}" for a, v in con_names])
+    lsmeans = tuple(
+        LSMean(a, v, e.estimate, e.se, e.df, e.lower, e.upper)
+        for (a, v), e in zip(ls_names, ls_est, strict=True)
+    )
+    contrasts = tuple(
+        Contrast(a, reference, v, e.estimate, e.se, e.df, e.lower, e.upper, e.t, e.p)
+        for (a, v), e in zip(con_names, con_est, strict=True)
+    )
+    return coefs, lsmeans, contrasts
 
 
 def _estimates(
@@ -652,7 +707,6 @@ def fit_mmrm(
     names += data.covariate_names
     kr = model.kenward_roger(theta, theta_cov) if df_method == "kenward-roger" else None
     packed = (model, theta, theta_cov, beta, bmat, scale, level, kr)
-    coefs = _estimates(packed, np.eye(model.p), names)
 
     # LS means at the mean baseline and mean covariate values of the analysed subjects.
     base_mean = float(np.mean(data.baseline)) if has_base else 0.0
@@ -674,16 +728,8 @@ def fit_mmrm(
                 crow[j * q1 + a] = 1.0
                 con_rows.append(crow)
                 con_names.append((arm_name, v))
-    ls_est = _estimates(packed, np.array(ls_rows), [f"{a}@{v}" for a, v in ls_names])
-    con_est = _estimates(packed, np.array(con_rows), [f"{a}@{v}" for a, v in con_names])
-    lsmeans = tuple(
-        LSMean(a, v, e.estimate, e.se, e.df, e.lower, e.upper)
-        for (a, v), e in zip(ls_names, ls_est, strict=True)
-    )
-    contrasts = tuple(
-        Contrast(a, data.arms[0], v, e.estimate, e.se, e.df, e.lower, e.upper, e.t, e.p)
-        for (a, v), e in zip(con_names, con_est, strict=True)
-    )
+    layout = (names, np.array(ls_rows), ls_names, np.array(con_rows), con_names, data.arms[0])
+    coefs, lsmeans, contrasts = _summaries(packed, layout)
 
     sigma = lower @ lower.T * scale**2
     n_incomplete = int(np.isnan(data.y).any(axis=1).sum())
@@ -717,5 +763,6 @@ def fit_mmrm(
         _scale=scale,
         _kr=kr,
         _bmat=bmat,
-        df_method="Satterthwaite" if kr is None else "Kenward-Roger (linear covariance parameters)",
+        _layout=layout,
+        df_method=_DF_LABELS[df_method],
     )
