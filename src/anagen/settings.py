@@ -73,6 +73,9 @@ INSTALLED_APPS = [
     "anagen.products",
     "anagen.monitoring",
     "anagen.treatments",
+    "anagen.outcomes",
+    "anagen.interop",
+    "anagen.reports",
 ]
 
 MIDDLEWARE = [

@@ -10,6 +10,9 @@ urlpatterns = [
     path("products/", include("anagen.products.urls")),
     path("monitoring/", include("anagen.monitoring.urls")),
     path("sessions/", include("anagen.treatments.urls")),
+    path("outcomes/", include("anagen.outcomes.urls")),
+    path("interop/", include("anagen.interop.urls")),
+    path("reports/", include("anagen.reports.urls")),
     path("api/v1/", api.urls),
 ]
 

@@ -82,6 +82,14 @@ def test_truncated_jpeg_is_refused_when_decoded():
         uploads.clean_image(io.BytesIO(data[: len(data) // 2]))
 
 
+def test_truncated_jpeg_is_refused_even_after_weasyprint_relaxed_pillow():
+    import weasyprint  # noqa: F401  (its import sets ImageFile.LOAD_TRUNCATED_IMAGES = True)
+
+    data = jpeg_with_exif(800, 600)
+    with pytest.raises(uploads.UploadError, match="damaged or incomplete"):
+        uploads.clean_image(io.BytesIO(data[: len(data) // 2]))
+
+
 def test_oversized_dimensions_are_refused_before_decoding():
     # A PNG declaring 9000×120 px: refused from the header, the pixels are never decoded.
     out = io.BytesIO()

@@ -145,6 +145,31 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
         frozenset({Role.ADMIN, Role.CLINICIAN}),
         "Edit the clinic's post-care instruction templates",
     ),
+    # --- outcomes, reports, export --------------------------------------------------------
+    "progress.view": (
+        frozenset({Role.ADMIN, Role.CLINICIAN, Role.NURSE}),
+        "See a patient's progress (change from baseline, charts, photo comparison, forecast)",
+    ),
+    "cohort.view": (
+        frozenset({Role.ADMIN, Role.CLINICIAN, Role.RESEARCHER}),
+        "Cohort analytics and the treatment comparison (researchers: de-identified only)",
+    ),
+    "report.patient": (
+        frozenset({Role.ADMIN, Role.CLINICIAN, Role.NURSE}),
+        "Download a patient's progress report (PDF)",
+    ),
+    "export.deidentified": (
+        frozenset({Role.ADMIN, Role.RESEARCHER}),
+        "Export de-identified analysis tables (CSV, Parquet)",
+    ),
+    "fhir.export": (
+        frozenset({Role.ADMIN, Role.CLINICIAN}),
+        "Export a patient's record as a FHIR R5 bundle",
+    ),
+    "fhir.import": (
+        frozenset({Role.ADMIN, Role.CLINICIAN, Role.FRONT_DESK}),
+        "Import a patient from a FHIR Patient bundle",
+    ),
     "clinic.manage": (
         frozenset({Role.ADMIN}),
         "Manage the clinic's members and their roles",

@@ -50,9 +50,12 @@ def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 
 from anagen.api import accounts as _accounts  # noqa: E402
 from anagen.api import assessment as _assessment  # noqa: E402
+from anagen.api import interop as _interop  # noqa: E402
 from anagen.api import monitoring as _monitoring  # noqa: E402
+from anagen.api import outcomes as _outcomes  # noqa: E402
 from anagen.api import patients as _patients  # noqa: E402
 from anagen.api import products as _products  # noqa: E402
+from anagen.api import reports as _reports  # noqa: E402
 from anagen.api import treatments as _treatments  # noqa: E402
 
 api.add_router("/patients", _patients.router)
@@ -61,3 +64,6 @@ api.add_router("/consultation", _assessment.router)
 api.add_router("/products", _products.router)
 api.add_router("/monitoring", _monitoring.router)
 api.add_router("/sessions", _treatments.router)
+api.add_router("/outcomes", _outcomes.router)
+api.add_router("/interop", _interop.router)
+api.add_router("/reports", _reports.router)

@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass
 from typing import IO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 MAX_BYTES = 20 * 1024 * 1024
 MIN_SIDE_PX = 100
@@ -72,6 +72,9 @@ def clean_image(
             # Check the declared size before decoding: a tiny file may declare 100,000² px.
             width, height = img.size
             _check_dimensions(width, height, min_side_px, max_side_px)
+            # WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES on import (PDF
+            # reports); uploads must stay strict, so re-assert it before decoding.
+            ImageFile.LOAD_TRUNCATED_IMAGES = False
             img.load()  # decodes every pixel: truncated or corrupt files fail here
             img = ImageOps.exif_transpose(img)
     except UploadError:

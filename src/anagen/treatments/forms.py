@@ -14,6 +14,10 @@ GRAFT_ROWS = 4
 class DateInput(forms.DateInput):
     input_type = "date"
 
+    def __init__(self, **kwargs: Any) -> None:
+        # <input type="date"> only accepts ISO dates, whatever the locale.
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
 
 class SessionForm(forms.Form):
     plan = forms.TypedChoiceField(coerce=int, label="Treatment plan")

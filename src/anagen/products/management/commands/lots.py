@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from anagen.accounts.models import Clinic, Membership, User
 from anagen.accounts.roles import allowed
@@ -31,7 +32,12 @@ class Command(BaseCommand):
             self._import(options["file"], options["clinic"], options["user"])
 
     def _import(self, path: Path, slug: str, username: str) -> None:
-        clinic = Clinic.objects.filter(slug=slug).first()
+        try:
+            clinic = Clinic.objects.filter(slug=slug).first()
+        except DatabaseError as exc:
+            raise CommandError(
+                f"the database is not ready ({exc}); run `anagen migrate` first"
+            ) from exc
         if clinic is None:
             raise CommandError(f"--clinic: no clinic with slug {slug!r}")
         user = User.objects.filter(username=username, is_active=True).first()

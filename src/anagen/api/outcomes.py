@@ -1,0 +1,5 @@
+"""Outcomes: patient progress, cohort analytics, treatment comparison (API)."""
+
+from ninja import Router
+
+router = Router(tags=["outcomes"])

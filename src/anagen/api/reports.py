@@ -1,0 +1,5 @@
+"""Reports: PDF documents (WeasyPrint) (API)."""
+
+from ninja import Router
+
+router = Router(tags=["reports"])

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class OutcomesConfig(AppConfig):
+    name = "anagen.outcomes"
+    label = "outcomes"
+    verbose_name = "Outcomes: patient progress, cohort analytics, treatment comparison"

@@ -1,0 +1,168 @@
+"""Adverse events: CTCAE term and version stored with the grade, impossible gradings refused,
+serious or grade ≥3 events highlighted on the dashboard and listed for reporting."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from anagen.accounts.roles import Role
+from anagen.monitoring import ctcae, services
+from anagen.monitoring.models import AdverseEvent
+
+TODAY = date.today()
+
+
+@pytest.fixture
+def clinician(clinic_a, make_user):
+    return make_user(Role.CLINICIAN, clinic_a)
+
+
+@pytest.fixture
+def patient(clinic_a, clinician, make_patient):
+    return make_patient(clinic_a, clinician, given_name="Ada", family_name="Event")
+
+
+def form(**overrides):
+    data = {
+        "term_key": "injection_site_reaction",
+        "grade": "1",
+        "onset_date": (TODAY - timedelta(days=3)).isoformat(),
+        "resolution_date": "",
+        "relatedness": "probable",
+        "action_taken": "none",
+        "outcome": "recovering",
+        "product_lot_number": "EXO-2026-001",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_clinician_records_an_event_with_ctcae_version_and_grade_text(client, clinician, patient):
+    client.force_login(clinician)
+    page = client.get(f"/monitoring/{patient.pk}/adverse-events/new/").content.decode()
+    # Grade definitions are shown next to the form.
+    assert "Tenderness with or without warmth, erythema, itching" in page
+    response = client.post(f"/monitoring/{patient.pk}/adverse-events/new/", form())
+    assert response.status_code == 302
+    event = AdverseEvent.objects.get()
+    assert event.term_name == "Injection site reaction"
+    assert event.ctcae_version == ctcae.CTCAE_VERSION
+    assert event.grade_text.startswith("Tenderness")
+    assert event.is_related is True and not event.serious_or_high_grade
+    assert event.history.first().history_user == clinician
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"grade": "7"}, "grade", "valid choice"),
+        ({"term_key": "headache", "grade": "4"}, "grade", "no grade 4"),
+        ({"term_key": "anaphylaxis", "grade": "1"}, "grade", "no grade 1"),
+        (
+            {
+                "onset_date": TODAY.isoformat(),
+                "resolution_date": (TODAY - timedelta(days=2)).isoformat(),
+            },
+            "resolution_date",
+            "before onset",
+        ),
+        ({"onset_date": (TODAY + timedelta(days=2)).isoformat()}, "onset_date", "future"),
+        ({"meddra_code": "10022086"}, "meddra_version", "MedDRA version"),
+        ({"meddra_code": "abc", "meddra_version": "27.1"}, "meddra_code", "8 digits"),
+        ({"outcome": "recovered"}, "resolution_date", "resolution date"),
+        ({"outcome": "fatal"}, "grade", "grade 5"),
+    ],
+)
+def test_impossible_events_give_field_errors_and_store_nothing(
+    client, clinician, patient, overrides, field, message
+):
+    client.force_login(clinician)
+    response = client.post(f"/monitoring/{patient.pk}/adverse-events/new/", form(**overrides))
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert f'id="id_{field}_error"' in html, html[html.find("form-errors") - 200 :][:1500]
+    assert message in html
+    assert not AdverseEvent.objects.exists()
+
+
+def test_grade_3_or_serious_events_are_flagged_listed_and_on_the_dashboard(
+    client, clinician, patient, clinic_a, make_user
+):
+    mild = services.record_adverse_event(
+        patient, clinician, {"term_key": "pruritus", "grade": 1, "onset_date": TODAY}
+    )
+    severe = services.record_adverse_event(
+        patient, clinician, {"term_key": "skin_infection", "grade": 3, "onset_date": TODAY}
+    )
+    serious = services.record_adverse_event(
+        patient,
+        clinician,
+        {
+            "term_key": "headache",
+            "grade": 2,
+            "onset_date": TODAY,
+            "seriousness": ["hospitalization"],
+        },
+    )
+    assert [
+        mild.serious_or_high_grade,
+        severe.serious_or_high_grade,
+        serious.serious_or_high_grade,
+    ] == [
+        False,
+        True,
+        True,
+    ]
+    client.force_login(make_user(Role.FRONT_DESK, clinic_a))
+    dashboard = client.get("/").content.decode()
+    assert 'id="monitoring-alerts"' in dashboard
+    assert "Skin infection" in dashboard and "Headache" in dashboard
+    assert "Pruritus" not in dashboard
+    listing = client.get("/monitoring/adverse-events/reportable/").content.decode()
+    assert "Skin infection" in listing and "hospitalization" in listing
+    assert "Pruritus" not in listing
+
+
+def test_update_rechecks_every_rule_and_keeps_history(clinician, patient):
+    event = services.record_adverse_event(
+        patient,
+        clinician,
+        {"term_key": "edema_face", "grade": 2, "onset_date": TODAY - timedelta(days=5)},
+    )
+    with pytest.raises(services.MonitoringError) as err:
+        services.update_adverse_event(
+            event, clinician, {"resolution_date": TODAY - timedelta(days=9)}
+        )
+    assert "resolution_date" in err.value.errors
+    updated = services.update_adverse_event(
+        event, clinician, {"resolution_date": TODAY, "outcome": "recovered"}
+    )
+    assert updated.resolution_date == TODAY and updated.outcome == "recovered"
+    reasons = [h.history_change_reason for h in updated.history.all()]
+    assert any("resolution_date" in (r or "") for r in reasons)
+
+
+def test_grade_5_is_recorded_as_death_and_serious(clinician, patient):
+    event = services.record_adverse_event(
+        patient,
+        clinician,
+        {"term_key": "anaphylaxis", "grade": 5, "onset_date": TODAY, "resolution_date": TODAY,
+         "outcome": "fatal"},
+    )  # fmt: skip
+    assert event.seriousness == ["death"] and event.serious_or_high_grade
+
+
+def test_event_of_another_patient_is_not_found_under_this_patient(
+    client, clinician, patient, make_patient, clinic_a
+):
+    event = services.record_adverse_event(
+        patient, clinician, {"term_key": "pain", "grade": 1, "onset_date": TODAY}
+    )
+    other = make_patient(clinic_a, clinician)
+    client.force_login(clinician)
+    assert client.get(f"/monitoring/{other.pk}/adverse-events/{event.pk}/edit/").status_code == 404
+    assert (
+        client.get(f"/monitoring/{patient.pk}/adverse-events/{event.pk}/edit/").status_code == 200
+    )

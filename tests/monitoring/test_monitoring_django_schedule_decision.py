@@ -1,0 +1,250 @@
+"""Follow-up schedule from the protocol, agenda (list, calendar, overdue), audited
+rescheduling, the reminder CSV, the further-treatment proposal and the stored decision,
+and the patient timeline with its density chart."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+
+import pytest
+
+from anagen.accounts.roles import Role
+from anagen.monitoring import selectors, services
+from anagen.monitoring.models import ScheduledVisit, TreatmentDecision
+
+TODAY = date.today()
+
+
+@pytest.fixture
+def clinician(clinic_a, make_user):
+    return make_user(Role.CLINICIAN, clinic_a)
+
+
+@pytest.fixture
+def front_desk(clinic_a, make_user):
+    return make_user(Role.FRONT_DESK, clinic_a)
+
+
+@pytest.fixture
+def patient(clinic_a, clinician, make_patient):
+    return make_patient(
+        clinic_a, clinician, given_name="Sam", family_name="Schedule", phone="=cmd|' /C calc'!A0"
+    )
+
+
+def test_front_desk_creates_the_schedule_from_the_protocol(client, front_desk, patient):
+    client.force_login(front_desk)
+    first = TODAY + timedelta(days=7)
+    response = client.post(
+        f"/monitoring/{patient.pk}/schedule/new/",
+        {"first_session_date": first.isoformat(), "sessions_planned": "3", "interval_weeks": "4",
+         "follow_up_weeks": "4,12,24,48"},
+    )  # fmt: skip
+    assert response.status_code == 302
+    due = [sv.due_date for sv in selectors.schedule_of(patient)]
+    assert due == [first + timedelta(weeks=w) for w in (0, 4, 8, 12, 24, 48)]
+    assert ScheduledVisit.objects.filter(patient=patient, kind="baseline").count() == 1
+
+
+def test_bad_schedule_input_is_a_field_error_and_creates_nothing(client, front_desk, patient):
+    client.force_login(front_desk)
+    response = client.post(
+        f"/monitoring/{patient.pk}/schedule/new/",
+        {"first_session_date": TODAY.isoformat(), "sessions_planned": "3", "interval_weeks": "4",
+         "follow_up_weeks": "4, twelve"},
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert 'id="id_follow_up_weeks_error"' in response.content.decode()
+    assert not ScheduledVisit.objects.exists()
+
+
+def _plan(patient, user, first):
+    return services.create_follow_up_plan(
+        patient, user, first_session_date=first, sessions_planned=3, interval_weeks=4
+    )
+
+
+def test_overdue_visits_are_flagged_in_agenda_and_rescheduling_is_audited(
+    client, front_desk, clinician, patient
+):
+    _plan(patient, clinician, TODAY - timedelta(weeks=13))  # week 0, 4, 8, 12 are past
+    client.force_login(front_desk)
+    overdue = list(selectors.overdue(patient.clinic))
+    # Grace 7 days: weeks 0, 4, 8 and 12 (due 7 days ago, not more) → 3 overdue.
+    assert [sv.week for sv in overdue] == [0, 4, 8]
+    html = client.get("/monitoring/agenda/").content.decode()
+    assert 'id="overdue"' in html and "Overdue (3)" in html
+    target = overdue[-1]
+    new_date = TODAY + timedelta(days=2)
+    bad = client.post(
+        f"/monitoring/{patient.pk}/schedule/{target.pk}/reschedule/",
+        {"due_date": new_date.isoformat(), "reason": ""},
+    )
+    assert bad.status_code == 400
+    ok = client.post(
+        f"/monitoring/{patient.pk}/schedule/{target.pk}/reschedule/",
+        {"due_date": new_date.isoformat(), "reason": "patient travelling"},
+    )
+    assert ok.status_code == 302
+    target.refresh_from_db()
+    assert target.due_date == new_date and target.original_due_date != new_date
+    assert target.reschedule_count == 1
+    latest = target.history.first()
+    assert latest.history_user == front_desk
+    assert "patient travelling" in latest.history_change_reason
+    assert str(target.original_due_date) in latest.history_change_reason
+    assert len(selectors.overdue(patient.clinic)) == 2
+    calendar = client.get(f"/monitoring/agenda/?view=calendar&month={new_date:%Y-%m}")
+    assert calendar.status_code == 200 and "Schedule" in calendar.content.decode()
+
+
+def test_reminder_csv_lists_upcoming_and_overdue_with_contacts_and_no_formulas(
+    client, front_desk, clinician, patient
+):
+    _plan(patient, clinician, TODAY - timedelta(weeks=4))
+    client.force_login(front_desk)
+    response = client.get("/monitoring/agenda/reminders.csv?days=30")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    statuses = {(r["visit"], r["status"]) for r in rows}
+    assert ("Baseline (before session 1)", "overdue") in statuses
+    assert any(s == "upcoming" for _, s in statuses)
+    assert all(r["family_name"] == "Schedule" for r in rows)
+    # A phone "number" that is a spreadsheet formula is neutralised.
+    assert all(r["phone"].startswith("'=") for r in rows)
+    # Nurses may see the agenda but the reminder export is for schedule managers too;
+    # researchers see neither.
+    client.force_login(clinician)
+    assert client.get("/monitoring/agenda/reminders.csv").status_code == 200
+
+
+def test_visit_recorded_from_an_appointment_closes_it(clinician, patient):
+    plan = _plan(patient, clinician, TODAY - timedelta(weeks=4))
+    baseline = plan.visits.get(kind="baseline")
+    visit = services.record_visit(
+        patient, clinician, {"visit_date": baseline.due_date}, scheduled_visit=baseline
+    )
+    baseline.refresh_from_db()
+    assert baseline.status == "done" and visit.is_baseline and visit.scheduled_visit == baseline
+    with pytest.raises(services.MonitoringError) as err:
+        services.record_visit(patient, clinician, {"visit_date": TODAY}, scheduled_visit=baseline)
+    assert "scheduled_visit" in err.value.errors
+
+
+def _course(patient, user, *, start, density_after, global_after=None, ae_grade=None):
+    _plan(patient, user, start)
+    services.record_visit(
+        patient, user, {"visit_date": start, "is_baseline": True, "density_per_cm2": 150,
+                        "mean_diameter_um": 55},
+    )  # fmt: skip
+    if ae_grade:
+        services.record_adverse_event(
+            patient,
+            user,
+            {
+                "term_key": "skin_infection",
+                "grade": ae_grade,
+                "onset_date": start + timedelta(days=3),
+                "relatedness": "probable",
+            },
+        )
+    return services.record_visit(
+        patient, user,
+        {"visit_date": start + timedelta(weeks=12), "density_per_cm2": density_after,
+         "mean_diameter_um": 57, "global_assessment": global_after},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("density_after", "ae_grade", "expected"),
+    [
+        (170, None, "maintenance"),  # +13.3 % ≥ 10 % response threshold
+        (159, None, "add_sessions"),  # +6 %: partial
+        (150, None, "switch_or_combine"),  # no change after the planned course
+        (170, 3, "stop_adverse_event"),  # related grade-3 event stops whatever the response
+    ],
+)
+def test_proposal_follows_change_from_baseline_and_clinic_thresholds(
+    clinician, patient, density_after, ae_grade, expected
+):
+    visit = _course(
+        patient, clinician, start=TODAY - timedelta(weeks=13), density_after=density_after,
+        ae_grade=ae_grade,
+    )  # fmt: skip
+    proposal = selectors.proposal_for(visit)
+    assert proposal.inputs["sessions_done"] == 3 and proposal.inputs["sessions_planned"] == 3
+    assert proposal.decision.proposal.value == expected
+
+
+def test_clinic_thresholds_change_the_proposal(clinician, patient, clinic_a):
+    visit = _course(patient, clinician, start=TODAY - timedelta(weeks=13), density_after=159)
+    assert selectors.proposal_for(visit).decision.proposal.value == "add_sessions"
+    services.save_settings(clinic_a, clinician, {"min_density_pct": 2, "response_density_pct": 5})
+    assert selectors.proposal_for(visit).decision.proposal.value == "maintenance"
+    with pytest.raises(services.MonitoringError) as err:
+        services.save_settings(
+            clinic_a, clinician, {"min_density_pct": 20, "response_density_pct": 5}
+        )
+    assert "response_density_pct" in err.value.errors
+
+
+def test_clinician_decides_and_both_proposal_and_decision_are_stored(client, clinician, patient):
+    visit = _course(patient, clinician, start=TODAY - timedelta(weeks=13), density_after=159)
+    client.force_login(clinician)
+    url = f"/monitoring/{patient.pk}/visits/{visit.pk}/decision/"
+    page = client.get(url).content.decode()
+    assert "Proposal: Add sessions" in page
+    # Deviating from the proposal needs a reason.
+    no_reason = client.post(
+        url, {"sessions_done": "3", "sessions_planned": "3", "decision": "switch_or_combine"}
+    )
+    assert no_reason.status_code == 400 and 'id="id_rationale_error"' in no_reason.content.decode()
+    assert not TreatmentDecision.objects.exists()
+    ok = client.post(
+        url,
+        {"sessions_done": "3", "sessions_planned": "3", "decision": "switch_or_combine",
+         "rationale": "patient prefers to add minoxidil"},
+    )  # fmt: skip
+    assert ok.status_code == 302
+    row = TreatmentDecision.objects.get()
+    assert (row.proposal, row.decision, row.response) == (
+        "add_sessions",
+        "switch_or_combine",
+        "partial",
+    )
+    assert row.inputs["density_change_pct"] == 6.0 and not row.follows_proposal
+    assert row.proposal_reasons and row.decided_by == clinician
+    detail = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert "Decided: Switch or combine modality" in detail
+
+
+def test_nurses_may_not_record_the_decision(client, clinic_a, make_user, clinician, patient):
+    visit = _course(patient, clinician, start=TODAY - timedelta(weeks=13), density_after=159)
+    client.force_login(make_user(Role.NURSE, clinic_a))
+    assert client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/decision/").status_code == 403
+
+
+def test_timeline_lists_everything_in_order_with_an_accessible_density_chart(
+    client, clinician, patient
+):
+    visit = _course(
+        patient, clinician, start=TODAY - timedelta(weeks=13), density_after=170, ae_grade=3
+    )
+    services.record_decision(visit, clinician, decided="stop_adverse_event", sessions_done=3,
+                             sessions_planned=3)  # fmt: skip
+    client.force_login(clinician)
+    html = client.get(f"/monitoring/{patient.pk}/").content.decode()
+    kinds = [e.kind for e in selectors.timeline(patient)]
+    for kind in ("registered", "session", "visit", "measurement", "adverse_event", "decision"):
+        assert kind in kinds
+    dates = [e.when for e in selectors.timeline(patient)]
+    assert dates == sorted(dates)
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="chart"' in html
+    assert 'role="img"' in html and '<title id="density-chart-title">' in html
+    assert html.count("<circle") == 2
+    assert 'id="density-table"' in html and "170.0" in html
+    assert "serious / grade ≥3" in html
+    assert "<script>" not in html and ' style="' not in html

@@ -1,0 +1,214 @@
+# ruff: noqa: F811 — pytest fixtures imported from the support module are redefined as arguments.
+"""Cold chain: readings, logger import, excursion flags that block lots until quality decides,
+and the pure excursion detector."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from anagen.accounts.roles import Role
+from anagen.products import coldchain, services
+from anagen.products.models import Excursion, LotStatus, TemperatureReading
+
+from .test_products_django_support import (
+    good_results,
+    make_lot,
+    product,
+    quality,
+    quality2,
+)
+
+T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+
+
+def a_day_ago() -> datetime:
+    from django.utils import timezone
+
+    return timezone.now() - timedelta(days=1)
+
+
+def reading(minutes: int, temp: float) -> coldchain.Reading:
+    return coldchain.Reading(T0 + timedelta(minutes=minutes), temp)
+
+
+class TestFindExcursions:
+    def test_a_span_outside_the_range_is_one_excursion_with_its_duration_and_extreme(self):
+        readings = [reading(0, -80), reading(30, -55), reading(60, -40), reading(90, -81)]
+        [span] = coldchain.find_excursions(readings, -90, -60)
+        assert span.started_at == T0 + timedelta(minutes=30)
+        assert span.ended_at == T0 + timedelta(minutes=90)
+        assert span.duration_minutes == 60
+        assert span.extreme_c == -40
+
+    def test_the_limits_themselves_are_in_range(self):
+        assert coldchain.find_excursions([reading(0, 2), reading(5, 8)], 2, 8) == []
+
+    def test_an_excursion_still_open_at_the_last_reading_has_no_end(self):
+        [span] = coldchain.find_excursions([reading(0, 5), reading(10, 9), reading(40, 10)], 2, 8)
+        assert span.ended_at is None and span.duration_minutes == 30
+
+    def test_too_cold_is_an_excursion_too(self):
+        [span] = coldchain.find_excursions([reading(0, 5), reading(10, -1), reading(20, 4)], 2, 8)
+        assert span.extreme_c == -1
+
+    @given(
+        st.lists(
+            st.tuples(st.integers(0, 10_000), st.floats(-20, 30, allow_nan=False)),
+            unique_by=lambda t: t[0],
+            max_size=40,
+        )
+    )
+    def test_spans_cover_exactly_the_readings_outside_the_range(self, pairs):
+        readings = [reading(m, t) for m, t in pairs]
+        spans = coldchain.find_excursions(readings, 2, 8)
+        outside = {r.at for r in readings if not 2 <= r.temperature_c <= 8}
+        covered = {
+            r.at
+            for r in readings
+            for s in spans
+            if s.started_at <= r.at and (s.ended_at is None or r.at < s.ended_at)
+        }
+        assert covered == outside
+        for s in spans:
+            assert s.duration_minutes >= 0
+            assert not 2 <= s.extreme_c <= 8
+
+
+class TestLoggerCsv:
+    def test_a_good_file_is_read(self):
+        text = "recorded_at,temperature_c\n2026-11-01T08:00:00Z,-80.1\n2026-11-01T10:00+01:00,-79\n"
+        readings = coldchain.parse_logger_csv(text)
+        assert [r.temperature_c for r in readings] == [-80.1, -79.0]
+        assert readings[1].at == T0 + timedelta(hours=1)  # 10:00+01:00 is 09:00 UTC
+
+    @pytest.mark.parametrize(
+        ("text", "where"),
+        [
+            ("recorded_at,temperature_f\n2026-11-01T08:00Z,-112\n", "temperature_c"),
+            ("recorded_at,temperature_c\n2026-11-01T08:00Z,cold\n", "row 1, temperature_c"),
+            ("recorded_at,temperature_c\n2026-11-01 08:00,-80\n", "row 1, recorded_at"),
+            ("recorded_at,temperature_c\n2026-11-01T08:00Z,-80\n2026-11-01T08:00Z,-79\n", "row 2"),
+            ("recorded_at,temperature_c\n2026-11-01T08:00Z,-500\n", "row 1, temperature_c"),
+        ],
+    )
+    def test_bad_files_name_the_row_and_field(self, text, where):
+        with pytest.raises(coldchain.LoggerFileError) as err:
+            coldchain.parse_logger_csv(text)
+        assert where in str(err.value)
+
+
+@pytest.mark.django_db
+class TestExcursionsBlockLots:
+    @pytest.fixture
+    def freezer(self, clinic_a, quality):
+        return services.create_location(clinic_a, quality, "Freezer F1")
+
+    def test_an_excursion_blocks_the_lot_until_quality_accepts_it(
+        self, make_lot, freezer, quality, clinic_a, make_user
+    ):
+        lot = make_lot(released=True, storage_location=freezer, received_at=a_day_ago())
+        now = lot.received_at + timedelta(hours=1)
+        services.record_reading(freezer, quality, recorded_at=now, temperature_c=-80)
+        _, flagged = services.record_reading(
+            freezer, quality, recorded_at=now + timedelta(minutes=30), temperature_c=-50
+        )
+        assert len(flagged) == 1
+        lot.refresh_from_db()
+        assert lot.blocked and "excursion" in lot.block_reason.lower()
+        nurse = make_user(Role.NURSE, clinic_a)
+        patient_owner = make_user(Role.ADMIN, clinic_a)
+        from anagen.patients.services import create_patient
+
+        patient = create_patient(
+            clinic_a,
+            patient_owner,
+            {
+                "medical_record_number": "CC-1",
+                "given_name": "A",
+                "family_name": "B",
+                "date_of_birth": datetime(1980, 1, 1).date(),
+                "sex_at_birth": "female",
+            },
+        )
+        with pytest.raises(services.NotUsable, match="blocked"):
+            services.draw_vials(lot, patient, 1, nurse, on_date=now.date())
+
+        # Back in range: the excursion closes with its duration.
+        services.record_reading(
+            freezer, quality, recorded_at=now + timedelta(minutes=75), temperature_c=-79
+        )
+        excursion = Excursion.objects.get(lot=lot)
+        assert excursion.duration_minutes == 45 and excursion.ended_at is not None
+
+        with pytest.raises(services.ProductError) as err:
+            services.decide_excursions(lot, quality, "accept", "short")
+        assert "reason" in err.value.errors
+        services.decide_excursions(
+            lot, quality, "accept", "Manufacturer stability data cover 1 h at −50 °C"
+        )
+        lot.refresh_from_db()
+        assert not lot.blocked
+        services.draw_vials(lot, patient, 1, nurse, on_date=now.date())
+
+    def test_rejecting_after_an_excursion_rejects_the_lot(self, make_lot, freezer, quality):
+        lot = make_lot(released=True, storage_location=freezer, received_at=a_day_ago())
+        services.record_reading(
+            freezer, quality, recorded_at=lot.received_at + timedelta(hours=1), temperature_c=-20
+        )
+        services.decide_excursions(lot, quality, "reject", "Thawed: not usable for injection")
+        lot.refresh_from_db()
+        assert lot.status == LotStatus.REJECTED
+
+    def test_readings_before_the_lot_arrived_do_not_flag_it(self, make_lot, freezer, quality):
+        lot = make_lot(released=True, storage_location=freezer, received_at=a_day_ago())
+        services.record_reading(
+            freezer, quality, recorded_at=lot.received_at - timedelta(hours=2), temperature_c=-20
+        )
+        lot.refresh_from_db()
+        assert not lot.blocked
+
+    def test_logger_import_is_all_or_nothing_and_flags_excursions(
+        self, make_lot, freezer, quality
+    ):
+        lot = make_lot(released=True, storage_location=freezer, received_at=a_day_ago())
+        base = lot.received_at + timedelta(hours=1)
+        good = "recorded_at,temperature_c\n" + "".join(
+            f"{(base + timedelta(hours=h)).isoformat()},{t}\n"
+            for h, t in enumerate([-80, -81, -45, -44, -80])
+        )
+        bad = good + "not-a-time,-80\n"
+        with pytest.raises(services.ProductError) as err:
+            services.import_readings(freezer, quality, bad.encode())
+        assert "row 6, recorded_at" in str(err.value)
+        assert not TemperatureReading.objects.exists()
+
+        count, flagged = services.import_readings(freezer, quality, good.encode())
+        assert count == 5 and len(flagged) == 1
+        assert flagged[0].duration_minutes == 120
+        # Importing the same logger file again adds nothing and flags nothing new.
+        count, flagged = services.import_readings(freezer, quality, good.encode())
+        assert (count, flagged) == (0, [])
+
+    def test_a_manual_reading_in_the_future_or_implausible_is_refused(self, freezer, quality):
+        from django.utils import timezone
+
+        with pytest.raises(services.ProductError) as err:
+            services.record_reading(
+                freezer, quality, recorded_at=timezone.now() + timedelta(days=1), temperature_c=-80
+            )
+        assert "recorded_at" in err.value.errors
+        with pytest.raises(services.ProductError) as err:
+            services.record_reading(
+                freezer, quality, recorded_at=timezone.now(), temperature_c=-400
+            )
+        assert "temperature_c" in err.value.errors
+        assert not TemperatureReading.objects.exists()
+
+
+def test_support_names_are_used():
+    # The imported fixtures are used by pytest through argument names.
+    assert good_results and make_lot and product and quality and quality2

@@ -1,0 +1,347 @@
+# ruff: noqa: F811 — pytest fixtures imported from the support module are redefined as arguments.
+"""Lot + CoA import (JSON, CSV, CLI: all or nothing, errors name row and field), and
+traceability and recall (patients, CSV, PDF notice, reverse trace)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, timedelta
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from anagen.accounts.roles import Role
+from anagen.products import selectors, services
+from anagen.products.models import CertificateOfAnalysis, Lot, LotStatus
+
+from .test_products_django_support import (
+    good_results,
+    make_lot,
+    product,
+    quality,
+    quality2,
+)
+
+pytestmark = pytest.mark.django_db
+EXPIRY = (date.today() + timedelta(days=200)).isoformat()
+
+
+def lot_entry(number="IMP-1", **changes):
+    entry = {
+        "manufacturer": "Cordis Bio",
+        "product_name": "UC-MSC Exosome 10B",
+        "lot_number": number,
+        "expiry_date": EXPIRY,
+        "quantity_received": 10,
+        "coa": {
+            "testing_laboratory": "Independent Lab",
+            "third_party_laboratory": True,
+            "results": good_results(),
+        },
+    }
+    entry.update(changes)
+    return entry
+
+
+def as_json(*entries) -> bytes:
+    return json.dumps({"lots": list(entries)}).encode()
+
+
+class TestJsonImport:
+    def test_a_good_file_imports_quarantined_lots_with_their_coas(self, product, quality):
+        lots = services.import_lots(
+            product.clinic, quality, "lots.json", as_json(lot_entry("A"), lot_entry("B"))
+        )
+        assert [lot.lot_number for lot in lots] == ["A", "B"]
+        assert all(lot.status == LotStatus.QUARANTINED for lot in lots)
+        assert CertificateOfAnalysis.objects.get(lot=lots[0]).source == "import"
+        assert services.release_report(lots[0]).releasable
+
+    @pytest.mark.parametrize(
+        ("second", "key", "words"),
+        [
+            (lot_entry("A"), "row 2, lot_number", "twice"),
+            (lot_entry("B", expiry_date="31/12/2027"), "row 2, expiry_date", "YYYY-MM-DD"),
+            (lot_entry("B", quantity_received=-4), "row 2, quantity_received", "at least 1"),
+            (lot_entry("B", product_name="Nope"), "row 2, product_name", "no product"),
+            (
+                lot_entry("B", coa={"testing_laboratory": "L", "results": {"size_mode_nm": 2000}}),
+                "row 2, coa.results.size_mode_nm",
+                "10–1000",
+            ),
+            (
+                lot_entry(
+                    "B",
+                    coa={
+                        "testing_laboratory": "L",
+                        "results": good_results(particles_per_ml=-5.0),
+                    },
+                ),
+                "row 2, coa.results.particles_per_ml",
+                "negative",
+            ),
+            (
+                lot_entry(
+                    "B",
+                    coa={
+                        "testing_laboratory": "L",
+                        "results": good_results(endotoxin_eu_per_ml={"value": 1, "unit": "ng"}),
+                    },
+                ),
+                "row 2, coa.results.endotoxin_eu_per_ml",
+                "unknown unit",
+            ),
+            (
+                lot_entry("B", coa={"testing_laboratory": "L", "results": {"sterility": None}}),
+                "row 2, coa.results.sterility",
+                "required",
+            ),
+            (lot_entry("B", colour="red"), "row 2, colour", "unknown field"),
+        ],
+    )
+    def test_one_bad_row_names_row_and_field_and_nothing_is_stored(
+        self, product, quality, second, key, words
+    ):
+        with pytest.raises(services.ProductError) as err:
+            services.import_lots(product.clinic, quality, "f.json", as_json(lot_entry("A"), second))
+        assert key in err.value.errors, err.value.errors
+        assert words in " ".join(err.value.errors[key])
+        assert not Lot.objects.exists() and not CertificateOfAnalysis.objects.exists()
+
+    def test_a_lot_number_already_received_is_refused(self, product, quality, make_lot):
+        make_lot(lot_number="A")
+        with pytest.raises(services.ProductError) as err:
+            services.import_lots(product.clinic, quality, "f.json", as_json(lot_entry("A")))
+        assert "already been received" in err.value.errors["row 1, lot_number"][0]
+        assert Lot.objects.count() == 1
+
+    @pytest.mark.parametrize(
+        ("name", "content", "key"),
+        [
+            ("f.json", b'{"lots": [', "file, json"),
+            ("f.json", b'{"lot": []}', "file, lots"),
+            ("f.json", b'{"lots": []}', "file, lots"),
+            ("f.txt", b"{}", "file, file"),
+            ("f.json", b"\xff\xfe", "file, file"),
+        ],
+    )
+    def test_malformed_files_are_refused_with_a_reason(self, product, quality, name, content, key):
+        with pytest.raises(services.ProductError) as err:
+            services.import_lots(product.clinic, quality, name, content)
+        assert key in err.value.errors, err.value.errors
+        assert not Lot.objects.exists()
+
+    def test_products_of_another_clinic_are_not_found(self, product, clinic_b, make_user):
+        other = make_user(Role.QUALITY, clinic_b)
+        with pytest.raises(services.ProductError) as err:
+            services.import_lots(clinic_b, other, "f.json", as_json(lot_entry("A")))
+        assert "row 1, product_name" in err.value.errors
+
+
+def csv_file(rows: list[dict]) -> bytes:
+    out = io.StringIO()
+    columns = list(rows[0])
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def csv_row(number="C-1", **changes):
+    row = {
+        "manufacturer": "Cordis Bio",
+        "product_name": "UC-MSC Exosome 10B",
+        "lot_number": number,
+        "expiry_date": EXPIRY,
+        "quantity_received": "8",
+        "testing_laboratory": "Independent Lab",
+        "third_party_laboratory": "yes",
+        **{k: str(v) for k, v in good_results().items()},
+    }
+    row.update(changes)
+    return row
+
+
+class TestCsvImport:
+    def test_a_good_csv_imports_with_units_in_cells(self, product, quality):
+        rows = [csv_row("C-1"), csv_row("C-2", endotoxin_eu_per_ml="0.05 EU/vial")]
+        lots = services.import_lots(product.clinic, quality, "lots.csv", csv_file(rows))
+        assert len(lots) == 2
+        coa = CertificateOfAnalysis.objects.get(lot=lots[1])
+        assert coa.results["endotoxin_eu_per_ml"] == {"value": 0.05, "unit": "EU/vial"}
+        assert coa.third_party_laboratory is True
+
+    @pytest.mark.parametrize(
+        ("change", "key"),
+        [
+            ({"size_mode_nm": "5"}, "row 2, coa.results.size_mode_nm"),
+            ({"particles_per_ml": "lots"}, "row 2, coa.results.particles_per_ml"),
+            ({"endotoxin_eu_per_ml": "0.1 mg"}, "row 2, coa.results.endotoxin_eu_per_ml"),
+            ({"quantity_received": "2.5"}, "row 2, quantity_received"),
+            ({"lot_number": ""}, "row 2, lot_number"),
+        ],
+    )
+    def test_bad_cells_name_row_and_field(self, product, quality, change, key):
+        rows = [csv_row("C-1"), csv_row("C-2", **change)]
+        with pytest.raises(services.ProductError) as err:
+            services.import_lots(product.clinic, quality, "lots.csv", csv_file(rows))
+        assert key in err.value.errors, err.value.errors
+        assert not Lot.objects.exists()
+
+    def test_an_unknown_or_missing_column_is_refused(self, product, quality):
+        rows = [{**csv_row(), "colour": "blue"}]
+        with pytest.raises(services.ProductError) as err:
+            services.import_lots(product.clinic, quality, "lots.csv", csv_file(rows))
+        assert "file, colour" in err.value.errors
+        row = csv_row()
+        del row["expiry_date"]
+        with pytest.raises(services.ProductError) as err:
+            services.import_lots(product.clinic, quality, "lots.csv", csv_file([row]))
+        assert "file, expiry_date" in err.value.errors
+
+
+class TestCli:
+    def test_anagen_lots_import_stores_the_file(self, product, quality, tmp_path, capsys):
+        path = tmp_path / "lots.json"
+        path.write_bytes(as_json(lot_entry("CLI-1")))
+        call_command("lots", "import", str(path), "--clinic", "clinic-a", "--user", "quality-1")
+        assert "Imported 1 lot(s)" in capsys.readouterr().out
+        assert Lot.objects.filter(lot_number="CLI-1").exists()
+
+    def test_a_bad_file_is_a_one_line_error_and_stores_nothing(self, product, quality, tmp_path):
+        path = tmp_path / "lots.json"
+        path.write_bytes(as_json(lot_entry("CLI-1"), lot_entry("CLI-2", expiry_date="soon")))
+        with pytest.raises(CommandError) as err:
+            call_command("lots", "import", str(path), "--clinic", "clinic-a", "--user", "quality-1")
+        message = str(err.value)
+        assert "\n" not in message and "row 2, expiry_date" in message
+        assert not Lot.objects.exists()
+
+    def test_a_user_without_lot_receive_may_not_import(
+        self, product, tmp_path, clinic_a, make_user
+    ):
+        make_user(Role.NURSE, clinic_a, username="nurse-cli")
+        path = tmp_path / "lots.json"
+        path.write_bytes(as_json(lot_entry("CLI-1")))
+        with pytest.raises(CommandError, match="may not receive"):
+            call_command("lots", "import", str(path), "--clinic", "clinic-a", "--user", "nurse-cli")
+
+    def test_the_real_console_script_exits_non_zero_on_an_unmigrated_database(self, tmp_path):
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        path = tmp_path / "bad.csv"
+        path.write_text("lot_number\nX\n")
+        script = Path(sys.executable).parent / "anagen"
+        done = subprocess.run(
+            [str(script), "lots", "import", str(path), "--clinic", "nope", "--user", "x"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}"},
+        )
+        assert done.returncode == 1
+        assert "run `anagen migrate` first" in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+class TestTraceAndRecall:
+    @pytest.fixture
+    def used_lot(self, make_lot, clinic_a, make_user, make_patient):
+        lot = make_lot(quantity=10, released=True)
+        nurse = make_user(Role.NURSE, clinic_a)
+        self.patients = [
+            make_patient(clinic_a, nurse, phone="+44 20 7946 0001", email="p1@example.org"),
+            make_patient(clinic_a, nurse, phone="+44 20 7946 0002", email="p2@example.org"),
+        ]
+        today = timezone.localdate()
+        services.draw_vials(lot, self.patients[0], 2, nurse, on_date=today - timedelta(days=3))
+        services.draw_vials(
+            lot, self.patients[1], 1, nurse, on_date=today - timedelta(days=1), dose_volume_ml=1
+        )
+        services.draw_vials(lot, self.patients[0], 1, nurse, on_date=today, session_ref="S-7")
+        return lot
+
+    def test_trace_lists_each_patient_once_with_dates_and_vials(self, used_lot):
+        rows = selectors.affected_patients(used_lot)
+        by_id = {r["patient"].pk: r for r in rows}
+        first, second = self.patients
+        assert by_id[first.pk]["vials"] == 3 and len(by_id[first.pk]["dates"]) == 2
+        assert by_id[second.pk]["vials"] == 1 and by_id[second.pk]["dose_ml"] == 1
+        assert by_id[first.pk]["sessions"] == ["S-7"]
+        assert selectors.adverse_events_after(used_lot) is None  # not yet available
+
+    def test_reverse_trace_lists_every_lot_a_patient_received(self, used_lot, make_lot):
+        first = self.patients[0]
+        draws = list(selectors.draws_of_patient(used_lot.clinic, first))
+        assert {d.lot for d in draws} == {used_lot} and len(draws) == 2
+
+    def test_recall_blocks_the_lot_and_is_audited(self, used_lot, quality):
+        with pytest.raises(services.ProductError) as err:
+            services.recall_lot(used_lot, quality, "")
+        assert "reason" in err.value.errors
+        services.recall_lot(used_lot, quality, "Manufacturer recall: sterility failure")
+        used_lot.refresh_from_db()
+        assert used_lot.status == LotStatus.RECALLED and used_lot.blocked
+        assert used_lot.decisions.first().kind == "recall"
+        with pytest.raises(services.NotUsable):
+            services.draw_vials(
+                used_lot, self.patients[0], 1, quality, on_date=timezone.localdate()
+            )
+        with pytest.raises(services.ProductError, match="already"):
+            services.recall_lot(used_lot, quality, "Manufacturer recall again")
+
+    def test_the_recall_csv_has_one_row_per_patient_with_contacts(self, used_lot, quality):
+        services.recall_lot(used_lot, quality, "Manufacturer recall: sterility failure")
+        rows = list(csv.DictReader(io.StringIO(selectors.recall_csv(used_lot))))
+        assert len(rows) == 2
+        assert {r["phone"] for r in rows} == {"+44 20 7946 0001", "+44 20 7946 0002"}
+        assert {r["lot_number"] for r in rows} == {used_lot.lot_number}
+
+    def test_the_recall_notice_is_a_pdf_naming_the_lot_and_patients(self, used_lot, quality):
+        services.recall_lot(used_lot, quality, "Manufacturer recall: sterility failure")
+        pdf = selectors.recall_notice_pdf(used_lot, generated_at=timezone.now())
+        assert pdf.startswith(b"%PDF-") and b"%%EOF" in pdf[-1024:]
+        text = laid_out_text(used_lot)
+        assert used_lot.lot_number in text
+        assert self.patients[0].medical_record_number in text
+        assert "+44 20 7946 0002" in text
+        assert "sterility failure" in text
+        assert "not yet available" in text  # adverse events: said honestly
+
+
+def laid_out_text(lot) -> str:
+    """The text WeasyPrint lays out on the notice's pages (no PDF text extractor installed)."""
+    from django.template.loader import render_to_string
+    from weasyprint import HTML
+
+    html = render_to_string(
+        "products/recall_notice.html",
+        {
+            "lot": lot,
+            "recall": lot.recall,
+            "patients": selectors.affected_patients(lot),
+            "adverse_events": None,
+            "adverse_events_note": selectors.ADVERSE_EVENTS_NOT_AVAILABLE,
+            "generated_at": timezone.now(),
+        },
+    )
+    document = HTML(string=html).render()
+
+    def texts(box):
+        if getattr(box, "text", None):
+            yield box.text
+        for child in getattr(box, "children", ()):
+            yield from texts(child)
+
+    return " ".join(t for page in document.pages for t in texts(page._page_box))
+
+
+def test_support_names_are_used():
+    assert good_results and make_lot and product and quality and quality2
