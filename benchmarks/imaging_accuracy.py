@@ -30,8 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from anagen.imaging.engine import analyze  # noqa: E402
-from anagen.imaging.engine import synth  # noqa: E402
+from anagen.imaging.engine import (
+    analyze,  # noqa: E402
+    synth,  # noqa: E402
+)
 from anagen.imaging.engine.evaluate import score  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

@@ -11,19 +11,32 @@ Public API::
 """
 
 from .analyze import ENGINE_VERSION, analyze
+from .calibration import calibrate_from_field_of_view, calibrate_from_micrometer
+from .compare import Comparison, HairGrowth, compare
+from .corrections import CorrectionError, Corrections, summaries_both
 from .errors import CalibrationError, ImageInputError
 from .io import coerce_image, load_image
 from .models import Analysis, Hair, Summary, summarize
+from .overlay import render_overlay
 
 __all__ = [
     "ENGINE_VERSION",
     "Analysis",
     "CalibrationError",
+    "Comparison",
+    "CorrectionError",
+    "Corrections",
     "Hair",
+    "HairGrowth",
     "ImageInputError",
     "Summary",
     "analyze",
+    "calibrate_from_field_of_view",
+    "calibrate_from_micrometer",
     "coerce_image",
+    "compare",
     "load_image",
+    "render_overlay",
+    "summaries_both",
     "summarize",
 ]

@@ -170,7 +170,9 @@ def analyze(
     keep = [c for c, o in zip(keep, ok, strict=True) if o]
     lines = [ln for ln, o in zip(lines, ok, strict=True) if o]
     diam_px, depth, hw_img = diam_px[ok], depth[ok], hw_img[ok]
-    keep, lines, diam_px, depth, hw_img = _split_bundles(keep, lines, diam_px, depth, hw_img)
+    keep, lines, diam_px, depth, hw_img = _split_bundles(
+        keep, lines, diam_px, depth, hw_img, upp
+    )
 
     # Orientation: hairs of one scalp region share a flow direction; the base is the upstream
     # end. The sign of the flow comes from hairs whose one end converges with another hair
@@ -281,7 +283,7 @@ def analyze(
     )
 
 
-def _split_bundles(keep, lines, diam_px, depth, hw_img):
+def _split_bundles(keep, lines, diam_px, depth, hw_img, um_per_px):
     """Hairs of one unit that touch along their length look like one wide hair.
 
     Within one scalp field terminal diameters cluster (SD about 12 µm around 70 µm), so a
@@ -289,12 +291,12 @@ def _split_bundles(keep, lines, diam_px, depth, hw_img):
     n side-by-side hairs, each of width d/n, centrelines spread across the bundle.
     """
     n = len(keep)
-    if n < 5:
+    single = np.array([c.end_nodes == (-1, -1) for c in keep], bool)
+    # Reference: isolated terminal hairs of this field (vellus hairs must not set the scale).
+    ref_pool = diam_px[single & (diam_px * um_per_px > 45.0)]
+    if n < 5 or len(ref_pool) < 5:
         return keep, lines, diam_px, depth, hw_img
-    single = np.array([c.end_nodes == (-1, -1) for c in keep])
-    ref_pool = diam_px[single] if single.sum() >= 5 else diam_px
-    thick = ref_pool[ref_pool >= np.percentile(ref_pool, 40)]
-    d_ref = float(np.median(thick)) if len(thick) else float(np.median(ref_pool))
+    d_ref = float(np.median(ref_pool))
     out_k, out_l, out_d, out_c, out_h = [], [], [], [], []
     for i in range(n):
         ratio = diam_px[i] / max(d_ref, 1e-6)

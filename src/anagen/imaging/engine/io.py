@@ -16,6 +16,7 @@ Conversion rules (documented in docs/imaging.md):
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
@@ -73,10 +74,8 @@ def load_image(source: str | os.PathLike[str] | bytes | bytearray) -> np.ndarray
         raise ImageInputError(f"{name}: image too large ({exc})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageInputError(f"{name}: truncated or corrupt image ({exc})") from exc
-    try:
+    with contextlib.suppress(Exception):  # a broken EXIF block must not stop the analysis
         im = ImageOps.exif_transpose(im)
-    except Exception:  # noqa: BLE001 - a broken EXIF block must not stop the analysis
-        pass
     return coerce_image(_pil_to_array(im))
 
 

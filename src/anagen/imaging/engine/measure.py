@@ -16,6 +16,7 @@ Grey/white hairs brighter than the skin come out with a negative scale and are f
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,19 +34,30 @@ class Fit:
     quality: np.ndarray  # 1 - RSS / variance of the profile (R^2)
 
 
+@functools.lru_cache(maxsize=8)
+def _templates_cached(K: int, h: float, rmax: float) -> tuple[np.ndarray, np.ndarray]:
+    x = (np.arange(K) - K // 2) * h
+    radii = np.geomspace(0.3, rmax, 64)
+    return radii, _templates(x, radii, SIGMAS_PX)
+
+
 def _templates(x: np.ndarray, radii: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
-    """u = 1 - T on grid x, shape (n_sigma, n_r, n_od, K)."""
+    """u = 1 - T on grid x, shape (n_sigma, n_r, n_od, K).
+
+    The cylinder profile is integrated over each sample's width (box of width h) on a fine grid,
+    then blurred at the sample spacing: box and Gaussian commute, and blurring the coarse grid
+    is far cheaper than blurring the fine one.
+    """
     h = x[1] - x[0]
     sub = 8
-    xf = (np.arange(len(x) * sub) - (len(x) * sub - 1) / 2) * (h / sub)
-    out = np.empty((len(sigmas), len(radii), len(ODS), len(x)), np.float32)
-    for ri, r in enumerate(radii):
-        rel = np.sqrt(np.clip(1 - (xf / r) ** 2, 0, None))  # chord / (2r)
-        t = np.exp(-ODS[:, None] * rel[None, :])  # (n_od, Kf)
-        for si, s in enumerate(sigmas):
-            tb = ndi.gaussian_filter1d(t, s / (h / sub), axis=1, mode="nearest")
-            # Average the fine samples that fall in each coarse sample (box of width h).
-            out[si, ri] = 1 - tb.reshape(len(ODS), len(x), sub).mean(axis=2)
+    K = len(x)
+    xf = (np.arange(K * sub) - (K * sub - 1) / 2) * (h / sub)
+    rel = np.sqrt(np.clip(1 - (xf[None, :] / radii[:, None]) ** 2, 0, None))  # (R, Kf)
+    t = np.exp(-ODS[None, :, None] * rel[:, None, :])  # (R, O, Kf)
+    box = t.reshape(len(radii), len(ODS), K, sub).mean(axis=3)
+    out = np.empty((len(sigmas), len(radii), len(ODS), K), np.float32)
+    for si, s in enumerate(sigmas):
+        out[si] = 1 - ndi.gaussian_filter1d(box, s / h, axis=2, mode="nearest")
     return out
 
 
@@ -147,11 +159,10 @@ def fit_diameters(
     N, K = profiles.shape
     if N == 0:
         return Fit(np.zeros(0), np.zeros(0), float(sigma_hint or 1.0), np.zeros(0))
-    h = x[1] - x[0]
-    rmax = max(float(x[-1]) * 0.75, 1.0)
-    radii = np.geomspace(0.3, rmax, 64)
-    u = _templates(x, radii, SIGMAS_PX)  # (S, R, O, K)
-    S, R, O, _ = u.shape
+    h = float(x[1] - x[0])
+    rmax = round(max(float(x[-1]) * 0.75, 1.0), 1)
+    radii, u = _templates_cached(K, h, rmax)  # u: (S, R, O, K)
+    S, R, O, _ = u.shape  # noqa: E741
     win = np.abs(x)[None, :] <= (1.4 * half_widths[:, None] + 3.0 + 2 * h)
     weights = win.astype(np.float64)
     if sigma_hint is None:
@@ -160,7 +171,8 @@ def fit_diameters(
         rss, beta, var_p = _fit(profiles[wide], weights[wide], u)
         best = np.argmin(rss, axis=1)
         si, ri, _ = np.unravel_index(best, (S, R, O))
-        good = (radii[ri] > 1.5 * SIGMAS_PX[si]) & (1 - rss[np.arange(len(wide)), best] / var_p > 0.8)
+        fit_r2 = 1 - rss[np.arange(len(wide)), best] / var_p
+        good = (radii[ri] > 1.5 * SIGMAS_PX[si]) & (fit_r2 > 0.8)
         sel = si[good] if good.sum() >= 3 else si
         sigma_idx = int(np.round(np.median(sel)))
     else:

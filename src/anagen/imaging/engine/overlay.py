@@ -38,7 +38,17 @@ def render_overlay(image: np.ndarray, analysis: Analysis, numbers: bool = True) 
         font = ImageFont.load_default(size=max(10, int(min(H, W) / 70)))
     except TypeError:  # older Pillow without sized default font
         font = ImageFont.load_default()
-    for h in analysis.hairs:
+    # Numbers first, hairs over them: a label must never hide another hair's line.
+    if numbers:
+        for h in analysis.hairs:
+            col = hair_colour(h, analysis.terminal_cutoff_um)
+            bx, by = (float(v) for v in np.asarray(h.centreline_px, float)[0])
+            draw.text(
+                (bx + 3 * lw, by - 3 * lw), str(h.id), fill=col, font=font,
+                stroke_width=1, stroke_fill=(0, 0, 0),
+            )
+    # Hairs outside the field first, so counted hairs are drawn on top of them.
+    for h in sorted(analysis.hairs, key=lambda h: h.counted):
         col = hair_colour(h, analysis.terminal_cutoff_um)
         pl = [tuple(map(float, p)) for p in np.asarray(h.centreline_px, float)]
         if len(pl) >= 2:
@@ -46,7 +56,4 @@ def render_overlay(image: np.ndarray, analysis: Analysis, numbers: bool = True) 
         bx, by = pl[0]
         r = lw + 1.5
         draw.ellipse([bx - r, by - r, bx + r, by + r], outline=col, fill=col)
-        if numbers:
-            tx, ty = bx + 3 * lw, by - 3 * lw
-            draw.text((tx, ty), str(h.id), fill=col, font=font, stroke_width=1, stroke_fill=(0, 0, 0))
     return np.asarray(im, dtype=np.uint8)

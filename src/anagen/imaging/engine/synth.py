@@ -309,7 +309,7 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float
 def _segment_distance(
     px: np.ndarray, py: np.ndarray, pts: np.ndarray, cum: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Distance from pixel centres to a polyline and the arc-length fraction of the nearest point."""
+    """Distance from pixel centres to a polyline, and arc-length fraction of the nearest point."""
     a = pts[:-1]
     b = pts[1:]
     ab = b - a
@@ -510,10 +510,7 @@ def _draw_hair(
     # Blunt cut end and base: no chord beyond the end points (distance measured to the segment
     # already clips the ends, but rounds them; cut hair ends are square, so trim the caps).
     cap = ((frac <= 0) | (frac >= 1)) & (dist > 0.5)
-    if not h.tapered:
-        r = np.where(cap, 0.0, r)
-    else:
-        r = np.where((frac <= 0) & (dist > 0.5), 0.0, r)
+    r = np.where(cap if not h.tapered else (frac <= 0) & (dist > 0.5), 0.0, r)
     chord_px = 2 * np.sqrt(np.clip(r**2 - dist**2, 0, None))
     chord_um = chord_px * upp
     absorb[y0:y1, x0:x1] += chord_um[..., None] * mu_um

@@ -1,0 +1,282 @@
+"""Command line for the imaging engine: ``anagen image <command> ...``.
+
+Commands::
+
+    analyze FILE (--um-per-px X | --field-width-mm W) [--json] [--overlay OUT.png]
+            [--cutoff 40]
+    batch FOLDER (--um-per-px X | --field-width-mm W) --csv OUT.csv [--overlay-dir DIR]
+    calibrate FILE [--spacing-um 100]          # stage micrometer -> µm/px
+    compare BEFORE AFTER --days D --um-per-px X [--json]
+    synth OUT.png [--seed N] [--um-per-px X] [--density D] [--truth OUT.json]
+
+Exit status: 0 success; 1 batch finished but some files failed (see the CSV); 2 bad input or
+usage (one line ``error: ...`` on stderr, never a traceback); 3 internal error (also one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
+
+
+class CliError(Exception):
+    """Usage error: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise CliError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="anagen image", description="Trichoscopy image analysis")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    def calib(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--um-per-px", type=float, help="image scale in micrometres per pixel")
+        sp.add_argument(
+            "--field-width-mm", type=float, help="width of the imaged field (instead of scale)"
+        )
+        sp.add_argument("--cutoff", type=float, default=40.0, help="terminal/vellus cut-off µm")
+
+    a = sub.add_parser("analyze", help="analyse one image")
+    a.add_argument("file")
+    calib(a)
+    a.add_argument("--json", action="store_true", help="print the full result as JSON")
+    a.add_argument("--overlay", help="write an overlay PNG for checking")
+
+    b = sub.add_parser("batch", help="analyse every image in a folder")
+    b.add_argument("folder")
+    calib(b)
+    b.add_argument("--csv", required=True, help="output CSV, one row per image")
+    b.add_argument("--overlay-dir", help="write one overlay PNG per image here")
+
+    c = sub.add_parser("calibrate", help="µm/px from a stage micrometer image")
+    c.add_argument("file")
+    c.add_argument("--spacing-um", type=float, default=100.0)
+
+    m = sub.add_parser("compare", help="two-visit trichogram")
+    m.add_argument("before")
+    m.add_argument("after")
+    m.add_argument("--days", type=float, required=True)
+    m.add_argument("--um-per-px", type=float)
+    m.add_argument("--growth-mm-per-day", type=float, default=0.3)
+    m.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("synth", help="render a synthetic trichoscopy image with known truth")
+    s.add_argument("out")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--um-per-px", type=float, default=5.0)
+    s.add_argument("--density", type=float, default=180.0)
+    s.add_argument("--colour", default="black")
+    s.add_argument("--truth", help="write the truth (count, hairs) as JSON")
+    return p
+
+
+def _scale(args: argparse.Namespace, width_px: int) -> float | None:
+    from .engine.calibration import calibrate_from_field_of_view
+
+    if args.um_per_px is not None:
+        return float(args.um_per_px)
+    if getattr(args, "field_width_mm", None) is not None:
+        return calibrate_from_field_of_view(width_px, float(args.field_width_mm))
+    return None  # analyze() raises CalibrationError with the explanation
+
+
+def _summary_row(summary: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any]:
+    row = {k: v for k, v in summary.items() if not isinstance(v, dict)}
+    for k, v in summary["diameter_bins"].items():
+        row[f"diameter_bin_{k}"] = v
+    for k, v in summary["hairs_per_unit"].items():
+        row[f"units_with_{k}_hairs"] = v
+    row["quality_flags"] = ";".join(quality.get("flags", []))
+    row["focus_sigma_px"] = quality.get("focus_sigma_px")
+    row["glare_fraction"] = quality.get("glare_fraction")
+    return row
+
+
+def _save_png(arr: np.ndarray, path: str) -> None:
+    from PIL import Image
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path, format="PNG")
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .engine import analyze, load_image, render_overlay
+
+    img = load_image(args.file)
+    a = analyze(img, _scale(args, img.shape[1]), terminal_cutoff_um=args.cutoff)
+    if args.overlay:
+        _save_png(render_overlay(img, a), args.overlay)
+    if args.json:
+        print(json.dumps(a.to_dict(), indent=1))
+    else:
+        s = a.summary
+        fmt = lambda v, f="{:.1f}": "n/a" if v is None else f.format(v)  # noqa: E731
+        print(f"file: {args.file}")
+        print(f"scale: {a.um_per_px:.3f} µm/px; field {s.field_area_cm2:.4f} cm²")
+        print(f"hairs: {s.count} ({s.density_per_cm2:.1f} /cm²)")
+        print(
+            f"follicular units: {s.follicular_units} ({s.follicular_units_per_cm2:.1f} /cm²), "
+            f"{s.hairs_per_unit_mean:.2f} hairs/unit"
+        )
+        print(
+            f"diameter: mean {fmt(s.diameter_mean_um)} µm, median {fmt(s.diameter_median_um)} "
+            f"µm, CV {fmt(s.diameter_cv, '{:.2f}')}"
+        )
+        print(
+            f"terminal (> {s.terminal_cutoff_um:g} µm): {fmt(s.terminal_pct)} %; vellus: "
+            f"{fmt(s.vellus_pct)} %"
+        )
+        print(f"cumulative thickness: {s.cumulative_thickness_mm_per_cm2:.2f} mm/cm²")
+        print(f"quality flags: {', '.join(a.quality['flags']) or 'none'}")
+    return 0
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .engine import analyze, load_image, render_overlay
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise CliError(f"{folder}: not a folder")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise CliError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    rows: list[dict[str, Any]] = []
+    failed = 0
+    for f in tqdm(files, desc="analysing", unit="image", file=sys.stderr):
+        try:
+            img = load_image(f)
+            a = analyze(img, _scale(args, img.shape[1]), terminal_cutoff_um=args.cutoff)
+            row = {"file": f.name, "status": "ok", "error": ""}
+            row.update(_summary_row(a.summary.to_dict(), a.quality))
+            if args.overlay_dir:
+                _save_png(render_overlay(img, a), str(Path(args.overlay_dir) / f"{f.stem}.png"))
+        except ValueError as exc:  # ImageInputError, CalibrationError
+            failed += 1
+            row = {"file": f.name, "status": "error", "error": str(exc)}
+        rows.append(row)
+    fields: list[str] = []
+    for r in rows:
+        fields += [k for k in r if k not in fields]
+    out = Path(args.csv)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    print(f"{len(files) - failed} of {len(files)} images analysed; results in {out}")
+    return 1 if failed else 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from .engine import calibrate_from_micrometer, load_image
+
+    um = calibrate_from_micrometer(load_image(args.file), args.spacing_um)
+    print(f"{um:.4f} µm/px")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .engine import compare, load_image
+
+    c = compare(
+        load_image(args.before),
+        load_image(args.after),
+        args.days,
+        um_per_px=args.um_per_px,
+        growth_mm_per_day=args.growth_mm_per_day,
+    )
+    if args.json:
+        print(json.dumps(c.to_dict(), indent=1))
+    else:
+        d = c.to_dict()
+        print(f"registration shift {d['shift_px']} px, score {d['registration_score']:.2f}")
+        print(f"matched hairs: {d['n_matched']}; anagen {d['anagen_pct']} %, telogen "
+              f"{d['telogen_pct']} % (growth threshold {d['threshold_um']:.0f} µm)")
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from .engine import synth
+
+    p = synth.SynthParams(
+        um_per_px=args.um_per_px, density_per_cm2=args.density, hair_colour=args.colour
+    )
+    img, truth = synth.generate(p, args.seed)
+    _save_png(img, args.out)
+    if args.truth:
+        Path(args.truth).write_text(
+            json.dumps(
+                {
+                    "params": p.to_dict(),
+                    "seed": args.seed,
+                    "count": truth.count,
+                    "follicular_units": truth.follicular_units,
+                    "density_per_cm2": truth.density_per_cm2,
+                    "cumulative_thickness_mm_per_cm2": truth.cumulative_thickness_mm_per_cm2,
+                    "hairs": [
+                        {
+                            "unit_id": h.unit_id,
+                            "diameter_um": h.diameter_um,
+                            "length_um": h.length_um,
+                            "polyline_px": np.round(h.polyline_um() / p.um_per_px, 2).tolist(),
+                        }
+                        for h in truth.hairs
+                    ],
+                },
+                indent=1,
+            )
+        )
+    print(f"wrote {args.out}: {truth.count} hairs ({truth.density_per_cm2:.0f} /cm²)")
+    return 0
+
+
+COMMANDS = {
+    "analyze": _cmd_analyze,
+    "batch": _cmd_batch,
+    "calibrate": _cmd_calibrate,
+    "compare": _cmd_compare,
+    "synth": _cmd_synth,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the imaging CLI; returns the exit status instead of raising."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = _parser().parse_args(argv)
+        return COMMANDS[args.cmd](args)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # ImageInputError, CalibrationError, bad numbers
+        print(f"error: {exc}".splitlines()[0], file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '')}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI contract is one line, never a traceback
+        msg = f"error: internal error ({type(exc).__name__}: {exc})"
+        print(msg.splitlines()[0], file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
