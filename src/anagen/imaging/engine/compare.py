@@ -119,20 +119,7 @@ def compare(
         out.unmatched_before = [h.id for h in hb]
         out.unmatched_after = [h.id for h in ha]
         return out
-    bb = np.array([h.centreline_px[0] for h in hb])
-    ba = np.array([h.centreline_px[0] for h in ha]) - (dx, dy)
-
-    def direction(h):
-        p = np.asarray(h.centreline_px)
-        v = p[min(len(p) - 1, 3)] - p[0]
-        return v / max(np.hypot(*v), 1e-9)
-
-    db = np.array([direction(h) for h in hb])
-    da = np.array([direction(h) for h in ha])
-    dist = np.hypot(bb[:, None, 0] - ba[None, :, 0], bb[:, None, 1] - ba[None, :, 1])
-    cosang = db @ da.T
-    cap = 120.0 / upp
-    cost = np.where((dist <= cap) & (cosang > 0.7), dist, 1e9)
+    cost = _match_cost(hb, ha, (dx, dy), 120.0 / upp)
     r, c = linear_sum_assignment(cost)
     used_b, used_a = set(), set()
     for i, j in zip(r, c, strict=True):
@@ -140,13 +127,63 @@ def compare(
             continue
         used_b.add(i)
         used_a.add(j)
-        if hb[i].touches_border or ha[j].touches_border:
+        g = ha[j].length_um - hb[i].length_um
+        # A hair cut by the image edge has an unknown length. At visit 2 the measured growth
+        # is then a lower bound: enough to call it anagen if it already passes the threshold
+        # (grown hairs reach the edge more often; excluding them would bias anagen % down).
+        if hb[i].touches_border or (ha[j].touches_border and g < thr):
             out.not_assessable += 1
             continue
-        g = ha[j].length_um - hb[i].length_um
         out.matched.append(
             HairGrowth(hb[i].id, ha[j].id, hb[i].length_um, ha[j].length_um, g, bool(g >= thr))
         )
     out.unmatched_before = [hb[i].id for i in range(len(hb)) if i not in used_b]
     out.unmatched_after = [ha[j].id for j in range(len(ha)) if j not in used_a]
     return out
+
+
+def _match_cost(hb, ha, shift: tuple[float, float], cap: float) -> np.ndarray:
+    """Cost of pairing hair i (before) with hair j (after); 1e9 where they cannot be one hair.
+
+    Between visits a hair keeps its ostium and is pushed out along its own axis, so the
+    before-hair lies along the after-hair: both its ends must be close to the after-hair's
+    centreline, and one end of each (the base) must coincide. Which end is the base may be
+    decided differently in the two images, so ends are compared both ways round.
+    """
+    sh = np.asarray(shift, float)
+    ends_b = np.array([[h.centreline_px[0], h.centreline_px[-1]] for h in hb], float)
+    ends_a = np.array([[h.centreline_px[0], h.centreline_px[-1]] for h in ha], float) - sh
+    polys = [_densify(np.asarray(h.centreline_px, float) - sh, cap / 4) for h in ha]
+    starts = np.cumsum([0] + [len(q) for q in polys[:-1]])
+    pts = np.concatenate(polys)
+    # Distance from each before-end to the nearest point of each after-hair: (nb, 2, na).
+    d = np.hypot(
+        ends_b[:, :, None, 0] - pts[None, None, :, 0], ends_b[:, :, None, 1] - pts[None, None, :, 1]
+    )
+    to_poly = np.minimum.reduceat(d, starts, axis=2)
+    along = to_poly.max(axis=1)
+    ee = np.hypot(
+        ends_b[:, :, None, None, 0] - ends_a[None, None, :, :, 0],
+        ends_b[:, :, None, None, 1] - ends_a[None, None, :, :, 1],
+    )  # (nb, 2, na, 2)
+    end_end = ee.min(axis=(1, 3))
+
+    def unit(e):
+        v = e[:, 1] - e[:, 0]
+        return v / np.maximum(np.hypot(v[:, 0], v[:, 1]), 1e-9)[:, None]
+
+    cosang = np.abs(unit(ends_b) @ unit(ends_a).T)
+    ok = (along <= cap) & (end_end <= cap) & (cosang > 0.7)
+    return np.where(ok, along + 0.5 * end_end, 1e9)
+
+
+def _densify(p: np.ndarray, step: float) -> np.ndarray:
+    """Points along a polyline no more than ``step`` apart (for point-to-curve distances)."""
+    if len(p) < 2:
+        return p
+    out = [p[:1]]
+    for a, b in zip(p[:-1], p[1:], strict=True):
+        n = max(1, int(np.ceil(np.hypot(*(b - a)) / max(step, 0.5))))
+        t = np.arange(1, n + 1)[:, None] / n
+        out.append(a + (b - a) * t)
+    return np.concatenate(out)
