@@ -1,21 +1,126 @@
+from datetime import date, timedelta
+
+from django.utils import timezone
+
 from anagen.accounts.models import Clinic, Membership, User
 from anagen.accounts.roles import Role
-from anagen.core.demo import DEMO_PATIENTS, load_demo
+from anagen.assessment.models import Consent, TreatmentPlan
+from anagen.core.demo import DEMO_PATIENTS, demo_clock, load_demo
+from anagen.monitoring import demo as monitoring_demo
+from anagen.monitoring.models import (
+    AdverseEvent,
+    FollowUpPlan,
+    Measurement,
+    Photo,
+    ScheduledVisit,
+    TreatmentDecision,
+    Visit,
+)
 from anagen.patients.models import Patient
+from anagen.products.models import Lot, VialDraw
+from anagen.simulation.demo import DEMO_TODAY_OFFSET_DAYS, generate_demo_cohort
+from anagen.treatments.models import (
+    GraftRecord,
+    InjectionMapEntry,
+    Modality,
+    PrpPreparation,
+    TreatmentSession,
+)
+
+COUNTED = (
+    User, Patient, Membership, TreatmentPlan, Consent, Lot, VialDraw, TreatmentSession,
+    InjectionMapEntry, PrpPreparation, GraftRecord, FollowUpPlan, ScheduledVisit, Visit,
+    Measurement, Photo, AdverseEvent, TreatmentDecision,
+)  # fmt: skip
 
 
-def test_demo_has_every_role_and_patients_and_is_idempotent(db):
+def _counts() -> list[int]:
+    return [m.objects.count() for m in COUNTED]
+
+
+def test_demo_has_every_role_and_patients_and_is_idempotent(db, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
     first = load_demo()
-    counts = (User.objects.count(), Patient.objects.count(), Membership.objects.count())
+    counts = _counts()
     second = load_demo()
-    assert (User.objects.count(), Patient.objects.count(), Membership.objects.count()) == counts
+    assert _counts() == counts
     assert first == second
     demo = Clinic.objects.get(slug="demo")
     assert {m.role for m in demo.memberships.all()} == {r.value for r in Role}
-    assert Patient.objects.filter(clinic=demo).count() == DEMO_PATIENTS
+    assert (
+        Patient.objects.filter(clinic=demo).count() == DEMO_PATIENTS + monitoring_demo.COHORT_SIZE
+    )
+
+    # Sessions of every kind the demo promises, each through the real service.
+    sessions = TreatmentSession.objects.filter(clinic=demo)
+    for modality in (Modality.EXOSOME, Modality.PRP, Modality.MINOXIDIL, Modality.TRANSPLANT):
+        assert sessions.filter(modality=modality).exists(), modality
+    for s in sessions.filter(modality=Modality.EXOSOME):
+        assert s.map_entries.exists()
+        assert VialDraw.objects.filter(session_ref=f"session:{s.pk}").count() == 1
+        assert not s.limit_warnings
+    assert PrpPreparation.objects.count() == sessions.filter(modality=Modality.PRP).count()
+    assert GraftRecord.objects.filter(session__clinic=demo).exists()
+    # Consultation patients with consent get session 1 today; the replay fills the past.
+    today = timezone.localdate()
+    assert sessions.filter(performed_on=today).exists()
+    assert sessions.filter(performed_on__lt=today - timedelta(days=300)).exists()
+    assert all(s.performed_on <= today for s in sessions)
+
+    visits = Visit.objects.filter(clinic=demo)
+    assert visits.filter(is_baseline=True).count() >= monitoring_demo.COHORT_SIZE - 1
+    assert Measurement.objects.filter(clinic=demo).count() >= 3 * monitoring_demo.COHORT_SIZE
+    assert Photo.objects.filter(clinic=demo, kind=Photo.Kind.TRICHOSCOPY).exists()
+    assert Photo.objects.filter(clinic=demo, kind=Photo.Kind.GLOBAL).exists()
+    events = AdverseEvent.objects.filter(clinic=demo)
+    assert 3 <= events.count() <= 10
+    assert events.filter(serious_or_high_grade=True).exists()
+    assert events.filter(grade__gte=3).exists()
+    assert TreatmentDecision.objects.filter(clinic=demo).exists()
+    # The agenda has visits still to come (future follow-ups of the courses).
+    assert ScheduledVisit.objects.filter(
+        clinic=demo, status=ScheduledVisit.Status.PLANNED, due_date__gt=today
+    ).exists()
+
+    # Measured values are exactly the simulator's output for the documented seed.
+    start = today - timedelta(days=DEMO_TODAY_OFFSET_DAYS)
+    simulated = generate_demo_cohort(
+        monitoring_demo.COHORT_CANDIDATES, monitoring_demo.COHORT_SEED, start
+    )
+    checked = 0
+    for k, (index, p, _course) in enumerate(monitoring_demo.cohort(today)):
+        assert simulated[index].visits == p.visits
+        patient = Patient.objects.get(clinic=demo, medical_record_number=monitoring_demo.mrn(k))
+        assert patient.sex_at_birth == ("male" if p.sex == "M" else "female")
+        rows = {
+            m.visit.visit_date: m
+            for m in Measurement.objects.filter(patient=patient).select_related("visit")
+        }
+        assert sorted(rows) == [v.visit_date for v in p.visits]
+        for v in p.visits:
+            m = rows[v.visit_date]
+            assert m.density_per_cm2 == v.measured.density_per_cm2
+            assert m.mean_diameter_um == v.measured.mean_diameter_um
+            assert m.anagen_pct == v.measured.anagen_pct
+            assert m.hair_count == round(v.measured.hair_count)
+            # The truth is kept next to the measured value, in the visit notes.
+            assert f"density {v.true.density_per_cm2} /cm²" in m.visit.notes
+            assert f"seed {monitoring_demo.COHORT_SEED}" in m.visit.notes
+            checked += 1
+        first_session = patient.sessions.order_by("performed_on").first()
+        if p.session_dates:
+            assert first_session.performed_on == p.session_dates[0]
+    assert checked >= 3 * monitoring_demo.COHORT_SIZE
 
 
-def test_demo_logins_work(client, db):
+def test_demo_clock_sets_now_and_today():
+    with demo_clock(date(2025, 3, 4)):
+        assert timezone.localdate() == date(2025, 3, 4)
+    assert timezone.localdate() != date(2025, 3, 4)
+
+
+def test_demo_logins_work(client, db, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
     login = load_demo()[0]
     response = client.post(
         "/accounts/login/", {"username": login.username, "password": login.password}

@@ -8,11 +8,14 @@ through the `DEMO_STEPS` hooks, each also idempotent.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from unittest import mock
 
 from django.db import transaction
+from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
 from anagen.accounts.roles import Role
@@ -106,6 +109,21 @@ class DemoLogin:
 DEMO_STEPS: list[Callable[[Clinic, dict[str, User]], None]] = []
 
 
+@contextmanager
+def demo_clock(day: date, at: time = time(10, 0)) -> Iterator[None]:
+    """Replay history: inside the block "now" is ``day`` at ``at`` UTC.
+
+    The services refuse future dates and stamp rows with the current time (plans, consents,
+    audit history), so a past course of treatment can only be entered through them as it
+    would have been on the day. The demo loaders set the clock to each event's date and call
+    the real services, so every demo row passes the same checks as a clinician's entry.
+    Only ``django.utils.timezone.now`` is replaced (``localdate`` and ``auto_now`` use it).
+    """
+    fixed = datetime.combine(day, at, tzinfo=UTC)
+    with mock.patch.object(timezone, "now", return_value=fixed):
+        yield
+
+
 def _user(username: str, first: str, last: str, password: str) -> User:
     user, created = User.objects.get_or_create(
         username=username, defaults={"first_name": first, "last_name": last}
@@ -168,8 +186,17 @@ def load_demo() -> list[DemoLogin]:
     _patients(other, other_admin, "NS", 8, DEMO_SEED + 1)
     # Each later part of the workflow adds its own idempotent demo rows, in workflow order.
     from anagen.assessment.demo import load_demo as load_assessment_demo
+    from anagen.monitoring.demo import load_demo as load_monitoring_demo
     from anagen.products.demo import load_demo as load_products_demo
+    from anagen.treatments.demo import load_demo as load_treatments_demo
 
-    for step in (load_assessment_demo, load_products_demo, *DEMO_STEPS):
+    steps = (
+        load_assessment_demo,
+        load_products_demo,
+        load_treatments_demo,
+        load_monitoring_demo,
+        *DEMO_STEPS,
+    )
+    for step in steps:
         step(clinic, users)
     return logins

@@ -1,0 +1,455 @@
+"""Demo courses of treatment with a known truth: simulated patients replayed through the app.
+
+``anagen.simulation.demo.generate_demo_cohort(COHORT_CANDIDATES, COHORT_SEED, start)`` (start =
+today − 400 days) gives patients with a plan, session dates and measured *and* true
+target-area values at weeks 0, 4, 12, 24 and 48 (visit windows, dropout). The first
+``COHORT_SIZE`` patients with androgenetic alopecia and a treatment become demo patients
+DEMO-0037 onwards (sex, age, stage as simulated), and their whole course is entered through
+the real services with the clock set to each event's date (``core.demo.demo_clock``):
+history, exam, diagnosis, plan and consent two and one weeks before the first session;
+the follow-up schedule; sessions (injection map, vials from a lot released back then, PRP
+preparation); visits with the simulated *measured* values, synthetic photos, derived global
+assessment and questionnaire; a few adverse events; further-treatment decisions at weeks 12,
+24 and 48 (the clinician follows the app's proposal). One advanced-stage patient has a
+transplant after the last measured visit (so it cannot touch the simulated values).
+
+The truth stays inspectable: every measured visit's notes give the model version, seed,
+cohort index and the noise-free model values; ``docs/demo-data.md`` explains how to recompute
+them. Values do not depend on the load date (only the calendar dates shift).
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+from typing import Any
+
+from django.utils import timezone
+from PIL import Image, ImageDraw
+
+from anagen.accounts.models import Clinic, User
+from anagen.monitoring import selectors, services
+from anagen.monitoring.models import Photo, ScheduledVisit, Visit
+from anagen.patients.models import Patient, SexAtBirth
+from anagen.simulation.demo import DEMO_TODAY_OFFSET_DAYS, DemoPatient, generate_demo_cohort
+from anagen.treatments import demo as treatments_demo
+from anagen.treatments.models import Modality
+
+COHORT_SEED = 20261125
+COHORT_CANDIDATES = 60
+COHORT_SIZE = 18
+FIRST_NUMBER = 37  # DEMO-0001 … DEMO-0036 are the consultation-demo patients
+DECISION_WEEKS = (12, 24, 48)
+PHOTO_PX = (240, 180)
+
+# (n-th cohort patient with injection sessions, CTCAE term, grade, days after the session,
+#  days to resolve or None, seriousness, relatedness, action, outcome, description)
+ADVERSE_EVENTS = (
+    (0, "injection_site_reaction", 1, 0, 3, [], "definite", "none", "recovered",
+     "Erythema and mild swelling at the injection points, settled in 3 days."),
+    (1, "headache", 1, 0, 1, [], "possible", "medication", "recovered",
+     "Tension-type headache on the evening of the session; paracetamol."),
+    (2, "pain", 2, 0, 2, [], "definite", "medication", "recovered",
+     "Injection pain limiting washing the hair for two days."),
+    (3, "skin_infection", 3, 4, 16, ["hospitalization"], "probable", "hospitalised",
+     "recovered", "Scalp cellulitis at the vertex 4 days after injections; IV antibiotics."),
+    (5, "vasovagal_reaction", 3, 0, 0, [], "probable", "observation", "recovered",
+     "Fainted briefly after the injections; recovered lying down within minutes."),
+    (7, "folliculitis", 2, 7, None, [], "possible", "medication", "recovering",
+     "Pustules over the treated area; oral antibiotic started."),
+)  # fmt: skip
+
+
+@dataclass
+class CoursePlan:
+    key: str  # assessment proposal key
+    session_modalities: list[str]  # modalities given at each injection session
+    consent: list[str]
+    minoxidil_start: bool
+    notes: str
+
+
+def _course(p: DemoPatient) -> CoursePlan | None:
+    if not p.diagnosis_modelled:
+        return None
+    if p.modality == "exosome":
+        return CoursePlan("exosome", [Modality.EXOSOME], ["exosome"], False, "")
+    if p.modality == "prp":
+        return CoursePlan(
+            "prp_minoxidil", [Modality.PRP], ["prp"], False,
+            "Patient declined topical minoxidil: PRP only.",
+        )  # fmt: skip
+    if p.modality == "minoxidil":
+        return CoursePlan("minoxidil", [], ["minoxidil"], True, "")
+    if p.modality == "combination" and p.plan_description.startswith("PRP"):
+        return CoursePlan("prp_minoxidil", [Modality.PRP], ["prp", "minoxidil"], True, "")
+    if p.modality == "combination":
+        return CoursePlan(
+            "exosome", [Modality.EXOSOME], ["exosome"], False,
+            "Starts topical minoxidil 5 % twice daily with the first session (prescribed).",
+        )  # fmt: skip
+    return None
+
+
+def cohort(today: date | None = None) -> list[tuple[int, DemoPatient, CoursePlan]]:
+    """(simulator index, simulated patient, course) for the demo patients, in MRN order."""
+    today = today or timezone.localdate()
+    start = today - timedelta(days=DEMO_TODAY_OFFSET_DAYS)
+    out = []
+    for i, p in enumerate(generate_demo_cohort(COHORT_CANDIDATES, COHORT_SEED, start)):
+        course = _course(p)
+        if course is not None and len(out) < COHORT_SIZE:
+            out.append((i, p, course))
+    return out
+
+
+def mrn(k: int) -> str:
+    return f"DEMO-{FIRST_NUMBER + k:04d}"
+
+
+# --- synthetic images -------------------------------------------------------------------
+
+
+def trichoscopy_png(density: float, diameter_um: float, seed: int) -> bytes:
+    """A 1 cm² field: one dark stroke per hair, thickness from the mean diameter."""
+    rng = random.Random(seed)
+    img = Image.new("RGB", PHOTO_PX, (222, 188, 166))
+    draw = ImageDraw.Draw(img)
+    width = max(1, round(diameter_um / 25))
+    for _ in range(max(0, round(density))):
+        x, y = rng.uniform(0, PHOTO_PX[0]), rng.uniform(0, PHOTO_PX[1])
+        dx, dy = rng.uniform(-14, 14), rng.uniform(8, 22)
+        shade = rng.randint(30, 80)
+        draw.line((x, y, x + dx, y + dy), fill=(shade, shade - 10, shade - 20), width=width)
+    draw.text((4, 4), "SYNTHETIC", fill=(255, 255, 255))
+    return _png(img)
+
+
+def global_png(view: str, density: float) -> bytes:
+    """A schematic head: hair tone from the density (sparser = more scalp showing)."""
+    img = Image.new("RGB", PHOTO_PX, (236, 236, 232))
+    draw = ImageDraw.Draw(img)
+    cx, cy = PHOTO_PX[0] // 2, PHOTO_PX[1] // 2 + 10
+    draw.ellipse((cx - 60, cy - 70, cx + 60, cy + 70), fill=(222, 188, 166))
+    cover = max(0.0, min(1.0, density / 220))
+    tone = round(222 - 170 * cover)
+    box = (
+        (cx - 58, cy - 68, cx + 58, cy + 10)
+        if view != "vertex"
+        else (cx - 40, cy - 50, cx + 40, cy + 30)
+    )
+    draw.ellipse(box, fill=(tone, round(tone * 0.8), round(tone * 0.65)))
+    draw.text((4, 4), f"SYNTHETIC {view}", fill=(40, 40, 40))
+    return _png(img)
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# --- replay -------------------------------------------------------------------------------
+
+
+def _seven_point(change_pct: float) -> int:
+    for limit, score in ((-15, -2), (-5, -1), (5, 0), (15, 1), (30, 2)):
+        if change_pct < limit:
+            return score
+    return 3
+
+
+def _patient(clinic: Clinic, creator: User, k: int, p: DemoPatient, rng: random.Random) -> Patient:
+    from anagen.core.demo import FAMILY, GIVEN_F, GIVEN_M
+
+    sex = SexAtBirth.MALE if p.sex == "M" else SexAtBirth.FEMALE
+    given = rng.choice(GIVEN_M if p.sex == "M" else GIVEN_F)
+    family = rng.choice(FAMILY)
+    born = p.enrolment_date - timedelta(days=365 * p.age_years + rng.randint(0, 300))
+    patient = Patient(
+        clinic=clinic,
+        medical_record_number=mrn(k),
+        given_name=given,
+        family_name=family,
+        date_of_birth=born,
+        sex_at_birth=sex,
+        phone=f"+44 20 7946 {rng.randint(0, 9999):04d}",
+        email=f"{given}.{family}.{FIRST_NUMBER + k}@example.org".lower(),
+    )
+    patient._history_user = creator
+    patient._change_reason = "demo data (simulated course)"
+    patient.save()
+    return patient
+
+
+def _consultation(
+    patient: Patient, p: DemoPatient, course: CoursePlan, users: dict[str, User], sessions: int
+) -> Any:
+    from anagen.assessment import services as assessment
+    from anagen.core.demo import demo_clock
+
+    nurse, clinician = users["nurse"], users["clinician"]
+    consult = p.enrolment_date - timedelta(days=14)
+    decided = p.enrolment_date - timedelta(days=7)
+    baseline = p.visits[0].measured.density_per_cm2 if p.visits else None
+    with demo_clock(consult):
+        history: dict[str, Any] = {"recorded_on": consult}
+        if p.sex == "F":
+            history |= {"pregnant": False, "lactating": False}
+        assessment.record_history(patient, nurse, history)
+        exam: dict[str, Any] = {
+            "examined_on": consult,
+            "trichoscopy_signs": ["hair_diameter_diversity", "vellus_hairs"],
+            "findings": f"Patterned thinning, {p.region} most affected"
+            + (f"; target-area density ~{baseline:.0f} hairs/cm²." if baseline else "."),
+        }
+        if p.stage_scale == "norwood":
+            exam["norwood_hamilton"] = p.stage
+        else:
+            exam["ludwig"] = p.stage
+        assessment.record_exam(patient, clinician, exam)
+        condition = "aga_male" if p.sex == "M" else "aga_female"
+        assessment.record_diagnosis(
+            patient, clinician, {"condition": condition, "diagnosed_on": consult}
+        )
+    with demo_clock(decided):
+        data: dict[str, Any] = {"proposal_key": course.key, "start_on": p.enrolment_date}
+        if sessions > 1:
+            data |= {"sessions_planned": sessions, "interval_weeks": 4}
+        if course.notes:
+            data["notes"] = course.notes
+        plan = assessment.accept_plan(patient, clinician, data)
+        for modality in course.consent:
+            assessment.record_consent(
+                plan, nurse, modality=modality, signed_name=patient.full_name, signed_on=decided
+            )
+        services.create_follow_up_plan(
+            patient, clinician, first_session_date=p.enrolment_date,
+            sessions_planned=max(1, sessions), interval_weeks=4 if sessions > 1 else None,
+            protocol_key=next(
+                (t["key"] for t in plan.protocols if t["modality"] != "minoxidil"),
+                plan.protocols[0]["key"],
+            ),
+        )  # fmt: skip
+    return plan
+
+
+def _visit_data(
+    p: DemoPatient, index: int, j: int, rng: random.Random, seed: int
+) -> dict[str, Any]:
+    v = p.visits[j]
+    m, t = v.measured, v.true
+    data: dict[str, Any] = {
+        "visit_date": v.visit_date,
+        "hair_count": None if m.hair_count is None else round(m.hair_count),
+        "density_per_cm2": m.density_per_cm2,
+        "mean_diameter_um": m.mean_diameter_um,
+        "terminal_pct": m.terminal_pct,
+        "vellus_pct": m.vellus_pct,
+        "anagen_pct": m.anagen_pct,
+        "pull_test": Visit.PullTest.NEGATIVE,
+        "pull_test_hairs": rng.randint(0, 4),
+        "notes": (
+            f"Demo data, simulated (anagen.simulation model {p.model_version}, "
+            f"generate_demo_cohort seed {seed}, patient index {index}, week {v.week}). "
+            f"Model truth: density {t.density_per_cm2} /cm², diameter {t.mean_diameter_um} µm, "
+            f"anagen {t.anagen_pct} %."
+        ),
+    }
+    base = p.visits[0].true.density_per_cm2
+    if j > 0 and base and t.density_per_cm2 is not None:
+        score = _seven_point(100 * (t.density_per_cm2 - base) / base)
+        data["global_assessment"] = score
+        for item in ("hgq_appearance_overall", "hgq_growth", "hgq_satisfaction"):
+            data[item] = max(-3, min(3, score + rng.choice((-1, 0, 0, 1))))
+    return data
+
+
+def _photos(p: DemoPatient, j: int, seed: int) -> list[services.PhotoUpload]:
+    m = p.visits[j].measured
+    density = m.density_per_cm2 or 0.0
+    view = "vertex" if p.region == "vertex" else "frontal"
+    return [
+        services.PhotoUpload(io.BytesIO(global_png(view, density)), Photo.Kind.GLOBAL, view),
+        services.PhotoUpload(
+            io.BytesIO(trichoscopy_png(density, m.mean_diameter_um or 40.0, seed)),
+            Photo.Kind.TRICHOSCOPY,
+            target_area=f"{p.region.capitalize()} tattoo, 1 cm²",
+        ),
+    ]
+
+
+def _replay(
+    clinic: Clinic, users: dict[str, User], k: int, index: int, p: DemoPatient,
+    course: CoursePlan,
+) -> list[Any]:  # fmt: skip
+    from anagen.core.demo import demo_clock
+
+    rng = random.Random(COHORT_SEED * 100 + index)
+    patient = _patient(clinic, users["front_desk"], k, p, rng)
+    sessions = p.session_dates if course.session_modalities else []
+    n_planned = 3 if course.session_modalities else 1
+    plan = _consultation(patient, p, course, users, n_planned)
+    scheduled = {
+        sv.week: sv for sv in ScheduledVisit.objects.filter(patient=patient).order_by("due_date")
+    }
+    pre_session = [
+        sv for sv in scheduled.values() if sv.kind == ScheduledVisit.Kind.PRE_SESSION
+        and sv.week not in {v.week for v in p.visits}
+    ]  # fmt: skip
+    last_seen = p.visits[-1].visit_date if p.visits else p.enrolment_date
+    # Events in time order; on the same day the visit (measurements before injection) first.
+    events: list[tuple[date, int, str, Any]] = [
+        (v.visit_date, 0, "visit", j) for j, v in enumerate(p.visits)
+    ]
+    events += [(sv.due_date, 0, "short", sv) for sv in pre_session if sv.due_date <= last_seen]
+    events += [(d, 1, "session", n) for n, d in enumerate(sessions)]
+    if course.minoxidil_start:
+        events.append((p.enrolment_date, 2, "minoxidil", None))
+    events.sort(key=lambda e: (e[0], e[1]))
+    nurse, clinician = users["nurse"], users["clinician"]
+    photo_visits = {0, len(p.visits) - 1}
+    session_rows = []
+    for day, order, kind, item in events:
+        with demo_clock(day, time(9 + order, 0)):
+            if kind == "visit":
+                v = p.visits[item]
+                visit = services.record_visit(
+                    patient, nurse, _visit_data(p, index, item, rng, COHORT_SEED),
+                    scheduled_visit=scheduled.get(v.week),
+                    photos=_photos(p, item, COHORT_SEED + index) if item in photo_visits else (),
+                )  # fmt: skip
+                if v.week in DECISION_WEEKS:
+                    _decide(visit, clinician)
+            elif kind == "short":
+                services.record_visit(
+                    patient, nurse,
+                    {"visit_date": day, "notes": "Pre-session check: scalp intact, no new "
+                     "medication; no measurements at this visit."},
+                    scheduled_visit=item,
+                )  # fmt: skip
+            elif kind == "session":
+                for modality in course.session_modalities:
+                    session_rows.append(
+                        treatments_demo.record_demo_session(
+                            clinic,
+                            clinician,
+                            plan,
+                            modality,
+                            day,
+                            notes=f"Demo: session {item + 1} of the simulated course "
+                            f"(cohort index {index}).",
+                        )  # fmt: skip
+                    )
+            else:
+                treatments_demo.record_demo_session(
+                    clinic, clinician, plan, Modality.MINOXIDIL, day
+                )
+    return session_rows
+
+
+def _decide(visit: Visit, clinician: User) -> None:
+    proposal = selectors.proposal_for(visit)
+    if proposal.error or proposal.decision is None:
+        return
+    services.record_decision(
+        visit, clinician, decided=proposal.decision.proposal.value,
+        rationale="Agreed with the proposal after reviewing photos and measurements.",
+    )  # fmt: skip
+
+
+def _adverse_event(patient: Patient, user: User, session: Any, ae: tuple, today: date) -> None:
+    from anagen.core.demo import demo_clock
+
+    _, term, grade, after, resolve, serious, related, action, outcome, text = ae
+    onset = session.performed_on + timedelta(days=after)
+    resolved = None if resolve is None else onset + timedelta(days=resolve)
+    reported = min(today, resolved or onset + timedelta(days=1))
+    from anagen.products.models import VialDraw
+
+    lot = (
+        VialDraw.objects.filter(session_ref=f"session:{session.pk}")
+        .values_list("lot__lot_number", flat=True)
+        .first()
+    )
+    with demo_clock(reported):
+        services.record_adverse_event(
+            patient, user, {
+                "term_key": term, "grade": grade, "description": text, "onset_date": onset,
+                "resolution_date": resolved, "seriousness": serious, "relatedness": related,
+                "related_session_date": session.performed_on, "product_lot_number": lot or "",
+                "action_taken": action, "outcome": outcome,
+            },
+        )  # fmt: skip
+
+
+def _transplant(
+    clinic: Clinic,
+    users: dict[str, User],
+    today: date,
+    members: list[tuple[int, DemoPatient, CoursePlan]],
+) -> None:
+    """An advanced-stage patient chooses a transplant after the last measured visit."""
+    from anagen.assessment import services as assessment
+    from anagen.assessment.models import TreatmentPlan
+    from anagen.core.demo import demo_clock
+
+    if TreatmentPlan.objects.filter(clinic=clinic, proposal_key="transplant").exists():
+        return
+    for k, (_, p, _course_plan) in enumerate(members):
+        if p.sex != "M" or p.stage not in ("V", "VI") or not p.visits:
+            continue
+        decided = p.visits[-1].visit_date + timedelta(days=7)
+        operated = decided + timedelta(days=21)
+        if operated > today:
+            continue
+        patient = Patient.objects.get(clinic=clinic, medical_record_number=mrn(k))
+        with demo_clock(decided):
+            plan = assessment.accept_plan(
+                patient, users["clinician"],
+                {"proposal_key": "transplant", "start_on": operated,
+                 "notes": "Wants more coverage at the hairline than medical therapy gives."},
+            )  # fmt: skip
+            assessment.record_consent(
+                plan, users["nurse"], modality="transplant", signed_name=patient.full_name,
+                signed_on=decided,
+            )  # fmt: skip
+        with demo_clock(operated):
+            treatments_demo.record_demo_session(
+                clinic, users["clinician"], plan, Modality.TRANSPLANT, operated,
+                reactions="Expected post-operative oozing from the donor area; dressing.",
+                notes="Demo: after the last simulated measurement, so it does not change "
+                "the simulated values.",
+            )  # fmt: skip
+        return
+
+
+def load_demo(clinic: Clinic, users: dict[str, User]) -> None:
+    """Idempotent: a cohort patient who exists already is left alone."""
+    today = timezone.localdate()
+    services.clinic_settings(clinic)
+    members = cohort(today)
+    if not members:
+        return
+    start = today - timedelta(days=DEMO_TODAY_OFFSET_DAYS)
+    existing = set(
+        Patient.objects.filter(
+            clinic=clinic, medical_record_number__in=[mrn(k) for k in range(len(members))]
+        ).values_list("medical_record_number", flat=True)
+    )
+    if len(existing) < len(members):
+        treatments_demo.ensure_history_lots(clinic, users, start)
+    injected = 0
+    for k, (index, p, course) in enumerate(members):
+        if mrn(k) in existing:
+            continue
+        sessions = _replay(clinic, users, k, index, p, course)
+        if not sessions:
+            continue
+        for ae in ADVERSE_EVENTS:
+            if ae[0] == injected:
+                _adverse_event(sessions[0].patient, users["clinician"], sessions[0], ae, today)
+        injected += 1
+    _transplant(clinic, users, today, members)
