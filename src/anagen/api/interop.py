@@ -1,5 +1,125 @@
 """Interop: FHIR R5 export/import, de-identified CSV/Parquet (API)."""
 
-from ninja import Router
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Router, Schema, Status
+from ninja.errors import HttpError
+
+from anagen.api.auth import guard
+from anagen.interop import analysis, fhir_export, fhir_import
+from anagen.patients.selectors import get_patient, log_access
 
 router = Router(tags=["interop"])
+
+FHIR_JSON = "application/fhir+json"
+
+
+@router.get(
+    "/patients/{patient_id}/fhir",
+    summary="A patient's record as a FHIR R5 Bundle (collection; the access is logged)",
+    auth=guard("fhir.export"),
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "FHIR R5 Bundle",
+                "content": {FHIR_JSON: {"schema": {"type": "object"}}},
+            }
+        }
+    },
+)
+def fhir_bundle(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    log_access(
+        request.user,
+        patient,
+        channel="api",
+        path=request.path,
+        ip_address=request.META.get("REMOTE_ADDR"),
+    )
+    body = fhir_export.patient_bundle_json(patient, base_url=request.build_absolute_uri("/"))
+    return HttpResponse(body, content_type=FHIR_JSON)
+
+
+class ImportedOut(Schema):
+    id: int
+    medical_record_number: str
+    given_name: str
+    family_name: str
+    skipped: dict[str, int]
+
+
+@router.post(
+    "/fhir/import",
+    response={201: ImportedOut},
+    summary="Register a patient from a FHIR R5 Bundle with one Patient resource",
+    auth=guard("fhir.import"),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                FHIR_JSON: {"schema": {"type": "object"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
+)
+def fhir_import_bundle(request: HttpRequest):
+    try:
+        result = fhir_import.import_patient_bundle(request.clinic, request.user, request.body)
+    except fhir_import.ImportRefused as exc:
+        raise HttpError(400, str(exc)) from None
+    p = result.patient
+    return Status(
+        201,
+        {
+            "id": p.pk,
+            "medical_record_number": p.medical_record_number,
+            "given_name": p.given_name,
+            "family_name": p.family_name,
+            "skipped": result.skipped,
+        },
+    )
+
+
+def _file(body: bytes | str, content_type: str, ext: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="anagen-analysis.{ext}"'
+    return response
+
+
+@router.get(
+    "/deidentified.csv",
+    summary="De-identified analysis table (one row per patient-visit), CSV",
+    auth=guard("export.deidentified"),
+    openapi_extra={
+        "responses": {
+            "200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}
+        }
+    },
+)
+def deidentified_csv(request: HttpRequest) -> HttpResponse:
+    rows = analysis.analysis_rows(request.clinic)
+    return _file(analysis.to_csv(rows), "text/csv; charset=utf-8", "csv")
+
+
+@router.get(
+    "/deidentified.parquet",
+    summary="De-identified analysis table (one row per patient-visit), Parquet",
+    auth=guard("export.deidentified"),
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "Apache Parquet",
+                "content": {
+                    "application/vnd.apache.parquet": {
+                        "schema": {"type": "string", "format": "binary"}
+                    }
+                },
+            }
+        }
+    },
+)
+def deidentified_parquet(request: HttpRequest) -> HttpResponse:
+    rows = analysis.analysis_rows(request.clinic)
+    return _file(analysis.to_parquet(rows), "application/vnd.apache.parquet", "parquet")

@@ -1,4 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from anagen.interop import views
 
 app_name = "interop"
-urlpatterns: list = []
+urlpatterns = [
+    path("patients/<int:patient_id>/fhir.json", views.fhir_bundle, name="fhir_bundle"),
+    path("import/", views.fhir_import_view, name="fhir_import"),
+    path("export/", views.export_page, name="export"),
+    path("export/analysis.csv", views.export_csv, name="export_csv"),
+    path("export/analysis.parquet", views.export_parquet, name="export_parquet"),
+]

@@ -1,0 +1,550 @@
+"""A patient's record as a FHIR R5 Bundle (type ``collection``), built and validated with
+``fhir.resources`` (docs/data-dictionary.md, "FHIR mapping").
+
+Every resource gets a ``urn:uuid:`` full URL derived from the clinic, the model and the row id
+(UUID version 5), so an export is reproducible and every reference resolves inside the
+bundle. Codes that have no standard terminology (modalities, scalp zones, measurements,
+CTCAE grades) use local CodeSystems under ``LOCAL``; ICD-10, ICD-11 and SNOMED CT codes are
+exported with the system and version stored with the diagnosis.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from django.utils import timezone
+
+from anagen.assessment.models import Consent, Diagnosis
+from anagen.monitoring.models import AdverseEvent, Measurement, Photo, Visit
+from anagen.patients.models import Patient
+from anagen.products.models import Lot, VialDraw
+from anagen.treatments import scalp_zones
+from anagen.treatments.models import TreatmentSession
+
+FHIR_VERSION = "5.0.0"
+LOCAL = "https://anagen.example/fhir"
+CS_MODALITY = f"{LOCAL}/CodeSystem/modality"
+CS_SCALP_ZONE = f"{LOCAL}/CodeSystem/scalp-zone"
+CS_MEASURE = f"{LOCAL}/CodeSystem/hair-measure"
+CS_CTCAE = f"{LOCAL}/CodeSystem/ctcae-term"
+CS_PHOTO = f"{LOCAL}/CodeSystem/photo-kind"
+CS_PHOTO_VIEW = f"{LOCAL}/CodeSystem/photo-view"
+CS_CONSENT = f"{LOCAL}/CodeSystem/consent-modality"
+EXT_CTCAE_GRADE = f"{LOCAL}/StructureDefinition/ctcae-grade"
+EXT_INVESTIGATIONAL = f"{LOCAL}/StructureDefinition/investigational"
+MRN_TYPE = {
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+            "code": "MR",
+            "display": "Medical record number",
+        }
+    ]
+}
+UCUM = "http://unitsofmeasure.org"
+NAMESPACE = uuid.UUID("6f1d3c52-8a8e-4c55-9d4e-3b1f2a7c9e10")
+
+GENDER = {"female": "female", "male": "male", "intersex": "other", "unknown": "unknown"}
+
+# Measurement field -> (display, UCUM code, unit text); the codes are those of CS_MEASURE.
+MEASURES: dict[str, tuple[str, str | None, str]] = {
+    "hair_count": ("Hair count in the target area", "{hairs}", "hairs"),
+    "density_per_cm2": ("Hair density", "/cm2", "hairs/cm²"),
+    "mean_diameter_um": ("Mean hair shaft diameter", "um", "µm"),
+    "terminal_pct": ("Terminal hairs", "%", "%"),
+    "vellus_pct": ("Vellus hairs", "%", "%"),
+    "anagen_pct": ("Anagen hairs", "%", "%"),
+    "target_area_cm2": ("Target area", "cm2", "cm²"),
+}
+
+AE_OUTCOME = {
+    "recovering": ("recovering", "Recovering/resolving"),
+    "recovered": ("recovered", "Recovered/resolved"),
+    "recovered_sequelae": ("recoveredWithSequelae", "Recovered/resolved with sequelae"),
+    "not_recovered": ("notRecovered", "Not recovered/not resolved"),
+    "fatal": ("fatal", "Fatal"),
+    "unknown": ("unknown", "Unknown"),
+}
+
+
+def urn(clinic_id: int, kind: str, pk: Any) -> str:
+    return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{clinic_id}/{kind}/{pk}')}"
+
+
+def _dt(value: date | datetime) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.UTC).isoformat()
+    return value.isoformat()
+
+
+def _ref(full_url: str, display: str | None = None) -> dict[str, str]:
+    out = {"reference": full_url}
+    if display:
+        out["display"] = display
+    return out
+
+
+class _Builder:
+    def __init__(self, patient: Patient, base_url: str) -> None:
+        self.patient = patient
+        self.clinic_id = patient.clinic_id
+        self.base_url = base_url.rstrip("/")
+        self.entries: list[dict[str, Any]] = []
+
+    def url(self, kind: str, pk: Any) -> str:
+        return urn(self.clinic_id, kind, pk)
+
+    def add(self, kind: str, pk: Any, resource: dict[str, Any]) -> str:
+        full = self.url(kind, pk)
+        resource.setdefault("id", full.removeprefix("urn:uuid:"))
+        self.entries.append({"fullUrl": full, "resource": resource})
+        return full
+
+    @property
+    def subject(self) -> dict[str, str]:
+        return _ref(self.url("patient", self.patient.pk), self.patient.full_name)
+
+    # --- resources -------------------------------------------------------------------------
+
+    def patient_resource(self) -> None:
+        p = self.patient
+        telecom = []
+        if p.phone:
+            telecom.append({"system": "phone", "value": p.phone})
+        if p.email:
+            telecom.append({"system": "email", "value": p.email})
+        resource: dict[str, Any] = {
+            "resourceType": "Patient",
+            "identifier": [
+                {
+                    "use": "usual",
+                    "type": MRN_TYPE,
+                    "system": f"{LOCAL}/clinic/{p.clinic.slug}/mrn",
+                    "value": p.medical_record_number,
+                }
+            ],
+            "active": not p.is_voided,
+            "name": [{"use": "official", "family": p.family_name, "given": [p.given_name]}],
+            "gender": GENDER.get(p.sex_at_birth, "unknown"),
+            "birthDate": p.date_of_birth.isoformat(),
+        }
+        if telecom:
+            resource["telecom"] = telecom
+        if p.address.strip():
+            resource["address"] = [{"text": p.address.strip()}]
+        self.add("patient", p.pk, resource)
+
+    def conditions(self, diagnoses: Iterable[Diagnosis]) -> None:
+        for d in diagnoses:
+            codings = []
+            for code, system, version in (
+                (d.icd10_code, d.icd10_system, d.icd10_version),
+                (d.icd11_code, d.icd11_system, d.icd11_version),
+                (d.snomed_code, d.snomed_system, d.snomed_version),
+            ):
+                if code and system:
+                    c = {"system": system, "code": code, "display": d.label}
+                    if version:
+                        c["version"] = version
+                    codings.append(c)
+            resource: dict[str, Any] = {
+                "resourceType": "Condition",
+                "clinicalStatus": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                            "code": "active",
+                        }
+                    ]
+                },
+                "verificationStatus": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                            "code": "confirmed",
+                        }
+                    ]
+                },
+                "code": {"coding": codings, "text": d.label} if codings else {"text": d.label},
+                "subject": self.subject,
+                "onsetDateTime": _dt(d.diagnosed_on),
+                "recordedDate": _dt(d.created_at),
+            }
+            if d.stage:
+                resource["stage"] = [{"summary": {"text": d.stage}}]
+            if d.notes:
+                resource["note"] = [{"text": d.notes}]
+            self.add("diagnosis", d.pk, resource)
+
+    def products(self, draws: Iterable[VialDraw]) -> dict[int, str]:
+        """One BiologicallyDerivedProduct per lot the patient received; lot id -> full URL."""
+        lots: dict[int, Lot] = {}
+        for dr in draws:
+            lots.setdefault(dr.lot_id, dr.lot)
+        out = {}
+        for lot in lots.values():
+            product = lot.product
+            resource: dict[str, Any] = {
+                "resourceType": "BiologicallyDerivedProduct",
+                # R5: productCategory and productStatus are Codings.
+                "productCategory": {
+                    "system": "http://hl7.org/fhir/product-category",
+                    "code": "biologicalAgent",
+                    "display": "BiologicalAgent",
+                },
+                "productCode": {"text": f"{product.manufacturer} — {product.name}"},
+                "identifier": [
+                    {"system": f"{LOCAL}/product/{product.pk}/lot", "value": lot.lot_number}
+                ],
+                "productStatus": {
+                    "system": "http://hl7.org/fhir/biologicallyderived-product-status",
+                    "code": "unavailable" if lot.blocked else "available",
+                    "display": f"Lot {lot.get_status_display().lower()}",
+                },
+                "expirationDate": _dt(lot.expiry_date),
+                "storageTempRequirements": {
+                    "low": {
+                        "value": float(product.storage_min_temperature_c),
+                        "unit": "°C",
+                        "system": UCUM,
+                        "code": "Cel",
+                    },
+                    "high": {
+                        "value": float(product.storage_max_temperature_c),
+                        "unit": "°C",
+                        "system": UCUM,
+                        "code": "Cel",
+                    },
+                },
+                "property": [
+                    {
+                        "type": {"text": "Labelled particles per vial"},
+                        "valueQuantity": {
+                            "value": product.labelled_particles_per_vial,
+                            "unit": "particles",
+                        },
+                    },
+                    {"type": {"text": "Source tissue"}, "valueString": product.source_tissue},
+                ],
+                "extension": [{"url": EXT_INVESTIGATIONAL, "valueBoolean": True}],
+            }
+            out[lot.pk] = self.add("lot", lot.pk, resource)
+        return out
+
+    def procedures(
+        self, sessions: Iterable[TreatmentSession], lot_urls: dict[int, str], draws: list
+    ) -> dict[date, str]:
+        by_date: dict[date, str] = {}
+        for s in sessions:
+            ref = f"session:{s.pk}"
+            body_sites = []
+            for e in s.map_entries.all():
+                label = scalp_zones.ALL_CODES.get(e.zone, e.zone)
+                body_sites.append(
+                    {
+                        "coding": [{"system": CS_SCALP_ZONE, "code": e.zone, "display": label}],
+                        "text": f"{label}: {e.points} points, {e.volume_ml:g} mL",
+                    }
+                )
+            used = [
+                {"reference": _ref(lot_urls[d.lot_id], f"lot {d.lot.lot_number}")}
+                for d in draws
+                if d.session_ref == ref and d.lot_id in lot_urls
+            ]
+            resource: dict[str, Any] = {
+                "resourceType": "Procedure",
+                "status": "entered-in-error" if s.voided_at else "completed",
+                "code": {
+                    "coding": [
+                        {
+                            "system": CS_MODALITY,
+                            "code": s.modality,
+                            "display": s.get_modality_display(),
+                        }
+                    ],
+                    "text": s.get_modality_display(),
+                },
+                "subject": self.subject,
+                "occurrenceDateTime": _dt(s.performed_on),
+                "recorded": _dt(s.created_at),
+                "performer": [{"actor": {"display": s.clinician.get_username()}}],
+            }
+            if body_sites:
+                resource["bodySite"] = body_sites
+            if used:
+                resource["used"] = used
+            notes = []
+            if s.is_investigational:
+                notes.append("Investigational product: not approved.")
+                resource["extension"] = [{"url": EXT_INVESTIGATIONAL, "valueBoolean": True}]
+            if s.total_points:
+                notes.append(f"{s.total_points} points, {s.total_volume_ml:g} mL in total.")
+            if notes:
+                resource["note"] = [{"text": " ".join(notes)}]
+            full = self.add("session", s.pk, resource)
+            if not s.voided_at:
+                by_date[s.performed_on] = full
+        return by_date
+
+    def observations(self, visits: Iterable[Visit]) -> None:
+        for v in visits:
+            for m in v.measurements.all():
+                if m.voided_at is not None:
+                    continue
+                self._measurement(v, m)
+            if v.global_assessment is not None:
+                self.add(
+                    "global",
+                    v.pk,
+                    {
+                        "resourceType": "Observation",
+                        "status": "final",
+                        "code": {
+                            "coding": [
+                                {
+                                    "system": CS_MEASURE,
+                                    "code": "global_assessment",
+                                    "display": "Global photographic assessment (7-point)",
+                                }
+                            ]
+                        },
+                        "subject": self.subject,
+                        "effectiveDateTime": _dt(v.visit_date),
+                        "valueInteger": v.global_assessment,
+                    },
+                )
+
+    def _measurement(self, v: Visit, m: Measurement) -> None:
+        for name, (display, ucum, unit) in MEASURES.items():
+            value = getattr(m, name)
+            if value is None:
+                continue
+            quantity: dict[str, Any] = {"value": float(value), "unit": unit}
+            if ucum:
+                quantity.update(system=UCUM, code=ucum)
+            self.add(
+                f"measurement-{name}",
+                m.pk,
+                {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "category": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/"
+                                    "observation-category",
+                                    "code": "exam",
+                                }
+                            ]
+                        }
+                    ],
+                    "code": {"coding": [{"system": CS_MEASURE, "code": name, "display": display}]},
+                    "subject": self.subject,
+                    "effectiveDateTime": _dt(v.visit_date),
+                    "valueQuantity": quantity,
+                    "method": {"text": m.get_source_display()},
+                    "bodySite": {"text": "Marked target area"},
+                },
+            )
+
+    def adverse_events(self, events: Iterable[AdverseEvent], session_urls: dict[date, str]) -> None:
+        for e in events:
+            resource: dict[str, Any] = {
+                "resourceType": "AdverseEvent",
+                "status": "entered-in-error" if e.is_voided else "completed",
+                "actuality": "actual",
+                "code": {
+                    "coding": [
+                        {
+                            "system": CS_CTCAE,
+                            "version": e.ctcae_version,
+                            "code": e.term_key,
+                            "display": e.term_name,
+                        }
+                    ],
+                    "text": e.term_name,
+                },
+                "subject": self.subject,
+                "occurrenceDateTime": _dt(e.onset_date),
+                "recordedDate": _dt(e.created_at),
+                # R5 AdverseEvent has no severity: the CTCAE grade is an extension.
+                "extension": [{"url": EXT_CTCAE_GRADE, "valueInteger": e.grade}],
+                "seriousness": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/"
+                            "adverse-event-seriousness",
+                            "code": "serious" if e.seriousness else "non-serious",
+                        }
+                    ]
+                },
+                "outcome": [
+                    {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/"
+                                "adverse-event-outcome",
+                                "code": AE_OUTCOME[e.outcome][0],
+                                "display": AE_OUTCOME[e.outcome][1],
+                            }
+                        ]
+                    }
+                ],
+            }
+            text = f"CTCAE v{e.ctcae_version} grade {e.grade}: {e.grade_text}"
+            if e.description:
+                text += f" — {e.description}"
+            resource["note"] = [{"text": text}]
+            if e.meddra_code:
+                resource["code"]["coding"].append(
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/mdr",
+                        "version": e.meddra_version,
+                        "code": e.meddra_code,
+                    }
+                )
+            session_url = (
+                session_urls.get(e.related_session_date) if e.related_session_date else None
+            )
+            if session_url:
+                resource["suspectEntity"] = [
+                    {"instanceReference": _ref(session_url, "treatment session")}
+                ]
+            self.add("adverse-event", e.pk, resource)
+
+    def consents(self, consents: Iterable[Consent]) -> None:
+        for c in consents:
+            withdrawn = c.withdrawn
+            resource: dict[str, Any] = {
+                "resourceType": "Consent",
+                "status": "inactive" if withdrawn else "active",
+                "category": [
+                    {
+                        "coding": [
+                            {
+                                "system": CS_CONSENT,
+                                "code": c.modality,
+                                "display": f"Consent to {c.modality} treatment",
+                            }
+                        ]
+                    }
+                ],
+                "subject": self.subject,
+                "date": _dt(c.signed_on),
+                "decision": "permit",
+                "sourceAttachment": [
+                    {"title": f"{c.form.title} (version {c.form.version})", "language": "en"}
+                ],
+            }
+            if withdrawn:
+                resource["period"] = {
+                    "start": _dt(c.signed_on),
+                    "end": _dt(c.withdrawal.withdrawn_on),
+                }
+            self.add("consent", c.pk, resource)
+
+    def documents(self, photos: Iterable[Photo]) -> None:
+        for ph in photos:
+            view = ph.get_view_display() if ph.view else ""
+            attachment: dict[str, Any] = {
+                "contentType": ph.content_type,
+                "url": f"{self.base_url}/monitoring/{ph.patient_id}/photos/{ph.pk}/",
+                "size": str(ph.size_bytes),
+                "title": f"{ph.get_kind_display()} {view}".strip(),
+                "creation": _dt(ph.uploaded_at),
+            }
+            if ph.width_px:
+                attachment["width"] = ph.width_px
+            if ph.height_px:
+                attachment["height"] = ph.height_px
+            resource: dict[str, Any] = {
+                "resourceType": "DocumentReference",
+                "status": "current",
+                "type": {
+                    "coding": [
+                        {"system": CS_PHOTO, "code": ph.kind, "display": ph.get_kind_display()}
+                    ]
+                },
+                "subject": self.subject,
+                "date": _dt(ph.uploaded_at),
+                "content": [{"attachment": attachment}],
+            }
+            if ph.view:
+                resource["bodySite"] = [
+                    {
+                        "concept": {
+                            "coding": [{"system": CS_PHOTO_VIEW, "code": ph.view, "display": view}]
+                        }
+                    }
+                ]
+            if ph.target_area:
+                resource["description"] = f"Target area: {ph.target_area}"
+            self.add("photo", ph.pk, resource)
+
+
+def patient_bundle_dict(patient: Patient, *, base_url: str = "") -> dict[str, Any]:
+    """The bundle as plain JSON-ready data (not yet validated)."""
+    b = _Builder(patient, base_url)
+    b.patient_resource()
+    b.conditions(Diagnosis.objects.filter(clinic=patient.clinic, patient=patient).order_by("id"))
+    draws = list(
+        VialDraw.objects.filter(clinic=patient.clinic, patient=patient)
+        .select_related("lot__product")
+        .order_by("drawn_on", "id")
+    )
+    lot_urls = b.products(draws)
+    sessions = (
+        TreatmentSession.objects.filter(clinic=patient.clinic, patient=patient)
+        .select_related("clinician")
+        .prefetch_related("map_entries")
+        .order_by("performed_on", "id")
+    )
+    session_urls = b.procedures(sessions, lot_urls, draws)
+    visits = (
+        Visit.objects.filter(clinic=patient.clinic, patient=patient, voided_at__isnull=True)
+        .prefetch_related("measurements")
+        .order_by("visit_date", "id")
+    )
+    b.observations(visits)
+    b.adverse_events(
+        AdverseEvent.objects.filter(
+            clinic=patient.clinic, patient=patient, voided_at__isnull=True
+        ).order_by("onset_date", "id"),
+        session_urls,
+    )
+    b.consents(
+        Consent.objects.filter(clinic=patient.clinic, patient=patient)
+        .select_related("form", "withdrawal")
+        .order_by("signed_on", "id")
+    )
+    b.documents(
+        Photo.objects.filter(
+            clinic=patient.clinic,
+            patient=patient,
+            voided_at__isnull=True,
+            visit__voided_at__isnull=True,
+        ).order_by("visit__visit_date", "id")
+    )
+    return {
+        "resourceType": "Bundle",
+        "id": urn(patient.clinic_id, "bundle", patient.pk).removeprefix("urn:uuid:"),
+        "meta": {"lastUpdated": _dt(timezone.now())},
+        "type": "collection",
+        "timestamp": _dt(timezone.now()),
+        "entry": b.entries,
+    }
+
+
+def patient_bundle(patient: Patient, *, base_url: str = ""):
+    """The validated ``fhir.resources`` Bundle (R5); raises pydantic's error if invalid."""
+    from fhir.resources.bundle import Bundle
+
+    return Bundle.model_validate(patient_bundle_dict(patient, base_url=base_url))
+
+
+def patient_bundle_json(patient: Patient, *, base_url: str = "") -> str:
+    return patient_bundle(patient, base_url=base_url).model_dump_json(indent=2)

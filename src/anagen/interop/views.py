@@ -1,0 +1,100 @@
+"""FHIR export/import and de-identified exports. Thin: the interop modules do the work."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from anagen.accounts.permissions import require_permission
+from anagen.interop import analysis, fhir_export, fhir_import
+from anagen.interop.forms import FhirImportForm
+from anagen.patients.selectors import get_patient, log_access
+
+FHIR_JSON = "application/fhir+json"
+
+
+@require_permission("fhir.export")
+@require_GET
+def fhir_bundle(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    log_access(
+        request.user,
+        patient,
+        channel="web",
+        path=request.path,
+        ip_address=request.META.get("REMOTE_ADDR"),
+    )
+    body = fhir_export.patient_bundle_json(patient, base_url=request.build_absolute_uri("/"))
+    response = HttpResponse(body, content_type=FHIR_JSON)
+    response["Content-Disposition"] = (
+        f'attachment; filename="fhir-{patient.medical_record_number}.json"'
+    )
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+def _apply(form: FhirImportForm, exc: fhir_import.ImportRefused) -> None:
+    for name, msgs in exc.errors.items():
+        target = name if name in form.fields else None
+        for msg in msgs:
+            form.add_error(target, msg if target or name == "__all__" else f"{name}: {msg}")
+
+
+@require_permission("fhir.import")
+@require_http_methods(["GET", "POST"])
+def fhir_import_view(request: HttpRequest) -> HttpResponse:
+    form = FhirImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = fhir_import.import_patient_bundle(request.clinic, request.user, form.raw())
+        except fhir_import.ImportRefused as exc:
+            _apply(form, exc)
+        else:
+            note = ""
+            if result.skipped:
+                kinds = ", ".join(f"{n} {k}" for k, n in sorted(result.skipped.items()))
+                note = f" Not imported (patient only): {kinds}."
+            messages.success(request, f"Imported {result.patient.full_name}.{note}")
+            return redirect("patients:detail", patient_id=result.patient.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "interop/import.html", {"form": form}, status=status)
+
+
+@require_permission("export.deidentified")
+@require_GET
+def export_page(request: HttpRequest) -> HttpResponse:
+    rows = analysis.analysis_rows(request.clinic)
+    return render(
+        request,
+        "interop/export.html",
+        {
+            "n_rows": len(rows),
+            "n_patients": len({r["pseudo_id"] for r in rows}),
+            "columns": analysis.COLUMNS,
+        },
+    )
+
+
+def _filename(ext: str) -> str:
+    return f"anagen-analysis-{timezone.localdate():%Y%m%d}.{ext}"
+
+
+@require_permission("export.deidentified")
+@require_GET
+def export_csv(request: HttpRequest) -> HttpResponse:
+    body = analysis.to_csv(analysis.analysis_rows(request.clinic))
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{_filename("csv")}"'
+    return response
+
+
+@require_permission("export.deidentified")
+@require_GET
+def export_parquet(request: HttpRequest) -> HttpResponse:
+    body = analysis.to_parquet(analysis.analysis_rows(request.clinic))
+    response = HttpResponse(body, content_type="application/vnd.apache.parquet")
+    response["Content-Disposition"] = f'attachment; filename="{_filename("parquet")}"'
+    return response

@@ -1,0 +1,81 @@
+"""Report downloads (PDF). Thin: selectors gather, templates lay out, WeasyPrint renders."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from anagen.accounts.permissions import can, require_permission
+from anagen.patients.selectors import get_patient, log_access
+from anagen.reports import cohort, pdf, selectors
+from anagen.reports.forms import CohortFilterForm
+
+
+def pdf_response(content: bytes, filename: str, *, inline: bool = False) -> HttpResponse:
+    response = HttpResponse(content, content_type="application/pdf")
+    kind = "inline" if inline else "attachment"
+    response["Content-Disposition"] = f'{kind}; filename="{filename}"'
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+def patient_report_pdf_bytes(request: HttpRequest, patient) -> bytes:
+    report = selectors.patient_report(
+        patient,
+        generated_at=timezone.now(),
+        generated_by=request.user.get_full_name() or request.user.get_username(),
+    )
+    return pdf.render_pdf("reports/patient_progress.html", selectors.report_context(report))
+
+
+@require_permission("report.patient")
+@require_GET
+def patient_report(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = get_patient(request.clinic, patient_id)
+    log_access(
+        request.user,
+        patient,
+        channel="web",
+        path=request.path,
+        ip_address=request.META.get("REMOTE_ADDR"),
+    )
+    content = patient_report_pdf_bytes(request, patient)
+    return pdf_response(
+        content,
+        f"progress-{patient.medical_record_number}-{timezone.localdate():%Y%m%d}.pdf",
+        inline=request.GET.get("inline") == "1",
+    )
+
+
+@require_permission("cohort.view")
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    """Reports page: the cohort report with its filters, and where the other reports live."""
+    form = CohortFilterForm(request.GET or None, clinic=request.clinic)
+    return render(
+        request,
+        "reports/index.html",
+        {"form": form, "can_recall": can(request, "recall.manage")},
+    )
+
+
+@require_permission("cohort.view")
+@require_GET
+def cohort_report(request: HttpRequest) -> HttpResponse:
+    form = CohortFilterForm(request.GET or None, clinic=request.clinic)
+    if request.GET and not form.is_valid():
+        return render(
+            request,
+            "reports/index.html",
+            {"form": form, "can_recall": can(request, "recall.manage")},
+            status=400,
+        )
+    filters = form.cleaned_data if request.GET else {}
+    summary = cohort.cohort_summary(request.clinic, filters)
+    content = pdf.render_pdf(
+        "reports/cohort.html",
+        cohort.report_context(summary, request.clinic, generated_at=timezone.now()),
+    )
+    return pdf_response(content, f"cohort-report-{timezone.localdate():%Y%m%d}.pdf")

@@ -1,0 +1,46 @@
+"""Text of a PDF for content checks, without a PDF library in the dependencies.
+
+WeasyPrint's own PDFs store text as glyph ids, so the bytes cannot be searched. Instead the
+report's HTML is laid out again with WeasyPrint and the text of every page box is collected:
+what a reader sees, page by page. The PDF bytes themselves are checked for header, page count
+and size.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+
+def layout_text(html: str) -> list[str]:
+    from weasyprint import HTML
+    from weasyprint.formatting_structure import boxes
+
+    doc = HTML(string=html).render()
+    pages = []
+    for page in doc.pages:
+        parts = [b.text for b in page._page_box.descendants() if isinstance(b, boxes.TextBox)]
+        pages.append(" ".join(parts))
+    return pages
+
+
+def _objects(pdf: bytes) -> bytes:
+    """The PDF with its compressed streams (object streams included) inflated."""
+    out = [pdf]
+    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            out.append(zlib.decompress(m.group(1)))
+        except zlib.error:
+            continue
+    return b"\n".join(out)
+
+
+def page_count(pdf: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", _objects(pdf)))
+
+
+def assert_pdf(pdf: bytes, *, min_bytes: int = 5000) -> None:
+    assert pdf.startswith(b"%PDF-1."), pdf[:20]
+    assert pdf.rstrip().endswith(b"%%EOF")
+    assert len(pdf) >= min_bytes
+    assert page_count(pdf) >= 1

@@ -1,0 +1,150 @@
+"""Patient progress report: the PDF downloads for the roles allowed, shows what the record
+holds (diagnoses, sessions with maps, measurements with change from baseline, chart, photos,
+adverse events, the investigational notice), handles an empty record, and respects tenancy."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from anagen.accounts.models import AccessLog
+from anagen.accounts.roles import Role
+from anagen.reports import pdf, selectors
+
+from .factory import course
+from .pdftext import assert_pdf, layout_text, page_count
+
+
+@pytest.fixture
+def clinician(clinic_a, make_user):
+    return make_user(Role.CLINICIAN, clinic_a)
+
+
+@pytest.fixture
+def treated(clinic_a, clinician, make_patient):
+    patient = make_patient(
+        clinic_a, clinician, sex_at_birth="male", given_name="Tom", family_name="Progress"
+    )
+    return patient, course(patient, clinician)
+
+
+def _html(patient) -> str:
+    report = selectors.patient_report(patient, generated_at=timezone.now(), generated_by="test")
+    return pdf.render_html("reports/patient_progress.html", selectors.report_context(report))
+
+
+def test_clinician_downloads_the_progress_report_and_the_access_is_logged(
+    client, clinician, treated
+):
+    patient, _ = treated
+    client.force_login(clinician)
+    response = client.get(f"/reports/patients/{patient.pk}/progress.pdf")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert "attachment" in response["Content-Disposition"]
+    assert patient.medical_record_number in response["Content-Disposition"]
+    assert_pdf(response.content, min_bytes=20_000)  # photos and maps are embedded
+    assert AccessLog.objects.filter(patient=patient, user=clinician, path__contains="progress")
+    if os.environ.get("ANAGEN_REPORTS_OUT"):  # for looking at it: render to PNG by hand
+        out = Path(os.environ["ANAGEN_REPORTS_OUT"])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "patient-progress.pdf").write_bytes(response.content)
+
+
+def test_the_report_shows_every_part_of_the_record(treated):
+    patient, data = treated
+    html = _html(patient)
+    text = " ".join(layout_text(html))
+    assert "Progress report" in text and patient.full_name in text
+    assert patient.medical_record_number in text
+    # Diagnosis with its codes.
+    assert "L64.9" in text and "87872006" in text and "III" in text
+    # Measurements and change from baseline: 120 → 128 (+8.0, +6.7 %) → 136.5 (+16.5).
+    assert "baseline" in text
+    assert "+8.0" in text and "+6.7" in text and "+16.5" in text and "+5.5" in text
+    # Sessions with their map thumbnails (SVG) and lots.
+    assert text.count("Exosome injection") >= 3
+    assert "EXO-2401" in text
+    assert html.count('src="data:image/svg+xml;base64,') == 3 + 1  # 3 maps + density chart
+    # Photos: baseline and latest of the same view, embedded.
+    assert "Vertex · baseline" in text and "Vertex · latest" in text
+    assert html.count('src="data:image/jpeg;base64,') == 2
+    # Adverse events with CTCAE term, version and grade.
+    assert "Injection site reaction" in text and "v5.0" in text
+    # Exosome sessions carry the investigational notice.
+    assert "Investigational / not approved." in text
+    assert "no FDA-approved exosome products" in text
+
+
+def test_a_patient_with_nothing_recorded_gets_a_short_honest_report(
+    client, clinic_a, clinician, make_patient
+):
+    patient = make_patient(clinic_a, clinician)
+    text = " ".join(layout_text(_html(patient)))
+    assert "No visits recorded yet" in text
+    assert "No treatment sessions recorded." in text
+    assert "No adverse events recorded." in text
+    assert "Investigational" not in text
+    client.force_login(clinician)
+    response = client.get(f"/reports/patients/{patient.pk}/progress.pdf")
+    assert response.status_code == 200
+    assert_pdf(response.content)
+    assert page_count(response.content) == 1
+
+
+def test_a_single_visit_is_not_shown_as_a_change(clinic_a, clinician, make_patient):
+    from anagen.monitoring import services as monitoring
+
+    patient = make_patient(clinic_a, clinician)
+    monitoring.record_visit(
+        patient,
+        clinician,
+        {"visit_date": timezone.localdate(), "is_baseline": True, "density_per_cm2": 140},
+    )
+    text = " ".join(layout_text(_html(patient)))
+    assert "Fewer than two density measurements" in text
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [
+        (Role.ADMIN, 200),
+        (Role.NURSE, 200),
+        (Role.RESEARCHER, 403),
+        (Role.FRONT_DESK, 403),
+        (Role.QUALITY, 403),
+    ],
+)
+def test_only_clinical_roles_download_a_patient_report(
+    client, clinic_a, make_user, make_patient, role, status
+):
+    user = make_user(role, clinic_a)
+    patient = make_patient(clinic_a, user)
+    client.force_login(user)
+    assert client.get(f"/reports/patients/{patient.pk}/progress.pdf").status_code == status
+
+
+def test_another_clinics_patient_is_404_in_page_and_api(
+    client, clinic_a, clinic_b, make_user, make_patient, api_token
+):
+    admin_b = make_user(Role.ADMIN, clinic_b, username="admin-b")
+    other = make_patient(clinic_b, admin_b, given_name="Secret")
+    user = make_user(Role.CLINICIAN, clinic_a)
+    client.force_login(user)
+    response = client.get(f"/reports/patients/{other.pk}/progress.pdf")
+    assert response.status_code == 404 and b"Secret" not in response.content
+    headers = {"Authorization": f"Bearer {api_token(user, clinic_a)}"}
+    response = client.get(f"/api/v1/reports/patients/{other.pk}/progress.pdf", headers=headers)
+    assert response.status_code == 404 and "detail" in response.json()
+
+
+def test_the_api_returns_the_same_pdf(client, clinician, treated, api_token, clinic_a):
+    patient, _ = treated
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    response = client.get(f"/api/v1/reports/patients/{patient.pk}/progress.pdf", headers=headers)
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert_pdf(response.content, min_bytes=20_000)
+    assert AccessLog.objects.filter(patient=patient, channel="api").exists()
