@@ -1,5 +1,107 @@
-"""Outcomes: patient progress, cohort analytics, treatment comparison (API)."""
+"""Outcomes: patient progress, cohort analytics, treatment comparison (API).
 
-from ninja import Router
+Read-only. The cohort summary is aggregate data: for researchers (and anyone without
+``progress.view``) it carries no patient-level rows at all; the numbers are the same as on
+the cohort page because both call ``outcomes.selectors.cohort_analysis``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+
+from anagen.accounts.roles import Role, allowed
+from anagen.api.auth import guard
+from anagen.outcomes import cohort, selectors
+from anagen.patients.selectors import log_access
 
 router = Router(tags=["outcomes"])
+
+OutcomeKey = Literal[
+    "density_per_cm2",
+    "hair_count",
+    "mean_diameter_um",
+    "terminal_pct",
+    "vellus_pct",
+    "anagen_pct",
+    "cumulative_thickness_mm_per_cm2",
+]
+Week = Literal[4, 8, 12, 16, 24, 36, 48, 72, 96]
+
+
+class CohortQuery(Schema):
+    outcome: OutcomeKey = "density_per_cm2"
+    modality: list[str] = Field(
+        default_factory=list, max_length=10, description="Patients who received all of these"
+    )
+    combination: str = Field(
+        "", max_length=100, description="Exact combination, e.g. prp+minoxidil"
+    )
+    diagnosis: str = Field("", max_length=40)
+    stage: str = Field("", max_length=10)
+    sex: str = Field("", max_length=10)
+    age_band: str = Field("", max_length=10, description="<30, 30-39, 40-49, 50-59, 60+")
+    product: str = Field("", max_length=20, description="Product id")
+    lot: str = Field("", max_length=20, description="Lot id")
+    protocol: str = Field("", max_length=60, description="Protocol template key")
+    threshold: float | None = Field(
+        None, ge=-1000, le=1000, allow_inf_nan=False, description="Responder threshold"
+    )
+    landmark: Week | None = Field(None, description="Landmark visit (study week)")
+    reference: str = Field("", max_length=100, description="Reference arm")
+
+
+def _deidentified(request: HttpRequest) -> bool:
+    role = getattr(request, "role", None)
+    return role == Role.RESEARCHER or not allowed(role, "progress.view")
+
+
+@router.get(
+    "/cohort",
+    response=dict[str, Any],
+    summary="Cohort summary: mean change with CI per visit, responders, ANCOVA, MMRM, AE rates",
+    auth=guard("cohort.view"),
+)
+def cohort_summary(request: HttpRequest, q: Query[CohortQuery]):
+    filters = cohort.CohortFilters(
+        modalities=tuple(sorted(set(q.modality))),
+        combination=q.combination,
+        diagnosis=q.diagnosis,
+        stage=q.stage,
+        sex=q.sex,
+        age_band=q.age_band,
+        product=q.product,
+        lot=q.lot,
+        protocol=q.protocol,
+    )
+    options = cohort.CohortOptions(
+        outcome=q.outcome,
+        threshold=q.threshold,
+        landmark_week=q.landmark,
+        reference_arm=q.reference,
+    )
+    view = selectors.cohort_analysis(
+        request.clinic, filters, options, deidentified=_deidentified(request), listing_limit=0
+    )
+    return view.to_dict()
+
+
+@router.get(
+    "/patients/{patient_id}/progress",
+    response=dict[str, Any],
+    summary="One patient's change from baseline per visit and model forecast (logged)",
+    auth=guard("progress.view"),
+)
+def patient_progress(request: HttpRequest, patient_id: int, forecast: bool = False):
+    patient = selectors.get_patient(request.clinic, patient_id)
+    log_access(
+        request.user,
+        patient,
+        channel="api",
+        path=request.path,
+        ip_address=request.META.get("REMOTE_ADDR"),
+    )
+    result = selectors.patient_progress(patient, with_forecast=forecast)
+    return {"patient_id": patient.pk, **result.to_dict()}

@@ -1,0 +1,773 @@
+"""Cohort analysis on plain tables (pandas/NumPy, no Django).
+
+``selectors.py`` reads the database into the tables described here; everything that decides
+a number lives in this module so the API, the pages, the PDF reports and the CLI share it
+and it is tested without a database.
+
+Tables
+------
+visits:        patient_id, visit_id, visit_date (datetime64), is_baseline (bool)
+measurements:  visit_id, measurement_id, manual (bool), <outcome columns> (float, NaN = missing)
+attributes:    patient_id, arm, sex, age_band, diagnosis, stage, products, lots, protocols
+               (the last three are tuples of labels)
+
+Analysis visits
+---------------
+Each patient's baseline is the visit marked baseline (earliest if several), else the earliest
+visit (as ``monitoring.selectors.baseline_visit``). Each later visit is assigned to the nearest
+nominal study week (``NOMINAL_WEEKS``) if it lies within that week's window
+(``max(14 days, 25 % of the week)``); otherwise it is an unscheduled visit and not analysed.
+Where a patient has two visits in one window, the one nearer the nominal day is used. Per
+visit, the measurement used is the latest manual one, else the latest from image analysis
+(as ``monitoring.selectors.measurement_of``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from anagen.outcomes.stats import (
+    NotEnoughDataError,
+    ancova,
+    change_by_visit,
+    clopper_pearson,
+    fit_mmrm,
+    incidence_per_100,
+    responder_rate,
+)
+
+NOMINAL_WEEKS: tuple[int, ...] = (4, 8, 12, 16, 24, 36, 48, 72, 96)
+SMALL_N = 10  # below this per arm (or per cell), every result carries a small-n warning
+CAUTION_N = 30
+AGE_BANDS: tuple[tuple[str, int, int], ...] = (
+    ("<30", 0, 29),
+    ("30-39", 30, 39),
+    ("40-49", 40, 49),
+    ("50-59", 50, 59),
+    ("60+", 60, 200),
+)
+AE_WINDOW_DAYS = 30  # an adverse event is attributed to a session at most this long before it
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    label: str
+    unit: str
+    responder_default: float
+    decimals: int = 1
+
+
+OUTCOMES: dict[str, Outcome] = {
+    o.key: o
+    for o in (
+        Outcome("density_per_cm2", "Hair density", "hairs/cm²", 10.0),
+        Outcome("hair_count", "Target-area hair count", "hairs", 10.0, 0),
+        Outcome("mean_diameter_um", "Mean hair diameter", "µm", 5.0),
+        Outcome("terminal_pct", "Terminal hairs", "%", 5.0),
+        Outcome("vellus_pct", "Vellus hairs", "%", -5.0),
+        Outcome("anagen_pct", "Anagen hairs", "%", 5.0),
+        Outcome(
+            "cumulative_thickness_mm_per_cm2",
+            "Cumulative thickness (derived: density × mean diameter)",
+            "mm/cm²",
+            0.5,
+            2,
+        ),
+    )
+}
+MEASURED_COLUMNS = (
+    "hair_count",
+    "density_per_cm2",
+    "mean_diameter_um",
+    "terminal_pct",
+    "vellus_pct",
+    "anagen_pct",
+)
+
+
+def add_derived(measurements: pd.DataFrame) -> pd.DataFrame:
+    """Add cumulative thickness (mm/cm²) = density (/cm²) × mean diameter (µm) / 1000.
+
+    An estimate of TAHW per cm² from the two measured means; it counts every hair, vellus
+    included, so it is labelled "derived" wherever it is shown.
+    """
+    if "density_per_cm2" in measurements and "mean_diameter_um" in measurements:
+        measurements = measurements.assign(
+            cumulative_thickness_mm_per_cm2=measurements["density_per_cm2"]
+            * measurements["mean_diameter_um"]
+            / 1000.0
+        )
+    return measurements
+
+
+def age_band(age_years: float | None) -> str:
+    if age_years is None or (isinstance(age_years, float) and math.isnan(age_years)):
+        return "unknown"
+    for label, lo, hi in AGE_BANDS:
+        if lo <= age_years <= hi:
+            return label
+    return "unknown"
+
+
+def age_bands(age_years: np.ndarray) -> np.ndarray:
+    out = np.full(age_years.shape, "unknown", dtype=object)
+    for label, lo, hi in AGE_BANDS:
+        out[(age_years >= lo) & (age_years <= hi)] = label
+    return out
+
+
+def arm_label(modalities: Iterable[str]) -> str:
+    """The treatment combination as one label: sorted modalities joined by '+'."""
+    mods = sorted({m for m in modalities if m})
+    return "+".join(mods) if mods else "none"
+
+
+def window_days(week: float) -> float:
+    return max(14.0, 0.25 * 7.0 * week)
+
+
+def analysis_week(days: np.ndarray, nominal: Sequence[int] = NOMINAL_WEEKS) -> np.ndarray:
+    """Nominal study week of each post-baseline study day (NaN if outside every window)."""
+    d = np.asarray(days, dtype=float)
+    weeks = np.asarray(nominal, dtype=float)
+    out = np.full(d.shape, np.nan)
+    if d.size == 0:
+        return out
+    dist = np.abs(d[:, None] - 7.0 * weeks[None, :])
+    j = np.argmin(dist, axis=1)
+    ok = (d > 0) & (dist[np.arange(d.size), j] <= np.array([window_days(w) for w in weeks])[j])
+    out[ok] = weeks[j[ok]]
+    return out
+
+
+@dataclass
+class LongTable:
+    """One row per patient and analysed post-baseline visit, plus per-patient baselines."""
+
+    outcome: str
+    rows: pd.DataFrame  # patient_id, week, day, value, change
+    baselines: pd.DataFrame  # patient_id, baseline_date, baseline (value, NaN = missing)
+    n_patients: int
+    n_unscheduled_visits: int
+    n_before_baseline: int
+
+
+def pick_measurements(measurements: pd.DataFrame) -> pd.DataFrame:
+    """One measurement per visit: the latest manual one, else the latest one."""
+    if measurements.empty:
+        return measurements
+    m = measurements.sort_values(
+        ["visit_id", "manual", "measurement_id"], ascending=[True, False, False], kind="stable"
+    )
+    return m.drop_duplicates("visit_id", keep="first")
+
+
+def build_long(visits: pd.DataFrame, measurements: pd.DataFrame, outcome: str) -> LongTable:
+    """Baseline and change from baseline per analysis week for ``outcome``."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    empty_rows = pd.DataFrame(
+        {
+            "patient_id": pd.Series(dtype="int64"),
+            "week": pd.Series(dtype=float),
+            "day": pd.Series(dtype=float),
+            "value": pd.Series(dtype=float),
+            "change": pd.Series(dtype=float),
+        }
+    )
+    empty_base = pd.DataFrame(
+        {
+            "patient_id": pd.Series(dtype="int64"),
+            "baseline_date": pd.Series(dtype="datetime64[s]"),
+            "baseline": pd.Series(dtype=float),
+        }
+    )
+    if visits.empty:
+        return LongTable(outcome, empty_rows, empty_base, 0, 0, 0)
+    v = visits[["patient_id", "visit_id", "visit_date", "is_baseline"]]
+    # Baseline: marked baseline first (earliest), else earliest visit; ties by id.
+    order = v.sort_values(
+        ["patient_id", "is_baseline", "visit_date", "visit_id"],
+        ascending=[True, False, True, True],
+        kind="stable",
+    )
+    base_visits = order.drop_duplicates("patient_id", keep="first")
+    m = pick_measurements(add_derived(measurements))
+    if outcome in m:
+        vals = m[["visit_id", outcome]].rename(columns={outcome: "value"})
+    else:
+        vals = pd.DataFrame({"visit_id": pd.Series(dtype="int64"), "value": pd.Series(dtype=float)})
+    v = v.merge(vals, on="visit_id", how="left")
+    v["value"] = v["value"].astype(float)
+    base = base_visits[["patient_id", "visit_id", "visit_date"]].merge(
+        vals, on="visit_id", how="left"
+    )
+    base = base.rename(columns={"visit_id": "baseline_visit_id", "visit_date": "baseline_date"})
+    base = base.rename(columns={"value": "baseline"})
+    v = v.merge(base, on="patient_id", how="left")
+    v = v[v["visit_id"] != v["baseline_visit_id"]]
+    day = (v["visit_date"] - v["baseline_date"]).dt.days.to_numpy(dtype=float)
+    week = analysis_week(day)
+    n_before = int((day <= 0).sum())
+    n_unscheduled = int(((day > 0) & np.isnan(week)).sum())
+    v = v.assign(day=day, week=week)
+    v = v[~np.isnan(week)]
+    # Two visits in one window: keep the one nearest the nominal day.
+    v = v.assign(_dist=np.abs(v["day"] - 7.0 * v["week"]))
+    v = v.sort_values(["patient_id", "week", "_dist", "visit_id"], kind="stable")
+    v = v.drop_duplicates(["patient_id", "week"], keep="first")
+    v = v.assign(change=v["value"] - v["baseline"])
+    rows = v[["patient_id", "week", "day", "value", "change"]].reset_index(drop=True)
+    baselines = base[["patient_id", "baseline_date", "baseline"]].reset_index(drop=True)
+    return LongTable(outcome, rows, baselines, int(base_visits.shape[0]), n_unscheduled, n_before)
+
+
+# --- filters -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CohortFilters:
+    modalities: tuple[str, ...] = ()  # patients who received every one of these
+    combination: str = ""  # exact arm label, e.g. "exosome+minoxidil"
+    diagnosis: str = ""
+    stage: str = ""
+    sex: str = ""
+    age_band: str = ""
+    product: str = ""
+    lot: str = ""
+    protocol: str = ""
+
+    def describe(self) -> list[str]:
+        out = []
+        if self.modalities:
+            out.append("modality includes " + " and ".join(self.modalities))
+        for name in ("combination", "diagnosis", "stage", "sex", "age_band", "product", "lot",
+                     "protocol"):  # fmt: skip
+            value = getattr(self, name)
+            if value:
+                out.append(f"{name.replace('_', ' ')} = {value}")
+        return out
+
+
+def apply_filters(attributes: pd.DataFrame, f: CohortFilters) -> pd.DataFrame:
+    a = attributes
+    if a.empty:
+        return a
+    keep = np.ones(len(a), dtype=bool)
+    if f.modalities:
+        wanted = set(f.modalities)
+        keep &= a["arm"].map(lambda s: wanted <= set(s.split("+"))).to_numpy(dtype=bool)
+    if f.combination:
+        keep &= (a["arm"] == f.combination).to_numpy()
+    for name in ("diagnosis", "stage", "sex", "age_band"):
+        value = getattr(f, name)
+        if value:
+            keep &= (a[name].astype(str) == value).to_numpy()
+    for name, col in (("product", "products"), ("lot", "lots"), ("protocol", "protocols")):
+        value = getattr(f, name)
+        if value:
+            keep &= a[col].map(lambda s, v=value: v in s).to_numpy(dtype=bool)
+    return a[keep]
+
+
+# --- results -------------------------------------------------------------------------------
+
+
+@dataclass
+class Section:
+    """One result block: either data or a plain 'not enough data' message, never both."""
+
+    key: str
+    title: str
+    ok: bool
+    message: str = ""
+    data: Any = None
+    missing_data: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.data
+        if hasattr(data, "to_dict"):
+            data = data.to_dict()
+        return {
+            "key": self.key,
+            "title": self.title,
+            "ok": self.ok,
+            "message": self.message,
+            "data": _json(data),
+            "missing_data": self.missing_data,
+            "warnings": list(self.warnings),
+        }
+
+
+def _json(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _json(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_json(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _not_enough(key: str, title: str, exc: Exception, missing: str = "") -> Section:
+    msg = str(exc)
+    if not msg.startswith("not enough data"):
+        msg = f"not enough data: {msg}"
+    return Section(key, title, False, message=msg[0].upper() + msg[1:], missing_data=missing)
+
+
+def _small_n_warnings(n_by_arm: dict[str, int], what: str) -> list[str]:
+    out = []
+    for arm, n in sorted(n_by_arm.items()):
+        if n < SMALL_N:
+            out.append(
+                f"Small n: {arm} has only {n} {what}; estimates are very imprecise and a "
+                "difference may be chance."
+            )
+        elif n < CAUTION_N:
+            out.append(f"Limited n: {arm} has {n} {what}; read the confidence interval.")
+    return out
+
+
+def _week_label(w: float) -> str:
+    return f"week {int(w)}"
+
+
+@dataclass
+class CohortOptions:
+    outcome: str = "density_per_cm2"
+    threshold: float | None = None  # responder threshold (change in outcome units)
+    landmark_week: int | None = None  # default: the latest week with data in every arm
+    reference_arm: str = ""  # default: "none" if present, else the first arm
+    level: float = 0.95
+    df_method: str = "kenward-roger"  # Kenward-Roger for clinic-sized cohorts (REF B§4)
+    max_mmrm_arms: int = 6
+
+
+@dataclass
+class CohortResult:
+    outcome: Outcome
+    filters: CohortFilters
+    options: CohortOptions
+    n_patients: int  # matching the filters
+    n_with_baseline: int  # ... with a baseline value of the outcome
+    n_analysed: int  # ... with a baseline and at least one analysed follow-up value
+    arms: list[str]
+    weeks: list[int]
+    reference_arm: str
+    landmark_week: int | None
+    sections: dict[str, Section]
+    notes: list[str]
+
+    @property
+    def enough(self) -> bool:
+        return self.n_analysed >= 2
+
+    def to_dict(self) -> dict[str, Any]:
+        o = self.outcome
+        return {
+            "outcome": {"key": o.key, "label": o.label, "unit": o.unit},
+            "filters": {
+                k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in self.filters.__dict__.items()
+            },
+            "threshold": self.options.threshold,
+            "level": self.options.level,
+            "n_patients": self.n_patients,
+            "n_with_baseline": self.n_with_baseline,
+            "n_analysed": self.n_analysed,
+            "arms": self.arms,
+            "weeks": self.weeks,
+            "reference_arm": self.reference_arm,
+            "landmark_week": self.landmark_week,
+            "notes": self.notes,
+            "sections": {k: s.to_dict() for k, s in self.sections.items()},
+        }
+
+
+def analyse_cohort(
+    long: LongTable,
+    attributes: pd.DataFrame,
+    options: CohortOptions,
+    filters: CohortFilters | None = None,
+) -> CohortResult:
+    """Mean change per arm and visit, responders, ANCOVA and MMRM for the selected patients.
+
+    ``attributes`` holds the selected patients only (after ``apply_filters``); ``long`` may
+    hold more patients: it is restricted here.
+    """
+    filters = filters or CohortFilters()
+    outcome = OUTCOMES[options.outcome]
+    threshold = outcome.responder_default if options.threshold is None else options.threshold
+    options.threshold = threshold
+    ids = attributes["patient_id"].to_numpy() if not attributes.empty else np.array([], int)
+    arm_of = (
+        pd.Series(attributes["arm"].to_numpy(), index=ids) if len(ids) else pd.Series(dtype=str)
+    )
+    rows = long.rows[long.rows["patient_id"].isin(ids)]
+    bases = long.baselines[long.baselines["patient_id"].isin(ids)]
+    n_with_baseline = int(bases["baseline"].notna().sum())
+    rows = rows[rows["change"].notna()]
+    rows = rows.assign(arm=arm_of.reindex(rows["patient_id"].to_numpy()).to_numpy())
+    n_analysed = int(rows["patient_id"].nunique())
+    arms = sorted(rows["arm"].unique().tolist())
+    weeks = sorted(int(w) for w in rows["week"].unique())
+    notes = [
+        f"{len(ids)} patients match the filters; {n_with_baseline} have a baseline "
+        f"{outcome.label.lower()}; {n_analysed} also have at least one analysed follow-up value.",
+        "Arms are as treated: the set of modalities of each patient's recorded, non-voided "
+        "treatment sessions ('none' = no session recorded). This is an observational clinic "
+        "series, not a randomised trial: differences between arms may reflect who was offered "
+        "which treatment (confounding), not the treatment itself.",
+    ]
+    if long.n_unscheduled_visits:
+        notes.append(
+            f"{long.n_unscheduled_visits} visits fell outside every nominal visit window and are "
+            "not analysed (clinic-wide count)."
+        )
+    reference = options.reference_arm if options.reference_arm in arms else ""
+    if not reference:
+        reference = "none" if "none" in arms else (arms[0] if arms else "")
+    sections: dict[str, Section] = {}
+    result = CohortResult(
+        outcome, filters, options, int(len(ids)), n_with_baseline, n_analysed, arms, weeks,
+        reference, None, sections, notes,
+    )  # fmt: skip
+    title_cbv = f"Mean change from baseline in {outcome.label.lower()} ({outcome.unit})"
+    if n_analysed == 0:
+        reason = (
+            "no patient matches the filters"
+            if len(ids) == 0
+            else "no patient has both a baseline and a follow-up value of this outcome"
+        )
+        for key, title in _section_titles(outcome, threshold):
+            sections[key] = Section(key, title, False, message=f"Not enough data: {reason}.")
+        sections["by_visit"].title = title_cbv
+        return result
+
+    # 1. Observed mean change with a t interval per arm and week.
+    try:
+        cbv = change_by_visit(
+            rows["patient_id"].to_numpy(),
+            rows["arm"].to_numpy(),
+            rows["week"].to_numpy(),
+            np.zeros(len(rows)),
+            rows["change"].to_numpy(),
+            level=options.level,
+            visit_order=[float(w) for w in weeks],
+        )
+        table = []
+        warn_cells = 0
+        for r in cbv.rows:
+            cell = {
+                "arm": r.arm,
+                "week": int(float(r.visit)),
+                "n": r.n,
+                "mean": r.mean if r.n else None,
+                "sd": r.sd,
+                "lower": r.lower,
+                "upper": r.upper,
+                "small_n": 0 < r.n < SMALL_N,
+            }
+            if 0 < r.n < SMALL_N:
+                warn_cells += 1
+            table.append(cell)
+        warnings = []
+        if warn_cells:
+            warnings.append(
+                f"Small n: {warn_cells} arm-visit cells have fewer than {SMALL_N} patients "
+                "(marked); cells with one patient show no interval."
+            )
+        sections["by_visit"] = Section(
+            "by_visit", title_cbv, True, data={"rows": table, "level": cbv.level},
+            missing_data=cbv.missing_data, warnings=warnings,
+        )  # fmt: skip
+    except (NotEnoughDataError, ValueError) as exc:
+        sections["by_visit"] = _not_enough("by_visit", title_cbv, exc)
+
+    # Landmark: requested week, else the latest week where every arm has >= 2 values.
+    counts = rows.groupby(["week", "arm"]).size().unstack(fill_value=0)
+    full_weeks = [int(w) for w in counts.index if (counts.loc[w] >= 2).all()]
+    landmark = options.landmark_week
+    if landmark is None:
+        landmark = max(full_weeks) if full_weeks else max(weeks)
+    result.landmark_week = int(landmark)
+    at_landmark = rows[rows["week"] == float(landmark)]
+
+    # 2. Responders at the landmark, per arm (Clopper-Pearson).
+    direction = "increase" if threshold >= 0 else "decrease"
+    sign = "≥" if direction == "increase" else "≤"
+    title_resp = (
+        f"Responders at week {landmark}: change {sign} {threshold:g} {outcome.unit} (exact 95% CI)"
+    )
+    resp_rows = []
+    resp_missing = ""
+    for arm in arms:
+        x = at_landmark.loc[at_landmark["arm"] == arm, "change"].to_numpy()
+        n_arm = int(arm_of.eq(arm).sum())
+        try:
+            rr = responder_rate(x, threshold, direction=direction, level=options.level)
+            resp_rows.append({"arm": arm, **rr.to_dict(), "n_in_arm": n_arm,
+                              "small_n": rr.n < SMALL_N, "message": ""})  # fmt: skip
+        except (NotEnoughDataError, ValueError) as exc:
+            resp_rows.append({"arm": arm, "n": 0, "n_in_arm": n_arm, "message": str(exc),
+                              "small_n": True})  # fmt: skip
+    if resp_rows and any(r.get("proportion") is not None for r in resp_rows):
+        resp_missing = (
+            f"Patients without a value at week {landmark} are left out of the denominator "
+            "(not counted as non-responders); missing values are not imputed. If those who "
+            "stayed away did worse, the rate is too high."
+        )
+        sections["responders"] = Section(
+            "responders", title_resp, True, data={"rows": resp_rows, "threshold": threshold,
+                                                  "direction": direction},
+            missing_data=resp_missing,
+            warnings=_small_n_warnings(
+                {r["arm"]: r.get("n", 0) for r in resp_rows}, f"patients at week {landmark}"
+            ),
+        )  # fmt: skip
+    else:
+        sections["responders"] = Section(
+            "responders", title_resp, False,
+            message=f"Not enough data: no patient has a value at week {landmark}.",
+        )  # fmt: skip
+
+    # 3. ANCOVA at the landmark (baseline covariate).
+    title_anc = f"ANCOVA of change at week {landmark} (baseline as covariate)"
+    if len(arms) < 2:
+        sections["ancova"] = Section(
+            "ancova", title_anc, False,
+            message=f"Not enough data: only one arm ({arms[0]}) in the selection; a comparison "
+            "needs at least two. Widen the filters.",
+        )  # fmt: skip
+    else:
+        try:
+            base_map = pd.Series(bases["baseline"].to_numpy(), index=bases["patient_id"])
+            res = ancova(
+                at_landmark["patient_id"].to_numpy(),
+                at_landmark["arm"].to_numpy(),
+                at_landmark["week"].to_numpy(),
+                base_map.reindex(at_landmark["patient_id"].to_numpy()).to_numpy(),
+                at_landmark["change"].to_numpy(),
+                landmark_visit=float(landmark),
+                reference_arm=reference if reference in set(at_landmark["arm"]) else None,
+                level=options.level,
+            )
+            sections["ancova"] = Section(
+                "ancova", title_anc, True, data=_ancova_dict(res), missing_data=res.missing_data,
+                warnings=_small_n_warnings(dict(zip(res.arms, res.n_per_arm, strict=True)),
+                                           f"patients at week {landmark}"),
+            )  # fmt: skip
+        except (NotEnoughDataError, ValueError) as exc:
+            sections["ancova"] = _not_enough("ancova", title_anc, exc)
+
+    # 4. MMRM over the weeks where every arm has at least two values.
+    title_mmrm = "MMRM: treatment × visit, baseline × visit, unstructured covariance (REML)"
+    sections["mmrm"] = _mmrm_section(rows, bases, arms, counts, reference, options, title_mmrm)
+    return result
+
+
+def _section_titles(outcome: Outcome, threshold: float) -> list[tuple[str, str]]:
+    return [
+        ("by_visit", f"Mean change from baseline ({outcome.unit})"),
+        ("responders", f"Responders (change ≥ {threshold:g} {outcome.unit})"),
+        ("ancova", "ANCOVA at the landmark visit"),
+        ("mmrm", "MMRM (treatment × visit)"),
+    ]
+
+
+def _ancova_dict(res: Any) -> dict[str, Any]:
+    return {
+        "visit": res.visit,
+        "arms": list(res.arms),
+        "reference_arm": res.reference_arm,
+        "n_used": res.n_used,
+        "n_per_arm": list(res.n_per_arm),
+        "residual_sd": res.residual_sd,
+        "df_residual": res.df_residual,
+        "lsmeans": [x.to_dict() for x in res.lsmeans],
+        "contrasts": [x.to_dict() for x in res.contrasts],
+        "method": res.method,
+    }
+
+
+def _mmrm_section(
+    rows: pd.DataFrame,
+    bases: pd.DataFrame,
+    arms: list[str],
+    counts: pd.DataFrame,
+    reference: str,
+    options: CohortOptions,
+    title: str,
+) -> Section:
+    if len(arms) < 2:
+        return Section(
+            "mmrm", title, False,
+            message="Not enough data: only one arm in the selection; the MMRM compares arms. "
+            "Widen the filters.",
+        )  # fmt: skip
+    if len(arms) > options.max_mmrm_arms:
+        return Section(
+            "mmrm", title, False,
+            message=f"Not fitted: {len(arms)} arms (at most {options.max_mmrm_arms}); filter by "
+            "modality or combination to compare fewer arms.",
+        )  # fmt: skip
+    usable = [int(w) for w in counts.index if (counts.loc[w] >= 2).all()]
+    dropped = [int(w) for w in counts.index if int(w) not in usable]
+    if not usable:
+        return Section(
+            "mmrm", title, False,
+            message="Not enough data: no visit has at least two patients in every arm "
+            "(unbalanced visits).",
+        )  # fmt: skip
+    use = rows[rows["week"].isin([float(w) for w in usable])]
+    base_map = pd.Series(bases["baseline"].to_numpy(), index=bases["patient_id"])
+    try:
+        fit = fit_mmrm(
+            use["patient_id"].to_numpy(),
+            use["arm"].to_numpy(),
+            use["week"].to_numpy(),
+            base_map.reindex(use["patient_id"].to_numpy()).to_numpy(),
+            use["change"].to_numpy(),
+            reference_arm=reference if reference in set(use["arm"]) else None,
+            visit_order=[float(w) for w in usable],
+            level=options.level,
+            df_method="satterthwaite",
+        )
+        if options.df_method == "kenward-roger":
+            # On failure keep Satterthwaite; df_method in the result says which was used.
+            with contextlib.suppress(NotEnoughDataError, ValueError, np.linalg.LinAlgError):
+                fit = fit.with_df_method("kenward-roger")
+    except (NotEnoughDataError, ValueError, np.linalg.LinAlgError) as exc:
+        return _not_enough("mmrm", title, exc)
+    missing = fit.missing_data
+    if dropped:
+        missing += (
+            f" Visits left out of the MMRM because some arm has fewer than two values there: "
+            f"{', '.join(_week_label(w) for w in dropped)} (unbalanced visits)."
+        )
+    n_by_arm = use.groupby("arm")["patient_id"].nunique().to_dict()
+    contrasts = [c.to_dict() for c in fit.contrasts]
+    for c in contrasts:
+        c["week"] = int(float(c["visit"]))
+    lsmeans = [x.to_dict() for x in fit.lsmeans]
+    for x in lsmeans:
+        x["week"] = int(float(x["visit"]))
+    data = {
+        "arms": list(fit.arms),
+        "reference_arm": fit.reference_arm,
+        "weeks": usable,
+        "n_subjects": fit.n_subjects,
+        "n_observations": fit.n_observations,
+        "n_incomplete_subjects": fit.n_incomplete_subjects,
+        "df_method": fit.df_method,
+        "method": fit.method,
+        "covariance_structure": fit.covariance_structure,
+        "lsmeans": lsmeans,
+        "contrasts": contrasts,
+    }
+    return Section(
+        "mmrm", title, True, data=data, missing_data=missing,
+        warnings=_small_n_warnings({str(k): int(v) for k, v in n_by_arm.items()}, "patients"),
+    )  # fmt: skip
+
+
+# --- adverse events ------------------------------------------------------------------------
+
+
+def attribute_events(sessions: pd.DataFrame, events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Attach each adverse event to a session of the same patient.
+
+    ``sessions``: session_id, patient_id, performed_on (datetime64), modality, product, lot.
+    ``events``: event_id, patient_id, onset_date, related_session_date (NaT if not given).
+    An event names its session by date when ``related_session_date`` matches one; otherwise
+    it goes to the patient's latest session on or up to ``AE_WINDOW_DAYS`` before onset.
+    Returns sessions with ``has_event`` (bool) and the number of events not attributed.
+    """
+    s = sessions.copy()
+    s["has_event"] = False
+    if s.empty or events.empty:
+        return s, int(len(events))
+    key = s.set_index(["patient_id", "performed_on"])["session_id"]
+    key = key[~key.index.duplicated(keep="last")]
+    named = events[events["related_session_date"].notna()]
+    hit_ids: set[int] = set()
+    direct = pd.MultiIndex.from_arrays([named["patient_id"], named["related_session_date"]])
+    found = key.reindex(direct)
+    hit_ids.update(int(x) for x in found.dropna().to_numpy())
+    matched_direct = set(named.loc[found.notna().to_numpy(), "event_id"].tolist())
+    rest = events[~events["event_id"].isin(matched_direct)].sort_values("onset_date")
+    n_unattributed = 0
+    if not rest.empty:
+        ss = s.sort_values("performed_on")[["patient_id", "performed_on", "session_id"]]
+        merged = pd.merge_asof(
+            rest, ss, left_on="onset_date", right_on="performed_on", by="patient_id",
+            direction="backward", tolerance=pd.Timedelta(days=AE_WINDOW_DAYS),
+        )  # fmt: skip
+        n_unattributed = int(merged["session_id"].isna().sum())
+        hit_ids.update(int(x) for x in merged["session_id"].dropna().to_numpy())
+    s["has_event"] = s["session_id"].isin(hit_ids)
+    return s, n_unattributed
+
+
+def ae_incidence(
+    sessions: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    by: str,
+    level: float = 0.95,
+    label: Callable[[str], str] | None = None,
+) -> Section:
+    """Sessions with at least one adverse event per 100 sessions, by ``by`` (Clopper-Pearson)."""
+    title = f"Adverse events per 100 sessions by {by} (exact Clopper–Pearson 95% CI)"
+    if sessions.empty:
+        return Section(
+            f"ae_{by}",
+            title,
+            False,
+            message="Not enough data: no treatment session in the selection.",
+        )
+    s, n_unattributed = attribute_events(sessions, events)
+    rows = []
+    for value, grp in s.groupby(by, dropna=False, sort=True):
+        name = "not recorded" if value is None or (isinstance(value, float) and np.isnan(value)) \
+            else str(value)  # fmt: skip
+        if name == "":
+            name = "not recorded"
+        n = int(len(grp))
+        k = int(grp["has_event"].sum())
+        inc = incidence_per_100(k, n, level=level, method="proportion")
+        rows.append({
+            "group": label(name) if label else name,
+            "sessions": n, "sessions_with_event": k, "per_100": inc.per_100,
+            "lower": inc.lower, "upper": inc.upper, "small_n": n < SMALL_N,
+        })  # fmt: skip
+    missing = (
+        "Each adverse event is attributed to the session it names (same date) or else to the "
+        f"patient's latest session in the {AE_WINDOW_DAYS} days before onset; a session counts "
+        "once however many events follow it. Events without such a session are not counted"
+        f" ({n_unattributed} here). Sessions with no follow-up contact may have unreported "
+        "events, so rates are lower bounds."
+    )
+    warnings = _small_n_warnings({r["group"]: r["sessions"] for r in rows}, "sessions")
+    return Section(f"ae_{by}", title, True, data={"rows": rows, "unattributed": n_unattributed},
+                   missing_data=missing, warnings=warnings)  # fmt: skip
+
+
+def exact_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float] | None:
+    try:
+        ci = clopper_pearson(k, n, level)
+    except NotEnoughDataError:
+        return None
+    return ci.lower, ci.upper

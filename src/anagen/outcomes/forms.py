@@ -1,0 +1,75 @@
+"""The cohort filter form (GET). Choices come from what the clinic recorded, so another
+clinic's product or lot is not a valid choice."""
+
+from __future__ import annotations
+
+from django import forms
+
+from anagen.outcomes import cohort
+from anagen.patients.models import SexAtBirth
+
+OUTCOME_CHOICES = [(k, f"{o.label} ({o.unit})") for k, o in cohort.OUTCOMES.items()]
+WEEK_CHOICES = [("", "automatic")] + [(str(w), f"week {w}") for w in cohort.NOMINAL_WEEKS]
+AGE_CHOICES = [("", "any")] + [(b[0], b[0]) for b in cohort.AGE_BANDS]
+
+
+def _any(choices: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [("", "any"), *choices]
+
+
+class CohortFilterForm(forms.Form):
+    outcome = forms.ChoiceField(choices=OUTCOME_CHOICES, required=False)
+    modality = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Patients who received every ticked modality (alone or combined).",
+    )
+    combination = forms.ChoiceField(required=False, help_text="Exactly this combination.")
+    diagnosis = forms.ChoiceField(required=False)
+    stage = forms.ChoiceField(required=False)
+    sex = forms.ChoiceField(required=False, choices=_any(list(SexAtBirth.choices)))
+    age_band = forms.ChoiceField(required=False, choices=AGE_CHOICES, label="Age band")
+    product = forms.ChoiceField(required=False)
+    lot = forms.ChoiceField(required=False)
+    protocol = forms.ChoiceField(required=False)
+    threshold = forms.FloatField(
+        required=False,
+        min_value=-1000,
+        max_value=1000,
+        label="Responder threshold",
+        help_text="Change from baseline in the outcome's unit (negative: a fall counts).",
+    )
+    landmark = forms.ChoiceField(required=False, choices=WEEK_CHOICES, label="Landmark visit")
+    reference = forms.ChoiceField(required=False, label="Reference arm")
+
+    def __init__(self, *args, choices: dict, combinations: list, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["modality"].choices = choices["modality"]
+        self.fields["combination"].choices = _any(combinations)
+        self.fields["reference"].choices = [("", "automatic (none, else first)"), *combinations]
+        for name in ("diagnosis", "stage", "product", "lot", "protocol"):
+            self.fields[name].choices = _any(choices[name])
+
+    def filters(self) -> cohort.CohortFilters:
+        d = self.cleaned_data
+        return cohort.CohortFilters(
+            modalities=tuple(sorted(d.get("modality") or ())),
+            combination=d.get("combination") or "",
+            diagnosis=d.get("diagnosis") or "",
+            stage=d.get("stage") or "",
+            sex=d.get("sex") or "",
+            age_band=d.get("age_band") or "",
+            product=d.get("product") or "",
+            lot=d.get("lot") or "",
+            protocol=d.get("protocol") or "",
+        )
+
+    def options(self) -> cohort.CohortOptions:
+        d = self.cleaned_data
+        landmark = d.get("landmark")
+        return cohort.CohortOptions(
+            outcome=d.get("outcome") or "density_per_cm2",
+            threshold=d.get("threshold"),
+            landmark_week=int(landmark) if landmark else None,
+            reference_arm=d.get("reference") or "",
+        )

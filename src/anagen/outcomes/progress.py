@@ -1,0 +1,386 @@
+"""Per-patient progress: change from baseline per visit, chart specs, forecast (no Django).
+
+``selectors.patient_progress`` reads the patient's visits into ``VisitPoint`` objects;
+everything else (study days, changes, Vega-Lite specs, the forecast panel) is decided here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from anagen.outcomes.cohort import OUTCOMES, analysis_week
+from anagen.simulation.errors import SimulationInputError
+from anagen.simulation.forecast import FORECAST_LABEL, forecast
+from anagen.simulation.params import LUDWIG_SHRINK, NORWOOD_SHRINK
+
+# The measures shown per visit, in table order (cumulative thickness is derived).
+MEASURES: tuple[str, ...] = (
+    "hair_count",
+    "density_per_cm2",
+    "mean_diameter_um",
+    "terminal_pct",
+    "vellus_pct",
+    "anagen_pct",
+    "cumulative_thickness_mm_per_cm2",
+)
+FORECAST_PLAN_PARTS = ("exosome", "minoxidil", "prp", "transplant")
+FORECAST_MONTHS = 12
+FORECAST_VIRTUAL_PATIENTS = 120
+PROGRESS_LABEL = (
+    "Model forecast, not a prediction of this patient's result: the band shows how virtual "
+    "patients of the same stage and baseline density evolve in a follicle-cycle model with "
+    "assumed treatment effects."
+)
+
+
+@dataclass
+class VisitPoint:
+    visit_id: int
+    visit_date: date
+    is_baseline: bool
+    values: dict[str, Any]
+    global_assessment: int | None = None
+    hgq_mean: float | None = None
+    hgq_answered: int = 0
+
+
+@dataclass
+class Cell:
+    value: float | None
+    change: float | None
+    change_pct: float | None
+
+
+@dataclass
+class ProgressRow:
+    visit_id: int
+    visit_date: date
+    study_day: int | None
+    week: int | None  # nominal analysis week (None: baseline or unscheduled)
+    is_baseline: bool
+    cells: dict[str, Cell]
+    global_assessment: int | None
+    hgq_mean: float | None
+    hgq_answered: int
+    source: str = ""
+
+
+@dataclass
+class PhotoPair:
+    view: str
+    baseline_photo_id: int
+    baseline_date: date
+    latest_photo_id: int
+    latest_date: date
+
+
+@dataclass
+class ForecastPanel:
+    ok: bool
+    message: str = ""
+    label: str = PROGRESS_LABEL
+    plan: str = ""
+    stage: str = ""
+    rows: list[dict[str, float]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Progress:
+    rows: list[ProgressRow]
+    baseline_visit_id: int | None
+    messages: list[str]
+    photo_pairs: list[PhotoPair] = field(default_factory=list)
+    modalities: list[str] = field(default_factory=list)
+    forecast: ForecastPanel | None = None
+
+    def baseline_value(self, measure: str) -> float | None:
+        for r in self.rows:
+            if r.is_baseline:
+                return r.cells[measure].value
+        return None
+
+    @property
+    def has_follow_up(self) -> bool:
+        return any(not r.is_baseline for r in self.rows)
+
+    def to_dict(self, *, dates: bool = True) -> dict[str, Any]:
+        def row(r: ProgressRow) -> dict[str, Any]:
+            d: dict[str, Any] = {
+                "visit_id": r.visit_id,
+                "study_day": r.study_day,
+                "week": r.week,
+                "is_baseline": r.is_baseline,
+                "global_assessment": r.global_assessment,
+                "hgq_mean": r.hgq_mean,
+                "hgq_answered": r.hgq_answered,
+                "measures": {
+                    k: {"value": c.value, "change": c.change, "change_pct": c.change_pct}
+                    for k, c in r.cells.items()
+                },
+            }
+            if dates:
+                d["visit_date"] = r.visit_date.isoformat()
+            return d
+
+        out: dict[str, Any] = {
+            "baseline_visit_id": self.baseline_visit_id,
+            "messages": self.messages,
+            "units": {k: OUTCOMES[k].unit for k in MEASURES},
+            "rows": [row(r) for r in self.rows],
+            "modalities": self.modalities,
+            "photo_pairs": [
+                {
+                    "view": p.view,
+                    "baseline_photo_id": p.baseline_photo_id,
+                    "latest_photo_id": p.latest_photo_id,
+                }
+                for p in self.photo_pairs
+            ],  # fmt: skip
+        }
+        if self.forecast is not None:
+            f = self.forecast
+            out["forecast"] = {"ok": f.ok, "message": f.message, "label": f.label,
+                               "plan": f.plan, "stage": f.stage, "rows": f.rows,
+                               "notes": f.notes}  # fmt: skip
+        return out
+
+
+def _num(x: Any) -> float | None:
+    if x is None:
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _derived(values: dict[str, Any]) -> float | None:
+    d, dia = _num(values.get("density_per_cm2")), _num(values.get("mean_diameter_um"))
+    return d * dia / 1000.0 if d is not None and dia is not None else None
+
+
+def build_progress(points: list[VisitPoint], baseline_visit_id: int | None) -> Progress:
+    """Change from baseline for every measure at every visit (absolute and %)."""
+    messages: list[str] = []
+    if not points:
+        return Progress([], None, ["Not enough data: no visit recorded yet."])
+    base = next((p for p in points if p.visit_id == baseline_visit_id), None)
+    if base is None:
+        messages.append("Not enough data: no baseline visit; changes cannot be computed.")
+    base_vals = dict(base.values) if base else {}
+    if base:
+        base_vals["cumulative_thickness_mm_per_cm2"] = _derived(base.values)
+    rows = []
+    for p in points:
+        vals = dict(p.values)
+        vals["cumulative_thickness_mm_per_cm2"] = _derived(p.values)
+        cells = {}
+        for k in MEASURES:
+            v = _num(vals.get(k))
+            b = _num(base_vals.get(k))
+            change = v - b if v is not None and b is not None and base is not None else None
+            pct = change / b * 100.0 if change is not None and b else None
+            if p is base:
+                change, pct = (0.0 if v is not None else None), None
+            cells[k] = Cell(v, change, pct)
+        day = (p.visit_date - base.visit_date).days if base else None
+        week = None
+        if day is not None and day > 0:
+            w = analysis_week([day])[0]
+            week = None if math.isnan(w) else int(w)
+        rows.append(
+            ProgressRow(
+                p.visit_id, p.visit_date, day, week, p is base, cells, p.global_assessment,
+                p.hgq_mean, p.hgq_answered, str(p.values.get("source", "")),
+            )
+        )  # fmt: skip
+    if base is not None and len(points) == 1:
+        messages.append("Only the baseline visit so far: change from baseline needs a follow-up.")
+    elif base is not None and all(r.cells["density_per_cm2"].value is None for r in rows):
+        messages.append("No density measured at any visit.")
+    elif base is not None and base_vals.get("density_per_cm2") is None:
+        messages.append("The baseline visit has no density: changes in density cannot be computed.")
+    return Progress(rows, base.visit_id if base else None, messages)
+
+
+def forecast_panel(
+    *,
+    sex: str,
+    diagnosis: str,
+    stage: str,
+    modalities: list[str],
+    baseline_density: float | None,
+) -> ForecastPanel:
+    """The simulator's fan chart for the patient's stage, plan and baseline density."""
+    if diagnosis not in ("aga_male", "aga_female"):
+        return ForecastPanel(
+            False,
+            "No forecast: the model covers androgenetic alopecia only"
+            + (f" (diagnosis here: {diagnosis.replace('_', ' ')})." if diagnosis else
+               "; record a diagnosis and stage first."),
+        )  # fmt: skip
+    scale = "norwood" if diagnosis == "aga_male" else "ludwig"
+    table = NORWOOD_SHRINK if scale == "norwood" else LUDWIG_SHRINK
+    if stage not in table:
+        return ForecastPanel(
+            False, f"No forecast: stage {stage or '(none)'} is not a {scale.title()} stage the "
+            "model knows.",
+        )  # fmt: skip
+    parts = [m for m in sorted(set(modalities)) if m in FORECAST_PLAN_PARTS]
+    plan = "+".join(parts) if parts else "none"
+    base = _num(baseline_density)
+    try:
+        f = forecast(
+            stage, plan, baseline_density=base if base and base > 0 else None, scale=scale,
+            months=FORECAST_MONTHS, n_virtual=FORECAST_VIRTUAL_PATIENTS, seed=0,
+        )  # fmt: skip
+    except SimulationInputError as exc:
+        return ForecastPanel(False, f"No forecast: {exc}")
+    notes = list(f.notes) + [FORECAST_LABEL]
+    if base is None:
+        notes.append("No baseline density: virtual patients are not matched to this patient.")
+    return ForecastPanel(True, plan=plan, stage=f"{scale.title()} {stage}", rows=f.rows(),
+                         notes=notes)  # fmt: skip
+
+
+# --- Vega-Lite specs -----------------------------------------------------------------------
+
+
+def progress_chart_spec(progress: Progress) -> dict[str, Any] | None:
+    """Small multiples: each measure over study weeks, baseline as a dashed rule."""
+    values = []
+    for r in progress.rows:
+        if r.study_day is None:
+            continue
+        for k in ("density_per_cm2", "hair_count", "mean_diameter_um", "terminal_pct",
+                  "vellus_pct", "cumulative_thickness_mm_per_cm2"):  # fmt: skip
+            c = r.cells[k]
+            if c.value is not None:
+                o = OUTCOMES[k]
+                values.append({
+                    "measure": f"{o.label.split(' (')[0]} ({o.unit})",
+                    "week": round(r.study_day / 7.0, 1),
+                    "value": round(c.value, 3),
+                    "change": None if c.change is None else round(c.change, 3),
+                })  # fmt: skip
+    if not values:
+        return None
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "description": "Measurements per visit over study weeks since baseline",
+        "data": {"values": values},
+        "facet": {"field": "measure", "type": "nominal", "title": None},
+        "columns": 3,
+        "resolve": {"scale": {"y": "independent"}},
+        "spec": {
+            "width": 250,
+            "height": 150,
+            "layer": [
+                {
+                    "mark": {"type": "line", "point": True},
+                    "encoding": {
+                        "x": {"field": "week", "type": "quantitative", "title": "Study week"},
+                        "y": {"field": "value", "type": "quantitative", "title": None,
+                              "scale": {"zero": False}},
+                        "tooltip": [
+                            {"field": "week", "title": "Week"},
+                            {"field": "value", "title": "Value"},
+                            {"field": "change", "title": "Change from baseline"},
+                        ],
+                    },
+                },
+            ],
+        },
+    }  # fmt: skip
+
+
+def forecast_chart_spec(progress: Progress) -> dict[str, Any] | None:
+    f = progress.forecast
+    if f is None or not f.ok or not f.rows:
+        return None
+    observed = [
+        {"week": round(r.study_day / 7.0, 1), "density": r.cells["density_per_cm2"].value}
+        for r in progress.rows
+        if r.study_day is not None and r.cells["density_per_cm2"].value is not None
+    ]
+    band = [{k: round(v, 2) for k, v in row.items()} for row in f.rows]
+    x = {"field": "week", "type": "quantitative", "title": "Weeks since baseline"}
+    layers: list[dict[str, Any]] = [
+        {
+            "data": {"values": band},
+            "mark": {"type": "area", "opacity": 0.18, "color": "#0f6e6e"},
+            "encoding": {"x": x, "y": {"field": "q05", "type": "quantitative",
+                                       "title": "Density (hairs/cm²)", "scale": {"zero": False}},
+                         "y2": {"field": "q95"}},
+        },
+        {
+            "data": {"values": band},
+            "mark": {"type": "area", "opacity": 0.3, "color": "#0f6e6e"},
+            "encoding": {"x": x, "y": {"field": "q25", "type": "quantitative"},
+                         "y2": {"field": "q75"}},
+        },
+        {
+            "data": {"values": band},
+            "mark": {"type": "line", "color": "#0f6e6e", "strokeDash": [4, 3]},
+            "encoding": {"x": x, "y": {"field": "q50", "type": "quantitative"}},
+        },
+    ]  # fmt: skip
+    if observed:
+        layers.append(
+            {
+                "data": {"values": observed},
+                "mark": {"type": "point", "filled": True, "color": "#b3261e", "size": 60},
+                "encoding": {"x": x, "y": {"field": "density", "type": "quantitative"},
+                             "tooltip": [{"field": "week"}, {"field": "density"}]},
+            }
+        )  # fmt: skip
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "description": "Model forecast fan chart (5-95% and 25-75% bands, median dashed) with "
+        "this patient's measured densities as red points",
+        "title": {"text": "Model forecast — not a prediction of this patient's result",
+                  "fontSize": 13},
+        "width": 620,
+        "height": 240,
+        "layer": layers,
+    }  # fmt: skip
+
+
+def cohort_chart_spec(rows: list[dict[str, Any]], unit: str, labels: dict[str, str]) -> dict:
+    """Mean change with 95% CI per visit and arm (points + error bars + lines)."""
+    values = [
+        {"arm": labels.get(r["arm"], r["arm"]), "week": r["week"], "mean": r["mean"],
+         "lower": r["lower"], "upper": r["upper"], "n": r["n"]}
+        for r in rows
+        if r.get("n") and r.get("mean") is not None
+    ]  # fmt: skip
+    color = {"field": "arm", "type": "nominal", "title": "Arm"}
+    x = {"field": "week", "type": "quantitative", "title": "Study week"}
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "description": "Mean change from baseline with 95% confidence interval per arm and visit",
+        "data": {"values": values},
+        "width": 640,
+        "height": 260,
+        "layer": [
+            {"mark": {"type": "rule", "strokeDash": [2, 2], "color": "#888"},
+             "encoding": {"y": {"datum": 0}}},
+            {"mark": {"type": "line", "point": True},
+             "encoding": {"x": x, "y": {"field": "mean", "type": "quantitative",
+                                        "title": f"Mean change ({unit})"},
+                          "color": color,
+                          "tooltip": [{"field": "arm"}, {"field": "week"},
+                                      {"field": "n", "title": "n"},
+                                      {"field": "mean", "format": ".1f"},
+                                      {"field": "lower", "format": ".1f"},
+                                      {"field": "upper", "format": ".1f"}]}},
+            {"mark": {"type": "errorbar", "ticks": True},
+             "encoding": {"x": x, "y": {"field": "lower", "type": "quantitative"},
+                          "y2": {"field": "upper"}, "color": color}},
+        ],
+    }  # fmt: skip

@@ -1,0 +1,511 @@
+"""Reads for outcomes: per-patient progress and cohort analytics, always scoped to one clinic.
+
+The cohort reads fetch plain columns with one query per table (no model instances, no
+per-row queries) and hand pandas tables to ``outcomes.cohort``, where every number is
+decided. The reports and interop apps call ``patient_progress``, ``cohort_analysis`` and
+``analysis_tables`` too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from anagen.accounts.models import Clinic
+from anagen.assessment.coding import DIAGNOSES
+from anagen.assessment.models import Diagnosis, TreatmentPlan
+from anagen.monitoring.models import (
+    HGQ_ITEMS,
+    AdverseEvent,
+    Measurement,
+    Photo,
+    Visit,
+)
+from anagen.monitoring.selectors import baseline_visit, measurement_of
+from anagen.outcomes import cohort, progress
+from anagen.patients.models import Patient
+from anagen.patients.selectors import get_patient
+from anagen.products.models import Lot, Product, VialDraw
+from anagen.treatments.models import Modality, TreatmentSession
+
+__all__ = [
+    "AnalysisTables",
+    "analysis_tables",
+    "cohort_analysis",
+    "filter_choices",
+    "get_patient",
+    "patient_progress",
+    "pseudonym",
+]
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _frame(qs: QuerySet, columns: list[str]) -> pd.DataFrame:
+    """Run a ``values_list`` queryset through the cursor: rows straight into pandas."""
+    sql, params = qs.order_by().query.sql_with_params()
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def _dates(s: pd.Series) -> pd.Series:
+    """Dates as datetime64 whether the driver returned text (SQLite) or date objects."""
+    if s.empty:
+        return s.astype("datetime64[s]")
+    first = s.iloc[0]
+    if isinstance(first, str):
+        return pd.to_datetime(s, format="%Y-%m-%d", errors="coerce")
+    return pd.to_datetime(s, errors="coerce")
+
+
+def pseudonym(clinic_id: int, patient_id: int) -> str:
+    """A stable study id that does not reveal the record id (keyed hash)."""
+    key = settings.SECRET_KEY.encode()
+    digest = hmac.new(key, f"outcomes:{clinic_id}:{patient_id}".encode(), hashlib.sha256)
+    return "S-" + digest.hexdigest()[:8].upper()
+
+
+def modality_label(key: str) -> str:
+    if key == "none":
+        return "No session recorded"
+    labels = dict(Modality.choices)
+    return " + ".join(labels.get(k, k) for k in key.split("+"))
+
+
+def _as_tuple(x: Any) -> tuple:
+    return x if isinstance(x, tuple) else ()
+
+
+# --- cohort tables -------------------------------------------------------------------------
+
+
+@dataclass
+class AnalysisTables:
+    """Clinic-wide analysis tables (one query per table)."""
+
+    visits: pd.DataFrame
+    measurements: pd.DataFrame
+    attributes: pd.DataFrame
+    sessions: pd.DataFrame
+    events: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _visits(clinic: Clinic) -> pd.DataFrame:
+    qs = Visit.objects.filter(
+        clinic=clinic, voided_at__isnull=True, patient__voided_at__isnull=True
+    ).values_list("patient_id", "id", "visit_date", "is_baseline")
+    v = _frame(qs, ["patient_id", "visit_id", "visit_date", "is_baseline"])
+    v["visit_date"] = _dates(v["visit_date"])
+    v["is_baseline"] = v["is_baseline"].astype(bool)
+    return v
+
+
+def _measurements(clinic: Clinic, columns: tuple[str, ...]) -> pd.DataFrame:
+    qs = Measurement.objects.filter(
+        clinic=clinic, voided_at__isnull=True, visit__voided_at__isnull=True
+    ).values_list("visit_id", "id", "source", *columns)
+    m = _frame(qs, ["visit_id", "measurement_id", "source", *columns])
+    m["manual"] = (m["source"] == Measurement.Source.MANUAL).to_numpy()
+    m = m.drop(columns=["source"])
+    for c in columns:
+        m[c] = pd.to_numeric(m[c], errors="coerce").astype(float)
+    return m
+
+
+def _sessions(clinic: Clinic) -> pd.DataFrame:
+    qs = TreatmentSession.objects.filter(
+        clinic=clinic, voided_at__isnull=True, patient__voided_at__isnull=True
+    ).values_list("id", "patient_id", "modality", "performed_on", "plan_id")
+    s = _frame(qs, ["session_id", "patient_id", "modality", "performed_on", "plan_id"])
+    s["performed_on"] = _dates(s["performed_on"])
+    # Lots given at each session: draws name their session ("session:<id>"), else same day.
+    draws = _frame(
+        VialDraw.objects.filter(clinic=clinic).values_list(
+            "patient_id", "drawn_on", "session_ref", "lot_id", "lot__product_id"
+        ),
+        ["patient_id", "drawn_on", "session_ref", "lot_id", "product_id"],
+    )
+    s["lot"] = ""
+    s["product"] = ""
+    if not draws.empty and not s.empty:
+        draws["drawn_on"] = _dates(draws["drawn_on"])
+        ref = draws["session_ref"].fillna("").astype(str)
+        named = ref.str.startswith("session:")
+        draws["session_id"] = pd.to_numeric(ref.where(named, "").str.slice(8), errors="coerce")
+        by_id = draws.dropna(subset=["session_id"]).drop_duplicates("session_id", keep="last")
+        lot_map = dict(zip(by_id["session_id"].astype(int), by_id["lot_id"], strict=True))
+        prod_map = dict(zip(by_id["session_id"].astype(int), by_id["product_id"], strict=True))
+        s["lot"] = s["session_id"].map(lot_map)
+        s["product"] = s["session_id"].map(prod_map)
+        unnamed = draws[~named.to_numpy()].drop_duplicates(["patient_id", "drawn_on"], keep="last")
+        if not unnamed.empty:
+            k = pd.MultiIndex.from_arrays([s["patient_id"], s["performed_on"]])
+            u = unnamed.set_index(["patient_id", "drawn_on"])
+            s["lot"] = s["lot"].fillna(pd.Series(u["lot_id"].reindex(k).to_numpy(), index=s.index))
+            s["product"] = s["product"].fillna(
+                pd.Series(u["product_id"].reindex(k).to_numpy(), index=s.index)
+            )
+        for c in ("lot", "product"):
+            s[c] = s[c].map(lambda x: "" if pd.isna(x) else str(int(x)))
+    return s
+
+
+def _protocols(clinic: Clinic, plan_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    out: dict[int, tuple[str, ...]] = {}
+    if not plan_ids:
+        return out
+    qs = TreatmentPlan.objects.filter(clinic=clinic, id__in=plan_ids).values_list("id", "protocols")
+    for pid, protos in qs.order_by():
+        keys = []
+        for p in protos or []:
+            if isinstance(p, dict) and p.get("key"):
+                keys.append(str(p["key"]))
+        out[pid] = tuple(sorted(set(keys)))
+    return out
+
+
+def _events(clinic: Clinic) -> pd.DataFrame:
+    qs = AdverseEvent.objects.filter(
+        clinic=clinic, voided_at__isnull=True, patient__voided_at__isnull=True
+    ).values_list("id", "patient_id", "onset_date", "related_session_date")
+    e = _frame(qs, ["event_id", "patient_id", "onset_date", "related_session_date"])
+    e["onset_date"] = _dates(e["onset_date"])
+    e["related_session_date"] = _dates(e["related_session_date"])
+    return e
+
+
+def _attributes(
+    clinic: Clinic, visits: pd.DataFrame, sessions: pd.DataFrame, today: date
+) -> pd.DataFrame:
+    pats = _frame(
+        Patient.objects.filter(clinic=clinic, voided_at__isnull=True).values_list(
+            "id", "sex_at_birth", "date_of_birth"
+        ),
+        ["patient_id", "sex", "date_of_birth"],
+    )
+    if pats.empty:
+        return pats.assign(arm=[], age_band=[], diagnosis=[], stage=[], products=[], lots=[],
+                           protocols=[])  # fmt: skip
+    pats["date_of_birth"] = _dates(pats["date_of_birth"])
+    # Age at the first visit (the baseline in practice), else today.
+    first = visits.groupby("patient_id")["visit_date"].min() if not visits.empty else None
+    ref = pd.Series(pd.Timestamp(today), index=pats["patient_id"])
+    if first is not None:
+        ref = first.reindex(pats["patient_id"]).fillna(pd.Timestamp(today))
+    age = (ref.to_numpy() - pats["date_of_birth"].to_numpy()) / np.timedelta64(1, "D") / 365.25
+    pats["age_band"] = cohort.age_bands(np.floor(age.astype(float)))
+    pats = pats.drop(columns=["date_of_birth"])
+    dx = _frame(
+        Diagnosis.objects.filter(clinic=clinic).values_list(
+            "patient_id", "condition", "stage", "diagnosed_on", "id"
+        ),
+        ["patient_id", "diagnosis", "stage", "diagnosed_on", "id"],
+    )
+    if not dx.empty:
+        dx = dx.sort_values(["patient_id", "diagnosed_on", "id"]).drop_duplicates(
+            "patient_id", keep="last"
+        )
+        pats = pats.merge(dx[["patient_id", "diagnosis", "stage"]], on="patient_id", how="left")
+    else:
+        pats["diagnosis"] = ""
+        pats["stage"] = ""
+    pats["diagnosis"] = pats["diagnosis"].fillna("").astype(str)
+    pats["stage"] = pats["stage"].fillna("").astype(str)
+    if sessions.empty:
+        pats["arm"] = "none"
+        pats["products"] = [()] * len(pats)
+        pats["lots"] = [()] * len(pats)
+        pats["protocols"] = [()] * len(pats)
+        return pats
+    arm = sessions.groupby("patient_id")["modality"].agg(lambda m: cohort.arm_label(m))
+    pats["arm"] = arm.reindex(pats["patient_id"]).fillna("none").to_numpy()
+    for col, src in (("products", "product"), ("lots", "lot")):
+        nonempty = sessions[sessions[src] != ""]
+        agg = nonempty.groupby("patient_id")[src].agg(lambda x: tuple(sorted(set(x))))
+        pats[col] = [_as_tuple(x) for x in agg.reindex(pats["patient_id"]).to_numpy()]
+    proto = _protocols(clinic, sorted(int(x) for x in sessions["plan_id"].unique()))
+    sp = sessions[["patient_id", "plan_id"]].drop_duplicates()
+    sp = sp.assign(keys=sp["plan_id"].map(lambda p: proto.get(int(p), ())))
+    agg = sp.groupby("patient_id")["keys"].agg(lambda ks: tuple(sorted({k for t in ks for k in t})))
+    pats["protocols"] = [_as_tuple(x) for x in agg.reindex(pats["patient_id"]).to_numpy()]
+    return pats
+
+
+def analysis_tables(
+    clinic: Clinic, *, columns: tuple[str, ...] = cohort.MEASURED_COLUMNS
+) -> AnalysisTables:
+    """All patients, visits, measurements, sessions and adverse events of the clinic."""
+    import time
+
+    t = {}
+    t0 = time.perf_counter()
+    visits = _visits(clinic)
+    t["visits_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    measurements = _measurements(clinic, columns)
+    t["measurements_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sessions = _sessions(clinic)
+    events = _events(clinic)
+    attrs = _attributes(clinic, visits, sessions, timezone.localdate())
+    t["attributes_s"] = time.perf_counter() - t0
+    return AnalysisTables(visits, measurements, attrs, sessions, events, t)
+
+
+def _columns_for(outcome: str) -> tuple[str, ...]:
+    if outcome == "cumulative_thickness_mm_per_cm2":
+        return ("density_per_cm2", "mean_diameter_um")
+    return (outcome,)
+
+
+@dataclass
+class CohortView:
+    result: cohort.CohortResult
+    ae_sections: list[cohort.Section]
+    arm_labels: dict[str, str]
+    listing: list[dict[str, Any]]
+    listing_total: int
+    deidentified: bool
+    timings: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.result.to_dict()
+        out["arm_labels"] = self.arm_labels
+        out["adverse_events"] = [s.to_dict() for s in self.ae_sections]
+        out["deidentified"] = self.deidentified
+        return out
+
+
+def cohort_analysis(
+    clinic: Clinic,
+    filters: cohort.CohortFilters,
+    options: cohort.CohortOptions,
+    *,
+    deidentified: bool,
+    listing_limit: int = 50,
+) -> CohortView:
+    """Everything the cohort page, the cohort API and the cohort report show."""
+    import time
+
+    t0 = time.perf_counter()
+    tables = analysis_tables(clinic, columns=_columns_for(options.outcome))
+    timings = dict(tables.timings)
+    t1 = time.perf_counter()
+    selected = cohort.apply_filters(tables.attributes, filters)
+    long = cohort.build_long(tables.visits, tables.measurements, options.outcome)
+    timings["long_table_s"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    result = cohort.analyse_cohort(long, selected, options, filters)
+    timings["statistics_s"] = time.perf_counter() - t1
+    sel_ids = set(selected["patient_id"].tolist()) if not selected.empty else set()
+    sess = tables.sessions[tables.sessions["patient_id"].isin(sel_ids)]
+    ev = tables.events[tables.events["patient_id"].isin(sel_ids)]
+    products = dict(Product.objects.filter(clinic=clinic).values_list("id", "name"))
+    lots = dict(Lot.objects.filter(clinic=clinic).values_list("id", "lot_number"))
+    ae_sections = [
+        cohort.ae_incidence(sess, ev, by="modality", label=modality_label),
+        cohort.ae_incidence(
+            sess[sess["product"] != ""], ev, by="product",
+            label=lambda k: products.get(int(k), k) if k.isdigit() else k,
+        ),
+        cohort.ae_incidence(
+            sess[sess["lot"] != ""], ev, by="lot",
+            label=lambda k: lots.get(int(k), k) if k.isdigit() else k,
+        ),
+    ]  # fmt: skip
+    arm_labels = {a: modality_label(a) for a in result.arms}
+    listing, total = _listing(clinic, selected, long, deidentified, listing_limit)
+    timings["total_s"] = time.perf_counter() - t0
+    return CohortView(result, ae_sections, arm_labels, listing, total, deidentified, timings)
+
+
+def _listing(
+    clinic: Clinic,
+    selected: pd.DataFrame,
+    long: cohort.LongTable,
+    deidentified: bool,
+    limit: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """The patients behind the numbers. Researchers get study ids, age bands and study weeks."""
+    if selected.empty:
+        return [], 0
+    weeks = (
+        long.rows[long.rows["value"].notna()]
+        .groupby("patient_id")["week"]
+        .agg(lambda w: sorted(int(x) for x in w))
+    )
+    sel = selected.head(limit)
+    names: dict[int, tuple[str, str]] = {}
+    if not deidentified:
+        names = {
+            pid: (f"{fam}, {giv}", mrn)
+            for pid, fam, giv, mrn in Patient.objects.filter(
+                clinic=clinic, id__in=sel["patient_id"].tolist()
+            ).values_list("id", "family_name", "given_name", "medical_record_number")
+        }
+    out = []
+    for row in sel.itertuples(index=False):
+        pid = int(row.patient_id)
+        item = {
+            "study_id": pseudonym(clinic.pk, pid),
+            "sex": row.sex,
+            "age_band": row.age_band,
+            "arm": row.arm,
+            "diagnosis": row.diagnosis,
+            "stage": row.stage,
+            "weeks": weeks.get(pid, []),
+        }
+        if not deidentified:
+            item["patient_id"] = pid
+            item["name"], item["mrn"] = names.get(pid, ("", ""))
+        out.append(item)
+    return out, int(len(selected))
+
+
+def filter_choices(clinic: Clinic) -> dict[str, list[tuple[str, str]]]:
+    """Choices for the cohort filter form, from what the clinic has recorded."""
+    sessions = TreatmentSession.objects.filter(clinic=clinic, voided_at__isnull=True)
+    mods = sorted(set(sessions.values_list("modality", flat=True).order_by()))
+    labels = dict(Modality.choices)
+    stages = sorted(
+        {s for s in Diagnosis.objects.filter(clinic=clinic).values_list("stage", flat=True) if s}
+    )
+    protos: set[str] = set()
+    plan_ids = set(sessions.values_list("plan_id", flat=True).order_by())
+    for keys in _protocols(clinic, sorted(plan_ids)).values():
+        protos.update(keys)
+    return {
+        "modality": [(m, labels.get(m, m)) for m in mods],
+        "diagnosis": [(k, d.label) for k, d in DIAGNOSES.items()],
+        "stage": [(s, s) for s in stages],
+        "product": [
+            (str(pk), name)
+            for pk, name in Product.objects.filter(clinic=clinic).values_list("id", "name")
+        ],
+        "lot": [
+            (str(pk), f"{num} ({prod})")
+            for pk, num, prod in Lot.objects.filter(clinic=clinic).values_list(
+                "id", "lot_number", "product__name"
+            )
+        ],
+        "protocol": [(p, p.replace("_", " ")) for p in sorted(protos)],
+    }
+
+
+def combination_choices(clinic: Clinic) -> list[tuple[str, str]]:
+    rows = TreatmentSession.objects.filter(clinic=clinic, voided_at__isnull=True).values_list(
+        "patient_id", "modality"
+    )
+    by_patient: dict[int, set[str]] = {}
+    for pid, mod in rows.order_by():
+        by_patient.setdefault(pid, set()).add(mod)
+    combos = sorted({cohort.arm_label(m) for m in by_patient.values()} | {"none"})
+    return [(c, modality_label(c)) for c in combos]
+
+
+# --- per patient ---------------------------------------------------------------------------
+
+
+def _hgq_mean(visit: Visit) -> tuple[float | None, int]:
+    vals = [getattr(visit, f) for f, _ in HGQ_ITEMS if getattr(visit, f) is not None]
+    return (sum(vals) / len(vals), len(vals)) if vals else (None, 0)
+
+
+def patient_progress(patient: Patient, *, with_forecast: bool = True) -> progress.Progress:
+    """Change from baseline per visit, photo pairs and the model forecast for one patient."""
+    visits = list(
+        Visit.objects.filter(clinic=patient.clinic, patient=patient, voided_at__isnull=True)
+        .prefetch_related("measurements", "photos")
+        .order_by("visit_date", "id")
+    )
+    base = baseline_visit(patient)
+    points = []
+    for v in visits:
+        m = measurement_of(v)
+        values = {}
+        if m is not None:
+            values = {c: getattr(m, c) for c in cohort.MEASURED_COLUMNS}
+            values["source"] = m.source
+        hgq, hgq_n = _hgq_mean(v)
+        points.append(
+            progress.VisitPoint(
+                visit_id=v.pk,
+                visit_date=v.visit_date,
+                is_baseline=base is not None and v.pk == base.pk,
+                values={k: (float(x) if isinstance(x, int | float) else x)
+                        for k, x in values.items()},
+                global_assessment=v.global_assessment,
+                hgq_mean=hgq,
+                hgq_answered=hgq_n,
+            )
+        )  # fmt: skip
+    sessions = list(
+        TreatmentSession.objects.filter(
+            clinic=patient.clinic, patient=patient, voided_at__isnull=True
+        ).values_list("modality", "performed_on")
+    )
+    dx = (
+        Diagnosis.objects.filter(clinic=patient.clinic, patient=patient)
+        .order_by("-diagnosed_on", "-id")
+        .first()
+    )
+    result = progress.build_progress(points, base.pk if base else None)
+    result.photo_pairs = _photo_pairs(patient, visits, base)
+    result.modalities = sorted({m for m, _ in sessions})
+    if with_forecast:
+        result.forecast = progress.forecast_panel(
+            sex=patient.sex_at_birth,
+            diagnosis=dx.condition if dx else "",
+            stage=dx.stage if dx else "",
+            modalities=result.modalities,
+            baseline_density=result.baseline_value("density_per_cm2"),
+        )
+    return result
+
+
+def _photo_pairs(
+    patient: Patient, visits: list[Visit], base: Visit | None
+) -> list[progress.PhotoPair]:
+    """Baseline vs latest global photo of the same view (latest visit that has that view)."""
+    if base is None:
+        return []
+
+    def photos(v: Visit) -> dict[str, Photo]:  # noqa: E306
+        out: dict[str, Photo] = {}
+        for p in sorted(v.photos.all(), key=lambda p: p.pk):
+            if p.voided_at is None and p.kind == Photo.Kind.GLOBAL and p.view:
+                out[p.view] = p
+        return out
+
+    base_photos = photos(base)
+    pairs = []
+    later = [v for v in visits if v.visit_date > base.visit_date]
+    for view, bp in base_photos.items():
+        for v in reversed(later):
+            lp = photos(v).get(view)
+            if lp is not None:
+                pairs.append(
+                    progress.PhotoPair(
+                        view=view,
+                        baseline_photo_id=bp.pk,
+                        baseline_date=base.visit_date,
+                        latest_photo_id=lp.pk,
+                        latest_date=v.visit_date,
+                    )
+                )
+                break
+    return pairs

@@ -1,0 +1,68 @@
+"""Number formatting for outcomes pages: missing or undefined values show as an em dash."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+def _f(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+@register.filter
+def num(value: Any, decimals: int = 1) -> str:
+    v = _f(value)
+    return "—" if v is None else f"{v:.{int(decimals)}f}"
+
+
+@register.filter
+def signed(value: Any, decimals: int = 1) -> str:
+    v = _f(value)
+    return "—" if v is None else f"{v:+.{int(decimals)}f}"
+
+
+@register.filter
+def pvalue(value: Any) -> str:
+    v = _f(value)
+    if v is None:
+        return "—"
+    return "<0.001" if v < 0.001 else f"{v:.3f}"
+
+
+@register.filter
+def pct(value: Any, decimals: int = 1) -> str:
+    v = _f(value)
+    return "—" if v is None else f"{100 * v:.{int(decimals)}f}%"
+
+
+@register.filter
+def ci(row: dict, decimals: int = 1) -> str:
+    lo, hi = _f(row.get("lower")), _f(row.get("upper"))
+    if lo is None or hi is None:
+        return "—"
+    return f"{lo:.{int(decimals)}f} to {hi:.{int(decimals)}f}"
+
+
+@register.filter
+def ci_pct(row: dict, decimals: int = 1) -> str:
+    lo, hi = _f(row.get("lower")), _f(row.get("upper"))
+    if lo is None or hi is None:
+        return "—"
+    return f"{100 * lo:.{int(decimals)}f}% to {100 * hi:.{int(decimals)}f}%"
+
+
+@register.filter
+def get(mapping: Any, key: Any) -> Any:
+    try:
+        return mapping[key]
+    except (KeyError, IndexError, TypeError):
+        return getattr(mapping, str(key), None)

@@ -1,0 +1,112 @@
+"""Outcomes pages. Thin: the form types the filters, selectors read, cohort.py decides."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from anagen.accounts.permissions import can, require_permission
+from anagen.accounts.roles import Role
+from anagen.outcomes import cohort, comparison, progress, selectors
+from anagen.outcomes.forms import CohortFilterForm
+from anagen.patients.selectors import log_access
+
+
+def is_deidentified(request: HttpRequest) -> bool:
+    """Researchers see de-identified analytics only (roles.py)."""
+    return request.role == Role.RESEARCHER or not can(request, "progress.view")
+
+
+@require_permission("progress.view")
+@require_GET
+def patient_progress(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = selectors.get_patient(request.clinic, patient_id)
+    log_access(
+        request.user,
+        patient,
+        channel="web",
+        path=request.path,
+        ip_address=request.META.get("REMOTE_ADDR"),
+    )
+    result = selectors.patient_progress(patient)
+    context = {
+        "patient": patient,
+        "progress": result,
+        "measures": [(k, cohort.OUTCOMES[k]) for k in progress.MEASURES],
+        "chart": progress.progress_chart_spec(result),
+        "forecast_chart": progress.forecast_chart_spec(result),
+    }
+    return render(request, "outcomes/progress.html", context)
+
+
+@require_permission("cohort.view")
+@require_GET
+def cohort_view(request: HttpRequest) -> HttpResponse:
+    form = CohortFilterForm(
+        request.GET or None,
+        choices=selectors.filter_choices(request.clinic),
+        combinations=selectors.combination_choices(request.clinic),
+    )
+    deidentified = is_deidentified(request)
+    context: dict = {"form": form, "deidentified": deidentified}
+    status = 200
+    if request.GET and not form.is_valid():
+        status = 400
+        context["view"] = None
+    else:
+        if not request.GET:
+            form = CohortFilterForm(
+                {"outcome": "density_per_cm2"},
+                choices=selectors.filter_choices(request.clinic),
+                combinations=selectors.combination_choices(request.clinic),
+            )
+            form.is_valid()
+            context["form"] = form
+        view = selectors.cohort_analysis(
+            request.clinic, form.filters(), form.options(), deidentified=deidentified
+        )
+        r = view.result
+        by_visit = r.sections.get("by_visit")
+        context.update(
+            view=view,
+            result=r,
+            chart=(
+                progress.cohort_chart_spec(by_visit.data["rows"], r.outcome.unit, view.arm_labels)
+                if by_visit is not None and by_visit.ok
+                else None
+            ),
+            filters_text=form.filters().describe(),
+            can_open_patients=can(request, "progress.view") and not deidentified,
+        )
+    return render(request, "outcomes/cohort.html", context, status=status)
+
+
+@require_permission("cohort.view")
+@require_GET
+def comparison_view(request: HttpRequest) -> HttpResponse:
+    view = selectors.cohort_analysis(
+        request.clinic,
+        cohort.CohortFilters(),
+        cohort.CohortOptions(),
+        deidentified=True,
+        listing_limit=0,
+    )
+    r = view.result
+    measured: dict[str, list[dict]] = {}
+    by_visit = r.sections.get("by_visit")
+    if by_visit is not None and by_visit.ok:
+        for row in by_visit.data["rows"]:
+            if row["week"] == r.landmark_week:
+                for mod in row["arm"].split("+"):
+                    measured.setdefault(mod, []).append(
+                        {**row, "arm_label": view.arm_labels.get(row["arm"], row["arm"])}
+                    )
+    profiles = [{"profile": p, "measured": measured.get(p.key, [])} for p in comparison.PROFILES]
+    context = {
+        "profiles": profiles,
+        "result": r,
+        "small_n": cohort.SMALL_N,
+        "untreated": measured.get("none", []),
+    }
+    return render(request, "outcomes/comparison.html", context)

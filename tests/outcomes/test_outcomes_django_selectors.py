@@ -1,0 +1,180 @@
+"""Outcomes selectors on a real database: cohort tables, filters, statistics, progress."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from anagen.monitoring.models import Measurement, Visit
+from anagen.monitoring.services import add_measurement
+from anagen.outcomes import cohort, selectors
+from anagen.outcomes.stats import clopper_pearson
+from anagen.treatments.models import TreatmentSession
+
+pytestmark = pytest.mark.django_db
+
+
+def analyse(clinic, deidentified=False, **filters):
+    options = filters.pop("options", cohort.CohortOptions())
+    return selectors.cohort_analysis(
+        clinic, cohort.CohortFilters(**filters), options, deidentified=deidentified
+    )
+
+
+def test_cohort_analysis_on_a_simulated_cohort_gives_every_result(clinic_a, sim_cohort):
+    view = analyse(clinic_a)
+    r = view.result
+    assert r.n_patients == 80
+    assert 60 <= r.n_analysed <= 80
+    assert set(r.arms) <= {"exosome", "prp", "minoxidil", "exosome+minoxidil", "none"}
+    assert r.reference_arm == "none"
+    for key in ("by_visit", "responders", "ancova", "mmrm"):
+        s = r.sections[key]
+        assert s.ok, (key, s.message)
+        assert s.missing_data, key  # every result states its missing-data handling
+    # The table equals a direct computation from the database (observed cases).
+    row = next(x for x in r.sections["by_visit"].data["rows"] if x["arm"] == "prp" and x["week"] == 12)
+    changes = []
+    for pid in set(TreatmentSession.objects.filter(modality="prp").values_list("patient_id", flat=True)):
+        if TreatmentSession.objects.filter(patient_id=pid).exclude(modality="prp").exists():
+            continue
+        visits = list(Visit.objects.filter(patient_id=pid).order_by("visit_date"))
+        base = next(v for v in visits if v.is_baseline)
+        b = Measurement.objects.get(visit=base).density_per_cm2
+        for v in visits:
+            days = (v.visit_date - base.visit_date).days
+            if abs(days - 84) <= 21 and not v.is_baseline:
+                m = Measurement.objects.get(visit=v).density_per_cm2
+                if m is not None and b is not None:
+                    changes.append(m - b)
+    assert row["n"] == len(changes)
+    assert row["mean"] == pytest.approx(np.mean(changes))
+    assert r.sections["mmrm"].data["df_method"].startswith("Kenward-Roger")
+    json_ready = view.to_dict()
+    assert json_ready["sections"]["mmrm"]["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("filters", "check"),
+    [
+        ({"sex": "female"}, lambda a: set(a["sex"]) == {"female"}),
+        ({"modalities": ("exosome",)}, lambda a: all("exosome" in x for x in a["arm"])),
+        ({"combination": "exosome+minoxidil"}, lambda a: set(a["arm"]) == {"exosome+minoxidil"}),
+        ({"stage": "III"}, lambda a: set(a["stage"]) == {"III"}),
+        ({"diagnosis": "aga_female"}, lambda a: set(a["diagnosis"]) == {"aga_female"}),
+        ({"age_band": "40-49"}, lambda a: set(a["age_band"]) == {"40-49"}),
+        ({"protocol": "prp_standard"}, lambda a: all("prp" in x for x in a["arm"])),
+    ],
+)
+def test_filters_select_the_right_patients(clinic_a, sim_cohort, filters, check):
+    tables = selectors.analysis_tables(clinic_a)
+    selected = cohort.apply_filters(tables.attributes, cohort.CohortFilters(**filters))
+    assert 0 < len(selected) < 80
+    assert check(selected)
+    view = analyse(clinic_a, **filters)
+    assert view.result.n_patients == len(selected)
+
+
+def test_product_and_lot_filters_and_ae_incidence_use_exact_intervals(clinic_a, sim_cohort):
+    from anagen.products.models import Lot
+
+    lot = Lot.objects.get(clinic=clinic_a)
+    tables = selectors.analysis_tables(clinic_a)
+    by_lot = cohort.apply_filters(tables.attributes, cohort.CohortFilters(lot=str(lot.pk)))
+    by_product = cohort.apply_filters(
+        tables.attributes, cohort.CohortFilters(product=str(lot.product_id))
+    )
+    assert len(by_lot) == len(by_product) > 0
+    assert all("exosome" in a for a in by_lot["arm"])
+    view = analyse(clinic_a)
+    modality, product, lot_section = view.ae_sections
+    assert modality.ok and product.ok and lot_section.ok
+    assert modality.missing_data and "attributed" in modality.missing_data
+    for r in modality.data["rows"]:
+        ci = clopper_pearson(r["sessions_with_event"], r["sessions"])
+        assert r["lower"] == pytest.approx(100 * ci.lower)
+        assert r["upper"] == pytest.approx(100 * ci.upper)
+    assert lot_section.data["rows"][0]["group"] == "SIM-LOT-1"
+    n_exo = TreatmentSession.objects.filter(clinic=clinic_a, modality="exosome").count()
+    assert lot_section.data["rows"][0]["sessions"] == n_exo
+
+
+def test_researcher_listing_is_de_identified(clinic_a, sim_cohort):
+    view = analyse(clinic_a, deidentified=True)
+    assert view.listing and view.listing_total == 80
+    for item in view.listing:
+        assert set(item) == {"study_id", "sex", "age_band", "arm", "diagnosis", "stage", "weeks"}
+        assert item["study_id"].startswith("S-")
+    clinician_view = analyse(clinic_a, deidentified=False)
+    assert {"name", "mrn", "patient_id"} <= set(clinician_view.listing[0])
+    ids = [x["study_id"] for x in view.listing]
+    assert len(set(ids)) == len(ids)
+    assert selectors.pseudonym(clinic_a.pk, 1) == selectors.pseudonym(clinic_a.pk, 1)
+    assert selectors.pseudonym(clinic_a.pk, 1) != selectors.pseudonym(clinic_a.pk + 1, 1)
+
+
+def test_cohort_is_scoped_to_the_clinic(clinic_a, clinic_b, sim_cohort, make_user):
+    from anagen.accounts.roles import Role
+    from anagen.outcomes.demo import load_simulated_cohort
+
+    other = make_user(Role.CLINICIAN, clinic_b, username="other-clin")
+    load_simulated_cohort(clinic_b, other, 10, seed=9, mrn_prefix="OTHER")
+    assert analyse(clinic_a).result.n_patients == 80
+    assert analyse(clinic_b).result.n_patients == 10
+
+
+def test_measurement_choice_baseline_and_unscheduled_visits(
+    clinic_a, clinician, make_patient, record_visit
+):
+    p = make_patient(clinic_a, clinician)
+    base = record_visit(p, clinician, 0, baseline=True, density_per_cm2=100.0)
+    v4 = record_visit(p, clinician, 30, density_per_cm2=110.0)
+    # An image-analysis reading never overrides a manual one at the same visit.
+    add_measurement(v4, clinician, {"density_per_cm2": 500.0}, source="imaging")
+    record_visit(p, clinician, 60, density_per_cm2=140.0)  # week 8 window
+    record_visit(p, clinician, 7, density_per_cm2=999.0)  # day 7: before the week-4 window
+    tables = selectors.analysis_tables(clinic_a)
+    long = cohort.build_long(tables.visits, tables.measurements, "density_per_cm2")
+    rows = long.rows.sort_values("week")
+    assert rows["week"].tolist() == [4.0, 8.0]
+    assert rows["change"].tolist() == [10.0, 40.0]
+    assert long.n_unscheduled_visits == 1
+    assert long.baselines["baseline"].tolist() == [100.0]
+    assert base.is_baseline
+
+
+def test_patient_progress_changes_photos_and_forecast(
+    clinic_a, clinician, make_patient, record_visit
+):
+    from anagen.assessment.models import Diagnosis
+
+    p = make_patient(clinic_a, clinician, sex_at_birth="male")
+    Diagnosis.objects.create(
+        clinic=clinic_a, patient=p, diagnosed_on="2025-01-01", diagnosed_by=clinician,
+        condition="aga_male", label="AGA", stage="III",
+    )  # fmt: skip
+    record_visit(
+        p, clinician, 0, baseline=True, density_per_cm2=120.0, mean_diameter_um=60.0,
+        hair_count=120, photos=[("vertex", (200, 100, 100)), ("frontal", (10, 10, 10))],
+    )  # fmt: skip
+    v2 = record_visit(
+        p, clinician, 84, density_per_cm2=132.0, mean_diameter_um=63.0, hair_count=130,
+        global_assessment=1, hgq_growth=2, hgq_satisfaction=1,
+        photos=[("vertex", (100, 200, 100))],
+    )  # fmt: skip
+    prog = selectors.patient_progress(p)
+    assert len(prog.rows) == 2
+    last = prog.rows[-1]
+    assert last.week == 12 and last.study_day == 84
+    assert last.cells["density_per_cm2"].change == pytest.approx(12.0)
+    assert last.cells["density_per_cm2"].change_pct == pytest.approx(10.0)
+    assert last.cells["cumulative_thickness_mm_per_cm2"].change == pytest.approx(
+        132 * 63 / 1000 - 120 * 60 / 1000
+    )
+    assert last.hgq_mean == pytest.approx(1.5) and last.hgq_answered == 2
+    assert [pp.view for pp in prog.photo_pairs] == ["vertex"]  # frontal has no later photo
+    assert prog.photo_pairs[0].latest_photo_id == v2.photos.get().pk
+    assert prog.forecast.ok and prog.forecast.rows
+    assert "not a prediction" in prog.forecast.label
+    d = prog.to_dict(dates=False)
+    assert "visit_date" not in d["rows"][0]
