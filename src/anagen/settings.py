@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "anagen.assessment",
     "anagen.products",
     "anagen.monitoring",
+    "anagen.imaging",
     "anagen.treatments",
     "anagen.outcomes",
     "anagen.interop",

@@ -9,6 +9,7 @@ urlpatterns = [
     path("consultation/", include("anagen.assessment.urls")),
     path("products/", include("anagen.products.urls")),
     path("monitoring/", include("anagen.monitoring.urls")),
+    path("imaging/", include("anagen.imaging.urls")),
     path("sessions/", include("anagen.treatments.urls")),
     path("outcomes/", include("anagen.outcomes.urls")),
     path("interop/", include("anagen.interop.urls")),

@@ -50,6 +50,7 @@ def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 
 from anagen.api import accounts as _accounts  # noqa: E402
 from anagen.api import assessment as _assessment  # noqa: E402
+from anagen.api import imaging as _imaging  # noqa: E402
 from anagen.api import interop as _interop  # noqa: E402
 from anagen.api import monitoring as _monitoring  # noqa: E402
 from anagen.api import outcomes as _outcomes  # noqa: E402
@@ -63,6 +64,7 @@ api.add_router("/me", _accounts.router)
 api.add_router("/consultation", _assessment.router)
 api.add_router("/products", _products.router)
 api.add_router("/monitoring", _monitoring.router)
+api.add_router("/imaging", _imaging.router)
 api.add_router("/sessions", _treatments.router)
 api.add_router("/outcomes", _outcomes.router)
 api.add_router("/interop", _interop.router)

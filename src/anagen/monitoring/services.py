@@ -486,6 +486,10 @@ def _store_photo(visit: Visit, user: User, upload: PhotoUpload, clean: uploads.C
     photo.image.save(f"photo.{clean.extension}", ContentFile(clean.content), save=False)
     _audit(photo, user, "photo uploaded")
     photo.save()
+    if photo.kind == Photo.Kind.TRICHOSCOPY:
+        from anagen.imaging.services import on_trichoscopy_photo_stored  # imaging depends on us
+
+        on_trichoscopy_photo_stored(photo, user)  # queued after commit; never raises
     return photo
 
 

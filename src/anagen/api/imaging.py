@@ -1,0 +1,169 @@
+"""Imaging API: analyses of trichoscopy photos, both summaries, corrections, re-analysis.
+
+The patient in the path is looked up first (another clinic's patient → 404 before any body
+check); services.py applies the rules and names the field in a 400.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+from ninja.errors import HttpError
+
+from anagen.api.auth import guard
+from anagen.imaging import selectors, services
+from anagen.imaging.models import PhotoAnalysis
+from anagen.monitoring import selectors as monitoring_selectors
+
+router = Router(tags=["imaging"])
+
+
+def _raise(exc: services.ImagingError) -> None:
+    detail = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
+    raise HttpError(400, detail)
+
+
+class AnalysisOut(Schema):
+    id: int
+    photo_id: int
+    visit_id: int
+    status: str
+    error: str
+    um_per_px: float | None
+    calibration_source: str
+    terminal_cutoff_um: float
+    engine_version: str
+    analysed_at: datetime | None
+    measurement_id: int | None
+    quality: dict[str, Any] | None
+    summary_automatic: dict[str, Any] | None
+    summary_corrected: dict[str, Any] | None
+    edits: list[dict[str, Any]]
+    overlay_url: str
+
+    @staticmethod
+    def resolve_visit_id(obj: PhotoAnalysis) -> int:
+        return obj.photo.visit_id
+
+    @staticmethod
+    def resolve_quality(obj: PhotoAnalysis) -> dict[str, Any] | None:
+        return obj.result.get("quality") if obj.is_done else None
+
+    @staticmethod
+    def resolve_summary_automatic(obj: PhotoAnalysis) -> dict[str, Any] | None:
+        return obj.summary_auto
+
+    @staticmethod
+    def resolve_summary_corrected(obj: PhotoAnalysis) -> dict[str, Any] | None:
+        return obj.corrected_summary
+
+    @staticmethod
+    def resolve_edits(obj: PhotoAnalysis) -> list[dict[str, Any]]:
+        return obj.edits
+
+    @staticmethod
+    def resolve_overlay_url(obj: PhotoAnalysis) -> str:
+        return f"/imaging/{obj.patient_id}/analyses/{obj.pk}/overlay.png"
+
+
+class HairOut(Schema):
+    id: int
+    centreline_px: list[list[float]]
+    length_um: float
+    diameter_um: float
+    unit_id: int
+    counted: bool
+    source: str
+
+
+class AnalysisDetailOut(AnalysisOut):
+    hairs_automatic: list[HairOut]
+    hairs_corrected: list[HairOut] | None
+
+    @staticmethod
+    def resolve_hairs_automatic(obj: PhotoAnalysis) -> list[dict[str, Any]]:
+        return obj.hairs
+
+    @staticmethod
+    def resolve_hairs_corrected(obj: PhotoAnalysis) -> list[dict[str, Any]] | None:
+        if not obj.is_done or not obj.edits:
+            return None
+        return [h.to_dict() for h in services.final_analysis(obj).hairs]
+
+
+class EditIn(Schema):
+    op: str | None = Field(None, description="add, remove, merge, split, set_diameter or undo")
+    hair_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    hair_ids: list[int] | None = Field(None, max_length=20)
+    n: int | None = Field(None, ge=2, le=4)
+    diameter_um: float | None = Field(None, allow_inf_nan=False)
+    centreline_px: list[list[float]] | None = Field(
+        None, max_length=200, description="add: [[x, y], ...] from base to tip, image pixels"
+    )
+
+
+class AnalyseIn(Schema):
+    um_per_px: float | None = Field(
+        None, allow_inf_nan=False, description="Image scale; empty = the clinic's calibration"
+    )
+
+
+@router.get(
+    "/patients/{patient_id}/visits/{visit_id}/analyses",
+    response=list[AnalysisOut],
+    summary="Analyses of the visit's trichoscopy photos (automatic and corrected summaries)",
+    auth=guard("visit.view"),
+)
+def list_analyses(request: HttpRequest, patient_id: int, visit_id: int):
+    patient = monitoring_selectors.get_patient(request.clinic, patient_id)
+    visit = monitoring_selectors.get_visit(patient, visit_id)
+    return selectors.analyses_of(visit)
+
+
+@router.get(
+    "/patients/{patient_id}/analyses/{analysis_id}",
+    response=AnalysisDetailOut,
+    summary="One analysis with its per-hair tables (automatic and corrected)",
+    auth=guard("visit.view"),
+)
+def get_analysis(request: HttpRequest, patient_id: int, analysis_id: int):
+    patient = monitoring_selectors.get_patient(request.clinic, patient_id)
+    return selectors.get_analysis(patient, analysis_id)
+
+
+@router.post(
+    "/patients/{patient_id}/analyses/{analysis_id}/corrections",
+    response=AnalysisOut,
+    summary="Add one correction (or undo the last); the automatic result is kept unchanged",
+    auth=guard("visit.record"),
+)
+def add_correction(request: HttpRequest, patient_id: int, analysis_id: int, payload: EditIn):
+    patient = monitoring_selectors.get_patient(request.clinic, patient_id)
+    analysis = selectors.get_analysis(patient, analysis_id)
+    data = {k: v for k, v in payload.dict().items() if v is not None}
+    try:
+        if data.get("op") == "undo":
+            services.undo_edit(analysis, request.user)
+        else:
+            services.add_edit(analysis, request.user, data)
+    except services.ImagingError as exc:
+        _raise(exc)
+    analysis.refresh_from_db()
+    return analysis
+
+
+@router.post(
+    "/patients/{patient_id}/photos/{photo_id}/analyse",
+    response={202: AnalysisOut},
+    summary="(Re)analyse a trichoscopy photo in the background",
+    auth=guard("visit.record"),
+)
+def analyse_photo(request: HttpRequest, patient_id: int, photo_id: int, payload: AnalyseIn):
+    patient = monitoring_selectors.get_patient(request.clinic, patient_id)
+    photo = selectors.get_trichoscopy_photo(patient, photo_id)
+    try:
+        analysis = services.request_analysis(photo, request.user, payload.um_per_px)
+    except services.ImagingError as exc:
+        _raise(exc)
+    return Status(202, analysis)

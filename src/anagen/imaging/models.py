@@ -1,0 +1,176 @@
+"""Analyses of monitoring trichoscopy photos.
+
+The automatic result of the engine (PhotoAnalysis.result) and the clinician's correction
+layer (AnalysisCorrection.edits) are stored apart: the automatic result is never changed by
+a correction, and both summaries can always be shown side by side. Both are audited with
+django-simple-history. Calibration is per clinic (the dermatoscope's µm per pixel) unless
+given for one analysis; without it the analysis waits and says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from anagen.accounts.models import Clinic
+from anagen.imaging.engine.analyze import MAX_UM_PER_PX, MIN_UM_PER_PX
+from anagen.monitoring.models import Measurement, Photo
+from anagen.patients.models import Patient
+
+UM_PER_PX_VALIDATORS = [MinValueValidator(MIN_UM_PER_PX), MaxValueValidator(MAX_UM_PER_PX)]
+CUTOFF_VALIDATORS = [MinValueValidator(10.0), MaxValueValidator(100.0)]
+
+
+class ImagingSettings(models.Model):
+    """Per-clinic calibration of the dermatoscope used for trichoscopy images."""
+
+    clinic = models.OneToOneField(Clinic, on_delete=models.PROTECT, related_name="imaging_settings")
+    um_per_px = models.FloatField(
+        "µm per pixel",
+        null=True,
+        blank=True,
+        validators=UM_PER_PX_VALIDATORS,
+        help_text="From a stage-micrometer image (anagen image calibrate) or the known field "
+        "of view; empty = analyses wait for a calibration",
+    )
+    terminal_cutoff_um = models.FloatField(default=40.0, validators=CUTOFF_VALIDATORS)
+    calibration_note = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    def __str__(self) -> str:
+        return f"Imaging settings of {self.clinic}"
+
+
+class PhotoAnalysis(models.Model):
+    """The engine's automatic result for one trichoscopy photo."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        NEEDS_CALIBRATION = "needs_calibration", "Needs calibration"
+        FAILED = "failed", "Failed"
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    photo = models.OneToOneField(Photo, on_delete=models.PROTECT, related_name="analysis")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    um_per_px = models.FloatField(null=True, blank=True, validators=UM_PER_PX_VALIDATORS)
+    calibration_source = models.CharField(max_length=20, blank=True)  # clinic | entered
+    terminal_cutoff_um = models.FloatField(default=40.0, validators=CUTOFF_VALIDATORS)
+    engine_version = models.CharField(max_length=20, blank=True)
+    result = models.JSONField(null=True, blank=True, help_text="engine Analysis.to_dict()")
+    error = models.TextField(blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    measurement = models.ForeignKey(
+        Measurement, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    analysed_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["photo__visit__visit_date", "id"]
+
+    def __str__(self) -> str:
+        return f"Analysis of photo {self.photo_id} ({self.get_status_display()})"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status == self.Status.DONE and self.result is not None
+
+    @property
+    def summary_auto(self) -> dict[str, Any] | None:
+        return self.result["summary"] if self.is_done else None
+
+    @property
+    def quality_flags(self) -> list[str]:
+        return list((self.result or {}).get("quality", {}).get("flags", []))
+
+    @property
+    def corrected_summary(self) -> dict[str, Any] | None:
+        try:
+            return self.correction.summary
+        except AnalysisCorrection.DoesNotExist:
+            return None
+
+    @property
+    def edits(self) -> list[dict[str, Any]]:
+        try:
+            return list(self.correction.edits)
+        except AnalysisCorrection.DoesNotExist:
+            return []
+
+    @property
+    def hairs(self) -> list[dict[str, Any]]:
+        return list((self.result or {}).get("hairs", [])) if self.is_done else []
+
+    def summary_rows(self) -> list[tuple[str, Any, Any]]:
+        """(label, automatic, corrected) rows for the page; corrected is None without edits."""
+        a, c = self.summary_auto, self.corrected_summary
+        if a is None:
+            return []
+
+        def fmt(s: dict[str, Any] | None, key: str, nd: int = 1) -> str | None:
+            if s is None:
+                return None
+            v = s.get(key)
+            if v is None:
+                return "—"
+            return f"{v:.{nd}f}" if isinstance(v, float) else str(v)
+
+        def bins(s: dict[str, Any] | None) -> str | None:
+            if s is None:
+                return None
+            return " / ".join(f"{k}: {v}" for k, v in s["diameter_bins"].items())
+
+        def units(s: dict[str, Any] | None) -> str | None:
+            if s is None:
+                return None
+            return " / ".join(f"{k}: {v}" for k, v in s["hairs_per_unit"].items())
+
+        cut = f"{a['terminal_cutoff_um']:g}"
+        return [
+            ("Hairs counted", fmt(a, "count"), fmt(c, "count")),
+            ("Density (/cm²)", fmt(a, "density_per_cm2"), fmt(c, "density_per_cm2")),
+            ("Follicular units (/cm²)", fmt(a, "follicular_units_per_cm2"),
+             fmt(c, "follicular_units_per_cm2")),
+            ("Hairs per unit (mean)", fmt(a, "hairs_per_unit_mean", 2),
+             fmt(c, "hairs_per_unit_mean", 2)),
+            ("Units with 1 / 2 / 3 / 4+ hairs", units(a), units(c)),
+            ("Mean diameter (µm)", fmt(a, "diameter_mean_um"), fmt(c, "diameter_mean_um")),
+            ("Median diameter (µm)", fmt(a, "diameter_median_um"), fmt(c, "diameter_median_um")),
+            ("Diameter CV", fmt(a, "diameter_cv", 2), fmt(c, "diameter_cv", 2)),
+            ("Diameter bins (µm)", bins(a), bins(c)),
+            (f"Terminal > {cut} µm (%)", fmt(a, "terminal_pct"), fmt(c, "terminal_pct")),
+            (f"Vellus ≤ {cut} µm (%)", fmt(a, "vellus_pct"), fmt(c, "vellus_pct")),
+            ("Cumulative thickness (mm/cm²)", fmt(a, "cumulative_thickness_mm_per_cm2", 2),
+             fmt(c, "cumulative_thickness_mm_per_cm2", 2)),
+            ("Field (cm²)", fmt(a, "field_area_cm2", 4), fmt(c, "field_area_cm2", 4)),
+        ]
+
+
+class AnalysisCorrection(models.Model):
+    """The correction layer of one analysis: the list of edits and the summary they give."""
+
+    analysis = models.OneToOneField(
+        PhotoAnalysis, on_delete=models.PROTECT, related_name="correction"
+    )
+    edits = models.JSONField(default=list, help_text="engine Corrections.to_dict()['edits']")
+    summary = models.JSONField(null=True, blank=True, help_text="summary with the edits applied")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"{len(self.edits)} corrections of analysis {self.analysis_id}"

@@ -1,0 +1,392 @@
+"""Writes of imaging data: analyses of trichoscopy photos, their correction layer, settings.
+
+The engine (anagen.imaging.engine) does the image work; this module stores its automatic
+result, keeps the clinician's corrections apart from it, fills the visit's measurement
+(source "image analysis") and audits every write with simple_history.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from anagen.accounts.models import Clinic, User
+from anagen.imaging.engine import (
+    Analysis,
+    CalibrationError,
+    CorrectionError,
+    Corrections,
+    ImageInputError,
+    analyze,
+    load_image,
+    render_overlay,
+)
+from anagen.imaging.engine.analyze import MAX_UM_PER_PX, MIN_UM_PER_PX
+from anagen.imaging.models import AnalysisCorrection, ImagingSettings, PhotoAnalysis
+from anagen.monitoring import services as monitoring_services
+from anagen.monitoring.models import TARGET_AREA_CM2_RANGE, Measurement, Photo
+
+log = logging.getLogger(__name__)
+EDIT_OPS = ("add", "remove", "merge", "split", "set_diameter")
+
+
+@dataclass
+class ImagingError(Exception):
+    """A write was refused; ``errors`` maps field name → list of messages."""
+
+    errors: dict[str, list[str]]
+
+    def __str__(self) -> str:
+        return "; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items())
+
+
+def _audit(obj: Model, user: User, reason: str) -> None:
+    obj._history_user = user  # type: ignore[attr-defined]
+    obj._change_reason = reason  # type: ignore[attr-defined]
+
+
+def _float(value: Any, field: str, lo: float, hi: float, unit: str) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ImagingError({field: ["Enter a number."]}) from exc
+    if not math.isfinite(v) or not (lo <= v <= hi):
+        raise ImagingError({field: [f"Enter a value between {lo:g} and {hi:g} {unit}."]})
+    return v
+
+
+# --- settings ------------------------------------------------------------------------------
+
+
+def settings_for(clinic: Clinic) -> ImagingSettings:
+    obj = ImagingSettings.objects.filter(clinic=clinic).first()
+    return obj or ImagingSettings(clinic=clinic)
+
+
+def save_settings(clinic: Clinic, user: User, data: Mapping[str, Any]) -> ImagingSettings:
+    upp = _float(data.get("um_per_px"), "um_per_px", MIN_UM_PER_PX, MAX_UM_PER_PX, "µm/px")
+    cutoff = _float(data.get("terminal_cutoff_um"), "terminal_cutoff_um", 10, 100, "µm")
+    note = str(data.get("calibration_note") or "").strip()[:200]
+    with transaction.atomic():
+        obj, _ = ImagingSettings.objects.select_for_update().get_or_create(clinic=clinic)
+        obj.um_per_px = upp
+        obj.terminal_cutoff_um = cutoff if cutoff is not None else 40.0
+        obj.calibration_note = note
+        _audit(obj, user, "imaging settings changed")
+        obj.save()
+    return obj
+
+
+# --- analyses ------------------------------------------------------------------------------
+
+
+def on_trichoscopy_photo_stored(photo: Photo, user: User) -> PhotoAnalysis | None:
+    """Hook called by monitoring when a trichoscopy photo is stored: queue its analysis.
+
+    Never raises into the upload: a failure here leaves the photo stored and is logged.
+    """
+    try:
+        return _prepare(photo, user, None)
+    except Exception:  # noqa: BLE001 - the upload must not fail because of imaging
+        log.exception("could not queue the analysis of photo %s", photo.pk)
+        return None
+
+
+def request_analysis(photo: Photo, user: User, um_per_px: Any = None) -> PhotoAnalysis:
+    """(Re)analyse a trichoscopy photo, with an entered calibration or the clinic's."""
+    if photo.kind != Photo.Kind.TRICHOSCOPY:
+        raise ImagingError({"photo": ["Only trichoscopy images are analysed."]})
+    if photo.is_voided or photo.visit.is_voided:
+        raise ImagingError({"photo": ["This photo or its visit is voided."]})
+    upp = _float(um_per_px, "um_per_px", MIN_UM_PER_PX, MAX_UM_PER_PX, "µm/px")
+    return _prepare(photo, user, upp)
+
+
+def _prepare(photo: Photo, user: User, upp: float | None) -> PhotoAnalysis:
+    cfg = settings_for(photo.clinic)
+    source = "entered" if upp is not None else ("clinic" if cfg.um_per_px else "")
+    upp = upp if upp is not None else cfg.um_per_px
+    with transaction.atomic():
+        analysis = PhotoAnalysis.objects.select_for_update().filter(photo=photo).first()
+        if analysis is None:
+            analysis = PhotoAnalysis(
+                clinic=photo.clinic, patient=photo.patient, photo=photo, requested_by=user
+            )
+        analysis.requested_by = user
+        analysis.um_per_px = upp
+        analysis.calibration_source = source
+        analysis.terminal_cutoff_um = cfg.terminal_cutoff_um
+        analysis.result = None
+        analysis.seconds = None
+        analysis.analysed_at = None
+        if upp is None:
+            analysis.status = PhotoAnalysis.Status.NEEDS_CALIBRATION
+            analysis.error = (
+                "No calibration: enter the image scale (µm per pixel) or set the clinic's "
+                "dermatoscope calibration; densities are never reported without it."
+            )
+        else:
+            analysis.status = PhotoAnalysis.Status.QUEUED
+            analysis.error = ""
+        _audit(analysis, user, "analysis requested")
+        analysis.save()
+        correction = AnalysisCorrection.objects.filter(analysis=analysis).first()
+        if correction is not None and correction.edits:
+            correction.edits, correction.summary, correction.updated_by = [], None, user
+            _audit(correction, user, "re-analysed: earlier corrections kept in the history")
+            correction.save()
+        if upp is not None:
+            pk = analysis.pk
+            transaction.on_commit(lambda: _enqueue(pk))
+    return analysis
+
+
+def _enqueue(analysis_id: int) -> None:
+    from anagen.imaging.tasks import analyse_photo
+
+    try:
+        analyse_photo.enqueue(analysis_id)
+    except Exception:  # noqa: BLE001 - a broken queue leaves the analysis "queued", visibly
+        log.exception("could not enqueue the analysis %s", analysis_id)
+
+
+def run_analysis(analysis_id: int) -> PhotoAnalysis:
+    """Run the engine on the stored photo (called by the background task)."""
+    analysis = PhotoAnalysis.objects.select_related("photo", "photo__visit").get(pk=analysis_id)
+    if analysis.status not in (PhotoAnalysis.Status.QUEUED, PhotoAnalysis.Status.RUNNING):
+        return analysis
+    user = analysis.requested_by
+    analysis.status = PhotoAnalysis.Status.RUNNING
+    _audit(analysis, user, "analysis started")
+    analysis.save(update_fields=["status"])
+    try:
+        with analysis.photo.image.open("rb") as fh:
+            data = fh.read()
+        image = load_image(data)
+        result = analyze(image, analysis.um_per_px, terminal_cutoff_um=analysis.terminal_cutoff_um)
+    except CalibrationError as exc:
+        analysis.status, analysis.error = PhotoAnalysis.Status.NEEDS_CALIBRATION, str(exc)
+    except ImageInputError as exc:
+        analysis.status, analysis.error = PhotoAnalysis.Status.FAILED, str(exc)
+    except (OSError, FileNotFoundError) as exc:
+        analysis.status, analysis.error = PhotoAnalysis.Status.FAILED, f"image unreadable: {exc}"
+    except Exception as exc:  # noqa: BLE001 - stored and shown; the worker keeps running
+        log.exception("analysis %s failed", analysis_id)
+        analysis.status = PhotoAnalysis.Status.FAILED
+        analysis.error = f"internal error ({type(exc).__name__})"
+    else:
+        analysis.status = PhotoAnalysis.Status.DONE
+        analysis.error = ""
+        analysis.result = result.to_dict()
+        analysis.engine_version = str(result.meta.get("engine_version", ""))
+        analysis.seconds = float(result.meta.get("seconds", 0.0))
+        analysis.analysed_at = timezone.now()
+    with transaction.atomic():
+        _audit(analysis, user, f"analysis {analysis.status}")
+        analysis.save()
+        if analysis.status == PhotoAnalysis.Status.DONE:
+            _record_measurement(analysis, user, final_analysis(analysis))
+    return analysis
+
+
+def automatic_analysis(analysis: PhotoAnalysis) -> Analysis:
+    if not analysis.is_done:
+        raise ImagingError({"analysis": ["The analysis has no result yet."]})
+    return Analysis.from_dict(analysis.result)
+
+
+def corrections_of(analysis: PhotoAnalysis) -> Corrections:
+    c = AnalysisCorrection.objects.filter(analysis=analysis).first()
+    return Corrections.from_dict({"edits": c.edits}) if c and c.edits else Corrections()
+
+
+def final_analysis(analysis: PhotoAnalysis) -> Analysis:
+    """The automatic result with the correction layer applied (the automatic one if none)."""
+    auto = automatic_analysis(analysis)
+    c = corrections_of(analysis)
+    return c.apply(auto) if c.edits else auto
+
+
+def summaries(analysis: PhotoAnalysis) -> dict[str, Any]:
+    """Automatic and corrected summaries side by side."""
+    auto = automatic_analysis(analysis)
+    c = corrections_of(analysis)
+    return {
+        "automatic": auto.summary.to_dict(),
+        "corrected": c.apply(auto).summary.to_dict() if c.edits else None,
+        "edits": len(c.edits),
+    }
+
+
+def _record_measurement(analysis: PhotoAnalysis, user: User, result: Analysis) -> None:
+    """Fill the visit's measurement from the (corrected) analysis; the previous one is voided."""
+    visit = analysis.photo.visit
+    s = result.summary
+    if analysis.measurement_id:
+        old = Measurement.objects.get(pk=analysis.measurement_id)
+        if not old.is_voided:
+            monitoring_services.void_record(old, user, "superseded by a newer image analysis")
+    analysis.measurement = None
+    area = round(s.field_area_cm2, 4)
+    if visit.is_voided or not (TARGET_AREA_CM2_RANGE[0] <= area <= TARGET_AREA_CM2_RANGE[1]):
+        note = f"Field {area:g} cm² is outside {TARGET_AREA_CM2_RANGE[0]:g}–" \
+            f"{TARGET_AREA_CM2_RANGE[1]:g} cm²: not recorded as a visit measurement."
+        analysis.error = "" if visit.is_voided else note
+    else:
+        data = {
+            "target_area_cm2": area,
+            "hair_count": s.count,
+            "density_per_cm2": round(s.density_per_cm2, 2),
+            "mean_diameter_um": round(s.diameter_mean_um, 2) if s.diameter_mean_um else None,
+            "terminal_pct": round(s.terminal_pct, 2) if s.terminal_pct is not None else None,
+            "vellus_pct": round(s.vellus_pct, 2) if s.vellus_pct is not None else None,
+        }
+        try:
+            analysis.measurement = monitoring_services.add_measurement(
+                visit, user, data, source=Measurement.Source.IMAGING
+            )
+        except monitoring_services.MonitoringError as exc:
+            analysis.error = f"Not recorded as a visit measurement: {exc}"
+    _audit(analysis, user, "visit measurement filled")
+    analysis.save(update_fields=["measurement", "error"])
+
+
+# --- correction layer ----------------------------------------------------------------------
+
+
+def _edit_from(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A single edit from form or JSON input, checked for shape (ids are checked on apply)."""
+    op = str(data.get("op") or "")
+    if op not in EDIT_OPS:
+        raise ImagingError({"op": [f"Choose one of: {', '.join(EDIT_OPS)}."]})
+
+    def hair_id(field: str = "hair_id") -> int:
+        try:
+            return int(str(data.get(field, "")).strip())
+        except ValueError as exc:
+            raise ImagingError({field: ["Enter a hair number from the overlay."]}) from exc
+
+    if op == "remove":
+        return {"op": "remove", "hair_id": hair_id()}
+    if op == "merge":
+        raw = data.get("hair_ids")
+        items = raw if isinstance(raw, list) else str(raw or "").replace(",", " ").split()
+        try:
+            ids = [int(v) for v in items]
+        except (TypeError, ValueError) as exc:
+            raise ImagingError({"hair_ids": ["Enter hair numbers separated by commas."]}) from exc
+        if len(set(ids)) < 2:
+            raise ImagingError({"hair_ids": ["Merging needs at least two different hairs."]})
+        return {"op": "merge", "hair_ids": ids}
+    if op == "split":
+        n = _float(data.get("n") or 2, "n", 2, 4, "pieces")
+        return {"op": "split", "hair_id": hair_id(), "n": int(n or 2)}
+    if op == "set_diameter":
+        d = _float(data.get("diameter_um"), "diameter_um", 5, 200, "µm")
+        if d is None:
+            raise ImagingError({"diameter_um": ["Enter the diameter in µm."]})
+        return {"op": "set_diameter", "hair_id": hair_id(), "diameter_um": d}
+    # add: a straight hair from its base (x1, y1) to its tip (x2, y2), in image pixels
+    pts = data.get("centreline_px")
+    if pts is None:
+        try:
+            pts = [[float(data[k]) for k in ("x1", "y1")], [float(data[k]) for k in ("x2", "y2")]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ImagingError({"x1": ["Enter base and tip coordinates in pixels."]}) from exc
+    d = _float(data.get("diameter_um") or 60, "diameter_um", 5, 200, "µm")
+    return {"op": "add", "centreline_px": pts, "diameter_um": d}
+
+
+def _to_engine(edit: dict[str, Any], author: str) -> dict[str, Any]:
+    """Our edit dict -> the engine's stored edit format (Corrections.to_dict)."""
+    c = Corrections()
+    if edit["op"] == "remove":
+        c.remove_hair(edit["hair_id"], author=author)
+    elif edit["op"] == "merge":
+        c.merge(edit["hair_ids"], author=author)
+    elif edit["op"] == "split":
+        c.split(edit["hair_id"], n=edit["n"], author=author)
+    elif edit["op"] == "set_diameter":
+        c.set_diameter(edit["hair_id"], edit["diameter_um"], author=author)
+    else:
+        c.add_hair(edit["centreline_px"], diameter_um=edit["diameter_um"], author=author)
+    return c.to_dict()["edits"][0]
+
+
+def add_edit(analysis: PhotoAnalysis, user: User, data: Mapping[str, Any]) -> AnalysisCorrection:
+    """Append one edit to the correction layer (the automatic result is left as it is)."""
+    if not analysis.is_done:
+        raise ImagingError({"analysis": ["Only a finished analysis can be corrected."]})
+    try:
+        edit = _to_engine(_edit_from(data), user.get_username())
+    except CorrectionError as exc:
+        raise ImagingError({"op": [str(exc)]}) from exc
+    return _save_edits(analysis, user, None, edit)
+
+
+def undo_edit(analysis: PhotoAnalysis, user: User) -> AnalysisCorrection:
+    if not analysis.is_done:
+        raise ImagingError({"analysis": ["Only a finished analysis can be corrected."]})
+    return _save_edits(analysis, user, "undo", None)
+
+
+def _save_edits(
+    analysis: PhotoAnalysis, user: User, action: str | None, edit: dict[str, Any] | None
+) -> AnalysisCorrection:
+    with transaction.atomic():
+        locked = PhotoAnalysis.objects.select_for_update().get(pk=analysis.pk)
+        if locked.photo.visit.is_voided or locked.photo.is_voided:
+            raise ImagingError({"analysis": ["This photo or its visit is voided."]})
+        corr = AnalysisCorrection.objects.filter(analysis=locked).first()
+        if corr is None:
+            corr = AnalysisCorrection(analysis=locked, edits=[], updated_by=user)
+        edits = list(corr.edits)
+        if action == "undo":
+            if not edits:
+                raise ImagingError({"op": ["There is no correction to undo."]})
+            edits.pop()
+            reason = "correction undone"
+        else:
+            edits.append(edit)
+            reason = f"correction: {edit['op']}"  # type: ignore[index]
+        auto = automatic_analysis(locked)
+        try:
+            corrected = Corrections.from_dict({"edits": edits}).apply(auto)
+        except CorrectionError as exc:
+            raise ImagingError({"op": [str(exc)]}) from exc
+        corr.edits = edits
+        corr.summary = corrected.summary.to_dict() if edits else None
+        corr.updated_by = user
+        _audit(corr, user, reason)
+        corr.save()
+        _record_measurement(locked, user, corrected if edits else auto)
+    analysis.refresh_from_db()
+    return corr
+
+
+# --- overlay -------------------------------------------------------------------------------
+
+
+def overlay_png(analysis: PhotoAnalysis, corrected: bool = True, max_side: int = 1600) -> bytes:
+    """The photo with the hairs drawn (corrections applied unless ``corrected`` is False)."""
+    from PIL import Image
+
+    result = final_analysis(analysis) if corrected else automatic_analysis(analysis)
+    with analysis.photo.image.open("rb") as fh:
+        image = load_image(fh.read())
+    im = Image.fromarray(render_overlay(image, result))
+    if max(im.size) > max_side:
+        im.thumbnail((max_side, max_side))
+    out = io.BytesIO()
+    im.save(out, format="PNG", optimize=False)
+    return out.getvalue()

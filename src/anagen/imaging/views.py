@@ -1,0 +1,129 @@
+"""Pages of the imaging app: analysis panel with overlay and summaries, the htmx correction
+tool, a calibration form per photo and the clinic's calibration settings. Thin: services
+decide, selectors read; every object is looked up within the patient of the user's clinic."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from anagen.accounts.permissions import require_permission
+from anagen.imaging import selectors, services
+from anagen.monitoring import selectors as monitoring_selectors
+from anagen.patients.selectors import log_access
+
+
+def _visit_url(analysis) -> str:
+    url = reverse(
+        "monitoring:visit_detail",
+        kwargs={"patient_id": analysis.patient_id, "visit_id": analysis.photo.visit_id},
+    )
+    return f"{url}#analysis-{analysis.pk}"
+
+
+def _panel(request: HttpRequest, analysis, errors=None, status: int = 200) -> HttpResponse:
+    analysis.refresh_from_db()
+    context = {"a": analysis, "patient": analysis.patient, "errors": errors or {}}
+    if request.htmx:
+        # htmx swaps only 2xx answers: field errors come back in the fragment with 200.
+        return render(request, "imaging/_analysis.html", context)
+    return render(request, "imaging/analysis_detail.html", context, status=status)
+
+
+@require_permission("visit.view")
+def analysis_detail(request: HttpRequest, patient_id: int, analysis_id: int) -> HttpResponse:
+    patient = monitoring_selectors.get_patient(request.clinic, patient_id)
+    analysis = selectors.get_analysis(patient, analysis_id)
+    if not request.htmx:
+        log_access(
+            request.user, patient, channel="web", path=request.path,
+            ip_address=request.META.get("REMOTE_ADDR"),
+        )  # fmt: skip
+    return _panel(request, analysis)
+
+
+@require_permission("visit.view")
+def overlay(request: HttpRequest, patient_id: int, analysis_id: int) -> HttpResponse:
+    """The overlay PNG (corrections applied; ``?auto=1`` for the automatic result)."""
+    patient = monitoring_selectors.get_patient(request.clinic, patient_id)
+    analysis = selectors.get_analysis(patient, analysis_id)
+    if not analysis.is_done:
+        return HttpResponse("No result yet.", status=404, content_type="text/plain")
+    try:
+        png = services.overlay_png(analysis, corrected=request.GET.get("auto") != "1")
+    except (OSError, ValueError):
+        return HttpResponse("The image file is missing.", status=404, content_type="text/plain")
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "private, no-cache"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_permission("visit.record")
+@require_http_methods(["POST"])
+def correct(request: HttpRequest, patient_id: int, analysis_id: int) -> HttpResponse:
+    patient = monitoring_selectors.get_patient(request.clinic, patient_id)
+    analysis = selectors.get_analysis(patient, analysis_id)
+    try:
+        if request.POST.get("op") == "undo":
+            services.undo_edit(analysis, request.user)
+        else:
+            services.add_edit(analysis, request.user, request.POST)
+    except services.ImagingError as exc:
+        return _panel(request, analysis, exc.errors, status=400)
+    if request.htmx:
+        return _panel(request, analysis)
+    messages.success(request, "Correction saved; the automatic result is kept unchanged.")
+    return redirect(_visit_url(analysis))
+
+
+@require_permission("visit.record")
+@require_http_methods(["POST"])
+def analyse(request: HttpRequest, patient_id: int, photo_id: int) -> HttpResponse:
+    """(Re)analyse one trichoscopy photo, with the µm/px entered here or the clinic's."""
+    patient = monitoring_selectors.get_patient(request.clinic, patient_id)
+    photo = selectors.get_trichoscopy_photo(patient, photo_id)
+    try:
+        analysis = services.request_analysis(photo, request.user, request.POST.get("um_per_px"))
+    except services.ImagingError as exc:
+        existing = getattr(photo, "analysis", None)
+        if existing is not None:
+            return _panel(request, existing, exc.errors, status=400)
+        messages.error(request, str(exc))
+        return redirect(
+            "monitoring:visit_detail", patient_id=patient.pk, visit_id=photo.visit_id
+        )
+    if request.htmx:
+        return _panel(request, analysis)
+    messages.success(request, "Analysis requested.")
+    return redirect(_visit_url(analysis))
+
+
+@require_permission("monitoring.settings")
+@require_http_methods(["GET", "POST"])
+def settings_view(request: HttpRequest) -> HttpResponse:
+    cfg = services.settings_for(request.clinic)
+    errors: dict = {}
+    values = {
+        "um_per_px": "" if cfg.um_per_px is None else f"{cfg.um_per_px:g}",
+        "terminal_cutoff_um": f"{cfg.terminal_cutoff_um:g}",
+        "calibration_note": cfg.calibration_note,
+    }
+    if request.method == "POST":
+        values = {k: request.POST.get(k, "") for k in values}
+        try:
+            services.save_settings(request.clinic, request.user, request.POST)
+        except services.ImagingError as exc:
+            errors = exc.errors
+        else:
+            messages.success(request, "Imaging calibration saved.")
+            return redirect("imaging:settings")
+    return render(
+        request,
+        "imaging/settings.html",
+        {"values": values, "errors": errors, "cfg": cfg},
+        status=400 if errors else 200,
+    )

@@ -1,0 +1,212 @@
+"""Imaging glue: a trichoscopy photo uploaded at a visit is analysed in a background task;
+the visit page shows overlay, both summaries and the htmx correction tool; the visit's
+measurement is filled; the API exposes the same. Small generated images keep it fast."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from anagen.accounts.roles import Role
+from anagen.imaging import services
+from anagen.imaging.engine import synth
+from anagen.imaging.models import AnalysisCorrection, ImagingSettings, PhotoAnalysis
+from anagen.monitoring import services as monitoring_services
+from anagen.monitoring.models import Measurement
+
+UPP = 5.0
+PARAMS = synth.SynthParams(width=800, height=640, um_per_px=UPP, glare=0.0,
+                           density_per_cm2=180, unit_probs=(0.6, 0.3, 0.1, 0.0))
+
+
+@pytest.fixture(scope="module")
+def png_bytes():
+    img, truth = synth.generate(PARAMS, 11)
+    out = io.BytesIO()
+    Image.fromarray(img).save(out, format="PNG")
+    return out.getvalue(), truth
+
+
+@pytest.fixture
+def nurse(clinic_a, make_user):
+    return make_user(Role.NURSE, clinic_a)
+
+
+@pytest.fixture
+def patient(clinic_a, nurse, make_patient):
+    return make_patient(clinic_a, nurse, given_name="Tricho", family_name="Scopy")
+
+
+@pytest.fixture
+def visit(patient, nurse):
+    day = (date.today() - timedelta(days=1)).isoformat()
+    return monitoring_services.record_visit(patient, nurse, {"visit_date": day})
+
+
+@pytest.fixture
+def calibrated(clinic_a, nurse):
+    return services.save_settings(clinic_a, nurse, {"um_per_px": UPP})
+
+
+def upload(client, patient, visit, data, captured):
+    f = SimpleUploadedFile("field.png", data, content_type="image/png")
+    with captured(execute=True):
+        response = client.post(
+            f"/monitoring/{patient.pk}/visits/{visit.pk}/photos/",
+            {"kind": "trichoscopy", "view": "", "target_area": "vertex tattoo", "image": f},
+        )
+    assert response.status_code == 302, response.content.decode()[:1500]
+    return PhotoAnalysis.objects.get(photo__visit=visit)
+
+
+@pytest.fixture
+def analysed(client, nurse, patient, visit, calibrated, png_bytes,
+             django_capture_on_commit_callbacks):
+    client.force_login(nurse)
+    return upload(client, patient, visit, png_bytes[0], django_capture_on_commit_callbacks)
+
+
+def test_upload_is_analysed_and_fills_the_visit_measurement(analysed, png_bytes, visit):
+    a = analysed
+    truth = png_bytes[1]
+    assert a.status == "done", a.error
+    s = a.summary_auto
+    assert abs(s["count"] - truth.count) <= 0.25 * truth.count
+    assert a.um_per_px == UPP and a.calibration_source == "clinic"
+    m = Measurement.objects.get(pk=a.measurement_id)
+    assert m.source == Measurement.Source.IMAGING and m.visit == visit
+    assert m.hair_count == s["count"]
+    assert m.density_per_cm2 == pytest.approx(s["density_per_cm2"], abs=0.01)
+    assert m.target_area_cm2 == pytest.approx(800 * 640 * (UPP * 1e-4) ** 2, rel=1e-3)
+    assert a.history.filter(history_change_reason="analysis done").exists()
+
+
+def test_visit_page_shows_overlay_summary_and_correction_tool(client, analysed, patient, visit):
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert f'id="analysis-{analysed.pk}"' in page
+    assert f"/imaging/{patient.pk}/analyses/{analysed.pk}/overlay.png" in page
+    assert "Density (/cm²)" in page and "Cumulative thickness" in page
+    assert "Correct the result" in page and 'name="op" value="remove"' in page
+    png = client.get(f"/imaging/{patient.pk}/analyses/{analysed.pk}/overlay.png")
+    assert png.status_code == 200 and png["Content-Type"] == "image/png"
+    with Image.open(io.BytesIO(png.content)) as im:
+        assert im.size == (800, 640)
+
+
+def test_htmx_correction_keeps_automatic_result_and_replaces_measurement(
+    client, analysed, patient
+):
+    a = analysed
+    before = dict(a.result["summary"])
+    first_measurement = a.measurement_id
+    hair = next(h for h in a.hairs if h["counted"])["id"]
+    url = f"/imaging/{patient.pk}/analyses/{a.pk}/correct/"
+    r = client.post(url, {"op": "remove", "hair_id": hair}, headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    assert f'id="analysis-{a.pk}"' in r.content.decode() and "1 correction" in r.content.decode()
+    a.refresh_from_db()
+    assert a.result["summary"] == before  # automatic result untouched
+    assert a.corrected_summary["count"] == before["count"] - 1
+    assert Measurement.objects.get(pk=first_measurement).is_voided
+    m = Measurement.objects.get(pk=a.measurement_id)
+    assert m.hair_count == before["count"] - 1 and not m.is_voided
+    corr = AnalysisCorrection.objects.get(analysis=a)
+    assert corr.edits[0]["op"] == "remove" and corr.edits[0]["author"] == "nurse-clinic-a"
+    assert corr.history.first().history_user.username == "nurse-clinic-a"
+    # Undo brings the automatic figures back.
+    client.post(url, {"op": "undo"}, headers={"HX-Request": "true"})
+    a.refresh_from_db()
+    assert a.edits == [] and a.corrected_summary is None
+    assert Measurement.objects.get(pk=a.measurement_id).hair_count == before["count"]
+
+
+def test_bad_corrections_are_refused_with_a_message_and_store_nothing(client, analysed, patient):
+    url = f"/imaging/{patient.pk}/analyses/{analysed.pk}/correct/"
+    r = client.post(url, {"op": "remove", "hair_id": "99999"}, headers={"HX-Request": "true"})
+    assert r.status_code == 200 and "no hair with id 99999" in r.content.decode()
+    r = client.post(url, {"op": "merge", "hair_ids": "3"})
+    assert r.status_code == 400 and "at least two" in r.content.decode()
+    r = client.post(url, {"op": "explode"})
+    assert r.status_code == 400
+    assert not AnalysisCorrection.objects.filter(analysis=analysed).exists()
+
+
+def test_without_calibration_the_analysis_waits_and_says_why(
+    client, nurse, patient, visit, png_bytes, django_capture_on_commit_callbacks
+):
+    client.force_login(nurse)
+    a = upload(client, patient, visit, png_bytes[0], django_capture_on_commit_callbacks)
+    assert a.status == "needs_calibration" and a.result is None
+    assert not Measurement.objects.filter(visit=visit).exists()
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert "No calibration" in page
+    url = f"/imaging/{patient.pk}/photos/{a.photo_id}/analyse/"
+    r = client.post(url, {"um_per_px": "900"})
+    assert r.status_code == 400 and "between 0.5 and 30" in r.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post(url, {"um_per_px": "5"})
+    assert r.status_code == 302
+    a.refresh_from_db()
+    assert a.status == "done" and a.calibration_source == "entered"
+
+
+def test_blank_image_gives_zero_hairs_and_a_quality_flag(
+    client, nurse, patient, visit, calibrated, django_capture_on_commit_callbacks
+):
+    client.force_login(nurse)
+    out = io.BytesIO()
+    Image.new("RGB", (800, 640), (200, 160, 140)).save(out, format="PNG")
+    a = upload(client, patient, visit, out.getvalue(), django_capture_on_commit_callbacks)
+    assert a.status == "done" and a.summary_auto["count"] == 0
+    assert "no_hairs_found" in a.quality_flags
+
+
+def test_front_desk_sees_but_cannot_correct(client, clinic_a, make_user, analysed, patient):
+    client.force_login(make_user(Role.FRONT_DESK, clinic_a))
+    assert client.get(f"/imaging/{patient.pk}/analyses/{analysed.pk}/").status_code == 200
+    r = client.post(f"/imaging/{patient.pk}/analyses/{analysed.pk}/correct/",
+                    {"op": "remove", "hair_id": 1})
+    assert r.status_code == 403
+
+
+def test_api_lists_details_corrects_and_reanalyses(client, analysed, patient, visit, api_token,
+                                                    nurse, clinic_a,
+                                                    django_capture_on_commit_callbacks):
+    h = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
+    base = f"/api/v1/imaging/patients/{patient.pk}"
+    rows = client.get(f"{base}/visits/{visit.pk}/analyses", headers=h).json()
+    assert [r["id"] for r in rows] == [analysed.pk]
+    assert rows[0]["summary_automatic"]["count"] == analysed.summary_auto["count"]
+    assert rows[0]["summary_corrected"] is None
+    detail = client.get(f"{base}/analyses/{analysed.pk}", headers=h).json()
+    assert len(detail["hairs_automatic"]) == len(analysed.hairs)
+    ids = [x["id"] for x in detail["hairs_automatic"] if x["counted"]][:2]
+    r = client.post(f"{base}/analyses/{analysed.pk}/corrections", {"op": "merge", "hair_ids": ids},
+                    content_type="application/json", headers=h)
+    assert r.status_code == 200, r.content
+    body = r.json()
+    assert body["summary_corrected"]["count"] == body["summary_automatic"]["count"] - 1
+    r = client.post(f"{base}/analyses/{analysed.pk}/corrections", {"op": "remove"},
+                    content_type="application/json", headers=h)
+    assert r.status_code == 400 and "hair_id" in r.json()["detail"]
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post(f"{base}/photos/{analysed.photo_id}/analyse", {"um_per_px": 4.0},
+                        content_type="application/json", headers=h)
+    assert r.status_code == 202
+    analysed.refresh_from_db()
+    assert analysed.um_per_px == 4.0 and analysed.edits == [] and analysed.status == "done"
+
+
+def test_clinic_settings_page_saves_calibration(client, clinic_a, make_user):
+    client.force_login(make_user(Role.ADMIN, clinic_a))
+    assert client.get("/imaging/settings/").status_code == 200
+    r = client.post("/imaging/settings/", {"um_per_px": "abc", "terminal_cutoff_um": "40"})
+    assert r.status_code == 400 and "Enter a number" in r.content.decode()
+    r = client.post("/imaging/settings/", {"um_per_px": "4.2", "terminal_cutoff_um": "30"})
+    assert r.status_code == 302
+    cfg = ImagingSettings.objects.get(clinic=clinic_a)
+    assert cfg.um_per_px == 4.2 and cfg.terminal_cutoff_um == 30
