@@ -66,3 +66,121 @@ def test_the_bundle_parses_back_with_fhir_resources_and_references_resolve(treat
     assert len(full_urls) == len(bundle.entry)
     refs = _references(json.loads(text), [])
     assert refs and set(refs) <= full_urls
+
+
+def _bundle_of(text: str) -> dict:
+    return json.loads(text)
+
+
+def test_the_bundle_carries_codes_with_system_and_version_and_the_ctcae_grade(treated):
+    patient, data = treated
+    bundle = _bundle_of(fhir_export.patient_bundle_json(patient))
+    by_type: dict[str, list[dict]] = {}
+    for e in bundle["entry"]:
+        by_type.setdefault(e["resource"]["resourceType"], []).append(e["resource"])
+    (pat,) = by_type["Patient"]
+    assert pat["identifier"][0]["value"] == patient.medical_record_number
+    assert pat["identifier"][0]["type"]["coding"][0]["code"] == "MR"
+    assert pat["birthDate"] == "1980-05-17" and pat["gender"] == "male"
+    (cond,) = by_type["Condition"]
+    codings = {c["system"]: c for c in cond["code"]["coding"]}
+    assert codings["http://hl7.org/fhir/sid/icd-10"]["code"] == "L64.9"
+    assert codings["http://hl7.org/fhir/sid/icd-10"]["version"]
+    assert codings["http://snomed.info/sct"]["code"] == "87872006"
+    assert cond["stage"][0]["summary"]["text"] == "III"
+    procedures = by_type["Procedure"]
+    assert len(procedures) == 3
+    assert {b["coding"][0]["code"] for b in procedures[0]["bodySite"]} == {
+        "frontal",
+        "mid_scalp",
+        "vertex",
+    }
+    assert procedures[0]["used"][0]["reference"]["reference"].startswith("urn:uuid:")
+    (product,) = by_type["BiologicallyDerivedProduct"]
+    assert product["identifier"][0]["value"] == "EXO-2401"
+    (ae,) = by_type["AdverseEvent"]
+    assert ae["code"]["coding"][0]["version"] == "5.0"
+    grade = next(x for x in ae["extension"] if x["url"] == fhir_export.EXT_CTCAE_GRADE)
+    assert grade["valueInteger"] == 1
+    # The event names the second session: it points at that Procedure.
+    second = next(
+        e["fullUrl"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Procedure"
+        and e["resource"]["occurrenceDateTime"] == data["sessions"][1].performed_on.isoformat()
+    )
+    assert ae["suspectEntity"][0]["instanceReference"]["reference"] == second
+    densities = [
+        o for o in by_type["Observation"] if o["code"]["coding"][0]["code"] == "density_per_cm2"
+    ]
+    assert [o["valueQuantity"]["value"] for o in densities] == [120.0, 128.0, 136.5]
+    assert densities[0]["valueQuantity"]["code"] == "/cm2"
+    (consent,) = by_type["Consent"]
+    assert consent["status"] == "active" and consent["decision"] == "permit"
+    docs = by_type["DocumentReference"]
+    assert len(docs) == 3
+    assert docs[0]["content"][0]["attachment"]["contentType"] == "image/jpeg"
+
+
+def test_export_is_reproducible(treated):
+    patient, _ = treated
+    a = _bundle_of(fhir_export.patient_bundle_json(patient))
+    b = _bundle_of(fhir_export.patient_bundle_json(patient))
+    assert [e["fullUrl"] for e in a["entry"]] == [e["fullUrl"] for e in b["entry"]]
+
+
+def test_a_patient_with_only_demographics_exports_a_one_entry_bundle(
+    clinic_a, clinician, make_patient
+):
+    patient = make_patient(clinic_a, clinician)
+    bundle = Bundle.model_validate_json(fhir_export.patient_bundle_json(patient))
+    assert [e.resource.get_resource_type() for e in bundle.entry] == ["Patient"]
+
+
+def test_page_and_api_download_the_bundle_and_log_the_access(
+    client, clinician, treated, api_token, clinic_a
+):
+    from anagen.accounts.models import AccessLog
+
+    patient, _ = treated
+    client.force_login(clinician)
+    response = client.get(f"/interop/patients/{patient.pk}/fhir.json")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/fhir+json"
+    assert "attachment" in response["Content-Disposition"]
+    Bundle.model_validate_json(response.content)
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    api = client.get(f"/api/v1/interop/patients/{patient.pk}/fhir", headers=headers)
+    assert api.status_code == 200
+    assert Bundle.model_validate_json(api.content).type == "collection"
+    assert set(AccessLog.objects.filter(patient=patient).values_list("channel", flat=True)) == {
+        "web",
+        "api",
+    }
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [(Role.ADMIN, 200), (Role.NURSE, 403), (Role.RESEARCHER, 403), (Role.FRONT_DESK, 403)],
+)
+def test_only_admins_and_clinicians_export_fhir(
+    client, clinic_a, make_user, make_patient, role, status
+):
+    user = make_user(role, clinic_a)
+    patient = make_patient(clinic_a, user)
+    client.force_login(user)
+    assert client.get(f"/interop/patients/{patient.pk}/fhir.json").status_code == status
+
+
+def test_another_clinics_patient_is_404(
+    client, clinic_a, clinic_b, make_user, make_patient, api_token
+):
+    admin_b = make_user(Role.ADMIN, clinic_b, username="admin-b")
+    other = make_patient(clinic_b, admin_b, given_name="Secret")
+    user = make_user(Role.CLINICIAN, clinic_a)
+    client.force_login(user)
+    response = client.get(f"/interop/patients/{other.pk}/fhir.json")
+    assert response.status_code == 404 and b"Secret" not in response.content
+    headers = {"Authorization": f"Bearer {api_token(user, clinic_a)}"}
+    response = client.get(f"/api/v1/interop/patients/{other.pk}/fhir", headers=headers)
+    assert response.status_code == 404 and "Secret" not in response.content.decode()

@@ -57,10 +57,8 @@ class ImportedOut(Schema):
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {
-                FHIR_JSON: {"schema": {"type": "object"}},
-                "application/json": {"schema": {"type": "object"}},
-            },
+            # The API takes JSON bodies as application/json only (api/middleware.py).
+            "content": {"application/json": {"schema": {"type": "object"}}},
         }
     },
 )

@@ -46,7 +46,8 @@ def _apply(form: FhirImportForm, exc: fhir_import.ImportRefused) -> None:
 @require_permission("fhir.import")
 @require_http_methods(["GET", "POST"])
 def fhir_import_view(request: HttpRequest) -> HttpResponse:
-    form = FhirImportForm(request.POST or None, request.FILES or None)
+    bound = request.method == "POST"
+    form = FhirImportForm(request.POST if bound else None, request.FILES if bound else None)
     if request.method == "POST" and form.is_valid():
         try:
             result = fhir_import.import_patient_bundle(request.clinic, request.user, form.raw())

@@ -1,0 +1,158 @@
+"""De-identified analysis export: one row per patient-visit, pseudonymous, no direct
+identifiers or calendar dates, CSV and Parquet with the documented columns, research role."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from anagen.accounts.roles import Role
+from anagen.interop import analysis
+
+from ..reports.factory import course
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "data-dictionary.md"
+
+
+@pytest.fixture
+def clinician(clinic_a, make_user):
+    return make_user(Role.CLINICIAN, clinic_a)
+
+
+@pytest.fixture
+def researcher(clinic_a, make_user):
+    return make_user(Role.RESEARCHER, clinic_a)
+
+
+@pytest.fixture
+def treated(clinic_a, clinician, make_patient):
+    patient = make_patient(
+        clinic_a,
+        clinician,
+        sex_at_birth="male",
+        given_name="Zebulon",
+        family_name="Quixote",
+        medical_record_number="MRN-SECRET-77",
+        phone="+44 20 7946 1234",
+        email="zq@example.org",
+    )
+    return patient, course(patient, clinician)
+
+
+def identifiers(patient) -> list[str]:
+    return [
+        patient.given_name,
+        patient.family_name,
+        patient.medical_record_number,
+        patient.date_of_birth.isoformat(),
+        patient.email,
+        patient.phone,
+        str(patient.pk),
+    ]
+
+
+def test_one_row_per_visit_with_study_day_and_change_from_baseline(clinic_a, treated):
+    patient, data = treated
+    rows = analysis.analysis_rows(clinic_a)
+    assert [r["study_week"] for r in rows] == [0, 12, 24]
+    assert [r["study_day"] for r in rows] == [0, 84, 168]
+    assert [r["is_baseline"] for r in rows] == [True, False, False]
+    assert [r["density_change_per_cm2"] for r in rows] == [0.0, 8.0, 16.5]
+    assert rows[2]["diameter_change_um"] == 5.5
+    assert {r["pseudo_id"] for r in rows} == {analysis.pseudonym(clinic_a.pk, patient.pk)}
+    assert rows[0]["age_band"] == "40-49" and rows[0]["sex"] == "male"
+    assert rows[0]["diagnosis"] == "aga_male" and rows[0]["icd10_code"] == "L64.9"
+    assert rows[0]["modality"] == "exosome" and rows[0]["lots"] == "EXO-2401"
+    assert [r["sessions_to_date"] for r in rows] == [1, 3, 3]
+    # The grade-1 event after session 2 falls between the baseline and the week-12 visit.
+    assert [r["ae_count"] for r in rows] == [0, 1, 0]
+    assert rows[1]["ae_max_grade"] == 1
+    assert list(rows[0]) == list(analysis.COLUMNS)
+
+
+def test_pseudonyms_are_stable_distinct_and_not_the_ids():
+    a = analysis.pseudonym(1, 2)
+    assert a == analysis.pseudonym(1, 2)
+    assert a != analysis.pseudonym(1, 3) != analysis.pseudonym(2, 2)
+    assert re.fullmatch(r"[0-9a-f]{16}", a)
+
+
+@pytest.mark.parametrize(
+    ("age", "band"), [(17, "<20"), (20, "20-29"), (46, "40-49"), (79, "70-79"), (95, "80+")]
+)
+def test_age_bands(age, band):
+    assert analysis.age_band(age) == band
+
+
+def test_csv_and_parquet_hold_no_direct_identifier_or_calendar_date(client, researcher, treated):
+    patient, data = treated
+    client.force_login(researcher)
+    page = client.get("/interop/export/")
+    assert page.status_code == 200 and "3</strong> rows" in page.content.decode()
+    response = client.get("/interop/export/analysis.csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    text = response.content.decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 3 and list(rows[0]) == list(analysis.COLUMNS)
+    for needle in identifiers(patient)[:-1]:
+        assert needle not in text, needle
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", text)  # no calendar dates at all
+    response = client.get("/interop/export/analysis.parquet")
+    assert response.status_code == 200
+    table = pq.read_table(io.BytesIO(response.content))
+    assert table.column_names == list(analysis.COLUMNS)
+    assert table.num_rows == 3
+    assert table.column("density_per_cm2").to_pylist() == [120.0, 128.0, 136.5]
+    assert str(table.schema.field("study_day").type) == "int64"
+    dumped = str(table.to_pylist())
+    for needle in identifiers(patient)[:-1]:
+        assert needle not in dumped, needle
+
+
+def test_the_api_exports_for_researchers_only(
+    client, clinic_a, researcher, clinician, treated, api_token
+):
+    headers = {"Authorization": f"Bearer {api_token(researcher, clinic_a)}"}
+    csv_r = client.get("/api/v1/interop/deidentified.csv", headers=headers)
+    assert csv_r.status_code == 200 and "pseudo_id" in csv_r.content.decode()
+    pq_r = client.get("/api/v1/interop/deidentified.parquet", headers=headers)
+    assert pq.read_table(io.BytesIO(pq_r.content)).num_rows == 3
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    assert client.get("/api/v1/interop/deidentified.csv", headers=headers).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [(Role.ADMIN, 200), (Role.RESEARCHER, 200), (Role.CLINICIAN, 403), (Role.NURSE, 403)],
+)
+def test_export_page_roles(client, clinic_a, make_user, role, status):
+    client.force_login(make_user(role, clinic_a))
+    assert client.get("/interop/export/analysis.csv").status_code == status
+
+
+def test_another_clinics_patients_are_not_exported(
+    client, clinic_a, clinic_b, make_user, researcher, make_patient
+):
+    admin_b = make_user(Role.ADMIN, clinic_b, username="admin-b")
+    other = make_patient(clinic_b, admin_b)
+    course(other, admin_b)
+    client.force_login(researcher)
+    text = client.get("/interop/export/analysis.csv").content.decode()
+    assert text.strip() == ",".join(analysis.COLUMNS)
+    assert analysis.pseudonym(clinic_b.pk, other.pk) not in text
+
+
+def test_a_clinic_without_visits_exports_a_header_only(clinic_a):
+    assert analysis.to_csv(analysis.analysis_rows(clinic_a)).strip() == ",".join(analysis.COLUMNS)
+    assert pq.read_table(io.BytesIO(analysis.to_parquet([]))).num_rows == 0
+
+
+def test_the_data_dictionary_documents_every_column():
+    text = DOCS.read_text()
+    for name in analysis.COLUMNS:
+        assert f"`{name}`" in text, name

@@ -1,0 +1,203 @@
+"""FHIR Patient bundle import: a good bundle registers the patient (audited); every bad input
+is a clear 400 / field error and stores nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from anagen.accounts.roles import Role
+from anagen.interop import fhir_export
+from anagen.interop.fhir_import import ImportRefused, import_patient_bundle
+from anagen.patients.models import Patient
+
+
+@pytest.fixture
+def clerk(clinic_a, make_user):
+    return make_user(Role.FRONT_DESK, clinic_a)
+
+
+def bundle(**patient_overrides) -> dict:
+    patient = {
+        "resourceType": "Patient",
+        "identifier": [
+            {
+                "type": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}
+                    ]
+                },
+                "system": "https://hospital.example/mrn",
+                "value": "EXT-0042",
+            }
+        ],
+        "name": [{"use": "official", "family": "Curie", "given": ["Marie", "Salomea"]}],
+        "gender": "female",
+        "birthDate": "1967-11-07",
+        "telecom": [
+            {"system": "phone", "value": "+33 1 00 00 00"},
+            {"system": "email", "value": "marie@example.org"},
+        ],
+        "address": [{"line": ["1 rue Pierre"], "city": "Paris", "postalCode": "75005"}],
+    }
+    patient.update(patient_overrides)
+    patient = {k: v for k, v in patient.items() if v is not None}
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"fullUrl": "urn:uuid:5b1d6c1e-8d53-4e4f-9c55-1a2b3c4d5e6f", "resource": patient}
+        ],
+    }
+
+
+def test_a_good_bundle_registers_the_patient_with_history(clinic_a, clerk):
+    result = import_patient_bundle(clinic_a, clerk, json.dumps(bundle()))
+    p = result.patient
+    assert (p.medical_record_number, p.given_name, p.family_name) == (
+        "EXT-0042",
+        "Marie Salomea",
+        "Curie",
+    )
+    assert p.date_of_birth.isoformat() == "1967-11-07" and p.sex_at_birth == "female"
+    assert p.phone == "+33 1 00 00 00" and p.email == "marie@example.org"
+    assert "Paris" in p.address and p.clinic == clinic_a
+    record = p.history.get()
+    assert record.history_user == clerk
+    assert record.history_change_reason == "created by FHIR import"
+
+
+def test_an_exported_bundle_imports_into_another_clinic(
+    clinic_a, clinic_b, clerk, make_user, make_patient
+):
+    admin_b = make_user(Role.ADMIN, clinic_b, username="admin-b")
+    source = make_patient(
+        clinic_b, admin_b, given_name="Round", family_name="Trip", medical_record_number="RT-1"
+    )
+    text = fhir_export.patient_bundle_json(source)
+    result = import_patient_bundle(clinic_a, clerk, text)
+    p = result.patient
+    assert p.clinic == clinic_a and p.pk != source.pk
+    assert (p.medical_record_number, p.full_name, p.date_of_birth) == (
+        "RT-1",
+        "Round Trip",
+        source.date_of_birth,
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "message"),
+    [
+        ("", "file", "empty"),
+        ("{not json", "file", "Not valid JSON"),
+        ("[1, 2]", "bundle", "JSON object"),
+        (
+            json.dumps({"resourceType": "Patient", "name": [{"family": "X"}]}),
+            "resourceType",
+            "found resourceType 'Patient'",
+        ),
+        (
+            json.dumps({"resourceType": "Bundle", "type": "collection"}),
+            "bundle",
+            "no Patient resource",
+        ),
+        (
+            json.dumps(
+                {
+                    "resourceType": "Bundle",
+                    "type": "collection",
+                    "entry": [{"resource": {"resourceType": "Patient", "birthDate": "17/05/80"}}],
+                }
+            ),
+            "bundle",
+            "Not a valid FHIR R5 Bundle",
+        ),
+        (json.dumps(bundle(name=None)), "name", "name.given is required"),
+        (json.dumps(bundle(name=[{"given": ["Marie"]}])), "name", "name.family is required"),
+        (json.dumps(bundle(birthDate=None)), "birthDate", "birthDate is required"),
+        (json.dumps(bundle(birthDate="1967")), "birthDate", "full date"),
+        (json.dumps(bundle(birthDate="2999-01-01")), "birthDate", "cannot be in the future"),
+        (json.dumps(bundle(identifier=None)), "identifier", "medical record number"),
+        (b"\xff\xfe\x00", "file", "UTF-8"),
+    ],
+)
+def test_bad_input_is_refused_with_the_field_named_and_nothing_stored(
+    clinic_a, clerk, raw, field, message
+):
+    with pytest.raises(ImportRefused) as exc:
+        import_patient_bundle(clinic_a, clerk, raw)
+    assert field in exc.value.errors, exc.value.errors
+    assert any(message in m for m in exc.value.errors[field]), exc.value.errors
+    assert not Patient.objects.exists()
+
+
+def test_two_patients_in_one_bundle_are_refused(clinic_a, clerk):
+    data = bundle()
+    second = json.loads(json.dumps(data["entry"][0]))
+    second["fullUrl"] = "urn:uuid:6b1d6c1e-8d53-4e4f-9c55-1a2b3c4d5e6f"
+    data["entry"].append(second)
+    with pytest.raises(ImportRefused, match="2 Patient resources"):
+        import_patient_bundle(clinic_a, clerk, json.dumps(data))
+    assert not Patient.objects.exists()
+
+
+def test_a_duplicate_mrn_is_refused_and_the_existing_patient_is_untouched(
+    clinic_a, clerk, make_patient
+):
+    existing = make_patient(clinic_a, clerk, medical_record_number="EXT-0042", given_name="Old")
+    with pytest.raises(ImportRefused) as exc:
+        import_patient_bundle(clinic_a, clerk, json.dumps(bundle()))
+    assert "already used in this clinic" in " ".join(exc.value.errors["identifier"])
+    assert Patient.objects.get() == existing
+    existing.refresh_from_db()
+    assert existing.given_name == "Old"
+
+
+def test_the_import_page_shows_field_errors_then_registers(client, clerk):
+    client.force_login(clerk)
+    assert client.get("/interop/import/").status_code == 200
+    bad = client.post("/interop/import/", {"text": json.dumps(bundle(birthDate=None))})
+    assert bad.status_code == 400
+    assert "birthDate is required" in bad.content.decode()
+    assert not Patient.objects.exists()
+    notjson = client.post(
+        "/interop/import/",
+        {"file": SimpleUploadedFile("b.json", b"{oops", content_type="application/json")},
+    )
+    assert notjson.status_code == 400 and "Not valid JSON" in notjson.content.decode()
+    empty = client.post("/interop/import/", {})
+    assert empty.status_code == 400 and "Choose a file" in empty.content.decode()
+    upload = SimpleUploadedFile(
+        "bundle.json", json.dumps(bundle()).encode(), content_type="application/fhir+json"
+    )
+    good = client.post("/interop/import/", {"file": upload})
+    patient = Patient.objects.get()
+    assert good.status_code == 302 and good["Location"] == f"/patients/{patient.pk}/"
+    again = client.post("/interop/import/", {"text": json.dumps(bundle())})
+    assert again.status_code == 400 and "already used" in again.content.decode()
+    assert Patient.objects.count() == 1
+
+
+def test_the_api_imports_and_answers_400_with_detail(client, clerk, clinic_a, api_token):
+    headers = {"Authorization": f"Bearer {api_token(clerk, clinic_a)}"}
+    url = "/api/v1/interop/fhir/import"
+    for body in ("{}", "{oops", json.dumps(bundle(birthDate=None))):
+        r = client.post(url, data=body, content_type="application/json", headers=headers)
+        assert r.status_code == 400 and r.json()["detail"], body
+    assert "birthDate" in r.json()["detail"]
+    r = client.post(
+        url, data=json.dumps(bundle()), content_type="application/json", headers=headers
+    )
+    assert r.status_code == 201
+    assert r.json()["medical_record_number"] == "EXT-0042"
+    assert Patient.objects.get().clinic == clinic_a
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"), [(Role.NURSE, False), (Role.RESEARCHER, False), (Role.CLINICIAN, True)]
+)
+def test_import_roles(client, clinic_a, make_user, role, allowed):
+    client.force_login(make_user(role, clinic_a))
+    assert client.get("/interop/import/").status_code == (200 if allowed else 403)
