@@ -69,7 +69,14 @@ def screenshot():
     def take(page, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        # Chromium restores the scroll position after Playwright's full_page capture only
+        # on the next input event, so a click right after can land elsewhere. Grow the
+        # viewport to the page instead, capture, and put it back.
+        viewport = page.viewport_size
+        height = page.evaluate("document.documentElement.scrollHeight")
+        page.set_viewport_size({"width": viewport["width"], "height": max(height, 1)})
+        page.screenshot(path=str(path))
+        page.set_viewport_size(viewport)
         return path
 
     return take

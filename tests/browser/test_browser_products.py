@@ -1,0 +1,89 @@
+"""Issue 4 in a real browser: a lot whose CoA fails endotoxin is rejected; a good lot,
+imported with its CoA from a JSON file, is released."""
+
+import json
+from datetime import date, timedelta
+
+import pytest
+
+from anagen.products.models import Lot, LotStatus
+
+from ..conftest import PASSWORD
+from ..products.test_products_django_support import good_results, product, quality  # noqa: F401
+from .conftest import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+EXPIRY = (date.today() + timedelta(days=300)).isoformat()
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def test_quality_rejects_a_lot_failing_endotoxin_and_releases_a_good_one(
+    page, screenshot, product, quality, tmp_path  # noqa: F811
+):
+    sign_in(page, quality.username, PASSWORD)
+
+    # 1. Receive a lot by form: it is quarantined.
+    page.goto("/products/lots/receive/")
+    page.locator("#id_product").select_option(str(product.pk))
+    page.get_by_label("Lot number").fill("BAD-ENDO-1")
+    page.get_by_label("Expiry date").fill(EXPIRY)
+    page.get_by_label("Vials received").fill("6")
+    page.get_by_role("button", name="Receive").click()
+    # Receiving leads straight to the lot's CoA form.
+    page.get_by_role("heading", name="Certificate of analysis — lot BAD-ENDO-1").wait_for()
+    assert Lot.objects.get(lot_number="BAD-ENDO-1").status == LotStatus.QUARANTINED
+
+    # 2. Enter its CoA with the original PDF: endotoxin 2.5 EU/mL fails the spec.
+    results = good_results(endotoxin_eu_per_ml=2.5)
+    page.get_by_label("Testing laboratory").fill("Independent Lab Ltd")
+    page.get_by_label("Independent (third-party) laboratory").check()
+    pdf = tmp_path / "coa.pdf"
+    pdf.write_bytes(PDF)
+    page.get_by_label("Original CoA (PDF)").set_input_files(str(pdf))
+    form = page.locator("form").filter(has=page.get_by_role("button", name="Save CoA"))
+    for field, value in results.items():
+        control = form.locator(f"[name='{field}']")
+        if control.evaluate("e => e.tagName") == "SELECT":
+            control.select_option(str(value))
+        else:
+            control.fill(str(value))
+    page.get_by_role("button", name="Save CoA").click()
+
+    failing = page.locator("tr.row-fail")
+    assert failing.count() == 1
+    assert failing.get_attribute("data-field") == "endotoxin_eu_per_ml"
+    assert "Does not meet the specification" in page.locator("#verdict").inner_text()
+    assert page.get_by_role("button", name="Release lot").count() == 0
+    screenshot(page, "lot-failing-endotoxin")
+    page.locator("form.reject-form textarea, form.reject-form input[name='reason']").fill(
+        "Endotoxin 2.5 EU/mL is above the specification limit."
+    )
+    page.get_by_role("button", name="Reject lot").click()
+    page.locator("#decide").get_by_text("Rejected").wait_for()
+    assert Lot.objects.get(lot_number="BAD-ENDO-1").status == LotStatus.REJECTED
+
+    # 3. Import a good lot with its CoA from a JSON file, then release it.
+    entry = {
+        "manufacturer": product.manufacturer,
+        "product_name": product.name,
+        "lot_number": "GOOD-1",
+        "expiry_date": EXPIRY,
+        "quantity_received": 10,
+        "coa": {
+            "testing_laboratory": "Independent Lab Ltd",
+            "third_party_laboratory": True,
+            "results": good_results(),
+        },
+    }
+    upload = tmp_path / "lots.json"
+    upload.write_text(json.dumps({"lots": [entry]}))
+    page.goto("/products/lots/import/")
+    page.locator("input[type='file']").set_input_files(str(upload))
+    page.get_by_role("button", name="Import").click()
+    page.get_by_role("link", name="GOOD-1").click()
+    assert "Every required criterion passes." in page.locator("#verdict").inner_text()
+    page.get_by_role("button", name="Release lot").click()
+    page.locator("#decide").get_by_text("Released.").wait_for()
+    assert Lot.objects.get(lot_number="GOOD-1").status == LotStatus.RELEASED
+    assert page.console_errors == []
