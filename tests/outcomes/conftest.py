@@ -54,9 +54,7 @@ def record_visit():
             "target_area_cm2": 1.0,
             **values,
         }
-        uploads = [
-            monitoring_services.PhotoUpload(jpeg(c), "global", view) for view, c in photos
-        ]
+        uploads = [monitoring_services.PhotoUpload(jpeg(c), "global", view) for view, c in photos]
         return monitoring_services.record_visit(patient, user, data, photos=uploads)
 
     return record

@@ -33,9 +33,13 @@ def test_cohort_analysis_on_a_simulated_cohort_gives_every_result(clinic_a, sim_
         assert s.ok, (key, s.message)
         assert s.missing_data, key  # every result states its missing-data handling
     # The table equals a direct computation from the database (observed cases).
-    row = next(x for x in r.sections["by_visit"].data["rows"] if x["arm"] == "prp" and x["week"] == 12)
+    row = next(
+        x for x in r.sections["by_visit"].data["rows"] if x["arm"] == "prp" and x["week"] == 12
+    )
     changes = []
-    for pid in set(TreatmentSession.objects.filter(modality="prp").values_list("patient_id", flat=True)):
+    for pid in set(
+        TreatmentSession.objects.filter(modality="prp").values_list("patient_id", flat=True)
+    ):
         if TreatmentSession.objects.filter(patient_id=pid).exclude(modality="prp").exists():
             continue
         visits = list(Visit.objects.filter(patient_id=pid).order_by("visit_date"))

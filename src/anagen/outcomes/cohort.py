@@ -308,6 +308,14 @@ class Section:
         }
 
 
+def _finite(x: Any) -> float | None:
+    """None for a missing or undefined number (NaN/inf), so no page or API shows NaN."""
+    if x is None:
+        return None
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
 def _json(x: Any) -> Any:
     if isinstance(x, dict):
         return {str(k): _json(v) for k, v in x.items()}
@@ -474,10 +482,10 @@ def analyse_cohort(
                 "arm": r.arm,
                 "week": int(float(r.visit)),
                 "n": r.n,
-                "mean": r.mean if r.n else None,
-                "sd": r.sd,
-                "lower": r.lower,
-                "upper": r.upper,
+                "mean": _finite(r.mean),
+                "sd": _finite(r.sd),
+                "lower": _finite(r.lower),
+                "upper": _finite(r.upper),
                 "small_n": 0 < r.n < SMALL_N,
             }
             if 0 < r.n < SMALL_N:

@@ -1,0 +1,91 @@
+"""Outcomes API: patient progress and cohort summary, roles and de-identification."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from anagen.accounts.models import AccessLog
+from anagen.patients.models import Patient
+
+pytestmark = pytest.mark.django_db
+
+
+def test_cohort_summary_matches_the_page(client, clinician, sim_cohort, api_token, clinic_a):
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    data = client.get("/api/v1/outcomes/cohort", {"sex": "male"}, headers=headers).json()
+    assert data["n_patients"] == Patient.objects.filter(sex_at_birth="male").count()
+    assert data["filters"]["sex"] == "male"
+    assert set(data["sections"]) == {"by_visit", "responders", "ancova", "mmrm"}
+    for s in data["sections"].values():
+        assert s["missing_data"]
+    mmrm = data["sections"]["mmrm"]
+    assert mmrm["ok"] and mmrm["data"]["contrasts"]
+    assert {"estimate", "se", "df", "lower", "upper", "p"} <= set(mmrm["data"]["contrasts"][0])
+    assert [s["key"] for s in data["adverse_events"]] == ["ae_modality", "ae_product", "ae_lot"]
+    # JSON has no NaN: undefined numbers are null.
+    assert "NaN" not in json.dumps(data)
+    page = client.get("/outcomes/cohort/", {"sex": "male"}, headers=headers)
+    assert page.status_code == 302  # pages use the session, not tokens
+
+
+def test_cohort_summary_for_researchers_has_no_identifiers(
+    client, researcher, sim_cohort, api_token, clinic_a
+):
+    headers = {"Authorization": f"Bearer {api_token(researcher, clinic_a)}"}
+    response = client.get("/api/v1/outcomes/cohort", headers=headers)
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert response.json()["deidentified"] is True
+    for p in Patient.objects.all():
+        assert p.family_name not in text and p.medical_record_number not in text
+    assert not re.search(r"\d{4}-\d\d-\d\d", text)
+    pid = Patient.objects.first().pk
+    assert client.get(f"/api/v1/outcomes/patients/{pid}/progress", headers=headers).status_code \
+        == 403  # fmt: skip
+
+
+def test_patient_progress_api(client, nurse, clinic_a, make_patient, record_visit, api_token):
+    p = make_patient(clinic_a, nurse)
+    record_visit(p, nurse, 0, baseline=True, density_per_cm2=100.0, mean_diameter_um=55.0)
+    record_visit(p, nurse, 85, density_per_cm2=95.0)
+    headers = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
+    data = client.get(f"/api/v1/outcomes/patients/{p.pk}/progress", headers=headers).json()
+    assert data["patient_id"] == p.pk
+    rows = data["rows"]
+    assert rows[0]["is_baseline"] and rows[1]["week"] == 12 and rows[1]["study_day"] == 85
+    assert rows[1]["measures"]["density_per_cm2"]["change"] == -5.0
+    assert rows[1]["measures"]["density_per_cm2"]["change_pct"] == -5.0
+    assert rows[1]["measures"]["mean_diameter_um"]["value"] is None
+    assert data["units"]["density_per_cm2"] == "hairs/cm²"
+    assert "forecast" not in data
+    with_forecast = client.get(
+        f"/api/v1/outcomes/patients/{p.pk}/progress?forecast=true", headers=headers
+    ).json()
+    assert with_forecast["forecast"]["ok"] is False  # no diagnosis recorded
+    assert "not a prediction" in with_forecast["forecast"]["label"]
+    assert AccessLog.objects.filter(patient=p, channel="api").count() == 2
+
+
+def test_roles(client, clinic_a, make_user, api_token, make_patient):
+    from anagen.accounts.roles import Role
+
+    p = make_patient(clinic_a, make_user(Role.ADMIN, clinic_a, username="adm"))
+    expected = {
+        Role.FRONT_DESK: (403, 403),
+        Role.QUALITY: (403, 403),
+        Role.NURSE: (403, 200),
+        Role.RESEARCHER: (200, 403),
+        Role.CLINICIAN: (200, 200),
+    }
+    for role, (cohort_code, progress_code) in expected.items():
+        user = make_user(role, clinic_a, username=f"api-{role.value}")
+        headers = {"Authorization": f"Bearer {api_token(user, clinic_a)}"}
+        assert client.get("/api/v1/outcomes/cohort", headers=headers).status_code == cohort_code
+        assert (
+            client.get(f"/api/v1/outcomes/patients/{p.pk}/progress", headers=headers).status_code
+            == progress_code
+        ), role
+    assert client.get("/api/v1/outcomes/cohort").status_code == 401

@@ -1,0 +1,149 @@
+"""Outcomes pages: progress, cohort (filters, de-identified researcher view), comparison."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from anagen.accounts.roles import Role
+from anagen.patients.models import Patient
+
+pytestmark = pytest.mark.django_db
+
+
+def no_inline_script(html: str) -> None:
+    """Every <script> either loads a file or is a JSON data island (CSP without inline JS)."""
+    for tag in re.findall(r"<script[^>]*>", html):
+        assert "src=" in tag or 'type="application/json"' in tag, tag
+    assert "cdn" not in html.lower()
+
+
+def test_cohort_page_shows_every_result_with_missing_data_statements(client, clinician, sim_cohort):
+    client.force_login(clinician)
+    response = client.get("/outcomes/cohort/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    for section in ("by-visit", "responders", "ancova", "mmrm", "adverse-events", "patients"):
+        assert f'id="{section}"' in html
+    assert html.count("Missing data handling:") >= 7  # 4 analyses + 3 AE tables
+    assert 'id="cohort-spec" type="application/json"' in html
+    assert "vega-interpreter.min.js" in html
+    assert "Kenward-Roger" in html
+    no_inline_script(html)
+    assert "Content-Security-Policy" in response.headers
+    csp = response.headers["Content-Security-Policy"]
+    assert "unsafe-eval" not in csp and "unsafe-inline" not in csp
+    # Clinicians may open patients from the listing.
+    assert "/outcomes/patients/" in html
+
+
+def test_cohort_filters_narrow_the_selection_and_threshold_is_configurable(
+    client, clinician, sim_cohort
+):
+    client.force_login(clinician)
+    html = client.get(
+        "/outcomes/cohort/", {"sex": "female", "threshold": "20", "landmark": "24"}
+    ).content.decode()
+    n_female = Patient.objects.filter(sex_at_birth="female").count()
+    assert f"<strong>{n_female}</strong> patients match" in html
+    assert "Responders at week 24: change ≥ 20 hairs/cm²" in html
+    html = client.get("/outcomes/cohort/", {"outcome": "mean_diameter_um"}).content.decode()
+    assert "Mean hair diameter (µm)" in html
+
+
+def test_researcher_sees_no_identifying_data(client, researcher, sim_cohort):
+    client.force_login(researcher)
+    response = client.get("/outcomes/cohort/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="deidentified-notice"' in html
+    for p in Patient.objects.all()[:80]:
+        assert p.family_name not in html
+        assert p.medical_record_number not in html
+        assert p.date_of_birth.isoformat() not in html
+    assert not re.search(r"\b20\d\d-\d\d-\d\d\b", html)  # no calendar dates at all
+    assert "/outcomes/patients/" not in html
+    assert "S-" in html  # study ids
+    # Researchers have no progress page (patient-level data).
+    pid = Patient.objects.first().pk
+    assert client.get(f"/outcomes/patients/{pid}/").status_code == 403
+    assert client.get("/outcomes/comparison/").status_code == 200
+
+
+def test_progress_page_with_chart_photos_and_labelled_forecast(
+    client, clinician, clinic_a, make_patient, record_visit
+):
+    from anagen.accounts.models import AccessLog
+    from anagen.assessment.models import Diagnosis
+
+    p = make_patient(clinic_a, clinician, sex_at_birth="female", family_name="Progressa")
+    Diagnosis.objects.create(
+        clinic=clinic_a, patient=p, diagnosed_on="2025-01-01", diagnosed_by=clinician,
+        condition="aga_female", label="FPHL", stage="II",
+    )  # fmt: skip
+    record_visit(p, clinician, 0, baseline=True, density_per_cm2=110.0,
+                 photos=[("top", (200, 100, 100))])  # fmt: skip
+    record_visit(p, clinician, 170, density_per_cm2=121.0, photos=[("top", (90, 200, 90))])
+    client.force_login(clinician)
+    response = client.get(f"/outcomes/patients/{p.pk}/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Progressa" in html
+    assert "+11.0" in html and "(+10.0%)" in html
+    assert 'id="progress-spec" type="application/json"' in html
+    assert 'id="forecast-spec" type="application/json"' in html
+    assert "Model forecast, not a prediction of this patient&#x27;s result" in html
+    assert html.count("/photos/") >= 4  # side by side + slider
+    assert 'type="range"' in html
+    no_inline_script(html)
+    assert AccessLog.objects.filter(patient=p, path=f"/outcomes/patients/{p.pk}/").exists()
+    # Linked from the patient record.
+    assert f"/outcomes/patients/{p.pk}/" in client.get(f"/patients/{p.pk}/").content.decode()
+
+
+def test_progress_page_of_a_patient_without_visits_says_so(client, nurse, clinic_a, make_patient):
+    p = make_patient(clinic_a, nurse)
+    client.force_login(nurse)
+    html = client.get(f"/outcomes/patients/{p.pk}/").content.decode()
+    assert "Not enough data: no visit recorded yet." in html
+    assert "No forecast" in html
+
+
+def test_progress_of_another_clinics_patient_is_404(client, clinician, clinic_b, make_user,
+                                                     make_patient):  # fmt: skip
+    other = make_patient(clinic_b, make_user(Role.ADMIN, clinic_b, username="b-admin"))
+    client.force_login(clinician)
+    assert client.get(f"/outcomes/patients/{other.pk}/").status_code == 404
+    assert client.get(f"/api/v1/outcomes/patients/{other.pk}/progress").status_code == 404
+
+
+def test_another_clinics_lot_is_not_a_valid_filter(client, clinician, clinic_b, make_user):
+    from anagen.outcomes.demo import load_simulated_cohort
+    from anagen.products.models import Lot
+
+    load_simulated_cohort(clinic_b, make_user(Role.CLINICIAN, clinic_b, username="cb"), 12,
+                          seed=2, mrn_prefix="B")  # fmt: skip
+    lot_b = Lot.objects.get(clinic=clinic_b)
+    client.force_login(clinician)
+    response = client.get("/outcomes/cohort/", {"lot": str(lot_b.pk)})
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
+
+
+def test_comparison_page_sets_clinic_outcomes_beside_references(client, clinician, sim_cohort):
+    client.force_login(clinician)
+    html = client.get("/outcomes/comparison/").content.decode()
+    for name in ("Topical minoxidil 5%", "Platelet-rich plasma", "Exosome", "Hair transplant"):
+        assert name in html
+    assert "Kieling 2024" in html and "Olsen 2002" in html
+    assert "not interchangeable" in html
+    assert "Measured in this clinic" in html
+    assert "mean change" in html
+    # No patient-level data on the comparison page.
+    assert Patient.objects.first().family_name not in html
+
+
+def test_pages_refuse_post(client, clinician):
+    client.force_login(clinician)
+    assert client.post("/outcomes/cohort/").status_code == 405
