@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import io
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import Any
 
@@ -69,6 +69,7 @@ class CoursePlan:
     consent: list[str]
     minoxidil_start: bool
     notes: str
+    allergies: list[str] = field(default_factory=list)
 
 
 def _course(p: DemoPatient) -> CoursePlan | None:
@@ -77,10 +78,8 @@ def _course(p: DemoPatient) -> CoursePlan | None:
     if p.modality == "exosome":
         return CoursePlan("exosome", [Modality.EXOSOME], ["exosome"], False, "")
     if p.modality == "prp":
-        return CoursePlan(
-            "prp_minoxidil", [Modality.PRP], ["prp"], False,
-            "Patient declined topical minoxidil: PRP only.",
-        )  # fmt: skip
+        # A recorded minoxidil allergy BLOCKs minoxidil, so the app proposes PRP alone.
+        return CoursePlan("prp", [Modality.PRP], ["prp"], False, "", ["minoxidil"])
     if p.modality == "minoxidil":
         return CoursePlan("minoxidil", [], ["minoxidil"], True, "")
     if p.modality == "combination" and p.plan_description.startswith("PRP"):
@@ -198,6 +197,8 @@ def _consultation(
         history: dict[str, Any] = {"recorded_on": consult}
         if p.sex == "F":
             history |= {"pregnant": False, "lactating": False}
+        if course.allergies:
+            history["allergies"] = course.allergies
         assessment.record_history(patient, nurse, history)
         exam: dict[str, Any] = {
             "examined_on": consult,
@@ -288,7 +289,8 @@ def _replay(
     from anagen.core.demo import demo_clock
 
     rng = random.Random(COHORT_SEED * 100 + index)
-    patient = _patient(clinic, users["front_desk"], k, p, rng)
+    with demo_clock(p.enrolment_date - timedelta(days=21)):  # registered before the consult
+        patient = _patient(clinic, users["front_desk"], k, p, rng)
     sessions = p.session_dates if course.session_modalities else []
     n_planned = 3 if course.session_modalities else 1
     plan = _consultation(patient, p, course, users, n_planned)

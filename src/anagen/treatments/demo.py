@@ -15,6 +15,7 @@ Maps and volumes follow REFERENCE.md A.3: exosome 1 vial (1 mL) per session, 30 
 
 from __future__ import annotations
 
+import io
 from datetime import date, timedelta
 from typing import Any
 
@@ -155,7 +156,7 @@ def load_demo(clinic: Clinic, users: dict[str, User]) -> None:
     from anagen.assessment.models import TreatmentPlan
     from anagen.core.demo import DEMO_PATIENTS
     from anagen.monitoring import services as monitoring
-    from anagen.monitoring.models import FollowUpPlan
+    from anagen.monitoring.models import FollowUpPlan, ScheduledVisit
 
     today = timezone.localdate()
     clinician = users["clinician"]
@@ -173,16 +174,13 @@ def load_demo(clinic: Clinic, users: dict[str, User]) -> None:
     for plan in plans:
         if not plan.is_active or plan.sessions.exists():
             continue
-        done = []
-        for modality in plan.modalities:
-            if services.pre_session_checklist(plan, modality, today).blocked:
-                continue
-            record_demo_session(
-                clinic, clinician, plan, modality, today,
-                notes="Demo: first session of the course, recorded on the demo's load day.",
-            )  # fmt: skip
-            done.append(modality)
-        if done and not FollowUpPlan.objects.filter(patient=plan.patient).exists():
+        modalities = [
+            m for m in plan.modalities if not services.pre_session_checklist(plan, m, today).blocked
+        ]
+        if not modalities:
+            continue
+        patient = plan.patient
+        if not FollowUpPlan.objects.filter(patient=patient).exists():
             protocol = next(
                 (
                     p
@@ -191,9 +189,34 @@ def load_demo(clinic: Clinic, users: dict[str, User]) -> None:
                 ),
                 plan.protocols[0] if plan.protocols else {},
             )
+            n = plan.sessions_planned or 1
             monitoring.create_follow_up_plan(
-                plan.patient, clinician, first_session_date=today,
-                sessions_planned=plan.sessions_planned or 1,
-                interval_weeks=plan.interval_weeks if (plan.sessions_planned or 1) > 1 else None,
+                patient, clinician, first_session_date=today, sessions_planned=n,
+                interval_weeks=plan.interval_weeks if n > 1 else None,
                 protocol_key=protocol.get("key", ""),
             )  # fmt: skip
+        baseline = ScheduledVisit.objects.filter(
+            patient=patient, kind=ScheduledVisit.Kind.BASELINE, status=ScheduledVisit.Status.PLANNED
+        ).first()
+        if baseline is not None:
+            # Before the first injection: baseline photo; measurements wait for the
+            # trichoscopy analysis (no simulated truth for these patients).
+            monitoring.record_visit(
+                patient, users["nurse"],
+                {"visit_date": today, "pull_test": "negative", "pull_test_hairs": 2,
+                 "notes": "Demo: baseline before session 1; scalp intact."},
+                scheduled_visit=baseline,
+                photos=[monitoring.PhotoUpload(
+                    io.BytesIO(_baseline_png()), "global", "top")],
+            )  # fmt: skip
+        for modality in modalities:
+            record_demo_session(
+                clinic, clinician, plan, modality, today,
+                notes="Demo: first session of the course, recorded on the demo's load day.",
+            )  # fmt: skip
+
+
+def _baseline_png() -> bytes:
+    from anagen.monitoring.demo import global_png
+
+    return global_png("top", 120)
