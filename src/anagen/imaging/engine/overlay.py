@@ -33,9 +33,9 @@ def render_overlay(image: np.ndarray, analysis: Analysis, numbers: bool = True) 
     im = Image.fromarray(rgb).convert("RGB")
     draw = ImageDraw.Draw(im)
     H, W = rgb.shape[:2]
-    lw = max(1, int(round(min(H, W) / 700)))
+    lw = max(1, int(round(min(H, W) / 400)))
     try:
-        font = ImageFont.load_default(size=max(10, int(min(H, W) / 70)))
+        font = ImageFont.load_default(size=max(12, int(min(H, W) / 45)))
     except TypeError:  # older Pillow without sized default font
         font = ImageFont.load_default()
     # Numbers first, hairs over them: a label must never hide another hair's line.

@@ -1,0 +1,87 @@
+"""A nurse uploads a trichoscopy image at a visit and sees the analysis: overlay, summary,
+the visit's measurement filled, and a correction made with the htmx tool."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from PIL import Image
+
+from anagen.accounts.models import Clinic, User
+from anagen.accounts.roles import Role
+from anagen.accounts.services import set_membership
+from anagen.imaging import services as imaging_services
+from anagen.imaging.engine import synth
+from anagen.imaging.models import PhotoAnalysis
+from anagen.monitoring import services as monitoring_services
+from anagen.monitoring.models import Measurement
+from anagen.patients.services import create_patient
+
+from .conftest import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+PASSWORD = "imaging-browser-2026"
+
+
+def test_nurse_uploads_trichoscopy_and_sees_and_corrects_the_analysis(page, screenshot, tmp_path):
+    clinic = Clinic.objects.create(name="Imaging Clinic", slug="imaging")
+    nurse = User.objects.create_user(username="nurse-img", password=PASSWORD)
+    set_membership(nurse, clinic, Role.NURSE)
+    patient = create_patient(clinic, nurse, {
+        "medical_record_number": "IMG-1", "given_name": "Iris", "family_name": "Follicle",
+        "date_of_birth": date(1979, 3, 2), "sex_at_birth": "female",
+    })  # fmt: skip
+    visit = monitoring_services.record_visit(
+        patient, nurse, {"visit_date": (date.today() - timedelta(days=1)).isoformat()}
+    )
+    imaging_services.save_settings(clinic, nurse, {"um_per_px": 5.0})
+    img, truth = synth.generate(
+        synth.SynthParams(width=800, height=640, um_per_px=5.0, glare=0.0, density_per_cm2=180),
+        21,
+    )
+    path = tmp_path / "dermatoscope.png"
+    Image.fromarray(img).save(path)
+
+    sign_in(page, "nurse-img", PASSWORD)
+    page.goto(f"/monitoring/{patient.pk}/visits/{visit.pk}/")
+    page.get_by_text("Add a photo").click()
+    page.get_by_label("Kind").select_option("trichoscopy")
+    page.get_by_label("Target area").fill("vertex tattoo")
+    page.get_by_label("Image").set_input_files(str(path))
+    page.get_by_role("button", name="Upload").click()
+
+    status = page.get_by_test_id("analysis-status")
+    status.wait_for()
+    assert status.inner_text() == "Done"
+    analysis = PhotoAnalysis.objects.get(photo__visit=visit)
+    count = analysis.summary_auto["count"]
+    assert abs(count - truth.count) <= 0.25 * truth.count
+    summary = page.get_by_test_id("analysis-summary")
+    assert "Density (/cm²)" in summary.inner_text()
+    overlay = page.get_by_test_id("analysis-overlay")
+    overlay.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "el => el.complete && el.naturalWidth === 800", arg=overlay.element_handle()
+    )
+    measurements = page.locator("#measurements").inner_text()
+    assert str(count) in measurements and "Image analysis" in measurements
+    screenshot(page, "imaging-visit")
+
+    hair = next(h for h in analysis.hairs if h["counted"])["id"]
+    tool = page.locator(f"#analysis-{analysis.pk}")
+    tool.get_by_label("Remove hair no.").fill(str(hair))
+    tool.get_by_role("button", name="Remove").click()
+    page.get_by_text("1 correction").wait_for()
+    analysis.refresh_from_db()
+    assert analysis.corrected_summary["count"] == count - 1
+    assert analysis.summary_auto["count"] == count  # the automatic result is kept
+    assert Measurement.objects.get(pk=analysis.measurement_id).hair_count == count - 1
+    row = page.get_by_test_id("analysis-summary").locator("tr", has_text="Hairs counted")
+    assert row.inner_text().split() == ["Hairs", "counted", str(count), str(count - 1)]
+    overlay = page.get_by_test_id("analysis-overlay")  # swapped in by htmx: a new element
+    page.wait_for_function(
+        "el => el.complete && el.naturalWidth === 800", arg=overlay.element_handle()
+    )
+    screenshot(page, "imaging-corrected")
+    assert page.console_errors == []
