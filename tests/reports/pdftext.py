@@ -20,7 +20,7 @@ def layout_text(html: str) -> list[str]:
     pages = []
     for page in doc.pages:
         parts = [b.text for b in page._page_box.descendants() if isinstance(b, boxes.TextBox)]
-        pages.append(" ".join(parts))
+        pages.append(" ".join(" ".join(parts).split()))  # whitespace as a reader sees it
     return pages
 
 

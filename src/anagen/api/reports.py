@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
@@ -10,7 +10,6 @@ from ninja.errors import HttpError
 from anagen.api.auth import guard
 from anagen.patients.selectors import get_patient, log_access
 from anagen.reports import cohort, pdf
-from anagen.reports.forms import CohortFilterForm
 from anagen.reports.views import patient_report_pdf_bytes, pdf_response
 
 router = Router(tags=["reports"])
@@ -47,29 +46,41 @@ def patient_report(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 class CohortFilter(Schema):
-    modality: str = Field("", max_length=20)
+    """The outcomes cohort filters (as on /outcomes/cohort/), all optional."""
+
+    outcome: str = Field("", max_length=40)
+    modality: list[str] = Field(default_factory=list)
+    combination: str = Field("", max_length=100)
     diagnosis: str = Field("", max_length=20)
     stage: str = Field("", max_length=10)
     sex: str = Field("", max_length=10)
     age_band: str = Field("", max_length=10)
-    product: str = Field("", max_length=200)
-    lot: str = Field("", max_length=60)
+    product: str = Field("", max_length=20, description="product id")
+    lot: str = Field("", max_length=20, description="lot id")
+    protocol: str = Field("", max_length=60)
+    threshold: float | None = Field(None, ge=-1000, le=1000)
+    landmark: str = Field("", max_length=4)
+    reference: str = Field("", max_length=100)
 
 
 @router.get(
     "/cohort.pdf",
-    summary="Cohort report (PDF): mean change with 95% CI per visit, AE incidence",
+    summary="Cohort report (PDF, de-identified): mean change with 95% CI per visit, "
+    "responders, ANCOVA, MMRM, AE incidence",
     auth=guard("cohort.view"),
     openapi_extra=PDF_RESPONSE,
 )
 def cohort_report(request: HttpRequest, filters: Query[CohortFilter]) -> HttpResponse:
-    form = CohortFilterForm(filters.dict(), clinic=request.clinic)
-    if not form.is_valid():
+    data = QueryDict(mutable=True)
+    for key, value in filters.dict().items():
+        if isinstance(value, list):
+            data.setlist(key, value)
+        elif value not in (None, ""):
+            data[key] = str(value)
+    form = cohort.filter_form(request.clinic, data)
+    if form.is_bound and not form.is_valid():
         detail = "; ".join(f"{f}: {' '.join(m)}" for f, m in form.errors.items())
         raise HttpError(400, detail)
-    summary = cohort.cohort_summary(request.clinic, form.cleaned_data)
-    content = pdf.render_pdf(
-        "reports/cohort.html",
-        cohort.report_context(summary, request.clinic, generated_at=timezone.now()),
-    )
+    context = cohort.report_context(request.clinic, form, generated_at=timezone.now())
+    content = pdf.render_pdf("reports/cohort.html", context)
     return pdf_response(content, f"cohort-report-{timezone.localdate():%Y%m%d}.pdf")

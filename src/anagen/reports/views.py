@@ -10,7 +10,6 @@ from django.views.decorators.http import require_GET
 from anagen.accounts.permissions import can, require_permission
 from anagen.patients.selectors import get_patient, log_access
 from anagen.reports import cohort, pdf, selectors
-from anagen.reports.forms import CohortFilterForm
 
 
 def pdf_response(content: bytes, filename: str, *, inline: bool = False) -> HttpResponse:
@@ -52,8 +51,8 @@ def patient_report(request: HttpRequest, patient_id: int) -> HttpResponse:
 @require_permission("cohort.view")
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    """Reports page: the cohort report with its filters, and where the other reports live."""
-    form = CohortFilterForm(request.GET or None, clinic=request.clinic)
+    """Reports page: the cohort report with the outcomes page's filters, and the other reports."""
+    form = cohort.filter_form(request.clinic, request.GET)
     return render(
         request,
         "reports/index.html",
@@ -64,18 +63,15 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_permission("cohort.view")
 @require_GET
 def cohort_report(request: HttpRequest) -> HttpResponse:
-    form = CohortFilterForm(request.GET or None, clinic=request.clinic)
-    if request.GET and not form.is_valid():
+    """Always de-identified (researchers may download it): aggregates only, no listing."""
+    form = cohort.filter_form(request.clinic, request.GET)
+    if form.is_bound and not form.is_valid():
         return render(
             request,
             "reports/index.html",
             {"form": form, "can_recall": can(request, "recall.manage")},
             status=400,
         )
-    filters = form.cleaned_data if request.GET else {}
-    summary = cohort.cohort_summary(request.clinic, filters)
-    content = pdf.render_pdf(
-        "reports/cohort.html",
-        cohort.report_context(summary, request.clinic, generated_at=timezone.now()),
-    )
+    context = cohort.report_context(request.clinic, form, generated_at=timezone.now())
+    content = pdf.render_pdf("reports/cohort.html", context)
     return pdf_response(content, f"cohort-report-{timezone.localdate():%Y%m%d}.pdf")

@@ -1,0 +1,137 @@
+"""Cohort report: the outcomes cohort analysis as a de-identified PDF, with the same filters,
+'not enough data' for empty selections, 400 for bad filters, and role checks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from anagen.accounts.roles import Role
+from anagen.reports import cohort, pdf
+
+from .factory import course, make_lot
+from .pdftext import assert_pdf, layout_text
+
+
+@pytest.fixture
+def clinician(clinic_a, make_user):
+    return make_user(Role.CLINICIAN, clinic_a)
+
+
+@pytest.fixture
+def cohort_patients(clinic_a, clinician, make_patient):
+    lot = make_lot(clinic_a, clinician)
+    patients = []
+    for i, (d0, gain) in enumerate([(110.0, 6.0), (125.0, 11.0), (131.0, 3.0)]):
+        p = make_patient(
+            clinic_a,
+            clinician,
+            sex_at_birth="male",
+            given_name="Cohort",
+            family_name=f"Member{i}",
+            medical_record_number=f"COH-{i}",
+        )
+        course(
+            p,
+            clinician,
+            lot=lot,
+            photos=False,
+            adverse_event=i == 0,
+            densities=(d0, d0 + gain, d0 + 2 * gain),
+            diameters=(55.0, 56.0, 57.5 + i),
+        )
+        patients.append(p)
+    return patients
+
+
+def _text(clinic, data=None) -> str:
+    form = cohort.filter_form(clinic, data)
+    context = cohort.report_context(clinic, form, generated_at=timezone.now())
+    return " ".join(layout_text(pdf.render_html("reports/cohort.html", context)))
+
+
+def test_cohort_report_shows_mean_change_with_ci_and_ae_incidence_without_identifiers(
+    clinic_a, cohort_patients
+):
+    text = _text(clinic_a)
+    assert "Cohort report" in text
+    assert "3 patients match" in text and "3 analysed" in text
+    assert "Mean change from baseline" in text
+    # Week 12: changes 6, 11, 3 → mean +6.7 (t interval).
+    assert "+6.7" in text
+    assert "95% CI" in text and "small n" in text
+    assert "Adverse events per 100 sessions" in text
+    assert "1 / 9" in text  # one session of nine followed by an event
+    for p in cohort_patients:
+        assert p.family_name not in text and p.medical_record_number not in text
+    assert "investigational / not approved" in text
+
+
+def test_filters_with_no_patient_say_not_enough_data(clinic_a, cohort_patients):
+    text = _text(clinic_a, {"outcome": "density_per_cm2", "sex": "female"})
+    assert "0 patients match" in text
+    assert "Not enough data" in text
+    assert "no treatment session in the selection" in text
+
+
+def test_a_single_patient_gets_no_interval(clinic_a, clinician, make_patient):
+    p = make_patient(clinic_a, clinician, sex_at_birth="male")
+    course(p, clinician, photos=False, adverse_event=False)
+    text = _text(clinic_a)
+    assert "1 patient match" in text
+    assert "+8.0" in text  # the single change is shown …
+    assert "small n" in text  # … flagged, and with no interval
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [
+        (Role.ADMIN, 200),
+        (Role.CLINICIAN, 200),
+        (Role.RESEARCHER, 200),
+        (Role.NURSE, 403),
+        (Role.FRONT_DESK, 403),
+    ],
+)
+def test_cohort_pdf_roles(client, clinic_a, make_user, role, status):
+    client.force_login(make_user(role, clinic_a))
+    response = client.get("/reports/cohort.pdf")
+    assert response.status_code == status
+    if status == 200:
+        assert response["Content-Type"] == "application/pdf"
+        assert_pdf(response.content)
+        assert client.get("/reports/").status_code == 200
+
+
+def test_researcher_downloads_a_filtered_report_and_bad_filters_are_400(
+    client, clinic_a, make_user, cohort_patients, api_token
+):
+    researcher = make_user(Role.RESEARCHER, clinic_a)
+    client.force_login(researcher)
+    ok = client.get("/reports/cohort.pdf", {"outcome": "density_per_cm2", "modality": "exosome"})
+    assert ok.status_code == 200
+    assert_pdf(ok.content)
+    if os.environ.get("ANAGEN_REPORTS_OUT"):  # for looking at it: render to PNG by hand
+        out = Path(os.environ["ANAGEN_REPORTS_OUT"])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "cohort.pdf").write_bytes(ok.content)
+    bad = client.get("/reports/cohort.pdf", {"lot": "999999", "outcome": "nonsense"})
+    assert bad.status_code == 400
+    assert "Select a valid choice" in bad.content.decode()
+    headers = {"Authorization": f"Bearer {api_token(researcher, clinic_a)}"}
+    api = client.get("/api/v1/reports/cohort.pdf?modality=exosome", headers=headers)
+    assert api.status_code == 200 and api["Content-Type"] == "application/pdf"
+    api_bad = client.get("/api/v1/reports/cohort.pdf?outcome=nonsense", headers=headers)
+    assert api_bad.status_code == 400 and "outcome" in api_bad.json()["detail"]
+
+
+def test_another_clinics_patients_are_not_in_the_report(
+    clinic_a, clinic_b, make_user, make_patient
+):
+    admin_b = make_user(Role.ADMIN, clinic_b, username="admin-b")
+    p = make_patient(clinic_b, admin_b, sex_at_birth="male")
+    course(p, admin_b, photos=False)
+    assert "0 patients match" in _text(clinic_a)
