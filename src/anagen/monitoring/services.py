@@ -558,6 +558,19 @@ def record_visit(
             err.add("scheduled_visit", "This appointment is not open (already done or cancelled).")
         elif scheduled_visit.kind == ScheduledVisit.Kind.BASELINE:
             visit_values["is_baseline"] = True
+        elif (
+            scheduled_visit.plan is not None
+            and visit_values.get("visit_date") is not None
+            and visit_values["visit_date"] < scheduled_visit.plan.first_session_date
+        ):
+            # Follow-up and pre-session visits measure the response to treatment: they
+            # cannot come before the course starts (a visit before it is the baseline).
+            err.add(
+                "visit_date",
+                f"This {scheduled_visit.get_kind_display().lower()} visit cannot be before the "
+                f"first session ({scheduled_visit.plan.first_session_date:%Y-%m-%d}); record "
+                "a baseline visit instead.",
+            )
     if visit_values.get("is_baseline"):
         existing = Visit.objects.filter(patient=patient, is_baseline=True, voided_at__isnull=True)
         if existing.exists():
