@@ -148,3 +148,20 @@ def test_the_api_returns_the_same_pdf(client, clinician, treated, api_token, cli
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     assert_pdf(response.content, min_bytes=20_000)
     assert AccessLog.objects.filter(patient=patient, channel="api").exists()
+
+
+@pytest.mark.parametrize(
+    ("role", "report", "fhir"),
+    [(Role.CLINICIAN, True, True), (Role.NURSE, True, False), (Role.FRONT_DESK, False, False)],
+)
+def test_patient_page_links_to_the_report_and_fhir_export_by_role(
+    client, clinic_a, make_user, make_patient, role, report, fhir
+):
+    user = make_user(role, clinic_a)
+    patient = make_patient(clinic_a, user)
+    client.force_login(user)
+    page = client.get(f"/patients/{patient.pk}/").content.decode()
+    assert (f"/reports/patients/{patient.pk}/progress.pdf" in page) is report
+    assert (f"/interop/patients/{patient.pk}/fhir.json" in page) is fhir
+    listing = client.get("/patients/").content.decode()
+    assert ("/interop/import/" in listing) is (role in (Role.CLINICIAN, Role.FRONT_DESK))
