@@ -210,3 +210,12 @@ def test_clinic_settings_page_saves_calibration(client, clinic_a, make_user):
     assert r.status_code == 302
     cfg = ImagingSettings.objects.get(clinic=clinic_a)
     assert cfg.um_per_px == 4.2 and cfg.terminal_cutoff_um == 30
+
+
+def test_unusable_stored_images_fail_with_a_clear_message(analysed, monkeypatch):
+    monkeypatch.setattr(services, "MAX_ANALYSIS_MEGAPIXELS", 0.1)
+    services.request_analysis(analysed.photo, analysed.requested_by)
+    a = services.run_analysis(analysed.pk)
+    assert a.status == "failed" and "analysis limit is 0.1 MP" in a.error
+    assert a.result is None and a.measurement is None
+    assert not Measurement.objects.filter(visit=a.photo.visit, voided_at__isnull=True).exists()

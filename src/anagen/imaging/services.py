@@ -35,6 +35,9 @@ from anagen.monitoring import services as monitoring_services
 from anagen.monitoring.models import TARGET_AREA_CM2_RANGE, Measurement, Photo
 
 log = logging.getLogger(__name__)
+# A worker analyses one image in about 220 MB per megapixel (benchmarks/results_imaging.md);
+# larger uploads are refused with a clear message instead of exhausting the worker's memory.
+MAX_ANALYSIS_MEGAPIXELS = 25.0
 EDIT_OPS = ("add", "remove", "merge", "split", "set_diameter")
 
 
@@ -128,6 +131,11 @@ def _prepare(photo: Photo, user: User, upp: float | None) -> PhotoAnalysis:
         analysis.terminal_cutoff_um = cfg.terminal_cutoff_um
         analysis.result = None
         analysis.seconds = None
+        if analysis.measurement_id:
+            old = Measurement.objects.get(pk=analysis.measurement_id)
+            if not old.is_voided:
+                monitoring_services.void_record(old, user, "image re-analysis requested")
+            analysis.measurement = None
         analysis.analysed_at = None
         if upp is None:
             analysis.status = PhotoAnalysis.Status.NEEDS_CALIBRATION
@@ -170,6 +178,12 @@ def run_analysis(analysis_id: int) -> PhotoAnalysis:
     _audit(analysis, user, "analysis started")
     analysis.save(update_fields=["status"])
     try:
+        w, h = analysis.photo.width_px or 0, analysis.photo.height_px or 0
+        if w * h > MAX_ANALYSIS_MEGAPIXELS * 1e6:
+            raise ImageInputError(
+                f"image is {w}x{h} px ({w * h / 1e6:.0f} MP); the analysis limit is "
+                f"{MAX_ANALYSIS_MEGAPIXELS:g} MP: crop to the target area or export smaller"
+            )
         with analysis.photo.image.open("rb") as fh:
             data = fh.read()
         image = load_image(data)
