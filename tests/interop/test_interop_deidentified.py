@@ -61,6 +61,7 @@ def test_one_row_per_visit_with_study_day_and_change_from_baseline(clinic_a, tre
     rows = analysis.analysis_rows(clinic_a)
     assert [r["study_week"] for r in rows] == [0, 12, 24]
     assert [r["study_day"] for r in rows] == [0, 84, 168]
+    assert [r["analysis_week"] for r in rows] == [0, 12, 24]
     assert [r["is_baseline"] for r in rows] == [True, False, False]
     assert [r["density_change_per_cm2"] for r in rows] == [0.0, 8.0, 16.5]
     assert rows[2]["diameter_change_um"] == 5.5
@@ -83,7 +84,7 @@ def test_pseudonyms_are_stable_distinct_and_not_the_ids():
 
 
 @pytest.mark.parametrize(
-    ("age", "band"), [(17, "<20"), (20, "20-29"), (46, "40-49"), (79, "70-79"), (95, "80+")]
+    ("age", "band"), [(17, "<30"), (29, "<30"), (30, "30-39"), (46, "40-49"), (95, "60+")]
 )
 def test_age_bands(age, band):
     assert analysis.age_band(age) == band

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.db.models import Prefetch
 
@@ -27,13 +28,12 @@ from anagen.accounts.models import Clinic
 from anagen.assessment.models import Diagnosis
 from anagen.monitoring.models import HGQ_ITEMS, AdverseEvent, Measurement, Visit
 from anagen.monitoring.selectors import measurement_of
+from anagen.outcomes import cohort
 from anagen.patients.models import Patient
 from anagen.products.models import VialDraw
 from anagen.treatments.models import TreatmentSession
 
 PSEUDONYM_LENGTH = 16  # hex characters of the HMAC-SHA256 (64 bits)
-AGE_BAND_YEARS = 10
-AGE_TOP_CODE = 80  # "80+" so the oldest patients are not singled out
 
 MEASUREMENT_COLUMNS = (
     "target_area_cm2",
@@ -49,7 +49,7 @@ MEASUREMENT_COLUMNS = (
 # docs/data-dictionary.md documents the same list (a test keeps them in step).
 COLUMNS: dict[str, tuple[str, str]] = {
     "pseudo_id": ("string", "Keyed pseudonym of the patient (HMAC-SHA256, 16 hex characters)"),
-    "age_band": ("string", "Age at the baseline visit in 10-year bands (<20, 20-29, …, 80+)"),
+    "age_band": ("string", "Age at the baseline visit: <30, 30-39, 40-49, 50-59 or 60+"),
     "sex": ("string", "Sex at birth: female, male, intersex or unknown"),
     "diagnosis": ("string", "Latest diagnosis key (e.g. aga_male)"),
     "icd10_code": ("string", "ICD-10 code of that diagnosis (empty if uncoded)"),
@@ -61,6 +61,11 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "is_baseline": ("boolean", "True for the baseline visit"),
     "study_day": ("integer", "Days since the baseline visit (0 at baseline)"),
     "study_week": ("integer", "study_day / 7, rounded to the nearest week"),
+    "analysis_week": (
+        "integer",
+        "Nominal visit week of the cohort analysis (0 baseline; 4, 8, 12, 16, 24, 36, 48, 72, "
+        "96 within ± 25 %, at least ± 2 weeks); empty outside every window",
+    ),
     "sessions_to_date": ("integer", "Treatment sessions on or before this visit"),
     "measurement_source": ("string", "manual or imaging (empty if no measurement)"),
     "target_area_cm2": ("float", "Area of the marked target area, cm²"),
@@ -94,15 +99,17 @@ def age_on(born: date, on: date) -> int:
 
 
 def age_band(age: int) -> str:
-    if age < 20:
-        return "<20"
-    if age >= AGE_TOP_CODE:
-        return f"{AGE_TOP_CODE}+"
-    lo = age // AGE_BAND_YEARS * AGE_BAND_YEARS
-    return f"{lo}-{lo + AGE_BAND_YEARS - 1}"
+    """The outcomes module's age bands (<30, 30-39, 40-49, 50-59, 60+), so a researcher's
+    export and the cohort page's age filter mean the same thing."""
+    return cohort.age_band(age)
 
 
-AGE_BANDS = ("<20", "20-29", "30-39", "40-49", "50-59", "60-69", "70-79", f"{AGE_TOP_CODE}+")
+def analysis_week(study_day: int) -> int | None:
+    """The nominal visit week the cohort analysis assigns this study day to (None: none)."""
+    if study_day <= 0:
+        return 0 if study_day == 0 else None
+    week = cohort.analysis_week(np.array([study_day]))[0]
+    return None if np.isnan(week) else int(week)
 
 
 @dataclass
@@ -198,6 +205,7 @@ def _rows_for(data: _PatientData) -> list[dict[str, Any]]:
             is_baseline=v.pk == base.pk,
             study_day=day,
             study_week=round(day / 7),
+            analysis_week=analysis_week(day),
             sessions_to_date=sum(1 for s in data.sessions if s.performed_on <= v.visit_date),
             measurement_source=m.source if m else "",
         )
