@@ -81,14 +81,17 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _scale(args: argparse.Namespace, width_px: int) -> float | None:
+def _scale(args: argparse.Namespace, width_px: int) -> float:
     from .engine.calibration import calibrate_from_field_of_view
 
     if args.um_per_px is not None:
         return float(args.um_per_px)
     if getattr(args, "field_width_mm", None) is not None:
         return calibrate_from_field_of_view(width_px, float(args.field_width_mm))
-    return None  # analyze() raises CalibrationError with the explanation
+    raise CliError(
+        "no calibration: densities and diameters need the image scale; give --um-per-px "
+        "(from `anagen image calibrate MICROMETER.png`) or --field-width-mm"
+    )
 
 
 def _summary_row(summary: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any]:
