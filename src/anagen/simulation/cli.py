@@ -80,6 +80,12 @@ def _build_parser() -> _Parser:
     t = sub.add_parser("trial", help="simulated power of a virtual trial")
     trial_opts(t, need_arms=True)
     t.add_argument("--n", type=int, required=True, help="patients per arm (pairs for split)")
+    t.add_argument(
+        "--analysis",
+        choices=("ancova", "mmrm"),
+        default="ancova",
+        help="ANCOVA at the last visit (complete cases) or MMRM over all visits (parallel)",
+    )
 
     s = sub.add_parser("sample-size", help="patients per arm for a target power")
     trial_opts(s, need_arms=False)
@@ -136,7 +142,7 @@ def _design(
 def _cmd_trial(a: argparse.Namespace) -> int:
     d = _design(a, a.arms, a.n)
     t0 = time.perf_counter()
-    res = power(d, a.replicates, a.seed, workers=a.workers)
+    res = power(d, a.replicates, a.seed, workers=a.workers, analysis=a.analysis)
     el = time.perf_counter() - t0
     print(
         f"Virtual trial ({d.design}), {a.n} per arm, visits at weeks "
@@ -146,9 +152,12 @@ def _cmd_trial(a: argparse.Namespace) -> int:
     print(
         "Analysis: "
         + (
-            "ANCOVA of change from baseline (complete cases)"
-            if d.design == "parallel"
-            else "paired t-test of within-patient difference in change"
+            "paired t-test of within-patient difference in change"
+            if d.design != "parallel"
+            else "MMRM of change from baseline at every visit (unstructured, REML, "
+            "Satterthwaite), arm difference at the last visit"
+            if a.analysis == "mmrm"
+            else "ANCOVA of change from baseline (complete cases)"
         )
     )
     print(

@@ -5,7 +5,9 @@ split-scalp (each patient's two halves get the two arms; the control half may re
 fraction of the treatment, ``spillover``). Outcome: measured target-area density change from
 baseline at the last visit. Analysis: ANCOVA (change ~ arm + baseline) on complete cases for
 parallel groups; paired t-test on the within-patient difference of changes for split-scalp.
-MMRM is provided elsewhere (``anagen.outcomes.stats``).
+Parallel designs can also be analysed by MMRM (``analyse_mmrm``: change at every post-baseline
+visit, unstructured covariance, REML, Satterthwaite df, from ``anagen.outcomes.stats``), which
+uses the visits of patients who drop out before the last one.
 
 Seeds: patient i of arm a in replicate r uses spawn key ``(r, a, i)`` (split-scalp:
 ``(r, i)``), so a trial with n patients per arm is a prefix of one with more patients. Power
@@ -85,6 +87,9 @@ class TrialData:
     true_followup: np.ndarray
     follicle_years: float
     cpu_seconds: float = 0.0
+    # Every visit (last axis; visit 0 = baseline), same leading shape as ``baseline``.
+    visits: np.ndarray | None = None
+    visits_observed: np.ndarray | None = None
 
 
 @dataclass
@@ -163,9 +168,19 @@ def simulate_trial(
         return x.reshape(replicates, n, 2).transpose(0, 2, 1)
 
     base, fu = grab(vd.measured, 0), grab(vd.measured, -1)
+    n_vis = len(design.visit_days)
+
+    def per_visit(x: np.ndarray) -> np.ndarray:
+        if design.design == "parallel":
+            return x.reshape(*shape, n_vis)
+        return x.reshape(replicates, n, 2, n_vis).transpose(0, 2, 1, 3)
+
+    visits = per_visit(vd.measured["density_per_cm2"])
     if design.delta_shift:
         fu = fu.copy()
         fu[:, 1:, :] += design.delta_shift
+        visits = visits.copy()
+        visits[:, 1:, :, 1:] += design.delta_shift
     obs = vd.observed[:, -1]
     obs = (
         obs.reshape(shape)
@@ -180,6 +195,8 @@ def simulate_trial(
         true_followup=grab(vd.true, -1),
         follicle_years=vd.follicle_years,
         cpu_seconds=vd.cpu_seconds,
+        visits=visits,
+        visits_observed=per_visit(vd.observed) & np.isfinite(visits),
     )
 
 
@@ -248,6 +265,63 @@ def analyse(design: TrialDesign, data: TrialData, n: int | None = None) -> list[
     return out
 
 
+ANALYSES = ("ancova", "mmrm")
+
+
+def analyse_mmrm(design: TrialDesign, data: TrialData, n: int | None = None) -> list[Comparison]:
+    """MMRM of change from baseline at every post-baseline visit, per replicate (parallel).
+
+    Fixed effects: arm × visit and baseline × visit; unstructured covariance (REML),
+    Satterthwaite df (``anagen.outcomes.stats.fit_mmrm``). The comparison is the arm
+    difference at the last visit. Patients who miss later visits contribute their earlier
+    ones (valid under missing at random). A replicate the model cannot estimate gives NaN.
+    """
+    from anagen.outcomes.stats import NotEnoughDataError, fit_mmrm
+
+    if design.design != "parallel":
+        raise ParameterError("analysis", "mmrm", "MMRM is for parallel-group designs")
+    if data.visits is None or data.visits_observed is None:
+        raise SimulationInputError("analysis: the trial data hold no per-visit values")
+    sl = slice(None) if n is None else slice(0, n)
+    vis = data.visits[:, :, sl]
+    obs = data.visits_observed[:, :, sl]
+    reps, _, n_arm, n_vis = vis.shape
+    labels = [f"week {w:g}" for w in design.visit_weeks[1:]]
+    out: list[Comparison] = []
+    for a in range(1, len(design.arms)):
+        est, se, p, used, sd = (np.full(reps, np.nan) for _ in range(5))
+        arm_names = np.repeat(np.array([design.arms[0], design.arms[a]]), n_arm)
+        for r in range(reps):
+            v = vis[r, [0, a]].reshape(2 * n_arm, n_vis)
+            o = obs[r, [0, a]].reshape(2 * n_arm, n_vis)
+            keep = o[:, 0] & o[:, 1:].any(axis=1)
+            if keep.sum() < 4:
+                continue
+            base = v[keep, 0]
+            change = np.where(o[keep, 1:], v[keep, 1:] - base[:, None], np.nan)
+            k = int(keep.sum())
+            try:
+                fit = fit_mmrm(
+                    np.repeat(np.arange(k), n_vis - 1),
+                    np.repeat(arm_names[keep], n_vis - 1),
+                    np.tile(labels, k),
+                    np.repeat(base, n_vis - 1),
+                    change.ravel(),
+                    reference_arm=design.arms[0],
+                    visit_order=labels,
+                )
+            except (NotEnoughDataError, np.linalg.LinAlgError):
+                continue
+            c = next(x for x in fit.contrasts if x.arm == design.arms[a] and x.visit == labels[-1])
+            est[r], se[r], p[r], used[r] = c.estimate, c.se, c.p, k
+            last = change[:, -1]
+            done = np.isfinite(last)
+            if done.sum() > 2:
+                sd[r] = float(np.std(last[done], ddof=1))
+        out.append(Comparison(design.arms[a], design.arms[0], est, se, p, used, sd))
+    return out
+
+
 def _pooled_sd(y: np.ndarray, m: np.ndarray) -> np.ndarray:
     k = m.sum(-1)
     mean = np.where(m, y, 0).sum(-1) / np.maximum(k, 1)
@@ -307,12 +381,22 @@ def power(
     workers: int = 1,
     cycle: CycleParams | None = None,
     population: PopulationParams | None = None,
+    analysis: str = "ancova",
 ) -> list[PowerResult]:
-    """Simulated power of each comparison, with a 95 % Monte Carlo (Wilson) interval."""
+    """Simulated power of each comparison, with a 95 % Monte Carlo (Wilson) interval.
+
+    ``analysis``: "ancova" (complete cases at the last visit; paired test for split-scalp)
+    or "mmrm" (parallel groups, every visit).
+    """
+    if analysis not in ANALYSES:
+        raise ParameterError("analysis", analysis, f"must be one of {', '.join(ANALYSES)}")
+    if analysis == "mmrm" and design.design != "parallel":
+        raise ParameterError("analysis", analysis, "MMRM is for parallel-group designs")
     data = simulate_trial(
         design, seed, replicates, workers=workers, cycle=cycle, population=population
     )
-    return [summarise(c, design.alpha, design.n_per_arm) for c in analyse(design, data)]
+    comparisons = analyse_mmrm(design, data) if analysis == "mmrm" else analyse(design, data)
+    return [summarise(c, design.alpha, design.n_per_arm) for c in comparisons]
 
 
 def power_curve(
