@@ -56,17 +56,20 @@ def make_lot(clinic, user, number: str = "EXO-2401") -> Lot:
             "regulatory_status": {"US": "Not FDA-approved", "EU": "Not authorised"},
         },
     )
-    return Lot.objects.create(
+    lot, _ = Lot.objects.get_or_create(
         clinic=clinic,
         product=product,
         lot_number=number,
-        expiry_date=date.today() + timedelta(days=200),
-        quantity_received=10,
-        quantity_on_hand=7,
-        status=LotStatus.RELEASED,
-        received_at=timezone.now() - timedelta(days=200),
-        received_by=user,
+        defaults={
+            "expiry_date": date.today() + timedelta(days=200),
+            "quantity_received": 10,
+            "quantity_on_hand": 7,
+            "status": LotStatus.RELEASED,
+            "received_at": timezone.now() - timedelta(days=200),
+            "received_by": user,
+        },
     )
+    return lot
 
 
 def course(

@@ -248,7 +248,10 @@ def patient_report(patient: Patient, *, generated_at: datetime, generated_by: st
         photo_pairs=_photo_pairs(patient, baseline_date),
         adverse_events=list(monitoring_selectors.adverse_events_of(patient)),
         investigational=investigational,
-        investigational_notice=INVESTIGATIONAL_NOTICE,
+        # The heading says "Investigational / not approved."; the verbatim text follows it.
+        investigational_notice=INVESTIGATIONAL_NOTICE.removeprefix(
+            "Investigational — not approved. "
+        ),
         consents=list(assessment_selectors.consents(patient)),
         notes=notes,
     )
