@@ -5,6 +5,7 @@ Public API (all results are frozen dataclasses with a JSON-serialisable ``to_dic
 - ``change_from_baseline``, ``change_by_visit``, ``mean_change_ci``
 - ``responder_rate``, ``clopper_pearson``, ``poisson_exact_ci``, ``incidence_per_100``
 - ``ancova`` (landmark-visit ANCOVA), ``fit_mmrm`` (unstructured REML MMRM, Satterthwaite df)
+- ``fit_mmrm_design`` (same unstructured model for any design matrix, REML or ML)
 - ``NotEnoughDataError`` (a ``ValueError``) when the data cannot support an estimate
 
 See docs/statistics.md.
@@ -27,7 +28,7 @@ from .descriptive import (
     responder_rate,
 )
 from .errors import NotEnoughDataError
-from .mmrm import Contrast, Estimate, FTest, LSMean, MMRMResult, fit_mmrm
+from .mmrm import Contrast, Estimate, FTest, LSMean, MMRMResult, fit_mmrm, fit_mmrm_design
 
 __all__ = [
     "AncovaResult",
@@ -48,6 +49,7 @@ __all__ = [
     "change_from_baseline",
     "clopper_pearson",
     "fit_mmrm",
+    "fit_mmrm_design",
     "incidence_per_100",
     "mean_change_ci",
     "poisson_exact_ci",

@@ -24,6 +24,10 @@ with an analytic gradient (BFGS, then Newton steps on a finite-difference Hessia
 analytic gradient). Degrees of freedom for any linear contrast ``l'beta`` follow
 Satterthwaite: ``df = 2 v^2 / (g' A g)`` with ``v = l'(X'WX)^{-1} l``, ``g = dv/dtheta``
 (analytic) and ``A`` the inverse observed information of ``theta`` (as in R ``mmrm``).
+
+``fit_mmrm_design`` fits the same covariance model for any fixed-effects design matrix
+(e.g. continuous time), by REML or by ML (the objective without ``log|X'WX|``), through the
+same core with a general linear map from ``beta`` to the per-visit coefficients.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import linalg, optimize, stats
 
@@ -41,7 +46,7 @@ from ._long import LongData, exclusion_text, prepare_long
 from ._results import ResultMixin, internal
 from .errors import NotEnoughDataError
 
-__all__ = ["Contrast", "Estimate", "FTest", "LSMean", "MMRMResult", "fit_mmrm"]
+__all__ = ["Contrast", "Estimate", "FTest", "LSMean", "MMRMResult", "fit_mmrm", "fit_mmrm_design"]
 
 
 @dataclass(frozen=True)
@@ -93,12 +98,21 @@ class FTest(ResultMixin):
 class _REMLModel:
     """Sufficient statistics per missingness pattern and the REML objective on them."""
 
-    def __init__(self, u: np.ndarray, y: np.ndarray, q1: int) -> None:
+    def __init__(
+        self,
+        u: np.ndarray,
+        y: np.ndarray,
+        q1: int,
+        ef: np.ndarray | None = None,
+        reml: bool = True,
+    ) -> None:
         n, t_vis = y.shape
         q = u.shape[1]
         self.T, self.q, self.q1 = t_vis, q, q1
         self.q2 = q - q1
-        self.p = t_vis * q1 + self.q2
+        self.p = t_vis * q1 + self.q2 if ef is None else ef.shape[0]
+        # reml=False drops log|X'WX| from the objective: maximum likelihood (ML).
+        self.reml = reml
         observed = ~np.isnan(y)
         codes = observed.astype(np.int64) @ (np.int64(1) << np.arange(t_vis, dtype=np.int64))
         uniq, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
@@ -119,12 +133,17 @@ class _REMLModel:
             self.uy[k] = uk.T @ yk
             self.yy[k] = yk.T @ yk
         self.n_obs = int(observed.sum())
-        # Ef maps the per-visit coefficient block (visit j, column r of U) to beta.
-        ef = np.zeros((self.p, t_vis * q))
-        for j in range(t_vis):
-            for r in range(q):
-                row = j * q1 + r if r < q1 else t_vis * q1 + (r - q1)
-                ef[row, j * q + r] = 1.0
+        # Ef maps beta to the per-visit coefficients of U: the mean at visit j is
+        # U @ G_j with vec(G) = Ef' beta. The default Ef is the 0/1 map of the module
+        # docstring; any linear map works (fit_mmrm_design passes its own).
+        if ef is None:
+            ef = np.zeros((self.p, t_vis * q))
+            for j in range(t_vis):
+                for r in range(q):
+                    row = j * q1 + r if r < q1 else t_vis * q1 + (r - q1)
+                    ef[row, j * q + r] = 1.0
+        elif ef.shape != (self.p, t_vis * q):
+            raise ValueError("ef must have shape (p, T * q)")
         self.ef = ef
         self.tril = np.tril_indices(t_vis)
         self.diag_pos = np.flatnonzero(self.tril[0] == self.tril[1])
@@ -189,17 +208,19 @@ class _REMLModel:
         except (np.linalg.LinAlgError, linalg.LinAlgError, ValueError):
             return fail
         beta = linalg.cho_solve(cm, b)
-        f = float(self.n_pat @ logdet) + 2.0 * float(np.log(np.diag(cm[0])).sum())
-        f += ywy - float(b @ beta)
+        f = float(self.n_pat @ logdet) + ywy - float(b @ beta)
+        if self.reml:
+            f += 2.0 * float(np.log(np.diag(cm[0])).sum())
         if not np.isfinite(f):
             return fail
         if not grad:
             return f
-        v = linalg.cho_solve(cm, np.eye(self.p))
         resid = self.residual_crossproducts(beta)
-        q4 = (self.ef.T @ v @ self.ef).reshape(self.T, self.q, self.T, self.q)
-        h = np.tensordot(self.uu, q4, axes=([2, 1], [1, 3])) * self.mm
-        g_sigma = np.tensordot(self.n_pat, w, axes=1) - (w @ (resid + h) @ w).sum(axis=0)
+        if self.reml:
+            v = linalg.cho_solve(cm, np.eye(self.p))
+            q4 = (self.ef.T @ v @ self.ef).reshape(self.T, self.q, self.T, self.q)
+            resid = resid + np.tensordot(self.uu, q4, axes=([2, 1], [1, 3])) * self.mm
+        g_sigma = np.tensordot(self.n_pat, w, axes=1) - (w @ resid @ w).sum(axis=0)
         return f, self._chain(2.0 * g_sigma @ lower, lower)
 
     def gradient(self, theta: np.ndarray) -> np.ndarray:
@@ -386,6 +407,18 @@ def _fit_theta(model: _REMLModel, theta0: np.ndarray) -> tuple[np.ndarray, np.nd
     return theta, hess, iterations
 
 
+def _log_likelihood(model: _REMLModel, theta: np.ndarray, scale: float) -> float:
+    """(Restricted) log-likelihood on the original scale of the outcome.
+
+    REML: comparable with R ``mmrm``'s ``logLik`` and SAS's "-2 Res Log Likelihood" (x -2);
+    ML: with R ``nlme::gls(method="ML")``'s ``logLik`` and SAS's "-2 Log Likelihood".
+    The outcome was divided by ``scale``, which shifts -2 log L by ``n_eff * 2 log(scale)``.
+    """
+    f_min = model.objective(theta, grad=False)
+    n_eff = model.n_obs - model.p if model.reml else model.n_obs
+    return float(-0.5 * (f_min + n_eff * (np.log(2 * np.pi) + 2 * np.log(scale))))
+
+
 def _start_theta(model: _REMLModel) -> np.ndarray:
     """Pairwise covariance of ordinary least-squares residuals, made positive definite."""
     w_ident = model.mm * np.eye(model.T)[None]
@@ -408,7 +441,12 @@ _DF_LABELS = {
 
 @dataclass(frozen=True)
 class MMRMResult(ResultMixin):
-    """MMRM fit. ``coefficients`` use the per-visit parametrisation of the module docstring."""
+    """MMRM fit.
+
+    From ``fit_mmrm``, ``coefficients`` use the per-visit parametrisation of the module
+    docstring. From ``fit_mmrm_design`` they are the columns of the given design matrix, and
+    ``arms``, ``lsmeans`` and ``contrasts`` are empty (use ``contrast`` and ``f_test``).
+    """
 
     arms: tuple[str, ...]
     reference_arm: str
@@ -428,6 +466,9 @@ class MMRMResult(ResultMixin):
     method: str = "REML"
     covariance_structure: str = "unstructured"
     df_method: str = "Satterthwaite"
+    # The maximised log-likelihood of ``method``: equal to reml_loglik for REML fits; for ML
+    # fits (fit_mmrm_design only) reml_loglik is NaN and this is the ML log-likelihood.
+    log_likelihood: float = float("nan")
     _beta: np.ndarray = internal()
     _model: _REMLModel = internal()
     _theta: np.ndarray = internal()
@@ -452,6 +493,8 @@ class MMRMResult(ResultMixin):
         """The same fit with its inference redone by another df method (no refitting)."""
         if df_method not in ("satterthwaite", "kenward-roger"):
             raise ValueError("df_method must be 'satterthwaite' or 'kenward-roger'")
+        if df_method == "kenward-roger" and self.method != "REML":
+            raise ValueError("Kenward-Roger degrees of freedom are defined for REML fits only")
         kr = (
             self._model.kenward_roger(self._theta, self._theta_cov)
             if df_method == "kenward-roger"
@@ -693,9 +736,7 @@ def fit_mmrm(
         bmat[:, j * q1] -= e_maps[:, j, :] @ u_mean
     beta = bmat.T @ beta_c
     beta[np.arange(n_vis) * q1] += y_mean / scale
-    f_min = model.objective(theta, grad=False)
-    # Restricted log-likelihood on the original scale (comparable with R mmrm's logLik).
-    reml_loglik = -0.5 * (f_min + (model.n_obs - model.p) * (np.log(2 * np.pi) + 2 * np.log(scale)))
+    reml_loglik = _log_likelihood(model, theta, scale)
 
     vis_names = [str(v) for v in data.visits]
     names = []
@@ -765,4 +806,204 @@ def fit_mmrm(
         _bmat=bmat,
         _layout=layout,
         df_method=_DF_LABELS[df_method],
+        log_likelihood=float(reml_loglik),
+    )
+
+
+def _long_to_wide_design(
+    subject: ArrayLike,
+    visit: ArrayLike,
+    design: ArrayLike,
+    value: ArrayLike,
+    visit_order: Sequence[object] | None,
+) -> tuple[np.ndarray, np.ndarray, list[object], np.ndarray, int]:
+    """Per-subject outcome (n, T) and design (n, T, p) from one row per subject and visit."""
+    subj = np.asarray(subject).ravel()
+    vis = np.asarray(visit).ravel()
+    try:
+        val = np.asarray(value, dtype=float).ravel()
+        x = np.asarray(design, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("value and design must be numeric (NaN = missing value)") from exc
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise ValueError("design must be a 2-D array with one row per observation")
+    lengths = {
+        "subject": subj.size,
+        "visit": vis.size,
+        "design rows": x.shape[0],
+        "value": val.size,
+    }
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"input arrays differ in length: {lengths}")
+    if val.size == 0:
+        raise NotEnoughDataError("no rows (no patients)")
+    if pd.isna(subj).any() or pd.isna(vis).any():
+        raise ValueError("subject and visit must not be missing")
+    if np.isinf(val).any() or np.isinf(x).any():
+        raise ValueError("values and design must be finite (NaN = missing value)")
+    observed = ~np.isnan(val)
+    if not observed.any():
+        raise NotEnoughDataError("all outcome values are missing")
+    if visit_order is not None:
+        visits = list(visit_order)
+        if len(set(map(str, visits))) != len(visits):
+            raise ValueError("visit_order contains duplicates")
+    else:
+        present = pd.unique(vis[observed])
+        try:
+            visits = sorted(present.tolist())
+        except TypeError:
+            visits = sorted(present.tolist(), key=str)
+    vis_key = {str(v): j for j, v in enumerate(visits)}
+    vis_idx = np.array([vis_key.get(str(v), -1) for v in vis.tolist()], dtype=np.int64)
+    use = observed & (vis_idx >= 0)
+    if np.isnan(x[use]).any():
+        raise ValueError("design has missing values on rows with an observed outcome")
+    subj_idx, subj_ids = pd.factorize(subj, sort=False)
+    n_subj, n_vis, p = len(subj_ids), len(visits), x.shape[1]
+    cell = subj_idx[use] * n_vis + vis_idx[use]
+    counts = np.bincount(cell, minlength=n_subj * n_vis)
+    if (counts > 1).any():
+        dup = int(np.argmax(counts > 1))
+        raise ValueError(
+            f"subject {subj_ids[dup // n_vis]!r} has more than one value at visit "
+            f"{visits[dup % n_vis]!r}; aggregate repeated measurements before analysis"
+        )
+    y = np.full((n_subj, n_vis), np.nan)
+    y[subj_idx[use], vis_idx[use]] = val[use]
+    xw = np.zeros((n_subj, n_vis, p))
+    xw[subj_idx[use], vis_idx[use]] = x[use]
+    keep = ~np.isnan(y).all(axis=1)
+    return y[keep], xw[keep], visits, np.asarray(subj_ids)[keep], int(n_subj - keep.sum())
+
+
+def fit_mmrm_design(
+    subject: ArrayLike,
+    visit: ArrayLike,
+    design: ArrayLike,
+    value: ArrayLike,
+    *,
+    names: Sequence[str] | None = None,
+    visit_order: Sequence[object] | None = None,
+    method: Literal["REML", "ML"] = "REML",
+    level: float = 0.95,
+    df_method: Literal["satterthwaite", "kenward-roger"] = "satterthwaite",
+) -> MMRMResult:
+    """Unstructured-covariance model ``y = X beta + e`` for any fixed-effects design matrix.
+
+    One row per subject and visit: ``design`` (rows x p) holds that observation's row of X,
+    e.g. ``[1, girl, age, girl*age]`` for a growth curve with age continuous; columns may
+    change between visits. ``visit`` indexes the unstructured covariance (Sigma is T x T over
+    the visits, sorted unless ``visit_order`` is given). ``value`` NaN = missing (rows at
+    visits outside ``visit_order`` are ignored). ``method`` "REML" (default) or "ML";
+    Kenward-Roger needs REML. Coefficients are named by ``names`` (default x0, x1, ...).
+
+    Same fitting core as ``fit_mmrm`` (sufficient statistics per missingness pattern, analytic
+    gradient, Satterthwaite/Kenward-Roger): X is written as ``X_ij = u_i' G_j`` with
+    ``u_i`` the subject's rows of X side by side, so its cost grows as ``(T^2 p)^2`` per
+    evaluation. It is meant for small designs and for validation against published outputs
+    (docs/statistics.md); treatment x visit analyses should use ``fit_mmrm``.
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError("level must be between 0 and 1")
+    if method not in ("REML", "ML"):
+        raise ValueError("method must be 'REML' or 'ML'")
+    if df_method not in ("satterthwaite", "kenward-roger"):
+        raise ValueError("df_method must be 'satterthwaite' or 'kenward-roger'")
+    if df_method == "kenward-roger" and method != "REML":
+        raise ValueError("Kenward-Roger degrees of freedom are defined for REML fits only")
+    y, xw, visits, _, n_dropped = _long_to_wide_design(subject, visit, design, value, visit_order)
+    n_subj, n_vis, p = xw.shape
+    coef_names = [f"x{k}" for k in range(p)] if names is None else [str(n) for n in names]
+    if len(coef_names) != p:
+        raise ValueError(f"names must have {p} entries (one per design column)")
+    if n_subj < 2:
+        raise NotEnoughDataError(f"an MMRM needs at least 2 subjects, got {n_subj}")
+    obs = ~np.isnan(y)
+    both = obs.T.astype(float) @ obs.astype(float)
+    for j in range(n_vis):
+        if both[j, j] < 2:
+            raise NotEnoughDataError(
+                f"visit {visits[j]!r} has {int(both[j, j])} observed values; its variance "
+                "cannot be estimated"
+            )
+        for k in range(j):
+            if both[j, k] < 1:
+                raise NotEnoughDataError(
+                    f"no subject is observed at both visit {visits[k]!r} and visit "
+                    f"{visits[j]!r}, so their covariance cannot be estimated"
+                )
+    x_obs = xw[obs]
+    if np.linalg.matrix_rank(x_obs) < p:
+        raise NotEnoughDataError("the design matrix is singular on the observed rows")
+    n_obs = int(obs.sum())
+    if n_obs <= p:
+        raise NotEnoughDataError(
+            f"{n_obs} observations cannot estimate {p} fixed effects plus a covariance"
+        )
+    # Internally the outcome is scaled to unit SD and, when the columns of X span a constant,
+    # centred: y - m = X (beta - m c) with X c = 1. Both are exact reparametrisations.
+    scale = float(np.nanstd(y))
+    if not np.isfinite(scale) or scale <= 0:
+        scale = 1.0
+    c_vec = np.linalg.lstsq(x_obs, np.ones(n_obs), rcond=None)[0]
+    y_mean = float(np.nanmean(y)) if np.allclose(x_obs @ c_vec, 1.0, atol=1e-10) else 0.0
+    # u_i = (X_i1, ..., X_iT) side by side (zeros at missing visits, which get no weight);
+    # Ef picks block j of u_i for visit j: X_ij beta = u_i' G_j.
+    q = n_vis * p
+    ef = np.zeros((p, n_vis * q))
+    for j in range(n_vis):
+        ef[np.arange(p), j * q + j * p + np.arange(p)] = 1.0
+    model = _REMLModel(xw.reshape(n_subj, q), (y - y_mean) / scale, 0, ef=ef, reml=method == "REML")
+    theta, hess, iterations = _fit_theta(model, _start_theta(model))
+    theta_cov = 2.0 * np.linalg.inv(hess)
+    beta_c, _, _, lower = model.gls(theta)
+    beta = beta_c + (y_mean / scale) * c_vec
+    loglik = _log_likelihood(model, theta, scale)
+    kr = model.kenward_roger(theta, theta_cov) if df_method == "kenward-roger" else None
+    bmat = np.eye(p)
+    packed = (model, theta, theta_cov, beta, bmat, scale, level, kr)
+    empty = np.zeros((0, p))
+    layout = (coef_names, empty, [], empty, [], "")
+    coefs, _, _ = _summaries(packed, layout)
+    sigma = lower @ lower.T * scale**2
+    n_incomplete = int((~obs).any(axis=1).sum())
+    dropped = (
+        f" {n_dropped} subjects without any analysable value were left out." if n_dropped else ""
+    )
+    statement = (
+        f"{method} fit on all observed values: {n_obs} of {n_subj * n_vis} subject-visits "
+        f"observed in {n_subj} subjects; {n_incomplete} subjects with missing visits contribute "
+        "the visits they have (no imputation). Valid under missing at random (MAR), not under "
+        f"MNAR.{dropped}"
+    )
+    return MMRMResult(
+        arms=(),
+        reference_arm="",
+        visits=tuple(str(v) for v in visits),
+        coefficients=tuple(coefs),
+        lsmeans=(),
+        contrasts=(),
+        covariance=tuple(tuple(float(v) for v in r) for r in sigma),
+        n_subjects=n_subj,
+        n_observations=n_obs,
+        n_incomplete_subjects=n_incomplete,
+        n_missingness_patterns=len(model.n_pat),
+        reml_loglik=loglik if method == "REML" else float("nan"),
+        iterations=iterations,
+        level=float(level),
+        missing_data=statement,
+        method=method,
+        df_method=_DF_LABELS[df_method],
+        log_likelihood=loglik,
+        _beta=beta,
+        _model=model,
+        _theta=theta,
+        _theta_cov=theta_cov,
+        _scale=scale,
+        _kr=kr,
+        _bmat=bmat,
+        _layout=layout,
     )
