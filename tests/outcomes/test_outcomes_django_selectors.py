@@ -72,7 +72,9 @@ def test_cohort_analysis_on_a_simulated_cohort_gives_every_result(clinic_a, sim_
 )
 def test_filters_select_the_right_patients(clinic_a, sim_cohort, filters, check):
     tables = selectors.analysis_tables(clinic_a)
-    selected = cohort.apply_filters(tables.attributes, cohort.CohortFilters(**filters))
+    selected = cohort.apply_filters(
+        tables.attributes, cohort.CohortFilters(**filters), tables.memberships
+    )
     assert 0 < len(selected) < 80
     assert check(selected)
     view = analyse(clinic_a, **filters)
@@ -84,9 +86,11 @@ def test_product_and_lot_filters_and_ae_incidence_use_exact_intervals(clinic_a, 
 
     lot = Lot.objects.get(clinic=clinic_a)
     tables = selectors.analysis_tables(clinic_a)
-    by_lot = cohort.apply_filters(tables.attributes, cohort.CohortFilters(lot=str(lot.pk)))
+    by_lot = cohort.apply_filters(
+        tables.attributes, cohort.CohortFilters(lot=str(lot.pk)), tables.memberships
+    )
     by_product = cohort.apply_filters(
-        tables.attributes, cohort.CohortFilters(product=str(lot.product_id))
+        tables.attributes, cohort.CohortFilters(product=str(lot.product_id)), tables.memberships
     )
     assert len(by_lot) == len(by_product) > 0
     assert all("exosome" in a for a in by_lot["arm"])

@@ -8,8 +8,9 @@ Tables
 ------
 visits:        patient_id, visit_id, visit_date (datetime64), is_baseline (bool)
 measurements:  visit_id, measurement_id, manual (bool), <outcome columns> (float, NaN = missing)
-attributes:    patient_id, arm, sex, age_band, diagnosis, stage, products, lots, protocols
-               (the last three are tuples of labels)
+attributes:    patient_id, arm, sex, age_band, diagnosis, stage
+memberships:   patient_id, kind ("product", "lot", "protocol"), value (text): the products and
+               lots a patient received and the protocols of their plans (many rows per patient)
 
 Analysis visits
 ---------------
@@ -36,10 +37,10 @@ import pandas as pd
 from anagen.outcomes.stats import (
     NotEnoughDataError,
     ancova,
-    change_by_visit,
     clopper_pearson,
     fit_mmrm,
     incidence_per_100,
+    mean_change_ci,
     responder_rate,
 )
 
@@ -257,24 +258,32 @@ class CohortFilters:
         return out
 
 
-def apply_filters(attributes: pd.DataFrame, f: CohortFilters) -> pd.DataFrame:
+def apply_filters(
+    attributes: pd.DataFrame, f: CohortFilters, memberships: pd.DataFrame | None = None
+) -> pd.DataFrame:
     a = attributes
     if a.empty:
         return a
     keep = np.ones(len(a), dtype=bool)
     if f.modalities:
-        wanted = set(f.modalities)
-        keep &= a["arm"].map(lambda s: wanted <= set(s.split("+"))).to_numpy(dtype=bool)
+        arms = a["arm"].astype(str)
+        for m in f.modalities:
+            keep &= arms.str.split("+").map(lambda parts, m=m: m in parts).to_numpy(dtype=bool)
     if f.combination:
         keep &= (a["arm"] == f.combination).to_numpy()
     for name in ("diagnosis", "stage", "sex", "age_band"):
         value = getattr(f, name)
         if value:
             keep &= (a[name].astype(str) == value).to_numpy()
-    for name, col in (("product", "products"), ("lot", "lots"), ("protocol", "protocols")):
-        value = getattr(f, name)
+    for kind in ("product", "lot", "protocol"):
+        value = getattr(f, kind)
         if value:
-            keep &= a[col].map(lambda s, v=value: v in s).to_numpy(dtype=bool)
+            if memberships is None or memberships.empty:
+                keep &= False
+                continue
+            m = memberships
+            ids = m.loc[(m["kind"] == kind) & (m["value"] == value), "patient_id"].unique()
+            keep &= a["patient_id"].isin(ids).to_numpy()
     return a[keep]
 
 
@@ -464,45 +473,38 @@ def analyse_cohort(
         sections["by_visit"].title = title_cbv
         return result
 
-    # 1. Observed mean change with a t interval per arm and week.
-    try:
-        cbv = change_by_visit(
-            rows["patient_id"].to_numpy(),
-            rows["arm"].to_numpy(),
-            rows["week"].to_numpy(),
-            np.zeros(len(rows)),
-            rows["change"].to_numpy(),
-            level=options.level,
-            visit_order=[float(w) for w in weeks],
+    # 1. Observed mean change with a t interval per arm and week (mean_change_ci per cell;
+    #    the same numbers as stats.change_by_visit, without its per-cell scans of all rows).
+    table = []
+    warn_cells = 0
+    by_cell = rows.groupby(["arm", "week"], sort=True)["change"]
+    for (arm, week), x in by_cell:
+        values = x.to_numpy(dtype=float)
+        n = int(values.size)
+        cell = {"arm": str(arm), "week": int(week), "n": n, "mean": _finite(values.mean()),
+                "sd": None, "lower": None, "upper": None, "small_n": n < SMALL_N}  # fmt: skip
+        if n >= 2:
+            ci = mean_change_ci(values, level=options.level)
+            cell.update(sd=_finite(ci.sd), lower=_finite(ci.lower), upper=_finite(ci.upper))
+        warn_cells += n < SMALL_N
+        table.append(cell)
+    warnings = []
+    if warn_cells:
+        warnings.append(
+            f"Small n: {warn_cells} arm-visit cells have fewer than {SMALL_N} patients "
+            "(marked); cells with one patient show no interval."
         )
-        table = []
-        warn_cells = 0
-        for r in cbv.rows:
-            cell = {
-                "arm": r.arm,
-                "week": int(float(r.visit)),
-                "n": r.n,
-                "mean": _finite(r.mean),
-                "sd": _finite(r.sd),
-                "lower": _finite(r.lower),
-                "upper": _finite(r.upper),
-                "small_n": 0 < r.n < SMALL_N,
-            }
-            if 0 < r.n < SMALL_N:
-                warn_cells += 1
-            table.append(cell)
-        warnings = []
-        if warn_cells:
-            warnings.append(
-                f"Small n: {warn_cells} arm-visit cells have fewer than {SMALL_N} patients "
-                "(marked); cells with one patient show no interval."
-            )
-        sections["by_visit"] = Section(
-            "by_visit", title_cbv, True, data={"rows": table, "level": cbv.level},
-            missing_data=cbv.missing_data, warnings=warnings,
-        )  # fmt: skip
-    except (NotEnoughDataError, ValueError) as exc:
-        sections["by_visit"] = _not_enough("by_visit", title_cbv, exc)
+    n_rows_all = int(long.rows["patient_id"].isin(ids).sum())
+    missing = (
+        f"Observed-case summary: {len(rows)} of {n_rows_all} analysed follow-up visits have both "
+        f"a baseline and a visit value ({n_analysed} of {len(ids)} patients). Missing visits "
+        "are not imputed (no LOCF), so later visits summarise a shrinking, possibly selected "
+        "group; the MMRM below uses all observed visits and is valid under missing at random."
+    )
+    sections["by_visit"] = Section(
+        "by_visit", title_cbv, True, data={"rows": table, "level": options.level},
+        missing_data=missing, warnings=warnings,
+    )  # fmt: skip
 
     # Landmark: requested week, else the latest week where every arm has >= 2 values.
     counts = rows.groupby(["week", "arm"]).size().unstack(fill_value=0)

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import CharField, QuerySet
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic
@@ -85,10 +86,6 @@ def modality_label(key: str) -> str:
     return " + ".join(labels.get(k, k) for k in key.split("+"))
 
 
-def _as_tuple(x: Any) -> tuple:
-    return x if isinstance(x, tuple) else ()
-
-
 # --- cohort tables -------------------------------------------------------------------------
 
 
@@ -99,15 +96,20 @@ class AnalysisTables:
     visits: pd.DataFrame
     measurements: pd.DataFrame
     attributes: pd.DataFrame
+    memberships: pd.DataFrame
     sessions: pd.DataFrame
     events: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
 
 
 def _visits(clinic: Clinic) -> pd.DataFrame:
-    qs = Visit.objects.filter(
-        clinic=clinic, voided_at__isnull=True, patient__voided_at__isnull=True
-    ).values_list("patient_id", "id", "visit_date", "is_baseline")
+    # The date as text: the driver then hands back plain strings (no per-row date objects)
+    # and pandas parses the column at once.
+    qs = (
+        Visit.objects.filter(clinic=clinic, voided_at__isnull=True, patient__voided_at__isnull=True)
+        .annotate(date_text=Cast("visit_date", CharField()))
+        .values_list("patient_id", "id", "date_text", "is_baseline")
+    )
     v = _frame(qs, ["patient_id", "visit_id", "visit_date", "is_baseline"])
     v["visit_date"] = _dates(v["visit_date"])
     v["is_baseline"] = v["is_baseline"].astype(bool)
@@ -160,7 +162,7 @@ def _sessions(clinic: Clinic) -> pd.DataFrame:
                 pd.Series(u["product_id"].reindex(k).to_numpy(), index=s.index)
             )
         for c in ("lot", "product"):
-            s[c] = s[c].map(lambda x: "" if pd.isna(x) else str(int(x)))
+            s[c] = pd.to_numeric(s[c]).astype("Int64").astype("string").fillna("").astype(object)
     return s
 
 
@@ -198,8 +200,7 @@ def _attributes(
         ["patient_id", "sex", "date_of_birth"],
     )
     if pats.empty:
-        return pats.assign(arm=[], age_band=[], diagnosis=[], stage=[], products=[], lots=[],
-                           protocols=[])  # fmt: skip
+        return pats.assign(arm=[], age_band=[], diagnosis=[], stage=[])
     pats["date_of_birth"] = _dates(pats["date_of_birth"])
     # Age at the first visit (the baseline in practice), else today.
     first = visits.groupby("patient_id")["visit_date"].min() if not visits.empty else None
@@ -227,22 +228,35 @@ def _attributes(
     pats["stage"] = pats["stage"].fillna("").astype(str)
     if sessions.empty:
         pats["arm"] = "none"
-        pats["products"] = [()] * len(pats)
-        pats["lots"] = [()] * len(pats)
-        pats["protocols"] = [()] * len(pats)
         return pats
-    arm = sessions.groupby("patient_id")["modality"].agg(lambda m: cohort.arm_label(m))
-    pats["arm"] = arm.reindex(pats["patient_id"]).fillna("none").to_numpy()
-    for col, src in (("products", "product"), ("lots", "lot")):
-        nonempty = sessions[sessions[src] != ""]
-        agg = nonempty.groupby("patient_id")[src].agg(lambda x: tuple(sorted(set(x))))
-        pats[col] = [_as_tuple(x) for x in agg.reindex(pats["patient_id"]).to_numpy()]
-    proto = _protocols(clinic, sorted(int(x) for x in sessions["plan_id"].unique()))
-    sp = sessions[["patient_id", "plan_id"]].drop_duplicates()
-    sp = sp.assign(keys=sp["plan_id"].map(lambda p: proto.get(int(p), ())))
-    agg = sp.groupby("patient_id")["keys"].agg(lambda ks: tuple(sorted({k for t in ks for k in t})))
-    pats["protocols"] = [_as_tuple(x) for x in agg.reindex(pats["patient_id"]).to_numpy()]
+    # Arm = the set of modalities received, as a bit mask per patient, then its label.
+    mods = sorted(sessions["modality"].unique().tolist())
+    bit = {m: 1 << i for i, m in enumerate(mods)}
+    pairs = sessions[["patient_id", "modality"]].drop_duplicates()
+    code = pairs.assign(b=pairs["modality"].map(bit)).groupby("patient_id")["b"].sum()
+    labels = {int(c): cohort.arm_label(m for m in mods if int(c) & bit[m]) for c in code.unique()}
+    pats["arm"] = code.reindex(pats["patient_id"]).map(labels).fillna("none").to_numpy()
     return pats
+
+
+def _memberships(clinic: Clinic, sessions: pd.DataFrame) -> pd.DataFrame:
+    """(patient, kind, value) rows: products and lots received, protocols of their plans."""
+    parts = []
+    for kind, col in (("product", "product"), ("lot", "lot")):
+        x = sessions.loc[sessions[col] != "", ["patient_id", col]].drop_duplicates()
+        parts.append(pd.DataFrame({"patient_id": x["patient_id"], "kind": kind, "value": x[col]}))
+    if not sessions.empty:
+        proto = _protocols(clinic, sorted(int(x) for x in sessions["plan_id"].unique()))
+        plan_keys = pd.DataFrame(
+            [(pid, k) for pid, keys in proto.items() for k in keys], columns=["plan_id", "value"]
+        )
+        sp = sessions[["patient_id", "plan_id"]].drop_duplicates().merge(plan_keys, on="plan_id")
+        sp = sp[["patient_id", "value"]].drop_duplicates()
+        parts.append(pd.DataFrame({"patient_id": sp["patient_id"], "kind": "protocol",
+                                   "value": sp["value"]}))  # fmt: skip
+    if not parts:
+        return pd.DataFrame({"patient_id": [], "kind": [], "value": []})
+    return pd.concat(parts, ignore_index=True)
 
 
 def analysis_tables(
@@ -262,8 +276,9 @@ def analysis_tables(
     sessions = _sessions(clinic)
     events = _events(clinic)
     attrs = _attributes(clinic, visits, sessions, timezone.localdate())
+    members = _memberships(clinic, sessions)
     t["attributes_s"] = time.perf_counter() - t0
-    return AnalysisTables(visits, measurements, attrs, sessions, events, t)
+    return AnalysisTables(visits, measurements, attrs, members, sessions, events, t)
 
 
 def _columns_for(outcome: str) -> tuple[str, ...]:
@@ -305,7 +320,7 @@ def cohort_analysis(
     tables = analysis_tables(clinic, columns=_columns_for(options.outcome))
     timings = dict(tables.timings)
     t1 = time.perf_counter()
-    selected = cohort.apply_filters(tables.attributes, filters)
+    selected = cohort.apply_filters(tables.attributes, filters, tables.memberships)
     long = cohort.build_long(tables.visits, tables.measurements, options.outcome)
     timings["long_table_s"] = time.perf_counter() - t1
     t1 = time.perf_counter()
@@ -343,12 +358,10 @@ def _listing(
     """The patients behind the numbers. Researchers get study ids, age bands and study weeks."""
     if selected.empty:
         return [], 0
-    weeks = (
-        long.rows[long.rows["value"].notna()]
-        .groupby("patient_id")["week"]
-        .agg(lambda w: sorted(int(x) for x in w))
-    )
     sel = selected.head(limit)
+    rows = long.rows
+    shown = rows[rows["patient_id"].isin(sel["patient_id"]) & rows["value"].notna()]
+    weeks = shown.groupby("patient_id")["week"].agg(lambda w: sorted(int(x) for x in w))
     names: dict[int, tuple[str, str]] = {}
     if not deidentified:
         names = {
