@@ -62,9 +62,12 @@ def test_the_report_shows_every_part_of_the_record(treated):
     assert patient.medical_record_number in text
     # Diagnosis with its codes.
     assert "L64.9" in text and "87872006" in text and "III" in text
-    # Measurements and change from baseline: 120 → 128 (+8.0, +6.7 %) → 136.5 (+16.5).
-    assert "baseline" in text
-    assert "+8.0" in text and "+6.7" in text and "+16.5" in text and "+5.5" in text
+    # Measurements and change from baseline (the outcomes progress selector's figures):
+    # density 120 → 128 (+8.0, +6.7 %) → 136.5 (+16.5), diameter 58 → 63.5 (+5.5), and the
+    # derived cumulative thickness; visits labelled with their nominal weeks.
+    assert "baseline" in text and "week 12" in text and "week 24" in text
+    assert "+8.0 (+6.7 %)" in text and "+16.5 (+13.8 %)" in text and "+5.5" in text
+    assert "Cumulative thickness" in text and "Global photographic assessment" in text
     # Sessions with their map thumbnails (SVG) and lots.
     assert text.count("Exosome injection") >= 3
     assert "EXO-2401" in text
@@ -84,7 +87,7 @@ def test_a_patient_with_nothing_recorded_gets_a_short_honest_report(
 ):
     patient = make_patient(clinic_a, clinician)
     text = " ".join(layout_text(_html(patient)))
-    assert "No visits recorded yet" in text
+    assert "Not enough data: no visit recorded yet." in text
     assert "No treatment sessions recorded." in text
     assert "No adverse events recorded." in text
     assert "Investigational" not in text
@@ -105,7 +108,8 @@ def test_a_single_visit_is_not_shown_as_a_change(clinic_a, clinician, make_patie
         {"visit_date": timezone.localdate(), "is_baseline": True, "density_per_cm2": 140},
     )
     text = " ".join(layout_text(_html(patient)))
-    assert "Fewer than two density measurements" in text
+    assert "Only the baseline visit so far" in text
+    assert "(+" not in text  # no change is shown
 
 
 @pytest.mark.parametrize(

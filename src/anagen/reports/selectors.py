@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -16,6 +17,8 @@ from anagen.interop.analysis import age_on
 from anagen.monitoring import charts
 from anagen.monitoring import selectors as monitoring_selectors
 from anagen.monitoring.models import Photo
+from anagen.outcomes import cohort, progress
+from anagen.outcomes import selectors as outcomes
 from anagen.patients.models import Patient
 from anagen.products.models import VialDraw
 from anagen.reports.pdf import data_uri, svg_uri
@@ -26,20 +29,25 @@ PHOTO_MAX_SIDE_PX = 900  # enough for half an A4 page at ~200 dpi; keeps the PDF
 
 
 @dataclass
-class MeasurementRow:
+class VisitColumn:
     visit_date: date
-    week: int
+    study_day: int | None
+    week: int | None  # nominal analysis week (None: baseline or outside every window)
     is_baseline: bool
     source: str
-    hair_count: int | None
-    density_per_cm2: float | None
-    density_change: float | None
-    density_change_pct: float | None
-    mean_diameter_um: float | None
-    diameter_change_um: float | None
-    terminal_pct: float | None
-    vellus_pct: float | None
-    global_assessment: int | None
+
+
+@dataclass
+class MeasureCell:
+    value: str  # formatted; "—" when missing
+    change: str  # "+8.0 (+6.7 %)", "" at baseline or when not computable
+
+
+@dataclass
+class MeasureRow:
+    label: str
+    unit: str
+    cells: list[MeasureCell]
 
 
 @dataclass
@@ -68,7 +76,8 @@ class PatientReport:
     diagnoses: list
     plans: list
     sessions: list[SessionRow]
-    measurements: list[MeasurementRow]
+    visits: list[VisitColumn]
+    measures: list[MeasureRow]
     baseline_date: date | None
     density_chart_uri: str
     photo_pairs: list[PhotoPair]
@@ -102,75 +111,81 @@ def _photo_uri(photo: Photo) -> str | None:
     return data_uri(out.getvalue(), "image/jpeg")
 
 
-def _measurements(patient: Patient) -> tuple[list[MeasurementRow], date | None, float | None]:
-    visits = list(
-        monitoring_selectors.visits_of(patient)
-        .prefetch_related("measurements")
-        .order_by("visit_date", "id")
-    )
-    base = monitoring_selectors.baseline_visit(patient)
-    if base is None:
-        return [], None, None
-    base_m = monitoring_selectors.measurement_of(next(v for v in visits if v.pk == base.pk))
-    d0 = base_m.density_per_cm2 if base_m else None
-    dia0 = base_m.mean_diameter_um if base_m else None
+def _fmt(value: float | None, decimals: int, *, signed: bool = False) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
+
+
+def _measure_table(result: progress.Progress) -> tuple[list[VisitColumn], list[MeasureRow]]:
+    """Visits as columns, measures as rows (value, then change from baseline), as on paper."""
+    visits = [
+        VisitColumn(r.visit_date, r.study_day, r.week, r.is_baseline, r.source) for r in result.rows
+    ]
     rows = []
-    for v in visits:
-        m = monitoring_selectors.measurement_of(v)
-        d = m.density_per_cm2 if m else None
-        dia = m.mean_diameter_um if m else None
-        is_base = v.pk == base.pk
+    for key in progress.MEASURES:
+        if all(r.cells[key].value is None for r in result.rows):
+            continue
+        o = cohort.OUTCOMES[key]
+        cells = []
+        for r in result.rows:
+            c = r.cells[key]
+            change = ""
+            if not r.is_baseline and c.change is not None:
+                change = _fmt(c.change, o.decimals, signed=True)
+                if c.change_pct is not None:
+                    change += f" ({c.change_pct:+.1f} %)"
+            cells.append(MeasureCell(_fmt(c.value, o.decimals), change))
+        rows.append(MeasureRow(o.label, o.unit, cells))
+    if any(r.global_assessment is not None for r in result.rows):
         rows.append(
-            MeasurementRow(
-                visit_date=v.visit_date,
-                week=round((v.visit_date - base.visit_date).days / 7),
-                is_baseline=is_base,
-                source=m.get_source_display() if m else "",
-                hair_count=m.hair_count if m else None,
-                density_per_cm2=d,
-                density_change=None if is_base or d is None or d0 is None else round(d - d0, 1),
-                density_change_pct=None
-                if is_base or d is None or not d0
-                else round((d - d0) / d0 * 100, 1),
-                mean_diameter_um=dia,
-                diameter_change_um=None
-                if is_base or dia is None or dia0 is None
-                else round(dia - dia0, 1),
-                terminal_pct=m.terminal_pct if m else None,
-                vellus_pct=m.vellus_pct if m else None,
-                global_assessment=v.global_assessment,
+            MeasureRow(
+                "Global photographic assessment",
+                "−3…+3",
+                [
+                    MeasureCell(
+                        "—" if r.global_assessment is None else f"{r.global_assessment:+d}", ""
+                    )
+                    for r in result.rows
+                ],
             )
         )
-    return rows, base.visit_date, d0
-
-
-def _photo_pairs(patient: Patient, baseline_date: date | None) -> list[PhotoPair]:
-    """For each view: the baseline photo and the latest later photo of the same view."""
-    photos = list(
-        Photo.objects.filter(
-            clinic=patient.clinic,
-            patient=patient,
-            voided_at__isnull=True,
-            visit__voided_at__isnull=True,
-            kind=Photo.Kind.GLOBAL,
+    if any(r.hgq_mean is not None for r in result.rows):
+        rows.append(
+            MeasureRow(
+                "Hair Growth Questionnaire, mean",
+                "−3…+3",
+                [
+                    MeasureCell(
+                        _fmt(r.hgq_mean, 1, signed=True),
+                        f"{r.hgq_answered}/7 answered" if r.hgq_mean is not None else "",
+                    )
+                    for r in result.rows
+                ],
+            )
         )
-        .select_related("visit")
-        .order_by("visit__visit_date", "id")
-    )
-    pairs = []
+    return visits, rows
+
+
+def _photo_pairs(patient: Patient, pairs: list[progress.PhotoPair]) -> list[PhotoPair]:
+    """The outcomes selector's baseline/latest pairs (same view), with the images embedded."""
+    ids = {p.baseline_photo_id for p in pairs} | {p.latest_photo_id for p in pairs}
+    photos = {
+        ph.pk: ph
+        for ph in Photo.objects.filter(
+            clinic=patient.clinic, patient=patient, pk__in=ids
+        ).select_related("visit")
+    }
     views = dict(Photo._meta.get_field("view").choices)
-    for view in views:
-        same = [p for p in photos if p.view == view]
-        if len(same) < 2:
+    out = []
+    for p in pairs:
+        first, last = photos.get(p.baseline_photo_id), photos.get(p.latest_photo_id)
+        if first is None or last is None:
             continue
-        first = next((p for p in same if p.visit.is_baseline), same[0])
-        if baseline_date is not None and first.visit.visit_date != baseline_date:
-            first = same[0]
-        last = same[-1]
-        if last.visit_id == first.visit_id:
-            continue
-        pairs.append(PhotoPair(views[view], first, _photo_uri(first), last, _photo_uri(last)))
-    return pairs
+        out.append(
+            PhotoPair(views.get(p.view, p.view), first, _photo_uri(first), last, _photo_uri(last))
+        )
+    return out
 
 
 def _sessions(patient: Patient) -> list[SessionRow]:
@@ -214,26 +229,29 @@ def _with_margin(svg: str, margin: int = 40) -> str:
 
 
 def patient_report(patient: Patient, *, generated_at: datetime, generated_by: str) -> PatientReport:
-    measurements, baseline_date, d0 = _measurements(patient)
-    series = [(r.visit_date, r.density_per_cm2) for r in measurements if r.density_per_cm2]
+    """Everything the progress report shows; change from baseline and photo pairs come from
+    the outcomes progress selector, so the PDF and the progress page agree."""
+    result = outcomes.patient_progress(patient, with_forecast=False)
+    visits, measures = _measure_table(result)
+    baseline = next((r for r in result.rows if r.is_baseline), None)
+    series = [
+        (r.visit_date, r.cells["density_per_cm2"].value)
+        for r in result.rows
+        if r.cells["density_per_cm2"].value is not None
+    ]
     chart = charts.line_chart_svg(
         series,
         title="Hair density over time",
         description="Density in the target area at each visit; dashed line: baseline.",
         y_label="hairs/cm²",
         chart_id="density",
-        reference=d0,
+        reference=result.baseline_value("density_per_cm2"),
     )
     sessions = _sessions(patient)
     plans = list(assessment_selectors.plans(patient))
     investigational = any(r.session.is_investigational for r in sessions) or any(
         p.is_investigational for p in plans
     )
-    notes = []
-    if not measurements:
-        notes.append("No visits recorded yet: no change from baseline can be shown.")
-    elif len([r for r in measurements if r.density_per_cm2 is not None]) < 2:
-        notes.append("Fewer than two density measurements: no change from baseline yet.")
     return PatientReport(
         patient=patient,
         age=age_on(patient.date_of_birth, generated_at.date()),
@@ -242,10 +260,11 @@ def patient_report(patient: Patient, *, generated_at: datetime, generated_by: st
         diagnoses=list(assessment_selectors.diagnoses(patient)),
         plans=plans,
         sessions=sessions,
-        measurements=measurements,
-        baseline_date=baseline_date,
+        visits=visits,
+        measures=measures,
+        baseline_date=baseline.visit_date if baseline else None,
         density_chart_uri=svg_uri(_with_margin(chart)),
-        photo_pairs=_photo_pairs(patient, baseline_date),
+        photo_pairs=_photo_pairs(patient, result.photo_pairs),
         adverse_events=list(monitoring_selectors.adverse_events_of(patient)),
         investigational=investigational,
         # The heading says "Investigational / not approved."; the verbatim text follows it.
@@ -253,7 +272,7 @@ def patient_report(patient: Patient, *, generated_at: datetime, generated_by: st
             "Investigational — not approved. "
         ),
         consents=list(assessment_selectors.consents(patient)),
-        notes=notes,
+        notes=list(result.messages),
     )
 
 
