@@ -7,16 +7,21 @@ from __future__ import annotations
 import io
 from datetime import date, timedelta
 
+import django.conf
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image
 
-from anagen.accounts.roles import Role
-from anagen.imaging import services
-from anagen.imaging.engine import synth
-from anagen.imaging.models import AnalysisCorrection, ImagingSettings, PhotoAnalysis
-from anagen.monitoring import services as monitoring_services
-from anagen.monitoring.models import Measurement
+if not django.conf.settings.configured:  # the pure run: pytest -p no:django tests/imaging
+    pytest.skip("needs Django (pytest-django)", allow_module_level=True)
+
+from django.core.files.uploadedfile import SimpleUploadedFile  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from anagen.accounts.roles import Role  # noqa: E402
+from anagen.imaging import services  # noqa: E402
+from anagen.imaging.engine import synth  # noqa: E402
+from anagen.imaging.models import AnalysisCorrection, ImagingSettings, PhotoAnalysis  # noqa: E402
+from anagen.monitoring import services as monitoring_services  # noqa: E402
+from anagen.monitoring.models import Measurement  # noqa: E402
 
 UPP = 5.0
 PARAMS = synth.SynthParams(width=800, height=640, um_per_px=UPP, glare=0.0,
