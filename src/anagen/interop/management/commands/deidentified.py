@@ -1,0 +1,31 @@
+"""`anagen deidentified --clinic SLUG --user NAME [--format csv|parquet] [-o FILE]`: the
+de-identified analysis table (docs/data-dictionary.md) for researchers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from anagen.interop import analysis
+from anagen.interop.cli_support import clinic_and_user, write_output
+
+
+class Command(BaseCommand):
+    help = "Export the de-identified analysis table (one row per patient-visit)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--clinic", required=True, help="clinic slug")
+        parser.add_argument("--user", required=True, help="username (needs export.deidentified)")
+        parser.add_argument("--format", choices=("csv", "parquet"), default="csv")
+        parser.add_argument("-o", "--output", help="file to write (CSV default: stdout)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        clinic, _ = clinic_and_user(options["clinic"], options["user"], "export.deidentified")
+        rows = analysis.analysis_rows(clinic)
+        if options["format"] == "parquet":
+            where = write_output(analysis.to_parquet(rows), options.get("output"), binary=True)
+        else:
+            where = write_output(analysis.to_csv(rows), options.get("output"), binary=False)
+        if where != "stdout":
+            self.stderr.write(f"Wrote {len(rows)} rows to {where}")
