@@ -127,6 +127,13 @@ def test_htmx_correction_keeps_automatic_result_and_replaces_measurement(
     a.refresh_from_db()
     assert a.edits == [] and a.corrected_summary is None
     assert Measurement.objects.get(pk=a.measurement_id).hair_count == before["count"]
+    # Without JavaScript: the form posts and redirects back to the visit.
+    r = client.post(url, {"op": "add", "x1": 300, "y1": 300, "x2": 330, "y2": 380,
+                          "diameter_um": 55})
+    assert r.status_code == 302 and r["Location"].endswith(f"#analysis-{a.pk}")
+    a.refresh_from_db()
+    assert a.corrected_summary["count"] == before["count"] + 1
+    assert a.edits[0]["op"] == "add" and a.edits[0]["diameter_um"] == 55
 
 
 def test_bad_corrections_are_refused_with_a_message_and_store_nothing(client, analysed, patient):
@@ -224,3 +231,22 @@ def test_unusable_stored_images_fail_with_a_clear_message(analysed, monkeypatch)
     assert a.status == "failed" and "analysis limit is 0.1 MP" in a.error
     assert a.result is None and a.measurement is None
     assert not Measurement.objects.filter(visit=a.photo.visit, voided_at__isnull=True).exists()
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"op": "add", "centreline_px": [[1, 2, 3]]},
+        {"op": "add", "centreline_px": [[5, 5], [5, 5]]},
+        {"op": "add", "centreline_px": [[1, 1]] * 300},
+        {"op": "add", "x1": "a", "y1": 1, "x2": 3, "y2": 4},
+        {"op": "set_diameter", "hair_id": 1, "diameter_um": 900},
+        {"op": "split", "hair_id": 1, "n": 9},
+    ],
+)
+def test_malformed_edits_are_400s(client, analysed, patient, api_token, nurse, clinic_a, edit):
+    h = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
+    r = client.post(f"/api/v1/imaging/patients/{patient.pk}/analyses/{analysed.pk}/corrections",
+                    edit, content_type="application/json", headers=h)
+    assert r.status_code in (400, 422), r.content
+    assert not AnalysisCorrection.objects.filter(analysis=analysed).exists()

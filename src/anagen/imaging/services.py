@@ -317,6 +317,16 @@ def _edit_from(data: Mapping[str, Any]) -> dict[str, Any]:
             pts = [[float(data[k]) for k in ("x1", "y1")], [float(data[k]) for k in ("x2", "y2")]]
         except (KeyError, TypeError, ValueError) as exc:
             raise ImagingError({"x1": ["Enter base and tip coordinates in pixels."]}) from exc
+    try:
+        pts = [[float(x), float(y)] for x, y in pts]
+    except (TypeError, ValueError) as exc:
+        raise ImagingError({"centreline_px": ["Give points as [x, y] pairs in pixels."]}) from exc
+    if not (2 <= len(pts) <= 200) or not all(
+        math.isfinite(v) and -1e5 < v < 1e5 for p in pts for v in p
+    ):
+        raise ImagingError({"centreline_px": ["Give 2-200 points inside the image."]})
+    if math.hypot(pts[-1][0] - pts[0][0], pts[-1][1] - pts[0][1]) < 1:
+        raise ImagingError({"centreline_px": ["The base and the tip are the same point."]})
     d = _float(data.get("diameter_um") or 60, "diameter_um", 5, 200, "µm")
     return {"op": "add", "centreline_px": pts, "diameter_um": d}
 
