@@ -157,3 +157,16 @@ def test_the_data_dictionary_documents_every_column():
     text = DOCS.read_text()
     for name in analysis.COLUMNS:
         assert f"`{name}`" in text, name
+
+
+def test_the_measurement_used_is_the_one_outcomes_use(clinic_a, clinician, treated):
+    """A later image-analysis reading does not replace the manual one (measurement_of)."""
+    from anagen.monitoring import services as monitoring
+    from anagen.monitoring.selectors import measurement_of
+
+    patient, data = treated
+    visit = data["visits"][1]
+    monitoring.add_measurement(visit, clinician, {"density_per_cm2": 999}, source="imaging")
+    rows = analysis.analysis_rows(clinic_a)
+    assert rows[1]["density_per_cm2"] == measurement_of(visit).density_per_cm2 == 128.0
+    assert rows[1]["measurement_source"] == "manual"

@@ -5,7 +5,8 @@ calendar date: the patient is a keyed pseudonym (HMAC of the clinic and patient 
 same patient keeps the same pseudonym across exports and cannot be reversed without the
 key), age is a 10-year band at baseline, and time is days since the baseline visit.
 
-Reads are scoped to one clinic and use a fixed number of queries whatever the cohort size.
+Reads are scoped to one clinic, use a fixed number of queries whatever the cohort size and
+build no model instances (value queries), so large clinics export quickly.
 """
 
 from __future__ import annotations
@@ -14,20 +15,19 @@ import csv
 import hashlib
 import hmac
 import io
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Prefetch
 
 from anagen.accounts.models import Clinic
 from anagen.assessment.models import Diagnosis
 from anagen.monitoring.models import HGQ_ITEMS, AdverseEvent, Measurement, Visit
-from anagen.monitoring.selectors import measurement_of
 from anagen.outcomes import cohort
 from anagen.patients.models import Patient
 from anagen.products.models import VialDraw
@@ -104,6 +104,7 @@ def age_band(age: int) -> str:
     return cohort.age_band(age)
 
 
+@lru_cache(maxsize=4096)
 def analysis_week(study_day: int) -> int | None:
     """The nominal visit week the cohort analysis assigns this study day to (None: none)."""
     if study_day <= 0:
@@ -112,107 +113,135 @@ def analysis_week(study_day: int) -> int | None:
     return None if np.isnan(week) else int(week)
 
 
+_HGQ = tuple(name for name, _ in HGQ_ITEMS)
+_MANUAL = Measurement.Source.MANUAL
+
+
 @dataclass
-class _PatientData:
-    patient: Patient
-    visits: list[Visit]
-    diagnosis: Diagnosis | None
-    sessions: list[TreatmentSession]
-    draws: list[VialDraw]
-    events: list[AdverseEvent]
+class _Patient:
+    sex: str
+    born: date
+    visits: list[tuple] = field(default_factory=list)  # (id, date, is_baseline, global, *hgq)
+    diagnosis: tuple[str, str, str] = ("", "", "")  # condition, icd10, stage
+    session_dates: list[date] = field(default_factory=list)
+    modalities: set[str] = field(default_factory=set)
+    products: dict[str, None] = field(default_factory=dict)
+    lots: dict[str, None] = field(default_factory=dict)
+    events: list[tuple[date, int]] = field(default_factory=list)  # (onset, grade)
 
 
-def _load(clinic: Clinic, patient_ids: Sequence[int] | None = None) -> list[_PatientData]:
-    patients = Patient.objects.filter(clinic=clinic).active()
-    if patient_ids is not None:
-        patients = patients.filter(pk__in=list(patient_ids))
-    patients = list(patients.order_by("id"))
-    ids = [p.pk for p in patients]
-    visits: dict[int, list[Visit]] = defaultdict(list)
-    measurements = Measurement.objects.filter(voided_at__isnull=True)
-    for v in (
-        Visit.objects.filter(clinic=clinic, patient_id__in=ids, voided_at__isnull=True)
-        .prefetch_related(Prefetch("measurements", queryset=measurements))
-        .order_by("visit_date", "id")
-    ):
-        visits[v.patient_id].append(v)
-    diagnoses: dict[int, Diagnosis] = {}
-    for d in Diagnosis.objects.filter(clinic=clinic, patient_id__in=ids).order_by(
-        "diagnosed_on", "id"
-    ):
-        diagnoses[d.patient_id] = d  # the latest wins
-    sessions: dict[int, list[TreatmentSession]] = defaultdict(list)
-    for s in TreatmentSession.objects.filter(
-        clinic=clinic, patient_id__in=ids, voided_at__isnull=True
-    ).order_by("performed_on", "id"):
-        sessions[s.patient_id].append(s)
-    draws: dict[int, list[VialDraw]] = defaultdict(list)
-    for dr in (
-        VialDraw.objects.filter(clinic=clinic, patient_id__in=ids)
-        .select_related("lot__product")
-        .order_by("drawn_on", "id")
-    ):
-        draws[dr.patient_id].append(dr)
-    events: dict[int, list[AdverseEvent]] = defaultdict(list)
-    for e in AdverseEvent.objects.filter(
-        clinic=clinic, patient_id__in=ids, voided_at__isnull=True
-    ).order_by("onset_date", "id"):
-        events[e.patient_id].append(e)
-    return [
-        _PatientData(
-            p, visits[p.pk], diagnoses.get(p.pk), sessions[p.pk], draws[p.pk], events[p.pk]
-        )
-        for p in patients
-    ]
-
-
-def _unique(values: Iterable[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for v in values:
-        if v:
-            seen.setdefault(v, None)
-    return list(seen)
-
-
-def _rows_for(data: _PatientData) -> list[dict[str, Any]]:
-    if not data.visits:
-        return []
-    marked = [v for v in data.visits if v.is_baseline]
-    base = marked[0] if marked else data.visits[0]
-    visits = [v for v in data.visits if v.visit_date >= base.visit_date]
-    base_m = measurement_of(base)
-    p = data.patient
-    dx = data.diagnosis
-    common = {
-        "pseudo_id": pseudonym(p.clinic_id, p.pk),
-        "age_band": age_band(age_on(p.date_of_birth, base.visit_date)),
-        "sex": p.sex_at_birth,
-        "diagnosis": dx.condition if dx else "",
-        "icd10_code": dx.icd10_code if dx else "",
-        "stage": dx.stage if dx else "",
-        "modality": "+".join(sorted(_unique(s.modality for s in data.sessions))) or "none",
-        "products": "; ".join(_unique(d.lot.product.name for d in data.draws)),
-        "lots": "; ".join(_unique(d.lot.lot_number for d in data.draws)),
+def _load(clinic: Clinic) -> tuple[dict[int, _Patient], dict[int, tuple]]:
+    """Everything the table needs in a fixed number of queries, as plain tuples (no model
+    instances), so a clinic with 100,000 patients × 8 visits exports in seconds."""
+    patients = {
+        pk: _Patient(sex, born)
+        for pk, sex, born in Patient.objects.filter(clinic=clinic, voided_at__isnull=True)
+        .order_by("id")
+        .values_list("id", "sex_at_birth", "date_of_birth")
+        .iterator(chunk_size=5000)
     }
+    for row in (
+        Visit.objects.filter(clinic=clinic, voided_at__isnull=True)
+        .order_by("patient_id", "visit_date", "id")
+        .values_list("patient_id", "id", "visit_date", "is_baseline", "global_assessment", *_HGQ)
+        .iterator(chunk_size=5000)
+    ):
+        p = patients.get(row[0])
+        if p is not None:
+            p.visits.append(row[1:])
+    # The visit's measurement used for outcomes: the latest manual one, else the latest
+    # (monitoring.selectors.measurement_of).
+    best: dict[int, tuple] = {}
+    for row in (
+        Measurement.objects.filter(
+            clinic=clinic, voided_at__isnull=True, visit__voided_at__isnull=True
+        )
+        .order_by("visit_id", "created_at", "id")
+        .values_list("visit_id", "source", *MEASUREMENT_COLUMNS)
+        .iterator(chunk_size=5000)
+    ):
+        current = best.get(row[0])
+        if current is None or row[1] == _MANUAL or current[1] != _MANUAL:
+            best[row[0]] = row
+    for pid, condition, icd10, stage in (
+        Diagnosis.objects.filter(clinic=clinic)
+        .order_by("patient_id", "diagnosed_on", "id")
+        .values_list("patient_id", "condition", "icd10_code", "stage")
+        .iterator(chunk_size=5000)
+    ):
+        if pid in patients:
+            patients[pid].diagnosis = (condition, icd10, stage)  # the latest wins
+    for pid, modality, on in (
+        TreatmentSession.objects.filter(clinic=clinic, voided_at__isnull=True)
+        .order_by("patient_id", "performed_on", "id")
+        .values_list("patient_id", "modality", "performed_on")
+        .iterator(chunk_size=5000)
+    ):
+        if pid in patients:
+            patients[pid].session_dates.append(on)
+            patients[pid].modalities.add(modality)
+    for pid, product, lot in (
+        VialDraw.objects.filter(clinic=clinic)
+        .order_by("patient_id", "drawn_on", "id")
+        .values_list("patient_id", "lot__product__name", "lot__lot_number")
+        .iterator(chunk_size=5000)
+    ):
+        if pid in patients:
+            patients[pid].products.setdefault(product, None)
+            patients[pid].lots.setdefault(lot, None)
+    for pid, onset, grade in (
+        AdverseEvent.objects.filter(clinic=clinic, voided_at__isnull=True)
+        .order_by("patient_id", "onset_date", "id")
+        .values_list("patient_id", "onset_date", "grade")
+        .iterator(chunk_size=5000)
+    ):
+        if pid in patients:
+            patients[pid].events.append((onset, grade))
+    return patients, best
+
+
+def _rows_for(pid: int, clinic_id: int, p: _Patient, best: dict[int, tuple]) -> list[dict]:
+    if not p.visits:
+        return []
+    base = next((v for v in p.visits if v[2]), p.visits[0])
+    base_date = base[1]
+    visits = [v for v in p.visits if v[1] >= base_date]
+    base_m = best.get(base[0])
+    idx = {c: i + 2 for i, c in enumerate(MEASUREMENT_COLUMNS)}
+    d0 = base_m[idx["density_per_cm2"]] if base_m else None
+    dia0 = base_m[idx["mean_diameter_um"]] if base_m else None
+    condition, icd10, stage = p.diagnosis
+    common = {
+        "pseudo_id": pseudonym(clinic_id, pid),
+        "age_band": age_band(age_on(p.born, base_date)),
+        "sex": p.sex,
+        "diagnosis": condition,
+        "icd10_code": icd10,
+        "stage": stage,
+        "modality": "+".join(sorted(p.modalities)) or "none",
+        "products": "; ".join(x for x in p.products if x),
+        "lots": "; ".join(x for x in p.lots if x),
+    }
+    onsets = [e[0] for e in p.events]
     rows = []
     previous: date | None = None
     for number, v in enumerate(visits, start=1):
-        m = measurement_of(v)
-        day = (v.visit_date - base.visit_date).days
+        vid, on, _, global_assessment, *hgq = v
+        m = best.get(vid)
+        day = (on - base_date).days
         row: dict[str, Any] = dict(common)
         row.update(
             visit_number=number,
-            is_baseline=v.pk == base.pk,
+            is_baseline=vid == base[0],
             study_day=day,
             study_week=round(day / 7),
             analysis_week=analysis_week(day),
-            sessions_to_date=sum(1 for s in data.sessions if s.performed_on <= v.visit_date),
-            measurement_source=m.source if m else "",
+            sessions_to_date=bisect_right(p.session_dates, on),
+            measurement_source=m[1] if m else "",
         )
         for col in MEASUREMENT_COLUMNS:
-            row[col] = getattr(m, col) if m else None
-        d, d0 = row["density_per_cm2"], base_m.density_per_cm2 if base_m else None
-        dia, dia0 = row["mean_diameter_um"], base_m.mean_diameter_um if base_m else None
+            row[col] = m[idx[col]] if m else None
+        d, dia = row["density_per_cm2"], row["mean_diameter_um"]
         row["baseline_density_per_cm2"] = d0
         row["density_change_per_cm2"] = (
             round(d - d0, 3) if d is not None and d0 is not None else None
@@ -222,68 +251,23 @@ def _rows_for(data: _PatientData) -> list[dict[str, Any]]:
         row["diameter_change_um"] = (
             round(dia - dia0, 3) if dia is not None and dia0 is not None else None
         )
-        row["global_assessment"] = v.global_assessment
-        for name, _ in HGQ_ITEMS:
-            row[name] = getattr(v, name)
-        window = [
-            e
-            for e in data.events
-            if e.onset_date <= v.visit_date and (previous is None or e.onset_date > previous)
-        ]
+        row["global_assessment"] = global_assessment
+        row.update(zip(_HGQ, hgq, strict=True))
+        lo = 0 if previous is None else bisect_right(onsets, previous)
+        window = p.events[lo : bisect_right(onsets, on)]
         row["ae_count"] = len(window)
-        row["ae_max_grade"] = max((e.grade for e in window), default=None)
-        previous = v.visit_date
+        row["ae_max_grade"] = max((g for _, g in window), default=None)
+        previous = on
         rows.append({c: row[c] for c in COLUMNS})
     return rows
 
 
-def analysis_rows(clinic: Clinic, patient_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
-    """The de-identified analysis table of a clinic (optionally of some of its patients)."""
+def analysis_rows(clinic: Clinic) -> list[dict[str, Any]]:
+    """The de-identified analysis table of a clinic, one dict per patient-visit."""
+    patients, best = _load(clinic)
     out: list[dict[str, Any]] = []
-    for data in _load(clinic, patient_ids):
-        out.extend(_rows_for(data))
-    return out
-
-
-@dataclass(frozen=True)
-class SessionRow:
-    """One treatment session, de-identified, for adverse-event incidence per 100 sessions."""
-
-    pseudo_id: str
-    modality: str
-    products: tuple[str, ...]
-    lots: tuple[str, ...]
-    adverse_events: int
-
-
-def session_rows(clinic: Clinic) -> list[SessionRow]:
-    """Each session with the adverse events attributed to it.
-
-    An event is attributed to the patient's latest session on or before its onset (the
-    session whose date the event names, where it names one); events before any session
-    are not counted as treatment events.
-    """
-    out = []
-    for data in _load(clinic):
-        by_session: dict[int, int] = defaultdict(int)
-        for e in data.events:
-            on = e.related_session_date or e.onset_date
-            before = [s for s in data.sessions if s.performed_on <= on]
-            if before:
-                by_session[before[-1].pk] += 1
-        pid = pseudonym(data.patient.clinic_id, data.patient.pk)
-        for s in data.sessions:
-            ref = f"session:{s.pk}"
-            draws = [d for d in data.draws if d.session_ref == ref]
-            out.append(
-                SessionRow(
-                    pid,
-                    s.modality,
-                    tuple(_unique(d.lot.product.name for d in draws)),
-                    tuple(_unique(d.lot.lot_number for d in draws)),
-                    by_session[s.pk],
-                )
-            )
+    for pid, p in patients.items():
+        out.extend(_rows_for(pid, clinic.pk, p, best))
     return out
 
 
