@@ -38,7 +38,9 @@ def fhir_bundle(request: HttpRequest, patient_id: int) -> HttpResponse:
         ip_address=request.META.get("REMOTE_ADDR"),
     )
     body = fhir_export.patient_bundle_json(patient, base_url=request.build_absolute_uri("/"))
-    return HttpResponse(body, content_type=FHIR_JSON)
+    response = HttpResponse(body, content_type=FHIR_JSON)
+    response["Cache-Control"] = "no-store, private"
+    return response
 
 
 class ImportedOut(Schema):
@@ -83,6 +85,7 @@ def fhir_import_bundle(request: HttpRequest):
 def _file(body: bytes | str, content_type: str, ext: str) -> HttpResponse:
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="anagen-analysis.{ext}"'
+    response["Cache-Control"] = "no-store, private"
     return response
 
 

@@ -89,6 +89,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     body = analysis.to_csv(analysis.analysis_rows(request.clinic))
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_filename("csv")}"'
+    response["Cache-Control"] = "no-store, private"
     return response
 
 
@@ -98,4 +99,5 @@ def export_parquet(request: HttpRequest) -> HttpResponse:
     body = analysis.to_parquet(analysis.analysis_rows(request.clinic))
     response = HttpResponse(body, content_type="application/vnd.apache.parquet")
     response["Content-Disposition"] = f'attachment; filename="{_filename("parquet")}"'
+    response["Cache-Control"] = "no-store, private"
     return response
