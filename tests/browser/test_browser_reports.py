@@ -73,6 +73,7 @@ def test_researcher_downloads_the_cohort_report_and_the_deidentified_csv(
     page.goto("/reports/")
     page.get_by_role("heading", name="Reports", exact=True).wait_for()
     page.get_by_label("Sex").select_option("male")
+    screenshot(page, "reports")
     with page.expect_download() as info:
         page.get_by_role("button", name="Download cohort report (PDF)").click()
     assert info.value.suggested_filename.startswith("cohort-report-")
