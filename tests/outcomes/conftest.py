@@ -15,6 +15,16 @@ from anagen.outcomes.demo import load_simulated_cohort
 START = date(2025, 1, 6)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Cohort results are cached per data fingerprint; start every test from nothing."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def clinician(clinic_a, make_user):
     return make_user(Role.CLINICIAN, clinic_a)

@@ -621,27 +621,37 @@ def _mmrm_section(
     options: CohortOptions,
     title: str,
 ) -> Section:
-    if len(arms) < 2:
+    # Arms too thin to estimate (fewer than two values at most visits) are left out and named,
+    # rather than letting one near-empty arm block the comparison of the others.
+    half = max(1, (len(counts.index) + 1) // 2)
+    thin = [a for a in arms if int((counts[a] >= 2).sum()) < half]
+    kept = [a for a in arms if a not in thin]
+    if len(kept) < 2:
+        why = (
+            "only one arm in the selection; the MMRM compares arms. Widen the filters."
+            if len(arms) < 2
+            else "fewer than two arms have at least two patients at most visits "
+            "(unbalanced visits)."
+        )
+        return Section("mmrm", title, False, message=f"Not enough data: {why}")
+    if len(kept) > options.max_mmrm_arms:
         return Section(
             "mmrm", title, False,
-            message="Not enough data: only one arm in the selection; the MMRM compares arms. "
-            "Widen the filters.",
-        )  # fmt: skip
-    if len(arms) > options.max_mmrm_arms:
-        return Section(
-            "mmrm", title, False,
-            message=f"Not fitted: {len(arms)} arms (at most {options.max_mmrm_arms}); filter by "
+            message=f"Not fitted: {len(kept)} arms (at most {options.max_mmrm_arms}); filter by "
             "modality or combination to compare fewer arms.",
         )  # fmt: skip
-    usable = [int(w) for w in counts.index if (counts.loc[w] >= 2).all()]
-    dropped = [int(w) for w in counts.index if int(w) not in usable]
+    sub = counts[kept]
+    usable = [int(w) for w in sub.index if (sub.loc[w] >= 2).all()]
+    dropped = [int(w) for w in sub.index if int(w) not in usable]
     if not usable:
         return Section(
             "mmrm", title, False,
             message="Not enough data: no visit has at least two patients in every arm "
             "(unbalanced visits).",
         )  # fmt: skip
-    use = rows[rows["week"].isin([float(w) for w in usable])]
+    use = rows[rows["week"].isin([float(w) for w in usable]) & rows["arm"].isin(kept)]
+    if reference not in kept:
+        reference = kept[0]
     base_map = pd.Series(bases["baseline"].to_numpy(), index=bases["patient_id"])
     try:
         fit = fit_mmrm(
@@ -662,6 +672,11 @@ def _mmrm_section(
     except (NotEnoughDataError, ValueError, np.linalg.LinAlgError) as exc:
         return _not_enough("mmrm", title, exc)
     missing = fit.missing_data
+    if thin:
+        missing += (
+            f" Arms left out of the MMRM because they have fewer than two values at most visits: "
+            f"{', '.join(thin)}."
+        )
     if dropped:
         missing += (
             f" Visits left out of the MMRM because some arm has fewer than two values there: "

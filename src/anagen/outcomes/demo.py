@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
 from anagen.assessment.models import Diagnosis, MedicalHistory, Screening, TreatmentPlan
+from anagen.assessment.screening import MODALITIES
 from anagen.monitoring.models import AdverseEvent, Measurement, Visit
 from anagen.patients.models import Patient
 from anagen.products.models import Lot, Product, VialDraw
@@ -242,7 +243,9 @@ def load_simulated_cohort(
         )
         sc = Screening.objects.create(
             clinic=clinic, patient_id=pat_ids[i], medical_history=mh, screened_on=start,
-            ruleset_version="simulated", result={}, created_by=user,
+            ruleset_version="simulated", created_by=user,
+            result={"ruleset_version": "simulated", "on": start.isoformat(),
+                    "modalities": {m: {"outcome": "OK", "findings": []} for m in MODALITIES}},
         )  # fmt: skip
         mods = arm.split("+")
         plan_ids[arm] = TreatmentPlan.objects.create(

@@ -359,7 +359,7 @@ def cohort_chart_spec(rows: list[dict[str, Any]], unit: str, labels: dict[str, s
         for r in rows
         if r.get("n") and r.get("mean") is not None
     ]  # fmt: skip
-    color = {"field": "arm", "type": "nominal", "title": "Arm"}
+    color = {"field": "arm", "type": "nominal", "title": "Arm", "legend": {"labelLimit": 360}}
     x = {"field": "week", "type": "quantitative", "title": "Study week"}
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
@@ -380,7 +380,7 @@ def cohort_chart_spec(rows: list[dict[str, Any]], unit: str, labels: dict[str, s
                                       {"field": "lower", "format": ".1f"},
                                       {"field": "upper", "format": ".1f"}]}},
             {"mark": {"type": "errorbar", "ticks": True},
-             "encoding": {"x": x, "y": {"field": "lower", "type": "quantitative"},
+             "encoding": {"x": x, "y": {"field": "lower", "type": "quantitative", "title": None},
                           "y2": {"field": "upper"}, "color": color}},
         ],
     }  # fmt: skip

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import CharField, QuerySet
 from django.db.models.functions import Cast
@@ -259,18 +260,64 @@ def _memberships(clinic: Clinic, sessions: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def analysis_tables(
-    clinic: Clinic, *, columns: tuple[str, ...] = cohort.MEASURED_COLUMNS
-) -> AnalysisTables:
+# Tables the cohort numbers are computed from: any change to one of them (insert: a new
+# highest id; edit or void: a new history row) gives a new fingerprint, so cached tables and
+# results are never served stale. The cache is Django's (per process by default; a shared
+# cache in production), so nothing assumes a single process.
+_FINGERPRINT_MODELS = (
+    Patient, Diagnosis, TreatmentPlan, TreatmentSession, VialDraw, Visit, Measurement,
+    AdverseEvent, Lot, Product,
+)  # fmt: skip
+CACHE_SECONDS = 3600
+
+
+def data_fingerprint() -> str:
+    """A short digest of the newest id and the newest history entry of every source table."""
+    parts = []
+    for model in _FINGERPRINT_MODELS:
+        # The newest row and its creation time (a rolled-back or flushed database may reuse
+        # an id, never a timestamp), then the newest edit or void (history).
+        stamp = next(
+            (f for f in ("created_at", "drawn_at", "received_at") if _has_field(model, f)), None
+        )
+        cols = ("pk", stamp) if stamp else ("pk",)
+        last_id = model.objects.order_by("-pk").values_list(*cols).first()
+        history = getattr(model, "history", None)
+        last_change = (
+            history.order_by("-history_date").values_list("history_date", flat=True).first()
+            if history is not None
+            else None
+        )
+        parts.append(f"{model._meta.label}:{last_id}:{last_change}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _has_field(model: type, name: str) -> bool:
+    return any(f.name == name for f in model._meta.get_fields())
+
+
+def _cache_key(kind: str, clinic: Clinic, fingerprint: str, extra: str = "") -> str:
+    digest = hashlib.sha256(extra.encode()).hexdigest()[:16]
+    return f"outcomes:{kind}:{connection.alias}:{clinic.pk}:{fingerprint}:{digest}"
+
+
+def analysis_tables(clinic: Clinic, *, use_cache: bool = True) -> AnalysisTables:
     """All patients, visits, measurements, sessions and adverse events of the clinic."""
     import time
 
+    fingerprint = data_fingerprint() if use_cache else ""
+    key = _cache_key("tables", clinic, fingerprint)
+    if use_cache:
+        cached = cache.get(key)
+        if cached is not None:
+            cached.timings = {"cache": 1.0}
+            return cached
     t = {}
     t0 = time.perf_counter()
     visits = _visits(clinic)
     t["visits_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    measurements = _measurements(clinic, columns)
+    measurements = _measurements(clinic, cohort.MEASURED_COLUMNS)
     t["measurements_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     sessions = _sessions(clinic)
@@ -278,13 +325,10 @@ def analysis_tables(
     attrs = _attributes(clinic, visits, sessions, timezone.localdate())
     members = _memberships(clinic, sessions)
     t["attributes_s"] = time.perf_counter() - t0
-    return AnalysisTables(visits, measurements, attrs, members, sessions, events, t)
-
-
-def _columns_for(outcome: str) -> tuple[str, ...]:
-    if outcome == "cumulative_thickness_mm_per_cm2":
-        return ("density_per_cm2", "mean_diameter_um")
-    return (outcome,)
+    tables = AnalysisTables(visits, measurements, attrs, members, sessions, events, t)
+    if use_cache:
+        cache.set(key, tables, CACHE_SECONDS)
+    return tables
 
 
 @dataclass
@@ -312,12 +356,26 @@ def cohort_analysis(
     *,
     deidentified: bool,
     listing_limit: int = 50,
+    use_cache: bool = True,
 ) -> CohortView:
-    """Everything the cohort page, the cohort API and the cohort report show."""
+    """Everything the cohort page, the cohort API and the cohort report show.
+
+    Results are cached per data fingerprint, filters and options (``use_cache=False`` to
+    recompute from the database).
+    """
     import time
 
     t0 = time.perf_counter()
-    tables = analysis_tables(clinic, columns=_columns_for(options.outcome))
+    fingerprint = data_fingerprint() if use_cache else ""
+    key = _cache_key(
+        "cohort", clinic, fingerprint, repr((filters, options, deidentified, listing_limit))
+    )
+    if use_cache:
+        cached = cache.get(key)
+        if cached is not None:
+            cached.timings = {"cached_result": 1.0, "total_s": time.perf_counter() - t0}
+            return cached
+    tables = analysis_tables(clinic, use_cache=use_cache)
     timings = dict(tables.timings)
     t1 = time.perf_counter()
     selected = cohort.apply_filters(tables.attributes, filters, tables.memberships)
@@ -345,7 +403,10 @@ def cohort_analysis(
     arm_labels = {a: modality_label(a) for a in result.arms}
     listing, total = _listing(clinic, selected, long, deidentified, listing_limit)
     timings["total_s"] = time.perf_counter() - t0
-    return CohortView(result, ae_sections, arm_labels, listing, total, deidentified, timings)
+    view = CohortView(result, ae_sections, arm_labels, listing, total, deidentified, timings)
+    if use_cache:
+        cache.set(key, view, CACHE_SECONDS)
+    return view
 
 
 def _listing(
@@ -391,20 +452,18 @@ def _listing(
 
 def filter_choices(clinic: Clinic) -> dict[str, list[tuple[str, str]]]:
     """Choices for the cohort filter form, from what the clinic has recorded."""
-    sessions = TreatmentSession.objects.filter(clinic=clinic, voided_at__isnull=True)
-    mods = sorted(set(sessions.values_list("modality", flat=True).order_by()))
+    tables = analysis_tables(clinic)
     labels = dict(Modality.choices)
-    stages = sorted(
-        {s for s in Diagnosis.objects.filter(clinic=clinic).values_list("stage", flat=True) if s}
-    )
-    protos: set[str] = set()
-    plan_ids = set(sessions.values_list("plan_id", flat=True).order_by())
-    for keys in _protocols(clinic, sorted(plan_ids)).values():
-        protos.update(keys)
+    mods = sorted(tables.sessions["modality"].unique().tolist()) if not tables.sessions.empty \
+        else []  # fmt: skip
+    attrs = tables.attributes
+    stages = sorted({s for s in attrs["stage"].unique().tolist() if s}) if len(attrs) else []
+    m = tables.memberships
+    protos = sorted(m.loc[m["kind"] == "protocol", "value"].unique().tolist()) if len(m) else []
     return {
-        "modality": [(m, labels.get(m, m)) for m in mods],
+        "modality": [(x, labels.get(x, x)) for x in mods],
         "diagnosis": [(k, d.label) for k, d in DIAGNOSES.items()],
-        "stage": [(s, s) for s in stages],
+        "stage": [(x, x) for x in stages],
         "product": [
             (str(pk), name)
             for pk, name in Product.objects.filter(clinic=clinic).values_list("id", "name")
@@ -415,18 +474,13 @@ def filter_choices(clinic: Clinic) -> dict[str, list[tuple[str, str]]]:
                 "id", "lot_number", "product__name"
             )
         ],
-        "protocol": [(p, p.replace("_", " ")) for p in sorted(protos)],
+        "protocol": [(p, p.replace("_", " ")) for p in protos],
     }
 
 
 def combination_choices(clinic: Clinic) -> list[tuple[str, str]]:
-    rows = TreatmentSession.objects.filter(clinic=clinic, voided_at__isnull=True).values_list(
-        "patient_id", "modality"
-    )
-    by_patient: dict[int, set[str]] = {}
-    for pid, mod in rows.order_by():
-        by_patient.setdefault(pid, set()).add(mod)
-    combos = sorted({cohort.arm_label(m) for m in by_patient.values()} | {"none"})
+    attrs = analysis_tables(clinic).attributes
+    combos = sorted(set(attrs["arm"].unique().tolist() if len(attrs) else []) | {"none"})
     return [(c, modality_label(c)) for c in combos]
 
 

@@ -7,11 +7,11 @@
   function renderCharts() {
     document.querySelectorAll("[data-vega-spec]").forEach(function (el) {
       var source = document.getElementById(el.dataset.vegaSpec);
-      if (!source || typeof vegaEmbed === "undefined") return;
+      if (!source || typeof vegaEmbed === "undefined" || !window.vega) return;
       var spec = JSON.parse(source.textContent);
       vegaEmbed(el, spec, {
         ast: true,
-        expr: vegaInterpreter,
+        expr: vega.expressionInterpreter,  // from vega-interpreter.min.js
         actions: false,
         renderer: "svg",
         defaultStyle: false,
