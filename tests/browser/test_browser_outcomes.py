@@ -1,18 +1,29 @@
 """Cohort outcomes in a real browser: charts draw under the strict CSP (no eval), filters
 work without JavaScript tricks, researchers get the de-identified view."""
 
+import io
 import re
 
 import pytest
+from PIL import Image
 
 from anagen.accounts.models import Clinic, User
 from anagen.core.demo import load_demo
+from anagen.monitoring.models import Visit
+from anagen.monitoring.services import PhotoUpload, add_photos
 from anagen.outcomes.demo import load_simulated_cohort
 from anagen.patients.models import Patient
 
 from .conftest import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _jpeg(color: tuple[int, int, int]) -> io.BytesIO:
+    out = io.BytesIO()
+    Image.new("RGB", (320, 240), color).save(out, format="JPEG")
+    out.seek(0)
+    return out
 
 
 def _demo_with_cohort() -> None:
@@ -62,6 +73,10 @@ def test_clinician_filters_the_cohort_and_sees_charts_and_statistics(page, scree
 def test_progress_page_draws_its_charts_under_the_csp(page, screenshot):
     _demo_with_cohort()
     patient = Patient.objects.filter(medical_record_number__startswith="SIM").first()
+    visits = list(Visit.objects.filter(patient=patient).order_by("visit_date"))
+    user = User.objects.get(username="clinician")
+    for visit, color in ((visits[0], (150, 110, 90)), (visits[-1], (90, 140, 110))):
+        add_photos(visit, user, [PhotoUpload(_jpeg(color), "global", "vertex")])
     sign_in(page, "clinician", "clinician-demo-2026")
     page.goto(f"/patients/{patient.pk}/")
     page.get_by_role("link", name=re.compile("Change from baseline, charts")).click()
@@ -70,6 +85,11 @@ def test_progress_page_draws_its_charts_under_the_csp(page, screenshot):
     assert page.locator("#progress-chart").get_attribute("data-rendered") == "true"
     assert page.locator("#forecast-chart").get_attribute("data-rendered") == "true"
     assert "not a prediction" in page.locator("#forecast").inner_text()
+    # Photos side by side, and the slider (shown only with JavaScript) moves the clip.
+    assert page.locator("#photos .photo-pair img").count() == 2
+    slider = page.get_by_label("Slide: baseline (left) ↔ latest (right)")
+    slider.fill("20")
+    assert "80%" in page.locator(".compare-top").get_attribute("style")
     screenshot(page, "progress")
     assert page.console_errors == []
 

@@ -360,6 +360,7 @@ def cohort_chart_spec(rows: list[dict[str, Any]], unit: str, labels: dict[str, s
         if r.get("n") and r.get("mean") is not None
     ]  # fmt: skip
     color = {"field": "arm", "type": "nominal", "title": "Arm", "legend": {"labelLimit": 360}}
+    ytitle = f"Mean change ({unit}) with 95% CI"
     x = {"field": "week", "type": "quantitative", "title": "Study week"}
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
@@ -372,7 +373,7 @@ def cohort_chart_spec(rows: list[dict[str, Any]], unit: str, labels: dict[str, s
              "encoding": {"y": {"datum": 0}}},
             {"mark": {"type": "line", "point": True},
              "encoding": {"x": x, "y": {"field": "mean", "type": "quantitative",
-                                        "title": f"Mean change ({unit})"},
+                                        "title": ytitle},
                           "color": color,
                           "tooltip": [{"field": "arm"}, {"field": "week"},
                                       {"field": "n", "title": "n"},
@@ -380,7 +381,7 @@ def cohort_chart_spec(rows: list[dict[str, Any]], unit: str, labels: dict[str, s
                                       {"field": "lower", "format": ".1f"},
                                       {"field": "upper", "format": ".1f"}]}},
             {"mark": {"type": "errorbar", "ticks": True},
-             "encoding": {"x": x, "y": {"field": "lower", "type": "quantitative", "title": None},
+             "encoding": {"x": x, "y": {"field": "lower", "type": "quantitative", "title": ytitle},
                           "y2": {"field": "upper"}, "color": color}},
         ],
     }  # fmt: skip
