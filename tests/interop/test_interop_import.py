@@ -195,6 +195,22 @@ def test_the_api_imports_and_answers_400_with_detail(client, clerk, clinic_a, ap
     assert Patient.objects.get().clinic == clinic_a
 
 
+def test_the_api_accepts_the_fhir_json_media_type(client, clerk, clinic_a, api_token):
+    headers = {"Authorization": f"Bearer {api_token(clerk, clinic_a)}"}
+    r = client.post(
+        "/api/v1/interop/fhir/import",
+        data=json.dumps(bundle()),
+        content_type="application/fhir+json",
+        headers=headers,
+    )
+    assert r.status_code == 201, r.content
+    r = client.post(
+        "/api/v1/interop/fhir/import", data="<xml/>", content_type="application/fhir+xml",
+        headers=headers,
+    )
+    assert r.status_code == 415
+
+
 @pytest.mark.parametrize(
     ("role", "allowed"), [(Role.NURSE, False), (Role.RESEARCHER, False), (Role.CLINICIAN, True)]
 )

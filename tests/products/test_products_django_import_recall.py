@@ -275,7 +275,35 @@ class TestTraceAndRecall:
         assert by_id[first.pk]["vials"] == 3 and len(by_id[first.pk]["dates"]) == 2
         assert by_id[second.pk]["vials"] == 1 and by_id[second.pk]["dose_ml"] == 1
         assert by_id[first.pk]["sessions"] == ["S-7"]
-        assert selectors.adverse_events_after(used_lot) is None  # not yet available
+        assert selectors.adverse_events_after(used_lot) == []
+
+    def test_trace_lists_adverse_events_from_the_first_dose_on(
+        self, used_lot, clinic_a, make_user
+    ):
+        from anagen.monitoring import services as monitoring
+        from anagen.monitoring.models import AdverseEvent
+
+        first, second = self.patients
+        today = timezone.localdate()
+        clinician = make_user(Role.CLINICIAN, clinic_a)
+
+        def event(patient, onset, grade):
+            return monitoring.record_adverse_event(
+                patient,
+                clinician,
+                {"term_key": "injection_site_reaction", "grade": grade, "onset_date": onset},
+            )
+
+        event(first, today - timedelta(days=10), 1)  # before the first dose: not listed
+        listed = [event(first, today - timedelta(days=2), 2), event(second, today, 3)]
+        voided = event(second, today, 1)
+        AdverseEvent.objects.filter(pk=voided.pk).update(voided_at=timezone.now())
+
+        events = selectors.adverse_events_after(used_lot)
+        assert [e.pk for e in events] == [e.pk for e in listed]
+        pdf_text = laid_out_text(used_lot, events)
+        assert "2 adverse events with onset on or after" in pdf_text
+        assert "Injection site reaction" in pdf_text or "injection site" in pdf_text.lower()
 
     def test_reverse_trace_lists_every_lot_a_patient_received(self, used_lot, make_lot):
         first = self.patients[0]
@@ -313,10 +341,10 @@ class TestTraceAndRecall:
         assert self.patients[0].medical_record_number in text
         assert "+44 20 7946 0002" in text
         assert "sterility failure" in text
-        assert "not yet available" in text  # adverse events: said honestly
+        assert "No adverse events recorded after sessions that used this lot." in text
 
 
-def laid_out_text(lot) -> str:
+def laid_out_text(lot, adverse_events=()) -> str:
     """The text WeasyPrint lays out on the notice's pages (no PDF text extractor installed)."""
     from django.template.loader import render_to_string
     from weasyprint import HTML
@@ -325,10 +353,9 @@ def laid_out_text(lot) -> str:
         "products/recall_notice.html",
         {
             "lot": lot,
-            "recall": lot.recall,
+            "recall": getattr(lot, "recall", None),
             "patients": selectors.affected_patients(lot),
-            "adverse_events": None,
-            "adverse_events_note": selectors.ADVERSE_EVENTS_NOT_AVAILABLE,
+            "adverse_events": list(adverse_events),
             "generated_at": timezone.now(),
         },
     )

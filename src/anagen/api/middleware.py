@@ -48,7 +48,8 @@ class ApiBodyMiddleware:
             return JsonResponse({"detail": "The request body is too large."}, status=413)
         if not body:
             return None
-        if request.content_type != "application/json":
+        # FHIR clients send their JSON as application/fhir+json (FHIR R5 http.html).
+        if request.content_type not in ("application/json", "application/fhir+json"):
             return JsonResponse(
                 {"detail": "Send the request body as JSON (Content-Type: application/json)."},
                 status=415,

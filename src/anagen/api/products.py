@@ -211,12 +211,25 @@ class AffectedPatientOut(Schema):
     dose_ml: Decimal
 
 
+class TraceAdverseEventOut(Schema):
+    id: int
+    patient_id: int
+    onset_date: date
+    term_name: str
+    ctcae_version: str
+    grade: int
+    serious: bool
+    relatedness: str
+    product_lot_number: str
+
+
 class TraceOut(Schema):
     lot: LotOut
     recalled: bool
     patients: list[AffectedPatientOut]
     draws: list[DrawOut]
     adverse_events: str
+    adverse_event_list: list[TraceAdverseEventOut]
 
 
 class LocationIn(Schema):
@@ -569,10 +582,22 @@ def _trace(lot: Lot) -> dict:
         "patients": patients,
         "draws": list(selectors.draws_of_lot(lot)),
         "adverse_events": (
-            selectors.ADVERSE_EVENTS_NOT_AVAILABLE
-            if events is None
-            else f"{len(events)} adverse event(s)"
+            f"{len(events)} adverse event(s) with onset on or after the patient's first dose"
         ),
+        "adverse_event_list": [
+            {
+                "id": e.pk,
+                "patient_id": e.patient_id,
+                "onset_date": e.onset_date,
+                "term_name": e.term_name,
+                "ctcae_version": e.ctcae_version,
+                "grade": e.grade,
+                "serious": bool(e.seriousness),
+                "relatedness": e.relatedness,
+                "product_lot_number": e.product_lot_number,
+            }
+            for e in events
+        ],
     }
 
 

@@ -27,9 +27,6 @@ from anagen.products.models import (
 )
 
 MAX_DB_ID = 2**63 - 1
-ADVERSE_EVENTS_NOT_AVAILABLE = (
-    "Adverse events: recorded by the monitoring module (not yet available)."
-)
 
 
 def _get(qs: QuerySet, object_id: Any, label: str) -> Any:
@@ -203,13 +200,25 @@ def affected_patients(lot: Lot) -> list[dict[str, Any]]:
     return sorted(rows.values(), key=lambda r: (r["patient"].family_name, r["patient"].pk))
 
 
-def adverse_events_after(lot: Lot) -> list | None:
-    """Hook for the monitoring module: adverse events after sessions that used this lot.
+def adverse_events_after(lot: Lot) -> list:
+    """Adverse events of the patients who received this lot, with onset on or after their
+    first dose from it (any relatedness: the reader judges), oldest first."""
+    from anagen.monitoring.models import AdverseEvent  # monitoring builds on products
 
-    None means 'not available' (the module does not exist yet), which the pages say
-    in words; an empty list will mean 'none recorded'.
-    """
-    return None
+    first_use: dict[int, date] = {}
+    for patient_id, drawn_on in (
+        VialDraw.objects.filter(lot=lot).order_by("drawn_on").values_list("patient_id", "drawn_on")
+    ):
+        first_use.setdefault(patient_id, drawn_on)
+    if not first_use:
+        return []
+    events = (
+        AdverseEvent.objects.filter(clinic_id=lot.clinic_id, patient_id__in=first_use)
+        .filter(voided_at__isnull=True)
+        .select_related("patient")
+        .order_by("onset_date", "id")
+    )
+    return [e for e in events if e.onset_date >= first_use[e.patient_id]]
 
 
 def draws_of_patient(clinic: Clinic, patient: Patient) -> QuerySet[VialDraw]:
@@ -280,7 +289,6 @@ def recall_notice_pdf(lot: Lot, *, generated_at: datetime) -> bytes:
             "recall": getattr(lot, "recall", None),
             "patients": affected_patients(lot),
             "adverse_events": adverse_events_after(lot),
-            "adverse_events_note": ADVERSE_EVENTS_NOT_AVAILABLE,
             "generated_at": generated_at,
         },
     )

@@ -291,7 +291,6 @@ def lot_trace(request: HttpRequest, lot_id: int) -> HttpResponse:
             "draws": list(selectors.draws_of_lot(lot)),
             "patients": selectors.affected_patients(lot),
             "adverse_events": selectors.adverse_events_after(lot),
-            "adverse_events_note": selectors.ADVERSE_EVENTS_NOT_AVAILABLE,
             "recall": getattr(lot, "recall", None),
             "form": ReasonForm(),
         },
@@ -316,7 +315,6 @@ def lot_recall(request: HttpRequest, lot_id: int) -> HttpResponse:
         "draws": list(selectors.draws_of_lot(lot)),
         "patients": selectors.affected_patients(lot),
         "adverse_events": selectors.adverse_events_after(lot),
-        "adverse_events_note": selectors.ADVERSE_EVENTS_NOT_AVAILABLE,
         "recall": getattr(lot, "recall", None),
         "form": form,
     }
