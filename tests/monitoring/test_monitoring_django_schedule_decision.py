@@ -14,6 +14,8 @@ from anagen.accounts.roles import Role
 from anagen.monitoring import selectors, services
 from anagen.monitoring.models import ScheduledVisit, TreatmentDecision
 
+from . import _course as course
+
 TODAY = date.today()
 
 
@@ -134,8 +136,11 @@ def test_visit_recorded_from_an_appointment_closes_it(clinician, patient):
     assert "scheduled_visit" in err.value.errors
 
 
-def _course(patient, user, *, start, density_after, global_after=None, ae_grade=None):
+def _course(patient, user, *, start, density_after, global_after=None, ae_grade=None, sessions=3):
+    """Baseline at the first session, ``sessions`` recorded sessions every 4 weeks (the
+    proposal counts recorded sessions, not the plan's dates), follow-up at week 12."""
     _plan(patient, user, start)
+    course.course(patient, user, first=start, sessions=sessions)
     services.record_visit(
         patient, user, {"visit_date": start, "is_baseline": True, "density_per_cm2": 150,
                         "mean_diameter_um": 55},
@@ -238,7 +243,8 @@ def test_timeline_lists_everything_in_order_with_an_accessible_density_chart(
     client.force_login(clinician)
     html = client.get(f"/monitoring/{patient.pk}/").content.decode()
     kinds = [e.kind for e in selectors.timeline(patient)]
-    for kind in ("registered", "session", "visit", "measurement", "adverse_event", "decision"):
+    for kind in ("registered", "consultation", "session", "visit", "measurement",
+                 "adverse_event", "decision"):  # fmt: skip
         assert kind in kinds
     dates = [e.when for e in selectors.timeline(patient)]
     assert dates == sorted(dates)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
+from anagen.accounts.roles import allowed
 from anagen.api.auth import guard
 from anagen.monitoring import selectors, services
 from anagen.monitoring.models import (
@@ -280,6 +281,8 @@ class TimelineOut(Schema):
     detail: str
     url: str
     flag: str
+    planned: bool = False
+    restricted: bool = False
 
 
 class AgendaFilter(Schema):
@@ -541,5 +544,12 @@ def update_event(request: HttpRequest, patient_id: int, event_id: int, payload: 
     auth=guard("visit.view"),
 )
 def timeline(request: HttpRequest, patient_id: int):
+    """Session details need ``session.view`` and consultation steps ``consultation.view``;
+    without them an entry gives the date and kind only (``restricted``)."""
     patient = _patient(request, patient_id)
-    return selectors.timeline(patient)
+    role = getattr(request, "role", None)
+    return selectors.timeline(
+        patient,
+        show_sessions=allowed(role, "session.view"),
+        show_consultation=allowed(role, "consultation.view"),
+    )

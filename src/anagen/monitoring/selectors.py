@@ -12,11 +12,25 @@ from typing import Any
 
 from django.db.models import Model, QuerySet
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from anagen.accounts.models import Clinic
+from anagen.assessment import protocols
+from anagen.assessment.models import (
+    MODALITY_LABELS,
+    Consent,
+    Diagnosis,
+    MedicalHistory,
+    ProtocolTemplate,
+    ScalpExam,
+    Screening,
+    TreatmentPlan,
+)
 from anagen.monitoring import decision
 from anagen.monitoring.models import (
+    VIEWS,
     AdverseEvent,
     FollowUpPlan,
     Measurement,
@@ -28,6 +42,8 @@ from anagen.monitoring.models import (
 )
 from anagen.patients.models import Patient
 from anagen.patients.selectors import MAX_DB_ID, get_patient
+from anagen.treatments import scalp_zones
+from anagen.treatments import selectors as treatment_selectors
 
 __all__ = ["get_patient"]
 
@@ -167,16 +183,37 @@ def planned_session_dates(plan: FollowUpPlan) -> list[date]:
     ]
 
 
-def sessions_done_before(patient: Patient, on: date) -> int | None:
-    """Sessions before ``on`` according to the follow-up plan.
+def protocol_modalities(clinic: Clinic) -> dict[str, str]:
+    """Protocol template key → modality: the built-in templates and the clinic's (one query)."""
+    known = {key: t.modality for key, t in protocols.TEMPLATES.items()}
+    known.update(ProtocolTemplate.objects.filter(clinic=clinic).values_list("key", "modality"))
+    return known
 
-    The treatment-session half of the workflow will count recorded sessions instead;
-    until then the plan's session dates stand in (a visit on a session day is before it).
+
+def course_modality(plan: FollowUpPlan | None, known: dict[str, str] | None = None) -> str:
+    """The modality whose sessions make up the course a follow-up plan follows: its
+    protocol's ("" when the plan names no known protocol: then every session counts).
+
+    An exosome course that starts minoxidil on the first day, or a minoxidil course
+    followed by a transplant, counts only the sessions of the protocol followed.
     """
-    plan = active_plan(patient)
-    if plan is None:
-        return None
-    return sum(1 for d in planned_session_dates(plan) if d < on)
+    if plan is None or not plan.protocol_key:
+        return ""
+    if known is None:
+        known = protocol_modalities(plan.clinic)
+    return known.get(plan.protocol_key, "")
+
+
+def sessions_done_before(patient: Patient, on: date, modality: str = "") -> int:
+    """Treatment sessions recorded before ``on`` (voided sessions do not count), of
+    ``modality`` if given. Counted as treatment days (two entries on one day are one
+    session); a session on ``on`` itself is after the visit: measurements come first.
+    """
+    return treatment_selectors.treatment_days_before(patient, on, modality or None)
+
+
+SESSIONS_RECORDED = "recorded"  # inputs["sessions_done_source"]: counted from the sessions
+SESSIONS_ENTERED = "entered"  # given by the clinician on the decision form / API
 
 
 def _ae_summary(patient: Patient, visit: Visit) -> tuple[int, bool | None]:
@@ -215,6 +252,27 @@ class ProposalView:
             return ""
         return dict(TreatmentDecision.PROPOSAL_CHOICES)[self.decision.proposal.value]
 
+    @property
+    def sessions_basis(self) -> str:
+        """Where the session counts came from, in words (shown with the proposal)."""
+        done, planned = self.inputs.get("sessions_done"), self.inputs.get("sessions_planned")
+        if done is None:
+            return ""
+        if self.inputs.get("sessions_done_source") == SESSIONS_ENTERED:
+            text = f"Sessions done: {done}, as entered with the decision"
+        else:
+            before = self.inputs.get("sessions_counted_before", "")
+            modality = self.inputs.get("sessions_modality") or ""
+            of = f" of {MODALITY_LABELS.get(modality, modality)}" if modality else ""
+            text = (
+                f"Sessions done: {done} recorded treatment session{'s' if done != 1 else ''}"
+                f"{of} before this visit{f' on {before}' if before else ''} (voided sessions "
+                "are not counted; entries on the same day count as one session)"
+            )
+        if planned is not None:
+            text += f"; planned: {planned} (follow-up plan)"
+        return text + "."
+
 
 def proposal_for(
     visit: Visit, *, sessions_done: int | None = None, sessions_planned: int | None = None
@@ -225,13 +283,19 @@ def proposal_for(
     plan = active_plan(patient)
     if sessions_planned is None and plan is not None:
         sessions_planned = plan.sessions_planned
+    modality = course_modality(plan)
+    source = SESSIONS_ENTERED
     if sessions_done is None:
-        sessions_done = sessions_done_before(patient, visit.visit_date)
+        sessions_done = sessions_done_before(patient, visit.visit_date, modality)
+        source = SESSIONS_RECORDED
     max_grade, related = _ae_summary(patient, visit)
     settings_row = thresholds_for(visit.clinic)
     thresholds = settings_row.thresholds()
     inputs = {
         "sessions_done": sessions_done,
+        "sessions_done_source": source,
+        "sessions_modality": modality,
+        "sessions_counted_before": visit.visit_date.isoformat(),
         "sessions_planned": sessions_planned,
         "density_change_pct": change.density_change_pct,
         "diameter_change_um": change.diameter_change_um,
@@ -325,16 +389,39 @@ def is_overdue(sv: ScheduledVisit, today: date, grace_days: int) -> bool:
 
 
 @dataclass(frozen=True)
+class TimelineImage:
+    url: str
+    alt: str
+
+
+@dataclass(frozen=True)
 class TimelineEntry:
     when: date
-    # registered, consultation, session, scheduled, visit, measurement, photo,
-    # adverse_event, decision
+    # registered, consultation, scheduled, visit, measurement, photo, decision, session,
+    # planned_session, adverse_event
     kind: str
     title: str
     detail: str = ""
     url: str = ""
-    flag: str = ""  # "serious", "overdue", …
+    flag: str = ""  # "serious", "overdue", "warning"
     obj: Model | None = None
+    planned: bool = False  # not happened yet: a scheduled visit or a planned session
+    restricted: bool = False  # the role may not see the clinical detail: date and kind only
+    thumbnail: str = ""  # the session's injection map (SVG, escaped by scalp_zones)
+    images: tuple[TimelineImage, ...] = ()
+
+
+# Same day: consultation before the visit, measurements before the decision, the decision
+# before the injection, reactions after it.
+KIND_ORDER = {
+    k: i
+    for i, k in enumerate(
+        ["registered", "consultation", "scheduled", "visit", "measurement", "photo", "decision",
+         "session", "planned_session", "adverse_event"]
+    )
+}  # fmt: skip
+TIMELINE_PHOTOS_PER_VISIT = 6
+_VIEW_ORDER = {code: i for i, (code, _) in enumerate(VIEWS)}
 
 
 def density_series(patient: Patient) -> list[tuple[date, float]]:
@@ -346,50 +433,248 @@ def density_series(patient: Patient) -> list[tuple[date, float]]:
     return points
 
 
-def timeline(patient: Patient) -> list[TimelineEntry]:
-    """Everything that happened to the patient, oldest first.
+def _name(user: Any) -> str:
+    return user.get_full_name() or user.username
 
-    Consultations and treatment sessions appear once their apps store them (hooks below);
-    until sessions are recorded, the plan's planned session dates are shown as such.
+
+def _stage_words(exam: ScalpExam) -> str:
+    if exam.norwood_hamilton:
+        return f"Norwood–Hamilton {exam.norwood_hamilton}"
+    if exam.ludwig:
+        return f"Ludwig {exam.ludwig}"
+    if exam.sinclair:
+        return f"Sinclair {exam.sinclair}"
+    if exam.basp_final:
+        return f"BASP {exam.basp_final}"
+    return ""
+
+
+def _screening_words(sc: Screening) -> str:
+    by_outcome: dict[str, list[str]] = {}
+    for modality, r in (sc.result.get("modalities") or {}).items():
+        by_outcome.setdefault(r.get("outcome", ""), []).append(modality)
+    parts = [
+        f"{outcome}: {', '.join(sorted(by_outcome[outcome]))}"
+        for outcome in ("BLOCK", "REFER", "WARN")
+        if by_outcome.get(outcome)
+    ]
+    return "; ".join(parts) or "no contraindication found"
+
+
+def _consultation_entries(patient: Patient, *, detail: bool) -> list[TimelineEntry]:
+    """Consultation steps in step order per day; one undetailed entry per day without
+    ``consultation.view``. Six queries whatever the number of steps."""
+    flow = reverse("assessment:flow", args=[patient.pk])
+    rows: list[tuple[date, int, int, str, str, str]] = []  # day, step, id, title, detail, url
+    scope = {"patient": patient, "clinic": patient.clinic}
+    for h in MedicalHistory.objects.filter(**scope).select_related("recorded_by"):
+        rows.append((h.recorded_on, 0, h.pk, f"Medical history, version {h.version}",
+                     f"recorded by {_name(h.recorded_by)}",
+                     reverse("assessment:history_versions", args=[patient.pk])))  # fmt: skip
+    for sc in Screening.objects.filter(**scope):
+        rows.append((sc.screened_on, 1, sc.pk, "Contraindication screening",
+                     _screening_words(sc), f"{flow}#step-screening"))  # fmt: skip
+    for ex in ScalpExam.objects.filter(**scope).select_related("examined_by"):
+        words = ", ".join(w for w in (_stage_words(ex), f"by {_name(ex.examined_by)}") if w)
+        rows.append((ex.examined_on, 2, ex.pk, "Scalp examination", words, f"{flow}#step-exam"))
+    for d in Diagnosis.objects.filter(**scope):
+        words = ", ".join(
+            w for w in (f"stage {d.stage}" if d.stage else "", d.icd10_code and
+                        f"ICD-10 {d.icd10_code}") if w
+        )  # fmt: skip
+        rows.append((d.diagnosed_on, 3, d.pk, f"Diagnosis: {d.label}", words,
+                     f"{flow}#step-diagnosis"))  # fmt: skip
+    for plan in TreatmentPlan.objects.filter(**scope):
+        words = []
+        if plan.sessions_planned:
+            n = plan.sessions_planned
+            words.append(f"{n} session{'s' if n != 1 else ''} planned")
+        if plan.start_on:
+            words.append(f"from {plan.start_on.isoformat()}")
+        if not plan.is_active:
+            words.append("since cancelled")
+        rows.append((timezone.localdate(plan.created_at), 4, plan.pk,
+                     f"Treatment plan accepted: {plan.title}", ", ".join(words),
+                     f"{flow}#step-plan"))  # fmt: skip
+    for c in Consent.objects.filter(**scope).select_related("form", "withdrawal"):
+        label = MODALITY_LABELS.get(c.modality, c.modality)
+        rows.append((c.signed_on, 5, c.pk, f"Consent signed: {label}",
+                     f"form version {c.form.version}", f"{flow}#step-consent"))  # fmt: skip
+        if c.withdrawn:
+            w = c.withdrawal
+            rows.append((w.withdrawn_on, 6, w.pk, f"Consent withdrawn: {label}", w.reason,
+                         f"{flow}#step-consent"))  # fmt: skip
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    if not detail:
+        days = sorted({r[0] for r in rows})
+        return [TimelineEntry(d, "consultation", "Consultation", restricted=True) for d in days]
+    return [TimelineEntry(day, "consultation", title, words, url)
+            for day, _, _, title, words, url in rows]  # fmt: skip
+
+
+def _session_entries(
+    patient: Patient, *, detail: bool, thumbnails: bool
+) -> tuple[list[TimelineEntry], dict[str, list[date]]]:
+    """Recorded (non-voided) sessions, numbered per modality by treatment day as the
+    proposal counts them, and the treatment days per modality ("" = any modality).
+    Four queries whatever the number of sessions."""
+    sessions = list(treatment_selectors.recorded_sessions(patient))
+    days: dict[str, list[date]] = {"": []}
+    for s in sessions:
+        for key in ("", s.modality):
+            seen = days.setdefault(key, [])
+            if s.performed_on not in seen:
+                seen.append(s.performed_on)
+    if not detail:
+        entries = [
+            TimelineEntry(day, "session", "Treatment session", restricted=True) for day in days[""]
+        ]
+        return entries, days
+    draws = treatment_selectors.vial_draws_by_session(patient, [s.pk for s in sessions])
+    entries = []
+    for s in sessions:
+        words = [f"by {_name(s.clinician)}"]
+        if s.total_points or s.total_volume_ml:
+            words.append(f"{s.total_points} points, {float(s.total_volume_ml):g} mL")
+        grafts = list(s.grafts.all())
+        if grafts:
+            techniques = "/".join(sorted({g.technique for g in grafts}))
+            words.append(f"{sum(g.grafts for g in grafts)} grafts ({techniques})")
+        lots = [
+            f"lot {d.lot.lot_number} × {d.quantity} vial{'s' if d.quantity != 1 else ''}"
+            for d in draws[s.pk]
+        ]
+        if lots:
+            words.append(", ".join(lots))
+        map_rows = [e.as_map_entry() for e in s.map_entries.all()]
+        svg = ""
+        if thumbnails and map_rows:
+            # Built by scalp_zones from zone codes and numbers only, escaped there.
+            svg = mark_safe(  # noqa: S308
+                scalp_zones.render_scalp_svg(map_rows, "top", id_suffix=f"s{s.pk}")
+            )
+        entries.append(
+            TimelineEntry(
+                s.performed_on,
+                "session",
+                f"Session {days[s.modality].index(s.performed_on) + 1}: {s.get_modality_display()}",
+                " · ".join(words),
+                reverse("treatments:detail", args=[patient.pk, s.pk]),
+                "warning" if s.limit_warnings else "",
+                s,
+                thumbnail=svg,
+            )
+        )
+    return entries, days
+
+
+def _planned_session_entries(
+    patient: Patient,
+    treatment_days: dict[str, list[date]],
+    *,
+    detail: bool,
+    today: date,
+    grace: int,
+) -> list[TimelineEntry]:
+    """The follow-up plans' session dates not yet matched by a recorded session of the
+    plan's protocol modality (course_modality, as the proposal counts them).
+
+    Each plan owns the treatment days from its first session date up to the next plan's
+    (the first plan also those before: a session given a few days early still counts).
+    Sessions planned after a decision to stop are not listed.
+    """
+    known = protocol_modalities(patient.clinic)
+    plans = list(
+        FollowUpPlan.objects.filter(
+            patient=patient, clinic=patient.clinic, voided_at__isnull=True
+        ).order_by("first_session_date", "id")
+    )
+    stop = [decision.Proposal.STOP_ADVERSE_EVENT, decision.Proposal.STOP_NON_RESPONSE]
+    stops = [
+        d.visit.visit_date
+        for d in TreatmentDecision.objects.filter(
+            patient=patient, clinic=patient.clinic, decision__in=stop
+        ).select_related("visit")
+    ]
+    out = []
+    for k, plan in enumerate(plans):
+        start = plan.first_session_date if k else date.min
+        end = plans[k + 1].first_session_date if k + 1 < len(plans) else date.max
+        course_days = treatment_days.get(course_modality(plan, known), [])
+        done = sum(1 for d in course_days if start <= d < end)
+        for i, day in enumerate(planned_session_dates(plan), start=1):
+            if i <= done or any(plan.first_session_date <= s < day for s in stops):
+                continue
+            out.append(
+                TimelineEntry(
+                    day,
+                    "planned_session",
+                    f"Session {i} of {plan.sessions_planned} (planned)",
+                    plan.protocol_key.replace("_", " ") if detail else "",
+                    flag="overdue" if day < today - timedelta(days=grace) else "",
+                    planned=True,
+                )
+            )
+    return out
+
+
+def timeline(
+    patient: Patient,
+    *,
+    show_sessions: bool = False,
+    show_consultation: bool = False,
+    thumbnails: bool = False,
+) -> list[TimelineEntry]:
+    """Everything that happened to the patient, oldest first, and what is still planned.
+
+    Recorded treatment sessions (details, lots and map thumbnail only with
+    ``show_sessions``, i.e. ``session.view``), consultation steps (only with
+    ``show_consultation``, i.e. ``consultation.view``; otherwise one entry per consultation
+    day without detail), visits with measurements and photos, adverse events, decisions, and
+    the planned sessions and appointments, marked planned. A bounded number of queries,
+    whatever the number of sessions, visits or steps.
     """
     today = timezone.localdate()
     grace = thresholds_for(patient.clinic).overdue_grace_days
-    base = f"/monitoring/{patient.pk}"
     out: list[TimelineEntry] = [
         TimelineEntry(
-            patient.created_at.date(), "registered", "Registered", url=f"/patients/{patient.pk}/"
+            timezone.localdate(patient.created_at),
+            "registered",
+            "Registered",
+            url=reverse("patients:detail", args=[patient.pk]),
         )
     ]
-    for plan in FollowUpPlan.objects.filter(patient=patient, voided_at__isnull=True):
-        for i, d in enumerate(planned_session_dates(plan), start=1):
-            out.append(
-                TimelineEntry(
-                    d,
-                    "session",
-                    f"Session {i} of {plan.sessions_planned} (planned)",
-                    plan.protocol_key.replace("_", " "),
-                )
-            )
+    out += _consultation_entries(patient, detail=show_consultation)
+    sessions, treatment_days = _session_entries(
+        patient, detail=show_sessions, thumbnails=thumbnails
+    )
+    out += sessions
+    out += _planned_session_entries(
+        patient, treatment_days, detail=show_sessions, today=today, grace=grace
+    )
     for sv in schedule_of(patient):
         if sv.status == ScheduledVisit.Status.DONE:
             continue  # the visit itself is listed
+        is_planned = sv.status == ScheduledVisit.Status.PLANNED
         flag = "overdue" if is_overdue(sv, today, grace) else ""
         out.append(
             TimelineEntry(
-                sv.due_date, "scheduled", sv.label, sv.get_status_display(), flag=flag, obj=sv
+                sv.due_date, "scheduled", sv.label,
+                "" if is_planned else sv.get_status_display(),  # the badge says "planned"
+                flag=flag, obj=sv, planned=is_planned,
             )
-        )
+        )  # fmt: skip
     visits = (
         visits_of(patient).prefetch_related("measurements", "photos").order_by("visit_date", "id")
     )
     for v in visits:
-        url = f"{base}/visits/{v.pk}/"
-        detail = []
+        url = reverse("monitoring:visit_detail", args=[patient.pk, v.pk])
+        words = []
         if v.is_baseline:
-            detail.append("baseline")
+            words.append("baseline")
         if v.global_assessment is not None:
-            detail.append(f"global {v.global_assessment:+d}")
-        out.append(TimelineEntry(v.visit_date, "visit", "Visit", ", ".join(detail), url, obj=v))
+            words.append(f"global {v.global_assessment:+d}")
+        out.append(TimelineEntry(v.visit_date, "visit", "Visit", ", ".join(words), url, obj=v))
         m = measurement_of(v)
         if m is not None:
             parts = []
@@ -404,9 +689,24 @@ def timeline(patient: Patient) -> list[TimelineEntry]:
                     v.visit_date, "measurement", "Measurements", ", ".join(parts), url, obj=m
                 )
             )
-        photos = [p for p in v.photos.all() if p.voided_at is None]
+        photos = sorted(
+            (p for p in v.photos.all() if p.voided_at is None),
+            key=lambda p: (p.kind != Photo.Kind.GLOBAL, _VIEW_ORDER.get(p.view, 99), p.pk),
+        )
         if photos:
             glob = sum(1 for p in photos if p.kind == Photo.Kind.GLOBAL)
+            images = tuple(
+                TimelineImage(
+                    reverse("monitoring:photo_image", args=[patient.pk, p.pk]),
+                    (
+                        f"{p.get_view_display()} view"
+                        if p.kind == Photo.Kind.GLOBAL
+                        else f"Trichoscopy, {p.target_area or 'target area'}"
+                    )
+                    + f", {v.visit_date.isoformat()}",
+                )  # fmt: skip
+                for p in photos[:TIMELINE_PHOTOS_PER_VISIT]
+            )
             out.append(
                 TimelineEntry(
                     v.visit_date,
@@ -414,31 +714,33 @@ def timeline(patient: Patient) -> list[TimelineEntry]:
                     "Photos",
                     f"{glob} global, {len(photos) - glob} trichoscopy",
                     url,
+                    images=images,
                 )
             )
     for e in adverse_events_of(patient):
         flag = "serious" if e.serious_or_high_grade else ""
-        detail = f"grade {e.grade}: {e.grade_text}"
+        words = f"grade {e.grade}: {e.grade_text}"
         if e.resolution_date:
-            detail += f"; resolved {e.resolution_date.isoformat()}"
+            words += f"; resolved {e.resolution_date.isoformat()}"
         out.append(
-            TimelineEntry(e.onset_date, "adverse_event", f"Adverse event: {e.term_name}", detail,
-                          f"{base}/adverse-events/{e.pk}/edit/", flag, e)
+            TimelineEntry(e.onset_date, "adverse_event", f"Adverse event: {e.term_name}", words,
+                          reverse("monitoring:adverse_event_edit", args=[patient.pk, e.pk]),
+                          flag, e)
         )  # fmt: skip
-    for dcs in TreatmentDecision.objects.filter(patient=patient).select_related("visit"):
+    decisions = TreatmentDecision.objects.filter(
+        patient=patient, clinic=patient.clinic
+    ).select_related("visit")
+    for dcs in decisions:
         out.append(
             TimelineEntry(
                 dcs.visit.visit_date,
                 "decision",
                 f"Decision: {dcs.get_decision_display()}",
                 f"proposed: {dcs.get_proposal_display()}",
-                f"{base}/visits/{dcs.visit_id}/",
+                reverse("monitoring:visit_detail", args=[patient.pk, dcs.visit_id]),
                 obj=dcs,
             )
         )
-    order = {k: i for i, k in enumerate(
-        ["registered", "consultation", "scheduled", "visit", "measurement", "photo", "session",
-         "adverse_event", "decision"]
-    )}  # fmt: skip
-    out.sort(key=lambda e: (e.when, order.get(e.kind, 99)))
+    # Stable sort: within a kind and day the order built above stays.
+    out.sort(key=lambda e: (e.when, KIND_ORDER.get(e.kind, 99)))
     return out

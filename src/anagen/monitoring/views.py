@@ -177,7 +177,14 @@ def settings_view(request: HttpRequest) -> HttpResponse:
 def patient_timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
     _log(request, patient)
-    entries = selectors.timeline(patient)
+    show_sessions = can(request, "session.view")
+    show_consultation = can(request, "consultation.view")
+    entries = selectors.timeline(
+        patient,
+        show_sessions=show_sessions,
+        show_consultation=show_consultation,
+        thumbnails=True,
+    )
     series = selectors.density_series(patient)
     base = selectors.baseline_visit(patient)
     base_m = selectors.measurement_of(base) if base else None
@@ -202,6 +209,7 @@ def patient_timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
         "series": series,
         "chart": mark_safe(chart),  # noqa: S308 -- built by charts.py with every text escaped
         "reference": reference,
+        "restricted": not (show_sessions and show_consultation),
     }
     return render(request, "monitoring/timeline.html", context)
 

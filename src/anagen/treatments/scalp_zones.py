@@ -277,6 +277,7 @@ def render_scalp_svg(
     interactive: bool = False,
     *,
     fine_grid: bool = False,
+    id_suffix: str = "",
 ) -> str:
     """An SVG of the scalp with each zone shaded by injected volume.
 
@@ -284,6 +285,8 @@ def render_scalp_svg(
     its volume and points, and ``data-zone`` for the page script (htmx) to pick up. In the
     top view, zones entered as cells are drawn as cells; ``fine_grid`` draws every cell
     (for entering a fine-grid map). Side views roll cells up into their zone.
+    ``id_suffix`` (letters, digits, ``-``) keeps the clip-path id unique when a page shows
+    several maps of the same view (the patient timeline's thumbnails).
     """
     view = _check_view(view)
     totals = map_totals(map_entries)
@@ -323,7 +326,9 @@ def render_scalp_svg(
         f"Scalp injection map, {view_words[view]}: {totals.volume_ml:g} mL in "
         f"{totals.points} points"
     )
-    clip_id = f"anagen-scalp-clip-{view}"
+    if id_suffix and not all(c.isascii() and (c.isalnum() or c == "-") for c in id_suffix):
+        raise ValueError(f"id_suffix: letters, digits and '-' only, got {id_suffix!r}")
+    clip_id = f"anagen-scalp-clip-{view}{'-' + id_suffix if id_suffix else ''}"
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'class="scalp-map scalp-map-{view}" role="{"group" if interactive else "img"}" '

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import date
+
+from django.db.models import Count, QuerySet
 from django.http import Http404
 
 from anagen.accounts.models import Clinic
@@ -17,6 +19,54 @@ def sessions_of(patient: Patient) -> QuerySet[TreatmentSession]:
         .select_related("clinician", "plan")
         .prefetch_related("map_entries")
     )
+
+
+def recorded_sessions(patient: Patient) -> QuerySet[TreatmentSession]:
+    """Sessions that count: recorded and not voided (a voided session was entered in error).
+
+    Sessions of a plan cancelled later still happened and count. Map entries and grafts are
+    prefetched, so drawing every session's map costs no query per session.
+    """
+    return (
+        TreatmentSession.objects.filter(
+            patient=patient, clinic=patient.clinic, voided_at__isnull=True
+        )
+        .select_related("clinician")
+        .prefetch_related("map_entries", "grafts")
+        .order_by("performed_on", "id")
+    )
+
+
+def treatment_days_before(patient: Patient, on: date, modality: str | None = None) -> int:
+    """Recorded, non-voided sessions before ``on`` (of ``modality`` if given), counted as
+    treatment days: two entries on one day are one session of the course. A session on
+    ``on`` itself is not counted: at a visit on a session day the measurements are taken
+    before the injection.
+    """
+    qs = TreatmentSession.objects.filter(
+        patient=patient, clinic=patient.clinic, voided_at__isnull=True, performed_on__lt=on
+    )
+    if modality:
+        qs = qs.filter(modality=modality)
+    return qs.aggregate(n=Count("performed_on", distinct=True))["n"]
+
+
+def vial_draws_by_session(patient: Patient, session_ids: list[int]) -> dict[int, list]:
+    """The vials drawn for each of ``session_ids`` (one query), lot and product loaded."""
+    from anagen.products.models import VialDraw
+
+    refs = {f"session:{pk}": pk for pk in session_ids}
+    out: dict[int, list] = {pk: [] for pk in session_ids}
+    if not refs:
+        return out
+    draws = (
+        VialDraw.objects.filter(clinic=patient.clinic, patient=patient, session_ref__in=refs)
+        .select_related("lot__product")
+        .order_by("drawn_at", "id")
+    )
+    for d in draws:
+        out[refs[d.session_ref]].append(d)
+    return out
 
 
 def get_session(patient: Patient, session_id: int) -> TreatmentSession:
