@@ -186,3 +186,30 @@ def test_patient_progress_changes_photos_and_forecast(
     assert "not a prediction" in prog.forecast.label
     d = prog.to_dict(dates=False)
     assert "visit_date" not in d["rows"][0]
+
+
+def test_cached_results_follow_every_change_of_the_data(
+    clinic_a, clinician, make_patient, record_visit
+):
+    from anagen.monitoring.services import void_record
+
+    a = make_patient(clinic_a, clinician)
+    b = make_patient(clinic_a, clinician)
+    for p, later in ((a, 110.0), (b, 130.0)):
+        record_visit(p, clinician, 0, baseline=True, density_per_cm2=100.0)
+        record_visit(p, clinician, 84, density_per_cm2=later)
+
+    def mean_week_12():
+        rows = analyse(clinic_a).result.sections["by_visit"].data["rows"]
+        return next(r["mean"] for r in rows if r["week"] == 12)
+
+    assert mean_week_12() == pytest.approx(20.0)
+    assert mean_week_12() == pytest.approx(20.0)  # served from the cache
+    # A new visit (new id) and a voided measurement (history entry) both give new numbers.
+    c = make_patient(clinic_a, clinician)
+    record_visit(c, clinician, 0, baseline=True, density_per_cm2=100.0)
+    record_visit(c, clinician, 84, density_per_cm2=160.0)
+    assert mean_week_12() == pytest.approx(100 / 3)
+    m = Measurement.objects.get(visit__patient=c, visit__is_baseline=False)
+    void_record(m, clinician, "entered on the wrong patient")
+    assert mean_week_12() == pytest.approx(20.0)
