@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "simple_history",
     "axes",
+    "django_tasks_db",
     "anagen.core",
     "anagen.accounts",
     "anagen.patients",
@@ -235,6 +236,20 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+
+# --- Background tasks (image analysis) -----------------------------------------------------
+# "immediate" (default: the demo and a single server) runs a task in the request that
+# enqueued it; "database" stores it for `anagen db_worker` processes (production).
+TASK_BACKENDS = {
+    "immediate": "django.tasks.backends.immediate.ImmediateBackend",
+    "database": "django_tasks_db.DatabaseBackend",
+}
+_task_backend = os.environ.get("ANAGEN_TASKS", "immediate")
+if _task_backend not in TASK_BACKENDS:
+    raise ImproperlyConfigured(
+        f"ANAGEN_TASKS must be one of {', '.join(TASK_BACKENDS)}, not {_task_backend!r}"
+    )
+TASKS = {"default": {"BACKEND": TASK_BACKENDS[_task_backend]}}
 
 # --- Misc ---------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"

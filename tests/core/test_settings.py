@@ -50,6 +50,13 @@ def test_a_malformed_boolean_setting_is_a_clear_error(tmp_path):
     assert result.returncode != 0 and "ANAGEN_DEBUG must be a boolean" in result.stderr
 
 
+def test_the_database_task_backend_passes_check_deploy_and_a_typo_is_a_clear_error(tmp_path):
+    result = run_check_deploy(tmp_path, ANAGEN_TASKS="database")
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = run_check_deploy(tmp_path, ANAGEN_TASKS="celery")
+    assert result.returncode != 0 and "ANAGEN_TASKS must be one of" in result.stderr
+
+
 @pytest.mark.django_db
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
     if connection.vendor != "sqlite":

@@ -250,3 +250,29 @@ def test_malformed_edits_are_400s(client, analysed, patient, api_token, nurse, c
                     edit, content_type="application/json", headers=h)
     assert r.status_code in (400, 422), r.content
     assert not AnalysisCorrection.objects.filter(analysis=analysed).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_database_task_backend_a_worker_runs_the_analysis_off_the_request(
+    client, nurse, patient, visit, calibrated, png_bytes, settings
+):
+    from django.core.management import call_command
+    from django_tasks_db.models import DBTaskResult
+
+    # What production sets with ANAGEN_TASKS=database (Django resets its task backends
+    # when TASKS changes).
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    client.force_login(nurse)
+    f = SimpleUploadedFile("field.png", png_bytes[0], content_type="image/png")
+    response = client.post(
+        f"/monitoring/{patient.pk}/visits/{visit.pk}/photos/",
+        {"kind": "trichoscopy", "view": "", "target_area": "vertex", "image": f},
+    )
+    assert response.status_code == 302
+    analysis = PhotoAnalysis.objects.get(photo__visit=visit)
+    assert analysis.status == PhotoAnalysis.Status.QUEUED  # not run in the request
+    assert DBTaskResult.objects.count() == 1
+    call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)
+    analysis.refresh_from_db()
+    assert analysis.status == PhotoAnalysis.Status.DONE
+    assert Measurement.objects.filter(visit=visit).exists()
