@@ -567,10 +567,10 @@ def analyse_cohort(
             res = ancova(
                 at_landmark["patient_id"].to_numpy(),
                 at_landmark["arm"].to_numpy(),
-                at_landmark["week"].to_numpy(),
+                at_landmark["week"].to_numpy().astype(int),  # "week 24", not "24.0"
                 base_map.reindex(at_landmark["patient_id"].to_numpy()).to_numpy(),
                 at_landmark["change"].to_numpy(),
-                landmark_visit=float(landmark),
+                landmark_visit=int(landmark),
                 reference_arm=reference if reference in set(at_landmark["arm"]) else None,
                 level=options.level,
             )
