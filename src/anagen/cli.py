@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return int(module.main(argv[1:]) or 0)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anagen.settings")
+    # Web and worker processes run side by side: one BLAS thread each (threaded BLAS made
+    # an MMRM fit 10x slower on a busy 2-core machine; benchmarks/results_analytics.md).
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["anagen", *argv])
