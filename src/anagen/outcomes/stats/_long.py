@@ -31,6 +31,27 @@ class LongData:
     n_excluded_no_value: int
 
 
+def visit_index(
+    vis: np.ndarray, observed: np.ndarray, visit_order: Sequence | None
+) -> tuple[list, np.ndarray]:
+    """The analysed visits (``visit_order``, else the sorted visits with an observed value)
+    and each row's position among them (-1: a visit outside them, not analysed)."""
+    if visit_order is not None:
+        visits = list(visit_order)
+        if len(set(map(str, visits))) != len(visits):
+            raise ValueError("visit_order contains duplicates")
+    else:
+        present = pd.unique(vis[observed])
+        try:
+            visits = sorted(present.tolist())
+        except TypeError:
+            visits = sorted(present.tolist(), key=str)
+    vis_key = {str(v): j for j, v in enumerate(visits)}
+    vis_codes, vis_uniques = pd.factorize(vis, sort=False)
+    vis_lookup = np.array([vis_key.get(str(v), -1) for v in vis_uniques], dtype=np.int64)
+    return visits, vis_lookup[vis_codes]
+
+
 def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.dtype.kind == "f":
         return (a == b) | (np.isnan(a) & np.isnan(b))
@@ -138,20 +159,7 @@ def prepare_long(
     observed = ~np.isnan(val)
     if not observed.any():
         raise NotEnoughDataError("all outcome values are missing")
-    if visit_order is not None:
-        visits = list(visit_order)
-        if len(set(map(str, visits))) != len(visits):
-            raise ValueError("visit_order contains duplicates")
-    else:
-        present = pd.unique(vis[observed])
-        try:
-            visits = sorted(present.tolist())
-        except TypeError:
-            visits = sorted(present.tolist(), key=str)
-    vis_key = {str(v): j for j, v in enumerate(visits)}
-    vis_codes, vis_uniques = pd.factorize(vis, sort=False)
-    vis_lookup = np.array([vis_key.get(str(v), -1) for v in vis_uniques], dtype=np.int64)
-    vis_idx = vis_lookup[vis_codes]
+    visits, vis_idx = visit_index(vis, observed, visit_order)
     # Rows at visits outside visit_order are not analysed (e.g. screening visits).
     use = observed & (vis_idx >= 0)
     n_vis = len(visits)

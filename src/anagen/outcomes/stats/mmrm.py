@@ -42,7 +42,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import linalg, optimize, stats
 
-from ._long import LongData, exclusion_text, prepare_long
+from ._long import LongData, exclusion_text, prepare_long, visit_index
 from ._results import ResultMixin, internal
 from .errors import NotEnoughDataError
 
@@ -846,18 +846,7 @@ def _long_to_wide_design(
     observed = ~np.isnan(val)
     if not observed.any():
         raise NotEnoughDataError("all outcome values are missing")
-    if visit_order is not None:
-        visits = list(visit_order)
-        if len(set(map(str, visits))) != len(visits):
-            raise ValueError("visit_order contains duplicates")
-    else:
-        present = pd.unique(vis[observed])
-        try:
-            visits = sorted(present.tolist())
-        except TypeError:
-            visits = sorted(present.tolist(), key=str)
-    vis_key = {str(v): j for j, v in enumerate(visits)}
-    vis_idx = np.array([vis_key.get(str(v), -1) for v in vis.tolist()], dtype=np.int64)
+    visits, vis_idx = visit_index(vis, observed, visit_order)
     use = observed & (vis_idx >= 0)
     if np.isnan(x[use]).any():
         raise ValueError("design has missing values on rows with an observed outcome")
