@@ -7,8 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from anagen.accounts.commands import clinic_and_user
 from anagen.interop import analysis
-from anagen.interop.cli_support import clinic_and_user, write_output
+from anagen.interop.cli_support import write_output
 
 
 class Command(BaseCommand):

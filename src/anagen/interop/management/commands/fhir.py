@@ -9,8 +9,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from anagen.accounts.commands import clinic_and_user
 from anagen.interop import fhir_export, fhir_import
-from anagen.interop.cli_support import clinic_and_user, patient_by_mrn, write_output
+from anagen.interop.cli_support import patient_by_mrn, write_output
 from anagen.patients.selectors import log_access
 
 

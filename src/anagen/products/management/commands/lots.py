@@ -10,10 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError
 
-from anagen.accounts.models import Clinic, Membership, User
-from anagen.accounts.roles import allowed
+from anagen.accounts.commands import clinic_and_user
 from anagen.products import services
 
 
@@ -32,20 +30,7 @@ class Command(BaseCommand):
             self._import(options["file"], options["clinic"], options["user"])
 
     def _import(self, path: Path, slug: str, username: str) -> None:
-        try:
-            clinic = Clinic.objects.filter(slug=slug).first()
-        except DatabaseError as exc:
-            raise CommandError(
-                f"the database is not ready ({exc}); run `anagen migrate` first"
-            ) from exc
-        if clinic is None:
-            raise CommandError(f"--clinic: no clinic with slug {slug!r}")
-        user = User.objects.filter(username=username, is_active=True).first()
-        if user is None:
-            raise CommandError(f"--user: no active user {username!r}")
-        membership = Membership.objects.filter(user=user, clinic=clinic, is_active=True).first()
-        if membership is None or not allowed(membership.role, "lot.receive"):
-            raise CommandError(f"--user: {username} may not receive lots in {clinic.slug}")
+        clinic, user = clinic_and_user(slug, username, "lot.receive", action="receive lots")
         try:
             content = path.read_bytes()
         except OSError as exc:

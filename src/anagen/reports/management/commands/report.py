@@ -10,7 +10,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.http import QueryDict
 from django.utils import timezone
 
-from anagen.interop.cli_support import clinic_and_user, patient_by_mrn, write_output
+from anagen.accounts.commands import clinic_and_user
+from anagen.interop.cli_support import patient_by_mrn, write_output
 from anagen.patients.selectors import log_access
 from anagen.reports import cohort, pdf, selectors
 
