@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 PYTHON := $(shell scripts/find-python)
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest-xdist workers for `make test` (the suite is parallel-safe: one test database per
+# worker); PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test test-sqlite test-postgres lint lock install install-dev serve benchmarks clean
 
@@ -40,11 +43,11 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
 	@rm -f var/test-postgres.ok
 	@mkdir -p var
-	DATABASE_URL=sqlite:///var/test.sqlite3 $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	DATABASE_URL=sqlite:///var/test.sqlite3 $(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 	@url=$$(scripts/postgres-url); \
 	if [ -n "$$url" ]; then \
 	  echo "=== PostgreSQL run ($$url) ==="; \
-	  DATABASE_URL="$$url" $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS) && touch var/test-postgres.ok; \
+	  DATABASE_URL="$$url" $(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) $(PYTEST_ARGS) && touch var/test-postgres.ok; \
 	else \
 	  echo "No PostgreSQL server answered on 127.0.0.1:5432: PostgreSQL run skipped."; \
 	fi
