@@ -176,7 +176,10 @@ class _Constants:
         self.inv_span = 1.0 / (self.ld_ref - self.ld_vel)
 
     def ramp(self, ld: np.ndarray) -> np.ndarray:
-        return np.clip((self.ld_ref - ld) * self.inv_span, 0.0, 1.0)
+        r = np.subtract(self.ld_ref, ld)
+        r *= self.inv_span
+        np.maximum(r, 0.0, out=r)
+        return np.minimum(r, 1.0, out=r)
 
     def log_mean_anagen(self, row_offset: np.ndarray, ld: np.ndarray) -> np.ndarray:
         return row_offset + self.gamma * (ld - self.ld_ref)
@@ -194,9 +197,11 @@ def _draw(
     n = row.size
     z = np.empty((n, n_norm), dtype=np.float32)
     u = np.empty((n, n_unif), dtype=np.float32)
-    counts = np.bincount(row, minlength=n_rows)
+    # ``row`` is sorted: row boundaries by binary search instead of a full bincount.
+    bounds = np.searchsorted(row, np.arange(n_rows + 1))
+    counts = np.diff(bounds)
     nz = np.flatnonzero(counts)
-    stop = np.cumsum(counts)[nz]
+    stop = bounds[1:][nz]
     # Python ints in the loop: numpy scalar arithmetic would dominate for small rows.
     for r, s, e in zip(nz.tolist(), (stop - counts[nz]).tolist(), stop.tolist(), strict=True):
         g = rngs[r]
@@ -226,7 +231,9 @@ class _Tally:
 
     def index_pos(self, t: np.ndarray) -> np.ndarray:
         """``index`` for times known to be >= 0 (one operation fewer in the hot loop)."""
-        return np.minimum(np.ceil(t), self.last_day + 1).astype(np.int64)
+        x = np.ceil(t)
+        np.minimum(x, self.last_day + 1, out=x)
+        return x.astype(np.int64)
 
     def counts(self, alive_start: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, ...]:
         size = 2 * self.stride
@@ -321,17 +328,27 @@ def simulate(
         Returns (telogen end = shedding time, next anagen onset). ``ken_only`` marks
         follicles that are already in kenogen at t_tel with ``ken_len`` left.
         """
+        # In-place arithmetic below keeps the operation order of the plain expressions
+        # (bit-identical results) while avoiding full-size temporaries.
         ramp = c.ramp(lds)
-        klen = np.exp((c.lmK0 - 0.5 * c.sK**2) + c.dlmK * ramp + c.sK * zk)
+        klen = np.multiply(ramp, c.dlmK)
+        klen += c.lmK0 - 0.5 * c.sK**2
+        klen += np.multiply(zk, c.sK)  # float32 product, as in c.sK * zk
+        np.exp(klen, out=klen)
         if ken_only is not None:
             klen = np.where(ken_only, ken_len, klen)
-        goes_k = u[:, 0] < c.pK0 + c.dpK * ramp
+        ramp *= c.dpK
+        ramp += c.pK0
+        goes_k = np.less(u[:, 0], ramp)
         if not treated:
-            e_t = t_tel + tel_len
             if ken_only is not None:
-                e_t = np.where(ken_only, t_tel, e_t)
+                e_t = np.where(ken_only, t_tel, t_tel + tel_len)
                 goes_k |= ken_only
-            return e_t, e_t + klen * goes_k
+            else:
+                e_t = np.add(t_tel, tel_len, out=t_tel)  # t_tel is a scratch array here
+            klen *= goes_k
+            klen += e_t
+            return e_t, klen
         e_tn = clk_t.advance(t_tel, tel_len, rw)
         expo = -np.log1p(-u[:, 1].astype(float))
         tau = haz.inverse(haz.forward(t_tel, rw) + expo, rw)
@@ -406,38 +423,51 @@ def simulate(
     tally.ends["present"].append((cls2 + ie)[vis2])
     tally.d_end.append(np.exp(ld2[vis2]))
 
-    keep = onset <= horizon
-    t_a, row, ld = onset[keep], r2[keep], ld2[keep]
-    dld, cap = dld[go][keep], cap[go][keep]
-
-    # ---------------- renewal loop: one vectorised pass per cycle generation -------------
-    cycles = 0
-    lag_idx = lag
-    while t_a.size:
+    def next_generation(onset, row, ld, dld, cap):  # noqa: ANN001, ANN202
+        """Follicles whose next anagen starts inside the horizon, after the per-cycle diameter
+        step; those that fall below the critical diameter die at that onset. One selection
+        for both conditions (the order and the set of survivors are unchanged)."""
+        keep = onset <= horizon
         if treated:
-            step = dld * mini.at(t_a, row) + thick.at(t_a, row)
+            step = dld * mini.at(onset, row) + thick.at(onset, row)
             ld = np.minimum(ld + step, np.maximum(cap, ld))
         else:
             ld = ld + dld
         dead = ld < c.ld_death
+        dead &= keep
         if dead.any():
-            tally.deaths.append(row[dead] * width + tally.index(t_a[dead]))
-            live = ~dead
-            t_a, row, ld, dld = t_a[live], row[live], ld[live], dld[live]
-            if treated:
-                cap = cap[live]
-            if not t_a.size:
-                break
+            tally.deaths.append(row[dead] * width + tally.index(onset[dead]))
+            keep &= ~dead
+        return onset[keep], row[keep], ld[keep], dld[keep], (cap[keep] if treated else cap)
+
+    t_a, row, ld, dld, cap = next_generation(onset, r2, ld2, dld[go], cap[go] if treated else cap)
+
+    # ---------------- renewal loop: one vectorised pass per cycle generation -------------
+    cycles = 0
+    lag_idx = lag
+    buf = np.empty(t_a.size)  # scratch; generations only shrink
+    while t_a.size:
         cycles += t_a.size
         # Stage 1: anagen length for every follicle starting a cycle.
         z, _ = _draw(rngs, row, n_rows, 1, 0)
-        dur_a = np.exp(aoff[row] + c.gamma * ld + c.sA * z[:, 0])
-        e_a = clk_a.advance(t_a, dur_a, row) if treated else t_a + dur_a
-        cls = row * width + (ld < c.ld_vel) * stride
+        # Same operation order as exp(aoff[row] + γ·ld + σ_A·z), without temporaries.
+        dur_a = aoff[row]
+        dur_a += np.multiply(ld, c.gamma, out=buf[: ld.size])
+        dur_a += np.multiply(z[:, 0], c.sA)  # float32 product, as in c.sA * z
+        np.exp(dur_a, out=dur_a)
+        e_a = clk_a.advance(t_a, dur_a, row) if treated else np.add(t_a, dur_a, out=dur_a)
+        cls = row * width
+        cls += (ld < c.ld_vel) * stride
         ia = np.ceil(t_a).astype(np.int64)
-        iea = np.minimum(np.ceil(e_a), horizon + 1).astype(np.int64)
-        tally.starts.append(cls + ia)
-        tally.ends["young"].append(cls + np.minimum(ia + lag_idx, iea))
+        x = np.ceil(e_a, out=buf[: e_a.size])
+        np.minimum(x, horizon + 1, out=x)
+        iea = x.astype(np.int64)
+        ia += cls
+        tally.starts.append(ia)
+        iea += cls  # anagen ends: those beyond the horizon (index last_day + 1) count nothing
+        tally.ends["anagen"].append(iea)
+        young = ia + lag_idx
+        tally.ends["young"].append(np.minimum(young, iea, out=young))
         d = np.exp(ld)
         tally.d_start.append(d)
         # Stage 2: only follicles whose anagen ends inside the horizon need the rest.
@@ -448,17 +478,23 @@ def simulate(
         if treated:
             cap = cap[cont]
         e_a, cls, d = e_a[cont], cls[cont], d[cont]
-        tally.ends["anagen"].append(cls + iea[cont])
         z3, u2 = _draw(rngs, row, n_rows, 3, 2)
-        cat = e_a + np.exp(c.muC + c.sC * z3[:, 0]) if has_c else e_a
-        e_t, onset = dormant(row, ld, cat, np.exp(c.muT + c.sT * z3[:, 1]), z3[:, 2], u2)
+        # Catagen and telogen lengths are float32 lognormals (as c.mu + c.s * z evaluates).
+        if has_c:
+            cat = np.multiply(z3[:, 0], c.sC)
+            cat += np.float32(c.muC)
+            cat = np.add(e_a, np.exp(cat, out=cat), out=e_a)
+        else:
+            cat = e_a
+        tel = np.multiply(z3[:, 1], c.sT)
+        tel += np.float32(c.muT)
+        np.exp(tel, out=tel)
+        e_t, onset = dormant(row, ld, cat, tel, z3[:, 2], u2)
         ie = tally.index_pos(e_t)
-        tally.ends["present"].append(cls + ie)
+        ie += cls
+        tally.ends["present"].append(ie)
         tally.d_end.append(d)
-        keep = onset <= horizon
-        t_a, row, ld, dld = onset[keep], row[keep], ld[keep], dld[keep]
-        if treated:
-            cap = cap[keep]
+        t_a, row, ld, dld, cap = next_generation(onset, row, ld, dld, cap)
 
     ends, dsum, alive, shed = tally.counts(alive_start)
     return DailyCounts(
