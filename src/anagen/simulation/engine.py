@@ -219,11 +219,20 @@ class _Tally:
         self.n_rows, self.last_day, self.width = n_rows, last_day, last_day + 2
         self.stride = n_rows * self.width
         self.starts: list[np.ndarray] = []
-        self.ends: dict[str, list[np.ndarray]] = {"present": [], "anagen": [], "young": []}
+        self.ends: dict[str, list[np.ndarray]] = {"present": []}
+        # Unweighted-only end indices are counted as they come (integer sums: exact, and no
+        # large lists to keep and concatenate).
+        self.end_counts = {
+            key: np.zeros(2 * self.stride, dtype=np.int64) for key in ("anagen", "young")
+        }
         # Diameter weights travel with the visible-hair starts and present ends.
         self.d_start: list[np.ndarray] = []
         self.d_end: list[np.ndarray] = []
         self.deaths: list[np.ndarray] = []
+
+    def end(self, key: str, idx: np.ndarray) -> None:
+        """Record interval ends (flat grid indices) for ``anagen`` or ``young``."""
+        self.end_counts[key] += np.bincount(idx, minlength=2 * self.stride)
 
     def index(self, t: np.ndarray) -> np.ndarray:
         """First day ≥ t (clipped to the grid); an interval [s, e) covers [idx(s), idx(e))."""
@@ -247,10 +256,13 @@ class _Tally:
         s = np.bincount(starts, minlength=size)
         out = {}
         ends_by = {}
-        for key, parts in self.ends.items():
-            idx = cat(parts)
-            e = np.bincount(idx, minlength=size)
-            ends_by[key] = idx
+        for key in ("present", *self.end_counts):
+            if key in self.end_counts:
+                e = self.end_counts[key]
+            else:
+                idx = cat(self.ends[key])
+                e = np.bincount(idx, minlength=size)
+                ends_by[key] = idx
             out[key] = np.cumsum(np.subtract(s, e).reshape(shape), axis=2)[:, :, :d1]
             if key == "present":
                 # every present interval ends with its hair being shed (telogen exit)
@@ -401,9 +413,9 @@ def simulate(
     tally.starts.append(cls[dorm0])
     # Catagen/telogen hairs at day 0 have empty anagen intervals (end index 0).
     ia_end = np.where(in_a, tally.index(e_a), 0)
-    tally.ends["anagen"].append((cls + ia_end)[dorm0])
+    tally.end("anagen", (cls + ia_end)[dorm0])
     young_end = np.minimum(tally.index(lag - age), ia_end)
-    tally.ends["young"].append((cls + young_end)[dorm0])
+    tally.end("young", (cls + young_end)[dorm0])
     tally.d_start.append(np.exp(ld[dorm0]))
     alive_start = np.bincount(row, minlength=n_rows)
 
@@ -465,9 +477,9 @@ def simulate(
         ia += cls
         tally.starts.append(ia)
         iea += cls  # anagen ends: those beyond the horizon (index last_day + 1) count nothing
-        tally.ends["anagen"].append(iea)
+        tally.end("anagen", iea)
         young = ia + lag_idx
-        tally.ends["young"].append(np.minimum(young, iea, out=young))
+        tally.end("young", np.minimum(young, iea, out=young))
         d = np.exp(ld)
         tally.d_start.append(d)
         # Stage 2: only follicles whose anagen ends inside the horizon need the rest.
