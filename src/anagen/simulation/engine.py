@@ -222,9 +222,11 @@ class _Tally:
         self.ends: dict[str, list[np.ndarray]] = {"present": []}
         # Unweighted-only end indices are counted as they come (integer sums: exact, and no
         # large lists to keep and concatenate).
+        # Small parts (many short rows, e.g. 1 cm² trials) are still concatenated at the end.
         self.end_counts = {
             key: np.zeros(2 * self.stride, dtype=np.int64) for key in ("anagen", "young")
         }
+        self.end_small: dict[str, list[np.ndarray]] = {"anagen": [], "young": []}
         # Diameter weights travel with the visible-hair starts and present ends.
         self.d_start: list[np.ndarray] = []
         self.d_end: list[np.ndarray] = []
@@ -232,7 +234,10 @@ class _Tally:
 
     def end(self, key: str, idx: np.ndarray) -> None:
         """Record interval ends (flat grid indices) for ``anagen`` or ``young``."""
-        self.end_counts[key] += np.bincount(idx, minlength=2 * self.stride)
+        if 4 * idx.size >= self.stride:
+            self.end_counts[key] += np.bincount(idx, minlength=2 * self.stride)
+        else:
+            self.end_small[key].append(idx)
 
     def index(self, t: np.ndarray) -> np.ndarray:
         """First day ≥ t (clipped to the grid); an interval [s, e) covers [idx(s), idx(e))."""
@@ -259,6 +264,8 @@ class _Tally:
         for key in ("present", *self.end_counts):
             if key in self.end_counts:
                 e = self.end_counts[key]
+                if self.end_small[key]:
+                    e += np.bincount(cat(self.end_small[key]), minlength=size)
             else:
                 idx = cat(self.ends[key])
                 e = np.bincount(idx, minlength=size)
