@@ -370,6 +370,9 @@ def simulate(
             return e_t, klen
         e_tn = clk_t.advance(t_tel, tel_len, rw)
         expo = -np.log1p(-u[:, 1].astype(float))
+        # A uniform draw of exactly 0 (odds 2^-24) would give a zero exponential, which the
+        # clock inverse maps to the start of a zero-hazard segment, i.e. before telogen.
+        np.maximum(expo, np.finfo(float).tiny, out=expo)
         tau = haz.inverse(haz.forward(t_tel, rw) + expo, rw)
         induced = tau < e_tn
         if ken_only is not None:
