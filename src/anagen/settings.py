@@ -237,6 +237,9 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
+# Audit-trail reasons quote clinicians' written reasons in full: no length limit.
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+
 # --- Background tasks (image analysis) -----------------------------------------------------
 # "immediate" (default: the demo and a single server) runs a task in the request that
 # enqueued it; "database" stores it for `anagen db_worker` processes (production).

@@ -375,3 +375,13 @@ class TestConsent:
         )
         plan = services.cancel_plan(plan, clinician, "Patient moved to another city.")
         assert not services.has_valid_consent(plan, "minoxidil", TODAY)
+
+
+def test_screening_results_come_in_engine_order_whatever_order_the_database_kept():
+    # PostgreSQL's jsonb returns keys shortest-first ("prp" before "exosome").
+    from anagen.assessment.models import Screening
+    from anagen.assessment.screening import MODALITIES
+
+    stored = {m: {"outcome": "OK", "findings": []} for m in sorted(MODALITIES, key=len)}
+    row = Screening(result={"modalities": stored})
+    assert [m for m, _ in row.modality_results()] == list(MODALITIES)

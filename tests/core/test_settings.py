@@ -82,3 +82,16 @@ def test_security_headers_and_csp_are_sent(client, db):
     assert "'unsafe-inline'" not in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.django_db
+def test_every_model_change_has_a_migration():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    try:
+        call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
+    except SystemExit as exc:  # --check exits 1 when a migration is missing
+        pytest.fail(f"missing migrations (exit {exc.code}):\n{out.getvalue()}")

@@ -156,6 +156,13 @@ class Screening(models.Model):
             raise ImmutableError("A screening result cannot be changed; screen again instead.")
         super().save(*args, **kwargs)
 
+    def modality_results(self) -> list[tuple[str, dict[str, Any]]]:
+        """(modality, result) in the engine's modality order. PostgreSQL's jsonb does not
+        keep key order, so pages and defaults must never rely on the stored order."""
+        stored = self.result["modalities"]
+        order = {m: i for i, m in enumerate(screening.MODALITIES)}
+        return sorted(stored.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
+
     def outcome(self, modality: str) -> str:
         return self.result["modalities"][modality]["outcome"]
 
@@ -165,7 +172,7 @@ class Screening(models.Model):
     def as_result(self) -> screening.ScreeningResult:
         """Rebuild the engine's result object (for protocols.propose_plans)."""
         mods = {}
-        for m, r in self.result["modalities"].items():
+        for m, r in self.modality_results():
             found = tuple(
                 screening.Finding(
                     rule_id=f["rule_id"],

@@ -177,7 +177,7 @@ class Consultation:
         overridden = {o.modality for o in self.screening.overrides.all()}
         return [
             m
-            for m, r in self.screening.result["modalities"].items()
+            for m, r in self.screening.modality_results()
             if r["outcome"] == "BLOCK" and m not in overridden
         ]
 

@@ -97,7 +97,7 @@ def _context(request: HttpRequest, patient: Patient, bound: dict[str, Any]) -> d
     screening_rows = []
     if c.screening is not None:
         overrides = {o.modality: o for o in c.screening.overrides.all()}
-        for m, r in c.screening.result["modalities"].items():
+        for m, r in c.screening.modality_results():
             screening_rows.append(
                 {
                     "modality": m,

@@ -19,7 +19,7 @@ def consultation_panel(patient: Patient) -> dict[str, Any]:
     outcomes = []
     if c.screening is not None:
         overridden = {o.modality for o in c.screening.overrides.all()}
-        for m, r in c.screening.result["modalities"].items():
+        for m, r in c.screening.modality_results():
             label = "BLOCK overridden" if r["outcome"] == "BLOCK" and m in overridden else ""
             outcomes.append((m, label or r["outcome"]))
     return {
