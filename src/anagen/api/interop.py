@@ -8,7 +8,7 @@ from ninja.errors import HttpError
 
 from anagen.api.auth import guard
 from anagen.interop import analysis, fhir_export, fhir_import
-from anagen.patients.selectors import get_patient, log_access
+from anagen.patients.selectors import get_patient, log_request_access
 
 router = Router(tags=["interop"])
 
@@ -30,13 +30,7 @@ FHIR_JSON = "application/fhir+json"
 )
 def fhir_bundle(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
-    log_access(
-        request.user,
-        patient,
-        channel="api",
-        path=request.path,
-        ip_address=request.META.get("REMOTE_ADDR"),
-    )
+    log_request_access(request, patient, channel="api")
     body = fhir_export.patient_bundle_json(patient, base_url=request.build_absolute_uri("/"))
     response = HttpResponse(body, content_type=FHIR_JSON)
     response["Cache-Control"] = "no-store, private"

@@ -15,7 +15,7 @@ from ninja import Field, Query, Router, Schema
 from anagen.accounts.roles import Role, allowed
 from anagen.api.auth import guard
 from anagen.outcomes import cohort, selectors
-from anagen.patients.selectors import log_access
+from anagen.patients.selectors import log_request_access
 
 router = Router(tags=["outcomes"])
 
@@ -96,12 +96,6 @@ def cohort_summary(request: HttpRequest, q: Query[CohortQuery]):
 )
 def patient_progress(request: HttpRequest, patient_id: int, forecast: bool = False):
     patient = selectors.get_patient(request.clinic, patient_id)
-    log_access(
-        request.user,
-        patient,
-        channel="api",
-        path=request.path,
-        ip_address=request.META.get("REMOTE_ADDR"),
-    )
+    log_request_access(request, patient, channel="api")
     result = selectors.patient_progress(patient, with_forecast=forecast)
     return {"patient_id": patient.pk, **result.to_dict()}

@@ -116,13 +116,7 @@ def create_patient(request: HttpRequest, payload: PatientIn):
 )
 def get_patient(request: HttpRequest, patient_id: int):
     patient = _patient(request, patient_id)
-    selectors.log_access(
-        request.user,
-        patient,
-        channel="api",
-        path=request.path,
-        ip_address=request.META.get("REMOTE_ADDR"),
-    )
+    selectors.log_request_access(request, patient, channel="api")
     return patient
 
 

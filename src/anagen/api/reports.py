@@ -8,7 +8,7 @@ from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from anagen.api.auth import guard
-from anagen.patients.selectors import get_patient, log_access
+from anagen.patients.selectors import get_patient, log_request_access
 from anagen.reports import cohort, pdf
 from anagen.reports.views import patient_report_pdf_bytes, pdf_response
 
@@ -32,13 +32,7 @@ PDF_RESPONSE = {
 )
 def patient_report(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
-    log_access(
-        request.user,
-        patient,
-        channel="api",
-        path=request.path,
-        ip_address=request.META.get("REMOTE_ADDR"),
-    )
+    log_request_access(request, patient, channel="api")
     return pdf_response(
         patient_report_pdf_bytes(request, patient),
         f"progress-{patient.medical_record_number}-{timezone.localdate():%Y%m%d}.pdf",

@@ -27,7 +27,7 @@ from anagen.assessment.models import MODALITY_LABELS, ProtocolTemplate
 from anagen.assessment.protocols import TEMPLATES as PROTOCOL_TEMPLATES
 from anagen.assessment.screening_doc import describe_condition
 from anagen.patients.models import Patient
-from anagen.patients.selectors import get_patient, log_access
+from anagen.patients.selectors import get_patient, log_request_access
 
 
 def patient_first(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -178,13 +178,7 @@ def _step(
 def flow(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     if not request.htmx:
-        log_access(
-            request.user,
-            patient,
-            channel="web",
-            path=request.path,
-            ip_address=request.META.get("REMOTE_ADDR"),
-        )
+        log_request_access(request, patient)
     return _render(request, patient)
 
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 from anagen.accounts.permissions import require_permission
 from anagen.imaging import selectors, services
 from anagen.monitoring import selectors as monitoring_selectors
-from anagen.patients.selectors import log_access
+from anagen.patients.selectors import log_request_access
 
 
 def _visit_url(analysis) -> str:
@@ -38,10 +38,7 @@ def analysis_detail(request: HttpRequest, patient_id: int, analysis_id: int) -> 
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     analysis = selectors.get_analysis(patient, analysis_id)
     if not request.htmx:
-        log_access(
-            request.user, patient, channel="web", path=request.path,
-            ip_address=request.META.get("REMOTE_ADDR"),
-        )  # fmt: skip
+        log_request_access(request, patient)
     return _panel(request, analysis)
 
 

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from anagen.accounts.permissions import require_permission
 from anagen.interop import analysis, fhir_export, fhir_import
 from anagen.interop.forms import FhirImportForm
-from anagen.patients.selectors import get_patient, log_access
+from anagen.patients.selectors import get_patient, log_request_access
 
 FHIR_JSON = "application/fhir+json"
 
@@ -20,13 +20,7 @@ FHIR_JSON = "application/fhir+json"
 @require_GET
 def fhir_bundle(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
-    log_access(
-        request.user,
-        patient,
-        channel="web",
-        path=request.path,
-        ip_address=request.META.get("REMOTE_ADDR"),
-    )
+    log_request_access(request, patient)
     body = fhir_export.patient_bundle_json(patient, base_url=request.build_absolute_uri("/"))
     response = HttpResponse(body, content_type=FHIR_JSON)
     response["Content-Disposition"] = (

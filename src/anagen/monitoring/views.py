@@ -26,7 +26,7 @@ from anagen.monitoring.forms import (
     VisitForm,
 )
 from anagen.monitoring.models import VIEWS, Photo, ScheduledVisit
-from anagen.patients.selectors import log_access
+from anagen.patients.selectors import log_request_access
 
 
 def _apply_errors(form, error: services.MonitoringError) -> None:
@@ -43,13 +43,7 @@ def _status(request: HttpRequest) -> int:
 
 
 def _log(request: HttpRequest, patient) -> None:
-    log_access(
-        request.user,
-        patient,
-        channel="web",
-        path=request.path,
-        ip_address=request.META.get("REMOTE_ADDR"),
-    )
+    log_request_access(request, patient)
 
 
 # --- agenda --------------------------------------------------------------------------------

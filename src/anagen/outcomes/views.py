@@ -10,7 +10,7 @@ from anagen.accounts.permissions import can, require_permission
 from anagen.accounts.roles import Role
 from anagen.outcomes import cohort, comparison, progress, selectors
 from anagen.outcomes.forms import CohortFilterForm
-from anagen.patients.selectors import log_access
+from anagen.patients.selectors import log_request_access
 
 
 def is_deidentified(request: HttpRequest) -> bool:
@@ -22,13 +22,7 @@ def is_deidentified(request: HttpRequest) -> bool:
 @require_GET
 def patient_progress(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
-    log_access(
-        request.user,
-        patient,
-        channel="web",
-        path=request.path,
-        ip_address=request.META.get("REMOTE_ADDR"),
-    )
+    log_request_access(request, patient)
     result = selectors.patient_progress(patient)
     context = {
         "patient": patient,

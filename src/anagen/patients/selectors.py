@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
-from django.http import Http404
+from django.http import Http404, HttpRequest
 
 from anagen.accounts.models import AccessLog, Clinic, User
 from anagen.patients.models import Patient
@@ -72,6 +72,17 @@ def patient_history(patient: Patient) -> list[dict]:
 
 def access_log_for(patient: Patient, limit: int = 50) -> list[AccessLog]:
     return list(patient.access_log.select_related("user")[:limit])
+
+
+def log_request_access(request: HttpRequest, patient: Patient, *, channel: str = "web") -> None:
+    """Write the access-log row for a request that opened this patient's record."""
+    log_access(
+        request.user,
+        patient,
+        channel=channel,
+        path=request.path,
+        ip_address=request.META.get("REMOTE_ADDR"),
+    )
 
 
 def log_access(

@@ -37,13 +37,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 @require_permission("patient.view")
 def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
-    selectors.log_access(
-        request.user,
-        patient,
-        channel="web",
-        path=request.path,
-        ip_address=request.META.get("REMOTE_ADDR"),
-    )
+    selectors.log_request_access(request, patient)
     context = {"patient": patient}
     if can(request, "audit.view"):
         context["history"] = selectors.patient_history(patient)

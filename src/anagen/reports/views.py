@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from anagen.accounts.permissions import can, require_permission
-from anagen.patients.selectors import get_patient, log_access
+from anagen.patients.selectors import get_patient, log_request_access
 from anagen.reports import cohort, pdf, selectors
 
 
@@ -33,13 +33,7 @@ def patient_report_pdf_bytes(request: HttpRequest, patient) -> bytes:
 @require_GET
 def patient_report(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
-    log_access(
-        request.user,
-        patient,
-        channel="web",
-        path=request.path,
-        ip_address=request.META.get("REMOTE_ADDR"),
-    )
+    log_request_access(request, patient)
     content = patient_report_pdf_bytes(request, patient)
     return pdf_response(
         content,
