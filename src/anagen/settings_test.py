@@ -5,6 +5,7 @@ SQLite (default) and PostgreSQL (`make test` sets DATABASE_URL for the second ru
 """
 
 import os
+import tempfile
 
 from anagen.settings import *  # noqa: F403
 from anagen.settings import DATABASES
@@ -24,7 +25,13 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": ""}
+    # A file, not Django's shared in-memory database: the live server of the browser tests
+    # would otherwise share one SQLite connection between two threads, which fails at
+    # random ("no such savepoint", "bad parameter or other API misuse"). One file per
+    # pytest process (xdist workers run side by side).
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.path.join(tempfile.gettempdir(), f"anagen-test-{os.getpid()}.sqlite3")
+    }
 else:
     # One test database per pytest process, so runs side by side never collide.
     DATABASES["default"]["TEST"] = {"NAME": f"test_anagen_{os.getpid()}"}
