@@ -97,6 +97,15 @@ def test_wrong_content_type_is_415_and_malformed_json_is_400(client, auth):
     assert Patient.objects.count() == 0
 
 
+def test_nul_characters_in_json_text_are_400_and_store_nothing(client, auth):
+    # PostgreSQL text cannot hold NUL: without this check it was a 500 there (schemathesis).
+    _, headers = auth
+    for body in ({**BODY, "given_name": "Ros\u0000alind"}, {**BODY, "notes\u0000": "x"}):
+        r = post(client, "/api/v1/patients", body, headers)
+        assert r.status_code == 400 and "NUL" in r.json()["detail"]
+    assert Patient.objects.count() == 0
+
+
 def test_oversized_body_is_413_and_stores_nothing(client, auth, settings):
     _, headers = auth
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
