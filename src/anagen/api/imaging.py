@@ -1,4 +1,5 @@
-"""Imaging API: analyses of trichoscopy photos, both summaries, corrections, re-analysis.
+"""Imaging API: analyses of trichoscopy photos, both summaries, corrections, re-analysis, and
+phototrichograms (two-visit comparisons giving anagen %).
 
 The patient in the path is looked up first (another clinic's patient → 404 before any body
 check); services.py applies the rules and names the field in a 400.
@@ -7,13 +8,13 @@ check); services.py applies the rules and names the field in a 400.
 from datetime import datetime
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from anagen.api.auth import guard
 from anagen.imaging import selectors, services
-from anagen.imaging.models import PhotoAnalysis
+from anagen.imaging.models import PhotoAnalysis, PhotoComparison
 from anagen.monitoring import selectors as monitoring_selectors
 
 router = Router(tags=["imaging"])
@@ -167,3 +168,116 @@ def analyse_photo(request: HttpRequest, patient_id: int, photo_id: int, payload:
     except services.ImagingError as exc:
         _raise(exc)
     return Status(202, analysis)
+
+
+def _overlay_url(obj: PhotoComparison, photo) -> str | None:
+    pk = (
+        PhotoAnalysis.objects.filter(
+            photo=photo, status=PhotoAnalysis.Status.DONE, result__isnull=False
+        )
+        .values_list("id", flat=True)
+        .first()
+    )
+    return f"/imaging/{obj.patient_id}/analyses/{pk}/overlay.png" if pk else None
+
+
+class ComparisonOut(Schema):
+    id: int
+    before_photo_id: int
+    after_photo_id: int
+    before_visit_id: int
+    after_visit_id: int
+    days: int
+    growth_mm_per_day: float
+    um_per_px: float | None
+    status: str
+    error: str
+    anagen_pct: float | None
+    telogen_pct: float | None
+    matched_count: int | None
+    not_assessable_count: int | None
+    unmatched_before_count: int | None
+    unmatched_after_count: int | None
+    registration_score: float | None
+    threshold_um: float | None
+    shift_px: list[float] | None
+    engine_version: str
+    compared_at: datetime | None
+    measurement_id: int | None
+    before_overlay_url: str | None
+    after_overlay_url: str | None
+
+    @staticmethod
+    def resolve_before_visit_id(obj: PhotoComparison) -> int:
+        return obj.before_photo.visit_id
+
+    @staticmethod
+    def resolve_after_visit_id(obj: PhotoComparison) -> int:
+        return obj.after_photo.visit_id
+
+    @staticmethod
+    def resolve_before_overlay_url(obj: PhotoComparison) -> str | None:
+        return _overlay_url(obj, obj.before_photo)
+
+    @staticmethod
+    def resolve_after_overlay_url(obj: PhotoComparison) -> str | None:
+        return _overlay_url(obj, obj.after_photo)
+
+
+class ComparisonDetailOut(ComparisonOut):
+    matched: list[dict[str, Any]]
+
+    @staticmethod
+    def resolve_matched(obj: PhotoComparison) -> list[dict[str, Any]]:
+        return list((obj.result or {}).get("matched", []))
+
+
+class CompareIn(Schema):
+    before_photo_id: int = Field(
+        ..., ge=1, le=2**31 - 1, description="The earlier trichoscopy photo (1-7 days before)"
+    )
+
+
+@router.get(
+    "/patients/{patient_id}/visits/{visit_id}/comparisons",
+    response=list[ComparisonOut],
+    summary="Phototrichograms whose second image was taken at this visit (newest first)",
+    auth=guard("visit.view"),
+)
+def list_comparisons(request: HttpRequest, patient_id: int, visit_id: int):
+    patient = monitoring_selectors.get_patient(request.clinic, patient_id)
+    visit = monitoring_selectors.get_visit(patient, visit_id)
+    return selectors.comparisons_of(visit)
+
+
+@router.get(
+    "/patients/{patient_id}/comparisons/{comparison_id}",
+    response=ComparisonDetailOut,
+    summary="One phototrichogram with its per-hair growth table",
+    auth=guard("visit.view"),
+)
+def get_comparison(request: HttpRequest, patient_id: int, comparison_id: int):
+    patient = monitoring_selectors.get_patient(request.clinic, patient_id)
+    return selectors.get_comparison(patient, comparison_id)
+
+
+@router.post(
+    "/patients/{patient_id}/photos/{photo_id}/compare",
+    response={202: ComparisonOut},
+    summary="Phototrichogram: compare this photo with an earlier one of the same site (anagen %)",
+    auth=guard("visit.record"),
+)
+def compare_photos(request: HttpRequest, patient_id: int, photo_id: int, payload: CompareIn):
+    patient = monitoring_selectors.get_patient(request.clinic, patient_id)
+    photo = selectors.get_trichoscopy_photo(patient, photo_id)
+    try:
+        before = selectors.get_trichoscopy_photo(patient, payload.before_photo_id)
+    except Http404:
+        raise HttpError(
+            400, "before_photo_id: Choose an earlier trichoscopy photo of this patient."
+        ) from None
+    try:
+        comparison = services.request_comparison(before, photo, request.user)
+    except services.ImagingError as exc:
+        _raise(exc)
+    return Status(202, comparison)

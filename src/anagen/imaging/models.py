@@ -23,6 +23,9 @@ from anagen.patients.models import Patient
 
 UM_PER_PX_VALIDATORS = [MinValueValidator(MIN_UM_PER_PX), MaxValueValidator(MAX_UM_PER_PX)]
 CUTOFF_VALIDATORS = [MinValueValidator(10.0), MaxValueValidator(100.0)]
+# Phototrichogram: the clipped site is imaged again 2-3 days later in the published protocols
+# (TrichoScan: 2 days; TrichoScale: 3 days; REFERENCE Part C); 1-7 days are accepted.
+COMPARISON_DAYS = (1, 7)
 
 
 class ImagingSettings(models.Model):
@@ -141,10 +144,16 @@ class PhotoAnalysis(models.Model):
         return [
             ("Hairs counted", fmt(a, "count"), fmt(c, "count")),
             ("Density (/cm²)", fmt(a, "density_per_cm2"), fmt(c, "density_per_cm2")),
-            ("Follicular units (/cm²)", fmt(a, "follicular_units_per_cm2"),
-             fmt(c, "follicular_units_per_cm2")),
-            ("Hairs per unit (mean)", fmt(a, "hairs_per_unit_mean", 2),
-             fmt(c, "hairs_per_unit_mean", 2)),
+            (
+                "Follicular units (/cm²)",
+                fmt(a, "follicular_units_per_cm2"),
+                fmt(c, "follicular_units_per_cm2"),
+            ),
+            (
+                "Hairs per unit (mean)",
+                fmt(a, "hairs_per_unit_mean", 2),
+                fmt(c, "hairs_per_unit_mean", 2),
+            ),
             ("Units with 1 / 2 / 3 / 4+ hairs", units(a), units(c)),
             ("Mean diameter (µm)", fmt(a, "diameter_mean_um"), fmt(c, "diameter_mean_um")),
             ("Median diameter (µm)", fmt(a, "diameter_median_um"), fmt(c, "diameter_median_um")),
@@ -152,8 +161,11 @@ class PhotoAnalysis(models.Model):
             ("Diameter bins (µm)", bins(a), bins(c)),
             (f"Terminal > {cut} µm (%)", fmt(a, "terminal_pct"), fmt(c, "terminal_pct")),
             (f"Vellus ≤ {cut} µm (%)", fmt(a, "vellus_pct"), fmt(c, "vellus_pct")),
-            ("Cumulative thickness (mm/cm²)", fmt(a, "cumulative_thickness_mm_per_cm2", 2),
-             fmt(c, "cumulative_thickness_mm_per_cm2", 2)),
+            (
+                "Cumulative thickness (mm/cm²)",
+                fmt(a, "cumulative_thickness_mm_per_cm2", 2),
+                fmt(c, "cumulative_thickness_mm_per_cm2", 2),
+            ),
             ("Field (cm²)", fmt(a, "field_area_cm2", 4), fmt(c, "field_area_cm2", 4)),
         ]
 
@@ -174,3 +186,79 @@ class AnalysisCorrection(models.Model):
 
     def __str__(self) -> str:
         return f"{len(self.edits)} corrections of analysis {self.analysis_id}"
+
+
+class PhotoComparison(models.Model):
+    """A two-visit phototrichogram: the same marked site imaged again a few days after clipping.
+
+    Both photos must be analysed; the engine registers the images, matches the hairs and calls
+    a hair anagen when it grew by at least ``growth_mm_per_day`` × ``days``. The anagen % of
+    the newest current comparison goes into the later photo's image-analysis measurement.
+    A comparison becomes *outdated* when either analysis is re-run or corrected afterwards.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        OUTDATED = "outdated", "Outdated"
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    before_photo = models.ForeignKey(Photo, on_delete=models.PROTECT, related_name="+")
+    after_photo = models.ForeignKey(Photo, on_delete=models.PROTECT, related_name="+")
+    days = models.PositiveSmallIntegerField(help_text="days between the two visits")
+    growth_mm_per_day = models.FloatField(default=0.3)
+    um_per_px = models.FloatField(null=True, blank=True, validators=UM_PER_PX_VALIDATORS)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    anagen_pct = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    telogen_pct = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    matched_count = models.PositiveIntegerField(null=True, blank=True)
+    not_assessable_count = models.PositiveIntegerField(null=True, blank=True)
+    unmatched_before_count = models.PositiveIntegerField(null=True, blank=True)
+    unmatched_after_count = models.PositiveIntegerField(null=True, blank=True)
+    registration_score = models.FloatField(null=True, blank=True, help_text="0..1")
+    threshold_um = models.FloatField(null=True, blank=True)
+    engine_version = models.CharField(max_length=20, blank=True)
+    result = models.JSONField(null=True, blank=True, help_text="engine Comparison.to_dict()")
+    seconds = models.FloatField(null=True, blank=True)
+    measurement = models.ForeignKey(
+        Measurement, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    compared_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return (
+            f"Phototrichogram of photos {self.before_photo_id} → {self.after_photo_id} "
+            f"({self.get_status_display()})"
+        )
+
+    @property
+    def is_done(self) -> bool:
+        return self.status == self.Status.DONE and self.anagen_pct is not None
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def shift_px(self) -> list[float] | None:
+        return list((self.result or {}).get("shift_px") or []) or None
+
+    @property
+    def photo_pair(self) -> list[tuple[str, Photo]]:
+        return [("First image (clipped)", self.before_photo), ("Second image", self.after_photo)]

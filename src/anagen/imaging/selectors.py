@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from anagen.imaging.models import PhotoAnalysis
+from datetime import timedelta
+
+from anagen.imaging.models import COMPARISON_DAYS, PhotoAnalysis, PhotoComparison
 from anagen.monitoring.models import Photo, Visit
 from anagen.monitoring.selectors import _get
 from anagen.patients.models import Patient
@@ -29,4 +31,56 @@ def analyses_of(visit: Visit) -> list[PhotoAnalysis]:
         )
         .select_related("photo", "correction")
         .order_by("photo_id")
+    )
+
+
+def get_comparison(patient: Patient, comparison_id: int) -> PhotoComparison:
+    qs = PhotoComparison.objects.filter(clinic=patient.clinic, patient=patient).select_related(
+        "before_photo", "before_photo__visit", "after_photo", "after_photo__visit"
+    )
+    return _get(qs, comparison_id, "comparison")
+
+
+def comparisons_of_photo(photo: Photo) -> list[PhotoComparison]:
+    """Comparisons with ``photo`` as the later image, newest first."""
+    return list(
+        PhotoComparison.objects.filter(clinic=photo.clinic, after_photo=photo)
+        .select_related(
+            "before_photo",
+            "before_photo__visit",
+            "before_photo__analysis",
+            "after_photo__visit",
+            "after_photo__analysis",
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def comparisons_of(visit: Visit) -> list[PhotoComparison]:
+    """Comparisons whose later image was taken at ``visit``, newest first."""
+    return list(
+        PhotoComparison.objects.filter(
+            clinic=visit.clinic, after_photo__visit=visit, after_photo__voided_at__isnull=True
+        )
+        .select_related("before_photo", "before_photo__visit", "after_photo", "after_photo__visit")
+        .order_by("-created_at", "-id")
+    )
+
+
+def earlier_photos_for(photo: Photo) -> list[Photo]:
+    """Trichoscopy photos of the same patient from the 1-7 days before ``photo``'s visit."""
+    day = photo.visit.visit_date
+    lo, hi = COMPARISON_DAYS
+    return list(
+        Photo.objects.filter(
+            clinic=photo.clinic,
+            patient=photo.patient,
+            kind=Photo.Kind.TRICHOSCOPY,
+            voided_at__isnull=True,
+            visit__voided_at__isnull=True,
+            visit__visit_date__gte=day - timedelta(days=hi),
+            visit__visit_date__lte=day - timedelta(days=lo),
+        )
+        .select_related("visit", "analysis")
+        .order_by("-visit__visit_date", "id")
     )

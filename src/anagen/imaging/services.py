@@ -1,8 +1,10 @@
-"""Writes of imaging data: analyses of trichoscopy photos, their correction layer, settings.
+"""Writes of imaging data: analyses of trichoscopy photos, their correction layer, settings,
+and two-visit phototrichograms (comparisons of two analysed photos of the same site).
 
 The engine (anagen.imaging.engine) does the image work; this module stores its automatic
 result, keeps the clinician's corrections apart from it, fills the visit's measurement
-(source "image analysis") and audits every write with simple_history.
+(source "image analysis"; the anagen % comes from the photo's current comparison) and audits
+every write with simple_history.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Model
+from django.db.models import Model, Q
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
@@ -26,11 +28,18 @@ from anagen.imaging.engine import (
     Corrections,
     ImageInputError,
     analyze,
+    compare,
     load_image,
     render_overlay,
 )
-from anagen.imaging.engine.analyze import MAX_UM_PER_PX, MIN_UM_PER_PX
-from anagen.imaging.models import AnalysisCorrection, ImagingSettings, PhotoAnalysis
+from anagen.imaging.engine.analyze import ENGINE_VERSION, MAX_UM_PER_PX, MIN_UM_PER_PX
+from anagen.imaging.models import (
+    COMPARISON_DAYS,
+    AnalysisCorrection,
+    ImagingSettings,
+    PhotoAnalysis,
+    PhotoComparison,
+)
 from anagen.monitoring import services as monitoring_services
 from anagen.monitoring.models import TARGET_AREA_CM2_RANGE, Measurement, Photo
 
@@ -39,6 +48,13 @@ log = logging.getLogger(__name__)
 # larger uploads are refused with a clear message instead of exhausting the worker's memory.
 MAX_ANALYSIS_MEGAPIXELS = 25.0
 EDIT_OPS = ("add", "remove", "merge", "split", "set_diameter")
+# Phototrichogram (models.COMPARISON_DAYS apart): hairs growing at least 0.3 mm/day are anagen
+# (REFERENCE Part C).
+GROWTH_MM_PER_DAY = 0.3
+# Registration score (0..1) of the engine below which the two images are not taken to show
+# the same site: generated pairs of one site score 0.6-0.85, unrelated fields 0.1-0.35.
+MIN_REGISTRATION_SCORE = 0.5
+SAME_SCALE_TOLERANCE = 0.01  # both analyses must use the same µm/px within 1 %
 
 
 @dataclass
@@ -153,6 +169,7 @@ def _prepare(photo: Photo, user: User, upp: float | None) -> PhotoAnalysis:
             correction.edits, correction.summary, correction.updated_by = [], None, user
             _audit(correction, user, "re-analysed: earlier corrections kept in the history")
             correction.save()
+        _outdate_comparisons(photo, user, "re-analysed")
         if upp is not None:
             pk = analysis.pk
             transaction.on_commit(lambda: _enqueue(pk))
@@ -253,8 +270,10 @@ def _record_measurement(analysis: PhotoAnalysis, user: User, result: Analysis) -
     analysis.measurement = None
     area = round(s.field_area_cm2, 4)
     if visit.is_voided or not (TARGET_AREA_CM2_RANGE[0] <= area <= TARGET_AREA_CM2_RANGE[1]):
-        note = f"Field {area:g} cm² is outside {TARGET_AREA_CM2_RANGE[0]:g}–" \
+        note = (
+            f"Field {area:g} cm² is outside {TARGET_AREA_CM2_RANGE[0]:g}–"
             f"{TARGET_AREA_CM2_RANGE[1]:g} cm²: not recorded as a visit measurement."
+        )
         analysis.error = "" if visit.is_voided else note
     else:
         data = {
@@ -265,6 +284,9 @@ def _record_measurement(analysis: PhotoAnalysis, user: User, result: Analysis) -
             "terminal_pct": round(s.terminal_pct, 2) if s.terminal_pct is not None else None,
             "vellus_pct": round(s.vellus_pct, 2) if s.vellus_pct is not None else None,
         }
+        comparison = current_comparison(analysis.photo)
+        if comparison is not None:
+            data["anagen_pct"] = comparison.anagen_pct
         try:
             analysis.measurement = monitoring_services.add_measurement(
                 visit, user, data, source=Measurement.Source.IMAGING
@@ -393,6 +415,7 @@ def _save_edits(
         corr.updated_by = user
         _audit(corr, user, reason)
         corr.save()
+        _outdate_comparisons(locked.photo, user, "corrected")
         _record_measurement(locked, user, corrected if edits else auto)
     analysis.refresh_from_db()
     return corr
@@ -414,3 +437,220 @@ def overlay_png(analysis: PhotoAnalysis, corrected: bool = True, max_side: int =
     out = io.BytesIO()
     im.save(out, format="PNG", optimize=False)
     return out.getvalue()
+
+
+# --- phototrichogram (two-visit comparison) ---------------------------------------------------
+
+
+def current_comparison(photo: Photo) -> PhotoComparison | None:
+    """The newest finished comparison with ``photo`` as the later image (its anagen % counts)."""
+    return (
+        PhotoComparison.objects.filter(
+            clinic=photo.clinic, after_photo=photo, status=PhotoComparison.Status.DONE
+        )
+        .order_by("-compared_at", "-id")
+        .first()
+    )
+
+
+def _done_analysis(photo: Photo, field: str, label: str) -> PhotoAnalysis:
+    analysis = PhotoAnalysis.objects.filter(photo=photo).first()
+    if analysis is None:
+        raise ImagingError({field: [f"The {label} photo is not analysed yet: analyse it first."]})
+    if analysis.status == PhotoAnalysis.Status.NEEDS_CALIBRATION or analysis.um_per_px is None:
+        raise ImagingError(
+            {field: [f"The {label} photo has no calibration (µm per pixel): enter the image "
+                     "scale or set the clinic's calibration and analyse it again."]}
+        )  # fmt: skip
+    if not analysis.is_done:
+        raise ImagingError(
+            {field: [f"The analysis of the {label} photo is "
+                     f"{analysis.get_status_display().lower()}, not done."]}
+        )  # fmt: skip
+    return analysis
+
+
+def check_comparison(before: Photo, after: Photo) -> tuple[int, PhotoAnalysis, PhotoAnalysis]:
+    """Days between the photos and both analyses, or ImagingError naming what is wrong."""
+    field = "before_photo"
+    if before.pk == after.pk:
+        raise ImagingError({field: ["Choose a photo from an earlier visit, not the same photo."]})
+    if before.clinic_id != after.clinic_id or before.patient_id != after.patient_id:
+        raise ImagingError({field: ["The two photos must be of the same patient."]})
+    for photo, f in ((before, field), (after, "after_photo")):
+        if photo.kind != Photo.Kind.TRICHOSCOPY:
+            raise ImagingError({f: ["Only trichoscopy images can be compared."]})
+        if photo.is_voided or photo.visit.is_voided:
+            raise ImagingError({f: ["This photo or its visit is voided."]})
+    site_b = " ".join(before.target_area.split()).casefold()
+    site_a = " ".join(after.target_area.split()).casefold()
+    if site_b != site_a:
+        raise ImagingError(
+            {field: [f"The photos show different target areas ({before.target_area or '—'} / "
+                     f"{after.target_area or '—'}): compare images of the same marked site."]}
+        )  # fmt: skip
+    days = (after.visit.visit_date - before.visit.visit_date).days
+    lo, hi = COMPARISON_DAYS
+    if days <= 0:
+        raise ImagingError(
+            {field: ["The first photo must be from an earlier visit than this one "
+                     f"({before.visit.visit_date:%Y-%m-%d} is not before "
+                     f"{after.visit.visit_date:%Y-%m-%d})."]}
+        )  # fmt: skip
+    if not (lo <= days <= hi):
+        raise ImagingError(
+            {field: [f"The visits are {days} days apart; the phototrichogram needs the second "
+                     f"image {lo}–{hi} days after clipping."]}
+        )  # fmt: skip
+    a0 = _done_analysis(before, field, "earlier")
+    a1 = _done_analysis(after, "after_photo", "later")
+    if abs(a0.um_per_px - a1.um_per_px) > SAME_SCALE_TOLERANCE * a1.um_per_px:
+        raise ImagingError(
+            {field: [f"The two analyses use different image scales ({a0.um_per_px:g} and "
+                     f"{a1.um_per_px:g} µm/px): analyse both with the same calibration."]}
+        )  # fmt: skip
+    return days, a0, a1
+
+
+def request_comparison(before: Photo, after: Photo, user: User) -> PhotoComparison:
+    """Queue a phototrichogram of two analysed photos of one site taken 1-7 days apart."""
+    days, a0, a1 = check_comparison(before, after)
+    with transaction.atomic():
+        comparison = PhotoComparison(
+            clinic=after.clinic,
+            patient=after.patient,
+            before_photo=before,
+            after_photo=after,
+            days=days,
+            growth_mm_per_day=GROWTH_MM_PER_DAY,
+            um_per_px=a1.um_per_px,
+            requested_by=user,
+        )
+        _audit(comparison, user, "phototrichogram requested")
+        comparison.save()
+        pk = comparison.pk
+        transaction.on_commit(lambda: _enqueue_comparison(pk))
+    return comparison
+
+
+def _enqueue_comparison(comparison_id: int) -> None:
+    from anagen.imaging.tasks import compare_photos
+
+    try:
+        compare_photos.enqueue(comparison_id)
+    except Exception:  # noqa: BLE001 - a broken queue leaves the comparison "queued", visibly
+        log.exception("could not enqueue the comparison %s", comparison_id)
+
+
+def run_comparison(comparison_id: int) -> PhotoComparison:
+    """Run the engine's two-visit trichogram (called by the background task)."""
+    import time
+
+    c = PhotoComparison.objects.select_related(
+        "before_photo", "before_photo__visit", "after_photo", "after_photo__visit"
+    ).get(pk=comparison_id)
+    if c.status not in (PhotoComparison.Status.QUEUED, PhotoComparison.Status.RUNNING):
+        return c
+    user = c.requested_by
+    c.status = PhotoComparison.Status.RUNNING
+    _audit(c, user, "phototrichogram started")
+    c.save(update_fields=["status"])
+    t0 = time.perf_counter()
+    result = None
+    try:
+        days, a0, a1 = check_comparison(c.before_photo, c.after_photo)
+        images = []
+        for photo in (c.before_photo, c.after_photo):
+            with photo.image.open("rb") as fh:
+                images.append(load_image(fh.read()))
+        result = compare(
+            images[0],
+            images[1],
+            float(days),
+            um_per_px=a1.um_per_px,
+            growth_mm_per_day=c.growth_mm_per_day,
+            analyses=(final_analysis(a0), final_analysis(a1)),
+        )
+    except ImagingError as exc:
+        msgs = [m for ms in exc.errors.values() for m in ms]
+        c.status, c.error = PhotoComparison.Status.FAILED, " ".join(msgs)
+    except (CalibrationError, ImageInputError, ValueError) as exc:
+        c.status, c.error = PhotoComparison.Status.FAILED, str(exc)
+    except OSError as exc:
+        c.status, c.error = PhotoComparison.Status.FAILED, f"image unreadable: {exc}"
+    except Exception as exc:  # noqa: BLE001 - stored and shown; the worker keeps running
+        log.exception("comparison %s failed", comparison_id)
+        c.status, c.error = PhotoComparison.Status.FAILED, f"internal error ({type(exc).__name__})"
+    if result is not None:
+        c.days, c.um_per_px = days, a1.um_per_px
+        c.registration_score = round(float(result.registration_score), 4)
+        c.threshold_um = round(float(result.threshold_um), 1)
+        c.matched_count = len(result.matched)
+        c.not_assessable_count = result.not_assessable
+        c.unmatched_before_count = len(result.unmatched_before)
+        c.unmatched_after_count = len(result.unmatched_after)
+        c.result = result.to_dict()
+        c.engine_version = ENGINE_VERSION
+        if result.registration_score < MIN_REGISTRATION_SCORE:
+            c.status = PhotoComparison.Status.FAILED
+            c.error = (
+                f"Registration failed (score {result.registration_score:.2f} < "
+                f"{MIN_REGISTRATION_SCORE:g}): the images do not seem to show the same site. "
+                "Check the marked area and image it again."
+            )
+        elif result.anagen_pct is None:
+            c.status = PhotoComparison.Status.FAILED
+            c.error = (
+                "No hair could be followed from the first image to the second, so no anagen % "
+                "is given: check that both images show the clipped, marked site."
+            )
+        else:
+            c.status = PhotoComparison.Status.DONE
+            c.error = ""
+            c.anagen_pct = round(float(result.anagen_pct), 2)
+            c.telogen_pct = round(float(result.telogen_pct), 2)
+            c.compared_at = timezone.now()
+    c.seconds = round(time.perf_counter() - t0, 3)
+    with transaction.atomic():
+        _audit(c, user, f"phototrichogram {c.status}")
+        c.save()
+        if c.status == PhotoComparison.Status.DONE:
+            after = (
+                PhotoAnalysis.objects.select_for_update()
+                .select_related("photo", "photo__visit")
+                .get(photo=c.after_photo)
+            )
+            _record_measurement(after, user, final_analysis(after))
+            c.measurement = after.measurement
+            if after.measurement is None:
+                c.error = after.error or "Not recorded as a visit measurement."
+            _audit(c, user, "visit measurement filled")
+            c.save(update_fields=["measurement", "error"])
+    return c
+
+
+def _outdate_comparisons(photo: Photo, user: User, what: str) -> None:
+    """Either analysis of a finished comparison changed: its anagen % no longer holds."""
+    rows = list(
+        PhotoComparison.objects.select_for_update()
+        .filter(clinic=photo.clinic, status=PhotoComparison.Status.DONE)
+        .filter(Q(before_photo=photo) | Q(after_photo=photo))
+    )
+    for c in rows:
+        c.status = PhotoComparison.Status.OUTDATED
+        c.error = (
+            f"The analysis of one of the two photos was {what} after this comparison: "
+            "run the phototrichogram again."
+        )
+        _audit(c, user, f"outdated: analysis {what}")
+        c.save(update_fields=["status", "error"])
+    # The later photo's measurement loses this anagen % (an earlier current one may remain).
+    for after_id in {c.after_photo_id for c in rows if c.after_photo_id != photo.pk}:
+        after = (
+            PhotoAnalysis.objects.select_for_update()
+            .select_related("photo", "photo__visit")
+            .filter(photo_id=after_id)
+            .first()
+        )
+        if after is not None and after.is_done:
+            _record_measurement(after, user, final_analysis(after))

@@ -22,4 +22,10 @@ urlpatterns = [
         name="correct",
     ),
     path("<int:patient_id>/photos/<int:photo_id>/analyse/", views.analyse, name="analyse"),
+    path("<int:patient_id>/photos/<int:photo_id>/compare/", views.compare, name="compare"),
+    path(
+        "<int:patient_id>/comparisons/<int:comparison_id>/",
+        views.comparison_detail,
+        name="comparison_detail",
+    ),
 ]

@@ -1,11 +1,12 @@
 """Pages of the imaging app: analysis panel with overlay and summaries, the htmx correction
-tool, a calibration form per photo and the clinic's calibration settings. Thin: services
+tool, a calibration form per photo, the clinic's calibration settings and the phototrichogram
+(two-visit comparison) form and result. Thin: services
 decide, selectors read; every object is looked up within the patient of the user's clinic."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -90,9 +91,7 @@ def analyse(request: HttpRequest, patient_id: int, photo_id: int) -> HttpRespons
         if existing is not None:
             return _panel(request, existing, exc.errors, status=400)
         messages.error(request, str(exc))
-        return redirect(
-            "monitoring:visit_detail", patient_id=patient.pk, visit_id=photo.visit_id
-        )
+        return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=photo.visit_id)
     if request.htmx:
         return _panel(request, analysis)
     messages.success(request, "Analysis requested.")
@@ -124,3 +123,54 @@ def settings_view(request: HttpRequest) -> HttpResponse:
         {"values": values, "errors": errors, "cfg": cfg},
         status=400 if errors else 200,
     )
+
+
+@require_permission("visit.view")
+def comparison_detail(request: HttpRequest, patient_id: int, comparison_id: int) -> HttpResponse:
+    patient = monitoring_selectors.get_patient(request.clinic, patient_id)
+    c = selectors.get_comparison(patient, comparison_id)
+    context = {"c": c, "patient": patient}
+    if request.htmx:
+        return render(request, "imaging/_comparison.html", context)
+    log_request_access(request, patient)
+    return render(request, "imaging/comparison_detail.html", context)
+
+
+@require_permission("visit.record")
+@require_http_methods(["GET", "POST"])
+def compare(request: HttpRequest, patient_id: int, photo_id: int) -> HttpResponse:
+    """Phototrichogram: compare this (later) trichoscopy photo with an earlier one."""
+    patient = monitoring_selectors.get_patient(request.clinic, patient_id)
+    photo = selectors.get_trichoscopy_photo(patient, photo_id)
+    errors: dict = {}
+    selected = None
+    if request.method == "POST":
+        raw = str(request.POST.get("before_photo", "")).strip()
+        try:
+            selected = int(raw)
+            before = selectors.get_trichoscopy_photo(patient, selected)
+        except (ValueError, Http404):
+            errors = {"before_photo": ["Choose an earlier trichoscopy photo of this patient."]}
+        else:
+            try:
+                c = services.request_comparison(before, photo, request.user)
+            except services.ImagingError as exc:
+                errors = exc.errors
+            else:
+                messages.success(request, "Phototrichogram requested.")
+                url = reverse(
+                    "monitoring:visit_detail",
+                    kwargs={"patient_id": patient.pk, "visit_id": photo.visit_id},
+                )
+                return redirect(f"{url}#comparison-{c.pk}")
+    else:
+        log_request_access(request, patient)
+    context = {
+        "patient": patient,
+        "photo": photo,
+        "errors": errors,
+        "selected": selected,
+        "candidates": selectors.earlier_photos_for(photo),
+        "comparisons": selectors.comparisons_of_photo(photo),
+    }
+    return render(request, "imaging/compare.html", context, status=400 if errors else 200)
