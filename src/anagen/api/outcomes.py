@@ -83,7 +83,12 @@ def cohort_summary(request: HttpRequest, q: Query[CohortQuery]):
         reference_arm=q.reference,
     )
     view = selectors.cohort_analysis(
-        request.clinic, filters, options, deidentified=_deidentified(request), listing_limit=0
+        request.clinic,
+        filters,
+        options,
+        deidentified=_deidentified(request),
+        listing_limit=0,
+        allow_stale=True,  # then data_freshness.stale is true and data_freshness.notice says so
     )
     return view.to_dict()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,7 @@ from anagen.monitoring.models import (
     Visit,
 )
 from anagen.monitoring.selectors import baseline_visit, measurement_of
-from anagen.outcomes import cohort, progress
+from anagen.outcomes import cohort, progress, snapshot
 from anagen.patients.models import Patient
 from anagen.patients.selectors import get_patient
 from anagen.products.models import Lot, Product, VialDraw
@@ -101,6 +101,9 @@ class AnalysisTables:
     sessions: pd.DataFrame
     events: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+    fingerprint: str = ""  # the data fingerprint the tables were read at ("" = unknown)
+    built_at: datetime | None = None  # when they were read from the clinical tables
+    stale: bool = False  # newer changes exist (a snapshot served while it is rebuilt)
 
 
 def _visits(clinic: Clinic) -> pd.DataFrame:
@@ -268,12 +271,18 @@ _FINGERPRINT_MODELS = (
     Patient, Diagnosis, TreatmentPlan, TreatmentSession, VialDraw, Visit, Measurement,
     AdverseEvent, Lot, Product,
 )  # fmt: skip
+SOURCE_MODELS = _FINGERPRINT_MODELS  # outcomes.signals schedules a snapshot rebuild on these
 CACHE_SECONDS = 3600
+STALE_REBUILD_SECONDS = 120  # a stale page asks for a rebuild at most this often per clinic
 
 
-def data_fingerprint() -> str:
-    """A short digest of the newest id and the newest history entry of every source table."""
-    parts = []
+def data_fingerprint(clinic: Clinic | None = None) -> str:
+    """A short digest of the newest id and the newest history entry of every source table.
+
+    With ``clinic``, of that clinic's rows only: a write in another clinic leaves it alone
+    (its cached tables, results and analysis snapshot stay fresh).
+    """
+    parts = [f"clinic:{clinic.pk}" if clinic is not None else "all"]
     for model in _FINGERPRINT_MODELS:
         # The newest row and its creation time (a rolled-back or flushed database may reuse
         # an id, never a timestamp), then the newest edit or void (history).
@@ -281,13 +290,14 @@ def data_fingerprint() -> str:
             (f for f in ("created_at", "drawn_at", "received_at") if _has_field(model, f)), None
         )
         cols = ("pk", stamp) if stamp else ("pk",)
-        last_id = model.objects.order_by("-pk").values_list(*cols).first()
+        rows = model.objects.all() if clinic is None else model.objects.filter(clinic=clinic)
+        last_id = rows.order_by("-pk").values_list(*cols).first()
         history = getattr(model, "history", None)
-        last_change = (
-            history.order_by("-history_date").values_list("history_date", flat=True).first()
-            if history is not None
-            else None
-        )
+        last_change = None
+        if history is not None:
+            h = history.all() if clinic is None else history.filter(clinic_id=clinic.pk)
+            last_change = h.order_by("-history_date").values_list("history_date", flat=True)
+            last_change = last_change.first()
         parts.append(f"{model._meta.label}:{last_id}:{last_change}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
@@ -301,17 +311,64 @@ def _cache_key(kind: str, clinic: Clinic, fingerprint: str, extra: str = "") -> 
     return f"outcomes:{kind}:{connection.alias}:{clinic.pk}:{fingerprint}:{digest}"
 
 
-def analysis_tables(clinic: Clinic, *, use_cache: bool = True) -> AnalysisTables:
-    """All patients, visits, measurements, sessions and adverse events of the clinic."""
+@dataclass(frozen=True)
+class Freshness:
+    """How current the numbers are: the time their tables were read from the clinical
+    records, and whether newer changes exist that they do not include yet.
+
+    The notice names the time of day and the age, not the calendar date: de-identified pages
+    and API answers show no calendar dates at all (the JSON's ``as_of`` is left out there).
+    """
+
+    as_of: datetime | None
+    stale: bool = False
+
+    def age_seconds(self) -> float | None:
+        return (timezone.now() - self.as_of).total_seconds() if self.as_of else None
+
+    @property
+    def notice(self) -> str:
+        if not self.stale:
+            return ""
+        return f"Data as of {self._when()}; newer changes are being included — refresh in a minute."
+
+    def _when(self) -> str:
+        age = self.age_seconds()
+        if age is None or self.as_of is None:
+            return "an earlier time"
+        minutes = max(0, int(age // 60))
+        if minutes < 60:
+            ago = "less than a minute ago" if minutes == 0 else _plural(minutes, "minute") + " ago"
+        elif minutes < 24 * 60:
+            ago = _plural(minutes // 60, "hour") + " ago"
+        else:
+            return _plural(minutes // (24 * 60), "day") + " ago"
+        return f"{timezone.localtime(self.as_of):%H:%M %Z} ({ago})"
+
+    def to_dict(self, *, deidentified: bool = False) -> dict[str, Any]:
+        age = self.age_seconds()
+        out: dict[str, Any] = {
+            "stale": self.stale,
+            "age_seconds": round(age, 1) if age is not None else None,
+            "notice": self.notice,
+        }
+        if not deidentified:
+            out["as_of"] = self.as_of.isoformat() if self.as_of else None
+        return out
+
+
+def _plural(n: int, unit: str) -> str:
+    return f"{n} {unit}" + ("" if n == 1 else "s")
+
+
+def build_analysis_tables(clinic: Clinic, *, fingerprint: str = "") -> AnalysisTables:
+    """Read the clinic's clinical tables into the analysis tables (the slow path: at 100,000
+    patients x 8 visits some seconds). ``fingerprint`` labels the result: compute it before
+    calling, so rows written during the read make the label older, never newer, than the
+    content (the snapshot is then rebuilt once more, never wrongly taken as fresh)."""
     import time
 
-    fingerprint = data_fingerprint() if use_cache else ""
-    key = _cache_key("tables", clinic, fingerprint)
-    if use_cache:
-        cached = cache.get(key)
-        if cached is not None:
-            cached.timings = {"cache": 1.0}
-            return cached
+    built_at = timezone.now()
     t = {}
     t0 = time.perf_counter()
     visits = _visits(clinic)
@@ -325,10 +382,103 @@ def analysis_tables(clinic: Clinic, *, use_cache: bool = True) -> AnalysisTables
     attrs = _attributes(clinic, visits, sessions, timezone.localdate())
     members = _memberships(clinic, sessions)
     t["attributes_s"] = time.perf_counter() - t0
-    tables = AnalysisTables(visits, measurements, attrs, members, sessions, events, t)
-    if use_cache:
-        cache.set(key, tables, CACHE_SECONDS)
+    return AnalysisTables(
+        visits, measurements, attrs, members, sessions, events, t,
+        fingerprint=fingerprint, built_at=built_at,
+    )  # fmt: skip
+
+
+def background_rebuilds() -> bool:
+    """True when enqueued tasks run elsewhere (``ANAGEN_TASKS=database`` and a worker).
+
+    With the immediate backend an enqueued task runs inside the request that enqueues it, so
+    nothing is rebuilt on write and a stale snapshot is rebuilt when a page needs it."""
+    from django.tasks import task_backends
+    from django.tasks.backends.immediate import ImmediateBackend
+
+    return not isinstance(task_backends["default"], ImmediateBackend)
+
+
+def analysis_tables(
+    clinic: Clinic,
+    *,
+    use_cache: bool = True,
+    allow_stale: bool = False,
+    fingerprint: str | None = None,
+) -> AnalysisTables:
+    """All patients, visits, measurements, sessions and adverse events of the clinic.
+
+    In order: Django's cache (keyed by the clinic's data fingerprint); the clinic's analysis
+    snapshot if it was built from the current fingerprint; with ``allow_stale`` and a task
+    worker, an older snapshot, marked ``stale`` (a rebuild is enqueued) — pages and the API
+    show it with a notice; else the clinical tables are read now and the snapshot replaced.
+    ``use_cache=False`` reads the clinical tables and touches neither cache nor snapshot.
+    """
+    if not use_cache:
+        return build_analysis_tables(clinic)
+    from anagen.outcomes.models import AnalysisSnapshot
+
+    fp = fingerprint or data_fingerprint(clinic)
+    cached = cache.get(_cache_key("tables", clinic, fp))
+    if cached is not None:
+        cached.timings = {"cache": 1.0}
+        cached.stale = False
+        return cached
+    snap = (
+        AnalysisSnapshot.objects.filter(clinic=clinic, format_version=snapshot.FORMAT_VERSION)
+        .values_list("pk", "fingerprint")
+        .first()
+    )
+    if snap is not None and (snap[1] == fp or (allow_stale and background_rebuilds())):
+        tables = cache.get(_cache_key("tables", clinic, snap[1]))
+        if tables is None:
+            tables = _load_snapshot(snap[0])
+        if tables is not None:
+            cache.set(_cache_key("tables", clinic, tables.fingerprint), tables, CACHE_SECONDS)
+            tables.stale = tables.fingerprint != fp
+            if tables.stale:
+                request_rebuild(clinic, fp)
+            return tables
+    # No snapshot, or a stale one that may not be shown: read the clinical tables now.
+    from anagen.outcomes.services import store_snapshot
+
+    tables = build_analysis_tables(clinic, fingerprint=fp)
+    store_snapshot(clinic, tables)
+    cache.set(_cache_key("tables", clinic, fp), tables, CACHE_SECONDS)
     return tables
+
+
+def _load_snapshot(pk: int) -> AnalysisTables | None:
+    """The snapshot's tables, labelled with the fingerprint stored in the same row (a rebuild
+    between two queries can never pair old tables with a new label)."""
+    import time
+
+    from anagen.outcomes.models import AnalysisSnapshot
+
+    t0 = time.perf_counter()
+    row = (
+        AnalysisSnapshot.objects.filter(pk=pk)
+        .values_list("fingerprint", "built_at", *AnalysisSnapshot.TABLE_FIELDS)
+        .first()
+    )
+    if row is None:
+        return None
+    fp, built_at, *blobs = row
+    frames = [snapshot.from_parquet(b) for b in blobs]
+    timings = {"snapshot_s": time.perf_counter() - t0}
+    return AnalysisTables(*frames, timings, fingerprint=fp, built_at=built_at)
+
+
+def request_rebuild(clinic: Clinic, fingerprint: str) -> None:
+    """Enqueue a snapshot rebuild for a stale page, once per clinic and fingerprint per
+    ``STALE_REBUILD_SECONDS`` (many page views of a stale snapshot enqueue one task)."""
+    if not background_rebuilds():
+        return
+    key = _cache_key("rebuild-requested", clinic, fingerprint)
+    if cache.add(key, 1, STALE_REBUILD_SECONDS):
+        from anagen.outcomes.services import enqueue_rebuild
+
+        enqueue_rebuild(clinic.pk)
 
 
 @dataclass
@@ -340,12 +490,14 @@ class CohortView:
     listing_total: int
     deidentified: bool
     timings: dict[str, float]
+    freshness: Freshness = field(default_factory=lambda: Freshness(None))
 
     def to_dict(self) -> dict[str, Any]:
         out = self.result.to_dict()
         out["arm_labels"] = self.arm_labels
         out["adverse_events"] = [s.to_dict() for s in self.ae_sections]
         out["deidentified"] = self.deidentified
+        out["data_freshness"] = self.freshness.to_dict(deidentified=self.deidentified)
         return out
 
 
@@ -357,25 +509,37 @@ def cohort_analysis(
     deidentified: bool,
     listing_limit: int = 50,
     use_cache: bool = True,
+    allow_stale: bool = False,
 ) -> CohortView:
     """Everything the cohort page, the cohort API and the cohort report show.
 
     Results are cached per data fingerprint, filters and options (``use_cache=False`` to
-    recompute from the database).
+    recompute from the database). ``allow_stale`` (pages and API, never reports): while a
+    background rebuild of the analysis snapshot runs, answer from the previous snapshot;
+    ``view.freshness`` then says so (``stale``, ``as_of``, ``notice``).
     """
     import time
 
     t0 = time.perf_counter()
-    fingerprint = data_fingerprint() if use_cache else ""
-    key = _cache_key(
-        "cohort", clinic, fingerprint, repr((filters, options, deidentified, listing_limit))
-    )
+    extra = repr((filters, options, deidentified, listing_limit))
+    fingerprint = data_fingerprint(clinic) if use_cache else ""
     if use_cache:
+        cached = cache.get(_cache_key("cohort", clinic, fingerprint, extra))
+        if cached is not None:
+            cached.timings = {"cached_result": 1.0, "total_s": time.perf_counter() - t0}
+            cached.freshness = Freshness(cached.freshness.as_of, stale=False)
+            return cached
+    tables = analysis_tables(
+        clinic, use_cache=use_cache, allow_stale=allow_stale, fingerprint=fingerprint or None
+    )
+    freshness = Freshness(tables.built_at, stale=tables.stale)
+    key = _cache_key("cohort", clinic, tables.fingerprint, extra)
+    if use_cache and tables.stale:
         cached = cache.get(key)
         if cached is not None:
             cached.timings = {"cached_result": 1.0, "total_s": time.perf_counter() - t0}
+            cached.freshness = freshness
             return cached
-    tables = analysis_tables(clinic, use_cache=use_cache)
     timings = dict(tables.timings)
     t1 = time.perf_counter()
     selected = cohort.apply_filters(tables.attributes, filters, tables.memberships)
@@ -403,9 +567,11 @@ def cohort_analysis(
     arm_labels = {a: modality_label(a) for a in result.arms}
     listing, total = _listing(clinic, selected, long, deidentified, listing_limit)
     timings["total_s"] = time.perf_counter() - t0
-    view = CohortView(result, ae_sections, arm_labels, listing, total, deidentified, timings)
+    view = CohortView(result, ae_sections, arm_labels, listing, total, deidentified, timings,
+                      Freshness(tables.built_at))  # fmt: skip
     if use_cache:
-        cache.set(key, view, CACHE_SECONDS)
+        cache.set(key, view, CACHE_SECONDS)  # stored fresh: the key names the tables' data
+    view.freshness = freshness
     return view
 
 
@@ -450,9 +616,11 @@ def _listing(
     return out, int(len(selected))
 
 
-def filter_choices(clinic: Clinic) -> dict[str, list[tuple[str, str]]]:
+def filter_choices(
+    clinic: Clinic, *, allow_stale: bool = False
+) -> dict[str, list[tuple[str, str]]]:
     """Choices for the cohort filter form, from what the clinic has recorded."""
-    tables = analysis_tables(clinic)
+    tables = analysis_tables(clinic, allow_stale=allow_stale)
     labels = dict(Modality.choices)
     mods = sorted(tables.sessions["modality"].unique().tolist()) if not tables.sessions.empty \
         else []  # fmt: skip
@@ -478,8 +646,8 @@ def filter_choices(clinic: Clinic) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def combination_choices(clinic: Clinic) -> list[tuple[str, str]]:
-    attrs = analysis_tables(clinic).attributes
+def combination_choices(clinic: Clinic, *, allow_stale: bool = False) -> list[tuple[str, str]]:
+    attrs = analysis_tables(clinic, allow_stale=allow_stale).attributes
     combos = sorted(set(attrs["arm"].unique().tolist() if len(attrs) else []) | {"none"})
     return [(c, modality_label(c)) for c in combos]
 

@@ -39,8 +39,8 @@ def patient_progress(request: HttpRequest, patient_id: int) -> HttpResponse:
 def cohort_view(request: HttpRequest) -> HttpResponse:
     form = CohortFilterForm(
         request.GET or None,
-        choices=selectors.filter_choices(request.clinic),
-        combinations=selectors.combination_choices(request.clinic),
+        choices=selectors.filter_choices(request.clinic, allow_stale=True),
+        combinations=selectors.combination_choices(request.clinic, allow_stale=True),
     )
     deidentified = is_deidentified(request)
     context: dict = {"form": form, "deidentified": deidentified}
@@ -52,13 +52,19 @@ def cohort_view(request: HttpRequest) -> HttpResponse:
         if not request.GET:
             form = CohortFilterForm(
                 {"outcome": "density_per_cm2"},
-                choices=selectors.filter_choices(request.clinic),
-                combinations=selectors.combination_choices(request.clinic),
+                choices=selectors.filter_choices(request.clinic, allow_stale=True),
+                combinations=selectors.combination_choices(request.clinic, allow_stale=True),
             )
             form.is_valid()
             context["form"] = form
+        # Stale allowed: while the analysis snapshot is rebuilt in the background the page
+        # answers from the previous one, with a notice (view.freshness).
         view = selectors.cohort_analysis(
-            request.clinic, form.filters(), form.options(), deidentified=deidentified
+            request.clinic,
+            form.filters(),
+            form.options(),
+            deidentified=deidentified,
+            allow_stale=True,
         )
         r = view.result
         by_visit = r.sections.get("by_visit")
@@ -85,6 +91,7 @@ def comparison_view(request: HttpRequest) -> HttpResponse:
         cohort.CohortOptions(),
         deidentified=True,
         listing_limit=0,
+        allow_stale=True,
     )
     r = view.result
     measured: dict[str, list[dict]] = {}
@@ -102,5 +109,6 @@ def comparison_view(request: HttpRequest) -> HttpResponse:
         "result": r,
         "small_n": cohort.SMALL_N,
         "untreated": measured.get("none", []),
+        "freshness": view.freshness,
     }
     return render(request, "outcomes/comparison.html", context)
