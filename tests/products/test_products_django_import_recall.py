@@ -127,6 +127,8 @@ class TestJsonImport:
             ("f.json", b'{"lots": []}', "file, lots"),
             ("f.txt", b"{}", "file, file"),
             ("f.json", b"\xff\xfe", "file, file"),
+            ("f.csv", b"lot_number,expiry\nA\x00,2027-01-01\n", "file, file"),
+            ("f.json", b'{"lots": [{"lot_number": "A\\u0000"}]}', "file, json"),
         ],
     )
     def test_malformed_files_are_refused_with_a_reason(self, product, quality, name, content, key):

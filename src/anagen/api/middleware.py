@@ -12,6 +12,8 @@ from collections.abc import Callable
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from anagen.core.text import contains_nul
+
 API_PREFIX = "/api/"
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
@@ -62,20 +64,10 @@ class ApiBodyMiddleware:
             )
         if not isinstance(data, dict):
             return JsonResponse({"detail": "The request body must be a JSON object."}, status=400)
-        if _has_nul(data):
+        if contains_nul(data):
             # PostgreSQL text cannot hold NUL; forms refuse it too (Django's validator).
             return JsonResponse(
                 {"detail": "Text in the request body must not contain NUL (\\u0000) characters."},
                 status=400,
             )
         return None
-
-
-def _has_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False

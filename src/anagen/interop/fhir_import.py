@@ -20,6 +20,7 @@ from typing import Any
 from django.db import transaction
 
 from anagen.accounts.models import Clinic, User
+from anagen.core.text import contains_nul
 from anagen.patients import services as patient_services
 from anagen.patients.models import Patient
 
@@ -74,6 +75,9 @@ def parse_bundle(raw: bytes | str) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise _refuse("bundle", "Expected a JSON object with resourceType 'Bundle'.")
+    if contains_nul(data):
+        # PostgreSQL text cannot hold NUL, and no FHIR string may contain it.
+        raise _refuse("file", "The bundle contains NUL (\\u0000) characters in its text.")
     kind = data.get("resourceType")
     if kind != "Bundle":
         found = f"'{kind}'" if isinstance(kind, str) and kind else "none"

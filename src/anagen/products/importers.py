@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from anagen.core.text import contains_nul
+
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 MAX_IMPORT_ROWS = 1000
 
@@ -267,6 +269,8 @@ def parse_json(text: str) -> list[LotRow]:
         ) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("lots"), list):
         raise ImportFileError([ImportIssue(0, "lots", 'the file must be {"lots": [ ... ]}')])
+    if contains_nul(doc):
+        raise ImportFileError([ImportIssue(0, "json", "text contains NUL (\\u0000) characters")])
     if not doc["lots"]:
         raise ImportFileError([ImportIssue(0, "lots", "the file holds no lots")])
     if len(doc["lots"]) > MAX_IMPORT_ROWS:
@@ -356,6 +360,11 @@ def parse_lot_file(name: str, content: bytes) -> list[LotRow]:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ImportFileError([ImportIssue(0, "file", "not UTF-8 text")]) from None
+    if "\x00" in text:
+        # PostgreSQL text cannot hold NUL; a NUL in a text file means binary data or a bad export.
+        raise ImportFileError(
+            [ImportIssue(0, "file", "contains NUL (\\u0000) characters; export it again as text")]
+        )
     lower = name.lower()
     if lower.endswith(".json"):
         return parse_json(text)

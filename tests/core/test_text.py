@@ -1,0 +1,20 @@
+"""contains_nul: the check that keeps NUL characters (which PostgreSQL cannot store) out."""
+
+from __future__ import annotations
+
+import pytest
+
+from anagen.core.text import contains_nul
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a\x00b", {"k": "v\x00"}, {"k\x00": 1}, [1, ["x", "\x00"]], {"a": [{"b": "\x00"}]}],
+)
+def test_a_nul_anywhere_in_decoded_json_is_found(value):
+    assert contains_nul(value)
+
+
+@pytest.mark.parametrize("value", ["plain", "\\u0000 as six characters", {"k": [1, 2.5, None]}, 0])
+def test_text_without_nul_passes(value):
+    assert not contains_nul(value)
