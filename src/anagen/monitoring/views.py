@@ -42,10 +42,6 @@ def _status(request: HttpRequest) -> int:
     return 400 if request.method == "POST" else 200
 
 
-def _log(request: HttpRequest, patient) -> None:
-    log_request_access(request, patient)
-
-
 # --- agenda --------------------------------------------------------------------------------
 
 
@@ -170,7 +166,7 @@ def settings_view(request: HttpRequest) -> HttpResponse:
 @require_permission("visit.view")
 def patient_timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
-    _log(request, patient)
+    log_request_access(request, patient)
     show_sessions = can(request, "session.view")
     show_consultation = can(request, "consultation.view")
     entries = selectors.timeline(
@@ -323,7 +319,7 @@ def visit_create(request: HttpRequest, patient_id: int) -> HttpResponse:
 def visit_detail(request: HttpRequest, patient_id: int, visit_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
     visit = selectors.get_visit(patient, visit_id)
-    _log(request, patient)
+    log_request_access(request, patient)
     photos = selectors.photos_of(visit)
     base = selectors.baseline_visit(patient)
     base_photos = selectors.photos_of(base) if base and base.pk != visit.pk else []
