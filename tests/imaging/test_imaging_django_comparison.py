@@ -269,13 +269,22 @@ def test_correcting_an_analysis_outdates_the_comparison_and_its_anagen_pct(
 
 
 def test_permissions_and_another_clinic(
-    client, clinic_a, clinic_b, make_user, compared, pair, patient, api_token
-):
+    client, clinic_a, clinic_b, make_user, make_patient, compared, pair, patient, api_token,
+    images, add_photo,
+):  # fmt: skip
     v1, v2, p1, p2 = pair
     client.force_login(make_user(Role.FRONT_DESK, clinic_a))
     assert client.get(f"/imaging/{patient.pk}/comparisons/{compared.pk}/").status_code == 200
     r = client.post(f"/imaging/{patient.pk}/photos/{p2.pk}/compare/", {"before_photo": p1.pk})
     assert r.status_code == 403
+    # A photo of another clinic chosen as the first image: refused like any unknown photo.
+    admin_b = make_user(Role.ADMIN, clinic_b)
+    patient_b = make_patient(clinic_b, admin_b, medical_record_number="B-1")
+    visit_b = visit_on(patient_b, admin_b, 3)
+    photo_b = add_photo(visit_b, make_user(Role.NURSE, clinic_b), images["before"])
+    client.force_login(make_user(Role.CLINICIAN, clinic_a))
+    r = client.post(f"/imaging/{patient.pk}/photos/{p2.pk}/compare/", {"before_photo": photo_b.pk})
+    assert r.status_code == 400 and "of this patient" in r.content.decode()
     other = make_user(Role.CLINICIAN, clinic_b)
     client.force_login(other)
     assert client.get(f"/imaging/{patient.pk}/comparisons/{compared.pk}/").status_code == 404
