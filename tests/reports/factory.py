@@ -15,10 +15,11 @@ from decimal import Decimal
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
-from anagen.assessment import services as assessment
 from anagen.monitoring import services as monitoring
-from anagen.products.models import Lot, LotStatus, Product, VialDraw
+from anagen.products.models import Lot, VialDraw
 from anagen.treatments.models import InjectionMapEntry, TreatmentSession
+
+from ..builders import exosome_plan, released_lot
 
 MAP = [
     {"zone": "frontal", "points": 40, "volume_ml": Decimal("1.0")},
@@ -40,36 +41,7 @@ def jpeg(color=(170, 130, 100), size=(320, 240), label: str = "") -> io.BytesIO:
 
 
 def make_lot(clinic, user, number: str = "EXO-2401") -> Lot:
-    product, _ = Product.objects.get_or_create(
-        clinic=clinic,
-        manufacturer="Acme Bio",
-        name="UC-MSC exosomes",
-        defaults={
-            "source_tissue": "umbilical_cord",
-            "donor_type": "allogeneic_single",
-            "form": "frozen_liquid",
-            "labelled_particles_per_vial": 1e10,
-            "volume_ml": Decimal("2.0"),
-            "storage_min_temperature_c": -90,
-            "storage_max_temperature_c": -60,
-            "storage_requirement": "Store at −80 °C",
-            "regulatory_status": {"US": "Not FDA-approved", "EU": "Not authorised"},
-        },
-    )
-    lot, _ = Lot.objects.get_or_create(
-        clinic=clinic,
-        product=product,
-        lot_number=number,
-        defaults={
-            "expiry_date": date.today() + timedelta(days=200),
-            "quantity_received": 10,
-            "quantity_on_hand": 7,
-            "status": LotStatus.RELEASED,
-            "received_at": timezone.now() - timedelta(days=200),
-            "received_by": user,
-        },
-    )
-    return lot
+    return released_lot(clinic, user, number=number, vials=10, on_hand=7, received_days_ago=200)
 
 
 def course(
@@ -85,15 +57,7 @@ def course(
     mrn_suffix: str = "",
 ):
     """Diagnosis, exosome plan and consent; 3 sessions; visits at weeks 0, 12, 24; one AE."""
-    assessment.record_history(patient, clinician, {})
-    assessment.run_screening(patient, clinician)
-    assessment.record_diagnosis(patient, clinician, {"condition": "aga_male", "stage": "III"})
-    found, _ = assessment.proposals(patient)
-    exosome = next(p for p in found if p.key.startswith("exosome") and not p.blocked_modalities)
-    plan = assessment.accept_plan(patient, clinician, {"proposal_key": exosome.key})
-    assessment.record_consent(
-        plan, clinician, modality="exosome", signed_name=patient.full_name, signed_on=date.today()
-    )
+    plan = exosome_plan(patient, clinician)
     lot = lot or make_lot(patient.clinic, clinician)
     start = date.today() - timedelta(days=start_days_ago)
     sessions = []
