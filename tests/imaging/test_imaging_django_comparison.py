@@ -341,7 +341,7 @@ def test_api_runs_lists_and_details_comparisons(
 
 @pytest.mark.django_db(transaction=True)
 def test_with_the_database_task_backend_a_worker_runs_the_comparison(
-    nurse, patient, pair, settings
+    client, nurse, patient, pair, settings
 ):
     from django.core.management import call_command
     from django_tasks_db.models import DBTaskResult
@@ -352,7 +352,14 @@ def test_with_the_database_task_backend_a_worker_runs_the_comparison(
     c.refresh_from_db()
     assert c.status == PhotoComparison.Status.QUEUED  # not run in the request
     assert DBTaskResult.objects.count() == 1
+    # Meanwhile the visit page shows it queued and polls for the result (htmx).
+    client.force_login(nurse)
+    page = client.get(f"/monitoring/{patient.pk}/visits/{v2.pk}/").content.decode()
+    assert f'hx-get="/imaging/{patient.pk}/comparisons/{c.pk}/"' in page
+    assert "Comparison queued" in page
     call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)
     c.refresh_from_db()
     assert c.status == PhotoComparison.Status.DONE and c.anagen_pct is not None
+    frag = client.get(f"/imaging/{patient.pk}/comparisons/{c.pk}/", headers={"HX-Request": "true"})
+    assert "hx-get" not in frag.content.decode() and "Anagen" in frag.content.decode()
     assert Measurement.objects.get(pk=c.measurement_id).anagen_pct == c.anagen_pct
