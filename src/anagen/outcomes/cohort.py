@@ -571,7 +571,7 @@ def analyse_cohort(
                 base_map.reindex(at_landmark["patient_id"].to_numpy()).to_numpy(),
                 at_landmark["change"].to_numpy(),
                 landmark_visit=int(landmark),
-                reference_arm=reference if reference in set(at_landmark["arm"]) else None,
+                reference_arm=reference if reference in set(at_landmark["arm"].unique()) else None,
                 level=options.level,
             )
             sections["ancova"] = Section(
@@ -660,7 +660,7 @@ def _mmrm_section(
             use["week"].to_numpy(),
             base_map.reindex(use["patient_id"].to_numpy()).to_numpy(),
             use["change"].to_numpy(),
-            reference_arm=reference if reference in set(use["arm"]) else None,
+            reference_arm=reference if reference in set(use["arm"].unique()) else None,
             visit_order=[float(w) for w in usable],
             level=options.level,
             df_method="satterthwaite",

@@ -277,7 +277,7 @@ STALE_REBUILD_SECONDS = 120  # a stale page asks for a rebuild at most this ofte
 
 
 def data_fingerprint(clinic: Clinic | None = None) -> str:
-    """A short digest of the newest id and the newest history entry of every source table.
+    """A short digest of the newest row and the newest history entry of every source table.
 
     With ``clinic``, of that clinic's rows only: a write in another clinic leaves it alone
     (its cached tables, results and analysis snapshot stay fresh).
@@ -295,9 +295,12 @@ def data_fingerprint(clinic: Clinic | None = None) -> str:
         history = getattr(model, "history", None)
         last_change = None
         if history is not None:
+            # Newest history row by id, with its time: with a clinic filter, ordering by id
+            # is an index lookup (SQLite's clinic index holds the ids in order; PostgreSQL
+            # walks the primary key), ordering by history_date would sort all the clinic's
+            # history rows.
             h = history.all() if clinic is None else history.filter(clinic_id=clinic.pk)
-            last_change = h.order_by("-history_date").values_list("history_date", flat=True)
-            last_change = last_change.first()
+            last_change = h.order_by("-pk").values_list("pk", "history_date").first()
         parts.append(f"{model._meta.label}:{last_id}:{last_change}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
@@ -510,28 +513,33 @@ def cohort_analysis(
     listing_limit: int = 50,
     use_cache: bool = True,
     allow_stale: bool = False,
+    fingerprint: str | None = None,
+    tables: AnalysisTables | None = None,
 ) -> CohortView:
     """Everything the cohort page, the cohort API and the cohort report show.
 
     Results are cached per data fingerprint, filters and options (``use_cache=False`` to
     recompute from the database). ``allow_stale`` (pages and API, never reports): while a
     background rebuild of the analysis snapshot runs, answer from the previous snapshot;
-    ``view.freshness`` then says so (``stale``, ``as_of``, ``notice``).
+    ``view.freshness`` then says so (``stale``, ``as_of``, ``notice``). A page that already
+    holds the clinic's fingerprint and tables passes them (one read per request).
     """
     import time
 
     t0 = time.perf_counter()
     extra = repr((filters, options, deidentified, listing_limit))
-    fingerprint = data_fingerprint(clinic) if use_cache else ""
+    if use_cache and not fingerprint:
+        fingerprint = data_fingerprint(clinic)
     if use_cache:
         cached = cache.get(_cache_key("cohort", clinic, fingerprint, extra))
         if cached is not None:
             cached.timings = {"cached_result": 1.0, "total_s": time.perf_counter() - t0}
             cached.freshness = Freshness(cached.freshness.as_of, stale=False)
             return cached
-    tables = analysis_tables(
-        clinic, use_cache=use_cache, allow_stale=allow_stale, fingerprint=fingerprint or None
-    )
+    if tables is None:
+        tables = analysis_tables(
+            clinic, use_cache=use_cache, allow_stale=allow_stale, fingerprint=fingerprint or None
+        )
     freshness = Freshness(tables.built_at, stale=tables.stale)
     key = _cache_key("cohort", clinic, tables.fingerprint, extra)
     if use_cache and tables.stale:
@@ -617,10 +625,10 @@ def _listing(
 
 
 def filter_choices(
-    clinic: Clinic, *, allow_stale: bool = False
+    clinic: Clinic, *, allow_stale: bool = False, tables: AnalysisTables | None = None
 ) -> dict[str, list[tuple[str, str]]]:
     """Choices for the cohort filter form, from what the clinic has recorded."""
-    tables = analysis_tables(clinic, allow_stale=allow_stale)
+    tables = tables or analysis_tables(clinic, allow_stale=allow_stale)
     labels = dict(Modality.choices)
     mods = sorted(tables.sessions["modality"].unique().tolist()) if not tables.sessions.empty \
         else []  # fmt: skip
@@ -646,8 +654,10 @@ def filter_choices(
     }
 
 
-def combination_choices(clinic: Clinic, *, allow_stale: bool = False) -> list[tuple[str, str]]:
-    attrs = analysis_tables(clinic, allow_stale=allow_stale).attributes
+def combination_choices(
+    clinic: Clinic, *, allow_stale: bool = False, tables: AnalysisTables | None = None
+) -> list[tuple[str, str]]:
+    attrs = (tables or analysis_tables(clinic, allow_stale=allow_stale)).attributes
     combos = sorted(set(attrs["arm"].unique().tolist() if len(attrs) else []) | {"none"})
     return [(c, modality_label(c)) for c in combos]
 

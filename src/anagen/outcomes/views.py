@@ -37,11 +37,14 @@ def patient_progress(request: HttpRequest, patient_id: int) -> HttpResponse:
 @require_permission("cohort.view")
 @require_GET
 def cohort_view(request: HttpRequest) -> HttpResponse:
-    form = CohortFilterForm(
-        request.GET or None,
-        choices=selectors.filter_choices(request.clinic, allow_stale=True),
-        combinations=selectors.combination_choices(request.clinic, allow_stale=True),
-    )
+    # One fingerprint and one read of the analysis tables per request (filter choices and
+    # analysis share them). Stale allowed: while the analysis snapshot is rebuilt in the
+    # background the page answers from the previous one, with a notice (view.freshness).
+    fingerprint = selectors.data_fingerprint(request.clinic)
+    tables = selectors.analysis_tables(request.clinic, allow_stale=True, fingerprint=fingerprint)
+    choices = selectors.filter_choices(request.clinic, tables=tables)
+    combinations = selectors.combination_choices(request.clinic, tables=tables)
+    form = CohortFilterForm(request.GET or None, choices=choices, combinations=combinations)
     deidentified = is_deidentified(request)
     context: dict = {"form": form, "deidentified": deidentified}
     status = 200
@@ -51,20 +54,18 @@ def cohort_view(request: HttpRequest) -> HttpResponse:
     else:
         if not request.GET:
             form = CohortFilterForm(
-                {"outcome": "density_per_cm2"},
-                choices=selectors.filter_choices(request.clinic, allow_stale=True),
-                combinations=selectors.combination_choices(request.clinic, allow_stale=True),
+                {"outcome": "density_per_cm2"}, choices=choices, combinations=combinations
             )
             form.is_valid()
             context["form"] = form
-        # Stale allowed: while the analysis snapshot is rebuilt in the background the page
-        # answers from the previous one, with a notice (view.freshness).
         view = selectors.cohort_analysis(
             request.clinic,
             form.filters(),
             form.options(),
             deidentified=deidentified,
             allow_stale=True,
+            fingerprint=fingerprint,
+            tables=tables,
         )
         r = view.result
         by_visit = r.sections.get("by_visit")
