@@ -6,6 +6,8 @@ from anagen.accounts.models import Clinic, Membership, User
 from anagen.accounts.roles import Role
 from anagen.assessment.models import Consent, TreatmentPlan
 from anagen.core.demo import DEMO_PATIENTS, demo_clock, load_demo
+from anagen.imaging import demo as imaging_demo
+from anagen.imaging.models import PhotoAnalysis
 from anagen.monitoring import demo as monitoring_demo
 from anagen.monitoring.models import (
     AdverseEvent,
@@ -38,9 +40,12 @@ def _counts() -> list[int]:
     return [m.objects.count() for m in COUNTED]
 
 
-def test_demo_has_every_role_and_patients_and_is_idempotent(db, settings, tmp_path):
+def test_demo_has_every_role_and_patients_and_is_idempotent(
+    db, settings, tmp_path, django_capture_on_commit_callbacks
+):
     settings.MEDIA_ROOT = tmp_path
-    first = load_demo()
+    with django_capture_on_commit_callbacks(execute=True):  # queued analyses run after commit
+        first = load_demo()
     counts = _counts()
     second = load_demo()
     assert _counts() == counts
@@ -94,7 +99,9 @@ def test_demo_has_every_role_and_patients_and_is_idempotent(db, settings, tmp_pa
         assert patient.sex_at_birth == ("male" if p.sex == "M" else "female")
         rows = {
             m.visit.visit_date: m
-            for m in Measurement.objects.filter(patient=patient).select_related("visit")
+            for m in Measurement.objects.filter(
+                patient=patient, source=Measurement.Source.MANUAL
+            ).select_related("visit")
         }
         assert sorted(rows) == [v.visit_date for v in p.visits]
         for v in p.visits:
@@ -111,6 +118,16 @@ def test_demo_has_every_role_and_patients_and_is_idempotent(db, settings, tmp_pa
         if p.session_dates:
             assert first_session.performed_on == p.session_dates[0]
     assert checked >= 3 * monitoring_demo.COHORT_SIZE
+
+    # Synthetic trichoscopy fields with a known truth, analysed by the engine, once each.
+    analyses = PhotoAnalysis.objects.filter(clinic=demo, photo__target_area__startswith="Synthetic")
+    assert analyses.count() == imaging_demo.DEMO_IMAGED
+    for analysis in analyses.select_related("photo"):
+        assert analysis.status == PhotoAnalysis.Status.DONE, analysis.error
+        drawn = int(analysis.photo.target_area.split(": ")[1].split()[0])
+        found = analysis.result["summary"]["count"]
+        assert abs(found - drawn) <= max(3, 0.5 * drawn), (found, drawn)  # accuracy: benchmarks/
+        assert analysis.measurement.source == Measurement.Source.IMAGING
 
 
 def test_demo_clock_sets_now_and_today():

@@ -186,6 +186,7 @@ def load_demo() -> list[DemoLogin]:
     _patients(other, other_admin, "NS", 8, DEMO_SEED + 1)
     # Each later part of the workflow adds its own idempotent demo rows, in workflow order.
     from anagen.assessment.demo import load_demo as load_assessment_demo
+    from anagen.imaging.demo import load_demo as load_imaging_demo
     from anagen.monitoring.demo import load_demo as load_monitoring_demo
     from anagen.products.demo import load_demo as load_products_demo
     from anagen.treatments.demo import load_demo as load_treatments_demo
@@ -195,6 +196,7 @@ def load_demo() -> list[DemoLogin]:
         load_products_demo,
         load_treatments_demo,
         load_monitoring_demo,
+        load_imaging_demo,
         *DEMO_STEPS,
     )
     for step in steps:
