@@ -22,8 +22,16 @@ MAX_UM_PER_PX = 30.0
 # ostium; neighbouring units are several hundred µm apart even at 350 hairs/cm²).
 FU_LINK_UM = 190.0
 MIN_HAIR_LENGTH_UM = 45.0
-# A detected hair this many times wider than the field's typical terminal hair is a bundle.
-BUNDLE_RATIO = 1.55
+# A detected hair whose band is this many times wider than the field's typical isolated
+# terminal hair is a bundle of hairs lying side by side.
+BUNDLE_RATIO = 1.4
+# Centre-to-centre spacing of side-by-side hairs of a unit, in single-hair widths.
+BUNDLE_SPACING = 0.7
+# ... and its centreline must be at least this many band widths long (not a junction piece).
+BUNDLE_MIN_LENGTH = 0.6
+BUNDLE_FIT_RATIO = 1.1
+# Reject a candidate whose cleaner side still has this fraction of its centre contrast.
+SIDE_RATIO_MAX = 0.5
 
 
 def validate_calibration(um_per_px: float | None) -> float:
@@ -155,8 +163,9 @@ def analyze(
         )
         fit = fit_diameters(profiles, x, hw_img)
         diam_px, depth, sigma_px, fq = fit.diameter_px, fit.contrast, fit.sigma_px, fit.quality
+        band_px = half_depth_width(profiles, x, hw_img)
     else:
-        diam_px = depth = fq = np.zeros(0)
+        diam_px = depth = fq = band_px = np.zeros(0)
         sigma_px = float("nan")
 
     # Reject candidates whose profile is not hair-like: too faint against the noise, or a
@@ -167,11 +176,15 @@ def analyze(
         cc = channel_contrast(prep.lin, lines, hw_img, sigma_px)
         # Vessels: strong green absorption with little red absorption.
         ok &= ~((cc[:, 0] < 0.35 * cc[:, 1]) & (cc[:, 1] > 0))
+    if len(keep):
+        # A hair is a line: the skin on at least one side of it is near background. A streak
+        # cut out of a bright flake or a glare halo has the blob's contrast on both sides.
+        ok &= side_ratio(prep.contrast * polarity, keep) < SIDE_RATIO_MAX
     keep = [c for c, o in zip(keep, ok, strict=True) if o]
     lines = [ln for ln, o in zip(lines, ok, strict=True) if o]
-    diam_px, depth, hw_img = diam_px[ok], depth[ok], hw_img[ok]
+    diam_px, depth, hw_img, band_px = diam_px[ok], depth[ok], hw_img[ok], band_px[ok]
     keep, lines, diam_px, depth, hw_img = _split_bundles(
-        keep, lines, diam_px, depth, hw_img, upp
+        keep, lines, diam_px, depth, hw_img, band_px, upp, k
     )
 
     # Orientation: hairs of one scalp region share a flow direction; the base is the upstream
@@ -201,8 +214,10 @@ def analyze(
                 end_key[key] = end_key.get(key, 0) + 1
         keys.append(kk)
     conv = np.array(
-        [[kk[0] is not None and end_key[kk[0]] >= 2, kk[1] is not None and end_key[kk[1]] >= 2]
-         for kk in keys],
+        [
+            [kk[0] is not None and end_key[kk[0]] >= 2, kk[1] is not None and end_key[kk[1]] >= 2]
+            for kk in keys
+        ],
         bool,
     ).reshape(-1, 2)
     votes = 0.0
@@ -283,25 +298,89 @@ def analyze(
     )
 
 
-def _split_bundles(keep, lines, diam_px, depth, hw_img, um_per_px):
+def side_ratio(cs: np.ndarray, chains: list[Chain]) -> np.ndarray:
+    """Median over the shaft of (contrast on the cleaner side) / (contrast on the centreline).
+
+    ``cs``: working-scale contrast with hairs positive. About 0 for a hair on skin (also for a
+    hair with another hair touching one side), near 1 for a streak inside a wide blob.
+    """
+    out = np.zeros(len(chains))
+    for i, ch in enumerate(chains):
+        p = ch.pts
+        if len(p) < 2:
+            continue
+        seg = np.hypot(*np.diff(p, axis=0).T)
+        cum = np.concatenate([[0], np.cumsum(seg)])
+        s = np.linspace(0.15, 0.85, 9) * cum[-1]
+        py, px = np.interp(s, cum, p[:, 0]), np.interp(s, cum, p[:, 1])
+        ty = np.interp(s + 1.5, cum, p[:, 0]) - np.interp(s - 1.5, cum, p[:, 0])
+        tx = np.interp(s + 1.5, cum, p[:, 1]) - np.interp(s - 1.5, cum, p[:, 1])
+        tn = np.maximum(np.hypot(ty, tx), 1e-9)
+        ny, nx = tx / tn, -ty / tn
+        off = 1.6 * ch.half_width + 2.5
+        c0 = ndi.map_coordinates(cs, [py, px], order=1, mode="nearest")
+        a = ndi.map_coordinates(cs, [py + ny * off, px + nx * off], order=1, mode="nearest")
+        b = ndi.map_coordinates(cs, [py - ny * off, px - nx * off], order=1, mode="nearest")
+        out[i] = float(np.median(np.minimum(a, b) / np.maximum(c0, 1e-6)))
+    return out
+
+
+def half_depth_width(profiles: np.ndarray, x: np.ndarray, half_widths: np.ndarray) -> np.ndarray:
+    """Full width (px) of each median profile where it is deeper than half its central depth.
+
+    For one hair this is close to its diameter; for hairs of a unit lying side by side it is the
+    width of the whole band, which the cylinder fit (one hair's shape) underestimates.
+    """
+    if len(profiles) == 0:
+        return np.zeros(0)
+    K = profiles.shape[1]
+    dev = 1 - profiles
+    sign = np.sign(dev[:, K // 2])[:, None]
+    dev = dev * np.where(sign == 0, 1, sign)
+    win = np.abs(x)[None, :] <= (1.4 * half_widths[:, None] + 3.0)
+    core = np.abs(x)[None, :] <= np.maximum(0.5 * half_widths[:, None], 1.0)
+    depth = np.max(np.where(core, dev, -np.inf), axis=1)
+    above = (dev >= 0.5 * depth[:, None]) & win
+    # Only the run connected to the centre: a neighbouring hair beyond a gap is not counted.
+    c = K // 2
+    right = np.cumprod(above[:, c:], axis=1).sum(1)
+    left = np.cumprod(above[:, : c + 1][:, ::-1], axis=1).sum(1)
+    step = float(x[1] - x[0])
+    return np.maximum(right + left - 1, 0) * step
+
+
+def _split_bundles(keep, lines, diam_px, depth, hw_img, band_px, um_per_px, k=1):
     """Hairs of one unit that touch along their length look like one wide hair.
 
-    Within one scalp field terminal diameters cluster (SD about 12 µm around 70 µm), so a
-    "hair" much wider than the field's typical isolated terminal hair is taken as a bundle of
-    n side-by-side hairs, each of width d/n, centrelines spread across the bundle.
+    Terminal hairs within one scalp field have similar diameters (SD about 12 µm around
+    70 µm), and hairs of a unit leave the ostium side by side about 0.6-1 diameter apart, so a
+    band of n hairs is about 1 + SPACING * (n - 1) single-hair widths wide. The single-hair
+    width is the median band width of this field's isolated terminal hairs (measured the same
+    way, so blur and contrast cancel); each bundle is replaced by n hairs spread across it.
     """
     n = len(keep)
-    single = np.array([c.end_nodes == (-1, -1) for c in keep], bool)
-    # Reference: isolated terminal hairs of this field (vellus hairs must not set the scale).
-    ref_pool = diam_px[single & (diam_px * um_per_px > 45.0)]
-    if n < 5 or len(ref_pool) < 5:
+    if n == 0:
         return keep, lines, diam_px, depth, hw_img
-    d_ref = float(np.median(ref_pool))
+    single = np.array([c.end_nodes == (-1, -1) for c in keep], bool)
+    terminal = diam_px * um_per_px > 45.0
+    ref = single & terminal
+    if ref.sum() < 5:
+        ref = terminal
+    if ref.sum() < 5:
+        return keep, lines, diam_px, depth, hw_img
+    w_ref = float(np.median(band_px[ref]))
+    d_ref = float(np.median(diam_px[ref]))
     out_k, out_l, out_d, out_c, out_h = [], [], [], [], []
     for i in range(n):
-        ratio = diam_px[i] / max(d_ref, 1e-6)
-        m = 1 if ratio < BUNDLE_RATIO else min(4, int(np.floor(ratio / BUNDLE_RATIO * 2 + 1e-9)))
-        m = max(1, m)
+        ratio = band_px[i] / max(w_ref, 1e-6)
+        m = 1
+        # A short piece off a junction is wide because of the junction, not a bundle.
+        long_enough = keep[i].length * k >= BUNDLE_MIN_LENGTH * band_px[i]
+        # The cylinder fit of a bundle is wider than one hair too (a thick single hair is not
+        # split on its band alone).
+        wide_fit = diam_px[i] >= BUNDLE_FIT_RATIO * d_ref
+        if ratio >= BUNDLE_RATIO and long_enough and wide_fit:
+            m = int(np.clip(np.round(1 + (ratio - 1) / BUNDLE_SPACING), 2, 4))
         if m == 1:
             out_k.append(keep[i])
             out_l.append(lines[i])
@@ -313,9 +392,12 @@ def _split_bundles(keep, lines, diam_px, depth, hw_img, um_per_px):
         t = np.gradient(ln, axis=0) if len(ln) > 1 else np.array([[1.0, 0.0]])
         t = t / np.maximum(np.hypot(t[:, 0], t[:, 1]), 1e-9)[:, None]
         nrm = np.stack([-t[:, 1], t[:, 0]], axis=1)
-        w = diam_px[i] / m
+        # Each hair of the bundle: the field's typical terminal diameter, but no wider than the
+        # band allows.
+        w = min(d_ref, band_px[i] / m * 1.4)
+        sp = (band_px[i] - w) / max(m - 1, 1)
         for j in range(m):
-            off = (j - (m - 1) / 2) * w
+            off = (j - (m - 1) / 2) * sp
             out_k.append(keep[i])
             out_l.append(ln + nrm * off)
             out_d.append(w)

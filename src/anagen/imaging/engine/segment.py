@@ -51,6 +51,7 @@ class Prepared:
     contrast: np.ndarray  # working-scale log contrast, smoothed
     saturated: np.ndarray  # working-scale glare mask
     noise: float
+    glare_halo: np.ndarray | None = None  # wider zone around each glare spot (scaled by size)
 
 
 def block_mean(a: np.ndarray, k: int) -> np.ndarray:
@@ -69,6 +70,7 @@ def prepare(rgb: np.ndarray, um_per_px: float) -> Prepared:
     # Glare: near-white pixels, grown so the bright halo around a reflection goes too.
     sat_full = rgb.min(axis=2) >= 242
     sat = block_mean(sat_full.astype(np.float32), k) > 0
+    halo = _glare_halo(sat)
     sat = ndi.binary_dilation(sat, iterations=max(2, int(40 / work_um)))
     # Skin background: median over ~400 µm on a coarse grid ignores hairs (a minority of the
     # pixels in any window) and keeps the slow vignetting and mottling.
@@ -82,7 +84,24 @@ def prepare(rgb: np.ndarray, um_per_px: float) -> Prepared:
     c = ndi.gaussian_filter(c, 0.7)
     dev = c[~sat] if (~sat).any() else c
     noise = float(1.4826 * np.median(np.abs(dev - np.median(dev))))
-    return Prepared(lin, lin_y, k, work_um, yw, bg, c.astype(np.float32), sat, max(noise, 1e-3))
+    return Prepared(
+        lin, lin_y, k, work_um, yw, bg, c.astype(np.float32), sat, max(noise, 1e-3), halo | sat
+    )
+
+
+def _glare_halo(core: np.ndarray) -> np.ndarray:
+    """Pixels within one spot radius of the edge of each saturated spot.
+
+    A specular spot is surrounded by a bright halo about as wide as the spot itself; streaks of
+    noise in that halo look like light hairs. (Excluded for bright-hair detection only.)
+    """
+    if not core.any():
+        return core
+    lab, n = ndi.label(core)
+    radius = np.sqrt(np.bincount(lab.ravel(), minlength=n + 1) / np.pi)
+    radius[0] = 0
+    dist, (iy, ix) = ndi.distance_transform_edt(~core, return_indices=True)
+    return dist <= 1.5 * radius[lab[iy, ix]] + 2
 
 
 def hair_mask(prep: Prepared) -> tuple[np.ndarray, int]:
@@ -95,6 +114,8 @@ def hair_mask(prep: Prepared) -> tuple[np.ndarray, int]:
     dark = apply_hysteresis_threshold(c, lo, hi) & ~prep.saturated
     dark &= c >= 0.2 * ndi.maximum_filter(c, size=win)
     bright = apply_hysteresis_threshold(-c, lo, hi) & ~prep.saturated
+    if prep.glare_halo is not None:
+        bright &= ~prep.glare_halo
     bright &= -c >= 0.2 * ndi.maximum_filter(-c, size=win)
     # One polarity per image: the one with more hair-like area. Glare halos and flakes are
     # bright, ostia dark; mixing both would turn them into false hairs. (A field with both dark
