@@ -268,6 +268,33 @@ def test_correcting_an_analysis_outdates_the_comparison_and_its_anagen_pct(
     assert Measurement.objects.get(pk=compared.measurement_id).is_voided
 
 
+def test_voiding_the_later_photo_removes_its_measurement_and_outdates_the_comparison(
+    compared, pair, nurse
+):
+    v1, v2, p1, p2 = pair
+    monitoring_services.void_record(p2, nurse, "photo of the wrong patient")
+    compared.refresh_from_db()
+    assert compared.status == "outdated"
+    assert Measurement.objects.get(pk=compared.measurement_id).is_voided
+    assert monitoring_selectors.measurement_of(v2) is None  # nothing left to count at visit 2
+    assert monitoring_selectors.measurement_of(v1) is not None  # the other photo is untouched
+
+
+def test_voiding_the_earlier_photo_takes_the_anagen_pct_off_the_later_visit(
+    compared, pair, nurse
+):
+    v1, v2, p1, p2 = pair
+    monitoring_services.void_record(p1, nurse, "photo of the wrong site")
+    compared.refresh_from_db()
+    assert compared.status == "outdated"
+    assert monitoring_selectors.measurement_of(v1) is None
+    later = monitoring_selectors.measurement_of(v2)
+    assert later.source == "imaging" and later.hair_count is not None
+    assert later.anagen_pct is None
+    reasons = set(compared.history.values_list("history_change_reason", flat=True))
+    assert "outdated: analysis voided" in reasons
+
+
 def test_permissions_and_another_clinic(
     client, clinic_a, clinic_b, make_user, make_patient, compared, pair, patient, api_token,
     images, add_photo,

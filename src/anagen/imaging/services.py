@@ -121,6 +121,21 @@ def on_trichoscopy_photo_stored(photo: Photo, user: User) -> PhotoAnalysis | Non
         return None
 
 
+def on_trichoscopy_photo_voided(photo: Photo, user: User) -> None:
+    """Hook called by monitoring inside the transaction that voids a trichoscopy photo.
+
+    The photo's image-analysis measurement is voided (outcomes must not count a photo entered
+    in error) and its finished phototrichograms are outdated; where it was the earlier photo,
+    the later visit's measurement is rewritten without that anagen %.
+    """
+    analysis = PhotoAnalysis.objects.select_for_update().filter(photo=photo).first()
+    if analysis is not None and analysis.measurement_id:
+        measurement = Measurement.objects.get(pk=analysis.measurement_id)
+        if not measurement.is_voided:
+            monitoring_services.void_record(measurement, user, "its trichoscopy photo was voided")
+    _outdate_comparisons(photo, user, "voided")
+
+
 def request_analysis(photo: Photo, user: User, um_per_px: Any = None) -> PhotoAnalysis:
     """(Re)analyse a trichoscopy photo, with an entered calibration or the clinic's."""
     if photo.kind != Photo.Kind.TRICHOSCOPY:

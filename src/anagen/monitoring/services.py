@@ -660,6 +660,12 @@ def void_record(
         fresh.void_reason = reason
         _audit(fresh, user, f"voided: {reason}")
         fresh.save()
+        if isinstance(fresh, Photo) and fresh.kind == Photo.Kind.TRICHOSCOPY:
+            # Its analysis numbers must leave the visit too; in the same transaction, so a
+            # failure there keeps the photo unvoided rather than half done.
+            from anagen.imaging.services import on_trichoscopy_photo_voided  # imaging needs us
+
+            on_trichoscopy_photo_voided(fresh, user)
 
 
 # --- adverse events ------------------------------------------------------------------------
