@@ -32,6 +32,8 @@ BUNDLE_MIN_LENGTH = 0.6
 BUNDLE_FIT_RATIO = 1.1
 # Reject a candidate whose cleaner side still has this fraction of its centre contrast.
 SIDE_RATIO_MAX = 0.5
+# ... sampled this many half widths from the centreline (dark hairs: past a unit neighbour).
+SIDE_REACH_DARK = 1.6
 
 
 def validate_calibration(um_per_px: float | None) -> float:
@@ -178,8 +180,11 @@ def analyze(
         ok &= ~((cc[:, 0] < 0.35 * cc[:, 1]) & (cc[:, 1] > 0))
     if len(keep):
         # A hair is a line: the skin on at least one side of it is near background. A streak
-        # cut out of a bright flake or a glare halo has the blob's contrast on both sides.
-        ok &= side_ratio(prep.contrast * polarity, keep) < SIDE_RATIO_MAX
+        # cut out of a bright flake or a glare halo has the blob's contrast on both sides. The
+        # middle hair of a unit has hairs on both sides: for dark hairs (units are dark, flakes
+        # bright) look beyond the neighbours.
+        reach = 1.6 if polarity < 0 else SIDE_REACH_DARK
+        ok &= side_ratio(prep.contrast * polarity, keep, reach) < SIDE_RATIO_MAX
     keep = [c for c, o in zip(keep, ok, strict=True) if o]
     lines = [ln for ln, o in zip(lines, ok, strict=True) if o]
     diam_px, depth, hw_img, band_px = diam_px[ok], depth[ok], hw_img[ok], band_px[ok]
@@ -298,7 +303,7 @@ def analyze(
     )
 
 
-def side_ratio(cs: np.ndarray, chains: list[Chain]) -> np.ndarray:
+def side_ratio(cs: np.ndarray, chains: list[Chain], reach: float = 1.6) -> np.ndarray:
     """Median over the shaft of (contrast on the cleaner side) / (contrast on the centreline).
 
     ``cs``: working-scale contrast with hairs positive. About 0 for a hair on skin (also for a
@@ -317,7 +322,7 @@ def side_ratio(cs: np.ndarray, chains: list[Chain]) -> np.ndarray:
         tx = np.interp(s + 1.5, cum, p[:, 1]) - np.interp(s - 1.5, cum, p[:, 1])
         tn = np.maximum(np.hypot(ty, tx), 1e-9)
         ny, nx = tx / tn, -ty / tn
-        off = 1.6 * ch.half_width + 2.5
+        off = reach * ch.half_width + 2.5
         c0 = ndi.map_coordinates(cs, [py, px], order=1, mode="nearest")
         a = ndi.map_coordinates(cs, [py + ny * off, px + nx * off], order=1, mode="nearest")
         b = ndi.map_coordinates(cs, [py - ny * off, px - nx * off], order=1, mode="nearest")
