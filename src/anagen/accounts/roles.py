@@ -45,6 +45,11 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
         frozenset({Role.ADMIN, Role.CLINICIAN}),
         "Void a patient record entered in error (with a reason; nothing is deleted)",
     ),
+    "record.void": (
+        frozenset({Role.ADMIN, Role.CLINICIAN}),
+        "Void a visit, photo, measurement, adverse event or treatment session entered in "
+        "error (with a reason; nothing is deleted, vial draws stay on the lot trace)",
+    ),
     "audit.view": (
         frozenset({Role.ADMIN, Role.CLINICIAN}),
         "See the change history of a record and the access log",
@@ -201,6 +206,15 @@ def render_permissions_markdown() -> str:
         "and `tests/accounts/test_permission_enforcement.py` checks every view and API",
         "endpoint against the table. A user's role is per clinic: the role in the clinic",
         "they are working in (the active clinic) decides.",
+        "",
+        "Voiding (`patient.void`, `record.void`): a record entered in error is never deleted.",
+        "It is marked voided with who, when and a reason (at least 5 characters), stays in",
+        "the database and its change history, and leaves every list, count and statistic.",
+        "Opened directly, a voided visit or session shows a banner with the date, the user",
+        "and the reason. Voiding a treatment session leaves its vial draws in place: the lot",
+        "trace keeps listing the patient, because a recall must reach anyone who may have",
+        "been exposed. Voiding clinical data is a clinical decision: nurses record, they do",
+        "not void.",
         "",
         "| permission | " + " | ".join(r.label for r in roles) + " | what it allows |",
         "|---|" + "---|" * len(roles) + "---|",

@@ -285,6 +285,33 @@ class TimelineOut(Schema):
     restricted: bool = False
 
 
+class VoidIn(Schema):
+    reason: str = Field(
+        "", max_length=1000, description="Why the record is void (at least 5 characters)"
+    )
+
+
+class VoidOut(Schema):
+    id: int
+    kind: str
+    voided: bool
+    voided_at: datetime
+    voided_by: str
+    void_reason: str
+
+    @staticmethod
+    def resolve_kind(obj: Any) -> str:
+        return {"AdverseEvent": "adverse_event"}.get(type(obj).__name__, type(obj).__name__.lower())
+
+    @staticmethod
+    def resolve_voided(obj: Any) -> bool:
+        return obj.voided_at is not None
+
+    @staticmethod
+    def resolve_voided_by(obj: Any) -> str:
+        return obj.voided_by.username
+
+
 class AgendaFilter(Schema):
     start: date | None = None
     end: date | None = None
@@ -553,3 +580,58 @@ def timeline(request: HttpRequest, patient_id: int):
         show_sessions=allowed(role, "session.view"),
         show_consultation=allowed(role, "consultation.view"),
     )
+
+
+# --- voiding (record.void) -----------------------------------------------------------------
+
+
+def _void(request: HttpRequest, obj: Any, reason: str) -> Any:
+    try:
+        services.void_record(obj, request.user, reason)
+    except services.MonitoringError as exc:
+        _raise(exc)
+    obj.refresh_from_db()
+    return obj
+
+
+@router.post(
+    "/patients/{patient_id}/visits/{visit_id}/void",
+    response=VoidOut,
+    summary="Void a visit entered in error (kept with its history; no deletion)",
+    auth=guard("record.void"),
+)
+def void_visit(request: HttpRequest, patient_id: int, visit_id: int, payload: VoidIn):
+    return _void(request, _visit(request, patient_id, visit_id), payload.reason)
+
+
+@router.post(
+    "/patients/{patient_id}/photos/{photo_id}/void",
+    response=VoidOut,
+    summary="Void a photo (a trichoscopy photo takes its image-analysis measurement with it)",
+    auth=guard("record.void"),
+)
+def void_photo(request: HttpRequest, patient_id: int, photo_id: int, payload: VoidIn):
+    photo = selectors.get_photo(_patient(request, patient_id), photo_id)
+    return _void(request, photo, payload.reason)
+
+
+@router.post(
+    "/patients/{patient_id}/measurements/{measurement_id}/void",
+    response=VoidOut,
+    summary="Void a measurement entered in error",
+    auth=guard("record.void"),
+)
+def void_measurement(request: HttpRequest, patient_id: int, measurement_id: int, payload: VoidIn):
+    measurement = selectors.get_measurement(_patient(request, patient_id), measurement_id)
+    return _void(request, measurement, payload.reason)
+
+
+@router.post(
+    "/patients/{patient_id}/adverse-events/{event_id}/void",
+    response=VoidOut,
+    summary="Void an adverse event entered in error",
+    auth=guard("record.void"),
+)
+def void_event(request: HttpRequest, patient_id: int, event_id: int, payload: VoidIn):
+    event = selectors.get_adverse_event(_patient(request, patient_id), event_id)
+    return _void(request, event, payload.reason)

@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.http import HttpRequest
@@ -79,6 +79,18 @@ class SessionOut(Schema):
     immediate_reactions: str
     map: list[MapEntryOut]
     investigational_notice: str | None
+    voided: bool
+    voided_at: datetime | None
+    voided_by: str | None
+    void_reason: str
+
+    @staticmethod
+    def resolve_voided(obj: TreatmentSession) -> bool:
+        return obj.is_voided
+
+    @staticmethod
+    def resolve_voided_by(obj: TreatmentSession) -> str | None:
+        return obj.voided_by.username if obj.voided_by else None
 
     @staticmethod
     def resolve_clinician(obj: TreatmentSession) -> str:
@@ -93,6 +105,12 @@ class SessionOut(Schema):
         if obj.is_investigational:
             return "Investigational: exosome products are not approved in most jurisdictions."
         return None
+
+
+class VoidIn(Schema):
+    reason: str = Field(
+        "", max_length=1000, description="Why the session is void (at least 5 characters)"
+    )
 
 
 def _raise(exc: services.SessionError) -> None:
@@ -152,3 +170,19 @@ def create_session(request: HttpRequest, patient_id: int, payload: SessionIn):
     except services.SessionError as exc:
         _raise(exc)
     return Status(201, session)
+
+
+@router.post(
+    "/{patient_id}/{session_id}/void",
+    response=SessionOut,
+    auth=guard("record.void"),
+    summary="Void a session entered in error (its vial draws stay on the lot trace)",
+)
+def void_session(request: HttpRequest, patient_id: int, session_id: int, payload: VoidIn):
+    """The session leaves every list and count; the vials drawn for it stay on the lot
+    trace, because a recall must reach anyone who may have been exposed."""
+    session = selectors.get_session(get_patient(request.clinic, patient_id), session_id)
+    try:
+        return services.void_session(session, request.user, payload.reason)
+    except services.SessionError as exc:
+        _raise(exc)

@@ -75,7 +75,7 @@ def visits_of(patient: Patient, *, include_voided: bool = False) -> QuerySet[Vis
 def get_visit(patient: Patient, visit_id: int) -> Visit:
     return _get(
         Visit.objects.filter(clinic=patient.clinic, patient=patient).select_related(
-            "scheduled_visit", "recorded_by"
+            "scheduled_visit", "recorded_by", "voided_by"
         ),
         visit_id,
         "visit",
@@ -84,6 +84,14 @@ def get_visit(patient: Patient, visit_id: int) -> Visit:
 
 def get_photo(patient: Patient, photo_id: int) -> Photo:
     return _get(Photo.objects.filter(clinic=patient.clinic, patient=patient), photo_id, "photo")
+
+
+def get_measurement(patient: Patient, measurement_id: int) -> Measurement:
+    return _get(
+        Measurement.objects.filter(clinic=patient.clinic, patient=patient),
+        measurement_id,
+        "measurement",
+    )
 
 
 def get_adverse_event(patient: Patient, event_id: int) -> AdverseEvent:
@@ -136,6 +144,41 @@ def measurement_of(visit: Visit) -> Measurement | None:
     manual = [m for m in rows if m.source == Measurement.Source.MANUAL]
     pick = manual or rows
     return max(pick, key=lambda m: (m.created_at, m.pk)) if pick else None
+
+
+@dataclass
+class VoidedEntry:
+    """A record of a visit voided after entry, as the visit page lists it."""
+
+    kind: str
+    title: str
+    voided_at: Any
+    voided_by: Any
+    reason: str
+
+
+def voided_at_visit(visit: Visit) -> list[VoidedEntry]:
+    """The photos, measurements and adverse events of ``visit`` voided, oldest voiding first
+    (who, when and why: the same facts the change history records)."""
+    rows: list[Model] = [
+        *visit.photos.filter(voided_at__isnull=False).select_related("voided_by"),
+        *visit.measurements.filter(voided_at__isnull=False).select_related("voided_by"),
+        *visit.adverse_events.filter(voided_at__isnull=False).select_related("voided_by"),
+    ]
+    out = []
+    for r in rows:
+        if isinstance(r, Photo):
+            where = r.get_view_display() or r.target_area
+            title = f"{r.get_kind_display()} photo {where}".strip()
+        elif isinstance(r, Measurement):
+            density = (
+                f"{r.density_per_cm2:.1f} /cm²" if r.density_per_cm2 is not None else "no density"
+            )
+            title = f"Measurement ({r.get_source_display().lower()}, {density})"
+        else:
+            title = f"Adverse event: {r}"
+        out.append(VoidedEntry(type(r).__name__, title, r.voided_at, r.voided_by, r.void_reason))
+    return sorted(out, key=lambda e: e.voided_at)
 
 
 def baseline_visit(patient: Patient) -> Visit | None:

@@ -655,6 +655,8 @@ def void_record(
         raise MonitoringError({"__all__": ["This record is already voided."]})
     with transaction.atomic():
         fresh = type(obj).objects.select_for_update().get(pk=obj.pk)
+        if fresh.is_voided:  # voided by someone else since it was read
+            raise MonitoringError({"__all__": ["This record is already voided."]})
         fresh.voided_at = timezone.now()
         fresh.voided_by = user
         fresh.void_reason = reason

@@ -35,4 +35,29 @@ urlpatterns = [
         views.adverse_event_edit,
         name="adverse_event_edit",
     ),
+    # Voiding (record.void): one view, the kind fixed by the URL.
+    path(
+        "<int:patient_id>/visits/<int:object_id>/void/",
+        views.void_record,
+        {"kind": "visit"},
+        name="visit_void",
+    ),
+    path(
+        "<int:patient_id>/photos/<int:object_id>/void/",
+        views.void_record,
+        {"kind": "photo"},
+        name="photo_void",
+    ),
+    path(
+        "<int:patient_id>/measurements/<int:object_id>/void/",
+        views.void_record,
+        {"kind": "measurement"},
+        name="measurement_void",
+    ),
+    path(
+        "<int:patient_id>/adverse-events/<int:object_id>/void/",
+        views.void_record,
+        {"kind": "adverse_event"},
+        name="adverse_event_void",
+    ),
 ]

@@ -9,11 +9,13 @@ from datetime import date, timedelta
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 
 from anagen.accounts.permissions import can, require_permission
+from anagen.core.forms import VoidReasonForm
 from anagen.monitoring import charts, ctcae, selectors, services
 from anagen.monitoring.forms import (
     AdverseEventForm,
@@ -25,7 +27,7 @@ from anagen.monitoring.forms import (
     SettingsForm,
     VisitForm,
 )
-from anagen.monitoring.models import VIEWS, Photo, ScheduledVisit
+from anagen.monitoring.models import VIEWS, Photo, ScheduledVisit, Visit
 from anagen.patients.selectors import log_request_access
 
 
@@ -342,6 +344,9 @@ def visit_detail(request: HttpRequest, patient_id: int, visit_id: int) -> HttpRe
         "decisions": selectors.decisions_of(visit),
         "events": list(visit.adverse_events.filter(voided_at__isnull=True)),
         "photo_form": PhotoForm() if can(request, "visit.record") else None,
+        "photos": photos,
+        "voided_entries": selectors.voided_at_visit(visit),
+        "can_void": can(request, "record.void") and not visit.is_voided,
     }
     return render(request, "monitoring/visit_detail.html", context)
 
@@ -487,3 +492,59 @@ def adverse_event_edit(request: HttpRequest, patient_id: int, event_id: int) -> 
         },
         status=_status(request),
     )
+
+
+# --- voiding -------------------------------------------------------------------------------
+
+# kind (from the URL conf) → (selector within the patient, what the page calls it)
+VOIDABLE = {
+    "visit": (selectors.get_visit, "visit"),
+    "photo": (selectors.get_photo, "photo"),
+    "measurement": (selectors.get_measurement, "measurement"),
+    "adverse_event": (selectors.get_adverse_event, "adverse event"),
+}
+
+
+def _back_to(obj) -> str:
+    """The visit page the record belongs to (the visit itself, with its banner)."""
+    visit_id = obj.pk if isinstance(obj, Visit) else getattr(obj, "visit_id", None)
+    if visit_id:
+        return reverse("monitoring:visit_detail", args=[obj.patient_id, visit_id])
+    return reverse("monitoring:timeline", args=[obj.patient_id])
+
+
+@require_permission("record.void")
+@require_http_methods(["GET", "POST"])
+def void_record(request: HttpRequest, patient_id: int, kind: str, object_id: int) -> HttpResponse:
+    """Void a visit, photo, measurement or adverse event entered in error (with a reason).
+
+    The visit page posts here from its "Void…" controls; a refused reason comes back on
+    this page (400) with the error, and nothing changes."""
+    if kind not in VOIDABLE:
+        raise Http404("No such record.")
+    get, label = VOIDABLE[kind]
+    patient = selectors.get_patient(request.clinic, patient_id)
+    obj = get(patient, object_id)
+    log_request_access(request, patient)
+    back = _back_to(obj)
+    form = VoidReasonForm(request.POST or None)
+    if obj.is_voided:
+        form.is_valid()
+        form.add_error(None, "This record is already voided.")
+    elif request.method == "POST" and form.is_valid():
+        try:
+            services.void_record(obj, request.user, form.cleaned_data["reason"])
+        except services.MonitoringError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"{label.capitalize()} voided. It stays in the history.")
+            return redirect(back)
+    context = {
+        "form": form,
+        "patient": patient,
+        "what": f"this {label}",
+        "description": f"{obj} · {patient.full_name}",
+        "back": back,
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "includes/void_page.html", context, status=status)

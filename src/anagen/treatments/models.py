@@ -48,7 +48,12 @@ class TreatmentSession(models.Model):
     immediate_reactions = models.TextField(blank=True)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Voided (entered in error): kept, with who, when and why; the same fields as
+    # monitoring's Voidable. Every count of sessions leaves voided ones out.
     voided_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     void_reason = models.TextField(blank=True)
     history = HistoricalRecords()
 
@@ -68,6 +73,10 @@ class TreatmentSession(models.Model):
     @property
     def is_investigational(self) -> bool:
         return self.modality == Modality.EXOSOME
+
+    @property
+    def is_voided(self) -> bool:
+        return self.voided_at is not None
 
 
 class InjectionMapEntry(models.Model):

@@ -13,12 +13,14 @@ from anagen.patients.selectors import MAX_DB_ID
 from anagen.treatments.models import TreatmentSession
 
 
-def sessions_of(patient: Patient) -> QuerySet[TreatmentSession]:
-    return (
+def sessions_of(patient: Patient, *, include_voided: bool = False) -> QuerySet[TreatmentSession]:
+    """The patient's sessions for lists; voided ones (entered in error) only on request."""
+    qs = (
         TreatmentSession.objects.filter(patient=patient, clinic=patient.clinic)
-        .select_related("clinician", "plan")
+        .select_related("clinician", "plan", "voided_by")
         .prefetch_related("map_entries")
     )
+    return qs if include_voided else qs.filter(voided_at__isnull=True)
 
 
 def recorded_sessions(patient: Patient) -> QuerySet[TreatmentSession]:
@@ -73,7 +75,8 @@ def get_session(patient: Patient, session_id: int) -> TreatmentSession:
     if not 0 < session_id <= MAX_DB_ID:
         raise Http404("No such session.")
     try:
-        return sessions_of(patient).get(pk=session_id)
+        # A voided session still opens (with its banner) when asked for by id.
+        return sessions_of(patient, include_voided=True).get(pk=session_id)
     except TreatmentSession.DoesNotExist as exc:
         raise Http404("No such session.") from exc
 

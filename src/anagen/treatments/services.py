@@ -355,6 +355,32 @@ def record_session(
     return session
 
 
+VOID_REASON_MIN = 5
+
+
+def void_session(session: TreatmentSession, user: User, reason: str) -> TreatmentSession:
+    """Void a session entered in error: kept in the database and its history, with who,
+    when and why, and left out of every count of sessions from then on.
+
+    Its vial draws are not touched: the vials left the fridge and the lot trace keeps
+    listing the patient, because a recall must reach anyone who may have been exposed.
+    """
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    if len(reason) < VOID_REASON_MIN or "\x00" in reason:
+        raise SessionError({"reason": ["Give the reason for voiding (at least 5 characters)."]})
+    with transaction.atomic():
+        fresh = TreatmentSession.objects.select_for_update().get(pk=session.pk)
+        if fresh.voided_at is not None:
+            raise SessionError({"__all__": ["This session is already voided."]})
+        fresh.voided_at = timezone.now()
+        fresh.voided_by = user
+        fresh.void_reason = reason
+        fresh._history_user = user
+        fresh._change_reason = f"voided: {reason}"
+        fresh.save()
+    return fresh
+
+
 def postcare_template(clinic: Clinic, modality: str) -> PostCareTemplate | None:
     return (
         PostCareTemplate.objects.filter(clinic=clinic, modality=modality)

@@ -11,4 +11,5 @@ urlpatterns = [
     path(
         "<int:patient_id>/<int:session_id>/post-care/", views.postcare_sheet, name="postcare_sheet"
     ),
+    path("<int:patient_id>/<int:session_id>/void/", views.session_void, name="void"),
 ]

@@ -6,11 +6,13 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 
-from anagen.accounts.permissions import require_permission
+from anagen.accounts.permissions import can, require_permission
+from anagen.core.forms import VoidReasonForm
 from anagen.patients.selectors import get_patient
 from anagen.products.models import Lot
 from anagen.treatments import scalp_zones, selectors, services
@@ -185,8 +187,53 @@ def session_detail(request: HttpRequest, patient_id: int, session_id: int) -> Ht
             "draws": draws,
             "views": views,
             "labels": scalp_zones.ALL_CODES,
+            "can_void": can(request, "record.void") and not session.is_voided,
         },
     )
+
+
+@require_permission("record.void")
+@require_http_methods(["GET", "POST"])
+def session_void(request: HttpRequest, patient_id: int, session_id: int) -> HttpResponse:
+    """Void a session entered in error (with a reason). Its vial draws stay on the lot trace.
+
+    The session page posts here from its "Void…" control; a refused reason comes back on
+    this page (400) with the error, and nothing changes."""
+    patient = get_patient(request.clinic, patient_id)
+    session = selectors.get_session(patient, session_id)
+    back = reverse("treatments:detail", args=[patient.pk, session.pk])
+    form = VoidReasonForm(request.POST or None)
+    if session.is_voided:
+        form.is_valid()
+        form.add_error(None, "This session is already voided.")
+    elif request.method == "POST" and form.is_valid():
+        try:
+            services.void_session(session, request.user, form.cleaned_data["reason"])
+        except services.SessionError as exc:
+            for field, msgs in exc.errors.items():
+                for msg in msgs:
+                    form.add_error(field if field in form.fields else None, msg)
+        else:
+            messages.success(
+                request, "Session voided. It stays in the history; its vials stay on the lot trace."
+            )
+            return redirect(back)
+    context = {
+        "form": form,
+        "patient": patient,
+        "what": "this session",
+        "description": f"{session}",
+        "note": VIAL_NOTE,
+        "back": back,
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "includes/void_page.html", context, status=status)
+
+
+VIAL_NOTE = (
+    "The vials drawn for the session stay on the lot trace: a recall must reach anyone who "
+    "may have been exposed."
+)
 
 
 @require_permission("session.view")

@@ -1,0 +1,20 @@
+"""Forms shared by several apps."""
+
+from __future__ import annotations
+
+from django import forms
+
+
+class VoidReasonForm(forms.Form):
+    """The reason for voiding a record entered in error (the services check it again)."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        min_length=5,
+        max_length=1000,
+        error_messages={
+            "required": "Give the reason for voiding (at least 5 characters).",
+            "min_length": "Give the reason for voiding (at least 5 characters).",
+        },
+        help_text="Why this entry is void (for example: wrong patient, typing error).",
+    )

@@ -1,0 +1,281 @@
+"""Voiding a treatment session entered in error.
+
+A voided session is kept with who, when and why (and in the change history); it leaves
+the session list and every count of sessions (the further-treatment proposal, outcomes'
+adverse events per 100 sessions); opened by its address it shows a "Voided" banner. Its
+vial draws stay: the lot trace keeps listing the patient, because a recall must reach
+anyone who may have been exposed. Only clinicians and admins void (record.void); another
+clinic's session is 404; a bad reason or a second voiding changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+
+from anagen.accounts.roles import Role
+from anagen.monitoring import selectors as monitoring_selectors
+from anagen.monitoring import services as monitoring
+from anagen.outcomes import cohort
+from anagen.outcomes import selectors as outcomes
+from anagen.products import selectors as products
+from anagen.products.models import VialDraw
+from anagen.treatments import selectors, services
+from anagen.treatments.models import TreatmentSession
+
+from ..monitoring import _course as course
+
+MAP = [{"zone": "frontal", "points": 40, "volume_ml": 1.0}]
+REASON = "entered on the wrong patient"
+
+
+def record(clinic, user, plan, lot, on: date) -> TreatmentSession:
+    return services.record_session(
+        clinic,
+        user,
+        plan,
+        {"modality": "exosome", "performed_on": on, "needle_gauge": 30, "depth_mm": "1.5"},
+        map_entries=MAP,
+        vials=[services.VialRequest(lot, 1)],
+    )
+
+
+@pytest.fixture
+def session(clinic_a, clinician, ready, lot):
+    _, plan = ready
+    return record(clinic_a, clinician, plan, lot, date.today())
+
+
+def url(session, suffix="void/"):
+    return f"/sessions/{session.patient_id}/{session.pk}/{suffix}"
+
+
+# --- the service -----------------------------------------------------------------------------
+
+
+def test_voiding_keeps_the_session_with_who_when_and_why_in_its_history(session, clinician):
+    services.void_session(session, clinician, f"  {REASON}  ")
+    session.refresh_from_db()
+    assert session.is_voided and session.voided_by == clinician
+    assert session.void_reason == REASON
+    assert TreatmentSession.objects.filter(pk=session.pk).exists()
+    latest = session.history.first()
+    assert latest.history_user == clinician
+    assert latest.history_change_reason == f"voided: {REASON}"
+    assert latest.voided_at is not None
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "oops", "wrong\x00patient", None])
+def test_a_missing_short_or_nul_reason_is_refused_and_nothing_changes(session, clinician, reason):
+    with pytest.raises(services.SessionError) as exc:
+        services.void_session(session, clinician, reason)
+    assert "at least 5 characters" in exc.value.errors["reason"][0]
+    session.refresh_from_db()
+    assert not session.is_voided and session.history.count() == 1
+
+
+def test_a_session_is_voided_once(session, clinician):
+    services.void_session(session, clinician, REASON)
+    with pytest.raises(services.SessionError) as exc:
+        services.void_session(session, clinician, "a second, different reason")
+    assert exc.value.errors["__all__"] == ["This session is already voided."]
+    session.refresh_from_db()
+    assert session.void_reason == REASON
+
+
+def test_the_vials_drawn_stay_on_the_lot_trace_so_a_recall_reaches_the_patient(
+    session, clinician, lot, ready
+):
+    patient, _ = ready
+    services.void_session(session, clinician, REASON)
+    draw = VialDraw.objects.get()
+    assert draw.session_ref == f"session:{session.pk}" and draw.patient == patient
+    lot.refresh_from_db()
+    assert lot.quantity_on_hand == 4  # the vial is not put back
+    trace = products.affected_patients(lot)
+    assert [r["patient"] for r in trace] == [patient]
+    assert trace[0]["sessions"] == [f"session:{session.pk}"]
+
+
+# --- what counts sessions ignores voided ones ------------------------------------------------
+
+
+@pytest.fixture
+def course_patient(clinic_a, clinician, make_patient):
+    """A patient treated on past dates: sessions at weeks 0 and 4, 12 weeks ago."""
+    patient = make_patient(clinic_a, clinician, sex_at_birth="male", family_name="Course")
+    start = date.today() - timedelta(weeks=12)
+    _, _, sessions = course.course(patient, clinician, first=start, sessions=2)
+    return patient, start, sessions
+
+
+def test_a_voided_session_leaves_the_list_the_counts_and_the_proposal(clinician, course_patient):
+    patient, start, (first, second) = course_patient
+    today = date.today()
+    monitoring.record_visit(
+        patient, clinician, {"visit_date": start, "is_baseline": True, "density_per_cm2": 150}
+    )
+    visit = monitoring.record_visit(
+        patient, clinician, {"visit_date": today, "density_per_cm2": 160})  # fmt: skip
+    assert monitoring_selectors.proposal_for(visit).inputs["sessions_done"] == 2
+
+    services.void_session(second, clinician, REASON)
+
+    assert list(selectors.sessions_of(patient)) == [first]
+    assert set(selectors.sessions_of(patient, include_voided=True)) == {first, second}
+    assert list(selectors.recorded_sessions(patient)) == [first]
+    assert selectors.treatment_days_before(patient, today) == 1
+    assert monitoring_selectors.proposal_for(visit).inputs["sessions_done"] == 1
+    assert selectors.get_session(patient, second.pk).is_voided  # still opens by id
+
+
+def test_outcomes_count_adverse_events_per_100_sessions_without_voided_sessions(
+    clinic_a, clinician, course_patient
+):
+    patient, start, (first, second) = course_patient
+    monitoring.record_adverse_event(
+        patient, clinician,
+        {"term_key": "injection_site_reaction", "grade": 1,
+         "onset_date": second.performed_on + timedelta(days=1),
+         "related_session_date": second.performed_on},
+    )  # fmt: skip
+
+    def exosome_row():
+        tables = outcomes.analysis_tables(clinic_a)
+        view = outcomes.cohort_analysis(
+            clinic_a,
+            cohort.CohortFilters(),
+            cohort.CohortOptions(),
+            deidentified=False,
+            tables=tables,
+        )
+        modality = view.ae_sections[0]
+        return tables, next(r for r in modality.data["rows"] if r["sessions"])
+
+    tables, row = exosome_row()
+    assert len(tables.sessions) == 2 and row["sessions"] == 2
+
+    services.void_session(first, clinician, REASON)
+
+    tables, row = exosome_row()
+    assert tables.sessions["session_id"].tolist() == [second.pk]
+    assert row["sessions"] == 1 and row["sessions_with_event"] == 1
+
+
+def test_the_fhir_export_marks_a_voided_session_entered_in_error(session, clinician, ready):
+    from anagen.interop.fhir_export import patient_bundle_dict
+
+    services.void_session(session, clinician, REASON)
+    bundle = patient_bundle_dict(ready[0])
+    procedures = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Procedure"
+    ]
+    assert [p["status"] for p in procedures] == ["entered-in-error"]
+
+
+# --- the session page ------------------------------------------------------------------------
+
+
+def test_a_clinician_voids_a_session_from_its_page_and_sees_the_banner(client, clinician, session):
+    client.force_login(clinician)
+    page = client.get(url(session, "")).content.decode()
+    assert "Void…" in page and 'name="reason"' in page and "stay on the lot trace" in page
+    response = client.post(url(session), {"reason": REASON})
+    assert response.status_code == 302 and response["Location"] == url(session, "")
+    detail = client.get(response["Location"]).content.decode()
+    assert "Session voided" in detail
+    assert f"by {clinician.username}:</strong> {REASON}" in detail and "Voided on " in detail
+    assert "Void…" not in detail  # nothing left to void
+    listing = client.get(f"/sessions/{session.patient_id}/").content.decode()
+    assert url(session, "") not in listing
+
+
+@pytest.mark.parametrize("reason", ["", "oops", "  abc "])
+def test_a_short_reason_on_the_page_is_a_400_with_the_error_and_nothing_changes(
+    client, clinician, session, reason
+):
+    client.force_login(clinician)
+    response = client.post(url(session), {"reason": reason})
+    assert response.status_code == 400
+    assert "Give the reason for voiding (at least 5 characters)." in response.content.decode()
+    session.refresh_from_db()
+    assert not session.is_voided
+
+
+def test_voiding_twice_on_the_page_says_so(client, clinician, session):
+    services.void_session(session, clinician, REASON)
+    client.force_login(clinician)
+    response = client.post(url(session), {"reason": "another reason"})
+    assert response.status_code == 400
+    assert "This session is already voided." in response.content.decode()
+    session.refresh_from_db()
+    assert session.void_reason == REASON
+
+
+@pytest.mark.parametrize("role", [Role.NURSE, Role.FRONT_DESK, Role.QUALITY, Role.RESEARCHER])
+def test_roles_without_record_void_get_403_and_no_control(
+    client, clinic_a, make_user, session, role
+):
+    user = make_user(role, clinic_a, username=f"no-void-{role.value}")
+    client.force_login(user)
+    assert client.post(url(session), {"reason": REASON}).status_code == 403
+    if role == Role.NURSE:  # nurses see sessions, not the control
+        assert "Void…" not in client.get(url(session, "")).content.decode()
+    session.refresh_from_db()
+    assert not session.is_voided
+
+
+def test_admins_may_void(client, clinic_a, make_user, session):
+    client.force_login(make_user(Role.ADMIN, clinic_a, username="boss"))
+    assert client.post(url(session), {"reason": REASON}).status_code == 302
+
+
+def test_another_clinics_session_is_404(client, clinic_b, make_user, session):
+    client.force_login(make_user(Role.CLINICIAN, clinic_b, username="other"))
+    assert client.post(url(session), {"reason": REASON}).status_code == 404
+    session.refresh_from_db()
+    assert not session.is_voided
+
+
+# --- the API ---------------------------------------------------------------------------------
+
+
+def api_post(client, path, body, headers):
+    return client.post(path, data=json.dumps(body), content_type="application/json",
+                       headers=headers)  # fmt: skip
+
+
+def test_api_voids_a_session_once_and_lists_it_no_more(
+    client, clinic_a, clinician, session, api_token
+):
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    base = f"/api/v1/sessions/{session.patient_id}"
+    short = api_post(client, f"{base}/{session.pk}/void", {"reason": "no"}, headers)
+    assert short.status_code == 400 and "reason" in short.json()["detail"]
+    done = api_post(client, f"{base}/{session.pk}/void", {"reason": REASON}, headers)
+    assert done.status_code == 200, done.json()
+    body = done.json()
+    assert body["voided"] is True and body["void_reason"] == REASON
+    assert body["voided_by"] == clinician.username
+    again = api_post(client, f"{base}/{session.pk}/void", {"reason": REASON}, headers)
+    assert again.status_code == 400 and "already voided" in again.json()["detail"]
+    assert client.get(base, headers=headers).json() == []
+    assert client.get(f"{base}/{session.pk}", headers=headers).json()["voided"] is True
+
+
+def test_api_void_needs_record_void_and_the_clinic(
+    client, clinic_a, clinic_b, make_user, session, api_token
+):
+    path = f"/api/v1/sessions/{session.patient_id}/{session.pk}/void"
+    nurse = make_user(Role.NURSE, clinic_a, username="nurse-a")
+    refused = api_post(client, path, {"reason": REASON},
+                       {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"})  # fmt: skip
+    assert refused.status_code == 403 and "record.void" in refused.json()["detail"]
+    other = make_user(Role.CLINICIAN, clinic_b, username="clin-b")
+    hidden = api_post(client, path, {"reason": REASON},
+                      {"Authorization": f"Bearer {api_token(other, clinic_b)}"})  # fmt: skip
+    assert hidden.status_code == 404
+    session.refresh_from_db()
+    assert not session.is_voided
