@@ -169,7 +169,7 @@ def voided_at_visit(visit: Visit) -> list[VoidedEntry]:
     for r in rows:
         if isinstance(r, Photo):
             where = r.get_view_display() or r.target_area
-            title = f"{r.get_kind_display()} photo {where}".strip()
+            title = f"{r.get_kind_display()} — {where}" if where else r.get_kind_display()
         elif isinstance(r, Measurement):
             density = (
                 f"{r.density_per_cm2:.1f} /cm²" if r.density_per_cm2 is not None else "no density"
