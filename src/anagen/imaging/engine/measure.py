@@ -175,9 +175,26 @@ def fit_diameters(
         good = (radii[ri] > 1.5 * SIGMAS_PX[si]) & (fit_r2 > 0.8)
         sel = si[good] if good.sum() >= 3 else si
         sigma_idx = int(np.round(np.median(sel)))
+        # Refine the blur between grid points: the summed relative misfit of the wide hairs
+        # at each grid sigma, a parabola through the best one and its neighbours. (A blur
+        # estimate one grid step off biases every diameter at low magnification by ~10 %.)
+        rows = np.nonzero(good)[0] if good.sum() >= 3 else np.arange(len(wide))
+        cost = (rss[rows].reshape(len(rows), S, -1).min(axis=2) / var_p[rows, None]).sum(0)
+        sigma = float(SIGMAS_PX[sigma_idx])
+        if 0 < sigma_idx < S - 1:
+            xs = SIGMAS_PX[sigma_idx - 1 : sigma_idx + 2]
+            ys = cost[sigma_idx - 1 : sigma_idx + 2]
+            a2, a1, _ = np.polyfit(xs, ys, 2)
+            if a2 > 0:
+                sigma = float(np.clip(-a1 / (2 * a2), xs[0], xs[2]))
     else:
         sigma_idx = int(np.argmin(np.abs(SIGMAS_PX - sigma_hint)))
-    us = u[sigma_idx]  # (R, O, K)
+        sigma = float(SIGMAS_PX[sigma_idx])
+    if sigma == float(SIGMAS_PX[sigma_idx]):
+        us = u[sigma_idx]  # (R, O, K)
+    else:
+        x_grid = (np.arange(K) - K // 2) * h
+        us = _templates(x_grid, radii, np.array([sigma]))[0]
     rss, beta, var_p = _fit(profiles, weights, us)
     rss = rss.reshape(N, R, O)
     beta = beta.reshape(N, R, O)
@@ -201,7 +218,7 @@ def fit_diameters(
     b = beta[np.arange(N), ri, oi]
     depth = b * (1 - np.exp(-ODS[oi]))
     q = 1 - flat[np.arange(N), best] / var_p
-    return Fit(2 * r_est, depth, float(SIGMAS_PX[sigma_idx]), q)
+    return Fit(2 * r_est, depth, sigma, q)
 
 
 def channel_contrast(
@@ -233,8 +250,10 @@ def channel_contrast(
             coords = [py + ny * o, px + nx * o]
             vals.append(
                 np.stack(
-                    [ndi.map_coordinates(lin[..., c], coords, order=1, mode="nearest")
-                     for c in range(3)],
+                    [
+                        ndi.map_coordinates(lin[..., c], coords, order=1, mode="nearest")
+                        for c in range(3)
+                    ],
                     1,
                 )
             )
