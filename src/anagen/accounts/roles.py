@@ -214,7 +214,7 @@ def render_permissions_markdown() -> str:
         "and the reason. Voiding a treatment session leaves its vial draws in place: the lot",
         "trace keeps listing the patient, because a recall must reach anyone who may have",
         "been exposed. Voiding clinical data is a clinical decision: nurses record, they do",
-        "not void.",
+        "not void. Pages, API endpoints and what stops counting: `docs/voiding.md`.",
         "",
         "| permission | " + " | ".join(r.label for r in roles) + " | what it allows |",
         "|---|" + "---|" * len(roles) + "---|",
