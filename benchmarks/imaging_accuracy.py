@@ -224,27 +224,61 @@ def targets_table(all_rows: list[dict], dense_rows: list[dict]) -> str:
 
     rows = [
         ("count MAE overall", "≤ 5 %", f"{s['count_mae_pct']:.1f} %", s["count_mae_pct"] <= 5),
-        ("count bias overall", "within ±3 %", f"{s['count_bias_pct']:+.1f} %",
-         abs(s["count_bias_pct"]) <= 3),
-        ("count error pooled over all images (Σ|est−true| / Σtrue)", "≤ 5 %",
-         f"{s['count_pooled_pct']:.1f} %", s["count_pooled_pct"] <= 5),
+        (
+            "count bias overall",
+            "within ±3 %",
+            f"{s['count_bias_pct']:+.1f} %",
+            abs(s["count_bias_pct"]) <= 3,
+        ),
+        (
+            "count error pooled over all images (Σ|est−true| / Σtrue)",
+            "≤ 5 %",
+            f"{s['count_pooled_pct']:.1f} %",
+            s["count_pooled_pct"] <= 5,
+        ),
     ]
     if d:
-        rows.append(("count MAE dense stratum", "≤ 10 %", f"{d['count_mae_pct']:.1f} %",
-                     d["count_mae_pct"] <= 10))
+        rows.append(
+            (
+                "count MAE dense stratum",
+                "≤ 10 %",
+                f"{d['count_mae_pct']:.1f} %",
+                d["count_mae_pct"] <= 10,
+            )
+        )
     rows += [
         ("follicular-unit count error", "≤ 5 %", f"{s['fu_mae_pct']:.1f} %", s["fu_mae_pct"] <= 5),
-        ("diameter MAE terminal", "≤ 5 µm", f"{s['diam_mae_terminal_um']:.1f} µm",
-         s["diam_mae_terminal_um"] <= 5),
-        ("diameter MAE vellus", "≤ 8 µm", f"{s['diam_mae_vellus_um']:.1f} µm",
-         s["diam_mae_vellus_um"] <= 8),
-        ("terminal/vellus accuracy (>5 µm from cut-off)", "≥ 90 %",
-         f"{s['tv_accuracy_pct']:.1f} %", s["tv_accuracy_pct"] >= 90),
+        (
+            "diameter MAE terminal",
+            "≤ 5 µm",
+            f"{s['diam_mae_terminal_um']:.1f} µm",
+            s["diam_mae_terminal_um"] <= 5,
+        ),
+        (
+            "diameter MAE vellus",
+            "≤ 8 µm",
+            f"{s['diam_mae_vellus_um']:.1f} µm",
+            s["diam_mae_vellus_um"] <= 8,
+        ),
+        (
+            "terminal/vellus accuracy (>5 µm from cut-off)",
+            "≥ 90 %",
+            f"{s['tv_accuracy_pct']:.1f} %",
+            s["tv_accuracy_pct"] >= 90,
+        ),
         ("cumulative thickness error", "≤ 7 %", f"{s['ctd_mae_pct']:.1f} %", s["ctd_mae_pct"] <= 7),
-        ("test-retest CV (count)", "≤ 5 %", f"{s['retest_cv_count_pct']:.1f} %",
-         s["retest_cv_count_pct"] <= 5),
-        ("test-retest CV (cumulative thickness)", "≤ 5 %", f"{s['retest_cv_ctd_pct']:.1f} %",
-         s["retest_cv_ctd_pct"] <= 5),
+        (
+            "test-retest CV (count)",
+            "≤ 5 %",
+            f"{s['retest_cv_count_pct']:.1f} %",
+            s["retest_cv_count_pct"] <= 5,
+        ),
+        (
+            "test-retest CV (cumulative thickness)",
+            "≤ 5 %",
+            f"{s['retest_cv_ctd_pct']:.1f} %",
+            s["retest_cv_ctd_pct"] <= 5,
+        ),
     ]
     out = ["| target | goal | result | |", "|---|---|---|---|"]
     out += [f"| {a} | {b} | {c} | {ok(v)} |" for a, b, c, v in rows]

@@ -19,7 +19,11 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def test_quality_rejects_a_lot_failing_endotoxin_and_releases_a_good_one(
-    page, screenshot, product, quality, tmp_path  # noqa: F811
+    page,
+    screenshot,
+    product,  # noqa: F811 - a fixture imported above
+    quality,  # noqa: F811
+    tmp_path,
 ):
     sign_in(page, quality.username, PASSWORD)
 

@@ -85,8 +85,18 @@ def test_batch_writes_csv_with_a_row_per_image_and_reports_failures(image_file, 
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     (folder / "notes.txt").write_text("ignored: not an image suffix")
     out_csv = tmp_path / "res.csv"
-    code = cli.main(["batch", str(folder), "--um-per-px", "5", "--csv", str(out_csv),
-                     "--overlay-dir", str(tmp_path / "ov")])
+    code = cli.main(
+        [
+            "batch",
+            str(folder),
+            "--um-per-px",
+            "5",
+            "--csv",
+            str(out_csv),
+            "--overlay-dir",
+            str(tmp_path / "ov"),
+        ]
+    )
     assert code == 1  # one file failed; the others are in the CSV
     captured = capsys.readouterr()
     assert "analysing" in captured.err and "3/3" in captured.err  # tqdm progress bar
@@ -101,8 +111,10 @@ def test_batch_writes_csv_with_a_row_per_image_and_reports_failures(image_file, 
 
 
 def test_batch_on_empty_folder_is_an_error(tmp_path, capsys):
-    assert cli.main(["batch", str(tmp_path), "--um-per-px", "5", "--csv",
-                     str(tmp_path / "r.csv")]) == 2
+    assert (
+        cli.main(["batch", str(tmp_path), "--um-per-px", "5", "--csv", str(tmp_path / "r.csv")])
+        == 2
+    )
     assert "no image files" in capsys.readouterr().err
 
 
@@ -121,7 +133,6 @@ def test_synth_then_compare(tmp_path, capsys):
     truth = json.loads((tmp_path / "t.json").read_text())
     assert truth["count"] > 0 and truth["hairs"]
     capsys.readouterr()
-    assert cli.main(["compare", str(a), str(b), "--days", "2", "--um-per-px", "5",
-                     "--json"]) == 0
+    assert cli.main(["compare", str(a), str(b), "--days", "2", "--um-per-px", "5", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["shift_px"] == [0.0, 0.0] and d["anagen_pct"] == 0.0

@@ -24,8 +24,14 @@ from anagen.monitoring import services as monitoring_services  # noqa: E402
 from anagen.monitoring.models import Measurement  # noqa: E402
 
 UPP = 5.0
-PARAMS = synth.SynthParams(width=800, height=640, um_per_px=UPP, glare=0.0,
-                           density_per_cm2=180, unit_probs=(0.6, 0.3, 0.1, 0.0))
+PARAMS = synth.SynthParams(
+    width=800,
+    height=640,
+    um_per_px=UPP,
+    glare=0.0,
+    density_per_cm2=180,
+    unit_probs=(0.6, 0.3, 0.1, 0.0),
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +75,9 @@ def upload(client, patient, visit, data, captured):
 
 
 @pytest.fixture
-def analysed(client, nurse, patient, visit, calibrated, png_bytes,
-             django_capture_on_commit_callbacks):
+def analysed(
+    client, nurse, patient, visit, calibrated, png_bytes, django_capture_on_commit_callbacks
+):
     client.force_login(nurse)
     return upload(client, patient, visit, png_bytes[0], django_capture_on_commit_callbacks)
 
@@ -102,9 +109,7 @@ def test_visit_page_shows_overlay_summary_and_correction_tool(client, analysed, 
         assert im.size == (800, 640)
 
 
-def test_htmx_correction_keeps_automatic_result_and_replaces_measurement(
-    client, analysed, patient
-):
+def test_htmx_correction_keeps_automatic_result_and_replaces_measurement(client, analysed, patient):
     a = analysed
     before = dict(a.result["summary"])
     first_measurement = a.measurement_id
@@ -128,8 +133,9 @@ def test_htmx_correction_keeps_automatic_result_and_replaces_measurement(
     assert a.edits == [] and a.corrected_summary is None
     assert Measurement.objects.get(pk=a.measurement_id).hair_count == before["count"]
     # Without JavaScript: the form posts and redirects back to the visit.
-    r = client.post(url, {"op": "add", "x1": 300, "y1": 300, "x2": 330, "y2": 380,
-                          "diameter_um": 55})
+    r = client.post(
+        url, {"op": "add", "x1": 300, "y1": 300, "x2": 330, "y2": 380, "diameter_um": 55}
+    )
     assert r.status_code == 302 and r["Location"].endswith(f"#analysis-{a.pk}")
     a.refresh_from_db()
     assert a.corrected_summary["count"] == before["count"] + 1
@@ -180,14 +186,15 @@ def test_blank_image_gives_zero_hairs_and_a_quality_flag(
 def test_front_desk_sees_but_cannot_correct(client, clinic_a, make_user, analysed, patient):
     client.force_login(make_user(Role.FRONT_DESK, clinic_a))
     assert client.get(f"/imaging/{patient.pk}/analyses/{analysed.pk}/").status_code == 200
-    r = client.post(f"/imaging/{patient.pk}/analyses/{analysed.pk}/correct/",
-                    {"op": "remove", "hair_id": 1})
+    r = client.post(
+        f"/imaging/{patient.pk}/analyses/{analysed.pk}/correct/", {"op": "remove", "hair_id": 1}
+    )
     assert r.status_code == 403
 
 
-def test_api_lists_details_corrects_and_reanalyses(client, analysed, patient, visit, api_token,
-                                                    nurse, clinic_a,
-                                                    django_capture_on_commit_callbacks):
+def test_api_lists_details_corrects_and_reanalyses(
+    client, analysed, patient, visit, api_token, nurse, clinic_a, django_capture_on_commit_callbacks
+):
     h = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
     base = f"/api/v1/imaging/patients/{patient.pk}"
     rows = client.get(f"{base}/visits/{visit.pk}/analyses", headers=h).json()
@@ -197,17 +204,29 @@ def test_api_lists_details_corrects_and_reanalyses(client, analysed, patient, vi
     detail = client.get(f"{base}/analyses/{analysed.pk}", headers=h).json()
     assert len(detail["hairs_automatic"]) == len(analysed.hairs)
     ids = [x["id"] for x in detail["hairs_automatic"] if x["counted"]][:2]
-    r = client.post(f"{base}/analyses/{analysed.pk}/corrections", {"op": "merge", "hair_ids": ids},
-                    content_type="application/json", headers=h)
+    r = client.post(
+        f"{base}/analyses/{analysed.pk}/corrections",
+        {"op": "merge", "hair_ids": ids},
+        content_type="application/json",
+        headers=h,
+    )
     assert r.status_code == 200, r.content
     body = r.json()
     assert body["summary_corrected"]["count"] == body["summary_automatic"]["count"] - 1
-    r = client.post(f"{base}/analyses/{analysed.pk}/corrections", {"op": "remove"},
-                    content_type="application/json", headers=h)
+    r = client.post(
+        f"{base}/analyses/{analysed.pk}/corrections",
+        {"op": "remove"},
+        content_type="application/json",
+        headers=h,
+    )
     assert r.status_code == 400 and "hair_id" in r.json()["detail"]
     with django_capture_on_commit_callbacks(execute=True):
-        r = client.post(f"{base}/photos/{analysed.photo_id}/analyse", {"um_per_px": 4.0},
-                        content_type="application/json", headers=h)
+        r = client.post(
+            f"{base}/photos/{analysed.photo_id}/analyse",
+            {"um_per_px": 4.0},
+            content_type="application/json",
+            headers=h,
+        )
     assert r.status_code == 202
     analysed.refresh_from_db()
     assert analysed.um_per_px == 4.0 and analysed.edits == [] and analysed.status == "done"
@@ -246,8 +265,12 @@ def test_unusable_stored_images_fail_with_a_clear_message(analysed, monkeypatch)
 )
 def test_malformed_edits_are_400s(client, analysed, patient, api_token, nurse, clinic_a, edit):
     h = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
-    r = client.post(f"/api/v1/imaging/patients/{patient.pk}/analyses/{analysed.pk}/corrections",
-                    edit, content_type="application/json", headers=h)
+    r = client.post(
+        f"/api/v1/imaging/patients/{patient.pk}/analyses/{analysed.pk}/corrections",
+        edit,
+        content_type="application/json",
+        headers=h,
+    )
     assert r.status_code in (400, 422), r.content
     assert not AnalysisCorrection.objects.filter(analysis=analysed).exists()
 

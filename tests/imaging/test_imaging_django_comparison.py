@@ -280,9 +280,7 @@ def test_voiding_the_later_photo_removes_its_measurement_and_outdates_the_compar
     assert monitoring_selectors.measurement_of(v1) is not None  # the other photo is untouched
 
 
-def test_voiding_the_earlier_photo_takes_the_anagen_pct_off_the_later_visit(
-    compared, pair, nurse
-):
+def test_voiding_the_earlier_photo_takes_the_anagen_pct_off_the_later_visit(compared, pair, nurse):
     v1, v2, p1, p2 = pair
     monitoring_services.void_record(p1, nurse, "photo of the wrong site")
     compared.refresh_from_db()

@@ -20,8 +20,9 @@ def single_units():
     """Three small fields of isolated hairs (one hair per follicular unit), 25 % vellus."""
     out = []
     for seed in (0, 1, 2):
-        p = synth.SynthParams(**SMALL, unit_probs=(1, 0, 0, 0), density_per_cm2=160,
-                              vellus_share=0.25)
+        p = synth.SynthParams(
+            **SMALL, unit_probs=(1, 0, 0, 0), density_per_cm2=160, vellus_share=0.25
+        )
         img, truth = synth.generate(p, seed)
         out.append((img, truth, analyze(img, p.um_per_px)))
     return out
@@ -64,7 +65,8 @@ def test_summary_is_consistent_with_the_hair_table(single_units):
     assert s.terminal_count + s.vellus_count == s.count
     assert s.follicular_units == len({h.unit_id for h in counted})
     assert s.cumulative_thickness_mm_per_cm2 == pytest.approx(
-        sum(h.diameter_um for h in counted) * 1e-3 / a.field_area_cm2)
+        sum(h.diameter_um for h in counted) * 1e-3 / a.field_area_cm2
+    )
     for h in a.hairs:
         assert len(h.centreline_px) >= 2 and h.length_um > 0 and h.diameter_um > 0
 
@@ -73,13 +75,13 @@ def test_cutoff_30_moves_hairs_from_vellus_to_terminal(single_units):
     img, _, a40 = single_units[0]
     a30 = analyze(img, 5.0, terminal_cutoff_um=30.0)
     assert a30.summary.terminal_count >= a40.summary.terminal_count
-    assert a30.summary.terminal_count == sum(
-        h.diameter_um > 30 for h in a30.hairs if h.counted)
+    assert a30.summary.terminal_count == sum(h.diameter_um > 30 for h in a30.hairs if h.counted)
 
 
 def test_hairs_of_one_unit_share_a_unit_id():
-    p = synth.SynthParams(**SMALL, unit_probs=(0, 0.5, 0.5, 0), density_per_cm2=200,
-                          vellus_share=0.0)
+    p = synth.SynthParams(
+        **SMALL, unit_probs=(0, 0.5, 0.5, 0), density_per_cm2=200, vellus_share=0.0
+    )
     img, truth = synth.generate(p, 7)
     a = analyze(img, p.um_per_px)
     assert a.summary.hairs_per_unit_mean > 1.3
@@ -105,7 +107,8 @@ def test_scale_changes_physical_units_not_what_is_seen(single_units):
     assert a10.field_area_cm2 == pytest.approx(4 * a5.field_area_cm2)
     assert a10.summary.density_per_cm2 == pytest.approx(a10.summary.count / a10.field_area_cm2)
     assert a10.summary.diameter_median_um == pytest.approx(
-        2 * a5.summary.diameter_median_um, rel=0.1)
+        2 * a5.summary.diameter_median_um, rel=0.1
+    )
 
 
 def test_field_box_restricts_area_and_counted_hairs(single_units):

@@ -8,8 +8,15 @@ import pytest
 from anagen.imaging.engine import CalibrationError, analyze, compare, synth
 
 P = synth.SynthParams(
-    width=800, height=640, um_per_px=5.0, glare=0.0, unit_probs=(1, 0, 0, 0),
-    density_per_cm2=120, anagen_fraction=0.5, vellus_share=0.0, trimmed_length_mm=(0.1, 0.3),
+    width=800,
+    height=640,
+    um_per_px=5.0,
+    glare=0.0,
+    unit_probs=(1, 0, 0, 0),
+    density_per_cm2=120,
+    anagen_fraction=0.5,
+    vellus_share=0.0,
+    trimmed_length_mm=(0.1, 0.3),
     flow_spread_deg=10,
 )
 SHIFT = (7.0, -4.0)

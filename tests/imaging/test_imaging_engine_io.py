@@ -14,9 +14,9 @@ from anagen.imaging.engine.io import MAX_SIDE, MIN_SIDE
 
 def _png(arr: np.ndarray, mode: str | None = None) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(arr, mode=mode).save(buf, format="PNG") if mode else Image.fromarray(
-        arr
-    ).save(buf, format="PNG")
+    Image.fromarray(arr, mode=mode).save(buf, format="PNG") if mode else Image.fromarray(arr).save(
+        buf, format="PNG"
+    )
     return buf.getvalue()
 
 

@@ -21,8 +21,9 @@ from anagen.imaging.engine.overlay import TERMINAL_RGB, VELLUS_RGB
 
 @pytest.fixture(scope="module")
 def field():
-    p = synth.SynthParams(width=640, height=512, um_per_px=5.0, glare=0.0, density_per_cm2=200,
-                          vellus_share=0.3)
+    p = synth.SynthParams(
+        width=640, height=512, um_per_px=5.0, glare=0.0, density_per_cm2=200, vellus_share=0.3
+    )
     img, _ = synth.generate(p, 5)
     return img, analyze(img, 5.0)
 

@@ -31,16 +31,24 @@ def test_new_noise_seed_changes_pixels_but_not_the_scene():
 def test_density_matches_the_requested_density_on_average():
     # Poisson over many fields: the mean count per cm² is the requested density (±10 %).
     p = synth.SynthParams(width=640, height=512, um_per_px=8.0, density_per_cm2=250)
-    dens = [synth.Truth(
-        hairs=synth.make_scene(p, s).counted_hairs(), field_area_cm2=0.0, um_per_px=8.0,
-        shift_px=(0, 0), blur_px=1.0).count / synth.make_scene(p, s).field_area_cm2
-        for s in range(12)]
+    dens = [
+        synth.Truth(
+            hairs=synth.make_scene(p, s).counted_hairs(),
+            field_area_cm2=0.0,
+            um_per_px=8.0,
+            shift_px=(0, 0),
+            blur_px=1.0,
+        ).count
+        / synth.make_scene(p, s).field_area_cm2
+        for s in range(12)
+    ]
     assert np.mean(dens) == pytest.approx(250, rel=0.10)
 
 
 def test_hair_parameters_stay_in_documented_ranges():
-    p = synth.SynthParams(width=640, height=512, um_per_px=8.0, density_per_cm2=300,
-                          vellus_share=0.4)
+    p = synth.SynthParams(
+        width=640, height=512, um_per_px=8.0, density_per_cm2=300, vellus_share=0.4
+    )
     scene = synth.make_scene(p, 5)
     d = np.array([h.base_diameter_um for h in scene.hairs])
     vel = np.array([h.vellus for h in scene.hairs])
@@ -74,7 +82,8 @@ def test_growth_lengthens_anagen_hairs_only():
     for h0, h1 in zip(scene.hairs, later.hairs, strict=True):
         if h0.anagen:
             assert h1.length_um - h0.length_um == pytest.approx(
-                h0.growth_mm_per_day * 3000, rel=0.02, abs=1.0)
+                h0.growth_mm_per_day * 3000, rel=0.02, abs=1.0
+            )
         else:
             assert h1.length_um == pytest.approx(h0.length_um)
         np.testing.assert_allclose(h1.control_um[0], h0.control_um[0])  # base stays put
@@ -92,8 +101,15 @@ def _hair_pixels(img, truth):
 
 
 def test_black_hair_is_dark_and_grey_hair_is_light_on_dark_skin():
-    base = dict(**SMALL, um_per_px=4.0, density_per_cm2=250, glare=0, dandruff=0, vessels=0,
-                vellus_share=0.0)
+    base = dict(
+        **SMALL,
+        um_per_px=4.0,
+        density_per_cm2=250,
+        glare=0,
+        dandruff=0,
+        vessels=0,
+        vellus_share=0.0,
+    )
     img, t = synth.generate(synth.SynthParams(**base, hair_colour="black", fitzpatrick=2), 1)
     hair, skin = _hair_pixels(img, t)
     assert hair.mean() < 0.35 * skin.mean()
@@ -105,8 +121,9 @@ def test_black_hair_is_dark_and_grey_hair_is_light_on_dark_skin():
 def test_skin_gets_darker_with_fitzpatrick_type():
     means = []
     for f in (1, 3, 6):
-        img, _ = synth.generate(synth.SynthParams(**SMALL, fitzpatrick=f, density_per_cm2=50,
-                                                  glare=0), 0)
+        img, _ = synth.generate(
+            synth.SynthParams(**SMALL, fitzpatrick=f, density_per_cm2=50, glare=0), 0
+        )
         means.append(np.median(img))
     assert means[0] > means[1] > means[2]
 

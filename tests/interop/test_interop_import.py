@@ -207,7 +207,9 @@ def test_the_api_accepts_the_fhir_json_media_type(client, clerk, clinic_a, api_t
     )
     assert r.status_code == 201, r.content
     r = client.post(
-        "/api/v1/interop/fhir/import", data="<xml/>", content_type="application/fhir+xml",
+        "/api/v1/interop/fhir/import",
+        data="<xml/>",
+        content_type="application/fhir+xml",
         headers=headers,
     )
     assert r.status_code == 415

@@ -171,9 +171,7 @@ class TestExcursionsBlockLots:
         lot.refresh_from_db()
         assert not lot.blocked
 
-    def test_logger_import_is_all_or_nothing_and_flags_excursions(
-        self, make_lot, freezer, quality
-    ):
+    def test_logger_import_is_all_or_nothing_and_flags_excursions(self, make_lot, freezer, quality):
         lot = make_lot(released=True, storage_location=freezer, received_at=a_day_ago())
         base = lot.received_at + timedelta(hours=1)
         good = "recorded_at,temperature_c\n" + "".join(

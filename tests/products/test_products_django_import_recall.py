@@ -279,9 +279,7 @@ class TestTraceAndRecall:
         assert by_id[first.pk]["sessions"] == ["S-7"]
         assert selectors.adverse_events_after(used_lot) == []
 
-    def test_trace_lists_adverse_events_from_the_first_dose_on(
-        self, used_lot, clinic_a, make_user
-    ):
+    def test_trace_lists_adverse_events_from_the_first_dose_on(self, used_lot, clinic_a, make_user):
         from anagen.monitoring import services as monitoring
         from anagen.monitoring.models import AdverseEvent
 

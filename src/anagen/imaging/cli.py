@@ -206,8 +206,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     else:
         d = c.to_dict()
         print(f"registration shift {d['shift_px']} px, score {d['registration_score']:.2f}")
-        print(f"matched hairs: {d['n_matched']}; anagen {d['anagen_pct']} %, telogen "
-              f"{d['telogen_pct']} % (growth threshold {d['threshold_um']:.0f} µm)")
+        print(
+            f"matched hairs: {d['n_matched']}; anagen {d['anagen_pct']} %, telogen "
+            f"{d['telogen_pct']} % (growth threshold {d['threshold_um']:.0f} µm)"
+        )
     return 0
 
 

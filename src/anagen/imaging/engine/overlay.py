@@ -44,8 +44,12 @@ def render_overlay(image: np.ndarray, analysis: Analysis, numbers: bool = True) 
             col = hair_colour(h, analysis.terminal_cutoff_um)
             bx, by = (float(v) for v in np.asarray(h.centreline_px, float)[0])
             draw.text(
-                (bx + 3 * lw, by - 3 * lw), str(h.id), fill=col, font=font,
-                stroke_width=1, stroke_fill=(0, 0, 0),
+                (bx + 3 * lw, by - 3 * lw),
+                str(h.id),
+                fill=col,
+                font=font,
+                stroke_width=1,
+                stroke_fill=(0, 0, 0),
             )
     # Hairs outside the field first, so counted hairs are drawn on top of them.
     for h in sorted(analysis.hairs, key=lambda h: h.counted):
