@@ -17,7 +17,6 @@ criterion is lower than at ours, and the GLS formulas there give R's printed num
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,24 +24,15 @@ import pytest
 
 from anagen.outcomes.stats import NotEnoughDataError, fit_mmrm, fit_mmrm_design
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from ._dental import AGES, FIXTURES, dental_long
+
 REF = json.loads((FIXTURES / "dental_reference.json").read_text())
 ML = REF["ml_unstructured_nlme_gls"]
-AGES = (8, 10, 12, 14)
 CELL_NAMES = ["girl", "boy", "girl:age", "boy:age"]
 REL = 1e-4
 
 
-def _long() -> pd.DataFrame:
-    wide = pd.read_csv(FIXTURES / "dental_pothoff_roy.csv")
-    long = wide.melt(
-        id_vars=["person", "gender"],
-        value_vars=[f"y{a}" for a in AGES],
-        var_name="col",
-        value_name="y",
-    )
-    long["age"] = long["col"].str[1:].astype(int)
-    return long.sort_values(["person", "age"]).reset_index(drop=True)
+_long = dental_long
 
 
 DATA = _long()

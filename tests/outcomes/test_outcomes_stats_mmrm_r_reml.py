@@ -18,7 +18,6 @@ test_outcomes_stats_mmrm.py); the observed gap is 0.04-0.7 %.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,22 +25,13 @@ import pytest
 
 from anagen.outcomes.stats import fit_mmrm_design
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from ._dental import FIXTURES, dental_long
+
 REF = json.loads((FIXTURES / "dental_reml_reference.json").read_text())
-AGES = (8, 10, 12, 14)
 REL = 1e-4
 
 
-def _long() -> pd.DataFrame:
-    wide = pd.read_csv(FIXTURES / "dental_pothoff_roy.csv")
-    long = wide.melt(
-        id_vars=["person", "gender"],
-        value_vars=[f"y{a}" for a in AGES],
-        var_name="col",
-        value_name="y",
-    )
-    long["age"] = long["col"].str[1:].astype(int)
-    return long.sort_values(["person", "age"]).reset_index(drop=True)
+_long = dental_long
 
 
 def _data(variant: str) -> pd.DataFrame:
