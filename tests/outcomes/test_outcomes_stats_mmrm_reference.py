@@ -31,7 +31,8 @@ def fev_fit():
     if not DATA.exists():
         pytest.skip(
             "fixtures/fev_data.csv is absent: mmrm::fev_data is only published as binary .rda "
-            "and R is unavailable here (see fixtures/PROVENANCE.md)"
+            "and the R package mmrm cannot be installed here; the REML check against R runs in "
+            "test_outcomes_stats_mmrm_r_reml.py (see fixtures/PROVENANCE.md)"
         )
     import pandas as pd
 
