@@ -27,9 +27,12 @@ def layout_text(html: str) -> list[str]:
 def _objects(pdf: bytes) -> bytes:
     """The PDF with its compressed streams (object streams included) inflated."""
     out = [pdf]
-    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+    # The end-of-line before "endstream" is not stripped: compressed data may itself end in a
+    # CR byte, and stripping it broke the stream about once in 256 PDFs. A decompress object
+    # stops at the end of the zlib data and leaves the trailing EOL in unused_data.
+    for m in re.finditer(rb"stream\r?\n(.*?)endstream", pdf, re.S):
         try:
-            out.append(zlib.decompress(m.group(1)))
+            out.append(zlib.decompressobj().decompress(m.group(1)))
         except zlib.error:
             continue
     return b"\n".join(out)
