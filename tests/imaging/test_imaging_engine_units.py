@@ -82,3 +82,18 @@ def test_isolated_hairs_are_not_split_as_bundles():
     assert a.summary.count == truth.count == 9
     s = score(a, truth)
     assert np.median(s["diam_abs_err_terminal"]) <= 5.0
+
+
+def test_glare_halo_grows_each_spot_by_its_own_size():
+    from anagen.imaging.engine.segment import _glare_halo
+
+    core = np.zeros((120, 200), bool)
+    yy, xx = np.mgrid[:120, :200]
+    core |= (yy - 60) ** 2 + (xx - 50) ** 2 <= 10**2  # a big spot, radius ~10 px
+    core[60, 150] = True  # a one-pixel spot
+    halo = _glare_halo(core)
+    assert halo[core].all()
+    # Big spot: reach 1.5 x its radius + 2 px (about 17 px beyond the edge, 27 from the centre).
+    assert halo[60, 50 + 25] and not halo[60, 50 + 30]
+    # Tiny spot: only a couple of pixels around it.
+    assert halo[60, 152] and not halo[60, 156]

@@ -68,12 +68,13 @@ def block_mean(a: np.ndarray, k: int) -> np.ndarray:
 
 def prepare(rgb: np.ndarray, um_per_px: float) -> Prepared:
     lin = SRGB_TO_LINEAR[rgb]
-    lin_y = lin.mean(axis=2)
+    # Channel sum rather than mean(axis=2): same values, a third of the time on 5 MP.
+    lin_y = (lin[..., 0] + lin[..., 1] + lin[..., 2]) * np.float32(1.0 / 3.0)
     k = max(1, int(WORK_UM_PER_PX / um_per_px + 1e-6))
     work_um = um_per_px * k
     yw = block_mean(lin_y, k).astype(np.float32)
     # Glare: near-white pixels, grown so the bright halo around a reflection goes too.
-    sat_full = rgb.min(axis=2) >= 242
+    sat_full = (rgb[..., 0] >= 242) & (rgb[..., 1] >= 242) & (rgb[..., 2] >= 242)
     sat = block_mean(sat_full.astype(np.float32), k) > 0
     halo = _glare_halo(sat)
     sat = ndi.binary_dilation(sat, iterations=max(2, int(40 / work_um)))
@@ -82,8 +83,10 @@ def prepare(rgb: np.ndarray, um_per_px: float) -> Prepared:
     m = max(1, int(round(40.0 / work_um)))
     coarse = block_mean(yw, m)
     coarse = ndi.median_filter(coarse, size=max(3, int(round(400.0 / (m * work_um))) | 1))
-    bg = resize(coarse, yw.shape, order=1, mode="edge", anti_aliasing=False)
-    bg = ndi.gaussian_filter(bg, 100.0 / work_um).astype(np.float32)
+    # The ~100 µm smoothing is done on the coarse grid (m px per cell) before upsampling: the
+    # same smooth surface, without a 100-tap filter over every pixel of a 5 MP image.
+    coarse = ndi.gaussian_filter(coarse, 100.0 / (work_um * m))
+    bg = resize(coarse, yw.shape, order=1, mode="edge", anti_aliasing=False).astype(np.float32)
     eps = 2e-3
     c = np.log(bg + eps) - np.log(yw + eps)
     c = ndi.gaussian_filter(c, 0.7)
@@ -104,9 +107,20 @@ def _glare_halo(core: np.ndarray) -> np.ndarray:
         return core
     lab, n = ndi.label(core)
     radius = np.sqrt(np.bincount(lab.ravel(), minlength=n + 1) / np.pi)
-    radius[0] = 0
-    dist, (iy, ix) = ndi.distance_transform_edt(~core, return_indices=True)
-    return dist <= 1.5 * radius[lab[iy, ix]] + 2
+    out = core.copy()
+    H, W = core.shape
+    # Each spot grown in its own padded box: a handful of small boxes instead of a distance
+    # transform (with indices) of the whole image.
+    for i, sl in enumerate(ndi.find_objects(lab), start=1):
+        if sl is None:
+            continue
+        reach = 1.5 * radius[i] + 2
+        pad = int(np.ceil(reach)) + 1
+        y0, y1 = max(0, sl[0].start - pad), min(H, sl[0].stop + pad)
+        x0, x1 = max(0, sl[1].start - pad), min(W, sl[1].stop + pad)
+        dist = ndi.distance_transform_edt(lab[y0:y1, x0:x1] != i)
+        out[y0:y1, x0:x1] |= dist <= reach
+    return out
 
 
 def hair_mask(prep: Prepared) -> tuple[np.ndarray, int]:
@@ -117,11 +131,13 @@ def hair_mask(prep: Prepared) -> tuple[np.ndarray, int]:
     hi = max(HI_SIGMAS * prep.noise, HI_FLOOR)
     win = max(3, int(round(100.0 / wu)))
     dark = apply_hysteresis_threshold(c, lo, hi) & ~prep.saturated
-    dark &= c >= 0.2 * ndi.maximum_filter(c, size=win)
+    peak_dark = ndi.maximum_filter(c, size=win)
+    dark &= c >= 0.2 * peak_dark
     bright = apply_hysteresis_threshold(-c, lo, hi) & ~prep.saturated
     if prep.glare_halo is not None:
         bright &= ~prep.glare_halo
-    bright &= -c >= 0.2 * ndi.maximum_filter(-c, size=win)
+    peak_bright = -ndi.minimum_filter(c, size=win)
+    bright &= -c >= 0.2 * peak_bright
     # One polarity per image: the one with more hair-like area. Glare halos and flakes are
     # bright, ostia dark; mixing both would turn them into false hairs. (A field with both dark
     # and white hairs is measured on its majority colour; see docs/imaging.md.)
@@ -136,7 +152,7 @@ def hair_mask(prep: Prepared) -> tuple[np.ndarray, int]:
     hrr, hrc, hcc = hessian_matrix(cs, sigma=0.7, order="rc", use_gaussian_derivatives=False)
     tr = 0.5 * (hrr + hcc)
     lam = tr + np.sqrt(0.25 * (hrr - hcc) ** 2 + hrc**2)
-    peak = ndi.maximum_filter(cs, size=win)
+    peak = peak_dark if polarity > 0 else peak_bright
     cand = mask & (lam > 0.02 * np.maximum(peak, 1e-6)) & (cs < 0.75 * peak)
     ry, rx = np.nonzero(cand)
     if len(ry):
