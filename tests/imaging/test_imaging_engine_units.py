@@ -97,3 +97,35 @@ def test_glare_halo_grows_each_spot_by_its_own_size():
     assert halo[60, 50 + 25] and not halo[60, 50 + 30]
     # Tiny spot: only a couple of pixels around it.
     assert halo[60, 152] and not halo[60, 156]
+
+
+def _grey_hairs_among_dark_ostia(seed: int = 0) -> np.ndarray:
+    """Light skin with 12 dark round ostia and 6 thin light hairs of less total area."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    H, W = 400, 600
+    lum = np.full((H, W), 190.0)
+    yy, xx = np.mgrid[:H, :W]
+    for i in range(12):
+        cy, cx = 50 + 100 * (i // 4), 60 + 150 * (i % 4)
+        lum[(yy - cy) ** 2 + (xx - cx) ** 2 <= 12**2] = 110.0
+    for i in range(6):
+        y0, x0 = 95 + 100 * (i // 3), 100 + 170 * (i % 3)
+        lum[y0 : y0 + 5, x0 : x0 + 60] = 232.0
+    lum = ndi.gaussian_filter(lum, 1.0) + rng.normal(0, 2.0, (H, W))
+    return np.repeat(np.clip(lum, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def test_polarity_follows_the_line_like_structures_not_the_larger_round_ostia():
+    """Grey hair on light skin: the dark ostia cover more area than the light shafts, but they
+    are round. The engine must measure the light hairs, not arcs of the ostium rims."""
+    from anagen.imaging.engine.segment import hair_mask, prepare
+
+    img = _grey_hairs_among_dark_ostia()
+    _, polarity = hair_mask(prepare(img, 4.0))
+    assert polarity == -1
+    a = analyze(img, 4.0)
+    assert 5 <= a.summary.count <= 7
+    lengths = sorted(h.length_um for h in a.hairs if h.counted)
+    assert lengths[len(lengths) // 2] > 150  # the 240 µm shafts, not short rim arcs
