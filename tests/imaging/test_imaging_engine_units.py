@@ -25,13 +25,14 @@ def unit_scene(
     fan_deg: float = 15.0,
     spacing: float = 0.6,
     seed: int = 0,
+    um_per_px: float = 5.0,
 ) -> tuple[synth.Scene, synth.SynthParams]:
-    """A 440x440 px field at 5 µm/px with one unit per grid point, hairs side by side.
+    """A 440x440 px field (5 µm/px unless told) with one unit per grid point, hairs side by side.
 
     ``spacing``: distance between neighbouring bases in diameters (synth draws 0.6-1.0).
     """
     p = synth.SynthParams(
-        width=440, height=440, um_per_px=5.0, glare=0.0, dandruff=0.0, vessels=0.0,
+        width=440, height=440, um_per_px=um_per_px, glare=0.0, dandruff=0.0, vessels=0.0,
         empty_ostia_share=0.0, blur_px=1.0, noise=0.01, jpeg_quality=90,
     )  # fmt: skip
     scene = synth.make_scene(replace(p, density_per_cm2=1.0), seed)
@@ -129,3 +130,14 @@ def test_polarity_follows_the_line_like_structures_not_the_larger_round_ostia():
     assert 5 <= a.summary.count <= 7
     lengths = sorted(h.length_um for h in a.hairs if h.counted)
     assert lengths[len(lengths) // 2] > 150  # the 240 µm shafts, not short rim arcs
+
+
+def test_terminal_diameter_errors_for_the_reference_target_keep_hairs_at_least_6_px_wide():
+    # 44 µm terminal hairs: 8.8 px wide at 5 µm/px (kept), 5.5 px wide at 8 µm/px (left out).
+    for upp, kept in ((5.0, True), (8.0, False)):
+        scene, p = unit_scene([1] * 9, diameter_um=44.0, length_um=250.0, um_per_px=upp)
+        img, truth = synth.render(scene, noise_seed=3)
+        s = score(analyze(img, p.um_per_px), truth)
+        assert len(s["diam_abs_err_terminal"]) >= 8
+        expected = s["diam_abs_err_terminal"] if kept else []
+        assert s["diam_abs_err_terminal_6px"] == expected

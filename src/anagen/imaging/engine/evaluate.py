@@ -73,11 +73,14 @@ def score(analysis: Analysis, truth: Truth, cutoff_um: float = 40.0) -> dict:
     s = analysis.summary
     n_true = truth.count
     m = match_hairs(analysis, truth)
-    d_err_term, d_err_vel, tv_ok, tv_n = [], [], 0, 0
+    d_err_term, d_err_vel, d_err_term_6px, tv_ok, tv_n = [], [], [], 0, 0
     for i, j in m.pairs:
         h, t = analysis.hairs[i], truth.hairs[j]
         e = abs(h.diameter_um - t.diameter_um)
         (d_err_term if t.diameter_um > cutoff_um else d_err_vel).append(e)
+        # REFERENCE Part C §6 states the terminal target for hairs at least 6 px wide.
+        if t.diameter_um > cutoff_um and t.diameter_um / truth.um_per_px >= 6.0:
+            d_err_term_6px.append(e)
         if abs(t.diameter_um - cutoff_um) > 5.0:
             tv_n += 1
             tv_ok += int((h.diameter_um > cutoff_um) == (t.diameter_um > cutoff_um))
@@ -96,6 +99,7 @@ def score(analysis: Analysis, truth: Truth, cutoff_um: float = 40.0) -> dict:
         "matched": len(m.pairs),
         "diam_abs_err_terminal": d_err_term,
         "diam_abs_err_vellus": d_err_vel,
+        "diam_abs_err_terminal_6px": d_err_term_6px,
         "tv_correct": tv_ok,
         "tv_n": tv_n,
     }
