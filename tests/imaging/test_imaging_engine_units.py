@@ -141,3 +141,17 @@ def test_terminal_diameter_errors_for_the_reference_target_keep_hairs_at_least_6
         assert len(s["diam_abs_err_terminal"]) >= 8
         expected = s["diam_abs_err_terminal"] if kept else []
         assert s["diam_abs_err_terminal_6px"] == expected
+
+
+def test_hessian_at_selected_pixels_equals_skimage_hessian_matrix_everywhere():
+    from skimage.feature import hessian_matrix
+    from skimage.filters import gaussian
+
+    from anagen.imaging.engine.segment import _hessian_at
+
+    f = np.random.default_rng(5).normal(size=(23, 31)).astype(np.float32)
+    ref = hessian_matrix(f, sigma=0.7, order="rc", use_gaussian_derivatives=False)
+    ys, xs = np.nonzero(np.ones(f.shape, bool))  # edges and corners included
+    got = _hessian_at(gaussian(f, sigma=0.7, mode="constant", cval=0), ys, xs)
+    for r, g in zip(ref, got, strict=True):
+        np.testing.assert_allclose(g, r[ys, xs], rtol=1e-5, atol=1e-6)
