@@ -155,3 +155,22 @@ def test_hessian_at_selected_pixels_equals_skimage_hessian_matrix_everywhere():
     got = _hessian_at(gaussian(f, sigma=0.7, mode="constant", cval=0), ys, xs)
     for r, g in zip(ref, got, strict=True):
         np.testing.assert_allclose(g, r[ys, xs], rtol=1e-5, atol=1e-6)
+
+
+def test_base_end_is_the_end_at_the_dark_ostium_when_no_hairs_converge():
+    # Nine single hairs, all leaving their ostium the same way, none touching another: only
+    # the darker disc of skin at each base tells base from tip. The same image turned by 180°
+    # must give the turned answer (without the ostium cue one of the two comes out reversed).
+    scene, p = unit_scene([1] * 9, length_um=300.0, seed=5)
+    img, truth = synth.render(scene, noise_seed=5)
+    H, W = img.shape[:2]
+    bases = np.array([h.polyline_um(8)[0] / p.um_per_px for h in truth.hairs])
+    tips = np.array([h.polyline_um(8)[-1] / p.um_per_px for h in truth.hairs])
+    turn = np.array([W - 1, H - 1])
+    for image, b, t in ((img, bases, tips), (img[::-1, ::-1].copy(), turn - bases, turn - tips)):
+        a = analyze(image, p.um_per_px)
+        assert len(a.hairs) == 9
+        for h in a.hairs:
+            start = np.asarray(h.centreline_px)[0]
+            j = int(np.argmin(np.minimum(np.hypot(*(b - start).T), np.hypot(*(t - start).T))))
+            assert np.hypot(*(start - b[j])) < np.hypot(*(start - t[j]))
