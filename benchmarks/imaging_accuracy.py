@@ -143,6 +143,9 @@ def summarise(all_rows: list[dict]) -> dict:
         "retest_cv_count_pct": _cv_pair([r["retest_count"] for r in rows]),
         "retest_cv_ctd_pct": _cv_pair([r["retest_ctd"] for r in rows]),
         "recall_pct": 100.0 * sum(r["matched"] for r in all_rows) / max(n_true, 1),
+        "base_end_pct": 100.0
+        * sum(r.get("base_end_correct", 0) for r in all_rows)
+        / max(sum(r["matched"] for r in all_rows), 1),
     }
 
 
@@ -298,6 +301,10 @@ def targets_table(all_rows: list[dict], dense_rows: list[dict]) -> str:
     ]
     out = ["| target | goal | result | |", "|---|---|---|---|"]
     out += [f"| {a} | {b} | {c} | {ok(v)} |" for a, b, c, v in rows]
+    out.append(
+        f"| base end on the right end of matched hairs (no target; FU grouping and the "
+        f"phototrichogram depend on it) | — | {s['base_end_pct']:.1f} % | — |"
+    )
     return "\n".join(out)
 
 

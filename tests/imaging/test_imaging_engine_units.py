@@ -174,3 +174,14 @@ def test_base_end_is_the_end_at_the_dark_ostium_when_no_hairs_converge():
             start = np.asarray(h.centreline_px)[0]
             j = int(np.argmin(np.minimum(np.hypot(*(b - start).T), np.hypot(*(t - start).T))))
             assert np.hypot(*(start - b[j])) < np.hypot(*(start - t[j]))
+
+
+def test_score_counts_matched_hairs_whose_base_end_is_right():
+    scene, p = unit_scene([1] * 9, length_um=300.0, seed=5)
+    img, truth = synth.render(scene, noise_seed=5)
+    a = analyze(img, p.um_per_px)
+    s = score(a, truth)
+    assert s["matched"] == 9 and s["base_end_correct"] == 9
+    for h in a.hairs:
+        h.centreline_px = np.asarray(h.centreline_px)[::-1]
+    assert score(a, truth)["base_end_correct"] == 0

@@ -74,8 +74,13 @@ def score(analysis: Analysis, truth: Truth, cutoff_um: float = 40.0) -> dict:
     n_true = truth.count
     m = match_hairs(analysis, truth)
     d_err_term, d_err_vel, d_err_term_6px, tv_ok, tv_n = [], [], [], 0, 0
+    base_ok = 0
+    truth_px = truth.polylines_px()
     for i, j in m.pairs:
         h, t = analysis.hairs[i], truth.hairs[j]
+        # Base end: the detected hair starts nearer the true base than the true tip.
+        start = np.asarray(h.centreline_px, float)[0]
+        base_ok += int(np.hypot(*(start - truth_px[j][0])) <= np.hypot(*(start - truth_px[j][-1])))
         e = abs(h.diameter_um - t.diameter_um)
         (d_err_term if t.diameter_um > cutoff_um else d_err_vel).append(e)
         # REFERENCE Part C §6 states the terminal target for hairs at least 6 px wide.
@@ -97,6 +102,7 @@ def score(analysis: Analysis, truth: Truth, cutoff_um: float = 40.0) -> dict:
         "ctd_est": s.cumulative_thickness_mm_per_cm2,
         "ctd_err_pct": 100.0 * (s.cumulative_thickness_mm_per_cm2 - ctd_true) / max(ctd_true, 1e-9),
         "matched": len(m.pairs),
+        "base_end_correct": base_ok,
         "diam_abs_err_terminal": d_err_term,
         "diam_abs_err_vellus": d_err_vel,
         "diam_abs_err_terminal_6px": d_err_term_6px,
