@@ -97,6 +97,11 @@ def _to_image_xy(pts_rc: np.ndarray, k: int) -> np.ndarray:
     return np.stack([(pts_rc[:, 1] + 0.5) * k - 0.5, (pts_rc[:, 0] + 0.5) * k - 0.5], axis=1)
 
 
+def _to_work_rc(pts_xy: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Image (x, y) -> working (rows, cols): the inverse of _to_image_xy."""
+    return (pts_xy[:, 1] + 0.5) / k - 0.5, (pts_xy[:, 0] + 0.5) / k - 0.5
+
+
 def _smooth_polyline(p: np.ndarray, max_pts: int = 40) -> np.ndarray:
     if len(p) < 3:
         return p
@@ -332,9 +337,7 @@ def _ostium_votes(
     beyond1 = ends[:, 1] + u * reach
 
     def sample(pxy: np.ndarray) -> np.ndarray:
-        return ndi.map_coordinates(
-            c, [(pxy[:, 1] + 0.5) / k - 0.5, (pxy[:, 0] + 0.5) / k - 0.5], order=1, mode="nearest"
-        )
+        return ndi.map_coordinates(c, _to_work_rc(pxy, k), order=1, mode="nearest")
 
     darker0 = sample(beyond0) - sample(beyond1)  # > 0: end 0 looks like the base
     w = np.clip(np.abs(darker0) / prep.noise, 0, 3) * np.minimum(lens, 50.0)

@@ -16,6 +16,7 @@ high-magnification images):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -158,34 +159,44 @@ def _drop_small_and_weigh(
     return out, float(w[line_like].sum()), float(w[big].sum())
 
 
-def _gradient_at(f: np.ndarray, ys: np.ndarray, xs: np.ndarray, axis: int) -> np.ndarray:
-    """np.gradient(f, axis=axis) at the pixels (ys, xs): central inside, one-sided at edges."""
-    n = f.shape[axis]
+def _diff_at(
+    values: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    shape: tuple[int, ...],
+    ys: np.ndarray,
+    xs: np.ndarray,
+    axis: int,
+) -> np.ndarray:
+    """np.gradient along ``axis`` at the pixels (ys, xs) of an image of ``shape`` read through
+    ``values(ys, xs)``: central differences inside, one-sided at the edges."""
     i = ys if axis == 0 else xs
-    ip, im = np.minimum(i + 1, n - 1), np.maximum(i - 1, 0)
+    ip, im = np.minimum(i + 1, shape[axis] - 1), np.maximum(i - 1, 0)
     if axis == 0:
-        return (f[ip, xs] - f[im, xs]) / (ip - im)
-    return (f[ys, ip] - f[ys, im]) / (ip - im)
+        return (values(ip, xs) - values(im, xs)) / (ip - im)
+    return (values(ys, ip) - values(ys, im)) / (ip - im)
 
 
 def _hessian_at(
     f: np.ndarray, ys: np.ndarray, xs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(Hrr, Hrc, Hcc) of ``f`` at the given pixels, equal to np.gradient applied twice."""
+    """(Hrr, Hrc, Hcc) of ``f`` at the given pixels, equal to np.gradient applied twice (as
+    skimage.feature.hessian_matrix does after its smoothing)."""
     if len(ys) == 0:
         return np.zeros(0), np.zeros(0), np.zeros(0)
 
-    def d(first: int, second: int) -> np.ndarray:
-        n = f.shape[second]
-        i = ys if second == 0 else xs
-        ip, im = np.minimum(i + 1, n - 1), np.maximum(i - 1, 0)
-        if second == 0:
-            hi, lo = _gradient_at(f, ip, xs, first), _gradient_at(f, im, xs, first)
-        else:
-            hi, lo = _gradient_at(f, ys, ip, first), _gradient_at(f, ys, im, first)
-        return (hi - lo) / (ip - im)
+    def at(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        return f[yy, xx]
 
-    return d(0, 0), d(0, 1), d(1, 1)
+    def d_r(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        return _diff_at(at, f.shape, yy, xx, 0)
+
+    def d_c(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        return _diff_at(at, f.shape, yy, xx, 1)
+
+    return (
+        _diff_at(d_r, f.shape, ys, xs, 0),
+        _diff_at(d_r, f.shape, ys, xs, 1),
+        _diff_at(d_c, f.shape, ys, xs, 1),
+    )
 
 
 def hair_mask(prep: Prepared) -> tuple[np.ndarray, int]:
@@ -203,7 +214,7 @@ def hair_mask(prep: Prepared) -> tuple[np.ndarray, int]:
         bright &= ~prep.glare_halo
     peak_bright = -ndi.minimum_filter(c, size=win)
     bright &= -c >= 0.2 * peak_bright
-    # One polarity per image: the one with more hair-like area. Glare halos and flakes are
+    # One polarity per image: the one with more line-like contrast. Glare halos and flakes are
     # bright, ostia dark; mixing both would turn them into false hairs. (A field with both dark
     # and white hairs is measured on its majority colour; see docs/imaging.md.)
     min_obj = max(4, int(900.0 / wu**2))
@@ -230,18 +241,10 @@ def hair_mask(prep: Prepared) -> tuple[np.ndarray, int]:
     hrr, hrc, hcc = _hessian_at(gaussian(cs, sigma=0.7, mode="constant", cval=0), ry, rx)
     lam = 0.5 * (hrr + hcc) + np.sqrt(0.25 * (hrr - hcc) ** 2 + hrc**2)
     trough = lam > 0.02 * np.maximum(peak[ry, rx], 1e-6)
-    ry, rx, hrr, hrc, hcc, lam = (
-        ry[trough],
-        rx[trough],
-        hrr[trough],
-        hrc[trough],
-        hcc[trough],
-        lam[trough],
-    )
+    ry, rx = ry[trough], rx[trough]
     if len(ry):
         # Direction across the trough: eigenvector of the largest Hessian eigenvalue.
-        a, b, d = hrr, hrc, hcc
-        lm = lam
+        a, b, d, lm = hrr[trough], hrc[trough], hcc[trough], lam[trough]
         vy, vx = b, lm - a
         bad = np.hypot(vy, vx) < 1e-9
         vy = np.where(bad, lm - d, vy)
