@@ -46,6 +46,10 @@ BEND_PIECE_TIP_MIN = 1.5
 SIDE_RATIO_MAX = 0.5
 # ... sampled this many half widths from the centreline (dark hairs: past a unit neighbour).
 SIDE_REACH_DARK = 1.6
+# Arcs round a glare spot (see glare_ring): within this many spot radii of its centre (the
+# spot as grown in segment.prepare) and running round it rather than towards it.
+GLARE_RING_REACH = 2.0
+GLARE_RING_RADIAL_MAX = 0.4
 
 
 def validate_calibration(um_per_px: float | None) -> float:
@@ -203,6 +207,8 @@ def analyze(
         # bright) look beyond the neighbours.
         reach = 1.6 if polarity < 0 else SIDE_REACH_DARK
         ok &= side_ratio(prep.contrast * polarity, keep, reach) < SIDE_RATIO_MAX
+        ring_reach, ring_radial = glare_ring(prep.saturated, keep)
+        ok &= ~((ring_reach < GLARE_RING_REACH) & (ring_radial < GLARE_RING_RADIAL_MAX))
     keep = [c for c, o in zip(keep, ok, strict=True) if o]
     lines = [ln for ln, o in zip(lines, ok, strict=True) if o]
     diam_px, depth, hw_img, band_px = diam_px[ok], depth[ok], hw_img[ok], band_px[ok]
@@ -342,6 +348,38 @@ def _ostium_votes(
     darker0 = sample(beyond0) - sample(beyond1)  # > 0: end 0 looks like the base
     w = np.clip(np.abs(darker0) / prep.noise, 0, 3) * np.minimum(lens, 50.0)
     return float(np.sum(np.sign(darker0) * np.sign(v @ axis) * w))
+
+
+def glare_ring(saturated: np.ndarray, chains: list[Chain]) -> tuple[np.ndarray, np.ndarray]:
+    """For each chain: its median distance from the nearest glare spot's centre in spot radii,
+    and how much it runs around that spot (median |cos| of the angle between the shaft and
+    the radius; 0 = along a circle round the spot, 1 = pointing at it).
+
+    The skin background is smoothed over the bright spot, so the skin just outside it reads
+    darker than background: arcs concentric with the spot, not hairs.
+    """
+    n = len(chains)
+    reach = np.full(n, np.inf)
+    radial = np.ones(n)
+    if n == 0 or not saturated.any():
+        return reach, radial
+    lab, m = ndi.label(saturated)
+    idx = np.arange(1, m + 1)
+    centres = np.array(ndi.center_of_mass(saturated, lab, idx)).reshape(-1, 2)
+    radii = np.sqrt(ndi.sum_labels(saturated, lab, idx) / np.pi)
+    for i, ch in enumerate(chains):
+        p = ch.pts
+        if len(p) < 2:
+            continue
+        t = np.gradient(p, axis=0)
+        t = t / np.maximum(np.hypot(t[:, 0], t[:, 1]), 1e-9)[:, None]
+        rel = p[:, None, :] - centres[None, :, :]  # (points, spots, 2)
+        d = np.hypot(rel[..., 0], rel[..., 1])
+        j = int(np.argmin(np.median(d - radii[None, :], axis=0)))
+        dj = np.maximum(d[:, j], 1e-9)
+        reach[i] = float(np.median(dj) / max(radii[j], 1.0))
+        radial[i] = float(np.median(np.abs(np.einsum("ij,ij->i", t, rel[:, j]) / dj)))
+    return reach, radial
 
 
 def side_ratio(cs: np.ndarray, chains: list[Chain], reach: float = 1.6) -> np.ndarray:
