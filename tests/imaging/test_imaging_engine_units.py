@@ -225,3 +225,25 @@ def test_glare_ring_measures_reach_in_spot_radii_and_how_the_shaft_runs_round_th
     assert radial[1] > 0.95
     no_glare = glare_ring(np.zeros_like(spot), [Chain(arc, (-1, -1), 2.0, 1)])
     assert np.isinf(no_glare[0][0])
+
+
+def test_a_dark_hair_running_past_a_glare_spot_is_kept():
+    """A short hair tangent to a glare spot runs round it like the arcs do, but it has the
+    contrast of the field's other hairs (it was dropped before the faintness guard)."""
+    from anagen.imaging.engine.evaluate import match_hairs
+
+    scene, p = unit_scene([1] * 9, diameter_um=70.0, length_um=200.0)
+    img, truth = synth.render(scene, noise_seed=1)
+    shaft = truth.hairs[4].polyline_um() / p.um_per_px
+    along = (shaft[-1] - shaft[0]) / np.hypot(*(shaft[-1] - shaft[0]))
+    r = 15.0  # spot SD in px; centre 1.6 SD + 7 px beside the middle of the shaft
+    centre = shaft[len(shaft) // 2] + np.array([-along[1], along[0]]) * (1.6 * r + 7)
+    yy, xx = np.mgrid[: img.shape[0], : img.shape[1]]
+    spot = np.clip(
+        1.6 * np.exp(-((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / (2 * r**2)), 0, 1
+    )
+    glared = np.clip(img + (255.0 - img) * spot[..., None], 0, 255).astype(np.uint8)
+    assert (glared >= 242).all(axis=-1).sum() > 500  # a real saturated spot
+    a = analyze(glared, p.um_per_px)
+    assert 4 in {j for _, j in match_hairs(a, truth).pairs}
+    assert a.summary.count == truth.count == 9

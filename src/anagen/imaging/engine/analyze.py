@@ -50,6 +50,7 @@ SIDE_REACH_DARK = 1.6
 # spot as grown in segment.prepare) and running round it rather than towards it.
 GLARE_RING_REACH = 2.0
 GLARE_RING_RADIAL_MAX = 0.4
+GLARE_RING_FAINT = 0.6
 
 
 def validate_calibration(um_per_px: float | None) -> float:
@@ -208,7 +209,11 @@ def analyze(
         reach = 1.6 if polarity < 0 else SIDE_REACH_DARK
         ok &= side_ratio(prep.contrast * polarity, keep, reach) < SIDE_RATIO_MAX
         ring_reach, ring_radial = glare_ring(prep.saturated, keep)
-        ok &= ~((ring_reach < GLARE_RING_REACH) & (ring_radial < GLARE_RING_RADIAL_MAX))
+        ring = (ring_reach < GLARE_RING_REACH) & (ring_radial < GLARE_RING_RADIAL_MAX)
+        # A real hair passing a spot keeps the contrast of the field's hairs; the arcs are faint.
+        if ok.any():
+            ring &= np.abs(depth) < GLARE_RING_FAINT * np.median(np.abs(depth[ok]))
+        ok &= ~ring
     keep = [c for c, o in zip(keep, ok, strict=True) if o]
     lines = [ln for ln, o in zip(lines, ok, strict=True) if o]
     diam_px, depth, hw_img, band_px = diam_px[ok], depth[ok], hw_img[ok], band_px[ok]
