@@ -224,6 +224,10 @@ def test_glare_ring_measures_reach_in_spot_radii_and_how_the_shaft_runs_round_th
     assert reach[0] == pytest.approx(1.5, rel=0.05)
     assert radial[0] < 0.1
     assert radial[1] > 0.95
+    # Only chains that come within `within` radii of a spot are measured.
+    near, _ = glare_ring(spot, [Chain(arc, (-1, -1), 2.0, 1)], within=1.6)
+    far, _ = glare_ring(spot, [Chain(arc, (-1, -1), 2.0, 1)], within=1.4)
+    assert near[0] == reach[0] and np.isinf(far[0])
     no_glare = glare_ring(np.zeros_like(spot), [Chain(arc, (-1, -1), 2.0, 1)])
     assert np.isinf(no_glare[0][0])
 

@@ -208,7 +208,7 @@ def analyze(
         # bright) look beyond the neighbours.
         reach = 1.6 if polarity < 0 else SIDE_REACH_DARK
         ok &= side_ratio(prep.contrast * polarity, keep, reach) < SIDE_RATIO_MAX
-        ring_reach, ring_radial = glare_ring(prep.saturated, keep)
+        ring_reach, ring_radial = glare_ring(prep.saturated, keep, GLARE_RING_REACH)
         ring = (ring_reach < GLARE_RING_REACH) & (ring_radial < GLARE_RING_RADIAL_MAX)
         # A real hair passing a spot keeps the contrast of the field's hairs; the arcs are faint.
         if ok.any():
@@ -355,10 +355,13 @@ def _ostium_votes(
     return float(np.sum(np.sign(darker0) * np.sign(v @ axis) * w))
 
 
-def glare_ring(saturated: np.ndarray, chains: list[Chain]) -> tuple[np.ndarray, np.ndarray]:
+def glare_ring(
+    saturated: np.ndarray, chains: list[Chain], within: float = np.inf
+) -> tuple[np.ndarray, np.ndarray]:
     """For each chain: its median distance from the nearest glare spot's centre in spot radii,
     and how much it runs around that spot (median |cos| of the angle between the shaft and
-    the radius; 0 = along a circle round the spot, 1 = pointing at it).
+    the radius; 0 = along a circle round the spot, 1 = pointing at it). Chains with no point
+    within ``within`` radii of any spot are not measured (inf, 1).
 
     The skin background is smoothed over the bright spot, so the skin just outside it reads
     darker than background: arcs concentric with the spot, not hairs.
@@ -369,11 +372,33 @@ def glare_ring(saturated: np.ndarray, chains: list[Chain]) -> tuple[np.ndarray, 
     if n == 0 or not saturated.any():
         return reach, radial
     lab, m = ndi.label(saturated)
-    idx = np.arange(1, m + 1)
-    centres = np.array(ndi.center_of_mass(saturated, lab, idx)).reshape(-1, 2)
-    radii = np.sqrt(ndi.sum_labels(saturated, lab, idx) / np.pi)
-    for i, ch in enumerate(chains):
-        p = ch.pts
+    sy, sx = np.nonzero(lab)
+    spot = lab[sy, sx]
+    area = np.bincount(spot, minlength=m + 1)[1:].astype(float)
+    centres = (
+        np.stack(
+            [
+                np.bincount(spot, sy, minlength=m + 1)[1:],
+                np.bincount(spot, sx, minlength=m + 1)[1:],
+            ],
+            1,
+        )
+        / area[:, None]
+    )
+    radii = np.sqrt(area / np.pi)
+    # Most chains are far from every spot: find those cheaply (one pass per spot over all
+    # points) before measuring the rest. The median reach is never below the nearest point's.
+    sizes = np.array([len(ch.pts) for ch in chains])
+    pts = np.concatenate([ch.pts for ch in chains]).astype(float)
+    nearest = np.full(len(pts), np.inf)
+    for c, r in zip(centres, radii, strict=True):
+        np.minimum(nearest, np.hypot(pts[:, 0] - c[0], pts[:, 1] - c[1]) / max(r, 1.0), out=nearest)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    closest = np.full(n, np.inf)
+    has = sizes > 0
+    closest[has] = np.minimum.reduceat(nearest, starts[has])
+    for i in np.nonzero(closest < within)[0]:
+        p = chains[i].pts
         if len(p) < 2:
             continue
         t = np.gradient(p, axis=0)
