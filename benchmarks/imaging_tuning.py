@@ -100,6 +100,11 @@ def report(rows: list[dict]) -> None:
         f"  CTD MAE {np.mean(np.abs(ct)):.1f}% (bias {np.mean(ct):+.1f})  "
         f"median CPU {np.median([r['cpu_seconds'] for r in rows]):.2f}s"
     )
+    fe = np.array([r["fu_err_pct"] for r in en])
+    print(
+        f"FU MAE {np.mean(np.abs(fe)):.1f}% (bias {np.mean(fe):+.1f})  base end right "
+        f"{100 * sum(r['base_end_correct'] for r in rows) / max(1, sum(r['matched'] for r in rows)):.1f}%"
+    )
     if "retest_count" in rows[0]:
         print(
             f"retest CV count {_cv_pair([r['retest_count'] for r in en]):.1f}%  "
