@@ -101,9 +101,10 @@ def report(rows: list[dict]) -> None:
         f"median CPU {np.median([r['cpu_seconds'] for r in rows]):.2f}s"
     )
     fe = np.array([r["fu_err_pct"] for r in en])
+    base_ok = sum(r["base_end_correct"] for r in rows) / max(1, sum(r["matched"] for r in rows))
     print(
-        f"FU MAE {np.mean(np.abs(fe)):.1f}% (bias {np.mean(fe):+.1f})  base end right "
-        f"{100 * sum(r['base_end_correct'] for r in rows) / max(1, sum(r['matched'] for r in rows)):.1f}%"
+        f"FU MAE {np.mean(np.abs(fe)):.1f}% (bias {np.mean(fe):+.1f})  "
+        f"base end right {100 * base_ok:.1f}%"
     )
     if "retest_count" in rows[0]:
         print(

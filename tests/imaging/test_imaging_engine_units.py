@@ -299,3 +299,49 @@ def test_hairs_whose_tips_meet_keep_their_base_upstream():
         s = score(analyze(img, p.um_per_px), truth)
         assert s["matched"] == truth.count == 18
         assert s["base_end_correct"] == 18
+
+
+def test_a_neighbour_along_part_of_a_hair_does_not_widen_its_diameter():
+    """Four 400 µm hairs with a second hair beside the first half of each (centres 1.2
+    diameters apart), five alone. The shaft's median profile is taken where no other hair is
+    within reach (before, the neighbour's half made the diameters up to 8 µm wrong)."""
+    from anagen.imaging.engine.evaluate import match_hairs
+
+    errors = []
+    for seed in (0, 1):
+        scene, p = unit_scene([1] * 9, seed=seed)
+        u = np.array([np.cos(-np.pi / 2 + 0.3), np.sin(-np.pi / 2 + 0.3)])
+        beside = np.array([-u[1], u[0]]) * 1.2 * 70.0
+        shafts = []
+        for gi, c in enumerate(GRID):
+            shafts.append((np.array(c) - u * 200.0, 400.0))
+            if gi >= 5:
+                shafts.append((np.array(c) - u * 350.0 + beside, 350.0))
+        hairs = [
+            synth.TruthHair(
+                id=i,
+                unit_id=i,
+                control_um=np.array([b, b + u * L / 2, b + u * L]),
+                base_diameter_um=70.0,
+                tapered=False,
+                vellus=False,
+                anagen=True,
+                growth_mm_per_day=0.3,
+                length_um=L,
+                diameter_um=70.0,
+            )  # fmt: skip
+            for i, (b, L) in enumerate(shafts)
+        ]
+        scene = replace(
+            scene,
+            hairs=hairs,
+            units=np.array([b for b, _ in shafts]),
+            unit_hair_counts=np.ones(len(hairs), int),
+            ostium_radius_um=np.full(len(hairs), 50.0),
+        )
+        img, truth = synth.render(scene, noise_seed=seed)
+        a = analyze(img, p.um_per_px)
+        pairs = match_hairs(a, truth).pairs
+        assert len(pairs) == 13
+        errors += [a.hairs[i].diameter_um - truth.hairs[j].diameter_um for i, j in pairs]
+    assert np.max(np.abs(errors)) <= 3.0

@@ -192,7 +192,14 @@ def analyze(
         step = 0.5 if med_hw < 8 else 1.0
         half_range = float(np.clip(2.2 * np.percentile(hw_img, 95) + 8, 10, 80))
         profiles, x = sample_profiles(
-            prep.lin_y, prep.background, lines, hw_img, step, half_range, bg_scale=k
+            prep.lin_y,
+            prep.background,
+            lines,
+            hw_img,
+            step,
+            half_range,
+            bg_scale=k,
+            avoid_neighbours=True,
         )
         fit = fit_diameters(profiles, x, hw_img)
         diam_px, depth, sigma_px, fq = fit.diameter_px, fit.contrast, fit.sigma_px, fit.quality

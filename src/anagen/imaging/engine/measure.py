@@ -21,8 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
+from scipy.spatial import cKDTree
 
 SIGMAS_PX = np.array([0.35, 0.6, 0.9, 1.25, 1.7, 2.2, 2.8, 3.5])
+# sample_profiles(avoid_neighbours=True) leaves out the places along a hair where another
+# hair's centreline is within this many half widths (+3 px). Tuning seeds 31/32: median
+# terminal diameter error 5.7/6.6 -> 5.0/6.1 µm, vellus 4.8/8.5 -> 4.5/7.9 µm, counts within
+# 0.1 point (3.2 half widths: 5.4/6.3 µm).
+NEIGHBOUR_REACH = 2.4
 ODS = np.array([0.04, 0.12, 0.3, 0.6, 1.0, 1.6, 2.4, 3.4, 4.6])
 
 
@@ -94,11 +100,14 @@ def sample_profiles(
     half_range: float,
     n_pos: int = 20,
     bg_scale: int = 1,
+    avoid_neighbours: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Median perpendicular profiles (N, K) of each hair and the sampling offsets (K,).
 
     ``centrelines`` are (n, 2) arrays of (x, y) in image pixels; ``background`` is sampled at
-    ``1 / bg_scale`` of the image resolution.
+    ``1 / bg_scale`` of the image resolution. ``avoid_neighbours``: the median is taken over
+    the places where no other centreline is within NEIGHBOUR_REACH half widths (when at least
+    5 such places remain).
     """
     K = 2 * int(np.ceil(half_range / step)) + 1
     x = (np.arange(K) - K // 2) * step
@@ -149,6 +158,27 @@ def sample_profiles(
     delta = ndi.median_filter(delta, size=(1, 5), mode="nearest")
     delta = np.clip(delta, -0.6 * half_widths[:, None] - 1, 0.6 * half_widths[:, None] + 1)
     prof = sample(cx + nx * delta, cy + ny * delta)
+    if avoid_neighbours and N > 1:
+        # Leave out the places where another hair lies within reach of the fitting window
+        # (hairs of a unit side by side): its shaft would widen the median profile.
+        own = np.repeat(np.arange(N), n_pos)
+        tree = cKDTree(np.stack([cx.ravel(), cy.ravel()], 1))
+        reach = (NEIGHBOUR_REACH * half_widths + 3.0)[own]
+        pairs = tree.query_pairs(float(reach.max()), output_type="ndarray")
+        if len(pairs):
+            a, b = pairs[:, 0], pairs[:, 1]
+            d = np.hypot(cx.ravel()[a] - cx.ravel()[b], cy.ravel()[a] - cy.ravel()[b])
+            other = own[a] != own[b]
+            crowded = np.zeros(N * n_pos, bool)
+            crowded[a[other & (d < reach[a])]] = True
+            crowded[b[other & (d < reach[b])]] = True
+            crowded = crowded.reshape(N, n_pos)
+            clear = ~crowded
+            ok_rows = clear.sum(1) >= 5
+            med = np.median(prof, axis=1)
+            for i in np.nonzero(ok_rows & crowded.any(1))[0]:
+                med[i] = np.median(prof[i, clear[i]], axis=0)
+            return med, x
     return np.median(prof, axis=1), x
 
 
