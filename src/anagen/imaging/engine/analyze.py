@@ -15,7 +15,6 @@ from .measure import channel_contrast, fit_diameters, sample_profiles
 from .models import Analysis, Hair, summarize
 from .segment import Chain, hair_mask, prepare, trace_chains
 
-DEBUG: dict = {}
 ENGINE_VERSION = "0.1.0"
 MIN_UM_PER_PX = 0.5
 MAX_UM_PER_PX = 30.0
@@ -286,7 +285,6 @@ def analyze(
         else:
             base_first[i] = along >= 0
 
-    DEBUG["conv"] = [bool(conv[i, 0] != conv[i, 1]) for i in range(n)]
     hairs: list[Hair] = []
     bases = np.zeros((n, 2))
     for i in range(n):

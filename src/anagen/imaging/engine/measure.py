@@ -25,7 +25,7 @@ from scipy.spatial import cKDTree
 
 SIGMAS_PX = np.array([0.35, 0.6, 0.9, 1.25, 1.7, 2.2, 2.8, 3.5])
 # sample_profiles(avoid_neighbours=True) leaves out the places along a hair where another
-# hair's centreline is within this many half widths (+3 px). Tuning seeds 31/32: median
+# hair's sampling places come within this many half widths (+3 px). Tuning seeds 31/32: median
 # terminal diameter error 5.7/6.6 -> 5.0/6.1 µm, vellus 4.8/8.5 -> 4.5/7.9 µm, counts within
 # 0.1 point (3.2 half widths: 5.4/6.3 µm).
 NEIGHBOUR_REACH = 2.4
@@ -106,8 +106,8 @@ def sample_profiles(
 
     ``centrelines`` are (n, 2) arrays of (x, y) in image pixels; ``background`` is sampled at
     ``1 / bg_scale`` of the image resolution. ``avoid_neighbours``: the median is taken over
-    the places where no other centreline is within NEIGHBOUR_REACH half widths (when at least
-    5 such places remain).
+    the places with no sampling place of another hair within NEIGHBOUR_REACH half widths
+    (+3 px), when at least 5 such places remain.
     """
     K = 2 * int(np.ceil(half_range / step)) + 1
     x = (np.arange(K) - K // 2) * step
