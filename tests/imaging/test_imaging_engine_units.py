@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from anagen.imaging.engine import analyze, synth
-from anagen.imaging.engine.evaluate import score
+from anagen.imaging.engine.evaluate import match_hairs, score
 
 GRID = [(x, y) for y in (400.0, 1100.0, 1800.0) for x in (400.0, 1100.0, 1800.0)]
 
@@ -235,8 +235,6 @@ def test_glare_ring_measures_reach_in_spot_radii_and_how_the_shaft_runs_round_th
 def test_a_dark_hair_running_past_a_glare_spot_is_kept():
     """A short hair tangent to a glare spot runs round it like the arcs do, but it has the
     contrast of the field's other hairs (it was dropped before the faintness guard)."""
-    from anagen.imaging.engine.evaluate import match_hairs
-
     scene, p = unit_scene([1] * 9, diameter_um=70.0, length_um=200.0)
     img, truth = synth.render(scene, noise_seed=1)
     shaft = truth.hairs[4].polyline_um() / p.um_per_px
@@ -254,39 +252,48 @@ def test_a_dark_hair_running_past_a_glare_spot_is_kept():
     assert a.summary.count == truth.count == 9
 
 
+def straight_hairs_scene(
+    shafts: list[tuple[np.ndarray, np.ndarray, float]], seed: int
+) -> tuple[synth.Scene, synth.SynthParams]:
+    """unit_scene's field with the given straight 70 µm hairs (base µm, unit direction,
+    length µm), each leaving its own ostium at its base."""
+    scene, p = unit_scene([1] * 9, seed=seed)
+    hairs = [
+        synth.TruthHair(
+            id=i,
+            unit_id=i,
+            control_um=np.array([b, b + u * L / 2, b + u * L]),
+            base_diameter_um=70.0,
+            tapered=False,
+            vellus=False,
+            anagen=True,
+            growth_mm_per_day=0.3,
+            length_um=L,
+            diameter_um=70.0,
+        )  # fmt: skip
+        for i, (b, u, L) in enumerate(shafts)
+    ]
+    scene = replace(
+        scene,
+        hairs=hairs,
+        units=np.array([b for b, _, _ in shafts]),
+        unit_hair_counts=np.ones(len(hairs), int),
+        ostium_radius_um=np.full(len(hairs), 50.0),
+    )
+    return scene, p
+
+
 def _v_units_and_meeting_tips(seed: int) -> tuple[synth.Scene, synth.SynthParams]:
     """Nine pairs of 300 µm hairs, 20° either side of the flow: five V-shaped units (both
     leave one ostium) and four pairs from different units whose cut tips meet."""
-    scene, p = unit_scene([2] * 9, seed=seed)
-    hairs, bases = [], []
+    shafts = []
     for ui, c in enumerate(GRID):
         for dev in (-20.0, 20.0):
             ang = -np.pi / 2 + 0.3 + np.deg2rad(dev)
             u = np.array([np.cos(ang), np.sin(ang)])
             base = np.array(c) if ui % 2 == 0 else np.array(c) - u * 300.0
-            bases.append(base)
-            hairs.append(
-                synth.TruthHair(
-                    id=len(hairs),
-                    unit_id=len(bases) - 1,
-                    control_um=np.array([base, base + u * 150.0, base + u * 300.0]),
-                    base_diameter_um=70.0,
-                    tapered=False,
-                    vellus=False,
-                    anagen=True,
-                    growth_mm_per_day=0.3,
-                    length_um=300.0,
-                    diameter_um=70.0,
-                )  # fmt: skip
-            )
-    scene = replace(
-        scene,
-        hairs=hairs,
-        units=np.array(bases),
-        unit_hair_counts=np.ones(len(bases), int),
-        ostium_radius_um=np.full(len(bases), 50.0),
-    )
-    return scene, p
+            shafts.append((base, u, 300.0))
+    return straight_hairs_scene(shafts, seed)
 
 
 def test_hairs_whose_tips_meet_keep_their_base_upstream():
@@ -305,40 +312,16 @@ def test_a_neighbour_along_part_of_a_hair_does_not_widen_its_diameter():
     """Four 400 µm hairs with a second hair beside the first half of each (centres 1.2
     diameters apart), five alone. The shaft's median profile is taken where no other hair is
     within reach (before, the neighbour's half made the diameters up to 8 µm wrong)."""
-    from anagen.imaging.engine.evaluate import match_hairs
-
     errors = []
     for seed in (0, 1):
-        scene, p = unit_scene([1] * 9, seed=seed)
         u = np.array([np.cos(-np.pi / 2 + 0.3), np.sin(-np.pi / 2 + 0.3)])
         beside = np.array([-u[1], u[0]]) * 1.2 * 70.0
         shafts = []
         for gi, c in enumerate(GRID):
-            shafts.append((np.array(c) - u * 200.0, 400.0))
+            shafts.append((np.array(c) - u * 200.0, u, 400.0))
             if gi >= 5:
-                shafts.append((np.array(c) - u * 350.0 + beside, 350.0))
-        hairs = [
-            synth.TruthHair(
-                id=i,
-                unit_id=i,
-                control_um=np.array([b, b + u * L / 2, b + u * L]),
-                base_diameter_um=70.0,
-                tapered=False,
-                vellus=False,
-                anagen=True,
-                growth_mm_per_day=0.3,
-                length_um=L,
-                diameter_um=70.0,
-            )  # fmt: skip
-            for i, (b, L) in enumerate(shafts)
-        ]
-        scene = replace(
-            scene,
-            hairs=hairs,
-            units=np.array([b for b, _ in shafts]),
-            unit_hair_counts=np.ones(len(hairs), int),
-            ostium_radius_um=np.full(len(hairs), 50.0),
-        )
+                shafts.append((np.array(c) - u * 350.0 + beside, u, 350.0))
+        scene, p = straight_hairs_scene(shafts, seed)
         img, truth = synth.render(scene, noise_seed=seed)
         a = analyze(img, p.um_per_px)
         pairs = match_hairs(a, truth).pairs
