@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{i:3d} {r['kind']:5s} {q['um_per_px']:.1f}um {q['density_per_cm2']:3.0f} "
                 f"{q['hair_colour']:5s} F{q['fitzpatrick']} blur {q['blur_px']:.1f} "
                 f"true {r['n_true']:3d} est {r['n_est']:3d} matched {r['matched']:3d} "
-                f"unmatched {r['unmatched_det']:3d} (near {r['unmatched_near']:3d})"
+                f"unmatched {r['unmatched_det']:3d} (near {r['unmatched_near']:3d}) "
+                f"base right {r['base_end_correct']:3d}"
             )
     report(rows)
     print(f"wall {time.time() - t0:.0f}s")

@@ -7,6 +7,7 @@ exact geometry, so the truth is known hair by hair.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import replace
 
 import numpy as np
@@ -14,6 +15,9 @@ import pytest
 
 from anagen.imaging.engine import analyze, synth
 from anagen.imaging.engine.evaluate import match_hairs, score
+
+# The module (the package exports the function of the same name).
+analyze_module = importlib.import_module("anagen.imaging.engine.analyze")
 
 GRID = [(x, y) for y in (400.0, 1100.0, 1800.0) for x in (400.0, 1100.0, 1800.0)]
 
@@ -328,3 +332,38 @@ def test_a_neighbour_along_part_of_a_hair_does_not_widen_its_diameter():
         assert len(pairs) == 13
         errors += [a.hairs[i].diameter_um - truth.hairs[j].diameter_um for i, j in pairs]
     assert np.max(np.abs(errors)) <= 3.0
+
+
+def _blond_singles(seed: int) -> tuple[np.ndarray, synth.Truth]:
+    """Nine single 50 µm blond hairs on Fitzpatrick III skin: faint in luminance."""
+    scene, p = unit_scene([1] * 9, diameter_um=50.0, length_um=250.0, seed=seed)
+    p = replace(p, hair_colour="blond", fitzpatrick=3, noise=0.015, jpeg_quality=85)
+    return synth.render(replace(scene, params=p), noise_seed=seed)
+
+
+def test_light_hairs_faint_in_luminance_are_found_in_a_colour_weighted_contrast(monkeypatch):
+    """Blond hair absorbs blue far more than red while skin mottling darkens all channels
+    alike: the engine weighs the channels to separate the two (luminance alone found 27 of
+    the 36 hairs of these four fields)."""
+    found = {}
+    for use_colour in (False, True):
+        monkeypatch.setattr(analyze_module, "USE_COLOUR", use_colour)
+        matched = 0
+        for seed in range(4):
+            img, truth = _blond_singles(seed)
+            a = analyze(img, truth.um_per_px)
+            weights = a.quality["contrast_weights_rgb"]
+            assert (weights is not None) == use_colour
+            if use_colour:
+                assert weights[2] > weights[0]  # blue counts more than red
+            matched += score(a, truth)["matched"]
+        found[use_colour] = matched
+    assert found[False] <= 30
+    assert found[True] >= 34
+
+
+def test_dark_hairs_keep_the_luminance_contrast():
+    """Black hairs stand out in luminance: the channels are not re-weighted."""
+    scene, p = unit_scene([1, 2, 3, 1, 2, 3, 1, 2, 3], seed=3)
+    img, _ = synth.render(scene, noise_seed=3)
+    assert analyze(img, p.um_per_px).quality["contrast_weights_rgb"] is None
