@@ -43,7 +43,7 @@ HI_SIGMAS, HI_FLOOR = 4.0, 0.08
 # weigh_colours: the colour-weighted contrast replaces the luminance's when the hairs'
 # luminance contrast-to-noise is below COLOUR_LUM_SNR_MAX and the matched filter raises it
 # COLOUR_GAIN_MIN times; half of the filter is blended with luminance. Tuning seeds 31/32:
-# count MAE 15.4/15.6 -> 15.2/14.1 %, blond-hair fields 32.2/25.6 -> 28.9/17.3 %. Without
+# count MAE 15.4/15.6 -> 14.7/14.9 %, blond-hair fields 32.2/25.6 -> 27.5/21.0 %. Without
 # the gate, brown-hair fields with clear luminance contrast gained false detections (count
 # MAE 17.6 % on seed 31); the full filter (no blend) raised JPEG chroma blocks and vessels.
 COLOUR_LUM_SNR_MAX = 15.0
@@ -110,14 +110,14 @@ def skin_background(y: np.ndarray, work_um: float) -> np.ndarray:
     return _upsample(_coarse_background(y, work_um), y.shape)
 
 
-def _coarse_background(y: np.ndarray, work_um: float) -> np.ndarray:
-    """The background on a grid of ~40 µm cells.
+def _coarse_background(y: np.ndarray, work_um: float, cell_um: float = 40.0) -> np.ndarray:
+    """The background on a grid of ~``cell_um`` cells.
 
     The median ignores hairs (a minority of the pixels in any window) and keeps the slow
     vignetting and mottling. Both steps run on the coarse grid: the same smooth surface,
     without a 100-tap filter over every pixel of a 5 MP image.
     """
-    m = max(1, int(round(40.0 / work_um)))
+    m = max(1, int(round(cell_um / work_um)))
     coarse = block_mean(y, m)
     coarse = ndi.median_filter(coarse, size=max(3, int(round(400.0 / (m * work_um))) | 1))
     return ndi.gaussian_filter(coarse, 100.0 / (work_um * m))
@@ -182,10 +182,12 @@ def weigh_colours(prep: Prepared, mask: np.ndarray) -> bool:
     # Each channel's log contrast, log(background) - smoothed log(image) (the background is
     # smooth already), read at the hair pixels and a sample of the skin pixels only.
     k, wu = prep.k, prep.work_um
-    chans = [block_mean(prep.lin[..., i], k).astype(np.float32) for i in range(3)]
+    chans = [block_mean(prep.lin[..., i], k) for i in range(3)]
     logs = [np.log(y + np.float32(_EPS)) for y in chans]
     smooth = [ndi.gaussian_filter(lg, 0.7) for lg in logs]
-    coarse = [_coarse_background(y, wu) for y in chans]
+    # 80 µm cells: a quarter of the pixels and a quarter of the median window of the
+    # luminance background (the median is most of the cost on 5 MP).
+    coarse = [_coarse_background(y, wu, 80.0) for y in chans]
     shape = prep.contrast.shape
 
     def contrast_at(px: np.ndarray) -> np.ndarray:
@@ -334,37 +336,41 @@ def hair_mask(prep: Prepared, polarity: int | None = None) -> tuple[np.ndarray, 
     lo = max(LO_SIGMAS * prep.noise, LO_FLOOR)
     hi = max(HI_SIGMAS * prep.noise, HI_FLOOR)
     win = max(3, int(round(100.0 / wu)))
-    dark = apply_hysteresis_threshold(c, lo, hi) & ~prep.saturated
-    peak_dark = ndi.maximum_filter(c, size=win)
-    dark &= c >= 0.2 * peak_dark
-    bright = apply_hysteresis_threshold(-c, lo, hi) & ~prep.saturated
-    if prep.glare_halo is not None:
-        bright &= ~prep.glare_halo
-    peak_bright = -ndi.minimum_filter(c, size=win)
-    bright &= -c >= 0.2 * peak_bright
+    min_obj = max(4, int(900.0 / wu**2))
+    cabs = np.abs(c)
+
+    def side(sign: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """Mask of one polarity, its local peak contrast and its line-like / total votes."""
+        cs = c if sign > 0 else -c
+        m = apply_hysteresis_threshold(cs, lo, hi) & ~prep.saturated
+        if sign < 0 and prep.glare_halo is not None:
+            m &= ~prep.glare_halo
+        peak = ndi.maximum_filter(cs, size=win)
+        m &= cs >= 0.2 * peak
+        m, lines, total = _drop_small_and_weigh(m, min_obj, cabs)
+        return m, peak, lines, total
+
     # One polarity per image: the one with more line-like contrast. Glare halos and flakes are
     # bright, ostia dark; mixing both would turn them into false hairs. (A field with both dark
     # and white hairs is measured on its majority colour; see docs/imaging.md.)
-    min_obj = max(4, int(900.0 / wu**2))
     # The vote is the contrast summed over line-like components: dark ostia and vessels,
     # bright flakes and glare are blobs, and faint rims around them are weak. (An area vote
     # picked the ostia when grey hair lay on light skin.) Tuning seeds 31/32: the chosen
     # polarity disagreed with the hairs' own contrast on 10 of 95 images, now 3 (all hairs at
     # or below ~0.07 log contrast, barely visible either way).
-    cabs = np.abs(c)
-    dark, dark_lines, dark_all = _drop_small_and_weigh(dark, min_obj, cabs)
-    bright, bright_lines, bright_all = _drop_small_and_weigh(bright, min_obj, cabs)
-    if polarity is not None:
-        pass
-    elif dark_lines + bright_lines > 0:
-        polarity = 1 if dark_lines >= bright_lines else -1
+    if polarity is None:
+        dark, peak_dark, dark_lines, dark_all = side(1)
+        bright, peak_bright, bright_lines, bright_all = side(-1)
+        if dark_lines + bright_lines > 0:
+            polarity = 1 if dark_lines >= bright_lines else -1
+        else:
+            polarity = 1 if dark_all >= bright_all else -1
+        mask, peak = (dark, peak_dark) if polarity > 0 else (bright, peak_bright)
     else:
-        polarity = 1 if dark_all >= bright_all else -1
-    mask = dark if polarity > 0 else bright
+        mask, peak, _, _ = side(polarity)
     # Touching hairs leave a narrow trough of lower contrast between them: a strongly positive
     # second derivative across it. Cutting the mask there separates parallel hairs of one unit.
     cs = c * polarity
-    peak = peak_dark if polarity > 0 else peak_bright
     # Hessian (as skimage.feature.hessian_matrix, Gaussian sigma 0.7 then np.gradient twice)
     # only where a trough can be: inside the mask, below 3/4 of the local peak.
     ry, rx = np.nonzero(mask & (cs < 0.75 * peak))
