@@ -106,6 +106,23 @@ def test_nul_characters_in_json_text_are_400_and_store_nothing(client, auth):
     assert Patient.objects.count() == 0
 
 
+def test_nul_characters_in_the_query_string_are_400(client, auth):
+    # Searching for NUL was a 500 on PostgreSQL (schemathesis, GET /api/v1/patients?q=%00).
+    _, headers = auth
+    for query in ("q=a%00b", "x%00=1"):
+        r = client.get(f"/api/v1/patients?{query}", headers=headers)
+        assert r.status_code == 400 and "NUL" in r.json()["detail"]
+    assert client.get("/api/v1/patients?q=ab", headers=headers).status_code == 200
+
+
+def test_nul_characters_in_a_page_query_string_are_400(client, auth):
+    user, _ = auth
+    client.force_login(user)
+    r = client.get("/patients/?q=a%00b")
+    assert r.status_code == 400 and b"NUL" in r.content
+    assert client.get("/patients/?q=ab").status_code == 200
+
+
 def test_oversized_body_is_413_and_stores_nothing(client, auth, settings):
     _, headers = auth
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
