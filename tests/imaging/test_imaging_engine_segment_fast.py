@@ -1,0 +1,83 @@
+"""The segmentation's fast helpers give the same result as the library functions they replace.
+
+Each helper exists for speed only (benchmarks/imaging_speed.py); these tests hold them to
+SciPy's and scikit-image's results on random masks and images, edges included.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+from skimage.filters import apply_hysteresis_threshold
+from skimage.transform import resize
+
+from anagen.imaging.engine.segment import (
+    _dilate_sparse,
+    _hysteresis,
+    _inner_distance,
+    _open2x2,
+    _upsample,
+    dilate3,
+)
+
+
+def random_masks(n: int = 12, shape: tuple[int, int] = (57, 83)) -> list[np.ndarray]:
+    """Blobby masks of varied density, touching the image edges."""
+    rng = np.random.default_rng(11)
+    return [
+        ndi.gaussian_filter(rng.random(shape), 1.2 + 0.3 * (i % 3)) > 0.48 + 0.01 * (i % 5)
+        for i in range(n)
+    ]
+
+
+def test_dilate3_equals_binary_dilation_with_the_cross_and_the_square():
+    for m in random_masks():
+        np.testing.assert_array_equal(dilate3(m), ndi.binary_dilation(m))
+        np.testing.assert_array_equal(
+            dilate3(m, eight=True), ndi.binary_dilation(m, np.ones((3, 3), bool))
+        )
+
+
+def test_open2x2_equals_binary_opening_with_a_2x2_square():
+    for m in random_masks():
+        np.testing.assert_array_equal(_open2x2(m), ndi.binary_opening(m, np.ones((2, 2), bool)))
+
+
+@pytest.mark.parametrize("iterations", [1, 3, 10])
+def test_dilate_sparse_equals_iterated_binary_dilation(iterations):
+    m = np.zeros((60, 90), bool)
+    m[2, 3] = m[40:44, 70:75] = True  # one spot near a corner
+    np.testing.assert_array_equal(
+        _dilate_sparse(m, iterations), ndi.binary_dilation(m, iterations=iterations)
+    )
+    assert not _dilate_sparse(np.zeros((5, 5), bool), 3).any()
+
+
+def test_hysteresis_equals_skimage():
+    rng = np.random.default_rng(3)
+    for _ in range(6):
+        c = ndi.gaussian_filter(rng.normal(size=(64, 96)), 1.5)
+        lo, hi = np.quantile(c, [0.6, 0.95])
+        np.testing.assert_array_equal(_hysteresis(c, lo, hi), apply_hysteresis_threshold(c, lo, hi))
+
+
+def test_inner_distance_equals_the_euclidean_distance_transform_where_asked():
+    rng = np.random.default_rng(8)
+    for m in random_masks():
+        where = rng.random(m.shape) < 0.3
+        got = _inner_distance(m, where)
+        ref = ndi.distance_transform_edt(m)
+        np.testing.assert_allclose(got[where], ref[where], rtol=0, atol=1e-12)
+        assert not got[~where].any()
+    full = np.ones((9, 12), bool)  # no background pixel at all
+    np.testing.assert_allclose(
+        _inner_distance(full, full), ndi.distance_transform_edt(full), atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("shape", [(97, 131), (40, 40), (301, 7)])
+def test_upsample_equals_skimage_resize(shape):
+    coarse = np.random.default_rng(1).random((9, 6)).astype(np.float32)
+    ref = resize(coarse, shape, order=1, mode="edge", anti_aliasing=False)
+    np.testing.assert_allclose(_upsample(coarse, shape), ref, rtol=1e-5, atol=1e-6)
