@@ -16,6 +16,7 @@ from anagen.imaging.engine.segment import (
     _dilate_sparse,
     _hysteresis,
     _inner_distance,
+    _median_filter_halves,
     _open2x2,
     _upsample,
     dilate3,
@@ -81,3 +82,9 @@ def test_upsample_equals_skimage_resize(shape):
     coarse = np.random.default_rng(1).random((9, 6)).astype(np.float32)
     ref = resize(coarse, shape, order=1, mode="edge", anti_aliasing=False)
     np.testing.assert_allclose(_upsample(coarse, shape), ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("shape", "size"), [((101, 57), 11), ((30, 40), 7), ((8, 9), 7)])
+def test_median_filter_in_two_halves_equals_one_pass(shape, size):
+    a = np.random.default_rng(2).random(shape).astype(np.float32)
+    np.testing.assert_array_equal(_median_filter_halves(a, size), ndi.median_filter(a, size=size))
