@@ -196,8 +196,8 @@ def analyze(
         step = 0.5 if med_hw < 8 else 1.0
         half_range = float(np.clip(2.2 * np.percentile(hw_img, 95) + 8, 10, 80))
         profiles, x = sample_profiles(
-            prep.lin_y if prep.profile_image is None else prep.profile_image,
-            prep.background if prep.profile_background is None else prep.profile_background,
+            prep.colour.profile_image if prep.colour else prep.lin_y,
+            prep.colour.profile_background if prep.colour else prep.background,
             lines,
             hw_img,
             step,
@@ -236,7 +236,7 @@ def analyze(
     keep = [c for c, o in zip(keep, ok, strict=True) if o]
     lines = [ln for ln, o in zip(lines, ok, strict=True) if o]
     diam_px, depth, hw_img, band_px = diam_px[ok], depth[ok], hw_img[ok], band_px[ok]
-    if prep.profile_image is not None and len(keep):
+    if prep.colour and len(keep):
         # Colour-weighted profiles decide which candidates are hairs; diameters come from
         # luminance, which JPEG keeps at full resolution (chroma is subsampled and widens
         # the colour profile).
@@ -375,8 +375,11 @@ def _ostium_votes(
     k = prep.k
     # Darker than background is positive, whatever the hairs' polarity. Luminance: ostia are
     # dark in every channel, and colour weights for light hairs can cancel them.
-    c = prep.contrast if prep.luminance_contrast is None else prep.luminance_contrast
-    noise = prep.noise if prep.luminance_contrast is None else prep.luminance_noise
+    c, noise = (
+        (prep.colour.luminance_contrast, prep.colour.luminance_noise)
+        if prep.colour
+        else (prep.contrast, prep.noise)
+    )
     v = ends[:, 1] - ends[:, 0]
     u = v / np.maximum(lens, 1e-9)[:, None]
     reach = (hw_img + 2.0 * k)[:, None]
@@ -590,7 +593,7 @@ def _quality(
     else:
         glare = float(sat.mean())
         coverage = float(usable.mean())
-    cw = prep.colour_weights
+    cw = prep.colour.weights if prep.colour else None
     counted = [h for h in hairs if h.counted]
     dpx = np.array([h.diameter_um / upp for h in counted]) if counted else np.zeros(0)
     px_per_hair = float(np.median(dpx)) if len(dpx) else None

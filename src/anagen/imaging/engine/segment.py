@@ -73,15 +73,21 @@ class Prepared:
     saturated: np.ndarray  # working-scale glare mask
     noise: float
     glare_halo: np.ndarray | None = None  # wider zone around each glare spot (scaled by size)
-    # Channel weights of the contrast when it is a colour-weighted one (see weigh_colours);
-    # None: the contrast is the luminance's.
-    colour_weights: np.ndarray | None = None
-    # Full-resolution image and working-scale background the diameter profiles are read from
-    # (their ratio is the contrast); None: lin_y and background.
-    profile_image: np.ndarray | None = None
-    profile_background: np.ndarray | None = None
-    luminance_contrast: np.ndarray | None = None  # the luminance's, kept when weighted
-    luminance_noise: float = 0.0
+    # Set when ``contrast`` is a colour-weighted one (see weigh_colours); None: luminance.
+    colour: ColourContrast | None = None
+
+
+@dataclass
+class ColourContrast:
+    """What a colour-weighted contrast replaced and how its profiles are read."""
+
+    weights: np.ndarray  # channel weights (R, G, B) of the log contrasts
+    # Full-resolution image and working-scale background the candidates' profiles are read
+    # from (their ratio is the weighted contrast).
+    profile_image: np.ndarray
+    profile_background: np.ndarray
+    luminance_contrast: np.ndarray  # the luminance contrast and noise it replaced
+    luminance_noise: float
 
 
 def block_mean(a: np.ndarray, k: int) -> np.ndarray:
@@ -295,15 +301,19 @@ def weigh_colours(prep: Prepared, mask: np.ndarray) -> bool:
     w32 = w.astype(np.float32)
     bg_log = sum(wi * np.log(cb + _EPS) for wi, cb in zip(w, coarse, strict=True))
     bg_log_up = _upsample(bg_log, shape)
-    prep.luminance_contrast, prep.luminance_noise = prep.contrast, prep.noise
+    luminance_contrast, luminance_noise = prep.contrast, prep.noise
     prep.contrast = bg_log_up - (w32[0] * smooth[0] + w32[1] * smooth[1] + w32[2] * smooth[2])
     prep.noise = _noise(prep.contrast, sat)
-    prep.colour_weights = w
-    # Diameter profiles read the same combination: prod(channel ** w) at full resolution
-    # over prod(background ** w) at working scale.
+    # Profiles read the same combination: prod(channel ** w) at full resolution over
+    # prod(background ** w) at working scale.
     full = logs if k == 1 else [np.log(prep.lin[..., i] + np.float32(_EPS)) for i in range(3)]
-    prep.profile_image = np.exp(w32[0] * full[0] + w32[1] * full[1] + w32[2] * full[2])
-    prep.profile_background = np.exp(bg_log_up)
+    prep.colour = ColourContrast(
+        weights=w,
+        profile_image=np.exp(w32[0] * full[0] + w32[1] * full[1] + w32[2] * full[2]),
+        profile_background=np.exp(bg_log_up),
+        luminance_contrast=luminance_contrast,
+        luminance_noise=luminance_noise,
+    )
     return True
 
 
