@@ -135,9 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     lines += [
         "",
-        "CPU time counts every thread of the process, so on an idle 2-core machine wall time "
-        "would be at most the CPU time (less where NumPy/SciPy use both cores); the wall "
-        "figures here are inflated by other jobs sharing the machine.",
+        "CPU time counts every thread of the process. The engine runs independent steps in "
+        "two threads (segment.py: the two polarities, the colour channels, the skeleton), so "
+        "wall time is below CPU time when the machine's second core is free; other jobs "
+        "sharing the machine inflate the wall figures.",
     ]
     text = "\n".join(lines)
     print(text)
