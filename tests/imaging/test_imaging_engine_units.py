@@ -167,6 +167,23 @@ def test_base_end_is_the_end_at_the_dark_ostium_when_no_hairs_converge():
     # the darker disc of skin at each base tells base from tip. The same image turned by 180°
     # must give the turned answer (without the ostium cue one of the two comes out reversed).
     scene, p = unit_scene([1] * 9, length_um=300.0, seed=5)
+    assert_bases_at_the_ostia_both_ways_round(scene, p)
+
+
+def test_light_hairs_take_the_ostium_cue_when_no_hairs_converge(monkeypatch):
+    # Grey hair on dark skin is brighter than the skin. Among light hairs the ostium cue only
+    # breaks a tie of the convergence cue (added to it, it flipped more fields than it mended
+    # on the tuning seeds); with single hairs there is nothing else to go by.
+    scene, p = unit_scene([1] * 9, length_um=300.0, seed=5)
+    p = replace(p, hair_colour="grey", fitzpatrick=6)
+    scene = replace(scene, params=p)
+    assert_bases_at_the_ostia_both_ways_round(scene, p)
+    monkeypatch.setattr(analyze_module, "OSTIUM_LIGHT_TIEBREAK", 0.0)
+    with pytest.raises(AssertionError):
+        assert_bases_at_the_ostia_both_ways_round(scene, p)
+
+
+def assert_bases_at_the_ostia_both_ways_round(scene: synth.Scene, p: synth.SynthParams) -> None:
     img, truth = synth.render(scene, noise_seed=5)
     H, W = img.shape[:2]
     bases = np.array([h.polyline_um(8)[0] / p.um_per_px for h in truth.hairs])
