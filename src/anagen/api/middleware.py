@@ -13,9 +13,9 @@ from collections.abc import Callable
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from anagen.core.middleware import API_PREFIX
 from anagen.core.text import contains_nul
 
-API_PREFIX = "/api/"
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
