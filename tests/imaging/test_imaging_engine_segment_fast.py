@@ -12,6 +12,7 @@ from scipy import ndimage as ndi
 from skimage.filters import apply_hysteresis_threshold
 from skimage.transform import resize
 
+from anagen.imaging.engine import segment, synth
 from anagen.imaging.engine.segment import (
     _dilate_sparse,
     _hysteresis,
@@ -88,3 +89,38 @@ def test_upsample_equals_skimage_resize(shape):
 def test_median_filter_in_two_halves_equals_one_pass(shape, size):
     a = np.random.default_rng(2).random(shape).astype(np.float32)
     np.testing.assert_array_equal(_median_filter_halves(a, size), ndi.median_filter(a, size=size))
+
+
+def _background_without_recomputed(y: np.ndarray, work_um: float, glare: np.ndarray) -> np.ndarray:
+    """The glare-free background computed in full: skin means per cell, cells under glare
+    filled from the nearest cell of skin, median, smoothing, upsampling."""
+    m = max(1, int(round(segment.BACKGROUND_CELL_UM / work_um)))
+    gh, gw = y.shape[0] // m, y.shape[1] // m
+    g, yc = glare[: gh * m, : gw * m], y[: gh * m, : gw * m]
+    skin = segment.block_mean((~g).astype(np.float32), m)
+    sums = segment.block_mean(np.where(g, 0, yc).astype(np.float32), m)
+    means = np.where(skin > 0, sums / np.maximum(skin, 1e-6), 0).astype(np.float32)
+    valid = skin >= segment.GLARE_CELL_SKIN_MIN
+    idx = ndi.distance_transform_edt(~valid, return_distances=False, return_indices=True)
+    median = ndi.median_filter(means[idx[0], idx[1]], size=segment._median_size(m, work_um))
+    smooth = ndi.gaussian_filter(median, segment._smooth_sigma(m, work_um))
+    return resize(smooth, y.shape, order=1, mode="edge", anti_aliasing=False)
+
+
+@pytest.mark.parametrize("seed", [0, 2, 3, 4])
+def test_background_without_glare_equals_the_full_recomputation(seed):
+    """prepare recomputes the dark hairs' background only near glare; it must equal the
+    background computed over the whole image."""
+    p = synth.random_params(np.random.default_rng(seed))
+    p = synth.SynthParams.from_dict({**p.to_dict(), "width": 500, "height": 400, "glare": 0.6})
+    img, _ = synth.render(synth.make_scene(p, seed), noise_seed=seed)
+    prep = segment.prepare(img, p.um_per_px)
+    assert prep.dark is not None, "the scene needs glare"
+    background, contrast = prep.dark
+    ref = _background_without_recomputed(prep.y_work, prep.work_um, prep.glare_halo)
+    np.testing.assert_allclose(background, ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        contrast, segment.log_contrast(ref.astype(np.float32), prep.y_work), atol=2e-5
+    )
+    # Far from every spot the background is the one with glare in (these scenes have such skin).
+    assert (background == prep.background).any()

@@ -105,6 +105,30 @@ def test_glare_halo_grows_each_spot_by_its_own_size():
     assert halo[60, 152] and not halo[60, 156]
 
 
+def test_skin_around_a_large_glare_spot_does_not_read_darker_for_dark_hairs():
+    """A large specular spot on plain skin: a background that rises over the spot makes the
+    skin around it read darker than the background, in rings that were counted as dark hairs
+    (tuning seed 31). The dark hairs' contrast leaves glare out of the background."""
+    from anagen.imaging.engine.segment import prepare
+
+    rng = np.random.default_rng(0)
+    H, W = 400, 500
+    yy, xx = np.mgrid[:H, :W]
+    cx, cy, r = 250, 200, 30
+    lin = 0.16 * (1 + 0.02 * rng.standard_normal((H, W)))
+    lin = np.clip(lin + 1.5 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r)), 0, 1)
+    srgb = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
+    img = np.repeat(np.round(srgb * 255).astype(np.uint8)[..., None], 3, axis=2)
+    prep = prepare(img, 6.0)
+    d = np.hypot(xx - cx, yy - cy)
+    ring = (d > 3 * r) & (d < 6 * r)  # skin beyond the halo
+    # With glare in the background the ring reads several noise SDs darker ...
+    assert np.percentile(prep.contrast[ring], 95) > 3 * prep.noise
+    # ... left out, it is skin.
+    assert prep.dark is not None
+    assert np.percentile(prep.dark[1][ring], 95) < 2 * prep.noise
+
+
 def _grey_hairs_among_dark_ostia(seed: int = 0) -> np.ndarray:
     """Light skin with 12 dark round ostia and 6 thin light hairs of less total area."""
     from scipy import ndimage as ndi

@@ -59,6 +59,10 @@ COLOUR_BACKGROUND_CELL_UM = 80.0
 # more faint wide hairs on seed 31 (count MAE 14.6 -> 13.9 %) but merged touching hairs on
 # seed 32 (15.0 -> 15.7 %, dense 14.4 -> 18.6 %); 1.5 merged them on both.
 CONTRAST_SIGMA_PX = 0.7
+# For dark hairs the luminance background leaves glare out (cells with less skin than this
+# share take the nearest skin cell's value).
+GLARE_OUT_OF_BACKGROUND = True
+GLARE_CELL_SKIN_MIN = 0.5
 NOISE_STRIDE = 2  # every 2nd row and column: the same MAD (tuning seed 31), a quarter of the work
 
 _x = np.arange(256) / 255.0
@@ -82,6 +86,9 @@ class Prepared:
     glare_halo: np.ndarray | None = None  # wider zone around each glare spot (scaled by size)
     # Set when ``contrast`` is a colour-weighted one (see weigh_colours); None: luminance.
     colour: ColourContrast | None = None
+    # (background, contrast) for hairs darker than the skin when they differ from the above
+    # (glare left out of the background; see prepare); hair_mask keeps them if it picks dark.
+    dark: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass
@@ -117,11 +124,87 @@ def prepare(rgb: np.ndarray, um_per_px: float) -> Prepared:
     with ThreadPoolExecutor(1) as pool:  # the glare zones beside the contrast
         halo_job = pool.submit(_glare_halo, sat)
         sat = _dilate_sparse(sat, max(2, int(40 / work_um)))
-        bg = skin_background(yw, work_um)
+        means, median, coarse = _background_stages(yw, work_um, BACKGROUND_CELL_UM)
+        bg = _upsample(coarse, yw.shape)
         c = log_contrast(bg, yw)
-        halo = halo_job.result()
+        halo = halo_job.result() | sat
     noise = _noise(c, sat)
-    return Prepared(lin, lin_y, k, work_um, yw, bg, c, sat, noise, halo | sat)
+    prep = Prepared(lin, lin_y, k, work_um, yw, bg, c, sat, noise, halo)
+    if GLARE_OUT_OF_BACKGROUND and halo.any():
+        # Dark hairs are looked for against a background that leaves glare and its halo out:
+        # a background that rises over a spot makes the skin around it read darker, in rings
+        # that look like hairs. Light hairs keep the background that follows the halo (their
+        # polarity would see the halo itself as bright).
+        prep.dark = _without_glare(yw, work_um, (means, median, coarse), bg, c, halo)
+    return prep
+
+
+def _without_glare(
+    y: np.ndarray,
+    work_um: float,
+    stages: tuple[np.ndarray, np.ndarray, np.ndarray],
+    background: np.ndarray,
+    contrast: np.ndarray,
+    glare: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(background, contrast) of a working-scale image with ``glare`` left out of the
+    background; ``stages`` (_background_stages), ``background`` and ``contrast``: with it in.
+
+    Cells mostly under glare take the value of the nearest cell of skin. Only the cells with
+    glare in them change their mean, only medians whose window reaches them change, and only
+    the smoothed background and contrast within reach of those: each step is redone there and
+    the rest copied (the same values as recomputing everything, in a fraction of the time).
+    """
+    means, median, coarse = stages
+    m = max(1, int(round(BACKGROUND_CELL_UM / work_um)))
+    size = _median_size(m, work_um)
+    gh, gw = means.shape
+    g = glare[: gh * m, : gw * m]
+    rows, cols = np.nonzero(g.any(axis=1))[0], np.nonzero(g.any(axis=0))[0]
+    if len(rows) == 0:
+        return background, contrast
+    # Means of the skin pixels of the cells that hold glare (their bounding box).
+    a0, a1, b0, b1 = rows[0] // m, rows[-1] // m + 1, cols[0] // m, cols[-1] // m + 1
+    box = (slice(a0 * m, a1 * m), slice(b0 * m, b1 * m))
+    skin = block_mean((~g[box]).astype(np.float32), m)
+    sums = block_mean(np.where(g[box], np.float32(0), y[box]), m)
+    means = means.copy()
+    means[a0:a1, b0:b1] = np.where(skin > 0, sums / np.maximum(skin, 1e-6), 0)
+    valid = np.ones(means.shape, bool)
+    valid[a0:a1, b0:b1] = skin >= GLARE_CELL_SKIN_MIN
+    if not valid.any():
+        return background, contrast
+    if not valid.all():
+        idx = ndi.distance_transform_edt(~valid, return_distances=False, return_indices=True)
+        means = means[idx[0], idx[1]]
+    # Medians whose window reaches a changed cell, from their own windows' cells, spot by spot
+    # (the spots' common bounding box is often most of the image).
+    r = size // 2
+    changed = np.zeros(means.shape, bool)
+    changed[a0:a1, b0:b1] = block_mean(g[box].astype(np.float32), m) > 0
+    reached = ndi.maximum_filter(changed, size=size, mode="constant")
+    median = median.copy()
+    for rows_, cols_ in ndi.find_objects(ndi.label(reached)[0]):
+        c0, c1, d0, d1 = rows_.start, rows_.stop, cols_.start, cols_.stop
+        e0, e1, f0, f1 = max(c0 - r, 0), min(c1 + r, gh), max(d0 - r, 0), min(d1 + r, gw)
+        median[c0:c1, d0:d1] = ndi.median_filter(means[e0:e1, f0:f1], size=size)[
+            c0 - e0 : c1 - e0, d0 - f0 : d1 - f0
+        ]
+    change = ndi.gaussian_filter(median, _smooth_sigma(m, work_um)) - coarse
+    rr, cc = np.nonzero(change.any(axis=1))[0], np.nonzero(change.any(axis=0))[0]
+    if len(rr) == 0:
+        return background, contrast
+    bg = background.copy()
+    (y0, y1), (x0, x1) = _upsample_span(rr, y.shape[0], gh), _upsample_span(cc, y.shape[1], gw)
+    bg[y0:y1, x0:x1] += _upsample(change, y.shape, (y0, y1, x0, x1))
+    # The contrast's smoothing reaches 3 pixels: recompute it on the changed box.
+    v0, v1 = max(y0 - 3, 0), min(y1 + 3, y.shape[0])
+    w0, w1 = max(x0 - 3, 0), min(x1 + 3, y.shape[1])
+    c = contrast.copy()
+    c[y0:y1, x0:x1] = log_contrast(bg[v0:v1, w0:w1], y[v0:v1, w0:w1])[
+        y0 - v0 : y1 - v0, x0 - w0 : x1 - w0
+    ]
+    return bg, c
 
 
 # Binary morphology with 3x3 and 2x2 structures as shifted ORs/ANDs: the same result as
@@ -166,17 +249,35 @@ def skin_background(y: np.ndarray, work_um: float) -> np.ndarray:
     return _upsample(_coarse_background(y, work_um, BACKGROUND_CELL_UM), y.shape)
 
 
-def _coarse_background(y: np.ndarray, work_um: float, cell_um: float) -> np.ndarray:
-    """The background on a grid of ~``cell_um`` cells.
+def _median_size(m: int, work_um: float) -> int:
+    """Odd median window (cells) of ~400 µm for cells of ``m`` working pixels."""
+    return max(3, int(round(400.0 / (m * work_um))) | 1)
+
+
+def _smooth_sigma(m: int, work_um: float) -> float:
+    """Gaussian smoothing (cells) of ~100 µm for cells of ``m`` working pixels."""
+    return 100.0 / (work_um * m)
+
+
+def _background_stages(
+    y: np.ndarray, work_um: float, cell_um: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cell means, their median and the smoothed median: the background on a grid of
+    ~``cell_um`` cells (the last), with the steps before it.
 
     The median ignores hairs (a minority of the pixels in any window) and keeps the slow
     vignetting and mottling. Both steps run on the coarse grid: the same smooth surface,
     without a 100-tap filter over every pixel of a 5 MP image.
     """
     m = max(1, int(round(cell_um / work_um)))
-    coarse = block_mean(y, m)
-    coarse = _median_filter_halves(coarse, max(3, int(round(400.0 / (m * work_um))) | 1))
-    return ndi.gaussian_filter(coarse, 100.0 / (work_um * m))
+    means = block_mean(y, m)
+    median = _median_filter_halves(means, _median_size(m, work_um))
+    return means, median, ndi.gaussian_filter(median, _smooth_sigma(m, work_um))
+
+
+def _coarse_background(y: np.ndarray, work_um: float, cell_um: float) -> np.ndarray:
+    """The background on a grid of ~``cell_um`` cells (see _background_stages)."""
+    return _background_stages(y, work_um, cell_um)[2]
 
 
 def _median_filter_halves(a: np.ndarray, size: int) -> np.ndarray:
@@ -194,26 +295,36 @@ def _median_filter_halves(a: np.ndarray, size: int) -> np.ndarray:
         return np.concatenate([top.result()[:mid], bottom[r:]])
 
 
-def _interp_matrix(n_out: int, n_in: int) -> np.ndarray:
-    """(n_out, n_in) weights of linear interpolation with pixel-centre alignment and edge
-    clamping (skimage's resize, order=1, mode="edge")."""
+def _interp_index(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear interpolation from ``n_in`` to ``n_out`` samples with pixel-centre alignment and
+    edge clamping (skimage's resize, order=1, mode="edge"): output i is
+    (1 - f[i]) * in[i0[i]] + f[i] * in[i1[i]]."""
     r = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
-    r0 = np.floor(r).astype(int)
-    r1 = np.minimum(r0 + 1, n_in - 1)
-    f = r - r0
-    m = np.zeros((n_out, n_in))
-    rows = np.arange(n_out)
-    m[rows, r0] += 1 - f
-    m[rows, r1] += f
-    return m
+    i0 = np.floor(r).astype(int)
+    return i0, np.minimum(i0 + 1, n_in - 1), (r - i0).astype(np.float32)
 
 
-def _upsample(coarse: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Bilinear upsampling of a small grid as two matrix products (a tenth of the time of
-    skimage's resize on 5 MP; the same values up to rounding)."""
-    rows = _interp_matrix(shape[0], coarse.shape[0])
-    cols = _interp_matrix(shape[1], coarse.shape[1])
-    return ((rows @ coarse.astype(np.float64)) @ cols.T).astype(np.float32)
+def _upsample_span(cells: np.ndarray, n_out: int, n_in: int) -> tuple[int, int]:
+    """Output rows (or columns) [start, stop) that read any of the sorted ``cells``."""
+    i0, i1, _ = _interp_index(n_out, n_in)
+    lo, hi = int(cells[0]), int(cells[-1])
+    reads = ((i0 >= lo) & (i0 <= hi)) | ((i1 >= lo) & (i1 <= hi))
+    at = np.nonzero(reads)[0]
+    return int(at[0]), int(at[-1]) + 1
+
+
+def _upsample(
+    coarse: np.ndarray, shape: tuple[int, ...], box: tuple[int, int, int, int] | None = None
+) -> np.ndarray:
+    """Bilinear upsampling of a small grid to ``shape`` (skimage's resize, order=1,
+    mode="edge", up to rounding), separably by gathers: a few passes over the output instead
+    of resize's general warp. ``box``: (row0, row1, col0, col1) of the output only."""
+    r0, r1, c0, c1 = box if box is not None else (0, shape[0], 0, shape[1])
+    i0, i1, f = (a[r0:r1] for a in _interp_index(shape[0], coarse.shape[0]))
+    j0, j1, g = (a[c0:c1] for a in _interp_index(shape[1], coarse.shape[1]))
+    grid = coarse.astype(np.float32)
+    rows = grid[i0] + f[:, None] * (grid[i1] - grid[i0])
+    return rows[:, j0] + g[None, :] * (rows[:, j1] - rows[:, j0])
 
 
 def _upsample_at(
@@ -441,26 +552,27 @@ def hair_mask(prep: Prepared, polarity: int | None = None) -> tuple[np.ndarray, 
     contrast, where vessels can outweigh light hairs).
     """
     c = prep.contrast
+    # Dark hairs' own contrast (glare out of the background) while the polarity is voted on.
+    c_dark = prep.dark[1] if polarity is None and prep.dark is not None else c
     wu = prep.work_um
     lo = max(LO_SIGMAS * prep.noise, LO_FLOOR)
     hi = max(HI_SIGMAS * prep.noise, HI_FLOOR)
     win = max(3, int(round(100.0 / wu)))
     min_obj = max(4, int(900.0 / wu**2))
-    cabs = np.abs(c)
 
     def side(
         sign: int, pool: ThreadPoolExecutor | None = None
     ) -> tuple[np.ndarray, np.ndarray, float, float]:
         """Mask of one polarity, its local peak contrast and its line-like / total votes.
         ``pool``: compute the local peak there, beside the threshold."""
-        cs = c if sign > 0 else -c
+        cs = c_dark if sign > 0 else -c
         peak_job = pool.submit(ndi.maximum_filter, cs, size=win) if pool else None
         m = _hysteresis(cs, lo, hi) & ~prep.saturated
         if sign < 0 and prep.glare_halo is not None:
             m &= ~prep.glare_halo
         peak = peak_job.result() if peak_job else ndi.maximum_filter(cs, size=win)
         m &= cs >= 0.2 * peak
-        m, lines, total = _drop_small_and_weigh(m, min_obj, cabs)
+        m, lines, total = _drop_small_and_weigh(m, min_obj, np.abs(cs))
         return m, peak, lines, total
 
     # One polarity per image: the one with more line-like contrast. Glare halos and flakes are
@@ -485,6 +597,11 @@ def hair_mask(prep: Prepared, polarity: int | None = None) -> tuple[np.ndarray, 
             else:
                 polarity = 1 if dark_all >= bright_all else -1
             mask, peak = (dark, peak_dark) if polarity > 0 else (bright, peak_bright)
+            if polarity > 0 and prep.dark is not None:
+                prep.background, prep.contrast = prep.dark
+                c = prep.contrast
+                smooth = gaussian(c, sigma=0.7, mode="constant", cval=0)
+            prep.dark = None
         else:
             smooth_job = pool.submit(gaussian, c, sigma=0.7, mode="constant", cval=0)
             mask, peak, _, _ = side(polarity, pool)
