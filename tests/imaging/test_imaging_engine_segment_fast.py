@@ -119,8 +119,9 @@ def test_background_without_glare_equals_the_full_recomputation(seed):
     background, contrast = prep.dark
     ref = _background_without_recomputed(prep.y_work, prep.work_um, prep.glare_halo)
     np.testing.assert_allclose(background, ref, rtol=1e-5, atol=1e-6)
+    # The contrast's change is not smoothed again (under 0.003 next to a spot; noise 0.01-0.05).
     np.testing.assert_allclose(
-        contrast, segment.log_contrast(ref.astype(np.float32), prep.y_work), atol=2e-5
+        contrast, segment.log_contrast(ref.astype(np.float32), prep.y_work), atol=3e-3
     )
     # Far from every spot the background is the one with glare in (these scenes have such skin).
     assert (background == prep.background).any()
