@@ -125,3 +125,24 @@ def test_background_without_glare_equals_the_full_recomputation(seed):
     )
     # Far from every spot the background is the one with glare in (these scenes have such skin).
     assert (background == prep.background).any()
+
+
+def test_upsample_read_at_pixels_equals_the_whole_upsampled_grid():
+    coarse = np.random.default_rng(4).random((9, 6)).astype(np.float32)
+    shape = (97, 131)
+    rr, cc = np.nonzero(np.random.default_rng(5).random(shape) < 0.2)
+    rr, cc = np.concatenate([rr, [0, 96, 0, 96]]), np.concatenate([cc, [0, 130, 130, 0]])
+    np.testing.assert_allclose(
+        segment._upsample_at(coarse, shape, rr, cc), _upsample(coarse, shape)[rr, cc], atol=1e-6
+    )
+
+
+def test_bilinear_equals_map_coordinates_of_order_one_with_nearest_edges():
+    from anagen.imaging.engine.measure import bilinear
+
+    rng = np.random.default_rng(6)
+    image = rng.random((37, 53)).astype(np.float32)
+    rows, cols = rng.uniform(-4, 41, 3000), rng.uniform(-4, 57, 3000)
+    rows[:4], cols[:4] = [0, 36, 0, 36], [0, 52, 52, 0]  # the corners exactly
+    ref = ndi.map_coordinates(image, [rows, cols], order=1, mode="nearest")
+    np.testing.assert_allclose(bilinear(image, rows, cols), ref, atol=1e-6)

@@ -11,7 +11,7 @@ from scipy.spatial import cKDTree
 
 from .errors import CalibrationError, ImageInputError
 from .io import coerce_image
-from .measure import channel_contrast, fit_diameters, sample_profiles
+from .measure import bilinear, channel_contrast, fit_diameters, sample_profiles
 from .models import Analysis, Hair, summarize
 from .segment import Chain, hair_mask, prepare, trace_chains, weigh_colours
 
@@ -397,7 +397,7 @@ def _ostium_votes(
     beyond1 = ends[:, 1] + u * reach
 
     def sample(pxy: np.ndarray) -> np.ndarray:
-        return ndi.map_coordinates(c, _to_work_rc(pxy, k), order=1, mode="nearest")
+        return bilinear(c, *_to_work_rc(pxy, k))
 
     darker0 = sample(beyond0) - sample(beyond1)  # > 0: end 0 looks like the base
     w = np.clip(np.abs(darker0) / noise, 0, 3) * np.minimum(lens, 50.0)
@@ -481,9 +481,9 @@ def side_ratio(cs: np.ndarray, chains: list[Chain], reach: float = 1.6) -> np.nd
         tn = np.maximum(np.hypot(ty, tx), 1e-9)
         ny, nx = tx / tn, -ty / tn
         off = reach * ch.half_width + 2.5
-        c0 = ndi.map_coordinates(cs, [py, px], order=1, mode="nearest")
-        a = ndi.map_coordinates(cs, [py + ny * off, px + nx * off], order=1, mode="nearest")
-        b = ndi.map_coordinates(cs, [py - ny * off, px - nx * off], order=1, mode="nearest")
+        c0 = bilinear(cs, py, px)
+        a = bilinear(cs, py + ny * off, px + nx * off)
+        b = bilinear(cs, py - ny * off, px - nx * off)
         out[i] = float(np.median(np.minimum(a, b) / np.maximum(c0, 1e-6)))
     return out
 

@@ -40,6 +40,24 @@ class Fit:
     quality: np.ndarray  # 1 - RSS / variance of the profile (R^2)
 
 
+
+def bilinear(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``image`` read at fractional (rows, cols) by linear interpolation, coordinates outside
+    clamped to the edge: ndimage.map_coordinates(order=1, mode="nearest") by four gathers, a
+    third of its time (its general spline path dominated profile sampling on 5 MP)."""
+    H, W = image.shape
+    r = np.clip(rows, 0, H - 1)
+    c = np.clip(cols, 0, W - 1)
+    r0, c0 = r.astype(np.intp), c.astype(np.intp)
+    fr, fc = (r - r0).astype(np.float32), (c - c0).astype(np.float32)
+    r1, c1 = np.minimum(r0 + 1, H - 1), np.minimum(c0 + 1, W - 1)
+    flat = image.ravel()
+    top = flat[r0 * W + c0]
+    top = top + fc * (flat[r0 * W + c1] - top)
+    bottom = flat[r1 * W + c0]
+    bottom = bottom + fc * (flat[r1 * W + c1] - bottom)
+    return top + fr * (bottom - top)
+
 @functools.lru_cache(maxsize=8)
 def _templates_cached(K: int, h: float, rmax: float) -> tuple[np.ndarray, np.ndarray]:
     x = (np.arange(K) - K // 2) * h
@@ -138,13 +156,13 @@ def sample_profiles(
         valid[i] = L > 0
     bgy = (cy.ravel() + 0.5) / bg_scale - 0.5
     bgx = (cx.ravel() + 0.5) / bg_scale - 0.5
-    bgc = ndi.map_coordinates(background, [bgy, bgx], order=1, mode="nearest")
+    bgc = bilinear(background, bgy, bgx)
     bgc = np.maximum(bgc.reshape(N, n_pos), 1e-4)
 
     def sample(ox: np.ndarray, oy: np.ndarray) -> np.ndarray:
         xs = ox[..., None] + nx[..., None] * x
         ys = oy[..., None] + ny[..., None] * x
-        v = ndi.map_coordinates(lin_y, [ys.ravel(), xs.ravel()], order=1, mode="nearest")
+        v = bilinear(lin_y, ys.ravel(), xs.ravel())
         return v.reshape(N, n_pos, K) / bgc[..., None]
 
     prof = sample(cx, cy)
@@ -261,11 +279,14 @@ def channel_contrast(
     """
     N = len(centrelines)
     out = np.zeros((N, 3))
+    t = np.linspace(0.2, 0.8, 9)
+    # Nine places along each hair (all hairs read at once): centre and both sides.
+    at = np.zeros((N, 3, 2, 9))  # hair, (centre, side +, side -), (row, col), place
+    has = np.zeros(N, bool)
     for i, pl in enumerate(centrelines):
         pl = np.asarray(pl, float)
         if len(pl) < 2:
             continue
-        t = np.linspace(0.2, 0.8, 9)
         seg = np.hypot(*np.diff(pl, axis=0).T)
         cum = np.concatenate([[0], np.cumsum(seg)])
         s = t * cum[-1]
@@ -275,19 +296,14 @@ def channel_contrast(
         tn = np.maximum(np.hypot(tx, ty), 1e-9)
         nx, ny = -ty / tn, tx / tn
         off = half_widths[i] * 1.3 + 2 * sigma + 2
-        vals = []
-        for o in (0.0, off, -off):
-            coords = [py + ny * o, px + nx * o]
-            vals.append(
-                np.stack(
-                    [
-                        ndi.map_coordinates(lin[..., c], coords, order=1, mode="nearest")
-                        for c in range(3)
-                    ],
-                    1,
-                )
-            )
-        side = np.maximum(np.minimum(vals[1], vals[2]), np.maximum(vals[1], vals[2]) * 0 + 1e-4)
-        side = 0.5 * (vals[1] + vals[2])
-        out[i] = np.median(np.log((side + 2e-3) / (vals[0] + 2e-3)), axis=0)
+        for j, o in enumerate((0.0, off, -off)):
+            at[i, j] = py + ny * o, px + nx * o
+        has[i] = True
+    if not has.any():
+        return out
+    rows, cols = at[has, :, 0].ravel(), at[has, :, 1].ravel()
+    vals = np.stack([bilinear(lin[..., c], rows, cols) for c in range(3)], -1)
+    vals = vals.reshape(int(has.sum()), 3, 9, 3).astype(np.float64)
+    side = 0.5 * (vals[:, 1] + vals[:, 2])
+    out[has] = np.median(np.log((side + 2e-3) / (vals[:, 0] + 2e-3)), axis=1)
     return out
