@@ -116,7 +116,7 @@ def test_background_without_glare_equals_the_full_recomputation(seed):
     img, _ = synth.render(synth.make_scene(p, seed), noise_seed=seed)
     prep = segment.prepare(img, p.um_per_px)
     assert prep.dark is not None, "the scene needs glare"
-    background, contrast = prep.dark
+    background, contrast = prep.dark()
     ref = _background_without_recomputed(prep.y_work, prep.work_um, prep.glare_halo)
     np.testing.assert_allclose(background, ref, rtol=1e-5, atol=1e-6)
     # The contrast's change is not smoothed again (under 0.003 next to a spot; noise 0.01-0.05).

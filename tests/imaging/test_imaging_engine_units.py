@@ -126,7 +126,7 @@ def test_skin_around_a_large_glare_spot_does_not_read_darker_for_dark_hairs():
     assert np.percentile(prep.contrast[ring], 95) > 3 * prep.noise
     # ... left out, it is skin.
     assert prep.dark is not None
-    assert np.percentile(prep.dark[1][ring], 95) < 2 * prep.noise
+    assert np.percentile(prep.dark()[1][ring], 95) < 2 * prep.noise
 
 
 def _grey_hairs_among_dark_ostia(seed: int = 0) -> np.ndarray:

@@ -40,7 +40,6 @@ class Fit:
     quality: np.ndarray  # 1 - RSS / variance of the profile (R^2)
 
 
-
 def bilinear(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """``image`` read at fractional (rows, cols) by linear interpolation, coordinates outside
     clamped to the edge: ndimage.map_coordinates(order=1, mode="nearest") by four gathers, a
@@ -57,6 +56,7 @@ def bilinear(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarra
     bottom = flat[r1 * W + c0]
     bottom = bottom + fc * (flat[r1 * W + c1] - bottom)
     return top + fr * (bottom - top)
+
 
 @functools.lru_cache(maxsize=8)
 def _templates_cached(K: int, h: float, rmax: float) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ high-magnification images):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -86,9 +87,10 @@ class Prepared:
     glare_halo: np.ndarray | None = None  # wider zone around each glare spot (scaled by size)
     # Set when ``contrast`` is a colour-weighted one (see weigh_colours); None: luminance.
     colour: ColourContrast | None = None
-    # (background, contrast) for hairs darker than the skin when they differ from the above
-    # (glare left out of the background; see prepare); hair_mask keeps them if it picks dark.
-    dark: tuple[np.ndarray, np.ndarray] | None = None
+    # Computes (background, contrast) for hairs darker than the skin where they differ from
+    # the above (glare left out of the background; see prepare); hair_mask calls it when it
+    # picks dark hairs.
+    dark: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 @dataclass
@@ -134,8 +136,10 @@ def prepare(rgb: np.ndarray, um_per_px: float) -> Prepared:
         # Dark hairs are looked for against a background that leaves glare and its halo out:
         # a background that rises over a spot makes the skin around it read darker, in rings
         # that look like hairs. Light hairs keep the background that follows the halo (their
-        # polarity would see the halo itself as bright).
-        prep.dark = _without_glare(yw, work_um, (means, median, coarse), bg, c, halo)
+        # polarity would see the halo itself as bright). Computed once dark hairs are chosen.
+        prep.dark = functools.partial(
+            _without_glare, yw, work_um, (means, median, coarse), bg, c, halo
+        )
     return prep
 
 
@@ -556,8 +560,6 @@ def hair_mask(prep: Prepared, polarity: int | None = None) -> tuple[np.ndarray, 
     contrast, where vessels can outweigh light hairs).
     """
     c = prep.contrast
-    # Dark hairs' own contrast (glare out of the background) while the polarity is voted on.
-    c_dark = prep.dark[1] if polarity is None and prep.dark is not None else c
     wu = prep.work_um
     lo = max(LO_SIGMAS * prep.noise, LO_FLOOR)
     hi = max(HI_SIGMAS * prep.noise, HI_FLOOR)
@@ -569,7 +571,7 @@ def hair_mask(prep: Prepared, polarity: int | None = None) -> tuple[np.ndarray, 
     ) -> tuple[np.ndarray, np.ndarray, float, float]:
         """Mask of one polarity, its local peak contrast and its line-like / total votes.
         ``pool``: compute the local peak there, beside the threshold."""
-        cs = c_dark if sign > 0 else -c
+        cs = c if sign > 0 else -c
         peak_job = pool.submit(ndi.maximum_filter, cs, size=win) if pool else None
         m = _hysteresis(cs, lo, hi) & ~prep.saturated
         if sign < 0 and prep.glare_halo is not None:
@@ -593,7 +595,7 @@ def hair_mask(prep: Prepared, polarity: int | None = None) -> tuple[np.ndarray, 
     with ThreadPoolExecutor(2) as pool:
         if polarity is None:
             sides = [pool.submit(side, 1), pool.submit(side, -1)]
-            smooth = gaussian(c_dark, sigma=0.7, mode="constant", cval=0)
+            smooth = gaussian(c, sigma=0.7, mode="constant", cval=0)
             dark, peak_dark, dark_lines, dark_all = sides[0].result()
             bright, peak_bright, bright_lines, bright_all = sides[1].result()
             if dark_lines + bright_lines > 0:
@@ -601,13 +603,14 @@ def hair_mask(prep: Prepared, polarity: int | None = None) -> tuple[np.ndarray, 
             else:
                 polarity = 1 if dark_all >= bright_all else -1
             mask, peak = (dark, peak_dark) if polarity > 0 else (bright, peak_bright)
-            if prep.dark is not None:
-                if polarity > 0:
-                    prep.background, prep.contrast = prep.dark
-                    c = prep.contrast
-                else:
-                    smooth = gaussian(c, sigma=0.7, mode="constant", cval=0)
-                prep.dark = None
+            if prep.dark is not None and polarity > 0:
+                # Dark hairs: their mask again, on the contrast with glare out of the background.
+                prep.background, prep.contrast = prep.dark()
+                c = prep.contrast
+                smooth_job = pool.submit(gaussian, c, sigma=0.7, mode="constant", cval=0)
+                mask, peak, _, _ = side(1, pool)
+                smooth = smooth_job.result()
+            prep.dark = None
         else:
             smooth_job = pool.submit(gaussian, c, sigma=0.7, mode="constant", cval=0)
             mask, peak, _, _ = side(polarity, pool)
