@@ -217,8 +217,10 @@ def write_section(title: str, body: str) -> None:
     marker = f"## {title}"
     parts = text.split("\n## ")
     head, sections = parts[0], parts[1:]
-    sections = [s for s in sections if not ("## " + s).startswith(marker)]
-    sections.append(body.removeprefix("## "))
+    # Each section without its trailing blank lines: the join puts one back (re-runs used to
+    # add a blank line per section each time).
+    sections = [s.rstrip() for s in sections if not ("## " + s).startswith(marker)]
+    sections.append(body.removeprefix("## ").rstrip())
     RESULTS.write_text(head.rstrip() + "\n\n" + "\n\n## ".join([""] + sections).lstrip("\n") + "\n")
 
 
