@@ -248,11 +248,6 @@ def _dilate_sparse(m: np.ndarray, iterations: int) -> np.ndarray:
     return out
 
 
-def skin_background(y: np.ndarray, work_um: float) -> np.ndarray:
-    """Skin background of a working-scale image: median over ~400 µm, smoothed over ~100 µm."""
-    return _upsample(_coarse_background(y, work_um, BACKGROUND_CELL_UM), y.shape)
-
-
 def _median_size(m: int, work_um: float) -> int:
     """Odd median window (cells) of ~400 µm for cells of ``m`` working pixels."""
     return max(3, int(round(400.0 / (m * work_um))) | 1)
