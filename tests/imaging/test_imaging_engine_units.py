@@ -105,6 +105,70 @@ def test_glare_halo_grows_each_spot_by_its_own_size():
     assert halo[60, 152] and not halo[60, 156]
 
 
+def test_narrow_holes_in_the_mask_are_filled_and_wide_holes_and_notches_kept():
+    from anagen.imaging.engine.segment import _fill_narrow_holes
+
+    mask = np.zeros((60, 160), bool)
+    mask[10:50, 10:60] = True
+    mask[20:40, 30:33] = False  # a slit 3 px wide: the light line along one hair
+    mask[10:50, 90:150] = True
+    mask[20:40, 105:135] = False  # skin 20 px wide enclosed by hairs
+    mask[10:25, 70:80] = True
+    mask[10:20, 74:76] = False  # a notch open to the outside: not a hole
+    out = _fill_narrow_holes(mask, 3)
+    assert out[20:40, 30:33].all()
+    assert not out[20:40, 105:135].any()
+    assert not out[10:20, 74:76].any()
+    assert (out & ~mask).sum() == 20 * 3  # the slit and nothing else
+
+
+def test_ridge_separation_is_the_distance_between_the_crests_either_side_of_a_trough():
+    from anagen.imaging.engine.segment import _ridge_separation
+
+    x = np.arange(120, dtype=float)
+    rows = []
+    for half in (4.0, 10.0):  # crests 8 and 20 px apart around a trough at x = 40
+        prof = np.exp(-((x - 40 - half) ** 2) / 8) + np.exp(-((x - 40 + half) ** 2) / 8)
+        rows.append(prof)
+    cs = np.repeat(np.array(rows), 5, axis=0)
+    cs[:, 42] += 0.05  # a ripple near the trough is not a crest
+    ry = np.array([2.0, 7.0])
+    rx = np.array([40.0, 40.0])
+    vy, vx = np.zeros(2), np.ones(2)
+    sep = _ridge_separation(cs, ry, rx, vy, vx, 3.0, 1)
+    np.testing.assert_allclose(sep, [8 * 3.0, 20 * 3.0])
+    # For light hairs the contrast is negated; the crests are the same.
+    np.testing.assert_allclose(_ridge_separation(-cs, ry, rx, vy, vx, 3.0, -1), sep)
+
+
+def _thick_brown_hairs(seed: int) -> tuple[np.ndarray, synth.Truth]:
+    """Nine single 80 µm brown hairs at 3 µm/px on Fitzpatrick VI skin: their cores read
+    lighter than their edges (back-scatter, and the cuticle glint of some)."""
+    scene, p = unit_scene([1] * 9, diameter_um=80.0, length_um=300.0, seed=seed, um_per_px=3.0)
+    p = replace(p, width=740, height=740, hair_colour="brown", fitzpatrick=6, noise=0.015)
+    return synth.render(replace(scene, params=p), noise_seed=seed)
+
+
+def test_a_light_line_along_one_hair_does_not_split_it_in_two(monkeypatch):
+    """Cutting the mask at every trough drew two lines along each hair with a light core
+    (16-21 hairs found for 9 on each of these fields); the cut now needs the ridges either
+    side of the trough as far apart as two hairs."""
+    segment = importlib.import_module("anagen.imaging.engine.segment")
+    counts = {}
+    for min_sep in (0.0, segment.GAP_RIDGE_SEP_UM):
+        monkeypatch.setattr(segment, "GAP_RIDGE_SEP_UM", min_sep)
+        found = matched = 0
+        for seed in range(3):
+            img, truth = _thick_brown_hairs(seed)
+            a = analyze(img, truth.um_per_px)
+            found += a.summary.count
+            matched += score(a, truth)["matched"]
+        counts[min_sep > 0] = (found, matched)
+    assert counts[False][0] >= 40
+    assert counts[True][0] <= 31
+    assert counts[True][1] == 27
+
+
 def test_skin_around_a_large_glare_spot_does_not_read_darker_for_dark_hairs():
     """A large specular spot on plain skin: a background that rises over the spot makes the
     skin around it read darker than the background, in rings that were counted as dark hairs
