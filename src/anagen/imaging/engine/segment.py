@@ -598,17 +598,19 @@ def _fill_narrow_holes(mask: np.ndarray, half_width_px: int) -> np.ndarray:
     lab, n = ndi.label(~mask)
     if n <= 1:
         return mask
-    outside = np.zeros(n + 1, bool)
-    outside[0] = True  # label 0: the mask itself
-    for edge in (lab[0], lab[-1], lab[:, 0], lab[:, -1]):
-        outside[edge] = True
-    holes = ~outside[lab]
-    if not holes.any():
+    edge = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
+    holes = np.setdiff1d(np.arange(1, n + 1), edge)
+    if not len(holes):
         return mask
-    core = ndi.binary_erosion(holes, iterations=half_width_px)
-    wide = outside.copy()
-    wide[lab[core]] = True
-    return mask | ~wide[lab]
+    out = mask.copy()
+    # Each hole in its own box (a whole-image erosion and lookup cost ~90 ms on 5 MP).
+    boxes = ndi.find_objects(lab)
+    for h in holes:
+        sl = boxes[h - 1]
+        hole = lab[sl] == h
+        if not ndi.binary_erosion(hole, iterations=half_width_px).any():
+            out[sl] |= hole
+    return out
 
 
 def hair_mask(prep: Prepared, polarity: int | None = None) -> tuple[np.ndarray, int]:
