@@ -66,6 +66,17 @@ def unit_scene(
     return scene, p
 
 
+def single_hairs(
+    seed: int, diameter_um: float, length_um: float, um_per_px: float = 5.0, **looks: object
+) -> tuple[np.ndarray, synth.Truth]:
+    """Nine single hairs (unit_scene) rendered with other parameters (``looks``: SynthParams
+    fields such as hair_colour, fitzpatrick, noise, or a wider field for a finer scale)."""
+    scene, p = unit_scene(
+        [1] * 9, diameter_um=diameter_um, length_um=length_um, seed=seed, um_per_px=um_per_px
+    )
+    return synth.render(replace(scene, params=replace(p, **looks)), noise_seed=seed)
+
+
 def test_two_hairs_side_by_side_in_a_unit_count_as_two():
     # Five isolated hairs (the field's reference width) and four 2-hair units whose hairs lie
     # side by side (bases 0.6 diameter apart, 150 µm long): one band each in the mask. The
@@ -144,9 +155,10 @@ def test_ridge_separation_is_the_distance_between_the_crests_either_side_of_a_tr
 def _thick_brown_hairs(seed: int) -> tuple[np.ndarray, synth.Truth]:
     """Nine single 80 µm brown hairs at 3 µm/px on Fitzpatrick VI skin: their cores read
     lighter than their edges (back-scatter, and the cuticle glint of some)."""
-    scene, p = unit_scene([1] * 9, diameter_um=80.0, length_um=300.0, seed=seed, um_per_px=3.0)
-    p = replace(p, width=740, height=740, hair_colour="brown", fitzpatrick=6, noise=0.015)
-    return synth.render(replace(scene, params=p), noise_seed=seed)
+    return single_hairs(
+        seed, 80.0, 300.0, um_per_px=3.0, width=740, height=740,
+        hair_colour="brown", fitzpatrick=6, noise=0.015,
+    )  # fmt: skip
 
 
 def test_a_light_line_along_one_hair_does_not_split_it_in_two(monkeypatch):
@@ -441,9 +453,9 @@ def test_a_neighbour_along_part_of_a_hair_does_not_widen_its_diameter():
 
 def _blond_singles(seed: int) -> tuple[np.ndarray, synth.Truth]:
     """Nine single 50 µm blond hairs on Fitzpatrick III skin: faint in luminance."""
-    scene, p = unit_scene([1] * 9, diameter_um=50.0, length_um=250.0, seed=seed)
-    p = replace(p, hair_colour="blond", fitzpatrick=3, noise=0.015, jpeg_quality=85)
-    return synth.render(replace(scene, params=p), noise_seed=seed)
+    return single_hairs(
+        seed, 50.0, 250.0, hair_colour="blond", fitzpatrick=3, noise=0.015, jpeg_quality=85
+    )
 
 
 def test_light_hairs_faint_in_luminance_are_found_in_a_colour_weighted_contrast(monkeypatch):
