@@ -229,7 +229,7 @@ def test_polarity_follows_the_line_like_structures_not_the_larger_round_ostia():
     from anagen.imaging.engine.segment import hair_mask, prepare
 
     img = _grey_hairs_among_dark_ostia()
-    _, polarity = hair_mask(prepare(img, 4.0))
+    _, polarity, _ = hair_mask(prepare(img, 4.0))
     assert polarity == -1
     a = analyze(img, 4.0)
     assert 5 <= a.summary.count <= 7
@@ -484,3 +484,50 @@ def test_dark_hairs_keep_the_luminance_contrast():
     scene, p = unit_scene([1, 2, 3, 1, 2, 3, 1, 2, 3], seed=3)
     img, _ = synth.render(scene, noise_seed=3)
     assert analyze(img, p.um_per_px).quality["contrast_weights_rgb"] is None
+
+
+def _blond_on_dark_skin() -> tuple[synth.Scene, synth.SynthParams]:
+    """A dense field of blond hair on Fitzpatrick V skin at 3 µm/px: the hairs show light
+    edges (back-scatter) round a core darker than the skin, and the polarity vote is close."""
+    p = synth.SynthParams(
+        width=900, height=720, um_per_px=3.0, density_per_cm2=340.0,
+        unit_probs=(0.05, 0.15, 0.45, 0.35), vellus_share=0.03,
+        trimmed_length_mm=(0.1, 0.37), flow_spread_deg=18.0, curvature=0.09,
+        hair_colour="blond", fitzpatrick=5, glare=0.26, dandruff=0.35, vessels=0.43,
+        blur_px=1.1, vignetting=0.25, noise=0.0098, jpeg_quality=78,
+    )  # fmt: skip
+    return synth.make_scene(p, 500), p
+
+
+def test_a_retake_of_a_field_with_a_close_polarity_vote_keeps_its_polarity(monkeypatch):
+    """Four renders of one scene (new noise and glare each time): when the vote is close the
+    engine searches both polarities and keeps the one whose candidates carry more evidence,
+    so a retake does not flip from the light edges to the dark cores (count 17 -> 6 on one
+    render with the vote alone)."""
+    scene, p = _blond_on_dark_skin()
+    renders = [synth.render(scene, noise_seed=1000 + i)[0] for i in range(4)]
+
+    def polarities() -> list[str]:
+        return [analyze(img, p.um_per_px).meta["hair_polarity"] for img in renders]
+
+    assert polarities() == ["light"] * 4
+    monkeypatch.setattr(analyze_module, "POLARITY_RECHECK_RATIO", 0.0)
+    # Without the second search the vote alone flips on at least one render (the scene is
+    # close to the boundary on purpose; if the vote itself becomes robust, drop this line).
+    assert "dark" in polarities()
+
+
+def test_a_clear_polarity_vote_is_not_searched_twice(monkeypatch):
+    calls = []
+    real = analyze_module._find_candidates
+
+    def counting(prep, polarity=None):
+        calls.append(polarity)
+        return real(prep, polarity)
+
+    monkeypatch.setattr(analyze_module, "_find_candidates", counting)
+    img, _ = _thick_brown_hairs(0)
+    a = analyze(img, 3.0)
+    assert a.meta["hair_polarity"] == "dark"
+    assert a.meta["polarity_vote_ratio"] is None or a.meta["polarity_vote_ratio"] >= 2.0
+    assert calls == [None]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -13,7 +15,7 @@ from .errors import CalibrationError, ImageInputError
 from .io import coerce_image
 from .measure import bilinear, channel_contrast, fit_diameters, sample_profiles
 from .models import Analysis, Hair, summarize
-from .segment import Chain, hair_mask, prepare, trace_chains, weigh_colours
+from .segment import Chain, Prepared, hair_mask, prepare, trace_chains, weigh_colours
 
 ENGINE_VERSION = "0.1.0"
 MIN_UM_PER_PX = 0.5
@@ -67,6 +69,10 @@ GLARE_RING_FAINT = 0.6
 # Look for light hairs in a colour-weighted contrast when they are faint in luminance
 # (segment.weigh_colours); False: luminance only (kept for comparisons and tests).
 USE_COLOUR = True
+# A field whose polarity vote (segment.hair_mask) is won by less than this ratio is searched in
+# both polarities (0: never).
+POLARITY_RECHECK_RATIO = 2.0
+EVIDENCE_SNR_CAP = 5.0
 
 
 def validate_calibration(um_per_px: float | None) -> float:
@@ -176,82 +182,19 @@ def analyze(
     H, W = rgb.shape[:2]
     fmask = _field_mask(field, (H, W))
     prep = prepare(rgb, upp)
-    mask, polarity = hair_mask(prep)
-    if USE_COLOUR and weigh_colours(prep, mask):
-        mask, polarity = hair_mask(prep, polarity)
-    chains = trace_chains(mask, prep.work_um)
-    wu, k = prep.work_um, prep.k
-
-    # Candidate filter: long enough, and longer than wide (empty ostia and flakes are blobs).
-    keep: list[Chain] = []
-    for ch in chains:
-        eff_len = (ch.length + 2 * ch.half_width) * wu
-        if eff_len < MIN_HAIR_LENGTH_UM or ch.length * wu < 12.0:
-            continue
-        if eff_len < 1.5 * 2 * ch.half_width * wu:
-            continue
-        # A piece cut off at a bend must itself be clearly longer than wide (not a cut-end fork).
-        min_hw = BEND_PIECE_TIP_MIN if -1 in ch.end_nodes else BEND_PIECE_MIN
-        if -2 in ch.end_nodes and ch.length < min_hw * ch.half_width + 2:
-            continue
-        keep.append(ch)
-    lines = [_to_image_xy(ch.pts, k) for ch in keep]
-    hw_img = np.array([max(ch.half_width * k, 0.7) for ch in keep])
-    if keep:
-        med_hw = float(np.median(hw_img))
-        step = 0.5 if med_hw < 8 else 1.0
-        half_range = float(np.clip(2.2 * np.percentile(hw_img, 95) + 8, 10, 80))
-        profiles, x = sample_profiles(
-            prep.colour.profile_image if prep.colour else prep.lin_y,
-            prep.colour.profile_background if prep.colour else prep.background,
-            lines,
-            hw_img,
-            step,
-            half_range,
-            bg_scale=k,
-            avoid_neighbours=True,
-        )
-        fit = fit_diameters(profiles, x, hw_img)
-        diam_px, depth, sigma_px, fq = fit.diameter_px, fit.contrast, fit.sigma_px, fit.quality
-        band_px = half_depth_width(profiles, x, hw_img)
-    else:
-        diam_px = depth = fq = band_px = np.zeros(0)
-        sigma_px = float("nan")
-
-    # Reject candidates whose profile is not hair-like: too faint against the noise, or a
-    # bright blob (glare and flakes are bright but not cylinder-shaped).
-    noise = prep.noise
-    ok = (np.abs(depth) > 2.5 * noise) & (fq > 0.15) if len(keep) else np.zeros(0, bool)
-    if len(keep) and polarity > 0:
-        cc = channel_contrast(prep.lin, lines, hw_img, sigma_px)
-        # Vessels: strong green absorption with little red absorption.
-        ok &= ~((cc[:, 0] < 0.35 * cc[:, 1]) & (cc[:, 1] > 0))
-    if len(keep):
-        # A hair is a line: the skin on at least one side of it is near background. A streak
-        # cut out of a bright flake or a glare halo has the blob's contrast on both sides. The
-        # middle hair of a unit has hairs on both sides: for dark hairs (units are dark, flakes
-        # bright) look beyond the neighbours.
-        reach = 1.6 if polarity < 0 else SIDE_REACH_DARK
-        ok &= side_ratio(prep.contrast * polarity, keep, reach) < SIDE_RATIO_MAX
-        ring_reach, ring_radial = glare_ring(prep.saturated, keep, GLARE_RING_REACH)
-        ring = (ring_reach < GLARE_RING_REACH) & (ring_radial < GLARE_RING_RADIAL_MAX)
-        # A real hair passing a spot keeps the contrast of the field's hairs; the arcs are faint.
-        if ok.any():
-            ring &= np.abs(depth) < GLARE_RING_FAINT * np.median(np.abs(depth[ok]))
-        ok &= ~ring
-    keep = [c for c, o in zip(keep, ok, strict=True) if o]
-    lines = [ln for ln, o in zip(lines, ok, strict=True) if o]
-    diam_px, depth, hw_img, band_px = diam_px[ok], depth[ok], hw_img[ok], band_px[ok]
-    if prep.colour and len(keep):
-        # Colour-weighted profiles decide which candidates are hairs; diameters come from
-        # luminance, which JPEG keeps at full resolution (chroma is subsampled and widens
-        # the colour profile).
-        lum_profiles, x = sample_profiles(
-            prep.lin_y, prep.background, lines, hw_img, step, half_range,
-            bg_scale=k, avoid_neighbours=True,
-        )  # fmt: skip
-        diam_px = fit_diameters(lum_profiles, x, hw_img).diameter_px
-        band_px = half_depth_width(lum_profiles, x, hw_img)
+    found = _find_candidates(copy.copy(prep))
+    if found.vote_ratio < POLARITY_RECHECK_RATIO:
+        # The polarity vote was close (light hair on dark skin shows light edges round a
+        # darker core): look for hairs of the other polarity too and keep the polarity whose
+        # candidates pass the hair tests over more length.
+        other = _find_candidates(copy.copy(prep), -found.polarity)
+        if other.evidence_um > found.evidence_um:
+            found = other
+    prep, polarity, sigma_px = found.prep, found.polarity, found.sigma_px
+    vote_ratio = found.vote_ratio
+    keep, lines, hw_img = found.keep, found.lines, found.hw_img
+    diam_px, depth, band_px = found.diam_px, found.depth, found.band_px
+    k = prep.k
     keep, lines, diam_px, depth, hw_img = _split_bundles(
         keep, lines, diam_px, depth, hw_img, band_px, upp, k
     )
@@ -373,7 +316,120 @@ def analyze(
             "engine_version": ENGINE_VERSION,
             "seconds": round(time.perf_counter() - t0, 3),
             "flow_deg": round(float(np.degrees(np.arctan2(flow[1], flow[0]))), 1),
+            # Whether hairs were looked for as darker or lighter than the skin.
+            "hair_polarity": "dark" if polarity > 0 else "light",
+            "polarity_vote_ratio": None if math.isinf(vote_ratio) else round(vote_ratio, 2),
         },
+    )
+
+
+@dataclass
+class _Candidates:
+    """Hair candidates that passed the profile tests, for one polarity."""
+
+    prep: Prepared  # as the search left it (contrast, background and colour of the polarity)
+    polarity: int
+    vote_ratio: float  # winner / loser in segment.hair_mask's polarity vote (inf: not voted)
+    keep: list[Chain]
+    lines: list[np.ndarray]  # centrelines, image (x, y)
+    hw_img: np.ndarray  # skeleton half widths, image px
+    diam_px: np.ndarray
+    depth: np.ndarray
+    band_px: np.ndarray
+    sigma_px: float
+
+    @property
+    def evidence_um(self) -> float:
+        """Centreline length of the candidates (working-scale µm), each weighted by how far
+        its contrast stands above the acceptance level (in noise SDs, at most EVIDENCE_SNR_CAP)."""
+        if not self.keep:
+            return 0.0
+        lengths = np.array([ch.length for ch in self.keep]) * self.prep.work_um
+        snr = np.abs(self.depth) / max(self.prep.noise, 1e-9)
+        return float(np.sum(lengths * np.clip(snr - 2.5, 0, EVIDENCE_SNR_CAP)))
+
+
+def _find_candidates(prep: Prepared, polarity: int | None = None) -> _Candidates:
+    """Mask, chains and the candidate tests for one polarity (None: voted). Sets attributes of
+    ``prep`` (pass a copy to search both polarities)."""
+    mask, polarity, vote_ratio = hair_mask(prep, polarity)
+    if USE_COLOUR and weigh_colours(prep, mask):
+        mask, polarity, _ = hair_mask(prep, polarity)
+    chains = trace_chains(mask, prep.work_um)
+    wu, k = prep.work_um, prep.k
+
+    # Candidate filter: long enough, and longer than wide (empty ostia and flakes are blobs).
+    keep: list[Chain] = []
+    for ch in chains:
+        eff_len = (ch.length + 2 * ch.half_width) * wu
+        if eff_len < MIN_HAIR_LENGTH_UM or ch.length * wu < 12.0:
+            continue
+        if eff_len < 1.5 * 2 * ch.half_width * wu:
+            continue
+        # A piece cut off at a bend must itself be clearly longer than wide (not a cut-end fork).
+        min_hw = BEND_PIECE_TIP_MIN if -1 in ch.end_nodes else BEND_PIECE_MIN
+        if -2 in ch.end_nodes and ch.length < min_hw * ch.half_width + 2:
+            continue
+        keep.append(ch)
+    lines = [_to_image_xy(ch.pts, k) for ch in keep]
+    hw_img = np.array([max(ch.half_width * k, 0.7) for ch in keep])
+    if keep:
+        med_hw = float(np.median(hw_img))
+        step = 0.5 if med_hw < 8 else 1.0
+        half_range = float(np.clip(2.2 * np.percentile(hw_img, 95) + 8, 10, 80))
+        profiles, x = sample_profiles(
+            prep.colour.profile_image if prep.colour else prep.lin_y,
+            prep.colour.profile_background if prep.colour else prep.background,
+            lines,
+            hw_img,
+            step,
+            half_range,
+            bg_scale=k,
+            avoid_neighbours=True,
+        )
+        fit = fit_diameters(profiles, x, hw_img)
+        diam_px, depth, sigma_px, fq = fit.diameter_px, fit.contrast, fit.sigma_px, fit.quality
+        band_px = half_depth_width(profiles, x, hw_img)
+    else:
+        diam_px = depth = fq = band_px = np.zeros(0)
+        sigma_px = float("nan")
+
+    # Reject candidates whose profile is not hair-like: too faint against the noise, or a
+    # bright blob (glare and flakes are bright but not cylinder-shaped).
+    noise = prep.noise
+    ok = (np.abs(depth) > 2.5 * noise) & (fq > 0.15) if len(keep) else np.zeros(0, bool)
+    if len(keep) and polarity > 0:
+        cc = channel_contrast(prep.lin, lines, hw_img, sigma_px)
+        # Vessels: strong green absorption with little red absorption.
+        ok &= ~((cc[:, 0] < 0.35 * cc[:, 1]) & (cc[:, 1] > 0))
+    if len(keep):
+        # A hair is a line: the skin on at least one side of it is near background. A streak
+        # cut out of a bright flake or a glare halo has the blob's contrast on both sides. The
+        # middle hair of a unit has hairs on both sides: for dark hairs (units are dark, flakes
+        # bright) look beyond the neighbours.
+        reach = 1.6 if polarity < 0 else SIDE_REACH_DARK
+        ok &= side_ratio(prep.contrast * polarity, keep, reach) < SIDE_RATIO_MAX
+        ring_reach, ring_radial = glare_ring(prep.saturated, keep, GLARE_RING_REACH)
+        ring = (ring_reach < GLARE_RING_REACH) & (ring_radial < GLARE_RING_RADIAL_MAX)
+        # A real hair passing a spot keeps the contrast of the field's hairs; the arcs are faint.
+        if ok.any():
+            ring &= np.abs(depth) < GLARE_RING_FAINT * np.median(np.abs(depth[ok]))
+        ok &= ~ring
+    keep = [c for c, o in zip(keep, ok, strict=True) if o]
+    lines = [ln for ln, o in zip(lines, ok, strict=True) if o]
+    diam_px, depth, hw_img, band_px = diam_px[ok], depth[ok], hw_img[ok], band_px[ok]
+    if prep.colour and len(keep):
+        # Colour-weighted profiles decide which candidates are hairs; diameters come from
+        # luminance, which JPEG keeps at full resolution (chroma is subsampled and widens
+        # the colour profile).
+        lum_profiles, x = sample_profiles(
+            prep.lin_y, prep.background, lines, hw_img, step, half_range,
+            bg_scale=k, avoid_neighbours=True,
+        )  # fmt: skip
+        diam_px = fit_diameters(lum_profiles, x, hw_img).diameter_px
+        band_px = half_depth_width(lum_profiles, x, hw_img)
+    return _Candidates(
+        prep, polarity, vote_ratio, keep, lines, hw_img, diam_px, depth, band_px, sigma_px
     )
 
 

@@ -613,8 +613,9 @@ def _fill_narrow_holes(mask: np.ndarray, half_width_px: int) -> np.ndarray:
     return out
 
 
-def hair_mask(prep: Prepared, polarity: int | None = None) -> tuple[np.ndarray, int]:
-    """Binary hair mask at working scale and the polarity (+1 dark hairs, -1 white hairs).
+def hair_mask(prep: Prepared, polarity: int | None = None) -> tuple[np.ndarray, int, float]:
+    """Binary hair mask at working scale, the polarity (+1 dark hairs, -1 white hairs) and
+    the ratio by which that polarity won the vote (inf when ``polarity`` was given).
 
     ``polarity``: keep this one instead of voting (the second pass on a colour-weighted
     contrast, where vessels can outweigh light hairs).
@@ -658,10 +659,11 @@ def hair_mask(prep: Prepared, polarity: int | None = None) -> tuple[np.ndarray, 
             smooth = gaussian(c, sigma=0.7, mode="constant", cval=0)
             dark, peak_dark, dark_lines, dark_all = sides[0].result()
             bright, peak_bright, bright_lines, bright_all = sides[1].result()
-            if dark_lines + bright_lines > 0:
-                polarity = 1 if dark_lines >= bright_lines else -1
-            else:
-                polarity = 1 if dark_all >= bright_all else -1
+            votes = (dark_lines, bright_lines)
+            if dark_lines + bright_lines <= 0:
+                votes = (dark_all, bright_all)
+            polarity = 1 if votes[0] >= votes[1] else -1
+            vote_ratio = max(votes) / min(votes) if min(votes) > 0 else float("inf")
             mask, peak = (dark, peak_dark) if polarity > 0 else (bright, peak_bright)
             if prep.dark is not None and polarity > 0:
                 # Dark hairs: their mask again, on the contrast with glare out of the background.
@@ -672,6 +674,7 @@ def hair_mask(prep: Prepared, polarity: int | None = None) -> tuple[np.ndarray, 
                 smooth = smooth_job.result()
             prep.dark = None
         else:
+            vote_ratio = float("inf")
             smooth_job = pool.submit(gaussian, c, sigma=0.7, mode="constant", cval=0)
             mask, peak, _, _ = side(polarity, pool)
             smooth = smooth_job.result()
@@ -716,7 +719,7 @@ def hair_mask(prep: Prepared, polarity: int | None = None) -> tuple[np.ndarray, 
     mask = _open2x2(mask) if wu < 5 else mask
     mask = remove_small_objects(mask, max_size=max(4, int(900.0 / wu**2)))
     mask = remove_small_holes(mask, max_size=max(4, int(600.0 / wu**2)))
-    return mask, polarity
+    return mask, polarity, vote_ratio
 
 
 def _edge_tree(mask: np.ndarray) -> cKDTree | None:
