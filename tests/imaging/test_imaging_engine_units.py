@@ -507,14 +507,15 @@ def test_a_retake_of_a_field_with_a_close_polarity_vote_keeps_its_polarity(monke
     scene, p = _blond_on_dark_skin()
     renders = [synth.render(scene, noise_seed=1000 + i)[0] for i in range(4)]
 
-    def polarities() -> list[str]:
-        return [analyze(img, p.um_per_px).meta["hair_polarity"] for img in renders]
-
-    assert polarities() == ["light"] * 4
+    metas = [analyze(img, p.um_per_px).meta for img in renders]
+    assert [m["hair_polarity"] for m in metas] == ["light"] * 4
+    # The vote itself was close on some render (the reported ratio is the vote's).
+    ratios = [m["polarity_vote_ratio"] for m in metas]
+    assert any(r is not None and r < analyze_module.POLARITY_RECHECK_RATIO for r in ratios)
     monkeypatch.setattr(analyze_module, "POLARITY_RECHECK_RATIO", 0.0)
     # Without the second search the vote alone flips on at least one render (the scene is
     # close to the boundary on purpose; if the vote itself becomes robust, drop this line).
-    assert "dark" in polarities()
+    assert "dark" in [analyze(img, p.um_per_px).meta["hair_polarity"] for img in renders]
 
 
 def test_a_clear_polarity_vote_is_not_searched_twice(monkeypatch):
@@ -529,5 +530,6 @@ def test_a_clear_polarity_vote_is_not_searched_twice(monkeypatch):
     img, _ = _thick_brown_hairs(0)
     a = analyze(img, 3.0)
     assert a.meta["hair_polarity"] == "dark"
-    assert a.meta["polarity_vote_ratio"] is None or a.meta["polarity_vote_ratio"] >= 2.0
+    ratio = a.meta["polarity_vote_ratio"]
+    assert ratio is None or ratio >= analyze_module.POLARITY_RECHECK_RATIO
     assert calls == [None]

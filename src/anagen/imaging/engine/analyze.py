@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -189,7 +189,7 @@ def analyze(
         # candidates pass the hair tests over more length.
         other = _find_candidates(copy.copy(prep), -found.polarity)
         if other.evidence_um > found.evidence_um:
-            found = other
+            found = replace(other, vote_ratio=found.vote_ratio)
     prep, polarity, sigma_px = found.prep, found.polarity, found.sigma_px
     vote_ratio = found.vote_ratio
     keep, lines, hw_img = found.keep, found.lines, found.hw_img
@@ -337,16 +337,20 @@ class _Candidates:
     depth: np.ndarray
     band_px: np.ndarray
     sigma_px: float
+    near_glare: np.ndarray  # within GLARE_RING_REACH spot radii of a glare spot
 
     @property
     def evidence_um(self) -> float:
         """Centreline length of the candidates (working-scale µm), each weighted by how far
-        its contrast stands above the acceptance level (in noise SDs, at most EVIDENCE_SNR_CAP)."""
+        its contrast stands above the acceptance level (in noise SDs, at most EVIDENCE_SNR_CAP).
+        Candidates near glare do not count: arcs round a spot pass the tests in either
+        polarity (dark rings, light halo)."""
         if not self.keep:
             return 0.0
         lengths = np.array([ch.length for ch in self.keep]) * self.prep.work_um
         snr = np.abs(self.depth) / max(self.prep.noise, 1e-9)
-        return float(np.sum(lengths * np.clip(snr - 2.5, 0, EVIDENCE_SNR_CAP)))
+        weight = np.clip(snr - 2.5, 0, EVIDENCE_SNR_CAP) * ~self.near_glare
+        return float(np.sum(lengths * weight))
 
 
 def _find_candidates(prep: Prepared, polarity: int | None = None) -> _Candidates:
@@ -398,6 +402,7 @@ def _find_candidates(prep: Prepared, polarity: int | None = None) -> _Candidates
     # bright blob (glare and flakes are bright but not cylinder-shaped).
     noise = prep.noise
     ok = (np.abs(depth) > 2.5 * noise) & (fq > 0.15) if len(keep) else np.zeros(0, bool)
+    near_glare = np.zeros(len(keep), bool)
     if len(keep) and polarity > 0:
         cc = channel_contrast(prep.lin, lines, hw_img, sigma_px)
         # Vessels: strong green absorption with little red absorption.
@@ -410,7 +415,8 @@ def _find_candidates(prep: Prepared, polarity: int | None = None) -> _Candidates
         reach = 1.6 if polarity < 0 else SIDE_REACH_DARK
         ok &= side_ratio(prep.contrast * polarity, keep, reach) < SIDE_RATIO_MAX
         ring_reach, ring_radial = glare_ring(prep.saturated, keep, GLARE_RING_REACH)
-        ring = (ring_reach < GLARE_RING_REACH) & (ring_radial < GLARE_RING_RADIAL_MAX)
+        near_glare = ring_reach < GLARE_RING_REACH
+        ring = near_glare & (ring_radial < GLARE_RING_RADIAL_MAX)
         # A real hair passing a spot keeps the contrast of the field's hairs; the arcs are faint.
         if ok.any():
             ring &= np.abs(depth) < GLARE_RING_FAINT * np.median(np.abs(depth[ok]))
@@ -418,6 +424,7 @@ def _find_candidates(prep: Prepared, polarity: int | None = None) -> _Candidates
     keep = [c for c, o in zip(keep, ok, strict=True) if o]
     lines = [ln for ln, o in zip(lines, ok, strict=True) if o]
     diam_px, depth, hw_img, band_px = diam_px[ok], depth[ok], hw_img[ok], band_px[ok]
+    near_glare = near_glare[ok]
     if prep.colour and len(keep):
         # Colour-weighted profiles decide which candidates are hairs; diameters come from
         # luminance, which JPEG keeps at full resolution (chroma is subsampled and widens
@@ -429,8 +436,9 @@ def _find_candidates(prep: Prepared, polarity: int | None = None) -> _Candidates
         diam_px = fit_diameters(lum_profiles, x, hw_img).diameter_px
         band_px = half_depth_width(lum_profiles, x, hw_img)
     return _Candidates(
-        prep, polarity, vote_ratio, keep, lines, hw_img, diam_px, depth, band_px, sigma_px
-    )
+        prep, polarity, vote_ratio, keep, lines, hw_img, diam_px, depth, band_px, sigma_px,
+        near_glare,
+    )  # fmt: skip
 
 
 def _ostium_votes(
