@@ -17,7 +17,10 @@ from .measure import bilinear, channel_contrast, fit_diameters, sample_profiles
 from .models import Analysis, Hair, summarize
 from .segment import Chain, Prepared, hair_mask, prepare, trace_chains, weigh_colours
 
-ENGINE_VERSION = "0.1.0"
+# Stored with every analysis (services.py): raise it when the same image can give different
+# results, so that stored analyses say which engine made them. 0.2.0: the close polarity vote
+# (2026-12-03); 0.1.0 covers the engine's earlier changes of issue 6.
+ENGINE_VERSION = "0.2.0"
 MIN_UM_PER_PX = 0.5
 MAX_UM_PER_PX = 30.0
 # Hairs whose bases lie within this distance belong to one follicular unit (they leave one
