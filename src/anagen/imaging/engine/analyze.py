@@ -62,6 +62,8 @@ CONVERGE_OWN_ALIGN = 0.5
 # points, unmatched detections 17/16 -> 21/21 %.
 BEND_PIECE_MIN = 2.5
 BEND_PIECE_TIP_MIN = 1.5
+# A candidate's profile must be at least this many noise SDs deep (the acceptance level).
+MIN_CONTRAST_SNR = 2.5
 # Reject a candidate whose cleaner side still has this fraction of its centre contrast.
 SIDE_RATIO_MAX = 0.5
 # ... sampled this many half widths from the centreline (dark hairs: past a unit neighbour).
@@ -358,7 +360,7 @@ class _Candidates:
             return 0.0
         lengths = np.array([ch.length for ch in self.keep]) * self.prep.work_um
         snr = np.abs(self.depth) / max(self.prep.noise, 1e-9)
-        weight = np.clip(snr - 2.5, 0, EVIDENCE_SNR_CAP) * ~self.near_glare
+        weight = np.clip(snr - MIN_CONTRAST_SNR, 0, EVIDENCE_SNR_CAP) * ~self.near_glare
         return float(np.sum(lengths * weight))
 
 
@@ -410,7 +412,9 @@ def _find_candidates(prep: Prepared, polarity: int | None = None) -> _Candidates
     # Reject candidates whose profile is not hair-like: too faint against the noise, or a
     # bright blob (glare and flakes are bright but not cylinder-shaped).
     noise = prep.noise
-    ok = (np.abs(depth) > 2.5 * noise) & (fq > 0.15) if len(keep) else np.zeros(0, bool)
+    ok = (
+        (np.abs(depth) > MIN_CONTRAST_SNR * noise) & (fq > 0.15) if len(keep) else np.zeros(0, bool)
+    )
     near_glare = np.zeros(len(keep), bool)
     if len(keep) and polarity > 0:
         cc = channel_contrast(prep.lin, lines, hw_img, sigma_px)
