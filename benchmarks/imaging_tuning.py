@@ -2,6 +2,7 @@
 
 Usage:
     python benchmarks/imaging_tuning.py [--n 40] [--dense 8] [--seed 31] [--jobs 2] [--retest]
+        [--per-image] [--diagnose] [--set module.NAME=VALUE]
 
 Draws scenes exactly as benchmarks/imaging_accuracy.py does (synth.random_params plus a dense
 stratum) but from a different seed (default 31: scene seeds 3,100,000+, disjoint from the suite's
@@ -30,6 +31,22 @@ from anagen.imaging.engine import analyze, synth  # noqa: E402
 from anagen.imaging.engine.evaluate import match_hairs, score  # noqa: E402
 
 
+def _free_length_um(h: synth.TruthHair, scene: synth.Scene, um_per_px: float) -> float:
+    """Length of ``h`` that lies clear of its nearest unit sibling: farther from its centreline
+    than the two half diameters plus two pixels (inf for a hair alone in its unit). Hairs of a
+    unit with little clear length touch along their whole shaft and look like one wide hair."""
+    own = h.polyline_um(48)
+    best = np.inf
+    for g in scene.hairs:
+        if g is h or g.unit_id != h.unit_id:
+            continue
+        d = np.min(np.hypot(*(own[:, None, :] - g.polyline_um(48)[None, :, :]).transpose(2, 0, 1)),
+                   axis=1)  # fmt: skip
+        clear = d > (h.diameter_um + g.diameter_um) / 2 + 2 * um_per_px
+        best = min(best, float(np.mean(clear)) * h.length_um)
+    return best
+
+
 def _job(args: tuple[str, int, dict, bool]) -> dict:
     kind, seed, pdict, retest = args
     p = synth.SynthParams.from_dict(pdict)
@@ -48,6 +65,13 @@ def _job(args: tuple[str, int, dict, bool]) -> dict:
         (unit_n[h.unit_id], bool(h.vellus), float(h.length_um), j in matched)
         for j, h in enumerate(truth.hairs)
     ]
+    sc["free_um"] = [(_free_length_um(h, scene, p.um_per_px), j in matched) for j, h in
+                     enumerate(truth.hairs)]  # fmt: skip
+    sc["diam_err"] = [
+        (a.hairs[i].diameter_um - truth.hairs[j].diameter_um, truth.hairs[j].diameter_um)
+        for i, j in m.pairs
+    ]
+    sc["polarity"] = a.meta["hair_polarity"]
     md = {i for i, _ in m.pairs}
     sc["unmatched_det"] = sum(1 for i, h in enumerate(a.hairs) if h.counted and i not in md)
     # Where the unmatched counted detections are: on a hair (duplicate, fragment or a merged
@@ -141,6 +165,31 @@ def report(rows: list[dict]) -> None:
             )
 
 
+def diagnose(rows: list[dict]) -> None:
+    """Where the misses and the diameter errors are (--diagnose)."""
+    free = [t for r in rows for t in r["free_um"]]
+    print("recall by clear length beyond the nearest hair of the unit (um):")
+    for lo, hi in ((0, 50), (50, 100), (100, 250), (250, np.inf)):
+        sel = [ok for f, ok in free if lo <= f < hi]
+        if sel:
+            print(f"  {lo:>4}-{hi:<4} {100 * np.mean(sel):5.1f}% (n={len(sel)}, missed "
+                  f"{len(sel) - sum(sel)})")  # fmt: skip
+    alone = [ok for f, ok in free if np.isinf(f)]
+    if alone:
+        print(f"  alone in its unit {100 * np.mean(alone):5.1f}% (n={len(alone)})")
+    print("terminal diameter error by colour, Fitzpatrick type and polarity searched (um):")
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        q = r["params"]
+        key = (q["hair_colour"], q["fitzpatrick"], r["polarity"])
+        groups.setdefault(key, []).extend(e for e, d in r["diam_err"] if d > 40.0)
+    for key in sorted(groups):
+        e = np.array(groups[key])
+        if len(e):
+            print(f"  {key[0]:6s} F{key[1]} {key[2]:5s} n={len(e):4d} MAE {np.abs(e).mean():5.1f} "
+                  f"bias {e.mean():+6.1f}")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=40)
@@ -149,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--retest", action="store_true")
     ap.add_argument("--per-image", action="store_true")
+    ap.add_argument("--diagnose", action="store_true", help="where misses and diameter errors are")
     ap.add_argument(
         "--set",
         action="append",
@@ -182,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"base right {r['base_end_correct']:3d}"
             )
     report(rows)
+    if args.diagnose:
+        diagnose(rows)
     print(f"wall {time.time() - t0:.0f}s")
     return 0
 
