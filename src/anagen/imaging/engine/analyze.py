@@ -18,19 +18,14 @@ from .models import Analysis, Hair, summarize
 from .segment import Chain, Prepared, hair_mask, prepare, trace_chains, weigh_colours
 
 # Stored with every analysis (services.py): raise it when the same image can give different
-# results, so that stored analyses say which engine made them. 0.3.0: follicular units linked
-# at 250 µm (2026-12-03 afternoon); 0.2.0: the close polarity vote (2026-12-03); 0.1.0 covers
-# the engine's earlier changes of issue 6.
-ENGINE_VERSION = "0.3.0"
+# results, so that stored analyses say which engine made them. 0.2.0: the close polarity vote
+# (2026-12-03); 0.1.0 covers the engine's earlier changes of issue 6.
+ENGINE_VERSION = "0.2.0"
 MIN_UM_PER_PX = 0.5
 MAX_UM_PER_PX = 30.0
 # Hairs whose bases lie within this distance belong to one follicular unit (they leave one
-# ostium; neighbouring units are several hundred µm apart even at 350 hairs/cm²). The detected
-# base is not the exit point itself (a skeleton end, moved by merged trunks and extension), so
-# the distance allows for that. Tuning seeds 31/32/33, follicular-unit MAE: 190 µm
-# 8.1/9.7/12.7 %, 210 7.0/8.7/12.5, 230 6.9/8.4/11.4, 250 7.4/8.2/10.6 (bias -2.6/+0.5/+0.4),
-# 270 7.2/8.5/10.5 %.
-FU_LINK_UM = 250.0
+# ostium; neighbouring units are several hundred µm apart even at 350 hairs/cm²).
+FU_LINK_UM = 190.0
 MIN_HAIR_LENGTH_UM = 45.0
 # A detected hair whose band is this many times wider than the field's typical isolated
 # terminal hair is a bundle of hairs lying side by side.
