@@ -168,6 +168,9 @@ def strata(rows: list[dict]) -> dict[str, list[dict]]:
             r for r in main if lo <= r["params"]["fitzpatrick"] < hi
         ]
     out["blur >= 1.5 px"] = [r for r in main if r["params"]["blur_px"] >= 1.5]
+    # Does the engine's own warning pick out the poor counts? (main + dense)
+    out["quality flag faint_hairs raised"] = [r for r in rows if "faint_hairs" in r["flags"]]
+    out["faint_hairs not raised"] = [r for r in rows if "faint_hairs" not in r["flags"]]
     return {k: v for k, v in out.items() if v}
 
 

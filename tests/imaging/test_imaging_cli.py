@@ -32,6 +32,20 @@ def test_analyze_prints_a_readable_summary(image_file, capsys):
     assert "hairs:" in out and "/cm²" in out and "cumulative thickness" in out
 
 
+def test_analyze_explains_each_quality_flag(tmp_path, capsys):
+    img, _ = synth.generate(
+        synth.SynthParams(width=640, height=512, um_per_px=5.0, glare=0.0, density_per_cm2=200,
+                          hair_colour="blond", fitzpatrick=5),
+        1,
+    )  # fmt: skip
+    path = tmp_path / "blond.png"
+    Image.fromarray(img).save(path)
+    assert cli.main(["analyze", str(path), "--um-per-px", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "quality flags: faint_hairs" in out
+    assert "faint_hairs: Faint hairs: the hairs barely stand out" in out
+
+
 def test_analyze_json_and_overlay(image_file, tmp_path, capsys):
     path, truth = image_file
     ov = tmp_path / "out" / "overlay.png"

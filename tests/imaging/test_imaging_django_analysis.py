@@ -18,7 +18,7 @@ from PIL import Image  # noqa: E402
 
 from anagen.accounts.roles import Role  # noqa: E402
 from anagen.imaging import services  # noqa: E402
-from anagen.imaging.engine import synth  # noqa: E402
+from anagen.imaging.engine import QUALITY_FLAGS, synth  # noqa: E402
 from anagen.imaging.models import AnalysisCorrection, ImagingSettings, PhotoAnalysis  # noqa: E402
 from anagen.monitoring import services as monitoring_services  # noqa: E402
 from anagen.monitoring.models import Measurement  # noqa: E402
@@ -181,6 +181,17 @@ def test_blank_image_gives_zero_hairs_and_a_quality_flag(
     a = upload(client, patient, visit, out.getvalue(), django_capture_on_commit_callbacks)
     assert a.status == "done" and a.summary_auto["count"] == 0
     assert "no_hairs_found" in a.quality_flags
+    page = client.get(f"/imaging/{patient.pk}/analyses/{a.pk}/").content.decode()
+    assert QUALITY_FLAGS["no_hairs_found"] in page
+
+
+def test_a_flag_this_engine_does_not_know_is_shown_by_its_name(analysed):
+    """Results stored by another engine version keep their flags readable."""
+    analysed.result["quality"]["flags"] = ["faint_hairs", "some_future_flag"]
+    assert analysed.quality_notes == [
+        ("faint_hairs", QUALITY_FLAGS["faint_hairs"]),
+        ("some_future_flag", "some future flag"),
+    ]
 
 
 def test_front_desk_sees_but_cannot_correct(client, clinic_a, make_user, analysed, patient):

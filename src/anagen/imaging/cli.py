@@ -114,7 +114,7 @@ def _save_png(arr: np.ndarray, path: str) -> None:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from .engine import analyze, load_image, render_overlay
+    from .engine import QUALITY_FLAGS, analyze, load_image, render_overlay
 
     img = load_image(args.file)
     a = analyze(img, _scale(args, img.shape[1]), terminal_cutoff_um=args.cutoff)
@@ -142,6 +142,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         )
         print(f"cumulative thickness: {s.cumulative_thickness_mm_per_cm2:.2f} mm/cm²")
         print(f"quality flags: {', '.join(a.quality['flags']) or 'none'}")
+        for flag in a.quality["flags"]:
+            print(f"  {flag}: {QUALITY_FLAGS[flag]}")
     return 0
 
 

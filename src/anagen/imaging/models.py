@@ -17,7 +17,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from anagen.accounts.models import Clinic
-from anagen.imaging.engine.analyze import MAX_UM_PER_PX, MIN_UM_PER_PX
+from anagen.imaging.engine.analyze import MAX_UM_PER_PX, MIN_UM_PER_PX, QUALITY_FLAGS
 from anagen.monitoring.models import Measurement, Photo
 from anagen.patients.models import Patient
 
@@ -97,6 +97,12 @@ class PhotoAnalysis(models.Model):
     @property
     def quality_flags(self) -> list[str]:
         return list((self.result or {}).get("quality", {}).get("flags", []))
+
+    @property
+    def quality_notes(self) -> list[tuple[str, str]]:
+        """(flag, what it means) for each quality flag; a flag from another engine version
+        that this one does not describe is shown by its name."""
+        return [(f, QUALITY_FLAGS.get(f, f.replace("_", " "))) for f in self.quality_flags]
 
     @property
     def corrected_summary(self) -> dict[str, Any] | None:

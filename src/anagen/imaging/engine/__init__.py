@@ -10,7 +10,7 @@ Public API::
     calibrate_from_micrometer(image, spacing_um) / calibrate_from_field_of_view(...)
 """
 
-from .analyze import ENGINE_VERSION, analyze
+from .analyze import ENGINE_VERSION, QUALITY_FLAGS, analyze
 from .calibration import calibrate_from_field_of_view, calibrate_from_micrometer
 from .compare import Comparison, HairGrowth, compare
 from .corrections import CorrectionError, Corrections, summaries_both
@@ -21,6 +21,7 @@ from .overlay import render_overlay
 
 __all__ = [
     "ENGINE_VERSION",
+    "QUALITY_FLAGS",
     "Analysis",
     "CalibrationError",
     "Comparison",
