@@ -24,7 +24,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "imaging-browser-2026"
 
 
-def test_nurse_uploads_trichoscopy_and_sees_and_corrects_the_analysis(page, screenshot, tmp_path):
+def _nurse_at_a_visit(page, tmp_path, img) -> tuple:
+    """A calibrated clinic, a signed-in nurse and a visit; ``img`` uploaded as a trichoscopy
+    photo through the page, its analysis done."""
     clinic = Clinic.objects.create(name="Imaging Clinic", slug="imaging")
     nurse = User.objects.create_user(username="nurse-img", password=PASSWORD)
     set_membership(nurse, clinic, Role.NURSE)
@@ -36,10 +38,6 @@ def test_nurse_uploads_trichoscopy_and_sees_and_corrects_the_analysis(page, scre
         patient, nurse, {"visit_date": (date.today() - timedelta(days=1)).isoformat()}
     )
     imaging_services.save_settings(clinic, nurse, {"um_per_px": 5.0})
-    img, truth = synth.generate(
-        synth.SynthParams(width=800, height=640, um_per_px=5.0, glare=0.0, density_per_cm2=180),
-        21,
-    )
     path = tmp_path / "dermatoscope.png"
     Image.fromarray(img).save(path)
 
@@ -54,6 +52,16 @@ def test_nurse_uploads_trichoscopy_and_sees_and_corrects_the_analysis(page, scre
     status = page.get_by_test_id("analysis-status")
     status.wait_for()
     assert status.inner_text() == "Done"
+    return patient, visit
+
+
+def test_nurse_uploads_trichoscopy_and_sees_and_corrects_the_analysis(page, screenshot, tmp_path):
+    img, truth = synth.generate(
+        synth.SynthParams(width=800, height=640, um_per_px=5.0, glare=0.0, density_per_cm2=180),
+        21,
+    )
+    patient, visit = _nurse_at_a_visit(page, tmp_path, img)
+    assert page.get_by_test_id("quality-flags").count() == 0
     analysis = PhotoAnalysis.objects.get(photo__visit=visit)
     count = analysis.summary_auto["count"]
     assert abs(count - truth.count) <= 0.25 * truth.count
@@ -84,4 +92,19 @@ def test_nurse_uploads_trichoscopy_and_sees_and_corrects_the_analysis(page, scre
         "el => el.complete && el.naturalWidth === 800", arg=overlay.element_handle()
     )
     screenshot(page, "imaging-corrected")
+    assert page.console_errors == []
+
+
+def test_faint_blond_hair_is_flagged_in_words(page, screenshot, tmp_path):
+    """Blond hair on type V skin: the page says the count may miss hairs and what to do."""
+    img, _ = synth.generate(
+        synth.SynthParams(width=800, height=640, um_per_px=5.0, glare=0.0, density_per_cm2=200,
+                          hair_colour="blond", fitzpatrick=5),
+        1,
+    )  # fmt: skip
+    _nurse_at_a_visit(page, tmp_path, img)
+    flags = page.get_by_test_id("quality-flags")
+    assert "Faint hairs: the hairs barely stand out from the skin" in flags.inner_text()
+    assert "dye the hairs" in flags.inner_text()
+    screenshot(page, "imaging-faint-hairs")
     assert page.console_errors == []
