@@ -121,6 +121,7 @@ def test_batch_writes_csv_with_a_row_per_image_and_reports_failures(image_file, 
     assert rows[1]["status"] == "ok" and int(rows[1]["count"]) > 0
     assert rows[1]["count"] == rows[2]["count"]
     assert "density_per_cm2" in rows[1] and "diameter_bin_<30" in rows[1]
+    assert float(rows[1]["hair_contrast_snr"]) > 0 and "quality_flags" in rows[1]
     assert sorted(p.name for p in (tmp_path / "ov").iterdir()) == ["f0.png", "f1.png"]
 
 

@@ -103,6 +103,7 @@ def _summary_row(summary: dict[str, Any], quality: dict[str, Any]) -> dict[str, 
     row["quality_flags"] = ";".join(quality.get("flags", []))
     row["focus_sigma_px"] = quality.get("focus_sigma_px")
     row["glare_fraction"] = quality.get("glare_fraction")
+    row["hair_contrast_snr"] = quality.get("hair_contrast_snr")
     return row
 
 
