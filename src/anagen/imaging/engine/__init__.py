@@ -10,7 +10,7 @@ Public API::
     calibrate_from_micrometer(image, spacing_um) / calibrate_from_field_of_view(...)
 """
 
-from .analyze import ENGINE_VERSION, QUALITY_FLAGS, analyze
+from .analyze import ENGINE_VERSION, QUALITY_FLAGS, analyze, quality_flags
 from .calibration import calibrate_from_field_of_view, calibrate_from_micrometer
 from .compare import Comparison, HairGrowth, compare
 from .corrections import CorrectionError, Corrections, summaries_both
@@ -37,6 +37,7 @@ __all__ = [
     "coerce_image",
     "compare",
     "load_image",
+    "quality_flags",
     "render_overlay",
     "summaries_both",
     "summarize",

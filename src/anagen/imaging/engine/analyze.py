@@ -694,6 +694,28 @@ def assign_units(hairs: list[Hair], um_per_px: float) -> None:
         h.unit_id = roots.setdefault(find(i), len(roots) + 1)
 
 
+def quality_flags(
+    *,
+    sigma_px: float,
+    glare_fraction: float,
+    coverage: float,
+    median_hair_width_px: float | None,
+    hair_contrast_snr: float | None,
+    hairs_counted: int,
+) -> list[str]:
+    """Names of the quality flags these measures raise, in the order of QUALITY_FLAGS (which
+    explains each one). ``sigma_px``: the fitted blur (nan: none); None: not measured."""
+    raised = {
+        "out_of_focus": math.isfinite(sigma_px) and sigma_px >= 2.5,
+        "glare": glare_fraction > 0.02,
+        "low_coverage": coverage < 0.9,
+        "too_few_pixels_per_hair": median_hair_width_px is not None and median_hair_width_px < 4.0,
+        "faint_hairs": hair_contrast_snr is not None and hair_contrast_snr < FAINT_HAIR_SNR,
+        "no_hairs_found": hairs_counted == 0,
+    }
+    return [name for name, on in raised.items() if on]
+
+
 def _quality(
     prep, rgb: np.ndarray, fmask: np.ndarray | None, hairs: list[Hair], sigma_px: float, upp: float
 ) -> dict:
@@ -712,25 +734,20 @@ def _quality(
     counted = [h for h in hairs if h.counted]
     dpx = np.array([h.diameter_um / upp for h in counted]) if counted else np.zeros(0)
     px_per_hair = float(np.median(dpx)) if len(dpx) else None
-    flags = []
-    if np.isfinite(sigma_px) and sigma_px >= 2.5:
-        flags.append("out_of_focus")
-    if glare > 0.02:
-        flags.append("glare")
-    if coverage < 0.9:
-        flags.append("low_coverage")
-    if px_per_hair is not None and px_per_hair < 4.0:
-        flags.append("too_few_pixels_per_hair")
     # Median contrast of the counted hairs in noise SDs (in the contrast they were found in).
     hair_snr = (
         float(np.median([abs(h.contrast) for h in counted])) / max(float(prep.noise), 1e-9)
         if counted
         else None
     )
-    if hair_snr is not None and hair_snr < FAINT_HAIR_SNR:
-        flags.append("faint_hairs")
-    if not counted:
-        flags.append("no_hairs_found")
+    flags = quality_flags(
+        sigma_px=float(sigma_px),
+        glare_fraction=glare,
+        coverage=coverage,
+        median_hair_width_px=px_per_hair,
+        hair_contrast_snr=hair_snr,
+        hairs_counted=len(counted),
+    )
     return {
         "flags": flags,
         "focus_sigma_px": float(sigma_px) if np.isfinite(sigma_px) else None,
