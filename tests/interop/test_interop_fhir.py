@@ -184,3 +184,101 @@ def test_another_clinics_patient_is_404(
     headers = {"Authorization": f"Bearer {api_token(user, clinic_a)}"}
     response = client.get(f"/api/v1/interop/patients/{other.pk}/fhir", headers=headers)
     assert response.status_code == 404 and "Secret" not in response.content.decode()
+
+
+def _resources(bundle: dict, kind: str) -> list[dict]:
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def test_the_latest_medical_history_is_exported_as_problems_medications_and_allergies(
+    treated, clinician
+):
+    from datetime import date
+
+    from anagen.assessment import services as assessment
+
+    patient, _ = treated
+    # A newer version of the questionnaire: the export carries this one, not the first.
+    assessment.record_history(
+        patient,
+        clinician,
+        {
+            "recorded_on": date.today(),
+            "conditions": ["cardiovascular_disease"],
+            "scalp_conditions": ["scarring"],
+            "other_conditions": "Hypothyroidism, treated",
+            "keloid": True,
+            "malignancy": "past",
+            "malignancy_details": "Basal cell carcinoma, excised 2015",
+            "medications": [
+                {"drug_class": "finasteride", "name": "Finasteride 1 mg", "start": "2024-03-01"},
+                {
+                    "drug_class": "nsaid",
+                    "name": "Ibuprofen",
+                    "start": "2025-01-10",
+                    "stop": "2025-02-01",
+                },
+            ],  # fmt: skip
+            "allergies": ["Penicillin", "Lidocaine"],
+        },
+    )
+    text = fhir_export.patient_bundle_json(patient)
+    Bundle.model_validate_json(text)  # fhir.resources accepts every new resource
+    bundle = _bundle_of(text)
+    problems = {
+        c["code"]["text"]: c["clinicalStatus"]["coding"][0]["code"]
+        for c in _resources(bundle, "Condition")
+        if c.get("category", [{}])[0].get("coding", [{}])[0].get("code") == "problem-list-item"
+    }
+    assert problems == {
+        "Cardiovascular disease": "active",
+        "Scarring": "active",
+        "Keloid tendency": "active",
+        "Malignancy": "inactive",  # past, not active
+        "Hypothyroidism, treated": "active",
+    }
+    # The diagnosis is still the one encounter diagnosis, apart from the problem list.
+    assert sum(1 for c in _resources(bundle, "Condition") if "category" not in c) == 1
+    meds = {
+        m["medication"]["concept"]["text"]: m for m in _resources(bundle, "MedicationStatement")
+    }
+    assert set(meds) == {"Finasteride 1 mg", "Ibuprofen"}
+    assert meds["Finasteride 1 mg"]["medication"]["concept"]["coding"][0]["code"] == "finasteride"
+    assert meds["Finasteride 1 mg"]["effectivePeriod"] == {"start": "2024-03-01"}
+    assert meds["Ibuprofen"]["effectivePeriod"] == {"start": "2025-01-10", "end": "2025-02-01"}
+    allergies = [a["code"]["text"] for a in _resources(bundle, "AllergyIntolerance")]
+    assert allergies == ["Penicillin", "Lidocaine"]
+    subject = _resources(bundle, "Patient")[0]["id"]
+    for kind in ("MedicationStatement", "AllergyIntolerance"):
+        for r in _resources(bundle, kind):
+            ref = r["subject" if kind == "MedicationStatement" else "patient"]["reference"]
+            assert ref == f"urn:uuid:{subject}"
+
+
+def test_the_treatment_plan_is_a_care_plan_addressing_the_diagnosis(treated):
+    patient, data = treated
+    bundle = _bundle_of(fhir_export.patient_bundle_json(patient))
+    (plan,) = _resources(bundle, "CarePlan")
+    assert plan["status"] == "active" and plan["intent"] == "plan"
+    assert "Exosome" in plan["description"]
+    diagnosis_url = next(
+        e["fullUrl"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Condition" and "category" not in e["resource"]
+    )
+    assert plan["addresses"][0]["reference"]["reference"] == diagnosis_url
+    # Exosome products are investigational: flagged and the notice kept verbatim.
+    assert {"url": fhir_export.EXT_INVESTIGATIONAL, "valueBoolean": True} in plan["extension"]
+    assert any("not approved" in n["text"].lower() for n in plan["note"])
+
+
+def test_a_cancelled_plan_is_exported_as_revoked_with_its_reason(treated, clinician):
+    from anagen.assessment.models import TreatmentPlan
+
+    patient, _ = treated
+    TreatmentPlan.objects.filter(patient=patient).update(
+        status="cancelled", cancel_reason="Patient moved abroad"
+    )
+    (plan,) = _resources(_bundle_of(fhir_export.patient_bundle_json(patient)), "CarePlan")
+    assert plan["status"] == "revoked"
+    assert {"text": "Cancelled: Patient moved abroad"} in plan["note"]

@@ -17,7 +17,14 @@ from typing import Any
 
 from django.utils import timezone
 
-from anagen.assessment.models import Consent, Diagnosis
+from anagen.assessment.forms import CONDITION_LABELS, MEDICATION_LABELS, SCALP_LABELS
+from anagen.assessment.models import (
+    MODALITY_LABELS,
+    Consent,
+    Diagnosis,
+    MedicalHistory,
+    TreatmentPlan,
+)
 from anagen.monitoring.models import AdverseEvent, Measurement, Photo, Visit
 from anagen.patients.models import Patient
 from anagen.products.models import Lot, VialDraw
@@ -33,6 +40,17 @@ CS_CTCAE = f"{LOCAL}/CodeSystem/ctcae-term"
 CS_PHOTO = f"{LOCAL}/CodeSystem/photo-kind"
 CS_PHOTO_VIEW = f"{LOCAL}/CodeSystem/photo-view"
 CS_CONSENT = f"{LOCAL}/CodeSystem/consent-modality"
+CS_HISTORY_CONDITION = f"{LOCAL}/CodeSystem/history-condition"
+CS_MEDICATION_CLASS = f"{LOCAL}/CodeSystem/medication-class"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+# Answers of the medical-history questionnaire that are conditions of their own (the list of
+# screening conditions and scalp conditions aside): field -> (code, display).
+HISTORY_FLAGS = {
+    "autoimmune_disease": ("autoimmune_disease", "Autoimmune disease"),
+    "bleeding_disorder": ("bleeding_disorder", "Bleeding disorder"),
+    "keloid": ("keloid", "Keloid tendency"),
+}
 EXT_CTCAE_GRADE = f"{LOCAL}/StructureDefinition/ctcae-grade"
 EXT_INVESTIGATIONAL = f"{LOCAL}/StructureDefinition/investigational"
 MRN_TYPE = {
@@ -178,6 +196,136 @@ class _Builder:
             if d.notes:
                 resource["note"] = [{"text": d.notes}]
             self.add("diagnosis", d.pk, resource)
+
+    def history(self, h: MedicalHistory) -> None:
+        """The latest version of the medical-history questionnaire: its conditions (problem
+        list), medications (MedicationStatement) and allergies (AllergyIntolerance)."""
+        recorded = _dt(h.recorded_on)
+        problems: list[tuple[str, str, str]] = []  # (code, display, clinical status)
+        problems += [(c, CONDITION_LABELS.get(c, c), "active") for c in h.conditions]
+        problems += [(c, SCALP_LABELS.get(c, c), "active") for c in h.scalp_conditions]
+        problems += [code_display + ("active",) for f, code_display in HISTORY_FLAGS.items()
+                     if getattr(h, f)]  # fmt: skip
+        if h.malignancy != "none":
+            # A past malignancy stays on the problem list as inactive.
+            status = "active" if h.malignancy == "active" else "inactive"
+            problems.append(("malignancy", "Malignancy", status))
+        for code, display, status in problems:
+            resource: dict[str, Any] = {
+                "resourceType": "Condition",
+                "clinicalStatus": {"coding": [{"system": CONDITION_CLINICAL, "code": status}]},
+                "category": [
+                    {
+                        "coding": [
+                            {
+                                "system": CONDITION_CATEGORY,
+                                "code": "problem-list-item",
+                                "display": "Problem List Item",
+                            }
+                        ]
+                    }
+                ],
+                "code": {
+                    "coding": [{"system": CS_HISTORY_CONDITION, "code": code, "display": display}],
+                    "text": display,
+                },
+                "subject": self.subject,
+                "recordedDate": recorded,
+            }
+            if code == "malignancy" and h.malignancy_details:
+                resource["note"] = [{"text": h.malignancy_details}]
+            self.add("history-condition", f"{h.pk}/{code}", resource)
+        if h.other_conditions.strip():
+            self.add(
+                "history-condition",
+                f"{h.pk}/other",
+                {
+                    "resourceType": "Condition",
+                    "clinicalStatus": {
+                        "coding": [{"system": CONDITION_CLINICAL, "code": "active"}]
+                    },
+                    "category": [
+                        {"coding": [{"system": CONDITION_CATEGORY, "code": "problem-list-item"}]}
+                    ],
+                    "code": {"text": h.other_conditions.strip()},
+                    "subject": self.subject,
+                    "recordedDate": recorded,
+                },
+            )
+        for i, med in enumerate(h.medications):
+            drug_class = med.get("drug_class") or "other"
+            label = MEDICATION_LABELS.get(drug_class, drug_class)
+            name = (med.get("name") or "").strip()
+            resource = {
+                "resourceType": "MedicationStatement",
+                "status": "recorded",
+                "medication": {
+                    "concept": {
+                        "coding": [
+                            {"system": CS_MEDICATION_CLASS, "code": drug_class, "display": label}
+                        ],
+                        "text": name or label,
+                    }
+                },
+                "subject": self.subject,
+                "dateAsserted": recorded,
+            }
+            period = {
+                k: med[key] for k, key in (("start", "start"), ("end", "stop")) if med.get(key)
+            }
+            if period:
+                resource["effectivePeriod"] = period
+            self.add("medication", f"{h.pk}/{i}", resource)
+        for i, substance in enumerate(h.allergies):
+            if not str(substance).strip():
+                continue
+            self.add(
+                "allergy",
+                f"{h.pk}/{i}",
+                {
+                    "resourceType": "AllergyIntolerance",
+                    "code": {"text": str(substance).strip()},
+                    "patient": self.subject,
+                    "recordedDate": recorded,
+                },
+            )
+
+    def care_plans(self, plans: Iterable[TreatmentPlan]) -> None:
+        """Treatment plans: modalities, sessions and interval, the diagnosis they address."""
+        for plan in plans:
+            modalities = ", ".join(MODALITY_LABELS.get(m, m) for m in plan.modalities)
+            parts = [modalities] if modalities else []
+            if plan.sessions_planned:
+                parts.append(f"{plan.sessions_planned} sessions planned")
+            if plan.interval_weeks:
+                parts.append(f"every {plan.interval_weeks:g} weeks")
+            resource: dict[str, Any] = {
+                "resourceType": "CarePlan",
+                "status": "active" if plan.is_active else "revoked",
+                "intent": "plan",
+                "title": plan.title,
+                "subject": self.subject,
+                "created": _dt(plan.created_at),
+                "addresses": [
+                    {
+                        "reference": _ref(
+                            self.url("diagnosis", plan.diagnosis_id), plan.diagnosis.label
+                        )
+                    }
+                ],
+            }
+            if parts:
+                resource["description"] = "; ".join(parts) + "."
+            if plan.start_on:
+                resource["period"] = {"start": _dt(plan.start_on)}
+            notes = [str(n) for n in plan.notices] + ([plan.notes] if plan.notes else [])
+            if plan.cancel_reason:
+                notes.append(f"Cancelled: {plan.cancel_reason}")
+            if notes:
+                resource["note"] = [{"text": n} for n in notes]
+            if plan.is_investigational:
+                resource["extension"] = [{"url": EXT_INVESTIGATIONAL, "valueBoolean": True}]
+            self.add("plan", plan.pk, resource)
 
     def products(self, draws: Iterable[VialDraw]) -> dict[int, str]:
         """One BiologicallyDerivedProduct per lot the patient received; lot id -> full URL."""
@@ -491,6 +639,18 @@ def patient_bundle_dict(patient: Patient, *, base_url: str = "") -> dict[str, An
     b = _Builder(patient, base_url)
     b.patient_resource()
     b.conditions(Diagnosis.objects.filter(clinic=patient.clinic, patient=patient).order_by("id"))
+    history = (
+        MedicalHistory.objects.filter(clinic=patient.clinic, patient=patient)
+        .order_by("-version")
+        .first()
+    )
+    if history is not None:
+        b.history(history)
+    b.care_plans(
+        TreatmentPlan.objects.filter(clinic=patient.clinic, patient=patient)
+        .select_related("diagnosis")
+        .order_by("created_at", "id")
+    )
     draws = list(
         VialDraw.objects.filter(clinic=patient.clinic, patient=patient)
         .select_related("lot__product")
