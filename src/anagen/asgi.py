@@ -9,3 +9,7 @@ from django.core.asgi import get_asgi_application  # noqa: E402  (after the env 
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anagen.settings")
 application = get_asgi_application()
+
+from anagen.core.warmup import load_urlconf  # noqa: E402  (needs the app set up)
+
+load_urlconf()
