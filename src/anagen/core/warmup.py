@@ -12,4 +12,7 @@ def load_urlconf() -> None:
     the next ones (profiled on the demo clinic; the cohort page at 100,000 patients took 2.70 s
     on a new process against 1.76 s after it, benchmarks/results_analytics.md).
     """
-    get_resolver().url_patterns  # noqa: B018  (the property imports the modules)
+    resolver = get_resolver()
+    resolver.url_patterns  # noqa: B018  (the property imports the modules)
+    # The reverse lookup tables too (every {% url %} of the first page compiled them: ~50 ms).
+    resolver.reverse_dict  # noqa: B018
