@@ -240,62 +240,8 @@ def analyze(
         keep, lines, diam_px, depth, hw_img, band_px, upp, k
     )
 
-    # Orientation: hairs of one scalp region share a flow direction; the base is the upstream
-    # end. The sign of the flow comes from hairs whose one end converges with another hair
-    # (shared junction or bend = common ostium).
     n = len(keep)
-    ends = np.array([[ln[0], ln[-1]] for ln in lines]) if n else np.zeros((0, 2, 2))
-    vec = ends[:, 1] - ends[:, 0] if n else np.zeros((0, 2))
-    lens = np.hypot(vec[:, 0], vec[:, 1]) if n else np.zeros(0)
-    ang2 = 2 * np.arctan2(vec[:, 1], vec[:, 0]) if n else np.zeros(0)
-    axis_ang = 0.5 * np.arctan2((lens * np.sin(ang2)).sum(), (lens * np.cos(ang2)).sum())
-    axis = np.array([np.cos(axis_ang), np.sin(axis_ang)])
-    # An end "converges" when another kept hair ends at the same junction or bend.
-    end_key: dict[object, int] = {}
-    keys = []
-    for ch in keep:
-        kk = []
-        for e, nd in enumerate(ch.end_nodes):
-            if nd >= 0:
-                key: object = ("node", nd)
-            elif nd == -2:
-                key = ("bend", ch.meta.get("bend_group"), tuple(np.round(ch.pts[-e]).astype(int)))
-            else:
-                key = None
-            kk.append(key)
-            if key is not None:
-                end_key[key] = end_key.get(key, 0) + 1
-        keys.append(kk)
-    conv = np.array(
-        [
-            [kk[0] is not None and end_key[kk[0]] >= 2, kk[1] is not None and end_key[kk[1]] >= 2]
-            for kk in keys
-        ],
-        bool,
-    ).reshape(-1, 2)
-    votes = 0.0
-    for i in range(n):
-        if conv[i, 0] != conv[i, 1]:
-            base_end = 0 if conv[i, 0] else 1
-            v = ends[i, 1 - base_end] - ends[i, base_end]
-            votes += float(np.sign(v @ axis)) * min(lens[i], 50.0)
-    # Only dark hairs: beside light hairs the cue is chance (tuning seeds 31/32: the darker
-    # end was the base for 52/51 % of 812/473 matched light hairs, 83 % of dark ones), and
-    # its weight flipped the flow of whole fields of grey hair.
-    if OSTIUM_VOTE_WEIGHT > 0 and n and polarity > 0:
-        votes += OSTIUM_VOTE_WEIGHT * _ostium_votes(prep, ends, lens, hw_img, axis)
-    elif n and abs(votes) < OSTIUM_LIGHT_TIEBREAK:
-        # Light hairs: the cue breaks a tie only (added to the votes it flipped more fields
-        # than it mended); a field with no converging ends would otherwise get a coin toss.
-        votes = _ostium_votes(prep, ends, lens, hw_img, axis)
-    flow = axis if votes >= 0 else -axis
-    base_first = np.zeros(n, bool)
-    for i in range(n):
-        along = float((ends[i, 1] - ends[i, 0]) @ flow) / max(float(lens[i]), 1e-9)
-        if conv[i, 0] != conv[i, 1] and abs(along) < CONVERGE_OWN_ALIGN:
-            base_first[i] = bool(conv[i, 0])
-        else:
-            base_first[i] = along >= 0
+    ends, lens, base_first, flow = _orient(prep, keep, lines, hw_img, polarity)
 
     hairs: list[Hair] = []
     bases = np.zeros((n, 2))
@@ -362,6 +308,71 @@ def analyze(
             "polarity_vote_ratio": None if math.isinf(vote_ratio) else round(vote_ratio, 2),
         },
     )
+
+
+def _orient(
+    prep: Prepared, keep: list[Chain], lines: list[np.ndarray], hw_img: np.ndarray, polarity: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Which end of each hair is its base: (ends (n, 2, 2), chord lengths, base-is-first
+    flags, the field's flow direction (x, y))."""
+    # Hairs of one scalp region share a flow direction; the base is the upstream
+    # end. The sign of the flow comes from hairs whose one end converges with another hair
+    # (shared junction or bend = common ostium).
+    n = len(keep)
+    ends = np.array([[ln[0], ln[-1]] for ln in lines]) if n else np.zeros((0, 2, 2))
+    vec = ends[:, 1] - ends[:, 0] if n else np.zeros((0, 2))
+    lens = np.hypot(vec[:, 0], vec[:, 1]) if n else np.zeros(0)
+    ang2 = 2 * np.arctan2(vec[:, 1], vec[:, 0]) if n else np.zeros(0)
+    axis_ang = 0.5 * np.arctan2((lens * np.sin(ang2)).sum(), (lens * np.cos(ang2)).sum())
+    axis = np.array([np.cos(axis_ang), np.sin(axis_ang)])
+    # An end "converges" when another kept hair ends at the same junction or bend.
+    end_key: dict[object, int] = {}
+    keys = []
+    for ch in keep:
+        kk = []
+        for e, nd in enumerate(ch.end_nodes):
+            if nd >= 0:
+                key: object = ("node", nd)
+            elif nd == -2:
+                key = ("bend", ch.meta.get("bend_group"), tuple(np.round(ch.pts[-e]).astype(int)))
+            else:
+                key = None
+            kk.append(key)
+            if key is not None:
+                end_key[key] = end_key.get(key, 0) + 1
+        keys.append(kk)
+    conv = np.array(
+        [
+            [kk[0] is not None and end_key[kk[0]] >= 2, kk[1] is not None and end_key[kk[1]] >= 2]
+            for kk in keys
+        ],
+        bool,
+    ).reshape(-1, 2)
+    votes = 0.0
+    for i in range(n):
+        if conv[i, 0] != conv[i, 1]:
+            base_end = 0 if conv[i, 0] else 1
+            v = ends[i, 1 - base_end] - ends[i, base_end]
+            votes += float(np.sign(v @ axis)) * min(lens[i], 50.0)
+    # Only dark hairs: beside light hairs the cue is chance (tuning seeds 31/32: the darker
+    # end was the base for 52/51 % of 812/473 matched light hairs, 83 % of dark ones), and
+    # its weight flipped the flow of whole fields of grey hair.
+    if OSTIUM_VOTE_WEIGHT > 0 and n and polarity > 0:
+        votes += OSTIUM_VOTE_WEIGHT * _ostium_votes(prep, ends, lens, hw_img, axis)
+    elif n and abs(votes) < OSTIUM_LIGHT_TIEBREAK:
+        # Light hairs: the cue breaks a tie only (added to the votes it flipped more fields
+        # than it mended); a field with no converging ends would otherwise get a coin toss.
+        votes = _ostium_votes(prep, ends, lens, hw_img, axis)
+    flow = axis if votes >= 0 else -axis
+    base_first = np.zeros(n, bool)
+    for i in range(n):
+        along = float((ends[i, 1] - ends[i, 0]) @ flow) / max(float(lens[i]), 1e-9)
+        if conv[i, 0] != conv[i, 1] and abs(along) < CONVERGE_OWN_ALIGN:
+            base_first[i] = bool(conv[i, 0])
+        else:
+            base_first[i] = along >= 0
+
+    return ends, lens, base_first, flow
 
 
 @dataclass
