@@ -237,6 +237,10 @@ def test_the_latest_medical_history_is_exported_as_problems_medications_and_alle
         "Malignancy": "inactive",  # past, not active
         "Hypothyroidism, treated": "active",
     }
+    (malignancy,) = [
+        c for c in _resources(bundle, "Condition") if c["code"]["text"] == "Malignancy"
+    ]
+    assert malignancy["note"] == [{"text": "Basal cell carcinoma, excised 2015"}]
     # The diagnosis is still the one encounter diagnosis, apart from the problem list.
     assert sum(1 for c in _resources(bundle, "Condition") if "category" not in c) == 1
     meds = {

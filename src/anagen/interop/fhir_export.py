@@ -204,54 +204,23 @@ class _Builder:
         problems: list[tuple[str, str, str]] = []  # (code, display, clinical status)
         problems += [(c, CONDITION_LABELS.get(c, c), "active") for c in h.conditions]
         problems += [(c, SCALP_LABELS.get(c, c), "active") for c in h.scalp_conditions]
-        problems += [code_display + ("active",) for f, code_display in HISTORY_FLAGS.items()
-                     if getattr(h, f)]  # fmt: skip
+        for field, (code, display) in HISTORY_FLAGS.items():
+            if getattr(h, field):
+                problems.append((code, display, "active"))
         if h.malignancy != "none":
             # A past malignancy stays on the problem list as inactive.
             status = "active" if h.malignancy == "active" else "inactive"
             problems.append(("malignancy", "Malignancy", status))
         for code, display, status in problems:
-            resource: dict[str, Any] = {
-                "resourceType": "Condition",
-                "clinicalStatus": {"coding": [{"system": CONDITION_CLINICAL, "code": status}]},
-                "category": [
-                    {
-                        "coding": [
-                            {
-                                "system": CONDITION_CATEGORY,
-                                "code": "problem-list-item",
-                                "display": "Problem List Item",
-                            }
-                        ]
-                    }
-                ],
-                "code": {
-                    "coding": [{"system": CS_HISTORY_CONDITION, "code": code, "display": display}],
-                    "text": display,
-                },
-                "subject": self.subject,
-                "recordedDate": recorded,
+            concept = {
+                "coding": [{"system": CS_HISTORY_CONDITION, "code": code, "display": display}],
+                "text": display,
             }
-            if code == "malignancy" and h.malignancy_details:
-                resource["note"] = [{"text": h.malignancy_details}]
-            self.add("history-condition", f"{h.pk}/{code}", resource)
+            note = h.malignancy_details if code == "malignancy" else ""
+            self._problem(f"{h.pk}/{code}", concept, status, recorded, note)
         if h.other_conditions.strip():
-            self.add(
-                "history-condition",
-                f"{h.pk}/other",
-                {
-                    "resourceType": "Condition",
-                    "clinicalStatus": {
-                        "coding": [{"system": CONDITION_CLINICAL, "code": "active"}]
-                    },
-                    "category": [
-                        {"coding": [{"system": CONDITION_CATEGORY, "code": "problem-list-item"}]}
-                    ],
-                    "code": {"text": h.other_conditions.strip()},
-                    "subject": self.subject,
-                    "recordedDate": recorded,
-                },
-            )
+            concept = {"text": h.other_conditions.strip()}
+            self._problem(f"{h.pk}/other", concept, "active", recorded)
         for i, med in enumerate(h.medications):
             drug_class = med.get("drug_class") or "other"
             label = MEDICATION_LABELS.get(drug_class, drug_class)
@@ -270,9 +239,11 @@ class _Builder:
                 "subject": self.subject,
                 "dateAsserted": recorded,
             }
-            period = {
-                k: med[key] for k, key in (("start", "start"), ("end", "stop")) if med.get(key)
-            }
+            period = {}
+            if med.get("start"):
+                period["start"] = med["start"]
+            if med.get("stop"):
+                period["end"] = med["stop"]
             if period:
                 resource["effectivePeriod"] = period
             self.add("medication", f"{h.pk}/{i}", resource)
@@ -289,6 +260,32 @@ class _Builder:
                     "recordedDate": recorded,
                 },
             )
+
+    def _problem(
+        self, key: str, concept: dict[str, Any], status: str, recorded: str, note: str = ""
+    ) -> None:
+        """A Condition on the problem list (told apart from diagnoses by its category)."""
+        resource: dict[str, Any] = {
+            "resourceType": "Condition",
+            "clinicalStatus": {"coding": [{"system": CONDITION_CLINICAL, "code": status}]},
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": CONDITION_CATEGORY,
+                            "code": "problem-list-item",
+                            "display": "Problem List Item",
+                        }
+                    ]
+                }
+            ],
+            "code": concept,
+            "subject": self.subject,
+            "recordedDate": recorded,
+        }
+        if note:
+            resource["note"] = [{"text": note}]
+        self.add("history-condition", key, resource)
 
     def care_plans(self, plans: Iterable[TreatmentPlan]) -> None:
         """Treatment plans: modalities, sessions and interval, the diagnosis they address."""
