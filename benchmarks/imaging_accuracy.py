@@ -30,9 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from anagen.imaging.engine import (
-    analyze,  # noqa: E402
-    synth,  # noqa: E402
+from anagen.imaging.engine import (  # noqa: E402
+    ENGINE_VERSION,
+    analyze,
+    synth,
 )
 from anagen.imaging.engine.evaluate import score  # noqa: E402
 
@@ -206,6 +207,7 @@ def machine_header() -> str:
     load = os.getloadavg()
     return (
         f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}\n"
+        f"- engine version: {ENGINE_VERSION}\n"
         f"- machine: `{uname}`\n"
         f"- nproc: {os.cpu_count()}; load average at start: "
         f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (machine shared with other engineers)\n"

@@ -74,6 +74,9 @@ def test_nurse_uploads_trichoscopy_and_sees_and_corrects_the_analysis(page, scre
     )
     measurements = page.locator("#measurements").inner_text()
     assert str(count) in measurements and "Image analysis" in measurements
+    # Beside the result: how far its count can be trusted (the engine's benchmark record).
+    note = page.get_by_test_id("accuracy-note")
+    assert note.is_visible() and "known truth" in note.inner_text()
     screenshot(page, "imaging-visit")
 
     hair = next(h for h in analysis.hairs if h["counted"])["id"]

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from anagen.imaging import cli
-from anagen.imaging.engine import synth
+from anagen.imaging.engine import ACCURACY_RECORD, synth
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,8 @@ def test_analyze_prints_a_readable_summary(image_file, capsys):
     assert cli.main(["analyze", str(path), "--um-per-px", "5"]) == 0
     out = capsys.readouterr().out
     assert "hairs:" in out and "/cm²" in out and "cumulative thickness" in out
+    # ... and how far the count can be trusted, from the engine's benchmark record.
+    assert f"accuracy: On {ACCURACY_RECORD.images} generated test images" in out
 
 
 def test_analyze_explains_each_quality_flag(tmp_path, capsys):

@@ -18,7 +18,7 @@ from PIL import Image  # noqa: E402
 
 from anagen.accounts.roles import Role  # noqa: E402
 from anagen.imaging import services  # noqa: E402
-from anagen.imaging.engine import QUALITY_FLAGS, synth  # noqa: E402
+from anagen.imaging.engine import ACCURACY_RECORD, QUALITY_FLAGS, synth  # noqa: E402
 from anagen.imaging.models import AnalysisCorrection, ImagingSettings, PhotoAnalysis  # noqa: E402
 from anagen.monitoring import services as monitoring_services  # noqa: E402
 from anagen.monitoring.models import Measurement  # noqa: E402
@@ -192,6 +192,22 @@ def test_a_flag_this_engine_does_not_know_is_shown_by_its_name(analysed):
         ("faint_hairs", QUALITY_FLAGS["faint_hairs"]),
         ("some_future_flag", "some future flag"),
     ]
+
+
+def test_the_page_says_how_far_the_automatic_count_can_be_trusted(client, analysed, patient):
+    """Beside each result: the accuracy benchmark's record of the engine that made it."""
+    assert analysed.engine_version == ACCURACY_RECORD.engine_version
+    page = client.get(f"/imaging/{patient.pk}/analyses/{analysed.pk}/").content.decode()
+    assert 'data-testid="accuracy-note"' in page
+    assert f"by {ACCURACY_RECORD.count_mae_pct:g} % on average" in page
+    assert "Check the overlay and correct it" in page
+
+
+def test_a_result_of_an_engine_without_a_record_says_so(analysed):
+    analysed.engine_version = "0.0.1"
+    note = analysed.accuracy_note
+    assert "No accuracy benchmark is recorded for engine 0.0.1" in note
+    assert "%" not in note  # no figures borrowed from another engine
 
 
 def test_front_desk_sees_but_cannot_correct(client, clinic_a, make_user, analysed, patient):

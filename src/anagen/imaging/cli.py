@@ -115,7 +115,7 @@ def _save_png(arr: np.ndarray, path: str) -> None:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from .engine import QUALITY_FLAGS, analyze, load_image, render_overlay
+    from .engine import ACCURACY_RECORD, QUALITY_FLAGS, analyze, load_image, render_overlay
 
     img = load_image(args.file)
     a = analyze(img, _scale(args, img.shape[1]), terminal_cutoff_um=args.cutoff)
@@ -145,6 +145,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         print(f"quality flags: {', '.join(a.quality['flags']) or 'none'}")
         for flag in a.quality["flags"]:
             print(f"  {flag}: {QUALITY_FLAGS[flag]}")
+        print(f"accuracy: {ACCURACY_RECORD.summary()}")
     return 0
 
 

@@ -8,6 +8,7 @@ Public API::
     render_overlay(image, analysis) -> np.ndarray         # RGB uint8
     Corrections(...).apply(analysis) -> Analysis          # manual correction layer
     calibrate_from_micrometer(image, spacing_um) / calibrate_from_field_of_view(...)
+    accuracy_record(engine_version) -> AccuracyRecord | None  # the benchmark's figures
 """
 
 from .analyze import ENGINE_VERSION, QUALITY_FLAGS, analyze, quality_flags
@@ -18,10 +19,13 @@ from .errors import CalibrationError, ImageInputError
 from .io import coerce_image, load_image
 from .models import Analysis, Hair, Summary, summarize
 from .overlay import render_overlay
+from .record import ACCURACY_RECORD, AccuracyRecord, accuracy_record
 
 __all__ = [
+    "ACCURACY_RECORD",
     "ENGINE_VERSION",
     "QUALITY_FLAGS",
+    "AccuracyRecord",
     "Analysis",
     "CalibrationError",
     "Comparison",
@@ -31,6 +35,7 @@ __all__ = [
     "HairGrowth",
     "ImageInputError",
     "Summary",
+    "accuracy_record",
     "analyze",
     "calibrate_from_field_of_view",
     "calibrate_from_micrometer",

@@ -1,0 +1,48 @@
+"""What the accuracy benchmark measured for this engine, for whoever reads its results.
+
+An automatic count is only as useful as its known error: the visit page and the CLI state it
+beside each result. The figures are those of ``benchmarks/imaging_accuracy.py`` in
+``benchmarks/results_imaging.md`` (section "Accuracy"), and a test keeps them equal to that
+file and to ENGINE_VERSION, so a new engine version needs a new benchmark run before it ships.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AccuracyRecord:
+    engine_version: str
+    run: str  # when the benchmark ran (UTC)
+    images: int  # generated images with known truth
+    count_mae_pct: float  # mean absolute count error per image
+    count_bias_pct: float  # mean signed count error (negative: undercount)
+    retest_cv_count_pct: float  # two shots of one field (new noise, small shift)
+
+    def summary(self) -> str:
+        """One sentence for a clinician, with what to do about it."""
+        drift = "undercounting" if self.count_bias_pct < 0 else "overcounting"
+        return (
+            f"On {self.images} generated test images with known truth (benchmark of "
+            f"{self.run}), engine {self.engine_version} missed the true hair count by "
+            f"{self.count_mae_pct:g} % on average, {drift} by {abs(self.count_bias_pct):g} % "
+            f"on balance; two images of one field differed by a CV of "
+            f"{self.retest_cv_count_pct:g} %. Check the overlay and correct it before relying "
+            "on the count."
+        )
+
+
+ACCURACY_RECORD = AccuracyRecord(
+    engine_version="0.4.0",
+    run="2026-12-03 17:10 UTC",
+    images=230,
+    count_mae_pct=14.2,
+    count_bias_pct=-6.8,
+    retest_cv_count_pct=9.6,
+)
+
+
+def accuracy_record(engine_version: str) -> AccuracyRecord | None:
+    """The record of the engine version that made a result (None: no record for it)."""
+    return ACCURACY_RECORD if engine_version == ACCURACY_RECORD.engine_version else None

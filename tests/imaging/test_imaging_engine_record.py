@@ -1,0 +1,48 @@
+"""The accuracy record shown beside results is the benchmark's, for this engine version."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from anagen.imaging.engine import ACCURACY_RECORD, ENGINE_VERSION, accuracy_record
+
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results_imaging.md"
+
+
+def _accuracy_section() -> str:
+    text = RESULTS.read_text()
+    start = text.index("\n## Accuracy\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end > 0 else None]
+
+
+def _target_row(section: str, label: str) -> float:
+    match = re.search(rf"^\| {re.escape(label)} \| [^|]+ \| (-?[\d.]+) % \|", section, re.M)
+    assert match, f"no row {label!r} in the Accuracy section"
+    return float(match.group(1))
+
+
+def test_the_record_is_the_benchmark_run_of_record():
+    section = _accuracy_section()
+    assert f"- date: {ACCURACY_RECORD.run}" in section
+    assert f"- engine version: {ACCURACY_RECORD.engine_version}" in section
+    assert _target_row(section, "count MAE overall") == ACCURACY_RECORD.count_mae_pct
+    assert _target_row(section, "count bias overall") == ACCURACY_RECORD.count_bias_pct
+    assert _target_row(section, "test-retest CV (count)") == ACCURACY_RECORD.retest_cv_count_pct
+    suite = re.search(r"Suite: (\d+) images .* \+ (\d+) images of the dense stratum", section)
+    assert suite and int(suite.group(1)) + int(suite.group(2)) == ACCURACY_RECORD.images
+
+
+def test_the_record_belongs_to_this_engine_version():
+    # A new ENGINE_VERSION (its results changed) needs a new benchmark run and record.
+    assert ACCURACY_RECORD.engine_version == ENGINE_VERSION
+    assert accuracy_record(ENGINE_VERSION) is ACCURACY_RECORD
+    assert accuracy_record("0.0.1") is None
+
+
+def test_the_summary_says_how_far_to_trust_the_count_and_what_to_do():
+    text = ACCURACY_RECORD.summary()
+    assert f"{ACCURACY_RECORD.count_mae_pct:g} %" in text
+    assert "undercounting" in text  # the record's bias is negative
+    assert "Check the overlay" in text
