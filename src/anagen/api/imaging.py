@@ -5,6 +5,7 @@ The patient in the path is looked up first (another clinic's patient → 404 bef
 check); services.py applies the rules and names the field in a 400.
 """
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from ninja.errors import HttpError
 
 from anagen.api.auth import guard
 from anagen.imaging import selectors, services
+from anagen.imaging.engine import accuracy_record
 from anagen.imaging.models import PhotoAnalysis, PhotoComparison
 from anagen.monitoring import selectors as monitoring_selectors
 
@@ -38,6 +40,9 @@ class AnalysisOut(Schema):
     analysed_at: datetime | None
     measurement_id: int | None
     quality: dict[str, Any] | None
+    # The accuracy benchmark's record of the engine version that made the result (None:
+    # no record for that version).
+    accuracy_record: dict[str, Any] | None
     summary_automatic: dict[str, Any] | None
     summary_corrected: dict[str, Any] | None
     edits: list[dict[str, Any]]
@@ -50,6 +55,11 @@ class AnalysisOut(Schema):
     @staticmethod
     def resolve_quality(obj: PhotoAnalysis) -> dict[str, Any] | None:
         return obj.result.get("quality") if obj.is_done else None
+
+    @staticmethod
+    def resolve_accuracy_record(obj: PhotoAnalysis) -> dict[str, Any] | None:
+        record = accuracy_record(obj.engine_version)
+        return None if record is None else asdict(record) | {"summary": record.summary()}
 
     @staticmethod
     def resolve_summary_automatic(obj: PhotoAnalysis) -> dict[str, Any] | None:
