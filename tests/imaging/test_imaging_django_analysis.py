@@ -330,3 +330,25 @@ def test_with_the_database_task_backend_a_worker_runs_the_analysis_off_the_reque
     analysis.refresh_from_db()
     assert analysis.status == PhotoAnalysis.Status.DONE
     assert Measurement.objects.filter(visit=visit).exists()
+
+
+def test_the_progress_report_says_how_far_image_analysis_counts_can_be_trusted(analysed, patient):
+    from django.template.loader import render_to_string
+    from django.utils import timezone
+
+    from anagen.reports import selectors as report_selectors
+
+    def report():
+        return report_selectors.patient_report(
+            patient, generated_at=timezone.now(), generated_by="test"
+        )
+
+    note = f"Image-analysis counts: {ACCURACY_RECORD.summary()}"
+    first = report()
+    assert first.imaging_notes == [note]
+    html = render_to_string("reports/patient_progress.html", report_selectors.report_context(first))
+    assert f"by {ACCURACY_RECORD.count_mae_pct:g} % on average" in html
+    assert "<br>image analysis</span>" in html  # the visit's column says where it came from
+    # Once the image-analysis measurement is voided, no count in the report comes from it.
+    Measurement.objects.filter(pk=analysed.measurement_id).update(voided_at=timezone.now())
+    assert report().imaging_notes == []

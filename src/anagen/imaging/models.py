@@ -18,7 +18,7 @@ from simple_history.models import HistoricalRecords
 
 from anagen.accounts.models import Clinic
 from anagen.imaging.engine.analyze import MAX_UM_PER_PX, MIN_UM_PER_PX, QUALITY_FLAGS
-from anagen.imaging.engine.record import accuracy_record
+from anagen.imaging.engine.record import accuracy_note
 from anagen.monitoring.models import Measurement, Photo
 from anagen.patients.models import Patient
 
@@ -109,13 +109,7 @@ class PhotoAnalysis(models.Model):
     def accuracy_note(self) -> str:
         """How far the automatic figures can be trusted: the benchmark record of the engine
         version that made them."""
-        record = accuracy_record(self.engine_version)
-        if record is None:
-            return (
-                f"No accuracy benchmark is recorded for engine {self.engine_version or '?'}: "
-                "check the overlay and correct it before relying on the count."
-            )
-        return record.summary()
+        return accuracy_note(self.engine_version)
 
     @property
     def corrected_summary(self) -> dict[str, Any] | None:

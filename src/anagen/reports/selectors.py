@@ -13,6 +13,8 @@ from PIL import Image
 
 from anagen.assessment import selectors as assessment_selectors
 from anagen.assessment.protocols import INVESTIGATIONAL_NOTICE
+from anagen.imaging.engine import accuracy_note
+from anagen.imaging.models import PhotoAnalysis
 from anagen.interop.analysis import age_on
 from anagen.monitoring import charts
 from anagen.monitoring import selectors as monitoring_selectors
@@ -86,6 +88,8 @@ class PatientReport:
     investigational_notice: str
     consents: list
     notes: list[str] = field(default_factory=list)
+    # How far the image-analysis counts in the table can be trusted, per engine version.
+    imaging_notes: list[str] = field(default_factory=list)
 
     @property
     def session_rows(self) -> list[list[SessionRow | None]]:
@@ -273,7 +277,30 @@ def patient_report(patient: Patient, *, generated_at: datetime, generated_by: st
         ),
         consents=list(assessment_selectors.consents(patient)),
         notes=list(result.messages),
+        imaging_notes=_imaging_notes(patient, visits),
     )
+
+
+def _imaging_notes(patient: Patient, visits: list[VisitColumn]) -> list[str]:
+    """The accuracy record of each engine version whose result the measurement table shows
+    (none when every shown measurement was entered by hand)."""
+    dates = {v.visit_date for v in visits if v.source == "imaging"}
+    if not dates:
+        return []
+    versions = (
+        PhotoAnalysis.objects.filter(
+            clinic=patient.clinic,
+            patient=patient,
+            measurement__source="imaging",
+            measurement__voided_at__isnull=True,
+            measurement__visit__voided_at__isnull=True,
+            measurement__visit__visit_date__in=dates,
+        )
+        .values_list("engine_version", flat=True)
+        .distinct()
+        .order_by("engine_version")
+    )
+    return [f"Image-analysis counts: {accuracy_note(v)}" for v in versions]
 
 
 def report_context(report: PatientReport) -> dict[str, Any]:

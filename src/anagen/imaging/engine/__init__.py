@@ -19,7 +19,7 @@ from .errors import CalibrationError, ImageInputError
 from .io import coerce_image, load_image
 from .models import Analysis, Hair, Summary, summarize
 from .overlay import render_overlay
-from .record import ACCURACY_RECORD, AccuracyRecord, accuracy_record
+from .record import ACCURACY_RECORD, AccuracyRecord, accuracy_note, accuracy_record
 
 __all__ = [
     "ACCURACY_RECORD",
@@ -35,6 +35,7 @@ __all__ = [
     "HairGrowth",
     "ImageInputError",
     "Summary",
+    "accuracy_note",
     "accuracy_record",
     "analyze",
     "calibrate_from_field_of_view",

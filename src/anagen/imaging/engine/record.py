@@ -46,3 +46,15 @@ ACCURACY_RECORD = AccuracyRecord(
 def accuracy_record(engine_version: str) -> AccuracyRecord | None:
     """The record of the engine version that made a result (None: no record for it)."""
     return ACCURACY_RECORD if engine_version == ACCURACY_RECORD.engine_version else None
+
+
+def accuracy_note(engine_version: str) -> str:
+    """What a reader should know about a result of ``engine_version``: its record, or that
+    there is none (no figures are borrowed from another version)."""
+    record = accuracy_record(engine_version)
+    if record is None:
+        return (
+            f"No accuracy benchmark is recorded for engine {engine_version or '?'}: check the "
+            "overlay and correct it before relying on the count."
+        )
+    return record.summary()
