@@ -332,7 +332,9 @@ def test_with_the_database_task_backend_a_worker_runs_the_analysis_off_the_reque
     assert Measurement.objects.filter(visit=visit).exists()
 
 
-def test_the_progress_report_says_how_far_image_analysis_counts_can_be_trusted(analysed, patient):
+def test_the_progress_page_and_report_say_how_far_image_analysis_counts_can_be_trusted(
+    client, analysed, patient
+):
     from django.template.loader import render_to_string
     from django.utils import timezone
 
@@ -349,6 +351,11 @@ def test_the_progress_report_says_how_far_image_analysis_counts_can_be_trusted(a
     html = render_to_string("reports/patient_progress.html", report_selectors.report_context(first))
     assert f"by {ACCURACY_RECORD.count_mae_pct:g} % on average" in html
     assert "<br>image analysis</span>" in html  # the visit's column says where it came from
+    page = client.get(f"/outcomes/patients/{patient.pk}/").content.decode()
+    assert "· image analysis" in page and 'data-testid="imaging-note"' in page
+    assert f"by {ACCURACY_RECORD.count_mae_pct:g} % on average" in page
     # Once the image-analysis measurement is voided, no count in the report comes from it.
     Measurement.objects.filter(pk=analysed.measurement_id).update(voided_at=timezone.now())
     assert report().imaging_notes == []
+    page = client.get(f"/outcomes/patients/{patient.pk}/").content.decode()
+    assert 'data-testid="imaging-note"' not in page

@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import date, timedelta
 
+from anagen.imaging.engine import accuracy_note
 from anagen.imaging.models import COMPARISON_DAYS, PhotoAnalysis, PhotoComparison
 from anagen.monitoring.models import Photo, Visit
 from anagen.monitoring.selectors import _get
 from anagen.patients.models import Patient
+
+
+def accuracy_notes(patient: Patient, visit_dates: Iterable[date]) -> list[str]:
+    """How far the image-analysis measurements of the visits on ``visit_dates`` can be
+    trusted: the accuracy record of each engine version that made one (tables of
+    measurements show these dates; none when the dates have no image-analysis measurement).
+    """
+    dates = set(visit_dates)
+    if not dates:
+        return []
+    versions = (
+        PhotoAnalysis.objects.filter(
+            clinic=patient.clinic,
+            patient=patient,
+            measurement__source="imaging",
+            measurement__voided_at__isnull=True,
+            measurement__visit__voided_at__isnull=True,
+            measurement__visit__visit_date__in=dates,
+        )
+        .values_list("engine_version", flat=True)
+        .distinct()
+        .order_by("engine_version")
+    )
+    return [f"Image-analysis counts: {accuracy_note(v)}" for v in versions]
 
 
 def get_analysis(patient: Patient, analysis_id: int) -> PhotoAnalysis:

@@ -13,8 +13,7 @@ from PIL import Image
 
 from anagen.assessment import selectors as assessment_selectors
 from anagen.assessment.protocols import INVESTIGATIONAL_NOTICE
-from anagen.imaging.engine import accuracy_note
-from anagen.imaging.models import PhotoAnalysis
+from anagen.imaging import selectors as imaging_selectors
 from anagen.interop.analysis import age_on
 from anagen.monitoring import charts
 from anagen.monitoring import selectors as monitoring_selectors
@@ -277,30 +276,10 @@ def patient_report(patient: Patient, *, generated_at: datetime, generated_by: st
         ),
         consents=list(assessment_selectors.consents(patient)),
         notes=list(result.messages),
-        imaging_notes=_imaging_notes(patient, visits),
+        imaging_notes=imaging_selectors.accuracy_notes(
+            patient, (v.visit_date for v in visits if v.source == "imaging")
+        ),
     )
-
-
-def _imaging_notes(patient: Patient, visits: list[VisitColumn]) -> list[str]:
-    """The accuracy record of each engine version whose result the measurement table shows
-    (none when every shown measurement was entered by hand)."""
-    dates = {v.visit_date for v in visits if v.source == "imaging"}
-    if not dates:
-        return []
-    versions = (
-        PhotoAnalysis.objects.filter(
-            clinic=patient.clinic,
-            patient=patient,
-            measurement__source="imaging",
-            measurement__voided_at__isnull=True,
-            measurement__visit__voided_at__isnull=True,
-            measurement__visit__visit_date__in=dates,
-        )
-        .values_list("engine_version", flat=True)
-        .distinct()
-        .order_by("engine_version")
-    )
-    return [f"Image-analysis counts: {accuracy_note(v)}" for v in versions]
 
 
 def report_context(report: PatientReport) -> dict[str, Any]:
