@@ -109,5 +109,14 @@ def test_faint_blond_hair_is_flagged_in_words(page, screenshot, tmp_path):
     flags = page.get_by_test_id("quality-flags")
     assert "Faint hairs: the hairs barely stand out from the skin" in flags.inner_text()
     assert "dye the hairs" in flags.inner_text()
+    assert (
+        "flagged for faint hairs, like this one"
+        in page.get_by_test_id("accuracy-note").inner_text()
+    )
+    overlay = page.get_by_test_id("analysis-overlay")
+    overlay.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "el => el.complete && el.naturalWidth === 800", arg=overlay.element_handle()
+    )
     screenshot(page, "imaging-faint-hairs")
     assert page.console_errors == []

@@ -46,6 +46,7 @@ def test_analyze_explains_each_quality_flag(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "quality flags: faint_hairs" in out
     assert "faint_hairs: Faint hairs: the hairs barely stand out" in out
+    assert "flagged for faint hairs, like this one" in out
 
 
 def test_analyze_json_and_overlay(image_file, tmp_path, capsys):

@@ -231,7 +231,7 @@ def test_api_lists_details_corrects_and_reanalyses(
     record = rows[0]["accuracy_record"]
     assert record["engine_version"] == analysed.engine_version
     assert record["count_mae_pct"] == ACCURACY_RECORD.count_mae_pct
-    assert record["summary"] == ACCURACY_RECORD.summary()
+    assert record["summary"] == analysed.accuracy_note
     detail = client.get(f"{base}/analyses/{analysed.pk}", headers=h).json()
     assert len(detail["hairs_automatic"]) == len(analysed.hairs)
     ids = [x["id"] for x in detail["hairs_automatic"] if x["counted"]][:2]

@@ -32,6 +32,15 @@ def test_the_record_is_the_benchmark_run_of_record():
     assert _target_row(section, "test-retest CV (count)") == ACCURACY_RECORD.retest_cv_count_pct
     suite = re.search(r"Suite: (\d+) images .* \+ (\d+) images of the dense stratum", section)
     assert suite and int(suite.group(1)) + int(suite.group(2)) == ACCURACY_RECORD.images
+    faint = re.search(
+        r"^\| quality flag faint_hairs raised \| (\d+) \([^|]+\| [^|]+\| ([-\d.]+) \| ([-\d.]+) \|",
+        section,
+        re.M,
+    )
+    assert faint, "no faint_hairs row in the per-stratum table"
+    assert int(faint.group(1)) == ACCURACY_RECORD.faint_images
+    assert float(faint.group(2)) == ACCURACY_RECORD.faint_count_mae_pct
+    assert float(faint.group(3)) == ACCURACY_RECORD.faint_count_bias_pct
 
 
 def test_the_record_belongs_to_this_engine_version():
@@ -46,3 +55,11 @@ def test_the_summary_says_how_far_to_trust_the_count_and_what_to_do():
     assert f"{ACCURACY_RECORD.count_mae_pct:g} %" in text
     assert "undercounting" in text  # the record's bias is negative
     assert "Check the overlay" in text
+    assert "faint hairs" not in text
+
+
+def test_a_faint_hair_image_also_gets_the_figures_of_such_images():
+    text = ACCURACY_RECORD.summary(["faint_hairs"])
+    assert "flagged for faint hairs, like this one, it missed by " in text
+    assert f"{ACCURACY_RECORD.faint_count_mae_pct:g} %" in text
+    assert text.endswith("Check the overlay and correct it before relying on the count.")

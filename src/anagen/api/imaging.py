@@ -59,7 +59,7 @@ class AnalysisOut(Schema):
     @staticmethod
     def resolve_accuracy_record(obj: PhotoAnalysis) -> dict[str, Any] | None:
         record = accuracy_record(obj.engine_version)
-        return None if record is None else asdict(record) | {"summary": record.summary()}
+        return None if record is None else asdict(record) | {"summary": obj.accuracy_note}
 
     @staticmethod
     def resolve_summary_automatic(obj: PhotoAnalysis) -> dict[str, Any] | None:

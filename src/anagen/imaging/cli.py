@@ -145,7 +145,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         print(f"quality flags: {', '.join(a.quality['flags']) or 'none'}")
         for flag in a.quality["flags"]:
             print(f"  {flag}: {QUALITY_FLAGS[flag]}")
-        print(f"accuracy: {ACCURACY_RECORD.summary()}")
+        print(f"accuracy: {ACCURACY_RECORD.summary(a.quality['flags'])}")
     return 0
 
 

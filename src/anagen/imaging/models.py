@@ -109,7 +109,7 @@ class PhotoAnalysis(models.Model):
     def accuracy_note(self) -> str:
         """How far the automatic figures can be trusted: the benchmark record of the engine
         version that made them."""
-        return accuracy_note(self.engine_version)
+        return accuracy_note(self.engine_version, self.quality_flags)
 
     @property
     def corrected_summary(self) -> dict[str, Any] | None:
