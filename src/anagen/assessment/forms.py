@@ -11,45 +11,10 @@ from typing import Any
 from django import forms
 
 from anagen.assessment import coding, scales, screening
+from anagen.assessment.labels import CONDITION_LABELS, MEDICATION_LABELS, SCALP_LABELS
 from anagen.assessment.models import MODALITY_LABELS
 from anagen.assessment.services import AssessmentError
 
-CONDITION_LABELS = {
-    "sepsis": "Sepsis",
-    "acute_infection": "Acute infection",
-    "chronic_infection": "Chronic infection (e.g. hepatitis B/C, HIV)",
-    "platelet_dysfunction": "Platelet dysfunction",
-    "thrombocytopenia": "Thrombocytopenia",
-    "hypofibrinogenemia": "Hypofibrinogenaemia",
-    "liver_disease": "Liver disease",
-    "hemodynamic_instability": "Haemodynamic instability",
-    "systemic_disorder": "Other uncontrolled systemic disorder",
-    "immunodeficiency": "Immunodeficiency (disease)",
-    "cardiovascular_disease": "Cardiovascular disease",
-    "hypotension": "Low blood pressure",
-    "photosensitivity_disorder": "Photosensitivity (disorder or drug)",
-}
-SCALP_LABELS = {
-    "active_infection": "Active infection at the scalp",
-    "open_wound": "Open wound",
-    "active_dermatosis": "Active skin disease (psoriasis, eczema, seborrhoeic flare)",
-    "patchy_loss": "Patchy hair loss",
-    "scalp_pain": "Scalp pain",
-    "pus": "Pus",
-    "scarring": "Scarring",
-}
-MEDICATION_LABELS = {
-    "anticoagulant": "Anticoagulant (warfarin, DOAC, heparin)",
-    "antiplatelet": "Antiplatelet (aspirin, clopidogrel)",
-    "nsaid": "NSAID (ibuprofen, naproxen …)",
-    "immunosuppressant": "Immunosuppressant",
-    "chemotherapy": "Chemotherapy",
-    "isotretinoin": "Isotretinoin",
-    "finasteride": "Finasteride",
-    "dutasteride": "Dutasteride",
-    "minoxidil": "Minoxidil",
-    "other": "Other",
-}
 MEDICATION_ORDER = tuple(MEDICATION_LABELS)
 YES_NO_UNKNOWN = [("", "Not recorded"), ("yes", "Yes"), ("no", "No")]
 

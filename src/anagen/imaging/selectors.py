@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from anagen.imaging.engine import accuracy_note
 from anagen.imaging.models import COMPARISON_DAYS, PhotoAnalysis, PhotoComparison
-from anagen.monitoring.models import Photo, Visit
+from anagen.monitoring.models import Measurement, Photo, Visit
 from anagen.monitoring.selectors import _get
 from anagen.patients.models import Patient
 
@@ -24,7 +24,7 @@ def accuracy_notes(patient: Patient, visit_dates: Iterable[date]) -> list[str]:
         PhotoAnalysis.objects.filter(
             clinic=patient.clinic,
             patient=patient,
-            measurement__source="imaging",
+            measurement__source=Measurement.Source.IMAGING,
             measurement__voided_at__isnull=True,
             measurement__visit__voided_at__isnull=True,
             measurement__visit__visit_date__in=dates,

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from anagen.assessment.forms import CONDITION_LABELS, MEDICATION_LABELS, SCALP_LABELS
+from anagen.assessment.labels import CONDITION_LABELS, MEDICATION_LABELS, SCALP_LABELS
 from anagen.assessment.models import (
     MODALITY_LABELS,
     Consent,

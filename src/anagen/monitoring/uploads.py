@@ -63,7 +63,7 @@ def clean_image(
         with warnings.catch_warnings():
             # Pillow warns (not raises) for images a bit over its pixel limit: refuse them too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             fmt = img.format
             if fmt not in ACCEPTED_FORMATS:
                 raise UploadError(

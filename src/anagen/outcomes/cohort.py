@@ -29,10 +29,11 @@ import contextlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from anagen.outcomes.stats import (
     NotEnoughDataError,
@@ -135,7 +136,7 @@ def window_days(week: float) -> float:
     return max(14.0, 0.25 * 7.0 * week)
 
 
-def analysis_week(days: np.ndarray, nominal: Sequence[int] = NOMINAL_WEEKS) -> np.ndarray:
+def analysis_week(days: ArrayLike, nominal: Sequence[int] = NOMINAL_WEEKS) -> np.ndarray:
     """Nominal study week of each post-baseline study day (NaN if outside every window)."""
     d = np.asarray(days, dtype=float)
     weeks = np.asarray(nominal, dtype=float)
@@ -516,7 +517,7 @@ def analyse_cohort(
     at_landmark = rows[rows["week"] == float(landmark)]
 
     # 2. Responders at the landmark, per arm (Clopper-Pearson).
-    direction = "increase" if threshold >= 0 else "decrease"
+    direction: Literal["increase", "decrease"] = "increase" if threshold >= 0 else "decrease"
     sign = "≥" if direction == "increase" else "≤"
     title_resp = (
         f"Responders at week {landmark}: change {sign} {threshold:g} {outcome.unit} (exact 95% CI)"
@@ -765,6 +766,7 @@ def ae_incidence(
         )
     s, n_unattributed = attribute_events(sessions, events)
     rows = []
+    sessions_by_group: dict[str, int] = {}
     for value, grp in s.groupby(by, dropna=False, sort=True):
         name = "not recorded" if value is None or (isinstance(value, float) and np.isnan(value)) \
             else str(value)  # fmt: skip
@@ -773,8 +775,10 @@ def ae_incidence(
         n = int(len(grp))
         k = int(grp["has_event"].sum())
         inc = incidence_per_100(k, n, level=level, method="proportion")
+        group = label(name) if label else name
+        sessions_by_group[group] = n
         rows.append({
-            "group": label(name) if label else name,
+            "group": group,
             "sessions": n, "sessions_with_event": k, "per_100": inc.per_100,
             "lower": inc.lower, "upper": inc.upper, "small_n": n < SMALL_N,
         })  # fmt: skip
@@ -785,7 +789,7 @@ def ae_incidence(
         f" ({n_unattributed} here). Sessions with no follow-up contact may have unreported "
         "events, so rates are lower bounds."
     )
-    warnings = _small_n_warnings({r["group"]: r["sessions"] for r in rows}, "sessions")
+    warnings = _small_n_warnings(sessions_by_group, "sessions")
     return Section(f"ae_{by}", title, True, data={"rows": rows, "unattributed": n_unattributed},
                    missing_data=missing, warnings=warnings)  # fmt: skip
 

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 from anagen.accounts.permissions import can, require_permission
 from anagen.accounts.roles import Role
 from anagen.imaging import selectors as imaging_selectors
+from anagen.monitoring.models import Measurement
 from anagen.outcomes import cohort, comparison, progress, selectors
 from anagen.outcomes.forms import CohortFilterForm
 from anagen.patients.selectors import log_request_access
@@ -32,7 +33,7 @@ def patient_progress(request: HttpRequest, patient_id: int) -> HttpResponse:
         "chart": progress.progress_chart_spec(result),
         "forecast_chart": progress.forecast_chart_spec(result),
         "imaging_notes": imaging_selectors.accuracy_notes(
-            patient, (r.visit_date for r in result.rows if r.source == "imaging")
+            patient, (r.visit_date for r in result.rows if r.source == Measurement.Source.IMAGING)
         ),
     }
     return render(request, "outcomes/progress.html", context)

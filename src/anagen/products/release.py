@@ -63,16 +63,32 @@ class Criterion:
     reference_field: str | None = None  # for within_pct_of
 
     @property
+    def bounds(self) -> tuple[float, float]:
+        """The (low, high) limits of a ``between`` criterion (parse_spec checked the shape)."""
+        if not isinstance(self.limit, tuple):
+            raise SpecError(f"{self.field}: 'between' needs two limits, got {self.limit!r}")
+        return self.limit
+
+    @property
+    def number(self) -> float:
+        """The numeric limit of a one-sided or ``within_pct_of`` criterion."""
+        if isinstance(self.limit, (tuple, str)):
+            raise SpecError(
+                f"{self.field}: {self.comparator!r} needs one number, got {self.limit!r}"
+            )
+        return float(self.limit)
+
+    @property
     def limit_text(self) -> str:
         u = f" {self.unit}" if self.unit else ""
         if self.comparator == "between":
-            lo, hi = self.limit  # type: ignore[misc]
+            lo, hi = self.bounds
             return f"{_fmt(lo)}–{_fmt(hi)}{u}"
         if self.comparator == "equals":
             return str(self.limit)
         if self.comparator == "within_pct_of":
-            return f"{self.reference_field} ± {_fmt(self.limit)} %"  # type: ignore[arg-type]
-        return f"{self.comparator} {_fmt(self.limit)}{u}"  # type: ignore[arg-type]
+            return f"{self.reference_field} ± {_fmt(self.number)} %"
+        return f"{self.comparator} {_fmt(self.number)}{u}"
 
 
 @dataclass(frozen=True)
@@ -302,20 +318,20 @@ def load_default_spec() -> ReleaseSpec:
 def _compare(c: Criterion, measured: float, reference: float | None = None) -> bool:
     match c.comparator:
         case "<":
-            return measured < c.limit  # type: ignore[operator]
+            return measured < c.number
         case "<=":
-            return measured <= c.limit  # type: ignore[operator]
+            return measured <= c.number
         case ">":
-            return measured > c.limit  # type: ignore[operator]
+            return measured > c.number
         case ">=":
-            return measured >= c.limit  # type: ignore[operator]
+            return measured >= c.number
         case "between":
-            lo, hi = c.limit  # type: ignore[misc]
+            lo, hi = c.bounds
             return lo <= measured <= hi
         case "within_pct_of":
             assert reference is not None
             # Small relative tolerance so that exactly ±20 % is not failed by rounding.
-            return abs(measured - reference) <= abs(reference) * c.limit / 100 * (1 + 1e-12)  # type: ignore[operator]
+            return abs(measured - reference) <= abs(reference) * c.number / 100 * (1 + 1e-12)
     raise SpecError(f"{c.field}: unknown comparator {c.comparator!r}")
 
 

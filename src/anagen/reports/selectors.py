@@ -17,7 +17,7 @@ from anagen.imaging import selectors as imaging_selectors
 from anagen.interop.analysis import age_on
 from anagen.monitoring import charts
 from anagen.monitoring import selectors as monitoring_selectors
-from anagen.monitoring.models import Photo
+from anagen.monitoring.models import Measurement, Photo
 from anagen.outcomes import cohort, progress
 from anagen.outcomes import selectors as outcomes
 from anagen.patients.models import Patient
@@ -277,7 +277,7 @@ def patient_report(patient: Patient, *, generated_at: datetime, generated_by: st
         consents=list(assessment_selectors.consents(patient)),
         notes=list(result.messages),
         imaging_notes=imaging_selectors.accuracy_notes(
-            patient, (v.visit_date for v in visits if v.source == "imaging")
+            patient, (v.visit_date for v in visits if v.source == Measurement.Source.IMAGING)
         ),
     )
 

@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .errors import SimulationInputError
 from .forecast import forecast, plausibility
@@ -26,7 +27,7 @@ from .trial import (
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse would print usage + exit(2)
+    def error(self, message: str) -> NoReturn:  # argparse would print usage + exit(2)
         raise SimulationInputError(message)
 
 

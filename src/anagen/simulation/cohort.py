@@ -101,7 +101,9 @@ def patient_seed(seed: int, key: tuple[int, ...]) -> np.random.SeedSequence:
     return np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in key))
 
 
-def _gamma_mean1(rng: np.random.Generator, cv: float, size: int | None = None) -> np.ndarray:
+def _gamma_mean1(
+    rng: np.random.Generator, cv: float, size: int | None = None
+) -> np.ndarray | float:
     if cv <= 0:
         return np.ones(size) if size else np.float64(1.0)
     shape = 1.0 / (cv * cv)
@@ -164,10 +166,10 @@ def _simulate_chunk(args: tuple) -> dict:
     for i, (spec, g) in enumerate(zip(specs, rngs_p, strict=True)):
         for plan in spec.plans:
             row = len(rows_rng)
-            k = int(g.poisson(site_mean[i] * meas.area_cm2))
-            n_sites.append(k)
-            zf.append(g.standard_normal(k))
-            sus.append(g.gamma(shape, 1.0 / shape, k))
+            n_site = int(g.poisson(site_mean[i] * meas.area_cm2))
+            n_sites.append(n_site)
+            zf.append(g.standard_normal(n_site))
+            sus.append(g.gamma(shape, 1.0 / shape, n_site))
             for tp in plan.transplants():
                 n_g = int(g.poisson(tp.grafts_per_cm2 * tp.hairs_per_graft * meas.area_cm2))
                 ok = g.random(n_g) < tp.survival
@@ -259,18 +261,19 @@ def _simulate_chunk(args: tuple) -> dict:
 
 
 def _merge(parts: list[dict], offsets: list[int]) -> VisitData:
-    def cat(key: str, sub: str | None = None) -> np.ndarray | dict:
-        if sub is None:
-            return np.concatenate([p[key] for p in parts])
+    def cat(key: str) -> np.ndarray:
+        return np.concatenate([p[key] for p in parts])
+
+    def cat_each(key: str) -> dict[str, np.ndarray]:
         return {k: np.concatenate([p[key][k] for p in parts]) for k in parts[0][key]}
 
     eff = [np.concatenate([p["effects"][j] for p in parts]) for j in range(5)]
     rp = np.concatenate([p["rows_patient"] + off for p, off in zip(parts, offsets, strict=True)])
     vd = VisitData(
         days=cat("days"),
-        truth=cat("truth", "x"),
-        true=cat("true", "x"),
-        measured=cat("measured", "x"),
+        truth=cat_each("truth"),
+        true=cat_each("true"),
+        measured=cat_each("measured"),
         observed=cat("observed"),
         rows_patient=rp,
         effects=PatientEffects(*eff),

@@ -249,7 +249,10 @@ class _Tally:
         np.minimum(x, self.last_day + 1, out=x)
         return x.astype(np.int64)
 
-    def counts(self, alive_start: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, ...]:
+    def counts(
+        self, alive_start: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+        """Per-class daily counts, diameter sums, hairs alive and hairs shed."""
         size = 2 * self.stride
         d1 = self.last_day + 1
         shape = (2, self.n_rows, self.width)
@@ -322,7 +325,7 @@ def simulate(
     # Row offset of the anagen log-length: log mean − σ²/2 − γ·log d_ref.
     aoff = np.asarray(anagen_log_mean, dtype=float) - 0.5 * c.sA**2 - c.gamma * c.ld_ref
     treated = effects is not None
-    if treated:
+    if effects is not None:
         times = np.asarray(effects.times, dtype=float)
         clk_a = _Clock(times, effects.anagen_rate)
         clk_t = _Clock(times, effects.telogen_rate)

@@ -148,7 +148,7 @@ def _field_mask(field: object, shape: tuple[int, int]) -> np.ndarray | None:
             raise ImageInputError("field mask is empty")
         return field
     try:
-        x0, y0, x1, y1 = (int(round(float(v))) for v in field)  # type: ignore[union-attr]
+        x0, y0, x1, y1 = (int(round(float(v))) for v in field)  # type: ignore[attr-defined]
     except (TypeError, ValueError) as exc:
         raise ImageInputError("field must be a boolean mask or a box (x0, y0, x1, y1)") from exc
     x0, x1 = max(0, min(x0, x1)), min(W, max(x0, x1))

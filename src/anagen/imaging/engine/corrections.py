@@ -130,7 +130,8 @@ class Corrections:
                     q = np.asarray(p.centreline_px, float)
                     # Join at the nearest pair of ends.
                     opts = [(pl, q), (pl, q[::-1]), (pl[::-1], q), (pl[::-1], q[::-1])]
-                    pl = np.vstack(min(opts, key=lambda ab: np.hypot(*(ab[0][-1] - ab[1][0]))))
+                    gaps = [float(np.hypot(*(a[-1] - b[0]))) for a, b in opts]
+                    pl = np.vstack(opts[int(np.argmin(gaps))])
                 lens = np.array([p.length_um for p in parts])
                 d = float(np.average([p.diameter_um for p in parts], weights=np.maximum(lens, 1)))
                 for p in parts:
@@ -148,7 +149,9 @@ class Corrections:
                     new_hair(np.vstack([at, pl[k:]]), h.diameter_um, like=h)
                 else:
                     n = int(e.get("n", 2))
-                    t = np.gradient(pl, axis=0) if len(pl) > 1 else np.array([[1.0, 0.0]])
+                    t = np.array([[1.0, 0.0]])
+                    if len(pl) > 1:
+                        t = np.asarray(np.gradient(pl, axis=0))
                     t = t / np.maximum(np.hypot(t[:, 0], t[:, 1]), 1e-9)[:, None]
                     nrm = np.stack([-t[:, 1], t[:, 0]], axis=1)
                     w = h.diameter_um / n / upp

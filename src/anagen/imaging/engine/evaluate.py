@@ -73,7 +73,10 @@ def score(analysis: Analysis, truth: Truth, cutoff_um: float = 40.0) -> dict:
     s = analysis.summary
     n_true = truth.count
     m = match_hairs(analysis, truth)
-    d_err_term, d_err_vel, d_err_term_6px, tv_ok, tv_n = [], [], [], 0, 0
+    d_err_term: list[float] = []
+    d_err_vel: list[float] = []
+    d_err_term_6px: list[float] = []
+    tv_ok, tv_n = 0, 0
     base_ok = 0
     truth_px = truth.polylines_px()
     for i, j in m.pairs:

@@ -49,7 +49,7 @@ def load_image(source: str | os.PathLike[str] | bytes | bytearray) -> np.ndarray
     """Decode an image file (path or bytes) into an upright (H, W, 3) uint8 RGB array."""
     try:
         if isinstance(source, bytes | bytearray):
-            fh: io.BufferedIOBase | io.BytesIO = io.BytesIO(bytes(source))
+            fh = io.BytesIO(bytes(source))
             name = "<bytes>"
         else:
             path = Path(source)
@@ -63,7 +63,7 @@ def load_image(source: str | os.PathLike[str] | bytes | bytearray) -> np.ndarray
         with warnings.catch_warnings():
             # Pillow warns before its own bomb error; we check the size ourselves.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(fh)
+            im: Image.Image = Image.open(fh)
             check_dimensions(*im.size)
             im.load()
     except ImageInputError:

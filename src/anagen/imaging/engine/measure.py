@@ -190,12 +190,12 @@ def sample_profiles(
             crowded = np.zeros(N * n_pos, bool)
             crowded[a[other & (d < reach[a])]] = True
             crowded[b[other & (d < reach[b])]] = True
-            crowded = crowded.reshape(N, n_pos)
-            clear = ~crowded
+            crowded_rows = crowded.reshape(N, n_pos)
+            clear = ~crowded_rows
             ok_rows = clear.sum(1) >= 5
             med = np.median(prof, axis=1)
-            for i in np.nonzero(ok_rows & crowded.any(1))[0]:
-                med[i] = np.median(prof[i, clear[i]], axis=0)
+            for row in np.nonzero(ok_rows & crowded_rows.any(1))[0]:
+                med[row] = np.median(prof[row, clear[row]], axis=0)
             return med, x
     return np.median(prof, axis=1), x
 

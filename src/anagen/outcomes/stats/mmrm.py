@@ -750,7 +750,7 @@ def fit_mmrm(
     packed = (model, theta, theta_cov, beta, bmat, scale, level, kr)
 
     # LS means at the mean baseline and mean covariate values of the analysed subjects.
-    base_mean = float(np.mean(data.baseline)) if has_base else 0.0
+    base_mean = float(np.mean(data.baseline)) if data.baseline is not None else 0.0
     cov_mean = data.covariates.mean(axis=0)
     ls_rows, ls_names, con_rows, con_names = [], [], [], []
     for j, v in enumerate(vis_names):
@@ -955,7 +955,7 @@ def fit_mmrm_design(
     bmat = np.eye(p)
     packed = (model, theta, theta_cov, beta, bmat, scale, level, kr)
     empty = np.zeros((0, p))
-    layout = (coef_names, empty, [], empty, [], "")
+    layout: tuple[Any, ...] = (coef_names, empty, [], empty, [], "")
     coefs, _, _ = _summaries(packed, layout)
     sigma = lower @ lower.T * scale**2
     n_incomplete = int((~obs).any(axis=1).sum())
