@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from anagen.imaging import cli
-from anagen.imaging.engine import ACCURACY_RECORD, synth
+from anagen.imaging import cli, engine
+from anagen.imaging.engine import ACCURACY_RECORD, ENGINE_VERSION, synth
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +124,76 @@ def test_batch_writes_csv_with_a_row_per_image_and_reports_failures(image_file, 
     assert rows[1]["status"] == "ok" and int(rows[1]["count"]) > 0
     assert rows[1]["count"] == rows[2]["count"]
     assert "density_per_cm2" in rows[1] and "diameter_bin_<30" in rows[1]
+    # Each row says which scale and which engine version made it.
+    assert rows[1]["um_per_px"] == "5.0" and rows[1]["engine_version"] == ENGINE_VERSION
     assert float(rows[1]["hair_contrast_snr"]) > 0 and "quality_flags" in rows[1]
     assert sorted(p.name for p in (tmp_path / "ov").iterdir()) == ["f0.png", "f1.png"]
+
+
+def _batch_folder(image_file, tmp_path, n=3):
+    path, _ = image_file
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for i in range(n):
+        (folder / f"f{i}.png").write_bytes(path.read_bytes())
+    return folder
+
+
+def test_batch_goes_on_after_an_internal_error_in_one_image(
+    image_file, tmp_path, monkeypatch, capsys
+):
+    folder = _batch_folder(image_file, tmp_path)
+    real = engine.analyze
+    calls = []
+
+    def analyze_failing_on_second(img, *a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom\nsecond line")
+        return real(img, *a, **kw)
+
+    monkeypatch.setattr(engine, "analyze", analyze_failing_on_second)
+    out_csv = tmp_path / "res.csv"
+    assert cli.main(["batch", str(folder), "--um-per-px", "5", "--csv", str(out_csv)]) == 1
+    rows = list(csv.DictReader(out_csv.open()))
+    assert [r["status"] for r in rows] == ["ok", "error", "ok"]
+    assert rows[1]["error"] == "internal error (RuntimeError: boom"
+    assert "2 of 3 images analysed" in capsys.readouterr().out
+
+
+def test_an_interrupted_batch_keeps_the_rows_it_finished(image_file, tmp_path, monkeypatch, capsys):
+    folder = _batch_folder(image_file, tmp_path)
+    real = engine.analyze
+    calls = []
+
+    def analyze_interrupted_on_second(img, *a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(img, *a, **kw)
+
+    monkeypatch.setattr(engine, "analyze", analyze_interrupted_on_second)
+    out_csv = tmp_path / "res.csv"
+    assert cli.main(["batch", str(folder), "--um-per-px", "5", "--csv", str(out_csv)]) == 130
+    rows = list(csv.DictReader(out_csv.open()))
+    assert [(r["file"], r["status"]) for r in rows] == [("f0.png", "ok")]
+    assert "interrupted: 1 of 3 images done" in capsys.readouterr().err
+
+
+def test_batch_refuses_an_unwritable_results_path_before_analysing(
+    image_file, tmp_path, monkeypatch, capsys
+):
+    folder = _batch_folder(image_file, tmp_path, n=1)
+    monkeypatch.setattr(engine, "analyze", lambda *a, **kw: pytest.fail("analysed anyway"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code = cli.main(["batch", str(folder), "--um-per-px", "5", "--csv", str(blocker / "r.csv")])
+    assert code == 2
+    assert "cannot write the results" in capsys.readouterr().err
+    code = cli.main(["batch", str(folder), "--um-per-px", "5", "--csv", str(tmp_path / "r.csv"),
+                     "--overlay-dir", str(blocker)])  # fmt: skip
+    assert code == 2
+    assert "cannot write the results" in capsys.readouterr().err
 
 
 def test_batch_on_empty_folder_is_an_error(tmp_path, capsys):

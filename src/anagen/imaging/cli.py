@@ -149,10 +149,19 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch_columns(cutoff: float) -> list[str]:
+    """CSV columns of a batch, fixed before the first image so rows can be written as they
+    finish (an empty field's summary has every key)."""
+    from .engine import summarize
+
+    empty = _summary_row(summarize([], 1.0, cutoff).to_dict(), {})
+    return ["file", "status", "error", "um_per_px", "engine_version", *empty]
+
+
 def _cmd_batch(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .engine import analyze, load_image, render_overlay
+    from .engine import ENGINE_VERSION, analyze, load_image, render_overlay
 
     folder = Path(args.folder)
     if not folder.is_dir():
@@ -160,30 +169,52 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise CliError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    rows: list[dict[str, Any]] = []
-    failed = 0
-    for f in tqdm(files, desc="analysing", unit="image", file=sys.stderr):
-        try:
-            img = load_image(f)
-            a = analyze(img, _scale(args, img.shape[1]), terminal_cutoff_um=args.cutoff)
-            row = {"file": f.name, "status": "ok", "error": ""}
-            row.update(_summary_row(a.summary.to_dict(), a.quality))
-            if args.overlay_dir:
-                _save_png(render_overlay(img, a), str(Path(args.overlay_dir) / f"{f.stem}.png"))
-        except ValueError as exc:  # ImageInputError, CalibrationError
-            failed += 1
-            row = {"file": f.name, "status": "error", "error": str(exc)}
-        rows.append(row)
-    fields: list[str] = []
-    for r in rows:
-        fields += [k for k in r if k not in fields]
     out = Path(args.csv)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
+    overlay_dir = Path(args.overlay_dir) if args.overlay_dir else None
+    # Where the results go is checked before the first image, not after the last.
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if overlay_dir is not None:
+            overlay_dir.mkdir(parents=True, exist_ok=True)
+        fh = out.open("w", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write the results: {exc.strerror or exc}: {exc.filename}") from exc
+    done = failed = 0
+    with fh:
+        w = csv.DictWriter(fh, fieldnames=_batch_columns(args.cutoff))
         w.writeheader()
-        w.writerows(rows)
-    print(f"{len(files) - failed} of {len(files)} images analysed; results in {out}")
+        try:
+            for f in tqdm(files, desc="analysing", unit="image", file=sys.stderr):
+                row: dict[str, Any] = {"file": f.name, "status": "ok", "error": ""}
+                try:
+                    img = load_image(f)
+                    a = analyze(img, _scale(args, img.shape[1]), terminal_cutoff_um=args.cutoff)
+                    row.update(um_per_px=a.um_per_px, engine_version=ENGINE_VERSION)
+                    row.update(_summary_row(a.summary.to_dict(), a.quality))
+                    if overlay_dir is not None:
+                        _save_png(render_overlay(img, a), str(overlay_dir / f"{f.stem}.png"))
+                except ValueError as exc:  # ImageInputError, CalibrationError
+                    row = {"file": f.name, "status": "error", "error": str(exc)}
+                except Exception as exc:  # noqa: BLE001 - one image must not stop the batch
+                    row = {
+                        "file": f.name,
+                        "status": "error",
+                        "error": f"internal error ({type(exc).__name__}: {exc})".splitlines()[0],
+                    }
+                if row["status"] == "error":
+                    failed += 1
+                done += 1
+                # Each row is on disk as soon as its image is done: an interrupted batch
+                # keeps what it finished.
+                w.writerow(row)
+                fh.flush()
+        except KeyboardInterrupt:
+            print(
+                f"interrupted: {done} of {len(files)} images done; their rows are in {out}",
+                file=sys.stderr,
+            )
+            return 130
+    print(f"{done - failed} of {len(files)} images analysed; results in {out}")
     return 1 if failed else 0
 
 
