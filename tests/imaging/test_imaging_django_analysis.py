@@ -359,3 +359,77 @@ def test_the_progress_page_and_report_say_how_far_image_analysis_counts_can_be_t
     assert report().imaging_notes == []
     page = client.get(f"/outcomes/patients/{patient.pk}/").content.decode()
     assert 'data-testid="imaging-note"' not in page
+
+
+def _queued_without_task(client, patient, visit, data, captured):
+    """Upload, but drop the on-commit enqueue: the analysis's task is lost."""
+    f = SimpleUploadedFile("field.png", data, content_type="image/png")
+    with captured(execute=False):
+        response = client.post(
+            f"/monitoring/{patient.pk}/visits/{visit.pk}/photos/",
+            {"kind": "trichoscopy", "view": "", "target_area": "vertex tattoo", "image": f},
+        )
+    assert response.status_code == 302
+    return PhotoAnalysis.objects.get(photo__visit=visit)
+
+
+def test_an_analysis_whose_task_was_lost_is_shown_as_stalled_and_can_be_requested_again(
+    client, nurse, patient, visit, calibrated, png_bytes, api_token, clinic_a,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    client.force_login(nurse)
+    a = _queued_without_task(
+        client, patient, visit, png_bytes[0], django_capture_on_commit_callbacks
+    )
+    page_url = f"/monitoring/{patient.pk}/visits/{visit.pk}/"
+    analyse_url = f"/imaging/{patient.pk}/photos/{a.photo_id}/analyse/"
+    # Just requested: the panel polls and offers nothing to do yet.
+    page = client.get(page_url).content.decode()
+    assert a.status == "queued" and 'hx-trigger="every 2s"' in page
+    assert 'data-testid="analysis-stalled"' not in page and analyse_url not in page
+    # Eleven minutes later it is still queued: the task was lost.
+    PhotoAnalysis.objects.filter(pk=a.pk).update(
+        requested_at=a.requested_at - timedelta(minutes=11)
+    )
+    page = client.get(page_url).content.decode()
+    assert 'data-testid="analysis-stalled"' in page and "worker has probably stopped" in page
+    assert 'hx-trigger="every 2s"' not in page  # no polling that would wipe the form
+    assert analyse_url in page
+    h = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
+    body = client.get(f"/api/v1/imaging/patients/{patient.pk}/analyses/{a.pk}", headers=h).json()
+    assert body["status"] == "queued" and body["stalled"] is True
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post(analyse_url, {"um_per_px": ""})
+    assert r.status_code == 302
+    a.refresh_from_db()
+    assert a.status == "done" and not a.is_stalled
+    assert Measurement.objects.filter(pk=a.measurement_id, voided_at__isnull=True).exists()
+
+
+def test_a_result_of_a_request_superseded_while_it_ran_is_discarded(
+    client, nurse, patient, visit, calibrated, png_bytes, monkeypatch,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    client.force_login(nurse)
+    a = _queued_without_task(
+        client, patient, visit, png_bytes[0], django_capture_on_commit_callbacks
+    )
+    real = services.analyze
+
+    def analyze_while_rerequested(image, um_per_px, **kw):
+        # The nurse requests it again, with another scale, while this run is busy.
+        with django_capture_on_commit_callbacks(execute=False):
+            services.request_analysis(a.photo, nurse, um_per_px=5.5)
+        return real(image, um_per_px, **kw)
+
+    monkeypatch.setattr(services, "analyze", analyze_while_rerequested)
+    services.run_analysis(a.pk)
+    a.refresh_from_db()
+    # The stale run (5 µm/px) stored nothing; the newer request waits for its own task.
+    assert a.status == "queued" and a.um_per_px == 5.5 and a.result is None
+    assert not Measurement.objects.filter(visit=visit).exists()
+    monkeypatch.setattr(services, "analyze", real)
+    services.run_analysis(a.pk)
+    a.refresh_from_db()
+    assert a.status == "done" and a.result["um_per_px"] == 5.5
+    assert Measurement.objects.filter(visit=visit, voided_at__isnull=True).count() == 1

@@ -37,7 +37,10 @@ class AnalysisOut(Schema):
     calibration_source: str
     terminal_cutoff_um: float
     engine_version: str
+    requested_at: datetime
     analysed_at: datetime | None
+    # Queued or running for longer than any analysis takes: request it again.
+    stalled: bool
     measurement_id: int | None
     quality: dict[str, Any] | None
     # The accuracy benchmark's record of the engine version that made the result (None:
@@ -51,6 +54,10 @@ class AnalysisOut(Schema):
     @staticmethod
     def resolve_visit_id(obj: PhotoAnalysis) -> int:
         return obj.photo.visit_id
+
+    @staticmethod
+    def resolve_stalled(obj: PhotoAnalysis) -> bool:
+        return obj.is_stalled
 
     @staticmethod
     def resolve_quality(obj: PhotoAnalysis) -> dict[str, Any] | None:

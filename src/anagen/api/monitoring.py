@@ -11,7 +11,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
 from anagen.accounts.roles import allowed
@@ -398,7 +398,7 @@ def create_plan(request: HttpRequest, patient_id: int, payload: PlanIn):
         plan = services.create_follow_up_plan(patient, request.user, **kwargs)
     except services.MonitoringError as exc:
         _raise(exc)
-    return 201, plan
+    return Status(201, plan)
 
 
 @router.post(
@@ -450,7 +450,7 @@ def create_visit(request: HttpRequest, patient_id: int, payload: VisitIn):
         visit = services.record_visit(patient, request.user, data, scheduled_visit=sv)
     except services.MonitoringError as exc:
         _raise(exc)
-    return 201, visit
+    return Status(201, visit)
 
 
 def _visit(request: HttpRequest, patient_id: int, visit_id: int) -> Visit:
@@ -519,7 +519,7 @@ def create_decision(request: HttpRequest, patient_id: int, visit_id: int, payloa
         )
     except services.MonitoringError as exc:
         _raise(exc)
-    return 201, row
+    return Status(201, row)
 
 
 @router.get(
@@ -543,7 +543,7 @@ def create_event(request: HttpRequest, patient_id: int, payload: AdverseEventIn)
     patient = _patient(request, patient_id)
     data = {k: v for k, v in payload.dict().items() if v is not None}
     try:
-        return 201, services.record_adverse_event(patient, request.user, data)
+        return Status(201, services.record_adverse_event(patient, request.user, data))
     except services.MonitoringError as exc:
         _raise(exc)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import Field, File, Query, Router, Schema
+from ninja import Field, File, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
@@ -348,7 +348,7 @@ def list_products(request: HttpRequest):
 @router.post("/products", response={201: ProductOut}, auth=guard("product.manage"))
 def create_product(request: HttpRequest, payload: ProductIn):
     try:
-        return 201, services.create_product(request.clinic, request.user, payload.dict())
+        return Status(201, services.create_product(request.clinic, request.user, payload.dict()))
     except services.ProductError as exc:
         _raise(exc)
 
@@ -419,7 +419,7 @@ def receive_lot(request: HttpRequest, payload: LotIn):
         )
     except services.ProductError as exc:
         _raise(exc)
-    return 201, _detail(lot)
+    return Status(201, _detail(lot))
 
 
 @router.post(
@@ -435,7 +435,7 @@ def import_lots(request: HttpRequest):
         )
     except services.ProductError as exc:
         _raise(exc)
-    return 201, {"imported": len(lots), "lot_ids": [lot.pk for lot in lots]}
+    return Status(201, {"imported": len(lots), "lot_ids": [lot.pk for lot in lots]})
 
 
 @router.get("/lots/{lot_id}", response=LotDetailOut, auth=guard("product.view"))
@@ -661,8 +661,11 @@ def list_locations(request: HttpRequest):
 @router.post("/locations", response={201: LocationOut}, auth=guard("product.manage"))
 def create_location(request: HttpRequest, payload: LocationIn):
     try:
-        return 201, services.create_location(
-            request.clinic, request.user, payload.name, payload.description
+        return Status(
+            201,
+            services.create_location(
+                request.clinic, request.user, payload.name, payload.description
+            ),
         )
     except services.ProductError as exc:
         _raise(exc)
@@ -697,12 +700,8 @@ def add_reading(request: HttpRequest, location_id: int, payload: ReadingIn):
         )
     except services.ProductError as exc:
         _raise(exc)
-    return 201, {
-        "reading": reading,
-        "excursions_flagged": [
-            f"lot {e.lot.lot_number}: {e.duration_minutes} min" for e in flagged
-        ],
-    }
+    flagged_text = [f"lot {e.lot.lot_number}: {e.duration_minutes} min" for e in flagged]
+    return Status(201, {"reading": reading, "excursions_flagged": flagged_text})
 
 
 # --- specifications ------------------------------------------------------------------------------
@@ -743,4 +742,4 @@ def create_spec(request: HttpRequest, payload: SpecIn):
         spec = services.create_spec_version(request.clinic, request.user, payload.yaml)
     except services.ProductError as exc:
         _raise(exc)
-    return 201, _spec_out(spec)
+    return Status(201, _spec_out(spec))

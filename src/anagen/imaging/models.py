@@ -9,11 +9,13 @@ given for one analysis; without it the analysis waits and says so.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from anagen.accounts.models import Clinic
@@ -50,6 +52,11 @@ class ImagingSettings(models.Model):
         return f"Imaging settings of {self.clinic}"
 
 
+# An analysis takes seconds. One still queued or running this long after it was requested has
+# lost its task (worker stopped, queue unreachable): the page offers to request it again.
+ANALYSIS_STALLED_AFTER = timedelta(minutes=10)
+
+
 class PhotoAnalysis(models.Model):
     """The engine's automatic result for one trichoscopy photo."""
 
@@ -78,6 +85,8 @@ class PhotoAnalysis(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the current result was requested (each re-analysis sets it again).
+    requested_at = models.DateTimeField(default=timezone.now)
     analysed_at = models.DateTimeField(null=True, blank=True)
     history = HistoricalRecords()
 
@@ -90,6 +99,15 @@ class PhotoAnalysis(models.Model):
     @property
     def is_done(self) -> bool:
         return self.status == self.Status.DONE and self.result is not None
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def is_stalled(self) -> bool:
+        """Queued or running for longer than any analysis takes: its task was lost."""
+        return self.is_pending and timezone.now() - self.requested_at > ANALYSIS_STALLED_AFTER
 
     @property
     def summary_auto(self) -> dict[str, Any] | None:

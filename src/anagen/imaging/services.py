@@ -157,6 +157,7 @@ def _prepare(photo: Photo, user: User, upp: float | None) -> PhotoAnalysis:
                 clinic=photo.clinic, patient=photo.patient, photo=photo, requested_by=user
             )
         analysis.requested_by = user
+        analysis.requested_at = timezone.now()
         analysis.um_per_px = upp
         analysis.calibration_source = source
         analysis.terminal_cutoff_um = cfg.terminal_cutoff_um
@@ -238,6 +239,11 @@ def run_analysis(analysis_id: int) -> PhotoAnalysis:
         analysis.seconds = float(result.meta.get("seconds", 0.0))
         analysis.analysed_at = timezone.now()
     with transaction.atomic():
+        current = PhotoAnalysis.objects.select_for_update().get(pk=analysis.pk)
+        if current.requested_at != analysis.requested_at:
+            # Requested again while this ran (a stalled analysis, or a new scale): the newer
+            # request's task stores its result; this one would overwrite it with stale input.
+            return current
         _audit(analysis, user, f"analysis {analysis.status}")
         analysis.save()
         if analysis.status == PhotoAnalysis.Status.DONE:
