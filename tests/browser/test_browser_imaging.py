@@ -120,3 +120,35 @@ def test_faint_blond_hair_is_flagged_in_words(page, screenshot, tmp_path):
     )
     screenshot(page, "imaging-faint-hairs")
     assert page.console_errors == []
+
+
+def test_a_stalled_analysis_says_so_and_can_be_run_again(page, screenshot, tmp_path, monkeypatch):
+    """The worker lost the task: after ten minutes the panel stops waiting, explains, and the
+    nurse runs the analysis again from the page."""
+    img, _ = synth.generate(
+        synth.SynthParams(width=800, height=640, um_per_px=5.0, glare=0.0, density_per_cm2=180),
+        4,
+    )
+    patient, visit = _nurse_at_a_visit(page, tmp_path, img)
+    a = PhotoAnalysis.objects.get(photo__visit=visit)
+    # A re-analysis is requested but its task never reaches a worker.
+    with monkeypatch.context() as m:
+        m.setattr(imaging_services, "_enqueue", lambda analysis_id: None)
+        imaging_services.request_analysis(a.photo, a.requested_by)
+    PhotoAnalysis.objects.filter(pk=a.pk).update(
+        requested_at=a.requested_at - timedelta(minutes=25)
+    )
+    assert not Measurement.objects.filter(visit=visit, voided_at__isnull=True).exists()
+    page.reload()
+    assert page.get_by_test_id("analysis-status").inner_text() == "Queued"
+    stalled = page.get_by_test_id("analysis-stalled")
+    assert "requested 25\xa0minutes ago and has not finished" in stalled.inner_text()
+    stalled.scroll_into_view_if_needed()
+    screenshot(page, "imaging-stalled")
+    page.get_by_role("button", name="Analyse").click()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=analysis-status]').innerText === 'Done'"
+    )
+    assert page.get_by_test_id("analysis-stalled").count() == 0
+    assert Measurement.objects.filter(visit=visit, voided_at__isnull=True).count() == 1
+    assert page.console_errors == []
