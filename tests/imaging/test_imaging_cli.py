@@ -139,20 +139,25 @@ def _batch_folder(image_file, tmp_path, n=3):
     return folder
 
 
+def _raise_on_second_image(monkeypatch, exc: BaseException) -> None:
+    """The engine raises ``exc`` on the batch's second image and analyses the others."""
+    real = engine.analyze
+    calls = []
+
+    def analyze(img, *a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise exc
+        return real(img, *a, **kw)
+
+    monkeypatch.setattr(engine, "analyze", analyze)
+
+
 def test_batch_goes_on_after_an_internal_error_in_one_image(
     image_file, tmp_path, monkeypatch, capsys
 ):
     folder = _batch_folder(image_file, tmp_path)
-    real = engine.analyze
-    calls = []
-
-    def analyze_failing_on_second(img, *a, **kw):
-        calls.append(1)
-        if len(calls) == 2:
-            raise RuntimeError("boom\nsecond line")
-        return real(img, *a, **kw)
-
-    monkeypatch.setattr(engine, "analyze", analyze_failing_on_second)
+    _raise_on_second_image(monkeypatch, RuntimeError("boom\nsecond line"))
     out_csv = tmp_path / "res.csv"
     assert cli.main(["batch", str(folder), "--um-per-px", "5", "--csv", str(out_csv)]) == 1
     rows = list(csv.DictReader(out_csv.open()))
@@ -163,16 +168,7 @@ def test_batch_goes_on_after_an_internal_error_in_one_image(
 
 def test_an_interrupted_batch_keeps_the_rows_it_finished(image_file, tmp_path, monkeypatch, capsys):
     folder = _batch_folder(image_file, tmp_path)
-    real = engine.analyze
-    calls = []
-
-    def analyze_interrupted_on_second(img, *a, **kw):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(img, *a, **kw)
-
-    monkeypatch.setattr(engine, "analyze", analyze_interrupted_on_second)
+    _raise_on_second_image(monkeypatch, KeyboardInterrupt())
     out_csv = tmp_path / "res.csv"
     assert cli.main(["batch", str(folder), "--um-per-px", "5", "--csv", str(out_csv)]) == 130
     rows = list(csv.DictReader(out_csv.open()))

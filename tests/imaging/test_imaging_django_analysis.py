@@ -63,9 +63,11 @@ def calibrated(clinic_a, nurse):
     return services.save_settings(clinic_a, nurse, {"um_per_px": UPP})
 
 
-def upload(client, patient, visit, data, captured):
+def upload(client, patient, visit, data, captured, run_task=True):
+    """Upload a trichoscopy photo through the visit page; ``run_task=False`` drops the
+    analysis task that the upload enqueues (as if no worker ever got it)."""
     f = SimpleUploadedFile("field.png", data, content_type="image/png")
-    with captured(execute=True):
+    with captured(execute=run_task):
         response = client.post(
             f"/monitoring/{patient.pk}/visits/{visit.pk}/photos/",
             {"kind": "trichoscopy", "view": "", "target_area": "vertex tattoo", "image": f},
@@ -361,25 +363,13 @@ def test_the_progress_page_and_report_say_how_far_image_analysis_counts_can_be_t
     assert 'data-testid="imaging-note"' not in page
 
 
-def _queued_without_task(client, patient, visit, data, captured):
-    """Upload, but drop the on-commit enqueue: the analysis's task is lost."""
-    f = SimpleUploadedFile("field.png", data, content_type="image/png")
-    with captured(execute=False):
-        response = client.post(
-            f"/monitoring/{patient.pk}/visits/{visit.pk}/photos/",
-            {"kind": "trichoscopy", "view": "", "target_area": "vertex tattoo", "image": f},
-        )
-    assert response.status_code == 302
-    return PhotoAnalysis.objects.get(photo__visit=visit)
-
-
 def test_an_analysis_whose_task_was_lost_is_shown_as_stalled_and_can_be_requested_again(
     client, nurse, patient, visit, calibrated, png_bytes, api_token, clinic_a,
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
     client.force_login(nurse)
-    a = _queued_without_task(
-        client, patient, visit, png_bytes[0], django_capture_on_commit_callbacks
+    a = upload(
+        client, patient, visit, png_bytes[0], django_capture_on_commit_callbacks, run_task=False
     )
     page_url = f"/monitoring/{patient.pk}/visits/{visit.pk}/"
     analyse_url = f"/imaging/{patient.pk}/photos/{a.photo_id}/analyse/"
@@ -411,8 +401,8 @@ def test_a_result_of_a_request_superseded_while_it_ran_is_discarded(
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
     client.force_login(nurse)
-    a = _queued_without_task(
-        client, patient, visit, png_bytes[0], django_capture_on_commit_callbacks
+    a = upload(
+        client, patient, visit, png_bytes[0], django_capture_on_commit_callbacks, run_task=False
     )
     real = services.analyze
 

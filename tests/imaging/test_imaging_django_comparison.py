@@ -388,3 +388,31 @@ def test_with_the_database_task_backend_a_worker_runs_the_comparison(
     frag = client.get(f"/imaging/{patient.pk}/comparisons/{c.pk}/", headers={"HX-Request": "true"})
     assert "hx-get" not in frag.content.decode() and "Anagen" in frag.content.decode()
     assert Measurement.objects.get(pk=c.measurement_id).anagen_pct == c.anagen_pct
+
+
+def test_a_comparison_whose_task_was_lost_is_shown_as_stalled_and_a_new_one_can_be_requested(
+    client, nurse, clinic_a, patient, pair, api_token, django_capture_on_commit_callbacks
+):
+    v1, v2, p1, p2 = pair
+    client.force_login(nurse)
+    with django_capture_on_commit_callbacks(execute=False):  # the task never reaches a worker
+        r = client.post(f"/imaging/{patient.pk}/photos/{p2.pk}/compare/", {"before_photo": p1.pk})
+    assert r.status_code == 302
+    lost = PhotoComparison.objects.get()
+    page_url = f"/monitoring/{patient.pk}/visits/{v2.pk}/"
+    page = client.get(page_url).content.decode()
+    assert 'data-testid="comparison-stalled"' not in page and "Comparison queued…" in page
+    PhotoComparison.objects.filter(pk=lost.pk).update(
+        created_at=lost.created_at - timedelta(minutes=11)
+    )
+    page = client.get(page_url).content.decode()
+    assert 'data-testid="comparison-stalled"' in page and "worker has probably stopped" in page
+    assert f'hx-get="/imaging/{patient.pk}/comparisons/{lost.pk}/"' not in page  # no polling
+    h = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
+    rows = client.get(
+        f"/api/v1/imaging/patients/{patient.pk}/visits/{v2.pk}/comparisons", headers=h
+    ).json()
+    assert [(x["id"], x["status"], x["stalled"]) for x in rows] == [(lost.pk, "queued", True)]
+    post_compare(client, patient, p2, p1.pk, django_capture_on_commit_callbacks)
+    new = PhotoComparison.objects.exclude(pk=lost.pk).get()
+    assert new.status == "done" and not new.is_stalled

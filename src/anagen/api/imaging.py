@@ -219,10 +219,17 @@ class ComparisonOut(Schema):
     threshold_um: float | None
     shift_px: list[float] | None
     engine_version: str
+    created_at: datetime
     compared_at: datetime | None
+    # Queued or running for longer than any comparison takes: request a new one.
+    stalled: bool
     measurement_id: int | None
     before_overlay_url: str | None
     after_overlay_url: str | None
+
+    @staticmethod
+    def resolve_stalled(obj: PhotoComparison) -> bool:
+        return obj.is_stalled
 
     @staticmethod
     def resolve_before_visit_id(obj: PhotoComparison) -> int:

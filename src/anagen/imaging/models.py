@@ -52,9 +52,10 @@ class ImagingSettings(models.Model):
         return f"Imaging settings of {self.clinic}"
 
 
-# An analysis takes seconds. One still queued or running this long after it was requested has
-# lost its task (worker stopped, queue unreachable): the page offers to request it again.
-ANALYSIS_STALLED_AFTER = timedelta(minutes=10)
+# An analysis or a comparison takes seconds. One still queued or running this long after it
+# was requested has lost its task (worker stopped, queue unreachable): the page stops waiting
+# for it and offers to request it again.
+STALLED_AFTER = timedelta(minutes=10)
 
 
 class PhotoAnalysis(models.Model):
@@ -107,7 +108,7 @@ class PhotoAnalysis(models.Model):
     @property
     def is_stalled(self) -> bool:
         """Queued or running for longer than any analysis takes: its task was lost."""
-        return self.is_pending and timezone.now() - self.requested_at > ANALYSIS_STALLED_AFTER
+        return self.is_pending and timezone.now() - self.requested_at > STALLED_AFTER
 
     @property
     def summary_auto(self) -> dict[str, Any] | None:
@@ -285,6 +286,11 @@ class PhotoComparison(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def is_stalled(self) -> bool:
+        """Queued or running for longer than any comparison takes: its task was lost."""
+        return self.is_pending and timezone.now() - self.created_at > STALLED_AFTER
 
     @property
     def shift_px(self) -> list[float] | None:
