@@ -140,7 +140,7 @@ def test_a_stalled_analysis_says_so_and_can_be_run_again(page, screenshot, tmp_p
     )
     assert not Measurement.objects.filter(visit=visit, voided_at__isnull=True).exists()
     page.reload()
-    assert page.get_by_test_id("analysis-status").inner_text() == "Queued"
+    assert page.get_by_test_id("analysis-status").inner_text() == "Stalled (queued)"
     stalled = page.get_by_test_id("analysis-stalled")
     assert "requested 25\xa0minutes ago and has not finished" in stalled.inner_text()
     stalled.scroll_into_view_if_needed()
