@@ -234,6 +234,9 @@ def test_api_lists_details_corrects_and_reanalyses(
     assert record["engine_version"] == analysed.engine_version
     assert record["count_mae_pct"] == ACCURACY_RECORD.count_mae_pct
     assert record["summary"] == analysed.accuracy_note
+    assert record["least_significant_change_pct"] == round(
+        ACCURACY_RECORD.least_significant_change_pct, 1
+    )
     detail = client.get(f"{base}/analyses/{analysed.pk}", headers=h).json()
     assert len(detail["hairs_automatic"]) == len(analysed.hairs)
     ids = [x["id"] for x in detail["hairs_automatic"] if x["counted"]][:2]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from anagen.imaging.engine import ACCURACY_RECORD, ENGINE_VERSION, accuracy_record
 
@@ -63,3 +67,16 @@ def test_a_faint_hair_image_also_gets_the_figures_of_such_images():
     assert "flagged for faint hairs, like this one, it missed by " in text
     assert f"{ACCURACY_RECORD.faint_count_mae_pct:g} %" in text
     assert text.endswith("Check the overlay and correct it before relying on the count.")
+
+
+def test_the_summary_gives_the_smallest_change_between_visits_that_is_not_noise():
+    # Two measurements with a CV of 5 % differ by their sqrt(2) x 5 % SD; 95 % lie within
+    # 1.96 times that: 13.9 %.
+    record = replace(ACCURACY_RECORD, retest_cv_count_pct=5.0)
+    assert record.least_significant_change_pct == pytest.approx(1.96 * math.sqrt(2) * 5.0)
+    assert record.least_significant_change_pct == pytest.approx(13.86, abs=0.01)
+    assert "a change in the count under about 14 % can be measurement noise alone" in (
+        record.summary()
+    )
+    lsc = f"{ACCURACY_RECORD.least_significant_change_pct:.0f} %"
+    assert f"under about {lsc} can be measurement noise" in ACCURACY_RECORD.summary()

@@ -66,7 +66,12 @@ class AnalysisOut(Schema):
     @staticmethod
     def resolve_accuracy_record(obj: PhotoAnalysis) -> dict[str, Any] | None:
         record = accuracy_record(obj.engine_version)
-        return None if record is None else asdict(record) | {"summary": obj.accuracy_note}
+        if record is None:
+            return None
+        return asdict(record) | {
+            "least_significant_change_pct": round(record.least_significant_change_pct, 1),
+            "summary": obj.accuracy_note,
+        }
 
     @staticmethod
     def resolve_summary_automatic(obj: PhotoAnalysis) -> dict[str, Any] | None:

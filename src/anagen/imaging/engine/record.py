@@ -8,6 +8,7 @@ file and to ENGINE_VERSION, so a new engine version needs a new benchmark run be
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -28,6 +29,15 @@ class AccuracyRecord:
     faint_count_mae_pct: float
     faint_count_bias_pct: float
 
+    @property
+    def least_significant_change_pct(self) -> float:
+        """The smallest change in the count between two images that measurement noise alone
+        explains less than 5 % of the time: 1.96 x sqrt(2) x the retest CV (the difference of
+        two measurements, each with that CV; normal errors). The benchmark's retest re-renders
+        one scene (new noise, a small shift), so real visits, with repositioning and
+        re-clipping, vary more: this is a lower bound."""
+        return 1.96 * math.sqrt(2) * self.retest_cv_count_pct
+
     def summary(self, flags: list[str] | tuple[str, ...] = ()) -> str:
         """One or two sentences for a clinician, with what to do about it. ``flags``: the
         result's quality flags (a faint-hair image gets the figures of such images too)."""
@@ -35,7 +45,9 @@ class AccuracyRecord:
             f"On {self.images} generated test images with known truth (benchmark of "
             f"{self.run}), engine {self.engine_version} missed the true hair count by "
             f"{self.count_mae_pct:g} % on average, {_drift(self.count_bias_pct)} on balance; "
-            f"two images of one field differed by a CV of {self.retest_cv_count_pct:g} %."
+            f"two images of one field differed by a CV of {self.retest_cv_count_pct:g} %, so "
+            f"between two visits a change in the count under about "
+            f"{self.least_significant_change_pct:.0f} % can be measurement noise alone."
         )
         if "faint_hairs" in flags:
             text += (
