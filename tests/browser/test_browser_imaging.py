@@ -152,3 +152,35 @@ def test_a_stalled_analysis_says_so_and_can_be_run_again(page, screenshot, tmp_p
     assert page.get_by_test_id("analysis-stalled").count() == 0
     assert Measurement.objects.filter(visit=visit, voided_at__isnull=True).count() == 1
     assert page.console_errors == []
+
+
+def test_the_progress_page_marks_a_change_within_the_image_analysis_noise(
+    page, screenshot, tmp_path
+):
+    """The same field imaged at two visits: the progress page shows the change and says that
+    image analysis cannot tell a change of this size from noise."""
+    params = synth.SynthParams(width=800, height=640, um_per_px=5.0, glare=0.0, density_per_cm2=180)
+    img, _ = synth.generate(params, 21)
+    patient, first = _nurse_at_a_visit(page, tmp_path, img)
+    nurse = PhotoAnalysis.objects.get(photo__visit=first).requested_by
+    later = monitoring_services.record_visit(
+        patient, nurse, {"visit_date": date.today().isoformat()}
+    )
+    again, _ = synth.generate(params, 21, noise_seed=99)  # a second shot: new noise
+    path = tmp_path / "again.png"
+    Image.fromarray(again).save(path)
+    page.goto(f"/monitoring/{patient.pk}/visits/{later.pk}/")
+    page.get_by_text("Add a photo").click()
+    page.get_by_label("Kind").select_option("trichoscopy")
+    page.get_by_label("Target area").fill("vertex tattoo")
+    page.get_by_label("Image").set_input_files(str(path))
+    page.get_by_role("button", name="Upload").click()
+    page.get_by_test_id("analysis-status").wait_for()
+
+    page.goto(f"/outcomes/patients/{patient.pk}/")
+    marks = page.get_by_test_id("within-noise")
+    assert marks.count() == 2  # hair count and density
+    assert "least significant change" in page.locator("#change-table").inner_text()
+    page.locator("#change-table").scroll_into_view_if_needed()
+    screenshot(page, "progress-within-noise")
+    assert page.console_errors == []

@@ -426,3 +426,32 @@ def test_a_result_of_a_request_superseded_while_it_ran_is_discarded(
     a.refresh_from_db()
     assert a.status == "done" and a.result["um_per_px"] == 5.5
     assert Measurement.objects.filter(visit=visit, voided_at__isnull=True).count() == 1
+
+
+def test_a_change_between_two_image_analyses_smaller_than_their_noise_is_marked(
+    client, nurse, patient, visit, analysed, png_bytes, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    from anagen.reports import selectors as report_selectors
+
+    # The same field imaged again a day later: no real change, and the page says it could
+    # not have told one from noise anyway.
+    later = monitoring_services.record_visit(
+        patient, nurse, {"visit_date": date.today().isoformat()}
+    )
+    second = upload(client, patient, later, png_bytes[0], django_capture_on_commit_callbacks)
+    assert second.status == "done"
+    page = client.get(f"/outcomes/patients/{patient.pk}/").content.decode()
+    assert page.count('data-testid="within-noise"') == 2  # hair count and density
+    assert "least significant change" in page
+    lsc = f"{ACCURACY_RECORD.least_significant_change_pct:.0f} %"
+    assert f"under about {lsc} can be measurement noise alone" in page
+    report = report_selectors.patient_report(patient, generated_at=timezone.now(), generated_by="t")
+    assert report.has_within_noise
+    # A count by hand at the later visit takes precedence: the engine's noise no longer applies.
+    monitoring_services.add_measurement(
+        later, nurse, {"target_area_cm2": 0.128, "hair_count": 25, "density_per_cm2": 195.3}
+    )
+    page = client.get(f"/outcomes/patients/{patient.pk}/").content.decode()
+    assert 'data-testid="within-noise"' not in page

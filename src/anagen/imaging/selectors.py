@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, timedelta
 
-from anagen.imaging.engine import accuracy_note
+from anagen.imaging.engine import accuracy_note, accuracy_record
 from anagen.imaging.models import COMPARISON_DAYS, PhotoAnalysis, PhotoComparison
 from anagen.monitoring.models import Measurement, Photo, Visit
 from anagen.monitoring.selectors import _get
@@ -34,6 +34,23 @@ def accuracy_notes(patient: Patient, visit_dates: Iterable[date]) -> list[str]:
         .order_by("engine_version")
     )
     return [f"Image-analysis counts: {accuracy_note(v)}" for v in versions]
+
+
+def least_significant_changes(patient: Patient, measurement_ids: Iterable[int]) -> dict[int, float]:
+    """For each of ``measurement_ids`` made by image analysis: the least significant change
+    (%) of the engine version that made it (none for versions without a benchmark record)."""
+    ids = set(measurement_ids)
+    if not ids:
+        return {}
+    rows = PhotoAnalysis.objects.filter(
+        clinic=patient.clinic, patient=patient, measurement_id__in=ids
+    ).values_list("measurement_id", "engine_version")
+    out = {}
+    for measurement_id, version in rows:
+        record = accuracy_record(version)
+        if record is not None:
+            out[measurement_id] = record.least_significant_change_pct
+    return out
 
 
 def get_analysis(patient: Patient, analysis_id: int) -> PhotoAnalysis:

@@ -52,6 +52,9 @@ class Cell:
     value: float | None
     change: float | None
     change_pct: float | None
+    # The change is smaller than the least significant change of the image analysis that
+    # measured both this visit and the baseline: it can be measurement noise alone.
+    within_noise: bool = False
 
 
 @dataclass
@@ -118,9 +121,14 @@ class Progress:
                 "hgq_mean": r.hgq_mean,
                 "hgq_answered": r.hgq_answered,
                 "measures": {
-                    k: {"value": c.value, "change": c.change, "change_pct": c.change_pct}
+                    k: {
+                        "value": c.value,
+                        "change": c.change,
+                        "change_pct": c.change_pct,
+                        "within_noise": c.within_noise,
+                    }
                     for k, c in r.cells.items()
-                },
+                },  # fmt: skip
             }
             if dates:
                 d["visit_date"] = r.visit_date.isoformat()
@@ -206,6 +214,32 @@ def build_progress(points: list[VisitPoint], baseline_visit_id: int | None) -> P
     elif base is not None and base_vals.get("density_per_cm2") is None:
         messages.append("The baseline visit has no density: changes in density cannot be computed.")
     return Progress(rows, base.visit_id if base else None, messages)
+
+
+# Measures whose image-analysis error is the count's: density is the count over the same
+# field area, so it has the count's relative retest variation.
+COUNT_MEASURES = ("hair_count", "density_per_cm2")
+
+
+def mark_within_noise(result: Progress, least_significant_change_pct: dict[int, float]) -> None:
+    """Mark count and density changes that are smaller than the least significant change (%)
+    of the image analysis that measured both the visit and the baseline (in place).
+
+    ``least_significant_change_pct``: per visit id, for visits whose measurement comes from
+    image analysis with a benchmark record. With two engine versions the larger applies.
+    """
+    base = next((r for r in result.rows if r.is_baseline), None)
+    if base is None or base.visit_id not in least_significant_change_pct:
+        return
+    for r in result.rows:
+        if r.is_baseline or r.visit_id not in least_significant_change_pct:
+            continue
+        lsc = max(
+            least_significant_change_pct[r.visit_id], least_significant_change_pct[base.visit_id]
+        )
+        for k in COUNT_MEASURES:
+            c = r.cells[k]
+            c.within_noise = c.change_pct is not None and abs(c.change_pct) < lsc
 
 
 def forecast_panel(

@@ -26,6 +26,7 @@ from django.utils import timezone
 from anagen.accounts.models import Clinic
 from anagen.assessment.coding import DIAGNOSES
 from anagen.assessment.models import Diagnosis, TreatmentPlan
+from anagen.imaging import selectors as imaging_selectors
 from anagen.monitoring.models import (
     HGQ_ITEMS,
     AdverseEvent,
@@ -679,12 +680,15 @@ def patient_progress(patient: Patient, *, with_forecast: bool = True) -> progres
     )
     base = baseline_visit(patient)
     points = []
+    imaging_measurement_of_visit = {}
     for v in visits:
         m = measurement_of(v)
         values = {}
         if m is not None:
             values = {c: getattr(m, c) for c in cohort.MEASURED_COLUMNS}
             values["source"] = m.source
+            if m.source == Measurement.Source.IMAGING:
+                imaging_measurement_of_visit[v.pk] = m.pk
         hgq, hgq_n = _hgq_mean(v)
         points.append(
             progress.VisitPoint(
@@ -709,6 +713,12 @@ def patient_progress(patient: Patient, *, with_forecast: bool = True) -> progres
         .first()
     )
     result = progress.build_progress(points, base.pk if base else None)
+    lsc = imaging_selectors.least_significant_changes(
+        patient, imaging_measurement_of_visit.values()
+    )
+    progress.mark_within_noise(
+        result, {v: lsc[m] for v, m in imaging_measurement_of_visit.items() if m in lsc}
+    )
     result.photo_pairs = _photo_pairs(patient, visits, base)
     result.modalities = sorted({m for m, _ in sessions})
     if with_forecast:

@@ -42,6 +42,9 @@ class VisitColumn:
 class MeasureCell:
     value: str  # formatted; "—" when missing
     change: str  # "+8.0 (+6.7 %)", "" at baseline or when not computable
+    # Image analysis at this visit and the baseline, and the change is under its least
+    # significant change (outcomes.progress.mark_within_noise).
+    within_noise: bool = False
 
 
 @dataclass
@@ -91,6 +94,10 @@ class PatientReport:
     imaging_notes: list[str] = field(default_factory=list)
 
     @property
+    def has_within_noise(self) -> bool:
+        return any(c.within_noise for m in self.measures for c in m.cells)
+
+    @property
     def session_rows(self) -> list[list[SessionRow | None]]:
         """Sessions in rows of four for the page (the last row padded with None)."""
         rows = [self.sessions[i : i + 4] for i in range(0, len(self.sessions), 4)]
@@ -138,7 +145,7 @@ def _measure_table(result: progress.Progress) -> tuple[list[VisitColumn], list[M
                 change = _fmt(c.change, o.decimals, signed=True)
                 if c.change_pct is not None:
                     change += f" ({c.change_pct:+.1f} %)"
-            cells.append(MeasureCell(_fmt(c.value, o.decimals), change))
+            cells.append(MeasureCell(_fmt(c.value, o.decimals), change, c.within_noise))
         rows.append(MeasureRow(o.label, o.unit, cells))
     if any(r.global_assessment is not None for r in result.rows):
         rows.append(
