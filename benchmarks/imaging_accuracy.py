@@ -68,6 +68,8 @@ def _job(args: tuple[str, int, dict]) -> dict:
             a.summary.cumulative_thickness_mm_per_cm2,
             a2.summary.cumulative_thickness_mm_per_cm2,
         ),
+        # None when a shot found no hair (no mean diameter).
+        retest_diam=(a.summary.diameter_mean_um, a2.summary.diameter_mean_um),
         flags=a.quality["flags"],
     )
     return sc
@@ -143,6 +145,9 @@ def summarise(all_rows: list[dict]) -> dict:
         "ctd_mae_pct": float(np.mean(np.abs(ct))),
         "retest_cv_count_pct": _cv_pair([r["retest_count"] for r in rows]),
         "retest_cv_ctd_pct": _cv_pair([r["retest_ctd"] for r in rows]),
+        "retest_cv_diam_pct": _cv_pair(
+            [r["retest_diam"] for r in rows if None not in r["retest_diam"]]
+        ),
         "recall_pct": 100.0 * sum(r["matched"] for r in all_rows) / max(n_true, 1),
         "base_end_pct": 100.0
         * sum(r.get("base_end_correct", 0) for r in all_rows)
@@ -180,7 +185,8 @@ def table(groups: dict[str, list[dict]]) -> str:
         "| stratum | images (≥10 hairs) | hairs | count MAE % | count bias % | pooled count "
         "error % | FU MAE % | diam MAE term µm "
         "(median) | diam MAE vellus µm (median) | T/V acc % | CTD MAE % | retest CV count % "
-        "| retest CV CTD % | recall % |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| retest CV CTD % | retest CV mean diam % | recall % |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for name, rows in groups.items():
@@ -193,7 +199,7 @@ def table(groups: dict[str, list[dict]]) -> str:
             f"{s['diam_mae_vellus_um']:.1f} ({s['diam_medae_vellus_um']:.1f}) | "
             f"{s['tv_accuracy_pct']:.1f} | {s['ctd_mae_pct']:.1f} | "
             f"{s['retest_cv_count_pct']:.1f} | {s['retest_cv_ctd_pct']:.1f} | "
-            f"{s['recall_pct']:.0f} |"
+            f"{s['retest_cv_diam_pct']:.1f} | {s['recall_pct']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -219,12 +225,12 @@ def machine_header() -> str:
 def write_section(title: str, body: str) -> None:
     """Replace (or append) one '## title' section of results_imaging.md."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Imaging engine benchmark results\n"
-    marker = f"## {title}"
     parts = text.split("\n## ")
     head, sections = parts[0], parts[1:]
     # Each section without its trailing blank lines: the join puts one back (re-runs used to
     # add a blank line per section each time).
-    sections = [s.rstrip() for s in sections if not ("## " + s).startswith(marker)]
+    # The same title only: "## Accuracy run ..." (a dated note) is another section.
+    sections = [s.rstrip() for s in sections if s.split("\n", 1)[0].rstrip() != title]
     sections.append(body.removeprefix("## ").rstrip())
     RESULTS.write_text(head.rstrip() + "\n\n" + "\n\n## ".join([""] + sections).lstrip("\n") + "\n")
 
@@ -297,6 +303,12 @@ def targets_table(all_rows: list[dict], dense_rows: list[dict]) -> str:
             "≤ 5 %",
             f"{s['retest_cv_ctd_pct']:.1f} %",
             s["retest_cv_ctd_pct"] <= 5,
+        ),
+        (
+            "test-retest CV (mean diameter)",
+            "≤ 5 %",
+            f"{s['retest_cv_diam_pct']:.1f} %",
+            s["retest_cv_diam_pct"] <= 5,
         ),
     ]
     out = ["| target | goal | result | |", "|---|---|---|---|"]

@@ -5,6 +5,7 @@ measurement is filled; the API exposes the same. Small generated images keep it 
 from __future__ import annotations
 
 import io
+import re
 from datetime import date, timedelta
 
 import django.conf
@@ -443,10 +444,13 @@ def test_a_change_between_two_image_analyses_smaller_than_their_noise_is_marked(
     second = upload(client, patient, later, png_bytes[0], django_capture_on_commit_callbacks)
     assert second.status == "done"
     page = client.get(f"/outcomes/patients/{patient.pk}/").content.decode()
-    assert page.count('data-testid="within-noise"') == 2  # hair count and density
+    # No change at all: every measure with a retest figure is marked, the others not.
+    assert set(re.findall(r'data-testid="within-noise" data-measure="(\w+)"', page)) == {
+        "hair_count", "density_per_cm2", "mean_diameter_um", "cumulative_thickness_mm_per_cm2",
+    }  # fmt: skip
     assert "least significant change" in page
     lsc = f"{ACCURACY_RECORD.least_significant_change_pct:.0f} %"
-    assert f"under about {lsc} can be measurement noise alone" in page
+    assert f"a change under about {lsc} in the count" in page
     report = report_selectors.patient_report(patient, generated_at=timezone.now(), generated_by="t")
     assert report.has_within_noise
     # A count by hand at the later visit takes precedence: the engine's noise no longer applies.

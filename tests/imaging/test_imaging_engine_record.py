@@ -34,6 +34,14 @@ def test_the_record_is_the_benchmark_run_of_record():
     assert _target_row(section, "count MAE overall") == ACCURACY_RECORD.count_mae_pct
     assert _target_row(section, "count bias overall") == ACCURACY_RECORD.count_bias_pct
     assert _target_row(section, "test-retest CV (count)") == ACCURACY_RECORD.retest_cv_count_pct
+    assert (
+        _target_row(section, "test-retest CV (mean diameter)")
+        == ACCURACY_RECORD.retest_cv_mean_diameter_pct
+    )
+    assert (
+        _target_row(section, "test-retest CV (cumulative thickness)")
+        == ACCURACY_RECORD.retest_cv_thickness_pct
+    )
     suite = re.search(r"Suite: (\d+) images .* \+ (\d+) images of the dense stratum", section)
     assert suite and int(suite.group(1)) + int(suite.group(2)) == ACCURACY_RECORD.images
     faint = re.search(
@@ -72,11 +80,17 @@ def test_a_faint_hair_image_also_gets_the_figures_of_such_images():
 def test_the_summary_gives_the_smallest_change_between_visits_that_is_not_noise():
     # Two measurements with a CV of 5 % differ by their sqrt(2) x 5 % SD; 95 % lie within
     # 1.96 times that: 13.9 %.
-    record = replace(ACCURACY_RECORD, retest_cv_count_pct=5.0)
+    record = replace(
+        ACCURACY_RECORD,
+        retest_cv_count_pct=5.0,
+        retest_cv_mean_diameter_pct=2.0,
+        retest_cv_thickness_pct=10.0,
+    )
     assert record.least_significant_change_pct == pytest.approx(1.96 * math.sqrt(2) * 5.0)
     assert record.least_significant_change_pct == pytest.approx(13.86, abs=0.01)
-    assert "a change in the count under about 14 % can be measurement noise alone" in (
-        record.summary()
+    assert record.least_significant_change_mean_diameter_pct == pytest.approx(5.54, abs=0.01)
+    assert record.least_significant_change_thickness_pct == pytest.approx(27.72, abs=0.01)
+    assert (
+        "between two visits a change under about 14 % in the count (under 6 % in the mean "
+        "diameter) can be measurement noise alone" in record.summary()
     )
-    lsc = f"{ACCURACY_RECORD.least_significant_change_pct:.0f} %"
-    assert f"under about {lsc} can be measurement noise" in ACCURACY_RECORD.summary()

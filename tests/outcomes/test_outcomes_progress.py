@@ -7,6 +7,8 @@ from datetime import date
 
 from anagen.outcomes.progress import VisitPoint, build_progress, mark_within_noise
 
+KEYS = ("hair_count", "density_per_cm2", "mean_diameter_um")
+
 
 def _visit(visit_id: int, day: int, count: float, diameter: float) -> VisitPoint:
     return VisitPoint(
@@ -18,36 +20,47 @@ def _visit(visit_id: int, day: int, count: float, diameter: float) -> VisitPoint
 
 
 def _progress():
-    # Baseline 100 hairs; +10 % at visit 2, +40 % at visit 3, +10 % at visit 4.
-    points = [_visit(1, 0, 100, 60), _visit(2, 7, 110, 61), _visit(3, 14, 140, 62),
+    # Baseline 100 hairs of 60 µm; then +10 % / +5 %, +40 % / +15 %, +10 % / +5 %.
+    points = [_visit(1, 0, 100, 60), _visit(2, 7, 110, 63), _visit(3, 14, 140, 69),
               _visit(4, 21, 110, 63)]  # fmt: skip
     return build_progress(points, 1)
 
 
 def _noise(result):
-    keys = ("hair_count", "density_per_cm2", "mean_diameter_um")
-    return {r.visit_id: tuple(r.cells[k].within_noise for k in keys) for r in result.rows}
+    return {r.visit_id: tuple(r.cells[k].within_noise for k in KEYS) for r in result.rows}
 
 
-def test_count_and_density_changes_under_the_least_significant_change_are_within_noise():
+# Least significant changes of one engine: count and density 27 %, mean diameter 12 %.
+ENGINE = {"hair_count": 27.0, "density_per_cm2": 27.0, "mean_diameter_um": 12.0}
+
+
+def test_changes_under_each_measures_least_significant_change_are_within_noise():
     result = _progress()
-    # Visits 1-3 measured by image analysis (least significant change 27 %); visit 4 by hand.
-    mark_within_noise(result, {1: 27.0, 2: 27.0, 3: 27.0})
+    # Visits 1-3 measured by image analysis; visit 4 by hand.
+    mark_within_noise(result, {1: ENGINE, 2: ENGINE, 3: ENGINE})
     assert _noise(result) == {
         1: (False, False, False),  # the baseline has no change
-        2: (True, True, False),  # +10 % < 27 %; the diameter's error is not the count's
-        3: (False, False, False),  # +40 %
+        2: (True, True, True),  # +10 % < 27 %, +5 % < 12 %
+        3: (False, False, False),  # +40 % and +15 %
         4: (False, False, False),  # counted by hand: the engine's noise does not apply
     }
 
 
+def test_a_measure_without_a_figure_is_never_marked():
+    result = _progress()
+    counts_only = {"hair_count": 27.0}
+    mark_within_noise(result, {1: counts_only, 2: counts_only})
+    assert _noise(result)[2] == (True, False, False)
+
+
 def test_nothing_is_marked_when_the_baseline_was_not_measured_by_image_analysis():
     result = _progress()
-    mark_within_noise(result, {2: 27.0, 3: 27.0, 4: 27.0})
+    mark_within_noise(result, {2: ENGINE, 3: ENGINE, 4: ENGINE})
     assert not any(any(v) for v in _noise(result).values())
 
 
 def test_with_two_engine_versions_the_larger_least_significant_change_applies():
     result = _progress()
-    mark_within_noise(result, {1: 45.0, 3: 27.0})
-    assert _noise(result)[3] == (True, True, False)  # +40 % < 45 %
+    older = {"hair_count": 45.0, "density_per_cm2": 45.0, "mean_diameter_um": 20.0}
+    mark_within_noise(result, {1: older, 3: ENGINE})
+    assert _noise(result)[3] == (True, True, True)  # +40 % < 45 %, +15 % < 20 %

@@ -36,9 +36,12 @@ def accuracy_notes(patient: Patient, visit_dates: Iterable[date]) -> list[str]:
     return [f"Image-analysis counts: {accuracy_note(v)}" for v in versions]
 
 
-def least_significant_changes(patient: Patient, measurement_ids: Iterable[int]) -> dict[int, float]:
+def least_significant_changes(
+    patient: Patient, measurement_ids: Iterable[int]
+) -> dict[int, dict[str, float]]:
     """For each of ``measurement_ids`` made by image analysis: the least significant change
-    (%) of the engine version that made it (none for versions without a benchmark record)."""
+    (%) of each measure, from the benchmark record of the engine version that made it (none
+    for versions without a record; terminal %, vellus % and anagen % have none)."""
     ids = set(measurement_ids)
     if not ids:
         return {}
@@ -49,7 +52,13 @@ def least_significant_changes(patient: Patient, measurement_ids: Iterable[int]) 
     for measurement_id, version in rows:
         record = accuracy_record(version)
         if record is not None:
-            out[measurement_id] = record.least_significant_change_pct
+            out[measurement_id] = {
+                "hair_count": record.least_significant_change_pct,
+                # The count over the same field area: the count's relative variation.
+                "density_per_cm2": record.least_significant_change_pct,
+                "mean_diameter_um": record.least_significant_change_mean_diameter_pct,
+                "cumulative_thickness_mm_per_cm2": record.least_significant_change_thickness_pct,
+            }
     return out
 
 

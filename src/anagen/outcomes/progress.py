@@ -216,28 +216,26 @@ def build_progress(points: list[VisitPoint], baseline_visit_id: int | None) -> P
     return Progress(rows, base.visit_id if base else None, messages)
 
 
-# Measures whose image-analysis error is the count's: density is the count over the same
-# field area, so it has the count's relative retest variation.
-COUNT_MEASURES = ("hair_count", "density_per_cm2")
-
-
-def mark_within_noise(result: Progress, least_significant_change_pct: dict[int, float]) -> None:
-    """Mark count and density changes that are smaller than the least significant change (%)
-    of the image analysis that measured both the visit and the baseline (in place).
+def mark_within_noise(
+    result: Progress, least_significant_change_pct: dict[int, dict[str, float]]
+) -> None:
+    """Mark changes smaller than the least significant change (%) of the image analysis that
+    measured both the visit and the baseline (in place).
 
     ``least_significant_change_pct``: per visit id, for visits whose measurement comes from
-    image analysis with a benchmark record. With two engine versions the larger applies.
+    image analysis with a benchmark record, per measure. With two engine versions the larger
+    applies; a measure without a figure is never marked.
     """
     base = next((r for r in result.rows if r.is_baseline), None)
     if base is None or base.visit_id not in least_significant_change_pct:
         return
+    at_base = least_significant_change_pct[base.visit_id]
     for r in result.rows:
         if r.is_baseline or r.visit_id not in least_significant_change_pct:
             continue
-        lsc = max(
-            least_significant_change_pct[r.visit_id], least_significant_change_pct[base.visit_id]
-        )
-        for k in COUNT_MEASURES:
+        at_visit = least_significant_change_pct[r.visit_id]
+        for k in at_visit.keys() & at_base.keys():
+            lsc = max(at_visit[k], at_base[k])
             c = r.cells[k]
             c.within_noise = c.change_pct is not None and abs(c.change_pct) < lsc
 

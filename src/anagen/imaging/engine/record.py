@@ -12,6 +12,14 @@ import math
 from dataclasses import dataclass
 
 
+def _least_significant_change(cv_pct: float) -> float:
+    """The smallest change between two measurements, each with a CV of ``cv_pct``, that
+    measurement noise alone explains less than 5 % of the time: 1.96 x sqrt(2) x CV (normal
+    errors). The benchmark's retest re-renders one scene (new noise, a small shift), so real
+    visits, with repositioning and re-clipping, vary more: this is a lower bound."""
+    return 1.96 * math.sqrt(2) * cv_pct
+
+
 def _drift(bias_pct: float) -> str:
     return f"{'undercounting' if bias_pct < 0 else 'overcounting'} by {abs(bias_pct):g} %"
 
@@ -24,6 +32,8 @@ class AccuracyRecord:
     count_mae_pct: float  # mean absolute count error per image
     count_bias_pct: float  # mean signed count error (negative: undercount)
     retest_cv_count_pct: float  # two shots of one field (new noise, small shift)
+    retest_cv_mean_diameter_pct: float
+    retest_cv_thickness_pct: float  # cumulative thickness (density x mean diameter)
     # The same on the images the engine flagged "faint_hairs" (light hair: the worst case).
     faint_images: int
     faint_count_mae_pct: float
@@ -31,12 +41,16 @@ class AccuracyRecord:
 
     @property
     def least_significant_change_pct(self) -> float:
-        """The smallest change in the count between two images that measurement noise alone
-        explains less than 5 % of the time: 1.96 x sqrt(2) x the retest CV (the difference of
-        two measurements, each with that CV; normal errors). The benchmark's retest re-renders
-        one scene (new noise, a small shift), so real visits, with repositioning and
-        re-clipping, vary more: this is a lower bound."""
-        return 1.96 * math.sqrt(2) * self.retest_cv_count_pct
+        """Of the count (and so of the density, the count over the same field area)."""
+        return _least_significant_change(self.retest_cv_count_pct)
+
+    @property
+    def least_significant_change_mean_diameter_pct(self) -> float:
+        return _least_significant_change(self.retest_cv_mean_diameter_pct)
+
+    @property
+    def least_significant_change_thickness_pct(self) -> float:
+        return _least_significant_change(self.retest_cv_thickness_pct)
 
     def summary(self, flags: list[str] | tuple[str, ...] = ()) -> str:
         """One or two sentences for a clinician, with what to do about it. ``flags``: the
@@ -46,8 +60,9 @@ class AccuracyRecord:
             f"{self.run}), engine {self.engine_version} missed the true hair count by "
             f"{self.count_mae_pct:g} % on average, {_drift(self.count_bias_pct)} on balance; "
             f"two images of one field differed by a CV of {self.retest_cv_count_pct:g} %, so "
-            f"between two visits a change in the count under about "
-            f"{self.least_significant_change_pct:.0f} % can be measurement noise alone."
+            f"between two visits a change under about {self.least_significant_change_pct:.0f} "
+            f"% in the count (under {self.least_significant_change_mean_diameter_pct:.0f} % in "
+            "the mean diameter) can be measurement noise alone."
         )
         if "faint_hairs" in flags:
             text += (
@@ -60,11 +75,13 @@ class AccuracyRecord:
 
 ACCURACY_RECORD = AccuracyRecord(
     engine_version="0.4.0",
-    run="2026-12-03 17:10 UTC",
+    run="2026-12-03 22:23 UTC",
     images=230,
     count_mae_pct=14.2,
     count_bias_pct=-6.8,
     retest_cv_count_pct=9.6,
+    retest_cv_mean_diameter_pct=8.9,
+    retest_cv_thickness_pct=12.9,
     faint_images=36,
     faint_count_mae_pct=16.7,
     faint_count_bias_pct=-11.5,
