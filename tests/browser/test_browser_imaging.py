@@ -38,21 +38,23 @@ def _nurse_at_a_visit(page, tmp_path, img) -> tuple:
         patient, nurse, {"visit_date": (date.today() - timedelta(days=1)).isoformat()}
     )
     imaging_services.save_settings(clinic, nurse, {"um_per_px": 5.0})
-    path = tmp_path / "dermatoscope.png"
-    Image.fromarray(img).save(path)
-
     sign_in(page, "nurse-img", PASSWORD)
+    _upload_trichoscopy(page, patient, visit, img, tmp_path / "dermatoscope.png")
+    status = page.get_by_test_id("analysis-status")
+    assert status.inner_text() == "Done"
+    return patient, visit
+
+
+def _upload_trichoscopy(page, patient, visit, img, path) -> None:
+    """Upload ``img`` at ``visit`` through the visit page and wait for its analysis panel."""
+    Image.fromarray(img).save(path)
     page.goto(f"/monitoring/{patient.pk}/visits/{visit.pk}/")
     page.get_by_text("Add a photo").click()
     page.get_by_label("Kind").select_option("trichoscopy")
     page.get_by_label("Target area").fill("vertex tattoo")
     page.get_by_label("Image").set_input_files(str(path))
     page.get_by_role("button", name="Upload").click()
-
-    status = page.get_by_test_id("analysis-status")
-    status.wait_for()
-    assert status.inner_text() == "Done"
-    return patient, visit
+    page.get_by_test_id("analysis-status").wait_for()
 
 
 def test_nurse_uploads_trichoscopy_and_sees_and_corrects_the_analysis(page, screenshot, tmp_path):
@@ -167,15 +169,7 @@ def test_the_progress_page_marks_a_change_within_the_image_analysis_noise(
         patient, nurse, {"visit_date": date.today().isoformat()}
     )
     again, _ = synth.generate(params, 21, noise_seed=99)  # a second shot: new noise
-    path = tmp_path / "again.png"
-    Image.fromarray(again).save(path)
-    page.goto(f"/monitoring/{patient.pk}/visits/{later.pk}/")
-    page.get_by_text("Add a photo").click()
-    page.get_by_label("Kind").select_option("trichoscopy")
-    page.get_by_label("Target area").fill("vertex tattoo")
-    page.get_by_label("Image").set_input_files(str(path))
-    page.get_by_role("button", name="Upload").click()
-    page.get_by_test_id("analysis-status").wait_for()
+    _upload_trichoscopy(page, patient, later, again, tmp_path / "again.png")
 
     page.goto(f"/outcomes/patients/{patient.pk}/")
     marks = page.get_by_test_id("within-noise")
