@@ -435,6 +435,7 @@ def test_a_change_between_two_image_analyses_smaller_than_their_noise_is_marked(
     from django.utils import timezone
 
     from anagen.reports import selectors as report_selectors
+    from anagen.reports.pdf import render_html
 
     # The same field imaged again a day later: no real change, and the page says it could
     # not have told one from noise anyway.
@@ -449,13 +450,17 @@ def test_a_change_between_two_image_analyses_smaller_than_their_noise_is_marked(
         "hair_count", "density_per_cm2", "mean_diameter_um", "cumulative_thickness_mm_per_cm2",
     }  # fmt: skip
     assert "least significant change" in page
+    assert "so it can be measurement noise alone" in page  # the legend of the marks
     lsc = f"{ACCURACY_RECORD.least_significant_change_pct:.0f} %"
     assert f"a change under about {lsc} in the count" in page
     report = report_selectors.patient_report(patient, generated_at=timezone.now(), generated_by="t")
     assert report.has_within_noise
+    html = render_html("reports/patient_progress.html", report_selectors.report_context(report))
+    assert "so it can be measurement noise alone" in html
     # A count by hand at the later visit takes precedence: the engine's noise no longer applies.
     monitoring_services.add_measurement(
         later, nurse, {"target_area_cm2": 0.128, "hair_count": 25, "density_per_cm2": 195.3}
     )
     page = client.get(f"/outcomes/patients/{patient.pk}/").content.decode()
     assert 'data-testid="within-noise"' not in page
+    assert "so it can be measurement noise alone" not in page

@@ -44,6 +44,14 @@ def test_changes_under_each_measures_least_significant_change_are_within_noise()
         3: (False, False, False),  # +40 % and +15 %
         4: (False, False, False),  # counted by hand: the engine's noise does not apply
     }
+    assert result.has_within_noise
+
+
+def test_progress_without_marks_says_so():
+    result = _progress()
+    assert not result.has_within_noise
+    mark_within_noise(result, {1: ENGINE, 3: ENGINE})  # only the +40 % / +15 % visit
+    assert not result.has_within_noise
 
 
 def test_a_measure_without_a_figure_is_never_marked():

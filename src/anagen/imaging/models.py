@@ -58,7 +58,28 @@ class ImagingSettings(models.Model):
 STALLED_AFTER = timedelta(minutes=10)
 
 
-class PhotoAnalysis(models.Model):
+class BackgroundTaskState:
+    """Pending/stalled state of a model whose result a background task fills.
+
+    The model has ``status`` with QUEUED and RUNNING choices and names in
+    ``requested_time_field`` the field that says when the current result was requested.
+    """
+
+    status: str
+    requested_time_field: str
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in ("queued", "running")
+
+    @property
+    def is_stalled(self) -> bool:
+        """Queued or running for longer than any run takes: its task was lost."""
+        requested = getattr(self, self.requested_time_field)
+        return self.is_pending and timezone.now() - requested > STALLED_AFTER
+
+
+class PhotoAnalysis(BackgroundTaskState, models.Model):
     """The engine's automatic result for one trichoscopy photo."""
 
     class Status(models.TextChoices):
@@ -90,6 +111,7 @@ class PhotoAnalysis(models.Model):
     requested_at = models.DateTimeField(default=timezone.now)
     analysed_at = models.DateTimeField(null=True, blank=True)
     history = HistoricalRecords()
+    requested_time_field = "requested_at"
 
     class Meta:
         ordering = ["photo__visit__visit_date", "id"]
@@ -100,15 +122,6 @@ class PhotoAnalysis(models.Model):
     @property
     def is_done(self) -> bool:
         return self.status == self.Status.DONE and self.result is not None
-
-    @property
-    def is_pending(self) -> bool:
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
-
-    @property
-    def is_stalled(self) -> bool:
-        """Queued or running for longer than any analysis takes: its task was lost."""
-        return self.is_pending and timezone.now() - self.requested_at > STALLED_AFTER
 
     @property
     def summary_auto(self) -> dict[str, Any] | None:
@@ -220,7 +233,7 @@ class AnalysisCorrection(models.Model):
         return f"{len(self.edits)} corrections of analysis {self.analysis_id}"
 
 
-class PhotoComparison(models.Model):
+class PhotoComparison(BackgroundTaskState, models.Model):
     """A two-visit phototrichogram: the same marked site imaged again a few days after clipping.
 
     Both photos must be analysed; the engine registers the images, matches the hairs and calls
@@ -269,6 +282,7 @@ class PhotoComparison(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     compared_at = models.DateTimeField(null=True, blank=True)
     history = HistoricalRecords()
+    requested_time_field = "created_at"
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -282,15 +296,6 @@ class PhotoComparison(models.Model):
     @property
     def is_done(self) -> bool:
         return self.status == self.Status.DONE and self.anagen_pct is not None
-
-    @property
-    def is_pending(self) -> bool:
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
-
-    @property
-    def is_stalled(self) -> bool:
-        """Queued or running for longer than any comparison takes: its task was lost."""
-        return self.is_pending and timezone.now() - self.created_at > STALLED_AFTER
 
     @property
     def shift_px(self) -> list[float] | None:

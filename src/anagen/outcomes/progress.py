@@ -34,6 +34,13 @@ PROGRESS_LABEL = (
     "patients of the same stage and baseline density evolve in a follicle-cycle model with "
     "assumed treatment effects."
 )
+# Legend for changes marked by mark_within_noise (progress page and PDF report).
+WITHIN_NOISE_LEGEND = (
+    "“Within noise”: the visit and the baseline were both measured by image analysis, and "
+    "the change is smaller than that analysis's least significant change for the measure (count "
+    "and density as above; mean diameter and cumulative thickness from the same benchmark's "
+    "retest), so it can be measurement noise alone."
+)
 
 
 @dataclass
@@ -109,6 +116,10 @@ class Progress:
     @property
     def has_follow_up(self) -> bool:
         return any(not r.is_baseline for r in self.rows)
+
+    @property
+    def has_within_noise(self) -> bool:
+        return any(c.within_noise for r in self.rows for c in r.cells.values())
 
     def to_dict(self, *, dates: bool = True) -> dict[str, Any]:
         def row(r: ProgressRow) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def patient_progress(request: HttpRequest, patient_id: int) -> HttpResponse:
         "measures": [(k, cohort.OUTCOMES[k]) for k in progress.MEASURES],
         "chart": progress.progress_chart_spec(result),
         "forecast_chart": progress.forecast_chart_spec(result),
-        "has_within_noise": any(c.within_noise for r in result.rows for c in r.cells.values()),
+        "within_noise_legend": progress.WITHIN_NOISE_LEGEND,
         "imaging_notes": imaging_selectors.accuracy_notes(
             patient, (r.visit_date for r in result.rows if r.source == Measurement.Source.IMAGING)
         ),

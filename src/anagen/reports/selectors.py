@@ -93,6 +93,8 @@ class PatientReport:
     # How far the image-analysis counts in the table can be trusted, per engine version.
     imaging_notes: list[str] = field(default_factory=list)
 
+    within_noise_legend: str = progress.WITHIN_NOISE_LEGEND
+
     @property
     def has_within_noise(self) -> bool:
         return any(c.within_noise for m in self.measures for c in m.cells)
