@@ -31,7 +31,7 @@ install-dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed
 	mkdir -p var
 	$(BIN)/anagen migrate --noinput
-	$(BIN)/anagen load_demo
+	$(BIN)/anagen load_demo --url http://$(HOST):$(PORT)
 	ANAGEN_DEBUG=1 ANAGEN_HTTPS=0 $(BIN)/anagen runserver $(HOST):$(PORT)
 
 lint: $(VENV)/.installed-dev

@@ -1,5 +1,7 @@
+import io
 from datetime import date, timedelta
 
+from django.core.management import call_command
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, Membership, User
@@ -143,6 +145,17 @@ def test_demo_logins_work(client, db, settings, tmp_path):
         "/accounts/login/", {"username": login.username, "password": login.password}
     )
     assert response.status_code == 302
+
+
+def test_load_demo_prints_where_to_sign_in_and_every_login(db, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    out = io.StringIO()
+    call_command("load_demo", "--url", "http://127.0.0.1:8765", stdout=out)
+    text = out.getvalue()
+    # make demo passes its own host and port: the printed address is the one served.
+    assert "Sign in at http://127.0.0.1:8765" in text
+    for login in load_demo():
+        assert f"{login.username:<12} {login.password:<24} {login.role:<11}" in text
 
 
 def test_healthz_reveals_no_data(client, db):

@@ -1,3 +1,5 @@
+from argparse import ArgumentParser
+
 from django.core.management.base import BaseCommand
 
 from anagen.core.demo import load_demo
@@ -6,9 +8,16 @@ from anagen.core.demo import load_demo
 class Command(BaseCommand):
     help = "Load the demo clinic (users of every role, synthetic patients). Safe to re-run."
 
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--url",
+            default="http://127.0.0.1:8000",
+            help="where the server will listen (printed for the sign-in; make demo passes it)",
+        )
+
     def handle(self, *args, **options) -> None:
         logins = load_demo()
-        self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in at http://127.0.0.1:8000"))
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready. Sign in at {options['url']}"))
         self.stdout.write(f"{'username':<12} {'password':<24} {'role':<11} clinic")
         for login in logins:
             self.stdout.write(
