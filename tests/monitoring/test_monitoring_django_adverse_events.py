@@ -166,3 +166,29 @@ def test_event_of_another_patient_is_not_found_under_this_patient(
     assert (
         client.get(f"/monitoring/{patient.pk}/adverse-events/{event.pk}/edit/").status_code == 200
     )
+
+
+def test_timeline_links_an_event_to_its_form_only_for_roles_that_may_update_it(
+    client, clinician, patient, make_user, clinic_a, api_token
+):
+    event = services.record_adverse_event(
+        patient, clinician, {"term_key": "pain", "grade": 1, "onset_date": TODAY}
+    )
+    edit = f"/monitoring/{patient.pk}/adverse-events/{event.pk}/edit/"
+    client.force_login(clinician)
+    assert f'href="{edit}"' in client.get(f"/monitoring/{patient.pk}/").content.decode()
+    front_desk = make_user(Role.FRONT_DESK, clinic_a)
+    client.force_login(front_desk)
+    page = client.get(f"/monitoring/{patient.pk}/").content.decode()
+    assert "Adverse event: " in page and edit not in page  # listed, but no link to a 403
+    assert client.get(edit).status_code == 403
+
+    def api_urls(user):
+        rows = client.get(
+            f"/api/v1/monitoring/patients/{patient.pk}/timeline",
+            HTTP_AUTHORIZATION=f"Bearer {api_token(user, clinic_a)}",
+        ).json()
+        return [r["url"] for r in rows if r["kind"] == "adverse_event"]
+
+    assert api_urls(front_desk) == [""]
+    assert api_urls(clinician) == [edit]

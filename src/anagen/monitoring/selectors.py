@@ -667,6 +667,7 @@ def timeline(
     show_sessions: bool = False,
     show_consultation: bool = False,
     thumbnails: bool = False,
+    edit_adverse_events: bool = False,
 ) -> list[TimelineEntry]:
     """Everything that happened to the patient, oldest first, and what is still planned.
 
@@ -765,10 +766,15 @@ def timeline(
         words = f"grade {e.grade}: {e.grade_text}"
         if e.resolution_date:
             words += f"; resolved {e.resolution_date.isoformat()}"
+        # The entry links to the event's form only for roles that may update it.
+        edit = (
+            reverse("monitoring:adverse_event_edit", args=[patient.pk, e.pk])
+            if edit_adverse_events
+            else ""
+        )
         out.append(
             TimelineEntry(e.onset_date, "adverse_event", f"Adverse event: {e.term_name}", words,
-                          reverse("monitoring:adverse_event_edit", args=[patient.pk, e.pk]),
-                          flag, e)
+                          edit, flag, e)
         )  # fmt: skip
     decisions = TreatmentDecision.objects.filter(
         patient=patient, clinic=patient.clinic

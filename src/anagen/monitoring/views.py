@@ -176,6 +176,7 @@ def patient_timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
         show_sessions=show_sessions,
         show_consultation=show_consultation,
         thumbnails=True,
+        edit_adverse_events=can(request, "adverse_event.record"),
     )
     series = selectors.density_series(patient)
     base = selectors.baseline_visit(patient)

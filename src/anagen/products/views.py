@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from anagen.accounts.permissions import require_permission
+from anagen.accounts.permissions import can, require_permission
 from anagen.patients import selectors as patient_selectors
 from anagen.products import selectors, services
 from anagen.products.forms import (
@@ -293,6 +293,8 @@ def lot_trace(request: HttpRequest, lot_id: int) -> HttpResponse:
             "adverse_events": selectors.adverse_events_after(lot),
             "recall": getattr(lot, "recall", None),
             "form": ReasonForm(),
+            # Quality staff trace and recall lots but do not open patient records.
+            "can_open_patients": can(request, "patient.view"),
         },
     )
 
