@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",  # serves the API docs' Swagger UI from static files (the CSP allows no CDN)
     "simple_history",
     "axes",
     "django_tasks_db",

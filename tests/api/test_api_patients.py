@@ -168,3 +168,21 @@ def test_session_auth_needs_csrf_for_writes(clinic_a, make_user):
 def test_openapi_document_is_served(client):
     doc = client.get("/api/v1/openapi.json").json()
     assert "/api/v1/patients" in doc["paths"]
+
+
+def test_openapi_document_has_no_duplicate_keys(client):
+    # Swagger UI refuses a document with a key twice ("duplicated mapping key"): an
+    # openapi_extra response keyed "200" beside django-ninja's own 200 gave exactly that.
+    duplicates: list[list[str]] = []
+
+    def pairs(items: list[tuple[str, object]]) -> dict:
+        keys = [k for k, _ in items]
+        if len(set(keys)) < len(keys):
+            duplicates.append(keys)
+        return dict(items)
+
+    json.loads(client.get("/api/v1/openapi.json").content, object_pairs_hook=pairs)
+    assert duplicates == []
+    pdf = json.loads(client.get("/api/v1/openapi.json").content)["paths"]
+    responses = pdf["/api/v1/reports/cohort.pdf"]["get"]["responses"]
+    assert list(responses["200"]["content"]) == ["application/pdf"]

@@ -21,7 +21,7 @@ FHIR_JSON = "application/fhir+json"
     auth=guard("fhir.export"),
     openapi_extra={
         "responses": {
-            "200": {
+            200: {
                 "description": "FHIR R5 Bundle",
                 "content": {FHIR_JSON: {"schema": {"type": "object"}}},
             }
@@ -89,7 +89,7 @@ def _file(body: bytes | str, content_type: str, ext: str) -> HttpResponse:
     auth=guard("export.deidentified"),
     openapi_extra={
         "responses": {
-            "200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}
+            200: {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}
         }
     },
 )
@@ -104,7 +104,7 @@ def deidentified_csv(request: HttpRequest) -> HttpResponse:
     auth=guard("export.deidentified"),
     openapi_extra={
         "responses": {
-            "200": {
+            200: {
                 "description": "Apache Parquet",
                 "content": {
                     "application/vnd.apache.parquet": {

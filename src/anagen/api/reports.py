@@ -16,7 +16,7 @@ router = Router(tags=["reports"])
 
 PDF_RESPONSE = {
     "responses": {
-        "200": {
+        200: {
             "description": "The report",
             "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
         }
