@@ -368,6 +368,20 @@ class TestConsent:
         assert c1.form.version == 1
         assert ConsentForm.objects.filter(clinic=man.clinic, modality="minoxidil").count() == 2
 
+    def test_saving_the_same_consent_text_again_makes_no_new_version(self, man, clinician):
+        current = services.current_consent_form(man.clinic, "minoxidil")
+        errors = errors_of(
+            services.add_consent_form_version,
+            man.clinic, clinician, "minoxidil", current.title, current.body + "  ",
+        )  # fmt: skip
+        assert errors["body"] == ["Nothing changed: this is the text of version 1."]
+        assert ConsentForm.objects.filter(clinic=man.clinic, modality="minoxidil").count() == 1
+        # A new title alone is a new text.
+        v2 = services.add_consent_form_version(
+            man.clinic, clinician, "minoxidil", current.title + " (2027)", current.body
+        )
+        assert v2.version == 2
+
     def test_cancelled_plan_has_no_valid_consent(self, man, clinician):
         plan = to_plan(man, clinician, "minoxidil")
         services.record_consent(

@@ -21,7 +21,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
@@ -1120,9 +1119,19 @@ def add_consent_form_version(
         raise AssessmentError(errors)
     ensure_consent_forms(clinic)
     with transaction.atomic():
-        last = ConsentForm.objects.filter(clinic=clinic, modality=modality).aggregate(
-            v=Max("version")
-        )["v"]
+        current = (
+            ConsentForm.objects.select_for_update()
+            .filter(clinic=clinic, modality=modality)
+            .order_by("-version")
+            .first()
+        )
+        if current and (current.title, current.body) == (title.strip(), body.strip()):
+            # A version is what patients sign: an identical one would only blur which text
+            # a signature refers to.
+            raise AssessmentError(
+                {"body": [f"Nothing changed: this is the text of version {current.version}."]}
+            )
+        last = current.version if current else None
         row = ConsentForm(
             clinic=clinic,
             modality=modality,
