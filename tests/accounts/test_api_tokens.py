@@ -5,6 +5,7 @@ from anagen.accounts.roles import Role
 def test_a_token_is_shown_once_and_only_its_hash_is_stored(client, clinic_a, make_user):
     client.force_login(make_user(Role.CLINICIAN, clinic_a))
     response = client.post("/accounts/tokens/", {"name": "lab import"})
+    assert response.status_code == 200
     raw = response.context["raw_token"]
     assert raw.startswith("ang_")
     token = ApiToken.objects.get()
@@ -30,3 +31,10 @@ def test_someone_elses_token_cannot_be_revoked(client, clinic_a, make_user, api_
     response = client.post(f"/accounts/tokens/{ApiToken.objects.get().pk}/revoke/")
     assert response.status_code == 404
     assert ApiToken.objects.get().revoked_at is None
+
+
+def test_a_token_without_a_name_is_a_form_error(client, clinic_a, make_user):
+    client.force_login(make_user(Role.CLINICIAN, clinic_a))
+    response = client.post("/accounts/tokens/", {"name": ""})
+    assert response.status_code == 400 and response.context["form"].errors["name"]
+    assert not ApiToken.objects.exists()

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -24,6 +25,12 @@ class LoginView(auth_views.LoginView):
 class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("accounts:password_change_done")
+
+    def form_invalid(self, form: Form) -> HttpResponse:
+        # Sent back with errors: 400, as every other form of the app answers.
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response
 
 
 class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
@@ -66,6 +73,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
         request,
         "accounts/api_tokens.html",
         {"form": form, "tokens": tokens, "raw_token": raw_token},
+        status=400 if request.method == "POST" and raw_token is None else 200,
     )
 
 
@@ -96,4 +104,5 @@ def members(request: HttpRequest) -> HttpResponse:
         .select_related("user")
         .order_by("user__username")
     )
-    return render(request, "accounts/members.html", {"form": form, "members": rows})
+    status = 400 if request.method == "POST" else 200  # a valid POST redirected above
+    return render(request, "accounts/members.html", {"form": form, "members": rows}, status=status)
