@@ -280,6 +280,16 @@ class TestPlans:
         plan = to_plan(man, clinician, "exosome")
         assert plan.protocols[0]["sessions_max"] == 6 and plan.sessions_planned == 6
 
+    def test_saving_a_template_unchanged_writes_no_history(self, man, clinician):
+        services.ensure_protocol_templates(man.clinic, clinician)
+        tpl = services.clinic_template(man.clinic, "prp_standard")
+        before = tpl.history.count()
+        same = {"title": tpl.title + " ", "sessions_min": tpl.sessions_min}
+        services.update_protocol_template(tpl, clinician, same)
+        assert tpl.history.count() == before
+        services.update_protocol_template(tpl, clinician, {"sessions_max": tpl.sessions_max + 1})
+        assert tpl.history.count() == before + 1
+
     def test_template_validation(self, man, clinician):
         tpl = services.clinic_template(man.clinic, "prp_standard")
         errors = errors_of(

@@ -23,6 +23,17 @@ def test_history_records_user_and_reason_for_create_update_and_void(clinic_a, ad
     assert history[1].diff_against(history[0]).changed_fields == ["phone"]
 
 
+def test_saving_unchanged_values_writes_no_history(clinic_a, admin, make_patient):
+    patient = make_patient(clinic_a, admin)
+    update_patient(patient, admin, {"phone": patient.phone, "given_name": patient.given_name})
+    update_patient(patient, admin, {})
+    assert patient.history.count() == 1  # only the creation
+    update_patient(patient, admin, {"phone": "+44 2", "given_name": patient.given_name})
+    latest = patient.history.order_by("-history_date").first()
+    assert patient.history.count() == 2
+    assert latest.diff_against(latest.prev_record).changed_fields == ["phone"]
+
+
 def test_unknown_fields_are_refused_not_ignored(clinic_a, admin, make_patient):
     patient = make_patient(clinic_a, admin)
     with pytest.raises(PatientError) as exc:

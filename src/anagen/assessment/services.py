@@ -808,9 +808,12 @@ def update_protocol_template(
             or not 0 < v <= hi
         ):  # fmt: skip
             _add(errors, f, f"Must be more than 0 and at most {hi}.")
+    values = {k: v.strip() if isinstance(v, str) else v for k, v in values.items()}
+    if not errors and all(getattr(template, f) == v for f, v in values.items()):
+        return template  # nothing changed: no history entry, no audit line
     if not errors:
         for f, v in values.items():
-            setattr(template, f, v.strip() if isinstance(v, str) else v)
+            setattr(template, f, v)
         for lo, hi in (
             ("sessions_min", "sessions_max"),
             ("interval_weeks_min", "interval_weeks_max"),

@@ -461,7 +461,8 @@ def protocol_edit(request: HttpRequest) -> HttpResponse:
         except services.AssessmentError as exc:
             f.apply_errors(form, exc)
         else:
-            messages.success(request, f"Template {template.title} saved.")
+            saved = "saved" if form.has_changed() else "unchanged: nothing to save"
+            messages.success(request, f"Template {template.title} {saved}.")
             return redirect("assessment:protocols")
     status = 400 if request.method == "POST" else 200
     return render(

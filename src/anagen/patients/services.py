@@ -137,7 +137,10 @@ def update_patient(patient: Patient, user: User, data: dict[str, Any]) -> Patien
             }
         )
     fresh = Patient.objects.get(pk=patient.pk)
-    for field, value in cleaned.items():
+    changes = {f: v for f, v in cleaned.items() if getattr(fresh, f) != v}
+    if not changes:
+        return fresh  # nothing to record: the history lists changes only
+    for field, value in changes.items():
         setattr(fresh, field, value)
     return _save(fresh, user, "edited")
 
