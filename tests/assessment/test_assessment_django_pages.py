@@ -245,3 +245,20 @@ def test_protocol_and_consent_text_pages(client, clinician, clinic_a):
     )
     assert r.status_code == 400
     assert client.get("/consultation/protocols/edit/?key=nope").status_code == 404
+
+
+def test_saving_a_protocol_or_consent_text_unchanged_says_so(client, clinician, clinic_a):
+    client.force_login(clinician)
+    url = "/consultation/protocols/edit/?key=prp_standard"
+    initial = client.get(url).context["form"].initial
+    same = {k: v for k, v in initial.items() if v is not None and k != "active"}
+    if initial.get("active"):
+        same["active"] = "on"
+    page = client.post(url, same, follow=True).content.decode()
+    assert "unchanged: nothing to save" in page
+    url = "/consultation/consent-texts/edit/?modality=prp"
+    initial = client.get(url).context["form"].initial
+    r = client.post(url, initial)
+    assert r.status_code == 400 and "Nothing changed: this is the text of version 1." in (
+        r.content.decode()
+    )

@@ -142,6 +142,9 @@ def test_update_rechecks_every_rule_and_keeps_history(clinician, patient):
     assert updated.resolution_date == TODAY and updated.outcome == "recovered"
     reasons = [h.history_change_reason for h in updated.history.all()]
     assert any("resolution_date" in (r or "") for r in reasons)
+    # The same values again: nothing to record.
+    services.update_adverse_event(updated, clinician, {"resolution_date": TODAY, "grade": 2})
+    assert updated.history.count() == len(reasons)
 
 
 def test_grade_5_is_recorded_as_death_and_serious(clinician, patient):

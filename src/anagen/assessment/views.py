@@ -456,12 +456,14 @@ def protocol_edit(request: HttpRequest) -> HttpResponse:
         initial={n: getattr(template, n) for n in f.ProtocolTemplateForm.base_fields},
     )
     if request.method == "POST" and form.is_valid():
+        versions = template.history.count()
         try:
             services.update_protocol_template(template, request.user, form.cleaned_data)
         except services.AssessmentError as exc:
             f.apply_errors(form, exc)
         else:
-            saved = "saved" if form.has_changed() else "unchanged: nothing to save"
+            changed = template.history.count() > versions
+            saved = "saved" if changed else "unchanged: nothing to save"
             messages.success(request, f"Template {template.title} {saved}.")
             return redirect("assessment:protocols")
     status = 400 if request.method == "POST" else 200

@@ -805,9 +805,11 @@ def update_adverse_event(event: AdverseEvent, user: User, data: Mapping[str, Any
     with transaction.atomic():
         fresh = AdverseEvent.objects.select_for_update().get(pk=event.pk)
         changed = [f for f, v in values.items() if getattr(fresh, f) != v]
+        if not changed:
+            return fresh  # nothing to record: the history lists changes only
         for f, v in values.items():
             setattr(fresh, f, v)
-        _audit(fresh, user, "updated: " + (", ".join(changed) or "nothing"))
+        _audit(fresh, user, "updated: " + ", ".join(changed))
         fresh.save()
     return fresh
 

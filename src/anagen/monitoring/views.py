@@ -473,12 +473,18 @@ def adverse_event_edit(request: HttpRequest, patient_id: int, event_id: int) -> 
     initial = {f: getattr(event, f) for f in AdverseEventForm.base_fields}
     form = AdverseEventForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
+        versions = event.history.count()
         try:
             services.update_adverse_event(event, request.user, dict(form.cleaned_data))
         except services.MonitoringError as exc:
             _apply_errors(form, exc)
         else:
-            messages.success(request, "Adverse event updated; the change is in the history.")
+            messages.success(
+                request,
+                "Adverse event updated; the change is in the history."
+                if event.history.count() > versions
+                else "Nothing changed.",
+            )
             return redirect("monitoring:timeline", patient_id=patient.pk)
     history = list(event.history.select_related("history_user").order_by("-history_date"))
     return render(
