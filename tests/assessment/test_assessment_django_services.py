@@ -300,6 +300,14 @@ class TestPlans:
         )
         assert "sessions_max" in errors
 
+    def test_saving_a_plan_unchanged_writes_no_history(self, man, clinician):
+        plan = to_plan(man, clinician, "minoxidil")
+        versions = plan.history.count()
+        services.update_plan(plan, clinician, {"notes": plan.notes})
+        assert plan.history.count() == versions
+        services.update_plan(plan, clinician, {"notes": "apply at night"})
+        assert plan.history.count() == versions + 1
+
     def test_plan_edit_is_refused_after_consent(self, man, clinician):
         plan = to_plan(man, clinician, "minoxidil")
         services.update_plan(plan, clinician, {"notes": "apply at night"})

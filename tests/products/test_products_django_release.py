@@ -260,3 +260,18 @@ class TestSpecVersions:
         with pytest.raises(services.ProductError) as err:
             services.create_spec_version(clinic_a, quality, "version: x\ncriteria: [{}]")
         assert "spec" in err.value.errors
+
+
+class TestEditsThatChangeNothing:
+    def test_saving_a_product_unchanged_writes_no_history(self, product, quality):
+        services.update_product(product, quality, {"name": product.name, "form": product.form})
+        assert product.history.count() == 1  # only the creation
+        services.update_product(product, quality, {"storage_requirement": "Store at −80 °C."})
+        assert product.history.count() == 2
+
+    def test_saving_settings_unchanged_writes_no_history(self, clinic_a, quality):
+        days = services.settings_for(clinic_a).expiry_warning_days + 15
+        first = services.update_settings(clinic_a, quality, expiry_warning_days=days)
+        versions = first.history.count()
+        services.update_settings(clinic_a, quality, expiry_warning_days=days)
+        assert first.history.count() == versions

@@ -39,6 +39,7 @@ from anagen.assessment.models import (
     ScreeningRuleOverride,
     TreatmentPlan,
 )
+from anagen.core.history import stored_values
 from anagen.patients.models import Patient
 
 MIN_REASON_CHARS = 10  # a written reason, not "ok"
@@ -1020,8 +1021,11 @@ def update_plan(plan: TreatmentPlan, user: User, data: dict[str, Any]) -> Treatm
     if errors:
         raise AssessmentError(errors)
     fresh = TreatmentPlan.objects.get(pk=plan.pk)
+    before = stored_values(fresh)
     for f, v in fields.items():
         setattr(fresh, f, v)
+    if stored_values(fresh) == before:
+        return fresh  # nothing changed: no history entry
     _audit(fresh, user, "plan edited")
     fresh.save()
     return fresh

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from anagen.accounts.models import Clinic, Membership, User
 from anagen.accounts.roles import allowed
+from anagen.core.history import stored_values
 from anagen.patients.models import Patient
 from anagen.products import coldchain, importers, release
 from anagen.products.models import (
@@ -108,6 +109,8 @@ def update_settings(clinic: Clinic, user: User, *, expiry_warning_days: int) -> 
     if not isinstance(expiry_warning_days, int) or not 1 <= expiry_warning_days <= 730:
         raise _fail("expiry_warning_days", "Must be a whole number of days from 1 to 730.")
     obj = settings_for(clinic)
+    if obj.expiry_warning_days == expiry_warning_days:
+        return obj  # nothing changed: no history entry
     obj.expiry_warning_days = expiry_warning_days
     _save(obj, user, "settings changed")
     return obj
@@ -232,7 +235,10 @@ def create_product(clinic: Clinic, user: User, data: dict[str, Any]) -> Product:
 
 def update_product(product: Product, user: User, data: dict[str, Any]) -> Product:
     fresh = Product.objects.get(pk=product.pk)
+    before = stored_values(fresh)
     _apply_product(fresh, data)
+    if stored_values(fresh) == before:
+        return fresh  # nothing changed: no history entry
     _unique_product(fresh.clinic, fresh)
     with transaction.atomic():
         _save(fresh, user, "edited")
