@@ -22,6 +22,8 @@ from anagen.assessment.models import (
     TreatmentPlan,
 )
 
+from ..html import duplicate_ids
+
 pytestmark = pytest.mark.django_db
 
 TODAY = timezone.localdate().isoformat()
@@ -70,6 +72,7 @@ def test_full_flow_by_plain_form_posts(client, clinician, patient):
     assert r.status_code == 302
     page = client.get(url(patient)).content.decode()
     assert "Accept: Exosome / EV injections (investigational)" in page
+    assert duplicate_ids(page) == []  # the history and diagnosis forms both have "notes"
     assert "Investigational — not approved" in page
 
     r = client.post(url(patient, "plans/"), {"proposal_key": "exosome", "sessions_planned": 4})
@@ -87,6 +90,7 @@ def test_full_flow_by_plain_form_posts(client, clinician, patient):
     assert services.has_valid_consent(plan, "exosome", timezone.localdate())
     page = client.get(url(patient)).content.decode()
     assert "Signed by <strong>Adam Stone</strong>" in page
+    assert duplicate_ids(page) == []
 
 
 def test_htmx_post_answers_with_the_flow_partial(client, clinician, patient):
@@ -120,7 +124,7 @@ def test_htmx_post_answers_with_the_flow_partial(client, clinician, patient):
         ("history/", {**HISTORY, "platelet_count_10e9_per_l": "-1"},
          "id_platelet_count_10e9_per_l_error"),
         ("diagnosis/", {"diagnosed_on": TODAY, "condition": "aga_male", "stage": "XIV"},
-         "id_stage_error"),
+         "id_diagnosis_stage_error"),
     ],
 )  # fmt: skip
 def test_bad_input_is_a_field_error_with_400_and_stores_nothing(

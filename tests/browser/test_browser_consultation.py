@@ -72,7 +72,7 @@ def test_clinician_walks_one_patient_from_history_to_signed_consent(page, screen
     page.locator("#exam-summary").get_by_text("III", exact=True).wait_for()
 
     # 4. Diagnosis, coded.
-    page.locator("#id_condition").select_option("aga_male")
+    page.locator("#id_diagnosis_condition").select_option("aga_male")
     page.get_by_role("button", name="Save diagnosis").click()
     page.locator("#diagnosis-summary").wait_for()
     assert "L64.9" in page.locator("#step-diagnosis").inner_text()

@@ -18,6 +18,7 @@ from anagen.products.models import (
     ReleaseOverride,
 )
 
+from ..html import duplicate_ids
 from .test_products_django_support import (  # noqa: F401
     good_results,
     make_lot,
@@ -275,3 +276,14 @@ class TestEditsThatChangeNothing:
         versions = first.history.count()
         services.update_settings(clinic_a, quality, expiry_warning_days=days)
         assert first.history.count() == versions
+
+
+class TestLotPage:
+    def test_every_decision_form_on_the_page_has_its_own_ids(self, client, make_lot, quality):
+        # Out of spec and quarantined: release, override, reject and waste forms side by side,
+        # each asking for a reason.
+        lot = make_lot(results=good_results(endotoxin_eu_per_ml=5.0))
+        client.force_login(quality)
+        page = client.get(f"/products/lots/{lot.pk}/").content.decode()
+        assert 'id="id_override_reason"' in page and 'id="id_reject_reason"' in page
+        assert duplicate_ids(page) == []

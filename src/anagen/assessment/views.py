@@ -118,7 +118,8 @@ def _context(request: HttpRequest, patient: Patient, bound: dict[str, Any]) -> d
         or f.OverrideForm(initial={"modality": blocked[0] if blocked else None}),
         "exam_form": bound.get("exam") or f.ExamForm(initial={"examined_on": today}),
         "diagnosis_form": bound.get("diagnosis")
-        or f.DiagnosisForm(initial={"diagnosed_on": today}),
+        # Its own ids: the history form on the same page has a "notes" field too.
+        or f.DiagnosisForm(initial={"diagnosed_on": today}, auto_id="id_diagnosis_%s"),
         "plan_forms": plan_forms,
         "plan_edit_form": plan_edit,
         "cancel_form": bound.get("cancel") or f.CancelForm(auto_id="id_cancel_%s"),
@@ -277,7 +278,7 @@ def record_exam(request: HttpRequest, patient_id: int) -> HttpResponse:
 @require_http_methods(["POST"])
 def record_diagnosis(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
-    form = f.DiagnosisForm(request.POST)
+    form = f.DiagnosisForm(request.POST, auto_id="id_diagnosis_%s")
     return _step(
         request,
         patient,

@@ -104,10 +104,12 @@ def lot_detail(request: HttpRequest, lot_id: int) -> HttpResponse:
         "decisions": selectors.decisions_of(lot),
         "documents": list(lot.documents.all()),
         "usable_problems": services.usability_problems(lot, timezone.localdate()),
-        "release_form": ReleaseForm(),
-        "reason_form": ReasonForm(),
-        "waste_form": WasteForm(),
-        "excursion_form": ExcursionDecisionForm(),
+        # Several of these forms ask for a "reason": each gets its own ids on the page.
+        "release_form": ReleaseForm(auto_id="id_release_%s"),
+        "override_form": ReasonForm(auto_id="id_override_%s"),
+        "reject_form": ReasonForm(auto_id="id_reject_%s"),
+        "waste_form": WasteForm(auto_id="id_waste_%s"),
+        "excursion_form": ExcursionDecisionForm(auto_id="id_excursion_%s"),
         "today": timezone.localdate(),
     }
     return render(request, "products/lot_detail.html", context)
