@@ -4,6 +4,8 @@ from datetime import date
 from anagen.products.models import VialDraw
 from anagen.treatments.models import TreatmentSession
 
+from ..html import duplicate_ids
+
 
 def form_data(plan, lot, **extra):
     data = {
@@ -85,3 +87,14 @@ def test_api_records_and_reads_a_session_with_its_map(
     )
     assert bad.status_code == 400 and "volume_ml" in bad.json()["detail"]
     assert TreatmentSession.objects.count() == 1
+
+
+def test_session_list_draws_each_map_with_its_own_ids(client, clinician, ready, lot):
+    patient, plan = ready
+    client.force_login(clinician)
+    for _ in range(2):  # two sessions (the screening and consent are today's)
+        response = client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot))
+        assert response.status_code == 302
+    page = client.get(f"/sessions/{patient.pk}/").content.decode()
+    assert page.count("<svg") == 2
+    assert duplicate_ids(page) == []  # two maps, two clip paths

@@ -31,7 +31,8 @@ def session_list(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     sessions = list(selectors.sessions_of(patient))
     for s in sessions:
-        s.thumbnail = _svg([e.as_map_entry() for e in s.map_entries.all()])
+        # One map per session on the page: each needs its own clip-path id.
+        s.thumbnail = _svg([e.as_map_entry() for e in s.map_entries.all()], id_suffix=f"s{s.pk}")
     return render(
         request,
         "treatments/session_list.html",
