@@ -1,10 +1,11 @@
-"""contains_nul: the check that keeps NUL characters (which PostgreSQL cannot store) out."""
+"""contains_nul keeps NUL characters (which PostgreSQL cannot store) out; spreadsheet_safe keeps
+formulas out of CSV cells."""
 
 from __future__ import annotations
 
 import pytest
 
-from anagen.core.text import contains_nul
+from anagen.core.text import contains_nul, spreadsheet_safe
 
 
 @pytest.mark.parametrize(
@@ -18,3 +19,13 @@ def test_a_nul_anywhere_in_decoded_json_is_found(value):
 @pytest.mark.parametrize("value", ["plain", "\\u0000 as six characters", {"k": [1, 2.5, None]}, 0])
 def test_text_without_nul_passes(value):
     assert not contains_nul(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [("=1+1", "'=1+1"), ("+44 20 7946 0001", "'+44 20 7946 0001"), ("-2", "'-2"),
+     ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("Smith", "Smith"), ("a=b", "a=b"),
+     (None, ""), ("", "")],
+)  # fmt: skip
+def test_spreadsheet_safe_keeps_formulas_as_text(value, cell):
+    assert spreadsheet_safe(value) == cell

@@ -343,8 +343,19 @@ class TestTraceAndRecall:
         services.recall_lot(used_lot, quality, "Manufacturer recall: sterility failure")
         rows = list(csv.DictReader(io.StringIO(selectors.recall_csv(used_lot))))
         assert len(rows) == 2
-        assert {r["phone"] for r in rows} == {"+44 20 7946 0001", "+44 20 7946 0002"}
+        # A leading "+" would make a spreadsheet read the number as a formula: kept as text.
+        assert {r["phone"] for r in rows} == {"'+44 20 7946 0001", "'+44 20 7946 0002"}
         assert {r["lot_number"] for r in rows} == {used_lot.lot_number}
+
+    def test_the_recall_csv_runs_no_formula_typed_into_a_record(self, used_lot, quality):
+        from anagen.patients.services import update_patient
+
+        first, _ = self.patients
+        update_patient(first, quality, {"family_name": '=HYPERLINK("http://x","Call")'})
+        rows = list(csv.DictReader(io.StringIO(selectors.recall_csv(used_lot))))
+        names = {r["family_name"] for r in rows}
+        assert '\'=HYPERLINK("http://x","Call")' in names
+        assert not any(v.startswith(("=", "+", "-", "@")) for r in rows for v in r.values())
 
     def test_the_recall_notice_is_a_pdf_naming_the_lot_and_patients(self, used_lot, quality):
         services.recall_lot(used_lot, quality, "Manufacturer recall: sterility failure")

@@ -16,3 +16,11 @@ def contains_nul(value: object) -> bool:
     if isinstance(value, list):
         return any(contains_nul(v) for v in value)
     return False
+
+
+def spreadsheet_safe(value: object) -> str:
+    """A text cell for a CSV that people open in a spreadsheet: a leading = + - @ (or tab or
+    carriage return) would be run as a formula (CSV injection), so such cells get a leading
+    apostrophe, which spreadsheets show as text. For free text only: numbers stay numbers."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 
 from anagen.accounts.permissions import can, require_permission
 from anagen.core.forms import VoidReasonForm
+from anagen.core.text import spreadsheet_safe
 from anagen.monitoring import charts, ctcae, selectors, services
 from anagen.monitoring.forms import (
     AdverseEventForm,
@@ -128,14 +129,8 @@ def reminders_csv(request: HttpRequest) -> HttpResponse:
         p = sv.patient
         status = "overdue" if selectors.is_overdue(sv, today, grace) else "upcoming"
         cells = [sv.label, p.medical_record_number, p.given_name, p.family_name, p.phone, p.email]
-        writer.writerow([sv.due_date.isoformat(), status, *(_csv_safe(c) for c in cells)])
+        writer.writerow([sv.due_date.isoformat(), status, *(spreadsheet_safe(c) for c in cells)])
     return response
-
-
-def _csv_safe(value: str) -> str:
-    # Spreadsheets run cells that start with = + - @ as formulas (CSV injection).
-    value = str(value or "")
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 @require_permission("visit.view")

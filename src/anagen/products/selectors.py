@@ -13,6 +13,7 @@ from django.http import Http404
 from django.template.loader import render_to_string
 
 from anagen.accounts.models import Clinic
+from anagen.core.text import spreadsheet_safe
 from anagen.patients.models import Patient
 from anagen.products.models import (
     Excursion,
@@ -257,22 +258,23 @@ def recall_csv(lot: Lot) -> str:
     writer.writerow(RECALL_CSV_COLUMNS)
     for row in affected_patients(lot):
         p = row["patient"]
+        # Free text goes through spreadsheet_safe: the list is opened in a spreadsheet.
         writer.writerow(
             [
-                lot.lot_number,
-                lot.product.name,
-                lot.product.manufacturer,
-                p.medical_record_number,
-                p.given_name,
-                p.family_name,
+                spreadsheet_safe(lot.lot_number),
+                spreadsheet_safe(lot.product.name),
+                spreadsheet_safe(lot.product.manufacturer),
+                spreadsheet_safe(p.medical_record_number),
+                spreadsheet_safe(p.given_name),
+                spreadsheet_safe(p.family_name),
                 p.date_of_birth.isoformat(),
-                p.phone,
-                p.email,
-                " ".join(p.address.split()),
+                spreadsheet_safe(p.phone),
+                spreadsheet_safe(p.email),
+                spreadsheet_safe(" ".join(p.address.split())),
                 " ".join(d.isoformat() for d in row["dates"]),
                 row["vials"],
                 row["dose_ml"],
-                " ".join(row["sessions"]),
+                spreadsheet_safe(" ".join(row["sessions"])),
             ]
         )
     return out.getvalue()
