@@ -99,7 +99,8 @@ def test_batch_writes_csv_with_a_row_per_image_and_reports_failures(image_file, 
     folder.mkdir()
     for i in range(2):
         (folder / f"f{i}.png").write_bytes(path.read_bytes())
-    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    # A file name that a spreadsheet would run as a formula stays text in the CSV.
+    (folder / "=broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     (folder / "notes.txt").write_text("ignored: not an image suffix")
     out_csv = tmp_path / "res.csv"
     code = cli.main(
@@ -119,7 +120,7 @@ def test_batch_writes_csv_with_a_row_per_image_and_reports_failures(image_file, 
     assert "analysing" in captured.err and "3/3" in captured.err  # tqdm progress bar
     assert "2 of 3 images analysed" in captured.out
     rows = list(csv.DictReader(out_csv.open()))
-    assert [r["file"] for r in rows] == ["broken.jpg", "f0.png", "f1.png"]
+    assert [r["file"] for r in rows] == ["'=broken.jpg", "f0.png", "f1.png"]
     assert rows[0]["status"] == "error" and rows[0]["error"]
     assert rows[1]["status"] == "ok" and int(rows[1]["count"]) > 0
     assert rows[1]["count"] == rows[2]["count"]

@@ -161,6 +161,8 @@ def _batch_columns(cutoff: float) -> list[str]:
 def _cmd_batch(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from anagen.core.text import spreadsheet_safe
+
     from .engine import ENGINE_VERSION, analyze, load_image, render_overlay
 
     folder = Path(args.folder)
@@ -205,7 +207,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                     failed += 1
                 done += 1
                 # Each row is on disk as soon as its image is done: an interrupted batch
-                # keeps what it finished.
+                # keeps what it finished. File names and messages are text for a spreadsheet.
+                row.update(file=spreadsheet_safe(row["file"]), error=spreadsheet_safe(row["error"]))
                 w.writerow(row)
                 fh.flush()
         except KeyboardInterrupt:
