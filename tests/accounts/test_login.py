@@ -4,6 +4,7 @@ from django.conf import settings
 from anagen.accounts.roles import Role
 
 from ..conftest import PASSWORD
+from ..html import dangling_references
 
 
 def test_sign_in_lands_on_the_dashboard_of_the_clinic(client, clinic_a, make_user):
@@ -54,6 +55,8 @@ def test_password_change_checks_the_old_password_and_strength(client, clinic_a, 
         {"old_password": PASSWORD, "new_password1": "12345", "new_password2": "12345"},
     )
     assert weak.status_code == 400 and b"too short" in weak.content
+    # Django's password rules are a list: in a block element, referenced by the field.
+    assert dangling_references(weak.content.decode()) == []
     ok = client.post(
         "/accounts/password/",
         {

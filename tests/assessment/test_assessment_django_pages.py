@@ -22,7 +22,7 @@ from anagen.assessment.models import (
     TreatmentPlan,
 )
 
-from ..html import duplicate_ids
+from ..html import dangling_references, duplicate_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -73,6 +73,7 @@ def test_full_flow_by_plain_form_posts(client, clinician, patient):
     page = client.get(url(patient)).content.decode()
     assert "Accept: Exosome / EV injections (investigational)" in page
     assert duplicate_ids(page) == []  # the history and diagnosis forms both have "notes"
+    assert dangling_references(page) == []  # e.g. a checkbox group's label, a hidden help
     assert "Investigational — not approved" in page
 
     r = client.post(url(patient, "plans/"), {"proposal_key": "exosome", "sessions_planned": 4})
@@ -134,6 +135,7 @@ def test_bad_input_is_a_field_error_with_400_and_stores_nothing(
     r = client.post(url(patient, step), data)
     assert r.status_code == 400
     assert f'id="{error_id}"' in r.content.decode()
+    assert dangling_references(r.content.decode()) == []
     assert not ScalpExam.objects.exists() and not Diagnosis.objects.exists()
     assert not MedicalHistory.objects.exists()
 

@@ -13,6 +13,8 @@ from anagen.interop import fhir_export
 from anagen.interop.fhir_import import ImportRefused, import_patient_bundle
 from anagen.patients.models import Patient
 
+from ..html import dangling_references
+
 
 @pytest.fixture
 def clerk(clinic_a, make_user):
@@ -159,7 +161,8 @@ def test_a_duplicate_mrn_is_refused_and_the_existing_patient_is_untouched(
 
 def test_the_import_page_shows_field_errors_then_registers(client, clerk):
     client.force_login(clerk)
-    assert client.get("/interop/import/").status_code == 200
+    page = client.get("/interop/import/")
+    assert page.status_code == 200 and dangling_references(page.content.decode()) == []
     bad = client.post("/interop/import/", {"text": json.dumps(bundle(birthDate=None))})
     assert bad.status_code == 400
     assert "birthDate is required" in bad.content.decode()

@@ -18,7 +18,7 @@ from anagen.products.models import (
     ReleaseOverride,
 )
 
-from ..html import duplicate_ids
+from ..html import dangling_references, duplicate_ids
 from .test_products_django_support import (  # noqa: F401
     good_results,
     make_lot,
@@ -286,4 +286,4 @@ class TestLotPage:
         client.force_login(quality)
         page = client.get(f"/products/lots/{lot.pk}/").content.decode()
         assert 'id="id_override_reason"' in page and 'id="id_reject_reason"' in page
-        assert duplicate_ids(page) == []
+        assert duplicate_ids(page) == [] and dangling_references(page) == []

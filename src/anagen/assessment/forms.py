@@ -101,8 +101,8 @@ class HistoryForm(forms.Form):
             self.fields[f"med_{cls}_stop"] = forms.DateField(
                 required=False,
                 widget=DateInput(),
-                label=f"{MEDICATION_LABELS[cls]}: stopped",
-                help_text="Empty = still taking",
+                # The table's column says so; the label tells screen readers too.
+                label=f"{MEDICATION_LABELS[cls]}: stopped (empty = still taking)",
             )
         for m in screening.MODALITIES:
             self.fields[f"prior_{m}_on"] = forms.DateField(
