@@ -122,6 +122,9 @@ def test_htmx_post_answers_with_the_flow_partial(client, clinician, patient):
         ("history/", {**HISTORY, "med_nsaid": "on", "med_nsaid_start": "2025-03-01",
                       "med_nsaid_stop": "2025-02-01"}, "id_med_nsaid_stop_error"),
         ("history/", {**HISTORY, "med_nsaid_name": "ibuprofen"}, "id_med_nsaid_error"),
+        # Two errors on one field (a NUL, and too long): still one error element.
+        ("history/", {**HISTORY, "med_nsaid": "on", "med_nsaid_name": "\x00" + "x" * 300},
+         "id_med_nsaid_name_error"),
         ("history/", {**HISTORY, "platelet_count_10e9_per_l": "-1"},
          "id_platelet_count_10e9_per_l_error"),
         ("diagnosis/", {"diagnosed_on": TODAY, "condition": "aga_male", "stage": "XIV"},
@@ -136,6 +139,7 @@ def test_bad_input_is_a_field_error_with_400_and_stores_nothing(
     assert r.status_code == 400
     assert f'id="{error_id}"' in r.content.decode()
     assert dangling_references(r.content.decode()) == []
+    assert duplicate_ids(r.content.decode()) == []
     assert not ScalpExam.objects.exists() and not Diagnosis.objects.exists()
     assert not MedicalHistory.objects.exists()
 
