@@ -278,6 +278,10 @@ def test_clinic_settings_page_saves_calibration(client, clinic_a, make_user):
     assert r.status_code == 302
     cfg = ImagingSettings.objects.get(clinic=clinic_a)
     assert cfg.um_per_px == 4.2 and cfg.terminal_cutoff_um == 30
+    # The same values again: nothing to record.
+    versions = cfg.history.count()
+    client.post("/imaging/settings/", {"um_per_px": "4.2", "terminal_cutoff_um": "30"})
+    assert cfg.history.count() == versions
 
 
 def test_unusable_stored_images_fail_with_a_clear_message(analysed, monkeypatch):

@@ -187,8 +187,13 @@ def test_proposal_follows_change_from_baseline_and_clinic_thresholds(
 def test_clinic_thresholds_change_the_proposal(clinician, patient, clinic_a):
     visit = _course(patient, clinician, start=TODAY - timedelta(weeks=13), density_after=159)
     assert selectors.proposal_for(visit).decision.proposal.value == "add_sessions"
-    services.save_settings(clinic_a, clinician, {"min_density_pct": 2, "response_density_pct": 5})
+    saved = services.save_settings(
+        clinic_a, clinician, {"min_density_pct": 2, "response_density_pct": 5}
+    )
     assert selectors.proposal_for(visit).decision.proposal.value == "maintenance"
+    versions = saved.history.count()
+    services.save_settings(clinic_a, clinician, {"min_density_pct": 2})  # unchanged
+    assert saved.history.count() == versions
     with pytest.raises(services.MonitoringError) as err:
         services.save_settings(
             clinic_a, clinician, {"min_density_pct": 20, "response_density_pct": 5}

@@ -21,6 +21,7 @@ from django.db.models import Model, Q
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
+from anagen.core.history import stored_values
 from anagen.imaging.engine import (
     Analysis,
     CalibrationError,
@@ -97,10 +98,13 @@ def save_settings(clinic: Clinic, user: User, data: Mapping[str, Any]) -> Imagin
     cutoff = _float(data.get("terminal_cutoff_um"), "terminal_cutoff_um", 10, 100, "µm")
     note = str(data.get("calibration_note") or "").strip()[:200]
     with transaction.atomic():
-        obj, _ = ImagingSettings.objects.select_for_update().get_or_create(clinic=clinic)
+        obj, created = ImagingSettings.objects.select_for_update().get_or_create(clinic=clinic)
+        before = stored_values(obj)
         obj.um_per_px = upp
         obj.terminal_cutoff_um = cutoff if cutoff is not None else 40.0
         obj.calibration_note = note
+        if not created and stored_values(obj) == before:
+            return obj  # nothing changed: no history entry
         _audit(obj, user, "imaging settings changed")
         obj.save()
     return obj

@@ -19,6 +19,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
+from anagen.core.history import stored_values
 from anagen.monitoring import ctcae, decision, schedule, uploads
 from anagen.monitoring.models import (
     DENSITY_PER_CM2_MAX,
@@ -240,8 +241,11 @@ def save_settings(clinic: Clinic, user: User, data: Mapping[str, Any]) -> Monito
         raise MonitoringError({exc.field: [exc.message]}) from exc
     with transaction.atomic():
         fresh = MonitoringSettings.objects.select_for_update().get(pk=current.pk)
+        before = stored_values(fresh)
         for f, v in values.items():
             setattr(fresh, f, v)
+        if stored_values(fresh) == before:
+            return fresh  # nothing changed: no history entry
         _audit(fresh, user, "thresholds changed")
         fresh.save()
     return fresh
