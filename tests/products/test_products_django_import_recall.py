@@ -125,9 +125,9 @@ class TestJsonImport:
             ("f.json", b'{"lots": [', "file, json"),
             ("f.json", b'{"lot": []}', "file, lots"),
             ("f.json", b'{"lots": []}', "file, lots"),
-            ("f.txt", b"{}", "file, file"),
-            ("f.json", b"\xff\xfe", "file, file"),
-            ("f.csv", b"lot_number,expiry\nA\x00,2027-01-01\n", "file, file"),
+            ("f.txt", b"{}", "file"),
+            ("f.json", b"\xff\xfe", "file"),
+            ("f.csv", b"lot_number,expiry\nA\x00,2027-01-01\n", "file"),
             ("f.json", b'{"lots": [{"lot_number": "A\\u0000"}]}', "file, json"),
         ],
     )
@@ -222,6 +222,15 @@ class TestCli:
         message = str(err.value)
         assert "\n" not in message and "row 2, expiry_date" in message
         assert not Lot.objects.exists()
+
+    def test_a_file_of_the_wrong_kind_says_so_once(self, product, quality, tmp_path):
+        path = tmp_path / "lots.txt"
+        path.write_text("lot_number\nX\n")
+        with pytest.raises(CommandError) as err:
+            call_command("lots", "import", str(path), "--clinic", "clinic-a", "--user", "quality-1")
+        assert str(err.value) == (
+            "lots.txt: nothing imported — file: the name must end in .json or .csv"
+        )
 
     def test_a_user_without_lot_receive_may_not_import(
         self, product, tmp_path, clinic_a, make_user

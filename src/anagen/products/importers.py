@@ -75,9 +75,16 @@ class ImportIssue:
     field: str
     message: str
 
+    @property
+    def where(self) -> str:
+        """ "row 3, expiry_date"; "file, lots" for the file as a whole; "file" alone when the
+        problem is the file itself (not "file, file")."""
+        if not self.row:
+            return "file" if self.field in ("", "file") else f"file, {self.field}"
+        return f"row {self.row}, {self.field}"
+
     def __str__(self) -> str:
-        where = f"row {self.row}" if self.row else "file"
-        return f"{where}, {self.field}: {self.message}"
+        return f"{self.where}: {self.message}"
 
 
 class ImportFileError(ValueError):

@@ -1039,8 +1039,7 @@ def import_lots(
     except importers.ImportFileError as exc:
         issues: dict[str, list[str]] = {}
         for i in exc.issues:
-            where = f"row {i.row}, {i.field}" if i.row else f"file, {i.field}"
-            issues.setdefault(where, []).append(i.message)
+            issues.setdefault(i.where, []).append(i.message)
         raise ProductError(issues) from exc
     products = {(p.manufacturer, p.name): p for p in Product.objects.filter(clinic=clinic)}
     locations = {loc.name: loc for loc in StorageLocation.objects.filter(clinic=clinic)}
