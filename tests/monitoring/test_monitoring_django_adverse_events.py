@@ -195,3 +195,14 @@ def test_timeline_links_an_event_to_its_form_only_for_roles_that_may_update_it(
 
     assert api_urls(front_desk) == [""]
     assert api_urls(clinician) == [edit]
+
+
+def test_saving_the_form_unchanged_says_nothing_changed(client, clinician, patient):
+    client.force_login(clinician)
+    client.post(f"/monitoring/{patient.pk}/adverse-events/new/", form())
+    event = AdverseEvent.objects.get(patient=patient)
+    edit = f"/monitoring/{patient.pk}/adverse-events/{event.pk}/edit/"
+    page = client.post(edit, form(), follow=True).content.decode()
+    assert "Nothing changed." in page and event.history.count() == 1
+    page = client.post(edit, form(grade="2"), follow=True).content.decode()
+    assert "Adverse event updated" in page and event.history.count() == 2

@@ -26,6 +26,7 @@ from anagen.assessment import selectors, services
 from anagen.assessment.models import MODALITY_LABELS, ProtocolTemplate
 from anagen.assessment.protocols import TEMPLATES as PROTOCOL_TEMPLATES
 from anagen.assessment.screening_doc import describe_condition
+from anagen.core.history import stored_values
 from anagen.patients.models import Patient
 from anagen.patients.selectors import get_patient, log_request_access
 
@@ -457,13 +458,15 @@ def protocol_edit(request: HttpRequest) -> HttpResponse:
         initial={n: getattr(template, n) for n in f.ProtocolTemplateForm.base_fields},
     )
     if request.method == "POST" and form.is_valid():
-        versions = template.history.count()
+        before = stored_values(template)
         try:
-            services.update_protocol_template(template, request.user, form.cleaned_data)
+            saved_template = services.update_protocol_template(
+                template, request.user, form.cleaned_data
+            )
         except services.AssessmentError as exc:
             f.apply_errors(form, exc)
         else:
-            changed = template.history.count() > versions
+            changed = stored_values(saved_template) != before
             saved = "saved" if changed else "unchanged: nothing to save"
             messages.success(request, f"Template {template.title} {saved}.")
             return redirect("assessment:protocols")

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 
 from anagen.accounts.permissions import can, require_permission
 from anagen.core.forms import VoidReasonForm
+from anagen.core.history import stored_values
 from anagen.core.text import spreadsheet_safe
 from anagen.monitoring import charts, ctcae, selectors, services
 from anagen.monitoring.forms import (
@@ -468,16 +469,15 @@ def adverse_event_edit(request: HttpRequest, patient_id: int, event_id: int) -> 
     initial = {f: getattr(event, f) for f in AdverseEventForm.base_fields}
     form = AdverseEventForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        versions = event.history.count()
         try:
-            services.update_adverse_event(event, request.user, dict(form.cleaned_data))
+            updated = services.update_adverse_event(event, request.user, dict(form.cleaned_data))
         except services.MonitoringError as exc:
             _apply_errors(form, exc)
         else:
             messages.success(
                 request,
                 "Adverse event updated; the change is in the history."
-                if event.history.count() > versions
+                if stored_values(updated) != stored_values(event)
                 else "Nothing changed.",
             )
             return redirect("monitoring:timeline", patient_id=patient.pk)
