@@ -9,7 +9,7 @@ PORT ?= 8000
 # worker); PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test test-sqlite test-postgres lint lock install install-dev serve benchmarks clean
+.PHONY: demo test lint lock install install-dev serve benchmarks clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || exit 1

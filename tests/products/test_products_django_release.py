@@ -230,9 +230,27 @@ class TestFourEyesOverride:
         with pytest.raises(services.ProductError, match="already waiting"):
             services.request_override(lot, quality2, self.REASON)
         services.reject_lot(lot, quality2, "Endotoxin out of specification")
-        assert ReleaseOverride.objects.get(lot=lot).status == "withdrawn"
+        override = ReleaseOverride.objects.get(lot=lot)
+        assert override.status == "withdrawn"
+        entry = override.history.first()
+        assert (entry.history_user, entry.history_change_reason) == (
+            quality2,
+            "withdrawn: lot rejected",
+        )
         with pytest.raises(services.ProductError, match="No override"):
             services.approve_override(lot, quality2)
+
+
+    def test_a_recall_withdraws_a_waiting_override_with_its_own_history_entry(
+        self, make_lot, quality, quality2
+    ):
+        lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.3))
+        services.request_override(lot, quality, self.REASON)
+        services.recall_lot(lot, quality2, "Manufacturer recall: sterility failure")
+        override = ReleaseOverride.objects.get(lot=lot)
+        assert override.status == "withdrawn"
+        assert override.history.first().history_change_reason == "withdrawn: lot recalled"
+        assert override.history.count() == 2
 
 
 class TestSpecVersions:

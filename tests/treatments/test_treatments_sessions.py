@@ -165,3 +165,13 @@ def test_nurses_record_but_front_desk_cannot(clinic_a, make_user, client, ready)
     assert client.get(f"/sessions/{patient.pk}/new/").status_code == 403
     client.force_login(make_user(Role.NURSE, clinic_a))
     assert client.get(f"/sessions/{patient.pk}/new/").status_code == 200
+
+
+def test_saving_the_current_post_care_text_again_is_an_error_not_a_new_version(clinic_a, clinician):
+    services.save_postcare_template(clinic_a, clinician, "exosome", "Our own text: no washing.")
+    with pytest.raises(services.SessionError) as exc:
+        services.save_postcare_template(
+            clinic_a, clinician, "exosome", " Our own text: no washing. "
+        )
+    assert exc.value.errors == {"body": ["Nothing changed: this is the text of version 1."]}
+    assert services.postcare_template(clinic_a, "exosome").version == 1

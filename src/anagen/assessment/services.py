@@ -39,7 +39,7 @@ from anagen.assessment.models import (
     ScreeningRuleOverride,
     TreatmentPlan,
 )
-from anagen.core.history import stored_values
+from anagen.core.history import save_with_history
 from anagen.patients.models import Patient
 
 MIN_REASON_CHARS = 10  # a written reason, not "ok"
@@ -68,11 +68,6 @@ class AssessmentError(Exception):
 
 def _add(errors: dict[str, list[str]], field: str, message: str) -> None:
     errors.setdefault(field, []).append(message)
-
-
-def _audit(obj: Any, user: User, reason: str) -> None:
-    obj._history_user = user
-    obj._change_reason = reason
 
 
 def _today() -> date:
@@ -292,9 +287,8 @@ def record_history(patient: Patient, user: User, data: dict[str, Any]) -> Medica
             answered_on=answered_on,
             **clean,
         )
-        _audit(history, user, f"history v{history.version}")
         try:
-            history.save()
+            save_with_history(history, user, f"history v{history.version}")
         except IntegrityError as exc:  # two people saving the same version at once
             raise AssessmentError(
                 {"__all__": ["Someone saved the history at the same time; reload and retry."]}
@@ -366,8 +360,9 @@ def run_screening(
         result=result.to_dict(),
         created_by=user,
     )
-    _audit(row, user, f"screened history v{history.version} with rules {result.ruleset_version}")
-    row.save()
+    save_with_history(
+        row, user, f"screened history v{history.version} with rules {result.ruleset_version}"
+    )
     return row
 
 
@@ -399,8 +394,7 @@ def override_block(
         reason=reason,
         overridden_by=user,
     )
-    _audit(row, user, f"BLOCK override ({', '.join(rule_ids)}): {reason}")
-    row.save()
+    save_with_history(row, user, f"BLOCK override ({', '.join(rule_ids)}): {reason}")
     return row
 
 
@@ -436,8 +430,7 @@ def add_rule_override(
             _add(errors, "action" if action == "disable" else "outcome", str(exc))
     if errors:
         raise AssessmentError(errors)
-    _audit(row, user, f"rule override {rule_id} {action} {outcome}: {reason}")
-    row.save()
+    save_with_history(row, user, f"rule override {rule_id} {action} {outcome}: {reason}")
     return row
 
 
@@ -452,8 +445,7 @@ def retire_rule_override(
     row.retired_at = timezone.now()
     row.retired_by = user
     row.retire_reason = reason
-    _audit(row, user, f"retired: {reason}")
-    row.save()
+    save_with_history(row, user, f"retired: {reason}")
     return row
 
 
@@ -631,8 +623,7 @@ def record_exam(patient: Patient, user: User, data: dict[str, Any]) -> ScalpExam
         _add(errors, "__all__", "Record at least one scale, test, sign or finding.")
     if errors:
         raise AssessmentError(errors)
-    _audit(exam, user, "scalp exam recorded")
-    exam.save()
+    save_with_history(exam, user, "scalp exam recorded")
     return exam
 
 
@@ -717,8 +708,7 @@ def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diag
             )
     if errors:
         raise AssessmentError(errors)
-    _audit(row, user, f"diagnosis {key}")
-    row.save()
+    save_with_history(row, user, f"diagnosis {key}")
     return row
 
 
@@ -769,9 +759,7 @@ def ensure_protocol_templates(clinic: Clinic, user: User | None = None) -> None:
         if key in existing:
             continue
         row = _template_row(clinic, t)
-        if user is not None:
-            _audit(row, user, "seeded from protocols.py")
-        row.save()
+        save_with_history(row, user, "seeded from protocols.py")
 
 
 def update_protocol_template(
@@ -825,8 +813,7 @@ def update_protocol_template(
     if errors:
         raise AssessmentError(errors)
     template.updated_by = user
-    _audit(template, user, "protocol template edited")
-    template.save()
+    save_with_history(template, user, "protocol template edited")
     return template
 
 
@@ -997,8 +984,7 @@ def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> Treatment
             plan.sessions_planned = chosen.protocols[0]["sessions_max"]
         if plan.interval_weeks is None and len(chosen.protocols) == 1:
             plan.interval_weeks = chosen.protocols[0]["interval_weeks_min"]
-        _audit(plan, user, f"plan accepted: {chosen.key}")
-        plan.save()
+        save_with_history(plan, user, f"plan accepted: {chosen.key}")
     return plan
 
 
@@ -1021,13 +1007,9 @@ def update_plan(plan: TreatmentPlan, user: User, data: dict[str, Any]) -> Treatm
     if errors:
         raise AssessmentError(errors)
     fresh = TreatmentPlan.objects.get(pk=plan.pk)
-    before = stored_values(fresh)
     for f, v in fields.items():
         setattr(fresh, f, v)
-    if stored_values(fresh) == before:
-        return fresh  # nothing changed: no history entry
-    _audit(fresh, user, "plan edited")
-    fresh.save()
+    save_with_history(fresh, user, "plan edited")  # nothing changed: not saved
     return fresh
 
 
@@ -1039,8 +1021,7 @@ def cancel_plan(plan: TreatmentPlan, user: User, reason: str) -> TreatmentPlan:
         raise AssessmentError({"reason": [f"Give the reason (≥{MIN_REASON_CHARS} characters)."]})
     fresh = TreatmentPlan.objects.get(pk=plan.pk)
     fresh.status, fresh.cancel_reason = "cancelled", reason
-    _audit(fresh, user, f"plan cancelled: {reason}")
-    fresh.save()
+    save_with_history(fresh, user, f"plan cancelled: {reason}")
     return fresh
 
 
@@ -1102,7 +1083,7 @@ def ensure_consent_forms(clinic: Clinic) -> None:
     have = set(ConsentForm.objects.filter(clinic=clinic).values_list("modality", flat=True))
     for m in screening.MODALITIES:
         if m not in have:
-            default_consent_form(clinic, m).save()
+            save_with_history(default_consent_form(clinic, m), None, "shipped default text")
 
 
 def current_consent_form(clinic: Clinic, modality: str) -> ConsentForm:
@@ -1151,8 +1132,7 @@ def add_consent_form_version(
             ),
             created_by=user,
         )
-        _audit(row, user, f"consent text v{row.version}")
-        row.save()
+        save_with_history(row, user, f"consent text v{row.version}")
     return row
 
 
@@ -1244,8 +1224,7 @@ def record_consent(
             signature_png=signature,
             recorded_by=user,
         )
-        _audit(row, user, f"consent to {modality} (form v{form.version})")
-        row.save()
+        save_with_history(row, user, f"consent to {modality} (form v{form.version})")
     return row
 
 
@@ -1266,8 +1245,7 @@ def withdraw_consent(
     row = ConsentWithdrawal(
         clinic=consent.clinic, consent=consent, withdrawn_on=on, reason=reason, recorded_by=user
     )
-    _audit(row, user, f"consent withdrawn: {reason}")
-    row.save()
+    save_with_history(row, user, f"consent withdrawn: {reason}")
     return row
 
 

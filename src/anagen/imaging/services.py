@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Model, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
-from anagen.core.history import stored_values
+from anagen.core.history import save_with_history
 from anagen.imaging.engine import (
     Analysis,
     CalibrationError,
@@ -68,11 +68,6 @@ class ImagingError(Exception):
         return "; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items())
 
 
-def _audit(obj: Model, user: User, reason: str) -> None:
-    obj._history_user = user  # type: ignore[attr-defined]
-    obj._change_reason = reason  # type: ignore[attr-defined]
-
-
 def _float(value: Any, field: str, lo: float, hi: float, unit: str) -> float | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -98,15 +93,11 @@ def save_settings(clinic: Clinic, user: User, data: Mapping[str, Any]) -> Imagin
     cutoff = _float(data.get("terminal_cutoff_um"), "terminal_cutoff_um", 10, 100, "µm")
     note = str(data.get("calibration_note") or "").strip()[:200]
     with transaction.atomic():
-        obj, created = ImagingSettings.objects.select_for_update().get_or_create(clinic=clinic)
-        before = stored_values(obj)
+        obj, _ = ImagingSettings.objects.select_for_update().get_or_create(clinic=clinic)
         obj.um_per_px = upp
         obj.terminal_cutoff_um = cutoff if cutoff is not None else 40.0
         obj.calibration_note = note
-        if not created and stored_values(obj) == before:
-            return obj  # nothing changed: no history entry
-        _audit(obj, user, "imaging settings changed")
-        obj.save()
+        save_with_history(obj, user, "imaging settings changed")  # nothing changed: not saved
     return obj
 
 
@@ -182,13 +173,13 @@ def _prepare(photo: Photo, user: User, upp: float | None) -> PhotoAnalysis:
         else:
             analysis.status = PhotoAnalysis.Status.QUEUED
             analysis.error = ""
-        _audit(analysis, user, "analysis requested")
-        analysis.save()
+        save_with_history(analysis, user, "analysis requested")
         correction = AnalysisCorrection.objects.filter(analysis=analysis).first()
         if correction is not None and correction.edits:
             correction.edits, correction.summary, correction.updated_by = [], None, user
-            _audit(correction, user, "re-analysed: earlier corrections kept in the history")
-            correction.save()
+            save_with_history(
+                correction, user, "re-analysed: earlier corrections kept in the history"
+            )
         _outdate_comparisons(photo, user, "re-analysed")
         if upp is not None:
             pk = analysis.pk
@@ -212,8 +203,7 @@ def run_analysis(analysis_id: int) -> PhotoAnalysis:
         return analysis
     user = analysis.requested_by
     analysis.status = PhotoAnalysis.Status.RUNNING
-    _audit(analysis, user, "analysis started")
-    analysis.save(update_fields=["status"])
+    save_with_history(analysis, user, "analysis started", update_fields=["status"])
     try:
         w, h = analysis.photo.width_px or 0, analysis.photo.height_px or 0
         if w * h > MAX_ANALYSIS_MEGAPIXELS * 1e6:
@@ -248,8 +238,7 @@ def run_analysis(analysis_id: int) -> PhotoAnalysis:
             # Requested again while this ran (a stalled analysis, or a new scale): the newer
             # request's task stores its result; this one would overwrite it with stale input.
             return current
-        _audit(analysis, user, f"analysis {analysis.status}")
-        analysis.save()
+        save_with_history(analysis, user, f"analysis {analysis.status}")
         if analysis.status == PhotoAnalysis.Status.DONE:
             _record_measurement(analysis, user, final_analysis(analysis))
     return analysis
@@ -318,8 +307,9 @@ def _record_measurement(analysis: PhotoAnalysis, user: User, result: Analysis) -
             )
         except monitoring_services.MonitoringError as exc:
             analysis.error = f"Not recorded as a visit measurement: {exc}"
-    _audit(analysis, user, "visit measurement filled")
-    analysis.save(update_fields=["measurement", "error"])
+    save_with_history(
+        analysis, user, "visit measurement filled", update_fields=["measurement", "error"]
+    )
 
 
 # --- correction layer ----------------------------------------------------------------------
@@ -438,8 +428,7 @@ def _save_edits(
         corr.edits = edits
         corr.summary = corrected.summary.to_dict() if edits else None
         corr.updated_by = user
-        _audit(corr, user, reason)
-        corr.save()
+        save_with_history(corr, user, reason)
         _outdate_comparisons(locked.photo, user, "corrected")
         _record_measurement(locked, user, corrected if edits else auto)
     analysis.refresh_from_db()
@@ -551,8 +540,7 @@ def request_comparison(before: Photo, after: Photo, user: User) -> PhotoComparis
             um_per_px=a1.um_per_px,
             requested_by=user,
         )
-        _audit(comparison, user, "phototrichogram requested")
-        comparison.save()
+        save_with_history(comparison, user, "phototrichogram requested")
         pk = comparison.pk
         transaction.on_commit(lambda: _enqueue_comparison(pk))
     return comparison
@@ -578,8 +566,7 @@ def run_comparison(comparison_id: int) -> PhotoComparison:
         return c
     user = c.requested_by
     c.status = PhotoComparison.Status.RUNNING
-    _audit(c, user, "phototrichogram started")
-    c.save(update_fields=["status"])
+    save_with_history(c, user, "phototrichogram started", update_fields=["status"])
     t0 = time.perf_counter()
     result = None
     try:
@@ -637,8 +624,7 @@ def run_comparison(comparison_id: int) -> PhotoComparison:
             c.compared_at = timezone.now()
     c.seconds = round(time.perf_counter() - t0, 3)
     with transaction.atomic():
-        _audit(c, user, f"phototrichogram {c.status}")
-        c.save()
+        save_with_history(c, user, f"phototrichogram {c.status}")
         if c.status == PhotoComparison.Status.DONE:
             after = (
                 PhotoAnalysis.objects.select_for_update()
@@ -649,8 +635,9 @@ def run_comparison(comparison_id: int) -> PhotoComparison:
             c.measurement = after.measurement
             if after.measurement is None:
                 c.error = after.error or "Not recorded as a visit measurement."
-            _audit(c, user, "visit measurement filled")
-            c.save(update_fields=["measurement", "error"])
+            save_with_history(
+                c, user, "visit measurement filled", update_fields=["measurement", "error"]
+            )
     return c
 
 
@@ -667,8 +654,7 @@ def _outdate_comparisons(photo: Photo, user: User, what: str) -> None:
             f"The analysis of one of the two photos was {what} after this comparison: "
             "run the phototrichogram again."
         )
-        _audit(c, user, f"outdated: analysis {what}")
-        c.save(update_fields=["status", "error"])
+        save_with_history(c, user, f"outdated: analysis {what}", update_fields=["status", "error"])
     # The later photo's measurement loses this anagen % (an earlier current one may remain).
     for after_id in {c.after_photo_id for c in rows if c.after_photo_id != photo.pk}:
         after = (

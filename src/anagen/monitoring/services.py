@@ -15,11 +15,10 @@ from typing import IO, Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Model
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
-from anagen.core.history import stored_values
+from anagen.core.history import save_with_history
 from anagen.monitoring import ctcae, decision, schedule, uploads
 from anagen.monitoring.models import (
     DENSITY_PER_CM2_MAX,
@@ -100,11 +99,6 @@ class _Errors:
     def raise_if_any(self) -> None:
         if self.errors:
             raise MonitoringError(self.errors)
-
-
-def _audit(obj: Model, user: User, reason: str) -> None:
-    obj._history_user = user  # type: ignore[attr-defined]
-    obj._change_reason = reason  # type: ignore[attr-defined]
 
 
 def _text(err: _Errors, field: str, value: Any, max_len: int = MAX_TEXT) -> str:
@@ -241,13 +235,9 @@ def save_settings(clinic: Clinic, user: User, data: Mapping[str, Any]) -> Monito
         raise MonitoringError({exc.field: [exc.message]}) from exc
     with transaction.atomic():
         fresh = MonitoringSettings.objects.select_for_update().get(pk=current.pk)
-        before = stored_values(fresh)
         for f, v in values.items():
             setattr(fresh, f, v)
-        if stored_values(fresh) == before:
-            return fresh  # nothing changed: no history entry
-        _audit(fresh, user, "thresholds changed")
-        fresh.save()
+        save_with_history(fresh, user, "thresholds changed")  # nothing changed: not saved
     return fresh
 
 
@@ -305,8 +295,7 @@ def create_follow_up_plan(
             follow_up_weeks=",".join(str(w) for w in weeks),
             created_by=user,
         )
-        _audit(plan, user, "follow-up plan created")
-        plan.save()
+        save_with_history(plan, user, "follow-up plan created")
         for v in visits:
             sv = ScheduledVisit(
                 clinic=patient.clinic,
@@ -319,8 +308,7 @@ def create_follow_up_plan(
                 week=v.week,
                 session_number=v.session_number,
             )
-            _audit(sv, user, "scheduled from protocol")
-            sv.save()
+            save_with_history(sv, user, "scheduled from protocol")
     return plan
 
 
@@ -340,9 +328,8 @@ def add_scheduled_visit(
         kind=ScheduledVisit.Kind.EXTRA,
         label=label,
     )
-    _audit(sv, user, "extra visit scheduled")
     with transaction.atomic():
-        sv.save()
+        save_with_history(sv, user, "extra visit scheduled")
     return sv
 
 
@@ -366,8 +353,7 @@ def reschedule_visit(
         old = fresh.due_date
         fresh.due_date = new
         fresh.reschedule_count += 1
-        _audit(fresh, user, f"rescheduled {old} → {new}: {reason}")
-        fresh.save()
+        save_with_history(fresh, user, f"rescheduled {old} → {new}: {reason}")
     return fresh
 
 
@@ -393,8 +379,7 @@ def set_visit_status(
     with transaction.atomic():
         fresh = ScheduledVisit.objects.select_for_update().get(pk=scheduled.pk)
         fresh.status = status
-        _audit(fresh, user, f"{status}: {reason}")
-        fresh.save()
+        save_with_history(fresh, user, f"{status}: {reason}")
     return fresh
 
 
@@ -488,8 +473,7 @@ def _store_photo(visit: Visit, user: User, upload: PhotoUpload, clean: uploads.C
         uploaded_by=user,
     )
     photo.image.save(f"photo.{clean.extension}", ContentFile(clean.content), save=False)
-    _audit(photo, user, "photo uploaded")
-    photo.save()
+    save_with_history(photo, user, "photo uploaded")
     if photo.kind == Photo.Kind.TRICHOSCOPY:
         from anagen.imaging.services import on_trichoscopy_photo_stored  # imaging depends on us
 
@@ -589,10 +573,8 @@ def record_visit(
                 raise MonitoringError({"scheduled_visit": ["This appointment was just recorded."]})
             visit.scheduled_visit = sv
             sv.status = ScheduledVisit.Status.DONE
-            _audit(sv, user, "visit recorded")
-            sv.save()
-        _audit(visit, user, "visit recorded")
-        visit.save()
+            save_with_history(sv, user, "visit recorded")
+        save_with_history(visit, user, "visit recorded")
         if _has_measurement(measurement_values):
             m = Measurement(
                 clinic=patient.clinic,
@@ -602,8 +584,7 @@ def record_visit(
                 source=Measurement.Source.MANUAL,
                 **measurement_values,
             )
-            _audit(m, user, "measured at visit")
-            m.save()
+            save_with_history(m, user, "measured at visit")
         for upload, clean in cleaned_photos:
             _store_photo(visit, user, upload, clean)
     return visit
@@ -630,9 +611,8 @@ def add_measurement(
         source=source,
         **values,
     )
-    _audit(m, user, f"measurement ({source})")
     with transaction.atomic():
-        m.save()
+        save_with_history(m, user, f"measurement ({source})")
     return m
 
 
@@ -664,8 +644,7 @@ def void_record(
         fresh.voided_at = timezone.now()
         fresh.voided_by = user
         fresh.void_reason = reason
-        _audit(fresh, user, f"voided: {reason}")
-        fresh.save()
+        save_with_history(fresh, user, f"voided: {reason}")
         if isinstance(fresh, Photo) and fresh.kind == Photo.Kind.TRICHOSCOPY:
             # Its analysis numbers must leave the visit too; in the same transaction, so a
             # failure there keeps the photo unvoided rather than half done.
@@ -789,9 +768,8 @@ def record_adverse_event(patient: Patient, user: User, data: Mapping[str, Any]) 
     values = _clean_event(patient, data, err)
     err.raise_if_any()
     event = AdverseEvent(clinic=patient.clinic, patient=patient, reported_by=user, **values)
-    _audit(event, user, "adverse event recorded")
     with transaction.atomic():
-        event.save()
+        save_with_history(event, user, "adverse event recorded")
     return event
 
 
@@ -813,8 +791,7 @@ def update_adverse_event(event: AdverseEvent, user: User, data: Mapping[str, Any
             return fresh  # nothing to record: the history lists changes only
         for f, v in values.items():
             setattr(fresh, f, v)
-        _audit(fresh, user, "updated: " + ", ".join(changed))
-        fresh.save()
+        save_with_history(fresh, user, "updated: " + ", ".join(changed))
     return fresh
 
 
@@ -882,7 +859,6 @@ def record_decision(
         rationale=rationale,
         decided_by=user,
     )
-    _audit(row, user, "decision recorded")
     with transaction.atomic():
-        row.save()
+        save_with_history(row, user, "decision recorded")
     return row

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
+from anagen.core.history import save_with_history
 from anagen.patients.models import Patient, SexAtBirth
 
 EDITABLE_FIELDS = (
@@ -70,15 +71,13 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _save(patient: Patient, user: User, reason: str) -> Patient:
-    patient._history_user = user
-    patient._change_reason = reason
     try:
         patient.full_clean(exclude=["clinic", "voided_by"])
     except ValidationError as exc:
         raise PatientError(exc.message_dict) from exc
     try:
         with transaction.atomic():
-            patient.save()
+            save_with_history(patient, user, reason)
     except IntegrityError as exc:
         raise PatientError(
             {

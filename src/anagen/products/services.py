@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from anagen.accounts.models import Clinic, Membership, User
 from anagen.accounts.roles import allowed
-from anagen.core.history import stored_values
+from anagen.core.history import save_with_history
 from anagen.patients.models import Patient
 from anagen.products import coldchain, importers, release
 from anagen.products.models import (
@@ -77,12 +77,6 @@ def _fail(field: str, message: str) -> ProductError:
     return ProductError({field: [message]})
 
 
-def _save(obj: models.Model, user: User | None, reason: str) -> None:
-    obj._history_user = user  # type: ignore[attr-defined]
-    obj._change_reason = reason  # type: ignore[attr-defined]
-    obj.save()
-
-
 def _reason(reason: str | None, field: str = "reason") -> str:
     text = (reason or "").strip()
     if len(text) < MIN_REASON_CHARS:
@@ -109,10 +103,8 @@ def update_settings(clinic: Clinic, user: User, *, expiry_warning_days: int) -> 
     if not isinstance(expiry_warning_days, int) or not 1 <= expiry_warning_days <= 730:
         raise _fail("expiry_warning_days", "Must be a whole number of days from 1 to 730.")
     obj = settings_for(clinic)
-    if obj.expiry_warning_days == expiry_warning_days:
-        return obj  # nothing changed: no history entry
     obj.expiry_warning_days = expiry_warning_days
-    _save(obj, user, "settings changed")
+    save_with_history(obj, user, "settings changed")  # nothing changed: not saved
     return obj
 
 
@@ -155,7 +147,7 @@ def create_spec_version(clinic: Clinic, user: User, yaml_text: str) -> ReleaseSp
     with transaction.atomic():
         # Make sure the default exists first, so that "newest" means this one.
         current_spec(clinic)
-        _save(spec, user, "new specification version")
+        save_with_history(spec, user, "new specification version")
     return spec
 
 
@@ -229,19 +221,16 @@ def create_product(clinic: Clinic, user: User, data: dict[str, Any]) -> Product:
     _apply_product(product, data)
     _unique_product(clinic, product)
     with transaction.atomic():
-        _save(product, user, "created")
+        save_with_history(product, user, "created")
     return product
 
 
 def update_product(product: Product, user: User, data: dict[str, Any]) -> Product:
     fresh = Product.objects.get(pk=product.pk)
-    before = stored_values(fresh)
     _apply_product(fresh, data)
-    if stored_values(fresh) == before:
-        return fresh  # nothing changed: no history entry
     _unique_product(fresh.clinic, fresh)
     with transaction.atomic():
-        _save(fresh, user, "edited")
+        save_with_history(fresh, user, "edited")
     return fresh
 
 
@@ -254,7 +243,7 @@ def create_location(
     if StorageLocation.objects.filter(clinic=clinic, name=name).exists():
         raise _fail("name", "A storage location of this name exists already.")
     location = StorageLocation(clinic=clinic, name=name[:120], description=description[:300])
-    _save(location, user, "created")
+    save_with_history(location, user, "created")
     return location
 
 
@@ -345,14 +334,14 @@ def receive_lot(
     )
     try:
         with transaction.atomic():
-            _save(lot, user, "received (quarantined)")
+            save_with_history(lot, user, "received (quarantined)")
             if supplier_document is not None:
                 doc = SupplierDocument(
                     clinic=clinic, lot=lot, title=(supplier_document.name or "document")[:200],
                     uploaded_at=timezone.now(), uploaded_by=user,
                 )  # fmt: skip
                 doc.file.save(f"lot-{lot.pk}.pdf", supplier_document, save=False)
-                _save(doc, user, "uploaded with the lot")
+                save_with_history(doc, user, "uploaded with the lot")
     except IntegrityError as exc:
         # Two receptions of the same lot at once: the unique constraint decides.
         raise _fail("lot_number", f"Lot {lot_number} has already been received.") from exc
@@ -369,7 +358,7 @@ def add_supplier_document(
     )  # fmt: skip
     with transaction.atomic():
         doc.file.save(f"lot-{lot.pk}.pdf", upload, save=False)
-        _save(doc, user, "uploaded")
+        save_with_history(doc, user, "uploaded")
     return doc
 
 
@@ -513,7 +502,7 @@ def record_coa(
         if pdf is not None:
             coa.pdf_original_name = (pdf.name or "")[:200]
             coa.pdf.save(f"lot-{lot.pk}.pdf", pdf, save=False)
-        _save(coa, user, "CoA replaced" if replaced else "CoA entered")
+        save_with_history(coa, user, "CoA replaced" if replaced else "CoA entered")
     return coa
 
 
@@ -528,7 +517,7 @@ def attach_coa_pdf(lot: Lot, user: User, upload: UploadedFile) -> CertificateOfA
             raise _fail("coa", "Enter the CoA results first.")
         coa.pdf_original_name = (upload.name or "")[:200]
         coa.pdf.save(f"lot-{lot.pk}.pdf", upload, save=False)
-        _save(coa, user, "CoA PDF attached")
+        save_with_history(coa, user, "CoA PDF attached")
     return coa
 
 
@@ -581,7 +570,7 @@ def _decide(
         report=report_as_rows(report) if report else [], decided_at=timezone.now(),
         decided_by=user,
     )  # fmt: skip
-    _save(decision, user, kind)
+    save_with_history(decision, user, kind)
     return decision
 
 
@@ -617,7 +606,7 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
         locked.decided_at, locked.decided_by = timezone.now(), user
         locked.decision_reason = (reason or "").strip()
         locked.decision_spec = spec
-        _save(locked, user, f"released under spec {spec.version}")
+        save_with_history(locked, user, f"released under spec {spec.version}")
         _decide(locked, user, DecisionKind.RELEASE, locked.decision_reason, spec, report)
     return locked
 
@@ -635,12 +624,19 @@ def reject_lot(lot: Lot, user: User, reason: str) -> Lot:
         locked.decided_at, locked.decided_by = timezone.now(), user
         locked.decision_reason = reason
         locked.decision_spec = spec
-        _save(locked, user, f"rejected: {reason}")
-        ReleaseOverride.objects.filter(lot=locked, status=OverrideStatus.PENDING).update(
-            status=OverrideStatus.WITHDRAWN
-        )
+        save_with_history(locked, user, f"rejected: {reason}")
+        _withdraw_pending_override(locked, user, "lot rejected")
         _decide(locked, user, DecisionKind.REJECT, reason, spec, report)
     return locked
+
+
+def _withdraw_pending_override(lot: Lot, user: User, why: str) -> None:
+    """A lot decided otherwise leaves no override waiting; row by row, so each is audited."""
+    for override in ReleaseOverride.objects.select_for_update().filter(
+        lot=lot, status=OverrideStatus.PENDING
+    ):
+        override.status = OverrideStatus.WITHDRAWN
+        save_with_history(override, user, f"withdrawn: {why}")
 
 
 def request_override(lot: Lot, user: User, reason: str) -> ReleaseOverride:
@@ -659,7 +655,7 @@ def request_override(lot: Lot, user: User, reason: str) -> ReleaseOverride:
             clinic=locked.clinic, lot=locked, reason=reason, requested_at=timezone.now(),
             requested_by=user,
         )  # fmt: skip
-        _save(override, user, "override requested")
+        save_with_history(override, user, "override requested")
         spec = current_spec(locked.clinic)
         _decide(
             locked, user, DecisionKind.OVERRIDE_REQUEST, reason, spec, release_report(locked, spec)
@@ -692,7 +688,7 @@ def approve_override(lot: Lot, user: User, *, today: date | None = None) -> Lot:
         report = release_report(locked, spec)
         override.status = OverrideStatus.APPROVED
         override.approved_at, override.approved_by = timezone.now(), user
-        _save(override, user, "override approved")
+        save_with_history(override, user, "override approved")
         locked.status = LotStatus.RELEASED
         locked.decided_at, locked.decided_by = timezone.now(), user
         locked.decision_reason = (
@@ -700,7 +696,7 @@ def approve_override(lot: Lot, user: User, *, today: date | None = None) -> Lot:
             f"{override.reason}"
         )
         locked.decision_spec = spec
-        _save(locked, user, "released by four-eyes override")
+        save_with_history(locked, user, "released by four-eyes override")
         _decide(locked, user, DecisionKind.OVERRIDE_APPROVE, override.reason, spec, report)
     return locked
 
@@ -758,7 +754,7 @@ def scan_excursions(location: StorageLocation, user: User | None) -> list[Excurs
                     existing.ended_at = span.ended_at
                     existing.duration_minutes = span.duration_minutes
                     existing.extreme_temperature_c = Decimal(str(span.extreme_c))
-                    _save(existing, user, "excursion updated by new readings")
+                    save_with_history(existing, user, "excursion updated by new readings")
                 continue
             exc = Excursion(
                 clinic=lot.clinic, lot=lot, location=location, started_at=span.started_at,
@@ -767,7 +763,7 @@ def scan_excursions(location: StorageLocation, user: User | None) -> list[Excurs
                 allowed_min_c=lot.product.storage_min_temperature_c,
                 allowed_max_c=lot.product.storage_max_temperature_c, detected_at=timezone.now(),
             )  # fmt: skip
-            _save(exc, user, "excursion detected")
+            save_with_history(exc, user, "excursion detected")
             created.append(exc)
             locked = _lock(lot)
             if not locked.blocked:
@@ -776,7 +772,7 @@ def scan_excursions(location: StorageLocation, user: User | None) -> list[Excurs
                     f"Cold-chain excursion from {span.started_at:%Y-%m-%d %H:%M} UTC "
                     f"({span.duration_minutes} min, extreme {span.extreme_c:g} °C)"
                 )
-                _save(locked, user, "blocked: cold-chain excursion")
+                save_with_history(locked, user, "blocked: cold-chain excursion")
     return created
 
 
@@ -795,7 +791,7 @@ def record_reading(
             clinic=location.clinic, location=location, recorded_at=recorded_at,
             temperature_c=value, source=ReadingSource.MANUAL, entered_by=user,
         )  # fmt: skip
-        _save(reading, user, "entered")
+        save_with_history(reading, user, "entered")
         flagged = scan_excursions(location, user)
     return reading, flagged
 
@@ -831,7 +827,7 @@ def import_readings(
             if r.at not in existing  # re-importing an overlapping logger file adds only new rows
         ]
         for row in rows:
-            _save(row, user, "imported from logger")
+            save_with_history(row, user, "imported from logger")
         flagged = scan_excursions(location, user)
     return len(rows), flagged
 
@@ -850,11 +846,11 @@ def decide_excursions(lot: Lot, user: User, decision: str, reason: str) -> Lot:
         for exc in pending:
             exc.decided_at, exc.decided_by = timezone.now(), user
             exc.decision, exc.decision_reason = decision, reason
-            _save(exc, user, f"excursion {decision}ed")
+            save_with_history(exc, user, f"excursion {decision}ed")
         if decision == "accept":
             if locked.status != LotStatus.RECALLED:
                 locked.blocked, locked.block_reason = False, ""
-            _save(locked, user, f"excursion accepted: {reason}")
+            save_with_history(locked, user, f"excursion accepted: {reason}")
             _decide(locked, user, DecisionKind.EXCURSION_ACCEPT, reason)
         else:
             locked.status = LotStatus.REJECTED
@@ -863,7 +859,7 @@ def decide_excursions(lot: Lot, user: User, decision: str, reason: str) -> Lot:
                 user,
                 reason,
             )
-            _save(locked, user, f"rejected after excursion: {reason}")
+            save_with_history(locked, user, f"rejected after excursion: {reason}")
             _decide(locked, user, DecisionKind.REJECT, f"Cold-chain excursion: {reason}")
     return locked
 
@@ -968,13 +964,13 @@ def _draw(
                 {"quantity": [f"Only {locked.quantity_on_hand} vial(s) left in this lot."]}
             )
         locked.quantity_on_hand -= quantity
-        _save(locked, user, f"{quantity} vial(s) drawn for patient {patient.pk}")
+        save_with_history(locked, user, f"{quantity} vial(s) drawn for patient {patient.pk}")
         draw = VialDraw(
             clinic=locked.clinic, lot=locked, patient=patient, quantity=quantity,
             dose_volume_ml=dose, drawn_on=on_date, drawn_at=timezone.now(), drawn_by=user,
             session_ref=(session_ref or "")[:60],
         )  # fmt: skip
-        _save(draw, user, "drawn")
+        save_with_history(draw, user, "drawn")
     return draw
 
 
@@ -989,12 +985,12 @@ def record_waste(lot: Lot, user: User, quantity: int, reason: str) -> VialWaste:
         if locked.quantity_on_hand < quantity:
             raise _fail("quantity", f"Only {locked.quantity_on_hand} vial(s) are on hand.")
         locked.quantity_on_hand -= quantity
-        _save(locked, user, f"{quantity} vial(s) wasted: {reason}")
+        save_with_history(locked, user, f"{quantity} vial(s) wasted: {reason}")
         waste = VialWaste(
             clinic=locked.clinic, lot=locked, quantity=quantity, reason=reason[:300],
             recorded_at=timezone.now(), recorded_by=user,
         )  # fmt: skip
-        _save(waste, user, "wasted")
+        save_with_history(waste, user, "wasted")
     return waste
 
 
@@ -1011,15 +1007,13 @@ def recall_lot(lot: Lot, user: User, reason: str) -> Recall:
         locked.status = LotStatus.RECALLED
         locked.blocked = True
         locked.block_reason = f"Recalled: {reason}"[:300]
-        _save(locked, user, f"recalled: {reason}")
+        save_with_history(locked, user, f"recalled: {reason}")
         recall = Recall(
             clinic=locked.clinic, lot=locked, reason=reason, initiated_at=timezone.now(),
             initiated_by=user,
         )  # fmt: skip
-        _save(recall, user, "recall started")
-        ReleaseOverride.objects.filter(lot=locked, status=OverrideStatus.PENDING).update(
-            status=OverrideStatus.WITHDRAWN
-        )
+        save_with_history(recall, user, "recall started")
+        _withdraw_pending_override(locked, user, "lot recalled")
         _decide(locked, user, DecisionKind.RECALL, reason)
     return recall
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
+from anagen.core.history import save_with_history
 from anagen.products import services as product_services
 from anagen.products.models import Lot
 from anagen.treatments import scalp_zones
@@ -305,9 +306,7 @@ def record_session(
         immediate_reactions=(data.get("immediate_reactions") or "").strip(),
         notes=(data.get("notes") or "").strip(),
     )
-    session._history_user = user
-    session._change_reason = "session recorded"
-    session.save()
+    save_with_history(session, user, "session recorded")
     for entry in entries:
         row = InjectionMapEntry(
             session=session,
@@ -316,8 +315,7 @@ def record_session(
             volume_ml=Decimal(str(entry["volume_ml"])),
             spacing_mm=_decimal(entry.get("spacing_mm"), "spacing", {}),
         )
-        row._history_user = user
-        row.save()
+        save_with_history(row, user, "recorded with the session")
     for v in vials:
         try:
             product_services.draw_vials(
@@ -344,14 +342,12 @@ def record_session(
                 prp.get("platelet_concentration_10e9_per_l"), "x", {}
             ),
         )
-        p._history_user = user
-        p.save()
+        save_with_history(p, user, "recorded with the session")
     for g in grafts:
         row = GraftRecord(
             session=session, zone=g["zone"], grafts=g["grafts"], technique=g["technique"]
         )
-        row._history_user = user
-        row.save()
+        save_with_history(row, user, "recorded with the session")
     return session
 
 
@@ -375,9 +371,7 @@ def void_session(session: TreatmentSession, user: User, reason: str) -> Treatmen
         fresh.voided_at = timezone.now()
         fresh.voided_by = user
         fresh.void_reason = reason
-        fresh._history_user = user
-        fresh._change_reason = f"voided: {reason}"
-        fresh.save()
+        save_with_history(fresh, user, f"voided: {reason}")
     return fresh
 
 
@@ -407,6 +401,11 @@ def save_postcare_template(
     if len(body) < 20:
         raise SessionError({"body": ["Write the instructions (at least 20 characters)."]})
     current = postcare_template(clinic, modality)
+    if current is not None and current.body == body:
+        # A new version with the same text would blur which text a patient was given.
+        raise SessionError(
+            {"body": [f"Nothing changed: this is the text of version {current.version}."]}
+        )
     template = PostCareTemplate(
         clinic=clinic,
         modality=modality,
@@ -414,6 +413,5 @@ def save_postcare_template(
         created_by=user,
         version=(current.version + 1) if current else 1,
     )
-    template._history_user = user
-    template.save()
+    save_with_history(template, user, f"post-care text v{template.version}")
     return template
