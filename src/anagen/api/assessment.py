@@ -15,7 +15,6 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from anagen.accounts.roles import PERMISSIONS, allowed
-from anagen.accounts.services import authenticate_token
 from anagen.api.auth import BearerToken, SessionCookie
 from anagen.assessment import selectors, services
 from anagen.assessment.models import (
@@ -50,24 +49,13 @@ def _tenancy_then_permission(request: HttpRequest, permission: str) -> None:
 
 
 class _PatientBearer(BearerToken):
-    def authenticate(self, request: HttpRequest, token: str) -> Any:
-        api_token = authenticate_token(token)
-        if api_token is None:
-            return None
-        membership = api_token.user.membership_for(api_token.clinic)
-        request.user = api_token.user
-        request.clinic = api_token.clinic
-        request.role = membership.role if membership else None
+    def check(self, request: HttpRequest) -> None:
         _tenancy_then_permission(request, self.permission)
-        return api_token
 
 
 class _PatientSession(SessionCookie):
-    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
-        if request.user.is_authenticated and getattr(request, "clinic", None) is not None:
-            _tenancy_then_permission(request, self.permission)
-            return request.user
-        return None
+    def check(self, request: HttpRequest) -> None:
+        _tenancy_then_permission(request, self.permission)
 
 
 def guard(permission: str) -> list:

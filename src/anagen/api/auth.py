@@ -36,8 +36,12 @@ class BearerToken(HttpBearer):
         request.user = api_token.user
         request.clinic = api_token.clinic
         request.role = membership.role if membership else None
-        _check(request, self.permission)
+        self.check(request)
         return api_token
+
+    def check(self, request: HttpRequest) -> None:
+        """Called once the caller is known; raise HttpError to refuse."""
+        _check(request, self.permission)
 
 
 class SessionCookie(APIKeyCookie):
@@ -51,9 +55,13 @@ class SessionCookie(APIKeyCookie):
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         if request.user.is_authenticated and getattr(request, "clinic", None) is not None:
-            _check(request, self.permission)
+            self.check(request)
             return request.user
         return None
+
+    def check(self, request: HttpRequest) -> None:
+        """Called once the caller is known; raise HttpError to refuse."""
+        _check(request, self.permission)
 
 
 def guard(permission: str) -> list:
