@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,30 @@ def visit_index(
     vis_codes, vis_uniques = pd.factorize(vis, sort=False)
     vis_lookup = np.array([vis_key.get(str(v), -1) for v in vis_uniques], dtype=np.int64)
     return visits, vis_lookup[vis_codes]
+
+
+def wide_outcome(
+    val: np.ndarray,
+    subj_idx: np.ndarray,
+    subj_ids: Sequence[Any],
+    vis_idx: np.ndarray,
+    visits: Sequence[Any],
+    use: np.ndarray,
+) -> np.ndarray:
+    """The outcome as a subjects × visits array (NaN where missing) from the rows in ``use``;
+    ValueError when a subject has two values at one visit."""
+    n_subj, n_vis = len(subj_ids), len(visits)
+    cell = subj_idx[use] * n_vis + vis_idx[use]
+    counts = np.bincount(cell, minlength=n_subj * n_vis)
+    if (counts > 1).any():
+        dup = int(np.argmax(counts > 1))
+        raise ValueError(
+            f"subject {subj_ids[dup // n_vis]!r} has more than one value at visit "
+            f"{visits[dup % n_vis]!r}; aggregate repeated measurements before analysis"
+        )
+    y = np.full((n_subj, n_vis), np.nan)
+    y[subj_idx[use], vis_idx[use]] = val[use]
+    return y
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -162,17 +187,7 @@ def prepare_long(
     visits, vis_idx = visit_index(vis, observed, visit_order)
     # Rows at visits outside visit_order are not analysed (e.g. screening visits).
     use = observed & (vis_idx >= 0)
-    n_vis = len(visits)
-    cell = subj_idx[use] * n_vis + vis_idx[use]
-    counts = np.bincount(cell, minlength=n_subj * n_vis)
-    if (counts > 1).any():
-        dup = int(np.argmax(counts > 1))
-        raise ValueError(
-            f"subject {subj_ids[dup // n_vis]!r} has more than one value at visit "
-            f"{visits[dup % n_vis]!r}; aggregate repeated measurements before analysis"
-        )
-    y = np.full((n_subj, n_vis), np.nan)
-    y[subj_idx[use], vis_idx[use]] = val[use]
+    y = wide_outcome(val, subj_idx, subj_ids, vis_idx, visits, use)
 
     bad_cov = np.zeros(n_subj, dtype=bool)
     if base_per_subj is not None:

@@ -42,7 +42,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import linalg, optimize, stats
 
-from ._long import LongData, exclusion_text, prepare_long, visit_index
+from ._long import LongData, exclusion_text, prepare_long, visit_index, wide_outcome
 from ._results import ResultMixin, internal
 from .errors import NotEnoughDataError
 
@@ -852,16 +852,7 @@ def _long_to_wide_design(
         raise ValueError("design has missing values on rows with an observed outcome")
     subj_idx, subj_ids = pd.factorize(subj, sort=False)
     n_subj, n_vis, p = len(subj_ids), len(visits), x.shape[1]
-    cell = subj_idx[use] * n_vis + vis_idx[use]
-    counts = np.bincount(cell, minlength=n_subj * n_vis)
-    if (counts > 1).any():
-        dup = int(np.argmax(counts > 1))
-        raise ValueError(
-            f"subject {subj_ids[dup // n_vis]!r} has more than one value at visit "
-            f"{visits[dup % n_vis]!r}; aggregate repeated measurements before analysis"
-        )
-    y = np.full((n_subj, n_vis), np.nan)
-    y[subj_idx[use], vis_idx[use]] = val[use]
+    y = wide_outcome(val, subj_idx, subj_ids, vis_idx, visits, use)
     xw = np.zeros((n_subj, n_vis, p))
     xw[subj_idx[use], vis_idx[use]] = x[use]
     keep = ~np.isnan(y).all(axis=1)
