@@ -37,14 +37,14 @@ demo: $(VENV)/.installed
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/mypy $$($(BIN)/python scripts/pure_modules.py)
+	$(BIN)/mypy src/anagen
 
 # SQLite first, then PostgreSQL when a server answers (or ANAGEN_TEST_POSTGRES_URL is set).
 test: $(VENV)/.installed-dev
 	@scripts/ensure-chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/mypy $$($(BIN)/python scripts/pure_modules.py)
+	$(BIN)/mypy src/anagen
 	@rm -f var/test-postgres.ok
 	@mkdir -p var
 	DATABASE_URL=sqlite:///var/test.sqlite3 $(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) $(PYTEST_ARGS)

@@ -1,7 +1,7 @@
 """List the pure modules of ``src/anagen``: those that import no Django, directly or through
 another anagen module (DESIGN.md: pure domain logic in modules that do not import Django).
 
-    python scripts/pure_modules.py            # their file paths, one per line (mypy reads them)
+    python scripts/pure_modules.py            # their file paths, one per line
 
 Importing ``a.b.c`` also runs the ``__init__`` of ``a`` and ``a.b``, so those count too.
 """

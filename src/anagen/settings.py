@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -211,6 +212,7 @@ STATIC_ROOT = Path(os.environ.get("ANAGEN_STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("ANAGEN_MEDIA_ROOT", VAR_DIR / "media"))
 _storage_backend = os.environ.get("ANAGEN_STORAGE", "local")
+_default_storage: dict[str, Any]
 if _storage_backend == "local":
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 elif _storage_backend == "s3":

@@ -31,9 +31,7 @@ def test_a_new_row_is_saved_with_the_user_and_reason_on_its_history(location, cl
     )
 
 
-def test_a_row_saved_as_it_is_stored_is_not_saved_and_gets_no_history_entry(
-    location, clinician
-):
+def test_a_row_saved_as_it_is_stored_is_not_saved_and_gets_no_history_entry(location, clinician):
     same = StorageLocation.objects.get(pk=location.pk)
     same.description = "Ward A"  # the value it already has
     assert not differs_from_stored(same)

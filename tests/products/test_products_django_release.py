@@ -240,7 +240,6 @@ class TestFourEyesOverride:
         with pytest.raises(services.ProductError, match="No override"):
             services.approve_override(lot, quality2)
 
-
     def test_a_recall_withdraws_a_waiting_override_with_its_own_history_entry(
         self, make_lot, quality, quality2
     ):

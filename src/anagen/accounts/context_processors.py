@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
-
 from anagen.accounts.roles import PERMISSIONS, Role, allowed
+from anagen.core.http import ClinicRequest
 
 
-def clinic_context(request: HttpRequest) -> dict[str, Any]:
+def clinic_context(request: ClinicRequest) -> dict[str, Any]:
     role = getattr(request, "role", None)
     perms = {name: allowed(role, name) for name in PERMISSIONS}
     return {

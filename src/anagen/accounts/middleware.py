@@ -20,21 +20,22 @@ class ActiveClinicMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.clinic = None
-        request.role = None
-        request.memberships = []
+        # The attributes every signed-in view reads (core.http.ClinicRequest types them).
+        request.clinic = None  # type: ignore[attr-defined]
+        request.role = None  # type: ignore[attr-defined]
+        request.memberships = []  # type: ignore[attr-defined]
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             memberships = list(
                 Membership.objects.filter(user=user, is_active=True).select_related("clinic")
             )
-            request.memberships = memberships
+            request.memberships = memberships  # type: ignore[attr-defined]
             wanted = request.session.get(SESSION_CLINIC_KEY)
             chosen = next((m for m in memberships if m.clinic_id == wanted), None)
             if chosen is None and memberships:
                 chosen = memberships[0]
                 request.session[SESSION_CLINIC_KEY] = chosen.clinic_id
             if chosen is not None:
-                request.clinic = chosen.clinic
-                request.role = chosen.role
+                request.clinic = chosen.clinic  # type: ignore[attr-defined]
+                request.role = chosen.role  # type: ignore[attr-defined]
         return self.get_response(request)

@@ -8,12 +8,16 @@ from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 from anagen.accounts.roles import PERMISSIONS, allowed
+from anagen.core.http import ClinicRequest
+
+View = Callable[..., HttpResponseBase]
 
 
-def require_permission(permission: str) -> Callable[[Callable[..., HttpResponse]], Callable]:
+def require_permission(permission: str) -> Callable[[View], View]:
     """Login required, an active clinic required, and the role there must hold `permission`.
 
     The permission name is kept on the view (`view.required_permission`) so the
@@ -22,17 +26,17 @@ def require_permission(permission: str) -> Callable[[Callable[..., HttpResponse]
     if permission not in PERMISSIONS:
         raise KeyError(f"unknown permission {permission!r}")
 
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorator(view: View) -> View:
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            # Checked here, so the view gets a ClinicRequest: signed in, with a clinic.
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if request.clinic is None:
+            clinic = getattr(request, "clinic", None)
+            if clinic is None:
                 raise PermissionDenied("You are not a member of any clinic.")
-            if not allowed(request.role, permission):
-                raise PermissionDenied(
-                    f"Your role in {request.clinic} does not allow this ({permission})."
-                )
+            if not allowed(getattr(request, "role", None), permission):
+                raise PermissionDenied(f"Your role in {clinic} does not allow this ({permission}).")
             return view(request, *args, **kwargs)
 
         wrapped.required_permission = permission  # type: ignore[attr-defined]
@@ -41,5 +45,5 @@ def require_permission(permission: str) -> Callable[[Callable[..., HttpResponse]
     return decorator
 
 
-def can(request: HttpRequest, permission: str) -> bool:
+def can(request: ClinicRequest, permission: str) -> bool:
     return request.user.is_authenticated and allowed(getattr(request, "role", None), permission)

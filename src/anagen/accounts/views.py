@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse
+from django.contrib.auth.forms import PasswordChangeForm
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -15,6 +15,7 @@ from anagen.accounts.forms import ApiTokenForm, MemberForm, SwitchClinicForm
 from anagen.accounts.middleware import SESSION_CLINIC_KEY
 from anagen.accounts.models import ApiToken, Membership, User
 from anagen.accounts.permissions import require_permission
+from anagen.core.http import ClinicRequest
 
 
 class LoginView(auth_views.LoginView):
@@ -26,7 +27,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("accounts:password_change_done")
 
-    def form_invalid(self, form: Form) -> HttpResponse:
+    def form_invalid(self, form: PasswordChangeForm) -> HttpResponse:
         # Sent back with errors: 400, as every other form of the app answers.
         response = super().form_invalid(form)
         response.status_code = 400
@@ -39,7 +40,7 @@ class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
 
 @login_required
 @require_POST
-def switch_clinic(request: HttpRequest) -> HttpResponse:
+def switch_clinic(request: ClinicRequest) -> HttpResponse:
     form = SwitchClinicForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a clinic.")
@@ -56,7 +57,7 @@ def switch_clinic(request: HttpRequest) -> HttpResponse:
 
 
 @require_permission("api_token.manage")
-def api_tokens(request: HttpRequest) -> HttpResponse:
+def api_tokens(request: ClinicRequest) -> HttpResponse:
     form = ApiTokenForm(request.POST or None)
     raw_token = None
     if request.method == "POST" and form.is_valid():
@@ -79,7 +80,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 
 @require_permission("api_token.manage")
 @require_POST
-def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+def api_token_revoke(request: ClinicRequest, token_id: int) -> HttpResponse:
     try:
         services.revoke_api_token(request.user, token_id)
     except services.AccountError as exc:
@@ -89,7 +90,7 @@ def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
 
 
 @require_permission("clinic.manage")
-def members(request: HttpRequest) -> HttpResponse:
+def members(request: ClinicRequest) -> HttpResponse:
     form = MemberForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = User.objects.filter(username=form.cleaned_data["username"], is_active=True).first()

@@ -1,7 +1,7 @@
-from django.http import HttpRequest
 from ninja import Router, Schema
 
 from anagen.api.auth import guard
+from anagen.core.http import ClinicRequest
 
 router = Router(tags=["account"])
 
@@ -19,10 +19,10 @@ class MeOut(Schema):
     summary="Who am I, in which clinic, with which role",
     auth=guard("dashboard.view"),
 )
-def me(request: HttpRequest) -> MeOut:
+def me(request: ClinicRequest) -> MeOut:
     return MeOut(
         username=request.user.username,
         clinic=request.clinic.name,
         clinic_id=request.clinic.id,
-        role=request.role,
+        role=str(request.role),  # guard() let the call through: the caller has a role
     )

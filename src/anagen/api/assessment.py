@@ -10,7 +10,6 @@ is a 400 whose ``detail`` names the field.
 from datetime import date, datetime
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
@@ -25,6 +24,7 @@ from anagen.assessment.models import (
     Screening,
     TreatmentPlan,
 )
+from anagen.core.http import ClinicRequest
 from anagen.patients.models import Patient
 from anagen.patients.selectors import get_patient
 
@@ -34,7 +34,7 @@ router = Router(tags=["consultation"])
 # --- authentication: tenancy first, then the permission table -----------------------------
 
 
-def _tenancy_then_permission(request: HttpRequest, permission: str) -> None:
+def _tenancy_then_permission(request: ClinicRequest, permission: str) -> None:
     match = getattr(request, "resolver_match", None)
     raw = match.kwargs.get("patient_id") if match is not None else None
     if raw is not None:
@@ -49,12 +49,12 @@ def _tenancy_then_permission(request: HttpRequest, permission: str) -> None:
 
 
 class _PatientBearer(BearerToken):
-    def check(self, request: HttpRequest) -> None:
+    def check(self, request: ClinicRequest) -> None:
         _tenancy_then_permission(request, self.permission)
 
 
 class _PatientSession(SessionCookie):
-    def check(self, request: HttpRequest) -> None:
+    def check(self, request: ClinicRequest) -> None:
         _tenancy_then_permission(request, self.permission)
 
 
@@ -70,7 +70,7 @@ def _raise(exc: services.AssessmentError) -> None:
     raise HttpError(400, detail)
 
 
-def _patient(request: HttpRequest, patient_id: int) -> Patient:
+def _patient(request: ClinicRequest, patient_id: int) -> Patient:
     return get_patient(request.clinic, patient_id)
 
 
@@ -454,7 +454,7 @@ class RuleOverrideOut(Schema):
     summary="The clinic's effective screening rules",
     auth=guard("consultation.view"),
 )
-def list_rules(request: HttpRequest):
+def list_rules(request: ClinicRequest):
     rs = services.effective_ruleset(request.clinic)
     return {
         "ruleset_version": rs.effective_version,
@@ -468,7 +468,7 @@ def list_rules(request: HttpRequest):
     summary="Override one screening rule for this clinic (reason required, audited)",
     auth=guard("protocol.manage"),
 )
-def add_rule_override(request: HttpRequest, payload: RuleOverrideIn):
+def add_rule_override(request: ClinicRequest, payload: RuleOverrideIn):
     try:
         return Status(
             201,
@@ -494,7 +494,7 @@ def add_rule_override(request: HttpRequest, payload: RuleOverrideIn):
     summary="The whole consultation: steps and the latest record of each",
     auth=guard("consultation.view"),
 )
-def consultation(request: HttpRequest, patient_id: int):
+def consultation(request: ClinicRequest, patient_id: int):
     c = selectors.consultation(_patient(request, patient_id))
     return {
         "patient_id": patient_id,
@@ -514,7 +514,7 @@ def consultation(request: HttpRequest, patient_id: int):
     summary="All versions of the medical history, newest first",
     auth=guard("consultation.view"),
 )
-def list_history(request: HttpRequest, patient_id: int):
+def list_history(request: ClinicRequest, patient_id: int):
     return list(selectors.histories(_patient(request, patient_id)).order_by("-version"))
 
 
@@ -524,7 +524,7 @@ def list_history(request: HttpRequest, patient_id: int):
     summary="Record a new history version (screened at once)",
     auth=guard("history.edit"),
 )
-def record_history(request: HttpRequest, patient_id: int, payload: HistoryIn):
+def record_history(request: ClinicRequest, patient_id: int, payload: HistoryIn):
     patient = _patient(request, patient_id)
     data = payload.dict()
     data["recorded_on"] = data["recorded_on"] or None
@@ -540,7 +540,7 @@ def record_history(request: HttpRequest, patient_id: int, payload: HistoryIn):
     summary="The latest screening result",
     auth=guard("consultation.view"),
 )
-def latest_screening(request: HttpRequest, patient_id: int):
+def latest_screening(request: ClinicRequest, patient_id: int):
     row = selectors.latest_screening(_patient(request, patient_id))
     if row is None:
         raise HttpError(404, "No screening yet: record the medical history first.")
@@ -553,7 +553,7 @@ def latest_screening(request: HttpRequest, patient_id: int):
     summary="Screen the latest history again today",
     auth=guard("history.edit"),
 )
-def screen_again(request: HttpRequest, patient_id: int, payload: ScreenIn):
+def screen_again(request: ClinicRequest, patient_id: int, payload: ScreenIn):
     patient = _patient(request, patient_id)
     try:
         return Status(
@@ -572,7 +572,7 @@ def screen_again(request: HttpRequest, patient_id: int, payload: ScreenIn):
     summary="Override a BLOCK of the latest screening (written reason, audited)",
     auth=guard("screening.override"),
 )
-def override_block(request: HttpRequest, patient_id: int, payload: OverrideIn):
+def override_block(request: ClinicRequest, patient_id: int, payload: OverrideIn):
     row = selectors.latest_screening(_patient(request, patient_id))
     if row is None:
         raise HttpError(400, "modality: nothing has been screened yet.")
@@ -590,7 +590,7 @@ def override_block(request: HttpRequest, patient_id: int, payload: OverrideIn):
     summary="Scalp examinations, newest first",
     auth=guard("consultation.view"),
 )
-def list_exams(request: HttpRequest, patient_id: int):
+def list_exams(request: ClinicRequest, patient_id: int):
     return list(selectors.exams(_patient(request, patient_id)).order_by("-examined_on", "-id"))
 
 
@@ -600,7 +600,7 @@ def list_exams(request: HttpRequest, patient_id: int):
     summary="Record a scalp examination",
     auth=guard("exam.edit"),
 )
-def record_exam(request: HttpRequest, patient_id: int, payload: ExamIn):
+def record_exam(request: ClinicRequest, patient_id: int, payload: ExamIn):
     patient = _patient(request, patient_id)
     try:
         return Status(201, services.record_exam(patient, request.user, payload.dict()))
@@ -614,7 +614,7 @@ def record_exam(request: HttpRequest, patient_id: int, payload: ExamIn):
     summary="Diagnoses, newest first",
     auth=guard("consultation.view"),
 )
-def list_diagnoses(request: HttpRequest, patient_id: int):
+def list_diagnoses(request: ClinicRequest, patient_id: int):
     patient = _patient(request, patient_id)
     return list(selectors.diagnoses(patient).order_by("-diagnosed_on", "-id"))
 
@@ -625,7 +625,7 @@ def list_diagnoses(request: HttpRequest, patient_id: int):
     summary="Record a coded diagnosis",
     auth=guard("diagnosis.edit"),
 )
-def record_diagnosis(request: HttpRequest, patient_id: int, payload: DiagnosisIn):
+def record_diagnosis(request: ClinicRequest, patient_id: int, payload: DiagnosisIn):
     patient = _patient(request, patient_id)
     try:
         return Status(201, services.record_diagnosis(patient, request.user, payload.dict()))
@@ -639,7 +639,7 @@ def record_diagnosis(request: HttpRequest, patient_id: int, payload: DiagnosisIn
     summary="Plans proposed for the latest diagnosis and screening",
     auth=guard("consultation.view"),
 )
-def list_proposals(request: HttpRequest, patient_id: int):
+def list_proposals(request: ClinicRequest, patient_id: int):
     found, missing = services.proposals(_patient(request, patient_id))
     return {
         "proposals": [{**p.__dict__, "can_accept": p.can_accept} for p in found],
@@ -653,7 +653,7 @@ def list_proposals(request: HttpRequest, patient_id: int):
     summary="Treatment plans, newest first",
     auth=guard("consultation.view"),
 )
-def list_plans(request: HttpRequest, patient_id: int):
+def list_plans(request: ClinicRequest, patient_id: int):
     return list(selectors.plans(_patient(request, patient_id)))
 
 
@@ -663,7 +663,7 @@ def list_plans(request: HttpRequest, patient_id: int):
     summary="Accept a proposal (optionally edited); a BLOCK needs an override first",
     auth=guard("plan.edit"),
 )
-def accept_plan(request: HttpRequest, patient_id: int, payload: PlanIn):
+def accept_plan(request: ClinicRequest, patient_id: int, payload: PlanIn):
     patient = _patient(request, patient_id)
     try:
         return Status(201, services.accept_plan(patient, request.user, payload.dict()))
@@ -677,7 +677,7 @@ def accept_plan(request: HttpRequest, patient_id: int, payload: PlanIn):
     summary="Edit a plan nobody has consented to yet",
     auth=guard("plan.edit"),
 )
-def update_plan(request: HttpRequest, patient_id: int, plan_id: int, payload: PlanPatch):
+def update_plan(request: ClinicRequest, patient_id: int, plan_id: int, payload: PlanPatch):
     plan = selectors.get_plan(_patient(request, patient_id), plan_id)
     changes = payload.dict(exclude_unset=True)
     try:
@@ -692,7 +692,7 @@ def update_plan(request: HttpRequest, patient_id: int, plan_id: int, payload: Pl
     summary="Cancel a plan (reason required)",
     auth=guard("plan.edit"),
 )
-def cancel_plan(request: HttpRequest, patient_id: int, plan_id: int, payload: ReasonIn):
+def cancel_plan(request: ClinicRequest, patient_id: int, plan_id: int, payload: ReasonIn):
     plan = selectors.get_plan(_patient(request, patient_id), plan_id)
     try:
         return services.cancel_plan(plan, request.user, payload.reason)
@@ -706,7 +706,7 @@ def cancel_plan(request: HttpRequest, patient_id: int, plan_id: int, payload: Re
     summary="Record the patient's signed consent to one treatment of the plan",
     auth=guard("consent.record"),
 )
-def record_consent(request: HttpRequest, patient_id: int, plan_id: int, payload: ConsentIn):
+def record_consent(request: ClinicRequest, patient_id: int, plan_id: int, payload: ConsentIn):
     plan = selectors.get_plan(_patient(request, patient_id), plan_id)
     try:
         return Status(201, services.record_consent(plan, request.user, **payload.dict()))
@@ -720,7 +720,7 @@ def record_consent(request: HttpRequest, patient_id: int, plan_id: int, payload:
     summary="Signed consents (withdrawn ones included)",
     auth=guard("consultation.view"),
 )
-def list_consents(request: HttpRequest, patient_id: int):
+def list_consents(request: ClinicRequest, patient_id: int):
     return list(selectors.consents(_patient(request, patient_id)))
 
 
@@ -730,7 +730,7 @@ def list_consents(request: HttpRequest, patient_id: int):
     summary="Record a withdrawal of consent (the consent itself never changes)",
     auth=guard("consent.record"),
 )
-def withdraw_consent(request: HttpRequest, patient_id: int, consent_id: int, payload: WithdrawIn):
+def withdraw_consent(request: ClinicRequest, patient_id: int, consent_id: int, payload: WithdrawIn):
     consent = selectors.get_consent(_patient(request, patient_id), consent_id)
     try:
         services.withdraw_consent(consent, request.user, payload.reason, payload.withdrawn_on)

@@ -8,7 +8,7 @@ is authenticated by bearer token (bound to one clinic) or by the browser session
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.http import HttpRequest
 from ninja.errors import HttpError
@@ -16,9 +16,10 @@ from ninja.security import APIKeyCookie, HttpBearer
 
 from anagen.accounts.roles import PERMISSIONS, allowed
 from anagen.accounts.services import authenticate_token
+from anagen.core.http import ClinicRequest
 
 
-def _check(request: HttpRequest, permission: str) -> None:
+def _check(request: ClinicRequest, permission: str) -> None:
     if not allowed(getattr(request, "role", None), permission):
         raise HttpError(403, f"Your role does not allow this ({permission}).")
 
@@ -33,13 +34,14 @@ class BearerToken(HttpBearer):
         if api_token is None:
             return None
         membership = api_token.user.membership_for(api_token.clinic)
-        request.user = api_token.user
-        request.clinic = api_token.clinic
-        request.role = membership.role if membership else None
-        self.check(request)
+        member = cast(ClinicRequest, request)  # what the attributes below make of it
+        member.user = api_token.user
+        member.clinic = api_token.clinic
+        member.role = membership.role if membership else None
+        self.check(member)
         return api_token
 
-    def check(self, request: HttpRequest) -> None:
+    def check(self, request: ClinicRequest) -> None:
         """Called once the caller is known; raise HttpError to refuse."""
         _check(request, self.permission)
 
@@ -55,11 +57,11 @@ class SessionCookie(APIKeyCookie):
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         if request.user.is_authenticated and getattr(request, "clinic", None) is not None:
-            self.check(request)
+            self.check(cast(ClinicRequest, request))  # ActiveClinicMiddleware set the clinic
             return request.user
         return None
 
-    def check(self, request: HttpRequest) -> None:
+    def check(self, request: ClinicRequest) -> None:
         """Called once the caller is known; raise HttpError to refuse."""
         _check(request, self.permission)
 

@@ -9,11 +9,12 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from django.http import Http404, HttpRequest
+from django.http import Http404
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from anagen.api.auth import guard
+from anagen.core.http import ClinicRequest
 from anagen.imaging import selectors, services
 from anagen.imaging.engine import accuracy_record
 from anagen.imaging.models import PhotoAnalysis, PhotoComparison
@@ -61,7 +62,7 @@ class AnalysisOut(Schema):
 
     @staticmethod
     def resolve_quality(obj: PhotoAnalysis) -> dict[str, Any] | None:
-        return obj.result.get("quality") if obj.is_done else None
+        return obj.result.get("quality") if obj.is_done and obj.result is not None else None
 
     @staticmethod
     def resolve_accuracy_record(obj: PhotoAnalysis) -> dict[str, Any] | None:
@@ -138,7 +139,7 @@ class AnalyseIn(Schema):
     summary="Analyses of the visit's trichoscopy photos (automatic and corrected summaries)",
     auth=guard("visit.view"),
 )
-def list_analyses(request: HttpRequest, patient_id: int, visit_id: int):
+def list_analyses(request: ClinicRequest, patient_id: int, visit_id: int):
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     visit = monitoring_selectors.get_visit(patient, visit_id)
     return selectors.analyses_of(visit)
@@ -150,7 +151,7 @@ def list_analyses(request: HttpRequest, patient_id: int, visit_id: int):
     summary="One analysis with its per-hair tables (automatic and corrected)",
     auth=guard("visit.view"),
 )
-def get_analysis(request: HttpRequest, patient_id: int, analysis_id: int):
+def get_analysis(request: ClinicRequest, patient_id: int, analysis_id: int):
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     return selectors.get_analysis(patient, analysis_id)
 
@@ -161,7 +162,7 @@ def get_analysis(request: HttpRequest, patient_id: int, analysis_id: int):
     summary="Add one correction (or undo the last); the automatic result is kept unchanged",
     auth=guard("visit.record"),
 )
-def add_correction(request: HttpRequest, patient_id: int, analysis_id: int, payload: EditIn):
+def add_correction(request: ClinicRequest, patient_id: int, analysis_id: int, payload: EditIn):
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     analysis = selectors.get_analysis(patient, analysis_id)
     data = {k: v for k, v in payload.dict().items() if v is not None}
@@ -182,7 +183,7 @@ def add_correction(request: HttpRequest, patient_id: int, analysis_id: int, payl
     summary="(Re)analyse a trichoscopy photo in the background",
     auth=guard("visit.record"),
 )
-def analyse_photo(request: HttpRequest, patient_id: int, photo_id: int, payload: AnalyseIn):
+def analyse_photo(request: ClinicRequest, patient_id: int, photo_id: int, payload: AnalyseIn):
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     photo = selectors.get_trichoscopy_photo(patient, photo_id)
     try:
@@ -273,7 +274,7 @@ class CompareIn(Schema):
     summary="Phototrichograms whose second image was taken at this visit (newest first)",
     auth=guard("visit.view"),
 )
-def list_comparisons(request: HttpRequest, patient_id: int, visit_id: int):
+def list_comparisons(request: ClinicRequest, patient_id: int, visit_id: int):
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     visit = monitoring_selectors.get_visit(patient, visit_id)
     return selectors.comparisons_of(visit)
@@ -285,7 +286,7 @@ def list_comparisons(request: HttpRequest, patient_id: int, visit_id: int):
     summary="One phototrichogram with its per-hair growth table",
     auth=guard("visit.view"),
 )
-def get_comparison(request: HttpRequest, patient_id: int, comparison_id: int):
+def get_comparison(request: ClinicRequest, patient_id: int, comparison_id: int):
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     return selectors.get_comparison(patient, comparison_id)
 
@@ -296,7 +297,7 @@ def get_comparison(request: HttpRequest, patient_id: int, comparison_id: int):
     summary="Phototrichogram: compare this photo with an earlier one of the same site (anagen %)",
     auth=guard("visit.record"),
 )
-def compare_photos(request: HttpRequest, patient_id: int, photo_id: int, payload: CompareIn):
+def compare_photos(request: ClinicRequest, patient_id: int, photo_id: int, payload: CompareIn):
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     photo = selectors.get_trichoscopy_photo(patient, photo_id)
     try:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
 from anagen.api.auth import guard
+from anagen.core.http import ClinicRequest
 from anagen.interop import analysis, fhir_export, fhir_import
 from anagen.patients.selectors import get_patient, log_request_access
 
@@ -28,7 +29,7 @@ FHIR_JSON = "application/fhir+json"
         }
     },
 )
-def fhir_bundle(request: HttpRequest, patient_id: int) -> HttpResponse:
+def fhir_bundle(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     log_request_access(request, patient, channel="api")
     body = fhir_export.patient_bundle_json(patient, base_url=request.build_absolute_uri("/"))
@@ -58,7 +59,7 @@ class ImportedOut(Schema):
         }
     },
 )
-def fhir_import_bundle(request: HttpRequest):
+def fhir_import_bundle(request: ClinicRequest):
     try:
         result = fhir_import.import_patient_bundle(request.clinic, request.user, request.body)
     except fhir_import.ImportRefused as exc:
@@ -93,7 +94,7 @@ def _file(body: bytes | str, content_type: str, ext: str) -> HttpResponse:
         }
     },
 )
-def deidentified_csv(request: HttpRequest) -> HttpResponse:
+def deidentified_csv(request: ClinicRequest) -> HttpResponse:
     rows = analysis.analysis_rows(request.clinic)
     return _file(analysis.to_csv(rows), "text/csv; charset=utf-8", "csv")
 
@@ -115,6 +116,6 @@ def deidentified_csv(request: HttpRequest) -> HttpResponse:
         }
     },
 )
-def deidentified_parquet(request: HttpRequest) -> HttpResponse:
+def deidentified_parquet(request: ClinicRequest) -> HttpResponse:
     rows = analysis.analysis_rows(request.clinic)
     return _file(analysis.to_parquet(rows), "application/vnd.apache.parquet", "parquet")

@@ -9,13 +9,13 @@ accepts JSON bodies only); their metadata is listed here.
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
 from anagen.accounts.roles import allowed
 from anagen.api.auth import guard
+from anagen.core.http import ClinicRequest
 from anagen.monitoring import selectors, services
 from anagen.monitoring.models import (
     Measurement,
@@ -36,7 +36,7 @@ def _raise(exc: services.MonitoringError) -> None:
     raise HttpError(400, detail)
 
 
-def _patient(request: HttpRequest, patient_id: int) -> Patient:
+def _patient(request: ClinicRequest, patient_id: int) -> Patient:
     return selectors.get_patient(request.clinic, patient_id)
 
 
@@ -320,12 +320,8 @@ class AgendaFilter(Schema):
 # --- clinic-wide ---------------------------------------------------------------------------
 
 
-def _mark_overdue(request: HttpRequest, rows: list[ScheduledVisit]) -> list[ScheduledVisit]:
-    today = timezone.localdate()
-    grace = selectors.thresholds_for(request.clinic).overdue_grace_days
-    for sv in rows:
-        sv.overdue = selectors.is_overdue(sv, today, grace)
-    return rows
+def _mark_overdue(request: ClinicRequest, rows: list[ScheduledVisit]) -> list[ScheduledVisit]:
+    return selectors.mark_overdue(request.clinic, rows)
 
 
 @router.get(
@@ -334,7 +330,7 @@ def _mark_overdue(request: HttpRequest, rows: list[ScheduledVisit]) -> list[Sche
     summary="Appointments in a date range (default: the next 6 weeks, at most 1 year)",
     auth=guard("visit.view"),
 )
-def agenda(request: HttpRequest, filters: Query[AgendaFilter]):
+def agenda(request: ClinicRequest, filters: Query[AgendaFilter]):
     start = filters.start or timezone.localdate()
     end = filters.end or start + timedelta(days=42)
     if end < start:
@@ -350,7 +346,7 @@ def agenda(request: HttpRequest, filters: Query[AgendaFilter]):
     summary="Overdue planned visits",
     auth=guard("visit.view"),
 )
-def overdue(request: HttpRequest):
+def overdue(request: ClinicRequest):
     return _mark_overdue(request, list(selectors.overdue(request.clinic)[:1000]))
 
 
@@ -360,7 +356,7 @@ def overdue(request: HttpRequest):
     summary="Serious or grade ≥3 adverse events (regulatory reporting)",
     auth=guard("visit.view"),
 )
-def reportable(request: HttpRequest):
+def reportable(request: ClinicRequest):
     return list(selectors.reportable_events(request.clinic)[:1000])
 
 
@@ -373,7 +369,7 @@ def reportable(request: HttpRequest):
     summary="The patient's appointments",
     auth=guard("visit.view"),
 )
-def patient_schedule(request: HttpRequest, patient_id: int):
+def patient_schedule(request: ClinicRequest, patient_id: int):
     patient = _patient(request, patient_id)
     return _mark_overdue(request, list(selectors.schedule_of(patient)))
 
@@ -384,7 +380,7 @@ def patient_schedule(request: HttpRequest, patient_id: int):
     summary="Create a follow-up schedule from the protocol",
     auth=guard("schedule.manage"),
 )
-def create_plan(request: HttpRequest, patient_id: int, payload: PlanIn):
+def create_plan(request: ClinicRequest, patient_id: int, payload: PlanIn):
     patient = _patient(request, patient_id)
     kwargs: dict[str, Any] = {
         "first_session_date": payload.first_session_date,
@@ -407,7 +403,7 @@ def create_plan(request: HttpRequest, patient_id: int, payload: PlanIn):
     summary="Move an appointment (audited with the reason)",
     auth=guard("schedule.manage"),
 )
-def reschedule(request: HttpRequest, patient_id: int, scheduled_id: int, payload: RescheduleIn):
+def reschedule(request: ClinicRequest, patient_id: int, scheduled_id: int, payload: RescheduleIn):
     patient = _patient(request, patient_id)
     sv = selectors.get_scheduled_visit(patient, scheduled_id)
     try:
@@ -428,7 +424,7 @@ def _visits_qs(patient: Patient):
     summary="The patient's visits with measurements and photo metadata",
     auth=guard("visit.view"),
 )
-def list_visits(request: HttpRequest, patient_id: int):
+def list_visits(request: ClinicRequest, patient_id: int):
     patient = _patient(request, patient_id)
     return list(_visits_qs(patient).order_by("visit_date", "id"))
 
@@ -439,7 +435,7 @@ def list_visits(request: HttpRequest, patient_id: int):
     summary="Record a visit with manual measurements",
     auth=guard("visit.record"),
 )
-def create_visit(request: HttpRequest, patient_id: int, payload: VisitIn):
+def create_visit(request: ClinicRequest, patient_id: int, payload: VisitIn):
     patient = _patient(request, patient_id)
     data = payload.dict()
     scheduled_id = data.pop("scheduled_visit_id")
@@ -453,7 +449,7 @@ def create_visit(request: HttpRequest, patient_id: int, payload: VisitIn):
     return Status(201, visit)
 
 
-def _visit(request: HttpRequest, patient_id: int, visit_id: int) -> Visit:
+def _visit(request: ClinicRequest, patient_id: int, visit_id: int) -> Visit:
     patient = _patient(request, patient_id)
     return selectors.get_visit(patient, visit_id)
 
@@ -464,9 +460,9 @@ def _visit(request: HttpRequest, patient_id: int, visit_id: int) -> Visit:
     summary="One visit with change from baseline",
     auth=guard("visit.view"),
 )
-def get_visit(request: HttpRequest, patient_id: int, visit_id: int):
+def get_visit(request: ClinicRequest, patient_id: int, visit_id: int):
     visit = _visit(request, patient_id, visit_id)
-    visit.change_from_baseline = selectors.change_from_baseline(visit)
+    visit.change_from_baseline = selectors.change_from_baseline(visit)  # type: ignore[attr-defined]  # response only
     return visit
 
 
@@ -476,7 +472,7 @@ def get_visit(request: HttpRequest, patient_id: int, visit_id: int):
     summary="The further-treatment proposal at this visit",
     auth=guard("visit.view"),
 )
-def get_proposal(request: HttpRequest, patient_id: int, visit_id: int):
+def get_proposal(request: ClinicRequest, patient_id: int, visit_id: int):
     visit = _visit(request, patient_id, visit_id)
     return _proposal_out(selectors.proposal_for(visit))
 
@@ -502,7 +498,7 @@ def _proposal_out(p: selectors.ProposalView) -> dict[str, Any]:
     summary="Record the clinician's decision (the proposal is recomputed and stored with it)",
     auth=guard("decision.record"),
 )
-def create_decision(request: HttpRequest, patient_id: int, visit_id: int, payload: DecisionIn):
+def create_decision(request: ClinicRequest, patient_id: int, visit_id: int, payload: DecisionIn):
     visit = _visit(request, patient_id, visit_id)
     if not payload.decision:
         raise HttpError(400, "decision: This field is required.")
@@ -528,7 +524,7 @@ def create_decision(request: HttpRequest, patient_id: int, visit_id: int, payloa
     summary="The patient's adverse events",
     auth=guard("visit.view"),
 )
-def list_events(request: HttpRequest, patient_id: int):
+def list_events(request: ClinicRequest, patient_id: int):
     patient = _patient(request, patient_id)
     return list(selectors.adverse_events_of(patient))
 
@@ -539,7 +535,7 @@ def list_events(request: HttpRequest, patient_id: int):
     summary="Record an adverse event (CTCAE term and grade)",
     auth=guard("adverse_event.record"),
 )
-def create_event(request: HttpRequest, patient_id: int, payload: AdverseEventIn):
+def create_event(request: ClinicRequest, patient_id: int, payload: AdverseEventIn):
     patient = _patient(request, patient_id)
     data = {k: v for k, v in payload.dict().items() if v is not None}
     try:
@@ -554,7 +550,7 @@ def create_event(request: HttpRequest, patient_id: int, payload: AdverseEventIn)
     summary="Change an adverse event (e.g. resolution and outcome); rules re-checked",
     auth=guard("adverse_event.record"),
 )
-def update_event(request: HttpRequest, patient_id: int, event_id: int, payload: AdverseEventIn):
+def update_event(request: ClinicRequest, patient_id: int, event_id: int, payload: AdverseEventIn):
     patient = _patient(request, patient_id)
     event = selectors.get_adverse_event(patient, event_id)
     data = payload.dict(exclude_unset=True)
@@ -570,7 +566,7 @@ def update_event(request: HttpRequest, patient_id: int, event_id: int, payload: 
     summary="Everything that happened to the patient, in time order",
     auth=guard("visit.view"),
 )
-def timeline(request: HttpRequest, patient_id: int):
+def timeline(request: ClinicRequest, patient_id: int):
     """Session details need ``session.view`` and consultation steps ``consultation.view``;
     without them an entry gives the date and kind only (``restricted``)."""
     patient = _patient(request, patient_id)
@@ -586,7 +582,7 @@ def timeline(request: HttpRequest, patient_id: int):
 # --- voiding (record.void) -----------------------------------------------------------------
 
 
-def _void(request: HttpRequest, obj: Any, reason: str) -> Any:
+def _void(request: ClinicRequest, obj: Any, reason: str) -> Any:
     try:
         services.void_record(obj, request.user, reason)
     except services.MonitoringError as exc:
@@ -601,7 +597,7 @@ def _void(request: HttpRequest, obj: Any, reason: str) -> Any:
     summary="Void a visit entered in error (kept with its history; no deletion)",
     auth=guard("record.void"),
 )
-def void_visit(request: HttpRequest, patient_id: int, visit_id: int, payload: VoidIn):
+def void_visit(request: ClinicRequest, patient_id: int, visit_id: int, payload: VoidIn):
     return _void(request, _visit(request, patient_id, visit_id), payload.reason)
 
 
@@ -611,7 +607,7 @@ def void_visit(request: HttpRequest, patient_id: int, visit_id: int, payload: Vo
     summary="Void a photo (a trichoscopy photo takes its image-analysis measurement with it)",
     auth=guard("record.void"),
 )
-def void_photo(request: HttpRequest, patient_id: int, photo_id: int, payload: VoidIn):
+def void_photo(request: ClinicRequest, patient_id: int, photo_id: int, payload: VoidIn):
     photo = selectors.get_photo(_patient(request, patient_id), photo_id)
     return _void(request, photo, payload.reason)
 
@@ -622,7 +618,7 @@ def void_photo(request: HttpRequest, patient_id: int, photo_id: int, payload: Vo
     summary="Void a measurement entered in error",
     auth=guard("record.void"),
 )
-def void_measurement(request: HttpRequest, patient_id: int, measurement_id: int, payload: VoidIn):
+def void_measurement(request: ClinicRequest, patient_id: int, measurement_id: int, payload: VoidIn):
     measurement = selectors.get_measurement(_patient(request, patient_id), measurement_id)
     return _void(request, measurement, payload.reason)
 
@@ -633,6 +629,6 @@ def void_measurement(request: HttpRequest, patient_id: int, measurement_id: int,
     summary="Void an adverse event entered in error",
     auth=guard("record.void"),
 )
-def void_event(request: HttpRequest, patient_id: int, event_id: int, payload: VoidIn):
+def void_event(request: ClinicRequest, patient_id: int, event_id: int, payload: VoidIn):
     event = selectors.get_adverse_event(_patient(request, patient_id), event_id)
     return _void(request, event, payload.reason)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
 from anagen.accounts.roles import Role, allowed
 from anagen.api.auth import guard
+from anagen.core.http import ClinicRequest
 from anagen.outcomes import cohort, selectors
 from anagen.patients.selectors import log_request_access
 
@@ -53,7 +53,7 @@ class CohortQuery(Schema):
     reference: str = Field("", max_length=100, description="Reference arm")
 
 
-def _deidentified(request: HttpRequest) -> bool:
+def _deidentified(request: ClinicRequest) -> bool:
     role = getattr(request, "role", None)
     return role == Role.RESEARCHER or not allowed(role, "progress.view")
 
@@ -64,7 +64,7 @@ def _deidentified(request: HttpRequest) -> bool:
     summary="Cohort summary: mean change with CI per visit, responders, ANCOVA, MMRM, AE rates",
     auth=guard("cohort.view"),
 )
-def cohort_summary(request: HttpRequest, q: Query[CohortQuery]):
+def cohort_summary(request: ClinicRequest, q: Query[CohortQuery]):
     filters = cohort.CohortFilters(
         modalities=tuple(sorted(set(q.modality))),
         combination=q.combination,
@@ -99,7 +99,7 @@ def cohort_summary(request: HttpRequest, q: Query[CohortQuery]):
     summary="One patient's change from baseline per visit and model forecast (logged)",
     auth=guard("progress.view"),
 )
-def patient_progress(request: HttpRequest, patient_id: int, forecast: bool = False):
+def patient_progress(request: ClinicRequest, patient_id: int, forecast: bool = False):
     patient = selectors.get_patient(request.clinic, patient_id)
     log_request_access(request, patient, channel="api")
     result = selectors.patient_progress(patient, with_forecast=forecast)

@@ -1,6 +1,3 @@
-from typing import Any
-
-from django.db.models import QuerySet
 from ninja import Field, Schema
 from ninja.pagination import LimitOffsetPagination
 
@@ -15,6 +12,3 @@ class BoundedPagination(LimitOffsetPagination):
     class Input(Schema):
         limit: int = Field(25, ge=1, le=MAX_PAGE_SIZE, description="Items per page")
         offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Items to skip")
-
-    def paginate_queryset(self, queryset: QuerySet, pagination: Input, **params: Any) -> Any:
-        return super().paginate_queryset(queryset, pagination, **params)

@@ -1,13 +1,13 @@
 from datetime import date, datetime
 from typing import Literal
 
-from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.pagination import paginate
 
 from anagen.api.auth import guard
 from anagen.api.pagination import BoundedPagination
+from anagen.core.http import ClinicRequest
 from anagen.patients import selectors, services
 from anagen.patients.models import Patient
 
@@ -86,7 +86,7 @@ def _raise(exc: services.PatientError) -> None:
     raise HttpError(400, detail)
 
 
-def _patient(request: HttpRequest, patient_id: int) -> Patient:
+def _patient(request: ClinicRequest, patient_id: int) -> Patient:
     return selectors.get_patient(request.clinic, patient_id)
 
 
@@ -94,7 +94,7 @@ def _patient(request: HttpRequest, patient_id: int) -> Patient:
     "", response=list[PatientOut], summary="List and search patients", auth=guard("patient.view")
 )
 @paginate(BoundedPagination)
-def list_patients(request: HttpRequest, filters: Query[PatientFilter]):
+def list_patients(request: ClinicRequest, filters: Query[PatientFilter]):
     return selectors.search_patients(
         request.clinic, filters.q, include_voided=filters.include_voided
     )
@@ -103,7 +103,7 @@ def list_patients(request: HttpRequest, filters: Query[PatientFilter]):
 @router.post(
     "", response={201: PatientOut}, summary="Register a patient", auth=guard("patient.create")
 )
-def create_patient(request: HttpRequest, payload: PatientIn):
+def create_patient(request: ClinicRequest, payload: PatientIn):
     try:
         patient = services.create_patient(request.clinic, request.user, payload.dict())
     except services.PatientError as exc:
@@ -114,7 +114,7 @@ def create_patient(request: HttpRequest, payload: PatientIn):
 @router.get(
     "/{patient_id}", response=PatientOut, summary="One patient (logged)", auth=guard("patient.view")
 )
-def get_patient(request: HttpRequest, patient_id: int):
+def get_patient(request: ClinicRequest, patient_id: int):
     patient = _patient(request, patient_id)
     selectors.log_request_access(request, patient, channel="api")
     return patient
@@ -123,7 +123,7 @@ def get_patient(request: HttpRequest, patient_id: int):
 @router.patch(
     "/{patient_id}", response=PatientOut, summary="Change some fields", auth=guard("patient.edit")
 )
-def update_patient(request: HttpRequest, patient_id: int, payload: PatientPatch):
+def update_patient(request: ClinicRequest, patient_id: int, payload: PatientPatch):
     patient = _patient(request, patient_id)
     changes = payload.dict(exclude_unset=True)
     nulls = [k for k, v in changes.items() if v is None]
@@ -141,7 +141,7 @@ def update_patient(request: HttpRequest, patient_id: int, payload: PatientPatch)
     summary="Void a record (no deletion)",
     auth=guard("patient.void"),
 )
-def void_patient(request: HttpRequest, patient_id: int, payload: VoidIn):
+def void_patient(request: ClinicRequest, patient_id: int, payload: VoidIn):
     patient = _patient(request, patient_id)
     try:
         return services.void_patient(patient, request.user, payload.reason)
@@ -155,7 +155,7 @@ def void_patient(request: HttpRequest, patient_id: int, payload: VoidIn):
     summary="Change history",
     auth=guard("audit.view"),
 )
-def patient_history(request: HttpRequest, patient_id: int):
+def patient_history(request: ClinicRequest, patient_id: int):
     patient = _patient(request, patient_id)
     rows = selectors.patient_history(patient)
     return [

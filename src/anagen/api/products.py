@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 from ninja import Field, File, Query, Router, Schema, Status
 from ninja.errors import HttpError
@@ -18,6 +18,7 @@ from ninja.pagination import paginate
 
 from anagen.api.auth import guard
 from anagen.api.pagination import BoundedPagination
+from anagen.core.http import ClinicRequest
 from anagen.patients import selectors as patient_selectors
 from anagen.products import selectors, services
 from anagen.products.models import CoaSource, Lot, Product
@@ -300,7 +301,7 @@ class ImportOut(Schema):
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _lot(request: HttpRequest, lot_id: int) -> Lot:
+def _lot(request: ClinicRequest, lot_id: int) -> Lot:
     return selectors.get_lot(request.clinic, lot_id)
 
 
@@ -341,12 +342,12 @@ def _detail(lot: Lot) -> dict:
 
 @router.get("/products", response=list[ProductOut], auth=guard("product.view"))
 @paginate(BoundedPagination)
-def list_products(request: HttpRequest):
+def list_products(request: ClinicRequest):
     return selectors.products_of(request.clinic)
 
 
 @router.post("/products", response={201: ProductOut}, auth=guard("product.manage"))
-def create_product(request: HttpRequest, payload: ProductIn):
+def create_product(request: ClinicRequest, payload: ProductIn):
     try:
         return Status(201, services.create_product(request.clinic, request.user, payload.dict()))
     except services.ProductError as exc:
@@ -354,7 +355,7 @@ def create_product(request: HttpRequest, payload: ProductIn):
 
 
 @router.get("/products/{product_id}", response=ProductOut, auth=guard("product.view"))
-def get_product(request: HttpRequest, product_id: int) -> Product:
+def get_product(request: ClinicRequest, product_id: int) -> Product:
     return selectors.get_product(request.clinic, product_id)
 
 
@@ -363,7 +364,7 @@ def get_product(request: HttpRequest, product_id: int) -> Product:
 
 @router.get("/lots", response=list[LotOut], summary="List lots", auth=guard("product.view"))
 @paginate(BoundedPagination)
-def list_lots(request: HttpRequest, filters: Query[LotFilter]):
+def list_lots(request: ClinicRequest, filters: Query[LotFilter]):
     days = services.settings_for(request.clinic).expiry_warning_days
     return selectors.filter_lots(
         request.clinic,
@@ -381,7 +382,7 @@ def list_lots(request: HttpRequest, filters: Query[LotFilter]):
     summary="Lots vials may be drawn from (released, unexpired, unblocked, in stock)",
     auth=guard("product.view"),
 )
-def usable_lots(request: HttpRequest, filters: Query[UsableFilter]):
+def usable_lots(request: ClinicRequest, filters: Query[UsableFilter]):
     product = (
         selectors.get_product(request.clinic, filters.product_id) if filters.product_id else None
     )
@@ -396,7 +397,7 @@ def usable_lots(request: HttpRequest, filters: Query[UsableFilter]):
     summary="Receive a lot (quarantined)",
     auth=guard("lot.receive"),
 )
-def receive_lot(request: HttpRequest, payload: LotIn):
+def receive_lot(request: ClinicRequest, payload: LotIn):
     clinic = request.clinic
     product = selectors.products_of(clinic).filter(pk=payload.product_id).first()
     if product is None:
@@ -428,7 +429,7 @@ def receive_lot(request: HttpRequest, payload: LotIn):
     summary='Import lots with CoAs: the JSON format {"lots": [...]}, all or nothing',
     auth=guard("lot.receive"),
 )
-def import_lots(request: HttpRequest):
+def import_lots(request: ClinicRequest):
     try:
         lots = services.import_lots(
             request.clinic, request.user, "api.json", request.body, source=CoaSource.API
@@ -439,7 +440,7 @@ def import_lots(request: HttpRequest):
 
 
 @router.get("/lots/{lot_id}", response=LotDetailOut, auth=guard("product.view"))
-def get_lot(request: HttpRequest, lot_id: int):
+def get_lot(request: ClinicRequest, lot_id: int):
     return _detail(_lot(request, lot_id))
 
 
@@ -449,7 +450,7 @@ def get_lot(request: HttpRequest, lot_id: int):
     summary="Enter or replace the CoA (while quarantined); checked at once",
     auth=guard("lot.receive"),
 )
-def put_coa(request: HttpRequest, lot_id: int, payload: CoaIn):
+def put_coa(request: ClinicRequest, lot_id: int, payload: CoaIn):
     lot = _lot(request, lot_id)
     try:
         services.record_coa(lot, request.user, source=CoaSource.API, **payload.dict())
@@ -464,7 +465,7 @@ def put_coa(request: HttpRequest, lot_id: int, payload: CoaIn):
     summary="Attach the original CoA PDF (multipart field 'file')",
     auth=guard("lot.receive"),
 )
-def put_coa_pdf(request: HttpRequest, lot_id: int, file: File[UploadedFile] = None):
+def put_coa_pdf(request: ClinicRequest, lot_id: int, file: File[UploadedFile] | None = None):
     lot = _lot(request, lot_id)
     if file is None:
         raise HttpError(400, "file: attach the PDF as multipart field 'file'")
@@ -483,12 +484,12 @@ def put_coa_pdf(request: HttpRequest, lot_id: int, file: File[UploadedFile] = No
 
 
 @router.get("/lots/{lot_id}/report", response=ReportOut | None, auth=guard("product.view"))
-def lot_report(request: HttpRequest, lot_id: int):
+def lot_report(request: ClinicRequest, lot_id: int):
     return _report(_lot(request, lot_id))
 
 
 @router.post("/lots/{lot_id}/release", response=LotDetailOut, auth=guard("lot.release"))
-def release_lot(request: HttpRequest, lot_id: int, payload: ReasonIn):
+def release_lot(request: ClinicRequest, lot_id: int, payload: ReasonIn):
     lot = _lot(request, lot_id)
     try:
         services.release_lot(lot, request.user, payload.reason)
@@ -498,7 +499,7 @@ def release_lot(request: HttpRequest, lot_id: int, payload: ReasonIn):
 
 
 @router.post("/lots/{lot_id}/reject", response=LotDetailOut, auth=guard("lot.release"))
-def reject_lot(request: HttpRequest, lot_id: int, payload: ReasonIn):
+def reject_lot(request: ClinicRequest, lot_id: int, payload: ReasonIn):
     lot = _lot(request, lot_id)
     try:
         services.reject_lot(lot, request.user, payload.reason)
@@ -513,7 +514,7 @@ def reject_lot(request: HttpRequest, lot_id: int, payload: ReasonIn):
     summary="Request a release override (first of two quality users)",
     auth=guard("lot.release"),
 )
-def request_override(request: HttpRequest, lot_id: int, payload: ReasonIn):
+def request_override(request: ClinicRequest, lot_id: int, payload: ReasonIn):
     lot = _lot(request, lot_id)
     try:
         services.request_override(lot, request.user, payload.reason)
@@ -528,7 +529,7 @@ def request_override(request: HttpRequest, lot_id: int, payload: ReasonIn):
     summary="Approve the pending override (a different quality user); releases the lot",
     auth=guard("lot.release"),
 )
-def approve_override(request: HttpRequest, lot_id: int):
+def approve_override(request: ClinicRequest, lot_id: int):
     lot = _lot(request, lot_id)
     try:
         services.approve_override(lot, request.user)
@@ -538,7 +539,7 @@ def approve_override(request: HttpRequest, lot_id: int):
 
 
 @router.post("/lots/{lot_id}/excursions/decide", response=LotDetailOut, auth=guard("lot.release"))
-def decide_excursions(request: HttpRequest, lot_id: int, payload: ExcursionDecisionIn):
+def decide_excursions(request: ClinicRequest, lot_id: int, payload: ExcursionDecisionIn):
     lot = _lot(request, lot_id)
     try:
         services.decide_excursions(lot, request.user, payload.decision, payload.reason)
@@ -548,7 +549,7 @@ def decide_excursions(request: HttpRequest, lot_id: int, payload: ExcursionDecis
 
 
 @router.post("/lots/{lot_id}/waste", response=LotDetailOut, auth=guard("coldchain.record"))
-def record_waste(request: HttpRequest, lot_id: int, payload: WasteIn):
+def record_waste(request: ClinicRequest, lot_id: int, payload: WasteIn):
     lot = _lot(request, lot_id)
     try:
         services.record_waste(lot, request.user, payload.quantity, payload.reason)
@@ -607,7 +608,7 @@ def _trace(lot: Lot) -> dict:
     summary="Patients, dates and doses that used this lot",
     auth=guard("recall.manage"),
 )
-def trace_lot(request: HttpRequest, lot_id: int):
+def trace_lot(request: ClinicRequest, lot_id: int):
     return _trace(_lot(request, lot_id))
 
 
@@ -617,7 +618,7 @@ def trace_lot(request: HttpRequest, lot_id: int):
     summary="Recall: block the lot and list the affected patients",
     auth=guard("recall.manage"),
 )
-def recall_lot(request: HttpRequest, lot_id: int, payload: ReasonIn):
+def recall_lot(request: ClinicRequest, lot_id: int, payload: ReasonIn):
     lot = _lot(request, lot_id)
     try:
         services.recall_lot(lot, request.user, payload.reason)
@@ -632,7 +633,7 @@ def recall_lot(request: HttpRequest, lot_id: int, payload: ReasonIn):
     summary="Affected patients with contact details (CSV)",
     auth=guard("recall.manage"),
 )
-def recall_csv(request: HttpRequest, lot_id: int) -> HttpResponse:
+def recall_csv(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = _lot(request, lot_id)
     response = HttpResponse(selectors.recall_csv(lot), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="recall-{lot.pk}.csv"'
@@ -645,7 +646,7 @@ def recall_csv(request: HttpRequest, lot_id: int) -> HttpResponse:
     summary="Reverse trace: every lot a patient received",
     auth=guard("recall.manage"),
 )
-def patient_lots(request: HttpRequest, patient_id: int):
+def patient_lots(request: ClinicRequest, patient_id: int):
     patient = patient_selectors.get_patient(request.clinic, patient_id)
     return list(selectors.draws_of_patient(request.clinic, patient).select_related("patient"))
 
@@ -654,12 +655,12 @@ def patient_lots(request: HttpRequest, patient_id: int):
 
 
 @router.get("/locations", response=list[LocationOut], auth=guard("product.view"))
-def list_locations(request: HttpRequest):
+def list_locations(request: ClinicRequest):
     return list(selectors.locations_of(request.clinic))
 
 
 @router.post("/locations", response={201: LocationOut}, auth=guard("product.manage"))
-def create_location(request: HttpRequest, payload: LocationIn):
+def create_location(request: ClinicRequest, payload: LocationIn):
     try:
         return Status(
             201,
@@ -675,7 +676,7 @@ def create_location(request: HttpRequest, payload: LocationIn):
     "/locations/{location_id}/readings", response=list[ReadingOut], auth=guard("product.view")
 )
 @paginate(BoundedPagination)
-def list_readings(request: HttpRequest, location_id: int):
+def list_readings(request: ClinicRequest, location_id: int):
     return selectors.get_location(request.clinic, location_id).readings.all()
 
 
@@ -685,7 +686,7 @@ def list_readings(request: HttpRequest, location_id: int):
     summary="Record a reading; excursions are flagged and block the affected lots",
     auth=guard("coldchain.record"),
 )
-def add_reading(request: HttpRequest, location_id: int, payload: ReadingIn):
+def add_reading(request: ClinicRequest, location_id: int, payload: ReadingIn):
     location = selectors.get_location(request.clinic, location_id)
     if payload.recorded_at is None:
         raise HttpError(400, "recorded_at: this field is required")
@@ -727,7 +728,7 @@ def _spec_out(spec: Any) -> dict:
 
 
 @router.get("/specs/current", response=SpecOut, auth=guard("product.view"))
-def current_spec(request: HttpRequest):
+def current_spec(request: ClinicRequest):
     return _spec_out(services.current_spec(request.clinic))
 
 
@@ -737,7 +738,7 @@ def current_spec(request: HttpRequest):
     summary="New specification version (YAML, same format as the default)",
     auth=guard("product.manage"),
 )
-def create_spec(request: HttpRequest, payload: SpecIn):
+def create_spec(request: ClinicRequest, payload: SpecIn):
     try:
         spec = services.create_spec_version(request.clinic, request.user, payload.yaml)
     except services.ProductError as exc:

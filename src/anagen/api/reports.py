@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpResponse, QueryDict
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from anagen.api.auth import guard
+from anagen.core.http import ClinicRequest
 from anagen.patients.selectors import get_patient, log_request_access
 from anagen.reports import cohort, pdf
 from anagen.reports.views import patient_report_pdf_bytes, pdf_response
@@ -30,7 +31,7 @@ PDF_RESPONSE = {
     auth=guard("report.patient"),
     openapi_extra=PDF_RESPONSE,
 )
-def patient_report(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_report(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     log_request_access(request, patient, channel="api")
     return pdf_response(
@@ -64,7 +65,7 @@ class CohortFilter(Schema):
     auth=guard("cohort.view"),
     openapi_extra=PDF_RESPONSE,
 )
-def cohort_report(request: HttpRequest, filters: Query[CohortFilter]) -> HttpResponse:
+def cohort_report(request: ClinicRequest, filters: Query[CohortFilter]) -> HttpResponse:
     data = QueryDict(mutable=True)
     for key, value in filters.dict().items():
         if isinstance(value, list):
@@ -73,7 +74,7 @@ def cohort_report(request: HttpRequest, filters: Query[CohortFilter]) -> HttpRes
             data[key] = str(value)
     form = cohort.filter_form(request.clinic, data)
     if form.is_bound and not form.is_valid():
-        detail = "; ".join(f"{f}: {' '.join(m)}" for f, m in form.errors.items())
+        detail = "; ".join(f"{f}: {' '.join(map(str, m))}" for f, m in form.errors.items())
         raise HttpError(400, detail)
     context = cohort.report_context(request.clinic, form, generated_at=timezone.now())
     content = pdf.render_pdf("reports/cohort.html", context)

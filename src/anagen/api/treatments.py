@@ -1,11 +1,11 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from anagen.api.auth import guard
+from anagen.core.http import ClinicRequest
 from anagen.patients.selectors import MAX_DB_ID, get_patient
 from anagen.products.models import Lot
 from anagen.treatments import selectors, services
@@ -123,7 +123,7 @@ def _raise(exc: services.SessionError) -> None:
     auth=guard("session.view"),
     summary="A patient's sessions, newest first",
 )
-def list_sessions(request: HttpRequest, patient_id: int):
+def list_sessions(request: ClinicRequest, patient_id: int):
     return list(selectors.sessions_of(get_patient(request.clinic, patient_id)))
 
 
@@ -133,7 +133,7 @@ def list_sessions(request: HttpRequest, patient_id: int):
     auth=guard("session.view"),
     summary="One session with its injection map",
 )
-def get_session(request: HttpRequest, patient_id: int, session_id: int):
+def get_session(request: ClinicRequest, patient_id: int, session_id: int):
     return selectors.get_session(get_patient(request.clinic, patient_id), session_id)
 
 
@@ -143,7 +143,7 @@ def get_session(request: HttpRequest, patient_id: int, session_id: int):
     auth=guard("session.record"),
     summary="Record a session (checklist, map, vials drawn atomically)",
 )
-def create_session(request: HttpRequest, patient_id: int, payload: SessionIn):
+def create_session(request: ClinicRequest, patient_id: int, payload: SessionIn):
     patient = get_patient(request.clinic, patient_id)
     plan = selectors.get_plan(patient, payload.plan_id)
     lots = {
@@ -178,7 +178,7 @@ def create_session(request: HttpRequest, patient_id: int, payload: SessionIn):
     auth=guard("record.void"),
     summary="Void a session entered in error (its vial draws stay on the lot trace)",
 )
-def void_session(request: HttpRequest, patient_id: int, session_id: int, payload: VoidIn):
+def void_session(request: ClinicRequest, patient_id: int, session_id: int, payload: VoidIn):
     """The session leaves every list and count; the vials drawn for it stay on the lot
     trace, because a recall must reach anyone who may have been exposed."""
     session = selectors.get_session(get_patient(request.clinic, patient_id), session_id)

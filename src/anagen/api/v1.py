@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import ValidationError
+
+from anagen.core.http import ClinicRequest
 
 api = NinjaAPI(
     title="Anagen API",
@@ -27,7 +29,7 @@ def _location(loc: list) -> str:
 
 
 @api.exception_handler(ValidationError)
-def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+def validation_error(request: ClinicRequest, exc: ValidationError) -> HttpResponse:
     errors = [
         {"field": _location(list(e.get("loc", []))), "message": e.get("msg", "invalid")}
         for e in exc.errors
@@ -39,12 +41,12 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
 
 
 @api.exception_handler(Http404)
-def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+def not_found(request: ClinicRequest, exc: Http404) -> HttpResponse:
     return api.create_response(request, {"detail": str(exc) or "Not found."}, status=404)
 
 
 @api.exception_handler(RequestDataTooBig)
-def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+def too_big(request: ClinicRequest, exc: RequestDataTooBig) -> HttpResponse:
     return api.create_response(request, {"detail": "The request body is too large."}, status=413)
 
 

@@ -14,6 +14,7 @@ from anagen.assessment import coding, scales, screening
 from anagen.assessment.labels import CONDITION_LABELS, MEDICATION_LABELS, SCALP_LABELS
 from anagen.assessment.models import MODALITY_LABELS
 from anagen.assessment.services import AssessmentError
+from anagen.core.forms import choice_field
 
 MEDICATION_ORDER = tuple(MEDICATION_LABELS)
 YES_NO_UNKNOWN = [("", "Not recorded"), ("yes", "Yes"), ("no", "No")]
@@ -40,7 +41,7 @@ def _tri(value: str) -> bool | None:
 
 
 def _tri_initial(value: bool | None) -> str:
-    return {True: "yes", False: "no"}.get(value, "")
+    return "" if value is None else ("yes" if value else "no")
 
 
 class HistoryForm(forms.Form):
@@ -133,7 +134,8 @@ class HistoryForm(forms.Form):
         return [self[n] for n in self.fields if not n.startswith(skip) and n != "notes"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         for cls in MEDICATION_ORDER:
             start, stop = data.get(f"med_{cls}_start"), data.get(f"med_{cls}_stop")
             detail = data.get(f"med_{cls}_name") or start or stop
@@ -400,7 +402,7 @@ class RuleOverrideForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         rules = screening.load_default_ruleset().rules
-        self.fields["rule_id"].choices = [(r.id, r.id) for r in rules]
+        choice_field(self, "rule_id").choices = [(r.id, r.id) for r in rules]
 
 
 class ProtocolTemplateForm(forms.Form):

@@ -136,7 +136,7 @@ def protocol_templates(clinic: Clinic) -> list[ProtocolTemplate]:
     rows = {t.key: t for t in ProtocolTemplate.objects.filter(clinic=clinic)}
     from anagen.assessment.protocols import TEMPLATES
 
-    out = [rows.pop(k, None) or services.default_template(clinic, k) for k in TEMPLATES]
+    out = [rows.pop(k) if k in rows else services.default_template(clinic, k) for k in TEMPLATES]
     return out + sorted(rows.values(), key=lambda t: t.key)
 
 

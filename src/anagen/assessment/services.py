@@ -250,7 +250,7 @@ def engine_history(answers: dict[str, Any] | MedicalHistory, patient: Patient, o
         keloid=bool(get("keloid")),
         scalp_conditions=tuple(get("scalp_conditions") or ()),
         prior_treatments=tuple(
-            screening.PriorTreatment(p["modality"], d(p["on"]))
+            screening.PriorTreatment(p["modality"], date.fromisoformat(p["on"]))
             for p in get("prior_treatments") or ()
         ),
     )
@@ -272,12 +272,10 @@ def record_history(patient: Patient, user: User, data: dict[str, Any]) -> Medica
         ).first()
         answered_on = {}
         for f in ANSWER_FIELDS:
-            same = previous is not None and getattr(previous, f) == clean[f]
-            answered_on[f] = (
-                previous.answered_on.get(f, recorded_on.isoformat())
-                if same
-                else recorded_on.isoformat()
-            )
+            if previous is not None and getattr(previous, f) == clean[f]:
+                answered_on[f] = previous.answered_on.get(f, recorded_on.isoformat())
+            else:
+                answered_on[f] = recorded_on.isoformat()
         history = MedicalHistory(
             clinic=patient.clinic,
             patient=patient,
@@ -336,6 +334,7 @@ def run_screening(
         _add(errors, "__all__", "Record the medical history first.")
     if errors:
         raise AssessmentError(errors)
+    assert history is not None and on is not None  # else an error was added above
     overrides = active_rule_overrides(patient.clinic)
     ruleset = screening.apply_overrides(
         screening.load_default_ruleset(), [o.as_override() for o in overrides]
@@ -509,7 +508,10 @@ def record_exam(patient: Patient, user: User, data: dict[str, Any]) -> ScalpExam
         get[f] = v.strip() if isinstance(v, str) else ("" if v is None else v)
     sex = patient_sex(patient)
     exam = ScalpExam(clinic=patient.clinic, patient=patient, examined_by=user)
-    exam.examined_on = _check_date(errors, "examined_on", get["examined_on"] or _today())
+    # None only with an error added, and then nothing is stored.
+    exam.examined_on = (
+        _check_date(errors, "examined_on", get["examined_on"] or _today()) or _today()
+    )
     exam.female_pattern_confirmed = bool(get["female_pattern_confirmed"])
     exam.findings = get["findings"] if isinstance(get["findings"], str) else ""
     if get["norwood_hamilton"]:
@@ -563,7 +565,7 @@ def record_exam(patient: Patient, user: User, data: dict[str, Any]) -> ScalpExam
         )
         if result is not None:
             for f in SALT_REGIONS:
-                setattr(exam, f, float(regions[f]))
+                setattr(exam, f, float(regions[f] or 0))  # all four given when result
             exam.salt_score, exam.salt_band, exam.aa_iga = result.score, result.band, result.aa_iga
             # King 2022 upgrades for a DIFFUSE positive pull test; a positive test at one
             # patch edge does not count, so the clinician ticks it rather than us inferring.
@@ -656,7 +658,7 @@ def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diag
         clinic=patient.clinic,
         patient=patient,
         exam=exam,
-        diagnosed_on=diagnosed_on,
+        diagnosed_on=diagnosed_on or _today(),  # None only with an error added: not stored
         diagnosed_by=user,
         condition=key,
         label=dx.label,
@@ -803,13 +805,13 @@ def update_protocol_template(
     if not errors:
         for f, v in values.items():
             setattr(template, f, v)
-        for lo, hi in (
+        for low_field, high_field in (
             ("sessions_min", "sessions_max"),
             ("interval_weeks_min", "interval_weeks_max"),
-        ):  # noqa: E501
-            a, b = getattr(template, lo), getattr(template, hi)
+        ):
+            a, b = getattr(template, low_field), getattr(template, high_field)
             if a is not None and b is not None and a > b:
-                _add(errors, hi, "Must not be below the minimum.")
+                _add(errors, high_field, "Must not be below the minimum.")
     if errors:
         raise AssessmentError(errors)
     template.updated_by = user
@@ -868,6 +870,7 @@ def proposals(patient: Patient) -> tuple[list[Proposal], list[str]]:
         missing.append("Record a diagnosis.")
     if missing:
         return [], missing
+    assert scr is not None and dx is not None  # else something is missing
     overridden = set(scr.overrides.values_list("modality", flat=True))
     out = []
     for p in protocols.propose_plans(
@@ -959,6 +962,7 @@ def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> Treatment
         raise AssessmentError(errors)
     dx = Diagnosis.objects.filter(patient=patient).order_by("-diagnosed_on", "-id").first()
     scr = Screening.objects.filter(patient=patient).order_by("-created_at", "-id").first()
+    assert chosen is not None and scr is not None  # proposals() found both, else an error
     flags = list(chosen.flags)
     for m in chosen.overridden_modalities:
         ov = scr.overrides.get(modality=m)
@@ -1210,6 +1214,7 @@ def record_consent(
     signature = _check_signature(errors, signature_png)
     if errors:
         raise AssessmentError(errors)
+    assert on is not None  # else an error was added above
     with transaction.atomic():
         ensure_consent_forms(plan.clinic)
         form = current_consent_form(plan.clinic, modality)
@@ -1242,6 +1247,7 @@ def withdraw_consent(
         _add(errors, "withdrawn_on", "Cannot be before the consent was signed.")
     if errors:
         raise AssessmentError(errors)
+    assert on is not None  # else an error was added above
     row = ConsentWithdrawal(
         clinic=consent.clinic, consent=consent, withdrawn_on=on, reason=reason, recorded_by=user
     )

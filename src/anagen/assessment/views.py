@@ -15,23 +15,25 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from anagen.accounts.permissions import can, require_permission
+from anagen.accounts.permissions import View, can, require_permission
 from anagen.assessment import forms as f
 from anagen.assessment import selectors, services
 from anagen.assessment.models import MODALITY_LABELS, ProtocolTemplate
 from anagen.assessment.protocols import TEMPLATES as PROTOCOL_TEMPLATES
 from anagen.assessment.screening_doc import describe_condition
 from anagen.core.history import stored_values
+from anagen.core.http import ClinicRequest
 from anagen.patients.models import Patient
 from anagen.patients.selectors import get_patient, log_request_access
 
 
-def patient_first(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def patient_first(view: View) -> View:
     """Resolve the patient in the active clinic BEFORE the permission check.
 
     Another clinic's patient is then a 404 for every role (a 403 would confirm that the
@@ -39,9 +41,12 @@ def patient_first(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
     """
 
     @wraps(view)
-    def wrapped(request: HttpRequest, patient_id: int, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.user.is_authenticated and getattr(request, "clinic", None) is not None:
-            get_patient(request.clinic, patient_id)
+    def wrapped(
+        request: HttpRequest, patient_id: int, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        clinic = getattr(request, "clinic", None)
+        if request.user.is_authenticated and clinic is not None:
+            get_patient(clinic, patient_id)
         return view(request, patient_id, *args, **kwargs)
 
     return wrapped
@@ -56,7 +61,7 @@ def _flow_url(patient: Patient, step: str = "") -> str:
     return f"{url}#step-{step}" if step else url
 
 
-def _context(request: HttpRequest, patient: Patient, bound: dict[str, Any]) -> dict[str, Any]:
+def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) -> dict[str, Any]:
     """The flow page context; ``bound`` holds the submitted form of the failing step."""
     c = selectors.consultation(patient)
     today = _today()
@@ -143,7 +148,7 @@ def _context(request: HttpRequest, patient: Patient, bound: dict[str, Any]) -> d
 
 
 def _render(
-    request: HttpRequest, patient: Patient, bound: dict[str, Any] | None = None, status: int = 200
+    request: ClinicRequest, patient: Patient, bound: dict[str, Any] | None = None, status: int = 200
 ) -> HttpResponse:
     context = _context(request, patient, bound or {})
     template = "assessment/_flow.html" if request.htmx else "assessment/consultation.html"
@@ -151,7 +156,7 @@ def _render(
 
 
 def _step(
-    request: HttpRequest,
+    request: ClinicRequest,
     patient: Patient,
     step: str,
     slot: str,
@@ -177,7 +182,7 @@ def _step(
 
 @patient_first
 @require_permission("consultation.view")
-def flow(request: HttpRequest, patient_id: int) -> HttpResponse:
+def flow(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     if not request.htmx:
         log_request_access(request, patient)
@@ -186,7 +191,7 @@ def flow(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @patient_first
 @require_permission("consultation.view")
-def history_versions(request: HttpRequest, patient_id: int) -> HttpResponse:
+def history_versions(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     versions = list(selectors.histories(patient).order_by("-version"))
     rows = []
@@ -208,7 +213,7 @@ def history_versions(request: HttpRequest, patient_id: int) -> HttpResponse:
 @patient_first
 @require_permission("history.edit")
 @require_http_methods(["POST"])
-def record_history(request: HttpRequest, patient_id: int) -> HttpResponse:
+def record_history(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     form = f.HistoryForm(request.POST)
     return _step(
@@ -225,7 +230,7 @@ def record_history(request: HttpRequest, patient_id: int) -> HttpResponse:
 @patient_first
 @require_permission("history.edit")
 @require_http_methods(["POST"])
-def screen_again(request: HttpRequest, patient_id: int) -> HttpResponse:
+def screen_again(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     form = f.ScreenAgainForm(request.POST)
     return _step(
@@ -243,7 +248,7 @@ def screen_again(request: HttpRequest, patient_id: int) -> HttpResponse:
 @patient_first
 @require_permission("screening.override")
 @require_http_methods(["POST"])
-def override_block(request: HttpRequest, patient_id: int) -> HttpResponse:
+def override_block(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     form = f.OverrideForm(request.POST)
 
@@ -261,7 +266,7 @@ def override_block(request: HttpRequest, patient_id: int) -> HttpResponse:
 @patient_first
 @require_permission("exam.edit")
 @require_http_methods(["POST"])
-def record_exam(request: HttpRequest, patient_id: int) -> HttpResponse:
+def record_exam(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     form = f.ExamForm(request.POST)
     return _step(
@@ -277,7 +282,7 @@ def record_exam(request: HttpRequest, patient_id: int) -> HttpResponse:
 @patient_first
 @require_permission("diagnosis.edit")
 @require_http_methods(["POST"])
-def record_diagnosis(request: HttpRequest, patient_id: int) -> HttpResponse:
+def record_diagnosis(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     form = f.DiagnosisForm(request.POST, auto_id="id_diagnosis_%s")
     return _step(
@@ -293,7 +298,7 @@ def record_diagnosis(request: HttpRequest, patient_id: int) -> HttpResponse:
 @patient_first
 @require_permission("plan.edit")
 @require_http_methods(["POST"])
-def accept_plan(request: HttpRequest, patient_id: int) -> HttpResponse:
+def accept_plan(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     key = request.POST.get("proposal_key", "")
     form = f.PlanForm(request.POST, auto_id=f"id_{key}_%s" if key.isidentifier() else "id_%s")
@@ -310,7 +315,7 @@ def accept_plan(request: HttpRequest, patient_id: int) -> HttpResponse:
 @patient_first
 @require_permission("plan.edit")
 @require_http_methods(["POST"])
-def edit_plan(request: HttpRequest, patient_id: int, plan_id: int) -> HttpResponse:
+def edit_plan(request: ClinicRequest, patient_id: int, plan_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     plan = selectors.get_plan(patient, plan_id)
     form = f.PlanEditForm(request.POST, auto_id="id_edit_%s")
@@ -327,7 +332,7 @@ def edit_plan(request: HttpRequest, patient_id: int, plan_id: int) -> HttpRespon
 @patient_first
 @require_permission("plan.edit")
 @require_http_methods(["POST"])
-def cancel_plan(request: HttpRequest, patient_id: int, plan_id: int) -> HttpResponse:
+def cancel_plan(request: ClinicRequest, patient_id: int, plan_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     plan = selectors.get_plan(patient, plan_id)
     form = f.CancelForm(request.POST, auto_id="id_cancel_%s")
@@ -344,7 +349,7 @@ def cancel_plan(request: HttpRequest, patient_id: int, plan_id: int) -> HttpResp
 @patient_first
 @require_permission("consent.record")
 @require_http_methods(["POST"])
-def record_consent(request: HttpRequest, patient_id: int, plan_id: int) -> HttpResponse:
+def record_consent(request: ClinicRequest, patient_id: int, plan_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     plan = selectors.get_plan(patient, plan_id)
     modality = request.POST.get("modality", "")
@@ -364,7 +369,7 @@ def record_consent(request: HttpRequest, patient_id: int, plan_id: int) -> HttpR
 @patient_first
 @require_permission("consent.record")
 @require_http_methods(["POST"])
-def withdraw_consent(request: HttpRequest, patient_id: int, consent_id: int) -> HttpResponse:
+def withdraw_consent(request: ClinicRequest, patient_id: int, consent_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     consent = selectors.get_consent(patient, consent_id)
     form = f.WithdrawForm(request.POST, auto_id=f"id_withdraw_{consent.modality}_%s")
@@ -383,7 +388,7 @@ def withdraw_consent(request: HttpRequest, patient_id: int, consent_id: int) -> 
 # --- clinic settings: screening rules, protocol templates, consent texts --------------------
 
 
-def _rules_context(request: HttpRequest, form: f.RuleOverrideForm | None) -> dict[str, Any]:
+def _rules_context(request: ClinicRequest, form: f.RuleOverrideForm | None) -> dict[str, Any]:
     rules = selectors.effective_rules(request.clinic)
     return {
         "rules": [(r, describe_condition(r.when)) for r in rules],
@@ -395,13 +400,13 @@ def _rules_context(request: HttpRequest, form: f.RuleOverrideForm | None) -> dic
 
 
 @require_permission("consultation.view")
-def rules(request: HttpRequest) -> HttpResponse:
+def rules(request: ClinicRequest) -> HttpResponse:
     return render(request, "assessment/rules.html", _rules_context(request, None))
 
 
 @require_permission("protocol.manage")
 @require_http_methods(["POST"])
-def add_rule_override(request: HttpRequest) -> HttpResponse:
+def add_rule_override(request: ClinicRequest) -> HttpResponse:
     form = f.RuleOverrideForm(request.POST)
     if form.is_valid():
         d = form.cleaned_data
@@ -419,7 +424,7 @@ def add_rule_override(request: HttpRequest) -> HttpResponse:
 
 @require_permission("protocol.manage")
 @require_http_methods(["POST"])
-def retire_rule_override(request: HttpRequest, override_id: int) -> HttpResponse:
+def retire_rule_override(request: ClinicRequest, override_id: int) -> HttpResponse:
     row = selectors.get_rule_override(request.clinic, override_id)
     try:
         services.retire_rule_override(row, request.user, request.POST.get("reason", ""))
@@ -431,7 +436,7 @@ def retire_rule_override(request: HttpRequest, override_id: int) -> HttpResponse
 
 
 @require_permission("consultation.view")
-def protocol_list(request: HttpRequest) -> HttpResponse:
+def protocol_list(request: ClinicRequest) -> HttpResponse:
     return render(
         request,
         "assessment/protocols.html",
@@ -445,7 +450,7 @@ def protocol_list(request: HttpRequest) -> HttpResponse:
 
 @require_permission("protocol.manage")
 @require_http_methods(["GET", "POST"])
-def protocol_edit(request: HttpRequest) -> HttpResponse:
+def protocol_edit(request: ClinicRequest) -> HttpResponse:
     key = request.GET.get("key", "")
     template = ProtocolTemplate.objects.filter(clinic=request.clinic, key=key).first()
     if template is None and key in PROTOCOL_TEMPLATES:
@@ -481,7 +486,7 @@ def protocol_edit(request: HttpRequest) -> HttpResponse:
 
 @require_permission("protocol.manage")
 @require_http_methods(["GET", "POST"])
-def consent_text_edit(request: HttpRequest) -> HttpResponse:
+def consent_text_edit(request: ClinicRequest) -> HttpResponse:
     modality = request.GET.get("modality", "")
     if modality not in MODALITY_LABELS:
         raise Http404("No such modality.")

@@ -20,6 +20,7 @@ from django.utils import timezone
 from anagen.accounts.models import Clinic, User
 from anagen.accounts.roles import Role
 from anagen.accounts.services import set_membership
+from anagen.core.history import save_with_history
 from anagen.patients.models import Patient, SexAtBirth
 
 DEMO_CLINIC = ("Anagen Demo Clinic", "demo", "GB")
@@ -160,9 +161,7 @@ def _patients(clinic: Clinic, creator: User, prefix: str, count: int, seed: int)
             phone=f"+44 20 7946 {rng.randint(0, 9999):04d}",
             email=f"{given}.{family}.{i}@example.org".lower(),
         )
-        patient._history_user = creator
-        patient._change_reason = "demo data"
-        patient.save()
+        save_with_history(patient, creator, "demo data")
 
 
 @transaction.atomic

@@ -18,3 +18,19 @@ class VoidReasonForm(forms.Form):
         },
         help_text="Why this entry is void (for example: wrong patient, typing error).",
     )
+
+
+def choice_field(form: forms.BaseForm, name: str) -> forms.ChoiceField:
+    """``form``'s choice field ``name``, typed so its choices (or queryset) can be set."""
+    field = form.fields[name]
+    if not isinstance(field, forms.ChoiceField):
+        raise TypeError(f"{name} is not a choice field")
+    return field
+
+
+def model_choice_field(form: forms.BaseForm, name: str) -> forms.ModelChoiceField:
+    """``form``'s model choice field ``name``, typed so its queryset can be set."""
+    field = form.fields[name]
+    if not isinstance(field, forms.ModelChoiceField):
+        raise TypeError(f"{name} is not a model choice field")
+    return field

@@ -28,7 +28,7 @@ def differs_from_stored(obj: models.Model, fields: list[str] | None = None) -> b
         return True
     values = stored_values(obj)
     if fields is not None:
-        names = {obj._meta.get_field(f).attname for f in fields}
+        names = {f.attname for f in obj._meta.concrete_fields if {f.name, f.attname} & set(fields)}
         values = {k: v for k, v in values.items() if k in names}
     row = type(obj)._base_manager.filter(pk=obj.pk).values(*values).first()
     return row is None or any(values[name] != row[name] for name in values)

@@ -1,16 +1,19 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from anagen.accounts.permissions import can, require_permission
+from anagen.core.http import ClinicRequest
 from anagen.patients import selectors as patient_selectors
 
 
 @require_permission("dashboard.view")
-def dashboard(request: HttpRequest) -> HttpResponse:
-    context: dict = {}
+def dashboard(request: ClinicRequest) -> HttpResponse:
+    context: dict[str, Any] = {}
     if can(request, "patient.view"):
         patients = patient_selectors.patients_of(request.clinic)
         context["patient_count"] = patients.count()

@@ -125,7 +125,7 @@ class PhotoAnalysis(BackgroundTaskState, models.Model):
 
     @property
     def summary_auto(self) -> dict[str, Any] | None:
-        return self.result["summary"] if self.is_done else None
+        return self.result["summary"] if self.is_done and self.result is not None else None
 
     @property
     def quality_flags(self) -> list[str]:

@@ -245,7 +245,7 @@ def run_analysis(analysis_id: int) -> PhotoAnalysis:
 
 
 def automatic_analysis(analysis: PhotoAnalysis) -> Analysis:
-    if not analysis.is_done:
+    if not analysis.is_done or analysis.result is None:
         raise ImagingError({"analysis": ["The analysis has no result yet."]})
     return Analysis.from_dict(analysis.result)
 
@@ -518,6 +518,7 @@ def check_comparison(before: Photo, after: Photo) -> tuple[int, PhotoAnalysis, P
         )  # fmt: skip
     a0 = _done_analysis(before, field, "earlier")
     a1 = _done_analysis(after, "after_photo", "later")
+    assert a0.um_per_px is not None and a1.um_per_px is not None  # a done analysis has a scale
     if abs(a0.um_per_px - a1.um_per_px) > SAME_SCALE_TOLERANCE * a1.um_per_px:
         raise ImagingError(
             {field: [f"The two analyses use different image scales ({a0.um_per_px:g} and "
@@ -610,7 +611,7 @@ def run_comparison(comparison_id: int) -> PhotoComparison:
                 f"{MIN_REGISTRATION_SCORE:g}): the images do not seem to show the same site. "
                 "Check the marked area and image it again."
             )
-        elif result.anagen_pct is None:
+        elif (anagen_pct := result.anagen_pct) is None or result.telogen_pct is None:
             c.status = PhotoComparison.Status.FAILED
             c.error = (
                 "No hair could be followed from the first image to the second, so no anagen % "
@@ -619,8 +620,8 @@ def run_comparison(comparison_id: int) -> PhotoComparison:
         else:
             c.status = PhotoComparison.Status.DONE
             c.error = ""
-            c.anagen_pct = round(float(result.anagen_pct), 2)
-            c.telogen_pct = round(float(result.telogen_pct), 2)
+            c.anagen_pct = round(anagen_pct, 2)
+            c.telogen_pct = round(result.telogen_pct, 2)
             c.compared_at = timezone.now()
     c.seconds = round(time.perf_counter() - t0, 3)
     with transaction.atomic():

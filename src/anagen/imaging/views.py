@@ -6,12 +6,13 @@ decide, selectors read; every object is looked up within the patient of the user
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from anagen.accounts.permissions import require_permission
+from anagen.core.http import ClinicRequest
 from anagen.imaging import selectors, services
 from anagen.monitoring import selectors as monitoring_selectors
 from anagen.patients.selectors import log_request_access
@@ -25,7 +26,7 @@ def _visit_url(analysis) -> str:
     return f"{url}#analysis-{analysis.pk}"
 
 
-def _panel(request: HttpRequest, analysis, errors=None, status: int = 200) -> HttpResponse:
+def _panel(request: ClinicRequest, analysis, errors=None, status: int = 200) -> HttpResponse:
     analysis.refresh_from_db()
     context = {"a": analysis, "patient": analysis.patient, "errors": errors or {}}
     if request.htmx:
@@ -35,7 +36,7 @@ def _panel(request: HttpRequest, analysis, errors=None, status: int = 200) -> Ht
 
 
 @require_permission("visit.view")
-def analysis_detail(request: HttpRequest, patient_id: int, analysis_id: int) -> HttpResponse:
+def analysis_detail(request: ClinicRequest, patient_id: int, analysis_id: int) -> HttpResponse:
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     analysis = selectors.get_analysis(patient, analysis_id)
     if not request.htmx:
@@ -44,7 +45,7 @@ def analysis_detail(request: HttpRequest, patient_id: int, analysis_id: int) -> 
 
 
 @require_permission("visit.view")
-def overlay(request: HttpRequest, patient_id: int, analysis_id: int) -> HttpResponse:
+def overlay(request: ClinicRequest, patient_id: int, analysis_id: int) -> HttpResponse:
     """The overlay PNG (corrections applied; ``?auto=1`` for the automatic result)."""
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     analysis = selectors.get_analysis(patient, analysis_id)
@@ -62,7 +63,7 @@ def overlay(request: HttpRequest, patient_id: int, analysis_id: int) -> HttpResp
 
 @require_permission("visit.record")
 @require_http_methods(["POST"])
-def correct(request: HttpRequest, patient_id: int, analysis_id: int) -> HttpResponse:
+def correct(request: ClinicRequest, patient_id: int, analysis_id: int) -> HttpResponse:
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     analysis = selectors.get_analysis(patient, analysis_id)
     try:
@@ -80,7 +81,7 @@ def correct(request: HttpRequest, patient_id: int, analysis_id: int) -> HttpResp
 
 @require_permission("visit.record")
 @require_http_methods(["POST"])
-def analyse(request: HttpRequest, patient_id: int, photo_id: int) -> HttpResponse:
+def analyse(request: ClinicRequest, patient_id: int, photo_id: int) -> HttpResponse:
     """(Re)analyse one trichoscopy photo, with the µm/px entered here or the clinic's."""
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     photo = selectors.get_trichoscopy_photo(patient, photo_id)
@@ -100,7 +101,7 @@ def analyse(request: HttpRequest, patient_id: int, photo_id: int) -> HttpRespons
 
 @require_permission("monitoring.settings")
 @require_http_methods(["GET", "POST"])
-def settings_view(request: HttpRequest) -> HttpResponse:
+def settings_view(request: ClinicRequest) -> HttpResponse:
     cfg = services.settings_for(request.clinic)
     errors: dict = {}
     values = {
@@ -126,7 +127,7 @@ def settings_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_permission("visit.view")
-def comparison_detail(request: HttpRequest, patient_id: int, comparison_id: int) -> HttpResponse:
+def comparison_detail(request: ClinicRequest, patient_id: int, comparison_id: int) -> HttpResponse:
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     c = selectors.get_comparison(patient, comparison_id)
     context = {"c": c, "patient": patient}
@@ -138,7 +139,7 @@ def comparison_detail(request: HttpRequest, patient_id: int, comparison_id: int)
 
 @require_permission("visit.record")
 @require_http_methods(["GET", "POST"])
-def compare(request: HttpRequest, patient_id: int, photo_id: int) -> HttpResponse:
+def compare(request: ClinicRequest, patient_id: int, photo_id: int) -> HttpResponse:
     """Phototrichogram: compare this (later) trichoscopy photo with an earlier one."""
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     photo = selectors.get_trichoscopy_photo(patient, photo_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.utils import timezone
@@ -94,7 +94,7 @@ def urn(clinic_id: int, kind: str, pk: Any) -> str:
 
 def _dt(value: date | datetime) -> str:
     if isinstance(value, datetime):
-        return value.astimezone(timezone.UTC).isoformat()
+        return value.astimezone(UTC).isoformat()
     return value.isoformat()
 
 

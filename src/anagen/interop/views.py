@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from anagen.accounts.permissions import require_permission
+from anagen.core.http import ClinicRequest
 from anagen.interop import analysis, fhir_export, fhir_import
 from anagen.interop.forms import FhirImportForm
 from anagen.patients.selectors import get_patient, log_request_access
@@ -18,7 +19,7 @@ FHIR_JSON = "application/fhir+json"
 
 @require_permission("fhir.export")
 @require_GET
-def fhir_bundle(request: HttpRequest, patient_id: int) -> HttpResponse:
+def fhir_bundle(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     log_request_access(request, patient)
     body = fhir_export.patient_bundle_json(patient, base_url=request.build_absolute_uri("/"))
@@ -39,7 +40,7 @@ def _apply(form: FhirImportForm, exc: fhir_import.ImportRefused) -> None:
 
 @require_permission("fhir.import")
 @require_http_methods(["GET", "POST"])
-def fhir_import_view(request: HttpRequest) -> HttpResponse:
+def fhir_import_view(request: ClinicRequest) -> HttpResponse:
     bound = request.method == "POST"
     form = FhirImportForm(request.POST if bound else None, request.FILES if bound else None)
     if request.method == "POST" and form.is_valid():
@@ -60,7 +61,7 @@ def fhir_import_view(request: HttpRequest) -> HttpResponse:
 
 @require_permission("export.deidentified")
 @require_GET
-def export_page(request: HttpRequest) -> HttpResponse:
+def export_page(request: ClinicRequest) -> HttpResponse:
     rows = analysis.analysis_rows(request.clinic)
     return render(
         request,
@@ -79,7 +80,7 @@ def _filename(ext: str) -> str:
 
 @require_permission("export.deidentified")
 @require_GET
-def export_csv(request: HttpRequest) -> HttpResponse:
+def export_csv(request: ClinicRequest) -> HttpResponse:
     body = analysis.to_csv(analysis.analysis_rows(request.clinic))
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_filename("csv")}"'
@@ -89,7 +90,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
 
 @require_permission("export.deidentified")
 @require_GET
-def export_parquet(request: HttpRequest) -> HttpResponse:
+def export_parquet(request: ClinicRequest) -> HttpResponse:
     body = analysis.to_parquet(analysis.analysis_rows(request.clinic))
     response = HttpResponse(body, content_type="application/vnd.apache.parquet")
     response["Content-Disposition"] = f'attachment; filename="{_filename("parquet")}"'

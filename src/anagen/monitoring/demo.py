@@ -30,6 +30,7 @@ from django.utils import timezone
 from PIL import Image, ImageDraw
 
 from anagen.accounts.models import Clinic, User
+from anagen.core.history import save_with_history
 from anagen.monitoring import selectors, services
 from anagen.monitoring.models import Photo, ScheduledVisit, Visit
 from anagen.patients.models import Patient, SexAtBirth
@@ -46,7 +47,7 @@ PHOTO_PX = (240, 180)
 
 # (n-th cohort patient with injection sessions, CTCAE term, grade, days after the session,
 #  days to resolve or None, seriousness, relatedness, action, outcome, description)
-ADVERSE_EVENTS = (
+ADVERSE_EVENTS: tuple[tuple[Any, ...], ...] = (
     (0, "injection_site_reaction", 1, 0, 3, [], "definite", "none", "recovered",
      "Erythema and mild swelling at the injection points, settled in 3 days."),
     (1, "headache", 1, 0, 1, [], "possible", "medication", "recovered",
@@ -96,7 +97,7 @@ def cohort(today: date | None = None) -> list[tuple[int, DemoPatient, CoursePlan
     """(simulator index, simulated patient, course) for the demo patients, in MRN order."""
     today = today or timezone.localdate()
     start = today - timedelta(days=DEMO_TODAY_OFFSET_DAYS)
-    out = []
+    out: list[tuple[int, DemoPatient, CoursePlan]] = []
     for i, p in enumerate(generate_demo_cohort(COHORT_CANDIDATES, COHORT_SEED, start)):
         course = _course(p)
         if course is not None and len(out) < COHORT_SIZE:
@@ -177,9 +178,7 @@ def _patient(clinic: Clinic, creator: User, k: int, p: DemoPatient, rng: random.
         phone=f"+44 20 7946 {rng.randint(0, 9999):04d}",
         email=f"{given}.{family}.{FIRST_NUMBER + k}@example.org".lower(),
     )
-    patient._history_user = creator
-    patient._change_reason = "demo data (simulated course)"
-    patient.save()
+    save_with_history(patient, creator, "demo data (simulated course)")
     return patient
 
 

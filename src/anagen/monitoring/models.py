@@ -180,6 +180,9 @@ class ScheduledVisit(Voidable):
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
+    # Not stored: selectors.mark_overdue sets it for the pages and API that flag late visits.
+    overdue: bool = False
+
     class Meta:
         ordering = ["due_date", "id"]
         indexes = [models.Index(fields=["clinic", "status", "due_date"])]

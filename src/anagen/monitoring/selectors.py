@@ -39,6 +39,7 @@ from anagen.monitoring.models import (
     ScheduledVisit,
     TreatmentDecision,
     Visit,
+    Voidable,
 )
 from anagen.patients.models import Patient
 from anagen.patients.selectors import MAX_DB_ID, get_patient
@@ -160,7 +161,7 @@ class VoidedEntry:
 def voided_at_visit(visit: Visit) -> list[VoidedEntry]:
     """The photos, measurements and adverse events of ``visit`` voided, oldest voiding first
     (who, when and why: the same facts the change history records)."""
-    rows: list[Model] = [
+    rows: list[Voidable] = [
         *visit.photos.filter(voided_at__isnull=False).select_related("voided_by"),
         *visit.measurements.filter(voided_at__isnull=False).select_related("voided_by"),
         *visit.adverse_events.filter(voided_at__isnull=False).select_related("voided_by"),
@@ -266,10 +267,10 @@ def _ae_summary(patient: Patient, visit: Visit) -> tuple[int, bool | None]:
         .order_by("-visit__visit_date")
         .first()
     )
-    events = adverse_events_of(patient).filter(onset_date__lte=visit.visit_date)
+    query = adverse_events_of(patient).filter(onset_date__lte=visit.visit_date)
     if last is not None:
-        events = events.filter(onset_date__gt=last.visit.visit_date)
-    events = list(events)
+        query = query.filter(onset_date__gt=last.visit.visit_date)
+    events = list(query)
     if not events:
         return 0, None
     top = max(e.grade for e in events)
@@ -428,6 +429,17 @@ def is_overdue(sv: ScheduledVisit, today: date, grace_days: int) -> bool:
     )
 
 
+def mark_overdue(
+    clinic: Clinic, rows: list[ScheduledVisit], today: date | None = None
+) -> list[ScheduledVisit]:
+    """Set ``overdue`` on each visit by the clinic's grace period; returns ``rows``."""
+    today = today or timezone.localdate()
+    grace = thresholds_for(clinic).overdue_grace_days
+    for sv in rows:
+        sv.overdue = is_overdue(sv, today, grace)
+    return rows
+
+
 # --- timeline ------------------------------------------------------------------------------
 
 
@@ -528,16 +540,16 @@ def _consultation_entries(patient: Patient, *, detail: bool) -> list[TimelineEnt
         rows.append((d.diagnosed_on, 3, d.pk, f"Diagnosis: {d.label}", words,
                      f"{flow}#step-diagnosis"))  # fmt: skip
     for plan in TreatmentPlan.objects.filter(**scope):
-        words = []
+        parts = []
         if plan.sessions_planned:
             n = plan.sessions_planned
-            words.append(f"{n} session{'s' if n != 1 else ''} planned")
+            parts.append(f"{n} session{'s' if n != 1 else ''} planned")
         if plan.start_on:
-            words.append(f"from {plan.start_on.isoformat()}")
+            parts.append(f"from {plan.start_on.isoformat()}")
         if not plan.is_active:
-            words.append("since cancelled")
+            parts.append("since cancelled")
         rows.append((timezone.localdate(plan.created_at), 4, plan.pk,
-                     f"Treatment plan accepted: {plan.title}", ", ".join(words),
+                     f"Treatment plan accepted: {plan.title}", ", ".join(parts),
                      f"{flow}#step-plan"))  # fmt: skip
     for c in Consent.objects.filter(**scope).select_related("form", "withdrawal"):
         label = MODALITY_LABELS.get(c.modality, c.modality)
@@ -763,9 +775,9 @@ def timeline(
             )
     for e in adverse_events_of(patient):
         flag = "serious" if e.serious_or_high_grade else ""
-        words = f"grade {e.grade}: {e.grade_text}"
+        detail = f"grade {e.grade}: {e.grade_text}"
         if e.resolution_date:
-            words += f"; resolved {e.resolution_date.isoformat()}"
+            detail += f"; resolved {e.resolution_date.isoformat()}"
         # The entry links to the event's form only for roles that may update it.
         edit = (
             reverse("monitoring:adverse_event_edit", args=[patient.pk, e.pk])
@@ -773,7 +785,7 @@ def timeline(
             else ""
         )
         out.append(
-            TimelineEntry(e.onset_date, "adverse_event", f"Adverse event: {e.term_name}", words,
+            TimelineEntry(e.onset_date, "adverse_event", f"Adverse event: {e.term_name}", detail,
                           edit, flag, e)
         )  # fmt: skip
     decisions = TreatmentDecision.objects.filter(

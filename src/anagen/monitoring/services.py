@@ -36,6 +36,7 @@ from anagen.monitoring.models import (
     ScheduledVisit,
     TreatmentDecision,
     Visit,
+    Voidable,
 )
 from anagen.patients.models import Patient
 
@@ -149,6 +150,12 @@ def _number(
         err.add(field, f"Must be between {lo:g} and {hi:g}{label and ' ' + label}.")
         return None
     return int(number) if integer else number
+
+
+def _whole(err: _Errors, field: str, value: Any, lo: int, hi: int) -> int | None:
+    """A whole number from ``lo`` to ``hi`` (None when empty or refused with an error)."""
+    number = _number(err, field, value, lo, hi, integer=True)
+    return None if number is None else int(number)
 
 
 def _date(err: _Errors, field: str, value: Any, *, required: bool = False) -> date | None:
@@ -320,6 +327,7 @@ def add_scheduled_visit(
     due = _date(err, "due_date", due_date, required=True)
     label = _text(err, "label", label, 120) or "Extra visit"
     err.raise_if_any()
+    assert due is not None  # required: an error was added otherwise
     sv = ScheduledVisit(
         clinic=patient.clinic,
         patient=patient,
@@ -348,6 +356,7 @@ def reschedule_visit(
     if new is not None and new == scheduled.due_date:
         err.add("due_date", "The new date is the current date.")
     err.raise_if_any()
+    assert new is not None  # required: an error was added otherwise
     with transaction.atomic():
         fresh = ScheduledVisit.objects.select_for_update().get(pk=scheduled.pk)
         old = fresh.due_date
@@ -576,7 +585,7 @@ def record_visit(
             save_with_history(sv, user, "visit recorded")
         save_with_history(visit, user, "visit recorded")
         if _has_measurement(measurement_values):
-            m = Measurement(
+            measurement = Measurement(
                 clinic=patient.clinic,
                 patient=patient,
                 visit=visit,
@@ -584,7 +593,7 @@ def record_visit(
                 source=Measurement.Source.MANUAL,
                 **measurement_values,
             )
-            save_with_history(m, user, "measured at visit")
+            save_with_history(measurement, user, "measured at visit")
         for upload, clean in cleaned_photos:
             _store_photo(visit, user, upload, clean)
     return visit
@@ -628,9 +637,7 @@ def add_photos(visit: Visit, user: User, photos: Iterable[PhotoUpload]) -> list[
         return [_store_photo(visit, user, u, c) for u, c in cleaned]
 
 
-def void_record(
-    obj: Visit | Photo | Measurement | AdverseEvent | ScheduledVisit, user: User, reason: str
-) -> None:
+def void_record(obj: Voidable, user: User, reason: str) -> None:
     """Void a record entered in error; it stays in the database and the history."""
     reason = (reason or "").strip()
     if len(reason) < 5 or "\x00" in reason:
@@ -638,7 +645,7 @@ def void_record(
     if obj.is_voided:
         raise MonitoringError({"__all__": ["This record is already voided."]})
     with transaction.atomic():
-        fresh = type(obj).objects.select_for_update().get(pk=obj.pk)
+        fresh = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
         if fresh.is_voided:  # voided by someone else since it was read
             raise MonitoringError({"__all__": ["This record is already voided."]})
         fresh.voided_at = timezone.now()
@@ -823,14 +830,10 @@ def record_decision(
     }:
         err.add("decision", "Choose one of the listed decisions.")
     rationale = _text(err, "rationale", rationale)
-    done = _number(err, "sessions_done", sessions_done, 0, schedule.MAX_SESSIONS * 2, integer=True)
-    planned = _number(
-        err, "sessions_planned", sessions_planned, 1, schedule.MAX_SESSIONS, integer=True
-    )
-    extra = _number(err, "extra_sessions", extra_sessions, 1, 12, integer=True)
-    months = _number(
-        err, "maintenance_interval_months", maintenance_interval_months, 1, 36, integer=True
-    )
+    done = _whole(err, "sessions_done", sessions_done, 0, schedule.MAX_SESSIONS * 2)
+    planned = _whole(err, "sessions_planned", sessions_planned, 1, schedule.MAX_SESSIONS)
+    extra = _whole(err, "extra_sessions", extra_sessions, 1, 12)
+    months = _whole(err, "maintenance_interval_months", maintenance_interval_months, 1, 36)
     err.raise_if_any()
     prop = selectors.proposal_for(visit, sessions_done=done, sessions_planned=planned)
     if prop.error:

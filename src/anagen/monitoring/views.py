@@ -7,7 +7,7 @@ import csv
 from datetime import date, timedelta
 
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 from anagen.accounts.permissions import can, require_permission
 from anagen.core.forms import VoidReasonForm
 from anagen.core.history import stored_values
+from anagen.core.http import ClinicRequest
 from anagen.core.text import spreadsheet_safe
 from anagen.monitoring import charts, ctcae, selectors, services
 from anagen.monitoring.forms import (
@@ -42,7 +43,7 @@ def _apply_errors(form, error: services.MonitoringError) -> None:
             )
 
 
-def _status(request: HttpRequest) -> int:
+def _status(request: ClinicRequest) -> int:
     return 400 if request.method == "POST" else 200
 
 
@@ -61,7 +62,7 @@ def _month(value: str | None, today: date) -> date:
 
 
 @require_permission("visit.view")
-def agenda(request: HttpRequest) -> HttpResponse:
+def agenda(request: ClinicRequest) -> HttpResponse:
     today = timezone.localdate()
     form = AgendaFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
@@ -71,10 +72,11 @@ def agenda(request: HttpRequest) -> HttpResponse:
     if view == "calendar":
         first = _month(data.get("month"), today)
         last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
-        rows = list(selectors.agenda(request.clinic, first, last))
+        rows = selectors.mark_overdue(
+            request.clinic, list(selectors.agenda(request.clinic, first, last)), today
+        )
         by_day: dict[date, list] = {}
         for sv in rows:
-            sv.overdue = selectors.is_overdue(sv, today, grace)
             by_day.setdefault(sv.due_date, []).append(sv)
         weeks = []
         for week in calendar.Calendar(firstweekday=0).monthdatescalendar(first.year, first.month):
@@ -94,16 +96,16 @@ def agenda(request: HttpRequest) -> HttpResponse:
         if end < start:
             start, end = end, start
         end = min(end, start + timedelta(days=366))  # one year per page at most
-        rows = list(selectors.agenda(request.clinic, start, end))
-        for sv in rows:
-            sv.overdue = selectors.is_overdue(sv, today, grace)
+        rows = selectors.mark_overdue(
+            request.clinic, list(selectors.agenda(request.clinic, start, end)), today
+        )
         context.update(rows=rows, start=start, end=end)
     context["overdue"] = list(selectors.overdue(request.clinic, today)[:200])
     return render(request, "monitoring/agenda.html", context)
 
 
 @require_permission("schedule.manage")
-def reminders_csv(request: HttpRequest) -> HttpResponse:
+def reminders_csv(request: ClinicRequest) -> HttpResponse:
     """Upcoming and overdue appointments with contact details for the front desk."""
     today = timezone.localdate()
     try:
@@ -135,14 +137,14 @@ def reminders_csv(request: HttpRequest) -> HttpResponse:
 
 
 @require_permission("visit.view")
-def reportable_events(request: HttpRequest) -> HttpResponse:
+def reportable_events(request: ClinicRequest) -> HttpResponse:
     events = list(selectors.reportable_events(request.clinic)[:500])
     return render(request, "monitoring/reportable.html", {"events": events})
 
 
 @require_permission("monitoring.settings")
 @require_http_methods(["GET", "POST"])
-def settings_view(request: HttpRequest) -> HttpResponse:
+def settings_view(request: ClinicRequest) -> HttpResponse:
     current = selectors.thresholds_for(request.clinic)
     form = SettingsForm(request.POST or None, instance=current)
     if request.method == "POST" and form.is_valid():
@@ -162,7 +164,7 @@ def settings_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_permission("visit.view")
-def patient_timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_timeline(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
     log_request_access(request, patient)
     show_sessions = can(request, "session.view")
@@ -205,7 +207,7 @@ def patient_timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_permission("schedule.manage")
 @require_http_methods(["GET", "POST"])
-def schedule_create(request: HttpRequest, patient_id: int) -> HttpResponse:
+def schedule_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
     form = ScheduleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -226,7 +228,7 @@ def schedule_create(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_permission("schedule.manage")
 @require_http_methods(["GET", "POST"])
-def reschedule(request: HttpRequest, patient_id: int, scheduled_id: int) -> HttpResponse:
+def reschedule(request: ClinicRequest, patient_id: int, scheduled_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
     sv = selectors.get_scheduled_visit(patient, scheduled_id)
     form = RescheduleForm(request.POST or None, initial={"due_date": sv.due_date})
@@ -250,7 +252,7 @@ def reschedule(request: HttpRequest, patient_id: int, scheduled_id: int) -> Http
     )
 
 
-def _photo_uploads(request: HttpRequest, form: VisitForm) -> list[services.PhotoUpload]:
+def _photo_uploads(request: ClinicRequest, form: VisitForm) -> list[services.PhotoUpload]:
     out = []
     for view, _ in VIEWS:
         f = request.FILES.get(f"photo_{view}")
@@ -271,7 +273,7 @@ def _photo_uploads(request: HttpRequest, form: VisitForm) -> list[services.Photo
 
 @require_permission("visit.record")
 @require_http_methods(["GET", "POST"])
-def visit_create(request: HttpRequest, patient_id: int) -> HttpResponse:
+def visit_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
     sv = None
     scheduled = request.GET.get("scheduled") or request.POST.get("scheduled")
@@ -315,7 +317,7 @@ def visit_create(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 @require_permission("visit.view")
-def visit_detail(request: HttpRequest, patient_id: int, visit_id: int) -> HttpResponse:
+def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
     visit = selectors.get_visit(patient, visit_id)
     log_request_access(request, patient)
@@ -350,7 +352,7 @@ def visit_detail(request: HttpRequest, patient_id: int, visit_id: int) -> HttpRe
 
 @require_permission("visit.record")
 @require_http_methods(["POST"])
-def photo_upload(request: HttpRequest, patient_id: int, visit_id: int) -> HttpResponse:
+def photo_upload(request: ClinicRequest, patient_id: int, visit_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
     visit = selectors.get_visit(patient, visit_id)
     form = PhotoForm(request.POST, request.FILES)
@@ -376,7 +378,7 @@ def photo_upload(request: HttpRequest, patient_id: int, visit_id: int) -> HttpRe
 
 
 @require_permission("visit.view")
-def photo_image(request: HttpRequest, patient_id: int, photo_id: int) -> HttpResponse:
+def photo_image(request: ClinicRequest, patient_id: int, photo_id: int) -> FileResponse:
     """The image bytes, served through the permission check (never a public media URL)."""
     patient = selectors.get_patient(request.clinic, patient_id)
     photo = selectors.get_photo(patient, photo_id)
@@ -392,7 +394,7 @@ def photo_image(request: HttpRequest, patient_id: int, photo_id: int) -> HttpRes
 
 @require_permission("decision.record")
 @require_http_methods(["GET", "POST"])
-def decision_create(request: HttpRequest, patient_id: int, visit_id: int) -> HttpResponse:
+def decision_create(request: ClinicRequest, patient_id: int, visit_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
     visit = selectors.get_visit(patient, visit_id)
     proposal = selectors.proposal_for(visit)
@@ -434,7 +436,7 @@ def _grade_table() -> list:
 
 @require_permission("adverse_event.record")
 @require_http_methods(["GET", "POST"])
-def adverse_event_create(request: HttpRequest, patient_id: int) -> HttpResponse:
+def adverse_event_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
     visits = list(selectors.visits_of(patient).order_by("-visit_date"))
     form = AdverseEventForm(
@@ -463,7 +465,7 @@ def adverse_event_create(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_permission("adverse_event.record")
 @require_http_methods(["GET", "POST"])
-def adverse_event_edit(request: HttpRequest, patient_id: int, event_id: int) -> HttpResponse:
+def adverse_event_edit(request: ClinicRequest, patient_id: int, event_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
     event = selectors.get_adverse_event(patient, event_id)
     initial = {f: getattr(event, f) for f in AdverseEventForm.base_fields}
@@ -517,7 +519,7 @@ def _back_to(obj) -> str:
 
 @require_permission("record.void")
 @require_http_methods(["GET", "POST"])
-def void_record(request: HttpRequest, patient_id: int, kind: str, object_id: int) -> HttpResponse:
+def void_record(request: ClinicRequest, patient_id: int, kind: str, object_id: int) -> HttpResponse:
     """Void a visit, photo, measurement or adverse event entered in error (with a reason).
 
     The visit page posts here from its "Void…" controls; a refused reason comes back on

@@ -23,11 +23,11 @@ from anagen.assessment.models import Diagnosis, MedicalHistory, Screening, Treat
 from anagen.assessment.screening import MODALITIES
 from anagen.monitoring.models import AdverseEvent, Measurement, Visit
 from anagen.patients.models import Patient
-from anagen.products.models import Lot, Product, VialDraw
+from anagen.products.models import DonorType, Lot, Product, ProductForm, SourceTissue, VialDraw
 from anagen.simulation.cohort import PatientSpec, simulate_visits
 from anagen.simulation.measurement import CHANNELS, MeasurementParams
 from anagen.simulation.params import Region
-from anagen.simulation.treatments import Minoxidil, Plan, exosome, prp
+from anagen.simulation.treatments import Minoxidil, Plan, Treatment, exosome, prp
 from anagen.treatments.models import TreatmentSession
 
 ARMS = ("exosome", "prp", "minoxidil", "exosome+minoxidil", "none")
@@ -51,7 +51,7 @@ class LoadedCohort:
 
 def _plan(arm: str) -> Plan:
     days = [7 * w for w in SESSION_WEEKS]
-    parts = []
+    parts: list[Treatment] = []
     for m in arm.split("+"):
         if m == "exosome":
             parts.append(exosome(days))
@@ -63,7 +63,7 @@ def _plan(arm: str) -> Plan:
 
 
 def _next_id(model: type[Model]) -> int:
-    last = model.objects.order_by("-pk").values_list("pk", flat=True).first()
+    last = model._default_manager.order_by("-pk").values_list("pk", flat=True).first()
     return (last or 0) + 1
 
 
@@ -81,7 +81,7 @@ def _insert(model: type[Model], rows: list[dict], fast: bool, batch_size: int) -
     if not rows:
         return
     if not fast:
-        model.objects.bulk_create([model(**r) for r in rows], batch_size=batch_size)
+        model._default_manager.bulk_create([model(**r) for r in rows], batch_size=batch_size)
         return
     now = timezone.now()
     fields = [
@@ -91,12 +91,12 @@ def _insert(model: type[Model], rows: list[dict], fast: bool, batch_size: int) -
     defaults = []
     for f in fields:
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-            value = now
+            default = now
         else:
-            value = f.get_default()
-        defaults.append(f.get_db_prep_save(value, connection))
-    table = connection.ops.quote_name(model._meta.db_table)
-    cols = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+            default = f.get_default()
+        defaults.append(f.get_db_prep_save(default, connection))
+    table = connection.ops.quote_name(str(model._meta.db_table))
+    cols = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     marks = ", ".join(["%s"] * len(fields))
     sql = f"INSERT INTO {table} ({cols}) VALUES ({marks})"  # noqa: S608 - names from _meta
 
@@ -123,9 +123,9 @@ def _product_lot(clinic: Clinic, user: User) -> Lot:
         manufacturer="SimuBio (simulated)",
         name="Simulated MSC exosome",
         defaults={
-            "source_tissue": Product._meta.get_field("source_tissue").choices[0][0],
-            "donor_type": Product._meta.get_field("donor_type").choices[0][0],
-            "form": Product._meta.get_field("form").choices[0][0],
+            "source_tissue": SourceTissue.values[0],
+            "donor_type": DonorType.values[0],
+            "form": ProductForm.values[0],
             "labelled_particles_per_vial": 1e10,
             "volume_ml": Decimal("2.000"),
             "storage_min_temperature_c": Decimal("-90.0"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
+from anagen.core.forms import choice_field
 from anagen.outcomes import cohort
 from anagen.patients.models import SexAtBirth
 
@@ -44,11 +45,14 @@ class CohortFilterForm(forms.Form):
 
     def __init__(self, *args, choices: dict, combinations: list, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["modality"].choices = choices["modality"]
-        self.fields["combination"].choices = _any(combinations)
-        self.fields["reference"].choices = [("", "automatic (none, else first)"), *combinations]
+        choice_field(self, "modality").choices = choices["modality"]
+        choice_field(self, "combination").choices = _any(combinations)
+        choice_field(self, "reference").choices = [
+            ("", "automatic (none, else first)"),
+            *combinations,
+        ]
         for name in ("diagnosis", "stage", "product", "lot", "protocol"):
-            self.fields[name].choices = _any(choices[name])
+            choice_field(self, name).choices = _any(choices[name])
 
     def filters(self) -> cohort.CohortFilters:
         d = self.cleaned_data

@@ -19,7 +19,7 @@ import pandas as pd
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import CharField, QuerySet
+from django.db.models import CharField, Model, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -306,7 +306,7 @@ def data_fingerprint(clinic: Clinic | None = None) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def _has_field(model: type, name: str) -> bool:
+def _has_field(model: type[Model], name: str) -> bool:
     return any(f.name == name for f in model._meta.get_fields())
 
 
@@ -468,9 +468,13 @@ def _load_snapshot(pk: int) -> AnalysisTables | None:
     if row is None:
         return None
     fp, built_at, *blobs = row
-    frames = [snapshot.from_parquet(b) for b in blobs]
-    timings = {"snapshot_s": time.perf_counter() - t0}
-    return AnalysisTables(*frames, timings, fingerprint=fp, built_at=built_at)
+    visits, measurements, attributes, memberships, sessions, events = (
+        snapshot.from_parquet(b) for b in blobs
+    )
+    return AnalysisTables(
+        visits, measurements, attributes, memberships, sessions, events,
+        timings={"snapshot_s": time.perf_counter() - t0}, fingerprint=fp, built_at=built_at,
+    )  # fmt: skip
 
 
 def request_rebuild(clinic: Clinic, fingerprint: str) -> None:
@@ -529,9 +533,8 @@ def cohort_analysis(
 
     t0 = time.perf_counter()
     extra = repr((filters, options, deidentified, listing_limit))
-    if use_cache and not fingerprint:
-        fingerprint = data_fingerprint(clinic)
     if use_cache:
+        fingerprint = fingerprint or data_fingerprint(clinic)
         cached = cache.get(_cache_key("cohort", clinic, fingerprint, extra))
         if cached is not None:
             cached.timings = {"cached_result": 1.0, "total_s": time.perf_counter() - t0}

@@ -30,6 +30,8 @@ def store_snapshot(
     clinic: Clinic, tables: AnalysisTables, *, read_seconds: float | None = None
 ) -> AnalysisSnapshot:
     """Replace the clinic's snapshot with ``tables`` (labelled with their fingerprint)."""
+    if tables.built_at is None:
+        raise ValueError("tables with no read time cannot be stored as a snapshot")
     t0 = time.perf_counter()
     blobs = {
         f"{name}_parquet": snapshot.to_parquet(getattr(tables, name)) for name in snapshot.TABLES
@@ -111,8 +113,7 @@ def rebuild_after_commit(clinic_id: int) -> None:
         return
     conn = transaction.get_connection()
     pending = getattr(conn, "_anagen_pending_snapshot_rebuilds", None)
-    registered = pending is not None and any(item[1] is pending for item in conn.run_on_commit)
-    if registered:
+    if pending is not None and any(item[1] is pending for item in conn.run_on_commit):
         pending.clinic_ids.add(clinic_id)
         return
     pending = _PendingRebuilds({clinic_id})

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from anagen.accounts.permissions import can, require_permission
 from anagen.accounts.roles import Role
+from anagen.core.http import ClinicRequest
 from anagen.imaging import selectors as imaging_selectors
 from anagen.monitoring.models import Measurement
 from anagen.outcomes import cohort, comparison, progress, selectors
@@ -15,14 +16,14 @@ from anagen.outcomes.forms import CohortFilterForm
 from anagen.patients.selectors import log_request_access
 
 
-def is_deidentified(request: HttpRequest) -> bool:
+def is_deidentified(request: ClinicRequest) -> bool:
     """Researchers see de-identified analytics only (roles.py)."""
     return request.role == Role.RESEARCHER or not can(request, "progress.view")
 
 
 @require_permission("progress.view")
 @require_GET
-def patient_progress(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_progress(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
     log_request_access(request, patient)
     result = selectors.patient_progress(patient)
@@ -42,7 +43,7 @@ def patient_progress(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_permission("cohort.view")
 @require_GET
-def cohort_view(request: HttpRequest) -> HttpResponse:
+def cohort_view(request: ClinicRequest) -> HttpResponse:
     # One fingerprint and one read of the analysis tables per request (filter choices and
     # analysis share them). Stale allowed: while the analysis snapshot is rebuilt in the
     # background the page answers from the previous one, with a notice (view.freshness).
@@ -91,7 +92,7 @@ def cohort_view(request: HttpRequest) -> HttpResponse:
 
 @require_permission("cohort.view")
 @require_GET
-def comparison_view(request: HttpRequest) -> HttpResponse:
+def comparison_view(request: ClinicRequest) -> HttpResponse:
     view = selectors.cohort_analysis(
         request.clinic,
         cohort.CohortFilters(),

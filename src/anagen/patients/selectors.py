@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404
 
 from anagen.accounts.models import AccessLog, Clinic, User
+from anagen.core.http import ClinicRequest
 from anagen.patients.models import Patient
 
 # Primary keys are 64-bit; larger numbers in a URL would overflow in the database.
@@ -74,7 +75,7 @@ def access_log_for(patient: Patient, limit: int = 50) -> list[AccessLog]:
     return list(patient.access_log.select_related("user")[:limit])
 
 
-def log_request_access(request: HttpRequest, patient: Patient, *, channel: str = "web") -> None:
+def log_request_access(request: ClinicRequest, patient: Patient, *, channel: str = "web") -> None:
     """Write the access-log row for a request that opened this patient's record."""
     log_access(
         request.user,

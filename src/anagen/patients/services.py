@@ -52,7 +52,7 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
     unknown = set(data) - set(EDITABLE_FIELDS)
     if unknown:
         errors["__all__"] = [f"Unknown field(s): {', '.join(sorted(unknown))}."]
-    cleaned = {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
+    cleaned: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
     for field in ("medical_record_number", "given_name", "family_name"):
         if field in cleaned and not cleaned[field]:
             errors.setdefault(field, []).append("This field is required.")

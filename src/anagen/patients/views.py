@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from anagen.accounts.permissions import can, require_permission
+from anagen.core.http import ClinicRequest
 from anagen.patients import selectors, services
 from anagen.patients.forms import PatientForm, PatientSearchForm, VoidForm
 
@@ -20,7 +23,7 @@ def _apply_errors(form, error: services.PatientError) -> None:
 
 
 @require_permission("patient.view")
-def patient_list(request: HttpRequest) -> HttpResponse:
+def patient_list(request: ClinicRequest) -> HttpResponse:
     search = PatientSearchForm(request.GET or None)
     query, include_voided = "", False
     if search.is_valid():
@@ -35,10 +38,10 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_permission("patient.view")
-def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_detail(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
     selectors.log_request_access(request, patient)
-    context = {"patient": patient}
+    context: dict[str, Any] = {"patient": patient}
     if can(request, "audit.view"):
         context["history"] = selectors.patient_history(patient)
         context["access_log"] = selectors.access_log_for(patient)
@@ -47,7 +50,7 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_permission("patient.create")
 @require_http_methods(["GET", "POST"])
-def patient_create(request: HttpRequest) -> HttpResponse:
+def patient_create(request: ClinicRequest) -> HttpResponse:
     form = PatientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -63,7 +66,7 @@ def patient_create(request: HttpRequest) -> HttpResponse:
 
 @require_permission("patient.edit")
 @require_http_methods(["GET", "POST"])
-def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_edit(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
     if patient.is_voided:
         messages.error(request, "This record is voided and cannot be edited.")
@@ -86,7 +89,7 @@ def patient_edit(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_permission("patient.void")
 @require_http_methods(["GET", "POST"])
-def patient_void(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_void(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
     form = VoidForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -9,6 +9,7 @@ from django import forms
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic
+from anagen.core.forms import model_choice_field
 from anagen.products import importers
 from anagen.products.models import COA_PDF_MAX_BYTES, Product, StorageLocation
 from anagen.products.selectors import LOT_FILTERS
@@ -117,8 +118,10 @@ class ReceiveLotForm(forms.Form):
 
     def __init__(self, clinic: Clinic, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["product"].queryset = Product.objects.filter(clinic=clinic, is_active=True)
-        self.fields["storage_location"].queryset = StorageLocation.objects.filter(
+        model_choice_field(self, "product").queryset = Product.objects.filter(
+            clinic=clinic, is_active=True
+        )
+        model_choice_field(self, "storage_location").queryset = StorageLocation.objects.filter(
             clinic=clinic, is_active=True
         )
 
@@ -197,7 +200,8 @@ class CoaForm(forms.Form):
             self.fields[name] = forms.CharField(required=False, label=label, max_length=300)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         for name in NUMERIC_LABELS:
             text = (cleaned.get(name) or "").strip().replace(",", "")
             if not text:
@@ -307,4 +311,4 @@ class LotFilterForm(forms.Form):
 
     def __init__(self, clinic: Clinic, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["product"].queryset = Product.objects.filter(clinic=clinic)
+        model_choice_field(self, "product").queryset = Product.objects.filter(clinic=clinic)

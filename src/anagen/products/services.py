@@ -974,7 +974,7 @@ def _draw(
     return draw
 
 
-def record_waste(lot: Lot, user: User, quantity: int, reason: str) -> VialWaste:
+def record_waste(lot: Lot, user: User, quantity: int | None, reason: str) -> VialWaste:
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
         raise _fail("quantity", "Record at least one whole vial.")
     reason = (reason or "").strip()

@@ -7,13 +7,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.forms import Form
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.forms import BaseForm, Form
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from anagen.accounts.permissions import can, require_permission
+from anagen.core.http import ClinicRequest
 from anagen.patients import selectors as patient_selectors
 from anagen.products import selectors, services
 from anagen.products.forms import (
@@ -35,7 +36,7 @@ from anagen.products.forms import (
 from anagen.products.models import CoaSource, LotStatus
 
 
-def _apply_errors(form: Form, error: services.ProductError) -> None:
+def _apply_errors(form: BaseForm, error: services.ProductError) -> None:
     for field, msgs in error.errors.items():
         target = field if field in form.fields else None
         for msg in msgs:
@@ -44,7 +45,7 @@ def _apply_errors(form: Form, error: services.ProductError) -> None:
             form.add_error(target, msg)
 
 
-def _status(request: HttpRequest) -> int:
+def _status(request: ClinicRequest) -> int:
     return 400 if request.method == "POST" else 200
 
 
@@ -52,7 +53,7 @@ def _status(request: HttpRequest) -> int:
 
 
 @require_permission("product.view")
-def lot_list(request: HttpRequest) -> HttpResponse:
+def lot_list(request: ClinicRequest) -> HttpResponse:
     clinic = request.clinic
     form = LotFilterForm(clinic, request.GET or None)
     state, product_id, q = "", None, ""
@@ -84,7 +85,7 @@ def lot_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_permission("product.view")
-def lot_detail(request: HttpRequest, lot_id: int) -> HttpResponse:
+def lot_detail(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = selectors.get_lot(request.clinic, lot_id)
     report, report_error = None, ""
     try:
@@ -117,7 +118,7 @@ def lot_detail(request: HttpRequest, lot_id: int) -> HttpResponse:
 
 @require_permission("lot.receive")
 @require_http_methods(["GET", "POST"])
-def lot_receive(request: HttpRequest) -> HttpResponse:
+def lot_receive(request: ClinicRequest) -> HttpResponse:
     form = ReceiveLotForm(request.clinic, request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -132,7 +133,7 @@ def lot_receive(request: HttpRequest) -> HttpResponse:
 
 @require_permission("lot.receive")
 @require_http_methods(["GET", "POST"])
-def coa_edit(request: HttpRequest, lot_id: int) -> HttpResponse:
+def coa_edit(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = selectors.get_lot(request.clinic, lot_id)
     coa = getattr(lot, "coa", None)
     initial = CoaForm.initial_from(coa) if coa else {}
@@ -162,7 +163,7 @@ def coa_edit(request: HttpRequest, lot_id: int) -> HttpResponse:
 
 
 @require_permission("product.view")
-def coa_pdf(request: HttpRequest, lot_id: int) -> FileResponse:
+def coa_pdf(request: ClinicRequest, lot_id: int) -> FileResponse:
     lot = selectors.get_lot(request.clinic, lot_id)
     coa = getattr(lot, "coa", None)
     if coa is None or not coa.pdf:
@@ -175,7 +176,7 @@ def coa_pdf(request: HttpRequest, lot_id: int) -> FileResponse:
 
 
 def _decision(
-    request: HttpRequest, lot_id: int, form_class: type[Form], act: Any, ok: str
+    request: ClinicRequest, lot_id: int, form_class: type[Form], act: Any, ok: str
 ) -> HttpResponse:
     lot = selectors.get_lot(request.clinic, lot_id)
     form = form_class(request.POST)
@@ -192,13 +193,13 @@ def _decision(
     else:
         for field, errs in form.errors.items():
             for e in errs:
-                messages.error(request, f"{field}: {e}" if field != "__all__" else e)
+                messages.error(request, f"{field}: {e}" if field != "__all__" else str(e))
     return redirect("products:lot", lot_id=lot.pk)
 
 
 @require_permission("lot.release")
 @require_POST
-def lot_release(request: HttpRequest, lot_id: int) -> HttpResponse:
+def lot_release(request: ClinicRequest, lot_id: int) -> HttpResponse:
     return _decision(
         request, lot_id, ReleaseForm,
         lambda lot, d: services.release_lot(lot, request.user, d["reason"]),
@@ -208,7 +209,7 @@ def lot_release(request: HttpRequest, lot_id: int) -> HttpResponse:
 
 @require_permission("lot.release")
 @require_POST
-def lot_reject(request: HttpRequest, lot_id: int) -> HttpResponse:
+def lot_reject(request: ClinicRequest, lot_id: int) -> HttpResponse:
     return _decision(
         request, lot_id, ReasonForm,
         lambda lot, d: services.reject_lot(lot, request.user, d["reason"]),
@@ -218,7 +219,7 @@ def lot_reject(request: HttpRequest, lot_id: int) -> HttpResponse:
 
 @require_permission("lot.release")
 @require_POST
-def override_request(request: HttpRequest, lot_id: int) -> HttpResponse:
+def override_request(request: ClinicRequest, lot_id: int) -> HttpResponse:
     return _decision(
         request, lot_id, ReasonForm,
         lambda lot, d: services.request_override(lot, request.user, d["reason"]),
@@ -228,7 +229,7 @@ def override_request(request: HttpRequest, lot_id: int) -> HttpResponse:
 
 @require_permission("lot.release")
 @require_POST
-def override_approve(request: HttpRequest, lot_id: int) -> HttpResponse:
+def override_approve(request: ClinicRequest, lot_id: int) -> HttpResponse:
     return _decision(
         request, lot_id, Form,
         lambda lot, d: services.approve_override(lot, request.user),
@@ -238,7 +239,7 @@ def override_approve(request: HttpRequest, lot_id: int) -> HttpResponse:
 
 @require_permission("lot.release")
 @require_POST
-def excursion_decide(request: HttpRequest, lot_id: int) -> HttpResponse:
+def excursion_decide(request: ClinicRequest, lot_id: int) -> HttpResponse:
     return _decision(
         request, lot_id, ExcursionDecisionForm,
         lambda lot, d: services.decide_excursions(lot, request.user, d["decision"], d["reason"]),
@@ -248,7 +249,7 @@ def excursion_decide(request: HttpRequest, lot_id: int) -> HttpResponse:
 
 @require_permission("coldchain.record")
 @require_POST
-def lot_waste(request: HttpRequest, lot_id: int) -> HttpResponse:
+def lot_waste(request: ClinicRequest, lot_id: int) -> HttpResponse:
     return _decision(
         request, lot_id, WasteForm,
         lambda lot, d: services.record_waste(lot, request.user, d["quantity"], d["reason"]),
@@ -258,7 +259,7 @@ def lot_waste(request: HttpRequest, lot_id: int) -> HttpResponse:
 
 @require_permission("lot.receive")
 @require_http_methods(["GET", "POST"])
-def lot_import(request: HttpRequest) -> HttpResponse:
+def lot_import(request: ClinicRequest) -> HttpResponse:
     form = UploadForm(request.POST or None, request.FILES or None)
     problems: list[str] = []
     if request.method == "POST" and form.is_valid():
@@ -283,7 +284,7 @@ def lot_import(request: HttpRequest) -> HttpResponse:
 
 
 @require_permission("recall.manage")
-def lot_trace(request: HttpRequest, lot_id: int) -> HttpResponse:
+def lot_trace(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = selectors.get_lot(request.clinic, lot_id)
     return render(
         request,
@@ -303,7 +304,7 @@ def lot_trace(request: HttpRequest, lot_id: int) -> HttpResponse:
 
 @require_permission("recall.manage")
 @require_POST
-def lot_recall(request: HttpRequest, lot_id: int) -> HttpResponse:
+def lot_recall(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = selectors.get_lot(request.clinic, lot_id)
     form = ReasonForm(request.POST)
     if form.is_valid():
@@ -326,7 +327,7 @@ def lot_recall(request: HttpRequest, lot_id: int) -> HttpResponse:
 
 
 @require_permission("recall.manage")
-def recall_csv(request: HttpRequest, lot_id: int) -> HttpResponse:
+def recall_csv(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = selectors.get_lot(request.clinic, lot_id)
     response = HttpResponse(selectors.recall_csv(lot), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="recall-{lot.pk}.csv"'
@@ -334,7 +335,7 @@ def recall_csv(request: HttpRequest, lot_id: int) -> HttpResponse:
 
 
 @require_permission("recall.manage")
-def recall_pdf(request: HttpRequest, lot_id: int) -> HttpResponse:
+def recall_pdf(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = selectors.get_lot(request.clinic, lot_id)
     pdf = selectors.recall_notice_pdf(lot, generated_at=timezone.now())
     response = HttpResponse(pdf, content_type="application/pdf")
@@ -343,7 +344,7 @@ def recall_pdf(request: HttpRequest, lot_id: int) -> HttpResponse:
 
 
 @require_permission("recall.manage")
-def patient_lots(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_lots(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = patient_selectors.get_patient(request.clinic, patient_id)
     return render(
         request,
@@ -360,7 +361,7 @@ def patient_lots(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 @require_permission("product.view")
-def product_list(request: HttpRequest) -> HttpResponse:
+def product_list(request: ClinicRequest) -> HttpResponse:
     return render(
         request,
         "products/product_list.html",
@@ -369,7 +370,7 @@ def product_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_permission("product.view")
-def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
+def product_detail(request: ClinicRequest, product_id: int) -> HttpResponse:
     product = selectors.get_product(request.clinic, product_id)
     lots = selectors.lots_of(request.clinic).filter(product=product)
     return render(request, "products/product_detail.html", {"product": product, "lots": list(lots)})
@@ -377,7 +378,7 @@ def product_detail(request: HttpRequest, product_id: int) -> HttpResponse:
 
 @require_permission("product.manage")
 @require_http_methods(["GET", "POST"])
-def product_create(request: HttpRequest) -> HttpResponse:
+def product_create(request: ClinicRequest) -> HttpResponse:
     form = ProductEditForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -392,7 +393,7 @@ def product_create(request: HttpRequest) -> HttpResponse:
 
 @require_permission("product.manage")
 @require_http_methods(["GET", "POST"])
-def product_edit(request: HttpRequest, product_id: int) -> HttpResponse:
+def product_edit(request: ClinicRequest, product_id: int) -> HttpResponse:
     product = selectors.get_product(request.clinic, product_id)
     form = ProductEditForm(
         request.POST or None, instance=selectors.get_product(request.clinic, product_id)
@@ -417,7 +418,7 @@ def product_edit(request: HttpRequest, product_id: int) -> HttpResponse:
 
 
 @require_permission("product.view")
-def location_list(request: HttpRequest) -> HttpResponse:
+def location_list(request: ClinicRequest) -> HttpResponse:
     return render(
         request,
         "products/location_list.html",
@@ -427,7 +428,7 @@ def location_list(request: HttpRequest) -> HttpResponse:
 
 @require_permission("product.manage")
 @require_http_methods(["GET", "POST"])
-def location_create(request: HttpRequest) -> HttpResponse:
+def location_create(request: ClinicRequest) -> HttpResponse:
     form = LocationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -446,15 +447,19 @@ def location_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_permission("product.view")
-def location_detail(request: HttpRequest, location_id: int) -> HttpResponse:
+def location_detail(request: ClinicRequest, location_id: int) -> HttpResponse:
     location = selectors.get_location(request.clinic, location_id)
     return _location_page(request, location, ReadingForm(), LoggerUploadForm(), [])
 
 
 def _location_page(
-    request: HttpRequest, location: Any, reading_form: Form, upload_form: Form, problems: list[str],
+    request: ClinicRequest,
+    location: Any,
+    reading_form: Form,
+    upload_form: Form,
+    problems: list[str],
     status: int = 200,
-) -> HttpResponse:  # fmt: skip
+) -> HttpResponse:
     lots = selectors.lots_of(request.clinic).filter(
         storage_location=location, status__in=(LotStatus.QUARANTINED, LotStatus.RELEASED)
     )
@@ -473,7 +478,7 @@ def _location_page(
     )
 
 
-def _flag_message(request: HttpRequest, flagged: list) -> None:
+def _flag_message(request: ClinicRequest, flagged: list) -> None:
     for exc in flagged:
         messages.error(
             request,
@@ -484,7 +489,7 @@ def _flag_message(request: HttpRequest, flagged: list) -> None:
 
 @require_permission("coldchain.record")
 @require_POST
-def reading_add(request: HttpRequest, location_id: int) -> HttpResponse:
+def reading_add(request: ClinicRequest, location_id: int) -> HttpResponse:
     location = selectors.get_location(request.clinic, location_id)
     form = ReadingForm(request.POST)
     if form.is_valid():
@@ -506,7 +511,7 @@ def reading_add(request: HttpRequest, location_id: int) -> HttpResponse:
 
 @require_permission("coldchain.record")
 @require_POST
-def reading_import(request: HttpRequest, location_id: int) -> HttpResponse:
+def reading_import(request: ClinicRequest, location_id: int) -> HttpResponse:
     location = selectors.get_location(request.clinic, location_id)
     form = LoggerUploadForm(request.POST, request.FILES)
     problems: list[str] = []
@@ -529,7 +534,7 @@ def reading_import(request: HttpRequest, location_id: int) -> HttpResponse:
 
 
 @require_permission("product.view")
-def spec_list(request: HttpRequest) -> HttpResponse:
+def spec_list(request: ClinicRequest) -> HttpResponse:
     current = services.current_spec(request.clinic)
     return render(
         request,
@@ -544,7 +549,7 @@ def spec_list(request: HttpRequest) -> HttpResponse:
 
 @require_permission("product.manage")
 @require_http_methods(["GET", "POST"])
-def spec_create(request: HttpRequest) -> HttpResponse:
+def spec_create(request: ClinicRequest) -> HttpResponse:
     import yaml
 
     current = services.current_spec(request.clinic)
@@ -565,7 +570,7 @@ def spec_create(request: HttpRequest) -> HttpResponse:
 
 @require_permission("product.manage")
 @require_http_methods(["GET", "POST"])
-def settings_edit(request: HttpRequest) -> HttpResponse:
+def settings_edit(request: ClinicRequest) -> HttpResponse:
     prefs = services.settings_for(request.clinic)
     form = SettingsForm(
         request.POST or None, initial={"expiry_warning_days": prefs.expiry_warning_days}

@@ -17,7 +17,7 @@ from anagen.imaging import selectors as imaging_selectors
 from anagen.interop.analysis import age_on
 from anagen.monitoring import charts
 from anagen.monitoring import selectors as monitoring_selectors
-from anagen.monitoring.models import Measurement, Photo
+from anagen.monitoring.models import VIEWS, Measurement, Photo
 from anagen.outcomes import cohort, progress
 from anagen.outcomes import selectors as outcomes
 from anagen.patients.models import Patient
@@ -102,7 +102,9 @@ class PatientReport:
     @property
     def session_rows(self) -> list[list[SessionRow | None]]:
         """Sessions in rows of four for the page (the last row padded with None)."""
-        rows = [self.sessions[i : i + 4] for i in range(0, len(self.sessions), 4)]
+        rows: list[list[SessionRow | None]] = [
+            list(self.sessions[i : i + 4]) for i in range(0, len(self.sessions), 4)
+        ]
         if rows:
             rows[-1] = rows[-1] + [None] * (4 - len(rows[-1]))
         return rows
@@ -110,6 +112,9 @@ class PatientReport:
 
 def _photo_uri(photo: Photo) -> str | None:
     """The stored photo, downscaled and re-encoded as JPEG, as a data: URI (None if unreadable)."""
+    if not photo.image.name:
+        return None
+    img: Image.Image
     try:
         with default_storage.open(photo.image.name, "rb") as f:
             img = Image.open(f)
@@ -188,7 +193,7 @@ def _photo_pairs(patient: Patient, pairs: list[progress.PhotoPair]) -> list[Phot
             clinic=patient.clinic, patient=patient, pk__in=ids
         ).select_related("visit")
     }
-    views = dict(Photo._meta.get_field("view").choices)
+    views = dict(VIEWS)
     out = []
     for p in pairs:
         first, last = photos.get(p.baseline_photo_id), photos.get(p.latest_photo_id)

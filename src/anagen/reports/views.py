@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from anagen.accounts.permissions import can, require_permission
+from anagen.core.http import ClinicRequest
 from anagen.patients.selectors import get_patient, log_request_access
 from anagen.reports import cohort, pdf, selectors
 
@@ -20,7 +21,7 @@ def pdf_response(content: bytes, filename: str, *, inline: bool = False) -> Http
     return response
 
 
-def patient_report_pdf_bytes(request: HttpRequest, patient) -> bytes:
+def patient_report_pdf_bytes(request: ClinicRequest, patient) -> bytes:
     report = selectors.patient_report(
         patient,
         generated_at=timezone.now(),
@@ -31,7 +32,7 @@ def patient_report_pdf_bytes(request: HttpRequest, patient) -> bytes:
 
 @require_permission("report.patient")
 @require_GET
-def patient_report(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_report(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     log_request_access(request, patient)
     content = patient_report_pdf_bytes(request, patient)
@@ -44,7 +45,7 @@ def patient_report(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @require_permission("cohort.view")
 @require_GET
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: ClinicRequest) -> HttpResponse:
     """Reports page: the cohort report with the outcomes page's filters, and the other reports."""
     form = cohort.filter_form(request.clinic, request.GET)
     return render(
@@ -56,7 +57,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @require_permission("cohort.view")
 @require_GET
-def cohort_report(request: HttpRequest) -> HttpResponse:
+def cohort_report(request: ClinicRequest) -> HttpResponse:
     """Always de-identified (researchers may download it): aggregates only, no listing."""
     form = cohort.filter_form(request.clinic, request.GET)
     if form.is_bound and not form.is_valid():

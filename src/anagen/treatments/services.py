@@ -344,10 +344,10 @@ def record_session(
         )
         save_with_history(p, user, "recorded with the session")
     for g in grafts:
-        row = GraftRecord(
+        graft = GraftRecord(
             session=session, zone=g["zone"], grafts=g["grafts"], technique=g["technique"]
         )
-        save_with_history(row, user, "recorded with the session")
+        save_with_history(graft, user, "recorded with the session")
     return session
 
 

@@ -4,7 +4,7 @@ import re
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from anagen.accounts.permissions import can, require_permission
 from anagen.core.forms import VoidReasonForm
+from anagen.core.http import ClinicRequest
 from anagen.patients.selectors import get_patient
 from anagen.products.models import Lot
 from anagen.treatments import scalp_zones, selectors, services
@@ -27,12 +28,13 @@ def _svg(entries: list[dict], view: str = "top", **options: Any) -> str:
 
 
 @require_permission("session.view")
-def session_list(request: HttpRequest, patient_id: int) -> HttpResponse:
+def session_list(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     sessions = list(selectors.sessions_of(patient))
     for s in sessions:
         # One map per session on the page: each needs its own clip-path id.
-        s.thumbnail = _svg([e.as_map_entry() for e in s.map_entries.all()], id_suffix=f"s{s.pk}")
+        thumbnail = _svg([e.as_map_entry() for e in s.map_entries.all()], id_suffix=f"s{s.pk}")
+        s.thumbnail = thumbnail  # type: ignore[attr-defined]  # for the page only
     return render(
         request,
         "treatments/session_list.html",
@@ -56,7 +58,7 @@ def _split_errors(exc: services.SessionError, entries: list[dict]) -> tuple[dict
 
 @require_permission("session.record")
 @require_http_methods(["GET", "POST"])
-def session_create(request: HttpRequest, patient_id: int) -> HttpResponse:
+def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     plans = list(selectors.active_plans(patient))
     today = timezone.localdate()
@@ -168,7 +170,7 @@ def session_create(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 @require_permission("session.view")
-def session_detail(request: HttpRequest, patient_id: int, session_id: int) -> HttpResponse:
+def session_detail(request: ClinicRequest, patient_id: int, session_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     session = selectors.get_session(patient, session_id)
     entries = [e.as_map_entry() for e in session.map_entries.all()]
@@ -195,7 +197,7 @@ def session_detail(request: HttpRequest, patient_id: int, session_id: int) -> Ht
 
 @require_permission("record.void")
 @require_http_methods(["GET", "POST"])
-def session_void(request: HttpRequest, patient_id: int, session_id: int) -> HttpResponse:
+def session_void(request: ClinicRequest, patient_id: int, session_id: int) -> HttpResponse:
     """Void a session entered in error (with a reason). Its vial draws stay on the lot trace.
 
     The session page posts here from its "Void…" control; a refused reason comes back on
@@ -238,7 +240,7 @@ VIAL_NOTE = (
 
 
 @require_permission("session.view")
-def postcare_sheet(request: HttpRequest, patient_id: int, session_id: int) -> HttpResponse:
+def postcare_sheet(request: ClinicRequest, patient_id: int, session_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     session = selectors.get_session(patient, session_id)
     body, version = services.postcare_text(request.clinic, session.modality)
@@ -251,7 +253,7 @@ def postcare_sheet(request: HttpRequest, patient_id: int, session_id: int) -> Ht
 
 @require_permission("postcare.manage")
 @require_http_methods(["GET", "POST"])
-def postcare_templates(request: HttpRequest) -> HttpResponse:
+def postcare_templates(request: ClinicRequest) -> HttpResponse:
     form = PostCareForm(request.POST or None, initial={"modality": request.GET.get("modality")})
     status = 200
     if request.method == "POST":

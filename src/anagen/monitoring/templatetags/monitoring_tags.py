@@ -31,11 +31,10 @@ def monitoring_dashboard(context: dict[str, Any]) -> dict[str, Any]:
 
 @register.inclusion_tag("monitoring/_patient_panel_body.html", takes_context=True)
 def monitoring_patient_panel(context: dict[str, Any], patient: Any) -> dict[str, Any]:
-    today = timezone.localdate()
-    grace = selectors.thresholds_for(patient.clinic).overdue_grace_days
-    upcoming = [sv for sv in selectors.schedule_of(patient) if sv.status == sv.Status.PLANNED][:5]
-    for sv in upcoming:
-        sv.overdue = selectors.is_overdue(sv, today, grace)
+    upcoming = selectors.mark_overdue(
+        patient.clinic,
+        [sv for sv in selectors.schedule_of(patient) if sv.status == sv.Status.PLANNED][:5],
+    )
     return {
         "patient": patient,
         "perms_here": context.get("perms_here", {}),

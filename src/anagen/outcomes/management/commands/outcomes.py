@@ -44,6 +44,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--clinic: no clinic with slug {slug!r}")
         for clinic in clinics:
             snap = rebuild_analysis_snapshot(clinic)
+            assert snap is not None  # force=True (the default) always rebuilds
             self.stdout.write(
                 f"{clinic.slug}: analysis snapshot rebuilt in {snap.build_seconds:.1f} s "
                 f"({snap.n_patients} patients, {snap.n_visits} visits, "

@@ -60,7 +60,9 @@ class Command(BaseCommand):
                 data.appendlist(key.strip(), value.strip())
             form = cohort.filter_form(clinic, data)
             if form.is_bound and not form.is_valid():
-                problems = "; ".join(f"{f}: {' '.join(m)}" for f, m in form.errors.items())
+                problems = "; ".join(
+                    f"{f}: {' '.join(map(str, m))}" for f, m in form.errors.items()
+                )
                 raise CommandError(f"--filter: {problems}")
             unknown = set(data) - set(form.fields)
             if unknown:

@@ -1,0 +1,27 @@
+"""The request type of every signed-in page and API call, for the type checker.
+
+``ActiveClinicMiddleware`` (or the API's token authentication) sets ``clinic``, ``role`` and
+``memberships``; django-htmx sets ``htmx``. Views behind ``require_permission`` (pages) or
+``guard`` (API) only ever see a signed-in member of a clinic, so they annotate their request
+with ``ClinicRequest`` and use these attributes without checks. Nothing is a subclass at run
+time: Django's own ``HttpRequest`` arrives.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.http import HttpRequest
+
+if TYPE_CHECKING:
+    from django_htmx.middleware import HtmxDetails
+
+    from anagen.accounts.models import Clinic, Membership, User
+
+
+class ClinicRequest(HttpRequest):
+    user: User  # signed in: never AnonymousUser here
+    clinic: Clinic
+    role: str | None  # None only where no permission check has passed
+    memberships: list[Membership]
+    htmx: HtmxDetails
