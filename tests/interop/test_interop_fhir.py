@@ -286,3 +286,52 @@ def test_a_cancelled_plan_is_exported_as_revoked_with_its_reason(treated, clinic
     (plan,) = _resources(_bundle_of(fhir_export.patient_bundle_json(patient)), "CarePlan")
     assert plan["status"] == "revoked"
     assert {"text": "Cancelled: Patient moved abroad"} in plan["note"]
+
+
+def test_the_agenda_ahead_and_cancelled_visits_are_appointments_missed_ones_are_not(
+    treated, clinician
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from anagen.monitoring import services as monitoring
+
+    patient, _ = treated
+    today = timezone.localdate()
+    ahead = monitoring.add_scheduled_visit(
+        patient, clinician, due_date=today + timedelta(days=30), label="Week 16 review"
+    )
+    monitoring.reschedule_visit(
+        ahead, clinician, new_date=today + timedelta(days=37), reason="Patient on holiday"
+    )
+    cancelled = monitoring.add_scheduled_visit(
+        patient, clinician, due_date=today + timedelta(days=60), label="Week 20 review"
+    )
+    monitoring.set_visit_status(cancelled, clinician, "cancelled", "Stopped the course early")
+    missed = monitoring.add_scheduled_visit(
+        patient, clinician, due_date=today - timedelta(days=3), label="Week 12 review"
+    )
+    monitoring.set_visit_status(missed, clinician, "missed", "Did not come, no call")
+
+    bundle = _bundle_of(fhir_export.patient_bundle_json(patient))
+    by_label = {a["description"]: a for a in _resources(bundle, "Appointment")}
+    assert "Week 12 review" not in by_label  # missed: R5 needs a time for a no-show
+    moved = by_label["Week 16 review"]
+    assert moved["status"] == "proposed"
+    due = (today + timedelta(days=37)).isoformat()
+    assert moved["requestedPeriod"] == [{"start": due, "end": due}]
+    assert moved["note"] == [{"text": f"Moved from {(today + timedelta(days=30)).isoformat()}."}]
+    stopped = by_label["Week 20 review"]
+    assert stopped["status"] == "cancelled"
+    assert stopped["cancellationReason"] == {"text": "Stopped the course early"}
+    patient_url = next(
+        e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
+    assert moved["participant"] == [
+        {
+            "actor": {"reference": patient_url, "display": patient.full_name},
+            "status": "needs-action",
+        }
+    ]
+    Bundle.model_validate(bundle)  # the R5 model accepts them

@@ -25,7 +25,7 @@ from anagen.assessment.models import (
     MedicalHistory,
     TreatmentPlan,
 )
-from anagen.monitoring.models import AdverseEvent, Measurement, Photo, Visit
+from anagen.monitoring.models import AdverseEvent, Measurement, Photo, ScheduledVisit, Visit
 from anagen.patients.models import Patient
 from anagen.products.models import Lot, VialDraw
 from anagen.treatments import scalp_zones
@@ -561,6 +561,40 @@ class _Builder:
                 ]
             self.add("adverse-event", e.pk, resource)
 
+    def appointments(self, scheduled: Iterable[ScheduledVisit]) -> None:
+        """The follow-up agenda still ahead (proposed) and what was cancelled.
+
+        Anagen keeps a due date, not a time. R5 lets only proposed, cancelled or waitlisted
+        appointments go without a start and end (invariant app-3), so a visit that took place
+        (its Observations carry the date) or was missed is not exported as an Appointment.
+        """
+        status = {
+            ScheduledVisit.Status.PLANNED: "proposed",
+            ScheduledVisit.Status.CANCELLED: "cancelled",
+        }
+        for sv in scheduled:
+            if sv.status not in status or sv.is_voided:
+                continue
+            due = _dt(sv.due_date)
+            resource: dict[str, Any] = {
+                "resourceType": "Appointment",
+                "status": status[sv.status],
+                "description": sv.label,
+                "subject": self.subject,
+                "created": _dt(sv.created_at),
+                "requestedPeriod": [{"start": due, "end": due}],
+                "participant": [{"actor": self.subject, "status": "needs-action"}],
+            }
+            if sv.status == ScheduledVisit.Status.CANCELLED:
+                # The reason is kept with the change that cancelled it ("cancelled: why").
+                last = sv.history.first()
+                why = (last.history_change_reason or "") if last is not None else ""
+                if why.startswith("cancelled: "):
+                    resource["cancellationReason"] = {"text": why.removeprefix("cancelled: ")}
+            if sv.due_date != sv.original_due_date:
+                resource["note"] = [{"text": f"Moved from {_dt(sv.original_due_date)}."}]
+            self.add("appointment", sv.pk, resource)
+
     def consents(self, consents: Iterable[Consent]) -> None:
         for c in consents:
             withdrawn = c.withdrawn
@@ -672,6 +706,11 @@ def patient_bundle_dict(patient: Patient, *, base_url: str = "") -> dict[str, An
             clinic=patient.clinic, patient=patient, voided_at__isnull=True
         ).order_by("onset_date", "id"),
         session_urls,
+    )
+    b.appointments(
+        ScheduledVisit.objects.filter(clinic=patient.clinic, patient=patient).order_by(
+            "due_date", "id"
+        )
     )
     b.consents(
         Consent.objects.filter(clinic=patient.clinic, patient=patient)
