@@ -202,6 +202,7 @@ SECURE_CSP = {
 }
 
 # Request size limits: bodies above these get 400 (forms/JSON) or 413-style errors.
+FORM_RENDERER = "anagen.core.forms.FormRenderer"  # shows refused NUL characters as U+FFFD
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("ANAGEN_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000

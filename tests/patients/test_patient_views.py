@@ -55,6 +55,15 @@ def test_bad_fields_give_field_errors_and_store_nothing(client, clinician, field
     assert Patient.objects.count() == 0
 
 
+def test_a_nul_character_is_refused_and_not_echoed_into_the_page(client, clinician):
+    response = client.post("/patients/new/", {**VALID, "given_name": "Gr\x00ace"})
+    assert response.status_code == 400
+    assert b"Null characters are not allowed" in response.content
+    assert b"\x00" not in response.content  # not valid in HTML
+    assert 'value="Gr\ufffdace"'.encode() in response.content
+    assert Patient.objects.count() == 0
+
+
 def test_a_duplicate_mrn_in_the_same_clinic_is_refused(client, clinician, clinic_a, make_patient):
     make_patient(clinic_a, clinician, medical_record_number="MRN-9")
     response = client.post("/patients/new/", VALID)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.forms.boundfield import BoundField
+from django.forms.renderers import DjangoTemplates
 
 
 class VoidReasonForm(forms.Form):
@@ -34,3 +38,23 @@ def model_choice_field(form: forms.BaseForm, name: str) -> forms.ModelChoiceFiel
     if not isinstance(field, forms.ModelChoiceField):
         raise TypeError(f"{name} is not a model choice field")
     return field
+
+
+class ShownBoundField(BoundField):
+    """A field whose value is shown back without NUL characters. Django refuses them (a field
+    error), but the form sent back with that error would carry them into the page, where a NUL
+    is not allowed in HTML: each is shown as U+FFFD, the replacement character, instead."""
+
+    def value(self) -> Any:
+        value = super().value()
+        if isinstance(value, str):
+            return value.replace("\x00", "\ufffd")
+        if isinstance(value, list | tuple):
+            return [v.replace("\x00", "\ufffd") if isinstance(v, str) else v for v in value]
+        return value
+
+
+class FormRenderer(DjangoTemplates):
+    """The project's form renderer (settings.FORM_RENDERER): every form gets ShownBoundField."""
+
+    bound_field_class = ShownBoundField

@@ -568,7 +568,7 @@ class _Builder:
         appointments go without a start and end (invariant app-3), so a visit that took place
         (its Observations carry the date) or was missed is not exported as an Appointment.
         """
-        status = {
+        status: dict[str, str] = {
             ScheduledVisit.Status.PLANNED: "proposed",
             ScheduledVisit.Status.CANCELLED: "cancelled",
         }
