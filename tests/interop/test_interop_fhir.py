@@ -335,3 +335,41 @@ def test_the_agenda_ahead_and_cancelled_visits_are_appointments_missed_ones_are_
         }
     ]
     Bundle.model_validate(bundle)  # the R5 model accepts them
+
+
+def test_hair_growth_questionnaire_answers_are_a_questionnaire_response_per_visit(
+    treated, clinician
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from anagen.monitoring import services as monitoring
+
+    patient, _ = treated
+    visit = monitoring.record_visit(
+        patient,
+        clinician,
+        {
+            "visit_date": timezone.localdate() - timedelta(days=1),
+            "hgq_growth": 2,
+            "hgq_satisfaction": -1,
+            "hgq_bald_spot": 0,
+        },
+    )
+    bundle = _bundle_of(fhir_export.patient_bundle_json(patient))
+    # The course's visits have no questionnaire answers: only this visit gives a response.
+    (response,) = _resources(bundle, "QuestionnaireResponse")
+    assert response["questionnaire"] == fhir_export.Q_HGQ
+    assert response["status"] == "completed"
+    assert response["authored"] == visit.visit_date.isoformat()
+    answers = {i["linkId"]: (i["text"], i["answer"]) for i in response["item"]}
+    assert answers == {
+        "hgq_growth": ("Growth of hair", [{"valueInteger": 2}]),
+        "hgq_bald_spot": ("Size of the bald spot", [{"valueInteger": 0}]),
+        "hgq_satisfaction": (
+            "Satisfaction with the appearance of the hair",
+            [{"valueInteger": -1}],
+        ),
+    }
+    Bundle.model_validate(bundle)

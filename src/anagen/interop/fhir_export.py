@@ -25,7 +25,14 @@ from anagen.assessment.models import (
     MedicalHistory,
     TreatmentPlan,
 )
-from anagen.monitoring.models import AdverseEvent, Measurement, Photo, ScheduledVisit, Visit
+from anagen.monitoring.models import (
+    HGQ_ITEMS,
+    AdverseEvent,
+    Measurement,
+    Photo,
+    ScheduledVisit,
+    Visit,
+)
 from anagen.patients.models import Patient
 from anagen.products.models import Lot, VialDraw
 from anagen.treatments import scalp_zones
@@ -51,6 +58,7 @@ HISTORY_FLAGS = {
     "bleeding_disorder": ("bleeding_disorder", "Bleeding disorder"),
     "keloid": ("keloid", "Keloid tendency"),
 }
+Q_HGQ = f"{LOCAL}/Questionnaire/hgq"
 EXT_CTCAE_GRADE = f"{LOCAL}/StructureDefinition/ctcae-grade"
 EXT_INVESTIGATIONAL = f"{LOCAL}/StructureDefinition/investigational"
 MRN_TYPE = {
@@ -462,6 +470,31 @@ class _Builder:
                     },
                 )
 
+    def questionnaire_responses(self, visits: Iterable[Visit]) -> None:
+        """The patient's Hair Growth Questionnaire at each visit where any item was answered
+        (REFERENCE.md: consultation data as QuestionnaireResponse). Each answer is the
+        7-point score, −3 (greatly decreased) … +3 (greatly increased)."""
+        for v in visits:
+            items = [
+                {"linkId": name, "text": label, "answer": [{"valueInteger": answer}]}
+                for name, label in HGQ_ITEMS
+                if (answer := getattr(v, name)) is not None
+            ]
+            if not items:
+                continue
+            self.add(
+                "hgq",
+                v.pk,
+                {
+                    "resourceType": "QuestionnaireResponse",
+                    "questionnaire": Q_HGQ,
+                    "status": "completed",
+                    "subject": self.subject,
+                    "authored": _dt(v.visit_date),
+                    "item": items,
+                },
+            )
+
     def _measurement(self, v: Visit, m: Measurement) -> None:
         for name, (display, ucum, unit) in MEASURES.items():
             value = getattr(m, name)
@@ -701,6 +734,7 @@ def patient_bundle_dict(patient: Patient, *, base_url: str = "") -> dict[str, An
         .order_by("visit_date", "id")
     )
     b.observations(visits)
+    b.questionnaire_responses(visits)
     b.adverse_events(
         AdverseEvent.objects.filter(
             clinic=patient.clinic, patient=patient, voided_at__isnull=True
