@@ -13,8 +13,8 @@ from typing import Any, Literal
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
-from anagen.accounts.roles import PERMISSIONS, allowed
-from anagen.api.auth import BearerToken, SessionCookie
+from anagen.accounts.roles import PERMISSIONS
+from anagen.api.auth import BearerToken, SessionCookie, check_permission
 from anagen.assessment import selectors, services
 from anagen.assessment.models import (
     Consent,
@@ -44,8 +44,7 @@ def _tenancy_then_permission(request: ClinicRequest, permission: str) -> None:
             patient_id = None  # not a number: ninja's validation answers 422
         if patient_id is not None:
             get_patient(request.clinic, patient_id)  # Http404 "No such patient."
-    if not allowed(getattr(request, "role", None), permission):
-        raise HttpError(403, f"Your role does not allow this ({permission}).")
+    check_permission(request, permission)
 
 
 class _PatientBearer(BearerToken):

@@ -19,7 +19,8 @@ from anagen.accounts.services import authenticate_token
 from anagen.core.http import ClinicRequest
 
 
-def _check(request: ClinicRequest, permission: str) -> None:
+def check_permission(request: ClinicRequest, permission: str) -> None:
+    """403 unless the caller's role holds ``permission``."""
     if not allowed(getattr(request, "role", None), permission):
         raise HttpError(403, f"Your role does not allow this ({permission}).")
 
@@ -43,7 +44,7 @@ class BearerToken(HttpBearer):
 
     def check(self, request: ClinicRequest) -> None:
         """Called once the caller is known; raise HttpError to refuse."""
-        _check(request, self.permission)
+        check_permission(request, self.permission)
 
 
 class SessionCookie(APIKeyCookie):
@@ -63,7 +64,7 @@ class SessionCookie(APIKeyCookie):
 
     def check(self, request: ClinicRequest) -> None:
         """Called once the caller is known; raise HttpError to refuse."""
-        _check(request, self.permission)
+        check_permission(request, self.permission)
 
 
 def guard(permission: str) -> list:

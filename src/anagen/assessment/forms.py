@@ -14,7 +14,7 @@ from anagen.assessment import coding, scales, screening
 from anagen.assessment.labels import CONDITION_LABELS, MEDICATION_LABELS, SCALP_LABELS
 from anagen.assessment.models import MODALITY_LABELS
 from anagen.assessment.services import AssessmentError
-from anagen.core.forms import choice_field
+from anagen.core.forms import form_field
 
 MEDICATION_ORDER = tuple(MEDICATION_LABELS)
 YES_NO_UNKNOWN = [("", "Not recorded"), ("yes", "Yes"), ("no", "No")]
@@ -402,7 +402,7 @@ class RuleOverrideForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         rules = screening.load_default_ruleset().rules
-        choice_field(self, "rule_id").choices = [(r.id, r.id) for r in rules]
+        form_field(self, "rule_id", forms.ChoiceField).choices = [(r.id, r.id) for r in rules]
 
 
 class ProtocolTemplateForm(forms.Form):

@@ -24,19 +24,11 @@ class VoidReasonForm(forms.Form):
     )
 
 
-def choice_field(form: forms.BaseForm, name: str) -> forms.ChoiceField:
-    """``form``'s choice field ``name``, typed so its choices (or queryset) can be set."""
+def form_field[F: forms.Field](form: forms.BaseForm, name: str, kind: type[F]) -> F:
+    """``form``'s field ``name`` as a ``kind`` (so its choices or queryset can be set)."""
     field = form.fields[name]
-    if not isinstance(field, forms.ChoiceField):
-        raise TypeError(f"{name} is not a choice field")
-    return field
-
-
-def model_choice_field(form: forms.BaseForm, name: str) -> forms.ModelChoiceField:
-    """``form``'s model choice field ``name``, typed so its queryset can be set."""
-    field = form.fields[name]
-    if not isinstance(field, forms.ModelChoiceField):
-        raise TypeError(f"{name} is not a model choice field")
+    if not isinstance(field, kind):
+        raise TypeError(f"{name} is not a {kind.__name__}")
     return field
 
 

@@ -28,7 +28,7 @@ from anagen.assessment.models import (
     Screening,
     TreatmentPlan,
 )
-from anagen.monitoring import decision
+from anagen.monitoring import decision, schedule
 from anagen.monitoring.models import (
     VIEWS,
     AdverseEvent,
@@ -424,9 +424,9 @@ def reportable_events(clinic: Clinic) -> QuerySet[AdverseEvent]:
 
 
 def is_overdue(sv: ScheduledVisit, today: date, grace_days: int) -> bool:
-    return sv.status == ScheduledVisit.Status.PLANNED and sv.due_date < today - timedelta(
-        days=grace_days
-    )
+    """schedule.is_overdue for a stored visit: only a planned one can be overdue."""
+    done = sv.status != ScheduledVisit.Status.PLANNED
+    return schedule.is_overdue(sv.due_date, today, done=done, grace_days=grace_days)
 
 
 def mark_overdue(

@@ -112,12 +112,12 @@ def reminders_csv(request: ClinicRequest) -> HttpResponse:
         days = max(1, min(int(request.GET.get("days", "14")), 90))
     except ValueError:
         days = 14
-    grace = selectors.thresholds_for(request.clinic).overdue_grace_days
     rows = list(selectors.overdue(request.clinic, today)) + list(
         selectors.agenda(request.clinic, today, today + timedelta(days=days)).filter(
             status=ScheduledVisit.Status.PLANNED
         )
     )
+    selectors.mark_overdue(request.clinic, rows, today)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="reminders-{today.isoformat()}.csv"'
     writer = csv.writer(response)
@@ -130,7 +130,7 @@ def reminders_csv(request: ClinicRequest) -> HttpResponse:
             continue
         seen.add(sv.pk)
         p = sv.patient
-        status = "overdue" if selectors.is_overdue(sv, today, grace) else "upcoming"
+        status = "overdue" if sv.overdue else "upcoming"
         cells = [sv.label, p.medical_record_number, p.given_name, p.family_name, p.phone, p.email]
         writer.writerow([sv.due_date.isoformat(), status, *(spreadsheet_safe(c) for c in cells)])
     return response

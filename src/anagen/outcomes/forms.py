@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from anagen.core.forms import choice_field
+from anagen.core.forms import form_field
 from anagen.outcomes import cohort
 from anagen.patients.models import SexAtBirth
 
@@ -45,14 +45,14 @@ class CohortFilterForm(forms.Form):
 
     def __init__(self, *args, choices: dict, combinations: list, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        choice_field(self, "modality").choices = choices["modality"]
-        choice_field(self, "combination").choices = _any(combinations)
-        choice_field(self, "reference").choices = [
+        form_field(self, "modality", forms.ChoiceField).choices = choices["modality"]
+        form_field(self, "combination", forms.ChoiceField).choices = _any(combinations)
+        form_field(self, "reference", forms.ChoiceField).choices = [
             ("", "automatic (none, else first)"),
             *combinations,
         ]
         for name in ("diagnosis", "stage", "product", "lot", "protocol"):
-            choice_field(self, name).choices = _any(choices[name])
+            form_field(self, name, forms.ChoiceField).choices = _any(choices[name])
 
     def filters(self) -> cohort.CohortFilters:
         d = self.cleaned_data

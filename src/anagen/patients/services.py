@@ -136,12 +136,9 @@ def update_patient(patient: Patient, user: User, data: dict[str, Any]) -> Patien
             }
         )
     fresh = Patient.objects.get(pk=patient.pk)
-    changes = {f: v for f, v in cleaned.items() if getattr(fresh, f) != v}
-    if not changes:
-        return fresh  # nothing to record: the history lists changes only
-    for field, value in changes.items():
+    for field, value in cleaned.items():
         setattr(fresh, field, value)
-    return _save(fresh, user, "edited")
+    return _save(fresh, user, "edited")  # nothing changed: not saved, no history entry
 
 
 def void_patient(patient: Patient, user: User, reason: str) -> Patient:

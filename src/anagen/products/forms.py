@@ -9,7 +9,7 @@ from django import forms
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic
-from anagen.core.forms import model_choice_field
+from anagen.core.forms import form_field
 from anagen.products import importers
 from anagen.products.models import COA_PDF_MAX_BYTES, Product, StorageLocation
 from anagen.products.selectors import LOT_FILTERS
@@ -118,12 +118,12 @@ class ReceiveLotForm(forms.Form):
 
     def __init__(self, clinic: Clinic, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        model_choice_field(self, "product").queryset = Product.objects.filter(
+        form_field(self, "product", forms.ModelChoiceField).queryset = Product.objects.filter(
             clinic=clinic, is_active=True
         )
-        model_choice_field(self, "storage_location").queryset = StorageLocation.objects.filter(
-            clinic=clinic, is_active=True
-        )
+        form_field(
+            self, "storage_location", forms.ModelChoiceField
+        ).queryset = StorageLocation.objects.filter(clinic=clinic, is_active=True)
 
 
 CATEGORY_CHOICES = [("", "— not reported —"), ("positive", "Positive"), ("negative", "Negative")]
@@ -311,4 +311,6 @@ class LotFilterForm(forms.Form):
 
     def __init__(self, clinic: Clinic, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        model_choice_field(self, "product").queryset = Product.objects.filter(clinic=clinic)
+        form_field(self, "product", forms.ModelChoiceField).queryset = Product.objects.filter(
+            clinic=clinic
+        )

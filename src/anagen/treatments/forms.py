@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 
-from anagen.core.forms import choice_field
+from anagen.core.forms import form_field
 from anagen.treatments import scalp_zones
 from anagen.treatments.models import GraftRecord, Modality
 
@@ -56,7 +56,7 @@ class SessionForm(forms.Form):
 
     def __init__(self, *args: Any, plans: list, lots: list, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        choice_field(self, "plan").choices = [(p.pk, p.title) for p in plans]
+        form_field(self, "plan", forms.ChoiceField).choices = [(p.pk, p.title) for p in plans]
         lot_choices = [("", "—")] + [
             (
                 lot.pk,
