@@ -9,7 +9,7 @@ PORT ?= 8000
 # worker); PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint lock install install-dev serve benchmarks clean
+.PHONY: demo test lint lock install install-dev serve benchmarks screenshots clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || exit 1
@@ -55,6 +55,14 @@ test: $(VENV)/.installed-dev
 	else \
 	  echo "No PostgreSQL server answered on 127.0.0.1:5432: PostgreSQL run skipped."; \
 	fi
+
+# Re-render the pages the documentation shows (docs/screenshots/) from the browser tests;
+# a plain test run writes them under var/screenshots/.
+screenshots: $(VENV)/.installed-dev
+	@scripts/ensure-chromium
+	@mkdir -p var
+	DATABASE_URL=sqlite:///var/test.sqlite3 ANAGEN_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots \
+	  $(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) tests/browser
 
 benchmarks: $(VENV)/.installed-dev
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -12,7 +12,11 @@ import pytest
 # run in a thread with an event loop unless told that this is intended (it is: tests).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+# Every browser test saves what it saw under var/screenshots/ (ignored by git), so a test
+# run leaves the working tree as it found it. `make screenshots` writes them to
+# docs/screenshots/ instead, the pictures the documentation shows.
+SCREENSHOTS = Path(os.environ.get("ANAGEN_SCREENSHOT_DIR") or ROOT / "var" / "screenshots")
 
 
 def chromium_path() -> str:

@@ -16,5 +16,6 @@ def test_api_docs_render_from_the_apps_own_static_files(page):
     # Nothing from a CDN: the CSP would block it, and clinics may run without internet.
     origin = page.url.split("/api/")[0]
     assert [u for u in requested if not u.startswith(origin)] == []
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "api-docs.png"))  # the top only: the page is long
     assert page.console_errors == []
