@@ -97,6 +97,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "anagen.accounts.middleware.ActiveClinicMiddleware",
+    "anagen.core.middleware.AtomicWritesMiddleware",
     # Axes must be last: it turns lockouts into responses.
     "axes.middleware.AxesMiddleware",
 ]

@@ -186,3 +186,14 @@ def test_openapi_document_has_no_duplicate_keys(client):
     pdf = json.loads(client.get("/api/v1/openapi.json").content)["paths"]
     responses = pdf["/api/v1/reports/cohort.pdf"]["get"]["responses"]
     assert list(responses["200"]["content"]) == ["application/pdf"]
+
+
+def test_a_write_without_valid_credentials_is_401_not_a_csrf_refusal(client, db):
+    for headers in ({}, {"Authorization": "Bearer ang_not-a-token"}):
+        response = client.post(
+            "/api/v1/patients", data=json.dumps(BODY), content_type="application/json",
+            headers=headers,
+        )  # fmt: skip
+        assert response.status_code == 401, headers
+        assert "CSRF" not in response.json()["detail"]
+    assert Patient.objects.count() == 0

@@ -1,11 +1,14 @@
-"""QueryStringNulMiddleware: query strings holding NUL are refused before any view reads them."""
+"""Middleware of every request: NUL in query strings refused; writes atomic."""
 
 from __future__ import annotations
 
+import pytest
+from django.db import transaction
 from django.http import HttpResponse
 from django.test import RequestFactory
 
-from anagen.core.middleware import QueryStringNulMiddleware
+from anagen.accounts.models import Clinic
+from anagen.core.middleware import AtomicWritesMiddleware, QueryStringNulMiddleware
 
 
 def view_reached(request):
@@ -32,3 +35,41 @@ def test_nul_on_a_page_is_400_as_plain_text():
 def test_other_query_strings_reach_the_view():
     for path in ("/patients/?q=ab", "/api/v1/patients?q=%C3%A9", "/patients/"):
         assert middleware(RequestFactory().get(path)).content == b"reached"
+
+
+class TestAtomicWrites:
+    """A write request that ends in a server error stores nothing; reads run outside a
+    transaction (SQLite would otherwise take its write lock for every page)."""
+
+    @staticmethod
+    def _creating_view(status: int):
+        def view(request):
+            Clinic.objects.create(name="Half-way", slug="half-way")
+            return HttpResponse(status=status)
+
+        return view
+
+    @pytest.mark.django_db(transaction=True)
+    def test_a_500_answer_rolls_back_what_the_view_wrote(self):
+        answer = AtomicWritesMiddleware(self._creating_view(500))(RequestFactory().post("/x"))
+        assert answer.status_code == 500
+        assert not Clinic.objects.filter(slug="half-way").exists()
+
+    @pytest.mark.django_db(transaction=True)
+    def test_other_answers_keep_it(self):
+        for status in (200, 302, 400):
+            Clinic.objects.filter(slug="half-way").delete()
+            AtomicWritesMiddleware(self._creating_view(status))(RequestFactory().patch("/x"))
+            assert Clinic.objects.filter(slug="half-way").exists(), status
+
+    @pytest.mark.django_db(transaction=True)
+    def test_reads_are_not_wrapped(self):
+        seen = []
+
+        def view(request):
+            seen.append(transaction.get_autocommit())
+            return HttpResponse()
+
+        AtomicWritesMiddleware(view)(RequestFactory().get("/x"))
+        AtomicWritesMiddleware(view)(RequestFactory().post("/x"))
+        assert seen == [True, False]

@@ -56,6 +56,13 @@ class SessionCookie(APIKeyCookie):
         super().__init__()
         self.permission = permission
 
+    def _get_key(self, request: HttpRequest) -> str | None:
+        # Without a signed-in session there is nothing for CSRF to protect: the caller is
+        # unauthenticated (401), not a forged browser request (403 "CSRF check Failed").
+        if not request.user.is_authenticated:
+            return None
+        return super()._get_key(request)
+
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         if request.user.is_authenticated and getattr(request, "clinic", None) is not None:
             self.check(cast(ClinicRequest, request))  # ActiveClinicMiddleware set the clinic

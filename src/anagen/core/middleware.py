@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 from anagen.core.text import contains_nul
@@ -28,3 +29,28 @@ class QueryStringNulMiddleware:
                 return JsonResponse({"detail": message}, status=400)
             return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class AtomicWritesMiddleware:
+    """Run each POST, PUT, PATCH or DELETE in one database transaction, rolled back when the
+    answer is a server error.
+
+    Services are atomic themselves, but a view may call more than one, or fail after its
+    service committed (a reply that cannot be built): without this, the 500 page's "nothing
+    was saved" was not always true (a session stored while its reply failed, 2026-12-04).
+    Reads stay outside a transaction: SQLite takes its write lock at BEGIN (settings).
+    """
+
+    WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method not in self.WRITE_METHODS:
+            return self.get_response(request)
+        with transaction.atomic():
+            response = self.get_response(request)
+            if response.status_code >= 500:
+                transaction.set_rollback(True)
+        return response
