@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import struct
+import zlib
 from datetime import date, timedelta
 
 import pytest
@@ -23,6 +25,7 @@ from anagen.assessment.models import (
     TreatmentPlan,
 )
 from anagen.assessment.services import AssessmentError
+from anagen.patients import services as patients
 
 pytestmark = pytest.mark.django_db
 
@@ -175,6 +178,18 @@ class TestScreening:
         assert row.history.first().history_user == clinician
 
 
+def test_a_voided_patient_takes_no_new_history_exam_or_diagnosis(man, clinician):
+    patients.void_patient(man, clinician, "Registered twice by mistake.")
+    man.refresh_from_db()
+    for call, data in (
+        (services.record_history, healthy_history()),
+        (services.record_exam, {"examined_on": TODAY, "norwood_hamilton": "III"}),
+        (services.record_diagnosis, {"condition": "aga_male", "stage": "III"}),
+    ):
+        assert errors_of(call, man, clinician, data) == {"__all__": ["This record is voided."]}
+    assert not ScalpExam.objects.exists() and not Diagnosis.objects.exists()
+
+
 class TestExam:
     def test_salt_and_aa_scale_are_computed_and_stored(self, man, clinician):
         exam = services.record_exam(
@@ -323,6 +338,18 @@ def png_data_url(size=(60, 20)) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def png_declaring(width: int, height: int) -> str:
+    """A tiny PNG whose header declares a huge canvas (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    raw = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b""))
+    return "data:image/png;base64," + base64.b64encode(raw + chunk(b"IEND", b"")).decode()
+
+
 class TestConsent:
     def test_valid_consent_window_and_withdrawal(self, man, clinician):
         plan = to_plan(man, clinician, "exosome")
@@ -364,6 +391,7 @@ class TestConsent:
             ({"signature_png": "data:image/png;base64,AAAA"}, "signature_png"),
             ({"signature_png": "data:image/svg+xml;base64,PHN2Zz4="}, "signature_png"),
             ({"signature_png": png_data_url((4000, 10))}, "signature_png"),
+            ({"signature_png": png_declaring(30_000, 30_000)}, "signature_png"),
         ],
     )
     def test_bad_consent_is_refused_and_nothing_stored(self, man, clinician, kwargs, field):

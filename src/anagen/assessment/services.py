@@ -256,14 +256,19 @@ def engine_history(answers: dict[str, Any] | MedicalHistory, patient: Patient, o
     )
 
 
+def _refuse_voided(patient: Patient) -> None:
+    """A voided patient (entered in error) takes no new clinical records."""
+    if patient.is_voided:
+        raise AssessmentError({"__all__": ["This record is voided."]})
+
+
 def record_history(patient: Patient, user: User, data: dict[str, Any]) -> MedicalHistory:
     """Store a new version of the questionnaire and screen it at once.
 
     Screening runs in the same transaction so that the newest history always has a
     result: a plan can never be based on answers nobody screened.
     """
-    if patient.is_voided:
-        raise AssessmentError({"__all__": ["This record is voided."]})
+    _refuse_voided(patient)
     clean = _clean_history(patient, data)
     recorded_on = clean.pop("recorded_on")
     with transaction.atomic():
@@ -498,6 +503,7 @@ def _scale(errors: dict[str, list[str]], fn: Any, *args: Any, **kwargs: Any) -> 
 
 def record_exam(patient: Patient, user: User, data: dict[str, Any]) -> ScalpExam:
     """Validate every scale with ``scales`` and store the exam with its derived values."""
+    _refuse_voided(patient)
     errors: dict[str, list[str]] = {}
     unknown = set(data) - set(EXAM_FIELDS)
     if unknown:
@@ -634,6 +640,7 @@ def record_exam(patient: Patient, user: User, data: dict[str, Any]) -> ScalpExam
 
 def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diagnosis:
     """Store a coded diagnosis; codes come from ``coding`` (manual only for "other")."""
+    _refuse_voided(patient)
     errors: dict[str, list[str]] = {}
     key = data.get("condition") or ""
     stage = (data.get("stage") or "").strip() if isinstance(data.get("stage"), str) else ""
@@ -1165,6 +1172,10 @@ def _check_signature(errors: dict[str, list[str]], data_url: str) -> str:
         with Image.open(io.BytesIO(raw)) as img:
             width, height = img.size
             img.verify()
+    except Image.DecompressionBombError:
+        # A few bytes can declare a huge canvas; Pillow refuses before decoding it.
+        _add(errors, "signature_png", "The drawn signature image is too large.")
+        return ""
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         _add(errors, "signature_png", "The drawn signature image is damaged.")
         return ""
