@@ -31,6 +31,20 @@ def test_cohort_summary_matches_the_page(client, clinician, sim_cohort, api_toke
     assert page.status_code == 302  # pages use the session, not tokens
 
 
+def test_cohort_filters_are_checked_as_on_the_page(client, clinician, sim_cohort, api_token,
+                                                  clinic_a):  # fmt: skip
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    url = "/api/v1/outcomes/cohort"
+    landmark = client.get(url, {"landmark": "24"}, headers=headers)
+    assert landmark.status_code == 200, landmark.content
+    assert landmark.json()["landmark_week"] == 24
+    for bad in ({"landmark": "5"}, {"modality": "bogus"}, {"sex": "bogus"},
+                {"age_band": "bogus"}, {"lot": "999999"}):  # fmt: skip
+        answer = client.get(url, bad, headers=headers)
+        assert answer.status_code == 400, bad
+        assert answer.json()["detail"].startswith(f"{next(iter(bad))}:"), answer.json()
+
+
 def test_cohort_summary_for_researchers_has_no_identifiers(
     client, researcher, sim_cohort, api_token, clinic_a
 ):

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from django.http import QueryDict
 from ninja import Field, Query, Router, Schema
+from ninja.errors import HttpError
 
+from anagen.accounts.models import Clinic
 from anagen.accounts.roles import Role, allowed
 from anagen.api.auth import guard
 from anagen.core.http import ClinicRequest
-from anagen.outcomes import cohort, selectors
+from anagen.outcomes import selectors
+from anagen.outcomes.forms import CohortFilterForm
 from anagen.patients.selectors import log_request_access
+from anagen.reports.cohort import filter_form
 
 router = Router(tags=["outcomes"])
 
@@ -28,7 +33,6 @@ OutcomeKey = Literal[
     "anagen_pct",
     "cumulative_thickness_mm_per_cm2",
 ]
-Week = Literal[4, 8, 12, 16, 24, 36, 48, 72, 96]
 
 
 class CohortQuery(Schema):
@@ -49,8 +53,35 @@ class CohortQuery(Schema):
     threshold: float | None = Field(
         None, ge=-1000, le=1000, allow_inf_nan=False, description="Responder threshold"
     )
-    landmark: Week | None = Field(None, description="Landmark visit (study week)")
+    landmark: int | None = Field(
+        None,
+        ge=0,
+        le=1000,
+        description="Landmark visit (study week: 4, 8, 12, 16, 24, 36, 48, 72 or 96)",
+    )
     reference: str = Field("", max_length=100, description="Reference arm")
+
+
+def valid_cohort_form(clinic: Clinic, values: dict[str, Any]) -> CohortFilterForm:
+    """The cohort page's filter form for these query values, or 400 naming each bad one.
+
+    The same form as the page and the PDF report, so an unknown modality, sex or age band, or
+    a lot of another clinic, is refused rather than answered with an empty cohort."""
+    data = QueryDict(mutable=True)
+    for key, value in values.items():
+        if isinstance(value, list):
+            data.setlist(key, [str(v) for v in value])
+        elif value not in (None, ""):
+            data[key] = str(value)
+    form = filter_form(clinic, data)
+    if form.is_bound and not form.is_valid():
+        raise HttpError(
+            400, "; ".join(f"{f}: {' '.join(map(str, m))}" for f, m in form.errors.items())
+        )
+    if not form.is_bound:
+        form = filter_form(clinic, QueryDict("outcome=density_per_cm2"))
+        form.is_valid()
+    return form
 
 
 def _deidentified(request: ClinicRequest) -> bool:
@@ -65,27 +96,11 @@ def _deidentified(request: ClinicRequest) -> bool:
     auth=guard("cohort.view"),
 )
 def cohort_summary(request: ClinicRequest, q: Query[CohortQuery]):
-    filters = cohort.CohortFilters(
-        modalities=tuple(sorted(set(q.modality))),
-        combination=q.combination,
-        diagnosis=q.diagnosis,
-        stage=q.stage,
-        sex=q.sex,
-        age_band=q.age_band,
-        product=q.product,
-        lot=q.lot,
-        protocol=q.protocol,
-    )
-    options = cohort.CohortOptions(
-        outcome=q.outcome,
-        threshold=q.threshold,
-        landmark_week=q.landmark,
-        reference_arm=q.reference,
-    )
+    form = valid_cohort_form(request.clinic, q.dict())
     view = selectors.cohort_analysis(
         request.clinic,
-        filters,
-        options,
+        form.filters(),
+        form.options(),
         deidentified=_deidentified(request),
         listing_limit=0,
         allow_stale=True,  # then data_freshness.stale is true and data_freshness.notice says so

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse, QueryDict
+from django.http import HttpResponse
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
-from ninja.errors import HttpError
 
 from anagen.api.auth import guard
+from anagen.api.outcomes import valid_cohort_form
 from anagen.core.http import ClinicRequest
 from anagen.patients.selectors import get_patient, log_request_access
 from anagen.reports import cohort, pdf
@@ -66,16 +66,7 @@ class CohortFilter(Schema):
     openapi_extra=PDF_RESPONSE,
 )
 def cohort_report(request: ClinicRequest, filters: Query[CohortFilter]) -> HttpResponse:
-    data = QueryDict(mutable=True)
-    for key, value in filters.dict().items():
-        if isinstance(value, list):
-            data.setlist(key, value)
-        elif value not in (None, ""):
-            data[key] = str(value)
-    form = cohort.filter_form(request.clinic, data)
-    if form.is_bound and not form.is_valid():
-        detail = "; ".join(f"{f}: {' '.join(map(str, m))}" for f, m in form.errors.items())
-        raise HttpError(400, detail)
+    form = valid_cohort_form(request.clinic, filters.dict())
     context = cohort.report_context(request.clinic, form, generated_at=timezone.now())
     content = pdf.render_pdf("reports/cohort.html", context)
     return pdf_response(content, f"cohort-report-{timezone.localdate():%Y%m%d}.pdf")
