@@ -269,6 +269,31 @@ def test_api_lists_details_corrects_and_reanalyses(
     assert analysed.um_per_px == 4.0 and analysed.edits == [] and analysed.status == "done"
 
 
+def test_reanalysis_without_a_scale_keeps_the_entered_one_or_the_result(
+    analysed, nurse, django_capture_on_commit_callbacks
+):
+    """With no clinic calibration to fall back on, an empty scale must not throw away a
+    finished analysis (it did: the measurement was voided, the status "needs calibration")."""
+    ImagingSettings.objects.filter(clinic=analysed.clinic).update(um_per_px=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_analysis(analysed.photo, nurse, 4.0)
+    analysed.refresh_from_db()
+    assert (analysed.status, analysed.calibration_source) == ("done", "entered")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_analysis(analysed.photo, nurse, "")
+    analysed.refresh_from_db()
+    assert (analysed.status, analysed.um_per_px) == ("done", 4.0)
+    # A result analysed with a scale nobody entered (a calibration since removed) is kept.
+    analysed.calibration_source = "clinic"
+    analysed.save()
+    versions = analysed.history.count()
+    with pytest.raises(services.ImagingError) as refused:
+        services.request_analysis(analysed.photo, nurse, None)
+    assert "um_per_px" in refused.value.errors
+    analysed.refresh_from_db()
+    assert (analysed.status, analysed.history.count()) == ("done", versions)
+
+
 def test_clinic_settings_page_saves_calibration(client, clinic_a, make_user):
     client.force_login(make_user(Role.ADMIN, clinic_a))
     assert client.get("/imaging/settings/").status_code == 200

@@ -138,6 +138,18 @@ def request_analysis(photo: Photo, user: User, um_per_px: Any = None) -> PhotoAn
     if photo.is_voided or photo.visit.is_voided:
         raise ImagingError({"photo": ["This photo or its visit is voided."]})
     upp = _float(um_per_px, "um_per_px", MIN_UM_PER_PX, MAX_UM_PER_PX, "µm/px")
+    earlier = PhotoAnalysis.objects.filter(photo=photo).first()
+    if upp is None and earlier is not None and not settings_for(photo.clinic).um_per_px:
+        # No scale given and no clinic calibration to fall back on (the documented meaning
+        # of an empty field): keep the scale entered for this image, or keep the result.
+        if earlier.calibration_source == "entered" and earlier.um_per_px:
+            upp = earlier.um_per_px
+        elif earlier.status == PhotoAnalysis.Status.DONE:
+            raise ImagingError(
+                {"um_per_px": ["Enter the image scale (µm per pixel): the clinic has no "
+                               "dermatoscope calibration, and without a scale the "
+                               "re-analysis would discard this result."]}
+            )  # fmt: skip
     return _prepare(photo, user, upp)
 
 
