@@ -71,6 +71,48 @@ class TestValidation:
         assert [e.field for e in errs] == ["entries[1].zone"]
 
 
+class TestRecordingLimits:
+    """Hard limits for a new session: no real scalp session reaches them."""
+
+    def test_a_real_session_is_within_them(self):
+        entries = [
+            MapEntry("frontal", 40, 2.0, spacing_mm=10, depth_mm=3),
+            MapEntry("vertex", 40, 2.0),
+        ]
+        assert sz.check_recording_limits(entries) == []
+
+    def test_the_prefix_names_the_field_as_the_caller_sent_it(self):
+        errs = sz.validate_map([MapEntry("nope", 1, 0.1)], prefix="map")
+        assert [e.field for e in errs] == ["map[0].zone"]
+
+    @pytest.mark.parametrize(
+        ("entry", "field"),
+        [
+            (MapEntry("frontal", sz.MAX_POINTS_PER_ZONE + 1, 1.0), "map[0].points"),
+            (MapEntry("frontal", 2**63, 1.0), "map[0].points"),
+            (MapEntry("frontal", 10, sz.MAX_VOLUME_ML_PER_ZONE + 0.1), "map[0].volume_ml"),
+            (MapEntry("frontal", 10, 1e300), "map[0].volume_ml"),
+            (MapEntry("frontal", 10, 1.0, spacing_mm=1e300), "map[0].spacing_mm"),
+            (MapEntry("frontal", 10, 1.0, depth_mm=sz.MAX_DEPTH_MM + 1), "map[0].depth_mm"),
+        ],
+    )
+    def test_each_entry_has_a_ceiling(self, entry, field):
+        assert [e.field for e in sz.check_recording_limits([entry], prefix="map")] == [field]
+
+    def test_a_zone_listed_twice_names_the_second_row(self):
+        errs = sz.check_recording_limits([MapEntry("vertex", 1, 0.1)] * 2, prefix="map")
+        assert [e.field for e in errs] == ["map[1].zone"]
+        assert "listed twice" in errs[0].message
+
+    def test_the_session_has_ceilings_on_the_totals(self):
+        cells = [MapEntry(c, sz.MAX_POINTS_PER_ZONE, sz.MAX_VOLUME_ML_PER_ZONE) for c in sz.CELLS]
+        errs = sz.check_recording_limits(cells, prefix="map")
+        assert [e.field for e in errs] == ["map", "map"]
+
+    def test_values_of_the_wrong_type_are_left_to_validate_map(self):
+        assert sz.check_recording_limits([{"zone": 3, "points": "x", "volume_ml": None}]) == []
+
+
 class TestTotalsAndLimits:
     ENTRIES = [
         MapEntry("frontal", 20, 1.5),

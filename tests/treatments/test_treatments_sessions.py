@@ -62,9 +62,9 @@ def test_injecting_more_than_the_vials_hold_is_stored_with_a_clear_warning(
 @pytest.mark.parametrize(
     ("entries", "field"),
     [
-        ([{"zone": "frontal", "points": 10, "volume_ml": -1.0}], "entries[0].volume_ml"),
-        ([{"zone": "nose", "points": 10, "volume_ml": 1.0}], "entries[0].zone"),
-        ([{"zone": "frontal", "points": -3, "volume_ml": 1.0}], "entries[0].points"),
+        ([{"zone": "frontal", "points": 10, "volume_ml": -1.0}], "map[0].volume_ml"),
+        ([{"zone": "nose", "points": 10, "volume_ml": 1.0}], "map[0].zone"),
+        ([{"zone": "frontal", "points": -3, "volume_ml": 1.0}], "map[0].points"),
         ([], "map"),
     ],
 )

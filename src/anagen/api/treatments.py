@@ -1,3 +1,4 @@
+import re
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -113,8 +114,18 @@ class VoidIn(Schema):
     )
 
 
+# The service names a vial's lot `vials[i].lot`; this API's field is `lot_id`.
+_VIAL_LOT = re.compile(r"vials\[\d+\]\.lot")
+
+
+def _api_field(name: str) -> str:
+    return f"{name}_id" if _VIAL_LOT.fullmatch(name) else name
+
+
 def _raise(exc: services.SessionError) -> None:
-    raise HttpError(400, "; ".join(f"{f}: {' '.join(m)}" for f, m in exc.errors.items()))
+    """400 naming each field as the client sent it (`map[0].volume_ml`, `vials[1].lot_id`)."""
+    detail = "; ".join(f"{_api_field(f)}: {' '.join(m)}" for f, m in exc.errors.items())
+    raise HttpError(400, detail)
 
 
 @router.get(

@@ -147,13 +147,19 @@ def _is_number(v: Any) -> bool:
     return not isinstance(v, bool) and isinstance(v, int | float) and math.isfinite(v)
 
 
-def validate_map(entries: Iterable[MapEntry | Mapping[str, Any]]) -> list[FieldError]:
-    """Every problem in an injection map, each naming ``entries[i].<field>``."""
+def validate_map(
+    entries: Iterable[MapEntry | Mapping[str, Any]], prefix: str = "entries"
+) -> list[FieldError]:
+    """Every problem in an injection map, each naming ``<prefix>[i].<field>``.
+
+    Checks types and signs only, so that any map once stored can still be drawn; what a new
+    session may record is checked by ``check_recording_limits`` as well.
+    """
     errors: list[FieldError] = []
     for i, e in enumerate(entries):
-        pre = f"entries[{i}]"
+        pre = f"{prefix}[{i}]"
         zone = _get(e, "zone")
-        if zone not in ALL_CODES:
+        if not isinstance(zone, str) or zone not in ALL_CODES:
             errors.append(FieldError(f"{pre}.zone", f"unknown zone {zone!r}"))
         points = _get(e, "points")
         if isinstance(points, bool) or not isinstance(points, int):
@@ -176,6 +182,91 @@ def validate_map(entries: Iterable[MapEntry | Mapping[str, Any]]) -> list[FieldE
                 errors.append(FieldError(f"{pre}.{name}", f"must be a number, got {v!r}"))
             elif v < 0:
                 errors.append(FieldError(f"{pre}.{name}", "must not be negative"))
+    return errors
+
+
+# Hard limits for recording a session: values no real scalp session reaches, so that a typo
+# (1000000 points, 5000 mL) or a hostile client is refused instead of stored. They are not
+# the clinical limits (those are the protocol's and warn, see ``check_limits``): a session
+# gives about 1 mL of exosome product or 5–7 mL of PRP (REFERENCE.md A.3), at about 1 cm
+# spacing, i.e. tens of points per zone.
+# - 20 mL in one zone: over twice a whole PRP session in one zone.
+# - 50 mL per session: several times the largest protocol; beyond it is a units error.
+# - 1000 points in one zone: 1 point per 2 mm over the largest zone (about 40 cm²).
+# - 5000 points per session: the per-zone ceiling over the scalp's whole area.
+# - 50 mm spacing, 10 mm depth: the scalp is 5–7 mm thick; 5 cm apart leaves zones empty.
+# - 10000 grafts per row or per session: the largest reported FUE megasessions are
+#   about 6000–8000 grafts.
+MAX_POINTS_PER_ZONE = 1000
+MAX_VOLUME_ML_PER_ZONE = 20.0
+MAX_POINTS_PER_SESSION = 5000
+MAX_VOLUME_ML_PER_SESSION = 50.0
+MAX_SPACING_MM = 50.0
+MAX_DEPTH_MM = 10.0
+MAX_GRAFTS_PER_ROW = 10000
+MAX_GRAFTS_PER_SESSION = 10000
+
+
+def check_recording_limits(
+    entries: Iterable[MapEntry | Mapping[str, Any]], prefix: str = "entries"
+) -> list[FieldError]:
+    """What ``validate_map`` allows but a new session may not record: a zone listed twice,
+    values past the hard limits above (per entry, and over the session under ``map``).
+
+    Entries with values of the wrong type are skipped (``validate_map`` reports them).
+    """
+    errors: list[FieldError] = []
+    seen: dict[str, int] = {}
+    total_points, total_volume = 0, 0.0
+    for i, e in enumerate(entries):
+        pre = f"{prefix}[{i}]"
+        zone = _get(e, "zone")
+        if isinstance(zone, str):
+            if zone in seen:
+                errors.append(
+                    FieldError(
+                        f"{pre}.zone",
+                        f"zone listed twice ({prefix}[{seen[zone]}] too); give one row per zone",
+                    )
+                )
+            else:
+                seen[zone] = i
+        points = _get(e, "points")
+        if not isinstance(points, bool) and isinstance(points, int):
+            if points > MAX_POINTS_PER_ZONE:
+                errors.append(
+                    FieldError(f"{pre}.points", f"at most {MAX_POINTS_PER_ZONE} points per zone")
+                )
+            else:
+                total_points += max(points, 0)
+        volume = _get(e, "volume_ml")
+        if _is_number(volume):
+            if volume > MAX_VOLUME_ML_PER_ZONE:
+                errors.append(
+                    FieldError(
+                        f"{pre}.volume_ml", f"at most {MAX_VOLUME_ML_PER_ZONE:g} mL per zone"
+                    )
+                )
+            else:
+                total_volume += max(volume, 0.0)
+        for name, maximum in (("spacing_mm", MAX_SPACING_MM), ("depth_mm", MAX_DEPTH_MM)):
+            v = _get(e, name)
+            if _is_number(v) and v > maximum:
+                errors.append(FieldError(f"{pre}.{name}", f"at most {maximum:g} mm"))
+    if total_points > MAX_POINTS_PER_SESSION:
+        errors.append(
+            FieldError(
+                prefix,
+                f"{total_points} points in all; at most {MAX_POINTS_PER_SESSION} per session",
+            )
+        )
+    if total_volume > MAX_VOLUME_ML_PER_SESSION + _TOLERANCE_ML:
+        errors.append(
+            FieldError(
+                prefix,
+                f"{total_volume:g} mL in all; at most {MAX_VOLUME_ML_PER_SESSION:g} mL per session",
+            )
+        )
     return errors
 
 

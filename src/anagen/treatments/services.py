@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
@@ -65,6 +65,10 @@ class Checklist:
                 for i in self.items
             ],
         }
+
+
+# Vials from one lot in one session: the page offers up to 50; a session uses one or two.
+MAX_VIALS_PER_ROW = 50
 
 
 @dataclass
@@ -162,26 +166,176 @@ def pre_session_checklist(plan: Any, modality: str, on_date: date) -> Checklist:
     return checklist
 
 
+def _column(model: type[models.Model], name: str) -> models.Field:
+    column = model._meta.get_field(name)
+    assert isinstance(column, models.Field)
+    return column
+
+
 def _decimal(
     value: Any,
     name: str,
     errors: dict[str, list[str]],
+    column: models.Field,
     *,
     minimum: float = 0,
-    maximum: float | None = None,
+    maximum: float,
 ) -> Decimal | None:
-    if value in (None, ""):
+    """``value`` as a Decimal rounded to ``column``'s places, or None (blank or an error).
+
+    Refused unless finite, within [minimum, maximum] and storable in the column (its
+    max_digits), so that nothing stored can fail to read back.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
-        number = Decimal(str(value))
+        if isinstance(value, bool):
+            raise InvalidOperation
+        number = Decimal(str(value).strip())
     except ArithmeticError:
         errors.setdefault(name, []).append("Enter a number.")
         return None
-    if not number.is_finite() or number < minimum or (maximum is not None and number > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f"≥ {minimum}"
-        errors.setdefault(name, []).append(f"Must be {bound}.")
+    if not number.is_finite() or number < Decimal(str(minimum)) or number > Decimal(str(maximum)):
+        errors.setdefault(name, []).append(f"Must be between {minimum:g} and {maximum:g}.")
+        return None
+    assert isinstance(column, models.DecimalField)
+    places, digits = column.decimal_places or 0, column.max_digits or 0
+    number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    if number.adjusted() >= digits - places:
+        errors.setdefault(name, []).append("Too large to store.")
         return None
     return number
+
+
+def _whole(
+    value: Any, name: str, errors: dict[str, list[str]], *, minimum: int, maximum: int, message: str
+) -> int | None:
+    """A whole number within [minimum, maximum] (digits in a string allowed), or None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        errors.setdefault(name, []).append(message)
+        return None
+    return value
+
+
+def _text(value: Any, name: str, errors: dict[str, list[str]], column: models.Field) -> str:
+    """Stripped text that fits ``column`` (its max_length) and holds no NUL character."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        errors.setdefault(name, []).append("Enter text.")
+        return ""
+    text = value.strip()
+    if "\x00" in text:
+        errors.setdefault(name, []).append("Remove the NUL character.")
+    if column.max_length is not None and len(text) > column.max_length:
+        errors.setdefault(name, []).append(
+            f"At most {column.max_length} characters (got {len(text)})."
+        )
+    return text
+
+
+@dataclass
+class _MapRow:
+    zone: str
+    points: int
+    volume_ml: Decimal
+    spacing_mm: Decimal | None
+
+
+def _clean_map(
+    modality: str, entries: list[dict[str, Any]], errors: dict[str, list[str]]
+) -> list[_MapRow]:
+    """The injection map, checked (types, hard limits, columns) and rounded; errors name
+    ``map[i].<field>``, as the API's ``map`` and the page's zone rows."""
+    if modality not in INJECTED:
+        if entries:
+            errors.setdefault("map", []).append(
+                "Only exosome and PRP sessions have an injection map; leave it empty."
+            )
+        return []
+    if not entries:
+        errors.setdefault("map", []).append(
+            "Enter the injection map: at least one zone with points and volume."
+        )
+    found = scalp_zones.validate_map(entries, prefix="map")
+    found += scalp_zones.check_recording_limits(entries, prefix="map")
+    for err in found:
+        errors.setdefault(err.field, []).append(err.message)
+    rows = []
+    for i, entry in enumerate(entries):
+        if any(e.field.startswith(f"map[{i}].") for e in found):
+            continue
+        volume = _decimal(
+            entry["volume_ml"],
+            f"map[{i}].volume_ml",
+            errors,
+            _column(InjectionMapEntry, "volume_ml"),
+            maximum=scalp_zones.MAX_VOLUME_ML_PER_ZONE,
+        )
+        spacing = _decimal(
+            entry.get("spacing_mm"),
+            f"map[{i}].spacing_mm",
+            errors,
+            _column(InjectionMapEntry, "spacing_mm"),
+            maximum=scalp_zones.MAX_SPACING_MM,
+        )
+        if volume is not None:
+            rows.append(_MapRow(entry["zone"], entry["points"], volume, spacing))
+    return rows
+
+
+@dataclass
+class _GraftRow:
+    zone: str
+    grafts: int
+    technique: str
+
+
+def _clean_grafts(
+    modality: str, grafts: list[dict[str, Any]], errors: dict[str, list[str]]
+) -> list[_GraftRow]:
+    if modality != Modality.TRANSPLANT:
+        if grafts:
+            errors.setdefault("grafts", []).append(
+                "Graft rows are recorded only for a hair transplant session; leave them empty."
+            )
+        return []
+    if not grafts:
+        errors.setdefault("grafts", []).append("Record the grafts by zone.")
+    techniques = dict(GraftRecord.TECHNIQUES)
+    rows = []
+    for i, g in enumerate(grafts):
+        zone, technique = g.get("zone"), g.get("technique")
+        zone_ok = isinstance(zone, str) and zone in scalp_zones.ALL_CODES
+        if not zone_ok:
+            errors.setdefault(f"grafts[{i}].zone", []).append("Unknown zone.")
+        count = _whole(
+            g.get("grafts"),
+            f"grafts[{i}].grafts",
+            errors,
+            minimum=1,
+            maximum=scalp_zones.MAX_GRAFTS_PER_ROW,
+            message=f"Between 1 and {scalp_zones.MAX_GRAFTS_PER_ROW} grafts.",
+        )
+        if count is None and f"grafts[{i}].grafts" not in errors:
+            errors[f"grafts[{i}].grafts"] = ["At least one graft."]
+        technique_ok = isinstance(technique, str) and technique in techniques
+        if not technique_ok:
+            errors.setdefault(f"grafts[{i}].technique", []).append(
+                f"Choose one of: {', '.join(techniques)}."
+            )
+        if zone_ok and technique_ok and count is not None:
+            rows.append(_GraftRow(str(zone), count, str(technique)))
+    total = sum(r.grafts for r in rows)
+    if total > scalp_zones.MAX_GRAFTS_PER_SESSION:
+        errors.setdefault("grafts", []).append(
+            f"{total} grafts in all; at most {scalp_zones.MAX_GRAFTS_PER_SESSION} per session."
+        )
+    return rows
 
 
 @transaction.atomic
@@ -196,10 +350,15 @@ def record_session(
     prp: dict[str, Any] | None = None,
     grafts: list[dict[str, Any]] | None = None,
 ) -> TreatmentSession:
-    """Record a session after the checklist passes; draws vials atomically through products."""
+    """Record a session after the checklist passes; draws vials atomically through products.
+
+    Every value is checked (ranges, the hard limits in ``scalp_zones``, what each column
+    holds) before anything is written; a refusal raises SessionError naming each field
+    (``map[i].volume_ml``, ``vials[i].lot``, ``prp.spin_protocol``, ``grafts[i].zone``).
+    """
     errors: dict[str, list[str]] = {}
     modality = data.get("modality")
-    if modality not in Modality.values:
+    if not isinstance(modality, str) or modality not in Modality.values:
         raise SessionError({"modality": [f"Choose one of: {', '.join(Modality.values)}."]})
     performed_on = data.get("performed_on")
     if not isinstance(performed_on, date):
@@ -213,54 +372,82 @@ def record_session(
     if plan.clinic_id != clinic.id:
         raise SessionError({"plan": ["No such plan."]})
 
-    gauge = data.get("needle_gauge")
-    if gauge not in (None, "") and not (18 <= int(gauge) <= 34):
-        errors.setdefault("needle_gauge", []).append("Needle gauge must be between 18G and 34G.")
-    depth = _decimal(data.get("depth_mm"), "depth_mm", errors, minimum=0, maximum=10)
+    text = {
+        name: _text(data.get(name), name, errors, _column(TreatmentSession, name))
+        for name in ("anaesthesia", "technique", "immediate_reactions", "notes")
+    }
+    gauge = _whole(
+        data.get("needle_gauge"),
+        "needle_gauge",
+        errors,
+        minimum=18,
+        maximum=34,
+        message="Needle gauge must be between 18G and 34G.",
+    )
+    depth = _decimal(
+        data.get("depth_mm"),
+        "depth_mm",
+        errors,
+        _column(TreatmentSession, "depth_mm"),
+        maximum=scalp_zones.MAX_DEPTH_MM,
+    )
 
-    entries = list(map_entries or [])
-    if modality in INJECTED:
-        if not entries:
-            errors.setdefault("map", []).append(
-                "Enter the injection map: at least one zone with points and volume."
-            )
-        for err in scalp_zones.validate_map(entries):
-            errors.setdefault(err.field, []).append(err.message)
+    map_rows = _clean_map(modality, list(map_entries or []), errors)
     vials = list(vials or [])
     if modality == Modality.EXOSOME and not vials:
         errors.setdefault("vials", []).append("Record the vials drawn (lot and number).")
+    seen_lots: dict[int, int] = {}
     for i, v in enumerate(vials):
-        if v.quantity < 1:
+        if isinstance(v.quantity, bool) or not isinstance(v.quantity, int) or v.quantity < 1:
             errors.setdefault(f"vials[{i}].quantity", []).append("At least one vial.")
+        elif v.quantity > MAX_VIALS_PER_ROW:
+            errors.setdefault(f"vials[{i}].quantity", []).append(
+                f"At most {MAX_VIALS_PER_ROW} vials from one lot in a session."
+            )
         if v.lot.clinic_id != clinic.id:
             errors.setdefault(f"vials[{i}].lot", []).append("No such lot.")
+        elif v.lot.pk in seen_lots:
+            errors.setdefault(f"vials[{i}].lot", []).append(
+                f"Lot {v.lot.lot_number} listed twice (vials[{seen_lots[v.lot.pk]}] too); "
+                "give one row with the quantity."
+            )
+        else:
+            seen_lots[v.lot.pk] = i
+    prep: PrpPreparation | None = None
     if modality == Modality.PRP:
         prp = prp or {}
         blood = _decimal(
-            prp.get("blood_volume_ml"), "prp.blood_volume_ml", errors, minimum=1, maximum=200
+            prp.get("blood_volume_ml"),
+            "prp.blood_volume_ml",
+            errors,
+            _column(PrpPreparation, "blood_volume_ml"),
+            minimum=1,
+            maximum=200,
         )
         if blood is None and "prp.blood_volume_ml" not in errors:
             errors["prp.blood_volume_ml"] = ["Enter the blood volume drawn (mL)."]
-        if not (prp.get("spin_protocol") or "").strip():
+        spin = _text(
+            prp.get("spin_protocol"),
+            "prp.spin_protocol",
+            errors,
+            _column(PrpPreparation, "spin_protocol"),
+        )
+        if not spin and "prp.spin_protocol" not in errors:
             errors["prp.spin_protocol"] = ["Describe the spin protocol."]
-        _decimal(
+        platelets = _decimal(
             prp.get("platelet_concentration_10e9_per_l"),
             "prp.platelet_concentration_10e9_per_l",
             errors,
-            minimum=0,
+            _column(PrpPreparation, "platelet_concentration_10e9_per_l"),
             maximum=10000,
         )
-    grafts = list(grafts or [])
-    if modality == Modality.TRANSPLANT:
-        if not grafts:
-            errors.setdefault("grafts", []).append("Record the grafts by zone.")
-        for i, g in enumerate(grafts):
-            if g.get("zone") not in scalp_zones.ALL_CODES:
-                errors.setdefault(f"grafts[{i}].zone", []).append("Unknown zone.")
-            if not isinstance(g.get("grafts"), int) or g["grafts"] < 1:
-                errors.setdefault(f"grafts[{i}].grafts", []).append("At least one graft.")
-            if g.get("technique") not in ("FUE", "FUT"):
-                errors.setdefault(f"grafts[{i}].technique", []).append("FUE or FUT.")
+        if blood is not None:
+            prep = PrpPreparation(
+                blood_volume_ml=blood,
+                spin_protocol=spin,
+                platelet_concentration_10e9_per_l=platelets,
+            )
+    graft_rows = _clean_grafts(modality, list(grafts or []), errors)
     if errors:
         raise SessionError(errors)
 
@@ -270,7 +457,11 @@ def record_session(
             {"checklist": [i.message for i in checklist.items if i.blocking and not i.ok]}
         )
 
-    totals = scalp_zones.map_totals(entries) if entries else None
+    # Totals and warnings from the values as stored (rounded), so they add up on paper.
+    stored = [
+        {"zone": r.zone, "points": r.points, "volume_ml": float(r.volume_ml)} for r in map_rows
+    ]
+    totals = scalp_zones.map_totals(stored) if stored else None
     vial_volume = sum(float(v.lot.product.volume_ml) * v.quantity for v in vials) if vials else None
     protocol_max = (
         max(
@@ -295,25 +486,22 @@ def record_session(
         performed_on=performed_on,
         clinician=user,
         checklist=checklist.as_dict(),
-        anaesthesia=(data.get("anaesthesia") or "").strip(),
-        technique=(data.get("technique") or "").strip(),
-        needle_gauge=int(gauge) if gauge not in (None, "") else None,
+        needle_gauge=gauge,
         depth_mm=depth,
         fine_grid=bool(data.get("fine_grid")),
-        total_points=totals.points if totals else 0,
-        total_volume_ml=Decimal(str(round(totals.volume_ml, 2))) if totals else Decimal(0),
+        total_points=sum(r.points for r in map_rows),
+        total_volume_ml=sum((r.volume_ml for r in map_rows), Decimal("0.00")),
         limit_warnings=[{"code": w.code, "message": w.message} for w in warnings],
-        immediate_reactions=(data.get("immediate_reactions") or "").strip(),
-        notes=(data.get("notes") or "").strip(),
+        **text,
     )
     save_with_history(session, user, "session recorded")
-    for entry in entries:
+    for r in map_rows:
         row = InjectionMapEntry(
             session=session,
-            zone=entry["zone"],
-            points=int(entry["points"]),
-            volume_ml=Decimal(str(entry["volume_ml"])),
-            spacing_mm=_decimal(entry.get("spacing_mm"), "spacing", {}),
+            zone=r.zone,
+            points=r.points,
+            volume_ml=r.volume_ml,
+            spacing_mm=r.spacing_mm,
         )
         save_with_history(row, user, "recorded with the session")
     for v in vials:
@@ -333,20 +521,11 @@ def record_session(
             raise SessionError(
                 {"vials": [f"Lot {v.lot.lot_number}: {m}" for m in messages]}
             ) from exc
-    if modality == Modality.PRP and prp:
-        p = PrpPreparation(
-            session=session,
-            blood_volume_ml=Decimal(str(prp["blood_volume_ml"])),
-            spin_protocol=prp["spin_protocol"].strip(),
-            platelet_concentration_10e9_per_l=_decimal(
-                prp.get("platelet_concentration_10e9_per_l"), "x", {}
-            ),
-        )
-        save_with_history(p, user, "recorded with the session")
-    for g in grafts:
-        graft = GraftRecord(
-            session=session, zone=g["zone"], grafts=g["grafts"], technique=g["technique"]
-        )
+    if prep is not None:
+        prep.session = session
+        save_with_history(prep, user, "recorded with the session")
+    for g in graft_rows:
+        graft = GraftRecord(session=session, zone=g.zone, grafts=g.grafts, technique=g.technique)
         save_with_history(graft, user, "recorded with the session")
     return session
 

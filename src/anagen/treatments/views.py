@@ -19,7 +19,7 @@ from anagen.products.models import Lot
 from anagen.treatments import scalp_zones, selectors, services
 from anagen.treatments.forms import PostCareForm, SessionForm, empty_map_rows, parse_map
 
-ENTRY_ERROR = re.compile(r"entries\[(\d+)\]\.(\w+)")
+ENTRY_ERROR = re.compile(r"map\[(\d+)\]\.(\w+)")
 
 
 def _svg(entries: list[dict], view: str = "top", **options: Any) -> str:

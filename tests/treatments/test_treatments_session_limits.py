@@ -1,0 +1,302 @@
+"""What a session record refuses before anything is stored.
+
+Every number is checked against the clinical hard limits in ``scalp_zones`` (no real scalp
+session goes past them) and against what its database column can hold, then rounded to the
+column's decimal places; every text against its column's length; choices against their
+lists. A refused session names the field as the client sent it (``map[0].volume_ml`` in the
+API, the zone's row in the page) and stores nothing: no session, no map, no vial draw.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from anagen.products.models import VialDraw
+from anagen.treatments import scalp_zones, services
+from anagen.treatments.models import (
+    GraftRecord,
+    InjectionMapEntry,
+    PrpPreparation,
+    TreatmentSession,
+)
+
+from .conftest import make_lot
+from .test_treatments_views_api import form_data
+
+FRONTAL = {"zone": "frontal", "points": 20, "volume_ml": 0.5}
+HUGE = 1e300
+
+
+def record(clinic, user, plan, lots, *, modality="exosome", entries=None, **kwargs):
+    data = {"modality": modality, "performed_on": date.today(), **kwargs.pop("data", {})}
+    return services.record_session(
+        clinic,
+        user,
+        plan,
+        data,
+        map_entries=[FRONTAL] if entries is None else entries,
+        vials=[services.VialRequest(lot, 1) for lot in lots],
+        **kwargs,
+    )
+
+
+def refused(clinic, user, plan, lots, **kwargs) -> dict[str, list[str]]:
+    with pytest.raises(services.SessionError) as exc:
+        record(clinic, user, plan, lots, **kwargs)
+    return exc.value.errors
+
+
+def nothing_stored(*lots) -> bool:
+    for lot in lots:
+        lot.refresh_from_db()
+    return (
+        not TreatmentSession.objects.exists()
+        and not InjectionMapEntry.objects.exists()
+        and not PrpPreparation.objects.exists()
+        and not GraftRecord.objects.exists()
+        and not VialDraw.objects.exists()
+        and all(lot.quantity_on_hand == 5 for lot in lots)
+    )
+
+
+# --- the injection map ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        ({**FRONTAL, "volume_ml": HUGE}, "map[0].volume_ml"),
+        ({**FRONTAL, "spacing_mm": HUGE}, "map[0].spacing_mm"),
+        ({**FRONTAL, "depth_mm": HUGE}, "map[0].depth_mm"),
+        ({**FRONTAL, "volume_ml": scalp_zones.MAX_VOLUME_ML_PER_ZONE + 0.01}, "map[0].volume_ml"),
+        ({**FRONTAL, "points": scalp_zones.MAX_POINTS_PER_ZONE + 1}, "map[0].points"),
+        ({**FRONTAL, "points": 2**40}, "map[0].points"),
+        ({**FRONTAL, "points": 2**63}, "map[0].points"),
+        ({**FRONTAL, "points": True}, "map[0].points"),
+        ({**FRONTAL, "zone": ["frontal"]}, "map[0].zone"),
+    ],
+)
+def test_out_of_range_map_values_are_refused_naming_the_entry(
+    clinic_a, clinician, ready, lot, entry, field
+):
+    _, plan = ready
+    errors = refused(clinic_a, clinician, plan, [lot], entries=[entry])
+    assert field in errors, errors
+    assert nothing_stored(lot)
+
+
+def test_a_zone_listed_twice_is_refused(clinic_a, clinician, ready, lot):
+    _, plan = ready
+    errors = refused(clinic_a, clinician, plan, [lot], entries=[FRONTAL, FRONTAL])
+    assert "listed twice" in " ".join(errors["map[1].zone"])
+    assert nothing_stored(lot)
+
+
+def test_the_session_totals_have_hard_limits_too(clinic_a, clinician, ready, lot):
+    _, plan = ready
+    zones = list(scalp_zones.CELLS)[:6]
+    # Six cells, each within the per-zone limits, together beyond the per-session ones.
+    entries = [
+        {"zone": z, "points": 1000, "volume_ml": scalp_zones.MAX_VOLUME_ML_PER_ZONE} for z in zones
+    ]
+    errors = refused(clinic_a, clinician, plan, [lot], entries=entries)
+    message = " ".join(errors["map"])
+    assert "points" in message and "mL" in message
+    assert nothing_stored(lot)
+
+
+def test_decimals_are_rounded_to_the_columns_places_and_the_totals_add_up(
+    clinic_a, clinician, ready, lot
+):
+    _, plan = ready
+    entries = [
+        {"zone": "frontal", "points": 10, "volume_ml": 0.333, "spacing_mm": 9.96},
+        {"zone": "vertex", "points": 10, "volume_ml": 0.333},
+    ]
+    session = record(clinic_a, clinician, plan, [lot], entries=entries, data={"depth_mm": 1.55})
+    session.refresh_from_db()
+    rows = {e.zone: e for e in session.map_entries.all()}
+    assert rows["frontal"].volume_ml == Decimal("0.33")
+    assert rows["frontal"].spacing_mm == Decimal("10.0")
+    assert session.total_volume_ml == Decimal("0.66")
+    assert session.depth_mm == Decimal("1.6")
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"depth_mm": HUGE}, "depth_mm"),
+        ({"depth_mm": "NaN"}, "depth_mm"),
+        ({"needle_gauge": 2**63}, "needle_gauge"),
+        ({"needle_gauge": "thirty"}, "needle_gauge"),
+        ({"anaesthesia": "x" * 201}, "anaesthesia"),
+        ({"technique": "x" * 201}, "technique"),
+        ({"notes": "a\x00b"}, "notes"),
+    ],
+)
+def test_session_fields_must_fit_their_columns(clinic_a, clinician, ready, lot, data, field):
+    _, plan = ready
+    errors = refused(clinic_a, clinician, plan, [lot], data=data)
+    assert field in errors, errors
+    assert nothing_stored(lot)
+
+
+def test_a_map_is_refused_on_a_session_that_injects_nothing(clinic_a, clinician, ready, lot):
+    _, plan = ready
+    errors = refused(clinic_a, clinician, plan, [], modality="minoxidil")
+    assert "map" in errors
+    assert nothing_stored(lot)
+
+
+# --- vials -----------------------------------------------------------------------------------
+
+
+def test_the_same_lot_on_two_vial_rows_is_refused(clinic_a, clinician, ready, lot):
+    _, plan = ready
+    errors = refused(clinic_a, clinician, plan, [lot, lot])
+    assert "listed twice" in " ".join(errors["vials[1].lot"])
+    assert nothing_stored(lot)
+
+
+# --- PRP and grafts --------------------------------------------------------------------------
+
+
+PRP = {"blood_volume_ml": 20, "spin_protocol": "Double spin"}
+
+
+@pytest.mark.parametrize(
+    ("prp", "field"),
+    [
+        ({**PRP, "spin_protocol": "x" * 1_000_000}, "prp.spin_protocol"),
+        ({**PRP, "spin_protocol": "   "}, "prp.spin_protocol"),
+        ({**PRP, "blood_volume_ml": HUGE}, "prp.blood_volume_ml"),
+        (
+            {**PRP, "platelet_concentration_10e9_per_l": HUGE},
+            "prp.platelet_concentration_10e9_per_l",
+        ),
+    ],
+)
+def test_prp_details_must_fit_their_columns(clinic_a, clinician, ready, lot, prp, field):
+    _, plan = ready
+    errors = refused(clinic_a, clinician, plan, [], modality="prp", prp=prp)
+    assert field in errors, errors
+    assert nothing_stored(lot)
+
+
+def test_graft_rows_are_refused_unless_the_session_is_a_transplant(clinic_a, clinician, ready, lot):
+    _, plan = ready
+    grafts = [{"zone": "nowhere", "grafts": -5, "technique": "x" * 100_000}]
+    errors = refused(clinic_a, clinician, plan, [], modality="prp", prp=PRP, grafts=grafts)
+    assert "transplant" in " ".join(errors["grafts"])
+    assert nothing_stored(lot)
+
+
+@pytest.mark.parametrize(
+    ("graft", "field"),
+    [
+        ({"zone": "nowhere"}, "grafts[0].zone"),
+        ({"grafts": -5}, "grafts[0].grafts"),
+        ({"grafts": 2**63}, "grafts[0].grafts"),
+        ({"grafts": scalp_zones.MAX_GRAFTS_PER_ROW + 1}, "grafts[0].grafts"),
+        ({"grafts": True}, "grafts[0].grafts"),
+        ({"technique": "x" * 100_000}, "grafts[0].technique"),
+    ],
+)
+def test_transplant_graft_rows_are_checked(clinic_a, clinician, ready, lot, graft, field):
+    _, plan = ready
+    row = {"zone": "frontal", "grafts": 1000, "technique": "FUE", **graft}
+    errors = refused(clinic_a, clinician, plan, [], modality="transplant", entries=[], grafts=[row])
+    assert field in errors, errors
+    assert nothing_stored(lot)
+
+
+def test_a_transplant_has_a_ceiling_on_grafts_per_session(clinic_a, clinician, ready, lot):
+    _, plan = ready
+    rows = [
+        {"zone": z, "grafts": scalp_zones.MAX_GRAFTS_PER_ROW, "technique": "FUE"}
+        for z in ("frontal", "mid_scalp")
+    ]
+    errors = refused(clinic_a, clinician, plan, [], modality="transplant", entries=[], grafts=rows)
+    assert "grafts" in errors
+    assert nothing_stored(lot)
+
+
+# --- the API and the page --------------------------------------------------------------------
+
+
+def api_post(client, patient, headers, body):
+    return client.post(
+        f"/api/v1/sessions/{patient.pk}",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"map": [{**FRONTAL, "volume_ml": HUGE}]}, "map[0].volume_ml"),
+        ({"map": [{**FRONTAL, "spacing_mm": HUGE}]}, "map[0].spacing_mm"),
+        ({"map": [{**FRONTAL, "points": 2**63}]}, "map[0].points"),
+        ({"map": [FRONTAL, FRONTAL]}, "map[1].zone"),
+        ({"depth_mm": "1e300"}, "depth_mm"),
+    ],
+)
+def test_the_api_answers_400_naming_the_field_the_client_sent_and_stores_nothing(
+    client, clinician, ready, lot, api_token, clinic_a, change, field
+):
+    patient, plan = ready
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    body = {
+        "plan_id": plan.pk,
+        "modality": "exosome",
+        "performed_on": date.today().isoformat(),
+        "map": [FRONTAL],
+        "vials": [{"lot_id": lot.pk, "quantity": 1}],
+        **change,
+    }
+    response = api_post(client, patient, headers, body)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["detail"]
+    assert nothing_stored(lot)
+
+
+def test_the_api_names_a_lot_listed_twice_by_its_lot_id(
+    client, clinician, ready, clinic_a, api_token
+):
+    patient, plan = ready
+    lot = make_lot(clinic_a, clinician)
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    body = {
+        "plan_id": plan.pk,
+        "modality": "exosome",
+        "performed_on": date.today().isoformat(),
+        "map": [FRONTAL],
+        "vials": [{"lot_id": lot.pk, "quantity": 1}, {"lot_id": lot.pk, "quantity": 1}],
+    }
+    response = api_post(client, patient, headers, body)
+    assert response.status_code == 400
+    assert "vials[1].lot_id" in response.json()["detail"]
+    assert nothing_stored(lot)
+
+
+def test_the_page_refuses_impossible_points_and_volume_next_to_the_zone(
+    client, clinician, ready, lot
+):
+    patient, plan = ready
+    client.force_login(clinician)
+    response = client.post(
+        f"/sessions/{patient.pk}/new/",
+        form_data(plan, lot, **{"map-frontal-points": "1000000", "map-frontal-volume_ml": "5000"}),
+    )
+    assert response.status_code == 400
+    row = next(r for r in response.context["map_rows"] if r["code"] == "frontal")
+    assert any(e.startswith("points:") for e in row["errors"])
+    assert any(e.startswith("volume_ml:") for e in row["errors"])
+    assert response.context["form"].non_field_errors()
+    assert nothing_stored(lot)
