@@ -8,6 +8,7 @@ from anagen.imaging.models import PhotoAnalysis
 from anagen.patients.models import Patient
 from anagen.treatments.models import TreatmentSession
 
+from ..conftest import PASSWORD
 from .conftest import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -52,4 +53,24 @@ def test_every_page_fits_a_phone_screen(page, screenshot, settings, tmp_path):
     assert too_wide == {}
     page.goto(_pages()[5])
     screenshot(page, "phone-session")
+    assert page.console_errors == []
+
+
+def test_a_long_unbroken_name_or_address_wraps_instead_of_widening_the_page(
+    page, clinic_a, make_user, make_patient
+):
+    clinician = make_user("clinician", clinic_a)
+    patient = make_patient(
+        clinic_a, clinician, family_name="Q" * 94, address="Lane" * 500, email="a" * 60 + "@x.org"
+    )
+    sign_in(page, clinician.username, PASSWORD)
+    for path in (f"/patients/{patient.pk}/", "/patients/"):
+        assert page.goto(path).status == 200, path
+        width = page.evaluate("document.documentElement.scrollWidth")
+        wide = page.evaluate(  # names the culprits when it fails
+            "[...document.querySelectorAll('body *')]"
+            ".filter(e => e.getBoundingClientRect().right > window.innerWidth)"
+            ".slice(0, 5).map(e => e.tagName + '.' + e.className)"
+        )
+        assert width <= page.viewport_size["width"], (path, width, wide)
     assert page.console_errors == []

@@ -162,3 +162,17 @@ def test_an_oversized_form_is_a_clear_400_and_stores_nothing(client, clinician, 
     assert response.status_code == 400
     assert b"could not be understood" in response.content
     assert Patient.objects.count() == 0
+
+
+def test_a_search_that_cannot_be_read_lists_nobody(client, clinician, clinic_a, make_patient):
+    make_patient(clinic_a, clinician, family_name="Zebedee")
+    too_long = "z" * 101
+    page = client.get("/patients/", {"q": too_long})
+    assert page.status_code == 400
+    assert page.context["page"].paginator.count == 0 and b"Zebedee" not in page.content
+    fragment = client.get(
+        "/patients/",
+        {"q": too_long},
+        headers={"HX-Request": "true", "HX-Target": "patient-results"},
+    )
+    assert b"No search was run" in fragment.content and b"Zebedee" not in fragment.content

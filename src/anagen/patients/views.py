@@ -13,6 +13,7 @@ from anagen.accounts.permissions import can, require_permission
 from anagen.core.http import ClinicRequest
 from anagen.patients import selectors, services
 from anagen.patients.forms import PatientForm, PatientSearchForm, VoidForm
+from anagen.patients.models import Patient
 
 
 def _apply_errors(form, error: services.PatientError) -> None:
@@ -29,12 +30,20 @@ def patient_list(request: ClinicRequest) -> HttpResponse:
     if search.is_valid():
         query = search.cleaned_data["q"]
         include_voided = search.cleaned_data["include_voided"]
-    patients = selectors.search_patients(request.clinic, query, include_voided=include_voided)
+    # A search that could not be read lists nobody: listing every patient under the error
+    # would look like the answer to it.
+    refused = search.is_bound and not search.is_valid()
+    patients = (
+        Patient.objects.none()
+        if refused
+        else selectors.search_patients(request.clinic, query, include_voided=include_voided)
+    )
     page = Paginator(patients, settings.ANAGEN_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"search": search, "page": page, "query": query}
     if request.htmx and request.htmx.target == "patient-results":
+        # 200 even when refused: htmx swaps in no 4xx answer, and the fragment says why.
         return render(request, "patients/_results.html", context)
-    return render(request, "patients/list.html", context)
+    return render(request, "patients/list.html", context, status=400 if refused else 200)
 
 
 @require_permission("patient.view")
