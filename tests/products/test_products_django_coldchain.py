@@ -210,3 +210,55 @@ class TestExcursionsBlockLots:
 def test_support_names_are_used():
     # The imported fixtures are used by pytest through argument names.
     assert good_results and make_lot and product and quality and quality2
+
+
+class TestReadingTimes:
+    """Readings must fall between 2000-01-01 UTC and a few minutes after now."""
+
+    @pytest.fixture
+    def freezer(self, clinic_a, quality):
+        return services.create_location(clinic_a, quality, "Freezer F1")
+
+    @pytest.mark.parametrize(
+        "text", ["0001-01-01T00:00:00+05:00", "0001-01-01T00:00:01Z", "1970-01-01T00:00:00Z"]
+    )
+    def test_a_reset_logger_clock_is_refused_in_files(self, text):
+        with pytest.raises(ValueError, match="before 2000-01-01"):
+            coldchain.parse_timestamp(text)
+
+    def test_the_first_second_of_2000_utc_is_accepted(self):
+        at = coldchain.parse_timestamp("2000-01-01T01:00:00+01:00")
+        assert at == coldchain.EARLIEST_READING
+
+    @pytest.mark.parametrize(
+        ("text", "words"),
+        [
+            ("0001-01-01T00:00:00+05:00", "before 2000-01-01"),
+            ("0001-01-01T00:00:01Z", "before 2000-01-01"),
+            ("2999-01-01T00:00:00Z", "future"),
+        ],
+    )
+    @pytest.mark.django_db
+    def test_a_manual_reading_outside_the_window_is_refused_by_the_api(
+        self, client, freezer, quality, api_token, clinic_a, text, words
+    ):
+        response = client.post(
+            f"/api/v1/products/locations/{freezer.pk}/readings",
+            {"recorded_at": text, "temperature_c": -80},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {api_token(quality, clinic_a)}"},
+        )
+        assert response.status_code == 400, response.content
+        detail = response.json()["detail"]
+        assert detail.startswith("recorded_at:") and words in detail
+        assert not TemperatureReading.objects.exists()
+
+    @pytest.mark.django_db
+    def test_a_logger_file_with_future_readings_stores_nothing(self, freezer, quality):
+        from django.utils import timezone
+
+        later = (timezone.now() + timedelta(days=2)).isoformat()
+        text = f"recorded_at,temperature_c\n2026-01-01T00:00:00Z,-80\n{later},-80\n"
+        with pytest.raises(services.ProductError, match="future"):
+            services.import_readings(freezer, quality, text.encode())
+        assert not TemperatureReading.objects.exists()

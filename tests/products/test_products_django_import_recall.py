@@ -8,6 +8,7 @@ import csv
 import io
 import json
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -406,3 +407,61 @@ def laid_out_text(lot, adverse_events=()) -> str:
 
 def test_support_names_are_used():
     assert good_results and make_lot and product and quality and quality2
+
+
+class TestTraceOfTreatmentSessions:
+    """Sessions draw vials without a dose and record the volume injected on the session."""
+
+    @pytest.fixture
+    def treated(self, clinic_a, make_user, make_patient):
+        from anagen.treatments import services as treatments
+
+        from ..builders import exosome_plan, released_lot
+
+        clinician = make_user(Role.CLINICIAN, clinic_a)
+        patient = make_patient(clinic_a, clinician, sex_at_birth="male", family_name="Treated")
+        plan = exosome_plan(patient, clinician)
+        lot = released_lot(clinic_a, clinician, vials=5, number="TR-1")
+        today = timezone.localdate()
+        session = treatments.record_session(
+            clinic_a,
+            clinician,
+            plan,
+            {"modality": "exosome", "performed_on": today, "needle_gauge": 30, "depth_mm": "1.5"},
+            map_entries=[{"zone": "frontal", "points": 40, "volume_ml": 1.0}],
+            vials=[treatments.VialRequest(lot, 2)],
+        )
+        # A second draw the same day at the point of care, with its own dose.
+        services.draw_vials(lot, patient, 1, clinician, on_date=today, dose_volume_ml="0.5")
+        return lot, patient, session, today
+
+    def test_the_dose_is_the_sessions_volume_and_each_date_is_listed_once(self, treated):
+        lot, patient, session, today = treated
+        [row] = selectors.affected_patients(lot)
+        assert row["patient"] == patient
+        assert session.total_volume_ml == Decimal("1.00")
+        assert row["dose_ml"] == Decimal("1.50")  # the session's 1.00 mL + 0.5 mL drawn
+        assert row["dates"] == [today]
+        assert row["vials"] == 3
+        assert row["sessions"] == [f"session:{session.pk}"]
+
+    def test_the_trace_page_and_recall_csv_show_the_dose(self, treated, client, clinic_a, quality):
+        lot, _, _, today = treated
+        client.force_login(quality)
+        page = client.get(f"/products/lots/{lot.pk}/trace/").content.decode()
+        assert "<td>1.50</td>" in page
+        text = client.get(f"/products/lots/{lot.pk}/recall.csv").content.decode()
+        [record] = list(csv.DictReader(io.StringIO(text)))
+        assert record["dose_ml"] == "1.50"
+        assert record["dates_treated"] == today.isoformat()
+
+    def test_a_draw_with_no_recorded_dose_shows_no_dose_rather_than_zero(
+        self, make_lot, clinic_a, make_user, make_patient
+    ):
+        lot = make_lot(quantity=5, released=True)
+        nurse = make_user(Role.NURSE, clinic_a)
+        patient = make_patient(clinic_a, nurse)
+        services.draw_vials(lot, patient, 1, nurse, on_date=timezone.localdate())
+        [row] = selectors.affected_patients(lot)
+        assert row["dose_ml"] is None
+        assert list(csv.DictReader(io.StringIO(selectors.recall_csv(lot))))[0]["dose_ml"] == ""

@@ -3,9 +3,11 @@
 # ruff: noqa: F811 — pytest fixtures imported from the support module are redefined as arguments.
 from __future__ import annotations
 
+import importlib.resources
 from datetime import date, timedelta
 
 import pytest
+import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from anagen.accounts.roles import Role
@@ -16,6 +18,7 @@ from anagen.products.models import (
     Lot,
     LotStatus,
     ReleaseOverride,
+    ReleaseSpecVersion,
 )
 
 from ..html import dangling_references, duplicate_ids
@@ -30,6 +33,21 @@ from .test_products_django_support import (  # noqa: F401
 pytestmark = pytest.mark.django_db
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+
+def spec_yaml(version: str, *, endotoxin_limit: float = 0.25, drop: tuple[str, ...] = ()) -> str:
+    """The default spec as YAML under a new version, endotoxin limit changed, fields dropped."""
+    data = yaml.safe_load(
+        importlib.resources.files("anagen.products")
+        .joinpath("default_release_spec.yaml")
+        .read_text(encoding="utf-8")
+    )
+    data["version"] = version
+    data["criteria"] = [c for c in data["criteria"] if c["field"] not in drop]
+    for c in data["criteria"]:
+        if c["field"] == "endotoxin_eu_per_ml":
+            c["limit"] = endotoxin_limit
+    return yaml.safe_dump(data, allow_unicode=True)
 
 
 class TestReceiving:
@@ -264,12 +282,9 @@ class TestSpecVersions:
     ):
         first = make_lot(results=good_results(endotoxin_eu_per_ml=0.3))
         old = services.current_spec(clinic_a)
-        text = (
-            'version: "clinic-2"\nname: Looser endotoxin\ncriteria:\n'
-            "  - field: endotoxin_eu_per_ml\n    comparator: '<'\n    limit: 0.5\n"
-            "    unit: EU/mL\n    source: REFERENCE.md A.6.2 — <0.5 EU/mL (WJSC)\n"
+        new = services.create_spec_version(
+            clinic_a, quality, spec_yaml("clinic-2", endotoxin_limit=0.5)
         )
-        new = services.create_spec_version(clinic_a, quality, text)
         assert services.current_spec(clinic_a) == new
         released = services.release_lot(first, quality)
         assert released.decision_spec == new and old.version != new.version
@@ -278,6 +293,73 @@ class TestSpecVersions:
         with pytest.raises(services.ProductError) as err:
             services.create_spec_version(clinic_a, quality, "version: x\ncriteria: [{}]")
         assert "spec" in err.value.errors
+
+    @pytest.mark.parametrize(
+        ("text", "words"),
+        [
+            ('version: "9"\ncriteria: []\n', "no criteria"),
+            (spec_yaml("no-sterility", drop=("sterility",)), "sterility"),
+            (spec_yaml("no-endotoxin", drop=("endotoxin_eu_per_ml",)), "endotoxin_eu_per_ml"),
+            (spec_yaml("no-mycoplasma", drop=("mycoplasma",)), "mycoplasma"),
+            (spec_yaml("lax-endotoxin", endotoxin_limit=100000), "at most 0.5 EU/mL"),
+            (spec_yaml("x").replace("limit: negative", "limit: positive"), "sterility"),
+        ],
+    )
+    def test_a_spec_without_the_mandatory_safety_criteria_is_refused(
+        self, clinic_a, quality, text, words
+    ):
+        before = services.current_spec(clinic_a)
+        with pytest.raises(services.ProductError) as err:
+            services.create_spec_version(clinic_a, quality, text)
+        assert words in " ".join(err.value.errors["spec"])
+        assert services.current_spec(clinic_a) == before
+
+    def test_a_lot_with_positive_sterility_cannot_be_released_under_an_emptied_spec(
+        self, clinic_a, quality, make_lot
+    ):
+        # A spec stored before the safety check existed blocks release instead of waving
+        # every lot through.
+        lot = make_lot(results=good_results(sterility="positive", endotoxin_eu_per_ml=99999))
+        services.current_spec(clinic_a)
+        ReleaseSpecVersion.objects.create(
+            clinic=clinic_a, version="9", name="Empty", data={"version": "9", "criteria": []}
+        )
+        with pytest.raises(services.ProductError, match="safety"):
+            services.release_lot(lot, quality)
+
+    @pytest.mark.parametrize(
+        ("version_line", "stored"),
+        [("version: 9", "9"), ("version: 2026.2", "2026.2"), ('version: "2026-01-01"', None)],
+    )
+    def test_a_numeric_version_is_stored_as_text(self, clinic_a, quality, version_line, stored):
+        text = spec_yaml("PLACEHOLDER").replace("version: PLACEHOLDER", version_line)
+        spec = services.create_spec_version(clinic_a, quality, text)
+        assert spec.version == (stored or "2026-01-01") == spec.data["version"]
+
+    @pytest.mark.parametrize(
+        ("version_line", "words"),
+        [
+            ("version: 2026-01-01", "version must be text or a number"),
+            ("version: !!binary aGVsbG8=", "version must be text or a number"),
+            ("version: [1, 2]", "version must be text or a number"),
+            ("version: true", "version must be text or a number"),
+        ],
+    )
+    def test_a_version_that_is_not_text_or_a_number_is_refused(
+        self, clinic_a, quality, version_line, words
+    ):
+        text = spec_yaml("PLACEHOLDER").replace("version: PLACEHOLDER", version_line)
+        with pytest.raises(services.ProductError) as err:
+            services.create_spec_version(clinic_a, quality, text)
+        assert words in " ".join(err.value.errors["spec"])
+
+    @pytest.mark.parametrize(
+        "extra", ["released_on: 2026-01-01\n", "logo: !!binary aGVsbG8=\n", "weight: .nan\n"]
+    )
+    def test_values_that_json_cannot_hold_are_refused(self, clinic_a, quality, extra):
+        with pytest.raises(services.ProductError) as err:
+            services.create_spec_version(clinic_a, quality, spec_yaml("json-1") + extra)
+        assert "only text, numbers and lists" in " ".join(err.value.errors["spec"])
 
 
 class TestEditsThatChangeNothing:
@@ -304,3 +386,74 @@ class TestLotPage:
         page = client.get(f"/products/lots/{lot.pk}/").content.decode()
         assert 'id="id_override_reason"' in page and 'id="id_reject_reason"' in page
         assert duplicate_ids(page) == [] and dangling_references(page) == []
+
+
+class TestReplacingACoa:
+    """A replacement CoA derives purity and the labelled amount again from what it holds."""
+
+    def test_the_service_recomputes_derived_purity_on_every_save(self, make_lot, quality):
+        lot = make_lot(results=good_results(particles_per_ml=1e10, protein_ug_per_ml=1))
+        coa = CertificateOfAnalysis.objects.get(lot=lot)
+        assert coa.results["particles_per_ug_protein"] == pytest.approx(1e10)
+        assert set(coa.derived_fields) == {"particles_per_ug_protein", "labelled_particles_per_ml"}
+        coa = services.record_coa(
+            lot,
+            quality,
+            testing_laboratory="Lab",
+            results=good_results(particles_per_ml=1e10, protein_ug_per_ml=500),
+        )
+        assert coa.results["particles_per_ug_protein"] == pytest.approx(2e7)
+        report = services.release_report(lot)
+        assert not report.releasable
+        assert [r.field for r in report.failed] == ["particles_per_ug_protein"]
+
+    def test_an_entered_purity_is_kept_and_not_marked_derived(self, make_lot, quality):
+        lot = make_lot(
+            results=good_results(
+                particles_per_ml=1e10, protein_ug_per_ml=2, particles_per_ug_protein=5.1e9
+            )
+        )
+        coa = CertificateOfAnalysis.objects.get(lot=lot)
+        assert coa.results["particles_per_ug_protein"] == 5.1e9
+        assert coa.derived_fields == ["labelled_particles_per_ml"]
+
+    def test_a_stale_purity_that_does_not_match_concentration_and_protein_is_refused(
+        self, make_lot, quality
+    ):
+        # An API client re-sending the old derived purity with a new protein value.
+        lot = make_lot()
+        with pytest.raises(services.ProductError) as err:
+            services.record_coa(
+                lot,
+                quality,
+                testing_laboratory="Lab",
+                results=good_results(
+                    particles_per_ml=1e10, protein_ug_per_ml=500, particles_per_ug_protein=1e10
+                ),
+            )
+        assert "2e+07" in " ".join(err.value.errors["particles_per_ug_protein"])
+
+    def test_the_replace_form_leaves_derived_values_blank_and_saving_recomputes_them(
+        self, client, make_lot, quality
+    ):
+        lot = make_lot(results=good_results(particles_per_ml=1e10, protein_ug_per_ml=1))
+        client.force_login(quality)
+        url = f"/products/lots/{lot.pk}/coa/"
+        form = client.get(url).context["form"]
+        assert form["particles_per_ug_protein"].value() in (None, "")
+        assert form["labelled_particles_per_ml"].value() in (None, "")
+        assert float(form["protein_ug_per_ml"].value()) == 1
+        # Post the form back as a browser would, with the protein changed to 500 µg/mL.
+        data = {
+            name: ("" if form[name].value() is None else form[name].value())
+            for name in form.fields
+            if name != "pdf"
+        }
+        data["third_party_laboratory"] = "on"
+        data["protein_ug_per_ml"] = "500"
+        response = client.post(url, data)
+        assert response.status_code == 302, response.context["form"].errors
+        coa = CertificateOfAnalysis.objects.get(lot=lot)
+        assert coa.results["particles_per_ug_protein"] == pytest.approx(2e7)
+        assert coa.results["labelled_particles_per_ml"] == pytest.approx(1e10)
+        assert not services.release_report(lot).releasable

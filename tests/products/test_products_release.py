@@ -1,5 +1,6 @@
 """Specification of the lot-release engine (REFERENCE.md A.6.2)."""
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -253,3 +254,117 @@ def test_docs_match_the_yaml():
         "docs/release-spec.md is stale: "
         "run `python -m anagen.products.release > docs/release-spec.md`"
     )
+
+
+class TestImpossibleNumbers:
+    @pytest.mark.parametrize(
+        "value", [10**400, {"value": 10**400, "unit": "particles/mL"}, -(10**400)]
+    )
+    def test_integers_beyond_float_range_are_an_error_naming_the_field(self, value):
+        [error] = validate_coa(good_coa(particles_per_ml=value))
+        assert error.field == "particles_per_ml" and "too large" in error.message
+        with pytest.raises(ReleaseInputError, match="particles_per_ml"):
+            check_release(good_coa(particles_per_ml=value))
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("particles_per_ml", 1e99),
+            ("particles_per_ml", 1.1e14),
+            ("labelled_particles_per_ml", 1e15),
+            ("particles_per_ug_protein", 1e14),
+            ("protein_ug_per_ml", 2e5),
+            ("endotoxin_eu_per_ml", 2e6),
+            ("residual_dna_ng_per_dose", 2e6),
+        ],
+    )
+    def test_values_beyond_what_is_physically_possible_are_errors(self, field, value):
+        [error] = validate_coa(good_coa(**{field: value}))
+        assert error.field == field and "not a possible result" in error.message
+
+    def test_the_plausible_limits_themselves_are_accepted(self):
+        coa = good_coa(particles_per_ml=1e14, labelled_particles_per_ml=1e14)
+        assert validate_coa(coa) == []
+
+
+def spec_data(**changes):
+    data = {"version": "t-1", "criteria": [dict(c) for c in DEFAULT_CRITERIA]}
+    data.update(changes)
+    return data
+
+
+DEFAULT_CRITERIA = [
+    {"field": f, "comparator": "equals", "limit": "negative", "source": "REFERENCE.md A.6.2"}
+    for f in ("sterility", "mycoplasma", "adventitious_virus", "donor_screening")
+] + [
+    {
+        "field": "endotoxin_eu_per_ml",
+        "comparator": "<",
+        "limit": 0.25,
+        "unit": "EU/mL",
+        "source": "REFERENCE.md A.6.2",
+    }
+]
+
+
+class TestSpecShape:
+    @pytest.mark.parametrize(("raw", "text"), [(9, "9"), (2026.1, "2026.1"), (" v2 ", "v2")])
+    def test_a_version_may_be_text_or_a_number(self, raw, text):
+        assert rel.parse_spec(spec_data(version=raw)).version == text
+
+    @pytest.mark.parametrize("raw", [date(2026, 1, 1), b"bin", True, None, [1], "", "x" * 41])
+    def test_any_other_version_is_refused(self, raw):
+        with pytest.raises(rel.SpecError, match="version"):
+            rel.parse_spec(spec_data(version=raw))
+
+    @pytest.mark.parametrize("limit", [10**400, float("nan"), float("inf")])
+    def test_limits_must_be_finite_floats(self, limit):
+        data = spec_data()
+        data["criteria"][-1]["limit"] = limit
+        with pytest.raises(rel.SpecError, match="endotoxin_eu_per_ml"):
+            rel.parse_spec(data)
+
+    def test_criteria_must_be_a_list_of_mappings(self):
+        with pytest.raises(rel.SpecError):
+            rel.parse_spec(spec_data(criteria="sterility"))
+        with pytest.raises(rel.SpecError):
+            rel.parse_spec(spec_data(criteria=["sterility"]))
+
+
+class TestMandatorySafetyCriteria:
+    def test_the_default_spec_and_the_minimal_safety_set_are_safe(self):
+        assert rel.safety_problems(rel.load_default_spec()) == []
+        assert rel.safety_problems(rel.parse_spec(spec_data())) == []
+
+    def test_a_spec_without_criteria_is_unsafe(self):
+        assert rel.safety_problems(rel.parse_spec(spec_data(criteria=[]))) == [
+            "the specification has no criteria"
+        ]
+
+    @pytest.mark.parametrize(
+        "field", ["sterility", "mycoplasma", "adventitious_virus", "donor_screening"]
+    )
+    def test_each_negative_safety_test_must_be_present_and_required(self, field):
+        data = spec_data()
+        data["criteria"] = [c for c in data["criteria"] if c["field"] != field]
+        assert field in " ".join(rel.safety_problems(rel.parse_spec(data)))
+        data = spec_data()
+        next(c for c in data["criteria"] if c["field"] == field)["required"] = False
+        assert field in " ".join(rel.safety_problems(rel.parse_spec(data)))
+
+    @pytest.mark.parametrize(
+        ("changes", "safe"),
+        [
+            ({"limit": 0.5}, True),
+            ({"limit": 0.5, "comparator": "<="}, True),
+            ({"limit": 0.51}, False),
+            ({"limit": 99999}, False),
+            ({"comparator": ">"}, False),
+            ({"required": False}, False),
+        ],
+    )
+    def test_endotoxin_may_be_no_looser_than_half_an_eu_per_ml(self, changes, safe):
+        data = spec_data()
+        data["criteria"][-1].update(changes)
+        problems = rel.safety_problems(rel.parse_spec(data))
+        assert (problems == []) is safe

@@ -147,6 +147,11 @@ class CoaOut(Schema):
     cgmp_statement: str
     nta_method: str
     results: dict[str, Any]
+    derived_fields: list[str] = Field(
+        description="Results derived by the service (labelled amount from the product label, "
+        "purity from concentration ÷ protein), not entered; leave them out of a replacement "
+        "CoA so that they are derived again"
+    )
     has_pdf: bool
     source: str
     entered_at: datetime
@@ -209,7 +214,7 @@ class AffectedPatientOut(Schema):
     email: str
     dates: list[date]
     vials: int
-    dose_ml: Decimal
+    dose_ml: Decimal | None = Field(description="mL given from this lot; null if not recorded")
 
 
 class TraceAdverseEventOut(Schema):
@@ -365,6 +370,10 @@ def get_product(request: ClinicRequest, product_id: int) -> Product:
 @router.get("/lots", response=list[LotOut], summary="List lots", auth=guard("product.view"))
 @paginate(BoundedPagination)
 def list_lots(request: ClinicRequest, filters: Query[LotFilter]):
+    if filters.state and filters.state not in selectors.LOT_FILTERS:
+        raise HttpError(
+            400, f"state: {filters.state!r} is not one of {', '.join(selectors.LOT_FILTERS)}"
+        )
     days = services.settings_for(request.clinic).expiry_warning_days
     return selectors.filter_lots(
         request.clinic,
@@ -465,7 +474,12 @@ def put_coa(request: ClinicRequest, lot_id: int, payload: CoaIn):
     summary="Attach the original CoA PDF (multipart field 'file')",
     auth=guard("lot.receive"),
 )
-def put_coa_pdf(request: ClinicRequest, lot_id: int, file: File[UploadedFile] | None = None):
+def put_coa_pdf(
+    request: ClinicRequest,
+    lot_id: int,
+    # File(None), not `File[...] | None`: ninja reads an Optional File as a query parameter.
+    file: UploadedFile | None = File(None),  # noqa: B008 (ninja declares parameters so)
+):
     lot = _lot(request, lot_id)
     if file is None:
         raise HttpError(400, "file: attach the PDF as multipart field 'file'")

@@ -13,10 +13,16 @@ import io
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 MAX_LOGGER_ROWS = 100_000
 PLAUSIBLE_TEMPERATURE_C = (-200.0, 100.0)
+# Readings are accepted from 2000-01-01 UTC up to a few minutes ahead of the server clock.
+# Not "since the location was created": a freezer and its logger usually predate the
+# location's entry here, and loggers export their history. Before 2000 is a logger whose
+# clock was reset (0001-01-01, 1970-01-01), never a real reading of a product on hand.
+EARLIEST_READING = datetime(2000, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,26 @@ def parse_timestamp(text: str) -> datetime:
         ) from None
     if at.tzinfo is None:
         raise ValueError("the time needs a UTC offset (e.g. Z or +01:00): loggers differ")
-    return at.astimezone(UTC)
+    return check_reading_time(at)
+
+
+def check_reading_time(at: datetime, now: datetime | None = None) -> datetime:
+    """``at`` in UTC if it is a possible reading time: not before 2000-01-01 UTC and, when
+    ``now`` is given, not more than a few minutes (clock skew) after it; ValueError if not."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("the time needs a UTC offset (e.g. Z or +01:00)")
+    try:
+        utc = at.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
+        utc = None
+    if utc is None or utc < EARLIEST_READING:
+        raise ValueError(
+            f"{at.isoformat()} is before {EARLIEST_READING:%Y-%m-%d}: "
+            "a logger clock that was reset, not a real reading"
+        )
+    if now is not None and utc > now + CLOCK_SKEW:
+        raise ValueError(f"{at.isoformat()} is in the future")
+    return utc
 
 
 def parse_logger_csv(text: str) -> list[Reading]:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from anagen.accounts.models import Clinic
 from anagen.core.forms import form_field
-from anagen.products import importers
+from anagen.products import importers, release
 from anagen.products.models import COA_PDF_MAX_BYTES, Product, StorageLocation
 from anagen.products.selectors import LOT_FILTERS
 
@@ -170,6 +170,21 @@ TEXT_LABELS = {
 }
 
 
+def _in_form_unit(coa: Any, name: str, value: Any) -> Any:
+    """A stored result as the form shows it: ``{value, unit}`` converted to the unit of the
+    form's field (1e10 particles/vial of a 2 mL vial is 5e9 particles/mL)."""
+    if not isinstance(value, dict):
+        return value
+    unit = importers.NUMERIC_RESULTS.get(name)
+    if unit is not None:
+        try:
+            vial_ml = float(coa.lot.product.volume_ml)
+            return release._read_number(name, value, unit, vial_ml)
+        except release.ReleaseInputError:
+            pass  # a unit release.py does not convert (µg/mL): the number as entered
+    return value.get("value")
+
+
 class CoaForm(forms.Form):
     """The CoA: laboratory, statement, the PDF and every structured result."""
 
@@ -229,9 +244,12 @@ class CoaForm(forms.Form):
             "cgmp_statement": coa.cgmp_statement,
             "nta_method": coa.nta_method,
         }
+        derived = set(coa.derived_fields or ())
         for name, value in coa.results.items():
-            if name in importers.RESULT_FIELDS:
-                data[name] = value if not isinstance(value, dict) else value.get("value")
+            # Derived values (purity, labelled amount from the label) are left blank, so that
+            # saving the form derives them again from the values it now holds.
+            if name in importers.RESULT_FIELDS and name not in derived:
+                data[name] = _in_form_unit(coa, name, value)
         return data
 
     def result_groups(self) -> list[tuple[str, list]]:

@@ -53,6 +53,9 @@ CATEGORICAL_RESULTS = (
     "donor_screening",
 )
 TEXT_RESULTS = ("donor_screening_panel", "potency", "size_method", "marker_method")
+# Longest text result: what the CoA form allows; a panel list or a potency statement
+# ("IL-10 secretion 1.8× control; tube formation 140 %") fits, a pasted document does not.
+RESULT_TEXT_MAX_CHARS = 300
 RESULT_FIELDS = (*NUMERIC_RESULTS, *CATEGORICAL_RESULTS, *TEXT_RESULTS)
 
 LOT_FIELDS = (
@@ -177,12 +180,19 @@ def _check_result_value(name: str, raw: Any) -> Any:
             value = raw
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"must be a number, got {value!r}")
-        if not math.isfinite(value):
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an integer beyond float range (JSON allows 10**400)
+            raise ValueError("is far too large to be a measurement") from None
+        if not finite:
             raise ValueError("must be a finite number")
         return raw
     if not isinstance(raw, str):
         raise ValueError(f"must be text such as positive/negative, got {raw!r}")
-    return raw.strip()
+    text = raw.strip()
+    if len(text) > RESULT_TEXT_MAX_CHARS:
+        raise ValueError(f"at most {RESULT_TEXT_MAX_CHARS} characters")
+    return text
 
 
 def _build_row(row: int, data: dict[str, Any], issues: list[ImportIssue]) -> LotRow | None:

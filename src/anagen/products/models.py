@@ -239,6 +239,9 @@ class CertificateOfAnalysis(models.Model):
         "particle concentration method", max_length=120, blank=True, default="NTA"
     )
     results = models.JSONField(default=dict)
+    # Which of `results` the service derived (from the label, or concentration ÷ protein)
+    # rather than took from the CoA: a replacement recomputes them instead of keeping them.
+    derived_fields = models.JSONField(default=list, blank=True)
     pdf = models.FileField(upload_to=coa_upload_to, blank=True, max_length=300)
     pdf_original_name = models.CharField(max_length=200, blank=True)
     source = models.CharField(max_length=10, choices=CoaSource.choices, default=CoaSource.FORM)

@@ -231,13 +231,24 @@ def _read_number(
             raise ReleaseInputError(field, "a value given as a mapping needs a unit")
     else:
         value, unit = raw, None
+    number = to_finite_float(field, value)
+    if unit is None or spec_unit is None:
+        return number
+    return convert(field, number, str(unit), spec_unit, vial_volume_ml=vial_volume_ml)
+
+
+def to_finite_float(field: str, value: Any) -> float:
+    """``value`` as a finite float; raises naming ``field`` for text, bools, NaN, ±inf and
+    integers too large for a float (JSON allows 10**400; ``float()`` overflows)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ReleaseInputError(field, f"must be a number, got {value!r}")
-    if math.isnan(value) or math.isinf(value):
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ReleaseInputError(field, "is far too large to be a measurement") from None
+    if not math.isfinite(number):
         raise ReleaseInputError(field, "must be a finite number")
-    if unit is None or spec_unit is None:
-        return float(value)
-    return convert(field, float(value), str(unit), spec_unit, vial_volume_ml=vial_volume_ml)
+    return number
 
 
 def _read_category(field: str, raw: Any) -> str:
@@ -252,15 +263,50 @@ def _read_category(field: str, raw: Any) -> str:
 # --- spec loading --------------------------------------------------------------------------
 
 
+SPEC_VERSION_MAX_CHARS = 40  # ReleaseSpecVersion.version
+
+
+def _spec_version(raw: Any) -> str:
+    """The version as text: a string, or a number YAML read as one (``version: 9``)."""
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise SpecError(
+            f"version must be text or a number, got {type(raw).__name__} {raw!r} "
+            '(quote it: version: "2026-01-01")'
+        )
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise SpecError("version must be text or a finite number")
+    text = str(raw).strip()
+    if not text or len(text) > SPEC_VERSION_MAX_CHARS:
+        raise SpecError(f"version must be 1–{SPEC_VERSION_MAX_CHARS} characters")
+    return text
+
+
+def _spec_limit(f: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SpecError(f"{f}: limits must be numbers, got {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise SpecError(f"{f}: limit {value} is too large") from None
+    if not math.isfinite(number):
+        raise SpecError(f"{f}: limits must be finite numbers")
+    return number
+
+
 def parse_spec(data: Mapping[str, Any]) -> ReleaseSpec:
     """Build and validate a :class:`ReleaseSpec` from its YAML/JSON structure."""
     if not isinstance(data, Mapping) or not {"version", "criteria"} <= set(data):
         raise SpecError("spec needs 'version' and 'criteria'")
+    version = _spec_version(data["version"])
+    if not isinstance(data["criteria"], list | tuple):
+        raise SpecError("criteria must be a list of criteria")
     criteria = []
     seen = set()
     for raw in data["criteria"]:
+        if not isinstance(raw, Mapping):
+            raise SpecError(f"each criterion must be a mapping, got {raw!r}")
         f = raw.get("field")
-        if not f or f in seen:
+        if not f or not isinstance(f, str) or f in seen:
             raise SpecError(f"missing or duplicate field {f!r}")
         seen.add(f)
         comp = raw.get("comparator")
@@ -269,9 +315,12 @@ def parse_spec(data: Mapping[str, Any]) -> ReleaseSpec:
         limit = raw.get("limit")
         unit = raw.get("unit")
         if comp == "between":
-            if not (isinstance(limit, list | tuple) and len(limit) == 2 and limit[0] <= limit[1]):
+            if not (isinstance(limit, list | tuple) and len(limit) == 2):
                 raise SpecError(f"{f}: between needs [low, high]")
-            limit = (float(limit[0]), float(limit[1]))
+            low, high = _spec_limit(f, limit[0]), _spec_limit(f, limit[1])
+            if low > high:
+                raise SpecError(f"{f}: between needs [low, high]")
+            limit = (low, high)
         elif comp == "equals":
             if not isinstance(limit, str) or limit.lower() not in _CATEGORIES:
                 raise SpecError(f"{f}: equals needs a category such as positive/negative")
@@ -279,10 +328,10 @@ def parse_spec(data: Mapping[str, Any]) -> ReleaseSpec:
         else:
             if isinstance(limit, bool) or not isinstance(limit, int | float):
                 raise SpecError(f"{f}: {comp} needs a numeric limit")
-            limit = float(limit)
+            limit = _spec_limit(f, limit)
         if comp == "within_pct_of" and not raw.get("reference_field"):
             raise SpecError(f"{f}: within_pct_of needs reference_field")
-        if unit is not None and _norm_unit(unit) not in _UNITS:
+        if unit is not None and (not isinstance(unit, str) or _norm_unit(unit) not in _UNITS):
             raise SpecError(f"{f}: unsupported unit {unit!r}")
         if not raw.get("source"):
             raise SpecError(f"{f}: every criterion needs a source")
@@ -298,7 +347,44 @@ def parse_spec(data: Mapping[str, Any]) -> ReleaseSpec:
                 reference_field=raw.get("reference_field"),
             )
         )
-    return ReleaseSpec(str(data["version"]), str(data.get("name", "")), tuple(criteria))
+    return ReleaseSpec(version, str(data.get("name", "")), tuple(criteria))
+
+
+# Safety criteria no clinic specification may drop or loosen. Sterility and endotoxin are
+# the two tests every injectable is released on (USP <71> / 21 CFR 610.12, USP <85>;
+# REFERENCE.md A.6.2); mycoplasma, adventitious virus and donor screening are the other
+# infection-safety tests the default spec requires (A.6.2, 21 CFR 1271). Identity, size and
+# purity stay a clinic's choice: a wrong limit there gives a poor product, not an infection.
+# Endotoxin may be no looser than 0.5 EU/mL, the more lenient of the two published limits
+# (WJSC <0.5; STTT <0.25 EU/mL).
+MANDATORY_NEGATIVE = ("sterility", "mycoplasma", "adventitious_virus", "donor_screening")
+ENDOTOXIN_FIELD = "endotoxin_eu_per_ml"
+ENDOTOXIN_LOOSEST_EU_PER_ML = 0.5
+
+
+def safety_problems(spec: ReleaseSpec) -> list[str]:
+    """Why a spec may not be used to release lots (empty list: it may)."""
+    problems: list[str] = []
+    if not spec.criteria:
+        return ["the specification has no criteria"]
+    by_field = {c.field: c for c in spec.criteria}
+    for field in MANDATORY_NEGATIVE:
+        c = by_field.get(field)
+        if c is None or not c.required or c.comparator != "equals" or c.limit != "negative":
+            problems.append(f"{field} must be a required criterion 'equals negative'")
+    c = by_field.get(ENDOTOXIN_FIELD)
+    if (
+        c is None
+        or not c.required
+        or c.comparator not in ("<", "<=")
+        or (c.unit is not None and _norm_unit(c.unit) != "eu/ml")
+        or c.number > ENDOTOXIN_LOOSEST_EU_PER_ML
+    ):
+        problems.append(
+            f"{ENDOTOXIN_FIELD} must be a required criterion '<' or '<=' at most "
+            f"{ENDOTOXIN_LOOSEST_EU_PER_ML:g} EU/mL"
+        )
+    return problems
 
 
 @functools.cache
@@ -379,6 +465,22 @@ def check_release(
 
 # Physical plausibility limits for validate_coa (impossible, not merely out of spec).
 SIZE_MODE_PLAUSIBLE_NM = (10.0, 1000.0)
+# Upper limits of possible values, in the field's own unit (lower limit 0, see _NON_NEGATIVE).
+# - particles/mL: 1e14 — 100-nm vesicles would fill ~5 % of the liquid; published EV
+#   preparations are 1e9–1e13/mL (REFERENCE.md A.3.3 doses 1e12 particles per session).
+# - particles/µg protein: 1e13 — 300× Webber & Clayton's "high purity" 3e10 (A.6.2).
+# - protein: 1e5 µg/mL (100 mg/mL), the most concentrated protein solutions made.
+# - endotoxin: 1e6 EU/mL — 4 million × the 0.25 EU/mL limit; beyond any LAL result.
+# - residual DNA: 1e6 ng (1 mg) per dose.
+# A value above these is a typing or unit error (1e99), not an out-of-spec lot.
+PLAUSIBLE_MAX = {
+    "particles_per_ml": 1e14,
+    "labelled_particles_per_ml": 1e14,
+    "particles_per_ug_protein": 1e13,
+    "protein_ug_per_ml": 1e5,
+    "endotoxin_eu_per_ml": 1e6,
+    "residual_dna_ng_per_dose": 1e6,
+}
 _NON_NEGATIVE = {
     "particles_per_ml",
     "labelled_particles_per_ml",
@@ -418,7 +520,11 @@ def validate_coa(
             if field in categorical:
                 _read_category(field, raw)
                 continue
-            if field not in units and not field.endswith(("_pct", "_nm")):
+            if (
+                field not in units
+                and field not in PLAUSIBLE_MAX
+                and not field.endswith(("_pct", "_nm"))
+            ):
                 continue  # extra CoA fields are kept but not checked
             value = _read_number(field, raw, units.get(field), vial_volume_ml)
         except ReleaseInputError as exc:
@@ -434,6 +540,14 @@ def validate_coa(
             )
         elif field in _NON_NEGATIVE and value < 0:
             errors.append(FieldError(field, f"must not be negative, got {value:g}"))
+        elif field in PLAUSIBLE_MAX and value > PLAUSIBLE_MAX[field]:
+            errors.append(
+                FieldError(
+                    field,
+                    f"{value:g} is not a possible result (at most {PLAUSIBLE_MAX[field]:g}); "
+                    "check the number and its unit",
+                )
+            )
         elif field == "labelled_particles_per_ml" and value == 0:
             errors.append(FieldError(field, "labelled amount must be greater than 0"))
     if vial_volume_ml is not None and not vial_volume_ml > 0:
@@ -457,6 +571,17 @@ def render_spec_markdown(spec: ReleaseSpec | None = None) -> str:
         "A lot is releasable only when no criterion FAILs (optional ones included) and no "
         "required criterion is MISSING. Bare CoA numbers are read in the unit shown; values "
         "given as `{value, unit}` are converted (per-vial amounts need the vial volume).",
+        "",
+        "A clinic may add versions of its own, but every version must keep the safety "
+        "criteria as required: "
+        + ", ".join(f"`{f}`" for f in MANDATORY_NEGATIVE)
+        + f" equal to negative, and `{ENDOTOXIN_FIELD}` below at most "
+        f"{ENDOTOXIN_LOOSEST_EU_PER_ML:g} EU/mL (the more lenient published limit). A version "
+        "without them is refused, and a stored one releases no lot.",
+        "",
+        "CoA numbers beyond what is physically possible are refused as typing or unit errors: "
+        + "; ".join(f"`{f}` above {v:g}" for f, v in PLAUSIBLE_MAX.items())
+        + f"; sizes outside {SIZE_MODE_PLAUSIBLE_NM[0]:g}–{SIZE_MODE_PLAUSIBLE_NM[1]:g} nm.",
         "",
         "| field | criterion | limit | required | source |",
         "|---|---|---|---|---|",

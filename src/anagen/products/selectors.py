@@ -6,6 +6,7 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Q, QuerySet, Sum
@@ -184,20 +185,81 @@ def draws_of_lot(lot: Lot) -> QuerySet[VialDraw]:
     return lot.draws.select_related("patient", "drawn_by").order_by("drawn_on", "drawn_at", "id")
 
 
+SESSION_REF_PREFIX = "session:"  # treatments.services draws with session_ref "session:<pk>"
+
+
+def _session_pk(ref: str) -> int | None:
+    if not ref.startswith(SESSION_REF_PREFIX):
+        return None
+    number = ref.removeprefix(SESSION_REF_PREFIX)
+    return int(number) if number.isdigit() and int(number) <= MAX_DB_ID else None
+
+
+def draw_doses(draws: list[VialDraw]) -> dict[int, Decimal | None]:
+    """Millilitres given from each draw (by draw id); None where nothing records it.
+
+    A draw made at the point of care may carry its own dose. Treatment sessions draw
+    vials without one and record the volume injected on the session instead; that volume
+    is shared among the lots the session drew from in proportion to the volume drawn
+    from each (vials × vial volume), so a session using one lot gives it all.
+    """
+    from anagen.treatments.models import TreatmentSession  # treatments builds on products
+
+    doses: dict[int, Decimal | None] = {d.pk: d.dose_volume_ml for d in draws}
+    by_session: dict[int, list[VialDraw]] = {}
+    for d in draws:
+        pk = _session_pk(d.session_ref)
+        if d.dose_volume_ml is None and pk is not None:
+            by_session.setdefault(pk, []).append(d)
+    if not by_session:
+        return doses
+    clinic_id = draws[0].clinic_id
+    volumes = dict(
+        TreatmentSession.objects.filter(clinic_id=clinic_id, pk__in=by_session).values_list(
+            "pk", "total_volume_ml"
+        )
+    )
+    drawn_ml: dict[str, Decimal] = {}
+    for ref, quantity, vial_ml in VialDraw.objects.filter(
+        clinic_id=clinic_id, session_ref__in=[f"{SESSION_REF_PREFIX}{pk}" for pk in by_session]
+    ).values_list("session_ref", "quantity", "lot__product__volume_ml"):
+        drawn_ml[ref] = drawn_ml.get(ref, Decimal(0)) + quantity * vial_ml
+    for pk, session_draws in by_session.items():
+        total = drawn_ml.get(f"{SESSION_REF_PREFIX}{pk}")
+        volume = volumes.get(pk)
+        if volume is None or not total:
+            continue
+        for d in session_draws:
+            share = volume * d.quantity * d.lot.product.volume_ml / total
+            doses[d.pk] = share.quantize(Decimal("0.01"))
+    return doses
+
+
 def affected_patients(lot: Lot) -> list[dict[str, Any]]:
-    """One row per patient who received the lot: contact details, dates, vials, doses."""
+    """One row per patient who received the lot: contact details, the dates treated (each
+    once), vials, and the dose in mL (None when no draw of theirs records one)."""
     rows: dict[int, dict[str, Any]] = {}
-    for d in draws_of_lot(lot):
+    draws = list(draws_of_lot(lot).select_related("lot__product"))
+    doses = draw_doses(draws)
+    for d in draws:
         p = d.patient
         row = rows.setdefault(
             p.pk,
-            {"patient": p, "dates": [], "vials": 0, "dose_ml": 0, "sessions": []},
+            {"patient": p, "dates": [], "vials": 0, "dose_ml": None, "sessions": []},
         )
-        row["dates"].append(d.drawn_on)
+        if d.drawn_on not in row["dates"]:
+            row["dates"].append(d.drawn_on)
         row["vials"] += d.quantity
-        row["dose_ml"] += d.dose_volume_ml or 0
-        if d.session_ref:
+        dose = doses.get(d.pk)
+        if dose is not None:
+            row["dose_ml"] = (row["dose_ml"] or Decimal(0)) + dose
+        if d.session_ref and d.session_ref not in row["sessions"]:
             row["sessions"].append(d.session_ref)
+    for row in rows.values():
+        if row["dose_ml"] is not None:
+            # Sessions record mL to 0.01, draws to 0.001: show 1.50, not 1.500, but keep 0.125.
+            two = row["dose_ml"].quantize(Decimal("0.01"))
+            row["dose_ml"] = two if two == row["dose_ml"] else row["dose_ml"]
     return sorted(rows.values(), key=lambda r: (r["patient"].family_name, r["patient"].pk))
 
 
@@ -273,7 +335,7 @@ def recall_csv(lot: Lot) -> str:
                 spreadsheet_safe(" ".join(p.address.split())),
                 " ".join(d.isoformat() for d in row["dates"]),
                 row["vials"],
-                row["dose_ml"],
+                "" if row["dose_ml"] is None else row["dose_ml"],
                 spreadsheet_safe(" ".join(row["sessions"])),
             ]
         )

@@ -8,12 +8,13 @@ each message next to its field and the API can name the field.
 from __future__ import annotations
 
 import importlib.resources
+import json
 import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -128,6 +129,17 @@ def parsed_spec(spec: ReleaseSpecVersion) -> release.ReleaseSpec:
     return release.parse_spec(spec.data)
 
 
+def _check_spec_is_safe(spec: ReleaseSpecVersion) -> None:
+    """A spec stored before create_spec_version checked the safety criteria releases nothing."""
+    problems = release.safety_problems(parsed_spec(spec))
+    if problems:
+        raise _fail(
+            "__all__",
+            f"Specification {spec.version} lacks mandatory safety criteria ({'; '.join(problems)})"
+            ": create a new specification version before releasing lots.",
+        )
+
+
 def create_spec_version(clinic: Clinic, user: User, yaml_text: str) -> ReleaseSpecVersion:
     """A new spec version from YAML in release.py's format; it becomes the current one."""
     try:
@@ -136,8 +148,21 @@ def create_spec_version(clinic: Clinic, user: User, yaml_text: str) -> ReleaseSp
         raise _fail("spec", f"Not valid YAML: {exc}") from exc
     try:
         parsed = release.parse_spec(data)
-    except (release.SpecError, TypeError, AttributeError, ValueError) as exc:
+    except (release.SpecError, TypeError, AttributeError, ValueError, OverflowError) as exc:
         raise _fail("spec", f"Not a valid specification: {exc}") from exc
+    try:
+        # Stored as JSON: YAML-only values (dates, !!binary, NaN) have no JSON form.
+        json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise _fail(
+            "spec", f"Not a valid specification: use only text, numbers and lists ({exc})."
+        ) from exc
+    unsafe = release.safety_problems(parsed)
+    if unsafe:
+        raise _fail(
+            "spec", "The specification leaves out mandatory safety criteria: " + "; ".join(unsafe)
+        )
+    data = {**data, "version": parsed.version}  # version: 9 is stored as "9"
     if ReleaseSpecVersion.objects.filter(clinic=clinic, version=parsed.version).exists():
         raise _fail("spec", f"Version {parsed.version} already exists; give a new version.")
     spec = ReleaseSpecVersion(
@@ -169,12 +194,36 @@ PRODUCT_FIELDS = (
 )
 
 
+# Regulatory status per jurisdiction: a few dozen jurisdictions at most (REFERENCE.md A.6.3
+# names five), a short code or name, and a statement of a paragraph or two.
+REGULATORY_MAX_ENTRIES = 50
+REGULATORY_KEY_MAX_CHARS = 60
+REGULATORY_TEXT_MAX_CHARS = 1000
+
+
 def _check_regulatory(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
         raise _fail("regulatory_status", 'Give {"JURISDICTION": "text", ...}.')
-    return {k.strip(): v.strip() for k, v in value.items() if k.strip() and v.strip()}
+    if len(value) > REGULATORY_MAX_ENTRIES:
+        raise _fail(
+            "regulatory_status",
+            f"At most {REGULATORY_MAX_ENTRIES} jurisdictions, not {len(value)}.",
+        )
+    out = {k.strip(): v.strip() for k, v in value.items() if k.strip() and v.strip()}
+    for k, v in out.items():
+        if len(k) > REGULATORY_KEY_MAX_CHARS:
+            raise _fail(
+                "regulatory_status",
+                f"A jurisdiction is at most {REGULATORY_KEY_MAX_CHARS} characters ({k[:20]}…).",
+            )
+        if len(v) > REGULATORY_TEXT_MAX_CHARS:
+            raise _fail(
+                "regulatory_status",
+                f"The text for {k} is longer than {REGULATORY_TEXT_MAX_CHARS} characters.",
+            )
+    return out
 
 
 def _apply_product(product: Product, data: dict[str, Any]) -> None:
@@ -273,6 +322,7 @@ def _check_lot_fields(
     expiry_date: date | None,
     quantity: Any,
     location: StorageLocation | None,
+    received_on: date,
 ) -> str:
     errors: dict[str, list[str]] = {}
     if product is None or product.clinic_id != clinic.pk:
@@ -284,13 +334,27 @@ def _check_lot_fields(
         errors["lot_number"] = ["This field is required."]
     elif len(lot_number) > 60:
         errors["lot_number"] = ["At most 60 characters."]
-    elif (
-        product is not None
-        and Lot.objects.filter(clinic=clinic, product=product, lot_number=lot_number).exists()
-    ):
-        errors["lot_number"] = [f"Lot {lot_number} of this product has already been received."]
+    elif product is not None:
+        # Case-insensitive: "uc-2605-h" and "UC-2605-H" are the same lot on the vial label.
+        clash = Lot.objects.filter(
+            clinic=clinic, product=product, lot_number__iexact=lot_number
+        ).first()
+        if clash is not None:
+            errors["lot_number"] = [
+                f"Lot {clash.lot_number} of this product has already been received"
+                + (" (lot numbers are compared ignoring case)." if clash.lot_number != lot_number
+                   else ".")
+            ]  # fmt: skip
     if not isinstance(expiry_date, date):
         errors["expiry_date"] = ["Enter the expiry date as YYYY-MM-DD."]
+    elif expiry_date < received_on:
+        # Refused, not warned: an expired lot can never be released or used (release_lot
+        # and draw_vials refuse it), so receiving it would only put dead stock in quarantine.
+        # The shipment goes back to the supplier, documented outside the stock.
+        errors["expiry_date"] = [
+            f"The lot expired on {expiry_date:%Y-%m-%d}, before it was received; "
+            "return it to the supplier."
+        ]
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
         errors["quantity_received"] = ["Enter the number of vials received (at least 1)."]
     elif quantity > 100_000:
@@ -316,9 +380,11 @@ def receive_lot(
     received_at: datetime | None = None,
 ) -> Lot:
     """A lot enters QUARANTINED; nothing can be drawn from it until it is released."""
+    received_at = received_at or timezone.now()
     lot_number = _check_lot_fields(
-        clinic, product, lot_number, expiry_date, quantity_received, storage_location
-    )
+        clinic, product, lot_number, expiry_date, quantity_received, storage_location,
+        timezone.localdate(received_at),
+    )  # fmt: skip
     check_pdf(supplier_document, "supplier_document")
     lot = Lot(
         clinic=clinic,
@@ -328,7 +394,7 @@ def receive_lot(
         quantity_received=quantity_received,
         quantity_on_hand=quantity_received,
         storage_location=storage_location,
-        received_at=received_at or timezone.now(),
+        received_at=received_at,
         received_by=user,
         supplier_notes=(supplier_notes or "").strip(),
     )
@@ -368,6 +434,14 @@ def _extra_result_checks(results: dict[str, Any]) -> list[release.FieldError]:
     for name, value in results.items():
         if name not in importers.RESULT_FIELDS:
             errors.append(release.FieldError(name, "unknown result field"))
+        elif isinstance(value, str) and len(value) > importers.RESULT_TEXT_MAX_CHARS:
+            errors.append(
+                release.FieldError(
+                    name, f"at most {importers.RESULT_TEXT_MAX_CHARS} characters, not {len(value)}"
+                )
+            )
+        elif name in importers.TEXT_RESULTS and not isinstance(value, str):
+            errors.append(release.FieldError(name, f"must be text, got {value!r}"))
         elif name in importers.CATEGORICAL_RESULTS and name in ("tsg101", "alix", "gm130", "apoa1"):
             try:
                 release._read_category(name, value)
@@ -400,20 +474,63 @@ def _extra_result_checks(results: dict[str, Any]) -> list[release.FieldError]:
             "µ", "u"
         ).replace("μ", "u") not in ("ug/ml",):
             errors.append(release.FieldError("protein_ug_per_ml", "unit must be µg/mL"))
-        elif isinstance(value, bool) or not isinstance(value, int | float):
+        else:
+            try:
+                number = release.to_finite_float("protein_ug_per_ml", value)
+            except release.ReleaseInputError as exc:
+                errors.append(release.FieldError("protein_ug_per_ml", exc.message))
+            else:
+                if number <= 0:
+                    errors.append(release.FieldError("protein_ug_per_ml", "must be greater than 0"))
+    purity = _purity_from(results)
+    entered = results.get("particles_per_ug_protein")
+    if purity is not None and entered is not None:
+        try:
+            value = release._read_number("particles_per_ug_protein", entered, "particles/µg", None)
+        except release.ReleaseInputError:
+            value = None  # reported by validate_coa
+        if value is not None and abs(value - purity) > PURITY_TOLERANCE * purity:
             errors.append(
-                release.FieldError("protein_ug_per_ml", f"must be a number, got {value!r}")
+                release.FieldError(
+                    "particles_per_ug_protein",
+                    f"{value:g} does not match particles_per_ml ÷ protein_ug_per_ml "
+                    f"(= {purity:.3g}); leave it blank to have it derived",
+                )
             )
-        elif not math.isfinite(value) or value <= 0:
-            errors.append(release.FieldError("protein_ug_per_ml", "must be greater than 0"))
     return errors
 
 
+# Results the service fills in when the CoA leaves them blank (recomputed on every save).
+DERIVED_RESULTS = ("labelled_particles_per_ml", "particles_per_ug_protein")
+# A reported purity may differ from concentration ÷ protein by rounding on the CoA (two
+# significant figures is 5 %), not more: a larger gap is a stale or mistyped value.
+PURITY_TOLERANCE = 0.10
+
+
+def _purity_from(results: dict[str, Any]) -> float | None:
+    """particles_per_ml ÷ protein_ug_per_ml (per-mL values), or None if either is unreadable."""
+    conc_raw, protein_raw = results.get("particles_per_ml"), results.get("protein_ug_per_ml")
+    if conc_raw is None or protein_raw is None:
+        return None
+    if isinstance(conc_raw, dict) and "vial" in str(conc_raw.get("unit", "")).lower():
+        return None  # needs the vial volume: complete_results handles it
+    try:
+        conc = release._read_number("particles_per_ml", conc_raw, "particles/mL", None)
+        protein = protein_raw["value"] if isinstance(protein_raw, dict) else protein_raw
+        protein = release.to_finite_float("protein_ug_per_ml", protein)
+    except (TypeError, KeyError, release.ReleaseInputError):
+        return None
+    return conc / protein if protein > 0 else None
+
+
 def complete_results(product: Product, results: dict[str, Any]) -> dict[str, Any]:
-    """Fill what the CoA leaves to the label or to arithmetic (marked as derived).
+    """Fill what the CoA leaves to the label or to arithmetic.
 
     - labelled_particles_per_ml from the product label when the CoA does not restate it;
     - particles_per_ug_protein from concentration ÷ protein when both are reported.
+
+    Derived values are computed from the entered ones every time, never carried over from
+    an earlier CoA; :func:`derived_fields` says which ones they were.
     """
     out = {k: v for k, v in results.items() if v is not None and v != ""}
     if "labelled_particles_per_ml" not in out:
@@ -426,11 +543,18 @@ def complete_results(product: Product, results: dict[str, Any]) -> dict[str, Any
             )
             protein = out["protein_ug_per_ml"]
             protein = protein["value"] if isinstance(protein, dict) else protein
+            protein = release.to_finite_float("protein_ug_per_ml", protein)
             if protein > 0:
-                out["particles_per_ug_protein"] = conc / float(protein)
+                out["particles_per_ug_protein"] = conc / protein
         except (KeyError, TypeError, release.ReleaseInputError):
             pass
     return out
+
+
+def derived_fields(results: dict[str, Any], completed: dict[str, Any]) -> list[str]:
+    """The results complete_results filled in (not entered)."""
+    entered = {k for k, v in results.items() if v is not None and v != ""}
+    return [k for k in DERIVED_RESULTS if k in completed and k not in entered]
 
 
 def validate_results(
@@ -496,6 +620,7 @@ def record_coa(
         coa.cgmp_statement = (cgmp_statement or "").strip()[:300]
         coa.nta_method = (nta_method or "").strip()[:120]
         coa.results = done
+        coa.derived_fields = derived_fields(results, done)
         coa.source = source
         coa.entered_at = timezone.now()
         coa.entered_by = user
@@ -592,6 +717,7 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
         if locked.expiry_date < today:
             raise _fail("__all__", "The lot has expired; it cannot be released.")
         spec = current_spec(locked.clinic)
+        _check_spec_is_safe(spec)
         report = release_report(locked, spec)
         if report is None:
             raise _fail("__all__", "Enter the certificate of analysis first.")
@@ -685,6 +811,7 @@ def approve_override(lot: Lot, user: User, *, today: date | None = None) -> Lot:
         if locked.expiry_date < today:
             raise _fail("__all__", "The lot has expired; it cannot be released.")
         spec = current_spec(locked.clinic)
+        _check_spec_is_safe(spec)
         report = release_report(locked, spec)
         override.status = OverrideStatus.APPROVED
         override.approved_at, override.approved_by = timezone.now(), user
@@ -781,8 +908,10 @@ def record_reading(
 ) -> tuple[TemperatureReading, list[Excursion]]:
     if recorded_at is None or timezone.is_naive(recorded_at):
         raise _fail("recorded_at", "Give the time of the reading with its time zone.")
-    if recorded_at > timezone.now() + timedelta(minutes=5):
-        raise _fail("recorded_at", "The reading cannot be in the future.")
+    try:
+        recorded_at = coldchain.check_reading_time(recorded_at, timezone.now())
+    except ValueError as exc:
+        raise _fail("recorded_at", f"Not a possible reading time: {exc}.") from exc
     value = _to_decimal(temperature_c, "temperature_c")
     if TemperatureReading.objects.filter(location=location, recorded_at=recorded_at).exists():
         raise _fail("recorded_at", "There is already a reading at this time for this location.")
@@ -808,6 +937,14 @@ def import_readings(
         readings = coldchain.parse_logger_csv(text)
     except coldchain.LoggerFileError as exc:
         raise _fail("file", str(exc)) from exc
+    now = timezone.now()
+    future = [r for r in readings if r.at > now + coldchain.CLOCK_SKEW]
+    if future:
+        raise _fail(
+            "file",
+            f"{len(future)} reading(s) are in the future, the first at "
+            f"{future[0].at:%Y-%m-%d %H:%M} UTC: check the logger's clock.",
+        )
     existing = set(
         TemperatureReading.objects.filter(
             location=location, recorded_at__in=[r.at for r in readings]
@@ -1050,11 +1187,13 @@ def import_lots(
         if product is None:
             add(r.row, "product_name", f"no product {r.product_name!r} of {r.manufacturer!r} here")
             continue
-        key = (product.pk, r.lot_number)
+        key = (product.pk, r.lot_number.casefold())
         if key in seen:
             add(r.row, "lot_number", f"{r.lot_number} appears twice (also row {seen[key]})")
         seen[key] = r.row
-        if Lot.objects.filter(clinic=clinic, product=product, lot_number=r.lot_number).exists():
+        if Lot.objects.filter(
+            clinic=clinic, product=product, lot_number__iexact=r.lot_number
+        ).exists():
             add(r.row, "lot_number", f"lot {r.lot_number} has already been received")
         location = None
         if r.storage_location:

@@ -1,0 +1,226 @@
+"""/api/v1/products: refusals are 400 {"detail": "field: reason"}, never a 500."""
+
+# ruff: noqa: F811 — pytest fixtures imported from the support module are redefined as arguments.
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from anagen.products import services
+from anagen.products.models import CertificateOfAnalysis, Lot, Product, ReleaseSpecVersion
+
+from .test_products_django_release import spec_yaml
+from .test_products_django_support import (  # noqa: F401
+    good_results,
+    make_lot,
+    product,
+    quality,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(client, quality, clinic_a, api_token):
+    headers = {"Authorization": f"Bearer {api_token(quality, clinic_a)}"}
+
+    def call(method: str, path: str, body: object | None = None):
+        kwargs = {"headers": headers}
+        if body is not None:
+            kwargs.update(data=json.dumps(body), content_type="application/json")
+        return getattr(client, method)(f"/api/v1/products{path}", **kwargs)
+
+    return call
+
+
+def detail(response) -> str:
+    assert response.status_code == 400, (response.status_code, response.content)
+    return response.json()["detail"]
+
+
+class TestSpecifications:
+    def test_an_empty_spec_is_refused_and_the_current_one_stays(self, api, clinic_a, make_lot):
+        before = services.current_spec(clinic_a)
+        text = detail(api("post", "/specs", {"yaml": 'version: "9"\ncriteria: []'}))
+        assert text.startswith("spec:") and "no criteria" in text
+        assert services.current_spec(clinic_a) == before
+        # So a lot with positive sterility and endotoxin 99999 stays unreleasable.
+        lot = make_lot(results=good_results(sterility="positive", endotoxin_eu_per_ml=99999))
+        assert not services.release_report(lot).releasable
+
+    def test_a_spec_without_sterility_is_refused(self, api):
+        text = detail(api("post", "/specs", {"yaml": spec_yaml("v2", drop=("sterility",))}))
+        assert "sterility" in text
+
+    @pytest.mark.parametrize(
+        "line", ["version: 2026-01-01", "version: !!binary aGVsbG8=", "version: {a: 1}"]
+    )
+    def test_a_version_that_is_not_text_or_a_number_is_a_400(self, api, line):
+        yaml_text = spec_yaml("PLACEHOLDER").replace("version: PLACEHOLDER", line)
+        assert "version must be text or a number" in detail(
+            api("post", "/specs", {"yaml": yaml_text})
+        )
+        assert ReleaseSpecVersion.objects.count() <= 1  # at most the default
+
+    def test_a_date_elsewhere_in_the_yaml_is_a_400(self, api):
+        yaml_text = spec_yaml("v3") + "approved_on: 2026-01-01\n"
+        assert "only text, numbers and lists" in detail(api("post", "/specs", {"yaml": yaml_text}))
+
+    def test_a_numeric_version_becomes_text(self, api):
+        yaml_text = spec_yaml("PLACEHOLDER").replace("version: PLACEHOLDER", "version: 9")
+        response = api("post", "/specs", {"yaml": yaml_text})
+        assert response.status_code == 201, response.content
+        assert response.json()["version"] == "9"
+
+
+class TestCoaResults:
+    @pytest.mark.parametrize(
+        ("changes", "field", "words"),
+        [
+            ({"particles_per_ml": 10**400}, "particles_per_ml", "too large"),
+            ({"particles_per_ml": {"value": 10**400, "unit": "particles/mL"}}, "particles_per_ml",
+             "too large"),
+            ({"protein_ug_per_ml": 10**400}, "protein_ug_per_ml", "too large"),
+            ({"endotoxin_eu_per_ml": 10**400}, "endotoxin_eu_per_ml", "too large"),
+            ({"particles_per_ml": 1e99}, "particles_per_ml", "not a possible result"),
+            ({"protein_ug_per_ml": 1e9}, "protein_ug_per_ml", "not a possible result"),
+            ({"endotoxin_eu_per_ml": 1e7}, "endotoxin_eu_per_ml", "not a possible result"),
+            ({"potency": "x" * 1_000_000}, "potency", "at most 300 characters"),
+            ({"potency": 5}, "potency", "must be text"),
+        ],
+    )  # fmt: skip
+    def test_impossible_results_are_a_400_naming_the_field(
+        self, api, make_lot, changes, field, words
+    ):
+        lot = make_lot()
+        body = {"testing_laboratory": "Lab", "results": good_results(**changes)}
+        text = detail(api("put", f"/lots/{lot.pk}/coa", body))
+        assert f"{field}:" in text and words in text
+        assert not CertificateOfAnalysis.objects.exists()
+
+    def test_an_out_of_spec_but_possible_endotoxin_is_stored_and_fails(self, api, make_lot):
+        lot = make_lot()
+        body = {"testing_laboratory": "Lab", "results": good_results(endotoxin_eu_per_ml=99999)}
+        response = api("put", f"/lots/{lot.pk}/coa", body)
+        assert response.status_code == 200, response.content
+        assert response.json()["report"]["releasable"] is False
+
+    def test_the_coa_says_which_results_were_derived(self, api, make_lot):
+        lot = make_lot()
+        body = {"testing_laboratory": "Lab", "results": good_results()}
+        coa = api("put", f"/lots/{lot.pk}/coa", body).json()["coa"]
+        assert sorted(coa["derived_fields"]) == [
+            "labelled_particles_per_ml",
+            "particles_per_ug_protein",
+        ]
+
+    def test_a_huge_integer_in_an_imported_file_is_a_400(self, api, product):
+        body = {
+            "lots": [
+                {
+                    "manufacturer": product.manufacturer,
+                    "product_name": product.name,
+                    "lot_number": "IMP-9",
+                    "expiry_date": (timezone.localdate() + timedelta(days=200)).isoformat(),
+                    "quantity_received": 5,
+                    "coa": {"testing_laboratory": "Lab", "results": {"particles_per_ml": 10**400}},
+                }
+            ]
+        }
+        text = detail(api("post", "/lots/import", body))
+        assert "coa.results.particles_per_ml" in text and "too large" in text
+        assert not Lot.objects.exists()
+
+
+class TestProducts:
+    def product_body(self, **changes):
+        body = {
+            "manufacturer": "Maker",
+            "name": "EV 1",
+            "source_tissue": "umbilical_cord",
+            "donor_type": "allogeneic_single",
+            "form": "frozen_liquid",
+            "labelled_particles_per_vial": 1e10,
+            "volume_ml": "1.0",
+            "storage_min_temperature_c": "-90",
+            "storage_max_temperature_c": "-60",
+            "storage_requirement": "Store at -80 °C",
+        }
+        body.update(changes)
+        return body
+
+    @pytest.mark.parametrize(
+        ("status", "words"),
+        [
+            ({f"J{i}": "x" for i in range(50_000)}, "At most 50 jurisdictions"),
+            ({"US": "x" * 1_000_000}, "longer than 1000 characters"),
+            ({"U" * 200: "Not approved"}, "at most 60 characters"),
+        ],
+    )
+    def test_an_oversized_regulatory_status_is_refused(self, api, status, words):
+        response = api("post", "/products", self.product_body(regulatory_status=status))
+        text = detail(response)
+        assert text.startswith("regulatory_status:") and words in text
+        assert not Product.objects.exists()
+
+    def test_a_normal_regulatory_status_is_kept(self, api):
+        status = {"US": "Not FDA-approved; investigational use only.", "EU": "Not authorised."}
+        response = api("post", "/products", self.product_body(regulatory_status=status))
+        assert response.status_code == 201, response.content
+        assert response.json()["regulatory_status"] == status
+
+
+class TestLots:
+    def test_an_unknown_state_filter_is_a_400_naming_the_allowed_values(self, api, make_lot):
+        make_lot()
+        text = detail(api("get", "/lots?state=bogus"))
+        assert text.startswith("state:") and "quarantined" in text and "expired" in text
+        assert api("get", "/lots?state=quarantined").status_code == 200
+
+    def test_a_lot_number_differing_only_in_case_is_the_same_lot(self, api, product, make_lot):
+        make_lot(lot_number="UC-2605-H")
+        body = {
+            "product_id": product.pk,
+            "lot_number": "uc-2605-h",
+            "expiry_date": (timezone.localdate() + timedelta(days=200)).isoformat(),
+            "quantity_received": 5,
+        }
+        text = detail(api("post", "/lots", body))
+        assert text.startswith("lot_number:") and "UC-2605-H" in text and "case" in text
+        assert Lot.objects.count() == 1
+
+    def test_an_import_with_a_lot_number_differing_only_in_case_is_refused(
+        self, api, product, make_lot
+    ):
+        make_lot(lot_number="UC-2605-H")
+        entry = {
+            "manufacturer": product.manufacturer,
+            "product_name": product.name,
+            "lot_number": "uc-2605-h",
+            "expiry_date": (timezone.localdate() + timedelta(days=200)).isoformat(),
+            "quantity_received": 5,
+        }
+        assert "row 1, lot_number" in detail(api("post", "/lots/import", {"lots": [entry]}))
+
+    def test_an_already_expired_lot_is_refused_at_receipt(self, api, product):
+        body = {
+            "product_id": product.pk,
+            "lot_number": "OLD-1",
+            "expiry_date": (timezone.localdate() - timedelta(days=1)).isoformat(),
+            "quantity_received": 5,
+        }
+        text = detail(api("post", "/lots", body))
+        assert text.startswith("expiry_date:") and "expired" in text
+        assert not Lot.objects.exists()
+
+    def test_a_lot_expiring_on_the_day_of_receipt_is_accepted(self, api, product):
+        body = {
+            "product_id": product.pk,
+            "lot_number": "LAST-DAY",
+            "expiry_date": timezone.localdate().isoformat(),
+            "quantity_received": 5,
+        }
+        assert api("post", "/lots", body).status_code == 201
