@@ -8,6 +8,7 @@ request by anagen.core.middleware.QueryStringNulMiddleware.)
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 from django.core.exceptions import RequestDataTooBig
@@ -17,6 +18,8 @@ from anagen.core.middleware import API_PREFIX
 from anagen.core.text import contains_nul
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+# Endpoints that take a file as multipart/form-data (their body is not JSON).
+UPLOAD_PATHS = re.compile(rf"^{re.escape(API_PREFIX)}v1/products/lots/\d+/coa/pdf$")
 
 
 class ApiBodyMiddleware:
@@ -51,6 +54,13 @@ class ApiBodyMiddleware:
             return JsonResponse({"detail": "The request body is too large."}, status=413)
         if not body:
             return None
+        if UPLOAD_PATHS.match(request.path):
+            if request.content_type != "multipart/form-data":
+                return JsonResponse(
+                    {"detail": "Send the file as multipart/form-data (field 'file')."},
+                    status=415,
+                )
+            return None
         # FHIR clients send their JSON as application/fhir+json (FHIR R5 http.html).
         if request.content_type not in ("application/json", "application/fhir+json"):
             return JsonResponse(
@@ -59,13 +69,18 @@ class ApiBodyMiddleware:
             )
         try:
             data = json.loads(body)
+            has_nul = contains_nul(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return JsonResponse(
                 {"detail": f"The request body is not valid JSON: {exc}"}, status=400
             )
+        except RecursionError:
+            return JsonResponse(
+                {"detail": "The request body is nested too deeply to be read."}, status=400
+            )
         if not isinstance(data, dict):
             return JsonResponse({"detail": "The request body must be a JSON object."}, status=400)
-        if contains_nul(data):
+        if has_nul:
             # PostgreSQL text cannot hold NUL; forms refuse it too (Django's validator).
             return JsonResponse(
                 {"detail": "Text in the request body must not contain NUL (\\u0000) characters."},

@@ -1,0 +1,69 @@
+"""Request bodies the API checks before a view reads them (anagen.api.middleware)."""
+
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from anagen.accounts.roles import Role
+from anagen.patients.models import Patient
+from anagen.products.models import CertificateOfAnalysis, LotStatus
+
+from .. import builders
+from ..products.test_products_django_support import good_results
+
+
+@pytest.fixture
+def quality_headers(clinic_a, make_user, api_token):
+    user = make_user(Role.QUALITY, clinic_a)
+    return user, {"Authorization": f"Bearer {api_token(user, clinic_a)}"}
+
+
+def test_json_nested_too_deeply_is_400_not_a_crash(client, quality_headers):
+    _, headers = quality_headers
+    for body in ("[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000):
+        answer = client.post(
+            "/api/v1/patients", data=body, content_type="application/json", headers=headers
+        )
+        assert answer.status_code == 400
+        assert "nested too deeply" in answer.json()["detail"]
+    assert Patient.objects.count() == 0
+
+
+class TestCoaPdfUpload:
+    """The one endpoint whose body is a file: multipart/form-data, not JSON."""
+
+    @pytest.fixture
+    def lot_with_coa(self, clinic_a, quality_headers, client):
+        user, headers = quality_headers
+        lot = builders.released_lot(clinic_a, user, status=LotStatus.QUARANTINED)
+        entered = client.put(
+            f"/api/v1/products/lots/{lot.pk}/coa",
+            data=json.dumps({"testing_laboratory": "Lab", "results": good_results()}),
+            content_type="application/json",
+            headers=headers,
+        )
+        assert entered.status_code == 200, entered.content
+        return lot
+
+    def test_a_pdf_sent_as_multipart_is_attached(self, client, quality_headers, lot_with_coa):
+        _, headers = quality_headers
+        pdf = SimpleUploadedFile("coa.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")
+        answer = client.post(
+            f"/api/v1/products/lots/{lot_with_coa.pk}/coa/pdf", {"file": pdf}, headers=headers
+        )
+        assert answer.status_code == 200, answer.content
+        coa = CertificateOfAnalysis.objects.get(lot=lot_with_coa)
+        assert coa.pdf_original_name == "coa.pdf" and coa.pdf.read().startswith(b"%PDF-")
+
+    def test_a_json_body_there_is_415_naming_multipart(self, client, quality_headers, lot_with_coa):
+        _, headers = quality_headers
+        answer = client.post(
+            f"/api/v1/products/lots/{lot_with_coa.pk}/coa/pdf",
+            data=json.dumps({"file": "x"}),
+            content_type="application/json",
+            headers=headers,
+        )
+        assert answer.status_code == 415
+        assert "multipart/form-data" in answer.json()["detail"]
+        assert not CertificateOfAnalysis.objects.get(lot=lot_with_coa).pdf
