@@ -227,6 +227,12 @@ class TestInputValidation:
             history(**kw)
         assert err.value.field == field
 
+    def test_an_unknown_medication_class_is_named_with_the_known_ones(self):
+        with pytest.raises(ScreeningInputError) as err:
+            history(medications=[Medication("statin", start=date(2020, 1, 1))])
+        assert err.value.message.startswith("unknown medication class 'statin'; one of: ")
+        assert "Medication(" not in err.value.message and "datetime" not in err.value.message
+
     def test_unknown_modality(self):
         with pytest.raises(ScreeningInputError):
             sc.screen(history(), on=ON, modalities=["botox"])

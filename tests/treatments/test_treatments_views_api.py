@@ -38,6 +38,8 @@ def test_recording_a_session_in_the_page_redraws_the_map_on_the_session_page(
     detail = client.get(response["Location"])
     assert detail.status_code == 200
     assert b"<svg" in detail.content and b"Investigational" in detail.content
+    for caption in ("Top", "Left side", "Right side"):
+        assert f"<figcaption>{caption}</figcaption>".encode() in detail.content
     assert lot.lot_number.encode() in detail.content
     sheet = client.get(f"/sessions/{patient.pk}/{session.pk}/post-care/")
     assert b"After your treatment" in sheet.content

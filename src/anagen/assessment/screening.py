@@ -162,7 +162,11 @@ class MedicalHistory:
                 raise ScreeningInputError("scalp_conditions", f"unknown scalp condition {code!r}")
         for i, med in enumerate(self.medications):
             if not isinstance(med, Medication) or med.drug_class not in MEDICATION_CLASSES:
-                raise ScreeningInputError(f"medications[{i}]", f"unknown medication class {med!r}")
+                shown = med.drug_class if isinstance(med, Medication) else med
+                known = ", ".join(sorted(MEDICATION_CLASSES))
+                raise ScreeningInputError(
+                    f"medications[{i}]", f"unknown medication class {shown!r}; one of: {known}"
+                )
             if med.start and med.stop and med.stop < med.start:
                 raise ScreeningInputError(f"medications[{i}].stop", "stop date before start date")
         for i, prior in enumerate(self.prior_treatments):

@@ -38,6 +38,7 @@ CELLS: dict[str, str] = {
 }
 ALL_CODES: dict[str, str] = {**ZONES, **CELLS}
 VIEWS = ("top", "side_left", "side_right")
+VIEW_LABELS = {"top": "Top", "side_left": "Left side", "side_right": "Right side"}
 
 Rect = tuple[float, float, float, float]  # x0, y0, x1, y1
 

@@ -179,7 +179,7 @@ def session_detail(request: ClinicRequest, patient_id: int, session_id: int) -> 
     draws = VialDraw.objects.filter(
         clinic=request.clinic, patient=patient, session_ref=f"session:{session.pk}"
     ).select_related("lot__product")
-    views = [(v, _svg(entries, v)) for v in ("top", "side_left", "side_right")]
+    views = [(label, _svg(entries, v)) for v, label in scalp_zones.VIEW_LABELS.items()]
     return render(
         request,
         "treatments/session_detail.html",
