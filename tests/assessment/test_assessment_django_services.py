@@ -257,6 +257,13 @@ class TestDiagnosis:
 
 
 class TestPlans:
+    def test_a_plan_starts_today_or_within_two_years(self, man, clinician):
+        plan = to_plan(man, clinician)
+        for bad in ("9999-12-31", TODAY + timedelta(days=731), TODAY - timedelta(days=1)):
+            assert "start_on" in errors_of(services.update_plan, plan, clinician, {"start_on": bad})
+        updated = services.update_plan(plan, clinician, {"start_on": TODAY + timedelta(days=730)})
+        assert updated.start_on == TODAY + timedelta(days=730)
+
     def test_accepted_plan_copies_templates_and_reasons(self, man, clinician):
         plan = to_plan(man, clinician)
         assert plan.modalities == ["prp", "minoxidil"]

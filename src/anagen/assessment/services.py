@@ -16,7 +16,7 @@ import binascii
 import io
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -904,6 +904,7 @@ def proposals(patient: Patient) -> tuple[list[Proposal], list[str]]:
 
 
 PLAN_FIELDS = ("sessions_planned", "interval_weeks", "start_on", "notes")
+PLAN_START_MAX_DAYS_AHEAD = 730
 
 
 def _clean_plan_fields(data: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any]:
@@ -931,6 +932,9 @@ def _clean_plan_fields(data: dict[str, Any], errors: dict[str, list[str]]) -> di
                 v = None
         if v is not None and v < _today():
             _add(errors, "start_on", "A plan cannot start in the past.")
+        elif v is not None and v > _today() + timedelta(days=PLAN_START_MAX_DAYS_AHEAD):
+            # 9999-12-31 was accepted; once consented, such a plan could never have a session.
+            _add(errors, "start_on", "A plan starts within two years from today; check the year.")
         out["start_on"] = v
     if "notes" in data:
         v = data["notes"] or ""
