@@ -153,6 +153,11 @@ def test_bad_corrections_are_refused_with_a_message_and_store_nothing(client, an
     assert r.status_code == 400 and "at least two" in r.content.decode()
     r = client.post(url, {"op": "explode"})
     assert r.status_code == 400
+    height, width = analysed.result["image_shape"]
+    for outside in ({"x1": -100, "y1": -100, "x2": -50, "y2": -50},
+                    {"x1": 10, "y1": 10, "x2": width, "y2": 10}):  # fmt: skip
+        r = client.post(url, {"op": "add", **outside})
+        assert r.status_code == 400 and "inside the image" in r.content.decode(), outside
     assert not AnalysisCorrection.objects.filter(analysis=analysed).exists()
 
 

@@ -400,8 +400,16 @@ def add_edit(analysis: PhotoAnalysis, user: User, data: Mapping[str, Any]) -> An
     """Append one edit to the correction layer (the automatic result is left as it is)."""
     if not analysis.is_done:
         raise ImagingError({"analysis": ["Only a finished analysis can be corrected."]})
+    clean = _edit_from(data)
+    shape = (analysis.result or {}).get("image_shape")
+    if clean["op"] == "add" and shape:
+        height, width = shape
+        if not all(0 <= x < width and 0 <= y < height for x, y in clean["centreline_px"]):
+            raise ImagingError(
+                {"centreline_px": [f"Give points inside the image ({width} × {height} px)."]}
+            )
     try:
-        edit = _to_engine(_edit_from(data), user.get_username())
+        edit = _to_engine(clean, user.get_username())
     except CorrectionError as exc:
         raise ImagingError({"op": [str(exc)]}) from exc
     return _save_edits(analysis, user, None, edit)
