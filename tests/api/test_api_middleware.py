@@ -56,7 +56,7 @@ class TestCoaPdfUpload:
         coa = CertificateOfAnalysis.objects.get(lot=lot_with_coa)
         assert coa.pdf_original_name == "coa.pdf" and coa.pdf.read().startswith(b"%PDF-")
 
-    def test_a_json_body_there_is_415_naming_multipart(self, client, quality_headers, lot_with_coa):
+    def test_a_json_body_there_is_400_naming_multipart(self, client, quality_headers, lot_with_coa):
         _, headers = quality_headers
         answer = client.post(
             f"/api/v1/products/lots/{lot_with_coa.pk}/coa/pdf",
@@ -64,6 +64,6 @@ class TestCoaPdfUpload:
             content_type="application/json",
             headers=headers,
         )
-        assert answer.status_code == 415
-        assert "multipart/form-data" in answer.json()["detail"]
+        assert answer.status_code == 400
+        assert "multipart" in answer.json()["detail"]
         assert not CertificateOfAnalysis.objects.get(lot=lot_with_coa).pdf

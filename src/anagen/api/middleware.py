@@ -55,12 +55,7 @@ class ApiBodyMiddleware:
         if not body:
             return None
         if UPLOAD_PATHS.match(request.path):
-            if request.content_type != "multipart/form-data":
-                return JsonResponse(
-                    {"detail": "Send the file as multipart/form-data (field 'file')."},
-                    status=415,
-                )
-            return None
+            return None  # the view finds the object (404) and asks for the file (400)
         # FHIR clients send their JSON as application/fhir+json (FHIR R5 http.html).
         if request.content_type not in ("application/json", "application/fhir+json"):
             return JsonResponse(
