@@ -122,6 +122,10 @@ def test_an_exported_bundle_imports_into_another_clinic(
         (json.dumps(bundle(birthDate="1967")), "birthDate", "full date"),
         (json.dumps(bundle(birthDate="2999-01-01")), "birthDate", "cannot be in the future"),
         (json.dumps(bundle(identifier=None)), "identifier", "medical record number"),
+        (json.dumps(bundle(gender="bogus")), "gender", "gender must be one of"),
+        # Too long for the record: refused, never cut or stored past the API's own limit.
+        (json.dumps(bundle(telecom=[{"system": "phone", "value": "1" * 41}])), "telecom", "40"),
+        (json.dumps(bundle(address=[{"text": "Lane " * 401}])), "address", "At most 2000"),
         (b"\xff\xfe\x00", "file", "UTF-8"),
         # PostgreSQL cannot store NUL: refused before any row is written, on both databases.
         (json.dumps(bundle(name=[{"family": "Du\x00pont", "given": ["Marie"]}])), "file", "NUL"),

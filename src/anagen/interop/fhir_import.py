@@ -140,6 +140,9 @@ def patient_fields(resource: dict[str, Any]) -> dict[str, Any]:
             born = date.fromisoformat(str(birth))
         except ValueError:
             errors["birthDate"] = [f"birthDate must be a full date (YYYY-MM-DD), got {birth!r}."]
+    gender = resource.get("gender") or "unknown"
+    if gender not in SEX:
+        errors["gender"] = [f"gender must be one of {', '.join(SEX)}, got {gender!r}."]
     if errors:
         raise ImportRefused(errors)
     telecom = resource.get("telecom") or []
@@ -163,8 +166,8 @@ def patient_fields(resource: dict[str, Any]) -> dict[str, Any]:
         "given_name": given,
         "family_name": family,
         "date_of_birth": born,
-        "sex_at_birth": SEX.get(resource.get("gender") or "unknown", "unknown"),
-        "phone": phone[:40],
+        "sex_at_birth": SEX[gender],
+        "phone": phone,  # too long for the record: refused by the patient service, not cut
         "email": email,
         "address": address,
     }

@@ -37,6 +37,10 @@ class PatientError(Exception):
         return "; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items())
 
 
+# The same limit on every channel (form, API, FHIR import): an address, not a document.
+ADDRESS_MAX_CHARS = 2000
+
+
 def validate_date_of_birth(value: date, today: date | None = None) -> None:
     today = today or timezone.localdate()
     if value > today:
@@ -61,6 +65,10 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
             validate_date_of_birth(cleaned["date_of_birth"])
         except ValidationError as exc:
             errors.setdefault("date_of_birth", []).extend(exc.messages)
+    if isinstance(cleaned.get("address"), str) and len(cleaned["address"]) > ADDRESS_MAX_CHARS:
+        errors.setdefault("address", []).append(
+            f"At most {ADDRESS_MAX_CHARS} characters (this has {len(cleaned['address'])})."
+        )
     if "sex_at_birth" in cleaned and cleaned["sex_at_birth"] not in SexAtBirth.values:
         errors.setdefault("sex_at_birth", []).append(
             f"Must be one of: {', '.join(SexAtBirth.values)}."
