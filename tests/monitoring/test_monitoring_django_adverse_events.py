@@ -206,3 +206,67 @@ def test_saving_the_form_unchanged_says_nothing_changed(client, clinician, patie
     assert "Nothing changed." in page and event.history.count() == 1
     page = client.post(edit, form(grade="2"), follow=True).content.decode()
     assert "Adverse event updated" in page and event.history.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fields"),
+    [
+        # "Results in death" is CTCAE grade 5 with the outcome Fatal.
+        ({"seriousness": ["death"], "grade": 1, "outcome": "recovered",
+          "resolution_date": TODAY}, {"grade", "outcome"}),
+        ({"seriousness": ["death"], "grade": 3, "outcome": "fatal"}, {"grade"}),
+        ({"seriousness": ["death", "hospitalization"], "grade": 5, "outcome": "recovering"},
+         {"outcome"}),
+        # A resolution date is the end of the event: not with an event still going on.
+        ({"outcome": "not_recovered", "resolution_date": TODAY}, {"resolution_date"}),
+        ({"outcome": "recovering", "resolution_date": TODAY}, {"resolution_date"}),
+        ({"outcome": "unknown", "resolution_date": TODAY}, {"resolution_date"}),
+    ],
+)  # fmt: skip
+def test_death_and_resolution_must_agree_with_grade_and_outcome(
+    clinician, patient, overrides, fields
+):
+    data = {"term_key": "skin_infection", "grade": 2, "onset_date": TODAY - timedelta(days=5),
+            "relatedness": "possible", "outcome": "recovering", **overrides}  # fmt: skip
+    with pytest.raises(services.MonitoringError) as err:
+        services.record_adverse_event(patient, clinician, data)
+    assert set(err.value.errors) == fields
+    assert not AdverseEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"seriousness": ["death"], "grade": 5, "outcome": "fatal", "resolution_date": TODAY},
+        {"seriousness": ["death"], "grade": 5, "outcome": "fatal"},
+        {"outcome": "recovered", "resolution_date": TODAY},
+        {"outcome": "recovered_sequelae", "resolution_date": TODAY},
+        {"outcome": "not_recovered"},
+        {"outcome": "unknown"},
+    ],
+)
+def test_consistent_death_and_resolution_are_accepted(clinician, patient, overrides):
+    data = {"term_key": "skin_infection", "grade": 2, "onset_date": TODAY - timedelta(days=5),
+            "relatedness": "possible", **overrides}  # fmt: skip
+    event = services.record_adverse_event(patient, clinician, data)
+    assert event.outcome == overrides["outcome"]
+
+
+def test_api_update_to_not_recovered_keeping_the_resolution_date_is_refused(
+    client, clinician, patient, clinic_a, api_token
+):
+    event = services.record_adverse_event(
+        patient, clinician,
+        {"term_key": "pain", "grade": 1, "onset_date": TODAY - timedelta(days=5),
+         "outcome": "recovered", "resolution_date": TODAY},
+    )  # fmt: skip
+    response = client.patch(
+        f"/api/v1/monitoring/patients/{patient.pk}/adverse-events/{event.pk}",
+        data={"outcome": "not_recovered"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_token(clinician, clinic_a)}"},
+    )
+    assert response.status_code == 400
+    assert "resolution_date" in response.json()["detail"]
+    event.refresh_from_db()
+    assert event.outcome == "recovered"

@@ -259,3 +259,29 @@ def test_timeline_lists_everything_in_order_with_an_accessible_density_chart(
     assert 'id="density-table"' in html and "170.0" in html
     assert "serious / grade ≥3" in html
     assert "<script>" not in html and ' style="' not in html
+
+
+def test_visit_page_shows_the_stored_proposal_and_says_when_the_data_changed_since(
+    client, clinician, patient
+):
+    """A grade-3 related event reported after the decision, with an onset before the visit:
+    the decision keeps the proposal it was made on; the page says what it would be now."""
+    start = TODAY - timedelta(weeks=13)
+    visit = _course(patient, clinician, start=start, density_after=170)
+    services.record_decision(visit, clinician, decided="maintenance", rationale="Agreed.")
+    client.force_login(clinician)
+    url = f"/monitoring/{patient.pk}/visits/{visit.pk}/"
+    page = client.get(url).content.decode()
+    assert "Proposal: Maintenance" in page and "The data changed" not in page
+    services.record_adverse_event(
+        patient, clinician,
+        {"term_key": "skin_infection", "grade": 3, "onset_date": start + timedelta(days=3),
+         "relatedness": "probable"},
+    )  # fmt: skip
+    page = client.get(url).content.decode()
+    assert "Proposal: Maintenance" in page and "Proposal: Stop" not in page
+    assert (
+        "The data changed since the decision: the proposal now would be Stop (adverse event)"
+        in page
+    )
+    assert TreatmentDecision.objects.get().proposal == "maintenance"

@@ -232,3 +232,47 @@ def test_photo_upload_page_refuses_a_global_photo_without_view(client, nurse, pa
     response = client.post(url, {"kind": "global", "view": "left", "image": jpeg_upload()})
     assert response.status_code == 302
     assert Photo.objects.get().view == "left"
+
+
+@pytest.mark.parametrize(
+    ("area", "count", "density"),
+    [("1", "100", "400"), ("0.5", "100", "100"), ("2", "300", "160"), ("1", "10", "12.5")],
+)
+def test_density_that_is_not_count_over_area_is_a_field_error(
+    client, nurse, patient, area, count, density
+):
+    client.force_login(nurse)
+    response = client.post(
+        f"/monitoring/{patient.pk}/visits/new/",
+        good_visit(target_area_cm2=area, hair_count=count, density_per_cm2=density),
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'id="id_density_per_cm2_error"' in page and "hair count ÷ target area" in page
+    assert not Visit.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("area", "count", "density"),
+    # Rounding is tolerated: 2 % or 1 hair/cm², whichever is larger.
+    [("0.5", "100", "200"), ("0.25", "37", "148.4"), ("1", "142", "143"), ("0.3", "60", "196")],
+)
+def test_density_consistent_with_count_and_area_is_accepted(nurse, patient, area, count, density):
+    services.record_visit(
+        patient, nurse,
+        {"visit_date": date.today(), "target_area_cm2": area, "hair_count": count,
+         "density_per_cm2": density},
+    )  # fmt: skip
+    assert Measurement.objects.get().density_per_cm2 == float(density)
+
+
+def test_density_is_not_checked_when_count_or_area_is_missing(nurse, patient):
+    visit = services.record_visit(
+        patient, nurse, {"visit_date": date.today(), "hair_count": 100, "density_per_cm2": 400}
+    )  # the area is not given (stored as the default 1 cm², as before)
+    services.add_measurement(visit, nurse, {"target_area_cm2": 0.5, "density_per_cm2": 180})
+    with pytest.raises(services.MonitoringError) as err:
+        services.add_measurement(
+            visit, nurse, {"target_area_cm2": 1, "hair_count": 100, "density_per_cm2": 400}
+        )
+    assert list(err.value.errors) == ["density_per_cm2"]

@@ -16,7 +16,7 @@ from ninja.errors import HttpError
 from anagen.accounts.roles import allowed
 from anagen.api.auth import guard
 from anagen.core.http import ClinicRequest
-from anagen.monitoring import selectors, services
+from anagen.monitoring import schedule, selectors, services
 from anagen.monitoring.models import (
     Measurement,
     Photo,
@@ -331,7 +331,15 @@ def _mark_overdue(request: ClinicRequest, rows: list[ScheduledVisit]) -> list[Sc
     auth=guard("visit.view"),
 )
 def agenda(request: ClinicRequest, filters: Query[AgendaFilter]):
-    start = filters.start or timezone.localdate()
+    today = timezone.localdate()
+    for name in ("start", "end"):
+        value = getattr(filters, name)
+        if value is not None:
+            try:
+                schedule.check_date_window(name, value, today)
+            except schedule.ScheduleError as exc:
+                raise HttpError(400, str(exc)) from exc
+    start = filters.start or today
     end = filters.end or start + timedelta(days=42)
     if end < start:
         raise HttpError(400, "end: must not be before start")

@@ -283,7 +283,7 @@ def _photos(p: DemoPatient, j: int, seed: int) -> list[services.PhotoUpload]:
 
 def _replay(
     clinic: Clinic, users: dict[str, User], k: int, index: int, p: DemoPatient,
-    course: CoursePlan,
+    course: CoursePlan, adverse_events: tuple[tuple[Any, ...], ...] = (), today: date | None = None,
 ) -> list[Any]:  # fmt: skip
     from anagen.core.demo import demo_clock
 
@@ -309,6 +309,11 @@ def _replay(
     events += [(d, 1, "session", n) for n, d in enumerate(sessions)]
     if course.minoxidil_start:
         events.append((p.enrolment_date, 2, "minoxidil", None))
+    if sessions:
+        # Each adverse event is recorded on the day it was reported, in time order with the
+        # visits, so that a decision after that day sees it (as it would have in the clinic).
+        for ae in adverse_events:
+            events.append((_ae_dates(sessions[0], ae, today or date.max)[2], 3, "ae", ae))
     events.sort(key=lambda e: (e[0], e[1]))
     nurse, clinician = users["nurse"], users["clinician"]
     photo_visits = {0, len(p.visits) - 1}
@@ -344,6 +349,8 @@ def _replay(
                             f"(cohort index {index}).",
                         )  # fmt: skip
                     )
+            elif kind == "ae":
+                _adverse_event(patient, clinician, session_rows[0], item, today or date.max)
             else:
                 treatments_demo.record_demo_session(
                     clinic, clinician, plan, Modality.MINOXIDIL, day
@@ -361,13 +368,19 @@ def _decide(visit: Visit, clinician: User) -> None:
     )  # fmt: skip
 
 
+def _ae_dates(first_session: date, ae: tuple, today: date) -> tuple[date, date | None, date]:
+    """Onset, resolution (None while unresolved) and reporting day of a demo event."""
+    after, resolve = ae[3], ae[4]
+    onset = first_session + timedelta(days=after)
+    resolved = None if resolve is None else onset + timedelta(days=resolve)
+    return onset, resolved, min(today, resolved or onset + timedelta(days=1))
+
+
 def _adverse_event(patient: Patient, user: User, session: Any, ae: tuple, today: date) -> None:
     from anagen.core.demo import demo_clock
 
     _, term, grade, after, resolve, serious, related, action, outcome, text = ae
-    onset = session.performed_on + timedelta(days=after)
-    resolved = None if resolve is None else onset + timedelta(days=resolve)
-    reported = min(today, resolved or onset + timedelta(days=1))
+    onset, resolved, reported = _ae_dates(session.performed_on, ae, today)
     from anagen.products.models import VialDraw
 
     lot = (
@@ -446,11 +459,7 @@ def load_demo(clinic: Clinic, users: dict[str, User]) -> None:
     for k, (index, p, course) in enumerate(members):
         if mrn(k) in existing:
             continue
-        sessions = _replay(clinic, users, k, index, p, course)
-        if not sessions:
-            continue
-        for ae in ADVERSE_EVENTS:
-            if ae[0] == injected:
-                _adverse_event(sessions[0].patient, users["clinician"], sessions[0], ae, today)
-        injected += 1
+        events = tuple(ae for ae in ADVERSE_EVENTS if ae[0] == injected)
+        if _replay(clinic, users, k, index, p, course, events, today):
+            injected += 1  # the n-th patient with injection sessions has the n-th events
     _transplant(clinic, users, today, members)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils import timezone
 
 from anagen.monitoring import ctcae, schedule
 from anagen.monitoring.models import (
@@ -201,3 +202,18 @@ class AgendaFilterForm(forms.Form):
     end = forms.DateField(required=False, widget=DateInput())
     month = forms.RegexField(regex=r"^\d{4}-\d{2}$", required=False)
     view = forms.ChoiceField(choices=[("list", "List"), ("calendar", "Calendar")], required=False)
+
+    def _in_window(self, name: str):
+        value = self.cleaned_data.get(name)
+        if value is not None:
+            try:
+                schedule.check_date_window(name, value, timezone.localdate())
+            except schedule.ScheduleError as exc:
+                raise forms.ValidationError(exc.message) from exc
+        return value
+
+    def clean_start(self):
+        return self._in_window("start")
+
+    def clean_end(self):
+        return self._in_window("end")

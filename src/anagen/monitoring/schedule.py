@@ -20,6 +20,15 @@ from datetime import date, timedelta
 DEFAULT_FOLLOW_UP_WEEKS: tuple[int, ...] = (4, 12, 24, 48)
 MAX_SESSIONS = 24  # far above any published regimen (REFERENCE.md A.3: 3–6 sessions)
 MAX_FOLLOW_UP_WEEK = 260  # five years
+# Appointment dates (first session, rescheduled or extra visits) from 1 Jan 2000 to the end
+# of the fifth year after this one: a date outside is a typing slip (0001, 9999, 2206), and
+# it would break date arithmetic near date.min / date.max.
+EARLIEST_YEAR = 2000
+YEARS_AHEAD = 5
+# A course entered after it started (records moved into the app) may begin at most two
+# years back: the default follow-up ends at week 48, so an older first session gives a
+# schedule whose every visit is long past ("overdue by 25 years" for a 2001 typing slip).
+MAX_FIRST_SESSION_AGE_DAYS = 2 * 365
 
 
 class ScheduleError(ValueError):
@@ -43,6 +52,27 @@ class PlannedVisit:
     label: str
     week: int | None  # weeks after the first session, when the visit is on a whole week
     session_number: int | None  # the planned session this visit precedes (1-based)
+
+
+def check_date_window(field: str, value: date, today: date) -> None:
+    """Refuse an appointment date outside EARLIEST_YEAR … today's year + YEARS_AHEAD."""
+    if not EARLIEST_YEAR <= value.year <= today.year + YEARS_AHEAD:
+        raise ScheduleError(
+            field,
+            f"Check the year: dates from {EARLIEST_YEAR} to {today.year + YEARS_AHEAD} only.",
+        )
+
+
+def check_first_session(value: date, today: date) -> None:
+    """The first session of a course: in the date window, and at most two years back."""
+    check_date_window("first_session_date", value, today)
+    earliest = today - timedelta(days=MAX_FIRST_SESSION_AGE_DAYS)
+    if value < earliest:
+        raise ScheduleError(
+            "first_session_date",
+            f"The first session cannot be more than two years ago (before {earliest:%Y-%m-%d}):"
+            " every visit of such a schedule would already be overdue.",
+        )
 
 
 def parse_weeks(text: str) -> tuple[int, ...]:
@@ -130,5 +160,8 @@ def build_schedule(
 
 
 def is_overdue(due_date: date, today: date, *, done: bool, grace_days: int = 0) -> bool:
-    """A visit not yet done whose due date (plus grace) has passed."""
-    return not done and due_date + timedelta(days=grace_days) < today
+    """A visit not yet done whose due date (plus grace) has passed.
+
+    Computed as a difference of dates, which never overflows (due date + grace would near
+    date.max)."""
+    return not done and (today - due_date).days > grace_days

@@ -376,6 +376,19 @@ def decisions_of(visit: Visit) -> list[TreatmentDecision]:
     return list(visit.decisions.select_related("decided_by").order_by("-decided_at", "-id"))
 
 
+def proposal_change_since(decided: TreatmentDecision, now: ProposalView) -> str:
+    """ "" when the proposal recomputed now is the one stored with ``decided``; otherwise
+    what it would be now, in words. The proposal stored with a decision is what the app
+    advised on the data then; an adverse event recorded later with an earlier onset, a
+    voided measurement or changed thresholds can change the recomputed one."""
+    if now.decision is None:
+        return f"no proposal could be made now ({now.error})" if now.error else ""
+    if now.decision.proposal.value == decided.proposal:
+        return ""
+    reasons = "; ".join(now.decision.reasons)
+    return now.label + (f" ({reasons})" if reasons else "")
+
+
 # --- per clinic ----------------------------------------------------------------------------
 
 
@@ -409,6 +422,23 @@ def overdue(clinic: Clinic, today: date | None = None) -> QuerySet[ScheduledVisi
         )
         .select_related("patient")
         .order_by("due_date", "id")
+    )
+
+
+def reminders(clinic: Clinic, today: date, days: int) -> QuerySet[ScheduledVisit]:
+    """Every planned (not done, missed or cancelled) appointment of an active patient due on
+    or before ``today + days``: the upcoming ones, those just past their due date (within
+    the grace days) and the overdue ones alike, oldest first."""
+    return (
+        ScheduledVisit.objects.filter(
+            clinic=clinic,
+            voided_at__isnull=True,
+            patient__voided_at__isnull=True,
+            status=ScheduledVisit.Status.PLANNED,
+            due_date__lte=today + timedelta(days=days),
+        )
+        .select_related("patient")
+        .order_by("due_date", "patient__family_name", "id")
     )
 
 

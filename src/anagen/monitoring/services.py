@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import IO, Any
@@ -77,6 +77,9 @@ AE_FIELDS = (
 PULL_TEST_POSITIVE_ABOVE = 6  # >6 of ~60 grasped hairs is a positive pull test
 # terminal % + vellus % may exceed 100 only by rounding of the two figures.
 PCT_SUM_TOLERANCE = 0.5
+# Density given with count and area must be count ÷ area within 2 % or 1 hair/cm²,
+# whichever is larger (rounding of a density typed with no or one decimal).
+DENSITY_TOLERANCE_PCT = 2.0
 MAX_TEXT = 5000
 
 
@@ -283,10 +286,19 @@ def create_follow_up_plan(
         )
     except schedule.ScheduleError as exc:
         err.add(exc.field, exc.message)
+    if protocol_key and not err.errors.get("protocol_key"):
+        from anagen.monitoring import selectors  # selectors reads what services write
+
+        known = selectors.protocol_modalities(patient.clinic)
+        if protocol_key not in known:
+            err.add(
+                "protocol_key",
+                f"Unknown protocol {protocol_key!r}; choose one of: {', '.join(sorted(known))}.",
+            )
+    if first is not None:
+        _schedule_error(err, schedule.check_first_session, first, timezone.localdate())
     err.raise_if_any()
     assert first is not None and n is not None and interval is not None
-    if first.year < 2000 or first.year > timezone.localdate().year + 5:
-        raise MonitoringError({"first_session_date": ["Check the year."]})
     try:
         visits = schedule.build_schedule(first, int(n), float(interval), weeks)
     except schedule.ScheduleError as exc:
@@ -319,6 +331,14 @@ def create_follow_up_plan(
     return plan
 
 
+def _schedule_error(err: _Errors, check: Callable[..., None], *args: Any) -> None:
+    """Run a schedule.py check; its ScheduleError becomes a field error."""
+    try:
+        check(*args)
+    except schedule.ScheduleError as exc:
+        err.add(exc.field, exc.message)
+
+
 def add_scheduled_visit(
     patient: Patient, user: User, *, due_date: date | str | None, label: str = "Extra visit"
 ) -> ScheduledVisit:
@@ -326,6 +346,8 @@ def add_scheduled_visit(
     err = _Errors()
     due = _date(err, "due_date", due_date, required=True)
     label = _text(err, "label", label, 120) or "Extra visit"
+    if due is not None:
+        _schedule_error(err, schedule.check_date_window, "due_date", due, timezone.localdate())
     err.raise_if_any()
     assert due is not None  # required: an error was added otherwise
     sv = ScheduledVisit(
@@ -355,6 +377,9 @@ def reschedule_visit(
         err.add("__all__", f"Only planned visits can be moved (this one is {scheduled.status}).")
     if new is not None and new == scheduled.due_date:
         err.add("due_date", "The new date is the current date.")
+    elif new is not None:
+        # The window of a new schedule: 9999-12-31 would break every overdue check.
+        _schedule_error(err, schedule.check_date_window, "due_date", new, timezone.localdate())
     err.raise_if_any()
     assert new is not None  # required: an error was added otherwise
     with transaction.atomic():
@@ -418,6 +443,15 @@ def validate_measurements(data: Mapping[str, Any]) -> dict[str, Any]:
     t, v = out["terminal_pct"], out["vellus_pct"]
     if t is not None and v is not None and t + v > 100 + PCT_SUM_TOLERANCE:
         err.add("vellus_pct", f"Terminal % + vellus % is {t + v:g}; together at most 100.")
+    area, count, density = out["target_area_cm2"], out["hair_count"], out["density_per_cm2"]
+    if area is not None and count is not None and density is not None:
+        expected = count / area
+        if abs(density - expected) > max(DENSITY_TOLERANCE_PCT / 100 * expected, 1.0):
+            err.add(
+                "density_per_cm2",
+                f"Density is hair count ÷ target area: {count} hairs in {area:g} cm² is "
+                f"{expected:.1f}/cm², not {density:g}/cm². Check the three values.",
+            )
     err.raise_if_any()
     if out["target_area_cm2"] is None:
         out["target_area_cm2"] = 1.0
@@ -564,9 +598,9 @@ def record_visit(
             # cannot come before the course starts (a visit before it is the baseline).
             err.add(
                 "visit_date",
-                f"This {scheduled_visit.get_kind_display().lower()} visit cannot be before the "
-                f"first session ({scheduled_visit.plan.first_session_date:%Y-%m-%d}); record "
-                "a baseline visit instead.",
+                f"A visit planned as “{scheduled_visit.get_kind_display().lower()}” cannot be "
+                f"before the first session ({scheduled_visit.plan.first_session_date:%Y-%m-%d}); "
+                "record a baseline visit instead.",
             )
     if visit_values.get("is_baseline"):
         existing = Visit.objects.filter(patient=patient, is_baseline=True, voided_at__isnull=True)
@@ -663,6 +697,14 @@ def void_record(obj: Voidable, user: User, reason: str) -> None:
 # --- adverse events ------------------------------------------------------------------------
 
 MEDDRA_CODE = re.compile(r"^\d{8}$")  # MedDRA codes are 8-digit numbers
+# A resolution date is the day the event ended: it goes with Recovered (required),
+# Recovered with sequelae (required) and Fatal (optional: the date of death). An event
+# still Recovering or Not recovered has not ended, and Unknown means its end is not known.
+ENDLESS_OUTCOMES = (
+    AdverseEvent.Outcome.RECOVERING,
+    AdverseEvent.Outcome.NOT_RECOVERED,
+    AdverseEvent.Outcome.UNKNOWN,
+)
 
 
 def _clean_event(patient: Patient, data: Mapping[str, Any], err: _Errors) -> dict[str, Any]:
@@ -728,11 +770,26 @@ def _clean_event(patient: Patient, data: Mapping[str, Any], err: _Errors) -> dic
         err.add("outcome", "Grade 5 is death related to the event: the outcome is Fatal.")
     if outcome == AdverseEvent.Outcome.FATAL and grade is not None and grade != 5:
         err.add("grade", "A fatal outcome is CTCAE grade 5.")
+    if "death" in out["seriousness"]:
+        # ICH E2A "results in death" is CTCAE grade 5 (death related to the event), whose
+        # outcome is Fatal; grade 5 ⇒ Fatal is checked above, Fatal ⇒ grade 5 too.
+        if grade is not None and grade != 5:
+            err.add("grade", "“Results in death” is CTCAE grade 5 (death).")
+        if outcome != AdverseEvent.Outcome.FATAL and grade != 5:  # grade 5: said above
+            err.add("outcome", "“Results in death”: the outcome is Fatal.")
     if (
         outcome in (AdverseEvent.Outcome.RECOVERED, AdverseEvent.Outcome.RECOVERED_SEQUELAE)
         and resolved is None
     ):
         err.add("resolution_date", "A recovered event needs its resolution date.")
+    if outcome in ENDLESS_OUTCOMES and resolved is not None:
+        label = AdverseEvent.Outcome(outcome).label
+        err.add(
+            "resolution_date",
+            f"The outcome is “{label}”: the event has not ended, so it has no resolution "
+            "date (record the date with the outcome Recovered, Recovered with sequelae or "
+            "Fatal).",
+        )
     if grade == 5 and "death" not in out["seriousness"]:
         out["seriousness"] = sorted({*out["seriousness"], "death"})
     out["related_session_date"] = _date(

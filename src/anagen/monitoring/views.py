@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import csv
+import re
 from datetime import date, timedelta
 
 from django.contrib import messages
@@ -30,7 +31,7 @@ from anagen.monitoring.forms import (
     SettingsForm,
     VisitForm,
 )
-from anagen.monitoring.models import VIEWS, Photo, ScheduledVisit, Visit
+from anagen.monitoring.models import VIEWS, Photo, Visit
 from anagen.patients.selectors import log_request_access
 
 
@@ -112,28 +113,41 @@ def reminders_csv(request: ClinicRequest) -> HttpResponse:
         days = max(1, min(int(request.GET.get("days", "14")), 90))
     except ValueError:
         days = 14
-    rows = list(selectors.overdue(request.clinic, today)) + list(
-        selectors.agenda(request.clinic, today, today + timedelta(days=days)).filter(
-            status=ScheduledVisit.Status.PLANNED
-        )
+    rows = selectors.mark_overdue(
+        request.clinic, list(selectors.reminders(request.clinic, today, days)), today
     )
-    selectors.mark_overdue(request.clinic, rows, today)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="reminders-{today.isoformat()}.csv"'
     writer = csv.writer(response)
     writer.writerow(
         ["due_date", "status", "visit", "mrn", "given_name", "family_name", "phone", "email"]
     )
-    seen = set()
     for sv in rows:
-        if sv.pk in seen:
-            continue
-        seen.add(sv.pk)
         p = sv.patient
-        status = "overdue" if sv.overdue else "upcoming"
-        cells = [sv.label, p.medical_record_number, p.given_name, p.family_name, p.phone, p.email]
-        writer.writerow([sv.due_date.isoformat(), status, *(spreadsheet_safe(c) for c in cells)])
+        # overdue: past the clinic's grace days (as the agenda marks it); past due: within them
+        status = "overdue" if sv.overdue else "past due" if sv.due_date < today else "upcoming"
+        cells = [sv.label, p.medical_record_number, p.given_name, p.family_name]
+        writer.writerow(
+            [
+                sv.due_date.isoformat(),
+                status,
+                *(spreadsheet_safe(c) for c in cells),
+                phone_cell(p.phone),
+                spreadsheet_safe(p.email),
+            ]
+        )
     return response
+
+
+PHONE_NUMBER = re.compile(r"\+\d[\d ()./-]*")  # +44 20 7946 0000, +1 (555) 010-0199
+
+
+def phone_cell(value: object) -> str:
+    """A phone number for the reminder CSV: an international number (+ then digits,
+    spaces, brackets, dots, dashes) as is; anything else through spreadsheet_safe, so
+    "+cmd|…", "=…", "-…", "@…" or a leading tab/CR still get the guarding apostrophe."""
+    text = "" if value is None else str(value)
+    return text if PHONE_NUMBER.fullmatch(text) else spreadsheet_safe(text)
 
 
 @require_permission("visit.view")
@@ -331,16 +345,22 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
         if now or then:
             pairs.append((label, then[-1] if then else None, now[-1] if now else None))
     proposal = selectors.proposal_for(visit)
+    decisions = selectors.decisions_of(visit)
     context = {
         "patient": patient,
         "visit": visit,
+        # With a decision the page shows the proposal stored with it, and says so when the
+        # proposal recomputed from today's data would differ.
+        "proposal_now": selectors.proposal_change_since(decisions[0], proposal)
+        if decisions
+        else "",
         "measurement": selectors.measurement_of(visit),
         "measurements": [m for m in visit.measurements.all() if not m.is_voided],
         "pairs": pairs,
         "trichoscopy": [p for p in photos if p.kind == Photo.Kind.TRICHOSCOPY],
         "base": base,
         "proposal": proposal,
-        "decisions": selectors.decisions_of(visit),
+        "decisions": decisions,
         "events": list(visit.adverse_events.filter(voided_at__isnull=True)),
         "photo_form": PhotoForm() if can(request, "visit.record") else None,
         "photos": photos,
