@@ -62,26 +62,41 @@ class CohortQuery(Schema):
     reference: str = Field("", max_length=100, description="Reference arm")
 
 
-def valid_cohort_form(clinic: Clinic, values: dict[str, Any]) -> CohortFilterForm:
+def valid_cohort_form(
+    clinic: Clinic, values: dict[str, Any], *, allow_stale: bool = False
+) -> CohortFilterForm:
     """The cohort page's filter form for these query values, or 400 naming each bad one.
 
     The same form as the page and the PDF report, so an unknown modality, sex or age band, or
-    a lot of another clinic, is refused rather than answered with an empty cohort."""
+    a lot of another clinic, is refused rather than answered with an empty cohort.
+    ``allow_stale``: the choices come from the analysis snapshot as it is, as on the page
+    (the summary then says it is stale) instead of rebuilding it first."""
     data = QueryDict(mutable=True)
     for key, value in values.items():
         if isinstance(value, list):
             data.setlist(key, [str(v) for v in value])
         elif value not in (None, ""):
             data[key] = str(value)
-    form = filter_form(clinic, data)
+    form = _cohort_form(clinic, data, allow_stale)
     if form.is_bound and not form.is_valid():
         raise HttpError(
             400, "; ".join(f"{f}: {' '.join(map(str, m))}" for f, m in form.errors.items())
         )
     if not form.is_bound:
-        form = filter_form(clinic, QueryDict("outcome=density_per_cm2"))
+        form = _cohort_form(clinic, QueryDict("outcome=density_per_cm2"), allow_stale)
         form.is_valid()
     return form
+
+
+def _cohort_form(clinic: Clinic, data: QueryDict, allow_stale: bool) -> CohortFilterForm:
+    if not allow_stale:
+        return filter_form(clinic, data)
+    tables = selectors.analysis_tables(clinic, allow_stale=True)
+    return CohortFilterForm(
+        data or None,
+        choices=selectors.filter_choices(clinic, tables=tables),
+        combinations=selectors.combination_choices(clinic, tables=tables),
+    )
 
 
 def _deidentified(request: ClinicRequest) -> bool:
@@ -96,7 +111,7 @@ def _deidentified(request: ClinicRequest) -> bool:
     auth=guard("cohort.view"),
 )
 def cohort_summary(request: ClinicRequest, q: Query[CohortQuery]):
-    form = valid_cohort_form(request.clinic, q.dict())
+    form = valid_cohort_form(request.clinic, q.dict(), allow_stale=True)
     view = selectors.cohort_analysis(
         request.clinic,
         form.filters(),
