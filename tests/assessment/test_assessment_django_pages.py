@@ -150,6 +150,14 @@ def test_a_woman_may_be_staged_on_ludwig(client, clinician, clinic_a, make_patie
     r = client.post(url(woman, "exam/"), {"examined_on": TODAY, "ludwig": "II", "sinclair": "3"})
     assert r.status_code == 302
     assert ScalpExam.objects.get().ludwig == "II"
+    page = client.get(url(woman, ""))
+    assert page.context["diagnosis_form"].initial["condition"] == "aga_female"
+    r = client.post(
+        url(woman, "diagnosis/"),
+        {"diagnosed_on": TODAY, "condition": "aga_female", "stage": "Ludwig II"},
+    )
+    assert r.status_code == 302
+    assert Diagnosis.objects.get().stage == "II"  # stored as the scale's code
 
 
 def test_block_case_refuses_the_plan_until_overridden_with_a_reason(

@@ -128,3 +128,36 @@ class TestProposals:
 
 def test_notice_states_not_approved():
     assert "not approved" in protocols.INVESTIGATIONAL_NOTICE
+
+
+class TestStageCode:
+    """A stage is stored as its scale's code; it may be typed after the scale's name."""
+
+    @pytest.mark.parametrize(
+        ("diagnosis", "typed", "sex", "stored"),
+        [
+            ("aga_female", "II", "female", "II"),
+            ("aga_female", "Ludwig II", "female", "II"),
+            ("aga_female", "ludwig: iii", "female", "III"),
+            ("aga_female", "Sinclair 3", "female", "3"),
+            ("aga_male", "Norwood IIIv", "male", "IIIv"),
+            ("aga_male", "NH IV", "male", "IV"),
+            ("aga_male", "", "male", ""),
+        ],
+    )
+    def test_the_code_is_stored(self, diagnosis, typed, sex, stored):
+        assert protocols.stage_code(diagnosis, typed, sex) == stored
+
+    @pytest.mark.parametrize(
+        ("typed", "sex", "message"),
+        [
+            ("Norwood II", "female", "read as a ludwig stage"),  # a woman's I-III is Ludwig
+            ("Ludwig Z", "female", "not a Norwood, Ludwig, Sinclair or BASP stage"),
+            ("banana", "male", "e.g. IIIv, Ludwig II, Sinclair 3, M2V1"),
+        ],
+    )
+    def test_a_name_that_disagrees_or_no_stage_is_refused(self, typed, sex, message):
+        diagnosis = "aga_female" if sex == "female" else "aga_male"
+        with pytest.raises(ScaleError) as err:
+            protocols.stage_code(diagnosis, typed, sex)
+        assert message in err.value.message

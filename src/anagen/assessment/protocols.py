@@ -9,6 +9,7 @@ when asked), WARN and REFER findings travel with the plan as flags.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from anagen.assessment import scales
@@ -147,12 +148,27 @@ class _Stage:
     rank: int | None  # 1 = earliest; comparable within a scale only
 
 
+# A stage may name its scale ("Ludwig II", "NH IIIv"); the name must agree with how the
+# grade is read for this patient (a woman's "III" is Ludwig).
+_SCALE_PREFIX = re.compile(r"^(ludwig|sinclair|norwood|nh|basp)\b[\s:.-]*(\S.*)$", re.IGNORECASE)
+
+
 def _parse_stage(stage: str | None, sex: str, group: str) -> _Stage:
     if stage is None or not str(stage).strip():
         return _Stage(None, None, None)
     text = str(stage).strip()
     if group != "aga":
         return _Stage("other", text, None)
+    named = _SCALE_PREFIX.match(text)
+    if named:
+        scale = {"nh": "norwood"}.get(named[1].lower(), named[1].lower())
+        parsed = _parse_stage(named[2], sex, group)
+        if parsed.scale != scale:
+            raise scales.ScaleError(
+                "stage", f"{named[2]!r} is read as a {parsed.scale} stage for this patient, "
+                f"not {named[1]}"
+            )  # fmt: skip
+        return parsed
     # Female scales first for women (Ludwig "I"–"III" would otherwise read as Norwood).
     if sex == "female":
         if text.upper() in scales.LUDWIG:
@@ -170,7 +186,9 @@ def _parse_stage(stage: str | None, sex: str, group: str) -> _Stage:
         return _Stage("basp", scales.parse_basp(text).final, None)
     except scales.ScaleError:
         raise scales.ScaleError(
-            "stage", f"{stage!r} is not a Norwood, Ludwig, Sinclair or BASP stage"
+            "stage",
+            f"{stage!r} is not a Norwood, Ludwig, Sinclair or BASP stage; give the grade, "
+            "alone or after its scale's name (e.g. IIIv, Ludwig II, Sinclair 3, M2V1)",
         ) from None
 
 
@@ -216,6 +234,14 @@ def _make(
         blocked=blocked,
         notices=notices,
     )
+
+
+def stage_code(diagnosis: str, stage: str | None, sex: str) -> str:
+    """The stage as stored: the scale's own code ("Ludwig II" -> "II"), so one stage is one
+    value in lists and filters; ScaleError when it is not a stage of that diagnosis."""
+    if diagnosis not in DIAGNOSES:
+        raise scales.ScaleError("diagnosis", f"unknown diagnosis {diagnosis!r}")
+    return _parse_stage(stage, sex, DIAGNOSES[diagnosis].group).value or ""
 
 
 def propose_plans(

@@ -659,6 +659,7 @@ def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diag
         try:
             # propose_plans validates the stage for the diagnosis and sex (pure module).
             protocols.propose_plans(key, stage or None, patient_sex(patient), None)
+            stage = protocols.stage_code(key, stage or None, patient_sex(patient))
         except scales.ScaleError as exc:
             _add(errors, "stage", exc.message)
     row = Diagnosis(

@@ -125,7 +125,13 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
         "exam_form": bound.get("exam") or f.ExamForm(initial={"examined_on": today}),
         "diagnosis_form": bound.get("diagnosis")
         # Its own ids: the history form on the same page has a "notes" field too.
-        or f.DiagnosisForm(initial={"diagnosed_on": today}, auto_id="id_diagnosis_%s"),
+        or f.DiagnosisForm(
+            initial={
+                "diagnosed_on": today,
+                "condition": "aga_female" if patient.sex_at_birth == "female" else "aga_male",
+            },
+            auto_id="id_diagnosis_%s",
+        ),
         "plan_forms": plan_forms,
         "plan_edit_form": plan_edit,
         "cancel_form": bound.get("cancel") or f.CancelForm(auto_id="id_cancel_%s"),
