@@ -457,3 +457,21 @@ class TestReplacingACoa:
         assert coa.results["particles_per_ug_protein"] == pytest.approx(2e7)
         assert coa.results["labelled_particles_per_ml"] == pytest.approx(1e10)
         assert not services.release_report(lot).releasable
+
+
+def test_a_refused_decision_on_the_lot_page_keeps_what_was_typed(client, make_lot, quality):
+    lot = make_lot(quantity=3, released=True)
+    client.force_login(quality)
+    reason = "Dropped on the floor during thawing — vial cracked"
+    response = client.post(f"/products/lots/{lot.pk}/waste/", {"quantity": 5, "reason": reason})
+    assert response.status_code == 400
+    form = response.context["waste_form"]
+    assert form["reason"].value() == reason and form["quantity"].value() == "5"
+    assert "Only 3 vial(s) are on hand." in form.errors["quantity"]
+    assert reason in response.content.decode()
+    lot.refresh_from_db()
+    assert lot.quantity_on_hand == 3
+    # A form error (no reason) comes back the same way; a good one goes back to the page.
+    assert client.post(f"/products/lots/{lot.pk}/waste/", {"quantity": 1}).status_code == 400
+    done = client.post(f"/products/lots/{lot.pk}/waste/", {"quantity": 1, "reason": reason})
+    assert done.status_code == 302

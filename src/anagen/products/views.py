@@ -33,7 +33,7 @@ from anagen.products.forms import (
     UploadForm,
     WasteForm,
 )
-from anagen.products.models import CoaSource, LotStatus
+from anagen.products.models import CoaSource, Lot, LotStatus
 
 
 def _apply_errors(form: BaseForm, error: services.ProductError) -> None:
@@ -86,7 +86,13 @@ def lot_list(request: ClinicRequest) -> HttpResponse:
 
 @require_permission("product.view")
 def lot_detail(request: ClinicRequest, lot_id: int) -> HttpResponse:
-    lot = selectors.get_lot(request.clinic, lot_id)
+    return _lot_page(request, selectors.get_lot(request.clinic, lot_id))
+
+
+def _lot_page(
+    request: ClinicRequest, lot: Lot, bound: dict[str, Form] | None = None, status: int = 200
+) -> HttpResponse:
+    """The lot page; ``bound`` replaces the blank decision forms by ones sent with errors."""
     report, report_error = None, ""
     try:
         report = services.release_report(lot)
@@ -113,7 +119,8 @@ def lot_detail(request: ClinicRequest, lot_id: int) -> HttpResponse:
         "excursion_form": ExcursionDecisionForm(auto_id="id_excursion_%s"),
         "today": timezone.localdate(),
     }
-    return render(request, "products/lot_detail.html", context)
+    context.update(bound or {})
+    return render(request, "products/lot_detail.html", context, status=status)
 
 
 @require_permission("lot.receive")
@@ -176,25 +183,28 @@ def coa_pdf(request: ClinicRequest, lot_id: int) -> FileResponse:
 
 
 def _decision(
-    request: ClinicRequest, lot_id: int, form_class: type[Form], act: Any, ok: str
+    request: ClinicRequest, lot_id: int, form_class: type[Form], act: Any, ok: str, name: str
 ) -> HttpResponse:
+    """Run a decision posted from the lot page; on an error the page comes back (400) with
+    the form as sent, its field errors beside the fields and the rest as messages."""
     lot = selectors.get_lot(request.clinic, lot_id)
-    form = form_class(request.POST)
+    form = form_class(request.POST, auto_id=f"id_{name}_%s")
     if form.is_valid():
         try:
             act(lot, form.cleaned_data)
         except services.ProductError as exc:
-            for msgs in exc.errors.values():
+            for field, msgs in exc.errors.items():
                 for m in msgs:
-                    messages.error(request, m)
+                    if field in form.fields:
+                        form.add_error(field, m)
+                    else:
+                        messages.error(request, m)
         else:
             messages.success(request, ok)
             return redirect("products:lot", lot_id=lot.pk)
-    else:
-        for field, errs in form.errors.items():
-            for e in errs:
-                messages.error(request, f"{field}: {e}" if field != "__all__" else str(e))
-    return redirect("products:lot", lot_id=lot.pk)
+    for e in form.non_field_errors():
+        messages.error(request, str(e))
+    return _lot_page(request, lot, {f"{name}_form": form}, status=400)
 
 
 @require_permission("lot.release")
@@ -203,7 +213,7 @@ def lot_release(request: ClinicRequest, lot_id: int) -> HttpResponse:
     return _decision(
         request, lot_id, ReleaseForm,
         lambda lot, d: services.release_lot(lot, request.user, d["reason"]),
-        "Lot released: every criterion passes.",
+        "Lot released: every criterion passes.", "release",
     )  # fmt: skip
 
 
@@ -213,7 +223,7 @@ def lot_reject(request: ClinicRequest, lot_id: int) -> HttpResponse:
     return _decision(
         request, lot_id, ReasonForm,
         lambda lot, d: services.reject_lot(lot, request.user, d["reason"]),
-        "Lot rejected.",
+        "Lot rejected.", "reject",
     )  # fmt: skip
 
 
@@ -223,7 +233,7 @@ def override_request(request: ClinicRequest, lot_id: int) -> HttpResponse:
     return _decision(
         request, lot_id, ReasonForm,
         lambda lot, d: services.request_override(lot, request.user, d["reason"]),
-        "Override requested: a second quality user must approve it.",
+        "Override requested: a second quality user must approve it.", "override",
     )  # fmt: skip
 
 
@@ -233,7 +243,7 @@ def override_approve(request: ClinicRequest, lot_id: int) -> HttpResponse:
     return _decision(
         request, lot_id, Form,
         lambda lot, d: services.approve_override(lot, request.user),
-        "Override approved: the lot is released.",
+        "Override approved: the lot is released.", "override_approve",
     )  # fmt: skip
 
 
@@ -243,7 +253,7 @@ def excursion_decide(request: ClinicRequest, lot_id: int) -> HttpResponse:
     return _decision(
         request, lot_id, ExcursionDecisionForm,
         lambda lot, d: services.decide_excursions(lot, request.user, d["decision"], d["reason"]),
-        "Cold-chain decision recorded.",
+        "Cold-chain decision recorded.", "excursion",
     )  # fmt: skip
 
 
@@ -253,7 +263,7 @@ def lot_waste(request: ClinicRequest, lot_id: int) -> HttpResponse:
     return _decision(
         request, lot_id, WasteForm,
         lambda lot, d: services.record_waste(lot, request.user, d["quantity"], d["reason"]),
-        "Wasted vials recorded.",
+        "Wasted vials recorded.", "waste",
     )  # fmt: skip
 
 
