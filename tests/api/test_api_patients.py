@@ -197,3 +197,20 @@ def test_a_write_without_valid_credentials_is_401_not_a_csrf_refusal(client, db)
         assert response.status_code == 401, headers
         assert "CSRF" not in response.json()["detail"]
     assert Patient.objects.count() == 0
+
+
+def test_an_unknown_field_is_refused_not_ignored(client, auth, clinic_a, make_patient):
+    user, headers = auth
+    patient = make_patient(clinic_a, user)
+    for method, url, body in (
+        ("post", "/api/v1/patients", {**BODY, "adress": "1 Main St"}),
+        ("patch", f"/api/v1/patients/{patient.pk}", {"famly_name": "Typo"}),
+    ):
+        response = getattr(client, method)(
+            url, data=json.dumps(body), content_type="application/json", headers=headers
+        )
+        assert response.status_code == 422, response.content
+        assert "adress" in response.content.decode() or "famly_name" in response.content.decode()
+    assert Patient.objects.count() == 1
+    patient.refresh_from_db()
+    assert patient.family_name != "Typo"

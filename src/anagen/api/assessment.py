@@ -15,6 +15,7 @@ from ninja.errors import HttpError
 
 from anagen.accounts.roles import PERMISSIONS
 from anagen.api.auth import BearerToken, SessionCookie, check_permission
+from anagen.api.errors import refuse
 from anagen.assessment import selectors, services
 from anagen.assessment.models import (
     Consent,
@@ -65,8 +66,7 @@ def guard(permission: str) -> list:
 
 
 def _raise(exc: services.AssessmentError) -> None:
-    detail = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
-    raise HttpError(400, detail)
+    refuse(exc.errors)
 
 
 def _patient(request: ClinicRequest, patient_id: int) -> Patient:

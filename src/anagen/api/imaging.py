@@ -14,6 +14,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from anagen.api.auth import guard
+from anagen.api.errors import refuse
 from anagen.core.http import ClinicRequest
 from anagen.imaging import selectors, services
 from anagen.imaging.engine import accuracy_record
@@ -24,8 +25,7 @@ router = Router(tags=["imaging"])
 
 
 def _raise(exc: services.ImagingError) -> None:
-    detail = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
-    raise HttpError(400, detail)
+    refuse(exc.errors)
 
 
 class AnalysisOut(Schema):

@@ -15,6 +15,7 @@ from ninja.errors import HttpError
 
 from anagen.accounts.roles import allowed
 from anagen.api.auth import guard
+from anagen.api.errors import refuse
 from anagen.core.http import ClinicRequest
 from anagen.monitoring import schedule, selectors, services
 from anagen.monitoring.models import (
@@ -32,8 +33,7 @@ Num = float | None
 
 
 def _raise(exc: services.MonitoringError) -> None:
-    detail = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
-    raise HttpError(400, detail)
+    refuse(exc.errors)
 
 
 def _patient(request: ClinicRequest, patient_id: int) -> Patient:

@@ -11,11 +11,11 @@ from typing import Any, Literal
 
 from django.http import QueryDict
 from ninja import Field, Query, Router, Schema
-from ninja.errors import HttpError
 
 from anagen.accounts.models import Clinic
 from anagen.accounts.roles import Role, allowed
 from anagen.api.auth import guard
+from anagen.api.errors import refuse
 from anagen.core.http import ClinicRequest
 from anagen.outcomes import selectors
 from anagen.outcomes.forms import CohortFilterForm
@@ -79,9 +79,7 @@ def valid_cohort_form(
             data[key] = str(value)
     form = _cohort_form(clinic, data, allow_stale)
     if form.is_bound and not form.is_valid():
-        raise HttpError(
-            400, "; ".join(f"{f}: {' '.join(map(str, m))}" for f, m in form.errors.items())
-        )
+        refuse(form.errors)
     if not form.is_bound:
         form = _cohort_form(clinic, QueryDict("outcome=density_per_cm2"), allow_stale)
         form.is_valid()

@@ -4,8 +4,10 @@ from typing import Literal
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.pagination import paginate
+from pydantic import ConfigDict
 
 from anagen.api.auth import guard
+from anagen.api.errors import refuse
 from anagen.api.pagination import BoundedPagination
 from anagen.core.http import ClinicRequest
 from anagen.patients import selectors, services
@@ -17,6 +19,9 @@ Sex = Literal["female", "male", "intersex", "unknown"]
 
 
 class PatientIn(Schema):
+    # A misspelt field is an error, not a change silently left out.
+    model_config = ConfigDict(extra="forbid")
+
     medical_record_number: str = Field(min_length=1, max_length=40)
     given_name: str = Field(min_length=1, max_length=100)
     family_name: str = Field(min_length=1, max_length=100)
@@ -28,6 +33,8 @@ class PatientIn(Schema):
 
 
 class PatientPatch(Schema):
+    model_config = ConfigDict(extra="forbid")
+
     medical_record_number: str | None = Field(None, min_length=1, max_length=40)
     given_name: str | None = Field(None, min_length=1, max_length=100)
     family_name: str | None = Field(None, min_length=1, max_length=100)
@@ -82,8 +89,7 @@ class HistoryOut(Schema):
 
 
 def _raise(exc: services.PatientError) -> None:
-    detail = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
-    raise HttpError(400, detail)
+    refuse(exc.errors)
 
 
 def _patient(request: ClinicRequest, patient_id: int) -> Patient:

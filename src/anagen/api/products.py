@@ -17,6 +17,7 @@ from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
 from anagen.api.auth import guard
+from anagen.api.errors import refuse
 from anagen.api.pagination import BoundedPagination
 from anagen.core.http import ClinicRequest
 from anagen.patients import selectors as patient_selectors
@@ -27,8 +28,7 @@ router = Router(tags=["products"])
 
 
 def _raise(exc: services.ProductError) -> None:
-    detail = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
-    raise HttpError(409 if isinstance(exc, services.NotUsable) else 400, detail)
+    refuse(exc.errors, 409 if isinstance(exc, services.NotUsable) else 400)
 
 
 # --- schemas -------------------------------------------------------------------------------------
