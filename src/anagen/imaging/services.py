@@ -411,7 +411,9 @@ def add_edit(analysis: PhotoAnalysis, user: User, data: Mapping[str, Any]) -> An
     try:
         edit = _to_engine(clean, user.get_username())
     except CorrectionError as exc:
-        raise ImagingError({"op": [str(exc)]}) from exc
+        # Named after the input that was wrong (a hair number that does not exist).
+        field = {"merge": "hair_ids", "add": "centreline_px"}.get(clean["op"], "hair_id")
+        raise ImagingError({field: [str(exc)]}) from exc
     return _save_edits(analysis, user, None, edit)
 
 
