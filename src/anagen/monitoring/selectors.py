@@ -408,18 +408,23 @@ def agenda(clinic: Clinic, start: date, end: date) -> QuerySet[ScheduledVisit]:
     )
 
 
+def _planned(clinic: Clinic) -> QuerySet[ScheduledVisit]:
+    """Appointments still to happen: planned, of an active patient, not voided."""
+    return ScheduledVisit.objects.filter(
+        clinic=clinic,
+        voided_at__isnull=True,
+        patient__voided_at__isnull=True,
+        status=ScheduledVisit.Status.PLANNED,
+    )
+
+
 def overdue(clinic: Clinic, today: date | None = None) -> QuerySet[ScheduledVisit]:
     """Planned appointments past their due date plus the clinic's grace days."""
     today = today or timezone.localdate()
     grace = thresholds_for(clinic).overdue_grace_days
     return (
-        ScheduledVisit.objects.filter(
-            clinic=clinic,
-            voided_at__isnull=True,
-            patient__voided_at__isnull=True,
-            status=ScheduledVisit.Status.PLANNED,
-            due_date__lt=today - timedelta(days=grace),
-        )
+        _planned(clinic)
+        .filter(due_date__lt=today - timedelta(days=grace))
         .select_related("patient")
         .order_by("due_date", "id")
     )
@@ -430,13 +435,8 @@ def reminders(clinic: Clinic, today: date, days: int) -> QuerySet[ScheduledVisit
     or before ``today + days``: the upcoming ones, those just past their due date (within
     the grace days) and the overdue ones alike, oldest first."""
     return (
-        ScheduledVisit.objects.filter(
-            clinic=clinic,
-            voided_at__isnull=True,
-            patient__voided_at__isnull=True,
-            status=ScheduledVisit.Status.PLANNED,
-            due_date__lte=today + timedelta(days=days),
-        )
+        _planned(clinic)
+        .filter(due_date__lte=today + timedelta(days=days))
         .select_related("patient")
         .order_by("due_date", "patient__family_name", "id")
     )
