@@ -299,6 +299,28 @@ def test_reanalysis_without_a_scale_keeps_the_entered_one_or_the_result(
     assert (analysed.status, analysed.history.count()) == ("done", versions)
 
 
+def test_a_second_photo_or_a_failed_image_does_not_replace_the_visits_measurement(
+    client, analysed, patient, visit, png_bytes, django_capture_on_commit_callbacks
+):
+    first = Measurement.objects.get(pk=analysed.measurement_id)
+    white = io.BytesIO()  # an overexposed image: no hairs, flagged glare and low coverage
+    Image.new("RGB", (400, 320), (255, 255, 255)).save(white, format="PNG")
+    for name, data, says in (
+        ("white.png", white.getvalue(), "No hairs found on an image flagged"),
+        ("crown.png", png_bytes[0], "comes from the analysis of another trichoscopy photo"),
+    ):
+        f = SimpleUploadedFile(name, data, content_type="image/png")
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(
+                f"/monitoring/{patient.pk}/visits/{visit.pk}/photos/",
+                {"kind": "trichoscopy", "view": "", "target_area": "crown", "image": f},
+            )
+        added = PhotoAnalysis.objects.filter(photo__visit=visit).latest("pk")
+        assert added.status == "done" and added.measurement_id is None
+        assert says in added.error, added.error
+    assert list(Measurement.objects.filter(visit=visit, voided_at__isnull=True)) == [first]
+
+
 def test_clinic_settings_page_saves_calibration(client, clinic_a, make_user):
     client.force_login(make_user(Role.ADMIN, clinic_a))
     assert client.get("/imaging/settings/").status_code == 200

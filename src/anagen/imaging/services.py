@@ -285,6 +285,12 @@ def summaries(analysis: PhotoAnalysis) -> dict[str, Any]:
     }
 
 
+# Quality flags under which "no hairs" says more about the image than about the scalp.
+UNRELIABLE_WHEN_EMPTY = frozenset(
+    {"glare", "low_coverage", "out_of_focus", "too_few_pixels_per_hair"}
+)
+
+
 def _record_measurement(analysis: PhotoAnalysis, user: User, result: Analysis) -> None:
     """Fill the visit's measurement from the (corrected) analysis; the previous one is voided."""
     visit = analysis.photo.visit
@@ -295,7 +301,32 @@ def _record_measurement(analysis: PhotoAnalysis, user: User, result: Analysis) -
             monitoring_services.void_record(old, user, "superseded by a newer image analysis")
     analysis.measurement = None
     area = round(s.field_area_cm2, 4)
-    if visit.is_voided or not (TARGET_AREA_CM2_RANGE[0] <= area <= TARGET_AREA_CM2_RANGE[1]):
+    # Another photo's analysis already measures this visit: a second image (another target
+    # area, or a failed retake) must not silently replace it as the visit's measurement.
+    other = (
+        PhotoAnalysis.objects.filter(
+            photo__visit=visit, measurement__isnull=False, measurement__voided_at__isnull=True
+        )
+        .exclude(pk=analysis.pk)
+        .select_related("photo")
+        .first()
+    )
+    flags = set(result.quality.get("flags", ())) & UNRELIABLE_WHEN_EMPTY
+    if s.count == 0 and flags:
+        # Zero hairs is a real result on a bald patch, but not on an image that failed.
+        analysis.error = (
+            f"No hairs found on an image flagged {', '.join(sorted(flags))}: not recorded as "
+            "a visit measurement. Check the image and its scale, or enter the values by hand."
+        )
+    elif other is not None and not visit.is_voided:
+        photo = other.photo
+        where = f" ({photo.target_area})" if photo.target_area else ""
+        analysis.error = (
+            f"Not recorded as a visit measurement: the visit's measurement comes from the "
+            f"analysis of another trichoscopy photo{where}. Void that measurement on the visit "
+            "page to use this photo's result instead."
+        )
+    elif visit.is_voided or not (TARGET_AREA_CM2_RANGE[0] <= area <= TARGET_AREA_CM2_RANGE[1]):
         note = (
             f"Field {area:g} cm² is outside {TARGET_AREA_CM2_RANGE[0]:g}–"
             f"{TARGET_AREA_CM2_RANGE[1]:g} cm²: not recorded as a visit measurement."
