@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -63,12 +64,23 @@ def test_png_is_stored_as_png_with_its_dimensions_and_hash():
     assert clean.sha256 == hashlib.sha256(clean.content).hexdigest()
 
 
+def test_a_16_bit_grey_png_is_scaled_to_8_bits_not_clipped_to_white():
+    ramp = np.tile(np.linspace(0, 65535, 256).astype(np.uint16), (160, 1))
+    raw = io.BytesIO()
+    Image.fromarray(ramp).save(raw, format="PNG")  # Pillow reads it back as mode I;16 / I
+    clean = uploads.clean_image(io.BytesIO(raw.getvalue()))
+    stored = np.asarray(Image.open(io.BytesIO(clean.content)).convert("L"), dtype=float)
+    assert stored[:, 0].max() == 0 and stored[:, -1].min() == 255
+    assert abs(stored[0, 128] - 128) <= 1  # mid-grey stays mid-grey (was 255)
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
         (b"%PDF-1.4 this is not an image", "not an image"),
         (b"", "empty"),
         (png(50, 400), "smallest accepted side"),
+        (png(120, 400), "smallest accepted side is 128"),  # what the analysis needs
     ],
 )
 def test_non_images_empty_and_tiny_images_are_refused(data, message):

@@ -14,10 +14,13 @@ import warnings
 from dataclasses import dataclass
 from typing import IO
 
+import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 MAX_BYTES = 20 * 1024 * 1024
-MIN_SIDE_PX = 100
+# The image analysis needs 128 px a side (imaging.engine.io.MIN_SIDE); a smaller trichoscopy
+# image was accepted here and then failed to analyse.
+MIN_SIDE_PX = 128
 MAX_SIDE_PX = 8000
 # Formats clinical cameras and dermatoscopes produce. Output: JPEG stays JPEG (re-encoding
 # as PNG would multiply the size); everything else becomes lossless PNG.
@@ -94,6 +97,11 @@ def clean_image(
         img.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
         ext, ctype = "jpg", "image/jpeg"
     else:
+        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+            # 16-bit grey: scaled to 8 bits (255/65535, as the analysis engine reads it).
+            # Pillow's convert() clips every value over 255 to white instead.
+            grey = np.asarray(img, dtype=np.float64) * (255.0 / 65535.0)
+            img = Image.fromarray(np.clip(np.rint(grey), 0, 255).astype(np.uint8), "L")
         if img.mode not in ("RGB", "RGBA", "L", "LA"):
             img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
         img.save(out, format="PNG", optimize=False)
