@@ -214,7 +214,7 @@ class TestFourEyesOverride:
         assert self.REASON in released.decision_reason
 
     def test_override_needs_a_reason(self, make_lot, quality):
-        lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.3))
+        lot = make_lot(results=good_results(particles_50_400nm_pct=85))
         with pytest.raises(services.ProductError) as err:
             services.request_override(lot, quality, "  ")
         assert "reason" in err.value.errors
@@ -223,7 +223,7 @@ class TestFourEyesOverride:
     def test_the_second_approver_must_hold_lot_release(
         self, make_lot, quality, clinic_a, make_user
     ):
-        lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.3))
+        lot = make_lot(results=good_results(particles_50_400nm_pct=85))
         services.request_override(lot, quality, self.REASON)
         admin = make_user(Role.ADMIN, clinic_a)
         with pytest.raises(services.ProductError, match="quality"):
@@ -232,7 +232,7 @@ class TestFourEyesOverride:
     def test_a_quality_user_of_another_clinic_cannot_approve(
         self, make_lot, quality, clinic_b, make_user
     ):
-        lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.3))
+        lot = make_lot(results=good_results(particles_50_400nm_pct=85))
         services.request_override(lot, quality, self.REASON)
         outsider = make_user(Role.QUALITY, clinic_b)
         with pytest.raises(services.ProductError):
@@ -243,7 +243,7 @@ class TestFourEyesOverride:
     def test_only_one_pending_override_and_rejection_withdraws_it(
         self, make_lot, quality, quality2
     ):
-        lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.3))
+        lot = make_lot(results=good_results(particles_50_400nm_pct=85))
         services.request_override(lot, quality, self.REASON)
         with pytest.raises(services.ProductError, match="already waiting"):
             services.request_override(lot, quality2, self.REASON)
@@ -261,13 +261,37 @@ class TestFourEyesOverride:
     def test_a_recall_withdraws_a_waiting_override_with_its_own_history_entry(
         self, make_lot, quality, quality2
     ):
-        lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.3))
+        lot = make_lot(results=good_results(particles_50_400nm_pct=85))
         services.request_override(lot, quality, self.REASON)
         services.recall_lot(lot, quality2, "Manufacturer recall: sterility failure")
         override = ReleaseOverride.objects.get(lot=lot)
         assert override.status == "withdrawn"
         assert override.history.first().history_change_reason == "withdrawn: lot recalled"
         assert override.history.count() == 2
+
+    def test_a_failed_safety_test_cannot_be_overridden(self, make_lot, quality):
+        lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.3))
+        with pytest.raises(services.ProductError, match="safety criterion cannot be overridden"):
+            services.request_override(lot, quality, self.REASON)
+        assert not ReleaseOverride.objects.exists()
+
+    def test_replacing_the_coa_withdraws_the_waiting_override(self, make_lot, quality, quality2):
+        lot = make_lot(results=good_results(particles_50_400nm_pct=85))
+        services.request_override(lot, quality, self.REASON)
+        # New results while the request waits: endotoxin now fails too.
+        services.record_coa(
+            lot, quality, testing_laboratory="Independent Lab Ltd", third_party_laboratory=True,
+            results=good_results(particles_50_400nm_pct=85, endotoxin_eu_per_ml=0.4),
+        )  # fmt: skip
+        override = ReleaseOverride.objects.get(lot=lot)
+        assert override.status == "withdrawn"
+        assert override.history.first().history_change_reason.startswith("withdrawn: CoA replaced")
+        with pytest.raises(services.ProductError, match="No override"):
+            services.approve_override(lot, quality2)
+        with pytest.raises(services.ProductError, match="cannot be overridden"):
+            services.request_override(lot, quality, self.REASON)
+        lot.refresh_from_db()
+        assert lot.status == LotStatus.QUARANTINED
 
 
 class TestSpecVersions:

@@ -627,7 +627,10 @@ def record_coa(
         if pdf is not None:
             coa.pdf_original_name = (pdf.name or "")[:200]
             coa.pdf.save(f"lot-{lot.pk}.pdf", pdf, save=False)
-        save_with_history(coa, user, "CoA replaced" if replaced else "CoA entered")
+        saved = save_with_history(coa, user, "CoA replaced" if replaced else "CoA entered")
+        if replaced and saved:
+            # An override was asked for the results it saw; new results need a new request.
+            _withdraw_pending_override(lot, user, "CoA replaced; request it again if needed")
     return coa
 
 
@@ -756,6 +759,20 @@ def reject_lot(lot: Lot, user: User, reason: str) -> Lot:
     return locked
 
 
+SAFETY_FIELDS = frozenset({*release.MANDATORY_NEGATIVE, release.ENDOTOXIN_FIELD})
+
+
+def _refuse_unsafe_override(report: release.ReleaseReport | None) -> None:
+    """Four eyes may accept a lot outside the clinic's identity, size or purity limits, never
+    one that fails an infection-safety test (sterility, mycoplasma, virus, donor, endotoxin)."""
+    unsafe = [r.label for r in (report.failed if report else ()) if r.field in SAFETY_FIELDS]
+    if unsafe:
+        raise _fail(
+            "__all__",
+            f"{', '.join(unsafe)} failed: a safety criterion cannot be overridden; reject the lot.",
+        )
+
+
 def _withdraw_pending_override(lot: Lot, user: User, why: str) -> None:
     """A lot decided otherwise leaves no override waiting; row by row, so each is audited."""
     for override in ReleaseOverride.objects.select_for_update().filter(
@@ -777,6 +794,7 @@ def request_override(lot: Lot, user: User, reason: str) -> ReleaseOverride:
             raise _fail("__all__", "An override is already waiting for a second quality user.")
         if release_report(locked) is None:
             raise _fail("__all__", "Enter the certificate of analysis first.")
+        _refuse_unsafe_override(release_report(locked))
         override = ReleaseOverride(
             clinic=locked.clinic, lot=locked, reason=reason, requested_at=timezone.now(),
             requested_by=user,
@@ -813,6 +831,7 @@ def approve_override(lot: Lot, user: User, *, today: date | None = None) -> Lot:
         spec = current_spec(locked.clinic)
         _check_spec_is_safe(spec)
         report = release_report(locked, spec)
+        _refuse_unsafe_override(report)
         override.status = OverrideStatus.APPROVED
         override.approved_at, override.approved_by = timezone.now(), user
         save_with_history(override, user, "override approved")
