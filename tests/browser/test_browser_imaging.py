@@ -85,7 +85,7 @@ def test_nurse_uploads_trichoscopy_and_sees_and_corrects_the_analysis(page, scre
     tool = page.locator(f"#analysis-{analysis.pk}")
     tool.get_by_label("Remove hair no.").fill(str(hair))
     tool.get_by_role("button", name="Remove").click()
-    page.get_by_text("1 correction").wait_for()
+    page.get_by_text("1 correction", exact=True).wait_for()
     analysis.refresh_from_db()
     assert analysis.corrected_summary["count"] == count - 1
     assert analysis.summary_auto["count"] == count  # the automatic result is kept

@@ -262,10 +262,20 @@ def test_api_lists_details_corrects_and_reanalyses(
         headers=h,
     )
     assert r.status_code == 400 and "hair_id" in r.json()["detail"]
+    # The merge is a correction: re-analysing must be told it may discard it.
+    r = client.post(
+        f"{base}/photos/{analysed.photo_id}/analyse",
+        {"um_per_px": 4.0},
+        content_type="application/json",
+        headers=h,
+    )
+    assert r.status_code == 400 and "discard_corrections" in r.json()["detail"]
+    analysed.refresh_from_db()
+    assert len(analysed.edits) == 1 and analysed.um_per_px != 4.0
     with django_capture_on_commit_callbacks(execute=True):
         r = client.post(
             f"{base}/photos/{analysed.photo_id}/analyse",
-            {"um_per_px": 4.0},
+            {"um_per_px": 4.0, "discard_corrections": True},
             content_type="application/json",
             headers=h,
         )

@@ -131,6 +131,11 @@ class AnalyseIn(Schema):
     um_per_px: float | None = Field(
         None, allow_inf_nan=False, description="Image scale; empty = the clinic's calibration"
     )
+    discard_corrections: bool = Field(
+        False,
+        description="Required when the analysis has corrections: re-analysing discards "
+        "them (they stay in the history)",
+    )
 
 
 @router.get(
@@ -187,7 +192,9 @@ def analyse_photo(request: ClinicRequest, patient_id: int, photo_id: int, payloa
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     photo = selectors.get_trichoscopy_photo(patient, photo_id)
     try:
-        analysis = services.request_analysis(photo, request.user, payload.um_per_px)
+        analysis = services.request_analysis(
+            photo, request.user, payload.um_per_px, discard_corrections=payload.discard_corrections
+        )
     except services.ImagingError as exc:
         _raise(exc)
     return Status(202, analysis)

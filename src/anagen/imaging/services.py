@@ -131,14 +131,27 @@ def on_trichoscopy_photo_voided(photo: Photo, user: User) -> None:
     _outdate_comparisons(photo, user, "voided")
 
 
-def request_analysis(photo: Photo, user: User, um_per_px: Any = None) -> PhotoAnalysis:
-    """(Re)analyse a trichoscopy photo, with an entered calibration or the clinic's."""
+def request_analysis(
+    photo: Photo, user: User, um_per_px: Any = None, *, discard_corrections: bool = False
+) -> PhotoAnalysis:
+    """(Re)analyse a trichoscopy photo, with an entered calibration or the clinic's.
+
+    A re-analysis starts a new correction layer: when the clinician has corrected this
+    analysis, ``discard_corrections`` must say so (the old layer stays in the history)."""
     if photo.kind != Photo.Kind.TRICHOSCOPY:
         raise ImagingError({"photo": ["Only trichoscopy images are analysed."]})
     if photo.is_voided or photo.visit.is_voided:
         raise ImagingError({"photo": ["This photo or its visit is voided."]})
     upp = _float(um_per_px, "um_per_px", MIN_UM_PER_PX, MAX_UM_PER_PX, "µm/px")
     earlier = PhotoAnalysis.objects.filter(photo=photo).first()
+    edits = len(earlier.edits) if earlier is not None else 0
+    if edits and not discard_corrections:
+        raise ImagingError(
+            {"discard_corrections": [
+                f"This analysis has {edits} correction(s); re-analysing discards them (they "
+                "stay in the history). Confirm that they may be discarded."
+            ]}
+        )  # fmt: skip
     if upp is None and earlier is not None and not settings_for(photo.clinic).um_per_px:
         # No scale given and no clinic calibration to fall back on (the documented meaning
         # of an empty field): keep the scale entered for this image, or keep the result.

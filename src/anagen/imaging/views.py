@@ -86,7 +86,10 @@ def analyse(request: ClinicRequest, patient_id: int, photo_id: int) -> HttpRespo
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     photo = selectors.get_trichoscopy_photo(patient, photo_id)
     try:
-        analysis = services.request_analysis(photo, request.user, request.POST.get("um_per_px"))
+        analysis = services.request_analysis(
+            photo, request.user, request.POST.get("um_per_px"),
+            discard_corrections=request.POST.get("discard_corrections") == "1",
+        )  # fmt: skip
     except services.ImagingError as exc:
         existing = getattr(photo, "analysis", None)
         if existing is not None:
