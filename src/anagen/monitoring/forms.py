@@ -15,13 +15,18 @@ from anagen.monitoring.models import (
     TreatmentDecision,
     Visit,
 )
-from anagen.monitoring.uploads import MAX_BYTES, MAX_SIDE_PX, MIN_SIDE_PX
+from anagen.monitoring.uploads import (
+    MAX_BYTES,
+    MAX_SIDE_PX,
+    MIN_SIDE_PX,
+    TRICHOSCOPY_MIN_SIDE_PX,
+)
 from anagen.patients.forms import DateInput
 
 SEVEN = [("", "—")] + [(str(v), label) for v, label in SEVEN_POINT]
 IMAGE_HELP = (
-    f"JPEG or PNG, up to {MAX_BYTES // (1024 * 1024)} MB, {MIN_SIDE_PX}–{MAX_SIDE_PX} px a side. "
-    "Location data is removed."
+    f"JPEG or PNG, up to {MAX_BYTES // (1024 * 1024)} MB, {MIN_SIDE_PX}–{MAX_SIDE_PX} px a side "
+    f"(trichoscopy at least {TRICHOSCOPY_MIN_SIDE_PX}). Location data is removed."
 )
 
 

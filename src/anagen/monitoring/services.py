@@ -494,7 +494,13 @@ def _clean_photos(
             cleaned.append(
                 (
                     PhotoUpload(p.file, p.kind, p.view, target, p.field, p.size),
-                    uploads.clean_image(p.file, size=p.size),
+                    uploads.clean_image(
+                        p.file,
+                        size=p.size,
+                        min_side_px=uploads.TRICHOSCOPY_MIN_SIDE_PX
+                        if p.kind == Photo.Kind.TRICHOSCOPY
+                        else uploads.MIN_SIDE_PX,
+                    ),  # fmt: skip
                 )
             )
         except uploads.UploadError as exc:

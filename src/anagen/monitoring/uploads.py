@@ -18,9 +18,10 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 MAX_BYTES = 20 * 1024 * 1024
-# The image analysis needs 128 px a side (imaging.engine.io.MIN_SIDE); a smaller trichoscopy
-# image was accepted here and then failed to analyse.
-MIN_SIDE_PX = 128
+MIN_SIDE_PX = 100
+# The image analysis needs 128 px a side (imaging.engine.io.MIN_SIDE): a smaller trichoscopy
+# image was accepted and then failed to analyse.
+TRICHOSCOPY_MIN_SIDE_PX = 128
 MAX_SIDE_PX = 8000
 # Formats clinical cameras and dermatoscopes produce. Output: JPEG stays JPEG (re-encoding
 # as PNG would multiply the size); everything else becomes lossless PNG.
