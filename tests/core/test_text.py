@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from anagen.core.text import contains_nul, spreadsheet_safe
+from anagen.core.text import contains_nul, phone_cell, spreadsheet_safe
 
 
 @pytest.mark.parametrize(
@@ -29,3 +29,19 @@ def test_text_without_nul_passes(value):
 )  # fmt: skip
 def test_spreadsheet_safe_keeps_formulas_as_text(value, cell):
     assert spreadsheet_safe(value) == cell
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("+44 20 7946 0000", "+44 20 7946 0000"),  # a dialler reads it as it is
+        ("+1 (555) 010-0199", "+1 (555) 010-0199"),
+        ("020 7946 0000", "020 7946 0000"),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),  # still a formula: guarded
+        ("+1+cmd|x", "'+1+cmd|x"),
+        ("=1+1", "'=1+1"),
+        (None, ""),
+    ],
+)
+def test_phone_cells_keep_real_numbers_and_guard_formulas(value, cell):
+    assert phone_cell(value) == cell

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def contains_nul(value: object) -> bool:
     """True when a string, or any key or value inside decoded JSON, holds a NUL character.
@@ -24,3 +26,15 @@ def spreadsheet_safe(value: object) -> str:
     apostrophe, which spreadsheets show as text. For free text only: numbers stay numbers."""
     text = "" if value is None else str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+# An international number: + then digits, spaces, brackets, dots, dashes (no letters, no |).
+PHONE_NUMBER = re.compile(r"\+\d[\d ()./-]*")  # +44 20 7946 0000, +1 (555) 010-0199
+
+
+def phone_cell(value: object) -> str:
+    """A phone number for a CSV of contacts: an international number as is (a spreadsheet
+    cannot run it, and an apostrophe breaks dialler and SMS imports); anything else through
+    spreadsheet_safe, so "+cmd|…", "=…", "-…", "@…" or a leading tab/CR are still guarded."""
+    text = "" if value is None else str(value)
+    return text if PHONE_NUMBER.fullmatch(text) else spreadsheet_safe(text)

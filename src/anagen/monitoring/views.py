@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import calendar
 import csv
-import re
 from datetime import date, timedelta
 
 from django.contrib import messages
@@ -19,7 +18,7 @@ from anagen.accounts.permissions import can, require_permission
 from anagen.core.forms import VoidReasonForm
 from anagen.core.history import stored_values
 from anagen.core.http import ClinicRequest
-from anagen.core.text import spreadsheet_safe
+from anagen.core.text import phone_cell, spreadsheet_safe
 from anagen.monitoring import charts, ctcae, selectors, services
 from anagen.monitoring.forms import (
     AdverseEventForm,
@@ -137,17 +136,6 @@ def reminders_csv(request: ClinicRequest) -> HttpResponse:
             ]
         )
     return response
-
-
-PHONE_NUMBER = re.compile(r"\+\d[\d ()./-]*")  # +44 20 7946 0000, +1 (555) 010-0199
-
-
-def phone_cell(value: object) -> str:
-    """A phone number for the reminder CSV: an international number (+ then digits,
-    spaces, brackets, dots, dashes) as is; anything else through spreadsheet_safe, so
-    "+cmd|…", "=…", "-…", "@…" or a leading tab/CR still get the guarding apostrophe."""
-    text = "" if value is None else str(value)
-    return text if PHONE_NUMBER.fullmatch(text) else spreadsheet_safe(text)
 
 
 @require_permission("visit.view")

@@ -14,7 +14,7 @@ from django.http import Http404
 from django.template.loader import render_to_string
 
 from anagen.accounts.models import Clinic
-from anagen.core.text import spreadsheet_safe
+from anagen.core.text import phone_cell, spreadsheet_safe
 from anagen.patients.models import Patient
 from anagen.products.models import (
     Excursion,
@@ -330,7 +330,7 @@ def recall_csv(lot: Lot) -> str:
                 spreadsheet_safe(p.given_name),
                 spreadsheet_safe(p.family_name),
                 p.date_of_birth.isoformat(),
-                spreadsheet_safe(p.phone),
+                phone_cell(p.phone),
                 spreadsheet_safe(p.email),
                 spreadsheet_safe(" ".join(p.address.split())),
                 " ".join(d.isoformat() for d in row["dates"]),
