@@ -87,6 +87,11 @@ def test_edits_naming_unknown_hairs_are_rejected(field):
     _, a = field
     with pytest.raises(CorrectionError, match="no hair with id"):
         Corrections().remove_hair(99_999).apply(a)
+    first, second = a.hairs[0].id, a.hairs[1].id
+    with pytest.raises(CorrectionError, match=f"hair {first} was already removed"):
+        Corrections().remove_hair(first).remove_hair(first).apply(a)
+    with pytest.raises(CorrectionError, match=f"hair {second} was already merged"):
+        Corrections().merge([first, second]).split(second).apply(a)
     with pytest.raises(CorrectionError):
         Corrections().add_hair([[1, 1]])
     with pytest.raises(CorrectionError):

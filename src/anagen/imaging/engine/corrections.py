@@ -90,10 +90,18 @@ class Corrections:
         upp = analysis.um_per_px
         med_d = float(np.median([h.diameter_um for h in hairs.values()])) if hairs else 60.0
 
+        gone: dict[int, str] = {}  # hairs taken out by an earlier edit, and by which
+
         def get(i: int) -> Hair:
+            if i in gone:
+                raise CorrectionError(f"hair {i} was already {gone[i]} by an earlier correction")
             if i not in hairs:
                 raise CorrectionError(f"no hair with id {i}")
             return hairs[i]
+
+        def take(i: int, how: str) -> None:
+            del hairs[i]
+            gone[i] = how
 
         def new_hair(pl: np.ndarray, d: float, like: Hair | None = None) -> Hair:
             nonlocal next_id
@@ -122,7 +130,7 @@ class Corrections:
                 d = e.get("diameter_um")
                 new_hair(pl, med_d if d is None else float(d))
             elif op == "remove":
-                del hairs[get(e["hair_id"]).id]
+                take(get(e["hair_id"]).id, "removed")
             elif op == "merge":
                 parts = [get(i) for i in e["hair_ids"]]
                 pl = np.asarray(parts[0].centreline_px, float)
@@ -135,12 +143,12 @@ class Corrections:
                 lens = np.array([p.length_um for p in parts])
                 d = float(np.average([p.diameter_um for p in parts], weights=np.maximum(lens, 1)))
                 for p in parts:
-                    del hairs[p.id]
+                    take(p.id, "merged")
                 new_hair(pl, d, like=parts[0])
             elif op == "split":
                 h = get(e["hair_id"])
                 pl = np.asarray(h.centreline_px, float)
-                del hairs[h.id]
+                take(h.id, "split")
                 if e.get("at_px") is not None and len(pl) >= 2:
                     at = np.asarray(e["at_px"], float)
                     k = int(np.argmin(np.hypot(*(pl - at).T)))
