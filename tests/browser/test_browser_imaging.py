@@ -92,6 +92,9 @@ def test_nurse_uploads_trichoscopy_and_sees_and_corrects_the_analysis(page, scre
     assert Measurement.objects.get(pk=analysis.measurement_id).hair_count == count - 1
     row = page.get_by_test_id("analysis-summary").locator("tr", has_text="Hairs counted")
     assert row.inner_text().split() == ["Hairs", "counted", str(count), str(count - 1)]
+    # The visit's measurement card above follows the correction without a reload.
+    card = page.locator("#measurements").locator("dd").nth(1)
+    assert card.inner_text() == str(count - 1)
     overlay = page.get_by_test_id("analysis-overlay")  # swapped in by htmx: a new element
     page.wait_for_function(
         "el => el.complete && el.naturalWidth === 800", arg=overlay.element_handle()

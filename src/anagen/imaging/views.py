@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
@@ -31,7 +32,16 @@ def _panel(request: ClinicRequest, analysis, errors=None, status: int = 200) -> 
     context = {"a": analysis, "patient": analysis.patient, "errors": errors or {}}
     if request.htmx:
         # htmx swaps only 2xx answers: field errors come back in the fragment with 200.
-        return render(request, "imaging/_analysis.html", context)
+        html = render_to_string("imaging/_analysis.html", context, request=request)
+        if "/visits/" in (request.htmx.current_url or ""):
+            # On the visit page the measurement card above shows what the analysis filled.
+            visit = analysis.photo.visit
+            html += render_to_string(
+                "monitoring/_measurements.html",
+                {"measurement": monitoring_selectors.measurement_of(visit), "oob": True},
+                request=request,
+            )
+        return HttpResponse(html)
     return render(request, "imaging/analysis_detail.html", context, status=status)
 
 
