@@ -103,7 +103,7 @@ class HistoryIn(Schema):
     malignancy_details: str = Field("", max_length=5000)
     autoimmune_disease: bool = False
     bleeding_disorder: bool = False
-    platelet_count_10e9_per_l: float | None = Field(None, ge=0, le=5000)
+    platelet_count_10e9_per_l: float | None = Field(None, ge=0, le=5000, allow_inf_nan=False)
     keloid: bool = False
     scalp_conditions: list[str] = Field([], max_length=20)
     prior_treatments: list[PriorTreatmentIn] = Field([], max_length=50)

@@ -53,7 +53,7 @@ class CohortFilter(Schema):
     product: str = Field("", max_length=20, description="product id")
     lot: str = Field("", max_length=20, description="lot id")
     protocol: str = Field("", max_length=60)
-    threshold: float | None = Field(None, ge=-1000, le=1000)
+    threshold: float | None = Field(None, ge=-1000, le=1000, allow_inf_nan=False)
     landmark: str = Field("", max_length=4)
     reference: str = Field("", max_length=100)
 
