@@ -85,3 +85,19 @@ def test_api_names_the_field(client, clinician, patient, course, clinic_a, api_t
     assert response.status_code in (400, 422), response.content
     assert "visit_date" in json.dumps(response.json())
     assert not Visit.objects.filter(patient=patient).exists()
+
+
+def test_api_an_unknown_appointment_is_a_400_naming_the_field(
+    client, clinician, patient, course, clinic_a, api_token
+):
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    response = client.post(
+        f"/api/v1/monitoring/patients/{patient.pk}/visits",
+        data=json.dumps({"visit_date": FIRST.isoformat(), "scheduled_visit_id": 987_654,
+                         "density_per_cm2": 150}),
+        content_type="application/json",
+        headers=headers,
+    )  # fmt: skip
+    assert response.status_code == 400, response.content
+    assert response.json()["detail"].startswith("scheduled_visit_id: No such appointment")
+    assert not Visit.objects.filter(patient=patient).exists()

@@ -447,7 +447,14 @@ def create_visit(request: ClinicRequest, patient_id: int, payload: VisitIn):
     patient = _patient(request, patient_id)
     data = payload.dict()
     scheduled_id = data.pop("scheduled_visit_id")
-    sv = selectors.get_scheduled_visit(patient, scheduled_id) if scheduled_id else None
+    sv = None
+    if scheduled_id:
+        # A field of the body, not the path: an unknown one is a 400 naming it, not a 404.
+        sv = ScheduledVisit.objects.filter(
+            clinic=patient.clinic, patient=patient, pk=scheduled_id
+        ).first()
+        if sv is None:
+            refuse({"scheduled_visit_id": ["No such appointment for this patient."]})
     if data.get("pull_test") is None:
         data.pop("pull_test")
     try:
