@@ -499,3 +499,17 @@ def test_a_refused_decision_on_the_lot_page_keeps_what_was_typed(client, make_lo
     assert client.post(f"/products/lots/{lot.pk}/waste/", {"quantity": 1}).status_code == 400
     done = client.post(f"/products/lots/{lot.pk}/waste/", {"quantity": 1, "reason": reason})
     assert done.status_code == 302
+
+
+def test_a_lot_filter_that_cannot_be_read_lists_no_lots(client, make_lot, quality):
+    lot = make_lot()
+    client.force_login(quality)
+    listed = client.get("/products/", {"state": "quarantined"})
+    assert listed.status_code == 200 and lot.lot_number in listed.content.decode()
+    refused = client.get("/products/", {"state": "bogus"})
+    assert refused.status_code == 400 and refused.context["page"].paginator.count == 0
+    fragment = client.get(
+        "/products/", {"state": "bogus"}, headers={"HX-Request": "true", "HX-Target": "lot-results"}
+    )
+    assert "No lots listed" in fragment.content.decode()
+    assert lot.lot_number not in fragment.content.decode()

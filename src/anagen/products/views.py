@@ -63,13 +63,20 @@ def lot_list(request: ClinicRequest) -> HttpResponse:
         product_id = product.pk if product else None
         q = form.cleaned_data["q"]
     prefs = services.settings_for(clinic)
-    lots = selectors.filter_lots(
-        clinic,
-        state=state,
-        product_id=product_id,
-        q=q,
-        today=timezone.localdate(),
-        warning_days=prefs.expiry_warning_days,
+    # A filter that could not be read lists nothing: all lots under the error would look
+    # like its answer.
+    refused = form.is_bound and not form.is_valid()
+    lots = (
+        Lot.objects.none()
+        if refused
+        else selectors.filter_lots(
+            clinic,
+            state=state,
+            product_id=product_id,
+            q=q,
+            today=timezone.localdate(),
+            warning_days=prefs.expiry_warning_days,
+        )
     )
     page = Paginator(lots, settings.ANAGEN_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
@@ -80,8 +87,8 @@ def lot_list(request: ClinicRequest) -> HttpResponse:
         "query": request.GET.urlencode(),
     }
     if request.htmx and request.htmx.target == "lot-results":
-        return render(request, "products/_lot_results.html", context)
-    return render(request, "products/lot_list.html", context)
+        return render(request, "products/_lot_results.html", context)  # 200: htmx swaps it
+    return render(request, "products/lot_list.html", context, status=400 if refused else 200)
 
 
 @require_permission("product.view")
