@@ -83,3 +83,22 @@ def test_future_date_of_birth_is_refused(clinic_a, admin):
             },
         )
     assert "future" in str(exc.value)
+
+
+def test_a_record_number_differing_only_in_case_is_the_same_one(clinic_a, admin, make_patient):
+    first = make_patient(clinic_a, admin, medical_record_number="DEMO-0046")
+    other = make_patient(clinic_a, admin, medical_record_number="DEMO-0047")
+    with pytest.raises(PatientError) as err:
+        create_patient(
+            clinic_a, admin,
+            {"medical_record_number": "demo-0046", "given_name": "A", "family_name": "B",
+             "date_of_birth": date(1980, 1, 1), "sex_at_birth": "male"},
+        )  # fmt: skip
+    assert err.value.errors["medical_record_number"] == [
+        "This medical record number is already used in this clinic (as DEMO-0046)."
+    ]
+    with pytest.raises(PatientError):
+        update_patient(other, admin, {"medical_record_number": "Demo-0046"})
+    # A patient's own number in another case is a correction, not a clash.
+    assert update_patient(first, admin, {"medical_record_number": "demo-0046"})
+    assert Patient.objects.count() == 2

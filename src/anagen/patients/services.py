@@ -112,17 +112,26 @@ def create_patient(clinic: Clinic, user: User, data: dict[str, Any]) -> Patient:
     ]
     if missing:
         raise PatientError({f: ["This field is required."] for f in missing})
-    if Patient.objects.filter(
-        clinic=clinic, medical_record_number=cleaned["medical_record_number"]
-    ).exists():
+    _check_mrn_free(clinic, cleaned["medical_record_number"])
+    return _save(Patient(clinic=clinic, **cleaned), user, "created")
+
+
+def _check_mrn_free(clinic: Clinic, mrn: str, patient: Patient | None = None) -> None:
+    """One record number per patient in a clinic, whatever its case ("demo-0046" is
+    DEMO-0046: two records for one person split their history)."""
+    others = Patient.objects.filter(clinic=clinic, medical_record_number__iexact=mrn)
+    if patient is not None:
+        others = others.exclude(pk=patient.pk)
+    taken = others.values_list("medical_record_number", flat=True).first()
+    if taken is not None:
+        shown = "" if taken == mrn else f" (as {taken})"
         raise PatientError(
             {
                 "medical_record_number": [
-                    "This medical record number is already used in this clinic."
+                    f"This medical record number is already used in this clinic{shown}."
                 ]
             }
         )
-    return _save(Patient(clinic=clinic, **cleaned), user, "created")
 
 
 def update_patient(patient: Patient, user: User, data: dict[str, Any]) -> Patient:
@@ -130,19 +139,8 @@ def update_patient(patient: Patient, user: User, data: dict[str, Any]) -> Patien
         raise PatientError({"__all__": ["This record is voided and cannot be edited."]})
     cleaned = _clean(data)
     mrn = cleaned.get("medical_record_number")
-    if (
-        mrn
-        and Patient.objects.filter(clinic=patient.clinic, medical_record_number=mrn)
-        .exclude(pk=patient.pk)
-        .exists()
-    ):
-        raise PatientError(
-            {
-                "medical_record_number": [
-                    "This medical record number is already used in this clinic."
-                ]
-            }
-        )
+    if mrn:
+        _check_mrn_free(patient.clinic, mrn, patient)
     fresh = Patient.objects.get(pk=patient.pk)
     for field, value in cleaned.items():
         setattr(fresh, field, value)
