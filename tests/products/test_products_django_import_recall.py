@@ -455,6 +455,9 @@ class TestTraceOfTreatmentSessions:
         client.force_login(quality)
         page = client.get(f"/products/lots/{lot.pk}/trace/").content.decode()
         assert "<td>1.50</td>" in page
+        # Each use too: the session's draw carries the session's volume, not "—".
+        uses = page.split("<h2>Every use</h2>")[1].split("</table>")[0]
+        assert "<td>1.00</td><td>session:" in uses, uses
         text = client.get(f"/products/lots/{lot.pk}/recall.csv").content.decode()
         [record] = list(csv.DictReader(io.StringIO(text)))
         assert record["dose_ml"] == "1.50"

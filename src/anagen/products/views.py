@@ -303,12 +303,14 @@ def lot_import(request: ClinicRequest) -> HttpResponse:
 @require_permission("recall.manage")
 def lot_trace(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = selectors.get_lot(request.clinic, lot_id)
+    draws = list(selectors.draws_of_lot(lot))
+    doses = selectors.draw_doses(draws)  # a session's draws: their share of its volume
     return render(
         request,
         "products/lot_trace.html",
         {
             "lot": lot,
-            "draws": list(selectors.draws_of_lot(lot)),
+            "draws": [(d, doses.get(d.pk)) for d in draws],
             "patients": selectors.affected_patients(lot),
             "adverse_events": selectors.adverse_events_after(lot),
             "recall": getattr(lot, "recall", None),
