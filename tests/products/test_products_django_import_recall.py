@@ -458,6 +458,13 @@ class TestTraceOfTreatmentSessions:
         # Each use too: the session's draw carries the session's volume, not "—".
         uses = page.split("<h2>Every use</h2>")[1].split("</table>")[0]
         assert "<td>1.00</td><td>session:" in uses, uses
+        # A recall refused (no reason) shows the same page, with the error: 400, not a crash.
+        refused = client.post(f"/products/lots/{lot.pk}/recall/", {"reason": ""})
+        assert (
+            refused.status_code == 400 and "<td>1.00</td><td>session:" in refused.content.decode()
+        )
+        lot.refresh_from_db()
+        assert lot.status != LotStatus.RECALLED
         text = client.get(f"/products/lots/{lot.pk}/recall.csv").content.decode()
         [record] = list(csv.DictReader(io.StringIO(text)))
         assert record["dose_ml"] == "1.50"

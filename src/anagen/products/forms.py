@@ -179,7 +179,7 @@ def _in_form_unit(coa: Any, name: str, value: Any) -> Any:
     if unit is not None:
         try:
             vial_ml = float(coa.lot.product.volume_ml)
-            return release._read_number(name, value, unit, vial_ml)
+            return release.read_number(name, value, unit, vial_ml)
         except release.ReleaseInputError:
             pass  # a unit release.py does not convert (µg/mL): the number as entered
     return value.get("value")

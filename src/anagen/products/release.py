@@ -222,9 +222,9 @@ def _is_missing(raw: Any) -> bool:
     return isinstance(raw, str) and not raw.strip()
 
 
-def _read_number(
-    field: str, raw: Any, spec_unit: str | None, vial_volume_ml: float | None
-) -> float:
+def read_number(field: str, raw: Any, spec_unit: str | None, vial_volume_ml: float | None) -> float:
+    """A CoA value (a number, or {"value": x, "unit": "..."}) in ``spec_unit``; per-vial
+    values need ``vial_volume_ml``. ReleaseInputError when it cannot be read."""
     if isinstance(raw, Mapping):
         value, unit = raw.get("value"), raw.get("unit")
         if unit is None:
@@ -435,14 +435,14 @@ def _check_one(
     if c.comparator == "equals":
         value = _read_category(c.field, raw)
         return result(Status.PASS if value == c.limit else Status.FAIL, value)
-    measured = _read_number(c.field, raw, c.unit, vial_volume_ml)
+    measured = read_number(c.field, raw, c.unit, vial_volume_ml)
     reference = None
     if c.comparator == "within_pct_of":
         ref_field = c.reference_field or ""
         ref_raw = coa.get(ref_field)
         if _is_missing(ref_raw):
             return result(Status.MISSING, measured, f"{ref_field} (labelled amount) not reported")
-        reference = _read_number(ref_field, ref_raw, c.unit, vial_volume_ml)
+        reference = read_number(ref_field, ref_raw, c.unit, vial_volume_ml)
         if reference <= 0:
             raise ReleaseInputError(ref_field, "labelled amount must be greater than 0")
         dev = (measured - reference) / reference * 100
@@ -526,7 +526,7 @@ def validate_coa(
                 and not field.endswith(("_pct", "_nm"))
             ):
                 continue  # extra CoA fields are kept but not checked
-            value = _read_number(field, raw, units.get(field), vial_volume_ml)
+            value = read_number(field, raw, units.get(field), vial_volume_ml)
         except ReleaseInputError as exc:
             errors.append(FieldError(exc.field, exc.message))
             continue

@@ -182,7 +182,9 @@ def dashboard_counts(clinic: Clinic, today: date, warning_days: int) -> dict[str
 
 
 def draws_of_lot(lot: Lot) -> QuerySet[VialDraw]:
-    return lot.draws.select_related("patient", "drawn_by").order_by("drawn_on", "drawn_at", "id")
+    return lot.draws.select_related("patient", "drawn_by", "lot__product").order_by(
+        "drawn_on", "drawn_at", "id"
+    )
 
 
 SESSION_REF_PREFIX = "session:"  # treatments.services draws with session_ref "session:<pk>"
@@ -235,13 +237,21 @@ def draw_doses(draws: list[VialDraw]) -> dict[int, Decimal | None]:
     return doses
 
 
-def affected_patients(lot: Lot) -> list[dict[str, Any]]:
-    """One row per patient who received the lot: contact details, the dates treated (each
-    once), vials, and the dose in mL (None when no draw of theirs records one)."""
-    rows: dict[int, dict[str, Any]] = {}
-    draws = list(draws_of_lot(lot).select_related("lot__product"))
+def uses_of_lot(lot: Lot) -> list[tuple[VialDraw, Decimal | None]]:
+    """Every draw of the lot, oldest first, with the mL given from it (see draw_doses)."""
+    draws = list(draws_of_lot(lot))
     doses = draw_doses(draws)
-    for d in draws:
+    return [(d, doses.get(d.pk)) for d in draws]
+
+
+def affected_patients(
+    lot: Lot, uses: list[tuple[VialDraw, Decimal | None]] | None = None
+) -> list[dict[str, Any]]:
+    """One row per patient who received the lot: contact details, the dates treated (each
+    once), vials, and the dose in mL (None when no draw of theirs records one).
+    ``uses``: uses_of_lot(lot), when the caller has read it already."""
+    rows: dict[int, dict[str, Any]] = {}
+    for d, dose in uses if uses is not None else uses_of_lot(lot):
         p = d.patient
         row = rows.setdefault(
             p.pk,
@@ -250,7 +260,6 @@ def affected_patients(lot: Lot) -> list[dict[str, Any]]:
         if d.drawn_on not in row["dates"]:
             row["dates"].append(d.drawn_on)
         row["vials"] += d.quantity
-        dose = doses.get(d.pk)
         if dose is not None:
             row["dose_ml"] = (row["dose_ml"] or Decimal(0)) + dose
         if d.session_ref and d.session_ref not in row["sessions"]:

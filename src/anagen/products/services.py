@@ -453,7 +453,7 @@ def _extra_result_checks(results: dict[str, Any]) -> list[release.FieldError]:
         if raw is None:
             continue
         try:
-            value = release._read_number(name, raw, "nm", None)
+            value = release.read_number(name, raw, "nm", None)
         except release.ReleaseInputError:
             continue  # reported by validate_coa (it reads every *_nm field)
         lo, hi = release.SIZE_MODE_PLAUSIBLE_NM
@@ -486,7 +486,7 @@ def _extra_result_checks(results: dict[str, Any]) -> list[release.FieldError]:
     entered = results.get("particles_per_ug_protein")
     if purity is not None and entered is not None:
         try:
-            value = release._read_number("particles_per_ug_protein", entered, "particles/µg", None)
+            value = release.read_number("particles_per_ug_protein", entered, "particles/µg", None)
         except release.ReleaseInputError:
             value = None  # reported by validate_coa
         if value is not None and abs(value - purity) > PURITY_TOLERANCE * purity:
@@ -507,15 +507,14 @@ DERIVED_RESULTS = ("labelled_particles_per_ml", "particles_per_ug_protein")
 PURITY_TOLERANCE = 0.10
 
 
-def _purity_from(results: dict[str, Any]) -> float | None:
-    """particles_per_ml ÷ protein_ug_per_ml (per-mL values), or None if either is unreadable."""
+def _purity_from(results: dict[str, Any], vial_ml: float | None = None) -> float | None:
+    """particles_per_ml ÷ protein_ug_per_ml, or None if either is missing or unreadable
+    (a per-vial concentration needs ``vial_ml``)."""
     conc_raw, protein_raw = results.get("particles_per_ml"), results.get("protein_ug_per_ml")
     if conc_raw is None or protein_raw is None:
         return None
-    if isinstance(conc_raw, dict) and "vial" in str(conc_raw.get("unit", "")).lower():
-        return None  # needs the vial volume: complete_results handles it
     try:
-        conc = release._read_number("particles_per_ml", conc_raw, "particles/mL", None)
+        conc = release.read_number("particles_per_ml", conc_raw, "particles/mL", vial_ml)
         protein = protein_raw["value"] if isinstance(protein_raw, dict) else protein_raw
         protein = release.to_finite_float("protein_ug_per_ml", protein)
     except (TypeError, KeyError, release.ReleaseInputError):
@@ -535,19 +534,10 @@ def complete_results(product: Product, results: dict[str, Any]) -> dict[str, Any
     out = {k: v for k, v in results.items() if v is not None and v != ""}
     if "labelled_particles_per_ml" not in out:
         out["labelled_particles_per_ml"] = product.labelled_particles_per_ml
-    if "particles_per_ug_protein" not in out and "protein_ug_per_ml" in out:
-        try:
-            vol = float(product.volume_ml)
-            conc = release._read_number(
-                "particles_per_ml", out["particles_per_ml"], "particles/mL", vol
-            )
-            protein = out["protein_ug_per_ml"]
-            protein = protein["value"] if isinstance(protein, dict) else protein
-            protein = release.to_finite_float("protein_ug_per_ml", protein)
-            if protein > 0:
-                out["particles_per_ug_protein"] = conc / protein
-        except (KeyError, TypeError, release.ReleaseInputError):
-            pass
+    if "particles_per_ug_protein" not in out:
+        purity = _purity_from(out, float(product.volume_ml))
+        if purity is not None:
+            out["particles_per_ug_protein"] = purity
     return out
 
 

@@ -303,15 +303,14 @@ def lot_import(request: ClinicRequest) -> HttpResponse:
 @require_permission("recall.manage")
 def lot_trace(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = selectors.get_lot(request.clinic, lot_id)
-    draws = list(selectors.draws_of_lot(lot))
-    doses = selectors.draw_doses(draws)  # a session's draws: their share of its volume
+    uses = selectors.uses_of_lot(lot)  # each draw with its dose: read once for both tables
     return render(
         request,
         "products/lot_trace.html",
         {
             "lot": lot,
-            "draws": [(d, doses.get(d.pk)) for d in draws],
-            "patients": selectors.affected_patients(lot),
+            "draws": uses,
+            "patients": selectors.affected_patients(lot, uses),
             "adverse_events": selectors.adverse_events_after(lot),
             "recall": getattr(lot, "recall", None),
             "form": ReasonForm(),
@@ -334,10 +333,11 @@ def lot_recall(request: ClinicRequest, lot_id: int) -> HttpResponse:
         else:
             messages.success(request, "Lot recalled and blocked. Contact the patients listed.")
             return redirect("products:trace", lot_id=lot.pk)
+    uses = selectors.uses_of_lot(lot)
     context = {
         "lot": lot,
-        "draws": list(selectors.draws_of_lot(lot)),
-        "patients": selectors.affected_patients(lot),
+        "draws": uses,
+        "patients": selectors.affected_patients(lot, uses),
         "adverse_events": selectors.adverse_events_after(lot),
         "recall": getattr(lot, "recall", None),
         "form": form,

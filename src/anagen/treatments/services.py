@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
 from anagen.core.history import save_with_history
+from anagen.core.text import contains_nul
 from anagen.products import services as product_services
 from anagen.products.models import Lot
 from anagen.treatments import scalp_zones
@@ -229,7 +230,7 @@ def _text(value: Any, name: str, errors: dict[str, list[str]], column: models.Fi
         errors.setdefault(name, []).append("Enter text.")
         return ""
     text = value.strip()
-    if "\x00" in text:
+    if contains_nul(text):
         errors.setdefault(name, []).append("Remove the NUL character.")
     if column.max_length is not None and len(text) > column.max_length:
         errors.setdefault(name, []).append(
