@@ -77,24 +77,13 @@ def valid_cohort_form(
             data.setlist(key, [str(v) for v in value])
         elif value not in (None, ""):
             data[key] = str(value)
-    form = _cohort_form(clinic, data, allow_stale)
+    form = filter_form(clinic, data, allow_stale=allow_stale)
     if form.is_bound and not form.is_valid():
         refuse(form.errors)
     if not form.is_bound:
-        form = _cohort_form(clinic, QueryDict("outcome=density_per_cm2"), allow_stale)
+        form = filter_form(clinic, QueryDict("outcome=density_per_cm2"), allow_stale=allow_stale)
         form.is_valid()
     return form
-
-
-def _cohort_form(clinic: Clinic, data: QueryDict, allow_stale: bool) -> CohortFilterForm:
-    if not allow_stale:
-        return filter_form(clinic, data)
-    tables = selectors.analysis_tables(clinic, allow_stale=True)
-    return CohortFilterForm(
-        data or None,
-        choices=selectors.filter_choices(clinic, tables=tables),
-        combinations=selectors.combination_choices(clinic, tables=tables),
-    )
 
 
 def _deidentified(request: ClinicRequest) -> bool:

@@ -13,12 +13,16 @@ from anagen.outcomes import selectors as outcomes
 from anagen.outcomes.forms import CohortFilterForm
 
 
-def filter_form(clinic: Clinic, data: QueryDict | dict | None) -> CohortFilterForm:
-    """The outcomes cohort page's filter form, with the clinic's own choices."""
+def filter_form(
+    clinic: Clinic, data: QueryDict | dict | None, *, allow_stale: bool = False
+) -> CohortFilterForm:
+    """The outcomes cohort page's filter form, with the clinic's own choices (read from one
+    load of the analysis tables; ``allow_stale``: the snapshot as it is, not rebuilt)."""
+    tables = outcomes.analysis_tables(clinic, allow_stale=allow_stale)
     return CohortFilterForm(
         data or None,
-        choices=outcomes.filter_choices(clinic),
-        combinations=outcomes.combination_choices(clinic),
+        choices=outcomes.filter_choices(clinic, tables=tables),
+        combinations=outcomes.combination_choices(clinic, tables=tables),
     )
 
 
