@@ -6,7 +6,6 @@ before anything is written, so a refused input stores nothing, files included.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
+from anagen.core.checks import FieldErrors, read_date, read_number, read_text, read_whole
 from anagen.core.history import save_with_history
 from anagen.monitoring import ctcae, decision, schedule, uploads
 from anagen.monitoring.models import (
@@ -93,88 +93,14 @@ class MonitoringError(Exception):
         return "; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items())
 
 
-class _Errors:
-    def __init__(self) -> None:
-        self.errors: dict[str, list[str]] = {}
-
-    def add(self, field: str, message: str) -> None:
-        self.errors.setdefault(field, []).append(message)
-
+class _Errors(FieldErrors):
     def raise_if_any(self) -> None:
-        if self.errors:
-            raise MonitoringError(self.errors)
+        if self:
+            raise MonitoringError(dict(self))
 
 
 def _text(err: _Errors, field: str, value: Any, max_len: int = MAX_TEXT) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        err.add(field, "Must be text.")
-        return ""
-    value = value.strip()
-    if "\x00" in value:
-        # PostgreSQL cannot store NUL characters in text.
-        err.add(field, "Contains a NUL character.")
-    if len(value) > max_len:
-        err.add(field, f"At most {max_len} characters.")
-    return value
-
-
-def _number(
-    err: _Errors,
-    field: str,
-    value: Any,
-    lo: float,
-    hi: float,
-    *,
-    integer: bool = False,
-    label: str = "",
-) -> float | int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        err.add(field, "Must be a number.")
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        err.add(field, "Must be a number.")
-        return None
-    if not math.isfinite(number):
-        err.add(field, "Must be a finite number.")
-        return None
-    if integer and number != int(number):
-        err.add(field, "Must be a whole number.")
-        return None
-    if number < 0 and lo >= 0:
-        err.add(field, f"{label or 'The value'} cannot be negative.")
-        return None
-    if not lo <= number <= hi:
-        err.add(field, f"Must be between {lo:g} and {hi:g}{label and ' ' + label}.")
-        return None
-    return int(number) if integer else number
-
-
-def _whole(err: _Errors, field: str, value: Any, lo: int, hi: int) -> int | None:
-    """A whole number from ``lo`` to ``hi`` (None when empty or refused with an error)."""
-    number = _number(err, field, value, lo, hi, integer=True)
-    return None if number is None else int(number)
-
-
-def _date(err: _Errors, field: str, value: Any, *, required: bool = False) -> date | None:
-    if value is None or value == "":
-        if required:
-            err.add(field, "This field is required.")
-        return None
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    err.add(field, "Enter a real date as YYYY-MM-DD.")
-    return None
+    return read_text(err, field, value, max_len=max_len)
 
 
 def _not_future(err: _Errors, field: str, value: date | None, what: str) -> None:
@@ -235,7 +161,7 @@ def save_settings(clinic: Clinic, user: User, data: Mapping[str, Any]) -> Monito
             if data[f] is None or data[f] == "":
                 err.add(f, "This field is required.")
                 continue
-            v = _number(err, f, data[f], *bounds[f], integer=f in ints)
+            v = read_number(err, f, data[f], *bounds[f], integer=f in ints)
             if v is not None:
                 values[f] = v
     err.raise_if_any()
@@ -267,11 +193,11 @@ def create_follow_up_plan(
     """Create a course's follow-up schedule: baseline, pre-session and follow-up visits."""
     _writable(patient, "patient")
     err = _Errors()
-    first = _date(err, "first_session_date", first_session_date, required=True)
-    n = _number(err, "sessions_planned", sessions_planned, 1, schedule.MAX_SESSIONS, integer=True)
+    first = read_date(err, "first_session_date", first_session_date, required=True)
+    n = read_whole(err, "sessions_planned", sessions_planned, 1, schedule.MAX_SESSIONS)
     if sessions_planned in (None, ""):
         err.add("sessions_planned", "This field is required.")
-    interval = _number(err, "interval_weeks", interval_weeks, 0, 52)
+    interval = read_number(err, "interval_weeks", interval_weeks, 0, 52)
     if interval_weeks in (None, ""):
         interval = 0.0 if n == 1 else None
         if n != 1:
@@ -286,7 +212,7 @@ def create_follow_up_plan(
         )
     except schedule.ScheduleError as exc:
         err.add(exc.field, exc.message)
-    if protocol_key and not err.errors.get("protocol_key"):
+    if protocol_key and not err.get("protocol_key"):
         from anagen.monitoring import selectors  # selectors reads what services write
 
         known = selectors.protocol_modalities(patient.clinic)
@@ -344,7 +270,7 @@ def add_scheduled_visit(
 ) -> ScheduledVisit:
     _writable(patient, "patient")
     err = _Errors()
-    due = _date(err, "due_date", due_date, required=True)
+    due = read_date(err, "due_date", due_date, required=True)
     label = _text(err, "label", label, 120) or "Extra visit"
     if due is not None:
         _schedule_error(err, schedule.check_date_window, "due_date", due, timezone.localdate())
@@ -369,7 +295,7 @@ def reschedule_visit(
     """Move an appointment; the old and new dates and the reason stay in the history."""
     _writable(scheduled, "appointment")
     err = _Errors()
-    new = _date(err, "due_date", new_date, required=True)
+    new = read_date(err, "due_date", new_date, required=True)
     reason = _text(err, "reason", reason, 500)
     if len(reason) < 5:
         err.add("reason", "Give the reason for moving the visit (at least 5 characters).")
@@ -424,22 +350,22 @@ def validate_measurements(data: Mapping[str, Any]) -> dict[str, Any]:
     """Cleaned measurement values, or MonitoringError naming each impossible value."""
     err = _Errors()
     out: dict[str, Any] = {}
-    out["target_area_cm2"] = _number(
+    out["target_area_cm2"] = read_number(
         err, "target_area_cm2", data.get("target_area_cm2"), *TARGET_AREA_CM2_RANGE, label="cm²"
     )
-    out["hair_count"] = _number(
+    out["hair_count"] = read_number(
         err, "hair_count", data.get("hair_count"), 0, HAIR_COUNT_MAX, integer=True,
         label="hairs",
     )  # fmt: skip
-    out["density_per_cm2"] = _number(
+    out["density_per_cm2"] = read_number(
         err, "density_per_cm2", data.get("density_per_cm2"), 0, DENSITY_PER_CM2_MAX,
         label="hairs/cm²",
     )  # fmt: skip
-    out["mean_diameter_um"] = _number(
+    out["mean_diameter_um"] = read_number(
         err, "mean_diameter_um", data.get("mean_diameter_um"), *DIAMETER_UM_RANGE, label="µm"
     )
     for f in ("terminal_pct", "vellus_pct", "anagen_pct"):
-        out[f] = _number(err, f, data.get(f), 0, 100, label="%")
+        out[f] = read_number(err, f, data.get(f), 0, 100, label="%")
     t, v = out["terminal_pct"], out["vellus_pct"]
     if t is not None and v is not None and t + v > 100 + PCT_SUM_TOLERANCE:
         err.add("vellus_pct", f"Terminal % + vellus % is {t + v:g}; together at most 100.")
@@ -532,18 +458,18 @@ def _store_photo(visit: Visit, user: User, upload: PhotoUpload, clean: uploads.C
 
 def _clean_visit(patient: Patient, data: Mapping[str, Any], err: _Errors) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    out["visit_date"] = _date(err, "visit_date", data.get("visit_date"), required=True)
+    out["visit_date"] = read_date(err, "visit_date", data.get("visit_date"), required=True)
     _not_future(err, "visit_date", out["visit_date"], "The visit date")
     if out["visit_date"] is not None and out["visit_date"] < patient.date_of_birth:
         err.add("visit_date", "The visit date is before the patient's date of birth.")
     out["is_baseline"] = bool(data.get("is_baseline", False))
     for name in ("global_assessment", *(n for n, _ in HGQ_ITEMS)):
-        out[name] = _number(err, name, data.get(name), -3, 3, integer=True)
+        out[name] = read_number(err, name, data.get(name), -3, 3, integer=True)
     pull = data.get("pull_test") or Visit.PullTest.NOT_DONE
     if pull not in Visit.PullTest.values:
         err.add("pull_test", "Choose not done, negative or positive.")
     out["pull_test"] = pull
-    hairs = _number(
+    hairs = read_number(
         err, "pull_test_hairs", data.get("pull_test_hairs"), 0, PULL_TEST_HAIRS_MAX, integer=True
     )
     if hairs is not None:
@@ -716,13 +642,13 @@ ENDLESS_OUTCOMES = (
 def _clean_event(patient: Patient, data: Mapping[str, Any], err: _Errors) -> dict[str, Any]:
     out: dict[str, Any] = {}
     term = data.get("term_key")
-    grade = _number(err, "grade", data.get("grade"), 1, 5, integer=True)
+    grade = read_number(err, "grade", data.get("grade"), 1, 5, integer=True)
     if data.get("grade") in (None, ""):
         err.add("grade", "This field is required.")
-    elif grade is None and not err.errors.get("grade"):
+    elif grade is None and not err.get("grade"):
         err.add("grade", "CTCAE grades are 1–5.")
-    onset = _date(err, "onset_date", data.get("onset_date"), required=True)
-    resolved = _date(err, "resolution_date", data.get("resolution_date"))
+    onset = read_date(err, "onset_date", data.get("onset_date"), required=True)
+    resolved = read_date(err, "resolution_date", data.get("resolution_date"))
     _not_future(err, "onset_date", onset, "The onset date")
     _not_future(err, "resolution_date", resolved, "The resolution date")
     if onset is not None and onset < patient.date_of_birth:
@@ -798,7 +724,7 @@ def _clean_event(patient: Patient, data: Mapping[str, Any], err: _Errors) -> dic
         )
     if grade == 5 and "death" not in out["seriousness"]:
         out["seriousness"] = sorted({*out["seriousness"], "death"})
-    out["related_session_date"] = _date(
+    out["related_session_date"] = read_date(
         err, "related_session_date", data.get("related_session_date")
     )
     _not_future(err, "related_session_date", out["related_session_date"], "The session date")
@@ -893,10 +819,10 @@ def record_decision(
     }:
         err.add("decision", "Choose one of the listed decisions.")
     rationale = _text(err, "rationale", rationale)
-    done = _whole(err, "sessions_done", sessions_done, 0, schedule.MAX_SESSIONS * 2)
-    planned = _whole(err, "sessions_planned", sessions_planned, 1, schedule.MAX_SESSIONS)
-    extra = _whole(err, "extra_sessions", extra_sessions, 1, 12)
-    months = _whole(err, "maintenance_interval_months", maintenance_interval_months, 1, 36)
+    done = read_whole(err, "sessions_done", sessions_done, 0, schedule.MAX_SESSIONS * 2)
+    planned = read_whole(err, "sessions_planned", sessions_planned, 1, schedule.MAX_SESSIONS)
+    extra = read_whole(err, "extra_sessions", extra_sessions, 1, 12)
+    months = read_whole(err, "maintenance_interval_months", maintenance_interval_months, 1, 36)
     err.raise_if_any()
     prop = selectors.proposal_for(visit, sessions_done=done, sessions_planned=planned)
     if prop.error:

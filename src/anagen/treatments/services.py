@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.db import models, transaction
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
+from anagen.core.checks import FieldErrors, read_decimal, read_text, read_whole
 from anagen.core.history import save_with_history
-from anagen.core.text import contains_nul
 from anagen.products import services as product_services
 from anagen.products.models import Lot
 from anagen.treatments import scalp_zones
@@ -30,6 +30,9 @@ from anagen.treatments.models import (
     TreatmentSession,
 )
 from anagen.treatments.postcare_defaults import DEFAULT_POSTCARE
+
+# Free text without a column limit (notes, immediate reactions): a long page at most.
+MAX_TEXT = 5000
 
 
 @dataclass
@@ -176,67 +179,22 @@ def _column(model: type[models.Model], name: str) -> models.Field:
 def _decimal(
     value: Any,
     name: str,
-    errors: dict[str, list[str]],
+    errors: FieldErrors,
     column: models.Field,
     *,
     minimum: float = 0,
     maximum: float,
 ) -> Decimal | None:
-    """``value`` as a Decimal rounded to ``column``'s places, or None (blank or an error).
-
-    Refused unless finite, within [minimum, maximum] and storable in the column (its
-    max_digits), so that nothing stored can fail to read back.
-    """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        if isinstance(value, bool):
-            raise InvalidOperation
-        number = Decimal(str(value).strip())
-    except ArithmeticError:
-        errors.setdefault(name, []).append("Enter a number.")
-        return None
-    if not number.is_finite() or number < Decimal(str(minimum)) or number > Decimal(str(maximum)):
-        errors.setdefault(name, []).append(f"Must be between {minimum:g} and {maximum:g}.")
-        return None
+    """``value`` as a Decimal within [minimum, maximum] rounded to ``column``'s places and
+    storable in it (its max_digits), so that nothing stored can fail to read back; or None."""
     assert isinstance(column, models.DecimalField)
     places, digits = column.decimal_places or 0, column.max_digits or 0
-    number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    if number.adjusted() >= digits - places:
-        errors.setdefault(name, []).append("Too large to store.")
-        return None
-    return number
+    return read_decimal(errors, name, value, minimum, maximum, places=places, max_digits=digits)
 
 
-def _whole(
-    value: Any, name: str, errors: dict[str, list[str]], *, minimum: int, maximum: int, message: str
-) -> int | None:
-    """A whole number within [minimum, maximum] (digits in a string allowed), or None."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        errors.setdefault(name, []).append(message)
-        return None
-    return value
-
-
-def _text(value: Any, name: str, errors: dict[str, list[str]], column: models.Field) -> str:
+def _text(value: Any, name: str, errors: FieldErrors, column: models.Field) -> str:
     """Stripped text that fits ``column`` (its max_length) and holds no NUL character."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        errors.setdefault(name, []).append("Enter text.")
-        return ""
-    text = value.strip()
-    if contains_nul(text):
-        errors.setdefault(name, []).append("Remove the NUL character.")
-    if column.max_length is not None and len(text) > column.max_length:
-        errors.setdefault(name, []).append(
-            f"At most {column.max_length} characters (got {len(text)})."
-        )
-    return text
+    return read_text(errors, name, value, max_len=column.max_length or MAX_TEXT)
 
 
 @dataclass
@@ -247,9 +205,7 @@ class _MapRow:
     spacing_mm: Decimal | None
 
 
-def _clean_map(
-    modality: str, entries: list[dict[str, Any]], errors: dict[str, list[str]]
-) -> list[_MapRow]:
+def _clean_map(modality: str, entries: list[dict[str, Any]], errors: FieldErrors) -> list[_MapRow]:
     """The injection map, checked (types, hard limits, columns) and rounded; errors name
     ``map[i].<field>``, as the API's ``map`` and the page's zone rows."""
     if modality not in INJECTED:
@@ -297,7 +253,7 @@ class _GraftRow:
 
 
 def _clean_grafts(
-    modality: str, grafts: list[dict[str, Any]], errors: dict[str, list[str]]
+    modality: str, grafts: list[dict[str, Any]], errors: FieldErrors
 ) -> list[_GraftRow]:
     if modality != Modality.TRANSPLANT:
         if grafts:
@@ -314,12 +270,12 @@ def _clean_grafts(
         zone_ok = isinstance(zone, str) and zone in scalp_zones.ALL_CODES
         if not zone_ok:
             errors.setdefault(f"grafts[{i}].zone", []).append("Unknown zone.")
-        count = _whole(
-            g.get("grafts"),
-            f"grafts[{i}].grafts",
+        count = read_whole(
             errors,
-            minimum=1,
-            maximum=scalp_zones.MAX_GRAFTS_PER_ROW,
+            f"grafts[{i}].grafts",
+            g.get("grafts"),
+            1,
+            scalp_zones.MAX_GRAFTS_PER_ROW,
             message=f"Between 1 and {scalp_zones.MAX_GRAFTS_PER_ROW} grafts.",
         )
         if count is None and f"grafts[{i}].grafts" not in errors:
@@ -357,7 +313,7 @@ def record_session(
     holds) before anything is written; a refusal raises SessionError naming each field
     (``map[i].volume_ml``, ``vials[i].lot``, ``prp.spin_protocol``, ``grafts[i].zone``).
     """
-    errors: dict[str, list[str]] = {}
+    errors = FieldErrors()
     modality = data.get("modality")
     if not isinstance(modality, str) or modality not in Modality.values:
         raise SessionError({"modality": [f"Choose one of: {', '.join(Modality.values)}."]})
@@ -377,12 +333,12 @@ def record_session(
         name: _text(data.get(name), name, errors, _column(TreatmentSession, name))
         for name in ("anaesthesia", "technique", "immediate_reactions", "notes")
     }
-    gauge = _whole(
-        data.get("needle_gauge"),
-        "needle_gauge",
+    gauge = read_whole(
         errors,
-        minimum=18,
-        maximum=34,
+        "needle_gauge",
+        data.get("needle_gauge"),
+        18,
+        34,
         message="Needle gauge must be between 18G and 34G.",
     )
     depth = _decimal(
