@@ -213,3 +213,35 @@ def test_cached_results_follow_every_change_of_the_data(
     m = Measurement.objects.get(visit__patient=c, visit__is_baseline=False)
     void_record(m, clinician, "entered on the wrong patient")
     assert mean_week_12() == pytest.approx(20.0)
+
+
+def test_a_patient_whose_baseline_follows_the_first_session_is_flagged_and_not_compared(
+    clinic_a, clinician, sim_cohort
+):
+    from anagen.monitoring.services import void_record
+    from anagen.patients.models import Patient
+
+    treated = TreatmentSession.objects.filter(clinic=clinic_a).values_list("patient_id", flat=True)
+    patient = Patient.objects.filter(pk__in=treated).order_by("pk").first()
+    options = cohort.CohortOptions()
+
+    def analysed() -> set[int]:
+        tables = selectors.analysis_tables(clinic_a, use_cache=False)
+        courses = cohort.treatment_courses(tables.sessions)
+        long = cohort.build_long(tables.visits, tables.measurements, options.outcome, courses)
+        return set(long.rows["patient_id"].tolist())
+
+    assert patient.pk in analysed()
+    assert not any("after the first treatment" in m for m in selectors.patient_progress(
+        patient, with_forecast=False).messages)  # fmt: skip
+    # Voiding the baseline makes the week-4 visit, after treatment began, the earliest one.
+    baseline = Visit.objects.get(patient=patient, is_baseline=True)
+    void_record(baseline, clinician, "entered on the wrong patient")
+    assert patient.pk not in analysed()
+    messages = selectors.patient_progress(patient, with_forecast=False).messages
+    assert any("came after the first treatment session" in m for m in messages)
+    view = selectors.cohort_analysis(
+        clinic_a, cohort.CohortFilters(), options, deidentified=False, use_cache=False
+    )
+    assert any("1 patient not analysed: the baseline visit came after" in n
+               for n in view.result.notes)  # fmt: skip

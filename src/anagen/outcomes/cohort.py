@@ -21,6 +21,15 @@ nominal study week (``NOMINAL_WEEKS``) if it lies within that week's window
 Where a patient has two visits in one window, the one nearer the nominal day is used. Per
 visit, the measurement used is the latest manual one, else the latest from image analysis
 (as ``monitoring.selectors.measurement_of``).
+
+Arms and what is compared
+-------------------------
+A patient's arm is the initial regimen: the modalities begun within ``INITIAL_REGIMEN_DAYS``
+of the first treatment session (``treatment_courses``). A modality begun later changes the
+treatment: the patient's visits from that day on are not analysed (censored), so a
+transplant at week 30 is not credited to the minoxidil the patient had until then. A
+patient whose baseline visit comes after the first session has no untreated baseline and
+is not analysed (a baseline on the day of the first session counts: it is taken before).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
+from statsmodels.stats.multitest import multipletests
 
 from anagen.outcomes.stats import (
     NotEnoughDataError,
@@ -56,6 +66,10 @@ AGE_BANDS: tuple[tuple[str, int, int], ...] = (
     ("60+", 60, 200),
 )
 AE_WINDOW_DAYS = 30  # an adverse event is attributed to a session at most this long before it
+# Combination treatment is seldom begun on one day (minoxidil is often started a few weeks
+# after the first injection session): modalities begun within four weeks of the first
+# session form the initial regimen; one begun later is a change of treatment.
+INITIAL_REGIMEN_DAYS = 28
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,7 @@ class Outcome:
     unit: str
     responder_default: float
     decimals: int = 1
+    better: Literal["increase", "decrease"] = "increase"  # the direction of improvement
 
 
 OUTCOMES: dict[str, Outcome] = {
@@ -74,7 +89,7 @@ OUTCOMES: dict[str, Outcome] = {
         Outcome("hair_count", "Target-area hair count", "hairs", 10.0, 0),
         Outcome("mean_diameter_um", "Mean hair diameter", "µm", 5.0),
         Outcome("terminal_pct", "Terminal hairs", "%", 5.0),
-        Outcome("vellus_pct", "Vellus hairs", "%", -5.0),
+        Outcome("vellus_pct", "Vellus hairs", "%", -5.0, better="decrease"),
         Outcome("anagen_pct", "Anagen hairs", "%", 5.0),
         Outcome(
             "cumulative_thickness_mm_per_cm2",
@@ -150,6 +165,10 @@ def analysis_week(days: ArrayLike, nominal: Sequence[int] = NOMINAL_WEEKS) -> np
     return out
 
 
+def _no_ids() -> np.ndarray:
+    return np.array([], dtype=np.int64)
+
+
 @dataclass
 class LongTable:
     """One row per patient and analysed post-baseline visit, plus per-patient baselines."""
@@ -160,6 +179,42 @@ class LongTable:
     n_patients: int
     n_unscheduled_visits: int
     n_before_baseline: int
+    # Patients left out because their baseline visit came after their first session.
+    late_baseline_ids: np.ndarray = field(default_factory=_no_ids)
+    # One patient id per analysis visit left out because the treatment had changed by then.
+    censored_visit_ids: np.ndarray = field(default_factory=_no_ids)
+
+
+def treatment_courses(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Per patient with a session: ``first_session``, ``arm`` (the modalities begun within
+    ``INITIAL_REGIMEN_DAYS`` of it, as ``arm_label``), ``changed_on`` (the day a later modality
+    was begun, NaT if none) and ``added`` (those modalities' label, "" if none).
+
+    ``sessions``: patient_id, modality, performed_on (datetime64), one row per session.
+    """
+    columns = ["patient_id", "first_session", "arm", "changed_on", "added"]
+    if sessions.empty:
+        return pd.DataFrame(
+            {
+                "patient_id": pd.Series(dtype="int64"),
+                "first_session": pd.Series(dtype="datetime64[s]"),
+                "arm": pd.Series(dtype=object),
+                "changed_on": pd.Series(dtype="datetime64[s]"),
+                "added": pd.Series(dtype=object),
+            }
+        )[columns]
+    starts = sessions.groupby(["patient_id", "modality"], sort=True)["performed_on"].min()
+    starts = starts.reset_index()
+    first = starts.groupby("patient_id")["performed_on"].transform("min")
+    initial = starts["performed_on"] <= first + pd.Timedelta(days=INITIAL_REGIMEN_DAYS)
+    by_patient = starts.groupby("patient_id")
+    out = pd.DataFrame({"first_session": by_patient["performed_on"].min()})
+    out["arm"] = starts[initial].groupby("patient_id")["modality"].agg(arm_label)
+    later = starts[~initial].groupby("patient_id")
+    out["changed_on"] = later["performed_on"].min().reindex(out.index)
+    added = later["modality"].agg(lambda m: "+".join(sorted(set(m))))
+    out["added"] = added.reindex(out.index).fillna("").astype(object)
+    return out.reset_index()[columns]
 
 
 def pick_measurements(measurements: pd.DataFrame) -> pd.DataFrame:
@@ -172,8 +227,17 @@ def pick_measurements(measurements: pd.DataFrame) -> pd.DataFrame:
     return m.drop_duplicates("visit_id", keep="first")
 
 
-def build_long(visits: pd.DataFrame, measurements: pd.DataFrame, outcome: str) -> LongTable:
-    """Baseline and change from baseline per analysis week for ``outcome``."""
+def build_long(
+    visits: pd.DataFrame,
+    measurements: pd.DataFrame,
+    outcome: str,
+    courses: pd.DataFrame | None = None,
+) -> LongTable:
+    """Baseline and change from baseline per analysis week for ``outcome``.
+
+    With ``courses`` (``treatment_courses``), patients whose baseline comes after their first
+    session are left out, and so are visits from the day the treatment changed.
+    """
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}")
     empty_rows = pd.DataFrame(
@@ -214,7 +278,16 @@ def build_long(visits: pd.DataFrame, measurements: pd.DataFrame, outcome: str) -
     )
     base = base.rename(columns={"visit_id": "baseline_visit_id", "visit_date": "baseline_date"})
     base = base.rename(columns={"value": "baseline"})
-    v = v.merge(base, on="patient_id", how="left")
+    late_ids = _no_ids()
+    changed_on = pd.Series(dtype="datetime64[s]")
+    if courses is not None and not courses.empty:
+        c = courses.set_index("patient_id")
+        first = c["first_session"].reindex(base["patient_id"].to_numpy()).to_numpy()
+        late = base["baseline_date"].to_numpy() > first  # NaT (never treated) compares False
+        late_ids = base.loc[late, "patient_id"].to_numpy(dtype=np.int64)
+        base = base[~late]
+        changed_on = c["changed_on"]
+    v = v.merge(base, on="patient_id", how="inner")
     v = v[v["visit_id"] != v["baseline_visit_id"]]
     day = (v["visit_date"] - v["baseline_date"]).dt.days.to_numpy(dtype=float)
     week = analysis_week(day)
@@ -222,6 +295,11 @@ def build_long(visits: pd.DataFrame, measurements: pd.DataFrame, outcome: str) -
     n_unscheduled = int(((day > 0) & np.isnan(week)).sum())
     v = v.assign(day=day, week=week)
     v = v[~np.isnan(week)]
+    censored = _no_ids()
+    if len(changed_on):
+        after = v["visit_date"].to_numpy() >= changed_on.reindex(v["patient_id"]).to_numpy()
+        censored = v.loc[after, "patient_id"].to_numpy(dtype=np.int64)
+        v = v[~after]
     # Two visits in one window: keep the one nearest the nominal day.
     v = v.assign(_dist=np.abs(v["day"] - 7.0 * v["week"]))
     v = v.sort_values(["patient_id", "week", "_dist", "visit_id"], kind="stable")
@@ -229,7 +307,10 @@ def build_long(visits: pd.DataFrame, measurements: pd.DataFrame, outcome: str) -
     v = v.assign(change=v["value"] - v["baseline"])
     rows = v[["patient_id", "week", "day", "value", "change"]].reset_index(drop=True)
     baselines = base[["patient_id", "baseline_date", "baseline"]].reset_index(drop=True)
-    return LongTable(outcome, rows, baselines, int(base_visits.shape[0]), n_unscheduled, n_before)
+    return LongTable(
+        outcome, rows, baselines, int(base_visits.shape[0]), n_unscheduled, n_before,
+        late_baseline_ids=late_ids, censored_visit_ids=censored,
+    )  # fmt: skip
 
 
 # --- filters -------------------------------------------------------------------------------
@@ -366,7 +447,7 @@ def _week_label(w: float) -> str:
 class CohortOptions:
     outcome: str = "density_per_cm2"
     threshold: float | None = None  # responder threshold (change in outcome units)
-    landmark_week: int | None = None  # default: the latest week with data in every arm
+    landmark_week: int | None = None  # default: default_landmark
     reference_arm: str = ""  # default: "none" if present, else the first arm
     level: float = 0.95
     df_method: str = "kenward-roger"  # Kenward-Roger for clinic-sized cohorts (REF B§4)
@@ -444,11 +525,27 @@ def analyse_cohort(
     notes = [
         f"{len(ids)} patients match the filters; {n_with_baseline} have a baseline "
         f"{outcome.label.lower()}; {n_analysed} also have at least one analysed follow-up value.",
-        "Arms are as treated: the set of modalities of each patient's recorded, non-voided "
-        "treatment sessions ('none' = no session recorded). This is an observational clinic "
-        "series, not a randomised trial: differences between arms may reflect who was offered "
-        "which treatment (confounding), not the treatment itself.",
+        "Arms are as treated: the modalities of each patient's recorded, non-voided treatment "
+        f"sessions begun within {INITIAL_REGIMEN_DAYS} days of the first one ('none' = no "
+        "session recorded); visits after a modality was added later are not analysed. This is "
+        "an observational clinic series, not a randomised trial: differences between arms may "
+        "reflect who was offered which treatment (confounding), not the treatment itself.",
     ]
+    late = int(np.isin(long.late_baseline_ids, ids).sum())
+    if late:
+        notes.append(
+            f"{late} patient{'s' if late != 1 else ''} not analysed: the baseline visit came "
+            "after the first treatment session, so there is no untreated baseline to measure "
+            "change from."
+        )
+    censored = long.censored_visit_ids[np.isin(long.censored_visit_ids, ids)]
+    if censored.size:
+        n_pat = int(np.unique(censored).size)
+        notes.append(
+            f"{censored.size} follow-up visit{'s' if censored.size != 1 else ''} of {n_pat} "
+            f"patient{'s' if n_pat != 1 else ''} not analysed: by then another modality had been "
+            "added to the initial regimen (the change would mix both treatments)."
+        )
     if long.n_unscheduled_visits:
         notes.append(
             f"{long.n_unscheduled_visits} visits fell outside every nominal visit window and are "
@@ -507,20 +604,20 @@ def analyse_cohort(
         missing_data=missing, warnings=warnings,
     )  # fmt: skip
 
-    # Landmark: requested week, else the latest week where every arm has >= 2 values.
     counts = rows.groupby(["week", "arm"]).size().unstack(fill_value=0)
-    full_weeks = [int(w) for w in counts.index if (counts.loc[w] >= 2).all()]
     landmark = options.landmark_week
     if landmark is None:
-        landmark = max(full_weeks) if full_weeks else max(weeks)
+        landmark = default_landmark(counts)
     result.landmark_week = int(landmark)
     at_landmark = rows[rows["week"] == float(landmark)]
 
     # 2. Responders at the landmark, per arm (Clopper-Pearson).
     direction: Literal["increase", "decrease"] = "increase" if threshold >= 0 else "decrease"
     sign = "≥" if direction == "increase" else "≤"
+    # A threshold against the good direction counts patients who got worse: say so.
+    who = "Responders" if direction == outcome.better else "Worsening (not responders)"
     title_resp = (
-        f"Responders at week {landmark}: change {sign} {threshold:g} {outcome.unit} (exact 95% CI)"
+        f"{who} at week {landmark}: change {sign} {threshold:g} {outcome.unit} (exact 95% CI)"
     )
     resp_rows = []
     resp_missing = ""
@@ -575,10 +672,12 @@ def analyse_cohort(
                 reference_arm=reference if reference in set(at_landmark["arm"].unique()) else None,
                 level=options.level,
             )
+            data = _ancova_dict(res)
             sections["ancova"] = Section(
-                "ancova", title_anc, True, data=_ancova_dict(res), missing_data=res.missing_data,
-                warnings=_small_n_warnings(dict(zip(res.arms, res.n_per_arm, strict=True)),
-                                           f"patients at week {landmark}"),
+                "ancova", title_anc, True, data=data, missing_data=res.missing_data,
+                warnings=add_holm(data["contrasts"]) + _small_n_warnings(
+                    dict(zip(res.arms, res.n_per_arm, strict=True)), f"patients at week {landmark}"
+                ),
             )  # fmt: skip
         except (NotEnoughDataError, ValueError) as exc:
             sections["ancova"] = _not_enough("ancova", title_anc, exc)
@@ -589,6 +688,21 @@ def analyse_cohort(
     return result
 
 
+def default_landmark(counts: pd.DataFrame) -> int:
+    """The analysis week with the most patients among weeks where at least two arms have
+    two or more values each (later week on a tie); with no such week, the week with the most
+    patients. ``counts``: patients per week (index) and arm (columns).
+
+    Not "the latest week with data in every arm": one arm of a single patient would push
+    that to the last week anyone came back, where each arm has one value or none.
+    """
+    per_week = counts.sum(axis=1)
+    comparable = [w for w in counts.index if int((counts.loc[w] >= 2).sum()) >= 2]
+    pool = per_week.loc[comparable] if comparable else per_week
+    best = pool[pool == pool.max()]
+    return int(max(best.index))
+
+
 def _section_titles(outcome: Outcome, threshold: float) -> list[tuple[str, str]]:
     return [
         ("by_visit", f"Mean change from baseline ({outcome.unit})"),
@@ -596,6 +710,28 @@ def _section_titles(outcome: Outcome, threshold: float) -> list[tuple[str, str]]
         ("ancova", "ANCOVA at the landmark visit"),
         ("mmrm", "MMRM (treatment × visit)"),
     ]
+
+
+MULTIPLICITY_NOTE = (
+    "p is each comparison's own (unadjusted); p (Holm) adjusts for the {n} comparisons in this "
+    "table (Holm's step-down, family-wise error 5 %). Read the confidence intervals first: a "
+    "clinic series is not powered or planned for these tests."
+)
+
+
+def add_holm(contrasts: list[dict[str, Any]]) -> list[str]:
+    """Add ``p_holm`` to each contrast (Holm's step-down over the table's p-values, as
+    statsmodels' ``multipletests``); returns the note for the section (none for one test)."""
+    ps = [c.get("p") for c in contrasts]
+    finite = [i for i, p in enumerate(ps) if p is not None and math.isfinite(float(p))]
+    for c in contrasts:
+        c["p_holm"] = None
+    if not finite:
+        return []
+    adjusted = multipletests([float(ps[i]) for i in finite], method="holm")[1]  # type: ignore[index]
+    for i, q in zip(finite, adjusted, strict=True):
+        contrasts[i]["p_holm"] = float(q)
+    return [MULTIPLICITY_NOTE.format(n=len(finite))] if len(finite) > 1 else []
 
 
 def _ancova_dict(res: Any) -> dict[str, Any]:
@@ -705,7 +841,8 @@ def _mmrm_section(
     }
     return Section(
         "mmrm", title, True, data=data, missing_data=missing,
-        warnings=_small_n_warnings({str(k): int(v) for k, v in n_by_arm.items()}, "patients"),
+        warnings=add_holm(contrasts)
+        + _small_n_warnings({str(k): int(v) for k, v in n_by_arm.items()}, "patients"),
     )  # fmt: skip
 
 

@@ -23,7 +23,7 @@ class CohortFilterForm(forms.Form):
     modality = forms.MultipleChoiceField(
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Patients who received every ticked modality (alone or combined).",
+        help_text="Patients whose initial regimen had every ticked modality (alone or combined).",
     )
     combination = forms.ChoiceField(required=False, help_text="Exactly this combination.")
     diagnosis = forms.ChoiceField(required=False)

@@ -234,13 +234,9 @@ def _attributes(
     if sessions.empty:
         pats["arm"] = "none"
         return pats
-    # Arm = the set of modalities received, as a bit mask per patient, then its label.
-    mods = sorted(sessions["modality"].unique().tolist())
-    bit = {m: 1 << i for i, m in enumerate(mods)}
-    pairs = sessions[["patient_id", "modality"]].drop_duplicates()
-    code = pairs.assign(b=pairs["modality"].map(bit)).groupby("patient_id")["b"].sum()
-    labels = {int(c): cohort.arm_label(m for m in mods if int(c) & bit[m]) for c in code.unique()}
-    pats["arm"] = code.reindex(pats["patient_id"]).map(labels).fillna("none").to_numpy()
+    # Arm = the initial regimen (modalities begun within the first weeks of treatment).
+    arms = cohort.treatment_courses(sessions).set_index("patient_id")["arm"]
+    pats["arm"] = arms.reindex(pats["patient_id"]).fillna("none").to_numpy()
     return pats
 
 
@@ -555,7 +551,8 @@ def cohort_analysis(
     timings = dict(tables.timings)
     t1 = time.perf_counter()
     selected = cohort.apply_filters(tables.attributes, filters, tables.memberships)
-    long = cohort.build_long(tables.visits, tables.measurements, options.outcome)
+    courses = cohort.treatment_courses(tables.sessions)
+    long = cohort.build_long(tables.visits, tables.measurements, options.outcome, courses)
     timings["long_table_s"] = time.perf_counter() - t1
     t1 = time.perf_counter()
     result = cohort.analyse_cohort(long, selected, options, filters)
@@ -724,12 +721,38 @@ def patient_progress(patient: Patient, *, with_forecast: bool = True) -> progres
     )
     result.photo_pairs = _photo_pairs(patient, visits, base)
     result.modalities = sorted({m for m, _ in sessions})
+    course = cohort.treatment_courses(
+        pd.DataFrame(
+            {
+                "patient_id": [patient.pk] * len(sessions),
+                "modality": [m for m, _ in sessions],
+                "performed_on": pd.to_datetime([d for _, d in sessions]),
+            }
+        )
+    )
+    initial = result.modalities
+    if not course.empty:
+        c = course.iloc[0]
+        initial = str(c["arm"]).split("+")
+        first = c["first_session"].date()
+        if base is not None and base.visit_date > first:
+            result.messages.append(
+                f"The baseline visit ({base.visit_date}) came after the first treatment session "
+                f"({first}): changes are measured from an already treated scalp, and the "
+                "patient is left out of the cohort comparison."
+            )
+        if c["added"]:
+            result.messages.append(
+                f"{modality_label(str(c['added']))} began on {c['changed_on'].date()}, after "
+                f"the initial regimen ({modality_label(str(c['arm']))}): later changes mix both, "
+                "and the cohort comparison stops at that day."
+            )
     if with_forecast:
         result.forecast = progress.forecast_panel(
             sex=patient.sex_at_birth,
             diagnosis=dx.condition if dx else "",
             stage=dx.stage if dx else "",
-            modalities=result.modalities,
+            modalities=initial,
             baseline_density=result.baseline_value("density_per_cm2"),
         )
     return result

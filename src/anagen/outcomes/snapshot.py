@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 # Bump when the tables' columns or their meaning change: older snapshots are then ignored
 # (rebuilt) instead of being read into the new code.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: attributes.arm is the initial regimen, not every modality ever given
 TABLES: tuple[str, ...] = (
     "visits",
     "measurements",

@@ -92,7 +92,15 @@ def ancova(
     qmat, rmat = np.linalg.qr(x)
     beta = np.linalg.solve(rmat, qmat.T @ y)
     resid = y - x @ beta
-    sigma2 = float(resid @ resid) / df
+    rss = float(resid @ resid)
+    # An exact fit (all changes equal, or fully explained by arm and baseline) leaves no
+    # residual variance: its "p" would be floating-point noise, so no test is made.
+    if rss <= 1e-12 * max(1.0, float(y @ y)):
+        raise NotEnoughDataError(
+            "the values fit the model exactly (no residual variance), so no interval or test "
+            "can be computed"
+        )
+    sigma2 = rss / df
     r_inv = np.linalg.inv(rmat)
     cov = sigma2 * (r_inv @ r_inv.T)
     tq = float(stats.t.ppf(0.5 + level / 2, df))

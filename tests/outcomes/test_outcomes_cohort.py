@@ -1,0 +1,157 @@
+"""Cohort analysis on plain tables (pure): what each patient is compared as (the initial
+regimen, from an untreated baseline, until the treatment changes), which visit is the
+landmark, and how p-values are reported."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.multitest import multipletests
+
+from anagen.outcomes import cohort
+from anagen.outcomes.stats import NotEnoughDataError, ancova
+
+DAY0 = pd.Timestamp("2026-01-05")
+
+
+def _sessions(*rows: tuple[int, str, int]) -> pd.DataFrame:
+    """(patient, modality, day after DAY0) per session."""
+    return pd.DataFrame(
+        {
+            "patient_id": [r[0] for r in rows],
+            "modality": [r[1] for r in rows],
+            "performed_on": [DAY0 + pd.Timedelta(days=r[2]) for r in rows],
+        }
+    )
+
+
+def _visits_and_measurements(
+    visits: list[tuple[int, int, float]],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(patient, day after DAY0, density) per visit; each patient's first visit is baseline."""
+    v = pd.DataFrame(
+        {
+            "patient_id": [p for p, _, _ in visits],
+            "visit_id": range(1, len(visits) + 1),
+            "visit_date": [DAY0 + pd.Timedelta(days=d) for _, d, _ in visits],
+        }
+    )
+    v["is_baseline"] = ~v.duplicated("patient_id")
+    m = pd.DataFrame(
+        {
+            "visit_id": v["visit_id"],
+            "measurement_id": v["visit_id"],
+            "manual": True,
+            **{c: np.nan for c in cohort.MEASURED_COLUMNS},
+        }
+    )
+    m["density_per_cm2"] = [x for _, _, x in visits]
+    return v, m
+
+
+def test_modalities_begun_within_four_weeks_form_the_arm_and_a_later_one_changes_it():
+    courses = cohort.treatment_courses(
+        _sessions(
+            (1, "exosome", 0),
+            (1, "exosome", 28),
+            (1, "minoxidil", 21),  # one regimen
+            (2, "minoxidil", 0),
+            (2, "transplant", 210),  # transplant at week 30
+            (3, "prp", 0),
+        )  # fmt: skip
+    ).set_index("patient_id")
+    assert courses.loc[1, "arm"] == "exosome+minoxidil"
+    assert pd.isna(courses.loc[1, "changed_on"]) and courses.loc[1, "added"] == ""
+    assert courses.loc[2, "arm"] == "minoxidil"
+    assert courses.loc[2, "changed_on"] == DAY0 + pd.Timedelta(days=210)
+    assert courses.loc[2, "added"] == "transplant"
+    assert courses.loc[3, "arm"] == "prp"
+    assert courses.loc[1, "first_session"] == DAY0
+
+
+def test_no_sessions_give_no_courses():
+    assert cohort.treatment_courses(_sessions()).empty
+
+
+def test_visits_after_a_modality_is_added_are_not_analysed():
+    visits, measurements = _visits_and_measurements(
+        [(2, 0, 120.0), (2, 84, 130.0), (2, 168, 135.0), (2, 252, 200.0), (2, 336, 210.0)]
+    )
+    courses = cohort.treatment_courses(_sessions((2, "minoxidil", 0), (2, "transplant", 210)))
+    long = cohort.build_long(visits, measurements, "density_per_cm2", courses)
+    assert long.rows["week"].tolist() == [12.0, 24.0]  # weeks 36 and 48 follow the transplant
+    assert long.censored_visit_ids.tolist() == [2, 2]
+    without = cohort.build_long(visits, measurements, "density_per_cm2")
+    assert without.rows["week"].tolist() == [12.0, 24.0, 36.0, 48.0]
+
+
+def test_a_baseline_after_the_first_session_is_not_an_untreated_baseline():
+    visits, measurements = _visits_and_measurements(
+        [
+            (1, 0, 120.0),
+            (1, 84, 130.0),  # baseline on the day of the first session: fine
+            (2, 26, 120.0),
+            (2, 84, 147.0),  # first visit 26 days after treatment began
+        ]  # fmt: skip
+    )
+    courses = cohort.treatment_courses(_sessions((1, "minoxidil", 0), (2, "minoxidil", 0)))
+    long = cohort.build_long(visits, measurements, "density_per_cm2", courses)
+    assert long.rows["patient_id"].tolist() == [1]
+    assert long.baselines["patient_id"].tolist() == [1]
+    assert long.late_baseline_ids.tolist() == [2]
+
+    attributes = pd.DataFrame({"patient_id": [1, 2], "arm": ["minoxidil", "minoxidil"]})
+    result = cohort.analyse_cohort(long, attributes, cohort.CohortOptions())
+    assert any("1 patient not analysed: the baseline visit came after" in n for n in result.notes)
+
+
+def test_default_landmark_is_the_best_filled_comparable_week_not_the_last_one():
+    # Arms a and b are well filled at weeks 12 and 24; arm c (one patient) reaches week 48.
+    counts = pd.DataFrame(
+        {"a": [9, 6, 1], "b": [8, 5, 0], "c": [1, 1, 1]}, index=[12.0, 24.0, 48.0]
+    )
+    assert cohort.default_landmark(counts) == 12
+    # A tie goes to the later week.
+    tie = pd.DataFrame({"a": [5, 5], "b": [3, 3]}, index=[12.0, 24.0])
+    assert cohort.default_landmark(tie) == 24
+    # With no comparable week, the week with the most patients.
+    thin = pd.DataFrame({"a": [1, 3], "b": [1, 0]}, index=[12.0, 24.0])
+    assert cohort.default_landmark(thin) == 24
+
+
+def test_holm_adjusted_p_values_sit_beside_the_unadjusted_ones():
+    contrasts = [{"p": 0.01}, {"p": 0.04}, {"p": 0.03}, {"p": None}]
+    notes = cohort.add_holm(contrasts)
+    expected = multipletests([0.01, 0.04, 0.03], method="holm")[1]
+    assert [c["p_holm"] for c in contrasts[:3]] == pytest.approx(list(expected))
+    assert contrasts[3]["p_holm"] is None
+    assert notes and "3 comparisons" in notes[0] and "unadjusted" in notes[0]
+    single = [{"p": 0.2}]
+    assert cohort.add_holm(single) == [] and single[0]["p_holm"] == pytest.approx(0.2)
+
+
+def test_a_threshold_against_the_good_direction_counts_worsening_not_responders():
+    visits, measurements = _visits_and_measurements(
+        [(1, 0, 120.0), (1, 84, 110.0), (2, 0, 130.0), (2, 84, 140.0)]
+    )
+    long = cohort.build_long(visits, measurements, "density_per_cm2")
+    attributes = pd.DataFrame({"patient_id": [1, 2], "arm": ["prp", "prp"]})
+    worse = cohort.analyse_cohort(long, attributes, cohort.CohortOptions(threshold=-5))
+    assert worse.sections["responders"].title.startswith("Worsening (not responders) at week 12")
+    better = cohort.analyse_cohort(long, attributes, cohort.CohortOptions(threshold=5))
+    assert better.sections["responders"].title.startswith("Responders at week 12")
+
+
+def test_ancova_refuses_a_fit_without_residual_variance():
+    # Change is exactly 10 in arm x and 11 in arm y: a "p" here would be rounding noise.
+    with pytest.raises(NotEnoughDataError, match="no residual variance"):
+        ancova(
+            [1, 2, 3, 4, 5, 6], list("xxxyyy"), [1] * 6, [100, 110, 120, 100, 110, 120],
+            [10, 10, 10, 11, 11, 11], landmark_visit=1,
+        )  # fmt: skip
+    with pytest.raises(NotEnoughDataError, match="no residual variance"):
+        ancova(
+            [1, 2, 3, 4, 5, 6], list("xxxyyy"), [1] * 6, [100, 110, 120, 100, 110, 120],
+            [5] * 6, landmark_visit=1,
+        )  # fmt: skip
