@@ -98,6 +98,7 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     "anagen.accounts.middleware.ActiveClinicMiddleware",
     "anagen.core.middleware.AtomicWritesMiddleware",
+    "anagen.patients.middleware.PatientAccessLogMiddleware",
     # Axes must be last: it turns lockouts into responses.
     "axes.middleware.AxesMiddleware",
 ]

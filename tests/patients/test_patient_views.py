@@ -176,3 +176,47 @@ def test_a_search_that_cannot_be_read_lists_nobody(client, clinician, clinic_a, 
         headers={"HX-Request": "true", "HX-Target": "patient-results"},
     )
     assert b"No search was run" in fragment.content and b"Zebedee" not in fragment.content
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/sessions/{pid}/",
+        "/consultation/{pid}/history/versions/",
+        "/api/v1/monitoring/patients/{pid}/schedule",
+        "/api/v1/consultation/{pid}",
+        "/api/v1/monitoring/patients/{pid}/visits",
+        "/api/v1/sessions/{pid}",
+        "/api/v1/patients/{pid}/history",
+    ],
+)
+def test_every_read_naming_a_patient_is_logged_once_by_page_or_api(
+    client, clinician, clinic_a, make_patient, api_token, path
+):
+    """These reads wrote no access-log row (a security review found them); the middleware
+    logs any successful read of a route with the patient's id, once."""
+    patient = make_patient(clinic_a, clinician)
+    url = path.format(pid=patient.pk)
+    headers = {}
+    if url.startswith("/api/"):
+        client.logout()
+        headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    response = client.get(url, headers=headers)
+    assert response.status_code == 200, response.content[:300]
+    rows = AccessLog.objects.filter(patient=patient)
+    assert rows.count() == 1
+    row = rows.get()
+    assert row.user == clinician and row.path == url
+    assert row.channel == ("api" if url.startswith("/api/") else "web")
+
+
+def test_a_page_that_logs_itself_is_not_logged_twice_and_a_refused_read_not_at_all(
+    client, clinician, clinic_a, clinic_b, make_patient, make_user
+):
+    patient = make_patient(clinic_a, clinician)
+    client.get(f"/patients/{patient.pk}/")
+    assert AccessLog.objects.filter(patient=patient).count() == 1
+    other = make_user(Role.CLINICIAN, clinic_b)
+    client.force_login(other)
+    assert client.get(f"/sessions/{patient.pk}/").status_code == 404
+    assert AccessLog.objects.filter(patient=patient).count() == 1

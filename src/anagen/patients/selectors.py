@@ -76,7 +76,9 @@ def access_log_for(patient: Patient, limit: int = 50) -> list[AccessLog]:
 
 
 def log_request_access(request: ClinicRequest, patient: Patient, *, channel: str = "web") -> None:
-    """Write the access-log row for a request that opened this patient's record."""
+    """Write the access-log row for a request that opened this patient's record (once:
+    ``PatientAccessLogMiddleware`` then writes no second row for the request)."""
+    request.patient_access_logged = True  # type: ignore[attr-defined]
     log_access(
         request.user,
         patient,
