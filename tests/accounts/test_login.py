@@ -108,3 +108,26 @@ def test_admin_adds_a_member_and_unknown_usernames_are_field_errors(client, clin
     assert bad.status_code == 400 and b"No active user with this username" in bad.content
     client.post("/accounts/members/", {"username": "newbie", "role": "nurse"})
     assert User.objects.get(username="newbie").memberships.get().role == "nurse"
+
+
+def test_an_admin_cannot_pull_another_clinics_staff_into_their_clinic(
+    client, clinic_a, clinic_b, make_user
+):
+    """A security review added clinic A's admin to clinic B as B's admin (and could tell
+    which usernames exist): another clinic's member is added only by an admin of both."""
+    from anagen.accounts.models import Membership
+
+    a_nurse = make_user(Role.NURSE, clinic_a, "a-nurse")
+    b_admin = make_user(Role.ADMIN, clinic_b, "b-admin")
+    client.force_login(b_admin)
+    taken = client.post("/accounts/members/", {"username": "a-nurse", "role": "researcher"})
+    ghost = client.post("/accounts/members/", {"username": "no-such-user", "role": "researcher"})
+    assert taken.status_code == ghost.status_code == 400
+    # The same words for both: the page does not say that a-nurse exists.
+    assert taken.context["form"].errors == ghost.context["form"].errors
+    assert not Membership.objects.filter(user=a_nurse, clinic=clinic_b).exists()
+    # An admin of both clinics may add the nurse to the second one.
+    Membership.objects.create(user=b_admin, clinic=clinic_a, role=Role.ADMIN.value)
+    added = client.post("/accounts/members/", {"username": "a-nurse", "role": "nurse"})
+    assert added.status_code == 302
+    assert Membership.objects.get(user=a_nurse, clinic=clinic_b).role == "nurse"

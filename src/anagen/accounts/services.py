@@ -22,6 +22,39 @@ def set_membership(user: User, clinic: Clinic, role: Role | str) -> Membership:
     return membership
 
 
+NOT_ADDABLE = (
+    "No active user with this username who can be added here. An account that already "
+    "belongs to another clinic can be added only by someone who is an administrator there too."
+)
+
+
+def add_member(admin: User, clinic: Clinic, username: str, role: Role | str) -> Membership:
+    """Give ``username`` ``role`` in ``clinic`` (an administrator's act).
+
+    A clinic may take a new account (no clinic yet) or change a role of its own member; it
+    may not take another clinic's staff member unless ``admin`` administers that clinic too,
+    else any administrator could pull any user into their clinic (and, as the first clinic
+    by name, make it that user's default). Unknown and not-addable names get one message, so
+    the page does not tell which usernames exist in other clinics.
+    """
+    user = User.objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise AccountError(NOT_ADDABLE)
+    other_clinics = set(
+        Membership.objects.filter(user=user, is_active=True)
+        .exclude(clinic=clinic)
+        .values_list("clinic_id", flat=True)
+    )
+    administered = set(
+        Membership.objects.filter(user=admin, is_active=True, role=Role.ADMIN.value).values_list(
+            "clinic_id", flat=True
+        )
+    )
+    if not other_clinics <= administered:
+        raise AccountError(NOT_ADDABLE)
+    return set_membership(user, clinic, role)
+
+
 def create_api_token(user: User, clinic: Clinic, name: str) -> tuple[ApiToken, str]:
     """Create a token; returns the row and the raw token (shown once, never stored)."""
     if not Membership.objects.filter(user=user, clinic=clinic, is_active=True).exists():

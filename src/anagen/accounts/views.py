@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from anagen.accounts import services
 from anagen.accounts.forms import ApiTokenForm, MemberForm, SwitchClinicForm
 from anagen.accounts.middleware import SESSION_CLINIC_KEY
-from anagen.accounts.models import ApiToken, Membership, User
+from anagen.accounts.models import ApiToken, Membership
 from anagen.accounts.permissions import require_permission
 from anagen.core.http import ClinicRequest
 
@@ -93,12 +93,13 @@ def api_token_revoke(request: ClinicRequest, token_id: int) -> HttpResponse:
 def members(request: ClinicRequest) -> HttpResponse:
     form = MemberForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = User.objects.filter(username=form.cleaned_data["username"], is_active=True).first()
-        if user is None:
-            form.add_error("username", "No active user with this username.")
+        username, role = form.cleaned_data["username"], form.cleaned_data["role"]
+        try:
+            services.add_member(request.user, request.clinic, username, role)
+        except services.AccountError as exc:
+            form.add_error("username", str(exc))
         else:
-            services.set_membership(user, request.clinic, form.cleaned_data["role"])
-            messages.success(request, f"{user.username} is now {form.cleaned_data['role']}.")
+            messages.success(request, f"{username} is now {role}.")
             return redirect("accounts:members")
     rows = (
         Membership.objects.filter(clinic=request.clinic)
