@@ -190,6 +190,32 @@ def test_a_voided_patient_takes_no_new_history_exam_or_diagnosis(man, clinician)
     assert not ScalpExam.objects.exists() and not Diagnosis.objects.exists()
 
 
+def test_a_voided_patient_takes_no_screening_override_consent_or_withdrawal(man, clinician):
+    """The API screened, consented and withdrew on a voided patient (a security review);
+    each such write is now refused in the service, as history, exam and diagnosis were."""
+    from anagen.assessment.models import ConsentWithdrawal
+
+    plan = to_plan(man, clinician, "exosome", history=healthy_history(keloid=True))
+    consent = services.record_consent(
+        plan, clinician, modality="exosome", signed_name="Adam Stone", signed_on=TODAY
+    )
+    screenings = Screening.objects.count()
+    patients.void_patient(man, clinician, "Registered twice by mistake.")
+    man.refresh_from_db()
+    plan.refresh_from_db()
+    consent.refresh_from_db()
+    voided = {"__all__": ["This record is voided."]}
+    assert errors_of(services.run_screening, man, clinician) == voided
+    latest = Screening.objects.filter(patient=man).order_by("-id").first()
+    assert errors_of(services.override_block, latest, clinician, "exosome", "x" * 30) == voided
+    assert errors_of(services.withdraw_consent, consent, clinician, "Changed their mind.") == voided
+    assert errors_of(
+        services.record_consent, plan, clinician, modality="exosome", signed_name="Adam Stone",
+        signed_on=TODAY,
+    ) == voided  # fmt: skip
+    assert Screening.objects.count() == screenings and not ConsentWithdrawal.objects.exists()
+
+
 class TestExam:
     def test_salt_and_aa_scale_are_computed_and_stored(self, man, clinician):
         exam = services.record_exam(

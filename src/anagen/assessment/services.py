@@ -326,6 +326,7 @@ def run_screening(
     product_components: list[str] | tuple[str, ...] = (),
 ) -> Screening:
     """Screen the latest medical history on ``on`` (today) with the clinic's rules."""
+    _refuse_voided(patient)
     errors: dict[str, list[str]] = {}
     on = _check_date(errors, "on", on or _today())
     components = []
@@ -374,6 +375,7 @@ def override_block(
     screening_row: Screening, user: User, modality: str, reason: str
 ) -> ScreeningOverride:
     """A clinician lets plans with ``modality`` go ahead despite its BLOCK, with a reason."""
+    _refuse_voided(screening_row.patient)
     reason = (reason or "").strip()
     errors: dict[str, list[str]] = {}
     if modality not in screening.MODALITIES:
@@ -1204,6 +1206,7 @@ def record_consent(
     signature_png: str = "",
 ) -> Consent:
     """Store the patient's signature on the current consent text for ``modality``."""
+    _refuse_voided(plan.patient)
     errors: dict[str, list[str]] = {}
     signed_name = (signed_name or "").strip() if isinstance(signed_name, str) else ""
     if not plan.is_active:
@@ -1252,6 +1255,7 @@ def record_consent(
 def withdraw_consent(
     consent: Consent, user: User, reason: str, withdrawn_on: date | str | None = None
 ) -> ConsentWithdrawal:
+    _refuse_voided(consent.patient)
     errors: dict[str, list[str]] = {}
     reason = (reason or "").strip() if isinstance(reason, str) else ""
     if consent.withdrawn:

@@ -142,6 +142,8 @@ def request_analysis(
         raise ImagingError({"photo": ["Only trichoscopy images are analysed."]})
     if photo.is_voided or photo.visit.is_voided:
         raise ImagingError({"photo": ["This photo or its visit is voided."]})
+    if photo.visit.patient.is_voided:
+        raise ImagingError({"__all__": ["The patient record is voided."]})
     upp = _float(um_per_px, "um_per_px", MIN_UM_PER_PX, MAX_UM_PER_PX, "µm/px")
     earlier = PhotoAnalysis.objects.filter(photo=photo).first()
     edits = len(earlier.edits) if earlier is not None else 0
@@ -474,6 +476,8 @@ def _save_edits(
         locked = PhotoAnalysis.objects.select_for_update().get(pk=analysis.pk)
         if locked.photo.visit.is_voided or locked.photo.is_voided:
             raise ImagingError({"analysis": ["This photo or its visit is voided."]})
+        if locked.photo.visit.patient.is_voided:
+            raise ImagingError({"__all__": ["The patient record is voided."]})
         corr = AnalysisCorrection.objects.filter(analysis=locked).first()
         if corr is None:
             corr = AnalysisCorrection(analysis=locked, edits=[], updated_by=user)
@@ -562,6 +566,8 @@ def check_comparison(before: Photo, after: Photo) -> tuple[int, PhotoAnalysis, P
             raise ImagingError({f: ["Only trichoscopy images can be compared."]})
         if photo.is_voided or photo.visit.is_voided:
             raise ImagingError({f: ["This photo or its visit is voided."]})
+    if before.visit.patient.is_voided:
+        raise ImagingError({"__all__": ["The patient record is voided."]})
     site_b = " ".join(before.target_area.split()).casefold()
     site_a = " ".join(after.target_area.split()).casefold()
     if site_b != site_a:

@@ -27,6 +27,7 @@ from django.conf import settings
 
 from anagen.accounts.models import Clinic
 from anagen.assessment.models import Diagnosis
+from anagen.core.text import spreadsheet_safe
 from anagen.monitoring.models import HGQ_ITEMS, AdverseEvent, Measurement, Visit
 from anagen.outcomes import cohort
 from anagen.patients.models import Patient
@@ -279,7 +280,14 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> str:
     writer = csv.DictWriter(out, fieldnames=list(COLUMNS), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        # Text cells may hold what staff typed (product names, diagnosis labels): guard
+        # formulas as the other CSVs do (spreadsheet_safe); numbers stay numbers.
+        writer.writerow(
+            {
+                k: ("" if v is None else spreadsheet_safe(v) if isinstance(v, str) else v)
+                for k, v in row.items()
+            }  # fmt: skip
+        )
     return out.getvalue()
 
 
