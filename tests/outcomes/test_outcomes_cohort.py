@@ -155,3 +155,35 @@ def test_ancova_refuses_a_fit_without_residual_variance():
             [1, 2, 3, 4, 5, 6], list("xxxyyy"), [1] * 6, [100, 110, 120, 100, 110, 120],
             [5] * 6, landmark_visit=1,
         )  # fmt: skip
+
+
+def test_events_after_sessions_without_a_product_are_not_called_unattributed():
+    # Patient 1: an exosome session (product 7) with an event; patient 2: a PRP session (no
+    # product) with an event. The by-product table lists product 7 only and says why.
+    sessions = pd.DataFrame(
+        {
+            "session_id": [1, 2],
+            "patient_id": [1, 2],
+            "modality": ["exosome", "prp"],
+            "performed_on": [DAY0, DAY0],
+            "product": ["7", ""],
+            "lot": ["70", ""],
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "event_id": [1, 2],
+            "patient_id": [1, 2],
+            "onset_date": [DAY0 + pd.Timedelta(days=1)] * 2,
+            "related_session_date": [pd.NaT, pd.NaT],
+        }
+    )
+    section = cohort.ae_incidence(sessions, events, by="product", recorded_only=True)
+    assert [r["group"] for r in section.data["rows"]] == ["7"]
+    assert section.data["unattributed"] == 0
+    assert "1 sessions without a product (PRP, minoxidil, transplant)" in section.missing_data
+    assert "1 of them were followed by an adverse event" in section.missing_data
+    by_modality = cohort.ae_incidence(sessions, events, by="modality")
+    assert {r["group"]: r["sessions_with_event"] for r in by_modality.data["rows"]} == {
+        "exosome": 1, "prp": 1,
+    }  # fmt: skip

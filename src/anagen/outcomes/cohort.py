@@ -891,8 +891,14 @@ def ae_incidence(
     by: str,
     level: float = 0.95,
     label: Callable[[str], str] | None = None,
+    recorded_only: bool = False,
 ) -> Section:
-    """Sessions with at least one adverse event per 100 sessions, by ``by`` (Clopper-Pearson)."""
+    """Sessions with at least one adverse event per 100 sessions, by ``by`` (Clopper-Pearson).
+
+    Events are attributed over all ``sessions``; with ``recorded_only`` sessions without a
+    ``by`` value (a PRP session has no product or lot) are then left out of the table and
+    counted in its note, not their events called unattributed.
+    """
     title = f"Adverse events per 100 sessions by {by} (exact Clopper–Pearson 95% CI)"
     if sessions.empty:
         return Section(
@@ -902,6 +908,16 @@ def ae_incidence(
             message="Not enough data: no treatment session in the selection.",
         )
     s, n_unattributed = attribute_events(sessions, events)
+    without = pd.Series(False, index=s.index)
+    if recorded_only:
+        without = s[by].isna() | (s[by].astype(str) == "")
+    n_without, k_without = int(without.sum()), int(s.loc[without, "has_event"].sum())
+    s = s[~without]
+    if s.empty:
+        return Section(
+            f"ae_{by}", title, False,
+            message=f"Not enough data: no session in the selection has a {by} recorded.",
+        )  # fmt: skip
     rows = []
     sessions_by_group: dict[str, int] = {}
     for value, grp in s.groupby(by, dropna=False, sort=True):
@@ -926,6 +942,17 @@ def ae_incidence(
         f" ({n_unattributed} here). Sessions with no follow-up contact may have unreported "
         "events, so rates are lower bounds."
     )
+    if n_without:
+        missing += (
+            f" {n_without} sessions without a {by} (PRP, minoxidil, transplant) are not in "
+            f"this table; {k_without} of them were followed by an adverse event."
+        )
+    if by == "modality" and (s[by] == "minoxidil").any():
+        missing += (
+            " For minoxidil, applied at home, a session is the recorded start of a course: its "
+            "rate is per course, not per application, and is not comparable with injection "
+            "sessions."
+        )
     warnings = _small_n_warnings(sessions_by_group, "sessions")
     return Section(f"ae_{by}", title, True, data={"rows": rows, "unattributed": n_unattributed},
                    missing_data=missing, warnings=warnings)  # fmt: skip

@@ -28,11 +28,14 @@ MEASURES: tuple[str, ...] = (
 )
 FORECAST_PLAN_PARTS = ("exosome", "minoxidil", "prp", "transplant")
 FORECAST_MONTHS = 12
-FORECAST_VIRTUAL_PATIENTS = 120
+# 400 virtual patients: 0.33 s per progress page on the 2-core machine (1,000: 0.86 s);
+# the month-12 median's Monte Carlo error (about ± 3 hairs/cm², 95 %) is stated in the notes.
+FORECAST_VIRTUAL_PATIENTS = 400
 PROGRESS_LABEL = (
-    "Model forecast, not a prediction of this patient's result: the band shows how virtual "
-    "patients of the same stage and baseline density evolve in a follicle-cycle model with "
-    "assumed treatment effects."
+    "Model forecast, not a prediction of this patient's result: the band shows where a "
+    "measurement would fall for virtual patients of the same stage and measured baseline "
+    "density in a follicle-cycle model with assumed treatment effects (their spread plus "
+    "measurement error)."
 )
 # Legend for changes marked by mark_within_noise (progress page and PDF report).
 WITHIN_NOISE_LEGEND = (

@@ -565,11 +565,11 @@ def cohort_analysis(
     ae_sections = [
         cohort.ae_incidence(sess, ev, by="modality", label=modality_label),
         cohort.ae_incidence(
-            sess[sess["product"] != ""], ev, by="product",
+            sess, ev, by="product", recorded_only=True,
             label=lambda k: products.get(int(k), k) if k.isdigit() else k,
         ),
         cohort.ae_incidence(
-            sess[sess["lot"] != ""], ev, by="lot",
+            sess, ev, by="lot", recorded_only=True,
             label=lambda k: lots.get(int(k), k) if k.isdigit() else k,
         ),
     ]  # fmt: skip
