@@ -45,3 +45,22 @@ def test_spreadsheet_safe_keeps_formulas_as_text(value, cell):
 )
 def test_phone_cells_keep_real_numbers_and_guard_formulas(value, cell):
     assert phone_cell(value) == cell
+
+
+def test_deeply_nested_json_is_refused_without_recursion():
+    """3,000 nested brackets (a 6 KB file) were a RecursionError in contains_nul: the CLI
+    printed a traceback and the upload pages answered 500."""
+    from anagen.core.text import MAX_JSON_DEPTH, load_json, too_deep
+
+    deep = "[" * 3000 + "]" * 3000
+    with pytest.raises(ValueError, match="nested too deeply"):
+        load_json(deep)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        load_json("[" * 100_000 + "]" * 100_000)  # json.loads itself gives up here
+    nested: list = ["\x00"]
+    for _ in range(3000):
+        nested = [nested]
+    assert contains_nul(nested) and too_deep(nested)  # walked without recursion
+    assert load_json('{"a": [1, {"b": 2}]}') == {"a": [1, {"b": 2}]}
+    assert not too_deep(load_json("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH))
+    assert too_deep([[[1]]], limit=2)

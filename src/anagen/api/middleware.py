@@ -15,7 +15,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from anagen.core.middleware import API_PREFIX
-from anagen.core.text import contains_nul
+from anagen.core.text import MAX_JSON_DEPTH, contains_nul, load_json
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 # Endpoints that take a file as multipart/form-data (their body is not JSON).
@@ -63,16 +63,17 @@ class ApiBodyMiddleware:
                 status=415,
             )
         try:
-            data = json.loads(body)
+            data = load_json(body)
             has_nul = contains_nul(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return JsonResponse(
                 {"detail": f"The request body is not valid JSON: {exc}"}, status=400
             )
-        except RecursionError:
+        except ValueError:
             return JsonResponse(
-                {"detail": "The request body is nested too deeply to be read."}, status=400
-            )
+                {"detail": "The request body is nested too deeply to be read "
+                 f"(at most {MAX_JSON_DEPTH} levels)."}, status=400,
+            )  # fmt: skip
         if not isinstance(data, dict):
             return JsonResponse({"detail": "The request body must be a JSON object."}, status=400)
         if has_nul:

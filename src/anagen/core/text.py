@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
+from typing import Any
+
+# Deeper JSON than this is refused by every reader of uploaded or posted JSON: no clinical
+# document nests so deep (a FHIR bundle: about 10 levels), and Python's JSON and model
+# parsers recurse, so 3,000 nested brackets in a 6 KB file were a RecursionError (a 500).
+MAX_JSON_DEPTH = 64
+
+
+def _walk(value: object) -> Iterator[tuple[object, int]]:
+    """Every value inside decoded JSON (dict keys included) with its depth; no recursion."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        yield item, depth
+        if isinstance(item, dict):
+            stack.extend((k, depth) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
 
 
 def contains_nul(value: object) -> bool:
@@ -11,13 +32,25 @@ def contains_nul(value: object) -> bool:
     PostgreSQL text cannot store NUL, and no clinical text needs it: callers refuse such input
     with a clear message before it reaches the database.
     """
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(contains_nul(v) for v in value)
-    return False
+    return any(isinstance(v, str) and "\x00" in v for v, _ in _walk(value))
+
+
+def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when decoded JSON nests deeper than ``limit`` objects/arrays."""
+    return any(depth > limit for _, depth in _walk(value))
+
+
+def load_json(text: str | bytes) -> Any:
+    """``json.loads`` that refuses JSON nested deeper than ``MAX_JSON_DEPTH`` with a
+    ValueError (json.JSONDecodeError for text that is not JSON, as json.loads)."""
+    message = f"the JSON is nested too deeply (at most {MAX_JSON_DEPTH} levels)"
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ValueError(message) from None
+    if too_deep(data):
+        raise ValueError(message)
+    return data
 
 
 def spreadsheet_safe(value: object) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from django.db import transaction
 
 from anagen.accounts.models import Clinic, User
-from anagen.core.text import contains_nul
+from anagen.core.text import contains_nul, load_json
 from anagen.patients import services as patient_services
 from anagen.patients.models import Patient
 
@@ -66,13 +66,15 @@ def parse_bundle(raw: bytes | str) -> dict[str, Any]:
     if len(raw) > MAX_BUNDLE_BYTES:
         raise _refuse("file", f"The file is larger than {MAX_BUNDLE_BYTES // 1024 // 1024} MB.")
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = load_json(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise _refuse("file", "The file is not UTF-8 text; upload FHIR JSON.") from None
     except json.JSONDecodeError as exc:
         raise _refuse(
             "file", f"Not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}."
         ) from None
+    except ValueError as exc:  # nested too deeply
+        raise _refuse("file", f"{str(exc).capitalize()}.") from None
     if not isinstance(data, dict):
         raise _refuse("bundle", "Expected a JSON object with resourceType 'Bundle'.")
     if contains_nul(data):

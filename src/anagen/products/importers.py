@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from anagen.core.text import contains_nul
+from anagen.core.text import contains_nul, load_json
 
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 MAX_IMPORT_ROWS = 1000
@@ -279,11 +279,13 @@ def _build_row(row: int, data: dict[str, Any], issues: list[ImportIssue]) -> Lot
 def parse_json(text: str) -> list[LotRow]:
     """``{"lots": [ {...}, ... ]}``; rows are numbered from 1 in file order."""
     try:
-        doc = json.loads(text)
+        doc = load_json(text)
     except json.JSONDecodeError as exc:
         raise ImportFileError(
             [ImportIssue(0, "json", f"not valid JSON (line {exc.lineno}: {exc.msg})")]
         ) from None
+    except ValueError as exc:  # nested too deeply
+        raise ImportFileError([ImportIssue(0, "json", str(exc))]) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("lots"), list):
         raise ImportFileError([ImportIssue(0, "lots", 'the file must be {"lots": [ ... ]}')])
     if contains_nul(doc):
