@@ -102,3 +102,34 @@ def test_a_record_number_differing_only_in_case_is_the_same_one(clinic_a, admin,
     # A patient's own number in another case is a correction, not a clash.
     assert update_patient(first, admin, {"medical_record_number": "demo-0046"})
     assert Patient.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("medical_record_number", "IMP 13\n\tX", "U+000A, U+0009"),
+        ("medical_record_number", "MRN-4321\u202e", "U+202E"),
+        ("family_name", "Sto\x07ne", "U+0007"),
+        ("address", "1 High St\n\x1bLondon", "U+001B"),
+    ],
+)
+def test_control_and_direction_characters_are_refused(clinic_a, admin, field, value, code):
+    """A FHIR import stored a record number holding a newline and tab, and one ending in an
+    invisible right-to-left override (a review found them): refused, naming the character."""
+    data = {
+        "medical_record_number": "MRN-77", "given_name": "Ada", "family_name": "Stone",
+        "date_of_birth": date(1980, 1, 2), "sex_at_birth": "female", field: value,
+    }  # fmt: skip
+    with pytest.raises(PatientError) as exc:
+        create_patient(clinic_a, admin, data)
+    assert exc.value.errors[field] == [f"Remove the control or invisible character(s) {code}."]
+    assert not Patient.objects.exists()
+
+
+def test_an_address_keeps_its_line_breaks(clinic_a, admin):
+    data = {
+        "medical_record_number": "MRN-78", "given_name": "Ada", "family_name": "Stone",
+        "date_of_birth": date(1980, 1, 2), "sex_at_birth": "female",
+        "address": "1 High St\r\nLondon",
+    }  # fmt: skip
+    assert create_patient(clinic_a, admin, data).address == "1 High St\r\nLondon"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,6 +52,25 @@ def load_json(text: str | bytes) -> Any:
     if too_deep(data):
         raise ValueError(message)
     return data
+
+
+# Bidirectional overrides and isolates: invisible, they make "1234" display as "4321"
+# (a record number or name that looks like another patient's).
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def hidden_characters(text: str, *, allow: str = "") -> list[str]:
+    """The control characters (C0/C1, DEL) and bidirectional overrides in ``text`` as
+    "U+XXXX" codes, except those in ``allow`` (an address keeps its line breaks)."""
+    found = []
+    for ch in text:
+        if ch in allow:
+            continue
+        if unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS:
+            code = f"U+{ord(ch):04X}"
+            if code not in found:
+                found.append(code)
+    return found
 
 
 def spreadsheet_safe(value: object) -> str:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
 from anagen.core.history import save_with_history
+from anagen.core.text import hidden_characters
 from anagen.patients.models import Patient, SexAtBirth
 
 EDITABLE_FIELDS = (
@@ -65,6 +66,16 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
             validate_date_of_birth(cleaned["date_of_birth"])
         except ValidationError as exc:
             errors.setdefault("date_of_birth", []).extend(exc.messages)
+    for field, value in cleaned.items():
+        if not isinstance(value, str):
+            continue
+        # A tab, bell or right-to-left override in a record number or name hides what it
+        # shows (a FHIR import stored "IMP 13\n\tX"); an address keeps its line breaks.
+        hidden = hidden_characters(value, allow="\n\r" if field == "address" else "")
+        if hidden:
+            errors.setdefault(field, []).append(
+                f"Remove the control or invisible character(s) {', '.join(hidden)}."
+            )
     if isinstance(cleaned.get("address"), str) and len(cleaned["address"]) > ADDRESS_MAX_CHARS:
         errors.setdefault("address", []).append(
             f"At most {ADDRESS_MAX_CHARS} characters (this has {len(cleaned['address'])})."
