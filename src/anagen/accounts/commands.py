@@ -9,6 +9,23 @@ from anagen.accounts.models import Clinic, Membership, User
 from anagen.accounts.roles import allowed
 
 
+def database_not_ready(exc: DatabaseError) -> CommandError:
+    """One line for a database that cannot be used: not reachable, or not migrated."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+    return CommandError(
+        f"the database is not ready ({first}); run `anagen migrate` first (if it is not "
+        "reachable, check DATABASE_URL and that the database server runs)"
+    )
+
+
+def require_database() -> None:
+    """Raise a one-line CommandError unless the accounts tables can be read."""
+    try:
+        Clinic.objects.exists()
+    except DatabaseError as exc:
+        raise database_not_ready(exc) from exc
+
+
 def clinic_and_user(
     slug: str, username: str, permission: str, action: str = "do this"
 ) -> tuple[Clinic, User]:
@@ -17,9 +34,7 @@ def clinic_and_user(
     try:
         clinic = Clinic.objects.filter(slug=slug).first()
     except DatabaseError as exc:
-        raise CommandError(
-            f"the database is not ready ({exc}); run `anagen migrate` first"
-        ) from exc
+        raise database_not_ready(exc) from exc
     if clinic is None:
         raise CommandError(f"--clinic: no clinic with slug {slug!r}")
     user = User.objects.filter(username=username, is_active=True).first()

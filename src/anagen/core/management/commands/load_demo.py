@@ -2,6 +2,7 @@ from argparse import ArgumentParser
 
 from django.core.management.base import BaseCommand
 
+from anagen.accounts.commands import require_database
 from anagen.core.demo import load_demo
 
 
@@ -16,6 +17,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        require_database()  # one line, not a traceback, on an unmigrated or unreachable one
         logins = load_demo()
         self.stdout.write(self.style.SUCCESS(f"Demo data ready. Sign in at {options['url']}"))
         self.stdout.write(f"{'username':<12} {'password':<24} {'role':<11} clinic")

@@ -12,6 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
+from anagen.accounts.commands import database_not_ready
 from anagen.accounts.models import Clinic
 
 
@@ -35,9 +36,7 @@ class Command(BaseCommand):
         try:
             clinics = list(Clinic.objects.order_by("slug"))
         except DatabaseError as exc:
-            raise CommandError(
-                f"the database is not ready ({exc}); run `anagen migrate` first"
-            ) from exc
+            raise database_not_ready(exc) from exc
         if slug is not None:
             clinics = [c for c in clinics if c.slug == slug]
             if not clinics:
