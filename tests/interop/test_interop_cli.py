@@ -181,3 +181,42 @@ def test_import_of_a_bad_file_stores_nothing(setup, tmp_path, clinic_a):
     with pytest.raises(CommandError, match="nothing imported — resourceType"):
         run("fhir", "import", str(bad), "--clinic", "clinic-a", "--user", "doc")
     assert Patient.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("report", "cohort", "--clinic", "clinic-a", "--user", "doc"),
+        ("deidentified", "--clinic", "clinic-a", "--user", "res", "--format", "parquet"),
+        ("fhir", "export", "--clinic", "clinic-a", "--user", "doc", "--mrn", "CLI-1"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(
+    setup, tmp_path, command, monkeypatch
+):
+    """The cohort PDF was rendered in full before the missing folder was noticed."""
+    from anagen.interop import analysis, fhir_export
+    from anagen.reports import pdf
+
+    def never(*args, **kwargs):
+        raise AssertionError("rendered although the output cannot be written")
+
+    for module, name in ((pdf, "render_pdf"), (analysis, "analysis_rows"),
+                         (fhir_export, "patient_bundle_json")):  # fmt: skip
+        monkeypatch.setattr(module, name, never)
+    with pytest.raises(CommandError, match="does not exist"):
+        run(*command, "-o", str(tmp_path / "missing" / "out.pdf"))
+    with pytest.raises(CommandError, match="is a folder"):
+        run(*command, "-o", str(tmp_path))
+
+
+def test_a_fhir_bundle_saved_with_a_byte_order_mark_imports(setup, tmp_path, clinic_b, make_user):
+    """Lots import accepted a UTF-8 BOM (Windows editors write one) and FHIR import refused it."""
+    target = tmp_path / "b.json"
+    run("fhir", "export", "--clinic", "clinic-a", "--user", "doc", "--mrn", "CLI-1",
+        "-o", str(target))  # fmt: skip
+    target.write_bytes(b"\xef\xbb\xbf" + target.read_bytes())
+    make_user(Role.FRONT_DESK, clinic_b, username="desk-b")
+    out, _ = run("fhir", "import", str(target), "--clinic", "clinic-b", "--user", "desk-b")
+    assert "Imported" in out
+    assert Patient.objects.get(clinic=clinic_b).medical_record_number == "CLI-1"

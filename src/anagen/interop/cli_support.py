@@ -18,6 +18,20 @@ def patient_by_mrn(clinic: Clinic, mrn: str) -> Patient:
     return patient
 
 
+def check_output(output: str | None, *, binary: bool) -> None:
+    """Refuse an --output that cannot be written before any work is done (a cohort PDF
+    takes seconds to render only to find its folder missing)."""
+    if output in (None, "-"):
+        if binary:
+            raise CommandError("--output: give a file name for binary output (PDF, Parquet)")
+        return
+    path = Path(output)
+    if path.is_dir():
+        raise CommandError(f"--output: {output} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise CommandError(f"--output: {output}: the folder {path.parent} does not exist")
+
+
 def write_output(content: bytes | str, output: str | None, *, binary: bool) -> str:
     """Write to the file named by --output, or to stdout ('-' or none) for text."""
     data = content.encode() if isinstance(content, str) else content

@@ -66,7 +66,7 @@ def parse_bundle(raw: bytes | str) -> dict[str, Any]:
     if len(raw) > MAX_BUNDLE_BYTES:
         raise _refuse("file", f"The file is larger than {MAX_BUNDLE_BYTES // 1024 // 1024} MB.")
     try:
-        data = load_json(raw.decode("utf-8"))
+        data = load_json(raw.decode("utf-8-sig"))  # a BOM (Windows editors) is not content
     except UnicodeDecodeError:
         raise _refuse("file", "The file is not UTF-8 text; upload FHIR JSON.") from None
     except json.JSONDecodeError as exc:

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from anagen.accounts.commands import clinic_and_user
 from anagen.interop import analysis
-from anagen.interop.cli_support import write_output
+from anagen.interop.cli_support import check_output, write_output
 
 
 class Command(BaseCommand):
@@ -22,6 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("-o", "--output", help="file to write (CSV default: stdout)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        check_output(options.get("output"), binary=options["format"] == "parquet")
         clinic, _ = clinic_and_user(options["clinic"], options["user"], "export.deidentified")
         rows = analysis.analysis_rows(clinic)
         if options["format"] == "parquet":

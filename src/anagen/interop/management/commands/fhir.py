@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from anagen.accounts.commands import clinic_and_user
 from anagen.interop import fhir_export, fhir_import
-from anagen.interop.cli_support import patient_by_mrn, write_output
+from anagen.interop.cli_support import check_output, patient_by_mrn, write_output
 from anagen.patients.selectors import log_access
 
 
@@ -33,6 +33,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "export":
+            check_output(options.get("output"), binary=False)
             clinic, user = clinic_and_user(options["clinic"], options["user"], "fhir.export")
             patient = patient_by_mrn(clinic, options["mrn"])
             log_access(

@@ -11,7 +11,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from anagen.accounts.commands import clinic_and_user
-from anagen.interop.cli_support import patient_by_mrn, write_output
+from anagen.interop.cli_support import check_output, patient_by_mrn, write_output
 from anagen.patients.selectors import log_access
 from anagen.reports import cohort, pdf, selectors
 
@@ -37,6 +37,7 @@ class Command(BaseCommand):
             p.add_argument("-o", "--output", required=True, help="PDF file to write")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        check_output(options["output"], binary=True)
         now = timezone.now()
         if options["kind"] == "patient":
             clinic, user = clinic_and_user(options["clinic"], options["user"], "report.patient")
