@@ -178,6 +178,11 @@ def test_descriptive_bad_input():
         incidence_per_100([-1], [3])
     with pytest.raises(ValueError, match="level"):
         mean_change_ci([1.0, 2.0], level=95)
+    # A statistics review: +inf counted as a responder, half events summed to whole ones.
+    with pytest.raises(ValueError, match="infinite"):
+        responder_rate([5.0, np.inf], 10)
+    with pytest.raises(ValueError, match="whole numbers"):
+        incidence_per_100([0.5, 0.5], [1, 1])
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -247,6 +247,8 @@ def responder_rate(
     x = _as_float(changes, "changes").ravel()
     missing = np.isnan(x)
     x = x[~missing]
+    if not np.all(np.isfinite(x)):
+        raise ValueError("changes contain infinite values")
     if x.size == 0:
         raise NotEnoughDataError("no non-missing change values to classify as responders")
     hits = x >= threshold if direction == "increase" else x <= threshold
@@ -312,6 +314,9 @@ def incidence_per_100(
         raise ValueError("events and sessions must not contain missing values")
     if (ev < 0).any() or (se < 0).any():
         raise ValueError("events and sessions must be non-negative")
+    if (ev != np.floor(ev)).any() or (se != np.floor(se)).any():
+        # Half an event summed with half another is not one event: each entry is a count.
+        raise ValueError("events and sessions must be whole numbers (counts)")
     k = _count(ev.sum(), "events")
     n = _count(se.sum(), "sessions")
     if n == 0:
