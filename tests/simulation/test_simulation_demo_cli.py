@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 
 import numpy as np
 import pytest
 
 from anagen.simulation import cli
 from anagen.simulation.demo import DEMO_TODAY_OFFSET_DAYS, VISIT_WEEKS, generate_demo_cohort
-from anagen.simulation.forecast import FORECAST_LABEL, forecast, plausibility
+from anagen.simulation.forecast import (
+    DEFAULT_N_VIRTUAL,
+    FORECAST_LABEL,
+    forecast,
+    plausibility,
+)
 
 START = dt.date(2025, 1, 6)
 
@@ -62,6 +68,33 @@ def test_demo_measurements_sit_around_their_known_truth(demo):
         assert m.density_per_cm2 == m.hair_count  # 1 cm² target area
 
 
+def test_demo_visits_carry_the_expected_measurement_and_patients_their_plan(demo):
+    """``expected`` is the noise-free mean of the measurement (never above the all-hairs truth;
+    measured values scatter around it); ``plan`` is the simulated plan behind the sessions."""
+    gaps = []
+    for p in demo:
+        for v in p.visits:
+            assert v.expected.density_per_cm2 <= v.true.density_per_cm2
+            assert v.expected.mean_diameter_um == v.true.mean_diameter_um
+            assert v.expected.terminal_pct + v.expected.vellus_pct == pytest.approx(100)
+            gaps.append(v.measured.density_per_cm2 - v.expected.density_per_cm2)
+        names = {
+            "exosome": {"exosome"},
+            "prp": {"prp"},
+            "minoxidil": {"minoxidil"},
+            "combination": {"exosome+minoxidil", "prp+minoxidil"},
+            "none": {"none"},
+        }[p.modality]
+        assert p.plan.name in names
+        session_days = sorted(
+            {round(d) for t in p.plan.treatments for d in getattr(t, "session_days", ())}
+        )
+        planned = [p.enrolment_date + dt.timedelta(days=d) for d in session_days]
+        assert p.session_dates == planned[: len(p.session_dates)]
+    se = float(np.std(gaps, ddof=1)) / math.sqrt(len(gaps))
+    assert abs(float(np.mean(gaps))) < 4 * se
+
+
 def test_cli_trial_prints_power_with_monte_carlo_interval(capsys):
     rc = cli.main(
         [
@@ -80,12 +113,26 @@ def test_cli_trial_prints_power_with_monte_carlo_interval(capsys):
     assert rc == 0
     assert "minoxidil5 vs placebo" in out
     assert "95% MC interval" in out
+    assert "failed fits" in out
 
 
-def test_cli_sample_size_closed_form_reference_value(capsys):
-    rc = cli.main(["sample-size", "--delta", "10", "--power", "0.8"])
+def test_cli_sample_size_closed_form_is_t_test_with_reference_formula_alongside(capsys):
+    rc = cli.main(["sample-size", "--delta", "20", "--power", "0.8"])
     assert rc == 0
-    assert "76 per arm" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "t-test" in out and "-> 21 per arm" in out
+    assert "REF B§4 normal approximation: 18.99 -> 19 per arm" in out
+    rc = cli.main(["sample-size", "--delta", "10", "--power", "0.8"])
+    out = capsys.readouterr().out
+    assert "-> 77 per arm" in out and "-> 76 per arm" in out  # t-test; REF B§4 table
+
+
+def test_cli_simulated_sample_size_prints_interval_and_failed_fits(capsys):
+    argv = ["sample-size", "--delta", "25", "--simulate", "--n-max", "30", "--replicates",
+            "60", "--weeks", "0,24"]  # fmt: skip
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "95% MC CI" in out and "failed fits excluded" in out
 
 
 def test_cli_forecast_and_plausibility(capsys):
@@ -155,12 +202,40 @@ def test_cli_bad_input_is_one_error_line_and_exit_2(capsys, argv, needle):
 
 
 def test_forecast_is_labelled_and_quantiles_are_ordered():
-    fc = forecast("IV", "minoxidil", baseline_density=140, months=12, n_virtual=80, seed=2)
+    fc = forecast("IV", "minoxidil", baseline_density=140, months=12, n_virtual=300, seed=2)
     assert fc.label == FORECAST_LABEL and "MODEL FORECAST" in fc.label
     assert np.all(np.diff(fc.density_per_cm2, axis=0) >= 0)
-    assert fc.density_per_cm2[2, 0] == pytest.approx(140)
-    untreated = forecast("IV", "none", baseline_density=140, months=12, n_virtual=80, seed=2)
+    untreated = forecast("IV", "none", baseline_density=140, months=12, n_virtual=300, seed=2)
     assert fc.mean_per_cm2[-1] > untreated.mean_per_cm2[-1] + 5
+
+
+def test_forecast_band_is_predictive_of_a_measurement():
+    fc = forecast("IV", "none", baseline_density=130, months=12, n_virtual=300, seed=0)
+    q05, q50, q95 = fc.density_per_cm2[[0, 2, 4]]
+    exp05, exp95 = fc.expected_density_per_cm2[[0, 4]]
+    # week 0 is a repeat measurement: non-zero width (the old band was exactly 130–130) ...
+    assert q95[0] - q05[0] > 20
+    assert q05[0] < 130 < q95[0]
+    # ... centred on the measured baseline (matched on the measured scale, not on the true
+    # density, which reads ~17 % higher: the old matching put the median near 0.83 × 130)
+    assert abs(q50[0] - 130) < 8
+    # measurement error widens the band beyond the noise-free expected reading
+    assert np.all(q95 - q05 > exp95 - exp05)
+    assert "measurement error" in " ".join(fc.notes)
+    assert "Monte Carlo error" in " ".join(fc.notes)
+    assert fc.median_mc_se is not None and fc.median_mc_se.shape == fc.weeks.shape
+
+
+def test_forecast_seeds_agree_within_stated_tolerance():
+    # DEFAULT_N_VIRTUAL (1,000 kept of 2,000): Monte Carlo SE of the 12-month median ≈ 0.7–1
+    # hair/cm², so two seeds agree within 3 hairs/cm² (with 120 kept they differed by ~4).
+    a = forecast("IV", "exosome+minoxidil", baseline_density=130, months=12, seed=0)
+    b = forecast("IV", "exosome+minoxidil", baseline_density=130, months=12, seed=1)
+    assert a.n_virtual_patients == DEFAULT_N_VIRTUAL
+    diff = abs(a.density_per_cm2[2, -1] - b.density_per_cm2[2, -1])
+    assert diff < 3.0
+    tol = 3 * math.hypot(a.median_mc_se[-1], b.median_mc_se[-1])
+    assert diff < tol and tol < 4.5
 
 
 def test_plausibility_rejects_70pct_in_6_weeks_but_accepts_modest_claims():

@@ -13,6 +13,7 @@ from anagen.simulation.measurement import (
     Dropout,
     MeasurementParams,
     apply_dropout,
+    expected_values,
     measure,
     visit_days,
 )
@@ -39,6 +40,35 @@ def test_measured_count_misses_vellus_and_unemerged_hairs(cohort):
     assert abs(diff.mean()) < 4 * diff.std() / math.sqrt(diff.size)
     # and systematically below the true number of hairs present
     assert (cohort.true["hair_count"] - measured).mean() > 5
+
+
+def test_expected_values_are_the_mean_of_the_simulated_measurement():
+    """Same detection rules as ``measure``: averaging many measurements of the same hair
+    counts gives ``expected_values`` (so if the measurement model changes, this test says the
+    expected value must follow)."""
+    plans = [plan_from_name(n) for n in ("none", "minoxidil", "prp", "exosome+minoxidil")]
+    specs = [
+        PatientSpec(stage, scale, plans=(plan,))
+        for (stage, scale), plan in zip(
+            [("III", "norwood"), ("IV", "norwood"), ("VI", "norwood"), ("II", "ludwig")] * 3,
+            plans * 3,
+            strict=True,
+        )
+    ]
+    m = MeasurementParams(dropout_per_year=0.15)
+    vd = simulate_visits(specs, 20261125, [0, 28, 84, 168, 336], measurement=m)
+    expected = expected_values(vd.truth, m)
+    draws = 4000
+    rng = np.random.default_rng(7)
+    rows, visits = vd.truth["hairs_terminal"].shape
+    big = {k: np.repeat(v, draws, axis=0) for k, v in vd.truth.items()}
+    z = rng.standard_normal((rows * draws, N_MEASURE_NORMALS, visits))
+    measured = measure(z, big, m)
+    for key, tol in (("density_per_cm2", 1.0), ("terminal_pct", 0.5), ("anagen_pct", 0.5)):
+        mean = measured[key].reshape(rows, draws, visits).mean(axis=1)
+        assert np.allclose(mean, expected[key], atol=tol, equal_nan=True), key
+    # The measurement misses hairs, so it reads well below the all-hairs truth.
+    assert np.all(expected["density_per_cm2"] < vd.true["density_per_cm2"])
 
 
 def test_measurement_error_matches_trichoscan_reliability(cohort):

@@ -1,7 +1,9 @@
 """``anagen simulate ...``: virtual trials, sample size, forecasts, plausibility checks.
 
 ``main(argv)`` returns an exit code; bad input prints one ``error: ...`` line to stderr and
-returns 2 (never a traceback).
+returns 2 (never a traceback). Inputs are validated, with their ceilings, by the pure
+functions the commands call (``trial``, ``forecast``); see docs/simulation.md, "Input
+ranges and ceilings".
 """
 
 from __future__ import annotations
@@ -12,15 +14,25 @@ import time
 from collections.abc import Sequence
 from typing import NoReturn
 
-from .errors import SimulationInputError
-from .forecast import forecast, plausibility
+from .errors import (
+    SimulationInputError,
+    require_finite_between,
+    require_int_at_least,
+    require_int_between,
+)
+from .forecast import DEFAULT_N_VIRTUAL, forecast, plausibility
 from .measurement import Dropout, MeasurementParams
-from .params import Region
+from .params import MAX_DENSITY_PER_CM2, Region
 from .treatments import ARM_NAMES
 from .trial import (
+    MAX_DROPOUT_PER_YEAR,
     TrialDesign,
     closed_form_n,
     closed_form_pairs,
+    normal_approx_n,
+    normal_approx_n_exact,
+    normal_approx_pairs,
+    normal_approx_pairs_exact,
     power,
     search_sample_size,
 )
@@ -65,7 +77,13 @@ def _build_parser() -> _Parser:
         )
         sp.add_argument("--stages", type=_arms, default=("IIIv", "IV", "V"))
         sp.add_argument("--region", choices=[r.value for r in Region], default="vertex")
-        sp.add_argument("--dropout", type=float, default=0.0, help="dropout rate per year")
+        sp.add_argument(
+            "--dropout",
+            type=float,
+            default=0.0,
+            help=f"dropout hazard per year, 0 to {MAX_DROPOUT_PER_YEAR:g} "
+            "(0.2 loses about 18%% of patients in a year)",
+        )
         sp.add_argument("--dropout-mechanism", choices=[d.value for d in Dropout], default="mcar")
         sp.add_argument(
             "--spillover",
@@ -74,13 +92,20 @@ def _build_parser() -> _Parser:
             help="split-scalp: share of the effect reaching the control half",
         )
         sp.add_argument("--alpha", type=float, default=0.05)
-        sp.add_argument("--replicates", type=int, default=200)
+        sp.add_argument(
+            "--replicates", type=int, default=200, help="simulated trials (at most 10,000)"
+        )
         sp.add_argument("--seed", type=int, default=0)
-        sp.add_argument("--workers", type=int, default=1)
+        sp.add_argument("--workers", type=int, default=1, help="worker processes (>= 1)")
 
     t = sub.add_parser("trial", help="simulated power of a virtual trial")
     trial_opts(t, need_arms=True)
-    t.add_argument("--n", type=int, required=True, help="patients per arm (pairs for split)")
+    t.add_argument(
+        "--n",
+        type=int,
+        required=True,
+        help="patients per arm (pairs for split), 2 to 10,000",
+    )
     t.add_argument(
         "--analysis",
         choices=("ancova", "mmrm"),
@@ -90,7 +115,11 @@ def _build_parser() -> _Parser:
 
     s = sub.add_parser("sample-size", help="patients per arm for a target power")
     trial_opts(s, need_arms=False)
-    s.add_argument("--delta", type=float, help="difference to detect (hairs/cm²)")
+    s.add_argument(
+        "--delta",
+        type=float,
+        help=f"difference to detect (hairs/cm², > 0 and <= {MAX_DENSITY_PER_CM2:g})",
+    )
     s.add_argument("--power", type=float, default=0.8)
     s.add_argument("--sd", type=float, default=22.0, help="SD of change (closed form)")
     s.add_argument("--rho", type=float, default=0.5, help="split-scalp left/right correlation")
@@ -105,19 +134,28 @@ def _build_parser() -> _Parser:
     f = sub.add_parser("forecast", help="fan chart of target-area density (model forecast)")
     f.add_argument("--stage", required=True)
     f.add_argument("--scale", choices=("norwood", "ludwig"), default="norwood")
-    f.add_argument("--baseline-density", type=float)
+    f.add_argument(
+        "--baseline-density",
+        type=float,
+        help=f"measured baseline, hairs/cm² (> 0 and <= {MAX_DENSITY_PER_CM2:g})",
+    )
     f.add_argument("--plan", default="none", help=f"plan: {', '.join(ARM_NAMES)} (combine with +)")
-    f.add_argument("--months", type=int, default=24)
+    f.add_argument("--months", type=int, default=24, help="horizon, 1 to 120")
     f.add_argument("--every", type=int, default=3, help="print every k-th month")
     f.add_argument("--region", choices=[r.value for r in Region], default="vertex")
-    f.add_argument("--n-virtual", type=int, default=400)
+    f.add_argument(
+        "--n-virtual",
+        type=int,
+        default=DEFAULT_N_VIRTUAL,
+        help="kept virtual patients, 10 to 10,000",
+    )
     f.add_argument("--seed", type=int, default=0)
 
     q = sub.add_parser("plausibility", help="is a claimed density change credible?")
     q.add_argument("--baseline", type=float, required=True, help="baseline density /cm²")
     q.add_argument("--followup", type=float, required=True, help="follow-up density /cm²")
     q.add_argument("--weeks", type=float, required=True)
-    q.add_argument("--n", type=int, required=True, help="patients in the claim")
+    q.add_argument("--n", type=int, required=True, help="patients in the claim, 1 to 2,000")
     q.add_argument("--seed", type=int, default=0)
     return p
 
@@ -140,7 +178,12 @@ def _design(
     )
 
 
+def _check_common(a: argparse.Namespace) -> None:
+    require_int_at_least("workers", a.workers, 1)
+
+
 def _cmd_trial(a: argparse.Namespace) -> int:
+    _check_common(a)
     d = _design(a, a.arms, a.n)
     t0 = time.perf_counter()
     res = power(d, a.replicates, a.seed, workers=a.workers, analysis=a.analysis)
@@ -163,32 +206,54 @@ def _cmd_trial(a: argparse.Namespace) -> int:
     )
     print(
         f"{'comparison':32s} {'power':>6s}  {'95% MC interval':>17s} {'mean diff':>9s} "
-        f"{'SD change':>9s}"
+        f"{'SD change':>9s} {'failed fits':>11s}"
     )
     for r in res:
         print(
             f"{r.arm + ' vs ' + r.control:32s} {r.power:6.3f}  [{r.ci_low:6.3f}, "
-            f"{r.ci_high:6.3f}] {r.mean_estimate:9.1f} {r.mean_sd_change:9.1f}"
+            f"{r.ci_high:6.3f}] {r.mean_estimate:9.1f} {r.mean_sd_change:9.1f} "
+            f"{r.n_failed:11d}"
         )
+    print(
+        "Power = rejections / replicates with a result; failed fits are excluded from the "
+        "denominator (counted above). MC interval: Wilson 95 %."
+    )
     print(f"({el:.1f} s; model forecast, not a guarantee of trial results)")
     return 0
 
 
 def _cmd_sample_size(a: argparse.Namespace) -> int:
+    _check_common(a)
     if a.delta is None and not a.arms:
         raise SimulationInputError("sample-size needs --delta or --arms")
+    if a.delta is not None:
+        require_finite_between(
+            "delta", a.delta, 0.0, MAX_DENSITY_PER_CM2, " hairs/cm²", low_open=True
+        )
     if a.delta is not None and not a.simulate and not a.arms:
         if a.design == "split":
             n = closed_form_pairs(a.delta, a.sd, a.rho, a.power, a.alpha)
+            approx = normal_approx_pairs(a.delta, a.sd, a.rho, a.power, a.alpha)
+            raw = normal_approx_pairs_exact(a.delta, a.sd, a.rho, a.power, a.alpha)
             print(
-                f"Closed form (paired, REF B§4): delta {a.delta:g}, SD {a.sd:g}, rho {a.rho:g},"
-                f" power {a.power:g}, alpha {a.alpha:g} -> {n} pairs"
+                f"Paired t-test (exact, noncentral t): delta {a.delta:g}, SD {a.sd:g}, "
+                f"rho {a.rho:g}, power {a.power:g}, alpha {a.alpha:g} -> {n} pairs"
+            )
+            print(
+                f"  for comparison, REF B§4 normal approximation: {raw:.2f} -> {approx} pairs "
+                "(rounded up; ignores that the SD is estimated)"
             )
         else:
             n = closed_form_n(a.delta, a.sd, a.power, a.alpha)
+            approx = normal_approx_n(a.delta, a.sd, a.power, a.alpha)
+            raw = normal_approx_n_exact(a.delta, a.sd, a.power, a.alpha)
             print(
-                f"Closed form (two-sample normal approximation): delta {a.delta:g}, "
-                f"SD {a.sd:g}, power {a.power:g}, alpha {a.alpha:g} -> {n} per arm"
+                f"Two-sample t-test (exact, noncentral t): delta {a.delta:g}, SD {a.sd:g}, "
+                f"power {a.power:g}, alpha {a.alpha:g} -> {n} per arm"
+            )
+            print(
+                f"  for comparison, REF B§4 normal approximation: {raw:.2f} -> {approx} per arm "
+                "(rounded up; ignores that the SD is estimated)"
             )
         return 0
     if a.arms:
@@ -203,17 +268,35 @@ def _cmd_sample_size(a: argparse.Namespace) -> int:
         f"target power {a.power:g}"
     )
     for n, pw in res.curve.items():
-        print(f"  n = {n:4d}: power {pw:.3f}")
+        r = res.results.get(n)
+        extra = (
+            f"  [{r.ci_low:.3f}, {r.ci_high:.3f}]"
+            + (f", {r.n_failed} failed fits excluded" if r.n_failed else "")
+            if r is not None
+            else ""
+        )
+        print(f"  n = {n:4d}: power {pw:.3f}{extra}")
     if res.n_per_arm is None:
         print(f"Target power not reached up to n = {a.n_max}; raise --n-max")
         return 1
-    print(f"Smallest n per arm reaching {a.power:g}: {res.n_per_arm} (power {res.power_at_n:.3f})")
+    best = res.result_at_n
+    detail = best.describe() if best is not None else f"power {res.power_at_n:.3f}"
+    print(f"Smallest n per arm reaching {a.power:g}: {res.n_per_arm} ({detail})")
+    print(
+        "  (Monte Carlo estimate: where the interval straddles the target, n is uncertain; "
+        "raise --replicates.)"
+    )
     if a.delta is not None and a.design == "parallel":
-        print(f"Closed form with SD {a.sd:g}: {closed_form_n(a.delta, a.sd, a.power, a.alpha)}")
+        print(
+            f"t-test closed form with SD {a.sd:g}: "
+            f"{closed_form_n(a.delta, a.sd, a.power, a.alpha)} per arm "
+            f"(REF B§4 normal approximation: {normal_approx_n(a.delta, a.sd, a.power, a.alpha)})"
+        )
     return 0
 
 
 def _cmd_forecast(a: argparse.Namespace) -> int:
+    require_int_between("every", a.every, 1, 1_000)
     fc = forecast(
         a.stage,
         a.plan,
@@ -226,13 +309,16 @@ def _cmd_forecast(a: argparse.Namespace) -> int:
     )
     print(fc.label)
     print(f"Plan: {fc.plan}; stage {fc.stage}; " + "; ".join(fc.notes))
-    print("Target-area density (hairs/cm²), quantiles over virtual patients:")
+    print(
+        "Target-area density (hairs/cm²), predictive quantiles of a measurement "
+        "(between-patient spread + measurement error):"
+    )
     print(
         f"{'month':>5s} {'week':>6s} {'5%':>7s} {'25%':>7s} {'median':>7s} {'75%':>7s} "
         f"{'95%':>7s} {'mean':>7s}"
     )
     for k, row in enumerate(fc.rows()):
-        if k % max(1, a.every) and k != len(fc.weeks) - 1:
+        if k % a.every and k != len(fc.weeks) - 1:
             continue
         print(
             f"{k:5d} {row['week']:6.1f} {row['q05']:7.1f} {row['q25']:7.1f} {row['q50']:7.1f} "
@@ -275,10 +361,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except SystemExit as exc:  # --help inside a subcommand
         return int(exc.code or 0)
-    except (ValueError, argparse.ArgumentTypeError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"error: {msg}", file=sys.stderr)
+    except (ValueError, argparse.ArgumentTypeError) as exc:  # incl. SimulationInputError
+        _error(str(exc) or type(exc).__name__)
         return 2
+    except (OverflowError, ZeroDivisionError, MemoryError) as exc:  # safety net: validation
+        # above should catch these first; never show a traceback.
+        _error(f"{type(exc).__name__}: {exc or 'no detail'} (input out of range?)")
+        return 2
+
+
+def _error(message: str) -> None:
+    lines = message.strip().splitlines()
+    print(f"error: {lines[0] if lines else message}", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

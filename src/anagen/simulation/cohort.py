@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import engine
-from .errors import ParameterError, SimulationInputError
+from .errors import ParameterError, SimulationInputError, require_int_at_least
 from .measurement import (
     CHANNELS,
     N_MEASURE_NORMALS,
@@ -325,6 +325,8 @@ def simulate_visits(
     """
     if not specs:
         raise ParameterError("n_patients", 0, "need at least one patient")
+    require_int_at_least("workers", workers, 1)  # more than the CPUs are clamped below
+    require_int_at_least("seed", seed, 0)
     sched = _validate_days(np.asarray(visit_days_scheduled))
     cycle = cycle or CycleParams()
     population = population or PopulationParams()

@@ -7,6 +7,11 @@ completed all visits (weeks 0, 4, 12, 24, 48) and later ones only those up to "t
 Only androgenetic alopecia (AGA) is modelled. A few patients carry an alopecia areata or
 telogen effluvium diagnosis for realism; their measured values come from the AGA model as a
 stand-in and ``diagnosis_modelled`` is False for them.
+
+Each visit carries the *measured* values, the noise-free model truth (``true``: every hair
+present) and the noise-free *expected* measurement (``measurement.expected_values``: the mean
+of the measured values over the measurement error), all from the same simulation run; each
+patient carries the simulated ``plan`` (treatment start and session days since enrolment).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import numpy as np
 
 from .cohort import PatientSpec, simulate_visits
 from .errors import require_int_at_least
-from .measurement import CHANNELS, MeasurementParams
+from .measurement import CHANNELS, MeasurementParams, expected_values
 from .params import MODEL_VERSION, Region
 from .treatments import Minoxidil, Plan, exosome, prp
 
@@ -54,6 +59,9 @@ class DemoVisit:
     day: int  # days since enrolment (visit windows make this differ from 7 × week)
     measured: DemoMeasurement
     true: DemoMeasurement  # noise-free model values (known truth)
+    # noise-free expected measurement: the mean of ``measured`` over the measurement error
+    # (``measurement.expected_values``); what estimates from measured values target
+    expected: DemoMeasurement
 
 
 @dataclass
@@ -71,6 +79,7 @@ class DemoPatient:
     enrolment_date: dt.date
     session_dates: list[dt.date]
     visits: list[DemoVisit]
+    plan: Plan  # the simulated plan (treatment start and session days since enrolment)
     area_cm2: float = 1.0
     model_version: str = MODEL_VERSION
     notes: list[str] = field(default_factory=list)
@@ -119,7 +128,19 @@ def generate_demo_cohort(n_patients: int, seed: int, start: dt.date) -> list[Dem
         plan, session_days, description = _plan(modality, rng)
         enrol = start + dt.timedelta(days=int(rng.integers(0, ENROLMENT_SPAN_DAYS + 1)))
         meta.append(
-            (sex, age, diagnosis, scale, stage, region, modality, description, enrol, session_days)
+            (
+                sex,
+                age,
+                diagnosis,
+                scale,
+                stage,
+                region,
+                modality,
+                plan,
+                description,
+                enrol,
+                session_days,
+            )
         )
         specs.append(PatientSpec(stage, scale, region, (plan,)))
     m = MeasurementParams(dropout_per_year=0.15)
@@ -130,6 +151,7 @@ def generate_demo_cohort(n_patients: int, seed: int, start: dt.date) -> list[Dem
         keys=[(10, i) for i in range(n_patients)],
         measurement=m,
     )
+    expected = expected_values(vd.truth, m)
     out: list[DemoPatient] = []
     for i, (
         sex,
@@ -139,6 +161,7 @@ def generate_demo_cohort(n_patients: int, seed: int, start: dt.date) -> list[Dem
         stage,
         region,
         modality,
+        plan,
         description,
         enrol,
         session_days,
@@ -151,7 +174,8 @@ def generate_demo_cohort(n_patients: int, seed: int, start: dt.date) -> list[Dem
                 continue
             measured = DemoMeasurement(**{k: _num(vd.measured[k][i, j]) for k in CHANNELS})
             true = DemoMeasurement(**{k: _num(vd.true[k][i, j]) for k in CHANNELS})
-            visits.append(DemoVisit(week, when, day, measured, true))
+            mean = DemoMeasurement(**{k: _num(expected[k][i, j]) for k in CHANNELS})
+            visits.append(DemoVisit(week, when, day, measured, true, mean))
         sessions = [enrol + dt.timedelta(days=d) for d in session_days]
         sessions = [d for d in sessions if d <= today]
         modelled = diagnosis == "androgenetic_alopecia"
@@ -178,6 +202,7 @@ def generate_demo_cohort(n_patients: int, seed: int, start: dt.date) -> list[Dem
                 enrolment_date=enrol,
                 session_dates=sessions,
                 visits=visits,
+                plan=plan,
                 notes=notes,
             )
         )

@@ -6,6 +6,8 @@ keep working; the message always names the offending parameter.
 
 from __future__ import annotations
 
+import math
+
 
 class SimulationInputError(ValueError):
     """Bad input to the simulator (the message names the parameter)."""
@@ -35,6 +37,39 @@ def require_probability(name: str, value: float) -> None:
         raise ParameterError(name, value, "must be a probability in [0, 1]")
 
 
+def _is_int(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    try:
+        return int(value) == value  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):  # None, NaN, ±inf, text
+        return False
+
+
 def require_int_at_least(name: str, value: int, minimum: int) -> None:
-    if isinstance(value, bool) or int(value) != value or value < minimum:
+    if not _is_int(value) or value < minimum:
         raise ParameterError(name, value, f"must be an integer >= {minimum}")
+
+
+def require_finite_between(
+    name: str, value: float, low: float, high: float, unit: str = "", *, low_open: bool = False
+) -> None:
+    """``low <= value <= high`` (``low < value`` with ``low_open``); rejects NaN and ±inf."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        v = math.nan
+    ok = math.isfinite(v) and (low < v if low_open else low <= v) and v <= high
+    if not ok:
+        lo = "(" if low_open else "["
+        raise ParameterError(
+            name, value, f"must be a finite number in {lo}{low:g}, {high:g}]{unit}"
+        )
+
+
+def require_int_between(name: str, value: int, minimum: int, maximum: int) -> None:
+    """An integer in ``[minimum, maximum]`` (ceilings keep runs within memory and time)."""
+    if not _is_int(value) or not minimum <= value <= maximum:
+        raise ParameterError(
+            name, value, f"must be an integer in [{minimum:,}, {maximum:,}] (ceiling: see docs)"
+        )

@@ -19,6 +19,11 @@ from .errors import ParameterError, require_nonnegative, require_positive, requi
 MODEL_VERSION = "1.0.0"
 DAYS_PER_YEAR = 365.25
 DAYS_PER_WEEK = 7.0
+# Highest density (hairs/cm²) accepted as an input or a claimed result. REF B§2: normal adult
+# scalp is 223 ± 4 (SE) hairs/cm², range 175–300 (Barman 1965), and follicles/cm² fall from
+# ~615 in the twenties to ~435 at 70–80; a density above 600 is twice the top of the normal
+# range and above the follicle count of a young adult scalp, i.e. a unit or typing error.
+MAX_DENSITY_PER_CM2 = 600.0
 
 
 class Region(StrEnum):
@@ -139,21 +144,27 @@ class CycleParams:
 
 
 # Norwood / Ludwig stage → accumulated log-diameter shrink S of a follicle of susceptibility 1.
-# Calibrated [U] so that vertex/frontal target-area densities fall from ~200/cm² (I) to ~80/cm²
-# (VII) and trial-typical stages (III–V) sit in the 95–145 hairs/cm² band of REF A§7.
+# Calibrated [U] (no per-stage densities are published, REF B§2) so that the MEASURED baseline
+# density of the trial-typical vertex stages IIIv, IV and V (1 cm² target area, default
+# measurement layer) has stage means of about 134, 123 and 110 hairs/cm², inside the
+# "baseline AGA density 95–145 hairs/cm²" simulation default of REF A§7 (the band is read as
+# measured density: phototrichograms read low, REF B§2). The noise-free (true) densities of those
+# stages are about 16 % higher (≈ 162, 153, 140). Stage I reads ≈ 214 measured / 220 true,
+# i.e. normal scalp (Barman 223, REF B§2), and stage VII ≈ 73 measured.
+# Tested in tests/simulation/test_simulation_reference_ranges.py.
 NORWOOD_SHRINK: dict[str, float] = {
     "I": 0.15,
     "II": 0.3,
     "IIa": 0.35,
-    "III": 0.5,
-    "IIIa": 0.55,
-    "IIIv": 0.55,
-    "IV": 0.65,
-    "IVa": 0.7,
-    "V": 0.8,
-    "Va": 0.85,
-    "VI": 1.0,
-    "VII": 1.2,
+    "III": 0.7,
+    "IIIa": 0.8,
+    "IIIv": 0.8,
+    "IV": 0.9,
+    "IVa": 0.95,
+    "V": 1.02,
+    "Va": 1.1,
+    "VI": 1.25,
+    "VII": 1.5,
 }
 LUDWIG_SHRINK: dict[str, float] = {"I": 0.4, "II": 0.65, "III": 0.95}
 
@@ -169,20 +180,27 @@ def stage_shrink(stage: str, scale: str = "norwood") -> float:
 class PopulationParams:
     """Patient- and follicle-level variation (the hierarchy of REF B§5 item 4).
 
-    - ``follicle_sites_per_cm2 = 240``, ``follicle_sites_sd = 30``: Barman 1965 density
-      223 ± 4 (SE) hairs/cm², range 175–300 (REF B§2), divided by the ~93 % of follicles that
-      carry a visible hair in normal scalp.
+    - ``follicle_sites_per_cm2 = 240``, ``follicle_sites_sd = 30`` [U]: calibrated so that the
+      simulated noise-free density of near-normal scalp (Norwood I) is ≈ 220 hairs/cm², i.e.
+      Barman 1965's 223 ± 4 (SE) hairs/cm², range 175–300 (REF B§2). The factor 240/223
+      (≈ 93 % of sites carrying a visible hair) is the model's own stationary share for
+      non-miniaturised follicles (telogen hairs are visible; kenogen in 30 % of cycles, ~120
+      days), not a published number. REF B§3's "~15 % of follicles without a visible hair" is
+      a rough figure used for a variance estimate, not a parameter here; the model has ≈ 7 %
+      of living follicles without a visible hair at Norwood I and ≈ 25 % at the trial stages
+      IIIv–V (≈ 37 % of the original sites once lost follicles are counted).
     - ``terminal_diameter_cv = 0.12``: terminal hairs 65–75 µm (REF B§2) [U].
     - ``susceptibility_shape = 2.0`` [U]: gamma-distributed (mean 1) follicle susceptibility,
       so miniaturisation is patchy within a target area.
-    - ``miniaturisation_per_cycle = 0.10`` with ``miniaturisation_cv = 0.5`` [U]: per-cycle
-      log-diameter shrink of a susceptibility-1 follicle (a factor ~0.90 per cycle); no
+    - ``miniaturisation_per_cycle = 0.05`` with ``miniaturisation_cv = 0.5`` [U]: per-cycle
+      log-diameter shrink of a susceptibility-1 follicle (a factor ~0.95 per cycle); no
       published value (REF B§1), calibrated to −13 % over 4 years untreated (Price 2006,
-      REF B§3) and to placebo drift.
+      REF B§3; the model gives ≈ −3.5 %/year at stages IIIv–V) and to placebo drift.
     - ``anagen_multiplier_sd = 0.15`` [U]: patient log-SD of mean anagen (ageing and between-
       person variation, REF B§2).
-    - ``response_cv = 0.8`` [U]: patient treatment response (gamma, mean 1); calibrated so
-      the extra SD of change in a 5 % minoxidil arm over placebo is ≈ 13 hairs/cm² (REF B§3).
+    - ``response_cv = 1.0`` [U]: patient treatment response (gamma, mean 1, CV 1); calibrated
+      so that the SD of change in a 5 % minoxidil arm exceeds placebo's as in Olsen 2002
+      (25.4 vs 21.7, i.e. ≈ 13 hairs/cm² extra SD, REF B§3).
     - ``region_susceptibility``: occipital 0 (unaffected control, REF B§2); frontal and vertex 1.
     - ``shrink_sd = 0.15`` [U]: patient SD of accumulated shrink around the stage value.
     """

@@ -25,12 +25,72 @@ import numpy as np
 from scipy import stats
 
 from .cohort import PatientSpec, simulate_visits
-from .errors import ParameterError, SimulationInputError, require_int_at_least, require_probability
+from .errors import (
+    ParameterError,
+    SimulationInputError,
+    require_finite_between,
+    require_int_at_least,
+    require_int_between,
+    require_probability,
+)
 from .measurement import MeasurementParams
-from .params import CycleParams, PopulationParams, Region
+from .params import (
+    DAYS_PER_WEEK,
+    DAYS_PER_YEAR,
+    MAX_DENSITY_PER_CM2,
+    CycleParams,
+    PopulationParams,
+    Region,
+    stage_shrink,
+)
 from .treatments import plan_from_name
 
 DEFAULT_STAGES = ("IIIv", "IV", "V")  # Olsen 2002 enrolled vertex-pattern men [U]
+
+# Ceilings (docs/simulation.md, "Input ranges and ceilings"). They keep one call within
+# memory and minutes; the API and pages that call these functions inherit them.
+# Patients per arm (pairs for split-scalp): REF B§4 needs ~300 per arm for Δ = 5 at 80 %
+# power and the largest AGA trial in REF B§3 has 917 patients; 10,000 covers Δ ≈ 0.9 (σ 22).
+MAX_N_PER_ARM = 10_000
+# Replicates: at 10,000 the Wilson 95 % Monte Carlo interval of a power near 0.8 is ±0.008.
+MAX_REPLICATES = 10_000
+# MMRM fits one model per replicate (~40–60 ms each): 1,000 replicates ≈ 1 minute.
+MAX_MMRM_REPLICATES = 1_000
+# Visits: the last at most 260 weeks (5 years, as ``plausibility``), at most 60 visits.
+MAX_VISIT_WEEK = 260.0
+MAX_VISITS = 60
+# Work budget, in simulated target areas (replicates × n × arms) times years of follow-up:
+# ~2,500 area-years/s on one core of the shared 2-core machine, so 1,000,000 ≈ 5–10 min.
+MAX_AREA_YEARS = 1_000_000
+# Memory budget: each simulated area-visit keeps ~280 bytes of tables, so 5,000,000
+# area-visits ≈ 1.5 GB.
+MAX_AREA_VISITS = 5_000_000
+# Dropout hazard per year: 2 / year loses 1 − e⁻² ≈ 86 % of patients within a year (0.2 ≈
+# 18 %); beyond that almost no replicate has patients left to analyse.
+MAX_DROPOUT_PER_YEAR = 2.0
+# Closed-form sample sizes (cheap) are refused above 1,000,000 per arm: Δ is then too small
+# to be a meaningful hair-count difference (and the t quantiles lose precision).
+MAX_CLOSED_FORM_N = 1_000_000
+
+
+def check_work(n: int, replicates: int, groups: int, visit_weeks: Sequence[float]) -> None:
+    """Raise if ``replicates × n × groups`` target areas over ``visit_weeks`` exceed the work
+    (area-years) or memory (area-visits) budget."""
+    areas = int(replicates) * int(n) * int(groups)
+    years = max(float(visit_weeks[-1]), 1.0) * DAYS_PER_WEEK / DAYS_PER_YEAR
+    what = f"{replicates:,} replicates × {n:,} per arm × {groups} arms"
+    if areas * years > MAX_AREA_YEARS:
+        raise SimulationInputError(
+            f"replicates × n_per_arm: {what} × {years:.2f} years of follow-up = "
+            f"{areas * years:,.0f} simulated area-years exceeds the ceiling of "
+            f"{MAX_AREA_YEARS:,}; lower n, replicates or the last visit week"
+        )
+    if areas * len(visit_weeks) > MAX_AREA_VISITS:
+        raise SimulationInputError(
+            f"replicates × n_per_arm: {what} × {len(visit_weeks)} visits = "
+            f"{areas * len(visit_weeks):,} simulated area-visits exceeds the memory ceiling of "
+            f"{MAX_AREA_VISITS:,}; lower n, replicates or the number of visits"
+        )
 
 
 @dataclass(frozen=True)
@@ -56,16 +116,41 @@ class TrialDesign:
             raise ParameterError("arms", self.arms, "split-scalp designs compare exactly 2 arms")
         for a in self.arms:
             plan_from_name(a)
-        require_int_at_least("n_per_arm", self.n_per_arm, 2)
-        if len(self.visit_weeks) < 2 or self.visit_weeks[0] != 0:
+        require_int_between("n_per_arm", self.n_per_arm, 2, MAX_N_PER_ARM)
+        weeks = tuple(self.visit_weeks)
+        if len(weeks) < 2 or weeks[0] != 0:
             raise ParameterError(
                 "visit_weeks", self.visit_weeks, "need baseline week 0 and a follow-up visit"
             )
-        if any(b <= a for a, b in zip(self.visit_weeks, self.visit_weeks[1:], strict=False)):
+        if len(weeks) > MAX_VISITS:
+            raise ParameterError(
+                "visit_weeks", f"{len(weeks)} visits", f"at most {MAX_VISITS} visits (ceiling)"
+            )
+        for w in weeks:
+            require_finite_between("visit_weeks", w, 0.0, MAX_VISIT_WEEK, " weeks")
+        if any(b <= a for a, b in zip(weeks, weeks[1:], strict=False)):
             raise ParameterError("visit_weeks", self.visit_weeks, "must increase")
+        if self.scale not in ("norwood", "ludwig"):
+            raise ParameterError("scale", self.scale, "must be 'norwood' or 'ludwig'")
+        if not self.stages:
+            raise ParameterError("stages", self.stages, "need at least one stage")
+        for st in self.stages:
+            stage_shrink(st, self.scale)
         require_probability("spillover", self.spillover)
         if not 0 < self.alpha < 1:
             raise ParameterError("alpha", self.alpha, "must be in (0, 1)")
+        require_finite_between(
+            "delta_shift", self.delta_shift, -MAX_DENSITY_PER_CM2, MAX_DENSITY_PER_CM2, " hairs/cm²"
+        )
+        if not isinstance(self.measurement, MeasurementParams):
+            raise ParameterError("measurement", self.measurement, "must be MeasurementParams")
+        require_finite_between(
+            "dropout_per_year",
+            self.measurement.dropout_per_year,
+            0.0,
+            MAX_DROPOUT_PER_YEAR,
+            " per year (hazard; 0.2 ≈ 18 % lost in a year)",
+        )
 
     @property
     def visit_days(self) -> list[int]:
@@ -145,8 +230,11 @@ def simulate_trial(
 ) -> TrialData:
     """Simulate ``replicates`` independent trials (n per arm, default ``design.n_per_arm``)."""
     n = design.n_per_arm if n is None else n
-    require_int_at_least("n_per_arm", n, 2)
-    require_int_at_least("replicates", replicates, 1)
+    require_int_between("n_per_arm", n, 2, MAX_N_PER_ARM)
+    require_int_between("replicates", replicates, 1, MAX_REPLICATES)
+    require_int_at_least("workers", workers, 1)
+    groups = len(design.arms) if design.design == "parallel" else 2
+    check_work(n, replicates, groups, design.visit_weeks)
     specs, keys = _specs(design, n, replicates)
     vd = simulate_visits(
         specs,
@@ -158,7 +246,6 @@ def simulate_trial(
         measurement=design.measurement,
         workers=workers,
     )
-    groups = len(design.arms) if design.design == "parallel" else 2
     shape = (replicates, groups, n)
 
     def grab(table: dict[str, np.ndarray], col: int) -> np.ndarray:
@@ -342,6 +429,15 @@ def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
 
 @dataclass
 class PowerResult:
+    """Simulated power of one comparison.
+
+    ``power`` = ``rejections`` / ``n_valid``: replicates whose analysis failed (no p-value,
+    e.g. an MMRM that did not converge or too few complete patients) are *excluded* from the
+    denominator and counted in ``n_failed``; they are not counted as non-rejections.
+    ``ci_low``/``ci_high``: Wilson 95 % Monte Carlo interval of the power over ``n_valid``
+    replicates (≈ ±0.055 at power 0.8 with 200 replicates).
+    """
+
     arm: str
     control: str
     n_per_arm: int
@@ -352,24 +448,40 @@ class PowerResult:
     ci_high: float
     mean_estimate: float
     mean_sd_change: float
+    n_valid: int = 0
+    n_failed: int = 0
+
+    def describe(self) -> str:
+        """e.g. ``power 0.800 (95% MC CI 0.739–0.850; 200 replicates, 0 failed fits excluded)``."""
+        return (
+            f"power {self.power:.3f} (95% MC CI {self.ci_low:.3f}–{self.ci_high:.3f}; "
+            f"{self.n_valid} replicates, {self.n_failed} failed fits excluded)"
+        )
 
 
 def summarise(c: Comparison, alpha: float, n: int) -> PowerResult:
+    """Power over the replicates that produced a p-value; failed fits are excluded."""
     valid = np.isfinite(c.p_value)
     reps = int(c.p_value.size)
+    n_valid = int(valid.sum())
     k = int((c.p_value[valid] < alpha).sum())
-    lo, hi = wilson(k, reps)
+    lo, hi = wilson(k, n_valid)
+    with np.errstate(invalid="ignore"):
+        mean_est = float(np.nanmean(c.estimate)) if np.isfinite(c.estimate).any() else math.nan
+        mean_sd = float(np.nanmean(c.sd_change)) if np.isfinite(c.sd_change).any() else math.nan
     return PowerResult(
         c.arm,
         c.control,
         n,
         reps,
         k,
-        k / reps,
+        k / n_valid if n_valid else math.nan,
         lo,
         hi,
-        float(np.nanmean(c.estimate)),
-        float(np.nanmean(c.sd_change)),
+        mean_est,
+        mean_sd,
+        n_valid,
+        reps - n_valid,
     )
 
 
@@ -383,7 +495,8 @@ def power(
     population: PopulationParams | None = None,
     analysis: str = "ancova",
 ) -> list[PowerResult]:
-    """Simulated power of each comparison, with a 95 % Monte Carlo (Wilson) interval.
+    """Simulated power of each comparison, with a 95 % Monte Carlo (Wilson) interval;
+    replicates whose analysis failed are excluded and counted (``PowerResult.n_failed``).
 
     ``analysis``: "ancova" (complete cases at the last visit; paired test for split-scalp)
     or "mmrm" (parallel groups, every visit).
@@ -392,6 +505,8 @@ def power(
         raise ParameterError("analysis", analysis, f"must be one of {', '.join(ANALYSES)}")
     if analysis == "mmrm" and design.design != "parallel":
         raise ParameterError("analysis", analysis, "MMRM is for parallel-group designs")
+    if analysis == "mmrm":
+        require_int_between("replicates", replicates, 1, MAX_MMRM_REPLICATES)
     data = simulate_trial(
         design, seed, replicates, workers=workers, cycle=cycle, population=population
     )
@@ -412,21 +527,111 @@ def power_curve(
     if not n_values:
         raise SimulationInputError("n_values: need at least one sample size")
     for v in n_values:
-        require_int_at_least("n_per_arm", v, 2)
+        require_int_between("n_per_arm", v, 2, MAX_N_PER_ARM)
     data = simulate_trial(design, seed, replicates, n=max(n_values), workers=workers)
     return {
         v: [summarise(c, design.alpha, v) for c in analyse(design, data, n=v)] for v in n_values
     }
 
 
+def normal_approx_n_exact(
+    delta: float, sd: float = 22.0, power_target: float = 0.8, alpha: float = 0.05
+) -> float:
+    """REF B§4's normal-approximation formula, unrounded: 2 (z_{1−α/2} + z_{power})² σ² / Δ²."""
+    _check_ss(delta, sd, power_target, alpha)
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power_target)
+    return _bounded_n(z * sd, 2.0, delta, sd, power_target, alpha)
+
+
+def _bounded_n(num: float, factor: float, delta: float, sd: float, pw: float, a: float) -> float:
+    """``factor · (num / delta)²``, refused above ``MAX_CLOSED_FORM_N`` (tested before
+    dividing, so a tiny delta cannot overflow)."""
+    num = float(num)
+    if not (math.isfinite(num) and num <= math.sqrt(MAX_CLOSED_FORM_N / factor) * delta):
+        raise SimulationInputError(
+            f"delta: {delta:g} hairs/cm² with sd {sd:g}, power {pw:g}, alpha {a:g} needs "
+            f"more than {MAX_CLOSED_FORM_N:,} per arm (ceiling); raise delta or lower power"
+        )
+    root = num / delta
+    return float(factor * root * root)
+
+
+def normal_approx_n(
+    delta: float, sd: float = 22.0, power_target: float = 0.8, alpha: float = 0.05
+) -> int:
+    """REF B§4's normal-approximation n per arm, rounded up (for comparison only: it
+    ignores that σ is estimated, so a t-test at this n falls slightly short of the power)."""
+    return math.ceil(normal_approx_n_exact(delta, sd, power_target, alpha) - 1e-9)
+
+
+def _t_power(ncp_per_sqrt_n: float, n: int, df: int, alpha: float) -> float:
+    """Two-sided t-test power with noncentrality ncp_per_sqrt_n·√n (exact, noncentral t)."""
+    tc = stats.t.ppf(1 - alpha / 2, df)
+    ncp = ncp_per_sqrt_n * math.sqrt(n)
+    return float(stats.nct.sf(tc, df, ncp) + stats.nct.cdf(-tc, df, ncp))
+
+
+def two_sample_t_power(n: int, delta: float, sd: float = 22.0, alpha: float = 0.05) -> float:
+    """Exact power of the two-sided two-sample t-test with n per arm (noncentral t)."""
+    _check_ss(delta, sd, 0.5, alpha)
+    require_int_at_least("n_per_arm", n, 2)
+    return _t_power(delta / (sd * math.sqrt(2)), n, 2 * n - 2, alpha)
+
+
+def paired_t_power(
+    n: int, delta: float, sd: float = 22.0, rho: float = 0.5, alpha: float = 0.05
+) -> float:
+    """Exact power of the two-sided paired t-test with n pairs; the SD of the within-pair
+    difference of changes is σ √(2(1−ρ))."""
+    _check_ss(delta, sd, 0.5, alpha)
+    _check_rho(rho)
+    require_int_at_least("pairs", n, 2)
+    return _t_power(delta / (sd * math.sqrt(2 * (1 - rho))), n, n - 1, alpha)
+
+
 def closed_form_n(
     delta: float, sd: float = 22.0, power_target: float = 0.8, alpha: float = 0.05
 ) -> int:
-    """Per-arm n for a two-arm parallel comparison (normal approximation, REF B§4):
-    n = 2 (z_{1−α/2} + z_{power})² σ² / Δ², rounded up."""
+    """Per-arm n for a two-arm parallel comparison analysed by a two-sample t-test: the
+    smallest n whose exact power (noncentral t, df = 2n − 2) reaches ``power_target``.
+
+    This is the answer to report. REF B§4's table uses the normal approximation
+    (``normal_approx_n``), which is 1–2 patients per arm lower (σ = 22, Δ = 20, 80 %: 19 vs
+    21; a t-test with 19 per arm has power 0.778). Same result as statsmodels
+    ``TTestIndPower().solve_power`` rounded up (tested).
+    """
     _check_ss(delta, sd, power_target, alpha)
+    n = max(2, normal_approx_n(delta, sd, power_target, alpha))
+    while two_sample_t_power(n, delta, sd, alpha) < power_target:
+        n += 1
+    while n > 2 and two_sample_t_power(n - 1, delta, sd, alpha) >= power_target:
+        n -= 1
+    return n
+
+
+def normal_approx_pairs_exact(
+    delta: float,
+    sd: float = 22.0,
+    rho: float = 0.5,
+    power_target: float = 0.8,
+    alpha: float = 0.05,
+) -> float:
+    """REF B§4's split-scalp formula, unrounded: ((z_α + z_β) σ √(2(1−ρ)) / Δ)²."""
+    _check_ss(delta, sd, power_target, alpha)
+    _check_rho(rho)
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power_target)
-    return math.ceil(2 * (z * sd / delta) ** 2 - 1e-9)
+    return _bounded_n(z * sd * math.sqrt(2 * (1 - rho)), 1.0, delta, sd, power_target, alpha)
+
+
+def normal_approx_pairs(
+    delta: float,
+    sd: float = 22.0,
+    rho: float = 0.5,
+    power_target: float = 0.8,
+    alpha: float = 0.05,
+) -> int:
+    """REF B§4's split-scalp normal approximation, rounded up (for comparison only)."""
+    return math.ceil(normal_approx_pairs_exact(delta, sd, rho, power_target, alpha) - 1e-9)
 
 
 def closed_form_pairs(
@@ -436,19 +641,27 @@ def closed_form_pairs(
     power_target: float = 0.8,
     alpha: float = 0.05,
 ) -> int:
-    """Pairs for a split-scalp (paired) comparison, REF B§4: ((z_α+z_β) σ √(2(1−ρ)) / Δ)²."""
+    """Pairs for a split-scalp comparison analysed by a paired t-test: the smallest n whose
+    exact power (noncentral t, df = n − 1) reaches ``power_target``. REF B§4's formula is
+    ``normal_approx_pairs``. Same as statsmodels ``TTestPower().solve_power`` rounded up."""
     _check_ss(delta, sd, power_target, alpha)
+    _check_rho(rho)
+    n = max(2, normal_approx_pairs(delta, sd, rho, power_target, alpha))
+    while paired_t_power(n, delta, sd, rho, alpha) < power_target:
+        n += 1
+    while n > 2 and paired_t_power(n - 1, delta, sd, rho, alpha) >= power_target:
+        n -= 1
+    return n
+
+
+def _check_rho(rho: float) -> None:
     if not -1 < rho < 1:
         raise ParameterError("rho", rho, "must be in (-1, 1)")
-    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power_target)
-    return math.ceil((z * sd * math.sqrt(2 * (1 - rho)) / delta) ** 2 - 1e-9)
 
 
 def _check_ss(delta: float, sd: float, power_target: float, alpha: float) -> None:
-    if not delta > 0:
-        raise ParameterError("delta", delta, "must be > 0 (hairs/cm²)")
-    if not sd > 0:
-        raise ParameterError("sd", sd, "must be > 0")
+    require_finite_between("delta", delta, 0.0, MAX_DENSITY_PER_CM2, " hairs/cm²", low_open=True)
+    require_finite_between("sd", sd, 0.0, MAX_DENSITY_PER_CM2, " hairs/cm²", low_open=True)
     if not 0 < power_target < 1:
         raise ParameterError("power", power_target, "must be in (0, 1)")
     if not 0 < alpha < 1:
@@ -457,10 +670,19 @@ def _check_ss(delta: float, sd: float, power_target: float, alpha: float) -> Non
 
 @dataclass
 class SampleSizeResult:
+    """Result of a simulated sample-size search. ``power_at_n`` is a Monte Carlo estimate:
+    see ``result_at_n`` for its Wilson 95 % interval and the failed fits excluded, and
+    ``results`` for every size tried (``curve`` holds their point estimates)."""
+
     n_per_arm: int | None
     power_at_n: float | None
     curve: dict[int, float]
     replicates: int
+    results: dict[int, PowerResult] = field(default_factory=dict)
+
+    @property
+    def result_at_n(self) -> PowerResult | None:
+        return None if self.n_per_arm is None else self.results.get(self.n_per_arm)
 
 
 def search_sample_size(
@@ -478,27 +700,36 @@ def search_sample_size(
 
     Bisection-free: one nested simulation at ``n_max`` and a grid of ``grid`` sizes, then a
     refinement grid between the bracketing sizes, all from the same simulated patients.
+    The chosen n is the smallest whose *point estimate* reaches the target; its Monte Carlo
+    interval (``result_at_n``) says how sure that is.
     """
     if not 0 < power_target < 1:
         raise ParameterError("power", power_target, "must be in (0, 1)")
-    require_int_at_least("n_max", n_max, max(2, n_min))
+    require_int_between("n_min", n_min, 1, MAX_N_PER_ARM)
+    require_int_between("n_max", n_max, max(2, n_min), MAX_N_PER_ARM)
+    require_int_between("grid", grid, 1, 1_000)
     base = np.unique(np.linspace(max(2, n_min), n_max, grid).round().astype(int))
     data = simulate_trial(design, seed, replicates, n=n_max, workers=workers)
+    results: dict[int, PowerResult] = {}
 
     def pw(v: int) -> float:
-        return summarise(analyse(design, data, n=int(v))[0], design.alpha, int(v)).power
+        r = summarise(analyse(design, data, n=int(v))[0], design.alpha, int(v))
+        results[int(v)] = r
+        return r.power if math.isfinite(r.power) else 0.0
 
     curve = {int(v): pw(v) for v in base}
     hit = [v for v in base if curve[int(v)] >= power_target]
     if not hit:
-        return SampleSizeResult(None, None, curve, replicates)
+        return SampleSizeResult(None, None, curve, replicates, dict(sorted(results.items())))
     hi = int(hit[0])
     lower = [v for v in base if v < hi]
     lo = int(lower[-1]) if lower else hi
     for v in range(lo + 1, hi):
         curve[v] = pw(v)
     best = min(v for v, p in curve.items() if p >= power_target and v <= hi)
-    return SampleSizeResult(best, curve[best], dict(sorted(curve.items())), replicates)
+    return SampleSizeResult(
+        best, curve[best], dict(sorted(curve.items())), replicates, dict(sorted(results.items()))
+    )
 
 
 def with_n(design: TrialDesign, n: int) -> TrialDesign:
