@@ -6,22 +6,30 @@ target-area values at weeks 0, 4, 12, 24 and 48 (visit windows, dropout). The fi
 ``COHORT_SIZE`` patients with androgenetic alopecia and a treatment become demo patients
 DEMO-0037 onwards (sex, age, stage as simulated), and their whole course is entered through
 the real services with the clock set to each event's date (``core.demo.demo_clock``):
-history, exam, diagnosis, plan and consent two and one weeks before the first session;
+history, exam, diagnosis, plan(s) and consent two and one weeks before the first session;
 the follow-up schedule; sessions (injection map, vials from a lot released back then, PRP
-preparation); visits with the simulated *measured* values, synthetic photos, derived global
-assessment and questionnaire; a few adverse events; further-treatment decisions at weeks 12,
-24 and 48 (the clinician follows the app's proposal). One advanced-stage patient has a
-transplant after the last measured visit (so it cannot touch the simulated values).
+preparation) and the minoxidil start, each modality on the day the simulator started it;
+visits with the simulated *measured* values, synthetic photos, derived global assessment and
+questionnaire; a few adverse events; further-treatment decisions at weeks 12, 24 and 48 (the
+clinician follows the app's proposal). One advanced-stage patient has a transplant after the
+last measured visit (so it cannot touch the simulated values).
 
 The truth stays inspectable: every measured visit's notes give the model version, seed,
-cohort index and the noise-free model values; ``docs/demo-data.md`` explains how to recompute
-them. Values do not depend on the load date (only the calendar dates shift).
+cohort index and two noise-free values: the *model truth* (every hair present in the target
+area, ``DemoVisit.true``) and the *expected measurement* (``DemoVisit.expected``: what the
+phototrichogram of ``anagen.simulation.measurement`` reads on average, young anagen hairs not
+yet visible, vellus hairs detected with probability ``vellus_detection``, no relocation or
+counting error). The regimen is read from each simulated patient's ``plan``. The app's
+estimates from measured values target the expected measurement. ``docs/demo-data.md``
+explains how to recompute them. Values do not depend on the load date (only the calendar
+dates shift).
 """
 
 from __future__ import annotations
 
 import io
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import Any
@@ -34,7 +42,13 @@ from anagen.core.history import save_with_history
 from anagen.monitoring import selectors, services
 from anagen.monitoring.models import Photo, ScheduledVisit, Visit
 from anagen.patients.models import Patient, SexAtBirth
-from anagen.simulation.demo import DEMO_TODAY_OFFSET_DAYS, DemoPatient, generate_demo_cohort
+from anagen.simulation.demo import (
+    DEMO_TODAY_OFFSET_DAYS,
+    DemoMeasurement,
+    DemoPatient,
+    generate_demo_cohort,
+)
+from anagen.simulation.treatments import InjectionSessions, Minoxidil
 from anagen.treatments import demo as treatments_demo
 from anagen.treatments.models import Modality
 
@@ -63,45 +77,125 @@ ADVERSE_EVENTS: tuple[tuple[Any, ...], ...] = (
 )  # fmt: skip
 
 
+# --- the simulated cohort, with the regimen and the expected measurement -----------------
+
+
+@dataclass(frozen=True)
+class Regimen:
+    """What the simulator gave one patient, in app terms: each modality with the day it
+    started (first injection session, or the first day of minoxidil), and every injection
+    session day up to the demo's today. ``unsupported`` names simulated treatments that the
+    app cannot record (such a patient is not replayed)."""
+
+    starts: Mapping[str, date]
+    session_dates: Mapping[str, tuple[date, ...]]
+    unsupported: tuple[str, ...] = ()
+
+    @property
+    def modalities(self) -> frozenset[str]:
+        return frozenset(self.starts)
+
+
+@dataclass(frozen=True)
+class SimulatedCourse:
+    """One simulated candidate: the generator's patient, its regimen and, per visit week,
+    the expected measurement (``DemoVisit.expected``, see
+    ``anagen.simulation.measurement.expected_values``)."""
+
+    index: int
+    patient: DemoPatient
+    regimen: Regimen
+    expected: Mapping[int, DemoMeasurement]
+
+
+def _regimen(p: DemoPatient, today: date) -> Regimen:
+    starts: dict[str, date] = {}
+    sessions: dict[str, tuple[date, ...]] = {}
+    unsupported: list[str] = []
+    for t in p.plan.treatments:
+        if isinstance(t, InjectionSessions) and t.kind in (Modality.EXOSOME, Modality.PRP):
+            days = [p.enrolment_date + timedelta(days=round(d)) for d in t.session_days]
+            done = tuple(d for d in days if d <= today)
+            if done:
+                starts[str(t.kind)] = done[0]
+                sessions[str(t.kind)] = done
+        elif isinstance(t, Minoxidil) and t.stop_day is None:
+            on = p.enrolment_date + timedelta(days=round(t.start_day))
+            if on <= today:
+                starts[Modality.MINOXIDIL.value] = on
+        else:
+            unsupported.append(type(t).__name__)
+    return Regimen(starts, sessions, tuple(unsupported))
+
+
+def simulated_cohort(today: date | None = None) -> list[SimulatedCourse]:
+    """Every simulated candidate (``COHORT_CANDIDATES``), in simulator order."""
+    today = today or timezone.localdate()
+    start = today - timedelta(days=DEMO_TODAY_OFFSET_DAYS)
+    patients = generate_demo_cohort(COHORT_CANDIDATES, COHORT_SEED, start)
+    return [
+        SimulatedCourse(i, p, _regimen(p, today), {v.week: v.expected for v in p.visits})
+        for i, p in enumerate(patients)
+    ]
+
+
 @dataclass
 class CoursePlan:
     key: str  # assessment proposal key
     session_modalities: list[str]  # modalities given at each injection session
     consent: list[str]
-    minoxidil_start: bool
+    minoxidil_on: date | None  # the day minoxidil starts (as simulated), or None
     notes: str
     allergies: list[str] = field(default_factory=list)
+    # A second plan accepted with the first when no single proposal covers the regimen
+    # (exosome + minoxidil): its proposal key; it carries the minoxidil consent and start.
+    extra_key: str = ""
+    regimen: Regimen | None = None
+
+    @property
+    def minoxidil_start(self) -> bool:
+        return self.minoxidil_on is not None
 
 
-def _course(p: DemoPatient) -> CoursePlan | None:
-    if not p.diagnosis_modelled:
+def _course(p: DemoPatient, regimen: Regimen | None = None) -> CoursePlan | None:
+    """The app's plan(s) for a simulated patient: exactly the simulated modalities."""
+    if not p.diagnosis_modelled or regimen is None or regimen.unsupported:
         return None
-    if p.modality == "exosome":
-        return CoursePlan("exosome", [Modality.EXOSOME], ["exosome"], False, "")
-    if p.modality == "prp":
+    mods = regimen.modalities
+    minox = regimen.starts.get(Modality.MINOXIDIL)
+    if mods == {Modality.EXOSOME}:
+        return CoursePlan("exosome", [Modality.EXOSOME], ["exosome"], None, "", regimen=regimen)
+    if mods == {Modality.PRP}:
         # A recorded minoxidil allergy BLOCKs minoxidil, so the app proposes PRP alone.
-        return CoursePlan("prp", [Modality.PRP], ["prp"], False, "", ["minoxidil"])
-    if p.modality == "minoxidil":
-        return CoursePlan("minoxidil", [], ["minoxidil"], True, "")
-    if p.modality == "combination" and p.plan_description.startswith("PRP"):
-        return CoursePlan("prp_minoxidil", [Modality.PRP], ["prp", "minoxidil"], True, "")
-    if p.modality == "combination":
+        return CoursePlan("prp", [Modality.PRP], ["prp"], None, "", ["minoxidil"], regimen=regimen)
+    if mods == {Modality.MINOXIDIL}:
+        return CoursePlan("minoxidil", [], ["minoxidil"], minox, "", regimen=regimen)
+    if mods == {Modality.PRP, Modality.MINOXIDIL}:
         return CoursePlan(
-            "exosome", [Modality.EXOSOME], ["exosome"], False,
-            "Starts topical minoxidil 5 % twice daily with the first session (prescribed).",
+            "prp_minoxidil", [Modality.PRP], ["prp", "minoxidil"], minox, "", regimen=regimen
+        )
+    if mods == {Modality.EXOSOME, Modality.MINOXIDIL}:
+        # No single proposal combines them: the exosome plan plus a minoxidil plan.
+        return CoursePlan(
+            "exosome", [Modality.EXOSOME], ["exosome"], minox,
+            "Starts topical minoxidil 5 % twice daily with the first session (separate plan).",
+            extra_key="minoxidil", regimen=regimen,
         )  # fmt: skip
     return None
 
 
 def cohort(today: date | None = None) -> list[tuple[int, DemoPatient, CoursePlan]]:
     """(simulator index, simulated patient, course) for the demo patients, in MRN order."""
-    today = today or timezone.localdate()
-    start = today - timedelta(days=DEMO_TODAY_OFFSET_DAYS)
-    out: list[tuple[int, DemoPatient, CoursePlan]] = []
-    for i, p in enumerate(generate_demo_cohort(COHORT_CANDIDATES, COHORT_SEED, start)):
-        course = _course(p)
+    return [(c.index, c.patient, course) for c, course in members(today)]
+
+
+def members(today: date | None = None) -> list[tuple[SimulatedCourse, CoursePlan]]:
+    """(simulated course, app course) for the demo patients, in MRN order."""
+    out: list[tuple[SimulatedCourse, CoursePlan]] = []
+    for c in simulated_cohort(today):
+        course = _course(c.patient, c.regimen)
         if course is not None and len(out) < COHORT_SIZE:
-            out.append((i, p, course))
+            out.append((c, course))
     return out
 
 
@@ -225,6 +319,16 @@ def _consultation(
             assessment.record_consent(
                 plan, nurse, modality=modality, signed_name=patient.full_name, signed_on=decided
             )
+        extra = None
+        if course.extra_key:
+            extra = assessment.accept_plan(
+                patient, clinician, {"proposal_key": course.extra_key, "start_on": p.enrolment_date}
+            )
+            for modality in extra.modalities:
+                assessment.record_consent(
+                    extra, nurse, modality=modality, signed_name=patient.full_name,
+                    signed_on=decided,
+                )  # fmt: skip
         services.create_follow_up_plan(
             patient, clinician, first_session_date=p.enrolment_date,
             sessions_planned=max(1, sessions), interval_weeks=4 if sessions > 1 else None,
@@ -233,11 +337,33 @@ def _consultation(
                 plan.protocols[0]["key"],
             ),
         )  # fmt: skip
-    return plan
+    return plan, extra
+
+
+def truth_note(true: DemoMeasurement, expected: DemoMeasurement | None) -> str:
+    """The visit-note sentence with both noise-free values: the model truth (every hair in
+    the target area) and the expected measurement (what the measurement reads on average)."""
+    text = (
+        f"Model truth (all hairs present, noise-free): density {true.density_per_cm2} /cm², "
+        f"diameter {true.mean_diameter_um} µm, anagen {true.anagen_pct} %."
+    )
+    if expected is not None:
+        text += (
+            f" Expected measurement (noise-free; what the phototrichogram reads on average, "
+            f"young anagen and most vellus hairs unseen; compare estimates with this): density "
+            f"{expected.density_per_cm2} /cm², diameter {expected.mean_diameter_um} µm, "
+            f"terminal {expected.terminal_pct} %, anagen {expected.anagen_pct} %."
+        )
+    return text
 
 
 def _visit_data(
-    p: DemoPatient, index: int, j: int, rng: random.Random, seed: int
+    p: DemoPatient,
+    index: int,
+    j: int,
+    rng: random.Random,
+    seed: int,
+    expected: DemoMeasurement | None = None,
 ) -> dict[str, Any]:
     v = p.visits[j]
     m, t = v.measured, v.true
@@ -254,8 +380,7 @@ def _visit_data(
         "notes": (
             f"Demo data, simulated (anagen.simulation model {p.model_version}, "
             f"generate_demo_cohort seed {seed}, patient index {index}, week {v.week}). "
-            f"Model truth: density {t.density_per_cm2} /cm², diameter {t.mean_diameter_um} µm, "
-            f"anagen {t.anagen_pct} %."
+            + truth_note(t, expected)
         ),
     }
     base = p.visits[0].true.density_per_cm2
@@ -284,15 +409,20 @@ def _photos(p: DemoPatient, j: int, seed: int) -> list[services.PhotoUpload]:
 def _replay(
     clinic: Clinic, users: dict[str, User], k: int, index: int, p: DemoPatient,
     course: CoursePlan, adverse_events: tuple[tuple[Any, ...], ...] = (), today: date | None = None,
+    expected: Mapping[int, DemoMeasurement] | None = None,
 ) -> list[Any]:  # fmt: skip
     from anagen.core.demo import demo_clock
 
     rng = random.Random(COHORT_SEED * 100 + index)
     with demo_clock(p.enrolment_date - timedelta(days=21)):  # registered before the consult
         patient = _patient(clinic, users["front_desk"], k, p, rng)
-    sessions = p.session_dates if course.session_modalities else []
+    # Each injection modality on its own simulated session days (all of them, in practice,
+    # the generator's ``session_dates``); minoxidil from its simulated first day.
+    given = course.regimen.session_dates if course.regimen else {}
+    by_modality = {mod: list(given.get(mod, p.session_dates)) for mod in course.session_modalities}
+    sessions = sorted({d for days in by_modality.values() for d in days})
     n_planned = 3 if course.session_modalities else 1
-    plan = _consultation(patient, p, course, users, n_planned)
+    plan, extra = _consultation(patient, p, course, users, n_planned)
     scheduled = {
         sv.week: sv for sv in ScheduledVisit.objects.filter(patient=patient).order_by("due_date")
     }
@@ -306,9 +436,11 @@ def _replay(
         (v.visit_date, 0, "visit", j) for j, v in enumerate(p.visits)
     ]
     events += [(sv.due_date, 0, "short", sv) for sv in pre_session if sv.due_date <= last_seen]
-    events += [(d, 1, "session", n) for n, d in enumerate(sessions)]
-    if course.minoxidil_start:
-        events.append((p.enrolment_date, 2, "minoxidil", None))
+    events += [
+        (d, 1, "session", (mod, n)) for mod, days in by_modality.items() for n, d in enumerate(days)
+    ]
+    if course.minoxidil_on is not None:
+        events.append((course.minoxidil_on, 2, "minoxidil", None))
     if sessions:
         # Each adverse event is recorded on the day it was reported, in time order with the
         # visits, so that a decision after that day sees it (as it would have in the clinic).
@@ -323,7 +455,8 @@ def _replay(
             if kind == "visit":
                 v = p.visits[item]
                 visit = services.record_visit(
-                    patient, nurse, _visit_data(p, index, item, rng, COHORT_SEED),
+                    patient, nurse,
+                    _visit_data(p, index, item, rng, COHORT_SEED, (expected or {}).get(v.week)),
                     scheduled_visit=scheduled.get(v.week),
                     photos=_photos(p, item, COHORT_SEED + index) if item in photo_visits else (),
                 )  # fmt: skip
@@ -337,24 +470,25 @@ def _replay(
                     scheduled_visit=item,
                 )  # fmt: skip
             elif kind == "session":
-                for modality in course.session_modalities:
-                    session_rows.append(
-                        treatments_demo.record_demo_session(
-                            clinic,
-                            clinician,
-                            plan,
-                            modality,
-                            day,
-                            notes=f"Demo: session {item + 1} of the simulated course "
-                            f"(cohort index {index}).",
-                        )  # fmt: skip
-                    )
+                modality, n = item
+                session_rows.append(
+                    treatments_demo.record_demo_session(
+                        clinic,
+                        clinician,
+                        plan,
+                        modality,
+                        day,
+                        notes=f"Demo: session {n + 1} of the simulated course "
+                        f"(cohort index {index}).",
+                    )  # fmt: skip
+                )
             elif kind == "ae":
                 _adverse_event(patient, clinician, session_rows[0], item, today or date.max)
             else:
                 treatments_demo.record_demo_session(
-                    clinic, clinician, plan, Modality.MINOXIDIL, day
-                )
+                    clinic, clinician, extra or plan, Modality.MINOXIDIL, day,
+                    notes=f"Demo: minoxidil started as simulated (cohort index {index}).",
+                )  # fmt: skip
     return session_rows
 
 
@@ -444,22 +578,23 @@ def load_demo(clinic: Clinic, users: dict[str, User]) -> None:
     """Idempotent: a cohort patient who exists already is left alone."""
     today = timezone.localdate()
     services.clinic_settings(clinic)
-    members = cohort(today)
-    if not members:
+    simulated = members(today)
+    replayed = [(c.index, c.patient, course) for c, course in simulated]
+    if not replayed:
         return
     start = today - timedelta(days=DEMO_TODAY_OFFSET_DAYS)
     existing = set(
         Patient.objects.filter(
-            clinic=clinic, medical_record_number__in=[mrn(k) for k in range(len(members))]
+            clinic=clinic, medical_record_number__in=[mrn(k) for k in range(len(replayed))]
         ).values_list("medical_record_number", flat=True)
     )
-    if len(existing) < len(members):
+    if len(existing) < len(replayed):
         treatments_demo.ensure_history_lots(clinic, users, start)
     injected = 0
-    for k, (index, p, course) in enumerate(members):
+    for k, (c, course) in enumerate(simulated):
         if mrn(k) in existing:
             continue
         events = tuple(ae for ae in ADVERSE_EVENTS if ae[0] == injected)
-        if _replay(clinic, users, k, index, p, course, events, today):
+        if _replay(clinic, users, k, c.index, c.patient, course, events, today, c.expected):
             injected += 1  # the n-th patient with injection sessions has the n-th events
-    _transplant(clinic, users, today, members)
+    _transplant(clinic, users, today, replayed)
