@@ -128,7 +128,10 @@ def test_batch_writes_csv_with_a_row_per_image_and_reports_failures(image_file, 
     # Each row says which scale and which engine version made it.
     assert rows[1]["um_per_px"] == "5.0" and rows[1]["engine_version"] == ENGINE_VERSION
     assert float(rows[1]["hair_contrast_snr"]) > 0 and "quality_flags" in rows[1]
-    assert sorted(p.name for p in (tmp_path / "ov").iterdir()) == ["f0.png", "f1.png"]
+    assert sorted(p.name for p in (tmp_path / "ov").iterdir()) == [
+        "f0.png.overlay.png",
+        "f1.png.overlay.png",
+    ]
 
 
 def _batch_folder(image_file, tmp_path, n=3):
@@ -219,3 +222,272 @@ def test_synth_then_compare(tmp_path, capsys):
     assert cli.main(["compare", str(a), str(b), "--days", "2", "--um-per-px", "5", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["shift_px"] == [0.0, 0.0] and d["anagen_pct"] == 0.0
+
+
+# --- Outputs never replace inputs -----------------------------------------------------------
+
+
+def _no_analysis(monkeypatch) -> None:
+    monkeypatch.setattr(engine, "analyze", lambda *a, **kw: pytest.fail("analysed anyway"))
+
+
+def test_batch_overlays_keep_the_input_name_so_two_inputs_never_share_one(
+    image_file, tmp_path, capsys
+):
+    path, _ = image_file
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(path.read_bytes())
+    Image.open(path).convert("RGB").save(folder / "a.jpg", quality=95)
+    ov = tmp_path / "ov"
+    args = ["batch", str(folder), "--um-per-px", "5", "--csv", str(tmp_path / "r.csv")]
+    assert cli.main([*args, "--overlay-dir", str(ov)]) == 0
+    assert sorted(p.name for p in ov.iterdir()) == ["a.jpg.overlay.png", "a.png.overlay.png"]
+
+
+def test_batch_refuses_to_write_overlays_into_the_input_folder(
+    image_file, tmp_path, monkeypatch, capsys
+):
+    folder = _batch_folder(image_file, tmp_path, n=1)
+    before = (folder / "f0.png").read_bytes()
+    _no_analysis(monkeypatch)
+    out_csv = tmp_path / "r.csv"
+    code = cli.main(["batch", str(folder), "--um-per-px", "5", "--csv", str(out_csv),
+                     "--overlay-dir", str(folder / "." )])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "is the input folder" in err and err.count("\n") == 1
+    assert (folder / "f0.png").read_bytes() == before and not out_csv.exists()
+    assert sorted(p.name for p in folder.iterdir()) == ["f0.png"]
+
+
+def test_batch_refuses_overlay_names_that_clash_on_a_case_insensitive_disk(
+    image_file, tmp_path, monkeypatch, capsys
+):
+    path, _ = image_file
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(path.read_bytes())
+    (folder / "A.png").write_bytes(path.read_bytes())
+    if len(list(folder.iterdir())) < 2:
+        pytest.skip("this disk is case-insensitive itself")
+    _no_analysis(monkeypatch)
+    code = cli.main(["batch", str(folder), "--um-per-px", "5", "--csv", str(tmp_path / "r.csv"),
+                     "--overlay-dir", str(tmp_path / "ov")])  # fmt: skip
+    assert code == 2
+    assert "A.png and a.png would get one overlay file" in capsys.readouterr().err
+
+
+def test_batch_refuses_a_csv_path_that_is_an_input_image(image_file, tmp_path, monkeypatch, capsys):
+    folder = _batch_folder(image_file, tmp_path, n=1)
+    before = (folder / "f0.png").read_bytes()
+    _no_analysis(monkeypatch)
+    assert (
+        cli.main(["batch", str(folder), "--um-per-px", "5", "--csv", str(folder / "f0.png")]) == 2
+    )
+    assert "--csv" in capsys.readouterr().err
+    assert (folder / "f0.png").read_bytes() == before
+
+
+def test_analyze_refuses_an_overlay_path_that_is_the_input(
+    image_file, tmp_path, monkeypatch, capsys
+):
+    path, _ = image_file
+    f = tmp_path / "x.png"
+    f.write_bytes(path.read_bytes())
+    _no_analysis(monkeypatch)
+    assert cli.main(["analyze", str(f), "--um-per-px", "5", "--overlay", str(f)]) == 2
+    assert "is the input image" in capsys.readouterr().err
+    assert f.read_bytes() == path.read_bytes()
+
+
+# --- Bad options fail up front with exit 2 --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "needle"),
+    [
+        (["--um-per-px", "-1"], "outside the supported"),
+        (["--um-per-px", "nan"], "outside the supported"),
+        ([], "no calibration"),
+        (["--um-per-px", "5", "--field-width-mm", "2"], "not allowed with"),
+        (["--field-width-mm", "0"], "positive width"),
+        (["--field-width-mm", "nan"], "positive width"),
+        (["--um-per-px", "5", "--cutoff", "5"], "cut-off must be 10-100"),
+        (["--um-per-px", "5", "--cutoff", "nan"], "cut-off must be 10-100"),
+    ],
+)
+def test_batch_refuses_a_bad_global_option_before_any_image(
+    image_file, tmp_path, monkeypatch, capsys, options, needle
+):
+    folder = _batch_folder(image_file, tmp_path, n=1)
+    _no_analysis(monkeypatch)
+    out_csv = tmp_path / "r.csv"
+    assert cli.main(["batch", str(folder), *options, "--csv", str(out_csv)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
+    assert not out_csv.exists()
+
+
+def test_analyze_refuses_both_scales_together(image_file, capsys):
+    path, _ = image_file
+    code = cli.main(["analyze", str(path), "--um-per-px", "5", "--field-width-mm", "2"])
+    assert code == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+# --- compare: the web service's limits and failure rule --------------------------------------
+
+
+def test_compare_uses_the_limits_of_the_web_service():
+    from anagen.imaging import models, services
+    from anagen.imaging.engine.compare import (
+        COMPARISON_DAYS,
+        GROWTH_MM_PER_DAY,
+        MIN_REGISTRATION_SCORE,
+    )
+
+    assert models.COMPARISON_DAYS is COMPARISON_DAYS
+    assert services.MIN_REGISTRATION_SCORE is MIN_REGISTRATION_SCORE
+    assert services.GROWTH_MM_PER_DAY is GROWTH_MM_PER_DAY
+
+
+@pytest.mark.parametrize(
+    ("options", "needle"),
+    [
+        (["--days", "inf"], "1-7 days"),
+        (["--days", "1e9"], "1-7 days"),
+        (["--days", "nan"], "1-7 days"),
+        (["--days", "0.5"], "1-7 days"),
+        (["--days", "8"], "1-7 days"),
+        (["--days", "2", "--growth-mm-per-day", "nan"], "--growth-mm-per-day nan"),
+        (["--days", "2", "--growth-mm-per-day", "-1"], "--growth-mm-per-day -1"),
+        (["--days", "2", "--growth-mm-per-day", "0"], "--growth-mm-per-day 0"),
+        (["--days", "2", "--um-per-px", "0"], "outside the supported"),
+    ],
+)
+def test_compare_refuses_bad_options_before_reading_the_images(
+    image_file, monkeypatch, capsys, options, needle
+):
+    path, _ = image_file
+    monkeypatch.setattr(engine, "compare", lambda *a, **kw: pytest.fail("compared anyway"))
+    opts = options if "--um-per-px" in options else [*options, "--um-per-px", "5"]
+    assert cli.main(["compare", str(path), str(path), *opts]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
+
+
+def _synth_file(folder, name, seed):
+    img, _ = synth.generate(
+        synth.SynthParams(width=400, height=320, um_per_px=5.0, glare=0.0, density_per_cm2=200),
+        seed,
+    )
+    path = folder / name
+    Image.fromarray(img).save(path)
+    return path
+
+
+def test_compare_of_two_different_sites_fails_without_an_anagen_pct(tmp_path, capsys):
+    a, b = _synth_file(tmp_path, "a.png", 11), _synth_file(tmp_path, "b.png", 12)
+    args = ["compare", str(a), str(b), "--days", "2", "--um-per-px", "5"]
+    assert cli.main(args) == 1
+    captured = capsys.readouterr()
+    assert "anagen" not in captured.out
+    assert captured.err.startswith("error: registration failed (score 0.")
+    assert "< 0.5" in captured.err and captured.err.count("\n") == 1
+    assert cli.main([*args, "--json"]) == 1
+    d = json.loads(capsys.readouterr().out)
+    assert d["status"] == "failed" and d["registration_score"] < 0.5
+    assert d["anagen_pct"] is None and d["telogen_pct"] is None
+
+
+def test_compare_with_no_hair_followed_fails_without_an_anagen_pct(image_file, monkeypatch, capsys):
+    path, _ = image_file
+    nothing_matched = engine.Comparison(
+        days=2.0, shift_px=(0.0, 0.0), registration_score=0.9, threshold_um=600.0
+    )
+    monkeypatch.setattr(engine, "compare", lambda *a, **kw: nothing_matched)
+    assert cli.main(["compare", str(path), str(path), "--days", "2", "--um-per-px", "5"]) == 1
+    captured = capsys.readouterr()
+    assert "anagen" not in captured.out and "no hair could be followed" in captured.err
+
+
+# --- synth: every option within the generator's documented range ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "needle"),
+    [
+        (["--um-per-px", "0"], "--um-per-px 0: the generator renders 2-8 µm/px"),
+        (["--um-per-px", "nan"], "2-8 µm/px"),
+        (["--colour", "pink"], "--colour pink: choose one of black, brown, blond, grey, dyed"),
+        (["--density", "-5"], "50-350 hairs/cm²"),
+        (["--density", "1e9"], "50-350 hairs/cm²"),
+        (["--density", "nan"], "50-350 hairs/cm²"),
+        (["--seed", "-1"], "non-negative"),
+    ],
+)
+def test_synth_refuses_options_outside_the_generators_range(
+    tmp_path, monkeypatch, capsys, options, needle
+):
+    monkeypatch.setattr(synth, "generate", lambda *a, **kw: pytest.fail("generated anyway"))
+    out = tmp_path / "s.png"
+    assert cli.main(["synth", str(out), *options]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1 and "internal error" not in err
+    assert not out.exists()
+
+
+def test_synth_checks_where_the_truth_goes_before_writing_the_image(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(synth, "generate", lambda *a, **kw: pytest.fail("generated anyway"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    out = tmp_path / "s.png"
+    assert cli.main(["synth", str(out), "--truth", str(blocker / "t.json")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert not out.exists()
+    assert cli.main(["synth", str(out), "--truth", str(out)]) == 2
+    assert cli.main(["synth", str(tmp_path / "s.jpg")]) == 2
+    assert "name it *.png" in capsys.readouterr().err
+
+
+def test_synth_writes_the_truth_into_a_new_folder_like_the_image(tmp_path, capsys):
+    out, truth = tmp_path / "img" / "s.png", tmp_path / "truth" / "t.json"
+    assert cli.main(["synth", str(out), "--density", "60", "--truth", str(truth)]) == 0
+    assert out.exists() and json.loads(truth.read_text())["count"] > 0
+
+
+# --- Output cut short by the reader ---------------------------------------------------------
+
+
+class _ClosedPipe:
+    def write(self, _text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_closed_pipe_ends_quietly(image_file, monkeypatch, capsys):
+    path, _ = image_file
+    monkeypatch.setattr("sys.stdout", _ClosedPipe())
+    assert cli.main(["analyze", str(path), "--um-per-px", "5", "--json"]) == cli.EXIT_BROKEN_PIPE
+    assert capsys.readouterr().err == ""
+
+
+def test_a_closed_pipe_ends_quietly_in_a_real_process(image_file):
+    import subprocess
+    import sys
+
+    path, _ = image_file
+    proc = subprocess.Popen(  # like `anagen image analyze ... --json | head -c 0`
+        [sys.executable, "-m", "anagen.imaging.cli", "analyze", str(path), "--um-per-px", "5",
+         "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the analysis can have printed anything
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == cli.EXIT_BROKEN_PIPE
+    assert err == ""

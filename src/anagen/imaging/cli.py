@@ -6,11 +6,17 @@ Commands::
             [--cutoff 40]
     batch FOLDER (--um-per-px X | --field-width-mm W) --csv OUT.csv [--overlay-dir DIR]
     calibrate FILE [--spacing-um 100]          # stage micrometer -> µm/px
-    compare BEFORE AFTER --days D --um-per-px X [--json]
-    synth OUT.png [--seed N] [--um-per-px X] [--density D] [--truth OUT.json]
+    compare BEFORE AFTER --days D --um-per-px X [--growth-mm-per-day 0.3] [--json]
+    synth OUT.png [--seed N] [--um-per-px X] [--density D] [--colour C] [--truth OUT.json]
 
-Exit status: 0 success; 1 batch finished but some files failed (see the CSV); 2 bad input or
-usage (one line ``error: ...`` on stderr, never a traceback); 3 internal error (also one line).
+Options are checked before any work: a bad option, or an output path that is one of the
+input images, is refused with exit 2 and nothing written. Batch overlays are named after the
+whole input file name (``a.jpg`` -> ``a.jpg.overlay.png``), so no two inputs share one.
+
+Exit status: 0 success; 1 batch finished but some files failed (see the CSV), or compare
+gave no anagen % (registration failed or no hair followed); 2 bad input or usage (one line
+``error: ...`` on stderr, never a traceback); 3 internal error (also one line); 130
+interrupted. Output cut short by a closed pipe (``| head``) ends quietly with 141.
 """
 
 from __future__ import annotations
@@ -18,13 +24,24 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
+import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from .engine.synth import SynthParams
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
+OVERLAY_SUFFIX = ".overlay.png"  # batch: a.jpg -> a.jpg.overlay.png
+NO_CALIBRATION = (
+    "no calibration: densities and diameters need the image scale; give --um-per-px "
+    "(from `anagen image calibrate MICROMETER.png`) or --field-width-mm"
+)
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as for a C tool whose reader went away
 
 
 class CliError(Exception):
@@ -41,8 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
     def calib(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--um-per-px", type=float, help="image scale in micrometres per pixel")
-        sp.add_argument(
+        scale = sp.add_mutually_exclusive_group()
+        scale.add_argument("--um-per-px", type=float, help="image scale in micrometres per pixel")
+        scale.add_argument(
             "--field-width-mm", type=float, help="width of the imaged field (instead of scale)"
         )
         sp.add_argument("--cutoff", type=float, default=40.0, help="terminal/vellus cut-off µm")
@@ -57,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("folder")
     calib(b)
     b.add_argument("--csv", required=True, help="output CSV, one row per image")
-    b.add_argument("--overlay-dir", help="write one overlay PNG per image here")
+    b.add_argument(
+        "--overlay-dir", help="write IMAGE.overlay.png per image here (not the input folder)"
+    )
 
     c = sub.add_parser("calibrate", help="µm/px from a stage micrometer image")
     c.add_argument("file")
@@ -66,17 +86,17 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("compare", help="two-visit trichogram")
     m.add_argument("before")
     m.add_argument("after")
-    m.add_argument("--days", type=float, required=True)
+    m.add_argument("--days", type=float, required=True, help="days between the images (1-7)")
     m.add_argument("--um-per-px", type=float)
-    m.add_argument("--growth-mm-per-day", type=float, default=0.3)
+    m.add_argument("--growth-mm-per-day", type=float, help="anagen growth threshold (default 0.3)")
     m.add_argument("--json", action="store_true")
 
     s = sub.add_parser("synth", help="render a synthetic trichoscopy image with known truth")
     s.add_argument("out")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--um-per-px", type=float, default=5.0)
-    s.add_argument("--density", type=float, default=180.0)
-    s.add_argument("--colour", default="black")
+    s.add_argument("--seed", type=int, default=0, help="non-negative integer")
+    s.add_argument("--um-per-px", type=float, default=5.0, help="2-8 µm/px")
+    s.add_argument("--density", type=float, default=180.0, help="50-350 hairs/cm²")
+    s.add_argument("--colour", default="black", help="black, brown, blond, grey or dyed")
     s.add_argument("--truth", help="write the truth (count, hairs) as JSON")
     return p
 
@@ -88,10 +108,37 @@ def _scale(args: argparse.Namespace, width_px: int) -> float:
         return float(args.um_per_px)
     if getattr(args, "field_width_mm", None) is not None:
         return calibrate_from_field_of_view(width_px, float(args.field_width_mm))
-    raise CliError(
-        "no calibration: densities and diameters need the image scale; give --um-per-px "
-        "(from `anagen image calibrate MICROMETER.png`) or --field-width-mm"
-    )
+    raise CliError(NO_CALIBRATION)
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse bad calibration and cut-off options of analyze/batch before any image is read."""
+    from .engine.analyze import TERMINAL_CUTOFF_UM_RANGE, validate_calibration
+
+    if args.um_per_px is not None:
+        validate_calibration(args.um_per_px)
+    elif args.field_width_mm is not None:
+        if not (math.isfinite(args.field_width_mm) and args.field_width_mm > 0):
+            raise CliError(f"--field-width-mm {args.field_width_mm:g}: give a positive width")
+    else:
+        raise CliError(NO_CALIBRATION)
+    lo, hi = TERMINAL_CUTOFF_UM_RANGE
+    if not (lo <= args.cutoff <= hi):
+        raise CliError(f"--cutoff {args.cutoff:g}: the cut-off must be {lo:g}-{hi:g} µm")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same path, or one existing file through links."""
+    try:
+        return a.resolve() == b.resolve() or os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _refuse_overwriting(output: Path, inputs: list[Path], option: str) -> None:
+    for f in inputs:
+        if _same_file(output, f):
+            raise CliError(f"{option} {output} is the input image {f}: choose another path")
 
 
 def _summary_row(summary: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any]:
@@ -117,6 +164,9 @@ def _save_png(arr: np.ndarray, path: str) -> None:
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from .engine import ACCURACY_RECORD, QUALITY_FLAGS, analyze, load_image, render_overlay
 
+    _check_options(args)
+    if args.overlay:
+        _refuse_overwriting(Path(args.overlay), [Path(args.file)], "--overlay")
     img = load_image(args.file)
     a = analyze(img, _scale(args, img.shape[1]), terminal_cutoff_um=args.cutoff)
     if args.overlay:
@@ -165,6 +215,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
     from .engine import ENGINE_VERSION, analyze, load_image, render_overlay
 
+    _check_options(args)
     folder = Path(args.folder)
     if not folder.is_dir():
         raise CliError(f"{folder}: not a folder")
@@ -172,7 +223,24 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if not files:
         raise CliError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
     out = Path(args.csv)
+    _refuse_overwriting(out, files, "--csv")
     overlay_dir = Path(args.overlay_dir) if args.overlay_dir else None
+    if overlay_dir is not None:
+        # Overlays are PNGs: in the input folder they would be read as photos by the next
+        # batch (and could replace an input). The batch does not go into subfolders.
+        if _same_file(overlay_dir, folder):
+            raise CliError(
+                f"--overlay-dir {overlay_dir} is the input folder: write overlays elsewhere "
+                "(a subfolder is fine)"
+            )
+        # File names are unique in the folder, but not on a case-insensitive disk.
+        names: dict[str, str] = {}
+        for f in files:
+            if (other := names.setdefault(f.name.casefold(), f.name)) != f.name:
+                raise CliError(
+                    f"{other} and {f.name} would get one overlay file on a case-insensitive "
+                    "disk: rename one"
+                )
     # Where the results go is checked before the first image, not after the last.
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -194,7 +262,9 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                     row.update(um_per_px=a.um_per_px, engine_version=ENGINE_VERSION)
                     row.update(_summary_row(a.summary.to_dict(), a.quality))
                     if overlay_dir is not None:
-                        _save_png(render_overlay(img, a), str(overlay_dir / f"{f.stem}.png"))
+                        _save_png(
+                            render_overlay(img, a), str(overlay_dir / f"{f.name}{OVERLAY_SUFFIX}")
+                        )
                 except ValueError as exc:  # ImageInputError, CalibrationError
                     row = {"file": f.name, "status": "error", "error": str(exc)}
                 except Exception as exc:  # noqa: BLE001 - one image must not stop the batch
@@ -229,34 +299,117 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_options(args: argparse.Namespace) -> float:
+    """Check compare's options as the web service does; returns the growth threshold."""
+    from .engine.analyze import validate_calibration
+    from .engine.compare import COMPARISON_DAYS, GROWTH_MM_PER_DAY, GROWTH_MM_PER_DAY_RANGE
+
+    lo, hi = COMPARISON_DAYS
+    if not (lo <= args.days <= hi):
+        raise CliError(
+            f"--days {args.days:g}: the phototrichogram needs the second image {lo}-{hi} days "
+            "after clipping"
+        )
+    growth = GROWTH_MM_PER_DAY if args.growth_mm_per_day is None else args.growth_mm_per_day
+    glo, ghi = GROWTH_MM_PER_DAY_RANGE
+    if not (glo <= growth <= ghi):
+        raise CliError(
+            f"--growth-mm-per-day {growth:g}: give {glo:g}-{ghi:g} mm/day (scalp hair grows "
+            f"about 0.3-0.4; the usual threshold is {GROWTH_MM_PER_DAY:g})"
+        )
+    validate_calibration(args.um_per_px)
+    return float(growth)
+
+
+def _comparison_failure(registration_score: float, anagen_pct: float | None) -> str | None:
+    """The web service's failure rule: why no anagen % can be given, or None."""
+    from .engine.compare import MIN_REGISTRATION_SCORE
+
+    if registration_score < MIN_REGISTRATION_SCORE:
+        return (
+            f"registration failed (score {registration_score:.2f} < "
+            f"{MIN_REGISTRATION_SCORE:g}): the images do not seem to show the same site"
+        )
+    if anagen_pct is None:
+        return "no hair could be followed from the first image to the second: no anagen %"
+    return None
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .engine import compare, load_image
 
+    growth = _compare_options(args)
     c = compare(
         load_image(args.before),
         load_image(args.after),
         args.days,
         um_per_px=args.um_per_px,
-        growth_mm_per_day=args.growth_mm_per_day,
+        growth_mm_per_day=growth,
     )
+    d = c.to_dict()
+    failure = _comparison_failure(c.registration_score, c.anagen_pct)
     if args.json:
-        print(json.dumps(c.to_dict(), indent=1))
+        if failure is not None:  # the figures are kept for checking, without a result
+            d.update(status="failed", error=failure, anagen_pct=None, telogen_pct=None)
+        else:
+            d["status"] = "done"
+        print(json.dumps(d, indent=1))
     else:
-        d = c.to_dict()
         print(f"registration shift {d['shift_px']} px, score {d['registration_score']:.2f}")
-        print(
-            f"matched hairs: {d['n_matched']}; anagen {d['anagen_pct']} %, telogen "
-            f"{d['telogen_pct']} % (growth threshold {d['threshold_um']:.0f} µm)"
-        )
+        if failure is None:
+            print(
+                f"matched hairs: {d['n_matched']}; anagen {d['anagen_pct']} %, telogen "
+                f"{d['telogen_pct']} % (growth threshold {d['threshold_um']:.0f} µm)"
+            )
+    if failure is not None:
+        print(f"error: {failure}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _synth_params(args: argparse.Namespace) -> SynthParams:
+    """SynthParams from the options, each checked against the generator's documented range."""
+    from .engine import synth
+
+    if args.seed < 0:
+        raise CliError(f"--seed {args.seed}: give a non-negative integer")
+    lo, hi = synth.UM_PER_PX_RANGE
+    if not (lo <= args.um_per_px <= hi):
+        raise CliError(f"--um-per-px {args.um_per_px:g}: the generator renders {lo:g}-{hi:g} µm/px")
+    lo, hi = synth.DENSITY_PER_CM2_RANGE
+    if not (lo <= args.density <= hi):
+        raise CliError(f"--density {args.density:g}: the generator renders {lo:g}-{hi:g} hairs/cm²")
+    if args.colour not in synth.HAIR_COLOURS:
+        raise CliError(f"--colour {args.colour}: choose one of {', '.join(synth.HAIR_COLOURS)}")
+    return synth.SynthParams(
+        um_per_px=args.um_per_px, density_per_cm2=args.density, hair_colour=args.colour
+    )
+
+
+def _writable(path: Path, option: str) -> None:
+    """Create ``path``'s folder and check a file can be written there, before any work."""
+    if path.is_dir():
+        raise CliError(f"{option} {path} is a folder: give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}: {exc.filename}") from exc
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise CliError(f"cannot write {path}: permission denied")
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from .engine import synth
 
-    p = synth.SynthParams(
-        um_per_px=args.um_per_px, density_per_cm2=args.density, hair_colour=args.colour
-    )
+    p = _synth_params(args)
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise CliError(f"{out}: the image is written as PNG; name it *.png")
+    _writable(out, "OUT")
+    if args.truth:
+        if _same_file(Path(args.truth), out):
+            raise CliError("--truth must not be the image file")
+        _writable(Path(args.truth), "--truth")
     img, truth = synth.generate(p, args.seed)
     _save_png(img, args.out)
     if args.truth:
@@ -295,14 +448,28 @@ COMMANDS = {
 }
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the exit's flush does not fail on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (tests)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the imaging CLI; returns the exit status instead of raising."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = _parser().parse_args(argv)
-        return COMMANDS[args.cmd](args)
+        code = COMMANDS[args.cmd](args)
+        sys.stdout.flush()  # a closed pipe is noticed here, not in the interpreter's exit
+        return code
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
+    except BrokenPipeError:  # `... | head`: the reader has all it wanted
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -20,15 +20,13 @@ from simple_history.models import HistoricalRecords
 
 from anagen.accounts.models import Clinic
 from anagen.imaging.engine.analyze import MAX_UM_PER_PX, MIN_UM_PER_PX, QUALITY_FLAGS
+from anagen.imaging.engine.compare import COMPARISON_DAYS  # noqa: F401 - read from here too
 from anagen.imaging.engine.record import accuracy_note
 from anagen.monitoring.models import Measurement, Photo
 from anagen.patients.models import Patient
 
 UM_PER_PX_VALIDATORS = [MinValueValidator(MIN_UM_PER_PX), MaxValueValidator(MAX_UM_PER_PX)]
 CUTOFF_VALIDATORS = [MinValueValidator(10.0), MaxValueValidator(100.0)]
-# Phototrichogram: the clipped site is imaged again 2-3 days later in the published protocols
-# (TrichoScan: 2 days; TrichoScale: 3 days; REFERENCE Part C); 1-7 days are accepted.
-COMPARISON_DAYS = (1, 7)
 
 
 class ImagingSettings(models.Model):

@@ -34,6 +34,7 @@ from anagen.imaging.engine import (
     render_overlay,
 )
 from anagen.imaging.engine.analyze import ENGINE_VERSION, MAX_UM_PER_PX, MIN_UM_PER_PX
+from anagen.imaging.engine.compare import GROWTH_MM_PER_DAY, MIN_REGISTRATION_SCORE
 from anagen.imaging.models import (
     COMPARISON_DAYS,
     AnalysisCorrection,
@@ -49,12 +50,8 @@ log = logging.getLogger(__name__)
 # larger uploads are refused with a clear message instead of exhausting the worker's memory.
 MAX_ANALYSIS_MEGAPIXELS = 25.0
 EDIT_OPS = ("add", "remove", "merge", "split", "set_diameter")
-# Phototrichogram (models.COMPARISON_DAYS apart): hairs growing at least 0.3 mm/day are anagen
-# (REFERENCE Part C).
-GROWTH_MM_PER_DAY = 0.3
-# Registration score (0..1) of the engine below which the two images are not taken to show
-# the same site: generated pairs of one site score 0.6-0.85, unrelated fields 0.1-0.35.
-MIN_REGISTRATION_SCORE = 0.5
+# Phototrichogram limits (COMPARISON_DAYS apart, GROWTH_MM_PER_DAY, MIN_REGISTRATION_SCORE)
+# live in engine/compare.py, so that `anagen image compare` applies the same rules.
 SAME_SCALE_TOLERANCE = 0.01  # both analyses must use the same µm/px within 1 %
 
 

@@ -24,6 +24,7 @@ from .segment import Chain, Prepared, hair_mask, prepare, trace_chains, weigh_co
 ENGINE_VERSION = "0.4.0"
 MIN_UM_PER_PX = 0.5
 MAX_UM_PER_PX = 30.0
+TERMINAL_CUTOFF_UM_RANGE = (10.0, 100.0)  # terminal/vellus cut-off (40 µm; 30 as an option)
 # Hairs whose bases lie within this distance belong to one follicular unit (they leave one
 # ostium; neighbouring units are several hundred µm apart even at 350 hairs/cm²). (250 µm
 # tried: tuning seeds 31/32/33 unit MAE 8.1/9.7/12.7 -> 7.4/8.2/10.6 %, the suite unchanged.)
@@ -217,8 +218,9 @@ def analyze(
     """
     t0 = time.perf_counter()
     upp = validate_calibration(um_per_px)
-    if not (10.0 <= float(terminal_cutoff_um) <= 100.0):
-        raise ValueError("terminal_cutoff_um must be between 10 and 100 µm")
+    lo, hi = TERMINAL_CUTOFF_UM_RANGE
+    if not (lo <= float(terminal_cutoff_um) <= hi):
+        raise ValueError(f"terminal_cutoff_um must be between {lo:g} and {hi:g} µm")
     rgb = coerce_image(image)
     H, W = rgb.shape[:2]
     fmask = _field_mask(field, (H, W))

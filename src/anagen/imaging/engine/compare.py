@@ -19,6 +19,18 @@ from .io import coerce_image
 from .models import Analysis
 from .segment import SRGB_TO_LINEAR, block_mean
 
+# Limits of the two-visit trichogram, shared by the web service and the CLI (REFERENCE Part C).
+# The clipped site is imaged again 2-3 days later in the published protocols (TrichoScan: 2
+# days; TrichoScale: 3 days); 1-7 days are accepted.
+COMPARISON_DAYS = (1, 7)
+# Hairs growing at least 0.3 mm/day are anagen; scalp hair grows about 0.3-0.4 mm/day, so a
+# threshold outside 0.1-1 mm/day cannot tell growing from resting hairs.
+GROWTH_MM_PER_DAY = 0.3
+GROWTH_MM_PER_DAY_RANGE = (0.1, 1.0)
+# Registration score (0..1) below which the two images are not taken to show the same site:
+# generated pairs of one site score 0.6-0.85, unrelated fields 0.1-0.35.
+MIN_REGISTRATION_SCORE = 0.5
+
 
 @dataclass
 class HairGrowth:

@@ -23,6 +23,10 @@ from PIL import Image
 from scipy import ndimage as ndi
 
 HAIR_COLOURS = ("black", "brown", "blond", "grey", "dyed")
+# Documented ranges of the generator (REFERENCE Part C section 6): random_params draws across
+# them and `anagen image synth` refuses values outside them.
+UM_PER_PX_RANGE = (2.0, 8.0)
+DENSITY_PER_CM2_RANGE = (50.0, 350.0)
 
 # Beer-Lambert absorption per micrometre of chord, RGB (linear light). A 70 µm black hair has
 # an optical density near 3 on its axis; blond and grey hairs are nearly transparent, which is
@@ -540,8 +544,8 @@ def random_params(rng: np.random.Generator, **overrides: Any) -> SynthParams:
     kw: dict[str, Any] = dict(
         width=w,
         height=h,
-        um_per_px=float(rng.uniform(2.0, 8.0)),
-        density_per_cm2=float(rng.uniform(50, 350)),
+        um_per_px=float(rng.uniform(*UM_PER_PX_RANGE)),
+        density_per_cm2=float(rng.uniform(*DENSITY_PER_CM2_RANGE)),
         unit_probs=tuple(float(x) for x in up),
         vellus_share=float(rng.uniform(0, 0.5)),
         trimmed_length_mm=(0.1, float(rng.uniform(0.3, 0.5))),
