@@ -457,6 +457,30 @@ class TestReplacingACoa:
             )
         assert "2e+07" in " ".join(err.value.errors["particles_per_ug_protein"])
 
+    def test_a_purity_is_checked_against_a_per_vial_concentration_too(self, make_lot, quality):
+        # Found while documenting the CoA fields: with particles per vial the check was
+        # skipped, so an entered purity of 1e12 (the data give ~5e9) passed the >= 2e9 rule.
+        lot = make_lot()
+        per_vial = {"value": 1.05e10, "unit": "particles/vial"}
+        with pytest.raises(services.ProductError) as err:
+            services.record_coa(
+                lot, quality, testing_laboratory="Lab",
+                results=good_results(particles_per_ml=per_vial, protein_ug_per_ml=1,
+                                     particles_per_ug_protein=1e12),
+            )  # fmt: skip
+        assert "does not match" in " ".join(err.value.errors["particles_per_ug_protein"])
+
+    @pytest.mark.parametrize("field", ["size_mean_nm", "size_d10_nm", "size_d50_nm", "size_d90_nm"])
+    def test_a_size_in_an_unknown_unit_is_refused_once(self, make_lot, quality, field):
+        lot = make_lot()
+        with pytest.raises(services.ProductError) as err:
+            services.record_coa(
+                lot, quality, testing_laboratory="Lab",
+                results=good_results(**{field: {"value": 130, "unit": "furlong"}}),
+            )  # fmt: skip
+        messages = err.value.errors[field]
+        assert len(messages) == 1 and "furlong" in messages[0]
+
     def test_the_replace_form_leaves_derived_values_blank_and_saving_recomputes_them(
         self, client, make_lot, quality
     ):

@@ -428,8 +428,11 @@ def add_supplier_document(
     return doc
 
 
-def _extra_result_checks(results: dict[str, Any]) -> list[release.FieldError]:
-    """Checks release.py leaves to us: descriptive markers, sizes it does not know, order."""
+def _extra_result_checks(
+    results: dict[str, Any], vial_ml: float | None = None
+) -> list[release.FieldError]:
+    """Checks release.py leaves to us: descriptive markers, sizes it does not know, order,
+    purity against concentration ÷ protein (``vial_ml`` reads a per-vial concentration)."""
     errors: list[release.FieldError] = []
     for name, value in results.items():
         if name not in importers.RESULT_FIELDS:
@@ -454,8 +457,11 @@ def _extra_result_checks(results: dict[str, Any]) -> list[release.FieldError]:
             continue
         try:
             value = release.read_number(name, raw, "nm", None)
-        except release.ReleaseInputError:
-            continue  # reported by validate_coa (it reads every *_nm field)
+        except release.ReleaseInputError as exc:
+            # validate_coa reads only the spec's fields: a size outside the spec with a unit
+            # like "furlong" was stored. The caller drops a message it already has.
+            errors.append(release.FieldError(name, exc.message))
+            continue
         lo, hi = release.SIZE_MODE_PLAUSIBLE_NM
         if not lo <= value <= hi:
             errors.append(
@@ -482,7 +488,7 @@ def _extra_result_checks(results: dict[str, Any]) -> list[release.FieldError]:
             else:
                 if number <= 0:
                     errors.append(release.FieldError("protein_ug_per_ml", "must be greater than 0"))
-    purity = _purity_from(results)
+    purity = _purity_from(results, vial_ml)
     entered = results.get("particles_per_ug_protein")
     if purity is not None and entered is not None:
         try:
@@ -555,11 +561,12 @@ def validate_results(
         raise _fail("results", "Must be an object of field: value.")
     done = complete_results(product, results)
     problems = release.validate_coa(done, spec, vial_volume_ml=float(product.volume_ml))
-    problems += _extra_result_checks(done)
+    problems += _extra_result_checks(done, float(product.volume_ml))
     if problems:
         errors: dict[str, list[str]] = {}
         for p in problems:
-            errors.setdefault(p.field, []).append(p.message)
+            if p.message not in errors.get(p.field, []):
+                errors.setdefault(p.field, []).append(p.message)
         raise ProductError(errors)
     return done
 
