@@ -114,6 +114,27 @@ class TestJsonImport:
         assert words in " ".join(err.value.errors[key])
         assert not Lot.objects.exists() and not CertificateOfAnalysis.objects.exists()
 
+    def test_every_bad_row_is_reported_not_only_the_first_found_while_saving(
+        self, product, quality
+    ):
+        past = (date.today() - timedelta(days=3)).isoformat()
+        entries = (lot_entry("A", expiry_date=past), lot_entry("B", quantity_received=200_000))
+        with pytest.raises(services.ProductError) as err:
+            services.import_lots(product.clinic, quality, "f.json", as_json(*entries))
+        assert "before it was received" in " ".join(err.value.errors["row 1, expiry_date"])
+        assert "not a plausible" in " ".join(err.value.errors["row 2, quantity_received"])
+        assert not Lot.objects.exists()
+
+    def test_a_coa_keeps_the_default_method_and_a_too_long_laboratory_is_refused_not_cut(
+        self, product, quality
+    ):
+        lots = services.import_lots(product.clinic, quality, "f.json", as_json(lot_entry("A")))
+        assert CertificateOfAnalysis.objects.get(lot=lots[0]).nta_method == "NTA"
+        long_lab = lot_entry("B", coa={"testing_laboratory": "L" * 201, "results": good_results()})
+        with pytest.raises(services.ProductError) as err:
+            services.import_lots(product.clinic, quality, "f.json", as_json(long_lab))
+        assert err.value.errors["row 1, coa.testing_laboratory"] == ["at most 200 characters"]
+
     def test_a_lot_number_already_received_is_refused(self, product, quality, make_lot):
         make_lot(lot_number="A")
         with pytest.raises(services.ProductError) as err:

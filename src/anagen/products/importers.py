@@ -233,9 +233,14 @@ def _build_row(row: int, data: dict[str, Any], issues: list[ImportIssue]) -> Lot
             lab = coa_raw.get("testing_laboratory")
             if not isinstance(lab, str) or not lab.strip():
                 issues.append(ImportIssue(row, "coa.testing_laboratory", "is required"))
+            elif len(lab.strip()) > 200:
+                # Refused, not cut: a laboratory's name is evidence, and a cut one is another.
+                issues.append(ImportIssue(row, "coa.testing_laboratory", "at most 200 characters"))
             else:
-                coa["testing_laboratory"] = lab.strip()[:200]
+                coa["testing_laboratory"] = lab.strip()
             for name, limit in (("cgmp_statement", 300), ("nta_method", 120)):
+                if coa_raw.get(name) in (None, ""):
+                    continue  # record_coa's default (the NTA method is "NTA" unless named)
                 try:
                     coa[name] = _text(coa_raw.get(name), limit)
                 except ValueError as exc:

@@ -1216,6 +1216,18 @@ def import_lots(
             location = locations.get(r.storage_location)
             if location is None:
                 add(r.row, "storage_location", f"no storage location {r.storage_location!r}")
+        try:
+            # Every receipt rule now, so that a second bad row is reported with the first
+            # (expiry before today, 100,000+ vials were found only while saving, one at a time).
+            _check_lot_fields(
+                clinic, product, r.lot_number, r.expiry_date, r.quantity_received, location,
+                timezone.localdate(),
+            )  # fmt: skip
+        except ProductError as exc:
+            for field, msgs in exc.errors.items():
+                if field != "lot_number":  # a clash is reported above, with its row
+                    for m in msgs:
+                        add(r.row, field, m)
         if r.coa is not None:
             try:
                 validate_results(product, r.results, spec)
