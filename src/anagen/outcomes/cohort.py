@@ -722,13 +722,16 @@ MULTIPLICITY_NOTE = (
 def add_holm(contrasts: list[dict[str, Any]]) -> list[str]:
     """Add ``p_holm`` to each contrast (Holm's step-down over the table's p-values, as
     statsmodels' ``multipletests``); returns the note for the section (none for one test)."""
-    ps = [c.get("p") for c in contrasts]
-    finite = [i for i, p in enumerate(ps) if p is not None and math.isfinite(float(p))]
-    for c in contrasts:
+    ps: dict[int, float] = {}
+    for i, c in enumerate(contrasts):
         c["p_holm"] = None
+        p = c.get("p")
+        if p is not None and math.isfinite(float(p)):
+            ps[i] = float(p)
+    finite = list(ps)
     if not finite:
         return []
-    adjusted = multipletests([float(ps[i]) for i in finite], method="holm")[1]  # type: ignore[index]
+    adjusted = multipletests([ps[i] for i in finite], method="holm")[1]
     for i, q in zip(finite, adjusted, strict=True):
         contrasts[i]["p_holm"] = float(q)
     return [MULTIPLICITY_NOTE.format(n=len(finite))] if len(finite) > 1 else []

@@ -43,7 +43,7 @@ class PatientAccessLogMiddleware:
             ).first()
             if patient is not None:
                 log_access(
-                    request.user,  # type: ignore[arg-type]
+                    request.user,
                     patient,
                     channel="api" if request.path.startswith("/api/") else "web",
                     path=request.path,
