@@ -104,9 +104,7 @@ def expected_measured_count(truth: dict[str, np.ndarray], m: MeasurementParams) 
     what a phototrichogram reads on average, so it is the right quantity to match a
     *measured* density against (the noise-free true density is ~15–20 % higher).
     """
-    term_vis = np.maximum(truth["hairs_terminal"] - truth["young_terminal"], 0).astype(float)
-    vel_vis = np.maximum(truth["hairs_vellus"] - truth["young_vellus"], 0).astype(float)
-    return term_vis + m.vellus_detection * vel_vis
+    return expected_values(truth, m)["hair_count"]
 
 
 def expected_values(truth: Mapping[str, np.ndarray], m: MeasurementParams) -> dict[str, np.ndarray]:
