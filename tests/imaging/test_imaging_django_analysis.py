@@ -344,6 +344,13 @@ def test_clinic_settings_page_saves_calibration(client, clinic_a, make_user):
     versions = cfg.history.count()
     client.post("/imaging/settings/", {"um_per_px": "4.2", "terminal_cutoff_um": "30"})
     assert cfg.history.count() == versions
+    # A calibration note over 200 characters is refused (it was cut silently).
+    r = client.post(
+        "/imaging/settings/",
+        {"um_per_px": "4.2", "terminal_cutoff_um": "30", "calibration_note": "x" * 201},
+    )
+    assert r.status_code == 400 and "At most 200 characters" in r.content.decode()
+    assert ImagingSettings.objects.get(clinic=clinic_a).calibration_note == ""
 
 
 def test_unusable_stored_images_fail_with_a_clear_message(analysed, monkeypatch):

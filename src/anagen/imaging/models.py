@@ -19,14 +19,22 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from anagen.accounts.models import Clinic
-from anagen.imaging.engine.analyze import MAX_UM_PER_PX, MIN_UM_PER_PX, QUALITY_FLAGS
+from anagen.imaging.engine.analyze import (
+    MAX_UM_PER_PX,
+    MIN_UM_PER_PX,
+    QUALITY_FLAGS,
+    TERMINAL_CUTOFF_UM_RANGE,
+)
 from anagen.imaging.engine.compare import COMPARISON_DAYS  # noqa: F401 - read from here too
 from anagen.imaging.engine.record import accuracy_note
 from anagen.monitoring.models import Measurement, Photo
 from anagen.patients.models import Patient
 
 UM_PER_PX_VALIDATORS = [MinValueValidator(MIN_UM_PER_PX), MaxValueValidator(MAX_UM_PER_PX)]
-CUTOFF_VALIDATORS = [MinValueValidator(10.0), MaxValueValidator(100.0)]
+CUTOFF_VALIDATORS = [
+    MinValueValidator(TERMINAL_CUTOFF_UM_RANGE[0]),
+    MaxValueValidator(TERMINAL_CUTOFF_UM_RANGE[1]),
+]
 
 
 class ImagingSettings(models.Model):

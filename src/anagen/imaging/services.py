@@ -33,7 +33,12 @@ from anagen.imaging.engine import (
     load_image,
     render_overlay,
 )
-from anagen.imaging.engine.analyze import ENGINE_VERSION, MAX_UM_PER_PX, MIN_UM_PER_PX
+from anagen.imaging.engine.analyze import (
+    ENGINE_VERSION,
+    MAX_UM_PER_PX,
+    MIN_UM_PER_PX,
+    TERMINAL_CUTOFF_UM_RANGE,
+)
 from anagen.imaging.engine.compare import GROWTH_MM_PER_DAY, MIN_REGISTRATION_SCORE
 from anagen.imaging.models import (
     COMPARISON_DAYS,
@@ -87,8 +92,11 @@ def settings_for(clinic: Clinic) -> ImagingSettings:
 
 def save_settings(clinic: Clinic, user: User, data: Mapping[str, Any]) -> ImagingSettings:
     upp = _float(data.get("um_per_px"), "um_per_px", MIN_UM_PER_PX, MAX_UM_PER_PX, "µm/px")
-    cutoff = _float(data.get("terminal_cutoff_um"), "terminal_cutoff_um", 10, 100, "µm")
-    note = str(data.get("calibration_note") or "").strip()[:200]
+    lo, hi = TERMINAL_CUTOFF_UM_RANGE
+    cutoff = _float(data.get("terminal_cutoff_um"), "terminal_cutoff_um", lo, hi, "µm")
+    note = str(data.get("calibration_note") or "").strip()
+    if len(note) > 200:  # refused, not cut: the note says how the scale was measured
+        raise ImagingError({"calibration_note": [f"At most 200 characters (got {len(note)})."]})
     with transaction.atomic():
         obj, _ = ImagingSettings.objects.select_for_update().get_or_create(clinic=clinic)
         obj.um_per_px = upp
