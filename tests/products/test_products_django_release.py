@@ -470,6 +470,18 @@ class TestReplacingACoa:
             )  # fmt: skip
         assert "does not match" in " ".join(err.value.errors["particles_per_ug_protein"])
 
+    @pytest.mark.parametrize(
+        ("field", "limit"),
+        [("testing_laboratory", 200), ("cgmp_statement", 300), ("nta_method", 120)],
+    )
+    def test_over_long_coa_text_is_refused_not_cut(self, make_lot, quality, field, limit):
+        lot = make_lot()
+        text = {"testing_laboratory": "Lab", field: "x" * (limit + 1)}
+        with pytest.raises(services.ProductError) as err:
+            services.record_coa(lot, quality, results=good_results(), **text)
+        assert err.value.errors[field] == [f"At most {limit} characters (got {limit + 1})."]
+        assert not CertificateOfAnalysis.objects.filter(lot=lot).exists()
+
     @pytest.mark.parametrize("field", ["size_mean_nm", "size_d10_nm", "size_d50_nm", "size_d90_nm"])
     def test_a_size_in_an_unknown_unit_is_refused_once(self, make_lot, quality, field):
         lot = make_lot()

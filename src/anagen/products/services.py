@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from anagen.accounts.models import Clinic, Membership, User
 from anagen.accounts.roles import allowed
+from anagen.core.checks import FieldErrors, read_text
 from anagen.core.history import save_with_history
 from anagen.patients.models import Patient
 from anagen.products import coldchain, importers, release
@@ -590,9 +591,13 @@ def record_coa(
 ) -> CertificateOfAnalysis:
     """Store (or replace, while quarantined) the lot's CoA after checking every value."""
     _check_coa_open(Lot.objects.get(pk=lot.pk))
-    errors: dict[str, list[str]] = {}
-    if not (testing_laboratory or "").strip():
-        errors["testing_laboratory"] = ["Name the laboratory that did the tests."]
+    # Refused when too long, never cut: the CoA's wording is the evidence.
+    errors = FieldErrors()
+    lab = read_text(errors, "testing_laboratory", testing_laboratory, max_len=200)
+    if not lab and "testing_laboratory" not in errors:
+        errors.add("testing_laboratory", "Name the laboratory that did the tests.")
+    cgmp = read_text(errors, "cgmp_statement", cgmp_statement, max_len=300)
+    method = read_text(errors, "nta_method", nta_method, max_len=120)
     try:
         check_pdf(pdf)
     except ProductError as exc:
@@ -612,10 +617,10 @@ def record_coa(
             clinic=lot.clinic, lot=lot
         )
         replaced = coa.pk is not None
-        coa.testing_laboratory = testing_laboratory.strip()[:200]
+        coa.testing_laboratory = lab
         coa.third_party_laboratory = bool(third_party_laboratory)
-        coa.cgmp_statement = (cgmp_statement or "").strip()[:300]
-        coa.nta_method = (nta_method or "").strip()[:120]
+        coa.cgmp_statement = cgmp
+        coa.nta_method = method
         coa.results = done
         coa.derived_fields = derived_fields(results, done)
         coa.source = source
