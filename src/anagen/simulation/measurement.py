@@ -107,6 +107,16 @@ def expected_measured_count(truth: dict[str, np.ndarray], m: MeasurementParams) 
     return expected_values(truth, m)["hair_count"]
 
 
+def _visible(truth: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Terminal, vellus and anagen hairs a camera can see: anagen hairs younger than the
+    emergence lag have not reached the surface."""
+    young = truth["young_terminal"] + truth["young_vellus"]
+    term_vis = np.maximum(truth["hairs_terminal"] - truth["young_terminal"], 0).astype(float)
+    vel_vis = np.maximum(truth["hairs_vellus"] - truth["young_vellus"], 0).astype(float)
+    anag_vis = np.maximum(truth["anagen_terminal"] + truth["anagen_vellus"] - young, 0)
+    return term_vis, vel_vis, anag_vis.astype(float)
+
+
 def expected_values(truth: Mapping[str, np.ndarray], m: MeasurementParams) -> dict[str, np.ndarray]:
     """The noise-free *measurement*: the mean of what ``measure`` returns over its random
     error, from simulated hair counts (``cohort.TRUTH_KEYS``).
@@ -119,15 +129,7 @@ def expected_values(truth: Mapping[str, np.ndarray], m: MeasurementParams) -> di
     draws, and that the mean of a ratio is not the ratio of the means (at demo counts under
     1 hair/cm² and 0.2 percentage points; ``tests/simulation/test_simulation_measurement.py``).
     """
-    term_vis = np.maximum(truth["hairs_terminal"] - truth["young_terminal"], 0).astype(float)
-    vel_vis = np.maximum(truth["hairs_vellus"] - truth["young_vellus"], 0).astype(float)
-    anag_vis = np.maximum(
-        truth["anagen_terminal"]
-        + truth["anagen_vellus"]
-        - truth["young_terminal"]
-        - truth["young_vellus"],
-        0,
-    ).astype(float)
+    term_vis, vel_vis, anag_vis = _visible(truth)
     count = term_vis + m.vellus_detection * vel_vis
     hairs = (truth["hairs_terminal"] + truth["hairs_vellus"]).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -155,15 +157,7 @@ def measure(
     row's own generator. Binomial thinning of vellus hairs and the anagen count use normal
     approximations (cheap, and counts are large).
     """
-    term_vis = np.maximum(truth["hairs_terminal"] - truth["young_terminal"], 0).astype(float)
-    vel_vis = np.maximum(truth["hairs_vellus"] - truth["young_vellus"], 0).astype(float)
-    anag_vis = np.maximum(
-        truth["anagen_terminal"]
-        + truth["anagen_vellus"]
-        - truth["young_terminal"]
-        - truth["young_vellus"],
-        0,
-    ).astype(float)
+    term_vis, vel_vis, anag_vis = _visible(truth)
     p = m.vellus_detection
     vel_det = np.clip(np.rint(vel_vis * p + np.sqrt(vel_vis * p * (1 - p)) * z[:, 3]), 0, vel_vis)
     expected = term_vis + vel_det
