@@ -113,9 +113,10 @@ def generate_demo_cohort(n_patients: int, seed: int, start: dt.date) -> list[Dem
     require_int_at_least("n_patients", n_patients, 1)
     rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(9,)))
     today = start + dt.timedelta(days=DEMO_TODAY_OFFSET_DAYS)
-    meta = []
+    patients: list[DemoPatient] = []
+    session_days_of: list[list[int]] = []
     specs = []
-    for _ in range(n_patients):
+    for i in range(n_patients):
         sex = "M" if rng.random() < 0.7 else "F"
         age = int(rng.integers(22, 66))
         diagnosis = str(rng.choice(_DIAGNOSES, p=_DIAGNOSIS_P))
@@ -127,57 +128,6 @@ def generate_demo_cohort(n_patients: int, seed: int, start: dt.date) -> list[Dem
         modality = str(rng.choice(_MODALITIES, p=_MODALITY_P))
         plan, session_days, description = _plan(modality, rng)
         enrol = start + dt.timedelta(days=int(rng.integers(0, ENROLMENT_SPAN_DAYS + 1)))
-        meta.append(
-            (
-                sex,
-                age,
-                diagnosis,
-                scale,
-                stage,
-                region,
-                modality,
-                plan,
-                description,
-                enrol,
-                session_days,
-            )
-        )
-        specs.append(PatientSpec(stage, scale, region, (plan,)))
-    m = MeasurementParams(dropout_per_year=0.15)
-    vd = simulate_visits(
-        specs,
-        seed,
-        [7 * w for w in VISIT_WEEKS],
-        keys=[(10, i) for i in range(n_patients)],
-        measurement=m,
-    )
-    expected = expected_values(vd.truth, m)
-    out: list[DemoPatient] = []
-    for i, (
-        sex,
-        age,
-        diagnosis,
-        scale,
-        stage,
-        region,
-        modality,
-        plan,
-        description,
-        enrol,
-        session_days,
-    ) in enumerate(meta):
-        visits = []
-        for j, week in enumerate(VISIT_WEEKS):
-            day = int(vd.days[i, j])
-            when = enrol + dt.timedelta(days=day)
-            if when > today or not vd.observed[i, j]:
-                continue
-            measured = DemoMeasurement(**{k: _num(vd.measured[k][i, j]) for k in CHANNELS})
-            true = DemoMeasurement(**{k: _num(vd.true[k][i, j]) for k in CHANNELS})
-            mean = DemoMeasurement(**{k: _num(expected[k][i, j]) for k in CHANNELS})
-            visits.append(DemoVisit(week, when, day, measured, true, mean))
-        sessions = [enrol + dt.timedelta(days=d) for d in session_days]
-        sessions = [d for d in sessions if d <= today]
         modelled = diagnosis == "androgenetic_alopecia"
         notes = (
             []
@@ -187,7 +137,8 @@ def generate_demo_cohort(n_patients: int, seed: int, start: dt.date) -> list[Dem
                 f"{diagnosis.replace('_', ' ')} is not modelled."
             ]
         )
-        out.append(
+        # Visits and session dates are filled in once the whole cohort is simulated.
+        patients.append(
             DemoPatient(
                 patient_id=f"DEMO-{i + 1:04d}",
                 sex=sex,
@@ -200,13 +151,37 @@ def generate_demo_cohort(n_patients: int, seed: int, start: dt.date) -> list[Dem
                 modality=modality,
                 plan_description=description,
                 enrolment_date=enrol,
-                session_dates=sessions,
-                visits=visits,
+                session_dates=[],
+                visits=[],
                 plan=plan,
                 notes=notes,
             )
         )
-    return out
+        session_days_of.append(session_days)
+        specs.append(PatientSpec(stage, scale, region, (plan,)))
+    m = MeasurementParams(dropout_per_year=0.15)
+    vd = simulate_visits(
+        specs,
+        seed,
+        [7 * w for w in VISIT_WEEKS],
+        keys=[(10, i) for i in range(n_patients)],
+        measurement=m,
+    )
+    expected = expected_values(vd.truth, m)
+    for i, (patient, session_days) in enumerate(zip(patients, session_days_of, strict=True)):
+        enrol = patient.enrolment_date
+        for j, week in enumerate(VISIT_WEEKS):
+            day = int(vd.days[i, j])
+            when = enrol + dt.timedelta(days=day)
+            if when > today or not vd.observed[i, j]:
+                continue
+            measured = DemoMeasurement(**{k: _num(vd.measured[k][i, j]) for k in CHANNELS})
+            true = DemoMeasurement(**{k: _num(vd.true[k][i, j]) for k in CHANNELS})
+            mean = DemoMeasurement(**{k: _num(expected[k][i, j]) for k in CHANNELS})
+            patient.visits.append(DemoVisit(week, when, day, measured, true, mean))
+        sessions = [enrol + dt.timedelta(days=d) for d in session_days]
+        patient.session_dates = [d for d in sessions if d <= today]
+    return patients
 
 
 def _num(x: float) -> float | None:
