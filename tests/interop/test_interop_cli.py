@@ -220,3 +220,88 @@ def test_a_fhir_bundle_saved_with_a_byte_order_mark_imports(setup, tmp_path, cli
     out, _ = run("fhir", "import", str(target), "--clinic", "clinic-b", "--user", "desk-b")
     assert "Imported" in out
     assert Patient.objects.get(clinic=clinic_b).medical_record_number == "CLI-1"
+
+
+# --- photo links and --base-url ----------------------------------------------------------------
+
+EXPORT = ("fhir", "export", "--clinic", "clinic-a", "--user", "doc")
+
+
+@pytest.fixture
+def photographed(clinic_a, setup, make_patient):
+    """A second patient whose visits have photos (the `setup` course has none)."""
+    from anagen.accounts.models import User
+
+    doc = User.objects.get(username="doc")
+    patient = make_patient(clinic_a, doc, medical_record_number="CLI-2")
+    course(patient, doc)
+    return patient
+
+
+def _attachments(path) -> list[dict]:
+    bundle = json.loads(path.read_text())
+    return [
+        e["resource"]["content"][0]["attachment"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "DocumentReference"
+    ]
+
+
+def test_without_a_base_url_photos_are_listed_without_links_and_stderr_says_how_to_add_them(
+    photographed, tmp_path
+):
+    """A path such as /monitoring/5/photos/7/ resolves nowhere for the receiver."""
+    target = tmp_path / "b.json"
+    _, err = run(*EXPORT, "--mrn", "CLI-2", "-o", str(target))
+    Bundle.model_validate_json(target.read_text())
+    attachments = _attachments(target)
+    assert len(attachments) == 3
+    for a in attachments:
+        assert "url" not in a
+        assert a["contentType"] == "image/jpeg" and a["title"] and a["size"]
+    (note,) = [line for line in err.splitlines() if "--base-url" in line]
+    assert note.startswith("Photo links were left out (3 photos)")
+    assert "--base-url https://your-server" in note
+
+
+def test_with_a_base_url_photos_are_linked_there(photographed, tmp_path):
+    target = tmp_path / "b.json"
+    _, err = run(*EXPORT, "--mrn", "CLI-2", "-o", str(target),
+                 "--base-url", "https://anagen.example.org/")  # fmt: skip
+    urls = [a["url"] for a in _attachments(target)]
+    assert len(urls) == 3
+    assert all(
+        u.startswith(f"https://anagen.example.org/monitoring/{photographed.pk}/photos/")
+        for u in urls
+    )
+    assert "--base-url" not in err
+
+
+def test_a_patient_without_photos_exports_without_the_note(setup, tmp_path):
+    _, err = run(*EXPORT, "--mrn", "CLI-1", "-o", str(tmp_path / "b.json"))
+    assert "Photo links" not in err
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "anagen.example.org",
+        "/monitoring",
+        "ftp://anagen.example.org",
+        "https://",
+        "https://anagen.example.org:port",
+        "https://anagen.example.org/?next=1",
+        "javascript:alert(1)",
+    ],
+)
+def test_a_base_url_that_is_not_an_absolute_http_address_is_refused_before_any_work(
+    setup, tmp_path, base_url
+):
+    from anagen.accounts.models import AccessLog
+
+    target = tmp_path / "b.json"
+    with pytest.raises(CommandError, match="--base-url: give the server's absolute") as exc:
+        run(*EXPORT, "--mrn", "CLI-1", "-o", str(target), "--base-url", base_url)
+    assert "\n" not in str(exc.value) and "https://" in str(exc.value)
+    assert not target.exists()
+    assert not AccessLog.objects.exists()

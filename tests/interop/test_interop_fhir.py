@@ -373,3 +373,191 @@ def test_hair_growth_questionnaire_answers_are_a_questionnaire_response_per_visi
         ),
     }
     Bundle.model_validate(bundle)
+
+
+# --- records voided as entered in error --------------------------------------------------------
+
+VOID_REASON = "Entered on the wrong patient"
+
+
+# The R5 value sets of `status` of the resources that take entered-in-error here.
+R5_STATUSES = {
+    "Observation": {"registered", "preliminary", "final", "amended", "corrected", "cancelled",
+                    "entered-in-error", "unknown"},
+    "QuestionnaireResponse": {"in-progress", "completed", "amended", "entered-in-error",
+                              "stopped"},
+    "AdverseEvent": {"in-progress", "completed", "entered-in-error", "unknown"},
+    "Appointment": {"proposed", "pending", "booked", "arrived", "fulfilled", "cancelled",
+                    "noshow", "entered-in-error", "checked-in", "waitlist"},
+    "DocumentReference": {"current", "superseded", "entered-in-error"},
+    "Procedure": {"preparation", "in-progress", "not-done", "on-hold", "stopped", "completed",
+                  "entered-in-error", "unknown"},
+}  # fmt: skip
+
+
+def _by_url(bundle: dict) -> dict[str, dict]:
+    return {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+
+
+def test_voided_records_stay_in_the_export_as_entered_in_error_under_the_same_full_urls(
+    treated, clinician
+):
+    """A receiver that took an export before the voiding finds every record it got again,
+    at the same fullUrl, now marked entered-in-error; nothing it holds silently vanishes."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from anagen.monitoring import services as monitoring
+
+    patient, data = treated
+
+    def url(kind: str, pk: int) -> str:
+        return fhir_export.urn(patient.clinic_id, kind, pk)
+
+    live_visit, wrong_visit = data["visits"][2], data["visits"][1]
+    wrong_reading = monitoring.add_measurement(
+        live_visit, clinician, {"target_area_cm2": 1.0, "density_per_cm2": 200.0}
+    )
+    wrong_event = monitoring.record_adverse_event(
+        patient,
+        clinician,
+        {
+            "term_key": "injection_site_reaction",
+            "grade": 2,
+            "onset_date": data["sessions"][2].performed_on,
+            "related_session_date": data["sessions"][2].performed_on,
+            "outcome": "recovering",
+        },
+    )
+    today = timezone.localdate()
+    ahead = monitoring.add_scheduled_visit(
+        patient, clinician, due_date=today + timedelta(days=30), label="Week 30 review"
+    )
+    wrong_booking = monitoring.add_scheduled_visit(
+        patient, clinician, due_date=today + timedelta(days=40), label="Booked in error"
+    )
+    (wrong_photo,) = live_visit.photos.all()
+    before = _bundle_of(fhir_export.patient_bundle_json(patient, base_url="https://c.example"))
+
+    for record in (wrong_visit, wrong_reading, wrong_event, wrong_booking, wrong_photo):
+        monitoring.void_record(record, clinician, VOID_REASON)
+    text = fhir_export.patient_bundle_json(patient, base_url="https://c.example")
+    Bundle.model_validate_json(text)
+    after = _by_url(_bundle_of(text))
+
+    assert set(after) == {e["fullUrl"] for e in before["entry"]}
+    status = {u: r["status"] for u, r in after.items() if "status" in r}
+    # fhir.resources does not check codes against their value sets: the R5 ones, here.
+    for u, s in status.items():
+        assert s in R5_STATUSES.get(after[u]["resourceType"], {s}), (after[u], s)
+    # The voided visit takes its measurements, global assessment and photo with it.
+    (wrong_visit_reading,) = wrong_visit.measurements.all()
+    (wrong_visit_photo,) = wrong_visit.photos.all()
+    for name in ("density_per_cm2", "hair_count", "mean_diameter_um", "target_area_cm2"):
+        assert status[url(f"measurement-{name}", wrong_visit_reading.pk)] == "entered-in-error"
+    assert status[url("global", wrong_visit.pk)] == "entered-in-error"
+    assert status[url("photo", wrong_visit_photo.pk)] == "entered-in-error"
+    # A measurement voided on a visit that stands; the visit's own reading stays final.
+    assert status[url("measurement-density_per_cm2", wrong_reading.pk)] == "entered-in-error"
+    (kept_reading,) = [m for m in live_visit.measurements.all() if m.pk != wrong_reading.pk]
+    assert status[url("measurement-density_per_cm2", kept_reading.pk)] == "final"
+    assert status[url("global", live_visit.pk)] == "final"
+    # The adverse events, the appointments and the photos, voided and not.
+    assert status[url("adverse-event", wrong_event.pk)] == "entered-in-error"
+    assert status[url("adverse-event", data["event"].pk)] == "completed"
+    assert status[url("appointment", wrong_booking.pk)] == "entered-in-error"
+    assert status[url("appointment", ahead.pk)] == "proposed"
+    assert status[url("photo", wrong_photo.pk)] == "entered-in-error"
+    (kept_photo,) = data["visits"][0].photos.all()
+    assert status[url("photo", kept_photo.pk)] == "current"
+    # Procedures are untouched: no session was voided.
+    assert {s for u, s in status.items() if after[u]["resourceType"] == "Procedure"} == {
+        "completed"
+    }
+    # The event still names its session, which stands.
+    suspect = after[url("adverse-event", wrong_event.pk)]["suspectEntity"][0]
+    assert suspect["instanceReference"]["reference"] == url("session", data["sessions"][2].pk)
+
+
+def test_a_voided_photo_is_not_linked(treated, clinician):
+    """The photo was taken in error: the receiver is not pointed at its image."""
+    from anagen.monitoring import services as monitoring
+
+    patient, data = treated
+    (photo,) = data["visits"][2].photos.all()
+    monitoring.void_record(photo, clinician, VOID_REASON)
+    bundle = _bundle_of(fhir_export.patient_bundle_json(patient, base_url="https://c.example/"))
+    docs = _by_url(bundle)
+    voided = docs[fhir_export.urn(patient.clinic_id, "photo", photo.pk)]
+    attachment = voided["content"][0]["attachment"]
+    assert "url" not in attachment
+    assert attachment["contentType"] == "image/jpeg" and attachment["title"]
+    live = [d for d in _resources(bundle, "DocumentReference") if d["status"] == "current"]
+    assert len(live) == 2
+    assert all(
+        d["content"][0]["attachment"]["url"].startswith(
+            f"https://c.example/monitoring/{patient.pk}/"
+        )
+        for d in live
+    )
+
+
+def test_the_questionnaire_answers_of_a_voided_visit_are_entered_in_error(treated, clinician):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from anagen.monitoring import services as monitoring
+
+    patient, _ = treated
+    day = timezone.localdate() - timedelta(days=1)
+    kept = monitoring.record_visit(patient, clinician, {"visit_date": day, "hgq_growth": 1})
+    wrong = monitoring.record_visit(patient, clinician, {"visit_date": day, "hgq_growth": -2})
+    monitoring.void_record(wrong, clinician, VOID_REASON)
+    bundle = _bundle_of(fhir_export.patient_bundle_json(patient))
+    responses = _by_url(bundle)
+    assert responses[fhir_export.urn(patient.clinic_id, "hgq", wrong.pk)]["status"] == (
+        "entered-in-error"
+    )
+    assert responses[fhir_export.urn(patient.clinic_id, "hgq", kept.pk)]["status"] == "completed"
+    Bundle.model_validate(bundle)
+
+
+def test_a_voided_appointment_spans_its_due_day_and_drops_the_cancellation_reason(
+    treated, clinician
+):
+    """R5 lets an appointment go without a start and end only while proposed, cancelled or
+    waitlisted (app-3), and gives a cancellation reason only to a cancelled or no-show one
+    (app-4): entered-in-error needs the one and may not have the other."""
+    from datetime import UTC, datetime, timedelta
+
+    from django.utils import timezone
+
+    from anagen.monitoring import services as monitoring
+
+    patient, _ = treated
+    due = timezone.localdate() + timedelta(days=60)
+    sv = monitoring.add_scheduled_visit(patient, clinician, due_date=due, label="Week 20")
+    monitoring.set_visit_status(sv, clinician, "cancelled", "Stopped the course early")
+    monitoring.void_record(sv, clinician, VOID_REASON)
+    (appointment,) = _resources(_bundle_of(fhir_export.patient_bundle_json(patient)), "Appointment")
+    assert appointment["status"] == "entered-in-error"
+    assert "cancellationReason" not in appointment
+    assert appointment["requestedPeriod"] == [{"start": due.isoformat(), "end": due.isoformat()}]
+    start = datetime.fromisoformat(appointment["start"])
+    end = datetime.fromisoformat(appointment["end"])
+    midnight = datetime.combine(due, datetime.min.time(), tzinfo=timezone.get_default_timezone())
+    assert start == midnight.astimezone(UTC) and end - start == timedelta(days=1)
+
+
+def test_an_event_does_not_name_a_voided_session_as_its_suspect(treated, clinician):
+    from anagen.treatments import services as treatments
+
+    patient, data = treated
+    treatments.void_session(data["sessions"][1], clinician, VOID_REASON)
+    resources = _by_url(_bundle_of(fhir_export.patient_bundle_json(patient)))
+    session = resources[fhir_export.urn(patient.clinic_id, "session", data["sessions"][1].pk)]
+    assert session["status"] == "entered-in-error"
+    event = resources[fhir_export.urn(patient.clinic_id, "adverse-event", data["event"].pk)]
+    assert event["status"] == "completed" and "suspectEntity" not in event

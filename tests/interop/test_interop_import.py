@@ -123,6 +123,10 @@ def test_an_exported_bundle_imports_into_another_clinic(
         (json.dumps(bundle(birthDate="2999-01-01")), "birthDate", "cannot be in the future"),
         (json.dumps(bundle(identifier=None)), "identifier", "medical record number"),
         (json.dumps(bundle(gender="bogus")), "gender", "gender must be one of"),
+        # Not a living, active patient: registered, they would get reminders and recalls.
+        (json.dumps(bundle(active=False)), "active", "inactive"),
+        (json.dumps(bundle(deceasedBoolean=True)), "deceased", "recorded as deceased"),
+        (json.dumps(bundle(deceasedDateTime="2024-03-02")), "deceased", "on 2024-03-02"),
         # Too long for the record: refused, never cut or stored past the API's own limit.
         (json.dumps(bundle(telecom=[{"system": "phone", "value": "1" * 41}])), "telecom", "40"),
         (json.dumps(bundle(address=[{"text": "Lane " * 401}])), "address", "At most 2000"),
@@ -139,6 +143,35 @@ def test_bad_input_is_refused_with_the_field_named_and_nothing_stored(
     assert field in exc.value.errors, exc.value.errors
     assert any(message in m for m in exc.value.errors[field]), exc.value.errors
     assert not Patient.objects.exists()
+
+
+def test_an_active_patient_not_deceased_imports(clinic_a, clerk):
+    raw = json.dumps(bundle(active=True, deceasedBoolean=False))
+    assert import_patient_bundle(clinic_a, clerk, raw).patient.medical_record_number == "EXT-0042"
+
+
+def test_an_inactive_deceased_patient_is_refused_for_both_reasons(clinic_a, clerk):
+    with pytest.raises(ImportRefused) as exc:
+        import_patient_bundle(
+            clinic_a, clerk, json.dumps(bundle(active=False, deceasedBoolean=True))
+        )
+    assert set(exc.value.errors) == {"active", "deceased"}
+    assert not Patient.objects.exists()
+
+
+def test_an_exported_voided_patient_is_not_imported_as_a_live_one(
+    clinic_a, clinic_b, clerk, make_user, make_patient
+):
+    """The export marks a voided record inactive; importing it elsewhere is refused."""
+    from anagen.patients import services as patient_services
+
+    admin_b = make_user(Role.ADMIN, clinic_b, username="admin-b")
+    source = make_patient(clinic_b, admin_b, medical_record_number="RT-2")
+    voided = patient_services.void_patient(source, admin_b, "Duplicate of RT-1")
+    with pytest.raises(ImportRefused) as exc:
+        import_patient_bundle(clinic_a, clerk, fhir_export.patient_bundle_json(voided))
+    assert list(exc.value.errors) == ["active"]
+    assert not Patient.objects.filter(clinic=clinic_a).exists()
 
 
 def test_two_patients_in_one_bundle_are_refused(clinic_a, clerk):
@@ -171,6 +204,12 @@ def test_the_import_page_shows_field_errors_then_registers(client, clerk):
     assert bad.status_code == 400
     assert "birthDate is required" in bad.content.decode()
     assert not Patient.objects.exists()
+    died = client.post(
+        "/interop/import/", {"text": json.dumps(bundle(deceasedDateTime="2024-03-02"))}
+    )
+    assert died.status_code == 400
+    assert "deceased: The Patient is recorded as deceased on 2024-03-02" in died.content.decode()
+    assert not Patient.objects.exists()
     notjson = client.post(
         "/interop/import/",
         {"file": SimpleUploadedFile("b.json", b"{oops", content_type="application/json")},
@@ -196,6 +235,11 @@ def test_the_api_imports_and_answers_400_with_detail(client, clerk, clinic_a, ap
         r = client.post(url, data=body, content_type="application/json", headers=headers)
         assert r.status_code == 400 and r.json()["detail"], body
     assert "birthDate" in r.json()["detail"]
+    for field, patient in (("active", {"active": False}), ("deceased", {"deceasedBoolean": True})):
+        body = json.dumps(bundle(**patient))
+        r = client.post(url, data=body, content_type="application/json", headers=headers)
+        assert r.status_code == 400 and r.json()["detail"].startswith(f"{field}: "), r.json()
+    assert not Patient.objects.exists()
     r = client.post(
         url, data=json.dumps(bundle()), content_type="application/json", headers=headers
     )

@@ -6,13 +6,18 @@ Every resource gets a ``urn:uuid:`` full URL derived from the clinic, the model 
 bundle. Codes that have no standard terminology (modalities, scalp zones, measurements,
 CTCAE grades) use local CodeSystems under ``LOCAL``; ICD-10, ICD-11 and SNOMED CT codes are
 exported with the system and version stored with the diagnosis.
+
+Records voided as entered in error (docs/voiding.md) are not left out: each is exported with
+FHIR status ``entered-in-error`` under its usual stable full URL, so a receiver that took an
+earlier export learns that the record was retracted. A voided visit takes its measurements,
+global assessment, questionnaire answers and photos with it.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -71,6 +76,8 @@ MRN_TYPE = {
     ]
 }
 UCUM = "http://unitsofmeasure.org"
+# The status every R5 resource exported here takes when its record was voided.
+ENTERED_IN_ERROR = "entered-in-error"
 NAMESPACE = uuid.UUID("6f1d3c52-8a8e-4c55-9d4e-3b1f2a7c9e10")
 
 GENDER = {"female": "female", "male": "male", "intersex": "other", "unknown": "unknown"}
@@ -104,6 +111,12 @@ def _dt(value: date | datetime) -> str:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     return value.isoformat()
+
+
+def _day_span(day: date) -> tuple[str, str]:
+    """The whole of ``day`` in the clinic's time zone, as FHIR instants (start, end)."""
+    start = datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
+    return _dt(start), _dt(start + timedelta(days=1))
 
 
 def _ref(full_url: str, display: str | None = None) -> dict[str, str]:
@@ -443,18 +456,18 @@ class _Builder:
         return by_date
 
     def observations(self, visits: Iterable[Visit]) -> None:
+        """Measurements and the global assessment of every visit, voided ones included:
+        a voided measurement, and every Observation of a voided visit, is entered-in-error."""
         for v in visits:
             for m in v.measurements.all():
-                if m.voided_at is not None:
-                    continue
-                self._measurement(v, m)
+                self._measurement(v, m, voided=v.is_voided or m.is_voided)
             if v.global_assessment is not None:
                 self.add(
                     "global",
                     v.pk,
                     {
                         "resourceType": "Observation",
-                        "status": "final",
+                        "status": ENTERED_IN_ERROR if v.is_voided else "final",
                         "code": {
                             "coding": [
                                 {
@@ -473,7 +486,8 @@ class _Builder:
     def questionnaire_responses(self, visits: Iterable[Visit]) -> None:
         """The patient's Hair Growth Questionnaire at each visit where any item was answered
         (REFERENCE.md: consultation data as QuestionnaireResponse). Each answer is the
-        7-point score, −3 (greatly decreased) … +3 (greatly increased)."""
+        7-point score, −3 (greatly decreased) … +3 (greatly increased). The answers given at
+        a voided visit are entered-in-error."""
         for v in visits:
             items = [
                 {"linkId": name, "text": label, "answer": [{"valueInteger": answer}]}
@@ -488,14 +502,14 @@ class _Builder:
                 {
                     "resourceType": "QuestionnaireResponse",
                     "questionnaire": Q_HGQ,
-                    "status": "completed",
+                    "status": ENTERED_IN_ERROR if v.is_voided else "completed",
                     "subject": self.subject,
                     "authored": _dt(v.visit_date),
                     "item": items,
                 },
             )
 
-    def _measurement(self, v: Visit, m: Measurement) -> None:
+    def _measurement(self, v: Visit, m: Measurement, *, voided: bool) -> None:
         for name, (display, ucum, unit) in MEASURES.items():
             value = getattr(m, name)
             if value is None:
@@ -508,7 +522,7 @@ class _Builder:
                 m.pk,
                 {
                     "resourceType": "Observation",
-                    "status": "final",
+                    "status": ENTERED_IN_ERROR if voided else "final",
                     "category": [
                         {
                             "coding": [
@@ -530,10 +544,12 @@ class _Builder:
             )
 
     def adverse_events(self, events: Iterable[AdverseEvent], session_urls: dict[date, str]) -> None:
+        """Every adverse event; a voided one is entered-in-error. ``session_urls`` holds the
+        sessions not voided, so only those are named as the suspect entity."""
         for e in events:
             resource: dict[str, Any] = {
                 "resourceType": "AdverseEvent",
-                "status": "entered-in-error" if e.is_voided else "completed",
+                "status": ENTERED_IN_ERROR if e.is_voided else "completed",
                 "actuality": "actual",
                 "code": {
                     "coding": [
@@ -600,25 +616,29 @@ class _Builder:
         Anagen keeps a due date, not a time. R5 lets only proposed, cancelled or waitlisted
         appointments go without a start and end (invariant app-3), so a visit that took place
         (its Observations carry the date) or was missed is not exported as an Appointment.
+        A voided one is entered-in-error; that status needs a start and end, so it spans the
+        whole due day, and it carries no cancellation reason (invariant app-4).
         """
         status: dict[str, str] = {
             ScheduledVisit.Status.PLANNED: "proposed",
             ScheduledVisit.Status.CANCELLED: "cancelled",
         }
         for sv in scheduled:
-            if sv.status not in status or sv.is_voided:
+            if sv.status not in status:
                 continue
             due = _dt(sv.due_date)
             resource: dict[str, Any] = {
                 "resourceType": "Appointment",
-                "status": status[sv.status],
+                "status": ENTERED_IN_ERROR if sv.is_voided else status[sv.status],
                 "description": sv.label,
                 "subject": self.subject,
                 "created": _dt(sv.created_at),
                 "requestedPeriod": [{"start": due, "end": due}],
                 "participant": [{"actor": self.subject, "status": "needs-action"}],
             }
-            if sv.status == ScheduledVisit.Status.CANCELLED:
+            if sv.is_voided:
+                resource["start"], resource["end"] = _day_span(sv.due_date)
+            elif sv.status == ScheduledVisit.Status.CANCELLED:
                 # The reason is kept with the change that cancelled it ("cancelled: why").
                 last = sv.history.first()
                 why = (last.history_change_reason or "") if last is not None else ""
@@ -660,22 +680,28 @@ class _Builder:
             self.add("consent", c.pk, resource)
 
     def documents(self, photos: Iterable[Photo]) -> None:
+        """Photos as DocumentReferences; the image is linked, never embedded. The link needs
+        the server's absolute URL (a relative path resolves nowhere for a receiver), so
+        without a base URL it is left out. A voided photo, or one of a voided visit, is
+        entered-in-error and never linked."""
         for ph in photos:
+            voided = ph.is_voided or ph.visit.is_voided
             view = ph.get_view_display() if ph.view else ""
-            attachment: dict[str, Any] = {
-                "contentType": ph.content_type,
-                "url": f"{self.base_url}/monitoring/{ph.patient_id}/photos/{ph.pk}/",
-                "size": str(ph.size_bytes),
-                "title": f"{ph.get_kind_display()} {view}".strip(),
-                "creation": _dt(ph.uploaded_at),
-            }
+            attachment: dict[str, Any] = {"contentType": ph.content_type}
+            if self.base_url and not voided:
+                attachment["url"] = f"{self.base_url}/monitoring/{ph.patient_id}/photos/{ph.pk}/"
+            attachment.update(
+                size=str(ph.size_bytes),
+                title=f"{ph.get_kind_display()} {view}".strip(),
+                creation=_dt(ph.uploaded_at),
+            )
             if ph.width_px:
                 attachment["width"] = ph.width_px
             if ph.height_px:
                 attachment["height"] = ph.height_px
             resource: dict[str, Any] = {
                 "resourceType": "DocumentReference",
-                "status": "current",
+                "status": ENTERED_IN_ERROR if voided else "current",
                 "type": {
                     "coding": [
                         {"system": CS_PHOTO, "code": ph.kind, "display": ph.get_kind_display()}
@@ -728,17 +754,18 @@ def patient_bundle_dict(patient: Patient, *, base_url: str = "") -> dict[str, An
         .order_by("performed_on", "id")
     )
     session_urls = b.procedures(sessions, lot_urls, draws)
+    # Voided records are exported too, as entered-in-error (docs/voiding.md).
     visits = (
-        Visit.objects.filter(clinic=patient.clinic, patient=patient, voided_at__isnull=True)
+        Visit.objects.filter(clinic=patient.clinic, patient=patient)
         .prefetch_related("measurements")
         .order_by("visit_date", "id")
     )
     b.observations(visits)
     b.questionnaire_responses(visits)
     b.adverse_events(
-        AdverseEvent.objects.filter(
-            clinic=patient.clinic, patient=patient, voided_at__isnull=True
-        ).order_by("onset_date", "id"),
+        AdverseEvent.objects.filter(clinic=patient.clinic, patient=patient).order_by(
+            "onset_date", "id"
+        ),
         session_urls,
     )
     b.appointments(
@@ -752,12 +779,9 @@ def patient_bundle_dict(patient: Patient, *, base_url: str = "") -> dict[str, An
         .order_by("signed_on", "id")
     )
     b.documents(
-        Photo.objects.filter(
-            clinic=patient.clinic,
-            patient=patient,
-            voided_at__isnull=True,
-            visit__voided_at__isnull=True,
-        ).order_by("visit__visit_date", "id")
+        Photo.objects.filter(clinic=patient.clinic, patient=patient)
+        .select_related("visit")
+        .order_by("visit__visit_date", "id")
     )
     return {
         "resourceType": "Bundle",
@@ -767,6 +791,17 @@ def patient_bundle_dict(patient: Patient, *, base_url: str = "") -> dict[str, An
         "timestamp": _dt(timezone.now()),
         "entry": b.entries,
     }
+
+
+def linked_photos(patient: Patient) -> int:
+    """How many photos the export links to the server (those not voided, at visits not
+    voided): the links that a missing base URL leaves out."""
+    return Photo.objects.filter(
+        clinic=patient.clinic,
+        patient=patient,
+        voided_at__isnull=True,
+        visit__voided_at__isnull=True,
+    ).count()
 
 
 def patient_bundle(patient: Patient, *, base_url: str = ""):

@@ -6,8 +6,13 @@ registration form: required fields, plausible date of birth, MRN unique per clin
 transaction, with the history recording who imported it and from where. Other resources in
 the bundle are not imported (they are counted and reported).
 
+A Patient marked inactive (``active: false``, e.g. merged into another record) or deceased
+(``deceasedBoolean: true`` or any ``deceasedDateTime``) is refused: registered here it would
+be a live patient who is sent follow-up reminders and recall notices.
+
 Errors are field errors: ``ImportRefused.errors`` maps a field name (``file``, ``bundle``,
-``name``, ``birthDate``, ``identifier``, ``medical_record_number`` …) to messages.
+``name``, ``birthDate``, ``identifier``, ``active``, ``deceased``,
+``medical_record_number`` …) to messages.
 """
 
 from __future__ import annotations
@@ -122,9 +127,30 @@ def _name(resource: dict[str, Any]) -> tuple[str, str]:
     return given, family
 
 
-def patient_fields(resource: dict[str, Any]) -> dict[str, Any]:
-    """Our Patient fields from a FHIR Patient resource; ImportRefused names what is missing."""
+def _status_errors(resource: dict[str, Any]) -> dict[str, list[str]]:
+    """Why a record that is not a living, active patient cannot be registered (empty when it
+    is one). The bundle has passed fhir.resources, so ``active`` and ``deceasedBoolean`` are
+    booleans and ``deceasedDateTime`` a FHIR dateTime."""
     errors: dict[str, list[str]] = {}
+    if resource.get("active") is False:
+        errors["active"] = [
+            "The Patient is marked inactive (active: false), e.g. merged into another "
+            "record; import the active record instead."
+        ]
+    died = resource.get("deceasedDateTime")
+    if died is not None or resource.get("deceasedBoolean") is True:
+        when = f" on {died}" if died is not None else ""
+        errors["deceased"] = [
+            f"The Patient is recorded as deceased{when}; a deceased patient is not "
+            "registered, so no reminders or recall notices go out."
+        ]
+    return errors
+
+
+def patient_fields(resource: dict[str, Any]) -> dict[str, Any]:
+    """Our Patient fields from a FHIR Patient resource; ImportRefused names what is missing,
+    and refuses an inactive or deceased patient."""
+    errors = _status_errors(resource)
     mrn = _mrn(resource)
     if not mrn:
         errors["identifier"] = ["An identifier (the medical record number) is required."]

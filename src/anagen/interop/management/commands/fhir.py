@@ -1,11 +1,16 @@
-"""`anagen fhir export --clinic SLUG --user NAME --mrn MRN [-o FILE]` and
+"""`anagen fhir export --clinic SLUG --user NAME --mrn MRN [-o FILE] [--base-url URL]` and
 `anagen fhir import FILE --clinic SLUG --user NAME`: FHIR R5 bundles from the command line,
-with the same permissions, validation and audit as the pages and the API."""
+with the same permissions, validation and audit as the pages and the API.
+
+The pages and the API link photos with the server's own address; the command line does not
+know it, so photo links need ``--base-url`` (an absolute http(s) URL). Without it the photos'
+DocumentReferences go without ``url`` and the command says so on stderr."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -25,7 +30,12 @@ class Command(BaseCommand):
         exp.add_argument("--user", required=True, help="username (needs fhir.export)")
         exp.add_argument("--mrn", required=True, help="the patient's medical record number")
         exp.add_argument("-o", "--output", help="file to write (default: stdout)")
-        exp.add_argument("--base-url", default="", help="server URL for photo links")
+        exp.add_argument(
+            "--base-url",
+            default="",
+            help="the server's address, e.g. https://anagen.example.org, for photo links "
+            "(without it photos are listed without a link)",
+        )
         imp = sub.add_parser("import", help="Register a patient from a FHIR Patient bundle")
         imp.add_argument("file", type=Path)
         imp.add_argument("--clinic", required=True, help="clinic slug")
@@ -33,17 +43,23 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "export":
+            base_url = check_base_url(options["base_url"])
             check_output(options.get("output"), binary=False)
             clinic, user = clinic_and_user(options["clinic"], options["user"], "fhir.export")
             patient = patient_by_mrn(clinic, options["mrn"])
             log_access(
                 user, patient, channel="api", path="cli: anagen fhir export", ip_address=None
             )
-            body = fhir_export.patient_bundle_json(patient, base_url=options["base_url"])
+            body = fhir_export.patient_bundle_json(patient, base_url=base_url)
             where = write_output(body, options.get("output"), binary=False)
             if where != "stdout":
                 self.stderr.write(
                     f"Wrote the FHIR bundle of {patient.medical_record_number} to {where}"
+                )
+            if not base_url and (n := fhir_export.linked_photos(patient)):
+                self.stderr.write(
+                    f"Photo links were left out ({n} photo{'s' if n != 1 else ''}): pass "
+                    "--base-url https://your-server to include them."
                 )
             return
         clinic, user = clinic_and_user(options["clinic"], options["user"], "fhir.import")
@@ -62,3 +78,30 @@ class Command(BaseCommand):
             f"Imported {p.full_name} ({p.medical_record_number}) into {clinic.slug}"
             + (f"; not imported: {skipped}" if skipped else "")
         )
+
+
+def check_base_url(value: str) -> str:
+    """The --base-url as given ("" when none), or CommandError unless it is an absolute
+    http(s) URL that photo paths can be appended to."""
+    value = value.strip()
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value)
+        port_ok = parts.port is None or parts.port > 0  # ValueError on a port not a number
+    except ValueError:
+        parts, port_ok = None, False
+    if (
+        parts is None
+        or not port_ok
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or any(c.isspace() for c in value)
+    ):
+        raise CommandError(
+            f"--base-url: give the server's absolute http(s) address, "
+            f"e.g. https://anagen.example.org (got {value!r})"
+        )
+    return value
