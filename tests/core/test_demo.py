@@ -66,6 +66,12 @@ def test_demo_has_every_role_and_patients_and_is_idempotent(
         assert s.map_entries.exists()
         assert VialDraw.objects.filter(session_ref=f"session:{s.pk}").count() == 1
         assert not s.limit_warnings
+    # Every vial drawn belongs to a session in the same patient's record, on the same day:
+    # the lot trace and the cohort's product filter name only patients who had the session.
+    for draw in VialDraw.objects.filter(clinic=demo):
+        session = sessions.get(pk=int(draw.session_ref.removeprefix("session:")))
+        assert (session.patient_id, session.performed_on) == (draw.patient_id, draw.drawn_on)
+        assert session.modality == Modality.EXOSOME
     assert PrpPreparation.objects.count() == sessions.filter(modality=Modality.PRP).count()
     assert GraftRecord.objects.filter(session__clinic=demo).exists()
     # Consultation patients with consent get session 1 today; the replay fills the past.

@@ -15,7 +15,6 @@ from django.utils import timezone
 from anagen.accounts.models import Clinic, User
 from anagen.accounts.roles import Role
 from anagen.accounts.services import set_membership
-from anagen.patients.models import Patient
 from anagen.products import services
 from anagen.products.models import Lot, Product, StorageLocation
 
@@ -195,18 +194,9 @@ def load_demo(clinic: Clinic, users: dict[str, User]) -> None:
     )
     services.release_lot(flagged, quality)
 
-    # Vials used for the first demo patients (the treatment module links real sessions).
-    patients = list(
-        Patient.objects.filter(clinic=clinic, medical_record_number__startswith="DEMO-").order_by(
-            "medical_record_number"
-        )[:8]
-    )
-    for i, patient in enumerate(patients):
-        source = released if i < 6 else expiring
-        services.draw_vials(
-            source, patient, 1, nurse, on_date=today - timedelta(days=14 - i),
-            dose_volume_ml=source.product.volume_ml, session_ref=f"demo-{i + 1}",
-        )  # fmt: skip
+    # No vials are drawn here: every demo vial draw is made by a treatment session
+    # (treatments.demo, monitoring.demo), so the lot trace, the recall list and the cohort's
+    # product filters name only patients whose record holds the session.
     services.record_waste(released, nurse, 1, "Vial dropped during thawing")
 
     # Temperature logs: steady freezer and fridge; fridge R2 warmed for 3 h two days ago.
