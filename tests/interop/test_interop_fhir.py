@@ -561,3 +561,52 @@ def test_an_event_does_not_name_a_voided_session_as_its_suspect(treated, clinici
     assert session["status"] == "entered-in-error"
     event = resources[fhir_export.urn(patient.clinic_id, "adverse-event", data["event"].pk)]
     assert event["status"] == "completed" and "suspectEntity" not in event
+
+
+def test_pregnancy_breastfeeding_and_platelets_are_loinc_observations_dated_when_answered(
+    clinic_a, clinician, make_patient
+):
+    from datetime import date, timedelta
+
+    from anagen.assessment import services as assessment
+
+    patient = make_patient(clinic_a, clinician, sex_at_birth="female")
+    first_day = date.today() - timedelta(days=30)
+    answers = {"pregnant": False, "lactating": True, "platelet_count_10e9_per_l": 182.0}
+    assessment.record_history(patient, clinician, {"recorded_on": first_day, **answers})
+    # A later version changes only the platelet count: the other answers keep their date.
+    assessment.record_history(
+        patient,
+        clinician,
+        {"recorded_on": date.today(), **answers, "platelet_count_10e9_per_l": 140.0},
+    )
+    text = fhir_export.patient_bundle_json(patient)
+    Bundle.model_validate_json(text)
+    observations = {
+        o["code"]["coding"][0]["code"]: o
+        for o in _resources(_bundle_of(text), "Observation")
+        if o["code"]["coding"][0]["system"] == "http://loinc.org"
+    }
+    assert set(observations) == {"82810-3", "63895-7", "777-3"}
+    pregnancy = observations["82810-3"]
+    assert pregnancy["valueCodeableConcept"]["coding"][0]["code"] == "LA26683-5"  # not pregnant
+    assert pregnancy["effectiveDateTime"] == first_day.isoformat()
+    breastfeeding = observations["63895-7"]
+    assert breastfeeding["valueCodeableConcept"]["coding"][0]["code"] == "LA29252-6"
+    platelets = observations["777-3"]
+    assert platelets["valueQuantity"]["value"] == 140.0
+    assert platelets["valueQuantity"]["code"] == "10*9/L"
+    assert platelets["effectiveDateTime"] == date.today().isoformat()
+    assert platelets["category"][0]["coding"][0]["code"] == "laboratory"
+
+
+def test_unanswered_pregnancy_and_platelets_are_not_exported(treated, clinician):
+    from datetime import date
+
+    from anagen.assessment import services as assessment
+
+    patient, _ = treated
+    assessment.record_history(patient, clinician, {"recorded_on": date.today()})
+    bundle = _bundle_of(fhir_export.patient_bundle_json(patient))
+    codes = {o["code"]["coding"][0]["system"] for o in _resources(bundle, "Observation")}
+    assert "http://loinc.org" not in codes

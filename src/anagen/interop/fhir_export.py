@@ -76,6 +76,25 @@ MRN_TYPE = {
     ]
 }
 UCUM = "http://unitsofmeasure.org"
+LOINC = "http://loinc.org"
+# History answers with a LOINC code (codes and answers as the HL7 International Patient
+# Summary and US Core use them): field -> (code, display, answers for True / False).
+LOINC_PREGNANCY = ("82810-3", "Pregnancy status")
+LOINC_BREASTFEEDING = ("63895-7", "Breastfeeding status")
+LOINC_PLATELETS = ("777-3", "Platelets [#/volume] in Blood by Automated count")
+HISTORY_STATUS_ANSWERS: dict[str, tuple[tuple[str, str], dict[bool, tuple[str, str]]]] = {
+    "pregnant": (
+        LOINC_PREGNANCY,
+        {True: ("LA15173-0", "Pregnant"), False: ("LA26683-5", "Not pregnant")},
+    ),
+    "lactating": (
+        LOINC_BREASTFEEDING,
+        {
+            True: ("LA29252-6", "Currently breastfeeding"),
+            False: ("LA29253-4", "Not currently breastfeeding"),
+        },
+    ),
+}
 # The status every R5 resource exported here takes when its record was voided.
 ENTERED_IN_ERROR = "entered-in-error"
 NAMESPACE = uuid.UUID("6f1d3c52-8a8e-4c55-9d4e-3b1f2a7c9e10")
@@ -281,6 +300,67 @@ class _Builder:
                     "recordedDate": recorded,
                 },
             )
+
+    def history_observations(self, h: MedicalHistory) -> None:
+        """Pregnancy and breastfeeding status and the platelet count of the latest history,
+        where answered, as LOINC-coded Observations dated when each answer was given."""
+        for name, ((code, display), answers) in HISTORY_STATUS_ANSWERS.items():
+            value = getattr(h, name)
+            if value is None:  # not recorded
+                continue
+            answer, answer_display = answers[value]
+            self._history_observation(
+                h, name, code, display, "social-history",
+                {"valueCodeableConcept": {"coding": [
+                    {"system": LOINC, "code": answer, "display": answer_display}
+                ]}},
+            )  # fmt: skip
+        if h.platelet_count_10e9_per_l is not None:
+            code, display = LOINC_PLATELETS
+            quantity = {
+                "value": float(h.platelet_count_10e9_per_l),
+                "unit": "×10⁹/L",
+                "system": UCUM,
+                "code": "10*9/L",
+            }
+            self._history_observation(
+                h, "platelet_count_10e9_per_l", code, display, "laboratory",
+                {"valueQuantity": quantity},
+            )  # fmt: skip
+
+    def _history_observation(
+        self,
+        h: MedicalHistory,
+        field: str,
+        code: str,
+        display: str,
+        category: str,
+        value: dict[str, Any],
+    ) -> None:
+        answered = h.answered_on.get(field) or h.recorded_on.isoformat()
+        self.add(
+            "history-observation",
+            f"{h.pk}/{field}",
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "category": [
+                    {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/"
+                                "observation-category",
+                                "code": category,
+                            }
+                        ]
+                    }
+                ],
+                "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+                "subject": self.subject,
+                "effectiveDateTime": answered,
+                **value,
+            },
+        )
 
     def _problem(
         self, key: str, concept: dict[str, Any], status: str, recorded: str, note: str = ""
@@ -736,6 +816,7 @@ def patient_bundle_dict(patient: Patient, *, base_url: str = "") -> dict[str, An
     )
     if history is not None:
         b.history(history)
+        b.history_observations(history)
     b.care_plans(
         TreatmentPlan.objects.filter(clinic=patient.clinic, patient=patient)
         .select_related("diagnosis")
