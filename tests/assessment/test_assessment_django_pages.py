@@ -72,6 +72,11 @@ def test_full_flow_by_plain_form_posts(client, clinician, patient):
     assert r.status_code == 302
     page = client.get(url(patient)).content.decode()
     assert "Accept: Exosome / EV injections (investigational)" in page
+    # A daily topical has no sessions to count: its proposal asks only when it starts.
+    minoxidil = page.split('id="proposal-minoxidil"')[1].split("</article>")[0]
+    assert 'name="start_on"' in minoxidil and 'name="sessions_planned"' not in minoxidil
+    exosome = page.split('id="proposal-exosome"')[1].split("</article>")[0]
+    assert 'name="sessions_planned"' in exosome and 'name="interval_weeks"' in exosome
     assert duplicate_ids(page) == []  # the history and diagnosis forms both have "notes"
     assert dangling_references(page) == []  # e.g. a checkbox group's label, a hidden help
     assert "Investigational — not approved" in page
@@ -81,7 +86,8 @@ def test_full_flow_by_plain_form_posts(client, clinician, patient):
     plan = TreatmentPlan.objects.get(patient=patient)
     assert plan.sessions_planned == 4
     page = client.get(url(patient)).content.decode()
-    assert "Consent to exosome / ev injections" in page
+    assert "Consent to exosome / EV injections" in page  # the abbreviation keeps its case
+    assert "Edit the plan" in page  # nobody has consented yet
 
     r = client.post(
         url(patient, f"plans/{plan.pk}/consent/"),
@@ -92,6 +98,9 @@ def test_full_flow_by_plain_form_posts(client, clinician, patient):
     page = client.get(url(patient)).content.decode()
     assert "Signed by <strong>Adam Stone</strong>" in page
     assert duplicate_ids(page) == []
+    # A consented plan is not offered for editing (the service would refuse the change).
+    assert "Edit the plan" not in page
+    assert 'id="plan-consented-note"' in page
 
 
 def test_htmx_post_answers_with_the_flow_partial(client, clinician, patient):
@@ -172,7 +181,7 @@ def test_block_case_refuses_the_plan_until_overridden_with_a_reason(
     client.post(url(woman, "diagnosis/"), {"diagnosed_on": TODAY, "condition": "aga_female"})
     page = client.get(url(woman)).content.decode()
     assert 'data-outcome="BLOCK"' in page and "EXO-PREGNANCY" in page
-    assert "Blocked by screening: exosome" in page
+    assert "Blocked by screening: Exosome / EV injections" in page  # words, not the code
 
     r = client.post(url(woman, "plans/"), {"proposal_key": "exosome"})
     assert r.status_code == 400 and "BLOCKed by screening" in r.content.decode()

@@ -68,7 +68,10 @@ class TestProposals:
         assert "prp_minoxidil" in keys(plans)  # PRP only WARN
         prp = next(p for p in plans if p.key == "prp_minoxidil")
         assert prp.screening_outcome is Outcome.WARN
-        assert any("PRP-IMMUNOSUPPRESSION" in f for f in prp.flags)
+        (flag,) = [f for f in prp.flags if "PRP-IMMUNOSUPPRESSION" in f]
+        # Read by clinicians: the modality in words, the rule id last for tracing.
+        assert flag.startswith("Platelet-rich plasma: WARN — ")
+        assert flag.endswith("(rule PRP-IMMUNOSUPPRESSION)")
 
     def test_blocked_plans_can_be_returned_flagged(self):
         result = screened(medications=[screening.Medication("immunosuppressant")])

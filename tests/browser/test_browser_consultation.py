@@ -119,7 +119,7 @@ def test_a_block_stops_the_exosome_plan_until_a_clinician_overrides_it(page):
     assert "EXO-MALIGNANCY-ACTIVE" in page.locator("#screen-exosome").inner_text()
 
     proposal = page.locator("#proposal-exosome")
-    assert "Blocked by screening: exosome" in proposal.inner_text()
+    assert "Blocked by screening: Exosome / EV injections" in proposal.inner_text()
     proposal.get_by_role("button", name="Accept: Exosome / EV injections (investigational)").click()
     # The refusal comes back from the server (the notice above was there before the click).
     page.locator("#proposal-exosome").get_by_text(re.compile("is BLOCKed by screening")).wait_for()

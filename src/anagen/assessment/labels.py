@@ -40,3 +40,22 @@ MEDICATION_LABELS = {
     "minoxidil": "Minoxidil",
     "other": "Other",
 }
+
+MODALITY_LABELS = {
+    "exosome": "Exosome / EV injections",
+    "prp": "Platelet-rich plasma",
+    "minoxidil": "Topical minoxidil",
+    "transplant": "Hair transplant",
+    "microneedling": "Microneedling",
+    "lllt": "Low-level laser therapy",
+}
+
+
+def modality_label(code: str) -> str:
+    """The words for a stored modality code (the code itself if it is unknown)."""
+    return MODALITY_LABELS.get(code, code)
+
+
+def in_sentence(label: str) -> str:
+    """A label inside a sentence: first letter lower case, abbreviations kept ("EV")."""
+    return label[:1].lower() + label[1:]

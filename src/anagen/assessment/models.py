@@ -20,17 +20,10 @@ from simple_history.models import HistoricalRecords
 
 from anagen.accounts.models import Clinic
 from anagen.assessment import coding, scales, screening
+from anagen.assessment.labels import MODALITY_LABELS as MODALITY_LABELS  # re-exported
 from anagen.patients.models import Patient
 
 MODALITY_CHOICES = [(m, m) for m in screening.MODALITIES]
-MODALITY_LABELS = {
-    "exosome": "Exosome / EV injections",
-    "prp": "Platelet-rich plasma",
-    "minoxidil": "Topical minoxidil",
-    "transplant": "Hair transplant",
-    "microneedling": "Microneedling",
-    "lllt": "Low-level laser therapy",
-}
 
 
 class ImmutableError(Exception):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from anagen.assessment import scales
 from anagen.assessment.coding import DIAGNOSES
+from anagen.assessment.labels import modality_label
 from anagen.assessment.screening import Outcome, ScreeningResult
 
 # Shown with every exosome proposal. Facts from REFERENCE.md A.6.3 [C].
@@ -202,12 +203,13 @@ def _screening(
     for m in modalities:
         mod = result.modalities.get(m)
         if mod is None:
-            flags.append(f"{m}: not screened; screen before treatment.")
+            flags.append(f"{modality_label(m)}: not screened; screen before treatment.")
             continue
         if mod.outcome.severity > worst.severity:
             worst = mod.outcome
         for f in mod.findings:
-            flags.append(f"{m} {f.outcome} ({f.rule_id}): {f.reason}")
+            # The rule id stays so the finding can be traced to the clinic's rule list.
+            flags.append(f"{modality_label(m)}: {f.outcome} — {f.reason} (rule {f.rule_id})")
     return worst, worst is Outcome.BLOCK, flags
 
 

@@ -182,6 +182,12 @@ class Consultation:
         ]
 
     @property
+    def plan_consented(self) -> bool:
+        """The patient consented to the current plan as it stands (consent not withdrawn):
+        the plan can no longer be edited, only cancelled and replaced."""
+        return self.plan is not None and any(not c.withdrawn for c in self.plan.consents.all())
+
+    @property
     def next_step(self) -> str | None:
         return next((s.key for s in self.steps if not s.done), None)
 

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
 from anagen.assessment import coding, protocols, scales, screening
+from anagen.assessment.labels import in_sentence
 from anagen.assessment.models import (
     MODALITY_LABELS,
     Consent,
@@ -858,6 +859,12 @@ class Proposal:
     def can_accept(self) -> bool:
         return not self.blocked_modalities and not self.inactive_templates
 
+    @property
+    def has_sessions(self) -> bool:
+        """A course of sessions is part of the plan (not only a daily topical therapy), so
+        the clinician sets their number, interval and first date."""
+        return any(t.get("sessions_min") is not None for t in self.protocols)
+
 
 def screening_is_current(patient: Patient, row: Screening | None) -> bool:
     """The screening was of the newest history version."""
@@ -980,7 +987,10 @@ def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> Treatment
     flags = list(chosen.flags)
     for m in chosen.overridden_modalities:
         ov = scr.overrides.get(modality=m)
-        flags.append(f"{m} BLOCK overridden by {ov.overridden_by.username}: {ov.reason}")
+        flags.append(
+            f"{MODALITY_LABELS.get(m, m)}: BLOCK overridden by {ov.overridden_by.username}: "
+            f"{ov.reason}"
+        )
     with transaction.atomic():
         ensure_protocol_templates(patient.clinic, user)
         plan = TreatmentPlan(
@@ -1090,7 +1100,7 @@ def default_consent_form(clinic: Clinic, modality: str) -> ConsentForm:
         clinic=clinic,
         modality=modality,
         version=1,
-        title=f"Consent to {MODALITY_LABELS[modality].lower()}",
+        title=f"Consent to {in_sentence(MODALITY_LABELS[modality])}",
         body=_CONSENT_BODY[modality].format(schedule=schedule),
         investigational_clause=protocols.INVESTIGATIONAL_NOTICE if modality == "exosome" else "",
     )

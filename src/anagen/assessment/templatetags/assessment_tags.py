@@ -8,6 +8,7 @@ from typing import Any
 from django import template
 
 from anagen.assessment import selectors
+from anagen.assessment.labels import modality_label
 from anagen.patients.models import Patient
 
 register = template.Library()
@@ -33,3 +34,9 @@ def consultation_panel(patient: Patient) -> dict[str, Any]:
         "plan": c.plan,
         "consent_rows": c.consent_rows,
     }
+
+
+@register.filter
+def modality_names(codes: list[str] | tuple[str, ...]) -> str:
+    """Stored modality codes as the words a clinician reads, comma-separated."""
+    return ", ".join(modality_label(c) for c in codes or ())
