@@ -289,3 +289,16 @@ def test_saving_a_protocol_or_consent_text_unchanged_says_so(client, clinician, 
     assert r.status_code == 400 and "Nothing changed: this is the text of version 1." in (
         r.content.decode()
     )
+
+
+def test_the_female_pattern_confirmation_is_asked_only_on_a_male_record(
+    client, clinician, clinic_a, make_patient
+):
+    client.force_login(clinician)
+    man = make_patient(clinic_a, clinician, sex_at_birth="male")
+    woman = make_patient(clinic_a, clinician, sex_at_birth="female")
+    assert 'name="female_pattern_confirmed"' in client.get(url(man)).content.decode()
+    assert 'name="female_pattern_confirmed"' not in client.get(url(woman)).content.decode()
+    # A woman's exam on the Ludwig scale is recorded without it.
+    r = client.post(url(woman, "exam/"), {"examined_on": TODAY, "ludwig": "II"})
+    assert r.status_code == 302

@@ -324,9 +324,17 @@ class ExamForm(forms.Form):
                                        "trichoscopy_signs", "findings")),
     )  # fmt: skip
 
+    def __init__(self, *args: Any, sex_at_birth: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sex_at_birth = sex_at_birth
+
     @property
     def groups(self) -> list[tuple[str, list[forms.BoundField]]]:
-        return [(title, [self[n] for n in names]) for title, names in self.GROUPS]
+        # The confirmation only lets a male record use a female scale: not shown otherwise.
+        hidden = set() if self.sex_at_birth == "male" else {"female_pattern_confirmed"}
+        return [
+            (title, [self[n] for n in names if n not in hidden]) for title, names in self.GROUPS
+        ]
 
     def to_service(self) -> dict[str, Any]:
         return dict(self.cleaned_data)

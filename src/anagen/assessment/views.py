@@ -122,7 +122,8 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
         "screen_form": bound.get("screen") or f.ScreenAgainForm(),
         "override_form": bound.get("override")
         or f.OverrideForm(initial={"modality": blocked[0] if blocked else None}),
-        "exam_form": bound.get("exam") or f.ExamForm(initial={"examined_on": today}),
+        "exam_form": bound.get("exam")
+        or f.ExamForm(initial={"examined_on": today}, sex_at_birth=patient.sex_at_birth),
         "diagnosis_form": bound.get("diagnosis")
         # Its own ids: the history form on the same page has a "notes" field too.
         or f.DiagnosisForm(
@@ -274,7 +275,7 @@ def override_block(request: ClinicRequest, patient_id: int) -> HttpResponse:
 @require_http_methods(["POST"])
 def record_exam(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
-    form = f.ExamForm(request.POST)
+    form = f.ExamForm(request.POST, sex_at_birth=patient.sex_at_birth)
     return _step(
         request,
         patient,
