@@ -91,6 +91,12 @@ def test_progress_page_draws_its_charts_under_the_csp(page, screenshot):
     slider.fill("20")
     assert "80%" in page.locator(".compare-top").get_attribute("style")
     screenshot(page, "progress")
+    # On a phone the small multiples stack in one column that fits the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    page.locator("#progress-chart[data-rendered]").wait_for(state="attached")
+    drawn_width = float(page.locator("#progress-chart svg").first.get_attribute("width"))
+    assert drawn_width <= 390, drawn_width
     assert page.console_errors == []
 
 

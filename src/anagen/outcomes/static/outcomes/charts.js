@@ -9,6 +9,11 @@
       var source = document.getElementById(el.dataset.vegaSpec);
       if (!source || typeof vegaEmbed === "undefined" || !window.vega) return;
       var spec = JSON.parse(source.textContent);
+      // Small multiples three across are unreadable on a phone: one column, full width.
+      if (spec.columns && spec.spec && el.clientWidth && el.clientWidth < 640) {
+        spec.columns = 1;
+        spec.spec.width = Math.max(200, el.clientWidth - 80);
+      }
       vegaEmbed(el, spec, {
         ast: true,
         expr: vega.expressionInterpreter,  // from vega-interpreter.min.js
