@@ -5,12 +5,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from anagen.monitoring.decision import (
+    MIN_RESPONSE_WEEKS,
+    RESPONSE_LABELS,
     DecisionInputError,
     Progress,
     Proposal,
     Response,
     Thresholds,
     propose_next_step,
+    response_label,
 )
 
 
@@ -147,3 +150,46 @@ def test_every_valid_input_gets_one_proposal_with_reasons(done, planned, density
         assert d.proposal is Proposal.STOP_ADVERSE_EVENT
     elif done < planned:
         assert d.proposal is Proposal.CONTINUE
+
+
+class TestTooEarly:
+    """Response is judged from MIN_RESPONSE_WEEKS after the first session, never before."""
+
+    def test_the_minimum_follow_up_is_12_weeks(self):
+        assert MIN_RESPONSE_WEEKS == 12
+
+    @pytest.mark.parametrize("days", [0, 1, 28, 12 * 7 - 1])
+    def test_no_response_class_before_the_minimum_follow_up(self, days):
+        # A +1 global assessment on the day of the first session is not a partial response.
+        d = decide(sessions_done=0, global_assessment=1, days_since_first_session=days)
+        assert d.response is Response.TOO_EARLY and d.proposal is Proposal.CONTINUE
+        assert any("Too early to judge response" in r for r in d.reasons)
+        assert any("12 weeks" in r for r in d.reasons)
+
+    def test_a_course_finished_before_the_minimum_follow_up_continues_to_the_next_visit(self):
+        d = decide(density_change_pct=-8, days_since_first_session=8 * 7)
+        assert d.response is Response.TOO_EARLY and d.proposal is Proposal.CONTINUE
+        assert "reassess at the first follow-up from week 12" in d.reasons[0]
+
+    def test_the_response_is_judged_from_the_minimum_follow_up(self):
+        d = decide(density_change_pct=12, days_since_first_session=12 * 7)
+        assert d.response is Response.RESPONDER and d.proposal is Proposal.MAINTENANCE
+
+    def test_an_adverse_event_stops_treatment_even_when_too_early(self):
+        d = decide(sessions_done=1, max_ae_grade=3, ae_related=True, days_since_first_session=7)
+        assert d.proposal is Proposal.STOP_ADVERSE_EVENT and d.response is Response.TOO_EARLY
+
+    def test_an_unknown_interval_is_not_checked(self):
+        assert decide(density_change_pct=12).response is Response.RESPONDER
+
+    @pytest.mark.parametrize("days", [-1, 1.5, True])
+    def test_the_interval_must_be_whole_days(self, days):
+        with pytest.raises(DecisionInputError, match="days_since_first_session"):
+            decide(days_since_first_session=days)
+
+
+def test_every_response_has_a_label_for_people():
+    assert {r.value for r in Response} == set(RESPONSE_LABELS)
+    assert response_label("partial") == "Partial response"
+    assert response_label("too_early") == "Too early to judge"
+    assert response_label("not_assessed") == "Not assessed (no measurement)"

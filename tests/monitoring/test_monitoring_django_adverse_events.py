@@ -270,3 +270,38 @@ def test_api_update_to_not_recovered_keeping_the_resolution_date_is_refused(
     assert "resolution_date" in response.json()["detail"]
     event.refresh_from_db()
     assert event.outcome == "recovered"
+
+
+def test_visits_on_the_same_day_read_differently_in_the_reported_at_visit_list(
+    client, clinician, patient
+):
+    day = date.today() - timedelta(days=10)
+    plan = services.create_follow_up_plan(
+        patient, clinician, first_session_date=day, sessions_planned=3, interval_weeks=4
+    )
+    week0 = plan.visits.get(kind="baseline")
+    baseline = services.record_visit(patient, clinician, {"visit_date": day}, scheduled_visit=week0)
+    week4 = plan.visits.get(week=4)
+    follow_up = services.record_visit(
+        patient, clinician, {"visit_date": day}, scheduled_visit=week4
+    )
+    extra = [services.record_visit(patient, clinician, {"visit_date": day}) for _ in range(2)]
+    client.force_login(clinician)
+    page = client.get(f"/monitoring/{patient.pk}/adverse-events/new/").content.decode()
+    # Visits of an appointment read as the appointment ("Baseline (before session 1)").
+    assert f'<option value="{baseline.pk}">{day:%Y-%m-%d} · {week0.label}</option>' in page
+    assert f'<option value="{follow_up.pk}">{day:%Y-%m-%d} · {week4.label}</option>' in page
+    for v in extra:  # two unscheduled visits on one day: told apart by their number
+        assert f'<option value="{v.pk}">{day:%Y-%m-%d} · Unscheduled visit (visit #{v.pk})' in page
+
+
+def test_a_visit_without_an_appointment_reads_as_baseline_or_unscheduled(clinician, patient):
+    from anagen.monitoring import selectors
+
+    day = date.today() - timedelta(days=3)
+    base = services.record_visit(patient, clinician, {"visit_date": day, "is_baseline": True})
+    later = services.record_visit(patient, clinician, {"visit_date": day + timedelta(days=1)})
+    assert selectors.visit_choices(patient) == [
+        (later.pk, f"{day + timedelta(days=1):%Y-%m-%d} · Unscheduled visit"),
+        (base.pk, f"{day:%Y-%m-%d} · Baseline"),
+    ]

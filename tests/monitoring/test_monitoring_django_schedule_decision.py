@@ -285,3 +285,61 @@ def test_visit_page_shows_the_stored_proposal_and_says_when_the_data_changed_sin
         in page
     )
     assert TreatmentDecision.objects.get().proposal == "maintenance"
+
+
+def test_no_response_is_judged_at_a_visit_on_the_day_of_the_first_session(
+    client, clinician, patient
+):
+    start = TODAY - timedelta(weeks=13)
+    _course(patient, clinician, start=start, density_after=159)
+    # A second visit on the baseline day, rated +1: too early for any response class.
+    same_day = services.record_visit(
+        patient, clinician, {"visit_date": start, "global_assessment": 1}
+    )
+    proposal = selectors.proposal_for(same_day)
+    assert proposal.inputs["days_since_first_session"] == 0
+    assert proposal.decision.response.value == "too_early"
+    assert proposal.decision.proposal.value == "continue_as_planned"
+    client.force_login(clinician)
+    page = client.get(f"/monitoring/{patient.pk}/visits/{same_day.pk}/").content.decode()
+    assert "response: Too early to judge" in page
+    assert "response is judged from 12 weeks after the first session" in page
+    assert "too_early" not in page and "partial" not in page
+
+
+def test_response_is_shown_in_words_in_the_proposal_and_the_stored_decision(
+    client, clinician, patient
+):
+    visit = _course(patient, clinician, start=TODAY - timedelta(weeks=13), density_after=159)
+    assert selectors.proposal_for(visit).inputs["days_since_first_session"] == 12 * 7
+    client.force_login(clinician)
+    url = f"/monitoring/{patient.pk}/visits/{visit.pk}/"
+    page = client.get(url).content.decode()
+    assert "response: Partial response" in page and "response: partial" not in page
+    client.post(
+        f"{url}decision/",
+        {"sessions_done": "3", "sessions_planned": "3", "decision": "add_sessions"},
+    )
+    assert TreatmentDecision.objects.get().response == "partial"  # the code is stored
+    page = client.get(url).content.decode()
+    assert "response: Partial response" in page and "response: partial" not in page
+
+
+def test_agenda_calendar_names_each_patient_with_full_name_and_record_number(
+    client, clinic_a, front_desk, clinician, make_patient
+):
+    first = TODAY + timedelta(days=3)
+    names = []
+    for given, mrn in (("Nina", "DEMO-0051"), ("Noel", "DEMO-0052")):
+        p = make_patient(
+            clinic_a, clinician, given_name=given, family_name="Moreau", medical_record_number=mrn
+        )
+        _plan(p, clinician, first)
+        names.append(f'{given} Moreau</a> <span class="muted">({mrn})</span>')
+    client.force_login(front_desk)
+    listed = client.get(f"/monitoring/agenda/?start={first}").content.decode()
+    calendar = client.get(f"/monitoring/agenda/?view=calendar&month={first:%Y-%m}")
+    html = calendar.content.decode()
+    for name in names:
+        assert name in html  # the same name and record number as the list view shows
+    assert "Nina Moreau" in listed and "DEMO-0051" in listed

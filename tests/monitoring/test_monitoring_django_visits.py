@@ -276,3 +276,94 @@ def test_density_is_not_checked_when_count_or_area_is_missing(nurse, patient):
             visit, nurse, {"target_area_cm2": 1, "hair_count": 100, "density_per_cm2": 400}
         )
     assert list(err.value.errors) == ["density_per_cm2"]
+
+
+# --- density derived from hair count ÷ target area ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("area", "count", "density"),
+    [("1", "152", 152.0), ("0.5", "76", 152.0), ("0.3", "50", 166.7), ("2.54", "400", 157.5)],
+)
+def test_a_blank_density_is_stored_as_count_over_area_and_the_history_says_so(
+    nurse, patient, area, count, density
+):
+    services.record_visit(
+        patient, nurse, {"visit_date": date.today(), "target_area_cm2": area, "hair_count": count}
+    )
+    m = Measurement.objects.get()
+    assert m.density_per_cm2 == density  # rounded to one decimal
+    assert m.history.get().history_change_reason == (
+        "measured at visit; density derived as hair count ÷ target area"
+    )
+
+
+def test_a_count_without_an_area_leaves_the_density_blank(nurse, patient):
+    # The area defaults to 1 cm² when not given, but it was not measured: no density.
+    services.record_visit(patient, nurse, {"visit_date": date.today(), "hair_count": 152})
+    m = Measurement.objects.get()
+    assert (m.hair_count, m.target_area_cm2, m.density_per_cm2) == (152, 1.0, None)
+    assert m.history.get().history_change_reason == "measured at visit"
+
+
+def test_a_given_density_is_still_checked_and_not_replaced(nurse, patient):
+    with pytest.raises(services.MonitoringError) as err:
+        services.record_visit(
+            patient, nurse,
+            {"visit_date": date.today(), "target_area_cm2": 1, "hair_count": 152,
+             "density_per_cm2": 300},
+        )  # fmt: skip
+    assert list(err.value.errors) == ["density_per_cm2"]
+    services.record_visit(
+        patient, nurse,
+        {"visit_date": date.today(), "target_area_cm2": 0.5, "hair_count": 76,
+         "density_per_cm2": 151},
+    )  # fmt: skip
+    m = Measurement.objects.get()
+    assert m.density_per_cm2 == 151.0  # within rounding: kept as typed
+    assert m.history.get().history_change_reason == "measured at visit"
+
+
+def test_a_second_measurement_gets_its_density_derived_too(nurse, patient):
+    visit = services.record_visit(patient, nurse, {"visit_date": date.today()})
+    m = services.add_measurement(visit, nurse, {"target_area_cm2": 0.5, "hair_count": 80})
+    assert m.density_per_cm2 == 160.0
+    assert "density derived" in m.history.get().history_change_reason
+
+
+def test_a_count_over_area_above_the_plausible_density_is_a_field_error(nurse, patient):
+    with pytest.raises(services.MonitoringError) as err:
+        services.record_visit(
+            patient, nurse,
+            {"visit_date": date.today(), "target_area_cm2": 0.1, "hair_count": 200},
+        )  # fmt: skip
+    assert list(err.value.errors) == ["hair_count"]
+    assert "2000/cm²" in err.value.errors["hair_count"][0]
+    assert not Visit.objects.exists()
+
+
+def test_visit_page_shows_the_density_derived_from_the_form(client, nurse, patient):
+    client.force_login(nurse)
+    response = client.post(
+        f"/monitoring/{patient.pk}/visits/new/",
+        good_visit(target_area_cm2="1.0", hair_count="152", density_per_cm2=""),
+    )
+    assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
+    assert "<dt>Density</dt><dd>152.0 /cm²</dd>" in page
+
+
+def test_api_stores_the_derived_density(client, nurse, patient, clinic_a, api_token):
+    import json
+
+    response = client.post(
+        f"/api/v1/monitoring/patients/{patient.pk}/visits",
+        data=json.dumps(
+            {"visit_date": date.today().isoformat(), "target_area_cm2": 0.5, "hair_count": 76}
+        ),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_token(nurse, clinic_a)}"},
+    )
+    assert response.status_code == 201, response.content
+    (measurement,) = response.json()["measurements"]
+    assert measurement["density_per_cm2"] == 152.0

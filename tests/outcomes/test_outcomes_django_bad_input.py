@@ -66,8 +66,10 @@ def test_single_patient(clinic_a, clinician, make_patient, record_visit):
 def test_all_values_missing(client, clinic_a, clinician, make_patient, record_visit):
     for _ in range(3):
         p = make_patient(clinic_a, clinician)
-        record_visit(p, clinician, 0, baseline=True, global_assessment=None, hair_count=100)
-        record_visit(p, clinician, 84, hair_count=110)
+        # Counts without a measured target area: no density can be derived from them.
+        record_visit(p, clinician, 0, baseline=True, global_assessment=None, hair_count=100,
+                     target_area_cm2=None)  # fmt: skip
+        record_visit(p, clinician, 84, hair_count=110, target_area_cm2=None)
     r = analyse(clinic_a)  # outcome density: never measured
     assert r.n_patients == 3 and r.n_with_baseline == 0
     all_not_enough(r)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -151,3 +152,21 @@ def test_comparison_page_sets_clinic_outcomes_beside_references(client, clinicia
 def test_pages_refuse_post(client, clinician):
     client.force_login(clinician)
     assert client.post("/outcomes/cohort/").status_code == 405
+
+
+def test_progress_page_shows_the_density_derived_from_count_and_area(
+    client, clinician, clinic_a, make_patient, record_visit
+):
+    p = make_patient(clinic_a, clinician, family_name="Countwell")
+    # Counts and areas only, as a clinic records them; the target area changed once.
+    record_visit(p, clinician, 0, baseline=True, hair_count=152, target_area_cm2=1.0)
+    record_visit(p, clinician, 84, hair_count=80, target_area_cm2=0.5)
+    client.force_login(clinician)
+    html = client.get(f"/outcomes/patients/{p.pk}/").content.decode()
+    assert "No density measured at any visit" not in html
+    assert "152.0" in html and "160.0" in html and "+8.0" in html and "(+5.3%)" in html
+    assert "target areas of different sizes (1 cm², 0.5 cm²)" in html
+    spec = re.search(r'<script id="progress-spec" type="application/json">(.*?)</script>', html)
+    assert spec is not None
+    plotted = {v["measure"] for v in json.loads(spec.group(1))["data"]["values"]}
+    assert plotted == {"Hair density (hairs/cm²)"}  # counts of different areas left out

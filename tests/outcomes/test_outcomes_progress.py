@@ -1,11 +1,16 @@
 """Per-patient change from baseline (pure): which changes image analysis cannot tell from
-measurement noise."""
+measurement noise; hair counts of target areas of different sizes."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from anagen.outcomes.progress import VisitPoint, build_progress, mark_within_noise
+from anagen.outcomes.progress import (
+    VisitPoint,
+    build_progress,
+    mark_within_noise,
+    progress_chart_spec,
+)
 
 KEYS = ("hair_count", "density_per_cm2", "mean_diameter_um")
 
@@ -72,3 +77,39 @@ def test_with_two_engine_versions_the_larger_least_significant_change_applies():
     older = {"hair_count": 45.0, "density_per_cm2": 45.0, "mean_diameter_um": 20.0}
     mark_within_noise(result, {1: older, 3: ENGINE})
     assert _noise(result)[3] == (True, True, True)  # +40 % < 45 %, +15 % < 20 %
+
+
+# --- hair counts of target areas of different sizes ---------------------------------------
+
+
+def _counted(visit_id: int, day: int, count: float, area: float) -> VisitPoint:
+    return VisitPoint(
+        visit_id=visit_id,
+        visit_date=date(2026, 1, 1 + day),
+        is_baseline=visit_id == 1,
+        values={"hair_count": count, "density_per_cm2": count / area, "target_area_cm2": area},
+    )
+
+
+def test_counts_of_areas_of_different_sizes_are_not_compared_and_the_page_says_so():
+    # 152 hairs in 1 cm², then 80 in 0.5 cm²: density rose 152 → 160, the count did not fall.
+    result = build_progress([_counted(1, 0, 152, 1.0), _counted(2, 28, 80, 0.5)], 1)
+    follow_up = result.rows[1].cells
+    assert follow_up["hair_count"].value == 80 and follow_up["hair_count"].change is None
+    assert follow_up["density_per_cm2"].change == 8.0
+    assert result.count_areas == [1.0, 0.5]
+    assert any("target areas of different sizes (1 cm², 0.5 cm²)" in m for m in result.messages)
+
+
+def test_the_chart_leaves_out_counts_of_areas_of_different_sizes_and_plots_density():
+    result = build_progress([_counted(1, 0, 152, 1.0), _counted(2, 28, 80, 0.5)], 1)
+    measures = {v["measure"] for v in progress_chart_spec(result)["data"]["values"]}
+    assert measures == {"Hair density (hairs/cm²)"}
+
+
+def test_counts_of_one_area_are_compared_and_plotted():
+    result = build_progress([_counted(1, 0, 100, 0.5), _counted(2, 28, 110, 0.5)], 1)
+    assert result.rows[1].cells["hair_count"].change == 10.0
+    assert not any("different sizes" in m for m in result.messages)
+    measures = {v["measure"] for v in progress_chart_spec(result)["data"]["values"]}
+    assert len(measures) == 2 and "Hair density (hairs/cm²)" in measures

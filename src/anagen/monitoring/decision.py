@@ -8,6 +8,8 @@ Order of the decision (each step explained in the reasons):
    treatment, whatever the response.
 2. Before the planned sessions are done, continue: response is judged at the end of the
    course, and early shedding after starting treatment is common.
+   No response class is given before ``MIN_RESPONSE_WEEKS`` after the first session
+   ("too early to judge"): a course finished before then continues to the next follow-up.
 3. At or after the end of the course: responder → maintenance; partial responder → add
    sessions (up to ``max_extra_sessions``), then switch or combine; non-responder →
    switch or combine after the planned course, stop after an extended course.
@@ -17,6 +19,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+# Response to treatment is judged from the first visit at least 12 weeks after the first
+# session of the course. REFERENCE.md states no minimum interval, so the choice rests on what
+# it does state: telogen lasts about 3 (2–4) months (Part B §2), so hairs a treatment moves
+# into anagen take about that long to show; early shedding after starting treatment is common
+# (Part B, minoxidil); the suggested default follow-up visits are weeks 0, 12, 24, 48
+# (Part A §2). A change seen earlier (a week-4 follow-up, or a global assessment at the
+# baseline visit) is shown, but not classified.
+MIN_RESPONSE_WEEKS = 12
 
 
 class DecisionInputError(ValueError):
@@ -42,6 +53,22 @@ class Response(StrEnum):
     PARTIAL = "partial"
     NON_RESPONDER = "non_responder"
     NOT_ASSESSED = "not_assessed"
+    TOO_EARLY = "too_early"
+
+
+# The words shown to people for each response class (the codes are stored and sent by the API).
+RESPONSE_LABELS: dict[str, str] = {
+    Response.RESPONDER.value: "Responder",
+    Response.PARTIAL.value: "Partial response",
+    Response.NON_RESPONDER.value: "No response",
+    Response.NOT_ASSESSED.value: "Not assessed (no measurement)",
+    Response.TOO_EARLY.value: "Too early to judge",
+}
+
+
+def response_label(code: str) -> str:
+    """The human label of a response code; an unknown code is shown as it is stored."""
+    return RESPONSE_LABELS.get(code, code)
 
 
 @dataclass(frozen=True)
@@ -93,6 +120,10 @@ class Progress:
     global_assessment: int | None = None  # −3 (greatly decreased) … +3 (greatly increased)
     max_ae_grade: int = 0  # highest CTCAE grade since the last decision; 0 = none
     ae_related: bool | None = None  # None = relatedness not assessed (treated as related)
+    # Days from the first session of the course to this visit; 0 when no session was done
+    # before the visit. None: not known, the interval is not checked (pure callers and tests
+    # that give only changes).
+    days_since_first_session: int | None = None
 
 
 @dataclass(frozen=True)
@@ -118,11 +149,33 @@ def _validate(p: Progress) -> None:
         raise DecisionInputError("global_assessment", f"must be an integer −3..+3, got {g!r}")
     if p.density_change_pct is not None and p.density_change_pct < -100:
         raise DecisionInputError("density_change_pct", "cannot fall by more than 100 %")
+    days = p.days_since_first_session
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 0):
+        raise DecisionInputError(
+            "days_since_first_session", f"must be a whole number ≥ 0, got {days!r}"
+        )
+
+
+def too_early(p: Progress) -> bool:
+    """Whether the visit is before the minimum follow-up for judging response."""
+    days = p.days_since_first_session
+    return days is not None and days < MIN_RESPONSE_WEEKS * 7
 
 
 def classify_response(p: Progress, t: Thresholds) -> tuple[Response, list[str]]:
     """Response class with the measurements that decided it."""
     d, dia, g = p.density_change_pct, p.diameter_change_um, p.global_assessment
+    if too_early(p):
+        days = p.days_since_first_session or 0
+        since = (
+            f"{days // 7} week{'s' if days // 7 != 1 else ''} after the first session"
+            if days
+            else "no session before this visit"
+        )
+        return Response.TOO_EARLY, [
+            f"Too early to judge response ({since}): response is judged from "
+            f"{MIN_RESPONSE_WEEKS} weeks after the first session."
+        ]
     if d is None and dia is None and g is None:
         return Response.NOT_ASSESSED, ["No change-from-baseline measurement recorded."]
     seen = []
@@ -195,6 +248,17 @@ def propose_next_step(progress: Progress, thresholds: Thresholds | None = None) 
             ),
         )
 
+    if response is Response.TOO_EARLY:
+        return Decision(
+            Proposal.CONTINUE,
+            response,
+            (
+                f"{p.sessions_done} of {p.sessions_planned} planned sessions done; reassess "
+                f"at the first follow-up from week {MIN_RESPONSE_WEEKS}.",
+                *reasons,
+                *why,
+            ),
+        )
     if response is Response.NOT_ASSESSED:
         raise DecisionInputError(
             "density_change_pct",

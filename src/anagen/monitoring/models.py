@@ -467,3 +467,8 @@ class TreatmentDecision(models.Model):
     @property
     def follows_proposal(self) -> bool:
         return self.decision == self.proposal
+
+    @property
+    def response_label(self) -> str:
+        """The stored response class in words ("Partial response", "Too early to judge")."""
+        return decision.response_label(self.response)

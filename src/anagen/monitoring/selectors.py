@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Model, QuerySet
+from django.db.models import Min, Model, QuerySet
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -45,6 +45,7 @@ from anagen.patients.models import Patient
 from anagen.patients.selectors import MAX_DB_ID, get_patient
 from anagen.treatments import scalp_zones
 from anagen.treatments import selectors as treatment_selectors
+from anagen.treatments.models import TreatmentSession
 
 __all__ = ["get_patient"]
 
@@ -71,6 +72,27 @@ def thresholds_for(clinic: Clinic) -> MonitoringSettings:
 def visits_of(patient: Patient, *, include_voided: bool = False) -> QuerySet[Visit]:
     qs = Visit.objects.filter(clinic=patient.clinic, patient=patient)
     return qs if include_voided else qs.filter(voided_at__isnull=True)
+
+
+def visit_label(visit: Visit) -> str:
+    """What kind of visit it was, in words: the appointment it fulfilled ("Week 4
+    follow-up"), else "Baseline" or "Unscheduled visit"."""
+    if visit.scheduled_visit is not None and visit.scheduled_visit.label:
+        return visit.scheduled_visit.label
+    return "Baseline" if visit.is_baseline else "Unscheduled visit"
+
+
+def visit_choices(patient: Patient) -> list[tuple[int, str]]:
+    """The patient's visits, newest first, as (id, "2026-12-04 · Week 4 follow-up"); two
+    visits that would still read the same get their record number."""
+    visits = list(
+        visits_of(patient).select_related("scheduled_visit").order_by("-visit_date", "-id")
+    )
+    labels = [f"{v.visit_date:%Y-%m-%d} · {visit_label(v)}" for v in visits]
+    return [
+        (v.pk, label if labels.count(label) == 1 else f"{label} (visit #{v.pk})")
+        for v, label in zip(visits, labels, strict=True)
+    ]
 
 
 def get_visit(patient: Patient, visit_id: int) -> Visit:
@@ -256,6 +278,18 @@ def sessions_done_before(patient: Patient, on: date, modality: str = "") -> int:
     return treatment_selectors.treatment_days_before(patient, on, modality or None)
 
 
+def days_since_first_session(patient: Patient, on: date, modality: str = "") -> int:
+    """Days from the first recorded session (of ``modality`` if given) before ``on`` to
+    ``on``; 0 when none was done before (a session on ``on`` itself comes after the visit)."""
+    qs = TreatmentSession.objects.filter(
+        patient=patient, clinic=patient.clinic, voided_at__isnull=True, performed_on__lt=on
+    )
+    if modality:
+        qs = qs.filter(modality=modality)
+    first = qs.aggregate(first=Min("performed_on"))["first"]
+    return (on - first).days if first is not None else 0
+
+
 SESSIONS_RECORDED = "recorded"  # inputs["sessions_done_source"]: counted from the sessions
 SESSIONS_ENTERED = "entered"  # given by the clinician on the decision form / API
 
@@ -297,6 +331,10 @@ class ProposalView:
         return dict(TreatmentDecision.PROPOSAL_CHOICES)[self.decision.proposal.value]
 
     @property
+    def response_label(self) -> str:
+        return decision.response_label(self.decision.response.value) if self.decision else ""
+
+    @property
     def sessions_basis(self) -> str:
         """Where the session counts came from, in words (shown with the proposal)."""
         done, planned = self.inputs.get("sessions_done"), self.inputs.get("sessions_planned")
@@ -333,6 +371,7 @@ def proposal_for(
         sessions_done = sessions_done_before(patient, visit.visit_date, modality)
         source = SESSIONS_RECORDED
     max_grade, related = _ae_summary(patient, visit)
+    days_treated = days_since_first_session(patient, visit.visit_date, modality)
     settings_row = thresholds_for(visit.clinic)
     thresholds = settings_row.thresholds()
     inputs = {
@@ -346,6 +385,7 @@ def proposal_for(
         "global_assessment": change.global_assessment,
         "max_ae_grade": max_grade,
         "ae_related": related,
+        "days_since_first_session": days_treated,
         "thresholds": {f: getattr(settings_row, f) for f in MonitoringSettings.THRESHOLD_FIELDS},
     }
     if sessions_planned is None or sessions_done is None:
@@ -364,6 +404,7 @@ def proposal_for(
         global_assessment=change.global_assessment,
         max_ae_grade=max_grade,
         ae_related=related,
+        days_since_first_session=days_treated,
     )
     try:
         result = decision.propose_next_step(progress, thresholds)

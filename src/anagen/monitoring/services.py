@@ -80,6 +80,10 @@ PCT_SUM_TOLERANCE = 0.5
 # Density given with count and area must be count ÷ area within 2 % or 1 hair/cm²,
 # whichever is larger (rounding of a density typed with no or one decimal).
 DENSITY_TOLERANCE_PCT = 2.0
+# Density left blank with count and area given is stored as count ÷ area, to this many
+# decimals (a density is typed with no or one decimal; the tolerance above covers it).
+DERIVED_DENSITY_DECIMALS = 1
+DERIVED_DENSITY_NOTE = "density derived as hair count ÷ target area"
 MAX_TEXT = 5000
 
 
@@ -348,6 +352,17 @@ def set_visit_status(
 
 def validate_measurements(data: Mapping[str, Any]) -> dict[str, Any]:
     """Cleaned measurement values, or MonitoringError naming each impossible value."""
+    return clean_measurements(data)[0]
+
+
+def clean_measurements(data: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Cleaned measurement values and whether the density was derived, or MonitoringError
+    naming each impossible value.
+
+    A density left blank, with a hair count and a target area given, is count ÷ area (the
+    second item is then true, for the history). A count without an area keeps the density
+    blank: the area defaults to 1 cm² but was not measured.
+    """
     err = _Errors()
     out: dict[str, Any] = {}
     out["target_area_cm2"] = read_number(
@@ -370,6 +385,7 @@ def validate_measurements(data: Mapping[str, Any]) -> dict[str, Any]:
     if t is not None and v is not None and t + v > 100 + PCT_SUM_TOLERANCE:
         err.add("vellus_pct", f"Terminal % + vellus % is {t + v:g}; together at most 100.")
     area, count, density = out["target_area_cm2"], out["hair_count"], out["density_per_cm2"]
+    derived = False
     if area is not None and count is not None and density is not None:
         expected = count / area
         if abs(density - expected) > max(DENSITY_TOLERANCE_PCT / 100 * expected, 1.0):
@@ -378,10 +394,20 @@ def validate_measurements(data: Mapping[str, Any]) -> dict[str, Any]:
                 f"Density is hair count ÷ target area: {count} hairs in {area:g} cm² is "
                 f"{expected:.1f}/cm², not {density:g}/cm². Check the three values.",
             )
+    elif area is not None and count is not None:
+        expected = round(count / area, DERIVED_DENSITY_DECIMALS)
+        if expected > DENSITY_PER_CM2_MAX:
+            err.add(
+                "hair_count",
+                f"{count} hairs in {area:g} cm² is {expected:g}/cm², more than the plausible "
+                f"{DENSITY_PER_CM2_MAX:g}/cm². Check the count and the target area.",
+            )
+        else:
+            out["density_per_cm2"], derived = expected, True
     err.raise_if_any()
     if out["target_area_cm2"] is None:
         out["target_area_cm2"] = 1.0
-    return out
+    return out, derived
 
 
 def _has_measurement(values: Mapping[str, Any]) -> bool:
@@ -507,8 +533,9 @@ def record_visit(
     err = _Errors()
     _unknown(err, data, (*VISIT_FIELDS, *MEASUREMENT_FIELDS))
     visit_values = _clean_visit(patient, data, err)
+    density_derived = False
     try:
-        measurement_values = validate_measurements(data)
+        measurement_values, density_derived = clean_measurements(data)
     except MonitoringError as exc:
         for f, msgs in exc.errors.items():
             for m in msgs:
@@ -559,7 +586,10 @@ def record_visit(
                 source=Measurement.Source.MANUAL,
                 **measurement_values,
             )
-            save_with_history(measurement, user, "measured at visit")
+            reason = "measured at visit"
+            if density_derived:
+                reason += f"; {DERIVED_DENSITY_NOTE}"
+            save_with_history(measurement, user, reason)
         for upload, clean in cleaned_photos:
             _store_photo(visit, user, upload, clean)
     return visit
@@ -575,7 +605,7 @@ def add_measurement(
     if source not in Measurement.Source.values:
         err.add("source", "Unknown source.")
     err.raise_if_any()
-    values = validate_measurements(data)
+    values, density_derived = clean_measurements(data)
     if not _has_measurement(values):
         raise MonitoringError({"__all__": ["Enter at least one measurement."]})
     m = Measurement(
@@ -587,7 +617,10 @@ def add_measurement(
         **values,
     )
     with transaction.atomic():
-        save_with_history(m, user, f"measurement ({source})")
+        reason = f"measurement ({source})"
+        if density_derived:
+            reason += f"; {DERIVED_DENSITY_NOTE}"
+        save_with_history(m, user, reason)
     return m
 
 

@@ -446,7 +446,7 @@ def _grade_table() -> list:
 @require_http_methods(["GET", "POST"])
 def adverse_event_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
-    visits = list(selectors.visits_of(patient).order_by("-visit_date"))
+    visits = selectors.visit_choices(patient)
     form = AdverseEventForm(
         request.POST or None,
         initial={"onset_date": timezone.localdate(), "relatedness": "not_assessed"},

@@ -109,6 +109,7 @@ class Progress:
     photo_pairs: list[PhotoPair] = field(default_factory=list)
     modalities: list[str] = field(default_factory=list)
     forecast: ForecastPanel | None = None
+    count_areas: list[float] = field(default_factory=list)  # target areas (cm²) of the counts
 
     def baseline_value(self, measure: str) -> float | None:
         for r in self.rows:
@@ -186,8 +187,21 @@ def _derived(values: dict[str, Any]) -> float | None:
     return d * dia / 1000.0 if d is not None and dia is not None else None
 
 
+def count_areas(points: list[VisitPoint]) -> list[float]:
+    """The target areas (cm²) of the visits with a hair count, each once, in visit order."""
+    areas: list[float] = []
+    for p in points:
+        area = _num(p.values.get("target_area_cm2"))
+        if area is not None and _num(p.values.get("hair_count")) is not None and area not in areas:
+            areas.append(area)
+    return areas
+
+
 def build_progress(points: list[VisitPoint], baseline_visit_id: int | None) -> Progress:
-    """Change from baseline for every measure at every visit (absolute and %)."""
+    """Change from baseline for every measure at every visit (absolute and %).
+
+    A hair count is only compared with a baseline count of the same target area: counts of
+    areas of different sizes are not comparable (density is count ÷ area, and is)."""
     messages: list[str] = []
     if not points:
         return Progress([], None, ["Not enough data: no visit recorded yet."])
@@ -209,6 +223,13 @@ def build_progress(points: list[VisitPoint], baseline_visit_id: int | None) -> P
             pct = change / b * 100.0 if change is not None and b else None
             if p is base:
                 change, pct = (0.0 if v is not None else None), None
+            elif (
+                k == "hair_count"
+                and base is not None
+                and _num(p.values.get("target_area_cm2"))
+                != _num(base.values.get("target_area_cm2"))
+            ):
+                change, pct = None, None
             cells[k] = Cell(v, change, pct)
         day = (p.visit_date - base.visit_date).days if base else None
         week = None
@@ -221,13 +242,20 @@ def build_progress(points: list[VisitPoint], baseline_visit_id: int | None) -> P
                 p.hgq_mean, p.hgq_answered, str(p.values.get("source", "")),
             )
         )  # fmt: skip
+    areas = count_areas(points)
+    if len(areas) > 1:
+        messages.append(
+            "Hair counts come from target areas of different sizes ("
+            + ", ".join(f"{a:g} cm²" for a in areas)
+            + "): counts are not compared across them; compare density (count ÷ area)."
+        )
     if base is not None and len(points) == 1:
         messages.append("Only the baseline visit so far: change from baseline needs a follow-up.")
     elif base is not None and all(r.cells["density_per_cm2"].value is None for r in rows):
         messages.append("No density measured at any visit.")
     elif base is not None and base_vals.get("density_per_cm2") is None:
         messages.append("The baseline visit has no density: changes in density cannot be computed.")
-    return Progress(rows, base.visit_id if base else None, messages)
+    return Progress(rows, base.visit_id if base else None, messages, count_areas=areas)
 
 
 def mark_within_noise(
@@ -298,13 +326,19 @@ def forecast_panel(
 
 
 def progress_chart_spec(progress: Progress) -> dict[str, Any] | None:
-    """Small multiples: each measure over study weeks, baseline as a dashed rule."""
+    """Small multiples: each measure over study weeks, baseline as a dashed rule.
+
+    Hair count is left out when the counts come from target areas of different sizes (the
+    page says so; density, count ÷ area, is plotted)."""
+    comparable_counts = len(progress.count_areas) <= 1
     values = []
     for r in progress.rows:
         if r.study_day is None:
             continue
         for k in ("density_per_cm2", "hair_count", "mean_diameter_um", "terminal_pct",
                   "vellus_pct", "cumulative_thickness_mm_per_cm2"):  # fmt: skip
+            if k == "hair_count" and not comparable_counts:
+                continue  # counts of areas of different sizes on one axis would mislead
             c = r.cells[k]
             if c.value is not None:
                 o = OUTCOMES[k]

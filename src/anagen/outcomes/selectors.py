@@ -687,6 +687,7 @@ def patient_progress(patient: Patient, *, with_forecast: bool = True) -> progres
         if m is not None:
             values = {c: getattr(m, c) for c in cohort.MEASURED_COLUMNS}
             values["source"] = m.source
+            values["target_area_cm2"] = m.target_area_cm2
             if m.source == Measurement.Source.IMAGING:
                 imaging_measurement_of_visit[v.pk] = m.pk
         hgq, hgq_n = _hgq_mean(v)
