@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.utils import timezone
 
@@ -167,12 +169,58 @@ class ScheduleForm(forms.Form):
         widget=DateInput(), error_messages={"invalid": "Enter a real date as YYYY-MM-DD."}
     )
     sessions_planned = forms.IntegerField(min_value=1, max_value=schedule.MAX_SESSIONS, initial=3)
-    interval_weeks = forms.FloatField(initial=4, help_text="Weeks between sessions")
+    interval_weeks = forms.FloatField(initial=4, label="Weeks between sessions")
     follow_up_weeks = forms.CharField(
-        initial="4,12,24,48", max_length=200,
+        initial="4,12,24,48", max_length=200, label="Follow-up visits (weeks)",
         help_text="Weeks after the first session, separated by commas",
     )  # fmt: skip
-    protocol_key = forms.CharField(required=False, max_length=40, label="Protocol (optional)")
+    protocol_key = forms.ChoiceField(
+        required=False,
+        label="Protocol followed",
+        help_text="Sessions of this protocol's treatment count towards the course",
+    )
+
+    def __init__(self, *args, protocols: dict[str, str] | None = None, **kwargs) -> None:
+        """``protocols``: the clinic's protocol key -> title (the service checks the key)."""
+        super().__init__(*args, **kwargs)
+        choices = sorted((protocols or {}).items(), key=lambda kv: kv[1])
+        field = self.fields["protocol_key"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "— none —"), *choices]
+
+
+# What a single appointment is for (stored as its label; the kind is "extra visit").
+APPOINTMENT_PURPOSES = (
+    ("Consultation", "Consultation"),
+    ("Review visit", "Review visit"),
+    ("Other", "Other (say what below)"),
+)
+
+
+class AppointmentForm(forms.Form):
+    due_date = forms.DateField(
+        widget=DateInput(),
+        label="Date",
+        error_messages={"invalid": "Enter a real date as YYYY-MM-DD."},
+    )
+    purpose = forms.ChoiceField(choices=APPOINTMENT_PURPOSES, initial="Consultation")
+    details = forms.CharField(
+        required=False, max_length=80, label="Details (optional)",
+        help_text="Shown on the agenda after the purpose, e.g. 'first consultation, PRP'",
+    )  # fmt: skip
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("purpose") == "Other" and not (data.get("details") or "").strip():
+            self.add_error("details", "Say what the appointment is for.")
+        return data
+
+    def label(self) -> str:
+        purpose = self.cleaned_data["purpose"]
+        details = (self.cleaned_data.get("details") or "").strip()
+        if purpose == "Other":
+            return details
+        return f"{purpose}: {details}" if details else purpose
 
 
 class RescheduleForm(forms.Form):

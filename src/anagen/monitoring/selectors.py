@@ -256,6 +256,37 @@ def protocol_modalities(clinic: Clinic) -> dict[str, str]:
     return known
 
 
+def protocol_titles(clinic: Clinic) -> dict[str, str]:
+    """Protocol template key → title, the built-in templates and the clinic's copies."""
+    known = {key: t.title for key, t in protocols.TEMPLATES.items()}
+    known.update(ProtocolTemplate.objects.filter(clinic=clinic).values_list("key", "title"))
+    return known
+
+
+def schedule_defaults(patient: Patient) -> dict[str, Any]:
+    """The follow-up schedule form's starting values from the patient's active treatment
+    plan (its sessions, interval, start and the first protocol with sessions); empty when
+    the patient has no active plan."""
+    plan = (
+        TreatmentPlan.objects.filter(clinic=patient.clinic, patient=patient, status="active")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if plan is None:
+        return {}
+    initial: dict[str, Any] = {}
+    if plan.sessions_planned:
+        initial["sessions_planned"] = plan.sessions_planned
+    if plan.interval_weeks is not None:
+        initial["interval_weeks"] = plan.interval_weeks
+    if plan.start_on:
+        initial["first_session_date"] = plan.start_on
+    with_sessions = [p for p in plan.protocols if p.get("sessions_min") is not None]
+    if with_sessions:
+        initial["protocol_key"] = with_sessions[0].get("key", "")
+    return initial
+
+
 def course_modality(plan: FollowUpPlan | None, known: dict[str, str] | None = None) -> str:
     """The modality whose sessions make up the course a follow-up plan follows: its
     protocol's ("" when the plan names no known protocol: then every session counts).

@@ -11,6 +11,7 @@ urlpatterns = [
     # Patient first: every nested object is looked up within this patient and clinic.
     path("<int:patient_id>/", views.patient_timeline, name="timeline"),
     path("<int:patient_id>/schedule/new/", views.schedule_create, name="schedule_create"),
+    path("<int:patient_id>/appointments/new/", views.appointment_create, name="appointment_create"),
     path(
         "<int:patient_id>/schedule/<int:scheduled_id>/reschedule/",
         views.reschedule,

@@ -23,6 +23,7 @@ from anagen.monitoring import charts, ctcae, selectors, services
 from anagen.monitoring.forms import (
     AdverseEventForm,
     AgendaFilterForm,
+    AppointmentForm,
     DecisionForm,
     PhotoForm,
     RescheduleForm,
@@ -211,7 +212,12 @@ def patient_timeline(request: ClinicRequest, patient_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def schedule_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = selectors.get_patient(request.clinic, patient_id)
-    form = ScheduleForm(request.POST or None)
+    defaults = selectors.schedule_defaults(patient)
+    form = ScheduleForm(
+        request.POST or None,
+        initial=defaults,
+        protocols=selectors.protocol_titles(request.clinic),
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.create_follow_up_plan(patient, request.user, **form.cleaned_data)
@@ -220,12 +226,33 @@ def schedule_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
         else:
             messages.success(request, "Follow-up schedule created.")
             return redirect("monitoring:timeline", patient_id=patient.pk)
-    return render(
-        request,
-        "monitoring/schedule_form.html",
-        {"form": form, "patient": patient, "schedule": list(selectors.schedule_of(patient))},
-        status=_status(request),
-    )
+    context = {
+        "form": form,
+        "patient": patient,
+        "schedule": list(selectors.schedule_of(patient)),
+        "has_plan": bool(defaults),
+    }
+    return render(request, "monitoring/schedule_form.html", context, status=_status(request))
+
+
+@require_permission("schedule.manage")
+@require_http_methods(["GET", "POST"])
+def appointment_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
+    """Book one appointment (a consultation, a review) outside any treatment course."""
+    patient = selectors.get_patient(request.clinic, patient_id)
+    form = AppointmentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.add_scheduled_visit(
+                patient, request.user, due_date=form.cleaned_data["due_date"], label=form.label()
+            )
+        except services.MonitoringError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"{form.label()} booked.")
+            return redirect("monitoring:timeline", patient_id=patient.pk)
+    context = {"form": form, "patient": patient, "schedule": list(selectors.schedule_of(patient))}
+    return render(request, "monitoring/appointment_form.html", context, status=_status(request))
 
 
 @require_permission("schedule.manage")

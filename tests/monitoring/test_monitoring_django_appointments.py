@@ -1,0 +1,95 @@
+"""Booking one appointment (a consultation, a review) outside a treatment course, and the
+follow-up schedule form that starts from the accepted plan and says when there is none."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from anagen.accounts.roles import Role
+from anagen.monitoring.models import ScheduledVisit
+
+from ..builders import exosome_plan
+
+TODAY = date.today()
+
+
+@pytest.fixture
+def front_desk(clinic_a, make_user):
+    return make_user(Role.FRONT_DESK, clinic_a)
+
+
+@pytest.fixture
+def patient(clinic_a, front_desk, make_patient):
+    return make_patient(clinic_a, front_desk, given_name="Nora", family_name="Newcomer")
+
+
+def _book(client, patient, **data):
+    return client.post(f"/monitoring/{patient.pk}/appointments/new/", data)
+
+
+def test_front_desk_books_a_consultation_that_shows_on_the_agenda(client, front_desk, patient):
+    client.force_login(front_desk)
+    when = TODAY + timedelta(days=3)
+    response = _book(
+        client, patient, due_date=when.isoformat(), purpose="Consultation", details="first visit"
+    )
+    assert response.status_code == 302
+    (booked,) = ScheduledVisit.objects.filter(patient=patient)
+    assert (booked.due_date, booked.label, booked.kind) == (
+        when,
+        "Consultation: first visit",
+        ScheduledVisit.Kind.EXTRA,
+    )
+    assert booked.plan is None  # no treatment course was created
+    assert booked.history.first().history_user == front_desk
+    agenda = client.get("/monitoring/agenda/").content.decode()
+    assert "Consultation: first visit" in agenda and "Newcomer" in agenda
+
+
+def test_bad_booking_input_is_a_field_error_and_books_nothing(client, front_desk, patient):
+    client.force_login(front_desk)
+    no_date = _book(client, patient, due_date="", purpose="Consultation")
+    assert no_date.status_code == 400 and 'id="id_due_date_error"' in no_date.content.decode()
+    other = _book(client, patient, due_date=TODAY.isoformat(), purpose="Other", details=" ")
+    assert other.status_code == 400
+    assert "Say what the appointment is for." in other.content.decode()
+    far = _book(client, patient, due_date="9999-12-31", purpose="Review visit")
+    assert far.status_code == 400
+    assert not ScheduledVisit.objects.filter(patient=patient).exists()
+
+
+def test_booking_needs_the_schedule_permission_and_the_patients_clinic(
+    client, clinic_b, make_user, make_patient, patient
+):
+    researcher = make_user(Role.RESEARCHER, patient.clinic, username="res")
+    client.force_login(researcher)
+    assert client.get(f"/monitoring/{patient.pk}/appointments/new/").status_code == 403
+    other_desk = make_user(Role.FRONT_DESK, clinic_b, username="desk-b")
+    client.force_login(other_desk)
+    response = _book(client, patient, due_date=TODAY.isoformat(), purpose="Consultation")
+    assert response.status_code == 404
+    assert not ScheduledVisit.objects.exists()
+
+
+def test_the_schedule_form_says_when_there_is_no_accepted_plan(client, front_desk, patient):
+    client.force_login(front_desk)
+    page = client.get(f"/monitoring/{patient.pk}/schedule/new/").content.decode()
+    assert 'id="schedule-no-plan"' in page
+    assert f"/monitoring/{patient.pk}/appointments/new/" in page  # book a consultation instead
+
+
+def test_the_schedule_form_starts_from_the_accepted_plan(
+    client, clinic_a, front_desk, make_user, make_patient
+):
+    clinician = make_user(Role.CLINICIAN, clinic_a, username="doc")
+    treated = make_patient(clinic_a, clinician, sex_at_birth="male")
+    plan = exosome_plan(treated, clinician)
+    client.force_login(front_desk)
+    page = client.get(f"/monitoring/{treated.pk}/schedule/new/").content.decode()
+    assert 'id="schedule-from-plan"' in page and 'id="schedule-no-plan"' not in page
+    protocol = next(p["key"] for p in plan.protocols if p.get("sessions_min") is not None)
+    assert f'<option value="{protocol}" selected>' in page
+    assert plan.sessions_planned  # the accepted plan holds the number of sessions
+    assert f'name="sessions_planned" value="{plan.sessions_planned}"' in page
