@@ -121,6 +121,47 @@ class TestWhichLotsMayBeUsed:
         Lot.objects.filter(pk=blocked.pk).update(blocked=True)
         assert list(selectors.usable_lots(clinic_a, TODAY)) == [good]
 
+    @pytest.mark.parametrize(
+        ("change", "message", "short"),
+        [
+            (
+                {"status": "quarantined"},
+                "Lot X-1 is quarantined (not released): do not use it.",
+                ["quarantined (not released)"],
+            ),
+            ({"status": "rejected"}, "Lot X-1 is rejected: do not use it.", ["rejected"]),
+            (
+                {"expiry_date": date(2020, 1, 31)},
+                "Lot X-1 expired on 2020-01-31: do not use it.",
+                ["expired on 2020-01-31"],
+            ),
+            (
+                {"blocked": True, "block_reason": "fridge at 12 °C"},
+                "Lot X-1 is blocked (fridge at 12 °C): do not use it.",
+                ["blocked (fridge at 12 °C)"],
+            ),
+            (
+                {"status": "recalled", "quantity_on_hand": 0},
+                "Lot X-1 is recalled and has no vials left: do not use it.",
+                ["recalled", "no vials left"],
+            ),
+        ],
+    )
+    def test_why_a_lot_may_not_be_used_is_said_in_one_sentence_and_in_short(
+        self, make_lot, change, message, short
+    ):
+        lot = make_lot(released=True, quantity=3)
+        Lot.objects.filter(pk=lot.pk).update(lot_number="X-1", **change)
+        lot.refresh_from_db()
+        assert services.not_usable_message(lot, TODAY) == message
+        assert services.unusable_reasons(lot, TODAY) == short
+        assert len(services.usability_problems(lot, TODAY)) == len(short)
+
+    def test_a_usable_lot_has_no_message(self, make_lot):
+        lot = make_lot(released=True, quantity=3)
+        assert services.not_usable_message(lot, TODAY) is None
+        assert services.unusable_reasons(lot, TODAY) == []
+
 
 @pytest.mark.django_db(transaction=True)
 def test_ten_nurses_drawing_from_five_vials_at_once_get_exactly_five(

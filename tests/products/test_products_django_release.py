@@ -403,9 +403,9 @@ class TestEditsThatChangeNothing:
 
 class TestLotPage:
     def test_every_decision_form_on_the_page_has_its_own_ids(self, client, make_lot, quality):
-        # Out of spec and quarantined: release, override, reject and waste forms side by side,
-        # each asking for a reason.
-        lot = make_lot(results=good_results(endotoxin_eu_per_ml=5.0))
+        # Out of spec (an optional criterion, so an override is offered) and quarantined:
+        # release, override, reject and waste forms side by side, each asking for a reason.
+        lot = make_lot(results=good_results(particles_50_400nm_pct=85))
         client.force_login(quality)
         page = client.get(f"/products/lots/{lot.pk}/").content.decode()
         assert 'id="id_override_reason"' in page and 'id="id_reject_reason"' in page

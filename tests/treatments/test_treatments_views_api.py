@@ -94,9 +94,23 @@ def test_api_records_and_reads_a_session_with_its_map(
 def test_session_list_draws_each_map_with_its_own_ids(client, clinician, ready, lot):
     patient, plan = ready
     client.force_login(clinician)
-    for _ in range(2):  # two sessions (the screening and consent are today's)
-        response = client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot))
+    for second in (False, True):  # two sessions (the screening and consent are today's)
+        extra = {"confirm_same_day": "on"} if second else {}
+        response = client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot, **extra))
         assert response.status_code == 302
     page = client.get(f"/sessions/{patient.pk}/").content.decode()
     assert page.count("<svg") == 2
     assert duplicate_ids(page) == []  # two maps, two clip paths
+
+
+def test_a_folded_section_with_an_error_comes_back_open(client, clinician, ready, lot):
+    patient, plan = ready
+    client.force_login(clinician)
+    page = client.get(f"/sessions/{patient.pk}/new/").content.decode()
+    assert '<details class="card" open>' not in page
+    response = client.post(
+        f"/sessions/{patient.pk}/new/",
+        form_data(plan, lot, graft_0_grafts="many", prp_platelet_concentration="lots"),
+    )
+    assert response.status_code == 400
+    assert response.content.decode().count('<details class="card" open>') == 2

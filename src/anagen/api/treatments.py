@@ -48,6 +48,13 @@ class SessionIn(Schema):
     needle_gauge: int | None = None
     depth_mm: Decimal | None = None
     fine_grid: bool = False
+    confirm_same_day: bool = Field(
+        False,
+        description="True to record a second session of this modality for the patient on "
+        "the same date (a separate session, e.g. a second treatment area); without it such a "
+        "session is refused with 400 on performed_on. The confirmation is kept in the "
+        "session's notes and history.",
+    )
     immediate_reactions: str = Field("", max_length=5000)
     notes: str = Field("", max_length=5000)
     map: list[MapEntryIn] = []

@@ -728,10 +728,18 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
             raise _fail("__all__", "Enter the certificate of analysis first.")
         if not report.releasable:
             names = [r.field for r in (*report.failed, *report.missing_required)]
+            unsafe = failed_safety_criteria(report)
+            # An override is offered only where one could be approved.
+            what_next = (
+                f"{', '.join(unsafe)} failed and a safety criterion cannot be overridden, "
+                "so reject the lot"
+                if unsafe
+                else "reject the lot, or request an override (needs a reason and a second "
+                "quality user)"
+            )
             raise _fail(
                 "__all__",
-                "Not every required criterion passes (" + ", ".join(names) + "): reject the "
-                "lot, or request an override (needs a reason and a second quality user).",
+                f"Not every required criterion passes ({', '.join(names)}): {what_next}.",
             )
         locked.status = LotStatus.RELEASED
         locked.decided_at, locked.decided_by = timezone.now(), user
@@ -764,15 +772,22 @@ def reject_lot(lot: Lot, user: User, reason: str) -> Lot:
 SAFETY_FIELDS = frozenset({*release.MANDATORY_NEGATIVE, release.ENDOTOXIN_FIELD})
 
 
+def failed_safety_criteria(report: release.ReleaseReport | None) -> list[str]:
+    """Labels of the infection-safety criteria (sterility, mycoplasma, virus, donor,
+    endotoxin) that the lot fails: no override can release such a lot."""
+    return [r.label for r in (report.failed if report else ()) if r.field in SAFETY_FIELDS]
+
+
+def unsafe_override_message(unsafe: list[str]) -> str:
+    return f"{', '.join(unsafe)} failed: a safety criterion cannot be overridden; reject the lot."
+
+
 def _refuse_unsafe_override(report: release.ReleaseReport | None) -> None:
     """Four eyes may accept a lot outside the clinic's identity, size or purity limits, never
     one that fails an infection-safety test (sterility, mycoplasma, virus, donor, endotoxin)."""
-    unsafe = [r.label for r in (report.failed if report else ()) if r.field in SAFETY_FIELDS]
+    unsafe = failed_safety_criteria(report)
     if unsafe:
-        raise _fail(
-            "__all__",
-            f"{', '.join(unsafe)} failed: a safety criterion cannot be overridden; reject the lot.",
-        )
+        raise _fail("__all__", unsafe_override_message(unsafe))
 
 
 def _withdraw_pending_override(lot: Lot, user: User, why: str) -> None:
@@ -1025,18 +1040,53 @@ def decide_excursions(lot: Lot, user: User, decision: str, reason: str) -> Lot:
 # --- stock and the point of care -------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Unusable:
+    """One reason vials may not be drawn from a lot, worded for each place it is shown."""
+
+    sentence: str  # on its own: "The lot expired on 2026-01-31."
+    short: str  # in a list of lots: "expired on 2026-01-31"
+    predicate: str  # after the lot's number: "expired on 2026-01-31"
+
+
+def _unusable(lot: Lot, on_date: date) -> list[Unusable]:
+    """The one check of whether a lot may be used at the point of care on ``on_date``."""
+    found = []
+    if lot.status != LotStatus.RELEASED:
+        status = lot.get_status_display().lower()
+        short = f"{status} (not released)" if lot.status == LotStatus.QUARANTINED else status
+        found.append(Unusable(f"The lot is {status}, not released.", short, f"is {short}"))
+    if lot.expiry_date < on_date:
+        expired = f"expired on {lot.expiry_date:%Y-%m-%d}"
+        found.append(Unusable(f"The lot {expired}.", expired, expired))
+    if lot.blocked:
+        why = lot.block_reason or "awaiting a quality decision"
+        found.append(
+            Unusable(f"The lot is blocked: {why}.", f"blocked ({why})", f"is blocked ({why})")
+        )
+    if lot.quantity_on_hand <= 0:
+        found.append(Unusable("No vials left in this lot.", "no vials left", "has no vials left"))
+    return found
+
+
 def usability_problems(lot: Lot, on_date: date) -> list[str]:
     """Why vials may not be drawn from this lot on this date (empty list: they may)."""
-    problems = []
-    if lot.status != LotStatus.RELEASED:
-        problems.append(f"The lot is {lot.get_status_display().lower()}, not released.")
-    if lot.expiry_date < on_date:
-        problems.append(f"The lot expired on {lot.expiry_date:%Y-%m-%d}.")
-    if lot.blocked:
-        problems.append(f"The lot is blocked: {lot.block_reason or 'awaiting a quality decision'}.")
-    if lot.quantity_on_hand <= 0:
-        problems.append("No vials left in this lot.")
-    return problems
+    return [u.sentence for u in _unusable(lot, on_date)]
+
+
+def unusable_reasons(lot: Lot, on_date: date) -> list[str]:
+    """The same reasons in short, for a list of lots: ["quarantined (not released)"]."""
+    return [u.short for u in _unusable(lot, on_date)]
+
+
+def not_usable_message(lot: Lot, on_date: date) -> str | None:
+    """One sentence for someone about to use the lot: "Lot UC-1 is quarantined (not
+    released): do not use it."; None when the lot may be used."""
+    parts = [u.predicate for u in _unusable(lot, on_date)]
+    if not parts:
+        return None
+    said = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    return f"Lot {lot.lot_number} {said}: do not use it."
 
 
 def draw_vials(

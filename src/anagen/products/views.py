@@ -118,6 +118,8 @@ def _lot_page(
         "decisions": selectors.decisions_of(lot),
         "documents": list(lot.documents.all()),
         "usable_problems": services.usability_problems(lot, timezone.localdate()),
+        # A failed safety test: no override is offered, since none could be approved.
+        "unsafe_failures": services.failed_safety_criteria(report),
         # Several of these forms ask for a "reason": each gets its own ids on the page.
         "release_form": ReleaseForm(auto_id="id_release_%s"),
         "override_form": ReasonForm(auto_id="id_override_%s"),
@@ -211,7 +213,17 @@ def _decision(
             return redirect("products:lot", lot_id=lot.pk)
     for e in form.non_field_errors():
         messages.error(request, str(e))
+    _focus_first_error(form)
     return _lot_page(request, lot, {f"{name}_form": form}, status=400)
+
+
+def _focus_first_error(form: Form) -> None:
+    """Put the cursor on the first field with an error: the browser opens the page there
+    (its section is rendered open, see lot_detail.html), not at the top."""
+    for name in form.fields:
+        if name in form.errors:
+            form.fields[name].widget.attrs["autofocus"] = True
+            return
 
 
 @require_permission("lot.release")

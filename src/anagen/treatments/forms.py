@@ -20,6 +20,24 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d", **kwargs)
 
 
+class LotField(forms.TypedChoiceField):
+    """A lot from the list of usable lots. A lot of the clinic that is not on the list (a
+    page opened before the lot was blocked, say) is refused with the reason, not with
+    "Select a valid choice": ``refused`` maps its id to the message."""
+
+    def __init__(self, *, refused: dict[int, str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.refused = refused
+        self.error_messages["invalid_choice"] = "No such lot: choose one from the list."
+
+    def validate(self, value: Any) -> None:
+        if value not in self.empty_values and str(value).isdigit():
+            message = self.refused.get(int(value))
+            if message is not None:
+                raise forms.ValidationError(message, code="unusable_lot")
+        super().validate(value)
+
+
 class SessionForm(forms.Form):
     plan = forms.TypedChoiceField(coerce=int, label="Treatment plan")
     modality = forms.ChoiceField(choices=Modality.choices)
@@ -35,6 +53,12 @@ class SessionForm(forms.Form):
     )
     depth_mm = forms.DecimalField(
         required=False, min_value=0, max_value=10, decimal_places=1, label="Depth (mm)"
+    )
+    confirm_same_day = forms.BooleanField(
+        required=False,
+        label="This is a separate session on the same day (e.g. a second treatment area)",
+        help_text="Tick only when the patient already had a session of this kind today "
+        "and this one is a separate treatment, not the same one entered again.",
     )
     fine_grid = forms.BooleanField(required=False, label="Use the fine grid (4 cells per zone)")
     immediate_reactions = forms.CharField(
@@ -54,7 +78,14 @@ class SessionForm(forms.Form):
         label="PRP: platelet concentration (×10⁹/L), if measured",
     )
 
-    def __init__(self, *args: Any, plans: list, lots: list, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        plans: list,
+        lots: list,
+        refused_lots: dict[int, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         form_field(self, "plan", forms.ChoiceField).choices = [(p.pk, p.title) for p in plans]
         lot_choices = [("", "—")] + [
@@ -66,7 +97,8 @@ class SessionForm(forms.Form):
             for lot in lots
         ]
         for i in range(VIAL_ROWS):
-            self.fields[f"vial_{i}_lot"] = forms.TypedChoiceField(
+            self.fields[f"vial_{i}_lot"] = LotField(
+                refused=refused_lots or {},
                 coerce=int,
                 choices=lot_choices,
                 required=False,
@@ -97,6 +129,7 @@ class SessionForm(forms.Form):
                 "plan",
                 "modality",
                 "performed_on",
+                "confirm_same_day",
                 "anaesthesia",
                 "technique",
                 "needle_gauge",
@@ -107,6 +140,13 @@ class SessionForm(forms.Form):
 
     def vial_rows(self) -> list:
         return [(self[f"vial_{i}_lot"], self[f"vial_{i}_quantity"]) for i in range(VIAL_ROWS)]
+
+    def prp_has_errors(self) -> bool:
+        """The PRP section is folded away: it opens when one of its fields has an error."""
+        return any(name.startswith("prp_") for name in self.errors)
+
+    def grafts_have_errors(self) -> bool:
+        return any(name.startswith("graft_") for name in self.errors)
 
     def graft_rows(self) -> list:
         return [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 
 from django.db.models import Count, QuerySet
@@ -10,6 +11,7 @@ from django.http import Http404
 from anagen.accounts.models import Clinic
 from anagen.patients.models import Patient
 from anagen.patients.selectors import MAX_DB_ID
+from anagen.products.models import Lot
 from anagen.treatments.models import TreatmentSession
 
 
@@ -98,10 +100,47 @@ def get_plan(patient: Patient, plan_id: int):
         raise Http404("No such plan.") from exc
 
 
-def usable_lots(clinic: Clinic, on_date):
+def usable_lots(clinic: Clinic, on_date: date) -> list[Lot]:
     """Lots a session may draw from on `on_date` (released, unexpired, not blocked, stock)."""
-    from anagen.products.models import Lot
-    from anagen.products.services import usability_problems
+    return session_lots(clinic, on_date).offered
+
+
+# Lots listed under the lot picker as "not offered": a few, the rest on the lot list.
+HELD_BACK_NOTE_MAX = 5
+
+
+@dataclass
+class SessionLots:
+    """The clinic's lots as the session form sees them on one date."""
+
+    offered: list[Lot]
+    # Every other lot of the clinic -> why it may not be used ("Lot X is quarantined ...").
+    refused: dict[int, str] = field(default_factory=dict)
+    # Lots with vials on hand that are not offered, and why in short: what a nurse may hold.
+    held_back: list[tuple[Lot, list[str]]] = field(default_factory=list)
+
+    @property
+    def held_back_shown(self) -> list[tuple[Lot, list[str]]]:
+        return self.held_back[:HELD_BACK_NOTE_MAX]
+
+    @property
+    def held_back_more(self) -> int:
+        return max(0, len(self.held_back) - HELD_BACK_NOTE_MAX)
+
+
+def session_lots(clinic: Clinic, on_date: date) -> SessionLots:
+    """Which lots a session may draw from on ``on_date``, and why each other one may not
+    (the products module's single check, ``usability_problems``)."""
+    from anagen.products.services import not_usable_message, unusable_reasons
 
     lots = Lot.objects.filter(clinic=clinic).select_related("product").order_by("expiry_date")
-    return [lot for lot in lots if not usability_problems(lot, on_date)]
+    found = SessionLots(offered=[])
+    for lot in lots:
+        message = not_usable_message(lot, on_date)
+        if message is None:
+            found.offered.append(lot)
+            continue
+        found.refused[lot.pk] = message
+        if lot.quantity_on_hand > 0:
+            found.held_back.append((lot, unusable_reasons(lot, on_date)))
+    return found

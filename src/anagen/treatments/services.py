@@ -295,6 +295,33 @@ def _clean_grafts(
     return rows
 
 
+def same_day_sessions(patient: Any, modality: str, on_date: date) -> list[TreatmentSession]:
+    """The patient's sessions of this modality on this date that are not voided."""
+    return list(
+        TreatmentSession.objects.filter(
+            patient=patient, modality=modality, performed_on=on_date, voided_at__isnull=True
+        )
+        .select_related("clinician")
+        .order_by("created_at", "id")
+    )
+
+
+def same_day_message(earlier: list[TreatmentSession]) -> str:
+    """Why a second session of the same modality on the same day is held back, and what to do."""
+    first = earlier[0]
+    recorded = "; ".join(
+        f"session #{s.pk}, recorded by {s.clinician} at {timezone.localtime(s.created_at):%H:%M}"
+        for s in earlier
+    )
+    return (
+        f"{first.get_modality_display()} was already recorded for this patient on "
+        f"{first.performed_on:%Y-%m-%d} ({recorded}). Recording another session may double the "
+        "dose. If it is the same session, do not record it twice; if it really is a "
+        "separate session on the same day (e.g. a second treatment area), confirm that it "
+        "is a separate session and save again."
+    )
+
+
 @transaction.atomic
 def record_session(
     clinic: Clinic,
@@ -312,6 +339,10 @@ def record_session(
     Every value is checked (ranges, the hard limits in ``scalp_zones``, what each column
     holds) before anything is written; a refusal raises SessionError naming each field
     (``map[i].volume_ml``, ``vials[i].lot``, ``prp.spin_protocol``, ``grafts[i].zone``).
+
+    A second non-voided session of the same modality for the patient on the same date is
+    refused (``performed_on``: it may be a double dose) unless ``data["confirm_same_day"]``
+    is True; the confirmation is then kept in the session's notes and history.
     """
     errors = FieldErrors()
     modality = data.get("modality")
@@ -405,6 +436,13 @@ def record_session(
                 platelet_concentration_10e9_per_l=platelets,
             )
     graft_rows = _clean_grafts(modality, list(grafts or []), errors)
+    # Lock the patient's row (PostgreSQL; SQLite serialises writers) so that two sessions
+    # posted at once cannot both find the day empty.
+    type(plan.patient).objects.select_for_update().filter(pk=plan.patient.pk).first()
+    earlier = same_day_sessions(plan.patient, modality, performed_on)
+    confirmed_same_day = data.get("confirm_same_day") is True
+    if earlier and not confirmed_same_day:
+        errors.setdefault("performed_on", []).append(same_day_message(earlier))
     if errors:
         raise SessionError(errors)
 
@@ -451,7 +489,17 @@ def record_session(
         limit_warnings=[{"code": w.code, "message": w.message} for w in warnings],
         **text,
     )
-    save_with_history(session, user, "session recorded")
+    reason = "session recorded"
+    if earlier and confirmed_same_day:
+        # The confirmation stays with the session: in its notes (on the page and on paper)
+        # and in its history entry.
+        confirmation = (
+            f"Confirmed by {user} as a separate {modality} session on {performed_on}, "
+            f"besides {', '.join(f'session #{s.pk}' for s in earlier)}."
+        )
+        session.notes = f"{session.notes}\n\n{confirmation}".strip()
+        reason = f"session recorded; {confirmation}"
+    save_with_history(session, user, reason)
     for r in map_rows:
         row = InjectionMapEntry(
             session=session,

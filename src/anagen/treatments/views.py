@@ -62,13 +62,20 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     plans = list(selectors.active_plans(patient))
     today = timezone.localdate()
-    lots = selectors.usable_lots(request.clinic, today)
+    session_lots = selectors.session_lots(request.clinic, today)
+    lots = session_lots.offered
     initial: dict[str, Any] = {"performed_on": today}
     if plans:
         initial["plan"] = plans[0].pk
         if plans[0].modalities:
             initial["modality"] = plans[0].modalities[0]
-    form = SessionForm(request.POST or None, plans=plans, lots=lots, initial=initial)
+    form = SessionForm(
+        request.POST or None,
+        plans=plans,
+        lots=lots,
+        refused_lots=session_lots.refused,
+        initial=initial,
+    )
     fine_grid = request.POST.get("fine_grid") == "on" or request.GET.get("grid") == "fine"
     map_rows = empty_map_rows(fine_grid)
     entries: list[dict] = []
@@ -164,6 +171,8 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
             "fine_grid": fine_grid,
             "checklist": checklist,
             "lots": lots,
+            "held_back": session_lots.held_back_shown,
+            "held_back_more": session_lots.held_back_more,
         },
         status=status,
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import re
+from decimal import Decimal
 from typing import Any
 
 from django import template
@@ -21,14 +24,50 @@ def product_alerts(context: template.Context) -> dict[str, Any]:
     return {"counts": selectors.dashboard_counts(clinic, timezone.localdate(), days)}
 
 
-@register.filter
-def measured(value: Any) -> str:
-    """Measured values: large counts in scientific notation, others as printed."""
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+# A number in computer notation inside text: "5e+09", "1.1e+10", "2E-05".
+_E_NOTATION = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[eE]([+-]?)(\d+)(?![\w.])")
+_COMPARISONS = {">=": "≥", "<=": "≤", "!=": "≠"}
+
+
+def _power_of_ten(match: re.Match[str]) -> str:
+    mantissa, sign, digits = match.groups()
+    exponent = ("-" if sign == "-" else "") + (digits.lstrip("0") or "0")
+    return f"{mantissa} × 10{exponent.translate(_SUPERSCRIPT)}"
+
+
+def readable_number(value: Any) -> str:
+    """A number as people write it: 5e9 → "5 × 10⁹", 1.1e10 → "1.1 × 10¹⁰", 0.25 → "0.25";
+    in text, numbers in computer notation and ">=", "<=" are rewritten the same way
+    (">= 2e+09 particles/µg" → "≥ 2 × 10⁹ particles/µg")."""
     if value is None:
         return "—"
-    if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) >= 1e5 or 0 < abs(value) < 1e-3 else f"{value:g}"
-    return str(value)
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int | float | Decimal):
+        number = float(value)
+        if not math.isfinite(number):
+            return str(value)
+        big_or_tiny = abs(number) >= 1e5 or 0 < abs(number) < 1e-3
+        text = f"{number:.3g}" if big_or_tiny else f"{number:g}"
+    else:
+        text = str(value)
+    for computer, person in _COMPARISONS.items():
+        text = text.replace(computer, person)
+    return _E_NOTATION.sub(_power_of_ten, text)
+
+
+@register.filter
+def sci(value: Any) -> str:
+    """``readable_number`` as a template filter: ``{{ product.labelled_particles_per_vial|sci }}``,
+    ``{{ result.limit|sci }}``."""
+    return readable_number(value)
+
+
+@register.filter
+def measured(value: Any) -> str:
+    """Measured values: large counts as powers of ten (1.1 × 10¹⁰), others as printed."""
+    return readable_number(value)
 
 
 @register.inclusion_tag("products/_coa_extras.html")
@@ -43,6 +82,10 @@ def coa_extras(coa: Any) -> dict[str, Any]:
     for name in importers.RESULT_FIELDS:
         if name in coa.results and name not in spec_fields:
             raw = coa.results[name]
-            value = f"{raw['value']:g} {raw['unit']}" if isinstance(raw, dict) else measured(raw)
+            value = (
+                f"{readable_number(raw['value'])} {raw['unit']}"
+                if isinstance(raw, dict)
+                else readable_number(raw)
+            )
             extras.append((labels.get(name, name), value))
     return {"extras": extras}

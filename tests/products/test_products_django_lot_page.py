@@ -1,0 +1,89 @@
+"""The lot page's decision forms.
+
+A form sent back with an error is shown open, with the cursor on the field in error: the
+collapsed sections (wasted vials, release override) never hide their own error. A lot that
+fails an infection-safety criterion is not offered a release override (no second quality
+user could approve one), and the refusal to release says so; a lot that fails only an
+optional criterion still is.
+"""
+
+# ruff: noqa: F811 — pytest fixtures imported from the support module are redefined as arguments.
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from anagen.products import services
+
+from .test_products_django_support import (  # noqa: F401
+    good_results,
+    make_lot,
+    product,
+    quality,
+    quality2,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def section(page: str, element_id: str) -> str:
+    """The opening tag and content of the <details> with this id."""
+    start = page.index(f'<details id="{element_id}"')
+    return page[start : page.index("</details>", start)]
+
+
+def test_a_refused_waste_record_comes_back_open_with_its_error_and_the_cursor_on_it(
+    client, make_lot, quality
+):
+    lot = make_lot(quantity=7, released=True)
+    client.force_login(quality)
+    page = client.get(f"/products/lots/{lot.pk}/").content.decode()
+    assert not re.match(r'<details id="waste"[^>]* open', section(page, "waste"))
+    response = client.post(
+        f"/products/lots/{lot.pk}/waste/", {"quantity": 999, "reason": "dropped"}
+    )
+    assert response.status_code == 400
+    waste = section(response.content.decode(), "waste")
+    assert re.match(r'<details id="waste"[^>]* open', waste)
+    assert "Only 7 vial(s) are on hand." in waste
+    assert re.search(r'<input[^>]*name="quantity"[^>]*autofocus', waste)
+
+
+def test_a_refused_override_request_comes_back_open_with_its_error(client, make_lot, quality):
+    lot = make_lot(results=good_results(particles_50_400nm_pct=85))  # an optional criterion
+    client.force_login(quality)
+    response = client.post(f"/products/lots/{lot.pk}/override/", {"reason": ""})
+    assert response.status_code == 400
+    override = section(response.content.decode(), "override")
+    assert re.match(r'<details id="override"[^>]* open', override)
+    assert 'class="error"' in override
+    assert re.search(r'<textarea[^>]*autofocus|<input[^>]*name="reason"[^>]*autofocus', override)
+
+
+def test_a_failed_safety_criterion_offers_no_override(client, make_lot, quality):
+    lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.8))
+    client.force_login(quality)
+    page = client.get(f"/products/lots/{lot.pk}/").content.decode()
+    assert "Request a release override" not in page
+    assert f"/products/lots/{lot.pk}/override/" not in page
+    assert "a safety criterion cannot be overridden" in page
+    assert "Reject lot" in page
+
+
+def test_forcing_the_release_of_an_unsafe_lot_does_not_suggest_an_override(make_lot, quality):
+    lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.8))
+    with pytest.raises(services.ProductError) as err:
+        services.release_lot(lot, quality)
+    message = str(err.value)
+    assert "Endotoxin" in message and "cannot be overridden" in message
+    assert "request an override" not in message and "reject the lot" in message
+
+
+def test_an_optional_criterion_failing_still_offers_the_override(client, make_lot, quality):
+    lot = make_lot(results=good_results(particles_50_400nm_pct=85))
+    client.force_login(quality)
+    page = client.get(f"/products/lots/{lot.pk}/").content.decode()
+    assert "Request a release override" in page and 'id="no-override"' not in page
+    with pytest.raises(services.ProductError, match="request an override"):
+        services.release_lot(lot, quality)
