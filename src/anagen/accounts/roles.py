@@ -123,7 +123,8 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
     ),
     "schedule.manage": (
         frozenset({Role.ADMIN, Role.CLINICIAN, Role.NURSE, Role.FRONT_DESK}),
-        "Create and reschedule follow-up visits; export the reminder list",
+        "Book an appointment (consultation, review); create and reschedule follow-up visits; "
+        "export the reminder list",
     ),
     "adverse_event.record": (
         frozenset({Role.CLINICIAN, Role.NURSE}),
