@@ -83,6 +83,7 @@ class TestValidation:
         with pytest.raises(CTCAEError) as err:
             grade_event("pain", 1, D, D - timedelta(days=1))
         assert err.value.field == "resolved"
+        assert err.value.message == "The resolution date is before the onset date."
 
     def test_resolution_before_onset_same_day_datetimes(self):
         with pytest.raises(CTCAEError):

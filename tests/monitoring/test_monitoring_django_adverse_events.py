@@ -66,7 +66,7 @@ def test_clinician_records_an_event_with_ctcae_version_and_grade_text(client, cl
                 "resolution_date": (TODAY - timedelta(days=2)).isoformat(),
             },
             "resolution_date",
-            "before onset",
+            "The resolution date is before the onset date.",
         ),
         ({"onset_date": (TODAY + timedelta(days=2)).isoformat()}, "onset_date", "future"),
         ({"meddra_code": "10022086"}, "meddra_version", "MedDRA version"),
@@ -121,7 +121,9 @@ def test_grade_3_or_serious_events_are_flagged_listed_and_on_the_dashboard(
     assert "Skin infection" in dashboard and "Headache" in dashboard
     assert "Pruritus" not in dashboard
     listing = client.get("/monitoring/adverse-events/reportable/").content.decode()
-    assert "Skin infection" in listing and "hospitalization" in listing
+    # The seriousness criterion in the form's words, not its code ("hospitalization").
+    assert "Skin infection" in listing and "Requires or prolongs hospitalisation" in listing
+    assert "hospitalization" not in listing
     assert "Pruritus" not in listing
 
 

@@ -46,9 +46,14 @@ def png(name: str = "vertex.png") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, out.getvalue(), content_type="image/png")
 
 
-def follow_up_plan(patient, user, sessions: int = 3):
+def follow_up_plan(patient, user, sessions: int = 3, **extra):
     return services.create_follow_up_plan(
-        patient, user, first_session_date=START, sessions_planned=sessions, interval_weeks=4
+        patient,
+        user,
+        first_session_date=START,
+        sessions_planned=sessions,
+        interval_weeks=4,
+        **extra,
     )
 
 
@@ -177,7 +182,7 @@ def test_everything_is_in_time_order_with_photos_as_thumbnails(client, clinician
 
 
 def test_planned_sessions_and_appointments_are_marked_planned(client, clinician, patient):
-    follow_up_plan(patient, clinician, sessions=3)
+    follow_up_plan(patient, clinician, sessions=3, protocol_key="exosome_standard")
     course.course(patient, clinician, first=START, sessions=1)
     entries = selectors.timeline(patient, show_sessions=True, show_consultation=True)
     recorded = [e for e in entries if e.kind == "session"]
@@ -185,6 +190,8 @@ def test_planned_sessions_and_appointments_are_marked_planned(client, clinician,
     assert [e.title for e in recorded] == ["Session 1: Exosome injection (investigational)"]
     assert [e.title for e in planned] == ["Session 2 of 3 (planned)", "Session 3 of 3 (planned)"]
     assert all(e.planned and not e.url for e in planned)
+    # The protocol by its title, not its key ("exosome standard").
+    assert all(e.detail == "Exosome / EV injections" for e in planned)
     # Weeks 4 and 8 are past by more than the grace days: flagged.
     assert [e.flag for e in planned] == ["overdue", "overdue"]
     appointments = [e for e in entries if e.kind == "scheduled"]

@@ -367,3 +367,15 @@ def test_api_stores_the_derived_density(client, nurse, patient, clinic_a, api_to
     assert response.status_code == 201, response.content
     (measurement,) = response.json()["measurements"]
     assert measurement["density_per_cm2"] == 152.0
+
+
+def test_the_visit_page_names_who_recorded_it_by_full_name(client, nurse, patient):
+    nurse.first_name, nurse.last_name = "Nora", "Nightly"
+    nurse.save()
+    visit = services.record_visit(
+        patient, nurse, {"visit_date": date.today(), "is_baseline": True, "hair_count": 100}
+    )
+    client.force_login(nurse)
+    html = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert "<dt>Recorded by</dt><dd>Nora Nightly</dd>" in html
+    assert f"<dd>{nurse.username}</dd>" not in html

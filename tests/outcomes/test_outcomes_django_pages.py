@@ -170,3 +170,32 @@ def test_progress_page_shows_the_density_derived_from_count_and_area(
     assert spec is not None
     plotted = {v["measure"] for v in json.loads(spec.group(1))["data"]["values"]}
     assert plotted == {"Hair density (hairs/cm²)"}  # counts of different areas left out
+
+
+def test_progress_page_names_treatments_and_the_modelled_plan_in_words(
+    client, clinician, sim_cohort
+):
+    from anagen.treatments.models import TreatmentSession
+
+    session = TreatmentSession.objects.filter(modality="prp").first()
+    client.force_login(clinician)
+    html = client.get(f"/outcomes/patients/{session.patient_id}/").content.decode()
+    recorded = re.search(r"Treatments recorded: ([^<]*)\.</p>", html)
+    assert recorded and "Platelet-rich plasma" in recorded.group(1)
+    assert "prp" not in recorded.group(1)
+    modelled = re.search(r"Plan modelled: <strong>([^<]*)</strong>", html)
+    assert modelled and "Platelet-rich plasma" in modelled.group(1)
+    assert "prp" not in modelled.group(1)
+
+
+def test_cohort_filter_offers_protocols_by_their_titles(client, clinician, sim_cohort):
+    from anagen.assessment.protocols import TEMPLATES
+
+    client.force_login(clinician)
+    html = client.get("/outcomes/cohort/").content.decode()
+    select = re.search(r'<select name="protocol"[^>]*>(.*?)</select>', html, re.S)
+    assert select
+    options = dict(re.findall(r'<option value="([^"]+)"[^>]*>([^<]*)</option>', select.group(1)))
+    assert options
+    for key, label in options.items():
+        assert label == TEMPLATES[key].title  # not "prp standard"

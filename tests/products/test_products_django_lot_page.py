@@ -87,3 +87,40 @@ def test_an_optional_criterion_failing_still_offers_the_override(client, make_lo
     assert "Request a release override" in page and 'id="no-override"' not in page
     with pytest.raises(services.ProductError, match="request an override"):
         services.release_lot(lot, quality)
+
+
+def test_the_coa_check_and_the_spec_name_criteria_in_words(client, make_lot, quality):
+    lot = make_lot(results=good_results())
+    client.force_login(quality)
+    page = client.get(f"/products/lots/{lot.pk}/").content.decode()
+    assert "labelled amount ± 20 %" in page
+    assert "labelled_particles_per_ml ±" not in page
+    # The code stays, secondary, for tracing a row to the spec document.
+    assert 'Particle concentration (NTA)<br><span class="muted">Spec code <code>' in page
+    spec = client.get("/products/specs/").content.decode()
+    assert '<th scope="col" class="muted">Spec code</th>' in spec
+    assert "labelled amount ± 20 %" in spec and ">Field<" not in spec
+
+
+def test_lot_page_times_state_their_time_zone(client, make_lot, quality, settings):
+    lot = make_lot(released=True)
+    client.force_login(quality)
+    page = client.get(f"/products/lots/{lot.pk}/").content.decode()
+    assert settings.TIME_ZONE == "UTC"
+    received = re.search(r"<dt>Received</dt><dd>(\d{4}-\d\d-\d\d \d\d:\d\d)( UTC)? by", page)
+    assert received and received.group(2) == " UTC"
+    decision = re.search(r"<dt>Decision</dt><dd>Released \S+ \d\d:\d\d( UTC)? by", page)
+    assert decision and decision.group(1) == " UTC"
+
+
+def test_the_product_page_says_a_released_lot_has_expired(client, make_lot, product, quality):
+    from datetime import date, timedelta
+
+    from anagen.products.models import Lot
+
+    lot = make_lot(released=True)
+    Lot.objects.filter(pk=lot.pk).update(expiry_date=date.today() - timedelta(days=1))
+    client.force_login(quality)
+    page = client.get(f"/products/catalogue/{product.pk}/").content.decode()
+    row = re.search(rf">{lot.lot_number}</a>(.*?)</li>", page, re.S)
+    assert row and "Expired" in row.group(1) and "expired " in row.group(1)

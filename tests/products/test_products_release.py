@@ -368,3 +368,8 @@ class TestMandatorySafetyCriteria:
         data["criteria"][-1].update(changes)
         problems = rel.safety_problems(rel.parse_spec(data))
         assert (problems == []) is safe
+
+
+def test_a_limit_relative_to_the_label_names_the_labelled_amount_in_words():
+    criterion = rel.load_default_spec().criterion("particles_per_ml")
+    assert criterion.limit_text == "labelled amount ± 20 %"

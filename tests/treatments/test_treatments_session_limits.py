@@ -296,7 +296,7 @@ def test_the_page_refuses_impossible_points_and_volume_next_to_the_zone(
     )
     assert response.status_code == 400
     row = next(r for r in response.context["map_rows"] if r["code"] == "frontal")
-    assert any(e.startswith("points:") for e in row["errors"])
-    assert any(e.startswith("volume_ml:") for e in row["errors"])
+    assert any(e.startswith("Points:") for e in row["errors"])
+    assert any(e.startswith("Volume (mL):") for e in row["errors"])
     assert response.context["form"].non_field_errors()
     assert nothing_stored(lot)

@@ -128,7 +128,7 @@ def test_a_new_block_since_the_plan_stops_the_session(clinic_a, clinician, ready
     with pytest.raises(services.SessionError) as exc:
         record(clinic_a, clinician, plan, lot)
     # Recording the history screens it at once: the new BLOCK shows before the session.
-    assert "BLOCKS exosome" in " ".join(exc.value.errors["checklist"])
+    assert "BLOCKS exosome / EV injections" in " ".join(exc.value.errors["checklist"])
     assert not TreatmentSession.objects.exists()
 
 

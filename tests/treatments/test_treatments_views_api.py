@@ -114,3 +114,49 @@ def test_a_folded_section_with_an_error_comes_back_open(client, clinician, ready
     )
     assert response.status_code == 400
     assert response.content.decode().count('<details class="card" open>') == 2
+
+
+def test_prp_errors_show_by_the_prp_field_not_as_a_field_path(client, clinician, ready, lot):
+    patient, plan = ready
+    client.force_login(clinician)
+    response = client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot, modality="prp"))
+    assert response.status_code == 400
+    assert response.context["form"].errors["prp_blood_volume_ml"] == [
+        "Enter the blood volume drawn (mL)."
+    ]
+    assert "prp.blood_volume_ml" not in response.content.decode()
+
+
+def test_a_checklist_refusal_names_the_modality_in_words(client, clinician, ready, lot):
+    patient, plan = ready  # an exosome plan: no PRP in it
+    client.force_login(clinician)
+    prp = {"modality": "prp", "prp_blood_volume_ml": "20", "prp_spin_protocol": "2 spins"}
+    response = client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot, **prp))
+    assert response.status_code == 400
+    errors = response.context["form"].non_field_errors()
+    assert "The active plan does not include platelet-rich plasma." in errors
+    page = response.content.decode()
+    assert "checklist:" not in page and "active prp treatment" not in page
+
+
+def test_a_zone_error_names_the_column_in_words(client, clinician, ready, lot):
+    patient, plan = ready
+    client.force_login(clinician)
+    response = client.post(
+        f"/sessions/{patient.pk}/new/", form_data(plan, lot, **{"map-vertex-volume_ml": "-2"})
+    )
+    row = next(r for r in response.context["map_rows"] if r["code"] == "vertex")
+    assert row["errors"][0].startswith("Volume (mL): ")
+
+
+def test_the_session_pages_show_zone_labels_and_the_clinicians_name(client, clinician, ready, lot):
+    patient, plan = ready
+    clinician.first_name, clinician.last_name = "Ada", "Lovelace"
+    clinician.save()
+    client.force_login(clinician)
+    response = client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot))
+    detail = client.get(response["Location"]).content.decode()
+    assert "<td>Vertex / crown</td>" in detail and "<td>vertex</td>" not in detail
+    listing = client.get(f"/sessions/{patient.pk}/").content.decode()
+    assert "<td>Ada Lovelace</td>" in listing
+    assert f"<td>{clinician.username}</td>" not in listing

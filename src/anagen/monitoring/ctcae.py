@@ -283,11 +283,11 @@ def grade_event(
         except TypeError:  # one aware, one naive: DESIGN.md wants aware UTC times
             raise CTCAEError("resolved", "mixes timezone-aware and naive times") from None
         if before:
-            raise CTCAEError("resolved", "resolution is before onset")
+            raise CTCAEError("resolved", "The resolution date is before the onset date.")
     onset_d = _as_date("onset", onset)
     resolved_d = _as_date("resolved", resolved)
     if resolved_d is not None and onset_d is not None and resolved_d < onset_d:
-        raise CTCAEError("resolved", "resolution is before onset")
+        raise CTCAEError("resolved", "The resolution date is before the onset date.")
     assert onset_d is not None
     return GradedEvent(t.key, t.name, grade, t.grades[grade], CTCAE_VERSION, onset_d, resolved_d)
 

@@ -423,6 +423,12 @@ class AdverseEvent(Voidable):
         return f"{self.term_name} grade {self.grade} (CTCAE v{self.ctcae_version})"
 
     @property
+    def seriousness_labels(self) -> list[str]:
+        """The ICH E2A criteria met, in the words of the form."""
+        labels = dict(self.SERIOUSNESS_CHOICES)
+        return [labels.get(c, c) for c in self.seriousness or []]
+
+    @property
     def is_related(self) -> bool | None:
         if self.relatedness == self.Relatedness.NOT_ASSESSED:
             return None

@@ -256,6 +256,17 @@ def protocol_modalities(clinic: Clinic) -> dict[str, str]:
     return known
 
 
+def _protocol_modalities_and_titles(clinic: Clinic) -> tuple[dict[str, str], dict[str, str]]:
+    """protocol_modalities and protocol_titles together, in one query."""
+    modalities = {key: t.modality for key, t in protocols.TEMPLATES.items()}
+    titles = {key: t.title for key, t in protocols.TEMPLATES.items()}
+    for key, modality, title in ProtocolTemplate.objects.filter(clinic=clinic).values_list(
+        "key", "modality", "title"
+    ):
+        modalities[key], titles[key] = modality, title
+    return modalities, titles
+
+
 def protocol_titles(clinic: Clinic) -> dict[str, str]:
     """Protocol template key → title, the built-in templates and the clinic's copies."""
     known = {key: t.title for key, t in protocols.TEMPLATES.items()}
@@ -740,7 +751,7 @@ def _planned_session_entries(
     (the first plan also those before: a session given a few days early still counts).
     Sessions planned after a decision to stop are not listed.
     """
-    known = protocol_modalities(patient.clinic)
+    known, titles = _protocol_modalities_and_titles(patient.clinic)
     plans = list(
         FollowUpPlan.objects.filter(
             patient=patient, clinic=patient.clinic, voided_at__isnull=True
@@ -767,7 +778,7 @@ def _planned_session_entries(
                     day,
                     "planned_session",
                     f"Session {i} of {plan.sessions_planned} (planned)",
-                    plan.protocol_key.replace("_", " ") if detail else "",
+                    titles.get(plan.protocol_key, plan.protocol_key) if detail else "",
                     flag="overdue" if day < today - timedelta(days=grace) else "",
                     planned=True,
                 )

@@ -34,7 +34,7 @@ from anagen.monitoring.models import (
     Photo,
     Visit,
 )
-from anagen.monitoring.selectors import baseline_visit, measurement_of
+from anagen.monitoring.selectors import baseline_visit, measurement_of, protocol_titles
 from anagen.outcomes import cohort, progress, snapshot
 from anagen.patients.models import Patient
 from anagen.patients.selectors import get_patient
@@ -637,6 +637,7 @@ def filter_choices(
     stages = sorted({s for s in attrs["stage"].unique().tolist() if s}) if len(attrs) else []
     m = tables.memberships
     protos = sorted(m.loc[m["kind"] == "protocol", "value"].unique().tolist()) if len(m) else []
+    titles = protocol_titles(clinic) if protos else {}
     return {
         "modality": [(x, labels.get(x, x)) for x in mods],
         "diagnosis": [(k, d.label) for k, d in DIAGNOSES.items()],
@@ -651,7 +652,7 @@ def filter_choices(
                 "id", "lot_number", "product__name"
             )
         ],
-        "protocol": [(p, p.replace("_", " ")) for p in protos],
+        "protocol": [(p, titles.get(p, p)) for p in protos],
     }
 
 

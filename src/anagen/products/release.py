@@ -51,6 +51,10 @@ class Status(StrEnum):
 COMPARATORS = ("<", "<=", ">", ">=", "between", "equals", "within_pct_of")
 
 
+# The CoA values a ``within_pct_of`` criterion is measured against, in words.
+REFERENCE_LABELS = {"labelled_particles_per_ml": "labelled amount"}
+
+
 @dataclass(frozen=True)
 class Criterion:
     field: str
@@ -87,7 +91,8 @@ class Criterion:
         if self.comparator == "equals":
             return str(self.limit)
         if self.comparator == "within_pct_of":
-            return f"{self.reference_field} ± {_fmt(self.number)} %"
+            reference = REFERENCE_LABELS.get(self.reference_field or "", self.reference_field)
+            return f"{reference} ± {_fmt(self.number)} %"
         return f"{self.comparator} {_fmt(self.number)}{u}"
 
 
@@ -441,7 +446,11 @@ def _check_one(
         ref_field = c.reference_field or ""
         ref_raw = coa.get(ref_field)
         if _is_missing(ref_raw):
-            return result(Status.MISSING, measured, f"{ref_field} (labelled amount) not reported")
+            return result(
+                Status.MISSING,
+                measured,
+                f"{REFERENCE_LABELS.get(ref_field, ref_field)} not reported",
+            )
         reference = read_number(ref_field, ref_raw, c.unit, vial_volume_ml)
         if reference <= 0:
             raise ReleaseInputError(ref_field, "labelled amount must be greater than 0")

@@ -727,7 +727,7 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
         if report is None:
             raise _fail("__all__", "Enter the certificate of analysis first.")
         if not report.releasable:
-            names = [r.field for r in (*report.failed, *report.missing_required)]
+            names = [r.label for r in (*report.failed, *report.missing_required)]
             unsafe = failed_safety_criteria(report)
             # An override is offered only where one could be approved.
             what_next = (
@@ -739,7 +739,7 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
             )
             raise _fail(
                 "__all__",
-                f"Not every required criterion passes ({', '.join(names)}): {what_next}.",
+                f"Not every required criterion passes — {', '.join(names)}: {what_next}.",
             )
         locked.status = LotStatus.RELEASED
         locked.decided_at, locked.decided_by = timezone.now(), user

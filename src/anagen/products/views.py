@@ -404,7 +404,8 @@ def product_list(request: ClinicRequest) -> HttpResponse:
 def product_detail(request: ClinicRequest, product_id: int) -> HttpResponse:
     product = selectors.get_product(request.clinic, product_id)
     lots = selectors.lots_of(request.clinic).filter(product=product)
-    return render(request, "products/product_detail.html", {"product": product, "lots": list(lots)})
+    context = {"product": product, "lots": list(lots), "today": timezone.localdate()}
+    return render(request, "products/product_detail.html", context)
 
 
 @require_permission("product.manage")

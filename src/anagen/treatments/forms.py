@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -10,6 +11,22 @@ from anagen.treatments.models import GraftRecord, Modality
 
 VIAL_ROWS = 3
 GRAFT_ROWS = 4
+
+# The service names fields by their place in a session (``prp.spin_protocol``,
+# ``vials[0].lot``, ``map[2].volume_ml``); the page shows each error by its field, in words.
+PRP_FIELDS = {
+    "prp.blood_volume_ml": "prp_blood_volume_ml",
+    "prp.spin_protocol": "prp_spin_protocol",
+    "prp.platelet_concentration_10e9_per_l": "prp_platelet_concentration",
+}
+ROW_FIELDS = {"vials": "vial_{}_{}", "grafts": "graft_{}_{}"}
+MAP_COLUMNS = {
+    "zone": "zone",
+    "points": "points",
+    "volume_ml": "volume (mL)",
+    "spacing_mm": "spacing (mm)",
+}
+ROW_ERROR = re.compile(r"(\w+)\[(\d+)\]\.(\w+)")
 
 
 class DateInput(forms.DateInput):
@@ -153,6 +170,37 @@ class SessionForm(forms.Form):
             (self[f"graft_{i}_zone"], self[f"graft_{i}_grafts"], self[f"graft_{i}_technique"])
             for i in range(GRAFT_ROWS)
         ]
+
+    def add_service_errors(
+        self, errors: dict[str, list[str]], rows: dict[str, list[int]] | None = None
+    ) -> None:
+        """Show the service's errors (keys as in ``SessionError``) on this form: by the field
+        they name, or at the top in words, never as a field path.
+
+        ``rows`` maps "vials" / "grafts" to the form row each submitted item came from (blank
+        rows are not submitted, so item 0 may be form row 1)."""
+        for key, messages in errors.items():
+            field, prefix = self._error_target(key, rows or {})
+            for message in messages:
+                self.add_error(field, f"{prefix}{message}")
+
+    def _error_target(self, key: str, rows: dict[str, list[int]]) -> tuple[str | None, str]:
+        if key in PRP_FIELDS:
+            return PRP_FIELDS[key], ""
+        if key in self.fields:
+            return key, ""
+        match = ROW_ERROR.fullmatch(key)
+        if match:
+            kind, index, column = match.group(1), int(match.group(2)), match.group(3)
+            if kind == "map":
+                return None, f"Injection map row {index + 1}, {MAP_COLUMNS.get(column, column)}: "
+            form_rows = rows.get(kind, [])
+            if kind in ROW_FIELDS and index < len(form_rows):
+                name = ROW_FIELDS[kind].format(form_rows[index], column)
+                if name in self.fields:
+                    return name, ""
+        # "checklist", "map", "vials", "grafts", "__all__": whole-form messages, in words.
+        return None, ""
 
 
 def parse_map(data: Any, fine_grid: bool) -> tuple[list[dict], list[dict]]:

@@ -15,6 +15,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
+from anagen.assessment.labels import in_sentence, modality_label
 from anagen.core.checks import FieldErrors, read_decimal, read_text, read_whole
 from anagen.core.history import save_with_history
 from anagen.products import services as product_services
@@ -126,14 +127,23 @@ def screening_status(patient: Any, modality: str, on_date: date) -> ScreeningSta
         if override is None:
             return ScreeningStatus(
                 False,
-                f"Screening on {latest.screened_on} BLOCKS {modality} "
+                f"Screening on {latest.screened_on} BLOCKS {_words(modality)} "
                 f"({', '.join(rules)}); a clinician must override in writing first.",
             )
         return ScreeningStatus(
             True,
-            f"BLOCK ({', '.join(rules)}) overridden by {override.overridden_by}: {override.reason}",
+            f"BLOCK ({', '.join(rules)}) overridden by "
+            f"{override.overridden_by.get_full_name() or override.overridden_by.username}: "
+            f"{override.reason}",
         )
-    return ScreeningStatus(True, f"Screening on {latest.screened_on}: {outcome} for {modality}.")
+    return ScreeningStatus(
+        True, f"Screening on {latest.screened_on}: {outcome} for {_words(modality)}."
+    )
+
+
+def _words(modality: str) -> str:
+    """A modality code in words, inside a sentence ("platelet-rich plasma")."""
+    return in_sentence(modality_label(modality))
 
 
 def pre_session_checklist(plan: Any, modality: str, on_date: date) -> Checklist:
@@ -151,7 +161,7 @@ def pre_session_checklist(plan: Any, modality: str, on_date: date) -> Checklist:
             True,
             "Plan is active and includes this modality."
             if plan.status == "active" and modality in plan.modalities
-            else f"The plan does not include an active {modality} treatment.",
+            else f"The active plan does not include {_words(modality)}.",
         )
     )
     status = screening_status(plan.patient, modality, on_date)
@@ -164,7 +174,8 @@ def pre_session_checklist(plan: Any, modality: str, on_date: date) -> Checklist:
             True,
             "Valid signed consent for this modality."
             if consent_ok
-            else f"No valid signed consent for {modality} on this plan: record consent first.",
+            else f"No valid signed consent for {_words(modality)} on this plan: "
+            "record consent first.",
         )
     )
     return checklist
@@ -310,7 +321,8 @@ def same_day_message(earlier: list[TreatmentSession]) -> str:
     """Why a second session of the same modality on the same day is held back, and what to do."""
     first = earlier[0]
     recorded = "; ".join(
-        f"session #{s.pk}, recorded by {s.clinician} at {timezone.localtime(s.created_at):%H:%M}"
+        f"session #{s.pk}, recorded by {s.clinician.get_full_name() or s.clinician.username} "
+        f"at {timezone.localtime(s.created_at):%H:%M}"
         for s in earlier
     )
     return (

@@ -17,7 +17,13 @@ from anagen.core.http import ClinicRequest
 from anagen.patients.selectors import get_patient
 from anagen.products.models import Lot
 from anagen.treatments import scalp_zones, selectors, services
-from anagen.treatments.forms import PostCareForm, SessionForm, empty_map_rows, parse_map
+from anagen.treatments.forms import (
+    MAP_COLUMNS,
+    PostCareForm,
+    SessionForm,
+    empty_map_rows,
+    parse_map,
+)
 
 ENTRY_ERROR = re.compile(r"map\[(\d+)\]\.(\w+)")
 
@@ -50,7 +56,10 @@ def _split_errors(exc: services.SessionError, entries: list[dict]) -> tuple[dict
         match = ENTRY_ERROR.fullmatch(field)
         if match and int(match.group(1)) < len(entries):
             code = entries[int(match.group(1))]["zone"]
-            zone_errors.setdefault(code, []).extend(f"{match.group(2)}: {m}" for m in msgs)
+            column = MAP_COLUMNS.get(match.group(2), match.group(2))
+            zone_errors.setdefault(code, []).extend(
+                f"{column[:1].upper()}{column[1:]}: {m}" for m in msgs
+            )
         else:
             other[field] = msgs
     return zone_errors, other
@@ -96,6 +105,7 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
             cd = form.cleaned_data
             plan = selectors.get_plan(patient, cd["plan"])
             vials = []
+            vial_rows: list[int] = []  # the form row of each vial request
             lots_by_id = {
                 lot.pk: lot
                 for lot in Lot.objects.filter(
@@ -114,14 +124,15 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
                         form.add_error(f"vial_{i}_lot", "No such lot.")
                     else:
                         vials.append(services.VialRequest(lots_by_id[lot_id], qty))
+                        vial_rows.append(i)
+            graft_rows = [i for i in range(4) if cd[f"graft_{i}_zone"] or cd[f"graft_{i}_grafts"]]
             grafts = [
                 {
                     "zone": cd[f"graft_{i}_zone"],
                     "grafts": cd[f"graft_{i}_grafts"],
                     "technique": cd[f"graft_{i}_technique"],
                 }
-                for i in range(4)
-                if cd[f"graft_{i}_zone"] or cd[f"graft_{i}_grafts"]
+                for i in graft_rows
             ]
             prp = {
                 "blood_volume_ml": cd["prp_blood_volume_ml"],
@@ -142,10 +153,7 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
                     )
                 except services.SessionError as exc:
                     zone_errors, other = _split_errors(exc, entries)
-                    for field, msgs in other.items():
-                        target = field if field in form.fields else None
-                        for m in msgs:
-                            form.add_error(target, f"{field}: {m}" if target is None else m)
+                    form.add_service_errors(other, {"vials": vial_rows, "grafts": graft_rows})
                     if zone_errors:
                         form.add_error(None, "Check the injection map: see the zones marked.")
                 else:

@@ -1,4 +1,5 @@
-"""Number formatting for outcomes pages: missing or undefined values show as an em dash."""
+"""Formatting for outcomes pages: missing or undefined numbers show as an em dash; codes
+show as words."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import math
 from typing import Any
 
 from django import template
+
+from anagen.assessment.labels import modality_label
 
 register = template.Library()
 
@@ -66,3 +69,11 @@ def get(mapping: Any, key: Any) -> Any:
         return mapping[key]
     except (KeyError, IndexError, TypeError):
         return getattr(mapping, str(key), None)
+
+
+@register.filter
+def plan_names(plan: str) -> str:
+    """A modelled plan key ("exosome+prp"; "none": untreated) in words."""
+    if not plan or plan == "none":
+        return "No treatment"
+    return " + ".join(modality_label(p) for p in plan.split("+"))

@@ -1,0 +1,40 @@
+"""The session form shows the service's errors by the field they name, in words: never a
+field path such as ``prp.blood_volume_ml`` or ``map[2].points``."""
+
+from anagen.treatments.forms import SessionForm
+
+
+def bound_form() -> SessionForm:
+    form = SessionForm({}, plans=[], lots=[])
+    form.is_valid()
+    return form
+
+
+def test_a_prp_error_is_shown_on_the_prp_field():
+    form = bound_form()
+    form.add_service_errors({"prp.blood_volume_ml": ["Enter the blood volume drawn (mL)."]})
+    assert form.errors["prp_blood_volume_ml"] == ["Enter the blood volume drawn (mL)."]
+    assert form.prp_has_errors()
+
+
+def test_a_checklist_refusal_is_a_message_at_the_top_without_its_key():
+    form = bound_form()
+    form.add_service_errors({"checklist": ["No valid signed consent."]})
+    assert form.non_field_errors() == ["No valid signed consent."]
+
+
+def test_a_map_row_error_names_the_row_and_the_column_in_words():
+    form = bound_form()
+    form.add_service_errors({"map[2].volume_ml": ["must not be negative"]})
+    assert form.non_field_errors() == ["Injection map row 3, volume (mL): must not be negative"]
+
+
+def test_vial_and_graft_errors_land_on_the_form_row_they_came_from():
+    form = bound_form()
+    form.add_service_errors(
+        {"vials[0].quantity": ["At least one vial."], "grafts[1].zone": ["Unknown zone."]},
+        {"vials": [2], "grafts": [0, 3]},
+    )
+    assert form.errors["vial_2_quantity"] == ["At least one vial."]
+    assert form.errors["graft_3_zone"] == ["Unknown zone."]
+    assert not form.non_field_errors()
