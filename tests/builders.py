@@ -78,6 +78,23 @@ def exosome_plan(
 
     ``on`` dates the records (default today); pass it inside ``demo_clock(on)`` for past dates.
     """
+    return accepted_plan(
+        patient, user, "exosome", on=on, history=history, exam=exam, consent=consent
+    )
+
+
+def accepted_plan(
+    patient,
+    user,
+    proposal: str,
+    *,
+    on: date | None = None,
+    history: dict | None = None,
+    exam: bool = False,
+    consent: bool = True,
+):
+    """As ``exosome_plan`` for the first unblocked proposal whose key starts with
+    ``proposal`` (e.g. "prp" for PRP with minoxidil); consent to each of its modalities."""
     on = on or date.today()
     female = patient.sex_at_birth == "female"
     facts = {"recorded_on": on} | (history or {})
@@ -94,10 +111,11 @@ def exosome_plan(
     assessment.record_diagnosis(patient, user, diagnosis)
     found, missing = assessment.proposals(patient)
     assert not missing, missing
-    exosome = next(p for p in found if p.key.startswith("exosome") and not p.blocked_modalities)
-    plan = assessment.accept_plan(patient, user, {"proposal_key": exosome.key})
+    chosen = next(p for p in found if p.key.startswith(proposal) and not p.blocked_modalities)
+    plan = assessment.accept_plan(patient, user, {"proposal_key": chosen.key})
     if consent:
-        assessment.record_consent(
-            plan, user, modality="exosome", signed_name=patient.full_name, signed_on=on
-        )
+        for modality in chosen.modalities:
+            assessment.record_consent(
+                plan, user, modality=modality, signed_name=patient.full_name, signed_on=on
+            )
     return plan

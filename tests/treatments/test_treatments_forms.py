@@ -38,3 +38,17 @@ def test_vial_and_graft_errors_land_on_the_form_row_they_came_from():
     assert form.errors["vial_2_quantity"] == ["At least one vial."]
     assert form.errors["graft_3_zone"] == ["Unknown zone."]
     assert not form.non_field_errors()
+
+
+def test_the_treatment_choices_are_those_of_the_active_plans():
+    from types import SimpleNamespace
+
+    exosome_plan = SimpleNamespace(pk=1, title="Exosome", modalities=["exosome"])
+    form = SessionForm(plans=[exosome_plan], lots=[])
+    assert [v for v, _ in form.fields["modality"].choices] == ["exosome"]
+    both = [exosome_plan, SimpleNamespace(pk=2, title="PRP", modalities=["prp", "minoxidil"])]
+    offered = {v for v, _ in SessionForm(plans=both, lots=[]).fields["modality"].choices}
+    assert offered == {"exosome", "prp", "minoxidil"}
+    # A posted treatment outside the plans is a field error, not a later refusal.
+    posted = SessionForm({"modality": "transplant"}, plans=[exosome_plan], lots=[])
+    assert not posted.is_valid() and "modality" in posted.errors

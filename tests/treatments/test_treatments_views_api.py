@@ -1,9 +1,13 @@
 import json
 from datetime import date
 
+import pytest
+
 from anagen.products.models import VialDraw
+from anagen.treatments import services
 from anagen.treatments.models import TreatmentSession
 
+from ..builders import accepted_plan
 from ..html import duplicate_ids
 
 
@@ -116,8 +120,11 @@ def test_a_folded_section_with_an_error_comes_back_open(client, clinician, ready
     assert response.content.decode().count('<details class="card" open>') == 2
 
 
-def test_prp_errors_show_by_the_prp_field_not_as_a_field_path(client, clinician, ready, lot):
-    patient, plan = ready
+def test_prp_errors_show_by_the_prp_field_not_as_a_field_path(
+    client, clinic_a, clinician, make_patient, lot
+):
+    patient = make_patient(clinic_a, clinician, sex_at_birth="male", family_name="Plasma")
+    plan = accepted_plan(patient, clinician, "prp")
     client.force_login(clinician)
     response = client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot, modality="prp"))
     assert response.status_code == 400
@@ -127,16 +134,31 @@ def test_prp_errors_show_by_the_prp_field_not_as_a_field_path(client, clinician,
     assert "prp.blood_volume_ml" not in response.content.decode()
 
 
-def test_a_checklist_refusal_names_the_modality_in_words(client, clinician, ready, lot):
+def test_a_treatment_outside_the_plan_is_not_offered_and_is_refused_in_words(
+    client, clinician, ready, lot
+):
     patient, plan = ready  # an exosome plan: no PRP in it
     client.force_login(clinician)
+    page = client.get(f"/sessions/{patient.pk}/new/").content.decode()
+    assert '<option value="prp"' not in page
     prp = {"modality": "prp", "prp_blood_volume_ml": "20", "prp_spin_protocol": "2 spins"}
     response = client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot, **prp))
     assert response.status_code == 400
-    errors = response.context["form"].non_field_errors()
-    assert "The active plan does not include platelet-rich plasma." in errors
-    page = response.content.decode()
-    assert "checklist:" not in page and "active prp treatment" not in page
+    assert response.context["form"].errors["modality"] == [
+        "This treatment is not in the patient's active plan: choose one of the list, or accept "
+        "a plan that includes it first."
+    ]
+    assert not TreatmentSession.objects.filter(patient=patient).exists()
+    # The service's own check (the API's path) says the same in words.
+    with pytest.raises(services.SessionError) as refused:
+        services.record_session(
+            patient.clinic, clinician, plan,
+            {"modality": "prp", "performed_on": date.today()},
+            map_entries=[{"zone": "frontal", "points": 40, "volume_ml": 1.0}],
+            prp={"blood_volume_ml": 20, "spin_protocol": "2 spins"},
+        )  # fmt: skip
+    messages = [m for msgs in refused.value.errors.values() for m in msgs]
+    assert "The active plan does not include platelet-rich plasma." in messages
 
 
 def test_a_zone_error_names_the_column_in_words(client, clinician, ready, lot):

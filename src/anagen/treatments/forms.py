@@ -57,7 +57,14 @@ class LotField(forms.TypedChoiceField):
 
 class SessionForm(forms.Form):
     plan = forms.TypedChoiceField(coerce=int, label="Treatment plan")
-    modality = forms.ChoiceField(choices=Modality.choices)
+    modality = forms.ChoiceField(
+        choices=Modality.choices,
+        label="Treatment",
+        error_messages={
+            "invalid_choice": "This treatment is not in the patient's active plan: choose one "
+            "of the list, or accept a plan that includes it first."
+        },
+    )
     performed_on = forms.DateField(widget=DateInput(), label="Session date")
     anaesthesia = forms.CharField(
         required=False, max_length=200, help_text="e.g. none, topical lidocaine, nerve block"
@@ -105,6 +112,12 @@ class SessionForm(forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)
         form_field(self, "plan", forms.ChoiceField).choices = [(p.pk, p.title) for p in plans]
+        # Only the treatments the patient's active plans hold (the service refuses others).
+        planned = {m for p in plans for m in p.modalities}
+        if planned:
+            form_field(self, "modality", forms.ChoiceField).choices = [
+                (value, label) for value, label in Modality.choices if value in planned
+            ]
         lot_choices = [("", "—")] + [
             (
                 lot.pk,
