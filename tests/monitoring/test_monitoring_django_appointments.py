@@ -93,3 +93,73 @@ def test_the_schedule_form_starts_from_the_accepted_plan(
     assert f'<option value="{protocol}" selected>' in page
     assert plan.sessions_planned  # the accepted plan holds the number of sessions
     assert f'name="sessions_planned" value="{plan.sessions_planned}"' in page
+
+
+def _booked(client, patient, when=None):
+    when = when or TODAY + timedelta(days=2)
+    _book(client, patient, due_date=when.isoformat(), purpose="Review visit")
+    return ScheduledVisit.objects.get(patient=patient)
+
+
+def test_front_desk_marks_an_appointment_missed_with_a_reason_kept_in_its_history(
+    client, front_desk, patient
+):
+    client.force_login(front_desk)
+    booked = _booked(client, patient)
+    page = client.get(f"/monitoring/{patient.pk}/schedule/{booked.pk}/reschedule/")
+    assert 'id="visit-status"' in page.content.decode()
+    response = client.post(
+        f"/monitoring/{patient.pk}/schedule/{booked.pk}/status/",
+        {"status": "missed", "reason": "patient did not come, no call"},
+    )
+    assert response.status_code == 302
+    booked.refresh_from_db()
+    assert booked.status == ScheduledVisit.Status.MISSED
+    latest = booked.history.first()
+    assert latest.history_user == front_desk
+    assert latest.history_change_reason == "missed: patient did not come, no call"
+    # Cancelled, then planned again: each change is its own history row.
+    for status in ("cancelled", "planned"):
+        client.post(
+            f"/monitoring/{patient.pk}/schedule/{booked.pk}/status/",
+            {"status": status, "reason": f"{status} at the patient's request"},
+        )
+    booked.refresh_from_db()
+    assert booked.status == ScheduledVisit.Status.PLANNED
+    assert booked.history.count() == 4  # booked, missed, cancelled, planned again
+
+
+def test_a_status_change_without_a_reason_or_on_a_visit_that_took_place_is_refused(
+    client, front_desk, patient
+):
+    client.force_login(front_desk)
+    booked = _booked(client, patient)
+    url = f"/monitoring/{patient.pk}/schedule/{booked.pk}/status/"
+    no_reason = client.post(url, {"status": "cancelled", "reason": "no"})
+    assert no_reason.status_code == 400
+    assert "at least 5 characters" in no_reason.content.decode()
+    unknown = client.post(url, {"status": "done", "reason": "it happened"})
+    assert unknown.status_code == 400
+    booked.refresh_from_db()
+    assert booked.status == ScheduledVisit.Status.PLANNED
+    ScheduledVisit.objects.filter(pk=booked.pk).update(status=ScheduledVisit.Status.DONE)
+    took_place = client.post(url, {"status": "cancelled", "reason": "entered by mistake"})
+    assert took_place.status_code == 400
+    assert "This visit took place; void the visit instead." in took_place.content.decode()
+    booked.refresh_from_db()
+    assert booked.status == ScheduledVisit.Status.DONE
+
+
+def test_status_changes_need_the_schedule_permission_and_the_patients_clinic(
+    client, clinic_b, make_user, front_desk, patient
+):
+    client.force_login(front_desk)
+    booked = _booked(client, patient)
+    url = f"/monitoring/{patient.pk}/schedule/{booked.pk}/status/"
+    data = {"status": "cancelled", "reason": "patient moved away"}
+    client.force_login(make_user(Role.RESEARCHER, patient.clinic, username="res2"))
+    assert client.post(url, data).status_code == 403
+    client.force_login(make_user(Role.FRONT_DESK, clinic_b, username="desk-b2"))
+    assert client.post(url, data).status_code == 404
+    booked.refresh_from_db()
+    assert booked.status == ScheduledVisit.Status.PLANNED

@@ -232,6 +232,24 @@ class RescheduleForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+class VisitStatusForm(forms.Form):
+    """Mark a planned appointment missed or cancelled (or planned again), with the reason."""
+
+    status = forms.ChoiceField(
+        choices=(
+            ("missed", "Missed: the patient did not come"),
+            ("cancelled", "Cancelled"),
+            ("planned", "Planned again"),
+        ),
+        widget=forms.RadioSelect,
+    )
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept in the appointment's history, e.g. 'patient called, unwell'",
+    )
+
+
 class DecisionForm(forms.Form):
     sessions_done = forms.IntegerField(min_value=0, max_value=48)
     sessions_planned = forms.IntegerField(min_value=1, max_value=schedule.MAX_SESSIONS)

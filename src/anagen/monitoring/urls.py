@@ -17,6 +17,11 @@ urlpatterns = [
         views.reschedule,
         name="reschedule",
     ),
+    path(
+        "<int:patient_id>/schedule/<int:scheduled_id>/status/",
+        views.visit_status,
+        name="visit_status",
+    ),
     path("<int:patient_id>/visits/new/", views.visit_create, name="visit_create"),
     path("<int:patient_id>/visits/<int:visit_id>/", views.visit_detail, name="visit_detail"),
     path("<int:patient_id>/visits/<int:visit_id>/photos/", views.photo_upload, name="photo_upload"),

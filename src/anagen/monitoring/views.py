@@ -30,8 +30,10 @@ from anagen.monitoring.forms import (
     ScheduleForm,
     SettingsForm,
     VisitForm,
+    VisitStatusForm,
 )
-from anagen.monitoring.models import VIEWS, Photo, Visit
+from anagen.monitoring.models import VIEWS, Photo, ScheduledVisit, Visit
+from anagen.patients.models import Patient
 from anagen.patients.selectors import log_request_access
 
 
@@ -272,13 +274,49 @@ def reschedule(request: ClinicRequest, patient_id: int, scheduled_id: int) -> Ht
         else:
             messages.success(request, "Visit moved; the change is in the history.")
             return redirect("monitoring:timeline", patient_id=patient.pk)
+    return _reschedule_page(request, patient, sv, form, VisitStatusForm())
+
+
+@require_permission("schedule.manage")
+@require_http_methods(["POST"])
+def visit_status(request: ClinicRequest, patient_id: int, scheduled_id: int) -> HttpResponse:
+    """Mark an appointment missed or cancelled (or planned again), with the reason."""
+    patient = selectors.get_patient(request.clinic, patient_id)
+    sv = selectors.get_scheduled_visit(patient, scheduled_id)
+    form = VisitStatusForm(request.POST)
+    if form.is_valid():
+        try:
+            services.set_visit_status(
+                sv, request.user, form.cleaned_data["status"], form.cleaned_data["reason"]
+            )
+        except services.MonitoringError as exc:
+            _apply_errors(form, exc)
+        else:
+            done = {"missed": "marked missed", "cancelled": "cancelled", "planned": "planned again"}
+            messages.success(
+                request, f"{sv.label} {done[form.cleaned_data['status']]}; kept in its history."
+            )
+            return redirect("monitoring:timeline", patient_id=patient.pk)
+    reschedule_form = RescheduleForm(initial={"due_date": sv.due_date})
+    return _reschedule_page(request, patient, sv, reschedule_form, form)
+
+
+def _reschedule_page(
+    request: ClinicRequest,
+    patient: Patient,
+    sv: ScheduledVisit,
+    form: RescheduleForm,
+    status_form: VisitStatusForm,
+) -> HttpResponse:
     history = list(sv.history.select_related("history_user").order_by("-history_date"))
-    return render(
-        request,
-        "monitoring/reschedule.html",
-        {"form": form, "patient": patient, "sv": sv, "history": history},
-        status=_status(request),
-    )
+    context = {
+        "form": form,
+        "status_form": status_form,
+        "patient": patient,
+        "sv": sv,
+        "history": history,
+    }
+    return render(request, "monitoring/reschedule.html", context, status=_status(request))
 
 
 def _photo_uploads(request: ClinicRequest, form: VisitForm) -> list[services.PhotoUpload]:
