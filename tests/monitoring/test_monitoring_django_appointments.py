@@ -3,6 +3,7 @@ follow-up schedule form that starts from the accepted plan and says when there i
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -163,3 +164,30 @@ def test_status_changes_need_the_schedule_permission_and_the_patients_clinic(
     assert client.post(url, data).status_code == 404
     booked.refresh_from_db()
     assert booked.status == ScheduledVisit.Status.PLANNED
+
+
+def test_the_api_books_an_appointment_and_changes_its_status(
+    client, clinic_a, front_desk, patient, api_token
+):
+    headers = {"Authorization": f"Bearer {api_token(front_desk, clinic_a)}"}
+
+    def post(path, body):
+        return client.post(
+            f"/api/v1/monitoring/patients/{patient.pk}{path}",
+            data=json.dumps(body),
+            content_type="application/json",
+            headers=headers,
+        )
+
+    when = (TODAY + timedelta(days=5)).isoformat()
+    booked = post("/appointments", {"due_date": when, "label": "Consultation"})
+    assert booked.status_code == 201
+    assert (booked.json()["label"], booked.json()["status"]) == ("Consultation", "planned")
+    bad = post("/appointments", {"label": "Consultation"})
+    assert bad.status_code == 400 and "due_date" in bad.json()["detail"]
+    sv_id = booked.json()["id"]
+    refused = post(f"/schedule/{sv_id}/status", {"status": "done", "reason": "it happened"})
+    assert refused.status_code == 400 and "status" in refused.json()["detail"]
+    missed = post(f"/schedule/{sv_id}/status", {"status": "missed", "reason": "no show, no call"})
+    assert missed.status_code == 200 and missed.json()["status"] == "missed"
+    assert ScheduledVisit.objects.get(pk=sv_id).history.first().history_user == front_desk

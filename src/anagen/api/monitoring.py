@@ -90,6 +90,16 @@ class RescheduleIn(Schema):
     reason: str = Field("", max_length=500)
 
 
+class AppointmentIn(Schema):
+    due_date: date | None = None
+    label: str = Field("Consultation", max_length=120, description="What it is for")
+
+
+class VisitStatusIn(Schema):
+    status: str = Field(..., description="missed, cancelled or planned")
+    reason: str = Field("", max_length=500)
+
+
 class MeasurementOut(Schema):
     id: int
     source: str
@@ -418,6 +428,40 @@ def reschedule(request: ClinicRequest, patient_id: int, scheduled_id: int, paylo
         return services.reschedule_visit(
             sv, request.user, new_date=payload.due_date, reason=payload.reason
         )
+    except services.MonitoringError as exc:
+        _raise(exc)
+
+
+@router.post(
+    "/patients/{patient_id}/appointments",
+    response={201: ScheduledVisitOut},
+    summary="Book one appointment (a consultation, a review) outside a treatment course",
+    auth=guard("schedule.manage"),
+)
+def book_appointment(request: ClinicRequest, patient_id: int, payload: AppointmentIn):
+    patient = _patient(request, patient_id)
+    try:
+        sv = services.add_scheduled_visit(
+            patient, request.user, due_date=payload.due_date, label=payload.label
+        )
+    except services.MonitoringError as exc:
+        _raise(exc)
+    return Status(201, sv)
+
+
+@router.post(
+    "/patients/{patient_id}/schedule/{scheduled_id}/status",
+    response=ScheduledVisitOut,
+    summary="Mark an appointment missed or cancelled, or planned again (audited with the reason)",
+    auth=guard("schedule.manage"),
+)
+def visit_status(
+    request: ClinicRequest, patient_id: int, scheduled_id: int, payload: VisitStatusIn
+):
+    patient = _patient(request, patient_id)
+    sv = selectors.get_scheduled_visit(patient, scheduled_id)
+    try:
+        return services.set_visit_status(sv, request.user, payload.status, payload.reason)
     except services.MonitoringError as exc:
         _raise(exc)
 
