@@ -90,6 +90,17 @@ def test_truncated_files_raise_clear_error(rgb):
             load_image(data[: len(data) // 2])
 
 
+def test_truncated_files_are_refused_even_after_weasyprint_relaxed_pillow(rgb):
+    import weasyprint  # noqa: F401  (the PDF reports; its import sets LOAD_TRUNCATED_IMAGES)
+    from PIL import ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = True  # as WeasyPrint leaves it, whatever ran before
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    with pytest.raises(ImageInputError, match="truncated or corrupt"):
+        load_image(buf.getvalue()[: len(buf.getvalue()) // 2])
+
+
 def test_missing_file_is_an_input_error(tmp_path):
     with pytest.raises(ImageInputError, match="no such file"):
         load_image(tmp_path / "nope.png")

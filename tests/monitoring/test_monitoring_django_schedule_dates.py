@@ -157,7 +157,7 @@ def test_a_course_entered_after_it_started_within_two_years_is_accepted(clinicia
     assert _plan(patient, clinician, first).first_session_date == first
 
 
-def test_an_unknown_protocol_key_is_refused_and_a_known_one_accepted(api, patient):
+def test_an_unknown_protocol_key_is_refused_and_a_known_one_accepted(api, patient, front_desk):
     body = {"first_session_date": TODAY.isoformat(), "sessions_planned": 3, "interval_weeks": 4}
     response = api("post", f"/patients/{patient.pk}/schedule", {**body, "protocol_key": "bogus"})
     assert response.status_code == 400
@@ -165,6 +165,13 @@ def test_an_unknown_protocol_key_is_refused_and_a_known_one_accepted(api, patien
     assert not FollowUpPlan.objects.exists()
     ok = api("post", f"/patients/{patient.pk}/schedule", {**body, "protocol_key": "prp_standard"})
     assert ok.status_code == 201, ok.content
+    # A second course over the open one would double every visit: refused, nothing added.
+    over = api("post", f"/patients/{patient.pk}/schedule", body)
+    assert over.status_code == 400
+    assert "already has a follow-up schedule with 6 planned visit(s)" in over.json()["detail"]
+    assert FollowUpPlan.objects.count() == 1
+    for sv in ScheduledVisit.objects.filter(patient=patient):
+        services.set_visit_status(sv, front_desk, "cancelled", "course changed")
     no_protocol = api("post", f"/patients/{patient.pk}/schedule", body)
     assert no_protocol.status_code == 201  # the protocol stays optional
 

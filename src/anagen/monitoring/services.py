@@ -227,6 +227,23 @@ def create_follow_up_plan(
             )
     if first is not None:
         _schedule_error(err, schedule.check_first_session, first, timezone.localdate())
+    # A second course booked over an open one would double every visit (two baselines, two
+    # "before session 2"); the open visits are cancelled or moved first.
+    open_visits = ScheduledVisit.objects.filter(
+        patient=patient,
+        plan__isnull=False,
+        status=ScheduledVisit.Status.PLANNED,
+        voided_at__isnull=True,
+    ).order_by("due_date", "id")
+    if open_visits.exists():
+        following = open_visits.first()
+        assert following is not None
+        err.add(
+            "__all__",
+            f"This patient already has a follow-up schedule with {open_visits.count()} planned "
+            f"visit(s) (next: {following.label} on {following.due_date:%Y-%m-%d}). Mark those "
+            "missed or cancelled, or move them, before booking a new course.",
+        )
     err.raise_if_any()
     assert first is not None and n is not None and interval is not None
     try:

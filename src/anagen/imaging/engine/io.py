@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import ImageInputError
 
@@ -65,6 +65,10 @@ def load_image(source: str | os.PathLike[str] | bytes | bytearray) -> np.ndarray
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im: Image.Image = Image.open(fh)
             check_dimensions(*im.size)
+            # WeasyPrint (the app's PDF reports) sets Pillow's process-wide
+            # LOAD_TRUNCATED_IMAGES on import, which would half-decode a truncated file into
+            # grey rows that the analysis then counts: stay strict.
+            ImageFile.LOAD_TRUNCATED_IMAGES = False
             im.load()
     except ImageInputError:
         raise
