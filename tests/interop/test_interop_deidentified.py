@@ -13,6 +13,7 @@ import pytest
 
 from anagen.accounts.roles import Role
 from anagen.interop import analysis
+from anagen.treatments.models import TreatmentSession
 
 from ..reports.factory import course
 
@@ -69,6 +70,18 @@ def test_one_row_per_visit_with_study_day_and_change_from_baseline(clinic_a, tre
     assert rows[0]["age_band"] == "40-49" and rows[0]["sex"] == "male"
     assert rows[0]["diagnosis"] == "aga_male" and rows[0]["icd10_code"] == "L64.9"
     assert rows[0]["modality"] == "exosome" and rows[0]["lots"] == "EXO-2401"
+    assert [r["sessions_to_date"] for r in rows] == [1, 3, 3]
+
+
+def test_sessions_to_date_counts_treatment_days_not_rows(clinic_a, treated):
+    patient, data = treated
+    second = data["sessions"][1]
+    # A second entry on the day of session 2 (e.g. another treatment area, confirmed).
+    TreatmentSession.objects.create(
+        clinic=patient.clinic, patient=patient, plan=data["plan"], modality="exosome",
+        performed_on=second.performed_on, clinician=second.clinician,
+    )  # fmt: skip
+    rows = analysis.analysis_rows(clinic_a)
     assert [r["sessions_to_date"] for r in rows] == [1, 3, 3]
     # The grade-1 event after session 2 falls between the baseline and the week-12 visit.
     assert [r["ae_count"] for r in rows] == [0, 1, 0]

@@ -67,7 +67,11 @@ COLUMNS: dict[str, tuple[str, str]] = {
         "Nominal visit week of the cohort analysis (0 baseline; 4, 8, 12, 16, 24, 36, 48, 72, "
         "96 within ± 25 %, at least ± 2 weeks); empty outside every window",
     ),
-    "sessions_to_date": ("integer", "Treatment sessions on or before this visit"),
+    "sessions_to_date": (
+        "integer",
+        "Treatment days on or before this visit (sessions of any treatment; several on one "
+        "day count once)",
+    ),
     "measurement_source": ("string", "manual or imaging (empty if no measurement)"),
     "target_area_cm2": ("float", "Area of the marked target area, cm²"),
     "hair_count": ("integer", "Hairs counted in the target area"),
@@ -179,7 +183,9 @@ def _load(clinic: Clinic) -> tuple[dict[int, _Patient], dict[int, tuple]]:
         .iterator(chunk_size=5000)
     ):
         if pid in patients:
-            patients[pid].session_dates.append(on)
+            dates = patients[pid].session_dates
+            if not dates or dates[-1] != on:  # ordered by date: one entry per treatment day
+                dates.append(on)
             patients[pid].modalities.add(modality)
     for pid, product, lot in (
         VialDraw.objects.filter(clinic=clinic)
