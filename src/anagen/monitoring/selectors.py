@@ -18,6 +18,7 @@ from django.utils.safestring import mark_safe
 
 from anagen.accounts.models import Clinic
 from anagen.assessment import protocols
+from anagen.assessment import selectors as assessment_selectors
 from anagen.assessment.models import (
     MODALITY_LABELS,
     Consent,
@@ -278,11 +279,7 @@ def schedule_defaults(patient: Patient) -> dict[str, Any]:
     """The follow-up schedule form's starting values from the patient's active treatment
     plan (its sessions, interval, start and the first protocol with sessions); empty when
     the patient has no active plan."""
-    plan = (
-        TreatmentPlan.objects.filter(clinic=patient.clinic, patient=patient, status="active")
-        .order_by("-created_at", "-id")
-        .first()
-    )
+    plan = assessment_selectors.current_plan(patient)
     if plan is None:
         return {}
     initial: dict[str, Any] = {}

@@ -235,9 +235,8 @@ def create_follow_up_plan(
         status=ScheduledVisit.Status.PLANNED,
         voided_at__isnull=True,
     ).order_by("due_date", "id")
-    if open_visits.exists():
-        following = open_visits.first()
-        assert following is not None
+    following = open_visits.first()
+    if following is not None:
         err.add(
             "__all__",
             f"This patient already has a follow-up schedule with {open_visits.count()} planned "
