@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 from django.test import Client
+from hypothesis import settings as hypothesis_settings
 
 from anagen.accounts.models import Clinic, User
 from anagen.accounts.roles import Role
@@ -15,6 +16,11 @@ from anagen.patients.models import Patient
 from anagen.patients.services import create_patient
 
 PASSWORD = "correct-horse-battery-9"
+
+# Property tests check behaviour, not speed (speed is measured in benchmarks/): Hypothesis's
+# default 200 ms deadline per example failed a cold-chain property once on a loaded machine.
+hypothesis_settings.register_profile("anagen", deadline=None)
+hypothesis_settings.load_profile("anagen")
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
+import re
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -220,3 +222,18 @@ def test_a_page_that_logs_itself_is_not_logged_twice_and_a_refused_read_not_at_a
     client.force_login(other)
     assert client.get(f"/sessions/{patient.pk}/").status_code == 404
     assert AccessLog.objects.filter(patient=patient).count() == 1
+
+
+def test_history_times_are_in_the_clinic_time_zone_and_say_so(
+    client, clinician, clinic_a, make_patient, settings
+):
+    """The history table once claimed "(UTC)" whatever ANAGEN_TIME_ZONE said."""
+    settings.TIME_ZONE = "Europe/Berlin"
+    patient = make_patient(clinic_a, clinician)
+    client.post(f"/patients/{patient.pk}/void/", {"reason": "registered twice"})
+    page = client.get(f"/patients/{patient.pk}/?include_voided=on").content.decode()
+    assert "(UTC)" not in page
+    patient.refresh_from_db()
+    local = patient.voided_at.astimezone(ZoneInfo("Europe/Berlin"))
+    assert f"Voided {local:%Y-%m-%d %H:%M} {local.tzname()}" in page
+    assert re.search(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T</td>", page)

@@ -457,7 +457,8 @@ class TestReplacingACoa:
                     particles_per_ml=1e10, protein_ug_per_ml=500, particles_per_ug_protein=1e10
                 ),
             )
-        assert "2e+07" in " ".join(err.value.errors["particles_per_ug_protein"])
+        message = " ".join(err.value.errors["particles_per_ug_protein"])
+        assert "2 × 10⁷" in message and "e+" not in message
 
     def test_a_purity_is_checked_against_a_per_vial_concentration_too(self, make_lot, quality):
         # Found while documenting the CoA fields: with particles per vial the check was

@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from anagen.products.numbers import readable_number
+
 
 class ReleaseInputError(ValueError):
     """A CoA value that cannot be read (unknown unit, wrong type); ``field`` names it."""
@@ -540,20 +542,26 @@ def validate_coa(
             errors.append(FieldError(exc.field, exc.message))
             continue
         if field.endswith("_pct") and not 0 <= value <= 100:
-            errors.append(FieldError(field, f"percentage must be 0–100, got {value:g}"))
+            errors.append(
+                FieldError(field, f"percentage must be 0–100, got {readable_number(value)}")
+            )
         elif field == "size_mode_nm" and not (
             SIZE_MODE_PLAUSIBLE_NM[0] <= value <= SIZE_MODE_PLAUSIBLE_NM[1]
         ):
             errors.append(
-                FieldError(field, f"size mode {value:g} nm is outside the possible 10–1000 nm")
+                FieldError(
+                    field,
+                    f"size mode {readable_number(value)} nm is outside the possible 10–1000 nm",
+                )
             )
         elif field in _NON_NEGATIVE and value < 0:
-            errors.append(FieldError(field, f"must not be negative, got {value:g}"))
+            errors.append(FieldError(field, f"must not be negative, got {readable_number(value)}"))
         elif field in PLAUSIBLE_MAX and value > PLAUSIBLE_MAX[field]:
             errors.append(
                 FieldError(
                     field,
-                    f"{value:g} is not a possible result (at most {PLAUSIBLE_MAX[field]:g}); "
+                    f"{readable_number(value)} is not a possible result "
+                    f"(at most {readable_number(PLAUSIBLE_MAX[field])}); "
                     "check the number and its unit",
                 )
             )

@@ -52,6 +52,7 @@ from anagen.products.models import (
     VialDraw,
     VialWaste,
 )
+from anagen.products.numbers import readable_number
 
 MIN_REASON_CHARS = 10
 SQLITE_LOCK_WAIT_SECONDS = 20.0  # as long as the busy timeout of a file database
@@ -466,7 +467,9 @@ def _extra_result_checks(
         lo, hi = release.SIZE_MODE_PLAUSIBLE_NM
         if not lo <= value <= hi:
             errors.append(
-                release.FieldError(name, f"size {value:g} nm is outside the possible 10–1000 nm")
+                release.FieldError(
+                    name, f"size {readable_number(value)} nm is outside the possible 10–1000 nm"
+                )
             )
         sizes[name] = value
     d10, d50, d90 = (sizes.get(f"size_d{p}_nm") for p in (10, 50, 90))
@@ -500,8 +503,8 @@ def _extra_result_checks(
             errors.append(
                 release.FieldError(
                     "particles_per_ug_protein",
-                    f"{value:g} does not match particles_per_ml ÷ protein_ug_per_ml "
-                    f"(= {purity:.3g}); leave it blank to have it derived",
+                    f"{readable_number(value)} does not match particles_per_ml ÷ protein_ug_per_ml "
+                    f"(= {readable_number(purity)}); leave it blank to have it derived",
                 )
             )
     return errors
