@@ -288,10 +288,8 @@ def test_a_cancelled_plan_is_exported_as_revoked_with_its_reason(treated, clinic
     assert {"text": "Cancelled: Patient moved abroad"} in plan["note"]
 
 
-def test_the_agenda_ahead_and_cancelled_visits_are_appointments_missed_ones_are_not(
-    treated, clinician
-):
-    from datetime import timedelta
+def test_the_agenda_ahead_cancelled_and_missed_visits_are_appointments(treated, clinician):
+    from datetime import datetime, time, timedelta
 
     from django.utils import timezone
 
@@ -316,7 +314,17 @@ def test_the_agenda_ahead_and_cancelled_visits_are_appointments_missed_ones_are_
 
     bundle = _bundle_of(fhir_export.patient_bundle_json(patient))
     by_label = {a["description"]: a for a in _resources(bundle, "Appointment")}
-    assert "Week 12 review" not in by_label  # missed: R5 needs a time for a no-show
+    no_show = by_label["Week 12 review"]
+    assert no_show["status"] == "noshow"
+    assert no_show["cancellationReason"] == {"text": "Did not come, no call"}
+    # R5 needs a start and end for a no-show (app-3): the whole due day, as for a voided one.
+    missed_day = today - timedelta(days=3)
+    midnight = datetime.combine(missed_day, time.min, tzinfo=timezone.get_default_timezone())
+    assert datetime.fromisoformat(no_show["start"]) == midnight
+    assert datetime.fromisoformat(no_show["end"]) == midnight + timedelta(days=1)
+    assert no_show["requestedPeriod"] == [
+        {"start": missed_day.isoformat(), "end": missed_day.isoformat()}
+    ]
     moved = by_label["Week 16 review"]
     assert moved["status"] == "proposed"
     due = (today + timedelta(days=37)).isoformat()

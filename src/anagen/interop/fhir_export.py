@@ -691,17 +691,19 @@ class _Builder:
             self.add("adverse-event", e.pk, resource)
 
     def appointments(self, scheduled: Iterable[ScheduledVisit]) -> None:
-        """The follow-up agenda still ahead (proposed) and what was cancelled.
+        """The follow-up agenda still ahead (proposed), what was cancelled and what was missed.
 
         Anagen keeps a due date, not a time. R5 lets only proposed, cancelled or waitlisted
-        appointments go without a start and end (invariant app-3), so a visit that took place
-        (its Observations carry the date) or was missed is not exported as an Appointment.
-        A voided one is entered-in-error; that status needs a start and end, so it spans the
-        whole due day, and it carries no cancellation reason (invariant app-4).
+        appointments go without a start and end (invariant app-3). A visit that took place is
+        not exported as an Appointment (its Observations carry the date). A missed one is a
+        no-show, which needs a start and end, so it spans the whole due day; researchers need
+        it to tell loss to follow-up from visits not yet due. A voided one is entered-in-error,
+        also spanning its due day, with no cancellation reason (invariant app-4).
         """
         status: dict[str, str] = {
             ScheduledVisit.Status.PLANNED: "proposed",
             ScheduledVisit.Status.CANCELLED: "cancelled",
+            ScheduledVisit.Status.MISSED: "noshow",
         }
         for sv in scheduled:
             if sv.status not in status:
@@ -716,14 +718,14 @@ class _Builder:
                 "requestedPeriod": [{"start": due, "end": due}],
                 "participant": [{"actor": self.subject, "status": "needs-action"}],
             }
-            if sv.is_voided:
+            if sv.is_voided or sv.status == ScheduledVisit.Status.MISSED:
                 resource["start"], resource["end"] = _day_span(sv.due_date)
-            elif sv.status == ScheduledVisit.Status.CANCELLED:
-                # The reason is kept with the change that cancelled it ("cancelled: why").
+            if not sv.is_voided and sv.status != ScheduledVisit.Status.PLANNED:
+                # The reason is kept with the change that set the status ("missed: why").
                 last = sv.history.first()
                 why = (last.history_change_reason or "") if last is not None else ""
-                if why.startswith("cancelled: "):
-                    resource["cancellationReason"] = {"text": why.removeprefix("cancelled: ")}
+                if why.startswith(f"{sv.status}: "):
+                    resource["cancellationReason"] = {"text": why.removeprefix(f"{sv.status}: ")}
             if sv.due_date != sv.original_due_date:
                 resource["note"] = [{"text": f"Moved from {_dt(sv.original_due_date)}."}]
             self.add("appointment", sv.pk, resource)
