@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from anagen.accounts.models import Membership
 from anagen.accounts.roles import Role, allowed
 from anagen.api.auth import required_permission
 
@@ -39,7 +40,12 @@ def test_every_page_with_an_object_of_another_clinic_is_404(client, two_clinics)
     assert routes, "no object URLs discovered"
     for route, name, callback in routes:
         client.force_login(user_for(users, getattr(callback, "required_permission", None)))
-        url = fill(route, patient_b.pk)
+        # A membership URL takes a membership id: clinic B's, not the patient's pk, which
+        # may happen to be the id of one of clinic A's own memberships.
+        object_id = patient_b.pk
+        if "<int:membership_id>" in route:
+            object_id = Membership.objects.get(user__username="admin-b").pk
+        url = fill(route, object_id)
         # GET on a POST-only view is refused by method before any lookup: nothing leaks.
         get = client.get(url)
         assert get.status_code in (404, 405), (name, get.status_code)
@@ -47,6 +53,7 @@ def test_every_page_with_an_object_of_another_clinic_is_404(client, two_clinics)
         post = client.post(url, {"reason": "tenancy check"})
         assert post.status_code in (404, 405), (name, post.status_code)
         assert b"Secret" not in post.content
+    assert Membership.objects.get(user__username="admin-b").is_active
 
 
 def test_every_api_endpoint_with_an_object_of_another_clinic_is_404(

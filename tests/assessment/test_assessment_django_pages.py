@@ -3,6 +3,7 @@ errors with status 400, permissions, and the panel on the patient page."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -229,12 +230,38 @@ def test_history_versions_page_shows_every_version_with_dates(client, clinician,
     assert "Version 2" in page and "Version 1" in page
 
 
+def test_history_versions_read_as_the_form_asks_not_as_stored(client, clinician, patient):
+    """The versions page once showed ``[]``, ``False`` and "platelet count 10e9 per l"."""
+    services.record_history(
+        patient,
+        clinician,
+        {
+            "medications": [{"drug_class": "minoxidil", "name": "Regaine"}],
+            "conditions": ["liver_disease"],
+            "platelet_count_10e9_per_l": 210,
+            "pregnant": False,
+        },
+    )
+    client.force_login(clinician)
+    page = client.get(url(patient, "history/versions/")).content.decode()
+    rows = dict(re.findall(r"<tr><td>([^<]+)</td><td>([^<]*)</td>", page))
+    assert rows["Medications"] == "Minoxidil (Regaine), current"
+    assert rows["Conditions"] == "Liver disease"
+    assert rows["Platelet count (×10⁹/L)"] == "210 ×10⁹/L"
+    assert rows["Pregnant"] == "No" and rows["Breastfeeding"] == "not recorded"
+    assert rows["Autoimmune disease"] == "No" and rows["Prior hair treatments"] == "none"
+    assert rows["Cancer"] == "No"
+    assert "[]" not in page and "False" not in page and "10e9" not in page
+    flow = client.get(url(patient, "")).content.decode()
+    assert "Minoxidil (Regaine), current" in flow and "Liver disease" in flow
+
+
 def test_patient_page_panel_shows_the_consultation_state(client, clinician, patient):
     services.record_history(patient, clinician, {"malignancy": "active"})
     client.force_login(clinician)
     page = client.get(f"/patients/{patient.pk}/").content.decode()
     assert 'id="consultation-panel"' in page
-    assert "exosome BLOCK" in page
+    assert "Exosome / EV injections BLOCK" in page  # in words, not the stored code
     assert f"/consultation/{patient.pk}/" in page
 
 

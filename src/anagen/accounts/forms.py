@@ -10,8 +10,12 @@ class ApiTokenForm(forms.Form):
 
 
 class MemberForm(forms.Form):
-    username = forms.CharField(max_length=150)
-    role = forms.ChoiceField(choices=Membership.ROLE_CHOICES)
+    username = forms.CharField(max_length=150, error_messages={"required": "Enter a username."})
+    # No default: a careless save must not make anyone an administrator.
+    role = forms.ChoiceField(
+        choices=[("", "Choose a role"), *Membership.ROLE_CHOICES],
+        error_messages={"required": "Choose a role."},
+    )
 
 
 class SwitchClinicForm(forms.Form):

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from anagen.accounts.roles import PERMISSIONS, allowed
+from anagen.accounts.roles import PERMISSIONS, allowed, denied_message
 from anagen.core.http import ClinicRequest
 
 View = Callable[..., HttpResponseBase]
@@ -35,8 +35,9 @@ def require_permission(permission: str) -> Callable[[View], View]:
             clinic = getattr(request, "clinic", None)
             if clinic is None:
                 raise PermissionDenied("You are not a member of any clinic.")
-            if not allowed(getattr(request, "role", None), permission):
-                raise PermissionDenied(f"Your role in {clinic} does not allow this ({permission}).")
+            role = getattr(request, "role", None)
+            if not allowed(role, permission):
+                raise PermissionDenied(denied_message(role, permission, clinic))
             return view(request, *args, **kwargs)
 
         wrapped.required_permission = permission  # type: ignore[attr-defined]

@@ -187,6 +187,52 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
 }
 
 
+# Permission name -> what it allows, as the object of "does not allow ...": the words a
+# refusal shows, so nobody is told an internal code such as ``export.deidentified``.
+PERMISSION_ACTIONS: dict[str, str] = {
+    "dashboard.view": "seeing this clinic's dashboard",
+    "patient.view": "opening patient records",
+    "patient.create": "registering patients",
+    "patient.edit": "editing patient details",
+    "patient.void": "voiding patient records",
+    "record.void": "voiding visits, photos, measurements, adverse events or treatment sessions",
+    "audit.view": "seeing change histories and the access log",
+    "consultation.view": (
+        "seeing medical histories, screening, scalp exams, diagnoses, plans and consents"
+    ),
+    "history.edit": "recording medical histories",
+    "exam.edit": "recording scalp examinations",
+    "diagnosis.edit": "recording diagnoses",
+    "plan.edit": "accepting or editing treatment plans",
+    "screening.override": "overriding a block from contraindication screening",
+    "consent.record": "recording patients' consents",
+    "protocol.manage": "editing protocol templates, consent texts and screening rules",
+    "product.view": "seeing products, lots, certificates of analysis, stock and cold chain",
+    "product.manage": "editing products, storage locations and release specifications",
+    "lot.receive": "receiving lots and entering certificates of analysis",
+    "lot.release": "releasing or rejecting lots",
+    "coldchain.record": "recording temperatures and wasted vials",
+    "recall.manage": "tracing lots to patients and starting recalls",
+    "visit.view": "seeing follow-up visits, measurements and photos",
+    "visit.record": "recording follow-up visits",
+    "schedule.manage": "booking and rescheduling appointments and follow-up visits",
+    "adverse_event.record": "recording adverse events",
+    "decision.record": "recording decisions on further sessions",
+    "monitoring.settings": "setting the clinic's response thresholds",
+    "session.view": "seeing treatment sessions",
+    "session.record": "recording treatment sessions",
+    "postcare.manage": "editing post-care instruction templates",
+    "progress.view": "seeing patients' progress",
+    "cohort.view": "seeing cohort analytics",
+    "report.patient": "downloading patients' progress reports",
+    "export.deidentified": "exporting de-identified data",
+    "fhir.export": "exporting patient records as FHIR",
+    "fhir.import": "importing patients from FHIR",
+    "clinic.manage": "managing the clinic's members and their roles",
+    "api_token.manage": "managing API tokens",
+}
+
+
 def allowed(role: Role | str | None, permission: str) -> bool:
     """True when `role` holds `permission`; unknown permissions are a programming error."""
     if permission not in PERMISSIONS:
@@ -225,3 +271,18 @@ def render_permissions_markdown() -> str:
         lines.append(f"| `{name}` | {marks} | {description} |")
     lines.append("")
     return "\n".join(lines)
+
+
+def denied_message(role: Role | str | None, permission: str, clinic: object = None) -> str:
+    """Why ``role`` is refused ``permission``, in words for the person refused (no codes).
+
+    >>> denied_message("clinician", "export.deidentified", "Clinic A")
+    'Your role in Clinic A (Clinician) does not allow exporting de-identified data.'
+    """
+    if permission not in PERMISSIONS:
+        raise KeyError(f"unknown permission {permission!r}")
+    action = PERMISSION_ACTIONS[permission]
+    where = f" in {clinic}" if clinic is not None else ""
+    if role is None:
+        return f"You have no role{where} that allows {action}."
+    return f"Your role{where} ({Role(role).label}) does not allow {action}."

@@ -7,18 +7,105 @@ from django.utils import timezone
 
 from anagen.accounts.models import ApiToken, Clinic, Membership, User, hash_token
 from anagen.accounts.roles import Role
+from anagen.core.history import differs_from_stored, save_with_history
 
 
 class AccountError(ValueError):
-    pass
+    """A refused account change; the message is for the person who asked."""
+
+
+class LastAdminError(AccountError):
+    """The change would leave a clinic without an active administrator."""
+
+
+class MembershipNotFound(AccountError):
+    """No membership with that id in the clinic (another clinic's reads the same: 404)."""
+
+
+def display_name(user: User) -> str:
+    """The person's full name where there is one, else their username."""
+    return user.get_full_name() or user.username
+
+
+def _save(membership: Membership, by: User | None, reason: str) -> None:
+    """Save with a history row naming ``reason`` (and ``by``, else the request's user, which
+    the history middleware supplies); a save that changes nothing gets no history row."""
+    if by is not None:
+        save_with_history(membership, by, reason)
+    elif differs_from_stored(membership):
+        membership._change_reason = reason  # type: ignore[attr-defined]
+        membership.save()
+
+
+def _keep_an_admin(membership: Membership, refusal: str) -> None:
+    """Raise LastAdminError unless another active administrator of the clinic remains.
+
+    The clinic's active administrator rows are locked (in a fixed order), so two admins who
+    demote each other at the same time cannot both succeed.
+    """
+    if not (membership.is_active and membership.role == Role.ADMIN.value):
+        return
+    admin_ids = list(
+        Membership.objects.select_for_update()
+        .filter(clinic_id=membership.clinic_id, role=Role.ADMIN.value, is_active=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not [pk for pk in admin_ids if pk != membership.pk]:
+        raise LastAdminError(
+            f"{display_name(membership.user)} is the only active administrator of "
+            f"{membership.clinic} and cannot {refusal}. Make another member an administrator "
+            "first, so that someone can still manage the clinic's members."
+        )
 
 
 @transaction.atomic
-def set_membership(user: User, clinic: Clinic, role: Role | str) -> Membership:
+def set_membership(
+    user: User, clinic: Clinic, role: Role | str, *, by: User | None = None
+) -> Membership:
+    """Give ``user`` ``role`` in ``clinic`` (creating or reactivating the membership).
+
+    Refused with LastAdminError, changing nothing, when it would take the administrator role
+    from the clinic's last active administrator.
+    """
     role = Role(role)
-    membership, _ = Membership.objects.update_or_create(
-        user=user, clinic=clinic, defaults={"role": role.value, "is_active": True}
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("user", "clinic")
+        .filter(user=user, clinic=clinic)
+        .first()
     )
+    if membership is None:
+        membership = Membership(user=user, clinic=clinic, role=role.value, is_active=True)
+        _save(membership, by, f"added as {role.label}")
+        return membership
+    if role is not Role.ADMIN:
+        _keep_an_admin(membership, f"become {role.label}")
+    membership.role = role.value
+    membership.is_active = True
+    _save(membership, by, f"role set to {role.label}")
+    return membership
+
+
+@transaction.atomic
+def set_member_active(admin: User, clinic: Clinic, membership_id: int, active: bool) -> Membership:
+    """Deactivate or reactivate a membership of ``clinic`` (an administrator's act).
+
+    Another clinic's membership is not found (MembershipNotFound); deactivating the clinic's
+    last active administrator is refused (LastAdminError). Nothing changes when refused.
+    """
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("user", "clinic")
+        .filter(pk=membership_id, clinic=clinic)
+        .first()
+    )
+    if membership is None:
+        raise MembershipNotFound("No such member in this clinic.")
+    if not active:
+        _keep_an_admin(membership, "be deactivated")
+    membership.is_active = active
+    _save(membership, admin, "reactivated" if active else "deactivated")
     return membership
 
 
@@ -35,7 +122,8 @@ def add_member(admin: User, clinic: Clinic, username: str, role: Role | str) -> 
     may not take another clinic's staff member unless ``admin`` administers that clinic too,
     else any administrator could pull any user into their clinic (and, as the first clinic
     by name, make it that user's default). Unknown and not-addable names get one message, so
-    the page does not tell which usernames exist in other clinics.
+    the page does not tell which usernames exist in other clinics. Taking the administrator
+    role from the clinic's last active administrator is refused (LastAdminError).
     """
     user = User.objects.filter(username=username, is_active=True).first()
     if user is None:
@@ -52,7 +140,7 @@ def add_member(admin: User, clinic: Clinic, username: str, role: Role | str) -> 
     )
     if not other_clinics <= administered:
         raise AccountError(NOT_ADDABLE)
-    return set_membership(user, clinic, role)
+    return set_membership(user, clinic, role, by=admin)
 
 
 def create_api_token(user: User, clinic: Clinic, name: str) -> tuple[ApiToken, str]:

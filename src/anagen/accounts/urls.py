@@ -13,4 +13,16 @@ urlpatterns = [
     path("tokens/", views.api_tokens, name="api_tokens"),
     path("tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("members/", views.members, name="members"),
+    path(
+        "members/<int:membership_id>/deactivate/",
+        views.member_set_active,
+        {"active": False},
+        name="member_deactivate",
+    ),
+    path(
+        "members/<int:membership_id>/reactivate/",
+        views.member_set_active,
+        {"active": True},
+        name="member_reactivate",
+    ),
 ]

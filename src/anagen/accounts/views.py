@@ -13,8 +13,9 @@ from django.views.decorators.http import require_POST
 from anagen.accounts import services
 from anagen.accounts.forms import ApiTokenForm, MemberForm, SwitchClinicForm
 from anagen.accounts.middleware import SESSION_CLINIC_KEY
-from anagen.accounts.models import ApiToken, Membership
+from anagen.accounts.models import ApiToken, Clinic, Membership, User
 from anagen.accounts.permissions import require_permission
+from anagen.accounts.roles import Role, allowed
 from anagen.core.http import ClinicRequest
 
 
@@ -89,18 +90,33 @@ def api_token_revoke(request: ClinicRequest, token_id: int) -> HttpResponse:
     return redirect("accounts:api_tokens")
 
 
+def _after_member_change(request: ClinicRequest) -> HttpResponse:
+    """Back to the members page, unless the change took that page from the acting admin."""
+    if can_manage_members(request.user, request.clinic):
+        return redirect("accounts:members")
+    return redirect("core:dashboard")
+
+
+def can_manage_members(user: User, clinic: Clinic) -> bool:
+    membership = user.membership_for(clinic)
+    return membership is not None and allowed(membership.role, "clinic.manage")
+
+
 @require_permission("clinic.manage")
 def members(request: ClinicRequest) -> HttpResponse:
     form = MemberForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         username, role = form.cleaned_data["username"], form.cleaned_data["role"]
         try:
-            services.add_member(request.user, request.clinic, username, role)
+            membership = services.add_member(request.user, request.clinic, username, role)
+        except services.LastAdminError as exc:
+            form.add_error("role", str(exc))
         except services.AccountError as exc:
             form.add_error("username", str(exc))
         else:
-            messages.success(request, f"{username} is now {role}.")
-            return redirect("accounts:members")
+            name = services.display_name(membership.user)
+            messages.success(request, f"{name} is now {Role(membership.role).label}.")
+            return _after_member_change(request)
     rows = (
         Membership.objects.filter(clinic=request.clinic)
         .select_related("user")
@@ -108,3 +124,18 @@ def members(request: ClinicRequest) -> HttpResponse:
     )
     status = 400 if request.method == "POST" else 200  # a valid POST redirected above
     return render(request, "accounts/members.html", {"form": form, "members": rows}, status=status)
+
+
+@require_permission("clinic.manage")
+@require_POST
+def member_set_active(request: ClinicRequest, membership_id: int, active: bool) -> HttpResponse:
+    try:
+        membership = services.set_member_active(request.user, request.clinic, membership_id, active)
+    except services.MembershipNotFound as exc:
+        raise Http404(str(exc)) from exc
+    except services.AccountError as exc:
+        messages.error(request, str(exc))
+        return redirect("accounts:members")
+    name = services.display_name(membership.user)
+    messages.success(request, f"{name} is {'active again' if active else 'deactivated'}.")
+    return _after_member_change(request)

@@ -14,15 +14,18 @@ from django.http import HttpRequest
 from ninja.errors import HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 
-from anagen.accounts.roles import PERMISSIONS, allowed
+from anagen.accounts.roles import PERMISSIONS, allowed, denied_message
 from anagen.accounts.services import authenticate_token
 from anagen.core.http import ClinicRequest
 
 
 def check_permission(request: ClinicRequest, permission: str) -> None:
     """403 unless the caller's role holds ``permission``."""
-    if not allowed(getattr(request, "role", None), permission):
-        raise HttpError(403, f"Your role does not allow this ({permission}).")
+    role = getattr(request, "role", None)
+    if not allowed(role, permission):
+        # API clients also get the permission's code, to match it to docs/permissions.md.
+        message = denied_message(role, permission, getattr(request, "clinic", None))
+        raise HttpError(403, f"{message} (permission {permission})")
 
 
 class BearerToken(HttpBearer):

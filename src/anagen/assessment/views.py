@@ -24,6 +24,7 @@ from django.views.decorators.http import require_http_methods
 from anagen.accounts.permissions import View, can, require_permission
 from anagen.assessment import forms as f
 from anagen.assessment import selectors, services
+from anagen.assessment.labels import QUESTION_LABELS, describe_answer
 from anagen.assessment.models import MODALITY_LABELS, ProtocolTemplate
 from anagen.assessment.protocols import TEMPLATES as PROTOCOL_TEMPLATES
 from anagen.assessment.screening_doc import describe_condition
@@ -207,7 +208,11 @@ def history_versions(request: ClinicRequest, patient_id: int) -> HttpResponse:
             {
                 "h": h,
                 "answers": [
-                    (name.replace("_", " "), getattr(h, name), h.answered_on.get(name, ""))
+                    (
+                        QUESTION_LABELS.get(name, name),
+                        describe_answer(name, getattr(h, name)),
+                        h.answered_on.get(name, ""),
+                    )
                     for name in services.ANSWER_FIELDS
                 ],
             }

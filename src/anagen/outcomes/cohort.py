@@ -45,6 +45,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from statsmodels.stats.multitest import multipletests
 
+from anagen.assessment.labels import combination_label
 from anagen.outcomes.stats import (
     NotEnoughDataError,
     ancova,
@@ -427,15 +428,18 @@ def _not_enough(key: str, title: str, exc: Exception, missing: str = "") -> Sect
 
 
 def _small_n_warnings(n_by_arm: dict[str, int], what: str) -> list[str]:
+    """``what`` is a plural noun ("patients"); arms are named in words."""
     out = []
     for arm, n in sorted(n_by_arm.items()):
+        name = combination_label(arm)
+        count = f"{n} {what.removesuffix('s') if n == 1 else what}"
         if n < SMALL_N:
             out.append(
-                f"Small n: {arm} has only {n} {what}; estimates are very imprecise and a "
+                f"Small n: {name} has only {count}; estimates are very imprecise and a "
                 "difference may be chance."
             )
         elif n < CAUTION_N:
-            out.append(f"Limited n: {arm} has {n} {what}; read the confidence interval.")
+            out.append(f"Limited n: {name} has {count}; read the confidence interval.")
     return out
 
 
@@ -671,6 +675,7 @@ def analyse_cohort(
                 landmark_visit=int(landmark),
                 reference_arm=reference if reference in set(at_landmark["arm"].unique()) else None,
                 level=options.level,
+                visit_label=f"week {int(landmark)}",
             )
             data = _ancova_dict(res)
             sections["ancova"] = Section(

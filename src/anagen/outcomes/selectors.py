@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from anagen.accounts.models import Clinic
 from anagen.assessment.coding import DIAGNOSES
+from anagen.assessment.labels import combination_label
 from anagen.assessment.models import Diagnosis, TreatmentPlan
 from anagen.imaging import selectors as imaging_selectors
 from anagen.monitoring.models import (
@@ -82,10 +83,7 @@ def pseudonym(clinic_id: int, patient_id: int) -> str:
 
 
 def modality_label(key: str) -> str:
-    if key == "none":
-        return "No session recorded"
-    labels = dict(Modality.choices)
-    return " + ".join(labels.get(k, k) for k in key.split("+"))
+    return "No session recorded" if key == "none" else combination_label(key)
 
 
 # --- cohort tables -------------------------------------------------------------------------

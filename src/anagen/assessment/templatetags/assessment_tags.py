@@ -8,7 +8,7 @@ from typing import Any
 from django import template
 
 from anagen.assessment import selectors
-from anagen.assessment.labels import modality_label
+from anagen.assessment.labels import describe_answer, modality_label
 from anagen.patients.models import Patient
 
 register = template.Library()
@@ -22,7 +22,7 @@ def consultation_panel(patient: Patient) -> dict[str, Any]:
         overridden = {o.modality for o in c.screening.overrides.all()}
         for m, r in c.screening.modality_results():
             label = "BLOCK overridden" if r["outcome"] == "BLOCK" and m in overridden else ""
-            outcomes.append((m, label or r["outcome"]))
+            outcomes.append((modality_label(m), label or r["outcome"]))
     return {
         "patient": patient,
         "steps": c.steps,
@@ -40,3 +40,16 @@ def consultation_panel(patient: Patient) -> dict[str, Any]:
 def modality_names(codes: list[str] | tuple[str, ...]) -> str:
     """Stored modality codes as the words a clinician reads, comma-separated."""
     return ", ".join(modality_label(c) for c in codes or ())
+
+
+@register.filter
+def modality_name(code: str) -> str:
+    """One stored modality code in words: ``{{ r.modality|modality_name }}``."""
+    return modality_label(code)
+
+
+@register.filter
+def history_answer(value: Any, field: str) -> str:
+    """A stored medical-history answer in words:
+    ``{{ h.medications|history_answer:"medications" }}``."""
+    return describe_answer(field, value)

@@ -45,13 +45,15 @@ def ancova(
     reference_arm: object | None = None,
     covariates: Mapping[str, ArrayLike] | None = None,
     level: float = 0.95,
+    visit_label: str | None = None,
 ) -> AncovaResult:
     """ANCOVA of ``value`` (normally the change from baseline) at ``landmark_visit``.
 
     Model: ``value ~ arm + baseline (+ covariates)`` on subjects with a value at the landmark
     visit. Accepts the same long-format table as ``fit_mmrm``; rows at other visits are ignored.
     Treatment effects are differences from ``reference_arm`` adjusted for baseline; LS means are
-    at the mean baseline (and mean covariates) of the analysed subjects.
+    at the mean baseline (and mean covariates) of the analysed subjects. ``visit_label`` names
+    the landmark in the missing-data statement ("week 12"; default "visit <landmark>").
     """
     if not 0.0 < level < 1.0:
         raise ValueError("level must be between 0 and 1")
@@ -143,7 +145,8 @@ def ancova(
             )
     n_per_arm = tuple(int((data.arm_index == a).sum()) for a in range(len(arms)))
     statement = (
-        f"Complete-case ANCOVA at visit {visit_name!r}: {n} subjects with a value there were "
+        f"Complete-case ANCOVA at {visit_label or f'visit {visit_name}'}: {n} subjects with a "
+        "value there were "
         f"analysed. {exclusion_text(data)} Subjects missing the landmark visit are dropped, which "
         "is unbiased only if missingness is unrelated to the outcome given arm and baseline "
         "(MCAR/covariate-dependent); the MMRM uses earlier visits and is valid under MAR."

@@ -1,0 +1,197 @@
+"""The members page: adding members, changing roles, deactivating, and never losing the
+clinic's last administrator."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils.html import escape
+
+from anagen.accounts import services
+from anagen.accounts.models import Membership, User
+from anagen.accounts.roles import Role
+
+from ..html import dangling_references, duplicate_ids
+
+
+def membership(user: User, clinic) -> Membership:
+    return Membership.objects.get(user=user, clinic=clinic)
+
+
+def history_count(m: Membership) -> int:
+    return m.history.count()
+
+
+# --- the last administrator ------------------------------------------------------------------
+
+
+def test_the_only_admin_cannot_demote_themselves_on_the_page_and_nothing_changes(
+    client, clinic_a, make_user
+):
+    admin = make_user(Role.ADMIN, clinic_a, username="admin")
+    before = history_count(membership(admin, clinic_a))
+    client.force_login(admin)
+    response = client.post("/accounts/members/", {"username": "admin", "role": "nurse"})
+    assert response.status_code == 400
+    error = response.context["form"].errors["role"][0]
+    assert "only active administrator of Clinic A" in error
+    assert "Make another member an administrator first" in error
+    assert escape(error) in response.content.decode()
+    m = membership(admin, clinic_a)
+    assert (m.role, m.is_active) == (Role.ADMIN.value, True)
+    assert history_count(m) == before
+
+
+def test_an_admin_may_be_demoted_while_another_active_admin_remains(client, clinic_a, make_user):
+    admin = make_user(Role.ADMIN, clinic_a, username="admin")
+    make_user(Role.ADMIN, clinic_a, username="second")
+    client.force_login(admin)
+    response = client.post("/accounts/members/", {"username": "second", "role": "nurse"})
+    assert response.status_code == 302
+    assert membership(User.objects.get(username="second"), clinic_a).role == Role.NURSE.value
+
+
+def test_an_inactive_admin_does_not_count_as_the_remaining_admin(clinic_a, make_user):
+    admin = make_user(Role.ADMIN, clinic_a, username="admin")
+    dormant = make_user(Role.ADMIN, clinic_a, username="dormant")
+    Membership.objects.filter(user=dormant).update(is_active=False)
+    with pytest.raises(services.LastAdminError):
+        services.set_membership(admin, clinic_a, Role.CLINICIAN)
+    assert membership(admin, clinic_a).role == Role.ADMIN.value
+
+
+def test_the_service_refuses_for_every_caller_not_only_the_page(clinic_a, make_user):
+    admin = make_user(Role.ADMIN, clinic_a, username="admin")
+    with pytest.raises(services.LastAdminError, match="cannot become Nurse"):
+        services.add_member(admin, clinic_a, "admin", Role.NURSE)
+    with pytest.raises(services.LastAdminError, match="cannot be deactivated"):
+        services.set_member_active(admin, clinic_a, membership(admin, clinic_a).pk, False)
+    m = membership(admin, clinic_a)
+    assert (m.role, m.is_active) == (Role.ADMIN.value, True)
+
+
+def test_an_admin_of_another_clinic_does_not_keep_this_clinic_managed(
+    clinic_a, clinic_b, make_user
+):
+    admin = make_user(Role.ADMIN, clinic_a, username="admin")
+    make_user(Role.ADMIN, clinic_b, username="admin-b")
+    with pytest.raises(services.LastAdminError):
+        services.set_membership(admin, clinic_a, Role.CLINICIAN)
+
+
+# --- the add form ----------------------------------------------------------------------------
+
+
+def test_the_role_has_no_default_and_must_be_chosen(client, clinic_a, make_user):
+    client.force_login(make_user(Role.ADMIN, clinic_a, username="admin"))
+    User.objects.create_user(username="newcomer", password="x" * 12)
+    page = client.get("/accounts/members/").content.decode()
+    assert '<option value="" selected>Choose a role</option>' in page
+    assert not duplicate_ids(page) and not dangling_references(page)
+    response = client.post("/accounts/members/", {"username": "newcomer", "role": ""})
+    assert response.status_code == 400
+    assert response.context["form"].errors["role"] == ["Choose a role."]
+    assert not Membership.objects.filter(user__username="newcomer").exists()
+
+
+def test_the_success_message_names_the_person_and_the_role_in_words(client, clinic_a, make_user):
+    client.force_login(make_user(Role.ADMIN, clinic_a, username="admin"))
+    User.objects.create_user(username="fd", password="x" * 12, first_name="Fran", last_name="Desk")
+    User.objects.create_user(username="nameless", password="x" * 12)
+    response = client.post(
+        "/accounts/members/", {"username": "fd", "role": "front_desk"}, follow=True
+    )
+    assert "Fran Desk is now Front desk." in response.content.decode()
+    response = client.post(
+        "/accounts/members/", {"username": "nameless", "role": "nurse"}, follow=True
+    )
+    assert "nameless is now Nurse." in response.content.decode()
+
+
+def test_a_role_change_is_in_the_history_with_who_made_it(client, clinic_a, make_user):
+    admin = make_user(Role.ADMIN, clinic_a, username="admin")
+    nurse = make_user(Role.NURSE, clinic_a, username="nina")
+    client.force_login(admin)
+    client.post("/accounts/members/", {"username": "nina", "role": "clinician"})
+    last = membership(nurse, clinic_a).history.order_by("-history_id").first()
+    assert (last.role, last.history_user, last.history_change_reason) == (
+        Role.CLINICIAN.value,
+        admin,
+        "role set to Clinician",
+    )
+
+
+# --- deactivating and reactivating ----------------------------------------------------------
+
+
+def test_an_admin_deactivates_and_reactivates_a_member_with_history(client, clinic_a, make_user):
+    admin = make_user(Role.ADMIN, clinic_a, username="admin")
+    nurse = make_user(Role.NURSE, clinic_a, username="nina")
+    m = membership(nurse, clinic_a)
+    client.force_login(admin)
+    page = client.get("/accounts/members/").content.decode()
+    assert f'action="/accounts/members/{m.pk}/deactivate/"' in page
+
+    response = client.post(f"/accounts/members/{m.pk}/deactivate/", follow=True)
+    assert "nina is deactivated." in response.content.decode()
+    m.refresh_from_db()
+    assert not m.is_active and m.role == Role.NURSE.value
+    assert f'action="/accounts/members/{m.pk}/reactivate/"' in response.content.decode()
+
+    response = client.post(f"/accounts/members/{m.pk}/reactivate/", follow=True)
+    assert "nina is active again." in response.content.decode()
+    m.refresh_from_db()
+    assert m.is_active
+    reasons = [h.history_change_reason for h in m.history.order_by("history_id")][-2:]
+    users = [h.history_user for h in m.history.order_by("history_id")][-2:]
+    assert reasons == ["deactivated", "reactivated"] and users == [admin, admin]
+
+
+def test_a_deactivated_member_loses_the_clinic(client, clinic_a, make_user):
+    admin = make_user(Role.ADMIN, clinic_a, username="admin")
+    nurse = make_user(Role.NURSE, clinic_a, username="nina")
+    client.force_login(admin)
+    client.post(f"/accounts/members/{membership(nurse, clinic_a).pk}/deactivate/")
+    assert nurse.membership_for(clinic_a) is None
+
+
+def test_deactivating_the_last_admin_is_refused_with_a_clear_message(client, clinic_a, make_user):
+    admin = make_user(Role.ADMIN, clinic_a, username="admin")
+    m = membership(admin, clinic_a)
+    before = history_count(m)
+    client.force_login(admin)
+    response = client.post(f"/accounts/members/{m.pk}/deactivate/", follow=True)
+    assert "only active administrator of Clinic A and cannot be deactivated" in (
+        response.content.decode()
+    )
+    m.refresh_from_db()
+    assert m.is_active and history_count(m) == before
+
+
+def test_another_clinics_membership_is_404_and_untouched(client, clinic_a, clinic_b, make_user):
+    client.force_login(make_user(Role.ADMIN, clinic_a, username="admin"))
+    other = make_user(Role.NURSE, clinic_b, username="other")
+    m = membership(other, clinic_b)
+    assert client.post(f"/accounts/members/{m.pk}/deactivate/").status_code == 404
+    m.refresh_from_db()
+    assert m.is_active
+
+
+@pytest.mark.parametrize("role", [r for r in Role if r is not Role.ADMIN])
+def test_only_admins_may_deactivate(role, client, clinic_a, make_user):
+    make_user(Role.ADMIN, clinic_a, username="admin")
+    target = make_user(Role.NURSE, clinic_a, username="target")
+    client.force_login(make_user(role, clinic_a, username="actor"))
+    m = membership(target, clinic_a)
+    assert client.post(f"/accounts/members/{m.pk}/deactivate/").status_code == 403
+    m.refresh_from_db()
+    assert m.is_active
+
+
+def test_deactivation_is_post_only(client, clinic_a, make_user):
+    admin = make_user(Role.ADMIN, clinic_a, username="admin")
+    nurse = make_user(Role.NURSE, clinic_a, username="nina")
+    client.force_login(admin)
+    m = membership(nurse, clinic_a)
+    assert client.get(f"/accounts/members/{m.pk}/deactivate/").status_code == 405
+    m.refresh_from_db()
+    assert m.is_active
