@@ -187,3 +187,11 @@ def test_events_after_sessions_without_a_product_are_not_called_unattributed():
     assert {r["group"]: r["sessions_with_event"] for r in by_modality.data["rows"]} == {
         "exosome": 1, "prp": 1,
     }  # fmt: skip
+
+
+def test_small_n_warnings_name_arms_in_words_and_count_in_the_singular_for_one():
+    warnings = cohort._small_n_warnings({"exosome+minoxidil": 1, "prp": 7}, "patients")
+    assert warnings[0].startswith(
+        "Small n: Exosome / EV injections + Topical minoxidil has only 1 patient; "
+    )
+    assert warnings[1].startswith("Small n: Platelet-rich plasma has only 7 patients; ")

@@ -88,3 +88,12 @@ def test_ancova_states_how_missing_landmark_values_were_handled(trial):
     assert f"Excluded {n_missing} without any analysable visit value" in res.missing_data
     assert "MAR" in res.missing_data
     json.dumps(res.to_dict())
+
+
+def test_the_missing_data_statement_names_the_landmark_as_the_caller_labels_it(trial):
+    args = (trial.subject, trial.arm, trial.visit, trial.baseline, trial.chg)
+    plain = ancova(*args, landmark_visit=24, reference_arm="placebo")
+    assert plain.missing_data.startswith("Complete-case ANCOVA at visit 24: ")
+    labelled = ancova(*args, landmark_visit=24, reference_arm="placebo", visit_label="week 24")
+    assert labelled.missing_data.startswith("Complete-case ANCOVA at week 24: ")
+    assert "'24'" not in plain.missing_data + labelled.missing_data
