@@ -618,3 +618,29 @@ def test_unanswered_pregnancy_and_platelets_are_not_exported(treated, clinician)
     bundle = _bundle_of(fhir_export.patient_bundle_json(patient))
     codes = {o["code"]["coding"][0]["system"] for o in _resources(bundle, "Observation")}
     assert "http://loinc.org" not in codes
+
+
+def test_the_performer_is_named_and_an_expired_lot_is_not_available(treated, clinician):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from anagen.products.models import Lot
+
+    patient, _ = treated
+    clinician.first_name, clinician.last_name = "Ada", "Quinn"
+    clinician.save()
+    by_type = {}
+    for e in _bundle_of(fhir_export.patient_bundle_json(patient))["entry"]:
+        by_type.setdefault(e["resource"]["resourceType"], []).append(e["resource"])
+    assert {p["performer"][0]["actor"]["display"] for p in by_type["Procedure"]} == {"Ada Quinn"}
+    (product,) = by_type["BiologicallyDerivedProduct"]
+    assert product["productStatus"]["code"] == "available"
+
+    expired_on = timezone.localdate() - timedelta(days=1)
+    Lot.objects.filter(lot_number="EXO-2401").update(expiry_date=expired_on)
+    (product,) = _resources(
+        _bundle_of(fhir_export.patient_bundle_json(patient)), "BiologicallyDerivedProduct"
+    )
+    assert product["productStatus"]["code"] == "unavailable"
+    assert product["productStatus"]["display"].endswith(f", expired {expired_on.isoformat()}")

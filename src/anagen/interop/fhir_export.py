@@ -138,6 +138,24 @@ def _day_span(day: date) -> tuple[str, str]:
     return _dt(start), _dt(start + timedelta(days=1))
 
 
+def _lot_status(lot: Lot) -> dict[str, str]:
+    """Unavailable when the lot is blocked (rejected, recalled...) or past its expiry date."""
+    expired = lot.expiry_date < timezone.localdate()
+    display = f"Lot {lot.get_status_display().lower()}"
+    if expired:
+        display += f", expired {lot.expiry_date.isoformat()}"
+    return {
+        "system": "http://hl7.org/fhir/biologicallyderived-product-status",
+        "code": "unavailable" if lot.blocked or expired else "available",
+        "display": display,
+    }
+
+
+def _person(user: Any) -> str:
+    """A person as the record names them: full name, else the username."""
+    return str(user.get_full_name() or user.get_username())
+
+
 def _ref(full_url: str, display: str | None = None) -> dict[str, str]:
     out = {"reference": full_url}
     if display:
@@ -445,11 +463,7 @@ class _Builder:
                 "identifier": [
                     {"system": f"{LOCAL}/product/{product.pk}/lot", "value": lot.lot_number}
                 ],
-                "productStatus": {
-                    "system": "http://hl7.org/fhir/biologicallyderived-product-status",
-                    "code": "unavailable" if lot.blocked else "available",
-                    "display": f"Lot {lot.get_status_display().lower()}",
-                },
+                "productStatus": _lot_status(lot),
                 "expirationDate": _dt(lot.expiry_date),
                 "storageTempRequirements": {
                     "low": {
@@ -516,7 +530,7 @@ class _Builder:
                 "subject": self.subject,
                 "occurrenceDateTime": _dt(s.performed_on),
                 "recorded": _dt(s.created_at),
-                "performer": [{"actor": {"display": s.clinician.get_username()}}],
+                "performer": [{"actor": {"display": _person(s.clinician)}}],
             }
             if body_sites:
                 resource["bodySite"] = body_sites
