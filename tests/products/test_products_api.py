@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from django.utils.text import slugify
 
 from anagen.products import services
 from anagen.products.models import CertificateOfAnalysis, Lot, Product, ReleaseSpecVersion
@@ -224,3 +225,12 @@ class TestLots:
             "quantity_received": 5,
         }
         assert api("post", "/lots", body).status_code == 201
+
+
+def test_the_api_recall_csv_is_named_by_the_lot_number(api, make_lot, quality):
+    lot = make_lot(released=True)
+    services.recall_lot(lot, quality, "Manufacturer recall: sterility failure")
+    response = api("get", f"/lots/{lot.pk}/recall.csv")
+    assert response.status_code == 200
+    name = f"recall-{slugify(lot.lot_number)}.csv"
+    assert response["Content-Disposition"] == f'attachment; filename="{name}"'

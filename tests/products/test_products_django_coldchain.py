@@ -262,3 +262,155 @@ class TestReadingTimes:
         with pytest.raises(services.ProductError, match="future"):
             services.import_readings(freezer, quality, text.encode())
         assert not TemperatureReading.objects.exists()
+
+
+class TestExcursionsInWords:
+    """An ongoing excursion has no duration yet; a closed one keeps it."""
+
+    def test_an_ongoing_excursion_is_not_said_to_last_zero_minutes(self):
+        text = coldchain.excursion_summary(T0, None, 0, -40.0)
+        assert text == (
+            "ongoing since 2026-11-01 08:00 UTC, duration not known until a reading back in "
+            "range; extreme −40 °C"
+        )
+        assert "0 min" not in coldchain.excursion_duration(False, 0)
+
+    def test_an_ongoing_excursion_seen_for_a_while_gives_a_lower_bound(self):
+        assert coldchain.excursion_duration(False, 30).startswith("at least 30 min so far")
+
+    def test_a_closed_excursion_keeps_its_duration(self):
+        text = coldchain.excursion_summary(T0, T0 + timedelta(minutes=45), 45, -40.0)
+        assert text == "from 2026-11-01 08:00 UTC to 08:45 UTC (45 min, extreme −40 °C)"
+
+    @pytest.mark.parametrize(
+        ("minutes", "words"), [(0, "0 min"), (59, "59 min"), (60, "1 h"), (125, "2 h 5 min"),
+                               (50 * 60, "2 d 2 h"), (72 * 60, "3 d")],
+    )  # fmt: skip
+    def test_durations_are_written_as_people_say_them(self, minutes, words):
+        assert coldchain.written_duration(minutes) == words
+
+
+class TestReadingErrorsInWords:
+    def test_a_future_time_is_written_with_its_zone_not_in_iso_format(self):
+        now = datetime(2026, 12, 4, 21, 40, tzinfo=UTC)
+        with pytest.raises(ValueError) as err:
+            coldchain.check_reading_time(datetime(2030, 1, 1, 10, 0, tzinfo=UTC), now)
+        assert (
+            str(err.value)
+            == "2030-01-01 10:00 UTC is in the future (it is now 2026-12-04 21:40 UTC)"
+        )
+
+    def test_an_impossible_temperature_names_the_possible_range(self):
+        with pytest.raises(ValueError) as err:
+            coldchain.check_temperature(500)
+        assert str(err.value) == "500 °C is outside the possible −200 to 100 °C"
+
+    @pytest.mark.parametrize(
+        ("content", "words"),
+        [
+            (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "it is a PNG image"),
+            (b"%PDF-1.7\n", "it is a PDF document"),
+            (b"PK\x03\x04rest", "Excel .xlsx"),
+            (b"recorded_at\x00temperature_c", "binary"),
+        ],
+    )
+    def test_files_that_are_not_csv_are_recognised_by_their_content(self, content, words):
+        assert words in coldchain.not_csv_reason(content)
+
+    def test_a_csv_file_is_not_refused_as_binary(self):
+        assert coldchain.not_csv_reason(b"recorded_at,temperature_c\n") is None
+
+    def test_a_text_file_without_the_logger_columns_says_what_it_found(self):
+        with pytest.raises(coldchain.LoggerFileError) as err:
+            coldchain.parse_logger_csv("Date;Temp\n01/11/2026;-80\n")
+        assert "not a logger CSV" in str(err.value) and "'Date;Temp'" in str(err.value)
+
+
+@pytest.mark.django_db
+class TestColdChainPages:
+    """The storage page as quality uses it: readings by form and file, and their messages."""
+
+    @pytest.fixture
+    def freezer(self, clinic_a, quality):
+        return services.create_location(clinic_a, quality, "Freezer F1")
+
+    @pytest.fixture
+    def page(self, client, quality, freezer):
+        quality.first_name, quality.last_name = "Quinn", "Quality"
+        quality.save()
+        client.force_login(quality)
+        return f"/products/storage/{freezer.pk}/"
+
+    def post_reading(self, client, page, when, temperature):
+        return client.post(
+            page + "readings/",
+            {"recorded_at": f"{when:%Y-%m-%dT%H:%M}", "temperature_c": temperature},
+            follow=True,
+        )
+
+    def test_one_reading_out_of_range_gives_one_message_naming_every_lot(
+        self, client, page, make_lot, freezer
+    ):
+        from django.utils import timezone
+
+        lots = [
+            make_lot(released=True, storage_location=freezer, received_at=a_day_ago())
+            for _ in range(3)
+        ]
+        when = timezone.localtime(timezone.now() - timedelta(hours=1)).replace(second=0)
+        response = self.post_reading(client, page, when, "-40")
+        messages = [str(m) for m in response.context["messages"]]
+        flagged = [m for m in messages if "xcursion" in m]
+        assert len(flagged) == 1, messages
+        [message] = flagged
+        assert message.startswith("Excursion flagged for 3 lots: L-001, L-002, L-003 — ")
+        assert f"ongoing since {when:%Y-%m-%d %H:%M} UTC" in message
+        assert "duration not known until a reading back in range" in message
+        assert "0 min" not in message
+
+        lot_page = client.get(f"/products/lots/{lots[0].pk}/").content.decode()
+        assert "0 min" not in lot_page
+        assert "Cold-chain excursion ongoing since" in lot_page
+        assert "<td>duration not known until a reading back in range</td>" in lot_page
+
+        # Back in range: the excursion closes, its duration is known and the lot says so.
+        self.post_reading(client, page, when + timedelta(minutes=45), "-80")
+        lot_page = client.get(f"/products/lots/{lots[0].pk}/").content.decode()
+        assert "<td>45 min</td>" in lot_page
+        assert f"Cold-chain excursion from {when:%Y-%m-%d %H:%M} UTC" in lot_page
+        assert "ongoing since" not in lot_page
+
+    def test_an_impossible_temperature_names_the_possible_range(self, client, page):
+        from django.utils import timezone
+
+        response = self.post_reading(client, page, timezone.localtime(), "500")
+        assert response.status_code == 400
+        text = response.content.decode()
+        assert "500 °C is outside the possible −200 to 100 °C" in text
+        assert "Ensure this value" not in text
+        assert not TemperatureReading.objects.exists()
+
+    def test_a_future_time_is_written_as_people_do(self, client, page):
+        when = datetime(2030, 1, 1, 10, 0, tzinfo=UTC)
+        response = self.post_reading(client, page, when, "-80")
+        assert response.status_code == 400
+        text = response.content.decode()
+        assert "2030-01-01 10:00 UTC is in the future" in text
+        assert "2030-01-01T10:00" not in text.split("<form")[0] + text.split("</form>")[-1]
+
+    def test_a_picture_uploaded_as_logger_file_is_not_a_csv(self, client, page):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        png = SimpleUploadedFile("log.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64))
+        response = client.post(page + "readings/import/", {"file": png})
+        assert response.status_code == 400
+        text = response.content.decode()
+        assert "This is not a CSV file (it is a PNG image)." in text
+        assert "required column missing" not in text
+
+    def test_readings_show_who_entered_them_by_full_name(self, client, page):
+        from django.utils import timezone
+
+        self.post_reading(client, page, timezone.localtime() - timedelta(minutes=10), "-80")
+        table = client.get(page).content.decode().split("Recent readings")[1]
+        assert "<td>Quinn Quality</td>" in table and "quality-1" not in table

@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from django.utils import timezone
 
 from anagen.accounts.roles import Role
@@ -478,12 +479,11 @@ class TestTraceOfTreatmentSessions:
         assert "<td>1.50</td>" in page
         # Each use too: the session's draw carries the session's volume, not "—".
         uses = page.split("<h2>Every use</h2>")[1].split("</table>")[0]
-        assert "<td>1.00</td><td>session:" in uses, uses
+        session_cell = f'<td>1.00</td><td class="session">Session of {today:%Y-%m-%d}</td>'
+        assert session_cell in uses, uses
         # A recall refused (no reason) shows the same page, with the error: 400, not a crash.
         refused = client.post(f"/products/lots/{lot.pk}/recall/", {"reason": ""})
-        assert (
-            refused.status_code == 400 and "<td>1.00</td><td>session:" in refused.content.decode()
-        )
+        assert refused.status_code == 400 and session_cell in refused.content.decode()
         lot.refresh_from_db()
         assert lot.status != LotStatus.RECALLED
         text = client.get(f"/products/lots/{lot.pk}/recall.csv").content.decode()
@@ -501,3 +501,69 @@ class TestTraceOfTreatmentSessions:
         [row] = selectors.affected_patients(lot)
         assert row["dose_ml"] is None
         assert list(csv.DictReader(io.StringIO(selectors.recall_csv(lot))))[0]["dose_ml"] == ""
+
+    def test_the_trace_page_shows_sessions_as_dates_and_people_by_full_name(
+        self, treated, client, clinic_a, quality, make_user
+    ):
+        lot, patient, session, today = treated
+        quality.first_name, quality.last_name = "Quinn", "Quality"
+        quality.save()
+        [clinician] = {d.drawn_by for d in lot.draws.all()}
+        clinician.first_name, clinician.last_name = "Chloe", "Clinician"
+        clinician.save()
+        services.recall_lot(lot, quality, "Manufacturer recall: sterility failure")
+        client.force_login(quality)
+        page = client.get(f"/products/lots/{lot.pk}/trace/").content.decode()
+        assert "session:" not in page
+        assert "by Quinn Quality:" in page and "by quality-1" not in page
+        uses = page.split("<h2>Every use</h2>")[1].split("</table>")[0]
+        assert "<td>Chloe Clinician</td>" in uses and "clinician-clinic-a" not in uses
+        # Quality staff may not open sessions: the date, without a link.
+        session_url = reverse("treatments:detail", args=[patient.pk, session.pk])
+        assert f"Session of {today:%Y-%m-%d}" in uses and session_url not in uses
+        # An admin may: the date links to the session page.
+        client.force_login(make_user(Role.ADMIN, clinic_a))
+        page = client.get(f"/products/lots/{lot.pk}/trace/").content.decode()
+        assert f'<a href="{session_url}">Session of {today:%Y-%m-%d}</a>' in page
+
+    def test_the_recall_csv_gives_session_dates_and_is_named_by_the_lot_number(
+        self, treated, client, quality
+    ):
+        lot, _, session, today = treated
+        client.force_login(quality)
+        response = client.get(f"/products/lots/{lot.pk}/recall.csv")
+        assert response["Content-Disposition"] == 'attachment; filename="recall-tr-1.csv"'
+        text = response.content.decode()
+        assert "session:" not in text
+        [record] = list(csv.DictReader(io.StringIO(text)))
+        assert record["session_dates"] == today.isoformat()
+        assert record["treatment_session_ids"] == str(session.pk)
+        assert record["other_session_refs"] == ""  # the point-of-care draw gave none
+        pdf = client.get(f"/products/lots/{lot.pk}/recall-notice.pdf")
+        assert pdf["Content-Disposition"] == 'attachment; filename="recall-notice-tr-1.pdf"'
+
+
+def test_a_typed_session_reference_is_kept_in_its_own_csv_column(
+    make_lot, clinic_a, make_user, make_patient
+):
+    lot = make_lot(quantity=5, released=True)
+    nurse = make_user(Role.NURSE, clinic_a)
+    patient = make_patient(clinic_a, nurse)
+    services.draw_vials(lot, patient, 1, nurse, on_date=timezone.localdate(), session_ref="S-7")
+    [record] = list(csv.DictReader(io.StringIO(selectors.recall_csv(lot))))
+    assert (record["session_dates"], record["treatment_session_ids"]) == ("", "")
+    assert record["other_session_refs"] == "S-7"
+
+
+@pytest.mark.parametrize(
+    ("lot_number", "name"),
+    [
+        ('UC 26/05 "H"', "recall-uc-2605-h.csv"),
+        ("../../etc", "recall-etc.csv"),
+        ("«»", None),  # nothing left after slugifying: named by the lot's id
+    ],
+)
+def test_recall_files_are_named_by_a_safe_form_of_the_lot_number(make_lot, lot_number, name):
+    lot = make_lot(lot_number=lot_number)
+    expected = name or f"recall-lot-{lot.pk}.csv"
+    assert selectors.recall_file_name(lot, "recall", "csv") == expected

@@ -650,7 +650,8 @@ def recall_lot(request: ClinicRequest, lot_id: int, payload: ReasonIn):
 def recall_csv(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = _lot(request, lot_id)
     response = HttpResponse(selectors.recall_csv(lot), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="recall-{lot.pk}.csv"'
+    name = selectors.recall_file_name(lot, "recall", "csv")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 MAX_LOGGER_ROWS = 100_000
+MAX_LOGGER_BYTES = 20 * 1024 * 1024  # 100,000 rows of a verbose logger fit several times
 PLAUSIBLE_TEMPERATURE_C = (-200.0, 100.0)
 # Readings are accepted from 2000-01-01 UTC up to a few minutes ahead of the server clock.
 # Not "since the location was created": a freezer and its logger usually predate the
@@ -59,10 +60,97 @@ class LoggerFileError(ValueError):
         super().__init__("; ".join(str(i) for i in issues))
 
 
+def signed(value: float) -> str:
+    """A temperature as printed for people: a true minus sign (−80), no trailing ".0"."""
+    return f"{value:g}".replace("-", "−")
+
+
 def check_temperature(value: float) -> None:
     lo, hi = PLAUSIBLE_TEMPERATURE_C
-    if not math.isfinite(value) or not lo <= value <= hi:
-        raise ValueError(f"{value:g} °C is outside the possible {lo:g} to {hi:g} °C")
+    if not math.isfinite(value):
+        raise ValueError(f"{value} is not a temperature")
+    if not lo <= value <= hi:
+        raise ValueError(
+            f"{signed(value)} °C is outside the possible {signed(lo)} to {signed(hi)} °C"
+        )
+
+
+def written_time(at: datetime) -> str:
+    """A time as people write it, with its zone: ``2030-01-01 10:00 UTC``,
+    ``2026-11-02 09:00 CET``, ``2026-11-02 09:00 UTC+01:00`` (a bare offset)."""
+    text = f"{at.year:04d}-{at.month:02d}-{at.day:02d} {at.hour:02d}:{at.minute:02d}"
+    if at.second or at.microsecond:
+        text += f":{at.second:02d}"
+    zone = at.tzname() if at.tzinfo is not None else None
+    return f"{text} {zone}" if zone else text
+
+
+def written_duration(minutes: int) -> str:
+    """``45 min``, ``2 h 5 min``, ``3 d 2 h``: a duration as people say it."""
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, mins = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {mins} min" if mins else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+UNKNOWN_DURATION = "duration not known until a reading back in range"
+
+
+def excursion_duration(ended: bool, minutes: int) -> str:
+    """The duration column of an excursion: an ongoing one has none yet (a single reading
+    out of range is not "0 min"), only a lower bound once several readings are out."""
+    if ended:
+        return written_duration(minutes)
+    if minutes:
+        return f"at least {written_duration(minutes)} so far; the full {UNKNOWN_DURATION}"
+    return UNKNOWN_DURATION
+
+
+def excursion_summary(
+    started: datetime, ended: datetime | None, minutes: int, extreme_c: float
+) -> str:
+    """One excursion in words; give the times in the zone people should read them in.
+    ``from 2026-11-01 08:30 UTC to 09:30 UTC (1 h, extreme −40 °C)`` or
+    ``ongoing since 2026-11-01 08:30 UTC, duration not known until a reading back in range;
+    extreme −40 °C``."""
+    if ended is not None:
+        same_day = ended.date() == started.date() and ended.tzname() == started.tzname()
+        end = f"{ended:%H:%M} {ended.tzname() or ''}".strip() if same_day else written_time(ended)
+        return (
+            f"from {written_time(started)} to {end} "
+            f"({written_duration(minutes)}, extreme {signed(extreme_c)} °C)"
+        )
+    return (
+        f"ongoing since {written_time(started)}, {excursion_duration(False, minutes)}; "
+        f"extreme {signed(extreme_c)} °C"
+    )
+
+
+# The first bytes of files people upload by mistake instead of a logger's CSV export.
+_NOT_CSV_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "it is a PNG image"),
+    (b"\xff\xd8\xff", "it is a JPEG image"),
+    (b"GIF8", "it is a GIF image"),
+    (b"%PDF-", "it is a PDF document"),
+    (b"PK\x03\x04", "it is a ZIP archive, e.g. an Excel .xlsx workbook: export it as CSV"),
+    (
+        b"\xd0\xcf\x11\xe0",
+        "it is an old Office file, e.g. an Excel .xls workbook: export it as CSV",
+    ),
+)
+
+
+def not_csv_reason(content: bytes) -> str | None:
+    """Why ``content`` cannot be a logger CSV (``"it is a PNG image"``), or None if it may be."""
+    for signature, reason in _NOT_CSV_SIGNATURES:
+        if content.startswith(signature):
+            return reason
+    if b"\x00" in content[:4096]:
+        return "it contains binary data, not text"
+    return None
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -89,11 +177,12 @@ def check_reading_time(at: datetime, now: datetime | None = None) -> datetime:
         utc = None
     if utc is None or utc < EARLIEST_READING:
         raise ValueError(
-            f"{at.isoformat()} is before {EARLIEST_READING:%Y-%m-%d}: "
+            f"{written_time(at)} is before {EARLIEST_READING:%Y-%m-%d}: "
             "a logger clock that was reset, not a real reading"
         )
     if now is not None and utc > now + CLOCK_SKEW:
-        raise ValueError(f"{at.isoformat()} is in the future")
+        now_there = written_time(now.astimezone(at.tzinfo).replace(second=0, microsecond=0))
+        raise ValueError(f"{written_time(at)} is in the future (it is now {now_there})")
     return utc
 
 
@@ -107,6 +196,18 @@ def parse_logger_csv(text: str) -> list[Reading]:
         hint = ""
         if any(h.startswith("temperature_") and h != "temperature_c" for h in header):
             hint = " (temperatures must be in °C, column temperature_c)"
+        if len(missing) == 2 and not hint:
+            found = ", ".join(repr(h[:40]) for h in header[:5] if h) or "nothing"
+            raise LoggerFileError(
+                [
+                    LoggerIssue(
+                        0,
+                        "file",
+                        "this is not a logger CSV: its first line must name the columns "
+                        f"recorded_at and temperature_c (found {found})",
+                    )
+                ]
+            )
         raise LoggerFileError(
             [LoggerIssue(0, c, f"required column missing{hint}") for c in missing]
         )
@@ -133,7 +234,7 @@ def parse_logger_csv(text: str) -> list[Reading]:
             issues.append(LoggerIssue(i, "temperature_c", str(exc)))
             continue
         if at in seen:
-            issues.append(LoggerIssue(i, "recorded_at", f"{at.isoformat()} appears twice"))
+            issues.append(LoggerIssue(i, "recorded_at", f"{written_time(at)} appears twice"))
             continue
         seen.add(at)
         readings.append(Reading(at, value))

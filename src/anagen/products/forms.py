@@ -277,9 +277,9 @@ class ReadingForm(forms.Form):
         help_text="Local time of the clinic.",
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
     )
-    temperature_c = forms.DecimalField(
-        label="Temperature (°C)", max_digits=5, decimal_places=1, min_value=-200, max_value=100
-    )
+    # No min/max here: services.record_reading says which range is possible, in words
+    # ("500 °C is outside the possible −200 to 100 °C"), for the form and the API alike.
+    temperature_c = forms.DecimalField(label="Temperature (°C)", decimal_places=1)
 
     def clean_recorded_at(self) -> datetime:
         value = self.cleaned_data["recorded_at"]

@@ -10,9 +10,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from anagen.accounts.models import Clinic
+from anagen.products import coldchain
 
 DEFAULT_EXPIRY_WARNING_DAYS = 60
 COA_PDF_MAX_BYTES = 10 * 1024 * 1024
@@ -392,7 +394,22 @@ class Excursion(models.Model):
         ordering = ["-started_at", "-id"]
 
     def __str__(self) -> str:
-        return f"Excursion {self.started_at:%Y-%m-%d %H:%M} ({self.duration_minutes} min)"
+        return f"Excursion {self.summary}"
+
+    @property
+    def duration_text(self) -> str:
+        """``45 min``; for an ongoing excursion, that its duration is not known yet."""
+        return coldchain.excursion_duration(self.ended_at is not None, self.duration_minutes)
+
+    @property
+    def summary(self) -> str:
+        """The excursion in words, times in the clinic's zone (see coldchain.excursion_summary)."""
+        return coldchain.excursion_summary(
+            timezone.localtime(self.started_at),
+            None if self.ended_at is None else timezone.localtime(self.ended_at),
+            self.duration_minutes,
+            float(self.extreme_temperature_c),
+        )
 
 
 class VialDraw(models.Model):

@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import Q, QuerySet, Sum
 from django.http import Http404
 from django.template.loader import render_to_string
+from django.utils.text import slugify
 
 from anagen.accounts.models import Clinic
 from anagen.core.text import phone_cell, spreadsheet_safe
@@ -21,6 +22,7 @@ from anagen.products.models import (
     Lot,
     LotStatus,
     Product,
+    Recall,
     ReleaseOverride,
     ReleaseSpecVersion,
     StorageLocation,
@@ -162,19 +164,52 @@ def decisions_of(lot: Lot) -> list:
     return list(lot.decisions.select_related("decided_by", "spec"))
 
 
+LIVE_STATUSES = (LotStatus.QUARANTINED, LotStatus.RELEASED)
+DASHBOARD_RECALLS_LISTED = 5
+
+
+def awaiting_decision(clinic: Clinic) -> QuerySet[Excursion]:
+    """Excursions that still need quality's decision: undecided, of a lot that could still be
+    used (quarantined or released). A recalled or rejected lot is out of use for good, so its
+    undecided excursions no longer await anything (they stay on the lot page as recorded)."""
+    return Excursion.objects.filter(
+        clinic=clinic, decided_at__isnull=True, lot__status__in=LIVE_STATUSES
+    )
+
+
+def open_recalls(clinic: Clinic) -> QuerySet[Recall]:
+    """Recalls of the clinic, newest first. A recall has no closing step here, so every
+    recall is open: its patients are to be contacted from the trace page."""
+    return (
+        Recall.objects.filter(clinic=clinic)
+        .select_related("lot", "lot__product")
+        .order_by("-initiated_at", "-id")
+    )
+
+
 def dashboard_counts(clinic: Clinic, today: date, warning_days: int) -> dict[str, Any]:
     lots = Lot.objects.filter(clinic=clinic)
-    live = lots.filter(status__in=(LotStatus.QUARANTINED, LotStatus.RELEASED))
+    live = lots.filter(status__in=LIVE_STATUSES)
     expiring = live.filter(
         expiry_date__gte=today, expiry_date__lte=today + timedelta(days=warning_days)
     ).select_related("product")
+    recalls = open_recalls(clinic)
+    recall_patients = (
+        VialDraw.objects.filter(clinic=clinic, lot__recall__isnull=False)
+        .values("patient_id")
+        .distinct()
+        .count()
+    )
     return {
         "quarantined": lots.filter(status=LotStatus.QUARANTINED).count(),
         "blocked": live.filter(blocked=True).count(),
-        "flagged": Excursion.objects.filter(clinic=clinic, decided_at__isnull=True).count(),
+        "flagged": awaiting_decision(clinic).count(),
         "expiring": list(expiring.order_by("expiry_date")[:10]),
         "expiring_count": expiring.count(),
         "warning_days": warning_days,
+        "recalls": list(recalls[:DASHBOARD_RECALLS_LISTED]),
+        "recall_count": recalls.count(),
+        "recall_patients": recall_patients,
     }
 
 
@@ -235,6 +270,40 @@ def draw_doses(draws: list[VialDraw]) -> dict[int, Decimal | None]:
             share = volume * d.quantity * d.lot.product.volume_ml / total
             doses[d.pk] = share.quantize(Decimal("0.01"))
     return doses
+
+
+def sessions_by_ref(clinic_id: int, refs: list[str]) -> dict[str, Any]:
+    """The treatment sessions behind draws' ``session:<pk>`` references, by reference (the
+    clinic's own only; voided ones included: a recall still concerns them). References that
+    are free text typed at the point of care ("S-7") have no session and are left out."""
+    from anagen.treatments.models import TreatmentSession  # treatments builds on products
+
+    pks = {pk for ref in refs if (pk := _session_pk(ref)) is not None}
+    if not pks:
+        return {}
+    sessions = TreatmentSession.objects.filter(clinic_id=clinic_id, pk__in=pks).only(
+        "pk", "patient_id", "performed_on", "voided_at"
+    )
+    return {f"{SESSION_REF_PREFIX}{s.pk}": s for s in sessions}
+
+
+@dataclass(frozen=True)
+class TraceUse:
+    """One draw of a lot on the trace page: the draw, the mL given from it (see draw_doses)
+    and the treatment session it was drawn for, if it was drawn by one."""
+
+    draw: VialDraw
+    dose_ml: Decimal | None
+    session: Any  # treatments.models.TreatmentSession | None
+
+
+def trace_uses(
+    lot: Lot, uses: list[tuple[VialDraw, Decimal | None]] | None = None
+) -> list[TraceUse]:
+    """Every use of the lot, oldest first, each with its session (for a date and a link)."""
+    uses = uses if uses is not None else uses_of_lot(lot)
+    sessions = sessions_by_ref(lot.clinic_id, [d.session_ref for d, _ in uses])
+    return [TraceUse(d, dose, sessions.get(d.session_ref)) for d, dose in uses]
 
 
 def uses_of_lot(lot: Lot) -> list[tuple[VialDraw, Decimal | None]]:
@@ -318,7 +387,9 @@ RECALL_CSV_COLUMNS = (
     "dates_treated",
     "vials",
     "dose_ml",
-    "session_refs",
+    "session_dates",  # the treatment sessions' dates (ISO), as on the trace page
+    "treatment_session_ids",  # their ids in this system, to find them again when tracing
+    "other_session_refs",  # references typed at the point of care for draws without a session
 )
 
 
@@ -327,8 +398,15 @@ def recall_csv(lot: Lot) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(RECALL_CSV_COLUMNS)
-    for row in affected_patients(lot):
+    rows = affected_patients(lot)
+    sessions = sessions_by_ref(lot.clinic_id, [ref for row in rows for ref in row["sessions"]])
+    for row in rows:
         p = row["patient"]
+        found = sorted(
+            (sessions[ref] for ref in row["sessions"] if ref in sessions),
+            key=lambda s: (s.performed_on, s.pk),
+        )
+        other_refs = [ref for ref in row["sessions"] if ref not in sessions]
         # Free text goes through spreadsheet_safe: the list is opened in a spreadsheet.
         writer.writerow(
             [
@@ -345,10 +423,19 @@ def recall_csv(lot: Lot) -> str:
                 " ".join(d.isoformat() for d in row["dates"]),
                 row["vials"],
                 "" if row["dose_ml"] is None else row["dose_ml"],
-                spreadsheet_safe(" ".join(row["sessions"])),
+                " ".join(dict.fromkeys(s.performed_on.isoformat() for s in found)),
+                " ".join(str(s.pk) for s in found),
+                spreadsheet_safe(" ".join(other_refs)),
             ]
         )
     return out.getvalue()
+
+
+def recall_file_name(lot: Lot, kind: str, extension: str) -> str:
+    """``recall-uc-2605-h.csv``: a download named by the lot number (slugified: safe in a
+    Content-Disposition header and on any disk), or by the lot's id if nothing is left."""
+    slug = slugify(lot.lot_number) or f"lot-{lot.pk}"
+    return f"{kind}-{slug}.{extension}"
 
 
 def recall_notice_pdf(lot: Lot, *, generated_at: datetime) -> bytes:

@@ -875,6 +875,8 @@ def _to_decimal(value: Any, field: str) -> Decimal:
         number = Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
         raise _fail(field, f"Expected a number, got {value!r}.") from exc
+    if not number.is_finite():
+        raise _fail(field, f"Expected a number, got {value!r}.")
     try:
         coldchain.check_temperature(float(number))
     except ValueError as exc:
@@ -917,10 +919,12 @@ def scan_excursions(location: StorageLocation, user: User | None) -> list[Excurs
                     existing.ended_at != span.ended_at
                     or existing.duration_minutes != span.duration_minutes
                 ):
+                    old_reason = excursion_block_reason(existing)
                     existing.ended_at = span.ended_at
                     existing.duration_minutes = span.duration_minutes
                     existing.extreme_temperature_c = Decimal(str(span.extreme_c))
                     save_with_history(existing, user, "excursion updated by new readings")
+                    _update_block_reason(lot, user, old_reason, excursion_block_reason(existing))
                 continue
             exc = Excursion(
                 clinic=lot.clinic, lot=lot, location=location, started_at=span.started_at,
@@ -934,12 +938,54 @@ def scan_excursions(location: StorageLocation, user: User | None) -> list[Excurs
             locked = _lock(lot)
             if not locked.blocked:
                 locked.blocked = True
-                locked.block_reason = (
-                    f"Cold-chain excursion from {span.started_at:%Y-%m-%d %H:%M} UTC "
-                    f"({span.duration_minutes} min, extreme {span.extreme_c:g} °C)"
-                )
+                locked.block_reason = excursion_block_reason(exc)
                 save_with_history(locked, user, "blocked: cold-chain excursion")
     return created
+
+
+def excursion_block_reason(excursion: Excursion) -> str:
+    """What a lot blocked by ``excursion`` says: "Cold-chain excursion ongoing since …"."""
+    return f"Cold-chain excursion {excursion.summary}"[:300]
+
+
+FLAGGED_LOTS_NAMED = 8
+
+
+def describe_flagged(excursions: list[Excursion]) -> str | None:
+    """One line for the excursions a reading or a logger file flagged, naming the lots:
+    "Excursion flagged for 6 lots: A, B, C, D, E, F — ongoing since …". None if none."""
+    if not excursions:
+        return None
+    groups: dict[str, list[str]] = {}
+    for exc in excursions:
+        numbers = groups.setdefault(exc.summary, [])
+        if exc.lot.lot_number not in numbers:
+            numbers.append(exc.lot.lot_number)
+    count = len({exc.lot_id for exc in excursions})
+
+    def named(numbers: list[str]) -> str:
+        shown = ", ".join(numbers[:FLAGGED_LOTS_NAMED])
+        more = len(numbers) - FLAGGED_LOTS_NAMED
+        return f"{shown} and {more} more" if more > 0 else shown
+
+    lots = f"{count} lot{'s' if count != 1 else ''}"
+    blocked = "They are" if count != 1 else "It is"
+    if len(groups) == 1:
+        [(summary, numbers)] = groups.items()
+        head = f"Excursion flagged for {lots}: {named(numbers)} — {summary}."
+    else:
+        parts = "; ".join(f"{named(numbers)} ({summary})" for summary, numbers in groups.items())
+        head = f"Excursions flagged for {lots}: {parts}."
+    return f"{head} {blocked} blocked until quality decides."
+
+
+def _update_block_reason(lot: Lot, user: User | None, old: str, new: str) -> None:
+    """An excursion that closed (or grew) rewrites the block reason it gave its lot, so the
+    lot no longer says "ongoing"; a reason given for anything else is left alone."""
+    locked = _lock(lot)
+    if locked.blocked and locked.block_reason == old and old != new:
+        locked.block_reason = new
+        save_with_history(locked, user, "block reason updated: excursion updated")
 
 
 def record_reading(
@@ -968,10 +1014,21 @@ def import_readings(
     location: StorageLocation, user: User, content: bytes
 ) -> tuple[int, list[Excursion]]:
     """A logger's CSV: every row is stored, or none (an error names row and field)."""
+    if len(content) > coldchain.MAX_LOGGER_BYTES:
+        raise _fail(
+            "file",
+            f"The file is larger than {coldchain.MAX_LOGGER_BYTES // (1024 * 1024)} MB; "
+            "export a shorter period.",
+        )
+    not_csv = coldchain.not_csv_reason(content)
+    if not_csv is not None:
+        raise _fail("file", f"This is not a CSV file ({not_csv}).")
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise _fail("file", "The file is not UTF-8 text.") from exc
+        raise _fail(
+            "file", "This is not a CSV file (it is not UTF-8 text; export it as CSV UTF-8)."
+        ) from exc
     try:
         readings = coldchain.parse_logger_csv(text)
     except coldchain.LoggerFileError as exc:
@@ -982,7 +1039,8 @@ def import_readings(
         raise _fail(
             "file",
             f"{len(future)} reading(s) are in the future, the first at "
-            f"{future[0].at:%Y-%m-%d %H:%M} UTC: check the logger's clock.",
+            f"{coldchain.written_time(timezone.localtime(future[0].at))}: "
+            "check the logger's clock.",
         )
     existing = set(
         TemperatureReading.objects.filter(

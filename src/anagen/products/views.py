@@ -312,24 +312,27 @@ def lot_import(request: ClinicRequest) -> HttpResponse:
 # --- trace and recall -------------------------------------------------------------------------
 
 
+def _trace_page(
+    request: ClinicRequest, lot: Lot, form: ReasonForm, status: int = 200
+) -> HttpResponse:
+    uses = selectors.uses_of_lot(lot)  # each draw with its dose: read once for both tables
+    context = {
+        "lot": lot,
+        "uses": selectors.trace_uses(lot, uses),
+        "patients": selectors.affected_patients(lot, uses),
+        "adverse_events": selectors.adverse_events_after(lot),
+        "recall": getattr(lot, "recall", None),
+        "form": form,
+        # Quality staff trace and recall lots but do not open patient records or sessions.
+        "can_open_patients": can(request, "patient.view"),
+        "can_open_sessions": can(request, "session.view"),
+    }
+    return render(request, "products/lot_trace.html", context, status=status)
+
+
 @require_permission("recall.manage")
 def lot_trace(request: ClinicRequest, lot_id: int) -> HttpResponse:
-    lot = selectors.get_lot(request.clinic, lot_id)
-    uses = selectors.uses_of_lot(lot)  # each draw with its dose: read once for both tables
-    return render(
-        request,
-        "products/lot_trace.html",
-        {
-            "lot": lot,
-            "draws": uses,
-            "patients": selectors.affected_patients(lot, uses),
-            "adverse_events": selectors.adverse_events_after(lot),
-            "recall": getattr(lot, "recall", None),
-            "form": ReasonForm(),
-            # Quality staff trace and recall lots but do not open patient records.
-            "can_open_patients": can(request, "patient.view"),
-        },
-    )
+    return _trace_page(request, selectors.get_lot(request.clinic, lot_id), ReasonForm())
 
 
 @require_permission("recall.manage")
@@ -345,23 +348,15 @@ def lot_recall(request: ClinicRequest, lot_id: int) -> HttpResponse:
         else:
             messages.success(request, "Lot recalled and blocked. Contact the patients listed.")
             return redirect("products:trace", lot_id=lot.pk)
-    uses = selectors.uses_of_lot(lot)
-    context = {
-        "lot": lot,
-        "draws": uses,
-        "patients": selectors.affected_patients(lot, uses),
-        "adverse_events": selectors.adverse_events_after(lot),
-        "recall": getattr(lot, "recall", None),
-        "form": form,
-    }
-    return render(request, "products/lot_trace.html", context, status=400)
+    return _trace_page(request, lot, form, status=400)
 
 
 @require_permission("recall.manage")
 def recall_csv(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = selectors.get_lot(request.clinic, lot_id)
     response = HttpResponse(selectors.recall_csv(lot), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="recall-{lot.pk}.csv"'
+    name = selectors.recall_file_name(lot, "recall", "csv")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
 
@@ -370,7 +365,8 @@ def recall_pdf(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = selectors.get_lot(request.clinic, lot_id)
     pdf = selectors.recall_notice_pdf(lot, generated_at=timezone.now())
     response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="recall-notice-{lot.pk}.pdf"'
+    name = selectors.recall_file_name(lot, "recall-notice", "pdf")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
 
@@ -511,12 +507,9 @@ def _location_page(
 
 
 def _flag_message(request: ClinicRequest, flagged: list) -> None:
-    for exc in flagged:
-        messages.error(
-            request,
-            f"Excursion flagged for lot {exc.lot.lot_number}: {exc.duration_minutes} min, "
-            f"extreme {exc.extreme_temperature_c} °C. The lot is blocked until quality decides.",
-        )
+    text = services.describe_flagged(flagged)
+    if text:
+        messages.error(request, text)
 
 
 @require_permission("coldchain.record")

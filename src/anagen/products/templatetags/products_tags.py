@@ -7,6 +7,7 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
+from anagen.accounts.permissions import can
 from anagen.products import importers, selectors, services
 from anagen.products.forms import CATEGORY_LABELS, NUMERIC_LABELS, TEXT_LABELS
 from anagen.products.numbers import readable_number
@@ -16,10 +17,15 @@ register = template.Library()
 
 @register.inclusion_tag("products/_dashboard_alerts.html", takes_context=True)
 def product_alerts(context: template.Context) -> dict[str, Any]:
-    """Quarantined, blocked, flagged and soon-expiring lots of the active clinic."""
-    clinic = context["request"].clinic
+    """Open recalls, quarantined, blocked, flagged and soon-expiring lots of the active clinic."""
+    request = context["request"]
+    clinic = request.clinic
     days = services.settings_for(clinic).expiry_warning_days
-    return {"counts": selectors.dashboard_counts(clinic, timezone.localdate(), days)}
+    return {
+        "counts": selectors.dashboard_counts(clinic, timezone.localdate(), days),
+        # A recalled lot links to its trace page (whom to contact) for those who may see it.
+        "can_trace": can(request, "recall.manage"),
+    }
 
 
 @register.filter
