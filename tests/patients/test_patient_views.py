@@ -3,9 +3,11 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
 from anagen.accounts.models import AccessLog
 from anagen.accounts.roles import Role
+from anagen.patients import selectors
 from anagen.patients.models import Patient
 
 VALID = {
@@ -139,6 +141,47 @@ def test_every_view_of_a_record_is_written_to_the_access_log(
     rows = AccessLog.objects.filter(patient=patient)
     assert rows.count() == 2 and {r.user for r in rows} == {clinician}
     assert {r.channel for r in rows} == {"web"}
+
+
+def test_the_record_lists_reads_by_sitting_and_names_people_and_fields(
+    client, clinician, clinic_a, make_patient, make_user
+):
+    """Every read stays in the log; the page folds one person's run of reads into a line."""
+    from datetime import timedelta
+
+    patient = make_patient(clinic_a, clinician)
+    clinician.first_name, clinician.last_name = "Ada", "Quinn"
+    clinician.save()
+    nurse = make_user(Role.NURSE, clinic_a)
+    now = timezone.now()
+    reads = [  # oldest first: a sitting of 3, a nurse between, then 2 more after an hour
+        (clinician, now - timedelta(minutes=120)),
+        (clinician, now - timedelta(minutes=110)),
+        (clinician, now - timedelta(minutes=95)),
+        (nurse, now - timedelta(minutes=90)),
+        (clinician, now - timedelta(minutes=20)),
+        (clinician, now - timedelta(minutes=10)),
+    ]
+    for user, at in reads:
+        entry = AccessLog.objects.create(
+            user=user, clinic=clinic_a, patient=patient, channel="web", path="/x/"
+        )
+        AccessLog.objects.filter(pk=entry.pk).update(accessed_at=at)
+    sittings = selectors.access_log_for(patient)
+    assert [(s.user, s.reads) for s in sittings] == [(clinician, 2), (nurse, 1), (clinician, 3)]
+    assert sittings[2].first == now - timedelta(minutes=120)
+    assert sittings[2].last == now - timedelta(minutes=95)
+    assert len(selectors.access_log_for(patient, limit=2)) == 2
+    assert AccessLog.objects.filter(patient=patient).count() == 6
+
+    data = {**VALID, "medical_record_number": patient.medical_record_number,
+            "given_name": "Augusta", "family_name": patient.family_name,
+            "date_of_birth": "1980-05-17"}  # fmt: skip
+    client.force_login(clinician)
+    client.post(f"/patients/{patient.pk}/edit/", data)
+    page = client.get(f"/patients/{patient.pk}/").content.decode()
+    assert "<strong>Given name</strong>" in page and "<strong>given_name</strong>" not in page
+    assert 'Ada Quinn <span class="muted">(' in page
 
 
 def test_nurses_do_not_see_the_audit_trail(client, clinic_a, make_user, make_patient):

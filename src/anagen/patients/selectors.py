@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
@@ -46,6 +50,15 @@ def get_patient(clinic: Clinic, patient_id: int) -> Patient:
         raise Http404("No such patient.") from exc
 
 
+def _field_label(name: str) -> str:
+    """A patient field as the form names it ("Given name"), the name itself if unknown."""
+    try:
+        field = Patient._meta.get_field(name)
+    except FieldDoesNotExist:
+        return name
+    return str(getattr(field, "verbose_name", name)).capitalize()
+
+
 def patient_history(patient: Patient) -> list[dict]:
     """Change history, newest first, with the fields each change touched."""
     records = list(
@@ -58,7 +71,10 @@ def patient_history(patient: Patient) -> list[dict]:
             changes = []
         else:
             delta = record.diff_against(previous)
-            changes = [{"field": c.field, "old": c.old, "new": c.new} for c in delta.changes]
+            changes = [
+                {"field": c.field, "label": _field_label(c.field), "old": c.old, "new": c.new}
+                for c in delta.changes
+            ]
         rows.append(
             {
                 "when": record.history_date,
@@ -71,8 +87,43 @@ def patient_history(patient: Patient) -> list[dict]:
     return rows
 
 
-def access_log_for(patient: Patient, limit: int = 50) -> list[AccessLog]:
-    return list(patient.access_log.select_related("user")[:limit])
+# Reads by one person through one channel closer together than this are one sitting.
+ACCESS_SITTING_GAP = timedelta(minutes=30)
+
+
+@dataclass
+class AccessSitting:
+    """Consecutive reads of a record by one person through one channel (newest first)."""
+
+    user: User
+    channel: str
+    first: datetime
+    last: datetime
+    reads: int
+
+
+def access_log_for(patient: Patient, limit: int = 50, scan: int = 2000) -> list[AccessSitting]:
+    """The latest ``limit`` sittings over the latest ``scan`` reads. Each page and htmx call
+    is logged (the log itself keeps every row); one visit's corrections once filled all 50
+    lines of the page with the same person."""
+    sittings: list[AccessSitting] = []
+    for entry in patient.access_log.select_related("user")[:scan]:
+        latest = sittings[-1] if sittings else None
+        if (
+            latest is not None
+            and latest.user.pk == entry.user_id
+            and latest.channel == entry.channel
+            and latest.first - entry.accessed_at <= ACCESS_SITTING_GAP
+        ):
+            latest.first = entry.accessed_at
+            latest.reads += 1
+            continue
+        if len(sittings) == limit:
+            break
+        sittings.append(
+            AccessSitting(entry.user, entry.channel, entry.accessed_at, entry.accessed_at, 1)
+        )
+    return sittings
 
 
 def log_request_access(request: ClinicRequest, patient: Patient, *, channel: str = "web") -> None:
