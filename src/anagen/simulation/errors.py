@@ -71,5 +71,8 @@ def require_int_between(name: str, value: int, minimum: int, maximum: int) -> No
     """An integer in ``[minimum, maximum]`` (ceilings keep runs within memory and time)."""
     if not _is_int(value) or not minimum <= value <= maximum:
         raise ParameterError(
-            name, value, f"must be an integer in [{minimum:,}, {maximum:,}] (ceiling: see docs)"
+            name,
+            value,
+            f"must be an integer in [{minimum:,}, {maximum:,}] (the ceiling keeps a run within "
+            "memory and time)",
         )

@@ -172,7 +172,7 @@ LUDWIG_SHRINK: dict[str, float] = {"I": 0.4, "II": 0.65, "III": 0.95}
 def stage_shrink(stage: str, scale: str = "norwood") -> float:
     table = NORWOOD_SHRINK if scale == "norwood" else LUDWIG_SHRINK
     if stage not in table:
-        raise ParameterError(f"{scale}_stage", stage, f"must be one of {sorted(table)}")
+        raise ParameterError(f"{scale}_stage", stage, f"must be one of {', '.join(table)}")
     return table[stage]
 
 
