@@ -26,7 +26,7 @@ PLAUS = ["plausibility", "--weeks", "24", "--n", "10"]
         # 1. used to be tracebacks
         ([*TRIAL, "--weeks", "0,inf"], "visit_weeks = inf: must be a finite number in [0, 260]"),
         ([*TRIAL, "--stages", ","], "stages = (): need at least one stage"),
-        ([*TRIAL, "--stages", "IV,IX"], "norwood_stage = 'IX': must be one of I, II, IIa, III, IIIa"),
+        ([*TRIAL, "--stages", "IV,IX"], "norwood_stage = 'IX': must be one of I, II, IIa"),
         (["sample-size", "--delta", "1e-9"], "needs more than 1,000,000 per arm"),
         (["sample-size", "--delta", "1e-300"], "needs more than 1,000,000 per arm"),
         (["sample-size", "--delta", "5e-324"], "needs more than 1,000,000 per arm"),
@@ -44,7 +44,7 @@ PLAUS = ["plausibility", "--weeks", "24", "--n", "10"]
                 "--n",
                 "1000000000",
             ],
-            "n = 1000000000: must be an integer in [1, 2,000] (the ceiling keeps a run within memory",
+            "n = 1000000000: must be an integer in [1, 2,000] (the ceiling keeps",
         ),  # fmt: skip
         # 2. ceilings
         (
