@@ -116,13 +116,13 @@ def test_an_exported_bundle_imports_into_another_clinic(
             "bundle",
             "Not a valid FHIR R5 Bundle",
         ),
-        (json.dumps(bundle(name=None)), "name", "name.given is required"),
-        (json.dumps(bundle(name=[{"given": ["Marie"]}])), "name", "name.family is required"),
-        (json.dumps(bundle(birthDate=None)), "birthDate", "birthDate is required"),
+        (json.dumps(bundle(name=None)), "name", "The given name is missing (Patient.name.given)"),
+        (json.dumps(bundle(name=[{"given": ["Marie"]}])), "name", "The family name is missing"),
+        (json.dumps(bundle(birthDate=None)), "birthDate", "The date of birth is missing"),
         (json.dumps(bundle(birthDate="1967")), "birthDate", "full date"),
         (json.dumps(bundle(birthDate="2999-01-01")), "birthDate", "cannot be in the future"),
         (json.dumps(bundle(identifier=None)), "identifier", "medical record number"),
-        (json.dumps(bundle(gender="bogus")), "gender", "gender must be one of"),
+        (json.dumps(bundle(gender="bogus")), "gender", "The sex (Patient.gender) must be one of"),
         # Not a living, active patient: registered, they would get reminders and recalls.
         (json.dumps(bundle(active=False)), "active", "inactive"),
         (json.dumps(bundle(deceasedBoolean=True)), "deceased", "recorded as deceased"),
@@ -202,13 +202,15 @@ def test_the_import_page_shows_field_errors_then_registers(client, clerk):
     assert page.status_code == 200 and dangling_references(page.content.decode()) == []
     bad = client.post("/interop/import/", {"text": json.dumps(bundle(birthDate=None))})
     assert bad.status_code == 400
-    assert "birthDate is required" in bad.content.decode()
+    assert "Date of birth: The date of birth is missing (Patient.birthDate)." in (
+        bad.content.decode()
+    )
     assert not Patient.objects.exists()
     died = client.post(
         "/interop/import/", {"text": json.dumps(bundle(deceasedDateTime="2024-03-02"))}
     )
     assert died.status_code == 400
-    assert "deceased: The Patient is recorded as deceased on 2024-03-02" in died.content.decode()
+    assert "Deceased: The Patient is recorded as deceased on 2024-03-02" in died.content.decode()
     assert not Patient.objects.exists()
     notjson = client.post(
         "/interop/import/",

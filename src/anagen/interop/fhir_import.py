@@ -153,24 +153,29 @@ def patient_fields(resource: dict[str, Any]) -> dict[str, Any]:
     errors = _status_errors(resource)
     mrn = _mrn(resource)
     if not mrn:
-        errors["identifier"] = ["An identifier (the medical record number) is required."]
+        errors["identifier"] = ["The medical record number is missing (Patient.identifier)."]
     given, family = _name(resource)
     if not given:
-        errors["name"] = ["name.given is required (the patient's given name)."]
+        errors["name"] = ["The given name is missing (Patient.name.given)."]
     if not family:
-        errors.setdefault("name", []).append("name.family is required (the family name).")
+        errors.setdefault("name", []).append("The family name is missing (Patient.name.family).")
     birth = resource.get("birthDate")
     born = None
     if not birth:
-        errors["birthDate"] = ["birthDate is required."]
+        errors["birthDate"] = ["The date of birth is missing (Patient.birthDate)."]
     else:
         try:
             born = date.fromisoformat(str(birth))
         except ValueError:
-            errors["birthDate"] = [f"birthDate must be a full date (YYYY-MM-DD), got {birth!r}."]
+            errors["birthDate"] = [
+                f"The date of birth must be a full date (YYYY-MM-DD), not {birth} "
+                "(Patient.birthDate)."
+            ]
     gender = resource.get("gender") or "unknown"
     if gender not in SEX:
-        errors["gender"] = [f"gender must be one of {', '.join(SEX)}, got {gender!r}."]
+        errors["gender"] = [
+            f"The sex (Patient.gender) must be one of {', '.join(SEX)}, not {gender}."
+        ]
     if errors:
         raise ImportRefused(errors)
     telecom = resource.get("telecom") or []

@@ -31,11 +31,29 @@ def fhir_bundle(request: ClinicRequest, patient_id: int) -> HttpResponse:
     return response
 
 
+# The FHIR element an import error is about, in the words of the registration form.
+ELEMENT_WORDS = {
+    "identifier": "Medical record number",
+    "name": "Name",
+    "birthDate": "Date of birth",
+    "gender": "Sex",
+    "telecom": "Phone or e-mail",
+    "address": "Address",
+    "active": "Record status",
+    "deceased": "Deceased",
+    "bundle": "Bundle",
+    "resourceType": "Resource type",
+}
+
+
 def _apply(form: FhirImportForm, exc: fhir_import.ImportRefused) -> None:
     for name, msgs in exc.errors.items():
         target = name if name in form.fields else None
         for msg in msgs:
-            form.add_error(target, msg if target or name == "__all__" else f"{name}: {msg}")
+            if target or name == "__all__":
+                form.add_error(target, msg)
+            else:
+                form.add_error(None, f"{ELEMENT_WORDS.get(name, name)}: {msg}")
 
 
 @require_permission("fhir.import")
