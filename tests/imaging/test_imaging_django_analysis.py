@@ -112,7 +112,7 @@ def test_visit_page_shows_overlay_summary_and_correction_tool(client, analysed, 
         assert im.size == (800, 640)
 
 
-def test_htmx_correction_keeps_automatic_result_and_replaces_measurement(client, analysed, patient):
+def test_htmx_correction_keeps_automatic_result_and_updates_measurement(client, analysed, patient):
     a = analysed
     before = dict(a.result["summary"])
     first_measurement = a.measurement_id
@@ -124,7 +124,7 @@ def test_htmx_correction_keeps_automatic_result_and_replaces_measurement(client,
     a.refresh_from_db()
     assert a.result["summary"] == before  # automatic result untouched
     assert a.corrected_summary["count"] == before["count"] - 1
-    assert Measurement.objects.get(pk=first_measurement).is_voided
+    assert a.measurement_id == first_measurement  # updated in place, not replaced
     m = Measurement.objects.get(pk=a.measurement_id)
     assert m.hair_count == before["count"] - 1 and not m.is_voided
     corr = AnalysisCorrection.objects.get(analysis=a)
@@ -148,7 +148,11 @@ def test_htmx_correction_keeps_automatic_result_and_replaces_measurement(client,
 def test_bad_corrections_are_refused_with_a_message_and_store_nothing(client, analysed, patient):
     url = f"/imaging/{patient.pk}/analyses/{analysed.pk}/correct/"
     r = client.post(url, {"op": "remove", "hair_id": "99999"}, headers={"HX-Request": "true"})
-    assert r.status_code == 200 and "no hair with id 99999" in r.content.decode()
+    assert r.status_code == 200
+    assert (
+        "There is no hair 99999 in this analysis; enter a hair number from the overlay."
+        in r.content.decode()
+    )
     r = client.post(url, {"op": "merge", "hair_ids": "3"})
     assert r.status_code == 400 and "at least two" in r.content.decode()
     r = client.post(url, {"op": "explode"})
@@ -159,6 +163,147 @@ def test_bad_corrections_are_refused_with_a_message_and_store_nothing(client, an
         r = client.post(url, {"op": "add", **outside})
         assert r.status_code == 400 and "inside the image" in r.content.decode(), outside
     assert not AnalysisCorrection.objects.filter(analysis=analysed).exists()
+
+
+def _correct(client, patient, analysis, **data):
+    url = f"/imaging/{patient.pk}/analyses/{analysis.pk}/correct/"
+    return client.post(url, data, headers={"HX-Request": "true"})
+
+
+def _counted_hairs(analysis, n):
+    return [h["id"] for h in analysis.hairs if h["counted"]][:n]
+
+
+def test_the_correction_log_says_what_was_done_by_whom_and_when_in_words(
+    client, analysed, patient, nurse
+):
+    nurse.first_name, nurse.last_name = "Nora", "Nurse"
+    nurse.save()
+    first, second = _counted_hairs(analysed, 2)
+    _correct(client, patient, analysed, op="set_diameter", hair_id=first, diameter_um="30")
+    _correct(client, patient, analysed, op="remove", hair_id=second)
+    r = _correct(client, patient, analysed, op="add", x1=300, y1=310, x2=330, y2=380,
+                 diameter_um=55)  # fmt: skip
+    html = r.content.decode()
+    log = re.search(r'data-testid="correction-log">(.*?)</ol>', html, re.S).group(1)
+    entries = [re.sub(r"<[^>]+>", "", li).strip() for li in re.findall(r"<li>.*?</li>", log)]
+    new_id = max(h["id"] for h in analysed.hairs) + 1
+    stamp = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC"
+    assert re.fullmatch(rf"Diameter of hair {first} set to 30 µm · Nora Nurse · {stamp}",
+                        entries[0]), entries[0]  # fmt: skip
+    assert entries[1].startswith(f"Hair {second} removed · Nora Nurse · ")
+    assert entries[2].startswith(
+        f"Hair {new_id} added from (300, 310) to (330, 380) px, 55 µm · Nora Nurse"
+    )
+    assert "set_diameter" not in log and "nurse-clinic-a" not in log and "+00:00" not in log
+
+
+def test_the_add_form_says_its_numbers_are_pixels_and_the_overlay_can_fill_them(
+    client, analysed, patient, visit
+):
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    help_text = re.search(r'data-testid="add-hair-help">(.*?)</small>', page, re.S).group(1)
+    assert "pixels of the image (800 × 640 px)" in help_text
+    overlay = re.search(r'<img [^>]*data-testid="analysis-overlay"[^>]*>', page).group(0)
+    assert f'data-pick-form="add-hair-{analysed.pk}"' in overlay
+    assert 'data-width-px="800"' in overlay and 'data-height-px="640"' in overlay
+    assert f'id="add-hair-{analysed.pk}"' in page and "imaging/overlay-pick.js" in page
+
+
+def test_the_per_hair_table_shows_the_corrected_state_beside_the_automatic_one(
+    client, analysed, patient
+):
+    removed, resized, merged_a, merged_b = _counted_hairs(analysed, 4)
+    auto = {h["id"]: h for h in analysed.hairs}
+    _correct(client, patient, analysed, op="remove", hair_id=removed)
+    _correct(client, patient, analysed, op="set_diameter", hair_id=resized, diameter_um="30")
+    r = _correct(client, patient, analysed, op="merge", hair_ids=f"{merged_a}, {merged_b}")
+    html = r.content.decode()
+
+    def row(hair_id):
+        tr = re.search(rf'<tr data-hair="{hair_id}"[^>]*>.*?</tr>', html, re.S).group(0)
+        return tr, [re.sub(r"<[^>]+>", "", td) for td in re.findall(r"<td>.*?</td>", tr)]
+
+    merged_into = max(auto) + 1
+    tr, cells = row(removed)
+    assert 'class="taken-out"' in tr and cells[3:] == ["—", "—", "no", "removed"]
+    _, cells = row(resized)
+    assert cells[2] == f"{auto[resized]['diameter_um']:.1f}" and cells[3] == "30.0"
+    assert cells[-1] == "diameter set to 30 µm"
+    _, cells = row(merged_a)
+    assert cells[-1] == f"merged into hair {merged_into}"
+    _, cells = row(merged_into)
+    assert cells[2] == "—" and cells[-1] == f"merged from hairs {merged_a}, {merged_b}"
+    # The numbers the table gives are the corrected result's numbers.
+    analysed.refresh_from_db()
+    final = {h.id for h in services.final_analysis(analysed).hairs}
+    assert merged_into in final and not {removed, merged_a, merged_b} & final
+
+
+def test_a_correction_updates_the_visit_measurement_in_place_and_voids_nothing(
+    client, analysed, patient, visit
+):
+    measurement = Measurement.objects.get(pk=analysed.measurement_id)
+    hairs = _counted_hairs(analysed, 3)
+    for hair in hairs:
+        _correct(client, patient, analysed, op="remove", hair_id=hair)
+    _correct(client, patient, analysed, op="undo")
+    analysed.refresh_from_db()
+    assert analysed.measurement_id == measurement.pk
+    assert not Measurement.objects.filter(visit=visit, voided_at__isnull=False).exists()
+    measurement.refresh_from_db()
+    assert measurement.hair_count == analysed.summary_auto["count"] - 2
+    reasons = list(
+        measurement.history.order_by("history_date", "history_id").values_list(
+            "history_change_reason", "hair_count"
+        )
+    )
+    count = analysed.summary_auto["count"]
+    assert reasons[1:] == [
+        (f"corrected image analysis: Hair {hairs[0]} removed", count - 1),
+        (f"corrected image analysis: Hair {hairs[1]} removed", count - 2),
+        (f"corrected image analysis: Hair {hairs[2]} removed", count - 3),
+        (f"corrected image analysis: correction undone (Hair {hairs[2]} removed)", count - 2),
+    ]
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert 'id="voided-entries"' not in page
+
+
+def test_the_visit_page_shows_the_manual_and_the_image_analysis_measurement(
+    client, analysed, patient, visit, nurse
+):
+    monitoring_services.add_measurement(visit, nurse, {"density_per_cm2": 150})
+    hair = _counted_hairs(analysed, 1)[0]
+    visit_url = f"/monitoring/{patient.pk}/visits/{visit.pk}/"
+    r = client.post(
+        f"/imaging/{patient.pk}/analyses/{analysed.pk}/correct/",
+        {"op": "remove", "hair_id": hair},
+        headers={"HX-Request": "true", "HX-Current-URL": f"http://testserver{visit_url}"},
+    )
+    assert 'hx-swap-oob="true"' in r.content.decode()
+    for html in (
+        client.get(visit_url).content.decode(),
+        r.content.decode(),  # the card swapped in after a correction
+    ):
+        card = re.search(r'<section class="card" id="measurements".*?</section>', html, re.S)
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", card.group(0)))
+        assert "150.0 /cm²" in text
+        assert f"{analysed.summary_auto['count'] - 1} " in text
+        assert "Manual used for the change from baseline" in text
+        assert "Image analysis, corrected" in text  # the heading
+        assert "Source Image analysis of vertex tattoo, corrected (1 correction)" in text
+        assert "use the manual measurement" in text
+
+
+def test_a_hair_already_taken_out_is_refused_with_what_took_it_out(client, analysed, patient):
+    hair = _counted_hairs(analysed, 1)[0]
+    _correct(client, patient, analysed, op="remove", hair_id=hair)
+    r = _correct(client, patient, analysed, op="set_diameter", hair_id=hair, diameter_um="40")
+    assert (
+        f"Hair {hair} was removed by an earlier correction; enter a hair number from the "
+        "corrected overlay." in r.content.decode()
+    )
+    assert len(AnalysisCorrection.objects.get(analysis=analysed).edits) == 1
 
 
 def test_without_calibration_the_analysis_waits_and_says_why(

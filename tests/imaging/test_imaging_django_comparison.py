@@ -265,7 +265,10 @@ def test_correcting_an_analysis_outdates_the_comparison_and_its_anagen_pct(
     assert compared.anagen_pct is not None  # kept for the record, no longer counted
     m = monitoring_selectors.measurement_of(v2)
     assert m.source == "imaging" and m.anagen_pct is None and m.hair_count is not None
-    assert Measurement.objects.get(pk=compared.measurement_id).is_voided
+    # The same measurement, changed in place: the anagen % leaves it, recorded in its history.
+    assert m.pk == compared.measurement_id and not m.is_voided
+    before = m.history.get(history_change_reason="phototrichogram outdated: analysis corrected")
+    assert before.anagen_pct is None and before.prev_record.anagen_pct == compared.anagen_pct
 
 
 def test_voiding_the_later_photo_removes_its_measurement_and_outdates_the_comparison(

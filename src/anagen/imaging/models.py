@@ -164,6 +164,12 @@ class PhotoAnalysis(BackgroundTaskState, models.Model):
             return []
 
     @property
+    def image_size_px(self) -> tuple[int, int] | None:
+        """(width, height) of the analysed image in pixels, the frame of hair coordinates."""
+        shape = (self.result or {}).get("image_shape")
+        return (int(shape[1]), int(shape[0])) if shape else None
+
+    @property
     def hairs(self) -> list[dict[str, Any]]:
         return list((self.result or {}).get("hairs", [])) if self.is_done else []
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
 
+from django.contrib.auth import get_user_model
+
+from anagen.imaging import services
 from anagen.imaging.engine import accuracy_note, accuracy_record
 from anagen.imaging.models import COMPARISON_DAYS, PhotoAnalysis, PhotoComparison
 from anagen.monitoring.models import Measurement, Photo, Visit
@@ -136,3 +141,106 @@ def earlier_photos_for(photo: Photo) -> list[Photo]:
         .select_related("visit", "analysis")
         .order_by("-visit__visit_date", "id")
     )
+
+
+# --- the correction layer, as the analysis panel shows it --------------------------------------
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One correction in words: what it did, who made it (full name) and when (aware UTC)."""
+
+    text: str
+    author: str
+    at: datetime | None
+
+
+def correction_log(analysis: PhotoAnalysis) -> list[LogEntry]:
+    """The analysis's corrections, oldest first, in words."""
+    edits = analysis.edits
+    if not edits or not analysis.is_done:
+        return []
+    replay = services.replay_edits({h["id"] for h in analysis.hairs}, edits)
+    usernames = {e.get("author") for e in edits if e.get("author")}
+    users = get_user_model().objects.filter(username__in=usernames)
+    names = {u.get_username(): u.get_full_name() or u.get_username() for u in users}
+    out = []
+    for text, e in zip(replay.texts, edits, strict=True):
+        author = e.get("author") or ""
+        try:
+            at = datetime.fromisoformat(e["at"]) if e.get("at") else None
+        except ValueError:
+            at = None
+        out.append(LogEntry(text, names.get(author, author), at))
+    return out
+
+
+@dataclass(frozen=True)
+class HairRow:
+    """A row of the per-hair table: the automatic detection and what the corrections made of
+    it. ``automatic_um`` is None for a hair made by a correction, ``corrected_um`` None for
+    one a correction took out; ``change`` is empty for a hair no correction touched."""
+
+    id: int
+    length_um: float
+    automatic_um: float | None
+    corrected_um: float | None
+    unit_id: int | None
+    counted: bool
+    change: str
+
+    @property
+    def taken_out(self) -> bool:
+        return self.corrected_um is None
+
+
+def hair_rows(analysis: PhotoAnalysis) -> list[HairRow]:
+    """Every automatic hair with its corrected state, then the hairs the corrections made
+    (merged, split or added), by hair number. Without corrections: the automatic hairs."""
+    auto: dict[int, dict[str, Any]] = {h["id"]: h for h in analysis.hairs}
+    edits = analysis.edits
+    if not edits:
+        return [
+            HairRow(i, h["length_um"], h["diameter_um"], h["diameter_um"], h["unit_id"],
+                    h["counted"], "")
+            for i, h in auto.items()
+        ]  # fmt: skip
+    replay = services.replay_edits(set(auto), edits)
+    corrected = {h.id: h for h in services.final_analysis(analysis).hairs}
+    rows = []
+    for i in sorted(set(auto) | set(corrected)):
+        a, c = auto.get(i), corrected.get(i)
+        notes = [replay.gone.get(i) or replay.made.get(i) or ""]
+        if i in replay.diameter_set and c is not None:
+            notes.append(f"diameter set to {replay.diameter_set[i]:g} µm")
+        change = "; ".join(n for n in notes if n)
+        if c is not None:
+            rows.append(
+                HairRow(i, c.length_um, a["diameter_um"] if a else None, c.diameter_um,
+                        c.unit_id, c.counted, change)
+            )  # fmt: skip
+        elif a is not None:
+            rows.append(
+                HairRow(i, a["length_um"], a["diameter_um"], None, a["unit_id"], False, change)
+            )
+    return rows
+
+
+def measurement_source(measurement: Measurement, *, short: bool = False) -> str:
+    """Where a visit measurement comes from, in words: manual, or the image analysis (of
+    which photo, unless ``short``), automatic or corrected."""
+    if measurement.source != Measurement.Source.IMAGING:
+        return measurement.get_source_display()
+    analysis = (
+        PhotoAnalysis.objects.filter(clinic=measurement.clinic, measurement=measurement)
+        .select_related("photo", "correction")
+        .first()
+    )
+    if analysis is None:
+        return measurement.get_source_display()
+    n = len(analysis.edits)
+    if short:
+        return f"{measurement.get_source_display()}, {'corrected' if n else 'automatic'}"
+    where = f" of {analysis.photo.target_area}" if analysis.photo.target_area else ""
+    state = f"corrected ({n} correction{'s' if n != 1 else ''})" if n else "automatic"
+    return f"{measurement.get_source_display()}{where}, {state}"

@@ -272,7 +272,7 @@ def run_analysis(analysis_id: int) -> PhotoAnalysis:
             return current
         save_with_history(analysis, user, f"analysis {analysis.status}")
         if analysis.status == PhotoAnalysis.Status.DONE:
-            _record_measurement(analysis, user, final_analysis(analysis))
+            _record_measurement(analysis, user, final_analysis(analysis), "image analysis done")
     return analysis
 
 
@@ -311,15 +311,25 @@ UNRELIABLE_WHEN_EMPTY = frozenset(
 )
 
 
-def _record_measurement(analysis: PhotoAnalysis, user: User, result: Analysis) -> None:
-    """Fill the visit's measurement from the (corrected) analysis; the previous one is voided."""
+def _record_measurement(
+    analysis: PhotoAnalysis,
+    user: User,
+    result: Analysis,
+    reason: str = "image analysis recomputed",
+) -> None:
+    """Fill the visit's measurement from the (corrected) analysis.
+
+    The analysis's own measurement, where it has one, is updated in place under ``reason``
+    (the history keeps the earlier values): a correction is not a record entered in error,
+    so it voids nothing. It is voided only when the result no longer gives a measurement."""
     visit = analysis.photo.visit
     s = result.summary
+    current = None
     if analysis.measurement_id:
-        old = Measurement.objects.get(pk=analysis.measurement_id)
-        if not old.is_voided:
-            monitoring_services.void_record(old, user, "superseded by a newer image analysis")
-    analysis.measurement = None
+        current = Measurement.objects.get(pk=analysis.measurement_id)
+        if current.is_voided:
+            current = None
+    analysis.measurement = current
     area = round(s.field_area_cm2, 4)
     # Another photo's analysis already measures this visit: a second image (another target
     # area, or a failed retake) must not silently replace it as the visit's measurement.
@@ -332,26 +342,44 @@ def _record_measurement(analysis: PhotoAnalysis, user: User, result: Analysis) -
         .first()
     )
     flags = set(result.quality.get("flags", ())) & UNRELIABLE_WHEN_EMPTY
-    if s.count == 0 and flags:
+    record, problem = True, ""
+    if visit.is_voided:
+        record = False  # its measurement, if any, went out with the visit
+    elif s.count == 0 and flags:
         # Zero hairs is a real result on a bald patch, but not on an image that failed.
-        analysis.error = (
-            f"No hairs found on an image flagged {', '.join(sorted(flags))}: not recorded as "
-            "a visit measurement. Check the image and its scale, or enter the values by hand."
+        record, problem = (
+            False,
+            (
+                f"No hairs found on an image flagged {', '.join(sorted(flags))}: not recorded as "
+                "a visit measurement. Check the image and its scale, or enter the values by hand."
+            ),
         )
-    elif other is not None and not visit.is_voided:
+    elif current is None and other is not None:
         photo = other.photo
         where = f" ({photo.target_area})" if photo.target_area else ""
-        analysis.error = (
-            f"Not recorded as a visit measurement: the visit's measurement comes from the "
-            f"analysis of another trichoscopy photo{where}. Void that measurement on the visit "
-            "page to use this photo's result instead."
+        record, problem = (
+            False,
+            (
+                f"Not recorded as a visit measurement: the visit's measurement comes from the "
+                f"analysis of another trichoscopy photo{where}. Void that measurement on the visit "
+                "page to use this photo's result instead."
+            ),
         )
-    elif visit.is_voided or not (TARGET_AREA_CM2_RANGE[0] <= area <= TARGET_AREA_CM2_RANGE[1]):
-        note = (
-            f"Field {area:g} cm² is outside {TARGET_AREA_CM2_RANGE[0]:g}–"
-            f"{TARGET_AREA_CM2_RANGE[1]:g} cm²: not recorded as a visit measurement."
+    elif not (TARGET_AREA_CM2_RANGE[0] <= area <= TARGET_AREA_CM2_RANGE[1]):
+        record, problem = (
+            False,
+            (
+                f"Field {area:g} cm² is outside {TARGET_AREA_CM2_RANGE[0]:g}–"
+                f"{TARGET_AREA_CM2_RANGE[1]:g} cm²: not recorded as a visit measurement."
+            ),
         )
-        analysis.error = "" if visit.is_voided else note
+    if not record:
+        if current is not None and not visit.is_voided:
+            monitoring_services.void_record(
+                current, user, f"{reason}: it no longer gives a visit measurement"
+            )
+            analysis.measurement = None
+        analysis.error = problem
     else:
         data = {
             "target_area_cm2": area,
@@ -364,10 +392,14 @@ def _record_measurement(analysis: PhotoAnalysis, user: User, result: Analysis) -
         comparison = current_comparison(analysis.photo)
         if comparison is not None:
             data["anagen_pct"] = comparison.anagen_pct
+        analysis.error = ""
         try:
-            analysis.measurement = monitoring_services.add_measurement(
-                visit, user, data, source=Measurement.Source.IMAGING
-            )
+            if current is not None:
+                monitoring_services.revise_measurement(current, user, data, reason)
+            else:
+                analysis.measurement = monitoring_services.add_measurement(
+                    visit, user, data, source=Measurement.Source.IMAGING
+                )
         except monitoring_services.MonitoringError as exc:
             analysis.error = f"Not recorded as a visit measurement: {exc}"
     save_with_history(
@@ -401,6 +433,8 @@ def _edit_from(data: Mapping[str, Any]) -> dict[str, Any]:
             raise ImagingError({"hair_ids": ["Enter hair numbers separated by commas."]}) from exc
         if len(set(ids)) < 2:
             raise ImagingError({"hair_ids": ["Merging needs at least two different hairs."]})
+        if len(set(ids)) != len(ids):
+            raise ImagingError({"hair_ids": ["Enter each hair number once."]})
         return {"op": "merge", "hair_ids": ids}
     if op == "split":
         n = _float(data.get("n") or 2, "n", 2, 4, "pieces")
@@ -429,6 +463,91 @@ def _edit_from(data: Mapping[str, Any]) -> dict[str, Any]:
         raise ImagingError({"centreline_px": ["The base and the tip are the same point."]})
     d = _float(data.get("diameter_um") or 60, "diameter_um", 5, 200, "µm")
     return {"op": "add", "centreline_px": pts, "diameter_um": d}
+
+
+def _id_list(ids: list[int]) -> str:
+    return ", ".join(str(i) for i in ids)
+
+
+@dataclass
+class EditReplay:
+    """The hair numbers an edit list gives, replayed as the engine numbers them (hairs made by
+    an edit get the next number after the largest automatic one, in edit order), with a
+    sentence per edit for the correction log and the change history."""
+
+    automatic_ids: set[int]
+    texts: list[str]
+    gone: dict[int, str]  # hair no. -> what took it out ("removed", "merged into hair 41")
+    made: dict[int, str]  # hair no. made by an edit -> how ("added by hand")
+    diameter_set: dict[int, float]  # hair no. -> diameter set by hand, µm
+
+    @property
+    def current_ids(self) -> set[int]:
+        return (self.automatic_ids | set(self.made)) - set(self.gone)
+
+
+def replay_edits(automatic_ids: set[int], edits: list[dict[str, Any]]) -> EditReplay:
+    """What ``edits`` do to the automatic hairs numbered ``automatic_ids``, in words."""
+    out = EditReplay(set(automatic_ids), [], {}, {}, {})
+    next_id = max(automatic_ids, default=0) + 1
+
+    def new(k: int) -> list[int]:
+        nonlocal next_id
+        ids = list(range(next_id, next_id + k))
+        next_id += k
+        return ids
+
+    for e in edits:
+        op = e.get("op")
+        if op == "remove":
+            out.gone[e["hair_id"]] = "removed"
+            out.texts.append(f"Hair {e['hair_id']} removed")
+        elif op == "merge":
+            (j,) = new(1)
+            for i in e["hair_ids"]:
+                out.gone[i] = f"merged into hair {j}"
+            out.made[j] = f"merged from hairs {_id_list(e['hair_ids'])}"
+            out.texts.append(f"Hairs {_id_list(e['hair_ids'])} merged into hair {j}")
+        elif op == "split":
+            js = new(2 if e.get("at_px") is not None else int(e.get("n", 2)))
+            out.gone[e["hair_id"]] = f"split into hairs {_id_list(js)}"
+            for j in js:
+                out.made[j] = f"split from hair {e['hair_id']}"
+            out.texts.append(f"Hair {e['hair_id']} split into {len(js)} hairs ({_id_list(js)})")
+        elif op == "set_diameter":
+            d = float(e["diameter_um"])
+            out.diameter_set[e["hair_id"]] = d
+            out.texts.append(f"Diameter of hair {e['hair_id']} set to {d:g} µm")
+        elif op == "add":
+            (j,) = new(1)
+            points = e.get("polyline_px") or [[0.0, 0.0]]
+            (x1, y1), (x2, y2) = points[0], points[-1]
+            given = e.get("diameter_um")
+            width = f", {float(given):g} µm" if given is not None else ""
+            out.made[j] = "added by hand"
+            out.texts.append(
+                f"Hair {j} added from ({x1:.0f}, {y1:.0f}) to ({x2:.0f}, {y2:.0f}) px{width}"
+            )
+        else:
+            out.texts.append(f"Unknown correction {op!r}")
+    return out
+
+
+def _check_hair_ids(replay: EditReplay, edit: dict[str, Any]) -> None:
+    """Refuse an edit naming a hair that is not in the corrected result, saying why."""
+    field = "hair_ids" if edit["op"] == "merge" else "hair_id"
+    ids = edit.get("hair_ids") or ([edit["hair_id"]] if "hair_id" in edit else [])
+    for i in ids:
+        if i in replay.gone:
+            raise ImagingError(
+                {field: [f"Hair {i} was {replay.gone[i]} by an earlier correction; enter a "
+                         "hair number from the corrected overlay."]}
+            )  # fmt: skip
+        if i not in replay.current_ids:
+            raise ImagingError(
+                {field: [f"There is no hair {i} in this analysis; enter a hair number from "
+                         "the overlay."]}
+            )  # fmt: skip
 
 
 def _to_engine(edit: dict[str, Any], author: str) -> dict[str, Any]:
@@ -487,15 +606,19 @@ def _save_edits(
         if corr is None:
             corr = AnalysisCorrection(analysis=locked, edits=[], updated_by=user)
         edits = list(corr.edits)
+        auto = automatic_analysis(locked)
+        replay = replay_edits({h.id for h in auto.hairs}, edits)
         if action == "undo":
             if not edits:
                 raise ImagingError({"op": ["There is no correction to undo."]})
             edits.pop()
-            reason = "correction undone"
+            reason, what = "correction undone", f"correction undone ({replay.texts[-1]})"
         else:
+            assert edit is not None
+            _check_hair_ids(replay, edit)
             edits.append(edit)
-            reason = f"correction: {edit['op']}"  # type: ignore[index]
-        auto = automatic_analysis(locked)
+            reason = f"correction: {edit['op']}"
+            what = replay_edits(replay.automatic_ids, edits).texts[-1]
         try:
             corrected = Corrections.from_dict({"edits": edits}).apply(auto)
         except CorrectionError as exc:
@@ -505,7 +628,9 @@ def _save_edits(
         corr.updated_by = user
         save_with_history(corr, user, reason)
         _outdate_comparisons(locked.photo, user, "corrected")
-        _record_measurement(locked, user, corrected if edits else auto)
+        _record_measurement(
+            locked, user, corrected if edits else auto, f"corrected image analysis: {what}"
+        )
     analysis.refresh_from_db()
     return corr
 
@@ -709,7 +834,9 @@ def run_comparison(comparison_id: int) -> PhotoComparison:
                 .select_related("photo", "photo__visit")
                 .get(photo=c.after_photo)
             )
-            _record_measurement(after, user, final_analysis(after))
+            _record_measurement(
+                after, user, final_analysis(after), "phototrichogram done: anagen % filled"
+            )
             c.measurement = after.measurement
             if after.measurement is None:
                 c.error = after.error or "Not recorded as a visit measurement."
@@ -742,4 +869,6 @@ def _outdate_comparisons(photo: Photo, user: User, what: str) -> None:
             .first()
         )
         if after is not None and after.is_done:
-            _record_measurement(after, user, final_analysis(after))
+            _record_measurement(
+                after, user, final_analysis(after), f"phototrichogram outdated: analysis {what}"
+            )

@@ -37,8 +37,12 @@ def _panel(request: ClinicRequest, analysis, errors=None, status: int = 200) -> 
             # On the visit page the measurement card above shows what the analysis filled.
             visit = analysis.photo.visit
             html += render_to_string(
-                "monitoring/_measurements.html",
-                {"measurement": monitoring_selectors.measurement_of(visit), "oob": True},
+                "monitoring/visit_detail.html#measurements",
+                {
+                    "measurement": monitoring_selectors.measurement_of(visit),
+                    "measurements": [m for m in visit.measurements.all() if not m.is_voided],
+                    "oob": True,
+                },
                 request=request,
             )
         return HttpResponse(html)

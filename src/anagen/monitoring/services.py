@@ -640,6 +640,32 @@ def add_measurement(
     return m
 
 
+def revise_measurement(
+    measurement: Measurement, user: User, data: Mapping[str, Any], reason: str
+) -> bool:
+    """Replace a measurement's values in place, for a source that recomputed them (a
+    corrected image analysis); the history keeps the earlier values under ``reason``.
+
+    Returns whether anything changed. Fields missing from ``data`` become empty, as they
+    would in a new measurement. A voided measurement or visit is refused."""
+    _writable(measurement.visit, "visit")
+    _writable(measurement, "measurement")
+    err = _Errors()
+    _unknown(err, data, MEASUREMENT_FIELDS)
+    err.raise_if_any()
+    values, density_derived = clean_measurements(data)
+    if not _has_measurement(values):
+        raise MonitoringError({"__all__": ["Enter at least one measurement."]})
+    with transaction.atomic():
+        fresh = Measurement.objects.select_for_update().get(pk=measurement.pk)
+        _writable(fresh, "measurement")  # voided by someone else since it was read
+        for field in MEASUREMENT_FIELDS:
+            setattr(fresh, field, values.get(field))
+        if density_derived:
+            reason += f"; {DERIVED_DENSITY_NOTE}"
+        return save_with_history(fresh, user, reason)
+
+
 def add_photos(visit: Visit, user: User, photos: Iterable[PhotoUpload]) -> list[Photo]:
     _writable(visit, "visit")
     err = _Errors()
