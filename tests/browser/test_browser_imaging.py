@@ -189,3 +189,35 @@ def test_the_progress_page_marks_a_change_within_the_image_analysis_noise(
     page.locator("#change-table").scroll_into_view_if_needed()
     screenshot(page, "progress-within-noise")
     assert page.console_errors == []
+
+
+def test_clicks_on_the_overlay_place_a_missed_hair_in_image_pixels(page, screenshot, tmp_path):
+    img, _ = synth.generate(
+        synth.SynthParams(width=800, height=640, um_per_px=5.0, glare=0.0, density_per_cm2=120),
+        22,
+    )
+    _nurse_at_a_visit(page, tmp_path, img)
+    analysis = PhotoAnalysis.objects.get()
+    overlay = page.get_by_test_id("analysis-overlay")
+    overlay.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "el => el.complete && el.naturalWidth === 800", arg=overlay.element_handle()
+    )
+    box = overlay.bounding_box()
+    scale = 800 / box["width"]  # the overlay is shown smaller than the image
+    # A quarter and then a half of the way across: image pixels, not screen pixels.
+    overlay.click(position={"x": box["width"] / 4, "y": box["height"] / 4})
+    overlay.click(position={"x": box["width"] / 2, "y": box["height"] / 2})
+    form = page.locator(f"#analysis-{analysis.pk} form:has(input[name=x2])")
+    x1, y1 = (int(form.locator(f"input[name={n}]").input_value()) for n in ("x1", "y1"))
+    x2, y2 = (int(form.locator(f"input[name={n}]").input_value()) for n in ("x2", "y2"))
+    assert abs(x1 - 200) <= scale and abs(y1 - 160) <= scale
+    assert abs(x2 - 400) <= scale and abs(y2 - 320) <= scale
+    assert "now click" not in form.inner_text() and "press Add" in form.inner_text()
+    assert page.url.endswith(f"/visits/{analysis.photo.visit_id}/")  # no full-size image opened
+    form.get_by_role("button", name="Add").click()
+    page.get_by_text("1 correction", exact=True).wait_for()
+    added = next(c for c in PhotoAnalysis.objects.get().edits if c["op"] == "add")
+    assert added["polyline_px"] == [[x1, y1], [x2, y2]]
+    screenshot(page, "imaging-click-to-place")
+    assert page.console_errors == []
