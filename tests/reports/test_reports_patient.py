@@ -82,6 +82,22 @@ def test_the_report_shows_every_part_of_the_record(treated):
     assert "no FDA-approved exosome products" in text
 
 
+def test_the_report_labels_its_numbers(treated, clinician):
+    """Session cards once read "30G · 1.5 mm"; a global assessment of 0 read "+0"; a column
+    did not say whether its values were counted by hand or by image analysis."""
+    from anagen.monitoring.models import Visit
+
+    patient, _ = treated
+    week_12 = Visit.objects.get(patient=patient, visit_date__gt=patient.visits.earliest(
+        "visit_date").visit_date, global_assessment=1)  # fmt: skip
+    Visit.objects.filter(pk=week_12.pk).update(global_assessment=0)
+    text = " ".join(layout_text(_html(patient)))
+    assert "needle 30G · depth 1.5 mm" in text
+    import re
+
+    assert re.findall(r"\+0(?![.\d])", text) == [] and "manual" in text
+
+
 def test_a_patient_with_nothing_recorded_gets_a_short_honest_report(
     client, clinic_a, clinician, make_patient
 ):

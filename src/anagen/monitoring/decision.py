@@ -184,7 +184,7 @@ def classify_response(p: Progress, t: Thresholds) -> tuple[Response, list[str]]:
     if dia is not None:
         seen.append(f"diameter {dia:+.1f} µm")
     if g is not None:
-        seen.append(f"global assessment {g:+d}")
+        seen.append(f"global assessment {g:+d}" if g else "global assessment 0")
     summary = ", ".join(seen)
     # A good global rating does not count as response when density has fallen.
     if (d is not None and d >= t.response_density_pct) or (

@@ -839,7 +839,7 @@ def timeline(
         if v.is_baseline:
             words.append("baseline")
         if v.global_assessment is not None:
-            words.append(f"global {v.global_assessment:+d}")
+            words.append(f"global {v.global_assessment:+d}" if v.global_assessment else "global 0")
         out.append(TimelineEntry(v.visit_date, "visit", "Visit", ", ".join(words), url, obj=v))
         m = measurement_of(v)
         if m is not None:

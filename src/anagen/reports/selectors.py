@@ -110,6 +110,11 @@ class PatientReport:
         return rows
 
 
+def _signed(grade: int) -> str:
+    """A −3…+3 global assessment as written on the scale: "+2", "−1", "0" (not "+0")."""
+    return "0" if grade == 0 else f"{grade:+d}".replace("-", "−")
+
+
 def _photo_uri(photo: Photo) -> str | None:
     """The stored photo, downscaled and re-encoded as JPEG, as a data: URI (None if unreadable)."""
     if not photo.image.name:
@@ -161,7 +166,7 @@ def _measure_table(result: progress.Progress) -> tuple[list[VisitColumn], list[M
                 "−3…+3",
                 [
                     MeasureCell(
-                        "—" if r.global_assessment is None else f"{r.global_assessment:+d}", ""
+                        "—" if r.global_assessment is None else _signed(r.global_assessment), ""
                     )
                     for r in result.rows
                 ],
