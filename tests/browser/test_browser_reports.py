@@ -109,7 +109,7 @@ def test_front_desk_imports_a_patient_from_a_fhir_file_after_fixing_an_error(
     page.get_by_role("link", name="Import from FHIR").click()
     page.get_by_label("FHIR Bundle (JSON file)").set_input_files(str(bad))
     page.get_by_role("button", name="Import patient").click()
-    assert "birthDate is required" in page.content()
+    assert "The date of birth is missing (Patient.birthDate)." in page.content()
     assert not Patient.objects.filter(medical_record_number="FHIR-77").exists()
     patient["birthDate"] = "1990-02-03"
     good = tmp_path / "good.json"
