@@ -59,6 +59,16 @@ def _keep_an_admin(membership: Membership, refusal: str) -> None:
         )
 
 
+def _locked_membership(**lookup: object) -> Membership | None:
+    """The membership matching ``lookup``, locked for the rest of the transaction."""
+    return (
+        Membership.objects.select_for_update()
+        .select_related("user", "clinic")
+        .filter(**lookup)
+        .first()
+    )
+
+
 @transaction.atomic
 def set_membership(
     user: User, clinic: Clinic, role: Role | str, *, by: User | None = None
@@ -69,12 +79,7 @@ def set_membership(
     from the clinic's last active administrator.
     """
     role = Role(role)
-    membership = (
-        Membership.objects.select_for_update()
-        .select_related("user", "clinic")
-        .filter(user=user, clinic=clinic)
-        .first()
-    )
+    membership = _locked_membership(user=user, clinic=clinic)
     if membership is None:
         membership = Membership(user=user, clinic=clinic, role=role.value, is_active=True)
         _save(membership, by, f"added as {role.label}")
@@ -94,12 +99,7 @@ def set_member_active(admin: User, clinic: Clinic, membership_id: int, active: b
     Another clinic's membership is not found (MembershipNotFound); deactivating the clinic's
     last active administrator is refused (LastAdminError). Nothing changes when refused.
     """
-    membership = (
-        Membership.objects.select_for_update()
-        .select_related("user", "clinic")
-        .filter(pk=membership_id, clinic=clinic)
-        .first()
-    )
+    membership = _locked_membership(pk=membership_id, clinic=clinic)
     if membership is None:
         raise MembershipNotFound("No such member in this clinic.")
     if not active:
