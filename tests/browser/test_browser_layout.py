@@ -16,6 +16,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 390, "height": 844}
 
 
+# Links in table cells that the browser broke across lines (a lot number shown as
+# "UC / -2 / 51 / 0-H", a name as "Morea / u": one line box per fragment).
+WORDS_BROKEN_IN_TABLE_LINKS = """
+[...document.querySelectorAll('td a')]
+  .filter(a => a.textContent.trim().length <= 40 && a.getClientRects().length > 1)
+  .slice(0, 5).map(a => a.textContent.trim())
+"""
+
+
 def _pages() -> list[str]:
     session = TreatmentSession.objects.filter(map_entries__isnull=False).first()
     analysis = PhotoAnalysis.objects.filter(status="done").first()
@@ -32,6 +41,7 @@ def _pages() -> list[str]:
         f"/outcomes/patients/{visit.patient_id}/",
         "/outcomes/cohort/",
         "/products/",
+        "/monitoring/agenda/",
         "/products/catalogue/",
         "/products/specs/",
         f"/consultation/{patient.pk}/",
@@ -44,13 +54,15 @@ def test_every_page_fits_a_phone_screen(page, screenshot, settings, tmp_path):
     sign_in(page, "clinician", "clinician-demo-2026")
     page.get_by_role("heading", name="Anagen Demo Clinic").wait_for()
     page.set_viewport_size(PHONE)
-    too_wide = {}
+    too_wide, broken = {}, {}
     for path in _pages():
         assert page.goto(path).status == 200, path
         width = page.evaluate("document.documentElement.scrollWidth")
         if width > PHONE["width"]:
             too_wide[path] = width
+        broken[path] = page.evaluate(WORDS_BROKEN_IN_TABLE_LINKS)
     assert too_wide == {}
+    assert {p: b for p, b in broken.items() if b} == {}
     page.goto(_pages()[5])
     screenshot(page, "phone-session")
     assert page.console_errors == []
@@ -73,4 +85,17 @@ def test_a_long_unbroken_name_or_address_wraps_instead_of_widening_the_page(
             ".slice(0, 5).map(e => e.tagName + '.' + e.className)"
         )
         assert width <= page.viewport_size["width"], (path, width, wide)
+    assert page.console_errors == []
+
+
+def test_the_members_page_fits_a_phone_with_its_actions_reachable(page):
+    """A hidden column header escaped the table's scroll area and widened the page by 20 px."""
+    load_demo()
+    sign_in(page, "admin", "admin-demo-2026")
+    page.set_viewport_size(PHONE)
+    assert page.goto("/accounts/members/").status == 200
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    button = page.get_by_role("button", name="Deactivate").first
+    button.scroll_into_view_if_needed()
+    assert button.is_visible()
     assert page.console_errors == []
