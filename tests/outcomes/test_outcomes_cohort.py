@@ -195,3 +195,5 @@ def test_small_n_warnings_name_arms_in_words_and_count_in_the_singular_for_one()
         "Small n: Exosome / EV injections + Topical minoxidil has only 1 patient; "
     )
     assert warnings[1].startswith("Small n: Platelet-rich plasma has only 7 patients; ")
+    [at_week] = cohort._small_n_warnings({"prp": 1}, "patients", " at week 12")
+    assert at_week.startswith("Small n: Platelet-rich plasma has only 1 patient at week 12; ")

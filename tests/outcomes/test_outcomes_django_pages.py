@@ -43,6 +43,19 @@ def test_cohort_page_shows_every_result_with_missing_data_statements(client, cli
     assert "/outcomes/patients/" in html
 
 
+def test_the_cohort_listing_reads_in_words_not_codes(client, clinician, sim_cohort):
+    """It showed aga_male, minoxidil+prp and female; the API keeps the codes."""
+    import re
+
+    client.force_login(clinician)
+    html = client.get("/outcomes/cohort/").content.decode()
+    listing = html[html.index('id="patients"') :]
+    cells = re.findall(r"<td>([^<]*)</td>", listing)
+    assert cells and not {"male", "female", "none"} & set(cells)
+    assert not [c for c in cells if re.fullmatch(r"[a-z]+(_[a-z]+)+|[a-z]+\+[a-z]+", c)]
+    assert "Male" in cells or "Female" in cells
+
+
 def test_cohort_filters_narrow_the_selection_and_threshold_is_configurable(
     client, clinician, sim_cohort
 ):

@@ -111,7 +111,10 @@ def test_researcher_listing_is_de_identified(clinic_a, sim_cohort):
     view = analyse(clinic_a, deidentified=True)
     assert view.listing and view.listing_total == 80
     for item in view.listing:
-        assert set(item) == {"study_id", "sex", "age_band", "arm", "diagnosis", "stage", "weeks"}
+        assert set(item) == {
+            "study_id", "sex", "age_band", "arm", "diagnosis", "stage", "weeks",
+            "sex_label", "arm_label", "diagnosis_label",  # the same in words
+        }  # fmt: skip
         assert item["study_id"].startswith("S-")
     clinician_view = analyse(clinic_a, deidentified=False)
     assert {"name", "mrn", "patient_id"} <= set(clinician_view.listing[0])

@@ -427,12 +427,13 @@ def _not_enough(key: str, title: str, exc: Exception, missing: str = "") -> Sect
     return Section(key, title, False, message=msg[0].upper() + msg[1:], missing_data=missing)
 
 
-def _small_n_warnings(n_by_arm: dict[str, int], what: str) -> list[str]:
-    """``what`` is a plural noun ("patients"); arms are named in words."""
+def _small_n_warnings(n_by_arm: dict[str, int], noun: str, where: str = "") -> list[str]:
+    """``noun`` is plural ("patients"), ``where`` follows the count (" at week 12"); arms are
+    named in words."""
     out = []
     for arm, n in sorted(n_by_arm.items()):
         name = combination_label(arm)
-        count = f"{n} {what.removesuffix('s') if n == 1 else what}"
+        count = f"{n} {noun.removesuffix('s') if n == 1 else noun}{where}"
         if n < SMALL_N:
             out.append(
                 f"Small n: {name} has only {count}; estimates are very imprecise and a "
@@ -646,7 +647,7 @@ def analyse_cohort(
                                                   "direction": direction},
             missing_data=resp_missing,
             warnings=_small_n_warnings(
-                {r["arm"]: r.get("n", 0) for r in resp_rows}, f"patients at week {landmark}"
+                {r["arm"]: r.get("n", 0) for r in resp_rows}, "patients", f" at week {landmark}"
             ),
         )  # fmt: skip
     else:
@@ -681,7 +682,8 @@ def analyse_cohort(
             sections["ancova"] = Section(
                 "ancova", title_anc, True, data=data, missing_data=res.missing_data,
                 warnings=add_holm(data["contrasts"]) + _small_n_warnings(
-                    dict(zip(res.arms, res.n_per_arm, strict=True)), f"patients at week {landmark}"
+                    dict(zip(res.arms, res.n_per_arm, strict=True)), "patients",
+                    f" at week {landmark}",
                 ),
             )  # fmt: skip
         except (NotEnoughDataError, ValueError) as exc:
@@ -820,7 +822,7 @@ def _mmrm_section(
     if thin:
         missing += (
             f" Arms left out of the MMRM because they have fewer than two values at most visits: "
-            f"{', '.join(thin)}."
+            f"{', '.join(combination_label(a) for a in thin)}."
         )
     if dropped:
         missing += (

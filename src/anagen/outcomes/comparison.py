@@ -184,9 +184,9 @@ PROFILES: tuple[ModalityProfile, ...] = (
         name="Low-level laser therapy",
         invasiveness="None: device applied to the scalp.",
         recovery="None.",
-        mechanism="Photobiomodulation is proposed; not covered by REFERENCE.md.",
+        mechanism="Photobiomodulation is proposed; not described in the sources of this page.",
         profile_certainty="M",
-        evidence_summary="No reference effect recorded in REFERENCE.md; none shown.",
+        evidence_summary="No published effect size in the sources of this page; none shown.",
         references=(),
     ),
 )

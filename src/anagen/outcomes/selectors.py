@@ -37,7 +37,7 @@ from anagen.monitoring.models import (
 )
 from anagen.monitoring.selectors import baseline_visit, measurement_of, protocol_titles
 from anagen.outcomes import cohort, progress, snapshot
-from anagen.patients.models import Patient
+from anagen.patients.models import Patient, SexAtBirth
 from anagen.patients.selectors import get_patient
 from anagen.products.models import Lot, Product, VialDraw
 from anagen.treatments.models import Modality, TreatmentSession
@@ -80,6 +80,9 @@ def pseudonym(clinic_id: int, patient_id: int) -> str:
     key = settings.SECRET_KEY.encode()
     digest = hmac.new(key, f"outcomes:{clinic_id}:{patient_id}".encode(), hashlib.sha256)
     return "S-" + digest.hexdigest()[:8].upper()
+
+
+SEX_LABELS = dict(SexAtBirth.choices)
 
 
 def modality_label(key: str) -> str:
@@ -615,6 +618,12 @@ def _listing(
             "diagnosis": row.diagnosis,
             "stage": row.stage,
             "weeks": weeks.get(pid, []),
+            # The same in words, for the page (the codes stay for the API and exports).
+            "sex_label": SEX_LABELS.get(row.sex, row.sex),
+            "arm_label": modality_label(row.arm),
+            "diagnosis_label": DIAGNOSES[row.diagnosis].label
+            if row.diagnosis in DIAGNOSES
+            else row.diagnosis,
         }
         if not deidentified:
             item["patient_id"] = pid
