@@ -150,7 +150,7 @@ def test_bad_corrections_are_refused_with_a_message_and_store_nothing(client, an
     r = client.post(url, {"op": "remove", "hair_id": "99999"}, headers={"HX-Request": "true"})
     assert r.status_code == 200
     assert (
-        "There is no hair 99999 in this analysis; enter a hair number from the overlay."
+        "Hair no.: there is no hair 99999 in this analysis; enter a hair number from the overlay."
         in r.content.decode()
     )
     r = client.post(url, {"op": "merge", "hair_ids": "3"})
@@ -196,6 +196,38 @@ def test_the_correction_log_says_what_was_done_by_whom_and_when_in_words(
         f"Hair {new_id} added from (300, 310) to (330, 380) px, 55 µm · Nora Nurse"
     )
     assert "set_diameter" not in log and "nurse-clinic-a" not in log and "+00:00" not in log
+
+
+def _form_of(page: str, op: str) -> str:
+    return re.search(rf'<form [^>]*>(?:(?!</form>).)*value="{op}".*?</form>', page, re.S).group(0)
+
+
+def test_a_refused_correction_names_the_field_inside_the_form_that_was_sent(
+    client, analysed, patient
+):
+    url = f"/imaging/{patient.pk}/analyses/{analysed.pk}/correct/"
+    page = client.post(
+        url,
+        {"op": "set_diameter", "hair_id": "1", "diameter_um": "abc"},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    message = "Diameter (µm): enter a number."
+    assert page.count(message) == 1
+    assert message in _form_of(page, "set_diameter")
+    page = client.post(
+        url,
+        {"op": "add", "x1": "a", "y1": "1", "x2": "5", "y2": "5"},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    assert "Base and tip (px): enter base and tip coordinates in pixels." in _form_of(page, "add")
+    assert not AnalysisCorrection.objects.filter(analysis=analysed).exists()
+
+
+def test_a_refused_re_analysis_names_the_image_scale_in_its_form(client, analysed, patient):
+    url = f"/imaging/{patient.pk}/photos/{analysed.photo_id}/analyse/"
+    page = client.post(url, {"um_per_px": "abc"}, headers={"HX-Request": "true"}).content.decode()
+    form = re.search(r'<form class="imaging-calibrate".*?</form>', page, re.S).group(0)
+    assert "Image scale (µm per pixel): enter a number." in form
 
 
 def test_the_add_form_says_its_numbers_are_pixels_and_the_overlay_can_fill_them(
@@ -300,8 +332,8 @@ def test_a_hair_already_taken_out_is_refused_with_what_took_it_out(client, analy
     _correct(client, patient, analysed, op="remove", hair_id=hair)
     r = _correct(client, patient, analysed, op="set_diameter", hair_id=hair, diameter_um="40")
     assert (
-        f"Hair {hair} was removed by an earlier correction; enter a hair number from the "
-        "corrected overlay." in r.content.decode()
+        f"Hair no.: hair {hair} was removed by an earlier correction; enter a hair number from "
+        "the corrected overlay." in r.content.decode()
     )
     assert len(AnalysisCorrection.objects.get(analysis=analysed).edits) == 1
 

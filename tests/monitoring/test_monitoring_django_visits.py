@@ -4,6 +4,7 @@ with field errors and store nothing, and never show one patient's or clinic's da
 from __future__ import annotations
 
 import io
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -188,6 +189,59 @@ def test_visit_page_shows_the_same_view_from_baseline_side_by_side(client, nurse
     change = selectors.change_from_baseline(later)
     assert change.density_change_pct == 12.0 and change.diameter_change_um == 6.0
     assert "12.0 %" in html
+
+
+def _change_rows(html: str) -> dict[str, list[str]]:
+    """The "Change from baseline" table: row label -> its cells (Baseline, This visit, Change)."""
+    table = re.search(r'<section class="card" id="change">.*?<tbody>(.*?)</tbody>', html, re.S)
+    assert table, "no change-from-baseline table"
+    rows = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S):
+        label = re.search(r'<th scope="row">(.*?)</th>', row).group(1)
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        rows[label] = [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
+    return rows
+
+
+def test_the_baseline_visit_shows_its_own_values_as_the_baseline(client, nurse, patient):
+    base = services.record_visit(
+        patient,
+        nurse,
+        {"visit_date": date.today() - timedelta(days=90), "is_baseline": True,
+         "density_per_cm2": 122, "mean_diameter_um": 55},
+    )  # fmt: skip
+    services.record_visit(
+        patient, nurse, {"visit_date": date.today(), "density_per_cm2": 134, "global_assessment": 2}
+    )
+    client.force_login(nurse)
+    html = client.get(f"/monitoring/{patient.pk}/visits/{base.pk}/").content.decode()
+    assert _change_rows(html) == {
+        "Density (/cm²)": ["122.0", "122.0", "baseline"],
+        "Mean diameter (µm)": ["55.0", "55.0", "baseline"],
+        "Global assessment": ["0", "—", "baseline"],
+    }
+
+
+def test_every_change_row_has_a_baseline_this_visit_and_change_cell(client, nurse, patient):
+    services.record_visit(
+        patient,
+        nurse,
+        {"visit_date": date.today() - timedelta(days=90), "is_baseline": True,
+         "density_per_cm2": 100, "mean_diameter_um": 50},
+    )  # fmt: skip
+    later = services.record_visit(
+        patient,
+        nurse,
+        {"visit_date": date.today(), "density_per_cm2": 112, "mean_diameter_um": 56,
+         "global_assessment": 2},
+    )  # fmt: skip
+    client.force_login(nurse)
+    html = client.get(f"/monitoring/{patient.pk}/visits/{later.pk}/").content.decode()
+    assert _change_rows(html) == {
+        "Density (/cm²)": ["100.0", "112.0", "12.0 %"],
+        "Mean diameter (µm)": ["50.0", "56.0", "6.0 µm"],
+        "Global assessment": ["0", "2", "+2"],
+    }
 
 
 def test_a_second_baseline_is_refused(nurse, patient):

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
 from anagen.core.history import save_with_history
+from anagen.imaging.display import MAX_DISPLAY_SIDE, display_overlay
 from anagen.imaging.engine import (
     Analysis,
     CalibrationError,
@@ -31,7 +32,6 @@ from anagen.imaging.engine import (
     analyze,
     compare,
     load_image,
-    render_overlay,
 )
 from anagen.imaging.engine.analyze import (
     ENGINE_VERSION,
@@ -638,16 +638,15 @@ def _save_edits(
 # --- overlay -------------------------------------------------------------------------------
 
 
-def overlay_png(analysis: PhotoAnalysis, corrected: bool = True, max_side: int = 1600) -> bytes:
-    """The photo with the hairs drawn (corrections applied unless ``corrected`` is False)."""
-    from PIL import Image
-
+def overlay_png(
+    analysis: PhotoAnalysis, corrected: bool = True, max_side: int = MAX_DISPLAY_SIDE
+) -> bytes:
+    """The photo with the hairs drawn (corrections applied unless ``corrected`` is False), at a
+    size fit for the screen: small images enlarged, numbers readable and inside the image."""
     result = final_analysis(analysis) if corrected else automatic_analysis(analysis)
     with analysis.photo.image.open("rb") as fh:
         image = load_image(fh.read())
-    im = Image.fromarray(render_overlay(image, result))
-    if max(im.size) > max_side:
-        im.thumbnail((max_side, max_side))
+    im = display_overlay(image, result, max_side=max_side)
     out = io.BytesIO()
     im.save(out, format="PNG", optimize=False)
     return out.getvalue()

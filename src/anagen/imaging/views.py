@@ -27,9 +27,54 @@ def _visit_url(analysis) -> str:
     return f"{url}#analysis-{analysis.pk}"
 
 
-def _panel(request: ClinicRequest, analysis, errors=None, status: int = 200) -> HttpResponse:
+# What each field of the correction and re-analyse forms is called on the page, so that an
+# error says which box is wrong ("Diameter (µm): enter a number.").
+FIELD_LABELS = {
+    "hair_id": "Hair no.",
+    "hair_ids": "Hair numbers",
+    "n": "Split into",
+    "diameter_um": "Diameter (µm)",
+    "x1": "Base and tip (px)",
+    "centreline_px": "Base and tip (px)",
+    "op": "Correction",
+    "um_per_px": "Image scale (µm per pixel)",
+    "photo": "Photo",
+    "analysis": "Analysis",
+}
+
+
+def error_lines(errors: dict[str, list[str]]) -> list[str]:
+    """Each message prefixed with the label of the field it is about (none for ``__all__``)."""
+    lines = []
+    for field, msgs in errors.items():
+        label = FIELD_LABELS.get(field, "" if field == "__all__" else field)
+        for m in msgs:
+            if label and m[:2].istitle():  # "Enter a number." -> "enter a number."
+                m = m[0].lower() + m[1:]
+            lines.append(f"{label}: {m}" if label else m)
+    return lines
+
+
+def _panel(
+    request: ClinicRequest,
+    analysis,
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+    form: str = "",
+) -> HttpResponse:
+    """The analysis panel; ``errors`` are shown in the form named ``form`` (a correction's op
+    or "analyse"), or above the panel when no form is named."""
     analysis.refresh_from_db()
-    context = {"a": analysis, "patient": analysis.patient, "errors": errors or {}}
+    shown = analysis.is_done if form in services.EDIT_OPS else form == "analyse" and (
+        not analysis.is_pending or analysis.is_stalled
+    )  # fmt: skip
+    context = {
+        "a": analysis,
+        "patient": analysis.patient,
+        "errors": errors or {},
+        "error_lines": error_lines(errors or {}),
+        "error_form": form if errors and shown else "",
+    }
     if request.htmx:
         # htmx swaps only 2xx answers: field errors come back in the fragment with 200.
         html = render_to_string("imaging/_analysis.html", context, request=request)
@@ -86,7 +131,8 @@ def correct(request: ClinicRequest, patient_id: int, analysis_id: int) -> HttpRe
         else:
             services.add_edit(analysis, request.user, request.POST)
     except services.ImagingError as exc:
-        return _panel(request, analysis, exc.errors, status=400)
+        op = str(request.POST.get("op", ""))
+        return _panel(request, analysis, exc.errors, status=400, form=op)
     if request.htmx:
         return _panel(request, analysis)
     messages.success(request, "Correction saved; the automatic result is kept unchanged.")
@@ -107,7 +153,7 @@ def analyse(request: ClinicRequest, patient_id: int, photo_id: int) -> HttpRespo
     except services.ImagingError as exc:
         existing = getattr(photo, "analysis", None)
         if existing is not None:
-            return _panel(request, existing, exc.errors, status=400)
+            return _panel(request, existing, exc.errors, status=400, form="analyse")
         messages.error(request, str(exc))
         return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=photo.visit_id)
     if request.htmx:
