@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.conf import settings
 
@@ -131,3 +133,23 @@ def test_an_admin_cannot_pull_another_clinics_staff_into_their_clinic(
     added = client.post("/accounts/members/", {"username": "a-nurse", "role": "nurse"})
     assert added.status_code == 302
     assert Membership.objects.get(user=a_nurse, clinic=clinic_b).role == "nurse"
+
+
+@pytest.mark.parametrize(
+    ("role", "export_link"),
+    [(Role.RESEARCHER, True), (Role.CLINICIAN, False), (Role.NURSE, None)],
+)
+def test_the_dashboard_leads_to_the_evidence_pages_a_role_may_open(
+    client, clinic_a, make_user, role, export_link
+):
+    """The researcher's dashboard was a heading and nothing else."""
+    client.force_login(make_user(role, clinic_a))
+    page = client.get("/").content.decode()
+    if export_link is None:  # no cohort permission: no card
+        assert 'id="evidence-card"' not in page
+        return
+    card = page[page.index('id="evidence-card"') :]
+    assert 'href="/outcomes/cohort/"' in card and 'href="/outcomes/comparison/"' in card
+    assert ('href="/interop/export/"' in card) is export_link
+    for href in re.findall(r'href="(/[^"]+)"', card.split("</section>")[0]):
+        assert client.get(href).status_code == 200, href

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from anagen.core.text import contains_nul, phone_cell, spreadsheet_safe
+from anagen.core.text import contains_nul, fixed, phone_cell, spreadsheet_safe
 
 
 @pytest.mark.parametrize(
@@ -64,3 +64,18 @@ def test_deeply_nested_json_is_refused_without_recursion():
     assert load_json('{"a": [1, {"b": 2}]}') == {"a": [1, {"b": 2}]}
     assert not too_deep(load_json("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH))
     assert too_deep([[[1]]], limit=2)
+
+
+@pytest.mark.parametrize(
+    ("value", "decimals", "signed", "text"),
+    [
+        (85.05, 1, False, "85.1"),  # stored 85.04999…: as the visit page's floatformat says
+        (14.95, 1, False, "15.0"),
+        (-2.25, 1, True, "-2.3"),
+        (8, 1, True, "+8.0"),
+        (-0.04, 1, True, "+0.0"),  # never "-0.0"
+        (120.4, 0, False, "120"),
+    ],
+)
+def test_fixed_rounds_halves_up_as_written(value, decimals, signed, text):
+    assert fixed(value, decimals, signed=signed) == text

@@ -14,7 +14,8 @@ api = NinjaAPI(
     version="1",
     description=(
         "Clinic data for regenerative hair restoration. Authenticate with "
-        "`Authorization: Bearer <token>` (create one under Account → API tokens) or the "
+        "`Authorization: Bearer <token>` (create one on the API tokens page, linked at the top "
+        "of every page) or the "
         "browser session. Every object belongs to one clinic; objects of other clinics "
         "answer 404."
     ),

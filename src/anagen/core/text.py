@@ -6,6 +6,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 # Deeper JSON than this is refused by every reader of uploaded or posted JSON: no clinical
@@ -91,3 +92,19 @@ def phone_cell(value: object) -> str:
     spreadsheet_safe, so "+cmd|…", "=…", "-…", "@…" or a leading tab/CR are still guarded."""
     text = "" if value is None else str(value)
     return text if PHONE_NUMBER.fullmatch(text) else spreadsheet_safe(text)
+
+
+def fixed(value: float, decimals: int, *, signed: bool = False) -> str:
+    """``value`` to ``decimals`` places, halves rounded up as written: 85.05 → "85.1".
+
+    Formatting the float itself gives "85.0" (85.05 is stored as 85.04999…), while Django's
+    ``floatformat`` on the stored decimal gives "85.1": one measurement then read differently
+    on the visit page and in the progress report.
+    """
+    rounded = Decimal(repr(float(value))).quantize(
+        Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP
+    )
+    if rounded.is_zero():
+        rounded = abs(rounded)  # no "-0.0"
+    text = f"{rounded:f}"
+    return f"+{text}" if signed and rounded >= 0 else text

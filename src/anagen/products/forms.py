@@ -324,7 +324,9 @@ class LotFilterForm(forms.Form):
         choices=[("", "All")] + [(s, s.capitalize()) for s in LOT_FILTERS],
         label="Status",
     )
-    product = forms.ModelChoiceField(queryset=Product.objects.none(), required=False)
+    product = forms.ModelChoiceField(
+        queryset=Product.objects.none(), required=False, empty_label="All products"
+    )
     q = forms.CharField(required=False, max_length=100, label="Search")
 
     def __init__(self, clinic: Clinic, *args: Any, **kwargs: Any) -> None:

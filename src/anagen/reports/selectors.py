@@ -13,6 +13,7 @@ from PIL import Image
 
 from anagen.assessment import selectors as assessment_selectors
 from anagen.assessment.protocols import INVESTIGATIONAL_NOTICE
+from anagen.core.text import fixed
 from anagen.imaging import selectors as imaging_selectors
 from anagen.interop.analysis import age_on
 from anagen.monitoring import charts
@@ -136,7 +137,7 @@ def _photo_uri(photo: Photo) -> str | None:
 def _fmt(value: float | None, decimals: int, *, signed: bool = False) -> str:
     if value is None or not math.isfinite(value):
         return "—"
-    return f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
+    return fixed(value, decimals, signed=signed)
 
 
 def _measure_table(result: progress.Progress) -> tuple[list[VisitColumn], list[MeasureRow]]:

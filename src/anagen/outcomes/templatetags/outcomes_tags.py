@@ -9,6 +9,7 @@ from typing import Any
 from django import template
 
 from anagen.assessment.labels import modality_label
+from anagen.core.text import fixed
 
 register = template.Library()
 
@@ -24,13 +25,13 @@ def _f(value: Any) -> float | None:
 @register.filter
 def num(value: Any, decimals: int = 1) -> str:
     v = _f(value)
-    return "—" if v is None else f"{v:.{int(decimals)}f}"
+    return "—" if v is None else fixed(v, int(decimals))
 
 
 @register.filter
 def signed(value: Any, decimals: int = 1) -> str:
     v = _f(value)
-    return "—" if v is None else f"{v:+.{int(decimals)}f}"
+    return "—" if v is None else fixed(v, int(decimals), signed=True)
 
 
 @register.filter
