@@ -270,8 +270,14 @@ USE_TZ = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"refusal": {"()": "anagen.core.logfilters.RefusalWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("ANAGEN_LOG_LEVEL", "WARNING")},
+    # Refused requests: one line each, once (Django's own console handler repeated them
+    # under ANAGEN_DEBUG, with the traceback).
+    "loggers": {
+        "django.request": {"handlers": ["console"], "propagate": False, "filters": ["refusal"]}
+    },
 }
 
 ANAGEN_PAGE_SIZE = 25
