@@ -132,6 +132,22 @@ def test_bad_input_is_one_error_line_and_exit_2(capsys, argv, needle):
 
 
 @pytest.mark.parametrize(
+    ("argv", "start"),
+    [
+        ([*TRIAL, "--stages", "IV,IX"], "error: --stages: norwood_stage = 'IX'"),
+        (["forecast", "--stage", "IX"], "error: --stage: norwood_stage = 'IX'"),
+        ([*TRIAL[:-1], "1"], "error: --n: n_per_arm = 1"),
+        ([*PLAUS, "--baseline", "150", "--followup", "700"], "error: --followup: followup_"),
+        (["forecast", "--stage", "IV", "--baseline-density", "inf"], "error: --baseline-density:"),
+        ([*TRIAL, "--weeks", "0,nan"], "error: --weeks: visit_weeks = nan"),
+    ],
+)
+def test_an_error_names_the_option_that_set_the_parameter(capsys, argv, start):
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err.startswith(start)
+
+
+@pytest.mark.parametrize(
     "exc",
     [
         OverflowError("int too large to convert to float"),

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .errors import (
+    ParameterError,
     SimulationInputError,
     require_finite_between,
     require_int_at_least,
@@ -361,6 +362,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except SystemExit as exc:  # --help inside a subcommand
         return int(exc.code or 0)
+    except ParameterError as exc:  # names the model's parameter: say which option set it
+        flag = _flag_of(argv[0], exc.parameter)
+        _error(f"{flag}: {exc}" if flag else str(exc))
+        return 2
     except (ValueError, argparse.ArgumentTypeError) as exc:  # incl. SimulationInputError
         _error(str(exc) or type(exc).__name__)
         return 2
@@ -368,6 +373,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         # above should catch these first; never show a traceback.
         _error(f"{type(exc).__name__}: {exc or 'no detail'} (input out of range?)")
         return 2
+
+
+# The option that sets each model parameter a ParameterError can name.
+_FLAGS = {
+    "n_per_arm": "--n", "n": "--n", "replicates": "--replicates", "n_virtual": "--n-virtual",
+    "n_max": "--n-max", "months": "--months", "every": "--every", "workers": "--workers",
+    "seed": "--seed", "spillover": "--spillover", "dropout_per_year": "--dropout",
+    "power": "--power", "alpha": "--alpha", "arms": "--arms", "analysis": "--analysis",
+    "scale": "--scale", "visit_weeks": "--weeks", "weeks": "--weeks", "delta": "--delta",
+    "sd": "--sd", "rho": "--rho", "followup_density": "--followup", "stages": "--stages",
+}  # fmt: skip
+
+
+def _flag_of(command: str, parameter: str) -> str | None:
+    if parameter in ("norwood_stage", "ludwig_stage"):
+        return "--stage" if command == "forecast" else "--stages"
+    if parameter == "baseline_density":
+        return "--baseline" if command == "plausibility" else "--baseline-density"
+    return _FLAGS.get(parameter)
 
 
 def _error(message: str) -> None:
