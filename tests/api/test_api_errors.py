@@ -17,3 +17,47 @@ def test_refuse_raises_the_status_asked_for():
     with pytest.raises(HttpError) as err:
         refuse({"lot": ["Not usable."]}, 409)
     assert (err.value.status_code, err.value.message) == (409, "lot: Not usable.")
+
+
+def test_every_request_body_schema_refuses_unknown_fields_and_has_its_own_name():
+    """A schema of one name in two modules made the OpenAPI document describe the wrong
+    body (consultation plans were documented with the follow-up schedule's fields)."""
+    import inspect
+
+    from ninja import Schema
+
+    from anagen.api import assessment, imaging, monitoring, patients, products, treatments
+    from anagen.api.schemas import InputSchema
+
+    seen: dict[str, str] = {}
+    for module in (assessment, imaging, monitoring, patients, products, treatments):
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if not issubclass(cls, Schema) or cls.__module__ != module.__name__:
+                continue
+            assert name not in seen, (name, seen.get(name), module.__name__)
+            seen[name] = module.__name__
+            if name.endswith(("In", "Patch")):
+                assert issubclass(cls, InputSchema), name
+    assert len(seen) > 50
+
+
+@pytest.mark.django_db
+def test_a_misspelt_field_is_refused_and_nothing_is_stored(
+    client, clinic_a, make_user, make_patient, api_token
+):
+    from anagen.accounts.roles import Role
+    from anagen.assessment.models import MedicalHistory
+
+    clinician = make_user(Role.CLINICIAN, clinic_a)
+    patient = make_patient(clinic_a, clinician)
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    response = client.post(
+        f"/api/v1/consultation/{patient.pk}/history",
+        {"bleeding_disordr": True, "pregnant": False, "lactating": False},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert response.status_code == 422
+    assert "bleeding_disordr" in response.json()["detail"]
+    assert "not permitted" in response.json()["detail"]
+    assert not MedicalHistory.objects.filter(patient=patient).exists()

@@ -35,7 +35,7 @@ def _demo_with_cohort() -> None:
 def test_clinician_filters_the_cohort_and_sees_charts_and_statistics(page, screenshot):
     _demo_with_cohort()
     sign_in(page, "clinician", "clinician-demo-2026")
-    page.get_by_role("link", name="Outcomes").click()
+    page.get_by_role("link", name="Outcomes", exact=True).click()  # the nav link
     page.get_by_role("heading", name="Cohort outcomes").wait_for()
     chart = page.locator("#cohort-chart")
     # (wait_for_function would need eval, which the page's CSP forbids: wait on the DOM.)

@@ -305,3 +305,25 @@ def test_a_base_url_that_is_not_an_absolute_http_address_is_refused_before_any_w
     assert "\n" not in str(exc.value) and "https://" in str(exc.value)
     assert not target.exists()
     assert not AccessLog.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "path", "message"),
+    [
+        (("fhir", "import"), "/dev/zero", "/dev/zero: larger than 2,048 KiB; nothing imported"),
+        (("fhir", "import"), "{tmp}", "is a folder, not a file"),
+        (("lots", "import"), "/dev/zero", "/dev/zero: larger than 2,048 KiB; nothing imported"),
+    ],
+)
+def test_an_import_file_too_big_or_not_a_file_is_refused_without_reading_it_all(
+    setup, tmp_path, clinic_a, make_user, command, path, message
+):
+    """`anagen fhir import /dev/zero` once read until the kernel killed it at 22 GB."""
+    # Each command run by a role that may use it: front desk imports patients, quality lots.
+    role = Role.QUALITY if command[0] == "lots" else Role.FRONT_DESK
+    user = make_user(role, clinic_a, username="cli-user")
+    with pytest.raises(CommandError) as err:
+        call_command(
+            *command, path.format(tmp=tmp_path), "--clinic", "clinic-a", "--user", user.username
+        )
+    assert str(err.value).endswith(message)

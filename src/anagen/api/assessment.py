@@ -16,6 +16,7 @@ from ninja.errors import HttpError
 from anagen.accounts.roles import PERMISSIONS
 from anagen.api.auth import BearerToken, SessionCookie, check_permission
 from anagen.api.errors import refuse
+from anagen.api.schemas import InputSchema
 from anagen.assessment import selectors, services
 from anagen.assessment.models import (
     Consent,
@@ -78,20 +79,20 @@ def _patient(request: ClinicRequest, patient_id: int) -> Patient:
 Modality = Literal["exosome", "prp", "minoxidil", "transplant", "microneedling", "lllt"]
 
 
-class MedicationIn(Schema):
+class MedicationIn(InputSchema):
     drug_class: str = Field(max_length=40)
     name: str = Field("", max_length=200)
     start: date | None = None
     stop: date | None = Field(None, description="Empty = still taking")
 
 
-class PriorTreatmentIn(Schema):
+class PriorTreatmentIn(InputSchema):
     modality: str = Field(max_length=40)
     on: date
     notes: str = Field("", max_length=2000)
 
 
-class HistoryIn(Schema):
+class HistoryIn(InputSchema):
     recorded_on: date | None = Field(None, description="Date the answers were given (today)")
     conditions: list[str] = Field([], max_length=50)
     other_conditions: str = Field("", max_length=5000)
@@ -110,7 +111,7 @@ class HistoryIn(Schema):
     notes: str = Field("", max_length=5000)
 
 
-class HistoryOut(Schema):
+class MedicalHistoryOut(Schema):
     id: int
     version: int
     recorded_on: date
@@ -174,16 +175,16 @@ class ScreeningOut(Schema):
         return services.screening_is_current(obj.patient, obj)
 
 
-class ScreenIn(Schema):
+class ScreenIn(InputSchema):
     product_components: list[str] = Field([], max_length=50)
 
 
-class OverrideIn(Schema):
+class OverrideIn(InputSchema):
     modality: Modality
     reason: str = Field(max_length=2000)
 
 
-class ExamIn(Schema):
+class ExamIn(InputSchema):
     examined_on: date | None = None
     norwood_hamilton: str = Field("", max_length=12)
     ludwig: str = Field("", max_length=5)
@@ -237,7 +238,7 @@ class ExamOut(Schema):
         return obj.examined_by.username
 
 
-class DiagnosisIn(Schema):
+class DiagnosisIn(InputSchema):
     condition: str = Field(max_length=20)
     stage: str = Field("", max_length=10)
     diagnosed_on: date | None = None
@@ -299,7 +300,7 @@ class ProposalsOut(Schema):
     missing: list[str]
 
 
-class PlanIn(Schema):
+class PlanIn(InputSchema):
     proposal_key: str = Field(max_length=40)
     sessions_planned: int | None = None
     interval_weeks: float | None = None
@@ -307,25 +308,25 @@ class PlanIn(Schema):
     notes: str = Field("", max_length=5000)
 
 
-class PlanPatch(Schema):
+class PlanPatch(InputSchema):
     sessions_planned: int | None = None
     interval_weeks: float | None = None
     start_on: date | None = None
     notes: str | None = Field(None, max_length=5000)
 
 
-class ReasonIn(Schema):
+class AssessmentReasonIn(InputSchema):
     reason: str = Field(max_length=2000)
 
 
-class ConsentIn(Schema):
+class ConsentIn(InputSchema):
     modality: Modality
     signed_name: str = Field(max_length=200)
     signed_on: date
     signature_png: str = Field("", max_length=500_000, description="data:image/png;base64,…")
 
 
-class WithdrawIn(Schema):
+class WithdrawIn(InputSchema):
     reason: str = Field(max_length=2000)
     withdrawn_on: date | None = None
 
@@ -405,7 +406,7 @@ class ConsultationOut(Schema):
     patient_id: int
     steps: list[StepOut]
     next_step: str | None
-    history: HistoryOut | None
+    history: MedicalHistoryOut | None
     screening: ScreeningOut | None
     exam: ExamOut | None
     diagnosis: DiagnosisOut | None
@@ -428,7 +429,7 @@ class RulesOut(Schema):
     rules: list[RuleOut]
 
 
-class RuleOverrideIn(Schema):
+class RuleOverrideIn(InputSchema):
     rule_id: str = Field(max_length=60)
     action: Literal["set_outcome", "disable"]
     outcome: Literal["", "WARN", "REFER", "BLOCK"] = ""
@@ -509,7 +510,7 @@ def consultation(request: ClinicRequest, patient_id: int):
 
 @router.get(
     "/{patient_id}/history",
-    response=list[HistoryOut],
+    response=list[MedicalHistoryOut],
     summary="All versions of the medical history, newest first",
     auth=guard("consultation.view"),
 )
@@ -519,7 +520,7 @@ def list_history(request: ClinicRequest, patient_id: int):
 
 @router.post(
     "/{patient_id}/history",
-    response={201: HistoryOut},
+    response={201: MedicalHistoryOut},
     summary="Record a new history version (screened at once)",
     auth=guard("history.edit"),
 )
@@ -691,7 +692,7 @@ def update_plan(request: ClinicRequest, patient_id: int, plan_id: int, payload: 
     summary="Cancel a plan (reason required)",
     auth=guard("plan.edit"),
 )
-def cancel_plan(request: ClinicRequest, patient_id: int, plan_id: int, payload: ReasonIn):
+def cancel_plan(request: ClinicRequest, patient_id: int, plan_id: int, payload: AssessmentReasonIn):
     plan = selectors.get_plan(_patient(request, patient_id), plan_id)
     try:
         return services.cancel_plan(plan, request.user, payload.reason)

@@ -15,6 +15,7 @@ from ninja.errors import HttpError
 
 from anagen.api.auth import guard
 from anagen.api.errors import refuse
+from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
 from anagen.imaging import selectors, services
 from anagen.imaging.engine import accuracy_record
@@ -116,7 +117,7 @@ class AnalysisDetailOut(AnalysisOut):
         return [h.to_dict() for h in services.final_analysis(obj).hairs]
 
 
-class EditIn(Schema):
+class EditIn(InputSchema):
     op: str | None = Field(None, description="add, remove, merge, split, set_diameter or undo")
     hair_id: int | None = Field(None, ge=1, le=2**31 - 1)
     hair_ids: list[int] | None = Field(None, max_length=20)
@@ -127,7 +128,7 @@ class EditIn(Schema):
     )
 
 
-class AnalyseIn(Schema):
+class AnalyseIn(InputSchema):
     um_per_px: float | None = Field(
         None, allow_inf_nan=False, description="Image scale; empty = the clinic's calibration"
     )
@@ -269,7 +270,7 @@ class ComparisonDetailOut(ComparisonOut):
         return list((obj.result or {}).get("matched", []))
 
 
-class CompareIn(Schema):
+class CompareIn(InputSchema):
     before_photo_id: int = Field(
         ..., ge=1, le=2**31 - 1, description="The earlier trichoscopy photo (1-7 days before)"
     )

@@ -16,6 +16,7 @@ from ninja.errors import HttpError
 from anagen.accounts.roles import allowed
 from anagen.api.auth import guard
 from anagen.api.errors import refuse
+from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
 from anagen.monitoring import schedule, selectors, services
 from anagen.monitoring.models import (
@@ -63,7 +64,7 @@ class ScheduledVisitOut(Schema):
         return visit.pk if visit is not None else None
 
 
-class PlanIn(Schema):
+class SchedulePlanIn(InputSchema):
     first_session_date: date | None = None
     sessions_planned: int | None = Field(None, ge=1, le=24)
     interval_weeks: float | None = Field(None, allow_inf_nan=False)
@@ -71,7 +72,7 @@ class PlanIn(Schema):
     protocol_key: str = Field("", max_length=40)
 
 
-class PlanOut(Schema):
+class SchedulePlanOut(Schema):
     id: int
     first_session_date: date
     sessions_planned: int
@@ -85,17 +86,17 @@ class PlanOut(Schema):
         return list(obj.visits.order_by("due_date", "id"))
 
 
-class RescheduleIn(Schema):
+class RescheduleIn(InputSchema):
     due_date: date | None = None
     reason: str = Field("", max_length=500)
 
 
-class AppointmentIn(Schema):
+class AppointmentIn(InputSchema):
     due_date: date | None = None
     label: str = Field("Consultation", max_length=120, description="What it is for")
 
 
-class VisitStatusIn(Schema):
+class VisitStatusIn(InputSchema):
     status: str = Field(..., description="missed, cancelled or planned")
     reason: str = Field("", max_length=500)
 
@@ -130,7 +131,7 @@ class PhotoOut(Schema):
         return f"/monitoring/{obj.patient_id}/photos/{obj.pk}/"
 
 
-class VisitIn(Schema):
+class VisitIn(InputSchema):
     visit_date: date | None = None
     is_baseline: bool = False
     scheduled_visit_id: int | None = Field(None, ge=1, le=2**63 - 1)
@@ -154,7 +155,7 @@ class VisitIn(Schema):
     anagen_pct: Num = Field(None, allow_inf_nan=False)
 
 
-class ChangeOut(Schema):
+class BaselineChangeOut(Schema):
     baseline_date: date | None
     density_per_cm2: float | None
     baseline_density_per_cm2: float | None
@@ -200,10 +201,10 @@ class VisitOut(Schema):
 
 
 class VisitDetailOut(VisitOut):
-    change_from_baseline: ChangeOut
+    change_from_baseline: BaselineChangeOut
 
 
-class AdverseEventIn(Schema):
+class AdverseEventIn(InputSchema):
     term_key: str | None = Field(None, max_length=60, description="CTCAE term key or name")
     grade: int | None = Field(None, ge=-(2**31), le=2**31)
     onset_date: date | None = None
@@ -243,7 +244,7 @@ class AdverseEventOut(Schema):
     meddra_version: str
 
 
-class ProposalOut(Schema):
+class DecisionProposalOut(Schema):
     proposal: str | None
     label: str
     response: str | None
@@ -251,11 +252,11 @@ class ProposalOut(Schema):
     extra_sessions: int | None
     maintenance_interval_months: int | None
     inputs: dict[str, Any]
-    change_from_baseline: ChangeOut
+    change_from_baseline: BaselineChangeOut
     error: str
 
 
-class DecisionIn(Schema):
+class DecisionIn(InputSchema):
     decision: str | None = Field(None, max_length=30)
     rationale: str = Field("", max_length=5000)
     sessions_done: int | None = Field(None, ge=-(2**31), le=2**31)
@@ -295,7 +296,7 @@ class TimelineOut(Schema):
     restricted: bool = False
 
 
-class VoidIn(Schema):
+class MonitoringVoidIn(InputSchema):
     reason: str = Field(
         "", max_length=1000, description="Why the record is void (at least 5 characters)"
     )
@@ -394,11 +395,11 @@ def patient_schedule(request: ClinicRequest, patient_id: int):
 
 @router.post(
     "/patients/{patient_id}/schedule",
-    response={201: PlanOut},
+    response={201: SchedulePlanOut},
     summary="Create a follow-up schedule from the protocol",
     auth=guard("schedule.manage"),
 )
-def create_plan(request: ClinicRequest, patient_id: int, payload: PlanIn):
+def create_plan(request: ClinicRequest, patient_id: int, payload: SchedulePlanIn):
     patient = _patient(request, patient_id)
     kwargs: dict[str, Any] = {
         "first_session_date": payload.first_session_date,
@@ -527,7 +528,7 @@ def get_visit(request: ClinicRequest, patient_id: int, visit_id: int):
 
 @router.get(
     "/patients/{patient_id}/visits/{visit_id}/proposal",
-    response=ProposalOut,
+    response=DecisionProposalOut,
     summary="The further-treatment proposal at this visit",
     auth=guard("visit.view"),
 )
@@ -656,7 +657,7 @@ def _void(request: ClinicRequest, obj: Any, reason: str) -> Any:
     summary="Void a visit entered in error (kept with its history; no deletion)",
     auth=guard("record.void"),
 )
-def void_visit(request: ClinicRequest, patient_id: int, visit_id: int, payload: VoidIn):
+def void_visit(request: ClinicRequest, patient_id: int, visit_id: int, payload: MonitoringVoidIn):
     return _void(request, _visit(request, patient_id, visit_id), payload.reason)
 
 
@@ -666,7 +667,7 @@ def void_visit(request: ClinicRequest, patient_id: int, visit_id: int, payload: 
     summary="Void a photo (a trichoscopy photo takes its image-analysis measurement with it)",
     auth=guard("record.void"),
 )
-def void_photo(request: ClinicRequest, patient_id: int, photo_id: int, payload: VoidIn):
+def void_photo(request: ClinicRequest, patient_id: int, photo_id: int, payload: MonitoringVoidIn):
     photo = selectors.get_photo(_patient(request, patient_id), photo_id)
     return _void(request, photo, payload.reason)
 
@@ -677,7 +678,9 @@ def void_photo(request: ClinicRequest, patient_id: int, photo_id: int, payload: 
     summary="Void a measurement entered in error",
     auth=guard("record.void"),
 )
-def void_measurement(request: ClinicRequest, patient_id: int, measurement_id: int, payload: VoidIn):
+def void_measurement(
+    request: ClinicRequest, patient_id: int, measurement_id: int, payload: MonitoringVoidIn
+):
     measurement = selectors.get_measurement(_patient(request, patient_id), measurement_id)
     return _void(request, measurement, payload.reason)
 
@@ -688,6 +691,6 @@ def void_measurement(request: ClinicRequest, patient_id: int, measurement_id: in
     summary="Void an adverse event entered in error",
     auth=guard("record.void"),
 )
-def void_event(request: ClinicRequest, patient_id: int, event_id: int, payload: VoidIn):
+def void_event(request: ClinicRequest, patient_id: int, event_id: int, payload: MonitoringVoidIn):
     event = selectors.get_adverse_event(_patient(request, patient_id), event_id)
     return _void(request, event, payload.reason)

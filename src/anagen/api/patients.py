@@ -4,11 +4,11 @@ from typing import Literal
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.pagination import paginate
-from pydantic import ConfigDict
 
 from anagen.api.auth import guard
 from anagen.api.errors import refuse
 from anagen.api.pagination import BoundedPagination
+from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
 from anagen.patients import selectors, services
 from anagen.patients.models import Patient
@@ -18,10 +18,8 @@ router = Router(tags=["patients"])
 Sex = Literal["female", "male", "intersex", "unknown"]
 
 
-class PatientIn(Schema):
+class PatientIn(InputSchema):
     # A misspelt field is an error, not a change silently left out.
-    model_config = ConfigDict(extra="forbid")
-
     medical_record_number: str = Field(min_length=1, max_length=40)
     given_name: str = Field(min_length=1, max_length=100)
     family_name: str = Field(min_length=1, max_length=100)
@@ -32,9 +30,7 @@ class PatientIn(Schema):
     address: str = Field("", max_length=2000)
 
 
-class PatientPatch(Schema):
-    model_config = ConfigDict(extra="forbid")
-
+class PatientPatch(InputSchema):
     medical_record_number: str | None = Field(None, min_length=1, max_length=40)
     given_name: str | None = Field(None, min_length=1, max_length=100)
     family_name: str | None = Field(None, min_length=1, max_length=100)
@@ -65,7 +61,7 @@ class PatientOut(Schema):
         return obj.is_voided
 
 
-class VoidIn(Schema):
+class PatientVoidIn(InputSchema):
     reason: str = Field(min_length=5, max_length=1000)
 
 
@@ -74,18 +70,18 @@ class PatientFilter(Schema):
     include_voided: bool = False
 
 
-class ChangeOut(Schema):
+class FieldChangeOut(Schema):
     field: str
     old: str | None
     new: str | None
 
 
-class HistoryOut(Schema):
+class PatientHistoryOut(Schema):
     when: datetime
     user: str | None
     kind: str
     reason: str
-    changes: list[ChangeOut]
+    changes: list[FieldChangeOut]
 
 
 def _raise(exc: services.PatientError) -> None:
@@ -147,7 +143,7 @@ def update_patient(request: ClinicRequest, patient_id: int, payload: PatientPatc
     summary="Void a record (no deletion)",
     auth=guard("patient.void"),
 )
-def void_patient(request: ClinicRequest, patient_id: int, payload: VoidIn):
+def void_patient(request: ClinicRequest, patient_id: int, payload: PatientVoidIn):
     patient = _patient(request, patient_id)
     try:
         return services.void_patient(patient, request.user, payload.reason)
@@ -157,7 +153,7 @@ def void_patient(request: ClinicRequest, patient_id: int, payload: VoidIn):
 
 @router.get(
     "/{patient_id}/history",
-    response=list[HistoryOut],
+    response=list[PatientHistoryOut],
     summary="Change history",
     auth=guard("audit.view"),
 )

@@ -19,6 +19,7 @@ from ninja.pagination import paginate
 from anagen.api.auth import guard
 from anagen.api.errors import refuse
 from anagen.api.pagination import BoundedPagination
+from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
 from anagen.patients import selectors as patient_selectors
 from anagen.products import selectors, services
@@ -34,7 +35,7 @@ def _raise(exc: services.ProductError) -> None:
 # --- schemas -------------------------------------------------------------------------------------
 
 
-class ProductIn(Schema):
+class ProductIn(InputSchema):
     manufacturer: str = Field(min_length=1, max_length=200)
     name: str = Field(min_length=1, max_length=200)
     source_tissue: str = Field(
@@ -68,7 +69,7 @@ class ProductOut(Schema):
     is_active: bool
 
 
-class LotIn(Schema):
+class LotIn(InputSchema):
     product_id: int
     lot_number: str = Field(min_length=1, max_length=60)
     expiry_date: date
@@ -129,7 +130,7 @@ class ReportOut(Schema):
     results: list[CriterionOut]
 
 
-class CoaIn(Schema):
+class CoaIn(InputSchema):
     testing_laboratory: str = Field("", max_length=200)
     third_party_laboratory: bool = False
     cgmp_statement: str = Field("", max_length=300)
@@ -171,16 +172,16 @@ class LotDetailOut(Schema):
     pending_override: str | None
 
 
-class ReasonIn(Schema):
+class LotReasonIn(InputSchema):
     reason: str = Field("", max_length=2000)
 
 
-class ExcursionDecisionIn(Schema):
+class ExcursionDecisionIn(InputSchema):
     decision: str = Field("", description="accept or reject")
     reason: str = Field("", max_length=2000)
 
 
-class WasteIn(Schema):
+class WasteIn(InputSchema):
     quantity: int | None = None
     reason: str = Field("", max_length=300)
 
@@ -238,7 +239,7 @@ class TraceOut(Schema):
     adverse_event_list: list[TraceAdverseEventOut]
 
 
-class LocationIn(Schema):
+class LocationIn(InputSchema):
     name: str = Field(min_length=1, max_length=120)
     description: str = Field("", max_length=300)
 
@@ -250,7 +251,7 @@ class LocationOut(Schema):
     is_active: bool
 
 
-class ReadingIn(Schema):
+class ReadingIn(InputSchema):
     recorded_at: datetime | None = Field(None, description="ISO 8601 with a UTC offset")
     temperature_c: Decimal | None = None
 
@@ -267,7 +268,7 @@ class ReadingResultOut(Schema):
     excursions_flagged: list[str]
 
 
-class SpecIn(Schema):
+class SpecIn(InputSchema):
     yaml: str = Field(min_length=1, max_length=200_000)
 
 
@@ -503,7 +504,7 @@ def lot_report(request: ClinicRequest, lot_id: int):
 
 
 @router.post("/lots/{lot_id}/release", response=LotDetailOut, auth=guard("lot.release"))
-def release_lot(request: ClinicRequest, lot_id: int, payload: ReasonIn):
+def release_lot(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
     lot = _lot(request, lot_id)
     try:
         services.release_lot(lot, request.user, payload.reason)
@@ -513,7 +514,7 @@ def release_lot(request: ClinicRequest, lot_id: int, payload: ReasonIn):
 
 
 @router.post("/lots/{lot_id}/reject", response=LotDetailOut, auth=guard("lot.release"))
-def reject_lot(request: ClinicRequest, lot_id: int, payload: ReasonIn):
+def reject_lot(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
     lot = _lot(request, lot_id)
     try:
         services.reject_lot(lot, request.user, payload.reason)
@@ -528,7 +529,7 @@ def reject_lot(request: ClinicRequest, lot_id: int, payload: ReasonIn):
     summary="Request a release override (first of two quality users)",
     auth=guard("lot.release"),
 )
-def request_override(request: ClinicRequest, lot_id: int, payload: ReasonIn):
+def request_override(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
     lot = _lot(request, lot_id)
     try:
         services.request_override(lot, request.user, payload.reason)
@@ -632,7 +633,7 @@ def trace_lot(request: ClinicRequest, lot_id: int):
     summary="Recall: block the lot and list the affected patients",
     auth=guard("recall.manage"),
 )
-def recall_lot(request: ClinicRequest, lot_id: int, payload: ReasonIn):
+def recall_lot(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
     lot = _lot(request, lot_id)
     try:
         services.recall_lot(lot, request.user, payload.reason)

@@ -6,6 +6,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from anagen.api.auth import guard
+from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
 from anagen.patients.selectors import MAX_DB_ID, get_patient
 from anagen.products.models import Lot
@@ -15,31 +16,31 @@ from anagen.treatments.models import TreatmentSession
 router = Router(tags=["sessions"])
 
 
-class MapEntryIn(Schema):
+class MapEntryIn(InputSchema):
     zone: str = Field(description="Zone code, e.g. frontal or vertex.2")
     points: int
     volume_ml: float
     spacing_mm: float | None = None
 
 
-class VialIn(Schema):
+class VialIn(InputSchema):
     lot_id: int = Field(ge=1, le=MAX_DB_ID)
     quantity: int
 
 
-class PrpIn(Schema):
+class PrpIn(InputSchema):
     blood_volume_ml: float
     spin_protocol: str
     platelet_concentration_10e9_per_l: float | None = None
 
 
-class GraftIn(Schema):
+class GraftIn(InputSchema):
     zone: str
     grafts: int
     technique: str
 
 
-class SessionIn(Schema):
+class SessionIn(InputSchema):
     plan_id: int = Field(ge=1, le=MAX_DB_ID)
     modality: str
     performed_on: date
@@ -115,7 +116,7 @@ class SessionOut(Schema):
         return None
 
 
-class VoidIn(Schema):
+class SessionVoidIn(InputSchema):
     reason: str = Field(
         "", max_length=1000, description="Why the session is void (at least 5 characters)"
     )
@@ -196,7 +197,7 @@ def create_session(request: ClinicRequest, patient_id: int, payload: SessionIn):
     auth=guard("record.void"),
     summary="Void a session entered in error (its vial draws stay on the lot trace)",
 )
-def void_session(request: ClinicRequest, patient_id: int, session_id: int, payload: VoidIn):
+def void_session(request: ClinicRequest, patient_id: int, session_id: int, payload: SessionVoidIn):
     """The session leaves every list and count; the vials drawn for it stay on the lot
     trace, because a recall must reach anyone who may have been exposed."""
     session = selectors.get_session(get_patient(request.clinic, patient_id), session_id)

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from anagen.accounts.commands import clinic_and_user
+from anagen.accounts.commands import clinic_and_user, read_input_file
 from anagen.interop import fhir_export, fhir_import
 from anagen.interop.cli_support import check_output, patient_by_mrn, write_output
 from anagen.patients.selectors import log_access
@@ -64,10 +64,7 @@ class Command(BaseCommand):
             return
         clinic, user = clinic_and_user(options["clinic"], options["user"], "fhir.import")
         path: Path = options["file"]
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise CommandError(f"{path}: {exc.strerror}") from exc
+        raw = read_input_file(path, fhir_import.MAX_BUNDLE_BYTES)
         try:
             result = fhir_import.import_patient_bundle(clinic, user, raw)
         except fhir_import.ImportRefused as exc:

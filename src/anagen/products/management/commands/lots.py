@@ -11,8 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from anagen.accounts.commands import clinic_and_user
-from anagen.products import services
+from anagen.accounts.commands import clinic_and_user, read_input_file
+from anagen.products import importers, services
 
 
 class Command(BaseCommand):
@@ -31,10 +31,7 @@ class Command(BaseCommand):
 
     def _import(self, path: Path, slug: str, username: str) -> None:
         clinic, user = clinic_and_user(slug, username, "lot.receive", action="receive lots")
-        try:
-            content = path.read_bytes()
-        except OSError as exc:
-            raise CommandError(f"{path}: {exc.strerror}") from exc
+        content = read_input_file(path, importers.MAX_IMPORT_BYTES)
         try:
             lots = services.import_lots(clinic, user, path.name, content)
         except services.ProductError as exc:
