@@ -195,6 +195,18 @@ def test_graft_rows_are_refused_unless_the_session_is_a_transplant(clinic_a, cli
     assert nothing_stored(lot)
 
 
+def test_prp_details_on_another_session_are_refused_not_dropped(clinic_a, clinician, ready, lot):
+    """The API stored an exosome session and silently dropped the PRP block it was sent."""
+    _, plan = ready
+    errors = refused(clinic_a, clinician, plan, [lot], prp={"spin_protocol": "2 spins"})
+    assert errors["prp"] == [
+        "PRP details are recorded only for a platelet-rich plasma session; leave them empty."
+    ]
+    assert nothing_stored(lot)
+    # An empty PRP block (what a form sends for another modality) is no error.
+    record(clinic_a, clinician, plan, [lot], prp={"spin_protocol": "", "blood_volume_ml": None})
+
+
 @pytest.mark.parametrize(
     ("graft", "field"),
     [

@@ -447,6 +447,11 @@ def record_session(
                 spin_protocol=spin,
                 platelet_concentration_10e9_per_l=platelets,
             )
+    elif prp and any(v not in (None, "") for v in prp.values()):
+        # Refused, not dropped: the caller believes a PRP preparation was recorded.
+        errors.setdefault("prp", []).append(
+            "PRP details are recorded only for a platelet-rich plasma session; leave them empty."
+        )
     graft_rows = _clean_grafts(modality, list(grafts or []), errors)
     # Lock the patient's row (PostgreSQL; SQLite serialises writers) so that two sessions
     # posted at once cannot both find the day empty.
