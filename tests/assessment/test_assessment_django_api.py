@@ -124,6 +124,8 @@ def test_block_then_override_then_plan(api, woman):
         ("history", {"medications": [{"drug_class": "nsaid", "start": "2025-05-01",
                                       "stop": "2025-04-01"}]}, "medications"),
         ("diagnoses", {"condition": "baldness"}, "condition"),
+        # A code that is not the condition's was replaced unseen by the condition's own.
+        ("diagnoses", {"condition": "aga_female", "icd10_code": "NOTACODE"}, "icd10_code"),
     ],
 )  # fmt: skip
 def test_bad_input_is_a_400_naming_the_field_and_stores_nothing(api, woman, path, body, field):

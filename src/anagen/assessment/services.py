@@ -694,6 +694,16 @@ def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diag
             coding.SNOMED_SYSTEM,
             SNOMED_VERSION,
         )
+    if key != "other":
+        # The codes come from the condition: a code sent with it was replaced unseen.
+        for field in ("label", "icd10_code", "snomed_code"):
+            sent = data.get(field)
+            if isinstance(sent, str) and sent.strip() and sent.strip() != getattr(row, field):
+                _add(
+                    errors,
+                    field,
+                    f"Given by the condition ({dx.label}); enter it only for 'Other'.",
+                )
     if key == "other":
         # coding.py has no code for "other": the clinician codes it by hand.
         label = (data.get("label") or "").strip()
