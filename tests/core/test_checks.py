@@ -20,6 +20,7 @@ def test_text_is_stripped_and_none_is_empty():
     errors = FieldErrors()
     assert read_text(errors, "notes", "  itchy scalp \n", max_len=20) == "itchy scalp"
     assert read_text(errors, "notes", None, max_len=20) == ""
+    assert read_text(errors, "notes", "line 1\r\n\tline 2", max_len=20) == "line 1\r\n\tline 2"
     assert errors == {}
 
 
@@ -29,6 +30,8 @@ def test_text_is_stripped_and_none_is_empty():
         (12, "Enter text."),
         (["a"], "Enter text."),
         ("a\x00b", "Remove the NUL character."),
+        ("a\x07b", "Remove the control or invisible character(s) U+0007."),
+        ("1234\u202e", "Remove the control or invisible character(s) U+202E."),
         ("x" * 21, "At most 20 characters (got 21)."),
     ],
 )

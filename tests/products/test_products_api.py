@@ -217,6 +217,26 @@ class TestLots:
         assert text.startswith("expiry_date:") and "expired" in text
         assert not Lot.objects.exists()
 
+    @pytest.mark.parametrize("number", ["A\tB", "IMP\u0001", "UC-1\u202e"])
+    def test_a_lot_number_with_a_hidden_character_is_refused(self, api, product, number):
+        """Lot numbers go on recall notices and labels: what is shown must be what is kept."""
+        body = {
+            "product_id": product.pk,
+            "lot_number": number,
+            "expiry_date": (timezone.localdate() + timedelta(days=200)).isoformat(),
+            "quantity_received": 5,
+        }
+        text = detail(api("post", "/lots", body))
+        assert text.startswith("lot_number: Remove the control or invisible character(s) U+")
+        entry = {**body, "manufacturer": product.manufacturer, "product_name": product.name}
+        del entry["product_id"]
+        assert "row 1, lot_number" in detail(api("post", "/lots/import", {"lots": [entry]}))
+        assert not Lot.objects.exists()
+
+    def test_a_storage_location_name_with_a_hidden_character_is_refused(self, api):
+        text = detail(api("post", "/locations", {"name": "X\u0007Y"}))
+        assert text.startswith("name: Remove the control or invisible character(s) U+0007")
+
     def test_a_lot_expiring_on_the_day_of_receipt_is_accepted(self, api, product):
         body = {
             "product_id": product.pk,

@@ -14,6 +14,8 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from anagen.core.text import hidden_characters
+
 
 class FieldErrors(dict[str, list[str]]):
     """Field name → messages, in the shape forms and the API's 400 replies use."""
@@ -24,7 +26,8 @@ class FieldErrors(dict[str, list[str]]):
 
 def read_text(errors: FieldErrors, field: str, value: Any, *, max_len: int) -> str:
     """Stripped text of at most ``max_len`` characters, without NUL (PostgreSQL cannot store
-    it); None is empty text."""
+    it) or other control and invisible characters (line breaks and tabs kept); None is empty
+    text."""
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -33,6 +36,9 @@ def read_text(errors: FieldErrors, field: str, value: Any, *, max_len: int) -> s
     text = value.strip()
     if "\x00" in text:
         errors.add(field, "Remove the NUL character.")
+    elif hidden := hidden_characters(text, allow="\n\r\t"):
+        # A bell or a right-to-left override in a label or lot number hides what it shows.
+        errors.add(field, f"Remove the control or invisible character(s) {', '.join(hidden)}.")
     if len(text) > max_len:
         errors.add(field, f"At most {max_len} characters (got {len(text)}).")
     return text

@@ -28,6 +28,7 @@ from anagen.accounts.models import Clinic, Membership, User
 from anagen.accounts.roles import allowed
 from anagen.core.checks import FieldErrors, read_text
 from anagen.core.history import save_with_history
+from anagen.core.text import hidden_characters
 from anagen.patients.models import Patient
 from anagen.products import coldchain, importers, release
 from anagen.products.models import (
@@ -289,6 +290,8 @@ def create_location(
     clinic: Clinic, user: User, name: str, description: str = ""
 ) -> StorageLocation:
     name = (name or "").strip()
+    if hidden := hidden_characters(name):
+        raise _fail("name", f"Remove the control or invisible character(s) {', '.join(hidden)}.")
     if not name:
         raise _fail("name", "This field is required.")
     if StorageLocation.objects.filter(clinic=clinic, name=name).exists():
@@ -336,6 +339,11 @@ def _check_lot_fields(
         errors["lot_number"] = ["This field is required."]
     elif len(lot_number) > 60:
         errors["lot_number"] = ["At most 60 characters."]
+    elif hidden := hidden_characters(lot_number):
+        # Lot numbers go on recall notices and labels: what is shown must be what is stored.
+        errors["lot_number"] = [
+            f"Remove the control or invisible character(s) {', '.join(hidden)}."
+        ]
     elif product is not None:
         # Case-insensitive: "uc-2605-h" and "UC-2605-H" are the same lot on the vial label.
         clash = Lot.objects.filter(
