@@ -92,6 +92,13 @@ def test_api_records_and_reads_a_session_with_its_map(
         data=json.dumps({**body, "map": [{"zone": "frontal", "points": 1, "volume_ml": -1}]}),
     )
     assert bad.status_code == 400 and "volume_ml" in bad.json()["detail"]
+    unknown = client.post(
+        f"/api/v1/sessions/{patient.pk}",
+        headers=headers,
+        content_type="application/json",
+        data=json.dumps({**body, "vials": [body["vials"][0], {"lot_id": 99999, "quantity": 1}]}),
+    )
+    assert unknown.json()["detail"] == "vials[1].lot_id: No lot 99999 in this clinic."
     assert TreatmentSession.objects.count() == 1
 
 

@@ -137,7 +137,7 @@ class VisitIn(InputSchema):
     scheduled_visit_id: int | None = Field(None, ge=1, le=2**63 - 1)
     global_assessment: int | None = None
     pull_test: str | None = Field(None, max_length=10)
-    pull_test_hairs: int | None = Field(None, ge=-(2**31), le=2**31)
+    pull_test_hairs: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
     notes: str = Field("", max_length=5000)
     hgq_appearance_hairline: int | None = None
     hgq_appearance_vertex: int | None = None
@@ -147,7 +147,7 @@ class VisitIn(InputSchema):
     hgq_slowing_loss: int | None = None
     hgq_satisfaction: int | None = None
     target_area_cm2: Num = Field(None, allow_inf_nan=False)
-    hair_count: int | None = Field(None, ge=-(2**31), le=2**31)
+    hair_count: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
     density_per_cm2: Num = Field(None, allow_inf_nan=False)
     mean_diameter_um: Num = Field(None, allow_inf_nan=False)
     terminal_pct: Num = Field(None, allow_inf_nan=False)
@@ -206,7 +206,7 @@ class VisitDetailOut(VisitOut):
 
 class AdverseEventIn(InputSchema):
     term_key: str | None = Field(None, max_length=60, description="CTCAE term key or name")
-    grade: int | None = Field(None, ge=-(2**31), le=2**31)
+    grade: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
     onset_date: date | None = None
     resolution_date: date | None = None
     description: str | None = Field(None, max_length=5000)
@@ -259,10 +259,10 @@ class DecisionProposalOut(Schema):
 class DecisionIn(InputSchema):
     decision: str | None = Field(None, max_length=30)
     rationale: str = Field("", max_length=5000)
-    sessions_done: int | None = Field(None, ge=-(2**31), le=2**31)
-    sessions_planned: int | None = Field(None, ge=-(2**31), le=2**31)
-    extra_sessions: int | None = Field(None, ge=-(2**31), le=2**31)
-    maintenance_interval_months: int | None = Field(None, ge=-(2**31), le=2**31)
+    sessions_done: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
+    sessions_planned: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
+    extra_sessions: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
+    maintenance_interval_months: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
 
 
 class DecisionOut(Schema):

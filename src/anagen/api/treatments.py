@@ -1,11 +1,12 @@
 import re
 from datetime import date, datetime
 from decimal import Decimal
+from typing import NoReturn
 
 from ninja import Field, Router, Schema, Status
-from ninja.errors import HttpError
 
 from anagen.api.auth import guard
+from anagen.api.errors import refuse
 from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
 from anagen.patients.selectors import MAX_DB_ID, get_patient
@@ -130,10 +131,10 @@ def _api_field(name: str) -> str:
     return f"{name}_id" if _VIAL_LOT.fullmatch(name) else name
 
 
-def _raise(exc: services.SessionError) -> None:
-    """400 naming each field as the client sent it (`map[0].volume_ml`, `vials[1].lot_id`)."""
-    detail = "; ".join(f"{_api_field(f)}: {' '.join(m)}" for f, m in exc.errors.items())
-    raise HttpError(400, detail)
+def _raise(exc: services.SessionError) -> NoReturn:
+    """400 naming each field as the client sent it (`map[0].volume_ml`, `vials[1].lot_id`);
+    a refusal of the whole request names none ("This session is already voided.")."""
+    refuse({_api_field(f): m for f, m in exc.errors.items()})
 
 
 @router.get(
@@ -171,9 +172,13 @@ def create_session(request: ClinicRequest, patient_id: int, payload: SessionIn):
             clinic=request.clinic, pk__in=[v.lot_id for v in payload.vials]
         ).select_related("product")
     }
-    missing = [v.lot_id for v in payload.vials if v.lot_id not in lots]
+    missing = {
+        f"vials[{i}].lot_id": [f"No lot {v.lot_id} in this clinic."]
+        for i, v in enumerate(payload.vials)
+        if v.lot_id not in lots
+    }
     if missing:
-        raise HttpError(400, f"vials.lot_id: no such lot {missing[0]}")
+        refuse(missing)
     data = payload.dict(exclude={"map", "vials", "prp", "grafts", "plan_id"})
     try:
         session = services.record_session(
