@@ -108,3 +108,8 @@ def fixed(value: float, decimals: int, *, signed: bool = False) -> str:
         rounded = abs(rounded)  # no "-0.0"
     text = f"{rounded:f}"
     return f"+{text}" if signed and rounded >= 0 else text
+
+
+def signed_grade(grade: int) -> str:
+    """A rating on a −3…+3 scale as written: "+2", "-1", "0" (not "+0")."""
+    return f"{grade:+d}" if grade else "0"

@@ -22,6 +22,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from anagen.accounts.services import display_name
 from anagen.assessment.labels import CONDITION_LABELS, MEDICATION_LABELS, SCALP_LABELS
 from anagen.assessment.models import (
     MODALITY_LABELS,
@@ -149,11 +150,6 @@ def _lot_status(lot: Lot) -> dict[str, str]:
         "code": "unavailable" if lot.blocked or expired else "available",
         "display": display,
     }
-
-
-def _person(user: Any) -> str:
-    """A person as the record names them: full name, else the username."""
-    return str(user.get_full_name() or user.get_username())
 
 
 def _ref(full_url: str, display: str | None = None) -> dict[str, str]:
@@ -530,7 +526,7 @@ class _Builder:
                 "subject": self.subject,
                 "occurrenceDateTime": _dt(s.performed_on),
                 "recorded": _dt(s.created_at),
-                "performer": [{"actor": {"display": _person(s.clinician)}}],
+                "performer": [{"actor": {"display": display_name(s.clinician)}}],
             }
             if body_sites:
                 resource["bodySite"] = body_sites

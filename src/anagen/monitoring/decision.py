@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from anagen.core.text import signed_grade
+
 # Response to treatment is judged from the first visit at least 12 weeks after the first
 # session of the course. REFERENCE.md states no minimum interval, so the choice rests on what
 # it does state: telogen lasts about 3 (2–4) months (Part B §2), so hairs a treatment moves
@@ -184,7 +186,7 @@ def classify_response(p: Progress, t: Thresholds) -> tuple[Response, list[str]]:
     if dia is not None:
         seen.append(f"diameter {dia:+.1f} µm")
     if g is not None:
-        seen.append(f"global assessment {g:+d}" if g else "global assessment 0")
+        seen.append(f"global assessment {signed_grade(g)}")
     summary = ", ".join(seen)
     # A good global rating does not count as response when density has fallen.
     if (d is not None and d >= t.response_density_pct) or (

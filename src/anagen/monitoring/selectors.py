@@ -29,6 +29,7 @@ from anagen.assessment.models import (
     Screening,
     TreatmentPlan,
 )
+from anagen.core.text import signed_grade
 from anagen.monitoring import decision, schedule
 from anagen.monitoring.models import (
     VIEWS,
@@ -839,7 +840,7 @@ def timeline(
         if v.is_baseline:
             words.append("baseline")
         if v.global_assessment is not None:
-            words.append(f"global {v.global_assessment:+d}" if v.global_assessment else "global 0")
+            words.append(f"global {signed_grade(v.global_assessment)}")
         out.append(TimelineEntry(v.visit_date, "visit", "Visit", ", ".join(words), url, obj=v))
         m = measurement_of(v)
         if m is not None:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from anagen.assessment import selectors as assessment_selectors
 from anagen.assessment.protocols import INVESTIGATIONAL_NOTICE
-from anagen.core.text import fixed
+from anagen.core.text import fixed, signed_grade
 from anagen.imaging import selectors as imaging_selectors
 from anagen.interop.analysis import age_on
 from anagen.monitoring import charts
@@ -112,8 +112,8 @@ class PatientReport:
 
 
 def _signed(grade: int) -> str:
-    """A −3…+3 global assessment as written on the scale: "+2", "−1", "0" (not "+0")."""
-    return "0" if grade == 0 else f"{grade:+d}".replace("-", "−")
+    """A −3…+3 global assessment in print: "+2", "−1" (a typographic minus), "0"."""
+    return signed_grade(grade).replace("-", "−")
 
 
 def _photo_uri(photo: Photo) -> str | None:
