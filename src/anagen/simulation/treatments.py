@@ -54,20 +54,32 @@ def _check_days(start: float, stop: float | None) -> None:
 @dataclass(frozen=True)
 class Placebo:
     """Vehicle / trial-participation effect ("placebo drift", REF B§3: −1 to +5 /cm² over
-    6–12 months; Olsen 2002 placebo +3.9 at 48 weeks). Modelled as a mild speed-up of the
-    kenogen clock [U, calibrated]."""
+    6–12 months; Olsen 2002 placebo +3.9 at 48 weeks; REF A§7: 0 to +4 over 16–48 weeks).
+    Modelled as a mild speed-up of the kenogen clock with a slightly slower exit from anagen
+    [U, calibrated]. A kenogen speed-up alone (×1.8, before 2026-12-05) gave +4 at week 48 but
+    a synchronised wave of +8 around week 24; the slower anagen exit carries the effect to
+    week 48 with a smaller wave (+3 / +5 / +4 at weeks 16 / 24 / 48; docs/simulation.md)."""
 
     start_day: float = 0.0
     stop_day: float | None = None
-    kenogen_rate: float = 1.8
+    kenogen_rate: float = 1.3
+    anagen_rate: float = 0.86
 
     def __post_init__(self) -> None:
         _check_days(self.start_day, self.stop_day)
         require_positive("kenogen_rate", self.kenogen_rate)
+        require_positive("anagen_rate", self.anagen_rate)
 
     def pieces(self) -> list[Piece]:
         end = INF if self.stop_day is None else self.stop_day
-        return [Piece(self.start_day, end, log_kenogen=math.log(self.kenogen_rate))]
+        return [
+            Piece(
+                self.start_day,
+                end,
+                log_kenogen=math.log(self.kenogen_rate),
+                log_anagen=math.log(self.anagen_rate),
+            )
+        ]
 
 
 @dataclass(frozen=True)
