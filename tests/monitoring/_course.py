@@ -5,9 +5,12 @@ and recorded exosome sessions with an injection map and vials."""
 from __future__ import annotations
 
 from datetime import date, time, timedelta
+from decimal import Decimal
+
+from django.utils import timezone
 
 from anagen.core.demo import demo_clock
-from anagen.products.models import Lot
+from anagen.products.models import Lot, VialDraw
 from anagen.treatments import services as treatments
 from anagen.treatments.models import TreatmentSession
 
@@ -63,3 +66,21 @@ def course(patient, user, *, first: date, sessions: int = 3, interval_weeks: int
     lot = released_lot(patient.clinic, user)
     days = [first + timedelta(weeks=interval_weeks * i) for i in range(sessions)]
     return plan, lot, record_sessions(plan, user, lot, days)
+
+
+def session_with_vials(patient, user, on: date, *lots: Lot) -> TreatmentSession:
+    """An exosome session on ``on`` with one vial of each lot, under the patient's first
+    plan (made if none). Written directly, not through the service: the session rules
+    (checklist, stock, dates) are tested in tests/treatments."""
+    plan = patient.treatment_plans.first() or exosome_plan(patient, user)
+    session = TreatmentSession.objects.create(
+        clinic=patient.clinic, patient=patient, plan=plan, modality="exosome",
+        performed_on=on, clinician=user,
+    )  # fmt: skip
+    for lot in lots:
+        VialDraw.objects.create(
+            clinic=patient.clinic, lot=lot, patient=patient, quantity=1,
+            dose_volume_ml=Decimal("1.0"), drawn_on=on, drawn_at=timezone.now(),
+            drawn_by=user, session_ref=f"session:{session.pk}",
+        )  # fmt: skip
+    return session

@@ -33,7 +33,6 @@ def form(**overrides):
         "relatedness": "probable",
         "action_taken": "none",
         "outcome": "recovering",
-        "product_lot_number": "EXO-2026-001",
     }
     data.update(overrides)
     return data

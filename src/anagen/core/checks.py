@@ -10,11 +10,23 @@ of a form at once.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from anagen.core.text import hidden_characters
+
+
+@dataclass
+class Refusal(Exception):
+    """A write was refused; ``errors`` maps field name → list of messages. Each app's
+    service error derives from it, and the API answers every one the same way (400)."""
+
+    errors: dict[str, list[str]]
+
+    def __str__(self) -> str:
+        return "; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items())
 
 
 class FieldErrors(dict[str, list[str]]):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
-from anagen.monitoring import ctcae, schedule
+from anagen.monitoring import ctcae, schedule, session_link
 from anagen.monitoring.models import (
     HGQ_ITEMS,
     SEVEN_POINT,
@@ -17,6 +20,7 @@ from anagen.monitoring.models import (
     TreatmentDecision,
     Visit,
 )
+from anagen.monitoring.session_link import SessionUse
 from anagen.monitoring.uploads import (
     MAX_BYTES,
     MAX_SIDE_PX,
@@ -120,6 +124,25 @@ class PhotoForm(forms.Form):
     image = forms.FileField(widget=FileInput(), help_text=IMAGE_HELP)
 
 
+class DatalistInput(forms.TextInput):
+    """A text box offering ``options`` (value, label) in a <datalist>: the known values are
+    one click away and anything else can still be typed (and is checked by the service)."""
+
+    def __init__(self, options: Sequence[tuple[str, str]] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.options = list(options)
+
+    def render(
+        self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None
+    ) -> SafeString:
+        if not self.options:
+            return super().render(name, value, attrs, renderer)
+        list_id = f"{(attrs or {}).get('id') or f'id_{name}'}_options"
+        box = super().render(name, value, {**(attrs or {}), "list": list_id}, renderer)
+        options = format_html_join("", '<option value="{}" label="{}"></option>', self.options)
+        return format_html('{}<datalist id="{}">{}</datalist>', box, list_id, options)
+
+
 def _term_choices() -> list[tuple[str, str]]:
     return [("", "—")] + [(t.key, t.name) for t in ctcae.TERMS.values()]
 
@@ -153,15 +176,53 @@ class AdverseEventForm(forms.Form):
     relatedness = forms.ChoiceField(
         choices=AdverseEvent.Relatedness.choices, label="Related to treatment"
     )
+    # The patient's sessions and the lots used in them are offered (see __init__); the
+    # service checks what is sent, so the API and a hand-made request meet the same rules.
     related_session_date = forms.DateField(
-        widget=DateInput(), required=False, label="Related session date",
+        widget=forms.Select(), required=False, label="Related session",
         error_messages={"invalid": "Enter a real date as YYYY-MM-DD."},
     )  # fmt: skip
-    product_lot_number = forms.CharField(required=False, max_length=60, label="Product lot number")
+    product_lot_number = forms.CharField(
+        required=False, max_length=60, label="Product lot number", widget=DatalistInput()
+    )
     action_taken = forms.ChoiceField(choices=AdverseEvent.Action.choices)
     outcome = forms.ChoiceField(choices=AdverseEvent.Outcome.choices)
     meddra_code = forms.CharField(required=False, max_length=12, label="MedDRA code (optional)")
     meddra_version = forms.CharField(required=False, max_length=10, label="MedDRA version")
+
+    def __init__(
+        self,
+        *args: Any,
+        sessions: Sequence[SessionUse] = (),
+        event: AdverseEvent | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``sessions``: the patient's non-voided sessions (``selectors.session_uses``);
+        ``event``: the event being changed, whose stored session stays offered even when
+        that session was voided since (an unchanged value is not checked again)."""
+        super().__init__(*args, **kwargs)
+        choices = session_link.session_choices(sessions)
+        stored = event.related_session_date if event else None
+        if stored is not None and stored.isoformat() not in dict(choices):
+            choices.append(
+                (stored.isoformat(), f"{stored:%Y-%m-%d} · no longer a recorded session")
+            )
+            choices.sort(reverse=True)
+        date_field = self.fields["related_session_date"]
+        assert isinstance(date_field.widget, forms.Select)
+        date_field.widget.choices = [("", "— none —"), *choices]
+        date_field.help_text = (
+            "The patient's treatment sessions, with the lots used"
+            if sessions
+            else "No treatment session is recorded for this patient."
+        )
+        lot_field = self.fields["product_lot_number"]
+        assert isinstance(lot_field.widget, DatalistInput)
+        lot_field.widget.options = session_link.lot_choices(sessions)
+        lot_field.help_text = (
+            "A lot used in the related session, or in any of the patient's sessions when "
+            "no session is named"
+        )
 
 
 class ScheduleForm(forms.Form):

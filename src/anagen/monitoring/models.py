@@ -402,8 +402,11 @@ class AdverseEvent(Voidable):
     relatedness = models.CharField(
         max_length=20, choices=Relatedness.choices, default=Relatedness.NOT_ASSESSED
     )
-    # The treatment-session half of the workflow links sessions and lots by foreign key;
-    # until then the session date and lot number are recorded as given.
+    # The session by its date and the lot by its number, checked when entered or changed
+    # (services._check_session_link): a non-voided session of the patient on that day, a
+    # lot of the clinic used in the patient's sessions (in that session when one is named),
+    # stored in the lot's spelling. A session voided later leaves the stored values as
+    # they were.
     related_session_date = models.DateField(null=True, blank=True)
     product_lot_number = models.CharField(max_length=60, blank=True)
     action_taken = models.CharField(max_length=20, choices=Action.choices, default=Action.NONE)

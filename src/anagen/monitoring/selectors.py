@@ -43,11 +43,12 @@ from anagen.monitoring.models import (
     Visit,
     Voidable,
 )
+from anagen.monitoring.session_link import SessionUse
 from anagen.patients.models import Patient
 from anagen.patients.selectors import MAX_DB_ID, get_patient
 from anagen.treatments import scalp_zones
 from anagen.treatments import selectors as treatment_selectors
-from anagen.treatments.models import TreatmentSession
+from anagen.treatments.models import Modality, TreatmentSession
 
 __all__ = ["get_patient"]
 
@@ -94,6 +95,41 @@ def visit_choices(patient: Patient) -> list[tuple[int, str]]:
     return [
         (v.pk, label if labels.count(label) == 1 else f"{label} (visit #{v.pk})")
         for v, label in zip(visits, labels, strict=True)
+    ]
+
+
+def session_uses(patient: Patient) -> list[SessionUse]:
+    """The patient's non-voided treatment sessions, newest first, each with the lot numbers
+    of the vials recorded for it (lots of the patient's clinic only); two queries. What an
+    adverse event may name as its session and lot (see session_link.py)."""
+    from anagen.products.models import VialDraw
+
+    sessions = list(
+        TreatmentSession.objects.filter(
+            clinic=patient.clinic, patient=patient, voided_at__isnull=True
+        )
+        .order_by("-performed_on", "-id")
+        .values_list("pk", "performed_on", "modality")
+    )
+    refs = {f"session:{pk}": pk for pk, _, _ in sessions}
+    lots: dict[int, list[str]] = {pk: [] for pk, _, _ in sessions}
+    draws = (
+        VialDraw.objects.filter(
+            clinic=patient.clinic,
+            patient=patient,
+            lot__clinic=patient.clinic,
+            session_ref__in=list(refs),
+        )
+        .order_by("drawn_at", "id")
+        .values_list("session_ref", "lot__lot_number")
+    )
+    for ref, number in draws:
+        if number not in lots[refs[ref]]:
+            lots[refs[ref]].append(number)
+    labels = dict(Modality.choices)
+    return [
+        SessionUse(on, str(labels.get(modality, modality)), tuple(lots[pk]))
+        for pk, on, modality in sessions
     ]
 
 

@@ -17,9 +17,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
-from anagen.core.checks import FieldErrors, read_date, read_number, read_text, read_whole
+from anagen.core.checks import FieldErrors, Refusal, read_date, read_number, read_text, read_whole
 from anagen.core.history import save_with_history
-from anagen.monitoring import ctcae, decision, schedule, uploads
+from anagen.monitoring import ctcae, decision, schedule, session_link, uploads
 from anagen.monitoring.models import (
     DENSITY_PER_CM2_MAX,
     DIAMETER_UM_RANGE,
@@ -87,14 +87,8 @@ DERIVED_DENSITY_NOTE = "density derived as hair count ÷ target area"
 MAX_TEXT = 5000
 
 
-@dataclass
-class MonitoringError(Exception):
+class MonitoringError(Refusal):
     """A write was refused; ``errors`` maps field name → list of messages."""
-
-    errors: dict[str, list[str]]
-
-    def __str__(self) -> str:
-        return "; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items())
 
 
 class _Errors(FieldErrors):
@@ -714,7 +708,10 @@ ENDLESS_OUTCOMES = (
 )
 
 
-def _clean_event(patient: Patient, data: Mapping[str, Any], err: _Errors) -> dict[str, Any]:
+def _clean_event(
+    patient: Patient, data: Mapping[str, Any], err: _Errors, stored: AdverseEvent | None = None
+) -> dict[str, Any]:
+    """The event's values, checked; ``stored`` is the event being updated, if any."""
     out: dict[str, Any] = {}
     term = data.get("term_key")
     grade = read_number(err, "grade", data.get("grade"), 1, 5, integer=True)
@@ -806,6 +803,8 @@ def _clean_event(patient: Patient, data: Mapping[str, Any], err: _Errors) -> dic
     if out["related_session_date"] and onset and out["related_session_date"] > onset:
         err.add("related_session_date", "The related session is after the onset.")
     out["product_lot_number"] = _text(err, "product_lot_number", data.get("product_lot_number"), 60)
+    if not err.get("related_session_date") and not err.get("product_lot_number"):
+        _check_session_link(patient, out, err, stored)
     out["description"] = _text(err, "description", data.get("description"))
     code = _text(err, "meddra_code", data.get("meddra_code"), 12)
     version = _text(err, "meddra_version", data.get("meddra_version"), 10)
@@ -832,6 +831,43 @@ def _clean_event(patient: Patient, data: Mapping[str, Any], err: _Errors) -> dic
     return out
 
 
+def _check_session_link(
+    patient: Patient, out: dict[str, Any], err: _Errors, stored: AdverseEvent | None
+) -> None:
+    """The named session must be a non-voided session of the patient, the lot one used in
+    it (in any of the patient's sessions when no date is named); ``out`` gets the lot's own
+    spelling. On an update only what changes is checked: an event whose session was voided
+    later stays editable for its other fields. A new session date re-checks the lot."""
+    on: date | None = out["related_session_date"]
+    lot: str = out["product_lot_number"]
+    date_changed = stored is None or on != stored.related_session_date
+    lot_changed = stored is None or session_link.lot_key(lot) != session_link.lot_key(
+        stored.product_lot_number
+    )
+    if stored is not None and not lot_changed:
+        out["product_lot_number"] = stored.product_lot_number  # as stored, not as retyped
+    check_date = on is not None and date_changed
+    check_lot = bool(lot) and (lot_changed or check_date)
+    if not (check_date or check_lot):
+        return
+    from anagen.monitoring import selectors  # selectors reads what services write
+
+    uses = selectors.session_uses(patient)
+    date_ok = True
+    if on is not None and check_date:
+        message = session_link.session_date_error(uses, on)
+        if message:
+            err.add("related_session_date", message)
+            date_ok = False
+    if check_lot:
+        # Against the named session when it is real; a wrong date is said once, above.
+        spelling, message = session_link.match_lot(uses, lot, on if date_ok else None)
+        if message:
+            err.add("product_lot_number", message)
+        else:
+            out["product_lot_number"] = spelling
+
+
 def record_adverse_event(patient: Patient, user: User, data: Mapping[str, Any]) -> AdverseEvent:
     _writable(patient, "patient")
     err = _Errors()
@@ -853,7 +889,7 @@ def update_adverse_event(event: AdverseEvent, user: User, data: Mapping[str, Any
     merged = {f: getattr(event, f) for f in AE_FIELDS if f != "visit_id"}
     merged["visit_id"] = event.visit_id
     merged.update(data)
-    values = _clean_event(event.patient, merged, err)
+    values = _clean_event(event.patient, merged, err, stored=event)
     err.raise_if_any()
     with transaction.atomic():
         fresh = AdverseEvent.objects.select_for_update().get(pk=event.pk)

@@ -515,6 +515,7 @@ def adverse_event_create(request: ClinicRequest, patient_id: int) -> HttpRespons
     form = AdverseEventForm(
         request.POST or None,
         initial={"onset_date": timezone.localdate(), "relatedness": "not_assessed"},
+        sessions=selectors.session_uses(patient),
     )
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -542,7 +543,12 @@ def adverse_event_edit(request: ClinicRequest, patient_id: int, event_id: int) -
     patient = selectors.get_patient(request.clinic, patient_id)
     event = selectors.get_adverse_event(patient, event_id)
     initial = {f: getattr(event, f) for f in AdverseEventForm.base_fields}
-    form = AdverseEventForm(request.POST or None, initial=initial)
+    form = AdverseEventForm(
+        request.POST or None,
+        initial=initial,
+        sessions=selectors.session_uses(patient),
+        event=event,
+    )
     if request.method == "POST" and form.is_valid():
         try:
             updated = services.update_adverse_event(event, request.user, dict(form.cleaned_data))

@@ -1,0 +1,102 @@
+"""POST/PATCH .../adverse-events (monitoring API): the session and lot an event names.
+
+The API passes the fields to the same service as the form: a session date that is not a
+non-voided session of the patient, or a lot not used in the patient's sessions, is a 400
+{"detail": ...} naming the field in words; a lot typed in another case is stored as the
+lot spells it; an event whose session was voided later still takes other changes.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from anagen.accounts.roles import Role
+from anagen.monitoring import session_link
+from anagen.monitoring.models import AdverseEvent
+from anagen.treatments import services as treatments
+
+from ..builders import released_lot
+from ..monitoring._course import session_with_vials
+
+SESSION_DAY = date.today() - timedelta(days=20)
+
+
+@pytest.fixture
+def clinician(clinic_a, make_user):
+    return make_user(Role.CLINICIAN, clinic_a)
+
+
+@pytest.fixture
+def patient(clinic_a, clinician, make_patient):
+    return make_patient(clinic_a, clinician)
+
+
+@pytest.fixture
+def session(patient, clinician, clinic_a):
+    lot = released_lot(clinic_a, clinician, number="EXO-123", vials=10)
+    return session_with_vials(patient, clinician, SESSION_DAY, lot)
+
+
+@pytest.fixture
+def call(client, clinician, clinic_a, api_token):
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+
+    def do(method: str, url: str, data: dict):
+        return getattr(client, method)(
+            f"/api/v1/monitoring/patients/{url}",
+            data=data,
+            content_type="application/json",
+            headers=headers,
+        )
+
+    return do
+
+
+def event(**overrides) -> dict:
+    return {"term_key": "injection_site_reaction", "grade": 1,
+            "onset_date": (SESSION_DAY + timedelta(days=1)).isoformat(), **overrides}  # fmt: skip
+
+
+def test_an_unknown_session_date_is_a_400_naming_the_field_and_the_sessions(call, patient, session):
+    day = SESSION_DAY - timedelta(days=1)
+    response = call("post", f"{patient.pk}/adverse-events",
+                    event(related_session_date=day.isoformat()))  # fmt: skip
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": f"related_session_date: No treatment session of this patient on "
+        f"{session_link.long_date(day)}; the patient's sessions: "
+        f"{session_link.long_date(SESSION_DAY)}."
+    }
+    assert not AdverseEvent.objects.exists()
+
+
+def test_a_lot_not_used_in_the_session_is_a_400_naming_the_lots_used_then(call, patient, session):
+    response = call(
+        "post", f"{patient.pk}/adverse-events",
+        event(related_session_date=SESSION_DAY.isoformat(), product_lot_number="EXO-999"),
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        f"product_lot_number: Lot EXO-999 was not used in the session of "
+        f"{session_link.long_date(SESSION_DAY)}; lots used then: EXO-123."
+    )
+
+
+def test_a_real_session_and_lot_are_stored_in_the_lots_spelling_and_survive_a_voiding(
+    call, patient, session, clinician
+):
+    response = call(
+        "post", f"{patient.pk}/adverse-events",
+        event(related_session_date=SESSION_DAY.isoformat(), product_lot_number=" exo-123"),
+    )  # fmt: skip
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["related_session_date"] == SESSION_DAY.isoformat()
+    assert body["product_lot_number"] == "EXO-123"
+    treatments.void_session(session, clinician, "entered for the wrong patient")
+    changed = call("patch", f"{patient.pk}/adverse-events/{body['id']}", {"grade": 2})
+    assert changed.status_code == 200, changed.json()
+    assert changed.json()["grade"] == 2
+    assert changed.json()["product_lot_number"] == "EXO-123"
