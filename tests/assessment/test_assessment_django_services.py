@@ -91,7 +91,7 @@ class TestHistory:
         history = services.record_history(man, clinician, healthy_history())
         screening = Screening.objects.get(patient=man)
         assert screening.medical_history == history
-        assert screening.ruleset_version == "2026.12-1"
+        assert screening.ruleset_version == "2026.12-2"
         assert screening.outcome("exosome") == "OK"
 
     @pytest.mark.parametrize(
@@ -147,7 +147,7 @@ class TestScreening:
         services.record_history(man, clinician, healthy_history(malignancy="past"))
         scr = Screening.objects.get()
         assert scr.outcome("exosome") == "BLOCK"
-        assert scr.ruleset_version == "2026.12-1+1ov"
+        assert scr.ruleset_version == "2026.12-2+1ov"
         assert scr.rule_overrides[0]["rule_id"] == "EXO-MALIGNANCY-PAST"
 
     def test_locked_rule_cannot_be_weakened(self, man, clinician):
@@ -216,6 +216,18 @@ def test_a_voided_patient_takes_no_screening_override_consent_or_withdrawal(man,
     assert Screening.objects.count() == screenings and not ConsentWithdrawal.objects.exists()
 
 
+def test_a_history_dated_before_birth_is_refused_on_its_date_in_words(man, clinician):
+    errors = errors_of(
+        services.record_history, man, clinician, healthy_history(recorded_on=date(1979, 12, 31))
+    )
+    assert errors == {
+        "recorded_on": ["Before the patient's date of birth (1980-01-01); check the date."]
+    }
+    assert not MedicalHistory.objects.exists()
+    # The day of birth itself is a real date for answers (age 0).
+    assert services.record_history(man, clinician, healthy_history(recorded_on=date(1980, 1, 1))).pk
+
+
 class TestExam:
     def test_salt_and_aa_scale_are_computed_and_stored(self, man, clinician):
         exam = services.record_exam(
@@ -280,6 +292,41 @@ class TestDiagnosis:
             services.record_diagnosis, man, clinician, {"condition": "aga_male", "stage": "XIV"}
         )
         assert "stage" in errors and not Diagnosis.objects.exists()
+
+
+class TestDiagnosisBySex:
+    """Female-pattern AGA on a male record is refused as the exam refuses Ludwig/Sinclair."""
+
+    def test_female_pattern_on_a_male_record_is_refused_on_the_condition(self, man, clinician):
+        errors = errors_of(services.record_diagnosis, man, clinician, {"condition": "aga_female"})
+        assert errors == {
+            "condition": [
+                "Female-pattern diagnosis on a male record; choose male-pattern androgenetic "
+                "alopecia, or confirm a female-type pattern explicitly on the scalp exam first."
+            ]
+        }
+        assert not Diagnosis.objects.exists()
+
+    def test_an_unconfirmed_exam_does_not_allow_it(self, man, clinician):
+        services.record_exam(man, clinician, {"norwood_hamilton": "III"})
+        errors = errors_of(services.record_diagnosis, man, clinician, {"condition": "aga_female"})
+        assert "condition" in errors and not Diagnosis.objects.exists()
+
+    def test_allowed_on_a_man_once_the_exam_confirms_a_female_type_pattern(self, man, clinician):
+        services.record_exam(man, clinician, {"ludwig": "II", "female_pattern_confirmed": True})
+        dx = services.record_diagnosis(man, clinician, {"condition": "aga_female"})
+        assert dx.condition == "aga_female"
+
+    @pytest.mark.parametrize("sex", ["female", "intersex", "unknown"])
+    def test_only_a_male_record_restricts_it(self, clinic_a, clinician, make_patient, sex):
+        patient = make_patient(clinic_a, clinician, sex_at_birth=sex)
+        assert services.record_diagnosis(patient, clinician, {"condition": "aga_female"}).pk
+
+    def test_male_pattern_in_a_woman_is_allowed_as_norwood_is_on_the_exam(self, woman, clinician):
+        # The exam stages women on Norwood (male-pattern loss in women exists).
+        services.record_exam(woman, clinician, {"norwood_hamilton": "III"})
+        dx = services.record_diagnosis(woman, clinician, {"condition": "aga_male"})
+        assert (dx.condition, dx.stage) == ("aga_male", "III")
 
 
 class TestPlans:

@@ -355,12 +355,12 @@ def test_api_runs_lists_and_details_comparisons(
     assert client.get(f"{base}/visits/{v1.pk}/comparisons", headers=h).json() == []
     # Bad input: 400 naming the field, nothing stored.
     for body, field in (
-        ({"before_photo_id": p2.pk}, "before_photo"),
+        ({"before_photo_id": p2.pk}, "before_photo_id"),  # the same photo: named as sent
         ({"before_photo_id": 2**31 - 1}, "before_photo_id"),
     ):
         r = client.post(f"{base}/photos/{p2.pk}/compare", body,
                         content_type="application/json", headers=h)  # fmt: skip
-        assert r.status_code == 400 and r.json()["detail"].startswith(field), r.content
+        assert r.status_code == 400 and r.json()["detail"].startswith(f"{field}: "), r.content
     r = client.post(f"{base}/photos/{p2.pk}/compare", {}, content_type="application/json",
                     headers=h)  # fmt: skip
     assert r.status_code in (400, 422)

@@ -122,3 +122,17 @@ def test_grade_accepted_iff_defined_for_term(term, grade):
     else:
         assert allowed
         assert 1 <= grade <= 5
+
+
+def test_shown_sources_and_notes_cite_ctcae_not_the_internal_reference_file():
+    """Clinicians see ``source`` and ``notes``; REFERENCE.md is a project file, not shipped."""
+    assert ctcae.SOURCE == "NCI CTCAE v5.0"
+    for term in ctcae.TERMS.values():
+        assert term.source.startswith("NCI CTCAE v5.0 [")  # keeps its [C]/[M] tag
+        assert not any("REFERENCE" in n for n in term.notes), term.key
+    alopecia = ctcae.TERMS["alopecia"]
+    assert alopecia.notes == (
+        "Generic CTCAE v5.0 grade definitions shown; the term-specific Alopecia grade text "
+        "is not included here (check the NCI CTCAE v5.0 table).",
+    )
+    assert alopecia.generic_text == (1, 2)

@@ -155,6 +155,7 @@ def test_comparison_page_sets_clinic_outcomes_beside_references(client, clinicia
     for name in ("Topical minoxidil 5%", "Platelet-rich plasma", "Exosome", "Hair transplant"):
         assert name in html
     assert "Kieling 2024" in html and "Olsen 2002" in html
+    assert "REFERENCE" not in html  # an internal project file, not shipped: cite the trials
     assert "not interchangeable" in html
     assert "Measured in this clinic" in html
     assert "mean change" in html

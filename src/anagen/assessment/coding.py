@@ -24,7 +24,7 @@ ICD10_VERSION: str | None = None
 ICD11_VERSION: str | None = None
 SNOMED_VERSION: str | None = None
 
-SOURCE = "REFERENCE.md A.5 (ICD-10 [C]; SNOMED CT codes as tagged there)"
+SOURCE = "WHO ICD-10 [C]; SNOMED CT concept ids as tagged per code"  # shown: primary only
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,11 @@ class Diagnosis:
         return out
 
 
+# Female-pattern conditions: refused on a male record unless the latest scalp exam confirms
+# a female-type pattern, as the exam refuses the female scales (scales.ludwig/sinclair).
+# Male-pattern AGA is not restricted: it occurs in women, who may be staged on Norwood.
+FEMALE_PATTERN = frozenset({"aga_female"})
+
 _ICD11_AGA_NOTE = "ICD-11 for AGA is ED70.0 or ED70.1 in conflicting sources [?]; not encoded."
 
 DIAGNOSES: dict[str, Diagnosis] = {
@@ -83,7 +88,7 @@ DIAGNOSES: dict[str, Diagnosis] = {
             icd10_alternatives=("L64.8", "L65.9"),
             notes=(
                 "ICD-10 has no dedicated FPHL code; L64.8/L64.9 are used (some use L65.9).",
-                "ICD-11 code not established in REFERENCE.md [?].",
+                "ICD-11 code not established [?]; not encoded.",
             ),
         ),
         Diagnosis(
@@ -120,7 +125,7 @@ DIAGNOSES: dict[str, Diagnosis] = {
             icd10="L63.2",
             icd11="ED70.2",
             snomed=None,
-            notes=("REFERENCE.md gives no SNOMED CT code for ophiasis; not encoded.",),
+            notes=("SNOMED CT code for ophiasis not verified; not encoded.",),
         ),
         Diagnosis(
             "te_acute",
@@ -129,7 +134,7 @@ DIAGNOSES: dict[str, Diagnosis] = {
             icd10="L65.0",
             icd11=None,
             snomed="201147004",  # Telogen effluvium [C]
-            notes=("ICD-11 code not established in REFERENCE.md [?].",),
+            notes=("ICD-11 code not established [?]; not encoded.",),
         ),
         Diagnosis(
             "te_chronic",
@@ -139,8 +144,8 @@ DIAGNOSES: dict[str, Diagnosis] = {
             icd11=None,
             snomed="201147004",
             notes=(
-                "Same codes as acute TE; chronicity (>6 months, REFERENCE.md A.1.5) is not coded.",
-                "ICD-11 code not established in REFERENCE.md [?].",
+                "Same codes as acute TE; chronicity (>6 months of shedding) is not coded.",
+                "ICD-11 code not established [?]; not encoded.",
             ),
         ),
         Diagnosis(

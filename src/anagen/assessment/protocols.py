@@ -67,9 +67,9 @@ TEMPLATES: dict[str, ProtocolTemplate] = {
             point_spacing_cm=1.0,
             response_review_weeks=12,
             investigational=True,
-            source="REFERENCE.md A.3.3 [C]: configurable default 3–4 sessions every 2–4 weeks; "
-            "30 G, 1 cm apart from NCT05296863; review at week 12 (exosome trials 4/12/24 weeks, "
-            "A.2)",
+            source="No standard regimen; published regimens every 2–5 weeks (NCT05658094, "
+            "Fukuoka 2015) [C]; configurable default 3–4 sessions every 2–4 weeks; "
+            "30 G, 1 cm apart from NCT05296863; review at week 12 (exosome trials 4/12/24 weeks)",
         ),
         ProtocolTemplate(
             key="prp_standard",
@@ -88,8 +88,8 @@ TEMPLATES: dict[str, ProtocolTemplate] = {
             depth_mm=(2.0, 4.0),
             point_spacing_cm=1.0,
             response_review_weeks=12,  # +3 months after the last session (A.2)
-            source="REFERENCE.md A.3.2 (consensus-style summary, primary source not identified "
-            "[?]): double spin, 1–1.5×10⁶ platelets/µL, not activated, 5–7 mL at 0.05–0.1 mL/cm², "
+            source="Consensus-style summary, primary source not identified [?]: double spin, "
+            "1–1.5×10⁶ platelets/µL, not activated, 5–7 mL at 0.05–0.1 mL/cm², "
             "30 G, 2–4 mm, 1 cm apart",
         ),
         ProtocolTemplate(
@@ -103,8 +103,8 @@ TEMPLATES: dict[str, ProtocolTemplate] = {
             maintenance_interval_months=None,
             schedule="Topical minoxidil 5 % daily, continuing; benefit is lost when stopped",
             response_review_weeks=16,
-            source="REFERENCE.md A.3.2 (topical minoxidil 5 % with PRP); trial time points 16 "
-            "weeks (foam) and 48 weeks (solution), A.2; Olsen 2002/2007 (A.7)",
+            source="Olsen 2002 JAAD 47:377 (5 % solution, 48 weeks) and Olsen 2007 (5 % foam, "
+            "16 weeks) [C]; with PRP per the consensus-style PRP default [?]",
         ),
         ProtocolTemplate(
             key="transplant_consult",
@@ -116,8 +116,8 @@ TEMPLATES: dict[str, ProtocolTemplate] = {
             interval_weeks_max=None,
             maintenance_interval_months=None,
             schedule="Surgical consultation: donor assessment and planning",
-            source="Clinical practice (not in REFERENCE.md); FUE graft survival 93.5–96.6 % "
-            "(A.7 [C])",
+            source="Clinical practice; FUE graft survival 93.5–96.6 % (FUE megasession, JCD "
+            "2019 [C])",
         ),
     )
 }
@@ -278,7 +278,7 @@ def propose_plans(
                 "minoxidil",
                 "Topical minoxidil 5 %",
                 ("minoxidil_5",),
-                ["First-line medical therapy for androgenetic alopecia (Olsen 2002/2007, A.7)."],
+                ["First-line medical therapy for androgenetic alopecia (Olsen 2002/2007)."],
                 stage_flags,
                 screening_result,
             )
@@ -287,8 +287,8 @@ def propose_plans(
             "prp_minoxidil",
             "PRP (3 monthly sessions, maintenance every 6 months) plus minoxidil 5 %",
             ("prp_standard", "minoxidil_5"),
-            ["PRP default protocol includes topical minoxidil 5 % (REFERENCE.md A.3.2).",
-             "PRP meta-analysis: +27.55 hairs/cm², low certainty (Kieling 2024, A.7)."],
+            ["PRP default protocol includes topical minoxidil 5 % (consensus-style default).",
+             "PRP meta-analysis: +27.55 hairs/cm², low certainty (Kieling 2024)."],
             stage_flags,
             screening_result,
         )  # fmt: skip
@@ -315,18 +315,16 @@ def propose_plans(
             EXOSOME_TRIAL_NORWOOD[0] <= (st.rank or 0) <= EXOSOME_TRIAL_NORWOOD[1]
         ):
             exo_flags.append(
-                f"Norwood {st.value} is outside the III–IV range studied (NCT05658094, A.1.6)."
+                f"Norwood {st.value} is outside the III–IV range studied (NCT05658094)."
             )
         if st.scale == "ludwig" and st.value not in EXOSOME_TRIAL_LUDWIG:
-            exo_flags.append(
-                f"Ludwig {st.value} is outside the I–II range studied (NCT05658094, A.1.6)."
-            )
+            exo_flags.append(f"Ludwig {st.value} is outside the I–II range studied (NCT05658094).")
         plans.append(
             _make(
                 "exosome",
                 "Exosome / EV injections (investigational)",
                 ("exosome_standard",),
-                ["Investigational option; small studies report density gains (A.7), "
+                ["Investigational option; small studies report density gains, "
                  "low-certainty evidence."],
                 exo_flags,
                 screening_result,
@@ -356,7 +354,7 @@ def propose_plans(
                 "minoxidil",
                 "Topical minoxidil 5 % and work-up of causes",
                 ("minoxidil_5",),
-                ["Chronic telogen effluvium (>6 months, A.1.5): look for a persisting trigger "
+                ["Chronic telogen effluvium (>6 months): look for a persisting trigger "
                  "(iron, thyroid, drugs, diet) and consider minoxidil."],
                 [],
                 screening_result,
@@ -379,7 +377,7 @@ def propose_plans(
         reason = (
             "Alopecia areata is autoimmune; the regenerative protocols here are designed for "
             "androgenetic alopecia. Refer for dermatological treatment (JAK-inhibitor trials "
-            "enrol SALT ≥50, A.1.6)."
+            "enrol SALT ≥50)."
             if group == "aa"
             else "Diagnosis outside the protocols here; refer to a dermatologist."
         )

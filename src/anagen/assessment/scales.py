@@ -51,7 +51,7 @@ NORWOOD_HAMILTON: dict[str, str] = {
     "VI": "Bridge gone; frontotemporal and vertex areas confluent",
     "VII": "Only a narrow horseshoe of sparse, fine hair at the sides and back",
 }
-NORWOOD_SOURCE = "REFERENCE.md A.1.1; PMC6580804 Table 1 [C]"
+NORWOOD_SOURCE = "PMC6580804 Table 1 [C]"
 
 # Ordinal severity used for range checks (e.g. trial inclusion "III–IV"). Type-A variants
 # sit with their numeric stage; "III vertex" sits with III.
@@ -103,7 +103,7 @@ LUDWIG: dict[str, str] = {
     "II": "Pronounced rarefaction in the same area",
     "III": "Full denudation in that area",
 }
-LUDWIG_SOURCE = "REFERENCE.md A.1.2; Ludwig 1977 (labels [C], boundary wording [M])"
+LUDWIG_SOURCE = "Ludwig 1977 (labels [C], boundary wording [M])"
 
 SINCLAIR: dict[int, str] = {
     1: "Normal central part",
@@ -112,7 +112,7 @@ SINCLAIR: dict[int, str] = {
     4: "Diffuse loss over the top",
     5: "Advanced loss",
 }
-SINCLAIR_SOURCE = "REFERENCE.md A.1.2; PMID 30565210 [C] (per-grade wording [M])"
+SINCLAIR_SOURCE = "PMID 30565210 [C] (per-grade wording [M])"
 
 
 def _female_scale_allowed(field: str, sex: str | None, allow_in_male: bool) -> None:
@@ -152,7 +152,7 @@ def sinclair(value: int, *, sex: str | None = None, allow_in_male: bool = False)
 BASP_BASIC = ("L", "M0", "M1", "M2", "M3", "C0", "C1", "C2", "C3", "U1", "U2", "U3")
 BASP_SPECIFIC_F = ("F1", "F2", "F3")
 BASP_SPECIFIC_V = ("V1", "V2", "V3")
-BASP_SOURCE = "REFERENCE.md A.1.3; Lee, JAAD 2007 [C]"
+BASP_SOURCE = "Lee, JAAD 2007 [C]"
 
 _BASP_RE = re.compile(r"^(L|M[0-3]|C[0-3]|U[1-3])(F[1-3])?(V[1-3])?$")
 
@@ -200,7 +200,7 @@ def parse_basp(final: str) -> BaspType:
 
 # Olsen 2004 JAAD 51:440 [C]: SALT = 0.18·R + 0.18·L + 0.40·top + 0.24·back
 SALT_WEIGHTS: dict[str, float] = {"top": 0.40, "posterior": 0.24, "right": 0.18, "left": 0.18}
-SALT_SOURCE = "REFERENCE.md A.1.4; Olsen 2004 JAAD 51:440 [C]"
+SALT_SOURCE = "Olsen 2004 JAAD 51:440 [C]"
 
 
 class AASeverity(StrEnum):
@@ -343,7 +343,7 @@ def aa_scale(
 
 PULL_TEST_POSITIVE_FRACTION = 0.10  # positive if MORE than 10 % of grasped hairs come out
 PULL_TEST_STANDARD_GRASP = (40, 60)  # grasp 40–60 hairs, no shampoo for 24 h
-PULL_TEST_SOURCE = "REFERENCE.md A.1.5; fpnotebook [C]"
+PULL_TEST_SOURCE = "fpnotebook [C]"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from anagen.assessment.models import (
     ScreeningRuleOverride,
     TreatmentPlan,
 )
+from anagen.core.checks import Refusal
 from anagen.core.history import save_with_history
 from anagen.patients.models import Patient
 
@@ -57,14 +58,8 @@ SNOMED_VERSION = getattr(
 )
 
 
-@dataclass
-class AssessmentError(Exception):
+class AssessmentError(Refusal):
     """A write was refused; ``errors`` maps field name -> list of messages."""
-
-    errors: dict[str, list[str]]
-
-    def __str__(self) -> str:
-        return "; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items())
 
 
 def _add(errors: dict[str, list[str]], field: str, message: str) -> None:
@@ -163,6 +158,15 @@ def _clean_history(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
         platelets = None
     clean["platelet_count_10e9_per_l"] = platelets
     clean["recorded_on"] = _check_date(errors, "recorded_on", data.get("recorded_on") or _today())
+    born = patient.date_of_birth
+    if clean["recorded_on"] is not None and clean["recorded_on"] < born:
+        # Else the screening engine refuses the negative age under its own field name, "age".
+        _add(
+            errors,
+            "recorded_on",
+            f"Before the patient's date of birth ({born.isoformat()}); check the date.",
+        )
+        clean["recorded_on"] = None
 
     allergies = []
     for a in clean["allergies"]:
@@ -654,6 +658,21 @@ def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diag
         raise AssessmentError(errors)
     dx = coding.DIAGNOSES[key]
     exam = ScalpExam.objects.filter(patient=patient).order_by("-examined_on", "-id").first()
+    if (
+        key in coding.FEMALE_PATTERN
+        and patient_sex(patient) == "male"
+        and not (exam is not None and exam.female_pattern_confirmed)
+    ):
+        # As the exam refuses Ludwig/Sinclair on a male record (scales): almost always a
+        # coding mistake, allowed once the latest exam confirms a female-type pattern.
+        # Only "male" restricts; "other"/"unknown" and male-pattern AGA in women are allowed.
+        _add(
+            errors,
+            "condition",
+            "Female-pattern diagnosis on a male record; choose male-pattern androgenetic "
+            "alopecia, or confirm a female-type pattern explicitly on the scalp exam first.",
+        )
+        raise AssessmentError(errors)
     if not stage and exam is not None and dx.group == "aga":
         stage = exam.stage  # the exam's stage unless the clinician gives another
     if len(stage) > 10:

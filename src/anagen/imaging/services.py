@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
+from anagen.core.checks import Refusal
 from anagen.core.history import save_with_history
 from anagen.imaging.display import MAX_DISPLAY_SIDE, display_overlay
 from anagen.imaging.engine import (
@@ -60,14 +61,8 @@ EDIT_OPS = ("add", "remove", "merge", "split", "set_diameter")
 SAME_SCALE_TOLERANCE = 0.01  # both analyses must use the same µm/px within 1 %
 
 
-@dataclass
-class ImagingError(Exception):
+class ImagingError(Refusal):
     """A write was refused; ``errors`` maps field name → list of messages."""
-
-    errors: dict[str, list[str]]
-
-    def __str__(self) -> str:
-        return "; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items())
 
 
 def _float(value: Any, field: str, lo: float, hi: float, unit: str) -> float | None:
@@ -684,13 +679,17 @@ def _done_analysis(photo: Photo, field: str, label: str) -> PhotoAnalysis:
 
 
 def check_comparison(before: Photo, after: Photo) -> tuple[int, PhotoAnalysis, PhotoAnalysis]:
-    """Days between the photos and both analyses, or ImagingError naming what is wrong."""
-    field = "before_photo"
+    """Days between the photos and both analyses, or ImagingError naming what is wrong.
+
+    Errors are keyed as the API names the photos (body ``before_photo_id``, path
+    ``photo_id``), so its 400 names the field the client sent; the page lists the messages
+    without field names."""
+    field, after_field = "before_photo_id", "photo_id"
     if before.pk == after.pk:
         raise ImagingError({field: ["Choose a photo from an earlier visit, not the same photo."]})
     if before.clinic_id != after.clinic_id or before.patient_id != after.patient_id:
         raise ImagingError({field: ["The two photos must be of the same patient."]})
-    for photo, f in ((before, field), (after, "after_photo")):
+    for photo, f in ((before, field), (after, after_field)):
         if photo.kind != Photo.Kind.TRICHOSCOPY:
             raise ImagingError({f: ["Only trichoscopy images can be compared."]})
         if photo.is_voided or photo.visit.is_voided:
@@ -718,7 +717,7 @@ def check_comparison(before: Photo, after: Photo) -> tuple[int, PhotoAnalysis, P
                      f"image {lo}–{hi} days after clipping."]}
         )  # fmt: skip
     a0 = _done_analysis(before, field, "earlier")
-    a1 = _done_analysis(after, "after_photo", "later")
+    a1 = _done_analysis(after, after_field, "later")
     assert a0.um_per_px is not None and a1.um_per_px is not None  # a done analysis has a scale
     if abs(a0.um_per_px - a1.um_per_px) > SAME_SCALE_TOLERANCE * a1.um_per_px:
         raise ImagingError(

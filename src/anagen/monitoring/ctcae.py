@@ -17,7 +17,7 @@ from datetime import date, datetime
 
 CTCAE_VERSION = "5.0"
 # CTCAE v6.0 was published 22 Jul 2025 (A.4 [C]); every stored grade keeps its version.
-SOURCE = "REFERENCE.md A.4; NCI CTCAE v5.0"
+SOURCE = "NCI CTCAE v5.0"  # shown to clinicians: the primary source only
 
 
 class CTCAEError(ValueError):
@@ -104,7 +104,10 @@ TERMS: dict[str, Term] = {
             "alopecia",
             "Alopecia",
             range(1, 3),
-            notes=("REFERENCE.md has no alopecia row; generic grade text used.",),
+            notes=(
+                "Generic CTCAE v5.0 grade definitions shown; the term-specific Alopecia grade "
+                "text is not included here (check the NCI CTCAE v5.0 table).",
+            ),
         ),
         _term(
             "pruritus",
@@ -120,7 +123,11 @@ TERMS: dict[str, Term] = {
             "rash_maculopapular",
             "Rash maculo-papular",
             range(1, 4),
-            notes=("REFERENCE.md has no rash row; generic grade text used.",),
+            notes=(
+                "Generic CTCAE v5.0 grade definitions shown; the term-specific Rash "
+                "maculo-papular grade text is not included here (check the NCI CTCAE v5.0 "
+                "table).",
+            ),
         ),
         _term(
             "skin_infection",
@@ -136,7 +143,10 @@ TERMS: dict[str, Term] = {
             "folliculitis",
             "Folliculitis",
             range(1, 4),
-            notes=("REFERENCE.md has no folliculitis row; generic grade text used.",),
+            notes=(
+                "Generic CTCAE v5.0 grade definitions shown; the term-specific Folliculitis grade "
+                "text is not included here (check the NCI CTCAE v5.0 table).",
+            ),
         ),
         _term(
             "allergic_reaction",
@@ -178,7 +188,10 @@ TERMS: dict[str, Term] = {
             "paresthesia",
             "Paresthesia",
             range(1, 4),
-            notes=("REFERENCE.md has no paresthesia row; generic grade text used.",),
+            notes=(
+                "Generic CTCAE v5.0 grade definitions shown; the term-specific Paresthesia grade "
+                "text is not included here (check the NCI CTCAE v5.0 table).",
+            ),
         ),
         _term(
             "dizziness",

@@ -1,0 +1,68 @@
+"""Consultation API refusals a client can act on: a female-pattern diagnosis on a male
+record (400 on the condition, as the scalp exam answers Ludwig/Sinclair on a male record),
+and a history dated before birth (400 on its date)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from anagen.accounts.roles import Role
+from anagen.assessment.models import Diagnosis
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def setup(client, clinic_a, make_user, make_patient, api_token):
+    clinician = make_user(Role.CLINICIAN, clinic_a)
+    man = make_patient(clinic_a, clinician, sex_at_birth="male", date_of_birth=date(1980, 1, 1))
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+
+    def post(path: str, body: dict):
+        return client.post(
+            f"/api/v1/consultation/{man.pk}/{path}",
+            body,
+            content_type="application/json",
+            headers=headers,
+        )
+
+    return man, post
+
+
+def test_female_pattern_diagnosis_on_a_male_record_is_a_400_on_the_condition(setup):
+    man, post = setup
+    response = post("diagnoses", {"condition": "aga_female"})
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "condition: Female-pattern diagnosis on a male record; choose male-pattern androgenetic "
+        "alopecia, or confirm a female-type pattern explicitly on the scalp exam first."
+    )
+    assert not Diagnosis.objects.filter(patient=man).exists()
+
+
+def test_the_exam_refuses_a_female_scale_the_same_way(setup):
+    _, post = setup
+    response = post("exams", {"ludwig": "II"})
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("ludwig: female-pattern scale on a male record")
+
+
+def test_accepted_once_the_exam_confirms_a_female_type_pattern(setup):
+    man, post = setup
+    assert post("exams", {"ludwig": "II", "female_pattern_confirmed": True}).status_code == 201
+    response = post("diagnoses", {"condition": "aga_female"})
+    assert response.status_code == 201, response.json()
+    assert response.json()["condition"] == "aga_female"
+
+
+def test_a_history_dated_before_birth_names_its_date_not_the_engines_age(setup):
+    """The screening engine's field ("age: must be a whole number 0–130, got -1") was
+    answered to the client, who never sent an age."""
+    _, post = setup
+    response = post("history", {"recorded_on": "1979-06-01"})
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "recorded_on: Before the patient's date of birth (1980-01-01); check the date."
+    )
