@@ -11,7 +11,13 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from anagen.products import services
-from anagen.products.models import CertificateOfAnalysis, Lot, Product, ReleaseSpecVersion
+from anagen.products.models import (
+    CertificateOfAnalysis,
+    Lot,
+    Product,
+    ReleaseSpecVersion,
+    StorageLocation,
+)
 
 from .test_products_django_release import spec_yaml
 from .test_products_django_support import (  # noqa: F401
@@ -236,6 +242,29 @@ class TestLots:
     def test_a_storage_location_name_with_a_hidden_character_is_refused(self, api):
         text = detail(api("post", "/locations", {"name": "X\u0007Y"}))
         assert text.startswith("name: Remove the control or invisible character(s) U+0007")
+
+    @pytest.mark.parametrize("again", ["Freezer F1", "freezer f1", "  FREEZER   F1 "])
+    def test_a_storage_location_differing_only_in_capitals_or_spaces_is_refused(
+        self, api, clinic_a, quality, again
+    ):
+        services.create_location(clinic_a, quality, "Freezer F1")
+        text = detail(api("post", "/locations", {"name": again}))
+        assert text.startswith("name: A storage location of ")
+        assert ("this name" in text) == (again == "Freezer F1")
+        assert "“Freezer F1”" in text or again == "Freezer F1"
+        assert StorageLocation.objects.filter(clinic=clinic_a).count() == 1
+
+    def test_a_storage_location_name_is_stored_with_single_spaces(self, api):
+        response = api("post", "/locations", {"name": " Cold  room   B ", "description": "x"})
+        assert response.status_code == 201
+        assert response.json()["name"] == "Cold room B"
+
+    def test_another_clinics_location_of_the_same_name_does_not_count(
+        self, api, clinic_b, make_user
+    ):
+        other = make_user("quality", clinic_b)
+        services.create_location(clinic_b, other, "Freezer F1")
+        assert api("post", "/locations", {"name": "freezer f1"}).status_code == 201
 
     def test_a_lot_expiring_on_the_day_of_receipt_is_accepted(self, api, product):
         body = {

@@ -15,7 +15,6 @@ from ninja.errors import HttpError
 
 from anagen.accounts.roles import PERMISSIONS
 from anagen.api.auth import BearerToken, SessionCookie, check_permission
-from anagen.api.errors import refuse
 from anagen.api.schemas import InputSchema
 from anagen.assessment import selectors, services
 from anagen.assessment.models import (
@@ -64,10 +63,6 @@ def guard(permission: str) -> list:
     if permission not in PERMISSIONS:
         raise KeyError(f"unknown permission {permission!r}")
     return [_PatientBearer(permission), _PatientSession(permission)]
-
-
-def _raise(exc: services.AssessmentError) -> None:
-    refuse(exc.errors)
 
 
 def _patient(request: ClinicRequest, patient_id: int) -> Patient:
@@ -469,20 +464,17 @@ def list_rules(request: ClinicRequest):
     auth=guard("protocol.manage"),
 )
 def add_rule_override(request: ClinicRequest, payload: RuleOverrideIn):
-    try:
-        return Status(
-            201,
-            services.add_rule_override(
-                request.clinic,
-                request.user,
-                payload.rule_id,
-                payload.action,
-                payload.outcome,
-                payload.reason,
-            ),
-        )
-    except services.AssessmentError as exc:
-        _raise(exc)
+    return Status(
+        201,
+        services.add_rule_override(
+            request.clinic,
+            request.user,
+            payload.rule_id,
+            payload.action,
+            payload.outcome,
+            payload.reason,
+        ),
+    )
 
 
 # --- the consultation ----------------------------------------------------------------------
@@ -528,10 +520,7 @@ def record_history(request: ClinicRequest, patient_id: int, payload: HistoryIn):
     patient = _patient(request, patient_id)
     data = payload.dict()
     data["recorded_on"] = data["recorded_on"] or None
-    try:
-        return Status(201, services.record_history(patient, request.user, data))
-    except services.AssessmentError as exc:
-        _raise(exc)
+    return Status(201, services.record_history(patient, request.user, data))
 
 
 @router.get(
@@ -555,15 +544,12 @@ def latest_screening(request: ClinicRequest, patient_id: int):
 )
 def screen_again(request: ClinicRequest, patient_id: int, payload: ScreenIn):
     patient = _patient(request, patient_id)
-    try:
-        return Status(
-            201,
-            services.run_screening(
-                patient, request.user, product_components=payload.product_components
-            ),
-        )
-    except services.AssessmentError as exc:
-        _raise(exc)
+    return Status(
+        201,
+        services.run_screening(
+            patient, request.user, product_components=payload.product_components
+        ),
+    )
 
 
 @router.post(
@@ -576,12 +562,7 @@ def override_block(request: ClinicRequest, patient_id: int, payload: OverrideIn)
     row = selectors.latest_screening(_patient(request, patient_id))
     if row is None:
         raise HttpError(400, "modality: nothing has been screened yet.")
-    try:
-        return Status(
-            201, services.override_block(row, request.user, payload.modality, payload.reason)
-        )
-    except services.AssessmentError as exc:
-        _raise(exc)
+    return Status(201, services.override_block(row, request.user, payload.modality, payload.reason))
 
 
 @router.get(
@@ -602,10 +583,7 @@ def list_exams(request: ClinicRequest, patient_id: int):
 )
 def record_exam(request: ClinicRequest, patient_id: int, payload: ExamIn):
     patient = _patient(request, patient_id)
-    try:
-        return Status(201, services.record_exam(patient, request.user, payload.dict()))
-    except services.AssessmentError as exc:
-        _raise(exc)
+    return Status(201, services.record_exam(patient, request.user, payload.dict()))
 
 
 @router.get(
@@ -627,10 +605,7 @@ def list_diagnoses(request: ClinicRequest, patient_id: int):
 )
 def record_diagnosis(request: ClinicRequest, patient_id: int, payload: DiagnosisIn):
     patient = _patient(request, patient_id)
-    try:
-        return Status(201, services.record_diagnosis(patient, request.user, payload.dict()))
-    except services.AssessmentError as exc:
-        _raise(exc)
+    return Status(201, services.record_diagnosis(patient, request.user, payload.dict()))
 
 
 @router.get(
@@ -665,10 +640,7 @@ def list_plans(request: ClinicRequest, patient_id: int):
 )
 def accept_plan(request: ClinicRequest, patient_id: int, payload: PlanIn):
     patient = _patient(request, patient_id)
-    try:
-        return Status(201, services.accept_plan(patient, request.user, payload.dict()))
-    except services.AssessmentError as exc:
-        _raise(exc)
+    return Status(201, services.accept_plan(patient, request.user, payload.dict()))
 
 
 @router.patch(
@@ -680,10 +652,7 @@ def accept_plan(request: ClinicRequest, patient_id: int, payload: PlanIn):
 def update_plan(request: ClinicRequest, patient_id: int, plan_id: int, payload: PlanPatch):
     plan = selectors.get_plan(_patient(request, patient_id), plan_id)
     changes = payload.dict(exclude_unset=True)
-    try:
-        return services.update_plan(plan, request.user, changes)
-    except services.AssessmentError as exc:
-        _raise(exc)
+    return services.update_plan(plan, request.user, changes)
 
 
 @router.post(
@@ -694,10 +663,7 @@ def update_plan(request: ClinicRequest, patient_id: int, plan_id: int, payload: 
 )
 def cancel_plan(request: ClinicRequest, patient_id: int, plan_id: int, payload: AssessmentReasonIn):
     plan = selectors.get_plan(_patient(request, patient_id), plan_id)
-    try:
-        return services.cancel_plan(plan, request.user, payload.reason)
-    except services.AssessmentError as exc:
-        _raise(exc)
+    return services.cancel_plan(plan, request.user, payload.reason)
 
 
 @router.post(
@@ -708,10 +674,7 @@ def cancel_plan(request: ClinicRequest, patient_id: int, plan_id: int, payload: 
 )
 def record_consent(request: ClinicRequest, patient_id: int, plan_id: int, payload: ConsentIn):
     plan = selectors.get_plan(_patient(request, patient_id), plan_id)
-    try:
-        return Status(201, services.record_consent(plan, request.user, **payload.dict()))
-    except services.AssessmentError as exc:
-        _raise(exc)
+    return Status(201, services.record_consent(plan, request.user, **payload.dict()))
 
 
 @router.get(
@@ -732,8 +695,5 @@ def list_consents(request: ClinicRequest, patient_id: int):
 )
 def withdraw_consent(request: ClinicRequest, patient_id: int, consent_id: int, payload: WithdrawIn):
     consent = selectors.get_consent(_patient(request, patient_id), consent_id)
-    try:
-        services.withdraw_consent(consent, request.user, payload.reason, payload.withdrawn_on)
-    except services.AssessmentError as exc:
-        _raise(exc)
+    services.withdraw_consent(consent, request.user, payload.reason, payload.withdrawn_on)
     return Status(201, selectors.get_consent(consent.patient, consent.pk))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from ninja.errors import HttpError
+
+from anagen.core.checks import Refusal
 
 
 def error_detail(errors: Mapping[str, Iterable[Any]]) -> str:
@@ -21,3 +23,8 @@ def error_detail(errors: Mapping[str, Iterable[Any]]) -> str:
 
 def refuse(errors: Mapping[str, Iterable[Any]], status: int = 400) -> NoReturn:
     raise HttpError(status, error_detail(errors))
+
+
+def refusal_detail(exc: Refusal, rename: Callable[[str], str] = str) -> str:
+    """A service's refusal as the API's ``detail``: each field named as the client sent it."""
+    return error_detail({rename(field): messages for field, messages in exc.errors.items()})

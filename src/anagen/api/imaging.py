@@ -14,7 +14,6 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from anagen.api.auth import guard
-from anagen.api.errors import refuse
 from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
 from anagen.imaging import selectors, services
@@ -23,10 +22,6 @@ from anagen.imaging.models import PhotoAnalysis, PhotoComparison
 from anagen.monitoring import selectors as monitoring_selectors
 
 router = Router(tags=["imaging"])
-
-
-def _raise(exc: services.ImagingError) -> None:
-    refuse(exc.errors)
 
 
 class AnalysisOut(Schema):
@@ -172,13 +167,10 @@ def add_correction(request: ClinicRequest, patient_id: int, analysis_id: int, pa
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     analysis = selectors.get_analysis(patient, analysis_id)
     data = {k: v for k, v in payload.dict().items() if v is not None}
-    try:
-        if data.get("op") == "undo":
-            services.undo_edit(analysis, request.user)
-        else:
-            services.add_edit(analysis, request.user, data)
-    except services.ImagingError as exc:
-        _raise(exc)
+    if data.get("op") == "undo":
+        services.undo_edit(analysis, request.user)
+    else:
+        services.add_edit(analysis, request.user, data)
     analysis.refresh_from_db()
     return analysis
 
@@ -192,12 +184,9 @@ def add_correction(request: ClinicRequest, patient_id: int, analysis_id: int, pa
 def analyse_photo(request: ClinicRequest, patient_id: int, photo_id: int, payload: AnalyseIn):
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     photo = selectors.get_trichoscopy_photo(patient, photo_id)
-    try:
-        analysis = services.request_analysis(
-            photo, request.user, payload.um_per_px, discard_corrections=payload.discard_corrections
-        )
-    except services.ImagingError as exc:
-        _raise(exc)
+    analysis = services.request_analysis(
+        photo, request.user, payload.um_per_px, discard_corrections=payload.discard_corrections
+    )
     return Status(202, analysis)
 
 
@@ -314,8 +303,5 @@ def compare_photos(request: ClinicRequest, patient_id: int, photo_id: int, paylo
         raise HttpError(
             400, "before_photo_id: Choose an earlier trichoscopy photo of this patient."
         ) from None
-    try:
-        comparison = services.request_comparison(before, photo, request.user)
-    except services.ImagingError as exc:
-        _raise(exc)
+    comparison = services.request_comparison(before, photo, request.user)
     return Status(202, comparison)

@@ -6,7 +6,6 @@ from ninja.errors import HttpError
 from ninja.pagination import paginate
 
 from anagen.api.auth import guard
-from anagen.api.errors import refuse
 from anagen.api.pagination import BoundedPagination
 from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
@@ -84,10 +83,6 @@ class PatientHistoryOut(Schema):
     changes: list[FieldChangeOut]
 
 
-def _raise(exc: services.PatientError) -> None:
-    refuse(exc.errors)
-
-
 def _patient(request: ClinicRequest, patient_id: int) -> Patient:
     return selectors.get_patient(request.clinic, patient_id)
 
@@ -106,10 +101,7 @@ def list_patients(request: ClinicRequest, filters: Query[PatientFilter]):
     "", response={201: PatientOut}, summary="Register a patient", auth=guard("patient.create")
 )
 def create_patient(request: ClinicRequest, payload: PatientIn):
-    try:
-        patient = services.create_patient(request.clinic, request.user, payload.dict())
-    except services.PatientError as exc:
-        _raise(exc)
+    patient = services.create_patient(request.clinic, request.user, payload.dict())
     return Status(201, patient)
 
 
@@ -131,10 +123,7 @@ def update_patient(request: ClinicRequest, patient_id: int, payload: PatientPatc
     nulls = [k for k, v in changes.items() if v is None]
     if nulls:
         raise HttpError(400, f"{', '.join(nulls)}: cannot be null.")
-    try:
-        return services.update_patient(patient, request.user, changes)
-    except services.PatientError as exc:
-        _raise(exc)
+    return services.update_patient(patient, request.user, changes)
 
 
 @router.post(
@@ -145,10 +134,7 @@ def update_patient(request: ClinicRequest, patient_id: int, payload: PatientPatc
 )
 def void_patient(request: ClinicRequest, patient_id: int, payload: PatientVoidIn):
     patient = _patient(request, patient_id)
-    try:
-        return services.void_patient(patient, request.user, payload.reason)
-    except services.PatientError as exc:
-        _raise(exc)
+    return services.void_patient(patient, request.user, payload.reason)
 
 
 @router.get(

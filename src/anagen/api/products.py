@@ -17,7 +17,6 @@ from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
 from anagen.api.auth import guard
-from anagen.api.errors import refuse
 from anagen.api.pagination import BoundedPagination
 from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
@@ -26,10 +25,6 @@ from anagen.products import selectors, services
 from anagen.products.models import CoaSource, Lot, Product
 
 router = Router(tags=["products"])
-
-
-def _raise(exc: services.ProductError) -> None:
-    refuse(exc.errors, 409 if isinstance(exc, services.NotUsable) else 400)
 
 
 # --- schemas -------------------------------------------------------------------------------------
@@ -354,10 +349,7 @@ def list_products(request: ClinicRequest):
 
 @router.post("/products", response={201: ProductOut}, auth=guard("product.manage"))
 def create_product(request: ClinicRequest, payload: ProductIn):
-    try:
-        return Status(201, services.create_product(request.clinic, request.user, payload.dict()))
-    except services.ProductError as exc:
-        _raise(exc)
+    return Status(201, services.create_product(request.clinic, request.user, payload.dict()))
 
 
 @router.get("/products/{product_id}", response=ProductOut, auth=guard("product.view"))
@@ -417,19 +409,16 @@ def receive_lot(request: ClinicRequest, payload: LotIn):
         location = selectors.locations_of(clinic).filter(pk=payload.storage_location_id).first()
         if location is None:
             raise HttpError(400, "storage_location_id: no such storage location in this clinic")
-    try:
-        lot = services.receive_lot(
-            clinic,
-            request.user,
-            product=product,
-            lot_number=payload.lot_number,
-            expiry_date=payload.expiry_date,
-            quantity_received=payload.quantity_received,
-            storage_location=location,
-            supplier_notes=payload.supplier_notes,
-        )
-    except services.ProductError as exc:
-        _raise(exc)
+    lot = services.receive_lot(
+        clinic,
+        request.user,
+        product=product,
+        lot_number=payload.lot_number,
+        expiry_date=payload.expiry_date,
+        quantity_received=payload.quantity_received,
+        storage_location=location,
+        supplier_notes=payload.supplier_notes,
+    )
     return Status(201, _detail(lot))
 
 
@@ -440,12 +429,9 @@ def receive_lot(request: ClinicRequest, payload: LotIn):
     auth=guard("lot.receive"),
 )
 def import_lots(request: ClinicRequest):
-    try:
-        lots = services.import_lots(
-            request.clinic, request.user, "api.json", request.body, source=CoaSource.API
-        )
-    except services.ProductError as exc:
-        _raise(exc)
+    lots = services.import_lots(
+        request.clinic, request.user, "api.json", request.body, source=CoaSource.API
+    )
     return Status(201, {"imported": len(lots), "lot_ids": [lot.pk for lot in lots]})
 
 
@@ -462,10 +448,7 @@ def get_lot(request: ClinicRequest, lot_id: int):
 )
 def put_coa(request: ClinicRequest, lot_id: int, payload: CoaIn):
     lot = _lot(request, lot_id)
-    try:
-        services.record_coa(lot, request.user, source=CoaSource.API, **payload.dict())
-    except services.ProductError as exc:
-        _raise(exc)
+    services.record_coa(lot, request.user, source=CoaSource.API, **payload.dict())
     return _detail(lot)
 
 
@@ -484,17 +467,11 @@ def put_coa_pdf(
     lot = _lot(request, lot_id)
     if file is None:
         raise HttpError(400, "file: attach the PDF as multipart field 'file'")
-    try:
-        services.check_pdf(file, "file")
-    except services.ProductError as exc:
-        _raise(exc)
+    services.check_pdf(file, "file")
     coa = getattr(lot, "coa", None)
     if coa is None:
         raise HttpError(400, "coa: enter the CoA results first (PUT .../coa)")
-    try:
-        services.attach_coa_pdf(lot, request.user, file)
-    except services.ProductError as exc:
-        _raise(exc)
+    services.attach_coa_pdf(lot, request.user, file)
     return _detail(lot)
 
 
@@ -506,20 +483,14 @@ def lot_report(request: ClinicRequest, lot_id: int):
 @router.post("/lots/{lot_id}/release", response=LotDetailOut, auth=guard("lot.release"))
 def release_lot(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
     lot = _lot(request, lot_id)
-    try:
-        services.release_lot(lot, request.user, payload.reason)
-    except services.ProductError as exc:
-        _raise(exc)
+    services.release_lot(lot, request.user, payload.reason)
     return _detail(lot)
 
 
 @router.post("/lots/{lot_id}/reject", response=LotDetailOut, auth=guard("lot.release"))
 def reject_lot(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
     lot = _lot(request, lot_id)
-    try:
-        services.reject_lot(lot, request.user, payload.reason)
-    except services.ProductError as exc:
-        _raise(exc)
+    services.reject_lot(lot, request.user, payload.reason)
     return _detail(lot)
 
 
@@ -531,10 +502,7 @@ def reject_lot(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
 )
 def request_override(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
     lot = _lot(request, lot_id)
-    try:
-        services.request_override(lot, request.user, payload.reason)
-    except services.ProductError as exc:
-        _raise(exc)
+    services.request_override(lot, request.user, payload.reason)
     return _detail(lot)
 
 
@@ -546,30 +514,21 @@ def request_override(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
 )
 def approve_override(request: ClinicRequest, lot_id: int):
     lot = _lot(request, lot_id)
-    try:
-        services.approve_override(lot, request.user)
-    except services.ProductError as exc:
-        _raise(exc)
+    services.approve_override(lot, request.user)
     return _detail(lot)
 
 
 @router.post("/lots/{lot_id}/excursions/decide", response=LotDetailOut, auth=guard("lot.release"))
 def decide_excursions(request: ClinicRequest, lot_id: int, payload: ExcursionDecisionIn):
     lot = _lot(request, lot_id)
-    try:
-        services.decide_excursions(lot, request.user, payload.decision, payload.reason)
-    except services.ProductError as exc:
-        _raise(exc)
+    services.decide_excursions(lot, request.user, payload.decision, payload.reason)
     return _detail(lot)
 
 
 @router.post("/lots/{lot_id}/waste", response=LotDetailOut, auth=guard("coldchain.record"))
 def record_waste(request: ClinicRequest, lot_id: int, payload: WasteIn):
     lot = _lot(request, lot_id)
-    try:
-        services.record_waste(lot, request.user, payload.quantity, payload.reason)
-    except services.ProductError as exc:
-        _raise(exc)
+    services.record_waste(lot, request.user, payload.quantity, payload.reason)
     return _detail(lot)
 
 
@@ -635,10 +594,7 @@ def trace_lot(request: ClinicRequest, lot_id: int):
 )
 def recall_lot(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
     lot = _lot(request, lot_id)
-    try:
-        services.recall_lot(lot, request.user, payload.reason)
-    except services.ProductError as exc:
-        _raise(exc)
+    services.recall_lot(lot, request.user, payload.reason)
     lot.refresh_from_db()
     return _trace(lot)
 
@@ -677,15 +633,10 @@ def list_locations(request: ClinicRequest):
 
 @router.post("/locations", response={201: LocationOut}, auth=guard("product.manage"))
 def create_location(request: ClinicRequest, payload: LocationIn):
-    try:
-        return Status(
-            201,
-            services.create_location(
-                request.clinic, request.user, payload.name, payload.description
-            ),
-        )
-    except services.ProductError as exc:
-        _raise(exc)
+    return Status(
+        201,
+        services.create_location(request.clinic, request.user, payload.name, payload.description),
+    )
 
 
 @router.get(
@@ -708,15 +659,12 @@ def add_reading(request: ClinicRequest, location_id: int, payload: ReadingIn):
         raise HttpError(400, "recorded_at: this field is required")
     if payload.temperature_c is None:
         raise HttpError(400, "temperature_c: this field is required")
-    try:
-        reading, flagged = services.record_reading(
-            location,
-            request.user,
-            recorded_at=payload.recorded_at,
-            temperature_c=payload.temperature_c,
-        )
-    except services.ProductError as exc:
-        _raise(exc)
+    reading, flagged = services.record_reading(
+        location,
+        request.user,
+        recorded_at=payload.recorded_at,
+        temperature_c=payload.temperature_c,
+    )
     flagged_text = [f"lot {e.lot.lot_number}: {e.duration_minutes} min" for e in flagged]
     return Status(201, {"reading": reading, "excursions_flagged": flagged_text})
 
@@ -755,8 +703,5 @@ def current_spec(request: ClinicRequest):
     auth=guard("product.manage"),
 )
 def create_spec(request: ClinicRequest, payload: SpecIn):
-    try:
-        spec = services.create_spec_version(request.clinic, request.user, payload.yaml)
-    except services.ProductError as exc:
-        _raise(exc)
+    spec = services.create_spec_version(request.clinic, request.user, payload.yaml)
     return Status(201, _spec_out(spec))

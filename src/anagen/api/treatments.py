@@ -1,7 +1,6 @@
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import NoReturn
 
 from ninja import Field, Router, Schema, Status
 
@@ -127,14 +126,9 @@ class SessionVoidIn(InputSchema):
 _VIAL_LOT = re.compile(r"vials\[\d+\]\.lot")
 
 
-def _api_field(name: str) -> str:
+def api_field(name: str) -> str:
+    """The field as this API's client sent it (v1.py names session refusals with it)."""
     return f"{name}_id" if _VIAL_LOT.fullmatch(name) else name
-
-
-def _raise(exc: services.SessionError) -> NoReturn:
-    """400 naming each field as the client sent it (`map[0].volume_ml`, `vials[1].lot_id`);
-    a refusal of the whole request names none ("This session is already voided.")."""
-    refuse({_api_field(f): m for f, m in exc.errors.items()})
 
 
 @router.get(
@@ -180,19 +174,16 @@ def create_session(request: ClinicRequest, patient_id: int, payload: SessionIn):
     if missing:
         refuse(missing)
     data = payload.dict(exclude={"map", "vials", "prp", "grafts", "plan_id"})
-    try:
-        session = services.record_session(
-            request.clinic,
-            request.user,
-            plan,
-            data,
-            map_entries=[m.dict() for m in payload.map],
-            vials=[services.VialRequest(lots[v.lot_id], v.quantity) for v in payload.vials],
-            prp=payload.prp.dict() if payload.prp else None,
-            grafts=[g.dict() for g in payload.grafts],
-        )
-    except services.SessionError as exc:
-        _raise(exc)
+    session = services.record_session(
+        request.clinic,
+        request.user,
+        plan,
+        data,
+        map_entries=[m.dict() for m in payload.map],
+        vials=[services.VialRequest(lots[v.lot_id], v.quantity) for v in payload.vials],
+        prp=payload.prp.dict() if payload.prp else None,
+        grafts=[g.dict() for g in payload.grafts],
+    )
     return Status(201, session)
 
 
@@ -206,7 +197,4 @@ def void_session(request: ClinicRequest, patient_id: int, session_id: int, paylo
     """The session leaves every list and count; the vials drawn for it stay on the lot
     trace, because a recall must reach anyone who may have been exposed."""
     session = selectors.get_session(get_patient(request.clinic, patient_id), session_id)
-    try:
-        return services.void_session(session, request.user, payload.reason)
-    except services.SessionError as exc:
-        _raise(exc)
+    return services.void_session(session, request.user, payload.reason)

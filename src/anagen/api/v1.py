@@ -7,7 +7,11 @@ from django.http import Http404, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import ValidationError
 
+from anagen.api.errors import refusal_detail
+from anagen.core.checks import Refusal
 from anagen.core.http import ClinicRequest
+from anagen.products.services import NotUsable
+from anagen.treatments.services import SessionError
 
 api = NinjaAPI(
     title="Anagen API",
@@ -17,7 +21,11 @@ api = NinjaAPI(
         "`Authorization: Bearer <token>` (create one on the API tokens page, linked at the top "
         "of every page) or the "
         "browser session. Every object belongs to one clinic; objects of other clinics "
-        "answer 404."
+        "answer 404. Request bodies are strict: unknown fields, dates other than "
+        "`YYYY-MM-DD` text, booleans other than `true`/`false` and numbers sent as text or as "
+        "`true`/`false` are refused with 422 naming the field (a decimal may be sent as text, "
+        '`"1.5"`, as the API writes decimals). A refused write answers 400 with every problem '
+        "after the field it is about."
     ),
     urls_namespace="api-v1",
     docs_url="/docs",
@@ -39,6 +47,25 @@ def validation_error(request: ClinicRequest, exc: ValidationError) -> HttpRespon
     return api.create_response(
         request, {"detail": f"Invalid input — {summary}", "errors": errors}, status=422
     )
+
+
+@api.exception_handler(Refusal)
+def refused(request: ClinicRequest, exc: Refusal) -> HttpResponse:
+    """A service refused the write: 400 naming each field (endpoints need no try/except)."""
+    return api.create_response(request, {"detail": refusal_detail(exc)}, status=400)
+
+
+@api.exception_handler(NotUsable)
+def not_usable(request: ClinicRequest, exc: NotUsable) -> HttpResponse:
+    """The lot may not be used now (not released, expired, blocked): a conflict, not bad input."""
+    return api.create_response(request, {"detail": refusal_detail(exc)}, status=409)
+
+
+@api.exception_handler(SessionError)
+def session_refused(request: ClinicRequest, exc: SessionError) -> HttpResponse:
+    """As ``refused``, with a vial's lot named `vials[i].lot_id` as the client sent it."""
+    detail = refusal_detail(exc, rename=_treatments.api_field)
+    return api.create_response(request, {"detail": detail}, status=400)
 
 
 @api.exception_handler(Http404)

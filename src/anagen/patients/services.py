@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -11,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
+from anagen.core.checks import Refusal
 from anagen.core.history import save_with_history
 from anagen.core.text import hidden_characters
 from anagen.patients.models import Patient, SexAtBirth
@@ -28,14 +28,8 @@ EDITABLE_FIELDS = (
 OLDEST_PLAUSIBLE_AGE_YEARS = 130
 
 
-@dataclass
-class PatientError(Exception):
+class PatientError(Refusal):
     """A write was refused; `errors` maps field name -> list of messages."""
-
-    errors: dict[str, list[str]]
-
-    def __str__(self) -> str:
-        return "; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items())
 
 
 # The same limit on every channel (form, API, FHIR import): an address, not a document.

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from anagen.accounts.models import Clinic, Membership, User
 from anagen.accounts.roles import allowed
-from anagen.core.checks import FieldErrors, read_text
+from anagen.core.checks import FieldErrors, Refusal, read_text
 from anagen.core.history import save_with_history
 from anagen.core.text import hidden_characters
 from anagen.patients.models import Patient
@@ -59,14 +59,8 @@ MIN_REASON_CHARS = 10
 SQLITE_LOCK_WAIT_SECONDS = 20.0  # as long as the busy timeout of a file database
 
 
-@dataclass
-class ProductError(Exception):
+class ProductError(Refusal):
     """A write was refused; ``errors`` maps field name -> list of messages."""
-
-    errors: dict[str, list[str]]
-
-    def __str__(self) -> str:
-        return "; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items())
 
 
 class NotUsable(ProductError):
@@ -289,14 +283,29 @@ def update_product(product: Product, user: User, data: dict[str, Any]) -> Produc
 def create_location(
     clinic: Clinic, user: User, name: str, description: str = ""
 ) -> StorageLocation:
-    name = (name or "").strip()
+    """A new storage location. Its name is unique in the clinic whatever its capitals and
+    spaces: "Fridge 1" and "fridge  1" would split one fridge's readings and lots in two."""
+    err = FieldErrors()
+    name = " ".join((name or "").split())  # runs of spaces inside a name are one space
     if hidden := hidden_characters(name):
-        raise _fail("name", f"Remove the control or invisible character(s) {', '.join(hidden)}.")
-    if not name:
-        raise _fail("name", "This field is required.")
-    if StorageLocation.objects.filter(clinic=clinic, name=name).exists():
-        raise _fail("name", "A storage location of this name exists already.")
-    location = StorageLocation(clinic=clinic, name=name[:120], description=description[:300])
+        err.add("name", f"Remove the control or invisible character(s) {', '.join(hidden)}.")
+    elif not name:
+        err.add("name", "This field is required.")
+    elif len(name) > 120:
+        err.add("name", f"At most 120 characters (got {len(name)}).")
+    description = read_text(err, "description", description, max_len=300)
+    if name and "name" not in err:
+        key = name.casefold()
+        for existing in StorageLocation.objects.filter(clinic=clinic).values_list(
+            "name", flat=True
+        ):
+            if " ".join(existing.split()).casefold() == key:
+                same = "this name" if existing == name else f"the name “{existing}”"
+                err.add("name", f"A storage location of {same} exists already.")
+                break
+    if err:
+        raise ProductError(dict(err))
+    location = StorageLocation(clinic=clinic, name=name, description=description)
     save_with_history(location, user, "created")
     return location
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
 from anagen.assessment.labels import in_sentence, modality_label
-from anagen.core.checks import FieldErrors, read_decimal, read_text, read_whole
+from anagen.core.checks import FieldErrors, Refusal, read_decimal, read_text, read_whole
 from anagen.core.history import save_with_history
 from anagen.products import services as product_services
 from anagen.products.models import Lot
@@ -36,14 +36,8 @@ from anagen.treatments.postcare_defaults import DEFAULT_POSTCARE
 MAX_TEXT = 5000
 
 
-@dataclass
-class SessionError(Exception):
+class SessionError(Refusal):
     """A session was refused; `errors` maps field name -> messages."""
-
-    errors: dict[str, list[str]]
-
-    def __str__(self) -> str:
-        return "; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items())
 
 
 @dataclass
