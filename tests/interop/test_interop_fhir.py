@@ -521,7 +521,9 @@ def test_the_questionnaire_answers_of_a_voided_visit_are_entered_in_error(treate
     patient, _ = treated
     day = timezone.localdate() - timedelta(days=1)
     kept = monitoring.record_visit(patient, clinician, {"visit_date": day, "hgq_growth": 1})
-    wrong = monitoring.record_visit(patient, clinician, {"visit_date": day, "hgq_growth": -2})
+    wrong = monitoring.record_visit(
+        patient, clinician, {"visit_date": day, "hgq_growth": -2, "confirm_same_day": True}
+    )
     monitoring.void_record(wrong, clinician, VOID_REASON)
     bundle = _bundle_of(fhir_export.patient_bundle_json(patient))
     responses = _by_url(bundle)

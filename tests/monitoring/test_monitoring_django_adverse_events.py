@@ -283,10 +283,10 @@ def test_visits_on_the_same_day_read_differently_in_the_reported_at_visit_list(
     week0 = plan.visits.get(kind="baseline")
     baseline = services.record_visit(patient, clinician, {"visit_date": day}, scheduled_visit=week0)
     week4 = plan.visits.get(week=4)
-    follow_up = services.record_visit(
-        patient, clinician, {"visit_date": day}, scheduled_visit=week4
-    )
-    extra = [services.record_visit(patient, clinician, {"visit_date": day}) for _ in range(2)]
+    # Four visits on one day, each confirmed as separate (else the second is refused).
+    same_day = {"visit_date": day, "confirm_same_day": True}
+    follow_up = services.record_visit(patient, clinician, same_day, scheduled_visit=week4)
+    extra = [services.record_visit(patient, clinician, same_day) for _ in range(2)]
     client.force_login(clinician)
     page = client.get(f"/monitoring/{patient.pk}/adverse-events/new/").content.decode()
     # Visits of an appointment read as the appointment ("Baseline (before session 1)").

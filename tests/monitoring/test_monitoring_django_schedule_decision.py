@@ -292,9 +292,10 @@ def test_no_response_is_judged_at_a_visit_on_the_day_of_the_first_session(
 ):
     start = TODAY - timedelta(weeks=13)
     _course(patient, clinician, start=start, density_after=159)
-    # A second visit on the baseline day, rated +1: too early for any response class.
+    # A second visit on the baseline day (confirmed as separate), rated +1: too early for
+    # any response class.
     same_day = services.record_visit(
-        patient, clinician, {"visit_date": start, "global_assessment": 1}
+        patient, clinician, {"visit_date": start, "global_assessment": 1, "confirm_same_day": True}
     )
     proposal = selectors.proposal_for(same_day)
     assert proposal.inputs["days_since_first_session"] == 0

@@ -33,10 +33,6 @@ router = Router(tags=["monitoring"])
 Num = float | None
 
 
-def _raise(exc: services.MonitoringError) -> None:
-    refuse(exc.errors)
-
-
 def _patient(request: ClinicRequest, patient_id: int) -> Patient:
     return selectors.get_patient(request.clinic, patient_id)
 
@@ -134,6 +130,12 @@ class PhotoOut(Schema):
 class VisitIn(InputSchema):
     visit_date: date | None = None
     is_baseline: bool = False
+    confirm_same_day: bool = Field(
+        False,
+        description="True to record a second visit for the patient on the same date (a "
+        "separate visit, not the same one entered again); without it such a visit is refused "
+        "with 400 on visit_date. The confirmation is kept in the visit's notes and history.",
+    )
     scheduled_visit_id: int | None = Field(None, ge=1, le=2**63 - 1)
     global_assessment: int | None = None
     pull_test: str | None = Field(None, max_length=10)
@@ -409,10 +411,7 @@ def create_plan(request: ClinicRequest, patient_id: int, payload: SchedulePlanIn
     }
     if payload.follow_up_weeks is not None:
         kwargs["follow_up_weeks"] = payload.follow_up_weeks
-    try:
-        plan = services.create_follow_up_plan(patient, request.user, **kwargs)
-    except services.MonitoringError as exc:
-        _raise(exc)
+    plan = services.create_follow_up_plan(patient, request.user, **kwargs)
     return Status(201, plan)
 
 
@@ -425,12 +424,9 @@ def create_plan(request: ClinicRequest, patient_id: int, payload: SchedulePlanIn
 def reschedule(request: ClinicRequest, patient_id: int, scheduled_id: int, payload: RescheduleIn):
     patient = _patient(request, patient_id)
     sv = selectors.get_scheduled_visit(patient, scheduled_id)
-    try:
-        return services.reschedule_visit(
-            sv, request.user, new_date=payload.due_date, reason=payload.reason
-        )
-    except services.MonitoringError as exc:
-        _raise(exc)
+    return services.reschedule_visit(
+        sv, request.user, new_date=payload.due_date, reason=payload.reason
+    )
 
 
 @router.post(
@@ -441,12 +437,9 @@ def reschedule(request: ClinicRequest, patient_id: int, scheduled_id: int, paylo
 )
 def book_appointment(request: ClinicRequest, patient_id: int, payload: AppointmentIn):
     patient = _patient(request, patient_id)
-    try:
-        sv = services.add_scheduled_visit(
-            patient, request.user, due_date=payload.due_date, label=payload.label
-        )
-    except services.MonitoringError as exc:
-        _raise(exc)
+    sv = services.add_scheduled_visit(
+        patient, request.user, due_date=payload.due_date, label=payload.label
+    )
     return Status(201, sv)
 
 
@@ -461,10 +454,7 @@ def visit_status(
 ):
     patient = _patient(request, patient_id)
     sv = selectors.get_scheduled_visit(patient, scheduled_id)
-    try:
-        return services.set_visit_status(sv, request.user, payload.status, payload.reason)
-    except services.MonitoringError as exc:
-        _raise(exc)
+    return services.set_visit_status(sv, request.user, payload.status, payload.reason)
 
 
 def _visits_qs(patient: Patient):
@@ -502,10 +492,7 @@ def create_visit(request: ClinicRequest, patient_id: int, payload: VisitIn):
             refuse({"scheduled_visit_id": ["No such appointment for this patient."]})
     if data.get("pull_test") is None:
         data.pop("pull_test")
-    try:
-        visit = services.record_visit(patient, request.user, data, scheduled_visit=sv)
-    except services.MonitoringError as exc:
-        _raise(exc)
+    visit = services.record_visit(patient, request.user, data, scheduled_visit=sv)
     return Status(201, visit)
 
 
@@ -562,19 +549,16 @@ def create_decision(request: ClinicRequest, patient_id: int, visit_id: int, payl
     visit = _visit(request, patient_id, visit_id)
     if not payload.decision:
         raise HttpError(400, "decision: This field is required.")
-    try:
-        row = services.record_decision(
-            visit,
-            request.user,
-            decided=payload.decision,
-            rationale=payload.rationale,
-            sessions_done=payload.sessions_done,
-            sessions_planned=payload.sessions_planned,
-            extra_sessions=payload.extra_sessions,
-            maintenance_interval_months=payload.maintenance_interval_months,
-        )
-    except services.MonitoringError as exc:
-        _raise(exc)
+    row = services.record_decision(
+        visit,
+        request.user,
+        decided=payload.decision,
+        rationale=payload.rationale,
+        sessions_done=payload.sessions_done,
+        sessions_planned=payload.sessions_planned,
+        extra_sessions=payload.extra_sessions,
+        maintenance_interval_months=payload.maintenance_interval_months,
+    )
     return Status(201, row)
 
 
@@ -598,10 +582,7 @@ def list_events(request: ClinicRequest, patient_id: int):
 def create_event(request: ClinicRequest, patient_id: int, payload: AdverseEventIn):
     patient = _patient(request, patient_id)
     data = {k: v for k, v in payload.dict().items() if v is not None}
-    try:
-        return Status(201, services.record_adverse_event(patient, request.user, data))
-    except services.MonitoringError as exc:
-        _raise(exc)
+    return Status(201, services.record_adverse_event(patient, request.user, data))
 
 
 @router.patch(
@@ -614,10 +595,7 @@ def update_event(request: ClinicRequest, patient_id: int, event_id: int, payload
     patient = _patient(request, patient_id)
     event = selectors.get_adverse_event(patient, event_id)
     data = payload.dict(exclude_unset=True)
-    try:
-        return services.update_adverse_event(event, request.user, data)
-    except services.MonitoringError as exc:
-        _raise(exc)
+    return services.update_adverse_event(event, request.user, data)
 
 
 @router.get(
@@ -643,10 +621,7 @@ def timeline(request: ClinicRequest, patient_id: int):
 
 
 def _void(request: ClinicRequest, obj: Any, reason: str) -> Any:
-    try:
-        services.void_record(obj, request.user, reason)
-    except services.MonitoringError as exc:
-        _raise(exc)
+    services.void_record(obj, request.user, reason)
     obj.refresh_from_db()
     return obj
 

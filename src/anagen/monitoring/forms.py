@@ -61,6 +61,12 @@ class VisitForm(forms.Form):
     is_baseline = forms.BooleanField(
         required=False, label="Baseline visit", help_text="Reference for change from baseline"
     )
+    confirm_same_day = forms.BooleanField(
+        required=False,
+        label="This is a separate visit on the same day",
+        help_text="Tick only when the patient already had a visit on this date and this one "
+        "is a separate visit, not the same one entered again.",
+    )
     # Target-area measurements (manual).
     target_area_cm2 = _num("Target area (cm²)", "Area of the marked target area; default 1 cm²")
     hair_count = _num("Hair count in target area", integer=True)
@@ -97,9 +103,23 @@ class VisitForm(forms.Form):
             help_text="Where the marked area is, e.g. vertex tattoo point",
         )  # fmt: skip
 
+    # Set by the view when the service refused a second visit that day.
+    same_day_refused = False
+
+    def offers_confirm_same_day(self) -> bool:
+        """The same-day checkbox is shown once a second visit that day was refused, and
+        stays while it is ticked (another field may still need fixing)."""
+        if self.same_day_refused:
+            return True
+        widget = self.fields["confirm_same_day"].widget
+        return self.is_bound and bool(
+            widget.value_from_datadict(self.data, self.files, self.add_prefix("confirm_same_day"))
+        )
+
     def field_groups(self) -> dict[str, list]:
+        confirm = ["confirm_same_day"] if self.offers_confirm_same_day() else []
         names = {
-            "visit": ["visit_date", "is_baseline"],
+            "visit": ["visit_date", *confirm, "is_baseline"],
             "measurements": [
                 "target_area_cm2",
                 "hair_count",

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
+from anagen.accounts.services import display_name
 from anagen.core.checks import FieldErrors, Refusal, read_date, read_number, read_text, read_whole
 from anagen.core.history import save_with_history
 from anagen.monitoring import ctcae, decision, schedule, session_link, uploads
@@ -525,6 +526,42 @@ def _clean_visit(patient: Patient, data: Mapping[str, Any], err: _Errors) -> dic
     return out
 
 
+def same_day_visits(patient: Patient, on_date: date) -> list[Visit]:
+    """The patient's visits on this date that are not voided."""
+    return list(
+        Visit.objects.filter(patient=patient, visit_date=on_date, voided_at__isnull=True)
+        .select_related("recorded_by")
+        .order_by("created_at", "id")
+    )
+
+
+def same_day_message(earlier: list[Visit]) -> str:
+    """Why a second visit on the same day is held back, and what to do."""
+    first = earlier[0]
+    recorded = "; ".join(
+        f"visit #{v.pk}, recorded by {display_name(v.recorded_by)} "
+        f"at {timezone.localtime(v.created_at):%H:%M %Z}"
+        for v in earlier
+    )
+    return (
+        f"This patient already has a visit on {first.visit_date.day} "
+        f"{first.visit_date:%B %Y} ({recorded}). Do not record the same visit twice. If this "
+        "is a separate visit, confirm that it is."
+    )
+
+
+def _same_day_check(
+    patient: Patient, on_date: date | None, confirmed: bool, err: _Errors
+) -> list[Visit]:
+    """The earlier visits that day; adds the refusal on ``visit_date`` when not confirmed."""
+    if on_date is None:
+        return []
+    earlier = same_day_visits(patient, on_date)
+    if earlier and not confirmed:
+        err.add("visit_date", same_day_message(earlier))
+    return earlier
+
+
 def record_visit(
     patient: Patient,
     user: User,
@@ -538,10 +575,16 @@ def record_visit(
     ``data`` holds visit fields (VISIT_FIELDS) and measurement fields (MEASUREMENT_FIELDS);
     measurements are stored when at least one value is given. Photos are decoded and
     cleaned before anything is written.
+
+    A second non-voided visit of the patient on the same date is refused (``visit_date``:
+    two measurements at one time point distort the outcome analyses) unless
+    ``data["confirm_same_day"]`` is True; the confirmation is then kept in the visit's
+    notes and history.
     """
     _writable(patient, "patient")
     err = _Errors()
-    _unknown(err, data, (*VISIT_FIELDS, *MEASUREMENT_FIELDS))
+    _unknown(err, data, (*VISIT_FIELDS, *MEASUREMENT_FIELDS, "confirm_same_day"))
+    confirmed_same_day = data.get("confirm_same_day") is True
     visit_values = _clean_visit(patient, data, err)
     density_derived = False
     try:
@@ -575,10 +618,28 @@ def record_visit(
         existing = Visit.objects.filter(patient=patient, is_baseline=True, voided_at__isnull=True)
         if existing.exists():
             err.add("is_baseline", "This patient already has a baseline visit; void it first.")
+    visit_date = visit_values.get("visit_date")
+    _same_day_check(patient, visit_date, confirmed_same_day, err)
     cleaned_photos = _clean_photos(err, photos)
     err.raise_if_any()
     with transaction.atomic():
+        # Lock the patient's row (PostgreSQL; SQLite serialises writers) and look again, so
+        # that two visits posted at once cannot both find the day empty.
+        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        recheck = _Errors()
+        earlier = _same_day_check(patient, visit_date, confirmed_same_day, recheck)
+        recheck.raise_if_any()
         visit = Visit(clinic=patient.clinic, patient=patient, recorded_by=user, **visit_values)
+        reason = "visit recorded"
+        if earlier:
+            # The confirmation stays with the visit: in its notes (on the page and on paper)
+            # and in its history entry.
+            confirmation = (
+                f"Confirmed by {display_name(user)} as a separate visit on {visit_date}, besides "
+                f"{', '.join(f'visit #{v.pk}' for v in earlier)}."
+            )
+            visit.notes = f"{visit.notes}\n\n{confirmation}".strip()
+            reason = f"visit recorded; {confirmation}"
         if scheduled_visit is not None:
             sv = ScheduledVisit.objects.select_for_update().get(pk=scheduled_visit.pk)
             if sv.status != ScheduledVisit.Status.PLANNED or hasattr(sv, "visit"):
@@ -586,7 +647,7 @@ def record_visit(
             visit.scheduled_visit = sv
             sv.status = ScheduledVisit.Status.DONE
             save_with_history(sv, user, "visit recorded")
-        save_with_history(visit, user, "visit recorded")
+        save_with_history(visit, user, reason)
         if _has_measurement(measurement_values):
             measurement = Measurement(
                 clinic=patient.clinic,

@@ -372,6 +372,10 @@ def visit_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
             )
         except services.MonitoringError as exc:
             _apply_errors(form, exc)
+            # A second visit that day: offer the box that confirms it is a separate visit.
+            form.same_day_refused = "visit_date" in exc.errors and bool(
+                services.same_day_visits(patient, data["visit_date"])
+            )
         else:
             messages.success(request, "Visit recorded.")
             return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=visit.pk)
