@@ -164,3 +164,53 @@ class TestStageCode:
         with pytest.raises(ScaleError) as err:
             protocols.stage_code(diagnosis, typed, sex)
         assert message in err.value.message
+
+
+class TestFemalePatternFlag:
+    """A bare grade is read with the scale of the diagnosed pattern, whatever the sex: a
+    man whose exam confirmed a female-type pattern is staged on Ludwig/Sinclair, a woman
+    with male-pattern loss on Norwood. Without the flag the sex decides (women: Ludwig)."""
+
+    @pytest.mark.parametrize("sex", ["male", "female", "other", "unknown"])
+    @pytest.mark.parametrize(
+        ("typed", "stored"),
+        [("II", "II"), ("Ludwig II", "II"), ("Sinclair 3", "3"), ("3", "3"), ("IIIv", "IIIv")],
+    )
+    def test_female_pattern_reads_ludwig_and_sinclair_for_every_sex(self, sex, typed, stored):
+        code = protocols.stage_code("aga_female", typed, sex, female_pattern=True)
+        assert code == stored
+
+    def test_ludwig_ii_on_a_man_with_a_female_pattern_is_not_norwood_ii(self):
+        result = screened()
+        plans = propose_plans("aga_female", "II", "male", result, female_pattern=True)
+        assert "transplant" not in keys(plans)  # Ludwig II is not advanced
+        exo = next(p for p in plans if p.key == "exosome")
+        assert not any("Norwood" in f for f in exo.flags)  # Ludwig II is in the trial range
+        # Ludwig III (advanced) on the same man: a transplant consultation, Ludwig flag.
+        plans = propose_plans("aga_female", "III", "male", result, female_pattern=True)
+        assert "transplant" in keys(plans)
+        exo = next(p for p in plans if p.key == "exosome")
+        assert any("Ludwig III" in f for f in exo.flags)
+
+    def test_a_sinclair_only_stage_on_a_man_is_read_not_refused(self):
+        plans = propose_plans("aga_female", "4", "male", screened(), female_pattern=True)
+        assert "transplant" in keys(plans)  # Sinclair 4–5 is advanced
+        with pytest.raises(ScaleError) as err:  # without the flag "4" is no stage of a man
+            propose_plans("aga_female", "4", "male", screened())
+        assert err.value.field == "stage"
+
+    def test_male_pattern_in_a_woman_reads_norwood(self):
+        result = screened(sex="female", pregnant=False, lactating=False)
+        plans = propose_plans("aga_male", "III", "female", result, female_pattern=False)
+        assert "transplant" not in keys(plans)  # Norwood III, not Ludwig III
+        assert protocols.stage_code("aga_male", "NH III", "female", female_pattern=False) == "III"
+
+    def test_a_named_scale_must_agree_with_the_pattern(self):
+        with pytest.raises(ScaleError) as err:
+            protocols.stage_code("aga_male", "Ludwig II", "male", female_pattern=False)
+        assert "read as a norwood stage for this male-pattern diagnosis" in err.value.message
+
+    def test_without_the_flag_the_sex_decides_as_before(self):
+        assert protocols._parse_stage("II", "female", "aga").scale == "ludwig"
+        assert protocols._parse_stage("II", "male", "aga").scale == "norwood"
+        assert protocols._parse_stage("II", "male", "aga", female_pattern=True).scale == "ludwig"

@@ -301,7 +301,29 @@ class TestSpecVersions:
         spec = services.current_spec(clinic_a)
         parsed = services.parsed_spec(spec)
         assert parsed.criterion("endotoxin_eu_per_ml").limit == 0.25
-        assert all("REFERENCE.md" in c.source for c in parsed.criteria)
+        # Quality staff see these sources and do not have REFERENCE.md: each cites its
+        # primary source, evidence tags kept.
+        sources = {c.field: c.source for c in parsed.criteria}
+        assert not [f for f, s in sources.items() if "REFERENCE" in s or not s.strip()]
+        assert "USP <71>" in sources["sterility"]
+        assert "USP <85>" in sources["endotoxin_eu_per_ml"]
+        assert "MISEV2023" in sources["cd63"] and "[C]" in sources["cd63"]
+        assert "21 CFR 1271" in sources["donor_screening"]
+        assert "[M]" in sources["residual_dna_ng_per_dose"]
+
+    def test_a_stored_spec_version_is_not_rewritten_by_a_new_default(self, clinic_a):
+        """An older default already stored (and used for decisions) stays as it was."""
+        text = importlib.resources.files("anagen.products").joinpath("default_release_spec.yaml")
+        data = yaml.safe_load(text.read_text(encoding="utf-8"))
+        assert data["version"] != "2026.11-1"  # a changed default ships as a new version
+        data = data | {"version": "2026.11-1"}
+        data["criteria"][0] = data["criteria"][0] | {"source": "REFERENCE.md A.6.2"}
+        old = ReleaseSpecVersion.objects.create(
+            clinic=clinic_a, version="2026.11-1", name="Default", data=data
+        )
+        assert services.current_spec(clinic_a) == old
+        assert ReleaseSpecVersion.objects.get(pk=old.pk).data == data
+        assert ReleaseSpecVersion.objects.filter(clinic=clinic_a).count() == 1
 
     def test_a_new_version_becomes_current_and_decisions_keep_theirs(
         self, clinic_a, quality, make_lot

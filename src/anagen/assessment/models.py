@@ -276,6 +276,22 @@ class ScalpExam(models.Model):
             return str(self.sinclair)
         return self.basp_final
 
+    def named_stage(self, *, female_pattern: bool) -> str:
+        """The stage after its scale's name ("Ludwig II", "NH IIIv"), so it is read with
+        the scale it was recorded on; for a female pattern Ludwig, then Sinclair, come
+        first, else Norwood. BASP types are unambiguous and stay bare."""
+        recorded = [
+            ("NH", self.norwood_hamilton),
+            ("Ludwig", self.ludwig),
+            ("Sinclair", str(self.sinclair) if self.sinclair else ""),
+        ]
+        if female_pattern:
+            recorded = recorded[1:] + recorded[:1]
+        for name, value in recorded:
+            if value:
+                return f"{name} {value}"
+        return self.basp_final
+
     @property
     def trichoscopy_labels(self) -> list[str]:
         return [

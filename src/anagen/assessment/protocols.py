@@ -150,33 +150,48 @@ class _Stage:
 
 
 # A stage may name its scale ("Ludwig II", "NH IIIv"); the name must agree with how the
-# grade is read for this patient (a woman's "III" is Ludwig).
+# grade is read for this diagnosis (a female-pattern "III" is Ludwig).
 _SCALE_PREFIX = re.compile(r"^(ludwig|sinclair|norwood|nh|basp)\b[\s:.-]*(\S.*)$", re.IGNORECASE)
 
 
-def _parse_stage(stage: str | None, sex: str, group: str) -> _Stage:
+def reads_female_scales(sex: str, female_pattern: bool | None) -> bool:
+    """Whether a bare grade ("II", "3") is read on Ludwig/Sinclair before Norwood.
+
+    ``female_pattern`` says which pattern was diagnosed (female-pattern AGA, whatever the
+    sex on the record: a man whose exam confirmed a female-type pattern is staged on
+    Ludwig/Sinclair, a woman with male-pattern loss on Norwood). ``None`` (pattern not
+    known to the caller) falls back to the sex: female scales first for women only.
+    """
+    return sex == "female" if female_pattern is None else bool(female_pattern)
+
+
+def _parse_stage(
+    stage: str | None, sex: str, group: str, female_pattern: bool | None = None
+) -> _Stage:
     if stage is None or not str(stage).strip():
         return _Stage(None, None, None)
     text = str(stage).strip()
     if group != "aga":
         return _Stage("other", text, None)
+    female = reads_female_scales(sex, female_pattern)
     named = _SCALE_PREFIX.match(text)
     if named:
         scale = {"nh": "norwood"}.get(named[1].lower(), named[1].lower())
-        parsed = _parse_stage(named[2], sex, group)
+        parsed = _parse_stage(named[2], sex, group, female_pattern)
         if parsed.scale != scale:
             raise scales.ScaleError(
-                "stage", f"{named[2]!r} is read as a {parsed.scale} stage for this patient, "
-                f"not {named[1]}"
+                "stage", f"{named[2]!r} is read as a {parsed.scale} stage for this "
+                f"{'female' if female else 'male'}-pattern diagnosis, not {named[1]}"
             )  # fmt: skip
         return parsed
-    # Female scales first for women (Ludwig "I"–"III" would otherwise read as Norwood).
-    if sex == "female":
+    # Female scales first for a female pattern (Ludwig "I"–"III" would otherwise read as
+    # Norwood). The pattern was diagnosed, so a male record does not refuse them here.
+    if female:
         if text.upper() in scales.LUDWIG:
-            code = scales.ludwig(text, sex=sex)
+            code = scales.ludwig(text, sex=sex, allow_in_male=True)
             return _Stage("ludwig", code, list(scales.LUDWIG).index(code) + 1)
         if text.isdigit():
-            grade = scales.sinclair(int(text), sex=sex)
+            grade = scales.sinclair(int(text), sex=sex, allow_in_male=True)
             return _Stage("sinclair", str(grade), grade)
     try:
         code = scales.norwood_hamilton(text)
@@ -238,12 +253,17 @@ def _make(
     )
 
 
-def stage_code(diagnosis: str, stage: str | None, sex: str) -> str:
+def stage_code(
+    diagnosis: str, stage: str | None, sex: str, *, female_pattern: bool | None = None
+) -> str:
     """The stage as stored: the scale's own code ("Ludwig II" -> "II"), so one stage is one
-    value in lists and filters; ScaleError when it is not a stage of that diagnosis."""
+    value in lists and filters; ScaleError when it is not a stage of that diagnosis.
+
+    ``female_pattern`` as in :func:`reads_female_scales`; pass the same value when the
+    stored code is read back (:func:`propose_plans`), so "II" means the same scale."""
     if diagnosis not in DIAGNOSES:
         raise scales.ScaleError("diagnosis", f"unknown diagnosis {diagnosis!r}")
-    return _parse_stage(stage, sex, DIAGNOSES[diagnosis].group).value or ""
+    return _parse_stage(stage, sex, DIAGNOSES[diagnosis].group, female_pattern).value or ""
 
 
 def propose_plans(
@@ -253,20 +273,23 @@ def propose_plans(
     screening_result: ScreeningResult | None,
     *,
     include_blocked: bool = False,
+    female_pattern: bool | None = None,
 ) -> list[PlanProposal]:
     """Proposed plans for a diagnosis (key from ``coding.DIAGNOSES``) and stage.
 
-    ``stage`` is a Norwood–Hamilton code, a Ludwig grade or Sinclair grade (women), or a
-    BASP type, or None. Plans with a BLOCKed modality are left out unless
-    ``include_blocked`` (then they come back with ``blocked=True`` and the blocking reasons
-    in ``flags``). A proposal is a suggestion for the clinician, never an order.
+    ``stage`` is a Norwood–Hamilton code, a Ludwig or Sinclair grade, or a BASP type, or
+    None; a bare grade ("II", "3") is read on Ludwig/Sinclair first when ``female_pattern``
+    (see :func:`reads_female_scales`; by default for women only). Plans with a BLOCKed
+    modality are left out unless ``include_blocked`` (then they come back with
+    ``blocked=True`` and the blocking reasons in ``flags``). A proposal is a suggestion for
+    the clinician, never an order.
     """
     if diagnosis not in DIAGNOSES:
         raise scales.ScaleError("diagnosis", f"unknown diagnosis {diagnosis!r}")
     if sex not in scales.SEXES:
         raise scales.ScaleError("sex", f"unknown sex {sex!r}")
     group = DIAGNOSES[diagnosis].group
-    st = _parse_stage(stage, sex, group)
+    st = _parse_stage(stage, sex, group, female_pattern)
     plans: list[PlanProposal] = []
 
     if group == "aga":

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
@@ -673,17 +674,31 @@ def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diag
             "alopecia, or confirm a female-type pattern explicitly on the scalp exam first.",
         )
         raise AssessmentError(errors)
-    if not stage and exam is not None and dx.group == "aga":
-        stage = exam.stage  # the exam's stage unless the clinician gives another
+    # A bare grade ("II") is read on Ludwig/Sinclair for a female-pattern diagnosis and on
+    # Norwood otherwise, whatever the sex; proposals() reads the stored code the same way.
+    female_pattern = key in coding.FEMALE_PATTERN
+    from_exam = False
     if len(stage) > 10:
         _add(errors, "stage", "At most 10 characters (e.g. III, IIIv, I, M2V1).")
     else:
+        if not stage and exam is not None and dx.group == "aga":
+            # The exam's stage, named by the scale it was recorded on, unless the clinician
+            # gives another.
+            stage, from_exam = exam.named_stage(female_pattern=female_pattern), True
         try:
             # propose_plans validates the stage for the diagnosis and sex (pure module).
-            protocols.propose_plans(key, stage or None, patient_sex(patient), None)
-            stage = protocols.stage_code(key, stage or None, patient_sex(patient))
+            sex = patient_sex(patient)
+            protocols.propose_plans(key, stage or None, sex, None, female_pattern=female_pattern)
+            stage = protocols.stage_code(key, stage or None, sex, female_pattern=female_pattern)
         except scales.ScaleError as exc:
-            _add(errors, "stage", exc.message)
+            _add(
+                errors,
+                "stage",
+                f"The scalp exam records {stage}, but {exc.message}; give the stage or change "
+                "the diagnosis."
+                if from_exam
+                else exc.message,
+            )
     row = Diagnosis(
         clinic=patient.clinic,
         patient=patient,
@@ -920,7 +935,12 @@ def proposals(patient: Patient) -> tuple[list[Proposal], list[str]]:
     overridden = set(scr.overrides.values_list("modality", flat=True))
     out = []
     for p in protocols.propose_plans(
-        dx.condition, dx.stage or None, patient_sex(patient), scr.as_result(), include_blocked=True
+        dx.condition,
+        dx.stage or None,
+        patient_sex(patient),
+        scr.as_result(),
+        include_blocked=True,
+        female_pattern=dx.condition in coding.FEMALE_PATTERN,  # as record_diagnosis read it
     ):
         templates = [clinic_template(patient.clinic, t.key) for t in p.templates]
         blocked = [m for m in p.modalities if scr.outcome(m) == "BLOCK"]
@@ -981,9 +1001,55 @@ def _clean_plan_fields(data: dict[str, Any], errors: dict[str, list[str]]) -> di
     return out
 
 
+def _plan_date(d: date) -> str:
+    return f"{d.day} {d:%B %Y}"
+
+
+def active_plan_conflicts(patient: Patient, modalities: list[str] | tuple[str, ...]) -> list[str]:
+    """Why a new plan with ``modalities`` would duplicate one of the patient's active plans.
+
+    Plans of different modalities run together (PRP with minoxidil, exosome with a separate
+    minoxidil plan); two active plans sharing a modality (two exosome courses, a second
+    minoxidil prescription) would split the sessions, consents and follow-up schedule
+    between them, so the clinician cancels or edits the existing plan instead. Only active
+    plans count: a cancelled plan (the app's "stopped"/"voided" state) does not, nor a course
+    whose planned sessions have all been given (a new course is then a new plan).
+    """
+    wanted = set(modalities)
+    if not wanted:
+        return []
+    out = []
+    active = (
+        TreatmentPlan.objects.filter(patient=patient, status="active")
+        .annotate(given=Count("sessions", filter=Q(sessions__voided_at__isnull=True)))
+        .order_by("created_at")
+    )
+    for plan in active:
+        if plan.sessions_planned and plan.given >= plan.sessions_planned:
+            continue  # the course is complete
+        shared = [m for m in plan.modalities if m in wanted]
+        if not shared:
+            continue
+        what = " and ".join(in_sentence(MODALITY_LABELS.get(m, m)) for m in shared)
+        if plan.start_on is not None:
+            when = ("starting " if plan.start_on > _today() else "started ") + _plan_date(
+                plan.start_on
+            )
+        else:
+            when = "accepted " + _plan_date(timezone.localdate(plan.created_at))
+        out.append(
+            f"This patient already has an active {what} plan (“{plan.title}”, "
+            f"{when}); cancel that plan first (with a reason) or change it, rather than "
+            "accept a second one."
+        )
+    return out
+
+
 def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> TreatmentPlan:
     """The clinician accepts a proposal (optionally edited). A BLOCK stops it unless a
-    clinician has overridden that modality's BLOCK on this screening."""
+    clinician has overridden that modality's BLOCK on this screening. A plan sharing a
+    modality with an active plan of the patient is refused (:func:`active_plan_conflicts`),
+    re-checked under a lock so two simultaneous submissions cannot both pass."""
     errors: dict[str, list[str]] = {}
     unknown = set(data) - set(PLAN_FIELDS) - {"proposal_key"}
     if unknown:
@@ -1007,6 +1073,8 @@ def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> Treatment
             )
         for t in chosen.inactive_templates:
             _add(errors, "proposal_key", f"The clinic has switched off template {t}.")
+        for message in active_plan_conflicts(patient, chosen.modalities):
+            _add(errors, "proposal_key", message)
     fields = _clean_plan_fields(data, errors)
     if errors:
         raise AssessmentError(errors)
@@ -1021,6 +1089,12 @@ def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> Treatment
             f"{ov.reason}"
         )
     with transaction.atomic():
+        # Lock the patient row (PostgreSQL; SQLite transactions are IMMEDIATE) and check
+        # again: a double submission or a second clinician waits here, then sees this plan.
+        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        conflicts = active_plan_conflicts(patient, chosen.modalities)
+        if conflicts:
+            raise AssessmentError({"proposal_key": conflicts})
         ensure_protocol_templates(patient.clinic, user)
         plan = TreatmentPlan(
             clinic=patient.clinic,
@@ -1059,7 +1133,12 @@ def update_plan(plan: TreatmentPlan, user: User, data: dict[str, Any]) -> Treatm
         _add(errors, "__all__", "This plan is cancelled.")
     elif _has_live_consent(plan):
         # The patient consented to this plan as it stands; a change needs a new plan.
-        _add(errors, "__all__", "The patient has consented to this plan; make a new plan.")
+        _add(
+            errors,
+            "__all__",
+            "The patient has consented to this plan; cancel it (with a reason) and make a new "
+            "plan.",
+        )
     fields = _clean_plan_fields(data, errors)
     if errors:
         raise AssessmentError(errors)

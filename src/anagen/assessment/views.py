@@ -130,7 +130,10 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
         or f.DiagnosisForm(
             initial={
                 "diagnosed_on": today,
-                "condition": "aga_female" if patient.sex_at_birth == "female" else "aga_male",
+                "condition": "aga_female"
+                if patient.sex_at_birth == "female"
+                or (c.exam is not None and c.exam.female_pattern_confirmed)
+                else "aga_male",
             },
             auto_id="id_diagnosis_%s",
         ),

@@ -1,0 +1,170 @@
+"""A second active plan of the same modality for one patient is refused (a double
+submission, or a second clinician); plans of other modalities run together, and a
+cancelled plan, a completed course or another patient's plan does not count."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
+
+from anagen.accounts.roles import Role
+from anagen.assessment import services
+from anagen.assessment.models import TreatmentPlan
+from anagen.assessment.services import AssessmentError
+from anagen.treatments import services as treatments
+
+from ..monitoring._course import course, record_sessions
+
+pytestmark = pytest.mark.django_db
+
+TODAY = timezone.localdate()
+
+
+@pytest.fixture
+def clinician(clinic_a, make_user):
+    return make_user(Role.CLINICIAN, clinic_a)
+
+
+@pytest.fixture
+def second_clinician(clinic_a, make_user):
+    return make_user(Role.CLINICIAN, clinic_a, username="second-clinician")
+
+
+def ready(patient, user):
+    services.record_history(patient, user, {})
+    services.record_exam(patient, user, {"norwood_hamilton": "III"})
+    services.record_diagnosis(patient, user, {"condition": "aga_male"})
+
+
+@pytest.fixture
+def man(clinic_a, clinician, make_patient):
+    patient = make_patient(
+        clinic_a, clinician, given_name="Adam", family_name="Stone",
+        sex_at_birth="male", date_of_birth=date(1980, 1, 1),
+    )  # fmt: skip
+    ready(patient, clinician)
+    return patient
+
+
+def refusal(patient, user, data) -> list[str]:
+    with pytest.raises(AssessmentError) as err:
+        services.accept_plan(patient, user, data)
+    return err.value.errors["proposal_key"]
+
+
+def on(d: date) -> str:
+    return f"{d.day} {d:%B %Y}"
+
+
+def test_a_second_exosome_plan_is_refused_naming_the_existing_one(man, clinician, second_clinician):
+    start = TODAY + timedelta(days=3)
+    services.accept_plan(man, clinician, {"proposal_key": "exosome", "start_on": start})
+    (message,) = refusal(man, second_clinician, {"proposal_key": "exosome"})
+    assert message == (
+        "This patient already has an active exosome / EV injections plan (\u201cExosome / EV "
+        f"injections (investigational)\u201d, starting {on(start)}); cancel that plan first "
+        "(with a reason) or change it, rather than accept a second one."
+    )
+    assert TreatmentPlan.objects.filter(patient=man).count() == 1
+
+
+def test_the_date_reads_started_or_accepted(man, clinician):
+    services.accept_plan(man, clinician, {"proposal_key": "minoxidil", "start_on": TODAY})
+    assert f"started {on(TODAY)}" in refusal(man, clinician, {"proposal_key": "minoxidil"})[0]
+    TreatmentPlan.objects.update(start_on=None)
+    assert f"accepted {on(TODAY)}" in refusal(man, clinician, {"proposal_key": "minoxidil"})[0]
+
+
+def test_a_combination_sharing_a_modality_is_refused(man, clinician):
+    services.accept_plan(man, clinician, {"proposal_key": "minoxidil"})
+    (message,) = refusal(man, clinician, {"proposal_key": "prp_minoxidil"})
+    assert "active topical minoxidil plan" in message
+
+
+def test_plans_of_other_modalities_run_together(man, clinician):
+    services.accept_plan(man, clinician, {"proposal_key": "exosome"})
+    services.accept_plan(man, clinician, {"proposal_key": "minoxidil"})  # exosome + minoxidil
+    assert TreatmentPlan.objects.filter(patient=man, status="active").count() == 2
+
+
+def test_prp_with_minoxidil_is_one_plan_not_a_duplicate(man, clinician):
+    plan = services.accept_plan(man, clinician, {"proposal_key": "prp_minoxidil"})
+    assert plan.modalities == ["prp", "minoxidil"]
+    assert "minoxidil" in refusal(man, clinician, {"proposal_key": "minoxidil"})[0]
+
+
+def test_a_cancelled_plan_does_not_count(man, clinician):
+    plan = services.accept_plan(man, clinician, {"proposal_key": "exosome"})
+    services.cancel_plan(plan, clinician, "Entered twice by mistake; replaced.")
+    again = services.accept_plan(man, clinician, {"proposal_key": "exosome"})
+    assert again.pk != plan.pk and again.is_active
+
+
+def test_another_patients_plan_does_not_count(man, clinician, clinic_a, make_patient):
+    services.accept_plan(man, clinician, {"proposal_key": "exosome"})
+    other = make_patient(clinic_a, clinician, sex_at_birth="male", date_of_birth=date(1975, 5, 5))
+    ready(other, clinician)
+    assert services.accept_plan(other, clinician, {"proposal_key": "exosome"}).pk
+
+
+def test_it_is_checked_again_inside_the_transaction(man, clinician, monkeypatch):
+    """Two posts that both pass the first check: the second to commit is refused."""
+    clean = services._clean_plan_fields
+    raced = []
+
+    def other_request_commits_in_between(data, errors):
+        if not raced:
+            raced.append(True)
+            services.accept_plan(man, clinician, {"proposal_key": "exosome"})
+        return clean(data, errors)
+
+    monkeypatch.setattr(services, "_clean_plan_fields", other_request_commits_in_between)
+    (message,) = refusal(man, clinician, {"proposal_key": "exosome"})
+    assert message.startswith("This patient already has an active exosome / EV injections plan")
+    assert TreatmentPlan.objects.filter(patient=man).count() == 1
+
+
+def test_the_consultation_page_shows_the_refusal(client, man, clinician):
+    services.accept_plan(man, clinician, {"proposal_key": "exosome"})
+    client.force_login(clinician)
+    r = client.post(f"/consultation/{man.pk}/plans/", {"proposal_key": "exosome"})
+    assert r.status_code == 400
+    page = r.content.decode()
+    form = page.split('id="proposal-exosome"')[1].split("</article>")[0]
+    assert "This patient already has an active exosome / EV injections plan" in form
+    assert TreatmentPlan.objects.filter(patient=man).count() == 1
+
+
+class TestACompletedCourse:
+    """A course whose planned sessions have all been given no longer blocks a new plan of its
+    modality: a second course a year later is a new plan, not a cancellation."""
+
+    @pytest.fixture
+    def treated(self, clinic_a, clinician, make_patient):
+        patient = make_patient(
+            clinic_a, clinician, given_name="Ben", family_name="Ash",
+            sex_at_birth="male", date_of_birth=date(1975, 5, 5),
+        )  # fmt: skip
+        first = TODAY - timedelta(weeks=40)
+        plan, lot, sessions = course(patient, clinician, first=first, sessions=2)
+        TreatmentPlan.objects.filter(pk=plan.pk).update(sessions_planned=3)  # one still to give
+        return patient, plan, lot, first
+
+    def test_a_course_with_sessions_still_to_give_blocks_a_new_plan(self, treated, clinician):
+        patient, plan, _, _ = treated
+        (message,) = refusal(patient, clinician, {"proposal_key": "exosome"})
+        assert message.startswith("This patient already has an active exosome / EV injections")
+
+    def test_a_course_whose_planned_sessions_were_all_given_does_not(self, treated, clinician):
+        patient, plan, lot, first = treated
+        record_sessions(plan, clinician, lot, [first + timedelta(weeks=8)])
+        again = services.accept_plan(patient, clinician, {"proposal_key": "exosome"})
+        assert again.pk != plan.pk and again.is_active
+
+    def test_a_voided_session_does_not_complete_the_course(self, treated, clinician):
+        patient, plan, lot, first = treated
+        (last,) = record_sessions(plan, clinician, lot, [first + timedelta(weeks=8)])
+        treatments.void_session(last, clinician, "Recorded on the wrong patient.")
+        assert refusal(patient, clinician, {"proposal_key": "exosome"})
