@@ -68,6 +68,33 @@ def test_every_page_fits_a_phone_screen(page, screenshot, settings, tmp_path):
     assert page.console_errors == []
 
 
+# The narrowest description and the widest overflow of a reference table in the comparison
+# page's modality cards (three cards side by side once left 20 px for a description).
+COMPARISON_CARD_FIT = """
+(() => {
+  const dds = [...document.querySelectorAll('.profile-grid dd')];
+  const cards = [...document.querySelectorAll('.profile-grid .card')];
+  return {
+    cards: cards.length,
+    narrowest: Math.min(...dds.map(d => d.getBoundingClientRect().width)),
+    overflow: Math.max(...cards.map(c => c.scrollWidth - c.clientWidth)),
+  };
+})()
+"""
+
+
+def test_the_comparison_page_reads_on_a_desktop_screen(page, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    load_demo()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in(page, "researcher", "researcher-demo-2026")
+    assert page.goto("/outcomes/comparison/").status == 200
+    fit = page.evaluate(COMPARISON_CARD_FIT)
+    assert fit["cards"] >= 3
+    assert fit["narrowest"] >= 300, fit
+    assert fit["overflow"] <= 0, fit
+
+
 def test_a_long_unbroken_name_or_address_wraps_instead_of_widening_the_page(
     page, clinic_a, make_user, make_patient
 ):
