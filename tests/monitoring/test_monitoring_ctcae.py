@@ -41,9 +41,58 @@ def test_injection_site_reaction_text_from_reference():
     assert t.generic_text == (4, 5)
 
 
-def test_term_without_reference_row_uses_generic_text():
-    t = ctcae.TERMS["paresthesia"]
+def test_term_without_specific_text_uses_generic_text_and_says_so():
+    t = ctcae.TERMS["folliculitis"]
     assert all(t.grades[g] == ctcae.GENERIC_GRADES[g] for g in t.grades)
+    assert t.generic_text == (1, 2, 3) and all(t.is_generic(g) for g in t.grades)
+    assert any("Generic CTCAE v5.0 grade definitions shown" in n for n in t.notes)
+
+
+@pytest.mark.parametrize(
+    ("key", "grades", "texts"),
+    [
+        ("alopecia", (1, 2), {1: "Hair loss of <50% of normal", 2: "Hair loss of >=50% normal"}),
+        ("paresthesia", (1, 2, 3), {1: "Mild symptoms",
+                                    2: "Moderate symptoms; limiting instrumental ADL",
+                                    3: "Severe symptoms; limiting self care ADL"}),
+        ("rash_maculopapular", (1, 2, 3), {1: "Macules/papules covering <10% BSA",
+                                           2: "Macules/papules covering 10–30% BSA",
+                                           3: "Macules/papules covering >30% BSA"}),
+        ("anaphylaxis", (3, 4, 5), {3: "Symptomatic bronchospasm",
+                                    4: "Life-threatening consequences; urgent intervention",
+                                    5: "Death"}),
+    ],
+)  # fmt: skip
+def test_term_specific_text_from_memory_is_tagged_m(key, grades, texts):
+    t = ctcae.TERMS[key]
+    assert tuple(t.grades) == grades
+    assert t.generic_text == ()
+    for g, start in texts.items():
+        assert t.grades[g].startswith(start)
+        assert t.grades[g] != ctcae.GENERIC_GRADES[g] or g == 5
+    assert t.source == "NCI CTCAE v5.0 [M]"
+    assert any("[M]" in n and "verify" in n for n in t.notes)
+
+
+def test_alopecia_wig_criterion_separates_grade_1_from_2():
+    t = ctcae.TERMS["alopecia"]
+    assert "does not require a wig" in t.grades[1]
+    assert "wig or hair piece is necessary" in t.grades[2]
+    assert "psychosocial impact" in t.grades[2]
+
+
+@pytest.mark.parametrize(
+    ("term", "grade", "graded"),
+    [("alopecia", 3, "1–2"), ("alopecia", 5, "1–2"), ("paresthesia", 4, "1–3"),
+     ("rash_maculopapular", 4, "1–3"), ("anaphylaxis", 2, "3–5"), ("syncope", 4, "3")],
+)  # fmt: skip
+def test_a_grade_the_term_does_not_have_is_refused_with_its_range(term, grade, graded):
+    with pytest.raises(CTCAEError) as err:
+        grade_event(term, grade, D)
+    assert err.value.field == "grade"
+    name = ctcae.TERMS[term].name
+    assert err.value.message.startswith(f"{name} has no grade {grade} in CTCAE v5.0")
+    assert f"it is graded {graded} only" in err.value.message
 
 
 def test_no_meddra_codes_bundled():
@@ -132,7 +181,7 @@ def test_shown_sources_and_notes_cite_ctcae_not_the_internal_reference_file():
         assert not any("REFERENCE" in n for n in term.notes), term.key
     alopecia = ctcae.TERMS["alopecia"]
     assert alopecia.notes == (
-        "Generic CTCAE v5.0 grade definitions shown; the term-specific Alopecia grade text "
-        "is not included here (check the NCI CTCAE v5.0 table).",
+        "CTCAE v5.0 Alopecia has grades 1–2 only.",
+        "Term-specific text from memory [M]; verify against the NCI CTCAE v5.0 table.",
     )
-    assert alopecia.generic_text == (1, 2)
+    assert alopecia.generic_text == ()

@@ -114,3 +114,12 @@ def test_demo_records_each_patient_in_the_simulated_arm(db, settings, tmp_path):
             assert "Expected measurement (noise-free" in m.visit.notes
             assert f"density {e.density_per_cm2} /cm²" in m.visit.notes
     assert combined >= 1  # the cohort has a combination course (exosome + minoxidil)
+
+
+def test_demo_adverse_events_use_grades_their_ctcae_term_has():
+    """Alopecia has grades 1–2 only, Anaphylaxis starts at 3 …: the demo never grades outside."""
+    from anagen.monitoring import ctcae
+
+    for ae in monitoring_demo.ADVERSE_EVENTS:
+        term, grade = ae[1], ae[2]
+        assert grade in ctcae.resolve_term(term).grades, ae

@@ -109,6 +109,10 @@ def test_a_patient_without_sessions_is_told_so(clinician, patient):
     assert "the patient has no recorded treatment session" in errors["related_session_date"][0]
     errors = refusal(patient, clinician, product_lot_number="EXO-123")
     assert "no vial is recorded in the patient's sessions" in errors["product_lot_number"][0]
+    assert (
+        "Record the session first, or leave the lot empty and describe the product in the "
+        "description." in errors["product_lot_number"][0]
+    )
 
 
 def test_a_lot_not_used_in_the_named_session_is_refused_with_the_lots_used_then(
@@ -213,8 +217,8 @@ def test_the_form_offers_the_patients_sessions_with_their_lots_and_the_lots(
     client.force_login(clinician)
     page = client.get(f"/monitoring/{patient.pk}/adverse-events/new/").content.decode()
     assert (
-        f'<option value="{SECOND:%Y-%m-%d}">{SECOND:%Y-%m-%d} · '
-        "Exosome injection (investigational) · lot EXO-456</option>"
+        f'<option value="{SECOND:%Y-%m-%d}">{SECOND:%Y-%m-%d} · lot EXO-456 · '
+        "Exosome injection (investigational)</option>"
     ) in page
     assert f'<option value="{FIRST:%Y-%m-%d}">' in page
     assert 'list="id_product_lot_number_options"' in page
@@ -252,7 +256,7 @@ def test_the_edit_form_keeps_a_session_voided_since_and_saves_other_changes(
     page = client.get(edit).content.decode()
     assert (
         f'<option value="{SECOND:%Y-%m-%d}" selected>{SECOND:%Y-%m-%d} · '
-        "no longer a recorded session</option>"
+        "session voided since</option>"
     ) in page
     data = event(related_session_date=SECOND.isoformat(), product_lot_number="EXO-456",
                  onset_date=(SECOND + timedelta(days=1)).isoformat(), grade="2",
@@ -260,3 +264,39 @@ def test_the_edit_form_keeps_a_session_voided_since_and_saves_other_changes(
     assert client.post(edit, data).status_code == 302
     recorded.refresh_from_db()
     assert recorded.grade == 2 and recorded.related_session_date == SECOND
+
+
+@pytest.mark.parametrize("posted", ["stale", "not a date"])
+def test_a_refused_session_date_stays_selected_until_the_user_chooses(
+    client, clinician, patient, sessions, posted
+):
+    """A posted date that is not one of the patient's sessions (a tab left open while the
+    session was voided, a hand-made post) stays selected: a second click is refused again
+    instead of saving the event without a session."""
+    day = "2026-09-01" if posted == "stale" else "tomorrow"
+    client.force_login(clinician)
+    url = f"/monitoring/{patient.pk}/adverse-events/new/"
+    data = event(related_session_date=day, onset_date=(SECOND + timedelta(days=1)).isoformat(),
+                 action_taken="none", outcome="recovering")  # fmt: skip
+    for _ in range(2):
+        response = client.post(url, data)
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert 'id="id_related_session_date_error"' in html
+        assert (
+            f'<option value="{day}" selected>{day} · no recorded session on this date</option>'
+        ) in html
+        assert '<option value="" selected>' not in html
+    assert not AdverseEvent.objects.exists()
+    # Choosing a real session (or none) saves.
+    response = client.post(url, {**data, "related_session_date": SECOND.isoformat()})
+    assert response.status_code == 302
+    assert AdverseEvent.objects.get().related_session_date == SECOND
+
+
+def test_the_related_session_field_spans_the_form_row(client, clinician, patient, sessions):
+    client.force_login(clinician)
+    page = client.get(f"/monitoring/{patient.pk}/adverse-events/new/").content.decode()
+    start = page.index('<div class="col-full">')
+    assert page.index('id="id_related_session_date"') > start
+    assert page.index('id="id_product_lot_number"') > page.index("</select>", start)

@@ -43,6 +43,15 @@ def test_clinician_records_an_event_with_ctcae_version_and_grade_text(client, cl
     page = client.get(f"/monitoring/{patient.pk}/adverse-events/new/").content.decode()
     # Grade definitions are shown next to the form.
     assert "Tenderness with or without warmth, erythema, itching" in page
+    # Each term's source and notes are shown; generic rows are marked.
+    assert "Source: NCI CTCAE v5.0 [C]" in page
+    assert "Hair loss of &lt;50% of normal for that individual" in page
+    assert "CTCAE v5.0 Alopecia has grades 1–2 only." in page
+    assert "Term-specific text from memory [M]" in page
+    assert page.count('<span class="badge generic">generic</span>') == sum(
+        len(t.generic_text) for t in ctcae.TERMS.values()
+    )
+    assert "the term-specific Folliculitis grade text is not included here" in page
     response = client.post(f"/monitoring/{patient.pk}/adverse-events/new/", form())
     assert response.status_code == 302
     event = AdverseEvent.objects.get()
@@ -59,6 +68,7 @@ def test_clinician_records_an_event_with_ctcae_version_and_grade_text(client, cl
         ({"grade": "7"}, "grade", "valid choice"),
         ({"term_key": "headache", "grade": "4"}, "grade", "no grade 4"),
         ({"term_key": "anaphylaxis", "grade": "1"}, "grade", "no grade 1"),
+        ({"term_key": "alopecia", "grade": "3"}, "grade", "it is graded 1–2 only"),
         (
             {
                 "onset_date": TODAY.isoformat(),
@@ -306,3 +316,10 @@ def test_a_visit_without_an_appointment_reads_as_baseline_or_unscheduled(clinici
         (later.pk, f"{day + timedelta(days=1):%Y-%m-%d} · Unscheduled visit"),
         (base.pk, f"{day:%Y-%m-%d} · Baseline"),
     ]
+
+
+def test_the_grade_definitions_do_not_cite_the_internal_reference_file(client, clinician, patient):
+    client.force_login(clinician)
+    page = client.get(f"/monitoring/{patient.pk}/adverse-events/new/").content.decode()
+    section = page[page.index('id="grade-definitions"') :]
+    assert "REFERENCE" not in section

@@ -18,7 +18,9 @@ import pytest
 
 from anagen.accounts.roles import Role
 from anagen.monitoring import services
-from anagen.monitoring.models import Measurement, ScheduledVisit, Visit
+from anagen.monitoring.models import Measurement, Photo, ScheduledVisit, Visit
+
+from .test_monitoring_django_timeline import png
 
 DAY = date.today() - timedelta(days=1)
 VOID_REASON = "entered on the wrong patient"
@@ -63,7 +65,7 @@ def test_a_second_visit_that_day_is_refused_naming_the_first_and_nothing_is_stor
         record(patient, nurse)
     (message,) = exc.value.errors["visit_date"]
     assert message.startswith(f"This patient already has a visit on {DAY.day} {DAY:%B %Y} (")
-    assert f"visit #{first.pk}" in message and nurse.username in message
+    assert f"(recorded by {nurse.username} at " in message and "#" not in message
     assert message.endswith("If this is a separate visit, confirm that it is.")
     assert Visit.objects.count() == 1 and Measurement.objects.count() == 1
 
@@ -125,7 +127,7 @@ def test_the_day_is_looked_at_again_under_the_lock(patient, nurse, first, monkey
     monkeypatch.setattr(services, "same_day_visits", first_look_misses)
     with pytest.raises(services.MonitoringError) as exc:
         record(patient, nurse)
-    assert f"visit #{first.pk}" in exc.value.errors["visit_date"][0]
+    assert "recorded by" in exc.value.errors["visit_date"][0]
     assert len(calls) == 2 and Visit.objects.count() == 1 and Measurement.objects.count() == 1
 
 
@@ -160,7 +162,7 @@ def test_the_page_refuses_it_beside_the_date_and_then_offers_the_checkbox(
     response = client.post(url, form_data())
     assert response.status_code == 400
     errors = response.context["form"].errors["visit_date"]
-    assert any(f"visit #{first.pk}" in e for e in errors)
+    assert any(f"recorded by {nurse.username}" in e for e in errors)
     page = response.content.decode()
     assert 'id="id_visit_date_error"' in page
     assert 'name="confirm_same_day"' in page
@@ -224,7 +226,7 @@ def test_the_api_refuses_it_on_visit_date_and_records_it_with_confirm_same_day(
     assert refused.status_code == 400
     detail = refused.json()["detail"]
     assert detail.startswith("visit_date: This patient already has a visit on")
-    assert f"visit #{first.pk}" in detail
+    assert "already has a visit on" in detail and "recorded by" in detail
     assert Visit.objects.count() == 1 and Measurement.objects.count() == 1
     created = post({**body, "confirm_same_day": True})
     assert created.status_code == 201, created.json()
@@ -236,3 +238,25 @@ def test_the_api_documents_the_field(client):
     schema = client.get("/api/v1/openapi.json").json()
     field = schema["components"]["schemas"]["VisitIn"]["properties"]["confirm_same_day"]
     assert field["default"] is False and "visit_date" in field["description"]
+
+
+def test_a_refused_page_says_which_chosen_photos_were_not_kept(client, nurse, patient, first):
+    """A browser cannot refill a file input: the refusal names the photos to attach again,
+    so that ticking the box does not record the visit without them."""
+    client.force_login(nurse)
+    response = client.post(
+        f"/monitoring/{patient.pk}/visits/new/",
+        {**form_data(), "photo_frontal": png("frontal-dora.png")},
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "the photos you chose were not kept (frontal-dora.png)" in page
+    assert "Attach the photos again: frontal-dora.png." in page
+    assert not Photo.objects.exists()
+
+
+def test_a_first_page_has_no_photo_notice(client, nurse, patient):
+    client.force_login(nurse)
+    assert (
+        "were not kept" not in client.get(f"/monitoring/{patient.pk}/visits/new/").content.decode()
+    )

@@ -51,8 +51,8 @@ def test_choices_group_sessions_of_one_day_and_list_each_lot_once():
         SessionUse(DAY - timedelta(28), EXO, ("EXO-123", "EXO-456")),
     ]
     assert session_choices(uses) == [
-        ("2026-03-03", f"2026-03-03 · {EXO} + Platelet-rich plasma · lot EXO-123"),
-        ("2026-02-03", f"2026-02-03 · {EXO} · lots EXO-123, EXO-456"),
+        ("2026-03-03", f"2026-03-03 · lot EXO-123 · {EXO} + Platelet-rich plasma"),
+        ("2026-02-03", f"2026-02-03 · lots EXO-123, EXO-456 · {EXO}"),
     ]
     assert lot_choices(uses) == [
         ("EXO-123", "used 2026-03-03, 2026-02-03"),

@@ -1,9 +1,11 @@
 """CTCAE v5.0 grading for adverse events after scalp injections (pure; no Django).
 
-Grade text comes from REFERENCE.md A.4 only. Where REFERENCE.md has no term-specific text
-the generic CTCAE v5.0 grade definitions (A.4 [C]) are used, and ``Term.generic_text`` says
-so. The allowed-grade sets are from CTCAE v5.0 as remembered [M]: REFERENCE.md asks to
-verify rows against the NCI xlsx, which sites should do before relying on them.
+Grade text comes from REFERENCE.md A.4, or, for Alopecia, Rash maculo-papular, Paresthesia
+and Anaphylaxis, from the NCI CTCAE v5.0 table as remembered (tagged [M] in ``Term.source``).
+Where no term-specific text is held the generic CTCAE v5.0 grade definitions (A.4 [C]) are
+used, and ``Term.generic_text`` says so (the form marks those rows). The allowed-grade sets
+are from CTCAE v5.0 as remembered [M]: REFERENCE.md asks to verify rows against the NCI
+xlsx, which sites should do before relying on them.
 
 MedDRA is licensed (A.4), so no MedDRA codes are bundled; ``meddra_code`` is ``None`` and a
 licensed site stores its own code plus MedDRA version.
@@ -49,6 +51,15 @@ class Term:
     meddra_code: str | None = None  # licensed; never bundled
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    def is_generic(self, grade: int) -> bool:
+        """True when ``grade``'s text is the generic CTCAE definition, not the term's own."""
+        return grade in self.generic_text
+
+    def grade_range(self) -> str:
+        """The term's grades in words: "1–2", "3–5", "3"."""
+        lo, hi = min(self.grades), max(self.grades)
+        return str(lo) if lo == hi else f"{lo}–{hi}"
+
 
 def _term(
     key: str,
@@ -77,7 +88,9 @@ TERMS: dict[str, Term] = {
                 3: "Ulceration or necrosis; operative intervention indicated",
             },
             "[C]",
-            ("Scalp erythema is coded here (a standalone Erythema term is [?] in A.4).",),
+            (
+                "Scalp erythema is coded here (a separate CTCAE Erythema term is unconfirmed [?]).",
+            ),
         ),
         _term(
             "pain",
@@ -104,9 +117,18 @@ TERMS: dict[str, Term] = {
             "alopecia",
             "Alopecia",
             range(1, 3),
+            {
+                1: "Hair loss of <50% of normal for that individual that is not obvious from a "
+                "distance but only on close inspection; a different hair style may be required "
+                "to cover the hair loss but it does not require a wig or hair piece to "
+                "camouflage",
+                2: "Hair loss of >=50% normal for that individual that is readily apparent to "
+                "others; a wig or hair piece is necessary if the patient desires to completely "
+                "camouflage the hair loss; associated with psychosocial impact",
+            },
             notes=(
-                "Generic CTCAE v5.0 grade definitions shown; the term-specific Alopecia grade "
-                "text is not included here (check the NCI CTCAE v5.0 table).",
+                "CTCAE v5.0 Alopecia has grades 1–2 only.",
+                "Term-specific text from memory [M]; verify against the NCI CTCAE v5.0 table.",
             ),
         ),
         _term(
@@ -123,10 +145,18 @@ TERMS: dict[str, Term] = {
             "rash_maculopapular",
             "Rash maculo-papular",
             range(1, 4),
+            {
+                1: "Macules/papules covering <10% BSA with or without symptoms (e.g., "
+                "pruritus, burning, tightness)",
+                2: "Macules/papules covering 10–30% BSA with or without symptoms (e.g., "
+                "pruritus, burning, tightness); limiting instrumental ADL; rash covering >30% "
+                "BSA with or without mild symptoms",
+                3: "Macules/papules covering >30% BSA with moderate or severe symptoms; "
+                "limiting self care ADL",
+            },
             notes=(
-                "Generic CTCAE v5.0 grade definitions shown; the term-specific Rash "
-                "maculo-papular grade text is not included here (check the NCI CTCAE v5.0 "
-                "table).",
+                "CTCAE v5.0 Rash maculo-papular has grades 1–3 only.",
+                "Term-specific text from memory [M]; verify against the NCI CTCAE v5.0 table.",
             ),
         ),
         _term(
@@ -144,8 +174,9 @@ TERMS: dict[str, Term] = {
             "Folliculitis",
             range(1, 4),
             notes=(
-                "Generic CTCAE v5.0 grade definitions shown; the term-specific Folliculitis grade "
-                "text is not included here (check the NCI CTCAE v5.0 table).",
+                'Generic CTCAE v5.0 grade definitions shown (marked "generic"); the '
+                "term-specific Folliculitis grade text is not included here (check the NCI "
+                "CTCAE v5.0 table).",
             ),
         ),
         _term(
@@ -159,7 +190,22 @@ TERMS: dict[str, Term] = {
             },
         ),
         # Anaphylaxis starts at grade 3 (A.4).
-        _term("anaphylaxis", "Anaphylaxis", range(3, 6)),
+        _term(
+            "anaphylaxis",
+            "Anaphylaxis",
+            range(3, 6),
+            {
+                3: "Symptomatic bronchospasm, with or without urticaria; parenteral "
+                "intervention indicated; allergy-related edema/angioedema; hypotension",
+                4: "Life-threatening consequences; urgent intervention indicated",
+                5: "Death",
+            },
+            notes=(
+                "CTCAE v5.0 Anaphylaxis starts at grade 3; milder reactions are graded as "
+                "Allergic reaction.",
+                "Term-specific text from memory [M]; verify against the NCI CTCAE v5.0 table.",
+            ),
+        ),
         _term("syncope", "Syncope", (3,), {3: "Present"}),
         _term("vasovagal_reaction", "Vasovagal reaction", (3, 4, 5), {3: "Present"}),
         _term(
@@ -188,9 +234,14 @@ TERMS: dict[str, Term] = {
             "paresthesia",
             "Paresthesia",
             range(1, 4),
+            {
+                1: "Mild symptoms",
+                2: "Moderate symptoms; limiting instrumental ADL",
+                3: "Severe symptoms; limiting self care ADL",
+            },
             notes=(
-                "Generic CTCAE v5.0 grade definitions shown; the term-specific Paresthesia grade "
-                "text is not included here (check the NCI CTCAE v5.0 table).",
+                "CTCAE v5.0 Paresthesia has grades 1–3 only.",
+                "Term-specific text from memory [M]; verify against the NCI CTCAE v5.0 table.",
             ),
         ),
         _term(
@@ -286,7 +337,9 @@ def grade_event(
     if grade not in t.grades:
         allowed = ", ".join(str(g) for g in t.grades)
         raise CTCAEError(
-            "grade", f"{t.name} has no grade {grade} in CTCAE v5.0 (allowed: {allowed})"
+            "grade",
+            f"{t.name} has no grade {grade} in CTCAE v5.0: it is graded "
+            f"{t.grade_range()} only (allowed: {allowed}). Choose one of those grades.",
         )
     if onset is None:
         raise CTCAEError("onset", "onset date is required")

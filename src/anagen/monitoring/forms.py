@@ -219,15 +219,21 @@ class AdverseEventForm(forms.Form):
     ) -> None:
         """``sessions``: the patient's non-voided sessions (``selectors.session_uses``);
         ``event``: the event being changed, whose stored session stays offered even when
-        that session was voided since (an unchanged value is not checked again)."""
+        that session was voided since (an unchanged value is not checked again).
+
+        A posted session date that is not one of the choices (a tab left open while the
+        session was voided, a hand-made request) stays offered and selected, so the service
+        refuses it again until the user picks another: falling back to "none" would save
+        the event without a session on the second click."""
         super().__init__(*args, **kwargs)
         choices = session_link.session_choices(sessions)
         stored = event.related_session_date if event else None
         if stored is not None and stored.isoformat() not in dict(choices):
-            choices.append(
-                (stored.isoformat(), f"{stored:%Y-%m-%d} · no longer a recorded session")
-            )
-            choices.sort(reverse=True)
+            choices.append((stored.isoformat(), f"{stored:%Y-%m-%d} · session voided since"))
+        posted = self._posted_session_date()
+        if posted.strip() and posted not in dict(choices):
+            choices.append((posted, f"{posted.strip()} · no recorded session on this date"))
+        choices.sort(reverse=True)
         date_field = self.fields["related_session_date"]
         assert isinstance(date_field.widget, forms.Select)
         date_field.widget.choices = [("", "— none —"), *choices]
@@ -243,6 +249,14 @@ class AdverseEventForm(forms.Form):
             "A lot used in the related session, or in any of the patient's sessions when "
             "no session is named"
         )
+
+    def _posted_session_date(self) -> str:
+        """The related session date as posted ("" when unbound or not sent), unchanged so
+        that the select shows it as the selected option."""
+        if not self.is_bound:
+            return ""
+        raw = self.data.get(self.add_prefix("related_session_date"), "")
+        return raw if isinstance(raw, str) else ""
 
 
 class ScheduleForm(forms.Form):

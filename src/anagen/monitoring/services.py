@@ -539,8 +539,7 @@ def same_day_message(earlier: list[Visit]) -> str:
     """Why a second visit on the same day is held back, and what to do."""
     first = earlier[0]
     recorded = "; ".join(
-        f"visit #{v.pk}, recorded by {display_name(v.recorded_by)} "
-        f"at {timezone.localtime(v.created_at):%H:%M %Z}"
+        f"recorded by {display_name(v.recorded_by)} at {timezone.localtime(v.created_at):%H:%M %Z}"
         for v in earlier
     )
     return (
@@ -635,7 +634,8 @@ def record_visit(
             # The confirmation stays with the visit: in its notes (on the page and on paper)
             # and in its history entry.
             confirmation = (
-                f"Confirmed by {display_name(user)} as a separate visit on {visit_date}, besides "
+                f"Confirmed by {display_name(user)} as a separate visit on "
+                f"{earlier[0].visit_date.day} {earlier[0].visit_date:%B %Y}, besides "
                 f"{', '.join(f'visit #{v.pk}' for v in earlier)}."
             )
             visit.notes = f"{visit.notes}\n\n{confirmation}".strip()

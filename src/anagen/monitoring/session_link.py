@@ -86,13 +86,17 @@ def match_lot(
         return None, f"{said}; lots used then: {_listed(used, LISTED_LOTS)}."
     said = f"Lot {given} was not used in any treatment session of this patient"
     if not used:
-        return None, f"{said}; no vial is recorded in the patient's sessions."
+        return None, (
+            f"{said}; no vial is recorded in the patient's sessions. Record the session "
+            "first, or leave the lot empty and describe the product in the description."
+        )
     return None, f"{said}; lots used: {_listed(used, LISTED_LOTS)}."
 
 
 def session_choices(uses: Sequence[SessionUse]) -> list[tuple[str, str]]:
-    """The session days for a form, newest first, as ("2026-03-03", "2026-03-03 · Exosome
-    injection (investigational) · lot EXO-123"); sessions on one day share one choice."""
+    """The session days for a form, newest first, as ("2026-03-03", "2026-03-03 · lot
+    EXO-123 · Exosome injection (investigational)"); sessions on one day share one choice.
+    The lot comes before the treatment so that a narrow select (a phone) still shows it."""
     by_day: dict[date, list[SessionUse]] = {}
     for use in sorted(uses, key=lambda u: u.performed_on, reverse=True):
         by_day.setdefault(use.performed_on, []).append(use)
@@ -100,9 +104,10 @@ def session_choices(uses: Sequence[SessionUse]) -> list[tuple[str, str]]:
     for day, same_day in by_day.items():
         kinds = " + ".join(dict.fromkeys(u.modality for u in same_day))
         lots = _lots(same_day)
-        label = f"{day:%Y-%m-%d} · {kinds}"
+        label = f"{day:%Y-%m-%d}"
         if lots:
             label += f" · lot{'s' if len(lots) > 1 else ''} {', '.join(lots)}"
+        label += f" · {kinds}"
         out.append((day.isoformat(), label))
     return out
 

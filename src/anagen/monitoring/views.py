@@ -379,10 +379,15 @@ def visit_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
         else:
             messages.success(request, "Visit recorded.")
             return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=visit.pk)
+    # A browser cannot refill a file input: say which photos were not kept, so a refused
+    # save is not followed by a visit without them.
+    photos_not_kept = sorted(
+        f.name or "" for key in request.FILES for f in request.FILES.getlist(key)
+    )
     return render(
         request,
         "monitoring/visit_form.html",
-        {"form": form, "patient": patient, "sv": sv},
+        {"form": form, "patient": patient, "sv": sv, "photos_not_kept": photos_not_kept},
         status=_status(request),
     )
 
@@ -507,8 +512,19 @@ def decision_create(request: ClinicRequest, patient_id: int, visit_id: int) -> H
     )
 
 
-def _grade_table() -> list:
-    return [(t.name, sorted(t.grades.items())) for t in ctcae.TERMS.values()]
+def _grade_table() -> list[dict]:
+    """Each term's grades (number, text, whether the text is the generic definition), with
+    the term's source and notes, for the definitions under the adverse-event form."""
+    return [
+        {
+            "name": t.name,
+            "grades": [(g, text, t.is_generic(g)) for g, text in sorted(t.grades.items())],
+            "source": t.source,
+            "notes": t.notes,
+            "has_generic": bool(t.generic_text),
+        }
+        for t in ctcae.TERMS.values()
+    ]
 
 
 @require_permission("adverse_event.record")
