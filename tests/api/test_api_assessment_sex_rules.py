@@ -4,9 +4,10 @@ and a history dated before birth (400 on its date)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+from django.utils import timezone
 
 from anagen.accounts.roles import Role
 from anagen.assessment.models import Diagnosis
@@ -37,9 +38,32 @@ def test_female_pattern_diagnosis_on_a_male_record_is_a_400_on_the_condition(set
     assert response.status_code == 400
     assert response.json()["detail"] == (
         "condition: Female-pattern diagnosis on a male record; choose male-pattern androgenetic "
-        "alopecia, or confirm a female-type pattern explicitly on the scalp exam first."
+        "alopecia, or confirm a female-type pattern with a Ludwig or Sinclair grade on the "
+        f"scalp exam first: there is no scalp exam on or before {timezone.localdate()}."
     )
     assert not Diagnosis.objects.filter(patient=man).exists()
+
+
+def test_a_confirmed_norwood_only_exam_or_a_later_exam_does_not_unlock_it(setup):
+    """The box alone, with only a Norwood stage, is no female-pattern evidence (it was
+    stored with stage IV); nor is an exam dated after the diagnosis."""
+    man, post = setup
+    body = {"norwood_hamilton": "IV", "female_pattern_confirmed": True}
+    assert post("exams", body).status_code == 201
+    response = post("diagnoses", {"condition": "aga_female"})
+    assert response.status_code == 400
+    assert response.json()["detail"].endswith("records no Ludwig or Sinclair grade.")
+    exam_day = timezone.localdate() - timedelta(days=10)
+    body = {"examined_on": exam_day.isoformat(), "ludwig": "II", "female_pattern_confirmed": True}
+    assert post("exams", body).status_code == 201
+    before = (exam_day - timedelta(days=1)).isoformat()
+    response = post("diagnoses", {"condition": "aga_female", "diagnosed_on": before})
+    assert response.status_code == 400
+    assert response.json()["detail"].endswith(f"no scalp exam on or before {before}.")
+    response = post("diagnoses", {"condition": "aga_female", "diagnosed_on": exam_day.isoformat()})
+    assert response.status_code == 201, response.json()
+    assert response.json()["stage"] == "II"
+    assert not Diagnosis.objects.filter(patient=man, stage="IV").exists()
 
 
 def test_the_exam_refuses_a_female_scale_the_same_way(setup):

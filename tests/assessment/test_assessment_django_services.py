@@ -302,7 +302,8 @@ class TestDiagnosisBySex:
         assert errors == {
             "condition": [
                 "Female-pattern diagnosis on a male record; choose male-pattern androgenetic "
-                "alopecia, or confirm a female-type pattern explicitly on the scalp exam first."
+                "alopecia, or confirm a female-type pattern with a Ludwig or Sinclair grade on "
+                f"the scalp exam first: there is no scalp exam on or before {TODAY}."
             ]
         }
         assert not Diagnosis.objects.exists()
@@ -310,7 +311,57 @@ class TestDiagnosisBySex:
     def test_an_unconfirmed_exam_does_not_allow_it(self, man, clinician):
         services.record_exam(man, clinician, {"norwood_hamilton": "III"})
         errors = errors_of(services.record_diagnosis, man, clinician, {"condition": "aga_female"})
-        assert "condition" in errors and not Diagnosis.objects.exists()
+        (message,) = errors["condition"]
+        assert message.endswith(
+            f"the scalp exam of {TODAY} does not confirm a female-type pattern and records "
+            "no Ludwig or Sinclair grade."
+        )
+        assert not Diagnosis.objects.exists()
+
+    def test_a_ticked_box_with_only_a_norwood_stage_does_not_allow_it(self, man, clinician):
+        services.record_exam(
+            man, clinician, {"norwood_hamilton": "IV", "female_pattern_confirmed": True}
+        )
+        errors = errors_of(services.record_diagnosis, man, clinician, {"condition": "aga_female"})
+        (message,) = errors["condition"]
+        assert message.endswith(f"the scalp exam of {TODAY} records no Ludwig or Sinclair grade.")
+        assert not Diagnosis.objects.exists()
+
+    def test_an_exam_after_the_diagnosis_date_does_not_allow_it(self, man, clinician):
+        before, exam_day = TODAY - timedelta(days=60), TODAY - timedelta(days=30)
+        services.record_exam(
+            man, clinician,
+            {"examined_on": exam_day, "ludwig": "II", "female_pattern_confirmed": True},
+        )  # fmt: skip
+        errors = errors_of(
+            services.record_diagnosis, man, clinician,
+            {"condition": "aga_female", "diagnosed_on": before},
+        )  # fmt: skip
+        (message,) = errors["condition"]
+        assert message.endswith(f"there is no scalp exam on or before {before}.")
+        assert not Diagnosis.objects.exists()
+        # Dated on or after the exam, the same diagnosis is allowed and rests on that exam.
+        dx = services.record_diagnosis(
+            man, clinician, {"condition": "aga_female", "diagnosed_on": exam_day}
+        )
+        assert (dx.stage, dx.exam.examined_on) == ("II", exam_day)
+
+    def test_the_latest_exam_on_or_before_the_date_decides(self, man, clinician):
+        earlier, later = TODAY - timedelta(days=30), TODAY - timedelta(days=10)
+        services.record_exam(
+            man, clinician,
+            {"examined_on": earlier, "ludwig": "I", "female_pattern_confirmed": True},
+        )  # fmt: skip
+        services.record_exam(man, clinician, {"examined_on": later, "norwood_hamilton": "III"})
+        errors = errors_of(services.record_diagnosis, man, clinician, {"condition": "aga_female"})
+        assert errors["condition"][0].endswith(
+            f"the scalp exam of {later} does not confirm a female-type pattern and records "
+            "no Ludwig or Sinclair grade."
+        )
+        dx = services.record_diagnosis(
+            man, clinician, {"condition": "aga_female", "diagnosed_on": earlier}
+        )
+        assert (dx.stage, dx.exam.examined_on) == ("I", earlier)
 
     def test_allowed_on_a_man_once_the_exam_confirms_a_female_type_pattern(self, man, clinician):
         services.record_exam(man, clinician, {"ludwig": "II", "female_pattern_confirmed": True})
@@ -321,6 +372,18 @@ class TestDiagnosisBySex:
     def test_only_a_male_record_restricts_it(self, clinic_a, clinician, make_patient, sex):
         patient = make_patient(clinic_a, clinician, sex_at_birth=sex)
         assert services.record_diagnosis(patient, clinician, {"condition": "aga_female"}).pk
+
+    def test_a_female_pattern_never_takes_a_norwood_stage(self, woman, clinician):
+        services.record_exam(woman, clinician, {"norwood_hamilton": "IV"})
+        # From the exam: Norwood is not read for a female pattern, so no stage.
+        dx = services.record_diagnosis(woman, clinician, {"condition": "aga_female"})
+        assert dx.stage == ""
+        # Typed: refused on the stage.
+        errors = errors_of(
+            services.record_diagnosis, woman, clinician, {"condition": "aga_female", "stage": "IV"}
+        )
+        assert "Norwood stage" in errors["stage"][0]
+        assert Diagnosis.objects.count() == 1
 
     def test_male_pattern_in_a_woman_is_allowed_as_norwood_is_on_the_exam(self, woman, clinician):
         # The exam stages women on Norwood (male-pattern loss in women exists).

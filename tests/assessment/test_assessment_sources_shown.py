@@ -13,7 +13,7 @@ SCALE_SOURCES = {
     "SINCLAIR_SOURCE": "PMID 30565210 [C] (per-grade wording [M])",
     "BASP_SOURCE": "Lee, JAAD 2007 [C]",
     "SALT_SOURCE": "Olsen 2004 JAAD 51:440 [C]",
-    "PULL_TEST_SOURCE": "fpnotebook [C]",
+    "PULL_TEST_SOURCE": "fpnotebook (secondary source) [M]",
 }
 
 

@@ -273,7 +273,10 @@ class ExamForm(forms.Form):
     female_pattern_confirmed = forms.BooleanField(
         required=False,
         label="Female-type pattern confirmed",
-        help_text="Needed to use Ludwig or Sinclair on a male record.",
+        help_text=(
+            "Needed to use Ludwig or Sinclair on a male record; with a Ludwig or Sinclair "
+            "grade it also allows a female-pattern diagnosis on or after the exam date."
+        ),
     )
     basp_basic = forms.ChoiceField(
         choices=[("", "—")] + [(k, k) for k in scales.BASP_BASIC],

@@ -278,15 +278,16 @@ class ScalpExam(models.Model):
 
     def named_stage(self, *, female_pattern: bool) -> str:
         """The stage after its scale's name ("Ludwig II", "NH IIIv"), so it is read with
-        the scale it was recorded on; for a female pattern Ludwig, then Sinclair, come
-        first, else Norwood. BASP types are unambiguous and stay bare."""
+        the scale it was recorded on; for a female pattern Ludwig, then Sinclair, and never
+        Norwood (a Norwood stage does not stage a female pattern), else Norwood first. BASP
+        types are unambiguous and stay bare."""
         recorded = [
             ("NH", self.norwood_hamilton),
             ("Ludwig", self.ludwig),
             ("Sinclair", str(self.sinclair) if self.sinclair else ""),
         ]
         if female_pattern:
-            recorded = recorded[1:] + recorded[:1]
+            recorded = recorded[1:]
         for name, value in recorded:
             if value:
                 return f"{name} {value}"

@@ -266,6 +266,16 @@ def stage_code(
     return _parse_stage(stage, sex, DIAGNOSES[diagnosis].group, female_pattern).value or ""
 
 
+def stage_scale(
+    diagnosis: str, stage: str | None, sex: str, *, female_pattern: bool | None = None
+) -> str | None:
+    """The scale a stage is read on for this diagnosis ("norwood", "ludwig", "sinclair",
+    "basp", "other"; None without a stage), read as :func:`stage_code` reads it."""
+    if diagnosis not in DIAGNOSES:
+        raise scales.ScaleError("diagnosis", f"unknown diagnosis {diagnosis!r}")
+    return _parse_stage(stage, sex, DIAGNOSES[diagnosis].group, female_pattern).scale
+
+
 def propose_plans(
     diagnosis: str,
     stage: str | None,

@@ -339,11 +339,12 @@ def aa_scale(
     return AAScaleResult(base=base, severity=severity, upgrade_reasons=tuple(reasons))
 
 
-# --- 1.5 Pull test (REFERENCE.md A.1.5, fpnotebook [C]) ---------------------------------------
+# --- 1.5 Pull test (REFERENCE.md A.1.5, fpnotebook, secondary) --------------------------------
 
 PULL_TEST_POSITIVE_FRACTION = 0.10  # positive if MORE than 10 % of grasped hairs come out
 PULL_TEST_STANDARD_GRASP = (40, 60)  # grasp 40–60 hairs, no shampoo for 24 h
-PULL_TEST_SOURCE = "fpnotebook [C]"
+# fpnotebook is a secondary website; REFERENCE.md names no primary source for the rule.
+PULL_TEST_SOURCE = "fpnotebook (secondary source) [M]"
 
 
 @dataclass(frozen=True)
@@ -437,3 +438,14 @@ def trichoscopy_signs(codes: Iterable[str]) -> tuple[str, ...]:
             raise ScaleError("trichoscopy_signs", f"unknown trichoscopy sign {code!r}")
         result.add(code)
     return tuple(sorted(result))
+
+
+# Shown under the scalp exam (scale, source), in the order the exam records them.
+SCALE_SOURCES: tuple[tuple[str, str], ...] = (
+    ("Norwood–Hamilton", NORWOOD_SOURCE),
+    ("Ludwig", LUDWIG_SOURCE),
+    ("Sinclair", SINCLAIR_SOURCE),
+    ("BASP", BASP_SOURCE),
+    ("SALT", SALT_SOURCE),
+    ("Pull test", PULL_TEST_SOURCE),
+)

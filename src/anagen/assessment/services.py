@@ -646,6 +646,25 @@ def record_exam(patient: Patient, user: User, data: dict[str, Any]) -> ScalpExam
 # --- diagnosis -----------------------------------------------------------------------------
 
 
+def _female_pattern_missing(exam: ScalpExam | None, on: date | None) -> str:
+    """What the exam behind a female-pattern diagnosis on a male record lacks ("" if
+    nothing): the box ticked and a Ludwig or Sinclair grade, on or before the date."""
+    if exam is None:
+        return (
+            f"there is no scalp exam on or before {on.isoformat()}"
+            if on is not None
+            else "there is no scalp exam"
+        )
+    lacks = []
+    if not exam.female_pattern_confirmed:
+        lacks.append("does not confirm a female-type pattern")
+    if not (exam.ludwig or exam.sinclair):
+        lacks.append("records no Ludwig or Sinclair grade")
+    if not lacks:
+        return ""
+    return f"the scalp exam of {exam.examined_on.isoformat()} " + " and ".join(lacks)
+
+
 def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diagnosis:
     """Store a coded diagnosis; codes come from ``coding`` (manual only for "other")."""
     _refuse_voided(patient)
@@ -658,22 +677,27 @@ def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diag
         _add(errors, "condition", f"Choose one of: {', '.join(coding.DIAGNOSES)}.")
         raise AssessmentError(errors)
     dx = coding.DIAGNOSES[key]
-    exam = ScalpExam.objects.filter(patient=patient).order_by("-examined_on", "-id").first()
-    if (
-        key in coding.FEMALE_PATTERN
-        and patient_sex(patient) == "male"
-        and not (exam is not None and exam.female_pattern_confirmed)
-    ):
+    # The exam the diagnosis rests on: the latest one on or before its date (an exam
+    # recorded after the date cannot support, stage or unlock it).
+    exams = ScalpExam.objects.filter(patient=patient)
+    if diagnosed_on is not None:
+        exams = exams.filter(examined_on__lte=diagnosed_on)
+    exam = exams.order_by("-examined_on", "-id").first()
+    if key in coding.FEMALE_PATTERN and patient_sex(patient) == "male":
         # As the exam refuses Ludwig/Sinclair on a male record (scales): almost always a
-        # coding mistake, allowed once the latest exam confirms a female-type pattern.
+        # coding mistake, allowed once that exam confirms a female-type pattern and grades
+        # it on Ludwig or Sinclair (a Norwood-only exam is no female-pattern evidence).
         # Only "male" restricts; "other"/"unknown" and male-pattern AGA in women are allowed.
-        _add(
-            errors,
-            "condition",
-            "Female-pattern diagnosis on a male record; choose male-pattern androgenetic "
-            "alopecia, or confirm a female-type pattern explicitly on the scalp exam first.",
-        )
-        raise AssessmentError(errors)
+        missing = _female_pattern_missing(exam, diagnosed_on)
+        if missing:
+            _add(
+                errors,
+                "condition",
+                "Female-pattern diagnosis on a male record; choose male-pattern androgenetic "
+                "alopecia, or confirm a female-type pattern with a Ludwig or Sinclair grade "
+                f"on the scalp exam first: {missing}.",
+            )
+            raise AssessmentError(errors)
     # A bare grade ("II") is read on Ludwig/Sinclair for a female-pattern diagnosis and on
     # Norwood otherwise, whatever the sex; proposals() reads the stored code the same way.
     female_pattern = key in coding.FEMALE_PATTERN
@@ -689,6 +713,14 @@ def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diag
             # propose_plans validates the stage for the diagnosis and sex (pure module).
             sex = patient_sex(patient)
             protocols.propose_plans(key, stage or None, sex, None, female_pattern=female_pattern)
+            scale = protocols.stage_scale(key, stage or None, sex, female_pattern=female_pattern)
+            if female_pattern and scale == "norwood":
+                # Never a Norwood stage on a female pattern (the exam's never is: named_stage).
+                raise scales.ScaleError(
+                    "stage",
+                    f"{stage!r} is a Norwood stage; a female-pattern diagnosis is staged on "
+                    "Ludwig (I–III) or Sinclair (1–5), or BASP",
+                )
             stage = protocols.stage_code(key, stage or None, sex, female_pattern=female_pattern)
         except scales.ScaleError as exc:
             _add(

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods
 
 from anagen.accounts.permissions import View, can, require_permission
 from anagen.assessment import forms as f
-from anagen.assessment import selectors, services
+from anagen.assessment import scales, selectors, services
 from anagen.assessment.labels import QUESTION_LABELS, describe_answer
 from anagen.assessment.models import MODALITY_LABELS, ProtocolTemplate
 from anagen.assessment.protocols import TEMPLATES as PROTOCOL_TEMPLATES
@@ -125,6 +125,7 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
         or f.OverrideForm(initial={"modality": blocked[0] if blocked else None}),
         "exam_form": bound.get("exam")
         or f.ExamForm(initial={"examined_on": today}, sex_at_birth=patient.sex_at_birth),
+        "scale_sources": scales.SCALE_SOURCES,
         "diagnosis_form": bound.get("diagnosis")
         # Its own ids: the history form on the same page has a "notes" field too.
         or f.DiagnosisForm(
@@ -132,7 +133,11 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
                 "diagnosed_on": today,
                 "condition": "aga_female"
                 if patient.sex_at_birth == "female"
-                or (c.exam is not None and c.exam.female_pattern_confirmed)
+                or (
+                    c.exam is not None
+                    and c.exam.female_pattern_confirmed
+                    and bool(c.exam.ludwig or c.exam.sinclair)
+                )
                 else "aga_male",
             },
             auto_id="id_diagnosis_%s",
