@@ -59,5 +59,40 @@ def test_a_misspelt_field_is_refused_and_nothing_is_stored(
     )
     assert response.status_code == 422
     assert "bleeding_disordr" in response.json()["detail"]
-    assert "not permitted" in response.json()["detail"]
+    assert "Unknown field; remove it" in response.json()["detail"]
     assert not MedicalHistory.objects.filter(patient=patient).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"given_name": "x" * 101}, "given_name", "At most 100 characters."),
+        ({"date_of_birth": "1980-02-30"}, "date_of_birth", "Give a real date as YYYY-MM-DD."),
+        ({"sex_at_birth": "F"}, "sex_at_birth", "Choose one of: "),
+        ({"given_name": ""}, "given_name", "This field is required."),
+    ],
+)
+def test_a_body_the_schema_refuses_is_answered_in_words(
+    client, clinic_a, make_user, api_token, change, field, message
+):
+    """pydantic's own wording ("String should have at most 100 characters", "Input should be a
+    valid date or datetime, day value is outside expected range") is replaced by the API's."""
+    from anagen.accounts.roles import Role
+    from anagen.patients.models import Patient
+
+    clinician = make_user(Role.CLINICIAN, clinic_a)
+    body = {
+        "medical_record_number": "MRN-1", "given_name": "Ada", "family_name": "Lind",
+        "date_of_birth": "1980-01-01", "sex_at_birth": "female", **change,
+    }  # fmt: skip
+    response = client.post(
+        "/api/v1/patients",
+        body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_token(clinician, clinic_a)}"},
+    )
+    assert response.status_code == 422, response.content
+    errors = {e["field"]: e["message"] for e in response.json()["errors"]}
+    assert errors[field].startswith(message), errors
+    assert not Patient.objects.exists()

@@ -164,7 +164,7 @@ def lot_body(clinic_a):
         (False, GIVE_NUMBER_NOT_BOOL),
         ("10", GIVE_NUMBER_NOT_TEXT),
         ("ten", GIVE_NUMBER_NOT_TEXT),
-        (10.5, "Input should be a valid integer, got a number with a fractional part"),
+        (10.5, "Give a whole number."),
     ],
 )
 def test_a_lot_quantity_that_is_not_a_json_number_is_refused_and_no_lot_stored(

@@ -7,7 +7,7 @@ from django.http import Http404, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import ValidationError
 
-from anagen.api.errors import refusal_detail
+from anagen.api.errors import refusal_detail, validation_message
 from anagen.core.checks import Refusal
 from anagen.core.http import ClinicRequest
 from anagen.products.services import NotUsable
@@ -40,7 +40,7 @@ def _location(loc: list) -> str:
 @api.exception_handler(ValidationError)
 def validation_error(request: ClinicRequest, exc: ValidationError) -> HttpResponse:
     errors = [
-        {"field": _location(list(e.get("loc", []))), "message": e.get("msg", "invalid")}
+        {"field": _location(list(e.get("loc", []))), "message": validation_message(e)}
         for e in exc.errors
     ]
     summary = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors)
