@@ -88,9 +88,7 @@ TERMS: dict[str, Term] = {
                 3: "Ulceration or necrosis; operative intervention indicated",
             },
             "[C]",
-            (
-                "Scalp erythema is coded here (a separate CTCAE Erythema term is unconfirmed [?]).",
-            ),
+            ("Scalp erythema is coded here (a separate CTCAE Erythema term is unconfirmed [?]).",),
         ),
         _term(
             "pain",
