@@ -5,12 +5,9 @@ loss on Norwood III is not read as Ludwig III."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from django.utils import timezone
 
-from anagen.accounts.roles import Role
 from anagen.assessment import services
 from anagen.assessment.models import Diagnosis
 from anagen.assessment.services import AssessmentError
@@ -20,25 +17,7 @@ pytestmark = pytest.mark.django_db
 TODAY = timezone.localdate().isoformat()
 
 
-@pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
-def man(clinic_a, clinician, make_patient):
-    return make_patient(
-        clinic_a, clinician, given_name="Adam", family_name="Stone",
-        sex_at_birth="male", date_of_birth=date(1980, 1, 1),
-    )  # fmt: skip
-
-
-@pytest.fixture
-def woman(clinic_a, clinician, make_patient):
-    return make_patient(
-        clinic_a, clinician, given_name="Eva", family_name="Berg",
-        sex_at_birth="female", date_of_birth=date(1990, 1, 1),
-    )  # fmt: skip
+# clinician, man and woman: tests/assessment/conftest.py
 
 
 def flags(found, key):

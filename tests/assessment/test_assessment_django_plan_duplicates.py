@@ -23,11 +23,6 @@ TODAY = timezone.localdate()
 
 
 @pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
 def second_clinician(clinic_a, make_user):
     return make_user(Role.CLINICIAN, clinic_a, username="second-clinician")
 

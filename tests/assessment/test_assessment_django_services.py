@@ -12,7 +12,6 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
-from anagen.accounts.roles import Role
 from anagen.assessment import protocols, services
 from anagen.assessment.models import (
     Consent,
@@ -32,25 +31,7 @@ pytestmark = pytest.mark.django_db
 TODAY = timezone.localdate()
 
 
-@pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
-def man(clinic_a, clinician, make_patient):
-    return make_patient(
-        clinic_a, clinician, given_name="Adam", family_name="Stone",
-        sex_at_birth="male", date_of_birth=date(1980, 1, 1),
-    )  # fmt: skip
-
-
-@pytest.fixture
-def woman(clinic_a, clinician, make_patient):
-    return make_patient(
-        clinic_a, clinician, given_name="Eva", family_name="Berg",
-        sex_at_birth="female", date_of_birth=date(1990, 1, 1),
-    )  # fmt: skip
+# clinician, man and woman: tests/assessment/conftest.py
 
 
 def healthy_history(**kw):
