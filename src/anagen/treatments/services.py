@@ -15,6 +15,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
+from anagen.accounts.services import display_name
 from anagen.assessment.labels import in_sentence, modality_label
 from anagen.core.checks import FieldErrors, Refusal, read_decimal, read_text, read_whole
 from anagen.core.history import save_with_history
@@ -315,8 +316,8 @@ def same_day_message(earlier: list[TreatmentSession]) -> str:
     """Why a second session of the same modality on the same day is held back, and what to do."""
     first = earlier[0]
     recorded = "; ".join(
-        f"session #{s.pk}, recorded by {s.clinician.get_full_name() or s.clinician.username} "
-        f"at {timezone.localtime(s.created_at):%H:%M}"
+        f"session #{s.pk}, recorded by {display_name(s.clinician)} "
+        f"at {timezone.localtime(s.created_at):%H:%M %Z}"
         for s in earlier
     )
     return (
@@ -505,7 +506,8 @@ def record_session(
         # The confirmation stays with the session: in its notes (on the page and on paper)
         # and in its history entry.
         confirmation = (
-            f"Confirmed by {user} as a separate {modality} session on {performed_on}, "
+            f"Confirmed by {display_name(user)} as a separate {modality} session on "
+            f"{performed_on}, "
             f"besides {', '.join(f'session #{s.pk}' for s in earlier)}."
         )
         session.notes = f"{session.notes}\n\n{confirmation}".strip()
