@@ -66,8 +66,20 @@ def test_a_second_visit_that_day_is_refused_naming_the_first_and_nothing_is_stor
     (message,) = exc.value.errors["visit_date"]
     assert message.startswith(f"This patient already has a visit on {DAY.day} {DAY:%B %Y} (")
     assert f"(recorded by {nurse.username} at " in message and "#" not in message
-    assert message.endswith("If this is a separate visit, confirm that it is.")
+    assert message.endswith(
+        "If this is a separate visit, confirm that it is (the box “This is a separate visit on "
+        "the same day”; in the API, confirm_same_day: true)."
+    )
     assert Visit.objects.count() == 1 and Measurement.objects.count() == 1
+
+
+def test_a_third_visit_that_day_counts_the_two_before_it(patient, nurse, first):
+    record(patient, nurse, confirm_same_day=True)
+    with pytest.raises(services.MonitoringError) as exc:
+        record(patient, nurse)
+    (message,) = exc.value.errors["visit_date"]
+    assert message.startswith(f"This patient already has 2 visits on {DAY.day} {DAY:%B %Y} (")
+    assert message.count("recorded by") == 1 and message.count(f"{nurse.username} at ") == 2
 
 
 def test_a_confirmed_separate_visit_is_recorded_and_the_confirmation_kept(patient, nurse, first):

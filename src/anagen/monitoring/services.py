@@ -539,13 +539,15 @@ def same_day_message(earlier: list[Visit]) -> str:
     """Why a second visit on the same day is held back, and what to do."""
     first = earlier[0]
     recorded = "; ".join(
-        f"recorded by {display_name(v.recorded_by)} at {timezone.localtime(v.created_at):%H:%M %Z}"
+        f"{display_name(v.recorded_by)} at {timezone.localtime(v.created_at):%H:%M %Z}"
         for v in earlier
     )
+    visits = "a visit" if len(earlier) == 1 else f"{len(earlier)} visits"
     return (
-        f"This patient already has a visit on {first.visit_date.day} "
-        f"{first.visit_date:%B %Y} ({recorded}). Do not record the same visit twice. If this "
-        "is a separate visit, confirm that it is."
+        f"This patient already has {visits} on {first.visit_date.day} "
+        f"{first.visit_date:%B %Y} (recorded by {recorded}). Do not record the same visit "
+        "twice. If this is a separate visit, confirm that it is (the box “This is a separate "
+        "visit on the same day”; in the API, confirm_same_day: true)."
     )
 
 
