@@ -43,6 +43,7 @@ from anagen.assessment.models import (
 )
 from anagen.core.checks import Refusal
 from anagen.core.history import save_with_history
+from anagen.core.text import long_date
 from anagen.patients.models import Patient
 
 MIN_REASON_CHARS = 10  # a written reason, not "ok"
@@ -1033,10 +1034,6 @@ def _clean_plan_fields(data: dict[str, Any], errors: dict[str, list[str]]) -> di
     return out
 
 
-def _plan_date(d: date) -> str:
-    return f"{d.day} {d:%B %Y}"
-
-
 def active_plan_conflicts(patient: Patient, modalities: list[str] | tuple[str, ...]) -> list[str]:
     """Why a new plan with ``modalities`` would duplicate one of the patient's active plans.
 
@@ -1064,11 +1061,11 @@ def active_plan_conflicts(patient: Patient, modalities: list[str] | tuple[str, .
             continue
         what = " and ".join(in_sentence(MODALITY_LABELS.get(m, m)) for m in shared)
         if plan.start_on is not None:
-            when = ("starting " if plan.start_on > _today() else "started ") + _plan_date(
+            when = ("starting " if plan.start_on > _today() else "started ") + long_date(
                 plan.start_on
             )
         else:
-            when = "accepted " + _plan_date(timezone.localdate(plan.created_at))
+            when = "accepted " + long_date(timezone.localdate(plan.created_at))
         out.append(
             f"This patient already has an active {what} plan (“{plan.title}”, "
             f"{when}); cancel that plan first (with a reason) or change it, rather than "

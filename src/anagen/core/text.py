@@ -6,6 +6,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterator
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -113,3 +114,8 @@ def fixed(value: float, decimals: int, *, signed: bool = False) -> str:
 def signed_grade(grade: int) -> str:
     """A rating on a −3…+3 scale as written: "+2", "-1", "0" (not "+0")."""
     return f"{grade:+d}" if grade else "0"
+
+
+def long_date(day: date) -> str:
+    """A date in words for messages a person reads: "3 March 2026"."""
+    return f"{day.day} {day:%B %Y}"

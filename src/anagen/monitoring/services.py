@@ -20,6 +20,7 @@ from anagen.accounts.models import Clinic, User
 from anagen.accounts.services import display_name
 from anagen.core.checks import FieldErrors, Refusal, read_date, read_number, read_text, read_whole
 from anagen.core.history import save_with_history
+from anagen.core.text import long_date
 from anagen.monitoring import ctcae, decision, schedule, session_link, uploads
 from anagen.monitoring.models import (
     DENSITY_PER_CM2_MAX,
@@ -544,10 +545,10 @@ def same_day_message(earlier: list[Visit]) -> str:
     )
     visits = "a visit" if len(earlier) == 1 else f"{len(earlier)} visits"
     return (
-        f"This patient already has {visits} on {first.visit_date.day} "
-        f"{first.visit_date:%B %Y} (recorded by {recorded}). Do not record the same visit "
-        "twice. If this is a separate visit, confirm that it is (the box “This is a separate "
-        "visit on the same day”; in the API, confirm_same_day: true)."
+        f"This patient already has {visits} on {long_date(first.visit_date)} "
+        f"(recorded by {recorded}). Do not record the same visit twice. If this is a "
+        "separate visit, confirm that it is (the box “This is a separate visit on the same "
+        "day”; in the API, confirm_same_day: true)."
     )
 
 
@@ -637,7 +638,7 @@ def record_visit(
             # and in its history entry.
             confirmation = (
                 f"Confirmed by {display_name(user)} as a separate visit on "
-                f"{earlier[0].visit_date.day} {earlier[0].visit_date:%B %Y}, besides "
+                f"{long_date(earlier[0].visit_date)}, besides "
                 f"{', '.join(f'visit #{v.pk}' for v in earlier)}."
             )
             visit.notes = f"{visit.notes}\n\n{confirmation}".strip()

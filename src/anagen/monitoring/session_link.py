@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from anagen.core.text import long_date
+
 # How many session dates and lot numbers a refusal lists (newest first).
 LISTED_SESSIONS = 5
 LISTED_LOTS = 6
@@ -26,11 +28,6 @@ class SessionUse:
     performed_on: date
     modality: str  # in words, e.g. "Exosome injection (investigational)"
     lots: tuple[str, ...]  # lot numbers in the lots' own spelling, in order of use
-
-
-def long_date(day: date) -> str:
-    """3 March 2026."""
-    return f"{day.day} {day:%B %Y}"
 
 
 def lot_key(lot_number: str) -> str:
