@@ -15,6 +15,7 @@ from datetime import date
 
 import pytest
 
+from anagen.core.text import long_date
 from anagen.products.models import VialDraw
 from anagen.treatments import services
 from anagen.treatments.models import TreatmentSession
@@ -51,10 +52,10 @@ def test_a_second_session_of_the_same_modality_that_day_is_refused_naming_the_fi
     with pytest.raises(services.SessionError) as exc:
         record(clinic_a, clinician, plan, lot)
     (message,) = exc.value.errors["performed_on"]
-    assert f"{date.today():%Y-%m-%d}" in message
-    assert "Exosome injection" in message
-    assert f"session #{first.pk}" in message and clinician.username in message
-    assert "double the dose" in message and "separate session" in message
+    assert long_date(date.today()) in message
+    assert "a session of exosome injection" in message
+    assert f"recorded by {clinician.username} at " in message and "session #" not in message
+    assert "double the dose" in message and "confirm_same_day: true" in message
 
 
 def test_nothing_is_stored_and_no_vial_is_drawn_when_it_is_refused(
@@ -75,7 +76,8 @@ def test_a_confirmed_separate_session_is_recorded_and_the_confirmation_kept(
     second = record(clinic_a, clinician, plan, lot, confirm_same_day=True, notes="Vertex")
     assert second.pk != first.pk and VialDraw.objects.count() == 2
     assert second.notes.startswith("Vertex")
-    assert "separate exosome session" in second.notes and f"session #{first.pk}" in second.notes
+    assert "separate exosome session" in second.notes
+    assert f"besides the one recorded by {clinician.username} at " in second.notes
     assert "separate exosome session" in second.history.first().history_change_reason
 
 
@@ -112,7 +114,7 @@ def test_the_page_refuses_it_beside_the_date_and_offers_the_checkbox(
     response = client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot))
     assert response.status_code == 400
     errors = response.context["form"].errors["performed_on"]
-    assert any(f"session #{first.pk}" in e for e in errors)
+    assert any("already has a session of exosome injection" in e for e in errors)
     page = response.content.decode()
     assert 'name="confirm_same_day"' in page
     assert "This is a separate session on the same day" in page
@@ -155,7 +157,7 @@ def test_the_api_refuses_it_on_performed_on_and_records_it_with_confirm_same_day
     refused = post(body)
     assert refused.status_code == 400
     assert refused.json()["detail"].startswith("performed_on:")
-    assert f"session #{first.pk}" in refused.json()["detail"]
+    assert "already has a session of exosome injection" in refused.json()["detail"]
     assert TreatmentSession.objects.count() == 1 and VialDraw.objects.count() == 1
     created = post({**body, "confirm_same_day": True})
     assert created.status_code == 201, created.json()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,6 +28,14 @@ class MembershipNotFound(AccountError):
 def display_name(user: User) -> str:
     """The person's full name where there is one, else their username."""
     return user.get_full_name() or user.username
+
+
+def recorded_by_at(entries: Iterable[tuple[User, datetime]]) -> str:
+    """Who recorded each entry and when, for a person to recognise them:
+    "Ann Lee at 10:42 CET; Bob Ray at 11:05 CET" (local time with its zone)."""
+    return "; ".join(
+        f"{display_name(user)} at {timezone.localtime(when):%H:%M %Z}" for user, when in entries
+    )
 
 
 def _save(membership: Membership, by: User | None, reason: str) -> None:

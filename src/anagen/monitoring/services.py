@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
-from anagen.accounts.services import display_name
+from anagen.accounts.services import display_name, recorded_by_at
 from anagen.core.checks import FieldErrors, Refusal, read_date, read_number, read_text, read_whole
 from anagen.core.history import save_with_history
 from anagen.core.text import long_date
@@ -539,10 +539,7 @@ def same_day_visits(patient: Patient, on_date: date) -> list[Visit]:
 def same_day_message(earlier: list[Visit]) -> str:
     """Why a second visit on the same day is held back, and what to do."""
     first = earlier[0]
-    recorded = "; ".join(
-        f"{display_name(v.recorded_by)} at {timezone.localtime(v.created_at):%H:%M %Z}"
-        for v in earlier
-    )
+    recorded = recorded_by_at((v.recorded_by, v.created_at) for v in earlier)
     visits = "a visit" if len(earlier) == 1 else f"{len(earlier)} visits"
     return (
         f"This patient already has {visits} on {long_date(first.visit_date)} "

@@ -15,10 +15,11 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
-from anagen.accounts.services import display_name
+from anagen.accounts.services import display_name, recorded_by_at
 from anagen.assessment.labels import in_sentence, modality_label
 from anagen.core.checks import FieldErrors, Refusal, read_decimal, read_text, read_whole
 from anagen.core.history import save_with_history
+from anagen.core.text import long_date
 from anagen.products import services as product_services
 from anagen.products.models import Lot
 from anagen.treatments import scalp_zones
@@ -315,17 +316,15 @@ def same_day_sessions(patient: Any, modality: str, on_date: date) -> list[Treatm
 def same_day_message(earlier: list[TreatmentSession]) -> str:
     """Why a second session of the same modality on the same day is held back, and what to do."""
     first = earlier[0]
-    recorded = "; ".join(
-        f"session #{s.pk}, recorded by {display_name(s.clinician)} "
-        f"at {timezone.localtime(s.created_at):%H:%M %Z}"
-        for s in earlier
-    )
+    recorded = recorded_by_at((s.clinician, s.created_at) for s in earlier)
+    sessions = "a session" if len(earlier) == 1 else f"{len(earlier)} sessions"
     return (
-        f"{first.get_modality_display()} was already recorded for this patient on "
-        f"{first.performed_on:%Y-%m-%d} ({recorded}). Recording another session may double the "
-        "dose. If it is the same session, do not record it twice; if it really is a "
-        "separate session on the same day (e.g. a second treatment area), confirm that it "
-        "is a separate session and save again."
+        f"This patient already has {sessions} of {in_sentence(first.get_modality_display())} "
+        f"on {long_date(first.performed_on)} (recorded by {recorded}). Recording another may "
+        "double the dose. If it is the same session, do not record it twice; if it really is a "
+        "separate session on the same day (e.g. a second treatment area), confirm that it is "
+        "(the box “This is a separate session on the same day”; in the API, "
+        "confirm_same_day: true)."
     )
 
 
@@ -507,8 +506,8 @@ def record_session(
         # and in its history entry.
         confirmation = (
             f"Confirmed by {display_name(user)} as a separate {modality} session on "
-            f"{performed_on}, "
-            f"besides {', '.join(f'session #{s.pk}' for s in earlier)}."
+            f"{long_date(performed_on)}, besides the one recorded by "
+            f"{recorded_by_at((s.clinician, s.created_at) for s in earlier)}."
         )
         session.notes = f"{session.notes}\n\n{confirmation}".strip()
         reason = f"session recorded; {confirmation}"
