@@ -226,12 +226,12 @@ def nothing_recorded() -> bool:
 @pytest.mark.parametrize(
     ("change", "field", "message"),
     [
-        ({"map": [{"zone": "frontal", "points": 20, "volume_ml": True}]}, "map.0.volume_ml",
+        ({"map": [{"zone": "frontal", "points": 20, "volume_ml": True}]}, "map[0].volume_ml",
          GIVE_NUMBER_NOT_BOOL),
         ({"map": [{"zone": "frontal", "points": 20, "volume_ml": 0.5},
-                  {"zone": "vertex", "points": "10", "volume_ml": 0.3}]}, "map.1.points",
+                  {"zone": "vertex", "points": "10", "volume_ml": 0.3}]}, "map[1].points",
          GIVE_NUMBER_NOT_TEXT),
-        ({"vials": [{"lot_id": 1, "quantity": True}]}, "vials.0.quantity", GIVE_NUMBER_NOT_BOOL),
+        ({"vials": [{"lot_id": 1, "quantity": True}]}, "vials[0].quantity", GIVE_NUMBER_NOT_BOOL),
         ({"fine_grid": "yes"}, "fine_grid", GIVE_BOOL),
         ({"confirm_same_day": 1}, "confirm_same_day", GIVE_BOOL),
         ({"needle_gauge": True}, "needle_gauge", GIVE_NUMBER_NOT_BOOL),
@@ -282,7 +282,10 @@ def test_every_wrong_item_of_a_list_is_named(api, session_setup):
     response = api(Role.CLINICIAN, "post", f"/sessions/{patient.pk}", {**body, "map": bad_map})
     assert response.status_code == 422
     fields = {e["field"]: e["message"] for e in response.json()["errors"]}
-    assert fields == {"map.0.points": GIVE_NUMBER_NOT_BOOL, "map.1.volume_ml": GIVE_NUMBER_NOT_TEXT}
+    assert fields == {
+        "map[0].points": GIVE_NUMBER_NOT_BOOL,
+        "map[1].volume_ml": GIVE_NUMBER_NOT_TEXT,
+    }
     assert nothing_recorded()
 
 
@@ -381,7 +384,7 @@ def test_every_request_body_refuses_lax_types_in_each_field():
 
 
 def test_every_body_inside_a_request_body_is_itself_an_input_schema():
-    """Nested bodies check their own fields (``map.0.volume_ml``): a plain Schema inside an
+    """Nested bodies check their own fields (``map[0].volume_ml``): a plain Schema inside an
     InputSchema would take ``true`` for a volume again."""
     for cls in input_schemas():
         for name, info in cls.model_fields.items():

@@ -34,7 +34,17 @@ api = NinjaAPI(
 
 
 def _location(loc: list) -> str:
-    return ".".join(str(p) for p in loc if p not in ("body", "payload", "query", "path"))
+    """Pydantic's location as the services name fields: ``map[0].volume_ml``, so a 422 and
+    a 400 about the same field spell it alike."""
+    path = ""
+    for part in loc:
+        if part in ("body", "payload", "query", "path"):
+            continue
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
 
 
 @api.exception_handler(ValidationError)
