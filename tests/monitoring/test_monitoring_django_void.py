@@ -196,3 +196,16 @@ def test_another_patients_record_in_the_url_is_404(
     assert client.post(url, {"reason": REASON}).status_code == 404
     m.refresh_from_db()
     assert not m.is_voided
+
+
+def test_a_reason_over_1000_characters_is_refused_given_back_whole_and_nothing_voided(
+    client, clinician, visit
+):
+    reason = "typed into the wrong visit, " * 40
+    client.force_login(clinician)
+    response = client.post(void_url("visits", visit), {"reason": reason})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "at most 1000 characters" in html and reason.strip() in html
+    visit.refresh_from_db()
+    assert not visit.is_voided

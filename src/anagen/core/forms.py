@@ -35,7 +35,17 @@ def form_field[F: forms.Field](form: forms.BaseForm, name: str, kind: type[F]) -
 class ShownBoundField(BoundField):
     """A field whose value is shown back without NUL characters. Django refuses them (a field
     error), but the form sent back with that error would carry them into the page, where a NUL
-    is not allowed in HTML: each is shown as U+FFFD, the replacement character, instead."""
+    is not allowed in HTML: each is shown as U+FFFD, the replacement character, instead.
+
+    Text inputs carry no ``maxlength``: a browser silently cuts pasted text at that length, and
+    the person saves a note or name they never read in full. The form refuses text that is too
+    long instead, naming the limit, and gives the whole text back to shorten.
+    """
+
+    def build_widget_attrs(self, attrs: dict[str, Any], widget: Any = None) -> dict[str, Any]:
+        attrs = super().build_widget_attrs(attrs, widget)
+        attrs["maxlength"] = False  # Django's attrs template leaves out False attributes
+        return attrs
 
     def value(self) -> Any:
         value = super().value()
