@@ -15,6 +15,7 @@ from anagen.assessment.models import TreatmentPlan
 from anagen.assessment.services import AssessmentError
 from anagen.treatments import services as treatments
 
+from ..html import duplicate_ids
 from ..monitoring._course import course, record_sessions
 
 pytestmark = pytest.mark.django_db
@@ -163,3 +164,89 @@ class TestACompletedCourse:
         (last,) = record_sessions(plan, clinician, lot, [first + timedelta(weeks=8)])
         treatments.void_session(last, clinician, "Recorded on the wrong patient.")
         assert refusal(patient, clinician, {"proposal_key": "exosome"})
+
+    def test_the_page_shows_the_finished_course_beside_the_new_one(
+        self, client, treated, clinician
+    ):
+        patient, plan, lot, first = treated
+        record_sessions(plan, clinician, lot, [first + timedelta(weeks=8)])
+        services.accept_plan(patient, clinician, {"proposal_key": "exosome"})
+        client.force_login(clinician)
+        page = client.get(f"/consultation/{patient.pk}/").content.decode()
+        older = page.split(f'id="plan-{plan.pk}"')[1].split("</div>\n  \n")[0]
+        assert "Also active: Exosome" in older
+        assert "3 given (course complete)" in older
+
+
+# --- every active plan on the consultation page ------------------------------------------------
+
+
+@pytest.fixture
+def two_plans(man, clinician):
+    """An exosome course and, accepted later, a minoxidil prescription: both active."""
+    exosome = services.accept_plan(man, clinician, {"proposal_key": "exosome"})
+    minoxidil = services.accept_plan(man, clinician, {"proposal_key": "minoxidil"})
+    return exosome, minoxidil
+
+
+def test_the_page_shows_each_active_plan_with_its_own_controls(client, man, clinician, two_plans):
+    exosome, minoxidil = two_plans
+    client.force_login(clinician)
+    page = client.get(f"/consultation/{man.pk}/").content.decode()
+    assert duplicate_ids(page) == []
+    assert f'id="plan-{minoxidil.pk}"' in page and f'id="plan-{exosome.pk}"' in page
+    assert page.index(f'id="plan-{minoxidil.pk}"') < page.index(f'id="plan-{exosome.pk}"')
+    for plan in two_plans:
+        assert f'action="/consultation/{man.pk}/plans/{plan.pk}/cancel/"' in page
+        assert f'action="/consultation/{man.pk}/plans/{plan.pk}/consent/"' in page
+    assert f'id="consent-{exosome.pk}-exosome"' in page
+    assert f'id="consent-{minoxidil.pk}-minoxidil"' in page
+
+
+def test_the_older_plan_can_be_consented_and_cancelled_from_the_page(
+    client, man, clinician, two_plans
+):
+    exosome, minoxidil = two_plans
+    client.force_login(clinician)
+    r = client.post(
+        f"/consultation/{man.pk}/plans/{exosome.pk}/consent/",
+        {"modality": "exosome", "signed_name": "Adam Stone", "signed_on": TODAY},
+    )
+    assert r.status_code == 302
+    assert services.has_valid_consent(exosome, "exosome", TODAY)
+    r = client.post(f"/consultation/{man.pk}/plans/{exosome.pk}/cancel/", {"reason": "x"})
+    assert r.status_code == 400  # too short a reason: refused on that plan's own form
+    form = r.content.decode().split(f'id="plan-{exosome.pk}"')[1].split("</details>\n  </div>")[0]
+    assert 'class="error"' in form
+    r = client.post(
+        f"/consultation/{man.pk}/plans/{exosome.pk}/cancel/",
+        {"reason": "Patient chose to stop the injections."},
+    )
+    assert r.status_code == 302
+    exosome.refresh_from_db()
+    minoxidil.refresh_from_db()
+    assert exosome.status == "cancelled" and minoxidil.is_active
+
+
+def test_consent_is_done_only_when_every_active_plan_is_consented(man, clinician, two_plans):
+    from anagen.assessment import selectors
+
+    exosome, minoxidil = two_plans
+    services.record_consent(minoxidil, clinician, modality="minoxidil", signed_name="Adam Stone",
+                            signed_on=TODAY)  # fmt: skip
+    c = selectors.consultation(man)
+    assert [card.plan for card in c.plans] == [minoxidil, exosome]
+    assert not {s.key: s for s in c.steps}["consent"].done
+    services.record_consent(exosome, clinician, modality="exosome", signed_name="Adam Stone",
+                            signed_on=TODAY)  # fmt: skip
+    assert {s.key: s for s in selectors.consultation(man).steps}["consent"].done
+
+
+def test_the_api_lists_every_active_plan(client, man, clinician, two_plans, api_token, clinic_a):
+    exosome, minoxidil = two_plans
+    body = client.get(
+        f"/api/v1/consultation/{man.pk}",
+        headers={"Authorization": f"Bearer {api_token(clinician, clinic_a)}"},
+    ).json()
+    assert [p["id"] for p in body["plans"]] == [minoxidil.pk, exosome.pk]
+    assert body["plan"]["id"] == minoxidil.pk

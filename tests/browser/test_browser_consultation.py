@@ -81,10 +81,10 @@ def test_clinician_walks_one_patient_from_history_to_signed_consent(page, screen
     proposal = page.locator("#proposal-exosome")
     assert "Investigational — not approved" in proposal.inner_text()
     proposal.get_by_role("button", name="Accept: Exosome / EV injections (investigational)").click()
-    page.locator("#current-plan").wait_for()
+    page.locator(".current-plan").wait_for()
 
     # 6. Consent with a drawn signature.
-    consent = page.locator("#consent-exosome")
+    consent = page.locator(".consent[data-modality=exosome]")
     assert "not approved" in consent.inner_text()
     consent.get_by_label("Patient's full name (typed)").fill("Tomas Novak")
     pad = consent.locator("canvas.signature-pad")
@@ -96,7 +96,7 @@ def test_clinician_walks_one_patient_from_history_to_signed_consent(page, screen
         page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
     page.mouse.up()
     consent.get_by_role("button", name="Record signed consent").click()
-    page.locator("#consent-exosome img.signature").wait_for()
+    page.locator(".consent[data-modality=exosome] img.signature").wait_for()
     stored = Consent.objects.get(patient=patient)
     assert stored.signature_png.startswith("data:image/png;base64,")
     plan = TreatmentPlan.objects.get(patient=patient)
@@ -135,7 +135,7 @@ def test_a_block_stops_the_exosome_plan_until_a_clinician_overrides_it(page):
     page.locator("#proposal-exosome").get_by_role(
         "button", name="Accept: Exosome / EV injections (investigational)"
     ).click()
-    page.locator("#current-plan").wait_for()
+    page.locator(".current-plan").wait_for()
     plan = TreatmentPlan.objects.get(patient=patient)
     assert any("overridden" in flag for flag in plan.flags)
     assert page.console_errors == []

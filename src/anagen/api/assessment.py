@@ -405,7 +405,11 @@ class ConsultationOut(Schema):
     screening: ScreeningOut | None
     exam: ExamOut | None
     diagnosis: DiagnosisOut | None
-    plan: PlanOut | None
+    plan: PlanOut | None = Field(description="The newest active plan (also first in plans).")
+    plans: list[PlanOut] = Field(
+        description="Every active plan, newest first: plans of different treatments run "
+        "side by side, as may a finished course and the next."
+    )
 
 
 class RuleOut(Schema):
@@ -497,6 +501,7 @@ def consultation(request: ClinicRequest, patient_id: int):
         "exam": c.exam,
         "diagnosis": c.diagnosis,
         "plan": c.plan,
+        "plans": [card.plan for card in c.plans],
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from anagen.accounts.models import Clinic
@@ -78,6 +78,17 @@ def plans(patient: Patient) -> QuerySet[TreatmentPlan]:
 
 def current_plan(patient: Patient) -> TreatmentPlan | None:
     return plans(patient).filter(status="active").first()
+
+
+def active_plans(patient: Patient) -> list[TreatmentPlan]:
+    """The patient's active plans, newest first, each with ``sessions_given`` (sessions not
+    voided). Plans of different treatments run side by side (an exosome course and a
+    minoxidil prescription), as may a finished course and the next one."""
+    return list(
+        plans(patient)
+        .filter(status="active")
+        .annotate(sessions_given=Count("sessions", filter=Q(sessions__voided_at__isnull=True)))
+    )
 
 
 def get_plan(patient: Patient, plan_id: int) -> TreatmentPlan:
@@ -157,6 +168,30 @@ class Step:
 
 
 @dataclass
+class PlanCard:
+    """One active plan on the consultation page, with a consent row per treatment in it."""
+
+    plan: TreatmentPlan
+    consent_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def consented(self) -> bool:
+        """The patient consented to the plan as it stands (a consent not withdrawn): it can
+        no longer be edited, only cancelled and replaced."""
+        return any(not c.withdrawn for c in self.plan.consents.all())
+
+    @property
+    def fully_consented(self) -> bool:
+        return all(r["consent"] for r in self.consent_rows)
+
+    @property
+    def course_given(self) -> bool:
+        """Every planned session has been given (the course is complete)."""
+        planned = self.plan.sessions_planned
+        return bool(planned) and getattr(self.plan, "sessions_given", 0) >= planned
+
+
+@dataclass
 class Consultation:
     patient: Patient
     history: MedicalHistory | None
@@ -164,10 +199,10 @@ class Consultation:
     screening_current: bool
     exam: ScalpExam | None
     diagnosis: Diagnosis | None
-    plan: TreatmentPlan | None
+    plan: TreatmentPlan | None  # the newest active plan
+    plans: list[PlanCard] = field(default_factory=list)  # every active plan, newest first
     proposals: list[services.Proposal] = field(default_factory=list)
     proposals_missing: list[str] = field(default_factory=list)
-    consent_rows: list[dict[str, Any]] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
 
     @property
@@ -180,12 +215,6 @@ class Consultation:
             for m, r in self.screening.modality_results()
             if r["outcome"] == "BLOCK" and m not in overridden
         ]
-
-    @property
-    def plan_consented(self) -> bool:
-        """The patient consented to the current plan as it stands (consent not withdrawn):
-        the plan can no longer be edited, only cancelled and replaced."""
-        return self.plan is not None and any(not c.withdrawn for c in self.plan.consents.all())
 
     @property
     def next_step(self) -> str | None:
@@ -202,20 +231,23 @@ def consultation(patient: Patient) -> Consultation:
         screening_current=services.screening_is_current(patient, scr),
         exam=latest_exam(patient),
         diagnosis=latest_diagnosis(patient),
-        plan=current_plan(patient),
+        plan=None,
     )
     c.proposals, c.proposals_missing = services.proposals(patient)
-    if c.plan is not None:
-        for m in c.plan.modalities:
-            live = [x for x in c.plan.consents.all() if x.modality == m and not x.withdrawn]
-            c.consent_rows.append(
+    for plan in active_plans(patient):
+        card = PlanCard(plan)
+        for m in plan.modalities:
+            live = [x for x in plan.consents.all() if x.modality == m and not x.withdrawn]
+            card.consent_rows.append(
                 {
                     "modality": m,
                     "consent": live[0] if live else None,
                     "form": services.current_consent_form(patient.clinic, m),
                 }
             )
-    consented = c.plan is not None and all(r["consent"] for r in c.consent_rows)
+        c.plans.append(card)
+    c.plan = c.plans[0].plan if c.plans else None
+    consented = bool(c.plans) and all(card.fully_consented for card in c.plans)
     worst = ""
     if scr is not None:
         outcomes = [r["outcome"] for r in scr.result["modalities"].values()]
@@ -229,7 +261,8 @@ def consultation(patient: Patient) -> Consultation:
              f"{c.exam.examined_on}" if c.exam else ""),
         Step("diagnosis", "Diagnosis", c.diagnosis is not None,
              c.diagnosis.label if c.diagnosis else ""),
-        Step("plan", "Plan", c.plan is not None, c.plan.title if c.plan else ""),
+        Step("plan", "Plan", c.plan is not None,
+             "; ".join(card.plan.title for card in c.plans)),
         Step("consent", "Consent", consented,
              "signed" if consented else ""),
     ]  # fmt: skip

@@ -77,29 +77,44 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
         }
         form = bound.get(f"plan:{p.key}") or f.PlanForm(initial=initial, auto_id=f"id_{p.key}_%s")
         plan_forms.append((p, form))
-    consent_forms = []
-    for row in c.consent_rows:
-        m = row["modality"]
-        form = bound.get(f"consent:{m}") or f.SignConsentForm(
-            initial={"modality": m, "signed_on": today}, auto_id=f"id_consent_{m}_%s"
-        )
-        withdraw = None
-        if row["consent"] is not None:
-            withdraw = bound.get(f"withdraw:{row['consent'].pk}") or f.WithdrawForm(
-                initial={"withdrawn_on": today}, auto_id=f"id_withdraw_{m}_%s"
+    # One card per active plan: its edit and cancel forms and a consent row per treatment.
+    # Form keys and ids carry the plan's id, so two plans' forms never share an id and a
+    # refused form comes back on the plan it was for.
+    plan_cards = []
+    for card in c.plans:
+        plan = card.plan
+        consent_rows = []
+        for row in card.consent_rows:
+            m = row["modality"]
+            sign = bound.get(f"consent:{plan.pk}:{m}") or f.SignConsentForm(
+                initial={"modality": m, "signed_on": today},
+                auto_id=f"id_consent_{plan.pk}_{m}_%s",
             )
-        consent_forms.append({**row, "sign_form": form, "withdraw_form": withdraw})
-    plan = c.plan
-    plan_edit = None
-    if plan is not None:
-        plan_edit = bound.get("plan_edit") or f.PlanEditForm(
-            initial={
-                "sessions_planned": plan.sessions_planned,
-                "interval_weeks": plan.interval_weeks,
-                "start_on": plan.start_on,
-                "notes": plan.notes,
-            },
-            auto_id="id_edit_%s",
+            withdraw = None
+            if row["consent"] is not None:
+                withdraw = bound.get(f"withdraw:{row['consent'].pk}") or f.WithdrawForm(
+                    initial={"withdrawn_on": today},
+                    auto_id=f"id_withdraw_{row['consent'].pk}_%s",
+                )
+            consent_rows.append({**row, "sign_form": sign, "withdraw_form": withdraw})
+        plan_cards.append(
+            {
+                "card": card,
+                "plan": plan,
+                "edit_form": bound.get(f"plan_edit:{plan.pk}")
+                or f.PlanEditForm(
+                    initial={
+                        "sessions_planned": plan.sessions_planned,
+                        "interval_weeks": plan.interval_weeks,
+                        "start_on": plan.start_on,
+                        "notes": plan.notes,
+                    },
+                    auto_id=f"id_edit_{plan.pk}_%s",
+                ),
+                "cancel_form": bound.get(f"cancel:{plan.pk}")
+                or f.CancelForm(auto_id=f"id_cancel_{plan.pk}_%s"),
+                "consent_rows": consent_rows,
+            }
         )
     screening_rows = []
     if c.screening is not None:
@@ -143,9 +158,7 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
             auto_id="id_diagnosis_%s",
         ),
         "plan_forms": plan_forms,
-        "plan_edit_form": plan_edit,
-        "cancel_form": bound.get("cancel") or f.CancelForm(auto_id="id_cancel_%s"),
-        "consent_forms": consent_forms,
+        "plan_cards": plan_cards,
         "screening_rows": screening_rows,
         "blocked": blocked,
         "can": {
@@ -338,12 +351,12 @@ def accept_plan(request: ClinicRequest, patient_id: int) -> HttpResponse:
 def edit_plan(request: ClinicRequest, patient_id: int, plan_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     plan = selectors.get_plan(patient, plan_id)
-    form = f.PlanEditForm(request.POST, auto_id="id_edit_%s")
+    form = f.PlanEditForm(request.POST, auto_id=f"id_edit_{plan.pk}_%s")
     return _step(
         request,
         patient,
         "plan",
-        "plan_edit",
+        f"plan_edit:{plan.pk}",
         form,
         lambda fm: services.update_plan(plan, request.user, fm.to_service()),
     )
@@ -355,12 +368,12 @@ def edit_plan(request: ClinicRequest, patient_id: int, plan_id: int) -> HttpResp
 def cancel_plan(request: ClinicRequest, patient_id: int, plan_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     plan = selectors.get_plan(patient, plan_id)
-    form = f.CancelForm(request.POST, auto_id="id_cancel_%s")
+    form = f.CancelForm(request.POST, auto_id=f"id_cancel_{plan.pk}_%s")
     return _step(
         request,
         patient,
         "plan",
-        "cancel",
+        f"cancel:{plan.pk}",
         form,
         lambda fm: services.cancel_plan(plan, request.user, fm.cleaned_data["reason"]),
     )
@@ -374,13 +387,14 @@ def record_consent(request: ClinicRequest, patient_id: int, plan_id: int) -> Htt
     plan = selectors.get_plan(patient, plan_id)
     modality = request.POST.get("modality", "")
     form = f.SignConsentForm(
-        request.POST, auto_id=f"id_consent_{modality}_%s" if modality.isidentifier() else "id_%s"
+        request.POST,
+        auto_id=f"id_consent_{plan.pk}_{modality}_%s" if modality.isidentifier() else "id_%s",
     )
     return _step(
         request,
         patient,
         "consent",
-        f"consent:{modality}",
+        f"consent:{plan.pk}:{modality}",
         form,
         lambda fm: services.record_consent(plan, request.user, **fm.to_service()),
     )
@@ -392,7 +406,7 @@ def record_consent(request: ClinicRequest, patient_id: int, plan_id: int) -> Htt
 def withdraw_consent(request: ClinicRequest, patient_id: int, consent_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     consent = selectors.get_consent(patient, consent_id)
-    form = f.WithdrawForm(request.POST, auto_id=f"id_withdraw_{consent.modality}_%s")
+    form = f.WithdrawForm(request.POST, auto_id=f"id_withdraw_{consent.pk}_%s")
     return _step(
         request,
         patient,

@@ -31,8 +31,7 @@ def consultation_panel(patient: Patient) -> dict[str, Any]:
         "screening_current": c.screening_current,
         "screening_outcomes": outcomes,
         "diagnosis": c.diagnosis,
-        "plan": c.plan,
-        "consent_rows": c.consent_rows,
+        "plans": c.plans,
     }
 
 
