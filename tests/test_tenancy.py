@@ -111,3 +111,27 @@ def test_switching_to_a_clinic_one_is_not_a_member_of_is_404(client, two_clinics
     response = client.post("/accounts/clinic/switch/", {"clinic_id": clinic_b.pk})
     assert response.status_code == 404
     assert client.get(f"/patients/{patient_b.pk}/").status_code == 404
+
+
+def test_switching_clinic_returns_only_to_a_page_of_this_site_and_never_from_https_to_http(
+    client, two_clinics, clinic_a, clinic_b
+):
+    from anagen.accounts.services import set_membership
+
+    users, _ = two_clinics
+    admin = users[Role.ADMIN]
+    set_membership(admin, clinic_b, Role.CLINICIAN)
+    client.force_login(admin)
+
+    def switch(to, nxt, secure=False):
+        return client.post(
+            "/accounts/clinic/switch/", {"clinic_id": to.pk, "next": nxt}, secure=secure
+        )
+
+    assert switch(clinic_b, "/patients/")["Location"] == "/patients/"
+    assert switch(clinic_a, "https://evil.example/patients/")["Location"] == "/"
+    assert switch(clinic_b, "http://testserver/patients/", secure=True)["Location"] == "/"
+    assert (
+        switch(clinic_a, "https://testserver/patients/", secure=True)["Location"]
+        == "https://testserver/patients/"
+    )

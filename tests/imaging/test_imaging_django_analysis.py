@@ -153,15 +153,23 @@ def test_bad_corrections_are_refused_with_a_message_and_store_nothing(client, an
         "Hair no.: there is no hair 99999 in this analysis; enter a hair number from the overlay."
         in r.content.decode()
     )
+    # The refused form comes back filled in; the other forms stay empty.
+    assert 'name="hair_id" inputmode="numeric" size="4" value="99999"' in r.content.decode()
+    assert r.content.decode().count('value="99999"') == 1
     r = client.post(url, {"op": "merge", "hair_ids": "3"})
     assert r.status_code == 400 and "at least two" in r.content.decode()
+    assert 'name="hair_ids" placeholder="e.g. 3, 4" size="8" value="3"' in r.content.decode()
     r = client.post(url, {"op": "explode"})
     assert r.status_code == 400
     height, width = analysed.result["image_shape"]
     for outside in ({"x1": -100, "y1": -100, "x2": -50, "y2": -50},
                     {"x1": 10, "y1": 10, "x2": width, "y2": 10}):  # fmt: skip
-        r = client.post(url, {"op": "add", **outside})
+        r = client.post(url, {"op": "add", **outside, "diameter_um": 45})
         assert r.status_code == 400 and "inside the image" in r.content.decode(), outside
+        assert (
+            f'name="x1" inputmode="numeric" size="4" value="{outside["x1"]}"' in r.content.decode()
+        )
+        assert 'size="4" value="45"' in r.content.decode()
     assert not AnalysisCorrection.objects.filter(analysis=analysed).exists()
 
 
@@ -517,6 +525,8 @@ def test_clinic_settings_page_saves_calibration(client, clinic_a, make_user):
     assert r.status_code == 302
     cfg = ImagingSettings.objects.get(clinic=clinic_a)
     assert cfg.um_per_px == 4.2 and cfg.terminal_cutoff_um == 30
+    # The first save is one history entry, with its reason (not a blank row first).
+    assert [h.history_change_reason for h in cfg.history.all()] == ["imaging settings changed"]
     # The same values again: nothing to record.
     versions = cfg.history.count()
     client.post("/imaging/settings/", {"um_per_px": "4.2", "terminal_cutoff_um": "30"})

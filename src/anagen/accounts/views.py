@@ -51,7 +51,9 @@ def switch_clinic(request: ClinicRequest) -> HttpResponse:
         raise Http404("No such clinic.")
     request.session[SESSION_CLINIC_KEY] = clinic_id
     target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         target = ""
     # Stay on list-type pages only: an object page of the old clinic would now be 404.
     return redirect(target or "core:dashboard")

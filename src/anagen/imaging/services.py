@@ -93,7 +93,11 @@ def save_settings(clinic: Clinic, user: User, data: Mapping[str, Any]) -> Imagin
     if len(note) > 200:  # refused, not cut: the note says how the scale was measured
         raise ImagingError({"calibration_note": [f"At most 200 characters (got {len(note)})."]})
     with transaction.atomic():
-        obj, _ = ImagingSettings.objects.select_for_update().get_or_create(clinic=clinic)
+        # Not get_or_create: that saves a blank row first, a second history entry without
+        # a reason; one save below records the settings with their reason.
+        obj = ImagingSettings.objects.select_for_update().filter(clinic=clinic).first()
+        if obj is None:
+            obj = ImagingSettings(clinic=clinic)
         obj.um_per_px = upp
         obj.terminal_cutoff_um = cutoff if cutoff is not None else 40.0
         obj.calibration_note = note

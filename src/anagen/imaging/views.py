@@ -74,6 +74,8 @@ def _panel(
         "errors": errors or {},
         "error_lines": error_lines(errors or {}),
         "error_form": form if errors and shown else "",
+        # The refused form comes back filled in, to correct rather than retype.
+        "sent": request.POST if errors and shown else {},
     }
     if request.htmx:
         # htmx swaps only 2xx answers: field errors come back in the fragment with 200.
