@@ -183,3 +183,39 @@ def test_the_measurement_used_is_the_one_outcomes_use(clinic_a, clinician, treat
     rows = analysis.analysis_rows(clinic_a)
     assert rows[1]["density_per_cm2"] == measurement_of(visit).density_per_cm2 == 128.0
     assert rows[1]["measurement_source"] == "manual"
+
+
+def test_grouping_analysed_rows_by_arm_reproduces_the_cohort_mean_change(clinic_a, clinician):
+    from datetime import timedelta
+
+    from anagen.outcomes import cohort, selectors
+    from anagen.outcomes.demo import load_simulated_cohort
+
+    load_simulated_cohort(clinic_a, clinician, 40, seed=3)
+    # One patient adds a transplant at week 20: the visits after it are censored.
+    first = TreatmentSession.objects.filter(clinic=clinic_a).order_by("performed_on", "id")[0]
+    TreatmentSession.objects.create(
+        clinic=clinic_a, patient=first.patient, plan=first.plan, modality="transplant",
+        performed_on=first.performed_on + timedelta(weeks=20), clinician=clinician,
+    )  # fmt: skip
+    rows = analysis.analysis_rows(clinic_a)
+    view = selectors.cohort_analysis(
+        clinic_a, cohort.CohortFilters(), cohort.CohortOptions(), deidentified=True,
+        use_cache=False,
+    )  # fmt: skip
+    statuses = {r["analysis_status"] for r in rows}
+    assert statuses >= {"baseline", "analysed", "censored"}
+    assert all(r["is_baseline"] for r in rows if r["analysis_status"] == "baseline")
+    cells: dict[tuple[str, int], list[float]] = {}
+    for r in rows:
+        if r["analysis_status"] == "analysed":
+            cells.setdefault((r["arm"], r["analysis_week"]), []).append(r["density_change_per_cm2"])
+    expected = {
+        (c["arm"], c["week"]): (c["n"], c["mean"])
+        for c in view.result.sections["by_visit"].data["rows"]
+    }
+    assert set(cells) == set(expected)
+    for key, values in cells.items():
+        n, mean = expected[key]
+        assert len(values) == n
+        assert sum(values) / n == pytest.approx(mean, abs=1e-3)

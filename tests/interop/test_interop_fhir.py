@@ -570,7 +570,10 @@ def test_an_event_does_not_name_a_voided_session_as_its_suspect(treated, clinici
     session = resources[fhir_export.urn(patient.clinic_id, "session", data["sessions"][1].pk)]
     assert session["status"] == "entered-in-error"
     event = resources[fhir_export.urn(patient.clinic_id, "adverse-event", data["event"].pk)]
-    assert event["status"] == "completed" and "suspectEntity" not in event
+    # Only the lot the event names is left as its suspect, no Procedure.
+    lot = fhir_export.urn(patient.clinic_id, "lot", data["lot"].pk)
+    assert event["status"] == "completed"
+    assert [s["instanceReference"]["reference"] for s in event["suspectEntity"]] == [lot]
 
 
 def test_pregnancy_breastfeeding_and_platelets_are_loinc_observations_dated_when_answered(
@@ -646,3 +649,45 @@ def test_the_performer_is_named_and_an_expired_lot_is_not_available(treated, cli
     )
     assert product["productStatus"]["code"] == "unavailable"
     assert product["productStatus"]["display"].endswith(f", expired {expired_on.isoformat()}")
+
+
+def test_an_event_on_a_day_with_two_sessions_names_every_one_or_the_one_with_its_lot(
+    treated, clinician
+):
+    from anagen.monitoring import services as monitoring
+    from anagen.treatments.models import TreatmentSession
+
+    patient, data = treated
+    exosome = data["sessions"][1]
+    # A minoxidil course begun the same day, recorded after the exosome session.
+    minoxidil = TreatmentSession.objects.create(
+        clinic=patient.clinic, patient=patient, plan=data["plan"], modality="minoxidil",
+        performed_on=exosome.performed_on, clinician=clinician,
+    )  # fmt: skip
+    no_lot = monitoring.record_adverse_event(
+        patient,
+        clinician,
+        {
+            "term_key": "injection_site_reaction",
+            "grade": 1,
+            "onset_date": exosome.performed_on,
+            "related_session_date": exosome.performed_on,
+            "relatedness": "possible",
+            "outcome": "recovered",
+            "resolution_date": exosome.performed_on,
+        },
+    )
+    resources = _by_url(_bundle_of(fhir_export.patient_bundle_json(patient)))
+
+    def suspects(event) -> list[str]:
+        url = fhir_export.urn(patient.clinic_id, "adverse-event", event.pk)
+        return [s["instanceReference"]["reference"] for s in resources[url]["suspectEntity"]]
+
+    def session(s) -> str:
+        return fhir_export.urn(patient.clinic_id, "session", s.pk)
+
+    assert session(minoxidil) in resources  # both Procedures of the day are exported
+    lot = fhir_export.urn(patient.clinic_id, "lot", data["lot"].pk)
+    assert resources[lot]["resourceType"] == "BiologicallyDerivedProduct"
+    assert suspects(data["event"]) == [session(exosome), lot]  # it names the exosome lot
+    assert suspects(no_lot) == [session(exosome), session(minoxidil)]

@@ -197,3 +197,165 @@ def test_small_n_warnings_name_arms_in_words_and_count_in_the_singular_for_one()
     assert warnings[1].startswith("Small n: Platelet-rich plasma has only 7 patients; ")
     [at_week] = cohort._small_n_warnings({"prp": 1}, "patients", " at week 12")
     assert at_week.startswith("Small n: Platelet-rich plasma has only 1 patient at week 12; ")
+
+
+def _same_day_sessions() -> pd.DataFrame:
+    """Patient 1 on DAY0: an exosome session with lot 70 (product 7) and a minoxidil start."""
+    return pd.DataFrame(
+        {
+            "session_id": [1, 2],
+            "patient_id": [1, 1],
+            "modality": ["exosome", "minoxidil"],
+            "performed_on": [DAY0, DAY0],
+            "product": ["7", ""],
+            "lot": ["70", ""],
+        }
+    )
+
+
+def _event(related_session_date: pd.Timestamp | None, related_lot: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "event_id": [5],
+            "patient_id": [1],
+            "onset_date": [DAY0],
+            "related_session_date": [related_session_date or pd.NaT],
+            "related_lot": [related_lot],
+        }
+    )
+
+
+def _with_event(section: cohort.Section) -> dict[str, tuple[int, int]]:
+    return {r["group"]: (r["sessions_with_event"], r["sessions"]) for r in section.data["rows"]}
+
+
+@pytest.mark.parametrize("named_day", [DAY0, None])
+def test_an_event_naming_a_lot_is_charged_to_the_session_that_used_that_lot(named_day):
+    sessions, events = _same_day_sessions(), _event(named_day, "70")
+    by_modality = cohort.ae_incidence(sessions, events, by="modality")
+    assert _with_event(by_modality) == {"exosome": (1, 1), "minoxidil": (0, 1)}
+    by_lot = cohort.ae_incidence(sessions, events, by="lot", recorded_only=True)
+    assert _with_event(by_lot) == {"70": (1, 1)}
+    by_product = cohort.ae_incidence(sessions, events, by="product", recorded_only=True)
+    assert _with_event(by_product) == {"7": (1, 1)}
+    assert by_modality.data["unattributed"] == 0
+
+
+@pytest.mark.parametrize("named_day", [DAY0, None])
+def test_an_event_naming_no_lot_is_charged_to_every_session_of_its_day(named_day):
+    sessions, events = _same_day_sessions(), _event(named_day, "")
+    by_modality = cohort.ae_incidence(sessions, events, by="modality")
+    assert _with_event(by_modality) == {"exosome": (1, 1), "minoxidil": (1, 1)}
+    by_lot = cohort.ae_incidence(sessions, events, by="lot", recorded_only=True)
+    assert _with_event(by_lot) == {"70": (1, 1)}
+    assert "else to every one of them" in by_modality.missing_data
+
+
+def test_an_event_charged_to_two_sessions_of_one_modality_counts_once_for_it():
+    sessions = pd.DataFrame(
+        {
+            "session_id": [1, 2],
+            "patient_id": [1, 1],
+            "modality": ["exosome", "exosome"],
+            "performed_on": [DAY0, DAY0],
+            "product": ["7", "7"],
+            "lot": ["70", "71"],
+        }
+    )
+    events = _event(DAY0, "")
+    by_modality = cohort.ae_incidence(sessions, events, by="modality")
+    assert _with_event(by_modality) == {"exosome": (1, 2)}
+    by_lot = cohort.ae_incidence(sessions, events, by="lot", recorded_only=True)
+    assert _with_event(by_lot) == {"70": (1, 1), "71": (1, 1)}
+
+
+def test_an_event_naming_a_lot_goes_to_the_latest_session_with_that_lot_in_the_window():
+    sessions = pd.DataFrame(
+        {
+            "session_id": [1, 2],
+            "patient_id": [1, 1],
+            "modality": ["exosome", "prp"],
+            "performed_on": [DAY0, DAY0 + pd.Timedelta(days=10)],
+            "product": ["7", ""],
+            "lot": ["70", ""],
+        }
+    )
+    events = _event(None, "70").assign(onset_date=DAY0 + pd.Timedelta(days=12))
+    pairs, unattributed = cohort.event_sessions(sessions, events)
+    assert pairs.to_dict("records") == [{"event_id": 5, "session_id": 1}]
+    assert unattributed == 0
+
+
+def _measurement_rows(*rows: tuple[int, bool, float]) -> pd.DataFrame:
+    """(visit id, manual, density) per measurement."""
+    m = pd.DataFrame(
+        {
+            "visit_id": [r[0] for r in rows],
+            "measurement_id": range(1, len(rows) + 1),
+            "manual": [r[1] for r in rows],
+            **{c: np.nan for c in cohort.MEASURED_COLUMNS},
+        }
+    )
+    m["density_per_cm2"] = [r[2] for r in rows]
+    return m
+
+
+def test_change_is_taken_within_one_measurement_source():
+    visits = pd.DataFrame(
+        {
+            "patient_id": [1, 1, 2, 2],
+            "visit_id": [1, 2, 3, 4],
+            "visit_date": [DAY0, DAY0 + pd.Timedelta(weeks=12)] * 2,
+            "is_baseline": [True, False, True, False],
+        }
+    )
+    measurements = _measurement_rows(
+        (1, True, 100.0),  # patient 1: hand count at baseline ...
+        (2, False, 404.0),  # ... image analysis of a small field at week 12
+        (3, True, 100.0),  # patient 2: both at baseline ...
+        (3, False, 110.0),
+        (4, False, 120.0),  # ... image analysis at week 12
+    )
+    long = cohort.build_long(visits, measurements, "density_per_cm2")
+    rows = long.rows.set_index("patient_id")
+    assert np.isnan(rows.loc[1, "change"]) and rows.loc[1, "value"] == 404.0
+    assert rows.loc[2, "change"] == 10.0 and rows.loc[2, "source"] == "imaging"
+    assert rows.loc[2, "baseline"] == 110.0
+    assert long.source_mismatch_ids.tolist() == [1]
+    attributes = pd.DataFrame({"patient_id": [1, 2], "arm": ["exosome", "exosome"]})
+    result = cohort.analyse_cohort(long, attributes, cohort.CohortOptions())
+    by_visit = result.sections["by_visit"]
+    assert [r["mean"] for r in by_visit.data["rows"]] == [10.0]
+    assert "1 follow-up value of 1 patient left out: measured by a different source" in (
+        by_visit.missing_data
+    )
+
+
+def test_a_visit_without_a_value_does_not_displace_one_with_a_value_in_its_window():
+    # Both visits fall in the week-12 window; the one on day 84 (nearer) has no density.
+    visits = pd.DataFrame(
+        {
+            "patient_id": [1, 1, 1],
+            "visit_id": [1, 2, 3],
+            "visit_date": [DAY0, DAY0 + pd.Timedelta(days=78), DAY0 + pd.Timedelta(days=84)],
+            "is_baseline": [True, False, False],
+        }
+    )
+    measurements = _measurement_rows((1, True, 100.0), (2, True, 112.0), (3, True, np.nan))
+    long = cohort.build_long(visits, measurements, "density_per_cm2")
+    assert long.rows[["week", "day", "change"]].to_dict("records") == [
+        {"week": 12.0, "day": 78.0, "change": 12.0}
+    ]
+
+
+def test_responders_count_the_arms_patients_without_a_landmark_value_as_missing():
+    # Three exosome patients; two came back at week 12.
+    v, m = _visits_and_measurements(
+        [(1, 0, 100.0), (1, 84, 115.0), (2, 0, 100.0), (2, 84, 105.0), (3, 0, 100.0)]
+    )
+    long = cohort.build_long(v, m, "density_per_cm2")
+    attributes = pd.DataFrame({"patient_id": [1, 2, 3], "arm": ["exosome"] * 3})
+    result = cohort.analyse_cohort(long, attributes, cohort.CohortOptions(landmark_week=12))
+    (row,) = result.sections["responders"].data["rows"]
+    assert (row["n_in_arm"], row["n"], row["n_missing"], row["responders"]) == (3, 2, 1, 1)
+    assert row["missing_data"].startswith("1 of 3 subjects without a change value")

@@ -248,3 +248,29 @@ def test_a_patient_whose_baseline_follows_the_first_session_is_flagged_and_not_c
     )
     assert any("1 patient not analysed: the baseline visit came after" in n
                for n in view.result.notes)  # fmt: skip
+
+
+def test_an_event_naming_a_lot_on_a_day_with_two_sessions_is_charged_to_that_lots_session(
+    clinic_a, clinician, make_patient
+):
+    from ..reports.factory import course
+
+    patient = make_patient(clinic_a, clinician)
+    data = course(patient, clinician, photos=False)  # its event names session 2 and its lot
+    exosome = data["sessions"][1]
+    # A minoxidil course begun the same day, recorded after the exosome session.
+    TreatmentSession.objects.create(
+        clinic=clinic_a, patient=patient, plan=data["plan"], modality="minoxidil",
+        performed_on=exosome.performed_on, clinician=clinician,
+    )  # fmt: skip
+    events = selectors.analysis_tables(clinic_a, use_cache=False).events
+    assert events["related_lot"].tolist() == [str(data["lot"].pk)]
+    modality, product, lot = analyse(clinic_a).ae_sections
+
+    def with_event(section):
+        return {r["group"]: (r["sessions_with_event"], r["sessions"]) for r in section.data["rows"]}
+
+    assert with_event(modality) == {
+        "Exosome / EV injections": (1, 3), "Topical minoxidil": (0, 1),
+    }  # fmt: skip
+    assert with_event(lot) == {data["lot"].lot_number: (1, 3)}

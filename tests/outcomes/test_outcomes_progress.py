@@ -113,3 +113,27 @@ def test_counts_of_one_area_are_compared_and_plotted():
     assert not any("different sizes" in m for m in result.messages)
     measures = {v["measure"] for v in progress_chart_spec(result)["data"]["values"]}
     assert len(measures) == 2 and "Hair density (hairs/cm²)" in measures
+
+
+def test_the_chart_plots_every_measure_with_its_baseline_as_a_dashed_rule():
+    values = {"hair_count": 100, "density_per_cm2": 100, "mean_diameter_um": 60,
+              "terminal_pct": 70, "vellus_pct": 30, "anagen_pct": 80}  # fmt: skip
+    later = {**values, "anagen_pct": 86, "density_per_cm2": 110}
+    points = [
+        VisitPoint(visit_id=1, visit_date=date(2026, 1, 1), is_baseline=True, values=values),
+        VisitPoint(visit_id=2, visit_date=date(2026, 1, 29), is_baseline=False, values=later),
+    ]
+    spec = progress_chart_spec(build_progress(points, 1))
+    data = spec["data"]["values"]
+    anagen = [v for v in data if v["measure"] == "Anagen hairs (%)"]
+    assert [(v["value"], v["baseline"]) for v in anagen] == [(80, 80), (86, 80)]
+    density = [v for v in data if v["measure"] == "Hair density (hairs/cm²)"]
+    assert {v["baseline"] for v in density} == {100}
+    line, rule = spec["spec"]["layer"]
+    assert line["mark"]["type"] == "line"
+    assert rule["mark"]["type"] == "rule" and rule["mark"]["strokeDash"]
+    assert rule["encoding"]["y"]["field"] == "baseline"
+    # Panels follow the table's order (count, density, ...), not the alphabet.
+    order = spec["facet"]["sort"]
+    assert order.index("Hair density (hairs/cm²)") < order.index("Anagen hairs (%)")
+    assert order[-1] == "Cumulative thickness (mm/cm²)" and len(order) == 7

@@ -210,3 +210,20 @@ def test_plausibility_resamples_in_blocks_for_large_n(monkeypatch):
     r = forecast.plausibility(96.5, 163.5, 6, 10, n_virtual=50, resamples=1_050)
     assert r.verdict.startswith("implausible")
     assert 0 <= r.probability <= 1 and math.isfinite(r.upper_999_change_pct)
+
+
+@pytest.mark.parametrize(
+    ("arms", "needle"),
+    [
+        ("placebo,prp+", "unknown arm 'prp+' (an empty part)"),
+        ("placebo,prp+foo", "unknown arm 'prp+foo' ('foo')"),
+        ("placebo,PRP+exosome,bogus", "unknown arm 'bogus' ('bogus')"),
+    ],
+)
+def test_an_unknown_arm_name_is_refused_with_the_valid_names(capsys, arms, needle):
+    rc = cli.main(["trial", "--arms", arms, "--n", "10"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == ""
+    assert err.startswith("error: argument --arms: ") and err.count("\n") == 1
+    assert needle in err
+    assert "valid arms: exosome, finasteride, minoxidil, " in err and "placebo, prp" in err

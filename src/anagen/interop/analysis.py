@@ -56,6 +56,11 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "icd10_code": ("string", "ICD-10 code of that diagnosis (empty if uncoded)"),
     "stage": ("string", "Stage at diagnosis (Norwood–Hamilton, Ludwig, Sinclair or BASP)"),
     "modality": ("string", "Modalities the patient received, '+'-joined (e.g. exosome+prp)"),
+    "arm": (
+        "string",
+        "The cohort analysis arm: the initial regimen, modalities begun within 28 days of the "
+        "first session, '+'-joined ('none' = no session)",
+    ),
     "products": ("string", "Products received, '; '-joined (empty if none)"),
     "lots": ("string", "Lot numbers received, '; '-joined (empty if none)"),
     "visit_number": ("integer", "1 for the baseline visit, then 2, 3, … in date order"),
@@ -72,6 +77,12 @@ COLUMNS: dict[str, tuple[str, str]] = {
         "Treatment days on or before this visit (sessions of any treatment; several on one "
         "day count once)",
     ),
+    "analysis_status": (
+        "string",
+        "How the cohort analysis of density uses the row: baseline; analysed; censored (a "
+        "modality was added to the initial regimen before this visit); not_analysed (outside "
+        "every window, another visit of its window used, no density, or no untreated baseline)",
+    ),
     "measurement_source": ("string", "manual or imaging (empty if no measurement)"),
     "target_area_cm2": ("float", "Area of the marked target area, cm²"),
     "hair_count": ("integer", "Hairs counted in the target area"),
@@ -80,10 +91,17 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "terminal_pct": ("float", "Terminal hairs, % of hairs counted"),
     "vellus_pct": ("float", "Vellus hairs, % of hairs counted"),
     "anagen_pct": ("float", "Anagen (growing) hairs, %"),
-    "baseline_density_per_cm2": ("float", "Density at the baseline visit, hairs/cm²"),
+    "baseline_density_per_cm2": (
+        "float",
+        "Density at the baseline visit measured by the same source as this row, hairs/cm² "
+        "(empty if the baseline has no measurement of that source)",
+    ),
     "density_change_per_cm2": ("float", "density_per_cm2 − baseline, hairs/cm²"),
     "density_change_pct": ("float", "Change from baseline, % of baseline"),
-    "baseline_mean_diameter_um": ("float", "Mean diameter at the baseline visit, µm"),
+    "baseline_mean_diameter_um": (
+        "float",
+        "Mean diameter at the baseline visit measured by the same source as this row, µm",
+    ),
     "diameter_change_um": ("float", "mean_diameter_um − baseline, µm"),
     "global_assessment": ("integer", "Investigator global photographic assessment, −3…+3"),
     **{name: ("integer", f"HGQ: {label}, −3…+3") for name, label in HGQ_ITEMS},
@@ -129,13 +147,14 @@ class _Patient:
     visits: list[tuple] = field(default_factory=list)  # (id, date, is_baseline, global, *hgq)
     diagnosis: tuple[str, str, str] = ("", "", "")  # condition, icd10, stage
     session_dates: list[date] = field(default_factory=list)
+    sessions: list[tuple[str, date]] = field(default_factory=list)  # (modality, date)
     modalities: set[str] = field(default_factory=set)
     products: dict[str, None] = field(default_factory=dict)
     lots: dict[str, None] = field(default_factory=dict)
     events: list[tuple[date, int]] = field(default_factory=list)  # (onset, grade)
 
 
-def _load(clinic: Clinic) -> tuple[dict[int, _Patient], dict[int, tuple]]:
+def _load(clinic: Clinic) -> tuple[dict[int, _Patient], dict[int, dict[bool, tuple]]]:
     """Everything the table needs in a fixed number of queries, as plain tuples (no model
     instances), so a clinic with 100,000 patients × 8 visits exports in seconds."""
     patients = {
@@ -154,20 +173,18 @@ def _load(clinic: Clinic) -> tuple[dict[int, _Patient], dict[int, tuple]]:
         p = patients.get(row[0])
         if p is not None:
             p.visits.append(row[1:])
-    # The visit's measurement used for outcomes: the latest manual one, else the latest
-    # (monitoring.selectors.measurement_of).
-    best: dict[int, tuple] = {}
+    # The latest measurement of each source per visit (visit id -> {manual?: row}); which
+    # one a row shows is decided with the baseline's (``_pick``).
+    best: dict[int, dict[bool, tuple]] = {}
     for row in (
         Measurement.objects.filter(
             clinic=clinic, voided_at__isnull=True, visit__voided_at__isnull=True
         )
-        .order_by("visit_id", "created_at", "id")
+        .order_by("visit_id", "id")
         .values_list("visit_id", "source", *MEASUREMENT_COLUMNS)
         .iterator(chunk_size=5000)
     ):
-        current = best.get(row[0])
-        if current is None or row[1] == _MANUAL or current[1] != _MANUAL:
-            best[row[0]] = row
+        best.setdefault(row[0], {})[row[1] == _MANUAL] = row
     for pid, condition, icd10, stage in (
         Diagnosis.objects.filter(clinic=clinic)
         .order_by("patient_id", "diagnosed_on", "id")
@@ -187,6 +204,7 @@ def _load(clinic: Clinic) -> tuple[dict[int, _Patient], dict[int, tuple]]:
             if not dates or dates[-1] != on:  # ordered by date: one entry per treatment day
                 dates.append(on)
             patients[pid].modalities.add(modality)
+            patients[pid].sessions.append((modality, on))
     for pid, product, lot in (
         VialDraw.objects.filter(clinic=clinic)
         .order_by("patient_id", "drawn_on", "id")
@@ -207,16 +225,38 @@ def _load(clinic: Clinic) -> tuple[dict[int, _Patient], dict[int, tuple]]:
     return patients, best
 
 
-def _rows_for(pid: int, clinic_id: int, p: _Patient, best: dict[int, tuple]) -> list[dict]:
+def _pick(visit: dict[bool, tuple], base: dict[bool, tuple]) -> tuple[tuple | None, tuple | None]:
+    """The measurement a row shows and the baseline measurement of the same source (None if
+    the baseline has none), as the cohort analysis takes density change
+    (``cohort.build_long``): manual to manual, else image analysis to image analysis, both
+    with a density; else a pair of one source; else the visit's manual one, else its latest."""
+    density = 2 + MEASUREMENT_COLUMNS.index("density_per_cm2")
+    for manual in (True, False):
+        pair = (visit.get(manual), base.get(manual))
+        if pair[0] and pair[1] and pair[0][density] is not None and pair[1][density] is not None:
+            return pair
+    for manual in (True, False):
+        if manual in visit and manual in base:
+            return visit[manual], base[manual]
+    return visit.get(True) or visit.get(False), None
+
+
+def _rows_for(
+    pid: int,
+    clinic_id: int,
+    p: _Patient,
+    best: dict[int, dict[bool, tuple]],
+    arm: str = "none",
+    status: dict[int, str] | None = None,
+) -> list[dict]:
     if not p.visits:
         return []
+    status = status or {}
     base = next((v for v in p.visits if v[2]), p.visits[0])
     base_date = base[1]
     visits = [v for v in p.visits if v[1] >= base_date]
-    base_m = best.get(base[0])
+    base_ms = best.get(base[0], {})
     idx = {c: i + 2 for i, c in enumerate(MEASUREMENT_COLUMNS)}
-    d0 = base_m[idx["density_per_cm2"]] if base_m else None
-    dia0 = base_m[idx["mean_diameter_um"]] if base_m else None
     condition, icd10, stage = p.diagnosis
     common = {
         "pseudo_id": pseudonym(clinic_id, pid),
@@ -226,6 +266,7 @@ def _rows_for(pid: int, clinic_id: int, p: _Patient, best: dict[int, tuple]) -> 
         "icd10_code": icd10,
         "stage": stage,
         "modality": "+".join(sorted(p.modalities)) or "none",
+        "arm": arm,
         "products": "; ".join(x for x in p.products if x),
         "lots": "; ".join(x for x in p.lots if x),
     }
@@ -234,7 +275,9 @@ def _rows_for(pid: int, clinic_id: int, p: _Patient, best: dict[int, tuple]) -> 
     previous: date | None = None
     for number, v in enumerate(visits, start=1):
         vid, on, _, global_assessment, *hgq = v
-        m = best.get(vid)
+        m, base_m = _pick(best.get(vid, {}), base_ms)
+        d0 = base_m[idx["density_per_cm2"]] if base_m else None
+        dia0 = base_m[idx["mean_diameter_um"]] if base_m else None
         day = (on - base_date).days
         row: dict[str, Any] = dict(common)
         row.update(
@@ -244,6 +287,7 @@ def _rows_for(pid: int, clinic_id: int, p: _Patient, best: dict[int, tuple]) -> 
             study_week=round(day / 7),
             analysis_week=analysis_week(day),
             sessions_to_date=bisect_right(p.session_dates, on),
+            analysis_status=status.get(vid, "not_analysed"),
             measurement_source=m[1] if m else "",
         )
         for col in MEASUREMENT_COLUMNS:
@@ -269,12 +313,61 @@ def _rows_for(pid: int, clinic_id: int, p: _Patient, best: dict[int, tuple]) -> 
     return rows
 
 
+def _analysis_status(
+    patients: dict[int, _Patient], best: dict[int, dict[bool, tuple]]
+) -> tuple[dict[int, str], dict[int, str]]:
+    """Each patient's arm (``cohort.treatment_courses``) and each visit's ``analysis_status``
+    for density, from the cohort analysis itself (``cohort.build_long``)."""
+    import pandas as pd
+
+    sessions = pd.DataFrame(
+        [(pid, mod, on) for pid, p in patients.items() for mod, on in p.sessions],
+        columns=["patient_id", "modality", "performed_on"],
+    )
+    sessions["performed_on"] = pd.to_datetime(sessions["performed_on"])
+    courses = cohort.treatment_courses(sessions)
+    arms = dict(zip(courses["patient_id"].tolist(), courses["arm"].tolist(), strict=True))
+    visits = pd.DataFrame(
+        [(pid, v[0], v[1], bool(v[2])) for pid, p in patients.items() for v in p.visits],
+        columns=["patient_id", "visit_id", "visit_date", "is_baseline"],
+    )
+    visits["visit_date"] = pd.to_datetime(visits["visit_date"])
+    density = 2 + MEASUREMENT_COLUMNS.index("density_per_cm2")
+    records = [
+        (vid, manual, np.nan if row[density] is None else float(row[density]))
+        for vid, by_source in best.items()
+        for manual, row in by_source.items()
+    ]
+    measurements = pd.DataFrame(records, columns=["visit_id", "manual", "density_per_cm2"])
+    measurements["measurement_id"] = np.arange(len(measurements), dtype=np.int64)
+    long = cohort.build_long(visits, measurements, "density_per_cm2", courses)
+    status: dict[int, str] = {}
+    analysed = long.rows[long.rows["change"].notna()]
+    status.update(dict.fromkeys(analysed["visit_id"].tolist(), "analysed"))
+    changed = dict(zip(courses["patient_id"].tolist(), courses["changed_on"].tolist(), strict=True))
+    late = set(long.late_baseline_ids.tolist())
+    for pid, p in patients.items():
+        if not p.visits:
+            continue
+        base = next((v for v in p.visits if v[2]), p.visits[0])
+        on_change = changed.get(pid)
+        for v in p.visits:
+            if pid in late:
+                status[v[0]] = "not_analysed"
+            elif v[0] == base[0]:
+                status[v[0]] = "baseline"
+            elif not pd.isna(on_change) and pd.Timestamp(v[1]) >= on_change:
+                status[v[0]] = "censored"
+    return arms, status
+
+
 def analysis_rows(clinic: Clinic) -> list[dict[str, Any]]:
     """The de-identified analysis table of a clinic, one dict per patient-visit."""
     patients, best = _load(clinic)
+    arms, status = _analysis_status(patients, best)
     out: list[dict[str, Any]] = []
     for pid, p in patients.items():
-        out.extend(_rows_for(pid, clinic.pk, p, best))
+        out.extend(_rows_for(pid, clinic.pk, p, best, arms.get(pid, "none"), status))
     return out
 
 

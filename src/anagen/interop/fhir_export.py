@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -157,6 +158,14 @@ def _ref(full_url: str, display: str | None = None) -> dict[str, str]:
     if display:
         out["display"] = display
     return out
+
+
+@dataclass(frozen=True)
+class SessionEntry:
+    """A session's Procedure full URL and the lots (ids) used in it."""
+
+    url: str
+    lots: frozenset[int]
 
 
 class _Builder:
@@ -492,8 +501,11 @@ class _Builder:
 
     def procedures(
         self, sessions: Iterable[TreatmentSession], lot_urls: dict[int, str], draws: list
-    ) -> dict[date, str]:
-        by_date: dict[date, str] = {}
+    ) -> dict[date, list[SessionEntry]]:
+        """One Procedure per session, voided ones included (entered-in-error). Returns the
+        sessions not voided by day, every session of a day (two sessions on one day are both
+        kept), each with the lots it used: draws naming it, else unnamed draws of its day."""
+        by_date: dict[date, list[SessionEntry]] = {}
         for s in sessions:
             ref = f"session:{s.pk}"
             body_sites = []
@@ -542,7 +554,14 @@ class _Builder:
                 resource["note"] = [{"text": " ".join(notes)}]
             full = self.add("session", s.pk, resource)
             if not s.voided_at:
-                by_date[s.performed_on] = full
+                lots = {d.lot_id for d in draws if d.session_ref == ref}
+                if not lots:
+                    lots = {
+                        d.lot_id
+                        for d in draws
+                        if not d.session_ref.startswith("session:") and d.drawn_on == s.performed_on
+                    }
+                by_date.setdefault(s.performed_on, []).append(SessionEntry(full, frozenset(lots)))
         return by_date
 
     def observations(self, visits: Iterable[Visit]) -> None:
@@ -633,9 +652,21 @@ class _Builder:
                 },
             )
 
-    def adverse_events(self, events: Iterable[AdverseEvent], session_urls: dict[date, str]) -> None:
-        """Every adverse event; a voided one is entered-in-error. ``session_urls`` holds the
-        sessions not voided, so only those are named as the suspect entity."""
+    def adverse_events(
+        self,
+        events: Iterable[AdverseEvent],
+        session_urls: dict[date, list[SessionEntry]],
+        draws: Iterable[VialDraw] = (),
+        lot_urls: dict[int, str] | None = None,
+    ) -> None:
+        """Every adverse event; a voided one is entered-in-error.
+
+        Suspect entities: the Procedures of the session day the event names (``session_urls``
+        holds the sessions not voided, so only those are named), only those that used the
+        lot it names when any did, else every session of that day; then the lot it names
+        (its BiologicallyDerivedProduct)."""
+        lot_urls = lot_urls or {}
+        lot_of_number = {d.lot.lot_number: d.lot_id for d in draws if d.lot_id in lot_urls}
         for e in events:
             resource: dict[str, Any] = {
                 "resourceType": "AdverseEvent",
@@ -691,13 +722,18 @@ class _Builder:
                         "code": e.meddra_code,
                     }
                 )
-            session_url = (
-                session_urls.get(e.related_session_date) if e.related_session_date else None
-            )
-            if session_url:
-                resource["suspectEntity"] = [
-                    {"instanceReference": _ref(session_url, "treatment session")}
-                ]
+            lot_id = lot_of_number.get(e.product_lot_number) if e.product_lot_number else None
+            day = session_urls.get(e.related_session_date, []) if e.related_session_date else []
+            with_lot = [x for x in day if lot_id is not None and lot_id in x.lots]
+            suspects = [
+                {"instanceReference": _ref(x.url, "treatment session")} for x in with_lot or day
+            ]
+            if lot_id is not None:
+                suspects.append(
+                    {"instanceReference": _ref(lot_urls[lot_id], f"lot {e.product_lot_number}")}
+                )
+            if suspects:
+                resource["suspectEntity"] = suspects
             self.add("adverse-event", e.pk, resource)
 
     def appointments(self, scheduled: Iterable[ScheduledVisit]) -> None:
@@ -860,6 +896,8 @@ def patient_bundle_dict(patient: Patient, *, base_url: str = "") -> dict[str, An
             "onset_date", "id"
         ),
         session_urls,
+        draws,
+        lot_urls,
     )
     b.appointments(
         ScheduledVisit.objects.filter(clinic=patient.clinic, patient=patient).order_by(

@@ -18,7 +18,8 @@ Each patient's baseline is the visit marked baseline (earliest if several), else
 visit (as ``monitoring.selectors.baseline_visit``). Each later visit is assigned to the nearest
 nominal study week (``NOMINAL_WEEKS``) if it lies within that week's window
 (``max(14 days, 25 % of the week)``); otherwise it is an unscheduled visit and not analysed.
-Where a patient has two visits in one window, the one nearer the nominal day is used. Per
+Where a patient has two visits in one window, the one nearer the nominal day among those
+with a value is used; change is taken within one measurement source (``build_long``). Per
 visit, the measurement used is the latest manual one, else the latest from image analysis
 (as ``monitoring.selectors.measurement_of``).
 
@@ -175,7 +176,7 @@ class LongTable:
     """One row per patient and analysed post-baseline visit, plus per-patient baselines."""
 
     outcome: str
-    rows: pd.DataFrame  # patient_id, week, day, value, change
+    rows: pd.DataFrame  # patient_id, visit_id, week, day, value, change, baseline, source
     baselines: pd.DataFrame  # patient_id, baseline_date, baseline (value, NaN = missing)
     n_patients: int
     n_unscheduled_visits: int
@@ -184,6 +185,8 @@ class LongTable:
     late_baseline_ids: np.ndarray = field(default_factory=_no_ids)
     # One patient id per analysis visit left out because the treatment had changed by then.
     censored_visit_ids: np.ndarray = field(default_factory=_no_ids)
+    # One patient id per analysed visit with a value but no baseline of the same source.
+    source_mismatch_ids: np.ndarray = field(default_factory=_no_ids)
 
 
 def treatment_courses(sessions: pd.DataFrame) -> pd.DataFrame:
@@ -228,6 +231,24 @@ def pick_measurements(measurements: pd.DataFrame) -> pd.DataFrame:
     return m.drop_duplicates("visit_id", keep="first")
 
 
+def pick_by_source(measurements: pd.DataFrame) -> pd.DataFrame:
+    """One measurement per visit and source (``manual`` True/False): the latest of each."""
+    if measurements.empty:
+        return measurements
+    m = measurements.sort_values(
+        ["visit_id", "manual", "measurement_id"], ascending=[True, False, False], kind="stable"
+    )
+    return m.drop_duplicates(["visit_id", "manual"], keep="first")
+
+
+def _source_values(m: pd.DataFrame, outcome: str, manual: bool) -> pd.Series:
+    """visit_id -> the outcome's value in that visit's latest measurement of one source."""
+    if m.empty or outcome not in m:
+        return pd.Series(dtype=float)
+    sub = m[m["manual"].astype(bool) == manual]
+    return pd.Series(sub[outcome].to_numpy(dtype=float), index=sub["visit_id"].to_numpy())
+
+
 def build_long(
     visits: pd.DataFrame,
     measurements: pd.DataFrame,
@@ -236,18 +257,30 @@ def build_long(
 ) -> LongTable:
     """Baseline and change from baseline per analysis week for ``outcome``.
 
+    Change is taken within one measurement source: a visit's manual value minus the
+    baseline's manual value, else its image-analysis value minus the baseline's
+    image-analysis value (a hand count of 1 cm² and an engine's 0.18 cm² field are not
+    compared). A visit with a value but no baseline of the same source keeps its value, has
+    no change, and is counted in ``source_mismatch_ids``. Rows carry the ``baseline`` and
+    ``source`` ("manual" or "imaging") their change was taken from; ``baselines`` holds
+    each patient's baseline value (manual, else image analysis).
+
     With ``courses`` (``treatment_courses``), patients whose baseline comes after their first
-    session are left out, and so are visits from the day the treatment changed.
+    session are left out, and so are visits from the day the treatment changed. Visits
+    without a value are dropped before the visit nearest the nominal day is chosen.
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}")
     empty_rows = pd.DataFrame(
         {
             "patient_id": pd.Series(dtype="int64"),
+            "visit_id": pd.Series(dtype="int64"),
             "week": pd.Series(dtype=float),
             "day": pd.Series(dtype=float),
             "value": pd.Series(dtype=float),
             "change": pd.Series(dtype=float),
+            "baseline": pd.Series(dtype=float),
+            "source": pd.Series(dtype=object),
         }
     )
     empty_base = pd.DataFrame(
@@ -267,18 +300,24 @@ def build_long(
         kind="stable",
     )
     base_visits = order.drop_duplicates("patient_id", keep="first")
-    m = pick_measurements(add_derived(measurements))
-    if outcome in m:
-        vals = m[["visit_id", outcome]].rename(columns={outcome: "value"})
-    else:
-        vals = pd.DataFrame({"visit_id": pd.Series(dtype="int64"), "value": pd.Series(dtype=float)})
-    v = v.merge(vals, on="visit_id", how="left")
-    v["value"] = v["value"].astype(float)
-    base = base_visits[["patient_id", "visit_id", "visit_date"]].merge(
-        vals, on="visit_id", how="left"
+    m = pick_by_source(add_derived(measurements))
+    manual_of = _source_values(m, outcome, True)
+    imaging_of = _source_values(m, outcome, False)
+
+    def per_visit(ids: pd.Series, values: pd.Series) -> np.ndarray:
+        return values.reindex(ids.to_numpy()).to_numpy(dtype=float)
+
+    v = v.assign(
+        v_manual=per_visit(v["visit_id"], manual_of), v_imaging=per_visit(v["visit_id"], imaging_of)
     )
-    base = base.rename(columns={"visit_id": "baseline_visit_id", "visit_date": "baseline_date"})
-    base = base.rename(columns={"value": "baseline"})
+    base = base_visits[["patient_id", "visit_id", "visit_date"]].rename(
+        columns={"visit_id": "baseline_visit_id", "visit_date": "baseline_date"}
+    )
+    base = base.assign(
+        b_manual=per_visit(base["baseline_visit_id"], manual_of),
+        b_imaging=per_visit(base["baseline_visit_id"], imaging_of),
+    )
+    base["baseline"] = base["b_manual"].where(base["b_manual"].notna(), base["b_imaging"])
     late_ids = _no_ids()
     changed_on = pd.Series(dtype="datetime64[s]")
     if courses is not None and not courses.empty:
@@ -288,7 +327,7 @@ def build_long(
         late_ids = base.loc[late, "patient_id"].to_numpy(dtype=np.int64)
         base = base[~late]
         changed_on = c["changed_on"]
-    v = v.merge(base, on="patient_id", how="inner")
+    v = v.merge(base.drop(columns="baseline"), on="patient_id", how="inner")
     v = v[v["visit_id"] != v["baseline_visit_id"]]
     day = (v["visit_date"] - v["baseline_date"]).dt.days.to_numpy(dtype=float)
     week = analysis_week(day)
@@ -301,16 +340,27 @@ def build_long(
         after = v["visit_date"].to_numpy() >= changed_on.reindex(v["patient_id"]).to_numpy()
         censored = v.loc[after, "patient_id"].to_numpy(dtype=np.int64)
         v = v[~after]
-    # Two visits in one window: keep the one nearest the nominal day.
-    v = v.assign(_dist=np.abs(v["day"] - 7.0 * v["week"]))
-    v = v.sort_values(["patient_id", "week", "_dist", "visit_id"], kind="stable")
-    v = v.drop_duplicates(["patient_id", "week"], keep="first")
+    # Change within one source: manual to manual, else image analysis to image analysis.
+    by_manual = v["v_manual"].notna() & v["b_manual"].notna()
+    by_imaging = ~by_manual & v["v_imaging"].notna() & v["b_imaging"].notna()
+    value = np.where(by_manual | v["v_manual"].notna() & ~by_imaging, v["v_manual"], v["v_imaging"])
+    baseline = np.where(by_manual, v["b_manual"], np.where(by_imaging, v["b_imaging"], np.nan))
+    source = np.where(by_manual, "manual", np.where(by_imaging, "imaging", ""))
+    v = v.assign(value=value.astype(float), baseline=baseline.astype(float), source=source)
     v = v.assign(change=v["value"] - v["baseline"])
-    rows = v[["patient_id", "week", "day", "value", "change"]].reset_index(drop=True)
+    # Visits without a value cannot stand for their window; of the rest, those with a
+    # change first, then the one nearest the nominal day.
+    v = v[v["value"].notna()]
+    v = v.assign(_dist=np.abs(v["day"] - 7.0 * v["week"]), _nochange=v["change"].isna())
+    v = v.sort_values(["patient_id", "week", "_nochange", "_dist", "visit_id"], kind="stable")
+    v = v.drop_duplicates(["patient_id", "week"], keep="first")
+    mismatch = v.loc[v["change"].isna(), "patient_id"].to_numpy(dtype=np.int64)
+    rows = v[["patient_id", "visit_id", "week", "day", "value", "change", "baseline", "source"]]
+    rows = rows.astype({"source": object}).reset_index(drop=True)
     baselines = base[["patient_id", "baseline_date", "baseline"]].reset_index(drop=True)
     return LongTable(
         outcome, rows, baselines, int(base_visits.shape[0]), n_unscheduled, n_before,
-        late_baseline_ids=late_ids, censored_visit_ids=censored,
+        late_baseline_ids=late_ids, censored_visit_ids=censored, source_mismatch_ids=mismatch,
     )  # fmt: skip
 
 
@@ -604,6 +654,15 @@ def analyse_cohort(
         "are not imputed (no LOCF), so later visits summarise a shrinking, possibly selected "
         "group; the MMRM below uses all observed visits and is valid under missing at random."
     )
+    mismatch = long.source_mismatch_ids[np.isin(long.source_mismatch_ids, ids)]
+    if mismatch.size:
+        n_pat = int(np.unique(mismatch).size)
+        missing += (
+            f" {mismatch.size} follow-up value{'s' if mismatch.size != 1 else ''} of {n_pat} "
+            f"patient{'s' if n_pat != 1 else ''} left out: measured by a different source "
+            "(manual count or image analysis) than the baseline, which has no value of that "
+            "source; change is taken only within one source."
+        )
     sections["by_visit"] = Section(
         "by_visit", title_cbv, True, data={"rows": table, "level": options.level},
         missing_data=missing, warnings=warnings,
@@ -627,8 +686,10 @@ def analyse_cohort(
     resp_rows = []
     resp_missing = ""
     for arm in arms:
-        x = at_landmark.loc[at_landmark["arm"] == arm, "change"].to_numpy()
+        x = at_landmark.loc[at_landmark["arm"] == arm, "change"].to_numpy(dtype=float)
         n_arm = int(arm_of.eq(arm).sum())
+        # The arm's patients without a value at the landmark are its missing values.
+        x = np.concatenate([x, np.full(max(0, n_arm - x.size), np.nan)])
         try:
             rr = responder_rate(x, threshold, direction=direction, level=options.level)
             resp_rows.append({"arm": arm, **rr.to_dict(), "n_in_arm": n_arm,
@@ -666,12 +727,11 @@ def analyse_cohort(
         )  # fmt: skip
     else:
         try:
-            base_map = pd.Series(bases["baseline"].to_numpy(), index=bases["patient_id"])
             res = ancova(
                 at_landmark["patient_id"].to_numpy(),
                 at_landmark["arm"].to_numpy(),
                 at_landmark["week"].to_numpy().astype(int),  # "week 24", not "24.0"
-                base_map.reindex(at_landmark["patient_id"].to_numpy()).to_numpy(),
+                _row_baselines(at_landmark, bases),
                 at_landmark["change"].to_numpy(),
                 landmark_visit=int(landmark),
                 reference_arm=reference if reference in set(at_landmark["arm"].unique()) else None,
@@ -693,6 +753,17 @@ def analyse_cohort(
     title_mmrm = "MMRM: treatment × visit, baseline × visit, unstructured covariance (REML)"
     sections["mmrm"] = _mmrm_section(rows, bases, arms, counts, reference, options, title_mmrm)
     return result
+
+
+def _row_baselines(rows: pd.DataFrame, bases: pd.DataFrame) -> np.ndarray:
+    """The baseline each row's change was taken from (same source); the patient's baseline
+    for rows built without one."""
+    base_map = pd.Series(bases["baseline"].to_numpy(), index=bases["patient_id"])
+    per_patient = base_map.reindex(rows["patient_id"].to_numpy()).to_numpy(dtype=float)
+    if "baseline" not in rows:
+        return per_patient
+    own = rows["baseline"].to_numpy(dtype=float)
+    return np.where(np.isnan(own), per_patient, own)
 
 
 def default_landmark(counts: pd.DataFrame) -> int:
@@ -799,13 +870,12 @@ def _mmrm_section(
     use = rows[rows["week"].isin([float(w) for w in usable]) & rows["arm"].isin(kept)]
     if reference not in kept:
         reference = kept[0]
-    base_map = pd.Series(bases["baseline"].to_numpy(), index=bases["patient_id"])
     try:
         fit = fit_mmrm(
             use["patient_id"].to_numpy(),
             use["arm"].to_numpy(),
             use["week"].to_numpy(),
-            base_map.reindex(use["patient_id"].to_numpy()).to_numpy(),
+            _row_baselines(use, bases),
             use["change"].to_numpy(),
             reference_arm=reference if reference in set(use["arm"].unique()) else None,
             visit_order=[float(w) for w in usable],
@@ -859,38 +929,86 @@ def _mmrm_section(
 # --- adverse events ------------------------------------------------------------------------
 
 
-def attribute_events(sessions: pd.DataFrame, events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Attach each adverse event to a session of the same patient.
+def event_sessions(sessions: pd.DataFrame, events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The sessions each adverse event is charged to, as (event_id, session_id) pairs.
 
-    ``sessions``: session_id, patient_id, performed_on (datetime64), modality, product, lot.
-    ``events``: event_id, patient_id, onset_date, related_session_date (NaT if not given).
-    An event names its session by date when ``related_session_date`` matches one; otherwise
-    it goes to the patient's latest session on or up to ``AE_WINDOW_DAYS`` before onset.
-    Returns sessions with ``has_event`` (bool) and the number of events not attributed.
+    ``sessions``: session_id, patient_id, performed_on (datetime64), lot (text, "" if none).
+    ``events``: event_id, patient_id, onset_date, related_session_date (NaT if not given),
+    related_lot (the lot the event names, in the sessions' ``lot`` spelling; "" or absent if
+    none).
+
+    First the day: the named session date when the patient had a session that day; else,
+    for an event naming a lot, the latest session with that lot on or up to
+    ``AE_WINDOW_DAYS`` before onset; else the patient's latest session in that window. Then
+    the sessions of that day: those that used the named lot when one of them did, otherwise
+    every session of the day (an exosome session and a minoxidil start on one day are both
+    charged). Returns the pairs and the number of events charged to no session.
     """
-    s = sessions.copy()
-    s["has_event"] = False
-    if s.empty or events.empty:
-        return s, int(len(events))
-    key = s.set_index(["patient_id", "performed_on"])["session_id"]
-    key = key[~key.index.duplicated(keep="last")]
-    named = events[events["related_session_date"].notna()]
-    hit_ids: set[int] = set()
-    direct = pd.MultiIndex.from_arrays([named["patient_id"], named["related_session_date"]])
-    found = key.reindex(direct)
-    hit_ids.update(int(x) for x in found.dropna().to_numpy())
-    matched_direct = set(named.loc[found.notna().to_numpy(), "event_id"].tolist())
-    rest = events[~events["event_id"].isin(matched_direct)].sort_values("onset_date")
-    n_unattributed = 0
-    if not rest.empty:
-        ss = s.sort_values("performed_on")[["patient_id", "performed_on", "session_id"]]
-        merged = pd.merge_asof(
-            rest, ss, left_on="onset_date", right_on="performed_on", by="patient_id",
-            direction="backward", tolerance=pd.Timedelta(days=AE_WINDOW_DAYS),
+    pairs_empty = pd.DataFrame(
+        {"event_id": pd.Series(dtype="int64"), "session_id": pd.Series(dtype="int64")}
+    )
+    if sessions.empty or events.empty:
+        return pairs_empty, int(len(events))
+    e = events[["event_id", "patient_id", "onset_date", "related_session_date"]].copy()
+    lot_col = events["related_lot"] if "related_lot" in events else pd.Series("", index=e.index)
+    e["related_lot"] = lot_col.fillna("").astype(str).to_numpy()
+    s = sessions[["session_id", "patient_id", "performed_on"]].copy()
+    lots = sessions["lot"] if "lot" in sessions else pd.Series("", index=s.index)
+    s["lot"] = lots.fillna("").astype(str).to_numpy()
+    days = s[["patient_id", "performed_on"]].drop_duplicates()
+    e["day"] = pd.Series(pd.NaT, index=e.index, dtype=s["performed_on"].dtype)
+    # 1. The named session date, where the patient had a session that day.
+    named = pd.MultiIndex.from_arrays([e["patient_id"], e["related_session_date"]])
+    has_day = named.isin(pd.MultiIndex.from_frame(days)) & e["related_session_date"].notna()
+    e.loc[has_day, "day"] = e.loc[has_day, "related_session_date"]
+    tolerance = pd.Timedelta(days=AE_WINDOW_DAYS)
+    # 2. The latest session with the named lot in the window before onset.
+    want = e[e["day"].isna() & (e["related_lot"] != "")]
+    with_lot = s[s["lot"] != ""]
+    if not want.empty and not with_lot.empty:
+        got = pd.merge_asof(
+            want.drop(columns="day").sort_values("onset_date"),
+            with_lot[["patient_id", "lot", "performed_on"]]
+            .rename(columns={"lot": "related_lot"})
+            .drop_duplicates()
+            .sort_values("performed_on"),
+            left_on="onset_date", right_on="performed_on", by=["patient_id", "related_lot"],
+            direction="backward", tolerance=tolerance,
         )  # fmt: skip
-        n_unattributed = int(merged["session_id"].isna().sum())
-        hit_ids.update(int(x) for x in merged["session_id"].dropna().to_numpy())
-    s["has_event"] = s["session_id"].isin(hit_ids)
+        day_of = pd.Series(got["performed_on"].to_numpy(), index=got["event_id"].to_numpy())
+        e.loc[want.index, "day"] = day_of.reindex(want["event_id"].to_numpy()).to_numpy()
+    # 3. The patient's latest session day in the window before onset.
+    want = e[e["day"].isna()]
+    if not want.empty:
+        got = pd.merge_asof(
+            want.drop(columns="day").sort_values("onset_date"),
+            days.sort_values("performed_on"),
+            left_on="onset_date", right_on="performed_on", by="patient_id",
+            direction="backward", tolerance=tolerance,
+        )  # fmt: skip
+        day_of = pd.Series(got["performed_on"].to_numpy(), index=got["event_id"].to_numpy())
+        e.loc[want.index, "day"] = day_of.reindex(want["event_id"].to_numpy()).to_numpy()
+    n_unattributed = int(e["day"].isna().sum())
+    e = e[e["day"].notna()]
+    pairs = e.merge(
+        s.rename(columns={"performed_on": "day"}), on=["patient_id", "day"], how="inner"
+    )
+    if pairs.empty:
+        return pairs_empty, n_unattributed
+    # Of the day's sessions, those that used the named lot, when any did.
+    lot_hit = (pairs["related_lot"] != "") & (pairs["lot"] == pairs["related_lot"])
+    any_hit = lot_hit.groupby(pairs["event_id"]).transform("any")
+    pairs = pairs[lot_hit | ~any_hit]
+    out = pairs[["event_id", "session_id"]].drop_duplicates().reset_index(drop=True)
+    return out.astype("int64"), n_unattributed
+
+
+def attribute_events(sessions: pd.DataFrame, events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """``sessions`` with ``has_event`` (bool: some event is charged to it, ``event_sessions``)
+    and the number of events not attributed to any session."""
+    s = sessions.copy()
+    pairs, n_unattributed = event_sessions(sessions, events)
+    s["has_event"] = s["session_id"].isin(pairs["session_id"]) if len(s) else False
     return s, n_unattributed
 
 
@@ -917,7 +1035,15 @@ def ae_incidence(
             False,
             message="Not enough data: no treatment session in the selection.",
         )
-    s, n_unattributed = attribute_events(sessions, events)
+    pairs, n_unattributed = event_sessions(sessions, events)
+    s = sessions.copy()
+    # An event charged to two sessions of one group (two sessions of one day with the same
+    # modality) counts once in that group: keep its first session per group value.
+    group_of = pd.Series(s[by].to_numpy(), index=s["session_id"].to_numpy())
+    pairs = pairs.assign(_group=group_of.reindex(pairs["session_id"].to_numpy()).to_numpy())
+    pairs = pairs.sort_values(["event_id", "session_id"], kind="stable")
+    pairs = pairs.drop_duplicates(["event_id", "_group"], keep="first")
+    s["has_event"] = s["session_id"].isin(pairs["session_id"]).to_numpy(dtype=bool)
     without = pd.Series(False, index=s.index)
     if recorded_only:
         without = s[by].isna() | (s[by].astype(str) == "")
@@ -946,9 +1072,11 @@ def ae_incidence(
             "lower": inc.lower, "upper": inc.upper, "small_n": n < SMALL_N,
         })  # fmt: skip
     missing = (
-        "Each adverse event is attributed to the session it names (same date) or else to the "
-        f"patient's latest session in the {AE_WINDOW_DAYS} days before onset; a session counts "
-        "once however many events follow it. Events without such a session are not counted"
+        "Each adverse event is attributed to the session day it names or else to the "
+        f"patient's latest session day in the {AE_WINDOW_DAYS} days before onset; of that "
+        "day's sessions, to those that used the lot it names, else to every one of them (each "
+        "modality, product and lot counts it once); a session counts once however many "
+        "events follow it. Events without such a session are not counted"
         f" ({n_unattributed} here). Sessions with no follow-up contact may have unreported "
         "events, so rates are lower bounds."
     )

@@ -331,30 +331,35 @@ def progress_chart_spec(progress: Progress) -> dict[str, Any] | None:
     Hair count is left out when the counts come from target areas of different sizes (the
     page says so; density, count ÷ area, is plotted)."""
     comparable_counts = len(progress.count_areas) <= 1
+    baselines = {k: progress.baseline_value(k) for k in MEASURES}
+    labels = {k: f"{OUTCOMES[k].label.split(' (')[0]} ({OUTCOMES[k].unit})" for k in MEASURES}
     values = []
     for r in progress.rows:
         if r.study_day is None:
             continue
-        for k in ("density_per_cm2", "hair_count", "mean_diameter_um", "terminal_pct",
-                  "vellus_pct", "cumulative_thickness_mm_per_cm2"):  # fmt: skip
+        for k in MEASURES:
             if k == "hair_count" and not comparable_counts:
                 continue  # counts of areas of different sizes on one axis would mislead
             c = r.cells[k]
             if c.value is not None:
-                o = OUTCOMES[k]
+                base = baselines[k]
                 values.append({
-                    "measure": f"{o.label.split(' (')[0]} ({o.unit})",
+                    "measure": labels[k],
                     "week": round(r.study_day / 7.0, 1),
                     "value": round(c.value, 3),
                     "change": None if c.change is None else round(c.change, 3),
+                    "baseline": None if base is None else round(base, 3),
                 })  # fmt: skip
     if not values:
         return None
+    # Panels in the table's order (density first), not Vega-Lite's alphabetical default.
+    shown = {v["measure"] for v in values}
+    order = [labels[k] for k in MEASURES if labels[k] in shown]
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "description": "Measurements per visit over study weeks since baseline",
         "data": {"values": values},
-        "facet": {"field": "measure", "type": "nominal", "title": None},
+        "facet": {"field": "measure", "type": "nominal", "title": None, "sort": order},
         "columns": 3,
         "resolve": {"scale": {"y": "independent"}},
         "spec": {
@@ -372,6 +377,15 @@ def progress_chart_spec(progress: Progress) -> dict[str, Any] | None:
                             {"field": "value", "title": "Value"},
                             {"field": "change", "title": "Change from baseline"},
                         ],
+                    },
+                },
+                {
+                    # The baseline value as a dashed horizontal rule in each panel.
+                    "transform": [{"filter": "isValid(datum.baseline)"}],
+                    "mark": {"type": "rule", "strokeDash": [4, 4], "color": "#888"},
+                    "encoding": {
+                        "y": {"field": "baseline", "type": "quantitative",
+                              "aggregate": "max", "title": None, "scale": {"zero": False}},
                     },
                 },
             ],

@@ -189,11 +189,17 @@ def _protocols(clinic: Clinic, plan_ids: list[int]) -> dict[int, tuple[str, ...]
 def _events(clinic: Clinic) -> pd.DataFrame:
     qs = AdverseEvent.objects.filter(
         clinic=clinic, voided_at__isnull=True, patient__voided_at__isnull=True
-    ).values_list("id", "patient_id", "onset_date", "related_session_date")
-    e = _frame(qs, ["event_id", "patient_id", "onset_date", "related_session_date"])
+    ).values_list("id", "patient_id", "onset_date", "related_session_date", "product_lot_number")
+    e = _frame(qs, ["event_id", "patient_id", "onset_date", "related_session_date", "lot_number"])
     e["onset_date"] = _dates(e["onset_date"])
     e["related_session_date"] = _dates(e["related_session_date"])
-    return e
+    # The lot the event names, as the sessions table spells it (the lot id as text).
+    lot_ids = {
+        number: str(pk)
+        for pk, number in Lot.objects.filter(clinic=clinic).values_list("id", "lot_number")
+    }
+    e["related_lot"] = e["lot_number"].fillna("").map(lambda n: lot_ids.get(n, "")).astype(object)
+    return e.drop(columns=["lot_number"])
 
 
 def _attributes(

@@ -18,7 +18,9 @@ import pyarrow.parquet as pq
 
 # Bump when the tables' columns or their meaning change: older snapshots are then ignored
 # (rebuilt) instead of being read into the new code.
-FORMAT_VERSION = 2  # 2: attributes.arm is the initial regimen, not every modality ever given
+# 2: attributes.arm is the initial regimen, not every modality ever given;
+# 3: events.related_lot (the lot an adverse event names).
+FORMAT_VERSION = 3
 TABLES: tuple[str, ...] = (
     "visits",
     "measurements",

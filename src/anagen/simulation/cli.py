@@ -57,6 +57,27 @@ def _arms(text: str) -> tuple[str, ...]:
     return tuple(a.strip() for a in text.split(",") if a.strip())
 
 
+def _arm_name(text: str) -> str:
+    """One arm: known names joined by '+' ("prp+" or "prp+foo" is refused, not shortened)."""
+    name = text.strip()
+    parts = [p.strip().lower() for p in name.split("+")]
+    bad = [p for p in parts if p not in ARM_NAMES]
+    if not name or bad:
+        what = "an empty part" if not name or any(not p for p in bad) else repr(bad[0])
+        raise argparse.ArgumentTypeError(
+            f"unknown arm {name!r} ({what}); valid arms: {', '.join(ARM_NAMES)}, joined with +"
+        )
+    return name
+
+
+def _arm_list(text: str) -> tuple[str, ...]:
+    """Comma-separated arms, each checked by ``_arm_name``."""
+    arms = tuple(_arm_name(a) for a in text.split(",") if a.strip())
+    if not arms:
+        raise argparse.ArgumentTypeError(f"no arm given; valid arms: {', '.join(ARM_NAMES)}")
+    return arms
+
+
 def _build_parser() -> _Parser:
     p = _Parser(prog="anagen simulate", description="Follicle-cycle simulator (model outputs).")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -64,7 +85,7 @@ def _build_parser() -> _Parser:
     def trial_opts(sp: argparse.ArgumentParser, need_arms: bool) -> None:
         sp.add_argument(
             "--arms",
-            type=_arms,
+            type=_arm_list,
             required=need_arms,
             help=f"comma-separated arms, control first; names: {', '.join(ARM_NAMES)}"
             " (combine with +)",
