@@ -85,7 +85,14 @@ def test_a_history_dated_before_birth_names_its_date_not_the_engines_age(setup):
     """The screening engine's field ("age: must be a whole number 0–130, got -1") was
     answered to the client, who never sent an age."""
     _, post = setup
-    response = post("history", {"recorded_on": "1979-06-01"})
+    answers = {
+        "conditions": [], "other_conditions": "", "medications": [], "allergies": [],
+        "pregnant": None, "lactating": None, "malignancy": "none", "malignancy_details": "",
+        "autoimmune_disease": False, "bleeding_disorder": False,
+        "platelet_count_10e9_per_l": None, "keloid": False, "scalp_conditions": [],
+        "prior_treatments": [],
+    }  # fmt: skip
+    response = post("history", {"recorded_on": "1979-06-01", **answers})
     assert response.status_code == 400
     assert response.json()["detail"] == (
         "recorded_on: Before the patient's date of birth (1980-01-01); check the date."

@@ -220,3 +220,24 @@ def test_an_unknown_field_is_refused_not_ignored(client, auth, clinic_a, make_pa
     assert Patient.objects.count() == 1
     patient.refresh_from_db()
     assert patient.family_name != "Typo"
+
+
+def test_sex_change_over_a_pregnancy_answer_is_refused_and_screening_still_works(
+    client, auth, make_patient, clinic_a
+):
+    """PATCH sex_at_birth=male after a history recording pregnancy made "Screen again" a 500."""
+    from anagen.assessment import services as assessment
+
+    user, headers = auth
+    patient = make_patient(clinic_a, user, sex_at_birth="female")
+    assessment.record_history(patient, user, {"pregnant": True, "lactating": False})
+    patched = client.patch(
+        f"/api/v1/patients/{patient.pk}",
+        data=json.dumps({"sex_at_birth": "male"}),
+        content_type="application/json",
+        headers=headers,
+    )
+    assert patched.status_code == 400
+    assert patched.json()["detail"].startswith("sex_at_birth: The latest medical history")
+    screened = post(client, f"/api/v1/consultation/{patient.pk}/screening", {}, headers)
+    assert screened.status_code == 201, screened.content

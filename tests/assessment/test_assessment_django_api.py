@@ -22,6 +22,19 @@ TODAY = timezone.localdate().isoformat()
 BASE = "/api/v1/consultation"
 
 
+def answers(**given) -> dict:
+    """A whole questionnaire, all "no" (the API takes every answer, never a part)."""
+    body = {
+        "conditions": [], "other_conditions": "", "medications": [], "allergies": [],
+        "pregnant": None, "lactating": None, "malignancy": "none", "malignancy_details": "",
+        "autoimmune_disease": False, "bleeding_disorder": False,
+        "platelet_count_10e9_per_l": None, "keloid": False, "scalp_conditions": [],
+        "prior_treatments": [],
+    }  # fmt: skip
+    body.update(given)
+    return body
+
+
 @pytest.fixture
 def clinician(clinic_a, make_user):
     return make_user(Role.CLINICIAN, clinic_a)
@@ -53,15 +66,15 @@ def woman(clinic_a, clinician, make_patient):
 
 def test_full_flow_through_the_api(api, woman):
     p = woman.pk
-    r = api("POST", f"/{p}/history", {
-        "pregnant": False, "lactating": False, "allergies": ["latex"],
-        "medications": [{"drug_class": "minoxidil", "name": "Regaine", "start": "2025-01-01"}],
-        "prior_treatments": [{"modality": "prp", "on": "2025-06-01"}],
-    })  # fmt: skip
+    r = api("POST", f"/{p}/history", answers(
+        pregnant=False, lactating=False, allergies=["latex"],
+        medications=[{"drug_class": "minoxidil", "name": "Regaine", "start": "2025-01-01"}],
+        prior_treatments=[{"modality": "prp", "on": "2025-06-01"}],
+    ))  # fmt: skip
     assert r.status_code == 201, r.json()
     assert r.json()["version"] == 1 and r.json()["answered_on"]["allergies"] == TODAY
     screening = api("GET", f"/{p}/screening").json()
-    assert screening["ruleset_version"] == "2026.12-2" and screening["current"] is True
+    assert screening["ruleset_version"] == "2026.12-3" and screening["current"] is True
     assert screening["result"]["modalities"]["exosome"]["outcome"] == "OK"
 
     r = api("POST", f"/{p}/exams", {"ludwig": "II", "sinclair": 3, "trichoscopy_signs":
@@ -97,7 +110,7 @@ def test_full_flow_through_the_api(api, woman):
 
 def test_block_then_override_then_plan(api, woman):
     p = woman.pk
-    api("POST", f"/{p}/history", {"malignancy": "active", "pregnant": False, "lactating": False})
+    api("POST", f"/{p}/history", answers(malignancy="active", pregnant=False, lactating=False))
     api("POST", f"/{p}/exams", {"ludwig": "I"})
     api("POST", f"/{p}/diagnoses", {"condition": "aga_female"})
     r = api("POST", f"/{p}/plans", {"proposal_key": "exosome"})
@@ -120,9 +133,9 @@ def test_block_then_override_then_plan(api, woman):
          "salt_top"),
         ("exams", {"pull_hairs_pulled": 50, "pull_hairs_out": -4}, "pull_hairs_out"),
         ("exams", {"sinclair": 9}, "sinclair"),
-        ("history", {"conditions": ["flu"]}, "conditions"),
-        ("history", {"medications": [{"drug_class": "nsaid", "start": "2025-05-01",
-                                      "stop": "2025-04-01"}]}, "medications"),
+        ("history", answers(conditions=["flu"]), "conditions"),
+        ("history", answers(medications=[{"drug_class": "nsaid", "start": "2025-05-01",
+                                          "stop": "2025-04-01"}]), "medications"),
         ("diagnoses", {"condition": "baldness"}, "condition"),
         # A code that is not the condition's was replaced unseen by the condition's own.
         ("diagnoses", {"condition": "aga_female", "icd10_code": "NOTACODE"}, "icd10_code"),
@@ -172,7 +185,7 @@ def test_another_clinics_patient_is_404_even_for_a_role_without_the_permission(
 
 def test_nested_plan_of_another_patient_is_404(api, woman, clinic_a, clinician, make_patient):
     p = woman.pk
-    api("POST", f"/{p}/history", {"pregnant": False, "lactating": False})
+    api("POST", f"/{p}/history", answers(pregnant=False, lactating=False))
     api("POST", f"/{p}/exams", {"ludwig": "I"})
     api("POST", f"/{p}/diagnoses", {"condition": "aga_female"})
     plan = api("POST", f"/{p}/plans", {"proposal_key": "minoxidil"}).json()
@@ -185,7 +198,7 @@ def test_nested_plan_of_another_patient_is_404(api, woman, clinic_a, clinician, 
 
 def test_rules_endpoint_and_clinic_override(api):
     rules = api("GET", "/rules").json()
-    assert rules["ruleset_version"] == "2026.12-2" and len(rules["rules"]) == 67
+    assert rules["ruleset_version"] == "2026.12-3" and len(rules["rules"]) == 67
     r = api(
         "POST",
         "/rules/overrides",
@@ -197,7 +210,40 @@ def test_rules_endpoint_and_clinic_override(api):
         },
     )
     assert r.status_code == 201
-    assert api("GET", "/rules").json()["ruleset_version"] == "2026.12-2+1ov"
+    assert api("GET", "/rules").json()["ruleset_version"] == "2026.12-3+1ov"
     r = api("POST", "/rules/overrides", {"rule_id": "EXO-PREGNANCY", "action": "disable",
                                          "reason": "Would like to treat anyway."})  # fmt: skip
     assert r.status_code == 400 and "locked" in r.json()["detail"]
+
+
+class TestANewHistoryVersionTakesEveryAnswer:
+    """An omitted answer read as "no": ``POST /history {}`` stored a version without the
+    allergies and medications of the previous one (a review found it)."""
+
+    def test_an_empty_post_is_refused_naming_the_missing_answers(self, api, woman):
+        first = answers(allergies=["latex"], medications=[{"drug_class": "nsaid"}])
+        assert api("POST", f"/{woman.pk}/history", first).status_code == 201
+        r = api("POST", f"/{woman.pk}/history", {})
+        assert r.status_code == 422
+        missing = {e["field"] for e in r.json()["errors"]}
+        assert {"allergies", "medications", "conditions", "pregnant", "keloid"} <= missing
+        assert "notes" not in missing and "recorded_on" not in missing
+        assert MedicalHistory.objects.get(patient=woman).allergies == ["latex"]
+
+    def test_a_partial_post_names_only_what_is_missing(self, api, woman):
+        body = answers()
+        del body["allergies"]
+        r = api("POST", f"/{woman.pk}/history", body)
+        assert r.status_code == 422
+        assert [e["field"] for e in r.json()["errors"]] == ["allergies"]
+        assert "allergies:" in r.json()["detail"]
+
+    def test_explicit_empty_answers_are_a_no(self, api, woman):
+        api("POST", f"/{woman.pk}/history", answers(allergies=["latex"]))
+        r = api("POST", f"/{woman.pk}/history", answers(allergies=[]))
+        assert r.status_code == 201 and r.json()["allergies"] == [] and r.json()["version"] == 2
+
+    def test_the_openapi_schema_marks_the_answers_required(self, client):
+        schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["HistoryIn"]
+        assert {"allergies", "medications", "pregnant"} <= set(schema["required"])
+        assert "omitted" in schema["description"]

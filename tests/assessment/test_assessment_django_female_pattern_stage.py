@@ -80,7 +80,7 @@ def test_a_female_scale_exam_under_a_male_pattern_diagnosis_is_a_stage_error(wom
     with pytest.raises(AssessmentError) as err:
         services.record_diagnosis(woman, clinician, {"condition": "aga_male"})
     (message,) = err.value.errors["stage"]
-    assert message.startswith("The scalp exam records Ludwig II, but 'II' is read as a norwood")
+    assert message.startswith("The scalp exam records Ludwig II, but 'II' is read as a Norwood")
     assert not Diagnosis.objects.exists()
     # The clinician may still give the stage, on the scale of the diagnosis.
     dx = services.record_diagnosis(woman, clinician, {"condition": "aga_male", "stage": "IIIv"})

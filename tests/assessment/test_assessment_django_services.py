@@ -72,7 +72,7 @@ class TestHistory:
         history = services.record_history(man, clinician, healthy_history())
         screening = Screening.objects.get(patient=man)
         assert screening.medical_history == history
-        assert screening.ruleset_version == "2026.12-2"
+        assert screening.ruleset_version == "2026.12-3"
         assert screening.outcome("exosome") == "OK"
 
     @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ class TestScreening:
         services.record_history(man, clinician, healthy_history(malignancy="past"))
         scr = Screening.objects.get()
         assert scr.outcome("exosome") == "BLOCK"
-        assert scr.ruleset_version == "2026.12-2+1ov"
+        assert scr.ruleset_version == "2026.12-3+1ov"
         assert scr.rule_overrides[0]["rule_id"] == "EXO-MALIGNANCY-PAST"
 
     def test_locked_rule_cannot_be_weakened(self, man, clinician):
@@ -569,3 +569,224 @@ def test_screening_results_come_in_engine_order_whatever_order_the_database_kept
     stored = {m: {"outcome": "OK", "findings": []} for m in sorted(MODALITIES, key=len)}
     row = Screening(result={"modalities": stored})
     assert [m for m, _ in row.modality_results()] == list(MODALITIES)
+
+
+# --- review findings (each test failed before its fix) -----------------------------------
+
+
+class TestSexChangeOverAPregnancyAnswer:
+    def test_screening_again_is_a_refusal_naming_the_history_not_a_crash(self, woman, clinician):
+        services.record_history(woman, clinician, healthy_history(pregnant=True))
+        # As if the record had been changed without the patients service's check.
+        type(woman).objects.filter(pk=woman.pk).update(sex_at_birth="male")
+        woman.refresh_from_db()
+        errors = errors_of(services.run_screening, woman, clinician)
+        assert "version 1" in errors["__all__"][0]
+        assert "Record a new history version" in errors["__all__"][0]
+
+    def test_a_new_history_without_the_pregnancy_screens_again(self, woman, clinician):
+        services.record_history(woman, clinician, healthy_history(lactating=True))
+        type(woman).objects.filter(pk=woman.pk).update(sex_at_birth="male")
+        woman.refresh_from_db()
+        services.record_history(woman, clinician, healthy_history(lactating=False))
+        assert services.run_screening(woman, clinician).medical_history.version == 2
+
+
+class TestHistoryDates:
+    def test_a_back_dated_version_is_refused_naming_the_latest_date(self, man, clinician):
+        services.record_history(man, clinician, healthy_history(recorded_on=TODAY))
+        errors = errors_of(
+            services.record_history, man, clinician,
+            healthy_history(recorded_on=TODAY - timedelta(days=1), keloid=True),
+        )  # fmt: skip
+        assert TODAY.isoformat() in errors["recorded_on"][0]
+        assert MedicalHistory.objects.filter(patient=man).count() == 1
+
+    def test_a_version_on_the_same_day_is_accepted(self, man, clinician):
+        services.record_history(man, clinician, healthy_history(recorded_on=TODAY))
+        later = services.record_history(man, clinician, healthy_history(recorded_on=TODAY))
+        assert later.version == 2
+
+    @pytest.mark.parametrize(
+        ("answer", "field"),
+        [
+            ({"prior_treatments": [{"modality": "prp", "on": "1979-12-31"}]},
+             "prior_treatments[0].on"),
+            ({"medications": [{"drug_class": "nsaid", "start": "1979-06-01"}]},
+             "medications[0].start"),
+        ],
+    )  # fmt: skip
+    def test_treatment_dates_before_birth_are_refused(self, man, clinician, answer, field):
+        errors = errors_of(services.record_history, man, clinician, healthy_history(**answer))
+        assert errors[field] == ["Before the patient's date of birth (1980-01-01); check the date."]
+
+
+class TestExamAndDiagnosisDatesBeforeBirth:
+    def test_an_exam_before_birth_is_refused(self, man, clinician):
+        errors = errors_of(
+            services.record_exam, man, clinician,
+            {"examined_on": date(1979, 12, 31), "norwood_hamilton": "III"},
+        )  # fmt: skip
+        assert "1980-01-01" in errors["examined_on"][0]
+        assert not ScalpExam.objects.exists()
+
+    def test_a_diagnosis_before_birth_is_refused(self, man, clinician):
+        errors = errors_of(
+            services.record_diagnosis, man, clinician,
+            {"condition": "aga_male", "diagnosed_on": "1979-12-31"},
+        )  # fmt: skip
+        assert "1980-01-01" in errors["diagnosed_on"][0]
+        assert not Diagnosis.objects.exists()
+
+
+class TestDiagnosisStages:
+    @pytest.mark.parametrize("stage", ["S0", "s3", "S5", "SALT S4", ""])
+    def test_alopecia_areata_takes_a_salt_band_or_nothing(self, man, clinician, stage):
+        row = services.record_diagnosis(man, clinician, {"condition": "aa_patchy", "stage": stage})
+        assert row.stage == stage.upper().removeprefix("SALT ")
+
+    @pytest.mark.parametrize("stage", ["severe", "S6", "50%", "III"])
+    def test_alopecia_areata_refuses_free_text(self, man, clinician, stage):
+        errors = errors_of(
+            services.record_diagnosis, man, clinician, {"condition": "aa_patchy", "stage": stage}
+        )
+        assert "S0–S5" in errors["stage"][0]
+
+    @pytest.mark.parametrize("condition", ["te_acute", "te_chronic"])
+    def test_telogen_effluvium_takes_no_stage(self, man, clinician, condition):
+        errors = errors_of(
+            services.record_diagnosis, man, clinician, {"condition": condition, "stage": "mild"}
+        )
+        assert "no stage" in errors["stage"][0]
+        assert services.record_diagnosis(man, clinician, {"condition": condition}).stage == ""
+
+    def test_a_bare_sinclair_grade_on_male_pattern_says_what_it_is(self, man, clinician):
+        errors = errors_of(
+            services.record_diagnosis, man, clinician, {"condition": "aga_male", "stage": "3"}
+        )
+        assert "'3' is a Sinclair grade" in errors["stage"][0]
+        assert "female-pattern" in errors["stage"][0]
+
+    def test_a_named_scale_that_disagrees_is_named_with_capitals(self, man, clinician):
+        errors = errors_of(
+            services.record_diagnosis, man, clinician,
+            {"condition": "aga_male", "stage": "Ludwig II"},
+        )  # fmt: skip
+        assert "read as a Norwood stage" in errors["stage"][0]
+
+    def test_an_old_free_text_stage_does_not_break_the_proposals(self, man, clinician):
+        services.record_history(man, clinician, healthy_history())
+        row = services.record_diagnosis(man, clinician, {"condition": "aa_patchy"})
+        Diagnosis.objects.filter(pk=row.pk).update(stage="severe")  # stored before the check
+        found, missing = services.proposals(man)
+        assert missing == [] and [p.key for p in found] == ["refer_dermatology"]
+
+
+class TestPlanEditsAndDefaults:
+    def test_a_plan_whose_start_has_passed_can_still_be_edited(self, man, clinician):
+        plan = to_plan(man, clinician)
+        started = TODAY - timedelta(days=10)
+        TreatmentPlan.objects.filter(pk=plan.pk).update(start_on=started)
+        plan.refresh_from_db()
+        # The edit form sends every field back, the unchanged past start date included.
+        edited = services.update_plan(
+            plan, clinician, {"start_on": started.isoformat(), "notes": "Moved to Fridays."}
+        )
+        assert edited.notes == "Moved to Fridays." and edited.start_on == started
+
+    def test_moving_the_start_into_the_past_is_still_refused(self, man, clinician):
+        plan = to_plan(man, clinician)
+        errors = errors_of(
+            services.update_plan, plan, clinician, {"start_on": TODAY - timedelta(days=3)}
+        )
+        assert errors["start_on"] == ["A plan cannot start in the past."]
+
+    def test_prp_with_minoxidil_takes_the_prp_course_as_its_default(self, man, clinician):
+        plan = to_plan(man, clinician, "prp_minoxidil")
+        prp = next(p for p in plan.protocols if p["modality"] == "prp")
+        assert plan.sessions_planned == prp["sessions_max"] is not None
+        assert plan.interval_weeks == prp["interval_weeks_min"]
+
+    def test_the_course_is_the_only_protocol_with_sessions(self):
+        prp = {"key": "prp", "sessions_max": 3, "interval_weeks_min": 4}
+        daily = {"key": "minoxidil", "sessions_max": None, "interval_weeks_min": None}
+        assert services.session_protocol([prp, daily]) is prp
+        assert services.session_protocol([daily]) is None
+        assert services.session_protocol([prp, dict(prp, key="exo")]) is None
+
+
+class TestConsentDayInTheClinicsTimeZone:
+    def test_consent_on_the_plans_local_day_is_accepted(self, man, clinician, settings):
+        settings.TIME_ZONE = "America/Los_Angeles"
+        plan = to_plan(man, clinician)
+        today = timezone.localdate()
+        # 23:30 in Los Angeles is 07:30 UTC the next day.
+        late = timezone.make_aware(
+            timezone.datetime.combine(today, timezone.datetime.min.time()).replace(
+                hour=23, minute=30
+            )
+        )
+        TreatmentPlan.objects.filter(pk=plan.pk).update(created_at=late)
+        plan.refresh_from_db()
+        assert plan.created_at.astimezone(timezone.UTC).date() > today
+        consent = services.record_consent(
+            plan, clinician, modality="prp", signed_name="Adam Stone", signed_on=today
+        )
+        assert consent.signed_on == today
+
+
+class TestRuleOverrides:
+    def test_a_second_active_override_of_one_rule_is_refused(self, man, clinician):
+        services.add_rule_override(
+            man.clinic, clinician, "TX-YOUNG", "set_outcome", "REFER", "Surgeon reviews all."
+        )
+        errors = errors_of(
+            services.add_rule_override, man.clinic, clinician, "TX-YOUNG", "disable", "",
+            "Surgeon's own policy now.",
+        )  # fmt: skip
+        assert "retire it first" in errors["rule_id"][0]
+
+    def test_after_retiring_the_first_a_new_override_is_accepted(self, man, clinician):
+        first = services.add_rule_override(
+            man.clinic, clinician, "TX-YOUNG", "set_outcome", "REFER", "Surgeon reviews all."
+        )
+        services.retire_rule_override(first, clinician, "Policy changed this month.")
+        assert services.add_rule_override(
+            man.clinic, clinician, "TX-YOUNG", "disable", "", "Surgeon's own policy now."
+        )
+
+    def test_setting_the_outcome_a_rule_already_has_is_refused(self, man, clinician):
+        errors = errors_of(
+            services.add_rule_override, man.clinic, clinician, "TX-YOUNG", "set_outcome",
+            "WARN", "Keep it as it is, for the record.",
+        )  # fmt: skip
+        assert "already WARN" in errors["outcome"][0]
+
+    def test_the_pregnancy_block_of_prp_cannot_be_disabled(self, man, clinician):
+        errors = errors_of(
+            services.add_rule_override, man.clinic, clinician, "PRP-PREGNANCY", "disable", "",
+            "We would like to treat pregnant women.",
+        )  # fmt: skip
+        assert "locked" in errors["action"][0]
+
+    def test_the_migration_retires_overrides_that_weaken_a_newly_locked_rule(self, man, clinician):
+        import importlib
+
+        from django.apps import apps
+
+        from anagen.assessment.models import ScreeningRuleOverride
+
+        migration = importlib.import_module(
+            "anagen.assessment.migrations.0004_retire_overrides_of_newly_locked_rules"
+        )
+        make = ScreeningRuleOverride.objects.create
+        weak = make(clinic=man.clinic, rule_id="PRP-PREGNANCY", action="disable",
+                    reason="made before 2026.12-3", created_by=clinician)  # fmt: skip
+        kept = make(clinic=man.clinic, rule_id="TX-YOUNG", action="disable",
+                    reason="not locked", created_by=clinician)  # fmt: skip
+        migration.retire(apps, None)
+        weak.refresh_from_db()
+        kept.refresh_from_db()
+        assert weak.retired_at is not None and "2026.12-3" in weak.retire_reason
+        assert kept.retired_at is None
+        services.record_history(man, clinician, healthy_history())  # screens without error

@@ -154,7 +154,7 @@ class TestStageCode:
     @pytest.mark.parametrize(
         ("typed", "sex", "message"),
         [
-            ("Norwood II", "female", "read as a ludwig stage"),  # a woman's I-III is Ludwig
+            ("Norwood II", "female", "read as a Ludwig stage"),  # a woman's I-III is Ludwig
             ("Ludwig Z", "female", "not a Norwood, Ludwig, Sinclair or BASP stage"),
             ("banana", "male", "e.g. IIIv, Ludwig II, Sinclair 3, M2V1"),
         ],
@@ -164,6 +164,35 @@ class TestStageCode:
         with pytest.raises(ScaleError) as err:
             protocols.stage_code(diagnosis, typed, sex)
         assert message in err.value.message
+
+
+class TestStagesOutsideAGA:
+    """AA and TE stages were free text (a review found "severe" and "mild" stored)."""
+
+    @pytest.mark.parametrize(("typed", "stored"), [("S0", "S0"), ("s4", "S4"), ("SALT: S5", "S5")])
+    def test_alopecia_areata_is_staged_on_the_salt_bands(self, typed, stored):
+        assert protocols.stage_code("aa_totalis", typed, "female") == stored
+        assert protocols.stage_scale("aa_totalis", typed, "female") == "salt"
+
+    @pytest.mark.parametrize("typed", ["S6", "S4a", "severe", "AA-IGA 3", "III"])
+    def test_anything_else_is_no_alopecia_areata_stage(self, typed):
+        with pytest.raises(ScaleError) as err:
+            protocols.stage_code("aa_patchy", typed, "male")
+        assert err.value.field == "stage" and "S0–S5" in err.value.message
+
+    def test_telogen_effluvium_has_no_stage(self):
+        assert protocols.stage_code("te_chronic", "", "female") == ""
+        with pytest.raises(ScaleError) as err:
+            protocols.stage_code("te_chronic", "chronic", "female")
+        assert "telogen effluvium has no stage" in err.value.message
+
+    def test_other_diagnoses_keep_free_text(self):
+        assert protocols.stage_code("other", "grade 2", "male") == "grade 2"
+
+    def test_a_bare_sinclair_grade_on_male_pattern_is_named_as_one(self):
+        with pytest.raises(ScaleError) as err:
+            protocols.stage_code("aga_male", "3", "male", female_pattern=False)
+        assert err.value.message.startswith("'3' is a Sinclair grade, which grades female-pattern")
 
 
 class TestFemalePatternFlag:
@@ -208,7 +237,7 @@ class TestFemalePatternFlag:
     def test_a_named_scale_must_agree_with_the_pattern(self):
         with pytest.raises(ScaleError) as err:
             protocols.stage_code("aga_male", "Ludwig II", "male", female_pattern=False)
-        assert "read as a norwood stage for this male-pattern diagnosis" in err.value.message
+        assert "read as a Norwood stage for this male-pattern diagnosis" in err.value.message
 
     def test_without_the_flag_the_sex_decides_as_before(self):
         assert protocols._parse_stage("II", "female", "aga").scale == "ludwig"

@@ -177,6 +177,42 @@ class TestReferenceTable:
         assert sc.screen(h, on=ON, product_components=["dmso"]).outcome("exosome") == "OK"
 
 
+class TestProductAllergyMatchesWholeWords:
+    """An allergy matched a component only when the texts were equal: "bovine serum
+    albumin" against "Bovine serum albumin (BSA)" screened OK (a review found it)."""
+
+    @pytest.mark.parametrize(
+        ("allergy", "component"),
+        [
+            ("bovine serum albumin", "Bovine serum albumin (BSA)"),
+            ("Bovine serum albumin (BSA)", "bovine serum albumin"),
+            ("trehalose", "Trehalose dihydrate"),
+            ("DMSO", "dmso"),
+            ("human-serum albumin", "Human serum albumin"),
+        ],
+    )
+    def test_all_words_of_one_in_the_other_block(self, allergy, component):
+        h = history(allergies=[allergy])
+        assert sc.screen(h, on=ON, product_components=[component]).outcome("exosome") == "BLOCK"
+
+    @pytest.mark.parametrize(
+        ("allergy", "component"),
+        [
+            ("BSA", "bovine serum albumin"),  # an abbreviation is not its words
+            ("glycol", "glycolic acid"),  # part of a word
+            ("egg albumin", "Bovine serum albumin"),
+            ("", "trehalose"),
+        ],
+    )
+    def test_no_shared_whole_words_is_no_match(self, allergy, component):
+        h = history(allergies=[allergy])
+        assert sc.screen(h, on=ON, product_components=[component]).outcome("exosome") == "OK"
+
+    def test_a_named_allergy_rule_matches_on_words_too(self):
+        h = history(allergies=["Lidocaine hydrochloride"])
+        assert sc.screen(h, on=ON, modalities=["transplant"]).outcome("transplant") == "WARN"
+
+
 class TestMedicationWindows:
     def test_aspirin_stopped_8_days_ago_no_longer_warns(self):
         h = history(medications=[med("antiplatelet", stop=ON - timedelta(days=8))])
@@ -268,6 +304,69 @@ class TestOverrides:
         # Already BLOCK; setting BLOCK again is allowed (no weakening).
         sc.apply_overrides(RULES, [Override("EXO-PREGNANCY", "set_outcome", "x", Outcome.BLOCK)])
 
+    @pytest.mark.parametrize(
+        "rule_id",
+        ["PRP-PREGNANCY", "MIN-PREGNANCY", "TX-PREGNANCY", "TX-MALIGNANCY-ACTIVE", "MN-INFECTION"],
+    )
+    def test_pregnancy_infection_and_cancer_blocks_cannot_be_disabled(self, rule_id):
+        with pytest.raises(OverrideError, match="locked"):
+            sc.apply_overrides(RULES, [Override(rule_id, "disable", "clinic policy")])
+
+
+def _leaves(cond):
+    """Every (predicate, argument) pair in a condition tree, through any/all/not."""
+    ((key, arg),) = cond.items()
+    if key in ("any", "all"):
+        return [leaf for c in arg for leaf in _leaves(c)]
+    if key == "not":
+        return []  # a negated predicate does not make the rule about that risk
+    return [(key, arg)]
+
+
+def _direct_harm(rule) -> str | None:
+    """The locked-policy category (yaml header) a BLOCK rule falls in, read from its condition."""
+    for key, arg in _leaves(rule.when):
+        if key == "condition" and {"sepsis", "acute_infection", "chronic_infection"} & set(arg):
+            return "infection"
+        if key == "scalp" and "active_infection" in arg:
+            return "infection"
+        if key == "flag" and arg in ("pregnant", "lactating"):
+            return "pregnancy"
+        if key in ("allergy", "allergy_to_product"):
+            return "anaphylaxis"
+        if key == "malignancy" and arg == "active":
+            return "tumour promotion"
+        if key == "medication" and "chemotherapy" in arg["classes"]:
+            return "tumour promotion"
+    return None
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [r for r in RULES.rules if r.outcome is Outcome.BLOCK and _direct_harm(r)],
+    ids=lambda r: r.id,
+)
+def test_every_direct_harm_block_is_locked(rule):
+    # The yaml header and the rules page promise these can be made stricter, never weaker.
+    assert rule.locked, f"{rule.id} blocks for {_direct_harm(rule)} but is not locked"
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [r for r in RULES.rules if r.outcome is Outcome.BLOCK and "exclusion" in r.source],
+    ids=lambda r: r.id,
+)
+def test_every_published_trial_exclusion_that_blocks_is_locked(rule):
+    # IRCT 76960 / NCT05658094 exclusions (sepsis, immunosuppression, cancer, pregnancy).
+    assert rule.locked
+
+
+def test_the_direct_harm_policy_finds_the_rules_it_should():
+    found = {r.id for r in RULES.rules if r.outcome is Outcome.BLOCK and _direct_harm(r)}
+    assert {"PRP-PREGNANCY", "TX-MALIGNANCY-ACTIVE", "MN-INFECTION", "MIN-ALLERGY"} <= found
+
+
+class TestBadOverrides:
     @pytest.mark.parametrize(
         "ov",
         [

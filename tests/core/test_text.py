@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from anagen.core.text import contains_nul, fixed, phone_cell, spreadsheet_safe
+from anagen.core.text import (
+    contains_nul,
+    fixed,
+    hidden_characters,
+    phone_cell,
+    spreadsheet_safe,
+)
 
 
 @pytest.mark.parametrize(
@@ -79,3 +85,17 @@ def test_deeply_nested_json_is_refused_without_recursion():
 )
 def test_fixed_rounds_halves_up_as_written(value, decimals, signed, text):
     assert fixed(value, decimals, signed=signed) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "codes"),
+    [("a\u200bb", ["U+200B"]), ("\ufeffx", ["U+FEFF"]), ("so\u00adft", ["U+00AD"]),
+     ("a\u2060b\u200d", ["U+2060", "U+200D"]), ("1\u202e", ["U+202E"]), ("Zoë", [])],
+)  # fmt: skip
+def test_invisible_finds_format_characters_for_identifiers(text, codes):
+    assert hidden_characters(text, invisible=True) == codes
+
+
+def test_free_text_keeps_format_characters_by_default():
+    # An emoji sequence joins with U+200D; only identifiers refuse it.
+    assert hidden_characters("family: \U0001f468\u200d\U0001f469") == []

@@ -133,3 +133,80 @@ def test_an_address_keeps_its_line_breaks(clinic_a, admin):
         "address": "1 High St\r\nLondon",
     }  # fmt: skip
     assert create_patient(clinic_a, admin, data).address == "1 High St\r\nLondon"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("medical_record_number", "MRN-1\u200b2", "U+200B"),  # zero-width space
+        ("given_name", "A\u200bda", "U+200B"),  # zero-width space
+        ("medical_record_number", "MRN\u200c12", "U+200C"),  # zero-width non-joiner
+        ("family_name", "\ufeffStone", "U+FEFF"),  # byte-order mark
+        ("family_name", "Sto\u00adne", "U+00AD"),  # soft hyphen
+    ],
+)
+def test_invisible_format_characters_are_refused_in_numbers_and_names(
+    clinic_a, admin, field, value, code
+):
+    """ "MRN-1\u200b2" looks like MRN-12 but is another number (a review found it accepted)."""
+    data = {
+        "medical_record_number": "MRN-78", "given_name": "Ada", "family_name": "Stone",
+        "date_of_birth": date(1980, 1, 2), "sex_at_birth": "female", field: value,
+    }  # fmt: skip
+    with pytest.raises(PatientError) as exc:
+        create_patient(clinic_a, admin, data)
+    assert exc.value.errors[field] == [f"Remove the control or invisible character(s) {code}."]
+    assert not Patient.objects.exists()
+
+
+def test_names_keep_the_zero_width_joiners_that_persian_and_indic_spellings_need(clinic_a, admin):
+    data = {
+        "medical_record_number": "MRN-79", "given_name": "Mehr\u200cdad",
+        "family_name": "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647", "sex_at_birth": "male",
+        "date_of_birth": date(1980, 1, 2),
+    }  # fmt: skip
+    patient = create_patient(clinic_a, admin, data)
+    assert "\u200c" in patient.given_name and "\u200c" in patient.family_name
+
+
+class TestSexChangeOverAPregnancyAnswer:
+    """Changing the sex to male over a history recording pregnancy made the next screening
+    a server error (a review found it); the change is refused with the reason."""
+
+    @pytest.fixture
+    def history(self):
+        from anagen.assessment import services as assessment
+
+        def record(patient, user, **answers):
+            return assessment.record_history(patient, user, answers)
+
+        return record
+
+    @pytest.mark.parametrize("answer", ["pregnant", "lactating"])
+    def test_refused_while_the_latest_history_records_it(
+        self, clinic_a, admin, make_patient, history, answer
+    ):
+        patient = make_patient(clinic_a, admin, sex_at_birth="female")
+        history(patient, admin, **{answer: True})
+        with pytest.raises(PatientError) as exc:
+            update_patient(patient, admin, {"sex_at_birth": "male"})
+        (message,) = exc.value.errors["sex_at_birth"]
+        assert "version 1" in message and "cannot apply to a male record" in message
+        patient.refresh_from_db()
+        assert patient.sex_at_birth == "female"
+
+    def test_allowed_once_a_new_history_version_drops_it(
+        self, clinic_a, admin, make_patient, history
+    ):
+        patient = make_patient(clinic_a, admin, sex_at_birth="female")
+        history(patient, admin, pregnant=True)
+        history(patient, admin, pregnant=False, lactating=False)
+        assert update_patient(patient, admin, {"sex_at_birth": "male"}).sex_at_birth == "male"
+
+    def test_other_edits_and_other_sexes_are_not_affected(
+        self, clinic_a, admin, make_patient, history
+    ):
+        patient = make_patient(clinic_a, admin, sex_at_birth="female")
+        history(patient, admin, pregnant=True)
+        assert update_patient(patient, admin, {"phone": "+44 3", "sex_at_birth": "female"})
+        assert update_patient(patient, admin, {"sex_at_birth": "intersex"})

@@ -88,21 +88,34 @@ class PriorTreatmentIn(InputSchema):
 
 
 class HistoryIn(InputSchema):
+    """A new version of the whole questionnaire; it replaces the previous version.
+
+    Every answer is required: an omitted field would otherwise read as "no" (no allergies,
+    no medications) and erase what the previous version recorded. Send ``[]`` or ``false``
+    for "no", ``null`` for an unknown pregnancy, breastfeeding or platelet count, and the
+    previous answers (GET ``/history``) for what did not change. Only ``recorded_on``
+    (today) and ``notes`` may be left out.
+    """
+
     recorded_on: date | None = Field(None, description="Date the answers were given (today)")
-    conditions: list[str] = Field([], max_length=50)
-    other_conditions: str = Field("", max_length=5000)
-    medications: list[MedicationIn] = Field([], max_length=50)
-    allergies: list[str] = Field([], max_length=100, description="Substances, incl. products")
-    pregnant: bool | None = None
-    lactating: bool | None = None
-    malignancy: Literal["none", "active", "past"] = "none"
-    malignancy_details: str = Field("", max_length=5000)
-    autoimmune_disease: bool = False
-    bleeding_disorder: bool = False
-    platelet_count_10e9_per_l: float | None = Field(None, ge=0, le=5000, allow_inf_nan=False)
-    keloid: bool = False
-    scalp_conditions: list[str] = Field([], max_length=20)
-    prior_treatments: list[PriorTreatmentIn] = Field([], max_length=50)
+    conditions: list[str] = Field(..., max_length=50, description="[] for none")
+    other_conditions: str = Field(..., max_length=5000, description='"" for none')
+    medications: list[MedicationIn] = Field(..., max_length=50, description="[] for none")
+    allergies: list[str] = Field(
+        ..., max_length=100, description="Substances, incl. products; [] for none"
+    )
+    pregnant: bool | None = Field(..., description="null = not recorded (not asked)")
+    lactating: bool | None = Field(..., description="null = not recorded (not asked)")
+    malignancy: Literal["none", "active", "past"] = Field(...)
+    malignancy_details: str = Field(..., max_length=5000, description='"" for none')
+    autoimmune_disease: bool = Field(...)
+    bleeding_disorder: bool = Field(...)
+    platelet_count_10e9_per_l: float | None = Field(
+        ..., ge=0, le=5000, allow_inf_nan=False, description="null = not measured"
+    )
+    keloid: bool = Field(...)
+    scalp_conditions: list[str] = Field(..., max_length=20, description="[] for none")
+    prior_treatments: list[PriorTreatmentIn] = Field(..., max_length=50, description="[] for none")
     notes: str = Field("", max_length=5000)
 
 
@@ -519,6 +532,10 @@ def list_history(request: ClinicRequest, patient_id: int):
     "/{patient_id}/history",
     response={201: MedicalHistoryOut},
     summary="Record a new history version (screened at once)",
+    description=(
+        "Send every answer (see HistoryIn): the new version replaces the previous one, so "
+        'an omitted answer is refused (422 naming the field) rather than read as "no".'
+    ),
     auth=guard("history.edit"),
 )
 def record_history(request: ClinicRequest, patient_id: int, payload: HistoryIn):

@@ -144,7 +144,7 @@ _ADVANCED_NORWOOD = 5  # V and beyond: large bald areas; medical therapy mostly 
 
 @dataclass(frozen=True)
 class _Stage:
-    scale: str | None  # norwood | ludwig | sinclair | basp | None
+    scale: str | None  # norwood | ludwig | sinclair | basp | salt | other | None
     value: str | None
     rank: int | None  # 1 = earliest; comparable within a scale only
 
@@ -171,6 +171,16 @@ def _parse_stage(
     if stage is None or not str(stage).strip():
         return _Stage(None, None, None)
     text = str(stage).strip()
+    if group == "aa":
+        return _salt_band(text)
+    if group == "te":
+        # REFERENCE A.1.5 gives tests (pull test, trichogram, wash test), no staging scale;
+        # acute vs chronic is the diagnosis itself.
+        raise scales.ScaleError(
+            "stage",
+            f"telogen effluvium has no stage ({text!r} given); leave it blank and record "
+            "acute or chronic as the diagnosis, the pull test on the scalp exam",
+        )
     if group != "aga":
         return _Stage("other", text, None)
     female = reads_female_scales(sex, female_pattern)
@@ -180,8 +190,8 @@ def _parse_stage(
         parsed = _parse_stage(named[2], sex, group, female_pattern)
         if parsed.scale != scale:
             raise scales.ScaleError(
-                "stage", f"{named[2]!r} is read as a {parsed.scale} stage for this "
-                f"{'female' if female else 'male'}-pattern diagnosis, not {named[1]}"
+                "stage", f"{named[2]!r} is read as a {_SCALE_NAMES[parsed.scale or '']} stage "
+                f"for this {'female' if female else 'male'}-pattern diagnosis, not {named[1]}"
             )  # fmt: skip
         return parsed
     # Female scales first for a female pattern (Ludwig "I"–"III" would otherwise read as
@@ -201,11 +211,42 @@ def _parse_stage(
     try:
         return _Stage("basp", scales.parse_basp(text).final, None)
     except scales.ScaleError:
+        pass
+    if not female and text.isdigit() and 1 <= int(text) <= 5:
         raise scales.ScaleError(
             "stage",
-            f"{stage!r} is not a Norwood, Ludwig, Sinclair or BASP stage; give the grade, "
-            "alone or after its scale's name (e.g. IIIv, Ludwig II, Sinclair 3, M2V1)",
-        ) from None
+            f"{text!r} is a Sinclair grade, which grades female-pattern loss; give a Norwood "
+            "stage or BASP type, or diagnose female-pattern androgenetic alopecia (on a male "
+            "record once the scalp exam confirms a female-type pattern)",
+        )
+    raise scales.ScaleError(
+        "stage",
+        f"{stage!r} is not a Norwood, Ludwig, Sinclair or BASP stage; give the grade, "
+        "alone or after its scale's name (e.g. IIIv, Ludwig II, Sinclair 3, M2V1)",
+    )
+
+
+_SCALE_NAMES = {
+    "norwood": "Norwood",
+    "ludwig": "Ludwig",
+    "sinclair": "Sinclair",
+    "basp": "BASP",
+    "": "known",
+}
+# SALT S bands (REFERENCE A.1.4 [C]): S0 = 0, S1 = 1–24, S2 = 25–49, S3 = 50–74, S4 = 75–99,
+# S5 = 100 % scalp hair loss. S4a/S4b and the B (body) modifiers are not confirmed: refused.
+_SALT_BANDS = ("S0", "S1", "S2", "S3", "S4", "S5")
+
+
+def _salt_band(text: str) -> _Stage:
+    code = re.sub(r"^salt\b[\s:.-]*", "", text, flags=re.IGNORECASE).strip().upper()
+    if code not in _SALT_BANDS:
+        raise scales.ScaleError(
+            "stage",
+            f"{text!r} is not a SALT band; alopecia areata is staged S0–S5 (S1 = 1–24 % loss, "
+            "S5 = 100 %) or left blank with the SALT score on the scalp exam",
+        )
+    return _Stage("salt", code, _SALT_BANDS.index(code))
 
 
 def _screening(
@@ -270,7 +311,7 @@ def stage_scale(
     diagnosis: str, stage: str | None, sex: str, *, female_pattern: bool | None = None
 ) -> str | None:
     """The scale a stage is read on for this diagnosis ("norwood", "ludwig", "sinclair",
-    "basp", "other"; None without a stage), read as :func:`stage_code` reads it."""
+    "basp", "salt", "other"; None without a stage), read as :func:`stage_code` reads it."""
     if diagnosis not in DIAGNOSES:
         raise scales.ScaleError("diagnosis", f"unknown diagnosis {diagnosis!r}")
     return _parse_stage(stage, sex, DIAGNOSES[diagnosis].group, female_pattern).scale
@@ -299,7 +340,13 @@ def propose_plans(
     if sex not in scales.SEXES:
         raise scales.ScaleError("sex", f"unknown sex {sex!r}")
     group = DIAGNOSES[diagnosis].group
-    st = _parse_stage(stage, sex, group, female_pattern)
+    # Only AGA plans depend on the stage. AA and TE stages are validated when recorded
+    # (stage_code); a free-text stage stored before that check must not break proposals.
+    st = (
+        _parse_stage(stage, sex, group, female_pattern)
+        if group == "aga"
+        else _Stage(None, None, None)
+    )
     plans: list[PlanProposal] = []
 
     if group == "aga":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, timedelta
@@ -307,15 +308,26 @@ def _check_number(arg: Any, rule_id: str, key: str) -> None:
         raise RulesetError(f"{rule_id}: {key} needs a non-negative number")
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.lower().replace("-", " ").replace("_", " ").split())
+def _words(text: str) -> frozenset[str]:
+    """The word tokens of a substance name, case-folded: "Bovine serum albumin (BSA)" ->
+    {bovine, serum, albumin, bsa}. Punctuation, hyphens and underscores separate words."""
+    return frozenset(re.findall(r"[^\W_]+", text.casefold()))
+
+
+def substances_match(a: str, b: str) -> bool:
+    """Whether two substance names name the same thing, on whole words: all the words of
+    one appear in the other ("bovine serum albumin" and "Bovine serum albumin (BSA)";
+    "lidocaine" and "lidocaine hydrochloride"), never a part of a word ("BSA" alone does not
+    match "bovine serum albumin", nor "glycol" match "glycolic acid")."""
+    wa, wb = _words(a), _words(b)
+    return bool(wa) and bool(wb) and (wa <= wb or wb <= wa)
 
 
 @dataclass(frozen=True)
 class _Context:
     history: MedicalHistory
     on: date
-    product_components: frozenset[str]
+    product_components: tuple[str, ...]
 
 
 def _holds(cond: Mapping[str, Any], ctx: _Context) -> bool:
@@ -346,10 +358,9 @@ def _holds(cond: Mapping[str, Any], ctx: _Context) -> bool:
         case "platelets_below":
             return h.platelet_count_10e9_per_l is not None and h.platelet_count_10e9_per_l < arg
         case "allergy":
-            wanted = {_norm(a) for a in arg}
-            return any(_norm(a) in wanted for a in h.allergies)
+            return any(substances_match(a, w) for a in h.allergies for w in arg)
         case "allergy_to_product":
-            return any(_norm(a) in ctx.product_components for a in h.allergies)
+            return any(substances_match(a, c) for a in h.allergies for c in ctx.product_components)
         case "age_below":
             return h.age is not None and h.age < arg
         case "age_above":
@@ -369,7 +380,7 @@ def condition_holds(
     rule: Rule, history: MedicalHistory, on: date, product_components: Iterable[str] = ()
 ) -> bool:
     """Whether ``rule``'s condition holds for ``history`` (ignores ``enabled``)."""
-    ctx = _Context(history, on, frozenset(_norm(c) for c in product_components))
+    ctx = _Context(history, on, tuple(product_components))
     return _holds(rule.when, ctx)
 
 
@@ -534,7 +545,7 @@ def screen(
     medication hold windows are measured from the treatment date, not from "today".
     """
     rs = ruleset if ruleset is not None else load_default_ruleset()
-    ctx = _Context(history, on, frozenset(_norm(c) for c in product_components))
+    ctx = _Context(history, on, tuple(product_components))
     wanted = tuple(modalities)
     for m in wanted:
         if m not in MODALITIES:

@@ -188,7 +188,9 @@ class PlanCard:
     def course_given(self) -> bool:
         """Every planned session has been given (the course is complete)."""
         planned = self.plan.sessions_planned
-        return bool(planned) and getattr(self.plan, "sessions_given", 0) >= planned
+        if not planned:
+            return False
+        return bool(getattr(self.plan, "sessions_given", 0) >= planned)
 
 
 @dataclass

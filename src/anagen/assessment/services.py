@@ -93,6 +93,21 @@ def _check_date(errors: dict[str, list[str]], field: str, value: Any) -> date | 
     return value
 
 
+def _not_before_birth(
+    errors: dict[str, list[str]], field: str, value: date | None, patient: Patient
+) -> date | None:
+    """``value`` unless it lies before the patient's birth (then an error names the date)."""
+    born = patient.date_of_birth
+    if value is not None and value < born:
+        _add(
+            errors,
+            field,
+            f"Before the patient's date of birth ({born.isoformat()}); check the date.",
+        )
+        return None
+    return value
+
+
 def patient_sex(patient: Patient) -> str:
     """The patient's sex in the vocabulary of ``scales``/``screening``."""
     return {"male": "male", "female": "female", "intersex": "other"}.get(
@@ -160,15 +175,8 @@ def _clean_history(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
         platelets = None
     clean["platelet_count_10e9_per_l"] = platelets
     clean["recorded_on"] = _check_date(errors, "recorded_on", data.get("recorded_on") or _today())
-    born = patient.date_of_birth
-    if clean["recorded_on"] is not None and clean["recorded_on"] < born:
-        # Else the screening engine refuses the negative age under its own field name, "age".
-        _add(
-            errors,
-            "recorded_on",
-            f"Before the patient's date of birth ({born.isoformat()}); check the date.",
-        )
-        clean["recorded_on"] = None
+    # Else the screening engine refuses the negative age under its own field name, "age".
+    clean["recorded_on"] = _not_before_birth(errors, "recorded_on", clean["recorded_on"], patient)
 
     allergies = []
     for a in clean["allergies"]:
@@ -183,7 +191,12 @@ def _clean_history(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(m, dict):
             _add(errors, "medications", f"Medication {i + 1}: expected an object.")
             continue
-        start = _check_date(errors, f"medications[{i}].start", m.get("start"))
+        start = _not_before_birth(
+            errors,
+            f"medications[{i}].start",
+            _check_date(errors, f"medications[{i}].start", m.get("start")),
+            patient,
+        )
         stop = _check_date(errors, f"medications[{i}].stop", m.get("stop"))
         name = m.get("name") or ""
         if not isinstance(name, str) or len(name) > 200:
@@ -204,7 +217,12 @@ def _clean_history(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(p, dict):
             _add(errors, "prior_treatments", f"Treatment {i + 1}: expected an object.")
             continue
-        on = _check_date(errors, f"prior_treatments[{i}].on", p.get("on"))
+        on = _not_before_birth(
+            errors,
+            f"prior_treatments[{i}].on",
+            _check_date(errors, f"prior_treatments[{i}].on", p.get("on")),
+            patient,
+        )
         if on is None and f"prior_treatments[{i}].on" not in errors:
             _add(errors, f"prior_treatments[{i}].on", "Give the date of the treatment.")
         notes = p.get("notes") or ""
@@ -282,6 +300,18 @@ def record_history(patient: Patient, user: User, data: dict[str, Any]) -> Medica
         previous = (
             MedicalHistory.objects.select_for_update().filter(patient=patient).order_by("-version")
         ).first()
+        if previous is not None and recorded_on < previous.recorded_on:
+            # The newest version is the current history: a back-dated one would replace
+            # answers given later.
+            raise AssessmentError(
+                {
+                    "recorded_on": [
+                        f"Before the latest history (version {previous.version}, recorded "
+                        f"{previous.recorded_on.isoformat()}); a new version is dated on or "
+                        "after it."
+                    ]
+                }
+            )
         answered_on = {}
         for f in ANSWER_FIELDS:
             if previous is not None and getattr(previous, f) == clean[f]:
@@ -352,8 +382,22 @@ def run_screening(
     ruleset = screening.apply_overrides(
         screening.load_default_ruleset(), [o.as_override() for o in overrides]
     )
+    try:
+        engine_input = engine_history(history, patient, on)
+    except screening.ScreeningInputError as exc:
+        # The patient record changed after the answers (e.g. sex at birth set to male over a
+        # history that records a pregnancy): the stored answers no longer fit the patient.
+        raise AssessmentError(
+            {
+                "__all__": [
+                    f"The latest medical history (version {history.version}) no longer fits "
+                    f"the patient record: {exc.message}. Record a new history version, "
+                    "then screen again."
+                ]
+            }
+        ) from exc
     result = screening.screen(
-        engine_history(history, patient, on),
+        engine_input,
         on=on,
         ruleset=ruleset,
         product_components=components,
@@ -426,6 +470,21 @@ def add_rule_override(
         _add(errors, "outcome", "Choose WARN, REFER or BLOCK.")
     if len(reason) < MIN_REASON_CHARS:
         _add(errors, "reason", f"Give the reason (at least {MIN_REASON_CHARS} characters).")
+    if not errors:
+        # One active override per rule, so what a rule does is read off one row.
+        earlier = ScreeningRuleOverride.objects.filter(
+            clinic=clinic, rule_id=rule_id, retired_at__isnull=True
+        ).first()
+        if earlier is not None:
+            _add(
+                errors,
+                "rule_id",
+                f"{rule_id} already has an active override ({earlier.get_action_display()}"
+                f"{' to ' + earlier.outcome if earlier.outcome else ''}, "
+                f"{long_date(timezone.localdate(earlier.created_at))}); retire it first.",
+            )
+        elif action == "set_outcome" and base.rule(rule_id).outcome == outcome:
+            _add(errors, "outcome", f"{rule_id} is already {outcome}; nothing would change.")
     if not errors:
         row = ScreeningRuleOverride(
             clinic=clinic,
@@ -525,7 +584,13 @@ def record_exam(patient: Patient, user: User, data: dict[str, Any]) -> ScalpExam
     exam = ScalpExam(clinic=patient.clinic, patient=patient, examined_by=user)
     # None only with an error added, and then nothing is stored.
     exam.examined_on = (
-        _check_date(errors, "examined_on", get["examined_on"] or _today()) or _today()
+        _not_before_birth(
+            errors,
+            "examined_on",
+            _check_date(errors, "examined_on", get["examined_on"] or _today()),
+            patient,
+        )
+        or _today()
     )
     exam.female_pattern_confirmed = bool(get["female_pattern_confirmed"])
     exam.findings = get["findings"] if isinstance(get["findings"], str) else ""
@@ -673,7 +738,12 @@ def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diag
     key = data.get("condition") or ""
     stage = (data.get("stage") or "").strip() if isinstance(data.get("stage"), str) else ""
     notes = data.get("notes") or ""
-    diagnosed_on = _check_date(errors, "diagnosed_on", data.get("diagnosed_on") or _today())
+    diagnosed_on = _not_before_birth(
+        errors,
+        "diagnosed_on",
+        _check_date(errors, "diagnosed_on", data.get("diagnosed_on") or _today()),
+        patient,
+    )
     if key not in coding.DIAGNOSES:
         _add(errors, "condition", f"Choose one of: {', '.join(coding.DIAGNOSES)}.")
         raise AssessmentError(errors)
@@ -999,7 +1069,11 @@ PLAN_FIELDS = ("sessions_planned", "interval_weeks", "start_on", "notes")
 PLAN_START_MAX_DAYS_AHEAD = 730
 
 
-def _clean_plan_fields(data: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any]:
+def _clean_plan_fields(
+    data: dict[str, Any], errors: dict[str, list[str]], *, current_start: date | None = None
+) -> dict[str, Any]:
+    """Checked plan fields. ``current_start`` is the stored start date of a plan being
+    edited: re-sending it unchanged is no new start, so it may lie in the past."""
     out: dict[str, Any] = {}
     if "sessions_planned" in data:
         v = data["sessions_planned"]
@@ -1022,7 +1096,9 @@ def _clean_plan_fields(data: dict[str, Any], errors: dict[str, list[str]]) -> di
             except ValueError:
                 _add(errors, "start_on", "Enter a real date as YYYY-MM-DD.")
                 v = None
-        if v is not None and v < _today():
+        if v is not None and v == current_start:
+            pass  # unchanged (an edit form re-sends it); checked when it was set
+        elif v is not None and v < _today():
             _add(errors, "start_on", "A plan cannot start in the past.")
         elif v is not None and v > _today() + timedelta(days=PLAN_START_MAX_DAYS_AHEAD):
             # 9999-12-31 was accepted; once consented, such a plan could never have a session.
@@ -1072,6 +1148,14 @@ def active_plan_conflicts(patient: Patient, modalities: list[str] | tuple[str, .
             "accept a second one."
         )
     return out
+
+
+def session_protocol(snapshots: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The protocol whose course gives a plan its default session count and interval: the
+    only one with sessions (PRP, not the daily minoxidil beside it); None when none or
+    several have sessions (then the clinician enters them)."""
+    with_sessions = [p for p in snapshots if p.get("sessions_max") is not None]
+    return with_sessions[0] if len(with_sessions) == 1 else None
 
 
 def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> TreatmentPlan:
@@ -1140,10 +1224,11 @@ def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> Treatment
             created_by=user,
             **fields,
         )
-        if plan.sessions_planned is None and len(chosen.protocols) == 1:
-            plan.sessions_planned = chosen.protocols[0]["sessions_max"]
-        if plan.interval_weeks is None and len(chosen.protocols) == 1:
-            plan.interval_weeks = chosen.protocols[0]["interval_weeks_min"]
+        course = session_protocol(chosen.protocols)
+        if plan.sessions_planned is None and course is not None:
+            plan.sessions_planned = course["sessions_max"]
+        if plan.interval_weeks is None and course is not None:
+            plan.interval_weeks = course["interval_weeks_min"]
         save_with_history(plan, user, f"plan accepted: {chosen.key}")
     return plan
 
@@ -1168,10 +1253,10 @@ def update_plan(plan: TreatmentPlan, user: User, data: dict[str, Any]) -> Treatm
             "The patient has consented to this plan; cancel it (with a reason) and make a new "
             "plan.",
         )
-    fields = _clean_plan_fields(data, errors)
+    fresh = TreatmentPlan.objects.get(pk=plan.pk)
+    fields = _clean_plan_fields(data, errors, current_start=fresh.start_on)
     if errors:
         raise AssessmentError(errors)
-    fresh = TreatmentPlan.objects.get(pk=plan.pk)
     for f, v in fields.items():
         setattr(fresh, f, v)
     save_with_history(fresh, user, "plan edited")  # nothing changed: not saved
@@ -1375,8 +1460,9 @@ def record_consent(
         on = None
     else:
         on = _check_date(errors, "signed_on", signed_on)
-    if on is not None and on < plan.created_at.date():
-        _add(errors, "signed_on", "Cannot be before the plan was made.")
+    made_on = timezone.localdate(plan.created_at)  # the clinic's day, not UTC's
+    if on is not None and on < made_on:
+        _add(errors, "signed_on", f"Cannot be before the plan was made ({long_date(made_on)}).")
     signature = _check_signature(errors, signature_png)
     if errors:
         raise AssessmentError(errors)

@@ -69,11 +69,11 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
     blocked = c.blocked_modalities
     plan_forms = []
     for p in c.proposals:
-        single = p.protocols[0] if len(p.protocols) == 1 else None
+        course = services.session_protocol(p.protocols)
         initial = {
             "proposal_key": p.key,
-            "sessions_planned": single["sessions_max"] if single else None,
-            "interval_weeks": single["interval_weeks_min"] if single else None,
+            "sessions_planned": course["sessions_max"] if course else None,
+            "interval_weeks": course["interval_weeks_min"] if course else None,
         }
         form = bound.get(f"plan:{p.key}") or f.PlanForm(initial=initial, auto_id=f"id_{p.key}_%s")
         plan_forms.append((p, form))

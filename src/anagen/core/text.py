@@ -61,14 +61,20 @@ def load_json(text: str | bytes) -> Any:
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-def hidden_characters(text: str, *, allow: str = "") -> list[str]:
+def hidden_characters(text: str, *, allow: str = "", invisible: bool = False) -> list[str]:
     """The control characters (C0/C1, DEL) and bidirectional overrides in ``text`` as
-    "U+XXXX" codes, except those in ``allow`` (an address keeps its line breaks)."""
+    "U+XXXX" codes, except those in ``allow`` (an address keeps its line breaks).
+
+    ``invisible`` also finds every format character (Unicode category Cf: zero-width space
+    and joiners, byte-order mark, soft hyphen, word joiner): for identifiers such as a record
+    number or a name, where "MRN-12" and "MRN-1\u200b2" would look the same but differ. Free
+    text leaves it off (emoji sequences use the zero-width joiner)."""
     found = []
     for ch in text:
         if ch in allow:
             continue
-        if unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS:
+        category = unicodedata.category(ch)
+        if category == "Cc" or ch in _BIDI_CONTROLS or (invisible and category == "Cf"):
             code = f"U+{ord(ch):04X}"
             if code not in found:
                 found.append(code)

@@ -26,6 +26,9 @@ EDITABLE_FIELDS = (
     "address",
 )
 OLDEST_PLAUSIBLE_AGE_YEARS = 130
+_IDENTIFYING_TEXT = frozenset({"medical_record_number", "given_name", "family_name"})
+_NAMES = frozenset({"given_name", "family_name"})
+NAME_JOINERS = "\u200c\u200d"  # zero-width non-joiner and joiner (e.g. Persian "می‌خواهم")
 
 
 class PatientError(Refusal):
@@ -65,7 +68,15 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
             continue
         # A tab, bell or right-to-left override in a record number or name hides what it
         # shows (a FHIR import stored "IMP 13\n\tX"); an address keeps its line breaks.
-        hidden = hidden_characters(value, allow="\n\r" if field == "address" else "")
+        # Zero-width and other format characters too in the identifying fields: "MRN-1\u200b2"
+        # looks like MRN-12 but is another number.
+        hidden = hidden_characters(
+            value,
+            # Names keep the zero-width (non-)joiners that Persian and Indic spellings need;
+            # a record number, compared for duplicates, keeps none.
+            allow="\n\r" if field == "address" else NAME_JOINERS if field in _NAMES else "",
+            invisible=field in _IDENTIFYING_TEXT,
+        )
         if hidden:
             errors.setdefault(field, []).append(
                 f"Remove the control or invisible character(s) {', '.join(hidden)}."
@@ -147,9 +158,32 @@ def update_patient(patient: Patient, user: User, data: dict[str, Any]) -> Patien
     if mrn:
         _check_mrn_free(patient.clinic, mrn, patient)
     fresh = Patient.objects.get(pk=patient.pk)
+    if cleaned.get("sex_at_birth", fresh.sex_at_birth) != fresh.sex_at_birth:
+        _check_sex_fits_history(fresh, cleaned["sex_at_birth"])
     for field, value in cleaned.items():
         setattr(fresh, field, value)
-    return _save(fresh, user, "edited")  # nothing changed: not saved, no history entry
+    return _save(fresh, user, "edited")
+
+
+def _check_sex_fits_history(patient: Patient, sex_at_birth: str) -> None:
+    """A male record cannot keep a history that records pregnancy or breastfeeding: the
+    screening engine refuses that combination, so the patient could no longer be screened."""
+    if sex_at_birth != SexAtBirth.MALE:
+        return
+    from anagen.assessment.models import MedicalHistory  # assessment depends on patients
+
+    latest = MedicalHistory.objects.filter(patient=patient).order_by("-version").first()
+    if latest is not None and (latest.pregnant or latest.lactating):
+        answered = "pregnancy" if latest.pregnant else "breastfeeding"
+        raise PatientError(
+            {
+                "sex_at_birth": [
+                    f"The latest medical history (version {latest.version}, "
+                    f"{latest.recorded_on.isoformat()}) records {answered}, which cannot apply "
+                    "to a male record. Record a new history version without it first."
+                ]
+            }
+        )  # nothing changed: not saved, no history entry
 
 
 def void_patient(patient: Patient, user: User, reason: str) -> Patient:
