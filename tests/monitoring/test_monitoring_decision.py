@@ -51,6 +51,22 @@ class TestAdverseEvents:
         assert d.proposal is Proposal.CONTINUE
         assert any("caution" in r for r in d.reasons)
 
+    def test_unrelated_higher_grade_event_does_not_hide_a_related_grade_3(self):
+        d = decide(max_ae_grade=3, ae_related=True, max_unrelated_ae_grade=4)
+        assert d.proposal is Proposal.STOP_ADVERSE_EVENT
+        assert d.reasons[0].startswith("Grade 3 adverse event related")
+
+    def test_unrelated_grade_is_noted_for_review_next_to_a_related_grade_2(self):
+        d = decide(sessions_done=1, max_ae_grade=2, ae_related=True, max_unrelated_ae_grade=4)
+        assert d.proposal is Proposal.CONTINUE
+        assert any("Grade 4 adverse event judged unrelated" in r for r in d.reasons)
+        assert any("Grade 2 adverse event: continue with caution" in r for r in d.reasons)
+
+    def test_unrelated_grade_above_6_is_refused(self):
+        with pytest.raises(DecisionInputError) as err:
+            decide(max_unrelated_ae_grade=6)
+        assert err.value.field == "max_unrelated_ae_grade"
+
     def test_clinic_can_stop_at_grade_2(self):
         d = propose_next_step(
             Progress(1, 3, max_ae_grade=2, ae_related=True), Thresholds(stop_ae_grade=2)

@@ -323,3 +323,75 @@ def test_the_grade_definitions_do_not_cite_the_internal_reference_file(client, c
     page = client.get(f"/monitoring/{patient.pk}/adverse-events/new/").content.decode()
     section = page[page.index('id="grade-definitions"') :]
     assert "REFERENCE" not in section
+
+
+def _event_at_a_visit_voided_since(patient, clinician):
+    visit = services.record_visit(patient, clinician, {"visit_date": TODAY - timedelta(days=4)})
+    event = services.record_adverse_event(
+        patient, clinician,
+        {"term_key": "pain", "grade": 1, "onset_date": TODAY - timedelta(days=4),
+         "visit_id": visit.pk},
+    )  # fmt: skip
+    services.void_record(visit, clinician, "entered for the wrong patient")
+    return visit, event
+
+
+def test_an_event_whose_visit_was_voided_later_can_still_be_updated_by_the_api(
+    client, clinician, patient, clinic_a, api_token
+):
+    visit, event = _event_at_a_visit_voided_since(patient, clinician)
+    response = client.patch(
+        f"/api/v1/monitoring/patients/{patient.pk}/adverse-events/{event.pk}",
+        data={"outcome": "recovered", "resolution_date": TODAY.isoformat()},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_token(clinician, clinic_a)}"},
+    )
+    assert response.status_code == 200, response.json()
+    event.refresh_from_db()
+    assert (event.outcome, event.resolution_date, event.visit_id) == ("recovered", TODAY, visit.pk)
+
+
+def test_an_event_whose_visit_was_voided_later_can_still_be_updated_in_the_page(
+    client, clinician, patient
+):
+    _, event = _event_at_a_visit_voided_since(patient, clinician)
+    client.force_login(clinician)
+    response = client.post(
+        f"/monitoring/{patient.pk}/adverse-events/{event.pk}/edit/",
+        form(term_key="pain", onset_date=(TODAY - timedelta(days=4)).isoformat(),
+             outcome="recovered", resolution_date=TODAY.isoformat()),
+    )  # fmt: skip
+    assert response.status_code == 302
+    event.refresh_from_db()
+    assert event.outcome == "recovered"
+
+
+def test_linking_an_event_to_a_voided_visit_anew_is_refused_in_words(clinician, patient, client):
+    visit, event = _event_at_a_visit_voided_since(patient, clinician)
+    other = services.record_adverse_event(
+        patient, clinician, {"term_key": "pruritus", "grade": 1, "onset_date": TODAY}
+    )
+    with pytest.raises(services.MonitoringError) as err:
+        services.update_adverse_event(other, clinician, {"visit_id": visit.pk})
+    assert "visit_id" in err.value.errors
+    client.force_login(clinician)
+    page = client.post(
+        f"/monitoring/{patient.pk}/adverse-events/new/", form(visit_id=str(visit.pk))
+    ).content.decode()
+    assert "Visit: No such visit of this patient." in page and "visit_id:" not in page
+
+
+def test_the_reportable_table_keeps_dates_and_lot_numbers_on_one_line(client, clinician, patient):
+    services.record_adverse_event(
+        patient, clinician,
+        {"term_key": "skin_infection", "grade": 3, "onset_date": TODAY - timedelta(days=2),
+         "outcome": "recovered", "resolution_date": TODAY},
+    )  # fmt: skip
+    client.force_login(clinician)
+    page = client.get("/monitoring/adverse-events/reportable/").content.decode()
+    onset, resolved = (TODAY - timedelta(days=2)).isoformat(), TODAY.isoformat()
+    assert f'<span class="nowrap">{onset}</span> → <span class="nowrap">{resolved}</span>' in page
+    assert '<td class="nowrap">—</td>' in page  # the lot cell
+    css = client.get("/static/monitoring/monitoring.css")
+    body = b"".join(css.streaming_content) if css.streaming else css.content
+    assert b".nowrap { white-space: nowrap; }" in body

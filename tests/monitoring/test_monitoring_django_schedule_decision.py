@@ -184,6 +184,39 @@ def test_proposal_follows_change_from_baseline_and_clinic_thresholds(
     assert proposal.decision.proposal.value == expected
 
 
+def _ae(patient, user, visit, term_key, grade, relatedness):
+    services.record_adverse_event(
+        patient, user,
+        {"term_key": term_key, "grade": grade, "relatedness": relatedness,
+         "onset_date": visit.visit_date - timedelta(days=10)},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("related_first", [True, False])
+def test_an_unrelated_higher_grade_event_does_not_hide_a_related_grade_3_one(
+    clinician, patient, related_first
+):
+    visit = _course(patient, clinician, start=TODAY - timedelta(weeks=13), density_after=150)
+    assert selectors.proposal_for(visit).decision.proposal.value == "switch_or_combine"
+    related = ("pain", 3, "probable")
+    unrelated = ("fever", 4, "unrelated")
+    for event in (related, unrelated) if related_first else (unrelated, related):
+        _ae(patient, clinician, visit, *event)
+    proposal = selectors.proposal_for(visit)
+    assert proposal.decision.proposal.value == "stop_adverse_event"
+    assert proposal.decision.reasons[0].startswith("Grade 3 adverse event related")
+    assert proposal.inputs["max_ae_grade"] == 3 and proposal.inputs["ae_related"] is True
+    assert proposal.inputs["max_unrelated_ae_grade"] == 4
+
+
+def test_an_unrelated_grade_4_event_alone_is_noted_for_review(clinician, patient):
+    visit = _course(patient, clinician, start=TODAY - timedelta(weeks=13), density_after=150)
+    _ae(patient, clinician, visit, "fever", 4, "unrelated")
+    proposal = selectors.proposal_for(visit)
+    assert proposal.decision.proposal.value == "switch_or_combine"
+    assert any("Grade 4 adverse event judged unrelated" in r for r in proposal.decision.reasons)
+
+
 def test_clinic_thresholds_change_the_proposal(clinician, patient, clinic_a):
     visit = _course(patient, clinician, start=TODAY - timedelta(weeks=13), density_after=159)
     assert selectors.proposal_for(visit).decision.proposal.value == "add_sessions"
@@ -229,6 +262,27 @@ def test_clinician_decides_and_both_proposal_and_decision_are_stored(client, cli
     assert row.proposal_reasons and row.decided_by == clinician
     detail = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
     assert "Decided: Switch or combine modality" in detail
+
+
+def test_a_second_decision_at_the_same_visit_is_refused_naming_the_first(
+    client, clinician, patient
+):
+    visit = _course(patient, clinician, start=TODAY - timedelta(weeks=13), density_after=159)
+    services.record_decision(visit, clinician, decided="add_sessions")
+    with pytest.raises(services.MonitoringError) as err:
+        services.record_decision(visit, clinician, decided="add_sessions")
+    message = " ".join(err.value.errors["decision"])
+    assert "already recorded at this visit" in message and "“Add sessions”" in message
+    assert clinician.username in message or clinician.get_full_name() in message
+    # A double submit of the page is refused under the decision field.
+    client.force_login(clinician)
+    response = client.post(
+        f"/monitoring/{patient.pk}/visits/{visit.pk}/decision/",
+        {"sessions_done": "3", "sessions_planned": "3", "decision": "add_sessions"},
+    )
+    assert response.status_code == 400
+    assert "already recorded at this visit" in response.content.decode()
+    assert TreatmentDecision.objects.filter(visit=visit).count() == 1
 
 
 def test_nurses_may_not_record_the_decision(client, clinic_a, make_user, clinician, patient):

@@ -14,10 +14,12 @@ from datetime import date, timedelta
 import pytest
 
 from anagen.accounts.roles import Role
+from anagen.core.demo import demo_clock
 from anagen.products.models import Lot, VialDraw
 from anagen.treatments import selectors
 from anagen.treatments.models import TreatmentSession
 
+from ..builders import exosome_plan, released_lot
 from .conftest import make_lot
 from .test_treatments_views_api import form_data
 
@@ -86,3 +88,28 @@ def test_the_note_stays_short(clinic_a, clinician):
     assert len(lots.held_back_shown) == selectors.HELD_BACK_NOTE_MAX
     assert lots.held_back_more == 3
     assert lots.offered == []
+
+
+def test_a_session_entered_afterwards_may_draw_from_a_lot_usable_on_its_date(
+    client, clinician, clinic_a, make_patient
+):
+    """The page offers the lots usable on the posted session date, and checks the
+    pre-session checklist on it, as the service does; not only those usable today: a lot
+    that expired since is still the lot used then."""
+    day = date.today() - timedelta(days=2)
+    patient = make_patient(clinic_a, clinician, sex_at_birth="male")
+    with demo_clock(day - timedelta(days=7)):
+        plan = exosome_plan(patient, clinician, on=day - timedelta(days=7))
+    lot = released_lot(
+        clinic_a, clinician, number="EXP-1", vials=5,
+        expiry=date.today() - timedelta(days=1), received_days_ago=30,
+    )  # fmt: skip
+    client.force_login(clinician)
+    page = client.get(f"/sessions/{patient.pk}/new/")
+    assert lot not in page.context["lots"]  # not usable today
+    response = client.post(
+        f"/sessions/{patient.pk}/new/", form_data(plan, lot, performed_on=day.isoformat())
+    )
+    assert response.status_code == 302, response.context["form"].errors
+    assert TreatmentSession.objects.get().performed_on == day
+    assert VialDraw.objects.get().lot == lot

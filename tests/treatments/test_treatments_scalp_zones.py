@@ -113,6 +113,55 @@ class TestRecordingLimits:
         assert sz.check_recording_limits([{"zone": 3, "points": "x", "volume_ml": None}]) == []
 
 
+class TestRecordedZonesHoldSomething:
+    """A recorded zone was injected: at least one point and 0.01 mL as stored."""
+
+    def test_a_zone_with_no_points_and_no_volume_is_refused(self):
+        errs = sz.check_recording_limits([MapEntry("frontal", 0, 0.0)], prefix="map")
+        assert sorted(e.field for e in errs) == ["map[0].points", "map[0].volume_ml"]
+
+    def test_a_volume_that_rounds_to_zero_is_refused(self):
+        errs = sz.check_recording_limits([MapEntry("frontal", 10, 0.004)], prefix="map")
+        assert [e.field for e in errs] == ["map[0].volume_ml"]
+        assert "0.01 mL" in errs[0].message
+
+    def test_a_volume_that_rounds_up_to_the_step_is_kept(self):
+        assert sz.check_recording_limits([MapEntry("frontal", 10, 0.005)]) == []
+        assert sz.stored_volume_ml(0.005) == sz.VOLUME_STEP_ML
+
+    def test_points_without_volume_are_reported_once(self):
+        errs = sz.validate_map([MapEntry("frontal", 0, 0.5)], prefix="map")
+        errs += sz.check_recording_limits([MapEntry("frontal", 0, 0.5)], prefix="map")
+        assert [e.field for e in errs] == ["map[0].points"]
+
+
+class TestGrid:
+    """A new map is in whole zones or in fine-grid cells, as the session's fine_grid says."""
+
+    def test_whole_zones_without_the_fine_grid_and_cells_with_it_pass(self):
+        assert sz.check_grid([MapEntry("frontal", 1, 0.1)], fine_grid=False) == []
+        assert sz.check_grid([MapEntry("frontal.1", 1, 0.1)], fine_grid=True) == []
+
+    @pytest.mark.parametrize("fine_grid", [False, True])
+    def test_a_zone_with_its_own_cells_is_refused_on_the_zone_row(self, fine_grid):
+        entries = [MapEntry("frontal.1", 5, 0.1), MapEntry("frontal", 10, 0.5)]
+        errs = sz.check_grid(entries, fine_grid, prefix="map")
+        assert [e.field for e in errs] == ["map[1].zone"]
+        assert "both as a whole zone and as its fine-grid cells (map[0])" in errs[0].message
+
+    def test_cells_without_the_fine_grid_are_refused(self):
+        errs = sz.check_grid(
+            [MapEntry("frontal", 1, 0.1), MapEntry("vertex.2", 1, 0.1)], False, prefix="map"
+        )
+        assert [e.field for e in errs] == ["map[1].zone"]
+        assert "fine grid is off" in errs[0].message
+
+    def test_whole_zones_with_the_fine_grid_are_refused(self):
+        errs = sz.check_grid([MapEntry("vertex", 1, 0.1)], True, prefix="map")
+        assert [e.field for e in errs] == ["map[0].zone"]
+        assert "fine grid is on" in errs[0].message
+
+
 class TestTotalsAndLimits:
     ENTRIES = [
         MapEntry("frontal", 20, 1.5),

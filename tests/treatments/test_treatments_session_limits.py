@@ -103,10 +103,45 @@ def test_the_session_totals_have_hard_limits_too(clinic_a, clinician, ready, lot
     entries = [
         {"zone": z, "points": 1000, "volume_ml": scalp_zones.MAX_VOLUME_ML_PER_ZONE} for z in zones
     ]
-    errors = refused(clinic_a, clinician, plan, [lot], entries=entries)
+    errors = refused(clinic_a, clinician, plan, [lot], entries=entries, data={"fine_grid": True})
     message = " ".join(errors["map"])
     assert "points" in message and "mL" in message
     assert nothing_stored(lot)
+
+
+@pytest.mark.parametrize(
+    ("entry", "fields"),
+    [
+        ({"zone": "frontal", "points": 0, "volume_ml": 0}, {"map[0].points", "map[0].volume_ml"}),
+        ({"zone": "frontal", "points": 10, "volume_ml": 0.004}, {"map[0].volume_ml"}),
+    ],
+)
+def test_a_zone_needs_points_and_a_volume_above_zero_as_stored(
+    clinic_a, clinician, ready, lot, entry, fields
+):
+    _, plan = ready
+    errors = refused(clinic_a, clinician, plan, [lot], entries=[entry])
+    assert fields <= set(errors), errors
+    assert nothing_stored(lot)
+
+
+def test_a_zone_and_its_own_cells_are_refused(clinic_a, clinician, ready, lot):
+    _, plan = ready
+    entries = [{"zone": "frontal.1", "points": 5, "volume_ml": 0.1}, FRONTAL]
+    errors = refused(clinic_a, clinician, plan, [lot], entries=entries)
+    assert "fine-grid cells (map[0])" in " ".join(errors["map[1].zone"])
+    assert nothing_stored(lot)
+
+
+def test_cells_are_recorded_only_with_the_fine_grid(clinic_a, clinician, ready, lot):
+    _, plan = ready
+    cells = [{"zone": "frontal.1", "points": 5, "volume_ml": 0.1}]
+    assert "map[0].zone" in refused(clinic_a, clinician, plan, [lot], entries=cells)
+    assert "map[0].zone" in refused(
+        clinic_a, clinician, plan, [lot], entries=[FRONTAL], data={"fine_grid": True}
+    )
+    session = record(clinic_a, clinician, plan, [lot], entries=cells, data={"fine_grid": True})
+    assert session.fine_grid and [e.zone for e in session.map_entries.all()] == ["frontal.1"]
 
 
 def test_decimals_are_rounded_to_the_columns_places_and_the_totals_add_up(
@@ -256,6 +291,11 @@ def api_post(client, patient, headers, body):
         ({"map": [{**FRONTAL, "spacing_mm": HUGE}]}, "map[0].spacing_mm"),
         ({"map": [{**FRONTAL, "points": 2**63}]}, "map[0].points"),
         ({"map": [FRONTAL, FRONTAL]}, "map[1].zone"),
+        ({"map": [{"zone": "frontal", "points": 0, "volume_ml": 0}]}, "map[0].points"),
+        ({"map": [{"zone": "frontal", "points": 0, "volume_ml": 0}]}, "map[0].volume_ml"),
+        ({"map": [{**FRONTAL, "volume_ml": 0.004}]}, "map[0].volume_ml"),
+        ({"map": [{**FRONTAL, "zone": "frontal.1"}, FRONTAL]}, "map[1].zone"),
+        ({"fine_grid": True, "map": [FRONTAL]}, "map[0].zone"),
         ({"depth_mm": "1e300"}, "depth_mm"),
     ],
 )
@@ -311,4 +351,77 @@ def test_the_page_refuses_impossible_points_and_volume_next_to_the_zone(
     assert any(e.startswith("Points:") for e in row["errors"])
     assert any(e.startswith("Volume (mL):") for e in row["errors"])
     assert response.context["form"].non_field_errors()
+    assert nothing_stored(lot)
+
+
+def test_the_page_records_fine_grid_cells_and_skips_blank_rows(client, clinician, ready, lot):
+    patient, plan = ready
+    client.force_login(clinician)
+    data = form_data(plan, lot, fine_grid="on", **{
+        "map-frontal.1-points": "10", "map-frontal.1-volume_ml": "0.2",
+        "map-vertex.3-points": "", "map-vertex.3-volume_ml": "",
+    })  # fmt: skip
+    response = client.post(f"/sessions/{patient.pk}/new/", data)
+    assert response.status_code == 302
+    session = TreatmentSession.objects.get()
+    # The whole-zone fields of form_data are not read with the fine grid on.
+    assert session.fine_grid and [e.zone for e in session.map_entries.all()] == ["frontal.1"]
+
+
+def test_the_page_refuses_a_zone_with_no_points_and_no_volume_next_to_it(
+    client, clinician, ready, lot
+):
+    patient, plan = ready
+    client.force_login(clinician)
+    response = client.post(
+        f"/sessions/{patient.pk}/new/",
+        form_data(plan, lot, **{"map-vertex-points": "0", "map-vertex-volume_ml": "0"}),
+    )
+    assert response.status_code == 400
+    row = next(r for r in response.context["map_rows"] if r["code"] == "vertex")
+    assert any(e.startswith("Points:") for e in row["errors"])
+    assert nothing_stored(lot)
+
+
+# --- vials drawn -----------------------------------------------------------------------------
+
+
+def test_every_vial_row_that_cannot_be_drawn_is_refused_under_its_row(
+    clinic_a, clinician, ready, lot
+):
+    _, plan = ready
+    bad = make_lot(clinic_a, clinician, number="BAD", status="quarantined")
+    with pytest.raises(services.SessionError) as exc:
+        services.record_session(
+            clinic_a, clinician, plan,
+            {"modality": "exosome", "performed_on": date.today()},
+            map_entries=[FRONTAL],
+            vials=[services.VialRequest(lot, 6), services.VialRequest(bad, 1)],
+        )  # fmt: skip
+    errors = exc.value.errors
+    assert "Only 5 vial(s) left" in " ".join(errors["vials[0].quantity"])
+    assert "Lot BAD" in " ".join(errors["vials[1].lot"])
+    assert "vials" not in errors
+    assert nothing_stored(lot)
+
+
+def test_the_api_and_the_page_name_the_vial_row_that_cannot_be_drawn(
+    client, clinician, ready, lot, api_token, clinic_a
+):
+    patient, plan = ready
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    body = {
+        "plan_id": plan.pk,
+        "modality": "exosome",
+        "performed_on": date.today().isoformat(),
+        "map": [FRONTAL],
+        "vials": [{"lot_id": lot.pk, "quantity": 6}],
+    }
+    response = api_post(client, patient, headers, body)
+    assert response.status_code == 400
+    assert "vials[0].quantity" in response.json()["detail"]
+    client.force_login(clinician)
+    page = client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot, vial_0_quantity="6"))
+    assert page.status_code == 400
+    assert any("Only 5 vial(s) left" in e for e in page.context["form"].errors["vial_0_quantity"])
     assert nothing_stored(lot)

@@ -100,7 +100,9 @@ def test_vials_from_an_unusable_lot_roll_back_the_whole_session(
     )
     with pytest.raises(services.SessionError) as exc:
         record(clinic_a, clinician, plan, bad)
-    assert message in " ".join(exc.value.errors["vials"]).lower()
+    # Under the row of the lot, so that the API and the page's row show it.
+    assert message in " ".join(exc.value.errors["vials[0].lot"]).lower()
+    assert "vials" not in exc.value.errors
     assert not TreatmentSession.objects.exists() and not VialDraw.objects.exists()
 
 
@@ -108,7 +110,8 @@ def test_drawing_more_vials_than_on_hand_is_refused(clinic_a, clinician, ready, 
     _, plan = ready
     with pytest.raises(services.SessionError) as exc:
         record(clinic_a, clinician, plan, lot, quantity=6)
-    assert "Only 5 vial(s) left" in " ".join(exc.value.errors["vials"])
+    assert "Only 5 vial(s) left" in " ".join(exc.value.errors["vials[0].quantity"])
+    assert "vials" not in exc.value.errors
     assert not TreatmentSession.objects.exists()
 
 

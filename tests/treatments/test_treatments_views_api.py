@@ -2,6 +2,8 @@ import json
 from datetime import date
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from anagen.products.models import VialDraw
 from anagen.treatments import services
@@ -189,3 +191,46 @@ def test_the_session_pages_show_zone_labels_and_the_clinicians_name(client, clin
     listing = client.get(f"/sessions/{patient.pk}/").content.decode()
     assert "<td>Ada Lovelace</td>" in listing
     assert f"<td>{clinician.username}</td>" not in listing
+
+
+def test_api_session_shows_what_the_session_page_shows(
+    client, clinician, ready, lot, api_token, clinic_a
+):
+    """Notes, the fine grid, the vials drawn (lot and quantity), PRP and grafts."""
+    patient, plan = ready
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    body = {
+        "plan_id": plan.pk,
+        "modality": "exosome",
+        "performed_on": date.today().isoformat(),
+        "fine_grid": True,
+        "notes": "Tolerated well.",
+        "map": [{"zone": "frontal.1", "points": 20, "volume_ml": 0.5}],
+        "vials": [{"lot_id": lot.pk, "quantity": 2}],
+    }
+    created = client.post(
+        f"/api/v1/sessions/{patient.pk}", data=json.dumps(body),
+        content_type="application/json", headers=headers,
+    )  # fmt: skip
+    assert created.status_code == 201, created.json()
+    got = client.get(f"/api/v1/sessions/{patient.pk}/{created.json()['id']}", headers=headers)
+    session = got.json()
+    assert session["notes"] == "Tolerated well." and session["fine_grid"] is True
+    assert [(v["lot_number"], v["quantity"]) for v in session["vials"]] == [(lot.lot_number, 2)]
+    assert session["vials"][0]["lot_id"] == lot.pk
+    assert session["prp"] is None and session["grafts"] == []
+    assert created.json()["vials"] == session["vials"]
+    # The list reads the draws of all sessions at once: a second session adds no query.
+    listing = client.get(f"/api/v1/sessions/{patient.pk}", headers=headers)
+    assert listing.json() == [session]
+    with CaptureQueriesContext(connection) as one:
+        client.get(f"/api/v1/sessions/{patient.pk}", headers=headers)
+    again = {**body, "confirm_same_day": True}
+    client.post(
+        f"/api/v1/sessions/{patient.pk}", data=json.dumps(again),
+        content_type="application/json", headers=headers,
+    )  # fmt: skip
+    with CaptureQueriesContext(connection) as two:
+        listed = client.get(f"/api/v1/sessions/{patient.pk}", headers=headers)
+    assert len(listed.json()) == 2
+    assert len(two.captured_queries) == len(one.captured_queries)

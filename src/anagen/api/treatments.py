@@ -9,9 +9,9 @@ from anagen.api.errors import refuse
 from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
 from anagen.patients.selectors import MAX_DB_ID, get_patient
-from anagen.products.models import Lot
+from anagen.products.models import Lot, VialDraw
 from anagen.treatments import selectors, services
-from anagen.treatments.models import TreatmentSession
+from anagen.treatments.models import PrpPreparation, TreatmentSession
 
 router = Router(tags=["sessions"])
 
@@ -71,6 +71,38 @@ class MapEntryOut(Schema):
     spacing_mm: Decimal | None
 
 
+class VialDrawOut(Schema):
+    lot_id: int
+    lot_number: str
+    product: str
+    expiry_date: date
+    quantity: int
+
+    @staticmethod
+    def resolve_lot_number(obj: VialDraw) -> str:
+        return obj.lot.lot_number
+
+    @staticmethod
+    def resolve_product(obj: VialDraw) -> str:
+        return obj.lot.product.name
+
+    @staticmethod
+    def resolve_expiry_date(obj: VialDraw) -> date:
+        return obj.lot.expiry_date
+
+
+class PrpOut(Schema):
+    blood_volume_ml: Decimal
+    spin_protocol: str
+    platelet_concentration_10e9_per_l: Decimal | None
+
+
+class GraftOut(Schema):
+    zone: str
+    grafts: int
+    technique: str
+
+
 class SessionOut(Schema):
     id: int
     plan_id: int
@@ -86,7 +118,14 @@ class SessionOut(Schema):
     limit_warnings: list[dict]
     checklist: dict
     immediate_reactions: str
+    notes: str
+    fine_grid: bool
     map: list[MapEntryOut]
+    vials: list[VialDrawOut] = Field(
+        description="Vials drawn for the session (they stay on the lot trace if it is voided)"
+    )
+    prp: PrpOut | None = Field(description="The PRP preparation of a PRP session")
+    grafts: list[GraftOut]
     investigational_notice: str | None
     voided: bool
     voided_at: datetime | None
@@ -108,6 +147,24 @@ class SessionOut(Schema):
     @staticmethod
     def resolve_map(obj: TreatmentSession) -> list:
         return list(obj.map_entries.all())
+
+    @staticmethod
+    def resolve_vials(obj: TreatmentSession) -> list:
+        drawn = getattr(obj, "vials_drawn", None)  # set by list_sessions (one query)
+        if drawn is None:
+            drawn = selectors.vial_draws_of([obj]).get(obj.pk, [])
+        return drawn
+
+    @staticmethod
+    def resolve_prp(obj: TreatmentSession) -> PrpPreparation | None:
+        try:
+            return obj.prp
+        except PrpPreparation.DoesNotExist:
+            return None
+
+    @staticmethod
+    def resolve_grafts(obj: TreatmentSession) -> list:
+        return list(obj.grafts.all())
 
     @staticmethod
     def resolve_investigational_notice(obj: TreatmentSession) -> str | None:
@@ -138,7 +195,12 @@ def api_field(name: str) -> str:
     summary="A patient's sessions, newest first",
 )
 def list_sessions(request: ClinicRequest, patient_id: int):
-    return list(selectors.sessions_of(get_patient(request.clinic, patient_id)))
+    patient = get_patient(request.clinic, patient_id)
+    sessions = list(selectors.sessions_of(patient).select_related("prp").prefetch_related("grafts"))
+    draws = selectors.vial_draws_of(sessions)
+    for s in sessions:
+        s.vials_drawn = draws.get(s.pk, [])  # type: ignore[attr-defined]  # for SessionOut
+    return sessions
 
 
 @router.get(

@@ -5,7 +5,8 @@ Output: one proposal with plain-words reasons. It is advice for the clinician, w
 
 Order of the decision (each step explained in the reasons):
 1. A related (or possibly related) adverse event at or above ``stop_ae_grade`` stops
-   treatment, whatever the response.
+   treatment, whatever the response. An unrelated event is only noted for review: an
+   unrelated event of a higher grade never hides a related one (the two are given apart).
 2. Before the planned sessions are done, continue: response is judged at the end of the
    course, and early shedding after starting treatment is common.
    No response class is given before ``MIN_RESPONSE_WEEKS`` after the first session
@@ -120,8 +121,14 @@ class Progress:
     density_change_pct: float | None = None  # % change from baseline
     diameter_change_um: float | None = None  # change in mean diameter, µm
     global_assessment: int | None = None  # −3 (greatly decreased) … +3 (greatly increased)
-    max_ae_grade: int = 0  # highest CTCAE grade since the last decision; 0 = none
-    ae_related: bool | None = None  # None = relatedness not assessed (treated as related)
+    # Highest CTCAE grade since the last decision among events related to treatment or whose
+    # relatedness is not assessed; 0 = none. ``ae_related`` is that event's relatedness
+    # (None = not assessed, treated as related; False = the event is unrelated).
+    max_ae_grade: int = 0
+    ae_related: bool | None = None
+    # Highest CTCAE grade since the last decision among events judged unrelated; 0 = none.
+    # Given apart so that an unrelated event of a higher grade cannot hide a related one.
+    max_unrelated_ae_grade: int = 0
     # Days from the first session of the course to this visit; 0 when no session was done
     # before the visit. None: not known, the interval is not checked (pure callers and tests
     # that give only changes).
@@ -138,14 +145,15 @@ class Decision:
 
 
 def _validate(p: Progress) -> None:
-    for name in ("sessions_done", "sessions_planned", "max_ae_grade"):
+    for name in ("sessions_done", "sessions_planned", "max_ae_grade", "max_unrelated_ae_grade"):
         v = getattr(p, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise DecisionInputError(name, f"must be a whole number ≥ 0, got {v!r}")
     if p.sessions_planned < 1:
         raise DecisionInputError("sessions_planned", "at least one session must be planned")
-    if p.max_ae_grade > 5:
-        raise DecisionInputError("max_ae_grade", "CTCAE grades are 1–5 (0 = no event)")
+    for name in ("max_ae_grade", "max_unrelated_ae_grade"):
+        if getattr(p, name) > 5:
+            raise DecisionInputError(name, "CTCAE grades are 1–5 (0 = no event)")
     g = p.global_assessment
     if g is not None and (isinstance(g, bool) or not isinstance(g, int) or not -3 <= g <= 3):
         raise DecisionInputError("global_assessment", f"must be an integer −3..+3, got {g!r}")
@@ -230,12 +238,12 @@ def propose_next_step(progress: Progress, thresholds: Thresholds | None = None) 
                 *why,
             ),
         )
-    if p.max_ae_grade >= t.stop_ae_grade:
+    unrelated = max(p.max_unrelated_ae_grade, p.max_ae_grade if p.ae_related is False else 0)
+    if unrelated >= t.stop_ae_grade:
         reasons.append(
-            f"Grade {p.max_ae_grade} adverse event judged unrelated: review before the next "
-            "session."
+            f"Grade {unrelated} adverse event judged unrelated: review before the next session."
         )
-    elif p.max_ae_grade >= 2 and p.ae_related is not False:
+    if p.ae_related is not False and 2 <= p.max_ae_grade < t.stop_ae_grade:
         reasons.append(f"Grade {p.max_ae_grade} adverse event: continue with caution.")
 
     if p.sessions_done < p.sessions_planned:

@@ -370,8 +370,24 @@ SESSIONS_RECORDED = "recorded"  # inputs["sessions_done_source"]: counted from t
 SESSIONS_ENTERED = "entered"  # given by the clinician on the decision form / API
 
 
-def _ae_summary(patient: Patient, visit: Visit) -> tuple[int, bool | None]:
-    """Highest grade since the previous decision up to this visit, and its relatedness."""
+@dataclass(frozen=True)
+class AeSummary:
+    """Adverse events since the previous decision up to a visit, for the proposal.
+
+    ``max_grade`` is the highest grade among events related to treatment or whose
+    relatedness is not assessed, and ``related`` that grade's relatedness (True when any
+    event of that grade is related, None when none is but one is not assessed);
+    ``max_unrelated_grade`` is the highest grade among events judged unrelated. They are
+    kept apart so that an unrelated event of a higher grade cannot hide a related one.
+    """
+
+    max_grade: int = 0
+    related: bool | None = None
+    max_unrelated_grade: int = 0
+
+
+def _ae_summary(patient: Patient, visit: Visit) -> AeSummary:
+    """The adverse events since the previous decision up to this visit (see AeSummary)."""
     last = (
         TreatmentDecision.objects.filter(patient=patient, visit__visit_date__lt=visit.visit_date)
         .order_by("-visit__visit_date")
@@ -381,15 +397,13 @@ def _ae_summary(patient: Patient, visit: Visit) -> tuple[int, bool | None]:
     if last is not None:
         query = query.filter(onset_date__gt=last.visit.visit_date)
     events = list(query)
-    if not events:
-        return 0, None
-    top = max(e.grade for e in events)
-    related = [e.is_related for e in events if e.grade == top]
-    if any(r is True for r in related):
-        return top, True
-    if any(r is None for r in related):
-        return top, None
-    return top, False
+    unrelated = max((e.grade for e in events if e.is_related is False), default=0)
+    possibly_related = [e for e in events if e.is_related is not False]
+    if not possibly_related:
+        return AeSummary(max_unrelated_grade=unrelated)
+    top = max(e.grade for e in possibly_related)
+    related = any(e.is_related is True for e in possibly_related if e.grade == top)
+    return AeSummary(top, True if related else None, unrelated)
 
 
 @dataclass
@@ -446,7 +460,7 @@ def proposal_for(
     if sessions_done is None:
         sessions_done = sessions_done_before(patient, visit.visit_date, modality)
         source = SESSIONS_RECORDED
-    max_grade, related = _ae_summary(patient, visit)
+    events = _ae_summary(patient, visit)
     days_treated = days_since_first_session(patient, visit.visit_date, modality)
     settings_row = thresholds_for(visit.clinic)
     thresholds = settings_row.thresholds()
@@ -459,8 +473,9 @@ def proposal_for(
         "density_change_pct": change.density_change_pct,
         "diameter_change_um": change.diameter_change_um,
         "global_assessment": change.global_assessment,
-        "max_ae_grade": max_grade,
-        "ae_related": related,
+        "max_ae_grade": events.max_grade,
+        "ae_related": events.related,
+        "max_unrelated_ae_grade": events.max_unrelated_grade,
         "days_since_first_session": days_treated,
         "thresholds": {f: getattr(settings_row, f) for f in MonitoringSettings.THRESHOLD_FIELDS},
     }
@@ -478,8 +493,9 @@ def proposal_for(
         density_change_pct=change.density_change_pct,
         diameter_change_um=change.diameter_change_um,
         global_assessment=change.global_assessment,
-        max_ae_grade=max_grade,
-        ae_related=related,
+        max_ae_grade=events.max_grade,
+        ae_related=events.related,
+        max_unrelated_ae_grade=events.max_unrelated_grade,
         days_since_first_session=days_treated,
     )
     try:

@@ -876,20 +876,29 @@ def _clean_event(
     if version and not code:
         err.add("meddra_code", "Give the code with the MedDRA version.")
     out["meddra_code"], out["meddra_version"] = code, version
-    visit_id = data.get("visit_id")
-    out["visit"] = None
-    if visit_id not in (None, ""):
-        try:
-            out["visit"] = Visit.objects.get(
-                pk=int(visit_id), patient=patient, voided_at__isnull=True
-            )
-        except (Visit.DoesNotExist, ValueError, TypeError, OverflowError):
-            err.add("visit_id", "No such visit of this patient.")
+    out["visit"] = _event_visit(patient, data.get("visit_id"), err, stored)
     if grade is not None:
         out["serious_or_high_grade"] = ctcae.is_serious_or_high_grade(
             int(grade), seriousness=out["seriousness"]
         )
     return out
+
+
+def _event_visit(
+    patient: Patient, visit_id: Any, err: _Errors, stored: AdverseEvent | None
+) -> Visit | None:
+    """The visit an event is linked to. Checked only when the link is new or changes: an
+    event whose visit was voided later keeps its link and stays editable for its other
+    fields (as with the session and lot links)."""
+    if visit_id in (None, ""):
+        return None
+    if stored is not None and stored.visit_id is not None and str(visit_id) == str(stored.visit_id):
+        return stored.visit
+    try:
+        return Visit.objects.get(pk=int(visit_id), patient=patient, voided_at__isnull=True)
+    except (Visit.DoesNotExist, ValueError, TypeError, OverflowError):
+        err.add("visit_id", "No such visit of this patient.")
+        return None
 
 
 def _check_session_link(
@@ -985,6 +994,7 @@ def record_decision(
     from anagen.monitoring import selectors
 
     _writable(visit, "visit")
+    _no_decision_yet(visit)
     err = _Errors()
     if decided not in decision.Proposal.__members__.values() and decided not in {
         p.value for p in decision.Proposal
@@ -1024,5 +1034,34 @@ def record_decision(
         decided_by=user,
     )
     with transaction.atomic():
+        # Lock the visit (PostgreSQL; SQLite serialises writers) so that a double submit
+        # cannot store two decisions.
+        Visit.objects.select_for_update().filter(pk=visit.pk).first()
+        _no_decision_yet(visit)
         save_with_history(row, user, "decision recorded")
     return row
+
+
+def _no_decision_yet(visit: Visit) -> None:
+    """One decision per visit: a second one (a double submit, or a second clinician at the
+    same time) is refused, naming the one recorded. Decisions are not voidable; the next
+    step is decided again at the next visit."""
+    existing = (
+        TreatmentDecision.objects.filter(visit=visit)
+        .select_related("decided_by")
+        .order_by("decided_at", "id")
+        .first()
+    )
+    if existing is None:
+        return
+    when = timezone.localtime(existing.decided_at)
+    raise MonitoringError(
+        {
+            "decision": [
+                f"A decision is already recorded at this visit: "
+                f"“{existing.get_decision_display()}”, by {display_name(existing.decided_by)} "
+                f"on {long_date(when.date())} at {when:%H:%M %Z}. A visit has one decision; "
+                "it cannot be voided or replaced, so record the next one at the next visit."
+            ]
+        }
+    )

@@ -36,13 +36,17 @@ from anagen.monitoring.models import VIEWS, Photo, ScheduledVisit, Visit
 from anagen.patients.models import Patient
 from anagen.patients.selectors import log_request_access
 
+# Fields a service names that are not fields of the page's form: said in words.
+FIELD_LABELS = {"visit_id": "Visit"}
+
 
 def _apply_errors(form, error: services.MonitoringError) -> None:
     for field, msgs in error.errors.items():
         target = field if field in form.fields else None
+        label = FIELD_LABELS.get(field, field)
         for msg in msgs:
             form.add_error(
-                target, msg if target else f"{field}: {msg}" if field != "__all__" else msg
+                target, msg if target else f"{label}: {msg}" if field != "__all__" else msg
             )
 
 

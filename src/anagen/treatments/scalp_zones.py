@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -206,13 +207,22 @@ MAX_SPACING_MM = 50.0
 MAX_DEPTH_MM = 10.0
 MAX_GRAFTS_PER_ROW = 10000
 MAX_GRAFTS_PER_SESSION = 10000
+# Volumes are stored to 0.01 mL (rounded half up): a recorded zone needs at least that much.
+VOLUME_STEP_ML = Decimal("0.01")
+
+
+def stored_volume_ml(volume: float) -> Decimal:
+    """``volume`` as it is stored: rounded half up to ``VOLUME_STEP_ML``."""
+    return Decimal(str(volume)).quantize(VOLUME_STEP_ML, rounding=ROUND_HALF_UP)
 
 
 def check_recording_limits(
     entries: Iterable[MapEntry | Mapping[str, Any]], prefix: str = "entries"
 ) -> list[FieldError]:
     """What ``validate_map`` allows but a new session may not record: a zone listed twice,
-    values past the hard limits above (per entry, and over the session under ``map``).
+    a zone without injection points or whose volume is 0 mL once stored (rounded to
+    ``VOLUME_STEP_ML``), values past the hard limits above (per entry, and over the session
+    under ``map``).
 
     Entries with values of the wrong type are skipped (``validate_map`` reports them).
     """
@@ -233,6 +243,23 @@ def check_recording_limits(
             else:
                 seen[zone] = i
         points = _get(e, "points")
+        volume = _get(e, "volume_ml")
+        # points == 0 with a volume is reported by validate_map; negatives too.
+        if points == 0 and not isinstance(points, bool) and not (_is_number(volume) and volume > 0):
+            errors.append(
+                FieldError(
+                    f"{pre}.points",
+                    "at least one injection point; leave out a zone that was not injected",
+                )
+            )
+        if _is_number(volume) and 0 <= volume < 1 and stored_volume_ml(volume) <= 0:
+            errors.append(
+                FieldError(
+                    f"{pre}.volume_ml",
+                    f"must be at least {VOLUME_STEP_ML} mL (volumes are stored to "
+                    f"{VOLUME_STEP_ML} mL); leave out a zone that was not injected",
+                )
+            )
         if not isinstance(points, bool) and isinstance(points, int):
             if points > MAX_POINTS_PER_ZONE:
                 errors.append(
@@ -240,7 +267,6 @@ def check_recording_limits(
                 )
             else:
                 total_points += max(points, 0)
-        volume = _get(e, "volume_ml")
         if _is_number(volume):
             if volume > MAX_VOLUME_ML_PER_ZONE:
                 errors.append(
@@ -268,6 +294,55 @@ def check_recording_limits(
                 f"{total_volume:g} mL in all; at most {MAX_VOLUME_ML_PER_SESSION:g} mL per session",
             )
         )
+    return errors
+
+
+def zone_of(code: str) -> str:
+    """The zone a code belongs to: the zone itself, or the zone a fine-grid cell is in."""
+    return code.split(".", 1)[0]
+
+
+def check_grid(
+    entries: Iterable[MapEntry | Mapping[str, Any]], fine_grid: bool, prefix: str = "entries"
+) -> list[FieldError]:
+    """A new map is drawn either in whole zones or in fine-grid cells, as ``fine_grid``
+    says: a zone recorded with its own cells would be hidden by them in the drawing, and its
+    points counted twice. Errors name ``<prefix>[i].zone``; unknown codes are skipped
+    (``validate_map`` reports them)."""
+    errors: list[FieldError] = []
+    listed: dict[str, int] = {}
+    rows = [(i, _get(e, "zone")) for i, e in enumerate(entries)]
+    rows = [(i, z) for i, z in rows if isinstance(z, str) and z in ALL_CODES]
+    for i, code in rows:
+        listed.setdefault(code, i)
+    for i, code in rows:
+        pre = f"{prefix}[{i}].zone"
+        if code in ZONES:
+            cells = [f"{prefix}[{listed[c]}]" for c in CELLS if zone_of(c) == code and c in listed]
+            if cells:
+                errors.append(
+                    FieldError(
+                        pre,
+                        f"{ZONES[code]} is recorded both as a whole zone and as its fine-grid "
+                        f"cells ({', '.join(cells)}); record one or the other",
+                    )
+                )
+            elif fine_grid:
+                errors.append(
+                    FieldError(
+                        pre,
+                        f"{code} is a whole zone but the fine grid is on: record its cells "
+                        f"({code}.1–{code}.4), or turn the fine grid off",
+                    )
+                )
+        elif not fine_grid and zone_of(code) not in listed:
+            errors.append(
+                FieldError(
+                    pre,
+                    f"{code} is a fine-grid cell but the fine grid is off: record the whole "
+                    f"zone ({zone_of(code)}), or turn the fine grid on",
+                )
+            )
     return errors
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -11,7 +12,7 @@ from django.http import Http404
 from anagen.accounts.models import Clinic
 from anagen.patients.models import Patient
 from anagen.patients.selectors import MAX_DB_ID
-from anagen.products.models import Lot
+from anagen.products.models import Lot, VialDraw
 from anagen.treatments.models import TreatmentSession
 
 
@@ -144,3 +145,24 @@ def session_lots(clinic: Clinic, on_date: date) -> SessionLots:
         if lot.quantity_on_hand > 0:
             found.held_back.append((lot, unusable_reasons(lot, on_date)))
     return found
+
+
+def vial_draws_of(sessions: Iterable[TreatmentSession]) -> dict[int, list[VialDraw]]:
+    """The vials drawn for each session (by session id), with their lot and product, in one
+    query; a session without draws is absent. Draws stay on the lot trace when a session is
+    voided, so a voided session still lists them."""
+    by_ref = {f"session:{s.pk}": s for s in sessions}
+    if not by_ref:
+        return {}
+    clinics = {s.clinic_id for s in by_ref.values()}
+    draws = (
+        VialDraw.objects.filter(clinic_id__in=clinics, session_ref__in=list(by_ref))
+        .select_related("lot__product")
+        .order_by("id")
+    )
+    out: dict[int, list[VialDraw]] = {}
+    for d in draws:
+        session = by_ref[d.session_ref]
+        if d.patient_id == session.patient_id:
+            out.setdefault(session.pk, []).append(d)
+    return out

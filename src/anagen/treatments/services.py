@@ -212,9 +212,13 @@ class _MapRow:
     spacing_mm: Decimal | None
 
 
-def _clean_map(modality: str, entries: list[dict[str, Any]], errors: FieldErrors) -> list[_MapRow]:
-    """The injection map, checked (types, hard limits, columns) and rounded; errors name
-    ``map[i].<field>``, as the API's ``map`` and the page's zone rows."""
+def _clean_map(
+    modality: str, entries: list[dict[str, Any]], fine_grid: bool, errors: FieldErrors
+) -> list[_MapRow]:
+    """The injection map, checked (types, hard limits, whole zones or fine-grid cells as
+    ``fine_grid`` says, columns) and rounded; errors name ``map[i].<field>``, as the API's
+    ``map`` and the page's zone rows. Every recorded zone has at least one point and at
+    least 0.01 mL as stored, so an injected session's total volume is above 0."""
     if modality not in INJECTED:
         if entries:
             errors.setdefault("map", []).append(
@@ -227,6 +231,7 @@ def _clean_map(modality: str, entries: list[dict[str, Any]], errors: FieldErrors
         )
     found = scalp_zones.validate_map(entries, prefix="map")
     found += scalp_zones.check_recording_limits(entries, prefix="map")
+    found += scalp_zones.check_grid(entries, fine_grid, prefix="map")
     for err in found:
         errors.setdefault(err.field, []).append(err.message)
     rows = []
@@ -386,7 +391,8 @@ def record_session(
         maximum=scalp_zones.MAX_DEPTH_MM,
     )
 
-    map_rows = _clean_map(modality, list(map_entries or []), errors)
+    fine_grid = bool(data.get("fine_grid"))
+    map_rows = _clean_map(modality, list(map_entries or []), fine_grid, errors)
     vials = list(vials or [])
     if modality == Modality.EXOSOME and not vials:
         errors.setdefault("vials", []).append("Record the vials drawn (lot and number).")
@@ -494,7 +500,7 @@ def record_session(
         checklist=checklist.as_dict(),
         needle_gauge=gauge,
         depth_mm=depth,
-        fine_grid=bool(data.get("fine_grid")),
+        fine_grid=fine_grid,
         total_points=sum(r.points for r in map_rows),
         total_volume_ml=sum((r.volume_ml for r in map_rows), Decimal("0.00")),
         limit_warnings=[{"code": w.code, "message": w.message} for w in warnings],
@@ -521,7 +527,8 @@ def record_session(
             spacing_mm=r.spacing_mm,
         )
         save_with_history(row, user, "recorded with the session")
-    for v in vials:
+    draw_errors = FieldErrors()
+    for i, v in enumerate(vials):
         try:
             product_services.draw_vials(
                 v.lot,
@@ -532,12 +539,16 @@ def record_session(
                 session_ref=f"session:{session.pk}",
             )
         except product_services.ProductError as exc:
-            # Roll back the whole session: nothing half-stored.
-            transaction.set_rollback(True)
-            messages = [m for msgs in exc.errors.values() for m in msgs]
-            raise SessionError(
-                {"vials": [f"Lot {v.lot.lot_number}: {m}" for m in messages]}
-            ) from exc
+            # Each refusal under its row (the lot not usable, not enough vials in it); every
+            # row is tried so that all are reported at once.
+            for name, msgs in exc.errors.items():
+                key = f"vials[{i}].{name}" if name in ("lot", "quantity") else "vials"
+                for m in msgs:
+                    draw_errors.setdefault(key, []).append(f"Lot {v.lot.lot_number}: {m}")
+    if draw_errors:
+        # Roll back the whole session: nothing half-stored.
+        transaction.set_rollback(True)
+        raise SessionError(draw_errors)
     if prep is not None:
         prep.session = session
         save_with_history(prep, user, "recorded with the session")

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -65,13 +67,27 @@ def _split_errors(exc: services.SessionError, entries: list[dict]) -> tuple[dict
     return zone_errors, other
 
 
+def _posted_date(value: str | None) -> date | None:
+    """The posted session date when it is a valid date, read as the form reads it."""
+    if not value:
+        return None
+    try:
+        day = SessionForm.base_fields["performed_on"].to_python(value)
+    except ValidationError:
+        return None
+    return day if isinstance(day, date) else None
+
+
 @require_permission("session.record")
 @require_http_methods(["GET", "POST"])
 def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     plans = list(selectors.active_plans(patient))
     today = timezone.localdate()
-    session_lots = selectors.session_lots(request.clinic, today)
+    # Lots and the checklist as on the session's date, as the service checks them: a session
+    # entered afterwards may draw from a lot usable then (expired since, say).
+    on_date = _posted_date(request.POST.get("performed_on")) or today
+    session_lots = selectors.session_lots(request.clinic, on_date)
     lots = session_lots.offered
     initial: dict[str, Any] = {"performed_on": today}
     if plans:
@@ -96,7 +112,7 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
         if form.is_bound and form.is_valid():
             plan = selectors.get_plan(patient, form.cleaned_data["plan"])
         checklist = services.pre_session_checklist(
-            plan, form.data.get("modality") or initial.get("modality", ""), today
+            plan, form.data.get("modality") or initial.get("modality", ""), on_date
         )
     if request.method == "POST":
         entries, map_rows = parse_map(request.POST, fine_grid)
@@ -191,11 +207,7 @@ def session_detail(request: ClinicRequest, patient_id: int, session_id: int) -> 
     patient = get_patient(request.clinic, patient_id)
     session = selectors.get_session(patient, session_id)
     entries = [e.as_map_entry() for e in session.map_entries.all()]
-    from anagen.products.models import VialDraw
-
-    draws = VialDraw.objects.filter(
-        clinic=request.clinic, patient=patient, session_ref=f"session:{session.pk}"
-    ).select_related("lot__product")
+    draws = selectors.vial_draws_of([session]).get(session.pk, [])
     views = [(label, _svg(entries, v)) for v, label in scalp_zones.VIEW_LABELS.items()]
     return render(
         request,
