@@ -115,6 +115,39 @@ def test_oversized_dimensions_are_refused_before_decoding():
         uploads.clean_image(io.BytesIO(out.getvalue()))
 
 
+def png_declaring(width: int, height: int) -> bytes:
+    """A small PNG whose header claims ``width``×``height`` px (its CRC rewritten)."""
+    import struct
+    import zlib
+
+    data = bytearray(png(120, 120))
+    ihdr = 8  # after the signature: length (4), b"IHDR" (4), width, height, ...
+    struct.pack_into(">II", data, ihdr + 8, width, height)
+    crc = zlib.crc32(bytes(data[ihdr + 4 : ihdr + 8 + 13]))
+    struct.pack_into(">I", data, ihdr + 8 + 13, crc)
+    return bytes(data)
+
+
+def test_a_header_declaring_a_decompression_bomb_is_refused_in_words():
+    with pytest.raises(uploads.UploadError) as exc:
+        uploads.clean_image(io.BytesIO(png_declaring(100_000, 100_000)))
+    assert str(exc.value) == (
+        "The image declares too many pixels to be read safely; the largest accepted side "
+        "is 8000 px."
+    )
+
+
+def test_a_trichoscopy_image_too_large_to_analyse_is_refused_at_upload():
+    data = png_declaring(6000, 5000)  # 30 MP, within 8000 px a side
+    with pytest.raises(uploads.UploadError) as exc:
+        uploads.clean_image(io.BytesIO(data), max_megapixels=uploads.TRICHOSCOPY_MAX_MEGAPIXELS)
+    assert "6000×5000 px (30 MP); a trichoscopy image can be analysed up to 25 MP" in str(exc.value)
+    # Any other photo of that size is only held to the side limit (then decoded in full:
+    # this one's pixels are missing, so it is refused as incomplete, not for its size).
+    with pytest.raises(uploads.UploadError, match="damaged or incomplete"):
+        uploads.clean_image(io.BytesIO(data))
+
+
 def test_files_over_the_byte_limit_are_refused_even_if_the_size_is_understated():
     data = png()
     with pytest.raises(uploads.UploadError, match="larger than"):

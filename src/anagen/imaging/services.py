@@ -50,11 +50,12 @@ from anagen.imaging.models import (
 )
 from anagen.monitoring import services as monitoring_services
 from anagen.monitoring.models import TARGET_AREA_CM2_RANGE, Measurement, Photo
+from anagen.monitoring.uploads import TRICHOSCOPY_MAX_MEGAPIXELS
 
 log = logging.getLogger(__name__)
 # A worker analyses one image in about 220 MB per megapixel (benchmarks/results_imaging.md);
-# larger uploads are refused with a clear message instead of exhausting the worker's memory.
-MAX_ANALYSIS_MEGAPIXELS = 25.0
+# larger images are refused at upload, and again here (images stored before that check).
+MAX_ANALYSIS_MEGAPIXELS = TRICHOSCOPY_MAX_MEGAPIXELS
 EDIT_OPS = ("add", "remove", "merge", "split", "set_diameter")
 # Phototrichogram limits (COMPARISON_DAYS apart, GROWTH_MM_PER_DAY, MIN_REGISTRATION_SCORE)
 # live in engine/compare.py, so that `anagen image compare` applies the same rules.

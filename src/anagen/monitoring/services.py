@@ -464,6 +464,9 @@ def _clean_photos(
                         min_side_px=uploads.TRICHOSCOPY_MIN_SIDE_PX
                         if p.kind == Photo.Kind.TRICHOSCOPY
                         else uploads.MIN_SIDE_PX,
+                        max_megapixels=uploads.TRICHOSCOPY_MAX_MEGAPIXELS
+                        if p.kind == Photo.Kind.TRICHOSCOPY
+                        else None,
                     ),  # fmt: skip
                 )
             )

@@ -23,6 +23,9 @@ MIN_SIDE_PX = 100
 # image was accepted and then failed to analyse.
 TRICHOSCOPY_MIN_SIDE_PX = 128
 MAX_SIDE_PX = 8000
+# A trichoscopy image larger than this cannot be analysed (about 220 MB of worker memory per
+# megapixel, benchmarks/results_imaging.md): refused at upload, not after the visit is saved.
+TRICHOSCOPY_MAX_MEGAPIXELS = 25.0
 # Formats clinical cameras and dermatoscopes produce. Output: JPEG stays JPEG (re-encoding
 # as PNG would multiply the size); everything else becomes lossless PNG.
 ACCEPTED_FORMATS = {"JPEG", "PNG", "TIFF", "WEBP", "BMP"}
@@ -50,6 +53,7 @@ def clean_image(
     max_bytes: int = MAX_BYTES,
     min_side_px: int = MIN_SIDE_PX,
     max_side_px: int = MAX_SIDE_PX,
+    max_megapixels: float | None = None,
 ) -> CleanImage:
     """Validate an uploaded image and return it re-encoded without metadata.
 
@@ -76,6 +80,12 @@ def clean_image(
             # Check the declared size before decoding: a tiny file may declare 100,000² px.
             width, height = img.size
             _check_dimensions(width, height, min_side_px, max_side_px)
+            if max_megapixels is not None and width * height > max_megapixels * 1e6:
+                raise UploadError(
+                    f"The image is {width}×{height} px ({width * height / 1e6:.0f} MP); a "
+                    f"trichoscopy image can be analysed up to {max_megapixels:g} MP: crop it "
+                    "to the target area or export it smaller."
+                )
             # WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES on import (PDF
             # reports); uploads must stay strict, so re-assert it before decoding.
             ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -83,7 +93,13 @@ def clean_image(
             img = ImageOps.exif_transpose(img)
     except UploadError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow refuses it while opening, before its size can be read back here.
+        raise UploadError(
+            f"The image declares too many pixels to be read safely; the largest accepted "
+            f"side is {max_side_px} px."
+        ) from None
+    except UnidentifiedImageError:
         raise UploadError("The file is not an image that can be read (JPEG or PNG).") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise UploadError(
