@@ -283,3 +283,5 @@ def test_the_api_recall_csv_is_named_by_the_lot_number(api, make_lot, quality):
     assert response.status_code == 200
     name = f"recall-{slugify(lot.lot_number)}.csv"
     assert response["Content-Disposition"] == f'attachment; filename="{name}"'
+    # UTF-8 with a byte-order mark: Excel then shows accented names as they are.
+    assert response.content.startswith(b"\xef\xbb\xbflot_number,")

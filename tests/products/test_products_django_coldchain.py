@@ -134,8 +134,11 @@ class TestExcursionsBlockLots:
                 "sex_at_birth": "female",
             },
         )
+        from django.utils import timezone
+
+        today = timezone.localdate()  # the lot was released today
         with pytest.raises(services.NotUsable, match="blocked"):
-            services.draw_vials(lot, patient, 1, nurse, on_date=now.date())
+            services.draw_vials(lot, patient, 1, nurse, on_date=today)
 
         # Back in range: the excursion closes with its duration.
         services.record_reading(
@@ -152,7 +155,7 @@ class TestExcursionsBlockLots:
         )
         lot.refresh_from_db()
         assert not lot.blocked
-        services.draw_vials(lot, patient, 1, nurse, on_date=now.date())
+        services.draw_vials(lot, patient, 1, nurse, on_date=today)
 
     def test_rejecting_after_an_excursion_rejects_the_lot(self, make_lot, freezer, quality):
         lot = make_lot(released=True, storage_location=freezer, received_at=a_day_ago())

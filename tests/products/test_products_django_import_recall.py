@@ -289,7 +289,10 @@ class TestCli:
 class TestTraceAndRecall:
     @pytest.fixture
     def used_lot(self, make_lot, clinic_a, make_user, make_patient):
-        lot = make_lot(quantity=10, released=True)
+        lot = make_lot(quantity=10, released=True, received_at=timezone.now() - timedelta(days=6))
+        # Released five days ago, so that the draws below (up to 3 days ago) came after it.
+        Lot.objects.filter(pk=lot.pk).update(decided_at=timezone.now() - timedelta(days=5))
+        lot.refresh_from_db()
         nurse = make_user(Role.NURSE, clinic_a)
         self.patients = [
             make_patient(clinic_a, nurse, phone="+44 20 7946 0001", email="p1@example.org"),
@@ -486,7 +489,7 @@ class TestTraceOfTreatmentSessions:
         assert refused.status_code == 400 and session_cell in refused.content.decode()
         lot.refresh_from_db()
         assert lot.status != LotStatus.RECALLED
-        text = client.get(f"/products/lots/{lot.pk}/recall.csv").content.decode()
+        text = client.get(f"/products/lots/{lot.pk}/recall.csv").content.decode("utf-8-sig")
         [record] = list(csv.DictReader(io.StringIO(text)))
         assert record["dose_ml"] == "1.50"
         assert record["dates_treated"] == today.isoformat()
@@ -533,9 +536,12 @@ class TestTraceOfTreatmentSessions:
         client.force_login(quality)
         response = client.get(f"/products/lots/{lot.pk}/recall.csv")
         assert response["Content-Disposition"] == 'attachment; filename="recall-tr-1.csv"'
-        text = response.content.decode()
+        # A byte-order mark first, so that Excel reads the file as UTF-8.
+        assert response.content.startswith("\ufeff".encode())
+        text = response.content.decode("utf-8-sig")
         assert "session:" not in text
         [record] = list(csv.DictReader(io.StringIO(text)))
+        assert record["lot_number"] == lot.lot_number
         assert record["session_dates"] == today.isoformat()
         assert record["treatment_session_ids"] == str(session.pk)
         assert record["other_session_refs"] == ""  # the point-of-care draw gave none

@@ -162,6 +162,9 @@ class LotDetailOut(Schema):
     stock: StockOut
     coa: CoaOut | None
     report: ReportOut | None
+    report_error: str | None = Field(
+        None, description="why the CoA cannot be checked against the spec (report is null)"
+    )
     usable_today: bool
     problems_today: list[str]
     pending_override: str | None
@@ -320,6 +323,15 @@ def _report(lot: Lot) -> dict | None:
     }
 
 
+def _report_or_error(lot: Lot) -> dict:
+    """A lot's detail still answers when its CoA cannot be checked: the report is null and
+    report_error says why (GET .../report answers 409)."""
+    try:
+        return {"report": _report(lot), "report_error": None}
+    except HttpError as exc:
+        return {"report": None, "report_error": str(exc)}
+
+
 def _detail(lot: Lot) -> dict:
     lot.refresh_from_db()
     problems = services.usability_problems(lot, timezone.localdate())
@@ -329,7 +341,7 @@ def _detail(lot: Lot) -> dict:
         "lot": lot,
         "stock": stock.__dict__,
         "coa": getattr(lot, "coa", None),
-        "report": _report(lot),
+        **_report_or_error(lot),
         "usable_today": not problems,
         "problems_today": problems,
         "pending_override": (
@@ -606,7 +618,9 @@ def recall_lot(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
 )
 def recall_csv(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = _lot(request, lot_id)
-    response = HttpResponse(selectors.recall_csv(lot), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(
+        selectors.recall_csv_download(lot), content_type="text/csv; charset=utf-8"
+    )
     name = selectors.recall_file_name(lot, "recall", "csv")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
@@ -665,7 +679,8 @@ def add_reading(request: ClinicRequest, location_id: int, payload: ReadingIn):
         recorded_at=payload.recorded_at,
         temperature_c=payload.temperature_c,
     )
-    flagged_text = [f"lot {e.lot.lot_number}: {e.duration_minutes} min" for e in flagged]
+    # Worded as on the web: an ongoing excursion has no duration yet, not "0 min".
+    flagged_text = [f"lot {e.lot.lot_number}: {e.summary}" for e in flagged]
     return Status(201, {"reading": reading, "excursions_flagged": flagged_text})
 
 

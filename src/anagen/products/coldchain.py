@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 
 MAX_LOGGER_ROWS = 100_000
 MAX_LOGGER_BYTES = 20 * 1024 * 1024  # 100,000 rows of a verbose logger fit several times
@@ -72,6 +73,18 @@ def check_temperature(value: float) -> None:
     if not lo <= value <= hi:
         raise ValueError(
             f"{signed(value)} °C is outside the possible {signed(lo)} to {signed(hi)} °C"
+        )
+
+
+TEMPERATURE_DECIMALS = 2  # as stored: 8.05 °C stays 8.05, and is outside 2–8 °C
+
+
+def check_temperature_decimals(value: Decimal) -> None:
+    """Refuse more decimal places than are stored, rather than round across a limit."""
+    step = Decimal(1).scaleb(-TEMPERATURE_DECIMALS)
+    if value != value.quantize(step):
+        raise ValueError(
+            f"give at most {TEMPERATURE_DECIMALS} decimal places (8.05, not 8.051), got {value}"
         )
 
 
@@ -230,7 +243,8 @@ def parse_logger_csv(text: str) -> list[Reading]:
             continue
         try:
             check_temperature(value)
-        except ValueError as exc:
+            check_temperature_decimals(Decimal(raw))
+        except (ValueError, InvalidOperation) as exc:
             issues.append(LoggerIssue(i, "temperature_c", str(exc)))
             continue
         if at in seen:

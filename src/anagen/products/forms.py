@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -185,6 +186,21 @@ def _in_form_unit(coa: Any, name: str, value: Any) -> Any:
     return value.get("value")
 
 
+# Commas only as thousands separators: 12,000 or 1,200,000.5 or 1,500e3; "0,05" is not one.
+_THOUSANDS = re.compile(r"^[-+]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?([eE][-+]?\d+)?$")
+
+
+def decimal_comma_message(text: str) -> str:
+    """What to write instead of a number with a decimal comma ("0,05")."""
+    example = text.replace(".", "").replace(",", ".", 1) if text.count(",") == 1 else ""
+    if example:
+        return f"Use a decimal point: {example}, not {text}."
+    return (
+        "Use a decimal point (0.05, not 0,05) and commas only between groups of three "
+        f"digits (1,200,000): not {text}."
+    )
+
+
 class CoaForm(forms.Form):
     """The CoA: laboratory, statement, the PDF and every structured result."""
 
@@ -218,10 +234,15 @@ class CoaForm(forms.Form):
         super().clean()
         cleaned = self.cleaned_data
         for name in NUMERIC_LABELS:
-            text = (cleaned.get(name) or "").strip().replace(",", "")
+            text = (cleaned.get(name) or "").strip()
             if not text:
                 cleaned[name] = None
                 continue
+            if "," in text:
+                if not _THOUSANDS.match(text):
+                    self.add_error(name, decimal_comma_message(text))
+                    continue
+                text = text.replace(",", "")
             try:
                 cleaned[name] = float(text)
             except ValueError:
@@ -279,7 +300,11 @@ class ReadingForm(forms.Form):
     )
     # No min/max here: services.record_reading says which range is possible, in words
     # ("500 °C is outside the possible −200 to 100 °C"), for the form and the API alike.
-    temperature_c = forms.DecimalField(label="Temperature (°C)", decimal_places=1)
+    temperature_c = forms.DecimalField(
+        label="Temperature (°C)",
+        decimal_places=2,
+        error_messages={"max_decimal_places": "Give at most 2 decimal places (8.05, not 8.051)."},
+    )
 
     def clean_recorded_at(self) -> datetime:
         value = self.cleaned_data["recorded_at"]
@@ -293,15 +318,27 @@ class WasteForm(forms.Form):
     reason = forms.CharField(max_length=300, help_text="e.g. dropped vial, thawed and not used.")
 
 
+EXCURSION_DECISIONS = [
+    ("accept", "Accept — the lot may be used (manufacturer's stability data)"),
+    ("reject", "Reject the lot"),
+]
+
+
 class ExcursionDecisionForm(forms.Form):
-    decision = forms.ChoiceField(
-        choices=[
-            ("accept", "Accept — the lot may be used (manufacturer's stability data)"),
-            ("reject", "Reject the lot"),
-        ],
-        widget=forms.RadioSelect,
-    )
+    decision = forms.ChoiceField(choices=EXCURSION_DECISIONS, widget=forms.RadioSelect)
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), min_length=10)
+
+    def __init__(self, *args: Any, ongoing: bool = False, **kwargs: Any) -> None:
+        """``ongoing``: an excursion has not ended yet, so it can only be rejected (the
+        service refuses to accept it; the page does not offer what would be refused)."""
+        super().__init__(*args, **kwargs)
+        if ongoing:
+            decision = form_field(self, "decision", forms.ChoiceField)
+            decision.choices = [c for c in EXCURSION_DECISIONS if c[0] != "accept"]
+            decision.help_text = (
+                "The excursion is still ongoing: it can be accepted once a reading is back "
+                "in range."
+            )
 
 
 class SpecForm(forms.Form):

@@ -316,6 +316,22 @@ def parse_json(text: str) -> list[LotRow]:
     return rows
 
 
+_UNNAMED = "\x00unnamed column "  # never a header's name: NUL is refused in files
+
+
+def _blank(value: Any) -> bool:
+    if isinstance(value, list):  # cells beyond the header (DictReader's restkey)
+        return all(_blank(v) for v in value)
+    return value is None or not str(value).strip()
+
+
+def _semicolon_separated(header: list[str]) -> bool:
+    """A header such as "manufacturer;product_name;lot_number" read as comma-separated."""
+    return any(
+        ";" in h and any(part.strip() in CSV_COLUMNS for part in h.split(";")) for h in header
+    )
+
+
 def parse_csv(text: str) -> list[LotRow]:
     """One lot per line; CoA result columns are optional and may carry a unit in the cell."""
     reader = csv.DictReader(io.StringIO(text))
@@ -323,7 +339,25 @@ def parse_csv(text: str) -> list[LotRow]:
     if not header:
         raise ImportFileError([ImportIssue(0, "header", "the file is empty")])
     header = [h.strip() for h in header]
-    reader.fieldnames = header
+    if _semicolon_separated(header):
+        raise ImportFileError(
+            [
+                ImportIssue(
+                    0,
+                    "file",
+                    "the columns are separated by semicolons; use comma-separated values "
+                    "(in Excel: Save As, CSV UTF-8 (Comma delimited))",
+                )
+            ]
+        )
+    # Spreadsheets often export empty columns after the last named one: they are ignored
+    # (their cells must be empty), under names no real column can have.
+    named = len(header)
+    while named and not header[named - 1]:
+        named -= 1
+    unnamed = [f"{_UNNAMED}{n}" for n in range(len(header) - named)]
+    header = header[:named]
+    reader.fieldnames = [*header, *unnamed]
     issues = [
         ImportIssue(0, h or "(blank)", "unknown column") for h in header if h not in CSV_COLUMNS
     ]
@@ -336,16 +370,25 @@ def parse_csv(text: str) -> list[LotRow]:
         raise ImportFileError(issues)
     rows: list[LotRow] = []
     try:
-        records = list(reader)
+        # Rows whose every cell is blank (",,,," under a spreadsheet's last row) are skipped;
+        # rows keep their numbers in the file.
+        records = [
+            (i, rec)
+            for i, rec in enumerate(reader, start=1)
+            if not all(_blank(v) for v in rec.values())
+        ]
     except csv.Error as exc:
         raise ImportFileError([ImportIssue(reader.line_num, "csv", str(exc))]) from None
     if not records:
         raise ImportFileError([ImportIssue(0, "lots", "the file holds no lots")])
     if len(records) > MAX_IMPORT_ROWS:
         raise ImportFileError([ImportIssue(0, "lots", f"at most {MAX_IMPORT_ROWS} lots a file")])
-    for i, rec in enumerate(records, start=1):
+    for i, rec in records:
         if None in rec:  # more cells than header columns
             issues.append(ImportIssue(i, "csv", "more cells than columns in the header"))
+            continue
+        if any(not _blank(rec.get(u)) for u in unnamed):
+            issues.append(ImportIssue(i, "csv", "a cell under a column without a name"))
             continue
         data: dict[str, Any] = {k: (v or "").strip() for k, v in rec.items() if k in LOT_FIELDS}
         coa_cells = {k: (rec.get(k) or "").strip() for k in (*COA_FIELDS, *RESULT_FIELDS)}
@@ -383,7 +426,10 @@ def parse_lot_file(name: str, content: bytes) -> list[LotRow]:
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ImportFileError([ImportIssue(0, "file", "not UTF-8 text")]) from None
+        save_as = "JSON in UTF-8" if name.lower().endswith(".json") else "CSV UTF-8"
+        raise ImportFileError(
+            [ImportIssue(0, "file", f"not UTF-8 text; save it as {save_as} and upload it again")]
+        ) from None
     if "\x00" in text:
         # PostgreSQL text cannot hold NUL; a NUL in a text file means binary data or a bad export.
         raise ImportFileError(

@@ -349,7 +349,7 @@ class TemperatureReading(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     location = models.ForeignKey(StorageLocation, on_delete=models.PROTECT, related_name="readings")
     recorded_at = models.DateTimeField()
-    temperature_c = models.DecimalField(max_digits=5, decimal_places=1)
+    temperature_c = models.DecimalField(max_digits=6, decimal_places=2)  # as read: 8.05
     source = models.CharField(max_length=10, choices=ReadingSource.choices)
     entered_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
     history = HistoricalRecords()
@@ -375,7 +375,7 @@ class Excursion(models.Model):
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     duration_minutes = models.PositiveIntegerField()
-    extreme_temperature_c = models.DecimalField(max_digits=5, decimal_places=1)
+    extreme_temperature_c = models.DecimalField(max_digits=6, decimal_places=2)
     allowed_min_c = models.DecimalField(max_digits=5, decimal_places=1)
     allowed_max_c = models.DecimalField(max_digits=5, decimal_places=1)
     detected_at = models.DateTimeField()

@@ -594,7 +594,10 @@ def render_spec_markdown(spec: ReleaseSpec | None = None) -> str:
         + ", ".join(f"`{f}`" for f in MANDATORY_NEGATIVE)
         + f" equal to negative, and `{ENDOTOXIN_FIELD}` below at most "
         f"{ENDOTOXIN_LOOSEST_EU_PER_ML:g} EU/mL (the more lenient published limit). A version "
-        "without them is refused, and a stored one releases no lot.",
+        "without them is refused, and a stored one releases no lot. Each criterion must name "
+        "a CoA result field of the kind its comparator checks (`equals`: a positive/negative "
+        "or conforms result; the others, and `reference_field`: a number); a version naming "
+        "any other field is refused.",
         "",
         "CoA numbers beyond what is physically possible are refused as typing or unit errors: "
         + "; ".join(f"`{f}` above {v:g}" for f, v in PLAUSIBLE_MAX.items())

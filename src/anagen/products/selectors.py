@@ -131,6 +131,10 @@ def usable_lots(clinic: Clinic, on_date: date, product: Product | None = None) -
     qs = lots_of(clinic).filter(
         status=LotStatus.RELEASED, blocked=False, expiry_date__gte=on_date, quantity_on_hand__gt=0
     )
+    # Not before it was received, nor before it was released (dates in the clinic's zone).
+    qs = qs.filter(received_at__date__lte=on_date).filter(
+        Q(decided_at__isnull=True) | Q(decided_at__date__lte=on_date)
+    )
     return qs.filter(product=product) if product is not None else qs
 
 
@@ -391,6 +395,12 @@ RECALL_CSV_COLUMNS = (
     "treatment_session_ids",  # their ids in this system, to find them again when tracing
     "other_session_refs",  # references typed at the point of care for draws without a session
 )
+
+
+def recall_csv_download(lot: Lot) -> str:
+    """The recall CSV as downloaded: after a UTF-8 byte-order mark, without which Excel
+    reads the file in the computer's legacy code page and garbles accented names."""
+    return "\ufeff" + recall_csv(lot)
 
 
 def recall_csv(lot: Lot) -> str:

@@ -137,6 +137,34 @@ def _check_spec_is_safe(spec: ReleaseSpecVersion) -> None:
         )
 
 
+def spec_field_problems(spec: release.ReleaseSpec) -> list[str]:
+    """Criteria naming a field a CoA cannot hold, or one of the wrong kind for the comparator
+    ("equals" checks a positive/negative/conforms result; the others compare numbers)."""
+    numeric = ", ".join(importers.NUMERIC_RESULTS)
+    problems: list[str] = []
+    for c in spec.criteria:
+        if c.field not in importers.RESULT_FIELDS:
+            problems.append(f"{c.field} is not a CoA result field")
+        elif c.comparator == "equals" and c.field not in importers.CATEGORICAL_RESULTS:
+            problems.append(
+                f"{c.field}: 'equals' checks a positive/negative or conforms result, and "
+                f"{c.field} is not one (use a number comparator)"
+            )
+        elif c.comparator != "equals" and c.field not in importers.NUMERIC_RESULTS:
+            problems.append(
+                f"{c.field}: {c.comparator!r} compares numbers, and a CoA gives {c.field} "
+                "as a result such as negative (use 'equals')"
+                if c.field in importers.CATEGORICAL_RESULTS
+                else f"{c.field}: {c.comparator!r} compares numbers, and {c.field} is text"
+            )
+        if c.reference_field and c.reference_field not in importers.NUMERIC_RESULTS:
+            problems.append(
+                f"{c.field}: reference_field {c.reference_field} is not a numeric CoA result "
+                f"field (one of {numeric})"
+            )
+    return problems
+
+
 def create_spec_version(clinic: Clinic, user: User, yaml_text: str) -> ReleaseSpecVersion:
     """A new spec version from YAML in release.py's format; it becomes the current one."""
     try:
@@ -159,6 +187,9 @@ def create_spec_version(clinic: Clinic, user: User, yaml_text: str) -> ReleaseSp
         raise _fail(
             "spec", "The specification leaves out mandatory safety criteria: " + "; ".join(unsafe)
         )
+    unreadable = spec_field_problems(parsed)
+    if unreadable:
+        raise _fail("spec", "Not a valid specification: " + "; ".join(unreadable) + ".")
     data = {**data, "version": parsed.version}  # version: 9 is stored as "9"
     if ReleaseSpecVersion.objects.filter(clinic=clinic, version=parsed.version).exists():
         raise _fail("spec", f"Version {parsed.version} already exists; give a new version.")
@@ -592,9 +623,17 @@ def validate_results(
     return done
 
 
-def _check_coa_open(lot: Lot) -> None:
+def coa_closed_reason(lot: Lot) -> str | None:
+    """Why the lot's CoA can no longer be entered or replaced (None while quarantined)."""
     if lot.status != LotStatus.QUARANTINED:
-        raise _fail("__all__", f"The lot is {lot.get_status_display().lower()}; its CoA is final.")
+        return f"The lot is {lot.get_status_display().lower()}; its CoA is final."
+    return None
+
+
+def _check_coa_open(lot: Lot) -> None:
+    closed = coa_closed_reason(lot)
+    if closed is not None:
+        raise _fail("__all__", closed)
 
 
 def record_coa(
@@ -686,6 +725,19 @@ def release_report(
     )
 
 
+def checked_report(lot: Lot, spec: ReleaseSpecVersion) -> release.ReleaseReport | None:
+    """The release report, or a refusal naming the CoA field that the spec cannot check
+    (a spec changed after the CoA was entered: a number limit on a result given as text)."""
+    try:
+        return release_report(lot, spec)
+    except release.ReleaseInputError as exc:
+        raise _fail(
+            exc.field,
+            f"The CoA's {exc.field} cannot be checked against spec {spec.version}: "
+            f"{exc.message}. Correct the CoA or the specification.",
+        ) from exc
+
+
 def report_as_rows(report: release.ReleaseReport) -> list[dict[str, Any]]:
     return [
         {
@@ -743,7 +795,7 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
             raise _fail("__all__", "The lot has expired; it cannot be released.")
         spec = current_spec(locked.clinic)
         _check_spec_is_safe(spec)
-        report = release_report(locked, spec)
+        report = checked_report(locked, spec)
         if report is None:
             raise _fail("__all__", "Enter the certificate of analysis first.")
         if not report.releasable:
@@ -778,7 +830,10 @@ def reject_lot(lot: Lot, user: User, reason: str) -> Lot:
         if locked.status not in (LotStatus.QUARANTINED, LotStatus.RELEASED):
             raise _fail("__all__", f"The lot is already {locked.status}.")
         spec = current_spec(locked.clinic)
-        report = release_report(locked, spec)
+        try:
+            report = release_report(locked, spec)
+        except release.ReleaseInputError:
+            report = None  # rejecting never waits for a CoA the spec cannot read
         locked.status = LotStatus.REJECTED
         locked.decided_at, locked.decided_by = timezone.now(), user
         locked.decision_reason = reason
@@ -829,18 +884,22 @@ def request_override(lot: Lot, user: User, reason: str) -> ReleaseOverride:
             raise _fail("__all__", "Only a quarantined lot can be released by override.")
         if ReleaseOverride.objects.filter(lot=locked, status=OverrideStatus.PENDING).exists():
             raise _fail("__all__", "An override is already waiting for a second quality user.")
-        if release_report(locked) is None:
+        spec = current_spec(locked.clinic)
+        report = checked_report(locked, spec)
+        if report is None:
             raise _fail("__all__", "Enter the certificate of analysis first.")
-        _refuse_unsafe_override(release_report(locked))
+        if report.releasable:
+            raise _fail(
+                "__all__",
+                "Every required criterion passes: release the lot; no override is needed.",
+            )
+        _refuse_unsafe_override(report)
         override = ReleaseOverride(
             clinic=locked.clinic, lot=locked, reason=reason, requested_at=timezone.now(),
             requested_by=user,
         )  # fmt: skip
         save_with_history(override, user, "override requested")
-        spec = current_spec(locked.clinic)
-        _decide(
-            locked, user, DecisionKind.OVERRIDE_REQUEST, reason, spec, release_report(locked, spec)
-        )
+        _decide(locked, user, DecisionKind.OVERRIDE_REQUEST, reason, spec, report)
     return override
 
 
@@ -867,7 +926,7 @@ def approve_override(lot: Lot, user: User, *, today: date | None = None) -> Lot:
             raise _fail("__all__", "The lot has expired; it cannot be released.")
         spec = current_spec(locked.clinic)
         _check_spec_is_safe(spec)
-        report = release_report(locked, spec)
+        report = checked_report(locked, spec)
         _refuse_unsafe_override(report)
         override.status = OverrideStatus.APPROVED
         override.approved_at, override.approved_by = timezone.now(), user
@@ -887,6 +946,11 @@ def approve_override(lot: Lot, user: User, *, today: date | None = None) -> Lot:
 # --- cold chain -----------------------------------------------------------------------------
 
 
+# Temperatures are stored exactly as read (two decimals at most, see coldchain), so that a
+# reading of 8.05 °C in a 2–8 °C fridge is an excursion, not a rounded 8.0.
+TEMPERATURE_STEP = Decimal(1).scaleb(-coldchain.TEMPERATURE_DECIMALS)
+
+
 def _to_decimal(value: Any, field: str) -> Decimal:
     try:
         number = Decimal(str(value))
@@ -896,9 +960,10 @@ def _to_decimal(value: Any, field: str) -> Decimal:
         raise _fail(field, f"Expected a number, got {value!r}.")
     try:
         coldchain.check_temperature(float(number))
+        coldchain.check_temperature_decimals(number)
     except ValueError as exc:
         raise _fail(field, str(exc)) from exc
-    return number.quantize(Decimal("0.1"))
+    return number.quantize(TEMPERATURE_STEP)
 
 
 def _lots_at(location: StorageLocation) -> list[Lot]:
@@ -932,14 +997,20 @@ def scan_excursions(location: StorageLocation, user: User | None) -> list[Excurs
         for span in coldchain.find_excursions(readings, lo, hi):
             existing = Excursion.objects.filter(lot=lot, started_at=span.started_at).first()
             if existing is not None:
+                extreme = Decimal(str(span.extreme_c))
                 if (
                     existing.ended_at != span.ended_at
                     or existing.duration_minutes != span.duration_minutes
+                    or existing.extreme_temperature_c != extreme
                 ):
+                    grew = _excursion_grew(existing, span, lo, hi)
                     old_reason = excursion_block_reason(existing)
                     existing.ended_at = span.ended_at
                     existing.duration_minutes = span.duration_minutes
-                    existing.extreme_temperature_c = Decimal(str(span.extreme_c))
+                    existing.extreme_temperature_c = extreme
+                    if grew and existing.decided_at is not None:
+                        _reopen(existing, lot, user)
+                        continue
                     save_with_history(existing, user, "excursion updated by new readings")
                     _update_block_reason(lot, user, old_reason, excursion_block_reason(existing))
                 continue
@@ -958,6 +1029,35 @@ def scan_excursions(location: StorageLocation, user: User | None) -> list[Excurs
                 locked.block_reason = excursion_block_reason(exc)
                 save_with_history(locked, user, "blocked: cold-chain excursion")
     return created
+
+
+def _beyond(temperature_c: float, lo: float, hi: float) -> float:
+    """How far a temperature lies outside ``lo``..``hi`` (0 inside)."""
+    return max(temperature_c - hi, lo - temperature_c, 0.0)
+
+
+def _excursion_grew(
+    existing: Excursion, span: coldchain.ExcursionSpan, lo: float, hi: float
+) -> bool:
+    """New readings made a recorded excursion longer, more extreme, or ongoing again."""
+    return (
+        span.duration_minutes > existing.duration_minutes
+        or (existing.ended_at is not None and span.ended_at is None)
+        or _beyond(span.extreme_c, lo, hi) > _beyond(float(existing.extreme_temperature_c), lo, hi)
+    )
+
+
+def _reopen(excursion: Excursion, lot: Lot, user: User | None) -> None:
+    """A decided excursion that grew is no longer what quality decided on: its decision is
+    cleared and the lot is blocked again until quality decides anew."""
+    was = f"{excursion.decision}ed by {excursion.decided_by}: {excursion.decision_reason}"
+    excursion.decided_at, excursion.decided_by = None, None
+    excursion.decision, excursion.decision_reason = "", ""
+    save_with_history(excursion, user, f"decision cleared: excursion grew after it was {was}")
+    locked = _lock(lot)
+    locked.blocked = True
+    locked.block_reason = excursion_block_reason(excursion)
+    save_with_history(locked, user, "blocked again: a decided cold-chain excursion grew")
 
 
 def excursion_block_reason(excursion: Excursion) -> str:
@@ -1070,7 +1170,7 @@ def import_readings(
                 clinic=location.clinic,
                 location=location,
                 recorded_at=r.at,
-                temperature_c=Decimal(str(r.temperature_c)).quantize(Decimal("0.1")),
+                temperature_c=Decimal(str(r.temperature_c)).quantize(TEMPERATURE_STEP),
                 source=ReadingSource.LOGGER,
                 entered_by=user,
             )  # fmt: skip
@@ -1091,9 +1191,21 @@ def decide_excursions(lot: Lot, user: User, decision: str, reason: str) -> Lot:
         raise _fail("decision", "Choose accept or reject.")
     with transaction.atomic():
         locked = _lock(lot)
+        if locked.status in (LotStatus.RECALLED, LotStatus.REJECTED):
+            raise _fail(
+                "__all__",
+                f"The lot is already {locked.get_status_display().lower()}; a cold-chain "
+                "decision cannot change that.",
+            )
         pending = list(Excursion.objects.filter(lot=locked, decided_at__isnull=True))
         if not pending:
             raise _fail("__all__", "There is no undecided excursion for this lot.")
+        if decision == "accept" and any(exc.ended_at is None for exc in pending):
+            raise _fail(
+                "decision",
+                "The excursion is still ongoing: wait for a reading back in range before "
+                "accepting it, or reject the lot.",
+            )
         for exc in pending:
             exc.decided_at, exc.decided_by = timezone.now(), user
             exc.decision, exc.decision_reason = decision, reason
@@ -1111,6 +1223,7 @@ def decide_excursions(lot: Lot, user: User, decision: str, reason: str) -> Lot:
                 reason,
             )
             save_with_history(locked, user, f"rejected after excursion: {reason}")
+            _withdraw_pending_override(locked, user, "lot rejected after a cold-chain excursion")
             _decide(locked, user, DecisionKind.REJECT, f"Cold-chain excursion: {reason}")
     return locked
 
@@ -1137,6 +1250,28 @@ def _unusable(lot: Lot, on_date: date) -> list[Unusable]:
     if lot.expiry_date < on_date:
         expired = f"expired on {lot.expiry_date:%Y-%m-%d}"
         found.append(Unusable(f"The lot {expired}.", expired, expired))
+    received = timezone.localdate(lot.received_at)
+    if on_date < received:
+        when = f"received on {received:%Y-%m-%d}"
+        found.append(
+            Unusable(
+                f"Lot {lot.lot_number} was {when}, after the session date ({on_date:%Y-%m-%d}).",
+                f"{when} (after {on_date:%Y-%m-%d})",
+                f"was {when}, after {on_date:%Y-%m-%d}",
+            )
+        )
+    elif lot.status == LotStatus.RELEASED and lot.decided_at is not None:
+        released = timezone.localdate(lot.decided_at)
+        if on_date < released:
+            when = f"released on {released:%Y-%m-%d}"
+            found.append(
+                Unusable(
+                    f"Lot {lot.lot_number} was {when}, after the session date "
+                    f"({on_date:%Y-%m-%d}).",
+                    f"{when} (after {on_date:%Y-%m-%d})",
+                    f"was {when}, after {on_date:%Y-%m-%d}",
+                )
+            )
     if lot.blocked:
         why = lot.block_reason or "awaiting a quality decision"
         found.append(
@@ -1180,7 +1315,8 @@ def draw_vials(
     """Take vials from a lot for a patient: the one point-of-care check (UI, API, sessions).
 
     Refuses (NotUsable / InsufficientStock) unless the lot is released, unexpired on
-    ``on_date`` and not blocked, and enough vials remain. The lot row is locked for the
+    ``on_date``, received (and released) by ``on_date``, not blocked, and enough vials
+    remain. The lot row is locked for the
     check and the decrement (SELECT ... FOR UPDATE on PostgreSQL; on SQLite every write
     transaction starts with BEGIN IMMEDIATE, so writers are serialised), so concurrent
     draws can never take more vials than there are.
@@ -1307,6 +1443,11 @@ def recall_lot(lot: Lot, user: User, reason: str) -> Recall:
 # --- import ----------------------------------------------------------------------------------
 
 
+def _name_key(name: str) -> str:
+    """A name as compared: capitals and runs of spaces do not matter."""
+    return " ".join(name.split()).casefold()
+
+
 def import_lots(
     clinic: Clinic, user: User, filename: str, content: bytes, *, source: str = CoaSource.IMPORT
 ) -> list[Lot]:
@@ -1321,8 +1462,11 @@ def import_lots(
         for i in exc.issues:
             issues.setdefault(i.where, []).append(i.message)
         raise ProductError(issues) from exc
-    products = {(p.manufacturer, p.name): p for p in Product.objects.filter(clinic=clinic)}
-    locations = {loc.name: loc for loc in StorageLocation.objects.filter(clinic=clinic)}
+    # Names as people type them: capitals and spaces do not matter (as for locations).
+    products: dict[tuple[str, str], list[Product]] = {}
+    for p in Product.objects.filter(clinic=clinic):
+        products.setdefault((_name_key(p.manufacturer), _name_key(p.name)), []).append(p)
+    locations = {_name_key(loc.name): loc for loc in StorageLocation.objects.filter(clinic=clinic)}
     spec = parsed_spec(current_spec(clinic))
     errors: dict[str, list[str]] = {}
     seen: dict[tuple[int, str], int] = {}
@@ -1332,10 +1476,22 @@ def import_lots(
         errors.setdefault(f"row {row}, {field}", []).append(message)
 
     for r in rows:
-        product = products.get((r.manufacturer, r.product_name))
-        if product is None:
+        candidates = products.get((_name_key(r.manufacturer), _name_key(r.product_name)), [])
+        exact = [
+            p for p in candidates if (p.manufacturer, p.name) == (r.manufacturer, r.product_name)
+        ]
+        if not candidates:
             add(r.row, "product_name", f"no product {r.product_name!r} of {r.manufacturer!r} here")
             continue
+        if len(candidates) > 1 and len(exact) != 1:
+            add(
+                r.row,
+                "product_name",
+                f"several products match {r.product_name!r} of {r.manufacturer!r}; "
+                "write the name exactly as the product page shows it",
+            )
+            continue
+        product = exact[0] if exact else candidates[0]
         key = (product.pk, r.lot_number.casefold())
         if key in seen:
             add(r.row, "lot_number", f"{r.lot_number} appears twice (also row {seen[key]})")
@@ -1346,7 +1502,7 @@ def import_lots(
             add(r.row, "lot_number", f"lot {r.lot_number} has already been received")
         location = None
         if r.storage_location:
-            location = locations.get(r.storage_location)
+            location = locations.get(_name_key(r.storage_location))
             if location is None:
                 add(r.row, "storage_location", f"no storage location {r.storage_location!r}")
         try:

@@ -106,6 +106,7 @@ def _lot_page(
     except services.release.ReleaseInputError as exc:
         report_error = str(exc)
     coa = getattr(lot, "coa", None)
+    excursions = selectors.excursions_of(lot)
     context: dict[str, Any] = {
         "lot": lot,
         "coa": coa,
@@ -114,7 +115,7 @@ def _lot_page(
         "spec": lot.decision_spec or services.current_spec(lot.clinic),
         "stock": selectors.stock_of(lot),
         "override": selectors.pending_override(lot),
-        "excursions": selectors.excursions_of(lot),
+        "excursions": excursions,
         "decisions": selectors.decisions_of(lot),
         "documents": list(lot.documents.all()),
         "usable_problems": services.usability_problems(lot, timezone.localdate()),
@@ -125,7 +126,10 @@ def _lot_page(
         "override_form": ReasonForm(auto_id="id_override_%s"),
         "reject_form": ReasonForm(auto_id="id_reject_%s"),
         "waste_form": WasteForm(auto_id="id_waste_%s"),
-        "excursion_form": ExcursionDecisionForm(auto_id="id_excursion_%s"),
+        "excursion_form": ExcursionDecisionForm(
+            auto_id="id_excursion_%s",
+            ongoing=any(e.ended_at is None and e.decided_at is None for e in excursions),
+        ),
         "today": timezone.localdate(),
     }
     context.update(bound or {})
@@ -151,6 +155,10 @@ def lot_receive(request: ClinicRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def coa_edit(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = selectors.get_lot(request.clinic, lot_id)
+    closed = services.coa_closed_reason(lot)
+    if closed is not None:
+        messages.error(request, closed)
+        return redirect("products:lot", lot_id=lot.pk)
     coa = getattr(lot, "coa", None)
     initial = CoaForm.initial_from(coa) if coa else {}
     form = CoaForm(request.POST or None, request.FILES or None, initial=initial)
@@ -354,7 +362,9 @@ def lot_recall(request: ClinicRequest, lot_id: int) -> HttpResponse:
 @require_permission("recall.manage")
 def recall_csv(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = selectors.get_lot(request.clinic, lot_id)
-    response = HttpResponse(selectors.recall_csv(lot), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(
+        selectors.recall_csv_download(lot), content_type="text/csv; charset=utf-8"
+    )
     name = selectors.recall_file_name(lot, "recall", "csv")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -1,0 +1,82 @@
+# ruff: noqa: F811 — pytest fixtures imported from the support module are redefined as arguments.
+"""The CoA web form: numbers with a decimal comma are refused, not misread, and the form is
+open only while the lot is quarantined (its CoA is final afterwards)."""
+
+from __future__ import annotations
+
+import pytest
+
+from anagen.products import services
+from anagen.products.forms import CoaForm, decimal_comma_message
+from anagen.products.models import CertificateOfAnalysis
+
+from .test_products_django_support import good_results, make_lot, product, quality
+
+pytestmark = pytest.mark.django_db
+
+
+def test_support_names_are_used():
+    assert good_results and make_lot and product and quality
+
+
+def form_with(**numbers: str) -> CoaForm:
+    return CoaForm({"testing_laboratory": "Independent Lab Ltd", **numbers})
+
+
+class TestNumbersWithCommas:
+    def test_a_decimal_comma_is_refused_with_the_number_written_properly(self):
+        form = form_with(endotoxin_eu_per_ml="0,05")
+        assert not form.is_valid()
+        assert form.errors["endotoxin_eu_per_ml"] == ["Use a decimal point: 0.05, not 0,05."]
+
+    @pytest.mark.parametrize("text", ["1,5", "0,250", "1.234,5", "1,2,3", "12,34e9"])
+    def test_commas_that_are_not_thousands_grouping_are_refused(self, text):
+        form = form_with(particles_per_ml=text)
+        assert not form.is_valid()
+        assert "Use a decimal point" in form.errors["particles_per_ml"][0]
+
+    @pytest.mark.parametrize(
+        ("text", "value"),
+        [("12,000", 12000.0), ("1,200,000.5", 1200000.5), ("1,500e7", 1.5e10), ("0.05", 0.05)],
+    )
+    def test_thousands_grouping_is_read(self, text, value):
+        form = form_with(particles_per_ml=text)
+        assert form.is_valid(), form.errors
+        assert form.cleaned_data["particles_per_ml"] == value
+
+    def test_the_message_for_european_grouping_moves_the_point(self):
+        assert decimal_comma_message("1.234,5") == "Use a decimal point: 1234.5, not 1.234,5."
+
+    def test_posting_0_comma_05_saves_nothing(self, client, make_lot, quality):
+        lot = make_lot()
+        client.force_login(quality)
+        data = {"testing_laboratory": "Independent Lab Ltd", **good_results()}
+        data["endotoxin_eu_per_ml"] = "0,05"
+        response = client.post(f"/products/lots/{lot.pk}/coa/", data)
+        assert response.status_code == 400
+        assert "Use a decimal point: 0.05, not 0,05." in response.content.decode()
+        assert not CertificateOfAnalysis.objects.filter(lot=lot).exists()
+
+
+class TestAFinalCoa:
+    @pytest.mark.parametrize("decide", ["release", "reject"])
+    def test_the_form_is_not_offered_for_a_decided_lot(self, client, make_lot, quality, decide):
+        lot = make_lot(results=good_results())
+        if decide == "release":
+            services.release_lot(lot, quality)
+        else:
+            services.reject_lot(lot, quality, "Supplier withdrew the certificate")
+        client.force_login(quality)
+        response = client.get(f"/products/lots/{lot.pk}/coa/", follow=True)
+        assert response.redirect_chain == [(f"/products/lots/{lot.pk}/", 302)]
+        messages = [str(m) for m in response.context["messages"]]
+        assert any("its CoA is final" in m for m in messages), messages
+
+    def test_posting_to_it_changes_nothing(self, client, make_lot, quality):
+        lot = make_lot(results=good_results())
+        services.release_lot(lot, quality)
+        client.force_login(quality)
+        data = {"testing_laboratory": "Other Lab", **good_results(sterility="positive")}
+        response = client.post(f"/products/lots/{lot.pk}/coa/", data)
+        assert response.status_code == 302
+        assert CertificateOfAnalysis.objects.get(lot=lot).testing_laboratory != "Other Lab"

@@ -1,0 +1,100 @@
+# ruff: noqa: F811 — pytest fixtures imported from the support module are redefined as arguments.
+"""No vial is drawn on a date before its lot was received, or before it was released."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from anagen.accounts.roles import Role
+from anagen.products import selectors, services
+from anagen.products.models import VialDraw
+
+from .test_products_django_support import good_results, make_lot, product, quality
+
+pytestmark = pytest.mark.django_db
+
+
+def test_support_names_are_used():
+    assert good_results and make_lot and product and quality
+
+
+@pytest.fixture
+def nurse(clinic_a, make_user):
+    return make_user(Role.NURSE, clinic_a)
+
+
+@pytest.fixture
+def patient(clinic_a, nurse, make_patient):
+    return make_patient(clinic_a, nurse)
+
+
+def test_a_draw_dated_before_the_lot_was_received_is_refused(make_lot, nurse, patient, clinic_a):
+    lot = make_lot(released=True, received_at=timezone.now() - timedelta(days=3))
+    received = timezone.localdate(lot.received_at)
+    before = received - timedelta(days=1)
+    with pytest.raises(services.NotUsable) as err:
+        services.draw_vials(lot, patient, 1, nurse, on_date=before)
+    [message] = err.value.errors["lot"]
+    assert message == (
+        f"Lot {lot.lot_number} was received on {received:%Y-%m-%d}, after the session date "
+        f"({before:%Y-%m-%d})."
+    )
+    assert not VialDraw.objects.exists()
+    assert lot not in selectors.usable_lots(clinic_a, before)
+    assert services.not_usable_message(lot, before) == (
+        f"Lot {lot.lot_number} was received on {received:%Y-%m-%d}, after {before:%Y-%m-%d}: "
+        "do not use it."
+    )
+
+
+def test_a_draw_dated_before_the_lot_was_released_is_refused(make_lot, nurse, patient, clinic_a):
+    lot = make_lot(results=good_results(), received_at=timezone.now() - timedelta(days=10))
+    lot = services.release_lot(lot, lot.received_by)
+    released = timezone.localdate(lot.decided_at)
+    before = released - timedelta(days=2)
+    with pytest.raises(services.NotUsable, match=f"was released on {released:%Y-%m-%d}"):
+        services.draw_vials(lot, patient, 1, nurse, on_date=before)
+    assert lot not in selectors.usable_lots(clinic_a, before)
+
+
+def test_a_draw_on_the_day_of_receipt_and_release_is_allowed(make_lot, nurse, patient, clinic_a):
+    lot = make_lot(released=True)
+    today = timezone.localdate()
+    services.draw_vials(lot, patient, 1, nurse, on_date=today)
+    assert lot in selectors.usable_lots(clinic_a, today)
+
+
+def test_a_back_dated_treatment_session_cannot_draw_from_a_lot_received_later(
+    client, clinic_a, make_user, make_patient, api_token
+):
+    """The reviewer's case: POST /api/v1/sessions/{patient} dated before the lot arrived."""
+    from datetime import date
+
+    from anagen.core.demo import demo_clock
+
+    from ..builders import exosome_plan, released_lot
+
+    clinician = make_user(Role.CLINICIAN, clinic_a)
+    day = date.today() - timedelta(days=2)
+    patient = make_patient(clinic_a, clinician, sex_at_birth="male")
+    with demo_clock(day - timedelta(days=7)):
+        plan = exosome_plan(patient, clinician, on=day - timedelta(days=7))
+    lot = released_lot(clinic_a, clinician, number="LATE-1", vials=5)  # received today
+    response = client.post(
+        f"/api/v1/sessions/{patient.pk}",
+        {
+            "plan_id": plan.pk,
+            "modality": "exosome",
+            "performed_on": day.isoformat(),
+            "map": [{"zone": "frontal", "points": 20, "volume_ml": 0.5}],
+            "vials": [{"lot_id": lot.pk, "quantity": 1}],
+        },
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_token(clinician, clinic_a)}"},
+    )
+    assert response.status_code == 400, response.content
+    assert "LATE-1 was received on" in response.json()["detail"]
+    assert not VialDraw.objects.exists()

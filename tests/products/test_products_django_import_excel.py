@@ -1,0 +1,94 @@
+# ruff: noqa: F811 — pytest fixtures imported from the support module are redefined as arguments.
+"""Lot files as spreadsheets export them: blank rows and blank trailing columns are skipped,
+a semicolon-separated or non-UTF-8 file gets one message saying how to save it, and product
+and storage location names match whatever their capitals and surrounding spaces."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from anagen.products import importers, services
+from anagen.products.models import Lot
+
+from .test_products_django_support import good_results, make_lot, product, quality
+
+pytestmark = pytest.mark.django_db
+EXPIRY = (date.today() + timedelta(days=200)).isoformat()
+HEAD = "manufacturer,product_name,lot_number,expiry_date,quantity_received,storage_location"
+
+
+def test_support_names_are_used():
+    assert good_results and make_lot and product and quality
+
+
+def line(number: str, *, manufacturer="Cordis Bio", name="UC-MSC Exosome 10B", where="") -> str:
+    return f"{manufacturer},{name},{number},{EXPIRY},8,{where}"
+
+
+def import_csv(product, quality, text: str, encoding: str = "utf-8") -> list[Lot]:
+    return services.import_lots(product.clinic, quality, "lots.csv", text.encode(encoding))
+
+
+class TestExcelExports:
+    def test_blank_rows_and_blank_trailing_columns_are_skipped(self, product, quality):
+        text = (
+            f"{HEAD},,\r\n{line('X-1')},,\r\n,,,,,,,\r\n{line('X-2')},,\r\n,,,,,,,\r\n,,,,,,,\r\n"
+        )
+        lots = import_csv(product, quality, "\ufeff" + text)
+        assert [lot.lot_number for lot in lots] == ["X-1", "X-2"]
+
+    def test_rows_keep_their_numbers_in_the_file(self, product, quality):
+        text = f"{HEAD}\n{line('X-1')}\n,,,,,\n{line('X-2').replace(',8,', ',2.5,')}\n"
+        with pytest.raises(services.ProductError) as err:
+            import_csv(product, quality, text)
+        assert "row 3, quantity_received" in err.value.errors
+        assert not Lot.objects.exists()
+
+    def test_a_cell_under_a_blank_trailing_column_is_refused(self, product, quality):
+        text = f"{HEAD},\n{line('X-1')},surprise\n"
+        with pytest.raises(services.ProductError) as err:
+            import_csv(product, quality, text)
+        assert err.value.errors["row 1, csv"] == ["a cell under a column without a name"]
+
+    def test_a_blank_column_between_named_ones_is_still_unknown(self):
+        with pytest.raises(importers.ImportFileError, match=r"\(blank\): unknown column"):
+            importers.parse_csv(f"manufacturer,,{HEAD[13:]}\n")
+
+    def test_a_semicolon_separated_file_gets_one_message(self, product, quality):
+        text = HEAD.replace(",", ";") + "\n" + line("X-1").replace(",", ";") + "\n"
+        with pytest.raises(services.ProductError) as err:
+            import_csv(product, quality, text)
+        assert list(err.value.errors) == ["file"]
+        [message] = err.value.errors["file"]
+        assert "separated by semicolons; use comma-separated values" in message
+
+    def test_a_file_that_is_not_utf8_says_to_save_it_as_csv_utf8(self, product, quality):
+        text = f"{HEAD}\n{line('X-1', where='Kühlschrank')}\n"
+        with pytest.raises(services.ProductError) as err:
+            import_csv(product, quality, text, encoding="cp1252")
+        [message] = err.value.errors["file"]
+        assert "save it as CSV UTF-8" in message
+
+
+class TestNamesAsPeopleTypeThem:
+    def test_product_and_location_match_ignoring_capitals_and_spaces(
+        self, product, quality, clinic_a
+    ):
+        freezer = services.create_location(clinic_a, quality, "Freezer F1")
+        text = (
+            f"{HEAD}\n"
+            + line(
+                "X-1", manufacturer=" cordis bio ", name="UC-MSC  exosome 10b", where="freezer f1 "
+            )
+            + "\n"
+        )
+        [lot] = import_csv(product, quality, text)
+        assert lot.product == product and lot.storage_location == freezer
+
+    def test_an_unknown_location_is_still_refused(self, product, quality, clinic_a):
+        services.create_location(clinic_a, quality, "Freezer F1")
+        with pytest.raises(services.ProductError) as err:
+            import_csv(product, quality, f"{HEAD}\n{line('X-1', where='Freezer F2')}\n")
+        assert "row 1, storage_location" in err.value.errors

@@ -1,0 +1,157 @@
+# ruff: noqa: F811 — pytest fixtures imported from the support module are redefined as arguments.
+"""Temperatures are stored as read (two decimals at most), never rounded across a limit; and
+the API words flagged excursions as the web does."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from anagen.products import coldchain, services
+from anagen.products.models import Excursion, TemperatureReading
+
+from .test_products_django_support import good_results, make_lot, product, quality
+
+pytestmark = pytest.mark.django_db
+
+
+def test_support_names_are_used():
+    assert good_results and make_lot and product and quality
+
+
+@pytest.fixture
+def fridge_product(clinic_a, quality):
+    return services.create_product(
+        clinic_a,
+        quality,
+        {
+            "manufacturer": "Cordis Bio",
+            "name": "Lyophilised Exosome 5B",
+            "source_tissue": "umbilical_cord",
+            "donor_type": "allogeneic_single",
+            "form": "frozen_liquid",
+            "labelled_particles_per_vial": 1.0e10,
+            "volume_ml": Decimal("1.000"),
+            "storage_min_temperature_c": Decimal("2"),
+            "storage_max_temperature_c": Decimal("8"),
+            "storage_requirement": "Store at 2–8 °C",
+            "regulatory_status": {"US": "Investigational use only."},
+        },
+    )
+
+
+@pytest.fixture
+def fridge(clinic_a, quality):
+    return services.create_location(clinic_a, quality, "Fridge R1")
+
+
+@pytest.fixture
+def lot(make_lot, fridge, fridge_product):
+    return make_lot(
+        released=True,
+        product=fridge_product,
+        storage_location=fridge,
+        received_at=timezone.now() - timedelta(days=1),
+    )
+
+
+def at(lot, minutes: int):
+    return lot.received_at + timedelta(hours=1, minutes=minutes)
+
+
+class TestTwoDecimals:
+    def test_8_05_in_a_2_to_8_fridge_is_stored_exactly_and_is_an_excursion(
+        self, lot, fridge, quality
+    ):
+        services.record_reading(fridge, quality, recorded_at=at(lot, 0), temperature_c="5")
+        _, flagged = services.record_reading(
+            fridge, quality, recorded_at=at(lot, 10), temperature_c="8.05"
+        )
+        assert TemperatureReading.objects.get(recorded_at=at(lot, 10)).temperature_c == Decimal(
+            "8.05"
+        )
+        [excursion] = flagged
+        assert excursion.extreme_temperature_c == Decimal("8.05")
+        lot.refresh_from_db()
+        assert lot.blocked
+
+    def test_more_than_two_decimals_are_refused(self, lot, fridge, quality):
+        with pytest.raises(services.ProductError) as err:
+            services.record_reading(fridge, quality, recorded_at=at(lot, 0), temperature_c="8.051")
+        assert "at most 2 decimal places" in err.value.errors["temperature_c"][0]
+        assert not TemperatureReading.objects.exists()
+
+    def test_trailing_zeros_are_not_extra_decimals(self, lot, fridge, quality):
+        reading, _ = services.record_reading(
+            fridge, quality, recorded_at=at(lot, 0), temperature_c="4.500"
+        )
+        assert reading.temperature_c == Decimal("4.5")
+
+    def test_a_logger_file_keeps_two_decimals_and_refuses_three(self, lot, fridge, quality):
+        rows = [(0, "5"), (10, "8.05"), (20, "5")]
+        text = "recorded_at,temperature_c\n" + "".join(
+            f"{at(lot, m).isoformat()},{t}\n" for m, t in rows
+        )
+        count, flagged = services.import_readings(fridge, quality, text.encode())
+        assert count == 3 and len(flagged) == 1
+        assert Excursion.objects.get(lot=lot).extreme_temperature_c == Decimal("8.05")
+
+        bad = f"recorded_at,temperature_c\n{at(lot, 30).isoformat()},8.051\n"
+        with pytest.raises(services.ProductError) as err:
+            services.import_readings(fridge, quality, bad.encode())
+        assert "row 1, temperature_c: give at most 2 decimal places" in str(err.value)
+
+    def test_the_pure_check(self):
+        coldchain.check_temperature_decimals(Decimal("-80.25"))
+        with pytest.raises(ValueError, match="8.05, not 8.051"):
+            coldchain.check_temperature_decimals(Decimal("8.051"))
+
+    def test_the_api_refuses_three_decimals_naming_the_field(
+        self, client, lot, fridge, quality, api_token, clinic_a
+    ):
+        response = client.post(
+            f"/api/v1/products/locations/{fridge.pk}/readings",
+            {"recorded_at": at(lot, 0).isoformat(), "temperature_c": 8.051},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {api_token(quality, clinic_a)}"},
+        )
+        assert response.status_code == 400, response.content
+        assert response.json()["detail"].startswith("temperature_c:")
+        assert "2 decimal places" in response.json()["detail"]
+
+    def test_the_web_form_refuses_three_decimals_in_words(self, client, lot, fridge, quality):
+        client.force_login(quality)
+        when = timezone.localtime(at(lot, 0))
+        response = client.post(
+            f"/products/storage/{fridge.pk}/readings/",
+            {"recorded_at": f"{when:%Y-%m-%dT%H:%M}", "temperature_c": "8.051"},
+        )
+        assert response.status_code == 400
+        assert "Give at most 2 decimal places (8.05, not 8.051)." in response.content.decode()
+        assert not TemperatureReading.objects.exists()
+
+        response = client.post(
+            f"/products/storage/{fridge.pk}/readings/",
+            {"recorded_at": f"{when:%Y-%m-%dT%H:%M}", "temperature_c": "8.05"},
+        )
+        assert response.status_code == 302
+        assert TemperatureReading.objects.get().temperature_c == Decimal("8.05")
+
+
+def test_the_api_words_a_new_excursion_as_the_web_does(
+    client, lot, fridge, quality, api_token, clinic_a
+):
+    response = client.post(
+        f"/api/v1/products/locations/{fridge.pk}/readings",
+        {"recorded_at": at(lot, 0).isoformat(), "temperature_c": 12},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_token(quality, clinic_a)}"},
+    )
+    assert response.status_code == 201, response.content
+    [text] = response.json()["excursions_flagged"]
+    assert text.startswith(f"lot {lot.lot_number}: ongoing since ")
+    assert "duration not known until a reading back in range" in text
+    assert "0 min" not in text
