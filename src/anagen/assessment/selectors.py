@@ -203,6 +203,7 @@ class Consultation:
     diagnosis: Diagnosis | None
     plan: TreatmentPlan | None  # the newest active plan
     plans: list[PlanCard] = field(default_factory=list)  # every active plan, newest first
+    screening_stale: str | None = None  # why the screening must be run again
     proposals: list[services.Proposal] = field(default_factory=list)
     proposals_missing: list[str] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
@@ -226,11 +227,13 @@ class Consultation:
 def consultation(patient: Patient) -> Consultation:
     """Everything the consultation page, the patient panel and the API summary show."""
     scr = latest_screening(patient)
+    stale = services.screening_staleness(patient, scr)
     c = Consultation(
         patient=patient,
         history=latest_history(patient),
         screening=scr,
-        screening_current=services.screening_is_current(patient, scr),
+        screening_current=stale is None,
+        screening_stale=stale,
         exam=latest_exam(patient),
         diagnosis=latest_diagnosis(patient),
         plan=None,

@@ -1013,12 +1013,56 @@ class Proposal:
         return any(t.get("sessions_min") is not None for t in self.protocols)
 
 
-def screening_is_current(patient: Patient, row: Screening | None) -> bool:
-    """The screening was of the newest history version."""
+HISTORY_CHANGED = "The history changed after the last screening: screen again."
+RULES_CHANGED = (
+    "The clinic's screening rules changed after the last screening and now give a different "
+    "result: screen again."
+)
+
+
+def screening_staleness(patient: Patient, row: Screening | None) -> str | None:
+    """Why ``row`` no longer stands for the patient (None while it does).
+
+    It stands while it screened the newest history version and the rules in force now (the
+    shipped rules with the clinic's active overrides) give the same result for it: a rule made
+    stricter after the screening (a WARN raised to BLOCK) must not be missed until someone
+    presses "Screen again". A rule change that alters nothing for this patient keeps it.
+    """
     if row is None:
-        return False
+        return "Record the medical history (it is screened at once)."
     latest = MedicalHistory.objects.filter(patient=patient).order_by("-version").first()
-    return latest is not None and row.medical_history_id == latest.pk
+    if latest is None or row.medical_history_id != latest.pk:
+        return HISTORY_CHANGED
+    overrides = active_rule_overrides(patient.clinic)
+    in_force = [(o.rule_id, o.action, o.outcome) for o in overrides]
+    used = [(o["rule_id"], o["action"], o["outcome"]) for o in row.rule_overrides]
+    default = screening.load_default_ruleset()
+    if in_force == used and row.ruleset_version == default.version:
+        return None  # the same rules: the same result
+    ruleset = screening.apply_overrides(default, [o.as_override() for o in overrides])
+    try:
+        again = screening.screen(
+            engine_history(latest, patient, row.screened_on),
+            on=row.screened_on,
+            ruleset=ruleset,
+            product_components=row.product_components,
+        ).to_dict()["modalities"]
+    except screening.ScreeningInputError:
+        return HISTORY_CHANGED  # the record no longer fits the answers; run_screening says why
+
+    def outcomes(result: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
+        return {
+            m: (r["outcome"], sorted(f["rule_id"] for f in r["findings"]))
+            for m, r in result.items()
+        }
+
+    return None if outcomes(again) == outcomes(row.result["modalities"]) else RULES_CHANGED
+
+
+def screening_is_current(patient: Patient, row: Screening | None) -> bool:
+    """The screening was of the newest history version, under rules that still give its
+    result (:func:`screening_staleness`)."""
+    return screening_staleness(patient, row) is None
 
 
 def proposals(patient: Patient) -> tuple[list[Proposal], list[str]]:
@@ -1026,10 +1070,9 @@ def proposals(patient: Patient) -> tuple[list[Proposal], list[str]]:
     missing = []
     dx = Diagnosis.objects.filter(patient=patient).order_by("-diagnosed_on", "-id").first()
     scr = Screening.objects.filter(patient=patient).order_by("-created_at", "-id").first()
-    if scr is None:
-        missing.append("Record the medical history (it is screened at once).")
-    elif not screening_is_current(patient, scr):
-        missing.append("The history changed after the last screening: screen again.")
+    stale = screening_staleness(patient, scr)
+    if stale is not None:
+        missing.append(stale)
     if dx is None:
         missing.append("Record a diagnosis.")
     if missing:
@@ -1535,7 +1578,10 @@ def session_blockers(plan: TreatmentPlan, modality: str, on_date: date) -> list[
     if not has_valid_consent(plan, modality, on_date):
         reasons.append(f"No valid signed consent to {modality} on {on_date}.")
     scr = Screening.objects.filter(patient=plan.patient).order_by("-created_at", "-id").first()
-    if scr is None or not screening_is_current(plan.patient, scr):
+    stale = screening_staleness(plan.patient, scr)
+    if stale == RULES_CHANGED:
+        reasons.append(RULES_CHANGED)
+    elif stale is not None or scr is None:
         reasons.append("The medical history has not been screened in its latest version.")
     elif (
         modality in scr.result["modalities"]

@@ -29,6 +29,7 @@ def consultation_panel(patient: Patient) -> dict[str, Any]:
         "next_step": c.next_step,
         "screening": c.screening,
         "screening_current": c.screening_current,
+        "screening_stale": c.screening_stale,
         "screening_outcomes": outcomes,
         "diagnosis": c.diagnosis,
         "plans": c.plans,

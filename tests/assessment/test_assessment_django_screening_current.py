@@ -1,0 +1,77 @@
+"""A screening stands while it screened the newest history under rules that still give its
+result. A clinic rule made stricter afterwards (a keloid WARN for PRP raised to BLOCK) makes
+it stale at once: plans are not proposed and sessions not started until it is run again. A
+rule change that alters nothing for the patient keeps it."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from anagen.assessment import selectors, services
+
+pytestmark = pytest.mark.django_db
+
+TODAY = timezone.localdate()
+
+
+def screened(patient, user, **answers):
+    services.record_history(patient, user, answers)
+    services.record_exam(patient, user, {"norwood_hamilton": "III"})
+    services.record_diagnosis(patient, user, {"condition": "aga_male"})
+    return selectors.latest_screening(patient)
+
+
+def raise_keloid_to_block(clinic, user):
+    return services.add_rule_override(
+        clinic, user, "PRP-KELOID", "set_outcome", "BLOCK", "Our PRP protocol excludes keloids."
+    )
+
+
+def test_a_stricter_rule_that_changes_the_result_makes_the_screening_stale(man, clinician):
+    scr = screened(man, clinician, keloid=True)
+    assert scr.outcome("prp") == "WARN" and services.screening_is_current(man, scr)
+    raise_keloid_to_block(man.clinic, clinician)
+    assert services.screening_staleness(man, scr) == services.RULES_CHANGED
+    found, missing = services.proposals(man)
+    assert found == [] and missing == [services.RULES_CHANGED]
+
+
+def test_screening_again_under_the_new_rule_makes_it_current_with_the_new_outcome(man, clinician):
+    screened(man, clinician, keloid=True)
+    raise_keloid_to_block(man.clinic, clinician)
+    again = services.run_screening(man, clinician)
+    assert again.outcome("prp") == "BLOCK" and services.screening_is_current(man, again)
+
+
+def test_a_rule_change_that_alters_nothing_for_this_patient_keeps_the_screening(man, clinician):
+    scr = screened(man, clinician, keloid=False)
+    raise_keloid_to_block(man.clinic, clinician)
+    assert services.screening_staleness(man, scr) is None
+    assert services.proposals(man)[1] == []
+
+
+def test_retiring_a_rule_change_that_mattered_makes_the_screening_stale_too(man, clinician):
+    override = raise_keloid_to_block(man.clinic, clinician)
+    scr = screened(man, clinician, keloid=True)
+    assert scr.outcome("prp") == "BLOCK" and services.screening_is_current(man, scr)
+    services.retire_rule_override(override, clinician, "Back to the published rule.")
+    assert services.screening_staleness(man, scr) == services.RULES_CHANGED
+
+
+def test_a_session_waits_for_the_new_screening(man, clinician):
+    screened(man, clinician, keloid=True)
+    plan = services.accept_plan(man, clinician, {"proposal_key": "prp_minoxidil"})
+    services.record_consent(plan, clinician, modality="prp", signed_name="Adam Stone",
+                            signed_on=TODAY)  # fmt: skip
+    assert services.session_blockers(plan, "prp", TODAY) == []
+    raise_keloid_to_block(man.clinic, clinician)
+    assert services.session_blockers(plan, "prp", TODAY) == [services.RULES_CHANGED]
+
+
+def test_the_consultation_page_says_the_rules_changed(client, man, clinician):
+    screened(man, clinician, keloid=True)
+    raise_keloid_to_block(man.clinic, clinician)
+    client.force_login(clinician)
+    page = client.get(f"/consultation/{man.pk}/").content.decode()
+    assert "rules changed after the last screening and now give a different result" in page
