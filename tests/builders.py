@@ -13,6 +13,20 @@ from anagen.assessment import services as assessment
 from anagen.products.models import Lot, LotStatus, Product
 
 
+def history_answers(**given) -> dict:
+    """A whole medical-history questionnaire for the API, all "no" unless ``given`` (the API
+    takes every answer, never a part: an omitted answer is not a "no")."""
+    body = {
+        "conditions": [], "other_conditions": "", "medications": [], "allergies": [],
+        "pregnant": None, "lactating": None, "malignancy": "none", "malignancy_details": "",
+        "autoimmune_disease": False, "bleeding_disorder": False,
+        "platelet_count_10e9_per_l": None, "keloid": False, "scalp_conditions": [],
+        "prior_treatments": [],
+    }  # fmt: skip
+    body.update(given)
+    return body
+
+
 def exosome_product(clinic) -> Product:
     """The clinic's UC-MSC exosome product (created once per clinic)."""
     product, _ = Product.objects.get_or_create(

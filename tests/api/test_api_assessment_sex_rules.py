@@ -12,6 +12,8 @@ from django.utils import timezone
 from anagen.accounts.roles import Role
 from anagen.assessment.models import Diagnosis
 
+from .. import builders
+
 pytestmark = pytest.mark.django_db
 
 
@@ -85,14 +87,7 @@ def test_a_history_dated_before_birth_names_its_date_not_the_engines_age(setup):
     """The screening engine's field ("age: must be a whole number 0–130, got -1") was
     answered to the client, who never sent an age."""
     _, post = setup
-    answers = {
-        "conditions": [], "other_conditions": "", "medications": [], "allergies": [],
-        "pregnant": None, "lactating": None, "malignancy": "none", "malignancy_details": "",
-        "autoimmune_disease": False, "bleeding_disorder": False,
-        "platelet_count_10e9_per_l": None, "keloid": False, "scalp_conditions": [],
-        "prior_treatments": [],
-    }  # fmt: skip
-    response = post("history", {"recorded_on": "1979-06-01", **answers})
+    response = post("history", builders.history_answers(recorded_on="1979-06-01"))
     assert response.status_code == 400
     assert response.json()["detail"] == (
         "recorded_on: Before the patient's date of birth (1980-01-01); check the date."

@@ -136,12 +136,7 @@ def test_a_boolean_given_as_anything_but_true_or_false_is_refused(api, patient, 
 
 
 def test_true_and_false_and_null_for_an_optional_boolean_are_stored(api, patient):
-    body = {
-        "conditions": [], "other_conditions": "", "medications": [], "allergies": [],
-        "pregnant": None, "lactating": None, "malignancy": "none", "malignancy_details": "",
-        "autoimmune_disease": False, "bleeding_disorder": True, "platelet_count_10e9_per_l": None,
-        "keloid": False, "scalp_conditions": [], "prior_treatments": [],
-    }  # fmt: skip
+    body = builders.history_answers(bleeding_disorder=True)
     response = api(Role.CLINICIAN, "post", f"/consultation/{patient.pk}/history", body)
     assert response.status_code == 201, response.content
     history = MedicalHistory.objects.get(patient=patient)

@@ -16,23 +16,15 @@ from anagen.assessment.models import (
     TreatmentPlan,
 )
 
+from .. import builders
+
 pytestmark = pytest.mark.django_db
 
 TODAY = timezone.localdate().isoformat()
 BASE = "/api/v1/consultation"
 
 
-def answers(**given) -> dict:
-    """A whole questionnaire, all "no" (the API takes every answer, never a part)."""
-    body = {
-        "conditions": [], "other_conditions": "", "medications": [], "allergies": [],
-        "pregnant": None, "lactating": None, "malignancy": "none", "malignancy_details": "",
-        "autoimmune_disease": False, "bleeding_disorder": False,
-        "platelet_count_10e9_per_l": None, "keloid": False, "scalp_conditions": [],
-        "prior_treatments": [],
-    }  # fmt: skip
-    body.update(given)
-    return body
+answers = builders.history_answers
 
 
 @pytest.fixture
