@@ -87,9 +87,11 @@ def test_a_confirmed_separate_visit_is_recorded_and_the_confirmation_kept(patien
     assert second.pk != first.pk and Visit.objects.filter(patient=patient).count() == 2
     assert Measurement.objects.get(visit=second).hair_count == 150
     assert second.notes.startswith("Second area")
-    assert "separate visit" in second.notes and f"visit #{first.pk}" in second.notes
+    assert "separate visit" in second.notes
+    assert f"besides the one recorded by {nurse.username} at " in second.notes
+    assert "visit #" not in second.notes  # an id the pages never show
     reason = second.history.first().history_change_reason
-    assert reason.startswith("visit recorded; ") and f"visit #{first.pk}" in reason
+    assert reason.startswith("visit recorded; ") and "besides the one recorded by" in reason
 
 
 @pytest.mark.parametrize("value", ["yes", 1, "on", False, None])
@@ -199,7 +201,7 @@ def test_the_page_records_it_when_the_box_is_ticked(client, nurse, patient, firs
     )
     assert response.status_code == 302
     second = Visit.objects.exclude(pk=first.pk).get()
-    assert f"visit #{first.pk}" in second.notes
+    assert f"besides the one recorded by {nurse.username} at " in second.notes
 
 
 def test_the_page_from_an_appointment_offers_the_checkbox_and_records_it(

@@ -425,3 +425,37 @@ def test_the_api_and_the_page_name_the_vial_row_that_cannot_be_drawn(
     assert page.status_code == 400
     assert any("Only 5 vial(s) left" in e for e in page.context["form"].errors["vial_0_quantity"])
     assert nothing_stored(lot)
+
+
+def test_the_fine_grid_chosen_by_the_link_is_the_grid_recorded(client, clinician, ready, lot):
+    """The page's "Use the fine grid" link showed cells while an unticked box said whole
+    zones: every cell was refused and the fine grid could never be saved (a review found it)."""
+    patient, plan = ready
+    client.force_login(clinician)
+    page = client.get(f"/sessions/{patient.pk}/new/?grid=fine").content.decode()
+    assert 'type="hidden" name="fine_grid" value="True"' in page
+    assert 'name="map-frontal.1-points"' in page and 'name="map-frontal-points"' not in page
+    data = form_data(plan, lot, fine_grid="True", **{
+        "map-frontal-points": "", "map-frontal-volume_ml": "",
+        "map-frontal.1-points": "10", "map-frontal.1-volume_ml": "0.5",
+    })  # fmt: skip
+    response = client.post(f"/sessions/{patient.pk}/new/", data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    session = TreatmentSession.objects.get(patient=patient)
+    assert session.fine_grid and [e.zone for e in session.map_entries.all()] == ["frontal.1"]
+
+
+def test_a_refused_fine_grid_form_comes_back_on_the_fine_grid_with_its_cells(
+    client, clinician, ready, lot
+):
+    patient, plan = ready
+    client.force_login(clinician)
+    data = form_data(plan, lot, fine_grid="True", performed_on="", **{
+        "map-frontal-points": "", "map-frontal-volume_ml": "",
+        "map-frontal.1-points": "10", "map-frontal.1-volume_ml": "0.5",
+    })  # fmt: skip
+    response = client.post(f"/sessions/{patient.pk}/new/", data)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'type="hidden" name="fine_grid" value="True"' in page
+    assert 'name="map-frontal.1-points"' in page and 'value="10"' in page

@@ -638,8 +638,8 @@ def record_visit(
             # and in its history entry.
             confirmation = (
                 f"Confirmed by {display_name(user)} as a separate visit on "
-                f"{long_date(earlier[0].visit_date)}, besides "
-                f"{', '.join(f'visit #{v.pk}' for v in earlier)}."
+                f"{long_date(earlier[0].visit_date)}, besides the one recorded by "
+                f"{recorded_by_at((v.recorded_by, v.created_at) for v in earlier)}."
             )
             visit.notes = f"{visit.notes}\n\n{confirmation}".strip()
             reason = f"visit recorded; {confirmation}"

@@ -84,7 +84,9 @@ class SessionForm(forms.Form):
         help_text="Tick only when the patient already had a session of this kind today "
         "and this one is a separate treatment, not the same one entered again.",
     )
-    fine_grid = forms.BooleanField(required=False, label="Use the fine grid (4 cells per zone)")
+    # Which map the page showed (whole zones or fine-grid cells), chosen with the link above
+    # the map and sent back with it, so the rows posted and the grid recorded always agree.
+    fine_grid = forms.BooleanField(required=False, widget=forms.HiddenInput)
     immediate_reactions = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
@@ -164,7 +166,6 @@ class SessionForm(forms.Form):
                 "technique",
                 "needle_gauge",
                 "depth_mm",
-                "fine_grid",
             )
         ]
 

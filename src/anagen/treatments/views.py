@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 from anagen.accounts.permissions import can, require_permission
 from anagen.core.forms import VoidReasonForm
 from anagen.core.http import ClinicRequest
+from anagen.core.text import long_date
 from anagen.patients.selectors import get_patient
 from anagen.products.models import Lot
 from anagen.treatments import scalp_zones, selectors, services
@@ -89,7 +90,12 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
     on_date = _posted_date(request.POST.get("performed_on")) or today
     session_lots = selectors.session_lots(request.clinic, on_date)
     lots = session_lots.offered
-    initial: dict[str, Any] = {"performed_on": today}
+    # The map's grid is the page's: from the link (?grid=fine) until posted, then as posted.
+    if request.method == "POST":
+        fine_grid = request.POST.get("fine_grid", "").lower() in ("true", "on", "1")
+    else:
+        fine_grid = request.GET.get("grid") == "fine"
+    initial: dict[str, Any] = {"performed_on": today, "fine_grid": fine_grid}
     if plans:
         initial["plan"] = plans[0].pk
         if plans[0].modalities:
@@ -101,7 +107,6 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
         refused_lots=session_lots.refused,
         initial=initial,
     )
-    fine_grid = request.POST.get("fine_grid") == "on" or request.GET.get("grid") == "fine"
     map_rows = empty_map_rows(fine_grid)
     entries: list[dict] = []
     zone_errors: dict[str, list[str]] = {}
@@ -195,6 +200,8 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
             "fine_grid": fine_grid,
             "checklist": checklist,
             "lots": lots,
+            # "today" unless the session is entered afterwards: lots are offered as on its date
+            "lots_on": "today" if on_date == today else f"on {long_date(on_date)}",
             "held_back": session_lots.held_back_shown,
             "held_back_more": session_lots.held_back_more,
         },
