@@ -75,3 +75,25 @@ def test_the_consultation_page_says_the_rules_changed(client, man, clinician):
     client.force_login(clinician)
     page = client.get(f"/consultation/{man.pk}/").content.decode()
     assert "rules changed after the last screening and now give a different result" in page
+
+
+def test_a_corrected_date_of_birth_that_makes_the_patient_a_minor_makes_it_stale(man, clinician):
+    from datetime import date
+
+    from anagen.patients.services import update_patient
+
+    scr = screened(man, clinician)
+    assert scr.outcome("exosome") != "BLOCK"
+    update_patient(man, clinician, {"date_of_birth": date(TODAY.year - 15, 1, 1)})
+    man.refresh_from_db()
+    assert services.screening_staleness(man, scr) == services.PATIENT_CHANGED
+    again = services.run_screening(man, clinician)
+    assert again.outcome("exosome") == "BLOCK" and services.screening_is_current(man, again)
+
+
+def test_a_screening_under_a_clinic_override_stays_current_while_nothing_changes(man, clinician):
+    """The stored version then reads "2026.12-3+1ov"; it is still the same rules."""
+    raise_keloid_to_block(man.clinic, clinician)
+    scr = screened(man, clinician, keloid=True)
+    assert scr.ruleset_version.endswith("+1ov")
+    assert services.screening_staleness(man, scr) is None

@@ -168,7 +168,10 @@ class ScreeningOut(Schema):
     product_components: list[str]
     result: dict[str, Any]
     overrides: list[OverrideOut]
-    current: bool = Field(description="False when the history changed after this screening")
+    current: bool = Field(
+        description="False when the history changed after this screening, or when the rules "
+        "in force or the patient record (age, sex) now give a different result: screen again"
+    )
 
     @staticmethod
     def resolve_history_version(obj: Screening) -> int:

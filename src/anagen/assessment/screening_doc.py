@@ -72,7 +72,7 @@ def render_rules_markdown(ruleset: Ruleset | None = None) -> str:
         "finding. *Locked* rules can be made stricter by a clinic override but not weaker "
         "or disabled. A patient's screening stands while it screened the newest history and "
         "the rules in force (these, with the clinic's overrides) still give its result; when a "
-        "rule change alters the result, plans and sessions wait for \"Screen again\".",
+        'rule change alters the result, plans and sessions wait for "Screen again".',
         "",
     ]
     for modality in MODALITIES:

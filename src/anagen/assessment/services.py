@@ -1014,6 +1014,10 @@ class Proposal:
 
 
 HISTORY_CHANGED = "The history changed after the last screening: screen again."
+PATIENT_CHANGED = (
+    "The patient record (date of birth or sex) changed after the last screening and now gives "
+    "a different result: screen again."
+)
 RULES_CHANGED = (
     "The clinic's screening rules changed after the last screening and now give a different "
     "result: screen again."
@@ -1023,10 +1027,12 @@ RULES_CHANGED = (
 def screening_staleness(patient: Patient, row: Screening | None) -> str | None:
     """Why ``row`` no longer stands for the patient (None while it does).
 
-    It stands while it screened the newest history version and the rules in force now (the
-    shipped rules with the clinic's active overrides) give the same result for it: a rule made
-    stricter after the screening (a WARN raised to BLOCK) must not be missed until someone
-    presses "Screen again". A rule change that alters nothing for this patient keeps it.
+    It stands while it screened the newest history version and screening that history again,
+    on the same date with the same product, gives the same result: under the rules in force
+    now (the shipped rules with the clinic's active overrides) and the patient record as it is
+    now (age and sex feed rules). A rule made stricter after the screening (a WARN raised to
+    BLOCK), or a corrected date of birth that makes the patient a minor, must not be missed
+    until someone presses "Screen again"; a change that alters nothing keeps it.
     """
     if row is None:
         return "Record the medical history (it is screened at once)."
@@ -1034,21 +1040,19 @@ def screening_staleness(patient: Patient, row: Screening | None) -> str | None:
     if latest is None or row.medical_history_id != latest.pk:
         return HISTORY_CHANGED
     overrides = active_rule_overrides(patient.clinic)
-    in_force = [(o.rule_id, o.action, o.outcome) for o in overrides]
-    used = [(o["rule_id"], o["action"], o["outcome"]) for o in row.rule_overrides]
     default = screening.load_default_ruleset()
-    if in_force == used and row.ruleset_version == default.version:
-        return None  # the same rules: the same result
-    ruleset = screening.apply_overrides(default, [o.as_override() for o in overrides])
+    same_rules = row.ruleset_version.split("+")[0] == default.version and [
+        (o.rule_id, o.action, o.outcome) for o in overrides
+    ] == [(o["rule_id"], o["action"], o["outcome"]) for o in row.rule_overrides]
     try:
         again = screening.screen(
             engine_history(latest, patient, row.screened_on),
             on=row.screened_on,
-            ruleset=ruleset,
+            ruleset=screening.apply_overrides(default, [o.as_override() for o in overrides]),
             product_components=row.product_components,
         ).to_dict()["modalities"]
     except screening.ScreeningInputError:
-        return HISTORY_CHANGED  # the record no longer fits the answers; run_screening says why
+        return PATIENT_CHANGED  # the record no longer fits the answers; run_screening says why
 
     def outcomes(result: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
         return {
@@ -1056,7 +1060,9 @@ def screening_staleness(patient: Patient, row: Screening | None) -> str | None:
             for m, r in result.items()
         }
 
-    return None if outcomes(again) == outcomes(row.result["modalities"]) else RULES_CHANGED
+    if outcomes(again) == outcomes(row.result["modalities"]):
+        return None
+    return PATIENT_CHANGED if same_rules else RULES_CHANGED
 
 
 def screening_is_current(patient: Patient, row: Screening | None) -> bool:
@@ -1579,8 +1585,8 @@ def session_blockers(plan: TreatmentPlan, modality: str, on_date: date) -> list[
         reasons.append(f"No valid signed consent to {modality} on {on_date}.")
     scr = Screening.objects.filter(patient=plan.patient).order_by("-created_at", "-id").first()
     stale = screening_staleness(plan.patient, scr)
-    if stale == RULES_CHANGED:
-        reasons.append(RULES_CHANGED)
+    if stale in (RULES_CHANGED, PATIENT_CHANGED):
+        reasons.append(stale)
     elif stale is not None or scr is None:
         reasons.append("The medical history has not been screened in its latest version.")
     elif (
