@@ -106,7 +106,7 @@ def test_front_desk_marks_an_appointment_missed_with_a_reason_kept_in_its_histor
     client, front_desk, patient
 ):
     client.force_login(front_desk)
-    booked = _booked(client, patient)
+    booked = _booked(client, patient, when=TODAY)
     page = client.get(f"/monitoring/{patient.pk}/schedule/{booked.pk}/reschedule/")
     assert 'id="visit-status"' in page.content.decode()
     response = client.post(
@@ -188,6 +188,53 @@ def test_the_api_books_an_appointment_and_changes_its_status(
     sv_id = booked.json()["id"]
     refused = post(f"/schedule/{sv_id}/status", {"status": "done", "reason": "it happened"})
     assert refused.status_code == 400 and "status" in refused.json()["detail"]
+    early = post(f"/schedule/{sv_id}/status", {"status": "missed", "reason": "no show, no call"})
+    assert early.status_code == 400 and "cannot be missed yet" in early.json()["detail"]
+    ScheduledVisit.objects.filter(pk=sv_id).update(due_date=TODAY)  # the day has come
     missed = post(f"/schedule/{sv_id}/status", {"status": "missed", "reason": "no show, no call"})
     assert missed.status_code == 200 and missed.json()["status"] == "missed"
     assert ScheduledVisit.objects.get(pk=sv_id).history.first().history_user == front_desk
+
+
+def test_an_appointment_cannot_be_booked_or_moved_into_the_past(client, front_desk, patient):
+    from anagen.monitoring import services
+
+    yesterday = TODAY - timedelta(days=1)
+    with pytest.raises(services.MonitoringError) as exc:
+        services.add_scheduled_visit(patient, front_desk, due_date=yesterday)
+    assert "is in the past: book today or later" in exc.value.errors["due_date"][0]
+    booked = services.add_scheduled_visit(patient, front_desk, due_date=TODAY)
+    with pytest.raises(services.MonitoringError) as exc:
+        services.reschedule_visit(booked, front_desk, new_date=yesterday, reason="patient asked")
+    assert "is in the past: move the visit to today or later" in exc.value.errors["due_date"][0]
+    booked.refresh_from_db()
+    assert booked.due_date == TODAY and booked.reschedule_count == 0
+
+
+def test_a_planned_visit_is_not_planned_again(front_desk, patient):
+    from anagen.monitoring import services
+
+    booked = services.add_scheduled_visit(patient, front_desk, due_date=TODAY)
+    versions = booked.history.count()
+    with pytest.raises(services.MonitoringError) as exc:
+        services.set_visit_status(booked, front_desk, "planned", "planned once more")
+    assert exc.value.errors["status"] == ["The visit is already planned."]
+    assert booked.history.count() == versions
+
+
+def test_the_api_answers_whether_the_changed_visit_is_overdue(
+    client, clinic_a, front_desk, patient, api_token
+):
+    from anagen.monitoring import services
+
+    booked = services.add_scheduled_visit(patient, front_desk, due_date=TODAY)
+    services.set_visit_status(booked, front_desk, "cancelled", "patient was unwell")
+    ScheduledVisit.objects.filter(pk=booked.pk).update(due_date=TODAY - timedelta(days=30))
+    response = client.post(
+        f"/api/v1/monitoring/patients/{patient.pk}/schedule/{booked.pk}/status",
+        data=json.dumps({"status": "planned", "reason": "she will come after all"}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_token(front_desk, clinic_a)}"},
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == "planned" and response.json()["overdue"] is True

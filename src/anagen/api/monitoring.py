@@ -424,9 +424,10 @@ def create_plan(request: ClinicRequest, patient_id: int, payload: SchedulePlanIn
 def reschedule(request: ClinicRequest, patient_id: int, scheduled_id: int, payload: RescheduleIn):
     patient = _patient(request, patient_id)
     sv = selectors.get_scheduled_visit(patient, scheduled_id)
-    return services.reschedule_visit(
+    moved = services.reschedule_visit(
         sv, request.user, new_date=payload.due_date, reason=payload.reason
     )
+    return _mark_overdue(request, [moved])[0]
 
 
 @router.post(
@@ -440,7 +441,7 @@ def book_appointment(request: ClinicRequest, patient_id: int, payload: Appointme
     sv = services.add_scheduled_visit(
         patient, request.user, due_date=payload.due_date, label=payload.label
     )
-    return Status(201, sv)
+    return Status(201, _mark_overdue(request, [sv])[0])
 
 
 @router.post(
@@ -454,7 +455,8 @@ def visit_status(
 ):
     patient = _patient(request, patient_id)
     sv = selectors.get_scheduled_visit(patient, scheduled_id)
-    return services.set_visit_status(sv, request.user, payload.status, payload.reason)
+    changed = services.set_visit_status(sv, request.user, payload.status, payload.reason)
+    return _mark_overdue(request, [changed])[0]
 
 
 def _visits_qs(patient: Patient):

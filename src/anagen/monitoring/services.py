@@ -288,7 +288,14 @@ def add_scheduled_visit(
     err = _Errors()
     due = read_date(err, "due_date", due_date, required=True)
     label = _text(err, "label", label, 120) or "Extra visit"
-    if due is not None:
+    if due is not None and due < timezone.localdate():
+        # A visit that already took place is recorded as a visit, not booked afterwards.
+        err.add(
+            "due_date",
+            f"{long_date(due)} is in the past: book today or later (record a visit that took "
+            "place as a visit).",
+        )
+    elif due is not None:
         _schedule_error(err, schedule.check_date_window, "due_date", due, timezone.localdate())
     err.raise_if_any()
     assert due is not None  # required: an error was added otherwise
@@ -319,6 +326,8 @@ def reschedule_visit(
         err.add("__all__", f"Only planned visits can be moved (this one is {scheduled.status}).")
     if new is not None and new == scheduled.due_date:
         err.add("due_date", "The new date is the current date.")
+    elif new is not None and new < timezone.localdate():
+        err.add("due_date", f"{long_date(new)} is in the past: move the visit to today or later.")
     elif new is not None:
         # The window of a new schedule: 9999-12-31 would break every overdue check.
         _schedule_error(err, schedule.check_date_window, "due_date", new, timezone.localdate())
@@ -351,6 +360,14 @@ def set_visit_status(
         err.add("reason", "Give a reason (at least 5 characters).")
     if scheduled.status == ScheduledVisit.Status.DONE:
         err.add("__all__", "This visit took place; void the visit instead.")
+    elif status == scheduled.status:
+        err.add("status", f"The visit is already {scheduled.get_status_display().lower()}.")
+    elif status == ScheduledVisit.Status.MISSED and scheduled.due_date > timezone.localdate():
+        err.add(
+            "status",
+            f"The visit is due on {long_date(scheduled.due_date)}: it cannot be missed yet "
+            "(cancel it if it will not take place).",
+        )
     err.raise_if_any()
     with transaction.atomic():
         fresh = ScheduledVisit.objects.select_for_update().get(pk=scheduled.pk)
