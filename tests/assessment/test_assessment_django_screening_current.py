@@ -97,3 +97,19 @@ def test_a_screening_under_a_clinic_override_stays_current_while_nothing_changes
     scr = screened(man, clinician, keloid=True)
     assert scr.ruleset_version.endswith("+1ov")
     assert services.screening_staleness(man, scr) is None
+
+
+def test_a_plan_whose_treatment_a_later_screening_blocks_says_so_on_its_card(
+    client, woman, clinician
+):
+    services.record_history(woman, clinician, {})
+    services.record_exam(woman, clinician, {"ludwig": "II"})
+    services.record_diagnosis(woman, clinician, {"condition": "aga_female"})
+    plan = services.accept_plan(woman, clinician, {"proposal_key": "minoxidil"})
+    client.force_login(clinician)
+    page = client.get(f"/consultation/{woman.pk}/").content.decode()
+    assert "plan-blocked" not in page
+    services.record_history(woman, clinician, {"pregnant": True})  # screened at once
+    page = client.get(f"/consultation/{woman.pk}/").content.decode()
+    card = page.split(f'id="plan-{plan.pk}"')[1].split("</dl>")[0]
+    assert "The latest screening BLOCKs Topical minoxidil for this patient" in card

@@ -173,6 +173,9 @@ class PlanCard:
 
     plan: TreatmentPlan
     consent_rows: list[dict[str, Any]] = field(default_factory=list)
+    # Treatments of the plan that the latest screening BLOCKs with no clinician override
+    # (a later history or a stricter rule): the plan was accepted before that.
+    blocked: list[str] = field(default_factory=list)
 
     @property
     def consented(self) -> bool:
@@ -239,8 +242,9 @@ def consultation(patient: Patient) -> Consultation:
         plan=None,
     )
     c.proposals, c.proposals_missing = services.proposals(patient)
+    blocked_now = set(c.blocked_modalities)
     for plan in active_plans(patient):
-        card = PlanCard(plan)
+        card = PlanCard(plan, blocked=[m for m in plan.modalities if m in blocked_now])
         for m in plan.modalities:
             live = [x for x in plan.consents.all() if x.modality == m and not x.withdrawn]
             card.consent_rows.append(
