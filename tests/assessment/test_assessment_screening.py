@@ -177,6 +177,24 @@ class TestReferenceTable:
         assert sc.screen(h, on=ON, product_components=["dmso"]).outcome("exosome") == "OK"
 
 
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("local anaesthetics", "local anesthetic"),  # plural and British spelling
+        ("Lidocaïne", "lidocaine"),  # accent
+        ("lignocaine", "lidocaine hydrochloride"),  # British name (BAN) and INN
+        ("adrenaline", "Epinephrine"),
+    ],
+)
+def test_names_of_one_substance_match(a, b):
+    assert sc.substances_match(a, b) and sc.substances_match(b, a)
+
+
+@pytest.mark.parametrize(("a", "b"), [("glass", "gla"), ("virus", "viru"), ("lens", "len")])
+def test_words_ending_in_s_that_are_not_plurals_are_not_cut(a, b):
+    assert not sc.substances_match(a, b)
+
+
 class TestProductAllergyMatchesWholeWords:
     """An allergy matched a component only when the texts were equal: "bovine serum
     albumin" against "Bovine serum albumin (BSA)" screened OK (a review found it)."""
@@ -189,6 +207,8 @@ class TestProductAllergyMatchesWholeWords:
             ("trehalose", "Trehalose dihydrate"),
             ("DMSO", "dmso"),
             ("human-serum albumin", "Human serum albumin"),
+            ("Trehalosé", "trehalose"),  # accents folded
+            ("DMSO", "DMSOs"),
         ],
     )
     def test_all_words_of_one_in_the_other_block(self, allergy, component):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, timedelta
@@ -308,10 +309,33 @@ def _check_number(arg: Any, rule_id: str, key: str) -> None:
         raise RulesetError(f"{rule_id}: {key} needs a non-negative number")
 
 
+# British and international names of one substance (BAN → INN) and British spellings, so
+# that "lignocaine" matches the lidocaine rule and "local anaesthetic" the anesthetic one.
+_SAME_WORD = {
+    "lignocaine": "lidocaine",
+    "adrenaline": "epinephrine",
+    "anaesthetic": "anesthetic",
+    "anaesthesia": "anesthesia",
+    "aluminium": "aluminum",
+    "sulphate": "sulfate",
+}
+
+
+def _word(token: str) -> str:
+    """One word as compared: accents folded ("lidocaïne"), a plural -s dropped
+    ("anaesthetics"), and one spelling for a substance's names (:data:`_SAME_WORD`)."""
+    bare = "".join(
+        ch for ch in unicodedata.normalize("NFKD", token) if not unicodedata.combining(ch)
+    )
+    if len(bare) > 4 and bare.endswith("s") and not bare.endswith(("ss", "us", "is")):
+        bare = bare[:-1]
+    return _SAME_WORD.get(bare, bare)
+
+
 def _words(text: str) -> frozenset[str]:
     """The word tokens of a substance name, case-folded: "Bovine serum albumin (BSA)" ->
     {bovine, serum, albumin, bsa}. Punctuation, hyphens and underscores separate words."""
-    return frozenset(re.findall(r"[^\W_]+", text.casefold()))
+    return frozenset(_word(t) for t in re.findall(r"[^\W_]+", text.casefold()))
 
 
 def substances_match(a: str, b: str) -> bool:
