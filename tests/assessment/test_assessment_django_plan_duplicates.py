@@ -250,3 +250,17 @@ def test_the_api_lists_every_active_plan(client, man, clinician, two_plans, api_
     ).json()
     assert [p["id"] for p in body["plans"]] == [minoxidil.pk, exosome.pk]
     assert body["plan"]["id"] == minoxidil.pk
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("sessions_planned", 25, "A whole number of sessions, 1–24."),
+        ("interval_weeks", 0.25, "Weeks between sessions, 0.5 to 52."),
+        ("interval_weeks", 60, "Weeks between sessions, 0.5 to 52."),
+    ],
+)
+def test_a_plan_is_held_to_the_limits_the_schedule_can_hold(man, clinician, field, value, says):
+    with pytest.raises(AssessmentError) as err:
+        services.accept_plan(man, clinician, {"proposal_key": "exosome", field: value})
+    assert err.value.errors[field] == [says]

@@ -243,3 +243,14 @@ class TestFemalePatternFlag:
         assert protocols._parse_stage("II", "female", "aga").scale == "ludwig"
         assert protocols._parse_stage("II", "male", "aga").scale == "norwood"
         assert protocols._parse_stage("II", "male", "aga", female_pattern=True).scale == "ludwig"
+
+
+def test_a_course_has_the_same_limits_in_a_plan_and_in_the_follow_up_schedule():
+    """A plan of 52 sessions or 0.1 weeks apart filled the schedule form with values the
+    schedule then refused (a review found it): one set of limits serves both."""
+    from anagen.monitoring import schedule
+
+    assert schedule.MAX_SESSIONS == protocols.COURSE_MAX_SESSIONS
+    assert (schedule.MIN_INTERVAL_WEEKS, schedule.MAX_INTERVAL_WEEKS) == (
+        protocols.COURSE_INTERVAL_WEEKS
+    )

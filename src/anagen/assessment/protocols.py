@@ -17,6 +17,12 @@ from anagen.assessment.coding import DIAGNOSES
 from anagen.assessment.labels import modality_label
 from anagen.assessment.screening import Outcome, ScreeningResult
 
+# The limits of one course, shared by plans, protocol templates and the follow-up schedule
+# (monitoring.schedule), so that a plan never fills the schedule form with values it refuses.
+# Far above any published regimen (REFERENCE.md A.3: 3–6 sessions, 2–12 weeks apart).
+COURSE_MAX_SESSIONS = 24
+COURSE_INTERVAL_WEEKS = (0.5, 52.0)
+
 # Shown with every exosome proposal. Facts from REFERENCE.md A.6.3 [C].
 INVESTIGATIONAL_NOTICE = (
     "Investigational — not approved. There are no FDA-approved exosome products (FDA Public "

@@ -945,10 +945,10 @@ def update_protocol_template(
         if f in values and not (isinstance(values[f], str) and values[f].strip()):
             _add(errors, f, "This field is required.")
     for f, hi in (
-        ("sessions_min", 52),
-        ("sessions_max", 52),
-        ("interval_weeks_min", 104),
-        ("interval_weeks_max", 104),
+        ("sessions_min", protocols.COURSE_MAX_SESSIONS),
+        ("sessions_max", protocols.COURSE_MAX_SESSIONS),
+        ("interval_weeks_min", protocols.COURSE_INTERVAL_WEEKS[1]),
+        ("interval_weeks_max", protocols.COURSE_INTERVAL_WEEKS[1]),
         ("maintenance_interval_months", 60),
     ):
         v = values.get(f, getattr(template, f))
@@ -1126,16 +1126,18 @@ def _clean_plan_fields(
     out: dict[str, Any] = {}
     if "sessions_planned" in data:
         v = data["sessions_planned"]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 52):
-            _add(errors, "sessions_planned", "A whole number of sessions, 1–52.")
+        top = protocols.COURSE_MAX_SESSIONS
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top):
+            _add(errors, "sessions_planned", f"A whole number of sessions, 1–{top}.")
         out["sessions_planned"] = v
     if "interval_weeks" in data:
         v = data["interval_weeks"]
+        lo, hi = protocols.COURSE_INTERVAL_WEEKS
         if v is not None and (
             isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
-            or not 0 < v <= 104
+            or not lo <= v <= hi
         ):  # fmt: skip
-            _add(errors, "interval_weeks", "Weeks between sessions, more than 0 and at most 104.")
+            _add(errors, "interval_weeks", f"Weeks between sessions, {lo:g} to {hi:g}.")
         out["interval_weeks"] = v
     if "start_on" in data:
         v = data["start_on"]

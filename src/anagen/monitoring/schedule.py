@@ -17,8 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from anagen.assessment.protocols import COURSE_INTERVAL_WEEKS, COURSE_MAX_SESSIONS
+
 DEFAULT_FOLLOW_UP_WEEKS: tuple[int, ...] = (4, 12, 24, 48)
-MAX_SESSIONS = 24  # far above any published regimen (REFERENCE.md A.3: 3–6 sessions)
+MAX_SESSIONS = COURSE_MAX_SESSIONS  # far above any published regimen (REFERENCE.md A.3)
+MIN_INTERVAL_WEEKS, MAX_INTERVAL_WEEKS = COURSE_INTERVAL_WEEKS
 MAX_FOLLOW_UP_WEEK = 260  # five years
 # Appointment dates (first session, rescheduled or extra visits) from 1 Jan 2000 to the end
 # of the fifth year after this one: a date outside is a typing slip (0001, 9999, 2206), and
@@ -124,8 +127,13 @@ def build_schedule(
         interval = float(interval_weeks)
     except (TypeError, ValueError):
         raise ScheduleError("interval_weeks", "must be a number of weeks") from None
-    if not math.isfinite(interval) or (sessions_planned > 1 and not 0.5 <= interval <= 52):
-        raise ScheduleError("interval_weeks", "must be between 0.5 and 52 weeks")
+    if not math.isfinite(interval) or (
+        sessions_planned > 1 and not MIN_INTERVAL_WEEKS <= interval <= MAX_INTERVAL_WEEKS
+    ):
+        raise ScheduleError(
+            "interval_weeks",
+            f"must be between {MIN_INTERVAL_WEEKS:g} and {MAX_INTERVAL_WEEKS:g} weeks",
+        )
     weeks = _check_weeks(follow_up_weeks)
 
     by_day: dict[int, PlannedVisit] = {}
