@@ -329,3 +329,17 @@ def test_the_female_pattern_confirmation_is_asked_only_on_a_male_record(
     # A woman's exam on the Ludwig scale is recorded without it.
     r = client.post(url(woman, "exam/"), {"examined_on": TODAY, "ludwig": "II"})
     assert r.status_code == 302
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("answer", "shown"), [(False, ""), (True, "yes"), (None, "")])
+def test_a_new_history_version_asks_pregnancy_again_unless_it_was_yes(
+    woman, clinician, answer, shown
+):
+    """A "No" carried forward could be saved again without being asked (a review found it)."""
+    from anagen.assessment.forms import HistoryForm
+    from anagen.assessment.selectors import latest_history
+
+    services.record_history(woman, clinician, {"pregnant": answer, "lactating": answer})
+    initial = HistoryForm.initial_from(latest_history(woman), TODAY)
+    assert initial["pregnant"] == shown and initial["lactating"] == shown

@@ -191,8 +191,10 @@ class HistoryForm(forms.Form):
             "conditions": h.conditions,
             "other_conditions": h.other_conditions,
             "allergies": "\n".join(h.allergies),
-            "pregnant": _tri_initial(h.pregnant),
-            "lactating": _tri_initial(h.lactating),
+            # Pregnancy and breastfeeding change between visits: a "No" is asked again each
+            # version, never carried forward unread; a "Yes" is kept (it blocks until changed).
+            "pregnant": "yes" if h.pregnant else "",
+            "lactating": "yes" if h.lactating else "",
             "malignancy": h.malignancy,
             "malignancy_details": h.malignancy_details,
             "autoimmune_disease": h.autoimmune_disease,
