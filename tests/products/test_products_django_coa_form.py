@@ -80,3 +80,40 @@ class TestAFinalCoa:
         response = client.post(f"/products/lots/{lot.pk}/coa/", data)
         assert response.status_code == 302
         assert CertificateOfAnalysis.objects.get(lot=lot).testing_laboratory != "Other Lab"
+
+
+class TestARefusedSaveWithAPdf:
+    """A browser cannot refill a file input, so the refused form says the PDF must be
+    chosen again; a refused form without a PDF says nothing about it."""
+
+    AGAIN = "Choose the PDF again: a browser cannot keep a chosen file after a refused save."
+
+    def post(self, client, lot, quality, *, with_pdf: bool):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        client.force_login(quality)
+        data = {"testing_laboratory": "Independent Lab Ltd", **good_results()}
+        data["endotoxin_eu_per_ml"] = "0,05"
+        if with_pdf:
+            data["pdf"] = SimpleUploadedFile(
+                "coa.pdf", b"%PDF-1.4\n%%EOF\n", content_type="application/pdf"
+            )
+        return client.post(f"/products/lots/{lot.pk}/coa/", data)
+
+    def test_says_to_choose_the_pdf_again_next_to_the_file_field(self, client, make_lot, quality):
+        response = self.post(client, make_lot(), quality, with_pdf=True)
+        assert response.status_code == 400
+        page = response.content.decode()
+        assert self.AGAIN in page
+        # Next to the file field: after it, before the first group of results.
+        assert page.index('name="pdf"') < page.index(self.AGAIN) < page.index("</fieldset>")
+
+    def test_says_nothing_when_no_pdf_was_chosen(self, client, make_lot, quality):
+        response = self.post(client, make_lot(), quality, with_pdf=False)
+        assert response.status_code == 400
+        assert self.AGAIN not in response.content.decode()
+
+    def test_says_nothing_on_the_empty_form(self, client, make_lot, quality):
+        client.force_login(quality)
+        lot = make_lot()
+        assert self.AGAIN not in client.get(f"/products/lots/{lot.pk}/coa/").content.decode()

@@ -274,7 +274,7 @@ class TestExcursionsInWords:
         text = coldchain.excursion_summary(T0, None, 0, -40.0)
         assert text == (
             "ongoing since 2026-11-01 08:00 UTC, duration not known until a reading back in "
-            "range; extreme −40 °C"
+            "range; extreme −40.0 °C"
         )
         assert "0 min" not in coldchain.excursion_duration(False, 0)
 
@@ -283,7 +283,7 @@ class TestExcursionsInWords:
 
     def test_a_closed_excursion_keeps_its_duration(self):
         text = coldchain.excursion_summary(T0, T0 + timedelta(minutes=45), 45, -40.0)
-        assert text == "from 2026-11-01 08:00 UTC to 08:45 UTC (45 min, extreme −40 °C)"
+        assert text == "from 2026-11-01 08:00 UTC to 08:45 UTC (45 min, extreme −40.0 °C)"
 
     @pytest.mark.parametrize(
         ("minutes", "words"), [(0, "0 min"), (59, "59 min"), (60, "1 h"), (125, "2 h 5 min"),

@@ -11,7 +11,13 @@ import pytest
 from django.utils import timezone
 
 from anagen.products import services
-from anagen.products.models import Excursion, LotStatus, OverrideStatus, ReleaseOverride
+from anagen.products.models import (
+    DecisionKind,
+    Excursion,
+    LotStatus,
+    OverrideStatus,
+    ReleaseOverride,
+)
 
 from .test_products_django_support import good_results, make_lot, product, quality, quality2
 
@@ -99,7 +105,7 @@ class TestAnExcursionThatGrowsAfterItWasAccepted:
         # A logger file fills in a warmer reading during the same excursion.
         read(freezer, quality, stored_lot, 15, -30)
         stored_lot.refresh_from_db()
-        assert stored_lot.blocked and "extreme −30 °C" in stored_lot.block_reason
+        assert stored_lot.blocked and "extreme −30.0 °C" in stored_lot.block_reason
         excursion = Excursion.objects.get(lot=stored_lot)
         assert excursion.decided_at is None and excursion.decision == ""
         last = excursion.history.first()
@@ -128,6 +134,69 @@ class TestAnExcursionThatGrowsAfterItWasAccepted:
         stored_lot.refresh_from_db()
         assert not stored_lot.blocked
         assert Excursion.objects.get(lot=stored_lot).decision == "accept"
+
+
+class TestAnExcursionReopenedByABackDatedReadingIsTold:
+    """Whoever adds the reading that re-blocks an accepted lot is told so, and the lot's
+    decision log no longer ends with "lot usable"."""
+
+    def accept(self, stored_lot, freezer, quality):
+        TestAnExcursionThatGrowsAfterItWasAccepted().accept_a_short_excursion(
+            stored_lot, freezer, quality
+        )
+
+    def test_the_service_returns_it_marked_reopened(self, stored_lot, freezer, quality):
+        self.accept(stored_lot, freezer, quality)
+        _, flagged = read(freezer, quality, stored_lot, 15, -30)
+        [excursion] = flagged
+        assert excursion.reopened and excursion.lot_id == stored_lot.pk
+        text = services.describe_flagged(flagged)
+        assert text.startswith(f"Excursion reopened for lot {stored_lot.lot_number} — from ")
+        assert "blocked again until quality decides" in text
+
+    def test_a_reading_that_changes_nothing_reports_nothing(self, stored_lot, freezer, quality):
+        self.accept(stored_lot, freezer, quality)
+        _, flagged = read(freezer, quality, stored_lot, 40, -81)
+        assert flagged == []
+
+    def test_the_decision_log_says_it_is_blocked_again(self, stored_lot, freezer, quality):
+        self.accept(stored_lot, freezer, quality)
+        read(freezer, quality, stored_lot, 15, -30)
+        latest = stored_lot.decisions.first()
+        assert latest.kind == DecisionKind.EXCURSION_REOPEN
+        assert latest.reason.startswith("Excursion grew after it was accepted: blocked again")
+        assert "extreme −30.0 °C" in latest.reason
+        assert latest.decided_by == quality
+
+    def test_the_api_lists_it(self, client, stored_lot, freezer, quality, api_token, clinic_a):
+        self.accept(stored_lot, freezer, quality)
+        at = stored_lot.received_at + timedelta(hours=1, minutes=15)
+        response = client.post(
+            f"/api/v1/products/locations/{freezer.pk}/readings",
+            {"recorded_at": at.isoformat(), "temperature_c": -30},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {api_token(quality, clinic_a)}"},
+        )
+        assert response.status_code == 201, response.content
+        [text] = response.json()["excursions_flagged"]
+        assert text.startswith(f"lot {stored_lot.lot_number}: excursion reopened (from ")
+        assert "blocked again" in text
+
+    def test_the_web_names_the_lot_blocked_again(self, client, stored_lot, freezer, quality):
+        self.accept(stored_lot, freezer, quality)
+        client.force_login(quality)
+        when = timezone.localtime(stored_lot.received_at + timedelta(hours=1, minutes=15))
+        response = client.post(
+            f"/products/storage/{freezer.pk}/readings/",
+            {"recorded_at": f"{when:%Y-%m-%dT%H:%M:%S}", "temperature_c": "-30"},
+            follow=True,
+        )
+        page = response.content.decode()
+        assert "Reading recorded." in page
+        assert f"Excursion reopened for lot {stored_lot.lot_number}" in page
+        lot_page = client.get(f"/products/lots/{stored_lot.pk}/").content.decode()
+        decisions = lot_page.split('id="decisions"')[1]
+        assert "grew after it was accepted: blocked again" in decisions
 
 
 class TestDecisionsNeverChangeAFinalStatus:

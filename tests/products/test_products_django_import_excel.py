@@ -92,3 +92,30 @@ class TestNamesAsPeopleTypeThem:
         with pytest.raises(services.ProductError) as err:
             import_csv(product, quality, f"{HEAD}\n{line('X-1', where='Freezer F2')}\n")
         assert "row 1, storage_location" in err.value.errors
+
+
+class TestDatesExcelRewrote:
+    """Dates like 30/09/2027 are refused (3/4/2027 could be March or April), with how to
+    get ISO dates back out of Excel."""
+
+    @pytest.mark.parametrize("written", ["30/09/2027", "9/30/2027", "30.09.2027", "9/30/27"])
+    def test_a_day_month_year_date_says_excel_may_have_rewritten_it(
+        self, product, quality, written
+    ):
+        text = f"{HEAD}\n{line('X-1').replace(EXPIRY, written)}\n"
+        with pytest.raises(services.ProductError) as err:
+            import_csv(product, quality, text)
+        [message] = err.value.errors["row 1, expiry_date"]
+        assert message.startswith(f"expected a date as YYYY-MM-DD, got '{written}'")
+        assert message.endswith(
+            "Excel may have rewritten the dates: format the column as yyyy-mm-dd and save "
+            "as CSV UTF-8"
+        )
+        assert not Lot.objects.exists()
+
+    def test_other_bad_dates_get_no_excel_hint(self, product, quality):
+        text = f"{HEAD}\n{line('X-1').replace(EXPIRY, 'next year')}\n"
+        with pytest.raises(services.ProductError) as err:
+            import_csv(product, quality, text)
+        [message] = err.value.errors["row 1, expiry_date"]
+        assert "Excel" not in message

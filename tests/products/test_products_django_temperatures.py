@@ -155,3 +155,68 @@ def test_the_api_words_a_new_excursion_as_the_web_does(
     assert text.startswith(f"lot {lot.lot_number}: ongoing since ")
     assert "duration not known until a reading back in range" in text
     assert "0 min" not in text
+
+
+class TestOneWayToPrintATemperature:
+    """One decimal, or two when the second is not 0 (5.0, 5.5, 8.05), with a true minus,
+    in pages, messages and the API's words alike."""
+
+    @pytest.mark.parametrize(
+        ("value", "text"),
+        [
+            (Decimal("5"), "5.0"),
+            (Decimal("5.50"), "5.5"),
+            (Decimal("4.50"), "4.5"),
+            (Decimal("8.05"), "8.05"),
+            (Decimal("8.20"), "8.2"),
+            (8.2, "8.2"),
+            (-80, "−80.0"),
+            (Decimal("-0.00"), "0.0"),
+            ("12.25", "12.25"),
+        ],
+    )
+    def test_temperature_text(self, value, text):
+        assert coldchain.temperature_text(value) == text
+
+    def test_the_template_filter_is_the_same_function(self):
+        from anagen.products.templatetags.products_tags import temperature
+
+        assert temperature(Decimal("5.50")) == "5.5"
+        assert temperature(None) == ""
+
+    def test_the_location_page_prints_readings_the_one_way(self, client, lot, fridge, quality):
+        for minutes, value in ((0, "5"), (10, "5.5"), (20, "4.5"), (30, "8.05")):
+            services.record_reading(
+                fridge, quality, recorded_at=at(lot, minutes), temperature_c=value
+            )
+        client.force_login(quality)
+        page = client.get(f"/products/storage/{fridge.pk}/").content.decode()
+        readings = page.split("Recent readings")[1]
+        for shown in ("<td>5.0</td>", "<td>5.5</td>", "<td>4.5</td>", "<td>8.05</td>"):
+            assert shown in readings
+        for old in ("<td>5</td>", "<td>5.50</td>", "<td>4.50</td>"):
+            assert old not in readings
+        assert "(2.0 to 8.0 °C)" in page  # the product's range of a stored lot
+
+    def test_the_block_reason_and_the_excursion_table_agree(self, client, lot, fridge, quality):
+        services.record_reading(fridge, quality, recorded_at=at(lot, 0), temperature_c="8.20")
+        services.record_reading(fridge, quality, recorded_at=at(lot, 10), temperature_c="5")
+        lot.refresh_from_db()
+        assert "extreme 8.2 °C" in lot.block_reason
+        client.force_login(quality)
+        page = client.get(f"/products/lots/{lot.pk}/").content.decode()
+        table = page.split('id="excursions"')[1]
+        assert "<td>8.2 °C</td>" in table and "8.20 °C" not in table
+        assert "2.0 to 8.0 °C" in table
+
+    def test_the_api_words_the_extreme_the_same_way(
+        self, client, lot, fridge, quality, api_token, clinic_a
+    ):
+        response = client.post(
+            f"/api/v1/products/locations/{fridge.pk}/readings",
+            {"recorded_at": at(lot, 0).isoformat(), "temperature_c": "12.50"},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {api_token(quality, clinic_a)}"},
+        )
+        [text] = response.json()["excursions_flagged"]
+        assert text.endswith("extreme 12.5 °C")

@@ -240,12 +240,18 @@ class TraceOut(Schema):
 class LocationIn(InputSchema):
     name: str = Field(min_length=1, max_length=120)
     description: str = Field("", max_length=300)
+    set_min_temperature_c: Decimal | None = Field(
+        None, description="The range the location holds (both or neither), e.g. 2.0"
+    )
+    set_max_temperature_c: Decimal | None = Field(None, description="e.g. 8.0")
 
 
 class LocationOut(Schema):
     id: int
     name: str
     description: str
+    set_min_temperature_c: Decimal | None
+    set_max_temperature_c: Decimal | None
     is_active: bool
 
 
@@ -649,7 +655,14 @@ def list_locations(request: ClinicRequest):
 def create_location(request: ClinicRequest, payload: LocationIn):
     return Status(
         201,
-        services.create_location(request.clinic, request.user, payload.name, payload.description),
+        services.create_location(
+            request.clinic,
+            request.user,
+            payload.name,
+            payload.description,
+            set_min_temperature_c=payload.set_min_temperature_c,
+            set_max_temperature_c=payload.set_max_temperature_c,
+        ),
     )
 
 
@@ -680,7 +693,7 @@ def add_reading(request: ClinicRequest, location_id: int, payload: ReadingIn):
         temperature_c=payload.temperature_c,
     )
     # Worded as on the web: an ongoing excursion has no duration yet, not "0 min".
-    flagged_text = [f"lot {e.lot.lot_number}: {e.summary}" for e in flagged]
+    flagged_text = [services.describe_excursion(e) for e in flagged]
     return Status(201, {"reading": reading, "excursions_flagged": flagged_text})
 
 

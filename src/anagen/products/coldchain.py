@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 MAX_LOGGER_ROWS = 100_000
 MAX_LOGGER_BYTES = 20 * 1024 * 1024  # 100,000 rows of a verbose logger fit several times
@@ -64,6 +64,23 @@ class LoggerFileError(ValueError):
 def signed(value: float) -> str:
     """A temperature as printed for people: a true minus sign (−80), no trailing ".0"."""
     return f"{value:g}".replace("-", "−")
+
+
+def temperature_text(value: float | Decimal | str) -> str:
+    """A temperature as it is printed everywhere (pages, messages, the API's words): one
+    decimal, or two when the second is not 0, with a true minus sign: 5.0, 5.5, 8.05, −80.0.
+    Stored readings have two decimals, so nothing is rounded away (8.05 stays 8.05)."""
+    number = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    one = number.quantize(Decimal("0.1"))
+    if one == number:
+        number = one
+    text = f"{number:f}"
+    return ("0.0" if number.is_zero() and text.startswith("-") else text).replace("-", "−")
+
+
+def range_text(low: float | Decimal, high: float | Decimal) -> str:
+    """A temperature range as printed: ``2.0 to 8.0 °C``, ``−90.0 to −60.0 °C``."""
+    return f"{temperature_text(low)} to {temperature_text(high)} °C"
 
 
 def check_temperature(value: float) -> None:
@@ -126,19 +143,19 @@ def excursion_summary(
     started: datetime, ended: datetime | None, minutes: int, extreme_c: float
 ) -> str:
     """One excursion in words; give the times in the zone people should read them in.
-    ``from 2026-11-01 08:30 UTC to 09:30 UTC (1 h, extreme −40 °C)`` or
+    ``from 2026-11-01 08:30 UTC to 09:30 UTC (1 h, extreme −40.0 °C)`` or
     ``ongoing since 2026-11-01 08:30 UTC, duration not known until a reading back in range;
-    extreme −40 °C``."""
+    extreme −40.0 °C``."""
     if ended is not None:
         same_day = ended.date() == started.date() and ended.tzname() == started.tzname()
         end = f"{ended:%H:%M} {ended.tzname() or ''}".strip() if same_day else written_time(ended)
         return (
             f"from {written_time(started)} to {end} "
-            f"({written_duration(minutes)}, extreme {signed(extreme_c)} °C)"
+            f"({written_duration(minutes)}, extreme {temperature_text(extreme_c)} °C)"
         )
     return (
         f"ongoing since {written_time(started)}, {excursion_duration(False, minutes)}; "
-        f"extreme {signed(extreme_c)} °C"
+        f"extreme {temperature_text(extreme_c)} °C"
     )
 
 

@@ -6,7 +6,8 @@ the products and manufacturers are fictitious.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from contextlib import AbstractContextManager
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -15,10 +16,15 @@ from django.utils import timezone
 from anagen.accounts.models import Clinic, User
 from anagen.accounts.roles import Role
 from anagen.accounts.services import set_membership
+from anagen.core.demo import demo_clock
 from anagen.products import services
 from anagen.products.models import Lot, Product, StorageLocation
 
 SECOND_QUALITY_USER = ("quality2", "quality2-demo-2026")
+# The demo lots were received this many days ago and released (or rejected) a few days later,
+# so that back-dated sessions of the past two weeks can draw from them.
+RECEIVED_DAYS_AGO = 20
+RELEASED_DAYS_AGO = 17
 
 REGULATORY = {
     "US": "No FDA-approved exosome products (FDA Public Safety Notification, 6 Dec 2019). "
@@ -110,9 +116,14 @@ def _product(clinic: Clinic, user: User, data: dict) -> Product:
     return existing or services.create_product(clinic, user, data)
 
 
-def _location(clinic: Clinic, user: User, name: str, description: str) -> StorageLocation:
+def _location(
+    clinic: Clinic, user: User, name: str, description: str, set_range: tuple[str, str]
+) -> StorageLocation:
     existing = StorageLocation.objects.filter(clinic=clinic, name=name).first()
-    return existing or services.create_location(clinic, user, name, description)
+    return existing or services.create_location(
+        clinic, user, name, description,
+        set_min_temperature_c=set_range[0], set_max_temperature_c=set_range[1],
+    )  # fmt: skip
 
 
 def _readings(location: StorageLocation, user: User, rows: list[tuple[datetime, float]]) -> None:
@@ -135,55 +146,74 @@ def load_demo(clinic: Clinic, users: dict[str, User]) -> None:
     if Lot.objects.filter(clinic=clinic).exists():
         return  # lots are the last thing made below, so their presence means "done"
     uc, ad = (_product(clinic, users[Role.ADMIN.value], p) for p in PRODUCTS)
-    freezer = _location(clinic, quality, "Freezer F1", "−80 °C freezer, pharmacy room")
-    fridge = _location(clinic, quality, "Fridge R1", "2–8 °C pharmacy fridge")
-    fridge2 = _location(clinic, quality, "Fridge R2", "2–8 °C treatment-room fridge")
+    freezer = _location(
+        clinic, quality, "Freezer F1", "−80 °C freezer, pharmacy room", ("-85.0", "-75.0")
+    )
+    fridge = _location(clinic, quality, "Fridge R1", "2–8 °C pharmacy fridge", ("2.0", "8.0"))
+    fridge2 = _location(
+        clinic, quality, "Fridge R2", "2–8 °C treatment-room fridge", ("2.0", "8.0")
+    )
 
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
     today = timezone.localdate()
-    received = now - timedelta(days=20)
+    # The lots arrived RECEIVED_DAYS_AGO and were decided on RELEASED_DAYS_AGO, each step
+    # with the clock set to its day, so that sessions of the past weeks may draw from them
+    # (no draw before a lot's receipt or release) and the lot pages tell a true story.
+    received_day = today - timedelta(days=RECEIVED_DAYS_AGO)
+    decided_day = today - timedelta(days=RELEASED_DAYS_AGO)
+    received = datetime.combine(received_day, time(10, 0), tzinfo=UTC)
 
     def lot(product: Product, number: str, expiry: date, vials: int, where: StorageLocation,
             results: dict | None) -> Lot:  # fmt: skip
-        made = services.receive_lot(
-            clinic, quality, product=product, lot_number=number, expiry_date=expiry,
-            quantity_received=vials, storage_location=where, received_at=received,
-            supplier_notes="Delivered on dry ice; data logger attached." if where == freezer
-            else "Delivered at 2–8 °C with logger.",
-        )  # fmt: skip
-        if results is not None:
-            services.record_coa(
-                made, quality, testing_laboratory="Meridian Analytical Services (demo)",
-                third_party_laboratory=True, cgmp_statement="Manufactured under cGMP (vendor "
-                "statement)", nta_method="NTA (ZetaView)", results=results,
+        with demo_clock(received_day):
+            made = services.receive_lot(
+                clinic, quality, product=product, lot_number=number, expiry_date=expiry,
+                quantity_received=vials, storage_location=where, received_at=received,
+                supplier_notes="Delivered on dry ice; data logger attached." if where == freezer
+                else "Delivered at 2–8 °C with logger.",
             )  # fmt: skip
+        if results is not None:
+            with demo_clock(received_day, time(15, 0)):
+                services.record_coa(
+                    made, quality, testing_laboratory="Meridian Analytical Services (demo)",
+                    third_party_laboratory=True, cgmp_statement="Manufactured under cGMP "
+                    "(vendor statement)", nta_method="NTA (ZetaView)", results=results,
+                )  # fmt: skip
         return made
+
+    def decided(at: time = time(11, 0)) -> AbstractContextManager[None]:
+        return demo_clock(decided_day, at)
 
     uc_ml = uc.labelled_particles_per_ml
     ad_ml = ad.labelled_particles_per_ml
     released = lot(uc, "UC-2611-A", today + timedelta(days=300), 30, freezer, _coa(uc_ml))
-    services.release_lot(released, quality, "All criteria pass; third-party CoA.")
+    with decided():
+        services.release_lot(released, quality, "All criteria pass; third-party CoA.")
     lot(uc, "UC-2611-B", today + timedelta(days=320), 20, freezer, _coa(uc_ml, size_mode_nm=98))
     rejected = lot(
         uc, "UC-2610-R", today + timedelta(days=250), 20, freezer,
         _coa(uc_ml, endotoxin_eu_per_ml=0.61),
     )  # fmt: skip
-    services.reject_lot(rejected, quality, "Endotoxin 0.61 EU/mL above the 0.25 EU/mL limit.")
+    with decided():
+        services.reject_lot(rejected, quality, "Endotoxin 0.61 EU/mL above the 0.25 EU/mL limit.")
     lot(uc, "UC-2612-Q", today + timedelta(days=360), 20, freezer, None)
     override = lot(
         uc, "UC-2609-O", today + timedelta(days=200), 10, freezer,
         _coa(uc_ml, particles_50_400nm_pct=88.5),
     )  # fmt: skip
-    services.request_override(
-        override, quality,
-        "Optional size-distribution criterion 88.5 % vs >90 %; mode and identity in spec. "
-        "Medical director asks for release.",
-    )  # fmt: skip
-    services.approve_override(override, quality2)
+    with decided(time(9, 0)):
+        services.request_override(
+            override, quality,
+            "Optional size-distribution criterion 88.5 % vs >90 %; mode and identity in spec. "
+            "Medical director asks for release.",
+        )  # fmt: skip
+    with decided(time(14, 0)):
+        services.approve_override(override, quality2)
     expiring = lot(
         ad, "AD-2605-S", today + timedelta(days=30), 12, fridge, _coa(ad_ml, protein_ug_per_ml=0.6)
     )
-    services.release_lot(expiring, quality)
+    with decided():
+        services.release_lot(expiring, quality)
     flagged = lot(
         ad,
         "AD-2611-X",
@@ -192,7 +222,8 @@ def load_demo(clinic: Clinic, users: dict[str, User]) -> None:
         fridge2,
         _coa(ad_ml, protein_ug_per_ml=0.6),
     )
-    services.release_lot(flagged, quality)
+    with decided():
+        services.release_lot(flagged, quality)
 
     # No vials are drawn here: every demo vial draw is made by a treatment session
     # (treatments.demo, monitoring.demo), so the lot trace, the recall list and the cohort's

@@ -99,6 +99,13 @@ class ProductEditForm(forms.ModelForm):
 class LocationForm(forms.Form):
     name = forms.CharField(max_length=120)
     description = forms.CharField(max_length=300, required=False)
+    # Text, not DecimalField: services.create_location says what is wrong, in words.
+    set_min_temperature_c = forms.CharField(
+        label="Set minimum (°C)", required=False, max_length=20,
+        help_text="The range the fridge or freezer holds, e.g. 2.0 and 8.0; leave both empty "
+        "if it has none. Lots whose storage range does not cover it cannot be received here.",
+    )  # fmt: skip
+    set_max_temperature_c = forms.CharField(label="Set maximum (°C)", required=False, max_length=20)
 
 
 class ReceiveLotForm(forms.Form):

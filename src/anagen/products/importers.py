@@ -126,13 +126,25 @@ def parse_result_cell(text: str) -> Any:
     return {"value": value, "unit": m.group(2)} if m.group(2) else value
 
 
+# A date as a spreadsheet shows it in the user's locale: 30/09/2027, 9/30/27, 30.09.2027.
+# Whether 03/04/2027 is 3 April or 4 March cannot be told, so such dates are refused, with
+# the way to get ISO dates back out of Excel.
+_DAY_MONTH_YEAR = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-](\d{2}|\d{4})")
+EXCEL_DATES_HINT = (
+    "Excel may have rewritten the dates: format the column as yyyy-mm-dd and save as CSV UTF-8"
+)
+
+
 def _read_date(raw: Any) -> date:
     if not isinstance(raw, str):
         raise ValueError(f"expected a date as YYYY-MM-DD, got {raw!r}")
     try:
         return date.fromisoformat(raw.strip())
     except ValueError:
-        raise ValueError(f"expected a date as YYYY-MM-DD, got {raw!r}") from None
+        message = f"expected a date as YYYY-MM-DD, got {raw!r}"
+        if _DAY_MONTH_YEAR.fullmatch(raw.strip()):
+            message += f". {EXCEL_DATES_HINT}"
+        raise ValueError(message) from None
 
 
 def _read_int(raw: Any) -> int:

@@ -137,12 +137,29 @@ class StorageLocation(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="storage_locations")
     name = models.CharField(max_length=120)
     description = models.CharField(max_length=300, blank=True)
+    # The range the fridge or freezer is set to hold; both or neither. A lot is received
+    # here only if its product's storage range covers it (none set: not checked).
+    set_min_temperature_c = models.DecimalField(
+        "set minimum (°C)", max_digits=5, decimal_places=1, null=True, blank=True
+    )
+    set_max_temperature_c = models.DecimalField(
+        "set maximum (°C)", max_digits=5, decimal_places=1, null=True, blank=True
+    )
     is_active = models.BooleanField(default=True)
     history = HistoricalRecords()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["clinic", "name"], name="location_unique_per_clinic"),
+            models.CheckConstraint(
+                condition=Q(set_min_temperature_c__isnull=True, set_max_temperature_c__isnull=True)
+                | Q(
+                    set_min_temperature_c__isnull=False,
+                    set_max_temperature_c__isnull=False,
+                    set_min_temperature_c__lte=models.F("set_max_temperature_c"),
+                ),
+                name="location_set_range_both_or_neither_ordered",
+            ),
         ]
         ordering = ["name"]
 
@@ -274,6 +291,10 @@ class DecisionKind(models.TextChoices):
     OVERRIDE_REQUEST = "override_request", "Release override requested"
     OVERRIDE_APPROVE = "override_approve", "Release override approved (second person)"
     EXCURSION_ACCEPT = "excursion_accept", "Cold-chain excursion assessed: lot usable"
+    EXCURSION_REOPEN = (
+        "excursion_reopen",
+        "Cold-chain excursion grew after it was accepted: blocked again",
+    )
     RECALL = "recall", "Recalled"
 
 
@@ -386,6 +407,9 @@ class Excursion(models.Model):
     decision = models.CharField(max_length=10, blank=True)  # "accept" | "reject"
     decision_reason = models.TextField(blank=True)
     history = HistoricalRecords()
+    # Not stored: set by services.scan_excursions on a decided excursion that grew, so the
+    # one who added the readings is told the lot is blocked again.
+    reopened: bool = False
 
     class Meta:
         constraints = [

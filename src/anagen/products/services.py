@@ -311,12 +311,50 @@ def update_product(product: Product, user: User, data: dict[str, Any]) -> Produc
     return fresh
 
 
+def _set_range(err: FieldErrors, low: Any, high: Any) -> tuple[Decimal | None, Decimal | None]:
+    """A location's set range: both ends or neither, one decimal, low ≤ high."""
+    blank = [v is None or (isinstance(v, str) and not v.strip()) for v in (low, high)]
+    if all(blank):
+        return None, None
+    if any(blank):
+        field = "set_min_temperature_c" if blank[0] else "set_max_temperature_c"
+        err.add(field, "Give both ends of the set range, or neither.")
+        return None, None
+    ends: list[Decimal | None] = []
+    for field, value in (("set_min_temperature_c", low), ("set_max_temperature_c", high)):
+        try:
+            number = Decimal(str(value).strip())
+            if not number.is_finite():
+                raise InvalidOperation
+            coldchain.check_temperature(float(number))
+            if number != number.quantize(Decimal("0.1")):
+                raise ValueError(f"give at most 1 decimal place, got {number}")
+        except (InvalidOperation, ValueError) as exc:
+            why = str(exc) if isinstance(exc, ValueError) and str(exc) else "expected a number"
+            err.add(field, f"{why[:1].upper()}{why[1:]}.")
+            ends.append(None)
+        else:
+            ends.append(number.quantize(Decimal("0.1")))
+    lo, hi = ends
+    if lo is not None and hi is not None and lo > hi:
+        err.add("set_max_temperature_c", "The maximum must not be below the minimum.")
+    return lo, hi
+
+
 def create_location(
-    clinic: Clinic, user: User, name: str, description: str = ""
+    clinic: Clinic,
+    user: User,
+    name: str,
+    description: str = "",
+    *,
+    set_min_temperature_c: Any = None,
+    set_max_temperature_c: Any = None,
 ) -> StorageLocation:
     """A new storage location. Its name is unique in the clinic whatever its capitals and
-    spaces: "Fridge 1" and "fridge  1" would split one fridge's readings and lots in two."""
+    spaces: "Fridge 1" and "fridge  1" would split one fridge's readings and lots in two.
+    Its set range (e.g. 2.0 to 8.0 °C), when given, keeps out lots stored otherwise."""
     err = FieldErrors()
+    set_min, set_max = _set_range(err, set_min_temperature_c, set_max_temperature_c)
     name = " ".join((name or "").split())  # runs of spaces inside a name are one space
     if hidden := hidden_characters(name):
         err.add("name", f"Remove the control or invisible character(s) {', '.join(hidden)}.")
@@ -336,7 +374,10 @@ def create_location(
                 break
     if err:
         raise ProductError(dict(err))
-    location = StorageLocation(clinic=clinic, name=name, description=description)
+    location = StorageLocation(
+        clinic=clinic, name=name, description=description,
+        set_min_temperature_c=set_min, set_max_temperature_c=set_max,
+    )  # fmt: skip
     save_with_history(location, user, "created")
     return location
 
@@ -411,9 +452,33 @@ def _check_lot_fields(
         errors["quantity_received"] = ["More than 100,000 vials is not a plausible delivery."]
     if location is not None and location.clinic_id != clinic.pk:
         errors["storage_location"] = ["Choose a storage location of this clinic."]
+    elif (
+        location is not None
+        and product is not None
+        and "product" not in errors
+        and (problem := storage_mismatch(product, location))
+    ):
+        errors["storage_location"] = [problem]
     if errors:
         raise ProductError(errors)
     return lot_number
+
+
+def storage_mismatch(product: Product, location: StorageLocation) -> str | None:
+    """Why ``product`` may not be stored at ``location`` (its set range is not within the
+    product's storage range), naming both ranges; None when it may, or when the location
+    has no set range."""
+    lo, hi = location.set_min_temperature_c, location.set_max_temperature_c
+    if lo is None or hi is None:
+        return None
+    p_lo, p_hi = product.storage_min_temperature_c, product.storage_max_temperature_c
+    if p_lo <= lo and hi <= p_hi:
+        return None
+    return (
+        f"{location.name} is set to {coldchain.range_text(lo, hi)}, not within "
+        f"{product.name}'s storage range of {coldchain.range_text(p_lo, p_hi)}: "
+        "choose a storage location that keeps it in range."
+    )
 
 
 def receive_lot(
@@ -982,7 +1047,9 @@ def scan_excursions(location: StorageLocation, user: User | None) -> list[Excurs
     """Re-check the location's readings against each stored lot's product range.
 
     New excursions are recorded and block their lot until a quality user decides;
-    an open excursion that has since closed gets its end time and duration.
+    an open excursion that has since closed gets its end time and duration. Returned: the
+    new excursions, and the decided ones that grew and so block their lot again (those
+    have ``reopened`` set), so that whoever added the readings is told of both.
     """
     created: list[Excursion] = []
     for lot in _lots_at(location):
@@ -1010,6 +1077,8 @@ def scan_excursions(location: StorageLocation, user: User | None) -> list[Excurs
                     existing.extreme_temperature_c = extreme
                     if grew and existing.decided_at is not None:
                         _reopen(existing, lot, user)
+                        existing.reopened = True
+                        created.append(existing)
                         continue
                     save_with_history(existing, user, "excursion updated by new readings")
                     _update_block_reason(lot, user, old_reason, excursion_block_reason(existing))
@@ -1051,6 +1120,7 @@ def _reopen(excursion: Excursion, lot: Lot, user: User | None) -> None:
     """A decided excursion that grew is no longer what quality decided on: its decision is
     cleared and the lot is blocked again until quality decides anew."""
     was = f"{excursion.decision}ed by {excursion.decided_by}: {excursion.decision_reason}"
+    decided_by = excursion.decided_by
     excursion.decided_at, excursion.decided_by = None, None
     excursion.decision, excursion.decision_reason = "", ""
     save_with_history(excursion, user, f"decision cleared: excursion grew after it was {was}")
@@ -1058,6 +1128,14 @@ def _reopen(excursion: Excursion, lot: Lot, user: User | None) -> None:
     locked.blocked = True
     locked.block_reason = excursion_block_reason(excursion)
     save_with_history(locked, user, "blocked again: a decided cold-chain excursion grew")
+    # The lot's decision log must not end with "assessed: lot usable" once that no longer
+    # holds. Readings always have an author; the quality user who decided is the fallback.
+    by = user or decided_by
+    if by is not None:
+        _decide(
+            locked, by, DecisionKind.EXCURSION_REOPEN,
+            f"Excursion grew after it was accepted: blocked again ({excursion.summary}).",
+        )  # fmt: skip
 
 
 def excursion_block_reason(excursion: Excursion) -> str:
@@ -1070,7 +1148,38 @@ FLAGGED_LOTS_NAMED = 8
 
 def describe_flagged(excursions: list[Excursion]) -> str | None:
     """One line for the excursions a reading or a logger file flagged, naming the lots:
-    "Excursion flagged for 6 lots: A, B, C, D, E, F — ongoing since …". None if none."""
+    "Excursion flagged for 6 lots: A, B, C, D, E, F — ongoing since …"; accepted ones that
+    grew are named as blocked again. None if none."""
+    new = [e for e in excursions if not e.reopened]
+    parts = [p for p in (_describe_new(new), _describe_reopened(excursions)) if p]
+    return " ".join(parts) or None
+
+
+def describe_excursion(excursion: Excursion) -> str:
+    """One excursion a reading flagged, as the API lists it: "lot UC-1: from … (…)", or
+    "lot UC-1: excursion reopened (from …): it grew after it was accepted; blocked again"."""
+    if excursion.reopened:
+        return (
+            f"lot {excursion.lot.lot_number}: excursion reopened ({excursion.summary}): "
+            "it grew after it was accepted; blocked again until quality decides"
+        )
+    return f"lot {excursion.lot.lot_number}: {excursion.summary}"
+
+
+def _describe_reopened(excursions: list[Excursion]) -> str | None:
+    reopened = [e for e in excursions if e.reopened]
+    if not reopened:
+        return None
+    numbers = list(dict.fromkeys(e.lot.lot_number for e in reopened))
+    lots = f"lot{'s' if len(numbers) != 1 else ''} {', '.join(numbers)}"
+    summaries = "; ".join(dict.fromkeys(e.summary for e in reopened))
+    return (
+        f"Excursion reopened for {lots} — {summaries}: it grew after it was accepted, so "
+        f"{'they are' if len(numbers) != 1 else 'it is'} blocked again until quality decides."
+    )
+
+
+def _describe_new(excursions: list[Excursion]) -> str | None:
     if not excursions:
         return None
     groups: dict[str, list[str]] = {}

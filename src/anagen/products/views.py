@@ -181,8 +181,13 @@ def coa_edit(request: ClinicRequest, lot_id: int) -> HttpResponse:
         else:
             messages.success(request, "Certificate of analysis saved and checked against the spec.")
             return redirect("products:lot", lot_id=lot.pk)
+    # A browser never refills a file input: a refused save must say the PDF is not kept.
+    pdf_dropped = request.method == "POST" and bool(request.FILES.get("pdf"))
     return render(
-        request, "products/coa_form.html", {"form": form, "lot": lot}, status=_status(request)
+        request,
+        "products/coa_form.html",
+        {"form": form, "lot": lot, "pdf_dropped": pdf_dropped},
+        status=_status(request),
     )
 
 
@@ -475,6 +480,8 @@ def location_create(request: ClinicRequest) -> HttpResponse:
                 request.user,
                 form.cleaned_data["name"],
                 form.cleaned_data["description"],
+                set_min_temperature_c=form.cleaned_data["set_min_temperature_c"],
+                set_max_temperature_c=form.cleaned_data["set_max_temperature_c"],
             )
         except services.ProductError as exc:
             _apply_errors(form, exc)

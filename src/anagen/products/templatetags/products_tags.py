@@ -8,7 +8,7 @@ from django import template
 from django.utils import timezone
 
 from anagen.accounts.permissions import can
-from anagen.products import importers, selectors, services
+from anagen.products import coldchain, importers, selectors, services
 from anagen.products.forms import CATEGORY_LABELS, NUMERIC_LABELS, TEXT_LABELS
 from anagen.products.numbers import readable_number
 
@@ -33,6 +33,15 @@ def sci(value: Any) -> str:
     """``readable_number`` as a template filter: ``{{ product.labelled_particles_per_vial|sci }}``,
     ``{{ result.limit|sci }}``."""
     return readable_number(value)
+
+
+@register.filter
+def temperature(value: Any) -> str:
+    """A temperature as printed everywhere (``coldchain.temperature_text``): 5.0, 5.5, 8.05,
+    −80.0; empty for no value. ``{{ reading.temperature_c|temperature }} °C``."""
+    if value is None or value == "":
+        return ""
+    return coldchain.temperature_text(value)
 
 
 @register.filter
