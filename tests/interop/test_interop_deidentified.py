@@ -172,6 +172,15 @@ def test_the_data_dictionary_documents_every_column():
         assert f"`{name}`" in text, name
 
 
+def test_the_dictionary_says_analysis_status_is_judged_on_density_within_one_source():
+    described = analysis.COLUMNS["analysis_status"][1]
+    (documented,) = [line for line in DOCS.read_text().splitlines()
+                     if line.startswith("| `analysis_status` |")]  # fmt: skip
+    for text in (described, documented):
+        assert "judged on density only" in text
+        assert "no baseline density of the same measurement source" in text
+
+
 def test_the_measurement_used_is_the_one_outcomes_use(clinic_a, clinician, treated):
     """A later image-analysis reading does not replace the manual one (measurement_of)."""
     from anagen.monitoring import services as monitoring

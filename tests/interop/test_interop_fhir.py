@@ -308,8 +308,11 @@ def test_the_agenda_ahead_cancelled_and_missed_visits_are_appointments(treated, 
     )
     monitoring.set_visit_status(cancelled, clinician, "cancelled", "Stopped the course early")
     missed = monitoring.add_scheduled_visit(
-        patient, clinician, due_date=today - timedelta(days=3), label="Week 12 review"
+        patient, clinician, due_date=today, label="Week 12 review"
     )
+    # Booked for then (a booking made today is for today or later); the day has passed.
+    type(missed).objects.filter(pk=missed.pk).update(due_date=today - timedelta(days=3))
+    missed.refresh_from_db()
     monitoring.set_visit_status(missed, clinician, "missed", "Did not come, no call")
 
     bundle = _bundle_of(fhir_export.patient_bundle_json(patient))
@@ -570,10 +573,12 @@ def test_an_event_does_not_name_a_voided_session_as_its_suspect(treated, clinici
     session = resources[fhir_export.urn(patient.clinic_id, "session", data["sessions"][1].pk)]
     assert session["status"] == "entered-in-error"
     event = resources[fhir_export.urn(patient.clinic_id, "adverse-event", data["event"].pk)]
-    # Only the lot the event names is left as its suspect, no Procedure.
+    # As the cohort analysis charges it: the latest session not voided that used the lot
+    # it names, 28 days before onset (within the 30-day window), then the lot.
     lot = fhir_export.urn(patient.clinic_id, "lot", data["lot"].pk)
+    first = fhir_export.urn(patient.clinic_id, "session", data["sessions"][0].pk)
     assert event["status"] == "completed"
-    assert [s["instanceReference"]["reference"] for s in event["suspectEntity"]] == [lot]
+    assert [s["instanceReference"]["reference"] for s in event["suspectEntity"]] == [first, lot]
 
 
 def test_pregnancy_breastfeeding_and_platelets_are_loinc_observations_dated_when_answered(
@@ -691,3 +696,31 @@ def test_an_event_on_a_day_with_two_sessions_names_every_one_or_the_one_with_its
     assert resources[lot]["resourceType"] == "BiologicallyDerivedProduct"
     assert suspects(data["event"]) == [session(exosome), lot]  # it names the exosome lot
     assert suspects(no_lot) == [session(exosome), session(minoxidil)]
+
+
+def test_an_event_without_a_session_date_names_the_session_the_cohort_charges(treated, clinician):
+    from datetime import timedelta
+
+    from anagen.monitoring import services as monitoring
+
+    patient, data = treated
+    second = data["sessions"][1]
+    onset = second.performed_on + timedelta(days=3)
+    undated = monitoring.record_adverse_event(
+        patient,
+        clinician,
+        {
+            "term_key": "injection_site_reaction",
+            "grade": 1,
+            "onset_date": onset,
+            "relatedness": "possible",
+            "outcome": "recovered",
+            "resolution_date": onset,
+        },
+    )
+    resources = _by_url(_bundle_of(fhir_export.patient_bundle_json(patient)))
+    event = resources[fhir_export.urn(patient.clinic_id, "adverse-event", undated.pk)]
+    # The latest session in the 30 days before onset, as cohort.event_sessions charges it.
+    assert [s["instanceReference"]["reference"] for s in event["suspectEntity"]] == [
+        fhir_export.urn(patient.clinic_id, "session", second.pk)
+    ]

@@ -238,3 +238,20 @@ def test_the_api_answers_whether_the_changed_visit_is_overdue(
     )
     assert response.status_code == 200
     assert response.json()["status"] == "planned" and response.json()["overdue"] is True
+
+
+def test_the_schedule_form_starts_from_the_plan_with_sessions_not_a_newer_prescription(
+    client, clinic_a, front_desk, make_user, make_patient
+):
+    """With an exosome course and a newer minoxidil plan, the form took the minoxidil plan:
+    no sessions, no protocol, and a 3-session course was booked from it (a review found it)."""
+    from anagen.assessment import services as assessment
+
+    clinician = make_user(Role.CLINICIAN, clinic_a, username="doc")
+    treated = make_patient(clinic_a, clinician, sex_at_birth="male")
+    course = exosome_plan(treated, clinician)
+    assessment.accept_plan(treated, clinician, {"proposal_key": "minoxidil"})
+    client.force_login(front_desk)
+    page = client.get(f"/monitoring/{treated.pk}/schedule/new/").content.decode()
+    assert f"accepted treatment plan “{course.title}”" in page
+    assert f'name="sessions_planned" value="{course.sessions_planned}"' in page

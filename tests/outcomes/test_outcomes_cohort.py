@@ -359,3 +359,67 @@ def test_responders_count_the_arms_patients_without_a_landmark_value_as_missing(
     (row,) = result.sections["responders"].data["rows"]
     assert (row["n_in_arm"], row["n"], row["n_missing"], row["responders"]) == (3, 2, 1, 1)
     assert row["missing_data"].startswith("1 of 3 subjects without a change value")
+
+
+def test_responders_and_ancova_leave_out_patients_without_a_baseline_value_alike():
+    # Exosome 1-3 and none 7-9 measured at baseline and week 12; exosome 4-6 never had a
+    # baseline density, so they have no change to count, missing or not.
+    visits = []
+    for pid, base, later in ((1, 100.0, 115.0), (2, 90.0, 105.0), (3, 110.0, 112.0),
+                             (4, np.nan, 120.0), (5, np.nan, 118.0), (6, np.nan, 111.0),
+                             (7, 95.0, 101.0), (8, 100.0, 99.0), (9, 104.0, 104.0)):  # fmt: skip
+        visits += [(pid, 0, base), (pid, 84, later)]
+    v, m = _visits_and_measurements(visits)
+    long = cohort.build_long(v, m, "density_per_cm2")
+    attributes = pd.DataFrame({"patient_id": range(1, 10), "arm": ["exosome"] * 6 + ["none"] * 3})
+    result = cohort.analyse_cohort(long, attributes, cohort.CohortOptions(landmark_week=12))
+    rows = {r["arm"]: r for r in result.sections["responders"].data["rows"]}
+    assert (rows["exosome"]["n_in_arm"], rows["exosome"]["n_missing"]) == (3, 0)
+    assert rows["exosome"]["missing_data"] == "No subject was excluded."
+    assert "No subject was excluded." in result.sections["ancova"].missing_data
+
+
+# --- sessions that used two lots; lot numbers shared by products ----------------------------
+
+
+def _two_lot_sessions() -> pd.DataFrame:
+    """Patient 1 on DAY0: an exosome session that used lots 70 and 71 (one row per lot) and
+    a minoxidil start with a lot of its own (72)."""
+    return pd.DataFrame(
+        {
+            "session_id": [1, 1, 2],
+            "patient_id": [1, 1, 1],
+            "modality": ["exosome", "exosome", "minoxidil"],
+            "performed_on": [DAY0, DAY0, DAY0],
+            "product": ["7", "7", "8"],
+            "lot": ["70", "71", "72"],
+        }
+    )
+
+
+def test_a_session_that_used_two_lots_is_charged_for_either_and_counted_once_per_group():
+    sessions, events = _two_lot_sessions(), _event(None, "71")
+    pairs, _ = cohort.event_sessions(sessions, events)
+    assert pairs["session_id"].tolist() == [1]  # the session that used lot 71, not the other
+    by_modality = cohort.ae_incidence(sessions, events, by="modality")
+    assert _with_event(by_modality) == {"exosome": (1, 1), "minoxidil": (0, 1)}
+    by_product = cohort.ae_incidence(sessions, events, by="product", recorded_only=True)
+    assert _with_event(by_product) == {"7": (1, 1), "8": (0, 1)}
+    by_lot = cohort.ae_incidence(sessions, events, by="lot", recorded_only=True)
+    assert _with_event(by_lot) == {"70": (0, 1), "71": (1, 1), "72": (0, 1)}
+
+
+def test_an_event_naming_no_lot_counts_against_every_lot_of_its_sessions():
+    sessions, events = _two_lot_sessions(), _event(DAY0, "")
+    by_lot = cohort.ae_incidence(sessions, events, by="lot", recorded_only=True)
+    assert _with_event(by_lot) == {"70": (1, 1), "71": (1, 1), "72": (1, 1)}
+
+
+def test_a_lot_number_shared_by_two_products_names_a_lot_only_through_the_patients_sessions():
+    lots = pd.DataFrame({"lot": ["70", "80", "90"], "lot_number": ["A-1", "A-1", "B-2"]})
+    events = pd.DataFrame(
+        {"patient_id": [1, 2, 3, 1, 1], "lot_number": ["A-1", "A-1", "A-1", "B-2", ""]}
+    )
+    sessions = pd.DataFrame({"patient_id": [1, 3, 3], "lot": ["70", "70", "80"]})
+    # 1 used lot 70 only; 2 used neither; 3 used both; B-2 is one lot's number.
+    assert cohort.event_lots(events, lots, sessions).tolist() == ["70", "", "", "90", ""]

@@ -191,6 +191,24 @@ def test_patient_progress_changes_photos_and_forecast(
     assert "visit_date" not in d["rows"][0]
 
 
+def test_patient_progress_takes_change_within_one_measurement_source(
+    clinic_a, clinician, make_patient, record_visit
+):
+    p = make_patient(clinic_a, clinician)
+    record_visit(p, clinician, 0, baseline=True, density_per_cm2=103.0)  # hand count, 1 cm²
+    later = record_visit(p, clinician, 28)  # only an engine's 0.18 cm² field
+    add_measurement(
+        later, clinician, {"density_per_cm2": 65.1, "target_area_cm2": 0.18}, source="imaging"
+    )
+    both = record_visit(p, clinician, 56, density_per_cm2=110.0)
+    add_measurement(both, clinician, {"density_per_cm2": 500.0}, source="imaging")
+    prog = selectors.patient_progress(p, with_forecast=False)
+    week4, week8 = (r.cells["density_per_cm2"] for r in prog.rows[1:])
+    assert (week4.value, week4.change, week4.change_pct) == (65.1, None, None)
+    assert (week8.value, week8.change) == (110.0, 7.0)  # manual against manual
+    assert any("baseline visit has no value by image analysis" in m for m in prog.messages)
+
+
 def test_cached_results_follow_every_change_of_the_data(
     clinic_a, clinician, make_patient, record_visit
 ):
@@ -274,3 +292,45 @@ def test_an_event_naming_a_lot_on_a_day_with_two_sessions_is_charged_to_that_lot
         "Exosome / EV injections": (1, 3), "Topical minoxidil": (0, 1),
     }  # fmt: skip
     assert with_event(lot) == {data["lot"].lot_number: (1, 3)}
+
+
+def test_a_session_that_used_two_lots_keeps_both_and_a_shared_lot_number_stays_matched(
+    clinic_a, clinician, make_patient
+):
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from anagen.products.models import Lot, Product, VialDraw
+
+    from ..reports.factory import course
+
+    patient = make_patient(clinic_a, clinician)
+    data = course(patient, clinician, photos=False)  # its event names session 2 and its lot
+    first_lot, session = data["lot"], data["sessions"][1]
+    second_lot = Lot.objects.get(pk=first_lot.pk)
+    second_lot.pk, second_lot.lot_number = None, "EXO-2402"
+    second_lot.save()
+    VialDraw.objects.create(
+        clinic=clinic_a, lot=second_lot, patient=patient, quantity=1,
+        dose_volume_ml=Decimal("2.5"), drawn_on=session.performed_on, drawn_at=timezone.now(),
+        drawn_by=clinician, session_ref=f"session:{session.pk}",
+    )  # fmt: skip
+    # Another product's lot with the first lot's number, never given to this patient.
+    other = Product.objects.get(pk=first_lot.product_id)
+    other.pk, other.name = None, "Other exosome product"
+    other.save()
+    twin = Lot.objects.get(pk=first_lot.pk)
+    twin.pk, twin.product = None, other
+    twin.save()
+    tables = selectors.analysis_tables(clinic_a, use_cache=False)
+    lots_of = tables.sessions.groupby("session_id")["lot"].agg(sorted)
+    assert lots_of[session.pk] == sorted([str(first_lot.pk), str(second_lot.pk)])
+    assert tables.events["related_lot"].tolist() == [str(first_lot.pk)]
+    modality, product, lot = analyse(clinic_a).ae_sections
+
+    def with_event(section):
+        return {r["group"]: (r["sessions_with_event"], r["sessions"]) for r in section.data["rows"]}
+
+    assert with_event(modality) == {"Exosome / EV injections": (1, 3)}
+    assert with_event(lot) == {"EXO-2401": (1, 3), "EXO-2402": (0, 1)}

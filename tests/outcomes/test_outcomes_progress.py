@@ -137,3 +137,80 @@ def test_the_chart_plots_every_measure_with_its_baseline_as_a_dashed_rule():
     order = spec["facet"]["sort"]
     assert order.index("Hair density (hairs/cm²)") < order.index("Anagen hairs (%)")
     assert order[-1] == "Cumulative thickness (mm/cm²)" and len(order) == 7
+
+
+# --- change within one measurement source --------------------------------------------------
+
+
+def _sourced(visit_id: int, day: int, **by_source: dict) -> VisitPoint:
+    shown = by_source.get("manual") or by_source.get("imaging") or {}
+    source = "manual" if "manual" in by_source else "imaging"
+    return VisitPoint(
+        visit_id=visit_id,
+        visit_date=date(2026, 1, 1 + day),
+        is_baseline=visit_id == 1,
+        values={**shown, "source": source},
+        by_source=by_source,
+    )
+
+
+def test_a_value_of_a_source_the_baseline_lacks_has_no_change_and_the_page_says_so():
+    # A hand count of 1 cm² at baseline; an engine's 0.18 cm² field at week 4.
+    result = build_progress(
+        [
+            _sourced(1, 0, manual={"density_per_cm2": 103.0, "target_area_cm2": 1.0}),
+            _sourced(2, 28, imaging={"density_per_cm2": 65.1, "target_area_cm2": 0.18}),
+        ],
+        1,
+    )
+    cell = result.rows[1].cells["density_per_cm2"]
+    assert cell.value == 65.1 and cell.change is None and cell.change_pct is None
+    assert cell.source == "imaging" and result.rows[1].source == "imaging"
+    assert any(
+        "No change shown for values measured by image analysis on 2026-01-29" in m
+        and "baseline visit has no value by image analysis" in m
+        for m in result.messages
+    )
+
+
+def test_a_visit_with_both_sources_is_compared_manual_against_manual():
+    base = {"density_per_cm2": 100.0, "mean_diameter_um": 60.0}
+    result = build_progress(
+        [
+            _sourced(1, 0, manual=base, imaging={"density_per_cm2": 70.0}),
+            _sourced(
+                2, 28, manual={"density_per_cm2": 110.0, "mean_diameter_um": 66.0},
+                imaging={"density_per_cm2": 91.0},
+            ),
+        ],
+        1,
+    )  # fmt: skip
+    cells = result.rows[1].cells
+    assert (cells["density_per_cm2"].change, cells["density_per_cm2"].source) == (10.0, "manual")
+    assert cells["cumulative_thickness_mm_per_cm2"].change == 110 * 66 / 1000 - 100 * 60 / 1000
+    assert not any("No change shown" in m for m in result.messages)
+
+
+def test_a_visit_with_both_sources_uses_image_analysis_where_only_that_has_a_baseline():
+    result = build_progress(
+        [
+            _sourced(1, 0, imaging={"density_per_cm2": 70.0}),
+            _sourced(2, 28, manual={"density_per_cm2": 110.0}, imaging={"density_per_cm2": 77.0}),
+        ],
+        1,
+    )
+    cell = result.rows[1].cells["density_per_cm2"]
+    assert (cell.value, cell.change, cell.source) == (77.0, 7.0, "imaging")
+    assert cell.change_pct == 10.0
+
+
+def test_only_image_analysis_changes_are_marked_within_noise():
+    result = build_progress(
+        [
+            _sourced(1, 0, manual={"density_per_cm2": 100.0}, imaging={"density_per_cm2": 70.0}),
+            _sourced(2, 28, manual={"density_per_cm2": 101.0}, imaging={"density_per_cm2": 71.0}),
+        ],
+        1,
+    )
+    mark_within_noise(result, {1: ENGINE, 2: ENGINE})
+    assert not result.has_within_noise  # +1 % manual: the engine's noise does not apply

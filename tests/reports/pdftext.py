@@ -47,3 +47,24 @@ def assert_pdf(pdf: bytes, *, min_bytes: int = 5000) -> None:
     assert pdf.rstrip().endswith(b"%%EOF")
     assert len(pdf) >= min_bytes
     assert page_count(pdf) >= 1
+
+
+def boxes_past_the_right_margin(html: str, element: str, class_: str) -> list[tuple[int, float]]:
+    """(page number, points past the right margin) of each ``element.class_`` box laid out
+    wider than the page's content area (a box that does not fit is cut off on paper)."""
+    from weasyprint import HTML
+
+    doc = HTML(string=html).render()
+    out = []
+    for number, page in enumerate(doc.pages, start=1):
+        box = page._page_box
+        right = box.content_box_x() + box.width
+        for b in box.descendants():
+            if getattr(b, "element_tag", "") != element or b.element is None:
+                continue
+            if class_ not in (b.element.get("class") or "").split():
+                continue
+            past = b.border_box_x() + b.border_width() - right
+            if past > 0.5:
+                out.append((number, round(past, 1)))
+    return out

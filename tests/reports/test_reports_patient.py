@@ -185,3 +185,26 @@ def test_patient_page_links_to_the_report_and_fhir_export_by_role(
     assert (f"/interop/patients/{patient.pk}/fhir.json" in page) is fhir
     listing = client.get("/patients/").content.decode()
     assert ("/interop/import/" in listing) is (role in (Role.CLINICIAN, Role.FRONT_DESK))
+
+
+def test_the_session_cards_fit_within_the_page_margins(clinic_a, clinician, treated):
+    from datetime import timedelta
+
+    from anagen.treatments.models import TreatmentSession
+
+    from .pdftext import boxes_past_the_right_margin
+
+    patient, data = treated
+    last = data["sessions"][-1]
+    for i in (1, 2):  # five sessions: a full row of four cards and one more
+        TreatmentSession.objects.create(
+            clinic=clinic_a, patient=patient, plan=data["plan"], modality="exosome",
+            performed_on=last.performed_on + timedelta(days=7 * i), clinician=clinician,
+        )  # fmt: skip
+    html = _html(patient)
+    assert boxes_past_the_right_margin(html, "table", "sessions") == []
+    assert boxes_past_the_right_margin(html, "table", "pair") == []
+    if os.environ.get("ANAGEN_REPORTS_OUT"):  # for looking at it: render to PNG by hand
+        out = Path(os.environ["ANAGEN_REPORTS_OUT"])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "patient-progress-five-sessions.pdf").write_bytes(pdf.html_to_pdf(html))

@@ -166,6 +166,9 @@ class BaselineChangeOut(Schema):
     baseline_mean_diameter_um: float | None
     diameter_change_um: float | None
     global_assessment: int | None
+    note: str = Field(
+        "", description="Why a value has no change (the baseline has no value of its source)"
+    )
 
 
 class VisitOut(Schema):

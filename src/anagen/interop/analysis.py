@@ -79,9 +79,11 @@ COLUMNS: dict[str, tuple[str, str]] = {
     ),
     "analysis_status": (
         "string",
-        "How the cohort analysis of density uses the row: baseline; analysed; censored (a "
+        "How the cohort analysis uses the row, judged on density only (the other measures "
+        "follow the same rules but are not reflected here): baseline; analysed; censored (a "
         "modality was added to the initial regimen before this visit); not_analysed (outside "
-        "every window, another visit of its window used, no density, or no untreated baseline)",
+        "every window, another visit of its window used, no density, no untreated baseline, "
+        "or a density present but no baseline density of the same measurement source)",
     ),
     "measurement_source": ("string", "manual or imaging (empty if no measurement)"),
     "target_area_cm2": ("float", "Area of the marked target area, cm²"),

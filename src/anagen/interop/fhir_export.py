@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import pandas as pd
 from django.utils import timezone
 
 from anagen.accounts.services import display_name
@@ -40,6 +41,7 @@ from anagen.monitoring.models import (
     ScheduledVisit,
     Visit,
 )
+from anagen.outcomes import cohort
 from anagen.patients.models import Patient
 from anagen.products.models import Lot, VialDraw
 from anagen.treatments import scalp_zones
@@ -166,6 +168,49 @@ class SessionEntry:
 
     url: str
     lots: frozenset[int]
+
+
+def _suspects(
+    events: list[AdverseEvent],
+    session_urls: dict[date, list[SessionEntry]],
+    draws: Iterable[VialDraw],
+    lot_urls: dict[int, str],
+) -> tuple[dict[int, int], dict[int, list[str]]]:
+    """Per event id: the lot it names (id) and the Procedure URLs it is charged to, as the
+    cohort analysis decides (``cohort.event_lots``, ``cohort.event_sessions``)."""
+    entries = [(day, x) for day, xs in sorted(session_urls.items()) for x in xs]
+    sessions = pd.DataFrame(
+        [
+            (i, 0, pd.Timestamp(day), lot)
+            for i, (day, x) in enumerate(entries)
+            for lot in ([str(lot_id) for lot_id in sorted(x.lots)] or [""])
+        ],
+        columns=["session_id", "patient_id", "performed_on", "lot"],
+    )
+    lots = pd.DataFrame(
+        sorted({(str(d.lot_id), d.lot.lot_number) for d in draws if d.lot_id in lot_urls}),
+        columns=["lot", "lot_number"],
+    )
+    table = pd.DataFrame(
+        [
+            (e.pk, 0, pd.Timestamp(e.onset_date),
+             pd.Timestamp(e.related_session_date) if e.related_session_date else pd.NaT,
+             e.product_lot_number or "")
+            for e in events
+        ],
+        columns=["event_id", "patient_id", "onset_date", "related_session_date", "lot_number"],
+    )  # fmt: skip
+    table["related_lot"] = cohort.event_lots(table, lots, sessions)
+    lot_of = {
+        int(eid): int(lot)
+        for eid, lot in zip(table["event_id"], table["related_lot"], strict=True)
+        if lot
+    }
+    pairs, _ = cohort.event_sessions(sessions, table)
+    charged: dict[int, list[str]] = {}
+    for eid, sid in zip(pairs["event_id"], pairs["session_id"], strict=True):
+        charged.setdefault(int(eid), []).append(entries[int(sid)][1].url)
+    return lot_of, charged
 
 
 class _Builder:
@@ -661,12 +706,16 @@ class _Builder:
     ) -> None:
         """Every adverse event; a voided one is entered-in-error.
 
-        Suspect entities: the Procedures of the session day the event names (``session_urls``
-        holds the sessions not voided, so only those are named), only those that used the
-        lot it names when any did, else every session of that day; then the lot it names
-        (its BiologicallyDerivedProduct)."""
+        Suspect entities: the Procedures the cohort analysis charges the event to
+        (``cohort.event_sessions``: the session day it names, else the latest session with
+        the lot it names, else the latest session, within ``cohort.AE_WINDOW_DAYS`` before
+        onset; of that day's sessions those that used the lot when any did, else all;
+        ``session_urls`` holds the sessions not voided, so only those are named); then the
+        lot it names (its BiologicallyDerivedProduct; a number shared by lots of several
+        products names none, ``cohort.event_lots``)."""
         lot_urls = lot_urls or {}
-        lot_of_number = {d.lot.lot_number: d.lot_id for d in draws if d.lot_id in lot_urls}
+        events = list(events)
+        lot_of_event, suspects_of = _suspects(events, session_urls, draws, lot_urls)
         for e in events:
             resource: dict[str, Any] = {
                 "resourceType": "AdverseEvent",
@@ -722,11 +771,10 @@ class _Builder:
                         "code": e.meddra_code,
                     }
                 )
-            lot_id = lot_of_number.get(e.product_lot_number) if e.product_lot_number else None
-            day = session_urls.get(e.related_session_date, []) if e.related_session_date else []
-            with_lot = [x for x in day if lot_id is not None and lot_id in x.lots]
+            lot_id = lot_of_event.get(e.pk)
             suspects = [
-                {"instanceReference": _ref(x.url, "treatment session")} for x in with_lot or day
+                {"instanceReference": _ref(url, "treatment session")}
+                for url in suspects_of.get(e.pk, [])
             ]
             if lot_id is not None:
                 suspects.append(

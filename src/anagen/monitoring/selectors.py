@@ -261,22 +261,76 @@ class Change:
     baseline_mean_diameter_um: float | None
     diameter_change_um: float | None
     global_assessment: int | None
+    # Why a value has no change: the baseline has no value of the value's source ("" if not).
+    note: str = ""
+
+
+def _latest_by_source(visit: Visit) -> dict[str, Measurement]:
+    """The visit's latest non-voided measurement of each source (as ``measurement_of``)."""
+    out: dict[str, Measurement] = {}
+    for m in sorted(visit.measurements.all(), key=lambda m: (m.created_at, m.pk)):
+        if m.voided_at is None:
+            out[str(m.source)] = m
+    return out
+
+
+def _same_source(
+    now: dict[str, Measurement], ref: dict[str, Measurement], field: str
+) -> tuple[str, float | None, float | None]:
+    """(source, value, baseline value) of one measure, taken within one source: manual
+    against manual, else image analysis against image analysis (as the cohort analysis); a
+    value without a baseline value of its source has baseline None."""
+    order = (Measurement.Source.MANUAL, Measurement.Source.IMAGING)
+    v = {s: getattr(now[s], field) if s in now else None for s in order}
+    b = {s: getattr(ref[s], field) if s in ref else None for s in order}
+    for s in order:
+        if v[s] is not None and b[s] is not None:
+            return s, v[s], b[s]
+    for s in order:
+        if v[s] is not None:
+            return s, v[s], None
+    return "", None, None
 
 
 def change_from_baseline(visit: Visit) -> Change:
+    """Density and diameter at ``visit`` against the baseline visit, each within one
+    measurement source (a manual count of 1 cm² and an image-analysis field are not
+    compared: a visit measured only by a source the baseline lacks has no change)."""
     base = baseline_visit(visit.patient)
-    now = measurement_of(visit)
-    ref = measurement_of(base) if base is not None and base.pk != visit.pk else None
-    d = now.density_per_cm2 if now else None
-    d0 = ref.density_per_cm2 if ref else None
-    dia = now.mean_diameter_um if now else None
-    dia0 = ref.mean_diameter_um if ref else None
+    now = _latest_by_source(visit)
+    ref = _latest_by_source(base) if base is not None and base.pk != visit.pk else {}
+    src_d, d, d0 = _same_source(now, ref, "density_per_cm2")
+    src_dia, dia, dia0 = _same_source(now, ref, "mean_diameter_um")
     pct = None
     if d is not None and d0:  # a baseline of 0/cm² has no relative change
         pct = round((d - d0) / d0 * 100, 1)
     dd = round(dia - dia0, 1) if dia is not None and dia0 is not None else None
+    missing = sorted(
+        {
+            str(Measurement.Source(s).label).lower()
+            for s, x, x0, f in ((src_d, d, d0, "density_per_cm2"),
+                                (src_dia, dia, dia0, "mean_diameter_um"))
+            if x is not None and x0 is None
+            and any(getattr(m, f) is not None for m in ref.values())
+        }
+    )  # fmt: skip
+    note = ""
+    if missing:
+        words = " and ".join(missing)
+        note = (
+            f"No change: the baseline visit has no {words} value, and change is taken only "
+            "within one measurement source."
+        )
     return Change(
-        base.visit_date if base else None, d, d0, pct, dia, dia0, dd, visit.global_assessment
+        base.visit_date if base else None,
+        d,
+        d0,
+        pct,
+        dia,
+        dia0,
+        dd,
+        visit.global_assessment,
+        note,
     )
 
 
@@ -314,21 +368,27 @@ def protocol_titles(clinic: Clinic) -> dict[str, str]:
 
 def schedule_defaults(patient: Patient) -> dict[str, Any]:
     """The follow-up schedule form's starting values from the patient's active treatment
-    plan (its sessions, interval, start and the first protocol with sessions); empty when
-    the patient has no active plan."""
-    plan = assessment_selectors.current_plan(patient)
-    if plan is None:
+    plan with a course of sessions (its sessions, interval, start and the first protocol with
+    sessions), the newest such plan where there are several: a minoxidil prescription
+    accepted after an exosome course has no sessions to schedule. ``plan_title`` names the
+    plan used; empty when the patient has no active plan."""
+    plans = assessment_selectors.active_plans(patient)
+    if not plans:
         return {}
-    initial: dict[str, Any] = {}
+
+    def sessions_of(p: Any) -> list[dict[str, Any]]:
+        return [t for t in p.protocols if t.get("sessions_min") is not None]
+
+    plan = next((p for p in plans if sessions_of(p) or p.sessions_planned), plans[0])
+    initial: dict[str, Any] = {"plan_title": plan.title}
     if plan.sessions_planned:
         initial["sessions_planned"] = plan.sessions_planned
     if plan.interval_weeks is not None:
         initial["interval_weeks"] = plan.interval_weeks
     if plan.start_on:
         initial["first_session_date"] = plan.start_on
-    with_sessions = [p for p in plan.protocols if p.get("sessions_min") is not None]
-    if with_sessions:
-        initial["protocol_key"] = with_sessions[0].get("key", "")
+    if sessions_of(plan):
+        initial["protocol_key"] = sessions_of(plan)[0].get("key", "")
     return initial
 
 

@@ -237,6 +237,7 @@ def schedule_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
         "patient": patient,
         "schedule": list(selectors.schedule_of(patient)),
         "has_plan": bool(defaults),
+        "plan_title": defaults.get("plan_title", ""),
     }
     return render(request, "monitoring/schedule_form.html", context, status=_status(request))
 

@@ -11,6 +11,10 @@ measurements:  visit_id, measurement_id, manual (bool), <outcome columns> (float
 attributes:    patient_id, arm, sex, age_band, diagnosis, stage
 memberships:   patient_id, kind ("product", "lot", "protocol"), value (text): the products and
                lots a patient received and the protocols of their plans (many rows per patient)
+sessions:      session_id, patient_id, modality, performed_on (datetime64), plan_id, product,
+               lot (text, "" if none): one row per session and lot used (count by session_id)
+events:        event_id, patient_id, onset_date, related_session_date (NaT if none),
+               related_lot (the lot's id as text, ``event_lots``; "" if none or ambiguous)
 
 Analysis visits
 ---------------
@@ -19,9 +23,12 @@ visit (as ``monitoring.selectors.baseline_visit``). Each later visit is assigned
 nominal study week (``NOMINAL_WEEKS``) if it lies within that week's window
 (``max(14 days, 25 % of the week)``); otherwise it is an unscheduled visit and not analysed.
 Where a patient has two visits in one window, the one nearer the nominal day among those
-with a value is used; change is taken within one measurement source (``build_long``). Per
-visit, the measurement used is the latest manual one, else the latest from image analysis
-(as ``monitoring.selectors.measurement_of``).
+with a value is used. Change is taken within one measurement source (``build_long``): per
+visit and source the latest measurement is kept, and a visit's manual value is compared with
+the baseline's manual value, else its image-analysis value with the baseline's
+image-analysis value; a value of a source the baseline lacks has no change. The patient
+progress page (``progress.build_progress``) and ``monitoring.selectors.change_from_baseline``
+apply the same rule.
 
 Arms and what is compared
 -------------------------
@@ -685,10 +692,14 @@ def analyse_cohort(
     )
     resp_rows = []
     resp_missing = ""
+    # Eligible: the selected patients with a baseline value (a patient who never had one
+    # cannot have a change, and the ANCOVA does not count them either).
+    eligible = bases.loc[bases["baseline"].notna(), "patient_id"].to_numpy()
+    arm_of_eligible = arm_of[arm_of.index.isin(eligible)]
     for arm in arms:
         x = at_landmark.loc[at_landmark["arm"] == arm, "change"].to_numpy(dtype=float)
-        n_arm = int(arm_of.eq(arm).sum())
-        # The arm's patients without a value at the landmark are its missing values.
+        n_arm = int(arm_of_eligible.eq(arm).sum())
+        # The arm's eligible patients without a value at the landmark are its missing values.
         x = np.concatenate([x, np.full(max(0, n_arm - x.size), np.nan)])
         try:
             rr = responder_rate(x, threshold, direction=direction, level=options.level)
@@ -929,6 +940,39 @@ def _mmrm_section(
 # --- adverse events ------------------------------------------------------------------------
 
 
+def event_lots(events: pd.DataFrame, lots: pd.DataFrame, sessions: pd.DataFrame) -> pd.Series:
+    """The lot each adverse event names (its id as text, "" if none or ambiguous).
+
+    ``events``: patient_id, lot_number (the number the event records, "" if none).
+    ``lots``: lot (id as text), lot_number: the clinic's lots. ``sessions``: patient_id,
+    lot (id as text), one row per session and lot used.
+
+    Lot numbers are unique per product only, and an event records a number, not a product:
+    a number held by one lot names it; one held by lots of several products names the one
+    among them used in the patient's sessions, and stays unmatched ("") when that is not
+    exactly one (the event is then charged to every session of its day).
+    """
+    out = pd.Series("", index=events.index, dtype=object)
+    if events.empty or lots.empty:
+        return out
+    numbers = events["lot_number"].fillna("").astype(str)
+    candidates = lots[["lot", "lot_number"]].astype(str).drop_duplicates()
+    per_number = candidates.groupby("lot_number")["lot"].agg(list).to_dict()
+    ambiguous = {x for lots_of in per_number.values() if len(lots_of) > 1 for x in lots_of}
+    used: dict[Any, set[str]] = {}
+    if ambiguous and not sessions.empty:
+        s = sessions.loc[sessions["lot"].astype(str).isin(ambiguous), ["patient_id", "lot"]]
+        for pid, lot in s.itertuples(index=False):
+            used.setdefault(pid, set()).add(str(lot))
+    for i, pid, number in zip(events.index, events["patient_id"], numbers, strict=True):
+        found = per_number.get(number, []) if number else []
+        if len(found) > 1:
+            found = [x for x in found if x in used.get(pid, set())]
+        if len(found) == 1:
+            out[i] = found[0]
+    return out
+
+
 def event_sessions(sessions: pd.DataFrame, events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """The sessions each adverse event is charged to, as (event_id, session_id) pairs.
 
@@ -1036,14 +1080,27 @@ def ae_incidence(
             message="Not enough data: no treatment session in the selection.",
         )
     pairs, n_unattributed = event_sessions(sessions, events)
-    s = sessions.copy()
+    # ``sessions`` has a row per session and lot: one row per session and ``by`` value (a
+    # session that used two lots is in both lots' rows, once in its modality's).
+    s = sessions.drop_duplicates(["session_id", by]).reset_index(drop=True)
     # An event charged to two sessions of one group (two sessions of one day with the same
     # modality) counts once in that group: keep its first session per group value.
-    group_of = pd.Series(s[by].to_numpy(), index=s["session_id"].to_numpy())
-    pairs = pairs.assign(_group=group_of.reindex(pairs["session_id"].to_numpy()).to_numpy())
+    pairs = pairs.merge(
+        s[["session_id", by]].rename(columns={by: "_group"}), on="session_id", how="inner"
+    )
+    if by == "lot" and "related_lot" in events and not pairs.empty:
+        # A session that used two lots: an event naming one of them counts against that lot.
+        named = pd.Series(events["related_lot"].fillna("").astype(str).to_numpy(),
+                          index=events["event_id"].to_numpy())  # fmt: skip
+        named = named[~named.index.duplicated()]
+        hit = pairs["_group"].astype(str) == named.reindex(pairs["event_id"]).to_numpy()
+        any_hit = hit.groupby([pairs["event_id"], pairs["session_id"]]).transform("any")
+        pairs = pairs[hit | ~any_hit]
     pairs = pairs.sort_values(["event_id", "session_id"], kind="stable")
     pairs = pairs.drop_duplicates(["event_id", "_group"], keep="first")
-    s["has_event"] = s["session_id"].isin(pairs["session_id"]).to_numpy(dtype=bool)
+    hit = set(zip(pairs["session_id"], pairs["_group"].fillna("\0"), strict=True))
+    keys = zip(s["session_id"], s[by].fillna("\0"), strict=True)
+    s["has_event"] = np.array([k in hit for k in keys], dtype=bool)
     without = pd.Series(False, index=s.index)
     if recorded_only:
         without = s[by].isna() | (s[by].astype(str) == "")

@@ -55,6 +55,14 @@ class VisitPoint:
     global_assessment: int | None = None
     hgq_mean: float | None = None
     hgq_answered: int = 0
+    # The latest measurement of each source ("manual", "imaging"): its measures and
+    # ``target_area_cm2``. Empty: ``values`` is the only measurement, of ``values["source"]``.
+    by_source: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def sources(self) -> dict[str, dict[str, Any]]:
+        if self.by_source:
+            return self.by_source
+        return {str(self.values.get("source", "")): self.values} if self.values else {}
 
 
 @dataclass
@@ -65,6 +73,9 @@ class Cell:
     # The change is smaller than the least significant change of the image analysis that
     # measured both this visit and the baseline: it can be measurement noise alone.
     within_noise: bool = False
+    # The source the value (and the change, within that source) comes from: "manual",
+    # "imaging" or "" (no value).
+    source: str = ""
 
 
 @dataclass
@@ -197,49 +208,96 @@ def count_areas(points: list[VisitPoint]) -> list[float]:
     return areas
 
 
+SOURCE_WORDS = {"manual": "manual count", "imaging": "image analysis"}
+
+
+def _source_value(values: dict[str, Any], measure: str) -> float | None:
+    if measure == "cumulative_thickness_mm_per_cm2":
+        return _derived(values)
+    return _num(values.get(measure))
+
+
+def _pick(
+    visit: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]], measure: str
+) -> tuple[str, float | None, float | None]:
+    """(source, visit value, baseline value of the same source) for one measure.
+
+    As ``cohort.build_long``: manual against manual, else image analysis against image
+    analysis; a visit value without a baseline of its source has no baseline (None)."""
+    # "": a point built without a source (one measurement of unknown source).
+    order = ("manual", "imaging", "")
+    v = {src: _source_value(visit[src], measure) if src in visit else None for src in order}
+    b = {src: _source_value(base[src], measure) if src in base else None for src in order}
+    for src in order:
+        if v[src] is not None and b[src] is not None:
+            return src, v[src], b[src]
+    for src in order:
+        if v[src] is not None:
+            return src, v[src], None
+    return "", None, None
+
+
 def build_progress(points: list[VisitPoint], baseline_visit_id: int | None) -> Progress:
     """Change from baseline for every measure at every visit (absolute and %).
 
-    A hair count is only compared with a baseline count of the same target area: counts of
-    areas of different sizes are not comparable (density is count ÷ area, and is)."""
+    Change is taken within one measurement source, as in the cohort analysis
+    (``cohort.build_long``): a visit's manual value against the baseline's manual value, else
+    its image-analysis value against the baseline's image-analysis value (a hand count of
+    1 cm² and an engine's 0.18 cm² field are not compared). A value without a baseline value
+    of its source has no change, and a message says so. A hair count is only compared with a
+    baseline count of the same target area: counts of areas of different sizes are not
+    comparable (density is count ÷ area, and is)."""
     messages: list[str] = []
     if not points:
         return Progress([], None, ["Not enough data: no visit recorded yet."])
     base = next((p for p in points if p.visit_id == baseline_visit_id), None)
     if base is None:
         messages.append("Not enough data: no baseline visit; changes cannot be computed.")
-    base_vals = dict(base.values) if base else {}
-    if base:
-        base_vals["cumulative_thickness_mm_per_cm2"] = _derived(base.values)
+    base_src = base.sources() if base else {}
+    # Per source, the visits with a value of a measure that the baseline lacks in that source.
+    mismatch: dict[str, list[date]] = {}
     rows = []
     for p in points:
-        vals = dict(p.values)
-        vals["cumulative_thickness_mm_per_cm2"] = _derived(p.values)
+        src = p.sources()
         cells = {}
         for k in MEASURES:
-            v = _num(vals.get(k))
-            b = _num(base_vals.get(k))
-            change = v - b if v is not None and b is not None and base is not None else None
-            pct = change / b * 100.0 if change is not None and b else None
             if p is base:
-                change, pct = (0.0 if v is not None else None), None
-            elif (
+                source, v, _ = _pick(src, {}, k)
+                cells[k] = Cell(v, 0.0 if v is not None else None, None, source=source)
+                continue
+            source, v, b = _pick(src, base_src, k)
+            change = v - b if v is not None and b is not None else None
+            if (
                 k == "hair_count"
-                and base is not None
-                and _num(p.values.get("target_area_cm2"))
-                != _num(base.values.get("target_area_cm2"))
+                and change is not None
+                and _num(src[source].get("target_area_cm2"))
+                != _num(base_src[source].get("target_area_cm2"))
             ):
-                change, pct = None, None
-            cells[k] = Cell(v, change, pct)
+                change = None
+            pct = change / b * 100.0 if change is not None and b else None
+            if (
+                base is not None
+                and v is not None
+                and b is None
+                and base_src
+                and any(_source_value(vals, k) is not None for vals in base_src.values())
+            ):
+                dates = mismatch.setdefault(source, [])
+                if p.visit_date not in dates:
+                    dates.append(p.visit_date)
+            cells[k] = Cell(v, change, pct, source=source)
         day = (p.visit_date - base.visit_date).days if base else None
         week = None
         if day is not None and day > 0:
             w = analysis_week([day])[0]
             week = None if math.isnan(w) else int(w)
+        # The row's source: that of its density (else of its first measure with a value).
+        shown = [cells["density_per_cm2"].source] + [cells[k].source for k in MEASURES]
+        row_source = next((x for x in shown if x), str(p.values.get("source", "")))
         rows.append(
             ProgressRow(
                 p.visit_id, p.visit_date, day, week, p is base, cells, p.global_assessment,
-                p.hgq_mean, p.hgq_answered, str(p.values.get("source", "")),
+                p.hgq_mean, p.hgq_answered, row_source,
             )
         )  # fmt: skip
     areas = count_areas(points)
@@ -249,11 +307,21 @@ def build_progress(points: list[VisitPoint], baseline_visit_id: int | None) -> P
             + ", ".join(f"{a:g} cm²" for a in areas)
             + "): counts are not compared across them; compare density (count ÷ area)."
         )
+    for source, dates in sorted(mismatch.items()):
+        words = SOURCE_WORDS.get(source, source)
+        messages.append(
+            f"No change shown for values measured by {words} on "
+            + ", ".join(d.isoformat() for d in dates)
+            + f": the baseline visit has no value by {words}, and change is taken only within "
+            "one measurement source (a manual count of 1 cm² and an image-analysis field are "
+            "not compared)."
+        )
+    base_density = _pick(base_src, {}, "density_per_cm2")[1] if base else None
     if base is not None and len(points) == 1:
         messages.append("Only the baseline visit so far: change from baseline needs a follow-up.")
     elif base is not None and all(r.cells["density_per_cm2"].value is None for r in rows):
         messages.append("No density measured at any visit.")
-    elif base is not None and base_vals.get("density_per_cm2") is None:
+    elif base is not None and base_density is None:
         messages.append("The baseline visit has no density: changes in density cannot be computed.")
     return Progress(rows, base.visit_id if base else None, messages, count_areas=areas)
 
@@ -279,7 +347,8 @@ def mark_within_noise(
         for k in at_visit.keys() & at_base.keys():
             lsc = max(at_visit[k], at_base[k])
             c = r.cells[k]
-            c.within_noise = c.change_pct is not None and abs(c.change_pct) < lsc
+            imaging = c.source in ("imaging", "")  # "": a cell built without a source
+            c.within_noise = imaging and c.change_pct is not None and abs(c.change_pct) < lsc
 
 
 def forecast_panel(
@@ -352,7 +421,7 @@ def progress_chart_spec(progress: Progress) -> dict[str, Any] | None:
                 })  # fmt: skip
     if not values:
         return None
-    # Panels in the table's order (density first), not Vega-Lite's alphabetical default.
+    # Panels in the table's order (hair count first), not Vega-Lite's alphabetical default.
     shown = {v["measure"] for v in values}
     order = [labels[k] for k in MEASURES if labels[k] in shown]
     return {

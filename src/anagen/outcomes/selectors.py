@@ -135,6 +135,8 @@ def _measurements(clinic: Clinic, columns: tuple[str, ...]) -> pd.DataFrame:
 
 
 def _sessions(clinic: Clinic) -> pd.DataFrame:
+    """One row per session and lot used (a session without a lot: one row, lot ""), so a
+    session that used two lots is in both lots' rows; count sessions by ``session_id``."""
     qs = TreatmentSession.objects.filter(
         clinic=clinic, voided_at__isnull=True, patient__voided_at__isnull=True
     ).values_list("id", "patient_id", "modality", "performed_on", "plan_id")
@@ -147,28 +149,25 @@ def _sessions(clinic: Clinic) -> pd.DataFrame:
         ),
         ["patient_id", "drawn_on", "session_ref", "lot_id", "product_id"],
     )
-    s["lot"] = ""
-    s["product"] = ""
-    if not draws.empty and not s.empty:
-        draws["drawn_on"] = _dates(draws["drawn_on"])
-        ref = draws["session_ref"].fillna("").astype(str)
-        named = ref.str.startswith("session:")
-        draws["session_id"] = pd.to_numeric(ref.where(named, "").str.slice(8), errors="coerce")
-        by_id = draws.dropna(subset=["session_id"]).drop_duplicates("session_id", keep="last")
-        lot_map = dict(zip(by_id["session_id"].astype(int), by_id["lot_id"], strict=True))
-        prod_map = dict(zip(by_id["session_id"].astype(int), by_id["product_id"], strict=True))
-        s["lot"] = s["session_id"].map(lot_map)
-        s["product"] = s["session_id"].map(prod_map)
-        unnamed = draws[~named.to_numpy()].drop_duplicates(["patient_id", "drawn_on"], keep="last")
-        if not unnamed.empty:
-            k = pd.MultiIndex.from_arrays([s["patient_id"], s["performed_on"]])
-            u = unnamed.set_index(["patient_id", "drawn_on"])
-            s["lot"] = s["lot"].fillna(pd.Series(u["lot_id"].reindex(k).to_numpy(), index=s.index))
-            s["product"] = s["product"].fillna(
-                pd.Series(u["product_id"].reindex(k).to_numpy(), index=s.index)
-            )
-        for c in ("lot", "product"):
-            s[c] = pd.to_numeric(s[c]).astype("Int64").astype("string").fillna("").astype(object)
+    if draws.empty or s.empty:
+        return s.assign(lot="", product="").astype({"lot": object, "product": object})
+    draws["drawn_on"] = _dates(draws["drawn_on"])
+    ref = draws["session_ref"].fillna("").astype(str)
+    named = ref.str.startswith("session:")
+    draws["session_id"] = pd.to_numeric(ref.where(named, "").str.slice(8), errors="coerce")
+    lot_cols = ["lot_id", "product_id"]
+    by_id = draws.dropna(subset=["session_id"]).astype({"session_id": "int64"})
+    by_id = by_id[["session_id", *lot_cols]].drop_duplicates()
+    by_day = draws.loc[~named.to_numpy(), ["patient_id", "drawn_on", *lot_cols]]
+    by_day = by_day.drop_duplicates().rename(columns={"drawn_on": "performed_on"})
+    with_named = s.merge(by_id, on="session_id", how="inner")
+    rest = s[~s["session_id"].isin(with_named["session_id"])]
+    with_day = rest.merge(by_day, on=["patient_id", "performed_on"], how="left")
+    s = pd.concat([with_named, with_day], ignore_index=True)
+    s = s.sort_values(["session_id", "lot_id"], kind="stable").reset_index(drop=True)
+    s = s.rename(columns={"lot_id": "lot", "product_id": "product"})
+    for c in ("lot", "product"):
+        s[c] = pd.to_numeric(s[c]).astype("Int64").astype("string").fillna("").astype(object)
     return s
 
 
@@ -186,19 +185,22 @@ def _protocols(clinic: Clinic, plan_ids: list[int]) -> dict[int, tuple[str, ...]
     return out
 
 
-def _events(clinic: Clinic) -> pd.DataFrame:
+def _events(clinic: Clinic, sessions: pd.DataFrame) -> pd.DataFrame:
     qs = AdverseEvent.objects.filter(
         clinic=clinic, voided_at__isnull=True, patient__voided_at__isnull=True
     ).values_list("id", "patient_id", "onset_date", "related_session_date", "product_lot_number")
     e = _frame(qs, ["event_id", "patient_id", "onset_date", "related_session_date", "lot_number"])
     e["onset_date"] = _dates(e["onset_date"])
     e["related_session_date"] = _dates(e["related_session_date"])
-    # The lot the event names, as the sessions table spells it (the lot id as text).
-    lot_ids = {
-        number: str(pk)
-        for pk, number in Lot.objects.filter(clinic=clinic).values_list("id", "lot_number")
-    }
-    e["related_lot"] = e["lot_number"].fillna("").map(lambda n: lot_ids.get(n, "")).astype(object)
+    # The lot the event names, as the sessions table spells it (the lot id as text); a
+    # number shared by lots of several products is matched only through the patient's
+    # sessions (cohort.event_lots).
+    lots = pd.DataFrame(
+        [(str(pk), number) for pk, number in
+         Lot.objects.filter(clinic=clinic).values_list("id", "lot_number")],
+        columns=["lot", "lot_number"],
+    )  # fmt: skip
+    e["related_lot"] = cohort.event_lots(e, lots, sessions).astype(object)
     return e.drop(columns=["lot_number"])
 
 
@@ -385,7 +387,7 @@ def build_analysis_tables(clinic: Clinic, *, fingerprint: str = "") -> AnalysisT
     t["measurements_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     sessions = _sessions(clinic)
-    events = _events(clinic)
+    events = _events(clinic, sessions)
     attrs = _attributes(clinic, visits, sessions, timezone.localdate())
     members = _memberships(clinic, sessions)
     t["attributes_s"] = time.perf_counter() - t0
@@ -685,6 +687,21 @@ def _hgq_mean(visit: Visit) -> tuple[float | None, int]:
     return (sum(vals) / len(vals), len(vals)) if vals else (None, 0)
 
 
+def _measurement_values(m: Measurement) -> dict[str, Any]:
+    values: dict[str, Any] = {c: getattr(m, c) for c in cohort.MEASURED_COLUMNS}
+    values["target_area_cm2"] = m.target_area_cm2
+    return {k: (float(x) if isinstance(x, int | float) else x) for k, x in values.items()}
+
+
+def _latest_by_source(visit: Visit) -> dict[str, Measurement]:
+    """The visit's latest non-voided measurement of each source (as ``measurement_of``)."""
+    out: dict[str, Measurement] = {}
+    for m in sorted(visit.measurements.all(), key=lambda m: (m.created_at, m.pk)):
+        if m.voided_at is None:
+            out[str(m.source)] = m
+    return out
+
+
 def patient_progress(patient: Patient, *, with_forecast: bool = True) -> progress.Progress:
     """Change from baseline per visit, photo pairs and the model forecast for one patient."""
     visits = list(
@@ -697,24 +714,26 @@ def patient_progress(patient: Patient, *, with_forecast: bool = True) -> progres
     imaging_measurement_of_visit = {}
     for v in visits:
         m = measurement_of(v)
-        values = {}
+        values: dict[str, Any] = {}
         if m is not None:
-            values = {c: getattr(m, c) for c in cohort.MEASURED_COLUMNS}
+            values = _measurement_values(m)
             values["source"] = m.source
-            values["target_area_cm2"] = m.target_area_cm2
-            if m.source == Measurement.Source.IMAGING:
-                imaging_measurement_of_visit[v.pk] = m.pk
+        by_source = {}
+        for source, latest in _latest_by_source(v).items():
+            by_source[source] = _measurement_values(latest)
+            if source == Measurement.Source.IMAGING:
+                imaging_measurement_of_visit[v.pk] = latest.pk
         hgq, hgq_n = _hgq_mean(v)
         points.append(
             progress.VisitPoint(
                 visit_id=v.pk,
                 visit_date=v.visit_date,
                 is_baseline=base is not None and v.pk == base.pk,
-                values={k: (float(x) if isinstance(x, int | float) else x)
-                        for k, x in values.items()},
+                values=values,
                 global_assessment=v.global_assessment,
                 hgq_mean=hgq,
                 hgq_answered=hgq_n,
+                by_source=by_source,
             )
         )  # fmt: skip
     sessions = list(

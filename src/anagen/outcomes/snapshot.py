@@ -19,8 +19,9 @@ import pyarrow.parquet as pq
 # Bump when the tables' columns or their meaning change: older snapshots are then ignored
 # (rebuilt) instead of being read into the new code.
 # 2: attributes.arm is the initial regimen, not every modality ever given;
-# 3: events.related_lot (the lot an adverse event names).
-FORMAT_VERSION = 3
+# 3: events.related_lot (the lot an adverse event names);
+# 4: sessions has a row per session and lot (a session that used two lots has two rows).
+FORMAT_VERSION = 4
 TABLES: tuple[str, ...] = (
     "visits",
     "measurements",

@@ -256,6 +256,8 @@ def responder_rate(
     statement = (
         f"{int(missing.sum())} of {missing.size} subjects without a change value were excluded "
         "(complete-case); counting them as non-responders would give a lower, conservative rate."
+        if missing.any()
+        else "No subject was excluded."
     )
     return ResponderRate(
         responders=ci.k,

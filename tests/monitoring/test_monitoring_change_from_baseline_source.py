@@ -1,0 +1,77 @@
+"""Change from baseline at a visit is taken within one measurement source."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from anagen.accounts.roles import Role
+from anagen.monitoring import selectors, services
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def nurse(clinic_a, make_user):
+    return make_user(Role.NURSE, clinic_a)
+
+
+@pytest.fixture
+def patient(clinic_a, nurse, make_patient):
+    return make_patient(clinic_a, nurse)
+
+
+def _visit(patient, nurse, day: int, **values):
+    data = {"visit_date": date(2026, 1, day), "is_baseline": day == 1, **values}
+    return services.record_visit(patient, nurse, data)
+
+
+def test_a_visit_measured_only_by_a_source_the_baseline_lacks_has_no_change(patient, nurse):
+    _visit(patient, nurse, 1, density_per_cm2=103.0, target_area_cm2=1.0)
+    later = _visit(patient, nurse, 29)
+    services.add_measurement(
+        later, nurse, {"density_per_cm2": 65.1, "mean_diameter_um": 50.0,
+                       "target_area_cm2": 0.18}, source="imaging",
+    )  # fmt: skip
+    change = selectors.change_from_baseline(later)
+    assert change.density_per_cm2 == 65.1
+    assert change.baseline_density_per_cm2 is None and change.density_change_pct is None
+    assert "baseline visit has no image analysis value" in change.note
+
+
+def test_a_visit_with_both_sources_is_compared_manual_against_manual(patient, nurse):
+    base = _visit(patient, nurse, 1, density_per_cm2=100.0)
+    services.add_measurement(base, nurse, {"density_per_cm2": 60.0}, source="imaging")
+    later = _visit(patient, nurse, 29, density_per_cm2=110.0)
+    services.add_measurement(later, nurse, {"density_per_cm2": 90.0}, source="imaging")
+    change = selectors.change_from_baseline(later)
+    assert (change.baseline_density_per_cm2, change.density_change_pct) == (100.0, 10.0)
+    assert change.note == ""
+
+
+def test_image_analysis_is_compared_with_the_baselines_image_analysis(patient, nurse):
+    base = _visit(patient, nurse, 1, density_per_cm2=100.0)
+    services.add_measurement(base, nurse, {"density_per_cm2": 60.0}, source="imaging")
+    later = _visit(patient, nurse, 29)
+    services.add_measurement(later, nurse, {"density_per_cm2": 66.0}, source="imaging")
+    change = selectors.change_from_baseline(later)
+    assert (change.baseline_density_per_cm2, change.density_change_pct) == (60.0, 10.0)
+
+
+def test_the_visit_page_and_the_api_say_why_there_is_no_change(
+    client, patient, nurse, clinic_a, api_token
+):
+    _visit(patient, nurse, 1, density_per_cm2=103.0, target_area_cm2=1.0)
+    later = _visit(patient, nurse, 29)
+    services.add_measurement(
+        later, nurse, {"density_per_cm2": 65.1, "target_area_cm2": 0.18}, source="imaging"
+    )
+    client.force_login(nurse)
+    page = client.get(f"/monitoring/{patient.pk}/visits/{later.pk}/").content.decode()
+    assert 'id="change-note"' in page and "baseline visit has no image analysis value" in page
+    body = client.get(
+        f"/api/v1/monitoring/patients/{patient.pk}/visits/{later.pk}",
+        headers={"Authorization": f"Bearer {api_token(nurse, clinic_a)}"},
+    ).json()
+    assert "baseline visit has no image analysis value" in body["change_from_baseline"]["note"]
