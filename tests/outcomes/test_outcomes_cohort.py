@@ -331,6 +331,32 @@ def test_change_is_taken_within_one_measurement_source():
     )
 
 
+def test_the_mmrm_takes_one_source_per_patient_so_each_has_one_baseline():
+    """A patient measured by hand at week 4 and by image analysis at week 12 had two
+    baselines, and the MMRM refused them: the fit was dropped for the whole cohort."""
+    visits = pd.DataFrame(
+        {
+            "patient_id": [1, 1, 1, 2, 2],
+            "visit_id": [1, 2, 3, 4, 5],
+            "visit_date": [DAY0, DAY0 + pd.Timedelta(weeks=4), DAY0 + pd.Timedelta(weeks=12),
+                           DAY0, DAY0 + pd.Timedelta(weeks=12)],
+            "is_baseline": [True, False, False, True, False],
+        }
+    )  # fmt: skip
+    measurements = _measurement_rows(
+        (1, True, 100.0), (1, False, 99.0),  # patient 1: both sources at baseline,
+        (2, True, 104.0),  # by hand at week 4,
+        (3, False, 101.0),  # by image analysis at week 12
+        (4, False, 80.0), (5, False, 85.0),  # patient 2: image analysis only
+    )  # fmt: skip
+    rows = cohort.build_long(visits, measurements, "density_per_cm2").rows
+    assert rows.groupby("patient_id")["baseline"].nunique().to_dict() == {1: 2, 2: 1}
+    kept = cohort.one_source_per_patient(rows)
+    assert kept.groupby("patient_id")["baseline"].nunique().to_dict() == {1: 1, 2: 1}
+    assert kept.set_index("patient_id").loc[1, "source"] == "manual"
+    assert kept.set_index("patient_id").loc[2, "source"] == "imaging"
+
+
 def test_a_visit_without_a_value_does_not_displace_one_with_a_value_in_its_window():
     # Both visits fall in the week-12 window; the one on day 84 (nearer) has no density.
     visits = pd.DataFrame(

@@ -766,6 +766,21 @@ def analyse_cohort(
     return result
 
 
+def one_source_per_patient(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a repeated-measures fit, one measurement source per patient.
+
+    Change is taken within one source per visit, so a patient measured by hand at one visit
+    and by image analysis at another has two baselines; the MMRM needs one per patient (a
+    baseline that varies within a subject is refused, which dropped the fit for the whole
+    cohort). Such a patient keeps the manual rows; a patient with no manual change keeps the
+    image-analysis rows. Rows without a source (built without one) are kept."""
+    if rows.empty or "source" not in rows:
+        return rows
+    manual = rows["source"].eq("manual")
+    has_manual = manual.groupby(rows["patient_id"]).transform("any")
+    return rows[manual | ~has_manual | rows["source"].eq("")]
+
+
 def _row_baselines(rows: pd.DataFrame, bases: pd.DataFrame) -> np.ndarray:
     """The baseline each row's change was taken from (same source); the patient's baseline
     for rows built without one."""
@@ -879,6 +894,7 @@ def _mmrm_section(
             "(unbalanced visits).",
         )  # fmt: skip
     use = rows[rows["week"].isin([float(w) for w in usable]) & rows["arm"].isin(kept)]
+    use = one_source_per_patient(use)
     if reference not in kept:
         reference = kept[0]
     try:

@@ -254,13 +254,16 @@ def parse_logger_csv(text: str) -> list[Reading]:
             continue
         raw = (rec.get("temperature_c") or "").strip()
         try:
-            value = float(raw)
-        except ValueError:
+            # A logger writes what its sensor gives (4.125, or 8.050000000000001 from Excel):
+            # kept to the stored 0.01 °C, half up, far finer than any logger's accuracy
+            # (±0.5 °C is typical), rather than refusing a whole file for a third decimal.
+            value = float(Decimal(raw).quantize(Decimal(1).scaleb(-TEMPERATURE_DECIMALS),
+                                                rounding=ROUND_HALF_UP))  # fmt: skip
+        except (InvalidOperation, ValueError):
             issues.append(LoggerIssue(i, "temperature_c", f"expected a number, got {raw!r}"))
             continue
         try:
             check_temperature(value)
-            check_temperature_decimals(Decimal(raw))
         except (ValueError, InvalidOperation) as exc:
             issues.append(LoggerIssue(i, "temperature_c", str(exc)))
             continue
