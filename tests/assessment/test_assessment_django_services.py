@@ -789,4 +789,8 @@ class TestRuleOverrides:
         kept.refresh_from_db()
         assert weak.retired_at is not None and "2026.12-3" in weak.retire_reason
         assert kept.retired_at is None
+        # The retirement is in the override's history (migrations send no history signals).
+        latest = weak.history.first()
+        assert latest.retired_at == weak.retired_at and "2026.12-3" in latest.history_change_reason
+        assert kept.history.count() == 1
         services.record_history(man, clinician, healthy_history())  # screens without error

@@ -724,3 +724,27 @@ def test_a_change_between_two_image_analyses_smaller_than_their_noise_is_marked(
     page = client.get(f"/outcomes/patients/{patient.pk}/").content.decode()
     assert 'data-testid="within-noise"' not in page
     assert "so it can be measurement noise alone" not in page
+
+
+def test_settings_saved_by_two_people_at_once_update_the_first_rather_than_fail(
+    clinic_a, nurse, monkeypatch
+):
+    """Two first saves at once: the second found no row, then could not insert one. (The
+    other request's row is rolled back with the failed try here; in production it is
+    committed and the second try updates it.)"""
+    from django.db import IntegrityError
+
+    real = services.save_with_history
+    calls = []
+
+    def other_request_inserted_first(obj, user, reason, **kw):
+        calls.append(obj.pk)
+        if len(calls) == 1:
+            ImagingSettings.objects.create(clinic=clinic_a, um_per_px=3.0)
+            raise IntegrityError("UNIQUE constraint failed: imaging_imagingsettings.clinic_id")
+        return real(obj, user, reason, **kw)
+
+    monkeypatch.setattr(services, "save_with_history", other_request_inserted_first)
+    saved = services.save_settings(clinic_a, nurse, {"um_per_px": UPP})
+    assert len(calls) == 2  # refused once, then saved on the second try
+    assert ImagingSettings.objects.get(clinic=clinic_a).um_per_px == UPP == saved.um_per_px

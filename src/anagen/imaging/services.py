@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -93,17 +93,28 @@ def save_settings(clinic: Clinic, user: User, data: Mapping[str, Any]) -> Imagin
     note = str(data.get("calibration_note") or "").strip()
     if len(note) > 200:  # refused, not cut: the note says how the scale was measured
         raise ImagingError({"calibration_note": [f"At most 200 characters (got {len(note)})."]})
-    with transaction.atomic():
-        # Not get_or_create: that saves a blank row first, a second history entry without
-        # a reason; one save below records the settings with their reason.
-        obj = ImagingSettings.objects.select_for_update().filter(clinic=clinic).first()
-        if obj is None:
-            obj = ImagingSettings(clinic=clinic)
-        obj.um_per_px = upp
-        obj.terminal_cutoff_um = cutoff if cutoff is not None else 40.0
-        obj.calibration_note = note
-        save_with_history(obj, user, "imaging settings changed")  # nothing changed: not saved
-    return obj
+    values = {
+        "um_per_px": upp,
+        "terminal_cutoff_um": cutoff if cutoff is not None else 40.0,
+        "calibration_note": note,
+    }
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                # Not get_or_create: that saves a blank row first, a second history entry
+                # without a reason; one save below records the settings with their reason.
+                obj = ImagingSettings.objects.select_for_update().filter(clinic=clinic).first()
+                if obj is None:
+                    obj = ImagingSettings(clinic=clinic)
+                for field, value in values.items():
+                    setattr(obj, field, value)
+                save_with_history(obj, user, "imaging settings changed")  # unchanged: no save
+            return obj
+        except IntegrityError:
+            # Another request stored the clinic's first settings meanwhile: update those.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 # --- analyses ------------------------------------------------------------------------------

@@ -27,10 +27,32 @@ REASON = (
 
 def retire(apps, schema_editor):
     override = apps.get_model("assessment", "ScreeningRuleOverride")
+    history = apps.get_model("assessment", "HistoricalScreeningRuleOverride")
+    now = timezone.now()
     weakening = override.objects.filter(rule_id__in=NEWLY_LOCKED, retired_at__isnull=True).exclude(
         action="set_outcome", outcome="BLOCK"
     )
-    weakening.update(retired_at=timezone.now(), retire_reason=REASON)
+    for row in weakening:
+        override.objects.filter(pk=row.pk).update(retired_at=now, retire_reason=REASON)
+        # Models of a migration send no history signals: the audit row is written here, so
+        # the override's history shows when and why it was retired (by no user: the upgrade).
+        history.objects.create(
+            id=row.pk,
+            rule_id=row.rule_id,
+            action=row.action,
+            outcome=row.outcome,
+            reason=row.reason,
+            created_at=row.created_at,
+            retired_at=now,
+            retire_reason=REASON,
+            clinic_id=row.clinic_id,
+            created_by_id=row.created_by_id,
+            retired_by_id=None,
+            history_date=now,
+            history_change_reason=REASON,
+            history_type="~",
+            history_user_id=None,
+        )
 
 
 class Migration(migrations.Migration):
