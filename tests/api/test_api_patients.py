@@ -241,3 +241,10 @@ def test_sex_change_over_a_pregnancy_answer_is_refused_and_screening_still_works
     assert patched.json()["detail"].startswith("sex_at_birth: The latest medical history")
     screened = post(client, f"/api/v1/consultation/{patient.pk}/screening", {}, headers)
     assert screened.status_code == 201, screened.content
+
+
+def test_the_openapi_patch_schema_does_not_offer_null_which_is_refused(client):
+    schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["PatientPatch"]
+    for name, prop in schema["properties"].items():
+        assert "null" not in str(prop), name
+    assert "null is refused" in schema["description"]

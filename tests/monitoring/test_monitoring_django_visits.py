@@ -86,6 +86,12 @@ def test_nurse_records_a_visit_with_measurements_and_photos_in_one_form(client, 
     # Stored re-encoded: rotated by EXIF orientation 6 and without GPS.
     stored = Image.open(default_storage.open(photos["global"].image.name))
     assert stored.size == (240, 320) == (photos["global"].width_px, photos["global"].height_px)
+    # The sizes are stored (not read from the file whenever a photo is loaded), and a photo
+    # whose file is gone still loads.
+    sizes = Photo.objects.filter(visit=visit).values_list("kind", "width_px", "height_px")
+    assert sorted(sizes) == [("global", 240, 320), ("trichoscopy", 400, 400)]
+    default_storage.delete(photos["global"].image.name)
+    assert Photo.objects.get(pk=photos["global"].pk).width_px == 240
     assert not stored.getexif().get_ifd(GPS_IFD)
     # The file name says nothing about the patient or the upload.
     assert "photo" not in photos["global"].image.name.rsplit("/", 1)[-1]

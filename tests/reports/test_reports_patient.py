@@ -208,3 +208,20 @@ def test_the_session_cards_fit_within_the_page_margins(clinic_a, clinician, trea
         out = Path(os.environ["ANAGEN_REPORTS_OUT"])
         out.mkdir(parents=True, exist_ok=True)
         (out / "patient-progress-five-sessions.pdf").write_bytes(pdf.html_to_pdf(html))
+
+
+def test_the_report_rounds_a_percent_change_as_the_page_does():
+    """-6.25 % read -6.2 % in the report and -6.3 % on the page (a review found it)."""
+    from datetime import date
+
+    from anagen.outcomes.progress import VisitPoint, build_progress
+
+    points = [
+        VisitPoint(visit_id=1, visit_date=date(2026, 1, 1), is_baseline=True,
+                   values={"density_per_cm2": 96.0}),
+        VisitPoint(visit_id=2, visit_date=date(2026, 3, 1), is_baseline=False,
+                   values={"density_per_cm2": 90.0}),
+    ]  # fmt: skip
+    _, rows = selectors._measure_table(build_progress(points, 1))
+    (density,) = [r for r in rows if r.label.startswith("Hair density")]
+    assert density.cells[1].change == "-6.0 (-6.3 %)"

@@ -1,9 +1,10 @@
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.pagination import paginate
+from pydantic import ConfigDict
 
 from anagen.api.auth import guard
 from anagen.api.pagination import BoundedPagination
@@ -29,7 +30,23 @@ class PatientIn(InputSchema):
     address: str = Field("", max_length=2000)
 
 
+def _not_nullable(schema: dict[str, Any]) -> None:
+    """The OpenAPI schema of a patch: each field may be left out, never sent as null (null
+    is refused, 400), so its type is shown without the ``null`` that ``X | None`` adds."""
+    for prop in schema.get("properties", {}).values():
+        options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
+        if len(options) == 1:
+            prop.update(options[0])
+        elif options:
+            prop["anyOf"] = options
+        prop.pop("default", None)
+
+
 class PatientPatch(InputSchema):
+    """Send only the fields to change; a field sent as null is refused."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_not_nullable)
+
     medical_record_number: str | None = Field(None, min_length=1, max_length=40)
     given_name: str | None = Field(None, min_length=1, max_length=100)
     family_name: str | None = Field(None, min_length=1, max_length=100)

@@ -322,9 +322,9 @@ class Photo(Voidable):
     target_area = models.CharField(
         max_length=80, blank=True, help_text="Marked target area (trichoscopy), e.g. vertex tattoo"
     )
-    image = models.ImageField(
-        upload_to=photo_upload_to, width_field="width_px", height_field="height_px"
-    )
+    # No width_field/height_field: with them Django opens every photo's file whenever a row is
+    # loaded (and fails when a file is missing); the sizes are stored once, at upload.
+    image = models.ImageField(upload_to=photo_upload_to)
     width_px = models.PositiveIntegerField(null=True)
     height_px = models.PositiveIntegerField(null=True)
     content_type = models.CharField(max_length=40)

@@ -503,6 +503,8 @@ def _store_photo(visit: Visit, user: User, upload: PhotoUpload, clean: uploads.C
         content_type=clean.content_type,
         size_bytes=len(clean.content),
         sha256=clean.sha256,
+        width_px=clean.width_px,
+        height_px=clean.height_px,
         uploaded_by=user,
     )
     photo.image.save(f"photo.{clean.extension}", ContentFile(clean.content), save=False)

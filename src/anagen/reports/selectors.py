@@ -157,7 +157,8 @@ def _measure_table(result: progress.Progress) -> tuple[list[VisitColumn], list[M
             if not r.is_baseline and c.change is not None:
                 change = _fmt(c.change, o.decimals, signed=True)
                 if c.change_pct is not None:
-                    change += f" ({c.change_pct:+.1f} %)"
+                    # As the page rounds it (halves up): -6.25 % reads -6.3 % in both.
+                    change += f" ({fixed(c.change_pct, 1, signed=True)} %)"
             cells.append(MeasureCell(_fmt(c.value, o.decimals), change, c.within_noise))
         rows.append(MeasureRow(o.label, o.unit, cells))
     if any(r.global_assessment is not None for r in result.rows):
