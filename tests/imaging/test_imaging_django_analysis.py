@@ -717,13 +717,22 @@ def test_a_change_between_two_image_analyses_smaller_than_their_noise_is_marked(
     assert report.has_within_noise
     html = render_html("reports/patient_progress.html", report_selectors.report_context(report))
     assert "so it can be measurement noise alone" in html
-    # A count by hand at the later visit takes precedence: the engine's noise no longer applies.
+    # A count by hand at the later visit alone changes nothing: change is taken within one
+    # source, and the baseline has no count by hand, so image analysis is still compared.
     monitoring_services.add_measurement(
         later, nurse, {"target_area_cm2": 0.128, "hair_count": 25, "density_per_cm2": 195.3}
     )
     page = client.get(f"/outcomes/patients/{patient.pk}/").content.decode()
-    assert 'data-testid="within-noise"' not in page
-    assert "so it can be measurement noise alone" not in page
+    assert 'data-measure="density_per_cm2">within noise' in page
+    # With a count by hand at the baseline too, hand is compared with hand: the engine's noise
+    # no longer applies to the count (the diameter, measured by the engine alone, keeps it).
+    monitoring_services.add_measurement(
+        visit, nurse, {"target_area_cm2": 0.128, "hair_count": 24, "density_per_cm2": 187.5}
+    )
+    page = client.get(f"/outcomes/patients/{patient.pk}/").content.decode()
+    marked = set(re.findall(r'data-testid="within-noise" data-measure="(\w+)"', page))
+    assert "hair_count" not in marked and "density_per_cm2" not in marked
+    assert "mean_diameter_um" in marked
 
 
 def test_settings_saved_by_two_people_at_once_update_the_first_rather_than_fail(
