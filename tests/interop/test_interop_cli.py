@@ -327,3 +327,10 @@ def test_an_import_file_too_big_or_not_a_file_is_refused_without_reading_it_all(
             *command, path.format(tmp=tmp_path), "--clinic", "clinic-a", "--user", user.username
         )
     assert str(err.value).endswith(message)
+
+
+def test_a_record_number_is_found_ignoring_case_as_it_is_unique(setup, tmp_path):
+    target = tmp_path / "a.json"
+    run("fhir", "export", "--clinic", "clinic-a", "--user", "doc", "--mrn", "cli-1",
+        "-o", str(target))  # fmt: skip
+    assert Bundle.model_validate_json(target.read_text()).type == "collection"

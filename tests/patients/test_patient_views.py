@@ -130,6 +130,8 @@ def test_void_needs_a_reason_and_keeps_the_record(client, clinician, clinic_a, m
     assert patient not in client.get("/patients/").context["page"].object_list
     assert client.get("/patients/?include_voided=on").context["page"].paginator.count == 1
     assert client.get(f"/patients/{patient.pk}/edit/").status_code == 302
+    page = client.get(f"/patients/{patient.pk}/").content.decode()
+    assert "Open the consultation" in page and "Continue the consultation" not in page
 
 
 def test_every_view_of_a_record_is_written_to_the_access_log(

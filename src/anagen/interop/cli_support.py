@@ -12,7 +12,8 @@ from anagen.patients.models import Patient
 
 
 def patient_by_mrn(clinic: Clinic, mrn: str) -> Patient:
-    patient = Patient.objects.filter(clinic=clinic, medical_record_number=mrn).first()
+    # Record numbers are unique ignoring case (patients.services), so found ignoring case.
+    patient = Patient.objects.filter(clinic=clinic, medical_record_number__iexact=mrn).first()
     if patient is None:
         raise CommandError(f"--mrn: no patient {mrn!r} in {clinic.slug}")
     return patient
