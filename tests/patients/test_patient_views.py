@@ -282,3 +282,25 @@ def test_history_times_are_in_the_clinic_time_zone_and_say_so(
     local = patient.voided_at.astimezone(ZoneInfo("Europe/Berlin"))
     assert f"Voided {local:%Y-%m-%d %H:%M} {local.tzname()}" in page
     assert re.search(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T</td>", page)
+
+
+def test_a_refused_edit_names_every_problem_in_one_round(client, clinician, clinic_a, make_patient):
+    """A bad e-mail hid a taken record number and a tab in the phone until later submits."""
+    make_patient(clinic_a, clinician, medical_record_number="DEMO-0002")
+    patient = make_patient(clinic_a, clinician, medical_record_number="DEMO-0003")
+    response = client.post(
+        f"/patients/{patient.pk}/edit/",
+        {
+            "medical_record_number": "demo-0002", "given_name": patient.given_name,
+            "family_name": patient.family_name, "date_of_birth": patient.date_of_birth,
+            "sex_at_birth": patient.sex_at_birth, "email": "bad@", "phone": "+44\t123",
+            "address": "",
+        },
+    )  # fmt: skip
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert set(errors) == {"medical_record_number", "email", "phone"}
+    assert "already used in this clinic (as DEMO-0002)" in errors["medical_record_number"][0]
+    assert "U+0009" in errors["phone"][0]
+    patient.refresh_from_db()
+    assert patient.medical_record_number == "DEMO-0003"

@@ -150,6 +150,25 @@ def _check_mrn_free(clinic: Clinic, mrn: str, patient: Patient | None = None) ->
         )
 
 
+def field_problems(
+    clinic: Clinic, data: dict[str, Any], patient: Patient | None = None
+) -> dict[str, list[str]]:
+    """What the services would refuse in ``data`` (text, dates, a record number taken), without
+    saving: a form that has its own errors shows these beside them, all in one round."""
+    problems: dict[str, list[str]] = {}
+    try:
+        _clean(data)
+    except PatientError as exc:
+        problems.update(exc.errors)
+    mrn = data.get("medical_record_number")
+    if isinstance(mrn, str) and mrn.strip() and "medical_record_number" not in problems:
+        try:
+            _check_mrn_free(clinic, mrn.strip(), patient)
+        except PatientError as exc:
+            problems.update(exc.errors)
+    return problems
+
+
 def update_patient(patient: Patient, user: User, data: dict[str, Any]) -> Patient:
     if patient.is_voided:
         raise PatientError({"__all__": ["This record is voided and cannot be edited."]})

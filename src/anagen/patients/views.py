@@ -23,6 +23,18 @@ def _apply_errors(form, error: services.PatientError) -> None:
             form.add_error(target, msg)
 
 
+def _add_service_problems(form: Any, clinic: Any, patient: Any = None) -> None:
+    """A refused form also shows what the services would refuse in its accepted fields (a
+    record number taken, a hidden character), so every problem is named in one round."""
+    accepted = {f: v for f, v in form.cleaned_data.items() if f not in form.errors}
+    if patient is not None:
+        accepted = {f: v for f, v in accepted.items() if f in form.changed_data}
+    for field, msgs in services.field_problems(clinic, accepted, patient).items():
+        if field in form.fields and field not in form.errors:
+            for msg in msgs:
+                form.add_error(field, msg)
+
+
 @require_permission("patient.view")
 def patient_list(request: ClinicRequest) -> HttpResponse:
     search = PatientSearchForm(request.GET or None)
@@ -69,6 +81,8 @@ def patient_create(request: ClinicRequest) -> HttpResponse:
         else:
             messages.success(request, f"Patient {patient.full_name} registered.")
             return redirect("patients:detail", patient_id=patient.pk)
+    elif request.method == "POST":
+        _add_service_problems(form, request.clinic)
     status = 400 if request.method == "POST" else 200
     return render(request, "patients/form.html", {"form": form, "creating": True}, status=status)
 
@@ -92,6 +106,8 @@ def patient_edit(request: ClinicRequest, patient_id: int) -> HttpResponse:
         else:
             messages.success(request, "Changes saved." if changed else "Nothing changed.")
             return redirect("patients:detail", patient_id=patient.pk)
+    elif request.method == "POST":
+        _add_service_problems(form, request.clinic, patient)
     status = 400 if request.method == "POST" else 200
     return render(request, "patients/form.html", {"form": form, "patient": patient}, status=status)
 
