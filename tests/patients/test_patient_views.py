@@ -304,3 +304,27 @@ def test_a_refused_edit_names_every_problem_in_one_round(client, clinician, clin
     assert "U+0009" in errors["phone"][0]
     patient.refresh_from_db()
     assert patient.medical_record_number == "DEMO-0003"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["alvarez", "ÁLVAREZ", "josé álvarez", "jose nunez", "79461234", "7946 1234", "+44", "dem-9"],
+)
+def test_search_finds_names_without_accents_or_case_and_phones_by_their_digits(
+    client, clinician, clinic_a, make_patient, query
+):
+    found = make_patient(clinic_a, clinician, given_name="José", family_name="Álvarez-Núñez",
+                         medical_record_number="DEM-9001", phone="+44 20 7946 1234")  # fmt: skip
+    make_patient(clinic_a, clinician, given_name="Ana", family_name="Silva", phone="0161 496 0000")
+    client.force_login(clinician)
+    page = client.get("/patients/", {"q": query}).context["page"]
+    assert list(page.object_list) == [found]
+
+
+def test_an_edit_keeps_the_search_in_step(clinician, clinic_a, make_patient):
+    from anagen.patients import selectors, services
+
+    patient = make_patient(clinic_a, clinician, given_name="Ana", family_name="Silva")
+    services.update_patient(patient, clinician, {"family_name": "Sörensen"})
+    assert list(selectors.search_patients(clinic_a, "sorensen")) == [patient]
+    assert not selectors.search_patients(clinic_a, "silva").exists()

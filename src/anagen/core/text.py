@@ -125,3 +125,13 @@ def signed_grade(grade: int) -> str:
 def long_date(day: date) -> str:
     """A date in words for messages a person reads: "3 March 2026"."""
     return f"{day.day} {day:%B %Y}"
+
+
+def search_key(text: str) -> str:
+    """Text as a search compares it: accents folded, case folded, spaces collapsed
+    ("José Álvarez-Núñez" -> "jose alvarez-nunez"), so a search typed without accents or in
+    any case finds the name (SQLite folds case for ASCII letters only)."""
+    bare = "".join(
+        ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)
+    )
+    return " ".join(bare.casefold().split())

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
 from anagen.accounts.models import Clinic
+from anagen.core.text import search_key
 
 
 class SexAtBirth(models.TextChoices):
@@ -17,6 +20,14 @@ class SexAtBirth(models.TextChoices):
 class PatientQuerySet(models.QuerySet):
     def active(self) -> PatientQuerySet:
         return self.filter(voided_at__isnull=True)
+
+
+def patient_search_text(patient: Any) -> str:
+    """What a patient search looks in (see Patient.search_text)."""
+    digits = "".join(ch for ch in patient.phone or "" if ch.isdigit())
+    parts = (patient.given_name, patient.family_name, patient.medical_record_number,
+             patient.email, patient.phone, digits)  # fmt: skip
+    return " | ".join(search_key(p or "") for p in parts)
 
 
 class Patient(models.Model):
@@ -38,8 +49,11 @@ class Patient(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     void_reason = models.TextField(blank=True)
+    # Names, record number, e-mail and phone (also as digits alone) as a search compares them
+    # (core.text.search_key); kept by save(), not shown or audited.
+    search_text = models.TextField(blank=True, editable=False, default="")
 
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = HistoricalRecords(excluded_fields=["updated_at", "search_text"])
     objects = PatientQuerySet.as_manager()
 
     class Meta:
@@ -53,6 +67,13 @@ class Patient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.family_name}, {self.given_name} ({self.medical_record_number})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.search_text = patient_search_text(self)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "search_text"}
+        super().save(*args, **kwargs)
 
     @property
     def full_name(self) -> str:

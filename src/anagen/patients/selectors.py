@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 
 from anagen.accounts.models import AccessLog, Clinic, User
 from anagen.core.http import ClinicRequest
+from anagen.core.text import search_key
 from anagen.patients.models import Patient
 
 # Primary keys are 64-bit; larger numbers in a URL would overflow in the database.
@@ -26,14 +27,11 @@ def search_patients(
     clinic: Clinic, query: str = "", *, include_voided: bool = False
 ) -> QuerySet[Patient]:
     qs = patients_of(clinic, include_voided=include_voided)
+    # Every word must appear in a name, the record number, the e-mail or the phone (also as
+    # its digits alone), compared without accents or case: "alvarez" finds "Álvarez",
+    # "79461234" finds "+44 20 7946 1234".
     for term in query.split():
-        qs = qs.filter(
-            Q(given_name__icontains=term)
-            | Q(family_name__icontains=term)
-            | Q(medical_record_number__icontains=term)
-            | Q(email__icontains=term)
-            | Q(phone__icontains=term)
-        )
+        qs = qs.filter(search_text__contains=search_key(term))
     return qs
 
 
