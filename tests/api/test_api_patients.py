@@ -248,3 +248,15 @@ def test_the_openapi_patch_schema_does_not_offer_null_which_is_refused(client):
     for name, prop in schema["properties"].items():
         assert "null" not in str(prop), name
     assert "null is refused" in schema["description"]
+
+
+def test_the_openapi_document_describes_the_error_answers(client, auth):
+    schema = client.get("/api/v1/openapi.json").json()
+    responses = schema["paths"]["/api/v1/patients"]["post"]["responses"]
+    assert {"201", "400", "401", "403", "404", "422"} <= set(responses)
+    error = schema["components"]["schemas"]["Error"]
+    assert error["required"] == ["detail"]
+    # An answer of that shape, as documented.
+    refused = post(client, "/api/v1/patients", {}, auth[1])
+    assert refused.status_code == 422
+    assert set(refused.json()) == {"detail", "errors"}

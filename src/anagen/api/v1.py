@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponse
 from ninja import NinjaAPI
@@ -13,7 +15,47 @@ from anagen.core.http import ClinicRequest
 from anagen.products.services import NotUsable
 from anagen.treatments.services import SessionError
 
-api = NinjaAPI(
+_ERROR = {
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string", "description": "What was refused and why, in words"},
+        "errors": {
+            "type": "array",
+            "description": "422 only: each field refused (list items as `map[0].volume_ml`)",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+_ERRORS = {
+    "400": "A service refused the write: `detail` names each field and why",
+    "401": "No valid token or session",
+    "403": "The role in this clinic lacks the permission (named in `detail`)",
+    "404": "No such object in this clinic (another clinic's answers the same)",
+    "422": "The body or a parameter is malformed: `errors` names each field",
+}
+
+
+class _API(NinjaAPI):
+    """The API whose OpenAPI document also describes its error answers, which every
+    operation may give (ninja lists only the success responses an endpoint declares)."""
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(*args, **kwargs)
+        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR
+        ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for code, text in _ERRORS.items():
+                    responses.setdefault(code, {"description": text, **ref})
+        return schema
+
+
+api = _API(
     title="Anagen API",
     version="1",
     description=(
