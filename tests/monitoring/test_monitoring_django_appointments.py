@@ -255,3 +255,17 @@ def test_the_schedule_form_starts_from_the_plan_with_sessions_not_a_newer_prescr
     page = client.get(f"/monitoring/{treated.pk}/schedule/new/").content.decode()
     assert f"accepted treatment plan “{course.title}”" in page
     assert f'name="sessions_planned" value="{course.sessions_planned}"' in page
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("view=calendar&month=2026-13", "month: 2026-13 is not a month"),
+        ("view=calendar&month=abc", "month:"),
+        ("start=2026-02-30", "start:"),
+    ],
+)
+def test_an_agenda_filter_that_cannot_be_read_is_named_not_dropped(client, front_desk, query, says):
+    client.force_login(front_desk)
+    page = client.get(f"/monitoring/agenda/?{query}").content.decode()
+    assert 'id="agenda-refused"' in page and says in page

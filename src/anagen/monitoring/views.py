@@ -57,27 +57,39 @@ def _status(request: ClinicRequest) -> int:
 # --- agenda --------------------------------------------------------------------------------
 
 
-def _month(value: str | None, today: date) -> date:
-    if value:
-        try:
-            y, m = (int(p) for p in value.split("-"))
-            if 1900 < y < 3000 and 1 <= m <= 12:
-                return date(y, m, 1)
-        except ValueError:
-            pass
-    return today.replace(day=1)
+def _month(value: str | None, today: date) -> date | None:
+    """The first day of the month ``YYYY-MM`` (this month when none is given); None when
+    ``value`` is not a month."""
+    if not value:
+        return today.replace(day=1)
+    try:
+        y, m = (int(p) for p in value.split("-"))
+        if 1900 < y < 3000 and 1 <= m <= 12:
+            return date(y, m, 1)
+    except ValueError:
+        pass
+    return None
 
 
 @require_permission("visit.view")
 def agenda(request: ClinicRequest) -> HttpResponse:
     today = timezone.localdate()
     form = AgendaFilterForm(request.GET or None)
-    data = form.cleaned_data if form.is_valid() else {}
+    # The fields that could be read; one that could not is named on the page, not dropped
+    # silently (a month of 2026-13 showed this month without a word).
+    data: dict = {}
+    if form.is_bound:
+        form.is_valid()
+        data = form.cleaned_data
     view = data.get("view") or "list"
     grace = selectors.thresholds_for(request.clinic).overdue_grace_days
+    refused = [f"{name}: {' '.join(errs)}" for name, errs in form.errors.items()]
     context: dict = {"form": form, "today": today, "view": view, "grace_days": grace}
     if view == "calendar":
-        first = _month(data.get("month"), today)
+        first = _month(request.GET.get("month") if "month" not in form.errors else "", today)
+        if first is None:
+            refused.append(f"month: {request.GET.get('month')} is not a month (YYYY-MM).")
+            first = today.replace(day=1)
         last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
         rows = selectors.mark_overdue(
             request.clinic, list(selectors.agenda(request.clinic, first, last)), today
@@ -108,6 +120,7 @@ def agenda(request: ClinicRequest) -> HttpResponse:
         )
         context.update(rows=rows, start=start, end=end)
     context["overdue"] = list(selectors.overdue(request.clinic, today)[:200])
+    context["refused"] = refused
     return render(request, "monitoring/agenda.html", context)
 
 
