@@ -83,7 +83,7 @@ def agenda(request: ClinicRequest) -> HttpResponse:
         data = form.cleaned_data
     view = data.get("view") or "list"
     grace = selectors.thresholds_for(request.clinic).overdue_grace_days
-    refused = [f"{name}: {' '.join(errs)}" for name, errs in form.errors.items()]
+    refused = [f"{name}: {' '.join(str(e) for e in errs)}" for name, errs in form.errors.items()]
     context: dict = {"form": form, "today": today, "view": view, "grace_days": grace}
     if view == "calendar":
         first = _month(request.GET.get("month") if "month" not in form.errors else "", today)
