@@ -269,3 +269,15 @@ def test_an_agenda_filter_that_cannot_be_read_is_named_not_dropped(client, front
     client.force_login(front_desk)
     page = client.get(f"/monitoring/agenda/?{query}").content.decode()
     assert 'id="agenda-refused"' in page and says in page
+
+
+def test_the_dashboard_counts_only_the_visits_still_to_come_today(client, front_desk, patient):
+    from anagen.monitoring import services
+
+    waiting = services.add_scheduled_visit(patient, front_desk, due_date=TODAY, label="Review")
+    done = services.add_scheduled_visit(patient, front_desk, due_date=TODAY, label="Check")
+    ScheduledVisit.objects.filter(pk=done.pk).update(status=ScheduledVisit.Status.DONE)
+    client.force_login(front_desk)
+    card = client.get("/").content.decode().split('id="monitoring-alerts"')[1]
+    assert "1 still to come today" in card
+    assert waiting.status == ScheduledVisit.Status.PLANNED

@@ -8,6 +8,7 @@ from django import template
 from django.utils import timezone
 
 from anagen.monitoring import selectors
+from anagen.monitoring.models import ScheduledVisit
 
 register = template.Library()
 
@@ -25,7 +26,10 @@ def monitoring_dashboard(context: dict[str, Any]) -> dict[str, Any]:
         "event_count": events.count(),
         "overdue": list(overdue[:CARD_LIMIT]),
         "overdue_count": overdue.count(),
-        "today_count": selectors.agenda(request.clinic, today, today).count(),
+        # Still to come today: a visit already done is not waiting.
+        "today_count": selectors.agenda(request.clinic, today, today)
+        .filter(status=ScheduledVisit.Status.PLANNED)
+        .count(),
     }
 
 
