@@ -228,3 +228,23 @@ def test_grouping_analysed_rows_by_arm_reproduces_the_cohort_mean_change(clinic_
         n, mean = expected[key]
         assert len(values) == n
         assert sum(values) / n == pytest.approx(mean, abs=1e-3)
+
+
+def test_a_row_shows_the_density_the_analysis_uses_when_no_source_pairs():
+    """A visit's manual measurement without a density beside an image analysis with one, and
+    a baseline measured by hand only: the row showed the manual one with no density, while
+    the analysis used the image analysis value (a code review found it)."""
+    from anagen.interop.analysis import MEASUREMENT_COLUMNS, _pick
+
+    def row(manual: bool, density: float | None) -> tuple:
+        values = dict.fromkeys(MEASUREMENT_COLUMNS)
+        values["density_per_cm2"] = density
+        return (1, "manual" if manual else "imaging", *values.values())
+
+    visit = {True: row(True, None), False: row(False, 410.0)}
+    base = {True: row(True, 106.0)}
+    shown, baseline = _pick(visit, base)
+    assert shown == visit[False] and baseline is None
+    # With a density on both manual measurements, hand is compared with hand, as before.
+    visit[True] = row(True, 110.0)
+    assert _pick(visit, base) == (visit[True], base[True])

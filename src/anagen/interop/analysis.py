@@ -231,12 +231,17 @@ def _pick(visit: dict[bool, tuple], base: dict[bool, tuple]) -> tuple[tuple | No
     """The measurement a row shows and the baseline measurement of the same source (None if
     the baseline has none), as the cohort analysis takes density change
     (``cohort.build_long``): manual to manual, else image analysis to image analysis, both
-    with a density; else a pair of one source; else the visit's manual one, else its latest."""
+    with a density; else, as the analysis, the visit's density (manual first) with no baseline;
+    else a pair of one source; else the visit's manual one, else its latest."""
     density = 2 + MEASUREMENT_COLUMNS.index("density_per_cm2")
     for manual in (True, False):
         pair = (visit.get(manual), base.get(manual))
         if pair[0] and pair[1] and pair[0][density] is not None and pair[1][density] is not None:
             return pair
+    for manual in (True, False):
+        shown = visit.get(manual)
+        if shown and shown[density] is not None:
+            return shown, None
     for manual in (True, False):
         if manual in visit and manual in base:
             return visit[manual], base[manual]
