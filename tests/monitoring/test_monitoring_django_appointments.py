@@ -281,3 +281,14 @@ def test_the_dashboard_counts_only_the_visits_still_to_come_today(client, front_
     card = client.get("/").content.decode().split('id="monitoring-alerts"')[1]
     assert "1 still to come today" in card
     assert waiting.status == ScheduledVisit.Status.PLANNED
+
+
+def test_a_status_change_of_a_visit_changed_meanwhile_is_refused(front_desk, patient):
+    from anagen.monitoring import services
+
+    booked = services.add_scheduled_visit(patient, front_desk, due_date=TODAY)
+    ScheduledVisit.objects.filter(pk=booked.pk).update(status=ScheduledVisit.Status.DONE)
+    with pytest.raises(services.MonitoringError) as exc:  # ``booked`` still reads planned
+        services.set_visit_status(booked, front_desk, "cancelled", "patient was unwell")
+    assert "changed meanwhile (now done" in exc.value.errors["__all__"][0]
+    assert ScheduledVisit.objects.get(pk=booked.pk).status == ScheduledVisit.Status.DONE

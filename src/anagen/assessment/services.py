@@ -470,6 +470,23 @@ def add_rule_override(
         _add(errors, "outcome", "Choose WARN, REFER or BLOCK.")
     if len(reason) < MIN_REASON_CHARS:
         _add(errors, "reason", f"Give the reason (at least {MIN_REASON_CHARS} characters).")
+    with transaction.atomic():
+        # The clinic's row locked (PostgreSQL; SQLite serialises writers): a double submission
+        # waits here, then finds the first override active and is refused.
+        Clinic.objects.select_for_update().filter(pk=clinic.pk).first()
+        return _add_rule_override(clinic, user, rule_id, action, outcome, reason, errors, base)
+
+
+def _add_rule_override(
+    clinic: Clinic,
+    user: User,
+    rule_id: str,
+    action: str,
+    outcome: str,
+    reason: str,
+    errors: dict[str, list[str]],
+    base: screening.Ruleset,
+) -> ScreeningRuleOverride:
     if not errors:
         # One active override per rule, so what a rule does is read off one row.
         earlier = ScreeningRuleOverride.objects.filter(

@@ -371,6 +371,17 @@ def set_visit_status(
     err.raise_if_any()
     with transaction.atomic():
         fresh = ScheduledVisit.objects.select_for_update().get(pk=scheduled.pk)
+        if (fresh.status, fresh.due_date) != (scheduled.status, scheduled.due_date):
+            # Changed by someone else since it was read (a visit recorded, another status):
+            # the checks above were of the old state.
+            raise MonitoringError(
+                {
+                    "__all__": [
+                        f"The visit changed meanwhile (now {fresh.get_status_display().lower()}, "
+                        f"due {long_date(fresh.due_date)}); look at it again."
+                    ]
+                }
+            )
         fresh.status = status
         save_with_history(fresh, user, f"{status}: {reason}")
     return fresh
