@@ -265,7 +265,7 @@ class Change:
     note: str = ""
 
 
-def _latest_by_source(visit: Visit) -> dict[str, Measurement]:
+def latest_by_source(visit: Visit) -> dict[str, Measurement]:
     """The visit's latest non-voided measurement of each source (as ``measurement_of``)."""
     out: dict[str, Measurement] = {}
     for m in sorted(visit.measurements.all(), key=lambda m: (m.created_at, m.pk)):
@@ -297,8 +297,8 @@ def change_from_baseline(visit: Visit) -> Change:
     measurement source (a manual count of 1 cm² and an image-analysis field are not
     compared: a visit measured only by a source the baseline lacks has no change)."""
     base = baseline_visit(visit.patient)
-    now = _latest_by_source(visit)
-    ref = _latest_by_source(base) if base is not None and base.pk != visit.pk else {}
+    now = latest_by_source(visit)
+    ref = latest_by_source(base) if base is not None and base.pk != visit.pk else {}
     src_d, d, d0 = _same_source(now, ref, "density_per_cm2")
     src_dia, dia, dia0 = _same_source(now, ref, "mean_diameter_um")
     pct = None

@@ -35,7 +35,12 @@ from anagen.monitoring.models import (
     Photo,
     Visit,
 )
-from anagen.monitoring.selectors import baseline_visit, measurement_of, protocol_titles
+from anagen.monitoring.selectors import (
+    baseline_visit,
+    latest_by_source,
+    measurement_of,
+    protocol_titles,
+)
 from anagen.outcomes import cohort, progress, snapshot
 from anagen.patients.models import Patient, SexAtBirth
 from anagen.patients.selectors import get_patient
@@ -693,15 +698,6 @@ def _measurement_values(m: Measurement) -> dict[str, Any]:
     return {k: (float(x) if isinstance(x, int | float) else x) for k, x in values.items()}
 
 
-def _latest_by_source(visit: Visit) -> dict[str, Measurement]:
-    """The visit's latest non-voided measurement of each source (as ``measurement_of``)."""
-    out: dict[str, Measurement] = {}
-    for m in sorted(visit.measurements.all(), key=lambda m: (m.created_at, m.pk)):
-        if m.voided_at is None:
-            out[str(m.source)] = m
-    return out
-
-
 def patient_progress(patient: Patient, *, with_forecast: bool = True) -> progress.Progress:
     """Change from baseline per visit, photo pairs and the model forecast for one patient."""
     visits = list(
@@ -719,7 +715,7 @@ def patient_progress(patient: Patient, *, with_forecast: bool = True) -> progres
             values = _measurement_values(m)
             values["source"] = m.source
         by_source = {}
-        for source, latest in _latest_by_source(v).items():
+        for source, latest in latest_by_source(v).items():
             by_source[source] = _measurement_values(latest)
             if source == Measurement.Source.IMAGING:
                 imaging_measurement_of_visit[v.pk] = latest.pk
