@@ -26,6 +26,7 @@ from anagen.assessment.models import (
     TreatmentPlan,
 )
 from anagen.core.http import ClinicRequest
+from anagen.monitoring import services as monitoring_services
 from anagen.patients.models import Patient
 from anagen.patients.selectors import get_patient
 
@@ -326,8 +327,13 @@ class PlanPatch(InputSchema):
     notes: str | None = Field(None, max_length=5000)
 
 
-class AssessmentReasonIn(InputSchema):
+class PlanCancelIn(InputSchema):
     reason: str = Field(max_length=2000)
+    end_course: bool = Field(
+        False,
+        description="Also end the patient's follow-up course: its planned visits are "
+        "cancelled (missed when past) with this reason; needs schedule.manage",
+    )
 
 
 class ConsentIn(InputSchema):
@@ -686,9 +692,12 @@ def update_plan(request: ClinicRequest, patient_id: int, plan_id: int, payload: 
     summary="Cancel a plan (reason required)",
     auth=guard("plan.edit"),
 )
-def cancel_plan(request: ClinicRequest, patient_id: int, plan_id: int, payload: AssessmentReasonIn):
+def cancel_plan(request: ClinicRequest, patient_id: int, plan_id: int, payload: PlanCancelIn):
     plan = selectors.get_plan(_patient(request, patient_id), plan_id)
-    return services.cancel_plan(plan, request.user, payload.reason)
+    if not payload.end_course:
+        return services.cancel_plan(plan, request.user, payload.reason)
+    check_permission(request, "schedule.manage")
+    return monitoring_services.cancel_plan_and_end_course(plan, request.user, payload.reason)[0]
 
 
 @router.post(

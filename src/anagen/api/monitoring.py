@@ -82,6 +82,16 @@ class SchedulePlanOut(Schema):
         return list(obj.visits.order_by("due_date", "id"))
 
 
+class CourseEndIn(InputSchema):
+    reason: str = Field("", max_length=500)
+
+
+class CourseEndOut(Schema):
+    cancelled: int = Field(description="Planned visits due today or later, now cancelled")
+    missed: int = Field(description="Planned visits already past their date, now missed")
+    plan: SchedulePlanOut
+
+
 class RescheduleIn(InputSchema):
     due_date: date | None = None
     reason: str = Field("", max_length=500)
@@ -431,6 +441,20 @@ def reschedule(request: ClinicRequest, patient_id: int, scheduled_id: int, paylo
         sv, request.user, new_date=payload.due_date, reason=payload.reason
     )
     return _mark_overdue(request, [moved])[0]
+
+
+@router.post(
+    "/patients/{patient_id}/courses/{plan_id}/end",
+    response=CourseEndOut,
+    summary="End a course early: its planned visits are cancelled, or missed when past "
+    "(audited with the reason)",
+    auth=guard("schedule.manage"),
+)
+def end_course(request: ClinicRequest, patient_id: int, plan_id: int, payload: CourseEndIn):
+    patient = _patient(request, patient_id)
+    plan = selectors.get_follow_up_plan(patient, plan_id)
+    ended = services.end_course(plan, request.user, payload.reason)
+    return {"cancelled": ended.cancelled, "missed": ended.missed, "plan": plan}
 
 
 @router.post(

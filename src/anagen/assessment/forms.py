@@ -384,6 +384,9 @@ class PlanEditForm(PlanForm):
 
 class CancelForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+    end_course = forms.BooleanField(
+        required=False, label="Also end the follow-up course: cancel its planned visits"
+    )
 
 
 class SignConsentForm(forms.Form):

@@ -30,6 +30,8 @@ from anagen.assessment.protocols import TEMPLATES as PROTOCOL_TEMPLATES
 from anagen.assessment.screening_doc import describe_condition
 from anagen.core.history import stored_values
 from anagen.core.http import ClinicRequest
+from anagen.monitoring import selectors as monitoring_selectors
+from anagen.monitoring import services as monitoring_services
 from anagen.patients.models import Patient
 from anagen.patients.selectors import get_patient, log_request_access
 
@@ -159,6 +161,10 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
         ),
         "plan_forms": plan_forms,
         "plan_cards": plan_cards,
+        # The follow-up course a plan's cancellation can end in the same step.
+        "open_course": (
+            monitoring_selectors.open_course(patient) if can(request, "schedule.manage") else None
+        ),
         "screening_rows": screening_rows,
         "blocked": blocked,
         "can": {
@@ -369,14 +375,22 @@ def cancel_plan(request: ClinicRequest, patient_id: int, plan_id: int) -> HttpRe
     patient = get_patient(request.clinic, patient_id)
     plan = selectors.get_plan(patient, plan_id)
     form = f.CancelForm(request.POST, auto_id=f"id_cancel_{plan.pk}_%s")
-    return _step(
-        request,
-        patient,
-        "plan",
-        f"cancel:{plan.pk}",
-        form,
-        lambda fm: services.cancel_plan(plan, request.user, fm.cleaned_data["reason"]),
-    )
+
+    def cancel(fm: f.CancelForm) -> None:
+        reason = fm.cleaned_data["reason"]
+        if not fm.cleaned_data["end_course"]:
+            services.cancel_plan(plan, request.user, reason)
+        elif not can(request, "schedule.manage"):
+            raise services.AssessmentError(
+                {"end_course": ["Your role cannot change the schedule; cancel the plan only."]}
+            )
+        else:
+            try:
+                monitoring_services.cancel_plan_and_end_course(plan, request.user, reason)
+            except monitoring_services.MonitoringError as exc:
+                raise services.AssessmentError(exc.errors) from exc
+
+    return _step(request, patient, "plan", f"cancel:{plan.pk}", form, cancel)
 
 
 @patient_first

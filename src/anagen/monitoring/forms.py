@@ -327,6 +327,16 @@ class RescheduleForm(forms.Form):
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+class EndCourseForm(forms.Form):
+    """End a course early: its planned visits are closed, with the reason."""
+
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept in each visit's history, e.g. 'plan cancelled: patient stopped'",
+    )
+
+
 class VisitStatusForm(forms.Form):
     """Mark a planned appointment missed or cancelled (or planned again), with the reason."""
 

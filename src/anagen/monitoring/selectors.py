@@ -189,6 +189,44 @@ def active_plan(patient: Patient) -> FollowUpPlan | None:
     )
 
 
+@dataclass(frozen=True)
+class OpenCourse:
+    """A follow-up course with visits still planned, and those visits in date order."""
+
+    plan: FollowUpPlan
+    planned: list[ScheduledVisit]
+
+
+def open_course(patient: Patient) -> OpenCourse | None:
+    """The patient's course with planned visits left (a new course is refused while one is
+    open, so there is at most one; the newest is taken should older data hold two)."""
+    planned = list(
+        ScheduledVisit.objects.filter(
+            clinic=patient.clinic,
+            patient=patient,
+            plan__isnull=False,
+            plan__voided_at__isnull=True,
+            status=ScheduledVisit.Status.PLANNED,
+            voided_at__isnull=True,
+        )
+        .select_related("plan")
+        .order_by("due_date", "id")
+    )
+    if not planned:
+        return None
+    plans = [sv.plan for sv in planned if sv.plan is not None]  # plan__isnull=False above
+    plan = max(plans, key=lambda p: (p.first_session_date, p.pk))
+    return OpenCourse(plan=plan, planned=[sv for sv in planned if sv.plan_id == plan.pk])
+
+
+def get_follow_up_plan(patient: Patient, plan_id: int) -> FollowUpPlan:
+    return _get(
+        FollowUpPlan.objects.filter(clinic=patient.clinic, patient=patient),
+        plan_id,
+        "follow-up schedule",
+    )
+
+
 def adverse_events_of(patient: Patient) -> QuerySet[AdverseEvent]:
     return AdverseEvent.objects.filter(
         clinic=patient.clinic, patient=patient, voided_at__isnull=True

@@ -18,6 +18,8 @@ from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
 from anagen.accounts.services import display_name, recorded_by_at
+from anagen.assessment import services as assessment_services
+from anagen.assessment.models import TreatmentPlan
 from anagen.core.checks import FieldErrors, Refusal, read_date, read_number, read_text, read_whole
 from anagen.core.history import save_with_history
 from anagen.core.text import long_date
@@ -236,8 +238,8 @@ def create_follow_up_plan(
         err.add(
             "__all__",
             f"This patient already has a follow-up schedule with {open_visits.count()} planned "
-            f"visit(s) (next: {following.label} on {following.due_date:%Y-%m-%d}). Mark those "
-            "missed or cancelled, or move them, before booking a new course.",
+            f"visit(s) (next: {following.label} on {following.due_date:%Y-%m-%d}). End that course "
+            "first (its planned visits are cancelled with one reason), then book the new one.",
         )
     err.raise_if_any()
     assert first is not None and n is not None and interval is not None
@@ -385,6 +387,71 @@ def set_visit_status(
         fresh.status = status
         save_with_history(fresh, user, f"{status}: {reason}")
     return fresh
+
+
+@dataclass(frozen=True)
+class CourseEnded:
+    """What ending a course did to its planned visits."""
+
+    cancelled: int
+    missed: int
+
+    def summary(self) -> str:
+        parts = []
+        if self.cancelled:
+            parts.append(f"{self.cancelled} planned visit(s) cancelled")
+        if self.missed:
+            parts.append(f"{self.missed} past visit(s) marked missed")
+        return " and ".join(parts)
+
+
+def end_course(plan: FollowUpPlan, user: User, reason: str) -> CourseEnded:
+    """End a course early (the plan was cancelled, the patient stopped): every visit of it
+    still planned is closed with the reason in its history. Those due today or later are
+    cancelled; those already past their date are marked missed, because they were due and
+    did not take place (follow-up attrition counts them). Visits that took place stay."""
+    _writable(plan, "follow-up schedule")
+    err = _Errors()
+    reason = _text(err, "reason", reason, 500)
+    if len(reason) < 5:
+        err.add("reason", "Give the reason for ending the course (at least 5 characters).")
+    err.raise_if_any()
+    today = timezone.localdate()
+    cancelled = missed = 0
+    with transaction.atomic():
+        still_planned = ScheduledVisit.objects.select_for_update().filter(
+            plan=plan, status=ScheduledVisit.Status.PLANNED, voided_at__isnull=True
+        )
+        for sv in still_planned.order_by("due_date", "id"):
+            if sv.due_date < today:
+                sv.status, missed = ScheduledVisit.Status.MISSED, missed + 1
+            else:
+                sv.status, cancelled = ScheduledVisit.Status.CANCELLED, cancelled + 1
+            save_with_history(sv, user, f"{sv.status} (course ended): {reason}")
+    if not (cancelled or missed):
+        raise MonitoringError(
+            {"__all__": ["This course has no planned visits left; nothing was changed."]}
+        )
+    return CourseEnded(cancelled=cancelled, missed=missed)
+
+
+def cancel_plan_and_end_course(
+    plan: TreatmentPlan, user: User, reason: str
+) -> tuple[TreatmentPlan, CourseEnded]:
+    """Cancel a treatment plan and end the patient's open follow-up course with the same
+    reason, in one step: both happen or neither (a plan cancelled with its visits still
+    booked leaves the patient called in for sessions that will not be given)."""
+    from anagen.monitoring import selectors  # selectors reads what services write
+
+    with transaction.atomic():
+        cancelled = assessment_services.cancel_plan(plan, user, reason)
+        course = selectors.open_course(plan.patient)
+        if course is None:
+            raise MonitoringError(
+                {"end_course": ["This patient has no follow-up course with visits planned."]}
+            )
+        ended = end_course(course.plan, user, f"plan cancelled: {reason.strip()}")
+    return cancelled, ended
 
 
 # --- visits and measurements ---------------------------------------------------------------

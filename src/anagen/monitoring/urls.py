@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:patient_id>/", views.patient_timeline, name="timeline"),
     path("<int:patient_id>/schedule/new/", views.schedule_create, name="schedule_create"),
     path("<int:patient_id>/appointments/new/", views.appointment_create, name="appointment_create"),
+    path("<int:patient_id>/courses/<int:plan_id>/end/", views.course_end, name="course_end"),
     path(
         "<int:patient_id>/schedule/<int:scheduled_id>/reschedule/",
         views.reschedule,

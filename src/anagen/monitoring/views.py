@@ -25,6 +25,7 @@ from anagen.monitoring.forms import (
     AgendaFilterForm,
     AppointmentForm,
     DecisionForm,
+    EndCourseForm,
     PhotoForm,
     RescheduleForm,
     ScheduleForm,
@@ -245,14 +246,52 @@ def schedule_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
         else:
             messages.success(request, "Follow-up schedule created.")
             return redirect("monitoring:timeline", patient_id=patient.pk)
+    return _schedule_page(request, patient, form, EndCourseForm(), defaults)
+
+
+@require_permission("schedule.manage")
+@require_http_methods(["POST"])
+def course_end(request: ClinicRequest, patient_id: int, plan_id: int) -> HttpResponse:
+    """End a course early: its planned visits are cancelled (missed when already past)."""
+    patient = selectors.get_patient(request.clinic, patient_id)
+    plan = selectors.get_follow_up_plan(patient, plan_id)
+    end_form = EndCourseForm(request.POST)
+    if end_form.is_valid():
+        try:
+            ended = services.end_course(plan, request.user, end_form.cleaned_data["reason"])
+        except services.MonitoringError as exc:
+            _apply_errors(end_form, exc)
+        else:
+            messages.success(request, f"Course ended: {ended.summary()}; kept in each history.")
+            return redirect("monitoring:timeline", patient_id=patient.pk)
+    defaults = selectors.schedule_defaults(patient)
+    form = ScheduleForm(initial=defaults, protocols=selectors.protocol_titles(request.clinic))
+    return _schedule_page(request, patient, form, end_form, defaults, status=400)
+
+
+def _schedule_page(
+    request: ClinicRequest,
+    patient: Patient,
+    form: ScheduleForm,
+    end_form: EndCourseForm,
+    defaults: dict,
+    status: int | None = None,
+) -> HttpResponse:
     context = {
         "form": form,
+        "end_form": end_form,
         "patient": patient,
         "schedule": list(selectors.schedule_of(patient)),
+        "course": selectors.open_course(patient),
         "has_plan": bool(defaults),
         "plan_title": defaults.get("plan_title", ""),
     }
-    return render(request, "monitoring/schedule_form.html", context, status=_status(request))
+    return render(
+        request,
+        "monitoring/schedule_form.html",
+        context,
+        status=status if status is not None else _status(request),
+    )
 
 
 @require_permission("schedule.manage")

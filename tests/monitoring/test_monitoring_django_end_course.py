@@ -1,0 +1,240 @@
+"""Ending a follow-up course early in one step: its planned visits are cancelled (missed when
+already past), each with the reason in its history, and a new course can then be booked.
+Cancelling a treatment plan can end the course in the same step: both happen or neither."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+
+from anagen.accounts.roles import Role
+from anagen.assessment.models import TreatmentPlan
+from anagen.monitoring import selectors, services
+from anagen.monitoring.models import ScheduledVisit
+from anagen.patients import services as patient_services
+
+from ..builders import exosome_plan
+
+TODAY = date.today()
+PLANNED, MISSED, CANCELLED = (
+    ScheduledVisit.Status.PLANNED,
+    ScheduledVisit.Status.MISSED,
+    ScheduledVisit.Status.CANCELLED,
+)
+
+
+@pytest.fixture
+def clinician(clinic_a, make_user):
+    return make_user(Role.CLINICIAN, clinic_a)
+
+
+@pytest.fixture
+def patient(clinic_a, clinician, make_patient):
+    return make_patient(clinic_a, clinician, given_name="Cora", family_name="Course")
+
+
+@pytest.fixture
+def course(patient, clinician):
+    """Three sessions four weeks apart from six weeks ago: some visits past, some to come."""
+    return services.create_follow_up_plan(
+        patient,
+        clinician,
+        first_session_date=TODAY - timedelta(weeks=6),
+        sessions_planned=3,
+        interval_weeks=4,
+    )
+
+
+def _statuses(plan) -> dict[int, str]:
+    return dict(plan.visits.values_list("pk", "status"))
+
+
+def test_ending_a_course_cancels_coming_visits_and_marks_past_ones_missed(course, clinician):
+    already_cancelled = course.visits.filter(due_date__gt=TODAY).first()
+    services.set_visit_status(already_cancelled, clinician, CANCELLED, "patient away")
+    before = {sv.pk: sv for sv in course.visits.all()}
+
+    ended = services.end_course(course, clinician, "patient stopped treatment")
+
+    after = _statuses(course)
+    for pk, sv in before.items():
+        if sv.status != PLANNED:
+            assert after[pk] == sv.status  # visits already closed are left as they were
+        elif sv.due_date < TODAY:
+            assert after[pk] == MISSED
+        else:
+            assert after[pk] == CANCELLED
+    past = sum(1 for sv in before.values() if sv.status == PLANNED and sv.due_date < TODAY)
+    coming = sum(1 for sv in before.values() if sv.status == PLANNED and sv.due_date >= TODAY)
+    assert past and coming  # the fixture has both kinds
+    assert (ended.missed, ended.cancelled) == (past, coming)
+    assert ended.summary() == (
+        f"{coming} planned visit(s) cancelled and {past} past visit(s) marked missed"
+    )
+    latest = course.visits.get(pk=max(before)).history.first()
+    assert latest.history_user == clinician
+    assert latest.history_change_reason == "cancelled (course ended): patient stopped treatment"
+    assert already_cancelled.history.count() == 2  # created, cancelled: not touched again
+    assert selectors.open_course(course.patient) is None
+
+
+def test_after_ending_a_course_a_new_one_can_be_booked(course, patient, clinician):
+    with pytest.raises(services.MonitoringError) as refused:
+        services.create_follow_up_plan(
+            patient, clinician, first_session_date=TODAY, sessions_planned=1, interval_weeks=""
+        )
+    assert "End that course first" in str(refused.value)
+    services.end_course(course, clinician, "new protocol chosen")
+    new = services.create_follow_up_plan(
+        patient, clinician, first_session_date=TODAY, sessions_planned=1, interval_weeks=""
+    )
+    assert selectors.open_course(patient).plan == new
+
+
+def test_ending_needs_a_reason_and_planned_visits_and_a_live_record(course, patient, clinician):
+    with pytest.raises(services.MonitoringError) as short:
+        services.end_course(course, clinician, " no ")
+    assert "reason" in short.value.errors
+    assert set(_statuses(course).values()) == {PLANNED}  # nothing changed
+
+    services.end_course(course, clinician, "patient stopped")
+    with pytest.raises(services.MonitoringError) as again:
+        services.end_course(course, clinician, "patient stopped")
+    assert "no planned visits left" in str(again.value)
+
+    patient_services.void_patient(patient, clinician, "registered twice by mistake")
+    patient.refresh_from_db()
+    course.refresh_from_db()
+    with pytest.raises(services.MonitoringError, match="voided"):
+        services.end_course(course, clinician, "patient stopped")
+
+
+# --- the schedule page -----------------------------------------------------------------------
+
+
+def test_schedule_page_shows_the_open_course_and_ends_it(client, course, patient, clinician):
+    client.force_login(clinician)
+    page = client.get(f"/monitoring/{patient.pk}/schedule/new/").content.decode()
+    assert 'id="open-course"' in page
+    assert f'action="/monitoring/{patient.pk}/courses/{course.pk}/end/"' in page
+
+    bad = client.post(f"/monitoring/{patient.pk}/courses/{course.pk}/end/", {"reason": "x"})
+    assert bad.status_code == 400
+    assert "Give the reason for ending the course" in bad.content.decode()
+    assert set(_statuses(course).values()) == {PLANNED}
+
+    done = client.post(
+        f"/monitoring/{patient.pk}/courses/{course.pk}/end/",
+        {"reason": "patient moved away"},
+        follow=True,
+    )
+    assert done.redirect_chain[-1][0] == f"/monitoring/{patient.pk}/"
+    assert "Course ended:" in done.content.decode()
+    assert PLANNED not in set(_statuses(course).values())
+    page = client.get(f"/monitoring/{patient.pk}/schedule/new/").content.decode()
+    assert 'id="open-course"' not in page
+
+
+def test_ending_a_course_checks_role_and_clinic(
+    client, course, patient, clinic_a, clinic_b, make_user
+):
+    url = f"/monitoring/{patient.pk}/courses/{course.pk}/end/"
+    client.force_login(make_user(Role.RESEARCHER, clinic_a, username="res"))
+    assert client.post(url, {"reason": "patient stopped"}).status_code == 403
+    client.force_login(make_user(Role.NURSE, clinic_b, username="nurse-b"))
+    assert client.post(url, {"reason": "patient stopped"}).status_code == 404
+    assert set(_statuses(course).values()) == {PLANNED}
+
+
+def test_api_ends_a_course_and_refuses_bad_input(
+    client, course, patient, clinician, clinic_a, clinic_b, make_user, make_patient, api_token
+):
+    def post(path, body, user=clinician, clinic=clinic_a):
+        return client.post(
+            f"/api/v1/monitoring{path}",
+            data=json.dumps(body),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {api_token(user, clinic)}"},
+        )
+
+    path = f"/patients/{patient.pk}/courses/{course.pk}/end"
+    short = post(path, {"reason": "no"})
+    assert short.status_code == 400
+    assert short.json()["detail"].startswith("reason: Give the reason for ending the course")
+    other_user = make_user(Role.CLINICIAN, clinic_b, username="doc-b")
+    assert post(path, {"reason": "patient stopped"}, other_user, clinic_b).status_code == 404
+    someone_else = make_patient(clinic_a, clinician, given_name="Otto", family_name="Other")
+    wrong_patient = f"/patients/{someone_else.pk}/courses/{course.pk}/end"
+    assert post(wrong_patient, {"reason": "patient stopped"}).status_code == 404
+    assert set(_statuses(course).values()) == {PLANNED}
+
+    ok = post(path, {"reason": "patient stopped"})
+    assert ok.status_code == 200
+    body = ok.json()
+    assert body["missed"] + body["cancelled"] == len(body["plan"]["visits"])
+    assert {v["status"] for v in body["plan"]["visits"]} == {MISSED, CANCELLED}
+
+
+# --- cancelling the treatment plan ends the course in the same step -------------------------
+
+
+@pytest.fixture
+def plan(patient, clinician):
+    return exosome_plan(patient, clinician)
+
+
+def _cancel(client, patient, plan, **data):
+    return client.post(f"/consultation/{patient.pk}/plans/{plan.pk}/cancel/", data)
+
+
+def test_cancelling_a_plan_offers_to_end_the_course(client, plan, course, patient, clinician):
+    client.force_login(clinician)
+    page = client.get(f"/consultation/{patient.pk}/").content.decode()
+    assert f'id="id_cancel_{plan.pk}_end_course"' in page
+    assert "visit(s) still planned" in page
+
+    response = _cancel(
+        client, patient, plan, reason="patient declined further care", end_course="on"
+    )
+    assert response.status_code == 302
+    plan.refresh_from_db()
+    assert plan.status == "cancelled"
+    assert PLANNED not in set(_statuses(course).values())
+    last = course.visits.filter(status=CANCELLED).first().history.first()
+    assert last.history_change_reason.endswith("plan cancelled: patient declined further care")
+
+
+def test_cancelling_a_plan_unticked_leaves_the_visits_booked(
+    client, plan, course, patient, clinician
+):
+    client.force_login(clinician)
+    assert _cancel(client, patient, plan, reason="patient declined").status_code == 302
+    plan.refresh_from_db()
+    assert plan.status == "cancelled"
+    assert set(_statuses(course).values()) == {PLANNED}
+
+
+def test_plan_stays_active_when_there_is_no_course_to_end(client, plan, patient, clinician):
+    client.force_login(clinician)
+    response = _cancel(client, patient, plan, reason="patient declined", end_course="on")
+    assert response.status_code == 400
+    assert "no follow-up course with visits planned" in response.content.decode()
+    plan.refresh_from_db()
+    assert plan.status != "cancelled"  # both or neither
+
+
+def test_api_cancels_a_plan_and_ends_the_course(
+    client, plan, course, patient, clinician, api_token
+):
+    response = client.post(
+        f"/api/v1/consultation/{patient.pk}/plans/{plan.pk}/cancel",
+        data=json.dumps({"reason": "patient declined", "end_course": True}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_token(clinician, patient.clinic)}"},
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "cancelled"
+    assert PLANNED not in set(_statuses(course).values())
+    assert TreatmentPlan.objects.get(pk=plan.pk).status == "cancelled"
