@@ -327,7 +327,8 @@ class VoidOut(Schema):
 
     @staticmethod
     def resolve_kind(obj: Any) -> str:
-        return {"AdverseEvent": "adverse_event"}.get(type(obj).__name__, type(obj).__name__.lower())
+        names = {"AdverseEvent": "adverse_event", "TreatmentDecision": "decision"}
+        return names.get(type(obj).__name__, type(obj).__name__.lower())
 
     @staticmethod
     def resolve_voided(obj: Any) -> bool:
@@ -698,3 +699,16 @@ def void_measurement(
 def void_event(request: ClinicRequest, patient_id: int, event_id: int, payload: MonitoringVoidIn):
     event = selectors.get_adverse_event(_patient(request, patient_id), event_id)
     return _void(request, event, payload.reason)
+
+
+@router.post(
+    "/patients/{patient_id}/decisions/{decision_id}/void",
+    response=VoidOut,
+    summary="Void a decision recorded in error; the visit can then be decided again",
+    auth=guard("record.void"),
+)
+def void_decision(
+    request: ClinicRequest, patient_id: int, decision_id: int, payload: MonitoringVoidIn
+):
+    row = selectors.get_decision(_patient(request, patient_id), decision_id)
+    return _void(request, row, payload.reason)

@@ -438,8 +438,9 @@ class AdverseEvent(Voidable):
         return self.relatedness not in (self.Relatedness.UNRELATED, self.Relatedness.UNLIKELY)
 
 
-class TreatmentDecision(models.Model):
-    """The app's proposal (with its inputs) and the clinician's decision at a visit."""
+class TreatmentDecision(Voidable):
+    """The app's proposal (with its inputs) and the clinician's decision at a visit. One live
+    decision per visit; one recorded in error is voided, and the visit decided again."""
 
     PROPOSAL_CHOICES = [
         (decision.Proposal.CONTINUE.value, "Continue as planned"),

@@ -44,6 +44,7 @@ from anagen.monitoring.models import (
     Voidable,
 )
 from anagen.monitoring.session_link import SessionUse
+from anagen.outcomes.sources import same_source_pair
 from anagen.patients.models import Patient
 from anagen.patients.selectors import MAX_DB_ID, get_patient
 from anagen.treatments import scalp_zones
@@ -227,6 +228,26 @@ def get_follow_up_plan(patient: Patient, plan_id: int) -> FollowUpPlan:
     )
 
 
+def get_decision(patient: Patient, decision_id: int) -> TreatmentDecision:
+    return _get(
+        TreatmentDecision.objects.filter(clinic=patient.clinic, patient=patient).select_related(
+            "visit"
+        ),
+        decision_id,
+        "decision",
+    )
+
+
+def live_decisions(patient: Patient) -> QuerySet[TreatmentDecision]:
+    """The patient's decisions that count: not voided, and at a visit not voided."""
+    return TreatmentDecision.objects.filter(
+        clinic=patient.clinic,
+        patient=patient,
+        voided_at__isnull=True,
+        visit__voided_at__isnull=True,
+    )
+
+
 def adverse_events_of(patient: Patient) -> QuerySet[AdverseEvent]:
     return AdverseEvent.objects.filter(
         clinic=patient.clinic, patient=patient, voided_at__isnull=True
@@ -257,12 +278,13 @@ class VoidedEntry:
 
 
 def voided_at_visit(visit: Visit) -> list[VoidedEntry]:
-    """The photos, measurements and adverse events of ``visit`` voided, oldest voiding first
-    (who, when and why: the same facts the change history records)."""
+    """The photos, measurements, adverse events and decisions of ``visit`` voided, oldest
+    voiding first (who, when and why: the same facts the change history records)."""
     rows: list[Voidable] = [
         *visit.photos.filter(voided_at__isnull=False).select_related("voided_by"),
         *visit.measurements.filter(voided_at__isnull=False).select_related("voided_by"),
         *visit.adverse_events.filter(voided_at__isnull=False).select_related("voided_by"),
+        *visit.decisions.filter(voided_at__isnull=False).select_related("voided_by"),
     ]
     out = []
     for r in rows:
@@ -274,6 +296,8 @@ def voided_at_visit(visit: Visit) -> list[VoidedEntry]:
                 f"{r.density_per_cm2:.1f} /cm²" if r.density_per_cm2 is not None else "no density"
             )
             title = f"Measurement ({r.get_source_display().lower()}, {density})"
+        elif isinstance(r, TreatmentDecision):
+            title = f"Decision: {r.get_decision_display()} (proposed: {r.get_proposal_display()})"
         else:
             title = f"Adverse event: {r}"
         out.append(VoidedEntry(type(r).__name__, title, r.voided_at, r.voided_by, r.void_reason))
@@ -318,16 +342,10 @@ def _same_source(
     """(source, value, baseline value) of one measure, taken within one source: manual
     against manual, else image analysis against image analysis (as the cohort analysis); a
     value without a baseline value of its source has baseline None."""
-    order = (Measurement.Source.MANUAL, Measurement.Source.IMAGING)
-    v = {s: getattr(now[s], field) if s in now else None for s in order}
-    b = {s: getattr(ref[s], field) if s in ref else None for s in order}
-    for s in order:
-        if v[s] is not None and b[s] is not None:
-            return s, v[s], b[s]
-    for s in order:
-        if v[s] is not None:
-            return s, v[s], None
-    return "", None, None
+    return same_source_pair(
+        {s: getattr(m, field) for s, m in now.items()},
+        {s: getattr(m, field) for s, m in ref.items()},
+    )
 
 
 def change_from_baseline(visit: Visit) -> Change:
@@ -487,7 +505,8 @@ class AeSummary:
 def _ae_summary(patient: Patient, visit: Visit) -> AeSummary:
     """The adverse events since the previous decision up to this visit (see AeSummary)."""
     last = (
-        TreatmentDecision.objects.filter(patient=patient, visit__visit_date__lt=visit.visit_date)
+        live_decisions(patient)
+        .filter(visit__visit_date__lt=visit.visit_date)
         .order_by("-visit__visit_date")
         .first()
     )
@@ -604,7 +623,12 @@ def proposal_for(
 
 
 def decisions_of(visit: Visit) -> list[TreatmentDecision]:
-    return list(visit.decisions.select_related("decided_by").order_by("-decided_at", "-id"))
+    """The visit's live decision (a list: at most one), voided ones left out."""
+    return list(
+        visit.decisions.filter(voided_at__isnull=True)
+        .select_related("decided_by")
+        .order_by("-decided_at", "-id")
+    )
 
 
 def proposal_change_since(decided: TreatmentDecision, now: ProposalView) -> str:
@@ -908,9 +932,7 @@ def _planned_session_entries(
     stop = [decision.Proposal.STOP_ADVERSE_EVENT, decision.Proposal.STOP_NON_RESPONSE]
     stops = [
         d.visit.visit_date
-        for d in TreatmentDecision.objects.filter(
-            patient=patient, clinic=patient.clinic, decision__in=stop
-        ).select_related("visit")
+        for d in live_decisions(patient).filter(decision__in=stop).select_related("visit")
     ]
     out = []
     for k, plan in enumerate(plans):
@@ -1049,9 +1071,7 @@ def timeline(
             TimelineEntry(e.onset_date, "adverse_event", f"Adverse event: {e.term_name}", detail,
                           edit, flag, e)
         )  # fmt: skip
-    decisions = TreatmentDecision.objects.filter(
-        patient=patient, clinic=patient.clinic
-    ).select_related("visit")
+    decisions = live_decisions(patient).select_related("visit")
     for dcs in decisions:
         out.append(
             TimelineEntry(

@@ -1143,11 +1143,11 @@ def record_decision(
 
 
 def _no_decision_yet(visit: Visit) -> None:
-    """One decision per visit: a second one (a double submit, or a second clinician at the
-    same time) is refused, naming the one recorded. Decisions are not voidable; the next
-    step is decided again at the next visit."""
+    """One live decision per visit: a second one (a double submit, or a second clinician at
+    the same time) is refused, naming the one recorded. One recorded in error is voided
+    first (with a reason), which keeps it in the history."""
     existing = (
-        TreatmentDecision.objects.filter(visit=visit)
+        TreatmentDecision.objects.filter(visit=visit, voided_at__isnull=True)
         .select_related("decided_by")
         .order_by("decided_at", "id")
         .first()
@@ -1160,8 +1160,8 @@ def _no_decision_yet(visit: Visit) -> None:
             "decision": [
                 f"A decision is already recorded at this visit: "
                 f"“{existing.get_decision_display()}”, by {display_name(existing.decided_by)} "
-                f"on {long_date(when.date())} at {when:%H:%M %Z}. A visit has one decision; "
-                "it cannot be voided or replaced, so record the next one at the next visit."
+                f"on {long_date(when.date())} at {when:%H:%M %Z}. A visit has one decision: if "
+                "that one was recorded in error, void it (with the reason) and decide again."
             ]
         }
     )

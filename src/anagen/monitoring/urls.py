@@ -67,4 +67,10 @@ urlpatterns = [
         {"kind": "adverse_event"},
         name="adverse_event_void",
     ),
+    path(
+        "<int:patient_id>/decisions/<int:object_id>/void/",
+        views.void_record,
+        {"kind": "decision"},
+        name="decision_void",
+    ),
 ]

@@ -662,6 +662,7 @@ VOIDABLE = {
     "photo": (selectors.get_photo, "photo"),
     "measurement": (selectors.get_measurement, "measurement"),
     "adverse_event": (selectors.get_adverse_event, "adverse event"),
+    "decision": (selectors.get_decision, "decision"),
 }
 
 

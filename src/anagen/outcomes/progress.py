@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from anagen.outcomes.cohort import OUTCOMES, analysis_week
+from anagen.outcomes.sources import SOURCE_ORDER, same_source_pair
 from anagen.simulation.errors import SimulationInputError
 from anagen.simulation.forecast import FORECAST_LABEL, forecast
 from anagen.simulation.params import LUDWIG_SHRINK, NORWOOD_SHRINK
@@ -225,16 +226,10 @@ def _pick(
     As ``cohort.build_long``: manual against manual, else image analysis against image
     analysis; a visit value without a baseline of its source has no baseline (None)."""
     # "": a point built without a source (one measurement of unknown source).
-    order = ("manual", "imaging", "")
-    v = {src: _source_value(visit[src], measure) if src in visit else None for src in order}
-    b = {src: _source_value(base[src], measure) if src in base else None for src in order}
-    for src in order:
-        if v[src] is not None and b[src] is not None:
-            return src, v[src], b[src]
-    for src in order:
-        if v[src] is not None:
-            return src, v[src], None
-    return "", None, None
+    order = (*SOURCE_ORDER, "")
+    v = {src: _source_value(values, measure) for src, values in visit.items()}
+    b = {src: _source_value(values, measure) for src, values in base.items()}
+    return same_source_pair(v, b, order)
 
 
 def build_progress(points: list[VisitPoint], baseline_visit_id: int | None) -> Progress:
