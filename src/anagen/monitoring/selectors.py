@@ -305,12 +305,53 @@ def voided_at_visit(visit: Visit) -> list[VoidedEntry]:
 
 
 def baseline_visit(patient: Patient) -> Visit | None:
-    """The visit marked baseline; if none is marked, the earliest visit."""
+    """The patient's first baseline: the earliest visit marked baseline; if none is marked,
+    the earliest visit. The patient-level views (progress, cohort) measure from it."""
     visits = visits_of(patient)
     return (
         visits.filter(is_baseline=True).order_by("visit_date", "id").first()
         or visits.order_by("visit_date", "id").first()
     )
+
+
+def baseline_for(visit: Visit) -> Visit | None:
+    """The baseline ``visit`` is compared with: that of its course, the latest visit marked
+    baseline on or before it (a patient back for a new course gets a new baseline);
+    else the patient's first baseline."""
+    course_base = (
+        visits_of(visit.patient)
+        .filter(is_baseline=True, visit_date__lte=visit.visit_date)
+        .order_by("-visit_date", "-id")
+        .first()
+    )
+    return course_base or baseline_visit(visit.patient)
+
+
+def course_start(visit: Visit) -> date | None:
+    """The day a later course began for ``visit``: its baseline's date when that is not the
+    patient's first baseline (sessions before it belong to an earlier course); None for
+    the first course, whose sessions all count."""
+    base = baseline_for(visit)
+    first = baseline_visit(visit.patient)
+    if base is None or first is None or base.pk == first.pk:
+        return None
+    return base.visit_date
+
+
+def plan_for(visit: Visit) -> FollowUpPlan | None:
+    """The follow-up course ``visit`` belongs to: the latest one started on or before its
+    date; else the patient's newest (a visit before any course began)."""
+    started = (
+        FollowUpPlan.objects.filter(
+            clinic=visit.clinic,
+            patient=visit.patient,
+            voided_at__isnull=True,
+            first_session_date__lte=visit.visit_date,
+        )
+        .order_by("-first_session_date", "-id")
+        .first()
+    )
+    return started or active_plan(visit.patient)
 
 
 @dataclass(frozen=True)
@@ -351,8 +392,9 @@ def _same_source(
 def change_from_baseline(visit: Visit) -> Change:
     """Density and diameter at ``visit`` against the baseline visit, each within one
     measurement source (a manual count of 1 cm² and an image-analysis field are not
-    compared: a visit measured only by a source the baseline lacks has no change)."""
-    base = baseline_visit(visit.patient)
+    compared: a visit measured only by a source the baseline lacks has no change). The
+    baseline is that of the visit's course (``baseline_for``)."""
+    base = baseline_for(visit)
     now = latest_by_source(visit)
     ref = latest_by_source(base) if base is not None and base.pk != visit.pk else {}
     src_d, d, d0 = _same_source(now, ref, "density_per_cm2")
@@ -462,20 +504,28 @@ def course_modality(plan: FollowUpPlan | None, known: dict[str, str] | None = No
     return known.get(plan.protocol_key, "")
 
 
-def sessions_done_before(patient: Patient, on: date, modality: str = "") -> int:
+def sessions_done_before(
+    patient: Patient, on: date, modality: str = "", since: date | None = None
+) -> int:
     """Treatment sessions recorded before ``on`` (voided sessions do not count), of
-    ``modality`` if given. Counted as treatment days (two entries on one day are one
-    session); a session on ``on`` itself is after the visit: measurements come first.
+    ``modality`` if given, on or after ``since`` if given (``course_start``). Counted as
+    treatment days (two entries on one day are one session); a session on ``on`` itself is
+    after the visit: measurements come first.
     """
-    return treatment_selectors.treatment_days_before(patient, on, modality or None)
+    return treatment_selectors.treatment_days_before(patient, on, modality or None, since)
 
 
-def days_since_first_session(patient: Patient, on: date, modality: str = "") -> int:
-    """Days from the first recorded session (of ``modality`` if given) before ``on`` to
-    ``on``; 0 when none was done before (a session on ``on`` itself comes after the visit)."""
+def days_since_first_session(
+    patient: Patient, on: date, modality: str = "", since: date | None = None
+) -> int:
+    """Days from the first recorded session (of ``modality`` if given; on or after ``since``
+    if given) before ``on`` to ``on``; 0 when none was done before (a session on ``on``
+    itself comes after the visit)."""
     qs = TreatmentSession.objects.filter(
         patient=patient, clinic=patient.clinic, voided_at__isnull=True, performed_on__lt=on
     )
+    if since is not None:
+        qs = qs.filter(performed_on__gte=since)
     if modality:
         qs = qs.filter(modality=modality)
     first = qs.aggregate(first=Min("performed_on"))["first"]
@@ -553,10 +603,12 @@ class ProposalView:
             before = self.inputs.get("sessions_counted_before", "")
             modality = self.inputs.get("sessions_modality") or ""
             of = f" of {MODALITY_LABELS.get(modality, modality)}" if modality else ""
+            since = self.inputs.get("sessions_counted_from")
             text = (
                 f"Sessions done: {done} recorded treatment session{'s' if done != 1 else ''}"
-                f"{of} before this visit{f' on {before}' if before else ''} (voided sessions "
-                "are not counted; entries on the same day count as one session)"
+                f"{of}{f' since this course’s baseline on {since}' if since else ''} before "
+                f"this visit{f' on {before}' if before else ''} (voided sessions are not "
+                "counted; entries on the same day count as one session)"
             )
         if planned is not None:
             text += f"; planned: {planned} (follow-up plan)"
@@ -569,16 +621,17 @@ def proposal_for(
     """The further-treatment proposal at a visit, from change from baseline and AEs."""
     patient = visit.patient
     change = change_from_baseline(visit)
-    plan = active_plan(patient)
+    plan = plan_for(visit)
     if sessions_planned is None and plan is not None:
         sessions_planned = plan.sessions_planned
     modality = course_modality(plan)
+    since = course_start(visit)  # a later course counts its own sessions only
     source = SESSIONS_ENTERED
     if sessions_done is None:
-        sessions_done = sessions_done_before(patient, visit.visit_date, modality)
+        sessions_done = sessions_done_before(patient, visit.visit_date, modality, since)
         source = SESSIONS_RECORDED
     events = _ae_summary(patient, visit)
-    days_treated = days_since_first_session(patient, visit.visit_date, modality)
+    days_treated = days_since_first_session(patient, visit.visit_date, modality, since)
     settings_row = thresholds_for(visit.clinic)
     thresholds = settings_row.thresholds()
     inputs = {
@@ -586,6 +639,7 @@ def proposal_for(
         "sessions_done_source": source,
         "sessions_modality": modality,
         "sessions_counted_before": visit.visit_date.isoformat(),
+        "sessions_counted_from": since.isoformat() if since else None,
         "sessions_planned": sessions_planned,
         "density_change_pct": change.density_change_pct,
         "diameter_change_um": change.diameter_change_um,

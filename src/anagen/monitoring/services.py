@@ -627,6 +627,36 @@ def _clean_visit(patient: Patient, data: Mapping[str, Any], err: _Errors) -> dic
     return out
 
 
+def _check_new_baseline(patient: Patient, on: date | None, err: _Errors) -> None:
+    """One baseline per course: a further baseline is refused unless a follow-up course has
+    been booked to start after the latest one (a patient back for a new course), and it
+    must come after that baseline. Each visit is compared with its course's baseline."""
+    latest = (
+        Visit.objects.filter(patient=patient, is_baseline=True, voided_at__isnull=True)
+        .order_by("-visit_date", "-id")
+        .first()
+    )
+    if latest is None or on is None:
+        return
+    newer_course = FollowUpPlan.objects.filter(
+        patient=patient, voided_at__isnull=True, first_session_date__gt=latest.visit_date
+    ).exists()
+    if not newer_course:
+        err.add(
+            "is_baseline",
+            f"This patient already has a baseline visit ({latest.visit_date:%Y-%m-%d}) and no "
+            "course has been booked to start after it. A new baseline goes with a new course: "
+            "book that course's follow-up schedule first; a baseline entered in error is "
+            "voided instead.",
+        )
+    elif on <= latest.visit_date:
+        err.add(
+            "visit_date",
+            f"A new course's baseline comes after the current baseline "
+            f"({latest.visit_date:%Y-%m-%d}).",
+        )
+
+
 def same_day_visits(patient: Patient, on_date: date) -> list[Visit]:
     """The patient's visits on this date that are not voided."""
     return list(
@@ -714,9 +744,7 @@ def record_visit(
                 "record a baseline visit instead.",
             )
     if visit_values.get("is_baseline"):
-        existing = Visit.objects.filter(patient=patient, is_baseline=True, voided_at__isnull=True)
-        if existing.exists():
-            err.add("is_baseline", "This patient already has a baseline visit; void it first.")
+        _check_new_baseline(patient, visit_values.get("visit_date"), err)
     visit_date = visit_values.get("visit_date")
     _same_day_check(patient, visit_date, confirmed_same_day, err)
     cleaned_photos = _clean_photos(err, photos)

@@ -455,7 +455,7 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
     visit = selectors.get_visit(patient, visit_id)
     log_request_access(request, patient)
     photos = selectors.photos_of(visit)
-    base = selectors.baseline_visit(patient)
+    base = selectors.baseline_for(visit)
     base_photos = selectors.photos_of(base) if base and base.pk != visit.pk else []
     pairs = []
     for view, label in VIEWS:

@@ -743,6 +743,14 @@ def patient_progress(patient: Patient, *, with_forecast: bool = True) -> progres
         .first()
     )
     result = progress.build_progress(points, base.pk if base else None)
+    marked = [v.visit_date for v in visits if v.is_baseline]
+    if len(marked) > 1:
+        result.messages.append(
+            f"This patient has a baseline for each of {len(marked)} courses ("
+            + ", ".join(d.isoformat() for d in marked)
+            + f"): this page measures change from the first ({marked[0].isoformat()}). "
+            "Each visit's own page compares it with the baseline of its course."
+        )
     lsc = imaging_selectors.least_significant_changes(
         patient, imaging_measurement_of_visit.values()
     )

@@ -42,15 +42,19 @@ def recorded_sessions(patient: Patient) -> QuerySet[TreatmentSession]:
     )
 
 
-def treatment_days_before(patient: Patient, on: date, modality: str | None = None) -> int:
-    """Recorded, non-voided sessions before ``on`` (of ``modality`` if given), counted as
-    treatment days: two entries on one day are one session of the course. A session on
-    ``on`` itself is not counted: at a visit on a session day the measurements are taken
-    before the injection.
+def treatment_days_before(
+    patient: Patient, on: date, modality: str | None = None, since: date | None = None
+) -> int:
+    """Recorded, non-voided sessions before ``on`` (of ``modality`` if given; on or after
+    ``since`` if given, the start of a later course), counted as treatment days: two entries
+    on one day are one session of the course. A session on ``on`` itself is not counted: at
+    a visit on a session day the measurements are taken before the injection.
     """
     qs = TreatmentSession.objects.filter(
         patient=patient, clinic=patient.clinic, voided_at__isnull=True, performed_on__lt=on
     )
+    if since is not None:
+        qs = qs.filter(performed_on__gte=since)
     if modality:
         qs = qs.filter(modality=modality)
     return qs.aggregate(n=Count("performed_on", distinct=True))["n"]

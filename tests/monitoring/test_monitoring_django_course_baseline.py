@@ -1,0 +1,121 @@
+"""A patient back for a new course gets a new baseline: each visit is compared with the
+baseline of its course, and the proposal counts that course's sessions only. A second
+baseline without a new course is refused; the progress page says which baseline it uses."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from anagen.accounts.roles import Role
+from anagen.monitoring import selectors, services
+from anagen.monitoring.models import ScheduledVisit, Visit
+from anagen.outcomes.selectors import patient_progress
+
+from . import _course as course
+
+TODAY = date.today()
+START_1 = TODAY - timedelta(weeks=40)
+START_2 = TODAY - timedelta(weeks=8)
+
+
+@pytest.fixture
+def clinician(clinic_a, make_user):
+    return make_user(Role.CLINICIAN, clinic_a)
+
+
+@pytest.fixture
+def patient(clinic_a, clinician, make_patient):
+    return make_patient(clinic_a, clinician, given_name="Rita", family_name="Returning")
+
+
+def _visit(patient, user, on, density, **extra):
+    return services.record_visit(
+        patient, user, {"visit_date": on, "density_per_cm2": density, **extra}
+    )
+
+
+@pytest.fixture
+def first_course(patient, clinician):
+    """Course 1: two exosome sessions from 40 weeks ago, baseline 150/cm², 165 at week 12;
+    ended early, so its remaining visits are closed."""
+    schedule = services.create_follow_up_plan(
+        patient, clinician, first_session_date=START_1, sessions_planned=3, interval_weeks=4
+    )
+    plan, lot, _ = course.course(patient, clinician, first=START_1, sessions=2)
+    base = _visit(patient, clinician, START_1, 150, is_baseline=True)
+    week12 = _visit(patient, clinician, START_1 + timedelta(weeks=12), 165)
+    services.end_course(schedule, clinician, "course stopped after two sessions")
+    return plan, lot, base, week12
+
+
+def test_a_second_baseline_needs_a_new_course(patient, clinician, first_course):
+    with pytest.raises(services.MonitoringError) as refused:
+        _visit(patient, clinician, START_2, 130, is_baseline=True)
+    assert "already has a baseline visit" in " ".join(refused.value.errors["is_baseline"])
+    assert Visit.objects.filter(patient=patient, is_baseline=True).count() == 1
+
+
+def test_a_new_courses_baseline_comes_after_the_current_one(patient, clinician, first_course):
+    services.create_follow_up_plan(
+        patient, clinician, first_session_date=START_2, sessions_planned=2, interval_weeks=4
+    )
+    with pytest.raises(services.MonitoringError) as early:
+        _visit(patient, clinician, START_1 - timedelta(days=1), 130, is_baseline=True)
+    assert "comes after the current baseline" in " ".join(early.value.errors["visit_date"])
+
+
+def test_each_visit_compares_with_its_courses_baseline_and_sessions(
+    patient, clinician, first_course
+):
+    plan, lot, base_1, week12 = first_course
+    schedule_2 = services.create_follow_up_plan(
+        patient, clinician, first_session_date=START_2, sessions_planned=2, interval_weeks=4
+    )
+    # The new course's scheduled baseline appointment is recorded as its baseline.
+    appointment = schedule_2.visits.get(kind=ScheduledVisit.Kind.BASELINE)
+    base_2 = services.record_visit(
+        patient,
+        clinician,
+        {"visit_date": START_2, "density_per_cm2": 130},
+        scheduled_visit=appointment,
+    )
+    assert base_2.is_baseline
+    course.record_sessions(plan, clinician, lot, [START_2])
+    week6 = _visit(patient, clinician, START_2 + timedelta(weeks=6), 143)
+
+    assert selectors.baseline_for(week6) == base_2
+    assert selectors.baseline_for(week12) == base_1
+    assert selectors.baseline_visit(patient) == base_1  # the patient-level first baseline
+    now = selectors.change_from_baseline(week6)
+    assert (now.baseline_date, now.density_change_pct) == (START_2, 10.0)
+    then = selectors.change_from_baseline(week12)
+    assert (then.baseline_date, then.density_change_pct) == (START_1, 10.0)
+
+    proposal = selectors.proposal_for(week6)
+    assert proposal.inputs["sessions_done"] == 1  # course 2's session, not course 1's two
+    assert proposal.inputs["sessions_counted_from"] == START_2.isoformat()
+    assert proposal.inputs["sessions_planned"] == 2  # course 2's schedule
+    assert proposal.inputs["days_since_first_session"] == 42
+    assert "since this course’s baseline on" in proposal.sessions_basis
+    first = selectors.proposal_for(week12)
+    assert first.inputs["sessions_done"] == 2 and first.inputs["sessions_counted_from"] is None
+    assert first.inputs["sessions_planned"] == 3
+
+    progress = patient_progress(patient, with_forecast=False)
+    assert progress.baseline_visit_id == base_1.pk
+    assert any("a baseline for each of 2 courses" in m for m in progress.messages)
+
+
+def test_the_visit_page_shows_change_from_its_courses_baseline(
+    client, patient, clinician, first_course
+):
+    services.create_follow_up_plan(
+        patient, clinician, first_session_date=START_2, sessions_planned=2, interval_weeks=4
+    )
+    _visit(patient, clinician, START_2, 130, is_baseline=True)
+    week6 = _visit(patient, clinician, START_2 + timedelta(weeks=6), 143)
+    client.force_login(clinician)
+    page = client.get(f"/monitoring/{patient.pk}/visits/{week6.pk}/").content.decode()
+    assert f"Change from baseline ({START_2.isoformat()})" in page
