@@ -120,6 +120,31 @@ class TestCertificateOfAnalysis:
         assert words in " ".join(err.value.errors[field])
         assert not CertificateOfAnalysis.objects.exists()
 
+    def test_a_restated_labelled_amount_must_be_the_products_label(self, make_lot, quality):
+        # The product's label: 1e10 particles in a 1 mL vial. A CoA claiming 5e10 would let
+        # the concentration be checked against its own claim instead of the label.
+        lot = make_lot()
+        with pytest.raises(services.ProductError) as err:
+            services.record_coa(
+                lot,
+                quality,
+                testing_laboratory="Lab",
+                results=good_results(labelled_particles_per_ml=5e10),
+            )
+        message = " ".join(err.value.errors["labelled_particles_per_ml"])
+        assert "is not the product's label (1 × 10¹⁰ particles/mL" in message
+        assert not CertificateOfAnalysis.objects.exists()
+        # Within rounding (two significant figures) it is the label, restated.
+        coa = services.record_coa(
+            lot,
+            quality,
+            testing_laboratory="Lab",
+            results=good_results(
+                labelled_particles_per_ml={"value": 1.0e10, "unit": "particles/vial"}
+            ),
+        )
+        assert coa.results["labelled_particles_per_ml"]["unit"] == "particles/vial"
+
     def test_a_non_pdf_attachment_is_refused(self, make_lot, quality):
         lot = make_lot()
         fake = SimpleUploadedFile("coa.pdf", b"<html>", content_type="application/pdf")

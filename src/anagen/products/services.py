@@ -645,6 +645,39 @@ def _purity_from(results: dict[str, Any], vial_ml: float | None = None) -> float
     return conc / protein if protein > 0 else None
 
 
+# A labelled amount restated on the CoA may differ from the product's label by rounding
+# (two significant figures is 5 %), not more: the check against label would otherwise run
+# against whatever the CoA claims.
+LABEL_TOLERANCE = 0.05
+
+
+def _label_check(product: Product, results: dict[str, Any]) -> list[release.FieldError]:
+    """The CoA's restated labelled amount must be the product's label (within rounding)."""
+    entered = results.get("labelled_particles_per_ml")
+    if entered is None or entered == "":
+        return []
+    try:
+        value = release.read_number(
+            "labelled_particles_per_ml", entered, "particles/mL", float(product.volume_ml)
+        )
+    except release.ReleaseInputError:
+        return []  # reported by validate_coa
+    label = product.labelled_particles_per_ml
+    if label > 0 and abs(value - label) > LABEL_TOLERANCE * label:
+        return [
+            release.FieldError(
+                "labelled_particles_per_ml",
+                f"{readable_number(value)} particles/mL is not the product's label "
+                f"({readable_number(label)} particles/mL = "
+                f"{readable_number(product.labelled_particles_per_vial)} per "
+                f"{float(product.volume_ml):g} mL vial): a CoA of another product or presentation? "
+                "Check it, correct the product's label if that is wrong, or leave this blank "
+                "to use the label",
+            )
+        ]
+    return []
+
+
 def complete_results(product: Product, results: dict[str, Any]) -> dict[str, Any]:
     """Fill what the CoA leaves to the label or to arithmetic.
 
@@ -679,6 +712,7 @@ def validate_results(
     done = complete_results(product, results)
     problems = release.validate_coa(done, spec, vial_volume_ml=float(product.volume_ml))
     problems += _extra_result_checks(done, float(product.volume_ml))
+    problems += _label_check(product, results)
     if problems:
         errors: dict[str, list[str]] = {}
         for p in problems:
