@@ -91,6 +91,10 @@ def test_the_visit_page_voids_a_decision_and_offers_to_decide_again(
     page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
     url = f"/monitoring/{patient.pk}/decisions/{decided.pk}/void/"
     assert f'action="{url}"' in page and "Decided: Stop (adverse event)" in page
+    assert "Decide on further sessions" not in page  # one decision per visit
+    form_page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/decision/")
+    assert 'id="decision-exists"' in form_page.content.decode()
+    assert "Record decision" not in form_page.content.decode()
 
     short = client.post(url, {"reason": "oops"})
     assert short.status_code == 400
@@ -107,8 +111,10 @@ def test_the_visit_page_voids_a_decision_and_offers_to_decide_again(
         clinician,
         "voided: decided at the wrong visit",
     )
+    assert "Decide on further sessions" in page
     form = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/decision/")
-    assert form.status_code == 200
+    assert form.status_code == 200 and "Record decision" in form.content.decode()
+    assert 'id="decision-exists"' not in form.content.decode()
 
 
 def test_voiding_a_decision_checks_role_clinic_and_patient(

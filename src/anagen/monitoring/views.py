@@ -564,7 +564,13 @@ def decision_create(request: ClinicRequest, patient_id: int, visit_id: int) -> H
     return render(
         request,
         "monitoring/decision_form.html",
-        {"form": form, "patient": patient, "visit": visit, "proposal": proposal},
+        {
+            "form": form,
+            "patient": patient,
+            "visit": visit,
+            "proposal": proposal,
+            "existing": next(iter(selectors.decisions_of(visit)), None),
+        },
         status=_status(request),
     )
 
