@@ -292,3 +292,71 @@ def test_a_status_change_of_a_visit_changed_meanwhile_is_refused(front_desk, pat
         services.set_visit_status(booked, front_desk, "cancelled", "patient was unwell")
     assert "changed meanwhile (now done" in exc.value.errors["__all__"][0]
     assert ScheduledVisit.objects.get(pk=booked.pk).status == ScheduledVisit.Status.DONE
+
+
+# --- an appointment booked in error is voided ------------------------------------------------
+
+
+@pytest.fixture
+def clinician(clinic_a, make_user):
+    return make_user(Role.CLINICIAN, clinic_a)
+
+
+def test_an_appointment_booked_in_error_is_voided_and_leaves_the_agenda(
+    client, clinician, front_desk, patient
+):
+    when = TODAY + timedelta(days=5)
+    client.force_login(front_desk)
+    _book(client, patient, due_date=when.isoformat(), purpose="Consultation")
+    (booked,) = ScheduledVisit.objects.filter(patient=patient)
+    url = f"/monitoring/{patient.pk}/appointments/{booked.pk}/void/"
+    # Front desk cancels appointments; voiding is for records entered in error (record.void).
+    page = client.get(f"/monitoring/{patient.pk}/schedule/{booked.pk}/reschedule/")
+    assert 'id="void-appointment"' not in page.content.decode()
+    assert client.post(url, {"reason": "booked for the wrong patient"}).status_code == 403
+
+    client.force_login(clinician)
+    page = client.get(f"/monitoring/{patient.pk}/schedule/{booked.pk}/reschedule/")
+    assert f'action="{url}"' in page.content.decode()
+    assert client.post(url, {"reason": "no"}).status_code == 400
+    done = client.post(url, {"reason": "booked for the wrong patient"})
+    assert done.status_code == 302 and done["Location"] == f"/monitoring/{patient.pk}/"
+    booked.refresh_from_db()
+    assert booked.is_voided and booked.void_reason == "booked for the wrong patient"
+    assert "Consultation" not in client.get("/monitoring/agenda/").content.decode()
+    again = client.get(f"/monitoring/{patient.pk}/schedule/{booked.pk}/reschedule/")
+    assert "void-banner" in again.content.decode()
+    assert "Move visit" not in again.content.decode()
+
+
+def test_an_appointment_whose_visit_took_place_is_not_voided(client, clinician, patient, api_token):
+    from anagen.monitoring import services
+
+    booked = services.add_scheduled_visit(patient, clinician, due_date=TODAY, label="Review")
+    services.record_visit(
+        patient, clinician, {"visit_date": TODAY, "density_per_cm2": 150}, scheduled_visit=booked
+    )
+    response = client.post(
+        f"/api/v1/monitoring/patients/{patient.pk}/schedule/{booked.pk}/void",
+        data=json.dumps({"reason": "booked in error"}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_token(clinician, patient.clinic)}"},
+    )
+    assert response.status_code == 400
+    assert "void the visit instead" in response.json()["detail"]
+    booked.refresh_from_db()
+    assert not booked.is_voided
+
+
+def test_api_voids_an_appointment(client, clinician, patient, api_token):
+    from anagen.monitoring import services
+
+    booked = services.add_scheduled_visit(patient, clinician, due_date=TODAY, label="Review")
+    response = client.post(
+        f"/api/v1/monitoring/patients/{patient.pk}/schedule/{booked.pk}/void",
+        data=json.dumps({"reason": "duplicate booking"}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_token(clinician, patient.clinic)}"},
+    )
+    assert response.status_code == 200, response.content
+    assert (response.json()["kind"], response.json()["voided"]) == ("appointment", True)

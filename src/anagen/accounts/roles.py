@@ -47,8 +47,9 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
     ),
     "record.void": (
         frozenset({Role.ADMIN, Role.CLINICIAN}),
-        "Void a visit, photo, measurement, adverse event, decision or treatment session "
-        "entered in error (with a reason; nothing is deleted, vial draws stay on the lot trace)",
+        "Void a visit, photo, measurement, adverse event, decision, appointment or treatment "
+        "session entered in error (with a reason; nothing is deleted, vial draws stay on the "
+        "lot trace)",
     ),
     "audit.view": (
         frozenset({Role.ADMIN, Role.CLINICIAN}),
@@ -196,7 +197,8 @@ PERMISSION_ACTIONS: dict[str, str] = {
     "patient.edit": "editing patient details",
     "patient.void": "voiding patient records",
     "record.void": (
-        "voiding visits, photos, measurements, adverse events, decisions or treatment sessions"
+        "voiding visits, photos, measurements, adverse events, decisions, appointments or "
+        "treatment sessions"
     ),
     "audit.view": "seeing change histories and the access log",
     "consultation.view": (

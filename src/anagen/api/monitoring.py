@@ -327,7 +327,11 @@ class VoidOut(Schema):
 
     @staticmethod
     def resolve_kind(obj: Any) -> str:
-        names = {"AdverseEvent": "adverse_event", "TreatmentDecision": "decision"}
+        names = {
+            "AdverseEvent": "adverse_event",
+            "TreatmentDecision": "decision",
+            "ScheduledVisit": "appointment",
+        }
         return names.get(type(obj).__name__, type(obj).__name__.lower())
 
     @staticmethod
@@ -712,3 +716,16 @@ def void_decision(
 ):
     row = selectors.get_decision(_patient(request, patient_id), decision_id)
     return _void(request, row, payload.reason)
+
+
+@router.post(
+    "/patients/{patient_id}/schedule/{scheduled_id}/void",
+    response=VoidOut,
+    summary="Void an appointment booked in error (one that will not take place is cancelled)",
+    auth=guard("record.void"),
+)
+def void_appointment(
+    request: ClinicRequest, patient_id: int, scheduled_id: int, payload: MonitoringVoidIn
+):
+    sv = selectors.get_scheduled_visit(_patient(request, patient_id), scheduled_id)
+    return _void(request, sv, payload.reason)

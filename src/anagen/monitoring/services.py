@@ -872,6 +872,10 @@ def void_record(obj: Voidable, user: User, reason: str) -> None:
         fresh = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
         if fresh.is_voided:  # voided by someone else since it was read
             raise MonitoringError({"__all__": ["This record is already voided."]})
+        if isinstance(fresh, ScheduledVisit) and fresh.status == ScheduledVisit.Status.DONE:
+            raise MonitoringError(
+                {"__all__": ["This appointment's visit took place; void the visit instead."]}
+            )
         fresh.voided_at = timezone.now()
         fresh.voided_by = user
         fresh.void_reason = reason

@@ -73,4 +73,10 @@ urlpatterns = [
         {"kind": "decision"},
         name="decision_void",
     ),
+    path(
+        "<int:patient_id>/appointments/<int:object_id>/void/",
+        views.void_record,
+        {"kind": "appointment"},
+        name="appointment_void",
+    ),
 ]

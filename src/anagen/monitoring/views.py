@@ -372,6 +372,7 @@ def _reschedule_page(
         "patient": patient,
         "sv": sv,
         "history": history,
+        "can_void": can(request, "record.void"),
     }
     return render(request, "monitoring/reschedule.html", context, status=_status(request))
 
@@ -669,6 +670,7 @@ VOIDABLE = {
     "measurement": (selectors.get_measurement, "measurement"),
     "adverse_event": (selectors.get_adverse_event, "adverse event"),
     "decision": (selectors.get_decision, "decision"),
+    "appointment": (selectors.get_scheduled_visit, "appointment"),
 }
 
 
