@@ -360,3 +360,27 @@ def test_api_voids_an_appointment(client, clinician, patient, api_token):
     )
     assert response.status_code == 200, response.content
     assert (response.json()["kind"], response.json()["voided"]) == ("appointment", True)
+
+
+def test_a_course_cannot_start_before_the_plan_it_follows(clinician, patient):
+    from anagen.monitoring import services
+
+    from anagen.assessment.models import TreatmentPlan
+
+    plan = exosome_plan(patient, clinician)
+    TreatmentPlan.objects.filter(pk=plan.pk).update(start_on=TODAY + timedelta(days=14))
+    plan.refresh_from_db()
+    with pytest.raises(services.MonitoringError) as early:
+        services.create_follow_up_plan(
+            patient,
+            clinician,
+            first_session_date=plan.start_on - timedelta(days=7),
+            sessions_planned=3,
+            interval_weeks=4,
+        )
+    message = " ".join(early.value.errors["first_session_date"])
+    assert f"starts on {plan.start_on:%Y-%m-%d}" in message
+    assert not ScheduledVisit.objects.filter(patient=patient).exists()
+    services.create_follow_up_plan(
+        patient, clinician, first_session_date=plan.start_on, sessions_planned=3, interval_weeks=4
+    )

@@ -112,6 +112,12 @@ def test_the_visit_page_voids_a_decision_and_offers_to_decide_again(
         "voided: decided at the wrong visit",
     )
     assert "Decide on further sessions" in page
+    # A stale tab opening the void page again is sent back, told so (it was a server error).
+    stale = client.get(url, follow=True)
+    assert stale.redirect_chain[-1][0] == f"/monitoring/{patient.pk}/visits/{visit.pk}/"
+    assert "This decision is already voided." in stale.content.decode()
+    refused = client.post(url, {"reason": "decided at the wrong visit"})
+    assert refused.status_code == 400 and "already voided" in refused.content.decode()
     form = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/decision/")
     assert form.status_code == 200 and "Record decision" in form.content.decode()
     assert 'id="decision-exists"' not in form.content.decode()

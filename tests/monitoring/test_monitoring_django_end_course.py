@@ -73,6 +73,17 @@ def test_ending_a_course_cancels_coming_visits_and_marks_past_ones_missed(course
     assert ended.summary() == (
         f"{coming} planned visit(s) cancelled and {past} past visit(s) marked missed"
     )
+    course.refresh_from_db()
+    assert (course.ended_on, course.ended_by, course.end_reason) == (
+        TODAY,
+        clinician,
+        "patient stopped treatment",
+    )
+    entries = selectors.timeline(course.patient, show_sessions=True)
+    assert not [e for e in entries if e.kind == "planned_session"]
+    (ended_entry,) = [e for e in entries if e.kind == "course_ended"]
+    assert ended_entry.when == TODAY
+    assert ended_entry.detail.endswith(": patient stopped treatment")
     latest = course.visits.get(pk=max(before)).history.first()
     assert latest.history_user == clinician
     assert latest.history_change_reason == "cancelled (course ended): patient stopped treatment"
@@ -141,9 +152,14 @@ def test_ending_a_course_checks_role_and_clinic(
     client, course, patient, clinic_a, clinic_b, make_user
 ):
     url = f"/monitoring/{patient.pk}/courses/{course.pk}/end/"
-    client.force_login(make_user(Role.RESEARCHER, clinic_a, username="res"))
-    assert client.post(url, {"reason": "patient stopped"}).status_code == 403
-    client.force_login(make_user(Role.NURSE, clinic_b, username="nurse-b"))
+    # Ending a course stops treatment: a clinician's call. The front desk and nurses book and
+    # cancel single appointments; they see the open course but not the form.
+    for role in (Role.RESEARCHER, Role.NURSE, Role.FRONT_DESK):
+        client.force_login(make_user(role, clinic_a, username=f"{role}-a"))
+        assert client.post(url, {"reason": "patient stopped"}).status_code == 403
+    page = client.get(f"/monitoring/{patient.pk}/schedule/new/").content.decode()
+    assert 'id="open-course"' in page and "End the course" not in page
+    client.force_login(make_user(Role.CLINICIAN, clinic_b, username="doc-b"))
     assert client.post(url, {"reason": "patient stopped"}).status_code == 404
     assert set(_statuses(course).values()) == {PLANNED}
 

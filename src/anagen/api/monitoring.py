@@ -453,7 +453,7 @@ def reschedule(request: ClinicRequest, patient_id: int, scheduled_id: int, paylo
     response=CourseEndOut,
     summary="End a course early: its planned visits are cancelled, or missed when past "
     "(audited with the reason)",
-    auth=guard("schedule.manage"),
+    auth=guard("plan.edit"),
 )
 def end_course(request: ClinicRequest, patient_id: int, plan_id: int, payload: CourseEndIn):
     patient = _patient(request, patient_id)

@@ -163,7 +163,7 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
         "plan_cards": plan_cards,
         # The follow-up course a plan's cancellation can end in the same step.
         "open_course": (
-            monitoring_selectors.open_course(patient) if can(request, "schedule.manage") else None
+            monitoring_selectors.open_course(patient) if can(request, "plan.edit") else None
         ),
         "screening_rows": screening_rows,
         "blocked": blocked,
@@ -380,11 +380,7 @@ def cancel_plan(request: ClinicRequest, patient_id: int, plan_id: int) -> HttpRe
         reason = fm.cleaned_data["reason"]
         if not fm.cleaned_data["end_course"]:
             services.cancel_plan(plan, request.user, reason)
-        elif not can(request, "schedule.manage"):
-            raise services.AssessmentError(
-                {"end_course": ["Your role cannot change the schedule; cancel the plan only."]}
-            )
-        else:
+        else:  # plan.edit, required here, also ends a course
             try:
                 monitoring_services.cancel_plan_and_end_course(plan, request.user, reason)
             except monitoring_services.MonitoringError as exc:

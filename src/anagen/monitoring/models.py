@@ -138,6 +138,13 @@ class FollowUpPlan(Voidable):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the course is ended early (services.end_course): its sessions not given are no
+    # longer planned.
+    ended_on = models.DateField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    end_reason = models.TextField(blank=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -472,7 +479,7 @@ class TreatmentDecision(Voidable):
         ordering = ["-decided_at", "-id"]
 
     def __str__(self) -> str:
-        return f"Decision {self.decision} (proposed {self.proposal})"
+        return f"Decision: {self.get_decision_display()} (proposed: {self.get_proposal_display()})"
 
     @property
     def follows_proposal(self) -> bool:

@@ -792,7 +792,7 @@ class TimelineImage:
 class TimelineEntry:
     when: date
     # registered, consultation, scheduled, visit, measurement, photo, decision, session,
-    # planned_session, adverse_event
+    # planned_session, course_ended, adverse_event
     kind: str
     title: str
     detail: str = ""
@@ -811,7 +811,7 @@ KIND_ORDER = {
     k: i
     for i, k in enumerate(
         ["registered", "consultation", "scheduled", "visit", "measurement", "photo", "decision",
-         "session", "planned_session", "adverse_event"]
+         "session", "planned_session", "course_ended", "adverse_event"]
     )
 }  # fmt: skip
 TIMELINE_PHOTOS_PER_VISIT = 6
@@ -975,7 +975,8 @@ def _planned_session_entries(
 
     Each plan owns the treatment days from its first session date up to the next plan's
     (the first plan also those before: a session given a few days early still counts).
-    Sessions planned after a decision to stop are not listed.
+    Sessions planned after a decision to stop are not listed, nor those of a course ended
+    early (``end_course``): that course's end is listed instead.
     """
     known, titles = _protocol_modalities_and_titles(patient.clinic)
     plans = list(
@@ -994,6 +995,12 @@ def _planned_session_entries(
         end = plans[k + 1].first_session_date if k + 1 < len(plans) else date.max
         course_days = treatment_days.get(course_modality(plan, known), [])
         done = sum(1 for d in course_days if start <= d < end)
+        if plan.ended_on is not None:
+            reason = f": {plan.end_reason}" if detail and plan.end_reason else ""
+            given = f"{min(done, plan.sessions_planned)} of {plan.sessions_planned} sessions given"
+            out.append(TimelineEntry(plan.ended_on, "course_ended", "Course ended early",
+                                     f"{given}{reason}"))  # fmt: skip
+            continue
         for i, day in enumerate(planned_session_dates(plan), start=1):
             if i <= done or any(plan.first_session_date <= s < day for s in stops):
                 continue

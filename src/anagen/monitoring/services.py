@@ -225,6 +225,8 @@ def create_follow_up_plan(
             )
     if first is not None:
         _schedule_error(err, schedule.check_first_session, first, timezone.localdate())
+    if first is not None and not err.get("first_session_date") and not err.get("protocol_key"):
+        _check_plan_start(patient, first, protocol_key, err)
     # A second course booked over an open one would double every visit (two baselines, two
     # "before session 2"); the open visits are cancelled or moved first.
     open_visits = ScheduledVisit.objects.filter(
@@ -273,6 +275,29 @@ def create_follow_up_plan(
             )
             save_with_history(sv, user, "scheduled from protocol")
     return plan
+
+
+def _check_plan_start(patient: Patient, first: date, protocol_key: str, err: _Errors) -> None:
+    """A course cannot start before the accepted plan it follows: sessions before a plan's
+    start are refused, so such a schedule could never be kept. The plans looked at are the
+    active ones with the protocol's modality (every active plan without a protocol)."""
+    from anagen.assessment import selectors as assessment_selectors
+    from anagen.monitoring import selectors  # selectors reads what services write
+
+    modality = selectors.protocol_modalities(patient.clinic).get(protocol_key, "")
+    plans = [
+        p
+        for p in assessment_selectors.active_plans(patient)
+        if not modality or modality in (p.modalities or [])
+    ]
+    if plans and all(p.start_on is not None and p.start_on > first for p in plans):
+        plan = min(plans, key=lambda p: p.start_on)
+        err.add(
+            "first_session_date",
+            f"The treatment plan “{plan.title}” starts on {plan.start_on:%Y-%m-%d}: sessions "
+            "before it are refused, so the course cannot start earlier. Start it on or after "
+            "that day, or change the plan's start in the consultation.",
+        )
 
 
 def _schedule_error(err: _Errors, check: Callable[..., None], *args: Any) -> None:
@@ -419,6 +444,7 @@ def end_course(plan: FollowUpPlan, user: User, reason: str) -> CourseEnded:
     today = timezone.localdate()
     cancelled = missed = 0
     with transaction.atomic():
+        fresh = FollowUpPlan.objects.select_for_update().get(pk=plan.pk)
         still_planned = ScheduledVisit.objects.select_for_update().filter(
             plan=plan, status=ScheduledVisit.Status.PLANNED, voided_at__isnull=True
         )
@@ -428,10 +454,14 @@ def end_course(plan: FollowUpPlan, user: User, reason: str) -> CourseEnded:
             else:
                 sv.status, cancelled = ScheduledVisit.Status.CANCELLED, cancelled + 1
             save_with_history(sv, user, f"{sv.status} (course ended): {reason}")
-    if not (cancelled or missed):
-        raise MonitoringError(
-            {"__all__": ["This course has no planned visits left; nothing was changed."]}
-        )
+        if not (cancelled or missed):
+            raise MonitoringError(
+                {"__all__": ["This course has no planned visits left; nothing was changed."]}
+            )
+        # The course itself records the end: its sessions not given are no longer planned,
+        # and the timeline shows when and why it ended.
+        fresh.ended_on, fresh.ended_by, fresh.end_reason = today, user, reason
+        save_with_history(fresh, user, f"course ended: {reason}")
     return CourseEnded(cancelled=cancelled, missed=missed)
 
 
@@ -644,9 +674,9 @@ def _check_new_baseline(patient: Patient, on: date | None, err: _Errors) -> None
     if not newer_course:
         err.add(
             "is_baseline",
-            f"This patient already has a baseline visit ({latest.visit_date:%Y-%m-%d}) and no "
-            "course has been booked to start after it. A new baseline goes with a new course: "
-            "book that course's follow-up schedule first; a baseline entered in error is "
+            f"This patient already has a baseline visit ({latest.visit_date:%Y-%m-%d}), and no "
+            "course starts after it: that is the current course's baseline. A new baseline "
+            "goes with a new course booked to start after it; a baseline entered in error is "
             "voided instead.",
         )
     elif on <= latest.visit_date:

@@ -249,7 +249,7 @@ def schedule_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
     return _schedule_page(request, patient, form, EndCourseForm(), defaults)
 
 
-@require_permission("schedule.manage")
+@require_permission("plan.edit")
 @require_http_methods(["POST"])
 def course_end(request: ClinicRequest, patient_id: int, plan_id: int) -> HttpResponse:
     """End a course early: its planned visits are cancelled (missed when already past)."""
@@ -283,6 +283,9 @@ def _schedule_page(
         "patient": patient,
         "schedule": list(selectors.schedule_of(patient)),
         "course": selectors.open_course(patient),
+        # Ending a course stops the patient's treatment: the clinician's call (plan.edit);
+        # the front desk cancels single appointments.
+        "can_end_course": can(request, "plan.edit"),
         "has_plan": bool(defaults),
         "plan_title": defaults.get("plan_title", ""),
     }
@@ -560,7 +563,7 @@ def decision_create(request: ClinicRequest, patient_id: int, visit_id: int) -> H
         except services.MonitoringError as exc:
             _apply_errors(form, exc)
         else:
-            messages.success(request, "Decision recorded with the proposal.")
+            messages.success(request, "Decision recorded; the proposal is stored with it.")
             return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=visit.pk)
     return render(
         request,
@@ -697,6 +700,10 @@ def void_record(request: ClinicRequest, patient_id: int, kind: str, object_id: i
     log_request_access(request, patient)
     back = _back_to(obj)
     form = VoidReasonForm(request.POST or None)
+    if obj.is_voided and request.method == "GET":
+        # A stale tab or the back button: nothing to do here.
+        messages.info(request, f"This {label} is already voided.")
+        return redirect(back)
     if obj.is_voided:
         form.is_valid()
         form.add_error(None, "This record is already voided.")
