@@ -254,3 +254,38 @@ def test_api_cancels_a_plan_and_ends_the_course(
     assert response.json()["status"] == "cancelled"
     assert PLANNED not in set(_statuses(course).values())
     assert TreatmentPlan.objects.get(pk=plan.pk).status == "cancelled"
+
+
+# --- a visit recorded without its appointment closes the one due that day ------------------
+
+
+def test_a_visit_on_an_appointments_day_closes_that_appointment(course, patient, clinician):
+    coming = course.visits.filter(due_date__gt=TODAY, kind=ScheduledVisit.Kind.FOLLOW_UP)
+    target = coming.order_by("due_date").first()
+    services.reschedule_visit(target, clinician, new_date=TODAY, reason="patient came early")
+    visit = services.record_visit(patient, clinician, {"visit_date": TODAY})
+    target.refresh_from_db()
+    assert visit.scheduled_visit == target and target.status == ScheduledVisit.Status.DONE
+    # Ending the course later leaves it done, not missed.
+    services.end_course(course, clinician, "patient stopped treatment")
+    target.refresh_from_db()
+    assert target.status == ScheduledVisit.Status.DONE
+
+
+def test_a_baseline_appointment_is_closed_only_by_a_baseline_visit(patient, clinician):
+    first = TODAY + timedelta(days=1)
+    course = services.create_follow_up_plan(
+        patient, clinician, first_session_date=first, sessions_planned=1, interval_weeks=""
+    )
+    baseline = course.visits.get(kind=ScheduledVisit.Kind.BASELINE)
+    services.reschedule_visit(baseline, clinician, new_date=TODAY, reason="seen a day early")
+    services.record_visit(patient, clinician, {"visit_date": TODAY, "notes": "phone triage"})
+    baseline.refresh_from_db()
+    assert baseline.status == PLANNED  # a visit not marked baseline leaves it open
+    done = services.record_visit(
+        patient,
+        clinician,
+        {"visit_date": TODAY, "is_baseline": True, "confirm_same_day": True},
+    )
+    baseline.refresh_from_db()
+    assert done.scheduled_visit == baseline and baseline.status == ScheduledVisit.Status.DONE

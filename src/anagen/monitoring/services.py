@@ -657,6 +657,36 @@ def _clean_visit(patient: Patient, data: Mapping[str, Any], err: _Errors) -> dic
     return out
 
 
+def _same_day_appointment(
+    patient: Patient, visit_values: Mapping[str, Any]
+) -> ScheduledVisit | None:
+    """The appointment a visit recorded without one is for: the patient's only planned
+    appointment due that day, if it fits what was entered (a baseline appointment for a
+    visit marked baseline, another one for a visit that is not, not before its course's
+    first session). Left open otherwise (it would show overdue and, when the course ends,
+    missed, although the visit took place)."""
+    on = visit_values.get("visit_date")
+    if on is None:
+        return None
+    due = list(
+        ScheduledVisit.objects.filter(
+            patient=patient,
+            due_date=on,
+            status=ScheduledVisit.Status.PLANNED,
+            voided_at__isnull=True,
+        ).select_related("plan")[:2]
+    )
+    if len(due) != 1:
+        return None
+    sv = due[0]
+    is_baseline = bool(visit_values.get("is_baseline"))
+    if (sv.kind == ScheduledVisit.Kind.BASELINE) != is_baseline:
+        return None
+    if sv.plan is not None and not is_baseline and on < sv.plan.first_session_date:
+        return None
+    return sv
+
+
 def _check_new_baseline(patient: Patient, on: date | None, err: _Errors) -> None:
     """One baseline per course: a further baseline is refused unless a follow-up course has
     been booked to start after the latest one (a patient back for a new course), and it
@@ -753,6 +783,8 @@ def record_visit(
             for m in msgs:
                 err.add(f, m)
         measurement_values = {}
+    if scheduled_visit is None:
+        scheduled_visit = _same_day_appointment(patient, visit_values)
     if scheduled_visit is not None:
         if scheduled_visit.patient_id != patient.pk:
             err.add("scheduled_visit", "This appointment belongs to another patient.")
