@@ -155,3 +155,29 @@ def test_api_voids_a_decision(client, patient, clinician, visit, api_token):
     assert (response.json()["kind"], response.json()["voided"]) == ("decision", True)
     again = post({"reason": "decided at the wrong visit"})
     assert again.status_code == 400 and "already voided" in again.json()["detail"]
+
+
+def test_front_desk_sees_the_visit_but_not_the_proposal_or_decision(
+    client, patient, clinician, visit, clinic_a, make_user, api_token
+):
+    decided = services.record_decision(
+        visit, clinician, decided="stop_adverse_event", rationale="wishes to stop"
+    )
+    services.void_record(decided, clinician, "decided at the wrong visit")
+    services.record_decision(
+        visit, clinician, decided="stop_adverse_event", rationale="wishes to stop"
+    )
+    desk = make_user(Role.FRONT_DESK, clinic_a, username="desk")
+    client.force_login(desk)
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert 'id="proposal-restricted"' in page
+    assert "wishes to stop" not in page and "Decided:" not in page
+    assert "decided at the wrong visit" not in page  # nor a voided decision's reason
+    api = client.get(
+        f"/api/v1/monitoring/patients/{patient.pk}/visits/{visit.pk}/proposal",
+        headers={"Authorization": f"Bearer {api_token(desk, clinic_a)}"},
+    )
+    assert api.status_code == 403
+    client.force_login(make_user(Role.NURSE, clinic_a, username="nurse"))
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert "wishes to stop" in page and 'id="proposal-restricted"' not in page

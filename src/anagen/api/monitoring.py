@@ -550,8 +550,8 @@ def get_visit(request: ClinicRequest, patient_id: int, visit_id: int):
 @router.get(
     "/patients/{patient_id}/visits/{visit_id}/proposal",
     response=DecisionProposalOut,
-    summary="The further-treatment proposal at this visit",
-    auth=guard("visit.view"),
+    summary="The further-treatment proposal at this visit (clinical staff)",
+    auth=guard("consultation.view"),
 )
 def get_proposal(request: ClinicRequest, patient_id: int, visit_id: int):
     visit = _visit(request, patient_id, visit_id)

@@ -469,6 +469,9 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
             pairs.append((label, then[-1] if then else None, now[-1] if now else None))
     proposal = selectors.proposal_for(visit)
     decisions = selectors.decisions_of(visit)
+    # The proposal and the decision's rationale are clinical reasoning: clinical staff only,
+    # as the timeline's session and consultation details.
+    show_clinical = can(request, "consultation.view")
     context = {
         "patient": patient,
         "visit": visit,
@@ -487,8 +490,13 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
         "events": list(visit.adverse_events.filter(voided_at__isnull=True)),
         "photo_form": PhotoForm() if can(request, "visit.record") else None,
         "photos": photos,
-        "voided_entries": selectors.voided_at_visit(visit),
+        "voided_entries": [
+            e
+            for e in selectors.voided_at_visit(visit)
+            if show_clinical or e.kind != "TreatmentDecision"
+        ],
         "can_void": can(request, "record.void") and not visit.is_voided,
+        "show_clinical": show_clinical,
     }
     return render(request, "monitoring/visit_detail.html", context)
 
