@@ -9,6 +9,8 @@ from datetime import date, timedelta
 import pytest
 
 from anagen.accounts.roles import Role
+from anagen.assessment.models import TreatmentPlan
+from anagen.monitoring import services
 from anagen.monitoring.models import ScheduledVisit
 
 from ..builders import exosome_plan
@@ -197,8 +199,6 @@ def test_the_api_books_an_appointment_and_changes_its_status(
 
 
 def test_an_appointment_cannot_be_booked_or_moved_into_the_past(client, front_desk, patient):
-    from anagen.monitoring import services
-
     yesterday = TODAY - timedelta(days=1)
     with pytest.raises(services.MonitoringError) as exc:
         services.add_scheduled_visit(patient, front_desk, due_date=yesterday)
@@ -212,8 +212,6 @@ def test_an_appointment_cannot_be_booked_or_moved_into_the_past(client, front_de
 
 
 def test_a_planned_visit_is_not_planned_again(front_desk, patient):
-    from anagen.monitoring import services
-
     booked = services.add_scheduled_visit(patient, front_desk, due_date=TODAY)
     versions = booked.history.count()
     with pytest.raises(services.MonitoringError) as exc:
@@ -225,8 +223,6 @@ def test_a_planned_visit_is_not_planned_again(front_desk, patient):
 def test_the_api_answers_whether_the_changed_visit_is_overdue(
     client, clinic_a, front_desk, patient, api_token
 ):
-    from anagen.monitoring import services
-
     booked = services.add_scheduled_visit(patient, front_desk, due_date=TODAY)
     services.set_visit_status(booked, front_desk, "cancelled", "patient was unwell")
     ScheduledVisit.objects.filter(pk=booked.pk).update(due_date=TODAY - timedelta(days=30))
@@ -272,8 +268,6 @@ def test_an_agenda_filter_that_cannot_be_read_is_named_not_dropped(client, front
 
 
 def test_the_dashboard_counts_only_the_visits_still_to_come_today(client, front_desk, patient):
-    from anagen.monitoring import services
-
     waiting = services.add_scheduled_visit(patient, front_desk, due_date=TODAY, label="Review")
     done = services.add_scheduled_visit(patient, front_desk, due_date=TODAY, label="Check")
     ScheduledVisit.objects.filter(pk=done.pk).update(status=ScheduledVisit.Status.DONE)
@@ -284,8 +278,6 @@ def test_the_dashboard_counts_only_the_visits_still_to_come_today(client, front_
 
 
 def test_a_status_change_of_a_visit_changed_meanwhile_is_refused(front_desk, patient):
-    from anagen.monitoring import services
-
     booked = services.add_scheduled_visit(patient, front_desk, due_date=TODAY)
     ScheduledVisit.objects.filter(pk=booked.pk).update(status=ScheduledVisit.Status.DONE)
     with pytest.raises(services.MonitoringError) as exc:  # ``booked`` still reads planned
@@ -330,8 +322,6 @@ def test_an_appointment_booked_in_error_is_voided_and_leaves_the_agenda(
 
 
 def test_an_appointment_whose_visit_took_place_is_not_voided(client, clinician, patient, api_token):
-    from anagen.monitoring import services
-
     booked = services.add_scheduled_visit(patient, clinician, due_date=TODAY, label="Review")
     services.record_visit(
         patient, clinician, {"visit_date": TODAY, "density_per_cm2": 150}, scheduled_visit=booked
@@ -349,8 +339,6 @@ def test_an_appointment_whose_visit_took_place_is_not_voided(client, clinician, 
 
 
 def test_api_voids_an_appointment(client, clinician, patient, api_token):
-    from anagen.monitoring import services
-
     booked = services.add_scheduled_visit(patient, clinician, due_date=TODAY, label="Review")
     response = client.post(
         f"/api/v1/monitoring/patients/{patient.pk}/schedule/{booked.pk}/void",
@@ -363,10 +351,6 @@ def test_api_voids_an_appointment(client, clinician, patient, api_token):
 
 
 def test_a_course_cannot_start_before_the_plan_it_follows(clinician, patient):
-    from anagen.monitoring import services
-
-    from anagen.assessment.models import TreatmentPlan
-
     plan = exosome_plan(patient, clinician)
     TreatmentPlan.objects.filter(pk=plan.pk).update(start_on=TODAY + timedelta(days=14))
     plan.refresh_from_db()

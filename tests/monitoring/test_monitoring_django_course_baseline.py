@@ -106,6 +106,8 @@ def test_each_visit_compares_with_its_courses_baseline_and_sessions(
     progress = patient_progress(patient, with_forecast=False)
     assert progress.baseline_visit_id == base_1.pk
     assert any("a baseline for each of 2 courses" in m for m in progress.messages)
+    flagged = {r.visit_id: r.course_baseline for r in progress.rows}
+    assert flagged[base_2.pk] and not flagged[base_1.pk] and not flagged[week6.pk]
 
 
 def test_the_visit_page_shows_change_from_its_courses_baseline(

@@ -91,6 +91,9 @@ class ProgressRow:
     hgq_mean: float | None
     hgq_answered: int
     source: str = ""
+    # The baseline of a later course (a patient back for a new course): its change is still
+    # from the first baseline here, as everywhere on this page.
+    course_baseline: bool = False
 
 
 @dataclass
@@ -144,6 +147,7 @@ class Progress:
                 "study_day": r.study_day,
                 "week": r.week,
                 "is_baseline": r.is_baseline,
+                "course_baseline": r.course_baseline,
                 "global_assessment": r.global_assessment,
                 "hgq_mean": r.hgq_mean,
                 "hgq_answered": r.hgq_answered,

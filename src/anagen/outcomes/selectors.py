@@ -744,6 +744,9 @@ def patient_progress(patient: Patient, *, with_forecast: bool = True) -> progres
     )
     result = progress.build_progress(points, base.pk if base else None)
     marked = [v.visit_date for v in visits if v.is_baseline]
+    later_bases = {v.pk for v in visits if v.is_baseline and (base is None or v.pk != base.pk)}
+    for r in result.rows:
+        r.course_baseline = r.visit_id in later_bases
     if len(marked) > 1:
         result.messages.append(
             f"This patient has a baseline for each of {len(marked)} courses ("
