@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import date, timedelta
 
@@ -113,3 +114,23 @@ def test_chart_without_data_says_so_and_skips_non_finite_values():
         )  # fmt: skip
     )
     assert len(root.findall(f"{NS}circle")) == 1
+
+
+@pytest.mark.parametrize("days", [[0, 7], [0, 30, 60, 61, 62, 90, 300, 301, 365], [0, 1, 2]])
+def test_date_labels_stay_on_the_chart_and_do_not_overlap(days):
+    start = date(2026, 1, 5)
+    series = [(start + timedelta(days=n), 150.0 + n / 10) for n in days]
+    svg = charts.line_chart_svg(series, title="t", description="d", y_label="y")
+    spans = []
+    for x, anchor, text in re.findall(
+        r'<text x="([\d.]+)" y="[\d.]+" text-anchor="(start|middle|end)" font-size="11" '
+        r'fill="#5b6b76">(\d{4}-\d\d-\d\d)</text>',
+        svg,
+    ):
+        left = {"start": 0, "middle": -0.5, "end": -1}[anchor] * charts.DATE_LABEL_PX + float(x)
+        spans.append((left, left + charts.DATE_LABEL_PX, text))
+    assert spans[0][2] == series[0][0].isoformat()  # the first date is always labelled
+    assert all(a >= 0 and b <= charts.WIDTH for a, b, _ in spans)
+    assert all(prev[1] <= nxt[0] for prev, nxt in zip(spans, spans[1:], strict=False))
+    if len(days) > 3:
+        assert spans[-1][2] == series[-1][0].isoformat()

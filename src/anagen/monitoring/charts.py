@@ -14,6 +14,7 @@ from html import escape
 
 WIDTH, HEIGHT = 640, 260
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 16, 16, 40
+DATE_LABEL_PX = 64  # width of a YYYY-MM-DD label at font size 11
 
 
 def _nice_step(span: float, ticks: int = 5) -> float:
@@ -103,16 +104,30 @@ def line_chart_svg(
             f'<circle cx="{x(d):.1f}" cy="{y(v):.1f}" r="4" fill="#0f6e6e">'
             f"<title>{d.isoformat()}: {v:g}</title></circle>"
         )
-    # Date labels on the first, last and (when there is room) every point.
-    last_x = -1e9
-    for d, _ in pts:
+    # Date labels on the first, last and (when there is room) other points. The first is
+    # anchored at its start and the last at its end, so neither runs off the chart; a label
+    # that would overlap another is left out.
+    gap = 6
+    end_x = x(pts[-1][0])
+    last_left = end_x - DATE_LABEL_PX  # where the last point's label begins
+    right = -1e9  # right edge of the label drawn before
+    for i, (d, _) in enumerate(pts):
         xx = x(d)
-        if xx - last_x < 70 and d != pts[-1][0]:
+        is_first, is_last = i == 0, i == len(pts) - 1
+        if is_first:
+            anchor, left = "start", xx
+        elif is_last:
+            anchor, left = "end", last_left
+        else:
+            anchor, left = "middle", xx - DATE_LABEL_PX / 2
+        if not is_first and left < right + gap:
+            continue
+        if not (is_first or is_last) and left + DATE_LABEL_PX > last_left - gap:
             continue
         parts.append(
-            f'<text x="{xx:.1f}" y="{HEIGHT - PAD_BOTTOM + 18}" text-anchor="middle" '
+            f'<text x="{xx:.1f}" y="{HEIGHT - PAD_BOTTOM + 18}" text-anchor="{anchor}" '
             f'font-size="11" fill="#5b6b76">{d.isoformat()}</text>'
         )
-        last_x = xx
+        right = left + DATE_LABEL_PX
     parts.append("</svg>")
     return "".join(parts)
