@@ -46,6 +46,7 @@ def test_cancel_plan_and_end_its_course(page, screenshot):
     assert card.get_by_label("Also end the follow-up course").is_checked()
     card.get_by_role("button", name="Cancel plan").click()
     page.locator(f"#plan-{plan.pk}").wait_for(state="detached")
+    page.get_by_text("follow-up course ended").wait_for()  # said on the page, not later
     screenshot(page, "plan-cancelled-course-ended")
     assert TreatmentPlan.objects.get(pk=plan.pk).status == "cancelled"
     assert not ScheduledVisit.objects.filter(pk__in=planned, status="planned").exists()

@@ -218,6 +218,8 @@ def test_cancelling_a_plan_offers_to_end_the_course(client, plan, course, patien
     plan.refresh_from_db()
     assert plan.status == "cancelled"
     assert PLANNED not in set(_statuses(course).values())
+    page = client.get(f"/consultation/{patient.pk}/").content.decode()
+    assert "cancelled; follow-up course ended:" in page
     last = course.visits.filter(status=CANCELLED).first().history.first()
     assert last.history_change_reason.endswith("plan cancelled: patient declined further care")
 

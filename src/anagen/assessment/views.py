@@ -380,11 +380,15 @@ def cancel_plan(request: ClinicRequest, patient_id: int, plan_id: int) -> HttpRe
         reason = fm.cleaned_data["reason"]
         if not fm.cleaned_data["end_course"]:
             services.cancel_plan(plan, request.user, reason)
-        else:  # plan.edit, required here, also ends a course
-            try:
-                monitoring_services.cancel_plan_and_end_course(plan, request.user, reason)
-            except monitoring_services.MonitoringError as exc:
-                raise services.AssessmentError(exc.errors) from exc
+            messages.success(request, f"Plan “{plan.title}” cancelled.")
+            return
+        try:  # plan.edit, required here, also ends a course
+            ended = monitoring_services.cancel_plan_and_end_course(plan, request.user, reason)[1]
+        except monitoring_services.MonitoringError as exc:
+            raise services.AssessmentError(exc.errors) from exc
+        messages.success(
+            request, f"Plan “{plan.title}” cancelled; follow-up course ended: {ended.summary()}."
+        )
 
     return _step(request, patient, "plan", f"cancel:{plan.pk}", form, cancel)
 
