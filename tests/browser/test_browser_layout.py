@@ -126,3 +126,30 @@ def test_the_members_page_fits_a_phone_with_its_actions_reachable(page):
     button.scroll_into_view_if_needed()
     assert button.is_visible()
     assert page.console_errors == []
+
+
+def test_the_agenda_calendar_on_a_phone_lists_the_days_with_appointments(page):
+    """Seven columns do not fit a phone: Saturday and Sunday were cut off without a cue."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from anagen.monitoring import services
+    from anagen.patients.models import Patient
+
+    load_demo()
+    today = timezone.localdate()
+    saturday = today + timedelta(days=(5 - today.weekday()) % 7 or 7)
+    patient = Patient.objects.filter(clinic__slug="demo").order_by("pk").first()
+    desk = patient.clinic.memberships.get(role="front_desk").user
+    services.add_scheduled_visit(patient, desk, due_date=saturday, label="Weekend review")
+    sign_in(page, "frontdesk", "frontdesk-demo-2026")
+    page.set_viewport_size(PHONE)
+    assert page.goto(f"/monitoring/agenda/?view=calendar&month={saturday:%Y-%m}").status == 200
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    entry = page.get_by_text("Weekend review")
+    entry.scroll_into_view_if_needed()
+    box = entry.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= PHONE["width"]
+    assert page.get_by_text(f"Sat {saturday.day} {saturday:%b}").is_visible()
+    assert page.console_errors == []
