@@ -10,6 +10,7 @@ from anagen.core.text import (
     fixed,
     hidden_characters,
     phone_cell,
+    round_half_up,
     spreadsheet_safe,
 )
 
@@ -79,12 +80,24 @@ def test_deeply_nested_json_is_refused_without_recursion():
         (14.95, 1, False, "15.0"),
         (-2.25, 1, True, "-2.3"),
         (8, 1, True, "+8.0"),
-        (-0.04, 1, True, "+0.0"),  # never "-0.0"
+        (-0.04, 1, True, "0.0"),  # never "-0.0", nor "+0.0" beside "(-0.1 %)"
+        (0.0, 1, True, "0.0"),
+        (0.04, 1, True, "0.0"),
         (120.4, 0, False, "120"),
     ],
 )
 def test_fixed_rounds_halves_up_as_written(value, decimals, signed, text):
     assert fixed(value, decimals, signed=signed) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "decimals", "rounded"),
+    [(-6.25, 1, -6.3), (6.25, 1, 6.3), (85.05, 1, 85.1), (-2.24, 1, -2.2), (12.0, 1, 12.0)],
+)
+def test_round_half_up_rounds_as_fixed_writes(value, decimals, rounded):
+    # round(-6.25, 1) is -6.2: the visit page said -6.2 % where the progress page said -6.3 %.
+    assert round_half_up(value, decimals) == rounded
+    assert fixed(round_half_up(value, decimals), decimals) == fixed(value, decimals)
 
 
 @pytest.mark.parametrize(

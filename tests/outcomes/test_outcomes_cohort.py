@@ -405,6 +405,27 @@ def test_responders_and_ancova_leave_out_patients_without_a_baseline_value_alike
     assert "No subject was excluded." in result.sections["ancova"].missing_data
 
 
+def test_the_ancova_statement_counts_patients_without_a_landmark_value_as_left_out():
+    # Exosome 1-4 and none 5-8 have a baseline; 4 and 8 never came back at week 12. The
+    # statement said "No subject was excluded." while the responders said "1 of 4".
+    visits = []
+    for pid, base, later in ((1, 100.0, 115.0), (2, 90.0, 105.0), (3, 110.0, 118.0),
+                             (4, 95.0, None), (5, 104.0, 101.0), (6, 92.0, 99.0),
+                             (7, 108.0, 104.0), (8, 99.0, None)):  # fmt: skip
+        visits.append((pid, 0, base))
+        if later is not None:
+            visits.append((pid, 84, later))
+    v, m = _visits_and_measurements(visits)
+    long = cohort.build_long(v, m, "density_per_cm2")
+    attributes = pd.DataFrame({"patient_id": range(1, 9), "arm": ["exosome"] * 4 + ["none"] * 4})
+    result = cohort.analyse_cohort(long, attributes, cohort.CohortOptions(landmark_week=12))
+    assert result.sections["ancova"].ok, result.sections["ancova"].message
+    statement = result.sections["ancova"].missing_data
+    assert "6 subjects with a value there were analysed" in statement
+    assert "2 subjects with a baseline but no value at week 12 were left out." in statement
+    assert "No subject was excluded." not in statement
+
+
 # --- sessions that used two lots; lot numbers shared by products ----------------------------
 
 

@@ -101,6 +101,15 @@ def phone_cell(value: object) -> str:
     return text if PHONE_NUMBER.fullmatch(text) else spreadsheet_safe(text)
 
 
+def round_half_up(value: float, decimals: int) -> float:
+    """``value`` rounded as ``fixed`` writes it (halves up as written: -6.25 → -6.3), for
+    numbers stored or compared: ``round`` gives -6.2 (halves to even), so the visit page and
+    the progress page read one change differently."""
+    return float(
+        Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    )
+
+
 def fixed(value: float, decimals: int, *, signed: bool = False) -> str:
     """``value`` to ``decimals`` places, halves rounded up as written: 85.05 → "85.1".
 
@@ -114,7 +123,8 @@ def fixed(value: float, decimals: int, *, signed: bool = False) -> str:
     if rounded.is_zero():
         rounded = abs(rounded)  # no "-0.0"
     text = f"{rounded:f}"
-    return f"+{text}" if signed and rounded >= 0 else text
+    # A change that rounds to zero has no sign: "+0.0" beside "(-0.1 %)" read as a gain.
+    return f"+{text}" if signed and rounded > 0 else text
 
 
 def signed_grade(grade: int) -> str:

@@ -29,7 +29,7 @@ from anagen.assessment.models import (
     Screening,
     TreatmentPlan,
 )
-from anagen.core.text import signed_grade
+from anagen.core.text import round_half_up, signed_grade
 from anagen.monitoring import decision, schedule
 from anagen.monitoring.models import (
     VIEWS,
@@ -401,8 +401,8 @@ def change_from_baseline(visit: Visit) -> Change:
     src_dia, dia, dia0 = _same_source(now, ref, "mean_diameter_um")
     pct = None
     if d is not None and d0:  # a baseline of 0/cm² has no relative change
-        pct = round((d - d0) / d0 * 100, 1)
-    dd = round(dia - dia0, 1) if dia is not None and dia0 is not None else None
+        pct = round_half_up((d - d0) / d0 * 100, 1)  # as the progress page rounds
+    dd = round_half_up(dia - dia0, 1) if dia is not None and dia0 is not None else None
     missing = sorted(
         {
             str(Measurement.Source(s).label).lower()

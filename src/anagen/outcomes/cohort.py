@@ -737,6 +737,10 @@ def analyse_cohort(
             "needs at least two. Widen the filters.",
         )  # fmt: skip
     else:
+        # Patients with a baseline in the compared arms but no value at the landmark: the
+        # landmark rows passed below cannot show them, and the statement must count them.
+        in_arms = arm_of_eligible[arm_of_eligible.isin(set(at_landmark["arm"]))]
+        without_value = int((~in_arms.index.isin(at_landmark["patient_id"])).sum())
         try:
             res = ancova(
                 at_landmark["patient_id"].to_numpy(),
@@ -748,6 +752,7 @@ def analyse_cohort(
                 reference_arm=reference if reference in set(at_landmark["arm"].unique()) else None,
                 level=options.level,
                 visit_label=f"week {int(landmark)}",
+                n_without_landmark=without_value,
             )
             data = _ancova_dict(res)
             sections["ancova"] = Section(

@@ -229,6 +229,9 @@ def prepare_long(
     )
 
 
+NO_EXCLUSION = "No subject was excluded."
+
+
 def exclusion_text(data: LongData) -> str:
     parts = []
     if data.n_excluded_no_value:
@@ -236,5 +239,5 @@ def exclusion_text(data: LongData) -> str:
     if data.n_excluded_missing_covariate:
         parts.append(f"{data.n_excluded_missing_covariate} with a missing baseline or covariate")
     if not parts:
-        return "No subject was excluded."
+        return NO_EXCLUSION
     return f"Excluded {' and '.join(parts)} (of {data.n_subjects_input} subjects)."

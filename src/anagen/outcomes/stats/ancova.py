@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from ._long import exclusion_text, prepare_long
+from ._long import NO_EXCLUSION, exclusion_text, prepare_long
 from ._results import ResultMixin
 from .errors import NotEnoughDataError
 from .mmrm import Contrast, Estimate, LSMean
@@ -46,6 +46,7 @@ def ancova(
     covariates: Mapping[str, ArrayLike] | None = None,
     level: float = 0.95,
     visit_label: str | None = None,
+    n_without_landmark: int = 0,
 ) -> AncovaResult:
     """ANCOVA of ``value`` (normally the change from baseline) at ``landmark_visit``.
 
@@ -54,6 +55,9 @@ def ancova(
     Treatment effects are differences from ``reference_arm`` adjusted for baseline; LS means are
     at the mean baseline (and mean covariates) of the analysed subjects. ``visit_label`` names
     the landmark in the missing-data statement ("week 12"; default "visit <landmark>").
+    ``n_without_landmark``: subjects of the analysis with a baseline but no value at the
+    landmark, which a caller passing the landmark rows only knows and this table cannot show;
+    the statement counts them as left out.
     """
     if not 0.0 < level < 1.0:
         raise ValueError("level must be between 0 and 1")
@@ -144,10 +148,18 @@ def ancova(
                 )
             )
     n_per_arm = tuple(int((data.arm_index == a).sum()) for a in range(len(arms)))
+    where = visit_label or f"visit {visit_name}"
+    excluded = exclusion_text(data)
+    if n_without_landmark > 0:
+        left_out = (
+            f"{n_without_landmark} subject{'s' if n_without_landmark != 1 else ''} with a "
+            f"baseline but no value at {where} {'were' if n_without_landmark != 1 else 'was'} "
+            "left out."
+        )
+        excluded = left_out if excluded == NO_EXCLUSION else f"{left_out} {excluded}"
     statement = (
-        f"Complete-case ANCOVA at {visit_label or f'visit {visit_name}'}: {n} subjects with a "
-        "value there were "
-        f"analysed. {exclusion_text(data)} Subjects missing the landmark visit are dropped, which "
+        f"Complete-case ANCOVA at {where}: {n} subjects with a value there were "
+        f"analysed. {excluded} Subjects missing the landmark visit are dropped, which "
         "is unbiased only if missingness is unrelated to the outcome given arm and baseline "
         "(MCAR/covariate-dependent); the MMRM uses earlier visits and is valid under MAR."
     )
