@@ -121,3 +121,62 @@ def test_the_visit_page_shows_change_from_its_courses_baseline(
     client.force_login(clinician)
     page = client.get(f"/monitoring/{patient.pk}/visits/{week6.pk}/").content.decode()
     assert f"Change from baseline ({START_2.isoformat()})" in page
+
+
+def test_a_course_booked_after_a_baseline_with_no_treatment_since_keeps_that_baseline(
+    patient, clinician
+):
+    # The baseline was measured at the consultation; the course is booked afterwards. Its
+    # scheduled baseline appointment would have been a second baseline of the same course.
+    _visit(patient, clinician, TODAY - timedelta(days=10), 150, is_baseline=True)
+    schedule = services.create_follow_up_plan(
+        patient, clinician, first_session_date=TODAY, sessions_planned=2, interval_weeks=4
+    )
+    appointment = schedule.visits.get(kind=ScheduledVisit.Kind.BASELINE)
+    with pytest.raises(services.MonitoringError) as refused:
+        services.record_visit(
+            patient, clinician, {"visit_date": TODAY, "density_per_cm2": 148},
+            scheduled_visit=appointment,
+        )  # fmt: skip
+    assert "no treatment has been given since" in " ".join(refused.value.errors["is_baseline"])
+    assert Visit.objects.filter(patient=patient, is_baseline=True).count() == 1
+
+
+def test_a_late_entry_of_the_previous_course_is_not_the_new_courses_baseline(
+    patient, clinician, first_course
+):
+    services.create_follow_up_plan(
+        patient,
+        clinician,
+        first_session_date=TODAY + timedelta(days=7),
+        sessions_planned=2,
+        interval_weeks=4,
+    )
+    late = START_1 + timedelta(weeks=20)  # course 1's week-20 visit, entered late
+    with pytest.raises(services.MonitoringError) as refused:
+        _visit(patient, clinician, late, 160, is_baseline=True)
+    assert "belongs to the previous course" in " ".join(refused.value.errors["visit_date"])
+    # Shortly before the new course it is its baseline.
+    assert _visit(patient, clinician, TODAY, 140, is_baseline=True).is_baseline
+
+
+def test_the_timeline_gives_front_desk_a_decisions_date_and_kind_only(
+    client, patient, clinician, first_course, clinic_a, make_user
+):
+    *_, week12 = first_course
+    services.record_decision(
+        week12, clinician, decided="stop_non_response", rationale="prefers minoxidil"
+    )
+    desk = make_user(Role.FRONT_DESK, clinic_a, username="desk")
+    entries = selectors.timeline(patient, show_sessions=False, show_consultation=False)
+    (entry,) = [e for e in entries if e.kind == "decision"]
+    assert (entry.title, entry.detail, entry.restricted) == (
+        "Decision on further sessions",
+        "",
+        True,
+    )
+    client.force_login(desk)
+    page = client.get(f"/monitoring/{patient.pk}/").content.decode()
+    assert "prefers minoxidil" not in page and "Stop (non-response)" not in page
+    client.force_login(clinician)
+    assert "Stop (non-response)" in client.get(f"/monitoring/{patient.pk}/").content.decode()

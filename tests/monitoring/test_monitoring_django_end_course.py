@@ -15,7 +15,7 @@ from anagen.monitoring import selectors, services
 from anagen.monitoring.models import ScheduledVisit
 from anagen.patients import services as patient_services
 
-from ..builders import exosome_plan
+from ..builders import accepted_plan, exosome_plan
 
 TODAY = date.today()
 PLANNED, MISSED, CANCELLED = (
@@ -291,3 +291,74 @@ def test_a_baseline_appointment_is_closed_only_by_a_baseline_visit(patient, clin
     )
     baseline.refresh_from_db()
     assert done.scheduled_visit == baseline and baseline.status == ScheduledVisit.Status.DONE
+
+
+# --- review mends: the course of another treatment; long reasons; voided appointments -------
+
+
+def test_cancelling_another_treatments_plan_does_not_end_the_course(client, patient, clinician):
+    exosome = exosome_plan(patient, clinician)
+    minoxidil = accepted_plan(patient, clinician, "minoxidil")
+    course = services.create_follow_up_plan(
+        patient,
+        clinician,
+        first_session_date=TODAY,
+        sessions_planned=3,
+        interval_weeks=4,
+        protocol_key="exosome_standard",
+    )
+    client.force_login(clinician)
+    page = client.get(f"/consultation/{patient.pk}/").content.decode()
+    assert f'id="id_cancel_{exosome.pk}_end_course"' in page
+    assert f'id="id_cancel_{minoxidil.pk}_end_course"' not in page
+    assert "follows another treatment; it stays booked" in page
+    with pytest.raises(services.MonitoringError) as refused:
+        services.cancel_plan_and_end_course(minoxidil, clinician, "patient stopped minoxidil")
+    assert "follows another treatment" in " ".join(refused.value.errors["end_course"])
+    minoxidil.refresh_from_db()
+    assert minoxidil.status == "active"  # both or neither
+    assert set(_statuses(course).values()) == {PLANNED}
+    services.cancel_plan_and_end_course(exosome, clinician, "patient stopped injections")
+    assert PLANNED not in set(_statuses(course).values())
+
+
+def test_a_long_cancellation_reason_also_ends_the_course(plan, course, clinician):
+    reason = "patient moved abroad; " * 90  # 1,980 characters: the plan form allows 2,000
+    services.cancel_plan_and_end_course(plan, clinician, reason)
+    course.refresh_from_db()
+    assert course.end_reason == f"plan cancelled: {reason.strip()}"
+
+
+def test_the_end_reply_leaves_out_appointments_voided_as_booked_in_error(
+    client, course, patient, clinician, api_token
+):
+    duplicate = course.visits.filter(due_date__gt=TODAY).first()
+    services.void_record(duplicate, clinician, "duplicate booking")
+    response = client.post(
+        f"/api/v1/monitoring/patients/{patient.pk}/courses/{course.pk}/end",
+        data=json.dumps({"reason": "patient stopped"}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_token(clinician, patient.clinic)}"},
+    )
+    assert response.status_code == 200, response.content
+    visits = response.json()["plan"]["visits"]
+    assert duplicate.pk not in {v["id"] for v in visits}
+    assert {v["status"] for v in visits} == {MISSED, CANCELLED}
+
+
+def test_voiding_a_visit_reopens_its_appointment_for_the_corrected_visit(
+    course, patient, clinician
+):
+    target = course.visits.filter(due_date__gt=TODAY).order_by("due_date").first()
+    services.reschedule_visit(target, clinician, new_date=TODAY, reason="came early")
+    wrong = services.record_visit(patient, clinician, {"visit_date": TODAY, "notes": "typo"})
+    target.refresh_from_db()
+    assert target.status == ScheduledVisit.Status.DONE
+    services.void_record(wrong, clinician, "entered at the wrong patient")
+    target.refresh_from_db()
+    wrong.refresh_from_db()
+    assert target.status == PLANNED and wrong.scheduled_visit is None
+    assert wrong.history.filter(scheduled_visit_id=target.pk).exists()  # the link stays told
+    corrected = services.record_visit(patient, clinician, {"visit_date": TODAY})
+    target.refresh_from_db()
+    assert corrected.scheduled_visit == target and target.status == ScheduledVisit.Status.DONE

@@ -79,11 +79,12 @@ class SchedulePlanOut(Schema):
 
     @staticmethod
     def resolve_visits(obj: Any) -> list[ScheduledVisit]:
-        return list(obj.visits.order_by("due_date", "id"))
+        # Appointments voided as booked in error are not part of the schedule.
+        return list(obj.visits.filter(voided_at__isnull=True).order_by("due_date", "id"))
 
 
 class CourseEndIn(InputSchema):
-    reason: str = Field("", max_length=500)
+    reason: str = Field("", max_length=2000)
 
 
 class CourseEndOut(Schema):

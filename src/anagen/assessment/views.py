@@ -82,6 +82,8 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
     # One card per active plan: its edit and cancel forms and a consent row per treatment.
     # Form keys and ids carry the plan's id, so two plans' forms never share an id and a
     # refused form comes back on the plan it was for.
+    # The follow-up course a plan's cancellation can end in the same step (that plan's).
+    open_course = monitoring_selectors.open_course(patient) if can(request, "plan.edit") else None
     plan_cards = []
     for card in c.plans:
         plan = card.plan
@@ -116,6 +118,8 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
                 "cancel_form": bound.get(f"cancel:{plan.pk}")
                 or f.CancelForm(auto_id=f"id_cancel_{plan.pk}_%s"),
                 "consent_rows": consent_rows,
+                "course_follows": open_course is not None
+                and monitoring_selectors.course_follows_plan(open_course.plan, plan),
             }
         )
     screening_rows = []
@@ -161,10 +165,7 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
         ),
         "plan_forms": plan_forms,
         "plan_cards": plan_cards,
-        # The follow-up course a plan's cancellation can end in the same step.
-        "open_course": (
-            monitoring_selectors.open_course(patient) if can(request, "plan.edit") else None
-        ),
+        "open_course": open_course,
         "screening_rows": screening_rows,
         "blocked": blocked,
         "can": {

@@ -331,7 +331,7 @@ class EndCourseForm(forms.Form):
     """End a course early: its planned visits are closed, with the reason."""
 
     reason = forms.CharField(
-        max_length=500,
+        max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Kept in each visit's history, e.g. 'plan cancelled: patient stopped'",
     )

@@ -220,6 +220,13 @@ def open_course(patient: Patient) -> OpenCourse | None:
     return OpenCourse(plan=plan, planned=[sv for sv in planned if sv.plan_id == plan.pk])
 
 
+def course_follows_plan(course: FollowUpPlan, plan: TreatmentPlan) -> bool:
+    """Whether the follow-up ``course`` follows treatment ``plan``: its protocol's modality
+    is one of the plan's (a course without a known protocol follows any plan)."""
+    modality = course_modality(course)
+    return not modality or modality in (plan.modalities or [])
+
+
 def get_follow_up_plan(patient: Patient, plan_id: int) -> FollowUpPlan:
     return _get(
         FollowUpPlan.objects.filter(clinic=patient.clinic, patient=patient),
@@ -1134,6 +1141,11 @@ def timeline(
         )  # fmt: skip
     decisions = live_decisions(patient).select_related("visit")
     for dcs in decisions:
+        if not show_consultation:
+            # The decision is clinical reasoning: its date and kind only, as for sessions.
+            out.append(TimelineEntry(dcs.visit.visit_date, "decision", "Decision on further "
+                                     "sessions", restricted=True))  # fmt: skip
+            continue
         out.append(
             TimelineEntry(
                 dcs.visit.visit_date,

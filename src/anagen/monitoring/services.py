@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import IO, Any
 
 from django.core.files.base import ContentFile
@@ -43,6 +43,7 @@ from anagen.monitoring.models import (
     Voidable,
 )
 from anagen.patients.models import Patient
+from anagen.treatments.models import TreatmentSession
 
 MEASUREMENT_FIELDS = (
     "target_area_cm2",
@@ -291,7 +292,7 @@ def _check_plan_start(patient: Patient, first: date, protocol_key: str, err: _Er
         if not modality or modality in (p.modalities or [])
     ]
     if plans and all(p.start_on is not None and p.start_on > first for p in plans):
-        plan = min(plans, key=lambda p: p.start_on)
+        plan = min(plans, key=lambda p: p.start_on or first)
         err.add(
             "first_session_date",
             f"The treatment plan “{plan.title}” starts on {plan.start_on:%Y-%m-%d}: sessions "
@@ -414,6 +415,9 @@ def set_visit_status(
     return fresh
 
 
+END_REASON_MAX = 2100
+
+
 @dataclass(frozen=True)
 class CourseEnded:
     """What ending a course did to its planned visits."""
@@ -437,7 +441,8 @@ def end_course(plan: FollowUpPlan, user: User, reason: str) -> CourseEnded:
     did not take place (follow-up attrition counts them). Visits that took place stay."""
     _writable(plan, "follow-up schedule")
     err = _Errors()
-    reason = _text(err, "reason", reason, 500)
+    # Room for a plan's cancellation reason (2,000 characters) with its "plan cancelled: ".
+    reason = _text(err, "reason", reason, END_REASON_MAX)
     if len(reason) < 5:
         err.add("reason", "Give the reason for ending the course (at least 5 characters).")
     err.raise_if_any()
@@ -479,6 +484,15 @@ def cancel_plan_and_end_course(
         if course is None:
             raise MonitoringError(
                 {"end_course": ["This patient has no follow-up course with visits planned."]}
+            )
+        if not selectors.course_follows_plan(course.plan, plan):
+            raise MonitoringError(
+                {
+                    "end_course": [
+                        "The open follow-up course follows another treatment than this plan; "
+                        "it is not ended with it (end it on the schedule page if it should end)."
+                    ]
+                }
             )
         ended = end_course(course.plan, user, f"plan cancelled: {reason.strip()}")
     return cancelled, ended
@@ -687,10 +701,15 @@ def _same_day_appointment(
     return sv
 
 
+# A new course's baseline is taken at most this long before its first session.
+BASELINE_LEAD_DAYS = 60
+
+
 def _check_new_baseline(patient: Patient, on: date | None, err: _Errors) -> None:
-    """One baseline per course: a further baseline is refused unless a follow-up course has
-    been booked to start after the latest one (a patient back for a new course), and it
-    must come after that baseline. Each visit is compared with its course's baseline."""
+    """One baseline per course: a further baseline is accepted for a patient back for a new
+    course only: a course booked to start after the latest baseline, treatment given since
+    that baseline, and the new one dated after it and at most BASELINE_LEAD_DAYS before the
+    new course's first session. Each visit is compared with its course's baseline."""
     latest = (
         Visit.objects.filter(patient=patient, is_baseline=True, voided_at__isnull=True)
         .order_by("-visit_date", "-id")
@@ -698,22 +717,45 @@ def _check_new_baseline(patient: Patient, on: date | None, err: _Errors) -> None
     )
     if latest is None or on is None:
         return
-    newer_course = FollowUpPlan.objects.filter(
-        patient=patient, voided_at__isnull=True, first_session_date__gt=latest.visit_date
-    ).exists()
-    if not newer_course:
+    newer_course = (
+        FollowUpPlan.objects.filter(
+            patient=patient, voided_at__isnull=True, first_session_date__gt=latest.visit_date
+        )
+        .order_by("first_session_date", "id")
+        .first()
+    )
+    current = f"This patient already has a baseline visit ({latest.visit_date:%Y-%m-%d})"
+    if newer_course is None:
         err.add(
             "is_baseline",
-            f"This patient already has a baseline visit ({latest.visit_date:%Y-%m-%d}), and no "
-            "course starts after it: that is the current course's baseline. A new baseline "
-            "goes with a new course booked to start after it; a baseline entered in error is "
-            "voided instead.",
+            f"{current}, and no course starts after it: that is the current course's "
+            "baseline. A new baseline goes with a new course booked to start after it; a "
+            "baseline entered in error is voided instead.",
         )
     elif on <= latest.visit_date:
         err.add(
             "visit_date",
             f"A new course's baseline comes after the current baseline "
             f"({latest.visit_date:%Y-%m-%d}).",
+        )
+    elif on < newer_course.first_session_date - timedelta(days=BASELINE_LEAD_DAYS):
+        earliest = newer_course.first_session_date - timedelta(days=BASELINE_LEAD_DAYS)
+        err.add(
+            "visit_date",
+            f"The new course starts on {newer_course.first_session_date:%Y-%m-%d}; its baseline "
+            f"is taken shortly before (from {earliest:%Y-%m-%d}). A visit on "
+            f"{on:%Y-%m-%d} belongs to the previous course.",
+        )
+    elif not TreatmentSession.objects.filter(
+        patient=patient,
+        voided_at__isnull=True,
+        performed_on__gt=latest.visit_date,
+        performed_on__lt=on,
+    ).exists():
+        err.add(
+            "is_baseline",
+            f"{current} and no treatment has been given since: it is still the baseline of "
+            "this course. A baseline entered in error is voided instead.",
         )
 
 
@@ -817,6 +859,8 @@ def record_visit(
         Patient.objects.select_for_update().filter(pk=patient.pk).first()
         recheck = _Errors()
         earlier = _same_day_check(patient, visit_date, confirmed_same_day, recheck)
+        if visit_values.get("is_baseline"):
+            _check_new_baseline(patient, visit_date, recheck)  # two baselines posted at once
         recheck.raise_if_any()
         visit = Visit(clinic=patient.clinic, patient=patient, recorded_by=user, **visit_values)
         reason = "visit recorded"
@@ -832,6 +876,8 @@ def record_visit(
             reason = f"visit recorded; {confirmation}"
         if scheduled_visit is not None:
             sv = ScheduledVisit.objects.select_for_update().get(pk=scheduled_visit.pk)
+            if sv.is_voided:
+                raise MonitoringError({"scheduled_visit": ["This appointment was just voided."]})
             if sv.status != ScheduledVisit.Status.PLANNED or hasattr(sv, "visit"):
                 raise MonitoringError({"scheduled_visit": ["This appointment was just recorded."]})
             visit.scheduled_visit = sv
@@ -941,7 +987,17 @@ def void_record(obj: Voidable, user: User, reason: str) -> None:
         fresh.voided_at = timezone.now()
         fresh.voided_by = user
         fresh.void_reason = reason
+        reopened = None
+        if isinstance(fresh, Visit) and fresh.scheduled_visit_id is not None:
+            # The appointment did not take place after all: planned again (overdue if past),
+            # to be recorded anew or marked missed. The voided visit lets go of it (a visit
+            # holds one appointment, and the corrected visit needs it); its history keeps it.
+            reopened = ScheduledVisit.objects.select_for_update().get(pk=fresh.scheduled_visit_id)
+            fresh.scheduled_visit = None
         save_with_history(fresh, user, f"voided: {reason}")
+        if reopened is not None and reopened.status == ScheduledVisit.Status.DONE:
+            reopened.status = ScheduledVisit.Status.PLANNED
+            save_with_history(reopened, user, f"planned again: its visit was voided ({reason})")
         if isinstance(fresh, Photo) and fresh.kind == Photo.Kind.TRICHOSCOPY:
             # Its analysis numbers must leave the visit too; in the same transaction, so a
             # failure there keeps the photo unvoided rather than half done.
