@@ -357,6 +357,33 @@ def test_the_mmrm_takes_one_source_per_patient_so_each_has_one_baseline():
     assert kept.set_index("patient_id").loc[2, "source"] == "imaging"
 
 
+def test_the_mmrm_says_which_values_one_source_per_patient_left_out():
+    """The value left out by the one-source rule was counted as a missing visit, unnamed."""
+    rng = np.random.default_rng(7)
+    visit_rows, meas, vid = [], [], 0
+    for pid in range(1, 9):
+        for week in (0, 4, 12):
+            vid += 1
+            day = DAY0 + pd.Timedelta(weeks=week)
+            visit_rows.append((pid, vid, day, week == 0))
+            value = 100.0 + pid + week * (0.5 if pid <= 4 else 1.0) + rng.normal(0, 2)
+            if pid == 1 and week == 12:
+                meas.append((vid, False, value))  # patient 1: image analysis at week 12
+            else:
+                meas.append((vid, True, value))
+            if pid == 1 and week == 0:
+                meas.append((vid, False, value - 1))  # ... and at baseline
+    visits = pd.DataFrame(
+        visit_rows, columns=["patient_id", "visit_id", "visit_date", "is_baseline"]
+    )
+    long = cohort.build_long(visits, _measurement_rows(*meas), "density_per_cm2")
+    attributes = pd.DataFrame({"patient_id": range(1, 9), "arm": ["exosome"] * 4 + ["prp"] * 4})
+    result = cohort.analyse_cohort(long, attributes, cohort.CohortOptions())
+    mmrm = result.sections["mmrm"]
+    assert mmrm.ok, mmrm.message
+    assert "1 value of 1 patient measured by image analysis at some visits" in mmrm.missing_data
+
+
 def test_a_visit_without_a_value_does_not_displace_one_with_a_value_in_its_window():
     # Both visits fall in the week-12 window; the one on day 84 (nearer) has no density.
     visits = pd.DataFrame(

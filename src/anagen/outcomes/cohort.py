@@ -899,7 +899,12 @@ def _mmrm_section(
             "(unbalanced visits).",
         )  # fmt: skip
     use = rows[rows["week"].isin([float(w) for w in usable]) & rows["arm"].isin(kept)]
+    before_sources = use
     use = one_source_per_patient(use)
+    n_other_source = len(before_sources) - len(use)
+    n_other_patients = before_sources.loc[
+        ~before_sources.index.isin(use.index), "patient_id"
+    ].nunique()
     if reference not in kept:
         reference = kept[0]
     try:
@@ -925,6 +930,13 @@ def _mmrm_section(
         missing += (
             f" Arms left out of the MMRM because they have fewer than two values at most visits: "
             f"{', '.join(combination_label(a) for a in thin)}."
+        )
+    if n_other_source:
+        missing += (
+            f" {n_other_source} value{'s' if n_other_source != 1 else ''} of "
+            f"{n_other_patients} patient{'s' if n_other_patients != 1 else ''} measured by "
+            "image analysis at some visits and by hand at others left out: the MMRM takes one "
+            "measurement source per patient (the manual one), and counts them as missing."
         )
     if dropped:
         missing += (
