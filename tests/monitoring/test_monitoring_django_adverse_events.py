@@ -395,3 +395,81 @@ def test_the_reportable_table_keeps_dates_and_lot_numbers_on_one_line(client, cl
     css = client.get("/static/monitoring/monitoring.css")
     body = b"".join(css.streaming_content) if css.streaming else css.content
     assert b".nowrap { white-space: nowrap; }" in body
+
+
+# --- lowering an event needs a reason; lowering a serious or grade ≥ 3 one, a clinician ------
+
+
+@pytest.fixture
+def grade_3(clinician, patient):
+    return services.record_adverse_event(
+        patient,
+        clinician,
+        {"term_key": "injection_site_reaction", "grade": 3, "relatedness": "probable",
+         "onset_date": TODAY - timedelta(days=3)},
+    )  # fmt: skip
+
+
+def test_a_nurse_cannot_lower_a_grade_3_event_off_the_reportable_list(
+    client, clinic_a, make_user, patient, grade_3
+):
+    nurse = make_user(Role.NURSE, clinic_a, username="nurse")
+    client.force_login(nurse)
+    url = f"/monitoring/{patient.pk}/adverse-events/{grade_3.pk}/edit/"
+    response = client.post(url, form(grade="1", change_reason="felt better next day"))
+    assert response.status_code == 400
+    assert "a clinician makes it" in response.content.decode()
+    grade_3.refresh_from_db()
+    assert grade_3.grade == 3 and grade_3.serious_or_high_grade
+    # What is new can still be added: the resolution, without lowering anything.
+    done = client.post(url, form(grade="3", resolution_date=TODAY.isoformat(), outcome="recovered"))
+    assert done.status_code == 302
+
+
+def test_a_clinician_lowers_it_with_a_reason_kept_in_the_history(
+    client, clinician, patient, grade_3, api_token
+):
+    client.force_login(clinician)
+    url = f"/monitoring/{patient.pk}/adverse-events/{grade_3.pk}/edit/"
+    page = client.get(url).content.decode()
+    assert 'name="change_reason"' in page
+    no_reason = client.post(url, form(grade="1"))
+    assert no_reason.status_code == 400
+    assert "This change lowers the event (grade 3 → 1)" in no_reason.content.decode()
+    assert (
+        client.post(url, form(grade="1", change_reason="graded from a blurred photo")).status_code
+        == 302
+    )
+    grade_3.refresh_from_db()
+    assert (grade_3.grade, grade_3.serious_or_high_grade) == (1, False)
+    assert grade_3.history.first().history_change_reason.endswith(
+        "lowered (grade 3 → 1): graded from a blurred photo"
+    )
+
+
+def test_lowering_relatedness_needs_a_reason_and_raising_a_grade_does_not(
+    clinician, patient, clinic_a, make_user, client, api_token
+):
+    event = services.record_adverse_event(
+        patient,
+        clinician,
+        {"term_key": "injection_site_reaction", "grade": 1, "relatedness": "possible",
+         "onset_date": TODAY - timedelta(days=3)},
+    )  # fmt: skip
+    nurse = make_user(Role.NURSE, clinic_a, username="nurse")
+    headers = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
+    url = f"/api/v1/monitoring/patients/{patient.pk}/adverse-events/{event.pk}"
+    refused = client.patch(
+        url, data={"relatedness": "unrelated"}, content_type="application/json", headers=headers
+    )
+    assert refused.status_code == 400
+    assert "relatedness Possibly related → Not related" in refused.json()["detail"]
+    ok = client.patch(
+        url,
+        data={"relatedness": "unrelated", "change_reason": "rash began before the session"},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert ok.status_code == 200, ok.content
+    raised = client.patch(url, data={"grade": 2}, content_type="application/json", headers=headers)
+    assert raised.status_code == 200 and raised.json()["grade"] == 2

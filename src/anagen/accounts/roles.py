@@ -131,6 +131,11 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
         frozenset({Role.CLINICIAN, Role.NURSE}),
         "Record and update adverse events (CTCAE term and grade)",
     ),
+    "adverse_event.lower": (
+        frozenset({Role.CLINICIAN}),
+        "Lower a serious or grade ≥ 3 adverse event (grade, term, seriousness, relatedness; "
+        "with a reason): it leaves the reportable list",
+    ),
     "decision.record": (
         frozenset({Role.CLINICIAN}),
         "Record the decision on further sessions (with the app's proposal)",
@@ -221,6 +226,7 @@ PERMISSION_ACTIONS: dict[str, str] = {
     "visit.record": "recording follow-up visits",
     "schedule.manage": "booking and rescheduling appointments and follow-up visits",
     "adverse_event.record": "recording adverse events",
+    "adverse_event.lower": "lowering a serious or grade ≥ 3 adverse event",
     "decision.record": "recording decisions on further sessions",
     "monitoring.settings": "setting the clinic's response thresholds",
     "session.view": "seeing treatment sessions",

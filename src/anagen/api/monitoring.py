@@ -235,6 +235,13 @@ class AdverseEventIn(InputSchema):
     meddra_code: str | None = Field(None, max_length=12)
     meddra_version: str | None = Field(None, max_length=10)
     visit_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    change_reason: str | None = Field(
+        None,
+        max_length=2000,
+        description="Updates only: needed when the change lowers the event (a lower grade, "
+        "another term, seriousness removed, related → not related); lowering a serious or "
+        "grade ≥ 3 event also needs adverse_event.lower",
+    )
 
 
 class AdverseEventOut(Schema):
@@ -617,6 +624,7 @@ def list_events(request: ClinicRequest, patient_id: int):
 def create_event(request: ClinicRequest, patient_id: int, payload: AdverseEventIn):
     patient = _patient(request, patient_id)
     data = {k: v for k, v in payload.dict().items() if v is not None}
+    data.pop("change_reason", None)  # a new event has nothing to change
     return Status(201, services.record_adverse_event(patient, request.user, data))
 
 
@@ -630,7 +638,14 @@ def update_event(request: ClinicRequest, patient_id: int, event_id: int, payload
     patient = _patient(request, patient_id)
     event = selectors.get_adverse_event(patient, event_id)
     data = payload.dict(exclude_unset=True)
-    return services.update_adverse_event(event, request.user, data)
+    reason = data.pop("change_reason", None) or ""
+    return services.update_adverse_event(
+        event,
+        request.user,
+        data,
+        change_reason=reason,
+        may_lower_serious=allowed(getattr(request, "role", None), "adverse_event.lower"),
+    )
 
 
 @router.get(

@@ -226,6 +226,15 @@ class AdverseEventForm(forms.Form):
         refuses it again until the user picks another: falling back to "none" would save
         the event without a session on the second click."""
         super().__init__(*args, **kwargs)
+        if event is not None:
+            self.fields["change_reason"] = forms.CharField(
+                required=False,
+                max_length=2000,
+                widget=forms.Textarea(attrs={"rows": 2}),
+                label="Reason for the change",
+                help_text="Needed when the change lowers the event (grade, term, seriousness, "
+                "relatedness); kept in the history",
+            )
         choices = session_link.session_choices(sessions)
         stored = event.related_session_date if event else None
         if stored is not None and stored.isoformat() not in dict(choices):

@@ -1200,8 +1200,46 @@ def record_adverse_event(patient: Patient, user: User, data: Mapping[str, Any]) 
     return event
 
 
-def update_adverse_event(event: AdverseEvent, user: User, data: Mapping[str, Any]) -> AdverseEvent:
-    """Change some fields (e.g. resolution date and outcome); all rules are re-checked."""
+_RELATED = {
+    AdverseEvent.Relatedness.POSSIBLE,
+    AdverseEvent.Relatedness.PROBABLE,
+    AdverseEvent.Relatedness.DEFINITE,
+}
+
+
+def lowered(stored: AdverseEvent, values: Mapping[str, Any]) -> list[str]:
+    """How a change lowers an event's safety weight, in words: a lower grade, another term,
+    seriousness criteria removed, or "related" turned into not related / not assessed."""
+    out = []
+    if values.get("grade", stored.grade) < stored.grade:
+        out.append(f"grade {stored.grade} → {values['grade']}")
+    if values.get("term_key", stored.term_key) != stored.term_key:
+        out.append(f"term {stored.term_name} → {values.get('term_name', values['term_key'])}")
+    removed = set(stored.seriousness or []) - set(values.get("seriousness", stored.seriousness))
+    if removed:
+        labels = dict(AdverseEvent.SERIOUSNESS_CHOICES)
+        out.append("seriousness removed: " + ", ".join(labels.get(c, c) for c in sorted(removed)))
+    now = values.get("relatedness", stored.relatedness)
+    if stored.relatedness in _RELATED and now not in _RELATED:
+        words = dict(AdverseEvent.Relatedness.choices)
+        out.append(f"relatedness {words[stored.relatedness]} → {words.get(now, now)}")
+    return out
+
+
+def update_adverse_event(
+    event: AdverseEvent,
+    user: User,
+    data: Mapping[str, Any],
+    *,
+    change_reason: str = "",
+    may_lower_serious: bool = True,
+) -> AdverseEvent:
+    """Change some fields (e.g. resolution date and outcome); all rules are re-checked.
+
+    A change that lowers the event (``lowered``) needs ``change_reason``, kept in the
+    history; on a serious or grade ≥ 3 event it also needs ``may_lower_serious`` (the view
+    and API pass the role's ``adverse_event.lower``): it takes the event off the reportable
+    list and can undo the reason a treatment was stopped."""
     _writable(event, "adverse event")
     err = _Errors()
     _unknown(err, data, AE_FIELDS)
@@ -1210,6 +1248,22 @@ def update_adverse_event(event: AdverseEvent, user: User, data: Mapping[str, Any
     merged["visit_id"] = event.visit_id
     merged.update(data)
     values = _clean_event(event.patient, merged, err, stored=event)
+    change_reason = _text(err, "change_reason", change_reason, 2000)
+    err.raise_if_any()
+    weaker = lowered(event, values)
+    if weaker and event.serious_or_high_grade and not may_lower_serious:
+        err.add(
+            "__all__",
+            f"This change lowers a serious or grade ≥ 3 event ({'; '.join(weaker)}), which "
+            "takes it off the reportable list: a clinician makes it. Add what is new to the "
+            "description, or ask a clinician.",
+        )
+    elif weaker and len(change_reason) < 5:
+        err.add(
+            "change_reason",
+            f"This change lowers the event ({'; '.join(weaker)}): give the reason (at least "
+            "5 characters); it is kept in the history.",
+        )
     err.raise_if_any()
     with transaction.atomic():
         fresh = AdverseEvent.objects.select_for_update().get(pk=event.pk)
@@ -1218,7 +1272,12 @@ def update_adverse_event(event: AdverseEvent, user: User, data: Mapping[str, Any
             return fresh  # nothing to record: the history lists changes only
         for f, v in values.items():
             setattr(fresh, f, v)
-        save_with_history(fresh, user, "updated: " + ", ".join(changed))
+        reason = "updated: " + ", ".join(changed)
+        if weaker:
+            reason += f"; lowered ({'; '.join(weaker)}): {change_reason}"
+        elif change_reason:
+            reason += f": {change_reason}"
+        save_with_history(fresh, user, reason)
     return fresh
 
 

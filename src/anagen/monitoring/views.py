@@ -645,8 +645,16 @@ def adverse_event_edit(request: ClinicRequest, patient_id: int, event_id: int) -
         event=event,
     )
     if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        reason = data.pop("change_reason", "")
         try:
-            updated = services.update_adverse_event(event, request.user, dict(form.cleaned_data))
+            updated = services.update_adverse_event(
+                event,
+                request.user,
+                data,
+                change_reason=reason,
+                may_lower_serious=can(request, "adverse_event.lower"),
+            )
         except services.MonitoringError as exc:
             _apply_errors(form, exc)
         else:
