@@ -11,7 +11,7 @@ import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from anagen.accounts.roles import Role
-from anagen.products import services
+from anagen.products import release, services
 from anagen.products.models import (
     CertificateOfAnalysis,
     DecisionKind,
@@ -143,7 +143,23 @@ class TestCertificateOfAnalysis:
                 labelled_particles_per_ml={"value": 1.0e10, "unit": "particles/vial"}
             ),
         )
-        assert coa.results["labelled_particles_per_ml"]["unit"] == "particles/vial"
+        # The check is against the product's label, not the restated amount.
+        assert coa.results["labelled_particles_per_ml"] == pytest.approx(1.0e10)
+
+    def test_a_restated_label_within_rounding_does_not_move_the_window(self, make_lot, quality):
+        # 1.25e10 is +25 % from the label (1e10): outside ±20 %. Restating the label as
+        # 1.049e10 (within 5 %) made it +19.2 % "from label" and the lot passed.
+        lot = make_lot()
+        coa = services.record_coa(
+            lot,
+            quality,
+            testing_laboratory="Lab",
+            results=good_results(particles_per_ml=1.25e10, labelled_particles_per_ml=1.049e10),
+        )
+        report = services.release_report(lot)
+        row = next(r for r in report.results if r.field == "particles_per_ml")
+        assert row.status == release.Status.FAIL and "+25.0 % from label" in row.note
+        assert coa.results["labelled_particles_per_ml"] == pytest.approx(1.0e10)
 
     def test_a_non_pdf_attachment_is_refused(self, make_lot, quality):
         lot = make_lot()

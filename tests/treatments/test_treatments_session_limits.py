@@ -459,3 +459,12 @@ def test_a_refused_fine_grid_form_comes_back_on_the_fine_grid_with_its_cells(
     page = response.content.decode()
     assert 'type="hidden" name="fine_grid" value="True"' in page
     assert 'name="map-frontal.1-points"' in page and 'value="10"' in page
+
+
+def test_product_vials_are_refused_in_a_session_other_than_exosome(clinic_a, clinician, ready, lot):
+    """A PRP session drew an exosome lot: the lot trace and a recall would name the patient
+    as treated with it."""
+    _, plan = ready
+    errors = refused(clinic_a, clinician, plan, [lot], modality="prp", prp=PRP)
+    assert "exosome sessions only" in " ".join(errors["vials"])
+    assert nothing_stored(lot)

@@ -135,6 +135,10 @@ def test_prp_errors_show_by_the_prp_field_not_as_a_field_path(
     patient = make_patient(clinic_a, clinician, sex_at_birth="male", family_name="Plasma")
     plan = accepted_plan(patient, clinician, "prp")
     client.force_login(clinician)
+    # A PRP plan draws no product vials: no lot rows, no investigational notice.
+    page = client.get(f"/sessions/{patient.pk}/new/").content.decode()
+    assert "exosome" not in plan.modalities
+    assert 'id="vials"' not in page and "notice investigational" not in page
     response = client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot, modality="prp"))
     assert response.status_code == 400
     assert response.context["form"].errors["prp_blood_volume_ml"] == [

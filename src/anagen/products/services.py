@@ -681,15 +681,17 @@ def _label_check(product: Product, results: dict[str, Any]) -> list[release.Fiel
 def complete_results(product: Product, results: dict[str, Any]) -> dict[str, Any]:
     """Fill what the CoA leaves to the label or to arithmetic.
 
-    - labelled_particles_per_ml from the product label when the CoA does not restate it;
+    - labelled_particles_per_ml from the product label, whether or not the CoA restates it;
     - particles_per_ug_protein from concentration ÷ protein when both are reported.
 
     Derived values are computed from the entered ones every time, never carried over from
     an earlier CoA; :func:`derived_fields` says which ones they were.
     """
     out = {k: v for k, v in results.items() if v is not None and v != ""}
-    if "labelled_particles_per_ml" not in out:
-        out["labelled_particles_per_ml"] = product.labelled_particles_per_ml
+    # Always the product's label: a restated amount (checked against it within rounding by
+    # _label_check) would otherwise shift the ±20 % window by up to 5 % and pass a lot
+    # that fails against the label.
+    out["labelled_particles_per_ml"] = product.labelled_particles_per_ml
     if "particles_per_ug_protein" not in out:
         purity = _purity_from(out, float(product.volume_ml))
         if purity is not None:

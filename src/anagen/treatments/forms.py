@@ -176,6 +176,9 @@ class SessionForm(forms.Form):
         """The PRP section is folded away: it opens when one of its fields has an error."""
         return any(name.startswith("prp_") for name in self.errors)
 
+    def vials_have_errors(self) -> bool:
+        return any(name.startswith("vial_") for name in self.errors)
+
     def grafts_have_errors(self) -> bool:
         return any(name.startswith("graft_") for name in self.errors)
 

@@ -396,6 +396,13 @@ def record_session(
     vials = list(vials or [])
     if modality == Modality.EXOSOME and not vials:
         errors.setdefault("vials", []).append("Record the vials drawn (lot and number).")
+    elif modality != Modality.EXOSOME and vials:
+        # The lots are exosome products: drawn for another treatment, the lot trace and a
+        # recall would name the patient as treated with them.
+        errors.setdefault("vials", []).append(
+            "Product vials are drawn in exosome sessions only; this session is "
+            f"{Modality(modality).label}: remove the lot rows."
+        )
     seen_lots: dict[int, int] = {}
     for i, v in enumerate(vials):
         if isinstance(v.quantity, bool) or not isinstance(v.quantity, int) or v.quantity < 1:

@@ -27,6 +27,7 @@ from anagen.treatments.forms import (
     empty_map_rows,
     parse_map,
 )
+from anagen.treatments.models import Modality
 
 ENTRY_ERROR = re.compile(r"map\[(\d+)\]\.(\w+)")
 
@@ -195,6 +196,9 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
             "patient": patient,
             "form": form,
             "plans": plans,
+            # Lots are exosome products: the vial rows, their checklist line and the
+            # investigational notice only where an active plan includes exosome sessions.
+            "uses_exosome": any(Modality.EXOSOME in (p.modalities or []) for p in plans),
             "map_rows": map_rows,
             "map_svg": svg,
             "fine_grid": fine_grid,
@@ -309,7 +313,6 @@ def postcare_templates(request: ClinicRequest) -> HttpResponse:
             else:
                 messages.success(request, "New version saved; sheets use it from now on.")
                 return redirect("treatments:postcare")
-    from anagen.treatments.models import Modality
 
     current = [(m, *services.postcare_text(request.clinic, m.value)) for m in Modality]
     return render(
