@@ -244,8 +244,8 @@ def test_every_change_row_has_a_baseline_this_visit_and_change_cell(client, nurs
     client.force_login(nurse)
     html = client.get(f"/monitoring/{patient.pk}/visits/{later.pk}/").content.decode()
     assert _change_rows(html) == {
-        "Density (/cm²)": ["100.0", "112.0", "12.0 %"],
-        "Mean diameter (µm)": ["50.0", "56.0", "6.0 µm"],
+        "Density (/cm²)": ["100.0", "112.0", "+12.0 %"],
+        "Mean diameter (µm)": ["50.0", "56.0", "+6.0 µm"],
         "Global assessment": ["0", "2", "+2"],
     }
 

@@ -193,7 +193,7 @@ def test_a_map_is_refused_on_a_session_that_injects_nothing(clinic_a, clinician,
 def test_the_same_lot_on_two_vial_rows_is_refused(clinic_a, clinician, ready, lot):
     _, plan = ready
     errors = refused(clinic_a, clinician, plan, [lot, lot])
-    assert "listed twice" in " ".join(errors["vials[1].lot"])
+    assert f"Lot {lot.lot_number} listed twice (row 1 too)" in " ".join(errors["vials[1].lot"])
     assert nothing_stored(lot)
 
 

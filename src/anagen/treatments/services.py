@@ -415,7 +415,7 @@ def record_session(
             errors.setdefault(f"vials[{i}].lot", []).append("No such lot.")
         elif v.lot.pk in seen_lots:
             errors.setdefault(f"vials[{i}].lot", []).append(
-                f"Lot {v.lot.lot_number} listed twice (vials[{seen_lots[v.lot.pk]}] too); "
+                f"Lot {v.lot.lot_number} listed twice (row {seen_lots[v.lot.pk] + 1} too); "
                 "give one row with the quantity."
             )
         else:
