@@ -54,3 +54,22 @@ class AtomicWritesMiddleware:
             if response.status_code >= 500:
                 transaction.set_rollback(True)
         return response
+
+
+class MethodNotAllowedPageMiddleware:
+    """Give a page's 405 (a form's address opened as a link, by the back button or typed) a
+    page that says what happened: Django's answer has no body, and browsers showed their own
+    error screen. API answers are left as they are (ninja gives JSON)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code != 405 or response.content or request.path.startswith(API_PREFIX):
+            return response
+        from django.shortcuts import render  # templates load after the app registry
+
+        page = render(request, "405.html", status=405)
+        page["Allow"] = response.get("Allow", "")
+        return page
