@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import render
 
 from anagen.core.text import contains_nul
 
@@ -68,8 +69,6 @@ class MethodNotAllowedPageMiddleware:
         response = self.get_response(request)
         if response.status_code != 405 or response.content or request.path.startswith(API_PREFIX):
             return response
-        from django.shortcuts import render  # templates load after the app registry
-
         page = render(request, "405.html", status=405)
         page["Allow"] = response.get("Allow", "")
         return page

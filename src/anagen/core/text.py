@@ -101,13 +101,19 @@ def phone_cell(value: object) -> str:
     return text if PHONE_NUMBER.fullmatch(text) else spreadsheet_safe(text)
 
 
+def _half_up(value: float, decimals: int) -> Decimal:
+    """``value`` to ``decimals`` places, halves rounded away from zero as the number is
+    written (its shortest repr), not as the float is stored."""
+    return Decimal(repr(float(value))).quantize(
+        Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP
+    )
+
+
 def round_half_up(value: float, decimals: int) -> float:
     """``value`` rounded as ``fixed`` writes it (halves up as written: -6.25 → -6.3), for
     numbers stored or compared: ``round`` gives -6.2 (halves to even), so the visit page and
     the progress page read one change differently."""
-    return float(
-        Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
-    )
+    return float(_half_up(value, decimals))
 
 
 def fixed(value: float, decimals: int, *, signed: bool = False) -> str:
@@ -117,9 +123,7 @@ def fixed(value: float, decimals: int, *, signed: bool = False) -> str:
     ``floatformat`` on the stored decimal gives "85.1": one measurement then read differently
     on the visit page and in the progress report.
     """
-    rounded = Decimal(repr(float(value))).quantize(
-        Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP
-    )
+    rounded = _half_up(value, decimals)
     if rounded.is_zero():
         rounded = abs(rounded)  # no "-0.0"
     text = f"{rounded:f}"
