@@ -37,12 +37,28 @@ class TestNumbersWithCommas:
 
     @pytest.mark.parametrize(
         ("text", "value"),
-        [("12,000", 12000.0), ("1,200,000.5", 1200000.5), ("1,500e7", 1.5e10), ("0.05", 0.05)],
-    )
-    def test_thousands_grouping_is_read(self, text, value):
+        [("1,200,000", 1200000.0), ("12,000.5", 12000.5), ("1,200,000.5", 1200000.5),
+         ("0.05", 0.05)],
+    )  # fmt: skip
+    def test_thousands_grouping_that_cannot_be_misread_is_read(self, text, value):
         form = form_with(particles_per_ml=text)
         assert form.is_valid(), form.errors
         assert form.cleaned_data["particles_per_ml"] == value
+
+    @pytest.mark.parametrize(
+        ("text", "plain", "decimal"),
+        [("1,250", "1250", "1.250"), ("12,000", "12000", "12.000"),
+         ("1,500e7", "1500e7", "1.500e7")],
+    )  # fmt: skip
+    def test_one_comma_group_without_a_point_is_refused_naming_both_readings(
+        self, text, plain, decimal
+    ):
+        form = form_with(protein_ug_per_ml=text)
+        assert not form.is_valid()
+        assert form.errors["protein_ug_per_ml"] == [
+            f"“{text}” reads as {plain} in English and as {decimal} in much of Europe: "
+            f"write {plain} or {decimal}, without the comma."
+        ]
 
     def test_the_message_for_european_grouping_moves_the_point(self):
         assert decimal_comma_message("1.234,5") == "Use a decimal point: 1234.5, not 1.234,5."
@@ -56,6 +72,59 @@ class TestNumbersWithCommas:
         assert response.status_code == 400
         assert "Use a decimal point: 0.05, not 0,05." in response.content.decode()
         assert not CertificateOfAnalysis.objects.filter(lot=lot).exists()
+
+
+class TestNumbersWithAUnit:
+    @pytest.mark.parametrize(
+        ("name", "text", "value", "unit"),
+        [("particles_per_ml", "1.2e11 particles/mL", 1.2e11, "particles/mL"),
+         ("particles_per_ml", "2.4e11 particles/vial", 2.4e11, "particles/vial"),
+         ("particles_50_400nm_pct", "95 %", 95.0, "%"),
+         ("endotoxin_eu_per_ml", "0.05EU/mL", 0.05, "EU/mL")],
+    )  # fmt: skip
+    def test_a_unit_typed_after_the_number_is_kept_with_it(self, name, text, value, unit):
+        form = form_with(**{name: text})
+        assert form.is_valid(), form.errors
+        assert form.cleaned_data[name] == {"value": value, "unit": unit}
+
+    def test_a_unit_that_does_not_convert_is_refused_naming_the_expected_one(self):
+        form = form_with(size_mode_nm="120 furlongs")
+        assert not form.is_valid()
+        message = form.errors["size_mode_nm"][0]
+        assert message.startswith("“furlongs” is not a unit this result can be converted from")
+        assert message.endswith("enter the number in nm.")
+
+    def test_times_ten_to_the_is_answered_with_the_e_form(self):
+        form = form_with(particles_per_ml="1.2 x 10^11")
+        assert not form.is_valid()
+        assert form.errors["particles_per_ml"] == [
+            "Write a power of ten with e: 1.2e11, not 1.2 x 10^11."
+        ]
+
+    @pytest.mark.parametrize("text", ["abc", "-", "e9", "1.2.3", "12 34"])
+    def test_text_that_is_not_a_number_is_refused(self, text):
+        form = form_with(size_mode_nm=text)
+        assert not form.is_valid()
+        assert "size_mode_nm" in form.errors
+
+    def test_an_overflowing_number_is_refused(self):
+        form = form_with(particles_per_ml="1e400")
+        assert not form.is_valid()
+        assert form.errors["particles_per_ml"] == ["“1e400” is far too large to be a measurement."]
+
+    def test_a_per_vial_count_is_stored_per_ml_of_the_lots_product(self, client, make_lot, quality):
+        lot = make_lot()
+        vial_ml = float(lot.product.volume_ml)
+        client.force_login(quality)
+        data = {"testing_laboratory": "Independent Lab Ltd", **good_results()}
+        data["particles_per_ml"] = f"{2.4e11 * vial_ml:g} particles/vial"
+        response = client.post(f"/products/lots/{lot.pk}/coa/", data)
+        assert response.status_code == 302, response.content.decode()[:2000]
+        coa = CertificateOfAnalysis.objects.get(lot=lot)
+        stored = coa.results["particles_per_ml"]
+        assert stored["unit"] == "particles/vial"
+        edit = client.get(f"/products/lots/{lot.pk}/coa/")
+        assert edit.context["form"].initial["particles_per_ml"] == pytest.approx(2.4e11)
 
 
 class TestAFinalCoa:

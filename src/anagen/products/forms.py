@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from typing import Any
@@ -193,8 +194,15 @@ def _in_form_unit(coa: Any, name: str, value: Any) -> Any:
     return value.get("value")
 
 
-# Commas only as thousands separators: 12,000 or 1,200,000.5 or 1,500e3; "0,05" is not one.
+# A number as typed on a CoA form: digits with optional comma groups, a decimal point and an
+# exponent, then optionally the unit the certificate prints ("1.2e11 particles/mL").
+_NUMBER_THEN_UNIT = re.compile(r"^([-+]?[\d,]*\.?\d*(?:[eE][-+]?\d+)?)\s*(.*?)$")
+# Commas only as thousands separators: 1,200,000 or 12,000.5; "0,05" is not one.
 _THOUSANDS = re.compile(r"^[-+]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?([eE][-+]?\d+)?$")
+# "1.2 x 10^11" as typed without a superscript key.
+_TIMES_TEN_TO = re.compile(r"^[x×*]\s*10\s*(?:\^|\*\*|e)?\s*([-+]?\d+)", re.IGNORECASE)
+# One comma group and no decimal point: 1,250 is 1250 in English and 1.25 in much of Europe.
+_ONE_GROUP_NO_POINT = re.compile(r"^[-+]?[1-9]\d{0,2},\d{3}([eE][-+]?\d+)?$")
 
 
 def decimal_comma_message(text: str) -> str:
@@ -206,6 +214,53 @@ def decimal_comma_message(text: str) -> str:
         "Use a decimal point (0.05, not 0,05) and commas only between groups of three "
         f"digits (1,200,000): not {text}."
     )
+
+
+def read_coa_number(name: str, text: str) -> float | dict[str, Any]:
+    """A CoA form entry as stored: a number in the field's unit, or ``{value, unit}`` when a
+    unit was typed after it (converted on release, as for the CSV import). ValueError with
+    the message for the user when it cannot be read without guessing."""
+    m = _NUMBER_THEN_UNIT.match(text)
+    number, unit = (m.group(1), m.group(2)) if m else ("", text)
+    if unit[:1] in {",", "."}:  # 1.234,5: a European number, not a number and a unit
+        raise ValueError(decimal_comma_message(text))
+    if not any(ch.isdigit() for ch in number) or unit[:1].isdigit():
+        raise ValueError(f"Enter a number (e.g. 1.2e11), not “{text}”.")
+    if "," in number:
+        if _ONE_GROUP_NO_POINT.match(number):
+            plain = number.replace(",", "")
+            decimal = number.replace(",", ".")
+            raise ValueError(
+                f"“{number}” reads as {plain} in English and as {decimal} in much of Europe: "
+                f"write {plain} or {decimal}, without the comma."
+            )
+        if not _THOUSANDS.match(number):
+            raise ValueError(decimal_comma_message(number))
+        number = number.replace(",", "")
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"Enter a number (e.g. 1.2e11), not “{text}”.") from None
+    if not math.isfinite(value):
+        raise ValueError(f"“{number}” is far too large to be a measurement.")
+    power = _TIMES_TEN_TO.match(unit)
+    if power:
+        raise ValueError(
+            f"Write a power of ten with e: {number}e{power.group(1)}, not {number} {unit}."
+        )
+    if not unit:
+        return value
+    expected = importers.NUMERIC_RESULTS[name]
+    try:
+        # Only the unit's name is checked here (a vial of 1 mL stands in for per-vial units);
+        # the lot's product converts it when the results are stored.
+        release.convert(name, value, unit, expected, vial_volume_ml=1.0)
+    except release.ReleaseInputError as exc:
+        raise ValueError(
+            f"“{unit}” is not a unit this result can be converted from ({exc.message}); "
+            f"enter the number in {expected}."
+        ) from None
+    return {"value": value, "unit": unit}
 
 
 class CoaForm(forms.Form):
@@ -245,15 +300,10 @@ class CoaForm(forms.Form):
             if not text:
                 cleaned[name] = None
                 continue
-            if "," in text:
-                if not _THOUSANDS.match(text):
-                    self.add_error(name, decimal_comma_message(text))
-                    continue
-                text = text.replace(",", "")
             try:
-                cleaned[name] = float(text)
-            except ValueError:
-                self.add_error(name, f"Enter a number (e.g. 1.2e11), not “{text}”.")
+                cleaned[name] = read_coa_number(name, text)
+            except ValueError as exc:
+                self.add_error(name, str(exc))
         return cleaned
 
     def results(self) -> dict[str, Any]:
