@@ -252,8 +252,10 @@ def test_sessions_on_the_visit_day_and_same_day_modalities_count_once(clinician,
     assert selectors.proposal_for(visit).inputs["sessions_done"] == 2
     titles = [e.title for e in selectors.timeline(patient, show_sessions=True) if
               e.kind == "session"]  # fmt: skip
-    assert [t.split(":")[0] for t in titles] == ["Session 1", "Session 2", "Session 2",
-                                                 "Session 3"]  # fmt: skip
+    # Both records of the second day are session 2, each saying which record of the day it is.
+    assert [t.split(":")[0] for t in titles] == [
+        "Session 1", "Session 2 (record 1 of 2 that day)", "Session 2 (record 2 of 2 that day)",
+        "Session 3"]  # fmt: skip
 
 
 def test_only_sessions_of_the_followed_protocol_count(client, clinician, patient):

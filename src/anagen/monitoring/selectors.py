@@ -6,6 +6,7 @@ indistinguishable from one that does not exist: Http404.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -932,8 +933,17 @@ def _session_entries(
         ]
         return entries, days
     draws = treatment_selectors.vial_draws_by_session(patient, [s.pk for s in sessions])
+    # Two records of one modality on one day count as one treatment day (the proposal's
+    # count); the title says which record of that day each one is.
+    same_day = Counter((s.modality, s.performed_on) for s in sessions)
+    seen_day: Counter[tuple[str, date]] = Counter()
     entries = []
     for s in sessions:
+        key = (s.modality, s.performed_on)
+        seen_day[key] += 1
+        sitting = (
+            f" (record {seen_day[key]} of {same_day[key]} that day)" if same_day[key] > 1 else ""
+        )
         words = [f"by {_name(s.clinician)}"]
         if s.total_points or s.total_volume_ml:
             words.append(f"{s.total_points} points, {float(s.total_volume_ml):g} mL")
@@ -958,7 +968,8 @@ def _session_entries(
             TimelineEntry(
                 s.performed_on,
                 "session",
-                f"Session {days[s.modality].index(s.performed_on) + 1}: {s.get_modality_display()}",
+                f"Session {days[s.modality].index(s.performed_on) + 1}{sitting}: "
+                f"{s.get_modality_display()}",
                 " · ".join(words),
                 reverse("treatments:detail", args=[patient.pk, s.pk]),
                 "warning" if s.limit_warnings else "",
