@@ -200,4 +200,8 @@ def load_demo() -> list[DemoLogin]:
     )
     for step in steps:
         step(clinic, users)
+    # The products step adds a second quality user: overriding a release needs two people.
+    from anagen.products.demo import SECOND_QUALITY_USER
+
+    logins.append(DemoLogin(*SECOND_QUALITY_USER, Role.QUALITY.value, clinic.name))
     return logins
