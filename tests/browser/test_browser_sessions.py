@@ -60,6 +60,17 @@ def test_clinician_records_a_session_with_a_map_by_keyboard_and_vials(
     lot.refresh_from_db()
     assert lot.quantity_on_hand == 3
     screenshot(page, "session")
+
+    # The post-care sheet prints from its own button (the browser's print is stubbed).
+    page.get_by_role("link", name="Post-care sheet").click()
+    page.get_by_role("heading", name="After your treatment").wait_for()
+    page.evaluate("() => { window.printed = 0; window.print = () => { window.printed += 1; }; }")
+    screenshot(page, "postcare-sheet")
+    page.get_by_role("button", name="Print this sheet").click()
+    assert page.evaluate("window.printed") == 1
+    page.emulate_media(media="print")
+    assert not page.get_by_role("button", name="Print this sheet").is_visible()
+    page.emulate_media(media="screen")
     assert page.console_errors == []
 
 
