@@ -7,6 +7,7 @@ import json
 from datetime import date, timedelta
 
 import pytest
+from django.utils import timezone
 
 from anagen.accounts.roles import Role
 from anagen.assessment.models import TreatmentPlan
@@ -49,6 +50,26 @@ def test_front_desk_books_a_consultation_that_shows_on_the_agenda(client, front_
     assert booked.history.first().history_user == front_desk
     agenda = client.get("/monitoring/agenda/").content.decode()
     assert "Consultation: first visit" in agenda and "Newcomer" in agenda
+
+
+def test_the_agenda_today_view_lists_only_todays_appointments(client, front_desk, patient):
+    client.force_login(front_desk)
+    today = timezone.localdate()
+    _book(client, patient, due_date=today.isoformat(), purpose="Consultation", details="today one")
+    _book(client, patient, due_date=(today + timedelta(days=1)).isoformat(),
+          purpose="Consultation", details="tomorrow one")  # fmt: skip
+    agenda = client.get("/monitoring/agenda/").content.decode()
+    day = today.isoformat()
+    assert f'href="?view=list&amp;start={day}&amp;end={day}">Today</a>' in agenda
+    page = client.get(f"/monitoring/agenda/?view=list&start={day}&end={day}").content.decode()
+    assert f"Today, {today:%A} {today.day} {today:%B %Y}" in page
+    assert "Consultation: today one" in page and "tomorrow one" not in page
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    ScheduledVisit.objects.filter(due_date=today).delete()
+    empty = client.get(f"/monitoring/agenda/?view=list&start={day}&end={day}").content.decode()
+    assert f"No appointments on {day} (today)." in empty
+    other = client.get(f"/monitoring/agenda/?start={tomorrow}&end={tomorrow}").content.decode()
+    assert 'id="agenda-today"' not in other and "tomorrow one" in other
 
 
 def test_bad_booking_input_is_a_field_error_and_books_nothing(client, front_desk, patient):
