@@ -75,7 +75,7 @@ def test_clinician_records_a_session_with_a_map_by_keyboard_and_vials(
 
 
 def test_a_session_with_no_usable_lot_shows_field_errors_and_stores_nothing(
-    page, clinic_a, make_user
+    page, screenshot, clinic_a, make_user
 ):
     clinician = make_user(Role.CLINICIAN, clinic_a, username="dr-nolot")
     patient = Patient.objects.create(
@@ -96,4 +96,7 @@ def test_a_session_with_no_usable_lot_shows_field_errors_and_stores_nothing(
     page.locator(".error").first.wait_for()
     errors = " ".join(page.locator(".error").all_inner_texts())
     assert errors
+    # The refused zone is outlined on the diagram as well as named in its row.
+    assert page.locator("svg [data-zone='frontal']").get_attribute("class") == "zone-error"
+    screenshot(page, "session-form-zone-refused")
     assert TreatmentSession.objects.filter(patient=patient).count() == 0

@@ -247,6 +247,23 @@ class TestSvg:
         assert zones["vertex"].get("data-volume-ml") == "0.3"
         assert "temporal_right" not in zones
 
+    def test_a_refused_zone_is_outlined_and_labelled_and_drawn_last(self):
+        svg = sz.render_scalp_svg(self.ENTRIES, "top", True, error_codes=["vertex"])
+        zones = zone_paths_in(svg)
+        assert zones["vertex"].get("class") == "zone-error"
+        assert zones["vertex"].get("aria-label").endswith("(this row was refused: see the table)")
+        assert zones["frontal"].get("class") is None
+        assert "refused" not in zones["frontal"].get("aria-label")
+        drawn = [p.get("data-zone") for p in ET.fromstring(svg).iter(f"{SVG}path")
+                 if p.get("data-zone")]  # fmt: skip
+        assert drawn[-1] == "vertex"
+
+    def test_a_refused_zone_outlines_its_cells_on_the_fine_grid(self):
+        zones = zone_paths_in(sz.render_scalp_svg([], "top", True, fine_grid=True,
+                                                  error_codes=["vertex"]))  # fmt: skip
+        outlined = {z for z, p in zones.items() if p.get("class") == "zone-error"}
+        assert outlined == {"vertex.1", "vertex.2", "vertex.3", "vertex.4"}
+
     def test_unknown_view(self):
         with pytest.raises(ValueError, match="view"):
             sz.render_scalp_svg([], "front", False)

@@ -182,6 +182,10 @@ def test_a_zone_error_names_the_column_in_words(client, clinician, ready, lot):
     )
     row = next(r for r in response.context["map_rows"] if r["code"] == "vertex")
     assert row["errors"][0].startswith("Volume (mL): ")
+    # The diagram outlines the refused zone too, and only it.
+    svg = str(response.context["map_svg"])
+    assert svg.count('class="zone-error"') == 1
+    assert 'class="zone-error" data-zone="vertex"' in svg
 
 
 def test_the_session_pages_show_zone_labels_and_the_clinicians_name(client, clinician, ready, lot):

@@ -17,7 +17,7 @@ CodeSystem (REFERENCE.md A.5 FHIR mapping).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -432,6 +432,7 @@ def check_limits(
 _BASE_FILL = "#f3efe8"
 _INK = "#1f5f8b"
 _STROKE = "#6b6b6b"
+_ERROR = "#b3261e"  # the pages' --danger
 
 
 def _describe(code: str, t: ZoneTotal) -> str:
@@ -445,6 +446,7 @@ def render_scalp_svg(
     *,
     fine_grid: bool = False,
     id_suffix: str = "",
+    error_codes: Collection[str] = (),
 ) -> str:
     """An SVG of the scalp with each zone shaded by injected volume.
 
@@ -453,7 +455,9 @@ def render_scalp_svg(
     top view, zones entered as cells are drawn as cells; ``fine_grid`` draws every cell
     (for entering a fine-grid map). Side views roll cells up into their zone.
     ``id_suffix`` (letters, digits, ``-``) keeps the clip-path id unique when a page shows
-    several maps of the same view (the patient timeline's thumbnails).
+    several maps of the same view (the patient timeline's thumbnails). ``error_codes``: zones
+    or cells whose row of the form was refused; they are outlined in red (drawn last, so no
+    neighbour covers the outline) and their label says so.
     """
     view = _check_view(view)
     totals = map_totals(map_entries)
@@ -506,14 +510,19 @@ def render_scalp_svg(
         f'<ellipse cx="{cx:g}" cy="{cy:g}" rx="{rx:g}" ry="{ry:g}" fill="{_BASE_FILL}"/>',
         f'<g clip-path="url(#{clip_id})">',
     ]
-    for code in codes:
+    refused = {c for c in codes if c in error_codes or parent_zone(c) in error_codes}
+    for code in sorted(codes, key=lambda c: c in refused):
         t = shown[code]
         # Opacity 0.15–0.9 scaled to the largest zone so small volumes stay visible.
         opacity = 0.0 if vmax <= 0 or t.volume_ml <= 0 else 0.15 + 0.75 * t.volume_ml / vmax
         label = _describe(code, t)
+        stroke = f'stroke="{_STROKE}" stroke-width="0.6"'
+        if code in refused:
+            label += " (this row was refused: see the table)"
+            stroke = f'stroke="{_ERROR}" stroke-width="2.5" class="zone-error"'
         attrs = (
-            f'd="{paths[code]}" fill="{_INK}" fill-opacity="{opacity:.2f}" stroke="{_STROKE}" '
-            f'stroke-width="0.6" data-zone="{code}" data-volume-ml="{t.volume_ml:g}" '
+            f'd="{paths[code]}" fill="{_INK}" fill-opacity="{opacity:.2f}" {stroke} '
+            f'data-zone="{code}" data-volume-ml="{t.volume_ml:g}" '
             f'data-points="{t.points}"'
         )
         if interactive:

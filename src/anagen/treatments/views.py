@@ -188,7 +188,8 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
     for row in map_rows:
         row["errors"] = zone_errors.get(row["code"], [])
     drawable = [e for e in entries if not scalp_zones.validate_map([e])]
-    svg = _svg(drawable, "top", interactive=True, fine_grid=fine_grid)
+    refused = [row["code"] for row in map_rows if row["errors"]]
+    svg = _svg(drawable, "top", interactive=True, fine_grid=fine_grid, error_codes=refused)
     return render(
         request,
         "treatments/session_form.html",
