@@ -405,6 +405,30 @@ def test_every_vial_row_that_cannot_be_drawn_is_refused_under_its_row(
     assert nothing_stored(lot)
 
 
+def test_a_lot_refusal_comes_in_the_same_round_as_the_other_errors(clinic_a, clinician, ready, lot):
+    # A same-day duplicate with too many vials and a bad depth: one answer names all three,
+    # not the depth and the day first and the stock only after they are put right.
+    _, plan = ready
+    services.record_session(
+        clinic_a, clinician, plan, {"modality": "exosome", "performed_on": date.today()},
+        map_entries=[FRONTAL], vials=[services.VialRequest(lot, 1)],
+    )  # fmt: skip
+    lot.refresh_from_db()  # as the page and the API load it: 4 vials left
+    with pytest.raises(services.SessionError) as exc:
+        services.record_session(
+            clinic_a, clinician, plan,
+            {"modality": "exosome", "performed_on": date.today(), "depth_mm": "-1"},
+            map_entries=[FRONTAL], vials=[services.VialRequest(lot, 5)],
+        )  # fmt: skip
+    errors = exc.value.errors
+    assert set(errors) == {"performed_on", "depth_mm", "vials[0].quantity"}
+    assert errors["vials[0].quantity"] == [
+        f"Lot {lot.lot_number}: Only 4 vial(s) left in this lot."
+    ]
+    lot.refresh_from_db()
+    assert lot.quantity_on_hand == 4
+
+
 def test_the_api_and_the_page_name_the_vial_row_that_cannot_be_drawn(
     client, clinician, ready, lot, api_token, clinic_a
 ):

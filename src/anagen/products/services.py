@@ -1447,6 +1447,19 @@ def not_usable_message(lot: Lot, on_date: date) -> str | None:
     return f"Lot {lot.lot_number} {said}: do not use it."
 
 
+def draw_problems(lot: Lot, quantity: int, on_date: date) -> dict[str, list[str]]:
+    """Why ``quantity`` vials may not be drawn from ``lot`` on ``on_date``: ``lot`` (not
+    usable) or, for a usable lot, ``quantity`` (too few left); empty when they may. A form
+    asks before it writes, so that every refusal is shown at once; the draw asks again with
+    the lot row locked."""
+    problems = [p for p in usability_problems(lot, on_date) if not p.startswith("No vials")]
+    if problems:
+        return {"lot": problems}
+    if lot.quantity_on_hand < quantity:
+        return {"quantity": [f"Only {lot.quantity_on_hand} vial(s) left in this lot."]}
+    return {}
+
+
 def draw_vials(
     lot: Lot,
     patient: Patient,
@@ -1523,13 +1536,11 @@ def _draw(
                 "dose_volume_ml",
                 f"{dose} mL is more than {quantity} vial(s) of {locked.product.volume_ml} mL hold.",
             )
-        problems = [p for p in usability_problems(locked, on_date) if not p.startswith("No vials")]
+        problems = draw_problems(locked, quantity, on_date)
+        if "lot" in problems:
+            raise NotUsable(problems)
         if problems:
-            raise NotUsable({"lot": problems})
-        if locked.quantity_on_hand < quantity:
-            raise InsufficientStock(
-                {"quantity": [f"Only {locked.quantity_on_hand} vial(s) left in this lot."]}
-            )
+            raise InsufficientStock(problems)
         locked.quantity_on_hand -= quantity
         save_with_history(locked, user, f"{quantity} vial(s) drawn for patient {patient.pk}")
         draw = VialDraw(

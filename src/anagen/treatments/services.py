@@ -420,6 +420,15 @@ def record_session(
             )
         else:
             seen_lots[v.lot.pk] = i
+            if f"vials[{i}].quantity" not in errors and not errors.get("vials"):
+                # Asked now so that a lot refusal shows with every other error (the draw
+                # below asks again with the lot row locked).
+                for name, msgs in product_services.draw_problems(
+                    v.lot, v.quantity, performed_on
+                ).items():
+                    errors.setdefault(f"vials[{i}].{name}", []).extend(
+                        f"Lot {v.lot.lot_number}: {m}" for m in msgs
+                    )
     prep: PrpPreparation | None = None
     if modality == Modality.PRP:
         prp = prp or {}
