@@ -105,6 +105,29 @@ class TestReceivingIntoALocation:
         )
         assert not Lot.objects.exists()
 
+    def test_the_web_form_shows_it_with_its_own_errors_in_one_answer(
+        self, client, product, quality, fridge
+    ):
+        # The vial count is missing (a form error) and the lot is expired and the fridge
+        # out of range (the service's checks): all three are named at once.
+        client.force_login(quality)
+        response = client.post(
+            "/products/lots/receive/",
+            {
+                "product": product.pk,
+                "lot_number": "UC-1",
+                "expiry_date": f"{date.today() - timedelta(days=1):%Y-%m-%d}",
+                "quantity_received": "",
+                "storage_location": fridge.pk,
+            },
+        )
+        assert response.status_code == 400
+        errors = response.context["form"].errors
+        assert set(errors) == {"quantity_received", "expiry_date", "storage_location"}
+        assert errors["storage_location"] == [REFUSAL]
+        assert errors["expiry_date"][0].startswith("The lot expired on")
+        assert not Lot.objects.exists()
+
 
 class TestTheSetRange:
     def test_is_stored_with_one_decimal(self, fridge):

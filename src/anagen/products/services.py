@@ -481,6 +481,27 @@ def storage_mismatch(product: Product, location: StorageLocation) -> str | None:
     )
 
 
+def lot_receipt_problems(
+    clinic: Clinic,
+    *,
+    product: Product | None,
+    lot_number: str,
+    expiry_date: date | None,
+    quantity_received: Any,
+    storage_location: StorageLocation | None,
+) -> dict[str, list[str]]:
+    """What ``receive_lot`` would refuse in these values, for a form that has errors of its
+    own: it shows them in the same answer (a missing product needs no duplicate check)."""
+    try:
+        _check_lot_fields(
+            clinic, product, lot_number, expiry_date, quantity_received, storage_location,
+            timezone.localdate(),
+        )  # fmt: skip
+    except ProductError as exc:
+        return exc.errors
+    return {}
+
+
 def receive_lot(
     clinic: Clinic,
     user: User,

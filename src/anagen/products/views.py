@@ -140,7 +140,21 @@ def _lot_page(
 @require_http_methods(["GET", "POST"])
 def lot_receive(request: ClinicRequest) -> HttpResponse:
     form = ReceiveLotForm(request.clinic, request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        # The service's own checks (an expired or already received lot, a storage location
+        # out of the product's range) in the same answer as the form's, for the fields the
+        # form could read.
+        data = form.cleaned_data
+        problems = services.lot_receipt_problems(
+            request.clinic, product=data.get("product"), lot_number=data.get("lot_number", ""),
+            expiry_date=data.get("expiry_date"), quantity_received=data.get("quantity_received"),
+            storage_location=data.get("storage_location"),
+        )  # fmt: skip
+        for field, msgs in problems.items():
+            if field in form.fields and field in data:
+                for msg in msgs:
+                    form.add_error(field, msg)
+    elif request.method == "POST":
         try:
             lot = services.receive_lot(request.clinic, request.user, **form.cleaned_data)
         except services.ProductError as exc:
