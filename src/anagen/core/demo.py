@@ -203,5 +203,6 @@ def load_demo() -> list[DemoLogin]:
     # The products step adds a second quality user: overriding a release needs two people.
     from anagen.products.demo import SECOND_QUALITY_USER
 
-    logins.append(DemoLogin(*SECOND_QUALITY_USER, Role.QUALITY.value, clinic.name))
+    after = next(i for i, login in enumerate(logins) if login.role == Role.QUALITY.value) + 1
+    logins.insert(after, DemoLogin(*SECOND_QUALITY_USER, Role.QUALITY.value, clinic.name))
     return logins
