@@ -143,6 +143,95 @@ def test_a_threshold_against_the_good_direction_counts_worsening_not_responders(
     assert better.sections["responders"].title.startswith("Responders at week 12")
 
 
+def test_a_worsening_rate_says_missing_patients_make_it_too_low_and_counts_worsened():
+    visits, measurements = _visits_and_measurements(
+        [(1, 0, 120.0), (1, 84, 110.0), (2, 0, 130.0), (2, 84, 140.0), (3, 0, 125.0)]
+    )
+    long = cohort.build_long(visits, measurements, "density_per_cm2")
+    attributes = pd.DataFrame({"patient_id": [1, 2, 3], "arm": ["prp"] * 3})
+    worse = cohort.analyse_cohort(long, attributes, cohort.CohortOptions(threshold=-5))
+    section = worse.sections["responders"]
+    assert section.data["counted"] == "Worsened"
+    assert "counted neither as worsening nor as not worsening" in section.missing_data
+    assert section.missing_data.endswith("If those who stayed away did worse, the rate is too low.")
+    better = cohort.analyse_cohort(long, attributes, cohort.CohortOptions(threshold=5))
+    assert better.sections["responders"].data["counted"] == "Responders"
+    assert better.sections["responders"].missing_data.endswith("the rate is too high.")
+
+
+def test_a_threshold_of_minus_zero_reads_as_zero():
+    visits, measurements = _visits_and_measurements(
+        [(1, 0, 120.0), (1, 84, 110.0), (2, 0, 130.0), (2, 84, 140.0)]
+    )
+    long = cohort.build_long(visits, measurements, "density_per_cm2")
+    attributes = pd.DataFrame({"patient_id": [1, 2], "arm": ["prp", "prp"]})
+    result = cohort.analyse_cohort(long, attributes, cohort.CohortOptions(threshold=-0.0))
+    assert "change ≥ 0 " in result.sections["responders"].title
+
+
+def _three_arms_one_absent_at_week_12() -> tuple[pd.DataFrame, pd.DataFrame]:
+    # Exosome 1-4 (4 missing at week 12), none 5-8, and minoxidil 9-10 never back at week 12
+    # (9 came back at week 4 only, so minoxidil is an arm of the cohort).
+    visits = []
+    for pid, base, later in ((1, 100.0, 115.0), (2, 90.0, 105.0), (3, 110.0, 118.0),
+                             (4, 95.0, None), (5, 104.0, 101.0), (6, 92.0, 99.0),
+                             (7, 108.0, 104.0), (8, 99.0, 97.0), (9, 101.0, None),
+                             (10, 97.0, None)):  # fmt: skip
+        visits.append((pid, 0, base))
+        if pid == 9:
+            visits.append((pid, 28, 104.0))
+        if later is not None:
+            visits.append((pid, 84, later))
+    v, m = _visits_and_measurements(visits)
+    attributes = pd.DataFrame(
+        {"patient_id": range(1, 11), "arm": ["exosome"] * 4 + ["none"] * 4 + ["minoxidil"] * 2}
+    )
+    return cohort.build_long(v, m, "density_per_cm2"), attributes
+
+
+def test_an_arm_with_no_value_at_the_landmark_is_counted_and_named_in_the_ancova():
+    long, attributes = _three_arms_one_absent_at_week_12()
+    result = cohort.analyse_cohort(long, attributes, cohort.CohortOptions(landmark_week=12))
+    section = result.sections["ancova"]
+    assert section.ok, section.message
+    # 4, 9 and 10: the minoxidil arm's two patients count too (they were left out unsaid).
+    assert "3 subjects with a baseline but no value at week 12 were left out." in (
+        section.missing_data
+    )
+    assert section.missing_data.endswith(
+        "Arm not compared because no patient has a value at week 12: "
+        "Topical minoxidil (2 with a baseline)."
+    )
+    rows = {r["arm"]: r for r in result.sections["responders"].data["rows"]}
+    assert rows["minoxidil"]["message"] == (
+        "No patient of this arm has a value at week 12 (2 with a baseline)."
+    )
+    # No "Small n: ... has only 0 patients" line for the arm without values.
+    assert not any("only 0" in w for w in result.sections["responders"].warnings)
+
+
+def test_a_chosen_reference_arm_that_cannot_be_used_is_named_with_the_one_used():
+    long, attributes = _three_arms_one_absent_at_week_12()
+    absent = cohort.analyse_cohort(
+        long, attributes, cohort.CohortOptions(landmark_week=12, reference_arm="minoxidil")
+    )
+    ancova_section = absent.sections["ancova"]
+    assert ancova_section.data["reference_arm"] == "none"
+    assert (
+        "The reference arm Topical minoxidil has no value at week 12; the contrasts are "
+        "against No session recorded instead."
+    ) in ancova_section.warnings
+    unknown = cohort.analyse_cohort(
+        long, attributes, cohort.CohortOptions(landmark_week=12, reference_arm="prp")
+    )
+    assert (
+        "The chosen reference arm Platelet-rich plasma has no patient in this selection; the "
+        "comparisons use No session recorded."
+    ) in unknown.notes
+    plain = cohort.analyse_cohort(long, attributes, cohort.CohortOptions(landmark_week=12))
+    assert not any("reference arm" in w for w in plain.sections["ancova"].warnings)
+
+
 def test_ancova_refuses_a_fit_without_residual_variance():
     # Change is exactly 10 in arm x and 11 in arm y: a "p" here would be rounding noise.
     with pytest.raises(NotEnoughDataError, match="no residual variance"):

@@ -66,6 +66,10 @@ def test_cohort_filters_narrow_the_selection_and_threshold_is_configurable(
     n_female = Patient.objects.filter(sex_at_birth="female").count()
     assert f"<strong>{n_female}</strong> patients match" in html
     assert "Responders at week 24: change ≥ 20 hairs/cm²" in html
+    assert '<th scope="col" class="num">Responders / n</th>' in html
+    worse = client.get("/outcomes/cohort/", {"threshold": "-5"}).content.decode()
+    assert '<th scope="col" class="num">Worsened / n</th>' in worse
+    assert "the rate is too low." in worse
     html = client.get("/outcomes/cohort/", {"outcome": "mean_diameter_um"}).content.decode()
     assert "Mean hair diameter (µm)" in html
 

@@ -484,12 +484,17 @@ def _not_enough(key: str, title: str, exc: Exception, missing: str = "") -> Sect
     return Section(key, title, False, message=msg[0].upper() + msg[1:], missing_data=missing)
 
 
+def arm_words(arm: str) -> str:
+    """A cohort arm in words, the arm of patients without a session ("none") included."""
+    return "No session recorded" if arm == "none" else combination_label(arm)
+
+
 def _small_n_warnings(n_by_arm: dict[str, int], noun: str, where: str = "") -> list[str]:
     """``noun`` is plural ("patients"), ``where`` follows the count (" at week 12"); arms are
     named in words."""
     out = []
     for arm, n in sorted(n_by_arm.items()):
-        name = combination_label(arm)
+        name = arm_words(arm)
         count = f"{n} {noun.removesuffix('s') if n == 1 else noun}{where}"
         if n < SMALL_N:
             out.append(
@@ -571,6 +576,7 @@ def analyse_cohort(
     filters = filters or CohortFilters()
     outcome = OUTCOMES[options.outcome]
     threshold = outcome.responder_default if options.threshold is None else options.threshold
+    threshold += 0.0  # -0 is 0 ("change ≥ -0" read as a typo)
     options.threshold = threshold
     ids = attributes["patient_id"].to_numpy() if not attributes.empty else np.array([], int)
     arm_of = (
@@ -616,6 +622,11 @@ def analyse_cohort(
     reference = options.reference_arm if options.reference_arm in arms else ""
     if not reference:
         reference = "none" if "none" in arms else (arms[0] if arms else "")
+        if options.reference_arm and arms:
+            notes.append(
+                f"The chosen reference arm {arm_words(options.reference_arm)} has no "
+                f"patient in this selection; the comparisons use {arm_words(reference)}."
+            )
     sections: dict[str, Section] = {}
     result = CohortResult(
         outcome, filters, options, int(len(ids)), n_with_baseline, n_analysed, arms, weeks,
@@ -686,7 +697,8 @@ def analyse_cohort(
     direction: Literal["increase", "decrease"] = "increase" if threshold >= 0 else "decrease"
     sign = "≥" if direction == "increase" else "≤"
     # A threshold against the good direction counts patients who got worse: say so.
-    who = "Responders" if direction == outcome.better else "Worsening (not responders)"
+    worsening = direction != outcome.better
+    who = "Worsening (not responders)" if worsening else "Responders"
     title_resp = (
         f"{who} at week {landmark}: change {sign} {threshold:g} {outcome.unit} (exact 95% CI)"
     )
@@ -696,30 +708,47 @@ def analyse_cohort(
     # cannot have a change, and the ANCOVA does not count them either).
     eligible = bases.loc[bases["baseline"].notna(), "patient_id"].to_numpy()
     arm_of_eligible = arm_of[arm_of.index.isin(eligible)]
-    for arm in arms:
+    # Arms whose patients have a baseline but no follow-up value at all are listed too: the
+    # table says they have none rather than leaving them out unsaid.
+    resp_arms = arms + sorted(set(arm_of_eligible.astype(str)) - set(arms))
+    for arm in resp_arms:
         x = at_landmark.loc[at_landmark["arm"] == arm, "change"].to_numpy(dtype=float)
         n_arm = int(arm_of_eligible.eq(arm).sum())
         # The arm's eligible patients without a value at the landmark are its missing values.
-        x = np.concatenate([x, np.full(max(0, n_arm - x.size), np.nan)])
+        n_missing = max(0, n_arm - x.size)
+        x = np.concatenate([x, np.full(n_missing, np.nan)])
+        if n_missing == n_arm:
+            # Said in words: the statistics module's "no non-missing change values" is not.
+            resp_rows.append({"arm": arm, "n": 0, "n_in_arm": n_arm, "n_missing": n_missing,
+                              "small_n": True, "message": f"No patient of this arm has a "
+                              f"value at week {landmark} ({n_arm} with a baseline)."})  # fmt: skip
+            continue
         try:
             rr = responder_rate(x, threshold, direction=direction, level=options.level)
             resp_rows.append({"arm": arm, **rr.to_dict(), "n_in_arm": n_arm,
                               "small_n": rr.n < SMALL_N, "message": ""})  # fmt: skip
         except (NotEnoughDataError, ValueError) as exc:
-            resp_rows.append({"arm": arm, "n": 0, "n_in_arm": n_arm, "message": str(exc),
-                              "small_n": True})  # fmt: skip
+            resp_rows.append({"arm": arm, "n": 0, "n_in_arm": n_arm, "n_missing": n_missing,
+                              "message": str(exc), "small_n": True})  # fmt: skip
     if resp_rows and any(r.get("proportion") is not None for r in resp_rows):
+        # Patients who stayed away are more often those who did worse: leaving them out
+        # makes a response rate too high and a worsening rate too low.
         resp_missing = (
             f"Patients without a value at week {landmark} are left out of the denominator "
-            "(not counted as non-responders); missing values are not imputed. If those who "
-            "stayed away did worse, the rate is too high."
+            f"(counted neither as {'worsening' if worsening else 'responders'} nor as "
+            f"{'not worsening' if worsening else 'non-responders'}); missing values are not "
+            "imputed. If those who stayed away did worse, the rate is too "
+            f"{'low' if worsening else 'high'}."
         )
         sections["responders"] = Section(
             "responders", title_resp, True, data={"rows": resp_rows, "threshold": threshold,
-                                                  "direction": direction},
+                                                  "direction": direction,
+                                                  "counted": "Worsened" if worsening
+                                                  else "Responders"},
             missing_data=resp_missing,
             warnings=_small_n_warnings(
-                {r["arm"]: r.get("n", 0) for r in resp_rows}, "patients", f" at week {landmark}"
+                {r["arm"]: r.get("n", 0) for r in resp_rows if r.get("n")}, "patients",
+                f" at week {landmark}",
             ),
         )  # fmt: skip
     else:
@@ -739,8 +768,19 @@ def analyse_cohort(
     else:
         # Patients with a baseline in the compared arms but no value at the landmark: the
         # landmark rows passed below cannot show them, and the statement must count them.
-        in_arms = arm_of_eligible[arm_of_eligible.isin(set(at_landmark["arm"]))]
-        without_value = int((~in_arms.index.isin(at_landmark["patient_id"])).sum())
+        without_value = int((~arm_of_eligible.index.isin(at_landmark["patient_id"])).sum())
+        with_value = set(at_landmark["arm"])
+        dropped = sorted(set(arm_of_eligible.astype(str)) - with_value)
+        reference_note = []
+        anc_reference = reference
+        if reference not in with_value and with_value:
+            # The cohort's own default among the arms that can be compared, said on the page.
+            anc_reference = "none" if "none" in with_value else sorted(with_value)[0]
+            reference_note.append(
+                f"The reference arm {arm_words(reference)} has no value at week "
+                f"{landmark}; the contrasts are against {arm_words(anc_reference)} "
+                "instead."
+            )
         try:
             res = ancova(
                 at_landmark["patient_id"].to_numpy(),
@@ -749,18 +789,21 @@ def analyse_cohort(
                 _row_baselines(at_landmark, bases),
                 at_landmark["change"].to_numpy(),
                 landmark_visit=int(landmark),
-                reference_arm=reference if reference in set(at_landmark["arm"].unique()) else None,
+                reference_arm=anc_reference if with_value else None,
                 level=options.level,
                 visit_label=f"week {int(landmark)}",
                 n_without_landmark=without_value,
             )
             data = _ancova_dict(res)
+            statement = res.missing_data
+            if dropped:
+                statement += " " + _arms_without_value(dropped, arm_of_eligible, landmark)
             sections["ancova"] = Section(
-                "ancova", title_anc, True, data=data, missing_data=res.missing_data,
+                "ancova", title_anc, True, data=data, missing_data=statement,
                 warnings=add_holm(data["contrasts"]) + _small_n_warnings(
                     dict(zip(res.arms, res.n_per_arm, strict=True)), "patients",
                     f" at week {landmark}",
-                ),
+                ) + reference_note,
             )  # fmt: skip
         except (NotEnoughDataError, ValueError) as exc:
             sections["ancova"] = _not_enough("ancova", title_anc, exc)
@@ -769,6 +812,17 @@ def analyse_cohort(
     title_mmrm = "MMRM: treatment × visit, baseline × visit, unstructured covariance (REML)"
     sections["mmrm"] = _mmrm_section(rows, bases, arms, counts, reference, options, title_mmrm)
     return result
+
+
+def _arms_without_value(arms: list[str], arm_of: pd.Series, landmark: int) -> str:
+    """The statement for arms left out of a landmark comparison: none of their patients has
+    a value there (their patients are among those counted as without a value)."""
+    named = ", ".join(f"{arm_words(a)} ({int(arm_of.eq(a).sum())} with a baseline)"
+                      for a in arms)  # fmt: skip
+    return (
+        f"Arm{'s' if len(arms) != 1 else ''} not compared because no patient has a value at "
+        f"week {landmark}: {named}."
+    )
 
 
 def one_source_per_patient(rows: pd.DataFrame) -> pd.DataFrame:
@@ -905,8 +959,13 @@ def _mmrm_section(
     n_other_patients = before_sources.loc[
         ~before_sources.index.isin(use.index), "patient_id"
     ].nunique()
+    reference_note = []
     if reference not in kept:
-        reference = kept[0]
+        chosen, reference = reference, ("none" if "none" in kept else kept[0])
+        reference_note.append(
+            f"The reference arm {arm_words(chosen)} is not in the MMRM (too few "
+            f"values); the contrasts are against {arm_words(reference)} instead."
+        )
     try:
         fit = fit_mmrm(
             use["patient_id"].to_numpy(),
@@ -929,7 +988,7 @@ def _mmrm_section(
     if thin:
         missing += (
             f" Arms left out of the MMRM because they have fewer than two values at most visits: "
-            f"{', '.join(combination_label(a) for a in thin)}."
+            f"{', '.join(arm_words(a) for a in thin)}."
         )
     if n_other_source:
         missing += (
@@ -966,7 +1025,8 @@ def _mmrm_section(
     return Section(
         "mmrm", title, True, data=data, missing_data=missing,
         warnings=add_holm(contrasts)
-        + _small_n_warnings({str(k): int(v) for k, v in n_by_arm.items()}, "patients"),
+        + _small_n_warnings({str(k): int(v) for k, v in n_by_arm.items()}, "patients")
+        + reference_note,
     )  # fmt: skip
 
 

@@ -25,7 +25,6 @@ from django.utils import timezone
 
 from anagen.accounts.models import Clinic
 from anagen.assessment.coding import DIAGNOSES
-from anagen.assessment.labels import combination_label
 from anagen.assessment.models import Diagnosis, TreatmentPlan
 from anagen.imaging import selectors as imaging_selectors
 from anagen.monitoring.models import (
@@ -91,7 +90,7 @@ SEX_LABELS = dict(SexAtBirth.choices)
 
 
 def modality_label(key: str) -> str:
-    return "No session recorded" if key == "none" else combination_label(key)
+    return cohort.arm_words(key)
 
 
 # --- cohort tables -------------------------------------------------------------------------
