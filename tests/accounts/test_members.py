@@ -146,6 +146,22 @@ def test_an_admin_deactivates_and_reactivates_a_member_with_history(client, clin
     assert reasons == ["deactivated", "reactivated"] and users == [admin, admin]
 
 
+def test_deactivation_revokes_the_members_tokens_for_good(client, clinic_a, make_user):
+    admin = make_user(Role.ADMIN, clinic_a, username="admin")
+    nurse = make_user(Role.NURSE, clinic_a, username="nina")
+    _, raw = services.create_api_token(nurse, clinic_a, "laptop")
+    assert services.authenticate_token(raw) is not None
+    m = membership(nurse, clinic_a)
+    client.force_login(admin)
+    client.post(f"/accounts/members/{m.pk}/deactivate/")
+    assert services.authenticate_token(raw) is None
+    client.post(f"/accounts/members/{m.pk}/reactivate/")
+    # Reactivated, the member signs in again but the old token stays dead.
+    assert services.authenticate_token(raw) is None
+    reasons = [h.history_change_reason for h in m.history.order_by("history_id")][-2:]
+    assert reasons == ["deactivated; 1 API token revoked", "reactivated"]
+
+
 def test_a_deactivated_member_loses_the_clinic(client, clinic_a, make_user):
     admin = make_user(Role.ADMIN, clinic_a, username="admin")
     nurse = make_user(Role.NURSE, clinic_a, username="nina")

@@ -106,6 +106,8 @@ def set_membership(
 @transaction.atomic
 def set_member_active(admin: User, clinic: Clinic, membership_id: int, active: bool) -> Membership:
     """Deactivate or reactivate a membership of ``clinic`` (an administrator's act).
+    Deactivating revokes the member's API tokens for the clinic (reactivating does not bring
+    them back: the member makes new ones).
 
     Another clinic's membership is not found (MembershipNotFound); deactivating the clinic's
     last active administrator is refused (LastAdminError). Nothing changes when refused.
@@ -113,10 +115,19 @@ def set_member_active(admin: User, clinic: Clinic, membership_id: int, active: b
     membership = _locked_membership(pk=membership_id, clinic=clinic)
     if membership is None:
         raise MembershipNotFound("No such member in this clinic.")
+    reason = "reactivated"
     if not active:
         _keep_an_admin(membership, "be deactivated")
+        # A token made before would work again on reactivation, and the admin cannot see
+        # or revoke another member's tokens: deactivation ends them for good.
+        revoked = ApiToken.objects.filter(
+            user=membership.user, clinic=clinic, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
+        reason = "deactivated" + (
+            f"; {revoked} API token{'s' if revoked != 1 else ''} revoked" if revoked else ""
+        )
     membership.is_active = active
-    _save(membership, admin, "reactivated" if active else "deactivated")
+    _save(membership, admin, reason)
     return membership
 
 
