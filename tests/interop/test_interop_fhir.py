@@ -10,6 +10,7 @@ from fhir.resources.bundle import Bundle
 
 from anagen.accounts.roles import Role
 from anagen.interop import fhir_export
+from anagen.monitoring.models import AdverseEvent
 
 from ..reports.factory import course
 
@@ -110,6 +111,16 @@ def test_the_bundle_carries_codes_with_system_and_version_and_the_ctcae_grade(tr
         and e["resource"]["occurrenceDateTime"] == data["sessions"][1].performed_on.isoformat()
     )
     assert ae["suspectEntity"][0]["instanceReference"]["reference"] == second
+    # The clinician's relatedness travels with each suspect, in the clinic's own scale.
+    event = AdverseEvent.objects.get(patient=patient)
+    for suspect in ae["suspectEntity"]:
+        (coding,) = suspect["causality"]["entityRelatedness"]["coding"]
+        assert (coding["system"], coding["code"], coding["display"]) == (
+            fhir_export.CS_AE_RELATEDNESS,
+            event.relatedness,
+            event.get_relatedness_display(),
+        )
+    assert f"Relatedness to treatment: {event.get_relatedness_display()}" in ae["note"][0]["text"]
     densities = [
         o for o in by_type["Observation"] if o["code"]["coding"][0]["code"] == "density_per_cm2"
     ]

@@ -53,6 +53,9 @@ CS_MODALITY = f"{LOCAL}/CodeSystem/modality"
 CS_SCALP_ZONE = f"{LOCAL}/CodeSystem/scalp-zone"
 CS_MEASURE = f"{LOCAL}/CodeSystem/hair-measure"
 CS_CTCAE = f"{LOCAL}/CodeSystem/ctcae-term"
+# The clinic's relatedness scale (not related … definitely related) has no exact match in
+# R5's example WHO-UMC binding (no "not related"), so it is sent in its own words.
+CS_AE_RELATEDNESS = f"{LOCAL}/CodeSystem/ae-relatedness"
 CS_PHOTO = f"{LOCAL}/CodeSystem/photo-kind"
 CS_PHOTO_VIEW = f"{LOCAL}/CodeSystem/photo-view"
 CS_CONSENT = f"{LOCAL}/CodeSystem/consent-modality"
@@ -759,7 +762,11 @@ class _Builder:
                     }
                 ],
             }
-            text = f"CTCAE v{e.ctcae_version} grade {e.grade}: {e.grade_text}"
+            relatedness = e.get_relatedness_display()
+            text = (
+                f"CTCAE v{e.ctcae_version} grade {e.grade}: {e.grade_text}. Relatedness to "
+                f"treatment: {relatedness}"
+            )
             if e.description:
                 text += f" — {e.description}"
             resource["note"] = [{"text": text}]
@@ -780,6 +787,18 @@ class _Builder:
                 suspects.append(
                     {"instanceReference": _ref(lot_urls[lot_id], f"lot {e.product_lot_number}")}
                 )
+            causality = {
+                "entityRelatedness": {
+                    "coding": [
+                        {"system": CS_AE_RELATEDNESS, "code": e.relatedness,
+                         "display": relatedness}
+                    ],
+                    "text": relatedness,
+                }
+            }  # fmt: skip
+            for suspect in suspects:
+                # The clinician judged relatedness to the treatment: each suspect carries it.
+                suspect["causality"] = causality
             if suspects:
                 resource["suspectEntity"] = suspects
             self.add("adverse-event", e.pk, resource)
