@@ -74,6 +74,34 @@ def test_cohort_filters_narrow_the_selection_and_threshold_is_configurable(
     assert "Mean hair diameter (µm)" in html
 
 
+def test_a_de_identified_selection_of_fewer_than_five_says_it_may_point_to_a_person(
+    client, researcher, clinician, sim_cohort
+):
+    from anagen.outcomes.views import SMALL_CELL
+
+    client.force_login(researcher)
+    form = client.get("/outcomes/cohort/").context["form"]
+    small = None
+    for sex in ("female", "male"):
+        for band, _ in form.fields["age_band"].choices[1:]:
+            for combo, _ in form.fields["combination"].choices[1:]:
+                query = {"sex": sex, "age_band": band, "combination": combo}
+                n = client.get("/outcomes/cohort/", query).context["result"].n_patients
+                if 0 < n < SMALL_CELL:
+                    small = query
+                    break
+            if small:
+                break
+        if small:
+            break
+    assert small, "the simulated cohort has no selection of 1-4 patients"
+    html = client.get("/outcomes/cohort/", small).content.decode()
+    assert 'id="small-cell-notice"' in html
+    assert 'id="small-cell-notice"' not in client.get("/outcomes/cohort/").content.decode()
+    client.force_login(clinician)  # not de-identified: sees the patients anyway
+    assert 'id="small-cell-notice"' not in client.get("/outcomes/cohort/", small).content.decode()
+
+
 def test_researcher_sees_no_identifying_data(client, researcher, sim_cohort):
     client.force_login(researcher)
     response = client.get("/outcomes/cohort/")
@@ -86,7 +114,7 @@ def test_researcher_sees_no_identifying_data(client, researcher, sim_cohort):
         assert p.date_of_birth.isoformat() not in html
     assert not re.search(r"\b20\d\d-\d\d-\d\d\b", html)  # no calendar dates at all
     assert "/outcomes/patients/" not in html
-    assert "S-" in html  # study ids
+    assert re.search(r"<td>[0-9a-f]{16}</td>", html)  # study ids (the export's pseudo_id)
     # Researchers have no progress page (patient-level data).
     pid = Patient.objects.first().pk
     assert client.get(f"/outcomes/patients/{pid}/").status_code == 403

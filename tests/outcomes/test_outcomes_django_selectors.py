@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
+from anagen.interop.analysis import pseudonym
 from anagen.monitoring.models import Measurement, Visit
 from anagen.monitoring.services import add_measurement
 from anagen.outcomes import cohort, selectors
@@ -115,11 +118,14 @@ def test_researcher_listing_is_de_identified(clinic_a, sim_cohort):
             "study_id", "sex", "age_band", "arm", "diagnosis", "stage", "weeks",
             "sex_label", "arm_label", "diagnosis_label",  # the same in words
         }  # fmt: skip
-        assert item["study_id"].startswith("S-")
+        assert re.fullmatch(r"[0-9a-f]{16}", item["study_id"])
     clinician_view = analyse(clinic_a, deidentified=False)
     assert {"name", "mrn", "patient_id"} <= set(clinician_view.listing[0])
     ids = [x["study_id"] for x in view.listing]
     assert len(set(ids)) == len(ids)
+    # The export's pseudo_id of the same patients: one pseudonym, so rows can be matched.
+    exported = {pseudonym(clinic_a.pk, x["patient_id"]) for x in clinician_view.listing}
+    assert set(ids) <= exported
     assert selectors.pseudonym(clinic_a.pk, 1) == selectors.pseudonym(clinic_a.pk, 1)
     assert selectors.pseudonym(clinic_a.pk, 1) != selectors.pseudonym(clinic_a.pk + 1, 1)
 

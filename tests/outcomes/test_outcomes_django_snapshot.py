@@ -343,7 +343,7 @@ def test_each_clinic_has_its_own_snapshot_and_fingerprint(
     # Clinic B's user sees B's (stale) snapshot, never A's numbers.
     client.force_login(other)
     html = client.get("/outcomes/cohort/").content.decode()
-    assert "<strong>1</strong> patients match" in html and 'id="stale-notice"' in html
+    assert "<strong>1</strong> patient matches" in html and 'id="stale-notice"' in html
 
 
 # --- command line --------------------------------------------------------------------------

@@ -12,8 +12,6 @@ build no model instances (value queries), so large clinics export quickly.
 from __future__ import annotations
 
 import csv
-import hashlib
-import hmac
 import io
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -23,18 +21,16 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 
 from anagen.accounts.models import Clinic
 from anagen.assessment.models import Diagnosis
+from anagen.core.pseudonym import pseudonym
 from anagen.core.text import spreadsheet_safe
 from anagen.monitoring.models import HGQ_ITEMS, AdverseEvent, Measurement, Visit
 from anagen.outcomes import cohort
 from anagen.patients.models import Patient
 from anagen.products.models import VialDraw
 from anagen.treatments.models import TreatmentSession
-
-PSEUDONYM_LENGTH = 16  # hex characters of the HMAC-SHA256 (64 bits)
 
 MEASUREMENT_COLUMNS = (
     "target_area_cm2",
@@ -110,13 +106,6 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "ae_count": ("integer", "Adverse events with onset after the previous visit up to this one"),
     "ae_max_grade": ("integer", "Highest CTCAE grade among those events (empty if none)"),
 }
-
-
-def pseudonym(clinic_id: int, patient_id: int) -> str:
-    """A stable pseudonym; without the key (ANAGEN_PSEUDONYM_KEY or SECRET_KEY) irreversible."""
-    key = getattr(settings, "ANAGEN_PSEUDONYM_KEY", None) or settings.SECRET_KEY
-    msg = f"anagen-patient:{clinic_id}:{patient_id}".encode()
-    return hmac.new(key.encode(), msg, hashlib.sha256).hexdigest()[:PSEUDONYM_LENGTH]
 
 
 def age_on(born: date, on: date) -> int:

@@ -779,7 +779,7 @@ class _Builder:
                     }
                 )
             lot_id = lot_of_event.get(e.pk)
-            suspects = [
+            suspects: list[dict[str, Any]] = [
                 {"instanceReference": _ref(url, "treatment session")}
                 for url in suspects_of.get(e.pk, [])
             ]

@@ -939,10 +939,10 @@ def _session_entries(
     seen_day: Counter[tuple[str, date]] = Counter()
     entries = []
     for s in sessions:
-        key = (s.modality, s.performed_on)
-        seen_day[key] += 1
+        day = (s.modality, s.performed_on)
+        seen_day[day] += 1
         sitting = (
-            f" (record {seen_day[key]} of {same_day[key]} that day)" if same_day[key] > 1 else ""
+            f" (record {seen_day[day]} of {same_day[day]} that day)" if same_day[day] > 1 else ""
         )
         words = [f"by {_name(s.clinician)}"]
         if s.total_points or s.total_volume_ml:

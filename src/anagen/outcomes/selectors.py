@@ -9,14 +9,12 @@ decided. The reports and interop apps call ``patient_progress``, ``cohort_analys
 from __future__ import annotations
 
 import hashlib
-import hmac
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import CharField, Model, QuerySet
@@ -26,6 +24,7 @@ from django.utils import timezone
 from anagen.accounts.models import Clinic
 from anagen.assessment.coding import DIAGNOSES
 from anagen.assessment.models import Diagnosis, TreatmentPlan
+from anagen.core.pseudonym import pseudonym
 from anagen.imaging import selectors as imaging_selectors
 from anagen.monitoring.models import (
     HGQ_ITEMS,
@@ -77,13 +76,6 @@ def _dates(s: pd.Series) -> pd.Series:
     if isinstance(first, str):
         return pd.to_datetime(s, format="%Y-%m-%d", errors="coerce")
     return pd.to_datetime(s, errors="coerce")
-
-
-def pseudonym(clinic_id: int, patient_id: int) -> str:
-    """A stable study id that does not reveal the record id (keyed hash)."""
-    key = settings.SECRET_KEY.encode()
-    digest = hmac.new(key, f"outcomes:{clinic_id}:{patient_id}".encode(), hashlib.sha256)
-    return "S-" + digest.hexdigest()[:8].upper()
 
 
 SEX_LABELS = dict(SexAtBirth.choices)
