@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import date
 
 from anagen.outcomes.progress import (
+    COHORT_CHART_DODGE_WEEKS,
     VisitPoint,
     build_progress,
+    cohort_chart_spec,
     mark_within_noise,
     progress_chart_spec,
 )
@@ -214,3 +216,20 @@ def test_only_image_analysis_changes_are_marked_within_noise():
     )
     mark_within_noise(result, {1: ENGINE, 2: ENGINE})
     assert not result.has_within_noise  # +1 % manual: the engine's noise does not apply
+
+
+def test_the_cohort_chart_sets_arms_side_by_side_and_sizes_points_by_patients():
+    rows = [
+        {"arm": "exosome", "week": 12, "mean": 5.0, "lower": 1.0, "upper": 9.0, "n": 7},
+        {"arm": "prp", "week": 12, "mean": 8.0, "lower": 2.0, "upper": 14.0, "n": 1},
+        {"arm": "prp", "week": 24, "mean": None, "lower": None, "upper": None, "n": 0},
+    ]
+    spec = cohort_chart_spec(rows, "hairs/cm²", {"exosome": "Exosome", "prp": "PRP"})
+    values = spec["data"]["values"]
+    assert [(v["arm"], v["week"], v["n"]) for v in values] == [("Exosome", 12, 7), ("PRP", 12, 1)]
+    # Plotted half a dodge either side of week 12; the tooltip keeps the true week.
+    assert [v["at"] for v in values] == [12 - COHORT_CHART_DODGE_WEEKS / 2,
+                                         12 + COHORT_CHART_DODGE_WEEKS / 2]  # fmt: skip
+    points = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "point")
+    assert points["encoding"]["size"]["field"] == "n"
+    assert {"field": "week"} in points["encoding"]["tooltip"]

@@ -513,17 +513,32 @@ def forecast_chart_spec(progress: Progress) -> dict[str, Any] | None:
     }  # fmt: skip
 
 
+COHORT_CHART_DODGE_WEEKS = 0.8  # arms side by side at a visit, about 10 px apart at 48 weeks
+
+
 def cohort_chart_spec(rows: list[dict[str, Any]], unit: str, labels: dict[str, str]) -> dict:
-    """Mean change with 95% CI per visit and arm (points + error bars + lines)."""
+    """Mean change with 95% CI per visit and arm (points + error bars + lines). Each arm is
+    drawn a little to the side of the visit week (``at``) so that intervals of different
+    arms do not hide each other, and a point's size shows its number of patients (a mean of
+    one patient must not look like one of twenty); the tooltip gives the true week and n."""
+    arms = sorted({str(r["arm"]) for r in rows})
+    shift = {a: (i - (len(arms) - 1) / 2) * COHORT_CHART_DODGE_WEEKS for i, a in enumerate(arms)}
     values = [
-        {"arm": labels.get(r["arm"], r["arm"]), "week": r["week"], "mean": r["mean"],
+        {"arm": labels.get(r["arm"], r["arm"]), "week": r["week"],
+         "at": r["week"] + shift[str(r["arm"])], "mean": r["mean"],
          "lower": r["lower"], "upper": r["upper"], "n": r["n"]}
         for r in rows
         if r.get("n") and r.get("mean") is not None
     ]  # fmt: skip
     color = {"field": "arm", "type": "nominal", "title": "Arm", "legend": {"labelLimit": 360}}
     ytitle = f"Mean change ({unit}) with 95% CI"
-    x = {"field": "week", "type": "quantitative", "title": "Study week"}
+    x = {"field": "at", "type": "quantitative", "title": "Study week"}
+    size = {
+        "field": "n",
+        "type": "quantitative",
+        "title": "Patients",
+        "scale": {"range": [15, 160], "zero": False},
+    }
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "description": "Mean change from baseline with 95% confidence interval per arm and visit",
@@ -533,10 +548,14 @@ def cohort_chart_spec(rows: list[dict[str, Any]], unit: str, labels: dict[str, s
         "layer": [
             {"mark": {"type": "rule", "strokeDash": [2, 2], "color": "#888"},
              "encoding": {"y": {"datum": 0}}},
-            {"mark": {"type": "line", "point": True},
+            {"mark": {"type": "line"},
              "encoding": {"x": x, "y": {"field": "mean", "type": "quantitative",
                                         "title": ytitle},
-                          "color": color,
+                          "color": color}},
+            {"mark": {"type": "point", "filled": True},
+             "encoding": {"x": x, "y": {"field": "mean", "type": "quantitative",
+                                        "title": ytitle},
+                          "color": color, "size": size,
                           "tooltip": [{"field": "arm"}, {"field": "week"},
                                       {"field": "n", "title": "n"},
                                       {"field": "mean", "format": ".1f"},

@@ -13,6 +13,13 @@
       if (spec.columns && spec.spec && el.clientWidth && el.clientWidth < 640) {
         spec.columns = 1;
         spec.spec.width = Math.max(200, el.clientWidth - 80);
+      } else if (typeof spec.width === "number" && el.clientWidth &&
+                 el.clientWidth < spec.width + 200) {
+        // A single chart with its legend beside it shrinks to a few px of text on a phone
+        // (the SVG is scaled to fit): draw it at the width there is, legend below.
+        spec.width = Math.max(200, el.clientWidth - 70);
+        spec.config = Object.assign({}, spec.config);
+        spec.config.legend = Object.assign({}, spec.config.legend, { orient: "bottom", direction: "vertical" });
       }
       vegaEmbed(el, spec, {
         ast: true,
