@@ -124,11 +124,18 @@ def test_grade_3_or_serious_events_are_flagged_listed_and_on_the_dashboard(
         True,
         True,
     ]
-    client.force_login(make_user(Role.FRONT_DESK, clinic_a))
+    client.force_login(make_user(Role.NURSE, clinic_a))
     dashboard = client.get("/").content.decode()
     assert 'id="monitoring-alerts"' in dashboard
     assert "Skin infection" in dashboard and "Headache" in dashboard
     assert "Pruritus" not in dashboard
+    # Front desk books and reminds: the follow-up card without the events, and no list.
+    client.force_login(make_user(Role.FRONT_DESK, clinic_a, username="desk"))
+    desk = client.get("/").content.decode()
+    assert 'id="monitoring-alerts"' in desk and "overdue visit" in desk
+    assert "Skin infection" not in desk and "adverse event" not in desk
+    assert client.get("/monitoring/adverse-events/reportable/").status_code == 403
+    client.force_login(clinician)
     listing = client.get("/monitoring/adverse-events/reportable/").content.decode()
     # The seriousness criterion in the form's words, not its code ("hospitalization").
     assert "Skin infection" in listing and "Requires or prolongs hospitalisation" in listing
@@ -194,7 +201,9 @@ def test_timeline_links_an_event_to_its_form_only_for_roles_that_may_update_it(
     front_desk = make_user(Role.FRONT_DESK, clinic_a)
     client.force_login(front_desk)
     page = client.get(f"/monitoring/{patient.pk}/").content.decode()
-    assert "Adverse event: " in page and edit not in page  # listed, but no link to a 403
+    # Front desk sees that an event was recorded that day, not what it was, and no link.
+    assert "Adverse event" in page and "Adverse event: " not in page and "Pain" not in page
+    assert edit not in page
     assert client.get(edit).status_code == 403
 
     def api_urls(user):
@@ -206,6 +215,12 @@ def test_timeline_links_an_event_to_its_form_only_for_roles_that_may_update_it(
 
     assert api_urls(front_desk) == [""]
     assert api_urls(clinician) == [edit]
+    desk = {"HTTP_AUTHORIZATION": f"Bearer {api_token(front_desk, clinic_a)}"}
+    events_url = f"/api/v1/monitoring/patients/{patient.pk}/adverse-events"
+    assert client.get(events_url, **desk).status_code == 403
+    assert client.get("/api/v1/monitoring/adverse-events/reportable", **desk).status_code == 403
+    rows = client.get(f"/api/v1/monitoring/patients/{patient.pk}/timeline", **desk).json()
+    assert [r["title"] for r in rows if r["kind"] == "adverse_event"] == ["Adverse event"]
 
 
 def test_saving_the_form_unchanged_says_nothing_changed(client, clinician, patient):

@@ -127,6 +127,11 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
         "Book an appointment (consultation, review); create and reschedule follow-up visits; "
         "export the reminder list",
     ),
+    "adverse_event.view": (
+        frozenset({Role.ADMIN, Role.CLINICIAN, Role.NURSE}),
+        "See adverse events in detail (term, grade, seriousness, relatedness, description) and "
+        "the list for regulatory reporting",
+    ),
     "adverse_event.record": (
         frozenset({Role.CLINICIAN, Role.NURSE}),
         "Record and update adverse events (CTCAE term and grade)",
@@ -225,6 +230,7 @@ PERMISSION_ACTIONS: dict[str, str] = {
     "visit.view": "seeing follow-up visits, measurements and photos",
     "visit.record": "recording follow-up visits",
     "schedule.manage": "booking and rescheduling appointments and follow-up visits",
+    "adverse_event.view": "seeing adverse events",
     "adverse_event.record": "recording adverse events",
     "adverse_event.lower": "lowering a serious or grade ≥ 3 adverse event",
     "decision.record": "recording decisions on further sessions",

@@ -401,7 +401,7 @@ def overdue(request: ClinicRequest):
     "/adverse-events/reportable",
     response=list[AdverseEventOut],
     summary="Serious or grade ≥3 adverse events (regulatory reporting)",
-    auth=guard("visit.view"),
+    auth=guard("adverse_event.view"),
 )
 def reportable(request: ClinicRequest):
     return list(selectors.reportable_events(request.clinic)[:1000])
@@ -608,7 +608,7 @@ def create_decision(request: ClinicRequest, patient_id: int, visit_id: int, payl
     "/patients/{patient_id}/adverse-events",
     response=list[AdverseEventOut],
     summary="The patient's adverse events",
-    auth=guard("visit.view"),
+    auth=guard("adverse_event.view"),
 )
 def list_events(request: ClinicRequest, patient_id: int):
     patient = _patient(request, patient_id)
@@ -664,6 +664,7 @@ def timeline(request: ClinicRequest, patient_id: int):
         show_sessions=allowed(role, "session.view"),
         show_consultation=allowed(role, "consultation.view"),
         edit_adverse_events=allowed(role, "adverse_event.record"),
+        show_adverse_events=allowed(role, "adverse_event.view"),
     )
 
 

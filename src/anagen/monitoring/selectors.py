@@ -1042,13 +1042,15 @@ def timeline(
     show_consultation: bool = False,
     thumbnails: bool = False,
     edit_adverse_events: bool = False,
+    show_adverse_events: bool = True,
 ) -> list[TimelineEntry]:
     """Everything that happened to the patient, oldest first, and what is still planned.
 
     Recorded treatment sessions (details, lots and map thumbnail only with
     ``show_sessions``, i.e. ``session.view``), consultation steps (only with
     ``show_consultation``, i.e. ``consultation.view``; otherwise one entry per consultation
-    day without detail), visits with measurements and photos, adverse events, decisions, and
+    day without detail), visits with measurements and photos, adverse events (term and grade
+    only with ``show_adverse_events``, i.e. ``adverse_event.view``), decisions, and
     the planned sessions and appointments, marked planned. A bounded number of queries,
     whatever the number of sessions, visits or steps.
     """
@@ -1136,6 +1138,11 @@ def timeline(
                 )
             )
     for e in adverse_events_of(patient):
+        if not show_adverse_events:
+            # Front desk: that an event was recorded that day, not what it was.
+            out.append(TimelineEntry(e.onset_date, "adverse_event", "Adverse event",
+                                     restricted=True))  # fmt: skip
+            continue
         flag = "serious" if e.serious_or_high_grade else ""
         detail = f"grade {e.grade}: {e.grade_text}"
         if e.resolution_date:

@@ -159,7 +159,7 @@ def reminders_csv(request: ClinicRequest) -> HttpResponse:
     return response
 
 
-@require_permission("visit.view")
+@require_permission("adverse_event.view")
 def reportable_events(request: ClinicRequest) -> HttpResponse:
     events = list(selectors.reportable_events(request.clinic)[:500])
     return render(request, "monitoring/reportable.html", {"events": events})
@@ -198,6 +198,7 @@ def patient_timeline(request: ClinicRequest, patient_id: int) -> HttpResponse:
         show_consultation=show_consultation,
         thumbnails=True,
         edit_adverse_events=can(request, "adverse_event.record"),
+        show_adverse_events=can(request, "adverse_event.view"),
     )
     series = selectors.density_series(patient)
     base = selectors.baseline_visit(patient)
@@ -487,13 +488,16 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
         "base": base,
         "proposal": proposal,
         "decisions": decisions,
-        "events": list(visit.adverse_events.filter(voided_at__isnull=True)),
+        "events": list(visit.adverse_events.filter(voided_at__isnull=True))
+        if can(request, "adverse_event.view")
+        else [],
         "photo_form": PhotoForm() if can(request, "visit.record") else None,
         "photos": photos,
         "voided_entries": [
             e
             for e in selectors.voided_at_visit(visit)
-            if show_clinical or e.kind != "TreatmentDecision"
+            if (show_clinical or e.kind != "TreatmentDecision")
+            and (can(request, "adverse_event.view") or e.kind != "AdverseEvent")
         ],
         "can_void": can(request, "record.void") and not visit.is_voided,
         "show_clinical": show_clinical,

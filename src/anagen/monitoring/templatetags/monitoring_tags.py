@@ -7,6 +7,7 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
+from anagen.accounts.permissions import can
 from anagen.monitoring import selectors
 from anagen.monitoring.models import ScheduledVisit
 
@@ -19,11 +20,13 @@ CARD_LIMIT = 8
 def monitoring_dashboard(context: dict[str, Any]) -> dict[str, Any]:
     request = context["request"]
     today = timezone.localdate()
-    events = selectors.reportable_events(request.clinic).filter(patient__voided_at__isnull=True)
     overdue = selectors.overdue(request.clinic, today)
+    shown = can(request, "adverse_event.view")
+    events = selectors.reportable_events(request.clinic).filter(patient__voided_at__isnull=True)
     return {
-        "events": list(events[:CARD_LIMIT]),
-        "event_count": events.count(),
+        "show_events": shown,
+        "events": list(events[:CARD_LIMIT]) if shown else [],
+        "event_count": events.count() if shown else 0,
         "overdue": list(overdue[:CARD_LIMIT]),
         "overdue_count": overdue.count(),
         # Still to come today: a visit already done is not waiting.
