@@ -198,6 +198,7 @@ def test_timeline_links_an_event_to_its_form_only_for_roles_that_may_update_it(
     edit = f"/monitoring/{patient.pk}/adverse-events/{event.pk}/edit/"
     client.force_login(clinician)
     assert f'href="{edit}"' in client.get(f"/monitoring/{patient.pk}/").content.decode()
+    assert "Pain G1" in client.get(f"/patients/{patient.pk}/").content.decode()
     front_desk = make_user(Role.FRONT_DESK, clinic_a)
     client.force_login(front_desk)
     page = client.get(f"/monitoring/{patient.pk}/").content.decode()
@@ -205,6 +206,8 @@ def test_timeline_links_an_event_to_its_form_only_for_roles_that_may_update_it(
     assert "Adverse event" in page and "Adverse event: " not in page and "Pain" not in page
     assert edit not in page
     assert client.get(edit).status_code == 403
+    record = client.get(f"/patients/{patient.pk}/").content.decode()
+    assert "Next appointments" in record and "Pain G1" not in record
 
     def api_urls(user):
         rows = client.get(

@@ -47,5 +47,6 @@ def monitoring_patient_panel(context: dict[str, Any], patient: Any) -> dict[str,
         "perms_here": context.get("perms_here", {}),
         "visits": list(selectors.visits_of(patient).order_by("-visit_date", "-id")[:5]),
         "upcoming": upcoming,
+        "show_events": context.get("perms_here", {}).get("adverse_event.view", False),
         "events": list(selectors.adverse_events_of(patient)[:5]),
     }
