@@ -71,6 +71,14 @@ def test_clinician_records_a_session_with_a_map_by_keyboard_and_vials(
     page.emulate_media(media="print")
     assert not page.get_by_role("button", name="Print this sheet").is_visible()
     page.emulate_media(media="screen")
+    # Without a script the button would do nothing, so it is not shown at all.
+    no_js = page.context.browser.new_context(java_script_enabled=False, base_url=page.url)
+    no_js.add_cookies(page.context.cookies())
+    plain = no_js.new_page()
+    plain.goto(page.url)
+    plain.get_by_role("heading", name="After your treatment").wait_for()
+    assert not plain.get_by_role("button", name="Print this sheet").is_visible()
+    no_js.close()
     assert page.console_errors == []
 
 

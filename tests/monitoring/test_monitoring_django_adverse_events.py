@@ -226,6 +226,25 @@ def test_timeline_links_an_event_to_its_form_only_for_roles_that_may_update_it(
     assert [r["title"] for r in rows if r["kind"] == "adverse_event"] == ["Adverse event"]
 
 
+def test_the_visit_page_lists_the_visits_events_only_for_roles_that_see_adverse_events(
+    client, clinician, patient, make_user, clinic_a
+):
+    visit = services.record_visit(
+        patient, clinician, {"visit_date": TODAY, "is_baseline": True, "density_per_cm2": 150}
+    )
+    services.record_adverse_event(
+        patient, clinician,
+        {"term_key": "pain", "grade": 1, "onset_date": TODAY, "visit_id": visit.pk},
+    )  # fmt: skip
+    url = f"/monitoring/{patient.pk}/visits/{visit.pk}/"
+    client.force_login(clinician)
+    assert "Adverse events reported at this visit" in client.get(url).content.decode()
+    client.force_login(make_user(Role.FRONT_DESK, clinic_a))
+    page = client.get(url).content.decode()
+    assert client.get(url).status_code == 200
+    assert "Adverse events reported at this visit" not in page and "Pain" not in page
+
+
 def test_saving_the_form_unchanged_says_nothing_changed(client, clinician, patient):
     client.force_login(clinician)
     client.post(f"/monitoring/{patient.pk}/adverse-events/new/", form())

@@ -210,6 +210,28 @@ def test_an_arm_with_no_value_at_the_landmark_is_counted_and_named_in_the_ancova
     assert not any("only 0" in w for w in result.sections["responders"].warnings)
 
 
+def test_an_arm_with_baselines_only_is_listed_in_the_responders_table_not_dropped():
+    long, attributes = _three_arms_one_absent_at_week_12()
+    attributes.loc[attributes["patient_id"] == 9, "arm"] = "prp"  # 9 has a week-4 value
+    result = cohort.analyse_cohort(long, attributes, cohort.CohortOptions(landmark_week=12))
+    assert "minoxidil" not in result.arms  # patient 10 has a baseline only
+    rows = {r["arm"]: r for r in result.sections["responders"].data["rows"]}
+    assert rows["minoxidil"]["message"] == (
+        "No patient of this arm has a value at week 12 (1 with a baseline)."
+    )
+    assert result.sections["ancova"].missing_data.endswith(
+        "Arms not compared because no patient has a value at week 12: Topical minoxidil "
+        "(1 with a baseline), Platelet-rich plasma (1 with a baseline)."
+    )
+    reference = cohort.analyse_cohort(
+        long, attributes, cohort.CohortOptions(landmark_week=12, reference_arm="minoxidil")
+    )
+    assert (
+        "The chosen reference arm Topical minoxidil has no patient with a follow-up value in "
+        "this selection; the comparisons use No session recorded."
+    ) in reference.notes
+
+
 def test_a_chosen_reference_arm_that_cannot_be_used_is_named_with_the_one_used():
     long, attributes = _three_arms_one_absent_at_week_12()
     absent = cohort.analyse_cohort(
@@ -225,8 +247,8 @@ def test_a_chosen_reference_arm_that_cannot_be_used_is_named_with_the_one_used()
         long, attributes, cohort.CohortOptions(landmark_week=12, reference_arm="prp")
     )
     assert (
-        "The chosen reference arm Platelet-rich plasma has no patient in this selection; the "
-        "comparisons use No session recorded."
+        "The chosen reference arm Platelet-rich plasma has no patient with a follow-up value "
+        "in this selection; the comparisons use No session recorded."
     ) in unknown.notes
     plain = cohort.analyse_cohort(long, attributes, cohort.CohortOptions(landmark_week=12))
     assert not any("reference arm" in w for w in plain.sections["ancova"].warnings)

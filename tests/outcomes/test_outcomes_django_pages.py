@@ -77,7 +77,8 @@ def test_cohort_filters_narrow_the_selection_and_threshold_is_configurable(
 def test_a_de_identified_selection_of_fewer_than_five_says_it_may_point_to_a_person(
     client, researcher, clinician, sim_cohort
 ):
-    from anagen.outcomes.views import SMALL_CELL
+    from anagen.outcomes.selectors import SMALL_CELL
+    from anagen.reports.cohort import filter_form, report_context
 
     client.force_login(researcher)
     form = client.get("/outcomes/cohort/").context["form"]
@@ -100,6 +101,15 @@ def test_a_de_identified_selection_of_fewer_than_five_says_it_may_point_to_a_per
     assert 'id="small-cell-notice"' not in client.get("/outcomes/cohort/").content.decode()
     client.force_login(clinician)  # not de-identified: sees the patients anyway
     assert 'id="small-cell-notice"' not in client.get("/outcomes/cohort/", small).content.decode()
+    # The cohort report (always de-identified, the thing most likely shared) says it too.
+    from django.template.loader import render_to_string
+    from django.utils import timezone
+
+    from anagen.accounts.models import Clinic
+
+    clinic = Clinic.objects.get(pk=researcher.memberships.first().clinic_id)
+    context = report_context(clinic, filter_form(clinic, small), generated_at=timezone.now())
+    assert 'id="small-cell-notice"' in render_to_string("reports/cohort.html", context)
 
 
 def test_researcher_sees_no_identifying_data(client, researcher, sim_cohort):

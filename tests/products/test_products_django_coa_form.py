@@ -76,16 +76,22 @@ class TestNumbersWithCommas:
 
 class TestNumbersWithAUnit:
     @pytest.mark.parametrize(
-        ("name", "text", "value", "unit"),
-        [("particles_per_ml", "1.2e11 particles/mL", 1.2e11, "particles/mL"),
-         ("particles_per_ml", "2.4e11 particles/vial", 2.4e11, "particles/vial"),
-         ("particles_50_400nm_pct", "95 %", 95.0, "%"),
-         ("endotoxin_eu_per_ml", "0.05EU/mL", 0.05, "EU/mL")],
+        ("name", "text", "value"),
+        [("particles_per_ml", "1.2e11 particles/mL", 1.2e11),
+         ("particles_50_400nm_pct", "95 %", 95.0),
+         ("endotoxin_eu_per_ml", "0.05EU/mL", 0.05),
+         ("protein_ug_per_ml", "120 µg/mL", 120.0),  # a unit with no conversion table
+         ("protein_ug_per_ml", "120 ug/ml", 120.0)],
     )  # fmt: skip
-    def test_a_unit_typed_after_the_number_is_kept_with_it(self, name, text, value, unit):
+    def test_the_fields_own_unit_after_the_number_is_read_as_the_number(self, name, text, value):
         form = form_with(**{name: text})
         assert form.is_valid(), form.errors
-        assert form.cleaned_data[name] == {"value": value, "unit": unit}
+        assert form.cleaned_data[name] == value
+
+    def test_another_unit_after_the_number_is_kept_with_it_for_conversion(self):
+        form = form_with(particles_per_ml="2.4e11 particles/vial")
+        assert form.is_valid(), form.errors
+        assert form.cleaned_data["particles_per_ml"] == {"value": 2.4e11, "unit": "particles/vial"}
 
     def test_a_unit_that_does_not_convert_is_refused_naming_the_expected_one(self):
         form = form_with(size_mode_nm="120 furlongs")
@@ -101,18 +107,25 @@ class TestNumbersWithAUnit:
             "Write a power of ten with e: 1.2e11, not 1.2 x 10^11."
         ]
 
-    @pytest.mark.parametrize("text", ["abc", "-", "e9", "1.2.3", "12 34"])
+    @pytest.mark.parametrize("text", ["abc", "-", "e9", "1.2.3", "12 34", "٣"])
     def test_text_that_is_not_a_number_is_refused(self, text):
         form = form_with(size_mode_nm=text)
         assert not form.is_valid()
-        assert "size_mode_nm" in form.errors
+        assert form.errors["size_mode_nm"] == [f"Enter a number (e.g. 1.2e11), not “{text}”."]
+
+    def test_a_trailing_comma_gets_no_suggestion_ten_times_too_large(self):
+        form = form_with(size_mode_nm="1.5,")
+        assert not form.is_valid()
+        assert "15." not in form.errors["size_mode_nm"][0]
 
     def test_an_overflowing_number_is_refused(self):
         form = form_with(particles_per_ml="1e400")
         assert not form.is_valid()
         assert form.errors["particles_per_ml"] == ["“1e400” is far too large to be a measurement."]
 
-    def test_a_per_vial_count_is_stored_per_ml_of_the_lots_product(self, client, make_lot, quality):
+    def test_a_per_vial_count_is_kept_as_typed_and_shown_per_ml_on_editing(
+        self, client, make_lot, quality
+    ):
         lot = make_lot()
         vial_ml = float(lot.product.volume_ml)
         client.force_login(quality)

@@ -130,7 +130,8 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
     "adverse_event.view": (
         frozenset({Role.ADMIN, Role.CLINICIAN, Role.NURSE}),
         "See adverse events in detail (term, grade, seriousness, relatedness, description) and "
-        "the list for regulatory reporting",
+        "the list for regulatory reporting (a lot's trace and recall notice show its events "
+        "to recall.manage as well)",
     ),
     "adverse_event.record": (
         frozenset({Role.CLINICIAN, Role.NURSE}),

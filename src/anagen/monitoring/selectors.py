@@ -1042,7 +1042,7 @@ def timeline(
     show_consultation: bool = False,
     thumbnails: bool = False,
     edit_adverse_events: bool = False,
-    show_adverse_events: bool = True,
+    show_adverse_events: bool = False,
 ) -> list[TimelineEntry]:
     """Everything that happened to the patient, oldest first, and what is still planned.
 

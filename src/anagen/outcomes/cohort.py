@@ -624,8 +624,9 @@ def analyse_cohort(
         reference = "none" if "none" in arms else (arms[0] if arms else "")
         if options.reference_arm and arms:
             notes.append(
-                f"The chosen reference arm {arm_words(options.reference_arm)} has no "
-                f"patient in this selection; the comparisons use {arm_words(reference)}."
+                f"The chosen reference arm {arm_words(options.reference_arm)} has no patient "
+                f"with a follow-up value in this selection; the comparisons use "
+                f"{arm_words(reference)}."
             )
     sections: dict[str, Section] = {}
     result = CohortResult(

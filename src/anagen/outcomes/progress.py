@@ -537,7 +537,7 @@ def cohort_chart_spec(rows: list[dict[str, Any]], unit: str, labels: dict[str, s
         "field": "n",
         "type": "quantitative",
         "title": "Patients",
-        "scale": {"range": [15, 160], "zero": False},
+        "scale": {"range": [0, 160], "zero": True},  # area proportional to n
     }
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",

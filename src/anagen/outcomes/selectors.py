@@ -81,6 +81,11 @@ def _dates(s: pd.Series) -> pd.Series:
 SEX_LABELS = dict(SexAtBirth.choices)
 
 
+# Below this many patients a de-identified selection says it may point to a person (the
+# usual small-cell rule of statistical disclosure control; 5 is a common choice).
+SMALL_CELL = 5
+
+
 def modality_label(key: str) -> str:
     return cohort.arm_words(key)
 
@@ -578,7 +583,12 @@ def cohort_analysis(
             label=lambda k: lots.get(int(k), k) if k.isdigit() else k,
         ),
     ]  # fmt: skip
-    arm_labels = {a: modality_label(a) for a in result.arms}
+    # Every arm a section names: the responders table also lists arms whose patients have a
+    # baseline only (not in result.arms, which holds arms with a follow-up value).
+    named = set(result.arms)
+    for section in result.sections.values():
+        named |= {str(r["arm"]) for r in (section.data or {}).get("rows", []) if "arm" in r}
+    arm_labels = {a: modality_label(a) for a in sorted(named)}
     listing, total = _listing(clinic, selected, long, deidentified, listing_limit)
     timings["total_s"] = time.perf_counter() - t0
     view = CohortView(result, ae_sections, arm_labels, listing, total, deidentified, timings,

@@ -15,10 +15,6 @@ from anagen.outcomes import cohort, comparison, progress, selectors
 from anagen.outcomes.forms import CohortFilterForm
 from anagen.patients.selectors import log_request_access
 
-# Below this many patients a de-identified selection says it may point to a person (the
-# usual small-cell rule of statistical disclosure control; 5 is a common choice).
-SMALL_CELL = 5
-
 
 def is_deidentified(request: ClinicRequest) -> bool:
     """Researchers see de-identified analytics only (roles.py)."""
@@ -57,7 +53,7 @@ def cohort_view(request: ClinicRequest) -> HttpResponse:
     combinations = selectors.combination_choices(request.clinic, tables=tables)
     form = CohortFilterForm(request.GET or None, choices=choices, combinations=combinations)
     deidentified = is_deidentified(request)
-    context: dict = {"form": form, "deidentified": deidentified, "small_cell": SMALL_CELL}
+    context: dict = {"form": form, "deidentified": deidentified, "small_cell": selectors.SMALL_CELL}
     status = 200
     if request.GET and not form.is_valid():
         status = 400

@@ -196,18 +196,24 @@ def _in_form_unit(coa: Any, name: str, value: Any) -> Any:
 
 # A number as typed on a CoA form: digits with optional comma groups, a decimal point and an
 # exponent, then optionally the unit the certificate prints ("1.2e11 particles/mL").
-_NUMBER_THEN_UNIT = re.compile(r"^([-+]?[\d,]*\.?\d*(?:[eE][-+]?\d+)?)\s*(.*?)$")
+_NUMBER_THEN_UNIT = re.compile(r"^([-+]?[\d,]*\.?\d*(?:[eE][-+]?\d+)?)\s*(.*?)$", re.ASCII)
 # Commas only as thousands separators: 1,200,000 or 12,000.5; "0,05" is not one.
-_THOUSANDS = re.compile(r"^[-+]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?([eE][-+]?\d+)?$")
+_THOUSANDS = re.compile(r"^[-+]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?([eE][-+]?\d+)?$", re.ASCII)
 # "1.2 x 10^11" as typed without a superscript key.
-_TIMES_TEN_TO = re.compile(r"^[x×*]\s*10\s*(?:\^|\*\*|e)?\s*([-+]?\d+)", re.IGNORECASE)
+_TIMES_TEN_TO = re.compile(r"^[x×*]\s*10\s*(?:\^|\*\*|e)?\s*([-+]?\d+)", re.IGNORECASE | re.ASCII)
 # One comma group and no decimal point: 1,250 is 1250 in English and 1.25 in much of Europe.
-_ONE_GROUP_NO_POINT = re.compile(r"^[-+]?[1-9]\d{0,2},\d{3}([eE][-+]?\d+)?$")
+_ONE_GROUP_NO_POINT = re.compile(r"^[-+]?[1-9]\d{0,2},\d{3}([eE][-+]?\d+)?$", re.ASCII)
 
 
 def decimal_comma_message(text: str) -> str:
     """What to write instead of a number with a decimal comma ("0,05")."""
-    example = text.replace(".", "").replace(",", ".", 1) if text.count(",") == 1 else ""
+    # A moved point is suggested only for one comma between digits ("1.5," is no number).
+    between_digits = re.search(r"\d,\d", text, re.ASCII)
+    example = (
+        text.replace(".", "").replace(",", ".", 1)
+        if text.count(",") == 1 and between_digits
+        else ""
+    )
     if example:
         return f"Use a decimal point: {example}, not {text}."
     return (
@@ -216,15 +222,24 @@ def decimal_comma_message(text: str) -> str:
     )
 
 
+def _same_unit(a: str, b: str) -> bool:
+    """ "µg/ml" and "ug / mL" are the field's "µg/mL"."""
+
+    def norm(u: str) -> str:
+        return u.replace("μ", "u").replace("µ", "u").replace(" ", "").casefold()
+
+    return norm(a) == norm(b)
+
+
 def read_coa_number(name: str, text: str) -> float | dict[str, Any]:
     """A CoA form entry as stored: a number in the field's unit, or ``{value, unit}`` when a
     unit was typed after it (converted on release, as for the CSV import). ValueError with
     the message for the user when it cannot be read without guessing."""
     m = _NUMBER_THEN_UNIT.match(text)
     number, unit = (m.group(1), m.group(2)) if m else ("", text)
-    if unit[:1] in {",", "."}:  # 1.234,5: a European number, not a number and a unit
+    if unit[:1] == ",":  # 1.234,5: a European number, not a number and a unit
         raise ValueError(decimal_comma_message(text))
-    if not any(ch.isdigit() for ch in number) or unit[:1].isdigit():
+    if not re.search(r"[0-9]", number) or unit[:1].isdigit() or unit[:1] == ".":
         raise ValueError(f"Enter a number (e.g. 1.2e11), not “{text}”.")
     if "," in number:
         if _ONE_GROUP_NO_POINT.match(number):
@@ -251,6 +266,8 @@ def read_coa_number(name: str, text: str) -> float | dict[str, Any]:
     if not unit:
         return value
     expected = importers.NUMERIC_RESULTS[name]
+    if _same_unit(unit, expected):
+        return value  # the field's own unit (µg/mL has no conversion table)
     try:
         # Only the unit's name is checked here (a vial of 1 mL stands in for per-vial units);
         # the lot's product converts it when the results are stored.

@@ -42,4 +42,5 @@ def report_context(
         "view": view,
         "result": view.result,
         "filters_text": form.filters().describe(),
+        "small_cell": outcomes.SMALL_CELL,
     }
