@@ -108,6 +108,7 @@ def test_csv_and_parquet_hold_no_direct_identifier_or_calendar_date(client, rese
     client.force_login(researcher)
     page = client.get("/interop/export/")
     assert page.status_code == 200 and "3</strong> rows" in page.content.decode()
+    assert "patients without a recorded visit have no rows" in page.content.decode()
     response = client.get("/interop/export/analysis.csv")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     text = response.content.decode()

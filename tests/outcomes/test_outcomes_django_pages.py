@@ -75,7 +75,7 @@ def test_cohort_filters_narrow_the_selection_and_threshold_is_configurable(
 
 
 def test_a_de_identified_selection_of_fewer_than_five_says_it_may_point_to_a_person(
-    client, researcher, clinician, sim_cohort
+    client, researcher, clinician, sim_cohort, api_token
 ):
     from anagen.outcomes.selectors import SMALL_CELL
     from anagen.reports.cohort import filter_form, report_context
@@ -110,6 +110,12 @@ def test_a_de_identified_selection_of_fewer_than_five_says_it_may_point_to_a_per
     clinic = Clinic.objects.get(pk=researcher.memberships.first().clinic_id)
     context = report_context(clinic, filter_form(clinic, small), generated_at=timezone.now())
     assert 'id="small-cell-notice"' in render_to_string("reports/cohort.html", context)
+    # And the API says so, for its clients to show.
+    headers = {"Authorization": f"Bearer {api_token(researcher, clinic)}"}
+    api = client.get("/api/v1/outcomes/cohort", small, headers=headers).json()
+    assert api["small_selection"] is True
+    whole = client.get("/api/v1/outcomes/cohort", headers=headers).json()
+    assert whole["small_selection"] is False
 
 
 def test_researcher_sees_no_identifying_data(client, researcher, sim_cohort):

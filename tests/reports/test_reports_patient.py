@@ -98,6 +98,30 @@ def test_the_report_labels_its_numbers(treated, clinician):
     assert re.findall(r"\+0(?![.\d])", text) == [] and "manual" in text
 
 
+@pytest.mark.parametrize(
+    ("grade", "seriousness", "badge"),
+    [(3, [], "grade ≥3, not serious"), (2, ["hospitalization"], "serious"),
+     (3, ["hospitalization"], "serious, grade ≥3"), (1, [], None)],
+)  # fmt: skip
+def test_the_report_says_whether_an_event_is_serious_or_high_grade(
+    clinic_a, clinician, make_patient, grade, seriousness, badge
+):
+    from anagen.monitoring import services as monitoring
+
+    patient = make_patient(clinic_a, clinician)
+    monitoring.record_adverse_event(
+        patient, clinician,
+        {"term_key": "headache", "grade": grade, "onset_date": timezone.localdate(),
+         "seriousness": seriousness},
+    )  # fmt: skip
+    html = _html(patient)
+    events = html[html.index('id="adverse-events"') :]
+    if badge is None:
+        assert '<span class="badge">' not in events.split("</table>")[0]
+    else:
+        assert f'<span class="badge">{badge}</span>' in events
+
+
 def test_a_patient_with_nothing_recorded_gets_a_short_honest_report(
     client, clinic_a, clinician, make_patient
 ):

@@ -511,6 +511,9 @@ class CohortView:
         out["arm_labels"] = self.arm_labels
         out["adverse_events"] = [s.to_dict() for s in self.ae_sections]
         out["deidentified"] = self.deidentified
+        # The page's and the report's small-cell notice, for API clients to show as well.
+        n = self.result.n_patients
+        out["small_selection"] = bool(self.deidentified and 0 < n < SMALL_CELL)
         out["data_freshness"] = self.freshness.to_dict(deidentified=self.deidentified)
         return out
 
