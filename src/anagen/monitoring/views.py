@@ -473,6 +473,7 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
     # The proposal and the decision's rationale are clinical reasoning: clinical staff only,
     # as the timeline's session and consultation details.
     show_clinical = can(request, "consultation.view")
+    show_events = can(request, "adverse_event.view")
     context = {
         "patient": patient,
         "visit": visit,
@@ -488,16 +489,14 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
         "base": base,
         "proposal": proposal,
         "decisions": decisions,
-        "events": list(visit.adverse_events.filter(voided_at__isnull=True))
-        if can(request, "adverse_event.view")
-        else [],
+        "events": list(visit.adverse_events.filter(voided_at__isnull=True)) if show_events else [],
         "photo_form": PhotoForm() if can(request, "visit.record") else None,
         "photos": photos,
         "voided_entries": [
             e
             for e in selectors.voided_at_visit(visit)
             if (show_clinical or e.kind != "TreatmentDecision")
-            and (can(request, "adverse_event.view") or e.kind != "AdverseEvent")
+            and (show_events or e.kind != "AdverseEvent")
         ],
         "can_void": can(request, "record.void") and not visit.is_voided,
         "show_clinical": show_clinical,

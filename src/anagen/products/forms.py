@@ -222,15 +222,6 @@ def decimal_comma_message(text: str) -> str:
     )
 
 
-def _same_unit(a: str, b: str) -> bool:
-    """ "µg/ml" and "ug / mL" are the field's "µg/mL"."""
-
-    def norm(u: str) -> str:
-        return u.replace("μ", "u").replace("µ", "u").replace(" ", "").casefold()
-
-    return norm(a) == norm(b)
-
-
 def read_coa_number(name: str, text: str) -> float | dict[str, Any]:
     """A CoA form entry as stored: a number in the field's unit, or ``{value, unit}`` when a
     unit was typed after it (converted on release, as for the CSV import). ValueError with
@@ -266,7 +257,7 @@ def read_coa_number(name: str, text: str) -> float | dict[str, Any]:
     if not unit:
         return value
     expected = importers.NUMERIC_RESULTS[name]
-    if _same_unit(unit, expected):
+    if release.same_unit(unit, expected):
         return value  # the field's own unit (µg/mL has no conversion table)
     try:
         # Only the unit's name is checked here (a vial of 1 mL stands in for per-vial units);

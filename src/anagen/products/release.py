@@ -151,6 +151,11 @@ def _fmt(x: float) -> str:
 # --- units ---------------------------------------------------------------------------------
 
 
+def same_unit(a: str, b: str) -> bool:
+    """Whether two unit names are one unit as read here ("ug / ml" is "µg/mL", "pct" "%")."""
+    return _norm_unit(a) == _norm_unit(b)
+
+
 def _norm_unit(unit: str) -> str:
     text = unit.strip().lower().replace("μ", "u").replace("µ", "u")
     if text in ("percent", "pct"):
