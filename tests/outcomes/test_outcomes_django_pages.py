@@ -56,6 +56,26 @@ def test_the_cohort_listing_reads_in_words_not_codes(client, clinician, sim_coho
     assert "Male" in cells or "Female" in cells
 
 
+def test_the_cohort_listing_pages_keep_the_filters(client, clinician, sim_cohort):
+    client.force_login(clinician)
+    n_female = Patient.objects.filter(sex_at_birth="female").count()
+    n_all = Patient.objects.count()
+    assert n_all > 50  # the page size
+    html = client.get("/outcomes/cohort/").content.decode()
+    listing = html[html.index('id="patients"') :]
+    assert f"(1–50 of {n_all})" in listing and "Page 1 of 2" in listing
+    assert 'href="?page=2#patients"' in listing
+    second = client.get("/outcomes/cohort/", {"page": "2"}).content.decode()
+    rows = second[second.index('id="patients"') :].count("/outcomes/patients/")
+    assert rows == n_all - 50 and f"(51–{n_all} of {n_all})" in second
+    # The page number is not a filter: the filters stay, and the next link keeps them.
+    options = client.get("/outcomes/cohort/", {"threshold": "20"}).content.decode()
+    assert 'href="?threshold=20&amp;page=2#patients"' in options
+    filtered = client.get("/outcomes/cohort/", {"sex": "female", "page": "2"})
+    assert filtered.status_code == 200
+    assert f"<strong>{n_female}</strong> patients match" in filtered.content.decode()
+
+
 def test_cohort_filters_narrow_the_selection_and_threshold_is_configurable(
     client, clinician, sim_cohort
 ):

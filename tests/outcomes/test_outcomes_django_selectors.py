@@ -112,22 +112,41 @@ def test_product_and_lot_filters_and_ae_incidence_use_exact_intervals(clinic_a, 
 
 def test_researcher_listing_is_de_identified(clinic_a, sim_cohort):
     view = analyse(clinic_a, deidentified=True)
-    assert view.listing and view.listing_total == 80
-    for item in view.listing:
+    assert len(view.roster) == 80
+    listing = list(selectors.listing_page(clinic_a, view, 1, per_page=100))
+    assert len(listing) == 80
+    for item in listing:
         assert set(item) == {
             "study_id", "sex", "age_band", "arm", "diagnosis", "stage", "weeks",
             "sex_label", "arm_label", "diagnosis_label",  # the same in words
         }  # fmt: skip
         assert re.fullmatch(r"[0-9a-f]{16}", item["study_id"])
     clinician_view = analyse(clinic_a, deidentified=False)
-    assert {"name", "mrn", "patient_id"} <= set(clinician_view.listing[0])
-    ids = [x["study_id"] for x in view.listing]
+    clinician_listing = list(selectors.listing_page(clinic_a, clinician_view, 1, per_page=100))
+    assert {"name", "mrn", "patient_id"} <= set(clinician_listing[0])
+    assert all(item["name"] and item["mrn"] for item in clinician_listing)
+    ids = [x["study_id"] for x in listing]
     assert len(set(ids)) == len(ids)
     # The export's pseudo_id of the same patients: one pseudonym, so rows can be matched.
-    exported = {pseudonym(clinic_a.pk, x["patient_id"]) for x in clinician_view.listing}
-    assert set(ids) <= exported
+    exported = {pseudonym(clinic_a.pk, x["patient_id"]) for x in clinician_listing}
+    assert set(ids) == exported
     assert selectors.pseudonym(clinic_a.pk, 1) == selectors.pseudonym(clinic_a.pk, 1)
     assert selectors.pseudonym(clinic_a.pk, 1) != selectors.pseudonym(clinic_a.pk + 1, 1)
+
+
+def test_the_listing_pages_through_every_selected_patient_once(clinic_a, sim_cohort):
+    """It showed the first 50 and said how many more there were, with no way to see them."""
+    view = analyse(clinic_a, deidentified=False)
+    pages = [selectors.listing_page(clinic_a, view, n, per_page=30) for n in (1, 2, 3)]
+    assert [len(p) for p in pages] == [30, 30, 20]
+    ids = [item["patient_id"] for p in pages for item in p]
+    assert sorted(ids) == sorted(int(x) for x in view.roster["patient_id"])
+    # Weeks with a value: those of the long table, per patient.
+    first = pages[0][0]
+    assert first["weeks"] == sorted(first["weeks"]) and first["weeks"]
+    # A page past the end or one that cannot be read: the last or the first page.
+    assert selectors.listing_page(clinic_a, view, 9, per_page=30).number == 3
+    assert selectors.listing_page(clinic_a, view, "x", per_page=30).number == 1
 
 
 def test_cohort_is_scoped_to_the_clinic(clinic_a, clinic_b, sim_cohort, make_user):

@@ -104,7 +104,6 @@ def cohort_summary(request: ClinicRequest, q: Query[CohortQuery]):
         form.filters(),
         form.options(),
         deidentified=_deidentified(request),
-        listing_limit=0,
         allow_stale=True,  # then data_freshness.stale is true and data_freshness.notice says so
     )
     return view.to_dict()

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 from django.core.cache import cache
+from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import CharField, Model, QuerySet
 from django.db.models.functions import Cast
@@ -500,8 +501,10 @@ class CohortView:
     result: cohort.CohortResult
     ae_sections: list[cohort.Section]
     arm_labels: dict[str, str]
-    listing: list[dict[str, Any]]
-    listing_total: int
+    # One row per selected patient (patient_id, sex, age_band, arm, diagnosis, stage, weeks
+    # with a value): the listing's pages are read from it (``listing_page``), so paging does
+    # not recompute the analysis.
+    roster: pd.DataFrame
     deidentified: bool
     timings: dict[str, float]
     freshness: Freshness = field(default_factory=lambda: Freshness(None))
@@ -524,7 +527,6 @@ def cohort_analysis(
     options: cohort.CohortOptions,
     *,
     deidentified: bool,
-    listing_limit: int = 50,
     use_cache: bool = True,
     allow_stale: bool = False,
     fingerprint: str | None = None,
@@ -541,7 +543,7 @@ def cohort_analysis(
     import time
 
     t0 = time.perf_counter()
-    extra = repr((filters, options, deidentified, listing_limit))
+    extra = repr((filters, options, deidentified))
     if use_cache:
         fingerprint = fingerprint or data_fingerprint(clinic)
         cached = cache.get(_cache_key("cohort", clinic, fingerprint, extra))
@@ -592,9 +594,9 @@ def cohort_analysis(
     for section in result.sections.values():
         named |= {str(r["arm"]) for r in (section.data or {}).get("rows", []) if "arm" in r}
     arm_labels = {a: modality_label(a) for a in sorted(named)}
-    listing, total = _listing(clinic, selected, long, deidentified, listing_limit)
+    roster = _roster(selected, long)
     timings["total_s"] = time.perf_counter() - t0
-    view = CohortView(result, ae_sections, arm_labels, listing, total, deidentified, timings,
+    view = CohortView(result, ae_sections, arm_labels, roster, deidentified, timings,
                       Freshness(tables.built_at))  # fmt: skip
     if use_cache:
         cache.set(key, view, CACHE_SECONDS)  # stored fresh: the key names the tables' data
@@ -602,30 +604,41 @@ def cohort_analysis(
     return view
 
 
-def _listing(
-    clinic: Clinic,
-    selected: pd.DataFrame,
-    long: cohort.LongTable,
-    deidentified: bool,
-    limit: int,
-) -> tuple[list[dict[str, Any]], int]:
-    """The patients behind the numbers. Researchers get study ids, age bands and study weeks."""
+ROSTER_COLUMNS = ["patient_id", "sex", "age_band", "arm", "diagnosis", "stage", "weeks"]
+LISTING_PAGE_SIZE = 50
+
+
+def _roster(selected: pd.DataFrame, long: cohort.LongTable) -> pd.DataFrame:
+    """The selected patients with the study weeks at which each has a value."""
     if selected.empty:
-        return [], 0
-    sel = selected.head(limit)
+        return pd.DataFrame(columns=ROSTER_COLUMNS)
     rows = long.rows
-    shown = rows[rows["patient_id"].isin(sel["patient_id"]) & rows["value"].notna()]
+    shown = rows[rows["patient_id"].isin(selected["patient_id"]) & rows["value"].notna()]
     weeks = shown.groupby("patient_id")["week"].agg(lambda w: sorted(int(x) for x in w))
+    roster = selected[ROSTER_COLUMNS[:-1]].copy()
+    roster["weeks"] = [weeks.get(pid, []) for pid in roster["patient_id"]]
+    return roster.reset_index(drop=True)
+
+
+def listing_page(
+    clinic: Clinic, view: CohortView, number: str | int | None, per_page: int = LISTING_PAGE_SIZE
+) -> Page[dict[str, Any]]:
+    """One page of the patients behind the numbers (``Paginator.get_page``: a page number
+    that cannot be read or is out of range gives the first or the last page). Researchers get
+    study ids, age bands and study weeks; others also names and record numbers, read for the
+    page's patients only."""
+    page = Paginator(range(len(view.roster)), per_page).get_page(number)
+    rows = view.roster.iloc[list(page.object_list)]
     names: dict[int, tuple[str, str]] = {}
-    if not deidentified:
+    if not view.deidentified and len(rows):
         names = {
             pid: (f"{fam}, {giv}", mrn)
             for pid, fam, giv, mrn in Patient.objects.filter(
-                clinic=clinic, id__in=sel["patient_id"].tolist()
+                clinic=clinic, id__in=[int(x) for x in rows["patient_id"]]
             ).values_list("id", "family_name", "given_name", "medical_record_number")
         }
-    out = []
-    for row in sel.itertuples(index=False):
+    items = []
+    for row in rows.itertuples(index=False):
         pid = int(row.patient_id)
         item = {
             "study_id": pseudonym(clinic.pk, pid),
@@ -634,7 +647,7 @@ def _listing(
             "arm": row.arm,
             "diagnosis": row.diagnosis,
             "stage": row.stage,
-            "weeks": weeks.get(pid, []),
+            "weeks": list(row.weeks),
             # The same in words, for the page (the codes stay for the API and exports).
             "sex_label": SEX_LABELS.get(row.sex, row.sex),
             "arm_label": modality_label(row.arm),
@@ -642,11 +655,13 @@ def _listing(
             if row.diagnosis in DIAGNOSES
             else row.diagnosis,
         }
-        if not deidentified:
+        if not view.deidentified:
             item["patient_id"] = pid
             item["name"], item["mrn"] = names.get(pid, ("", ""))
-        out.append(item)
-    return out, int(len(selected))
+        items.append(item)
+    # The same page (number, counts, links), holding the rows instead of their positions.
+    paginator = cast("Paginator[dict[str, Any]]", page.paginator)  # only its counts are read
+    return Page(items, page.number, paginator)
 
 
 def filter_choices(

@@ -51,15 +51,18 @@ def cohort_view(request: ClinicRequest) -> HttpResponse:
     tables = selectors.analysis_tables(request.clinic, allow_stale=True, fingerprint=fingerprint)
     choices = selectors.filter_choices(request.clinic, tables=tables)
     combinations = selectors.combination_choices(request.clinic, tables=tables)
-    form = CohortFilterForm(request.GET or None, choices=choices, combinations=combinations)
+    # The listing's page number is not a filter.
+    query = request.GET.copy()
+    page_number = query.pop("page", [None])[-1]
+    form = CohortFilterForm(query or None, choices=choices, combinations=combinations)
     deidentified = is_deidentified(request)
     context: dict = {"form": form, "deidentified": deidentified, "small_cell": selectors.SMALL_CELL}
     status = 200
-    if request.GET and not form.is_valid():
+    if query and not form.is_valid():
         status = 400
         context["view"] = None
     else:
-        if not request.GET:
+        if not query:
             form = CohortFilterForm(
                 {"outcome": "density_per_cm2"}, choices=choices, combinations=combinations
             )
@@ -85,6 +88,8 @@ def cohort_view(request: ClinicRequest) -> HttpResponse:
                 else None
             ),
             filters_text=form.filters().describe(),
+            listing=selectors.listing_page(request.clinic, view, page_number),
+            filter_query=query.urlencode(),
             can_open_patients=can(request, "progress.view") and not deidentified,
         )
     return render(request, "outcomes/cohort.html", context, status=status)
@@ -98,7 +103,6 @@ def comparison_view(request: ClinicRequest) -> HttpResponse:
         cohort.CohortFilters(),
         cohort.CohortOptions(),
         deidentified=True,
-        listing_limit=0,
         allow_stale=True,
     )
     r = view.result

@@ -33,9 +33,7 @@ def report_context(
     if not form.is_bound:
         form = filter_form(clinic, {"outcome": "density_per_cm2"})
     form.is_valid()
-    view = outcomes.cohort_analysis(
-        clinic, form.filters(), form.options(), deidentified=True, listing_limit=0
-    )
+    view = outcomes.cohort_analysis(clinic, form.filters(), form.options(), deidentified=True)
     return {
         "clinic": clinic,
         "generated_at": generated_at,
