@@ -80,7 +80,7 @@ class TestNumbersWithAUnit:
         [("particles_per_ml", "1.2e11 particles/mL", 1.2e11),
          ("particles_50_400nm_pct", "95 %", 95.0),
          ("endotoxin_eu_per_ml", "0.05EU/mL", 0.05),
-         ("protein_ug_per_ml", "120 µg/mL", 120.0),  # a unit with no conversion table
+         ("protein_ug_per_ml", "120 µg/mL", 120.0),
          ("protein_ug_per_ml", "120 ug/ml", 120.0)],
     )  # fmt: skip
     def test_the_fields_own_unit_after_the_number_is_read_as_the_number(self, name, text, value):
@@ -92,6 +92,11 @@ class TestNumbersWithAUnit:
         form = form_with(particles_per_ml="2.4e11 particles/vial")
         assert form.is_valid(), form.errors
         assert form.cleaned_data["particles_per_ml"] == {"value": 2.4e11, "unit": "particles/vial"}
+
+    def test_protein_in_mg_per_ml_is_kept_with_its_unit(self):
+        form = form_with(protein_ug_per_ml="0.5 mg/mL")
+        assert form.is_valid(), form.errors
+        assert form.cleaned_data["protein_ug_per_ml"] == {"value": 0.5, "unit": "mg/mL"}
 
     def test_a_unit_that_does_not_convert_is_refused_naming_the_expected_one(self):
         form = form_with(size_mode_nm="120 furlongs")

@@ -536,6 +536,36 @@ class TestReplacingACoa:
             )  # fmt: skip
         assert "does not match" in " ".join(err.value.errors["particles_per_ug_protein"])
 
+    def test_protein_in_mg_per_ml_is_converted_for_the_derived_purity(self, make_lot, quality):
+        # A CoA printing protein as 0.5 mg/mL: it was refused ("unit must be µg/mL").
+        lot = make_lot()
+        protein = {"value": 0.5, "unit": "mg/mL"}
+        coa = services.record_coa(
+            lot, quality, testing_laboratory="Lab",
+            results=good_results(particles_per_ml=1e12, protein_ug_per_ml=protein),
+        )  # fmt: skip
+        assert coa.results["protein_ug_per_ml"] == protein  # as printed on the certificate
+        assert coa.results["particles_per_ug_protein"] == pytest.approx(1e12 / 500)
+
+    @pytest.mark.parametrize(
+        ("protein", "message"),
+        [({"value": 0.5, "unit": "mg"}, "unknown unit 'mg'"),
+         ({"value": 200, "unit": "mg/mL"}, "is not a possible result"),
+         ({"value": 0, "unit": "mg/mL"}, "must be greater than 0")],
+    )  # fmt: skip
+    def test_protein_in_a_wrong_or_impossible_unit_is_refused(
+        self, make_lot, quality, protein, message
+    ):
+        lot = make_lot(results=good_results())
+        before = CertificateOfAnalysis.objects.get(lot=lot).results
+        with pytest.raises(services.ProductError) as err:
+            services.record_coa(
+                lot, quality, testing_laboratory="Lab",
+                results=good_results(protein_ug_per_ml=protein),
+            )  # fmt: skip
+        assert message in " ".join(err.value.errors["protein_ug_per_ml"])
+        assert CertificateOfAnalysis.objects.get(lot=lot).results == before
+
     @pytest.mark.parametrize(
         ("field", "limit"),
         [("testing_laboratory", 200), ("cgmp_statement", 300), ("nta_method", 120)],

@@ -258,7 +258,7 @@ def read_coa_number(name: str, text: str) -> float | dict[str, Any]:
         return value
     expected = importers.NUMERIC_RESULTS[name]
     if release.same_unit(unit, expected):
-        return value  # the field's own unit (µg/mL has no conversion table)
+        return value  # the field's own unit
     try:
         # Only the unit's name is checked here (a vial of 1 mL stands in for per-vial units);
         # the lot's product converts it when the results are stored.

@@ -178,7 +178,19 @@ _UNITS: dict[str, dict[str, tuple[float, bool]]] = {
     "%": {"%": (1.0, False)},
     "particles/ug": {"particles/ug": (1.0, False), "particles/mg": (1e-3, False)},
     "ng/dose": {"ng/dose": (1.0, False), "ug/dose": (1e3, False), "pg/dose": (1e-3, False)},
+    # Protein by BCA or micro-BCA: CoAs print µg/mL or mg/mL (1 mg/mL = 1 g/L = 1 µg/µL).
+    "ug/ml": {
+        "ug/ml": (1.0, False),
+        "mg/l": (1.0, False),
+        "mg/ml": (1e3, False),
+        "g/l": (1e3, False),
+        "ug/ul": (1e3, False),
+        "ng/ml": (1e-3, False),
+    },
 }
+
+# The unit of CoA results that no criterion names (read and converted like the others).
+RESULT_UNITS = {"protein_ug_per_ml": "µg/mL"}
 
 
 def convert(
@@ -520,6 +532,8 @@ def validate_coa(
     s = spec if spec is not None else load_default_spec()
     errors: list[FieldError] = []
     units = {c.field: c.unit for c in s.criteria}
+    for field, unit in RESULT_UNITS.items():
+        units.setdefault(field, unit)
     for c in s.criteria:
         if c.reference_field:
             units.setdefault(c.reference_field, c.unit)

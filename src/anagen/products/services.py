@@ -613,19 +613,13 @@ def _extra_result_checks(
         errors.append(release.FieldError("size_d90_nm", "D90 must not be below D50"))
     protein = results.get("protein_ug_per_ml")
     if protein is not None:
-        value = protein.get("value") if isinstance(protein, dict) else protein
-        if isinstance(protein, dict) and str(protein.get("unit", "")).strip().lower().replace(
-            "µ", "u"
-        ).replace("μ", "u") not in ("ug/ml",):
-            errors.append(release.FieldError("protein_ug_per_ml", "unit must be µg/mL"))
+        try:
+            number = release.read_number("protein_ug_per_ml", protein, "µg/mL", None)
+        except release.ReleaseInputError as exc:
+            errors.append(release.FieldError("protein_ug_per_ml", exc.message))
         else:
-            try:
-                number = release.to_finite_float("protein_ug_per_ml", value)
-            except release.ReleaseInputError as exc:
-                errors.append(release.FieldError("protein_ug_per_ml", exc.message))
-            else:
-                if number <= 0:
-                    errors.append(release.FieldError("protein_ug_per_ml", "must be greater than 0"))
+            if number <= 0:
+                errors.append(release.FieldError("protein_ug_per_ml", "must be greater than 0"))
     purity = _purity_from(results, vial_ml)
     entered = results.get("particles_per_ug_protein")
     if purity is not None and entered is not None:
@@ -659,8 +653,7 @@ def _purity_from(results: dict[str, Any], vial_ml: float | None = None) -> float
         return None
     try:
         conc = release.read_number("particles_per_ml", conc_raw, "particles/mL", vial_ml)
-        protein = protein_raw["value"] if isinstance(protein_raw, dict) else protein_raw
-        protein = release.to_finite_float("protein_ug_per_ml", protein)
+        protein = release.read_number("protein_ug_per_ml", protein_raw, "µg/mL", None)
     except (TypeError, KeyError, release.ReleaseInputError):
         return None
     return conc / protein if protein > 0 else None
