@@ -179,6 +179,14 @@ class TestProducts:
         assert response.status_code == 201, response.content
         assert response.json()["regulatory_status"] == status
 
+    def test_a_product_without_a_regulatory_status_still_carries_the_notice(self, api):
+        # With no status by jurisdiction the API and the pages said nothing of approval.
+        response = api("post", "/products", self.product_body(regulatory_status={}))
+        assert response.status_code == 201, response.content
+        body = response.json()
+        assert body["regulatory_status"] == {}
+        assert body["investigational_notice"].startswith("Investigational product")
+
 
 class TestLots:
     def test_an_unknown_state_filter_is_a_400_naming_the_allowed_values(self, api, make_lot):

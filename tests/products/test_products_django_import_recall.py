@@ -407,6 +407,7 @@ class TestTraceAndRecall:
         assert "+44 20 7946 0002" in text
         assert "sterility failure" in text
         assert "No adverse events recorded after sessions that used this lot." in text
+        assert "not approved for hair loss in most jurisdictions" in text
 
 
 def laid_out_text(lot, adverse_events=()) -> str:

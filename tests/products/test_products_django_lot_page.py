@@ -124,3 +124,16 @@ def test_the_product_page_says_a_released_lot_has_expired(client, make_lot, prod
     page = client.get(f"/products/catalogue/{product.pk}/").content.decode()
     row = re.search(rf">{lot.lot_number}</a>(.*?)</li>", page, re.S)
     assert row and "Expired" in row.group(1) and "expired " in row.group(1)
+
+
+def test_the_lot_and_product_pages_say_investigational_without_a_regulatory_status(
+    client, make_lot, product, quality
+):
+    services.update_product(product, quality, {"regulatory_status": {}})
+    lot = make_lot()
+    client.force_login(quality)
+    for url in (f"/products/lots/{lot.pk}/", f"/products/catalogue/{product.pk}/"):
+        page = client.get(url).content.decode()
+        main = page[page.index("<main") : page.index("</main>")]  # not the footer
+        assert "not approved for hair loss in most jurisdictions" in main, url
+        assert "No regulatory status by jurisdiction is recorded" in main, url

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.resources
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 import yaml
@@ -63,6 +64,18 @@ class TestReceiving:
             make_lot(lot_number="EX-1")
         assert "lot_number" in err.value.errors
         assert Lot.objects.filter(lot_number="EX-1").count() == 1
+
+    @pytest.mark.parametrize("look_alike", ["EX-Ｓ", "ex-s", "EX-S\u200b"])
+    def test_a_lot_number_that_prints_like_a_received_one_is_refused(self, make_lot, look_alike):
+        # A full-width "Ｓ" passed as a new lot (201): recall notices would show two "EX-S".
+        make_lot(lot_number="EX-S")
+        with pytest.raises(services.ProductError) as err:
+            make_lot(lot_number=look_alike)
+        assert "lot_number" in err.value.errors
+        assert Lot.objects.count() == 1
+
+    def test_a_lot_number_is_stored_as_it_prints(self, make_lot):
+        assert make_lot(lot_number="ＡＤ-２６０５").lot_number == "AD-2605"
 
     @pytest.mark.parametrize("quantity", [0, -3, True, "5"])
     def test_impossible_quantities_are_refused(self, make_lot, quantity):
@@ -451,6 +464,54 @@ class TestSpecVersions:
         assert "only text, numbers and lists" in " ".join(err.value.errors["spec"])
 
 
+class TestChangingAProductsLabel:
+    """The label (particles per vial, vial volume) is what the ±20 % check and per-vial CoA
+    values are read against: a release checked against a label that changed afterwards
+    said "+0.0 % from label" for a lot now 100 % over it."""
+
+    def test_the_label_cannot_change_once_a_lot_was_decided(self, product, make_lot, quality):
+        make_lot(released=True, lot_number="R-1")
+        with pytest.raises(services.ProductError) as err:
+            services.update_product(product, quality, {"volume_ml": Decimal("2.000")})
+        message = " ".join(err.value.errors["volume_ml"])
+        assert "Lot R-1 of this product was decided against the current label" in message
+        assert "a new product" in message
+        product.refresh_from_db()
+        assert product.volume_ml == Decimal("1.000") and product.history.count() == 1
+
+    def test_quarantined_coas_are_derived_again_from_the_new_label(
+        self, product, make_lot, quality, quality2
+    ):
+        lot = make_lot(results=good_results(particles_per_ml=1e10, particles_50_400nm_pct=85))
+        services.request_override(lot, quality, "Optional purity criterion; CoA reviewed.")
+        assert "particles_per_ml" not in [r.field for r in services.release_report(lot).failed]
+        services.update_product(product, quality, {"labelled_particles_per_vial": 5e9})
+        coa = CertificateOfAnalysis.objects.get(lot=lot)
+        assert coa.results["labelled_particles_per_ml"] == 5e9
+        assert coa.history.first().history_change_reason == (
+            "CoA derived again: product label changed"
+        )
+        # 1e10 measured against 5e9 labelled: +100 %, no longer releasable.
+        assert "particles_per_ml" in [r.field for r in services.release_report(lot).failed]
+        with pytest.raises(services.ProductError):
+            services.release_lot(lot, quality)
+        # The override was asked for the old results.
+        assert ReleaseOverride.objects.get(lot=lot).status == "withdrawn"
+
+    def test_a_coa_that_restated_the_old_label_refuses_the_change(self, product, make_lot, quality):
+        make_lot(results=good_results(labelled_particles_per_ml=1e10), lot_number="Q-1")
+        with pytest.raises(services.ProductError) as err:
+            services.update_product(product, quality, {"labelled_particles_per_vial": 5e9})
+        assert "The CoA of lot Q-1 does not fit the new label" in err.value.errors["__all__"][0]
+        product.refresh_from_db()
+        assert product.labelled_particles_per_vial == 1e10
+
+    def test_other_fields_change_freely_with_decided_lots(self, product, make_lot, quality):
+        make_lot(released=True)
+        services.update_product(product, quality, {"storage_requirement": "Store at −80 °C."})
+        assert product.history.count() == 2
+
+
 class TestEditsThatChangeNothing:
     def test_saving_a_product_unchanged_writes_no_history(self, product, quality):
         services.update_product(product, quality, {"name": product.name, "form": product.form})
@@ -565,6 +626,16 @@ class TestReplacingACoa:
             )  # fmt: skip
         assert message in " ".join(err.value.errors["protein_ug_per_ml"])
         assert CertificateOfAnalysis.objects.get(lot=lot).results == before
+
+    def test_a_negative_concentration_is_refused_under_its_own_name_only(self, make_lot, quality):
+        # The purity derived from it was refused too, and its mismatch reported with it.
+        lot = make_lot()
+        with pytest.raises(services.ProductError) as err:
+            services.record_coa(
+                lot, quality, testing_laboratory="Lab",
+                results=good_results(particles_per_ml=-1),
+            )  # fmt: skip
+        assert set(err.value.errors) == {"particles_per_ml"}
 
     @pytest.mark.parametrize(
         ("field", "limit"),

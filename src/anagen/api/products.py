@@ -22,7 +22,7 @@ from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
 from anagen.patients import selectors as patient_selectors
 from anagen.products import selectors, services
-from anagen.products.models import CoaSource, Lot, Product
+from anagen.products.models import PRODUCT_NOTICE, CoaSource, Lot, Product
 
 router = Router(tags=["products"])
 
@@ -61,7 +61,12 @@ class ProductOut(Schema):
     storage_max_temperature_c: Decimal
     storage_requirement: str
     regulatory_status: dict[str, str]
+    investigational_notice: str
     is_active: bool
+
+    @staticmethod
+    def resolve_investigational_notice(obj: Product) -> str:
+        return PRODUCT_NOTICE
 
 
 class LotIn(InputSchema):
@@ -94,6 +99,7 @@ class LotOut(Schema):
     storage_location: str | None
     received_at: datetime
     regulatory_status: dict[str, str]
+    investigational_notice: str
 
     @staticmethod
     def resolve_product_name(obj: Lot) -> str:
@@ -106,6 +112,10 @@ class LotOut(Schema):
     @staticmethod
     def resolve_regulatory_status(obj: Lot) -> dict[str, str]:
         return obj.product.regulatory_status
+
+    @staticmethod
+    def resolve_investigational_notice(obj: Lot) -> str:
+        return PRODUCT_NOTICE
 
 
 class CriterionOut(Schema):

@@ -81,6 +81,13 @@ def hidden_characters(text: str, *, allow: str = "", invisible: bool = False) ->
     return found
 
 
+def printed_code(text: str) -> str:
+    """A code printed on a label (a lot number) in Unicode compatibility form (NFKC): a
+    full-width "Ｓ" or a ligature is stored as the letters it looks like, so two lots that
+    print alike cannot both be received."""
+    return unicodedata.normalize("NFKC", text)
+
+
 def spreadsheet_safe(value: object) -> str:
     """A text cell for a CSV that people open in a spreadsheet: a leading = + - @ (or tab or
     carriage return) would be run as a formula (CSV injection), so such cells get a leading

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from anagen.core.text import contains_nul, load_json
+from anagen.core.text import contains_nul, load_json, printed_code
 
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 MAX_IMPORT_ROWS = 1000
@@ -227,6 +227,8 @@ def _build_row(row: int, data: dict[str, Any], issues: list[ImportIssue]) -> Lot
     manufacturer = take("manufacturer", _text, 200)
     product_name = take("product_name", _text, 200)
     lot_number = take("lot_number", _text, 60)
+    if lot_number is not None:
+        lot_number = printed_code(lot_number)  # as receive_lot stores it
     expiry = take("expiry_date", _read_date)
     quantity = take("quantity_received", _read_int)
     location = take("storage_location", _text, 120)

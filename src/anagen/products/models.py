@@ -56,6 +56,14 @@ class ProductSettings(models.Model):
         return f"Product settings of {self.clinic}"
 
 
+# Shown with every product and lot (pages, recall notice, API): the catalogue holds exosome
+# products, investigational wherever they are used (REFERENCE.md A.6.3).
+PRODUCT_NOTICE = (
+    "Investigational product: exosome products are not approved for hair loss in most "
+    "jurisdictions."
+)
+
+
 class Product(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="products")
     manufacturer = models.CharField(max_length=200)

@@ -15,7 +15,7 @@ from django.template.loader import render_to_string
 from django.utils.text import slugify
 
 from anagen.accounts.models import Clinic
-from anagen.core.text import phone_cell, spreadsheet_safe
+from anagen.core.text import phone_cell, printed_code, spreadsheet_safe
 from anagen.patients.models import Patient
 from anagen.products.models import (
     Excursion,
@@ -117,7 +117,7 @@ def filter_lots(
         qs = qs.filter(expiry_date__lt=today)
     if product_id:
         qs = qs.filter(product_id=product_id)
-    for term in q.split():
+    for term in printed_code(q).split():
         qs = qs.filter(
             Q(lot_number__icontains=term)
             | Q(product__name__icontains=term)

@@ -28,7 +28,7 @@ from anagen.accounts.models import Clinic, Membership, User
 from anagen.accounts.roles import allowed
 from anagen.core.checks import FieldErrors, Refusal, read_text
 from anagen.core.history import save_with_history
-from anagen.core.text import hidden_characters
+from anagen.core.text import hidden_characters, printed_code
 from anagen.patients.models import Patient
 from anagen.products import coldchain, importers, release
 from anagen.products.models import (
@@ -302,13 +302,75 @@ def create_product(clinic: Clinic, user: User, data: dict[str, Any]) -> Product:
     return product
 
 
+# What the label says a vial holds: the ±20 % concentration check, per-vial CoA values and
+# doses are read against it.
+PRESENTATION_FIELDS = ("labelled_particles_per_vial", "volume_ml")
+
+
 def update_product(product: Product, user: User, data: dict[str, Any]) -> Product:
+    """Edit a product. Its label (particles per vial, vial volume) may change only while
+    every lot of it is quarantined, and then the quarantined lots' CoAs are derived again
+    from the new label; a lot released or rejected was decided against the old one."""
     fresh = Product.objects.get(pk=product.pk)
+    before = {name: getattr(fresh, name) for name in PRESENTATION_FIELDS}
     _apply_product(fresh, data)
     _unique_product(fresh.clinic, fresh)
+    changed = [name for name in PRESENTATION_FIELDS if getattr(fresh, name) != before[name]]
     with transaction.atomic():
+        if changed:
+            _check_label_change(fresh, changed[0])
         save_with_history(fresh, user, "edited")
+        if changed:
+            _derive_coas_again(fresh, user)
     return fresh
+
+
+def _check_label_change(product: Product, field: str) -> None:
+    decided = list(
+        Lot.objects.select_for_update()
+        .filter(product=product)
+        .exclude(status=LotStatus.QUARANTINED)
+        .order_by("lot_number")
+        .values_list("lot_number", flat=True)
+    )
+    if decided:
+        shown = ", ".join(decided[:5]) + (
+            f" and {len(decided) - 5} more" if len(decided) > 5 else ""
+        )
+        raise _fail(
+            field,
+            f"Lot{'s' if len(decided) > 1 else ''} {shown} of this product "
+            f"{'were' if len(decided) > 1 else 'was'} decided against the current label; "
+            "it cannot change. A new label or vial size is a new product: add it to the "
+            "catalogue.",
+        )
+
+
+def _derive_coas_again(product: Product, user: User) -> None:
+    """Quarantined lots' CoAs with the derived results (labelled amount, purity from a
+    per-vial concentration) computed from the new label; a CoA that no longer fits refuses
+    the change, naming its lot."""
+    spec_by_clinic: dict[int, release.ReleaseSpec] = {}
+    for coa in CertificateOfAnalysis.objects.select_for_update().filter(
+        lot__product=product, lot__status=LotStatus.QUARANTINED
+    ).select_related("lot"):  # fmt: skip
+        entered = {k: v for k, v in coa.results.items() if k not in coa.derived_fields}
+        spec = spec_by_clinic.setdefault(coa.clinic_id, parsed_spec(current_spec(coa.lot.clinic)))
+        try:
+            done = validate_results(product, entered, spec)
+        except ProductError as exc:
+            problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items())
+            raise _fail(
+                "__all__",
+                f"The CoA of lot {coa.lot.lot_number} does not fit the new label ({problems}). "
+                "Correct that CoA first, or leave the label as it is.",
+            ) from exc
+        if done == coa.results:
+            continue
+        coa.results = done
+        coa.derived_fields = derived_fields(entered, done)
+        save_with_history(coa, user, "CoA derived again: product label changed")
+        _withdraw_pending_override(coa.lot, user, "product label changed; request it again")
 
 
 def _set_range(err: FieldErrors, low: Any, high: Any) -> tuple[Decimal | None, Decimal | None]:
@@ -415,12 +477,12 @@ def _check_lot_fields(
         errors["product"] = ["Choose a product of this clinic."]
     elif not product.is_active:
         errors["product"] = ["This product is no longer active."]
-    lot_number = (lot_number or "").strip()
+    lot_number = printed_code((lot_number or "").strip())
     if not lot_number:
         errors["lot_number"] = ["This field is required."]
     elif len(lot_number) > 60:
         errors["lot_number"] = ["At most 60 characters."]
-    elif hidden := hidden_characters(lot_number):
+    elif hidden := hidden_characters(lot_number, invisible=True):
         # Lot numbers go on recall notices and labels: what is shown must be what is stored.
         errors["lot_number"] = [
             f"Remove the control or invisible character(s) {', '.join(hidden)}."
@@ -656,7 +718,8 @@ def _purity_from(results: dict[str, Any], vial_ml: float | None = None) -> float
         protein = release.read_number("protein_ug_per_ml", protein_raw, "µg/mL", None)
     except (TypeError, KeyError, release.ReleaseInputError):
         return None
-    return conc / protein if protein > 0 else None
+    # An impossible input (refused by validate_coa under its own name) derives nothing.
+    return conc / protein if protein > 0 and conc >= 0 else None
 
 
 # A labelled amount restated on the CoA may differ from the product's label by rounding
