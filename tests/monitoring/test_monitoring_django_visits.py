@@ -439,3 +439,38 @@ def test_the_visit_page_names_who_recorded_it_by_full_name(client, nurse, patien
     html = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
     assert "<dt>Recorded by</dt><dd>Nora Nightly</dd>" in html
     assert f"<dd>{nurse.username}</dd>" not in html
+
+
+def test_every_hgq_item_scores_better_as_higher_the_bald_spot_smaller(client, nurse, patient):
+    """The bald-spot item read "+3 greatly increased" like the others: a bald spot that grew
+    scored +3 and counted as an improvement in the HGQ mean."""
+    client.force_login(nurse)
+    form = client.get(f"/monitoring/{patient.pk}/visits/new/").content.decode()
+    bald = form[form.index('name="hgq_bald_spot"') : form.index("</select>", form.index(
+        'name="hgq_bald_spot"'))]  # fmt: skip
+    assert '<option value="3">+3 greatly smaller (better)</option>' in bald
+    assert '<option value="-3">−3 greatly larger (worse)</option>' in bald
+    growth = form[form.index('name="hgq_growth"') :]
+    assert '<option value="3">+3 greatly better</option>' in growth[: growth.index("</select>")]
+    response = client.post(
+        f"/monitoring/{patient.pk}/visits/new/",
+        good_visit(is_baseline="on", hgq_growth="1", hgq_bald_spot="-2"),
+    )
+    assert response.status_code == 302
+    assert Visit.objects.get(patient=patient).hgq_bald_spot == -2
+
+
+def test_the_migration_turns_bald_spot_answers_given_on_the_old_scale(nurse, patient):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("anagen.monitoring.migrations.0006_hgq_better_is_higher")
+    visit = services.record_visit(
+        patient, nurse, {"visit_date": date.today(), "hgq_bald_spot": 3, "hgq_growth": 1}
+    )
+    untouched = visit.hgq_growth
+    migration.turn_bald_spot_answers(apps, None)
+    visit.refresh_from_db()
+    assert visit.hgq_bald_spot == -3 and visit.hgq_growth == untouched
+    assert visit.history.first().hgq_bald_spot == -3

@@ -643,8 +643,8 @@ class _Builder:
     def questionnaire_responses(self, visits: Iterable[Visit]) -> None:
         """The patient's Hair Growth Questionnaire at each visit where any item was answered
         (REFERENCE.md: consultation data as QuestionnaireResponse). Each answer is the
-        7-point score, −3 (greatly decreased) … +3 (greatly increased). The answers given at
-        a voided visit are entered-in-error."""
+        7-point score, −3 (greatly worse) … +3 (greatly better; for the bald spot: smaller).
+        The answers given at a voided visit are entered-in-error."""
         for v in visits:
             items = [
                 {"linkId": name, "text": label, "answer": [{"valueInteger": answer}]}

@@ -43,10 +43,13 @@ def _num(label: str, help_text: str = "", *, integer: bool = False) -> forms.Fie
 
 
 class SevenPointField(forms.TypedChoiceField):
-    def __init__(self, label: str, **kwargs) -> None:
+    def __init__(self, label: str, choices: list | None = None, **kwargs) -> None:
+        if choices is not None:
+            choices = [("", "—")] + [(str(v), text) for v, text in choices]
         super().__init__(
-            label=label, choices=SEVEN, coerce=int, empty_value=None, required=False, **kwargs
-        )
+            label=label, choices=choices or SEVEN, coerce=int, empty_value=None, required=False,
+            **kwargs,
+        )  # fmt: skip
 
 
 class FileInput(forms.ClearableFileInput):
@@ -87,7 +90,7 @@ class VisitForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         for name, label in HGQ_ITEMS:
-            self.fields[name] = SevenPointField(label)
+            self.fields[name] = SevenPointField(label, Visit._meta.get_field(name).choices)
         for view, label in VIEWS:
             self.fields[f"photo_{view}"] = forms.FileField(
                 label=f"Global photo: {label.lower()}", required=False, widget=FileInput()

@@ -35,7 +35,8 @@ VIEWS = [
 ]
 
 # Hair Growth Questionnaire (men; 7 global questions, REFERENCE.md A.2). Each answered on
-# the 7-point scale −3 (greatly worse) … +3 (greatly better).
+# the 7-point scale −3 (greatly worse) … +3 (greatly better), so that items add up: for the
+# bald spot, better is smaller (HGQ_BALD_SPOT_POINT).
 HGQ_ITEMS = [
     ("hgq_appearance_hairline", "Appearance of the hair at the hairline"),
     ("hgq_appearance_vertex", "Appearance of the hair on top of the head"),
@@ -57,12 +58,36 @@ SEVEN_POINT = [
 ]
 
 
-def _seven_point(label: str) -> models.SmallIntegerField:
+HGQ_POINT = [
+    (-3, "−3 greatly worse"),
+    (-2, "−2 moderately worse"),
+    (-1, "−1 slightly worse"),
+    (0, "0 no change"),
+    (1, "+1 slightly better"),
+    (2, "+2 moderately better"),
+    (3, "+3 greatly better"),
+]
+# Its choices read "increased … decreased" like the others until 2026-12-05, so a bald spot
+# that grew scored +3, an improvement in the HGQ mean (migration 0006 turned those answers).
+HGQ_BALD_SPOT_POINT = [
+    (-3, "−3 greatly larger (worse)"),
+    (-2, "−2 moderately larger"),
+    (-1, "−1 slightly larger"),
+    (0, "0 no change"),
+    (1, "+1 slightly smaller"),
+    (2, "+2 moderately smaller"),
+    (3, "+3 greatly smaller (better)"),
+]
+
+
+def _seven_point(
+    label: str, choices: list[tuple[int, str]] = HGQ_POINT
+) -> models.SmallIntegerField:
     return models.SmallIntegerField(
         label,
         null=True,
         blank=True,
-        choices=SEVEN_POINT,
+        choices=choices,
         validators=[MinValueValidator(-3), MaxValueValidator(3)],
     )
 
@@ -231,7 +256,7 @@ class Visit(Voidable):
     hgq_appearance_vertex = _seven_point("Appearance of the hair on top of the head")
     hgq_appearance_overall = _seven_point("Overall appearance of the hair")
     hgq_growth = _seven_point("Growth of hair")
-    hgq_bald_spot = _seven_point("Size of the bald spot")
+    hgq_bald_spot = _seven_point("Size of the bald spot", HGQ_BALD_SPOT_POINT)
     hgq_slowing_loss = _seven_point("Slowing down of hair loss")
     hgq_satisfaction = _seven_point("Satisfaction with the appearance of the hair")
     notes = models.TextField(blank=True)
