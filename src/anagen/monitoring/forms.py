@@ -13,6 +13,8 @@ from django.utils.safestring import SafeString
 from anagen.monitoring import ctcae, schedule, session_link
 from anagen.monitoring.models import (
     HGQ_ITEMS,
+    HGQ_POINT,
+    HGQ_SCALES,
     SEVEN_POINT,
     VIEWS,
     AdverseEvent,
@@ -90,7 +92,7 @@ class VisitForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         for name, label in HGQ_ITEMS:
-            self.fields[name] = SevenPointField(label, Visit._meta.get_field(name).choices)
+            self.fields[name] = SevenPointField(label, HGQ_SCALES.get(name, HGQ_POINT))
         for view, label in VIEWS:
             self.fields[f"photo_{view}"] = forms.FileField(
                 label=f"Global photo: {label.lower()}", required=False, widget=FileInput()

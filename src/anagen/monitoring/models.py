@@ -78,6 +78,7 @@ HGQ_BALD_SPOT_POINT = [
     (2, "+2 moderately smaller"),
     (3, "+3 greatly smaller (better)"),
 ]
+HGQ_SCALES = {"hgq_bald_spot": HGQ_BALD_SPOT_POINT}  # the items not on HGQ_POINT
 
 
 def _seven_point(
@@ -256,7 +257,7 @@ class Visit(Voidable):
     hgq_appearance_vertex = _seven_point("Appearance of the hair on top of the head")
     hgq_appearance_overall = _seven_point("Overall appearance of the hair")
     hgq_growth = _seven_point("Growth of hair")
-    hgq_bald_spot = _seven_point("Size of the bald spot", HGQ_BALD_SPOT_POINT)
+    hgq_bald_spot = _seven_point("Size of the bald spot", HGQ_SCALES["hgq_bald_spot"])
     hgq_slowing_loss = _seven_point("Slowing down of hair loss")
     hgq_satisfaction = _seven_point("Satisfaction with the appearance of the hair")
     notes = models.TextField(blank=True)
