@@ -165,6 +165,18 @@ class TestACompletedCourse:
         treatments.void_session(last, clinician, "Recorded on the wrong patient.")
         assert refusal(patient, clinician, {"proposal_key": "exosome"})
 
+    def test_a_second_entry_on_a_session_day_does_not_complete_the_course(
+        self, client, treated, clinician
+    ):
+        # Three records on two days read "3 given (course complete)".
+        patient, plan, lot, first = treated
+        record_sessions(plan, clinician, lot, [first], confirm_same_day=True)
+        assert refusal(patient, clinician, {"proposal_key": "exosome"})
+        client.force_login(clinician)
+        page = client.get(f"/consultation/{patient.pk}/").content.decode()
+        card = page.split(f'id="plan-{plan.pk}"')[1]
+        assert "2 given" in card and "course complete" not in card
+
     def test_the_page_shows_the_finished_course_beside_the_new_one(
         self, client, treated, clinician
     ):

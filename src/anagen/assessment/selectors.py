@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 
 from anagen.accounts.models import Clinic
@@ -81,14 +81,12 @@ def current_plan(patient: Patient) -> TreatmentPlan | None:
 
 
 def active_plans(patient: Patient) -> list[TreatmentPlan]:
-    """The patient's active plans, newest first, each with ``sessions_given`` (sessions not
-    voided). Plans of different treatments run side by side (an exosome course and a
-    minoxidil prescription), as may a finished course and the next one."""
-    return list(
-        plans(patient)
-        .filter(status="active")
-        .annotate(sessions_given=Count("sessions", filter=Q(sessions__voided_at__isnull=True)))
-    )
+    """The patient's active plans, newest first, each with ``sessions_given``: the days with
+    a session not voided (two entries on one day are one session of the course, as for the
+    follow-up decision). Plans of different treatments run side by side (an exosome course
+    and a minoxidil prescription), as may a finished course and the next one."""
+    given = services.session_days()
+    return list(plans(patient).filter(status="active").annotate(sessions_given=given))
 
 
 def get_plan(patient: Patient, plan_id: int) -> TreatmentPlan:

@@ -1178,6 +1178,14 @@ def _clean_plan_fields(
     return out
 
 
+def session_days() -> Count:
+    """A plan's sessions given, as an annotation counting days: two entries on one day are
+    one session of the course (as for the follow-up decision)."""
+    return Count(
+        "sessions__performed_on", filter=Q(sessions__voided_at__isnull=True), distinct=True
+    )
+
+
 def active_plan_conflicts(patient: Patient, modalities: list[str] | tuple[str, ...]) -> list[str]:
     """Why a new plan with ``modalities`` would duplicate one of the patient's active plans.
 
@@ -1194,7 +1202,7 @@ def active_plan_conflicts(patient: Patient, modalities: list[str] | tuple[str, .
     out = []
     active = (
         TreatmentPlan.objects.filter(patient=patient, status="active")
-        .annotate(given=Count("sessions", filter=Q(sessions__voided_at__isnull=True)))
+        .annotate(given=session_days())
         .order_by("created_at")
     )
     for plan in active:
