@@ -300,3 +300,37 @@ def test_the_related_session_field_spans_the_form_row(client, clinician, patient
     start = page.index('<div class="col-full">')
     assert page.index('id="id_related_session_date"') > start
     assert page.index('id="id_product_lot_number"') > page.index("</select>", start)
+
+
+def test_a_related_event_cannot_begin_before_the_first_session(clinician, patient, sessions):
+    # An onset in 2020 for a patient first treated here in 2026 was stored as possibly related.
+    with pytest.raises(services.MonitoringError) as err:
+        services.record_adverse_event(
+            patient,
+            clinician,
+            event(onset_date=FIRST - timedelta(days=400), relatedness="possible"),
+        )
+    message = err.value.errors["relatedness"][0]
+    assert "the first session recorded for this patient was on" in message
+    assert not AdverseEvent.objects.exists()
+    # Not related (or not assessed) before any treatment is a finding like any other.
+    kept = services.record_adverse_event(
+        patient, clinician, event(onset_date=FIRST - timedelta(days=400), relatedness="unrelated")
+    )
+    assert kept.pk
+
+
+def test_the_same_event_sent_twice_is_refused_naming_the_first(
+    client, clinician, patient, sessions
+):
+    first = services.record_adverse_event(patient, clinician, event())
+    with pytest.raises(services.MonitoringError) as err:
+        services.record_adverse_event(patient, clinician, event())
+    message = err.value.errors["term_key"][0]
+    assert "is already recorded for this patient (grade 1" in message
+    assert "Update that event" in message
+    # Another grade or another day is another event.
+    services.record_adverse_event(patient, clinician, event(grade=2))
+    services.record_adverse_event(patient, clinician, event(onset_date=TODAY))
+    assert AdverseEvent.objects.filter(patient=patient).count() == 3
+    assert first.pk

@@ -1080,6 +1080,13 @@ def _clean_event(
         if v not in choices.values:
             err.add(f, f"Choose one of: {', '.join(choices.values)}.")
         out[f] = v
+    # Checked when new or changed, as the session link: a session voided later leaves the
+    # event editable.
+    unchanged = stored is not None and (stored.relatedness, stored.onset_date) == (
+        out["relatedness"], onset
+    )  # fmt: skip
+    if out["relatedness"] in _RELATED and onset and not err.get("onset_date") and not unchanged:
+        _check_related_after_treatment(patient, onset, out["relatedness"], err)
     outcome = out["outcome"]
     if grade == 5 and outcome != AdverseEvent.Outcome.FATAL:
         err.add("outcome", "Grade 5 is death related to the event: the outcome is Fatal.")
@@ -1132,6 +1139,55 @@ def _clean_event(
             int(grade), seriousness=out["seriousness"]
         )
     return out
+
+
+def _check_related_after_treatment(
+    patient: Patient, onset: date, relatedness: str, err: _Errors
+) -> None:
+    """An event related to the treatment began on or after a session (an onset in 2020 for
+    a patient first treated here in 2026 was stored as possibly related)."""
+    first = (
+        TreatmentSession.objects.filter(patient=patient, voided_at__isnull=True)
+        .order_by("performed_on")
+        .values_list("performed_on", flat=True)
+        .first()
+    )
+    # No session recorded here: the treatment may have been given elsewhere (a transfer).
+    if first is not None and first > onset:
+        words = AdverseEvent.Relatedness(relatedness).label
+        err.add(
+            "relatedness",
+            f"“{words}” needs a treatment before the onset, but the first session recorded "
+            f"for this patient was on {long_date(first)}: check the onset date, or choose not "
+            "related or not assessed.",
+        )
+
+
+def _duplicate_event_message(patient: Patient, values: Mapping[str, Any]) -> str | None:
+    """Why an event is one already recorded (a form sent twice): the same term, grade,
+    onset, session and lot, not voided."""
+    onset: date = values["onset_date"]
+    same = (
+        AdverseEvent.objects.filter(
+            patient=patient,
+            term_key=values["term_key"],
+            grade=values["grade"],
+            onset_date=onset,
+            related_session_date=values.get("related_session_date"),
+            product_lot_number=values.get("product_lot_number", ""),
+            voided_at__isnull=True,
+        )
+        .select_related("reported_by")
+        .first()
+    )
+    if same is None:
+        return None
+    return (
+        f"{same.term_name} with onset on {long_date(same.onset_date)} is already recorded for "
+        f"this patient (grade {same.grade}, recorded by {display_name(same.reported_by)} on "
+        f"{timezone.localtime(same.created_at):%Y-%m-%d %H:%M}). "
+        "Update that event (grade, outcome, description) instead of recording it twice."
+    )
 
 
 def _event_visit(
@@ -1196,6 +1252,11 @@ def record_adverse_event(patient: Patient, user: User, data: Mapping[str, Any]) 
     err.raise_if_any()
     event = AdverseEvent(clinic=patient.clinic, patient=patient, reported_by=user, **values)
     with transaction.atomic():
+        # Under the patient's lock: two submits of one form both passed the check.
+        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        duplicate = _duplicate_event_message(patient, values)
+        if duplicate:
+            raise MonitoringError({"term_key": [duplicate]})
         save_with_history(event, user, "adverse event recorded")
     return event
 
