@@ -276,3 +276,13 @@ def test_a_plan_is_held_to_the_limits_the_schedule_can_hold(man, clinician, fiel
     with pytest.raises(AssessmentError) as err:
         services.accept_plan(man, clinician, {"proposal_key": "exosome", field: value})
     assert err.value.errors[field] == [says]
+
+
+def test_the_exam_offers_every_scale_stage_in_full(client, man, clinician):
+    # Norwood–Hamilton II read "…recession stopping ≥2": the text was cut at 60 characters.
+    from anagen.assessment import scales
+
+    client.force_login(clinician)
+    page = client.get(f"/consultation/{man.pk}/").content.decode()
+    for key, text in (*scales.NORWOOD_HAMILTON.items(), *scales.LUDWIG.items()):
+        assert f"{key} — {text}".replace("'", "&#x27;") in page

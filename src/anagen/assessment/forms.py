@@ -256,12 +256,12 @@ class OverrideForm(forms.Form):
 class ExamForm(forms.Form):
     examined_on = forms.DateField(widget=DateInput(), label="Examined on")
     norwood_hamilton = forms.ChoiceField(
-        choices=[("", "—")] + [(k, f"{k} — {v[:60]}") for k, v in scales.NORWOOD_HAMILTON.items()],
+        choices=[("", "—")] + [(k, f"{k} — {v}") for k, v in scales.NORWOOD_HAMILTON.items()],
         required=False,
         label="Norwood–Hamilton",
     )
     ludwig = forms.ChoiceField(
-        choices=[("", "—")] + [(k, f"{k} — {v[:50]}") for k, v in scales.LUDWIG.items()],
+        choices=[("", "—")] + [(k, f"{k} — {v}") for k, v in scales.LUDWIG.items()],
         required=False,
         label="Ludwig",
     )
