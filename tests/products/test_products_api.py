@@ -187,6 +187,16 @@ class TestProducts:
         assert body["regulatory_status"] == {}
         assert body["investigational_notice"].startswith("Investigational product")
 
+    def test_components_are_kept_once_each_and_bad_ones_refused(self, api):
+        body = self.product_body(components=[" Trehalose ", "trehalose", "human  serum albumin"])
+        response = api("post", "/products", body)
+        assert response.status_code == 201, response.content
+        assert response.json()["components"] == ["Trehalose", "human serum albumin"]
+        bad = api("post", "/products", self.product_body(name="Other", components=["x" * 200]))
+        assert bad.status_code in (400, 422)
+        assert "components" in detail(bad)
+        assert Product.objects.count() == 1
+
 
 class TestLots:
     def test_an_unknown_state_filter_is_a_400_naming_the_allowed_values(self, api, make_lot):

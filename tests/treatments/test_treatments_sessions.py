@@ -178,3 +178,27 @@ def test_saving_the_current_post_care_text_again_is_an_error_not_a_new_version(c
         )
     assert exc.value.errors == {"body": ["Nothing changed: this is the text of version 1."]}
     assert services.postcare_template(clinic_a, "exosome").version == 1
+
+
+def test_a_product_component_the_patient_is_allergic_to_refuses_the_session(
+    clinic_a, clinician, make_patient, lot
+):
+    """Screening matched product components only when someone typed them in: a patient with
+    a recorded trehalose allergy was injected with a lyophilised product holding trehalose."""
+    from anagen.products.models import Product
+
+    Product.objects.filter(pk=lot.product_id).update(components=["Trehalose dihydrate"])
+    lot.refresh_from_db()
+    patient = make_patient(clinic_a, clinician, sex_at_birth="male")
+    plan = prepare(patient, clinician, history={"allergies": ["trehalose", "lidocaine"]})
+    with pytest.raises(services.SessionError) as exc:
+        record(clinic_a, clinician, plan, lot, anaesthesia="topical lidocaine 5%")
+    (product_error,) = exc.value.errors["vials[0].lot"]
+    assert "contains Trehalose dihydrate" in product_error
+    assert "records an allergy to trehalose" in product_error
+    assert "allergy to lidocaine" in exc.value.errors["anaesthesia"][0]
+    assert not TreatmentSession.objects.exists() and not VialDraw.objects.exists()
+    # Without the allergen (another anaesthetic; no allergy to the product) it is recorded.
+    Product.objects.filter(pk=lot.product_id).update(components=["mannitol"])
+    lot.refresh_from_db()
+    assert record(clinic_a, clinician, plan, lot, anaesthesia="none").pk

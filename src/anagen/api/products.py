@@ -46,6 +46,11 @@ class ProductIn(InputSchema):
     storage_max_temperature_c: Decimal
     storage_requirement: str = Field(min_length=1, max_length=200)
     regulatory_status: dict[str, str] = Field(default_factory=dict)
+    components: list[str] = Field(
+        default_factory=list,
+        description="Excipients as the label lists them; a session with the product is "
+        "refused for a patient with a recorded allergy to one",
+    )
 
 
 class ProductOut(Schema):
@@ -61,6 +66,7 @@ class ProductOut(Schema):
     storage_max_temperature_c: Decimal
     storage_requirement: str
     regulatory_status: dict[str, str]
+    components: list[str]
     investigational_notice: str
     is_active: bool
 

@@ -48,6 +48,7 @@ PRODUCTS = [
         "storage_max_temperature_c": Decimal("-60.0"),
         "storage_requirement": "Store frozen at −80 °C",
         "regulatory_status": REGULATORY,
+        "components": ["phosphate-buffered saline", "human serum albumin"],  # demo values
     },
     {
         "manufacturer": "AdipoVesicle Labs (demo)",
@@ -61,6 +62,7 @@ PRODUCTS = [
         "storage_max_temperature_c": Decimal("8.0"),
         "storage_requirement": "Store at 2–8 °C; reconstitute with 2 mL water for injection",
         "regulatory_status": REGULATORY,
+        "components": ["trehalose", "mannitol"],  # a lyophilised product's cryoprotectants
     },
 ]
 

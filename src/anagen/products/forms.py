@@ -50,6 +50,15 @@ class ReleaseForm(forms.Form):
 
 
 class ProductEditForm(forms.ModelForm):
+    components_text = forms.CharField(
+        label="Components (excipients)",
+        required=False,
+        max_length=3000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="As the label or CoA lists them, separated by commas or lines, e.g. "
+        "“trehalose, human serum albumin”. A session with this product is refused for a "
+        "patient with a recorded allergy to one.",
+    )
     regulatory_text = forms.CharField(
         label="Regulatory status by jurisdiction",
         required=False,
@@ -79,6 +88,7 @@ class ProductEditForm(forms.ModelForm):
             self.initial["regulatory_text"] = "\n".join(
                 f"{k}: {v}" for k, v in (self.instance.regulatory_status or {}).items()
             )
+            self.initial["components_text"] = ", ".join(self.instance.components or [])
 
     def clean_regulatory_text(self) -> dict[str, str]:
         result: dict[str, str] = {}
@@ -94,6 +104,9 @@ class ProductEditForm(forms.ModelForm):
     def service_data(self) -> dict[str, Any]:
         data = {f: self.cleaned_data[f] for f in self.Meta.fields}
         data["regulatory_status"] = self.cleaned_data["regulatory_text"]
+        data["components"] = [
+            c for line in self.cleaned_data["components_text"].splitlines() for c in line.split(",")
+        ]
         return data
 
 

@@ -88,6 +88,10 @@ class Product(models.Model):
     )
     # {"US": "...", "EU": "..."}: shown wherever the product is used.
     regulatory_status = models.JSONField(default=dict, blank=True)
+    # Excipients and other components as the label or CoA lists them ("trehalose", "human
+    # serum albumin"): a session drawing vials of the product is refused for a patient with
+    # a recorded allergy to one (screening's allergy_to_product rule, at the point of use).
+    components = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()

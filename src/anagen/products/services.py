@@ -218,6 +218,7 @@ PRODUCT_FIELDS = (
     "storage_max_temperature_c",
     "storage_requirement",
     "regulatory_status",
+    "components",
     "is_active",
 )
 
@@ -254,6 +255,33 @@ def _check_regulatory(value: Any) -> dict[str, str]:
     return out
 
 
+COMPONENTS_MAX = 30
+COMPONENT_MAX_CHARS = 120
+
+
+def _check_components(value: Any) -> list[str]:
+    """Component names, stripped, each once (ignoring case), in the order given."""
+    if not isinstance(value, list | tuple) or not all(isinstance(c, str) for c in value):
+        raise _fail(
+            "components", 'Give a list of names, e.g. ["trehalose", "human serum albumin"].'
+        )
+    out: list[str] = []
+    for c in value:
+        name = " ".join(c.split())
+        if not name or name.casefold() in {o.casefold() for o in out}:
+            continue
+        if len(name) > COMPONENT_MAX_CHARS or hidden_characters(name, invisible=True):
+            raise _fail(
+                "components",
+                f"A component is a name of at most {COMPONENT_MAX_CHARS} characters "
+                "without control characters.",
+            )
+        out.append(name)
+    if len(out) > COMPONENTS_MAX:
+        raise _fail("components", f"At most {COMPONENTS_MAX} components, not {len(out)}.")
+    return out
+
+
 def _apply_product(product: Product, data: dict[str, Any]) -> None:
     unknown = set(data) - set(PRODUCT_FIELDS)
     if unknown:
@@ -261,6 +289,8 @@ def _apply_product(product: Product, data: dict[str, Any]) -> None:
     for name, value in data.items():
         if name == "regulatory_status":
             value = _check_regulatory(value)
+        elif name == "components":
+            value = _check_components(value)
         setattr(product, name, value)
     errors: dict[str, list[str]] = {}
     particles = product.labelled_particles_per_vial

@@ -204,6 +204,37 @@ def _text(value: Any, name: str, errors: FieldErrors, column: models.Field) -> s
     return read_text(errors, name, value, max_len=column.max_length or MAX_TEXT)
 
 
+def allergy_problems(patient: Any, lots: dict[int, Lot], anaesthesia: str) -> dict[str, list[str]]:
+    """Allergies in the patient's latest medical history that the session would meet: a
+    component of a drawn lot's product (``vials[i].lot``) or the anaesthetic named
+    (``anaesthesia``). Screening matches product components only when they are typed in;
+    this is the check at the point of use, with the products actually drawn."""
+    from anagen.assessment.models import MedicalHistory
+    from anagen.assessment.screening import substances_match
+
+    history = MedicalHistory.objects.filter(patient=patient).order_by("-version").first()
+    allergies = [a for a in (history.allergies if history else []) if isinstance(a, str)]
+    out: dict[str, list[str]] = {}
+    if not allergies:
+        return out
+    for i, lot in lots.items():
+        for component in lot.product.components or []:
+            for allergy in allergies:
+                if substances_match(allergy, component):
+                    out.setdefault(f"vials[{i}].lot", []).append(
+                        f"Lot {lot.lot_number}: {lot.product.name} contains {component}, and "
+                        f"the patient's medical history records an allergy to {allergy}. Do not "
+                        "use this product for this patient."
+                    )
+    for allergy in allergies:
+        if anaesthesia and substances_match(allergy, anaesthesia):
+            out.setdefault("anaesthesia", []).append(
+                f"The patient's medical history records an allergy to {allergy}: choose "
+                "another anaesthetic."
+            )
+    return out
+
+
 @dataclass
 class _MapRow:
     zone: str
@@ -429,6 +460,12 @@ def record_session(
                     errors.setdefault(f"vials[{i}].{name}", []).extend(
                         f"Lot {v.lot.lot_number}: {m}" for m in msgs
                     )
+    for name, msgs in allergy_problems(
+        plan.patient,
+        {i: v.lot for i, v in enumerate(vials) if v.lot.clinic_id == clinic.id},
+        text.get("anaesthesia", ""),
+    ).items():
+        errors.setdefault(name, []).extend(msgs)
     prep: PrpPreparation | None = None
     if modality == Modality.PRP:
         prp = prp or {}
