@@ -264,18 +264,6 @@ def test_clinician_decides_and_both_proposal_and_decision_are_stored(client, cli
     assert "Decided: Switch or combine modality" in detail
 
 
-def test_more_sessions_done_than_planned_is_refused(client, clinician, patient):
-    visit = _course(patient, clinician, start=TODAY - timedelta(weeks=13), density_after=159)
-    client.force_login(clinician)
-    response = client.post(
-        f"/monitoring/{patient.pk}/visits/{visit.pk}/decision/",
-        {"sessions_done": "5", "sessions_planned": "3", "decision": "continue_as_planned"},
-    )
-    assert response.status_code == 400
-    assert "5 sessions done is more than the 3 planned" in response.content.decode()
-    assert not TreatmentDecision.objects.exists()
-
-
 def test_a_second_decision_at_the_same_visit_is_refused_naming_the_first(
     client, clinician, patient
 ):

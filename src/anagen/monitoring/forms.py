@@ -370,7 +370,11 @@ class VisitStatusForm(forms.Form):
 
 
 class DecisionForm(forms.Form):
-    sessions_done = forms.IntegerField(min_value=0, max_value=48)
+    sessions_done = forms.IntegerField(
+        min_value=0, max_value=48,
+        help_text="Sessions beyond the number planned are extra sessions added after a "
+        "partial response; the proposal counts them against the clinic's maximum.",
+    )  # fmt: skip
     sessions_planned = forms.IntegerField(min_value=1, max_value=schedule.MAX_SESSIONS)
     decision = forms.ChoiceField(choices=TreatmentDecision.PROPOSAL_CHOICES, label="Your decision")
     extra_sessions = forms.IntegerField(required=False, min_value=1, max_value=12)

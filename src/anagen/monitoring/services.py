@@ -1375,13 +1375,6 @@ def record_decision(
     planned = read_whole(err, "sessions_planned", sessions_planned, 1, schedule.MAX_SESSIONS)
     extra = read_whole(err, "extra_sessions", extra_sessions, 1, 12)
     months = read_whole(err, "maintenance_interval_months", maintenance_interval_months, 1, 36)
-    if done is not None and planned is not None and done > planned:
-        # "5 of 3 planned sessions done" was stored with "Continue as planned".
-        err.add(
-            "sessions_done",
-            f"{done} sessions done is more than the {planned} planned: count the sessions "
-            "added since in the number planned.",
-        )
     err.raise_if_any()
     prop = selectors.proposal_for(visit, sessions_done=done, sessions_planned=planned)
     if prop.error:
