@@ -209,3 +209,31 @@ def test_every_response_has_a_label_for_people():
     assert response_label("partial") == "Partial response"
     assert response_label("too_early") == "Too early to judge"
     assert response_label("not_assessed") == "Not assessed (no measurement)"
+
+
+class TestTreatmentsNotGivenInSessions:
+    """Daily minoxidil (or a transplant) got "maintenance every 6 months" and "add sessions"."""
+
+    def test_a_responder_continues_the_treatment_with_no_interval(self):
+        d = decide(sessions_done=1, sessions_planned=1, density_change_pct=12.0,
+                   repeated_sessions=False)  # fmt: skip
+        assert d.proposal is Proposal.CONTINUE and d.response is Response.RESPONDER
+        assert d.maintenance_interval_months is None
+        assert not any("maintenance" in r for r in d.reasons)
+
+    @pytest.mark.parametrize(("change", "response"), [(6.0, Response.PARTIAL),
+                                                      (0.0, Response.NON_RESPONDER)])  # fmt: skip
+    def test_otherwise_switch_or_combine_never_add_sessions(self, change, response):
+        d = decide(sessions_done=1, sessions_planned=1, density_change_pct=change,
+                   repeated_sessions=False)  # fmt: skip
+        assert (d.proposal, d.response) == (Proposal.SWITCH_OR_COMBINE, response)
+        assert d.extra_sessions == 0
+
+    def test_a_serious_related_event_still_stops_it(self):
+        d = decide(sessions_done=1, sessions_planned=1, density_change_pct=12.0,
+                   max_ae_grade=3, ae_related=True, repeated_sessions=False)  # fmt: skip
+        assert d.proposal is Proposal.STOP_ADVERSE_EVENT
+
+    def test_injection_courses_keep_the_maintenance_interval(self):
+        d = decide(density_change_pct=12.0)
+        assert d.proposal is Proposal.MAINTENANCE and d.maintenance_interval_months == 6

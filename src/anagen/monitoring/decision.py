@@ -133,6 +133,10 @@ class Progress:
     # before the visit. None: not known, the interval is not checked (pure callers and tests
     # that give only changes).
     days_since_first_session: int | None = None
+    # Whether the course is a series of sessions repeated at an interval (injections: exosome,
+    # PRP). A daily home treatment (minoxidil) or a one-off procedure (transplant) is not:
+    # "maintenance every 6 months" and "add sessions" mean nothing for it.
+    repeated_sessions: bool = True
 
 
 @dataclass(frozen=True)
@@ -274,6 +278,8 @@ def propose_next_step(progress: Progress, thresholds: Thresholds | None = None) 
             "density_change_pct",
             "course complete: record density, diameter or global assessment to decide",
         )
+    if not p.repeated_sessions:
+        return _not_in_sessions(response, why, reasons)
     extra_used = p.sessions_done - p.sessions_planned
     extra_left = t.max_extra_sessions - extra_used
     if response is Response.RESPONDER:
@@ -314,4 +320,21 @@ def propose_next_step(progress: Progress, thresholds: Thresholds | None = None) 
         Proposal.SWITCH_OR_COMBINE,
         response,
         (*why, "No response after the planned course: switch or combine modality.", *reasons),
+    )
+
+
+def _not_in_sessions(response: Response, why: list[str], reasons: list[str]) -> Decision:
+    """The proposal for a treatment not given in repeated sessions (daily minoxidil, a
+    transplant): keep it while it works, otherwise switch or combine."""
+    if response is Response.RESPONDER:
+        return Decision(
+            Proposal.CONTINUE,
+            response,
+            (*why, "Continue the treatment and reassess at the next follow-up.", *reasons),
+        )
+    words = "Partial response" if response is Response.PARTIAL else "No response"
+    return Decision(
+        Proposal.SWITCH_OR_COMBINE,
+        response,
+        (*why, f"{words}: consider switching or combining modality.", *reasons),
     )

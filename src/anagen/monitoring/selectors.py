@@ -50,7 +50,7 @@ from anagen.patients.models import Patient
 from anagen.patients.selectors import MAX_DB_ID, get_patient
 from anagen.treatments import scalp_zones
 from anagen.treatments import selectors as treatment_selectors
-from anagen.treatments.models import Modality, TreatmentSession
+from anagen.treatments.models import INJECTED, Modality, TreatmentSession
 
 __all__ = ["get_patient"]
 
@@ -642,10 +642,14 @@ def proposal_for(
     days_treated = days_since_first_session(patient, visit.visit_date, modality, since)
     settings_row = thresholds_for(visit.clinic)
     thresholds = settings_row.thresholds()
+    # Injections repeat at an interval; daily minoxidil or a transplant do not. An unknown
+    # protocol ("") is taken as sessions, as before the distinction.
+    repeated = modality in ("", *INJECTED)
     inputs = {
         "sessions_done": sessions_done,
         "sessions_done_source": source,
         "sessions_modality": modality,
+        "repeated_sessions": repeated,
         "sessions_counted_before": visit.visit_date.isoformat(),
         "sessions_counted_from": since.isoformat() if since else None,
         "sessions_planned": sessions_planned,
@@ -663,7 +667,12 @@ def proposal_for(
             None,
             change,
             inputs,
-            "No follow-up plan: give the sessions done and planned.",
+            "This patient has no follow-up schedule yet, so the sessions planned are not "
+            "known: give the sessions done and planned here, or set up the course with "
+            "“Follow-up schedule” on the patient's timeline."
+            if plan is None
+            else "The follow-up schedule gives no number of sessions: give the sessions done "
+            "and planned.",
             "sessions_planned",
         )
     progress = decision.Progress(
@@ -676,6 +685,7 @@ def proposal_for(
         ae_related=events.related,
         max_unrelated_ae_grade=events.max_unrelated_grade,
         days_since_first_session=days_treated,
+        repeated_sessions=repeated,
     )
     try:
         result = decision.propose_next_step(progress, thresholds)
