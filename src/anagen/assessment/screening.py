@@ -181,7 +181,11 @@ class MedicalHistory:
         if self.platelet_count_10e9_per_l is not None and not (
             0 <= self.platelet_count_10e9_per_l <= 5000
         ):
-            raise ScreeningInputError("platelet_count_10e9_per_l", "implausible platelet count")
+            raise ScreeningInputError(
+                "platelet_count_10e9_per_l",
+                f"A platelet count of {self.platelet_count_10e9_per_l:g} × 10⁹/L is not "
+                "possible: give a value from 0 to 5000 × 10⁹/L.",
+            )
         if self.sex == "male" and (self.pregnant or self.lactating):
             raise ScreeningInputError(
                 "pregnant", "pregnancy or lactation recorded for a male record"
