@@ -202,3 +202,17 @@ def test_a_product_component_the_patient_is_allergic_to_refuses_the_session(
     Product.objects.filter(pk=lot.product_id).update(components=["mannitol"])
     lot.refresh_from_db()
     assert record(clinic_a, clinician, plan, lot, anaesthesia="none").pk
+
+
+def test_the_session_form_shows_the_recorded_allergies(client, clinic_a, clinician, make_patient):
+    patient = make_patient(clinic_a, clinician, sex_at_birth="male")
+    prepare(patient, clinician, history={"allergies": ["trehalose", "latex"]})
+    client.force_login(clinician)
+    page = client.get(f"/sessions/{patient.pk}/new/").content.decode()
+    assert "Recorded allergies: trehalose, latex." in page
+    other = make_patient(clinic_a, clinician, sex_at_birth="male", given_name="Noa")
+    prepare(other, clinician)
+    assert (
+        "No allergies recorded in the medical history."
+        in client.get(f"/sessions/{other.pk}/new/").content.decode()
+    )

@@ -170,3 +170,13 @@ def vial_draws_of(sessions: Iterable[TreatmentSession]) -> dict[int, list[VialDr
         if d.patient_id == session.patient_id:
             out.setdefault(session.pk, []).append(d)
     return out
+
+
+def recorded_allergies(patient: Patient) -> list[str] | None:
+    """The allergies in the patient's latest medical history; None when none is recorded."""
+    from anagen.assessment.models import MedicalHistory
+
+    history = MedicalHistory.objects.filter(patient=patient).order_by("-version").first()
+    if history is None:
+        return None
+    return [a for a in history.allergies or [] if isinstance(a, str) and a.strip()]

@@ -209,11 +209,10 @@ def allergy_problems(patient: Any, lots: dict[int, Lot], anaesthesia: str) -> di
     component of a drawn lot's product (``vials[i].lot``) or the anaesthetic named
     (``anaesthesia``). Screening matches product components only when they are typed in;
     this is the check at the point of use, with the products actually drawn."""
-    from anagen.assessment.models import MedicalHistory
     from anagen.assessment.screening import substances_match
+    from anagen.treatments.selectors import recorded_allergies
 
-    history = MedicalHistory.objects.filter(patient=patient).order_by("-version").first()
-    allergies = [a for a in (history.allergies if history else []) if isinstance(a, str)]
+    allergies = recorded_allergies(patient) or []
     out: dict[str, list[str]] = {}
     if not allergies:
         return out

@@ -195,6 +195,7 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
         "treatments/session_form.html",
         {
             "patient": patient,
+            "allergies": selectors.recorded_allergies(patient),
             "form": form,
             "plans": plans,
             # Lots are exosome products: the vial rows, their checklist line and the
