@@ -95,6 +95,18 @@ def test_list_searches_and_paginates(client, clinician, clinic_a, make_patient, 
     assert by_mrn.context["page"].paginator.count == 1
 
 
+def test_the_pages_of_a_search_keep_the_search(client, clinician, clinic_a, make_patient, settings):
+    # The next link kept q but dropped "include voided".
+    settings.ANAGEN_PAGE_SIZE = 2
+    for i in range(5):
+        make_patient(clinic_a, clinician, family_name=f"Family{i}")
+    client.force_login(clinician)
+    page = client.get("/patients/", {"q": "family", "include_voided": "on"}).content.decode()
+    assert 'href="?q=family&amp;include_voided=on&amp;page=2"' in page
+    second = client.get("/patients/", {"q": "family", "include_voided": "on", "page": "2"})
+    assert second.context["page"].number == 2 and second.context["query"] == "family"
+
+
 def test_htmx_search_returns_only_the_results_fragment(client, clinician, clinic_a, make_patient):
     make_patient(clinic_a, clinician, family_name="Zebedee")
     response = client.get(

@@ -716,3 +716,17 @@ def test_a_lot_filter_that_cannot_be_read_lists_no_lots(client, make_lot, qualit
     )
     assert "No lots listed" in fragment.content.decode()
     assert lot.lot_number not in fragment.content.decode()
+
+
+def test_the_pages_of_a_lot_filter_keep_the_filter(client, make_lot, quality, settings):
+    # The next link was "?page=2": page 2 listed every lot, not the quarantined ones.
+    settings.ANAGEN_PAGE_SIZE = 2
+    for _ in range(3):
+        make_lot()
+    make_lot(released=True, lot_number="REL-1")
+    client.force_login(quality)
+    first = client.get("/products/", {"state": "quarantined"}).content.decode()
+    assert 'href="?state=quarantined&amp;page=2"' in first
+    second = client.get("/products/", {"state": "quarantined", "page": "2"})
+    assert second.context["page"].paginator.count == 3
+    assert "REL-1" not in second.content.decode()

@@ -25,3 +25,11 @@ class ClinicRequest(HttpRequest):
     role: str | None  # None only where no permission check has passed
     memberships: list[Membership]
     htmx: HtmxDetails
+
+
+def query_without_page(request: HttpRequest) -> str:
+    """The request's query string less its ``page``: what a pager's links keep (the filters
+    and search of the listing)."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()

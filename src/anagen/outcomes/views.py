@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET
 
 from anagen.accounts.permissions import can, require_permission
 from anagen.accounts.roles import Role
-from anagen.core.http import ClinicRequest
+from anagen.core.http import ClinicRequest, query_without_page
 from anagen.imaging import selectors as imaging_selectors
 from anagen.monitoring.models import Measurement
 from anagen.outcomes import cohort, comparison, progress, selectors
@@ -89,7 +89,7 @@ def cohort_view(request: ClinicRequest) -> HttpResponse:
             ),
             filters_text=form.filters().describe(),
             listing=selectors.listing_page(request.clinic, view, page_number),
-            filter_query=query.urlencode(),
+            filter_query=query_without_page(request),
             can_open_patients=can(request, "progress.view") and not deidentified,
         )
     return render(request, "outcomes/cohort.html", context, status=status)

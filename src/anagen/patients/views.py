@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from anagen.accounts.permissions import can, require_permission
-from anagen.core.http import ClinicRequest
+from anagen.core.http import ClinicRequest, query_without_page
 from anagen.patients import selectors, services
 from anagen.patients.forms import PatientForm, PatientSearchForm, VoidForm
 from anagen.patients.models import Patient
@@ -51,7 +51,10 @@ def patient_list(request: ClinicRequest) -> HttpResponse:
         else selectors.search_patients(request.clinic, query, include_voided=include_voided)
     )
     page = Paginator(patients, settings.ANAGEN_PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"search": search, "page": page, "query": query}
+    context = {
+        "search": search, "page": page, "query": query,
+        "filter_query": query_without_page(request),
+    }  # fmt: skip
     if request.htmx and request.htmx.target == "patient-results":
         # 200 even when refused: htmx swaps in no 4xx answer, and the fragment says why.
         return render(request, "patients/_results.html", context)

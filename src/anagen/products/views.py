@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from anagen.accounts.permissions import can, require_permission
-from anagen.core.http import ClinicRequest
+from anagen.core.http import ClinicRequest, query_without_page
 from anagen.patients import selectors as patient_selectors
 from anagen.products import selectors, services
 from anagen.products.forms import (
@@ -84,7 +84,7 @@ def lot_list(request: ClinicRequest) -> HttpResponse:
         "page": page,
         "today": timezone.localdate(),
         "warning_days": prefs.expiry_warning_days,
-        "query": request.GET.urlencode(),
+        "filter_query": query_without_page(request),
     }
     if request.htmx and request.htmx.target == "lot-results":
         return render(request, "products/_lot_results.html", context)  # 200: htmx swaps it
