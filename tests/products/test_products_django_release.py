@@ -730,3 +730,25 @@ def test_the_pages_of_a_lot_filter_keep_the_filter(client, make_lot, quality, se
     second = client.get("/products/", {"state": "quarantined", "page": "2"})
     assert second.context["page"].paginator.count == 3
     assert "REL-1" not in second.content.decode()
+
+
+def test_the_product_form_takes_components_and_shows_a_label_refusal_on_its_field(
+    client, product, make_lot, quality
+):
+    make_lot(released=True, lot_number="R-9")
+    client.force_login(quality)
+    url = f"/products/catalogue/{product.pk}/edit/"
+    form = client.get(url).context["form"]
+    data = {k: v for k, v in form.initial.items() if v is not None and k != "is_active"}
+    data.update(is_active="on", components_text="Trehalose, human serum albumin\nmannitol")
+    saved = client.post(url, data)
+    assert saved.status_code == 302, saved.content.decode()[:500]
+    product.refresh_from_db()
+    assert product.components == ["Trehalose", "human serum albumin", "mannitol"]
+    refused = client.post(url, {**data, "volume_ml": "2.000"})
+    assert refused.status_code == 400
+    assert "Lot R-9 of this product was decided" in " ".join(
+        refused.context["form"].errors["volume_ml"]
+    )
+    too_long = client.post(url, {**data, "components_text": "x" * 200})
+    assert "components_text" in too_long.context["form"].errors

@@ -50,6 +50,9 @@ class ReleaseForm(forms.Form):
 
 
 class ProductEditForm(forms.ModelForm):
+    # The service's name of a value → the form field that holds it (for its errors).
+    SERVICE_FIELDS = {"components": "components_text", "regulatory_status": "regulatory_text"}
+
     components_text = forms.CharField(
         label="Components (excipients)",
         required=False,

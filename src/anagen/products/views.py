@@ -38,6 +38,7 @@ from anagen.products.models import CoaSource, Lot, LotStatus
 
 def _apply_errors(form: BaseForm, error: services.ProductError) -> None:
     for field, msgs in error.errors.items():
+        field = getattr(form, "SERVICE_FIELDS", {}).get(field, field)
         target = field if field in form.fields else None
         for msg in msgs:
             if target is None and field != "__all__":
