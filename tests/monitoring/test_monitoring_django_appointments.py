@@ -389,3 +389,18 @@ def test_a_course_cannot_start_before_the_plan_it_follows(clinician, patient):
     services.create_follow_up_plan(
         patient, clinician, first_session_date=plan.start_on, sessions_planned=3, interval_weeks=4
     )
+
+
+def test_the_same_appointment_booked_twice_is_refused(client, front_desk, patient):
+    # Two bookings (and two reminders) came from one form sent twice.
+    client.force_login(front_desk)
+    when = (TODAY + timedelta(days=3)).isoformat()
+    assert _book(client, patient, due_date=when, purpose="Consultation").status_code == 302
+    again = _book(client, patient, due_date=when, purpose="Consultation")
+    assert again.status_code == 400
+    assert "is already booked for this patient" in again.content.decode()
+    assert ScheduledVisit.objects.filter(patient=patient).count() == 1
+    # Another purpose that day, or the same one another day, is another appointment.
+    assert _book(client, patient, due_date=when, purpose="Review visit").status_code == 302
+    later = (TODAY + timedelta(days=4)).isoformat()
+    assert _book(client, patient, due_date=later, purpose="Consultation").status_code == 302

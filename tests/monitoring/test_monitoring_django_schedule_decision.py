@@ -398,3 +398,26 @@ def test_agenda_calendar_names_each_patient_with_full_name_and_record_number(
     for name in names:
         assert name in html  # the same name and record number as the list view shows
     assert "Nina Moreau" in listed and "DEMO-0051" in listed
+
+
+def test_the_thresholds_page_reads_in_words_and_lists_its_changes(client, clinic_a, make_user):
+    admin = make_user(Role.ADMIN, clinic_a)
+    client.force_login(admin)
+    page = client.get("/monitoring/settings/").content.decode()
+    assert "Stop at a related adverse event of CTCAE grade (1–5)" in page
+    assert "Stop ae grade" not in page and "The defaults have not been changed." in page
+    services.save_settings(clinic_a, admin, {"stop_ae_grade": 3})  # creates the row
+    services.save_settings(clinic_a, admin, {"stop_ae_grade": 2})
+    page = client.get("/monitoring/settings/").content.decode()
+    changes = page[page.index('id="changes"') :]
+    assert "Stop at a related adverse event of CTCAE grade (1–5) 3 → 2" in changes
+    bad = client.post(
+        "/monitoring/settings/",
+        {**{f: getattr(services.clinic_settings(clinic_a), f)
+            for f in ("min_density_pct", "min_diameter_um", "min_global", "response_global",
+                      "stop_ae_grade", "max_extra_sessions", "maintenance_interval_months",
+                      "overdue_grace_days")},
+         "response_density_pct": 1},
+    )  # fmt: skip
+    assert bad.status_code == 400
+    assert "must not be below the least gain that counts" in bad.content.decode()

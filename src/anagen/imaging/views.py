@@ -137,7 +137,12 @@ def correct(request: ClinicRequest, patient_id: int, analysis_id: int) -> HttpRe
         return _panel(request, analysis, exc.errors, status=400, form=op)
     if request.htmx:
         return _panel(request, analysis)
-    messages.success(request, "Correction saved; the automatic result is kept unchanged.")
+    undone = request.POST.get("op") == "undo"
+    messages.success(
+        request,
+        ("Last correction undone" if undone else "Correction saved")
+        + "; the automatic result is kept unchanged.",
+    )
     return redirect(_visit_url(analysis))
 
 

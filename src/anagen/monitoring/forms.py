@@ -386,9 +386,43 @@ class DecisionForm(forms.Form):
 
 
 class SettingsForm(forms.ModelForm):
+    # In words, with the reason for each default (docs/monitoring.md, "Thresholds").
+    LABELS = {
+        "min_density_pct": "Least density gain that counts (%)",
+        "response_density_pct": "Density gain that makes a response (%)",
+        "min_diameter_um": "Least diameter gain that counts (µm)",
+        "min_global": "Least global assessment that counts (+1 to +3)",
+        "response_global": "Global assessment that makes a response (+1 to +3)",
+        "stop_ae_grade": "Stop at a related adverse event of CTCAE grade (1–5)",
+        "max_extra_sessions": "Most sessions added to a course",
+        "maintenance_interval_months": "Maintenance interval (months)",
+        "overdue_grace_days": "Days after the due date before a visit is overdue",
+    }
+
     class Meta:
         model = MonitoringSettings
         fields = [*MonitoringSettings.THRESHOLD_FIELDS, "overdue_grace_days"]
+        help_texts = {
+            "min_density_pct": "Below this, a change is within measurement noise (repeat "
+            "phototrichograms vary by 2.6–9.8 %). Default 5.",
+            "response_density_pct": "Twice the noise floor; about the mean gain of minoxidil "
+            "5 %. Default 10.",
+            "min_diameter_um": "The image analysis's diameter error target. Default 5.",
+            "min_global": "Investigator 7-point global photographic assessment. Default +1.",
+            "response_global": "Default +2.",
+            "stop_ae_grade": "An event related (or not assessed) at or above this grade "
+            "proposes stopping; grade 3 is 'severe'. Default 3.",
+            "max_extra_sessions": "After a partial response, before proposing to switch or "
+            "combine. Default 2.",
+            "maintenance_interval_months": "Proposed for responders to injection courses. "
+            "Default 6.",
+            "overdue_grace_days": "Default 7.",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, label in self.LABELS.items():
+            self.fields[name].label = label
 
 
 class AgendaFilterForm(forms.Form):

@@ -71,6 +71,25 @@ def thresholds_for(clinic: Clinic) -> MonitoringSettings:
     )
 
 
+def settings_changes(settings_row: MonitoringSettings, limit: int = 10) -> list[dict[str, Any]]:
+    """The latest changes of the clinic's thresholds, newest first: when, who, and each
+    value changed (field, old, new). They drive every proposal, so the page shows them."""
+    if settings_row.pk is None:
+        return []
+    records = list(
+        settings_row.history.select_related("history_user").order_by(
+            "-history_date", "-history_id"
+        )[: limit + 1]
+    )
+    rows = []
+    for record, previous in zip(records, records[1:], strict=False):
+        changes = [(c.field, c.old, c.new) for c in record.diff_against(previous).changes]
+        if changes:
+            rows.append({"when": record.history_date, "user": record.history_user,
+                         "changes": changes})  # fmt: skip
+    return rows[:limit]
+
+
 # --- per patient ---------------------------------------------------------------------------
 
 

@@ -171,7 +171,13 @@ def save_settings(clinic: Clinic, user: User, data: Mapping[str, Any]) -> Monito
     try:
         decision.Thresholds(**{f: values[f] for f in MonitoringSettings.THRESHOLD_FIELDS})
     except decision.DecisionInputError as exc:
-        raise MonitoringError({exc.field: [exc.message]}) from exc
+        words = {
+            "response_density_pct": "The density gain that makes a response must not be below "
+            "the least gain that counts.",
+            "response_global": "The global assessment that makes a response must not be below "
+            "the least one that counts.",
+        }
+        raise MonitoringError({exc.field: [words.get(exc.field, exc.message)]}) from exc
     with transaction.atomic():
         fresh = MonitoringSettings.objects.select_for_update().get(pk=current.pk)
         for f, v in values.items():
@@ -336,7 +342,30 @@ def add_scheduled_visit(
         label=label,
     )
     with transaction.atomic():
-        save_with_history(sv, user, "extra visit scheduled")
+        # Under the patient's lock: the same form sent twice booked the patient twice (two
+        # reminders).
+        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        same = (
+            ScheduledVisit.objects.filter(
+                patient=patient,
+                due_date=due,
+                label__iexact=label,
+                status=ScheduledVisit.Status.PLANNED,
+                voided_at__isnull=True,
+            )
+            .order_by("id")
+            .first()
+        )
+        if same is not None:
+            raise MonitoringError(
+                {
+                    "due_date": [
+                        f"“{same.label}” on {long_date(due)} is already booked for this "
+                        "patient: move or cancel that appointment instead of booking it again."
+                    ]
+                }
+            )
+        save_with_history(sv, user, "appointment booked")
     return sv
 
 
@@ -353,7 +382,7 @@ def reschedule_visit(
     if scheduled.status != ScheduledVisit.Status.PLANNED:
         err.add("__all__", f"Only planned visits can be moved (this one is {scheduled.status}).")
     if new is not None and new == scheduled.due_date:
-        err.add("due_date", "The new date is the current date.")
+        err.add("due_date", f"The appointment is already on {long_date(new)}: choose another date.")
     elif new is not None and new < timezone.localdate():
         err.add("due_date", f"{long_date(new)} is in the past: move the visit to today or later.")
     elif new is not None:

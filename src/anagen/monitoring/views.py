@@ -180,7 +180,19 @@ def settings_view(request: ClinicRequest) -> HttpResponse:
         else:
             messages.success(request, "Response thresholds saved.")
             return redirect("monitoring:settings")
-    return render(request, "monitoring/settings.html", {"form": form}, status=_status(request))
+    changes = [
+        {
+            **row,
+            "changes": [
+                (SettingsForm.LABELS.get(f, f), old, new) for f, old, new in row["changes"]
+            ],
+        }
+        for row in selectors.settings_changes(current)
+    ]
+    return render(
+        request, "monitoring/settings.html", {"form": form, "changes": changes},
+        status=_status(request),
+    )  # fmt: skip
 
 
 # --- per patient ---------------------------------------------------------------------------
