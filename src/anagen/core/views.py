@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -46,9 +48,19 @@ def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    # A body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused before any view reads it (a large
+    # FHIR bundle pasted into a text box): say so, and that nothing was saved.
+    detail = "Bad request."
+    if isinstance(exception, RequestDataTooBig):
+        size = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = f"{size / 2**20:g} MB" if size >= 2**20 else f"{size / 2**10:.0f} KB"
+        detail = (
+            f"What was sent is larger than the {limit} a form may send; nothing was saved. "
+            "Send a large document as a file upload where the page offers one."
+        )
     if _wants_json(request):
-        return JsonResponse({"detail": "Bad request."}, status=400)
-    return render(request, "400.html", status=400)
+        return JsonResponse({"detail": detail}, status=400)
+    return render(request, "400.html", {"detail": detail}, status=400)
 
 
 def error_500(request: HttpRequest) -> HttpResponse:
