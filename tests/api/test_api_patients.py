@@ -260,3 +260,14 @@ def test_the_openapi_document_describes_the_error_answers(client, auth):
     refused = post(client, "/api/v1/patients", {}, auth[1])
     assert refused.status_code == 422
     assert set(refused.json()) == {"detail", "errors"}
+
+
+def test_a_possible_duplicate_is_refused_unless_confirmed(client, auth):
+    _, headers = auth
+    assert post(client, "/api/v1/patients", BODY, headers).status_code == 201
+    twin = {**BODY, "medical_record_number": "API-2", "given_name": "ROSALIND"}
+    refused = post(client, "/api/v1/patients", twin, headers)
+    assert refused.status_code == 400
+    assert "already registered: Franklin, Rosalind (API-1)" in refused.json()["detail"]
+    ok = post(client, "/api/v1/patients", {**twin, "confirm_not_duplicate": True}, headers)
+    assert ok.status_code == 201 and Patient.objects.count() == 2

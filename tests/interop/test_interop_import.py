@@ -274,3 +274,19 @@ def test_the_api_accepts_the_fhir_json_media_type(client, clerk, clinic_a, api_t
 def test_import_roles(client, clinic_a, make_user, role, allowed):
     client.force_login(make_user(role, clinic_a))
     assert client.get("/interop/import/").status_code == (200 if allowed else 403)
+
+
+def test_importing_a_person_already_registered_asks_for_confirmation(client, clinic_a, clerk):
+    import_patient_bundle(clinic_a, clerk, json.dumps(bundle()))
+    other_mrn = [{"system": "https://hospital.example/mrn", "value": "EXT-0043"}]
+    again = json.dumps(bundle(identifier=other_mrn))
+    with pytest.raises(ImportRefused) as exc:
+        import_patient_bundle(clinic_a, clerk, again)
+    assert "already registered: Curie, Marie Salomea (EXT-0042)" in str(exc.value)
+    client.force_login(clerk)
+    page = client.post("/interop/import/", {"text": again})
+    assert page.status_code == 400
+    assert "already registered" in page.content.decode()
+    assert Patient.objects.count() == 1
+    done = client.post("/interop/import/", {"text": again, "confirm_not_duplicate": "on"})
+    assert done.status_code == 302 and Patient.objects.count() == 2

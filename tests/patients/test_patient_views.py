@@ -341,3 +341,28 @@ def test_an_edit_keeps_the_search_in_step(clinician, clinic_a, make_patient):
     services.update_patient(patient, clinician, {"family_name": "Sörensen"})
     assert list(selectors.search_patients(clinic_a, "sorensen")) == [patient]
     assert not selectors.search_patients(clinic_a, "silva").exists()
+
+
+def test_registering_a_person_twice_asks_for_confirmation(client, clinician, clinic_a):
+    """Zoë Ñúñez-Øster was registered three times, once as "zoe nunez-oster", silently."""
+    client.force_login(clinician)
+    first = {**VALID, "given_name": "Zoë", "family_name": "Ñúñez-Øster"}
+    assert client.post("/patients/new/", first).status_code == 302
+    again = {**first, "medical_record_number": "MRN-10", "given_name": "zoe",
+             "family_name": "NUNEZ-OSTER"}  # fmt: skip
+    refused = client.post("/patients/new/", again)
+    assert refused.status_code == 400
+    html = refused.content.decode()
+    assert "A patient with this name and date of birth is already registered" in html
+    assert "Ñúñez-Øster, Zoë (MRN-9)" in html
+    assert 'name="confirm_not_duplicate"' in html  # offered now, not before
+    assert 'name="confirm_not_duplicate"' not in client.get("/patients/new/").content.decode()
+    assert Patient.objects.count() == 1
+    confirmed = client.post("/patients/new/", {**again, "confirm_not_duplicate": "on"})
+    assert confirmed.status_code == 302 and Patient.objects.count() == 2
+    # Another date of birth is another person; the edit form never asks.
+    other = {**first, "medical_record_number": "MRN-11", "date_of_birth": "1977-01-01"}
+    assert client.post("/patients/new/", other).status_code == 302
+    patient = Patient.objects.get(medical_record_number="MRN-9")
+    edit = client.get(f"/patients/{patient.pk}/edit/").content.decode()
+    assert 'name="confirm_not_duplicate"' not in edit

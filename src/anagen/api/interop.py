@@ -59,9 +59,13 @@ class ImportedOut(Schema):
         }
     },
 )
-def fhir_import_bundle(request: ClinicRequest):
+def fhir_import_bundle(request: ClinicRequest, confirm_not_duplicate: bool = False):
+    """``confirm_not_duplicate=true`` registers a person although a patient with the same
+    name and date of birth is registered (refused with 400 naming the record otherwise)."""
     try:
-        result = fhir_import.import_patient_bundle(request.clinic, request.user, request.body)
+        result = fhir_import.import_patient_bundle(
+            request.clinic, request.user, request.body, confirm_not_duplicate=confirm_not_duplicate
+        )
     except fhir_import.ImportRefused as exc:
         raise HttpError(400, str(exc)) from None
     p = result.patient

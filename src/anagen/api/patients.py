@@ -28,6 +28,12 @@ class PatientIn(InputSchema):
     phone: str = Field("", max_length=40)
     email: str = Field("", max_length=254)
     address: str = Field("", max_length=2000)
+    confirm_not_duplicate: bool = Field(
+        False,
+        description="True to register a person although a patient with the same name "
+        "(accents and case ignored) and date of birth is registered; without it such a "
+        "registration is refused with 400 naming the record(s).",
+    )
 
 
 def _not_nullable(schema: dict[str, Any]) -> None:

@@ -206,7 +206,9 @@ def patient_fields(resource: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def import_patient_bundle(clinic: Clinic, user: User, raw: bytes | str) -> ImportResult:
+def import_patient_bundle(
+    clinic: Clinic, user: User, raw: bytes | str, *, confirm_not_duplicate: bool = False
+) -> ImportResult:
     data = parse_bundle(raw)
     resources = [e.get("resource") or {} for e in data.get("entry") or []]
     patients = [r for r in resources if r.get("resourceType") == "Patient"]
@@ -224,7 +226,9 @@ def import_patient_bundle(clinic: Clinic, user: User, raw: bytes | str) -> Impor
             skipped[kind] = skipped.get(kind, 0) + 1
     try:
         with transaction.atomic():
-            patient = patient_services.create_patient(clinic, user, values)
+            patient = patient_services.create_patient(
+                clinic, user, values, confirm_not_duplicate=confirm_not_duplicate
+            )
             record = patient.history.order_by("-history_id").first()
             if record is not None:
                 record.history_change_reason = "created by FHIR import"

@@ -17,6 +17,12 @@ class FhirImportForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
         max_length=MAX_BUNDLE_BYTES,
     )
+    confirm_not_duplicate = forms.BooleanField(
+        required=False,
+        label="Register even if a patient with the same name and date of birth exists",
+        help_text="Tick only when the import was refused as a possible duplicate and this "
+        "is a different person.",
+    )
 
     def clean(self):
         data = super().clean()

@@ -63,7 +63,10 @@ def fhir_import_view(request: ClinicRequest) -> HttpResponse:
     form = FhirImportForm(request.POST if bound else None, request.FILES if bound else None)
     if request.method == "POST" and form.is_valid():
         try:
-            result = fhir_import.import_patient_bundle(request.clinic, request.user, form.raw())
+            result = fhir_import.import_patient_bundle(
+                request.clinic, request.user, form.raw(),
+                confirm_not_duplicate=form.cleaned_data["confirm_not_duplicate"],
+            )  # fmt: skip
         except fhir_import.ImportRefused as exc:
             _apply(form, exc)
         else:

@@ -17,6 +17,12 @@ class DateInput(forms.DateInput):
 
 
 class PatientForm(forms.ModelForm):
+    # Offered once a registration was refused as a possible duplicate (see the view).
+    confirm_not_duplicate = forms.BooleanField(
+        required=False,
+        label="This is a different person with the same name and date of birth",
+    )
+
     class Meta:
         model = Patient
         fields = [
@@ -36,6 +42,19 @@ class PatientForm(forms.ModelForm):
         error_messages = {
             "date_of_birth": {"invalid": "Enter a real date as YYYY-MM-DD."},
         }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            del self.fields["confirm_not_duplicate"]  # a registration question only
+
+    def offers_confirm_not_duplicate(self) -> bool:
+        """Shown once a registration was refused as a possible duplicate, and while ticked."""
+        if "confirm_not_duplicate" not in self.fields:
+            return False
+        return "confirm_not_duplicate" in self.errors or (
+            self.is_bound and bool(self.data.get("confirm_not_duplicate"))
+        )
 
     def clean_date_of_birth(self) -> date:
         value = self.cleaned_data["date_of_birth"]

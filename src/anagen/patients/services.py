@@ -12,7 +12,7 @@ from django.utils import timezone
 from anagen.accounts.models import Clinic, User
 from anagen.core.checks import Refusal
 from anagen.core.history import save_with_history
-from anagen.core.text import hidden_characters
+from anagen.core.text import hidden_characters, search_key
 from anagen.patients.models import Patient, SexAtBirth
 
 EDITABLE_FIELDS = (
@@ -113,7 +113,14 @@ def _save(patient: Patient, user: User, reason: str) -> Patient:
     return patient
 
 
-def create_patient(clinic: Clinic, user: User, data: dict[str, Any]) -> Patient:
+def create_patient(
+    clinic: Clinic, user: User, data: dict[str, Any], *, confirm_not_duplicate: bool = False
+) -> Patient:
+    """Register a patient. A person already registered with the same name (ignoring accents
+    and case) and date of birth is refused unless ``confirm_not_duplicate``: two records of
+    one person split their history, allergies and adverse events."""
+    data = dict(data)
+    confirm_not_duplicate = bool(data.pop("confirm_not_duplicate", confirm_not_duplicate))
     cleaned = _clean(data)
     missing = [
         f
@@ -129,7 +136,48 @@ def create_patient(clinic: Clinic, user: User, data: dict[str, Any]) -> Patient:
     if missing:
         raise PatientError({f: ["This field is required."] for f in missing})
     _check_mrn_free(clinic, cleaned["medical_record_number"])
-    return _save(Patient(clinic=clinic, **cleaned), user, "created")
+    with transaction.atomic():
+        same = possible_duplicates(clinic, cleaned)
+        if same and not confirm_not_duplicate:
+            listed = "; ".join(f"{p.family_name}, {p.given_name} ({p.medical_record_number})"
+                               for p in same[:3])  # fmt: skip
+            raise PatientError(
+                {
+                    DUPLICATE_FIELD: [
+                        f"A patient with this name and date of birth is already registered: "
+                        f"{listed}. Open that record instead; if this is a different person, "
+                        "confirm it and register again."
+                    ]
+                }
+            )
+        return _save(Patient(clinic=clinic, **cleaned), user, "created")
+
+
+# The field that confirms a registration despite a possible duplicate (form, API, import).
+DUPLICATE_FIELD = "confirm_not_duplicate"
+
+
+# Letters that are not an accented form of another (NFKD leaves them) but are typed as one
+# on a keyboard without them: "Øster" registered again as "Oster".
+_PLAIN_LETTERS = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d",
+                                "þ": "th", "ı": "i"})  # fmt: skip
+
+
+def _name_key(name: str) -> str:
+    return search_key(name).translate(_PLAIN_LETTERS)
+
+
+def possible_duplicates(clinic: Clinic, cleaned: dict[str, Any]) -> list[Patient]:
+    """Patients of the clinic, not voided, with the same date of birth and the same given
+    and family names, accents, case and letters such as ø (typed o) folded."""
+    given, family = _name_key(cleaned["given_name"]), _name_key(cleaned["family_name"])
+    return [
+        p
+        for p in Patient.objects.filter(
+            clinic=clinic, date_of_birth=cleaned["date_of_birth"], voided_at__isnull=True
+        ).order_by("id")
+        if (_name_key(p.given_name), _name_key(p.family_name)) == (given, family)
+    ]
 
 
 def _check_mrn_free(clinic: Clinic, mrn: str, patient: Patient | None = None) -> None:

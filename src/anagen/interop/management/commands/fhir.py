@@ -40,6 +40,11 @@ class Command(BaseCommand):
         imp.add_argument("file", type=Path)
         imp.add_argument("--clinic", required=True, help="clinic slug")
         imp.add_argument("--user", required=True, help="username (needs fhir.import)")
+        imp.add_argument(
+            "--confirm-not-duplicate",
+            action="store_true",
+            help="register even if a patient with the same name and date of birth exists",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "export":
@@ -66,7 +71,9 @@ class Command(BaseCommand):
         path: Path = options["file"]
         raw = read_input_file(path, fhir_import.MAX_BUNDLE_BYTES)
         try:
-            result = fhir_import.import_patient_bundle(clinic, user, raw)
+            result = fhir_import.import_patient_bundle(
+                clinic, user, raw, confirm_not_duplicate=options["confirm_not_duplicate"]
+            )
         except fhir_import.ImportRefused as exc:
             raise CommandError(f"{path.name}: nothing imported — {exc}") from exc
         p = result.patient
