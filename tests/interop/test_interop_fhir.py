@@ -575,6 +575,27 @@ def test_a_voided_appointment_spans_its_due_day_and_drops_the_cancellation_reaso
     assert start == midnight.astimezone(UTC) and end - start == timedelta(days=1)
 
 
+def test_appointments_still_planned_for_a_voided_record_are_entered_in_error(treated, clinician):
+    """They were exported as proposed while Patient.active was false."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from anagen.monitoring import services as monitoring
+    from anagen.patients import services as patients
+
+    patient, _ = treated
+    due = timezone.localdate() + timedelta(days=30)
+    monitoring.add_scheduled_visit(patient, clinician, due_date=due, label="Review")
+    before = _resources(_bundle_of(fhir_export.patient_bundle_json(patient)), "Appointment")
+    assert {a["status"] for a in before if a["description"] == "Review"} == {"proposed"}
+    patients.void_patient(patient, clinician, "Registered twice")
+    patient.refresh_from_db()
+    after = _resources(_bundle_of(fhir_export.patient_bundle_json(patient)), "Appointment")
+    assert {a["status"] for a in after if a["description"] == "Review"} == {"entered-in-error"}
+    assert all("start" in a for a in after if a["status"] == "entered-in-error")
+
+
 def test_an_event_does_not_name_a_voided_session_as_its_suspect(treated, clinician):
     from anagen.treatments import services as treatments
 

@@ -366,3 +366,20 @@ def test_registering_a_person_twice_asks_for_confirmation(client, clinician, cli
     patient = Patient.objects.get(medical_record_number="MRN-9")
     edit = client.get(f"/patients/{patient.pk}/edit/").content.decode()
     assert 'name="confirm_not_duplicate"' not in edit
+
+
+def test_a_voided_record_lists_no_appointments_to_come(client, clinician, clinic_a, make_patient):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from anagen.monitoring import services as monitoring
+    from anagen.patients import services as patients
+
+    patient = make_patient(clinic_a, clinician)
+    due = timezone.localdate() + timedelta(days=5)
+    monitoring.add_scheduled_visit(patient, clinician, due_date=due, label="Consultation")
+    assert "Consultation" in client.get(f"/patients/{patient.pk}/").content.decode()
+    patients.void_patient(patient, clinician, "Registered twice")
+    page = client.get(f"/patients/{patient.pk}/").content.decode()
+    assert "none (the record is voided)" in page and f"{due:%Y-%m-%d} Consultation" not in page

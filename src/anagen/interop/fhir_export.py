@@ -811,29 +811,35 @@ class _Builder:
         not exported as an Appointment (its Observations carry the date). A missed one is a
         no-show, which needs a start and end, so it spans the whole due day; researchers need
         it to tell loss to follow-up from visits not yet due. A voided one is entered-in-error,
-        also spanning its due day, with no cancellation reason (invariant app-4).
+        also spanning its due day, with no cancellation reason (invariant app-4). So is an
+        appointment still planned for a voided patient record (the record was entered in
+        error: it left the agenda and the reminders with it).
         """
         status: dict[str, str] = {
             ScheduledVisit.Status.PLANNED: "proposed",
             ScheduledVisit.Status.CANCELLED: "cancelled",
             ScheduledVisit.Status.MISSED: "noshow",
         }
+        record_voided = self.patient.is_voided
         for sv in scheduled:
             if sv.status not in status:
                 continue
+            in_error = sv.is_voided or (
+                record_voided and sv.status == ScheduledVisit.Status.PLANNED
+            )
             due = _dt(sv.due_date)
             resource: dict[str, Any] = {
                 "resourceType": "Appointment",
-                "status": ENTERED_IN_ERROR if sv.is_voided else status[sv.status],
+                "status": ENTERED_IN_ERROR if in_error else status[sv.status],
                 "description": sv.label,
                 "subject": self.subject,
                 "created": _dt(sv.created_at),
                 "requestedPeriod": [{"start": due, "end": due}],
                 "participant": [{"actor": self.subject, "status": "needs-action"}],
             }
-            if sv.is_voided or sv.status == ScheduledVisit.Status.MISSED:
+            if in_error or sv.status == ScheduledVisit.Status.MISSED:
                 resource["start"], resource["end"] = _day_span(sv.due_date)
-            if not sv.is_voided and sv.status != ScheduledVisit.Status.PLANNED:
+            if not in_error and sv.status != ScheduledVisit.Status.PLANNED:
                 # The reason is kept with the change that set the status ("missed: why").
                 last = sv.history.first()
                 why = (last.history_change_reason or "") if last is not None else ""

@@ -38,10 +38,11 @@ def monitoring_dashboard(context: dict[str, Any]) -> dict[str, Any]:
 
 @register.inclusion_tag("monitoring/_patient_panel_body.html", takes_context=True)
 def monitoring_patient_panel(context: dict[str, Any], patient: Any) -> dict[str, Any]:
-    upcoming = selectors.mark_overdue(
+    # A voided record has no appointments to come: they left the agenda and reminders with it.
+    upcoming = [] if patient.is_voided else selectors.mark_overdue(
         patient.clinic,
         [sv for sv in selectors.schedule_of(patient) if sv.status == sv.Status.PLANNED][:5],
-    )
+    )  # fmt: skip
     return {
         "patient": patient,
         "perms_here": context.get("perms_here", {}),
