@@ -383,3 +383,25 @@ def test_a_voided_record_lists_no_appointments_to_come(client, clinician, clinic
     patients.void_patient(patient, clinician, "Registered twice")
     page = client.get(f"/patients/{patient.pk}/").content.decode()
     assert "none (the record is voided)" in page and f"{due:%Y-%m-%d} Consultation" not in page
+
+
+def test_the_access_log_names_the_copies_of_the_record_taken(
+    client, clinic_a, make_user, make_patient
+):
+    """A FHIR export and a progress PDF read as "web page, 3 reads" like any page view."""
+    admin = make_user(Role.ADMIN, clinic_a)
+    clinician = make_user(Role.CLINICIAN, clinic_a)
+    patient = make_patient(clinic_a, clinician)
+    client.force_login(clinician)
+    assert client.get(f"/patients/{patient.pk}/").status_code == 200
+    assert client.get(f"/interop/patients/{patient.pk}/fhir.json").status_code == 200
+    client.force_login(admin)
+    page = client.get(f"/patients/{patient.pk}/").content.decode()
+    log = page[page.index('id="access-log"') :]
+    assert "<td>FHIR export</td>" in log
+    (sitting,) = [s for s in page_context_sittings(client, patient) if s.user == clinician]
+    assert sitting.copies == ["FHIR export"] and sitting.reads == 2
+
+
+def page_context_sittings(client, patient):
+    return client.get(f"/patients/{patient.pk}/").context["access_log"]

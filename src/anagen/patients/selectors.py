@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.exceptions import FieldDoesNotExist
@@ -51,10 +51,10 @@ def get_patient(clinic: Clinic, patient_id: int) -> Patient:
 def _field_label(name: str) -> str:
     """A patient field as the form names it ("Given name"), the name itself if unknown."""
     try:
-        field = Patient._meta.get_field(name)
+        model_field = Patient._meta.get_field(name)
     except FieldDoesNotExist:
         return name
-    return str(getattr(field, "verbose_name", name)).capitalize()
+    return str(getattr(model_field, "verbose_name", name)).capitalize()
 
 
 def patient_history(patient: Patient) -> list[dict]:
@@ -98,6 +98,18 @@ class AccessSitting:
     first: datetime
     last: datetime
     reads: int
+    # Copies of the record taken away in the sitting ("FHIR export", "progress PDF"): a
+    # disclosure, not a look at a page.
+    copies: list[str] = field(default_factory=list)
+
+
+def record_copy(path: str) -> str | None:
+    """What copy of the record a logged read took, from its path (web, API or CLI)."""
+    if path.endswith(("/fhir.json", "/fhir")) or path.startswith("cli: anagen fhir export"):
+        return "FHIR export"
+    if path.endswith("/progress.pdf"):
+        return "progress PDF"
+    return None
 
 
 def access_log_for(patient: Patient, limit: int = 50, scan: int = 2000) -> list[AccessSitting]:
@@ -115,12 +127,19 @@ def access_log_for(patient: Patient, limit: int = 50, scan: int = 2000) -> list[
         ):
             latest.first = entry.accessed_at
             latest.reads += 1
+            copy = record_copy(entry.path)
+            if copy and copy not in latest.copies:
+                latest.copies.append(copy)
             continue
         if len(sittings) == limit:
             break
+        copy = record_copy(entry.path)
         sittings.append(
-            AccessSitting(entry.user, entry.channel, entry.accessed_at, entry.accessed_at, 1)
-        )
+            AccessSitting(
+                entry.user, entry.channel, entry.accessed_at, entry.accessed_at, 1,
+                [copy] if copy else [],
+            )
+        )  # fmt: skip
     return sittings
 
 
