@@ -98,6 +98,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "anagen.accounts.middleware.ActiveClinicMiddleware",
+    "anagen.accounts.middleware.PasswordMustChangeMiddleware",
     "anagen.core.middleware.AtomicWritesMiddleware",
     "anagen.patients.middleware.PatientAccessLogMiddleware",
     # Axes must be last: it turns lockouts into responses.

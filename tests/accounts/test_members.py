@@ -211,3 +211,96 @@ def test_deactivation_is_post_only(client, clinic_a, make_user):
     assert client.get(f"/accounts/members/{m.pk}/deactivate/").status_code == 405
     m.refresh_from_db()
     assert m.is_active
+
+
+# --- new accounts and temporary passwords ---------------------------------------------------
+
+
+def _temporary_password(response) -> str:
+    import re
+
+    return re.search(r'<code id="temporary-password">([^<]+)</code>', response.content.decode())[1]
+
+
+def test_an_admin_creates_an_account_whose_password_must_be_changed_first(
+    client, clinic_a, make_user
+):
+    """Nowhere in the app could an account be made: the docs said `anagen shell`."""
+    admin = make_user(Role.ADMIN, clinic_a, username="boss")
+    client.force_login(admin)
+    page = client.get("/accounts/members/").content.decode()
+    assert duplicate_ids(page) == [] and dangling_references(page) == []
+    data = {"new_username": "nina", "first_name": "Nina", "last_name": "Nurse",
+            "email": "nina@example.org", "new_role": "nurse"}  # fmt: skip
+    response = client.post("/accounts/members/new/", data)
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    password = _temporary_password(response)
+    nina = User.objects.get(username="nina")
+    assert nina.password_must_change and nina.check_password(password)
+    assert password not in nina.password  # stored hashed only
+    assert membership(nina, clinic_a).role == Role.NURSE.value
+    assert nina.history.first().history_user == admin
+    # The same username again (any case) is refused, naming the field.
+    again = client.post("/accounts/members/new/", {**data, "new_username": "NINA"})
+    assert again.status_code == 400 and "new_username" in again.context["account_form"].errors
+    # Signed in with it, every page leads to the password change, until it is changed.
+    client.logout()
+    signed_in = client.post("/accounts/login/", {"username": "nina", "password": password})
+    assert signed_in.status_code == 302
+    assert client.get("/patients/")["Location"] == "/accounts/password/"
+    change = client.get("/accounts/password/").content.decode()
+    assert "You signed in with a temporary password" in change
+    done = client.post(
+        "/accounts/password/",
+        {"old_password": password, "new_password1": "a-Long-own-pass-2026",
+         "new_password2": "a-Long-own-pass-2026"},
+    )  # fmt: skip
+    assert done.status_code == 302
+    nina.refresh_from_db()
+    assert not nina.password_must_change
+    assert client.get("/patients/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("new_username", "has space"), ("first_name", ""), ("email", "not-an-email")],
+)
+def test_bad_account_fields_are_refused_naming_the_field(client, clinic_a, make_user, field, value):
+    admin = make_user(Role.ADMIN, clinic_a, username="boss")
+    client.force_login(admin)
+    data = {"new_username": "nina", "first_name": "Nina", "last_name": "Nurse", "email": "",
+            "new_role": "nurse", field: value}  # fmt: skip
+    response = client.post("/accounts/members/new/", data)
+    assert response.status_code == 400 and field in response.context["account_form"].errors
+    assert not User.objects.filter(username__in=["nina", "has space"]).exists()
+
+
+def test_an_admin_resets_a_members_password_but_not_another_clinics_staff(
+    client, clinic_a, clinic_b, make_user
+):
+    admin = make_user(Role.ADMIN, clinic_a, username="boss")
+    nurse = make_user(Role.NURSE, clinic_a, username="nora")
+    shared = make_user(Role.NURSE, clinic_a, username="shared")
+    services.set_membership(shared, clinic_b, Role.NURSE)
+    client.force_login(admin)
+    response = client.post(f"/accounts/members/{membership(nurse, clinic_a).pk}/reset-password/")
+    assert response.status_code == 200
+    nurse.refresh_from_db()
+    assert nurse.password_must_change and nurse.check_password(_temporary_password(response))
+    refused = client.post(
+        f"/accounts/members/{membership(shared, clinic_a).pk}/reset-password/", follow=True
+    )
+    assert "a clinic you do not administer" in refused.content.decode()
+    shared.refresh_from_db()
+    assert not shared.password_must_change
+    # Another clinic's membership id is not found here; nurses cannot reset at all.
+    other = make_user(Role.NURSE, clinic_b, username="other")
+    url = f"/accounts/members/{membership(other, clinic_b).pk}/reset-password/"
+    assert client.post(url).status_code == 404
+    client.force_login(make_user(Role.NURSE, clinic_a, username="plain"))
+    assert (
+        client.post(
+            f"/accounts/members/{membership(admin, clinic_a).pk}/reset-password/"
+        ).status_code
+        == 403
+    )

@@ -18,5 +18,19 @@ class MemberForm(forms.Form):
     )
 
 
+class AccountForm(forms.Form):
+    """A new person's account (accounts.services.create_account checks every field)."""
+
+    new_username = forms.CharField(label="Username", max_length=150)
+    first_name = forms.CharField(max_length=150)
+    last_name = forms.CharField(max_length=150)
+    email = forms.CharField(required=False, max_length=254, label="Email (optional)")
+    new_role = forms.ChoiceField(
+        label="Role",
+        choices=[("", "Choose a role"), *Membership.ROLE_CHOICES],
+        error_messages={"required": "Choose a role."},
+    )
+
+
 class SwitchClinicForm(forms.Form):
     clinic_id = forms.IntegerField()

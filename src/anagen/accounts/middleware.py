@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from anagen.accounts.models import Membership
 
@@ -39,3 +42,28 @@ class ActiveClinicMiddleware:
                 request.clinic = chosen.clinic  # type: ignore[attr-defined]
                 request.role = chosen.role  # type: ignore[attr-defined]
         return self.get_response(request)
+
+
+class PasswordMustChangeMiddleware:
+    """A person signed in with a temporary password an administrator handed over sees the
+    password change, and only that (or sign-out), until they have chosen their own. The API
+    is not concerned: it signs in with tokens, which such a person has not made yet."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and getattr(user, "password_must_change", False)
+            and not request.path.startswith(("/api/", settings.STATIC_URL))
+            and request.path not in _allowed_paths()
+        ):
+            return redirect("accounts:password_change")
+        return self.get_response(request)
+
+
+def _allowed_paths() -> set[str]:
+    return {reverse("accounts:password_change"), reverse("accounts:logout")}

@@ -14,6 +14,9 @@ from anagen.accounts.roles import Role
 class User(AbstractUser):
     """A person who signs in. Clinical authority comes from memberships, not from the user."""
 
+    # Set with a temporary password an administrator handed over: every page leads to the
+    # password change until the person has chosen their own.
+    password_must_change = models.BooleanField(default=False)
     history = HistoricalRecords()
 
     def membership_for(self, clinic: Clinic | None) -> Membership | None:

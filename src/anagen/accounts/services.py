@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
 from anagen.accounts.models import ApiToken, Clinic, Membership, User, hash_token
 from anagen.accounts.roles import Role
 from anagen.core.history import differs_from_stored, save_with_history
+from anagen.core.text import hidden_characters
 
 
 class AccountError(ValueError):
@@ -19,6 +24,14 @@ class AccountError(ValueError):
 
 class LastAdminError(AccountError):
     """The change would leave a clinic without an active administrator."""
+
+
+class AccountFormError(AccountError):
+    """Refused account fields: ``errors`` maps each field to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
 
 
 class MembershipNotFound(AccountError):
@@ -137,6 +150,105 @@ NOT_ADDABLE = (
 )
 
 
+def _administers_every_clinic_of(admin: User, user: User, clinic: Clinic) -> bool:
+    """Whether ``admin`` administers every clinic ``user`` is active in besides ``clinic``:
+    what adding a member or resetting their password requires (one clinic's administrator
+    must not take over another clinic's staff member)."""
+    other_clinics = set(
+        Membership.objects.filter(user=user, is_active=True)
+        .exclude(clinic=clinic)
+        .values_list("clinic_id", flat=True)
+    )
+    administered = set(
+        Membership.objects.filter(user=admin, is_active=True, role=Role.ADMIN.value).values_list(
+            "clinic_id", flat=True
+        )
+    )
+    return other_clinics <= administered
+
+
+def temporary_password() -> str:
+    """A password to hand over once: 16 random URL-safe characters (96 bits)."""
+    return secrets.token_urlsafe(12)
+
+
+def create_account(
+    admin: User,
+    clinic: Clinic,
+    *,
+    username: str,
+    first_name: str,
+    last_name: str,
+    email: str,
+    role: Role | str,
+) -> tuple[Membership, str]:
+    """A new person's account and their role in ``clinic``, with a temporary password
+    (returned, shown once, never stored in clear) that must be changed at first sign-in."""
+    errors: dict[str, list[str]] = {}
+    username = username.strip()
+    try:
+        UnicodeUsernameValidator()(username)
+    except ValidationError as exc:
+        errors["username"] = list(exc.messages)
+    if not username or len(username) > 150:
+        errors.setdefault("username", []).append("A username of 1 to 150 characters.")
+    elif User.objects.filter(username__iexact=username).exists():
+        errors.setdefault("username", []).append(
+            "This username is taken; choose another (to give an existing account a role "
+            "here, use “Add a member”)."
+        )
+    names = {"first_name": first_name.strip(), "last_name": last_name.strip()}
+    for field, value in names.items():
+        if not value:
+            errors[field] = ["This field is required."]
+        elif len(value) > 150 or hidden_characters(value, invisible=True):
+            errors[field] = ["At most 150 characters, without control characters."]
+    email = email.strip()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["email"] = ["Enter a valid email address."]
+    if role not in {r.value for r in Role}:
+        errors["role"] = ["Choose a role."]
+    if errors:
+        raise AccountFormError(errors)
+    password = temporary_password()
+    with transaction.atomic():
+        user = User(username=username, email=email, password_must_change=True, **names)
+        user.set_password(password)
+        save_with_history(user, admin, f"account created in {clinic.name}")
+        membership = set_membership(user, clinic, role, by=admin)
+    return membership, password
+
+
+def reset_password(admin: User, clinic: Clinic, membership_id: int) -> tuple[User, str]:
+    """A new temporary password for a member of ``clinic`` (who forgot theirs): it must be
+    changed at the next sign-in, and their open sessions end. Refused for oneself (the
+    password page is for that) and for a member of a clinic ``admin`` does not administer."""
+    membership = Membership.objects.filter(pk=membership_id, clinic=clinic).first()
+    if membership is None:
+        raise MembershipNotFound("No such member of this clinic.")
+    user = membership.user
+    if user.pk == admin.pk:
+        raise AccountError("Change your own password on the Password page.")
+    if not membership.is_active or not user.is_active:
+        raise AccountError("Reactivate the member first.")
+    if not _administers_every_clinic_of(admin, user, clinic):
+        raise AccountError(
+            "This person also works in a clinic you do not administer: an administrator "
+            "of every clinic they belong to resets their password."
+        )
+    password = temporary_password()
+    with transaction.atomic():
+        user.set_password(password)  # a new password hash ends the sessions signed in with it
+        user.password_must_change = True
+        save_with_history(
+            user, admin, f"temporary password set by an administrator of {clinic.name}"
+        )
+    return user, password
+
+
 def add_member(admin: User, clinic: Clinic, username: str, role: Role | str) -> Membership:
     """Give ``username`` ``role`` in ``clinic`` (an administrator's act).
 
@@ -148,19 +260,7 @@ def add_member(admin: User, clinic: Clinic, username: str, role: Role | str) -> 
     role from the clinic's last active administrator is refused (LastAdminError).
     """
     user = User.objects.filter(username=username, is_active=True).first()
-    if user is None:
-        raise AccountError(NOT_ADDABLE)
-    other_clinics = set(
-        Membership.objects.filter(user=user, is_active=True)
-        .exclude(clinic=clinic)
-        .values_list("clinic_id", flat=True)
-    )
-    administered = set(
-        Membership.objects.filter(user=admin, is_active=True, role=Role.ADMIN.value).values_list(
-            "clinic_id", flat=True
-        )
-    )
-    if not other_clinics <= administered:
+    if user is None or not _administers_every_clinic_of(admin, user, clinic):
         raise AccountError(NOT_ADDABLE)
     return set_membership(user, clinic, role, by=admin)
 

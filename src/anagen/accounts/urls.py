@@ -13,6 +13,12 @@ urlpatterns = [
     path("tokens/", views.api_tokens, name="api_tokens"),
     path("tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("members/", views.members, name="members"),
+    path("members/new/", views.member_create, name="member_create"),
+    path(
+        "members/<int:membership_id>/reset-password/",
+        views.member_reset_password,
+        name="member_reset_password",
+    ),
     path(
         "members/<int:membership_id>/deactivate/",
         views.member_set_active,

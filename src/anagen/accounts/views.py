@@ -11,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from anagen.accounts import services
-from anagen.accounts.forms import ApiTokenForm, MemberForm, SwitchClinicForm
+from anagen.accounts.forms import AccountForm, ApiTokenForm, MemberForm, SwitchClinicForm
 from anagen.accounts.middleware import SESSION_CLINIC_KEY
 from anagen.accounts.models import ApiToken, Clinic, Membership, User
 from anagen.accounts.permissions import require_permission
@@ -27,6 +27,11 @@ class LoginView(auth_views.LoginView):
 class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("accounts:password_change_done")
+
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
+        # Their own password now: the temporary one an administrator handed over is gone.
+        form.user.password_must_change = False
+        return super().form_valid(form)
 
     def form_invalid(self, form: PasswordChangeForm) -> HttpResponse:
         # Sent back with errors: 400, as every other form of the app answers.
@@ -119,13 +124,76 @@ def members(request: ClinicRequest) -> HttpResponse:
             name = services.display_name(membership.user)
             messages.success(request, f"{name} is now {Role(membership.role).label}.")
             return _after_member_change(request)
+    status = 400 if request.method == "POST" else 200  # a valid POST redirected above
+    return _members_page(request, form=form, status=status)
+
+
+def _members_page(
+    request: ClinicRequest,
+    *,
+    form: MemberForm | None = None,
+    account_form: AccountForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     rows = (
         Membership.objects.filter(clinic=request.clinic)
         .select_related("user")
         .order_by("user__username")
     )
-    status = 400 if request.method == "POST" else 200  # a valid POST redirected above
-    return render(request, "accounts/members.html", {"form": form, "members": rows}, status=status)
+    context = {
+        "form": form or MemberForm(),
+        "account_form": account_form or AccountForm(),
+        "members": rows,
+    }
+    return render(request, "accounts/members.html", context, status=status)
+
+
+def _temporary_password_page(
+    request: ClinicRequest, user: User, password: str, created: bool
+) -> HttpResponse:
+    """The temporary password, shown once: not kept in a message (a cookie) or a cache."""
+    response = render(
+        request,
+        "accounts/temporary_password.html",
+        {"person": user, "password": password, "created": created},
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_permission("clinic.manage")
+@require_POST
+def member_create(request: ClinicRequest) -> HttpResponse:
+    form = AccountForm(request.POST)
+    if form.is_valid():
+        cd = form.cleaned_data
+        try:
+            membership, password = services.create_account(
+                request.user, request.clinic, username=cd["new_username"],
+                first_name=cd["first_name"], last_name=cd["last_name"], email=cd["email"],
+                role=cd["new_role"],
+            )  # fmt: skip
+        except services.AccountFormError as exc:
+            names = {"username": "new_username", "role": "new_role"}
+            for field, msgs in exc.errors.items():
+                for msg in msgs:
+                    form.add_error(names.get(field, field), msg)
+        else:
+            return _temporary_password_page(request, membership.user, password, created=True)
+    return _members_page(request, account_form=form, status=400)
+
+
+@require_permission("clinic.manage")
+@require_POST
+def member_reset_password(request: ClinicRequest, membership_id: int) -> HttpResponse:
+    try:
+        user, password = services.reset_password(request.user, request.clinic, membership_id)
+    except services.MembershipNotFound as exc:
+        raise Http404(str(exc)) from exc
+    except services.AccountError as exc:
+        messages.error(request, str(exc))
+        return redirect("accounts:members")
+    return _temporary_password_page(request, user, password, created=False)
 
 
 @require_permission("clinic.manage")
