@@ -304,3 +304,31 @@ def test_an_admin_resets_a_members_password_but_not_another_clinics_staff(
         ).status_code
         == 403
     )
+
+
+def test_a_temporary_password_opens_neither_the_api_nor_itself_as_the_new_one(
+    client, clinic_a, make_user, api_token
+):
+    admin = make_user(Role.ADMIN, clinic_a, username="boss")
+    nurse = make_user(Role.NURSE, clinic_a, username="nora")
+    token = api_token(nurse, clinic_a)
+    _, password = services.reset_password(admin, clinic_a, membership(nurse, clinic_a).pk)
+    # The reset ends the tokens made with the old password.
+    assert (
+        client.get("/api/v1/patients", headers={"Authorization": f"Bearer {token}"}).status_code
+        == 401
+    )
+    assert (
+        client.post("/accounts/login/", {"username": "nora", "password": password}).status_code
+        == 302
+    )
+    api = client.get("/api/v1/patients")
+    assert api.status_code == 403 and "Choose your own password first" in api.json()["detail"]
+    same = client.post(
+        "/accounts/password/",
+        {"old_password": password, "new_password1": password, "new_password2": password},
+    )
+    assert same.status_code == 400
+    assert "other than the temporary one" in same.content.decode()
+    nurse.refresh_from_db()
+    assert nurse.password_must_change

@@ -47,7 +47,8 @@ class ActiveClinicMiddleware:
 class PasswordMustChangeMiddleware:
     """A person signed in with a temporary password an administrator handed over sees the
     password change, and only that (or sign-out), until they have chosen their own. The API
-    is not concerned: it signs in with tokens, which such a person has not made yet."""
+    refuses their session itself (api.auth.SessionCookie), with a JSON answer; their tokens
+    were revoked with the reset."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

@@ -6,10 +6,11 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime
 
+from axes.utils import reset as axes_reset
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from anagen.accounts.models import ApiToken, Clinic, Membership, User, hash_token
@@ -193,10 +194,7 @@ def create_account(
     if not username or len(username) > 150:
         errors.setdefault("username", []).append("A username of 1 to 150 characters.")
     elif User.objects.filter(username__iexact=username).exists():
-        errors.setdefault("username", []).append(
-            "This username is taken; choose another (to give an existing account a role "
-            "here, use “Add a member”)."
-        )
+        errors.setdefault("username", []).append(TAKEN_USERNAME)
     names = {"first_name": first_name.strip(), "last_name": last_name.strip()}
     for field, value in names.items():
         if not value:
@@ -214,12 +212,19 @@ def create_account(
     if errors:
         raise AccountFormError(errors)
     password = temporary_password()
-    with transaction.atomic():
-        user = User(username=username, email=email, password_must_change=True, **names)
-        user.set_password(password)
-        save_with_history(user, admin, f"account created in {clinic.name}")
-        membership = set_membership(user, clinic, role, by=admin)
+    try:
+        with transaction.atomic():
+            user = User(username=username, email=email, password_must_change=True, **names)
+            user.set_password(password)
+            save_with_history(user, admin, f"account created in {clinic.name}")
+            membership = set_membership(user, clinic, role, by=admin)
+    except IntegrityError:  # the same username created at the same moment
+        raise AccountFormError({"username": [TAKEN_USERNAME]}) from None
     return membership, password
+
+
+# Neutral: the page must not tell which usernames exist in other clinics.
+TAKEN_USERNAME = "This username cannot be used; choose another."
 
 
 def reset_password(admin: User, clinic: Clinic, membership_id: int) -> tuple[User, str]:
@@ -243,9 +248,16 @@ def reset_password(admin: User, clinic: Clinic, membership_id: int) -> tuple[Use
     with transaction.atomic():
         user.set_password(password)  # a new password hash ends the sessions signed in with it
         user.password_must_change = True
+        # A reset may be for a stolen password: tokens made with it stop too (every clinic of
+        # the person is one the admin administers, checked above).
+        ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
         save_with_history(
             user, admin, f"temporary password set by an administrator of {clinic.name}"
         )
+    # A person locked out by failed sign-ins (likely: they forgot it) can use it at once.
+    axes_reset(username=user.username)
     return user, password
 
 

@@ -29,8 +29,15 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     success_url = reverse_lazy("accounts:password_change_done")
 
     def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
-        # Their own password now: the temporary one an administrator handed over is gone.
-        form.user.password_must_change = False
+        user = form.user
+        if (
+            user.password_must_change
+            and form.cleaned_data["old_password"] == (form.cleaned_data["new_password1"])
+        ):
+            # The administrator who handed it over knows it: it is not the person's own.
+            form.add_error("new_password1", "Choose a password other than the temporary one.")
+            return self.form_invalid(form)
+        user.password_must_change = False  # their own password now
         return super().form_valid(form)
 
     def form_invalid(self, form: PasswordChangeForm) -> HttpResponse:

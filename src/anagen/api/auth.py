@@ -68,6 +68,12 @@ class SessionCookie(APIKeyCookie):
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         if request.user.is_authenticated and getattr(request, "clinic", None) is not None:
+            if getattr(request.user, "password_must_change", False):
+                # Signed in with a temporary password an administrator handed over: the web
+                # pages lead to the password change, and the API waits for it too.
+                raise HttpError(
+                    403, "Choose your own password first (the web app's Password page)."
+                )
             self.check(cast(ClinicRequest, request))  # ActiveClinicMiddleware set the clinic
             return request.user
         return None
