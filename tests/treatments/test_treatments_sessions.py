@@ -216,3 +216,27 @@ def test_the_session_form_shows_the_recorded_allergies(client, clinic_a, clinici
         "No allergies recorded in the medical history."
         in client.get(f"/sessions/{other.pk}/new/").content.decode()
     )
+
+
+@pytest.mark.parametrize(
+    ("allergies", "anaesthesia", "components", "refused"),
+    [
+        (["none"], "none", ["trehalose"], set()),  # "none" is no allergy, not to "none"
+        (["NKDA"], "topical lidocaine 5%", ["trehalose"], set()),
+        (["local anaesthetic"], "Ring block, lidocaine 1 %", [], {"anaesthesia"}),
+        (["Local anesthetics"], "Local tumescent anaesthesia", [], {"anaesthesia"}),
+        (["albumin (anaphylaxis)"], "", ["human serum albumin"], {"vials[0].lot"}),
+        (["penicillin"], "topical lidocaine 5%", ["trehalose"], set()),
+    ],
+)
+def test_allergies_are_matched_by_name_class_and_without_the_reaction_noted(
+    clinic_a, clinician, make_patient, lot, allergies, anaesthesia, components, refused
+):
+    from anagen.products.models import Product
+
+    Product.objects.filter(pk=lot.product_id).update(components=components)
+    lot.refresh_from_db()
+    patient = make_patient(clinic_a, clinician, sex_at_birth="male")
+    prepare(patient, clinician, history={"allergies": allergies})
+    problems = services.allergy_problems(patient, {0: lot}, anaesthesia)
+    assert set(problems) == refused

@@ -50,7 +50,7 @@ from anagen.patients.models import Patient
 from anagen.patients.selectors import MAX_DB_ID, get_patient
 from anagen.treatments import scalp_zones
 from anagen.treatments import selectors as treatment_selectors
-from anagen.treatments.models import INJECTED, Modality, TreatmentSession
+from anagen.treatments.models import Modality, TreatmentSession
 
 __all__ = ["get_patient"]
 
@@ -69,6 +69,11 @@ def thresholds_for(clinic: Clinic) -> MonitoringSettings:
     return MonitoringSettings.objects.filter(clinic=clinic).first() or MonitoringSettings(
         clinic=clinic
     )
+
+
+# Treatments not given as a course of repeated sessions: no maintenance interval, no extra
+# sessions (decision.Progress.repeated_sessions).
+NOT_IN_SESSIONS = {Modality.MINOXIDIL.value, Modality.TRANSPLANT.value}
 
 
 def settings_changes(settings_row: MonitoringSettings, limit: int = 10) -> list[dict[str, Any]]:
@@ -661,9 +666,9 @@ def proposal_for(
     days_treated = days_since_first_session(patient, visit.visit_date, modality, since)
     settings_row = thresholds_for(visit.clinic)
     thresholds = settings_row.thresholds()
-    # Injections repeat at an interval; daily minoxidil or a transplant do not. An unknown
-    # protocol ("") is taken as sessions, as before the distinction.
-    repeated = modality in ("", *INJECTED)
+    # Injections, microneedling and laser repeat at an interval; daily minoxidil and a
+    # transplant do not. An unknown protocol ("") is taken as sessions.
+    repeated = modality not in NOT_IN_SESSIONS
     inputs = {
         "sessions_done": sessions_done,
         "sessions_done_source": source,

@@ -172,11 +172,21 @@ def vial_draws_of(sessions: Iterable[TreatmentSession]) -> dict[int, list[VialDr
     return out
 
 
+# What people type in an allergy list for "no allergy" (not an allergy to "none").
+NO_ALLERGY = {"none", "nil", "no", "nka", "nkda", "no known allergies", "no known allergy",
+              "no known drug allergies", "n/a", "na", "-", "—"}  # fmt: skip
+
+
 def recorded_allergies(patient: Patient) -> list[str] | None:
-    """The allergies in the patient's latest medical history; None when none is recorded."""
+    """The allergies in the patient's latest medical history; None when no history is
+    recorded. "none", "NKDA" and the like are left out."""
     from anagen.assessment.models import MedicalHistory
 
     history = MedicalHistory.objects.filter(patient=patient).order_by("-version").first()
     if history is None:
         return None
-    return [a for a in history.allergies or [] if isinstance(a, str) and a.strip()]
+    return [
+        a.strip()
+        for a in history.allergies or []
+        if isinstance(a, str) and a.strip() and a.strip().casefold() not in NO_ALLERGY
+    ]

@@ -6,6 +6,7 @@ Everything about one session is stored in one transaction: if any vial cannot be
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -209,29 +210,52 @@ def allergy_problems(patient: Any, lots: dict[int, Lot], anaesthesia: str) -> di
     component of a drawn lot's product (``vials[i].lot``) or the anaesthetic named
     (``anaesthesia``). Screening matches product components only when they are typed in;
     this is the check at the point of use, with the products actually drawn."""
-    from anagen.assessment.screening import substances_match
-    from anagen.treatments.selectors import recorded_allergies
+    from anagen.treatments.selectors import NO_ALLERGY, recorded_allergies
 
     allergies = recorded_allergies(patient) or []
     out: dict[str, list[str]] = {}
     if not allergies:
         return out
+    if anaesthesia.strip().casefold() in NO_ALLERGY:
+        anaesthesia = ""  # "none": no anaesthetic given
     for i, lot in lots.items():
         for component in lot.product.components or []:
             for allergy in allergies:
-                if substances_match(allergy, component):
+                if _allergen_matches(allergy, component):
                     out.setdefault(f"vials[{i}].lot", []).append(
                         f"Lot {lot.lot_number}: {lot.product.name} contains {component}, and "
                         f"the patient's medical history records an allergy to {allergy}. Do not "
                         "use this product for this patient."
                     )
     for allergy in allergies:
-        if anaesthesia and substances_match(allergy, anaesthesia):
+        if anaesthesia and _allergen_matches(allergy, anaesthesia, anaesthetic=True):
             out.setdefault("anaesthesia", []).append(
                 f"The patient's medical history records an allergy to {allergy}: choose "
                 "another anaesthetic."
             )
     return out
+
+
+# "Allergic to local anaesthetics" names a class: any -caine drug, or a local technique whose
+# drug is not named (tumescent, ring or nerve block, infiltration).
+_LOCAL_ANAESTHETIC_CLASS = re.compile(r"\blocal\s+an(a)?esthe(tic|sia)s?\b|\bcaines?\b", re.I)
+_LOCAL_ANAESTHETIC_USE = re.compile(r"\w+caine\b|\blocal\b|tumescent|\bblock\b|infiltrat", re.I)
+
+
+def _allergen_matches(allergy: str, given: str, *, anaesthetic: bool = False) -> bool:
+    """Whether an allergy entry names what is given, word by word (screening's
+    substances_match), ignoring a reaction noted in brackets ("albumin (anaphylaxis)");
+    for an anaesthetic also an allergy to local anaesthetics as a class."""
+    from anagen.assessment.screening import substances_match
+
+    substance = re.sub(r"\([^)]*\)", " ", allergy).strip()
+    if substance and substances_match(substance, given):
+        return True
+    return bool(
+        anaesthetic
+        and _LOCAL_ANAESTHETIC_CLASS.search(substance)
+        and _LOCAL_ANAESTHETIC_USE.search(given)
+    )
 
 
 @dataclass
