@@ -348,8 +348,9 @@ def test_registering_a_person_twice_asks_for_confirmation(client, clinician, cli
     client.force_login(clinician)
     first = {**VALID, "given_name": "Zoë", "family_name": "Ñúñez-Øster"}
     assert client.post("/patients/new/", first).status_code == 302
-    again = {**first, "medical_record_number": "MRN-10", "given_name": "zoe",
-             "family_name": "NUNEZ-OSTER"}  # fmt: skip
+    # Names swapped, a space for the hyphen, no accents, other case.
+    again = {**first, "medical_record_number": "MRN-10", "given_name": "NUNEZ OSTER",
+             "family_name": "zoe"}  # fmt: skip
     refused = client.post("/patients/new/", again)
     assert refused.status_code == 400
     html = refused.content.decode()

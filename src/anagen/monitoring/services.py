@@ -1187,8 +1187,8 @@ def _check_related_after_treatment(
         err.add(
             "relatedness",
             f"“{words}” needs a treatment before the onset, but the first session recorded "
-            f"for this patient was on {long_date(first)}: check the onset date, or choose not "
-            "related or not assessed.",
+            f"for this patient was on {long_date(first)}: check the onset date; if it followed "
+            "a treatment given elsewhere, choose not assessed and say so in the description.",
         )
 
 

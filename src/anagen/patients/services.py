@@ -164,19 +164,22 @@ _PLAIN_LETTERS = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "�
 
 
 def _name_key(name: str) -> str:
-    return search_key(name).translate(_PLAIN_LETTERS)
+    """Letters only: "Anne-Marie" is "Anne Marie", "O'Neil" is "ONeil"."""
+    return "".join(ch for ch in search_key(name).translate(_PLAIN_LETTERS) if ch.isalnum())
 
 
 def possible_duplicates(clinic: Clinic, cleaned: dict[str, Any]) -> list[Patient]:
     """Patients of the clinic, not voided, with the same date of birth and the same given
-    and family names, accents, case and letters such as ø (typed o) folded."""
+    and family names (either way round), compared on letters only with accents, case and
+    letters such as ø (typed o) folded."""
     given, family = _name_key(cleaned["given_name"]), _name_key(cleaned["family_name"])
+    names = {(given, family), (family, given)}
     return [
         p
         for p in Patient.objects.filter(
             clinic=clinic, date_of_birth=cleaned["date_of_birth"], voided_at__isnull=True
         ).order_by("id")
-        if (_name_key(p.given_name), _name_key(p.family_name)) == (given, family)
+        if (_name_key(p.given_name), _name_key(p.family_name)) in names
     ]
 
 

@@ -341,12 +341,14 @@ def update_product(product: Product, user: User, data: dict[str, Any]) -> Produc
     """Edit a product. Its label (particles per vial, vial volume) may change only while
     every lot of it is quarantined, and then the quarantined lots' CoAs are derived again
     from the new label; a lot released or rejected was decided against the old one."""
-    fresh = Product.objects.get(pk=product.pk)
-    before = {name: getattr(fresh, name) for name in PRESENTATION_FIELDS}
-    _apply_product(fresh, data)
-    _unique_product(fresh.clinic, fresh)
-    changed = [name for name in PRESENTATION_FIELDS if getattr(fresh, name) != before[name]]
     with transaction.atomic():
+        # The product row first, then its lots (_check_label_change): a release locks the
+        # lot and its product, so a release and a label change cannot pass each other.
+        fresh = Product.objects.select_for_update().get(pk=product.pk)
+        before = {name: getattr(fresh, name) for name in PRESENTATION_FIELDS}
+        _apply_product(fresh, data)
+        _unique_product(fresh.clinic, fresh)
+        changed = [name for name in PRESENTATION_FIELDS if getattr(fresh, name) != before[name]]
         if changed:
             _check_label_change(fresh, changed[0])
         save_with_history(fresh, user, "edited")
@@ -356,13 +358,13 @@ def update_product(product: Product, user: User, data: dict[str, Any]) -> Produc
 
 
 def _check_label_change(product: Product, field: str) -> None:
-    decided = list(
+    lots = list(
         Lot.objects.select_for_update()
         .filter(product=product)
-        .exclude(status=LotStatus.QUARANTINED)
         .order_by("lot_number")
-        .values_list("lot_number", flat=True)
+        .values_list("lot_number", "status")
     )
+    decided = [number for number, status in lots if status != LotStatus.QUARANTINED]
     if decided:
         shown = ", ".join(decided[:5]) + (
             f" and {len(decided) - 5} more" if len(decided) > 5 else ""
