@@ -156,7 +156,12 @@ class VisitIn(InputSchema):
     hgq_appearance_vertex: int | None = None
     hgq_appearance_overall: int | None = None
     hgq_growth: int | None = None
-    hgq_bald_spot: int | None = None
+    hgq_bald_spot: int | None = Field(
+        None,
+        description="−3 (greatly larger) … +3 (greatly smaller): higher is better, as for "
+        "every HGQ item (until 2026-12-05 the scale ran the other way; stored answers were "
+        "turned)",
+    )
     hgq_slowing_loss: int | None = None
     hgq_satisfaction: int | None = None
     target_area_cm2: Num = Field(None, allow_inf_nan=False)

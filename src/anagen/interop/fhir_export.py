@@ -70,7 +70,8 @@ HISTORY_FLAGS = {
     "bleeding_disorder": ("bleeding_disorder", "Bleeding disorder"),
     "keloid": ("keloid", "Keloid tendency"),
 }
-Q_HGQ = f"{LOCAL}/Questionnaire/hgq"
+# Version 2: every item scores higher for better (the bald-spot item ran the other way).
+Q_HGQ = f"{LOCAL}/Questionnaire/hgq|2"
 EXT_CTCAE_GRADE = f"{LOCAL}/StructureDefinition/ctcae-grade"
 EXT_INVESTIGATIONAL = f"{LOCAL}/StructureDefinition/investigational"
 MRN_TYPE = {

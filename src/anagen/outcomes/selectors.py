@@ -319,7 +319,12 @@ def _has_field(model: type[Model], name: str) -> bool:
 
 def _cache_key(kind: str, clinic: Clinic, fingerprint: str, extra: str = "") -> str:
     digest = hashlib.sha256(extra.encode()).hexdigest()[:16]
-    return f"outcomes:{kind}:{connection.alias}:{clinic.pk}:{fingerprint}:{digest}"
+    # The tables' format in the key too: results cached from an older layout or meaning
+    # are not read back after an upgrade.
+    return (
+        f"outcomes:{kind}:v{snapshot.FORMAT_VERSION}:{connection.alias}:{clinic.pk}:"
+        f"{fingerprint}:{digest}"
+    )
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,10 @@ import pyarrow.parquet as pq
 # (rebuilt) instead of being read into the new code.
 # 2: attributes.arm is the initial regimen, not every modality ever given;
 # 3: events.related_lot (the lot an adverse event names);
-# 4: sessions has a row per session and lot (a session that used two lots has two rows).
-FORMAT_VERSION = 4
+# 4: sessions has a row per session and lot (a session that used two lots has two rows);
+# 5: visits.hgq_bald_spot scores a smaller bald spot higher (monitoring migration 0006 turned
+#    the stored answers without a write the data fingerprint would see).
+FORMAT_VERSION = 5
 TABLES: tuple[str, ...] = (
     "visits",
     "measurements",
