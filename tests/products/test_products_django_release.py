@@ -752,3 +752,19 @@ def test_the_product_form_takes_components_and_shows_a_label_refusal_on_its_fiel
     )
     too_long = client.post(url, {**data, "components_text": "x" * 200})
     assert "components_text" in too_long.context["form"].errors
+
+
+def test_the_migration_writes_received_lot_numbers_as_they_print(make_lot):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("anagen.products.migrations.0007_lot_number_printed_form")
+    wide = make_lot(lot_number="X-1")
+    Lot.objects.filter(pk=wide.pk).update(lot_number="ＡＤ-２６０５")  # received before NFKC
+    kept = make_lot(lot_number="Y-1")
+    Lot.objects.filter(pk=kept.pk).update(lot_number="ＺＺ-1")
+    make_lot(lot_number="ZZ-1")  # its printed form is taken: it stays for a person to decide
+    migration.normalise_lot_numbers(apps, None)
+    assert Lot.objects.get(pk=wide.pk).lot_number == "AD-2605"
+    assert Lot.objects.get(pk=kept.pk).lot_number == "ＺＺ-1"

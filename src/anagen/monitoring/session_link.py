@@ -10,6 +10,7 @@ is what is stored.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -31,8 +32,9 @@ class SessionUse:
 
 
 def lot_key(lot_number: str) -> str:
-    """What two spellings of one lot number have in common (case, surrounding spaces)."""
-    return lot_number.strip().casefold()
+    """What two spellings of one lot number have in common (case, surrounding spaces,
+    full-width or other compatibility forms of the characters)."""
+    return unicodedata.normalize("NFKC", lot_number).strip().casefold()
 
 
 def _listed(items: Sequence[str], limit: int) -> str:
