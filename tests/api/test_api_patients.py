@@ -271,3 +271,18 @@ def test_a_possible_duplicate_is_refused_unless_confirmed(client, auth):
     assert "already registered: Franklin, Rosalind (API-1)" in refused.json()["detail"]
     ok = post(client, "/api/v1/patients", {**twin, "confirm_not_duplicate": True}, headers)
     assert ok.status_code == 201 and Patient.objects.count() == 2
+
+
+def test_a_patch_into_a_registered_person_needs_the_confirmation(client, auth):
+    _, headers = auth
+    assert post(client, "/api/v1/patients", BODY, headers).status_code == 201
+    other = post(client, "/api/v1/patients", {**BODY, "medical_record_number": "API-2",
+                                                "given_name": "Rosa"}, headers).json()  # fmt: skip
+    url = f"/api/v1/patients/{other['id']}"
+    change = {"given_name": "Rosalind"}
+    refused = client.patch(url, json.dumps(change), content_type="application/json",
+                           headers=headers)  # fmt: skip
+    assert refused.status_code == 400 and "already registered" in refused.json()["detail"]
+    done = client.patch(url, json.dumps({**change, "confirm_not_duplicate": True}),
+                        content_type="application/json", headers=headers)  # fmt: skip
+    assert done.status_code == 200 and done.json()["given_name"] == "Rosalind"

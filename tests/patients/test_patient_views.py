@@ -406,3 +406,26 @@ def test_the_access_log_names_the_copies_of_the_record_taken(
 
 def page_context_sittings(client, patient):
     return client.get(f"/patients/{patient.pk}/").context["access_log"]
+
+
+def test_editing_a_record_into_another_registered_person_asks_for_confirmation(
+    client, clinician, clinic_a, make_patient
+):
+    make_patient(clinic_a, clinician, given_name="Ben", family_name="Ash",
+                 date_of_birth=date(1975, 5, 5))  # fmt: skip
+    other = make_patient(clinic_a, clinician, given_name="Ben", family_name="Ashe",
+                         date_of_birth=date(1975, 5, 5))  # fmt: skip
+    url = f"/patients/{other.pk}/edit/"
+    data = {"medical_record_number": other.medical_record_number, "given_name": "Ben",
+            "family_name": "Ash", "date_of_birth": "1975-05-05", "sex_at_birth": "female",
+            "phone": "", "email": "", "address": ""}  # fmt: skip
+    refused = client.post(url, data)
+    assert refused.status_code == 400
+    assert "already registered" in refused.content.decode()
+    other.refresh_from_db()
+    assert other.family_name == "Ashe"
+    assert client.post(url, {**data, "confirm_not_duplicate": "on"}).status_code == 302
+    other.refresh_from_db()
+    assert other.family_name == "Ash"
+    # A change of phone only is not a question of identity.
+    assert client.post(url, {**data, "phone": "+44 20 7946 0000"}).status_code == 302

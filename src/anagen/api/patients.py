@@ -61,6 +61,11 @@ class PatientPatch(InputSchema):
     phone: str | None = Field(None, max_length=40)
     email: str | None = Field(None, max_length=254)
     address: str | None = Field(None, max_length=2000)
+    confirm_not_duplicate: bool | None = Field(
+        None,
+        description="True to save a change of name or date of birth that makes the record "
+        "read as another registered patient's (refused with 400 naming them otherwise)",
+    )
 
 
 class PatientOut(Schema):

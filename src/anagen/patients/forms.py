@@ -43,15 +43,8 @@ class PatientForm(forms.ModelForm):
             "date_of_birth": {"invalid": "Enter a real date as YYYY-MM-DD."},
         }
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            del self.fields["confirm_not_duplicate"]  # a registration question only
-
     def offers_confirm_not_duplicate(self) -> bool:
-        """Shown once a registration was refused as a possible duplicate, and while ticked."""
-        if "confirm_not_duplicate" not in self.fields:
-            return False
+        """Shown once a save was refused as a possible duplicate, and while ticked."""
         return "confirm_not_duplicate" in self.errors or (
             self.is_bound and bool(self.data.get("confirm_not_duplicate"))
         )

@@ -139,22 +139,22 @@ def create_patient(
     with transaction.atomic():
         same = possible_duplicates(clinic, cleaned)
         if same and not confirm_not_duplicate:
-            listed = "; ".join(f"{p.family_name}, {p.given_name} ({p.medical_record_number})"
-                               for p in same[:3])  # fmt: skip
-            raise PatientError(
-                {
-                    DUPLICATE_FIELD: [
-                        f"A patient with this name and date of birth is already registered: "
-                        f"{listed}. Open that record instead; if this is a different person, "
-                        "confirm it and register again."
-                    ]
-                }
-            )
+            raise PatientError({DUPLICATE_FIELD: [_duplicate_message(same)]})
         return _save(Patient(clinic=clinic, **cleaned), user, "created")
 
 
 # The field that confirms a registration despite a possible duplicate (form, API, import).
 DUPLICATE_FIELD = "confirm_not_duplicate"
+
+
+def _duplicate_message(same: list[Patient]) -> str:
+    listed = "; ".join(
+        f"{p.family_name}, {p.given_name} ({p.medical_record_number})" for p in same[:3]
+    )
+    return (
+        f"A patient with this name and date of birth is already registered: {listed}. Open "
+        "that record instead; if this is a different person, confirm it and save again."
+    )
 
 
 # Letters that are not an accented form of another (NFKD leaves them) but are typed as one
@@ -221,8 +221,12 @@ def field_problems(
 
 
 def update_patient(patient: Patient, user: User, data: dict[str, Any]) -> Patient:
+    """Change some fields. A change of name or date of birth that makes the record read as
+    another registered person's is refused unless ``data["confirm_not_duplicate"]``."""
     if patient.is_voided:
         raise PatientError({"__all__": ["This record is voided and cannot be edited."]})
+    data = dict(data)
+    confirm_not_duplicate = bool(data.pop("confirm_not_duplicate", False))
     cleaned = _clean(data)
     mrn = cleaned.get("medical_record_number")
     if mrn:
@@ -230,6 +234,14 @@ def update_patient(patient: Patient, user: User, data: dict[str, Any]) -> Patien
     fresh = Patient.objects.get(pk=patient.pk)
     if cleaned.get("sex_at_birth", fresh.sex_at_birth) != fresh.sex_at_birth:
         _check_sex_fits_history(fresh, cleaned["sex_at_birth"])
+    identity = ("given_name", "family_name", "date_of_birth")
+    if not confirm_not_duplicate and any(
+        f in cleaned and cleaned[f] != getattr(fresh, f) for f in identity
+    ):
+        after = {f: cleaned.get(f, getattr(fresh, f)) for f in identity}
+        others = [p for p in possible_duplicates(fresh.clinic, after) if p.pk != fresh.pk]
+        if others:
+            raise PatientError({DUPLICATE_FIELD: [_duplicate_message(others)]})
     for field, value in cleaned.items():
         setattr(fresh, field, value)
     return _save(fresh, user, "edited")
