@@ -99,7 +99,8 @@ def test_split_scalp_pairs_t_test_and_reference_formula(rho):
 
 def test_summarise_excludes_failed_fits_and_reports_them():
     p = np.array([0.01, 0.2, np.nan, 0.03, np.nan, 0.001, 0.5, 0.04])
-    c = Comparison("b", "a", np.zeros(8), np.ones(8), p, np.full(8, 10.0), np.ones(8))
+    # Every estimate in favour of b (power counts rejections in its favour only).
+    c = Comparison("b", "a", np.ones(8), np.ones(8), p, np.full(8, 10.0), np.ones(8))
     r = summarise(c, 0.05, 10)
     assert r.replicates == 8 and r.n_failed == 2 and r.n_valid == 6
     assert r.rejections == 4
@@ -244,3 +245,32 @@ def test_bad_designs_name_the_parameter(kwargs, name):
 def test_bad_sample_size_inputs_name_the_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_spillover_moves_the_split_scalp_difference_in_proportion():
+    """Any spill-over above 0 gave the control side the full treatment (the scale was lost
+    when the plans were combined): 0.2, 0.5 and 1 all gave the same difference."""
+
+    def estimate(spillover: float) -> float:
+        d = TrialDesign(arms=("placebo", "minoxidil5"), n_per_arm=300, design="split",
+                        visit_weeks=(0, 24), spillover=spillover)  # fmt: skip
+        return float(analyse(d, simulate_trial(d, seed=4))[0].estimate[0])
+
+    none, half, full = estimate(0.0), estimate(0.5), estimate(1.0)
+    se = 22 / math.sqrt(300)
+    assert none > 4 * se
+    assert abs(full) < 2.5 * se  # the control side got the whole treatment too
+    assert abs(half - none / 2) < 2.5 * se
+
+
+def test_power_counts_only_rejections_in_favour_of_the_arm():
+    """A harmful arm showed power 1: a rejection the wrong way counted."""
+    from anagen.simulation.trial import Comparison, summarise
+
+    four = np.ones(4)
+    c = Comparison(
+        arm="prp", control="placebo", estimate=np.array([5.0, -5.0, 5.0, -5.0]),
+        se=four, p_value=np.array([0.01, 0.01, 0.2, 0.2]), n_used=30 * four,
+        sd_change=20 * four,
+    )  # fmt: skip
+    assert summarise(c, 0.05, 30).power == 0.25

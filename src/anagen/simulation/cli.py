@@ -237,8 +237,9 @@ def _cmd_trial(a: argparse.Namespace) -> int:
             f"{r.n_failed:11d}"
         )
     print(
-        "Power = rejections / replicates with a result; failed fits are excluded from the "
-        "denominator (counted above). MC interval: Wilson 95 %."
+        "Power = rejections in favour of the arm (mean diff > 0) / replicates with a result; "
+        "failed fits are excluded from the denominator (counted above). MC interval: Wilson "
+        "95 %."
     )
     print(f"({el:.1f} s; model forecast, not a guarantee of trial results)")
     return 0

@@ -273,7 +273,35 @@ class Transplant:
         return []
 
 
-Treatment = Placebo | Minoxidil | Finasteride | InjectionSessions | Transplant
+def _scaled_piece(p: Piece, s: float) -> Piece:
+    """An effect at ``s`` of its strength (0: none, 1: full)."""
+    return replace(
+        p,
+        log_anagen=s * p.log_anagen,
+        log_telogen=s * p.log_telogen,
+        log_kenogen=s * p.log_kenogen,
+        hazard=s * p.hazard,
+        mini_scale=1.0 - s * (1.0 - p.mini_scale),
+        thicken=s * p.thicken,
+    )
+
+
+@dataclass(frozen=True)
+class Spilled:
+    """Another treatment reaching the control side of a split scalp at ``scale`` of its
+    effect (spill-over); ``combine`` keeps a scaled plan's treatments this way."""
+
+    treatment: Placebo | Minoxidil | Finasteride | InjectionSessions
+    scale: float
+
+    def __post_init__(self) -> None:
+        require_probability("spillover", self.scale)
+
+    def pieces(self) -> list[Piece]:
+        return [_scaled_piece(p, self.scale) for p in self.treatment.pieces()]
+
+
+Treatment = Placebo | Minoxidil | Finasteride | InjectionSessions | Transplant | Spilled
 
 
 @dataclass(frozen=True)
@@ -290,19 +318,7 @@ class Plan:
         for t in self.treatments:
             out.extend(t.pieces())
         if self.scale != 1.0:
-            s = self.scale
-            out = [
-                replace(
-                    p,
-                    log_anagen=s * p.log_anagen,
-                    log_telogen=s * p.log_telogen,
-                    log_kenogen=s * p.log_kenogen,
-                    hazard=s * p.hazard,
-                    mini_scale=1.0 - s * (1.0 - p.mini_scale),
-                    thicken=s * p.thicken,
-                )
-                for p in out
-            ]
+            out = [_scaled_piece(p, self.scale) for p in out]
         return out
 
     def transplants(self) -> list[Transplant]:
@@ -414,9 +430,18 @@ def all_session_days(plan: Plan) -> list[float]:
 
 
 def combine(plans: Iterable[Plan], name: str) -> Plan:
+    """One plan of several given together. A scaled plan (split-scalp spill-over) keeps its
+    scale: its treatments join as ``Spilled`` (a transplant does not spill over). Before
+    2026-12-05 the scale was dropped, so any spill-over put the whole treatment on the
+    control side."""
     ts: list[Treatment] = []
     for p in plans:
-        ts.extend(p.treatments)
+        if p.scale == 1.0:
+            ts.extend(p.treatments)
+        else:
+            ts.extend(
+                Spilled(t, p.scale) for t in p.treatments if not isinstance(t, Transplant | Spilled)
+            )
     return Plan(tuple(ts), name=name)
 
 
@@ -429,6 +454,7 @@ __all__ = [
     "Piece",
     "Placebo",
     "Plan",
+    "Spilled",
     "Transplant",
     "build_effects",
     "exosome",

@@ -204,8 +204,12 @@ def _specs(design: TrialDesign, n: int, replicates: int) -> tuple[list, list]:
         else:
             control = plans[0]
             if design.spillover > 0:
-                active_spill = plans[1].scaled(design.spillover)
-                from .treatments import combine
+                from .treatments import Placebo, Plan, combine
+
+                # The active treatment spills over, not the vehicle or trial participation:
+                # both sides have those already.
+                active = tuple(t for t in plans[1].treatments if not isinstance(t, Placebo))
+                active_spill = Plan(active, name=plans[1].name).scaled(design.spillover)
 
                 control = combine([plans[0], active_spill], f"{design.arms[0]}+spill")
             for i in range(n):
@@ -460,11 +464,13 @@ class PowerResult:
 
 
 def summarise(c: Comparison, alpha: float, n: int) -> PowerResult:
-    """Power over the replicates that produced a p-value; failed fits are excluded."""
+    """Power over the replicates that produced a p-value; failed fits are excluded. A
+    replicate counts when the test rejects at ``alpha`` in favour of the arm (estimate
+    above 0): a significant difference the other way finds harm, not the effect sought."""
     valid = np.isfinite(c.p_value)
     reps = int(c.p_value.size)
     n_valid = int(valid.sum())
-    k = int((c.p_value[valid] < alpha).sum())
+    k = int(((c.p_value[valid] < alpha) & (c.estimate[valid] > 0)).sum())
     lo, hi = wilson(k, n_valid)
     with np.errstate(invalid="ignore"):
         mean_est = float(np.nanmean(c.estimate)) if np.isfinite(c.estimate).any() else math.nan
