@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from anagen.assessment.labels import modality_label
 from anagen.outcomes.cohort import OUTCOMES, analysis_week
 from anagen.outcomes.sources import SOURCE_ORDER, same_source_pair
 from anagen.simulation.errors import SimulationInputError
@@ -384,8 +385,16 @@ def forecast_panel(
     except SimulationInputError as exc:
         return ForecastPanel(False, f"No forecast: {exc}")
     notes = list(f.notes) + [FORECAST_LABEL]
-    if base is None:
+    if base is None or base <= 0:
         notes.append("No baseline density: virtual patients are not matched to this patient.")
+    left_out = sorted(set(modalities) - set(FORECAST_PLAN_PARTS) - {"none"})
+    if left_out:
+        # Microneedling and laser have no effect model: the forecast is the course without.
+        words = ", ".join(modality_label(m) for m in left_out)
+        notes.append(
+            f"Not modelled: {words}. The forecast shows the plan without "
+            f"{'it' if len(left_out) == 1 else 'them'}."
+        )
     return ForecastPanel(True, plan=plan, stage=f"{scale.title()} {stage}", rows=f.rows(),
                          notes=notes)  # fmt: skip
 
