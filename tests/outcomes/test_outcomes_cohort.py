@@ -608,3 +608,24 @@ def test_a_lot_number_shared_by_two_products_names_a_lot_only_through_the_patien
     sessions = pd.DataFrame({"patient_id": [1, 3, 3], "lot": ["70", "70", "80"]})
     # 1 used lot 70 only; 2 used neither; 3 used both; B-2 is one lot's number.
     assert cohort.event_lots(events, lots, sessions).tolist() == ["70", "", "", "90", ""]
+
+
+def test_an_arm_left_out_of_the_mmrm_counts_its_patients_as_excluded():
+    """The note said "No subject was excluded." right after an arm had been left out."""
+    rng = np.random.default_rng(3)
+    visit_rows, meas, vid = [], [], 0
+    for pid in range(1, 10):
+        for week in (0, 4, 12):
+            vid += 1
+            visit_rows.append((pid, vid, DAY0 + pd.Timedelta(weeks=week), week == 0))
+            meas.append((vid, True, 100.0 + pid + week * 0.7 + rng.normal(0, 2)))
+    visits = pd.DataFrame(
+        visit_rows, columns=["patient_id", "visit_id", "visit_date", "is_baseline"]
+    )
+    long = cohort.build_long(visits, _measurement_rows(*meas), "density_per_cm2")
+    arms = ["exosome"] * 4 + ["prp"] * 4 + ["minoxidil"]  # one patient: a thin arm
+    attributes = pd.DataFrame({"patient_id": range(1, 10), "arm": arms})
+    mmrm = cohort.analyse_cohort(long, attributes, cohort.CohortOptions()).sections["mmrm"]
+    assert mmrm.ok, mmrm.message
+    assert "No subject was excluded" not in mmrm.missing_data
+    assert "1 patient excluded with their arm, left out of the MMRM" in mmrm.missing_data

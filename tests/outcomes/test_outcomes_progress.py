@@ -239,11 +239,15 @@ def test_a_forecast_names_the_modalities_it_does_not_model():
     """Microneedling read 'Plan modelled: No treatment' with no word of what was left out."""
     from anagen.outcomes.progress import forecast_panel
 
-    panel = forecast_panel(sex="male", diagnosis="aga_male", stage="III",
-                           modalities=["microneedling", "minoxidil"], baseline_density=150.0)  # fmt: skip
+    panel = forecast_panel(
+        sex="male", diagnosis="aga_male", stage="III",
+        modalities=["microneedling", "minoxidil"], baseline_density=150.0,
+    )  # fmt: skip
     assert panel.ok and panel.plan == "minoxidil"
     assert any(n.startswith("Not modelled: Microneedling") for n in panel.notes)
-    zero = forecast_panel(sex="male", diagnosis="aga_male", stage="III",
-                          modalities=["minoxidil"], baseline_density=0.0)  # fmt: skip
+    zero = forecast_panel(
+        sex="male", diagnosis="aga_male", stage="III", modalities=["minoxidil"],
+        baseline_density=0.0,
+    )  # fmt: skip
     assert any("No baseline density" in n for n in zero.notes)
     assert not any(n.startswith("Not modelled") for n in zero.notes)

@@ -63,6 +63,7 @@ from anagen.outcomes.stats import (
     mean_change_ci,
     responder_rate,
 )
+from anagen.outcomes.stats._long import NO_EXCLUSION
 
 NOMINAL_WEEKS: tuple[int, ...] = (4, 8, 12, 16, 24, 36, 48, 72, 96)
 SMALL_N = 10  # below this per arm (or per cell), every result carries a small-n warning
@@ -987,9 +988,15 @@ def _mmrm_section(
         return _not_enough("mmrm", title, exc)
     missing = fit.missing_data
     if thin:
+        # The fit saw only the kept arms: its "No subject was excluded." is not the whole
+        # story (it read so right after an arm had been left out).
+        missing = missing.replace(NO_EXCLUSION, "").strip()
+        n_thin = int(rows.loc[rows["arm"].isin(thin), "patient_id"].nunique())
         missing += (
-            f" Arms left out of the MMRM because they have fewer than two values at most visits: "
-            f"{', '.join(arm_words(a) for a in thin)}."
+            f" {n_thin} patient{'s' if n_thin != 1 else ''} excluded with "
+            f"{'their arms' if len(thin) > 1 else 'their arm'}, left out of the MMRM because "
+            f"{'they have' if len(thin) > 1 else 'it has'} fewer than two values at most "
+            f"visits: {', '.join(arm_words(a) for a in thin)}."
         )
     if n_other_source:
         missing += (
