@@ -131,6 +131,7 @@ def test_a_patient_with_nothing_recorded_gets_a_short_honest_report(
     assert "No treatment sessions recorded." in text
     assert "No adverse events recorded." in text
     assert "Investigational" not in text
+    assert "Hair density over time" not in text  # no density: no empty chart
     client.force_login(clinician)
     response = client.get(f"/reports/patients/{patient.pk}/progress.pdf")
     assert response.status_code == 200

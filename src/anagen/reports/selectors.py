@@ -287,7 +287,8 @@ def patient_report(patient: Patient, *, generated_at: datetime, generated_by: st
         visits=visits,
         measures=measures,
         baseline_date=baseline.visit_date if baseline else None,
-        density_chart_uri=svg_uri(_with_margin(chart)),
+        # No density recorded: no chart (an empty frame read as a chart with nothing on it).
+        density_chart_uri=svg_uri(_with_margin(chart)) if series else "",
         photo_pairs=_photo_pairs(patient, result.photo_pairs),
         adverse_events=list(monitoring_selectors.adverse_events_of(patient)),
         investigational=investigational,
