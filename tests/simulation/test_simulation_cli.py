@@ -227,3 +227,11 @@ def test_an_unknown_arm_name_is_refused_with_the_valid_names(capsys, arms, needl
     assert err.startswith("error: argument --arms: ") and err.count("\n") == 1
     assert needle in err
     assert "valid arms: exosome, finasteride, minoxidil, " in err and "placebo, prp" in err
+
+
+def test_a_baseline_beyond_the_stages_virtual_patients_is_said_to_be_extrapolated():
+    """600/cm² at stage V got a band of 444-507 at week 0, with no word of extrapolation."""
+    far = forecast.forecast("V", baseline_density=600, months=3, n_virtual=100, seed=0)
+    assert any("forecast is extrapolated" in n for n in far.notes)
+    usual = forecast.forecast("V", baseline_density=120, months=3, n_virtual=100, seed=0)
+    assert not any("extrapolated" in n for n in usual.notes)

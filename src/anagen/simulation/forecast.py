@@ -216,6 +216,17 @@ def forecast(
         f"Monte Carlo error: month-{months} median ± {_Z95 * float(mc[last]):.1f} "
         f"hairs/cm² (95 %) with {n_kept} virtual patients.",
     ]
+    if baseline_density is not None:
+        # Matching takes the nearest virtual patients however far they are: a baseline
+        # beyond nearly all of the stage's (600/cm² at stage V) is extrapolated.
+        lo, hi = (float(v) for v in np.quantile(m0, [0.01, 0.99]))
+        if not lo <= baseline_density <= hi:
+            notes.append(
+                f"The measured baseline {baseline_density:g}/cm² lies outside the range of "
+                f"this stage's virtual patients ({lo:.0f}–{hi:.0f}/cm², 1st–99th "
+                "percentile): the forecast is extrapolated; check the stage and the "
+                "measurement."
+            )
     return Forecast(
         FORECAST_LABEL,
         p.name,
