@@ -45,6 +45,7 @@ from anagen.core.checks import Refusal
 from anagen.core.history import save_with_history
 from anagen.core.text import long_date
 from anagen.patients.models import Patient
+from anagen.patients.services import lock_patient
 
 MIN_REASON_CHARS = 10  # a written reason, not "ok"
 MAX_SIGNATURE_BYTES = 300_000
@@ -1280,7 +1281,7 @@ def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> Treatment
     with transaction.atomic():
         # Lock the patient row (PostgreSQL; SQLite transactions are IMMEDIATE) and check
         # again: a double submission or a second clinician waits here, then sees this plan.
-        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        lock_patient(patient)
         conflicts = active_plan_conflicts(patient, chosen.modalities)
         if conflicts:
             raise AssessmentError({"proposal_key": conflicts})

@@ -43,6 +43,7 @@ from anagen.monitoring.models import (
     Voidable,
 )
 from anagen.patients.models import Patient
+from anagen.patients.services import lock_patient
 from anagen.treatments.models import TreatmentSession
 
 MEASUREMENT_FIELDS = (
@@ -344,7 +345,7 @@ def add_scheduled_visit(
     with transaction.atomic():
         # Under the patient's lock: the same form sent twice booked the patient twice (two
         # reminders).
-        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        lock_patient(patient)
         same = (
             ScheduledVisit.objects.filter(
                 patient=patient,
@@ -885,7 +886,7 @@ def record_visit(
     with transaction.atomic():
         # Lock the patient's row (PostgreSQL; SQLite serialises writers) and look again, so
         # that two visits posted at once cannot both find the day empty.
-        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        lock_patient(patient)
         recheck = _Errors()
         earlier = _same_day_check(patient, visit_date, confirmed_same_day, recheck)
         if visit_values.get("is_baseline"):
@@ -1282,7 +1283,7 @@ def record_adverse_event(patient: Patient, user: User, data: Mapping[str, Any]) 
     event = AdverseEvent(clinic=patient.clinic, patient=patient, reported_by=user, **values)
     with transaction.atomic():
         # Under the patient's lock: two submits of one form both passed the check.
-        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        lock_patient(patient)
         duplicate = _duplicate_event_message(patient, values)
         if duplicate:
             raise MonitoringError({"term_key": [duplicate]})

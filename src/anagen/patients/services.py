@@ -113,6 +113,13 @@ def _save(patient: Patient, user: User, reason: str) -> Patient:
     return patient
 
 
+def lock_patient(patient: Patient) -> None:
+    """Lock the patient's row until the transaction ends (PostgreSQL; SQLite serialises
+    writers), so that two writes checked against the same record (a form sent twice) cannot
+    both pass the check. Call inside ``transaction.atomic``."""
+    Patient.objects.select_for_update().filter(pk=patient.pk).first()
+
+
 def create_patient(
     clinic: Clinic, user: User, data: dict[str, Any], *, confirm_not_duplicate: bool = False
 ) -> Patient:

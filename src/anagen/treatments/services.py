@@ -21,6 +21,7 @@ from anagen.assessment.labels import in_sentence, modality_label
 from anagen.core.checks import FieldErrors, Refusal, read_decimal, read_text, read_whole
 from anagen.core.history import save_with_history
 from anagen.core.text import long_date
+from anagen.patients.services import lock_patient
 from anagen.products import services as product_services
 from anagen.products.models import Lot
 from anagen.treatments import scalp_zones
@@ -529,9 +530,8 @@ def record_session(
             "PRP details are recorded only for a platelet-rich plasma session; leave them empty."
         )
     graft_rows = _clean_grafts(modality, list(grafts or []), errors)
-    # Lock the patient's row (PostgreSQL; SQLite serialises writers) so that two sessions
-    # posted at once cannot both find the day empty.
-    type(plan.patient).objects.select_for_update().filter(pk=plan.patient.pk).first()
+    # Two sessions posted at once cannot both find the day empty.
+    lock_patient(plan.patient)
     earlier = same_day_sessions(plan.patient, modality, performed_on)
     confirmed_same_day = data.get("confirm_same_day") is True
     if earlier and not confirmed_same_day:
