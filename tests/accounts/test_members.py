@@ -332,3 +332,16 @@ def test_a_temporary_password_opens_neither_the_api_nor_itself_as_the_new_one(
     assert "other than the temporary one" in same.content.decode()
     nurse.refresh_from_db()
     assert nurse.password_must_change
+
+
+def test_the_database_refuses_a_username_differing_only_in_case(clinic_a, make_user):
+    # The service checks first; the constraint covers two creations at the same instant,
+    # where both checks pass before either row is written.
+    from django.db import IntegrityError, transaction
+
+    make_user(Role.NURSE, clinic_a, username="Nina")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.create(username="nina")
+    assert list(
+        User.objects.filter(username__iexact="nina").values_list("username", flat=True)
+    ) == ["Nina"]

@@ -6,6 +6,7 @@ import secrets
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Lower
 from simple_history.models import HistoricalRecords
 
 from anagen.accounts.roles import Role
@@ -18,6 +19,13 @@ class User(AbstractUser):
     # password change until the person has chosen their own.
     password_must_change = models.BooleanField(default=False)
     history = HistoricalRecords()
+
+    class Meta(AbstractUser.Meta):
+        # "Anna" and "anna" would be two people who sign in with one name: refused by the
+        # database too, so two accounts created at the same instant cannot both pass.
+        constraints = [
+            models.UniqueConstraint(Lower("username"), name="username_unique_ignoring_case"),
+        ]
 
     def membership_for(self, clinic: Clinic | None) -> Membership | None:
         if clinic is None:
