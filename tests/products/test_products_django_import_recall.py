@@ -547,7 +547,8 @@ class TestTraceOfTreatmentSessions:
         assert record["treatment_session_ids"] == str(session.pk)
         assert record["other_session_refs"] == ""  # the point-of-care draw gave none
         pdf = client.get(f"/products/lots/{lot.pk}/recall-notice.pdf")
-        assert pdf["Content-Disposition"] == 'attachment; filename="recall-notice-tr-1.pdf"'
+        # Not recalled: the PDF is a trace report, and is named so.
+        assert pdf["Content-Disposition"] == 'attachment; filename="trace-report-tr-1.pdf"'
 
 
 def test_a_typed_session_reference_is_kept_in_its_own_csv_column(

@@ -250,3 +250,41 @@ def test_the_report_rounds_a_percent_change_as_the_page_does():
     _, rows = selectors._measure_table(build_progress(points, 1))
     (density,) = [r for r in rows if r.label.startswith("Hair density")]
     assert density.cells[1].change == "-6.0 (-6.3 %)"
+
+
+def test_every_page_after_the_first_names_the_patient(treated):
+    """A loose page 2 (photos, sessions, adverse events) must still say whose it is."""
+    patient, _ = treated
+    pages = layout_text(_html(patient))
+    assert len(pages) >= 2
+    head = f"{patient.full_name} · MRN {patient.medical_record_number} · born"
+    assert head not in pages[0]  # the first page has the full patient block instead
+    for text in pages[1:]:
+        assert head in text
+
+
+def test_a_baseline_without_measurements_says_so_instead_of_an_empty_table(
+    clinic_a, clinician, make_patient
+):
+    from anagen.monitoring import services as monitoring
+
+    patient = make_patient(clinic_a, clinician)
+    monitoring.record_visit(
+        patient, clinician, {"visit_date": timezone.localdate(), "is_baseline": True}
+    )
+    html = _html(patient)
+    text = " ".join(layout_text(html))
+    assert "No measurements recorded at the baseline visit." in text
+    assert 'id="measurements"' not in html and "Each cell: the value" not in text
+
+
+def test_the_consents_section_says_when_no_consent_is_on_file(clinic_a, clinician, make_patient):
+    patient = make_patient(clinic_a, clinician)
+    text = " ".join(layout_text(_html(patient)))
+    assert "Consents No consent recorded." in text
+
+
+def test_the_density_chart_has_a_printed_caption_for_its_dashed_line(treated):
+    patient, _ = treated
+    text = " ".join(layout_text(_html(patient)))
+    assert "Dashed line: the baseline, 120 hairs/cm²." in text

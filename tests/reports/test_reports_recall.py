@@ -10,7 +10,7 @@ from anagen.accounts.roles import Role
 from anagen.products import services as products
 
 from .factory import course
-from .pdftext import assert_pdf
+from .pdftext import assert_pdf, layout_text
 
 
 def test_recall_notice_pdf_lists_the_patients_who_received_the_lot(
@@ -37,3 +37,42 @@ def test_recall_notice_pdf_lists_the_patients_who_received_the_lot(
     assert client.get("/products/").status_code == 200  # the link leads to the lot list
     client.force_login(clinician)
     assert client.get(f"/products/lots/{data['lot'].pk}/recall-notice.pdf").status_code == 403
+
+
+def test_a_lot_not_recalled_gets_a_trace_report_that_asks_for_no_action(
+    client, clinic_a, make_user, make_patient
+):
+    """A red "Product recall notice" telling staff to quarantine stock and call patients was
+    printed for released lots in use; printed and handed on, it would be acted on."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from anagen.products import selectors
+
+    clinician = make_user(Role.CLINICIAN, clinic_a)
+    quality = make_user(Role.QUALITY, clinic_a)
+    patient = make_patient(clinic_a, clinician, given_name="Traced", family_name="Person")
+    lot = course(patient, clinician, photos=False)["lot"]
+    now = timezone.now()
+    text = " ".join(layout_text(selectors.recall_notice_html(lot, generated_at=now)))
+    assert "Lot trace report" in text and "recall notice" not in text.lower()
+    assert "This lot has not been recalled." in text and "asks for no action" in text
+    assert "quarantined" not in text and "contact every patient" not in text
+    assert "Person, Traced" in text and "(expired)" not in text
+    later = now + timedelta(days=(lot.expiry_date - now.date()).days + 1)
+    assert "(expired)" in " ".join(
+        layout_text(selectors.recall_notice_html(lot, generated_at=later))
+    )
+    client.force_login(quality)
+    response = client.get(f"/products/lots/{lot.pk}/recall-notice.pdf")
+    assert "trace-report" in response["Content-Disposition"]
+    assert "Trace report (PDF)" in client.get(f"/products/lots/{lot.pk}/trace/").content.decode()
+
+    products.recall_lot(lot, quality, "Endotoxin above the limit in retained sample")
+    lot.refresh_from_db()
+    text = " ".join(layout_text(selectors.recall_notice_html(lot, generated_at=now)))
+    assert "Product recall notice" in text and "Endotoxin above the limit" in text
+    assert "must be quarantined" in text and "contact every patient listed" in text
+    response = client.get(f"/products/lots/{lot.pk}/recall-notice.pdf")
+    assert "recall-notice" in response["Content-Disposition"]

@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import Q, QuerySet, Sum
 from django.http import Http404
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.text import slugify
 
 from anagen.accounts.models import Clinic
@@ -448,18 +449,24 @@ def recall_file_name(lot: Lot, kind: str, extension: str) -> str:
     return f"{kind}-{slug}.{extension}"
 
 
-def recall_notice_pdf(lot: Lot, *, generated_at: datetime) -> bytes:
-    """The recall notice (WeasyPrint): what is recalled, why, and whom to contact."""
-    from weasyprint import HTML  # imported here: heavy, and only this output needs it
-
-    html = render_to_string(
+def recall_notice_html(lot: Lot, *, generated_at: datetime) -> str:
+    """A recalled lot's notice: what is recalled, why, whom to contact and what to do. A lot
+    not recalled gets a trace report instead: where it went, with no call to action (a red
+    "recall notice" for a released lot in use would be acted on)."""
+    return render_to_string(
         "products/recall_notice.html",
         {
             "lot": lot,
             "recall": getattr(lot, "recall", None),
+            "expired": lot.expiry_date < timezone.localdate(generated_at),
             "patients": affected_patients(lot),
             "adverse_events": adverse_events_after(lot),
             "generated_at": generated_at,
         },
     )
-    return HTML(string=html).write_pdf()
+
+
+def recall_notice_pdf(lot: Lot, *, generated_at: datetime) -> bytes:
+    from weasyprint import HTML  # imported here: heavy, and only this output needs it
+
+    return HTML(string=recall_notice_html(lot, generated_at=generated_at)).write_pdf()

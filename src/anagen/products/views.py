@@ -395,7 +395,8 @@ def recall_pdf(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = selectors.get_lot(request.clinic, lot_id)
     pdf = selectors.recall_notice_pdf(lot, generated_at=timezone.now())
     response = HttpResponse(pdf, content_type="application/pdf")
-    name = selectors.recall_file_name(lot, "recall-notice", "pdf")
+    kind = "recall-notice" if hasattr(lot, "recall") else "trace-report"
+    name = selectors.recall_file_name(lot, kind, "pdf")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 

@@ -85,6 +85,9 @@ class PatientReport:
     measures: list[MeasureRow]
     baseline_date: date | None
     density_chart_uri: str
+    # Printed under the chart: the dashed line is otherwise explained only in the image's
+    # description, which paper does not show.
+    density_chart_caption: str
     photo_pairs: list[PhotoPair]
     adverse_events: list
     investigational: bool
@@ -252,6 +255,13 @@ def _with_margin(svg: str, margin: int = 40) -> str:
     return svg.replace(old, new, 1)
 
 
+def _density_caption(baseline: float | None) -> str:
+    text = "Hair density (hairs/cm²) at each visit with a density, by visit date."
+    if baseline is not None:
+        text += f" Dashed line: the baseline, {_fmt(baseline, 0)} hairs/cm²."
+    return text
+
+
 def patient_report(patient: Patient, *, generated_at: datetime, generated_by: str) -> PatientReport:
     """Everything the progress report shows; change from baseline and photo pairs come from
     the outcomes progress selector, so the PDF and the progress page agree."""
@@ -289,6 +299,7 @@ def patient_report(patient: Patient, *, generated_at: datetime, generated_by: st
         baseline_date=baseline.visit_date if baseline else None,
         # No density recorded: no chart (an empty frame read as a chart with nothing on it).
         density_chart_uri=svg_uri(_with_margin(chart)) if series else "",
+        density_chart_caption=_density_caption(result.baseline_value("density_per_cm2")),
         photo_pairs=_photo_pairs(patient, result.photo_pairs),
         adverse_events=list(monitoring_selectors.adverse_events_of(patient)),
         investigational=investigational,
