@@ -138,6 +138,41 @@ def test_a_de_identified_selection_of_fewer_than_five_says_it_may_point_to_a_per
     assert whole["small_selection"] is False
 
 
+def test_a_large_selection_with_thin_cells_says_how_many_rest_on_fewer_than_five(
+    client, researcher, clinician, sim_cohort, api_token
+):
+    from anagen.accounts.models import Clinic
+    from anagen.outcomes.selectors import SMALL_CELL
+
+    client.force_login(researcher)
+    form = client.get("/outcomes/cohort/").context["form"]
+    found = None
+    for sex in ("female", "male"):
+        for band, _ in form.fields["age_band"].choices[1:]:
+            query = {"sex": sex, "age_band": band}
+            page = client.get("/outcomes/cohort/", query)
+            result = page.context["result"]
+            rows = (
+                result.sections["by_visit"].data["rows"] if result.sections["by_visit"].ok else []
+            )
+            thin = [r for r in rows if 0 < r["n"] < SMALL_CELL]
+            if result.n_patients >= SMALL_CELL and thin:
+                found = query
+                break
+        if found:
+            break
+    assert found, "the simulated cohort has no selection of 5 or more with a thin cell"
+    html = page.content.decode()
+    assert 'id="small-cells-notice"' in html and 'id="small-cell-notice"' not in html
+    n = page.context["view"].small_cells
+    assert n >= len(thin) and f"{n} results rest on fewer than {SMALL_CELL} patients" in html
+    clinic = Clinic.objects.get(pk=researcher.memberships.first().clinic_id)
+    headers = {"Authorization": f"Bearer {api_token(researcher, clinic)}"}
+    assert client.get("/api/v1/outcomes/cohort", found, headers=headers).json()["small_cells"] == n
+    client.force_login(clinician)  # not de-identified: no notice
+    assert 'id="small-cells-notice"' not in client.get("/outcomes/cohort/", found).content.decode()
+
+
 def test_researcher_sees_no_identifying_data(client, researcher, sim_cohort):
     client.force_login(researcher)
     response = client.get("/outcomes/cohort/")

@@ -25,7 +25,9 @@ def clinician(clinic_a, make_user):
 def cohort_patients(clinic_a, clinician, make_patient):
     lot = make_lot(clinic_a, clinician)
     patients = []
-    for i, (d0, gain) in enumerate([(110.0, 6.0), (125.0, 11.0), (131.0, 3.0)]):
+    # Five: the report shows no figure that rests on fewer than five patients.
+    gains = [(110.0, 6.0), (125.0, 11.0), (131.0, 3.0), (118.0, 8.0), (122.0, 7.0)]
+    for i, (d0, gain) in enumerate(gains):
         p = make_patient(
             clinic_a,
             clinician,
@@ -58,13 +60,14 @@ def test_cohort_report_shows_mean_change_with_ci_and_ae_incidence_without_identi
 ):
     text = _text(clinic_a)
     assert "Cohort report" in text
-    assert "3 patients match" in text and "3 analysed" in text
+    assert "5 patients match" in text and "5 analysed" in text
     assert "Mean change from baseline" in text
-    # Week 12: changes 6, 11, 3 → mean +6.7 (t interval).
-    assert "+6.7" in text
+    # Week 12: changes 6, 11, 3, 8, 7 → mean +7.0 (t interval).
+    assert "+7.0" in text
     assert "95% CI" in text and "small n" in text
     assert "Adverse events per 100 sessions" in text
-    assert "1 / 9" in text  # one session of nine followed by an event
+    assert "1 / 15" in text  # one session of fifteen followed by an event
+    assert "not shown" not in text
     for p in cohort_patients:
         assert p.family_name not in text and p.medical_record_number not in text
     assert "investigational / not approved" in text
@@ -77,13 +80,47 @@ def test_filters_with_no_patient_say_not_enough_data(clinic_a, cohort_patients):
     assert "no treatment session in the selection" in text
 
 
-def test_a_single_patient_gets_no_interval(clinic_a, clinician, make_patient):
+def test_a_single_patients_change_is_not_printed(clinic_a, clinician, make_patient):
+    """Mean change of one patient is that patient's change: with sex, age band, diagnosis and
+    arm it can point to a person, so the shareable PDF leaves it out and says why."""
     p = make_patient(clinic_a, clinician, sex_at_birth="male")
     course(p, clinician, photos=False, adverse_event=False)
     text = _text(clinic_a)
-    assert "1 patient match" in text
-    assert "+8.0" in text  # the single change is shown …
-    assert "small n" in text  # … flagged, and with no interval
+    assert "1 patient matches the filters; 1 has a baseline" in text
+    assert "+8.0" not in text  # week 12: 120 → 128
+    assert "fewer than 5: not shown" in text
+    assert "on fewer than 5 patients and are not shown" in text
+
+
+def test_only_the_rows_resting_on_fewer_than_five_patients_are_left_out():
+    from anagen.outcomes.cohort import Section
+    from anagen.outcomes.selectors import small_cells_hidden
+
+    sections = {
+        "by_visit": Section("by_visit", "", True, data={"rows": [
+            {"arm": "exosome", "week": 12, "n": 6}, {"arm": "prp", "week": 12, "n": 5},
+            {"arm": "exosome", "week": 24, "n": 5}, {"arm": "prp", "week": 24, "n": 2},
+        ]}),
+        "responders": Section("responders", "", True, data={"rows": [
+            {"arm": "exosome", "n": 5}, {"arm": "prp", "n": 2},
+            {"arm": "none", "n": 0, "message": "No patient of this arm has a value"},
+        ]}),
+        "ancova": Section("ancova", "", True, data={
+            "arms": ["exosome", "prp", "none"], "n_per_arm": [6, 2, 9],
+            "reference_arm": "none", "contrasts": [{"arm": "exosome"}, {"arm": "prp"}],
+        }),
+        "mmrm": Section("mmrm", "", True, data={"reference_arm": "exosome", "contrasts": [
+            {"arm": "prp", "week": 12}, {"arm": "prp", "week": 24},
+        ]}),
+    }  # fmt: skip
+    before = repr(sections)
+    cells = small_cells_hidden(sections, 5)
+    assert [r["hidden"] for r in cells["by_visit"]] == [False, False, False, True]
+    assert [r["hidden"] for r in cells["responders"]] == [False, True, False]
+    assert [c["hidden"] for c in cells["ancova"]] == [False, True]
+    assert [c["hidden"] for c in cells["mmrm"]] == [False, True]
+    assert cells["n_hidden"] == 4
+    assert repr(sections) == before  # the cached analysis is not changed
 
 
 @pytest.mark.parametrize(

@@ -563,6 +563,11 @@ class CohortResult:
         }
 
 
+def _count(n: int, one: str, many: str) -> str:
+    """'1 patient matches', '3 patients match'."""
+    return f"{n} {one if n == 1 else many}"
+
+
 def analyse_cohort(
     long: LongTable,
     attributes: pd.DataFrame,
@@ -592,8 +597,10 @@ def analyse_cohort(
     arms = sorted(rows["arm"].unique().tolist())
     weeks = sorted(int(w) for w in rows["week"].unique())
     notes = [
-        f"{len(ids)} patients match the filters; {n_with_baseline} have a baseline "
-        f"{outcome.label.lower()}; {n_analysed} also have at least one analysed follow-up value.",
+        f"{_count(len(ids), 'patient matches', 'patients match')} the filters; "
+        f"{_count(n_with_baseline, 'has', 'have')} a baseline "
+        f"{outcome.label.lower()}; {_count(n_analysed, 'also has', 'also have')} at "
+        "least one analysed follow-up value.",
         "Arms are as treated: the modalities of each patient's recorded, non-voided treatment "
         f"sessions begun within {INITIAL_REGIMEN_DAYS} days of the first one ('none' = no "
         "session recorded); visits after a modality was added later are not analysed. This is "

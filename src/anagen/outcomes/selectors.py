@@ -514,6 +514,11 @@ class CohortView:
     timings: dict[str, float]
     freshness: Freshness = field(default_factory=lambda: Freshness(None))
 
+    @property
+    def small_cells(self) -> int:
+        """How many results rest on fewer than SMALL_CELL patients (the PDF leaves them out)."""
+        return int(small_cells_hidden(self.result.sections, SMALL_CELL)["n_hidden"])
+
     def to_dict(self) -> dict[str, Any]:
         out = self.result.to_dict()
         out["arm_labels"] = self.arm_labels
@@ -522,8 +527,48 @@ class CohortView:
         # The page's and the report's small-cell notice, for API clients to show as well.
         n = self.result.n_patients
         out["small_selection"] = bool(self.deidentified and 0 < n < SMALL_CELL)
+        out["small_cells"] = self.small_cells if self.deidentified else 0
         out["data_freshness"] = self.freshness.to_dict(deidentified=self.deidentified)
         return out
+
+
+def small_cells_hidden(sections: dict[str, Any], small: int) -> dict[str, Any]:
+    """The report's rows, each marked ``hidden`` where it rests on fewer than ``small``
+    patients: the PDF is made to be shared, and one patient's "mean change" is that
+    patient's change (with sex, age band, diagnosis and arm, it can point to a person).
+    Copies: the analysis may be the cached one the cohort page also shows."""
+
+    def rows(key: str, field: str) -> list[dict[str, Any]]:
+        section = sections.get(key)
+        return [dict(r) for r in section.data[field]] if section and section.ok else []
+
+    by_visit = rows("by_visit", "rows")
+    n_at = {(r["arm"], r["week"]): r["n"] for r in by_visit}
+    for r in by_visit:
+        r["hidden"] = 0 < r["n"] < small
+    responders = rows("responders", "rows")
+    for r in responders:
+        r["hidden"] = 0 < r.get("n", 0) < small
+    ancova = rows("ancova", "contrasts")
+    if ancova:
+        data = sections["ancova"].data
+        n_arm = dict(zip(data["arms"], data["n_per_arm"], strict=True))
+        for c in ancova:
+            c["hidden"] = min(n_arm.get(c["arm"], 0), n_arm.get(data["reference_arm"], 0)) < small
+    mmrm = rows("mmrm", "contrasts")
+    if mmrm:
+        reference = sections["mmrm"].data["reference_arm"]
+        for c in mmrm:
+            n = min(n_at.get((c["arm"], c["week"]), 0), n_at.get((reference, c["week"]), 0))
+            c["hidden"] = n < small
+    every = [*by_visit, *responders, *ancova, *mmrm]
+    return {
+        "by_visit": by_visit,
+        "responders": responders,
+        "ancova": ancova,
+        "mmrm": mmrm,
+        "n_hidden": sum(r["hidden"] for r in every),
+    }
 
 
 def cohort_analysis(

@@ -155,7 +155,7 @@ def prepare_long(
     if len(set(lengths.values())) != 1:
         raise ValueError(f"input arrays differ in length: {lengths}")
     if n_rows == 0:
-        raise NotEnoughDataError("no rows (no patients)")
+        raise NotEnoughDataError("no patient has a value to analyse")
     if np.isinf(val).any() or (base is not None and np.isinf(base).any()):
         raise ValueError("values and baselines must be finite or NaN")
     if pd.isna(subj).any() or pd.isna(vis).any():

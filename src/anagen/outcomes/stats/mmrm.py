@@ -838,7 +838,7 @@ def _long_to_wide_design(
     if len(set(lengths.values())) != 1:
         raise ValueError(f"input arrays differ in length: {lengths}")
     if val.size == 0:
-        raise NotEnoughDataError("no rows (no patients)")
+        raise NotEnoughDataError("no patient has a value to analyse")
     if pd.isna(subj).any() or pd.isna(vis).any():
         raise ValueError("subject and visit must not be missing")
     if np.isinf(val).any() or np.isinf(x).any():
