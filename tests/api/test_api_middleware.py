@@ -67,3 +67,25 @@ class TestCoaPdfUpload:
         assert answer.status_code == 400
         assert "multipart" in answer.json()["detail"]
         assert not CertificateOfAnalysis.objects.get(lot=lot_with_coa).pdf
+
+
+@pytest.mark.parametrize("body", [b"", b"x"])
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "multipart/form-data; boundary=", "multipart/mixed"]
+)
+def test_multipart_without_a_boundary_is_400_for_a_browser_session_not_a_crash(
+    clinic_a, make_user, body, content_type
+):
+    """The CSRF check of a session-cookie POST reads the form body; with no boundary that
+    raised MultiPartParserError (a 500) before any view ran."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(make_user(Role.CLINICIAN, clinic_a))
+    # CONTENT_TYPE given as well: the test client sends none with an empty body.
+    answer = client.generic(
+        "POST", "/api/v1/patients", body, content_type=content_type, CONTENT_TYPE=content_type
+    )
+    assert answer.status_code == 400
+    assert "boundary" in answer.json()["detail"]
+    assert Patient.objects.count() == 0
