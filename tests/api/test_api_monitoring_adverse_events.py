@@ -100,3 +100,24 @@ def test_a_real_session_and_lot_are_stored_in_the_lots_spelling_and_survive_a_vo
     assert changed.status_code == 200, changed.json()
     assert changed.json()["grade"] == 2
     assert changed.json()["product_lot_number"] == "EXO-123"
+
+
+def test_a_text_sent_as_null_in_a_patch_is_refused_and_kept(call, patient, session):
+    """{"description": null} blanked the clinical narrative with a 200."""
+    made = call("post", f"{patient.pk}/adverse-events", event(description="Erythema 2 cm"))
+    assert made.status_code == 201, made.content
+    url = f"{patient.pk}/adverse-events/{made.json()['id']}"
+    for field in ("description", "seriousness", "grade", "relatedness"):
+        answer = call("patch", url, {field: None})
+        assert answer.status_code == 400
+        assert answer.json()["detail"].startswith(f"{field}: cannot be null")
+    stored = AdverseEvent.objects.get(pk=made.json()["id"])
+    assert stored.description == "Erythema 2 cm" and stored.grade == 1
+    # A resolution date taken back is a null that means "none".
+    resolved = call(
+        "patch", url, {"resolution_date": date.today().isoformat(), "outcome": "recovered"}
+    )
+    assert resolved.status_code == 200, resolved.content
+    reopened = call("patch", url, {"resolution_date": None, "outcome": "not_recovered"})
+    assert reopened.status_code == 200, reopened.content
+    assert reopened.json()["resolution_date"] is None

@@ -15,6 +15,7 @@ from ninja.errors import HttpError
 
 from anagen.accounts.roles import PERMISSIONS
 from anagen.api.auth import BearerToken, SessionCookie, check_permission
+from anagen.api.errors import refuse_nulls
 from anagen.api.schemas import InputSchema
 from anagen.assessment import selectors, services
 from anagen.assessment.models import (
@@ -683,6 +684,7 @@ def accept_plan(request: ClinicRequest, patient_id: int, payload: PlanIn):
 def update_plan(request: ClinicRequest, patient_id: int, plan_id: int, payload: PlanPatch):
     plan = selectors.get_plan(_patient(request, patient_id), plan_id)
     changes = payload.dict(exclude_unset=True)
+    refuse_nulls(changes)
     return services.update_plan(plan, request.user, changes)
 
 

@@ -25,6 +25,19 @@ def refuse(errors: Mapping[str, Iterable[Any]], status: int = 400) -> NoReturn:
     raise HttpError(status, error_detail(errors))
 
 
+def refuse_nulls(changes: Mapping[str, Any], nullable: Iterable[str] = ()) -> None:
+    """A PATCH field sent as null is refused, except those whose null means "none" (a
+    resolution date taken back): null blanking a clinical text would lose it unnoticed."""
+    keep = set(nullable)
+    nulls = [k for k, v in changes.items() if v is None and k not in keep]
+    if nulls:
+        raise HttpError(
+            400,
+            f'{", ".join(nulls)}: cannot be null (leave a field out to keep it; send "" '
+            "to clear a text).",
+        )
+
+
 def refusal_detail(exc: Refusal, rename: Callable[[str], str] = str) -> str:
     """A service's refusal as the API's ``detail``: each field named as the client sent it."""
     return error_detail({rename(field): messages for field, messages in exc.errors.items()})

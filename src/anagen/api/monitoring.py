@@ -15,7 +15,7 @@ from ninja.errors import HttpError
 
 from anagen.accounts.roles import allowed
 from anagen.api.auth import guard
-from anagen.api.errors import refuse
+from anagen.api.errors import refuse, refuse_nulls
 from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
 from anagen.monitoring import schedule, selectors, services
@@ -633,6 +633,11 @@ def create_event(request: ClinicRequest, patient_id: int, payload: AdverseEventI
     return Status(201, services.record_adverse_event(patient, request.user, data))
 
 
+# In a PATCH, null takes these back (the event not resolved after all, no session named, no
+# visit); any other field sent as null is refused rather than blanked.
+AE_NULLABLE = ("resolution_date", "related_session_date", "visit_id", "change_reason")
+
+
 @router.patch(
     "/patients/{patient_id}/adverse-events/{event_id}",
     response=AdverseEventOut,
@@ -643,6 +648,7 @@ def update_event(request: ClinicRequest, patient_id: int, event_id: int, payload
     patient = _patient(request, patient_id)
     event = selectors.get_adverse_event(patient, event_id)
     data = payload.dict(exclude_unset=True)
+    refuse_nulls(data, nullable=AE_NULLABLE)
     reason = data.pop("change_reason", None) or ""
     return services.update_adverse_event(
         event,

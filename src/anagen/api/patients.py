@@ -2,11 +2,11 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from ninja import Field, Query, Router, Schema, Status
-from ninja.errors import HttpError
 from ninja.pagination import paginate
 from pydantic import ConfigDict
 
 from anagen.api.auth import guard
+from anagen.api.errors import refuse_nulls
 from anagen.api.pagination import BoundedPagination
 from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
@@ -148,9 +148,7 @@ def get_patient(request: ClinicRequest, patient_id: int):
 def update_patient(request: ClinicRequest, patient_id: int, payload: PatientPatch):
     patient = _patient(request, patient_id)
     changes = payload.dict(exclude_unset=True)
-    nulls = [k for k, v in changes.items() if v is None]
-    if nulls:
-        raise HttpError(400, f"{', '.join(nulls)}: cannot be null.")
+    refuse_nulls(changes)
     return services.update_patient(patient, request.user, changes)
 
 
