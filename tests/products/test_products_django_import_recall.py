@@ -104,6 +104,8 @@ class TestJsonImport:
                 "required",
             ),
             (lot_entry("B", colour="red"), "row 2, colour", "unknown field"),
+            # A mistyped year would make a lot that never expires.
+            (lot_entry("B", expiry_date="9999-12-31"), "row 2, expiry_date", "check the year"),
         ],
     )
     def test_one_bad_row_names_row_and_field_and_nothing_is_stored(

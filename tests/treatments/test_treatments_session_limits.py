@@ -297,6 +297,10 @@ def api_post(client, patient, headers, body):
         ({"map": [{**FRONTAL, "zone": "frontal.1"}, FRONTAL]}, "map[1].zone"),
         ({"fine_grid": True, "map": [FRONTAL]}, "map[0].zone"),
         ({"depth_mm": "1e300"}, "depth_mm"),
+        # Zero, or so small it rounds to zero: no injection depth is 0 mm.
+        ({"depth_mm": "1e-400"}, "depth_mm"),
+        ({"depth_mm": 0}, "depth_mm"),
+        ({"map": [{**FRONTAL, "spacing_mm": 0}]}, "map[0].spacing_mm"),
     ],
 )
 def test_the_api_answers_400_naming_the_field_the_client_sent_and_stores_nothing(

@@ -114,9 +114,11 @@ def read_decimal(
     *,
     places: int,
     max_digits: int,
+    positive: bool = False,
 ) -> Decimal | None:
     """A decimal within [lo, hi] rounded half-up to ``places``, refused when it would not fit
-    ``max_digits`` (so nothing stored can fail to read back)."""
+    ``max_digits`` (so nothing stored can fail to read back); with ``positive``, refused when
+    it is 0 once rounded (1e-400 mm stored as 0 mm)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
@@ -130,6 +132,9 @@ def read_decimal(
         errors.add(field, f"Must be between {lo:g} and {hi:g}.")
         return None
     number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    if positive and number <= 0:
+        errors.add(field, f"Must be more than 0 (at least {Decimal(1).scaleb(-places)}).")
+        return None
     if number.adjusted() >= max_digits - places:
         errors.add(field, "Too large to store.")
         return None

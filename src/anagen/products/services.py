@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -56,6 +56,8 @@ from anagen.products.models import (
 from anagen.products.numbers import readable_number
 
 MIN_REASON_CHARS = 10
+# A generous bound on shelf life from receipt: it only catches a mistyped year (9999).
+MAX_SHELF_LIFE_YEARS = 10
 SQLITE_LOCK_WAIT_SECONDS = 20.0  # as long as the busy timeout of a file database
 
 
@@ -539,6 +541,12 @@ def _check_lot_fields(
         errors["expiry_date"] = [
             f"The lot expired on {expiry_date:%Y-%m-%d}, before it was received; "
             "return it to the supplier."
+        ]
+    elif expiry_date > received_on + timedelta(days=365 * MAX_SHELF_LIFE_YEARS):
+        # A mistyped year (9999) would make a lot that never expires.
+        errors["expiry_date"] = [
+            f"An expiry more than {MAX_SHELF_LIFE_YEARS} years after receipt "
+            f"({expiry_date:%Y-%m-%d}) is not plausible for a biological product; check the year."
         ]
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
         errors["quantity_received"] = ["Enter the number of vials received (at least 1)."]

@@ -193,12 +193,15 @@ def _decimal(
     *,
     minimum: float = 0,
     maximum: float,
+    positive: bool = False,
 ) -> Decimal | None:
     """``value`` as a Decimal within [minimum, maximum] rounded to ``column``'s places and
     storable in it (its max_digits), so that nothing stored can fail to read back; or None."""
     assert isinstance(column, models.DecimalField)
     places, digits = column.decimal_places or 0, column.max_digits or 0
-    return read_decimal(errors, name, value, minimum, maximum, places=places, max_digits=digits)
+    return read_decimal(
+        errors, name, value, minimum, maximum, places=places, max_digits=digits, positive=positive
+    )
 
 
 def _text(value: Any, name: str, errors: FieldErrors, column: models.Field) -> str:
@@ -306,6 +309,7 @@ def _clean_map(
             errors,
             _column(InjectionMapEntry, "spacing_mm"),
             maximum=scalp_zones.MAX_SPACING_MM,
+            positive=True,
         )
         if volume is not None:
             rows.append(_MapRow(entry["zone"], entry["points"], volume, spacing))
@@ -444,6 +448,7 @@ def record_session(
         errors,
         _column(TreatmentSession, "depth_mm"),
         maximum=scalp_zones.MAX_DEPTH_MM,
+        positive=True,
     )
 
     fine_grid = bool(data.get("fine_grid"))
