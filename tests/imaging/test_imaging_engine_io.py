@@ -143,3 +143,8 @@ def test_coerce_arrays_follow_the_documented_rules(arr, expect):
 def test_coerce_rejects_unusable_arrays(arr):
     with pytest.raises(ImageInputError):
         coerce_image(arr)
+
+
+def test_a_folder_is_an_input_error_pointing_to_batch(tmp_path):
+    with pytest.raises(ImageInputError, match="a folder, not an image .*image batch"):
+        load_image(tmp_path)

@@ -235,3 +235,22 @@ def test_a_baseline_beyond_the_stages_virtual_patients_is_said_to_be_extrapolate
     assert any("forecast is extrapolated" in n for n in far.notes)
     usual = forecast.forecast("V", baseline_density=120, months=3, n_virtual=100, seed=0)
     assert not any("extrapolated" in n for n in usual.notes)
+
+
+@pytest.mark.parametrize(
+    ("plan", "needle"), [("", "an empty part"), ("prp++minoxidil", "an empty part")]
+)
+def test_a_forecast_plan_with_an_empty_part_is_refused_naming_plan(capsys, plan, needle):
+    """--plan "" said "arms: empty arm name"; "prp++minoxidil" ran as prp+minoxidil."""
+    rc = cli.main(["forecast", "--stage", "III", "--plan", plan])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == ""
+    assert err.startswith("error: argument --plan: ") and needle in err
+
+
+def test_the_engine_names_the_field_and_refuses_an_empty_member():
+    from anagen.simulation.errors import SimulationInputError
+    from anagen.simulation.treatments import plan_from_name
+
+    with pytest.raises(SimulationInputError, match="plan: 'prp\\+\\+minoxidil' has an empty part"):
+        plan_from_name("prp++minoxidil", "plan")

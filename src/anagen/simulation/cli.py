@@ -161,7 +161,12 @@ def _build_parser() -> _Parser:
         type=float,
         help=f"measured baseline, hairs/cm² (> 0 and <= {MAX_DENSITY_PER_CM2:g})",
     )
-    f.add_argument("--plan", default="none", help=f"plan: {', '.join(ARM_NAMES)} (combine with +)")
+    f.add_argument(
+        "--plan",
+        default="none",
+        type=_arm_name,
+        help=f"plan: {', '.join(ARM_NAMES)} (combine with +)",
+    )
     f.add_argument("--months", type=int, default=24, help="horizon, 1 to 120")
     f.add_argument("--every", type=int, default=3, help="print every k-th month")
     f.add_argument("--region", choices=[r.value for r in Region], default="vertex")

@@ -183,7 +183,7 @@ def forecast(
         )
     n_cand = n_virtual * (oversample if baseline_density is not None else 1)
     _check_patient_years("n_virtual × months", n_cand, months * DAYS_PER_YEAR / 12)
-    p = plan if isinstance(plan, Plan) else plan_from_name(plan)
+    p = plan if isinstance(plan, Plan) else plan_from_name(plan, "plan")
     days = sorted({round(mo * 365.25 / 12) for mo in range(months + 1)})
     m = MeasurementParams(visit_window_days=0)
     specs = [PatientSpec(stage, scale, region, (p,)) for _ in range(n_cand)]

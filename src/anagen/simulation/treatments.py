@@ -352,15 +352,18 @@ _ARM_BUILDERS = {
 ARM_NAMES = tuple(sorted(_ARM_BUILDERS))
 
 
-def plan_from_name(name: str) -> Plan:
+def plan_from_name(name: str, field: str = "arms") -> Plan:
     """Parse an arm name such as ``placebo``, ``minoxidil5`` or ``minoxidil+finasteride``.
 
     ``minoxidil5``/``minoxidil2`` are the trial arms of Olsen 2002 (vehicle included); plain
     ``minoxidil`` is the drug alone, for clinical forecasts.
     """
-    parts = [p.strip().lower() for p in name.split("+") if p.strip()]
-    if not parts:
-        raise SimulationInputError("arms: empty arm name")
+    parts = [p.strip().lower() for p in name.split("+")]
+    if not any(parts):
+        raise SimulationInputError(f"{field}: empty arm name")
+    if not all(parts):
+        # "prp++minoxidil": a member left out by a slip, not silently dropped.
+        raise SimulationInputError(f"{field}: {name!r} has an empty part between '+' signs")
     treatments: list[Treatment] = []
     for part in parts:
         if part not in _ARM_BUILDERS:

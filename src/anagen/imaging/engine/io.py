@@ -53,6 +53,10 @@ def load_image(source: str | os.PathLike[str] | bytes | bytearray) -> np.ndarray
             name = "<bytes>"
         else:
             path = Path(source)
+            if path.is_dir():
+                raise ImageInputError(
+                    f"{path}: a folder, not an image (anagen image batch analyses a folder)"
+                )
             if not path.is_file():
                 raise ImageInputError(f"{path}: no such file")
             fh = io.BytesIO(path.read_bytes())
