@@ -532,6 +532,30 @@ class TestTraceOfTreatmentSessions:
         page = client.get(f"/products/lots/{lot.pk}/trace/").content.decode()
         assert f'<a href="{session_url}">Session of {today:%Y-%m-%d}</a>' in page
 
+    def test_every_list_naming_the_patients_is_in_their_access_log(
+        self, treated, client, quality, api_token, clinic_a
+    ):
+        """Trace page, patient CSV and trace PDF show names and contact details: the patient's
+        access log says who saw them, as for a record opened (and which copies were taken)."""
+        from anagen.accounts.models import AccessLog
+        from anagen.patients.selectors import access_log_for
+
+        lot, patient, _, _ = treated
+        client.force_login(quality)
+        for path in ("trace/", "recall.csv", "recall-notice.pdf"):
+            assert client.get(f"/products/lots/{lot.pk}/{path}").status_code == 200
+        headers = {"Authorization": f"Bearer {api_token(quality, clinic_a)}"}
+        for path in ("trace", "recall.csv"):
+            answer = client.get(f"/api/v1/products/lots/{lot.pk}/{path}", headers=headers)
+            assert answer.status_code == 200
+        rows = AccessLog.objects.filter(patient=patient, user=quality)
+        assert sorted((r.channel, r.path.rsplit("/", 2)[-2:][-1] or "trace") for r in rows) == [
+            ("api", "recall.csv"), ("api", "trace"), ("web", "recall-notice.pdf"),
+            ("web", "recall.csv"), ("web", "trace"),
+        ]  # fmt: skip
+        copies = {c for sitting in access_log_for(patient) for c in sitting.copies}
+        assert copies == {"lot patient list (CSV)", "lot trace or recall PDF"}
+
     def test_the_recall_csv_gives_session_dates_and_is_named_by_the_lot_number(
         self, treated, client, quality
     ):

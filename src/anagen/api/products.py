@@ -569,7 +569,9 @@ def record_waste(request: ClinicRequest, lot_id: int, payload: WasteIn):
 # --- trace and recall ----------------------------------------------------------------------------
 
 
-def _trace(lot: Lot) -> dict:
+def _trace(request: ClinicRequest, lot: Lot) -> dict:
+    listed = selectors.affected_patients(lot)
+    patient_selectors.log_listed_access(request, [r["patient"] for r in listed], channel="api")
     patients = [
         {
             "patient_id": r["patient"].pk,
@@ -582,7 +584,7 @@ def _trace(lot: Lot) -> dict:
             "vials": r["vials"],
             "dose_ml": r["dose_ml"],
         }
-        for r in selectors.affected_patients(lot)
+        for r in listed
     ]
     events = selectors.adverse_events_after(lot)
     return {
@@ -617,7 +619,7 @@ def _trace(lot: Lot) -> dict:
     auth=guard("recall.manage"),
 )
 def trace_lot(request: ClinicRequest, lot_id: int):
-    return _trace(_lot(request, lot_id))
+    return _trace(request, _lot(request, lot_id))
 
 
 @router.post(
@@ -630,7 +632,7 @@ def recall_lot(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
     lot = _lot(request, lot_id)
     services.recall_lot(lot, request.user, payload.reason)
     lot.refresh_from_db()
-    return _trace(lot)
+    return _trace(request, lot)
 
 
 @router.get(
@@ -643,6 +645,8 @@ def recall_csv(request: ClinicRequest, lot_id: int) -> HttpResponse:
     response = HttpResponse(
         selectors.recall_csv_download(lot), content_type="text/csv; charset=utf-8"
     )
+    listed = [r["patient"] for r in selectors.affected_patients(lot)]
+    patient_selectors.log_listed_access(request, listed, channel="api")
     name = selectors.recall_file_name(lot, "recall", "csv")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

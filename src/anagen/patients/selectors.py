@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -109,6 +110,10 @@ def record_copy(path: str) -> str | None:
         return "FHIR export"
     if path.endswith("/progress.pdf"):
         return "progress PDF"
+    if path.endswith("/recall.csv"):
+        return "lot patient list (CSV)"
+    if path.endswith("/recall-notice.pdf"):
+        return "lot trace or recall PDF"
     return None
 
 
@@ -153,6 +158,25 @@ def log_request_access(request: ClinicRequest, patient: Patient, *, channel: str
         channel=channel,
         path=request.path,
         ip_address=request.META.get("REMOTE_ADDR"),
+    )
+
+
+def log_listed_access(
+    request: ClinicRequest, patients: Iterable[Patient], *, channel: str = "web"
+) -> None:
+    """One access-log row for each patient a list showed with names and contact details (a
+    lot's trace and recall lists): who saw whom is asked of these as of a record opened."""
+    ip_address = request.META.get("REMOTE_ADDR")
+    AccessLog.objects.bulk_create(
+        AccessLog(
+            user=request.user,
+            clinic=p.clinic,
+            patient=p,
+            channel=channel,
+            path=request.path[:500],
+            ip_address=ip_address,
+        )
+        for p in {p.pk: p for p in patients}.values()
     )
 
 
