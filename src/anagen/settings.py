@@ -278,7 +278,10 @@ LOGGING = {
     # Refused requests: one line each, once (Django's own console handler repeated them
     # under ANAGEN_DEBUG, with the traceback).
     "loggers": {
-        "django.request": {"handlers": ["console"], "propagate": False, "filters": ["refusal"]}
+        "django.request": {"handlers": ["console"], "propagate": False, "filters": ["refusal"]},
+        # Under debugging Django prints every task's start and end ("Task id=... state=RUNNING"),
+        # which buried the demo logins; failures still show.
+        "django.tasks": {"level": "WARNING"},
     },
 }
 
