@@ -510,3 +510,33 @@ def test_lowering_relatedness_needs_a_reason_and_raising_a_grade_does_not(
     assert ok.status_code == 200, ok.content
     raised = client.patch(url, data={"grade": 2}, content_type="application/json", headers=headers)
     assert raised.status_code == 200 and raised.json()["grade"] == 2
+
+
+def test_two_people_updating_one_event_lose_neither_change(client, clinician, patient):
+    """A nurse records the outcome while the clinician's form, opened before, changes the
+    description: the form sent back every field and put the old outcome back."""
+    from ..html import post_form_data
+
+    client.force_login(clinician)
+    client.post(f"/monitoring/{patient.pk}/adverse-events/new/", form())
+    event = AdverseEvent.objects.get(patient=patient)
+    edit = f"/monitoring/{patient.pk}/adverse-events/{event.pk}/edit/"
+    opened = post_form_data(client.get(edit).content.decode(), edit)
+    services.update_adverse_event(
+        event, clinician, {"outcome": "recovered", "resolution_date": TODAY}, change_reason=""
+    )
+    sent = {**opened, "description": ["Erythema 2 cm, settled with cold packs"]}
+    assert client.post(edit, sent).status_code == 302
+    event.refresh_from_db()
+    assert event.outcome == "recovered" and event.resolution_date == TODAY
+    assert event.description == "Erythema 2 cm, settled with cold packs"
+    # The outcome changed in both, differently: refused, naming the stored value.
+    services.update_adverse_event(
+        event, clinician, {"outcome": "recovered_sequelae"}, change_reason=""
+    )
+    opened_before = {**opened, "outcome": ["not_recovered"]}
+    refused = client.post(edit, opened_before)
+    assert refused.status_code == 400
+    assert "Changed by someone else since you opened this page" in refused.content.decode()
+    event.refresh_from_db()
+    assert event.outcome == "recovered_sequelae"

@@ -429,3 +429,53 @@ def test_editing_a_record_into_another_registered_person_asks_for_confirmation(
     assert other.family_name == "Ash"
     # A change of phone only is not a question of identity.
     assert client.post(url, {**data, "phone": "+44 20 7946 0000"}).status_code == 302
+
+
+class TestTwoPeopleEditingOneRecord:
+    """A form sends every field; saved as a whole it put back what another person had
+    changed in the meantime (a lost update). Each field now carries the value it had when the
+    form was opened: only what this person changed is saved, and a field both changed is
+    refused with the other value named."""
+
+    @pytest.fixture
+    def opened(self, client, clinician, clinic_a, make_patient):
+        from ..html import post_form_data
+
+        patient = make_patient(clinic_a, clinician, phone="+44 20 7946 0001")
+        url = f"/patients/{patient.pk}/edit/"
+        form = post_form_data(client.get(url).content.decode(), url)
+        assert form["initial-phone"] == ["+44 20 7946 0001"]
+        return patient, url, form
+
+    def test_a_field_changed_meanwhile_by_someone_else_is_kept(self, client, opened):
+        patient, url, form = opened
+        Patient.objects.filter(pk=patient.pk).update(phone="+44 20 7946 0002")
+        assert client.post(url, {**form, "email": ["new@example.org"]}).status_code == 302
+        patient.refresh_from_db()
+        assert patient.email == "new@example.org" and patient.phone == "+44 20 7946 0002"
+
+    def test_a_field_both_changed_is_refused_naming_the_other_value_then_saves(
+        self, client, opened
+    ):
+        patient, url, form = opened
+        Patient.objects.filter(pk=patient.pk).update(phone="+44 20 7946 0002")
+        refused = client.post(url, {**form, "phone": ["+44 20 7946 0003"]})
+        assert refused.status_code == 400
+        assert "Changed by someone else since you opened this page" in refused.content.decode()
+        assert "+44 20 7946 0002" in refused.content.decode()
+        patient.refresh_from_db()
+        assert patient.phone == "+44 20 7946 0002"
+        # Sent again after a look (the page now carries the stored value as opened): saved.
+        from ..html import post_form_data
+
+        again = post_form_data(refused.content.decode(), url)
+        assert again["initial-phone"] == ["+44 20 7946 0002"]
+        assert again["phone"] == ["+44 20 7946 0003"]
+        assert client.post(url, again).status_code == 302
+        patient.refresh_from_db()
+        assert patient.phone == "+44 20 7946 0003"
+
+    def test_the_same_change_made_twice_is_no_conflict(self, client, opened):
+        patient, url, form = opened
+        Patient.objects.filter(pk=patient.pk).update(phone="+44 20 7946 0009")
+        assert client.post(url, {**form, "phone": ["+44 20 7946 0009"]}).status_code == 302

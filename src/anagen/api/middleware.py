@@ -52,8 +52,9 @@ class ApiBodyMiddleware:
             body = request.body
         except RequestDataTooBig:
             return JsonResponse({"detail": "The request body is too large."}, status=413)
-        if request.content_type.startswith("multipart/") and not _valid_boundary(
-            request.content_params.get("boundary", "")
+        content_type, params = request.content_type or "", request.content_params or {}
+        if content_type.startswith("multipart/") and not _valid_boundary(
+            params.get("boundary", "")
         ):
             # Checked before the empty-body shortcut: the CSRF check of a session-cookie POST
             # reads request.POST, which raised on this (a 500).

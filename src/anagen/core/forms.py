@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.forms.boundfield import BoundField
@@ -54,6 +54,62 @@ class ShownBoundField(BoundField):
         if isinstance(value, list | tuple):
             return [v.replace("\x00", "\ufffd") if isinstance(v, str) else v for v in value]
         return value
+
+    def _has_changed(self) -> bool:
+        # A form opened before its fields carried their opened value (or sent by a script)
+        # has no "initial-" input: compared with the stored value, as before.
+        if self.field.show_hidden_initial and self.html_initial_name not in self.form.data:
+            return bool(self.field.has_changed(self.initial, self.data))
+        return bool(super()._has_changed())  # type: ignore[misc]  # not in django-stubs
+
+    @property
+    def opened_input(self) -> str:
+        """The hidden input with the value the field had when the form was opened (Django
+        adds it to ``{{ field }}``, not to ``{{ field.as_widget }}``, used beside errors)."""
+        if not self.field.show_hidden_initial:
+            return ""
+        return str(self.as_hidden(only_initial=True))
+
+
+class OpenedValuesForm(forms.BaseForm):
+    """An edit form that knows each field's value when it was opened (a hidden "initial-"
+    input): ``changed_data`` is then what this person changed, so a save does not put back
+    what someone else changed meanwhile in another field (a lost update). A field both
+    changed, to different values, is refused with the other value named (``refuse_conflicts``).
+    """
+
+    def track_opened_values(self, names: list[str] | None = None) -> None:
+        for name in names if names is not None else list(self.fields):
+            self.fields[name].show_hidden_initial = True
+
+    def refuse_conflicts(self) -> bool:
+        """Add an error to each field changed here and, differently, elsewhere since the form
+        was opened; the field's opened value becomes the stored one, so saving again after
+        a look keeps what is then shown. True when there was a conflict."""
+        conflicts = []
+        for name in self.changed_data:
+            bound, field = self[name], self.fields[name]
+            if not field.show_hidden_initial or bound.html_initial_name not in self.data:
+                continue
+            opened = field.hidden_widget().value_from_datadict(
+                self.data, self.files, bound.html_initial_name
+            )
+            stored = bound.initial
+            if field.has_changed(stored, opened) and field.has_changed(stored, bound.data):
+                conflicts.append((name, bound, field, stored))
+        if not conflicts:
+            return False
+        data = cast(Any, self.data).copy()  # a QueryDict (immutable) or a dict
+        for name, bound, field, stored in conflicts:
+            shown = field.prepare_value(stored)
+            self.add_error(
+                name,
+                "Changed by someone else since you opened this page (now: "
+                f"“{'—' if shown in (None, '') else shown}”). Check the value and save again.",
+            )
+            data[bound.html_initial_name] = "" if shown is None else str(shown)
+        self.data = data
+        return True
 
 
 class FormRenderer(DjangoTemplates):

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from anagen.core.forms import OpenedValuesForm
 from anagen.monitoring import ctcae, schedule, session_link
 from anagen.monitoring.models import (
     HGQ_ITEMS,
@@ -172,7 +173,7 @@ def _term_choices() -> list[tuple[str, str]]:
     return [("", "—")] + [(t.key, t.name) for t in ctcae.TERMS.values()]
 
 
-class AdverseEventForm(forms.Form):
+class AdverseEventForm(OpenedValuesForm, forms.Form):
     term_key = forms.ChoiceField(label="CTCAE term", choices=_term_choices)
     grade = forms.TypedChoiceField(
         choices=[("", "—")] + [(str(g), f"Grade {g}") for g in range(1, 6)],

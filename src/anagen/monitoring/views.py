@@ -659,9 +659,10 @@ def adverse_event_edit(request: ClinicRequest, patient_id: int, event_id: int) -
         sessions=selectors.session_uses(patient),
         event=event,
     )
-    if request.method == "POST" and form.is_valid():
-        data = dict(form.cleaned_data)
-        reason = data.pop("change_reason", "")
+    form.track_opened_values(list(initial))  # a save changes only what this person changed
+    if request.method == "POST" and form.is_valid() and not form.refuse_conflicts():
+        data = {f: form.cleaned_data[f] for f in initial if f in form.changed_data}
+        reason = form.cleaned_data.get("change_reason", "")
         try:
             updated = services.update_adverse_event(
                 event,

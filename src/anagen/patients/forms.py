@@ -5,6 +5,7 @@ from datetime import date
 from django import forms
 from django.core.exceptions import ValidationError
 
+from anagen.core.forms import OpenedValuesForm
 from anagen.patients.models import Patient
 from anagen.patients.services import validate_date_of_birth
 
@@ -16,7 +17,7 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d", **kwargs)
 
 
-class PatientForm(forms.ModelForm):
+class PatientForm(OpenedValuesForm, forms.ModelForm):
     # Offered once a registration was refused as a possible duplicate (see the view).
     confirm_not_duplicate = forms.BooleanField(
         required=False,

@@ -100,7 +100,8 @@ def patient_edit(request: ClinicRequest, patient_id: int) -> HttpResponse:
     form = PatientForm(
         request.POST or None, instance=selectors.get_patient(request.clinic, patient_id)
     )
-    if request.method == "POST" and form.is_valid():
+    form.track_opened_values()  # a save changes only what this person changed
+    if request.method == "POST" and form.is_valid() and not form.refuse_conflicts():
         changed = {f: form.cleaned_data[f] for f in form.changed_data}
         try:
             services.update_patient(patient, request.user, changed)
