@@ -37,7 +37,7 @@ def test_not_enough_data_error_is_a_value_error_with_a_clear_prefix():
 
 
 def test_mmrm_with_no_patients():
-    with pytest.raises(NotEnoughDataError, match="not enough data: no rows"):
+    with pytest.raises(NotEnoughDataError, match="not enough data: no patient has a value to analyse"):
         fit_mmrm([], [], [], [], [])
 
 
@@ -139,7 +139,7 @@ def test_mmrm_subjects_without_baseline_are_excluded_and_reported():
 
 def test_ancova_bad_input():
     subj, arm, vis, base, val = trial()
-    with pytest.raises(NotEnoughDataError, match="no rows"):
+    with pytest.raises(NotEnoughDataError, match="no patient has a value to analyse"):
         ancova([], [], [], [], [], landmark_visit=3)
     with pytest.raises(NotEnoughDataError, match="all outcome values are missing"):
         ancova(subj, arm, vis, base, np.full(val.size, np.nan), landmark_visit=3)
