@@ -540,3 +540,63 @@ def test_two_people_updating_one_event_lose_neither_change(client, clinician, pa
     assert "Changed by someone else since you opened this page" in refused.content.decode()
     event.refresh_from_db()
     assert event.outcome == "recovered_sequelae"
+
+
+class TestOpenedValuesOfAnEvent:
+    """Seriousness is a list: opened empty, Django's own hidden "initial" input rendered
+    nothing for it, so it was compared with the stored value instead."""
+
+    @pytest.fixture
+    def opened(self, client, clinician, patient):
+        from ..html import post_form_data
+
+        client.force_login(clinician)
+        client.post(f"/monitoring/{patient.pk}/adverse-events/new/", form())
+        event = AdverseEvent.objects.get(patient=patient)
+        edit = f"/monitoring/{patient.pk}/adverse-events/{event.pk}/edit/"
+        page = post_form_data(client.get(edit).content.decode(), edit)
+        assert page["opened-seriousness"] == ["[]"]
+        return event, edit, page
+
+    def test_marked_serious_meanwhile_is_kept_when_another_field_is_edited(
+        self, client, clinician, opened
+    ):
+        event, edit, page = opened
+        services.update_adverse_event(event, clinician, {"seriousness": ["hospitalization"]})
+        sent = {**page, "description": ["More detail"], "change_reason": ["narrative added"]}
+        assert client.post(edit, sent).status_code == 302
+        event.refresh_from_db()
+        assert event.seriousness == ["hospitalization"] and event.description == "More detail"
+
+    def test_a_box_ticked_beside_a_refused_date_is_saved_once_the_date_is_fixed(
+        self, client, opened
+    ):
+        from ..html import post_form_data
+
+        event, edit, page = opened
+        bad = {**page, "seriousness": ["hospitalization"],
+               "onset_date": [(TODAY + timedelta(days=5)).isoformat()]}  # fmt: skip
+        refused = client.post(edit, bad)
+        assert refused.status_code == 400
+        again = post_form_data(refused.content.decode(), edit)
+        again["onset_date"] = [(TODAY - timedelta(days=3)).isoformat()]
+        assert client.post(edit, again).status_code == 302
+        event.refresh_from_db()
+        assert event.seriousness == ["hospitalization"]
+
+    def test_a_conflict_on_a_list_names_the_labels_and_resolves_after_a_look(
+        self, client, clinician, opened
+    ):
+        from ..html import post_form_data
+
+        event, edit, page = opened
+        services.update_adverse_event(event, clinician, {"seriousness": ["hospitalization"]})
+        refused = client.post(edit, {**page, "seriousness": ["life_threatening"]})
+        assert refused.status_code == 400
+        text = refused.content.decode()
+        assert "(now: “Requires or prolongs hospitalisation”)" in text
+        again = post_form_data(text, edit)
+        again["seriousness"] = ["hospitalization", "life_threatening"]
+        assert client.post(edit, again).status_code == 302
+        event.refresh_from_db()
+        assert sorted(event.seriousness) == ["hospitalization", "life_threatening"]

@@ -37,7 +37,9 @@ def test_not_enough_data_error_is_a_value_error_with_a_clear_prefix():
 
 
 def test_mmrm_with_no_patients():
-    with pytest.raises(NotEnoughDataError, match="not enough data: no patient has a value to analyse"):
+    with pytest.raises(
+        NotEnoughDataError, match="not enough data: no patient has a value to analyse"
+    ):
         fit_mmrm([], [], [], [], [])
 
 

@@ -444,7 +444,7 @@ class TestTwoPeopleEditingOneRecord:
         patient = make_patient(clinic_a, clinician, phone="+44 20 7946 0001")
         url = f"/patients/{patient.pk}/edit/"
         form = post_form_data(client.get(url).content.decode(), url)
-        assert form["initial-phone"] == ["+44 20 7946 0001"]
+        assert form["opened-phone"] == ['"+44 20 7946 0001"']  # JSON
         return patient, url, form
 
     def test_a_field_changed_meanwhile_by_someone_else_is_kept(self, client, opened):
@@ -469,7 +469,7 @@ class TestTwoPeopleEditingOneRecord:
         from ..html import post_form_data
 
         again = post_form_data(refused.content.decode(), url)
-        assert again["initial-phone"] == ["+44 20 7946 0002"]
+        assert again["opened-phone"] == ['"+44 20 7946 0002"']
         assert again["phone"] == ["+44 20 7946 0003"]
         assert client.post(url, again).status_code == 302
         patient.refresh_from_db()
@@ -479,3 +479,33 @@ class TestTwoPeopleEditingOneRecord:
         patient, url, form = opened
         Patient.objects.filter(pk=patient.pk).update(phone="+44 20 7946 0009")
         assert client.post(url, {**form, "phone": ["+44 20 7946 0009"]}).status_code == 302
+
+    def test_a_change_sent_with_a_refused_field_is_saved_once_that_is_fixed(self, client, opened):
+        """The refused page must carry the values as opened, not as just sent: it carried
+        the sent ones, so the phone change read as no change and was dropped."""
+        from ..html import post_form_data
+
+        patient, url, form = opened
+        refused = client.post(
+            url, {**form, "phone": ["+44 20 7946 0777"], "date_of_birth": ["2999-01-01"]}
+        )
+        assert refused.status_code == 400
+        again = post_form_data(refused.content.decode(), url)
+        assert again["opened-phone"] == ['"+44 20 7946 0001"']
+        again["date_of_birth"] = ["1980-01-01"]
+        assert client.post(url, again).status_code == 302
+        patient.refresh_from_db()
+        assert patient.phone == "+44 20 7946 0777"
+
+    def test_a_page_opened_before_the_opened_values_existed_still_saves(self, client, opened):
+        from ..html import post_form_data
+
+        patient, url, form = opened
+        old = {k: v for k, v in form.items() if not k.startswith("opened-")}
+        refused = client.post(url, {**old, "phone": ["+44 20 7946 0777"], "date_of_birth": [""]})
+        assert refused.status_code == 400
+        again = post_form_data(refused.content.decode(), url)
+        again["date_of_birth"] = ["1980-01-01"]
+        assert client.post(url, again).status_code == 302
+        patient.refresh_from_db()
+        assert patient.phone == "+44 20 7946 0777"

@@ -18,6 +18,7 @@ from anagen.products.models import (
     DecisionKind,
     Lot,
     LotStatus,
+    Product,
     ReleaseOverride,
     ReleaseSpecVersion,
 )
@@ -768,3 +769,24 @@ def test_the_migration_writes_received_lot_numbers_as_they_print(make_lot):
     migration.normalise_lot_numbers(apps, None)
     assert Lot.objects.get(pk=wide.pk).lot_number == "AD-2605"
     assert Lot.objects.get(pk=kept.pk).lot_number == "ＺＺ-1"
+
+
+def test_two_people_editing_one_product_lose_neither_change(client, product, quality):
+    """The product form sent every field: saved whole, it put back a field that another
+    quality user had changed since the form was opened."""
+    from ..html import post_form_data
+
+    client.force_login(quality)
+    url = f"/products/catalogue/{product.pk}/edit/"
+    opened = post_form_data(client.get(url).content.decode(), url)
+    Product.objects.filter(pk=product.pk).update(storage_requirement="Store at -80 °C or colder")
+    sent = {**opened, "components_text": ["trehalose"]}
+    assert client.post(url, sent).status_code == 302
+    product.refresh_from_db()
+    assert product.components == ["trehalose"]
+    assert product.storage_requirement == "Store at -80 °C or colder"
+    refused = client.post(url, {**opened, "storage_requirement": ["Keep at 2-8 °C"]})
+    assert refused.status_code == 400
+    assert "Changed by someone else" in " ".join(
+        refused.context["form"].errors["storage_requirement"]
+    )

@@ -113,14 +113,20 @@ def test_only_the_rows_resting_on_fewer_than_five_patients_are_left_out():
             {"arm": "prp", "week": 12}, {"arm": "prp", "week": 24},
         ]}),
     }  # fmt: skip
-    before = repr(sections)
-    cells = small_cells_hidden(sections, 5)
+    ae = [Section("ae_lot", "", True, data={"rows": [
+        {"group": "LOT-1", "sessions": 3, "patients": 1}, {"group": "LOT-2", "sessions": 12, "patients": 6},
+        {"group": "LOT-3", "sessions": 9},  # a snapshot from before patients were counted
+    ]})]  # fmt: skip
+    before = repr(sections) + repr(ae)
+    cells = small_cells_hidden(sections, 5, ae)
     assert [r["hidden"] for r in cells["by_visit"]] == [False, False, False, True]
     assert [r["hidden"] for r in cells["responders"]] == [False, True, False]
     assert [c["hidden"] for c in cells["ancova"]] == [False, True]
     assert [c["hidden"] for c in cells["mmrm"]] == [False, True]
-    assert cells["n_hidden"] == 4
-    assert repr(sections) == before  # the cached analysis is not changed
+    # A lot used on one patient tells whether that patient had an event.
+    assert [r["hidden"] for r in cells["ae"]["ae_lot"]] == [True, False, False]
+    assert cells["n_hidden"] == 5
+    assert repr(sections) + repr(ae) == before  # the cached analysis is not changed
 
 
 @pytest.mark.parametrize(

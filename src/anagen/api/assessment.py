@@ -684,7 +684,8 @@ def accept_plan(request: ClinicRequest, patient_id: int, payload: PlanIn):
 def update_plan(request: ClinicRequest, patient_id: int, plan_id: int, payload: PlanPatch):
     plan = selectors.get_plan(_patient(request, patient_id), plan_id)
     changes = payload.dict(exclude_unset=True)
-    refuse_nulls(changes)
+    # null clears these (as an emptied field on the page does); notes are cleared with "".
+    refuse_nulls(changes, nullable=("sessions_planned", "interval_weeks", "start_on"))
     return services.update_plan(plan, request.user, changes)
 
 

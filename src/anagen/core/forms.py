@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date, datetime
 from typing import Any, cast
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.forms.boundfield import BoundField
 from django.forms.renderers import DjangoTemplates
+from django.utils.html import format_html
 
 
 class VoidReasonForm(forms.Form):
@@ -55,59 +59,116 @@ class ShownBoundField(BoundField):
             return [v.replace("\x00", "\ufffd") if isinstance(v, str) else v for v in value]
         return value
 
+    # --- the value a field had when its edit form was opened (OpenedValuesForm) -------------
+
+    @property
+    def tracked(self) -> bool:
+        return bool(getattr(self.field, "track_opened", False))
+
+    @property
+    def opened_name(self) -> str:
+        return f"{OPENED_PREFIX}{self.html_name}"
+
+    def opened_sent(self) -> tuple[bool, Any]:
+        """(whether the form sent the field's opened value, that value as sent)."""
+        data = self.form.data
+        if self.opened_name not in data:
+            return False, None
+        try:
+            return True, json.loads(data[self.opened_name])
+        except (TypeError, ValueError):
+            return False, None
+
     def _has_changed(self) -> bool:
-        # A form opened before its fields carried their opened value (or sent by a script)
-        # has no "initial-" input: compared with the stored value, as before.
-        if self.field.show_hidden_initial and self.html_initial_name not in self.form.data:
-            return bool(self.field.has_changed(self.initial, self.data))
+        # Against the value when opened, not the stored one: someone else's change since is
+        # not this person's. A page from before its fields carried the opened value (or a
+        # script) sends none: compared with the stored value, as before.
+        if self.tracked:
+            sent, opened = self.opened_sent()
+            if sent:
+                try:
+                    opened = self.field.to_python(opened)
+                except ValidationError:
+                    return True
+                return bool(self.field.has_changed(opened, self.data))
         return bool(super()._has_changed())  # type: ignore[misc]  # not in django-stubs
 
     @property
     def opened_input(self) -> str:
-        """The hidden input with the value the field had when the form was opened (Django
-        adds it to ``{{ field }}``, not to ``{{ field.as_widget }}``, used beside errors)."""
-        if not self.field.show_hidden_initial:
+        """A hidden input with the value the field had when the form was opened, as JSON
+        (an empty list too, for which Django's own hidden initial renders nothing). Sent
+        back, it is kept; a page opened without it gets the stored value."""
+        if not self.tracked:
             return ""
-        return str(self.as_hidden(only_initial=True))
+        sent, opened = self.opened_sent()
+        if not sent:
+            opened = plain_value(self.field.prepare_value(self.initial))
+        return format_html(
+            '<input type="hidden" name="{}" value="{}">', self.opened_name, json.dumps(opened)
+        )
+
+
+OPENED_PREFIX = "opened-"
+
+
+def plain_value(value: Any) -> Any:
+    """A field's prepared value as JSON can hold it (dates as ISO text, numbers as text)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [plain_value(v) for v in value]
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return str(getattr(value, "pk", value))
+
+
+def shown_value(field: forms.Field, value: Any) -> str:
+    """A stored value as the page shows it: choice labels, not keys; "—" for nothing."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None or value == "" or value == []:
+        return "—"
+    labels = {str(k): str(v) for k, v in getattr(field, "choices", []) or []}
+    items = value if isinstance(value, list | tuple) else [value]
+    return ", ".join(labels.get(str(plain_value(v)), str(plain_value(v))) for v in items)
 
 
 class OpenedValuesForm(forms.BaseForm):
-    """An edit form that knows each field's value when it was opened (a hidden "initial-"
-    input): ``changed_data`` is then what this person changed, so a save does not put back
-    what someone else changed meanwhile in another field (a lost update). A field both
-    changed, to different values, is refused with the other value named (``refuse_conflicts``).
-    """
+    """An edit form that knows each field's value when it was opened (a hidden "opened-"
+    input, see ShownBoundField): ``changed_data`` is then what this person changed, so a save
+    does not put back what someone else changed meanwhile in another field (a lost update).
+    A field both changed, to different values, is refused naming the stored value
+    (``refuse_conflicts``)."""
 
     def track_opened_values(self, names: list[str] | None = None) -> None:
         for name in names if names is not None else list(self.fields):
-            self.fields[name].show_hidden_initial = True
+            self.fields[name].track_opened = True  # type: ignore[attr-defined]
 
     def refuse_conflicts(self) -> bool:
-        """Add an error to each field changed here and, differently, elsewhere since the form
-        was opened; the field's opened value becomes the stored one, so saving again after
-        a look keeps what is then shown. True when there was a conflict."""
+        """Add an error to each field changed here and, differently, by someone else since
+        the form was opened; its opened value becomes the stored one, so that saving again
+        after a look keeps what this person then sends. True when there was a conflict."""
         conflicts = []
         for name in self.changed_data:
             bound, field = self[name], self.fields[name]
-            if not field.show_hidden_initial or bound.html_initial_name not in self.data:
+            sent, opened = cast(ShownBoundField, bound).opened_sent()
+            if not sent or not getattr(field, "track_opened", False):
                 continue
-            opened = field.hidden_widget().value_from_datadict(
-                self.data, self.files, bound.html_initial_name
-            )
             stored = bound.initial
             if field.has_changed(stored, opened) and field.has_changed(stored, bound.data):
-                conflicts.append((name, bound, field, stored))
+                conflicts.append((name, field, stored))
         if not conflicts:
             return False
         data = cast(Any, self.data).copy()  # a QueryDict (immutable) or a dict
-        for name, bound, field, stored in conflicts:
-            shown = field.prepare_value(stored)
+        for name, field, stored in conflicts:
             self.add_error(
                 name,
-                "Changed by someone else since you opened this page (now: "
-                f"“{'—' if shown in (None, '') else shown}”). Check the value and save again.",
+                f"Changed by someone else since you opened this page (now: "
+                f"“{shown_value(field, stored)}”). Check the value and save again.",
             )
-            data[bound.html_initial_name] = "" if shown is None else str(shown)
+            data[f"{OPENED_PREFIX}{self.add_prefix(name)}"] = json.dumps(
+                plain_value(field.prepare_value(stored))
+            )
         self.data = data
         return True
 

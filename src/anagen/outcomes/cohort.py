@@ -1231,10 +1231,13 @@ def ae_incidence(
         inc = incidence_per_100(k, n, level=level, method="proportion")
         group = label(name) if label else name
         sessions_by_group[group] = n
+        # Patients too: a lot used on one patient tells whether that patient had an event.
+        n_patients = int(grp["patient_id"].nunique()) if "patient_id" in grp else None
         rows.append({
             "group": group,
             "sessions": n, "sessions_with_event": k, "per_100": inc.per_100,
             "lower": inc.lower, "upper": inc.upper, "small_n": n < SMALL_N,
+            "patients": n_patients,
         })  # fmt: skip
     missing = (
         "Each adverse event is attributed to the session day it names or else to the "

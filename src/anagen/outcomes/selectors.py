@@ -517,7 +517,8 @@ class CohortView:
     @property
     def small_cells(self) -> int:
         """How many results rest on fewer than SMALL_CELL patients (the PDF leaves them out)."""
-        return int(small_cells_hidden(self.result.sections, SMALL_CELL)["n_hidden"])
+        hidden = small_cells_hidden(self.result.sections, SMALL_CELL, self.ae_sections)
+        return int(hidden["n_hidden"])
 
     def to_dict(self) -> dict[str, Any]:
         out = self.result.to_dict()
@@ -532,7 +533,9 @@ class CohortView:
         return out
 
 
-def small_cells_hidden(sections: dict[str, Any], small: int) -> dict[str, Any]:
+def small_cells_hidden(
+    sections: dict[str, Any], small: int, ae_sections: list[Any] | None = None
+) -> dict[str, Any]:
     """The report's rows, each marked ``hidden`` where it rests on fewer than ``small``
     patients: the PDF is made to be shared, and one patient's "mean change" is that
     patient's change (with sex, age band, diagnosis and arm, it can point to a person).
@@ -561,12 +564,20 @@ def small_cells_hidden(sections: dict[str, Any], small: int) -> dict[str, Any]:
         for c in mmrm:
             n = min(n_at.get((c["arm"], c["week"]), 0), n_at.get((reference, c["week"]), 0))
             c["hidden"] = n < small
-    every = [*by_visit, *responders, *ancova, *mmrm]
+    ae: dict[str, list[dict[str, Any]]] = {}
+    for section in ae_sections or []:
+        if section.ok:
+            ae[section.key] = [dict(r) for r in section.data["rows"]]
+            for r in ae[section.key]:
+                # Rows from a snapshot written before patients were counted: by sessions.
+                r["hidden"] = 0 < (r.get("patients") or r["sessions"]) < small
+    every = [*by_visit, *responders, *ancova, *mmrm, *(r for rs in ae.values() for r in rs)]
     return {
         "by_visit": by_visit,
         "responders": responders,
         "ancova": ancova,
         "mmrm": mmrm,
+        "ae": ae,
         "n_hidden": sum(r["hidden"] for r in every),
     }
 

@@ -170,13 +170,14 @@ def log_listed_access(
     AccessLog.objects.bulk_create(
         AccessLog(
             user=request.user,
-            clinic=p.clinic,
+            clinic=request.clinic,  # the lists are of the request's clinic only
             patient=p,
             channel=channel,
             path=request.path[:500],
             ip_address=ip_address,
         )
         for p in {p.pk: p for p in patients}.values()
+        if p.clinic_id == request.clinic.pk
     )
 
 

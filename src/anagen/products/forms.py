@@ -11,7 +11,7 @@ from django import forms
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic
-from anagen.core.forms import form_field
+from anagen.core.forms import OpenedValuesForm, form_field
 from anagen.products import importers, release
 from anagen.products.models import COA_PDF_MAX_BYTES, Product, StorageLocation
 from anagen.products.selectors import LOT_FILTERS
@@ -49,7 +49,7 @@ class ReleaseForm(forms.Form):
     )
 
 
-class ProductEditForm(forms.ModelForm):
+class ProductEditForm(OpenedValuesForm, forms.ModelForm):
     # The service's name of a value → the form field that holds it (for its errors).
     SERVICE_FIELDS = {"components": "components_text", "regulatory_status": "regulatory_text"}
 
@@ -87,7 +87,8 @@ class ProductEditForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.instance.pk and not self.is_bound:
+        # Bound too: the opened values of an edit are compared with these (OpenedValuesForm).
+        if self.instance.pk:
             self.initial["regulatory_text"] = "\n".join(
                 f"{k}: {v}" for k, v in (self.instance.regulatory_status or {}).items()
             )
@@ -104,12 +105,18 @@ class ProductEditForm(forms.ModelForm):
             result[key.strip()] = text.strip()
         return result
 
-    def service_data(self) -> dict[str, Any]:
-        data = {f: self.cleaned_data[f] for f in self.Meta.fields}
-        data["regulatory_status"] = self.cleaned_data["regulatory_text"]
-        data["components"] = [
-            c for line in self.cleaned_data["components_text"].splitlines() for c in line.split(",")
-        ]
+    def service_data(self, *, only_changed: bool = False) -> dict[str, Any]:
+        """The fields in the service's names; ``only_changed``: those this person changed."""
+        wanted = set(self.changed_data) if only_changed else set(self.fields)
+        data = {f: self.cleaned_data[f] for f in self.Meta.fields if f in wanted}
+        if "regulatory_text" in wanted:
+            data["regulatory_status"] = self.cleaned_data["regulatory_text"]
+        if "components_text" in wanted:
+            data["components"] = [
+                c
+                for line in self.cleaned_data["components_text"].splitlines()
+                for c in line.split(",")
+            ]
         return data
 
 

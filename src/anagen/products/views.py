@@ -466,9 +466,10 @@ def product_edit(request: ClinicRequest, product_id: int) -> HttpResponse:
     form = ProductEditForm(
         request.POST or None, instance=selectors.get_product(request.clinic, product_id)
     )
-    if request.method == "POST" and form.is_valid():
+    form.track_opened_values()  # a save changes only what this person changed
+    if request.method == "POST" and form.is_valid() and not form.refuse_conflicts():
         try:
-            services.update_product(product, request.user, form.service_data())
+            services.update_product(product, request.user, form.service_data(only_changed=True))
         except services.ProductError as exc:
             _apply_errors(form, exc)
         else:

@@ -41,7 +41,9 @@ def report_context(
         "result": view.result,
         "filters_text": form.filters().describe(),
         "small_cell": outcomes.SMALL_CELL,
-        "cells": outcomes.small_cells_hidden(view.result.sections, outcomes.SMALL_CELL),
+        "cells": outcomes.small_cells_hidden(
+            view.result.sections, outcomes.SMALL_CELL, view.ae_sections
+        ),
         # The notice goes where exosome results are read, on the first page, not after them.
         "exosome_arms": [a for a in view.result.arms if "exosome" in a.split("+")],
     }
