@@ -417,3 +417,17 @@ class TestColdChainPages:
         self.post_reading(client, page, timezone.localtime() - timedelta(minutes=10), "-80")
         table = client.get(page).content.decode().split("Recent readings")[1]
         assert "<td>Quinn Quality</td>" in table and "quality-1" not in table
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        # A cell over the csv module's limit raised csv.Error out of the parser.
+        ('recorded_at,temperature_c\n"' + "x" * 200_000 + '",4\n', "longer than 131,072"),
+        ('recorded_at,temperature_c\n"2026-01-01T00:00Z,4\n2026-01-01T01:00Z,5\n', "not closed"),
+    ],
+)
+def test_a_file_the_csv_reader_cannot_read_is_a_file_error_in_words(text, words):
+    with pytest.raises(coldchain.LoggerFileError) as err:
+        coldchain.parse_logger_csv(text)
+    assert words in str(err.value.issues)

@@ -119,3 +119,15 @@ class TestDatesExcelRewrote:
             import_csv(product, quality, text)
         [message] = err.value.errors["row 1, expiry_date"]
         assert "Excel" not in message
+
+
+def test_an_unclosed_quote_is_named_not_reported_as_missing_cells():
+    """The rest of the file was read into one cell: 'product_name is required' and so on."""
+    text = (
+        "product_name,manufacturer,lot_number,expiry_date,quantity_received\n"
+        '"unterminated,UC,FZ9,2027-12-31,5\n'
+    )
+    with pytest.raises(importers.ImportFileError) as err:
+        importers.parse_csv(text)
+    assert "a quoted cell is not closed" in str(err.value)
+    assert "required" not in str(err.value)

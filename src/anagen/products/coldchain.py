@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from anagen.products.importers import csv_problem
 
 MAX_LOGGER_ROWS = 100_000
 MAX_LOGGER_BYTES = 20 * 1024 * 1024  # 100,000 rows of a verbose logger fit several times
@@ -218,8 +221,11 @@ def check_reading_time(at: datetime, now: datetime | None = None) -> datetime:
 
 def parse_logger_csv(text: str) -> list[Reading]:
     """Columns ``recorded_at,temperature_c`` (others ignored); all rows or an error."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    reader = csv.DictReader(io.StringIO(text), strict=True)
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise LoggerFileError([LoggerIssue(0, "file", csv_problem(exc))]) from None
     reader.fieldnames = header
     missing = [c for c in ("recorded_at", "temperature_c") if c not in header]
     if missing:
@@ -244,7 +250,11 @@ def parse_logger_csv(text: str) -> list[Reading]:
     issues: list[LoggerIssue] = []
     readings: list[Reading] = []
     seen: set[datetime] = set()
-    for i, rec in enumerate(reader, start=1):
+    try:
+        records = list(itertools.islice(enumerate(reader, start=1), MAX_LOGGER_ROWS + 1))
+    except csv.Error as exc:  # an unclosed quote, a cell over the csv module's limit
+        raise LoggerFileError([LoggerIssue(reader.line_num, "file", csv_problem(exc))]) from None
+    for i, rec in records:
         if i > MAX_LOGGER_ROWS:
             raise LoggerFileError([LoggerIssue(0, "file", f"at most {MAX_LOGGER_ROWS} rows")])
         try:

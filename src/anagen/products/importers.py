@@ -346,9 +346,20 @@ def _semicolon_separated(header: list[str]) -> bool:
     )
 
 
+def csv_problem(exc: csv.Error) -> str:
+    """The csv module's complaint in the words of someone who edits a spreadsheet."""
+    text = str(exc)
+    if "unexpected end of data" in text:
+        return 'a quoted cell is not closed (a " without its pair); check the quotes in this row'
+    if "field larger than field limit" in text:
+        return "a cell is longer than 131,072 characters (often an unclosed quote)"
+    return f"not readable as CSV: {text}"
+
+
 def parse_csv(text: str) -> list[LotRow]:
     """One lot per line; CoA result columns are optional and may carry a unit in the cell."""
-    reader = csv.DictReader(io.StringIO(text))
+    # strict: an unclosed quote is an error, not the rest of the file read into one cell.
+    reader = csv.DictReader(io.StringIO(text), strict=True)
     header = reader.fieldnames
     if not header:
         raise ImportFileError([ImportIssue(0, "header", "the file is empty")])
@@ -392,7 +403,7 @@ def parse_csv(text: str) -> list[LotRow]:
             if not all(_blank(v) for v in rec.values())
         ]
     except csv.Error as exc:
-        raise ImportFileError([ImportIssue(reader.line_num, "csv", str(exc))]) from None
+        raise ImportFileError([ImportIssue(reader.line_num, "csv", csv_problem(exc))]) from None
     if not records:
         raise ImportFileError([ImportIssue(0, "lots", "the file holds no lots")])
     if len(records) > MAX_IMPORT_ROWS:
