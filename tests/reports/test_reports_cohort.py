@@ -114,7 +114,8 @@ def test_only_the_rows_resting_on_fewer_than_five_patients_are_left_out():
         ]}),
     }  # fmt: skip
     ae = [Section("ae_lot", "", True, data={"rows": [
-        {"group": "LOT-1", "sessions": 3, "patients": 1}, {"group": "LOT-2", "sessions": 12, "patients": 6},
+        {"group": "LOT-1", "sessions": 3, "patients": 1},
+        {"group": "LOT-2", "sessions": 12, "patients": 6},
         {"group": "LOT-3", "sessions": 9},  # a snapshot from before patients were counted
     ]})]  # fmt: skip
     before = repr(sections) + repr(ae)
