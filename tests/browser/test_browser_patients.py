@@ -27,6 +27,10 @@ def test_clinician_registers_a_patient_fixes_a_bad_date_and_sees_the_audit_entry
     error = page.locator("#id_date_of_birth_error")
     assert "cannot be in the future" in error.inner_text()
     assert not Patient.objects.filter(medical_record_number="BR-0001").exists()
+    # The refused field has the focus (its label and error are read out), and the summary
+    # links to it; the focus had stayed at the top of the page.
+    assert page.evaluate("document.activeElement.id") == "id_date_of_birth"
+    assert page.locator(".form-errors a[href='#id_date_of_birth']").inner_text() == "Date of birth"
 
     page.get_by_label("Date of birth").fill("1967-11-07")
     page.get_by_role("button", name="Register").click()

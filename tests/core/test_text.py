@@ -112,3 +112,15 @@ def test_invisible_finds_format_characters_for_identifiers(text, codes):
 def test_free_text_keeps_format_characters_by_default():
     # An emoji sequence joins with U+200D; only identifiers refuse it.
     assert hidden_characters("family: \U0001f468\u200d\U0001f469") == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [("1,5", "1.5"), (" 0,25 ", "0.25"), (",5", ".5"), ("-1,5", "-1.5"), ("1.5", "1.5"),
+     # Three digits after the comma may be a thousands separator: left to be refused.
+     ("1,500", "1,500"), ("1,2,3", "1,2,3"), ("abc", "abc")],
+)  # fmt: skip
+def test_a_decimal_comma_is_read_as_a_point_unless_it_may_group_thousands(typed, read):
+    from anagen.core.text import decimal_comma
+
+    assert decimal_comma(typed) == read

@@ -496,3 +496,25 @@ def test_product_vials_are_refused_in_a_session_other_than_exosome(clinic_a, cli
     errors = refused(clinic_a, clinician, plan, [lot], modality="prp", prp=PRP)
     assert "exosome sessions only" in " ".join(errors["vials"])
     assert nothing_stored(lot)
+
+
+def test_the_page_reads_a_decimal_comma_as_a_tablet_in_german_types_it(
+    client, clinician, ready, lot
+):
+    """A comma-decimal number pad has no point: "1,5" mL was refused (and totalled as 1)."""
+    patient, plan = ready
+    client.force_login(clinician)
+    data = form_data(plan, lot, depth_mm="1,5", **{"map-frontal-volume_ml": "1,25"})
+    assert client.post(f"/sessions/{patient.pk}/new/", data).status_code == 302
+    session = TreatmentSession.objects.get()
+    assert session.depth_mm == Decimal("1.5")
+    frontal = session.map_entries.get(zone="frontal")
+    assert frontal.volume_ml == Decimal("1.25")
+
+
+def test_a_comma_that_may_group_thousands_is_refused_not_guessed(client, clinician, ready, lot):
+    patient, plan = ready
+    client.force_login(clinician)
+    data = form_data(plan, lot, **{"map-frontal-volume_ml": "1,500"})
+    assert client.post(f"/sessions/{patient.pk}/new/", data).status_code == 400
+    assert nothing_stored(lot)

@@ -12,6 +12,8 @@ from django.forms.boundfield import BoundField
 from django.forms.renderers import DjangoTemplates
 from django.utils.html import format_html
 
+from anagen.core.text import decimal_comma
+
 
 class VoidReasonForm(forms.Form):
     """The reason for voiding a record entered in error (the services check it again)."""
@@ -171,6 +173,13 @@ class OpenedValuesForm(forms.BaseForm):
             )
         self.data = data
         return True
+
+
+class DecimalCommaField(forms.DecimalField):
+    """A decimal that may be typed with a decimal comma ("1,5"), see text.decimal_comma."""
+
+    def to_python(self, value: Any) -> Any:
+        return super().to_python(decimal_comma(value) if isinstance(value, str) else value)
 
 
 class FormRenderer(DjangoTemplates):

@@ -156,3 +156,16 @@ def search_key(text: str) -> str:
         ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)
     )
     return " ".join(bare.casefold().split())
+
+
+_DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+")
+
+
+def decimal_comma(text: str) -> str:
+    """ "1,5" read as "1.5": a tablet set to a comma-decimal language offers no point on its
+    number pad. Three digits after the comma ("1,500") could be a thousands separator: left
+    as typed, to be refused as not a number."""
+    stripped = text.strip()
+    if _DECIMAL_COMMA.fullmatch(stripped) and len(stripped.rpartition(",")[2]) != 3:
+        return stripped.replace(",", ".")
+    return text

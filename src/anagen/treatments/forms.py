@@ -5,7 +5,8 @@ from typing import Any
 
 from django import forms
 
-from anagen.core.forms import form_field
+from anagen.core.forms import DecimalCommaField, form_field
+from anagen.core.text import decimal_comma
 from anagen.treatments import scalp_zones
 from anagen.treatments.models import GraftRecord, Modality
 
@@ -75,7 +76,7 @@ class SessionForm(forms.Form):
     needle_gauge = forms.IntegerField(
         required=False, min_value=18, max_value=34, label="Needle gauge (G)"
     )
-    depth_mm = forms.DecimalField(
+    depth_mm = DecimalCommaField(
         required=False, min_value=0, max_value=10, decimal_places=1, label="Depth (mm)"
     )
     confirm_same_day = forms.BooleanField(
@@ -93,7 +94,7 @@ class SessionForm(forms.Form):
         help_text="During or right after the session; record adverse events in monitoring",
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    prp_blood_volume_ml = forms.DecimalField(
+    prp_blood_volume_ml = DecimalCommaField(
         required=False, min_value=1, max_value=200, label="PRP: blood drawn (mL)"
     )
     prp_spin_protocol = forms.CharField(required=False, max_length=200, label="PRP: spin protocol")
@@ -240,8 +241,10 @@ def parse_map(data: Any, fine_grid: bool) -> tuple[list[dict], list[dict]]:
             {
                 "zone": code,
                 "points": _number(raw["points"], int),
-                "volume_ml": _number(raw["volume_ml"], float),
-                "spacing_mm": _number(raw["spacing_mm"], float) if raw["spacing_mm"] else None,
+                "volume_ml": _number(decimal_comma(raw["volume_ml"]), float),
+                "spacing_mm": (
+                    _number(decimal_comma(raw["spacing_mm"]), float) if raw["spacing_mm"] else None
+                ),
             }
         )
     return entries, rows

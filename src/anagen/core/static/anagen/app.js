@@ -10,3 +10,14 @@ document.addEventListener("DOMContentLoaded", () => {
     button.addEventListener("click", () => window.print());
   }
 });
+// A refused form: the first field marked invalid gets the focus (its label and error are read
+// out), else the error summary; after a full page load or an htmx swap of the form.
+const focusRefused = (scope) => {
+  const summary = scope.querySelector(".form-errors");
+  if (!summary) return;
+  const field = scope.querySelector('[aria-invalid="true"]');
+  (field || summary).focus();
+};
+document.addEventListener("DOMContentLoaded", () => focusRefused(document));
+document.addEventListener("htmx:afterSettle", (event) => focusRefused(event.detail.target || document));
+

@@ -18,11 +18,32 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
   const total = document.getElementById("map-total");
+  // "1,5" is 1.5 (a tablet in a comma-decimal language has no point key), as the server reads it.
+  const decimal = (text) => {
+    const t = (text || "").trim();
+    return parseFloat(/^[-+]?\d*,\d+$/.test(t) && t.split(",")[1].length !== 3 ? t.replace(",", ".") : t) || 0;
+  };
+  const whole = (text) => parseInt(text || "0", 10) || 0;
   const recompute = () => {
     let points = 0, volume = 0;
-    document.querySelectorAll("input[name$='-points']").forEach((i) => { points += parseInt(i.value || "0", 10) || 0; });
-    document.querySelectorAll("input[name$='-volume_ml']").forEach((i) => { volume += parseFloat(i.value || "0") || 0; });
+    document.querySelectorAll("input[name$='-points']").forEach((i) => { points += whole(i.value); });
+    document.querySelectorAll("input[name$='-volume_ml']").forEach((i) => { volume += decimal(i.value); });
     if (total) total.textContent = `${points} points, ${volume.toFixed(2)} mL`;
+    // The zones' spoken names follow the table ("Frontal: 1.5 mL, 10 points"), not the page as loaded.
+    document.querySelectorAll("svg [data-zone][aria-label]").forEach((zone) => {
+      const p = document.getElementById(`map-${zone.dataset.zone}-points`);
+      const v = document.getElementById(`map-${zone.dataset.zone}-volume_ml`);
+      if (!p || !v) return;
+      const label = zone.getAttribute("aria-label");
+      const name = label.split(":")[0];
+      const note = label.includes(" (") ? label.slice(label.indexOf(" (")) : "";
+      zone.setAttribute("aria-label", `${name}: ${decimal(v.value)} mL, ${whole(p.value)} points${note}`);
+    });
+    const map = document.querySelector("svg.scalp-map[role='group']");
+    if (map) {
+      const head = map.getAttribute("aria-label").split(":")[0];
+      map.setAttribute("aria-label", `${head}: ${volume.toFixed(2)} mL in ${points} points`);
+    }
   };
   document.querySelectorAll(".map-table input").forEach((i) => i.addEventListener("input", recompute));
   recompute();
