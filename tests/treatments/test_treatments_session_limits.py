@@ -355,6 +355,15 @@ def test_the_page_refuses_impossible_points_and_volume_next_to_the_zone(
     assert any(e.startswith("Points:") for e in row["errors"])
     assert any(e.startswith("Volume (mL):") for e in row["errors"])
     assert response.context["form"].non_field_errors()
+    # The row's inputs say they are refused and point at the row's error text.
+    page = response.content.decode()
+    assert (
+        'id="map-frontal-points" name="map-frontal-points" aria-invalid="true" '
+        'aria-describedby="map-frontal-error"' in page
+    )
+    from ..html import dangling_references
+
+    assert dangling_references(page) == []
     assert nothing_stored(lot)
 
 
