@@ -65,6 +65,8 @@ def test_clinician_walks_one_patient_from_history_to_signed_consent(page, screen
     error.wait_for()
     assert "between 0 and 100" in error.inner_text()
     assert not ScalpExam.objects.filter(patient=patient).exists()
+    # The flow was swapped in by htmx: the refused field has the focus, not the page top.
+    page.wait_for_function("document.activeElement.id === 'id_salt_top'")
     for region in ("top", "back", "right side", "left side"):
         page.get_by_label(f"SALT: {region}, % lost").fill("")
     page.get_by_label("Hair shaft diameter diversity >20 %").check()

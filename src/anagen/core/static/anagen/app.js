@@ -19,5 +19,9 @@ const focusRefused = (scope) => {
   (field || summary).focus();
 };
 document.addEventListener("DOMContentLoaded", () => focusRefused(document));
-document.addEventListener("htmx:afterSettle", (event) => focusRefused(event.detail.target || document));
+document.addEventListener("htmx:afterSettle", (event) => {
+  // An outerHTML swap leaves the old target detached: look in the whole page then.
+  const target = event.detail.target;
+  focusRefused(target && target.isConnected ? target : document);
+});
 
