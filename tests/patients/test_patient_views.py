@@ -509,3 +509,22 @@ class TestTwoPeopleEditingOneRecord:
         assert client.post(url, again).status_code == 302
         patient.refresh_from_db()
         assert patient.phone == "+44 20 7946 0777"
+
+    def test_the_refused_page_shows_the_other_persons_changes_as_stored(self, client, opened):
+        from ..html import post_form_data
+
+        patient, url, form = opened
+        Patient.objects.filter(pk=patient.pk).update(
+            phone="+44 20 7946 0002", email="moved@example.org", address="2 New Street"
+        )
+        refused = client.post(url, {**form, "phone": ["+44 20 7946 0003"]})
+        assert refused.status_code == 400
+        again = post_form_data(refused.content.decode(), url)
+        assert again["email"] == ["moved@example.org"] and again["address"] == ["2 New Street"]
+        assert client.post(url, again).status_code == 302
+        patient.refresh_from_db()
+        assert (patient.phone, patient.email, patient.address) == (
+            "+44 20 7946 0003",
+            "moved@example.org",
+            "2 New Street",
+        )

@@ -171,8 +171,36 @@ class OpenedValuesForm(forms.BaseForm):
             data[f"{OPENED_PREFIX}{self.add_prefix(name)}"] = json.dumps(
                 plain_value(field.prepare_value(stored))
             )
+        # The fields someone else changed and this person did not are shown as now stored
+        # (and taken as opened so), not as they were when the page was opened.
+        for name, field in self.fields.items():
+            if name in self.changed_data or not getattr(field, "track_opened", False):
+                continue
+            bound = self[name]
+            sent, opened = cast(ShownBoundField, bound).opened_sent()
+            if sent and field.has_changed(bound.initial, opened):
+                _put_value(data, self.add_prefix(name), field, bound.initial)
+                data[f"{OPENED_PREFIX}{self.add_prefix(name)}"] = json.dumps(
+                    plain_value(field.prepare_value(bound.initial))
+                )
         self.data = data
         return True
+
+
+def _put_value(data: Any, key: str, field: forms.Field, stored: Any) -> None:
+    """``stored`` into form data as its widget would send it."""
+    value = plain_value(field.prepare_value(stored))
+    if isinstance(field.widget, forms.CheckboxInput):
+        if value:
+            data[key] = "on"
+        else:
+            data.pop(key, None)
+        return
+    values = ["" if v is None else str(v) for v in (value if isinstance(value, list) else [value])]
+    if hasattr(data, "setlist"):
+        data.setlist(key, values)
+    else:
+        data[key] = values if isinstance(value, list) else values[0]
 
 
 class DecimalCommaField(forms.DecimalField):
