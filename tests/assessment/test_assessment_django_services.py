@@ -794,3 +794,27 @@ class TestRuleOverrides:
         assert latest.retired_at == weak.retired_at and "2026.12-3" in latest.history_change_reason
         assert kept.history.count() == 1
         services.record_history(man, clinician, healthy_history())  # screens without error
+
+
+def test_two_people_editing_one_plan_lose_neither_change(client, clinic_a, make_user, make_patient):
+    """The plan form sent every field: saved whole, it put back the other person's change."""
+    from anagen.accounts.roles import Role
+    from anagen.assessment.models import TreatmentPlan
+
+    from ..builders import accepted_plan
+    from ..html import post_form_data
+
+    clinician = make_user(Role.CLINICIAN, clinic_a)
+    patient = make_patient(clinic_a, clinician, sex_at_birth="male")
+    plan = accepted_plan(patient, clinician, "prp", consent=False)
+    client.force_login(clinician)
+    url = f"/consultation/{patient.pk}/plans/{plan.pk}/edit/"
+    opened = post_form_data(client.get(f"/consultation/{patient.pk}/").content.decode(), url)
+    TreatmentPlan.objects.filter(pk=plan.pk).update(notes="Start after the holidays")
+    sent = {**opened, "sessions_planned": [str(plan.sessions_planned + 1)]}
+    assert client.post(url, sent).status_code == 302
+    plan.refresh_from_db()
+    assert plan.notes == "Start after the holidays"
+    refused = client.post(url, {**opened, "notes": ["Other note"]})
+    assert refused.status_code == 400
+    assert "Changed by someone else" in refused.content.decode()

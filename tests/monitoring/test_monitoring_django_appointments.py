@@ -404,3 +404,18 @@ def test_the_same_appointment_booked_twice_is_refused(client, front_desk, patien
     assert _book(client, patient, due_date=when, purpose="Review visit").status_code == 302
     later = (TODAY + timedelta(days=4)).isoformat()
     assert _book(client, patient, due_date=later, purpose="Consultation").status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_follow_up_schedule_sent_four_times_at_once_is_booked_once(clinician, patient):
+    """Each request passed the "already has a schedule" check before any had written."""
+    from anagen.monitoring.models import FollowUpPlan
+
+    from ..races import at_once
+
+    exosome_plan(patient, clinician)
+    book = lambda: services.create_follow_up_plan(  # noqa: E731
+        patient, clinician, first_session_date=TODAY, sessions_planned=3, interval_weeks=4
+    )
+    assert at_once([book] * 4, services.MonitoringError) == ["ok"] + ["refused"] * 3
+    assert FollowUpPlan.objects.filter(patient=patient).count() == 1

@@ -210,3 +210,39 @@ class TestSexChangeOverAPregnancyAnswer:
         history(patient, admin, pregnant=True)
         assert update_patient(patient, admin, {"phone": "+44 3", "sex_at_birth": "female"})
         assert update_patient(patient, admin, {"sex_at_birth": "intersex"})
+
+
+@pytest.mark.django_db(transaction=True)
+class TestAtTheSameMoment:
+    """Races found on PostgreSQL with concurrent requests (each was a lost write or a
+    duplicate before the writes took their locks)."""
+
+    def test_a_void_is_not_undone_by_edits_sent_at_the_same_moment(
+        self, clinic_a, admin, make_patient
+    ):
+        from ..races import at_once
+
+        patient = make_patient(clinic_a, admin)
+        actions = [lambda: void_patient(patient, admin, "registered twice")]
+        for i in range(3):
+            actions.append(
+                lambda i=i: update_patient(patient, admin, {"phone": f"+44 20 7946 000{i}"})
+            )
+        outcomes = at_once(actions, PatientError)
+        assert not [o for o in outcomes if o.startswith("error")], outcomes
+        patient.refresh_from_db()
+        assert patient.is_voided and patient.void_reason == "registered twice"
+
+    def test_one_person_registered_from_two_desks_at_once_is_stored_once(self, clinic_a, admin):
+        from ..races import at_once
+
+        def register(n: int):
+            return lambda: create_patient(
+                clinic_a, admin,
+                {"medical_record_number": f"RACE-{n}", "given_name": "Ana", "family_name": "Ruiz",
+                 "date_of_birth": date(1980, 5, 17), "sex_at_birth": "female"},
+            )  # fmt: skip
+
+        outcomes = at_once([register(n) for n in range(4)], PatientError)
+        assert outcomes == ["ok"] + ["refused"] * 3, outcomes
+        assert Patient.objects.filter(clinic=clinic_a, family_name="Ruiz").count() == 1

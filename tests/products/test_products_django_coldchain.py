@@ -431,3 +431,37 @@ def test_a_file_the_csv_reader_cannot_read_is_a_file_error_in_words(text, words)
     with pytest.raises(coldchain.LoggerFileError) as err:
         coldchain.parse_logger_csv(text)
     assert words in str(err.value.issues)
+
+
+@pytest.mark.django_db(transaction=True)
+class TestReadingsAtTheSameMoment:
+    """Found with concurrent requests on PostgreSQL: the same reading sent twice at once was
+    a 500 (the unique constraint, after both passed the duplicate check), and two
+    out-of-range readings at once each opened an excursion for the same event."""
+
+    def test_the_same_reading_sent_four_times_at_once_is_stored_once(self, clinic_a, quality):
+        from ..races import at_once
+
+        freezer = services.create_location(clinic_a, quality, "Freezer R1")
+        at = a_day_ago()
+        send = lambda: services.record_reading(freezer, quality, recorded_at=at, temperature_c=-80)  # noqa: E731
+        assert at_once([send] * 4, services.ProductError) == ["ok"] + ["refused"] * 3
+        assert TemperatureReading.objects.filter(location=freezer).count() == 1
+
+    def test_two_out_of_range_readings_at_once_make_one_excursion(
+        self, make_lot, clinic_a, quality
+    ):
+        from ..races import at_once
+
+        freezer = services.create_location(clinic_a, quality, "Freezer R2")
+        lot = make_lot(released=True, storage_location=freezer, received_at=a_day_ago())
+        start = lot.received_at + timedelta(hours=1)
+        services.record_reading(freezer, quality, recorded_at=start, temperature_c=-80)
+        warm = [
+            lambda m=m: services.record_reading(
+                freezer, quality, recorded_at=start + timedelta(minutes=m), temperature_c=-50
+            )
+            for m in (30, 35)
+        ]
+        assert at_once(warm, services.ProductError) == ["ok", "ok"]
+        assert Excursion.objects.filter(lot=lot).count() == 1

@@ -14,7 +14,7 @@ from anagen.assessment import coding, scales, screening
 from anagen.assessment.labels import CONDITION_LABELS, MEDICATION_LABELS, SCALP_LABELS
 from anagen.assessment.models import MODALITY_LABELS
 from anagen.assessment.services import AssessmentError
-from anagen.core.forms import form_field
+from anagen.core.forms import OpenedValuesForm, form_field
 
 MEDICATION_ORDER = tuple(MEDICATION_LABELS)
 YES_NO_UNKNOWN = [("", "Not recorded"), ("yes", "Yes"), ("no", "No")]
@@ -376,10 +376,22 @@ class PlanForm(forms.Form):
         return dict(self.cleaned_data)
 
 
-class PlanEditForm(PlanForm):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+class PlanEditForm(OpenedValuesForm, PlanForm):
+    """A plan's editable fields, each with its value as opened: a save changes only what this
+    person changed (see OpenedValuesForm)."""
+
+    def __init__(self, *args: Any, plan: Any = None, **kwargs: Any) -> None:
+        if plan is not None:
+            kwargs["initial"] = {f: getattr(plan, f) for f in PLAN_EDIT_FIELDS}
         super().__init__(*args, **kwargs)
         del self.fields["proposal_key"]
+        self.track_opened_values()
+
+    def changes(self) -> dict[str, Any]:
+        return {f: self.cleaned_data[f] for f in self.changed_data}
+
+
+PLAN_EDIT_FIELDS = ("sessions_planned", "interval_weeks", "start_on", "notes")
 
 
 class CancelForm(forms.Form):

@@ -106,15 +106,7 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
                 "card": card,
                 "plan": plan,
                 "edit_form": bound.get(f"plan_edit:{plan.pk}")
-                or f.PlanEditForm(
-                    initial={
-                        "sessions_planned": plan.sessions_planned,
-                        "interval_weeks": plan.interval_weeks,
-                        "start_on": plan.start_on,
-                        "notes": plan.notes,
-                    },
-                    auto_id=f"id_edit_{plan.pk}_%s",
-                ),
+                or f.PlanEditForm(plan=plan, auto_id=f"id_edit_{plan.pk}_%s"),
                 "cancel_form": bound.get(f"cancel:{plan.pk}")
                 or f.CancelForm(auto_id=f"id_cancel_{plan.pk}_%s"),
                 "consent_rows": consent_rows,
@@ -358,14 +350,16 @@ def accept_plan(request: ClinicRequest, patient_id: int) -> HttpResponse:
 def edit_plan(request: ClinicRequest, patient_id: int, plan_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     plan = selectors.get_plan(patient, plan_id)
-    form = f.PlanEditForm(request.POST, auto_id=f"id_edit_{plan.pk}_%s")
+    form = f.PlanEditForm(request.POST, plan=plan, auto_id=f"id_edit_{plan.pk}_%s")
+    if form.is_valid():
+        form.refuse_conflicts()  # an error on the field: _step then shows the form again
     return _step(
         request,
         patient,
         "plan",
         f"plan_edit:{plan.pk}",
         form,
-        lambda fm: services.update_plan(plan, request.user, fm.to_service()),
+        lambda fm: services.update_plan(plan, request.user, fm.changes()),
     )
 
 

@@ -202,6 +202,31 @@ def create_follow_up_plan(
 ) -> FollowUpPlan:
     """Create a course's follow-up schedule: baseline, pre-session and follow-up visits."""
     _writable(patient, "patient")
+    with transaction.atomic():
+        # Under the patient's lock: the "already has a schedule" check reads, then the
+        # course is written; a form sent twice at once booked the course twice.
+        lock_patient(patient)
+        return _create_follow_up_plan(
+            patient,
+            user,
+            first_session_date=first_session_date,
+            sessions_planned=sessions_planned,
+            interval_weeks=interval_weeks,
+            follow_up_weeks=follow_up_weeks,
+            protocol_key=protocol_key,
+        )
+
+
+def _create_follow_up_plan(
+    patient: Patient,
+    user: User,
+    *,
+    first_session_date: date | str | None,
+    sessions_planned: int | str | None,
+    interval_weeks: float | str | None,
+    follow_up_weeks: str | Iterable[int],
+    protocol_key: str,
+) -> FollowUpPlan:
     err = _Errors()
     first = read_date(err, "first_session_date", first_session_date, required=True)
     n = read_whole(err, "sessions_planned", sessions_planned, 1, schedule.MAX_SESSIONS)

@@ -144,6 +144,9 @@ def create_patient(
         raise PatientError({f: ["This field is required."] for f in missing})
     _check_mrn_free(clinic, cleaned["medical_record_number"])
     with transaction.atomic():
+        # One registration of a clinic at a time: two of one person sent at the same moment
+        # (from two desks) both passed the duplicate check, which reads and then writes.
+        Clinic.objects.select_for_update().filter(pk=clinic.pk).first()
         same = possible_duplicates(clinic, cleaned)
         if same and not confirm_not_duplicate:
             raise PatientError({DUPLICATE_FIELD: [_duplicate_message(same)]})
@@ -238,7 +241,19 @@ def update_patient(patient: Patient, user: User, data: dict[str, Any]) -> Patien
     mrn = cleaned.get("medical_record_number")
     if mrn:
         _check_mrn_free(patient.clinic, mrn, patient)
-    fresh = Patient.objects.get(pk=patient.pk)
+    with transaction.atomic():
+        # Locked, then read: the row saved is the one as it stands, so a void or another
+        # edit committed meanwhile is not overwritten with what this request read before.
+        lock_patient(patient)
+        fresh = Patient.objects.get(pk=patient.pk)
+        if fresh.is_voided:
+            raise PatientError({"__all__": ["This record is voided and cannot be edited."]})
+        return _apply_edit(fresh, user, cleaned, confirm_not_duplicate)
+
+
+def _apply_edit(
+    fresh: Patient, user: User, cleaned: dict[str, Any], confirm_not_duplicate: bool
+) -> Patient:
     if cleaned.get("sex_at_birth", fresh.sex_at_birth) != fresh.sex_at_birth:
         _check_sex_fits_history(fresh, cleaned["sex_at_birth"])
     identity = ("given_name", "family_name", "date_of_birth")
@@ -281,8 +296,12 @@ def void_patient(patient: Patient, user: User, reason: str) -> Patient:
         raise PatientError({"reason": ["Give the reason for voiding (at least 5 characters)."]})
     if patient.is_voided:
         raise PatientError({"__all__": ["This record is already voided."]})
-    fresh = Patient.objects.get(pk=patient.pk)
-    fresh.voided_at = timezone.now()
-    fresh.voided_by = user
-    fresh.void_reason = reason
-    return _save(fresh, user, f"voided: {reason}")
+    with transaction.atomic():
+        lock_patient(patient)  # an edit saving the row meanwhile would undo the void
+        fresh = Patient.objects.get(pk=patient.pk)
+        if fresh.is_voided:
+            raise PatientError({"__all__": ["This record is already voided."]})
+        fresh.voided_at = timezone.now()
+        fresh.voided_by = user
+        fresh.void_reason = reason
+        return _save(fresh, user, f"voided: {reason}")

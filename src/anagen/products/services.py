@@ -1367,6 +1367,13 @@ def _update_block_reason(lot: Lot, user: User | None, old: str, new: str) -> Non
         save_with_history(locked, user, "block reason updated: excursion updated")
 
 
+def _lock_location(location: StorageLocation) -> None:
+    """One write of a location's readings at a time (PostgreSQL; SQLite serialises writers):
+    the same reading sent twice at once passed the duplicate check twice (a 500 on the
+    unique constraint), and two out-of-range readings at once each opened an excursion."""
+    StorageLocation.objects.select_for_update().filter(pk=location.pk).first()
+
+
 def record_reading(
     location: StorageLocation, user: User, *, recorded_at: datetime, temperature_c: Any
 ) -> tuple[TemperatureReading, list[Excursion]]:
@@ -1377,9 +1384,10 @@ def record_reading(
     except ValueError as exc:
         raise _fail("recorded_at", f"Not a possible reading time: {exc}.") from exc
     value = _to_decimal(temperature_c, "temperature_c")
-    if TemperatureReading.objects.filter(location=location, recorded_at=recorded_at).exists():
-        raise _fail("recorded_at", "There is already a reading at this time for this location.")
     with transaction.atomic():
+        _lock_location(location)
+        if TemperatureReading.objects.filter(location=location, recorded_at=recorded_at).exists():
+            raise _fail("recorded_at", "There is already a reading at this time for this location.")
         reading = TemperatureReading(
             clinic=location.clinic, location=location, recorded_at=recorded_at,
             temperature_c=value, source=ReadingSource.MANUAL, entered_by=user,
@@ -1421,12 +1429,13 @@ def import_readings(
             f"{coldchain.written_time(timezone.localtime(future[0].at))}: "
             "check the logger's clock.",
         )
-    existing = set(
-        TemperatureReading.objects.filter(
-            location=location, recorded_at__in=[r.at for r in readings]
-        ).values_list("recorded_at", flat=True)
-    )
     with transaction.atomic():
+        _lock_location(location)
+        existing = set(
+            TemperatureReading.objects.filter(
+                location=location, recorded_at__in=[r.at for r in readings]
+            ).values_list("recorded_at", flat=True)
+        )
         rows = [
             TemperatureReading(
                 clinic=location.clinic,
