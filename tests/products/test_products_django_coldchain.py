@@ -465,3 +465,19 @@ class TestReadingsAtTheSameMoment:
         ]
         assert at_once(warm, services.ProductError) == ["ok", "ok"]
         assert Excursion.objects.filter(lot=lot).count() == 1
+
+
+def test_a_reading_entered_late_and_earlier_extends_the_excursion_back(make_lot, clinic_a, quality):
+    """-50 °C at 10:35, then a late entry of -50 °C at 10:30: one excursion from 10:30."""
+    freezer = services.create_location(clinic_a, quality, "Freezer L1")
+    lot = make_lot(released=True, storage_location=freezer, received_at=a_day_ago())
+    start = lot.received_at + timedelta(hours=1)
+    services.record_reading(freezer, quality, recorded_at=start, temperature_c=-80)
+    services.record_reading(
+        freezer, quality, recorded_at=start + timedelta(minutes=35), temperature_c=-50
+    )
+    services.record_reading(
+        freezer, quality, recorded_at=start + timedelta(minutes=30), temperature_c=-50
+    )
+    [excursion] = Excursion.objects.filter(lot=lot)
+    assert excursion.started_at == start + timedelta(minutes=30)

@@ -1215,16 +1215,24 @@ def scan_excursions(location: StorageLocation, user: User | None) -> list[Excurs
         lo = float(lot.product.storage_min_temperature_c)
         hi = float(lot.product.storage_max_temperature_c)
         for span in coldchain.find_excursions(readings, lo, hi):
-            existing = Excursion.objects.filter(lot=lot, started_at=span.started_at).first()
+            # The recorded excursion this span continues: one that starts within it. A
+            # reading entered late, earlier than the recorded start, moves the start back;
+            # matched by the exact start, it had opened a second excursion for one event.
+            within = Excursion.objects.filter(lot=lot, started_at__gte=span.started_at)
+            if span.ended_at is not None:
+                within = within.filter(started_at__lte=span.ended_at)
+            existing = within.order_by("started_at").first()
             if existing is not None:
                 extreme = Decimal(str(span.extreme_c))
                 if (
-                    existing.ended_at != span.ended_at
+                    existing.started_at != span.started_at
+                    or existing.ended_at != span.ended_at
                     or existing.duration_minutes != span.duration_minutes
                     or existing.extreme_temperature_c != extreme
                 ):
                     grew = _excursion_grew(existing, span, lo, hi)
                     old_reason = excursion_block_reason(existing)
+                    existing.started_at = span.started_at
                     existing.ended_at = span.ended_at
                     existing.duration_minutes = span.duration_minutes
                     existing.extreme_temperature_c = extreme
