@@ -246,3 +246,25 @@ class TestAtTheSameMoment:
         outcomes = at_once([register(n) for n in range(4)], PatientError)
         assert outcomes == ["ok"] + ["refused"] * 3, outcomes
         assert Patient.objects.filter(clinic=clinic_a, family_name="Ruiz").count() == 1
+
+
+def test_writes_check_again_under_the_lock_whether_the_patient_was_voided(
+    clinic_a, admin, make_patient
+):
+    """A visit or event posted from a page opened before someone voided the record: the
+    write read the patient before the void and went through."""
+    from django.utils import timezone
+
+    from anagen.monitoring import services as monitoring
+
+    patient = make_patient(clinic_a, admin)
+    void_patient(Patient.objects.get(pk=patient.pk), admin, "registered twice")
+    assert not patient.is_voided  # the caller's copy, read before the void
+    with pytest.raises(monitoring.MonitoringError, match="voided"):
+        monitoring.record_visit(patient, admin, {"visit_date": timezone.localdate()})
+    with pytest.raises(monitoring.MonitoringError, match="voided"):
+        monitoring.record_adverse_event(
+            patient, admin,
+            {"term_key": "headache", "grade": 1, "onset_date": timezone.localdate()},
+        )  # fmt: skip
+    assert not patient.visits.exists() and not patient.adverse_events.exists()

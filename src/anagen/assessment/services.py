@@ -1281,7 +1281,8 @@ def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> Treatment
     with transaction.atomic():
         # Lock the patient row (PostgreSQL; SQLite transactions are IMMEDIATE) and check
         # again: a double submission or a second clinician waits here, then sees this plan.
-        lock_patient(patient)
+        if lock_patient(patient).is_voided:  # voided meanwhile
+            raise AssessmentError({"__all__": ["This record is voided."]})
         conflicts = active_plan_conflicts(patient, chosen.modalities)
         if conflicts:
             raise AssessmentError({"proposal_key": conflicts})

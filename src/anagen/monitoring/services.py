@@ -205,7 +205,7 @@ def create_follow_up_plan(
     with transaction.atomic():
         # Under the patient's lock: the "already has a schedule" check reads, then the
         # course is written; a form sent twice at once booked the course twice.
-        lock_patient(patient)
+        _writable(lock_patient(patient), "patient")  # voided meanwhile?
         return _create_follow_up_plan(
             patient,
             user,
@@ -370,7 +370,7 @@ def add_scheduled_visit(
     with transaction.atomic():
         # Under the patient's lock: the same form sent twice booked the patient twice (two
         # reminders).
-        lock_patient(patient)
+        _writable(lock_patient(patient), "patient")  # voided meanwhile?
         same = (
             ScheduledVisit.objects.filter(
                 patient=patient,
@@ -911,7 +911,7 @@ def record_visit(
     with transaction.atomic():
         # Lock the patient's row (PostgreSQL; SQLite serialises writers) and look again, so
         # that two visits posted at once cannot both find the day empty.
-        lock_patient(patient)
+        _writable(lock_patient(patient), "patient")  # voided meanwhile?
         recheck = _Errors()
         earlier = _same_day_check(patient, visit_date, confirmed_same_day, recheck)
         if visit_values.get("is_baseline"):
@@ -1308,7 +1308,7 @@ def record_adverse_event(patient: Patient, user: User, data: Mapping[str, Any]) 
     event = AdverseEvent(clinic=patient.clinic, patient=patient, reported_by=user, **values)
     with transaction.atomic():
         # Under the patient's lock: two submits of one form both passed the check.
-        lock_patient(patient)
+        _writable(lock_patient(patient), "patient")  # voided meanwhile?
         duplicate = _duplicate_event_message(patient, values)
         if duplicate:
             raise MonitoringError({"term_key": [duplicate]})

@@ -113,11 +113,12 @@ def _save(patient: Patient, user: User, reason: str) -> Patient:
     return patient
 
 
-def lock_patient(patient: Patient) -> None:
+def lock_patient(patient: Patient) -> Patient:
     """Lock the patient's row until the transaction ends (PostgreSQL; SQLite serialises
     writers), so that two writes checked against the same record (a form sent twice) cannot
-    both pass the check. Call inside ``transaction.atomic``."""
-    Patient.objects.select_for_update().filter(pk=patient.pk).first()
+    both pass the check. Call inside ``transaction.atomic``. Returned: the row as it stands
+    now, to check again what may have changed meanwhile (a void committed by someone else)."""
+    return Patient.objects.select_for_update().get(pk=patient.pk)
 
 
 def create_patient(
@@ -244,8 +245,7 @@ def update_patient(patient: Patient, user: User, data: dict[str, Any]) -> Patien
     with transaction.atomic():
         # Locked, then read: the row saved is the one as it stands, so a void or another
         # edit committed meanwhile is not overwritten with what this request read before.
-        lock_patient(patient)
-        fresh = Patient.objects.get(pk=patient.pk)
+        fresh = lock_patient(patient)
         if fresh.is_voided:
             raise PatientError({"__all__": ["This record is voided and cannot be edited."]})
         return _apply_edit(fresh, user, cleaned, confirm_not_duplicate)
@@ -297,8 +297,7 @@ def void_patient(patient: Patient, user: User, reason: str) -> Patient:
     if patient.is_voided:
         raise PatientError({"__all__": ["This record is already voided."]})
     with transaction.atomic():
-        lock_patient(patient)  # an edit saving the row meanwhile would undo the void
-        fresh = Patient.objects.get(pk=patient.pk)
+        fresh = lock_patient(patient)  # an edit saving the row meanwhile would undo the void
         if fresh.is_voided:
             raise PatientError({"__all__": ["This record is already voided."]})
         fresh.voided_at = timezone.now()

@@ -536,7 +536,8 @@ def record_session(
         )
     graft_rows = _clean_grafts(modality, list(grafts or []), errors)
     # Two sessions posted at once cannot both find the day empty.
-    lock_patient(plan.patient)
+    if lock_patient(plan.patient).is_voided:  # voided since the page was opened
+        errors.setdefault("__all__", []).append("The patient record is voided.")
     earlier = same_day_sessions(plan.patient, modality, performed_on)
     confirmed_same_day = data.get("confirm_same_day") is True
     if earlier and not confirmed_same_day:
