@@ -268,3 +268,19 @@ def test_writes_check_again_under_the_lock_whether_the_patient_was_voided(
             {"term_key": "headache", "grade": 1, "onset_date": timezone.localdate()},
         )  # fmt: skip
     assert not patient.visits.exists() and not patient.adverse_events.exists()
+
+
+def test_a_measurement_is_not_added_to_a_visit_voided_since_it_was_read(
+    clinic_a, admin, make_patient
+):
+    from django.utils import timezone
+
+    from anagen.monitoring import services as monitoring
+    from anagen.monitoring.models import Visit
+
+    patient = make_patient(clinic_a, admin)
+    visit = monitoring.record_visit(patient, admin, {"visit_date": timezone.localdate()})
+    monitoring.void_record(Visit.objects.get(pk=visit.pk), admin, "wrong patient")
+    with pytest.raises(monitoring.MonitoringError, match="voided"):
+        monitoring.add_measurement(visit, admin, {"hair_count": 40, "target_area_cm2": 1})
+    assert not visit.measurements.exists()

@@ -957,6 +957,12 @@ def record_visit(
     return visit
 
 
+def _lock_visit(visit: Visit) -> Visit:
+    """The visit's row, locked until the transaction ends, as it stands now: a void
+    (void_record locks it too) and an addition to the visit cannot pass each other."""
+    return Visit.objects.select_for_update().get(pk=visit.pk)  # the visit row only
+
+
 def add_measurement(
     visit: Visit, user: User, data: Mapping[str, Any], *, source: str = Measurement.Source.MANUAL
 ) -> Measurement:
@@ -979,6 +985,7 @@ def add_measurement(
         **values,
     )
     with transaction.atomic():
+        _writable(_lock_visit(visit), "visit")  # voided meanwhile?
         reason = f"measurement ({source})"
         if density_derived:
             reason += f"; {DERIVED_DENSITY_NOTE}"
@@ -1003,6 +1010,7 @@ def revise_measurement(
     if not _has_measurement(values):
         raise MonitoringError({"__all__": ["Enter at least one measurement."]})
     with transaction.atomic():
+        _writable(_lock_visit(measurement.visit), "visit")  # voided meanwhile?
         fresh = Measurement.objects.select_for_update().get(pk=measurement.pk)
         _writable(fresh, "measurement")  # voided by someone else since it was read
         for field in MEASUREMENT_FIELDS:
@@ -1021,6 +1029,7 @@ def add_photos(visit: Visit, user: User, photos: Iterable[PhotoUpload]) -> list[
     cleaned = _clean_photos(err, photos)
     err.raise_if_any()
     with transaction.atomic():
+        _writable(_lock_visit(visit), "visit")  # voided meanwhile?
         return [_store_photo(visit, user, u, c) for u, c in cleaned]
 
 
