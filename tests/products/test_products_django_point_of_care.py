@@ -4,17 +4,16 @@ and stock never goes negative, even when many nurses draw at the same time."""
 # ruff: noqa: F811 — pytest fixtures imported from the support module are redefined as arguments.
 from __future__ import annotations
 
-import threading
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from anagen.accounts.roles import Role
 from anagen.products import selectors, services
 from anagen.products.models import Lot, VialDraw
 
+from ..races import at_once
 from .test_products_django_support import (  # noqa: F401
     good_results,
     make_lot,
@@ -197,31 +196,9 @@ def test_ten_nurses_drawing_from_five_vials_at_once_get_exactly_five(
     services.release_lot(lot, quality_user)
     patients = [make_patient(clinic_a, nurse) for _ in range(10)]
 
-    barrier = threading.Barrier(10)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def draw(patient):
-        try:
-            barrier.wait()
-            services.draw_vials(lot, patient, 1, nurse, on_date=TODAY)
-            result = "ok"
-        except services.InsufficientStock:
-            result = "empty"
-        except Exception as exc:  # a failure here must show in the assertion, not vanish
-            result = f"error: {exc!r}"
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=draw, args=(p,)) for p in patients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
-    assert sorted(outcomes) == ["empty"] * 5 + ["ok"] * 5, outcomes
+    draws = [lambda p=p: services.draw_vials(lot, p, 1, nurse, on_date=TODAY) for p in patients]
+    outcomes = at_once(draws, services.InsufficientStock)
+    assert outcomes == ["ok"] * 5 + ["refused"] * 5, outcomes
     lot.refresh_from_db()
     assert lot.quantity_on_hand == 0
     assert VialDraw.objects.filter(lot=lot).count() == 5
@@ -262,26 +239,8 @@ def test_concurrent_draws_of_two_vials_never_take_more_than_there_are(
     services.record_coa(lot, quality_user, testing_laboratory="Lab", results=good_results())
     services.release_lot(lot, quality_user)
     patient = make_patient(clinic_a, nurse)
-    barrier = threading.Barrier(8)
-    outcomes: list[str] = []
-
-    def draw():
-        try:
-            barrier.wait()
-            services.draw_vials(lot, patient, 2, nurse, on_date=TODAY)
-            outcomes.append("ok")
-        except services.InsufficientStock:
-            outcomes.append("empty")
-        except Exception as exc:
-            outcomes.append(f"error: {exc!r}")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=draw) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(outcomes) == ["empty"] * 5 + ["ok"] * 3, outcomes
+    draw = lambda: services.draw_vials(lot, patient, 2, nurse, on_date=TODAY)  # noqa: E731
+    outcomes = at_once([draw] * 8, services.InsufficientStock)
+    assert outcomes == ["ok"] * 3 + ["refused"] * 5, outcomes
     lot.refresh_from_db()
     assert lot.quantity_on_hand == 1
