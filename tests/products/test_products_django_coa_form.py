@@ -204,3 +204,28 @@ class TestARefusedSaveWithAPdf:
         client.force_login(quality)
         lot = make_lot()
         assert self.AGAIN not in client.get(f"/products/lots/{lot.pk}/coa/").content.decode()
+
+
+def test_a_certificate_saved_by_someone_else_meanwhile_is_not_overwritten(
+    client, make_lot, quality
+):
+    """The certificate is saved whole: a form opened before another save put the other
+    person's results back as they were when it was opened."""
+    from ..html import post_form_data
+
+    lot = make_lot()
+    services.record_coa(lot, quality, testing_laboratory="Lab A", results=good_results())
+    client.force_login(quality)
+    url = f"/products/lots/{lot.pk}/coa/"
+    opened = post_form_data(client.get(url).content.decode(), url)
+    services.record_coa(lot, quality, testing_laboratory="Lab B", results=good_results())
+    refused = client.post(url, {**opened, "cgmp_statement": ["Made under cGMP"]})
+    assert refused.status_code == 400
+    page = refused.content.decode()
+    assert "Someone else saved this certificate since you opened this page" in page
+    assert "Testing laboratory" in page.split("Someone else saved")[1].split("</p>")[0]
+    coa = CertificateOfAnalysis.objects.get(lot=lot)
+    assert coa.testing_laboratory == "Lab B" and coa.cgmp_statement != "Made under cGMP"
+    # Opened again: saved.
+    again = post_form_data(client.get(url).content.decode(), url)
+    assert client.post(url, {**again, "cgmp_statement": ["Made under cGMP"]}).status_code == 302

@@ -146,6 +146,19 @@ class OpenedValuesForm(forms.BaseForm):
         for name in names if names is not None else list(self.fields):
             self.fields[name].track_opened = True  # type: ignore[attr-defined]
 
+    def changed_elsewhere(self) -> list[str]:
+        """The labels of the tracked fields whose stored value is no longer the one the form
+        was opened with: someone else saved the record meanwhile."""
+        out = []
+        for name, field in self.fields.items():
+            if not getattr(field, "track_opened", False):
+                continue
+            bound = cast(ShownBoundField, self[name])
+            sent, opened = bound.opened_sent()
+            if sent and _differs(field, bound.initial, opened):
+                out.append(str(bound.label))
+        return out
+
     def refuse_conflicts(self) -> bool:
         """Add an error to each field changed here and, differently, by someone else since
         the form was opened; its opened value becomes the stored one, so that saving again
@@ -157,7 +170,7 @@ class OpenedValuesForm(forms.BaseForm):
             if not sent or not getattr(field, "track_opened", False):
                 continue
             stored = bound.initial
-            if field.has_changed(stored, opened) and field.has_changed(stored, bound.data):
+            if _differs(field, stored, opened) and field.has_changed(stored, bound.data):
                 conflicts.append((name, field, stored))
         if not conflicts:
             return False
@@ -178,13 +191,26 @@ class OpenedValuesForm(forms.BaseForm):
                 continue
             bound = self[name]
             sent, opened = cast(ShownBoundField, bound).opened_sent()
-            if sent and field.has_changed(bound.initial, opened):
+            if sent and _differs(field, bound.initial, opened):
                 _put_value(data, self.add_prefix(name), field, bound.initial)
                 data[f"{OPENED_PREFIX}{self.add_prefix(name)}"] = json.dumps(
                     plain_value(field.prepare_value(bound.initial))
                 )
         self.data = data
         return True
+
+
+def _differs(field: forms.Field, stored: Any, opened: Any) -> bool:
+    """Whether the stored value is no longer the opened one (``opened`` as its JSON input
+    holds it), compared as the page writes them: a float stored, its text opened."""
+
+    def key(value: Any) -> Any:
+        value = plain_value(value)
+        if isinstance(value, list):
+            return sorted(str(v) for v in value)
+        return "" if value is None else str(value)
+
+    return bool(key(field.prepare_value(stored)) != key(opened))
 
 
 def _put_value(data: Any, key: str, field: forms.Field, stored: Any) -> None:

@@ -294,8 +294,9 @@ def read_coa_number(name: str, text: str) -> float | dict[str, Any]:
     return {"value": value, "unit": unit}
 
 
-class CoaForm(forms.Form):
-    """The CoA: laboratory, statement, the PDF and every structured result."""
+class CoaForm(OpenedValuesForm, forms.Form):
+    """The CoA: laboratory, statement, the PDF and every structured result. Each field but
+    the PDF carries its value as opened (``changed_elsewhere``)."""
 
     testing_laboratory = forms.CharField(max_length=200)
     third_party_laboratory = forms.BooleanField(
@@ -322,6 +323,7 @@ class CoaForm(forms.Form):
             self.fields[name] = forms.ChoiceField(required=False, label=label, choices=choices)
         for name, label in TEXT_LABELS.items():
             self.fields[name] = forms.CharField(required=False, label=label, max_length=300)
+        self.track_opened_values([n for n in self.fields if n != "pdf"])
 
     def clean(self) -> dict[str, Any]:
         super().clean()

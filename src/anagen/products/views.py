@@ -177,6 +177,16 @@ def coa_edit(request: ClinicRequest, lot_id: int) -> HttpResponse:
     coa = getattr(lot, "coa", None)
     initial = CoaForm.initial_from(coa) if coa else {}
     form = CoaForm(request.POST or None, request.FILES or None, initial=initial)
+    elsewhere = form.changed_elsewhere() if request.method == "POST" else []
+    if elsewhere:
+        # The certificate is saved whole: saving this form would put back what the other
+        # person changed. Nothing is saved; the page must be opened again.
+        form.add_error(
+            None,
+            "Someone else saved this certificate since you opened this page (changed: "
+            f"{', '.join(elsewhere)}). Nothing was saved: open the certificate again to see "
+            "the stored values, then enter your changes.",
+        )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
