@@ -571,7 +571,7 @@ def record_waste(request: ClinicRequest, lot_id: int, payload: WasteIn):
 
 def _trace(request: ClinicRequest, lot: Lot) -> dict:
     listed = selectors.affected_patients(lot)
-    patient_selectors.log_listed_access(request, [r["patient"] for r in listed], channel="api")
+    selectors.log_trace_listing(request, lot, channel="api", rows=listed)
     patients = [
         {
             "patient_id": r["patient"].pk,
@@ -645,8 +645,7 @@ def recall_csv(request: ClinicRequest, lot_id: int) -> HttpResponse:
     response = HttpResponse(
         selectors.recall_csv_download(lot), content_type="text/csv; charset=utf-8"
     )
-    listed = [r["patient"] for r in selectors.affected_patients(lot)]
-    patient_selectors.log_listed_access(request, listed, channel="api")
+    selectors.log_trace_listing(request, lot, channel="api")
     name = selectors.recall_file_name(lot, "recall", "csv")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -16,8 +16,10 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from anagen.accounts.models import Clinic
+from anagen.core.http import ClinicRequest
 from anagen.core.text import phone_cell, printed_code, spreadsheet_safe
 from anagen.patients.models import Patient
+from anagen.patients.selectors import log_listed_access
 from anagen.products.models import (
     Excursion,
     Lot,
@@ -316,6 +318,19 @@ def uses_of_lot(lot: Lot) -> list[tuple[VialDraw, Decimal | None]]:
     draws = list(draws_of_lot(lot))
     doses = draw_doses(draws)
     return [(d, doses.get(d.pk)) for d in draws]
+
+
+def log_trace_listing(
+    request: ClinicRequest,
+    lot: Lot,
+    *,
+    channel: str = "web",
+    rows: list[dict[str, Any]] | None = None,
+) -> None:
+    """An access-log row for every patient a trace list of ``lot`` shows (page, CSV, PDF,
+    API); ``rows``: affected_patients(lot), when the caller has read it already."""
+    listed = affected_patients(lot) if rows is None else rows
+    log_listed_access(request, [r["patient"] for r in listed], channel=channel)
 
 
 def affected_patients(

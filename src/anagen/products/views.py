@@ -355,7 +355,7 @@ def _trace_page(
 ) -> HttpResponse:
     uses = selectors.uses_of_lot(lot)  # each draw with its dose: read once for both tables
     patients = selectors.affected_patients(lot, uses)
-    patient_selectors.log_listed_access(request, [r["patient"] for r in patients])
+    selectors.log_trace_listing(request, lot, rows=patients)
     context = {
         "lot": lot,
         "uses": selectors.trace_uses(lot, uses),
@@ -391,18 +391,13 @@ def lot_recall(request: ClinicRequest, lot_id: int) -> HttpResponse:
     return _trace_page(request, lot, form, status=400)
 
 
-def _log_listed(request: ClinicRequest, lot: Lot, channel: str = "web") -> None:
-    patients = [r["patient"] for r in selectors.affected_patients(lot)]
-    patient_selectors.log_listed_access(request, patients, channel=channel)
-
-
 @require_permission("recall.manage")
 def recall_csv(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = selectors.get_lot(request.clinic, lot_id)
     response = HttpResponse(
         selectors.recall_csv_download(lot), content_type="text/csv; charset=utf-8"
     )
-    _log_listed(request, lot)
+    selectors.log_trace_listing(request, lot)
     name = selectors.recall_file_name(lot, "recall", "csv")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
@@ -412,7 +407,7 @@ def recall_csv(request: ClinicRequest, lot_id: int) -> HttpResponse:
 def recall_pdf(request: ClinicRequest, lot_id: int) -> HttpResponse:
     lot = selectors.get_lot(request.clinic, lot_id)
     pdf = selectors.recall_notice_pdf(lot, generated_at=timezone.now())
-    _log_listed(request, lot)
+    selectors.log_trace_listing(request, lot)
     response = HttpResponse(pdf, content_type="application/pdf")
     kind = "recall-notice" if hasattr(lot, "recall") else "trace-report"
     name = selectors.recall_file_name(lot, kind, "pdf")
