@@ -153,3 +153,64 @@ def test_the_agenda_calendar_on_a_phone_lists_the_days_with_appointments(page):
     assert box is not None and box["x"] + box["width"] <= PHONE["width"]
     assert page.get_by_text(f"Sat {saturday.day} {saturday:%b}").is_visible()
     assert page.console_errors == []
+
+
+# Visible controls smaller than a fingertip: buttons, fields and menus under 44 px high (or
+# buttons under 44 px wide), tick boxes under 24 px. Links inside running text are exempt
+# (WCAG 2.5.8's inline exception), as are controls drawn inside a chart or map.
+SMALL_TOUCH_TARGETS = """
+(() => {
+  const visible = el => {
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden';
+  };
+  const name = el => (el.textContent.trim() || el.name || el.id || el.type).slice(0, 30);
+  const small = [];
+  for (const el of document.querySelectorAll(
+      'button:not(.link), a.button, summary, select, input:not([type=hidden]):not([type=range])')) {
+    if (!visible(el) || el.closest('svg')) continue;
+    const r = el.getBoundingClientRect();
+    const tick = el.type === 'checkbox' || el.type === 'radio';
+    const min = tick ? 24 : 44;
+    if (r.height < min - 0.5 || ((tick || el.tagName === 'BUTTON') && r.width < min - 0.5))
+      small.push(`${el.tagName.toLowerCase()} ${name(el)} ${Math.round(r.width)}x${Math.round(r.height)}`);
+  }
+  for (const a of document.querySelectorAll('.topbar a, .topbar button')) {
+    if (visible(a) && a.getBoundingClientRect().height < 43.5) small.push(`menu ${name(a)}`);
+  }
+  return small.slice(0, 8);
+})()
+"""
+
+
+def test_on_a_touch_screen_every_control_is_big_enough_to_tap(
+    browser, live_server, screenshot, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    load_demo()
+    # A tablet at the chair: a touch screen reports a coarse pointer.
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 1024, "height": 768}, has_touch=True
+    )
+    page = context.new_page()
+    try:
+        sign_in(page, "clinician", "clinician-demo-2026")
+        page.get_by_role("heading", name="Anagen Demo Clinic").wait_for()
+        small = {}
+        for path in [*_pages(), "/patients/new/"]:
+            assert page.goto(path).status == 200, path
+            small[path] = page.evaluate(SMALL_TOUCH_TARGETS)
+        assert {p: s for p, s in small.items() if s} == {}
+        page.goto(_pages()[5])
+        screenshot(page, "tablet-touch-session")
+    finally:
+        context.close()
+
+
+def test_with_a_mouse_the_controls_keep_their_compact_size(page):
+    load_demo()
+    sign_in(page, "clinician", "clinician-demo-2026")
+    page.get_by_role("heading", name="Anagen Demo Clinic").wait_for()
+    page.goto("/patients/")
+    assert page.evaluate("matchMedia('(pointer: coarse)').matches") is False
+    assert page.evaluate(SMALL_TOUCH_TARGETS) != []
