@@ -173,7 +173,7 @@ SMALL_TOUCH_TARGETS = """
     const tick = el.type === 'checkbox' || el.type === 'radio';
     const min = tick ? 24 : 44;
     if (r.height < min - 0.5 || ((tick || el.tagName === 'BUTTON') && r.width < min - 0.5))
-      small.push(`${el.tagName.toLowerCase()} ${name(el)} ${Math.round(r.width)}x${Math.round(r.height)}`);
+      small.push(`${el.tagName} ${name(el)} ${Math.round(r.width)}x${Math.round(r.height)}`);
   }
   for (const a of document.querySelectorAll('.topbar a, .topbar button')) {
     if (visible(a) && a.getBoundingClientRect().height < 43.5) small.push(`menu ${name(a)}`);
