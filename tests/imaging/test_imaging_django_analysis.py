@@ -25,6 +25,7 @@ from anagen.monitoring import services as monitoring_services  # noqa: E402
 from anagen.monitoring.models import Measurement  # noqa: E402
 
 UPP = 5.0
+JSON = "application/json"
 PARAMS = synth.SynthParams(
     width=800,
     height=640,
@@ -757,3 +758,97 @@ def test_settings_saved_by_two_people_at_once_update_the_first_rather_than_fail(
     saved = services.save_settings(clinic_a, nurse, {"um_per_px": UPP})
     assert len(calls) == 2  # refused once, then saved on the second try
     assert ImagingSettings.objects.get(clinic=clinic_a).um_per_px == UPP == saved.um_per_px
+
+
+def _second_photo(client, patient, visit, data, captured) -> PhotoAnalysis:
+    f = SimpleUploadedFile("crown.png", data, content_type="image/png")
+    with captured(execute=True):
+        client.post(
+            f"/monitoring/{patient.pk}/visits/{visit.pk}/photos/",
+            {"kind": "trichoscopy", "view": "", "target_area": "crown", "image": f},
+        )
+    return PhotoAnalysis.objects.filter(photo__visit=visit).latest("pk")
+
+
+def test_once_the_visits_measurement_is_voided_another_photos_result_can_take_its_place(
+    client, analysed, patient, visit, nurse, png_bytes, django_capture_on_commit_callbacks
+):
+    second = _second_photo(client, patient, visit, png_bytes[0], django_capture_on_commit_callbacks)
+    assert second.measurement_id is None
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert "Record as the visit measurement" not in page  # the first photo's still stands
+    first = Measurement.objects.get(pk=analysed.measurement_id)
+    monitoring_services.void_record(first, nurse, "measured the wrong target area")
+
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    # Neither panel claims a measurement any more, and both offer to record theirs.
+    assert "Recorded as this visit's image-analysis measurement" not in page
+    assert "another trichoscopy photo" not in page
+    assert page.count("Record as the visit measurement") == 2
+    assert "(this result's was voided)" in page
+
+    r = client.post(
+        f"/imaging/{patient.pk}/analyses/{second.pk}/record/", headers={"HX-Request": "true"}
+    )
+    assert r.status_code == 200
+    assert "Recorded as this visit's image-analysis measurement" in r.content.decode()
+    second.refresh_from_db()
+    m = Measurement.objects.get(pk=second.measurement_id)
+    assert m.source == Measurement.Source.IMAGING and not m.is_voided
+    assert m.hair_count == second.summary_auto["count"]
+    assert m.history.first().history_user == nurse
+    assert second.history.filter(history_change_reason="visit measurement filled").exists()
+    # The first photo's result cannot now take the place as well.
+    r = client.post(f"/imaging/{patient.pk}/analyses/{analysed.pk}/record/")
+    assert r.status_code == 302
+    analysed.refresh_from_db()
+    assert analysed.measurement_id == first.pk  # still the voided one, nothing new
+    assert list(Measurement.objects.filter(visit=visit, voided_at__isnull=True)) == [m]
+    page = client.get(r.url).content.decode()
+    assert "comes from the analysis of another trichoscopy photo (crown)" in page
+
+
+def test_recording_an_analysis_is_refused_with_the_reason_and_limited_to_its_clinic_and_role(
+    client, analysed, patient, visit, nurse, clinic_a, clinic_b, make_user, api_token
+):
+    h = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
+    url = f"/api/v1/imaging/patients/{patient.pk}/analyses/{analysed.pk}/record"
+    detail = client.get(url.removesuffix("/record"), headers=h).json()
+    assert detail["records_visit_measurement"] is True and detail["may_record"] is False
+    r = client.post(url, {}, content_type=JSON, headers=h)
+    assert r.status_code == 400 and "already the visit's measurement" in r.json()["detail"]
+
+    Measurement.objects.get(pk=analysed.measurement_id)
+    monitoring_services.void_record(analysed.measurement, nurse, "entered against wrong area")
+    detail = client.get(url.removesuffix("/record"), headers=h).json()
+    assert detail["records_visit_measurement"] is False and detail["may_record"] is True
+
+    front_desk = make_user(Role.FRONT_DESK, clinic_a)
+    other = make_user(Role.NURSE, clinic_b)
+
+    def post_as(user, clinic):
+        auth = {"Authorization": f"Bearer {api_token(user, clinic)}"}
+        return client.post(url, {}, content_type=JSON, headers=auth).status_code
+
+    assert post_as(front_desk, clinic_a) == 403
+    assert post_as(other, clinic_b) == 404
+    client.force_login(other)
+    assert client.post(f"/imaging/{patient.pk}/analyses/{analysed.pk}/record/").status_code == 404
+    assert not Measurement.objects.filter(visit=visit, voided_at__isnull=True).exists()
+
+    r = client.post(url, {}, content_type=JSON, headers=h)
+    assert r.status_code == 200, r.content
+    assert r.json()["records_visit_measurement"] is True
+    assert Measurement.objects.filter(visit=visit, voided_at__isnull=True).count() == 1
+
+
+def test_an_unreadable_stored_image_fails_without_showing_the_servers_paths(
+    client, analysed, patient, visit
+):
+    name = analysed.photo.image.name
+    analysed.photo.image.storage.delete(name)
+    services.request_analysis(analysed.photo, analysed.requested_by)
+    a = services.run_analysis(analysed.pk)
+    assert a.status == "failed" and a.error == services.IMAGE_UNREADABLE
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert "could not be read" in page and name not in page and "Errno" not in page

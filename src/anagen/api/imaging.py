@@ -39,6 +39,10 @@ class AnalysisOut(Schema):
     # Queued or running for longer than any analysis takes: request it again.
     stalled: bool
     measurement_id: int | None
+    # The result is the visit's image-analysis measurement now (its measurement not voided).
+    records_visit_measurement: bool
+    # It could become it (POST .../record): the one that held that place was voided since.
+    may_record: bool
     quality: dict[str, Any] | None
     # The accuracy benchmark's record of the engine version that made the result (None:
     # no record for that version).
@@ -51,6 +55,14 @@ class AnalysisOut(Schema):
     @staticmethod
     def resolve_visit_id(obj: PhotoAnalysis) -> int:
         return obj.photo.visit_id
+
+    @staticmethod
+    def resolve_records_visit_measurement(obj: PhotoAnalysis) -> bool:
+        return services.records_visit_measurement(obj)
+
+    @staticmethod
+    def resolve_may_record(obj: PhotoAnalysis) -> bool:
+        return selectors.recording_state(obj).may_record
 
     @staticmethod
     def resolve_stalled(obj: PhotoAnalysis) -> bool:
@@ -173,6 +185,19 @@ def add_correction(request: ClinicRequest, patient_id: int, analysis_id: int, pa
         services.add_edit(analysis, request.user, data)
     analysis.refresh_from_db()
     return analysis
+
+
+@router.post(
+    "/patients/{patient_id}/analyses/{analysis_id}/record",
+    response=AnalysisOut,
+    summary="Make this finished analysis the visit's image-analysis measurement (where the "
+    "one that held that place was voided)",
+    auth=guard("visit.record"),
+)
+def record_measurement(request: ClinicRequest, patient_id: int, analysis_id: int):
+    patient = monitoring_selectors.get_patient(request.clinic, patient_id)
+    analysis = selectors.get_analysis(patient, analysis_id)
+    return services.record_as_visit_measurement(analysis, request.user)
 
 
 @router.post(

@@ -244,3 +244,17 @@ def measurement_source(measurement: Measurement, *, short: bool = False) -> str:
     where = f" of {analysis.photo.target_area}" if analysis.photo.target_area else ""
     state = f"corrected ({n} correction{'s' if n != 1 else ''})" if n else "automatic"
     return f"{measurement.get_source_display()}{where}, {state}"
+
+
+@dataclass(frozen=True)
+class RecordingState:
+    """Whether an analysis is the visit's image-analysis measurement now (``recorded``), or
+    could become it (``may_record``: the one that held that place was voided since)."""
+
+    recorded: bool
+    may_record: bool
+
+
+def recording_state(analysis: PhotoAnalysis) -> RecordingState:
+    recorded = services.records_visit_measurement(analysis)
+    return RecordingState(recorded, not recorded and services.may_record(analysis))

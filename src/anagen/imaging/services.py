@@ -49,7 +49,7 @@ from anagen.imaging.models import (
     PhotoComparison,
 )
 from anagen.monitoring import services as monitoring_services
-from anagen.monitoring.models import TARGET_AREA_CM2_RANGE, Measurement, Photo
+from anagen.monitoring.models import TARGET_AREA_CM2_RANGE, Measurement, Photo, Visit
 from anagen.monitoring.uploads import TRICHOSCOPY_MAX_MEGAPIXELS
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,12 @@ EDIT_OPS = ("add", "remove", "merge", "split", "set_diameter")
 # Phototrichogram limits (COMPARISON_DAYS apart, GROWTH_MM_PER_DAY, MIN_REGISTRATION_SCORE)
 # live in engine/compare.py, so that `anagen image compare` applies the same rules.
 SAME_SCALE_TOLERANCE = 0.01  # both analyses must use the same µm/px within 1 %
+
+
+IMAGE_UNREADABLE = (
+    "The stored image file could not be read (missing or damaged on the server). Ask your "
+    "administrator to restore it from the backup, or void this photo and upload it again."
+)
 
 
 class ImagingError(Refusal):
@@ -262,8 +268,10 @@ def run_analysis(analysis_id: int) -> PhotoAnalysis:
         analysis.status, analysis.error = PhotoAnalysis.Status.NEEDS_CALIBRATION, str(exc)
     except ImageInputError as exc:
         analysis.status, analysis.error = PhotoAnalysis.Status.FAILED, str(exc)
-    except (OSError, FileNotFoundError) as exc:
-        analysis.status, analysis.error = PhotoAnalysis.Status.FAILED, f"image unreadable: {exc}"
+    except OSError:
+        # The server's path stays in the log: the page and the API say what to do.
+        log.exception("analysis %s: the stored image could not be read", analysis_id)
+        analysis.status, analysis.error = PhotoAnalysis.Status.FAILED, IMAGE_UNREADABLE
     except Exception as exc:  # noqa: BLE001 - stored and shown; the worker keeps running
         log.exception("analysis %s failed", analysis_id)
         analysis.status = PhotoAnalysis.Status.FAILED
@@ -342,48 +350,9 @@ def _record_measurement(
             current = None
     analysis.measurement = current
     area = round(s.field_area_cm2, 4)
-    # Another photo's analysis already measures this visit: a second image (another target
-    # area, or a failed retake) must not silently replace it as the visit's measurement.
-    other = (
-        PhotoAnalysis.objects.filter(
-            photo__visit=visit, measurement__isnull=False, measurement__voided_at__isnull=True
-        )
-        .exclude(pk=analysis.pk)
-        .select_related("photo")
-        .first()
-    )
-    flags = set(result.quality.get("flags", ())) & UNRELIABLE_WHEN_EMPTY
-    record, problem = True, ""
-    if visit.is_voided:
-        record = False  # its measurement, if any, went out with the visit
-    elif s.count == 0 and flags:
-        # Zero hairs is a real result on a bald patch, but not on an image that failed.
-        record, problem = (
-            False,
-            (
-                f"No hairs found on an image flagged {', '.join(sorted(flags))}: not recorded as "
-                "a visit measurement. Check the image and its scale, or enter the values by hand."
-            ),
-        )
-    elif current is None and other is not None:
-        photo = other.photo
-        where = f" ({photo.target_area})" if photo.target_area else ""
-        record, problem = (
-            False,
-            (
-                f"Not recorded as a visit measurement: the visit's measurement comes from the "
-                f"analysis of another trichoscopy photo{where}. Void that measurement on the visit "
-                "page to use this photo's result instead."
-            ),
-        )
-    elif not (TARGET_AREA_CM2_RANGE[0] <= area <= TARGET_AREA_CM2_RANGE[1]):
-        record, problem = (
-            False,
-            (
-                f"Field {area:g} cm² is outside {TARGET_AREA_CM2_RANGE[0]:g}–"
-                f"{TARGET_AREA_CM2_RANGE[1]:g} cm²: not recorded as a visit measurement."
-            ),
-        )
+    problem = _why_not_recorded(analysis, result, has_measurement=current is not None)
+    record = problem is None
+    problem = problem or ""
     if not record:
         if current is not None and not visit.is_voided:
             monitoring_services.void_record(
@@ -416,6 +385,91 @@ def _record_measurement(
     save_with_history(
         analysis, user, "visit measurement filled", update_fields=["measurement", "error"]
     )
+
+
+def _why_not_recorded(
+    analysis: PhotoAnalysis, result: Analysis, *, has_measurement: bool
+) -> str | None:
+    """Why this result cannot be the visit's measurement (None: it can). ``has_measurement``:
+    the analysis already holds an active measurement (it is then revised, not refused)."""
+    visit = analysis.photo.visit
+    s = result.summary
+    area = round(s.field_area_cm2, 4)
+    flags = set(result.quality.get("flags", ())) & UNRELIABLE_WHEN_EMPTY
+    if visit.is_voided:
+        return ""  # its measurement, if any, went out with the visit
+    if s.count == 0 and flags:
+        # Zero hairs is a real result on a bald patch, but not on an image that failed.
+        return (
+            f"No hairs found on an image flagged {', '.join(sorted(flags))}: not recorded as "
+            "a visit measurement. Check the image and its scale, or enter the values by hand."
+        )
+    # Another photo's analysis already measures this visit: a second image (another target
+    # area, or a failed retake) must not silently replace it as the visit's measurement.
+    other = (
+        PhotoAnalysis.objects.filter(
+            photo__visit=visit, measurement__isnull=False, measurement__voided_at__isnull=True
+        )
+        .exclude(pk=analysis.pk)
+        .select_related("photo")
+        .first()
+    )
+    if not has_measurement and other is not None:
+        photo = other.photo
+        where = f" ({photo.target_area})" if photo.target_area else ""
+        return (
+            f"Not recorded as a visit measurement: the visit's measurement comes from the "
+            f"analysis of another trichoscopy photo{where}. Void that measurement on the visit "
+            "page to use this photo's result instead."
+        )
+    if not (TARGET_AREA_CM2_RANGE[0] <= area <= TARGET_AREA_CM2_RANGE[1]):
+        return (
+            f"Field {area:g} cm² is outside {TARGET_AREA_CM2_RANGE[0]:g}–"
+            f"{TARGET_AREA_CM2_RANGE[1]:g} cm²: not recorded as a visit measurement."
+        )
+    return None
+
+
+def records_visit_measurement(analysis: PhotoAnalysis) -> bool:
+    """The analysis's result is the visit's measurement now (not voided since)."""
+    return bool(
+        analysis.measurement_id
+        and Measurement.objects.filter(pk=analysis.measurement_id, voided_at__isnull=True).exists()
+    )
+
+
+def may_record(analysis: PhotoAnalysis) -> bool:
+    """A finished analysis that is not the visit's measurement but could be now: the one
+    that blocked it (another photo's) was voided since, or its own was voided by hand."""
+    if not analysis.is_done or records_visit_measurement(analysis):
+        return False
+    return _why_not_recorded(analysis, final_analysis(analysis), has_measurement=False) is None
+
+
+def record_as_visit_measurement(analysis: PhotoAnalysis, user: User) -> PhotoAnalysis:
+    """Fill the visit's measurement from this analysis (corrected figures where corrected),
+    where :func:`may_record` allows it; otherwise refused with the reason."""
+    with transaction.atomic():
+        # The visit row first, as add_measurement and void_record do: two photos of one
+        # visit chosen at once cannot both become its measurement.
+        Visit.objects.select_for_update().get(pk=analysis.photo.visit_id)
+        current = (
+            PhotoAnalysis.objects.select_for_update()
+            .select_related("photo", "photo__visit")
+            .get(pk=analysis.pk)
+        )
+        if not current.is_done:
+            raise ImagingError({"analysis": ["This analysis has no result to record."]})
+        if records_visit_measurement(current):
+            raise ImagingError({"analysis": ["This result is already the visit's measurement."]})
+        result = final_analysis(current)
+        problem = _why_not_recorded(current, result, has_measurement=False)
+        if problem is not None:
+            raise ImagingError({"analysis": [problem or "The visit was voided."]})
+        _record_measurement(current, user, result, "chosen as the visit measurement")
+        if current.measurement_id is None:
+            raise ImagingError({"analysis": [current.error or "Not recorded."]})
+    return current
 
 
 # --- correction layer ----------------------------------------------------------------------
@@ -805,8 +859,9 @@ def run_comparison(comparison_id: int) -> PhotoComparison:
         c.status, c.error = PhotoComparison.Status.FAILED, " ".join(msgs)
     except (CalibrationError, ImageInputError, ValueError) as exc:
         c.status, c.error = PhotoComparison.Status.FAILED, str(exc)
-    except OSError as exc:
-        c.status, c.error = PhotoComparison.Status.FAILED, f"image unreadable: {exc}"
+    except OSError:
+        log.exception("comparison %s: a stored image could not be read", comparison_id)
+        c.status, c.error = PhotoComparison.Status.FAILED, IMAGE_UNREADABLE
     except Exception as exc:  # noqa: BLE001 - stored and shown; the worker keeps running
         log.exception("comparison %s failed", comparison_id)
         c.status, c.error = PhotoComparison.Status.FAILED, f"internal error ({type(exc).__name__})"

@@ -21,6 +21,11 @@ urlpatterns = [
         views.correct,
         name="correct",
     ),
+    path(
+        "<int:patient_id>/analyses/<int:analysis_id>/record/",
+        views.record_measurement,
+        name="record_measurement",
+    ),
     path("<int:patient_id>/photos/<int:photo_id>/analyse/", views.analyse, name="analyse"),
     path("<int:patient_id>/photos/<int:photo_id>/compare/", views.compare, name="compare"),
     path(

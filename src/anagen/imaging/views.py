@@ -148,6 +148,26 @@ def correct(request: ClinicRequest, patient_id: int, analysis_id: int) -> HttpRe
 
 @require_permission("visit.record")
 @require_http_methods(["POST"])
+def record_measurement(request: ClinicRequest, patient_id: int, analysis_id: int) -> HttpResponse:
+    """Make this finished analysis the visit's image-analysis measurement (where the one that
+    held that place was voided)."""
+    patient = monitoring_selectors.get_patient(request.clinic, patient_id)
+    analysis = selectors.get_analysis(patient, analysis_id)
+    try:
+        services.record_as_visit_measurement(analysis, request.user)
+    except services.ImagingError as exc:
+        if request.htmx:
+            return _panel(request, analysis, exc.errors)
+        messages.error(request, str(exc))
+        return redirect(_visit_url(analysis))
+    if request.htmx:
+        return _panel(request, analysis)
+    messages.success(request, "Recorded as the visit's image-analysis measurement.")
+    return redirect(_visit_url(analysis))
+
+
+@require_permission("visit.record")
+@require_http_methods(["POST"])
 def analyse(request: ClinicRequest, patient_id: int, photo_id: int) -> HttpResponse:
     """(Re)analyse one trichoscopy photo, with the µm/px entered here or the clinic's."""
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)

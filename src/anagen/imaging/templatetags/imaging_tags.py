@@ -31,6 +31,12 @@ def correction_log(analysis: Any) -> list[selectors.LogEntry]:
 
 
 @register.simple_tag
+def recording_state(analysis: Any) -> selectors.RecordingState:
+    """``{% recording_state a as rec %}``: is it (or may it become) the visit's measurement?"""
+    return selectors.recording_state(analysis)
+
+
+@register.simple_tag
 def hair_rows(analysis: Any) -> list[selectors.HairRow]:
     """``{% hair_rows a as rows %}``: the per-hair table, automatic and corrected."""
     return selectors.hair_rows(analysis)
