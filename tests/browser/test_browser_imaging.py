@@ -221,3 +221,37 @@ def test_clicks_on_the_overlay_place_a_missed_hair_in_image_pixels(page, screens
     assert added["polyline_px"] == [[x1, y1], [x2, y2]]
     screenshot(page, "imaging-click-to-place")
     assert page.console_errors == []
+
+
+FOCUSED = "() => document.activeElement ? document.activeElement.outerHTML.slice(0, 120) : ''"
+HAIR_ID_FOCUSED = "() => document.activeElement?.name === 'hair_id'"
+
+
+def test_a_keyboard_user_stays_in_the_correction_form_after_each_correction(page, tmp_path):
+    img, _ = synth.generate(
+        synth.SynthParams(width=800, height=640, um_per_px=5.0, glare=0.0, density_per_cm2=180),
+        21,
+    )
+    patient, visit = _nurse_at_a_visit(page, tmp_path, img)
+    analysis = PhotoAnalysis.objects.get(photo__visit=visit)
+    first, second = [h["id"] for h in analysis.hairs if h["counted"]][:2]
+    remove = page.locator(f"#analysis-{analysis.pk}").get_by_label("Remove hair no.")
+    remove.fill(str(first))
+    remove.press("Enter")  # the whole panel is swapped
+    page.get_by_text("1 correction", exact=True).wait_for()
+    page.wait_for_function(HAIR_ID_FOCUSED)
+    focused = page.evaluate(FOCUSED)
+    assert 'name="hair_id"' in focused, focused
+    # Typing on goes into the new panel's "Remove hair no." box.
+    page.keyboard.type(str(second))
+    page.keyboard.press("Enter")
+    page.get_by_text("2 corrections", exact=True).wait_for()
+    # A refused correction puts the focus on what was wrong, read out as an alert.
+    page.wait_for_function(HAIR_ID_FOCUSED)
+    page.keyboard.type("99999")
+    page.keyboard.press("Enter")
+    errors = page.get_by_test_id("correction-errors")
+    errors.wait_for()
+    page.wait_for_function("() => 'refused' in (document.activeElement?.dataset || {})")
+    assert "99999" in errors.inner_text() or "Hair no." in errors.inner_text()
+    assert page.console_errors == []

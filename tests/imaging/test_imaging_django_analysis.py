@@ -521,7 +521,9 @@ def test_clinic_settings_page_saves_calibration(client, clinic_a, make_user):
     client.force_login(make_user(Role.ADMIN, clinic_a))
     assert client.get("/imaging/settings/").status_code == 200
     r = client.post("/imaging/settings/", {"um_per_px": "abc", "terminal_cutoff_um": "40"})
-    assert r.status_code == 400 and "Enter a number" in r.content.decode()
+    assert (
+        r.status_code == 400 and "Image scale (µm per pixel): enter a number." in r.content.decode()
+    )
     r = client.post("/imaging/settings/", {"um_per_px": "4.2", "terminal_cutoff_um": "30"})
     assert r.status_code == 302
     cfg = ImagingSettings.objects.get(clinic=clinic_a)
@@ -537,7 +539,7 @@ def test_clinic_settings_page_saves_calibration(client, clinic_a, make_user):
         "/imaging/settings/",
         {"um_per_px": "4.2", "terminal_cutoff_um": "30", "calibration_note": "x" * 201},
     )
-    assert r.status_code == 400 and "At most 200 characters" in r.content.decode()
+    assert r.status_code == 400 and "Note: at most 200 characters" in r.content.decode()
     assert ImagingSettings.objects.get(clinic=clinic_a).calibration_note == ""
 
 
@@ -852,3 +854,66 @@ def test_an_unreadable_stored_image_fails_without_showing_the_servers_paths(
     assert a.status == "failed" and a.error == services.IMAGE_UNREADABLE
     page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
     assert "could not be read" in page and name not in page and "Errno" not in page
+
+
+def test_saving_the_clinic_calibration_analyses_the_photos_that_waited_for_it(
+    client,
+    nurse,
+    patient,
+    visit,
+    png_bytes,
+    clinic_a,
+    make_user,
+    django_capture_on_commit_callbacks,
+):
+    client.force_login(nurse)
+    a = upload(client, patient, visit, png_bytes[0], django_capture_on_commit_callbacks)
+    assert a.status == "needs_calibration"
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert "Set the clinic's calibration" not in page  # a nurse cannot set it
+    clinician = make_user(Role.CLINICIAN, clinic_a)
+    client.force_login(clinician)
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert 'href="/imaging/settings/">Set the clinic\'s calibration</a>' in page
+    # A decimal comma from a comma-decimal tablet is read as a decimal point.
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post(
+            "/imaging/settings/", {"um_per_px": "5,0", "terminal_cutoff_um": "40"}, follow=True
+        )
+    assert "1 photo that waited for it is being analysed." in r.content.decode()
+    assert ImagingSettings.objects.get(clinic=clinic_a).um_per_px == 5.0
+    a.refresh_from_db()
+    assert a.status == "done" and a.calibration_source == "clinic"
+    assert a.measurement_id is not None
+    # Saved again: nothing waits any more.
+    r = client.post(
+        "/imaging/settings/", {"um_per_px": "5", "terminal_cutoff_um": "40"}, follow=True
+    )
+    assert "waited for it" not in r.content.decode()
+
+
+def test_settings_errors_name_the_field_as_the_page_labels_it(client, clinic_a, make_user):
+    client.force_login(make_user(Role.ADMIN, clinic_a))
+    r = client.post("/imaging/settings/", {"um_per_px": "abc", "terminal_cutoff_um": "4"})
+    page = r.content.decode()
+    assert r.status_code == 400
+    assert "Image scale (µm per pixel): enter a number." in page
+    assert "Terminal/vellus cut-off (µm): enter a value between" in page
+    assert "um_per_px:" not in page and "terminal_cutoff_um:" not in page
+
+
+def test_a_refused_scale_or_hair_number_stays_in_its_box(client, analysed, patient):
+    r = client.post(
+        f"/imaging/{patient.pk}/photos/{analysed.photo_id}/analyse/",
+        {"um_per_px": "900"},
+        headers={"HX-Request": "true"},
+    )
+    form = re.search(r'<form class="imaging-calibrate".*?</form>', r.content.decode(), re.S)[0]
+    assert 'value="900"' in form and "between 0.5 and 30" in form
+    r = _correct(client, patient, analysed, op="split", hair_id="99999", n="2")
+    assert 'value="99999"' in _form_of(r.content.decode(), "split")
+    r = _correct(client, patient, analysed, op="set_diameter", hair_id="99999", diameter_um="41")
+    form = _form_of(r.content.decode(), "set_diameter")
+    assert 'value="99999"' in form and 'value="41"' in form
+    r = _correct(client, patient, analysed, op="rotate", hair_id="1")
+    assert "set_diameter, undo." in r.content.decode()

@@ -6,4 +6,5 @@ app_name = "core"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
+    path("settings/", views.settings_index, name="settings"),
 ]

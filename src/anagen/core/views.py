@@ -7,6 +7,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from anagen.accounts.permissions import can, require_permission
 from anagen.core.http import ClinicRequest
@@ -21,6 +22,33 @@ def dashboard(request: ClinicRequest) -> HttpResponse:
         context["patient_count"] = patients.count()
         context["recent_patients"] = list(patients.order_by("-created_at")[:5])
     return render(request, "core/dashboard.html", context)
+
+
+# The clinic's settings pages, each with the permission that opens it: (permission, URL
+# name, title, what it sets). The index lists those the user's role may open.
+SETTINGS_PAGES = (
+    ("consultation.view", "assessment:rules", "Contraindication screening rules",
+     "The screening rules and the clinic's overrides, with their sources."),
+    ("consultation.view", "assessment:protocols", "Protocol templates and consent texts",
+     "Treatment plan templates per modality and the consent text each plan is signed on."),
+    ("monitoring.settings", "monitoring:settings", "Response thresholds",
+     "The density change that counts as a response in further-treatment proposals."),
+    ("monitoring.settings", "imaging:settings", "Trichoscopy calibration",
+     "The dermatoscope's image scale (µm per pixel) and the terminal/vellus cut-off."),
+    ("product.manage", "products:settings", "Product settings",
+     "How many days before expiry a lot is flagged as expiring soon."),
+    ("clinic.manage", "accounts:members", "Members", "Who works in this clinic, in which role."),
+)  # fmt: skip
+
+
+@require_permission("dashboard.view")
+def settings_index(request: ClinicRequest) -> HttpResponse:
+    pages = [
+        {"url": reverse(name), "title": title, "about": about}
+        for permission, name, title, about in SETTINGS_PAGES
+        if can(request, permission)
+    ]
+    return render(request, "core/settings_index.html", {"pages": pages})
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

@@ -23,6 +23,7 @@ from django.utils import timezone
 from anagen.accounts.models import Clinic, User
 from anagen.core.checks import Refusal
 from anagen.core.history import save_with_history
+from anagen.core.text import decimal_comma
 from anagen.imaging.display import MAX_DISPLAY_SIDE, display_overlay
 from anagen.imaging.engine import (
     Analysis,
@@ -75,6 +76,8 @@ class ImagingError(Refusal):
 def _float(value: Any, field: str, lo: float, hi: float, unit: str) -> float | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    if isinstance(value, str):
+        value = decimal_comma(value)  # "5,2" from a comma-decimal tablet
     try:
         v = float(value)
     except (TypeError, ValueError) as exc:
@@ -93,12 +96,22 @@ def settings_for(clinic: Clinic) -> ImagingSettings:
 
 
 def save_settings(clinic: Clinic, user: User, data: Mapping[str, Any]) -> ImagingSettings:
-    upp = _float(data.get("um_per_px"), "um_per_px", MIN_UM_PER_PX, MAX_UM_PER_PX, "µm/px")
+    errors: dict[str, list[str]] = {}  # every field's problem at once, not the first only
+    upp = cutoff = None
+    try:
+        upp = _float(data.get("um_per_px"), "um_per_px", MIN_UM_PER_PX, MAX_UM_PER_PX, "µm/px")
+    except ImagingError as exc:
+        errors.update(exc.errors)
     lo, hi = TERMINAL_CUTOFF_UM_RANGE
-    cutoff = _float(data.get("terminal_cutoff_um"), "terminal_cutoff_um", lo, hi, "µm")
+    try:
+        cutoff = _float(data.get("terminal_cutoff_um"), "terminal_cutoff_um", lo, hi, "µm")
+    except ImagingError as exc:
+        errors.update(exc.errors)
     note = str(data.get("calibration_note") or "").strip()
     if len(note) > 200:  # refused, not cut: the note says how the scale was measured
-        raise ImagingError({"calibration_note": [f"At most 200 characters (got {len(note)})."]})
+        errors["calibration_note"] = [f"At most 200 characters (got {len(note)})."]
+    if errors:
+        raise ImagingError(errors)
     values = {
         "um_per_px": upp,
         "terminal_cutoff_um": cutoff if cutoff is not None else 40.0,
@@ -121,6 +134,26 @@ def save_settings(clinic: Clinic, user: User, data: Mapping[str, Any]) -> Imagin
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def analyse_waiting_photos(clinic: Clinic, user: User) -> int:
+    """Queue the analysis of every photo of the clinic that waits for a calibration, now that
+    the clinic has one (none: nothing to do). Returns how many were queued."""
+    if not settings_for(clinic).um_per_px:
+        return 0
+    waiting = PhotoAnalysis.objects.filter(
+        clinic=clinic,
+        status=PhotoAnalysis.Status.NEEDS_CALIBRATION,
+        photo__voided_at__isnull=True,
+        photo__visit__voided_at__isnull=True,
+        patient__voided_at__isnull=True,
+    ).select_related("photo")
+    queued = 0
+    for analysis in waiting:
+        # _prepare re-reads the row under a lock: one requested meanwhile is taken as it is.
+        if _prepare(analysis.photo, user, None).status == PhotoAnalysis.Status.QUEUED:
+            queued += 1
+    return queued
 
 
 # --- analyses ------------------------------------------------------------------------------
@@ -479,7 +512,7 @@ def _edit_from(data: Mapping[str, Any]) -> dict[str, Any]:
     """A single edit from form or JSON input, checked for shape (ids are checked on apply)."""
     op = str(data.get("op") or "")
     if op not in EDIT_OPS:
-        raise ImagingError({"op": [f"Choose one of: {', '.join(EDIT_OPS)}."]})
+        raise ImagingError({"op": [f"Choose one of: {', '.join((*EDIT_OPS, 'undo'))}."]})
 
     def hair_id(field: str = "hair_id") -> int:
         try:

@@ -38,6 +38,9 @@ FIELD_LABELS = {
     "centreline_px": "Base and tip (px)",
     "op": "Correction",
     "um_per_px": "Image scale (µm per pixel)",
+    "terminal_cutoff_um": "Terminal/vellus cut-off (µm)",
+    "calibration_note": "Note",
+    "discard_corrections": "Discard corrections",
     "photo": "Photo",
     "analysis": "Analysis",
 }
@@ -206,12 +209,19 @@ def settings_view(request: ClinicRequest) -> HttpResponse:
         except services.ImagingError as exc:
             errors = exc.errors
         else:
-            messages.success(request, "Imaging calibration saved.")
+            queued = services.analyse_waiting_photos(request.clinic, request.user)
+            waiting = (
+                f" {queued} photo{'s' if queued != 1 else ''} that waited for it "
+                f"{'are' if queued != 1 else 'is'} being analysed."
+                if queued
+                else ""
+            )
+            messages.success(request, "Imaging calibration saved." + waiting)
             return redirect("imaging:settings")
     return render(
         request,
         "imaging/settings.html",
-        {"values": values, "errors": errors, "cfg": cfg},
+        {"values": values, "errors": errors, "error_lines": error_lines(errors), "cfg": cfg},
         status=400 if errors else 200,
     )
 
