@@ -917,3 +917,51 @@ def test_a_refused_scale_or_hair_number_stays_in_its_box(client, analysed, patie
     assert 'value="99999"' in form and 'value="41"' in form
     r = _correct(client, patient, analysed, op="rotate", hair_id="1")
     assert "set_diameter, undo." in r.content.decode()
+
+
+def test_a_photo_of_another_width_than_the_calibration_waits_for_its_own_scale(
+    client, nurse, patient, visit, clinic_a, png_bytes, django_capture_on_commit_callbacks
+):
+    # Calibrated on the dermatoscope's 1600 px images; this photo is an 800 px export.
+    services.save_settings(clinic_a, nurse, {"um_per_px": "5", "image_width_px": "1600"})
+    client.force_login(nurse)
+    a = upload(client, patient, visit, png_bytes[0], django_capture_on_commit_callbacks)
+    assert a.status == "needs_calibration" and a.result is None and a.um_per_px is None
+    assert "This image is 800 px wide" in a.error and "1600 px wide" in a.error
+    assert "10 µm/px if it is the whole field resized" in a.error
+    assert "5 µm/px if it is a crop" in a.error
+    assert not Measurement.objects.filter(visit=visit).exists()
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert "This image is 800 px wide" in page
+    # A scale entered for the image is used as it is.
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/imaging/{patient.pk}/photos/{a.photo_id}/analyse/", {"um_per_px": "5"})
+    a.refresh_from_db()
+    assert a.status == "done" and a.calibration_source == "entered"
+    # The calibration of the right width analyses photos waiting for it.
+    services.request_analysis(a.photo, nurse, None)
+    a.refresh_from_db()
+    assert a.status == "needs_calibration"
+    services.save_settings(clinic_a, nurse, {"um_per_px": "5", "image_width_px": "800"})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.analyse_waiting_photos(clinic_a, nurse) == 1
+    a.refresh_from_db()
+    assert a.status == "done" and a.calibration_source == "clinic" and a.um_per_px == 5
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"um_per_px": "5", "image_width_px": "1600.5"}, "whole number of pixels"),
+        ({"um_per_px": "5", "image_width_px": "50"}, "between 128 and 8000 px"),
+        ({"um_per_px": "", "image_width_px": "1600"}, "Give the scale measured on images"),
+        ({"um_per_px": "5", "image_width_px": "wide"}, "Enter a number"),
+    ],
+)
+def test_a_bad_calibration_width_is_refused_and_changes_nothing(clinic_a, nurse, data, message):
+    services.save_settings(clinic_a, nurse, {"um_per_px": "4", "image_width_px": "1000"})
+    with pytest.raises(services.ImagingError) as refused:
+        services.save_settings(clinic_a, nurse, data)
+    assert message in str(refused.value)
+    cfg = ImagingSettings.objects.get(clinic=clinic_a)
+    assert (cfg.um_per_px, cfg.image_width_px) == (4, 1000)

@@ -51,6 +51,12 @@ def load_demo(clinic: Clinic, users: dict[str, User]) -> None:
     from anagen.monitoring.demo import cohort, mrn
 
     user = users["clinician"]
+    if services.settings_for(clinic).um_per_px is None:
+        # The demo dermatoscope: a photo uploaded in the demo is analysed at once.
+        services.save_settings(clinic, user, {
+            "um_per_px": UM_PER_PX, "image_width_px": SIZE_PX[0],
+            "calibration_note": "Demo dermatoscope (the synthetic images' scale)",
+        })  # fmt: skip
     for k, (_, p, _) in enumerate(cohort()[:DEMO_IMAGED]):
         visit = (
             Visit.objects.filter(

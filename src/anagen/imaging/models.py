@@ -28,8 +28,11 @@ from anagen.imaging.engine.analyze import (
 from anagen.imaging.engine.compare import COMPARISON_DAYS  # noqa: F401 - read from here too
 from anagen.imaging.engine.record import accuracy_note
 from anagen.monitoring.models import Measurement, Photo
+from anagen.monitoring.uploads import MAX_SIDE_PX, TRICHOSCOPY_MIN_SIDE_PX
 from anagen.patients.models import Patient
 
+# Trichoscopy uploads are this wide at least and at most.
+MIN_CALIBRATED_WIDTH_PX, MAX_CALIBRATED_WIDTH_PX = TRICHOSCOPY_MIN_SIDE_PX, MAX_SIDE_PX
 UM_PER_PX_VALIDATORS = [MinValueValidator(MIN_UM_PER_PX), MaxValueValidator(MAX_UM_PER_PX)]
 CUTOFF_VALIDATORS = [
     MinValueValidator(TERMINAL_CUTOFF_UM_RANGE[0]),
@@ -48,6 +51,19 @@ class ImagingSettings(models.Model):
         validators=UM_PER_PX_VALIDATORS,
         help_text="From a stage-micrometer image (anagen image calibrate) or the known field "
         "of view; empty = analyses wait for a calibration",
+    )
+    # The scale holds for images of the width it was measured on: a resized export of the
+    # same field has another µm/px (and a density off by the square of the resize).
+    image_width_px = models.PositiveIntegerField(
+        "image width (px)",
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(MIN_CALIBRATED_WIDTH_PX),
+            MaxValueValidator(MAX_CALIBRATED_WIDTH_PX),
+        ],
+        help_text="Width of the images the scale was measured on; an image of another width "
+        "waits for its own scale. Empty = not checked",
     )
     terminal_cutoff_um = models.FloatField(default=40.0, validators=CUTOFF_VALIDATORS)
     calibration_note = models.CharField(max_length=200, blank=True)

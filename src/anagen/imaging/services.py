@@ -44,6 +44,8 @@ from anagen.imaging.engine.analyze import (
 from anagen.imaging.engine.compare import GROWTH_MM_PER_DAY, MIN_REGISTRATION_SCORE
 from anagen.imaging.models import (
     COMPARISON_DAYS,
+    MAX_CALIBRATED_WIDTH_PX,
+    MIN_CALIBRATED_WIDTH_PX,
     AnalysisCorrection,
     ImagingSettings,
     PhotoAnalysis,
@@ -107,13 +109,26 @@ def save_settings(clinic: Clinic, user: User, data: Mapping[str, Any]) -> Imagin
         cutoff = _float(data.get("terminal_cutoff_um"), "terminal_cutoff_um", lo, hi, "µm")
     except ImagingError as exc:
         errors.update(exc.errors)
+    width = None
+    try:
+        width = _float(
+            data.get("image_width_px"), "image_width_px",
+            MIN_CALIBRATED_WIDTH_PX, MAX_CALIBRATED_WIDTH_PX, "px",
+        )  # fmt: skip
+        if width is not None and not width.is_integer():
+            raise ImagingError({"image_width_px": ["Enter a whole number of pixels."]})
+    except ImagingError as exc:
+        errors.update(exc.errors)
     note = str(data.get("calibration_note") or "").strip()
     if len(note) > 200:  # refused, not cut: the note says how the scale was measured
         errors["calibration_note"] = [f"At most 200 characters (got {len(note)})."]
+    if width is not None and upp is None and "um_per_px" not in errors:
+        errors["image_width_px"] = ["Give the scale measured on images of this width."]
     if errors:
         raise ImagingError(errors)
     values = {
         "um_per_px": upp,
+        "image_width_px": None if width is None else int(width),
         "terminal_cutoff_um": cutoff if cutoff is not None else 40.0,
         "calibration_note": note,
     }
@@ -227,6 +242,15 @@ def _prepare(photo: Photo, user: User, upp: float | None) -> PhotoAnalysis:
     cfg = settings_for(photo.clinic)
     source = "entered" if upp is not None else ("clinic" if cfg.um_per_px else "")
     upp = upp if upp is not None else cfg.um_per_px
+    waits_for = ""  # why the analysis waits for a scale
+    if upp is None:
+        waits_for = (
+            "No calibration: enter the image scale (µm per pixel) or set the clinic's "
+            "dermatoscope calibration; densities are never reported without it."
+        )
+    elif source == "clinic" and other_width(cfg, photo):
+        waits_for = _width_mismatch(cfg, photo)
+        upp, source = None, ""
     with transaction.atomic():
         analysis = PhotoAnalysis.objects.select_for_update().filter(photo=photo).first()
         if analysis is None:
@@ -248,10 +272,7 @@ def _prepare(photo: Photo, user: User, upp: float | None) -> PhotoAnalysis:
         analysis.analysed_at = None
         if upp is None:
             analysis.status = PhotoAnalysis.Status.NEEDS_CALIBRATION
-            analysis.error = (
-                "No calibration: enter the image scale (µm per pixel) or set the clinic's "
-                "dermatoscope calibration; densities are never reported without it."
-            )
+            analysis.error = waits_for
         else:
             analysis.status = PhotoAnalysis.Status.QUEUED
             analysis.error = ""
@@ -267,6 +288,21 @@ def _prepare(photo: Photo, user: User, upp: float | None) -> PhotoAnalysis:
             pk = analysis.pk
             transaction.on_commit(lambda: _enqueue(pk))
     return analysis
+
+
+def other_width(cfg: ImagingSettings, photo: Photo) -> bool:
+    """The photo is not as wide as the images the clinic's scale was measured on."""
+    return bool(cfg.image_width_px and photo.width_px and photo.width_px != cfg.image_width_px)
+
+
+def _width_mismatch(cfg: ImagingSettings, photo: Photo) -> str:
+    resized = (cfg.um_per_px or 0) * (cfg.image_width_px or 0) / (photo.width_px or 1)
+    return (
+        f"This image is {photo.width_px} px wide; the clinic's calibration "
+        f"({cfg.um_per_px:g} µm/px) was measured on images {cfg.image_width_px} px wide, so it "
+        f"does not hold here. Enter this image's scale: {resized:.3g} µm/px if it is the whole "
+        f"field resized, {cfg.um_per_px:g} µm/px if it is a crop at full resolution."
+    )
 
 
 def _enqueue(analysis_id: int) -> None:
