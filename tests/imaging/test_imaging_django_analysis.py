@@ -9,6 +9,7 @@ import re
 from datetime import date, timedelta
 
 import django.conf
+import numpy as np
 import pytest
 
 if not django.conf.settings.configured:  # the pure run: pytest -p no:django tests/imaging
@@ -965,3 +966,21 @@ def test_a_bad_calibration_width_is_refused_and_changes_nothing(clinic_a, nurse,
     assert message in str(refused.value)
     cfg = ImagingSettings.objects.get(clinic=clinic_a)
     assert (cfg.um_per_px, cfg.image_width_px) == (4, 1000)
+
+
+def test_an_uploaded_jpeg_is_analysed_as_the_camera_wrote_it(
+    client, nurse, patient, visit, calibrated, django_capture_on_commit_callbacks
+):
+    from anagen.imaging.engine import analyze, load_image
+
+    img, _ = synth.generate(PARAMS, 12)
+    out = io.BytesIO()
+    Image.fromarray(img).save(out, format="JPEG", quality=88)
+    camera = out.getvalue()
+    client.force_login(nurse)
+    a = upload(client, patient, visit, camera, django_capture_on_commit_callbacks)
+    with a.photo.image.open("rb") as fh:
+        stored = fh.read()
+    assert np.array_equal(load_image(stored), load_image(camera))
+    # The page's figures are those of `anagen image analyze` on the camera's file.
+    assert a.summary_auto == analyze(load_image(camera), UPP).summary.to_dict()

@@ -161,3 +161,43 @@ def test_gif_is_not_an_accepted_clinical_format():
     Image.new("P", (200, 200)).save(out, format="GIF")
     with pytest.raises(uploads.UploadError, match="GIF files are not accepted"):
         uploads.clean_image(io.BytesIO(out.getvalue()))
+
+
+def test_an_upright_jpeg_is_stored_without_metadata_but_with_its_pixels_unchanged():
+    original = jpeg_with_exif(640, 480, orientation=1, gps=True)
+    clean = uploads.clean_image(io.BytesIO(original))
+    stored = Image.open(io.BytesIO(clean.content))
+    assert clean.extension == "jpg" and stored.size == (640, 480)
+    assert len(stored.getexif()) == 0 and b"Exif" not in clean.content
+    assert b"CameraMaker" not in clean.content
+    # Not re-encoded: every decoded pixel is the camera's (a re-encode changes them).
+    before = np.asarray(Image.open(io.BytesIO(original)).convert("RGB"))
+    assert np.array_equal(np.asarray(stored.convert("RGB")), before)
+    assert len(clean.content) < len(original)
+
+
+def test_a_jpeg_comment_and_xmp_are_removed_too():
+    img = Image.new("RGB", (200, 150), (90, 60, 40))
+    out = io.BytesIO()
+    img.save(out, format="JPEG", comment=b"patient: Jane Roe", quality=90)
+    data = out.getvalue()
+    xmp = b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta>Jane Roe</x:xmpmeta>"
+    data = data[:2] + b"\xff\xe1" + (len(xmp) + 2).to_bytes(2, "big") + xmp + data[2:]
+    clean = uploads.clean_image(io.BytesIO(data))
+    assert b"Jane Roe" not in clean.content
+    assert np.array_equal(
+        np.asarray(Image.open(io.BytesIO(clean.content))), np.asarray(Image.open(io.BytesIO(data)))
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xff\xd8\xff\xd9",
+        b"\xff\xd8\x00\x00",
+        b"\xff\xd8\xff\xe1\x00\x01",
+        b"\xff\xd8\xff\xe1\xff\xff",
+    ],
+)
+def test_a_jpeg_laid_out_unexpectedly_is_not_stripped_by_hand(data):
+    assert uploads._jpeg_without_metadata(data) is None

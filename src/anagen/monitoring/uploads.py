@@ -90,6 +90,7 @@ def clean_image(
             # reports); uploads must stay strict, so re-assert it before decoding.
             ImageFile.LOAD_TRUNCATED_IMAGES = False
             img.load()  # decodes every pixel: truncated or corrupt files fail here
+            orientation = img.getexif().get(EXIF_ORIENTATION, 1)
             img = ImageOps.exif_transpose(img)
     except UploadError:
         raise
@@ -107,6 +108,14 @@ def clean_image(
         ) from None
     width, height = img.size  # after rotation
     out = io.BytesIO()
+    lossless = fmt == "JPEG" and orientation == 1 and img.mode in ("RGB", "L")
+    stripped = _jpeg_without_metadata(data) if lossless else None
+    if stripped is not None:
+        # The same compressed pixels, metadata segments left out: what is stored (and
+        # analysed) decodes exactly as the camera's file did; a re-encode would not.
+        return CleanImage(
+            stripped, "jpg", "image/jpeg", width, height, hashlib.sha256(stripped).hexdigest()
+        )
     if fmt == "JPEG":
         if img.mode not in ("RGB", "L"):
             img = img.convert("RGB")
@@ -125,6 +134,45 @@ def clean_image(
         ext, ctype = "png", "image/png"
     content = out.getvalue()
     return CleanImage(content, ext, ctype, width, height, hashlib.sha256(content).hexdigest())
+
+
+EXIF_ORIENTATION = 0x0112
+# JPEG markers: APP0 (JFIF) and APP14 (Adobe, says how the colours were transformed) are
+# needed to decode the pixels as the camera wrote them; APP1-APP13, APP15 (EXIF with GPS and
+# the camera's serial, XMP, ICC, maker notes) and COM are metadata.
+_APP0, _APP14, _APP15, _COM, _SOS, _EOI = 0xE0, 0xEE, 0xEF, 0xFE, 0xDA, 0xD9
+
+
+def _jpeg_without_metadata(data: bytes) -> bytes | None:
+    """The JPEG with its metadata segments removed and everything else byte for byte (the
+    scan data is not touched); None where the file is not laid out as expected."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    out, i, n = bytearray(b"\xff\xd8"), 2, len(data)
+    while i < n:
+        if data[i] != 0xFF:
+            return None
+        while i < n and data[i] == 0xFF:  # fill bytes before a marker
+            i += 1
+        if i + 2 >= n:
+            return None
+        marker = data[i]
+        i += 1
+        if marker == _EOI:
+            return None  # no image data
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            out += bytes((0xFF, marker))
+            continue
+        length = int.from_bytes(data[i : i + 2], "big")
+        if length < 2 or i + length > n:
+            return None
+        if marker == _SOS:  # the image data and all after it, as written
+            return bytes(out + bytes((0xFF, marker)) + data[i:])
+        metadata = (_APP0 < marker <= _APP15 and marker != _APP14) or marker == _COM
+        if not metadata:
+            out += bytes((0xFF, marker)) + data[i : i + length]
+        i += length
+    return None
 
 
 def _check_dimensions(width: int, height: int, min_side: int, max_side: int) -> None:
