@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from anagen.imaging.engine import (
     QUALITY_FLAGS,
@@ -18,6 +20,7 @@ from anagen.imaging.engine import (
     quality_flags,
     synth,
 )
+from anagen.imaging.engine.analyze import is_monochrome
 from anagen.imaging.engine.evaluate import score
 
 SMALL = dict(width=640, height=512, um_per_px=5.0, glare=0.0)
@@ -133,6 +136,7 @@ def test_every_quality_flag_is_explained_for_the_reader():
         median_hair_width_px=2.0,
         hair_contrast_snr=1.0,
         hairs_counted=0,
+        monochrome=True,
     )
     assert quality_flags(**everything_wrong) == list(QUALITY_FLAGS)
     assert all(len(text) > 20 for text in QUALITY_FLAGS.values())
@@ -143,6 +147,27 @@ def test_a_good_image_raises_no_quality_flag():
     # Not measured (no blur fitted, no hair width, no hair) is not a fault by itself.
     unmeasured = dict(sigma_px=float("nan"), median_hair_width_px=None, hair_contrast_snr=None)
     assert quality_flags(**GOOD_IMAGE | unmeasured) == []
+
+
+@pytest.mark.parametrize("stored_as", ["L", "RGB", "RGB JPEG"])
+def test_a_grey_scale_image_is_flagged_and_its_colour_original_is_not(stored_as):
+    img, _ = synth.generate(synth.SynthParams(**SMALL), 3)
+    assert "monochrome" not in analyze(img, SMALL["um_per_px"]).quality["flags"]
+    grey = Image.fromarray(img).convert("L")
+    if stored_as != "L":
+        grey = grey.convert("RGB")
+    if stored_as.endswith("JPEG"):
+        out = io.BytesIO()
+        grey.save(out, format="JPEG", quality=90)
+        grey = Image.open(io.BytesIO(out.getvalue()))
+    flags = analyze(np.asarray(grey), SMALL["um_per_px"]).quality["flags"]
+    assert "monochrome" in flags
+
+
+def test_a_pale_colour_image_is_not_taken_for_grey():
+    img = np.zeros((256, 256, 3), np.uint8) + np.array([214, 200, 190], np.uint8)
+    assert not is_monochrome(img)
+    assert is_monochrome(np.repeat(img[..., :1], 3, axis=2))
 
 
 def test_blank_skin_has_no_hairs_and_says_so():
