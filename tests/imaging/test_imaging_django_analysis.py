@@ -45,6 +45,24 @@ def png_bytes():
     return out.getvalue(), truth
 
 
+@pytest.fixture(scope="module")
+def other_png() -> bytes:
+    """Another field of the same kind: a second photo (each visit needs its own file)."""
+    img, _ = synth.generate(PARAMS, 13)
+    out = io.BytesIO()
+    Image.fromarray(img).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def retake_png() -> bytes:
+    """The field of ``png_bytes`` shot again: the same hairs, new camera noise."""
+    img, _ = synth.generate(PARAMS, 11, noise_seed=5)
+    out = io.BytesIO()
+    Image.fromarray(img).save(out, format="PNG")
+    return out.getvalue()
+
+
 @pytest.fixture
 def nurse(clinic_a, make_user):
     return make_user(Role.NURSE, clinic_a)
@@ -497,14 +515,14 @@ def test_reanalysis_without_a_scale_keeps_the_entered_one_or_the_result(
 
 
 def test_a_second_photo_or_a_failed_image_does_not_replace_the_visits_measurement(
-    client, analysed, patient, visit, png_bytes, django_capture_on_commit_callbacks
+    client, analysed, patient, visit, other_png, django_capture_on_commit_callbacks
 ):
     first = Measurement.objects.get(pk=analysed.measurement_id)
     white = io.BytesIO()  # an overexposed image: no hairs, flagged glare and low coverage
     Image.new("RGB", (400, 320), (255, 255, 255)).save(white, format="PNG")
     for name, data, says in (
         ("white.png", white.getvalue(), "No hairs found on an image flagged"),
-        ("crown.png", png_bytes[0], "comes from the analysis of another trichoscopy photo"),
+        ("crown.png", other_png, "comes from the analysis of another trichoscopy photo"),
     ):
         f = SimpleUploadedFile(name, data, content_type="image/png")
         with django_capture_on_commit_callbacks(execute=True):
@@ -694,7 +712,7 @@ def test_a_result_of_a_request_superseded_while_it_ran_is_discarded(
 
 
 def test_a_change_between_two_image_analyses_smaller_than_their_noise_is_marked(
-    client, nurse, patient, visit, analysed, png_bytes, django_capture_on_commit_callbacks
+    client, nurse, patient, visit, analysed, retake_png, django_capture_on_commit_callbacks
 ):
     from django.utils import timezone
 
@@ -706,7 +724,7 @@ def test_a_change_between_two_image_analyses_smaller_than_their_noise_is_marked(
     later = monitoring_services.record_visit(
         patient, nurse, {"visit_date": date.today().isoformat()}
     )
-    second = upload(client, patient, later, png_bytes[0], django_capture_on_commit_callbacks)
+    second = upload(client, patient, later, retake_png, django_capture_on_commit_callbacks)
     assert second.status == "done"
     page = client.get(f"/outcomes/patients/{patient.pk}/").content.decode()
     # No change at all: every measure with a retest figure is marked, the others not.
@@ -774,9 +792,9 @@ def _second_photo(client, patient, visit, data, captured) -> PhotoAnalysis:
 
 
 def test_once_the_visits_measurement_is_voided_another_photos_result_can_take_its_place(
-    client, analysed, patient, visit, nurse, png_bytes, django_capture_on_commit_callbacks
+    client, analysed, patient, visit, nurse, other_png, django_capture_on_commit_callbacks
 ):
-    second = _second_photo(client, patient, visit, png_bytes[0], django_capture_on_commit_callbacks)
+    second = _second_photo(client, patient, visit, other_png, django_capture_on_commit_callbacks)
     assert second.measurement_id is None
     page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
     assert "Record as the visit measurement" not in page  # the first photo's still stands
@@ -984,3 +1002,23 @@ def test_an_uploaded_jpeg_is_analysed_as_the_camera_wrote_it(
     assert np.array_equal(load_image(stored), load_image(camera))
     # The page's figures are those of `anagen image analyze` on the camera's file.
     assert a.summary_auto == analyze(load_image(camera), UPP).summary.to_dict()
+
+
+def test_the_same_added_hair_sent_twice_is_added_once(client, analysed, patient):
+    add = {"op": "add", "x1": "100", "y1": "120", "x2": "160", "y2": "200", "diameter_um": "60"}
+    url = f"/imaging/{patient.pk}/analyses/{analysed.pk}/correct/"
+    assert client.post(url, add).status_code == 302  # the form without JavaScript
+    again = client.post(url, add)  # resubmitted (back button, reload, retry)
+    assert again.status_code == 400
+    assert "Base and tip (px): this hair was added already (hair no." in again.content.decode()
+    corr = AnalysisCorrection.objects.get(analysis=analysed)
+    assert [e["op"] for e in corr.edits] == ["add"]
+    # One pixel off is the same hair; another tip is another hair.
+    assert client.post(url, add | {"x1": "101"}).status_code == 400
+    assert client.post(url, add | {"x2": "190"}).status_code == 302
+    # Once the first is removed, the same line may be added again.
+    added = max(services.final_analysis(analysed).hairs, key=lambda h: h.id).id - 1
+    assert client.post(url, {"op": "remove", "hair_id": str(added)}).status_code == 302
+    assert client.post(url, add).status_code == 302
+    corr.refresh_from_db()
+    assert [e["op"] for e in corr.edits] == ["add", "add", "remove", "add"]

@@ -47,7 +47,9 @@ def images():
     before, _ = synth.render(scene)
     after, _ = synth.render(synth.grow(scene, 2.0), noise_seed=77, shift_px=(7.0, -4.0))
     other, _ = synth.render(synth.make_scene(PARAMS, 5))
-    return {"before": png(before), "after": png(after), "other": png(other)}
+    # The first site shot again (new noise): another file, as each visit needs its own photo.
+    retakes = [png(synth.render(scene, noise_seed=seed)[0]) for seed in (78, 79)]
+    return {"before": png(before), "after": png(after), "other": png(other), "retakes": retakes}
 
 
 @pytest.fixture
@@ -208,9 +210,9 @@ def test_interval_out_of_range_and_other_site_are_refused(
     v1, v2, p1, p2 = pair
     cap = django_capture_on_commit_callbacks
     client.force_login(nurse)
-    early = add_photo(visit_on(patient, nurse, 11), nurse, images["before"])
+    early = add_photo(visit_on(patient, nurse, 11), nurse, images["retakes"][0])
     refused(client, patient, p2, early.pk, cap, "10 days apart")
-    frontal = add_photo(v1, nurse, images["before"], site="frontal tattoo")
+    frontal = add_photo(v1, nurse, images["retakes"][1], site="frontal tattoo")
     refused(client, patient, p2, frontal.pk, cap, "different target areas")
 
 

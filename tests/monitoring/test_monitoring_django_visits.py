@@ -474,3 +474,34 @@ def test_the_migration_turns_bald_spot_answers_given_on_the_old_scale(nurse, pat
     visit.refresh_from_db()
     assert visit.hgq_bald_spot == -3 and visit.hgq_growth == untouched
     assert visit.history.first().hgq_bald_spot == -3
+
+
+def test_the_same_image_is_not_stored_twice_for_a_patient(client, nurse, patient, make_patient):
+    first = services.record_visit(patient, nurse, {"visit_date": date.today() - timedelta(days=90)})
+    later = services.record_visit(patient, nurse, {"visit_date": date.today()})
+    client.force_login(nurse)
+
+    def send(visit, upload):
+        url = f"/monitoring/{patient.pk}/visits/{visit.pk}/photos/"
+        return client.post(url, {"kind": "global", "view": "top", "image": upload})
+
+    assert send(first, jpeg_upload()).status_code == 302
+    # Sent again (a double submit), or the baseline photo filed at the follow-up.
+    for visit, where in ((first, "this visit"), (later, f"the visit of {first.visit_date}")):
+        r = send(visit, jpeg_upload())
+        page = r.content.decode()
+        assert r.status_code == 400 and f"This image is already stored for {where}" in page
+        assert "each visit needs its own photo" in page
+    assert Photo.objects.count() == 1
+    # Another patient may have an identical file (a calibration target, a blank test shot).
+    other = make_patient(patient.clinic, nurse, given_name="Otto", family_name="Other")
+    other_visit = services.record_visit(other, nurse, {"visit_date": date.today()})
+    url = f"/monitoring/{other.pk}/visits/{other_visit.pk}/photos/"
+    assert (
+        client.post(url, {"kind": "global", "view": "top", "image": jpeg_upload()}).status_code
+        == 302
+    )
+    # Voided as filed at the wrong visit, it may be stored again where it belongs.
+    services.void_record(Photo.objects.get(visit=first), nurse, "filed at the wrong visit")
+    assert send(later, jpeg_upload()).status_code == 302
+    assert Photo.objects.filter(patient=patient, voided_at__isnull=True).get().visit == later

@@ -9,6 +9,7 @@ every write with simple_history.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import math
@@ -614,6 +615,10 @@ class EditReplay:
     gone: dict[int, str]  # hair no. -> what took it out ("removed", "merged into hair 41")
     made: dict[int, str]  # hair no. made by an edit -> how ("added by hand")
     diameter_set: dict[int, float]  # hair no. -> diameter set by hand, µm
+    # hair no. added by hand -> its (base, tip) in image pixels
+    added_ends: dict[int, tuple[tuple[float, float], tuple[float, float]]] = dataclasses.field(
+        default_factory=dict
+    )
 
     @property
     def current_ids(self) -> set[int]:
@@ -659,12 +664,34 @@ def replay_edits(automatic_ids: set[int], edits: list[dict[str, Any]]) -> EditRe
             given = e.get("diameter_um")
             width = f", {float(given):g} µm" if given is not None else ""
             out.made[j] = "added by hand"
+            out.added_ends[j] = ((float(x1), float(y1)), (float(x2), float(y2)))
             out.texts.append(
                 f"Hair {j} added from ({x1:.0f}, {y1:.0f}) to ({x2:.0f}, {y2:.0f}) px{width}"
             )
         else:
             out.texts.append(f"Unknown correction {op!r}")
     return out
+
+
+# An added hair whose base and tip both lie this close to those of a hair added before is the
+# same hair sent twice (a form resubmitted, an API call retried).
+SAME_ADDED_HAIR_PX = 1.5
+
+
+def _check_not_added_twice(replay: EditReplay, edit: dict[str, Any]) -> None:
+    if edit["op"] != "add":
+        return
+    points = edit.get("polyline_px") or []
+    if len(points) < 2:
+        return
+    base, tip = points[0], points[-1]
+    for j, (b, t) in replay.added_ends.items():
+        near = math.dist(b, base) <= SAME_ADDED_HAIR_PX and math.dist(t, tip) <= SAME_ADDED_HAIR_PX
+        if near and j in replay.current_ids:
+            raise ImagingError(
+                {"centreline_px": [f"This hair was added already (hair no. {j}, from the same "
+                                   "base to the same tip); nothing was added."]}
+            )  # fmt: skip
 
 
 def _check_hair_ids(replay: EditReplay, edit: dict[str, Any]) -> None:
@@ -750,6 +777,7 @@ def _save_edits(
         else:
             assert edit is not None
             _check_hair_ids(replay, edit)
+            _check_not_added_twice(replay, edit)
             edits.append(edit)
             reason = f"correction: {edit['op']}"
             what = replay_edits(replay.automatic_ids, edits).texts[-1]

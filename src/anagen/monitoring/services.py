@@ -1029,8 +1029,44 @@ def add_photos(visit: Visit, user: User, photos: Iterable[PhotoUpload]) -> list[
     cleaned = _clean_photos(err, photos)
     err.raise_if_any()
     with transaction.atomic():
+        # The patient first (as record_visit): the same file sent to two of the patient's
+        # visits at once is checked one after the other.
+        lock_patient(visit.patient)
         _writable(_lock_visit(visit), "visit")  # voided meanwhile?
+        _refuse_stored_twice(err, visit, cleaned)
+        err.raise_if_any()
         return [_store_photo(visit, user, u, c) for u, c in cleaned]
+
+
+def _refuse_stored_twice(
+    err: _Errors, visit: Visit, cleaned: list[tuple[PhotoUpload, uploads.CleanImage]]
+) -> None:
+    """The same image stored twice for one patient is an upload sent twice, or an earlier
+    visit's photo filed again: a follow-up would then show no change that was measured."""
+    hashes = [c.sha256 for _, c in cleaned]
+    stored = {
+        p.sha256: p
+        for p in Photo.objects.filter(
+            patient_id=visit.patient_id, sha256__in=hashes, voided_at__isnull=True
+        ).select_related("visit")
+    }
+    seen: set[str] = set()
+    for upload, clean in cleaned:
+        earlier = stored.get(clean.sha256)
+        if earlier is not None:
+            where = "this visit" if earlier.visit_id == visit.pk else (
+                f"the visit of {earlier.visit.visit_date.isoformat()}"
+            )  # fmt: skip
+            err.add(
+                upload.field,
+                f"This image is already stored for {where} ({earlier.get_kind_display().lower()}"
+                f", uploaded {timezone.localtime(earlier.uploaded_at):%Y-%m-%d %H:%M}): each "
+                "visit needs its own photo. Void the earlier one first if it was filed at the "
+                "wrong visit.",
+            )
+        elif clean.sha256 in seen:
+            err.add(upload.field, "The same image was chosen twice.")
+        seen.add(clean.sha256)
 
 
 def void_record(obj: Voidable, user: User, reason: str) -> None:
