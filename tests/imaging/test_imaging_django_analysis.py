@@ -868,6 +868,10 @@ def test_an_unreadable_stored_image_fails_without_showing_the_servers_paths(
 ):
     name = analysed.photo.image.name
     analysed.photo.image.storage.delete(name)
+    # Before anything is re-run, the page says the file is gone instead of a broken image.
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert "The stored image file is missing on the server" in page
+    assert 'data-testid="analysis-overlay"' not in page
     services.request_analysis(analysed.photo, analysed.requested_by)
     a = services.run_analysis(analysed.pk)
     assert a.status == "failed" and a.error == services.IMAGE_UNREADABLE

@@ -375,6 +375,11 @@ class Photo(Voidable):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.view}".strip()
 
+    @property
+    def file_missing(self) -> bool:
+        """The stored image file is gone (lost disk, a restore without the media folder)."""
+        return not self.image.name or not self.image.storage.exists(self.image.name)
+
 
 class AdverseEvent(Voidable):
     """An adverse event graded with CTCAE (term and version stored with the grade)."""
