@@ -255,3 +255,43 @@ def test_a_keyboard_user_stays_in_the_correction_form_after_each_correction(page
     page.wait_for_function("() => 'refused' in (document.activeElement?.dataset || {})")
     assert "99999" in errors.inner_text() or "Hair no." in errors.inner_text()
     assert page.console_errors == []
+
+
+def test_a_panel_waiting_for_its_result_does_not_take_the_focus_from_another(page, tmp_path):
+    import io
+
+    from django.utils import timezone
+
+    img, _ = synth.generate(
+        synth.SynthParams(width=800, height=640, um_per_px=5.0, glare=0.0, density_per_cm2=180),
+        21,
+    )
+    patient, visit = _nurse_at_a_visit(page, tmp_path, img)
+    first = PhotoAnalysis.objects.get(photo__visit=visit)
+    other, _ = synth.generate(
+        synth.SynthParams(width=800, height=640, um_per_px=5.0, glare=0.0, density_per_cm2=150),
+        22,
+    )
+    data = io.BytesIO()
+    Image.fromarray(other).save(data, format="PNG")
+    data.seek(0)
+    nurse = User.objects.get(username="nurse-img")
+    (photo,) = monitoring_services.add_photos(
+        visit, nurse, [monitoring_services.PhotoUpload(data, "trichoscopy", target_area="crown")]
+    )
+    # Its analysis is still queued: the page asks for it every 2 s.
+    PhotoAnalysis.objects.filter(photo=photo).update(status="queued", requested_at=timezone.now())
+    page.goto(f"/monitoring/{patient.pk}/visits/{visit.pk}/")
+    panel = page.locator(f"#analysis-{first.pk}")
+    remove = panel.get_by_label("Remove hair no.")
+    remove.fill("99999")
+    remove.press("Enter")
+    panel = page.locator(f"#analysis-{first.pk}")
+    panel.get_by_test_id("correction-errors").wait_for()
+    merge = panel.get_by_label("Merge hairs")
+    merge.click()
+    merge.press_sequentially("3, 4")
+    page.wait_for_timeout(4500)  # two polls of the waiting panel
+    assert page.evaluate("() => document.activeElement?.name") == "hair_ids"
+    assert merge.input_value() == "3, 4"
+    assert page.console_errors == []

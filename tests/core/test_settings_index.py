@@ -18,8 +18,9 @@ def test_the_index_lists_the_settings_pages_the_role_may_open_and_each_opens(
 ):
     client.force_login(make_user(role, clinic_a))
     page = client.get("/settings/").content.decode()
-    assert '<a href="/settings/"' in page  # the menu link
     listed = re.findall(r'<dt><a href="([^"]+)">', page)
+    # The menu links the index where it lists something.
+    assert ('<a href="/settings/"' in page) == bool(listed)
     everything = {reverse(name) for _, name, _, _ in SETTINGS_PAGES}
     assert set(listed) <= everything
     for url in everything:
@@ -39,3 +40,9 @@ def test_the_clinician_sees_screening_thresholds_and_calibration_but_not_members
 def test_signed_out_the_index_asks_to_sign_in(client):
     r = client.get("/settings/")
     assert r.status_code == 302 and "/accounts/login/" in r.url
+
+
+def test_an_unknown_address_marks_no_menu_entry_as_the_current_page(client, clinic_a, make_user):
+    client.force_login(make_user(Role.ADMIN, clinic_a))
+    page = client.get("/no-such-page/").content.decode()
+    assert 'aria-current="page"' not in page

@@ -839,7 +839,6 @@ def test_recording_an_analysis_is_refused_with_the_reason_and_limited_to_its_cli
     r = client.post(url, {}, content_type=JSON, headers=h)
     assert r.status_code == 400 and "already the visit's measurement" in r.json()["detail"]
 
-    Measurement.objects.get(pk=analysed.measurement_id)
     monitoring_services.void_record(analysed.measurement, nurse, "entered against wrong area")
     detail = client.get(url.removesuffix("/record"), headers=h).json()
     assert detail["records_visit_measurement"] is False and detail["may_record"] is True
@@ -942,52 +941,82 @@ def test_a_refused_scale_or_hair_number_stays_in_its_box(client, analysed, patie
     assert "set_diameter, undo." in r.content.decode()
 
 
-def test_a_photo_of_another_width_than_the_calibration_waits_for_its_own_scale(
-    client, nurse, patient, visit, clinic_a, png_bytes, django_capture_on_commit_callbacks
+def test_a_photo_of_another_size_than_the_calibration_waits_for_its_own_scale(
+    client,
+    nurse,
+    patient,
+    visit,
+    clinic_a,
+    png_bytes,
+    other_png,
+    django_capture_on_commit_callbacks,
 ):
     # Calibrated on the dermatoscope's 1600 px images; this photo is an 800 px export.
-    services.save_settings(clinic_a, nurse, {"um_per_px": "5", "image_width_px": "1600"})
+    services.save_settings(clinic_a, nurse, {"um_per_px": "5", "image_long_side_px": "1600"})
     client.force_login(nurse)
     a = upload(client, patient, visit, png_bytes[0], django_capture_on_commit_callbacks)
     assert a.status == "needs_calibration" and a.result is None and a.um_per_px is None
-    assert "This image is 800 px wide" in a.error and "1600 px wide" in a.error
+    assert "This image's longer side is 800 px" in a.error and "longer side is 1600 px" in a.error
     assert "10 µm/px if it is the whole field resized" in a.error
     assert "5 µm/px if it is a crop" in a.error
     assert not Measurement.objects.filter(visit=visit).exists()
     page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
-    assert "This image is 800 px wide" in page
+    assert "This image&#x27;s longer side is 800 px" in page
     # A scale entered for the image is used as it is.
     with django_capture_on_commit_callbacks(execute=True):
         client.post(f"/imaging/{patient.pk}/photos/{a.photo_id}/analyse/", {"um_per_px": "5"})
     a.refresh_from_db()
     assert a.status == "done" and a.calibration_source == "entered"
-    # The calibration of the right width analyses photos waiting for it.
-    services.request_analysis(a.photo, nurse, None)
+    # Analysed again without a scale: the clinic's does not hold, the entered one is kept.
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_analysis(a.photo, nurse, None)
     a.refresh_from_db()
-    assert a.status == "needs_calibration"
-    services.save_settings(clinic_a, nurse, {"um_per_px": "5", "image_width_px": "800"})
+    assert a.status == "done" and a.calibration_source == "entered" and a.um_per_px == 5
+    # A second photo waits; a calibration that does not hold for it leaves it untouched, one
+    # of its size analyses it.
+    b = _second_photo(client, patient, visit, other_png, django_capture_on_commit_callbacks)
+    assert b.status == "needs_calibration"
+    versions = b.history.count()
+    services.save_settings(clinic_a, nurse, {"um_per_px": "5", "image_long_side_px": "1200"})
+    assert services.analyse_waiting_photos(clinic_a, nurse) == 0
+    assert b.history.count() == versions
+    services.save_settings(clinic_a, nurse, {"um_per_px": "5", "image_long_side_px": "800"})
     with django_capture_on_commit_callbacks(execute=True):
         assert services.analyse_waiting_photos(clinic_a, nurse) == 1
-    a.refresh_from_db()
+    b.refresh_from_db()
+    assert b.status == "done" and b.calibration_source == "clinic" and b.um_per_px == 5
+
+
+def test_a_portrait_shot_of_the_calibrated_camera_uses_the_clinic_scale(
+    client, nurse, patient, visit, clinic_a, png_bytes, django_capture_on_commit_callbacks
+):
+    services.save_settings(clinic_a, nurse, {"um_per_px": "5", "image_long_side_px": "800"})
+    portrait = io.BytesIO()  # the 800 × 640 field turned: 640 × 800
+    Image.open(io.BytesIO(png_bytes[0])).transpose(Image.Transpose.ROTATE_90).save(
+        portrait, format="PNG"
+    )
+    client.force_login(nurse)
+    a = upload(client, patient, visit, portrait.getvalue(), django_capture_on_commit_callbacks)
+    assert (a.photo.width_px, a.photo.height_px) == (640, 800)
     assert a.status == "done" and a.calibration_source == "clinic" and a.um_per_px == 5
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"um_per_px": "5", "image_width_px": "1600.5"}, "whole number of pixels"),
-        ({"um_per_px": "5", "image_width_px": "50"}, "between 128 and 8000 px"),
-        ({"um_per_px": "", "image_width_px": "1600"}, "Give the scale measured on images"),
-        ({"um_per_px": "5", "image_width_px": "wide"}, "Enter a number"),
+        ({"um_per_px": "5", "image_long_side_px": "1600.5"}, "whole number of pixels"),
+        ({"um_per_px": "5", "image_long_side_px": "50"}, "between 128 and 8000 px"),
+        ({"um_per_px": "", "image_long_side_px": "1600"}, "Give the scale measured on images"),
+        ({"um_per_px": "5", "image_long_side_px": "wide"}, "Enter a number"),
     ],
 )
 def test_a_bad_calibration_width_is_refused_and_changes_nothing(clinic_a, nurse, data, message):
-    services.save_settings(clinic_a, nurse, {"um_per_px": "4", "image_width_px": "1000"})
+    services.save_settings(clinic_a, nurse, {"um_per_px": "4", "image_long_side_px": "1000"})
     with pytest.raises(services.ImagingError) as refused:
         services.save_settings(clinic_a, nurse, data)
     assert message in str(refused.value)
     cfg = ImagingSettings.objects.get(clinic=clinic_a)
-    assert (cfg.um_per_px, cfg.image_width_px) == (4, 1000)
+    assert (cfg.um_per_px, cfg.image_long_side_px) == (4, 1000)
 
 
 def test_an_uploaded_jpeg_is_analysed_as_the_camera_wrote_it(
@@ -1026,3 +1055,17 @@ def test_the_same_added_hair_sent_twice_is_added_once(client, analysed, patient)
     assert client.post(url, add).status_code == 302
     corr.refresh_from_db()
     assert [e["op"] for e in corr.edits] == ["add", "add", "remove", "add"]
+
+
+def test_a_voided_photos_analysis_is_never_recorded_again(
+    client, analysed, patient, visit, nurse, clinic_a, api_token
+):
+    monitoring_services.void_record(analysed.photo, nurse, "the wrong patient's scalp")
+    analysed.refresh_from_db()
+    assert Measurement.objects.get(pk=analysed.measurement_id).is_voided
+    h = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
+    url = f"/api/v1/imaging/patients/{patient.pk}/analyses/{analysed.pk}"
+    assert client.get(url, headers=h).json()["may_record"] is False
+    r = client.post(f"{url}/record", {}, content_type=JSON, headers=h)
+    assert r.status_code == 400 and "voided" in r.json()["detail"]
+    assert not Measurement.objects.filter(visit=visit, voided_at__isnull=True).exists()

@@ -190,13 +190,53 @@ def test_a_jpeg_comment_and_xmp_are_removed_too():
     )
 
 
+def _pixels(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_a_progressive_jpeg_loses_the_comments_between_its_scans_and_what_follows_its_end():
+    rng = np.random.default_rng(4)
+    img = Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    out = io.BytesIO()
+    img.save(out, format="JPEG", progressive=True, quality=85)
+    data = out.getvalue()
+    second_scan = data.index(b"\xff\xda", data.index(b"\xff\xda") + 2)
+    comment = b"patient Jane Roe"
+    data = (
+        data[:second_scan]
+        + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment
+        + data[second_scan:]
+        + b"ftypmp42 video with its own GPS"  # a phone's motion photo after the image's end
+    )  # fmt: skip
+    clean = uploads.clean_image(io.BytesIO(data))
+    assert b"Jane Roe" not in clean.content and b"video" not in clean.content
+    assert clean.content.endswith(b"\xff\xd9")
+    assert np.array_equal(_pixels(clean.content), _pixels(data))
+
+
+def test_a_jfxx_thumbnail_is_dropped_and_the_adobe_colour_segment_kept():
+    data = jpeg_with_exif(200, 150, orientation=1, gps=False)
+    thumb = b"JFXX\x00\x10" + b"\x00" * 20
+    data = data[:2] + b"\xff\xe0" + (len(thumb) + 2).to_bytes(2, "big") + thumb + data[2:]
+    stripped = uploads._jpeg_without_metadata(data)
+    assert stripped is not None and b"JFXX" not in stripped
+    plain = io.BytesIO()
+    Image.new("RGB", (64, 64), (10, 120, 200)).save(plain, format="JPEG")
+    adobe = b"Adobe\x00\x64\x00\x00\x00\x00\x01"
+    raw = plain.getvalue()
+    raw = raw[:2] + b"\xff\xee" + (len(adobe) + 2).to_bytes(2, "big") + adobe + raw[2:]
+    assert adobe in uploads._jpeg_without_metadata(raw)
+
+
 @pytest.mark.parametrize(
     "data",
     [
-        b"\xff\xd8\xff\xd9",
-        b"\xff\xd8\x00\x00",
-        b"\xff\xd8\xff\xe1\x00\x01",
-        b"\xff\xd8\xff\xe1\xff\xff",
+        b"\xff\xd8\xff\xd9",  # no image data
+        b"\xff\xd8\x00\x00",  # no marker
+        b"\xff\xd8\xff\xe1\x00\x01",  # a length shorter than itself
+        b"\xff\xd8\xff\xe1\xff\xff",  # a length past the end
+        b"\xff\xd8\xff\xda\x00\x02\x00\xff\xd9",  # a scan before any frame
+        b"\xff\xd8\xff\xc9\x00\x02\xff\xd9",  # arithmetic coding: re-encoded instead
     ],
 )
 def test_a_jpeg_laid_out_unexpectedly_is_not_stripped_by_hand(data):

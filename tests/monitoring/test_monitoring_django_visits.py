@@ -505,3 +505,30 @@ def test_the_same_image_is_not_stored_twice_for_a_patient(client, nurse, patient
     services.void_record(Photo.objects.get(visit=first), nurse, "filed at the wrong visit")
     assert send(later, jpeg_upload()).status_code == 302
     assert Photo.objects.filter(patient=patient, voided_at__isnull=True).get().visit == later
+
+
+def test_a_visit_recorded_with_an_image_already_stored_for_the_patient_is_refused_whole(
+    client, nurse, patient
+):
+    client.force_login(nurse)
+    baseline_day = date.today() - timedelta(days=90)
+    r = client.post(
+        f"/monitoring/{patient.pk}/visits/new/",
+        good_visit(visit_date=baseline_day.isoformat(), photo_frontal=jpeg_upload()),
+    )
+    assert r.status_code == 302, r.content.decode()[:2000]
+    # The follow-up recorded with the baseline photo attached again: nothing is stored.
+    r = client.post(
+        f"/monitoring/{patient.pk}/visits/new/",
+        good_visit(visit_date=date.today().isoformat(), photo_frontal=jpeg_upload()),
+    )
+    assert r.status_code == 400
+    assert f"This image is already stored for the visit of {baseline_day}" in r.content.decode()
+    assert Visit.objects.filter(patient=patient).count() == 1
+    # Once the baseline visit is voided (recorded on the wrong day), its photos do not count.
+    services.void_record(Visit.objects.get(patient=patient), nurse, "recorded on the wrong day")
+    r = client.post(
+        f"/monitoring/{patient.pk}/visits/new/",
+        good_visit(visit_date=baseline_day.isoformat(), photo_frontal=jpeg_upload()),
+    )
+    assert r.status_code == 302

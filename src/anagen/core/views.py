@@ -25,7 +25,8 @@ def dashboard(request: ClinicRequest) -> HttpResponse:
 
 
 # The clinic's settings pages, each with the permission that opens it: (permission, URL
-# name, title, what it sets). The index lists those the user's role may open.
+# name, title, what it sets). The index lists those the user's role may open; the menu shows
+# it to roles with any of these permissions (templates/base.html).
 SETTINGS_PAGES = (
     ("consultation.view", "assessment:rules", "Contraindication screening rules",
      "The screening rules and the clinic's overrides, with their sources."),

@@ -32,7 +32,7 @@ from anagen.monitoring.uploads import MAX_SIDE_PX, TRICHOSCOPY_MIN_SIDE_PX
 from anagen.patients.models import Patient
 
 # Trichoscopy uploads are this wide at least and at most.
-MIN_CALIBRATED_WIDTH_PX, MAX_CALIBRATED_WIDTH_PX = TRICHOSCOPY_MIN_SIDE_PX, MAX_SIDE_PX
+MIN_CALIBRATED_SIDE_PX, MAX_CALIBRATED_SIDE_PX = TRICHOSCOPY_MIN_SIDE_PX, MAX_SIDE_PX
 UM_PER_PX_VALIDATORS = [MinValueValidator(MIN_UM_PER_PX), MaxValueValidator(MAX_UM_PER_PX)]
 CUTOFF_VALIDATORS = [
     MinValueValidator(TERMINAL_CUTOFF_UM_RANGE[0]),
@@ -52,18 +52,19 @@ class ImagingSettings(models.Model):
         help_text="From a stage-micrometer image (anagen image calibrate) or the known field "
         "of view; empty = analyses wait for a calibration",
     )
-    # The scale holds for images of the width it was measured on: a resized export of the
-    # same field has another µm/px (and a density off by the square of the resize).
-    image_width_px = models.PositiveIntegerField(
-        "image width (px)",
+    # The scale holds for images of the size it was measured on: a resized export of the same
+    # field has another µm/px (and a density off by the square of the resize). The longer
+    # side is compared, so that a portrait shot of the same camera passes.
+    image_long_side_px = models.PositiveIntegerField(
+        "longer side of the calibrated images (px)",
         null=True,
         blank=True,
         validators=[
-            MinValueValidator(MIN_CALIBRATED_WIDTH_PX),
-            MaxValueValidator(MAX_CALIBRATED_WIDTH_PX),
+            MinValueValidator(MIN_CALIBRATED_SIDE_PX),
+            MaxValueValidator(MAX_CALIBRATED_SIDE_PX),
         ],
-        help_text="Width of the images the scale was measured on; an image of another width "
-        "waits for its own scale. Empty = not checked",
+        help_text="Longer side of the images the scale was measured on; a photo whose longer "
+        "side differs waits for its own scale. Empty = not checked",
     )
     terminal_cutoff_um = models.FloatField(default=40.0, validators=CUTOFF_VALIDATORS)
     calibration_note = models.CharField(max_length=200, blank=True)

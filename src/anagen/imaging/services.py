@@ -45,8 +45,8 @@ from anagen.imaging.engine.analyze import (
 from anagen.imaging.engine.compare import GROWTH_MM_PER_DAY, MIN_REGISTRATION_SCORE
 from anagen.imaging.models import (
     COMPARISON_DAYS,
-    MAX_CALIBRATED_WIDTH_PX,
-    MIN_CALIBRATED_WIDTH_PX,
+    MAX_CALIBRATED_SIDE_PX,
+    MIN_CALIBRATED_SIDE_PX,
     AnalysisCorrection,
     ImagingSettings,
     PhotoAnalysis,
@@ -110,26 +110,26 @@ def save_settings(clinic: Clinic, user: User, data: Mapping[str, Any]) -> Imagin
         cutoff = _float(data.get("terminal_cutoff_um"), "terminal_cutoff_um", lo, hi, "µm")
     except ImagingError as exc:
         errors.update(exc.errors)
-    width = None
+    long_side = None
     try:
-        width = _float(
-            data.get("image_width_px"), "image_width_px",
-            MIN_CALIBRATED_WIDTH_PX, MAX_CALIBRATED_WIDTH_PX, "px",
+        long_side = _float(
+            data.get("image_long_side_px"), "image_long_side_px",
+            MIN_CALIBRATED_SIDE_PX, MAX_CALIBRATED_SIDE_PX, "px",
         )  # fmt: skip
-        if width is not None and not width.is_integer():
-            raise ImagingError({"image_width_px": ["Enter a whole number of pixels."]})
+        if long_side is not None and not long_side.is_integer():
+            raise ImagingError({"image_long_side_px": ["Enter a whole number of pixels."]})
     except ImagingError as exc:
         errors.update(exc.errors)
     note = str(data.get("calibration_note") or "").strip()
     if len(note) > 200:  # refused, not cut: the note says how the scale was measured
         errors["calibration_note"] = [f"At most 200 characters (got {len(note)})."]
-    if width is not None and upp is None and "um_per_px" not in errors:
-        errors["image_width_px"] = ["Give the scale measured on images of this width."]
+    if long_side is not None and upp is None and "um_per_px" not in errors:
+        errors["image_long_side_px"] = ["Give the scale measured on images of this size."]
     if errors:
         raise ImagingError(errors)
     values = {
         "um_per_px": upp,
-        "image_width_px": None if width is None else int(width),
+        "image_long_side_px": None if long_side is None else int(long_side),
         "terminal_cutoff_um": cutoff if cutoff is not None else 40.0,
         "calibration_note": note,
     }
@@ -164,8 +164,11 @@ def analyse_waiting_photos(clinic: Clinic, user: User) -> int:
         photo__visit__voided_at__isnull=True,
         patient__voided_at__isnull=True,
     ).select_related("photo")
+    cfg = settings_for(clinic)
     queued = 0
     for analysis in waiting:
+        if other_size(cfg, analysis.photo):
+            continue  # still waits for its own scale: nothing to request again
         # _prepare re-reads the row under a lock: one requested meanwhile is taken as it is.
         if _prepare(analysis.photo, user, None).status == PhotoAnalysis.Status.QUEUED:
             queued += 1
@@ -225,16 +228,18 @@ def request_analysis(
                 "stay in the history). Confirm that they may be discarded."
             ]}
         )  # fmt: skip
-    if upp is None and earlier is not None and not settings_for(photo.clinic).um_per_px:
-        # No scale given and no clinic calibration to fall back on (the documented meaning
-        # of an empty field): keep the scale entered for this image, or keep the result.
+    cfg = settings_for(photo.clinic)
+    if upp is None and earlier is not None and (not cfg.um_per_px or other_size(cfg, photo)):
+        # No scale given and no clinic calibration that holds for this image to fall back on
+        # (the documented meaning of an empty field): keep the scale entered for this image,
+        # or keep the result.
         if earlier.calibration_source == "entered" and earlier.um_per_px:
             upp = earlier.um_per_px
         elif earlier.status == PhotoAnalysis.Status.DONE:
             raise ImagingError(
                 {"um_per_px": ["Enter the image scale (µm per pixel): the clinic has no "
-                               "dermatoscope calibration, and without a scale the "
-                               "re-analysis would discard this result."]}
+                               "dermatoscope calibration for images of this size, and "
+                               "without a scale the re-analysis would discard this result."]}
             )  # fmt: skip
     return _prepare(photo, user, upp)
 
@@ -249,8 +254,8 @@ def _prepare(photo: Photo, user: User, upp: float | None) -> PhotoAnalysis:
             "No calibration: enter the image scale (µm per pixel) or set the clinic's "
             "dermatoscope calibration; densities are never reported without it."
         )
-    elif source == "clinic" and other_width(cfg, photo):
-        waits_for = _width_mismatch(cfg, photo)
+    elif source == "clinic" and other_size(cfg, photo):
+        waits_for = _size_mismatch(cfg, photo)
         upp, source = None, ""
     with transaction.atomic():
         analysis = PhotoAnalysis.objects.select_for_update().filter(photo=photo).first()
@@ -291,18 +296,27 @@ def _prepare(photo: Photo, user: User, upp: float | None) -> PhotoAnalysis:
     return analysis
 
 
-def other_width(cfg: ImagingSettings, photo: Photo) -> bool:
-    """The photo is not as wide as the images the clinic's scale was measured on."""
-    return bool(cfg.image_width_px and photo.width_px and photo.width_px != cfg.image_width_px)
+def _long_side(photo: Photo) -> int:
+    return max(photo.width_px or 0, photo.height_px or 0)
 
 
-def _width_mismatch(cfg: ImagingSettings, photo: Photo) -> str:
-    resized = (cfg.um_per_px or 0) * (cfg.image_width_px or 0) / (photo.width_px or 1)
+def other_size(cfg: ImagingSettings, photo: Photo) -> bool:
+    """The photo's longer side is not that of the images the clinic's scale was measured on
+    (the longer side: a portrait shot of the same camera is rotated, not resized)."""
+    return bool(
+        cfg.image_long_side_px and _long_side(photo) and _long_side(photo) != cfg.image_long_side_px
+    )
+
+
+def _size_mismatch(cfg: ImagingSettings, photo: Photo) -> str:
+    long_side = _long_side(photo)
+    resized = (cfg.um_per_px or 0) * (cfg.image_long_side_px or 0) / (long_side or 1)
     return (
-        f"This image is {photo.width_px} px wide; the clinic's calibration "
-        f"({cfg.um_per_px:g} µm/px) was measured on images {cfg.image_width_px} px wide, so it "
-        f"does not hold here. Enter this image's scale: {resized:.3g} µm/px if it is the whole "
-        f"field resized, {cfg.um_per_px:g} µm/px if it is a crop at full resolution."
+        f"This image's longer side is {long_side} px; the clinic's calibration "
+        f"({cfg.um_per_px:g} µm/px) was measured on images whose longer side is "
+        f"{cfg.image_long_side_px} px, so it does not hold here. Enter this image's scale: "
+        f"{resized:.3g} µm/px if it is the whole field resized, {cfg.um_per_px:g} µm/px if it "
+        "is a crop at full resolution."
     )
 
 
@@ -410,8 +424,12 @@ def _record_measurement(
 
     The analysis's own measurement, where it has one, is updated in place under ``reason``
     (the history keeps the earlier values): a correction is not a record entered in error,
-    so it voids nothing. It is voided only when the result no longer gives a measurement."""
-    visit = analysis.photo.visit
+    so it voids nothing. It is voided only when the result no longer gives a measurement.
+    Call inside a transaction that holds the analysis's row lock: the visit's row is locked
+    here, after it (the order everywhere), so that two photos of one visit cannot both find
+    no measurement there and both fill one."""
+    visit = Visit.objects.select_for_update().get(pk=analysis.photo.visit_id)
+    analysis.photo.visit = visit  # as it stands now (voided meanwhile?)
     s = result.summary
     current = None
     if analysis.measurement_id:
@@ -462,12 +480,13 @@ def _why_not_recorded(
 ) -> str | None:
     """Why this result cannot be the visit's measurement (None: it can). ``has_measurement``:
     the analysis already holds an active measurement (it is then revised, not refused)."""
-    visit = analysis.photo.visit
+    photo = analysis.photo
+    visit = photo.visit
     s = result.summary
     area = round(s.field_area_cm2, 4)
     flags = set(result.quality.get("flags", ())) & UNRELIABLE_WHEN_EMPTY
-    if visit.is_voided:
-        return ""  # its measurement, if any, went out with the visit
+    if visit.is_voided or photo.is_voided or visit.patient.is_voided:
+        return ""  # its measurement, if any, went out with the visit or the photo
     if s.count == 0 and flags:
         # Zero hairs is a real result on a bald patch, but not on an image that failed.
         return (
@@ -520,12 +539,11 @@ def record_as_visit_measurement(analysis: PhotoAnalysis, user: User) -> PhotoAna
     """Fill the visit's measurement from this analysis (corrected figures where corrected),
     where :func:`may_record` allows it; otherwise refused with the reason."""
     with transaction.atomic():
-        # The visit row first, as add_measurement and void_record do: two photos of one
-        # visit chosen at once cannot both become its measurement.
-        Visit.objects.select_for_update().get(pk=analysis.photo.visit_id)
+        # The analysis row, then (in _record_measurement) the visit's: the order of every
+        # writer of an analysis, so a correction sent at the same time cannot deadlock.
         current = (
             PhotoAnalysis.objects.select_for_update()
-            .select_related("photo", "photo__visit")
+            .select_related("photo", "photo__visit", "photo__visit__patient")
             .get(pk=analysis.pk)
         )
         if not current.is_done:
@@ -535,7 +553,8 @@ def record_as_visit_measurement(analysis: PhotoAnalysis, user: User) -> PhotoAna
         result = final_analysis(current)
         problem = _why_not_recorded(current, result, has_measurement=False)
         if problem is not None:
-            raise ImagingError({"analysis": [problem or "The visit was voided."]})
+            raise ImagingError({"analysis": [problem or "This photo, its visit or the patient "
+                                             "record is voided."]})  # fmt: skip
         _record_measurement(current, user, result, "chosen as the visit measurement")
         if current.measurement_id is None:
             raise ImagingError({"analysis": [current.error or "Not recorded."]})

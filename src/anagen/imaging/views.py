@@ -39,7 +39,7 @@ FIELD_LABELS = {
     "op": "Correction",
     "um_per_px": "Image scale (µm per pixel)",
     "terminal_cutoff_um": "Terminal/vellus cut-off (µm)",
-    "image_width_px": "Measured on images of width (px)",
+    "image_long_side_px": "Longer side of the calibrated images (px)",
     "calibration_note": "Note",
     "discard_corrections": "Discard corrections",
     "photo": "Photo",
@@ -200,7 +200,7 @@ def settings_view(request: ClinicRequest) -> HttpResponse:
     errors: dict = {}
     values = {
         "um_per_px": "" if cfg.um_per_px is None else f"{cfg.um_per_px:g}",
-        "image_width_px": "" if cfg.image_width_px is None else str(cfg.image_width_px),
+        "image_long_side_px": "" if cfg.image_long_side_px is None else str(cfg.image_long_side_px),
         "terminal_cutoff_um": f"{cfg.terminal_cutoff_um:g}",
         "calibration_note": cfg.calibration_note,
     }

@@ -339,7 +339,7 @@ def photo_upload_to(instance: Photo, filename: str) -> str:
 class Photo(Voidable):
     """A standardized global photo or a trichoscopy image of the marked target area.
 
-    Stored re-encoded without EXIF (GPS gone) and with EXIF orientation applied
+    Stored without metadata (GPS gone) and upright (EXIF orientation applied)
     (uploads.clean_image). Trichoscopy images wait for the imaging module's analysis.
     """
 

@@ -916,6 +916,7 @@ def record_visit(
         earlier = _same_day_check(patient, visit_date, confirmed_same_day, recheck)
         if visit_values.get("is_baseline"):
             _check_new_baseline(patient, visit_date, recheck)  # two baselines posted at once
+        _refuse_stored_twice(recheck, patient.pk, None, cleaned_photos)
         recheck.raise_if_any()
         visit = Visit(clinic=patient.clinic, patient=patient, recorded_by=user, **visit_values)
         reason = "visit recorded"
@@ -1033,28 +1034,36 @@ def add_photos(visit: Visit, user: User, photos: Iterable[PhotoUpload]) -> list[
         # visits at once is checked one after the other.
         lock_patient(visit.patient)
         _writable(_lock_visit(visit), "visit")  # voided meanwhile?
-        _refuse_stored_twice(err, visit, cleaned)
+        _refuse_stored_twice(err, visit.patient_id, visit, cleaned)
         err.raise_if_any()
         return [_store_photo(visit, user, u, c) for u, c in cleaned]
 
 
 def _refuse_stored_twice(
-    err: _Errors, visit: Visit, cleaned: list[tuple[PhotoUpload, uploads.CleanImage]]
+    err: _Errors,
+    patient_id: int,
+    visit: Visit | None,
+    cleaned: list[tuple[PhotoUpload, uploads.CleanImage]],
 ) -> None:
     """The same image stored twice for one patient is an upload sent twice, or an earlier
-    visit's photo filed again: a follow-up would then show no change that was measured."""
+    visit's photo filed again: a follow-up would then show no change that was measured.
+    ``visit``: the visit they are added to (None: a visit being recorded). Call with the
+    patient's row locked. Photos of a voided visit, or voided themselves, do not count."""
     hashes = [c.sha256 for _, c in cleaned]
     stored = {
         p.sha256: p
         for p in Photo.objects.filter(
-            patient_id=visit.patient_id, sha256__in=hashes, voided_at__isnull=True
+            patient_id=patient_id,
+            sha256__in=hashes,
+            voided_at__isnull=True,
+            visit__voided_at__isnull=True,
         ).select_related("visit")
     }
     seen: set[str] = set()
     for upload, clean in cleaned:
         earlier = stored.get(clean.sha256)
         if earlier is not None:
-            where = "this visit" if earlier.visit_id == visit.pk else (
+            where = "this visit" if visit is not None and earlier.visit_id == visit.pk else (
                 f"the visit of {earlier.visit.visit_date.isoformat()}"
             )  # fmt: skip
             err.add(

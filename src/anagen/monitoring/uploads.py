@@ -1,9 +1,11 @@
 """Image upload checks: decode fully, limit size, apply EXIF orientation, drop EXIF.
 
 A photo is only stored after Pillow has decoded every pixel (so a renamed PDF, a
-truncated JPEG or a decompression bomb is refused), and it is stored re-encoded: EXIF
-orientation is applied to the pixels and no metadata is written back, which removes GPS
-positions, camera serial numbers and capture software from clinical photos.
+truncated JPEG or a decompression bomb is refused), and it is stored without metadata, which
+removes GPS positions, camera serial numbers and capture software from clinical photos: an
+upright Huffman-coded JPEG keeps its compressed image data byte for byte with only the segments
+needed to decode it (the stored photo decodes, and is analysed, exactly as the camera's file);
+any other image is re-encoded, with its EXIF orientation applied to the pixels.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def clean_image(
     max_side_px: int = MAX_SIDE_PX,
     max_megapixels: float | None = None,
 ) -> CleanImage:
-    """Validate an uploaded image and return it re-encoded without metadata.
+    """Validate an uploaded image and return it without metadata (see the module's note).
 
     ``size`` is the upload's size in bytes when known (Django's UploadedFile.size); the
     bytes read are counted anyway, so a wrong size cannot slip past the limit.
@@ -137,42 +139,75 @@ def clean_image(
 
 
 EXIF_ORIENTATION = 0x0112
-# JPEG markers: APP0 (JFIF) and APP14 (Adobe, says how the colours were transformed) are
-# needed to decode the pixels as the camera wrote them; APP1-APP13, APP15 (EXIF with GPS and
-# the camera's serial, XMP, ICC, maker notes) and COM are metadata.
-_APP0, _APP14, _APP15, _COM, _SOS, _EOI = 0xE0, 0xEE, 0xEF, 0xFE, 0xDA, 0xD9
+# JPEG segments kept: the frame of a Huffman-coded JPEG (baseline, extended, progressive: what
+# every browser decodes), its tables (DHT, DQT, DRI), the scans, and APP0 "JFIF" and APP14
+# "Adobe" (they say how the colours were transformed). Everything else (EXIF with GPS and the
+# camera's serial, XMP, ICC, maker notes, comments, thumbnails, and whatever follows the end of
+# the image: a phone's embedded video) is left out. Any other layout is re-encoded instead.
+_SOF_KEPT = frozenset({0xC0, 0xC1, 0xC2})
+_TABLES = frozenset({0xC4, 0xDB, 0xDD})
+_SOS, _EOI, _APP0, _APP14, _COM = 0xDA, 0xD9, 0xE0, 0xEE, 0xFE
+
+
+def _decoding_hint(marker: int, body: bytes) -> bool:
+    """APP0 "JFIF" or APP14 "Adobe": application segments a decoder reads for the colours."""
+    return (marker == _APP0 and body.startswith(b"JFIF\x00")) or (
+        marker == _APP14 and body.startswith(b"Adobe")
+    )
 
 
 def _jpeg_without_metadata(data: bytes) -> bytes | None:
-    """The JPEG with its metadata segments removed and everything else byte for byte (the
-    scan data is not touched); None where the file is not laid out as expected."""
+    """The JPEG with only the segments needed to decode it, the compressed image data byte for
+    byte (so it decodes to the same pixels); None where the file is laid out otherwise."""
     if data[:2] != b"\xff\xd8":
         return None
     out, i, n = bytearray(b"\xff\xd8"), 2, len(data)
-    while i < n:
-        if data[i] != 0xFF:
+    frame = scanned = False
+    while True:
+        if i >= n or data[i] != 0xFF:
             return None
         while i < n and data[i] == 0xFF:  # fill bytes before a marker
             i += 1
-        if i + 2 >= n:
+        if i >= n:
             return None
         marker = data[i]
         i += 1
-        if marker == _EOI:
-            return None  # no image data
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
-            out += bytes((0xFF, marker))
-            continue
+        if marker == _EOI:  # the end: anything after it is dropped
+            return bytes(out + b"\xff\xd9") if scanned else None
+        if i + 2 > n:
+            return None
         length = int.from_bytes(data[i : i + 2], "big")
         if length < 2 or i + length > n:
             return None
-        if marker == _SOS:  # the image data and all after it, as written
-            return bytes(out + bytes((0xFF, marker)) + data[i:])
-        metadata = (_APP0 < marker <= _APP15 and marker != _APP14) or marker == _COM
-        if not metadata:
-            out += bytes((0xFF, marker)) + data[i : i + length]
+        body = data[i + 2 : i + length]
+        segment = bytes((0xFF, marker)) + data[i : i + length]
         i += length
-    return None
+        if marker in _SOF_KEPT:
+            frame = True
+            out += segment
+        elif marker in _TABLES or _decoding_hint(marker, body):
+            out += segment
+        elif _APP0 <= marker <= 0xEF or marker == _COM:
+            continue  # metadata
+        elif marker == _SOS and frame:
+            # The scan's compressed data runs to the next marker that is neither a stuffed
+            # zero (FF 00) nor a restart (FF D0-D7).
+            j = i
+            while True:
+                j = data.find(b"\xff", j)
+                if j < 0 or j + 1 >= n:
+                    return None
+                following = data[j + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:
+                    j += 2
+                elif following == 0xFF:
+                    j += 1  # a fill byte before the marker
+                else:
+                    break
+            out += segment + data[i:j]
+            i, scanned = j, True
+        else:
+            return None  # arithmetic or hierarchical coding, a scan before its frame, ...
 
 
 def _check_dimensions(width: int, height: int, min_side: int, max_side: int) -> None:

@@ -118,7 +118,11 @@ def lock_patient(patient: Patient) -> Patient:
     writers), so that two writes checked against the same record (a form sent twice) cannot
     both pass the check. Call inside ``transaction.atomic``. Returned: the row as it stands
     now, to check again what may have changed meanwhile (a void committed by someone else)."""
-    return Patient.objects.select_for_update().get(pk=patient.pk)
+    # NO KEY: two lockers still wait for each other, but a transaction that holds a visit lock
+    # and inserts a row referring to the patient (its foreign-key check takes KEY SHARE on
+    # the patient at commit) is not blocked by it, which would deadlock against a locker
+    # waiting for that visit (add_photos: patient, then visit).
+    return Patient.objects.select_for_update(no_key=True).get(pk=patient.pk)
 
 
 def create_patient(

@@ -21,23 +21,24 @@ const focusRefused = (scope) => {
 };
 document.addEventListener("DOMContentLoaded", () => focusRefused(document));
 // An htmx form that replaces the panel it sits in (the correction tool) takes the focus with
-// it: after the swap a keyboard user is put back in the same form of the new panel, not at
-// the top of the page. Forms are matched by action, id and op (several share an action).
+// it: after the swap a keyboard user is put back in the same form of the new panel (or on its
+// error), not at the top of the page. Only for a swap that answers a form: a panel polling
+// for its result must not move the focus. Forms are matched by action, id and op.
 const formKey = (form) =>
   [form.getAttribute("action") || "", form.id, form.querySelector('input[name="op"]')?.value || ""].join("|");
-let sentForm = null;
-document.addEventListener("htmx:beforeRequest", (event) => {
-  const form = event.detail.elt.closest?.("form");
-  sentForm = form ? formKey(form) : null;
-});
 document.addEventListener("htmx:afterSettle", (event) => {
-  // An outerHTML swap leaves the old target detached: look in the whole page then.
+  const sender = event.detail.requestConfig?.elt;
+  const sent = sender?.closest?.("form");
+  if (!sent) return;
+  // An outerHTML swap leaves the old target detached: its successor has the same id.
   const target = event.detail.target;
-  if (focusRefused(target && target.isConnected ? target : document)) return;
+  const scope = target?.isConnected ? target : (target?.id && document.getElementById(target.id)) || null;
+  if (!scope) return;
+  if (focusRefused(scope)) return;
   const lost = !document.activeElement || document.activeElement === document.body;
-  if (!sentForm || !lost) return;
-  const form = [...document.querySelectorAll("form")].find((f) => formKey(f) === sentForm);
-  sentForm = null;
+  if (!lost) return;
+  const key = formKey(sent);
+  const form = [...scope.querySelectorAll("form")].find((f) => formKey(f) === key);
   const first = form?.querySelector("input:not([type=hidden]):not([disabled]), select, button");
   if (first) first.focus();
 });
