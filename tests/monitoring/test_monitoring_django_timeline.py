@@ -6,6 +6,7 @@ further-treatment proposal counting recorded (non-voided) sessions."""
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from datetime import date, timedelta
 
@@ -40,9 +41,13 @@ def patient(clinic_a, clinician, make_patient):
     )
 
 
+_SHOTS = itertools.count()
+
+
 def png(name: str = "vertex.png") -> SimpleUploadedFile:
+    """A small photo, another file each time (one image is stored once per patient)."""
     out = io.BytesIO()
-    Image.new("RGB", (160, 120), (190, 150, 120)).save(out, format="PNG")
+    Image.new("RGB", (160, 120), (190, 150, 100 + next(_SHOTS) % 150)).save(out, format="PNG")
     return SimpleUploadedFile(name, out.getvalue(), content_type="image/png")
 
 

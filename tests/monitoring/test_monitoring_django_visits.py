@@ -28,10 +28,11 @@ def patient(clinic_a, nurse, make_patient):
     return make_patient(clinic_a, nurse, given_name="Vera", family_name="Visit")
 
 
-def jpeg_upload(name="photo.jpg", size=(320, 240), orientation=6, gps=True):
+def jpeg_upload(name="photo.jpg", size=(320, 240), orientation=6, gps=True, colour=(190, 150, 120)):
+    """The same file for the same arguments (another ``colour``: another photo)."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    img = Image.new("RGB", size, (190, 150, 120))
+    img = Image.new("RGB", size, colour)
     exif = Image.Exif()
     exif[0x0112] = orientation
     if gps:
@@ -184,7 +185,7 @@ def test_visit_page_shows_the_same_view_from_baseline_side_by_side(client, nurse
         nurse,
         {"visit_date": date.today(), "density_per_cm2": 112, "mean_diameter_um": 56,
          "global_assessment": 1},
-        photos=[services.PhotoUpload(jpeg_upload(), "global", "vertex")],
+        photos=[services.PhotoUpload(jpeg_upload(colour=(150, 120, 100)), "global", "vertex")],
     )  # fmt: skip
     client.force_login(nurse)
     html = client.get(f"/monitoring/{patient.pk}/visits/{later.pk}/").content.decode()

@@ -206,8 +206,9 @@ def mrn(k: int) -> str:
 # --- synthetic images -------------------------------------------------------------------
 
 
-def trichoscopy_png(density: float, diameter_um: float, seed: int) -> bytes:
-    """A 1 cm² field: one dark stroke per hair, thickness from the mean diameter."""
+def trichoscopy_png(density: float, diameter_um: float, seed: int, stamp: str = "") -> bytes:
+    """A 1 cm² field: one dark stroke per hair, thickness from the mean diameter. ``stamp``:
+    the date printed in the corner, as a camera does (each visit's photo is its own file)."""
     rng = random.Random(seed)
     img = Image.new("RGB", PHOTO_PX, (222, 188, 166))
     draw = ImageDraw.Draw(img)
@@ -217,12 +218,13 @@ def trichoscopy_png(density: float, diameter_um: float, seed: int) -> bytes:
         dx, dy = rng.uniform(-14, 14), rng.uniform(8, 22)
         shade = rng.randint(30, 80)
         draw.line((x, y, x + dx, y + dy), fill=(shade, shade - 10, shade - 20), width=width)
-    draw.text((4, 4), "SYNTHETIC", fill=(255, 255, 255))
+    draw.text((4, 4), f"SYNTHETIC {stamp}".strip(), fill=(255, 255, 255))
     return _png(img)
 
 
-def global_png(view: str, density: float) -> bytes:
-    """A schematic head: hair tone from the density (sparser = more scalp showing)."""
+def global_png(view: str, density: float, stamp: str = "") -> bytes:
+    """A schematic head: hair tone from the density (sparser = more scalp showing); ``stamp``
+    as for trichoscopy_png."""
     img = Image.new("RGB", PHOTO_PX, (236, 236, 232))
     draw = ImageDraw.Draw(img)
     cx, cy = PHOTO_PX[0] // 2, PHOTO_PX[1] // 2 + 10
@@ -235,7 +237,7 @@ def global_png(view: str, density: float) -> bytes:
         else (cx - 40, cy - 50, cx + 40, cy + 30)
     )
     draw.ellipse(box, fill=(tone, round(tone * 0.8), round(tone * 0.65)))
-    draw.text((4, 4), f"SYNTHETIC {view}", fill=(40, 40, 40))
+    draw.text((4, 4), f"SYNTHETIC {view} {stamp}".strip(), fill=(40, 40, 40))
     return _png(img)
 
 
@@ -396,10 +398,11 @@ def _photos(p: DemoPatient, j: int, seed: int) -> list[services.PhotoUpload]:
     m = p.visits[j].measured
     density = m.density_per_cm2 or 0.0
     view = "vertex" if p.region == "vertex" else "frontal"
+    stamp = p.visits[j].visit_date.isoformat()
     return [
-        services.PhotoUpload(io.BytesIO(global_png(view, density)), Photo.Kind.GLOBAL, view),
+        services.PhotoUpload(io.BytesIO(global_png(view, density, stamp)), Photo.Kind.GLOBAL, view),
         services.PhotoUpload(
-            io.BytesIO(trichoscopy_png(density, m.mean_diameter_um or 40.0, seed)),
+            io.BytesIO(trichoscopy_png(density, m.mean_diameter_um or 40.0, seed, stamp)),
             Photo.Kind.TRICHOSCOPY,
             target_area=f"{p.region.capitalize()} tattoo, 1 cm²",
         ),
