@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from anagen.accounts.roles import Role
 from anagen.products import coldchain, services
-from anagen.products.models import Excursion, LotStatus, TemperatureReading
+from anagen.products.models import Excursion, Lot, LotStatus, TemperatureReading
 
 from .test_products_django_support import (
     good_results,
@@ -481,3 +481,36 @@ def test_a_reading_entered_late_and_earlier_extends_the_excursion_back(make_lot,
     )
     [excursion] = Excursion.objects.filter(lot=lot)
     assert excursion.started_at == start + timedelta(minutes=30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_decision_and_a_reading_at_once_never_leave_a_usable_lot_with_an_open_excursion(
+    make_lot, clinic_a, quality
+):
+    """A reading that changes an excursion while quality accepts it: the scan read the
+    excursion before the decision and saved it back undecided after it (PostgreSQL), leaving
+    the lot usable with an excursion nobody had decided on."""
+    from ..races import at_once
+
+    for round_ in range(4):
+        freezer = services.create_location(clinic_a, quality, f"Freezer D{round_}")
+        lot = make_lot(released=True, storage_location=freezer, received_at=a_day_ago())
+        start = lot.received_at + timedelta(hours=1)
+        for minutes, t in ((0, -80), (30, -50), (40, -80)):
+            services.record_reading(
+                freezer, quality, recorded_at=start + timedelta(minutes=minutes), temperature_c=t
+            )
+        assert Lot.objects.get(pk=lot.pk).blocked
+        actions = [
+            lambda: services.decide_excursions(
+                Lot.objects.get(pk=lot.pk), quality, "accept", "Stability data cover 10 minutes."
+            ),
+            # Entered late: the excursion began 5 minutes earlier than recorded (it grew).
+            lambda: services.record_reading(
+                freezer, quality, recorded_at=start + timedelta(minutes=25), temperature_c=-50
+            ),
+        ]
+        assert at_once(actions, services.ProductError) == ["ok", "ok"]
+        lot.refresh_from_db()
+        open_ = Excursion.objects.filter(lot=lot, decided_at__isnull=True).exists()
+        assert lot.blocked == open_, (round_, lot.blocked, open_)

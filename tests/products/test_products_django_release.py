@@ -790,3 +790,28 @@ def test_two_people_editing_one_product_lose_neither_change(client, product, qua
     assert "Changed by someone else" in " ".join(
         refused.context["form"].errors["storage_requirement"]
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_release_and_a_label_change_at_once_one_wins_the_other_is_refused(
+    product, make_lot, quality
+):
+    """The release locked the lot with its product (and clinic), the label change the product
+    and then its lots: at once on PostgreSQL they deadlocked, and one of them was a 500."""
+    from ..races import at_once
+
+    lot = make_lot(results=good_results())
+    outcomes = at_once(
+        [
+            lambda: services.release_lot(Lot.objects.get(pk=lot.pk), quality),
+            lambda: services.update_product(
+                Product.objects.get(pk=product.pk), quality, {"volume_ml": Decimal("2.000")}
+            ),
+        ],
+        services.ProductError,
+    )
+    assert outcomes == ["ok", "refused"]
+    lot.refresh_from_db()
+    product.refresh_from_db()
+    # Released against the label it was checked on, or refused against the new one.
+    assert (lot.status == "released") == (product.volume_ml == Decimal("1.000"))

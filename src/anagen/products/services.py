@@ -978,7 +978,15 @@ def _is_quality(user: User, clinic: Clinic) -> bool:
 
 
 def _lock(lot: Lot) -> Lot:
-    return Lot.objects.select_for_update().select_related("product", "clinic").get(pk=lot.pk)
+    """The lot's row, locked until the transaction ends, with its product and clinic read
+    (not locked: ``of=self``; locking the clinic's row too held up every registration in
+    the clinic, and the product's could deadlock against a label change, which locks the
+    product and then its lots)."""
+    return (
+        Lot.objects.select_for_update(of=("self",))
+        .select_related("product", "clinic")
+        .get(pk=lot.pk)
+    )
 
 
 def _decide(
@@ -1205,7 +1213,12 @@ def scan_excursions(location: StorageLocation, user: User | None) -> list[Excurs
     have ``reopened`` set), so that whoever added the readings is told of both.
     """
     created: list[Excursion] = []
-    for lot in _lots_at(location):
+    for listed in _lots_at(location):
+        # Locked before its excursions are read: a quality decision on them (which locks the
+        # lot) is then either seen here or made after this scan, never overwritten by it.
+        lot = _lock(listed)
+        if lot.status in (LotStatus.REJECTED, LotStatus.RECALLED):
+            continue
         readings = [
             coldchain.Reading(r.recorded_at, float(r.temperature_c))
             for r in TemperatureReading.objects.filter(
@@ -1253,7 +1266,7 @@ def scan_excursions(location: StorageLocation, user: User | None) -> list[Excurs
             )  # fmt: skip
             save_with_history(exc, user, "excursion detected")
             created.append(exc)
-            locked = _lock(lot)
+            locked = _lock(lot)  # as it stands now (a span before may have blocked it)
             if not locked.blocked:
                 locked.blocked = True
                 locked.block_reason = excursion_block_reason(exc)
