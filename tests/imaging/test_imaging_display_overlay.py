@@ -56,3 +56,28 @@ def test_numbers_stay_inside_the_image_and_crowded_numbers_do_not_cover_each_oth
         for b in boxes[i + 1 :]:
             overlap = a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
             assert not overlap, (a, b)
+
+
+def test_the_numbers_of_a_dense_unit_spread_round_it_without_covering_each_other():
+    # Eighteen hairs leaving one small area (crowded units side by side, as in the demo's
+    # densest fields): more than the 16 places tried before round a base.
+    bases = [(400.0 + 3 * (k % 6), 300.0 + 2 * (k // 6)) for k in range(18)]
+    boxes = label_boxes(bases, [(22.0, 16.0)] * len(bases), (960, 720), gap=6)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+    # Each stays near its hair: within the rings tried round the base.
+    for (bx, by), (left, top, right, bottom) in zip(bases, boxes, strict=True):
+        assert abs((left + right) / 2 - bx) < 150 and abs((top + bottom) / 2 - by) < 150
+
+
+def test_a_number_goes_where_no_hair_is_drawn_over_it():
+    # A hair runs right-upwards from the base, through the first place tried for its number.
+    base = (300.0, 300.0)
+    hair = np.array([[300.0 + t, 300.0 - t] for t in np.linspace(0, 80, 81)])
+    (box,) = label_boxes([base], [(22.0, 16.0)], (960, 720), gap=6, hair_points=hair)
+    x, y = hair[:, 0], hair[:, 1]
+    inside = (x > box[0]) & (x < box[2]) & (y > box[1]) & (y < box[3])
+    assert not inside.any(), box
+    (first,) = label_boxes([base], [(22.0, 16.0)], (960, 720), gap=6)
+    assert first != box  # without the hair the first place tried is taken

@@ -56,36 +56,75 @@ def _overlaps(a: Box, b: Box) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
+# How far out a number may move from its base, in number heights: a dense unit's numbers
+# spread round it instead of piling up (reviewed on the demo's clusters of 4-5 bases).
+LABEL_RINGS = 6
+
+
+def _overlap_area(a: Box, b: Box) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
 def label_boxes(
     bases: list[tuple[float, float]],
     sizes: list[tuple[float, float]],
     image_size: tuple[int, int],
     gap: float,
+    hair_points: np.ndarray | None = None,
 ) -> list[Box]:
-    """Where each number goes: beside its base (``bases``, x y) at the first of right-above,
-    right-below, left-above, left-below (then the same, one number's height further out, up
-    to three times) that is free of the numbers placed before it; where none is free,
-    right-above. Every box is moved inside the image."""
+    """Where each number goes: beside its base (``bases``, x y), at the first place free of
+    the numbers placed before it and of the hairs (``hair_points``, (n, 2) x y along every
+    centreline: the hairs are drawn over the numbers), trying round the base (right-above,
+    right-below, left-above, left-below, right, left, above, below), then the same one
+    number's height further out each round; where none is free of both, the first free of
+    the numbers; else the place that overlaps them least. Every box is moved inside the
+    image."""
     W, H = image_size
+    points = np.zeros((0, 2)) if hair_points is None else np.asarray(hair_points, float)
+
+    def clear_of_hairs(b: Box) -> bool:
+        x, y = points[:, 0], points[:, 1]
+        return not bool(np.any((x > b[0] - 1) & (x < b[2] + 1) & (y > b[1] - 1) & (y < b[3] + 1)))
+
     placed: list[Box] = []
     for (bx, by), (tw, th) in zip(bases, sizes, strict=True):
         boxes = []
-        for cx, cy in (
-            (x, y)
-            for step in range(4)  # further out each round, one number's height at a time
-            for x, y in (
-                (bx + gap, by - gap - th - step * th),
-                (bx + gap, by + gap + step * th),
-                (bx - gap - tw, by - gap - th - step * th),
-                (bx - gap - tw, by + gap + step * th),
-            )
-        ):
-            cx = min(max(cx, 0.0), max(W - tw, 0.0))
-            cy = min(max(cy, 0.0), max(H - th, 0.0))
-            boxes.append((cx, cy, cx + tw, cy + th))
+        for step in range(LABEL_RINGS):
+            out = step * th
+            for cx, cy in (
+                (bx + gap, by - gap - th - out),
+                (bx + gap, by + gap + out),
+                (bx - gap - tw, by - gap - th - out),
+                (bx - gap - tw, by + gap + out),
+                (bx + gap + out, by - th / 2),
+                (bx - gap - tw - out, by - th / 2),
+                (bx - tw / 2, by - gap - th - out),
+                (bx - tw / 2, by + gap + out),
+            ):
+                cx = min(max(cx, 0.0), max(W - tw, 0.0))
+                cy = min(max(cy, 0.0), max(H - th, 0.0))
+                boxes.append((cx, cy, cx + tw, cy + th))
         free = [b for b in boxes if not any(_overlaps(b, p) for p in placed)]
-        placed.append(free[0] if free else boxes[0])
+        clear = next((b for b in free if clear_of_hairs(b)), None)
+        if clear is not None:
+            placed.append(clear)
+        elif free:
+            placed.append(free[0])
+        else:
+            placed.append(min(boxes, key=lambda b: sum(_overlap_area(b, p) for p in placed)))
     return placed
+
+
+def _points_along(analysis: Analysis, step: float) -> np.ndarray:
+    """Points every ``step`` pixels along every hair's centreline (x, y)."""
+    out = [np.zeros((0, 2))]
+    for h in analysis.hairs:
+        line = np.asarray(h.centreline_px, float)
+        for a, b in zip(line[:-1], line[1:], strict=True):
+            n = max(1, int(np.ceil(np.hypot(*(b - a)) / step)))
+            out.append(a + (b - a) * np.linspace(0.0, 1.0, n + 1)[:, None])
+        out.append(line[-1:])
+    return np.concatenate(out)
 
 
 def _draw_numbers(im: Image.Image, analysis: Analysis, gap: float) -> None:
@@ -100,6 +139,7 @@ def _draw_numbers(im: Image.Image, analysis: Analysis, gap: float) -> None:
         [(b[2] - b[0], b[3] - b[1]) for b in bboxes],
         im.size,
         gap,
+        hair_points=_points_along(analysis, step=3.0),
     )
     for h, text, bb, box in zip(analysis.hairs, texts, bboxes, boxes, strict=True):
         draw.text(
