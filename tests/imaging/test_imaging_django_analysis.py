@@ -818,6 +818,8 @@ def test_once_the_visits_measurement_is_voided_another_photos_result_can_take_it
     assert m.source == Measurement.Source.IMAGING and not m.is_voided
     assert m.hair_count == second.summary_auto["count"]
     assert m.history.first().history_user == nurse
+    reason = m.history.first().history_change_reason
+    assert reason == "measurement (imaging): chosen as the visit measurement"
     assert second.history.filter(history_change_reason="visit measurement filled").exists()
     # The first photo's result cannot now take the place as well.
     r = client.post(f"/imaging/{patient.pk}/analyses/{analysed.pk}/record/")

@@ -466,7 +466,7 @@ def _record_measurement(
                 monitoring_services.revise_measurement(current, user, data, reason)
             else:
                 analysis.measurement = monitoring_services.add_measurement(
-                    visit, user, data, source=Measurement.Source.IMAGING
+                    visit, user, data, source=Measurement.Source.IMAGING, why=reason
                 )
         except monitoring_services.MonitoringError as exc:
             analysis.error = f"Not recorded as a visit measurement: {exc}"

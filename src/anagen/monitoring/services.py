@@ -965,9 +965,15 @@ def _lock_visit(visit: Visit) -> Visit:
 
 
 def add_measurement(
-    visit: Visit, user: User, data: Mapping[str, Any], *, source: str = Measurement.Source.MANUAL
+    visit: Visit,
+    user: User,
+    data: Mapping[str, Any],
+    *,
+    source: str = Measurement.Source.MANUAL,
+    why: str = "",
 ) -> Measurement:
-    """Add a measurement to a visit (e.g. a second reading, or image analysis results)."""
+    """Add a measurement to a visit (e.g. a second reading, or image analysis results);
+    ``why``, where given, goes into its history entry (what made it)."""
     _writable(visit, "visit")
     err = _Errors()
     _unknown(err, data, MEASUREMENT_FIELDS)
@@ -987,7 +993,7 @@ def add_measurement(
     )
     with transaction.atomic():
         _writable(_lock_visit(visit), "visit")  # voided meanwhile?
-        reason = f"measurement ({source})"
+        reason = f"measurement ({source})" + (f": {why}" if why else "")
         if density_derived:
             reason += f"; {DERIVED_DENSITY_NOTE}"
         save_with_history(m, user, reason)
