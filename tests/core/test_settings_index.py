@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from anagen.accounts.roles import Role
-from anagen.core.views import SETTINGS_PAGES
+from anagen.core.settings_pages import SETTINGS_PAGES
 
 pytestmark = pytest.mark.django_db
 

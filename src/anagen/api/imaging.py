@@ -62,7 +62,7 @@ class AnalysisOut(Schema):
 
     @staticmethod
     def resolve_may_record(obj: PhotoAnalysis) -> bool:
-        return selectors.recording_state(obj).may_record
+        return services.may_record(obj)
 
     @staticmethod
     def resolve_stalled(obj: PhotoAnalysis) -> bool:

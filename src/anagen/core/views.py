@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from anagen.accounts.permissions import can, require_permission
 from anagen.core.http import ClinicRequest
+from anagen.core.settings_pages import SETTINGS_PAGES
 from anagen.patients import selectors as patient_selectors
 
 
@@ -22,24 +23,6 @@ def dashboard(request: ClinicRequest) -> HttpResponse:
         context["patient_count"] = patients.count()
         context["recent_patients"] = list(patients.order_by("-created_at")[:5])
     return render(request, "core/dashboard.html", context)
-
-
-# The clinic's settings pages, each with the permission that opens it: (permission, URL
-# name, title, what it sets). The index lists those the user's role may open; the menu shows
-# it to roles with any of these permissions (templates/base.html).
-SETTINGS_PAGES = (
-    ("consultation.view", "assessment:rules", "Contraindication screening rules",
-     "The screening rules and the clinic's overrides, with their sources."),
-    ("consultation.view", "assessment:protocols", "Protocol templates and consent texts",
-     "Treatment plan templates per modality and the consent text each plan is signed on."),
-    ("monitoring.settings", "monitoring:settings", "Response thresholds",
-     "The density change that counts as a response in further-treatment proposals."),
-    ("monitoring.settings", "imaging:settings", "Trichoscopy calibration",
-     "The dermatoscope's image scale (µm per pixel) and the terminal/vellus cut-off."),
-    ("product.manage", "products:settings", "Product settings",
-     "How many days before expiry a lot is flagged as expiring soon."),
-    ("clinic.manage", "accounts:members", "Members", "Who works in this clinic, in which role."),
-)  # fmt: skip
 
 
 @require_permission("dashboard.view")

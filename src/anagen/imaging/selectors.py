@@ -257,4 +257,4 @@ class RecordingState:
 
 def recording_state(analysis: PhotoAnalysis) -> RecordingState:
     recorded = services.records_visit_measurement(analysis)
-    return RecordingState(recorded, not recorded and services.may_record(analysis))
+    return RecordingState(recorded, services.may_record(analysis, recorded=recorded))

@@ -152,6 +152,15 @@ def save_settings(clinic: Clinic, user: User, data: Mapping[str, Any]) -> Imagin
     raise AssertionError("unreachable")
 
 
+def save_calibration(
+    clinic: Clinic, user: User, data: Mapping[str, Any]
+) -> tuple[ImagingSettings, int]:
+    """Save the clinic's imaging settings, then analyse the photos that waited for a
+    calibration that now holds for them: (settings, how many were queued)."""
+    saved = save_settings(clinic, user, data)
+    return saved, analyse_waiting_photos(clinic, user)
+
+
 def analyse_waiting_photos(clinic: Clinic, user: User) -> int:
     """Queue the analysis of every photo of the clinic that waits for a calibration, now that
     the clinic has one (none: nothing to do). Returns how many were queued."""
@@ -527,10 +536,13 @@ def records_visit_measurement(analysis: PhotoAnalysis) -> bool:
     )
 
 
-def may_record(analysis: PhotoAnalysis) -> bool:
+def may_record(analysis: PhotoAnalysis, *, recorded: bool | None = None) -> bool:
     """A finished analysis that is not the visit's measurement but could be now: the one
-    that blocked it (another photo's) was voided since, or its own was voided by hand."""
-    if not analysis.is_done or records_visit_measurement(analysis):
+    that blocked it (another photo's) was voided since, or its own was voided by hand.
+    ``recorded``: records_visit_measurement(analysis), where the caller has it already."""
+    if recorded is None:
+        recorded = records_visit_measurement(analysis)
+    if not analysis.is_done or recorded:
         return False
     return _why_not_recorded(analysis, final_analysis(analysis), has_measurement=False) is None
 

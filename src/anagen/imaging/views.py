@@ -207,11 +207,10 @@ def settings_view(request: ClinicRequest) -> HttpResponse:
     if request.method == "POST":
         values = {k: request.POST.get(k, "") for k in values}
         try:
-            services.save_settings(request.clinic, request.user, request.POST)
+            _, queued = services.save_calibration(request.clinic, request.user, request.POST)
         except services.ImagingError as exc:
             errors = exc.errors
         else:
-            queued = services.analyse_waiting_photos(request.clinic, request.user)
             waiting = (
                 f" {queued} photo{'s' if queued != 1 else ''} that waited for it "
                 f"{'are' if queued != 1 else 'is'} being analysed."
