@@ -756,3 +756,15 @@ def test_an_event_without_a_session_date_names_the_session_the_cohort_charges(tr
     assert [s["instanceReference"]["reference"] for s in event["suspectEntity"]] == [
         fhir_export.urn(patient.clinic_id, "session", second.pk)
     ]
+
+
+def test_a_whole_day_is_midnight_to_midnight_where_the_clinic_is(clinic_a):
+    from datetime import date
+
+    from anagen.accounts.clinic_time import in_clinic_time
+
+    clinic_a.time_zone = "Pacific/Kiritimati"  # UTC+14
+    with in_clinic_time(clinic_a):
+        start, end = fhir_export._day_span(date(2026, 12, 5))
+    # Written as UTC instants: 10:00 UTC the day before is midnight in Kiritimati.
+    assert (start, end) == ("2026-12-04T10:00:00+00:00", "2026-12-05T10:00:00+00:00")

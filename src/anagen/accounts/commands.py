@@ -7,6 +7,7 @@ from pathlib import Path
 from django.core.management.base import CommandError
 from django.db import DatabaseError
 
+from anagen.accounts.clinic_time import activate_for
 from anagen.accounts.models import Clinic, Membership, User
 from anagen.accounts.roles import allowed
 
@@ -32,7 +33,8 @@ def clinic_and_user(
     slug: str, username: str, permission: str, action: str = "do this"
 ) -> tuple[Clinic, User]:
     """The clinic (--clinic slug) and acting user (--user) of a command, checked against the
-    permission table like a web request; every failure is a one-line CommandError."""
+    permission table like a web request; every failure is a one-line CommandError. The
+    command then works in the clinic's time zone (its "today", the times it prints)."""
     try:
         clinic = Clinic.objects.filter(slug=slug).first()
     except DatabaseError as exc:
@@ -45,6 +47,7 @@ def clinic_and_user(
     membership = Membership.objects.filter(user=user, clinic=clinic, is_active=True).first()
     if membership is None or not allowed(membership.role, permission):
         raise CommandError(f"--user: {username} may not {action} in {clinic.slug} ({permission})")
+    activate_for(clinic)
     return clinic, user
 
 

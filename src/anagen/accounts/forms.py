@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 
+from anagen.accounts.clinic_time import time_zone_names
 from anagen.accounts.models import Membership
+from anagen.core.forms import OpenedValuesForm
 
 
 class ApiTokenForm(forms.Form):
@@ -34,3 +37,35 @@ class AccountForm(forms.Form):
 
 class SwitchClinicForm(forms.Form):
     clinic_id = forms.IntegerField()
+
+
+def _zone_choices() -> list:
+    """The zones grouped by region ("Europe": Berlin, Paris, ...), cities as people write them."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for name in time_zone_names():
+        region, _, city = name.partition("/")
+        if city:
+            groups.setdefault(region, []).append((name, city.replace("_", " ").replace("/", " / ")))
+    default = f"The server's default ({settings.TIME_ZONE})"
+    return [("", default), ("UTC", "UTC"), *groups.items()]
+
+
+class ClinicTimeZoneForm(OpenedValuesForm, forms.Form):
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        required=False,
+        help_text="Where the clinic is: today's date (a visit's default date, expiry, the "
+        "follow-ups due) and the times pages show follow it.",
+    )
+
+    def __init__(self, data: object = None, *, current: str = "") -> None:
+        super().__init__(data, initial={"time_zone": current})  # type: ignore[arg-type]
+        field = self.fields["time_zone"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = _zone_choices()
+        if current and current not in time_zone_names():
+            # An older alias stored before (e.g. "US/Eastern"): kept choosable as it is.
+            field.choices = [(current, current), *field.choices]
+        field.error_messages["invalid_choice"] = (
+            "“%(value)s” is not a time zone: choose one from the list."
+        )

@@ -6,7 +6,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
 
+from anagen.accounts.clinic_time import activate_for
 from anagen.accounts.models import Membership
 
 SESSION_CLINIC_KEY = "anagen_clinic_id"
@@ -41,7 +43,13 @@ class ActiveClinicMiddleware:
             if chosen is not None:
                 request.clinic = chosen.clinic  # type: ignore[attr-defined]
                 request.role = chosen.role  # type: ignore[attr-defined]
-        return self.get_response(request)
+        # Dates and times of the request in the clinic's zone (an API token's clinic is
+        # activated by the token check, later); the thread goes back to the default after.
+        activate_for(request.clinic)  # type: ignore[attr-defined]
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
 
 
 class PasswordMustChangeMiddleware:

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from simple_history.models import HistoricalRecords
@@ -33,12 +35,26 @@ class User(AbstractUser):
         return self.memberships.filter(clinic=clinic, is_active=True).first()
 
 
+def validate_time_zone(name: str) -> None:
+    """An IANA zone name the installed tzdata knows (the admin site's check too)."""
+    if name and name not in available_timezones():
+        raise ValidationError(f"“{name}” is not a time zone (IANA names such as Europe/Berlin).")
+
+
 class Clinic(models.Model):
     """The tenant: every clinical row belongs to exactly one clinic."""
 
     name = models.CharField(max_length=200, unique=True)
     slug = models.SlugField(max_length=60, unique=True)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    # Where the clinic is: "today" (a visit's default date, expiry, due follow-ups) and the
+    # times pages show follow it. Empty: the deployment's (ANAGEN_TIME_ZONE). See clinic_time.
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="IANA name, e.g. Europe/Berlin",
+        validators=[validate_time_zone],
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 

@@ -13,6 +13,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from anagen.accounts.clinic_time import is_time_zone
 from anagen.accounts.models import ApiToken, Clinic, Membership, User, hash_token
 from anagen.accounts.roles import Role
 from anagen.core.history import differs_from_stored, save_with_history
@@ -312,3 +313,23 @@ def authenticate_token(raw: str) -> ApiToken | None:
         return None
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
     return token
+
+
+@transaction.atomic
+def set_time_zone(admin: User, clinic: Clinic, name: str) -> Clinic:
+    """Set where ``clinic`` is (an IANA zone name; empty: the deployment's default). Dates
+    already stored keep their day; "today" and the times pages show follow the new zone.
+    An unknown name is refused (AccountFormError) and nothing is changed."""
+    name = (name or "").strip()
+    if name and not is_time_zone(name):
+        raise AccountFormError(
+            {"time_zone": [f"“{name}” is not a time zone: choose one from the list "
+                           "(IANA names such as Europe/Berlin)."]}
+        )  # fmt: skip
+    locked = Clinic.objects.select_for_update().get(pk=clinic.pk)
+    locked.time_zone = name
+    save_with_history(
+        locked, admin, f"time zone set to {name or 'the default'}", update_fields=["time_zone"]
+    )
+    clinic.time_zone = name
+    return locked

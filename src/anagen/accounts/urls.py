@@ -12,6 +12,7 @@ urlpatterns = [
     path("clinic/switch/", views.switch_clinic, name="switch_clinic"),
     path("tokens/", views.api_tokens, name="api_tokens"),
     path("tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
+    path("clinic/time-zone/", views.clinic_time_zone, name="clinic_time_zone"),
     path("members/", views.members, name="members"),
     path("members/new/", views.member_create, name="member_create"),
     path(

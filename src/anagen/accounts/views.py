@@ -7,11 +7,19 @@ from django.contrib.auth.forms import PasswordChangeForm
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from anagen.accounts import services
-from anagen.accounts.forms import AccountForm, ApiTokenForm, MemberForm, SwitchClinicForm
+from anagen.accounts.clinic_time import zone_of
+from anagen.accounts.forms import (
+    AccountForm,
+    ApiTokenForm,
+    ClinicTimeZoneForm,
+    MemberForm,
+    SwitchClinicForm,
+)
 from anagen.accounts.middleware import SESSION_CLINIC_KEY
 from anagen.accounts.models import ApiToken, Clinic, Membership, User
 from anagen.accounts.permissions import require_permission
@@ -69,6 +77,31 @@ def switch_clinic(request: ClinicRequest) -> HttpResponse:
         target = ""
     # Stay on list-type pages only: an object page of the old clinic would now be 404.
     return redirect(target or "core:dashboard")
+
+
+@require_permission("clinic.manage")
+@require_http_methods(["GET", "POST"])
+def clinic_time_zone(request: ClinicRequest) -> HttpResponse:
+    clinic = request.clinic
+    form = ClinicTimeZoneForm(request.POST or None, current=clinic.time_zone)
+    form.track_opened_values()  # a page opened before someone else's change is refused
+    if request.method == "POST" and form.is_valid() and not form.refuse_conflicts():
+        try:
+            services.set_time_zone(request.user, clinic, form.cleaned_data["time_zone"])
+        except services.AccountFormError as exc:
+            for field, problems in exc.errors.items():
+                for problem in problems:
+                    form.add_error(field, problem)
+        else:
+            messages.success(request, f"Time zone saved: {zone_of(clinic).key}.")
+            return redirect("accounts:clinic_time_zone")
+    now = timezone.localtime(timezone.now(), zone_of(clinic))
+    return render(
+        request,
+        "accounts/clinic_time_zone.html",
+        {"form": form, "clinic_now": now, "zone": zone_of(clinic).key},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @require_permission("api_token.manage")

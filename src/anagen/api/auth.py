@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from ninja.errors import HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 
+from anagen.accounts.clinic_time import activate_for
 from anagen.accounts.roles import PERMISSIONS, allowed, denied_message
 from anagen.accounts.services import authenticate_token
 from anagen.core.http import ClinicRequest
@@ -42,6 +43,7 @@ class BearerToken(HttpBearer):
         member.user = api_token.user
         member.clinic = api_token.clinic
         member.role = membership.role if membership else None
+        activate_for(api_token.clinic)  # its dates; ActiveClinicMiddleware resets the thread
         self.check(member)
         return api_token
 

@@ -143,6 +143,7 @@ from anagen.api import treatments as _treatments  # noqa: E402
 
 api.add_router("/patients", _patients.router)
 api.add_router("/me", _accounts.router)
+api.add_router("/clinic", _accounts.clinic_router)
 api.add_router("/consultation", _assessment.router)
 api.add_router("/products", _products.router)
 api.add_router("/monitoring", _monitoring.router)

@@ -17,6 +17,8 @@ SETTINGS_PAGES = (
      "The dermatoscope's image scale (µm per pixel) and the terminal/vellus cut-off."),
     ("product.manage", "products:settings", "Product settings",
      "How many days before expiry a lot is flagged as expiring soon."),
+    ("clinic.manage", "accounts:clinic_time_zone", "Time zone",
+     "Where the clinic is: today's date and the times pages show follow it."),
     ("clinic.manage", "accounts:members", "Members", "Who works in this clinic, in which role."),
 )  # fmt: skip
 

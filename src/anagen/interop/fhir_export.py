@@ -142,7 +142,7 @@ def _dt(value: date | datetime) -> str:
 
 def _day_span(day: date) -> tuple[str, str]:
     """The whole of ``day`` in the clinic's time zone, as FHIR instants (start, end)."""
-    start = datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
+    start = datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
     return _dt(start), _dt(start + timedelta(days=1))
 
 

@@ -13,10 +13,12 @@ from django.tasks import task
 @task(queue_name="default")
 def rebuild_snapshot(clinic_id: int) -> str:
     """Bring the clinic's analysis snapshot up to date; "fresh" if it already was."""
+    from anagen.accounts.clinic_time import in_clinic_time
     from anagen.accounts.models import Clinic
     from anagen.outcomes.services import rebuild_analysis_snapshot
 
     clinic = Clinic.objects.filter(pk=clinic_id).first()
     if clinic is None:
         return "no such clinic"
-    return "rebuilt" if rebuild_analysis_snapshot(clinic, force=False) else "fresh"
+    with in_clinic_time(clinic):  # the snapshot's "today" is the clinic's
+        return "rebuilt" if rebuild_analysis_snapshot(clinic, force=False) else "fresh"

@@ -12,6 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
+from anagen.accounts.clinic_time import in_clinic_time
 from anagen.accounts.commands import database_not_ready
 from anagen.accounts.models import Clinic
 
@@ -42,7 +43,8 @@ class Command(BaseCommand):
             if not clinics:
                 raise CommandError(f"--clinic: no clinic with slug {slug!r}")
         for clinic in clinics:
-            snap = rebuild_analysis_snapshot(clinic)
+            with in_clinic_time(clinic):
+                snap = rebuild_analysis_snapshot(clinic)
             assert snap is not None  # force=True (the default) always rebuilds
             self.stdout.write(
                 f"{clinic.slug}: analysis snapshot rebuilt in {snap.build_seconds:.1f} s "
