@@ -45,7 +45,9 @@ def _zone_choices() -> list:
     for name in time_zone_names():
         region, _, city = name.partition("/")
         if city:
-            groups.setdefault(region, []).append((name, city.replace("_", " ").replace("/", " / ")))
+            label = city.replace("_", " ").replace("/", " / ")
+            # The region too: a closed list shows the label alone, and typing the city finds it.
+            groups.setdefault(region, []).append((name, f"{label} ({region})"))
     default = f"The server's default ({settings.TIME_ZONE})"
     return [("", default), ("UTC", "UTC"), *groups.items()]
 
