@@ -288,3 +288,17 @@ def test_the_density_chart_has_a_printed_caption_for_its_dashed_line(treated):
     patient, _ = treated
     text = " ".join(layout_text(_html(patient)))
     assert "Dashed line: the baseline, 120 hairs/cm²." in text
+
+
+def test_the_age_on_the_report_is_counted_on_the_clinics_date(clinic_a, clinician, make_patient):
+    from datetime import UTC, date, datetime
+
+    from anagen.accounts.clinic_time import in_clinic_time
+
+    clinic_a.time_zone = "Pacific/Kiritimati"  # UTC+14: 20:00 UTC on 5 Dec is 6 Dec there
+    patient = make_patient(clinic_a, clinician, date_of_birth=date(1986, 12, 6))
+    with in_clinic_time(clinic_a):
+        report = selectors.patient_report(
+            patient, generated_at=datetime(2026, 12, 5, 20, 0, tzinfo=UTC), generated_by="t"
+        )
+    assert report.age == 40  # the birthday has come where the clinic is

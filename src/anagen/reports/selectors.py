@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.core.files.storage import default_storage
+from django.utils import timezone
 from PIL import Image
 
 from anagen.assessment import selectors as assessment_selectors
@@ -288,7 +289,8 @@ def patient_report(patient: Patient, *, generated_at: datetime, generated_by: st
     )
     return PatientReport(
         patient=patient,
-        age=age_on(patient.date_of_birth, generated_at.date()),
+        # The clinic's date (the active zone), not UTC's: on a birthday morning ahead of UTC.
+        age=age_on(patient.date_of_birth, timezone.localtime(generated_at).date()),
         generated_at=generated_at,
         generated_by=generated_by,
         diagnoses=list(assessment_selectors.diagnoses(patient)),
