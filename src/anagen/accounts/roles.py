@@ -190,7 +190,7 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
     ),
     "clinic.manage": (
         frozenset({Role.ADMIN}),
-        "Manage the clinic's members and their roles",
+        "Manage the clinic's members and their roles, and its time zone",
     ),
     "api_token.manage": (
         ALL_ROLES,
@@ -245,7 +245,7 @@ PERMISSION_ACTIONS: dict[str, str] = {
     "export.deidentified": "exporting de-identified data",
     "fhir.export": "exporting patient records as FHIR",
     "fhir.import": "importing patients from FHIR",
-    "clinic.manage": "managing the clinic's members and their roles",
+    "clinic.manage": "managing the clinic's members, their roles and its time zone",
     "api_token.manage": "managing API tokens",
 }
 
