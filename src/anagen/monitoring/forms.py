@@ -386,7 +386,7 @@ class DecisionForm(forms.Form):
     )  # fmt: skip
 
 
-class SettingsForm(forms.ModelForm):
+class SettingsForm(OpenedValuesForm, forms.ModelForm):
     # In words, with the reason for each default (docs/monitoring.md, "Thresholds").
     LABELS = {
         "min_density_pct": "Least density gain that counts (%)",

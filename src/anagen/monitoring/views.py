@@ -170,15 +170,17 @@ def reportable_events(request: ClinicRequest) -> HttpResponse:
 def settings_view(request: ClinicRequest) -> HttpResponse:
     current = selectors.thresholds_for(request.clinic)
     form = SettingsForm(request.POST or None, instance=current)
-    if request.method == "POST" and form.is_valid():
+    form.track_opened_values()  # a save changes only what this person changed
+    if request.method == "POST" and form.is_valid() and not form.refuse_conflicts():
+        changed = {f: form.cleaned_data[f] for f in form.changed_data}
         try:
-            services.save_settings(
-                request.clinic, request.user, {f: form.cleaned_data[f] for f in form.fields}
-            )
+            services.save_settings(request.clinic, request.user, changed)
         except services.MonitoringError as exc:
             _apply_errors(form, exc)
         else:
-            messages.success(request, "Response thresholds saved.")
+            messages.success(
+                request, "Response thresholds saved." if changed else "Nothing changed."
+            )
             return redirect("monitoring:settings")
     changes = [
         {

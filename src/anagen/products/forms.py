@@ -439,7 +439,7 @@ class SpecForm(forms.Form):
     )
 
 
-class SettingsForm(forms.Form):
+class SettingsForm(OpenedValuesForm, forms.Form):
     expiry_warning_days = forms.IntegerField(
         min_value=1, max_value=730, label="Warn about lots expiring within (days)"
     )

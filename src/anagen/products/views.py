@@ -648,12 +648,16 @@ def settings_edit(request: ClinicRequest) -> HttpResponse:
     form = SettingsForm(
         request.POST or None, initial={"expiry_warning_days": prefs.expiry_warning_days}
     )
-    if request.method == "POST" and form.is_valid():
+    form.track_opened_values()  # a page opened before someone else's change is refused
+    if request.method == "POST" and form.is_valid() and not form.refuse_conflicts():
         try:
-            services.update_settings(request.clinic, request.user, **form.cleaned_data)
+            if form.changed_data:
+                services.update_settings(request.clinic, request.user, **form.cleaned_data)
         except services.ProductError as exc:
             _apply_errors(form, exc)
         else:
-            messages.success(request, "Settings saved.")
+            messages.success(
+                request, "Settings saved." if form.changed_data else "Nothing changed."
+            )
             return redirect("products:lots")
     return render(request, "products/settings.html", {"form": form}, status=_status(request))
