@@ -9,12 +9,14 @@ so do background tasks and commands that act for one clinic. Times are stored in
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
 from django.utils import timezone
 
-from anagen.accounts.models import Clinic
+if TYPE_CHECKING:  # models validates with is_time_zone below
+    from anagen.accounts.models import Clinic
 
 
 @functools.cache
@@ -37,7 +39,10 @@ def time_zone_names() -> tuple[str, ...]:
 
 
 def is_time_zone(name: str) -> bool:
-    return name in available_timezones()
+    """A zone a clinic may be in: an IANA "Area/Location" name (an older alias such as
+    "US/Eastern" too) or UTC. Not "localtime" (whatever the host is set to, which may differ
+    between the web server and the worker), "Factory", or bare abbreviations such as "EST"."""
+    return name == "UTC" or ("/" in name and name in available_timezones())
 
 
 def zone_of(clinic: Clinic | None) -> ZoneInfo:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from zoneinfo import available_timezones
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -11,6 +10,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from simple_history.models import HistoricalRecords
 
+from anagen.accounts.clinic_time import is_time_zone
 from anagen.accounts.roles import Role
 
 
@@ -36,9 +36,9 @@ class User(AbstractUser):
 
 
 def validate_time_zone(name: str) -> None:
-    """An IANA zone name the installed tzdata knows (the admin site's check too)."""
-    if name and name not in available_timezones():
-        raise ValidationError(f"“{name}” is not a time zone (IANA names such as Europe/Berlin).")
+    """A zone a clinic may be in (clinic_time.is_time_zone); the admin site's check too."""
+    if name and not is_time_zone(name):
+        raise ValidationError(f"“{name[:64]}” is not a time zone (IANA names: Europe/Berlin).")
 
 
 class Clinic(models.Model):

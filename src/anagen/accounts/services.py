@@ -323,7 +323,7 @@ def set_time_zone(admin: User, clinic: Clinic, name: str) -> Clinic:
     name = (name or "").strip()
     if name and not is_time_zone(name):
         raise AccountFormError(
-            {"time_zone": [f"“{name}” is not a time zone: choose one from the list "
+            {"time_zone": [f"“{name[:64]}” is not a time zone: choose one from the list "
                            "(IANA names such as Europe/Berlin)."]}
         )  # fmt: skip
     locked = Clinic.objects.select_for_update().get(pk=clinic.pk)
