@@ -536,13 +536,17 @@ def test_a_second_photo_or_a_failed_image_does_not_replace_the_visits_measuremen
     assert list(Measurement.objects.filter(visit=visit, voided_at__isnull=True)) == [first]
 
 
+def settings_error(response, field: str) -> str:
+    """The message under a field of the calibration page ("" for none)."""
+    found = re.search(rf'<div id="id_{field}_error">(.*?)</div>', response.content.decode(), re.S)
+    return re.sub(r"<[^>]+>", " ", found[1]).strip() if found else ""
+
+
 def test_clinic_settings_page_saves_calibration(client, clinic_a, make_user):
     client.force_login(make_user(Role.ADMIN, clinic_a))
     assert client.get("/imaging/settings/").status_code == 200
     r = client.post("/imaging/settings/", {"um_per_px": "abc", "terminal_cutoff_um": "40"})
-    assert (
-        r.status_code == 400 and "Image scale (µm per pixel): enter a number." in r.content.decode()
-    )
+    assert r.status_code == 400 and settings_error(r, "um_per_px") == "Enter a number."
     r = client.post("/imaging/settings/", {"um_per_px": "4.2", "terminal_cutoff_um": "30"})
     assert r.status_code == 302
     cfg = ImagingSettings.objects.get(clinic=clinic_a)
@@ -558,7 +562,8 @@ def test_clinic_settings_page_saves_calibration(client, clinic_a, make_user):
         "/imaging/settings/",
         {"um_per_px": "4.2", "terminal_cutoff_um": "30", "calibration_note": "x" * 201},
     )
-    assert r.status_code == 400 and "Note: at most 200 characters" in r.content.decode()
+    assert r.status_code == 400
+    assert settings_error(r, "calibration_note") == "At most 200 characters (got 201)."
     assert ImagingSettings.objects.get(clinic=clinic_a).calibration_note == ""
 
 
@@ -916,14 +921,65 @@ def test_saving_the_clinic_calibration_analyses_the_photos_that_waited_for_it(
     assert "waited for it" not in r.content.decode()
 
 
-def test_settings_errors_name_the_field_as_the_page_labels_it(client, clinic_a, make_user):
+def test_settings_errors_stand_under_their_fields_and_the_summary_links_them(
+    client, clinic_a, make_user
+):
     client.force_login(make_user(Role.ADMIN, clinic_a))
     r = client.post("/imaging/settings/", {"um_per_px": "abc", "terminal_cutoff_um": "4"})
     page = r.content.decode()
     assert r.status_code == 400
-    assert "Image scale (µm per pixel): enter a number." in page
-    assert "Terminal/vellus cut-off (µm): enter a value between" in page
+    assert settings_error(r, "um_per_px") == "Enter a number."
+    assert settings_error(r, "terminal_cutoff_um").startswith("Enter a value between")
+    assert '<a href="#id_um_per_px">Image scale (µm per pixel)</a>' in page
+    assert '<a href="#id_terminal_cutoff_um">Terminal/vellus cut-off (µm)</a>' in page
+    assert 'value="abc"' in page  # the refused text stays in its box
     assert "um_per_px:" not in page and "terminal_cutoff_um:" not in page
+
+
+class TestTwoAdministratorsCalibrating:
+    """The calibration page saves what this person changed: a scale saved meanwhile by
+    another administrator is not put back by a page opened before it (densities would be
+    computed with the old scale, silently)."""
+
+    URL = "/imaging/settings/"
+
+    @pytest.fixture
+    def opened(self, client, clinic_a, make_user):
+        from ..html import post_form_data
+
+        admin = make_user(Role.ADMIN, clinic_a)
+        services.save_settings(clinic_a, admin, {"um_per_px": "4.2", "terminal_cutoff_um": "40"})
+        client.force_login(admin)
+        form = post_form_data(client.get(self.URL).content.decode(), self.URL)
+        assert form["opened-um_per_px"] == ['"4.2"']
+        return admin, form
+
+    def test_a_scale_saved_meanwhile_is_kept_when_another_field_changes(
+        self, client, clinic_a, opened
+    ):
+        admin, form = opened
+        services.save_settings(clinic_a, admin, {"um_per_px": "5.1", "terminal_cutoff_um": "40"})
+        r = client.post(self.URL, {**form, "calibration_note": ["Dino-Lite 50x, 2026-12-05"]})
+        assert r.status_code == 302
+        cfg = ImagingSettings.objects.get(clinic=clinic_a)
+        assert (cfg.um_per_px, cfg.calibration_note) == (5.1, "Dino-Lite 50x, 2026-12-05")
+
+    def test_a_scale_both_changed_is_refused_naming_the_stored_one(self, client, clinic_a, opened):
+        admin, form = opened
+        services.save_settings(clinic_a, admin, {"um_per_px": "5.1", "terminal_cutoff_um": "40"})
+        r = client.post(self.URL, {**form, "um_per_px": ["3.9"]})
+        assert r.status_code == 400
+        assert "Changed by someone else since you opened this page (now: “5.1”)" in (
+            settings_error(r, "um_per_px")
+        )
+        assert ImagingSettings.objects.get(clinic=clinic_a).um_per_px == 5.1
+
+    def test_an_unchanged_save_says_so_and_records_nothing(self, client, clinic_a, opened):
+        _, form = opened
+        rows = ImagingSettings.objects.get(clinic=clinic_a).history.count()
+        r = client.post(self.URL, form, follow=True)
+        assert "Nothing changed." in r.content.decode()
+        assert ImagingSettings.objects.get(clinic=clinic_a).history.count() == rows
 
 
 def test_a_refused_scale_or_hair_number_stays_in_its_box(client, analysed, patient):

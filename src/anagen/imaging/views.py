@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 from anagen.accounts.permissions import require_permission
 from anagen.core.http import ClinicRequest
 from anagen.imaging import selectors, services
+from anagen.imaging.forms import CalibrationForm
 from anagen.monitoring import selectors as monitoring_selectors
 from anagen.patients.selectors import log_request_access
 
@@ -196,20 +197,19 @@ def analyse(request: ClinicRequest, patient_id: int, photo_id: int) -> HttpRespo
 @require_permission("monitoring.settings")
 @require_http_methods(["GET", "POST"])
 def settings_view(request: ClinicRequest) -> HttpResponse:
-    cfg = services.settings_for(request.clinic)
-    errors: dict = {}
-    values = {
-        "um_per_px": "" if cfg.um_per_px is None else f"{cfg.um_per_px:g}",
-        "image_long_side_px": "" if cfg.image_long_side_px is None else str(cfg.image_long_side_px),
-        "terminal_cutoff_um": f"{cfg.terminal_cutoff_um:g}",
-        "calibration_note": cfg.calibration_note,
-    }
-    if request.method == "POST":
-        values = {k: request.POST.get(k, "") for k in values}
+    stored = CalibrationForm.stored_values(services.settings_for(request.clinic))
+    form = CalibrationForm(request.POST or None, initial=stored)
+    form.track_opened_values()  # a save changes only what this person changed
+    if request.method == "POST" and form.is_valid() and not form.refuse_conflicts():
+        # The fields this person left as they were keep the stored values (which another
+        # administrator may have changed since the page was opened).
+        data = {**stored, **{f: form.cleaned_data[f] for f in form.changed_data}}
         try:
-            _, queued = services.save_calibration(request.clinic, request.user, request.POST)
+            _, queued = services.save_calibration(request.clinic, request.user, data)
         except services.ImagingError as exc:
-            errors = exc.errors
+            for field, problems in exc.errors.items():
+                for problem in problems:
+                    form.add_error(field if field in form.fields else None, problem)
         else:
             waiting = (
                 f" {queued} photo{'s' if queued != 1 else ''} that waited for it "
@@ -217,13 +217,14 @@ def settings_view(request: ClinicRequest) -> HttpResponse:
                 if queued
                 else ""
             )
-            messages.success(request, "Imaging calibration saved." + waiting)
+            saved = "Imaging calibration saved." if form.changed_data else "Nothing changed."
+            messages.success(request, saved + waiting)
             return redirect("imaging:settings")
     return render(
         request,
         "imaging/settings.html",
-        {"values": values, "errors": errors, "error_lines": error_lines(errors), "cfg": cfg},
-        status=400 if errors else 200,
+        {"form": form},
+        status=400 if request.method == "POST" else 200,
     )
 
 
