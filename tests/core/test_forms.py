@@ -1,4 +1,5 @@
-"""Shared form behaviour: text too long is refused with the limit, never cut by the browser."""
+"""Shared form behaviour: text too long is refused with the limit, never cut by the browser;
+numbers are typed as text, so the browser never turns "4,5" into 45."""
 
 from __future__ import annotations
 
@@ -30,3 +31,32 @@ def test_text_over_the_limit_is_refused_naming_the_limit_and_given_back_whole():
 def test_the_void_reason_form_alone_refuses_it_too():
     form = VoidReasonForm({"reason": "x" * 1001})
     assert not form.is_valid() and "at most 1000 characters" in form.errors["reason"][0]
+
+
+class _ReadingForm(forms.Form):
+    temperature_c = forms.DecimalField(max_digits=5, decimal_places=1, label="Temperature")
+    vials = forms.IntegerField(min_value=1, max_value=1000)
+    depth_mm = forms.DecimalField(min_value=0, max_value=10, required=False)
+
+
+def test_numbers_are_text_boxes_so_the_browser_cannot_read_a_comma_as_thousands():
+    """Chromium in English takes "4,5" typed into <input type=number> as 45 and sends that."""
+    html = str(_ReadingForm())
+    assert 'type="number"' not in html
+    assert html.count('type="text"') == 3
+    assert "min=" not in html and "max=" not in html and "step=" not in html
+
+
+def test_the_number_pad_is_offered_only_where_the_number_cannot_be_negative():
+    form = _ReadingForm()
+    assert "inputmode" not in str(form["temperature_c"])  # −80 °C needs the minus key
+    assert 'inputmode="numeric"' in str(form["vials"])
+    assert 'inputmode="decimal"' in str(form["depth_mm"])
+
+
+def test_a_comma_reaches_the_form_and_is_refused_not_stored_as_ten_times_the_value():
+    form = _ReadingForm({"temperature_c": "4,5", "vials": "2,5", "depth_mm": ""})
+    assert not form.is_valid()
+    assert form.errors["temperature_c"] == ["Enter a number."]
+    assert form.errors["vials"] == ["Enter a whole number."]
+    assert 'value="4,5"' in str(form["temperature_c"])  # given back as typed, to correct

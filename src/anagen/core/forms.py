@@ -53,6 +53,16 @@ class ShownBoundField(BoundField):
         attrs["maxlength"] = False  # Django's attrs template leaves out False attributes
         return attrs
 
+    def as_widget(self, widget: Any = None, attrs: Any = None, only_initial: bool = False) -> Any:
+        # Numbers are typed into text boxes with a number keypad, not <input type="number">:
+        # a browser set to English reads "4,5" there as 45 (a thousands separator) and sends
+        # that, so a temperature of 4,5 °C was stored as 45 °C and "2,5" vials as 25. As text,
+        # the form sees what was typed and refuses what is not a number.
+        widget = widget or self.field.widget
+        if isinstance(widget, forms.NumberInput):
+            widget = number_as_text(widget, self.field)
+        return super().as_widget(widget, attrs, only_initial)
+
     def value(self) -> Any:
         value = super().value()
         if isinstance(value, str):
@@ -111,6 +121,21 @@ class ShownBoundField(BoundField):
 
 
 OPENED_PREFIX = "opened-"
+
+
+def number_as_text(widget: forms.NumberInput, field: forms.Field) -> forms.TextInput:
+    """A text box in place of a number input, with the phone's number pad where the number
+    cannot be negative (the pads have no minus sign: a freezer's −80 °C needs the keyboard).
+    The field's range and step are checked on the server, with a message."""
+    kept = {k: v for k, v in widget.attrs.items() if k not in ("min", "max", "step")}
+    low = getattr(field, "min_value", None)
+    if low is not None and low >= 0 and "inputmode" not in kept:
+        # (Django's DecimalField and FloatField are IntegerFields too.)
+        whole = not isinstance(field, forms.DecimalField | forms.FloatField)
+        kept["inputmode"] = "numeric" if whole else "decimal"
+    text = forms.TextInput(attrs=kept)
+    text.is_required = widget.is_required
+    return text
 
 
 def plain_value(value: Any) -> Any:
