@@ -176,7 +176,48 @@ def pre_session_checklist(plan: Any, modality: str, on_date: date) -> Checklist:
             "record consent first.",
         )
     )
+    stop = stop_decision(plan, on_date)
+    if stop is not None:
+        checklist.items.append(
+            ChecklistItem(
+                "decision",
+                False,
+                True,
+                f"At the visit of {long_date(stop.visit.visit_date)}, "
+                f"{display_name(stop.decided_by)} decided “{stop.get_decision_display()}”: "
+                "no further session on this plan. A clinician records a new decision at a "
+                "visit, or a new treatment plan, first.",
+            )
+        )
     return checklist
+
+
+STOP_DECISIONS = frozenset({"stop_adverse_event", "stop_non_response"})
+
+
+def stop_decision(plan: Any, on_date: date) -> Any:
+    """The clinician's decision to stop treatment that holds for ``plan`` on ``on_date``: the
+    patient's latest live decision at a visit on or before that day, when it is a stop and
+    the plan was made before it (a plan accepted after a stop is a new course). None when
+    sessions may go on."""
+    from anagen.monitoring.models import TreatmentDecision
+
+    latest = (
+        TreatmentDecision.objects.filter(
+            patient=plan.patient,
+            voided_at__isnull=True,
+            visit__voided_at__isnull=True,
+            visit__visit_date__lte=on_date,
+        )
+        .select_related("visit", "decided_by")
+        .order_by("-visit__visit_date", "-decided_at", "-id")
+        .first()
+    )
+    if latest is None or latest.decision not in STOP_DECISIONS:
+        return None
+    if plan.created_at > latest.decided_at:
+        return None
+    return latest
 
 
 def _column(model: type[models.Model], name: str) -> models.Field:
