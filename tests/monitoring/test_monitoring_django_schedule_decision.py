@@ -341,6 +341,54 @@ def test_visit_page_shows_the_stored_proposal_and_says_when_the_data_changed_sin
     assert TreatmentDecision.objects.get().proposal == "maintenance"
 
 
+class TestADecisionWithoutAFollowUpSchedule:
+    """With no follow-up schedule the sessions are entered on the form. The page said "No
+    proposal", then that the decision differed from the proposal without naming it, and after
+    the save the visit page warned that the data had changed when nothing had."""
+
+    @pytest.fixture
+    def visit(self, clinician, patient):
+        start = TODAY - timedelta(weeks=13)
+        course.course(patient, clinician, first=start, sessions=3)  # no follow-up schedule
+        services.record_visit(
+            patient, clinician, {"visit_date": start, "is_baseline": True, "density_per_cm2": 150}
+        )
+        services.record_adverse_event(
+            patient, clinician,
+            {"term_key": "skin_infection", "grade": 3, "onset_date": start + timedelta(days=3),
+             "relatedness": "probable"},
+        )  # fmt: skip
+        return services.record_visit(
+            patient, clinician, {"visit_date": start + timedelta(weeks=12), "density_per_cm2": 170}
+        )
+
+    def test_the_form_shows_the_proposal_on_the_entered_sessions_and_the_refusal_names_it(
+        self, client, clinician, patient, visit
+    ):
+        client.force_login(clinician)
+        url = f"/monitoring/{patient.pk}/visits/{visit.pk}/decision/"
+        assert "no follow-up schedule yet" in client.get(url).content.decode()
+        refused = client.post(
+            url, {"sessions_done": "3", "sessions_planned": "4", "decision": "continue_as_planned"}
+        )
+        page = refused.content.decode()
+        assert refused.status_code == 400
+        assert "Stop (adverse event)" in page.split('id="id_decision"')[0]  # shown above
+        assert "The decision differs from the proposal, “Stop (adverse event)”" in page
+        assert not TreatmentDecision.objects.exists()
+
+    def test_after_the_decision_the_visit_page_does_not_report_a_change_that_is_none(
+        self, client, clinician, patient, visit
+    ):
+        services.record_decision(
+            visit, clinician, decided="stop_adverse_event", sessions_done=3, sessions_planned=4
+        )
+        client.force_login(clinician)
+        page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+        assert "Decided: Stop (adverse event)" in page
+        assert "The data changed" not in page
+
+
 def test_no_response_is_judged_at_a_visit_on_the_day_of_the_first_session(
     client, clinician, patient
 ):

@@ -727,17 +727,38 @@ def decisions_of(visit: Visit) -> list[TreatmentDecision]:
     )
 
 
+def proposal_now(decided: TreatmentDecision) -> ProposalView:
+    """The proposal at the decision's visit recomputed on today's data, with the session
+    counts the clinician entered with the decision where the records had none (no follow-up
+    schedule): without them no proposal could be made, and the page warned of a change that
+    was not one."""
+    entered = decided.inputs.get("sessions_done_source") == SESSIONS_ENTERED
+    plan = plan_for(decided.visit)
+    planned_known = plan is not None and plan.sessions_planned is not None
+    return proposal_for(
+        decided.visit,
+        sessions_done=decided.inputs.get("sessions_done") if entered else None,
+        sessions_planned=None if planned_known else decided.inputs.get("sessions_planned"),
+    )
+
+
 def proposal_change_since(decided: TreatmentDecision, now: ProposalView) -> str:
-    """ "" when the proposal recomputed now is the one stored with ``decided``; otherwise
-    what it would be now, in words. The proposal stored with a decision is what the app
-    advised on the data then; an adverse event recorded later with an earlier onset, a
+    """ "" when the proposal recomputed now is the one stored with ``decided``; otherwise a
+    sentence saying what it would be now. The proposal stored with a decision is what the
+    app advised on the data then; an adverse event recorded later with an earlier onset, a
     voided measurement or changed thresholds can change the recomputed one."""
     if now.decision is None:
-        return f"no proposal could be made now ({now.error})" if now.error else ""
+        if not now.error:
+            return ""
+        return f"The data changed since the decision: no proposal can be made now ({now.error})."
     if now.decision.proposal.value == decided.proposal:
         return ""
     reasons = "; ".join(now.decision.reasons)
-    return now.label + (f" ({reasons})" if reasons else "")
+    return (
+        f"The data changed since the decision: the proposal now would be {now.label}"
+        + (f" ({reasons})" if reasons else "")
+        + "."
+    )
 
 
 # --- per clinic ----------------------------------------------------------------------------

@@ -1502,7 +1502,13 @@ def record_decision(
     if decided == decision.Proposal.MAINTENANCE and months is None:
         months = prop.decision.maintenance_interval_months
     if decided != prop.decision.proposal.value and len(rationale) < 5:
-        err.add("rationale", "The decision differs from the proposal: give the reason.")
+        reasons = "; ".join(prop.decision.reasons)
+        err.add(
+            "rationale",
+            f"The decision differs from the proposal, “{prop.label}”"
+            + (f" ({reasons})" if reasons else "")
+            + ": give the reason.",
+        )
     err.raise_if_any()
     row = TreatmentDecision(
         clinic=visit.clinic,

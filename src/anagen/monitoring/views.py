@@ -493,7 +493,9 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
         "visit": visit,
         # With a decision the page shows the proposal stored with it, and says so when the
         # proposal recomputed from today's data would differ.
-        "proposal_now": selectors.proposal_change_since(decisions[0], proposal)
+        "proposal_now": selectors.proposal_change_since(
+            decisions[0], selectors.proposal_now(decisions[0])
+        )
         if decisions
         else "",
         "measurement": selectors.measurement_of(visit),
@@ -566,6 +568,12 @@ def decision_create(request: ClinicRequest, patient_id: int, visit_id: int) -> H
     patient = selectors.get_patient(request.clinic, patient_id)
     visit = selectors.get_visit(patient, visit_id)
     proposal = selectors.proposal_for(visit)
+    entered = _entered_sessions(request)
+    if entered and proposal.decision is None:
+        # Sent back with session counts the records lack: show the proposal on them, the one
+        # the decision is checked against (it said "No proposal" and then that the decision
+        # differed from it).
+        proposal = selectors.proposal_for(visit, **entered)
     initial = {
         "sessions_done": proposal.inputs.get("sessions_done"),
         "sessions_planned": proposal.inputs.get("sessions_planned"),
@@ -602,6 +610,17 @@ def decision_create(request: ClinicRequest, patient_id: int, visit_id: int) -> H
         },
         status=_status(request),
     )
+
+
+def _entered_sessions(request: ClinicRequest) -> dict[str, int]:
+    """The session counts a decision form sent, where both are whole numbers in range."""
+    out = {}
+    for name, low in (("sessions_done", 0), ("sessions_planned", 1)):
+        raw = str(request.POST.get(name, "")).strip()
+        if not raw.isdigit() or not low <= int(raw) <= 100:
+            return {}
+        out[name] = int(raw)
+    return out
 
 
 def _grade_table() -> list[dict]:
