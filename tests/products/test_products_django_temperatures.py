@@ -229,3 +229,32 @@ class TestOneWayToPrintATemperature:
         )
         [text] = response.json()["excursions_flagged"]
         assert text.endswith("extreme 12.5 °C")
+
+
+class TestALoggerFileOverlappingStoredReadings:
+    """A logger row at the time of a stored (hand-entered) reading was skipped whatever its
+    value: a 12 °C logger reading under a 5.2 °C hand entry vanished, and with it the
+    excursion. The same value again is a re-import and is skipped; a different one refuses
+    the file, naming it."""
+
+    def _csv(self, lot, rows) -> bytes:
+        return ("recorded_at,temperature_c\n" + "".join(
+            f"{at(lot, m).isoformat()},{t}\n" for m, t in rows)).encode()  # fmt: skip
+
+    def test_a_different_value_at_a_stored_time_refuses_the_file(self, lot, fridge, quality):
+        services.record_reading(fridge, quality, recorded_at=at(lot, 0), temperature_c="5.2")
+        with pytest.raises(services.ProductError) as refused:
+            services.import_readings(fridge, quality, self._csv(lot, [(0, "12.0"), (15, "5")]))
+        message = refused.value.errors["file"][0]
+        assert "1 reading(s) in the file differ from the readings already stored" in message
+        assert "stored 5.20 °C, in the file 12 °C" in message
+        assert "Nothing was imported" in message
+        assert [r.temperature_c for r in TemperatureReading.objects.all()] == [Decimal("5.2")]
+
+    def test_the_same_value_again_is_a_re_import_and_adds_only_new_rows(self, lot, fridge, quality):
+        services.import_readings(fridge, quality, self._csv(lot, [(0, "5.2")]))
+        count, _ = services.import_readings(
+            fridge, quality, self._csv(lot, [(0, "5.20"), (15, "5")])
+        )
+        assert count == 1
+        assert TemperatureReading.objects.count() == 2

@@ -1452,11 +1452,31 @@ def import_readings(
         )
     with transaction.atomic():
         _lock_location(location)
-        existing = set(
+        existing = dict(
             TemperatureReading.objects.filter(
                 location=location, recorded_at__in=[r.at for r in readings]
-            ).values_list("recorded_at", flat=True)
+            ).values_list("recorded_at", "temperature_c")
         )
+        # Re-importing an overlapping logger file adds only the new rows; a row that differs
+        # from the reading stored at that time (a hand entry) was dropped unseen, and with
+        # it an out-of-range value. A stored reading is not overwritten: the file is refused.
+        conflicts = [
+            (r, existing[r.at])
+            for r in readings
+            if r.at in existing
+            and existing[r.at] != Decimal(str(r.temperature_c)).quantize(TEMPERATURE_STEP)
+        ]
+        if conflicts:
+            first, stored = conflicts[0]
+            raise _fail(
+                "file",
+                f"{len(conflicts)} reading(s) in the file differ from the readings already "
+                f"stored at the same time, the first at "
+                f"{coldchain.written_time(timezone.localtime(first.at))}: stored {stored} °C, "
+                f"in the file {first.temperature_c:g} °C. Nothing was imported: a stored "
+                "reading is not overwritten. Check the logger against the hand-entered "
+                "readings and remove the wrong rows from the file.",
+            )
         rows = [
             TemperatureReading(
                 clinic=location.clinic,
