@@ -480,6 +480,33 @@ class TestChangingAProductsLabel:
         product.refresh_from_db()
         assert product.volume_ml == Decimal("1.000") and product.history.count() == 1
 
+    def test_the_storage_range_is_fixed_once_the_product_has_a_lot(
+        self, product, make_lot, quality
+    ):
+        """A frozen product's range was set to 2-8 °C with its lots in a −80 °C freezer."""
+        low, high = product.storage_min_temperature_c, product.storage_max_temperature_c
+        make_lot(lot_number="Q-1")  # quarantined: its readings are checked against the range
+        with pytest.raises(services.ProductError) as err:
+            services.update_product(
+                product, quality,
+                {"storage_min_temperature_c": Decimal("2.0"),
+                 "storage_max_temperature_c": Decimal("8.0")},
+            )  # fmt: skip
+        message = " ".join(err.value.errors["storage_min_temperature_c"])
+        assert "Lot Q-1 of this product is stored and checked against the current" in message
+        product.refresh_from_db()
+        assert (product.storage_min_temperature_c, product.storage_max_temperature_c) == (
+            low,
+            high,
+        )
+        # The same range written again (as the form sends it) is no change.
+        services.update_product(product, quality, {"storage_min_temperature_c": low})
+
+    def test_the_storage_range_may_be_corrected_before_any_lot(self, product, quality):
+        services.update_product(product, quality, {"storage_max_temperature_c": Decimal("-65")})
+        product.refresh_from_db()
+        assert product.storage_max_temperature_c == Decimal("-65")
+
     def test_quarantined_coas_are_derived_again_from_the_new_label(
         self, product, make_lot, quality, quality2
     ):
@@ -753,6 +780,19 @@ def test_the_product_form_takes_components_and_shows_a_label_refusal_on_its_fiel
     )
     too_long = client.post(url, {**data, "components_text": "x" * 200})
     assert "components_text" in too_long.context["form"].errors
+
+
+def test_an_inverted_storage_range_on_the_form_is_refused_in_words(client, product, quality):
+    client.force_login(quality)
+    url = f"/products/catalogue/{product.pk}/edit/"
+    form = client.get(url).context["form"]
+    data = {k: v for k, v in form.initial.items() if v is not None and k != "is_active"}
+    data.update(is_active="on", storage_min_temperature_c="-60", storage_max_temperature_c="-90")
+    refused = client.post(url, data)
+    assert refused.status_code == 400
+    page = refused.content.decode()
+    assert "Constraint" not in page and "product_storage_range_ordered" not in page
+    assert "must not be below the" in page
 
 
 def test_the_migration_writes_received_lot_numbers_as_they_print(make_lot):

@@ -104,6 +104,7 @@ class Product(models.Model):
             models.CheckConstraint(
                 condition=Q(storage_min_temperature_c__lte=models.F("storage_max_temperature_c")),
                 name="product_storage_range_ordered",
+                violation_error_message="The storage maximum must not be below the minimum.",
             ),
             models.CheckConstraint(condition=Q(volume_ml__gt=0), name="product_volume_positive"),
         ]

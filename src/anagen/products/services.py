@@ -348,15 +348,53 @@ def update_product(product: Product, user: User, data: dict[str, Any]) -> Produc
         # lot and its product, so a release and a label change cannot pass each other.
         fresh = Product.objects.select_for_update().get(pk=product.pk)
         before = {name: getattr(fresh, name) for name in PRESENTATION_FIELDS}
+        stored_range = {name: getattr(fresh, name) for name in STORAGE_RANGE_FIELDS}
         _apply_product(fresh, data)
         _unique_product(fresh.clinic, fresh)
         changed = [name for name in PRESENTATION_FIELDS if getattr(fresh, name) != before[name]]
         if changed:
             _check_label_change(fresh, changed[0])
+        moved = [name for name in STORAGE_RANGE_FIELDS if _differs(fresh, name, stored_range)]
+        if moved:
+            _check_range_change(fresh, moved[0])
         save_with_history(fresh, user, "edited")
         if changed:
             _derive_coas_again(fresh, user)
     return fresh
+
+
+# The temperatures the product must be kept at: every lot's cold chain is checked against
+# them (excursions, and quality's decisions on them).
+STORAGE_RANGE_FIELDS = ("storage_min_temperature_c", "storage_max_temperature_c")
+
+
+def _differs(product: Product, name: str, stored: dict[str, Any]) -> bool:
+    new, old = getattr(product, name), stored[name]
+    if new is None or old is None:
+        return new is not old
+    return Decimal(str(new)) != Decimal(str(old))
+
+
+def _check_range_change(product: Product, field: str) -> None:
+    """The storage range is fixed once the product has a lot: the lots' readings were
+    checked against it (a frozen product's range was set to 2-8 °C and a lot then received
+    into a fridge without a word)."""
+    numbers = list(
+        Lot.objects.filter(product=product)
+        .order_by("lot_number")
+        .values_list("lot_number", flat=True)
+    )
+    if numbers:
+        shown = ", ".join(numbers[:5]) + (
+            f" and {len(numbers) - 5} more" if len(numbers) > 5 else ""
+        )
+        raise _fail(
+            field,
+            f"Lot{'s' if len(numbers) > 1 else ''} {shown} of this product "
+            f"{'are' if len(numbers) > 1 else 'is'} stored and checked against the current "
+            "storage range; it cannot change. A product kept at other temperatures is a new "
+            "product: add it to the catalogue.",
+        )
 
 
 def _check_label_change(product: Product, field: str) -> None:
