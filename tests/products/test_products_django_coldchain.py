@@ -157,6 +157,31 @@ class TestExcursionsBlockLots:
         assert not lot.blocked
         services.draw_vials(lot, patient, 1, nurse, on_date=today)
 
+    def test_a_quarantined_lot_with_an_undecided_excursion_is_not_released(
+        self, make_lot, freezer, quality
+    ):
+        """It was released with "every criterion passes" while its excursion awaited a
+        decision; release now waits for quality's decision on the excursion."""
+        lot = make_lot(
+            storage_location=freezer, received_at=a_day_ago(), results=good_results()
+        )  # quarantined, with a passing CoA
+        now = lot.received_at + timedelta(hours=1)
+        services.record_reading(freezer, quality, recorded_at=now, temperature_c=-50)
+        services.record_reading(
+            freezer, quality, recorded_at=now + timedelta(minutes=20), temperature_c=-80
+        )
+        with pytest.raises(services.ProductError) as refused:
+            services.release_lot(lot, quality)
+        message = refused.value.errors["__all__"][0]
+        assert message.startswith("A cold-chain excursion of this lot awaits quality's decision")
+        assert "accept or reject it first, then release the lot." in message
+        lot.refresh_from_db()
+        assert lot.status == "quarantined"
+        services.decide_excursions(lot, quality, "accept", "Stability data cover 20 min at −50 °C")
+        services.release_lot(lot, quality)
+        lot.refresh_from_db()
+        assert lot.status == "released"
+
     def test_rejecting_after_an_excursion_rejects_the_lot(self, make_lot, freezer, quality):
         lot = make_lot(released=True, storage_location=freezer, received_at=a_day_ago())
         services.record_reading(

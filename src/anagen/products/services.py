@@ -1057,6 +1057,7 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
             )
         if locked.expiry_date < today:
             raise _fail("__all__", "The lot has expired; it cannot be released.")
+        _no_undecided_excursion(locked)
         spec = current_spec(locked.clinic)
         _check_spec_is_safe(spec)
         report = checked_report(locked, spec)
@@ -1084,6 +1085,19 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
         save_with_history(locked, user, f"released under spec {spec.version}")
         _decide(locked, user, DecisionKind.RELEASE, locked.decision_reason, spec, report)
     return locked
+
+
+def _no_undecided_excursion(lot: Lot) -> None:
+    """A lot is released fit for use only once quality has decided on each of its cold-chain
+    excursions: it was released with "every criterion passes" while one awaited a decision."""
+    pending = Excursion.objects.filter(lot=lot, decided_at__isnull=True).order_by("started_at")
+    first = pending.first()
+    if first is not None:
+        raise _fail(
+            "__all__",
+            f"A cold-chain excursion of this lot awaits quality's decision ({first.summary}): "
+            "accept or reject it first, then release the lot.",
+        )
 
 
 def reject_lot(lot: Lot, user: User, reason: str) -> Lot:
@@ -1188,6 +1202,7 @@ def approve_override(lot: Lot, user: User, *, today: date | None = None) -> Lot:
             raise _fail("__all__", "Only a quarantined lot can be released by override.")
         if locked.expiry_date < today:
             raise _fail("__all__", "The lot has expired; it cannot be released.")
+        _no_undecided_excursion(locked)
         spec = current_spec(locked.clinic)
         _check_spec_is_safe(spec)
         report = checked_report(locked, spec)
