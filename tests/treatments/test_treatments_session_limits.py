@@ -513,7 +513,10 @@ def test_the_page_reads_a_decimal_comma_as_a_tablet_in_german_types_it(
     """A comma-decimal number pad has no point: "1,5" mL was refused (and totalled as 1)."""
     patient, plan = ready
     client.force_login(clinician)
-    data = form_data(plan, lot, depth_mm="1,5", **{"map-frontal-volume_ml": "1,25"})
+    data = form_data(
+        plan, lot, depth_mm="1,5",
+        **{"map-frontal-volume_ml": "1,25", "map-vertex-volume_ml": "0,5"},  # 1.75 of 2 mL
+    )  # fmt: skip
     assert client.post(f"/sessions/{patient.pk}/new/", data).status_code == 302
     session = TreatmentSession.objects.get()
     assert session.depth_mm == Decimal("1.5")

@@ -48,15 +48,27 @@ def test_a_session_stores_the_map_totals_checklist_and_draws_the_vials(
     assert session.history.first().history_user == clinician
 
 
-def test_injecting_more_than_the_vials_hold_is_stored_with_a_clear_warning(
+def test_injecting_more_than_the_vials_hold_needs_a_confirmation_and_keeps_the_warning(
     clinic_a, clinician, ready, lot
 ):
-    _, plan = ready
+    """It was saved at once with a warning beside "Session recorded." (a typing slip as often
+    as a dilution); now it is refused, naming the volumes, until confirmed."""
+    patient, plan = ready
     big = [{"zone": "frontal", "points": 60, "volume_ml": 3.5}]
-    session = record(clinic_a, clinician, plan, lot, entries=big)  # 1 vial = 2.0 mL
+    with pytest.raises(services.SessionError) as refused:
+        record(clinic_a, clinician, plan, lot, entries=big)  # 1 vial = 2.0 mL
+    first, how = refused.value.errors["confirm_limits"]
+    assert first == (
+        "Injected 3.5 mL is more than the 2 mL drawn from the vials; check the map or the "
+        "vial record."
+    )
+    assert "tick the confirmation and save again" in how
+    assert not TreatmentSession.objects.filter(patient=patient).exists()
+    lot.refresh_from_db()
+    assert lot.quantity_on_hand == 5  # no vial drawn for a refused session
+    session = record(clinic_a, clinician, plan, lot, entries=big, confirm_limits=True)
     codes = [w["code"] for w in session.limit_warnings]
-    assert "exceeds_vial" in codes
-    assert any("2" in w["message"] for w in session.limit_warnings)
+    assert codes == ["exceeds_vial"]
 
 
 @pytest.mark.parametrize(

@@ -242,3 +242,43 @@ def test_api_session_shows_what_the_session_page_shows(
         listed = client.get(f"/api/v1/sessions/{patient.pk}", headers=headers)
     assert len(listed.json()) == 2
     assert len(two.captured_queries) == len(one.captured_queries)
+
+
+def test_a_volume_over_the_vials_is_confirmed_on_the_page_before_it_is_saved(
+    client, clinician, ready, lot
+):
+    patient, plan = ready
+    client.force_login(clinician)
+    url = f"/sessions/{patient.pk}/new/"
+    over = form_data(plan, lot, **{"map-frontal-volume_ml": "3.0"})  # 3.8 mL from one vial
+    assert "confirm_limits" not in client.get(url).content.decode()  # not offered up front
+    refused = client.post(url, over)
+    page = refused.content.decode()
+    assert refused.status_code == 400
+    assert 'name="confirm_limits"' in page
+    assert "Injected 3.8 mL is more than the" in page
+    assert not TreatmentSession.objects.exists() and not VialDraw.objects.exists()
+    saved = client.post(url, {**over, "confirm_limits": "on"}, follow=True)
+    assert saved.status_code == 200
+    assert '<p class="msg warning">Injected 3.8 mL is more than the' in saved.content.decode()
+    assert [w["code"] for w in TreatmentSession.objects.get().limit_warnings] == ["exceeds_vial"]
+
+
+def test_the_api_refuses_a_volume_over_the_vials_until_confirmed(
+    client, clinician, ready, lot, api_token
+):
+    patient, plan = ready
+    headers = {"Authorization": f"Bearer {api_token(clinician, plan.clinic)}"}
+    body = {
+        "plan_id": plan.pk, "modality": "exosome", "performed_on": date.today().isoformat(),
+        "map": [{"zone": "frontal", "points": 40, "volume_ml": 3.5}],
+        "vials": [{"lot_id": lot.pk, "quantity": 1}],
+    }  # fmt: skip
+    url = f"/api/v1/sessions/{patient.pk}"
+    refused = client.post(url, json.dumps(body), "application/json", headers=headers)
+    assert refused.status_code == 400
+    assert refused.json()["detail"].startswith("confirm_limits: Injected 3.5 mL is more than")
+    ok = client.post(
+        url, json.dumps({**body, "confirm_limits": True}), "application/json", headers=headers
+    )
+    assert ok.status_code in (200, 201), ok.content

@@ -49,6 +49,13 @@ class SessionIn(InputSchema):
     needle_gauge: int | None = None
     depth_mm: Decimal | None = None
     fine_grid: bool = False
+    confirm_limits: bool = Field(
+        False,
+        description="True to record a session whose map injects more than the vials drawn "
+        "held, or more than the protocol's limit per session (for example, a diluted "
+        "product); without it such a session is refused with 400 on confirm_limits, naming "
+        "the limit. The warning is stored with the session (limit_warnings).",
+    )
     confirm_same_day: bool = Field(
         False,
         description="True to record a second session of this modality for the patient on "

@@ -79,6 +79,11 @@ class SessionForm(forms.Form):
     depth_mm = DecimalCommaField(
         required=False, min_value=0, max_value=10, decimal_places=1, label="Depth (mm)"
     )
+    confirm_limits = forms.BooleanField(
+        required=False,
+        label="The volumes are right (for example, the product was diluted): record the "
+        "session with the volume warning",
+    )
     confirm_same_day = forms.BooleanField(
         required=False,
         label="This is a separate session on the same day (e.g. a second treatment area)",
@@ -156,19 +161,11 @@ class SessionForm(forms.Form):
             )
 
     def main_fields(self) -> list:
-        return [
-            self[n]
-            for n in (
-                "plan",
-                "modality",
-                "performed_on",
-                "confirm_same_day",
-                "anaesthesia",
-                "technique",
-                "needle_gauge",
-                "depth_mm",
-            )
-        ]
+        names = ["plan", "modality", "performed_on", "confirm_same_day", "anaesthesia",
+                 "technique", "needle_gauge", "depth_mm"]  # fmt: skip
+        if self.errors.get("confirm_limits") or self.data.get("confirm_limits"):
+            names.append("confirm_limits")  # offered once a volume warning was given
+        return [self[n] for n in names]
 
     def vial_rows(self) -> list:
         return [(self[f"vial_{i}_lot"], self[f"vial_{i}_quantity"]) for i in range(VIAL_ROWS)]

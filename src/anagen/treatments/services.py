@@ -612,6 +612,19 @@ def record_session(
     warnings = (
         scalp_zones.check_limits(totals, vial_volume, protocol_max) if totals is not None else []
     )
+    if warnings and data.get("confirm_limits") is not True:
+        # More than the vials held, or over the protocol's limit: a typing slip as often as a
+        # dilution. It was saved with a warning shown beside "Session recorded."; now it is
+        # saved once someone has looked at it.
+        raise SessionError(
+            {
+                "confirm_limits": [
+                    *(w.message for w in warnings),
+                    "If the volumes are right (for example, the product was diluted), tick "
+                    "the confirmation and save again; the warning stays with the session.",
+                ]
+            }
+        )
 
     session = TreatmentSession(
         clinic=clinic,
