@@ -136,6 +136,23 @@ def test_visit_recorded_from_an_appointment_closes_it(clinician, patient):
     assert "scheduled_visit" in err.value.errors
 
 
+def test_a_baseline_recorded_before_the_schedule_is_its_baseline_appointment(clinician, patient):
+    """The baseline measured first, the schedule made after: the schedule's baseline stayed
+    "planned" beside the recorded visit on the timeline and in the agenda."""
+    day = TODAY  # the first session's day, when the schedule books the baseline
+    recorded = services.record_visit(
+        patient, clinician, {"visit_date": day, "is_baseline": True, "density_per_cm2": 150}
+    )
+    plan = _plan(patient, clinician, day)
+    baseline = plan.visits.get(kind="baseline")
+    recorded.refresh_from_db()
+    assert baseline.status == "done" and recorded.scheduled_visit == baseline
+    assert baseline.history.first().history_change_reason == (
+        "done: the visit was recorded before the schedule was made"
+    )
+    assert not selectors.agenda(patient.clinic, day, day).filter(status="planned").exists()
+
+
 def _course(patient, user, *, start, density_after, global_after=None, ae_grade=None, sessions=3):
     """Baseline at the first session, ``sessions`` recorded sessions every 4 weeks (the
     proposal counts recorded sessions, not the plan's dates), follow-up at week 12."""

@@ -307,7 +307,32 @@ def _create_follow_up_plan(
                 session_number=v.session_number,
             )
             save_with_history(sv, user, "scheduled from protocol")
+            _close_with_recorded_visit(sv, user)
     return plan
+
+
+def _close_with_recorded_visit(sv: ScheduledVisit, user: User) -> None:
+    """A visit the schedule books on a day the patient already had that visit recorded (the
+    baseline measured before the schedule was made) is that visit: it is linked and done, not
+    left "planned" beside the recorded one on the timeline and in the agenda."""
+    baseline = sv.kind == ScheduledVisit.Kind.BASELINE
+    recorded = (
+        Visit.objects.filter(
+            patient=sv.patient,
+            visit_date=sv.due_date,
+            is_baseline=baseline,
+            voided_at__isnull=True,
+            scheduled_visit__isnull=True,
+        )
+        .order_by("id")
+        .first()
+    )
+    if recorded is None:
+        return
+    recorded.scheduled_visit = sv
+    save_with_history(recorded, user, f"linked to its appointment “{sv.label}”")
+    sv.status = ScheduledVisit.Status.DONE
+    save_with_history(sv, user, "done: the visit was recorded before the schedule was made")
 
 
 def _check_plan_start(patient: Patient, first: date, protocol_key: str, err: _Errors) -> None:
