@@ -302,3 +302,24 @@ def test_the_age_on_the_report_is_counted_on_the_clinics_date(clinic_a, clinicia
             patient, generated_at=datetime(2026, 12, 5, 20, 0, tzinfo=UTC), generated_by="t"
         )
     assert report.age == 40  # the birthday has come where the clinic is
+
+
+def test_the_report_lists_the_further_treatment_decisions(clinician, treated):
+    """A decision to stop was missing from the printed record."""
+    from anagen.monitoring import services as monitoring
+
+    patient, made = treated
+    monitoring.record_decision(
+        made["visits"][2], clinician, decided="stop_non_response", sessions_done=3,
+        sessions_planned=3, rationale="Patient prefers to stop; no visible gain.",
+    )  # fmt: skip
+    html = _html(patient)
+    table = html[html.index('id="decisions"') :]
+    assert "Stop (non-response)" in table
+    assert "Patient prefers to stop; no visible gain." in table
+    assert made["visits"][2].visit_date.isoformat() in table
+
+
+def test_a_report_without_decisions_says_so(treated):
+    patient, _ = treated
+    assert "No further-treatment decision recorded." in _html(patient)

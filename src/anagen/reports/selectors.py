@@ -91,6 +91,8 @@ class PatientReport:
     density_chart_caption: str
     photo_pairs: list[PhotoPair]
     adverse_events: list
+    # The further-treatment decisions at visits (a stop was missing from the printed record).
+    decisions: list
     investigational: bool
     investigational_notice: str
     consents: list
@@ -263,6 +265,19 @@ def _density_caption(baseline: float | None) -> str:
     return text
 
 
+def _decisions(patient: Patient) -> list:
+    """The patient's live decisions at live visits, oldest first."""
+    from anagen.monitoring.models import TreatmentDecision
+
+    return list(
+        TreatmentDecision.objects.filter(
+            patient=patient, voided_at__isnull=True, visit__voided_at__isnull=True
+        )
+        .select_related("visit", "decided_by")
+        .order_by("visit__visit_date", "decided_at", "id")
+    )
+
+
 def patient_report(patient: Patient, *, generated_at: datetime, generated_by: str) -> PatientReport:
     """Everything the progress report shows; change from baseline and photo pairs come from
     the outcomes progress selector, so the PDF and the progress page agree."""
@@ -304,6 +319,7 @@ def patient_report(patient: Patient, *, generated_at: datetime, generated_by: st
         density_chart_caption=_density_caption(result.baseline_value("density_per_cm2")),
         photo_pairs=_photo_pairs(patient, result.photo_pairs),
         adverse_events=list(monitoring_selectors.adverse_events_of(patient)),
+        decisions=_decisions(patient),
         investigational=investigational,
         # The heading says "Investigational / not approved."; the verbatim text follows it.
         investigational_notice=INVESTIGATIONAL_NOTICE.removeprefix(
