@@ -91,3 +91,19 @@ def test_excursions_of_a_recalled_lot_no_longer_await_a_decision(
 
 def test_support_names_are_used():
     assert make_lot and product and quality
+
+
+def test_expired_lots_with_vials_on_hand_are_counted_for_taking_out_of_stock(
+    client, quality, used_lot
+):
+    """A released lot past its expiry with 8 vials left was not on the dashboard at all."""
+    client.force_login(quality)
+    assert "0 expired with vials on hand" in card(client)
+    type(used_lot).objects.filter(pk=used_lot.pk).update(
+        expiry_date=timezone.localdate() - timedelta(days=1)
+    )
+    text = card(client)
+    assert "1 expired with vials on hand</a></strong> · take them out of stock" in text
+    assert f'href="{reverse("products:lots")}?state=expired"' in text
+    type(used_lot).objects.filter(pk=used_lot.pk).update(quantity_on_hand=0)
+    assert "0 expired with vials on hand" in card(client)  # nothing left to take out

@@ -200,6 +200,9 @@ def dashboard_counts(clinic: Clinic, today: date, warning_days: int) -> dict[str
     expiring = live.filter(
         expiry_date__gte=today, expiry_date__lte=today + timedelta(days=warning_days)
     ).select_related("product")
+    # Past expiry with vials still on the shelf: they are to be taken out of stock (a draw
+    # refuses them), and the dashboard said nothing of them.
+    expired = live.filter(expiry_date__lt=today, quantity_on_hand__gt=0)
     recalls = open_recalls(clinic)
     recall_patients = (
         VialDraw.objects.filter(clinic=clinic, lot__recall__isnull=False)
@@ -213,6 +216,7 @@ def dashboard_counts(clinic: Clinic, today: date, warning_days: int) -> dict[str
         "flagged": awaiting_decision(clinic).count(),
         "expiring": list(expiring.order_by("expiry_date")[:10]),
         "expiring_count": expiring.count(),
+        "expired_on_hand": expired.count(),
         "warning_days": warning_days,
         "recalls": list(recalls[:DASHBOARD_RECALLS_LISTED]),
         "recall_count": recalls.count(),
