@@ -159,9 +159,14 @@ def test_update_rechecks_every_rule_and_keeps_history(clinician, patient):
     )
     assert updated.resolution_date == TODAY and updated.outcome == "recovered"
     reasons = [h.history_change_reason for h in updated.history.all()]
-    assert any("resolution_date" in (r or "") for r in reasons)
+    assert reasons[0] == "updated: resolution date, outcome"  # the form's words, not columns
+    grade = services.update_adverse_event(updated, clinician, {"grade": 3})
+    # The grade's text and the serious flag change with it and are not named.
+    assert grade.history.first().history_change_reason == "updated: grade"
+    reasons = [h.history_change_reason for h in grade.history.all()]
+    updated = grade
     # The same values again: nothing to record.
-    services.update_adverse_event(updated, clinician, {"resolution_date": TODAY, "grade": 2})
+    services.update_adverse_event(updated, clinician, {"resolution_date": TODAY, "grade": 3})
     assert updated.history.count() == len(reasons)
 
 

@@ -1427,6 +1427,25 @@ def lowered(stored: AdverseEvent, values: Mapping[str, Any]) -> list[str]:
     return out
 
 
+# The adverse-event fields as the form names them, for the history's "updated: …" line.
+AE_FIELD_WORDS = {
+    "term_key": "term",
+    "grade": "grade",
+    "description": "description",
+    "onset_date": "onset date",
+    "resolution_date": "resolution date",
+    "seriousness": "seriousness",
+    "relatedness": "relatedness",
+    "related_session_date": "related session",
+    "product_lot_number": "product lot",
+    "action_taken": "action taken",
+    "outcome": "outcome",
+    "meddra_code": "MedDRA code",
+    "meddra_version": "MedDRA version",
+    "visit_id": "visit",
+}
+
+
 def update_adverse_event(
     event: AdverseEvent,
     user: User,
@@ -1473,7 +1492,10 @@ def update_adverse_event(
             return fresh  # nothing to record: the history lists changes only
         for f, v in values.items():
             setattr(fresh, f, v)
-        reason = "updated: " + ", ".join(changed)
+        # In the form's words; the values derived from them (grade text, term name, the
+        # serious-or-grade-3 flag) change with them and are not named.
+        named = [AE_FIELD_WORDS[f] for f in changed if f in AE_FIELD_WORDS]
+        reason = "updated: " + ", ".join(named or changed)
         if weaker:
             reason += f"; lowered ({'; '.join(weaker)}): {change_reason}"
         elif change_reason:
