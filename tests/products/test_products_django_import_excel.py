@@ -131,3 +131,29 @@ def test_an_unclosed_quote_is_named_not_reported_as_missing_cells():
         importers.parse_csv(text)
     assert "a quoted cell is not closed" in str(err.value)
     assert "required" not in str(err.value)
+
+
+class TestEveryProblemAtOnce:
+    """A six-row file reported two problems, then four more once those were fixed: a row
+    that could not be read held back the checks of the others (product, location, a lot
+    number twice). Every problem now comes at once, in row order."""
+
+    def test_a_row_that_cannot_be_read_does_not_hide_the_other_rows_problems(
+        self, product, quality
+    ):
+        text = (
+            f"{HEAD}\n"
+            f"{line('A-1').replace(',8,', ',2.5,')}\n"  # row 1: not a whole number
+            f"{line('A-2', name='No Such Product')}\n"  # row 2: unknown product
+            f"{line('A-3', where='Nowhere')}\n"  # row 3: unknown location
+            f"{line('A-4')}\n{line('A-4')}\n"  # rows 4 and 5: one lot number twice
+        )
+        with pytest.raises(services.ProductError) as err:
+            import_csv(product, quality, text)
+        assert list(err.value.errors) == [
+            "row 1, quantity_received",
+            "row 2, product_name",
+            "row 3, storage_location",
+            "row 5, lot_number",
+        ]
+        assert not Lot.objects.exists()

@@ -93,8 +93,11 @@ class ImportIssue:
 class ImportFileError(ValueError):
     """The file cannot be imported; ``issues`` lists every problem found."""
 
-    def __init__(self, issues: list[ImportIssue]) -> None:
+    def __init__(self, issues: list[ImportIssue], rows: list[LotRow] | None = None) -> None:
         self.issues = issues
+        # The rows that did parse, where the problems are in single rows (the file as a
+        # whole was readable): the importer checks those too and reports everything at once.
+        self.rows = rows or []
         super().__init__("; ".join(str(i) for i in issues))
 
 
@@ -326,7 +329,7 @@ def parse_json(text: str) -> list[LotRow]:
         if built is not None:
             rows.append(built)
     if issues:
-        raise ImportFileError(issues)
+        raise ImportFileError(issues, rows)
     return rows
 
 
@@ -438,7 +441,7 @@ def parse_csv(text: str) -> list[LotRow]:
         if built is not None:
             rows.append(built)
     if issues:
-        raise ImportFileError(issues)
+        raise ImportFileError(issues, rows)
     return rows
 
 

@@ -1824,6 +1824,15 @@ def _name_key(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
+def _row_order(item: tuple[str, list[str]]) -> tuple[int, str]:
+    """ "row 3, expiry_date" after "row 2, …" (the file's own problems first)."""
+    where = item[0]
+    if where.startswith("row "):
+        number = where[4:].split(",", 1)[0]
+        return (int(number) if number.isdigit() else 0, where)
+    return (0, where)
+
+
 def import_lots(
     clinic: Clinic, user: User, filename: str, content: bytes, *, source: str = CoaSource.IMPORT
 ) -> list[Lot]:
@@ -1831,20 +1840,23 @@ def import_lots(
 
     Errors are ``ProductError({"row N, field": [message]})``, one entry per problem.
     """
+    # Problems in single rows (a unit, a date) do not stop the other checks: every problem
+    # of the file is reported at once, not the next ones only after the first are fixed.
+    errors: dict[str, list[str]] = {}
     try:
         rows = importers.parse_lot_file(filename, content)
     except importers.ImportFileError as exc:
-        issues: dict[str, list[str]] = {}
         for i in exc.issues:
-            issues.setdefault(i.where, []).append(i.message)
-        raise ProductError(issues) from exc
+            errors.setdefault(i.where, []).append(i.message)
+        if not exc.rows:
+            raise ProductError(errors) from exc
+        rows = exc.rows
     # Names as people type them: capitals and spaces do not matter (as for locations).
     products: dict[tuple[str, str], list[Product]] = {}
     for p in Product.objects.filter(clinic=clinic):
         products.setdefault((_name_key(p.manufacturer), _name_key(p.name)), []).append(p)
     locations = {_name_key(loc.name): loc for loc in StorageLocation.objects.filter(clinic=clinic)}
     spec = parsed_spec(current_spec(clinic))
-    errors: dict[str, list[str]] = {}
     seen: dict[tuple[int, str], int] = {}
     resolved = []
 
@@ -1902,7 +1914,7 @@ def import_lots(
                         add(r.row, f"coa.results.{field}", m)
         resolved.append((r, product, location))
     if errors:
-        raise ProductError(errors)
+        raise ProductError(dict(sorted(errors.items(), key=_row_order)))
     lots = []
     with transaction.atomic():
         for r, product, location in resolved:
