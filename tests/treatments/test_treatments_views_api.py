@@ -282,3 +282,32 @@ def test_the_api_refuses_a_volume_over_the_vials_until_confirmed(
         url, json.dumps({**body, "confirm_limits": True}), "application/json", headers=headers
     )
     assert ok.status_code in (200, 201), ok.content
+
+
+def test_the_maps_problems_are_shown_with_the_forms_not_in_a_second_round(
+    client, clinician, ready, lot
+):
+    patient, plan = ready
+    client.force_login(clinician)
+    response = client.post(
+        f"/sessions/{patient.pk}/new/",
+        form_data(plan, lot, needle_gauge="40", **{"map-vertex-volume_ml": "-2",
+                                                   "map-frontal-volume_ml": ""}),
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert response.context["form"].errors["needle_gauge"]
+    rows = {r["code"]: r["errors"] for r in response.context["map_rows"]}
+    assert rows["vertex"] and "negative" in rows["vertex"][0]
+    assert rows["frontal"] == ["Volume (mL): give the volume injected (mL)"]
+    assert not TreatmentSession.objects.exists() and not VialDraw.objects.exists()
+
+
+def test_a_zone_left_at_0_points_without_a_volume_is_no_entry(client, clinician, ready, lot):
+    patient, plan = ready
+    client.force_login(clinician)
+    data = form_data(plan, lot, **{"map-temporal_left-points": "0"})
+    assert client.post(f"/sessions/{patient.pk}/new/", data).status_code == 302
+    assert {e.zone for e in TreatmentSession.objects.get().map_entries.all()} == {
+        "frontal",
+        "vertex",
+    }

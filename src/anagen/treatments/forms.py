@@ -232,8 +232,8 @@ def parse_map(data: Any, fine_grid: bool) -> tuple[list[dict], list[dict]]:
             for k in ("points", "volume_ml", "spacing_mm")
         }
         rows.append({"code": code, "label": scalp_zones.ALL_CODES[code], **raw})
-        if not raw["points"] and not raw["volume_ml"]:
-            continue
+        if raw["points"] in ("", "0") and not raw["volume_ml"]:
+            continue  # nothing injected there (a 0 left in points is no entry either)
         entries.append(
             {
                 "zone": code,

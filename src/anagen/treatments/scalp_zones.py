@@ -164,13 +164,18 @@ def validate_map(
         if not isinstance(zone, str) or zone not in ALL_CODES:
             errors.append(FieldError(f"{pre}.zone", f"unknown zone {zone!r}"))
         points = _get(e, "points")
-        if isinstance(points, bool) or not isinstance(points, int):
+        if points in ("", None):
+            errors.append(FieldError(f"{pre}.points", "give the number of injection points"))
+            points = None
+        elif isinstance(points, bool) or not isinstance(points, int):
             errors.append(FieldError(f"{pre}.points", f"must be a whole number, got {points!r}"))
             points = None
         elif points < 0:
             errors.append(FieldError(f"{pre}.points", "must not be negative"))
         volume = _get(e, "volume_ml")
-        if not _is_number(volume):
+        if volume in ("", None):
+            errors.append(FieldError(f"{pre}.volume_ml", "give the volume injected (mL)"))
+        elif not _is_number(volume):
             errors.append(FieldError(f"{pre}.volume_ml", f"must be a number, got {volume!r}"))
         elif volume < 0:
             errors.append(FieldError(f"{pre}.volume_ml", "must not be negative"))

@@ -52,11 +52,11 @@ def session_list(request: ClinicRequest, patient_id: int) -> HttpResponse:
     )
 
 
-def _split_errors(exc: services.SessionError, entries: list[dict]) -> tuple[dict, dict]:
+def _split_errors(errors: dict[str, list[str]], entries: list[dict]) -> tuple[dict, dict]:
     """Split service errors into per-zone map errors and the rest."""
     zone_errors: dict[str, list[str]] = {}
     other: dict[str, list[str]] = {}
-    for field, msgs in exc.errors.items():
+    for field, msgs in errors.items():
         match = ENTRY_ERROR.fullmatch(field)
         if match and int(match.group(1)) < len(entries):
             code = entries[int(match.group(1))]["zone"]
@@ -67,6 +67,17 @@ def _split_errors(exc: services.SessionError, entries: list[dict]) -> tuple[dict
         else:
             other[field] = msgs
     return zone_errors, other
+
+
+def _map_problems(entries: list[dict], fine_grid: bool) -> dict[str, list[str]]:
+    """The checks the session service makes of a map, by ``map[i].field`` (pure)."""
+    found = scalp_zones.validate_map(entries, prefix="map")
+    found += scalp_zones.check_recording_limits(entries, prefix="map")
+    found += scalp_zones.check_grid(entries, fine_grid, prefix="map")
+    problems: dict[str, list[str]] = {}
+    for err in found:
+        problems.setdefault(err.field, []).append(err.message)
+    return problems
 
 
 def _posted_date(value: str | None) -> date | None:
@@ -174,7 +185,7 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
                         grafts=grafts,
                     )
                 except services.SessionError as exc:
-                    zone_errors, other = _split_errors(exc, entries)
+                    zone_errors, other = _split_errors(exc.errors, entries)
                     form.add_service_errors(other, {"vials": vial_rows, "grafts": graft_rows})
                     if zone_errors:
                         form.add_error(None, "Check the injection map: see the zones marked.")
@@ -185,6 +196,10 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
                     return redirect(
                         "treatments:detail", patient_id=patient.pk, session_id=session.pk
                     )
+    if request.method == "POST" and form.errors and not zone_errors:
+        # The session was not checked further (its form has errors): the map's own problems
+        # are shown now too, not in a second round after the first are fixed.
+        zone_errors, _ = _split_errors(_map_problems(entries, fine_grid), entries)
     for row in map_rows:
         row["errors"] = zone_errors.get(row["code"], [])
     drawable = [e for e in entries if not scalp_zones.validate_map([e])]
