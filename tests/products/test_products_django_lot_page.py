@@ -137,3 +137,17 @@ def test_the_lot_and_product_pages_say_investigational_without_a_regulatory_stat
         main = page[page.index("<main") : page.index("</main>")]  # not the footer
         assert "not approved for hair loss in most jurisdictions" in main, url
         assert "No regulatory status by jurisdiction is recorded" in main, url
+
+
+def test_the_lot_page_lists_who_wasted_vials_when_and_why(client, make_lot, quality):
+    """It showed "Wasted 2" only."""
+    lot = make_lot(quantity=7, released=True)
+    services.record_waste(lot, quality, 2, "Dropped vial on the floor")
+    client.force_login(quality)
+    page = client.get(f"/products/lots/{lot.pk}/").content.decode()
+    table = page[page.index('id="waste-records"') :].split("</table>")[0]
+    assert "Dropped vial on the floor" in table
+    assert '<td class="num">2</td>' in table
+    assert quality.username in table or (
+        quality.get_full_name() and quality.get_full_name() in table
+    )

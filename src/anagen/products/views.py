@@ -115,6 +115,8 @@ def _lot_page(
         "report_error": report_error,
         "spec": lot.decision_spec or services.current_spec(lot.clinic),
         "stock": selectors.stock_of(lot),
+        # Who wasted vials, when and why: the page showed the count only.
+        "waste": list(lot.waste.select_related("recorded_by").order_by("recorded_at", "id")),
         "override": selectors.pending_override(lot),
         "excursions": excursions,
         "decisions": selectors.decisions_of(lot),
