@@ -334,6 +334,27 @@ def test_search_finds_names_without_accents_or_case_and_phones_by_their_digits(
     assert list(page.object_list) == [found]
 
 
+@pytest.mark.parametrize("query", ["obrien", "O'Brien", "o’brien", "Zoë obrien"])
+def test_search_ignores_apostrophes(clinician, clinic_a, make_patient, query):
+    """ "obrien" did not find O'Brien."""
+    from anagen.patients import selectors
+
+    found = make_patient(clinic_a, clinician, given_name="Zoë", family_name="O'Brien")
+    make_patient(clinic_a, clinician, given_name="Brien", family_name="Orr")
+    assert list(selectors.search_patients(clinic_a, query)) == [found]
+
+
+@pytest.mark.parametrize("query", ["1984-03-14", "14.03.1984", "14/03/1984", "ada 1984-03-14"])
+def test_search_finds_a_birth_date_as_typed(clinician, clinic_a, make_patient, query):
+    from datetime import date
+
+    from anagen.patients import selectors
+
+    found = make_patient(clinic_a, clinician, given_name="Ada", date_of_birth=date(1984, 3, 14))
+    make_patient(clinic_a, clinician, given_name="Ada", date_of_birth=date(1984, 3, 15))
+    assert list(selectors.search_patients(clinic_a, query)) == [found]
+
+
 def test_an_edit_keeps_the_search_in_step(clinician, clinic_a, make_patient):
     from anagen.patients import selectors, services
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet, TextField, Value
+from django.db.models.functions import Replace
 from django.http import Http404
 
 from anagen.accounts.models import AccessLog, Clinic, User
@@ -30,10 +31,40 @@ def search_patients(
     qs = patients_of(clinic, include_voided=include_voided)
     # Every word must appear in a name, the record number, the e-mail or the phone (also as
     # its digits alone), compared without accents or case: "alvarez" finds "Álvarez",
-    # "79461234" finds "+44 20 7946 1234".
-    for term in query.split():
-        qs = qs.filter(search_text__contains=search_key(term))
+    # "79461234" finds "+44 20 7946 1234". Apostrophes do not count either: "obrien" finds
+    # "O'Brien" (and "O’Brien"). A date (2026-03-14 or 14.03.2026) finds the birth date.
+    terms = query.split()
+    if terms:
+        qs = qs.annotate(
+            search_plain=Replace(
+                Replace(F("search_text"), Value("'"), Value(""), output_field=TextField()),
+                Value("’"),
+                Value(""),
+                output_field=TextField(),
+            )
+        )
+    for term in terms:
+        born = _typed_date(term)
+        if born is not None:
+            qs = qs.filter(date_of_birth=born)
+            continue
+        key = search_key(term)
+        plain = "".join(ch for ch in key if ch not in APOSTROPHES)
+        qs = qs.filter(Q(search_text__contains=key) | Q(search_plain__contains=plain))
     return qs
+
+
+APOSTROPHES = frozenset("'’")
+
+
+def _typed_date(term: str) -> date | None:
+    """A birth date as people type it: ISO (1984-03-14) or day first (14.03.1984, 14/03/1984)."""
+    for fmt in ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y"):
+        try:
+            return datetime.strptime(term, fmt).date()
+        except ValueError:
+            continue
+    return None
 
 
 def get_patient(clinic: Clinic, patient_id: int) -> Patient:
