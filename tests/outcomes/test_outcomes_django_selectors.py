@@ -359,3 +359,24 @@ def test_a_session_that_used_two_lots_keeps_both_and_a_shared_lot_number_stays_m
 
     assert with_event(modality) == {"Exosome / EV injections": (1, 3)}
     assert with_event(lot) == {"EXO-2401": (1, 3), "EXO-2402": (0, 1)}
+
+
+def test_a_stopped_treatment_is_said_above_the_forecast(
+    clinic_a, clinician, make_patient, record_visit
+):
+    """The forecast went on showing the course after the clinician had stopped it."""
+    from anagen.monitoring.services import record_decision
+
+    p = make_patient(clinic_a, clinician, sex_at_birth="male")
+    record_visit(p, clinician, 0, baseline=True, density_per_cm2=120.0)
+    later = record_visit(p, clinician, 84, density_per_cm2=121.0)
+    assert not any("stopped" in m for m in selectors.patient_progress(p).messages)
+    record_decision(
+        later, clinician, decided="stop_non_response", sessions_done=3, sessions_planned=3,
+        rationale="No change after the planned course.",
+    )  # fmt: skip
+    messages = selectors.patient_progress(p).messages
+    assert any(
+        m.startswith(f"Treatment was stopped at the visit of {later.visit_date} (“Stop (non-")
+        for m in messages
+    )
