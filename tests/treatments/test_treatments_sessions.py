@@ -41,6 +41,10 @@ def test_a_session_stores_the_map_totals_checklist_and_draws_the_vials(
     assert session.total_points == 80 and float(session.total_volume_ml) == 2.0
     assert {e.zone for e in session.map_entries.all()} == {"frontal", "vertex"}
     assert session.checklist["blocked"] is False
+    # Kept as it stood, with the lines the form showed beside it (they were left out).
+    lines = {i["key"]: i["message"] for i in session.checklist["items"]}
+    assert {"plan", "screening", "consent", "allergies", "lots"} <= set(lines)
+    assert lines["lots"].startswith(f"Vials drawn from lot {lot.lot_number}: released")
     lot.refresh_from_db()
     assert lot.quantity_on_hand == 4
     draw = VialDraw.objects.get()

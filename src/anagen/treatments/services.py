@@ -192,6 +192,36 @@ def pre_session_checklist(plan: Any, modality: str, on_date: date) -> Checklist:
     return checklist
 
 
+def stored_checklist(checklist: Checklist, patient: Any, vials: list[VialRequest]) -> dict:
+    """The checklist as the session keeps it ("as it stood"): with the lines the form showed
+    beside it, the allergies and the lots, which it left out."""
+    from anagen.treatments.selectors import recorded_allergies
+
+    allergies = recorded_allergies(patient)
+    if allergies is None:
+        line = "No medical history recorded: allergies unknown."
+    elif allergies:
+        line = (
+            f"Recorded allergies: {', '.join(allergies)}; checked against the components of "
+            "the products drawn and the anaesthetic named."
+        )
+    else:
+        line = "No allergies recorded in the medical history."
+    items = [*checklist.items, ChecklistItem("allergies", allergies == [], False, line)]
+    if vials:
+        numbers = ", ".join(dict.fromkeys(v.lot.lot_number for v in vials))
+        items.append(
+            ChecklistItem(
+                "lots",
+                True,
+                False,
+                f"Vials drawn from lot{'s' if len({v.lot.pk for v in vials}) > 1 else ''} "
+                f"{numbers}: released, unexpired, not blocked and in stock when drawn.",
+            )  # fmt: skip
+        )
+    return Checklist(items).as_dict()
+
+
 STOP_DECISIONS = frozenset({"stop_adverse_event", "stop_non_response"})
 
 
@@ -633,7 +663,7 @@ def record_session(
         modality=modality,
         performed_on=performed_on,
         clinician=user,
-        checklist=checklist.as_dict(),
+        checklist=stored_checklist(checklist, plan.patient, vials),
         needle_gauge=gauge,
         depth_mm=depth,
         fine_grid=fine_grid,
