@@ -375,6 +375,12 @@ def _differs(product: Product, name: str, stored: dict[str, Any]) -> bool:
     return Decimal(str(new)) != Decimal(str(old))
 
 
+def _first_five(numbers: list[str]) -> str:
+    """ "A-1, A-2, A-3, A-4, A-5 and 3 more": lot numbers in a message."""
+    more = f" and {len(numbers) - 5} more" if len(numbers) > 5 else ""
+    return ", ".join(numbers[:5]) + more
+
+
 def _check_range_change(product: Product, field: str) -> None:
     """The storage range is fixed once the product has a lot: the lots' readings were
     checked against it (a frozen product's range was set to 2-8 °C and a lot then received
@@ -385,12 +391,9 @@ def _check_range_change(product: Product, field: str) -> None:
         .values_list("lot_number", flat=True)
     )
     if numbers:
-        shown = ", ".join(numbers[:5]) + (
-            f" and {len(numbers) - 5} more" if len(numbers) > 5 else ""
-        )
         raise _fail(
             field,
-            f"Lot{'s' if len(numbers) > 1 else ''} {shown} of this product "
+            f"Lot{'s' if len(numbers) > 1 else ''} {_first_five(numbers)} of this product "
             f"{'are' if len(numbers) > 1 else 'is'} stored and checked against the current "
             "storage range; it cannot change. A product kept at other temperatures is a new "
             "product: add it to the catalogue.",
@@ -406,12 +409,9 @@ def _check_label_change(product: Product, field: str) -> None:
     )
     decided = [number for number, status in lots if status != LotStatus.QUARANTINED]
     if decided:
-        shown = ", ".join(decided[:5]) + (
-            f" and {len(decided) - 5} more" if len(decided) > 5 else ""
-        )
         raise _fail(
             field,
-            f"Lot{'s' if len(decided) > 1 else ''} {shown} of this product "
+            f"Lot{'s' if len(decided) > 1 else ''} {_first_five(decided)} of this product "
             f"{'were' if len(decided) > 1 else 'was'} decided against the current label; "
             "it cannot change. A new label or vial size is a new product: add it to the "
             "catalogue.",
