@@ -256,3 +256,17 @@ def test_allergies_are_matched_by_name_class_and_without_the_reaction_noted(
     prepare(patient, clinician, history={"allergies": allergies})
     problems = services.allergy_problems(patient, {0: lot}, anaesthesia)
     assert set(problems) == refused
+
+
+def test_a_second_session_on_the_day_and_a_volume_over_the_vials_are_asked_together(
+    clinic_a, clinician, ready, lot
+):
+    """They came one round after the other."""
+    _, plan = ready
+    record(clinic_a, clinician, plan, lot)
+    big = [{"zone": "frontal", "points": 60, "volume_ml": 3.5}]
+    with pytest.raises(services.SessionError) as refused:
+        record(clinic_a, clinician, plan, lot, entries=big)
+    assert set(refused.value.errors) == {"performed_on", "confirm_limits"}
+    record(clinic_a, clinician, plan, lot, entries=big, confirm_same_day=True, confirm_limits=True)
+    assert TreatmentSession.objects.count() == 2

@@ -611,10 +611,12 @@ def record_session(
         errors.setdefault("__all__", []).append("The patient record is voided.")
     earlier = same_day_sessions(plan.patient, modality, performed_on)
     confirmed_same_day = data.get("confirm_same_day") is True
+    # Asked together with the volume confirmation below, not one round after the other.
+    to_confirm: dict[str, list[str]] = {}
     if earlier and not confirmed_same_day:
-        errors.setdefault("performed_on", []).append(same_day_message(earlier))
+        to_confirm["performed_on"] = [same_day_message(earlier)]
     if errors:
-        raise SessionError(errors)
+        raise SessionError({**errors, **to_confirm})
 
     checklist = pre_session_checklist(plan, modality, performed_on)
     if checklist.blocked:
@@ -646,15 +648,13 @@ def record_session(
         # More than the vials held, or over the protocol's limit: a typing slip as often as a
         # dilution. It was saved with a warning shown beside "Session recorded."; now it is
         # saved once someone has looked at it.
-        raise SessionError(
-            {
-                "confirm_limits": [
-                    *(w.message for w in warnings),
-                    "If the volumes are right (for example, the product was diluted), tick "
-                    "the confirmation and save again; the warning stays with the session.",
-                ]
-            }
-        )
+        to_confirm["confirm_limits"] = [
+            *(w.message for w in warnings),
+            "If the volumes are right (for example, the product was diluted), tick the "
+            "confirmation and save again; the warning stays with the session.",
+        ]
+    if to_confirm:
+        raise SessionError(to_confirm)
 
     session = TreatmentSession(
         clinic=clinic,
