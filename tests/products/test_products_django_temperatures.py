@@ -218,6 +218,21 @@ class TestOneWayToPrintATemperature:
         assert "<td>8.2 °C</td>" in table and "8.20 °C" not in table
         assert "2.0 to 8.0 °C" in table
 
+    def test_after_the_clinic_sets_its_zone_the_block_reason_reads_in_it(
+        self, client, lot, fridge, quality, clinic_a
+    ):
+        """The stored reason said "… UTC" beside an excursion table in NZDT."""
+        services.record_reading(fridge, quality, recorded_at=at(lot, 0), temperature_c="9")
+        services.record_reading(fridge, quality, recorded_at=at(lot, 10), temperature_c="5")
+        lot.refresh_from_db()
+        assert "UTC" in lot.block_reason  # written while the clinic had the default zone
+        clinic_a.time_zone = "Pacific/Auckland"
+        clinic_a.save(update_fields=["time_zone"])
+        client.force_login(quality)
+        page = client.get(f"/products/lots/{lot.pk}/").content.decode()
+        blocked = page.split("<dt>Blocked</dt>")[1].split("</dd>")[0]
+        assert "UTC" not in blocked and ("NZDT" in blocked or "NZST" in blocked)
+
     def test_the_api_words_the_extreme_the_same_way(
         self, client, lot, fridge, quality, api_token, clinic_a
     ):

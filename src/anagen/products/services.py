@@ -1370,6 +1370,18 @@ def excursion_block_reason(excursion: Excursion) -> str:
     return f"Cold-chain excursion {excursion.summary}"[:300]
 
 
+def block_reason_now(lot: Lot) -> str:
+    """The lot's block reason as it reads now: an excursion's is worded again from the
+    excursion, in the clinic's time zone of today (the stored text keeps the zone it was
+    written in, and said "UTC" beside a table in NZDT after the clinic set its zone)."""
+    if lot.block_reason.startswith("Cold-chain excursion "):
+        pending = Excursion.objects.filter(lot=lot, decided_at__isnull=True)
+        latest = pending.order_by("-started_at", "-id").first()
+        if latest is not None:
+            return excursion_block_reason(latest)
+    return lot.block_reason
+
+
 FLAGGED_LOTS_NAMED = 8
 
 
@@ -1638,7 +1650,7 @@ def _unusable(lot: Lot, on_date: date) -> list[Unusable]:
                 )
             )
     if lot.blocked:
-        why = lot.block_reason or "awaiting a quality decision"
+        why = block_reason_now(lot) or "awaiting a quality decision"
         found.append(
             Unusable(f"The lot is blocked: {why}.", f"blocked ({why})", f"is blocked ({why})")
         )

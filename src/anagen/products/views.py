@@ -115,6 +115,7 @@ def _lot_page(
         "report_error": report_error,
         "spec": lot.decision_spec or services.current_spec(lot.clinic),
         "stock": selectors.stock_of(lot),
+        "block_reason": services.block_reason_now(lot) if lot.blocked else "",
         # Who wasted vials, when and why: the page showed the count only.
         "waste": list(lot.waste.select_related("recorded_by").order_by("recorded_at", "id")),
         "override": selectors.pending_override(lot),
