@@ -112,6 +112,15 @@ def test_a_long_unbroken_name_or_address_wraps_instead_of_widening_the_page(
             ".slice(0, 5).map(e => e.tagName + '.' + e.className)"
         )
         assert width <= page.viewport_size["width"], (path, width, wide)
+    # On a phone the details card itself did not scroll sideways either: the unbroken
+    # address widened its grid cell past the card.
+    page.set_viewport_size(PHONE)
+    page.goto(f"/patients/{patient.pk}/")
+    overflowing = page.evaluate(
+        "() => [...document.querySelectorAll('section.card, dl.details dd')]"
+        ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.tagName + '.' + e.className)"
+    )
+    assert overflowing == []
     assert page.console_errors == []
 
 
