@@ -51,6 +51,10 @@ class Proposal(StrEnum):
     MAINTENANCE = "maintenance"
 
 
+# The decisions that end treatment: no further session on the plan they were made for.
+STOPS = frozenset({Proposal.STOP_ADVERSE_EVENT.value, Proposal.STOP_NON_RESPONSE.value})
+
+
 class Response(StrEnum):
     RESPONDER = "responder"
     PARTIAL = "partial"

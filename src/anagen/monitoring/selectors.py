@@ -280,6 +280,20 @@ def live_decisions(patient: Patient) -> QuerySet[TreatmentDecision]:
     )
 
 
+def stop_in_force(patient: Patient, on_date: date | None = None) -> TreatmentDecision | None:
+    """The patient's latest live decision (at a visit on or before ``on_date``, where given)
+    when it is to stop treatment; None when the latest is not a stop, or there is none."""
+    decided = live_decisions(patient)
+    if on_date is not None:
+        decided = decided.filter(visit__visit_date__lte=on_date)
+    latest = (
+        decided.select_related("visit", "decided_by")
+        .order_by("-visit__visit_date", "-decided_at", "-id")
+        .first()
+    )
+    return latest if latest is not None and latest.decision in decision.STOPS else None
+
+
 def adverse_events_of(patient: Patient) -> QuerySet[AdverseEvent]:
     return AdverseEvent.objects.filter(
         clinic=patient.clinic, patient=patient, voided_at__isnull=True
@@ -1057,10 +1071,9 @@ def _planned_session_entries(
             patient=patient, clinic=patient.clinic, voided_at__isnull=True
         ).order_by("first_session_date", "id")
     )
-    stop = [decision.Proposal.STOP_ADVERSE_EVENT, decision.Proposal.STOP_NON_RESPONSE]
     stops = [
         d.visit.visit_date
-        for d in live_decisions(patient).filter(decision__in=stop).select_related("visit")
+        for d in live_decisions(patient).filter(decision__in=decision.STOPS).select_related("visit")
     ]
     out = []
     for k, plan in enumerate(plans):

@@ -32,7 +32,6 @@ from anagen.monitoring.models import (
     AdverseEvent,
     Measurement,
     Photo,
-    TreatmentDecision,
     Visit,
 )
 from anagen.monitoring.selectors import (
@@ -40,6 +39,7 @@ from anagen.monitoring.selectors import (
     latest_by_source,
     measurement_of,
     protocol_titles,
+    stop_in_force,
 )
 from anagen.outcomes import cohort, progress, snapshot
 from anagen.patients.models import Patient, SexAtBirth
@@ -869,7 +869,7 @@ def patient_progress(patient: Patient, *, with_forecast: bool = True) -> progres
                 f"the initial regimen ({modality_label(str(c['arm']))}): later changes mix both, "
                 "and the cohort comparison stops at that day."
             )
-    stopped = _stop_decision(patient)
+    stopped = stop_in_force(patient)
     if stopped is not None:
         result.messages.append(
             f"Treatment was stopped at the visit of {stopped.visit.visit_date} "
@@ -885,20 +885,6 @@ def patient_progress(patient: Patient, *, with_forecast: bool = True) -> progres
             baseline_density=result.baseline_value("density_per_cm2"),
         )
     return result
-
-
-def _stop_decision(patient: Patient) -> TreatmentDecision | None:
-    """The patient's latest live further-treatment decision when it is to stop, else None."""
-    latest = (
-        TreatmentDecision.objects.filter(
-            patient=patient, voided_at__isnull=True, visit__voided_at__isnull=True
-        )
-        .select_related("visit")
-        .order_by("-visit__visit_date", "-decided_at", "-id")
-        .first()
-    )
-    stops = ("stop_adverse_event", "stop_non_response")
-    return latest if latest is not None and latest.decision in stops else None
 
 
 def _photo_pairs(

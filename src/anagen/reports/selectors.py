@@ -267,12 +267,8 @@ def _density_caption(baseline: float | None) -> str:
 
 def _decisions(patient: Patient) -> list:
     """The patient's live decisions at live visits, oldest first."""
-    from anagen.monitoring.models import TreatmentDecision
-
     return list(
-        TreatmentDecision.objects.filter(
-            patient=patient, voided_at__isnull=True, visit__voided_at__isnull=True
-        )
+        monitoring_selectors.live_decisions(patient)
         .select_related("visit", "decided_by")
         .order_by("visit__visit_date", "decided_at", "id")
     )

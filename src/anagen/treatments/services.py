@@ -222,32 +222,17 @@ def stored_checklist(checklist: Checklist, patient: Any, vials: list[VialRequest
     return Checklist(items).as_dict()
 
 
-STOP_DECISIONS = frozenset({"stop_adverse_event", "stop_non_response"})
-
-
 def stop_decision(plan: Any, on_date: date) -> Any:
-    """The clinician's decision to stop treatment that holds for ``plan`` on ``on_date``: the
-    patient's latest live decision at a visit on or before that day, when it is a stop and
-    the plan was made before it (a plan accepted after a stop is a new course). None when
+    """The clinician's decision to stop treatment that holds for ``plan`` on ``on_date``:
+    the patient's latest live decision at a visit on or before that day, when it is a stop
+    and the plan was made before it (a plan accepted after a stop is a new course). None when
     sessions may go on."""
-    from anagen.monitoring.models import TreatmentDecision
+    from anagen.monitoring.selectors import stop_in_force  # monitoring reads treatments
 
-    latest = (
-        TreatmentDecision.objects.filter(
-            patient=plan.patient,
-            voided_at__isnull=True,
-            visit__voided_at__isnull=True,
-            visit__visit_date__lte=on_date,
-        )
-        .select_related("visit", "decided_by")
-        .order_by("-visit__visit_date", "-decided_at", "-id")
-        .first()
-    )
-    if latest is None or latest.decision not in STOP_DECISIONS:
+    stop = stop_in_force(plan.patient, on_date)
+    if stop is None or plan.created_at > stop.decided_at:
         return None
-    if plan.created_at > latest.decided_at:
-        return None
-    return latest
+    return stop
 
 
 def _column(model: type[models.Model], name: str) -> models.Field:
