@@ -109,6 +109,10 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
         frozenset({Role.QUALITY, Role.NURSE}),
         "Enter or import temperature readings; record wasted vials",
     ),
+    "coldchain.void": (
+        frozenset({Role.QUALITY}),
+        "Void a temperature reading entered in error (its excursions are worked out again)",
+    ),
     "recall.manage": (
         frozenset({Role.ADMIN, Role.QUALITY}),
         "Trace a lot to patients and start a recall (sees the affected patients' contacts)",
@@ -227,6 +231,7 @@ PERMISSION_ACTIONS: dict[str, str] = {
     "lot.receive": "receiving lots and entering certificates of analysis",
     "lot.release": "releasing or rejecting lots",
     "coldchain.record": "recording temperatures and wasted vials",
+    "coldchain.void": "voiding temperature readings",
     "recall.manage": "tracing lots to patients and starting recalls",
     "visit.view": "seeing follow-up visits, measurements and photos",
     "visit.record": "recording follow-up visits",

@@ -281,11 +281,25 @@ class ReadingOut(Schema):
     recorded_at: datetime
     temperature_c: Decimal
     source: str
+    voided_at: datetime | None = Field(
+        None, description="Set when the reading was voided as entered in error"
+    )
+    void_reason: str = ""
 
 
 class ReadingResultOut(Schema):
     reading: ReadingOut
     excursions_flagged: list[str]
+
+
+class ReadingVoidOut(Schema):
+    reading: ReadingOut
+    excursions_withdrawn: list[str] = Field(description="Lot numbers whose excursion it withdrew")
+    lots_unblocked: list[str]
+    excursions_reopened: list[str] = Field(
+        description="Lot numbers whose accepted excursion grew without the reading"
+    )
+    message: str
 
 
 class SpecIn(InputSchema):
@@ -714,6 +728,25 @@ def add_reading(request: ClinicRequest, location_id: int, payload: ReadingIn):
     # Worded as on the web: an ongoing excursion has no duration yet, not "0 min".
     flagged_text = [services.describe_excursion(e) for e in flagged]
     return Status(201, {"reading": reading, "excursions_flagged": flagged_text})
+
+
+@router.post(
+    "/locations/{location_id}/readings/{reading_id}/void",
+    response=ReadingVoidOut,
+    summary="Void a reading entered in error; the location's excursions are worked out again",
+    auth=guard("coldchain.void"),
+)
+def void_reading(request: ClinicRequest, location_id: int, reading_id: int, payload: LotReasonIn):
+    location = selectors.get_location(request.clinic, location_id)
+    reading = selectors.get_reading(location, reading_id)
+    outcome = services.void_reading(reading, request.user, payload.reason)
+    return {
+        "reading": outcome.reading,
+        "excursions_withdrawn": list(dict.fromkeys(e.lot.lot_number for e in outcome.withdrawn)),
+        "lots_unblocked": [lot.lot_number for lot in outcome.unblocked],
+        "excursions_reopened": list(dict.fromkeys(e.lot.lot_number for e in outcome.reopened)),
+        "message": outcome.describe(),
+    }
 
 
 # --- specifications ------------------------------------------------------------------------------

@@ -308,6 +308,10 @@ class DecisionKind(models.TextChoices):
         "excursion_reopen",
         "Cold-chain excursion grew after it was accepted: blocked again",
     )
+    EXCURSION_WITHDRAWN = (
+        "excursion_void",
+        "Cold-chain excursion withdrawn: the readings that showed it were voided",
+    )
     RECALL = "recall", "Recalled"
 
 
@@ -386,18 +390,32 @@ class TemperatureReading(models.Model):
     temperature_c = models.DecimalField(max_digits=6, decimal_places=2)  # as read: 8.05
     source = models.CharField(max_length=10, choices=ReadingSource.choices)
     entered_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    # A reading entered in error (a mistyped 80 for 8.0) is voided, never deleted; its
+    # excursions are worked out again without it (services.void_reading).
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    void_reason = models.TextField(blank=True)
     history = HistoricalRecords()
 
     class Meta:
         constraints = [
+            # One live reading per time: the corrected value may be entered where one was voided.
             models.UniqueConstraint(
-                fields=["location", "recorded_at"], name="one_reading_per_location_time"
+                fields=["location", "recorded_at"],
+                condition=models.Q(voided_at__isnull=True),
+                name="one_live_reading_per_location_time",
             ),
         ]
         ordering = ["-recorded_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.location} {self.recorded_at:%Y-%m-%d %H:%M} {self.temperature_c} °C"
+
+    @property
+    def is_voided(self) -> bool:
+        return self.voided_at is not None
 
 
 class Excursion(models.Model):
@@ -419,6 +437,10 @@ class Excursion(models.Model):
     )
     decision = models.CharField(max_length=10, blank=True)  # "accept" | "reject"
     decision_reason = models.TextField(blank=True)
+    # Withdrawn when the readings that showed it are voided (services.void_reading); it stays
+    # on the lot's page, marked, and no longer blocks the lot or awaits a decision.
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.TextField(blank=True)
     history = HistoricalRecords()
     # Not stored: set by services.scan_excursions on a decided excursion that grew, so the
     # one who added the readings is told the lot is blocked again.
@@ -426,12 +448,20 @@ class Excursion(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["lot", "started_at"], name="one_excursion_per_start"),
+            models.UniqueConstraint(
+                fields=["lot", "started_at"],
+                condition=models.Q(voided_at__isnull=True),
+                name="one_live_excursion_per_start",
+            ),
         ]
         ordering = ["-started_at", "-id"]
 
     def __str__(self) -> str:
         return f"Excursion {self.summary}"
+
+    @property
+    def is_voided(self) -> bool:
+        return self.voided_at is not None
 
     @property
     def duration_text(self) -> str:

@@ -71,7 +71,12 @@ def get_location(clinic: Clinic, location_id: int) -> StorageLocation:
 
 
 def readings_of(location: StorageLocation, limit: int = 200) -> list[TemperatureReading]:
-    return list(location.readings.select_related("entered_by")[:limit])
+    """The latest readings, voided ones included (shown struck through, with the reason)."""
+    return list(location.readings.select_related("entered_by", "voided_by")[:limit])
+
+
+def get_reading(location: StorageLocation, reading_id: int) -> TemperatureReading:
+    return _get(location.readings.select_related("location", "clinic"), reading_id, "reading")
 
 
 def specs_of(clinic: Clinic) -> QuerySet[ReleaseSpecVersion]:

@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -1090,8 +1090,7 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
 def _no_undecided_excursion(lot: Lot) -> None:
     """A lot is released fit for use only once quality has decided on each of its cold-chain
     excursions: it was released with "every criterion passes" while one awaited a decision."""
-    pending = Excursion.objects.filter(lot=lot, decided_at__isnull=True).order_by("started_at")
-    first = pending.first()
+    first = _pending_excursions(lot).order_by("started_at").first()
     if first is not None:
         raise _fail(
             "__all__",
@@ -1275,7 +1274,7 @@ def scan_excursions(location: StorageLocation, user: User | None) -> list[Excurs
         readings = [
             coldchain.Reading(r.recorded_at, float(r.temperature_c))
             for r in TemperatureReading.objects.filter(
-                location=location, recorded_at__gte=lot.received_at
+                location=location, recorded_at__gte=lot.received_at, voided_at__isnull=True
             ).only("recorded_at", "temperature_c")
         ]
         lo = float(lot.product.storage_min_temperature_c)
@@ -1284,7 +1283,9 @@ def scan_excursions(location: StorageLocation, user: User | None) -> list[Excurs
             # The recorded excursion this span continues: one that starts within it. A
             # reading entered late, earlier than the recorded start, moves the start back;
             # matched by the exact start, it had opened a second excursion for one event.
-            within = Excursion.objects.filter(lot=lot, started_at__gte=span.started_at)
+            within = Excursion.objects.filter(
+                lot=lot, started_at__gte=span.started_at, voided_at__isnull=True
+            )
             if span.ended_at is not None:
                 within = within.filter(started_at__lte=span.ended_at)
             existing = within.order_by("started_at").first()
@@ -1365,6 +1366,11 @@ def _reopen(excursion: Excursion, lot: Lot, user: User | None) -> None:
         )  # fmt: skip
 
 
+def _pending_excursions(lot: Lot) -> models.QuerySet[Excursion]:
+    """The lot's excursions awaiting quality's decision (a withdrawn one awaits nothing)."""
+    return Excursion.objects.filter(lot=lot, decided_at__isnull=True, voided_at__isnull=True)
+
+
 def excursion_block_reason(excursion: Excursion) -> str:
     """What a lot blocked by ``excursion`` says: "Cold-chain excursion ongoing since …"."""
     return f"Cold-chain excursion {excursion.summary}"[:300]
@@ -1375,8 +1381,7 @@ def block_reason_now(lot: Lot) -> str:
     excursion, in the clinic's time zone of today (the stored text keeps the zone it was
     written in, and said "UTC" beside a table in NZDT after the clinic set its zone)."""
     if lot.block_reason.startswith("Cold-chain excursion "):
-        pending = Excursion.objects.filter(lot=lot, decided_at__isnull=True)
-        latest = pending.order_by("-started_at", "-id").first()
+        latest = _pending_excursions(lot).order_by("-started_at", "-id").first()
         if latest is not None:
             return excursion_block_reason(latest)
     return lot.block_reason
@@ -1472,7 +1477,8 @@ def record_reading(
     value = _to_decimal(temperature_c, "temperature_c")
     with transaction.atomic():
         _lock_location(location)
-        if TemperatureReading.objects.filter(location=location, recorded_at=recorded_at).exists():
+        live = TemperatureReading.objects.filter(voided_at__isnull=True)
+        if live.filter(location=location, recorded_at=recorded_at).exists():
             raise _fail("recorded_at", "There is already a reading at this time for this location.")
         reading = TemperatureReading(
             clinic=location.clinic, location=location, recorded_at=recorded_at,
@@ -1519,7 +1525,7 @@ def import_readings(
         _lock_location(location)
         existing = dict(
             TemperatureReading.objects.filter(
-                location=location, recorded_at__in=[r.at for r in readings]
+                location=location, recorded_at__in=[r.at for r in readings], voided_at__isnull=True
             ).values_list("recorded_at", "temperature_c")
         )
         # Re-importing an overlapping logger file adds only the new rows; a row that differs
@@ -1540,7 +1546,8 @@ def import_readings(
                 f"{coldchain.written_time(timezone.localtime(first.at))}: stored {stored} °C, "
                 f"in the file {first.temperature_c:g} °C. Nothing was imported: a stored "
                 "reading is not overwritten. Check the logger against the hand-entered "
-                "readings and remove the wrong rows from the file.",
+                "readings: remove the wrong rows from the file, or have quality void a "
+                "stored reading entered in error.",
             )
         rows = [
             TemperatureReading(
@@ -1560,6 +1567,134 @@ def import_readings(
     return len(rows), flagged
 
 
+@dataclass
+class VoidedReading:
+    """What voiding a reading changed: excursions withdrawn, lots no longer blocked, and
+    decided excursions that grew (a voided in-range reading joins two spans)."""
+
+    reading: TemperatureReading
+    withdrawn: list[Excursion]
+    unblocked: list[Lot]
+    reopened: list[Excursion]
+
+    def describe(self) -> str:
+        """One line for the message after voiding, naming the lots."""
+        parts = ["Reading voided; the excursions of the lots stored here were worked out again."]
+        if self.withdrawn:
+            numbers = ", ".join(dict.fromkeys(e.lot.lot_number for e in self.withdrawn))
+            parts.append(f"Excursion withdrawn for lot(s) {numbers}.")
+        if self.unblocked:
+            numbers = ", ".join(lot.lot_number for lot in self.unblocked)
+            parts.append(f"No longer blocked: {numbers}.")
+        if self.reopened:
+            numbers = ", ".join(dict.fromkeys(e.lot.lot_number for e in self.reopened))
+            parts.append(
+                f"Excursion longer without the reading, blocked again until quality decides: "
+                f"{numbers}."
+            )
+        if len(parts) == 1:
+            parts = ["Reading voided; no excursion changed."]
+        return " ".join(parts)
+
+
+def void_reading(reading: TemperatureReading, user: User, reason: str) -> VoidedReading:
+    """Void a reading entered in error and work the location's excursions out again without it.
+
+    An excursion the reading alone showed is withdrawn (kept, marked, with the reason) and
+    its lot unblocked if nothing else blocks it; one it was part of shrinks; a decided one
+    that grew (a voided in-range reading joined two spans) is reopened. A rejected or
+    recalled lot stays so: its decision was made and stands.
+    """
+    if not _is_quality(user, reading.clinic):
+        raise _fail("__all__", "Only a quality user of this clinic may void a reading.")
+    reason = _reason(reason)
+    with transaction.atomic():
+        _lock_location(reading.location)
+        fresh = TemperatureReading.objects.select_for_update().get(pk=reading.pk)
+        if fresh.voided_at is not None:
+            raise _fail("__all__", "This reading is already voided.")
+        fresh.voided_at, fresh.voided_by, fresh.void_reason = timezone.now(), user, reason
+        save_with_history(fresh, user, f"voided: {reason}")
+        outcome = VoidedReading(fresh, [], [], [])
+        for listed in _lots_at(fresh.location):
+            _rederive_excursions(_lock(listed), fresh, user, outcome)
+        # A span no recorded excursion covers (none expected: every reading was scanned
+        # when it was written) is recorded like any other.
+        scan_excursions(fresh.location, user)
+    return outcome
+
+
+def _overlaps(exc: Excursion, span: coldchain.ExcursionSpan) -> bool:
+    far = datetime.max.replace(tzinfo=UTC)
+    return span.started_at <= (exc.ended_at or far) and exc.started_at <= (span.ended_at or far)
+
+
+def _rederive_excursions(
+    lot: Lot, voided: TemperatureReading, user: User, outcome: VoidedReading
+) -> None:
+    """One lot's recorded excursions at the voided reading's location, set to what the live
+    readings now show; its block lifted when no excursion awaits a decision any more."""
+    location = voided.location
+    readings = [
+        coldchain.Reading(r.recorded_at, float(r.temperature_c))
+        for r in TemperatureReading.objects.filter(
+            location=location, recorded_at__gte=lot.received_at, voided_at__isnull=True
+        ).only("recorded_at", "temperature_c")
+    ]
+    lo = float(lot.product.storage_min_temperature_c)
+    hi = float(lot.product.storage_max_temperature_c)
+    spans = coldchain.find_excursions(readings, lo, hi)
+    recorded = Excursion.objects.filter(lot=lot, location=location, voided_at__isnull=True)
+    taken: set[int] = set()
+    why = f"the reading of {coldchain.written_time(timezone.localtime(voided.recorded_at))} "
+    why += f"({voided.temperature_c} °C) was voided: {voided.void_reason}"
+    for exc in recorded.order_by("started_at", "id"):
+        matches = [i for i, span in enumerate(spans) if _overlaps(exc, span)]
+        free = [i for i in matches if i not in taken]
+        if not free:
+            # Shown by the voided reading alone, or now one span with an earlier excursion.
+            old_reason = excursion_block_reason(exc)
+            exc.voided_at, exc.void_reason = timezone.now(), why[:1].upper() + why[1:]
+            save_with_history(exc, user, f"withdrawn: {why}")
+            outcome.withdrawn.append(exc)
+            if lot.blocked and lot.block_reason == old_reason:
+                latest = _pending_excursions(lot).order_by("-started_at", "-id").first()
+                if latest is not None:
+                    lot.block_reason = excursion_block_reason(latest)
+                    save_with_history(lot, user, "block reason updated: excursion withdrawn")
+            continue
+        span = spans[free[0]]
+        taken.add(free[0])
+        extreme = Decimal(str(span.extreme_c))
+        if (exc.started_at, exc.ended_at, exc.duration_minutes, exc.extreme_temperature_c) == (
+            span.started_at, span.ended_at, span.duration_minutes, extreme,
+        ):  # fmt: skip
+            continue
+        grew = _excursion_grew(exc, span, lo, hi)
+        old_reason = excursion_block_reason(exc)
+        exc.started_at, exc.ended_at = span.started_at, span.ended_at
+        exc.duration_minutes, exc.extreme_temperature_c = span.duration_minutes, extreme
+        if grew and exc.decided_at is not None:
+            _reopen(exc, lot, user)
+            exc.reopened = True
+            outcome.reopened.append(exc)
+            lot.refresh_from_db()
+            continue
+        save_with_history(exc, user, f"excursion updated: {why}")
+        _update_block_reason(lot, user, old_reason, excursion_block_reason(exc))
+        lot.refresh_from_db()
+    if (
+        lot.blocked
+        and lot.block_reason.startswith("Cold-chain excursion ")
+        and not _pending_excursions(lot).exists()
+        and any(e.lot_id == lot.pk for e in outcome.withdrawn)
+    ):
+        lot.blocked, lot.block_reason = False, ""
+        save_with_history(lot, user, f"unblocked: its excursion was withdrawn ({why})")
+        _decide(lot, user, DecisionKind.EXCURSION_WITHDRAWN, f"Excursion withdrawn: {why}.")
+        outcome.unblocked.append(lot)
+
+
 def decide_excursions(lot: Lot, user: User, decision: str, reason: str) -> Lot:
     """Quality decides on a blocked lot's open excursions: accept (usable) or reject."""
     _needs_quality(lot, user)
@@ -1574,7 +1709,7 @@ def decide_excursions(lot: Lot, user: User, decision: str, reason: str) -> Lot:
                 f"The lot is already {locked.get_status_display().lower()}; a cold-chain "
                 "decision cannot change that.",
             )
-        pending = list(Excursion.objects.filter(lot=locked, decided_at__isnull=True))
+        pending = list(_pending_excursions(locked))
         if not pending:
             raise _fail("__all__", "There is no undecided excursion for this lot.")
         if decision == "accept" and any(exc.ended_at is None for exc in pending):

@@ -30,6 +30,11 @@ urlpatterns = [
     path("storage/<int:location_id>/", views.location_detail, name="location"),
     path("storage/<int:location_id>/readings/", views.reading_add, name="reading_add"),
     path("storage/<int:location_id>/readings/import/", views.reading_import, name="reading_import"),
+    path(
+        "storage/<int:location_id>/readings/<int:reading_id>/void/",
+        views.reading_void,
+        name="reading_void",
+    ),
     path("specs/", views.spec_list, name="specs"),
     path("specs/new/", views.spec_create, name="spec_create"),
     path("settings/", views.settings_edit, name="settings"),

@@ -10,10 +10,12 @@ from django.core.paginator import Paginator
 from django.forms import BaseForm, Form
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from anagen.accounts.permissions import can, require_permission
+from anagen.core.forms import VoidReasonForm
 from anagen.core.http import ClinicRequest, query_without_page
 from anagen.patients import selectors as patient_selectors
 from anagen.products import selectors, services
@@ -604,6 +606,43 @@ def reading_import(request: ClinicRequest, location_id: int) -> HttpResponse:
             _flag_message(request, flagged)
             return redirect("products:location", location_id=location.pk)
     return _location_page(request, location, ReadingForm(), form, problems, status=400)
+
+
+@require_permission("coldchain.void")
+@require_http_methods(["GET", "POST"])
+def reading_void(request: ClinicRequest, location_id: int, reading_id: int) -> HttpResponse:
+    """Void a reading entered in error; the location's excursions are worked out again.
+
+    The location page posts here from each reading's "Void…" control; a refused reason comes
+    back on this page (400) with the error, and nothing changes."""
+    location = selectors.get_location(request.clinic, location_id)
+    reading = selectors.get_reading(location, reading_id)
+    back = reverse("products:location", args=[location.pk])
+    form = VoidReasonForm(request.POST or None)
+    if reading.is_voided and request.method == "GET":
+        messages.info(request, "This reading is already voided.")
+        return redirect(back)
+    if reading.is_voided:
+        form.is_valid()
+        form.add_error(None, "This reading is already voided.")
+    elif request.method == "POST" and form.is_valid():
+        try:
+            outcome = services.void_reading(reading, request.user, form.cleaned_data["reason"])
+        except services.ProductError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, outcome.describe())
+            return redirect(back)
+    when = timezone.localtime(reading.recorded_at)
+    context = {
+        "form": form,
+        "what": "this reading",
+        "description": f"{location.name}: {reading.temperature_c} °C at {when:%Y-%m-%d %H:%M %Z}",
+        "note": "The excursions of the lots stored here are worked out again without it.",
+        "back": back,
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "includes/void_page.html", context, status=status)
 
 
 # --- specifications and settings ------------------------------------------------------------
