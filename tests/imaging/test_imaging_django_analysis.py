@@ -520,8 +520,11 @@ def test_a_second_photo_or_a_failed_image_does_not_replace_the_visits_measuremen
     first = Measurement.objects.get(pk=analysed.measurement_id)
     white = io.BytesIO()  # an overexposed image: no hairs, flagged glare and low coverage
     Image.new("RGB", (400, 320), (255, 255, 255)).save(white, format="PNG")
+    grey = io.BytesIO()  # a blank frame: it was recorded as 0 hairs/cm² at the visit
+    Image.new("RGB", (400, 320), (128, 128, 128)).save(grey, format="PNG")
     for name, data, says in (
         ("white.png", white.getvalue(), "No hairs found on an image flagged"),
+        ("grey.png", grey.getvalue(), "flagged featureless, monochrome: not recorded"),
         ("crown.png", other_png, "comes from the analysis of another trichoscopy photo"),
     ):
         f = SimpleUploadedFile(name, data, content_type="image/png")

@@ -20,7 +20,7 @@ from anagen.imaging.engine import (
     quality_flags,
     synth,
 )
-from anagen.imaging.engine.analyze import is_monochrome
+from anagen.imaging.engine.analyze import is_featureless, is_monochrome
 from anagen.imaging.engine.evaluate import score
 
 SMALL = dict(width=640, height=512, um_per_px=5.0, glare=0.0)
@@ -137,6 +137,7 @@ def test_every_quality_flag_is_explained_for_the_reader():
         hair_contrast_snr=1.0,
         hairs_counted=0,
         monochrome=True,
+        featureless=True,
     )
     assert quality_flags(**everything_wrong) == list(QUALITY_FLAGS)
     assert all(len(text) > 20 for text in QUALITY_FLAGS.values())
@@ -252,3 +253,13 @@ def test_never_crashes_on_odd_images(kind, level, seed):
     a = analyze(img, 5.0)
     json.dumps(a.to_dict())
     assert a.summary.count >= 0
+
+
+def test_a_blank_frame_is_flagged_featureless_and_a_generated_field_is_not():
+    img, _ = synth.generate(synth.SynthParams(**SMALL), 3)
+    assert not is_featureless(img)
+    blank = np.zeros((256, 256, 3), np.uint8) + np.array([128, 128, 128], np.uint8)
+    noisy = np.clip(blank + np.random.default_rng(1).normal(0, 1.5, blank.shape), 0, 255)
+    assert is_featureless(noisy.astype(np.uint8))  # sensor noise is not skin detail
+    flags = analyze(blank, 4.0).quality["flags"]
+    assert "featureless" in flags and "no_hairs_found" in flags

@@ -90,6 +90,34 @@ def test_a_single_patients_change_is_not_printed(clinic_a, clinician, make_patie
     assert "+8.0" not in text  # week 12: 120 → 128
     assert "fewer than 5: not shown" in text
     assert "on fewer than 5 patients and are not shown" in text
+    # Nor do the notes under the tables name the count they hide.
+    assert "has only 1 patient" not in text and "has only 1 session" not in text
+    assert "has fewer than 5 patients" in text
+
+
+@pytest.mark.parametrize(
+    ("note", "shared"),
+    [
+        (
+            "Small n: Topical minoxidil has only 4 patients; estimates are very imprecise.",
+            "Small n: Topical minoxidil has fewer than 5 patients; estimates are very imprecise.",
+        ),
+        (
+            "Small n: PRP has only 1 patient at week 12; read with care.",
+            "Small n: PRP has fewer than 5 patients at week 12; read with care.",
+        ),
+        ("Small n: PRP has only 7 sessions; read.", "Small n: PRP has only 7 sessions; read."),
+        (
+            "3 sessions without a lot (PRP, minoxidil, transplant) are not in this table; "
+            "0 of them were followed by an adverse event.",
+            "fewer than 5 sessions without a lot (PRP, minoxidil, transplant) are not in this "
+            "table.",
+        ),
+        ("0 patients match.", "0 patients match."),
+    ],
+)
+def test_the_shared_notes_word_small_counts_as_fewer_than_five(note, shared):
+    assert cohort.shareable_text(note, 5) == shared
 
 
 def test_only_the_rows_resting_on_fewer_than_five_patients_are_left_out():

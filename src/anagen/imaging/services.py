@@ -418,9 +418,12 @@ def summaries(analysis: PhotoAnalysis) -> dict[str, Any]:
 
 
 # Quality flags under which "no hairs" says more about the image than about the scalp.
+# Zero hairs on an image with one of these flags is a failed image, not a bald patch: a
+# grey-scale or featureless (blank) upload was recorded as 0 hairs/cm² at the visit.
 UNRELIABLE_WHEN_EMPTY = frozenset(
-    {"glare", "low_coverage", "out_of_focus", "too_few_pixels_per_hair"}
-)
+    {"glare", "low_coverage", "out_of_focus", "too_few_pixels_per_hair", "monochrome",
+     "featureless"}
+)  # fmt: skip
 
 
 def _record_measurement(

@@ -3,6 +3,7 @@ statistics as the outcomes cohort page), always de-identified, laid out for pape
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +45,38 @@ def report_context(
         "cells": outcomes.small_cells_hidden(
             view.result.sections, outcomes.SMALL_CELL, view.ae_sections
         ),
+        "notes": shareable_notes(
+            [*view.result.sections.values(), *view.ae_sections], outcomes.SMALL_CELL
+        ),
         # The notice goes where exosome results are read, on the first page, not after them.
         "exosome_arms": [a for a in view.result.arms if "exosome" in a.split("+")],
+    }
+
+
+_SMALL_COUNT = re.compile(r"\b(?:only )?(\d+) (patient|session)s?\b")
+_EVENTS_AMONG_OTHERS = re.compile(r"; \d+ of them were followed by an adverse event\.")
+
+
+def shareable_text(text: str, small: int) -> str:
+    """``text`` with every count of 1 to ``small`` - 1 patients or sessions worded as "fewer
+    than ``small``": the PDF hides such cells, and its notes named them ("Topical minoxidil
+    has only 1 patient at week 12"). How many sessions outside the table had an event is
+    left out (it is not counted by patient, so it cannot be checked against the rule)."""
+
+    def mask(m: re.Match[str]) -> str:
+        n = int(m.group(1))
+        return f"fewer than {small} {m.group(2)}s" if 0 < n < small else m.group(0)
+
+    return _SMALL_COUNT.sub(mask, _EVENTS_AMONG_OTHERS.sub(".", text))
+
+
+def shareable_notes(sections: list[Any], small: int) -> dict[str, dict[str, Any]]:
+    """Each section's message, warnings and missing-data note as the shared PDF prints them."""
+    return {
+        section.key: {
+            "message": shareable_text(section.message, small),
+            "warnings": [shareable_text(w, small) for w in section.warnings],
+            "missing_data": shareable_text(section.missing_data, small),
+        }
+        for section in sections
     }

@@ -106,6 +106,11 @@ FAINT_HAIR_SNR = 10.0
 # >= 10 hairs), each analysed in colour and converted to grey (ITU-R 601 luma): count MAE
 # 13.0 % (bias -5.5 %) in colour, 25.4 % (bias +7.9 %) in grey.
 MONOCHROME_SPREAD = 2
+# Flag "featureless" when the brightness of 99 % of the field lies within this many levels
+# (8-bit): a blank or lens-capped frame, not skin. A reviewer's uniform grey upload gave
+# "0 hairs, 0.0 /cm²". Generated fields (40 drawn with random_params, seed 5) span 43-200
+# levels; real skin has pores, texture and vessels.
+FEATURELESS_SPREAD = 8
 
 # What each quality flag means for the person reading the result (web page, CLI).
 QUALITY_FLAGS = {
@@ -123,6 +128,8 @@ QUALITY_FLAGS = {
     "monochrome": "Grey-scale image: without colour, blood vessels and skin marks cannot be "
     "told from hairs, and the automatic count runs high (on generated fields about twice the "
     "error of the colour image). Use the dermatoscope's colour image, or check the overlay.",
+    "featureless": "Featureless image: nearly uniform, with no skin or hair detail (a blank "
+    "or capped frame?). It is not a trichoscopy field; retake it.",
     "no_hairs_found": "No hairs found in the field.",
 }
 
@@ -726,6 +733,7 @@ def quality_flags(
     hair_contrast_snr: float | None,
     hairs_counted: int,
     monochrome: bool = False,
+    featureless: bool = False,
 ) -> list[str]:
     """Names of the quality flags these measures raise, in the order of QUALITY_FLAGS (which
     explains each one). ``sigma_px``: the fitted blur (nan: none); None: not measured."""
@@ -736,9 +744,17 @@ def quality_flags(
         "too_few_pixels_per_hair": median_hair_width_px is not None and median_hair_width_px < 4.0,
         "faint_hairs": hair_contrast_snr is not None and hair_contrast_snr < FAINT_HAIR_SNR,
         "monochrome": monochrome,
+        "featureless": featureless,
         "no_hairs_found": hairs_counted == 0,
     }
     return [name for name, on in raised.items() if on]
+
+
+def is_featureless(rgb: np.ndarray) -> bool:
+    """Nearly uniform brightness over the whole field: no skin or hair detail at all."""
+    sample = rgb[::4, ::4].astype(np.float32).mean(axis=2)
+    low, high = np.percentile(sample, (0.5, 99.5))
+    return bool(high - low <= FEATURELESS_SPREAD)
 
 
 def is_monochrome(rgb: np.ndarray) -> bool:
@@ -780,6 +796,7 @@ def _quality(
         hair_contrast_snr=hair_snr,
         hairs_counted=len(counted),
         monochrome=is_monochrome(rgb),
+        featureless=is_featureless(rgb),
     )
     return {
         "flags": flags,
