@@ -191,13 +191,39 @@ class TestExcursionsBlockLots:
         lot.refresh_from_db()
         assert lot.status == LotStatus.REJECTED
 
-    def test_readings_before_the_lot_arrived_do_not_flag_it(self, make_lot, freezer, quality):
+    def test_an_excursion_that_ended_before_the_lot_arrived_does_not_flag_it(
+        self, make_lot, freezer, quality
+    ):
         lot = make_lot(released=True, storage_location=freezer, received_at=a_day_ago())
-        services.record_reading(
-            freezer, quality, recorded_at=lot.received_at - timedelta(hours=2), temperature_c=-20
-        )
+        for hours, temp in ((-3, -20), (-2, -80)):
+            services.record_reading(
+                freezer, quality, recorded_at=lot.received_at + timedelta(hours=hours),
+                temperature_c=temp,
+            )  # fmt: skip
         lot.refresh_from_db()
         assert not lot.blocked
+
+    def test_a_lot_received_into_a_location_reading_out_of_range_is_blocked_from_receipt(
+        self, make_lot, freezer, quality
+    ):
+        """The freezer's latest reading was -50 °C when the lot was put in: it was released
+        with "no excursions recorded" beside that reading."""
+        services.record_reading(
+            freezer, quality, recorded_at=a_day_ago() - timedelta(hours=1), temperature_c=-50
+        )
+        lot = make_lot(storage_location=freezer, received_at=a_day_ago(), results=good_results())
+        assert lot.blocked
+        excursion = Excursion.objects.get(lot=lot)
+        assert excursion.started_at == lot.received_at and excursion.ended_at is None
+        with pytest.raises(services.ProductError, match="awaits quality's decision"):
+            services.release_lot(lot, quality)
+        # Back in range: the excursion closes and quality can decide.
+        services.record_reading(
+            freezer, quality, recorded_at=lot.received_at + timedelta(minutes=40),
+            temperature_c=-80,
+        )  # fmt: skip
+        excursion.refresh_from_db()
+        assert excursion.duration_minutes == 40
 
     def test_logger_import_is_all_or_nothing_and_flags_excursions(self, make_lot, freezer, quality):
         lot = make_lot(released=True, storage_location=freezer, received_at=a_day_ago())

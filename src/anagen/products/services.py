@@ -687,6 +687,12 @@ def receive_lot(
     except IntegrityError as exc:
         # Two receptions of the same lot at once: the unique constraint decides.
         raise _fail("lot_number", f"Lot {lot_number} has already been received.") from exc
+    if storage_location is not None:
+        # Received into a location that reads out of range now: blocked at once.
+        with transaction.atomic():
+            _lock_location(storage_location)
+            if scan_excursions(storage_location, user):
+                lot.refresh_from_db()
     return lot
 
 
@@ -1256,6 +1262,22 @@ def location_filter(location: StorageLocation) -> models.Q:
     return models.Q(clinic=location.clinic_id, storage_location=location)
 
 
+def _readings_since_receipt(lot: Lot, location: StorageLocation) -> list[coldchain.Reading]:
+    """The live readings the lot lived through: those since it was received, and the state
+    it was received into. The last reading before receipt stands for the location at that
+    moment (dated at receipt): a lot put into a freezer whose latest reading was out of range
+    was released with "no excursions recorded" beside that reading."""
+    live = TemperatureReading.objects.filter(location=location, voided_at__isnull=True)
+    since = [
+        coldchain.Reading(r.recorded_at, float(r.temperature_c))
+        for r in live.filter(recorded_at__gte=lot.received_at).only("recorded_at", "temperature_c")
+    ]
+    before = live.filter(recorded_at__lt=lot.received_at).order_by("-recorded_at").first()
+    if before is not None and all(r.at != lot.received_at for r in since):
+        since.append(coldchain.Reading(lot.received_at, float(before.temperature_c)))
+    return since
+
+
 def scan_excursions(location: StorageLocation, user: User | None) -> list[Excursion]:
     """Re-check the location's readings against each stored lot's product range.
 
@@ -1271,15 +1293,12 @@ def scan_excursions(location: StorageLocation, user: User | None) -> list[Excurs
         lot = _lock(listed)
         if lot.status in (LotStatus.REJECTED, LotStatus.RECALLED):
             continue
-        readings = [
-            coldchain.Reading(r.recorded_at, float(r.temperature_c))
-            for r in TemperatureReading.objects.filter(
-                location=location, recorded_at__gte=lot.received_at, voided_at__isnull=True
-            ).only("recorded_at", "temperature_c")
-        ]
+        readings = _readings_since_receipt(lot, location)
         lo = float(lot.product.storage_min_temperature_c)
         hi = float(lot.product.storage_max_temperature_c)
-        for span in coldchain.find_excursions(readings, lo, hi):
+        spans = coldchain.find_excursions(readings, lo, hi)
+        _withdraw_receipt_excursion(lot, location, spans, user)
+        for span in spans:
             # The recorded excursion this span continues: one that starts within it. A
             # reading entered late, earlier than the recorded start, moves the start back;
             # matched by the exact start, it had opened a second excursion for one event.
@@ -1326,6 +1345,22 @@ def scan_excursions(location: StorageLocation, user: User | None) -> list[Excurs
                 locked.block_reason = excursion_block_reason(exc)
                 save_with_history(locked, user, "blocked: cold-chain excursion")
     return created
+
+
+def _withdraw_receipt_excursion(
+    lot: Lot, location: StorageLocation, spans: list[coldchain.ExcursionSpan], user: User | None
+) -> None:
+    """An undecided excursion dated from the lot's receipt (the location read out of range
+    then) that an earlier reading entered since shows was not one: withdrawn, and the lot
+    unblocked if nothing else awaits a decision."""
+    for exc in Excursion.objects.filter(
+        lot=lot, location=location, started_at=lot.received_at, decided_at__isnull=True,
+        voided_at__isnull=True,
+    ):  # fmt: skip
+        if not any(_overlaps(exc, span) for span in spans):
+            why = "a reading entered since shows the location was in range at receipt"
+            _withdraw_excursion(exc, lot, user, why)
+            _unblock_if_clear(lot, user, why)
 
 
 def _beyond(temperature_c: float, lo: float, hi: float) -> float:
@@ -1635,12 +1670,7 @@ def _rederive_excursions(
     """One lot's recorded excursions at the voided reading's location, set to what the live
     readings now show; its block lifted when no excursion awaits a decision any more."""
     location = voided.location
-    readings = [
-        coldchain.Reading(r.recorded_at, float(r.temperature_c))
-        for r in TemperatureReading.objects.filter(
-            location=location, recorded_at__gte=lot.received_at, voided_at__isnull=True
-        ).only("recorded_at", "temperature_c")
-    ]
+    readings = _readings_since_receipt(lot, location)
     lo = float(lot.product.storage_min_temperature_c)
     hi = float(lot.product.storage_max_temperature_c)
     spans = coldchain.find_excursions(readings, lo, hi)
@@ -1653,15 +1683,8 @@ def _rederive_excursions(
         free = [i for i in matches if i not in taken]
         if not free:
             # Shown by the voided reading alone, or now one span with an earlier excursion.
-            old_reason = excursion_block_reason(exc)
-            exc.voided_at, exc.void_reason = timezone.now(), why[:1].upper() + why[1:]
-            save_with_history(exc, user, f"withdrawn: {why}")
+            _withdraw_excursion(exc, lot, user, why)
             outcome.withdrawn.append(exc)
-            if lot.blocked and lot.block_reason == old_reason:
-                latest = _pending_excursions(lot).order_by("-started_at", "-id").first()
-                if latest is not None:
-                    lot.block_reason = excursion_block_reason(latest)
-                    save_with_history(lot, user, "block reason updated: excursion withdrawn")
             continue
         span = spans[free[0]]
         taken.add(free[0])
@@ -1683,16 +1706,35 @@ def _rederive_excursions(
         save_with_history(exc, user, f"excursion updated: {why}")
         _update_block_reason(lot, user, old_reason, excursion_block_reason(exc))
         lot.refresh_from_db()
-    if (
+    if any(e.lot_id == lot.pk for e in outcome.withdrawn) and _unblock_if_clear(lot, user, why):
+        outcome.unblocked.append(lot)
+
+
+def _withdraw_excursion(exc: Excursion, lot: Lot, user: User | None, why: str) -> None:
+    """The live readings no longer show ``exc``: it is kept, marked withdrawn with ``why``."""
+    old_reason = excursion_block_reason(exc)
+    exc.voided_at, exc.void_reason = timezone.now(), why[:1].upper() + why[1:]
+    save_with_history(exc, user, f"withdrawn: {why}")
+    if lot.blocked and lot.block_reason == old_reason:
+        latest = _pending_excursions(lot).order_by("-started_at", "-id").first()
+        if latest is not None:
+            lot.block_reason = excursion_block_reason(latest)
+            save_with_history(lot, user, "block reason updated: excursion withdrawn")
+
+
+def _unblock_if_clear(lot: Lot, user: User | None, why: str) -> bool:
+    """Lift an excursion's block once no excursion of the lot awaits a decision."""
+    if not (
         lot.blocked
         and lot.block_reason.startswith("Cold-chain excursion ")
         and not _pending_excursions(lot).exists()
-        and any(e.lot_id == lot.pk for e in outcome.withdrawn)
     ):
-        lot.blocked, lot.block_reason = False, ""
-        save_with_history(lot, user, f"unblocked: its excursion was withdrawn ({why})")
+        return False
+    lot.blocked, lot.block_reason = False, ""
+    save_with_history(lot, user, f"unblocked: its excursion was withdrawn ({why})")
+    if user is not None:
         _decide(lot, user, DecisionKind.EXCURSION_WITHDRAWN, f"Excursion withdrawn: {why}.")
-        outcome.unblocked.append(lot)
+    return True
 
 
 def decide_excursions(lot: Lot, user: User, decision: str, reason: str) -> Lot:
