@@ -270,3 +270,53 @@ def test_a_second_session_on_the_day_and_a_volume_over_the_vials_are_asked_toget
     assert set(refused.value.errors) == {"performed_on", "confirm_limits"}
     record(clinic_a, clinician, plan, lot, entries=big, confirm_same_day=True, confirm_limits=True)
     assert TreatmentSession.objects.count() == 2
+
+
+def test_a_screening_warn_is_shown_with_its_reason_and_must_be_confirmed(
+    clinic_a, clinician, make_patient, lot
+):
+    """The checklist said "WARN for exosome / EV injections" beside a tick, with no reason
+    and nothing to acknowledge; now it names each finding and asks for a confirmation."""
+    patient = make_patient(clinic_a, clinician, sex_at_birth="male")
+    plan = prepare(patient, clinician, history={"malignancy": "past"})
+    checklist = services.pre_session_checklist(plan, "exosome", date.today())
+    [screening] = [i for i in checklist.items if i.key == "screening"]
+    assert screening.ok and screening.caution
+    assert "EXO-MALIGNANCY-PAST (WARN): Past cancer" in screening.message
+    with pytest.raises(services.SessionError) as refused:
+        record(clinic_a, clinician, plan, lot)
+    assert "EXO-MALIGNANCY-PAST (WARN)" in refused.value.errors["confirm_screening"][0]
+    assert not TreatmentSession.objects.exists()
+    lot.refresh_from_db()
+    assert lot.quantity_on_hand == 5
+
+    session = record(clinic_a, clinician, plan, lot, confirm_screening=True)
+    [kept] = [i for i in session.checklist["items"] if i["key"] == "screening"]
+    assert kept["caution"] is True and "Past cancer" in kept["message"]
+    assert (
+        "screening findings confirmed as checked" in session.history.first().history_change_reason
+    )
+
+
+def test_a_clear_screening_needs_no_confirmation(clinic_a, clinician, ready, lot):
+    patient, plan = ready
+    checklist = services.pre_session_checklist(plan, "exosome", date.today())
+    assert not any(i.caution for i in checklist.items)
+    record(clinic_a, clinician, plan, lot)  # no confirm_screening
+
+
+def test_the_session_form_shows_the_finding_and_offers_the_confirmation(
+    client, clinic_a, clinician, make_patient
+):
+    patient = make_patient(clinic_a, clinician, sex_at_birth="male")
+    prepare(patient, clinician, history={"malignancy": "past"})
+    client.force_login(clinician)
+    page = client.get(f"/sessions/{patient.pk}/new/").content.decode()
+    assert 'aria-label="check first">!</span> Screening on' in page
+    assert "EXO-MALIGNANCY-PAST (WARN): Past cancer" in page
+    assert 'name="confirm_screening"' in page
+    other = make_patient(clinic_a, clinician, sex_at_birth="male", given_name="Noa")
+    prepare(other, clinician)
+    assert (
+        'name="confirm_screening"' not in client.get(f"/sessions/{other.pk}/new/").content.decode()
+    )

@@ -56,6 +56,13 @@ class SessionIn(InputSchema):
         "product); without it such a session is refused with 400 on confirm_limits, naming "
         "the limit. The warning is stored with the session (limit_warnings).",
     )
+    confirm_screening: bool = Field(
+        False,
+        description="True once the screening findings short of a block (WARN, REFER, or a "
+        "block a clinician overrode) were checked with the patient; without it such a "
+        "session is refused with 400 on confirm_screening, naming the findings. The "
+        "confirmation is kept in the session's history.",
+    )
     confirm_same_day: bool = Field(
         False,
         description="True to record a second session of this modality for the patient on "

@@ -130,6 +130,9 @@ def record_demo_session(
         "performed_on": on,
         "immediate_reactions": reactions,
         "notes": notes,
+        # The demo's clinicians check screening findings (a WARN) with the patient; the
+        # service asks for this only where the checklist shows one.
+        "confirm_screening": True,
     }
     kwargs: dict[str, Any] = {}
     if modality == Modality.EXOSOME:

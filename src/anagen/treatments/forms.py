@@ -84,6 +84,10 @@ class SessionForm(forms.Form):
         label="The volumes are right (for example, the product was diluted): record the "
         "session with the volume warning",
     )
+    confirm_screening = forms.BooleanField(
+        required=False,
+        label="I have checked the screening findings above with the patient: record the session",
+    )
     confirm_same_day = forms.BooleanField(
         required=False,
         label="This is a separate session on the same day (e.g. a second treatment area)",
@@ -119,6 +123,8 @@ class SessionForm(forms.Form):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        # Set by the view when the checklist shows screening findings to check.
+        self.offer_screening_confirmation = False
         form_field(self, "plan", forms.ChoiceField).choices = [(p.pk, p.title) for p in plans]
         # Only the treatments the patient's active plans hold (the service refuses others).
         planned = {m for p in plans for m in p.modalities}
@@ -165,6 +171,8 @@ class SessionForm(forms.Form):
                  "technique", "needle_gauge", "depth_mm"]  # fmt: skip
         if self.errors.get("confirm_limits") or self.data.get("confirm_limits"):
             names.append("confirm_limits")  # offered once a volume warning was given
+        if self.offer_screening_confirmation or self.data.get("confirm_screening"):
+            names.append("confirm_screening")  # the checklist shows a WARN or REFER
         return [self[n] for n in names]
 
     def vial_rows(self) -> list:

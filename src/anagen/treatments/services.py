@@ -50,6 +50,9 @@ class ChecklistItem:
     ok: bool
     blocking: bool
     message: str
+    # Passed, but with something to check first (a screening WARN or REFER): shown as "!",
+    # not as a tick, and the session is recorded only once that is confirmed.
+    caution: bool = False
 
 
 @dataclass
@@ -64,7 +67,13 @@ class Checklist:
         return {
             "blocked": self.blocked,
             "items": [
-                {"key": i.key, "ok": i.ok, "blocking": i.blocking, "message": i.message}
+                {
+                    "key": i.key,
+                    "ok": i.ok,
+                    "blocking": i.blocking,
+                    "message": i.message,
+                    "caution": i.caution,
+                }  # fmt: skip
                 for i in self.items
             ],
         }
@@ -84,6 +93,7 @@ class VialRequest:
 class ScreeningStatus:
     ok: bool
     message: str
+    caution: bool = False  # allowed, with findings to check first (WARN, REFER, an override)
 
 
 def screening_status(patient: Any, modality: str, on_date: date) -> ScreeningStatus:
@@ -115,11 +125,15 @@ def screening_status(patient: Any, modality: str, on_date: date) -> ScreeningSta
             f"screening on {latest.screened_on}: screen again before this session.",
         )
     outcome = latest.result["modalities"].get(modality, {}).get("outcome", "OK")
-    rules = [
-        f["rule_id"]
-        for f in latest.result["modalities"].get(modality, {}).get("findings", [])
-        if f["outcome"] == "BLOCK"
-    ]
+    findings = latest.result["modalities"].get(modality, {}).get("findings", [])
+    rules = [f["rule_id"] for f in findings if f["outcome"] == "BLOCK"]
+    # The findings short of a block, in words: a bare "WARN" beside a tick told whoever
+    # injects nothing of what to check ("pregnancy status unknown: confirm before treating").
+    to_check = "; ".join(
+        f"{f['rule_id']} ({f['outcome']}): {f['reason']}"
+        for f in findings
+        if f["outcome"] in ("WARN", "REFER")
+    )
     if outcome == "BLOCK":
         override = latest.overrides.filter(modality=modality).first()
         if override is None:
@@ -128,11 +142,20 @@ def screening_status(patient: Any, modality: str, on_date: date) -> ScreeningSta
                 f"Screening on {latest.screened_on} BLOCKS {_words(modality)} "
                 f"({', '.join(rules)}); a clinician must override in writing first.",
             )
+        also = f" Also to check: {to_check}." if to_check else ""
         return ScreeningStatus(
             True,
             f"BLOCK ({', '.join(rules)}) overridden by "
             f"{override.overridden_by.get_full_name() or override.overridden_by.username}: "
-            f"{override.reason}",
+            f"{override.reason}.{also}",
+            caution=True,
+        )
+    if to_check:
+        return ScreeningStatus(
+            True,
+            f"Screening on {latest.screened_on}: {outcome} for {_words(modality)}. "
+            f"To check before the session: {to_check}.",
+            caution=True,
         )
     return ScreeningStatus(
         True, f"Screening on {latest.screened_on}: {outcome} for {_words(modality)}."
@@ -163,7 +186,9 @@ def pre_session_checklist(plan: Any, modality: str, on_date: date) -> Checklist:
         )
     )
     status = screening_status(plan.patient, modality, on_date)
-    checklist.items.append(ChecklistItem("screening", status.ok, True, status.message))
+    checklist.items.append(
+        ChecklistItem("screening", status.ok, True, status.message, caution=status.caution)
+    )
     consent_ok = assessment.has_valid_consent(plan, modality, on_date)
     checklist.items.append(
         ChecklistItem(
@@ -638,6 +663,13 @@ def record_session(
             "If the volumes are right (for example, the product was diluted), tick the "
             "confirmation and save again; the warning stays with the session.",
         ]
+    cautions = [i.message for i in checklist.items if i.caution]
+    if cautions and data.get("confirm_screening") is not True:
+        to_confirm["confirm_screening"] = [
+            *cautions,
+            "Once checked with the patient, tick the confirmation and save again; it is kept "
+            "with the session.",
+        ]
     if to_confirm:
         raise SessionError(to_confirm)
 
@@ -658,6 +690,10 @@ def record_session(
         **text,
     )
     reason = "session recorded"
+    if cautions:
+        reason = (
+            f"session recorded; screening findings confirmed as checked by {display_name(user)}"
+        )
     if earlier and confirmed_same_day:
         # The confirmation stays with the session: in its notes (on the page and on paper)
         # and in its history entry.
@@ -667,7 +703,7 @@ def record_session(
             f"{recorded_by_at((s.clinician, s.created_at) for s in earlier)}."
         )
         session.notes = f"{session.notes}\n\n{confirmation}".strip()
-        reason = f"session recorded; {confirmation}"
+        reason = f"{reason}; {confirmation}"
     save_with_history(session, user, reason)
     for r in map_rows:
         row = InjectionMapEntry(

@@ -131,6 +131,7 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
         checklist = services.pre_session_checklist(
             plan, form.data.get("modality") or initial.get("modality", ""), on_date
         )
+        form.offer_screening_confirmation = any(i.caution for i in checklist.items)
     if request.method == "POST":
         entries, map_rows = parse_map(request.POST, fine_grid)
         status = 400
