@@ -396,3 +396,22 @@ def test_map_thumbnail_ids_take_only_a_safe_suffix():
     assert 'id="anagen-scalp-clip-top"' in scalp_zones.render_scalp_svg(course.MAP, "top")
     with pytest.raises(ValueError):
         scalp_zones.render_scalp_svg(course.MAP, "top", id_suffix='x"><script>')
+
+
+def test_an_adverse_event_reads_as_the_clinician_described_it(clinician, patient):
+    """The timeline showed the grade's CTCAE definition ("grade 2: Pain; lipodystrophy;
+    edema; phlebitis"), which read as the patient's findings."""
+    described = services.record_adverse_event(
+        patient, clinician,
+        {"term_key": "injection_site_reaction", "grade": 2, "onset_date": START,
+         "relatedness": "probable", "description": "Erythema and tender swelling over vertex"},
+    )  # fmt: skip
+    bare = services.record_adverse_event(
+        patient, clinician,
+        {"term_key": "headache", "grade": 1, "onset_date": START, "relatedness": "possible"},
+    )  # fmt: skip
+    entries = selectors.timeline(patient, show_adverse_events=True)
+    details = [e.detail for e in entries if e.kind == "adverse_event"]
+    assert "grade 2: Erythema and tender swelling over vertex" in details
+    assert f"grade 1 (CTCAE grade 1: {bare.grade_text})" in details
+    assert described.grade_text not in " ".join(details)

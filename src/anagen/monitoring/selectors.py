@@ -16,6 +16,7 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
 
 from anagen.accounts.models import Clinic
 from anagen.assessment import protocols
@@ -1212,7 +1213,12 @@ def timeline(
                                      restricted=True))  # fmt: skip
             continue
         flag = "serious" if e.serious_or_high_grade else ""
-        detail = f"grade {e.grade}: {e.grade_text}"
+        # What the clinician wrote; the grade's CTCAE definition only when nothing was: it
+        # read as the patient's findings ("grade 2: Pain; lipodystrophy; edema; phlebitis").
+        if e.description.strip():
+            detail = f"grade {e.grade}: {Truncator(e.description.strip()).chars(160)}"
+        else:
+            detail = f"grade {e.grade} (CTCAE grade {e.grade}: {e.grade_text})"
         if e.resolution_date:
             detail += f"; resolved {e.resolution_date.isoformat()}"
         # The entry links to the event's form only for roles that may update it.
