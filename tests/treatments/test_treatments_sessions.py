@@ -320,3 +320,15 @@ def test_the_session_form_shows_the_finding_and_offers_the_confirmation(
     assert (
         'name="confirm_screening"' not in client.get(f"/sessions/{other.pk}/new/").content.decode()
     )
+
+
+def test_a_session_dated_before_the_screening_and_consent_says_so(clinician, ready):
+    """It said "screen first" and "record consent first" though both were on record."""
+    patient, plan = ready
+    earlier = date.today() - timedelta(days=10)
+    checklist = services.pre_session_checklist(plan, "exosome", earlier)
+    assert checklist.blocked
+    text = " ".join(i.message for i in checklist.items if not i.ok)
+    assert f"The session date ({earlier}) is before the first screening ({date.today()})" in text
+    assert f"is before the consent to exosome / EV injections signed on {date.today()}" in text
+    assert "record consent first" not in text and "screen first" not in text

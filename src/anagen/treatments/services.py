@@ -111,6 +111,13 @@ def screening_status(patient: Any, modality: str, on_date: date) -> ScreeningSta
         .first()
     )
     if latest is None:
+        later = Screening.objects.filter(patient=patient).order_by("screened_on").first()
+        if later is not None:
+            return ScreeningStatus(
+                False,
+                f"The session date ({on_date}) is before the first screening "
+                f"({later.screened_on}): check the session's date.",
+            )
         return ScreeningStatus(False, "No contraindication screening on record: screen first.")
     newest_history = (
         MedicalHistory.objects.filter(patient=patient)
@@ -119,6 +126,20 @@ def screening_status(patient: Any, modality: str, on_date: date) -> ScreeningSta
         .first()
     )
     if newest_history is not None and newest_history > latest.medical_history.version:
+        since = (
+            Screening.objects.filter(
+                patient=patient, screened_on__gt=on_date, medical_history__version=newest_history
+            )
+            .order_by("screened_on")
+            .first()
+        )
+        if since is not None:
+            # A session entered afterwards, dated before the screening of the current history.
+            return ScreeningStatus(
+                False,
+                f"The session date ({on_date}) is before the screening of the current medical "
+                f"history ({since.screened_on}): check the session's date.",
+            )
         return ScreeningStatus(
             False,
             f"The medical history changed (version {newest_history}) since the last "
@@ -190,17 +211,25 @@ def pre_session_checklist(plan: Any, modality: str, on_date: date) -> Checklist:
         ChecklistItem("screening", status.ok, True, status.message, caution=status.caution)
     )
     consent_ok = assessment.has_valid_consent(plan, modality, on_date)
-    checklist.items.append(
-        ChecklistItem(
-            "consent",
-            consent_ok,
-            True,
-            "Valid signed consent for this modality."
-            if consent_ok
-            else f"No valid signed consent for {_words(modality)} on this plan: "
-            "record consent first.",
-        )
+    signed_later = (
+        None
+        if consent_ok
+        else plan.consents.filter(modality=modality, signed_on__gt=on_date)
+        .order_by("signed_on")
+        .first()
     )
+    if consent_ok:
+        consent_message = "Valid signed consent for this modality."
+    elif signed_later is not None:
+        consent_message = (
+            f"The session date ({on_date}) is before the consent to {_words(modality)} signed "
+            f"on {signed_later.signed_on}: check the session's date."
+        )
+    else:
+        consent_message = (
+            f"No valid signed consent for {_words(modality)} on this plan: record consent first."
+        )
+    checklist.items.append(ChecklistItem("consent", consent_ok, True, consent_message))
     stop = stop_decision(plan, on_date)
     if stop is not None:
         checklist.items.append(
