@@ -205,8 +205,16 @@ def test_a_history_dated_before_birth_is_refused_on_its_date_in_words(man, clini
         "recorded_on": ["Before the patient's date of birth (1980-01-01); check the date."]
     }
     assert not MedicalHistory.objects.exists()
-    # The day of birth itself is a real date for answers (age 0).
-    assert services.record_history(man, clinician, healthy_history(recorded_on=date(1980, 1, 1))).pk
+
+
+def test_answers_more_than_a_year_old_are_refused_as_not_current(man, clinician):
+    """Answers dated 1990 were screened on that date: a 41-year-old was blocked as a minor."""
+    old = TODAY - timedelta(days=366)
+    errors = errors_of(services.record_history, man, clinician, healthy_history(recorded_on=old))
+    assert errors["recorded_on"][0].startswith(f"{old.isoformat()} is more than a year ago")
+    assert not MedicalHistory.objects.exists()
+    year = TODAY - timedelta(days=365)
+    assert services.record_history(man, clinician, healthy_history(recorded_on=year)).pk
 
 
 class TestExam:

@@ -48,6 +48,8 @@ from anagen.patients.models import Patient
 from anagen.patients.services import lock_patient
 
 MIN_REASON_CHARS = 10  # a written reason, not "ok"
+# Medical-history answers older than this are not current enough to screen on.
+MAX_HISTORY_AGE_DAYS = 365
 MAX_SIGNATURE_BYTES = 300_000
 MAX_SIGNATURE_SIDE_PX = 2000
 
@@ -178,6 +180,19 @@ def _clean_history(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
     clean["recorded_on"] = _check_date(errors, "recorded_on", data.get("recorded_on") or _today())
     # Else the screening engine refuses the negative age under its own field name, "age".
     clean["recorded_on"] = _not_before_birth(errors, "recorded_on", clean["recorded_on"], patient)
+    if clean["recorded_on"] is not None and clean["recorded_on"] < _today() - timedelta(
+        days=MAX_HISTORY_AGE_DAYS
+    ):
+        # A history is screened on the day its answers were given: answers typed with a year
+        # of 1990 screened a 41-year-old as a minor and blocked the treatment.
+        _add(
+            errors,
+            "recorded_on",
+            f"{clean['recorded_on'].isoformat()} is more than a year ago: answers that old "
+            "cannot screen the patient for treatment now. Check the date, or ask again and "
+            "record today's answers.",
+        )
+        clean["recorded_on"] = None
 
     allergies = []
     for a in clean["allergies"]:
