@@ -187,6 +187,16 @@ class TestProducts:
         assert body["regulatory_status"] == {}
         assert body["investigational_notice"].startswith("Investigational product")
 
+    def test_a_label_no_liquid_could_hold_is_refused_on_the_label(self, api):
+        """1e30 per 1 mL vial was saved; every CoA of the product was then refused as
+        impossible under "labelled_particles_per_ml", a field nobody typed."""
+        text = detail(api("post", "/products", self.product_body(labelled_particles_per_vial=1e30)))
+        assert text.startswith("labelled_particles_per_vial: 1 × 10³⁰ particles per mL")
+        assert "at most 1 × 10¹⁴ per mL" in text
+        assert not Product.objects.exists()
+        ok = api("post", "/products", self.product_body(labelled_particles_per_vial=1e14))
+        assert ok.status_code == 201, ok.content
+
     def test_components_are_kept_once_each_and_bad_ones_refused(self, api):
         body = self.product_body(components=[" Trehalose ", "trehalose", "human  serum albumin"])
         response = api("post", "/products", body)

@@ -86,6 +86,38 @@ class TestLoggerCsv:
         assert readings[1].at == T0 + timedelta(hours=1)  # 10:00+01:00 is 09:00 UTC
 
     @pytest.mark.parametrize(
+        ("text", "says"),
+        [
+            # A row with an extra cell was stored silently.
+            (
+                "recorded_at,temperature_c\n2026-11-01T08:00Z,-80,extra\n",
+                "row 1, csv: more cells than columns in the header",
+            ),
+            # Out of range, not "expected a number".
+            (
+                "recorded_at,temperature_c\n2026-11-01T08:00Z,1e308\n",
+                "row 1, temperature_c: 1e308 °C is outside the possible",
+            ),
+            (
+                "recorded_at,temperature_c\n2026-11-01T08:00Z,99999999999999999999999999999\n",
+                "°C is outside the possible",
+            ),
+            (
+                "recorded_at;temperature_c\n2026-11-01T08:00Z;-80\n",
+                "separated by semicolons: export comma-separated values",
+            ),
+        ],
+    )
+    def test_malformed_rows_are_refused_in_words(self, text, says):
+        with pytest.raises(coldchain.LoggerFileError) as err:
+            coldchain.parse_logger_csv(text)
+        assert says in str(err.value)
+
+    def test_a_utf16_file_is_named_as_such(self):
+        content = "recorded_at,temperature_c\n2026-11-01T08:00Z,-80\n".encode("utf-16")
+        assert "UTF-16 text" in coldchain.not_csv_reason(content)
+
+    @pytest.mark.parametrize(
         ("text", "where"),
         [
             ("recorded_at,temperature_f\n2026-11-01T08:00Z,-112\n", "temperature_c"),
@@ -433,6 +465,13 @@ class TestColdChainPages:
         assert "<td>45 min</td>" in lot_page
         assert f"Cold-chain excursion from {when:%Y-%m-%d %H:%M} UTC" in lot_page
         assert "ongoing since" not in lot_page
+
+    def test_a_decimal_comma_is_read_as_a_decimal_point(self, client, page, freezer):
+        from django.utils import timezone
+
+        when = timezone.localtime(timezone.now() - timedelta(hours=1)).replace(second=0)
+        self.post_reading(client, page, when, "-79,5")
+        assert [float(r.temperature_c) for r in TemperatureReading.objects.all()] == [-79.5]
 
     def test_an_impossible_temperature_names_the_possible_range(self, client, page):
         from django.utils import timezone

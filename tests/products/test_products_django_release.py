@@ -795,6 +795,21 @@ def test_an_inverted_storage_range_on_the_form_is_refused_in_words(client, produ
     assert "must not be below the" in page
 
 
+def test_a_vial_volume_of_zero_on_the_form_is_refused_on_its_field(client, product, quality):
+    """It answered "Constraint “product_volume_positive” is violated." above the form."""
+    client.force_login(quality)
+    url = f"/products/catalogue/{product.pk}/edit/"
+    form = client.get(url).context["form"]
+    data = {k: v for k, v in form.initial.items() if v is not None and k != "is_active"}
+    data.update(is_active="on", volume_ml="0")
+    refused = client.post(url, data)
+    assert refused.status_code == 400
+    assert refused.context["form"].errors["volume_ml"] == ["Must be greater than 0 mL."]
+    assert "Constraint" not in refused.content.decode()
+    product.refresh_from_db()
+    assert product.volume_ml > 0
+
+
 def test_the_migration_writes_received_lot_numbers_as_they_print(make_lot):
     import importlib
 

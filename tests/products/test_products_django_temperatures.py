@@ -262,7 +262,7 @@ class TestALoggerFileOverlappingStoredReadings:
             services.import_readings(fridge, quality, self._csv(lot, [(0, "12.0"), (15, "5")]))
         message = refused.value.errors["file"][0]
         assert "1 reading(s) in the file differ from the readings already stored" in message
-        assert "stored 5.20 °C, in the file 12 °C" in message
+        assert "stored 5.2 °C, in the file 12.0 °C" in message
         assert "Nothing was imported" in message
         assert [r.temperature_c for r in TemperatureReading.objects.all()] == [Decimal("5.2")]
 

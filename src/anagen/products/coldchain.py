@@ -173,6 +173,9 @@ _NOT_CSV_SIGNATURES = (
         b"\xd0\xcf\x11\xe0",
         "it is an old Office file, e.g. an Excel .xls workbook: export it as CSV",
     ),
+    # Excel's "Unicode text" and some loggers write UTF-16, which reads as binary here.
+    (b"\xff\xfe", "it is UTF-16 text (e.g. Excel's “Unicode text”): save it as CSV UTF-8"),
+    (b"\xfe\xff", "it is UTF-16 text (e.g. Excel's “Unicode text”): save it as CSV UTF-8"),
 )
 
 
@@ -232,6 +235,18 @@ def parse_logger_csv(text: str) -> list[Reading]:
         hint = ""
         if any(h.startswith("temperature_") and h != "temperature_c" for h in header):
             hint = " (temperatures must be in °C, column temperature_c)"
+        split = {h.strip() for h in header[0].split(";")} if len(header) == 1 else set()
+        if {"recorded_at", "temperature_c"} <= split:
+            raise LoggerFileError(
+                [
+                    LoggerIssue(
+                        0,
+                        "file",
+                        "the columns are separated by semicolons: export comma-separated "
+                        "values (CSV with commas, decimal points)",
+                    )
+                ]
+            )
         if len(missing) == 2 and not hint:
             found = ", ".join(repr(h[:40]) for h in header[:5] if h) or "nothing"
             raise LoggerFileError(
@@ -257,6 +272,9 @@ def parse_logger_csv(text: str) -> list[Reading]:
     for i, rec in records:
         if i > MAX_LOGGER_ROWS:
             raise LoggerFileError([LoggerIssue(0, "file", f"at most {MAX_LOGGER_ROWS} rows")])
+        if None in rec:  # csv.DictReader's key for cells beyond the header's columns
+            issues.append(LoggerIssue(i, "csv", "more cells than columns in the header"))
+            continue
         try:
             at = parse_timestamp(rec.get("recorded_at") or "")
         except ValueError as exc:
@@ -264,19 +282,28 @@ def parse_logger_csv(text: str) -> list[Reading]:
             continue
         raw = (rec.get("temperature_c") or "").strip()
         try:
-            # A logger writes what its sensor gives (4.125, or 8.050000000000001 from Excel):
-            # kept to the stored 0.01 °C, half up, far finer than any logger's accuracy
-            # (±0.5 °C is typical), rather than refusing a whole file for a third decimal.
-            value = float(Decimal(raw).quantize(Decimal(1).scaleb(-TEMPERATURE_DECIMALS),
-                                                rounding=ROUND_HALF_UP))  # fmt: skip
+            number = Decimal(raw)
         except (InvalidOperation, ValueError):
+            number = Decimal("NaN")
+        if not number.is_finite():
             issues.append(LoggerIssue(i, "temperature_c", f"expected a number, got {raw!r}"))
             continue
         try:
-            check_temperature(value)
+            # Checked before rounding: 1e308 overflowed the rounding and read "not a number".
+            if abs(number) > 1_000_000:  # a float would read it as inf
+                lo, hi = PLAUSIBLE_TEMPERATURE_C
+                raise ValueError(
+                    f"{raw} °C is outside the possible {signed(lo)} to {signed(hi)} °C"
+                )
+            check_temperature(float(number))
         except (ValueError, InvalidOperation) as exc:
             issues.append(LoggerIssue(i, "temperature_c", str(exc)))
             continue
+        # A logger writes what its sensor gives (4.125, or 8.050000000000001 from Excel):
+        # kept to the stored 0.01 °C, half up, far finer than any logger's accuracy
+        # (±0.5 °C is typical), rather than refusing a whole file for a third decimal.
+        value = float(number.quantize(Decimal(1).scaleb(-TEMPERATURE_DECIMALS),
+                                      rounding=ROUND_HALF_UP))  # fmt: skip
         if at in seen:
             issues.append(LoggerIssue(i, "recorded_at", f"{written_time(at)} appears twice"))
             continue

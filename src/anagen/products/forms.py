@@ -11,7 +11,7 @@ from django import forms
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic
-from anagen.core.forms import OpenedValuesForm, form_field
+from anagen.core.forms import DecimalCommaField, OpenedValuesForm, form_field
 from anagen.products import importers, release
 from anagen.products.models import COA_PDF_MAX_BYTES, Product, StorageLocation
 from anagen.products.selectors import LOT_FILTERS
@@ -93,6 +93,14 @@ class ProductEditForm(OpenedValuesForm, forms.ModelForm):
                 f"{k}: {v}" for k, v in (self.instance.regulatory_status or {}).items()
             )
             self.initial["components_text"] = ", ".join(self.instance.components or [])
+
+    def clean_volume_ml(self) -> Any:
+        # Here, not in the service alone: the model form checks the table's constraint first
+        # and answered "Constraint “product_volume_positive” is violated." above the form.
+        volume = self.cleaned_data.get("volume_ml")
+        if volume is not None and volume <= 0:
+            raise forms.ValidationError("Must be greater than 0 mL.")
+        return volume
 
     def clean_regulatory_text(self) -> dict[str, str]:
         result: dict[str, str] = {}
@@ -390,7 +398,7 @@ class ReadingForm(forms.Form):
     )
     # No min/max here: services.record_reading says which range is possible, in words
     # ("500 °C is outside the possible −200 to 100 °C"), for the form and the API alike.
-    temperature_c = forms.DecimalField(
+    temperature_c = DecimalCommaField(  # "8,5" as typed on a European keyboard: 8.5
         label="Temperature (°C)",
         decimal_places=2,
         error_messages={"max_decimal_places": "Give at most 2 decimal places (8.05, not 8.051)."},

@@ -305,6 +305,22 @@ def _apply_product(product: Product, data: dict[str, Any]) -> None:
         errors["labelled_particles_per_vial"] = ["Must be a number greater than 0."]
     if product.volume_ml is not None and Decimal(str(product.volume_ml)) <= 0:
         errors["volume_ml"] = ["Must be greater than 0 mL."]
+    elif (
+        "labelled_particles_per_vial" not in errors
+        and particles is not None
+        and product.volume_ml is not None
+    ):
+        # The label is read as particles per mL by every CoA: beyond what a liquid can hold,
+        # each CoA of the product was refused as impossible for a value nobody typed there.
+        per_ml = float(particles) / float(product.volume_ml)
+        most = release.PLAUSIBLE_MAX["labelled_particles_per_ml"]
+        if per_ml > most:
+            errors["labelled_particles_per_vial"] = [
+                f"{readable_number(per_ml)} particles per mL ({readable_number(float(particles))} "
+                f"in {Decimal(str(product.volume_ml)).normalize():f} mL) is not a possible "
+                f"concentration (at most "
+                f"{readable_number(most)} per mL): check the label's exponent."
+            ]
     lo, hi = product.storage_min_temperature_c, product.storage_max_temperature_c
     if lo is not None and hi is not None and Decimal(str(lo)) > Decimal(str(hi)):
         errors["storage_max_temperature_c"] = ["Must not be below the storage minimum."]
@@ -1578,8 +1594,10 @@ def import_readings(
                 "file",
                 f"{len(conflicts)} reading(s) in the file differ from the readings already "
                 f"stored at the same time, the first at "
-                f"{coldchain.written_time(timezone.localtime(first.at))}: stored {stored} °C, "
-                f"in the file {first.temperature_c:g} °C. Nothing was imported: a stored "
+                f"{coldchain.written_time(timezone.localtime(first.at))}: stored "
+                f"{coldchain.temperature_text(stored)} °C, in the file "
+                f"{coldchain.temperature_text(first.temperature_c)} °C. Nothing was imported: a "
+                "stored "
                 "reading is not overwritten. Check the logger against the hand-entered "
                 "readings: remove the wrong rows from the file, or have quality void a "
                 "stored reading entered in error.",
