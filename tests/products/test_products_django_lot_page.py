@@ -151,3 +151,19 @@ def test_the_lot_page_lists_who_wasted_vials_when_and_why(client, make_lot, qual
     assert quality.username in table or (
         quality.get_full_name() and quality.get_full_name() in table
     )
+
+
+def test_a_lot_near_its_expiry_says_so_on_its_page_and_in_the_list(client, make_lot, quality):
+    """Only the dashboard and the "expiring" filter showed it; the lot page gave the bare
+    date and the list no badge."""
+    from datetime import date, timedelta
+
+    today_lot = make_lot(released=True, lot_number="EXP-0", expiry=date.today())
+    soon = make_lot(released=True, lot_number="EXP-9", expiry=date.today() + timedelta(days=9))
+    later = make_lot(released=True, lot_number="EXP-300", expiry=date.today() + timedelta(days=300))
+    client.force_login(quality)
+    assert "— expires today" in client.get(f"/products/lots/{today_lot.pk}/").content.decode()
+    assert "— expires in 1" in client.get(f"/products/lots/{soon.pk}/").content.decode()
+    assert "expires in" not in client.get(f"/products/lots/{later.pk}/").content.decode()
+    listing = client.get("/products/").content.decode()
+    assert listing.count('class="badge lot-expiring"') == 2

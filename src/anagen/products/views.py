@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -48,6 +49,14 @@ def _apply_errors(form: BaseForm, error: services.ProductError) -> None:
             form.add_error(target, msg)
 
 
+def _dates(clinic: Any) -> dict[str, Any]:
+    """Today, and the last expiry date that counts as "expiring" (the clinic's warning days),
+    for the lot status badges (products/_status.html)."""
+    today = timezone.localdate()
+    days = services.settings_for(clinic).expiry_warning_days
+    return {"today": today, "expiring_until": today + timedelta(days=days)}
+
+
 def _status(request: ClinicRequest) -> int:
     return 400 if request.method == "POST" else 200
 
@@ -85,7 +94,7 @@ def lot_list(request: ClinicRequest) -> HttpResponse:
     context = {
         "filters": form,
         "page": page,
-        "today": timezone.localdate(),
+        **_dates(request.clinic),
         "warning_days": prefs.expiry_warning_days,
         "filter_query": query_without_page(request),
     }
@@ -136,7 +145,7 @@ def _lot_page(
             auto_id="id_excursion_%s",
             ongoing=any(e.ended_at is None and e.decided_at is None for e in excursions),
         ),
-        "today": timezone.localdate(),
+        **_dates(lot.clinic),
     }
     context.update(bound or {})
     return render(request, "products/lot_detail.html", context, status=status)
@@ -436,7 +445,7 @@ def patient_lots(request: ClinicRequest, patient_id: int) -> HttpResponse:
         {
             "patient": patient,
             "draws": list(selectors.draws_of_patient(request.clinic, patient)),
-            "today": timezone.localdate(),
+            **_dates(request.clinic),
         },
     )
 
@@ -457,7 +466,7 @@ def product_list(request: ClinicRequest) -> HttpResponse:
 def product_detail(request: ClinicRequest, product_id: int) -> HttpResponse:
     product = selectors.get_product(request.clinic, product_id)
     lots = selectors.lots_of(request.clinic).filter(product=product)
-    context = {"product": product, "lots": list(lots), "today": timezone.localdate()}
+    context = {"product": product, "lots": list(lots), **_dates(request.clinic)}
     return render(request, "products/product_detail.html", context)
 
 
