@@ -252,6 +252,20 @@ def test_another_clinics_lot_is_not_a_valid_filter(client, clinician, clinic_b, 
     assert "Select a valid choice" in response.content.decode()
 
 
+def test_a_responder_threshold_of_zero_is_refused_in_words(client, clinician, api_token):
+    """ "Change ≥ 0" counted patients with no change as responders (6/7 "responded")."""
+    client.force_login(clinician)
+    response = client.get("/outcomes/cohort/", {"threshold": "0"})
+    assert response.status_code == 400
+    assert "0 would count patients with no change as responders" in response.content.decode()
+    headers = {
+        "Authorization": f"Bearer {api_token(clinician, clinician.memberships.first().clinic)}"
+    }
+    api = client.get("/api/v1/outcomes/cohort", {"threshold": 0}, headers=headers)
+    assert api.status_code == 400
+    assert api.json()["detail"].startswith("threshold: 0 would count")
+
+
 def test_comparison_page_sets_clinic_outcomes_beside_references(client, clinician, sim_cohort):
     client.force_login(clinician)
     html = client.get("/outcomes/comparison/").content.decode()

@@ -54,6 +54,16 @@ class CohortFilterForm(forms.Form):
         for name in ("diagnosis", "stage", "product", "lot", "protocol"):
             form_field(self, name, forms.ChoiceField).choices = _any(choices[name])
 
+    def clean_threshold(self) -> float | None:
+        value = self.cleaned_data.get("threshold")
+        if value == 0:
+            # "Change ≥ 0" counted every patient who did not change as a responder.
+            raise forms.ValidationError(
+                "0 would count patients with no change as responders: give the gain that "
+                "counts (e.g. 10) or, for a fall, a negative number (e.g. −10)."
+            )
+        return value
+
     def filters(self) -> cohort.CohortFilters:
         d = self.cleaned_data
         return cohort.CohortFilters(
