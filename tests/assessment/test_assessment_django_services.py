@@ -218,6 +218,16 @@ def test_answers_more_than_a_year_old_are_refused_as_not_current(man, clinician)
 
 
 class TestExam:
+    def test_every_salt_region_out_of_range_is_named_at_once(self, man, clinician):
+        """Only the first was named: one round trip per wrong region."""
+        errors = errors_of(
+            services.record_exam, man, clinician,
+            {"examined_on": TODAY, "salt_top": 150, "salt_posterior": -3, "salt_right": 50,
+             "salt_left": 101},
+        )  # fmt: skip
+        assert set(errors) == {"salt_top", "salt_posterior", "salt_left"}
+        assert "150" in errors["salt_top"][0] and "101" in errors["salt_left"][0]
+
     def test_salt_and_aa_scale_are_computed_and_stored(self, man, clinician):
         exam = services.record_exam(
             man, clinician,

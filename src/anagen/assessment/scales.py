@@ -226,6 +226,11 @@ def _percent(field: str, value: float) -> float:
     return float(value)
 
 
+def check_percent(field: str, value: float) -> float:
+    """``value`` as a percentage 0–100, or ScaleError naming ``field``."""
+    return _percent(field, value)
+
+
 def salt_score(top: float, posterior: float, right: float, left: float) -> float:
     """SALT from the percentage of hair lost in each of the four regions (each 0–100)."""
     parts = {"top": top, "posterior": posterior, "right": right, "left": left}

@@ -667,7 +667,11 @@ def record_exam(patient: Patient, user: User, data: dict[str, Any]) -> ScalpExam
         get[f] for f in ("aa_qol_impact", "aa_brow_or_lash_loss", "aa_months_failed_treatment",
                          "aa_rapid_loss", "aa_diffuse_pull_test")
     )  # fmt: skip
-    if len(given) == 4:
+    # Each region on its own first, so that every wrong one is named at once (the score
+    # stopped at the first, one round trip per region).
+    checked = [_scale(errors, scales.check_percent, f, v) for f, v in given.items()]
+    regions_ok = all(c is not None for c in checked)
+    if len(given) == 4 and regions_ok:
         result = _scale(
             errors,
             scales.salt,
