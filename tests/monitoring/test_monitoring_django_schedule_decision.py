@@ -31,9 +31,11 @@ def front_desk(clinic_a, make_user):
 
 @pytest.fixture
 def patient(clinic_a, clinician, make_patient):
-    return make_patient(
-        clinic_a, clinician, given_name="Sam", family_name="Schedule", phone="=cmd|' /C calc'!A0"
-    )
+    patient = make_patient(clinic_a, clinician, given_name="Sam", family_name="Schedule")
+    # A phone stored before phone numbers were checked: exports must still guard it.
+    type(patient).objects.filter(pk=patient.pk).update(phone="=cmd|' /C calc'!A0")
+    patient.refresh_from_db()
+    return patient
 
 
 def test_front_desk_creates_the_schedule_from_the_protocol(client, front_desk, patient):

@@ -284,3 +284,30 @@ def test_a_measurement_is_not_added_to_a_visit_voided_since_it_was_read(
     with pytest.raises(monitoring.MonitoringError, match="voided"):
         monitoring.add_measurement(visit, admin, {"hair_count": 40, "target_area_cm2": 1})
     assert not visit.measurements.exists()
+
+
+@pytest.mark.parametrize(
+    ("phone", "ok"),
+    [
+        ("+44 20 7946 0018", True),
+        ("(020) 7946-0018", True),
+        ("0161 496 0000 ext 12", True),
+        ("+1 555.010.9999 x7", True),
+        ("call me maybe", False),
+        ("1" * 40, False),
+        ("=cmd|' /C calc'!A0", False),
+        ("12", False),
+    ],
+)
+def test_a_phone_number_is_checked_for_what_a_phone_number_holds(
+    clinic_a, admin, make_patient, phone, ok
+):
+    patient = make_patient(clinic_a, admin)
+    if ok:
+        update_patient(patient, admin, {"phone": phone})
+        patient.refresh_from_db()
+        assert patient.phone == phone
+    else:
+        with pytest.raises(PatientError) as refused:
+            update_patient(patient, admin, {"phone": phone})
+        assert refused.value.errors["phone"][0].startswith("Not a phone number")

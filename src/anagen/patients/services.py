@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -49,6 +50,15 @@ def validate_date_of_birth(value: date, today: date | None = None) -> None:
         )
 
 
+_PHONE = re.compile(r"\+?[\d\s().\-/]+(?:\s*(?:ext\.?|x)\s*\d{1,6})?", re.IGNORECASE)
+
+
+def _is_phone(text: str) -> bool:
+    """Digits with the usual separators, an optional leading + and extension; 3-20 digits."""
+    digits = sum(ch.isdigit() for ch in text)
+    return _PHONE.fullmatch(text) is not None and 3 <= digits <= 20
+
+
 def _clean(data: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     unknown = set(data) - set(EDITABLE_FIELDS)
@@ -84,6 +94,14 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(cleaned.get("address"), str) and len(cleaned["address"]) > ADDRESS_MAX_CHARS:
         errors.setdefault("address", []).append(
             f"At most {ADDRESS_MAX_CHARS} characters (this has {len(cleaned['address'])})."
+        )
+    phone = cleaned.get("phone")
+    if isinstance(phone, str) and phone and len(phone) <= 40 and not _is_phone(phone):
+        # "call me maybe" and a 40-digit run were stored, and a reminder list of such numbers
+        # reaches nobody.
+        errors.setdefault("phone", []).append(
+            "Not a phone number: use digits with spaces, +, -, ( ) or . (e.g. +44 20 7946 "
+            "0018; an extension as “ext 12”), at most 20 digits."
         )
     if "sex_at_birth" in cleaned and cleaned["sex_at_birth"] not in SexAtBirth.values:
         errors.setdefault("sex_at_birth", []).append(
