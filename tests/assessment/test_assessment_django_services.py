@@ -217,6 +217,18 @@ def test_answers_more_than_a_year_old_are_refused_as_not_current(man, clinician)
     assert services.record_history(man, clinician, healthy_history(recorded_on=year)).pk
 
 
+def test_free_text_is_at_most_a_long_page(man, clinician):
+    """50,000 characters of history notes and 30,000 of exam findings were stored."""
+    long = "x" * 5001
+    errors = errors_of(services.record_history, man, clinician, healthy_history(notes=long))
+    assert errors["notes"] == ["At most 5000 characters (this has 5001)."]
+    errors = errors_of(
+        services.record_exam, man, clinician, {"examined_on": TODAY, "findings": long}
+    )
+    assert errors["findings"] == ["At most 5000 characters (this has 5001)."]
+    assert not MedicalHistory.objects.exists() and not ScalpExam.objects.exists()
+
+
 class TestExam:
     def test_every_salt_region_out_of_range_is_named_at_once(self, man, clinician):
         """Only the first was named: one round trip per wrong region."""

@@ -50,6 +50,9 @@ from anagen.patients.services import lock_patient
 MIN_REASON_CHARS = 10  # a written reason, not "ok"
 # Medical-history answers older than this are not current enough to screen on.
 MAX_HISTORY_AGE_DAYS = 365
+# Free text (history notes, exam findings, diagnosis and plan notes): a long page at most, as
+# elsewhere (treatments.MAX_TEXT). 50,000 characters of notes were stored and shown.
+MAX_TEXT_CHARS = 5000
 MAX_SIGNATURE_BYTES = 300_000
 MAX_SIGNATURE_SIDE_PX = 2000
 
@@ -94,6 +97,12 @@ def _check_date(errors: dict[str, list[str]], field: str, value: Any) -> date | 
         _add(errors, field, "Check the year.")
         return None
     return value
+
+
+def _text_limit(errors: dict[str, list[str]], field: str, text: str) -> str:
+    if len(text) > MAX_TEXT_CHARS:
+        _add(errors, field, f"At most {MAX_TEXT_CHARS} characters (this has {len(text)}).")
+    return text
 
 
 def _not_before_birth(
@@ -161,7 +170,7 @@ def _clean_history(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
         clean[f] = list(value)
     for f in _TEXT_FIELDS:
         value = data.get(f) or ""
-        clean[f] = value.strip() if isinstance(value, str) else str(value)
+        clean[f] = _text_limit(errors, f, value.strip() if isinstance(value, str) else str(value))
     for f in _BOOL_FIELDS:
         clean[f] = bool(data.get(f, False))
     for f in ("pregnant", "lactating"):
@@ -626,7 +635,9 @@ def record_exam(patient: Patient, user: User, data: dict[str, Any]) -> ScalpExam
         or _today()
     )
     exam.female_pattern_confirmed = bool(get["female_pattern_confirmed"])
-    exam.findings = get["findings"] if isinstance(get["findings"], str) else ""
+    exam.findings = _text_limit(
+        errors, "findings", get["findings"] if isinstance(get["findings"], str) else ""
+    )
     if get["norwood_hamilton"]:
         exam.norwood_hamilton = _scale(errors, scales.norwood_hamilton, get["norwood_hamilton"])
     if get["ludwig"]:
@@ -848,7 +859,7 @@ def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diag
         condition=key,
         label=dx.label,
         stage=stage,
-        notes=notes.strip() if isinstance(notes, str) else "",
+        notes=_text_limit(errors, "notes", notes.strip() if isinstance(notes, str) else ""),
     )
     if dx.icd10:
         row.icd10_code, row.icd10_system, row.icd10_version = (
@@ -1194,7 +1205,7 @@ def _clean_plan_fields(
         out["start_on"] = v
     if "notes" in data:
         v = data["notes"] or ""
-        out["notes"] = v.strip() if isinstance(v, str) else ""
+        out["notes"] = _text_limit(errors, "notes", v.strip() if isinstance(v, str) else "")
     return out
 
 
