@@ -8,6 +8,7 @@ from datetime import date
 from anagen.outcomes.progress import (
     COHORT_CHART_DODGE_WEEKS,
     VisitPoint,
+    _legend_counts,
     build_progress,
     cohort_chart_spec,
     mark_within_noise,
@@ -251,3 +252,13 @@ def test_a_forecast_names_the_modalities_it_does_not_model():
     )  # fmt: skip
     assert any("No baseline density" in n for n in zero.notes)
     assert not any(n.startswith("Not modelled") for n in zero.notes)
+
+
+def test_the_cohort_charts_size_legend_shows_whole_patients():
+    """One patient's chart read 0.2, 0.4, … 1.0 patients."""
+    rows = [{"arm": "prp", "week": w, "mean": 1.0, "lower": 0.0, "upper": 2.0, "n": 1}
+            for w in (4, 12)]  # fmt: skip
+    spec = cohort_chart_spec(rows, "hairs/cm²", {})
+    [points] = [layer for layer in spec["layer"] if layer["mark"]["type"] == "point"]
+    assert points["encoding"]["size"]["legend"]["values"] == [1]
+    assert _legend_counts([1, 2, 3, 5, 8, 13, 21]) == [1, 3, 8, 21]

@@ -438,7 +438,9 @@ def progress_chart_spec(progress: Progress) -> dict[str, Any] | None:
         "data": {"values": values},
         "facet": {"field": "measure", "type": "nominal", "title": None, "sort": order},
         "columns": 3,
-        "resolve": {"scale": {"y": "independent"}},
+        # Every panel its own week axis: a shared one was drawn only under the last row, so
+        # the upper panels had no weeks and the empty cells of the last row bare axes.
+        "resolve": {"scale": {"y": "independent"}, "axis": {"x": "independent"}},
         "spec": {
             "width": 250,
             "height": 150,
@@ -522,6 +524,16 @@ def forecast_chart_spec(progress: Progress) -> dict[str, Any] | None:
     }  # fmt: skip
 
 
+def _legend_counts(ns: list[int]) -> list[int]:
+    """Up to four patient counts for a size legend: all of them when few, else the smallest,
+    the largest and two between."""
+    distinct = sorted(set(ns))
+    if len(distinct) <= 4:
+        return distinct
+    picks = {distinct[round(i * (len(distinct) - 1) / 3)] for i in range(4)}
+    return sorted(picks)
+
+
 COHORT_CHART_DODGE_WEEKS = 0.8  # arms side by side at a visit, about 10 px apart at 48 weeks
 
 
@@ -547,6 +559,9 @@ def cohort_chart_spec(rows: list[dict[str, Any]], unit: str, labels: dict[str, s
         "type": "quantitative",
         "title": "Patients",
         "scale": {"range": [0, 160], "zero": True},  # area proportional to n
+        # Whole patients in the legend: the counts drawn (one patient's chart read 0.2, 0.4,
+        # … 1.0).
+        "legend": {"values": _legend_counts([v["n"] for v in values]), "format": "d"},
     }
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
