@@ -197,6 +197,17 @@ class TestProducts:
         ok = api("post", "/products", self.product_body(labelled_particles_per_vial=1e14))
         assert ok.status_code == 201, ok.content
 
+    def test_a_name_differing_only_in_capitals_or_spaces_is_the_same_product(self, api):
+        assert api("post", "/products", self.product_body()).status_code == 201
+        text = detail(
+            api("post", "/products", self.product_body(name="ev  1", manufacturer="MAKER"))
+        )
+        assert text == (
+            "name: This manufacturer already has “EV 1”, which differs only in capitals or "
+            "spaces; use that product."
+        )
+        assert Product.objects.count() == 1
+
     def test_components_are_kept_once_each_and_bad_ones_refused(self, api):
         body = self.product_body(components=[" Trehalose ", "trehalose", "human  serum albumin"])
         response = api("post", "/products", body)

@@ -167,3 +167,10 @@ def test_a_lot_near_its_expiry_says_so_on_its_page_and_in_the_list(client, make_
     assert "expires in" not in client.get(f"/products/lots/{later.pk}/").content.decode()
     listing = client.get("/products/").content.decode()
     assert listing.count('class="badge lot-expiring"') == 2
+
+
+def test_a_lot_without_a_storage_location_says_no_readings_cover_it(client, make_lot, quality):
+    lot = make_lot(released=True, lot_number="NOLOC-1")
+    client.force_login(quality)
+    page = client.get(f"/products/lots/{lot.pk}/").content.decode()
+    assert "No storage location was recorded for this lot: no temperature readings cover it" in page

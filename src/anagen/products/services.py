@@ -334,11 +334,21 @@ def _apply_product(product: Product, data: dict[str, Any]) -> None:
 
 
 def _unique_product(clinic: Clinic, product: Product) -> None:
-    clash = Product.objects.filter(
-        clinic=clinic, manufacturer=product.manufacturer, name=product.name
-    ).exclude(pk=product.pk)
-    if clash.exists():
-        raise _fail("name", "This manufacturer already has a product of this name here.")
+    # Compared as the lot importer matches names (capitals and runs of spaces aside): "UC-MSC
+    # EV 10B" and "uc-msc ev 10b" side by side in the receive list invited the wrong pick.
+    # A clinic has a handful of products: compared here rather than in SQL.
+    key = (_name_key(product.manufacturer or ""), _name_key(product.name or ""))
+    others = Product.objects.filter(clinic=clinic).exclude(pk=product.pk)
+    for other in others.only("manufacturer", "name"):
+        if (_name_key(other.manufacturer), _name_key(other.name)) == key:
+            same = other.manufacturer == product.manufacturer and other.name == product.name
+            raise _fail(
+                "name",
+                "This manufacturer already has a product of this name here."
+                if same
+                else f"This manufacturer already has “{other.name}”, which differs only in "
+                "capitals or spaces; use that product.",
+            )
 
 
 def create_product(clinic: Clinic, user: User, data: dict[str, Any]) -> Product:
