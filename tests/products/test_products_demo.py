@@ -59,3 +59,12 @@ def test_every_demo_lot_is_stored_where_its_range_allows(products_demo):
         assert lot.storage_location is not None
         assert lot.storage_location.set_min_temperature_c is not None
         assert services.storage_mismatch(lot.product, lot.storage_location) is None
+
+
+def test_the_demo_spec_is_older_than_every_decision_citing_it(products_demo, clinic_a):
+    from anagen.products.models import LotDecision
+
+    decisions = LotDecision.objects.filter(clinic=clinic_a, spec__isnull=False)
+    assert decisions.exists()
+    for d in decisions.select_related("spec"):
+        assert d.spec.created_at <= d.decided_at, (d.spec.created_at, d.decided_at)

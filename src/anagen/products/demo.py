@@ -144,7 +144,10 @@ def load_demo(clinic: Clinic, users: dict[str, User]) -> None:
     nurse = users[Role.NURSE.value]
     quality2 = _second_quality_user(clinic)
     services.settings_for(clinic)
-    services.current_spec(clinic)
+    # The spec in force when the demo lots arrived: made "now" it was dated after the lot
+    # decisions that cite it.
+    with demo_clock(timezone.localdate() - timedelta(days=RECEIVED_DAYS_AGO + 1)):
+        services.current_spec(clinic)
     if Lot.objects.filter(clinic=clinic).exists():
         return  # lots are the last thing made below, so their presence means "done"
     uc, ad = (_product(clinic, users[Role.ADMIN.value], p) for p in PRODUCTS)
