@@ -74,6 +74,12 @@ def render_rules_markdown(ruleset: Ruleset | None = None) -> str:
         "the rules in force (these, with the clinic's overrides) still give its result; when a "
         'rule change alters the result, plans and sessions wait for "Screen again".',
         "",
+        "At the point of care the session checklist names each WARN and REFER finding (rule "
+        "and reason) and marks it “!”, not as passed; the session is recorded only once "
+        "whoever records it confirms they checked the findings with the patient (the page's "
+        "box, `confirm_screening: true` in the API). A BLOCK a clinician overrode is shown the "
+        "same way, with the override.",
+        "",
     ]
     for modality in MODALITIES:
         rules = [r for r in rs.rules if r.modality == modality]
