@@ -118,6 +118,17 @@ class TestNumbersWithAUnit:
         assert not form.is_valid()
         assert form.errors["size_mode_nm"] == [f"Enter a number (e.g. 1.2e11), not “{text}”."]
 
+    @pytest.mark.parametrize("text", ["<0.05", "< 0.05 EU/mL", "≤0.05"])
+    def test_a_result_below_the_quantitation_limit_is_answered_with_what_to_enter(self, text):
+        """ "<0.05" got "Enter a number", though certificates print endotoxin so."""
+        form = form_with(endotoxin_eu_per_ml=text)
+        assert not form.is_valid()
+        message = form.errors["endotoxin_eu_per_ml"][0]
+        assert "below the laboratory's quantitation limit: enter the limit itself (0.05)" in message
+        size = form_with(particles_per_ml="<1e8")
+        assert not size.is_valid()
+        assert "ask the laboratory for the measured value" in size.errors["particles_per_ml"][0]
+
     def test_a_trailing_comma_gets_no_suggestion_ten_times_too_large(self):
         form = form_with(size_mode_nm="1.5,")
         assert not form.is_valid()

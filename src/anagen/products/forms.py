@@ -236,6 +236,12 @@ _TIMES_TEN_TO = re.compile(r"^[x×*]\s*10\s*(?:\^|\*\*|e)?\s*([-+]?\d+)", re.IGN
 _ONE_GROUP_NO_POINT = re.compile(r"^[-+]?[1-9]\d{0,2},\d{3}([eE][-+]?\d+)?$", re.ASCII)
 
 
+# "<0.05", "< 0.05", "≤0.05": a result under the quantitation limit.
+_BELOW_LIMIT = re.compile(r"^\s*[<≤]\s*=?\s*([0-9][0-9.eE+-]*)\s*\S*\s*$")
+# Results the release specification holds to a maximum: "<limit" is then "at most limit".
+_UPPER_LIMIT_RESULTS = frozenset({"endotoxin_eu_per_ml", "residual_dna_ng_per_dose"})
+
+
 def decimal_comma_message(text: str) -> str:
     """What to write instead of a number with a decimal comma ("0,05")."""
     # A moved point is suggested only for one comma between digits ("1.5," is no number).
@@ -257,6 +263,20 @@ def read_coa_number(name: str, text: str) -> float | dict[str, Any]:
     """A CoA form entry as stored: a number in the field's unit, or ``{value, unit}`` when a
     unit was typed after it (converted on release, as for the CSV import). ValueError with
     the message for the user when it cannot be read without guessing."""
+    below = _BELOW_LIMIT.match(text)
+    if below:
+        # "<0.05": certificates print results under the quantitation limit so.
+        limit = below.group(1)
+        if name in _UPPER_LIMIT_RESULTS:
+            raise ValueError(
+                f"“{text}” is below the laboratory's quantitation limit: enter the limit itself "
+                f"({limit}). This result is held to a maximum, so it is then checked as at most "
+                f"{limit}, the conservative reading; the attached CoA keeps the “<”."
+            )
+        raise ValueError(
+            f"“{text}” is below the laboratory's quantitation limit, which cannot be checked "
+            "against this result's minimum: ask the laboratory for the measured value."
+        )
     m = _NUMBER_THEN_UNIT.match(text)
     number, unit = (m.group(1), m.group(2)) if m else ("", text)
     if unit[:1] == ",":  # 1.234,5: a European number, not a number and a unit
