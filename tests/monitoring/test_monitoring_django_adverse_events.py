@@ -605,3 +605,48 @@ class TestOpenedValuesOfAnEvent:
         assert client.post(edit, again).status_code == 302
         event.refresh_from_db()
         assert sorted(event.seriousness) == ["hospitalization", "life_threatening"]
+
+
+def test_an_event_that_put_the_patient_in_hospital_is_serious(clinician, patient):
+    """Action "Hospitalised" with no criterion ticked was neither serious nor reportable."""
+    event = services.record_adverse_event(
+        patient, clinician,
+        {"term_key": "pain", "grade": 2, "onset_date": TODAY, "action_taken": "hospitalised"},
+    )  # fmt: skip
+    assert event.seriousness == ["hospitalization"] and event.serious_or_high_grade
+
+
+def test_the_same_event_at_another_grade_is_refused_as_recorded_already(clinician, patient):
+    """A second form at grade 3 recorded a grade-2 event twice (both on the reportable list)."""
+    data = {"term_key": "pain", "grade": 2, "onset_date": TODAY}
+    services.record_adverse_event(patient, clinician, data)
+    with pytest.raises(services.MonitoringError) as refused:
+        services.record_adverse_event(patient, clinician, {**data, "grade": 3})
+    assert "already recorded" in " ".join(refused.value.errors["term_key"])
+    assert AdverseEvent.objects.filter(patient=patient).count() == 1
+
+
+def test_an_event_cannot_be_reported_at_a_visit_before_it_began(clinician, patient):
+    visit = services.record_visit(
+        patient, clinician, {"visit_date": TODAY - timedelta(days=1), "density_per_cm2": 120}
+    )
+    with pytest.raises(services.MonitoringError) as refused:
+        services.record_adverse_event(
+            patient, clinician,
+            {"term_key": "headache", "grade": 1, "onset_date": TODAY, "visit_id": visit.pk},
+        )  # fmt: skip
+    assert "after the visit of" in refused.value.errors["visit_id"][0]
+    assert not AdverseEvent.objects.exists()
+
+
+def test_an_event_reported_outside_a_visit_is_voided_from_its_own_page(client, clinician, patient):
+    event = services.record_adverse_event(
+        patient, clinician, {"term_key": "pain", "grade": 3, "onset_date": TODAY}
+    )
+    client.force_login(clinician)
+    page = client.get(f"/monitoring/{patient.pk}/adverse-events/{event.pk}/edit/").content.decode()
+    action = f"/monitoring/{patient.pk}/adverse-events/{event.pk}/void/"
+    assert f'action="{action}"' in page
+    client.post(action, {"reason": "Recorded twice by mistake"})
+    event.refresh_from_db()
+    assert event.is_voided

@@ -1254,6 +1254,10 @@ def _clean_event(
         )
     if grade == 5 and "death" not in out["seriousness"]:
         out["seriousness"] = sorted({*out["seriousness"], "death"})
+    if out["action_taken"] == AdverseEvent.Action.HOSPITALISED:
+        # Admitted because of the event: serious by ICH E2A ("requires inpatient
+        # hospitalisation"). Left unticked, it stayed off the reportable list.
+        out["seriousness"] = sorted({*out["seriousness"], "hospitalization"})
     out["related_session_date"] = read_date(
         err, "related_session_date", data.get("related_session_date")
     )
@@ -1274,6 +1278,12 @@ def _clean_event(
         err.add("meddra_code", "Give the code with the MedDRA version.")
     out["meddra_code"], out["meddra_version"] = code, version
     out["visit"] = _event_visit(patient, data.get("visit_id"), err, stored)
+    if out["visit"] is not None and onset is not None and onset > out["visit"].visit_date:
+        err.add(
+            "visit_id",
+            f"The event began on {long_date(onset)}, after the visit of "
+            f"{long_date(out['visit'].visit_date)}: it cannot have been reported there.",
+        )
     if grade is not None:
         out["serious_or_high_grade"] = ctcae.is_serious_or_high_grade(
             int(grade), seriousness=out["seriousness"]
@@ -1304,14 +1314,14 @@ def _check_related_after_treatment(
 
 
 def _duplicate_event_message(patient: Patient, values: Mapping[str, Any]) -> str | None:
-    """Why an event is one already recorded (a form sent twice): the same term, grade,
-    onset, session and lot, not voided."""
+    """Why an event is one already recorded (a form sent twice): the same term, onset,
+    session and lot, not voided. Whatever the grade: a second form at another grade recorded
+    one event twice (the grade is raised on the event)."""
     onset: date = values["onset_date"]
     same = (
         AdverseEvent.objects.filter(
             patient=patient,
             term_key=values["term_key"],
-            grade=values["grade"],
             onset_date=onset,
             related_session_date=values.get("related_session_date"),
             product_lot_number=values.get("product_lot_number", ""),
@@ -1326,7 +1336,8 @@ def _duplicate_event_message(patient: Patient, values: Mapping[str, Any]) -> str
         f"{same.term_name} with onset on {long_date(same.onset_date)} is already recorded for "
         f"this patient (grade {same.grade}, recorded by {display_name(same.reported_by)} on "
         f"{timezone.localtime(same.created_at):%Y-%m-%d %H:%M}). "
-        "Update that event (grade, outcome, description) instead of recording it twice."
+        "Update that event (raise or lower its grade, outcome, description) instead of "
+        "recording it twice."
     )
 
 

@@ -712,6 +712,9 @@ def adverse_event_edit(request: ClinicRequest, patient_id: int, event_id: int) -
             "event": event,
             "grades": _grade_table(),
             "history": history,
+            # Here too, not only on its visit's page: an event reported outside a visit
+            # could be voided nowhere.
+            "may_void": can(request, "record.void"),
         },
         status=_status(request),
     )
