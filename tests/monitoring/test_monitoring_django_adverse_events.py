@@ -650,3 +650,17 @@ def test_an_event_reported_outside_a_visit_is_voided_from_its_own_page(client, c
     client.post(action, {"reason": "Recorded twice by mistake"})
     event.refresh_from_db()
     assert event.is_voided
+
+
+def test_a_visit_before_the_baseline_is_not_compared_with_the_later_baseline(clinician, patient):
+    from anagen.monitoring import selectors
+
+    services.record_visit(
+        patient, clinician, {"visit_date": TODAY, "is_baseline": True, "density_per_cm2": 120}
+    )
+    earlier = services.record_visit(
+        patient, clinician, {"visit_date": TODAY - timedelta(days=2), "density_per_cm2": 100}
+    )
+    change = selectors.change_from_baseline(earlier)
+    assert change.baseline_date is None and change.density_change_pct is None
+    assert change.note.startswith(f"No change: this visit is before the baseline visit of {TODAY}")

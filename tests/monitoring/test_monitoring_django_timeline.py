@@ -415,3 +415,20 @@ def test_an_adverse_event_reads_as_the_clinician_described_it(clinician, patient
     assert "grade 2: Erythema and tender swelling over vertex" in details
     assert f"grade 1 (CTCAE grade 1: {bare.grade_text})" in details
     assert described.grade_text not in " ".join(details)
+
+
+def test_a_second_photo_of_a_view_at_one_visit_is_refused(clinician, patient):
+    """It was stored and never shown: the comparison shows one photo per view."""
+    visit = services.record_visit(
+        patient, clinician, {"visit_date": TODAY, "density_per_cm2": 120},
+        photos=[services.PhotoUpload(png("front.png"), "global", "frontal")],
+    )  # fmt: skip
+    other = io.BytesIO()
+    from PIL import Image
+
+    Image.new("RGB", (400, 300), (90, 60, 50)).save(other, format="PNG")
+    second = SimpleUploadedFile("front2.png", other.getvalue(), content_type="image/png")
+    with pytest.raises(services.MonitoringError) as refused:
+        services.add_photos(visit, clinician, [services.PhotoUpload(second, "global", "frontal")])
+    assert refused.value.errors["image"][0].startswith("This visit already has a frontal photo")
+    assert visit.photos.count() == 1

@@ -371,7 +371,13 @@ def baseline_for(visit: Visit) -> Visit | None:
         .order_by("-visit_date", "-id")
         .first()
     )
-    return course_base or baseline_visit(visit.patient)
+    if course_base is not None:
+        return course_base
+    first = baseline_visit(visit.patient)
+    # A visit dated before every baseline has none: it was compared with a later one.
+    if first is not None and first.visit_date > visit.visit_date:
+        return None
+    return first
 
 
 def course_start(visit: Visit) -> date | None:
@@ -460,6 +466,14 @@ def change_from_baseline(visit: Visit) -> Change:
         }
     )  # fmt: skip
     note = ""
+    if base is None:
+        first = baseline_visit(visit.patient)
+        if first is not None:
+            note = (
+                f"No change: this visit is before the baseline visit of "
+                f"{first.visit_date:%Y-%m-%d}, and change is taken from a baseline on or "
+                "before the visit."
+            )
     if missing:
         words = " and ".join(missing)
         note = (

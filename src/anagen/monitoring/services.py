@@ -1066,8 +1066,39 @@ def add_photos(visit: Visit, user: User, photos: Iterable[PhotoUpload]) -> list[
         lock_patient(visit.patient)
         _writable(_lock_visit(visit), "visit")  # voided meanwhile?
         _refuse_stored_twice(err, visit.patient_id, visit, cleaned)
+        _refuse_second_view(err, visit, cleaned)
         err.raise_if_any()
         return [_store_photo(visit, user, u, c) for u, c in cleaned]
+
+
+def _refuse_second_view(
+    err: _Errors, visit: Visit, cleaned: list[tuple[PhotoUpload, uploads.CleanImage]]
+) -> None:
+    """One global photo per view and visit: a second frontal photo was stored and never
+    shown (the comparison shows one per view). Call with the visit's row locked."""
+    labels = dict(VIEWS)
+    stored = {
+        p.view: p
+        for p in Photo.objects.filter(
+            visit=visit, kind=Photo.Kind.GLOBAL, voided_at__isnull=True
+        ).order_by("uploaded_at")
+    }
+    seen: set[str] = set()
+    for upload, _ in cleaned:
+        if upload.kind != Photo.Kind.GLOBAL:
+            continue
+        label = str(labels.get(upload.view, upload.view)).lower()
+        earlier = stored.get(upload.view)
+        if earlier is not None:
+            err.add(
+                upload.field,
+                f"This visit already has a {label} photo (uploaded "
+                f"{timezone.localtime(earlier.uploaded_at):%Y-%m-%d %H:%M}): void it first if "
+                "this one replaces it.",
+            )
+        elif upload.view in seen:
+            err.add(upload.field, f"Two {label} photos were chosen: a visit keeps one per view.")
+        seen.add(upload.view)
 
 
 def _refuse_stored_twice(
