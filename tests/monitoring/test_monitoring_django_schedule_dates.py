@@ -237,7 +237,9 @@ def test_reminder_phone_numbers_stay_as_they_are_unless_they_could_be_formulas(
         "@SUM(A1)": "'@SUM(A1)",
     }
     for i, phone in enumerate(phones):
-        p = make_patient(clinic_a, clinician, family_name=f"Phone{i}", phone=phone)
+        p = make_patient(clinic_a, clinician, family_name=f"Phone{i}")
+        # As stored before phone numbers were checked on entry: the export guards them still.
+        type(p).objects.filter(pk=p.pk).update(phone=phone)
         services.add_scheduled_visit(p, front_desk, due_date=TODAY + timedelta(days=1))
     rows = _reminders(client, front_desk)
     got = {r["family_name"]: r["phone"] for r in rows}
