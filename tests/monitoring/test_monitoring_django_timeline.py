@@ -303,6 +303,19 @@ def test_sessions_given_with_the_decision_are_stored_as_entered(clinician, patie
     assert row.inputs["sessions_done"] == 3 and row.inputs["sessions_done_source"] == "entered"
 
 
+def test_a_session_count_other_than_the_record_needs_a_reason(clinician, patient):
+    """ "10 of 3 planned sessions done" was stored beside a record of 2, unexplained."""
+    _, _, _, visit = full_course(patient, clinician, sessions=2)
+    with pytest.raises(services.MonitoringError) as refused:
+        services.record_decision(
+            visit, clinician, decided="continue_as_planned", sessions_done=10, sessions_planned=3
+        )
+    assert refused.value.errors["rationale"] == [
+        "10 sessions done were entered, but 2 are recorded before this visit: give the reason "
+        "(for example, sessions given elsewhere)."
+    ]
+
+
 # --- permissions ---------------------------------------------------------------------------
 
 

@@ -676,6 +676,14 @@ class ProposalView:
         return text + "."
 
 
+def sessions_recorded_for(visit: Visit) -> int:
+    """The sessions of the visit's course recorded before it, as the proposal counts them."""
+    plan = plan_for(visit)
+    return sessions_done_before(
+        visit.patient, visit.visit_date, course_modality(plan), course_start(visit)
+    )
+
+
 def proposal_for(
     visit: Visit, *, sessions_done: int | None = None, sessions_planned: int | None = None
 ) -> ProposalView:

@@ -1590,7 +1590,15 @@ def record_decision(
             err.add("extra_sessions", "How many sessions to add?")
     if decided == decision.Proposal.MAINTENANCE and months is None:
         months = prop.decision.maintenance_interval_months
-    if decided != prop.decision.proposal.value and len(rationale) < 5:
+    recorded = selectors.sessions_recorded_for(visit) if done is not None else None
+    if done is not None and done != recorded and len(rationale) < 5:
+        # "10 of 3 planned sessions done" was stored beside a record of 1, unexplained.
+        err.add(
+            "rationale",
+            f"{done} sessions done were entered, but {recorded} are recorded before this visit: "
+            "give the reason (for example, sessions given elsewhere).",
+        )
+    elif decided != prop.decision.proposal.value and len(rationale) < 5:
         reasons = "; ".join(prop.decision.reasons)
         err.add(
             "rationale",
