@@ -911,7 +911,16 @@ def record_visit(
         if scheduled_visit.patient_id != patient.pk:
             err.add("scheduled_visit", "This appointment belongs to another patient.")
         elif scheduled_visit.is_voided or scheduled_visit.status != ScheduledVisit.Status.PLANNED:
-            err.add("scheduled_visit", "This appointment is not open (already done or cancelled).")
+            state = (
+                "voided"
+                if scheduled_visit.is_voided
+                else scheduled_visit.get_status_display().lower()
+            )
+            err.add(
+                "scheduled_visit",
+                f"This appointment is no longer open (it is {state}): record the visit without "
+                "it, from the patient's timeline (“Record a visit”).",
+            )
         elif scheduled_visit.kind == ScheduledVisit.Kind.BASELINE:
             visit_values["is_baseline"] = True
         elif (

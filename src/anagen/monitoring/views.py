@@ -38,7 +38,7 @@ from anagen.patients.models import Patient
 from anagen.patients.selectors import log_request_access
 
 # Fields a service names that are not fields of the page's form: said in words.
-FIELD_LABELS = {"visit_id": "Visit"}
+FIELD_LABELS = {"visit_id": "Visit", "scheduled_visit": "Appointment"}
 
 
 def _apply_errors(form, error: services.MonitoringError) -> None:
