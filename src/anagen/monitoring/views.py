@@ -772,6 +772,7 @@ def void_record(request: ClinicRequest, patient_id: int, kind: str, object_id: i
             messages.success(request, f"{label.capitalize()} voided. It stays in the history.")
             return redirect(back)
     context = {
+        "already_voided": obj.is_voided,
         "form": form,
         "patient": patient,
         "what": f"this {label}",

@@ -651,6 +651,7 @@ def reading_void(request: ClinicRequest, location_id: int, reading_id: int) -> H
             return redirect(back)
     when = timezone.localtime(reading.recorded_at)
     context = {
+        "already_voided": reading.is_voided,
         "form": form,
         "what": "this reading",
         "description": f"{location.name}: {reading.temperature_c} °C at {when:%Y-%m-%d %H:%M %Z}",

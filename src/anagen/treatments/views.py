@@ -280,6 +280,7 @@ def session_void(request: ClinicRequest, patient_id: int, session_id: int) -> Ht
             )
             return redirect(back)
     context = {
+        "already_voided": session.is_voided,
         "form": form,
         "patient": patient,
         "what": "this session",
