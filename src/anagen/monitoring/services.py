@@ -667,7 +667,9 @@ def _clean_photos(
             err.add(p.field, "Choose global photo or trichoscopy.")
             continue
         if p.kind == Photo.Kind.GLOBAL and p.view not in views:
-            err.add(p.field, f"A global photo needs a view: {', '.join(sorted(views))}.")
+            # Under the view's own field where the form has one (the photo form's "image").
+            where = "view" if p.field == "image" else p.field
+            err.add(where, f"A global photo needs a view: {', '.join(sorted(views))}.")
             continue
         if p.kind == Photo.Kind.TRICHOSCOPY and p.view:
             err.add(p.field, "Trichoscopy images have no global view.")
