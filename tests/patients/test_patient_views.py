@@ -468,6 +468,14 @@ class TestTwoPeopleEditingOneRecord:
         assert form["opened-phone"] == ['"+44 20 7946 0001"']  # JSON
         return patient, url, form
 
+    def test_an_opened_value_tampered_with_is_refused_not_a_500(self, client, opened):
+        """A number where the opened date of birth was raised AttributeError (a 500)."""
+        patient, url, form = opened
+        response = client.post(url, {**form, "opened-date_of_birth": ["5"]})
+        assert response.status_code in (302, 400)
+        patient.refresh_from_db()
+        assert patient.phone == "+44 20 7946 0001"
+
     def test_a_field_changed_meanwhile_by_someone_else_is_kept(self, client, opened):
         patient, url, form = opened
         Patient.objects.filter(pk=patient.pk).update(phone="+44 20 7946 0002")

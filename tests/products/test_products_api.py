@@ -76,6 +76,10 @@ class TestSpecifications:
         yaml_text = spec_yaml("v3") + "approved_on: 2026-01-01\n"
         assert "only text, numbers and lists" in detail(api("post", "/specs", {"yaml": yaml_text}))
 
+    @pytest.mark.parametrize("text", ["a: 2026-13-45", "9999-99-99"])
+    def test_an_impossible_date_in_the_yaml_is_a_400_not_a_500(self, api, text):
+        assert detail(api("post", "/specs", {"yaml": text})).startswith("spec: Not valid YAML")
+
     def test_a_numeric_version_becomes_text(self, api):
         yaml_text = spec_yaml("PLACEHOLDER").replace("version: PLACEHOLDER", "version: 9")
         response = api("post", "/specs", {"yaml": yaml_text})

@@ -100,7 +100,9 @@ class ShownBoundField(BoundField):
             if sent:
                 try:
                     opened = self.field.to_python(opened)
-                except ValidationError:
+                except (ValidationError, TypeError, AttributeError, ValueError):
+                    # Not a value this field could have shown (a page tampered with: a
+                    # number where a date was): taken as changed, never a 500.
                     return True
                 return bool(self.field.has_changed(opened, self.data))
         return bool(super()._has_changed())  # type: ignore[misc]  # not in django-stubs

@@ -173,6 +173,8 @@ def create_spec_version(clinic: Clinic, user: User, yaml_text: str) -> ReleaseSp
         data = yaml.safe_load(yaml_text)
     except yaml.YAMLError as exc:
         raise _fail("spec", f"Not valid YAML: {exc}") from exc
+    except (ValueError, OverflowError) as exc:  # a date such as 2026-13-45: a 500 it was
+        raise _fail("spec", f"Not valid YAML: {exc}.") from exc
     try:
         parsed = release.parse_spec(data)
     except (release.SpecError, TypeError, AttributeError, ValueError, OverflowError) as exc:
