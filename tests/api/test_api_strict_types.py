@@ -400,3 +400,17 @@ def test_a_list_of_whole_numbers_names_the_wrong_item():
     assert errors_for(EditIn, "centreline_px", [[1.0, 2], [3, False]]) == {
         ("centreline_px", 1, 1): GIVE_NUMBER_NOT_BOOL
     }
+
+
+@pytest.mark.parametrize("spelling", ["{pk}_0", "+{pk}", "{pk}.0", "%20{pk}", "{pk}%0A"])
+def test_an_id_in_the_path_is_plain_digits(
+    client, api_token, clinic_a, make_user, make_patient, spelling
+):
+    """/patients/2_0 opened patient 20, and /patients/+2, /2.0 and /2%0A patient 2 (Python's
+    int() reads them); the access log then kept a path with a newline in it."""
+    user = make_user(Role.CLINICIAN, clinic_a, username="reader")
+    patient = make_patient(clinic_a, user)
+    headers = {"Authorization": f"Bearer {api_token(user, clinic_a)}"}
+    assert client.get(f"/api/v1/patients/{patient.pk}", headers=headers).status_code == 200
+    odd = "/api/v1/patients/" + spelling.format(pk=patient.pk)
+    assert client.get(odd, headers=headers).status_code == 404

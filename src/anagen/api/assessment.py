@@ -508,7 +508,7 @@ def add_rule_override(request: ClinicRequest, payload: RuleOverrideIn):
 
 
 @router.get(
-    "/{patient_id}",
+    "/{int:patient_id}",
     response=ConsultationOut,
     summary="The whole consultation: steps and the latest record of each",
     auth=guard("consultation.view"),
@@ -529,7 +529,7 @@ def consultation(request: ClinicRequest, patient_id: int):
 
 
 @router.get(
-    "/{patient_id}/history",
+    "/{int:patient_id}/history",
     response=list[MedicalHistoryOut],
     summary="All versions of the medical history, newest first",
     auth=guard("consultation.view"),
@@ -539,7 +539,7 @@ def list_history(request: ClinicRequest, patient_id: int):
 
 
 @router.post(
-    "/{patient_id}/history",
+    "/{int:patient_id}/history",
     response={201: MedicalHistoryOut},
     summary="Record a new history version (screened at once)",
     description=(
@@ -556,7 +556,7 @@ def record_history(request: ClinicRequest, patient_id: int, payload: HistoryIn):
 
 
 @router.get(
-    "/{patient_id}/screening",
+    "/{int:patient_id}/screening",
     response=ScreeningOut,
     summary="The latest screening result",
     auth=guard("consultation.view"),
@@ -569,7 +569,7 @@ def latest_screening(request: ClinicRequest, patient_id: int):
 
 
 @router.post(
-    "/{patient_id}/screening",
+    "/{int:patient_id}/screening",
     response={201: ScreeningOut},
     summary="Screen the latest history again today",
     auth=guard("history.edit"),
@@ -585,7 +585,7 @@ def screen_again(request: ClinicRequest, patient_id: int, payload: ScreenIn):
 
 
 @router.post(
-    "/{patient_id}/screening/overrides",
+    "/{int:patient_id}/screening/overrides",
     response={201: OverrideOut},
     summary="Override a BLOCK of the latest screening (written reason, audited)",
     auth=guard("screening.override"),
@@ -598,7 +598,7 @@ def override_block(request: ClinicRequest, patient_id: int, payload: OverrideIn)
 
 
 @router.get(
-    "/{patient_id}/exams",
+    "/{int:patient_id}/exams",
     response=list[ExamOut],
     summary="Scalp examinations, newest first",
     auth=guard("consultation.view"),
@@ -608,7 +608,7 @@ def list_exams(request: ClinicRequest, patient_id: int):
 
 
 @router.post(
-    "/{patient_id}/exams",
+    "/{int:patient_id}/exams",
     response={201: ExamOut},
     summary="Record a scalp examination",
     auth=guard("exam.edit"),
@@ -619,7 +619,7 @@ def record_exam(request: ClinicRequest, patient_id: int, payload: ExamIn):
 
 
 @router.get(
-    "/{patient_id}/diagnoses",
+    "/{int:patient_id}/diagnoses",
     response=list[DiagnosisOut],
     summary="Diagnoses, newest first",
     auth=guard("consultation.view"),
@@ -630,7 +630,7 @@ def list_diagnoses(request: ClinicRequest, patient_id: int):
 
 
 @router.post(
-    "/{patient_id}/diagnoses",
+    "/{int:patient_id}/diagnoses",
     response={201: DiagnosisOut},
     summary="Record a coded diagnosis",
     auth=guard("diagnosis.edit"),
@@ -641,7 +641,7 @@ def record_diagnosis(request: ClinicRequest, patient_id: int, payload: Diagnosis
 
 
 @router.get(
-    "/{patient_id}/proposals",
+    "/{int:patient_id}/proposals",
     response=ProposalsOut,
     summary="Plans proposed for the latest diagnosis and screening",
     auth=guard("consultation.view"),
@@ -655,7 +655,7 @@ def list_proposals(request: ClinicRequest, patient_id: int):
 
 
 @router.get(
-    "/{patient_id}/plans",
+    "/{int:patient_id}/plans",
     response=list[PlanOut],
     summary="Treatment plans, newest first",
     auth=guard("consultation.view"),
@@ -665,7 +665,7 @@ def list_plans(request: ClinicRequest, patient_id: int):
 
 
 @router.post(
-    "/{patient_id}/plans",
+    "/{int:patient_id}/plans",
     response={201: PlanOut},
     summary="Accept a proposal (optionally edited); a BLOCK needs an override first",
     auth=guard("plan.edit"),
@@ -676,7 +676,7 @@ def accept_plan(request: ClinicRequest, patient_id: int, payload: PlanIn):
 
 
 @router.patch(
-    "/{patient_id}/plans/{plan_id}",
+    "/{int:patient_id}/plans/{int:plan_id}",
     response=PlanOut,
     summary="Edit a plan nobody has consented to yet",
     auth=guard("plan.edit"),
@@ -690,7 +690,7 @@ def update_plan(request: ClinicRequest, patient_id: int, plan_id: int, payload: 
 
 
 @router.post(
-    "/{patient_id}/plans/{plan_id}/cancel",
+    "/{int:patient_id}/plans/{int:plan_id}/cancel",
     response=PlanOut,
     summary="Cancel a plan (reason required)",
     auth=guard("plan.edit"),
@@ -703,7 +703,7 @@ def cancel_plan(request: ClinicRequest, patient_id: int, plan_id: int, payload: 
 
 
 @router.post(
-    "/{patient_id}/plans/{plan_id}/consents",
+    "/{int:patient_id}/plans/{int:plan_id}/consents",
     response={201: ConsentOut},
     summary="Record the patient's signed consent to one treatment of the plan",
     auth=guard("consent.record"),
@@ -714,7 +714,7 @@ def record_consent(request: ClinicRequest, patient_id: int, plan_id: int, payloa
 
 
 @router.get(
-    "/{patient_id}/consents",
+    "/{int:patient_id}/consents",
     response=list[ConsentOut],
     summary="Signed consents (withdrawn ones included)",
     auth=guard("consultation.view"),
@@ -724,7 +724,7 @@ def list_consents(request: ClinicRequest, patient_id: int):
 
 
 @router.post(
-    "/{patient_id}/consents/{consent_id}/withdraw",
+    "/{int:patient_id}/consents/{int:consent_id}/withdraw",
     response={201: ConsentOut},
     summary="Record a withdrawal of consent (the consent itself never changes)",
     auth=guard("consent.record"),

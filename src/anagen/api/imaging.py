@@ -147,7 +147,7 @@ class AnalyseIn(InputSchema):
 
 
 @router.get(
-    "/patients/{patient_id}/visits/{visit_id}/analyses",
+    "/patients/{int:patient_id}/visits/{int:visit_id}/analyses",
     response=list[AnalysisOut],
     summary="Analyses of the visit's trichoscopy photos (automatic and corrected summaries)",
     auth=guard("visit.view"),
@@ -159,7 +159,7 @@ def list_analyses(request: ClinicRequest, patient_id: int, visit_id: int):
 
 
 @router.get(
-    "/patients/{patient_id}/analyses/{analysis_id}",
+    "/patients/{int:patient_id}/analyses/{int:analysis_id}",
     response=AnalysisDetailOut,
     summary="One analysis with its per-hair tables (automatic and corrected)",
     auth=guard("visit.view"),
@@ -170,7 +170,7 @@ def get_analysis(request: ClinicRequest, patient_id: int, analysis_id: int):
 
 
 @router.post(
-    "/patients/{patient_id}/analyses/{analysis_id}/corrections",
+    "/patients/{int:patient_id}/analyses/{int:analysis_id}/corrections",
     response=AnalysisOut,
     summary="Add one correction (or undo the last); the automatic result is kept unchanged",
     auth=guard("visit.record"),
@@ -188,7 +188,7 @@ def add_correction(request: ClinicRequest, patient_id: int, analysis_id: int, pa
 
 
 @router.post(
-    "/patients/{patient_id}/analyses/{analysis_id}/record",
+    "/patients/{int:patient_id}/analyses/{int:analysis_id}/record",
     response=AnalysisOut,
     summary="Make this finished analysis the visit's image-analysis measurement (where the "
     "one that held that place was voided)",
@@ -201,7 +201,7 @@ def record_measurement(request: ClinicRequest, patient_id: int, analysis_id: int
 
 
 @router.post(
-    "/patients/{patient_id}/photos/{photo_id}/analyse",
+    "/patients/{int:patient_id}/photos/{int:photo_id}/analyse",
     response={202: AnalysisOut},
     summary="(Re)analyse a trichoscopy photo in the background",
     auth=guard("visit.record"),
@@ -291,7 +291,7 @@ class CompareIn(InputSchema):
 
 
 @router.get(
-    "/patients/{patient_id}/visits/{visit_id}/comparisons",
+    "/patients/{int:patient_id}/visits/{int:visit_id}/comparisons",
     response=list[ComparisonOut],
     summary="Phototrichograms whose second image was taken at this visit (newest first)",
     auth=guard("visit.view"),
@@ -303,7 +303,7 @@ def list_comparisons(request: ClinicRequest, patient_id: int, visit_id: int):
 
 
 @router.get(
-    "/patients/{patient_id}/comparisons/{comparison_id}",
+    "/patients/{int:patient_id}/comparisons/{int:comparison_id}",
     response=ComparisonDetailOut,
     summary="One phototrichogram with its per-hair growth table",
     auth=guard("visit.view"),
@@ -314,7 +314,7 @@ def get_comparison(request: ClinicRequest, patient_id: int, comparison_id: int):
 
 
 @router.post(
-    "/patients/{patient_id}/photos/{photo_id}/compare",
+    "/patients/{int:patient_id}/photos/{int:photo_id}/compare",
     response={202: ComparisonOut},
     summary="Phototrichogram: compare this photo with an earlier one of the same site (anagen %)",
     auth=guard("visit.record"),

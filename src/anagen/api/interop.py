@@ -17,7 +17,7 @@ FHIR_JSON = "application/fhir+json"
 
 
 @router.get(
-    "/patients/{patient_id}/fhir",
+    "/patients/{int:patient_id}/fhir",
     summary="A patient's record as a FHIR R5 Bundle (collection; the access is logged)",
     auth=guard("fhir.export"),
     openapi_extra={

@@ -416,7 +416,7 @@ def reportable(request: ClinicRequest):
 
 
 @router.get(
-    "/patients/{patient_id}/schedule",
+    "/patients/{int:patient_id}/schedule",
     response=list[ScheduledVisitOut],
     summary="The patient's appointments",
     auth=guard("visit.view"),
@@ -427,7 +427,7 @@ def patient_schedule(request: ClinicRequest, patient_id: int):
 
 
 @router.post(
-    "/patients/{patient_id}/schedule",
+    "/patients/{int:patient_id}/schedule",
     response={201: SchedulePlanOut},
     summary="Create a follow-up schedule from the protocol",
     auth=guard("schedule.manage"),
@@ -447,7 +447,7 @@ def create_plan(request: ClinicRequest, patient_id: int, payload: SchedulePlanIn
 
 
 @router.post(
-    "/patients/{patient_id}/schedule/{scheduled_id}/reschedule",
+    "/patients/{int:patient_id}/schedule/{int:scheduled_id}/reschedule",
     response=ScheduledVisitOut,
     summary="Move an appointment (audited with the reason)",
     auth=guard("schedule.manage"),
@@ -462,7 +462,7 @@ def reschedule(request: ClinicRequest, patient_id: int, scheduled_id: int, paylo
 
 
 @router.post(
-    "/patients/{patient_id}/courses/{plan_id}/end",
+    "/patients/{int:patient_id}/courses/{int:plan_id}/end",
     response=CourseEndOut,
     summary="End a course early: its planned visits are cancelled, or missed when past "
     "(audited with the reason)",
@@ -476,7 +476,7 @@ def end_course(request: ClinicRequest, patient_id: int, plan_id: int, payload: C
 
 
 @router.post(
-    "/patients/{patient_id}/appointments",
+    "/patients/{int:patient_id}/appointments",
     response={201: ScheduledVisitOut},
     summary="Book one appointment (a consultation, a review) outside a treatment course",
     auth=guard("schedule.manage"),
@@ -490,7 +490,7 @@ def book_appointment(request: ClinicRequest, patient_id: int, payload: Appointme
 
 
 @router.post(
-    "/patients/{patient_id}/schedule/{scheduled_id}/status",
+    "/patients/{int:patient_id}/schedule/{int:scheduled_id}/status",
     response=ScheduledVisitOut,
     summary="Mark an appointment missed or cancelled, or planned again (audited with the reason)",
     auth=guard("schedule.manage"),
@@ -509,7 +509,7 @@ def _visits_qs(patient: Patient):
 
 
 @router.get(
-    "/patients/{patient_id}/visits",
+    "/patients/{int:patient_id}/visits",
     response=list[VisitOut],
     summary="The patient's visits with measurements and photo metadata",
     auth=guard("visit.view"),
@@ -520,7 +520,7 @@ def list_visits(request: ClinicRequest, patient_id: int):
 
 
 @router.post(
-    "/patients/{patient_id}/visits",
+    "/patients/{int:patient_id}/visits",
     response={201: VisitOut},
     summary="Record a visit with manual measurements",
     auth=guard("visit.record"),
@@ -549,7 +549,7 @@ def _visit(request: ClinicRequest, patient_id: int, visit_id: int) -> Visit:
 
 
 @router.get(
-    "/patients/{patient_id}/visits/{visit_id}",
+    "/patients/{int:patient_id}/visits/{int:visit_id}",
     response=VisitDetailOut,
     summary="One visit with change from baseline",
     auth=guard("visit.view"),
@@ -561,7 +561,7 @@ def get_visit(request: ClinicRequest, patient_id: int, visit_id: int):
 
 
 @router.get(
-    "/patients/{patient_id}/visits/{visit_id}/proposal",
+    "/patients/{int:patient_id}/visits/{int:visit_id}/proposal",
     response=DecisionProposalOut,
     summary="The further-treatment proposal at this visit (clinical staff)",
     auth=guard("consultation.view"),
@@ -587,7 +587,7 @@ def _proposal_out(p: selectors.ProposalView) -> dict[str, Any]:
 
 
 @router.post(
-    "/patients/{patient_id}/visits/{visit_id}/decision",
+    "/patients/{int:patient_id}/visits/{int:visit_id}/decision",
     response={201: DecisionOut},
     summary="Record the clinician's decision (the proposal is recomputed and stored with it)",
     auth=guard("decision.record"),
@@ -610,7 +610,7 @@ def create_decision(request: ClinicRequest, patient_id: int, visit_id: int, payl
 
 
 @router.get(
-    "/patients/{patient_id}/adverse-events",
+    "/patients/{int:patient_id}/adverse-events",
     response=list[AdverseEventOut],
     summary="The patient's adverse events",
     auth=guard("adverse_event.view"),
@@ -621,7 +621,7 @@ def list_events(request: ClinicRequest, patient_id: int):
 
 
 @router.post(
-    "/patients/{patient_id}/adverse-events",
+    "/patients/{int:patient_id}/adverse-events",
     response={201: AdverseEventOut},
     summary="Record an adverse event (CTCAE term and grade)",
     auth=guard("adverse_event.record"),
@@ -639,7 +639,7 @@ AE_NULLABLE = ("resolution_date", "related_session_date", "visit_id", "change_re
 
 
 @router.patch(
-    "/patients/{patient_id}/adverse-events/{event_id}",
+    "/patients/{int:patient_id}/adverse-events/{int:event_id}",
     response=AdverseEventOut,
     summary="Change an adverse event (e.g. resolution and outcome); rules re-checked",
     auth=guard("adverse_event.record"),
@@ -660,7 +660,7 @@ def update_event(request: ClinicRequest, patient_id: int, event_id: int, payload
 
 
 @router.get(
-    "/patients/{patient_id}/timeline",
+    "/patients/{int:patient_id}/timeline",
     response=list[TimelineOut],
     summary="Everything that happened to the patient, in time order",
     auth=guard("visit.view"),
@@ -689,7 +689,7 @@ def _void(request: ClinicRequest, obj: Any, reason: str) -> Any:
 
 
 @router.post(
-    "/patients/{patient_id}/visits/{visit_id}/void",
+    "/patients/{int:patient_id}/visits/{int:visit_id}/void",
     response=VoidOut,
     summary="Void a visit entered in error (kept with its history; no deletion)",
     auth=guard("record.void"),
@@ -699,7 +699,7 @@ def void_visit(request: ClinicRequest, patient_id: int, visit_id: int, payload: 
 
 
 @router.post(
-    "/patients/{patient_id}/photos/{photo_id}/void",
+    "/patients/{int:patient_id}/photos/{int:photo_id}/void",
     response=VoidOut,
     summary="Void a photo (a trichoscopy photo takes its image-analysis measurement with it)",
     auth=guard("record.void"),
@@ -710,7 +710,7 @@ def void_photo(request: ClinicRequest, patient_id: int, photo_id: int, payload: 
 
 
 @router.post(
-    "/patients/{patient_id}/measurements/{measurement_id}/void",
+    "/patients/{int:patient_id}/measurements/{int:measurement_id}/void",
     response=VoidOut,
     summary="Void a measurement entered in error",
     auth=guard("record.void"),
@@ -723,7 +723,7 @@ def void_measurement(
 
 
 @router.post(
-    "/patients/{patient_id}/adverse-events/{event_id}/void",
+    "/patients/{int:patient_id}/adverse-events/{int:event_id}/void",
     response=VoidOut,
     summary="Void an adverse event entered in error",
     auth=guard("record.void"),
@@ -734,7 +734,7 @@ def void_event(request: ClinicRequest, patient_id: int, event_id: int, payload: 
 
 
 @router.post(
-    "/patients/{patient_id}/decisions/{decision_id}/void",
+    "/patients/{int:patient_id}/decisions/{int:decision_id}/void",
     response=VoidOut,
     summary="Void a decision recorded in error; the visit can then be decided again",
     auth=guard("record.void"),
@@ -747,7 +747,7 @@ def void_decision(
 
 
 @router.post(
-    "/patients/{patient_id}/schedule/{scheduled_id}/void",
+    "/patients/{int:patient_id}/schedule/{int:scheduled_id}/void",
     response=VoidOut,
     summary="Void an appointment booked in error (one that will not take place is cancelled)",
     auth=guard("record.void"),

@@ -110,7 +110,7 @@ def cohort_summary(request: ClinicRequest, q: Query[CohortQuery]):
 
 
 @router.get(
-    "/patients/{patient_id}/progress",
+    "/patients/{int:patient_id}/progress",
     response=dict[str, Any],
     summary="One patient's change from baseline per visit and model forecast (logged)",
     auth=guard("progress.view"),

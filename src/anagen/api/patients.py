@@ -134,7 +134,10 @@ def create_patient(request: ClinicRequest, payload: PatientIn):
 
 
 @router.get(
-    "/{patient_id}", response=PatientOut, summary="One patient (logged)", auth=guard("patient.view")
+    "/{int:patient_id}",
+    response=PatientOut,
+    summary="One patient (logged)",
+    auth=guard("patient.view"),
 )
 def get_patient(request: ClinicRequest, patient_id: int):
     patient = _patient(request, patient_id)
@@ -143,7 +146,10 @@ def get_patient(request: ClinicRequest, patient_id: int):
 
 
 @router.patch(
-    "/{patient_id}", response=PatientOut, summary="Change some fields", auth=guard("patient.edit")
+    "/{int:patient_id}",
+    response=PatientOut,
+    summary="Change some fields",
+    auth=guard("patient.edit"),
 )
 def update_patient(request: ClinicRequest, patient_id: int, payload: PatientPatch):
     patient = _patient(request, patient_id)
@@ -153,7 +159,7 @@ def update_patient(request: ClinicRequest, patient_id: int, payload: PatientPatc
 
 
 @router.post(
-    "/{patient_id}/void",
+    "/{int:patient_id}/void",
     response=PatientOut,
     summary="Void a record (no deletion)",
     auth=guard("patient.void"),
@@ -164,7 +170,7 @@ def void_patient(request: ClinicRequest, patient_id: int, payload: PatientVoidIn
 
 
 @router.get(
-    "/{patient_id}/history",
+    "/{int:patient_id}/history",
     response=list[PatientHistoryOut],
     summary="Change history",
     auth=guard("audit.view"),

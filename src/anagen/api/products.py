@@ -400,7 +400,7 @@ def create_product(request: ClinicRequest, payload: ProductIn):
     return Status(201, services.create_product(request.clinic, request.user, payload.dict()))
 
 
-@router.get("/products/{product_id}", response=ProductOut, auth=guard("product.view"))
+@router.get("/products/{int:product_id}", response=ProductOut, auth=guard("product.view"))
 def get_product(request: ClinicRequest, product_id: int) -> Product:
     return selectors.get_product(request.clinic, product_id)
 
@@ -483,13 +483,13 @@ def import_lots(request: ClinicRequest):
     return Status(201, {"imported": len(lots), "lot_ids": [lot.pk for lot in lots]})
 
 
-@router.get("/lots/{lot_id}", response=LotDetailOut, auth=guard("product.view"))
+@router.get("/lots/{int:lot_id}", response=LotDetailOut, auth=guard("product.view"))
 def get_lot(request: ClinicRequest, lot_id: int):
     return _detail(_lot(request, lot_id))
 
 
 @router.put(
-    "/lots/{lot_id}/coa",
+    "/lots/{int:lot_id}/coa",
     response=LotDetailOut,
     summary="Enter or replace the CoA (while quarantined); checked at once",
     auth=guard("lot.receive"),
@@ -501,7 +501,7 @@ def put_coa(request: ClinicRequest, lot_id: int, payload: CoaIn):
 
 
 @router.post(
-    "/lots/{lot_id}/coa/pdf",
+    "/lots/{int:lot_id}/coa/pdf",
     response=LotDetailOut,
     summary="Attach the original CoA PDF (multipart field 'file')",
     auth=guard("lot.receive"),
@@ -523,19 +523,19 @@ def put_coa_pdf(
     return _detail(lot)
 
 
-@router.get("/lots/{lot_id}/report", response=ReportOut | None, auth=guard("product.view"))
+@router.get("/lots/{int:lot_id}/report", response=ReportOut | None, auth=guard("product.view"))
 def lot_report(request: ClinicRequest, lot_id: int):
     return _report(_lot(request, lot_id))
 
 
-@router.post("/lots/{lot_id}/release", response=LotDetailOut, auth=guard("lot.release"))
+@router.post("/lots/{int:lot_id}/release", response=LotDetailOut, auth=guard("lot.release"))
 def release_lot(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
     lot = _lot(request, lot_id)
     services.release_lot(lot, request.user, payload.reason)
     return _detail(lot)
 
 
-@router.post("/lots/{lot_id}/reject", response=LotDetailOut, auth=guard("lot.release"))
+@router.post("/lots/{int:lot_id}/reject", response=LotDetailOut, auth=guard("lot.release"))
 def reject_lot(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
     lot = _lot(request, lot_id)
     services.reject_lot(lot, request.user, payload.reason)
@@ -543,7 +543,7 @@ def reject_lot(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
 
 
 @router.post(
-    "/lots/{lot_id}/override",
+    "/lots/{int:lot_id}/override",
     response=LotDetailOut,
     summary="Request a release override (first of two quality users)",
     auth=guard("lot.release"),
@@ -555,7 +555,7 @@ def request_override(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
 
 
 @router.post(
-    "/lots/{lot_id}/override/approve",
+    "/lots/{int:lot_id}/override/approve",
     response=LotDetailOut,
     summary="Approve the pending override (a different quality user); releases the lot",
     auth=guard("lot.release"),
@@ -566,14 +566,16 @@ def approve_override(request: ClinicRequest, lot_id: int):
     return _detail(lot)
 
 
-@router.post("/lots/{lot_id}/excursions/decide", response=LotDetailOut, auth=guard("lot.release"))
+@router.post(
+    "/lots/{int:lot_id}/excursions/decide", response=LotDetailOut, auth=guard("lot.release")
+)
 def decide_excursions(request: ClinicRequest, lot_id: int, payload: ExcursionDecisionIn):
     lot = _lot(request, lot_id)
     services.decide_excursions(lot, request.user, payload.decision, payload.reason)
     return _detail(lot)
 
 
-@router.post("/lots/{lot_id}/waste", response=LotDetailOut, auth=guard("coldchain.record"))
+@router.post("/lots/{int:lot_id}/waste", response=LotDetailOut, auth=guard("coldchain.record"))
 def record_waste(request: ClinicRequest, lot_id: int, payload: WasteIn):
     lot = _lot(request, lot_id)
     services.record_waste(lot, request.user, payload.quantity, payload.reason)
@@ -627,7 +629,7 @@ def _trace(request: ClinicRequest, lot: Lot) -> dict:
 
 
 @router.get(
-    "/lots/{lot_id}/trace",
+    "/lots/{int:lot_id}/trace",
     response=TraceOut,
     summary="Patients, dates and doses that used this lot",
     auth=guard("recall.manage"),
@@ -637,7 +639,7 @@ def trace_lot(request: ClinicRequest, lot_id: int):
 
 
 @router.post(
-    "/lots/{lot_id}/recall",
+    "/lots/{int:lot_id}/recall",
     response=TraceOut,
     summary="Recall: block the lot and list the affected patients",
     auth=guard("recall.manage"),
@@ -650,7 +652,7 @@ def recall_lot(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
 
 
 @router.get(
-    "/lots/{lot_id}/recall.csv",
+    "/lots/{int:lot_id}/recall.csv",
     summary="Affected patients with contact details (CSV)",
     auth=guard("recall.manage"),
 )
@@ -666,7 +668,7 @@ def recall_csv(request: ClinicRequest, lot_id: int) -> HttpResponse:
 
 
 @router.get(
-    "/patients/{patient_id}/lots",
+    "/patients/{int:patient_id}/lots",
     response=list[DrawOut],
     summary="Reverse trace: every lot a patient received",
     auth=guard("recall.manage"),
@@ -700,7 +702,7 @@ def create_location(request: ClinicRequest, payload: LocationIn):
 
 
 @router.get(
-    "/locations/{location_id}/readings", response=list[ReadingOut], auth=guard("product.view")
+    "/locations/{int:location_id}/readings", response=list[ReadingOut], auth=guard("product.view")
 )
 @paginate(BoundedPagination)
 def list_readings(request: ClinicRequest, location_id: int):
@@ -708,7 +710,7 @@ def list_readings(request: ClinicRequest, location_id: int):
 
 
 @router.post(
-    "/locations/{location_id}/readings",
+    "/locations/{int:location_id}/readings",
     response={201: ReadingResultOut},
     summary="Record a reading; excursions are flagged and block the affected lots",
     auth=guard("coldchain.record"),
@@ -731,7 +733,7 @@ def add_reading(request: ClinicRequest, location_id: int, payload: ReadingIn):
 
 
 @router.post(
-    "/locations/{location_id}/readings/{reading_id}/void",
+    "/locations/{int:location_id}/readings/{int:reading_id}/void",
     response=ReadingVoidOut,
     summary="Void a reading entered in error; the location's excursions are worked out again",
     auth=guard("coldchain.void"),

@@ -26,7 +26,7 @@ PDF_RESPONSE = {
 
 
 @router.get(
-    "/patients/{patient_id}/progress.pdf",
+    "/patients/{int:patient_id}/progress.pdf",
     summary="A patient's progress report (PDF; the access is logged)",
     auth=guard("report.patient"),
     openapi_extra=PDF_RESPONSE,

@@ -203,7 +203,7 @@ def api_field(name: str) -> str:
 
 
 @router.get(
-    "/{patient_id}",
+    "/{int:patient_id}",
     response=list[SessionOut],
     auth=guard("session.view"),
     summary="A patient's sessions, newest first",
@@ -218,7 +218,7 @@ def list_sessions(request: ClinicRequest, patient_id: int):
 
 
 @router.get(
-    "/{patient_id}/{session_id}",
+    "/{int:patient_id}/{int:session_id}",
     response=SessionOut,
     auth=guard("session.view"),
     summary="One session with its injection map",
@@ -228,7 +228,7 @@ def get_session(request: ClinicRequest, patient_id: int, session_id: int):
 
 
 @router.post(
-    "/{patient_id}",
+    "/{int:patient_id}",
     response={201: SessionOut},
     auth=guard("session.record"),
     summary="Record a session (checklist, map, vials drawn atomically)",
@@ -264,7 +264,7 @@ def create_session(request: ClinicRequest, patient_id: int, payload: SessionIn):
 
 
 @router.post(
-    "/{patient_id}/{session_id}/void",
+    "/{int:patient_id}/{int:session_id}/void",
     response=SessionOut,
     auth=guard("record.void"),
     summary="Void a session entered in error (its vial draws stay on the lot trace)",
