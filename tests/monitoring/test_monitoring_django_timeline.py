@@ -445,3 +445,28 @@ def test_a_second_photo_of_a_view_at_one_visit_is_refused(clinician, patient):
         services.add_photos(visit, clinician, [services.PhotoUpload(second, "global", "frontal")])
     assert refused.value.errors["image"][0].startswith("This visit already has a frontal photo")
     assert visit.photos.count() == 1
+
+
+def test_front_desk_does_not_see_the_treatments_progress(
+    client, clinic_a, make_user, clinician, patient, api_token
+):
+    """progress.view ("change from baseline, charts, photo comparison") is not front desk's,
+    yet the visit page, the visit API and the timeline's chart gave it."""
+    _, _, _, visit = full_course(patient, clinician)
+    front = make_user(Role.FRONT_DESK, clinic_a)
+    client.force_login(front)
+    visit_page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert "Change from baseline (" not in visit_page and 'id="change-restricted"' in visit_page
+    assert "next to baseline" not in visit_page
+    assert 'id="density-chart"' not in page(client, front, patient)
+    token = api_token(front, clinic_a)
+    body = client.get(
+        f"/api/v1/monitoring/patients/{patient.pk}/visits/{visit.pk}",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    ).json()
+    assert body["change_from_baseline"] is None
+    client.force_login(clinician)
+    assert (
+        "Change from baseline ("
+        in client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    )

@@ -13,6 +13,7 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
 
+from anagen.accounts.permissions import can
 from anagen.accounts.roles import allowed
 from anagen.api.auth import guard
 from anagen.api.errors import refuse, refuse_nulls
@@ -222,7 +223,9 @@ class VisitOut(Schema):
 
 
 class VisitDetailOut(VisitOut):
-    change_from_baseline: BaselineChangeOut
+    change_from_baseline: BaselineChangeOut | None = Field(
+        None, description="Null for roles without progress.view (front desk)"
+    )
 
 
 class AdverseEventIn(InputSchema):
@@ -556,7 +559,9 @@ def _visit(request: ClinicRequest, patient_id: int, visit_id: int) -> Visit:
 )
 def get_visit(request: ClinicRequest, patient_id: int, visit_id: int):
     visit = _visit(request, patient_id, visit_id)
-    visit.change_from_baseline = selectors.change_from_baseline(visit)  # type: ignore[attr-defined]  # response only
+    # Treatment progress is progress.view's (front desk books visits, it does not read results).
+    change = selectors.change_from_baseline(visit) if can(request, "progress.view") else None
+    visit.change_from_baseline = change  # type: ignore[attr-defined]  # response only
     return visit
 
 

@@ -239,6 +239,8 @@ def patient_timeline(request: ClinicRequest, patient_id: int) -> HttpResponse:
         "chart": mark_safe(chart),  # noqa: S308 -- built by charts.py with every text escaped
         "reference": reference,
         "restricted": not (show_sessions and show_consultation),
+        # The density chart against baseline is progress.view's (not front desk's).
+        "show_progress": can(request, "progress.view"),
     }
     return render(request, "monitoring/timeline.html", context)
 
@@ -475,7 +477,10 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
     log_request_access(request, patient)
     photos = selectors.photos_of(visit)
     base = selectors.baseline_for(visit)
-    base_photos = selectors.photos_of(base) if base and base.pk != visit.pk else []
+    # Change from baseline and the photo comparison are progress.view's: front desk sees
+    # the visit and its photos, not the treatment's result.
+    show_change = can(request, "progress.view")
+    base_photos = selectors.photos_of(base) if show_change and base and base.pk != visit.pk else []
     pairs = []
     for view, label in VIEWS:
         now = [p for p in photos if p.kind == Photo.Kind.GLOBAL and p.view == view]
@@ -516,6 +521,7 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
         ],
         "can_void": can(request, "record.void") and not visit.is_voided,
         "show_clinical": show_clinical,
+        "show_change": show_change,
     }
     return render(request, "monitoring/visit_detail.html", context)
 
