@@ -73,3 +73,15 @@ class TestAtomicWrites:
         AtomicWritesMiddleware(view)(RequestFactory().get("/x"))
         AtomicWritesMiddleware(view)(RequestFactory().post("/x"))
         assert seen == [True, False]
+
+
+@pytest.mark.django_db
+def test_nothing_shown_to_a_signed_in_user_is_kept_by_the_browser(client, clinic_a, make_user):
+    """Patient pages sent no Cache-Control and photos "private, max-age=3600": after sign-out
+    a shared workstation's back button or disk cache showed them."""
+    from anagen.accounts.roles import Role
+
+    client.force_login(make_user(Role.CLINICIAN, clinic_a))
+    response = client.get("/patients/")
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]

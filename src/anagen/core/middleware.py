@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
+from django.utils.cache import add_never_cache_headers
 
 from anagen.core.text import contains_nul
 
@@ -72,3 +73,22 @@ class MethodNotAllowedPageMiddleware:
         page = render(request, "405.html", status=405)
         page["Allow"] = response.get("Allow", "")
         return page
+
+
+class NoStoreWhenSignedInMiddleware:
+    """Nothing a signed-in user (or an API token) was shown is kept by the browser: on a
+    shared workstation the back button or the disk cache showed patient pages and photos
+    after sign-out (pages sent no Cache-Control, photos "private, max-age=3600").
+
+    Static files are answered by WhiteNoise before this runs; the sign-in page and other
+    anonymous pages keep Django's defaults."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            add_never_cache_headers(response)
+        return response

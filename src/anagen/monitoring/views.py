@@ -563,7 +563,7 @@ def photo_image(request: ClinicRequest, patient_id: int, photo_id: int) -> FileR
     except (FileNotFoundError, OSError) as exc:
         raise Http404("The image file is missing.") from exc
     response = FileResponse(handle, content_type=photo.content_type)
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = "no-store, private"  # a patient's photo: not kept on disk
     response["X-Content-Type-Options"] = "nosniff"
     return response
 
