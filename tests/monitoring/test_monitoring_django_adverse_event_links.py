@@ -329,8 +329,10 @@ def test_the_same_event_sent_twice_is_refused_naming_the_first(
     message = err.value.errors["term_key"][0]
     assert "is already recorded for this patient (grade 1" in message
     assert "Update that event" in message
-    # Another grade or another day is another event.
-    services.record_adverse_event(patient, clinician, event(grade=2))
+    # Another grade of the same term and onset is the same event (its grade is raised);
+    # another day is another event.
+    with pytest.raises(services.MonitoringError):
+        services.record_adverse_event(patient, clinician, event(grade=2))
     services.record_adverse_event(patient, clinician, event(onset_date=TODAY))
-    assert AdverseEvent.objects.filter(patient=patient).count() == 3
+    assert AdverseEvent.objects.filter(patient=patient).count() == 2
     assert first.pk

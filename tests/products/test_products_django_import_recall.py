@@ -325,16 +325,16 @@ class TestTraceAndRecall:
         today = timezone.localdate()
         clinician = make_user(Role.CLINICIAN, clinic_a)
 
-        def event(patient, onset, grade):
+        def event(patient, onset, grade, term="injection_site_reaction"):
             return monitoring.record_adverse_event(
                 patient,
                 clinician,
-                {"term_key": "injection_site_reaction", "grade": grade, "onset_date": onset},
+                {"term_key": term, "grade": grade, "onset_date": onset},
             )
 
         event(first, today - timedelta(days=10), 1)  # before the first dose: not listed
         listed = [event(first, today - timedelta(days=2), 2), event(second, today, 3)]
-        voided = event(second, today, 1)
+        voided = event(second, today, 1, term="headache")
         AdverseEvent.objects.filter(pk=voided.pk).update(voided_at=timezone.now())
 
         events = selectors.adverse_events_after(used_lot)
