@@ -311,8 +311,8 @@ def test_a_session_count_other_than_the_record_needs_a_reason(clinician, patient
             visit, clinician, decided="continue_as_planned", sessions_done=10, sessions_planned=3
         )
     assert refused.value.errors["rationale"] == [
-        "10 sessions done were entered, but 2 are recorded before this visit: give the reason "
-        "(for example, sessions given elsewhere)."
+        "10 sessions done were entered, but the record has 2 before this visit: give the "
+        "reason (for example, sessions given elsewhere)."
     ]
 
 

@@ -257,6 +257,34 @@ class TestExcursionsBlockLots:
         excursion.refresh_from_db()
         assert excursion.duration_minutes == 40
 
+    def test_a_receipt_excursion_shown_wrong_by_a_late_reading_gives_way_to_the_real_one(
+        self, make_lot, freezer, quality
+    ):
+        """A reading entered late shows the freezer in range at receipt, and a later one out
+        of range: one live excursion, from the later reading (the receipt one stayed
+        beside it, ongoing for good, and only 'reject' was offered)."""
+        services.record_reading(
+            freezer, quality, recorded_at=a_day_ago() - timedelta(hours=1), temperature_c=-50
+        )
+        lot = make_lot(storage_location=freezer, received_at=a_day_ago(), results=good_results())
+        assert lot.blocked
+        for minutes, temp in ((-30, -80), (60, -50)):
+            services.record_reading(
+                freezer, quality, recorded_at=lot.received_at + timedelta(minutes=minutes),
+                temperature_c=temp,
+            )  # fmt: skip
+        [live] = Excursion.objects.filter(lot=lot, voided_at__isnull=True)
+        assert live.started_at == lot.received_at + timedelta(minutes=60)
+        lot.refresh_from_db()
+        assert lot.blocked
+
+    def test_a_reading_a_day_before_receipt_does_not_stand_for_it(self, make_lot, freezer, quality):
+        services.record_reading(
+            freezer, quality, recorded_at=a_day_ago() - timedelta(hours=25), temperature_c=-50
+        )
+        lot = make_lot(storage_location=freezer, received_at=a_day_ago(), results=good_results())
+        assert not lot.blocked
+
     def test_logger_import_is_all_or_nothing_and_flags_excursions(self, make_lot, freezer, quality):
         lot = make_lot(released=True, storage_location=freezer, received_at=a_day_ago())
         base = lot.received_at + timedelta(hours=1)

@@ -68,6 +68,9 @@ class TestVoidingAReading:
         assert [x.pk for x in outcome.unblocked] == [lot.pk]
         assert lot.decisions.filter(kind=DecisionKind.EXCURSION_WITHDRAWN).count() == 1
         assert "No longer blocked: L-001." in outcome.describe()
+        from anagen.products import selectors
+
+        assert selectors.awaiting_decision(lot.clinic).count() == 0  # the dashboard's count
         assert wrong.history.first().history_change_reason == f"voided: {REASON}"
 
     def test_a_voided_reading_no_longer_flags_anything_and_its_time_takes_the_right_value(

@@ -1320,7 +1320,13 @@ def _clean_event(
         err.add("meddra_code", "Give the code with the MedDRA version.")
     out["meddra_code"], out["meddra_version"] = code, version
     out["visit"] = _event_visit(patient, data.get("visit_id"), err, stored)
-    if out["visit"] is not None and onset is not None and onset > out["visit"].visit_date:
+    changed = stored is None or (out["visit"], onset) != (stored.visit, stored.onset_date)
+    if (
+        changed
+        and out["visit"] is not None
+        and onset is not None
+        and (onset > out["visit"].visit_date)
+    ):
         err.add(
             "visit_id",
             f"The event began on {long_date(onset)}, after the visit of "
@@ -1606,8 +1612,8 @@ def record_decision(
         # "10 of 3 planned sessions done" was stored beside a record of 1, unexplained.
         err.add(
             "rationale",
-            f"{done} sessions done were entered, but {recorded} are recorded before this visit: "
-            "give the reason (for example, sessions given elsewhere).",
+            f"{done} sessions done were entered, but the record has {recorded} before this "
+            "visit: give the reason (for example, sessions given elsewhere).",
         )
     elif decided != prop.decision.proposal.value and len(rationale) < 5:
         reasons = "; ".join(prop.decision.reasons)

@@ -185,8 +185,9 @@ def awaiting_decision(clinic: Clinic) -> QuerySet[Excursion]:
     used (quarantined or released). A recalled or rejected lot is out of use for good, so its
     undecided excursions no longer await anything (they stay on the lot page as recorded)."""
     return Excursion.objects.filter(
-        clinic=clinic, decided_at__isnull=True, lot__status__in=LIVE_STATUSES
-    )
+        clinic=clinic, decided_at__isnull=True, voided_at__isnull=True,
+        lot__status__in=LIVE_STATUSES,
+    )  # fmt: skip
 
 
 def open_recalls(clinic: Clinic) -> QuerySet[Recall]:

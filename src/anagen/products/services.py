@@ -712,15 +712,16 @@ def receive_lot(
                 )  # fmt: skip
                 doc.file.save(f"lot-{lot.pk}.pdf", supplier_document, save=False)
                 save_with_history(doc, user, "uploaded with the lot")
+            if storage_location is not None:
+                # Received into a location that reads out of range now: blocked at once,
+                # in the same transaction (never seen unblocked).
+                _lock_location(storage_location)
+                scan_excursions(storage_location, user)
     except IntegrityError as exc:
         # Two receptions of the same lot at once: the unique constraint decides.
         raise _fail("lot_number", f"Lot {lot_number} has already been received.") from exc
     if storage_location is not None:
-        # Received into a location that reads out of range now: blocked at once.
-        with transaction.atomic():
-            _lock_location(storage_location)
-            if scan_excursions(storage_location, user):
-                lot.refresh_from_db()
+        lot.refresh_from_db()
     return lot
 
 
@@ -1290,6 +1291,11 @@ def location_filter(location: StorageLocation) -> models.Q:
     return models.Q(clinic=location.clinic_id, storage_location=location)
 
 
+# The last reading before receipt stands for the location then only if this recent (hand
+# readings come twice a day, loggers every few minutes); an older one says nothing of it.
+RECEIPT_STATE_WITHIN = timedelta(hours=24)
+
+
 def _readings_since_receipt(lot: Lot, location: StorageLocation) -> list[coldchain.Reading]:
     """The live readings the lot lived through: those since it was received, and the state
     it was received into. The last reading before receipt stands for the location at that
@@ -1300,7 +1306,14 @@ def _readings_since_receipt(lot: Lot, location: StorageLocation) -> list[coldcha
         coldchain.Reading(r.recorded_at, float(r.temperature_c))
         for r in live.filter(recorded_at__gte=lot.received_at).only("recorded_at", "temperature_c")
     ]
-    before = live.filter(recorded_at__lt=lot.received_at).order_by("-recorded_at").first()
+    before = (
+        live.filter(
+            recorded_at__lt=lot.received_at,
+            recorded_at__gte=lot.received_at - RECEIPT_STATE_WITHIN,
+        )
+        .order_by("-recorded_at")
+        .first()
+    )
     if before is not None and all(r.at != lot.received_at for r in since):
         since.append(coldchain.Reading(lot.received_at, float(before.temperature_c)))
     return since
@@ -1379,13 +1392,15 @@ def _withdraw_receipt_excursion(
     lot: Lot, location: StorageLocation, spans: list[coldchain.ExcursionSpan], user: User | None
 ) -> None:
     """An undecided excursion dated from the lot's receipt (the location read out of range
-    then) that an earlier reading entered since shows was not one: withdrawn, and the lot
-    unblocked if nothing else awaits a decision."""
+    then) that a reading entered since shows was not one then: withdrawn, and the lot
+    unblocked if nothing else awaits a decision. Kept only while a span still starts at
+    receipt: a later out-of-range reading is its own excursion (matched by overlap, the
+    receipt one stayed beside it, ongoing for good)."""
     for exc in Excursion.objects.filter(
         lot=lot, location=location, started_at=lot.received_at, decided_at__isnull=True,
         voided_at__isnull=True,
     ):  # fmt: skip
-        if not any(_overlaps(exc, span) for span in spans):
+        if not any(span.started_at == lot.received_at for span in spans):
             why = "a reading entered since shows the location was in range at receipt"
             _withdraw_excursion(exc, lot, user, why)
             _unblock_if_clear(lot, user, why)
@@ -1641,6 +1656,9 @@ class VoidedReading:
     withdrawn: list[Excursion]
     unblocked: list[Lot]
     reopened: list[Excursion]
+    # Found by the scan after it: voiding an in-range reading can leave an older out-of-range
+    # one standing for a lot's receipt.
+    flagged: list[Excursion]
 
     def describe(self) -> str:
         """One line for the message after voiding, naming the lots."""
@@ -1657,6 +1675,9 @@ class VoidedReading:
                 f"Excursion longer without the reading, blocked again until quality decides: "
                 f"{numbers}."
             )
+        flagged = describe_flagged(self.flagged)
+        if flagged:
+            parts.append(flagged)
         if len(parts) == 1:
             parts = ["Reading voided; no excursion changed."]
         return " ".join(parts)
@@ -1680,12 +1701,11 @@ def void_reading(reading: TemperatureReading, user: User, reason: str) -> Voided
             raise _fail("__all__", "This reading is already voided.")
         fresh.voided_at, fresh.voided_by, fresh.void_reason = timezone.now(), user, reason
         save_with_history(fresh, user, f"voided: {reason}")
-        outcome = VoidedReading(fresh, [], [], [])
+        outcome = VoidedReading(fresh, [], [], [], [])
         for listed in _lots_at(fresh.location):
             _rederive_excursions(_lock(listed), fresh, user, outcome)
-        # A span no recorded excursion covers (none expected: every reading was scanned
-        # when it was written) is recorded like any other.
-        scan_excursions(fresh.location, user)
+        # A span no recorded excursion covers is recorded like any other, and said.
+        outcome.flagged = scan_excursions(fresh.location, user)
     return outcome
 
 
@@ -1707,7 +1727,8 @@ def _rederive_excursions(
     recorded = Excursion.objects.filter(lot=lot, location=location, voided_at__isnull=True)
     taken: set[int] = set()
     why = f"the reading of {coldchain.written_time(timezone.localtime(voided.recorded_at))} "
-    why += f"({voided.temperature_c} °C) was voided: {voided.void_reason}"
+    why += f"({coldchain.temperature_text(voided.temperature_c)} °C) was voided: "
+    why += voided.void_reason
     for exc in recorded.order_by("started_at", "id"):
         matches = [i for i, span in enumerate(spans) if _overlaps(exc, span)]
         free = [i for i in matches if i not in taken]

@@ -143,7 +143,9 @@ def _lot_page(
         "waste_form": WasteForm(auto_id="id_waste_%s"),
         "excursion_form": ExcursionDecisionForm(
             auto_id="id_excursion_%s",
-            ongoing=any(e.ended_at is None and e.decided_at is None for e in excursions),
+            ongoing=any(
+                e.ended_at is None and e.decided_at is None and not e.is_voided for e in excursions
+            ),
         ),
         **_dates(lot.clinic),
     }
@@ -646,6 +648,7 @@ def reading_void(request: ClinicRequest, location_id: int, reading_id: int) -> H
             outcome = services.void_reading(reading, request.user, form.cleaned_data["reason"])
         except services.ProductError as exc:
             _apply_errors(form, exc)
+            reading.refresh_from_db()  # voided meanwhile in another tab: no second button
         else:
             messages.success(request, outcome.describe())
             return redirect(back)

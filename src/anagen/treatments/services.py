@@ -168,7 +168,7 @@ def screening_status(patient: Any, modality: str, on_date: date) -> ScreeningSta
             True,
             f"BLOCK ({', '.join(rules)}) overridden by "
             f"{override.overridden_by.get_full_name() or override.overridden_by.username}: "
-            f"{override.reason}.{also}",
+            f"{override.reason.rstrip('.')}.{also}",
             caution=True,
         )
     if to_check:
