@@ -65,7 +65,7 @@ def test_every_api_operation_declares_a_permission():
 
 
 def fill(route: str, object_id: int) -> str:
-    return "/" + re.sub(r"<int:\w+>|\{\w+\}", str(object_id), route).lstrip("/")
+    return "/" + re.sub(r"<int:\w+>|\{(?:int:)?\w+\}", str(object_id), route).lstrip("/")
 
 
 @pytest.mark.parametrize("role", list(Role))
