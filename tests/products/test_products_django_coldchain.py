@@ -632,3 +632,29 @@ def test_a_decision_and_a_reading_at_once_never_leave_a_usable_lot_with_an_open_
         lot.refresh_from_db()
         open_ = Excursion.objects.filter(lot=lot, decided_at__isnull=True).exists()
         assert lot.blocked == open_, (round_, lot.blocked, open_)
+
+
+def test_an_in_range_reading_entered_late_inside_an_accepted_excursion_splits_it(
+    make_lot, clinic_a, quality
+):
+    """-50 °C at 10:30 and 10:50, back in range at 11:10, accepted; then a late entry of
+    -80 °C at 10:40: the accepted excursion shrinks to 10:30-10:40 and keeps its decision,
+    and 10:50-11:10 is an excursion of its own that quality has not seen, so it blocks."""
+    freezer = services.create_location(clinic_a, quality, "Freezer S1")
+    lot = make_lot(released=True, storage_location=freezer, received_at=a_day_ago())
+    start = lot.received_at + timedelta(hours=1)
+    for minutes, t in ((0, -80), (30, -50), (50, -50), (70, -80)):
+        services.record_reading(
+            freezer, quality, recorded_at=start + timedelta(minutes=minutes), temperature_c=t
+        )
+    services.decide_excursions(Lot.objects.get(pk=lot.pk), quality, "accept", "Within data.")
+    services.record_reading(
+        freezer, quality, recorded_at=start + timedelta(minutes=40), temperature_c=-80
+    )
+    first, second = Excursion.objects.filter(lot=lot).order_by("started_at")
+    assert (first.started_at, first.ended_at) == (start + timedelta(minutes=30),
+                                                  start + timedelta(minutes=40))  # fmt: skip
+    assert first.decision == "accept"
+    assert (second.started_at, second.decided_at) == (start + timedelta(minutes=50), None)
+    lot.refresh_from_db()
+    assert lot.blocked

@@ -13,7 +13,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -1327,83 +1327,103 @@ def scan_excursions(location: StorageLocation, user: User | None) -> list[Excurs
     new excursions, and the decided ones that grew and so block their lot again (those
     have ``reopened`` set), so that whoever added the readings is told of both.
     """
-    created: list[Excursion] = []
+    found: list[Excursion] = []
     for listed in _lots_at(location):
         # Locked before its excursions are read: a quality decision on them (which locks the
         # lot) is then either seen here or made after this scan, never overwritten by it.
         lot = _lock(listed)
         if lot.status in (LotStatus.REJECTED, LotStatus.RECALLED):
             continue
-        readings = _readings_since_receipt(lot, location)
-        lo = float(lot.product.storage_min_temperature_c)
-        hi = float(lot.product.storage_max_temperature_c)
-        spans = coldchain.find_excursions(readings, lo, hi)
-        _withdraw_receipt_excursion(lot, location, spans, user)
-        for span in spans:
-            # The recorded excursion this span continues: one that starts within it. A
-            # reading entered late, earlier than the recorded start, moves the start back;
-            # matched by the exact start, it had opened a second excursion for one event.
-            within = Excursion.objects.filter(
-                lot=lot, started_at__gte=span.started_at, voided_at__isnull=True
-            )
-            if span.ended_at is not None:
-                within = within.filter(started_at__lte=span.ended_at)
-            existing = within.order_by("started_at").first()
-            if existing is not None:
-                extreme = Decimal(str(span.extreme_c))
-                if (
-                    existing.started_at != span.started_at
-                    or existing.ended_at != span.ended_at
-                    or existing.duration_minutes != span.duration_minutes
-                    or existing.extreme_temperature_c != extreme
-                ):
-                    grew = _excursion_grew(existing, span, lo, hi)
-                    old_reason = excursion_block_reason(existing)
-                    existing.started_at = span.started_at
-                    existing.ended_at = span.ended_at
-                    existing.duration_minutes = span.duration_minutes
-                    existing.extreme_temperature_c = extreme
-                    if grew and existing.decided_at is not None:
-                        _reopen(existing, lot, user)
-                        existing.reopened = True
-                        created.append(existing)
-                        continue
-                    save_with_history(existing, user, "excursion updated by new readings")
-                    _update_block_reason(lot, user, old_reason, excursion_block_reason(existing))
-                continue
-            exc = Excursion(
-                clinic=lot.clinic, lot=lot, location=location, started_at=span.started_at,
-                ended_at=span.ended_at, duration_minutes=span.duration_minutes,
-                extreme_temperature_c=Decimal(str(span.extreme_c)),
-                allowed_min_c=lot.product.storage_min_temperature_c,
-                allowed_max_c=lot.product.storage_max_temperature_c, detected_at=timezone.now(),
-            )  # fmt: skip
-            save_with_history(exc, user, "excursion detected")
-            created.append(exc)
-            locked = _lock(lot)  # as it stands now (a span before may have blocked it)
-            if not locked.blocked:
-                locked.blocked = True
-                locked.block_reason = excursion_block_reason(exc)
-                save_with_history(locked, user, "blocked: cold-chain excursion")
-    return created
+        result = _reconcile_excursions(
+            lot, location, user,
+            updated="new readings",
+            withdrawn="a reading entered since shows the location was in range then",
+        )  # fmt: skip
+        found += result.created + result.reopened
+    return found
 
 
-def _withdraw_receipt_excursion(
-    lot: Lot, location: StorageLocation, spans: list[coldchain.ExcursionSpan], user: User | None
-) -> None:
-    """An undecided excursion dated from the lot's receipt (the location read out of range
-    then) that a reading entered since shows was not one then: withdrawn, and the lot
-    unblocked if nothing else awaits a decision. Kept only while a span still starts at
-    receipt: a later out-of-range reading is its own excursion (matched by overlap, the
-    receipt one stayed beside it, ongoing for good)."""
-    for exc in Excursion.objects.filter(
-        lot=lot, location=location, started_at=lot.received_at, decided_at__isnull=True,
-        voided_at__isnull=True,
-    ):  # fmt: skip
-        if not any(span.started_at == lot.received_at for span in spans):
-            why = "a reading entered since shows the location was in range at receipt"
-            _withdraw_excursion(exc, lot, user, why)
-            _unblock_if_clear(lot, user, why)
+@dataclass
+class _Reconciled:
+    """What setting one lot's recorded excursions to the live readings changed."""
+
+    created: list[Excursion] = field(default_factory=list)
+    reopened: list[Excursion] = field(default_factory=list)
+    withdrawn: list[Excursion] = field(default_factory=list)
+    unblocked: bool = False
+
+
+def _overlaps(exc: Excursion, span: coldchain.ExcursionSpan) -> bool:
+    far = datetime.max.replace(tzinfo=UTC)
+    return span.started_at <= (exc.ended_at or far) and exc.started_at <= (span.ended_at or far)
+
+
+def _reconcile_excursions(
+    lot: Lot, location: StorageLocation, user: User | None, *, updated: str, withdrawn: str
+) -> _Reconciled:
+    """The one way a lot's recorded excursions at ``location`` follow its live readings,
+    whether readings were added or voided (``lot`` is locked by the caller).
+
+    Each recorded excursion is matched, in order of start, to the first span of out-of-range
+    readings that overlaps it and no earlier excursion took: a late reading before its start
+    moves the start back, one inside it can split it, a voided one can shrink or join spans.
+    A matched excursion takes its span's times and extreme (a decided one that grew is
+    reopened); one that no span overlaps any more is withdrawn (kept, marked, with
+    ``withdrawn`` as the reason), and its lot unblocked when nothing else awaits a decision;
+    a span no excursion overlaps is a new excursion and blocks its lot.
+    """
+    readings = _readings_since_receipt(lot, location)
+    lo = float(lot.product.storage_min_temperature_c)
+    hi = float(lot.product.storage_max_temperature_c)
+    spans = coldchain.find_excursions(readings, lo, hi)
+    result = _Reconciled()
+    taken: set[int] = set()
+    recorded = Excursion.objects.filter(lot=lot, location=location, voided_at__isnull=True)
+    for exc in recorded.order_by("started_at", "id"):
+        free = [i for i, span in enumerate(spans) if i not in taken and _overlaps(exc, span)]
+        if not free:
+            _withdraw_excursion(exc, lot, user, withdrawn)
+            result.withdrawn.append(exc)
+            continue
+        taken.add(free[0])
+        span = spans[free[0]]
+        extreme = Decimal(str(span.extreme_c))
+        if (exc.started_at, exc.ended_at, exc.duration_minutes, exc.extreme_temperature_c) == (
+            span.started_at, span.ended_at, span.duration_minutes, extreme,
+        ):  # fmt: skip
+            continue
+        grew = _excursion_grew(exc, span, lo, hi)
+        old_reason = excursion_block_reason(exc)
+        exc.started_at, exc.ended_at = span.started_at, span.ended_at
+        exc.duration_minutes, exc.extreme_temperature_c = span.duration_minutes, extreme
+        if grew and exc.decided_at is not None:
+            _reopen(exc, lot, user)
+            exc.reopened = True
+            result.reopened.append(exc)
+        else:
+            save_with_history(exc, user, f"excursion updated: {updated}")
+            _update_block_reason(lot, user, old_reason, excursion_block_reason(exc))
+        lot.refresh_from_db()
+    for i, span in enumerate(spans):
+        if i in taken:
+            continue
+        exc = Excursion(
+            clinic=lot.clinic, lot=lot, location=location, started_at=span.started_at,
+            ended_at=span.ended_at, duration_minutes=span.duration_minutes,
+            extreme_temperature_c=Decimal(str(span.extreme_c)),
+            allowed_min_c=lot.product.storage_min_temperature_c,
+            allowed_max_c=lot.product.storage_max_temperature_c, detected_at=timezone.now(),
+        )  # fmt: skip
+        save_with_history(exc, user, "excursion detected")
+        result.created.append(exc)
+        lot.refresh_from_db()  # as it stands now (a span before may have blocked it)
+        if not lot.blocked:
+            lot.blocked = True
+            lot.block_reason = excursion_block_reason(exc)
+            save_with_history(lot, user, "blocked: cold-chain excursion")
+    if result.withdrawn:
+        result.unblocked = _unblock_if_clear(lot, user, withdrawn)
+    return result
 
 
 def _beyond(temperature_c: float, lo: float, hi: float) -> float:
@@ -1701,64 +1721,22 @@ def void_reading(reading: TemperatureReading, user: User, reason: str) -> Voided
             raise _fail("__all__", "This reading is already voided.")
         fresh.voided_at, fresh.voided_by, fresh.void_reason = timezone.now(), user, reason
         save_with_history(fresh, user, f"voided: {reason}")
+        why = f"the reading of {coldchain.written_time(timezone.localtime(fresh.recorded_at))} "
+        why += f"({coldchain.temperature_text(fresh.temperature_c)} °C) was voided: {reason}"
         outcome = VoidedReading(fresh, [], [], [], [])
         for listed in _lots_at(fresh.location):
-            _rederive_excursions(_lock(listed), fresh, user, outcome)
-        # A span no recorded excursion covers is recorded like any other, and said.
-        outcome.flagged = scan_excursions(fresh.location, user)
+            lot = _lock(listed)
+            if lot.status in (LotStatus.REJECTED, LotStatus.RECALLED):
+                continue
+            result = _reconcile_excursions(lot, fresh.location, user, updated=why, withdrawn=why)
+            outcome.withdrawn += result.withdrawn
+            outcome.reopened += result.reopened
+            # Voiding an in-range reading can leave an older out-of-range one standing for
+            # the lot's receipt: a span no recorded excursion covers, recorded and said.
+            outcome.flagged += result.created
+            if result.unblocked:
+                outcome.unblocked.append(lot)
     return outcome
-
-
-def _overlaps(exc: Excursion, span: coldchain.ExcursionSpan) -> bool:
-    far = datetime.max.replace(tzinfo=UTC)
-    return span.started_at <= (exc.ended_at or far) and exc.started_at <= (span.ended_at or far)
-
-
-def _rederive_excursions(
-    lot: Lot, voided: TemperatureReading, user: User, outcome: VoidedReading
-) -> None:
-    """One lot's recorded excursions at the voided reading's location, set to what the live
-    readings now show; its block lifted when no excursion awaits a decision any more."""
-    location = voided.location
-    readings = _readings_since_receipt(lot, location)
-    lo = float(lot.product.storage_min_temperature_c)
-    hi = float(lot.product.storage_max_temperature_c)
-    spans = coldchain.find_excursions(readings, lo, hi)
-    recorded = Excursion.objects.filter(lot=lot, location=location, voided_at__isnull=True)
-    taken: set[int] = set()
-    why = f"the reading of {coldchain.written_time(timezone.localtime(voided.recorded_at))} "
-    why += f"({coldchain.temperature_text(voided.temperature_c)} °C) was voided: "
-    why += voided.void_reason
-    for exc in recorded.order_by("started_at", "id"):
-        matches = [i for i, span in enumerate(spans) if _overlaps(exc, span)]
-        free = [i for i in matches if i not in taken]
-        if not free:
-            # Shown by the voided reading alone, or now one span with an earlier excursion.
-            _withdraw_excursion(exc, lot, user, why)
-            outcome.withdrawn.append(exc)
-            continue
-        span = spans[free[0]]
-        taken.add(free[0])
-        extreme = Decimal(str(span.extreme_c))
-        if (exc.started_at, exc.ended_at, exc.duration_minutes, exc.extreme_temperature_c) == (
-            span.started_at, span.ended_at, span.duration_minutes, extreme,
-        ):  # fmt: skip
-            continue
-        grew = _excursion_grew(exc, span, lo, hi)
-        old_reason = excursion_block_reason(exc)
-        exc.started_at, exc.ended_at = span.started_at, span.ended_at
-        exc.duration_minutes, exc.extreme_temperature_c = span.duration_minutes, extreme
-        if grew and exc.decided_at is not None:
-            _reopen(exc, lot, user)
-            exc.reopened = True
-            outcome.reopened.append(exc)
-            lot.refresh_from_db()
-            continue
-        save_with_history(exc, user, f"excursion updated: {why}")
-        _update_block_reason(lot, user, old_reason, excursion_block_reason(exc))
-        lot.refresh_from_db()
-    if any(e.lot_id == lot.pk for e in outcome.withdrawn) and _unblock_if_clear(lot, user, why):
-        outcome.unblocked.append(lot)
 
 
 def _withdraw_excursion(exc: Excursion, lot: Lot, user: User | None, why: str) -> None:
