@@ -150,7 +150,7 @@ def test_voiding_twice_says_so_and_keeps_the_first_reason(client, clinician, vis
     client.force_login(clinician)
     response = client.post(void_url("visits", visit), {"reason": "another reason"})
     assert response.status_code == 400
-    assert "This record is already voided." in response.content.decode()
+    assert "This visit is already voided." in response.content.decode()
     # Nothing left to do there: no second "Void" button, a way back.
     assert 'type="submit" class="danger"' not in response.content.decode()
     visit.refresh_from_db()

@@ -280,3 +280,12 @@ def test_api_void_needs_record_void_and_the_clinic(
     assert hidden.status_code == 404
     session.refresh_from_db()
     assert not session.is_voided
+
+
+def test_opening_the_void_page_of_a_voided_session_goes_back_to_it(client, clinician, session):
+    """A stale tab or the back button: nothing to do, said on the session page."""
+    services.void_session(session, clinician, REASON)
+    client.force_login(clinician)
+    response = client.get(url(session), follow=True)
+    assert response.redirect_chain[-1][0].endswith(f"/{session.pk}/")
+    assert "This session is already voided." in response.content.decode()

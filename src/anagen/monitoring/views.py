@@ -15,10 +15,10 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 
 from anagen.accounts.permissions import can, require_permission
-from anagen.core.forms import VoidReasonForm
 from anagen.core.history import stored_values
 from anagen.core.http import ClinicRequest
 from anagen.core.text import phone_cell, spreadsheet_safe
+from anagen.core.voiding import VoidTarget, void_page
 from anagen.monitoring import charts, ctcae, selectors, services
 from anagen.monitoring.forms import (
     AdverseEventForm,
@@ -760,30 +760,10 @@ def void_record(request: ClinicRequest, patient_id: int, kind: str, object_id: i
     patient = selectors.get_patient(request.clinic, patient_id)
     obj = get(patient, object_id)
     log_request_access(request, patient)
-    back = _back_to(obj)
-    form = VoidReasonForm(request.POST or None)
-    if obj.is_voided and request.method == "GET":
-        # A stale tab or the back button: nothing to do here.
-        messages.info(request, f"This {label} is already voided.")
-        return redirect(back)
-    if obj.is_voided:
-        form.is_valid()
-        form.add_error(None, "This record is already voided.")
-    elif request.method == "POST" and form.is_valid():
-        try:
-            services.void_record(obj, request.user, form.cleaned_data["reason"])
-        except services.MonitoringError as exc:
-            _apply_errors(form, exc)
-        else:
-            messages.success(request, f"{label.capitalize()} voided. It stays in the history.")
-            return redirect(back)
-    context = {
-        "already_voided": obj.is_voided,
-        "form": form,
-        "patient": patient,
-        "what": f"this {label}",
-        "description": f"{obj} · {patient.full_name}",
-        "back": back,
-    }
-    status = 400 if request.method == "POST" else 200
-    return render(request, "includes/void_page.html", context, status=status)
+
+    def void(reason: str) -> str:
+        services.void_record(obj, request.user, reason)
+        return f"{label.capitalize()} voided. It stays in the history."
+
+    target = VoidTarget(obj, label, f"{obj} · {patient.full_name}", _back_to(obj), patient=patient)
+    return void_page(request, target, void)

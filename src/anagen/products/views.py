@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from anagen.accounts.permissions import can, require_permission
-from anagen.core.forms import VoidReasonForm
 from anagen.core.http import ClinicRequest, query_without_page
+from anagen.core.voiding import VoidTarget, void_page
 from anagen.patients import selectors as patient_selectors
 from anagen.products import selectors, services
 from anagen.products.forms import (
@@ -635,34 +635,17 @@ def reading_void(request: ClinicRequest, location_id: int, reading_id: int) -> H
     back on this page (400) with the error, and nothing changes."""
     location = selectors.get_location(request.clinic, location_id)
     reading = selectors.get_reading(location, reading_id)
-    back = reverse("products:location", args=[location.pk])
-    form = VoidReasonForm(request.POST or None)
-    if reading.is_voided and request.method == "GET":
-        messages.info(request, "This reading is already voided.")
-        return redirect(back)
-    if reading.is_voided:
-        form.is_valid()
-        form.add_error(None, "This reading is already voided.")
-    elif request.method == "POST" and form.is_valid():
-        try:
-            outcome = services.void_reading(reading, request.user, form.cleaned_data["reason"])
-        except services.ProductError as exc:
-            _apply_errors(form, exc)
-            reading.refresh_from_db()  # voided meanwhile in another tab: no second button
-        else:
-            messages.success(request, outcome.describe())
-            return redirect(back)
     when = timezone.localtime(reading.recorded_at)
-    context = {
-        "already_voided": reading.is_voided,
-        "form": form,
-        "what": "this reading",
-        "description": f"{location.name}: {reading.temperature_c} °C at {when:%Y-%m-%d %H:%M %Z}",
-        "note": "The excursions of the lots stored here are worked out again without it.",
-        "back": back,
-    }
-    status = 400 if request.method == "POST" else 200
-    return render(request, "includes/void_page.html", context, status=status)
+    target = VoidTarget(
+        reading, "reading",
+        description=f"{location.name}: {reading.temperature_c} °C at {when:%Y-%m-%d %H:%M %Z}",
+        back=reverse("products:location", args=[location.pk]),
+        note="The excursions of the lots stored here are worked out again without it.",
+    )  # fmt: skip
+    return void_page(
+        request, target,
+        lambda reason: services.void_reading(reading, request.user, reason).describe(),
+    )  # fmt: skip
 
 
 # --- specifications and settings ------------------------------------------------------------

@@ -14,9 +14,9 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods
 
 from anagen.accounts.permissions import can, require_permission
-from anagen.core.forms import VoidReasonForm
 from anagen.core.http import ClinicRequest
 from anagen.core.text import long_date
+from anagen.core.voiding import VoidTarget, void_page
 from anagen.patients.selectors import get_patient
 from anagen.products.models import Lot
 from anagen.treatments import scalp_zones, selectors, services
@@ -262,34 +262,17 @@ def session_void(request: ClinicRequest, patient_id: int, session_id: int) -> Ht
     this page (400) with the error, and nothing changes."""
     patient = get_patient(request.clinic, patient_id)
     session = selectors.get_session(patient, session_id)
-    back = reverse("treatments:detail", args=[patient.pk, session.pk])
-    form = VoidReasonForm(request.POST or None)
-    if session.is_voided:
-        form.is_valid()
-        form.add_error(None, "This session is already voided.")
-    elif request.method == "POST" and form.is_valid():
-        try:
-            services.void_session(session, request.user, form.cleaned_data["reason"])
-        except services.SessionError as exc:
-            for field, msgs in exc.errors.items():
-                for msg in msgs:
-                    form.add_error(field if field in form.fields else None, msg)
-        else:
-            messages.success(
-                request, "Session voided. It stays in the history; its vials stay on the lot trace."
-            )
-            return redirect(back)
-    context = {
-        "already_voided": session.is_voided,
-        "form": form,
-        "patient": patient,
-        "what": "this session",
-        "description": f"{session}",
-        "note": VIAL_NOTE,
-        "back": back,
-    }
-    status = 400 if request.method == "POST" else 200
-    return render(request, "includes/void_page.html", context, status=status)
+
+    def void(reason: str) -> str:
+        services.void_session(session, request.user, reason)
+        return "Session voided. It stays in the history; its vials stay on the lot trace."
+
+    target = VoidTarget(
+        session, "session", f"{session}",
+        back=reverse("treatments:detail", args=[patient.pk, session.pk]),
+        note=VIAL_NOTE, patient=patient,
+    )  # fmt: skip
+    return void_page(request, target, void)
 
 
 VIAL_NOTE = (
