@@ -7,6 +7,8 @@ draws and waste are recorded as rows and stock is derived from them.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -187,6 +189,21 @@ class LotStatus(models.TextChoices):
     RECALLED = "recalled", "Recalled"
 
 
+# Lots whose expiry is watched: still to be released or in use. A rejected or recalled lot is
+# out of use already; its expiry warns of nothing.
+LIVE_STATUSES = (LotStatus.QUARANTINED, LotStatus.RELEASED)
+
+
+def expiring_lots(today: date, warning_days: int) -> Q:
+    """Live lots that expire from ``today`` to ``warning_days`` later (the clinic's setting):
+    the one definition behind the lot list filter, the API, the dashboard and the badges."""
+    return Q(
+        status__in=LIVE_STATUSES,
+        expiry_date__gte=today,
+        expiry_date__lte=today + timedelta(days=warning_days),
+    )
+
+
 class Lot(models.Model):
     """A delivery of one product lot. QUARANTINED on receipt; released only by quality."""
 
@@ -238,6 +255,17 @@ class Lot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product.name} lot {self.lot_number}"
+
+    def expiry_state(self, today: date, warning_days: int) -> str:
+        """ "expired", "today" or "soon" (within the warning days, as ``expiring_lots``), or
+        "" for a lot far from expiry or no longer live."""
+        if self.expiry_date < today:
+            return "expired"
+        if self.status not in LIVE_STATUSES:
+            return ""
+        if self.expiry_date == today:
+            return "today"
+        return "soon" if self.expiry_date <= today + timedelta(days=warning_days) else ""
 
 
 def coa_upload_to(instance: CertificateOfAnalysis, filename: str) -> str:

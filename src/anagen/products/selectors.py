@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +21,7 @@ from anagen.core.text import phone_cell, printed_code, spreadsheet_safe
 from anagen.patients.models import Patient
 from anagen.patients.selectors import log_listed_access
 from anagen.products.models import (
+    LIVE_STATUSES,
     Excursion,
     Lot,
     LotStatus,
@@ -31,6 +32,7 @@ from anagen.products.models import (
     StorageLocation,
     TemperatureReading,
     VialDraw,
+    expiring_lots,
 )
 
 MAX_DB_ID = 2**63 - 1
@@ -116,11 +118,7 @@ def filter_lots(
     elif state == "blocked":
         qs = qs.filter(blocked=True)
     elif state == "expiring":
-        qs = qs.filter(
-            expiry_date__gte=today,
-            expiry_date__lte=today + timedelta(days=warning_days),
-            status__in=(LotStatus.QUARANTINED, LotStatus.RELEASED),
-        )
+        qs = qs.filter(expiring_lots(today, warning_days))
     elif state == "expired":
         qs = qs.filter(expiry_date__lt=today)
     if product_id:
@@ -176,7 +174,6 @@ def decisions_of(lot: Lot) -> list:
     return list(lot.decisions.select_related("decided_by", "spec"))
 
 
-LIVE_STATUSES = (LotStatus.QUARANTINED, LotStatus.RELEASED)
 DASHBOARD_RECALLS_LISTED = 5
 
 
@@ -203,9 +200,7 @@ def open_recalls(clinic: Clinic) -> QuerySet[Recall]:
 def dashboard_counts(clinic: Clinic, today: date, warning_days: int) -> dict[str, Any]:
     lots = Lot.objects.filter(clinic=clinic)
     live = lots.filter(status__in=LIVE_STATUSES)
-    expiring = live.filter(
-        expiry_date__gte=today, expiry_date__lte=today + timedelta(days=warning_days)
-    ).select_related("product")
+    expiring = lots.filter(expiring_lots(today, warning_days)).select_related("product")
     # Past expiry with vials still on the shelf: they are to be taken out of stock (a draw
     # refuses them), and the dashboard said nothing of them.
     expired = live.filter(expiry_date__lt=today, quantity_on_hand__gt=0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -50,11 +49,10 @@ def _apply_errors(form: BaseForm, error: services.ProductError) -> None:
 
 
 def _dates(clinic: Any) -> dict[str, Any]:
-    """Today, and the last expiry date that counts as "expiring" (the clinic's warning days),
-    for the lot status badges (products/_status.html)."""
-    today = timezone.localdate()
+    """Today, and the clinic's expiry warning days, for the lot status badges
+    (``lot_expiry`` in products/_status.html)."""
     days = services.settings_for(clinic).expiry_warning_days
-    return {"today": today, "expiring_until": today + timedelta(days=days)}
+    return {"today": timezone.localdate(), "warning_days": days}
 
 
 def _status(request: ClinicRequest) -> int:

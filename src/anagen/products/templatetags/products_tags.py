@@ -10,6 +10,7 @@ from django.utils import timezone
 from anagen.accounts.permissions import can
 from anagen.products import coldchain, importers, selectors, services
 from anagen.products.forms import CATEGORY_LABELS, NUMERIC_LABELS, TEXT_LABELS
+from anagen.products.models import Lot
 from anagen.products.numbers import readable_number
 
 register = template.Library()
@@ -26,6 +27,17 @@ def product_alerts(context: template.Context) -> dict[str, Any]:
         # A recalled lot links to its trace page (whom to contact) for those who may see it.
         "can_trace": can(request, "recall.manage"),
     }
+
+
+@register.simple_tag(takes_context=True)
+def lot_expiry(context: template.Context, lot: Lot) -> str:
+    """``Lot.expiry_state`` on the page's day with the clinic's warning days ("expired",
+    "today", "soon" or ""); read from the clinic when the view did not give them."""
+    today = context.get("today") or timezone.localdate()
+    days = context.get("warning_days")
+    if days is None:
+        days = services.settings_for(context["request"].clinic).expiry_warning_days
+    return lot.expiry_state(today, days)
 
 
 @register.filter
