@@ -86,13 +86,13 @@ def test_a_single_patients_change_is_not_printed(clinic_a, clinician, make_patie
     p = make_patient(clinic_a, clinician, sex_at_birth="male")
     course(p, clinician, photos=False, adverse_event=False)
     text = _text(clinic_a)
-    assert "1 patient matches the filters; 1 has a baseline" in text
+    assert "fewer than 5 patients match the filters; fewer than 5 patients have a" in text
+    assert "1 patient" not in text
     assert "+8.0" not in text  # week 12: 120 → 128
     assert "fewer than 5: not shown" in text
     assert "on fewer than 5 patients and are not shown" in text
     # Nor do the notes under the tables name the count they hide.
     assert "has only 1 patient" not in text and "has only 1 session" not in text
-    assert "has fewer than 5 patients" in text
 
 
 @pytest.mark.parametrize(
@@ -118,6 +118,54 @@ def test_a_single_patients_change_is_not_printed(clinic_a, clinician, make_patie
 )
 def test_the_shared_notes_word_small_counts_as_fewer_than_five(note, shared):
     assert cohort.shareable_text(note, 5) == shared
+
+
+@pytest.mark.parametrize(
+    ("note", "shared"),
+    [
+        (
+            "18 patients match the filters; 17 patients have a baseline hair density.",
+            "15 to 19 patients match the filters; 15 to 19 patients have a baseline hair density.",
+        ),
+        ("The ANCOVA used 17 patients.", "The ANCOVA used 15 to 19 patients."),
+        ("1 patient matches the filters.", "fewer than 5 patients match the filters."),
+        ("0 patients match.", "0 patients match."),
+    ],
+)
+def test_with_a_cell_hidden_the_shared_totals_come_in_bands(note, shared):
+    """18 patients in all and arms of 6 and 7 shown would give the hidden arms' 5 back."""
+    assert cohort.shareable_text(note, 5, band=True) == shared
+
+
+def test_notes_naming_a_hidden_row_are_left_out_and_a_split_table_is_withheld():
+    """The lot UC-2605-H rests on 3 patients: its row is hidden, so the note "UC-2605-H has
+    only 9 sessions" must not print its sessions, and the rows of the other lots would give
+    it back from the product table above (product 1/24, other lot 0/12)."""
+    from anagen.outcomes.cohort import Section
+    from anagen.outcomes.selectors import small_cells_hidden
+
+    product = Section("ae_product", "", True, data={"rows": [
+        {"group": "UC", "sessions": 24, "patients": 9},
+    ]}, warnings=["Limited n: UC has 24 sessions; read the confidence interval."])
+    lot = Section("ae_lot", "", True, data={"rows": [
+        {"group": "UC-2510-H", "sessions": 12, "patients": 6},
+        {"group": "UC-2605-H", "sessions": 9, "patients": 3},
+    ]}, warnings=["Small n: UC-2605-H has only 9 sessions; estimates are very imprecise."],
+        missing_data="Events are attributed to sessions. UC-2605-H had 1 event. Rates are "
+        "lower bounds.")  # fmt: skip
+    cells = small_cells_hidden({}, 5, [product, lot])
+    withheld = cohort.withheld_tables(cells)
+    assert withheld == {"ae_lot"}
+    notes = cohort.shareable_notes(
+        [product, lot], 5, cohort.hidden_names(cells), withheld, band=True
+    )
+    assert notes["ae_lot"]["warnings"] == []
+    assert notes["ae_lot"]["missing_data"] == (
+        "Events are attributed to sessions. Rates are lower bounds."
+    )
+    assert notes["ae_product"]["warnings"] == [
+        "Limited n: UC has 20 to 24 sessions; read the confidence interval."
+    ]
 
 
 def test_only_the_rows_resting_on_fewer_than_five_patients_are_left_out():

@@ -598,8 +598,9 @@ def analyse_cohort(
     weeks = sorted(int(w) for w in rows["week"].unique())
     notes = [
         f"{_count(len(ids), 'patient matches', 'patients match')} the filters; "
-        f"{_count(n_with_baseline, 'has', 'have')} a baseline "
-        f"{outcome.label.lower()}; {_count(n_analysed, 'also has', 'also have')} at "
+        f"{_count(n_with_baseline, 'patient has', 'patients have')} a baseline "
+        f"{outcome.label.lower()}; {_count(n_analysed, 'patient also has', 'patients also have')}"
+        " at "
         "least one analysed follow-up value.",
         "Arms are as treated: the modalities of each patient's recorded, non-voided treatment "
         f"sessions begun within {INITIAL_REGIMEN_DAYS} days of the first one ('none' = no "

@@ -4,6 +4,7 @@ statistics as the outcomes cohort page), always de-identified, laid out for pape
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.http import QueryDict
 
 from anagen.accounts.models import Clinic
 from anagen.outcomes import selectors as outcomes
+from anagen.outcomes.cohort import arm_words
 from anagen.outcomes.forms import CohortFilterForm
 
 
@@ -35,48 +37,139 @@ def report_context(
         form = filter_form(clinic, {"outcome": "density_per_cm2"})
     form.is_valid()
     view = outcomes.cohort_analysis(clinic, form.filters(), form.options(), deidentified=True)
+    small = outcomes.SMALL_CELL
+    cells = outcomes.small_cells_hidden(view.result.sections, small, view.ae_sections)
+    withheld = withheld_tables(cells)
+    result = view.result
+    # Once a cell is hidden, exact totals would give it back by subtraction (18 patients
+    # match, the arms shown hold 6 and 7): they are given in bands of ``small``.
+    band = bool(cells["n_hidden"])
     return {
         "clinic": clinic,
         "generated_at": generated_at,
         "view": view,
-        "result": view.result,
+        "result": result,
         "filters_text": form.filters().describe(),
-        "small_cell": outcomes.SMALL_CELL,
-        "cells": outcomes.small_cells_hidden(
-            view.result.sections, outcomes.SMALL_CELL, view.ae_sections
-        ),
+        "small_cell": small,
+        "cells": cells,
+        "withheld": withheld,
+        "banded": band,
+        "sizes": {
+            "patients": shared_count(result.n_patients, small, band),
+            "with_baseline": shared_count(result.n_with_baseline, small, band),
+            "analysed": shared_count(result.n_analysed, small, band),
+        },
+        "cohort_notes": [shareable_text(n, small, band=band) for n in result.notes],
         "notes": shareable_notes(
-            [*view.result.sections.values(), *view.ae_sections], outcomes.SMALL_CELL
-        ),
+            [*result.sections.values(), *view.ae_sections],
+            small,
+            hidden_names(cells),
+            withheld,
+            band=band,
+        ),  # fmt: skip
         # The notice goes where exosome results are read, on the first page, not after them.
         "exosome_arms": [a for a in view.result.arms if "exosome" in a.split("+")],
     }
 
 
-_SMALL_COUNT = re.compile(r"\b(?:only )?(\d+) (patient|session)s?\b")
+# The adverse-event tables by product and by lot split the sessions of the table above them
+# (by modality, by product): with one row hidden, the rows shown subtract from the row above
+# to give it back. Such a table is left out whole.
+_SPLITS_A_TABLE_ABOVE = ("ae_product", "ae_lot")
+
+
+def withheld_tables(cells: dict[str, Any]) -> set[str]:
+    """The adverse-event tables the shared PDF leaves out whole: those splitting a table
+    above them that have a hidden row. A product of few patients has lots of few patients,
+    so a withheld product table withholds the lot table too."""
+    ae = cells["ae"]
+    out = {k for k in _SPLITS_A_TABLE_ABOVE if any(r["hidden"] for r in ae.get(k, []))}
+    if "ae_product" in out and "ae_lot" in ae:
+        out.add("ae_lot")
+    return out
+
+
+def hidden_names(cells: dict[str, Any]) -> dict[str, set[str]]:
+    """Per section, the names (arms in words, products, lots) of rows not shown: the notes
+    under a table must not give their sessions or patients ("UC-2605-H has only 9
+    sessions")."""
+    names: dict[str, set[str]] = {}
+    for key in ("responders", "ancova"):
+        names[key] = {arm_words(r["arm"]) for r in cells[key] if r["hidden"]}
+    for key, rows in cells["ae"].items():
+        names[key] = {str(r["group"]) for r in rows if r["hidden"]}
+    return names
+
+
+def shared_count(n: int, small: int, band: bool) -> str:
+    """A count as the shared PDF prints it: "fewer than 5" below ``small``, and in bands of
+    ``small`` ("15 to 19") when ``band``."""
+    if 0 < n < small:
+        return f"fewer than {small}"
+    if band and n:
+        low = n // small * small
+        return f"{low} to {low + small - 1}"
+    return str(n)
+
+
+_SMALL_COUNT = re.compile(
+    r"\b(?:only )?(\d+) (patient|session)s?\b( (?:also )?(?:matches|match|has|have)\b)?"
+)
+# A masked count is plural ("fewer than 5 patients"), and so is its verb.
+_PLURAL_VERB = {"matches": "match", "has": "have"}
 _EVENTS_AMONG_OTHERS = re.compile(r"; \d+ of them were followed by an adverse event\.")
+_SENTENCE_END = re.compile(r"(?<=\.)\s+(?=[A-Z0-9])")
 
 
-def shareable_text(text: str, small: int) -> str:
+def shareable_text(text: str, small: int, *, band: bool = False) -> str:
     """``text`` with every count of 1 to ``small`` - 1 patients or sessions worded as "fewer
-    than ``small``": the PDF hides such cells, and its notes named them ("Topical minoxidil
-    has only 1 patient at week 12"). How many sessions outside the table had an event is
-    left out (it is not counted by patient, so it cannot be checked against the rule)."""
+    than ``small``" (and, with ``band``, larger ones in bands): the PDF hides such cells, and
+    its notes named them ("Topical minoxidil has only 1 patient at week 12"). How many
+    sessions outside the table had an event is left out (it is not counted by patient, so it
+    cannot be checked against the rule)."""
 
     def mask(m: re.Match[str]) -> str:
         n = int(m.group(1))
-        return f"fewer than {small} {m.group(2)}s" if 0 < n < small else m.group(0)
+        if 0 < n < small or (band and n):
+            verb = m.group(3) or ""
+            last = verb.rsplit(" ", 1)[-1]
+            verb = verb.removesuffix(last) + _PLURAL_VERB.get(last, last) if verb else ""
+            return f"{shared_count(n, small, band)} {m.group(2)}s{verb}"
+        return m.group(0)
 
     return _SMALL_COUNT.sub(mask, _EVENTS_AMONG_OTHERS.sub(".", text))
 
 
-def shareable_notes(sections: list[Any], small: int) -> dict[str, dict[str, Any]]:
-    """Each section's message, warnings and missing-data note as the shared PDF prints them."""
-    return {
-        section.key: {
-            "message": shareable_text(section.message, small),
-            "warnings": [shareable_text(w, small) for w in section.warnings],
-            "missing_data": shareable_text(section.missing_data, small),
+def _without_names(text: str, names: set[str]) -> str:
+    """``text`` without the sentences that name any of ``names``."""
+    if not names:
+        return text
+    kept = [t for t in _SENTENCE_END.split(text) if not any(n in t for n in names)]
+    return " ".join(kept)
+
+
+def shareable_notes(
+    sections: list[Any],
+    small: int,
+    hidden: dict[str, set[str]] | None = None,
+    withheld: Collection[str] = (),
+    *,
+    band: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Each section's message, warnings and missing-data note as the shared PDF prints them:
+    counts masked, notes naming a hidden row left out, a withheld table's warnings too."""
+    hidden = hidden or {}
+    out = {}
+    for section in sections:
+        names = hidden.get(section.key, set())
+        warnings = [] if section.key in withheld else section.warnings
+
+        def shared(text: str, names: set[str] = names) -> str:
+            return shareable_text(_without_names(text, names), small, band=band)
+
+        out[section.key] = {
+            "message": shared(section.message),
+            "warnings": [w for w in (shared(w) for w in warnings) if w],
+            "missing_data": shared(section.missing_data),
         }
-        for section in sections
-    }
+    return out
