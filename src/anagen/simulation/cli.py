@@ -27,6 +27,7 @@ from .params import MAX_DENSITY_PER_CM2, Region
 from .treatments import ARM_NAMES
 from .trial import (
     MAX_DROPOUT_PER_YEAR,
+    NoAnalysableReplicatesError,
     TrialDesign,
     closed_form_n,
     closed_form_pairs,
@@ -213,7 +214,10 @@ def _cmd_trial(a: argparse.Namespace) -> int:
     _check_common(a)
     d = _design(a, a.arms, a.n)
     t0 = time.perf_counter()
-    res = power(d, a.replicates, a.seed, workers=a.workers, analysis=a.analysis)
+    try:
+        res = power(d, a.replicates, a.seed, workers=a.workers, analysis=a.analysis)
+    except NoAnalysableReplicatesError as exc:
+        raise SimulationInputError(exc.explain("--n", "--dropout")) from None
     el = time.perf_counter() - t0
     print(
         f"Virtual trial ({d.design}), {a.n} per arm, visits at weeks "
@@ -236,11 +240,25 @@ def _cmd_trial(a: argparse.Namespace) -> int:
         f"{'SD change':>9s} {'failed fits':>11s}"
     )
     for r in res:
-        print(
-            f"{r.arm + ' vs ' + r.control:32s} {r.power:6.3f}  [{r.ci_low:6.3f}, "
-            f"{r.ci_high:6.3f}] {r.mean_estimate:9.1f} {r.mean_sd_change:9.1f} "
-            f"{r.n_failed:11d}"
-        )
+        name = f"{r.arm} vs {r.control}"
+        if r.n_valid == 0:  # another comparison has a result (else power() refused)
+            print(f"{name:32s} {'none':>6s}  {'(no replicate analysed)':37s} {r.n_failed:11d}")
+        else:
+            print(
+                f"{name:32s} {r.power:6.3f}  [{r.ci_low:6.3f}, {r.ci_high:6.3f}] "
+                f"{r.mean_estimate:9.1f} {r.mean_sd_change:9.1f} {r.n_failed:11d}"
+            )
+    for r in res:
+        if r.n_failed:
+            print(
+                f"Note: {r.arm} vs {r.control}: {r.n_failed} of {r.replicates} replicates "
+                "could not be analysed (failed fits)"
+                + (
+                    f"; its power is over the other {r.n_valid}."
+                    if r.n_valid
+                    else "; it has no power estimate."
+                )
+            )
     print(
         "Power = rejections in favour of the arm (mean diff > 0) / replicates with a result; "
         "failed fits are excluded from the denominator (counted above). MC interval: Wilson "
@@ -297,6 +315,9 @@ def _cmd_sample_size(a: argparse.Namespace) -> int:
     )
     for n, pw in res.curve.items():
         r = res.results.get(n)
+        if r is not None and r.n_valid == 0:
+            print(f"  n = {n:4d}: no replicate could be analysed ({r.n_failed} failed fits)")
+            continue
         extra = (
             f"  [{r.ci_low:.3f}, {r.ci_high:.3f}]"
             + (f", {r.n_failed} failed fits excluded" if r.n_failed else "")
@@ -382,7 +403,11 @@ _COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if not argv or argv[0] in ("-h", "--help"):
+        if not argv:  # usage, like any argparse error, and exit 2
+            _build_parser().print_help(sys.stderr)
+            _error(f"a command is required: {', '.join(_COMMANDS)}")
+            return 2
+        if argv[0] in ("-h", "--help"):
             _build_parser().print_help()
             return 0
         args = _build_parser().parse_args(argv)

@@ -376,14 +376,15 @@ def plan_from_name(name: str, field: str = "arms") -> Plan:
     return Plan(tuple(treatments), name=name)
 
 
-def build_effects(plans: Sequence[Plan], responses: np.ndarray, last_day: int) -> Effects | None:
-    """Per-row piecewise-constant effects on the union of all breakpoints (None if untreated)."""
+def _effect_templates(
+    plans: Sequence[Plan], last_day: float
+) -> tuple[np.ndarray, dict[Plan, np.ndarray]]:
+    """Breakpoints (the union of all plans' piece edges in [0, last_day + 1]) and, per plan,
+    its effect on them: rows log_a, log_t, log_k, hazard, log_mini_keep (1 = keep), thicken."""
     pieces_by_plan: dict[Plan, list[Piece]] = {}
     for p in plans:
         if p not in pieces_by_plan:
             pieces_by_plan[p] = p.pieces()
-    if not any(pieces_by_plan.values()):
-        return None
     bps = {0.0}
     for pieces in pieces_by_plan.values():
         for pc in pieces:
@@ -394,7 +395,6 @@ def build_effects(plans: Sequence[Plan], responses: np.ndarray, last_day: int) -
     n_bp = times.size
     template: dict[Plan, np.ndarray] = {}
     for plan, pieces in pieces_by_plan.items():
-        # columns: log_a, log_t, log_k, hazard, log_mini_keep(1=keep), thicken
         m = np.zeros((6, n_bp))
         m[4] = 1.0
         for pc in pieces:
@@ -406,6 +406,14 @@ def build_effects(plans: Sequence[Plan], responses: np.ndarray, last_day: int) -
             m[4, sel] *= pc.mini_scale
             m[5, sel] += pc.thicken
         template[plan] = m
+    return times, template
+
+
+def build_effects(plans: Sequence[Plan], responses: np.ndarray, last_day: int) -> Effects | None:
+    """Per-row piecewise-constant effects on the union of all breakpoints (None if untreated)."""
+    if not any(p.pieces() for p in set(plans)):
+        return None
+    times, template = _effect_templates(plans, last_day)
     stack = np.stack([template[p] for p in plans])  # (rows, 6, n_bp)
     rho = np.asarray(responses, dtype=float)[:, None]
     return Effects(
@@ -417,6 +425,22 @@ def build_effects(plans: Sequence[Plan], responses: np.ndarray, last_day: int) -
         mini_scale=stack[:, 4].copy(),
         thicken=rho * stack[:, 5],
     )
+
+
+def same_modelled_effect(a: Plan, b: Plan, last_day: float = INF) -> bool:
+    """True when two plans change the model identically from day 0 to ``last_day``: the
+    same piecewise-constant effects (clock rates, induction hazard, miniaturisation,
+    thickening) and the same transplants. Judged from the parameters, not the names
+    ("minoxidil5" and "placebo+minoxidil5" are the same plan; "none" and "observation" too).
+    """
+    if a == b:
+        return True
+    ta, tb = a.transplants(), b.transplants()
+    if sorted(map(repr, ta)) != sorted(map(repr, tb)):
+        return False
+    _, template = _effect_templates([a, b], last_day)
+    # Same pieces summed in another order may differ in the last bits.
+    return bool(np.allclose(template[a], template[b], rtol=0.0, atol=1e-12))
 
 
 def describe_plan(plan: Plan) -> str:
@@ -463,4 +487,5 @@ __all__ = [
     "exosome",
     "plan_from_name",
     "prp",
+    "same_modelled_effect",
 ]

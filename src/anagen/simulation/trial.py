@@ -43,9 +43,10 @@ from .params import (
     Region,
     stage_shrink,
 )
-from .treatments import plan_from_name
+from .treatments import Placebo, Plan, combine, plan_from_name, same_modelled_effect
 
 DEFAULT_STAGES = ("IIIv", "IV", "V")  # Olsen 2002 enrolled vertex-pattern men [U]
+OUTCOME = "target-area density change from baseline"  # what every analysis compares
 
 # Ceilings (docs/simulation.md, "Input ranges and ceilings"). They keep one call within
 # memory and minutes; the API and pages that call these functions inherit them.
@@ -188,10 +189,23 @@ class Comparison:
     sd_change: np.ndarray  # pooled SD of change (both arms), per replicate
 
 
+def group_plans(design: TrialDesign) -> tuple[Plan, ...]:
+    """The plan each group receives: one per arm (parallel), or the control half (with the
+    active treatment's spill-over, if any) and the active half (split-scalp)."""
+    plans = tuple(plan_from_name(a) for a in design.arms)
+    if design.design == "parallel" or design.spillover <= 0:
+        return plans
+    # The active treatment spills over, not the vehicle or trial participation: both sides
+    # have those already.
+    active = tuple(t for t in plans[1].treatments if not isinstance(t, Placebo))
+    active_spill = Plan(active, name=plans[1].name).scaled(design.spillover)
+    return (combine([plans[0], active_spill], f"{design.arms[0]}+spill"), plans[1])
+
+
 def _specs(design: TrialDesign, n: int, replicates: int) -> tuple[list, list]:
     specs: list[PatientSpec] = []
     keys: list[tuple[int, ...]] = []
-    plans = [plan_from_name(a) for a in design.arms]
+    plans = group_plans(design)
     ns = len(design.stages)
     for r in range(replicates):
         if design.design == "parallel":
@@ -202,24 +216,25 @@ def _specs(design: TrialDesign, n: int, replicates: int) -> tuple[list, list]:
                     )
                     keys.append((r, a, i))
         else:
-            control = plans[0]
-            if design.spillover > 0:
-                from .treatments import Placebo, Plan, combine
-
-                # The active treatment spills over, not the vehicle or trial participation:
-                # both sides have those already.
-                active = tuple(t for t in plans[1].treatments if not isinstance(t, Placebo))
-                active_spill = Plan(active, name=plans[1].name).scaled(design.spillover)
-
-                control = combine([plans[0], active_spill], f"{design.arms[0]}+spill")
             for i in range(n):
                 specs.append(
                     PatientSpec(
-                        design.stages[i % ns], design.scale, design.region, (control, plans[1])
+                        design.stages[i % ns], design.scale, design.region, (plans[0], plans[1])
                     )
                 )
                 keys.append((r, i))
     return specs, keys
+
+
+def no_modelled_difference(design: TrialDesign, arm: int = 1) -> bool:
+    """True when the group of ``design.arms[arm]`` and the control group get the same
+    modelled treatment effect up to the last visit (same effect parameters, whatever the
+    arms are called) and no ``delta_shift`` separates them: the expected difference in the
+    outcome is then 0, so no sample size gives power above the test's size."""
+    if design.delta_shift:
+        return False
+    plans = group_plans(design)
+    return same_modelled_effect(plans[0], plans[arm], design.visit_days[-1])
 
 
 def simulate_trial(
@@ -349,6 +364,10 @@ def analyse(design: TrialDesign, data: TrialData, n: int | None = None) -> list[
         se = np.sqrt(var / np.maximum(k, 1))
         with np.errstate(invalid="ignore", divide="ignore"):
             p = 2 * stats.t.sf(np.abs(mean / se), np.maximum(k - 1, 1))
+        # Fewer than 2 complete pairs: no variance, no test (one pair gave se 0 and p 0, a
+        # "rejection"). The replicate failed; ``summarise`` excludes and counts it.
+        ok = k >= 2
+        mean, se, p = (np.where(ok, x, np.nan) for x in (mean, se, p))
         sd = _pooled_sd(
             np.concatenate([change[:, 0], change[:, 1]], -1), np.concatenate([m, m], -1)
         )
@@ -505,7 +524,8 @@ def power(
     replicates whose analysis failed are excluded and counted (``PowerResult.n_failed``).
 
     ``analysis``: "ancova" (complete cases at the last visit; paired test for split-scalp)
-    or "mmrm" (parallel groups, every visit).
+    or "mmrm" (parallel groups, every visit). Raises ``NoAnalysableReplicatesError`` when no
+    replicate of any comparison could be analysed (there is no power to report).
     """
     if analysis not in ANALYSES:
         raise ParameterError("analysis", analysis, f"must be one of {', '.join(ANALYSES)}")
@@ -517,7 +537,38 @@ def power(
         design, seed, replicates, workers=workers, cycle=cycle, population=population
     )
     comparisons = analyse_mmrm(design, data) if analysis == "mmrm" else analyse(design, data)
-    return [summarise(c, design.alpha, design.n_per_arm) for c in comparisons]
+    results = [summarise(c, design.alpha, design.n_per_arm) for c in comparisons]
+    if all(r.n_valid == 0 for r in results):
+        raise NoAnalysableReplicatesError(design, analysis, replicates)
+    return results
+
+
+class NoAnalysableReplicatesError(SimulationInputError):
+    """``power``: no replicate of any comparison could be analysed (every fit failed), so
+    there is no power to report (it would be 0 / 0). ``explain`` words it with the caller's
+    names for the sample size and the dropout hazard (the CLI's ``--n``, ``--dropout``)."""
+
+    def __init__(self, design: TrialDesign, analysis: str, replicates: int) -> None:
+        self.design = design
+        self.analysis = analysis
+        self.replicates = replicates
+        super().__init__(self.explain())
+
+    def explain(self, n_name: str = "n_per_arm", dropout_name: str = "dropout_per_year") -> str:
+        d, reps = self.design, self.replicates
+        dropout = d.measurement.dropout_per_year > 0
+        if self.analysis == "mmrm":
+            what = "MMRM fits"
+            why = "too few patients or visits left" + (" after dropout" if dropout else "")
+        elif d.design == "split":
+            what, why = "paired t-tests", "fewer than 2 pairs seen at the last visit"
+        else:
+            what, why = "ANCOVA fits", "fewer than 4 patients seen at the last visit"
+        fix = f"raise {n_name}" + (f" or lower {dropout_name}" if dropout else "")
+        every = "both" if reps == 2 else f"all {reps}"
+        if reps == 1:
+            every, what = "the", what.replace("fits", "fit").replace("tests", "test")
+        return f"no replicate could be analysed: {every} {what} failed ({why}); {fix}"
 
 
 def power_curve(
@@ -707,13 +758,21 @@ def search_sample_size(
     Bisection-free: one nested simulation at ``n_max`` and a grid of ``grid`` sizes, then a
     refinement grid between the bracketing sizes, all from the same simulated patients.
     The chosen n is the smallest whose *point estimate* reaches the target; its Monte Carlo
-    interval (``result_at_n``) says how sure that is.
+    interval (``result_at_n``) says how sure that is. Refused before simulating when the
+    first comparison's groups have the same modelled effect (``no_modelled_difference``):
+    no n can reach the target then.
     """
     if not 0 < power_target < 1:
         raise ParameterError("power", power_target, "must be in (0, 1)")
     require_int_between("n_min", n_min, 1, MAX_N_PER_ARM)
     require_int_between("n_max", n_max, max(2, n_min), MAX_N_PER_ARM)
     require_int_between("grid", grid, 1, 1_000)
+    if no_modelled_difference(design):
+        raise SimulationInputError(
+            f"arms: the arms {design.arms[0]} and {design.arms[1]} have no modelled "
+            f"difference in {OUTCOME} up to week {design.visit_weeks[-1]:g}: no sample size "
+            "reaches the target power"
+        )
     base = np.unique(np.linspace(max(2, n_min), n_max, grid).round().astype(int))
     data = simulate_trial(design, seed, replicates, n=n_max, workers=workers)
     results: dict[int, PowerResult] = {}
