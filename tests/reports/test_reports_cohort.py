@@ -144,9 +144,17 @@ def test_notes_naming_a_hidden_row_are_left_out_and_a_split_table_is_withheld():
     from anagen.outcomes.cohort import Section
     from anagen.outcomes.selectors import small_cells_hidden
 
-    product = Section("ae_product", "", True, data={"rows": [
-        {"group": "UC", "sessions": 24, "patients": 9},
-    ]}, warnings=["Limited n: UC has 24 sessions; read the confidence interval."])
+    product = Section(
+        "ae_product",
+        "",
+        True,
+        data={
+            "rows": [
+                {"group": "UC", "sessions": 24, "patients": 9},
+            ]
+        },
+        warnings=["Limited n: UC has 24 sessions; read the confidence interval."],
+    )
     lot = Section("ae_lot", "", True, data={"rows": [
         {"group": "UC-2510-H", "sessions": 12, "patients": 6},
         {"group": "UC-2605-H", "sessions": 9, "patients": 3},
