@@ -210,6 +210,48 @@ def test_an_arm_with_no_value_at_the_landmark_is_counted_and_named_in_the_ancova
     assert not any("only 0" in w for w in result.sections["responders"].warnings)
 
 
+def _cohort(arms: dict[str, list[tuple[float, float]]]) -> cohort.CohortResult:
+    """Each arm's patients as (baseline, week-12 value), analysed at week 12."""
+    visits, arm_of = [], {}
+    for arm, patients in arms.items():
+        for base, later in patients:
+            pid = len(arm_of) + 1
+            arm_of[pid] = arm
+            visits += [(pid, 0, base), (pid, 84, later)]
+    v, m = _visits_and_measurements(visits)
+    attributes = pd.DataFrame({"patient_id": list(arm_of), "arm": list(arm_of.values())})
+    long = cohort.build_long(v, m, "density_per_cm2")
+    return cohort.analyse_cohort(long, attributes, cohort.CohortOptions(landmark_week=12))
+
+
+def test_an_arm_of_one_patient_at_the_landmark_is_not_compared_in_the_ancova():
+    """Its "adjusted difference" would be that patient's residual, with a p-value counted in
+    the Holm family; the MMRM leaves such an arm out too."""
+    result = _cohort({
+        "exosome": [(100.0, 115.0), (90.0, 105.0), (110.0, 118.0)],
+        "none": [(104.0, 101.0), (92.0, 99.0), (108.0, 104.0)],
+        "prp": [(97.0, 130.0)],
+    })  # fmt: skip
+    section = result.sections["ancova"]
+    assert section.ok, section.message
+    assert [c["arm"] for c in section.data["contrasts"]] == ["exosome"]
+    assert "prp" not in section.data["arms"]
+    assert (
+        "Not compared (too few patients with a value at week 12 to estimate; an arm needs "
+        "two): Platelet-rich plasma."
+    ) in section.missing_data
+
+
+def test_the_ancova_needs_two_arms_of_two_patients():
+    result = _cohort({"exosome": [(100.0, 115.0), (90.0, 105.0)], "none": [(104.0, 101.0)]})
+    section = result.sections["ancova"]
+    assert not section.ok
+    assert section.message == (
+        "Not enough data: fewer than two arms have at least two patients with a value at "
+        "week 12; a comparison needs two. Widen the filters."
+    )
+
+
 def test_an_arm_with_baselines_only_is_listed_in_the_responders_table_not_dropped():
     long, attributes = _three_arms_one_absent_at_week_12()
     attributes.loc[attributes["patient_id"] == 9, "arm"] = "prp"  # 9 has a week-4 value

@@ -779,8 +779,13 @@ def analyse_cohort(
         # Patients with a baseline in the compared arms but no value at the landmark: the
         # landmark rows passed below cannot show them, and the statement must count them.
         without_value = int((~arm_of_eligible.index.isin(at_landmark["patient_id"])).sum())
+        # An arm of one patient at the landmark is left out, as from the MMRM: its "adjusted
+        # difference" would be that patient's residual, with a p-value, in the Holm family.
+        per_arm = at_landmark.groupby("arm")["patient_id"].nunique()
+        single = sorted(str(a) for a in per_arm.index if per_arm[a] < 2)
+        at_landmark = at_landmark[~at_landmark["arm"].isin(single)]
         with_value = set(at_landmark["arm"])
-        dropped = sorted(set(arm_of_eligible.astype(str)) - with_value)
+        dropped = sorted(set(arm_of_eligible.astype(str)) - with_value - set(single))
         reference_note = []
         anc_reference = reference
         if reference not in with_value and with_value:
@@ -791,7 +796,18 @@ def analyse_cohort(
                 f"{landmark}; the contrasts are against {arm_words(anc_reference)} "
                 "instead."
             )
+        single_note = (
+            [f"Not compared (too few patients with a value at week {landmark} to estimate; "
+             "an arm needs two): "
+             f"{', '.join(arm_words(a) for a in single)}."]
+            if single else []
+        )  # fmt: skip
         try:
+            if len(with_value) < 2:
+                raise NotEnoughDataError(
+                    f"fewer than two arms have at least two patients with a value at week "
+                    f"{landmark}; a comparison needs two. Widen the filters."
+                )
             res = ancova(
                 at_landmark["patient_id"].to_numpy(),
                 at_landmark["arm"].to_numpy(),
@@ -808,6 +824,8 @@ def analyse_cohort(
             statement = res.missing_data
             if dropped:
                 statement += " " + _arms_without_value(dropped, arm_of_eligible, landmark)
+            if single_note:
+                statement += " " + single_note[0]
             sections["ancova"] = Section(
                 "ancova", title_anc, True, data=data, missing_data=statement,
                 warnings=add_holm(data["contrasts"]) + _small_n_warnings(
