@@ -330,3 +330,25 @@ def test_cohort_filter_offers_protocols_by_their_titles(client, clinician, sim_c
     assert options
     for key, label in options.items():
         assert label == TEMPLATES[key].title  # not "prp standard"
+
+
+def test_the_comparison_page_warns_of_arms_of_fewer_than_five_patients(
+    client, clinician, clinic_a, make_patient, record_visit
+):
+    """One patient's "mean change" is that patient's change, as on the cohort page."""
+    p = make_patient(clinic_a, clinician, family_name="Alone")
+    record_visit(p, clinician, 0, baseline=True, density_per_cm2=120.0)
+    record_visit(p, clinician, 84, density_per_cm2=128.0)
+    client.force_login(clinician)
+    html = client.get("/outcomes/comparison/").content.decode()
+    assert "n = 1," in html
+    assert "1 arm below rests on fewer than 5 patients" in html
+
+
+def test_the_comparison_page_has_no_small_arm_warning_with_enough_patients(
+    client, clinician, sim_cohort
+):
+    client.force_login(clinician)
+    html = client.get("/outcomes/comparison/").content.decode()
+    assert "n = 1," not in html
+    assert 'id="small-cells-notice"' not in html

@@ -897,7 +897,12 @@ def default_landmark(counts: pd.DataFrame) -> int:
 def _section_titles(outcome: Outcome, threshold: float) -> list[tuple[str, str]]:
     return [
         ("by_visit", f"Mean change from baseline ({outcome.unit})"),
-        ("responders", f"Responders (change ≥ {threshold:g} {outcome.unit})"),
+        # A change of a share is in points: "≥ 5 %" read as five per cent of the baseline.
+        (
+            "responders",
+            f"Responders (change ≥ {threshold:g} "
+            f"{'percentage points' if outcome.unit == '%' else outcome.unit})",
+        ),
         ("ancova", "ANCOVA at the landmark visit"),
         ("mmrm", "MMRM (treatment × visit)"),
     ]
@@ -1265,7 +1270,9 @@ def ae_incidence(
         "modality, product and lot counts it once); a session counts once however many "
         "events follow it. Events without such a session are not counted"
         f" ({n_unattributed} here). Sessions with no follow-up contact may have unreported "
-        "events, so rates are lower bounds."
+        "events, so rates are lower bounds. The exact interval treats each session as "
+        "independent; sessions of one patient are not (a patient prone to reactions has them "
+        "at several), so the true uncertainty is wider than shown."
     )
     if n_without:
         missing += (

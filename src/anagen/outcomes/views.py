@@ -116,7 +116,11 @@ def comparison_view(request: ClinicRequest) -> HttpResponse:
                         {**row, "arm_label": view.arm_labels.get(row["arm"], row["arm"])}
                     )
     profiles = [{"profile": p, "measured": measured.get(p.key, [])} for p in comparison.PROFILES]
+    shown = {r["arm"]: r["n"] for rows in measured.values() for r in rows}
     context = {
+        # As on the cohort page: one patient's "mean change" is that patient's change.
+        "small_cells": sum(0 < n < selectors.SMALL_CELL for n in shown.values()),
+        "small_cell": selectors.SMALL_CELL,
         "profiles": profiles,
         "result": r,
         "small_n": cohort.SMALL_N,
