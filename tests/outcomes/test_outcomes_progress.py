@@ -262,3 +262,20 @@ def test_the_cohort_charts_size_legend_shows_whole_patients():
     [points] = [layer for layer in spec["layer"] if layer["mark"]["type"] == "point"]
     assert points["encoding"]["size"]["legend"]["values"] == [1]
     assert _legend_counts([1, 2, 3, 5, 8, 13, 21]) == [1, 3, 8, 21]
+
+
+def test_an_arm_keeps_its_colour_whatever_other_arms_are_shown():
+    """PRP was red on the whole cohort and orange among women: colours followed the order."""
+
+    def colours(arms: list[str]) -> dict[str, str]:
+        rows = [{"arm": a, "week": 12, "mean": 1.0, "lower": 0.0, "upper": 2.0, "n": 5}
+                for a in arms]  # fmt: skip
+        scale = cohort_chart_spec(rows, "hairs/cm²", {})["layer"][1]["encoding"]["color"]["scale"]
+        return dict(zip(scale["domain"], scale["range"], strict=True))
+
+    everyone = colours(["exosome", "exosome+minoxidil", "none", "prp"])
+    assert colours(["prp"])["prp"] == everyone["prp"]
+    assert colours(["exosome+minoxidil"])["exosome+minoxidil"] == everyone["exosome+minoxidil"]
+    assert len(set(everyone.values())) == 4
+    unlisted = colours(["microneedling+prp"])["microneedling+prp"]
+    assert unlisted == colours(["microneedling+prp", "none"])["microneedling+prp"]

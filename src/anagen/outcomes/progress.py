@@ -7,6 +7,7 @@ everything else (study days, changes, Vega-Lite specs, the forecast panel) is de
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -534,6 +535,29 @@ def _legend_counts(ns: list[int]) -> list[int]:
     return sorted(picks)
 
 
+# One colour per arm on every chart, whatever the filter: ordinal colours gave PRP red on the
+# whole cohort and orange among women. Colour-blind-safe (Okabe & Ito) where it can be;
+# combinations not listed take a colour from the rest by a stable hash of their key.
+ARM_COLOURS = {
+    "none": "#7f7f7f",
+    "exosome": "#0072b2",
+    "prp": "#d55e00",
+    "minoxidil": "#009e73",
+    "transplant": "#cc79a7",
+    "exosome+minoxidil": "#e69f00",
+    "exosome+prp": "#56b4e9",
+    "minoxidil+prp": "#8c564b",
+}
+_OTHER_ARM_COLOURS = ("#000000", "#f0e442", "#9467bd", "#17becf", "#bcbd22", "#e377c2")
+
+
+def arm_colour(arm: str) -> str:
+    """The arm's colour on every cohort chart."""
+    if arm in ARM_COLOURS:
+        return ARM_COLOURS[arm]
+    return _OTHER_ARM_COLOURS[zlib.crc32(arm.encode()) % len(_OTHER_ARM_COLOURS)]
+
+
 COHORT_CHART_DODGE_WEEKS = 0.8  # arms side by side at a visit, about 10 px apart at 48 weeks
 
 
@@ -551,7 +575,11 @@ def cohort_chart_spec(rows: list[dict[str, Any]], unit: str, labels: dict[str, s
         for r in rows
         if r.get("n") and r.get("mean") is not None
     ]  # fmt: skip
-    color = {"field": "arm", "type": "nominal", "title": "Arm", "legend": {"labelLimit": 360}}
+    color = {
+        "field": "arm", "type": "nominal", "title": "Arm", "legend": {"labelLimit": 360},
+        "scale": {"domain": [labels.get(a, a) for a in arms],
+                  "range": [arm_colour(a) for a in arms]},
+    }  # fmt: skip
     ytitle = f"Mean change ({unit}) with 95% CI"
     x = {"field": "at", "type": "quantitative", "title": "Study week"}
     size = {
