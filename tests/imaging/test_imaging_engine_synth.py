@@ -131,3 +131,20 @@ def test_skin_gets_darker_with_fitzpatrick_type():
 def test_params_round_trip_through_dict():
     p = synth.random_params(np.random.default_rng(1))
     assert synth.SynthParams.from_dict(p.to_dict()) == p
+
+
+def test_a_moved_camera_sees_the_skin_move_with_the_hairs():
+    """The skin's texture and flakes belong to the scalp: they stayed put when the camera
+    moved, and registration locked onto them at shift 0 on fields of light hair."""
+    params = synth.SynthParams(
+        width=320, height=256, um_per_px=5.0, glare=0.0, noise=0.0, jpeg_quality=None,
+        vignetting=0.0, dandruff=0.5,
+    )  # fmt: skip
+    scene = synth.make_scene(params, 3)
+    still, _ = synth.render(scene)
+    moved, _ = synth.render(scene, shift_px=(12.0, 0.0))
+    # Content moves by +12 px in x: what was at x lies at x + 12.
+    same = np.abs(moved[:, 12:].astype(int) - still[:, :-12].astype(int)).mean()
+    stayed = np.abs(moved.astype(int) - still.astype(int)).mean()
+    assert same < 0.5
+    assert stayed > 3 * same + 1

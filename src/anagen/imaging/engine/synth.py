@@ -310,6 +310,15 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float
     return big / (big.std() + 1e-9)
 
 
+def _moved(texture: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """The skin's texture as a camera moved by (sx, sy) sees it: it belongs to the scalp, like
+    the hairs and ostia (it stayed put, and registration locked onto it at shift 0 on fields
+    of light hair). What enters the frame is the texture's other edge (it wraps)."""
+    if sx == 0 and sy == 0:
+        return texture
+    return ndi.shift(texture, (sy, sx), order=1, mode="grid-wrap")
+
+
 def _segment_distance(
     px: np.ndarray, py: np.ndarray, pts: np.ndarray, cum: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -354,8 +363,8 @@ def render(
     base = np.array(_SKIN[int(p.fitzpatrick)], float)
     base = base * rng_skin.uniform(0.92, 1.08)
     tex_sigma = 300.0 / upp
-    mott = _smooth_noise(rng_skin, (H, W), tex_sigma)
-    fine = _smooth_noise(rng_skin, (H, W), max(1.0, 25.0 / upp))
+    mott = _moved(_smooth_noise(rng_skin, (H, W), tex_sigma), sx, sy)
+    fine = _moved(_smooth_noise(rng_skin, (H, W), max(1.0, 25.0 / upp)), sx, sy)
     refl = base[None, None, :] * (1 + 0.06 * mott[..., None] + 0.025 * fine[..., None])
     absorb = np.zeros((H, W, 3), np.float32)
     bright = np.zeros((H, W), np.float32)
@@ -400,7 +409,7 @@ def render(
     # --- dandruff flakes: small bright irregular blobs -------------------------------------
     n_fl = rng_skin.poisson(p.dandruff * 6)
     for _ in range(n_fl):
-        cx, cy = rng_skin.uniform(0, W), rng_skin.uniform(0, H)
+        cx, cy = rng_skin.uniform(0, W) + sx, rng_skin.uniform(0, H) + sy
         r = rng_skin.uniform(30, 120) / upp
         x0, x1 = max(int(cx - 2 * r), 0), min(int(cx + 2 * r) + 1, W)
         y0, y1 = max(int(cy - 2 * r), 0), min(int(cy + 2 * r) + 1, H)
