@@ -4,9 +4,11 @@ measurement is filled; the API exposes the same. Small generated images keep it 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from datetime import date, timedelta
+from html import unescape
 
 import django.conf
 import numpy as np
@@ -804,16 +806,16 @@ def test_once_the_visits_measurement_is_voided_another_photos_result_can_take_it
 ):
     second = _second_photo(client, patient, visit, other_png, django_capture_on_commit_callbacks)
     assert second.measurement_id is None
-    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
-    assert "Record as the visit measurement" not in page  # the first photo's still stands
+    page = unescape(client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode())
+    assert "Record as the visit's measurement" not in page  # the first photo's still stands
     first = Measurement.objects.get(pk=analysed.measurement_id)
     monitoring_services.void_record(first, nurse, "measured the wrong target area")
 
-    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    page = unescape(client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode())
     # Neither panel claims a measurement any more, and both offer to record theirs.
     assert "Recorded as this visit's image-analysis measurement" not in page
     assert "another trichoscopy photo" not in page
-    assert page.count("Record as the visit measurement") == 2
+    assert page.count("Record as the visit's measurement") == 2
     assert "(this result's was voided)" in page
 
     r = client.post(
@@ -1130,3 +1132,110 @@ def test_a_voided_photos_analysis_is_never_recorded_again(
     r = client.post(f"{url}/record", {}, content_type=JSON, headers=h)
     assert r.status_code == 400 and "voided" in r.json()["detail"]
     assert not Measurement.objects.filter(visit=visit, voided_at__isnull=True).exists()
+
+
+@pytest.fixture(scope="module")
+def blurred_png() -> bytes:
+    """The field of ``png_bytes`` out of focus: hairs are found, but flagged out_of_focus (a
+    blurred clinical image was recorded at 59.7 hairs/cm² for about 103, 143 µm diameter)."""
+    img, _ = synth.generate(dataclasses.replace(PARAMS, blur_px=4.0), 11)
+    out = io.BytesIO()
+    Image.fromarray(img).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def noise_jpeg() -> bytes:
+    """Random noise: no hairs and no quality flag (it was recorded as 0 hairs/cm²)."""
+    pixels = np.random.default_rng(0).integers(0, 256, (640, 800, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+def test_a_flagged_image_with_hairs_waits_for_a_clinician_to_record_it(
+    client, nurse, patient, visit, calibrated, blurred_png, clinic_a, make_user,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    client.force_login(nurse)
+    a = upload(client, patient, visit, blurred_png, django_capture_on_commit_callbacks)
+    assert a.status == "done" and a.summary_auto["count"] > 0
+    assert "out_of_focus" in a.quality_flags
+    assert a.measurement_id is None
+    assert not Measurement.objects.filter(visit=visit).exists()
+    says = (
+        "The image is flagged out of focus: not recorded as the visit's measurement automatically"
+    )
+    assert says in a.error
+    page = unescape(client.get(f"/imaging/{patient.pk}/analyses/{a.pk}/").content.decode())
+    assert says in page and "Record as the visit's measurement</button>" in page
+    # A correction alone does not record it.
+    hair = _counted_hairs(a, 1)[0]
+    assert _correct(client, patient, a, op="remove", hair_id=str(hair)).status_code == 200
+    a.refresh_from_db()
+    assert a.measurement_id is None and says in a.error
+    # Who may not correct may not record either; the button is not offered to them.
+    front_desk = make_user(Role.FRONT_DESK, clinic_a)
+    client.force_login(front_desk)
+    page = unescape(client.get(f"/imaging/{patient.pk}/analyses/{a.pk}/").content.decode())
+    assert says in page and "Record as the visit" not in page
+    assert client.post(f"/imaging/{patient.pk}/analyses/{a.pk}/record/").status_code == 403
+    client.force_login(nurse)
+    r = client.post(
+        f"/imaging/{patient.pk}/analyses/{a.pk}/record/", headers={"HX-Request": "true"}
+    )
+    assert r.status_code == 200
+    assert "Recorded as this visit's image-analysis measurement" in r.content.decode()
+    a.refresh_from_db()
+    m = Measurement.objects.get(pk=a.measurement_id)
+    assert m.hair_count == services.final_analysis(a).summary.count  # the corrected figures
+    assert (m.history.first().history_user, m.history.first().history_change_reason) == (
+        nurse,
+        "measurement (imaging): chosen as the visit measurement after review by a clinician "
+        "(the image is flagged out of focus)",
+    )
+    # Once recorded, a further correction revises that measurement as for any result.
+    assert _correct(client, patient, a, op="undo").status_code == 200
+    m.refresh_from_db()
+    assert not m.is_voided and m.hair_count == a.summary_auto["count"]
+
+
+def test_no_hairs_found_is_recorded_only_when_a_person_confirms_it_by_the_api(
+    client, analysed, patient, visit, nurse, clinic_a, make_user, api_token, noise_jpeg,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    first = Measurement.objects.get(pk=analysed.measurement_id)
+    f = SimpleUploadedFile("noise.jpg", noise_jpeg, content_type="image/jpeg")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            f"/monitoring/{patient.pk}/visits/{visit.pk}/photos/",
+            {"kind": "trichoscopy", "view": "", "target_area": "crown", "image": f},
+        )
+    a = PhotoAnalysis.objects.filter(photo__visit=visit).latest("pk")
+    assert a.status == "done" and a.summary_auto["count"] == 0
+    assert not set(a.quality_flags) & services.FLAGS_NEEDING_CONFIRMATION
+    assert a.measurement_id is None
+    assert a.error.startswith(
+        "No hairs found: not recorded as the visit's measurement automatically (a bald field"
+    )
+    # Held back, and another photo measures the visit: both reasons, and no recording.
+    assert "comes from the analysis of another trichoscopy photo" in a.error
+    h = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
+    url = f"/api/v1/imaging/patients/{patient.pk}/analyses/{a.pk}"
+    body = client.get(url, headers=h).json()
+    assert body["needs_confirmation"].startswith("No hairs found") and not body["may_record"]
+    r = client.post(f"{url}/record", {}, content_type=JSON, headers=h)
+    assert r.status_code == 400 and "another trichoscopy photo" in r.json()["detail"]
+
+    monitoring_services.void_record(first, nurse, "measured the wrong target area")
+    body = client.get(url, headers=h).json()
+    assert body["may_record"] is True and body["records_visit_measurement"] is False
+    desk = {"Authorization": f"Bearer {api_token(make_user(Role.FRONT_DESK, clinic_a), clinic_a)}"}
+    assert client.post(f"{url}/record", {}, content_type=JSON, headers=desk).status_code == 403
+    r = client.post(f"{url}/record", {}, content_type=JSON, headers=h)
+    assert r.status_code == 200, r.content
+    body = r.json()
+    assert body["records_visit_measurement"] is True and body["needs_confirmation"] == ""
+    m = Measurement.objects.get(pk=body["measurement_id"])
+    assert (m.hair_count, m.density_per_cm2) == (0, 0.0)
+    assert "after review by a clinician (no hairs found)" in m.history.first().history_change_reason

@@ -41,8 +41,13 @@ class AnalysisOut(Schema):
     measurement_id: int | None
     # The result is the visit's image-analysis measurement now (its measurement not voided).
     records_visit_measurement: bool
-    # It could become it (POST .../record): the one that held that place was voided since.
+    # It could become it (POST .../record): its result waits for a clinician's confirmation
+    # (needs_confirmation), or the one that held that place was voided since.
     may_record: bool
+    # Why the result was not recorded automatically and waits for someone with visit.record
+    # to record it (POST .../record): quality flags of an unreliable image, or no hairs found.
+    # "" where it needs no confirmation or is the visit's measurement already.
+    needs_confirmation: str
     quality: dict[str, Any] | None
     # The accuracy benchmark's record of the engine version that made the result (None:
     # no record for that version).
@@ -63,6 +68,10 @@ class AnalysisOut(Schema):
     @staticmethod
     def resolve_may_record(obj: PhotoAnalysis) -> bool:
         return services.may_record(obj)
+
+    @staticmethod
+    def resolve_needs_confirmation(obj: PhotoAnalysis) -> str:
+        return "" if services.records_visit_measurement(obj) else services.needs_confirmation(obj)
 
     @staticmethod
     def resolve_stalled(obj: PhotoAnalysis) -> bool:
@@ -190,8 +199,8 @@ def add_correction(request: ClinicRequest, patient_id: int, analysis_id: int, pa
 @router.post(
     "/patients/{int:patient_id}/analyses/{int:analysis_id}/record",
     response=AnalysisOut,
-    summary="Make this finished analysis the visit's image-analysis measurement (where the "
-    "one that held that place was voided)",
+    summary="Make this finished analysis the visit's image-analysis measurement: confirm a "
+    "result held back for review (needs_confirmation), or take the place of a voided one",
     auth=guard("visit.record"),
 )
 def record_measurement(request: ClinicRequest, patient_id: int, analysis_id: int):

@@ -249,12 +249,16 @@ def measurement_source(measurement: Measurement, *, short: bool = False) -> str:
 @dataclass(frozen=True)
 class RecordingState:
     """Whether an analysis is the visit's image-analysis measurement now (``recorded``), or
-    could become it (``may_record``: the one that held that place was voided since)."""
+    could become it (``may_record``: its result waits for a clinician's confirmation, or the
+    one that held that place was voided since); ``held``: why it waits for a confirmation, in
+    words ("" where it does not)."""
 
     recorded: bool
     may_record: bool
+    held: str = ""
 
 
 def recording_state(analysis: PhotoAnalysis) -> RecordingState:
     recorded = services.records_visit_measurement(analysis)
-    return RecordingState(recorded, services.may_record(analysis, recorded=recorded))
+    held = "" if recorded else services.needs_confirmation(analysis)
+    return RecordingState(recorded, services.may_record(analysis, recorded=recorded), held)

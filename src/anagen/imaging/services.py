@@ -417,13 +417,46 @@ def summaries(analysis: PhotoAnalysis) -> dict[str, Any]:
     }
 
 
-# Quality flags under which "no hairs" says more about the image than about the scalp.
-# Zero hairs on an image with one of these flags is a failed image, not a bald patch: a
-# grey-scale or featureless (blank) upload was recorded as 0 hairs/cm² at the visit.
-UNRELIABLE_WHEN_EMPTY = frozenset(
+# Quality flags that make a result unfit to become the visit's measurement without a person's
+# look: a blurred field was recorded at 59.7 hairs/cm² (truth about 103) and 143 µm mean
+# diameter; a grey-scale or blank upload at 0 hairs/cm². Such a result, and any result with no
+# hairs (a bald field is real, but someone must confirm it), waits for a clinician to record
+# it (record_as_visit_measurement), whatever its count.
+FLAGS_NEEDING_CONFIRMATION = frozenset(
     {"glare", "low_coverage", "out_of_focus", "too_few_pixels_per_hair", "monochrome",
      "featureless"}
 )  # fmt: skip
+
+
+def _unconfirmed(analysis: PhotoAnalysis) -> tuple[str, str]:
+    """(what, why) a clinician must confirm before the automatic result becomes the visit's
+    measurement, ("", "") where nothing: flags of FLAGS_NEEDING_CONFIRMATION, or no hairs.
+    Read from the automatic result, so a correction does not lift it by itself."""
+    if not analysis.is_done or analysis.result is None:
+        return "", ""
+    flags = sorted(set(analysis.quality_flags) & FLAGS_NEEDING_CONFIRMATION)
+    flagged = ", ".join(f.replace("_", " ") for f in flags)  # "out of focus, glare"
+    none_found = not (analysis.result.get("summary") or {}).get("count")
+    if none_found and flags:
+        return f"No hairs found on an image flagged {flagged}", ""
+    if none_found:
+        return "No hairs found", " (a bald field is a real result, but a person must confirm it)"
+    if flags:
+        return f"The image is flagged {flagged}", ""
+    return "", ""
+
+
+def needs_confirmation(analysis: PhotoAnalysis) -> str:
+    """Why this finished analysis is not recorded as the visit's measurement until a clinician
+    records it (:func:`record_as_visit_measurement`), in words; "" where it needs not."""
+    what, why = _unconfirmed(analysis)
+    if not what:
+        return ""
+    return (
+        f"{what}: not recorded as the visit's measurement automatically{why}. Check the image "
+        "and its overlay; a clinician may record it as the visit's measurement, or enter the "
+        "values by hand."
+    )
 
 
 def _record_measurement(
@@ -431,8 +464,13 @@ def _record_measurement(
     user: User,
     result: Analysis,
     reason: str = "image analysis recomputed",
+    *,
+    confirmed: bool = False,
 ) -> None:
     """Fill the visit's measurement from the (corrected) analysis.
+
+    A result that :func:`needs_confirmation` gets no new measurement unless ``confirmed``
+    (a clinician chose to record it); one it already holds is revised as any other.
 
     The analysis's own measurement, where it has one, is updated in place under ``reason``
     (the history keeps the earlier values): a correction is not a record entered in error,
@@ -450,7 +488,9 @@ def _record_measurement(
             current = None
     analysis.measurement = current
     area = round(s.field_area_cm2, 4)
-    problem = _why_not_recorded(analysis, result, has_measurement=current is not None)
+    problem = _why_not_recorded(
+        analysis, result, has_measurement=current is not None, confirmed=confirmed
+    )
     record = problem is None
     problem = problem or ""
     if not record:
@@ -488,23 +528,20 @@ def _record_measurement(
 
 
 def _why_not_recorded(
-    analysis: PhotoAnalysis, result: Analysis, *, has_measurement: bool
+    analysis: PhotoAnalysis, result: Analysis, *, has_measurement: bool, confirmed: bool = False
 ) -> str | None:
     """Why this result cannot be the visit's measurement (None: it can). ``has_measurement``:
-    the analysis already holds an active measurement (it is then revised, not refused)."""
+    the analysis already holds an active measurement (it is then revised, not refused);
+    ``confirmed``: a clinician records it, so :func:`needs_confirmation` does not hold it."""
     photo = analysis.photo
     visit = photo.visit
     s = result.summary
     area = round(s.field_area_cm2, 4)
-    flags = set(result.quality.get("flags", ())) & UNRELIABLE_WHEN_EMPTY
     if visit.is_voided or photo.is_voided or visit.patient.is_voided:
         return ""  # its measurement, if any, went out with the visit or the photo
-    if s.count == 0 and flags:
-        # Zero hairs is a real result on a bald patch, but not on an image that failed.
-        return (
-            f"No hairs found on an image flagged {', '.join(sorted(flags))}: not recorded as "
-            "a visit measurement. Check the image and its scale, or enter the values by hand."
-        )
+    # An unreliable image or an empty field is never recorded by itself: a person confirms it.
+    held = "" if confirmed or has_measurement else needs_confirmation(analysis)
+    problem = None
     # Another photo's analysis already measures this visit: a second image (another target
     # area, or a failed retake) must not silently replace it as the visit's measurement.
     other = (
@@ -518,17 +555,19 @@ def _why_not_recorded(
     if not has_measurement and other is not None:
         photo = other.photo
         where = f" ({photo.target_area})" if photo.target_area else ""
-        return (
+        problem = (
             f"Not recorded as a visit measurement: the visit's measurement comes from the "
             f"analysis of another trichoscopy photo{where}. Void that measurement on the visit "
             "page to use this photo's result instead."
         )
-    if not (TARGET_AREA_CM2_RANGE[0] <= area <= TARGET_AREA_CM2_RANGE[1]):
-        return (
+    elif not (TARGET_AREA_CM2_RANGE[0] <= area <= TARGET_AREA_CM2_RANGE[1]):
+        problem = (
             f"Field {area:g} cm² is outside {TARGET_AREA_CM2_RANGE[0]:g}–"
             f"{TARGET_AREA_CM2_RANGE[1]:g} cm²: not recorded as a visit measurement."
         )
-    return None
+    if held:
+        return f"{held} {problem}" if problem else held
+    return problem
 
 
 def records_visit_measurement(analysis: PhotoAnalysis) -> bool:
@@ -540,19 +579,23 @@ def records_visit_measurement(analysis: PhotoAnalysis) -> bool:
 
 
 def may_record(analysis: PhotoAnalysis, *, recorded: bool | None = None) -> bool:
-    """A finished analysis that is not the visit's measurement but could be now: the one
-    that blocked it (another photo's) was voided since, or its own was voided by hand.
+    """A finished analysis that is not the visit's measurement but could be now: its result
+    waits for a clinician's confirmation (:func:`needs_confirmation`), the one that blocked
+    it (another photo's) was voided since, or its own was voided by hand.
     ``recorded``: records_visit_measurement(analysis), where the caller has it already."""
     if recorded is None:
         recorded = records_visit_measurement(analysis)
     if not analysis.is_done or recorded:
         return False
-    return _why_not_recorded(analysis, final_analysis(analysis), has_measurement=False) is None
+    result = final_analysis(analysis)
+    return _why_not_recorded(analysis, result, has_measurement=False, confirmed=True) is None
 
 
 def record_as_visit_measurement(analysis: PhotoAnalysis, user: User) -> PhotoAnalysis:
     """Fill the visit's measurement from this analysis (corrected figures where corrected),
-    where :func:`may_record` allows it; otherwise refused with the reason."""
+    where :func:`may_record` allows it; otherwise refused with the reason. This is also how a
+    clinician confirms a result that :func:`needs_confirmation` held back (the history's
+    reason says what was confirmed)."""
     with transaction.atomic():
         # The analysis row, then (in _record_measurement) the visit's: the order of every
         # writer of an analysis, so a correction sent at the same time cannot deadlock.
@@ -566,11 +609,15 @@ def record_as_visit_measurement(analysis: PhotoAnalysis, user: User) -> PhotoAna
         if records_visit_measurement(current):
             raise ImagingError({"analysis": ["This result is already the visit's measurement."]})
         result = final_analysis(current)
-        problem = _why_not_recorded(current, result, has_measurement=False)
+        problem = _why_not_recorded(current, result, has_measurement=False, confirmed=True)
         if problem is not None:
             raise ImagingError({"analysis": [problem or "This photo, its visit or the patient "
                                              "record is voided."]})  # fmt: skip
-        _record_measurement(current, user, result, "chosen as the visit measurement")
+        held, _ = _unconfirmed(current)
+        reason = "chosen as the visit measurement"
+        if held:
+            reason += f" after review by a clinician ({held[0].lower()}{held[1:]})"
+        _record_measurement(current, user, result, reason, confirmed=True)
         if current.measurement_id is None:
             raise ImagingError({"analysis": [current.error or "Not recorded."]})
     return current

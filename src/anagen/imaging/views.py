@@ -154,8 +154,9 @@ def correct(request: ClinicRequest, patient_id: int, analysis_id: int) -> HttpRe
 @require_permission("visit.record")
 @require_http_methods(["POST"])
 def record_measurement(request: ClinicRequest, patient_id: int, analysis_id: int) -> HttpResponse:
-    """Make this finished analysis the visit's image-analysis measurement (where the one that
-    held that place was voided)."""
+    """Make this finished analysis the visit's image-analysis measurement: a result held back
+    for a person's confirmation (flagged image, no hairs), or one taking the place of a
+    voided measurement."""
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     analysis = selectors.get_analysis(patient, analysis_id)
     try:
