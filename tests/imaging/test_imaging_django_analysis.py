@@ -1035,14 +1035,14 @@ def test_a_photo_of_another_size_than_the_calibration_waits_for_its_own_scale(
         services.request_analysis(a.photo, nurse, None)
     a.refresh_from_db()
     assert a.status == "done" and a.calibration_source == "entered" and a.um_per_px == 5
-    # A second photo waits; a calibration that does not hold for it leaves it untouched, one
-    # of its size analyses it.
+    # A second photo waits; a calibration that does not hold for it leaves it waiting (its
+    # message now of that calibration), one of its size analyses it.
     b = _second_photo(client, patient, visit, other_png, django_capture_on_commit_callbacks)
     assert b.status == "needs_calibration"
-    versions = b.history.count()
     services.save_settings(clinic_a, nurse, {"um_per_px": "5", "image_long_side_px": "1200"})
     assert services.analyse_waiting_photos(clinic_a, nurse) == 0
-    assert b.history.count() == versions
+    b.refresh_from_db()
+    assert b.status == "needs_calibration" and "longer side is 1200 px" in b.error
     services.save_settings(clinic_a, nurse, {"um_per_px": "5", "image_long_side_px": "800"})
     with django_capture_on_commit_callbacks(execute=True):
         assert services.analyse_waiting_photos(clinic_a, nurse) == 1
@@ -1239,3 +1239,37 @@ def test_no_hairs_found_is_recorded_only_when_a_person_confirms_it_by_the_api(
     m = Measurement.objects.get(pk=body["measurement_id"])
     assert (m.hair_count, m.density_per_cm2) == (0, 0.0)
     assert "after review by a clinician (no hairs found)" in m.history.first().history_change_reason
+
+
+def test_a_waiting_photos_message_follows_the_clinics_calibration(
+    client, nurse, patient, visit, clinic_a, make_user, png_bytes,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    """No calibration, then one of another image size, then none again: the photo's message
+    says each time what holds now (it kept "No calibration… Set the clinic's calibration")."""
+    client.force_login(nurse)
+    a = upload(client, patient, visit, png_bytes[0], django_capture_on_commit_callbacks)
+    assert a.status == "needs_calibration" and a.error.startswith("No calibration")
+    client.force_login(make_user(Role.ADMIN, clinic_a))
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post(
+            "/imaging/settings/",
+            {"um_per_px": "5", "image_long_side_px": "1600", "terminal_cutoff_um": "40"},
+            follow=True,
+        )
+    assert "waited for it" not in r.content.decode()
+    a.refresh_from_db()
+    assert a.status == "needs_calibration" and a.result is None
+    assert a.error.startswith("This image's longer side is 800 px") and "10 µm/px" in a.error
+    page = unescape(client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode())
+    assert "This image's longer side is 800 px" in page and "No calibration" not in page
+    assert a.history.first().history_change_reason == (
+        "clinic calibration changed: still waits for a scale"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            "/imaging/settings/",
+            {"um_per_px": "", "image_long_side_px": "", "terminal_cutoff_um": "40"},
+        )
+    a.refresh_from_db()
+    assert a.status == "needs_calibration" and a.error.startswith("No calibration")

@@ -162,10 +162,10 @@ def save_calibration(
 
 
 def analyse_waiting_photos(clinic: Clinic, user: User) -> int:
-    """Queue the analysis of every photo of the clinic that waits for a calibration, now that
-    the clinic has one (none: nothing to do). Returns how many were queued."""
-    if not settings_for(clinic).um_per_px:
-        return 0
+    """Queue the analysis of every photo of the clinic that waits for a calibration the
+    clinic's now holds for; the others keep waiting, their message rewritten to match the
+    calibration as it is now (none, or one of another image size). Returns how many were
+    queued."""
     waiting = PhotoAnalysis.objects.filter(
         clinic=clinic,
         status=PhotoAnalysis.Status.NEEDS_CALIBRATION,
@@ -176,12 +176,42 @@ def analyse_waiting_photos(clinic: Clinic, user: User) -> int:
     cfg = settings_for(clinic)
     queued = 0
     for analysis in waiting:
-        if other_size(cfg, analysis.photo):
-            continue  # still waits for its own scale: nothing to request again
+        if not cfg.um_per_px or other_size(cfg, analysis.photo):
+            # Still waits for its own scale: nothing to request again, but the reason it
+            # gave may be of an earlier calibration ("No calibration" once one is set).
+            _rewrite_waiting_reason(analysis, cfg, user)
+            continue
         # _prepare re-reads the row under a lock: one requested meanwhile is taken as it is.
         if _prepare(analysis.photo, user, None).status == PhotoAnalysis.Status.QUEUED:
             queued += 1
     return queued
+
+
+def _rewrite_waiting_reason(analysis: PhotoAnalysis, cfg: ImagingSettings, user: User) -> None:
+    with transaction.atomic():
+        current = (
+            PhotoAnalysis.objects.select_for_update().select_related("photo").get(pk=analysis.pk)
+        )
+        if current.status != PhotoAnalysis.Status.NEEDS_CALIBRATION or current.um_per_px:
+            return  # requested again meanwhile, with a scale
+        reason = _waiting_reason(cfg, current.photo)
+        if current.error != reason:
+            current.error = reason
+            save_with_history(
+                current, user, "clinic calibration changed: still waits for a scale",
+                update_fields=["error"],
+            )  # fmt: skip
+
+
+NO_CALIBRATION = (
+    "No calibration: enter the image scale (µm per pixel) or set the clinic's "
+    "dermatoscope calibration; densities are never reported without it."
+)
+
+
+def _waiting_reason(cfg: ImagingSettings, photo: Photo) -> str:
+    """Why a photo without a scale of its own waits, with the clinic's calibration ``cfg``."""
+    return _size_mismatch(cfg, photo) if cfg.um_per_px else NO_CALIBRATION
 
 
 # --- analyses ------------------------------------------------------------------------------
@@ -259,12 +289,9 @@ def _prepare(photo: Photo, user: User, upp: float | None) -> PhotoAnalysis:
     upp = upp if upp is not None else cfg.um_per_px
     waits_for = ""  # why the analysis waits for a scale
     if upp is None:
-        waits_for = (
-            "No calibration: enter the image scale (µm per pixel) or set the clinic's "
-            "dermatoscope calibration; densities are never reported without it."
-        )
+        waits_for = NO_CALIBRATION
     elif source == "clinic" and other_size(cfg, photo):
-        waits_for = _size_mismatch(cfg, photo)
+        waits_for = _waiting_reason(cfg, photo)
         upp, source = None, ""
     with transaction.atomic():
         analysis = PhotoAnalysis.objects.select_for_update().filter(photo=photo).first()
