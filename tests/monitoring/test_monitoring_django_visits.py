@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import date, timedelta
+from html import unescape
 
 import pytest
 from django.core.files.storage import default_storage
@@ -494,18 +495,66 @@ def test_the_same_image_is_not_stored_twice_for_a_patient(client, nurse, patient
         assert r.status_code == 400 and f"This image is already stored for {where}" in page
         assert "each visit needs its own photo" in page
     assert Photo.objects.count() == 1
-    # Another patient may have an identical file (a calibration target, a blank test shot).
-    other = make_patient(patient.clinic, nurse, given_name="Otto", family_name="Other")
-    other_visit = services.record_visit(other, nurse, {"visit_date": date.today()})
-    url = f"/monitoring/{other.pk}/visits/{other_visit.pk}/photos/"
-    assert (
-        client.post(url, {"kind": "global", "view": "top", "image": jpeg_upload()}).status_code
-        == 302
-    )
     # Voided as filed at the wrong visit, it may be stored again where it belongs.
     services.void_record(Photo.objects.get(visit=first), nurse, "filed at the wrong visit")
     assert send(later, jpeg_upload()).status_code == 302
     assert Photo.objects.filter(patient=patient, voided_at__isnull=True).get().visit == later
+
+
+def test_an_image_filed_for_another_patient_of_the_clinic_is_refused_without_naming_them(
+    client, nurse, patient, make_patient, clinic_b, make_user
+):
+    """The same file for a second patient of the clinic is a wrong-patient filing (it was
+    stored silently). Another clinic's files are not this clinic's business."""
+    visit = services.record_visit(patient, nurse, {"visit_date": date.today()})
+    client.force_login(nurse)
+    url = f"/monitoring/{patient.pk}/visits/{visit.pk}/photos/"
+    assert (
+        client.post(url, {"kind": "global", "view": "top", "image": jpeg_upload()}).status_code
+        == 302
+    )
+    other = make_patient(patient.clinic, nurse, given_name="Otto", family_name="Other")
+    other_visit = services.record_visit(other, nurse, {"visit_date": date.today()})
+    other_url = f"/monitoring/{other.pk}/visits/{other_visit.pk}/photos/"
+    for kind, view in (("global", "top"), ("trichoscopy", "")):
+        r = client.post(other_url, {"kind": kind, "view": view, "image": jpeg_upload()})
+        page = unescape(r.content.decode())
+        assert r.status_code == 400
+        assert (
+            "This image file is already filed for another patient of this clinic: check that "
+            "you chose the right patient." in page
+        )
+        assert patient.family_name not in page and patient.medical_record_number not in page
+    # Recording the visit with the photo attached is refused too, and stores nothing.
+    r = client.post(
+        f"/monitoring/{other.pk}/visits/new/",
+        good_visit(
+            visit_date=(date.today() - timedelta(days=30)).isoformat(), photo_frontal=jpeg_upload()
+        ),
+    )
+    assert r.status_code == 400 and "already filed for another patient" in unescape(
+        r.content.decode()
+    )
+    assert not Photo.objects.filter(patient=other).exists()
+    # Another clinic's patient may have the same file: not refused, nothing revealed.
+    b_nurse = make_user(Role.NURSE, clinic_b)
+    b_patient = make_patient(clinic_b, b_nurse, given_name="Bea", family_name="Elsewhere")
+    b_visit = services.record_visit(b_patient, b_nurse, {"visit_date": date.today()})
+    client.force_login(b_nurse)
+    r = client.post(
+        f"/monitoring/{b_patient.pk}/visits/{b_visit.pk}/photos/",
+        {"kind": "global", "view": "top", "image": jpeg_upload()},
+    )
+    assert r.status_code == 302
+    # Once the first patient's photo is voided (filed for the wrong patient), it may be filed.
+    services.void_record(Photo.objects.get(patient=patient), nurse, "filed for the wrong patient")
+    client.force_login(nurse)
+    assert (
+        client.post(
+            other_url, {"kind": "global", "view": "top", "image": jpeg_upload()}
+        ).status_code
+        == 302
+    )
 
 
 def test_a_visit_recorded_with_an_image_already_stored_for_the_patient_is_refused_whole(

@@ -952,7 +952,7 @@ def record_visit(
         earlier = _same_day_check(patient, visit_date, confirmed_same_day, recheck)
         if visit_values.get("is_baseline"):
             _check_new_baseline(patient, visit_date, recheck)  # two baselines posted at once
-        _refuse_stored_twice(recheck, patient.pk, None, cleaned_photos)
+        _refuse_stored_twice(recheck, patient.clinic_id, patient.pk, None, cleaned_photos)
         recheck.raise_if_any()
         visit = Visit(clinic=patient.clinic, patient=patient, recorded_by=user, **visit_values)
         reason = "visit recorded"
@@ -1076,7 +1076,7 @@ def add_photos(visit: Visit, user: User, photos: Iterable[PhotoUpload]) -> list[
         # visits at once is checked one after the other.
         lock_patient(visit.patient)
         _writable(_lock_visit(visit), "visit")  # voided meanwhile?
-        _refuse_stored_twice(err, visit.patient_id, visit, cleaned)
+        _refuse_stored_twice(err, visit.clinic_id, visit.patient_id, visit, cleaned)
         _refuse_second_view(err, visit, cleaned)
         err.raise_if_any()
         return [_store_photo(visit, user, u, c) for u, c in cleaned]
@@ -1112,17 +1112,38 @@ def _refuse_second_view(
         seen.add(upload.view)
 
 
+ANOTHER_PATIENTS_IMAGE = (
+    "This image file is already filed for another patient of this clinic: check that you "
+    "chose the right patient."
+)
+
+
 def _refuse_stored_twice(
     err: _Errors,
+    clinic_id: int,
     patient_id: int,
     visit: Visit | None,
     cleaned: list[tuple[PhotoUpload, uploads.CleanImage]],
 ) -> None:
     """The same image stored twice for one patient is an upload sent twice, or an earlier
-    visit's photo filed again: a follow-up would then show no change that was measured.
+    visit's photo filed again: a follow-up would then show no change that was measured. The
+    same image already filed for another patient of the clinic is a wrong-patient filing
+    (refused without naming that patient; another clinic's files are not looked at).
     ``visit``: the visit they are added to (None: a visit being recorded). Call with the
-    patient's row locked. Photos of a voided visit, or voided themselves, do not count."""
+    patient's row locked. Photos of a voided visit or patient, or voided themselves, do not
+    count."""
     hashes = [c.sha256 for _, c in cleaned]
+    elsewhere = set(
+        Photo.objects.filter(
+            clinic_id=clinic_id,
+            sha256__in=hashes,
+            voided_at__isnull=True,
+            visit__voided_at__isnull=True,
+            patient__voided_at__isnull=True,
+        )
+        .exclude(patient_id=patient_id)
+        .values_list("sha256", flat=True)
+    )
     stored = {
         p.sha256: p
         for p in Photo.objects.filter(
@@ -1146,6 +1167,8 @@ def _refuse_stored_twice(
                 "visit needs its own photo. Void the earlier one first if it was filed at the "
                 "wrong visit.",
             )
+        elif clean.sha256 in elsewhere:
+            err.add(upload.field, ANOTHER_PATIENTS_IMAGE)
         elif clean.sha256 in seen:
             err.add(upload.field, "The same image was chosen twice.")
         seen.add(clean.sha256)

@@ -210,7 +210,7 @@ def load_demo(clinic: Clinic, users: dict[str, User]) -> None:
                  "notes": "Demo: baseline before session 1; scalp intact."},
                 scheduled_visit=baseline,
                 photos=[monitoring.PhotoUpload(
-                    io.BytesIO(_baseline_png()), "global", "top")],
+                    io.BytesIO(_baseline_png(patient.medical_record_number)), "global", "top")],
             )  # fmt: skip
         for modality in modalities:
             record_demo_session(
@@ -219,7 +219,9 @@ def load_demo(clinic: Clinic, users: dict[str, User]) -> None:
             )  # fmt: skip
 
 
-def _baseline_png() -> bytes:
+def _baseline_png(stamp: str) -> bytes:
+    """The patient's own picture (stamped): the same file for two patients of a clinic is
+    refused as a wrong-patient filing."""
     from anagen.monitoring.demo import global_png
 
-    return global_png("top", 120)
+    return global_png("top", 120, stamp)
