@@ -1273,3 +1273,19 @@ def test_a_waiting_photos_message_follows_the_clinics_calibration(
         )
     a.refresh_from_db()
     assert a.status == "needs_calibration" and a.error.startswith("No calibration")
+
+
+def test_an_unexpected_failure_is_shown_without_the_exception_name(
+    client, analysed, patient, monkeypatch
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("index 7 is out of bounds for axis 0")
+
+    monkeypatch.setattr(services, "analyze", broken)
+    services.request_analysis(analysed.photo, analysed.requested_by)
+    a = services.run_analysis(analysed.pk)
+    assert a.status == "failed"
+    assert a.error == services.INTERNAL_ERROR.format(what="analysis")
+    page = client.get(f"/imaging/{patient.pk}/analyses/{a.pk}/").content.decode()
+    assert "stopped on an unexpected error" in page
+    assert "RuntimeError" not in page and "out of bounds" not in page

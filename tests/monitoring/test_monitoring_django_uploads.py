@@ -99,6 +99,36 @@ def test_truncated_jpeg_is_refused_when_decoded():
         uploads.clean_image(io.BytesIO(data[: len(data) // 2]))
 
 
+def test_a_damaged_image_is_refused_in_words_without_an_exception_name(
+    client, clinic_a, make_user, make_patient
+):
+    """It read "The image is damaged or incomplete (OSError)."."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from anagen.accounts.roles import Role
+    from anagen.monitoring import services
+
+    data = jpeg_with_exif(800, 600)
+    with pytest.raises(uploads.UploadError) as refused:
+        uploads.clean_image(io.BytesIO(data[: len(data) // 2]))
+    assert str(refused.value) == (
+        "The image is damaged or incomplete (cut short while it was copied or sent?): copy or "
+        "export it again from the camera and upload that file."
+    )
+    nurse = make_user(Role.NURSE, clinic_a)
+    patient = make_patient(clinic_a, nurse)
+    visit = services.record_visit(patient, nurse, {"visit_date": "2025-01-02"})
+    client.force_login(nurse)
+    cut = SimpleUploadedFile("cut.jpg", data[: len(data) // 2], content_type="image/jpeg")
+    r = client.post(
+        f"/monitoring/{patient.pk}/visits/{visit.pk}/photos/",
+        {"kind": "trichoscopy", "view": "", "target_area": "crown", "image": cut},
+    )
+    page = r.content.decode()
+    assert r.status_code == 400 and "The image is damaged or incomplete" in page
+    assert "OSError" not in page and "Error)" not in page
+
+
 def test_truncated_jpeg_is_refused_even_after_weasyprint_relaxed_pillow():
     import weasyprint  # noqa: F401  (its import sets ImageFile.LOAD_TRUNCATED_IMAGES = True)
 

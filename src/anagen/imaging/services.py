@@ -71,6 +71,12 @@ IMAGE_UNREADABLE = (
     "administrator to restore it from the backup, or void this photo and upload it again."
 )
 
+# An unexpected failure: the details (exception, traceback) go to the log, not to the page.
+INTERNAL_ERROR = (
+    "The {what} stopped on an unexpected error (recorded in the server log): run it again, "
+    "and tell your administrator if it fails again."
+)
+
 
 class ImagingError(Refusal):
     """A write was refused; ``errors`` maps field name → list of messages."""
@@ -392,10 +398,10 @@ def run_analysis(analysis_id: int) -> PhotoAnalysis:
         # The server's path stays in the log: the page and the API say what to do.
         log.exception("analysis %s: the stored image could not be read", analysis_id)
         analysis.status, analysis.error = PhotoAnalysis.Status.FAILED, IMAGE_UNREADABLE
-    except Exception as exc:  # noqa: BLE001 - stored and shown; the worker keeps running
+    except Exception:  # noqa: BLE001 - stored and shown; the worker keeps running
         log.exception("analysis %s failed", analysis_id)
         analysis.status = PhotoAnalysis.Status.FAILED
-        analysis.error = f"internal error ({type(exc).__name__})"
+        analysis.error = INTERNAL_ERROR.format(what="analysis")
     else:
         analysis.status = PhotoAnalysis.Status.DONE
         analysis.error = ""
@@ -1067,9 +1073,9 @@ def run_comparison(comparison_id: int) -> PhotoComparison:
     except OSError:
         log.exception("comparison %s: a stored image could not be read", comparison_id)
         c.status, c.error = PhotoComparison.Status.FAILED, IMAGE_UNREADABLE
-    except Exception as exc:  # noqa: BLE001 - stored and shown; the worker keeps running
+    except Exception:  # noqa: BLE001 - stored and shown; the worker keeps running
         log.exception("comparison %s failed", comparison_id)
-        c.status, c.error = PhotoComparison.Status.FAILED, f"internal error ({type(exc).__name__})"
+        c.status, c.error = PhotoComparison.Status.FAILED, INTERNAL_ERROR.format(what="comparison")
     if result is not None:
         c.days, c.um_per_px = days, a1.um_per_px
         c.registration_score = round(float(result.registration_score), 4)

@@ -48,6 +48,12 @@ class CleanImage:
     sha256: str
 
 
+DAMAGED_IMAGE = (
+    "The image is damaged or incomplete (cut short while it was copied or sent?): copy or "
+    "export it again from the camera and upload that file."
+)
+
+
 def clean_image(
     file: IO[bytes],
     *,
@@ -104,10 +110,10 @@ def clean_image(
         ) from None
     except UnidentifiedImageError:
         raise UploadError("The file is not an image that can be read (JPEG or PNG).") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise UploadError(
-            f"The image is damaged or incomplete ({exc.__class__.__name__})."
-        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError):
+        # Pillow's exception (its class name, "image file is truncated") says nothing a user
+        # can act on: the message says what to do.
+        raise UploadError(DAMAGED_IMAGE) from None
     width, height = img.size  # after rotation
     out = io.BytesIO()
     lossless = fmt == "JPEG" and orientation == 1 and img.mode in ("RGB", "L")
