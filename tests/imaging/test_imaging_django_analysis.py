@@ -1289,3 +1289,30 @@ def test_an_unexpected_failure_is_shown_without_the_exception_name(
     page = client.get(f"/imaging/{patient.pk}/analyses/{a.pk}/").content.decode()
     assert "stopped on an unexpected error" in page
     assert "RuntimeError" not in page and "out of bounds" not in page
+
+
+def _scale_box(client, patient, analysis) -> str:
+    page = client.get(f"/imaging/{patient.pk}/analyses/{analysis.pk}/").content.decode()
+    form = page[page.index('class="imaging-calibrate"') :]
+    return re.search(r'name="um_per_px"[^>]*value="([^"]*)"', form)[1]
+
+
+def test_the_re_analyse_box_is_filled_only_with_a_scale_entered_for_the_image(
+    client, analysed, patient, nurse, django_capture_on_commit_callbacks
+):
+    """An analysis with the clinic's calibration leaves the box empty ("Empty: the clinic's
+    calibration"); it showed 5.0, and sending it back made the scale "entered"."""
+    assert analysed.calibration_source == "clinic"
+    assert _scale_box(client, patient, analysed) == ""
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post(
+            f"/imaging/{patient.pk}/photos/{analysed.photo_id}/analyse/", {"um_per_px": ""}
+        )
+    assert r.status_code == 302
+    analysed.refresh_from_db()
+    assert analysed.calibration_source == "clinic"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_analysis(analysed.photo, nurse, "4.5")
+    analysed.refresh_from_db()
+    assert analysed.calibration_source == "entered"
+    assert _scale_box(client, patient, analysed) == "4.5"
