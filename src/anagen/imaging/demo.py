@@ -4,9 +4,11 @@ The monitoring demo's own trichoscopy pictures are schematic strokes at about 40
 outside what the engine accepts (2-8 µm/px), so they stay unanalysed. Here the latest visit of
 the first ``DEMO_IMAGED`` simulated patients gets one more trichoscopy image rendered by the
 ground-truth generator (``engine.synth``) from that patient's simulated density and mean
-diameter. Its analysis runs with the generator's scale entered on the photo (the demo clinic
-has no dermatoscope calibration, like a new clinic), so the visit page shows the overlay, the
-summary and the correction tool. The generator's truth is written on the photo's target-area
+diameter. ``load_demo`` first saves the demo clinic's dermatoscope calibration (the
+generator's scale, for images of the synthetic fields' size) where it has none, so a photo
+uploaded in the demo is analysed at once; the synthetic fields themselves are then analysed
+with that same scale entered on the photo. The visit page shows the overlay, the summary and
+the correction tool. The generator's truth is written on the photo's target-area
 label so a user can compare. The visit's manual measurement stays the one outcomes use.
 """
 
