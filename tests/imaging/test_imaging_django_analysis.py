@@ -1316,3 +1316,21 @@ def test_the_re_analyse_box_is_filled_only_with_a_scale_entered_for_the_image(
     analysed.refresh_from_db()
     assert analysed.calibration_source == "entered"
     assert _scale_box(client, patient, analysed) == "4.5"
+
+
+def test_a_fully_transparent_png_is_analysed_as_the_white_field_it_shows(
+    client, nurse, patient, visit, calibrated, png_bytes, django_capture_on_commit_callbacks
+):
+    """Its hidden colour channels hold a field of hairs: they were counted while the page
+    showed a blank image. Shown and analysed alike (white), it gives no hairs, not recorded."""
+    img = np.asarray(Image.open(io.BytesIO(png_bytes[0])).convert("RGB"))
+    out = io.BytesIO()
+    Image.fromarray(np.dstack([img, np.zeros(img.shape[:2], np.uint8)]), "RGBA").save(
+        out, format="PNG"
+    )
+    client.force_login(nurse)
+    a = upload(client, patient, visit, out.getvalue(), django_capture_on_commit_callbacks)
+    with a.photo.image.open("rb") as fh, Image.open(fh) as stored:
+        assert stored.mode == "RGB" and (np.asarray(stored) == 255).all()
+    assert a.status == "done" and a.summary_auto["count"] == 0
+    assert a.measurement_id is None and a.error.startswith("No hairs found")

@@ -43,9 +43,16 @@ def test_grayscale_is_replicated_to_three_equal_channels(rgb):
         np.testing.assert_array_equal(out[..., c], g)
 
 
-def test_rgba_drops_alpha_and_keeps_colour(rgb):
-    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 7, np.uint8)])
-    np.testing.assert_array_equal(load_image(_png(rgba)), rgb)
+def test_transparency_is_composited_onto_white_as_a_viewer_shows_it(rgb):
+    """A fully transparent PNG showed blank while the analysis read its hidden colours."""
+    opaque = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    np.testing.assert_array_equal(load_image(_png(opaque)), rgb)
+    hidden = np.dstack([rgb, np.zeros(rgb.shape[:2], np.uint8)])
+    assert (load_image(_png(hidden)) == 255).all()
+    half = np.dstack([np.zeros_like(rgb), np.full(rgb.shape[:2], 128, np.uint8)])
+    assert np.abs(load_image(_png(half)).astype(int) - 127).max() <= 1  # black at 50 % on white
+    la = np.dstack([rgb[..., 0], np.zeros(rgb.shape[:2], np.uint8)])
+    assert (load_image(_png(la, "LA")) == 255).all()
 
 
 def test_16_bit_grayscale_is_scaled_by_255_over_65535():

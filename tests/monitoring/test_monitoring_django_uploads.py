@@ -271,3 +271,24 @@ def test_a_jfxx_thumbnail_is_dropped_and_the_adobe_colour_segment_kept():
 )
 def test_a_jpeg_laid_out_unexpectedly_is_not_stripped_by_hand(data):
     assert uploads._jpeg_without_metadata(data) is None
+
+
+def test_transparency_is_stored_composited_onto_white_as_the_analysis_reads_it():
+    """What is shown is what is analysed: a fully transparent PNG was shown blank while the
+    analysis read the colour channels under the alpha."""
+    from anagen.imaging.engine import load_image
+
+    rng = np.random.default_rng(3)
+    colours = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    alpha = np.zeros((300, 400), np.uint8)
+    alpha[:, 200:] = 255  # the right half opaque, the left half hidden
+    alpha[:100, :100] = 90
+    buf = io.BytesIO()
+    Image.fromarray(np.dstack([colours, alpha]), "RGBA").save(buf, format="PNG")
+    clean = uploads.clean_image(io.BytesIO(buf.getvalue()))
+    with Image.open(io.BytesIO(clean.content)) as stored:
+        assert stored.mode == "RGB"
+        shown = np.asarray(stored)
+    assert (shown[150:, :200] == 255).all()  # hidden pixels white, not their colours
+    np.testing.assert_array_equal(shown[:, 200:], colours[:, 200:])
+    np.testing.assert_array_equal(shown, load_image(buf.getvalue()))  # the engine agrees

@@ -54,6 +54,15 @@ DAMAGED_IMAGE = (
 )
 
 
+def _on_white(img: Image.Image) -> Image.Image:
+    """Transparency composited onto white: the rule of the analysis engine's
+    ``engine.io.composite_on_white`` (a test keeps the two equal; Pillow only here, so that
+    uploads do not import the imaging stack)."""
+    rgba = img.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba).convert("RGB")
+
+
 def clean_image(
     file: IO[bytes],
     *,
@@ -136,8 +145,13 @@ def clean_image(
             # Pillow's convert() clips every value over 255 to white instead.
             grey = np.asarray(img, dtype=np.float64) * (255.0 / 65535.0)
             img = Image.fromarray(np.clip(np.rint(grey), 0, 255).astype(np.uint8), "L")
-        if img.mode not in ("RGB", "RGBA", "L", "LA"):
-            img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+        if "A" in img.getbands() or (img.mode == "P" and "transparency" in img.info):
+            # Transparency composited onto white, as the analysis reads it: the stored photo
+            # shows what is analysed (a fully transparent PNG showed blank while the analysis
+            # read its hidden colour channels).
+            img = _on_white(img)
+        elif img.mode not in ("RGB", "L"):
+            img = img.convert("RGB")
         img.save(out, format="PNG", optimize=False)
         ext, ctype = "png", "image/png"
     content = out.getvalue()

@@ -101,9 +101,19 @@ def _pil_to_array(im: Image.Image) -> np.ndarray:
         raise ImageInputError("32-bit integer images are not supported; export 8 or 16 bit")
     if mode == "F":
         return np.asarray(im).astype(np.float32)
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        return np.asarray(im.convert("RGBA"))[..., :3] if mode != "LA" else np.asarray(im)[..., 0]
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
+        return composite_on_white(im)
     return np.asarray(im.convert("RGB"))
+
+
+def composite_on_white(im: Image.Image) -> np.ndarray:
+    """An image with transparency as a viewer shows it on a white page: each pixel blended
+    with white by its alpha (transparent pixels white, whatever colour they store). The web
+    app stores uploads so, and the analysis reads them so: what is analysed is what is seen
+    (a fully transparent PNG is a white, featureless field, not its hidden colours)."""
+    rgba = im.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
 
 
 def coerce_image(image: np.ndarray) -> np.ndarray:
