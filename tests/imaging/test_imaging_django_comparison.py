@@ -197,7 +197,8 @@ def test_same_photo_wrong_order_and_other_patient_are_refused(
     refused(client, patient, p2, "abc", cap, "Choose an earlier trichoscopy photo of this patient")
     other = make_patient(clinic_a, nurse, medical_record_number="OTHER-1", given_name="O")
     ov = visit_on(other, nurse, 3)
-    op = add_photo(ov, nurse, images["before"])
+    # Its own image: the same file for two patients of a clinic is refused at upload.
+    op = add_photo(ov, nurse, images["other"])
     refused(client, patient, p2, op.pk, cap, "Choose an earlier trichoscopy photo of this patient")
     # The service refuses a mixed pair too (the API and views never build one).
     with pytest.raises(services.ImagingError, match="same patient"):
