@@ -371,6 +371,9 @@ class Photo(Voidable):
 
     class Meta:
         ordering = ["visit__visit_date", "kind", "view", "id"]
+        # Every upload looks its file up among the clinic's photos (filed twice, or for
+        # another patient).
+        indexes = [models.Index(fields=["clinic", "sha256"], name="photo_clinic_sha256")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.view}".strip()
