@@ -152,7 +152,8 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
     ),
     "monitoring.settings": (
         frozenset({Role.ADMIN, Role.CLINICIAN}),
-        "Set the clinic's response thresholds for the further-treatment proposal",
+        "Set the clinic's response thresholds for the further-treatment proposal and its "
+        "trichoscopy image calibration (µm per pixel)",
     ),
     # --- treatment sessions ------------------------------------------------------------------
     "session.view": (
@@ -240,7 +241,7 @@ PERMISSION_ACTIONS: dict[str, str] = {
     "adverse_event.record": "recording adverse events",
     "adverse_event.lower": "lowering a serious or grade ≥ 3 adverse event",
     "decision.record": "recording decisions on further sessions",
-    "monitoring.settings": "setting the clinic's response thresholds",
+    "monitoring.settings": "setting the response thresholds and the trichoscopy image scale",
     "session.view": "seeing treatment sessions",
     "session.record": "recording treatment sessions",
     "postcare.manage": "editing post-care instruction templates",
