@@ -17,7 +17,6 @@ from anagen.imaging import services as imaging_services
 from anagen.imaging.engine import synth
 from anagen.imaging.models import PhotoComparison
 from anagen.monitoring import services as monitoring_services
-from anagen.monitoring.models import Measurement
 from anagen.patients.services import create_patient
 
 from .conftest import sign_in
@@ -73,10 +72,11 @@ def test_clinician_compares_two_visits_and_sees_the_anagen_pct(page, screenshot)
     assert anagen == f"Anagen {c.anagen_pct:.1f} %"
     summary = page.get_by_test_id("comparison-summary").inner_text()
     assert "Hairs followed" in summary and "600 µm" in summary
-    m = Measurement.objects.get(pk=c.measurement_id)
-    assert m.anagen_pct == c.anagen_pct
+    # Shown with its measured error, and not recorded as the visit's anagen %.
+    assert "Not validated" in page.get_by_test_id("comparison-not-validated").inner_text()
+    assert c.measurement_id is None
     measurements = page.locator("#measurements").inner_text()
-    assert f"{m.anagen_pct:g} %" in measurements and "Image analysis" in measurements
+    assert f"{c.anagen_pct:g} %" not in measurements and "Image analysis" in measurements
     for overlay in page.get_by_test_id("comparison-overlay").all():
         overlay.scroll_into_view_if_needed()
         page.wait_for_function(

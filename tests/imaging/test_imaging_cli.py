@@ -222,6 +222,9 @@ def test_synth_then_compare(tmp_path, capsys):
     assert cli.main(["compare", str(a), str(b), "--days", "2", "--um-per-px", "5", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["shift_px"] == [0.0, 0.0] and d["anagen_pct"] == 0.0
+    assert d["validation_note"].startswith("Not validated")
+    assert cli.main(["compare", str(a), str(b), "--days", "2", "--um-per-px", "5"]) == 0
+    assert "Not validated: on 20 generated pairs" in capsys.readouterr().out
 
 
 # --- Outputs never replace inputs -----------------------------------------------------------

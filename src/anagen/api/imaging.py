@@ -246,8 +246,12 @@ class ComparisonOut(Schema):
     um_per_px: float | None
     status: str
     error: str
-    anagen_pct: float | None
+    anagen_pct: float | None = Field(
+        description="The engine's anagen %: not validated, and not recorded as a visit's "
+        "anagen % (see validation_note)"
+    )
     telogen_pct: float | None
+    validation_note: str = Field(description="How far the engine's anagen % is from validated")
     matched_count: int | None
     not_assessable_count: int | None
     unmatched_before_count: int | None

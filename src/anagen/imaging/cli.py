@@ -337,6 +337,7 @@ def _comparison_failure(registration_score: float, anagen_pct: float | None) -> 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .engine import compare, load_image
+    from .engine.compare import ANAGEN_NOT_VALIDATED
 
     growth = _compare_options(args)
     c = compare(
@@ -353,6 +354,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             d.update(status="failed", error=failure, anagen_pct=None, telogen_pct=None)
         else:
             d["status"] = "done"
+            d["validation_note"] = ANAGEN_NOT_VALIDATED
         print(json.dumps(d, indent=1))
     else:
         print(f"registration shift {d['shift_px']} px, score {d['registration_score']:.2f}")
@@ -361,6 +363,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                 f"matched hairs: {d['n_matched']}; anagen {d['anagen_pct']} %, telogen "
                 f"{d['telogen_pct']} % (growth threshold {d['threshold_um']:.0f} µm)"
             )
+            print(ANAGEN_NOT_VALIDATED)
     if failure is not None:
         print(f"error: {failure}", file=sys.stderr)
         return 1

@@ -25,7 +25,10 @@ from anagen.imaging.engine.analyze import (
     QUALITY_FLAGS,
     TERMINAL_CUTOFF_UM_RANGE,
 )
-from anagen.imaging.engine.compare import COMPARISON_DAYS  # noqa: F401 - read from here too
+from anagen.imaging.engine.compare import (  # noqa: F401 - COMPARISON_DAYS read from here too
+    ANAGEN_NOT_VALIDATED,
+    COMPARISON_DAYS,
+)
 from anagen.imaging.engine.record import accuracy_note
 from anagen.monitoring.models import Measurement, Photo
 from anagen.monitoring.uploads import MAX_SIDE_PX, TRICHOSCOPY_MIN_SIDE_PX
@@ -266,8 +269,9 @@ class PhotoComparison(BackgroundTaskState, models.Model):
     """A two-visit phototrichogram: the same marked site imaged again a few days after clipping.
 
     Both photos must be analysed; the engine registers the images, matches the hairs and calls
-    a hair anagen when it grew by at least ``growth_mm_per_day`` × ``days``. The anagen % of
-    the newest current comparison goes into the later photo's image-analysis measurement.
+    a hair anagen when it grew by at least ``growth_mm_per_day`` × ``days``. Its anagen % is
+    shown, with how far it is from validated, and not written into a visit's measurement
+    (``ANAGEN_NOT_VALIDATED``; ``measurement`` is kept for comparisons made before that).
     A comparison becomes *outdated* when either analysis is re-run or corrected afterwards.
     """
 
@@ -325,6 +329,10 @@ class PhotoComparison(BackgroundTaskState, models.Model):
     @property
     def is_done(self) -> bool:
         return self.status == self.Status.DONE and self.anagen_pct is not None
+
+    @property
+    def validation_note(self) -> str:
+        return ANAGEN_NOT_VALIDATED
 
     @property
     def shift_px(self) -> list[float] | None:

@@ -542,9 +542,6 @@ def _record_measurement(
             "terminal_pct": round(s.terminal_pct, 2) if s.terminal_pct is not None else None,
             "vellus_pct": round(s.vellus_pct, 2) if s.vellus_pct is not None else None,
         }
-        comparison = current_comparison(analysis.photo)
-        if comparison is not None:
-            data["anagen_pct"] = comparison.anagen_pct
         analysis.error = ""
         try:
             if current is not None:
@@ -931,17 +928,6 @@ def overlay_png(
 # --- phototrichogram (two-visit comparison) ---------------------------------------------------
 
 
-def current_comparison(photo: Photo) -> PhotoComparison | None:
-    """The newest finished comparison with ``photo`` as the later image (its anagen % counts)."""
-    return (
-        PhotoComparison.objects.filter(
-            clinic=photo.clinic, after_photo=photo, status=PhotoComparison.Status.DONE
-        )
-        .order_by("-compared_at", "-id")
-        .first()
-    )
-
-
 def _done_analysis(photo: Photo, field: str, label: str) -> PhotoAnalysis:
     analysis = PhotoAnalysis.objects.filter(photo=photo).first()
     if analysis is None:
@@ -1106,23 +1092,9 @@ def run_comparison(comparison_id: int) -> PhotoComparison:
             c.telogen_pct = round(result.telogen_pct, 2)
             c.compared_at = timezone.now()
     c.seconds = round(time.perf_counter() - t0, 3)
-    with transaction.atomic():
-        save_with_history(c, user, f"phototrichogram {c.status}")
-        if c.status == PhotoComparison.Status.DONE:
-            after = (
-                PhotoAnalysis.objects.select_for_update()
-                .select_related("photo", "photo__visit")
-                .get(photo=c.after_photo)
-            )
-            _record_measurement(
-                after, user, final_analysis(after), "phototrichogram done: anagen % filled"
-            )
-            c.measurement = after.measurement
-            if after.measurement is None:
-                c.error = after.error or "Not recorded as a visit measurement."
-            save_with_history(
-                c, user, "visit measurement filled", update_fields=["measurement", "error"]
-            )
+    # Not written into the visit's measurement: the engine's anagen % is not validated
+    # (ANAGEN_NOT_VALIDATED); a clinician who has checked the overlays enters it by hand.
+    save_with_history(c, user, f"phototrichogram {c.status}")
     return c
 
 
@@ -1140,15 +1112,3 @@ def _outdate_comparisons(photo: Photo, user: User, what: str) -> None:
             "run the phototrichogram again."
         )
         save_with_history(c, user, f"outdated: analysis {what}", update_fields=["status", "error"])
-    # The later photo's measurement loses this anagen % (an earlier current one may remain).
-    for after_id in {c.after_photo_id for c in rows if c.after_photo_id != photo.pk}:
-        after = (
-            PhotoAnalysis.objects.select_for_update()
-            .select_related("photo", "photo__visit")
-            .filter(photo_id=after_id)
-            .first()
-        )
-        if after is not None and after.is_done:
-            _record_measurement(
-                after, user, final_analysis(after), f"phototrichogram outdated: analysis {what}"
-            )

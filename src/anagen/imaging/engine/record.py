@@ -75,13 +75,13 @@ class AccuracyRecord:
 
 ACCURACY_RECORD = AccuracyRecord(
     engine_version="0.4.0",
-    run="2026-12-03 22:23 UTC",
+    run="2026-12-06 03:08 UTC",
     images=230,
     count_mae_pct=14.2,
     count_bias_pct=-6.8,
-    retest_cv_count_pct=9.6,
-    retest_cv_mean_diameter_pct=8.9,
-    retest_cv_thickness_pct=12.9,
+    retest_cv_count_pct=8.8,
+    retest_cv_mean_diameter_pct=8.3,
+    retest_cv_thickness_pct=11.5,
     faint_images=36,
     faint_count_mae_pct=16.7,
     faint_count_bias_pct=-11.5,
