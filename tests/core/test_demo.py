@@ -136,6 +136,11 @@ def test_demo_has_every_role_and_patients_and_is_idempotent(
         found = analysis.result["summary"]["count"]
         assert abs(found - drawn) <= max(3, 0.5 * drawn), (found, drawn)  # accuracy: benchmarks/
         assert analysis.measurement.source == Measurement.Source.IMAGING
+    # The schematic pictures wait for a scale of their own, and say so: the clinic has a
+    # calibration (for another image size), not none.
+    waiting = PhotoAnalysis.objects.filter(clinic=demo, status="needs_calibration")
+    assert waiting.exists()
+    assert not waiting.filter(error__startswith="No calibration").exists()
 
 
 def test_demo_clock_sets_now_and_today():

@@ -55,7 +55,7 @@ def load_demo(clinic: Clinic, users: dict[str, User]) -> None:
     user = users["clinician"]
     if services.settings_for(clinic).um_per_px is None:
         # The demo dermatoscope: a photo uploaded in the demo is analysed at once.
-        services.save_settings(clinic, user, {
+        services.save_calibration(clinic, user, {
             "um_per_px": UM_PER_PX, "image_long_side_px": max(SIZE_PX),
             "calibration_note": "Demo dermatoscope (the synthetic images' scale)",
         })  # fmt: skip
