@@ -128,6 +128,10 @@ def test_the_shared_notes_word_small_counts_as_fewer_than_five(note, shared):
             "15 to 19 patients match the filters; 15 to 19 patients have a baseline hair density.",
         ),
         ("The ANCOVA used 17 patients.", "The ANCOVA used 15 to 19 patients."),
+        (
+            "Complete-case ANCOVA at week 12: 17 subjects with a value there were analysed.",
+            "Complete-case ANCOVA at week 12: 15 to 19 subjects with a value there were analysed.",
+        ),
         ("1 patient matches the filters.", "fewer than 5 patients match the filters."),
         ("0 patients match.", "0 patients match."),
     ],

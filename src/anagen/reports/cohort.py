@@ -113,7 +113,7 @@ def shared_count(n: int, small: int, band: bool) -> str:
 
 
 _SMALL_COUNT = re.compile(
-    r"\b(?:only )?(\d+) (patient|session)s?\b( (?:also )?(?:matches|match|has|have)\b)?"
+    r"\b(?:only )?(\d+) (patient|session|subject)s?\b( (?:also )?(?:matches|match|has|have)\b)?"
 )
 # A masked count is plural ("fewer than 5 patients"), and so is its verb.
 _PLURAL_VERB = {"matches": "match", "has": "have"}
