@@ -280,7 +280,10 @@ def propose_next_step(progress: Progress, thresholds: Thresholds | None = None) 
     if response is Response.NOT_ASSESSED:
         raise DecisionInputError(
             "density_change_pct",
-            "course complete: record density, diameter or global assessment to decide",
+            "course complete, but no change from baseline can be measured: density and "
+            "diameter are compared only with a baseline measured the same way (by hand or by "
+            "image analysis), and the global assessment needs a baseline too. Record one "
+            "that matches the baseline to decide",
         )
     if not p.repeated_sessions:
         return _not_in_sessions(response, why, reasons)
