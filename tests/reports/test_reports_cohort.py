@@ -133,12 +133,28 @@ def test_the_shared_notes_word_small_counts_as_fewer_than_five(note, shared):
             "Complete-case ANCOVA at week 12: 15 to 19 subjects with a value there were analysed.",
         ),
         ("1 patient matches the filters.", "fewer than 5 patients match the filters."),
+        ("52 visits (18 of 52 patients).", "52 visits (15 to 19 of 50 to 54 patients)."),
         ("0 patients match.", "0 patients match."),
     ],
 )
 def test_with_a_cell_hidden_the_shared_totals_come_in_bands(note, shared):
     """18 patients in all and arms of 6 and 7 shown would give the hidden arms' 5 back."""
     assert cohort.shareable_text(note, 5, band=True) == shared
+
+
+def test_with_a_cell_hidden_the_models_sizes_come_in_bands():
+    """ANCOVA "17 patients" less the arms shown (6 and 7) gave the hidden arm's 4."""
+    from anagen.outcomes.cohort import Section
+
+    sections = {
+        "ancova": Section("ancova", "", True, data={"n_used": 17}),
+        "mmrm": Section("mmrm", "", True, data={"n_subjects": 17, "n_observations": 47}),
+    }
+    assert cohort._model_sizes(sections, 5, True) == {
+        "ancova_n_used": "15 to 19", "mmrm_n_subjects": "15 to 19",
+        "mmrm_n_observations": "45 to 49",
+    }  # fmt: skip
+    assert cohort._model_sizes(sections, 5, False)["ancova_n_used"] == "17"
 
 
 def test_notes_naming_a_hidden_row_are_left_out_and_a_split_table_is_withheld():

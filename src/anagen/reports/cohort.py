@@ -59,6 +59,7 @@ def report_context(
             "with_baseline": shared_count(result.n_with_baseline, small, band),
             "analysed": shared_count(result.n_analysed, small, band),
         },
+        "model_sizes": _model_sizes(result.sections, small, band),
         "cohort_notes": [shareable_text(n, small, band=band) for n in result.notes],
         "notes": shareable_notes(
             [*result.sections.values(), *view.ae_sections],
@@ -86,6 +87,17 @@ def withheld_tables(cells: dict[str, Any]) -> set[str]:
     out = {k for k in _SPLITS_A_TABLE_ABOVE if any(r["hidden"] for r in ae.get(k, []))}
     if "ae_product" in out and "ae_lot" in ae:
         out.add("ae_lot")
+    return out
+
+
+def _model_sizes(sections: dict[str, Any], small: int, band: bool) -> dict[str, str]:
+    """The models' patient and observation counts as the shared PDF prints them (an exact
+    ANCOVA total less the arms shown gave a hidden arm's size)."""
+    out = {}
+    for key, field in (("ancova", "n_used"), ("mmrm", "n_subjects"), ("mmrm", "n_observations")):
+        section = sections.get(key)
+        if section is not None and section.ok and field in section.data:
+            out[f"{key}_{field}"] = shared_count(int(section.data[field]), small, band)
     return out
 
 
@@ -118,6 +130,10 @@ _SMALL_COUNT = re.compile(
 # A masked count is plural ("fewer than 5 patients"), and so is its verb.
 _PLURAL_VERB = {"matches": "match", "has": "have"}
 _EVENTS_AMONG_OTHERS = re.compile(r"; \d+ of them were followed by an adverse event\.")
+# "18 of 50 to 54 patients": the part of a banded count, banded too.
+_COUNT_OF_BANDED = re.compile(
+    r"\b(\d+) of (?=(?:fewer than \d+|\d+ to \d+) (?:patient|session|subject)s)"
+)
 _SENTENCE_END = re.compile(r"(?<=\.)\s+(?=[A-Z0-9])")
 
 
@@ -137,7 +153,12 @@ def shareable_text(text: str, small: int, *, band: bool = False) -> str:
             return f"{shared_count(n, small, band)} {m.group(2)}s{verb}"
         return m.group(0)
 
-    return _SMALL_COUNT.sub(mask, _EVENTS_AMONG_OTHERS.sub(".", text))
+    text = _SMALL_COUNT.sub(mask, _EVENTS_AMONG_OTHERS.sub(".", text))
+    if band:
+        text = _COUNT_OF_BANDED.sub(
+            lambda m: f"{shared_count(int(m.group(1)), small, band)} of ", text
+        )
+    return text
 
 
 def _without_names(text: str, names: set[str]) -> str:
