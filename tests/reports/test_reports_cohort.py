@@ -134,6 +134,10 @@ def test_the_shared_notes_word_small_counts_as_fewer_than_five(note, shared):
         ),
         ("1 patient matches the filters.", "fewer than 5 patients match the filters."),
         ("52 visits (18 of 52 patients).", "52 visits (15 to 19 of 50 to 54 patients)."),
+        (
+            "14 cells have fewer than 10 patients (marked).",
+            "14 cells have fewer than 10 patients (marked).",
+        ),
         ("0 patients match.", "0 patients match."),
     ],
 )

@@ -125,7 +125,9 @@ def shared_count(n: int, small: int, band: bool) -> str:
 
 
 _SMALL_COUNT = re.compile(
-    r"\b(?:only )?(\d+) (patient|session|subject)s?\b( (?:also )?(?:matches|match|has|have)\b)?"
+    # Not a rule's threshold ("cells with fewer than 10 patients are marked"): a count.
+    r"(?<!fewer than )(?<!at least )(?<!under )\b(?:only )?(\d+) (patient|session|subject)s?\b"
+    r"( (?:also )?(?:matches|match|has|have)\b)?"
 )
 # A masked count is plural ("fewer than 5 patients"), and so is its verb.
 _PLURAL_VERB = {"matches": "match", "has": "have"}
