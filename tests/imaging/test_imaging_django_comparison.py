@@ -170,7 +170,7 @@ def test_visit_page_shows_the_form_the_result_and_both_overlays(
     page = client.get(f"/monitoring/{patient.pk}/visits/{v1.pk}/").content.decode()
     assert "No trichoscopy image from 1–7 days before" in page
     detail = client.get(f"/imaging/{patient.pk}/comparisons/{c.pk}/")
-    assert detail.status_code == 200 and "Hairs followed" in detail.content.decode()
+    assert detail.status_code == 200 and "Hairs assessed" in detail.content.decode()
     frag = client.get(f"/imaging/{patient.pk}/comparisons/{c.pk}/", headers={"HX-Request": "true"})
     assert (
         frag.content.decode()

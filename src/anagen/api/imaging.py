@@ -252,9 +252,14 @@ class ComparisonOut(Schema):
     )
     telogen_pct: float | None
     validation_note: str = Field(description="How far the engine's anagen % is from validated")
-    matched_count: int | None
-    not_assessable_count: int | None
-    unmatched_before_count: int | None
+    matched_count: int | None = Field(description="Hairs of the first image assessed")
+    not_assessable_count: int | None = Field(
+        description="Hairs of the first image at the image edge or growing out of either image"
+    )
+    unmatched_before_count: int | None = Field(
+        description="Hairs of the first image the second image's detection does not follow "
+        "(assessed from the image all the same)"
+    )
     unmatched_after_count: int | None
     registration_score: float | None
     threshold_um: float | None

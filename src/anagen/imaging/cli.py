@@ -14,7 +14,7 @@ input images, is refused with exit 2 and nothing written. Batch overlays are nam
 whole input file name (``a.jpg`` -> ``a.jpg.overlay.png``), so no two inputs share one.
 
 Exit status: 0 success; 1 batch finished but some files failed (see the CSV), or compare
-gave no anagen % (registration failed or no hair followed); 2 bad input or usage (one line
+gave no anagen % (registration failed or no hair assessable); 2 bad input or usage (one line
 ``error: ...`` on stderr, never a traceback); 3 internal error (also one line); 130
 interrupted. Output cut short by a closed pipe (``| head``) ends quietly with 141.
 """
@@ -331,7 +331,10 @@ def _comparison_failure(registration_score: float, anagen_pct: float | None) -> 
             f"{MIN_REGISTRATION_SCORE:g}): the images do not seem to show the same site"
         )
     if anagen_pct is None:
-        return "no hair could be followed from the first image to the second: no anagen %"
+        return (
+            "no hair of the first image could be assessed (each at the image edge or growing "
+            "out of either image): no anagen %"
+        )
     return None
 
 
@@ -360,7 +363,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         print(f"registration shift {d['shift_px']} px, score {d['registration_score']:.2f}")
         if failure is None:
             print(
-                f"matched hairs: {d['n_matched']}; anagen {d['anagen_pct']} %, telogen "
+                f"hairs assessed: {d['n_matched']}; anagen {d['anagen_pct']} %, telogen "
                 f"{d['telogen_pct']} % (growth threshold {d['threshold_um']:.0f} µm)"
             )
             print(ANAGEN_NOT_VALIDATED)

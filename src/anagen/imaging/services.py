@@ -1082,8 +1082,9 @@ def run_comparison(comparison_id: int) -> PhotoComparison:
         elif (anagen_pct := result.anagen_pct) is None or result.telogen_pct is None:
             c.status = PhotoComparison.Status.FAILED
             c.error = (
-                "No hair could be followed from the first image to the second, so no anagen % "
-                "is given: check that both images show the clipped, marked site."
+                "No hair of the first image could be assessed (each lies at the image edge or "
+                "grows out of either image), so no anagen % is given: check that both images "
+                "show the clipped, marked site, well inside the field."
             )
         else:
             c.status = PhotoComparison.Status.DONE
