@@ -151,8 +151,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['i']:3d} {r['colour']:6s} {r['um_per_px']:.1f} µm/px {r['density']:4.0f}/cm² "
             f"reg {r['registration']:.2f} assessed {r['assessed']:3d} true {true} est {est}"
         )
-    text = report(summarise(rows), args.seed, args.n)
+    summary = summarise(rows)
+    text = report(summary, args.seed, args.n)
     print(text)
+    print(
+        "engine/record.py TRICHOGRAM_RECORD: "
+        f"pairs={summary['used']}, mean_error_points={summary['mean_err']:.1f}, "
+        f"mae_points={summary['mae']:.1f}, min_error_points={summary['min_err']:.1f}, "
+        f"max_error_points={summary['max_err']:.1f}, "
+        f"grown_called_anagen_pct={100 * summary['sensitivity']:.0f}, "
+        f"resting_called_telogen_pct={100 * summary['specificity']:.0f}"
+    )
     if not args.no_write:
         old = RESULTS.read_text(encoding="utf-8")
         head, _, rest = old.partition("\n")

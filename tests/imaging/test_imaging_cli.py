@@ -11,6 +11,7 @@ from PIL import Image
 
 from anagen.imaging import cli, engine
 from anagen.imaging.engine import ACCURACY_RECORD, ENGINE_VERSION, synth
+from anagen.imaging.engine.compare import ANAGEN_NOT_VALIDATED
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +225,7 @@ def test_synth_then_compare(tmp_path, capsys):
     assert d["shift_px"] == [0.0, 0.0] and d["anagen_pct"] == 0.0
     assert d["validation_note"].startswith("Not validated")
     assert cli.main(["compare", str(a), str(b), "--days", "2", "--um-per-px", "5"]) == 0
-    assert "Not validated: on 20 generated pairs" in capsys.readouterr().out
+    assert ANAGEN_NOT_VALIDATED in capsys.readouterr().out
 
 
 # --- Outputs never replace inputs -----------------------------------------------------------

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from anagen.imaging.engine import ACCURACY_RECORD, ENGINE_VERSION, accuracy_record
+from anagen.imaging.engine.compare import ANAGEN_NOT_VALIDATED
+from anagen.imaging.engine.record import TRICHOGRAM_RECORD
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results_imaging.md"
 
@@ -94,3 +96,42 @@ def test_the_summary_gives_the_smallest_change_between_visits_that_is_not_noise(
         "between two visits a change under about 14 % in the count (under 6 % in the mean "
         "diameter) can be measurement noise alone" in record.summary()
     )
+
+
+def _newest_trichogram_section() -> str:
+    text = RESULTS.read_text()
+    start = re.search(r"^## [^\n]*: two-visit trichogram ", text, re.M)
+    assert start, "no two-visit trichogram section in results_imaging.md"
+    end = text.find("\n## ", start.start() + 1)
+    return text[start.start() : end if end > 0 else None]
+
+
+def _points_row(section: str, label: str) -> str:
+    match = re.search(rf"^\| {re.escape(label)} \| ([^|]+) \|", section, re.M)
+    assert match, f"no row {label!r} in the trichogram section"
+    return match.group(1).strip()
+
+
+def test_the_anagen_note_gives_the_newest_trichogram_benchmark_of_this_engine():
+    section = _newest_trichogram_section()
+    r = TRICHOGRAM_RECORD
+    assert section.startswith(f"## {r.run}: two-visit trichogram")
+    assert f"Engine {r.engine_version};" in section and r.engine_version == ENGINE_VERSION
+    assert f"; {r.pairs} pairs used" in section
+    assert (
+        _points_row(section, "anagen % error, mean (bias)") == f"{r.mean_error_points:+.1f} points"
+    )
+    assert _points_row(section, "anagen % error, mean absolute") == f"{r.mae_points:.1f} points"
+    assert (
+        _points_row(section, "anagen % error, range")
+        == f"{r.min_error_points:+.1f} to {r.max_error_points:+.1f} points"
+    )
+    assert _points_row(section, "grown hairs called anagen (per hair)").startswith(
+        f"{r.grown_called_anagen_pct:.0f} %"
+    )
+    assert _points_row(section, "resting hairs called telogen (per hair)").startswith(
+        f"{r.resting_called_telogen_pct:.0f} %"
+    )
+    note = ANAGEN_NOT_VALIDATED
+    assert note.startswith("Not validated") and f"{r.mae_points:g} points" in note
+    assert "not recorded" in note and "enter the anagen % by hand" in note

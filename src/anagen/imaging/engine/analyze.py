@@ -18,10 +18,12 @@ from .models import Analysis, Hair, summarize
 from .segment import Chain, Prepared, hair_mask, prepare, trace_chains, weigh_colours
 
 # Stored with every analysis (services.py): raise it when the same image can give different
-# results, so that stored analyses say which engine made them. 0.4.0: profile-fit gate 0.05;
+# results, so that stored analyses and comparisons say which engine made them. 0.5.0: the
+# two-visit trichogram reads growth along each hair's path (compare.py; analyze unchanged);
+# 0.4.0: profile-fit gate 0.05;
 # 0.3.0: the faint_hairs quality flag; 0.2.0: the close polarity vote (all 2026-12-03); 0.1.0
 # covers the engine's earlier changes of issue 6.
-ENGINE_VERSION = "0.4.0"
+ENGINE_VERSION = "0.5.0"
 MIN_UM_PER_PX = 0.5
 MAX_UM_PER_PX = 30.0
 TERMINAL_CUTOFF_UM_RANGE = (10.0, 100.0)  # terminal/vellus cut-off (40 µm; 30 as an option)
@@ -422,6 +424,17 @@ class _Candidates:
         snr = np.abs(self.depth) / max(self.prep.noise, 1e-9)
         weight = np.clip(snr - MIN_CONTRAST_SNR, 0, EVIDENCE_SNR_CAP) * ~self.near_glare
         return float(np.sum(lengths * weight))
+
+
+def search_contrast(rgb: np.ndarray, um_per_px: float, polarity: int) -> Prepared:
+    """The image prepared as analyze looks for hairs of ``polarity`` in it: its contrast is
+    the colour-weighted one where analyze would weigh colours (light hair on light skin barely
+    shows in luminance), and the dark-hair background where it would use that."""
+    prep = prepare(rgb, um_per_px)
+    mask, _, _ = hair_mask(prep, polarity)
+    if USE_COLOUR and weigh_colours(prep, mask):
+        hair_mask(prep, polarity)  # as _find_candidates: its second pass may set prep further
+    return prep
 
 
 def _find_candidates(prep: Prepared, polarity: int | None = None) -> _Candidates:

@@ -74,8 +74,8 @@ class AccuracyRecord:
 
 
 ACCURACY_RECORD = AccuracyRecord(
-    engine_version="0.4.0",
-    run="2026-12-06 03:08 UTC",
+    engine_version="0.5.0",
+    run="2026-12-06 06:11 UTC",
     images=230,
     count_mae_pct=14.2,
     count_bias_pct=-6.8,
@@ -85,6 +85,52 @@ ACCURACY_RECORD = AccuracyRecord(
     faint_images=36,
     faint_count_mae_pct=16.7,
     faint_count_bias_pct=-11.5,
+)
+
+
+@dataclass(frozen=True)
+class TrichogramRecord:
+    """What benchmarks/imaging_trichogram.py measured of the two-visit anagen % (section
+    "two-visit trichogram" of results_imaging.md; a test keeps the two equal)."""
+
+    engine_version: str
+    run: str
+    pairs: int  # pairs used (registered, at least 10 hairs assessed)
+    mean_error_points: float  # measured - true anagen %, mean over the pairs
+    mae_points: float
+    min_error_points: float
+    max_error_points: float
+    grown_called_anagen_pct: float  # per hair
+    resting_called_telogen_pct: float
+
+    def note(self) -> str:
+        """Why the engine's anagen % is not recorded, with the figures, and what to do."""
+        return (
+            f"Not validated: on {self.pairs} generated pairs with known growth (benchmark of "
+            f"{self.run}, engine {self.engine_version}), this engine's anagen % was off by "
+            f"{self.mae_points:g} points on average, {_points(self.mean_error_points)} on "
+            f"balance (from {self.min_error_points:+g} to {self.max_error_points:+g}); it "
+            f"called {self.grown_called_anagen_pct:g} % of grown hairs anagen and "
+            f"{self.resting_called_telogen_pct:g} % of resting hairs telogen. It is not recorded "
+            "as the visit's anagen %; check the growing hairs on the two overlays and enter the "
+            "anagen % by hand."
+        )
+
+
+def _points(bias: float) -> str:
+    return f"{abs(bias):g} points {'too low' if bias < 0 else 'too high'}"
+
+
+TRICHOGRAM_RECORD = TrichogramRecord(
+    engine_version="0.5.0",
+    run="2026-12-06 06:16 UTC",
+    pairs=26,
+    mean_error_points=-7.8,
+    mae_points=12.2,
+    min_error_points=-63.3,
+    max_error_points=11.5,
+    grown_called_anagen_pct=83.0,
+    resting_called_telogen_pct=67.0,
 )
 
 
