@@ -55,6 +55,18 @@ def test_transparency_is_composited_onto_white_as_a_viewer_shows_it(rgb):
     assert (load_image(_png(la, "LA")) == 255).all()
 
 
+def test_arrays_with_transparency_are_composited_onto_white_like_files(rgb):
+    """analyze() given an RGBA array reads what a viewer shows, as it does for an RGBA file."""
+    hidden = np.dstack([rgb, np.zeros(rgb.shape[:2], np.uint8)])
+    assert (coerce_image(hidden) == 255).all()
+    half = np.dstack([np.zeros_like(rgb), np.full(rgb.shape[:2], 128, np.uint8)])
+    np.testing.assert_array_equal(coerce_image(half), load_image(_png(half)))
+    opaque16 = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]).astype(np.uint16) * 257
+    np.testing.assert_array_equal(coerce_image(opaque16), rgb)
+    grey_alpha = np.dstack([rgb[..., 0], np.zeros(rgb.shape[:2], np.uint8)])
+    assert (coerce_image(grey_alpha) == 255).all()
+
+
 def test_16_bit_grayscale_is_scaled_by_255_over_65535():
     a = np.zeros((140, 150), np.uint16)
     a[:, :50] = 65535

@@ -7,7 +7,8 @@ Conversion rules (documented in docs/imaging.md):
 * 16-bit data are scaled by 255/65535 (full range kept, no stretching), so a 16-bit and an
   8-bit export of the same capture give the same numbers within rounding.
 * 32-bit float data are assumed in 0..1 (values outside are clipped).
-* Alpha (RGBA, LA, PA) is dropped: the colour channels are used as stored.
+* Transparency (RGBA, LA, PA files; (H, W, 4) and (H, W, 2) arrays) is composited on white, as
+  a viewer shows the image on a white page: what is analysed is what is seen.
 * Palette, CMYK and YCbCr images are converted to RGB by Pillow.
 * Multi-frame files (TIFF stacks, GIF) use the first frame.
 * Sides must be between MIN_SIDE and MAX_SIDE pixels and the image at most MAX_PIXELS; the size
@@ -123,29 +124,35 @@ def coerce_image(image: np.ndarray) -> np.ndarray:
         raise ImageInputError("image array is empty or boolean")
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
-    if arr.ndim == 3 and arr.shape[2] in (2, 4):
-        arr = arr[..., : arr.shape[2] - 1]  # drop alpha
-        if arr.shape[2] == 1:
-            arr = arr[..., 0]
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (2, 3, 4)):
         raise ImageInputError(f"expected a 2-D grayscale or RGB image, got shape {arr.shape}")
     check_dimensions(arr.shape[1], arr.shape[0])
-    if arr.dtype == np.uint8:
-        out = arr
-    elif arr.dtype == np.uint16 or (np.issubdtype(arr.dtype, np.integer) and arr.max() > 255):
-        if arr.min() < 0 or arr.max() > 65535:
-            raise ImageInputError("integer image values outside 0..65535")
-        out = np.round(arr.astype(np.float32) * (255.0 / 65535.0)).astype(np.uint8)
-    elif np.issubdtype(arr.dtype, np.integer):
-        if arr.min() < 0:
-            raise ImageInputError("negative pixel values")
-        out = arr.astype(np.uint8)
-    elif np.issubdtype(arr.dtype, np.floating):
-        if not np.all(np.isfinite(arr)):
-            raise ImageInputError("image contains NaN or infinite values")
-        out = np.round(np.clip(arr, 0.0, 1.0) * 255).astype(np.uint8)
-    else:
-        raise ImageInputError(f"unsupported pixel type {arr.dtype}")
+    out = _to_uint8(arr)  # colour and alpha by one rule
+    if out.ndim == 3 and out.shape[2] in (2, 4):
+        # As composite_on_white does for files: each pixel blended with white by its alpha.
+        alpha = out[..., -1:].astype(np.float32) / 255.0
+        colour = out[..., :-1].astype(np.float32)
+        out = np.round(colour * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+        if out.shape[2] == 1:
+            out = out[..., 0]
     if out.ndim == 2:
         out = np.repeat(out[..., None], 3, axis=2)
     return np.ascontiguousarray(out)
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.uint16 or (np.issubdtype(arr.dtype, np.integer) and arr.max() > 255):
+        if arr.min() < 0 or arr.max() > 65535:
+            raise ImageInputError("integer image values outside 0..65535")
+        return np.round(arr.astype(np.float32) * (255.0 / 65535.0)).astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.integer):
+        if arr.min() < 0:
+            raise ImageInputError("negative pixel values")
+        return arr.astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)):
+            raise ImageInputError("image contains NaN or infinite values")
+        return np.round(np.clip(arr, 0.0, 1.0) * 255).astype(np.uint8)
+    raise ImageInputError(f"unsupported pixel type {arr.dtype}")
