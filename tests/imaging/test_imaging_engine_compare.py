@@ -130,3 +130,27 @@ def test_registration_tells_the_same_site_from_another_site_of_the_scalp(
     assert (dx, dy) == pytest.approx(shift, abs=5.0)
     assert same >= MIN_REGISTRATION_SCORE
     assert register(before, elsewhere, params.um_per_px)[2] < MIN_REGISTRATION_SCORE
+
+
+def test_a_stub_whose_chord_runs_across_the_hair_is_read_along_the_fields_direction():
+    """A clipped hair barely longer than wide can be skeletonised across its shaft; its growth
+    path is then also looked for along the field's hair direction."""
+    params = replace(P, flow_deg=0.0, flow_spread_deg=0.0, anagen_fraction=1.0, curvature=0.0)
+    scene = synth.make_scene(params, 4)
+    img0, _ = synth.render(scene)
+    img1, _ = synth.render(synth.grow(scene, 1.0), noise_seed=5, shift_px=SHIFT)
+    a0, a1 = analyze(img0, P.um_per_px), analyze(img1, P.um_per_px)
+    grown = compare(img0, img1, 1.0, um_per_px=P.um_per_px, analyses=(a0, a1))
+    by_id = {h.id: h for h in a0.hairs}
+    hair = by_id[next(m.id_before for m in grown.matched if m.anagen and m.path_cover > 0.9)]
+    tip = np.asarray(hair.centreline_px, float)[-1]
+    across = np.array([0.0, 0.6 * hair.diameter_um / P.um_per_px])  # the field runs along x
+    stub = replace(hair, centreline_px=np.array([tip - across, tip + across]),
+                   length_um=1.2 * hair.diameter_um)  # fmt: skip
+    only_stub = replace(a0, hairs=[stub])
+    no_flow = replace(only_stub, meta={k: v for k, v in a0.meta.items() if k != "flow_deg"})
+    along = compare(img0, img1, 1.0, um_per_px=P.um_per_px, analyses=(only_stub, a1))
+    chord_only = compare(img0, img1, 1.0, um_per_px=P.um_per_px, analyses=(no_flow, a1))
+    assert abs(a0.meta["flow_deg"]) < 10 or abs(abs(a0.meta["flow_deg"]) - 180) < 10
+    assert along.matched[0].anagen and along.matched[0].path_cover > 0.8
+    assert not chord_only.matched[0].anagen and chord_only.matched[0].path_cover < 0.3

@@ -179,8 +179,14 @@ def compare(
     # show as dark short stubs and as light long hairs (the vote is close for such hair).
     c_before = _hair_contrast(b_img, upp, _polarity(a0))
     c_after = _hair_contrast(a_img, upp, _polarity(a1))
+    fd = a0.meta.get("flow_deg")
+    flow = None if fd is None else np.array([np.cos(np.deg2rad(fd)), np.sin(np.deg2rad(fd))])
     for i, h in enumerate(hb):
-        cover = None if h.touches_border else _path_cover(h, upp, thr, (dx, dy), c_before, c_after)
+        cover = (
+            None
+            if h.touches_border
+            else _path_cover(h, upp, thr, (dx, dy), c_before, c_after, flow)
+        )
         if cover is None:
             out.not_assessable += 1
             continue
@@ -219,6 +225,12 @@ PATH_CONTRAST_SNR = 2.5
 # degrees off). Wider windows find the grown hairs of the same unit beside a resting one.
 PATH_SPREAD = 0.03
 PATH_SAMPLES = 24
+# A hair shorter than this many diameters is a stub whose chord does not tell its direction:
+# its paths along the field's hair direction are tried too. Tuning pairs (as above): anagen %
+# MAE 11.4 -> 8.9 points, mean -8.4 -> -3.5, correlation with the truth 0.71 -> 0.76; per hair,
+# grown / resting called right 85 / 67 -> 87 / 64 % (2.5 diameters: 88 / 61 %, MAE 8.3; the
+# field direction instead of the chord: 86 / 64 %, MAE 10.3).
+STUB_LENGTH_RATIO = 2.0
 
 
 @dataclass
@@ -250,6 +262,7 @@ def _path_cover(
     shift: tuple[float, float],
     before: _Contrast,
     after: _Contrast,
+    flow: np.ndarray | None = None,
 ) -> float | None:
     """Share of ``h``'s growth path showing new hair at visit 2 (None: the path leaves an image).
 
@@ -257,7 +270,9 @@ def _path_cover(
     past the end to ``thr_um`` beyond it. Both ends are tried (which end is the base is wrong
     for about one hair in ten) and the larger share is kept; a resting hair shows new hair at
     neither end. Places that already showed hair at visit 1 (a crossing hair, the neighbour's
-    tip) tell nothing and are left out of the share.
+    tip) tell nothing and are left out of the share. A stub barely longer than wide has no
+    telling chord: the paths along the field's hair direction ``flow`` (unit vector, image
+    x, y) from its two ends are tried too, where they lie inside both images.
     """
     pl = np.asarray(h.centreline_px, float)
     if len(pl) < 2:
@@ -266,29 +281,40 @@ def _path_cover(
     s = np.linspace(r + 2.0, thr_um / um_per_px, PATH_SAMPLES)
     if s[-1] <= s[0]:
         return None
-    offsets = np.linspace(-1.0, 1.0, 9)
-    best = 0.0
+    paths = []  # (start, direction, whether it must lie inside both images)
     for base, tip in ((pl[0], pl[-1]), (pl[-1], pl[0])):
         chord = tip - base
         length = float(np.hypot(*chord))
         if length < 1e-6:
             return None
-        u = chord / length
-        n = np.array([-u[1], u[0]])
-        pts = tip[None, :] + s[:, None] * u[None, :]
-        for img, move in ((before, (0.0, 0.0)), (after, shift)):
-            H, W = img.shape
-            x, y = pts[:, 0] + move[0], pts[:, 1] + move[1]
-            if x.min() < 0 or y.min() < 0 or x.max() > W - 1 or y.max() > H - 1:
+        paths.append((tip, chord / length, True))
+    if flow is not None and h.length_um < STUB_LENGTH_RATIO * h.diameter_um:
+        centre = pl.mean(axis=0)
+        for u in (flow, -flow):
+            paths.append((centre + u * max(float(((pl - centre) @ u).max()), 0.0), u, False))
+    offsets = np.linspace(-1.0, 1.0, 9)
+    best = 0.0
+    for start, u, required in paths:
+        pts = start[None, :] + s[:, None] * u[None, :]
+        if not all(_inside(c, pts, move) for c, move in ((before, (0.0, 0.0)), (after, shift))):
+            if required:
                 return None
+            continue
+        n = np.array([-u[1], u[0]])
         was = _max_across(before, pts, n, np.full(len(s), r + 1.0), offsets, (0.0, 0.0))
         now = _max_across(after, pts, n, r + 2.0 + PATH_SPREAD * s, offsets, shift)
         bare = was <= PATH_CONTRAST_SNR * before.noise
         if bare.sum() < 0.4 * len(s):
-            continue  # mostly hair already at visit 1: this end tells nothing
+            continue  # mostly hair already at visit 1: this path tells nothing
         new = now > PATH_CONTRAST_SNR * after.noise
         best = max(best, float(np.sum(new & bare)) / float(bare.sum()))
     return best
+
+
+def _inside(c: _Contrast, pts: np.ndarray, shift: tuple[float, float]) -> bool:
+    H, W = c.shape
+    x, y = pts[:, 0] + shift[0], pts[:, 1] + shift[1]
+    return bool(x.min() >= 0 and y.min() >= 0 and x.max() <= W - 1 and y.max() <= H - 1)
 
 
 def _max_across(
