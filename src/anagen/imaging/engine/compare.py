@@ -4,7 +4,7 @@ Hairs are clipped at visit 1 and imaged again ``days`` later. Anagen hairs grow 
 0.3-0.4 mm/day); telogen hairs do not. A hair of visit 1 is anagen when it grew by at least
 ``growth_mm_per_day * days``: its shaft is pushed out of the skin along its own axis, so on the
 registered second image hair lies where there was bare skin beyond its visit-1 end, along that
-whole distance. Every hair of visit 1 whose growth path lies inside both images is assessed,
+whole distance. Every hair of visit 1 whose growth path lies mostly inside both images is assessed,
 whether or not the second image's hair detection followed it: grown hairs cross each other and
 are detected in pieces, and counting only the hairs matched between the two detections left out
 mostly grown ones (benchmarks/results_imaging.md).
@@ -64,7 +64,7 @@ class Comparison:
     registration_score: float  # correlation of the aligned contrast images, 0..1
     threshold_um: float
     matched: list[HairGrowth] = field(default_factory=list)  # the hairs of visit 1 assessed
-    not_assessable: int = 0  # at the image edge, or their growth path leaves either image
+    not_assessable: int = 0  # at the image edge, or their growth path mostly outside an image
     unmatched_before: list[int] = field(default_factory=list)
     unmatched_after: list[int] = field(default_factory=list)
 
@@ -231,6 +231,11 @@ PATH_SAMPLES = 24
 # grown / resting called right 85 / 67 -> 87 / 64 % (2.5 diameters: 88 / 61 %, MAE 8.3; the
 # field direction instead of the chord: 86 / 64 %, MAE 10.3).
 STUB_LENGTH_RATIO = 2.0
+# Share of a path that must lie inside both images for the hair to be assessed (on that part).
+# Growth is all or nothing (resting hairs do not grow, growing ones pass the threshold), so the
+# part inside tells it. Tuning pairs: 1.0 -> 0.6 assessed 19 % more hairs (2,303 -> 2,735) and
+# 50 pairs instead of 45 reached 10 hairs; per hair 87 / 64 -> 87 / 65 % right.
+MIN_PATH_INSIDE = 0.6
 
 
 @dataclass
@@ -264,13 +269,15 @@ def _path_cover(
     after: _Contrast,
     flow: np.ndarray | None = None,
 ) -> float | None:
-    """Share of ``h``'s growth path showing new hair at visit 2 (None: the path leaves an image).
+    """Share of ``h``'s growth path showing new hair at visit 2 (None: too much of the path lies
+    outside an image).
 
     The path runs on from each end of the visit-1 hair along its base-to-tip chord, from just
     past the end to ``thr_um`` beyond it. Both ends are tried (which end is the base is wrong
     for about one hair in ten) and the larger share is kept; a resting hair shows new hair at
     neither end. Places that already showed hair at visit 1 (a crossing hair, the neighbour's
-    tip) tell nothing and are left out of the share. A stub barely longer than wide has no
+    tip) tell nothing and are left out of the share, as is the part of a path outside either
+    image (at most 1 - MIN_PATH_INSIDE of it). A stub barely longer than wide has no
     telling chord: the paths along the field's hair direction ``flow`` (unit vector, image
     x, y) from its two ends are tried too, where they lie inside both images.
     """
@@ -296,25 +303,27 @@ def _path_cover(
     best = 0.0
     for start, u, required in paths:
         pts = start[None, :] + s[:, None] * u[None, :]
-        if not all(_inside(c, pts, move) for c, move in ((before, (0.0, 0.0)), (after, shift))):
+        inside = _inside(before, pts, (0.0, 0.0)) & _inside(after, pts, shift)
+        if inside.mean() < MIN_PATH_INSIDE:
             if required:
                 return None
             continue
+        pts, d = pts[inside], s[inside]
         n = np.array([-u[1], u[0]])
-        was = _max_across(before, pts, n, np.full(len(s), r + 1.0), offsets, (0.0, 0.0))
-        now = _max_across(after, pts, n, r + 2.0 + PATH_SPREAD * s, offsets, shift)
+        was = _max_across(before, pts, n, np.full(len(d), r + 1.0), offsets, (0.0, 0.0))
+        now = _max_across(after, pts, n, r + 2.0 + PATH_SPREAD * d, offsets, shift)
         bare = was <= PATH_CONTRAST_SNR * before.noise
-        if bare.sum() < 0.4 * len(s):
+        if bare.sum() < 0.4 * len(d):
             continue  # mostly hair already at visit 1: this path tells nothing
         new = now > PATH_CONTRAST_SNR * after.noise
         best = max(best, float(np.sum(new & bare)) / float(bare.sum()))
     return best
 
 
-def _inside(c: _Contrast, pts: np.ndarray, shift: tuple[float, float]) -> bool:
+def _inside(c: _Contrast, pts: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
     H, W = c.shape
     x, y = pts[:, 0] + shift[0], pts[:, 1] + shift[1]
-    return bool(x.min() >= 0 and y.min() >= 0 and x.max() <= W - 1 and y.max() <= H - 1)
+    return (x >= 0) & (y >= 0) & (x <= W - 1) & (y <= H - 1)
 
 
 def _max_across(

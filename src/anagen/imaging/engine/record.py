@@ -123,14 +123,14 @@ def _points(bias: float) -> str:
 
 TRICHOGRAM_RECORD = TrichogramRecord(
     engine_version="0.5.0",
-    run="2026-12-06 06:28 UTC",
-    pairs=26,
-    mean_error_points=-1.7,
-    mae_points=11.3,
-    min_error_points=-63.3,
-    max_error_points=18.4,
-    grown_called_anagen_pct=87.0,
-    resting_called_telogen_pct=66.0,
+    run="2026-12-06 06:32 UTC",
+    pairs=31,
+    mean_error_points=0.4,
+    mae_points=11.4,
+    min_error_points=-62.5,
+    max_error_points=32.6,
+    grown_called_anagen_pct=86.0,
+    resting_called_telogen_pct=65.0,
 )
 
 
