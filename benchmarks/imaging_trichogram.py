@@ -5,7 +5,8 @@ Usage:
 
 Each pair is one scene (synth.random_params, with the share of anagen hairs drawn from 30-95 %
 so that a method calling every hair grown cannot look right) imaged, grown 2-3 days
-(synth.grow) and imaged again with new noise and the camera moved up to 20 px each way. Both
+(synth.grow) and imaged again with new noise, the camera moved up to 20 px each way and turned
+up to 3 degrees. Both
 images are analysed and compared exactly as the web app and the CLI do. Reported over the pairs
 that pass registration with at least MIN_HAIRS hairs assessed: the error of the anagen % against
 the truth (share of the scene's counted hairs that grew at least the threshold), and per hair
@@ -42,10 +43,13 @@ def pair(args: tuple[int, int]) -> dict:
     p = synth.random_params(rng, anagen_fraction=float(rng.uniform(0.3, 0.95)))
     days = float(rng.uniform(2, 3))
     shift = (float(rng.uniform(-20, 20)), float(rng.uniform(-20, 20)))
+    turn = float(rng.uniform(-3, 3))  # drawn last: the other draws are those of earlier runs
     scene_seed = seed * 100_000 + i
     scene = synth.make_scene(p, scene_seed)
     img0, truth0 = synth.render(scene, noise_seed=scene_seed)
-    img1, _ = synth.render(synth.grow(scene, days), noise_seed=scene_seed + 7, shift_px=shift)
+    img1, _ = synth.render(
+        synth.grow(scene, days), noise_seed=scene_seed + 7, shift_px=shift, rotation_deg=turn
+    )
     a0, a1 = analyze(img0, p.um_per_px), analyze(img1, p.um_per_px)
     c = compare(img0, img1, days, um_per_px=p.um_per_px, analyses=(a0, a1))
     counted = [h for h in truth0.hairs if h.counted]
@@ -66,6 +70,7 @@ def pair(args: tuple[int, int]) -> dict:
         "um_per_px": p.um_per_px,
         "density": p.density_per_cm2,
         "registration": c.registration_score,
+        "turn_error": abs(c.rotation_deg - turn),
         "assessed": len(c.matched),
         "not_assessable": c.not_assessable,
         "true_pct": true_pct,
@@ -106,6 +111,8 @@ def summarise(rows: list[dict]) -> dict:
         "specificity": float(np.mean(resting)) if resting else float("nan"),
         "n_grown": len(grown),
         "n_resting": len(resting),
+        "turn_error_median": float(np.median([r["turn_error"] for r in rows])),
+        "turn_error_max": float(max(r["turn_error"] for r in rows)),
         "assessed_share": sum(r["assessed"] for r in used)
         / max(sum(r["assessed"] + r["not_assessable"] for r in used), 1),
     }
@@ -116,12 +123,14 @@ def report(s: dict, seed: int, n: int) -> str:
     return (
         f"## {now}: two-visit trichogram (`imaging_trichogram.py --n {n} --seed {seed}`)\n\n"
         f"Engine {ENGINE_VERSION}; {platform.machine()}, Python {platform.python_version()}. "
-        f"{s['pairs']} generated pairs (2-3 days of growth, camera moved up to 20 px, anagen "
+        f"{s['pairs']} generated pairs (2-3 days of growth, camera moved up to 20 px and turned "
+        "up to 3°, anagen "
         f"share drawn from 30-95 %); {s['failed_registration']} failed registration, "
         f"{s['too_few']} had fewer than {MIN_HAIRS} hairs assessed; {s['used']} pairs used "
         f"(true anagen {s['true_range'][0]:.0f}-{s['true_range'][1]:.0f} %). Hairs assessed: "
         f"{100 * s['assessed_share']:.0f} % of visit 1's hairs (the rest at the image edge or "
-        "growing out of either image).\n\n"
+        "growing out of either image). Camera turn found within "
+        f"{s['turn_error_median']:.2f}° (median; at most {s['turn_error_max']:.2f}°).\n\n"
         "| measure | result |\n|---|---|\n"
         f"| anagen % error, mean (bias) | {s['mean_err']:+.1f} points |\n"
         f"| anagen % error, mean absolute | {s['mae']:.1f} points |\n"

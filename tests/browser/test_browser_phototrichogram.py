@@ -71,7 +71,7 @@ def test_clinician_compares_two_visits_and_sees_the_anagen_pct(page, screenshot)
     anagen = page.get_by_test_id("comparison-anagen").inner_text()
     assert anagen == f"Anagen {c.anagen_pct:.1f} %"
     summary = page.get_by_test_id("comparison-summary").inner_text()
-    assert "Hairs assessed" in summary and "600 µm" in summary
+    assert "Hairs assessed" in summary and "600 µm" in summary and "turned" in summary
     # Shown with its measured error, and not recorded as the visit's anagen %.
     assert "Not validated" in page.get_by_test_id("comparison-not-validated").inner_text()
     assert c.measurement_id is None

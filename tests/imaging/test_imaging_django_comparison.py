@@ -354,7 +354,9 @@ def test_api_runs_lists_and_details_comparisons(
     assert row["after_overlay_url"].endswith(f"/analyses/{p2.analysis.pk}/overlay.png")
     detail = client.get(f"{base}/comparisons/{c.pk}", headers=h).json()
     assert len(detail["matched"]) == c.matched_count
-    assert {"growth_um", "anagen"} <= set(detail["matched"][0])
+    assert {"growth_um", "anagen", "path_cover"} <= set(detail["matched"][0])
+    # The pair was shifted, not turned: the registration says so.
+    assert row["rotation_deg"] == c.rotation_deg and abs(c.rotation_deg) <= 0.5
     assert client.get(f"{base}/visits/{v1.pk}/comparisons", headers=h).json() == []
     # Bad input: 400 naming the field, nothing stored.
     for body, field in (

@@ -148,3 +148,30 @@ def test_a_moved_camera_sees_the_skin_move_with_the_hairs():
     stayed = np.abs(moved.astype(int) - still.astype(int)).mean()
     assert same < 0.5
     assert stayed > 3 * same + 1
+
+
+def test_a_turned_camera_sees_hairs_skin_and_truth_turn_together():
+    """A repeated capture turned about the image centre: the image is the unturned one turned
+    (away from the edges), and the truth's centrelines turn with it."""
+    params = synth.SynthParams(
+        width=320, height=256, um_per_px=5.0, glare=0.0, noise=0.0, jpeg_quality=None,
+        vignetting=0.0, dandruff=0.5, density_per_cm2=250,
+    )  # fmt: skip
+    scene = synth.make_scene(params, 3)
+    still, _ = synth.render(scene)
+    turned, truth = synth.render(scene, rotation_deg=4.0)
+    # Where the turned image shows pixel q, the still one showed camera_px^-1(q).
+    yy, xx = np.mgrid[40:216, 40:280]
+    q = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(float)
+    a = np.deg2rad(-4.0)
+    c = np.array(truth.centre_px)
+    back = (q - c) @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]).T + c
+    seen = still[np.round(back[:, 1]).astype(int), np.round(back[:, 0]).astype(int)].astype(int)
+    here = turned[yy.ravel(), xx.ravel()].astype(int)
+    unturned = still[yy.ravel(), xx.ravel()].astype(int)
+    assert np.abs(here - seen).mean() < 0.5 * np.abs(here - unturned).mean()
+    # The truth's centrelines lie on dark (hair) pixels of the turned image.
+    lum = turned.mean(axis=2)
+    on_hair = [lum[int(round(y)), int(round(x))] for pl in truth.polylines_px() for x, y in pl
+               if 0 <= x < 319.5 and 0 <= y < 255.5]  # fmt: skip
+    assert np.median(on_hair) < np.median(lum) - 10

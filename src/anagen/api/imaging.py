@@ -264,6 +264,9 @@ class ComparisonOut(Schema):
     registration_score: float | None
     threshold_um: float | None
     shift_px: list[float] | None
+    rotation_deg: float | None = Field(
+        description="The camera's turn between the captures, degrees, about the image centre"
+    )
     engine_version: str
     created_at: datetime
     compared_at: datetime | None

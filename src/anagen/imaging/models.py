@@ -339,5 +339,12 @@ class PhotoComparison(BackgroundTaskState, models.Model):
         return list((self.result or {}).get("shift_px") or []) or None
 
     @property
+    def rotation_deg(self) -> float | None:
+        """The camera's turn between the captures (None: not compared, or compared before
+        the registration looked for turns)."""
+        value = (self.result or {}).get("rotation_deg")
+        return None if value is None else float(value)
+
+    @property
     def photo_pair(self) -> list[tuple[str, Photo]]:
         return [("First image (clipped)", self.before_photo), ("Second image", self.after_photo)]

@@ -148,6 +148,8 @@ class Truth:
     shift_px: tuple[float, float]
     blur_px: float
     extra: dict[str, Any] = field(default_factory=dict)
+    rotation_deg: float = 0.0  # camera roll about centre_px (see camera_px)
+    centre_px: tuple[float, float] = (0.0, 0.0)
 
     @property
     def count(self) -> int:
@@ -166,8 +168,27 @@ class Truth:
         return float(sum(h.diameter_um for h in self.hairs)) * 1e-3 / self.field_area_cm2
 
     def polylines_px(self) -> list[np.ndarray]:
-        dx, dy = self.shift_px
-        return [h.polyline_um() / self.um_per_px + (dx, dy) for h in self.hairs]
+        return [
+            camera_px(h.polyline_um() / self.um_per_px, self.shift_px, self.rotation_deg,
+                      self.centre_px)
+            for h in self.hairs
+        ]  # fmt: skip
+
+
+def camera_px(
+    pts: np.ndarray,
+    shift_px: tuple[float, float],
+    rotation_deg: float = 0.0,
+    centre_px: tuple[float, float] = (0.0, 0.0),
+) -> np.ndarray:
+    """Where scalp points (px, x y, as the unmoved camera sees them) appear once the camera has
+    moved: turned by ``rotation_deg`` about ``centre_px`` (the image centre), then shifted."""
+    p = np.asarray(pts, float)
+    if rotation_deg:
+        a = np.deg2rad(rotation_deg)
+        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        p = (p - centre_px) @ rot.T + centre_px
+    return p + np.asarray(shift_px, float)
 
 
 def _bezier_length(ctrl: np.ndarray) -> float:
@@ -310,10 +331,18 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float
     return big / (big.std() + 1e-9)
 
 
-def _moved(texture: np.ndarray, sx: float, sy: float) -> np.ndarray:
-    """The skin's texture as a camera moved by (sx, sy) sees it: it belongs to the scalp, like
-    the hairs and ostia (it stayed put, and registration locked onto it at shift 0 on fields
-    of light hair). What enters the frame is the texture's other edge (it wraps)."""
+def _moved(texture: np.ndarray, sx: float, sy: float, rotation_deg: float = 0.0) -> np.ndarray:
+    """The skin's texture as a camera moved by (sx, sy) and turned by ``rotation_deg`` about
+    the image centre sees it: it belongs to the scalp, like the hairs and ostia (it stayed put,
+    and registration locked onto it at shift 0 on fields of light hair). What enters the frame
+    is the texture's other edge (it wraps)."""
+    if rotation_deg:
+        # Output pixel q shows texture point camera_px^-1(q): (row, col) form of the inverse.
+        a = np.deg2rad(rotation_deg)
+        inv = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])  # on (row, col)
+        c = (np.array(texture.shape, float) - 1) / 2
+        offset = c - inv @ (c + np.array([sy, sx]))
+        return ndi.affine_transform(texture, inv, offset=offset, order=1, mode="grid-wrap")
     if sx == 0 and sy == 0:
         return texture
     return ndi.shift(texture, (sy, sx), order=1, mode="grid-wrap")
@@ -345,11 +374,14 @@ def render(
     scene: Scene,
     noise_seed: int | None = None,
     shift_px: tuple[float, float] = (0.0, 0.0),
+    rotation_deg: float = 0.0,
 ) -> tuple[np.ndarray, Truth]:
     """Render a scene to an 8-bit sRGB image (H, W, 3) and return it with its truth.
 
-    ``noise_seed`` changes only sensor noise, glare placement and JPEG; ``shift_px`` moves the
-    camera (scene content moves by +shift in the image), as in a repeated capture.
+    ``noise_seed`` changes only sensor noise, glare placement and JPEG; ``shift_px`` and
+    ``rotation_deg`` move the camera (scene content turns by +rotation about the image centre,
+    then moves by +shift; camera_px), as in a repeated capture. Lighting, glare and
+    vignetting stay with the camera.
     """
     p = scene.params
     ns = scene.seed if noise_seed is None else noise_seed
@@ -363,8 +395,13 @@ def render(
     base = np.array(_SKIN[int(p.fitzpatrick)], float)
     base = base * rng_skin.uniform(0.92, 1.08)
     tex_sigma = 300.0 / upp
-    mott = _moved(_smooth_noise(rng_skin, (H, W), tex_sigma), sx, sy)
-    fine = _moved(_smooth_noise(rng_skin, (H, W), max(1.0, 25.0 / upp)), sx, sy)
+    centre = ((W - 1) / 2, (H - 1) / 2)
+
+    def cam(pts_px: np.ndarray) -> np.ndarray:
+        return camera_px(pts_px, (sx, sy), rotation_deg, centre)
+
+    mott = _moved(_smooth_noise(rng_skin, (H, W), tex_sigma), sx, sy, rotation_deg)
+    fine = _moved(_smooth_noise(rng_skin, (H, W), max(1.0, 25.0 / upp)), sx, sy, rotation_deg)
     refl = base[None, None, :] * (1 + 0.06 * mott[..., None] + 0.025 * fine[..., None])
     absorb = np.zeros((H, W, 3), np.float32)
     bright = np.zeros((H, W), np.float32)
@@ -375,7 +412,7 @@ def render(
     if p.ostia > 0:
         ost_col = np.array([0.35, 0.55, 0.7]) * p.ostia
         for c, r in zip(scene.units, scene.ostium_radius_um, strict=True):
-            cx, cy = c / upp + (sx, sy)
+            cx, cy = cam(c / upp)
             rp = r / upp
             x0, x1 = int(cx - 2 * rp - 2), int(cx + 2 * rp + 3)
             y0, y1 = int(cy - 2 * rp - 2), int(cy + 2 * rp + 3)
@@ -391,14 +428,14 @@ def render(
     for _ in range(n_ves):
         pts = np.cumsum(rng_skin.normal(0, 40, size=(40, 2)), axis=0)
         pts += rng_skin.uniform((0, 0), (W * upp, H * upp))
-        pts = pts / upp + (sx, sy)
+        pts = cam(pts / upp)
         _draw_line_absorb(absorb, pts, 12.0 / upp, np.array([0.02, 0.18, 0.14]), None, None)
 
     # --- hairs: Beer-Lambert absorbance proportional to the chord through the shaft --------
     mu = np.array(_MU_PER_UM[p.hair_colour], float)
     scat = _SCATTER[p.hair_colour]
     for h in scene.hairs:
-        pts = h.polyline_um(24) / upp + (sx, sy)
+        pts = cam(h.polyline_um(24) / upp)
         tint = rng_skin.uniform(0.85, 1.15)
         mu_h = mu * tint * (0.65 if h.vellus else 1.0)
         glint = rng_skin.random() < 0.3
@@ -409,7 +446,7 @@ def render(
     # --- dandruff flakes: small bright irregular blobs -------------------------------------
     n_fl = rng_skin.poisson(p.dandruff * 6)
     for _ in range(n_fl):
-        cx, cy = rng_skin.uniform(0, W) + sx, rng_skin.uniform(0, H) + sy
+        cx, cy = cam(np.array([rng_skin.uniform(0, W), rng_skin.uniform(0, H)]))
         r = rng_skin.uniform(30, 120) / upp
         x0, x1 = max(int(cx - 2 * r), 0), min(int(cx + 2 * r) + 1, W)
         y0, y1 = max(int(cy - 2 * r), 0), min(int(cy + 2 * r) + 1, H)
@@ -458,11 +495,11 @@ def render(
         Image.fromarray(img).save(buf, format="JPEG", quality=int(p.jpeg_quality))
         img = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
 
-    # Counted hairs: those whose base falls inside the (shifted) frame.
+    # Counted hairs: those whose base falls inside the (moved) frame.
     fw, fh = W * upp, H * upp
     counted = []
     for h in scene.hairs:
-        bx, by = h.control_um[0] + np.array([sx, sy]) * upp
+        bx, by = cam(h.control_um[0] / upp) * upp
         if 0 <= bx < fw and 0 <= by < fh:
             counted.append(h)
     truth = Truth(
@@ -472,6 +509,8 @@ def render(
         shift_px=(sx, sy),
         blur_px=p.blur_px,
         extra={"seed": scene.seed, "noise_seed": ns, "days": scene.days},
+        rotation_deg=float(rotation_deg),
+        centre_px=centre,
     )
     return img, truth
 
