@@ -360,7 +360,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             d["validation_note"] = ANAGEN_NOT_VALIDATED
         print(json.dumps(d, indent=1))
     else:
-        print(f"registration shift {d['shift_px']} px, score {d['registration_score']:.2f}")
+        print(
+            f"registration shift {d['shift_px']} px, turned {d['rotation_deg']:g}°, "
+            f"score {d['registration_score']:.2f}"
+        )
         if failure is None:
             print(
                 f"hairs assessed: {d['n_matched']}; anagen {d['anagen_pct']} %, telogen "
