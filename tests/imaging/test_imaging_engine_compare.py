@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from anagen.imaging.engine import CalibrationError, analyze, compare, synth
-from anagen.imaging.engine.compare import MIN_REGISTRATION_SCORE, register
+from anagen.imaging.engine.compare import MAX_ROTATION_DEG, MIN_REGISTRATION_SCORE, register
 from anagen.imaging.engine.evaluate import match_hairs
 
 P = synth.SynthParams(
@@ -133,7 +133,10 @@ def test_registration_tells_the_same_site_from_another_site_of_the_scalp(
     assert (same.dx, same.dy) == pytest.approx(shift, abs=5.0)
     assert same.rotation_deg == pytest.approx(0.0, abs=0.5)
     assert same.score >= MIN_REGISTRATION_SCORE
-    assert register(before, elsewhere, params.um_per_px).score < MIN_REGISTRATION_SCORE
+    other = register(before, elsewhere, params.um_per_px)
+    assert other.score < MIN_REGISTRATION_SCORE
+    # The turn searched never goes past its limit, even where nothing aligns.
+    assert abs(other.rotation_deg) <= MAX_ROTATION_DEG
 
 
 @pytest.mark.parametrize("turn", [-4.0, 2.5])

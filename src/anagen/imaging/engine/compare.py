@@ -164,13 +164,18 @@ def register(before: np.ndarray, after: np.ndarray, um_per_px: float) -> Registr
     angles = list(np.arange(-MAX_ROTATION_DEG, MAX_ROTATION_DEG + 1e-9, ROTATION_STEP_DEG))
     best = max(angles, key=lambda ang: _psr_at(fa_half, b_half, ang, 2 * k)[2])
     step = ROTATION_STEP_DEG
+
+    def around(ang: float) -> list[float]:
+        return [
+            float(np.clip(ang + d, -MAX_ROTATION_DEG, MAX_ROTATION_DEG)) for d in (-step, 0.0, step)
+        ]
+
     for _ in range(2):
         step /= 2
-        best = max((best - step, best, best + step),
-                   key=lambda ang: _psr_at(fa_half, b_half, ang, 2 * k)[2])  # fmt: skip
+        best = max(around(best), key=lambda ang: _psr_at(fa_half, b_half, ang, 2 * k)[2])
     # The last quarter degree at the full block size, which also gives the shift and score.
     fa_full = _spectrum(a_full)
-    fits = [(_psr_at(fa_full, b_full, ang, k), ang) for ang in (best - step, best, best + step)]
+    fits = [(_psr_at(fa_full, b_full, ang, k), ang) for ang in around(best)]
     (ux, uy, psr), best = max(fits, key=lambda f: f[0][2])
     score = max(0.0, 1.0 - PSR_FLOOR / psr) if psr > 0 else 0.0
     # The correlation found the shift of the turned-back image: turn it with the camera.

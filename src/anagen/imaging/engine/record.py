@@ -123,7 +123,7 @@ def _points(bias: float) -> str:
 
 TRICHOGRAM_RECORD = TrichogramRecord(
     engine_version="0.5.0",
-    run="2026-12-06 06:39 UTC",
+    run="2026-12-06 06:58 UTC",
     pairs=31,
     mean_error_points=0.4,
     mae_points=10.7,
