@@ -121,19 +121,35 @@ class Registration:
     rotation_deg: float = 0.0
     centre_px: tuple[float, float] = (0.0, 0.0)
 
-    def _rotation(self) -> np.ndarray:
-        a = np.deg2rad(self.rotation_deg)
-        return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-
     def to_after(self, pts: np.ndarray) -> np.ndarray:
         """Points (x, y) of `before` where they lie in `after`."""
-        c = np.asarray(self.centre_px, float)
-        return (np.asarray(pts, float) - c) @ self._rotation().T + c + (self.dx, self.dy)
+        return moved_px(pts, (self.dx, self.dy), self.rotation_deg, self.centre_px)
 
     def to_before(self, pts: np.ndarray) -> np.ndarray:
         """Points (x, y) of `after` where they lay in `before`."""
         c = np.asarray(self.centre_px, float)
-        return (np.asarray(pts, float) - c - (self.dx, self.dy)) @ self._rotation() + c
+        return (np.asarray(pts, float) - c - (self.dx, self.dy)) @ _turn(self.rotation_deg) + c
+
+
+def _turn(rotation_deg: float) -> np.ndarray:
+    a = np.deg2rad(rotation_deg)
+    return np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+
+
+def moved_px(
+    pts: np.ndarray,
+    shift_px: tuple[float, float],
+    rotation_deg: float = 0.0,
+    centre_px: tuple[float, float] = (0.0, 0.0),
+) -> np.ndarray:
+    """Where points (x, y, px) of a capture lie in a capture whose camera turned by
+    ``rotation_deg`` about ``centre_px`` and then moved by ``shift_px`` (the generator renders
+    repeated captures with it)."""
+    p = np.asarray(pts, float)
+    if rotation_deg:
+        c = np.asarray(centre_px, float)
+        p = (p - c) @ _turn(rotation_deg).T + c
+    return p + np.asarray(shift_px, float)
 
 
 # A repeated capture is turned a little as well as shifted. Angles up to MAX_ROTATION_DEG are
@@ -161,8 +177,16 @@ def register(before: np.ndarray, after: np.ndarray, um_per_px: float) -> Registr
     a_half = _texture(before[:h, :w], um_per_px, 2 * k)
     b_half = _texture(after[:h, :w], um_per_px, 2 * k)
     fa_half = _spectrum(a_half)
-    angles = list(np.arange(-MAX_ROTATION_DEG, MAX_ROTATION_DEG + 1e-9, ROTATION_STEP_DEG))
-    best = max(angles, key=lambda ang: _psr_at(fa_half, b_half, ang, 2 * k)[2])
+    psr_half: dict[float, float] = {}  # the refinement revisits the best angle
+
+    def coarse_psr(ang: float) -> float:
+        if ang not in psr_half:
+            psr_half[ang] = _psr_at(fa_half, b_half, ang, 2 * k)[2]
+        return psr_half[ang]
+
+    n_steps = int(round(MAX_ROTATION_DEG / ROTATION_STEP_DEG))
+    angles = [i * ROTATION_STEP_DEG for i in range(-n_steps, n_steps + 1)]
+    best = max(angles, key=coarse_psr)
     step = ROTATION_STEP_DEG
 
     def around(ang: float) -> list[float]:
@@ -172,7 +196,7 @@ def register(before: np.ndarray, after: np.ndarray, um_per_px: float) -> Registr
 
     for _ in range(2):
         step /= 2
-        best = max(around(best), key=lambda ang: _psr_at(fa_half, b_half, ang, 2 * k)[2])
+        best = max(around(best), key=coarse_psr)
     # The last quarter degree at the full block size, which also gives the shift and score.
     fa_full = _spectrum(a_full)
     fits = [(_psr_at(fa_full, b_full, ang, k), ang) for ang in around(best)]

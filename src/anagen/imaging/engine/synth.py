@@ -22,6 +22,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
 
+from .compare import moved_px
+
 HAIR_COLOURS = ("black", "brown", "blond", "grey", "dyed")
 # Documented ranges of the generator (REFERENCE Part C section 6): random_params draws across
 # them and `anagen image synth` refuses values outside them.
@@ -182,13 +184,9 @@ def camera_px(
     centre_px: tuple[float, float] = (0.0, 0.0),
 ) -> np.ndarray:
     """Where scalp points (px, x y, as the unmoved camera sees them) appear once the camera has
-    moved: turned by ``rotation_deg`` about ``centre_px`` (the image centre), then shifted."""
-    p = np.asarray(pts, float)
-    if rotation_deg:
-        a = np.deg2rad(rotation_deg)
-        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-        p = (p - centre_px) @ rot.T + centre_px
-    return p + np.asarray(shift_px, float)
+    moved: turned by ``rotation_deg`` about ``centre_px`` (the image centre), then shifted; the
+    same movement the comparison's registration finds (compare.moved_px)."""
+    return moved_px(pts, shift_px, rotation_deg, centre_px)
 
 
 def _bezier_length(ctrl: np.ndarray) -> float:
