@@ -582,3 +582,29 @@ def test_a_visit_recorded_with_an_image_already_stored_for_the_patient_is_refuse
         good_visit(visit_date=baseline_day.isoformat(), photo_frontal=jpeg_upload()),
     )
     assert r.status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_image_sent_for_two_patients_at_once_is_filed_for_one_of_them(
+    nurse, patient, make_patient
+):
+    """Each upload locks its own patient, so both could pass the "filed for another patient"
+    check before either had stored the file; the file itself is locked as well."""
+    from ..races import at_once
+
+    other = make_patient(patient.clinic, nurse, given_name="Otto", family_name="Other")
+    visits = [
+        services.record_visit(p, nurse, {"visit_date": date.today()}) for p in (patient, other)
+    ]
+    content = jpeg_upload().read()
+
+    def send(visit):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        upload = SimpleUploadedFile("photo.jpg", content, content_type="image/jpeg")
+        return lambda: services.add_photos(
+            visit, nurse, [services.PhotoUpload(upload, "global", "top")]
+        )
+
+    assert at_once([send(v) for v in visits], services.MonitoringError) == ["ok", "refused"]
+    assert Photo.objects.filter(clinic=patient.clinic).count() == 1

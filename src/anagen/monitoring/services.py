@@ -22,6 +22,7 @@ from anagen.assessment import services as assessment_services
 from anagen.assessment.models import TreatmentPlan
 from anagen.core.checks import FieldErrors, Refusal, read_date, read_number, read_text, read_whole
 from anagen.core.history import save_with_history
+from anagen.core.locks import lock_names
 from anagen.core.text import long_date
 from anagen.monitoring import ctcae, decision, schedule, session_link, uploads
 from anagen.monitoring.models import (
@@ -1133,6 +1134,9 @@ def _refuse_stored_twice(
     patient's row locked. Photos of a voided visit or patient, or voided themselves, do not
     count."""
     hashes = [c.sha256 for _, c in cleaned]
+    # Two uploads of one file for two patients lock different patients: the file's content is
+    # locked as well, so that the second one finds the first one's photo.
+    lock_names(f"photo:{clinic_id}:{h}" for h in hashes)
     elsewhere = set(
         Photo.objects.filter(
             clinic_id=clinic_id,
