@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from anagen.imaging.engine import CalibrationError, analyze, compare, synth
+from anagen.imaging.engine import CalibrationError, ImageInputError, analyze, compare, synth
 from anagen.imaging.engine.compare import MAX_ROTATION_DEG, MIN_REGISTRATION_SCORE, register
 from anagen.imaging.engine.evaluate import match_hairs
 
@@ -182,3 +182,71 @@ def test_a_stub_whose_chord_runs_across_the_hair_is_read_along_the_fields_direct
     assert abs(a0.meta["flow_deg"]) < 10 or abs(abs(a0.meta["flow_deg"]) - 180) < 10
     assert along.matched[0].anagen and along.matched[0].path_cover > 0.8
     assert not chord_only.matched[0].anagen and chord_only.matched[0].path_cover < 0.3
+
+
+@pytest.fixture(scope="module")
+def one_field():
+    img, _ = synth.generate(
+        synth.SynthParams(width=640, height=480, um_per_px=5.0, glare=0.0, density_per_cm2=150), 3
+    )
+    return img
+
+
+def test_the_same_capture_twice_shows_no_growth(one_field):
+    c = compare(one_field, one_field, 2.0, um_per_px=5.0)
+    assert c.registration_score > MIN_REGISTRATION_SCORE
+    assert abs(c.shift_px[0]) < 1 and abs(c.shift_px[1]) < 1 and c.rotation_deg == 0
+    assert len(c.matched) >= 5 and c.anagen_pct == 0.0
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [
+        pytest.param(lambda a: a.astype(np.uint16) * 257, id="16-bit"),
+        pytest.param(lambda a: a / 255.0, id="float 0-1"),
+        pytest.param(
+            lambda a: np.dstack([a, np.full(a.shape[:2], 255, np.uint8)]), id="opaque RGBA"
+        ),
+    ],
+)
+def test_other_sample_formats_give_the_same_comparison_as_8_bit_colour(one_field, convert):
+    other = convert(one_field)
+    expected = compare(one_field, one_field, 2.0, um_per_px=5.0).to_dict()
+    assert compare(other, other, 2.0, um_per_px=5.0).to_dict() == expected
+
+
+def test_a_grey_capture_can_be_compared_with_a_colour_one(one_field):
+    grey = np.rint(one_field.mean(axis=2)).astype(np.uint8)
+    c = compare(grey, one_field, 2.0, um_per_px=5.0)
+    assert c.registration_score > MIN_REGISTRATION_SCORE and c.anagen_pct == 0.0
+
+
+def test_a_second_capture_cropped_smaller_is_registered_on_the_common_part(one_field):
+    c = compare(one_field, one_field[40:440, 60:620], 2.0, um_per_px=5.0)
+    assert c.registration_score > MIN_REGISTRATION_SCORE
+    assert c.shift_px == pytest.approx((-60.0, -40.0), abs=2.0)
+    assert c.matched and c.anagen_pct == 0.0
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "message"),
+    [
+        pytest.param((12, 12), (480, 640), "at least 128 px", id="tiny first"),
+        pytest.param((480, 640), (20, 300), "at least 128 px", id="thin second"),
+    ],
+)
+def test_captures_too_small_to_analyse_are_refused(one_field, before, after, message):
+    with pytest.raises(ImageInputError, match=message):
+        compare(
+            one_field[: before[0], : before[1]],
+            one_field[: after[0], : after[1]],
+            2.0,
+            um_per_px=5.0,
+        )
+
+
+def test_a_capture_with_missing_values_is_refused(one_field):
+    broken = one_field / 255.0
+    broken[10, 10, 0] = np.nan
+    with pytest.raises(ImageInputError, match="NaN"):
+        compare(one_field, broken, 2.0, um_per_px=5.0)
