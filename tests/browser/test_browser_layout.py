@@ -83,7 +83,7 @@ COMPARISON_CARD_FIT = """
 """
 
 
-def test_the_comparison_page_reads_on_a_desktop_screen(page, settings, tmp_path):
+def test_the_comparison_page_reads_on_a_desktop_screen(page, settings, tmp_path, screenshot):
     settings.MEDIA_ROOT = tmp_path
     load_demo()
     page.set_viewport_size({"width": 1280, "height": 900})
@@ -93,6 +93,16 @@ def test_the_comparison_page_reads_on_a_desktop_screen(page, settings, tmp_path)
     assert fit["cards"] >= 3
     assert fit["narrowest"] >= 300, fit
     assert fit["overflow"] <= 0, fit
+    # Compared within one diagnosis: the filter is kept in the address and the form.
+    diagnosis = page.locator("#comparison-filters select[name=diagnosis] option").nth(1)
+    code, label = diagnosis.get_attribute("value"), diagnosis.inner_text()
+    page.select_option("#comparison-filters select[name=diagnosis]", code)
+    page.click("#comparison-filters button[type=submit]")
+    page.wait_for_url(f"**diagnosis={code}**")
+    assert page.locator("#comparison-filters select[name=diagnosis]").input_value() == code
+    assert f"Selected: Diagnosis: {label}." in page.locator("#clinic-basis").inner_text()
+    screenshot(page, "comparison-one-diagnosis")
+    assert page.console_errors == []
 
 
 def test_a_long_unbroken_name_or_address_wraps_instead_of_widening_the_page(

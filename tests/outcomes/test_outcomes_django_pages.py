@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 
 import pytest
 
@@ -352,3 +353,62 @@ def test_the_comparison_page_has_no_small_arm_warning_with_enough_patients(
     html = client.get("/outcomes/comparison/").content.decode()
     assert "n = 1," not in html
     assert 'id="small-cells-notice"' not in html
+
+
+def _analysed(html: str) -> int:
+    found = re.search(r"(\d+) patients? ha(?:s|ve) a baseline", html)
+    assert found, "the clinic's measurements name how many patients were analysed"
+    return int(found.group(1))
+
+
+def test_the_comparison_page_compares_within_one_diagnosis(client, clinician, clinic_a, sim_cohort):
+    """Pooling conditions with different natural courses misleads: the page takes the
+    cohort page's diagnosis (and outcome, stage, sex, age band, landmark) filters."""
+    from anagen.outcomes import cohort, selectors
+
+    client.force_login(clinician)
+    everyone = client.get("/outcomes/comparison/").content.decode()
+    r = client.get("/outcomes/comparison/", {"diagnosis": "aga_female"})
+    html = unescape(r.content.decode())
+    assert r.status_code == 200
+    expected = selectors.cohort_analysis(
+        clinic_a,
+        cohort.CohortFilters(diagnosis="aga_female"),
+        cohort.CohortOptions(),
+        deidentified=True,
+    ).result.n_analysed
+    assert 0 < _analysed(html) == expected < _analysed(everyone)
+    assert "Selected: Diagnosis: Androgenetic alopecia, female pattern." in html
+    assert re.search(r'<option value="aga_female" selected>', html)
+    # The cohort page opens on the same patients.
+    assert 'href="/outcomes/cohort/?diagnosis=aga_female"' in html
+    # The arm filters belong to the cohort page: every modality is shown here.
+    assert 'name="modality"' not in html and 'name="reference"' not in html
+
+
+def test_the_comparison_page_measures_the_chosen_outcome(client, clinician, sim_cohort):
+    client.force_login(clinician)
+    html = unescape(client.get("/outcomes/comparison/", {"outcome": "hair_count"}).content.decode())
+    assert "Mean change in target-area hair count" in html or "Not enough data" in html
+    assert "Mean change in hair density" not in html
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"diagnosis": "no_such_condition"}, "diagnosis"),
+        ({"outcome": "happiness"}, "outcome"),
+        ({"landmark": "7"}, "landmark"),
+    ],  # fmt: skip
+)
+def test_the_comparison_page_refuses_unknown_filters_with_a_form_error(
+    client, clinician, sim_cohort, query, field
+):
+    client.force_login(clinician)
+    r = client.get("/outcomes/comparison/", query)
+    html = unescape(r.content.decode())
+    assert r.status_code == 400
+    assert "Select a valid choice" in html
+    assert "Correct the filters above" in html and "mean change" not in html
+    # The published references stay readable.
+    assert "Kieling 2024" in html

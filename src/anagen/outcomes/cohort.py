@@ -387,17 +387,6 @@ class CohortFilters:
     lot: str = ""
     protocol: str = ""
 
-    def describe(self) -> list[str]:
-        out = []
-        if self.modalities:
-            out.append("modality includes " + " and ".join(self.modalities))
-        for name in ("combination", "diagnosis", "stage", "sex", "age_band", "product", "lot",
-                     "protocol"):  # fmt: skip
-            value = getattr(self, name)
-            if value:
-                out.append(f"{name.replace('_', ' ')} = {value}")
-        return out
-
 
 def apply_filters(
     attributes: pd.DataFrame, f: CohortFilters, memberships: pd.DataFrame | None = None

@@ -14,6 +14,19 @@ WEEK_CHOICES = [("", "automatic")] + [(str(w), f"week {w}") for w in cohort.NOMI
 AGE_CHOICES = [("", "any")] + [(b[0], b[0]) for b in cohort.AGE_BANDS]
 
 
+# The fields that select patients (the options, such as outcome or landmark, do not).
+FILTER_FIELDS = (
+    "combination",
+    "diagnosis",
+    "stage",
+    "sex",
+    "age_band",
+    "product",
+    "lot",
+    "protocol",
+)
+
+
 def _any(choices: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [("", "any"), *choices]
 
@@ -64,6 +77,24 @@ class CohortFilterForm(forms.Form):
             )
         return value
 
+    def described(self) -> list[str]:
+        """The chosen filters in words, as the form offers them ("Diagnosis: Androgenetic
+        alopecia (male)"), not as stored codes. Call after is_valid()."""
+        out = []
+        for name in ("modality", *FILTER_FIELDS):
+            value = self.cleaned_data.get(name) if name in self.fields else None
+            if not value:
+                continue
+            field = self.fields[name]
+            labels = dict(getattr(field, "choices", []))
+            if isinstance(value, list):
+                words = " and ".join(str(labels.get(v, v)) for v in value)
+                out.append(f"{field.label or name.capitalize()} includes {words}")
+            else:
+                label = field.label or name.replace("_", " ").capitalize()
+                out.append(f"{label}: {labels.get(value, value)}")
+        return out
+
     def filters(self) -> cohort.CohortFilters:
         d = self.cleaned_data
         return cohort.CohortFilters(
@@ -87,3 +118,18 @@ class CohortFilterForm(forms.Form):
             landmark_week=int(landmark) if landmark else None,
             reference_arm=d.get("reference") or "",
         )
+
+
+class ComparisonFilterForm(CohortFilterForm):
+    """The treatment comparison's filters: who is compared and on what. Every modality is
+    shown side by side, so the arm filters (modality, combination, product, lot, protocol)
+    and the cohort page's options for one comparison (responder threshold, reference arm) are
+    not asked for. Pooling conditions with different natural courses (alopecia areata and
+    telogen effluvium often regrow untreated) is what the diagnosis filter is for."""
+
+    ARM_FIELDS = ("modality", "combination", "product", "lot", "protocol", "threshold", "reference")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.ARM_FIELDS:
+            del self.fields[name]

@@ -12,7 +12,7 @@ from anagen.core.http import ClinicRequest, query_without_page
 from anagen.imaging import selectors as imaging_selectors
 from anagen.monitoring.models import Measurement
 from anagen.outcomes import cohort, comparison, progress, selectors
-from anagen.outcomes.forms import CohortFilterForm
+from anagen.outcomes.forms import CohortFilterForm, ComparisonFilterForm
 from anagen.patients.selectors import log_request_access
 
 
@@ -87,7 +87,7 @@ def cohort_view(request: ClinicRequest) -> HttpResponse:
                 if by_visit is not None and by_visit.ok
                 else None
             ),
-            filters_text=form.filters().describe(),
+            filters_text=form.described(),
             listing=selectors.listing_page(request.clinic, view, page_number),
             filter_query=query_without_page(request),
             can_open_patients=can(request, "progress.view") and not deidentified,
@@ -98,12 +98,30 @@ def cohort_view(request: ClinicRequest) -> HttpResponse:
 @require_permission("cohort.view")
 @require_GET
 def comparison_view(request: ClinicRequest) -> HttpResponse:
+    fingerprint = selectors.data_fingerprint(request.clinic)
+    tables = selectors.analysis_tables(request.clinic, allow_stale=True, fingerprint=fingerprint)
+    form = ComparisonFilterForm(
+        request.GET or {"outcome": "density_per_cm2"},
+        choices=selectors.filter_choices(request.clinic, tables=tables),
+        combinations=[],
+    )
+    context: dict = {
+        "form": form,
+        "small_cell": selectors.SMALL_CELL,
+        "small_n": cohort.SMALL_N,
+        "profiles": [{"profile": p, "measured": []} for p in comparison.PROFILES],
+        "result": None,
+    }
+    if not form.is_valid():
+        return render(request, "outcomes/comparison.html", context, status=400)
     view = selectors.cohort_analysis(
         request.clinic,
-        cohort.CohortFilters(),
-        cohort.CohortOptions(),
+        form.filters(),
+        form.options(),
         deidentified=True,
         allow_stale=True,
+        fingerprint=fingerprint,
+        tables=tables,
     )
     r = view.result
     measured: dict[str, list[dict]] = {}
@@ -115,16 +133,15 @@ def comparison_view(request: ClinicRequest) -> HttpResponse:
                     measured.setdefault(mod, []).append(
                         {**row, "arm_label": view.arm_labels.get(row["arm"], row["arm"])}
                     )
-    profiles = [{"profile": p, "measured": measured.get(p.key, [])} for p in comparison.PROFILES]
     shown = {r["arm"]: r["n"] for rows in measured.values() for r in rows}
-    context = {
+    context.update(
         # As on the cohort page: one patient's "mean change" is that patient's change.
-        "small_cells": sum(0 < n < selectors.SMALL_CELL for n in shown.values()),
-        "small_cell": selectors.SMALL_CELL,
-        "profiles": profiles,
-        "result": r,
-        "small_n": cohort.SMALL_N,
-        "untreated": measured.get("none", []),
-        "freshness": view.freshness,
-    }
+        small_cells=sum(0 < n < selectors.SMALL_CELL for n in shown.values()),
+        profiles=[{"profile": p, "measured": measured.get(p.key, [])} for p in comparison.PROFILES],
+        result=r,
+        filters_text=form.described(),
+        cohort_query=request.GET.urlencode(),
+        untreated=measured.get("none", []),
+        freshness=view.freshness,
+    )
     return render(request, "outcomes/comparison.html", context)

@@ -49,7 +49,7 @@ def report_context(
         "generated_at": generated_at,
         "view": view,
         "result": result,
-        "filters_text": form.filters().describe(),
+        "filters_text": form.described(),
         "small_cell": small,
         "cells": cells,
         "withheld": withheld,
