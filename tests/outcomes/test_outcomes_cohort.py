@@ -671,3 +671,30 @@ def test_an_arm_left_out_of_the_mmrm_counts_its_patients_as_excluded():
     assert mmrm.ok, mmrm.message
     assert "No subject was excluded" not in mmrm.missing_data
     assert "1 patient excluded with their arm, left out of the MMRM" in mmrm.missing_data
+
+
+@pytest.mark.parametrize(
+    ("arms", "expected"),
+    [
+        (["exosome", "minoxidil", "none", "prp"], "none"),
+        (["exosome", "exosome+minoxidil", "minoxidil", "prp"], "minoxidil"),
+        (["exosome", "exosome+prp", "prp", "transplant"], "prp"),
+        (["exosome", "exosome+minoxidil"], "exosome"),
+        ([], ""),
+    ],
+)
+def test_the_default_reference_is_untreated_else_minoxidil_else_not_the_investigational_arm(
+    arms, expected
+):
+    assert cohort.default_reference(arms) == expected
+
+
+def test_without_an_untreated_arm_the_contrasts_are_against_minoxidil_not_exosome():
+    result = _cohort(
+        {
+            "exosome": [(100.0, 115.0), (90.0, 105.0), (95.0, 104.0)],
+            "minoxidil": [(104.0, 110.0), (98.0, 101.0), (101.0, 109.0)],
+        }
+    )
+    assert result.reference_arm == "minoxidil"
+    assert result.sections["ancova"].data["reference_arm"] == "minoxidil"

@@ -500,12 +500,30 @@ def _week_label(w: float) -> str:
     return f"week {int(w)}"
 
 
+# The arms contrasts are made against when none is chosen, in order of preference: patients
+# with no session (the nearest this series has to a control), else topical minoxidil alone
+# (the licensed first-line treatment, the usual active comparator of trials), else an arm of
+# established treatments. An investigational exosome arm is the reference only when every
+# arm has exosomes: contrasts "against exosome" would make it the yardstick it is not.
+PREFERRED_REFERENCE_ARMS = ("none", "minoxidil")
+
+
+def default_reference(arms: Iterable[str]) -> str:
+    """The reference arm among ``arms`` when the user chose none ("" when there is no arm)."""
+    present = sorted(set(arms))
+    for arm in PREFERRED_REFERENCE_ARMS:
+        if arm in present:
+            return arm
+    established = [a for a in present if "exosome" not in a.split("+")]
+    return (established or present or [""])[0]
+
+
 @dataclass
 class CohortOptions:
     outcome: str = "density_per_cm2"
     threshold: float | None = None  # responder threshold (change in outcome units)
     landmark_week: int | None = None  # default: default_landmark
-    reference_arm: str = ""  # default: "none" if present, else the first arm
+    reference_arm: str = ""  # default: default_reference() of the arms
     level: float = 0.95
     df_method: str = "kenward-roger"  # Kenward-Roger for clinic-sized cohorts (REF B§4)
     max_mmrm_arms: int = 6
@@ -619,7 +637,7 @@ def analyse_cohort(
         )
     reference = options.reference_arm if options.reference_arm in arms else ""
     if not reference:
-        reference = "none" if "none" in arms else (arms[0] if arms else "")
+        reference = default_reference(arms)
         if options.reference_arm and arms:
             notes.append(
                 f"The chosen reference arm {arm_words(options.reference_arm)} has no patient "
@@ -779,7 +797,7 @@ def analyse_cohort(
         anc_reference = reference
         if reference not in with_value and with_value:
             # The cohort's own default among the arms that can be compared, said on the page.
-            anc_reference = "none" if "none" in with_value else sorted(with_value)[0]
+            anc_reference = default_reference(with_value)
             reference_note.append(
                 f"The reference arm {arm_words(reference)} has no value at week "
                 f"{landmark}; the contrasts are against {arm_words(anc_reference)} "
@@ -983,7 +1001,7 @@ def _mmrm_section(
     ].nunique()
     reference_note = []
     if reference not in kept:
-        chosen, reference = reference, ("none" if "none" in kept else kept[0])
+        chosen, reference = reference, default_reference(kept)
         reference_note.append(
             f"The reference arm {arm_words(chosen)} is not in the MMRM (too few "
             f"values); the contrasts are against {arm_words(reference)} instead."

@@ -61,7 +61,10 @@ class CohortFilterForm(forms.Form):
         form_field(self, "modality", forms.ChoiceField).choices = choices["modality"]
         form_field(self, "combination", forms.ChoiceField).choices = _any(combinations)
         form_field(self, "reference", forms.ChoiceField).choices = [
-            ("", "automatic (none, else first)"),
+            (
+                "",
+                "automatic (no session, else minoxidil alone, else the first arm without exosomes)",
+            ),
             *combinations,
         ]
         for name in ("diagnosis", "stage", "product", "lot", "protocol"):
