@@ -254,6 +254,20 @@ def test_a_forecast_names_the_modalities_it_does_not_model():
     assert not any(n.startswith("Not modelled") for n in zero.notes)
 
 
+def test_no_forecast_for_a_baseline_beyond_every_virtual_patient_of_the_stage():
+    """A stage-V scalp measured at 600/cm² is a wrong stage or a wrong measurement: the panel
+    said so in a note under a confident band."""
+    from anagen.outcomes.progress import forecast_panel
+
+    panel = forecast_panel(
+        sex="male", diagnosis="aga_male", stage="V", modalities=["minoxidil"],
+        baseline_density=600.0,
+    )  # fmt: skip
+    assert not panel.ok and not panel.rows
+    assert panel.message.startswith("No forecast: the measured baseline 600/cm² is beyond every")
+    assert panel.message.endswith("check the stage and the measurement.")
+
+
 def test_the_cohort_charts_size_legend_shows_whole_patients():
     """One patient's chart read 0.2, 0.4, … 1.0 patients."""
     rows = [{"arm": "prp", "week": w, "mean": 1.0, "lower": 0.0, "upper": 2.0, "n": 1}

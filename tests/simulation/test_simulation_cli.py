@@ -229,12 +229,22 @@ def test_an_unknown_arm_name_is_refused_with_the_valid_names(capsys, arms, needl
     assert "valid arms: exosome, finasteride, minoxidil, " in err and "placebo, prp" in err
 
 
-def test_a_baseline_beyond_the_stages_virtual_patients_is_said_to_be_extrapolated():
-    """600/cm² at stage V got a band of 444-507 at week 0, with no word of extrapolation."""
-    far = forecast.forecast("V", baseline_density=600, months=3, n_virtual=100, seed=0)
-    assert any("forecast is extrapolated" in n for n in far.notes)
+def test_a_baseline_at_the_edge_of_the_stages_virtual_patients_is_said_to_be_extrapolated():
+    edge = forecast.forecast("V", baseline_density=190, months=3, n_virtual=100, seed=0)
+    assert any("forecast is extrapolated" in n for n in edge.notes)
     usual = forecast.forecast("V", baseline_density=120, months=3, n_virtual=100, seed=0)
     assert not any("extrapolated" in n for n in usual.notes)
+
+
+def test_a_baseline_beyond_every_virtual_patient_of_the_stage_gets_no_forecast(capsys):
+    """600/cm² at stage V got a confident band of 444-507/cm² at week 0 with only a note."""
+    with pytest.raises(SimulationInputError, match=r"beyond every one of the 200 simulated"):
+        forecast.forecast("V", baseline_density=600, months=3, n_virtual=100, seed=0)
+    rc = cli.main(["forecast", "--stage", "V", "--baseline-density", "600"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == ""
+    assert "the measured baseline 600/cm² is beyond every one of the" in err
+    assert "check the stage and the measurement" in err
 
 
 @pytest.mark.parametrize(

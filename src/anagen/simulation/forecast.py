@@ -191,6 +191,15 @@ def forecast(
     # second an independent repeat (the predictive value at week 0).
     measured, expected = _simulate(specs, seed, [0, *days], m, key0=1)
     m0 = measured[:, 0]
+    if baseline_density is not None and not m0.min() <= baseline_density <= m0.max():
+        # Beyond every simulated patient of the stage the "nearest" virtual patients are all
+        # at one end and the regression adjustment extrapolates from nothing: no forecast
+        # (600/cm² at stage V got a confident band of 444-507/cm² at week 0).
+        raise SimulationInputError(
+            f"the measured baseline {baseline_density:g}/cm² is beyond every one of the "
+            f"{n_cand} simulated patients of stage {stage} ({m0.min():.0f}–{m0.max():.0f}/cm² "
+            "at baseline): the model cannot forecast it; check the stage and the measurement."
+        )
     pred, exp_ = measured[:, 1:], expected[:, 1:]
     if baseline_density is not None:
         idx = np.argsort(np.abs(m0 - baseline_density), kind="stable")[:n_virtual]
@@ -217,8 +226,8 @@ def forecast(
         f"hairs/cm² (95 %) with {n_kept} virtual patients.",
     ]
     if baseline_density is not None:
-        # Matching takes the nearest virtual patients however far they are: a baseline
-        # beyond nearly all of the stage's (600/cm² at stage V) is extrapolated.
+        # Within the simulated range but beyond nearly all of it, few virtual patients lie
+        # near the baseline: said, not refused.
         lo, hi = (float(v) for v in np.quantile(m0, [0.01, 0.99]))
         if not lo <= baseline_density <= hi:
             notes.append(
