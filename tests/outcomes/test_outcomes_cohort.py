@@ -698,3 +698,36 @@ def test_without_an_untreated_arm_the_contrasts_are_against_minoxidil_not_exosom
     )
     assert result.reference_arm == "minoxidil"
     assert result.sections["ancova"].data["reference_arm"] == "minoxidil"
+
+
+def test_adverse_events_are_counted_per_patient_beside_per_session():
+    """A patient prone to reactions has them at every session: per 100 sessions that reads
+    as a common reaction (3 of 6 sessions), per patient as one patient in three, with an
+    exact interval that holds because patients are independent."""
+    from anagen.outcomes.stats import clopper_pearson
+
+    sessions = pd.DataFrame(
+        {
+            "session_id": [1, 2, 3, 4, 5, 6],
+            "patient_id": [1, 1, 1, 2, 2, 3],
+            "modality": ["exosome"] * 6,
+            "performed_on": [DAY0 + pd.Timedelta(days=28 * i) for i in (0, 1, 2, 0, 1, 0)],
+            "product": ["7"] * 6,
+            "lot": ["70"] * 6,
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "event_id": [1, 2, 3],
+            "patient_id": [1, 1, 1],
+            "onset_date": [DAY0 + pd.Timedelta(days=28 * i + 1) for i in (0, 1, 2)],
+            "related_session_date": [pd.NaT] * 3,
+        }
+    )
+    [row] = cohort.ae_incidence(sessions, events, by="modality").data["rows"]
+    assert (row["sessions_with_event"], row["sessions"], row["per_100"]) == (3, 6, 50.0)
+    assert (row["patients_with_event"], row["patients"]) == (1, 3)
+    exact = clopper_pearson(1, 3, 0.95)
+    assert row["per_patient"]["pct"] == pytest.approx(100 / 3)
+    assert row["per_patient"]["lower"] == pytest.approx(100 * exact.lower)
+    assert row["per_patient"]["upper"] == pytest.approx(100 * exact.upper)

@@ -33,6 +33,11 @@ def test_cohort_page_shows_every_result_with_missing_data_statements(client, cli
     for section in ("by-visit", "responders", "ancova", "mmrm", "adverse-events", "patients"):
         assert f'id="{section}"' in html
     assert html.count("Missing data handling:") >= 7  # 4 analyses + 3 AE tables
+    ae = html[html.index('id="adverse-events"') :]
+    assert ae.count("Patients with an event / patients") == 3  # by modality, product, lot
+    assert re.search(
+        r'<td class="num">\d+ / \d+</td><td class="num">[\d.]+ \([\d.]+ to [\d.]+\)</td>', ae
+    )
     assert 'id="cohort-spec" type="application/json"' in html
     assert "vega-interpreter.min.js" in html
     assert "Kenward-Roger" in html

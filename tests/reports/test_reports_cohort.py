@@ -67,6 +67,8 @@ def test_cohort_report_shows_mean_change_with_ci_and_ae_incidence_without_identi
     assert "95% CI" in text and "small n" in text
     assert "Adverse events per 100 sessions" in text
     assert "1 / 15" in text  # one session of fifteen followed by an event
+    assert "Patients with an event / patients" in text
+    assert "1 / 5" in text  # and one patient of five
     assert "not shown" not in text
     for p in cohort_patients:
         assert p.family_name not in text and p.medical_record_number not in text

@@ -1264,12 +1264,23 @@ def ae_incidence(
         sessions_by_group[group] = n
         # Patients too: a lot used on one patient tells whether that patient had an event.
         n_patients = int(grp["patient_id"].nunique()) if "patient_id" in grp else None
-        rows.append({
+        row = {
             "group": group,
             "sessions": n, "sessions_with_event": k, "per_100": inc.per_100,
             "lower": inc.lower, "upper": inc.upper, "small_n": n < SMALL_N,
             "patients": n_patients,
-        })  # fmt: skip
+        }  # fmt: skip
+        if n_patients:
+            # Patients are independent where one patient's sessions are not: the share of
+            # patients with an event has an exact interval that holds.
+            k_patients = int(grp.loc[grp["has_event"], "patient_id"].nunique())
+            per_patient = incidence_per_100(
+                k_patients, n_patients, level=level, method="proportion"
+            )
+            row["patients_with_event"] = k_patients
+            row["per_patient"] = {"pct": per_patient.per_100, "lower": per_patient.lower,
+                                  "upper": per_patient.upper}  # fmt: skip
+        rows.append(row)
     missing = (
         "Each adverse event is attributed to the session day it names or else to the "
         f"patient's latest session day in the {AE_WINDOW_DAYS} days before onset; of that "
@@ -1279,7 +1290,9 @@ def ae_incidence(
         f" ({n_unattributed} here). Sessions with no follow-up contact may have unreported "
         "events, so rates are lower bounds. The exact interval treats each session as "
         "independent; sessions of one patient are not (a patient prone to reactions has them "
-        "at several), so the true uncertainty is wider than shown."
+        "at several), so its true uncertainty is wider than shown. The share of patients with "
+        "at least one event after a session of the group has an exact interval that holds "
+        "(patients are independent), but patients with more sessions have more chances."
     )
     if n_without:
         missing += (
