@@ -1210,7 +1210,9 @@ def ae_incidence(
     ``by`` value (a PRP session has no product or lot) are then left out of the table and
     counted in its note, not their events called unattributed.
     """
-    title = f"Adverse events per 100 sessions by {by} (exact Clopper–Pearson 95% CI)"
+    title = (
+        f"Adverse events by {by}: per 100 sessions and per patient (exact Clopper–Pearson 95% CI)"
+    )
     if sessions.empty:
         return Section(
             f"ae_{by}",
