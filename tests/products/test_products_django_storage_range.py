@@ -128,6 +128,40 @@ class TestReceivingIntoALocation:
         assert errors["expiry_date"][0].startswith("The lot expired on")
         assert not Lot.objects.exists()
 
+    def test_a_lot_received_into_a_freezer_reading_out_of_range_is_said_to_be_blocked(
+        self, client, product, quality, freezer
+    ):
+        """The person receiving it is told at once, in words, why it is blocked."""
+        from django.utils import timezone
+
+        services.record_reading(
+            freezer, quality, recorded_at=timezone.now() - timedelta(minutes=30),
+            temperature_c=-50,
+        )  # fmt: skip
+        client.force_login(quality)
+        response = client.post(
+            "/products/lots/receive/",
+            {
+                "product": product.pk,
+                "lot_number": "UC-1",
+                "expiry_date": f"{date.today() + timedelta(days=200):%Y-%m-%d}",
+                "quantity_received": 5,
+                "storage_location": freezer.pk,
+            },
+            follow=True,
+        )
+        lot = Lot.objects.get()
+        assert lot.blocked
+        said = [str(m) for m in response.context["messages"]]
+        assert said[0] == "Lot UC-1 received and quarantined."
+        assert said[1] == services.received_blocked_notice(lot)
+        assert said[1].startswith("Cold-chain excursion ")
+        assert said[1].endswith(
+            "at Freezer F1: the lot is blocked until quality decides (it was received into a "
+            "location whose latest reading is out of its range)."
+        )
+        assert services.received_blocked_notice(Lot(blocked=False)) == ""
+
 
 class TestTheSetRange:
     def test_is_stored_with_one_decimal(self, fridge):

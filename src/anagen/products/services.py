@@ -1485,6 +1485,17 @@ def block_reason_now(lot: Lot) -> str:
     return lot.block_reason
 
 
+def received_blocked_notice(lot: Lot) -> str:
+    """What the person receiving ``lot`` is told when it arrived blocked: the location's
+    latest reading was out of range ("" when it is not blocked)."""
+    if not lot.blocked:
+        return ""
+    return (
+        f"{block_reason_now(lot)} at {lot.storage_location}: the lot is blocked until quality "
+        "decides (it was received into a location whose latest reading is out of its range)."
+    )
+
+
 FLAGGED_LOTS_NAMED = 8
 
 

@@ -176,13 +176,9 @@ def lot_receive(request: ClinicRequest) -> HttpResponse:
             _apply_errors(form, exc)
         else:
             messages.success(request, f"Lot {lot.lot_number} received and quarantined.")
-            if lot.blocked:
-                messages.error(
-                    request,
-                    f"{services.block_reason_now(lot)} at {lot.storage_location}: the lot is "
-                    "blocked until quality decides (it was received into a location whose "
-                    "latest reading is out of its range).",
-                )
+            blocked = services.received_blocked_notice(lot)
+            if blocked:
+                messages.error(request, blocked)
             return redirect("products:coa", lot_id=lot.pk)
     return render(request, "products/lot_receive.html", {"form": form}, status=_status(request))
 
