@@ -60,7 +60,7 @@ def pair(args: tuple[int, int]) -> dict:
     )
     truth_of = {a0.hairs[i].id: j for i, j in match_hairs(a0, truth0).pairs}
     calls = []  # (called anagen, truly grew) for assessed hairs matched to the scene
-    for m in c.matched:
+    for m in c.assessed:
         j = truth_of.get(m.id_before)
         if j is not None:
             calls.append((m.anagen, truth0.hairs[j].growth_mm_per_day >= GROWTH_MM_PER_DAY))
@@ -71,7 +71,7 @@ def pair(args: tuple[int, int]) -> dict:
         "density": p.density_per_cm2,
         "registration": c.registration_score,
         "turn_error": abs(c.rotation_deg - turn),
-        "assessed": len(c.matched),
+        "assessed": len(c.assessed),
         "not_assessable": c.not_assessable,
         "true_pct": true_pct,
         "est_pct": c.anagen_pct,

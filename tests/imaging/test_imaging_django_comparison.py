@@ -131,9 +131,9 @@ def test_comparison_gives_the_engines_anagen_pct_but_does_not_record_it_at_the_v
                   um_per_px=UPP, analyses=(a0, a1))  # fmt: skip
     assert c.anagen_pct == pytest.approx(ref.anagen_pct, abs=0.01)
     assert c.telogen_pct == pytest.approx(100 - c.anagen_pct, abs=0.01)
-    assert c.matched_count == len(ref.matched) > 0
+    assert c.assessed_count == len(ref.assessed) > 0
     assert c.registration_score >= services.MIN_REGISTRATION_SCORE
-    assert c.engine_version and c.result["n_matched"] == c.matched_count
+    assert c.engine_version and c.result["n_assessed"] == c.assessed_count
     # The later visit's image-analysis measurement keeps its density, without an anagen %.
     a2 = PhotoAnalysis.objects.get(photo=p2)
     assert c.measurement_id is None
@@ -353,8 +353,16 @@ def test_api_runs_lists_and_details_comparisons(
     assert row["measurement_id"] == c.measurement_id
     assert row["after_overlay_url"].endswith(f"/analyses/{p2.analysis.pk}/overlay.png")
     detail = client.get(f"{base}/comparisons/{c.pk}", headers=h).json()
-    assert len(detail["matched"]) == c.matched_count
-    assert {"growth_um", "anagen", "path_cover"} <= set(detail["matched"][0])
+    assert len(detail["assessed"]) == c.assessed_count == row["assessed_count"]
+    assert {"growth_um", "anagen", "path_cover"} <= set(detail["assessed"][0])
+    # The names before engine 0.5.0 still answer, for clients written against them.
+    assert detail["matched"] == detail["assessed"] and row["matched_count"] == c.assessed_count
+    # A result stored under the old name is read the same.
+    c.result = {**c.result, "matched": c.result["assessed"]}
+    del c.result["assessed"]
+    c.save()
+    again = client.get(f"{base}/comparisons/{c.pk}", headers=h).json()
+    assert again["assessed"] == again["matched"] == detail["assessed"]
     # The pair was shifted, not turned: the registration says so.
     assert row["rotation_deg"] == c.rotation_deg and abs(c.rotation_deg) <= 0.5
     assert client.get(f"{base}/visits/{v1.pk}/comparisons", headers=h).json() == []

@@ -53,7 +53,7 @@ def test_registration_recovers_the_camera_shift(visits):
 def test_growth_separates_anagen_from_telogen(visits):
     c, truth, grew = visits
     assert c.threshold_um == pytest.approx(300.0)
-    assessed = [m for m in c.matched if m.id_before in grew]
+    assessed = [m for m in c.assessed if m.id_before in grew]
     assert len(assessed) >= 6
     assert any(grew[m.id_before] for m in assessed) and not all(grew[m.id_before] for m in assessed)
     right = sum(m.anagen == grew[m.id_before] for m in assessed)
@@ -61,7 +61,7 @@ def test_growth_separates_anagen_from_telogen(visits):
     # A resting hair followed to visit 2 measures the same length within a few tens of µm.
     followed_resting = [m for m in assessed if not grew[m.id_before] and m.growth_um is not None]
     assert followed_resting and all(abs(m.growth_um) < 60 for m in followed_resting)
-    assert all(0.0 <= m.path_cover <= 1.0 for m in c.matched)
+    assert all(0.0 <= m.path_cover <= 1.0 for m in c.assessed)
     assert c.anagen_pct == pytest.approx(truth, abs=15)
     assert c.telogen_pct == pytest.approx(100 - c.anagen_pct)
 
@@ -78,21 +78,21 @@ def test_hairs_the_second_detection_missed_are_still_assessed_from_the_image():
     far_away = replace(a1.hairs[0], centreline_px=np.array([[-500.0, -500.0], [-480.0, -500.0]]))
     blind = replace(a1, hairs=[far_away])
     c = compare(img0, img1, 1.0, um_per_px=P.um_per_px, analyses=(a0, blind))
-    assert c.matched and all(m.id_after is None and m.growth_um is None for m in c.matched)
-    assert [m.id_before for m in c.matched] == [m.id_before for m in full.matched]
+    assert c.assessed and all(m.id_after is None and m.growth_um is None for m in c.assessed)
+    assert [m.id_before for m in c.assessed] == [m.id_before for m in full.assessed]
     grew = {
         a0.hairs[i].id: truth0.hairs[j].growth_mm_per_day * 1000 >= c.threshold_um
         for i, j in match_hairs(a0, truth0).pairs
     }
-    judged = [m for m in c.matched if m.id_before in grew]
+    judged = [m for m in c.assessed if m.id_before in grew]
     assert sum(m.anagen == grew[m.id_before] for m in judged) >= 0.8 * len(judged)
 
 
 def test_result_is_json_ready(visits):
     c, _, _ = visits
     d = c.to_dict()
-    assert d["n_matched"] == len(c.matched)
-    assert set(d) >= {"anagen_pct", "telogen_pct", "registration_score", "matched", "shift_px",
+    assert d["n_assessed"] == len(c.assessed)
+    assert set(d) >= {"anagen_pct", "telogen_pct", "registration_score", "assessed", "shift_px",
                       "rotation_deg"}  # fmt: skip
     assert json.loads(json.dumps(d)) == d
 
@@ -108,7 +108,7 @@ def test_needs_calibration_and_positive_days():
 def test_blank_fields_give_no_growth_figures():
     blank = np.full((200, 240, 3), 200, np.uint8)
     c = compare(blank, blank, 2.0, um_per_px=5.0)
-    assert c.matched == [] and c.anagen_pct is None and c.telogen_pct is None
+    assert c.assessed == [] and c.anagen_pct is None and c.telogen_pct is None
 
 
 @pytest.mark.parametrize(
@@ -170,7 +170,7 @@ def test_a_stub_whose_chord_runs_across_the_hair_is_read_along_the_fields_direct
     a0, a1 = analyze(img0, P.um_per_px), analyze(img1, P.um_per_px)
     grown = compare(img0, img1, 1.0, um_per_px=P.um_per_px, analyses=(a0, a1))
     by_id = {h.id: h for h in a0.hairs}
-    hair = by_id[next(m.id_before for m in grown.matched if m.anagen and m.path_cover > 0.9)]
+    hair = by_id[next(m.id_before for m in grown.assessed if m.anagen and m.path_cover > 0.9)]
     tip = np.asarray(hair.centreline_px, float)[-1]
     across = np.array([0.0, 0.6 * hair.diameter_um / P.um_per_px])  # the field runs along x
     stub = replace(hair, centreline_px=np.array([tip - across, tip + across]),
@@ -180,8 +180,8 @@ def test_a_stub_whose_chord_runs_across_the_hair_is_read_along_the_fields_direct
     along = compare(img0, img1, 1.0, um_per_px=P.um_per_px, analyses=(only_stub, a1))
     chord_only = compare(img0, img1, 1.0, um_per_px=P.um_per_px, analyses=(no_flow, a1))
     assert abs(a0.meta["flow_deg"]) < 10 or abs(abs(a0.meta["flow_deg"]) - 180) < 10
-    assert along.matched[0].anagen and along.matched[0].path_cover > 0.8
-    assert not chord_only.matched[0].anagen and chord_only.matched[0].path_cover < 0.3
+    assert along.assessed[0].anagen and along.assessed[0].path_cover > 0.8
+    assert not chord_only.assessed[0].anagen and chord_only.assessed[0].path_cover < 0.3
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +196,7 @@ def test_the_same_capture_twice_shows_no_growth(one_field):
     c = compare(one_field, one_field, 2.0, um_per_px=5.0)
     assert c.registration_score > MIN_REGISTRATION_SCORE
     assert abs(c.shift_px[0]) < 1 and abs(c.shift_px[1]) < 1 and c.rotation_deg == 0
-    assert len(c.matched) >= 5 and c.anagen_pct == 0.0
+    assert len(c.assessed) >= 5 and c.anagen_pct == 0.0
 
 
 @pytest.mark.parametrize(
@@ -225,7 +225,7 @@ def test_a_second_capture_cropped_smaller_is_registered_on_the_common_part(one_f
     c = compare(one_field, one_field[40:440, 60:620], 2.0, um_per_px=5.0)
     assert c.registration_score > MIN_REGISTRATION_SCORE
     assert c.shift_px == pytest.approx((-60.0, -40.0), abs=2.0)
-    assert c.matched and c.anagen_pct == 0.0
+    assert c.assessed and c.anagen_pct == 0.0
 
 
 @pytest.mark.parametrize(

@@ -252,7 +252,11 @@ class ComparisonOut(Schema):
     )
     telogen_pct: float | None
     validation_note: str = Field(description="How far the engine's anagen % is from validated")
-    matched_count: int | None = Field(description="Hairs of the first image assessed")
+    assessed_count: int | None = Field(description="Hairs of the first image assessed")
+    matched_count: int | None = Field(
+        description="Deprecated (engine 0.5.0): the same as assessed_count, which it was named "
+        "when only hairs matched between the two images were assessed"
+    )
     not_assessable_count: int | None = Field(
         description="Hairs of the first image at the image edge or growing out of either image"
     )
@@ -277,6 +281,10 @@ class ComparisonOut(Schema):
     after_overlay_url: str | None
 
     @staticmethod
+    def resolve_matched_count(obj: PhotoComparison) -> int | None:
+        return obj.assessed_count
+
+    @staticmethod
     def resolve_stalled(obj: PhotoComparison) -> bool:
         return obj.is_stalled
 
@@ -298,11 +306,22 @@ class ComparisonOut(Schema):
 
 
 class ComparisonDetailOut(ComparisonOut):
-    matched: list[dict[str, Any]]
+    assessed: list[dict[str, Any]] = Field(description="Each hair of the first image assessed")
+    matched: list[dict[str, Any]] = Field(description="Deprecated: the same as assessed")
+
+    @staticmethod
+    def resolve_assessed(obj: PhotoComparison) -> list[dict[str, Any]]:
+        return _assessed(obj)
 
     @staticmethod
     def resolve_matched(obj: PhotoComparison) -> list[dict[str, Any]]:
-        return list((obj.result or {}).get("matched", []))
+        return _assessed(obj)
+
+
+def _assessed(obj: PhotoComparison) -> list[dict[str, Any]]:
+    # Results stored before engine 0.5.0's naming call the list "matched".
+    result = obj.result or {}
+    return list(result.get("assessed", result.get("matched", [])))
 
 
 class CompareIn(InputSchema):

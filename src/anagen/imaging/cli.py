@@ -366,7 +366,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         )
         if failure is None:
             print(
-                f"hairs assessed: {d['n_matched']}; anagen {d['anagen_pct']} %, telogen "
+                f"hairs assessed: {d['n_assessed']}; anagen {d['anagen_pct']} %, telogen "
                 f"{d['telogen_pct']} % (growth threshold {d['threshold_um']:.0f} µm)"
             )
             print(ANAGEN_NOT_VALIDATED)

@@ -297,7 +297,7 @@ class PhotoComparison(BackgroundTaskState, models.Model):
     telogen_pct = models.FloatField(
         null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(100)]
     )
-    matched_count = models.PositiveIntegerField(null=True, blank=True)
+    assessed_count = models.PositiveIntegerField(null=True, blank=True)
     not_assessable_count = models.PositiveIntegerField(null=True, blank=True)
     unmatched_before_count = models.PositiveIntegerField(null=True, blank=True)
     unmatched_after_count = models.PositiveIntegerField(null=True, blank=True)

@@ -1066,7 +1066,7 @@ def run_comparison(comparison_id: int) -> PhotoComparison:
         c.days, c.um_per_px = days, a1.um_per_px
         c.registration_score = round(float(result.registration_score), 4)
         c.threshold_um = round(float(result.threshold_um), 1)
-        c.matched_count = len(result.matched)
+        c.assessed_count = len(result.assessed)
         c.not_assessable_count = result.not_assessable
         c.unmatched_before_count = len(result.unmatched_before)
         c.unmatched_after_count = len(result.unmatched_after)

@@ -63,7 +63,7 @@ class Comparison:
     shift_px: tuple[float, float]  # (dx, dy): content of `after` = content of `before` + shift
     registration_score: float  # 0..1, from the alignment's peak-to-sidelobe ratio (register)
     threshold_um: float
-    matched: list[HairGrowth] = field(default_factory=list)  # the hairs of visit 1 assessed
+    assessed: list[HairGrowth] = field(default_factory=list)  # the hairs of visit 1 assessed
     not_assessable: int = 0  # at the image edge, or their growth path mostly outside an image
     unmatched_before: list[int] = field(default_factory=list)
     unmatched_after: list[int] = field(default_factory=list)
@@ -71,8 +71,8 @@ class Comparison:
 
     @property
     def anagen_pct(self) -> float | None:
-        n = len(self.matched)
-        return 100.0 * sum(m.anagen for m in self.matched) / n if n else None
+        n = len(self.assessed)
+        return 100.0 * sum(m.anagen for m in self.assessed) / n if n else None
 
     @property
     def telogen_pct(self) -> float | None:
@@ -86,15 +86,15 @@ class Comparison:
             "rotation_deg": round(float(self.rotation_deg), 2),
             "registration_score": round(float(self.registration_score), 4),
             "threshold_um": round(float(self.threshold_um), 1),
-            "n_matched": len(self.matched),
+            "n_assessed": len(self.assessed),
             "anagen_pct": None if self.anagen_pct is None else round(self.anagen_pct, 2),
             "telogen_pct": None if self.telogen_pct is None else round(self.telogen_pct, 2),
             "not_assessable": self.not_assessable,
             "unmatched_before": list(self.unmatched_before),
             "unmatched_after": list(self.unmatched_after),
-            "matched": [
+            "assessed": [
                 {k: (round(v, 2) if isinstance(v, float) else v) for k, v in asdict(m).items()}
-                for m in self.matched
+                for m in self.assessed
             ],
         }
 
@@ -295,7 +295,7 @@ def compare(
         # A followed hair that measures the threshold longer grew, even where its path is
         # crossed (a hair cut by the edge at visit 2 is at least that long).
         grew = g is not None and g >= thr
-        out.matched.append(
+        out.assessed.append(
             HairGrowth(
                 id_before=h.id,
                 id_after=ha[j].id if j is not None else None,
