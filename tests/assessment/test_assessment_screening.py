@@ -184,10 +184,20 @@ class TestReferenceTable:
         ("Lidocaïne", "lidocaine"),  # accent
         ("lignocaine", "lidocaine hydrochloride"),  # British name (BAN) and INN
         ("adrenaline", "Epinephrine"),
+        ("lidocaine", "Xylocaine spray"),  # a brand read as its substance
+        ("Xylocaine", "lidocaine 2% with adrenaline"),
+        ("lidocaine", "EMLA cream"),  # lidocaine and prilocaine
+        ("prilocaine", "EMLA cream"),
+        ("bupivacaine", "Marcaine 0.5%"),
     ],
 )
 def test_names_of_one_substance_match(a, b):
     assert sc.substances_match(a, b) and sc.substances_match(b, a)
+
+
+def test_a_brand_matches_only_the_substances_it_contains():
+    assert not sc.substances_match("bupivacaine", "Xylocaine spray")
+    assert not sc.substances_match("tetracaine", "EMLA cream")
 
 
 @pytest.mark.parametrize(("a", "b"), [("glass", "gla"), ("virus", "viru"), ("lens", "len")])

@@ -243,6 +243,9 @@ def test_the_session_form_shows_the_recorded_allergies(client, clinic_a, clinici
         (["Local anesthetics"], "Local tumescent anaesthesia", [], {"anaesthesia"}),
         (["albumin (anaphylaxis)"], "", ["human serum albumin"], {"vials[0].lot"}),
         (["penicillin"], "topical lidocaine 5%", ["trehalose"], set()),
+        (["lidocaine"], "Xylocaine spray", [], {"anaesthesia"}),  # the brand (a review)
+        (["lidocaine"], "EMLA cream under occlusion", [], {"anaesthesia"}),
+        (["lidocaine"], "Marcaine ring block", [], set()),  # bupivacaine
     ],
 )
 def test_allergies_are_matched_by_name_class_and_without_the_reaction_noted(

@@ -325,6 +325,27 @@ _SAME_WORD = {
 }
 
 
+# Brand names of local anaesthetics used for scalp procedures, read as the substances they
+# contain (the products' labels), so that an allergy to lidocaine stops "Xylocaine spray" and
+# "EMLA cream" as it stops "lignocaine cream". A brand not listed here is not recognised.
+_BRAND_SUBSTANCES = {
+    "xylocaine": ("lidocaine",),
+    "xylocain": ("lidocaine",),
+    "lidoderm": ("lidocaine",),
+    "lmx4": ("lidocaine",),
+    "lmx5": ("lidocaine",),
+    "emla": ("lidocaine", "prilocaine"),
+    "pliaglis": ("lidocaine", "tetracaine"),
+    "citanest": ("prilocaine",),
+    "marcaine": ("bupivacaine",),
+    "sensorcaine": ("bupivacaine",),
+    "carbocaine": ("mepivacaine",),
+    "polocaine": ("mepivacaine",),
+    "naropin": ("ropivacaine",),
+    "ametop": ("tetracaine",),
+}
+
+
 def _word(token: str) -> str:
     """One word as compared: accents folded ("lidocaïne"), a plural -s dropped
     ("anaesthetics"), and one spelling for a substance's names (:data:`_SAME_WORD`)."""
@@ -339,7 +360,8 @@ def _word(token: str) -> str:
 def _words(text: str) -> frozenset[str]:
     """The word tokens of a substance name, case-folded: "Bovine serum albumin (BSA)" ->
     {bovine, serum, albumin, bsa}. Punctuation, hyphens and underscores separate words."""
-    return frozenset(_word(t) for t in re.findall(r"[^\W_]+", text.casefold()))
+    words = [_word(t) for t in re.findall(r"[^\W_]+", text.casefold())]
+    return frozenset(w for word in words for w in _BRAND_SUBSTANCES.get(word, (word,)))
 
 
 def substances_match(a: str, b: str) -> bool:
