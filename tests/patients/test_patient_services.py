@@ -212,6 +212,51 @@ class TestSexChangeOverAPregnancyAnswer:
         assert update_patient(patient, admin, {"sex_at_birth": "intersex"})
 
 
+class TestDateOfBirthAfterRecords:
+    """Moving the date of birth later left a visit, a diagnosis and a medication dated before
+    birth (a review found it), though every clinical form refuses such dates."""
+
+    def test_refused_when_a_visit_would_come_before_it(self, clinic_a, admin, make_patient):
+        from anagen.monitoring import services as monitoring
+
+        patient = make_patient(clinic_a, admin, date_of_birth=date(1980, 1, 2))
+        monitoring.record_visit(patient, admin, {"visit_date": date(2026, 1, 10)})
+        with pytest.raises(PatientError) as exc:
+            update_patient(patient, admin, {"date_of_birth": date(2026, 2, 1)})
+        assert exc.value.errors["date_of_birth"] == [
+            "The patient's visit on 2026-01-10 would be before this date of birth: check the "
+            "date, or correct that record first."
+        ]
+        patient.refresh_from_db()
+        assert patient.date_of_birth == date(1980, 1, 2)
+        # On or before the earliest record, and earlier dates, are fine.
+        assert update_patient(patient, admin, {"date_of_birth": date(2026, 1, 10)})
+        assert update_patient(patient, admin, {"date_of_birth": date(1979, 5, 5)})
+
+    def test_a_medication_start_in_the_history_counts(self, clinic_a, admin, make_patient):
+        from anagen.assessment import services as assessment
+
+        patient = make_patient(clinic_a, admin, date_of_birth=date(1980, 1, 2))
+        assessment.record_history(
+            patient, admin,
+            {"medications": [{"drug_class": "finasteride", "name": "Propecia", "start": "2024-05-01"}]},
+        )  # fmt: skip
+        with pytest.raises(PatientError) as exc:
+            update_patient(patient, admin, {"date_of_birth": date(2025, 1, 1)})
+        assert exc.value.errors["date_of_birth"][0].startswith(
+            "The patient's start of Propecia on 2024-05-01 would be before"
+        )
+
+    def test_a_voided_record_does_not_count(self, clinic_a, admin, make_patient):
+        from anagen.monitoring import services as monitoring
+
+        patient = make_patient(clinic_a, admin, date_of_birth=date(1980, 1, 2))
+        visit = monitoring.record_visit(patient, admin, {"visit_date": date(2026, 1, 10)})
+        monitoring.void_record(visit, admin, "wrong patient")
+        updated = update_patient(patient, admin, {"date_of_birth": date(2026, 2, 1)})
+        assert updated.date_of_birth == date(2026, 2, 1)
+
+
 @pytest.mark.django_db(transaction=True)
 class TestAtTheSameMoment:
     """Races found on PostgreSQL with concurrent requests (each was a lost write or a

@@ -6,6 +6,7 @@ import re
 from datetime import date
 from typing import Any
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -278,6 +279,9 @@ def _apply_edit(
 ) -> Patient:
     if cleaned.get("sex_at_birth", fresh.sex_at_birth) != fresh.sex_at_birth:
         _check_sex_fits_history(fresh, cleaned["sex_at_birth"])
+    born = cleaned.get("date_of_birth")
+    if born is not None and born > fresh.date_of_birth:
+        _check_birth_before_records(fresh, born)
     identity = ("given_name", "family_name", "date_of_birth")
     if not confirm_not_duplicate and any(
         f in cleaned and cleaned[f] != getattr(fresh, f) for f in identity
@@ -310,6 +314,70 @@ def _check_sex_fits_history(patient: Patient, sex_at_birth: str) -> None:
                 ]
             }
         )  # nothing changed: not saved, no history entry
+
+
+# The dated clinical records of a patient, each of which must fall on or after the date of
+# birth (the apps that hold them depend on this one, so they are named, not imported).
+DATED_RECORDS = (
+    ("assessment.MedicalHistory", "recorded_on", "medical history"),
+    ("assessment.Screening", "screened_on", "screening"),
+    ("assessment.ScalpExam", "examined_on", "scalp examination"),
+    ("assessment.Diagnosis", "diagnosed_on", "diagnosis"),
+    ("assessment.Consent", "signed_on", "consent"),
+    ("treatments.TreatmentSession", "performed_on", "treatment session"),
+    ("monitoring.Visit", "visit_date", "visit"),
+    ("monitoring.AdverseEvent", "onset_date", "adverse event"),
+)
+
+
+def earliest_record(patient: Patient) -> tuple[date, str] | None:
+    """The earliest date of the patient's records kept (voided ones left out), with what it
+    is: "visit", "start of finasteride", ... None when there is none."""
+    found: list[tuple[date, str]] = []
+    for label, field, what in DATED_RECORDS:
+        model = apps.get_model(label)
+        rows = model._default_manager.filter(patient=patient)
+        if any(f.name == "voided_at" for f in model._meta.get_fields()):
+            rows = rows.filter(voided_at__isnull=True)
+        first = rows.order_by(field).values_list(field, flat=True).first()
+        if first is not None:
+            found.append((first, what))
+    history = apps.get_model("assessment.MedicalHistory")
+    latest = history.objects.filter(patient=patient).order_by("-version").first()
+    if latest is not None:
+        for med in latest.medications or []:
+            started = _iso_date(med.get("start"))
+            if started is not None:
+                found.append((started, f"start of {med.get('name') or med.get('drug_class')}"))
+        for prior in latest.prior_treatments or []:
+            on = _iso_date(prior.get("on"))
+            if on is not None:
+                found.append((on, f"prior treatment ({prior.get('modality')})"))
+    return min(found, default=None)
+
+
+def _iso_date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) and value else None
+    except ValueError:
+        return None
+
+
+def _check_birth_before_records(patient: Patient, born: date) -> None:
+    """A date of birth after a record of the patient would leave that record dated before
+    birth, which every clinical form refuses (a review moved one past a visit, a diagnosis
+    and a medication)."""
+    first = earliest_record(patient)
+    if first is not None and first[0] < born:
+        on, what = first
+        raise PatientError(
+            {
+                "date_of_birth": [
+                    f"The patient's {what} on {on.isoformat()} would be before this date of "
+                    "birth: check the date, or correct that record first."
+                ]
+            }
+        )
 
 
 def void_patient(patient: Patient, user: User, reason: str) -> Patient:
