@@ -335,3 +335,33 @@ def test_a_session_dated_before_the_screening_and_consent_says_so(clinician, rea
     assert f"The session date ({earlier}) is before the first screening ({date.today()})" in text
     assert f"is before the consent to exosome / EV injections signed on {date.today()}" in text
     assert "record consent first" not in text and "screen first" not in text
+
+
+@pytest.mark.parametrize(
+    ("on", "message"),
+    [
+        (date(1900, 1, 1), "The session date is before the patient's date of birth ("),
+        (date.today() + timedelta(days=1), "A session cannot be in the future."),
+    ],
+)
+def test_an_impossible_session_date_is_refused_on_the_date_itself(
+    clinic_a, clinician, ready, lot, on, message
+):
+    """A date before birth was refused only through the lot ("received after the session
+    date"), which sent the nurse to the wrong field (a review found it)."""
+    _, plan = ready
+    with pytest.raises(services.SessionError) as refused:
+        record(clinic_a, clinician, plan, lot, on=on)
+    assert refused.value.errors["performed_on"][0].startswith(message)
+    assert not TreatmentSession.objects.exists()
+
+
+def test_a_session_before_the_plan_starts_is_refused(clinic_a, clinician, ready, lot):
+    _, plan = ready
+    plan.start_on = date.today()
+    plan.save()
+    with pytest.raises(services.SessionError) as refused:
+        record(clinic_a, clinician, plan, lot, on=date.today() - timedelta(days=3))
+    assert refused.value.errors["performed_on"] == [
+        f"The plan starts on {date.today()}; the session cannot be earlier."
+    ]

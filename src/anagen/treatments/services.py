@@ -533,7 +533,12 @@ def record_session(
         raise SessionError({"performed_on": ["Enter the session date."]})
     if performed_on > timezone.localdate():
         errors.setdefault("performed_on", []).append("A session cannot be in the future.")
-    if plan.start_on and performed_on < plan.start_on:
+    born = plan.patient.date_of_birth
+    if performed_on < born:
+        errors.setdefault("performed_on", []).append(
+            f"The session date is before the patient's date of birth ({born.isoformat()})."
+        )
+    elif plan.start_on and performed_on < plan.start_on:
         errors.setdefault("performed_on", []).append(
             f"The plan starts on {plan.start_on}; the session cannot be earlier."
         )
