@@ -7,6 +7,7 @@ import io
 import struct
 import zlib
 from datetime import date, timedelta
+from html import unescape
 
 import pytest
 from django.utils import timezone
@@ -848,3 +849,50 @@ def test_two_people_editing_one_plan_lose_neither_change(client, clinic_a, make_
     refused = client.post(url, {**opened, "notes": ["Other note"]})
     assert refused.status_code == 400
     assert "Changed by someone else" in refused.content.decode()
+
+
+def test_a_plan_edited_after_consent_was_signed_elsewhere_says_why_it_was_not_saved(
+    client, clinic_a, make_user, make_patient
+):
+    """The edit form was open in one tab, consent recorded in another: the edit came back 400
+    with its error nowhere on the page (the consented plan shows no edit form)."""
+    from anagen.accounts.roles import Role
+    from anagen.assessment.models import TreatmentPlan
+
+    from ..builders import accepted_plan
+    from ..html import post_form_data
+
+    clinician = make_user(Role.CLINICIAN, clinic_a)
+    patient = make_patient(clinic_a, clinician, sex_at_birth="male")
+    plan = accepted_plan(patient, clinician, "minoxidil", consent=False)
+    client.force_login(clinician)
+    url = f"/consultation/{patient.pk}/plans/{plan.pk}/edit/"
+    opened = post_form_data(client.get(f"/consultation/{patient.pk}/").content.decode(), url)
+    services.record_consent(
+        plan, clinician, modality="minoxidil", signed_name=patient.full_name, signed_on=TODAY
+    )
+    refused = client.post(url, {**opened, "notes": ["Apply at night"]})
+    page = unescape(refused.content.decode())
+    assert refused.status_code == 400
+    assert 'id="unshown-errors"' in page and "Not saved." in page
+    assert "The patient has consented to this plan" in page
+    assert TreatmentPlan.objects.get(pk=plan.pk).notes != "Apply at night"
+
+
+def test_a_plan_accepted_from_an_unknown_proposal_says_so(
+    client, clinic_a, make_user, make_patient
+):
+    from anagen.accounts.roles import Role
+    from anagen.assessment.models import TreatmentPlan
+
+    clinician = make_user(Role.CLINICIAN, clinic_a)
+    patient = make_patient(clinic_a, clinician, sex_at_birth="male")
+    client.force_login(clinician)
+    r = client.post(
+        f"/consultation/{patient.pk}/plans/",
+        {"proposal_key": "no_such_proposal", "sessions_planned": 3, "interval_weeks": 4},
+    )
+    page = unescape(r.content.decode())
+    assert r.status_code == 400
+    assert 'id="unshown-errors"' in page
+    assert not TreatmentPlan.objects.filter(patient=patient).exists()

@@ -237,10 +237,8 @@ class TestDateOfBirthAfterRecords:
         from anagen.assessment import services as assessment
 
         patient = make_patient(clinic_a, admin, date_of_birth=date(1980, 1, 2))
-        assessment.record_history(
-            patient, admin,
-            {"medications": [{"drug_class": "finasteride", "name": "Propecia", "start": "2024-05-01"}]},
-        )  # fmt: skip
+        started = {"drug_class": "finasteride", "name": "Propecia", "start": "2024-05-01"}
+        assessment.record_history(patient, admin, {"medications": [started]})
         with pytest.raises(PatientError) as exc:
             update_patient(patient, admin, {"date_of_birth": date(2025, 1, 1)})
         assert exc.value.errors["date_of_birth"][0].startswith(

@@ -105,7 +105,10 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
             {
                 "card": card,
                 "plan": plan,
-                "edit_form": bound.get(f"plan_edit:{plan.pk}")
+                # A consented plan shows no edit form (the page says why).
+                "edit_form": None
+                if card.consented
+                else bound.get(f"plan_edit:{plan.pk}")
                 or f.PlanEditForm(plan=plan, auto_id=f"id_edit_{plan.pk}_%s"),
                 "cancel_form": bound.get(f"cancel:{plan.pk}")
                 or f.CancelForm(auto_id=f"id_cancel_{plan.pk}_%s"),
@@ -175,10 +178,41 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
     }
 
 
+class _BoundForms(dict):
+    """The submitted forms by slot, noting which slots the page asked for: a form whose slot
+    the page no longer shows (a plan consented in another tab since the edit form was
+    opened, an unknown proposal) would fail with its errors nowhere on the page."""
+
+    def __init__(self, forms: dict[str, Any]) -> None:
+        super().__init__(forms)
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.asked.add(key)
+        return super().get(key, default)
+
+    def unshown_errors(self) -> list[str]:
+        out = []
+        for slot, form in self.items():
+            if slot in self.asked:
+                continue
+            for field, errors in form.errors.items():
+                label = form.fields[field].label if field in form.fields else None
+                out += [
+                    f"{label or field.replace('_', ' ').capitalize()}: {e}"
+                    if field != "__all__"
+                    else str(e)
+                    for e in errors
+                ]
+        return out
+
+
 def _render(
     request: ClinicRequest, patient: Patient, bound: dict[str, Any] | None = None, status: int = 200
 ) -> HttpResponse:
-    context = _context(request, patient, bound or {})
+    forms = _BoundForms(bound or {})
+    context = _context(request, patient, forms)
+    context["unshown_errors"] = forms.unshown_errors()
     template = "assessment/_flow.html" if request.htmx else "assessment/consultation.html"
     return render(request, template, context, status=status)
 
