@@ -244,3 +244,26 @@ def test_reminder_phone_numbers_stay_as_they_are_unless_they_could_be_formulas(
     rows = _reminders(client, front_desk)
     got = {r["family_name"]: r["phone"] for r in rows}
     assert got == {f"Phone{i}": safe for i, safe in enumerate(phones.values())}
+
+
+def test_a_course_of_another_treatment_than_the_active_plan_is_refused(
+    api, patient, clinician, front_desk
+):
+    """A transplant consultation course booked over an exosome plan: the visit page then
+    counted "0 recorded sessions of Hair transplant" while exosome sessions went on."""
+    from ..builders import exosome_plan
+
+    exosome_plan(patient, clinician)
+    body = {"first_session_date": TODAY.isoformat(), "sessions_planned": 3, "interval_weeks": 4}
+    wrong = api(
+        "post", f"/patients/{patient.pk}/schedule", {**body, "protocol_key": "prp_standard"}
+    )
+    assert wrong.status_code == 400
+    detail = wrong.json()["detail"]
+    assert detail.startswith("protocol_key: No active treatment plan of this patient includes ")
+    assert "Platelet-rich plasma" in detail and "Choose the protocol of the plan" in detail
+    assert not FollowUpPlan.objects.exists()
+    right = api(
+        "post", f"/patients/{patient.pk}/schedule", {**body, "protocol_key": "exosome_standard"}
+    )
+    assert right.status_code == 201, right.content

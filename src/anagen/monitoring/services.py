@@ -19,6 +19,7 @@ from django.utils import timezone
 from anagen.accounts.models import Clinic, User
 from anagen.accounts.services import display_name, recorded_by_at
 from anagen.assessment import services as assessment_services
+from anagen.assessment.labels import modality_label
 from anagen.assessment.models import TreatmentPlan
 from anagen.core.checks import FieldErrors, Refusal, read_date, read_number, read_text, read_whole
 from anagen.core.history import save_with_history
@@ -344,11 +345,20 @@ def _check_plan_start(patient: Patient, first: date, protocol_key: str, err: _Er
     from anagen.monitoring import selectors  # selectors reads what services write
 
     modality = selectors.protocol_modalities(patient.clinic).get(protocol_key, "")
-    plans = [
-        p
-        for p in assessment_selectors.active_plans(patient)
-        if not modality or modality in (p.modalities or [])
-    ]
+    active = list(assessment_selectors.active_plans(patient))
+    plans = [p for p in active if not modality or modality in (p.modalities or [])]
+    if modality and active and not plans:
+        # The course would follow another treatment than the one planned: the visit page
+        # then counted the sessions of the wrong treatment (a review). With no plan yet a
+        # course may be booked ahead of it; its sessions wait for the plan.
+        which = "; ".join(f"“{p.title}”" for p in active)
+        err.add(
+            "protocol_key",
+            f"No active treatment plan of this patient includes "
+            f"{modality_label(modality)} (active plans: {which}). Choose the protocol "
+            "of the plan being followed, or accept a plan for this treatment first.",
+        )
+        return
     if plans and all(p.start_on is not None and p.start_on > first for p in plans):
         plan = min(plans, key=lambda p: p.start_on or first)
         err.add(
