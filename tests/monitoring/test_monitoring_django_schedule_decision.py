@@ -488,3 +488,70 @@ def test_the_thresholds_page_reads_in_words_and_lists_its_changes(client, clinic
     )  # fmt: skip
     assert bad.status_code == 400
     assert "must not be below the least gain that counts" in bad.content.decode()
+
+
+class TestACourseKeepsItsOrder:
+    """Week 4's visit (before session 2) moved past week 12's was saved without a word; the
+    timeline then listed it after week 12, and session 2 before its own pre-session visit."""
+
+    @pytest.fixture
+    def visits(self, patient, clinician):
+        _plan(patient, clinician, TODAY + timedelta(days=7))
+        return {sv.week: sv for sv in selectors.schedule_of(patient)}
+
+    def test_a_visit_moved_past_the_next_one_is_refused_naming_it(self, front_desk, visits):
+        week4, week8 = visits[4], visits[8]
+        with pytest.raises(services.MonitoringError) as refused:
+            services.reschedule_visit(
+                week4, front_desk, new_date=week8.due_date + timedelta(days=1),
+                reason="patient asked",
+            )  # fmt: skip
+        (message,) = refused.value.errors["due_date"]
+        assert f"is after “{week8.label}” of the same course" in message
+        assert "move the later visits of the course too" in message
+        week4.refresh_from_db()
+        assert week4.reschedule_count == 0
+
+    def test_the_later_visits_can_be_moved_with_it(self, front_desk, visits):
+        delay = timedelta(weeks=5)
+        before = {w: sv.due_date for w, sv in visits.items()}
+        services.reschedule_visit(
+            visits[4], front_desk, new_date=before[4] + delay, reason="patient abroad",
+            move_later=True,
+        )  # fmt: skip
+        after = {w: sv.due_date for w, sv in ((w, ScheduledVisit.objects.get(pk=v.pk))
+                                              for w, v in visits.items())}  # fmt: skip
+        assert after[0] == before[0]  # earlier visits stay
+        assert all(after[w] == before[w] + delay for w in before if w >= 4)
+        moved = ScheduledVisit.objects.get(pk=visits[12].pk)
+        assert "with “" in moved.history.first().history_change_reason
+        assert "patient abroad" in moved.history.first().history_change_reason
+
+    def test_a_visit_moved_before_the_previous_one_is_refused(self, front_desk, visits):
+        week4, week8 = visits[4], visits[8]
+        with pytest.raises(services.MonitoringError) as refused:
+            services.reschedule_visit(
+                week8,
+                front_desk,
+                new_date=week4.due_date - timedelta(days=1),
+                reason="clinic closed",
+            )
+        assert (
+            f"is before “{week4.label}” of the same course" in refused.value.errors["due_date"][0]
+        )
+
+    def test_the_page_offers_moving_the_later_visits_for_course_visits_only(
+        self, client, front_desk, patient, visits
+    ):
+        client.force_login(front_desk)
+        url = f"/monitoring/{patient.pk}/schedule/{visits[4].pk}/reschedule/"
+        assert 'name="move_later"' in client.get(url).content.decode()
+        extra = services.add_scheduled_visit(patient, front_desk, due_date=TODAY, label="Check")
+        other = f"/monitoring/{patient.pk}/schedule/{extra.pk}/reschedule/"
+        assert 'name="move_later"' not in client.get(other).content.decode()
+        response = client.post(
+            url,
+            {"due_date": (visits[8].due_date + timedelta(days=2)).isoformat(),
+             "reason": "patient asked", "move_later": "on"},
+        )  # fmt: skip
+        assert response.status_code == 302

@@ -97,6 +97,11 @@ class CourseEndOut(Schema):
 class RescheduleIn(InputSchema):
     due_date: date | None = None
     reason: str = Field("", max_length=500)
+    move_later: bool = Field(
+        False,
+        description="Move the later planned visits of the course by as many days (needed to "
+        "move a course visit past the next one)",
+    )
 
 
 class AppointmentIn(InputSchema):
@@ -459,8 +464,9 @@ def reschedule(request: ClinicRequest, patient_id: int, scheduled_id: int, paylo
     patient = _patient(request, patient_id)
     sv = selectors.get_scheduled_visit(patient, scheduled_id)
     moved = services.reschedule_visit(
-        sv, request.user, new_date=payload.due_date, reason=payload.reason
-    )
+        sv, request.user, new_date=payload.due_date, reason=payload.reason,
+        move_later=payload.move_later,
+    )  # fmt: skip
     return _mark_overdue(request, [moved])[0]
 
 

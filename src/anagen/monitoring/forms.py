@@ -340,6 +340,11 @@ class RescheduleForm(forms.Form):
         error_messages={"invalid": "Enter a real date as YYYY-MM-DD."},
     )
     reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    move_later = forms.BooleanField(
+        required=False,
+        label="Move the later visits of the course too",
+        help_text="By as many days, so that the course keeps its order and spacing.",
+    )
 
 
 class EndCourseForm(forms.Form):

@@ -431,10 +431,37 @@ def add_scheduled_visit(
     return sv
 
 
+def _course_neighbours(
+    sv: ScheduledVisit,
+) -> tuple[ScheduledVisit | None, list[ScheduledVisit]]:
+    """The planned visit of ``sv``'s course just before it, and those after it, in the
+    course's own order (as booked: original due dates)."""
+    if sv.plan_id is None:
+        return None, []
+    others = ScheduledVisit.objects.filter(
+        plan_id=sv.plan_id, status=ScheduledVisit.Status.PLANNED, voided_at__isnull=True
+    ).exclude(pk=sv.pk)
+    key = (sv.original_due_date, sv.pk)
+    ordered = sorted(others, key=lambda v: (v.original_due_date, v.pk))
+    before = [v for v in ordered if (v.original_due_date, v.pk) < key]
+    after = [v for v in ordered if (v.original_due_date, v.pk) > key]
+    return (before[-1] if before else None), after
+
+
 def reschedule_visit(
-    scheduled: ScheduledVisit, user: User, *, new_date: date | str | None, reason: str
+    scheduled: ScheduledVisit,
+    user: User,
+    *,
+    new_date: date | str | None,
+    reason: str,
+    move_later: bool = False,
 ) -> ScheduledVisit:
-    """Move an appointment; the old and new dates and the reason stay in the history."""
+    """Move an appointment; the old and new dates and the reason stay in the history.
+
+    A visit of a course keeps its place in the course: moved past the next planned visit it
+    is refused unless ``move_later``, which moves every later planned visit of the course by
+    as many days (a patient who delays the course delays all of it). Moved before the
+    previous planned visit it is refused."""
     _writable(scheduled, "appointment")
     err = _Errors()
     new = read_date(err, "due_date", new_date, required=True)
@@ -454,10 +481,43 @@ def reschedule_visit(
     assert new is not None  # required: an error was added otherwise
     with transaction.atomic():
         fresh = ScheduledVisit.objects.select_for_update().get(pk=scheduled.pk)
+        previous, later = _course_neighbours(fresh)
+        # A later visit already past its date is overdue itself: it is rebooked or marked
+        # missed in turn, and does not hold this one back.
+        upcoming = [v for v in later if v.due_date >= timezone.localdate()]
+        if previous is not None and new < previous.due_date:
+            err.add(
+                "due_date",
+                f"{long_date(new)} is before “{previous.label}” of the same course "
+                f"({long_date(previous.due_date)}): the course's visits keep their order. "
+                "Choose a later date, or move that visit first.",
+            )
+        elif upcoming and new > upcoming[0].due_date and not move_later:
+            err.add(
+                "due_date",
+                f"{long_date(new)} is after “{upcoming[0].label}” of the same course "
+                f"({long_date(upcoming[0].due_date)}): the course's visits keep their order. "
+                "Choose an earlier date, or move the later visits of the course too.",
+            )
+        if move_later and later and new > fresh.due_date:
+            last = later[-1].due_date + (new - fresh.due_date)
+            _schedule_error(err, schedule.check_date_window, "due_date", last, timezone.localdate())
+        err.raise_if_any()
         old = fresh.due_date
         fresh.due_date = new
         fresh.reschedule_count += 1
         save_with_history(fresh, user, f"rescheduled {old} → {new}: {reason}")
+        if move_later and new > old:
+            delay = new - old
+            for v in ScheduledVisit.objects.select_for_update().filter(
+                pk__in=[v.pk for v in later]
+            ):
+                was = v.due_date
+                v.due_date = was + delay
+                v.reschedule_count += 1
+                save_with_history(
+                    v, user, f"rescheduled {was} → {v.due_date} with “{fresh.label}”: {reason}"
+                )
     return fresh
 
 

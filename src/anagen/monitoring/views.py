@@ -340,11 +340,14 @@ def reschedule(request: ClinicRequest, patient_id: int, scheduled_id: int) -> Ht
     patient = selectors.get_patient(request.clinic, patient_id)
     sv = selectors.get_scheduled_visit(patient, scheduled_id)
     form = RescheduleForm(request.POST or None, initial={"due_date": sv.due_date})
+    if sv.plan_id is None:
+        del form.fields["move_later"]  # an appointment outside a course has no later visits
     if request.method == "POST" and form.is_valid():
         try:
             services.reschedule_visit(
                 sv, request.user, new_date=form.cleaned_data["due_date"],
                 reason=form.cleaned_data["reason"],
+                move_later=form.cleaned_data.get("move_later", False),
             )  # fmt: skip
         except services.MonitoringError as exc:
             _apply_errors(form, exc)
