@@ -896,3 +896,31 @@ def test_a_plan_accepted_from_an_unknown_proposal_says_so(
     assert r.status_code == 400
     assert 'id="unshown-errors"' in page
     assert not TreatmentPlan.objects.filter(patient=patient).exists()
+
+
+def test_the_history_form_does_not_ask_a_male_record_about_pregnancy(
+    client, clinic_a, make_user, make_patient
+):
+    """It asked, then refused a "yes" in lower-case screening jargon (a review)."""
+    from anagen.accounts.roles import Role
+    from anagen.assessment.models import MedicalHistory
+
+    clinician = make_user(Role.CLINICIAN, clinic_a)
+    man = make_patient(clinic_a, clinician, sex_at_birth="male")
+    woman = make_patient(clinic_a, clinician, sex_at_birth="female", given_name="Eve")
+    client.force_login(clinician)
+    assert 'name="pregnant"' not in client.get(f"/consultation/{man.pk}/").content.decode()
+    assert 'name="pregnant"' in client.get(f"/consultation/{woman.pk}/").content.decode()
+    # A "yes" sent anyway is not a field of the form: the history is saved without it.
+    r = client.post(
+        f"/consultation/{man.pk}/history/",
+        {"recorded_on": TODAY.isoformat(), "pregnant": "yes", "malignancy": "none"},
+    )
+    assert r.status_code == 302, unescape(r.content.decode())[:2000]
+    assert MedicalHistory.objects.get(patient=man).pregnant is None
+    with pytest.raises(services.AssessmentError) as refused:
+        services.record_history(man, clinician, {"recorded_on": TODAY, "pregnant": True})
+    assert refused.value.errors["pregnant"] == [
+        "Pregnancy or breastfeeding cannot apply to a patient whose sex at birth is recorded as "
+        "male: leave it unanswered, or correct the patient's record."
+    ]

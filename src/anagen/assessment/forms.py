@@ -87,8 +87,11 @@ class HistoryForm(forms.Form):
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, sex_at_birth: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if sex_at_birth == "male":
+            # Not asked of a male record (a "yes" would only be refused).
+            del self.fields["pregnant"], self.fields["lactating"]
         for cls in MEDICATION_ORDER:
             self.fields[f"med_{cls}"] = forms.BooleanField(
                 required=False, label=MEDICATION_LABELS[cls]
@@ -154,8 +157,8 @@ class HistoryForm(forms.Form):
             "conditions": d["conditions"],
             "other_conditions": d["other_conditions"],
             "allergies": [a for a in allergies if a],
-            "pregnant": _tri(d["pregnant"]),
-            "lactating": _tri(d["lactating"]),
+            "pregnant": _tri(d.get("pregnant", "")),
+            "lactating": _tri(d.get("lactating", "")),
             "malignancy": d["malignancy"],
             "malignancy_details": d["malignancy_details"],
             "autoimmune_disease": d["autoimmune_disease"],

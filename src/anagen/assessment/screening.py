@@ -188,7 +188,9 @@ class MedicalHistory:
             )
         if self.sex == "male" and (self.pregnant or self.lactating):
             raise ScreeningInputError(
-                "pregnant", "pregnancy or lactation recorded for a male record"
+                "pregnant",
+                "Pregnancy or breastfeeding cannot apply to a patient whose sex at birth is "
+                "recorded as male: leave it unanswered, or correct the patient's record.",
             )
 
 

@@ -135,7 +135,10 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
         "c": c,
         "today": today,
         "history_form": bound.get("history")
-        or f.HistoryForm(initial=f.HistoryForm.initial_from(c.history, today)),
+        or f.HistoryForm(
+            initial=f.HistoryForm.initial_from(c.history, today),
+            sex_at_birth=patient.sex_at_birth,
+        ),
         "screen_form": bound.get("screen") or f.ScreenAgainForm(),
         "override_form": bound.get("override")
         or f.OverrideForm(initial={"modality": blocked[0] if blocked else None}),
@@ -281,7 +284,7 @@ def history_versions(request: ClinicRequest, patient_id: int) -> HttpResponse:
 @require_http_methods(["POST"])
 def record_history(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
-    form = f.HistoryForm(request.POST)
+    form = f.HistoryForm(request.POST, sex_at_birth=patient.sex_at_birth)
     return _step(
         request,
         patient,
