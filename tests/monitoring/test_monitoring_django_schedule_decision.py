@@ -555,3 +555,17 @@ class TestACourseKeepsItsOrder:
              "reason": "patient asked", "move_later": "on"},
         )  # fmt: skip
         assert response.status_code == 302
+
+
+def test_the_agenda_marks_a_visit_past_its_date_within_the_grace_days(
+    client, front_desk, clinician, patient
+):
+    """It read "Planned" while the reminder list said "past due" (a review)."""
+    _plan(patient, clinician, TODAY - timedelta(days=2))  # the baseline is 2 days past
+    client.force_login(front_desk)
+    start = (TODAY - timedelta(days=3)).isoformat()
+    html = client.get(f"/monitoring/agenda/?view=list&start={start}").content.decode()
+    row = html[html.index("Baseline") :]
+    row = row[: row.index("</tr>")]
+    assert '<span class="badge warn"' in row and "past due" in row
+    assert 'badge danger">overdue' not in row
