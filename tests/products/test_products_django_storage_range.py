@@ -50,6 +50,17 @@ def receive(product, quality, where) -> Lot:
     )  # fmt: skip
 
 
+def receipt_form(product, where) -> dict:
+    """The lot receipt form as a user fills it: lot UC-1, 5 vials, good for 200 days."""
+    return {
+        "product": product.pk,
+        "lot_number": "UC-1",
+        "expiry_date": f"{date.today() + timedelta(days=200):%Y-%m-%d}",
+        "quantity_received": 5,
+        "storage_location": where.pk,
+    }
+
+
 class TestReceivingIntoALocation:
     def test_a_frozen_product_is_refused_in_a_fridge_naming_both_ranges(
         self, product, quality, fridge
@@ -91,13 +102,7 @@ class TestReceivingIntoALocation:
         client.force_login(quality)
         response = client.post(
             "/products/lots/receive/",
-            {
-                "product": product.pk,
-                "lot_number": "UC-1",
-                "expiry_date": f"{date.today() + timedelta(days=200):%Y-%m-%d}",
-                "quantity_received": 5,
-                "storage_location": fridge.pk,
-            },
+            receipt_form(product, fridge),
         )
         assert response.status_code == 400
         assert "Fridge R1 is set to 2.0 to 8.0 °C, not within UC-MSC Exosome 10B" in (
@@ -141,13 +146,7 @@ class TestReceivingIntoALocation:
         client.force_login(quality)
         response = client.post(
             "/products/lots/receive/",
-            {
-                "product": product.pk,
-                "lot_number": "UC-1",
-                "expiry_date": f"{date.today() + timedelta(days=200):%Y-%m-%d}",
-                "quantity_received": 5,
-                "storage_location": freezer.pk,
-            },
+            receipt_form(product, freezer),
             follow=True,
         )
         lot = Lot.objects.get()
