@@ -500,7 +500,7 @@ def reschedule_visit(
                 "Choose an earlier date, or move the later visits of the course too.",
             )
         if move_later and later and new > fresh.due_date:
-            last = later[-1].due_date + (new - fresh.due_date)
+            last = max(v.due_date for v in later) + (new - fresh.due_date)
             _schedule_error(err, schedule.check_date_window, "due_date", last, timezone.localdate())
         err.raise_if_any()
         old = fresh.due_date
