@@ -608,3 +608,22 @@ def test_one_image_sent_for_two_patients_at_once_is_filed_for_one_of_them(
 
     assert at_once([send(v) for v in visits], services.MonitoringError) == ["ok", "refused"]
     assert Photo.objects.filter(clinic=patient.clinic).count() == 1
+
+
+def test_a_visit_form_with_nothing_but_a_date_is_refused(client, nurse, patient):
+    """It was saved as a row of dashes on the timeline and the progress page (a review)."""
+    client.force_login(nurse)
+    url = f"/monitoring/{patient.pk}/visits/new/"
+    empty = {
+        "visit_date": date.today().isoformat(),
+        "target_area_cm2": "1",
+        "pull_test": "not_done",
+    }
+    r = client.post(url, empty)
+    assert r.status_code == 400
+    assert "Nothing is recorded for this visit" in unescape(r.content.decode())
+    assert not Visit.objects.filter(patient=patient).exists()
+    # A note is enough: a visit where nothing could be measured says why.
+    noted = client.post(url, {**empty, "notes": "Scalp irritated: not measured today."})
+    assert noted.status_code == 302
+    assert Visit.objects.filter(patient=patient).count() == 1

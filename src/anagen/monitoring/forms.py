@@ -122,6 +122,27 @@ class VisitForm(forms.Form):
             widget.value_from_datadict(self.data, self.files, self.add_prefix("confirm_same_day"))
         )
 
+    # What a visit records besides its date (the target area alone is a default, not a
+    # finding).
+    FINDINGS = (
+        "hair_count", "density_per_cm2", "mean_diameter_um", "terminal_pct", "vellus_pct",
+        "anagen_pct", "global_assessment", "pull_test_hairs", "notes", "trichoscopy",
+    )  # fmt: skip
+    NOTHING_RECORDED = (
+        "Nothing is recorded for this visit: enter a measurement, a photo, a test, a "
+        "questionnaire answer or a note (where nothing could be measured, say why in the notes)."
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        names = [*self.FINDINGS, *(n for n, _ in HGQ_ITEMS), *(f"photo_{v}" for v, _ in VIEWS)]
+        found = any(data.get(n) not in (None, "", False) for n in names)
+        if not found and data.get("pull_test", "not_done") == "not_done" and not self.errors:
+            # A visit of a date only was saved as a row of dashes on the timeline and the
+            # progress page (a review); the API may still record one, for images sent after.
+            raise forms.ValidationError(self.NOTHING_RECORDED)
+        return data
+
     def field_groups(self) -> dict[str, list]:
         confirm = ["confirm_same_day"] if self.offers_confirm_same_day() else []
         names = {
