@@ -497,6 +497,20 @@ class TestTraceOfTreatmentSessions:
         assert record["dose_ml"] == "1.50"
         assert record["dates_treated"] == today.isoformat()
 
+    def test_a_recall_sent_again_from_another_tab_says_the_lot_is_already_recalled(
+        self, treated, client, quality
+    ):
+        """The second came back 400 with no message: the page no longer shows the recall
+        form once the lot is recalled (a review)."""
+        lot, *_ = treated
+        client.force_login(quality)
+        reason = {"reason": "Supplier recall notice: sterility concern"}
+        assert client.post(f"/products/lots/{lot.pk}/recall/", reason).status_code == 302
+        again = client.post(f"/products/lots/{lot.pk}/recall/", reason)
+        page = again.content.decode()
+        assert again.status_code == 400
+        assert 'id="recall-errors"' in page and "This lot has already been recalled." in page
+
     def test_a_draw_with_no_recorded_dose_shows_no_dose_rather_than_zero(
         self, make_lot, clinic_a, make_user, make_patient
     ):

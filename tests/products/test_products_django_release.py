@@ -118,6 +118,8 @@ class TestCertificateOfAnalysis:
             ({"cd63": "maybe"}, "cd63", "unrecognised"),
             ({"tsg101": "sort of"}, "tsg101", "unrecognised"),
             ({"size_d10_nm": 150, "size_d50_nm": 100}, "size_d10_nm", "D50"),
+            # Without D50 (a review stored D10 200 nm above D90 100 nm).
+            ({"size_d10_nm": 200, "size_d50_nm": None, "size_d90_nm": 100}, "size_d90_nm", "D10"),
             ({"colour": "blue"}, "colour", "unknown"),
             ({"particles_50_400nm_pct": 140}, "particles_50_400nm_pct", "0–100"),
         ],

@@ -786,6 +786,9 @@ def _extra_result_checks(
         errors.append(release.FieldError("size_d10_nm", "D10 must not be above D50"))
     if d50 is not None and d90 is not None and d50 > d90:
         errors.append(release.FieldError("size_d90_nm", "D90 must not be below D50"))
+    if d10 is not None and d90 is not None and d10 > d90:
+        # Without D50 the two checks above never met: D10 200 nm, D90 100 nm was stored.
+        errors.append(release.FieldError("size_d90_nm", "D90 must not be below D10"))
     protein = results.get("protein_ug_per_ml")
     if protein is not None:
         try:
