@@ -134,7 +134,7 @@ class VisitForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         names = [*self.FINDINGS, *(n for n, _ in HGQ_ITEMS), *(f"photo_{v}" for v, _ in VIEWS)]
         found = any(data.get(n) not in (None, "", False) for n in names)
         if not found and data.get("pull_test", "not_done") == "not_done" and not self.errors:
