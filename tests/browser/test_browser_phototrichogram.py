@@ -67,7 +67,7 @@ def test_clinician_compares_two_visits_and_sees_the_anagen_pct(page, screenshot)
     status.wait_for()
     assert status.inner_text() == "Done"
     c = PhotoComparison.objects.get(after_photo=p2)
-    assert c.anagen_pct is not None and c.matched_count > 0
+    assert c.anagen_pct is not None and c.assessed_count > 0
     anagen = page.get_by_test_id("comparison-anagen").inner_text()
     assert anagen == f"Anagen {c.anagen_pct:.1f} %"
     summary = page.get_by_test_id("comparison-summary").inner_text()
