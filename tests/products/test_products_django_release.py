@@ -187,6 +187,22 @@ class TestCertificateOfAnalysis:
         assert "pdf" in err.value.errors
         assert not CertificateOfAnalysis.objects.exists()
 
+    def test_a_pdf_cut_short_is_refused_as_incomplete(self, make_lot, quality):
+        lot = make_lot()
+        whole = PDF + b"%" + b"x" * 5000 + b"\n%%EOF\n"
+        cut = SimpleUploadedFile("coa.pdf", whole[:3000], content_type="application/pdf")
+        with pytest.raises(services.ProductError) as err:
+            services.record_coa(
+                lot, quality, testing_laboratory="Lab", results=good_results(), pdf=cut
+            )
+        assert "incomplete" in err.value.errors["pdf"][0]
+        assert not CertificateOfAnalysis.objects.exists()
+        complete = SimpleUploadedFile("coa.pdf", whole, content_type="application/pdf")
+        coa = services.record_coa(
+            lot, quality, testing_laboratory="Lab", results=good_results(), pdf=complete
+        )
+        assert coa.pdf.read() == whole
+
     def test_values_in_other_units_are_converted_per_vial(self, make_lot, quality):
         lot = make_lot()
         services.record_coa(

@@ -547,17 +547,31 @@ def create_location(
 # --- files ----------------------------------------------------------------------------------
 
 
+# Readers look for the end-of-file marker in the last 1,024 bytes; some writers append a few
+# bytes after it, so a little more is searched.
+PDF_TAIL_BYTES = 2048
+
+
 def check_pdf(upload: UploadedFile | None, field: str = "pdf") -> None:
-    """A real PDF (by its first bytes, not its name) within the size limit."""
+    """A real, complete PDF (by its first and last bytes, not its name) within the size limit."""
     if upload is None:
         return
     if upload.size is None or upload.size > COA_PDF_MAX_BYTES:
         raise _fail(field, f"The file is larger than {COA_PDF_MAX_BYTES // (1024 * 1024)} MB.")
     upload.seek(0)
     head = upload.read(1024)
+    upload.seek(max(0, upload.size - PDF_TAIL_BYTES))
+    tail = upload.read(PDF_TAIL_BYTES)
     upload.seek(0)
     if b"%PDF-" not in head[:1024] or not head.lstrip().startswith(b"%PDF-"):
         raise _fail(field, "This is not a PDF file (it does not start with %PDF-).")
+    if b"%%EOF" not in tail:
+        # A certificate is evidence: a download cut short opens as a blank or half page.
+        raise _fail(
+            field,
+            "This PDF is incomplete (it has no end-of-file marker %%EOF): it may have been "
+            "cut off while downloading or copying. Download the document again.",
+        )
 
 
 # --- receiving lots and CoAs ----------------------------------------------------------------
