@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from anagen.imaging.engine import CalibrationError, ImageInputError, analyze, compare, synth
-from anagen.imaging.engine.compare import MAX_ROTATION_DEG, MIN_REGISTRATION_SCORE, register
+from anagen.imaging.engine.compare import (
+    MAX_ROTATION_DEG,
+    MIN_REGISTRATION_SCORE,
+    moved_px,
+    register,
+)
 from anagen.imaging.engine.evaluate import match_hairs
 
 P = synth.SynthParams(
@@ -155,7 +160,7 @@ def test_registration_finds_a_camera_turned_as_well_as_moved(turn):
     assert reg.rotation_deg == pytest.approx(turn, abs=0.5)
     # A point of the scalp is mapped to where the second capture shows it, within a few px.
     corners = np.array([[20.0, 20.0], [600.0, 30.0], [40.0, 480.0], [610.0, 490.0]])
-    expected = synth.camera_px(corners, (12.0, -7.0), turn, truth.centre_px)
+    expected = moved_px(corners, (12.0, -7.0), turn, truth.centre_px)
     assert np.abs(reg.to_after(corners) - expected).max() <= 6.0
     np.testing.assert_allclose(reg.to_before(reg.to_after(corners)), corners, atol=1e-6)
 

@@ -160,7 +160,7 @@ def test_a_turned_camera_sees_hairs_skin_and_truth_turn_together():
     scene = synth.make_scene(params, 3)
     still, _ = synth.render(scene)
     turned, truth = synth.render(scene, rotation_deg=4.0)
-    # Where the turned image shows pixel q, the still one showed camera_px^-1(q).
+    # Where the turned image shows pixel q, the still one showed compare.moved_px^-1(q).
     yy, xx = np.mgrid[40:216, 40:280]
     q = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(float)
     a = np.deg2rad(-4.0)

@@ -150,7 +150,7 @@ class Truth:
     shift_px: tuple[float, float]
     blur_px: float
     extra: dict[str, Any] = field(default_factory=dict)
-    rotation_deg: float = 0.0  # camera roll about centre_px (see camera_px)
+    rotation_deg: float = 0.0  # camera roll about centre_px (see compare.moved_px)
     centre_px: tuple[float, float] = (0.0, 0.0)
 
     @property
@@ -171,22 +171,10 @@ class Truth:
 
     def polylines_px(self) -> list[np.ndarray]:
         return [
-            camera_px(h.polyline_um() / self.um_per_px, self.shift_px, self.rotation_deg,
+            moved_px(h.polyline_um() / self.um_per_px, self.shift_px, self.rotation_deg,
                       self.centre_px)
             for h in self.hairs
         ]  # fmt: skip
-
-
-def camera_px(
-    pts: np.ndarray,
-    shift_px: tuple[float, float],
-    rotation_deg: float = 0.0,
-    centre_px: tuple[float, float] = (0.0, 0.0),
-) -> np.ndarray:
-    """Where scalp points (px, x y, as the unmoved camera sees them) appear once the camera has
-    moved: turned by ``rotation_deg`` about ``centre_px`` (the image centre), then shifted; the
-    same movement the comparison's registration finds (compare.moved_px)."""
-    return moved_px(pts, shift_px, rotation_deg, centre_px)
 
 
 def _bezier_length(ctrl: np.ndarray) -> float:
@@ -335,7 +323,7 @@ def _moved(texture: np.ndarray, sx: float, sy: float, rotation_deg: float = 0.0)
     and registration locked onto it at shift 0 on fields of light hair). What enters the frame
     is the texture's other edge (it wraps)."""
     if rotation_deg:
-        # Output pixel q shows texture point camera_px^-1(q): (row, col) form of the inverse.
+        # Output pixel q shows texture point moved_px^-1(q): (row, col) form of the inverse.
         a = np.deg2rad(rotation_deg)
         inv = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])  # on (row, col)
         c = (np.array(texture.shape, float) - 1) / 2
@@ -378,7 +366,7 @@ def render(
 
     ``noise_seed`` changes only sensor noise, glare placement and JPEG; ``shift_px`` and
     ``rotation_deg`` move the camera (scene content turns by +rotation about the image centre,
-    then moves by +shift; camera_px), as in a repeated capture. Lighting, glare and
+    then moves by +shift; compare.moved_px), as in a repeated capture. Lighting, glare and
     vignetting stay with the camera.
     """
     p = scene.params
@@ -396,7 +384,7 @@ def render(
     centre = ((W - 1) / 2, (H - 1) / 2)
 
     def cam(pts_px: np.ndarray) -> np.ndarray:
-        return camera_px(pts_px, (sx, sy), rotation_deg, centre)
+        return moved_px(pts_px, (sx, sy), rotation_deg, centre)
 
     mott = _moved(_smooth_noise(rng_skin, (H, W), tex_sigma), sx, sy, rotation_deg)
     fine = _moved(_smooth_noise(rng_skin, (H, W), max(1.0, 25.0 / upp)), sx, sy, rotation_deg)
