@@ -337,7 +337,9 @@ def test_visits_on_the_same_day_read_differently_in_the_reported_at_visit_list(
     week4 = plan.visits.get(week=4)
     # Four visits on one day, each confirmed as separate (else the second is refused).
     same_day = {"visit_date": day, "confirm_same_day": True}
-    follow_up = services.record_visit(patient, clinician, same_day, scheduled_visit=week4)
+    follow_up = services.record_visit(
+        patient, clinician, {**same_day, "confirm_early": True}, scheduled_visit=week4
+    )
     extra = [services.record_visit(patient, clinician, same_day) for _ in range(2)]
     client.force_login(clinician)
     page = client.get(f"/monitoring/{patient.pk}/adverse-events/new/").content.decode()

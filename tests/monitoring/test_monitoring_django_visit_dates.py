@@ -1,5 +1,6 @@
 """Issue 5 bad input: a follow-up visit dated before the first session is a field error and
-stores nothing (page, service and API); a baseline visit before the first session is fine."""
+stores nothing (page, service and API); a baseline visit before the first session is fine. A
+visit well before its appointment's due date stands for it only when confirmed."""
 
 from __future__ import annotations
 
@@ -51,8 +52,124 @@ def test_service_refuses_a_follow_up_visit_before_the_first_session(clinician, p
     services.record_visit(
         patient, clinician, {"visit_date": FIRST - timedelta(days=2)}, scheduled_visit=baseline
     )
-    services.record_visit(patient, clinician, {"visit_date": FIRST}, scheduled_visit=week4)
+    # (Four weeks before its due date: it stands for it only when confirmed, see below.)
+    services.record_visit(
+        patient, clinician, {"visit_date": FIRST, "confirm_early": True}, scheduled_visit=week4
+    )
     assert Visit.objects.filter(patient=patient).count() == 2
+
+
+# --- a visit well before its appointment's due date ---------------------------------------
+
+
+@pytest.fixture
+def older_course(patient, clinician):
+    """A course begun 16 weeks ago: its week-12 visit was due four weeks ago."""
+    return services.create_follow_up_plan(
+        patient, clinician, first_session_date=TODAY - timedelta(weeks=16), sessions_planned=3,
+        interval_weeks=4,
+    )  # fmt: skip
+
+
+def test_a_visit_weeks_before_its_appointment_is_held_back_and_the_appointment_stays(
+    clinician, patient, older_course
+):
+    week12 = older_course.visits.get(week=12)  # window: 21 days (a quarter of 12 weeks)
+    on = week12.due_date - timedelta(days=22)
+    with pytest.raises(services.MonitoringError) as err:
+        services.record_visit(
+            patient, clinician, {"visit_date": on, "density_per_cm2": 140}, scheduled_visit=week12
+        )
+    message = " ".join(err.value.errors["confirm_early"])
+    assert "22 days before “Week 12 follow-up”" in message
+    assert "Record the visit without the appointment" in message
+    assert not Visit.objects.filter(patient=patient).exists()
+    week12.refresh_from_db()
+    assert week12.status == ScheduledVisit.Status.PLANNED
+
+
+def test_a_visit_within_the_window_stands_for_its_appointment_without_a_question(
+    clinician, patient, older_course
+):
+    week12 = older_course.visits.get(week=12)
+    on = week12.due_date - timedelta(days=21)
+    visit = services.record_visit(
+        patient, clinician, {"visit_date": on, "density_per_cm2": 140}, scheduled_visit=week12
+    )
+    week12.refresh_from_db()
+    assert visit.scheduled_visit == week12 and week12.status == ScheduledVisit.Status.DONE
+    assert "early" not in visit.notes
+
+
+def test_a_confirmed_early_visit_stands_for_it_and_says_so_in_its_notes_and_history(
+    clinician, patient, older_course
+):
+    week12 = older_course.visits.get(week=12)
+    on = week12.due_date - timedelta(days=30)
+    visit = services.record_visit(
+        patient, clinician,
+        {"visit_date": on, "density_per_cm2": 140, "confirm_early": True,
+         "notes": "Brought forward"},
+        scheduled_visit=week12,
+    )  # fmt: skip
+    week12.refresh_from_db()
+    assert week12.status == ScheduledVisit.Status.DONE
+    assert visit.notes.startswith("Brought forward\n\nConfirmed by ")
+    assert "stands for “Week 12 follow-up”" in visit.notes and "30 days early" in visit.notes
+    assert "30 days early" in visit.history.first().history_change_reason
+
+
+def test_the_window_widens_with_the_time_since_the_first_session():
+    from anagen.monitoring import schedule
+
+    start = date(2026, 1, 5)
+    # As far as the outcome analysis window of the appointment's week reaches.
+    assert schedule.early_window_days(start, start + timedelta(weeks=4)) == 14
+    assert schedule.early_window_days(start, start + timedelta(weeks=12)) == 21
+    assert schedule.early_window_days(start, start + timedelta(weeks=24)) == 42
+    assert schedule.early_window_days(start, start + timedelta(weeks=48)) == 84
+    assert schedule.early_window_days(None, start) == 14
+
+
+def test_page_offers_both_ways_out_and_records_the_visit_on_its_own(
+    client, clinician, patient, course
+):
+    week24 = course.visits.get(week=24)  # due in the future: FIRST is six weeks ago
+    client.force_login(clinician)
+    url = f"/monitoring/{patient.pk}/visits/new/?scheduled={week24.pk}"
+    data = {"scheduled": week24.pk, "visit_date": TODAY.isoformat(), "density_per_cm2": "150",
+            "pull_test": "not_done"}  # fmt: skip
+    held = client.post(url, data)
+    assert held.status_code == 400
+    page = held.content.decode()
+    assert 'id="id_confirm_early_error"' in page and 'name="without_appointment"' in page
+    both = client.post(url, {**data, "confirm_early": "on", "without_appointment": "on"})
+    assert both.status_code == 400 and b"tick one of the two" in both.content
+    assert not Visit.objects.filter(patient=patient).exists()
+    saved = client.post(url, {**data, "without_appointment": "on"})
+    assert saved.status_code == 302
+    visit = Visit.objects.get(patient=patient)
+    week24.refresh_from_db()
+    assert visit.scheduled_visit is None and week24.status == ScheduledVisit.Status.PLANNED
+
+
+def test_api_refuses_an_early_visit_on_confirm_early_and_takes_it_when_confirmed(
+    client, clinician, patient, course, clinic_a, api_token
+):
+    week24 = course.visits.get(week=24)
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    body = {"visit_date": TODAY.isoformat(), "scheduled_visit_id": week24.pk,
+            "density_per_cm2": 150}  # fmt: skip
+    url = f"/api/v1/monitoring/patients/{patient.pk}/visits"
+    held = client.post(url, data=json.dumps(body), content_type="application/json",
+                       headers=headers)  # fmt: skip
+    assert held.status_code == 400 and held.json()["detail"].startswith("confirm_early: ")
+    assert not Visit.objects.filter(patient=patient).exists()
+    taken = client.post(url, data=json.dumps({**body, "confirm_early": True}),
+                        content_type="application/json", headers=headers)  # fmt: skip
+    assert taken.status_code == 201, taken.content
+    week24.refresh_from_db()
+    assert week24.status == ScheduledVisit.Status.DONE
 
 
 def test_page_shows_the_field_error_and_stores_nothing(client, clinician, patient, course):

@@ -154,6 +154,14 @@ class VisitIn(InputSchema):
         "with 400 on visit_date. The confirmation is kept in the visit's notes and history.",
     )
     scheduled_visit_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    confirm_early: bool = Field(
+        False,
+        description="True to let a visit stand for its appointment (scheduled_visit_id) "
+        "although it is before the analysis window of its week (14 days, or a quarter of "
+        "the time since the first session when that is longer); without it such a visit "
+        "is refused with 400 on confirm_early. The confirmation is kept in the visit's "
+        "notes and history.",
+    )
     global_assessment: int | None = None
     pull_test: str | None = Field(None, max_length=10)
     pull_test_hairs: int | None = Field(None, ge=-(2**31), le=2**31 - 1)

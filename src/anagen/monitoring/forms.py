@@ -73,6 +73,17 @@ class VisitForm(forms.Form):
         help_text="Tick only when the patient already had a visit on this date and this one "
         "is a separate visit, not the same one entered again.",
     )
+    confirm_early = forms.BooleanField(
+        required=False,
+        label="This visit stands for the appointment although it is early",
+        help_text="Tick only when this visit is meant to replace the planned one (it was "
+        "brought forward); otherwise record the visit without the appointment.",
+    )
+    without_appointment = forms.BooleanField(
+        required=False,
+        label="Record this visit without the appointment",
+        help_text="The appointment stays planned and is asked for on its due date.",
+    )
     # Target-area measurements (manual).
     target_area_cm2 = _num("Target area (cm²)", "Area of the marked target area; default 1 cm²")
     hair_count = _num("Hair count in target area", integer=True)
@@ -136,6 +147,12 @@ class VisitForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or self.cleaned_data
         names = [*self.FINDINGS, *(n for n, _ in HGQ_ITEMS), *(f"photo_{v}" for v, _ in VIEWS)]
+        if data.get("confirm_early") and data.get("without_appointment"):
+            self.add_error(
+                "without_appointment",
+                "Either the visit stands for the appointment or it is recorded without it: "
+                "tick one of the two.",
+            )
         found = any(data.get(n) not in (None, "", False) for n in names)
         if not found and data.get("pull_test", "not_done") == "not_done" and not self.errors:
             # A visit of a date only was saved as a row of dashes on the timeline and the
@@ -143,8 +160,22 @@ class VisitForm(forms.Form):
             raise forms.ValidationError(self.NOTHING_RECORDED)
         return data
 
+    def offers_confirm_early(self) -> bool:
+        """Shown once the service held the visit back as early for its appointment (the
+        error sits on the box), and while the box is ticked."""
+        if self.errors.get("confirm_early"):
+            return True
+        return self.is_bound and any(
+            self.fields[name].widget.value_from_datadict(
+                self.data, self.files, self.add_prefix(name)
+            )
+            for name in ("confirm_early", "without_appointment")
+        )
+
     def field_groups(self) -> dict[str, list]:
         confirm = ["confirm_same_day"] if self.offers_confirm_same_day() else []
+        if self.offers_confirm_early():
+            confirm += ["confirm_early", "without_appointment"]
         names = {
             "visit": ["visit_date", *confirm, "is_baseline"],
             "measurements": [

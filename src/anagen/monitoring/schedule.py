@@ -57,6 +57,22 @@ class PlannedVisit:
     session_number: int | None  # the planned session this visit precedes (1-based)
 
 
+def visit_window_days(week: float) -> float:
+    """Half-width in days of the window round a nominal study week: 14 days, or a quarter of
+    the time since the first session when that is longer. Outcome analyses place a visit at
+    the nearest nominal week whose window holds it (outcomes.cohort.analysis_week)."""
+    return max(14.0, 0.25 * 7.0 * week)
+
+
+def early_window_days(course_start: date | None, due: date) -> int:
+    """How many days before ``due`` a visit may be and still stand for the appointment: as
+    far as the analysis window of the appointment's week reaches (week 4: 14 days, week 12:
+    21, week 24: 42, week 48: 84). Earlier, the appointment's time point would be marked done
+    by a visit that does not measure it, and the agenda would stop asking for it."""
+    span = max((due - course_start).days, 0) if course_start is not None else 0
+    return math.floor(visit_window_days(span / 7.0))
+
+
 def check_date_window(field: str, value: date, today: date) -> None:
     """Refuse an appointment date outside EARLIEST_YEAR … today's year + YEARS_AHEAD."""
     if not EARLIEST_YEAR <= value.year <= today.year + YEARS_AHEAD:

@@ -946,6 +946,29 @@ def _same_day_check(
     return earlier
 
 
+def _early_for_appointment(
+    sv: ScheduledVisit, on: date | None, confirmed: bool, err: _Errors
+) -> str:
+    """A visit well before its appointment's due date (schedule.early_window_days) is held
+    back unless confirmed; returns the note kept with a confirmed one ("" when on time)."""
+    if on is None or sv.kind == ScheduledVisit.Kind.BASELINE:
+        return ""
+    start = sv.plan.first_session_date if sv.plan is not None else None
+    early = (sv.due_date - on).days
+    if early <= schedule.early_window_days(start, sv.due_date):
+        return ""
+    what = f"“{sv.label}” (due {long_date(sv.due_date)})"
+    if not confirmed:
+        err.add(
+            "confirm_early",
+            f"This visit is {early} days before {what}, so it would not measure that time "
+            "point and the appointment would no longer be asked for. Record the visit without "
+            "the appointment (it stays planned), or confirm that this visit stands for it.",
+        )
+        return ""
+    return f"this visit stands for {what}, {early} days early."
+
+
 def record_visit(
     patient: Patient,
     user: User,
@@ -967,7 +990,8 @@ def record_visit(
     """
     _writable(patient, "patient")
     err = _Errors()
-    _unknown(err, data, (*VISIT_FIELDS, *MEASUREMENT_FIELDS, "confirm_same_day"))
+    confirms = ("confirm_same_day", "confirm_early")
+    _unknown(err, data, (*VISIT_FIELDS, *MEASUREMENT_FIELDS, *confirms))
     confirmed_same_day = data.get("confirm_same_day") is True
     visit_values = _clean_visit(patient, data, err)
     density_derived = False
@@ -1009,6 +1033,11 @@ def record_visit(
                 f"before the first session ({scheduled_visit.plan.first_session_date:%Y-%m-%d}); "
                 "record a baseline visit instead.",
             )
+    early_note = ""
+    if scheduled_visit is not None and "scheduled_visit" not in err and "visit_date" not in err:
+        early_note = _early_for_appointment(
+            scheduled_visit, visit_values.get("visit_date"), data.get("confirm_early") is True, err
+        )
     if visit_values.get("is_baseline"):
         _check_new_baseline(patient, visit_values.get("visit_date"), err)
     visit_date = visit_values.get("visit_date")
@@ -1037,6 +1066,10 @@ def record_visit(
             )
             visit.notes = f"{visit.notes}\n\n{confirmation}".strip()
             reason = f"visit recorded; {confirmation}"
+        if early_note:
+            early_note = f"Confirmed by {display_name(user)}: {early_note}"
+            visit.notes = f"{visit.notes}\n\n{early_note}".strip()
+            reason = f"{reason}; {early_note}"
         if scheduled_visit is not None:
             sv = ScheduledVisit.objects.select_for_update().get(pk=scheduled_visit.pk)
             if sv.is_voided:

@@ -441,14 +441,18 @@ def visit_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
         data = {
             k: v
             for k, v in form.cleaned_data.items()
-            if not k.startswith("photo_") and k not in ("trichoscopy", "target_area")
+            if not k.startswith("photo_")
+            and k not in ("trichoscopy", "target_area", "without_appointment")
         }
+        # Held back as early for its appointment, the visit may be recorded on its own: the
+        # appointment stays planned.
+        appointment = None if form.cleaned_data.get("without_appointment") else sv
         try:
             visit = services.record_visit(
                 patient,
                 request.user,
                 data,
-                scheduled_visit=sv,
+                scheduled_visit=appointment,
                 photos=_photo_uploads(request, form),
             )
         except services.MonitoringError as exc:

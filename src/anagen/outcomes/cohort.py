@@ -54,6 +54,7 @@ from numpy.typing import ArrayLike
 from statsmodels.stats.multitest import multipletests
 
 from anagen.assessment.labels import combination_label
+from anagen.monitoring.schedule import visit_window_days
 from anagen.outcomes.stats import (
     NotEnoughDataError,
     ancova,
@@ -157,10 +158,6 @@ def arm_label(modalities: Iterable[str]) -> str:
     return "+".join(mods) if mods else "none"
 
 
-def window_days(week: float) -> float:
-    return max(14.0, 0.25 * 7.0 * week)
-
-
 def analysis_week(days: ArrayLike, nominal: Sequence[int] = NOMINAL_WEEKS) -> np.ndarray:
     """Nominal study week of each post-baseline study day (NaN if outside every window)."""
     d = np.asarray(days, dtype=float)
@@ -170,7 +167,8 @@ def analysis_week(days: ArrayLike, nominal: Sequence[int] = NOMINAL_WEEKS) -> np
         return out
     dist = np.abs(d[:, None] - 7.0 * weeks[None, :])
     j = np.argmin(dist, axis=1)
-    ok = (d > 0) & (dist[np.arange(d.size), j] <= np.array([window_days(w) for w in weeks])[j])
+    reach = np.array([visit_window_days(w) for w in weeks])
+    ok = (d > 0) & (dist[np.arange(d.size), j] <= reach[j])
     out[ok] = weeks[j[ok]]
     return out
 
