@@ -4,7 +4,9 @@ A voided session is kept with who, when and why (and in the change history); it 
 the session list and every count of sessions (the further-treatment proposal, outcomes'
 adverse events per 100 sessions); opened by its address it shows a "Voided" banner. Its
 vial draws stay: the lot trace keeps listing the patient, because a recall must reach
-anyone who may have been exposed. Only clinicians and admins void (record.void); another
+anyone who may have been exposed; only when the user says the vials were not used do they
+go back to stock, their draws marked returned and no longer the patient's exposure. Only
+clinicians and admins void (record.void); another
 clinic's session is 404; a bad reason or a second voiding changes nothing.
 """
 
@@ -97,6 +99,41 @@ def test_the_vials_drawn_stay_on_the_lot_trace_so_a_recall_reaches_the_patient(
     trace = products.affected_patients(lot)
     assert [r["patient"] for r in trace] == [patient]
     assert trace[0]["sessions"] == [f"session:{session.pk}"]
+
+
+def test_vials_not_used_go_back_to_stock_and_stay_on_the_trace_marked_returned(
+    session, clinician, lot, ready, clinic_a
+):
+    """A session entered twice is voided and its vials returned: a correction by voiding and
+    entering again no longer takes the vials from stock twice."""
+    patient, plan = ready
+    services.void_session(session, clinician, REASON, vials_returned=True)
+    lot.refresh_from_db()
+    assert lot.quantity_on_hand == 5
+    stock = products.stock_of(lot)
+    assert (stock.drawn, stock.returned, stock.on_hand) == (0, 1, 5) and stock.consistent
+    draw = VialDraw.objects.get()  # kept, marked
+    assert draw.returned_at is not None and draw.returned_by == clinician
+    assert draw.return_reason == f"session voided: {REASON}"
+    assert "returned to stock" in draw.history.first().history_change_reason
+    assert "1 vial(s) returned to stock unused" in session.history.first().history_change_reason
+    # Not the patient's exposure: no recall row, no reverse trace, no dose.
+    assert products.affected_patients(lot) == []
+    assert list(products.draws_of_patient(clinic_a, patient)) == []
+    [(use, dose)] = products.uses_of_lot(lot)
+    assert use == draw and dose is None
+    # Entered again, the one real treatment takes one vial.
+    again = record(clinic_a, clinician, plan, lot, date.today())
+    lot.refresh_from_db()
+    assert lot.quantity_on_hand == 4 and products.stock_of(lot).consistent
+    assert [r["sessions"] for r in products.affected_patients(lot)] == [[f"session:{again.pk}"]]
+
+
+def test_a_refused_void_returns_nothing(session, clinician, lot):
+    with pytest.raises(services.SessionError):
+        services.void_session(session, clinician, "oops", vials_returned=True)
+    lot.refresh_from_db()
+    assert lot.quantity_on_hand == 4 and VialDraw.objects.get().returned_at is None
 
 
 # --- what counts sessions ignores voided ones ------------------------------------------------
@@ -192,6 +229,23 @@ def test_a_clinician_voids_a_session_from_its_page_and_sees_the_banner(client, c
     assert url(session, "") not in listing
 
 
+def test_the_page_asks_whether_the_vials_were_used_and_returns_them_when_not(
+    client, clinician, session, lot, clinic_a, make_user
+):
+    client.force_login(clinician)
+    form = client.get(url(session)).content.decode()
+    assert 'name="option"' in form and "The vials were not used: return them to stock" in form
+    response = client.post(url(session), {"reason": REASON, "option": "on"})
+    assert response.status_code == 302
+    lot.refresh_from_db()
+    assert lot.quantity_on_hand == 5
+    detail = client.get(response["Location"]).content.decode()
+    assert "its vials are back in stock" in detail and "returned to stock unused" in detail
+    client.force_login(make_user(Role.QUALITY, clinic_a))  # quality traces lots
+    trace = client.get(f"/products/lots/{lot.pk}/trace/").content.decode()
+    assert "returned to stock unused" in trace and "(voided)" in trace
+
+
 @pytest.mark.parametrize("reason", ["", "oops", "  abc "])
 def test_a_short_reason_on_the_page_is_a_400_with_the_error_and_nothing_changes(
     client, clinician, session, reason
@@ -264,6 +318,24 @@ def test_api_voids_a_session_once_and_lists_it_no_more(
     assert again.json()["detail"] == "This session is already voided."  # no "__all__:"
     assert client.get(base, headers=headers).json() == []
     assert client.get(f"{base}/{session.pk}", headers=headers).json()["voided"] is True
+
+
+def test_api_void_may_return_the_vials(
+    client, clinic_a, clinician, session, lot, api_token, make_user
+):
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    base = f"/api/v1/sessions/{session.patient_id}/{session.pk}"
+    bad = api_post(client, f"{base}/void", {"reason": REASON, "vials_returned": "yes"}, headers)
+    assert bad.status_code in (400, 422) and not VialDraw.objects.get().returned_at
+    done = api_post(client, f"{base}/void", {"reason": REASON, "vials_returned": True}, headers)
+    assert done.status_code == 200, done.json()
+    assert [v["returned"] for v in done.json()["vials"]] == [True]
+    lot.refresh_from_db()
+    assert lot.quantity_on_hand == 5
+    quality = {"Authorization": f"Bearer {api_token(make_user(Role.QUALITY, clinic_a), clinic_a)}"}
+    trace = client.get(f"/api/v1/products/lots/{lot.pk}/trace", headers=quality).json()
+    assert trace["patients"] == []
+    assert trace["draws"][0]["return_reason"] == f"session voided: {REASON}"
 
 
 def test_api_void_needs_record_void_and_the_clinic(

@@ -210,6 +210,11 @@ class DrawOut(Schema):
     dose_volume_ml: Decimal | None
     drawn_on: date
     session_ref: str
+    returned_at: datetime | None = Field(
+        description="When the vials went back to stock unused (their session voided as "
+        "entered in error); such a draw is not the patient's exposure"
+    )
+    return_reason: str
 
     @staticmethod
     def resolve_lot_number(obj: Any) -> str:

@@ -91,6 +91,13 @@ class VialDrawOut(Schema):
     product: str
     expiry_date: date
     quantity: int
+    returned: bool = Field(
+        description="The vials went back to stock unused when the session was voided"
+    )
+
+    @staticmethod
+    def resolve_returned(obj: VialDraw) -> bool:
+        return obj.returned_at is not None
 
     @staticmethod
     def resolve_lot_number(obj: VialDraw) -> str:
@@ -191,6 +198,13 @@ class SessionVoidIn(InputSchema):
     reason: str = Field(
         "", max_length=1000, description="Why the session is void (at least 5 characters)"
     )
+    vials_returned: bool = Field(
+        False,
+        description="True when the vials the session drew were not used and are back in "
+        "storage unopened (the session was entered twice or for the wrong patient): they "
+        "return to stock, and their draws stay on the lot trace marked returned. False (the "
+        "default) leaves them drawn: a recall must reach anyone who may have been exposed.",
+    )
 
 
 # The service names a vial's lot `vials[i].lot`; this API's field is `lot_id`.
@@ -271,6 +285,9 @@ def create_session(request: ClinicRequest, patient_id: int, payload: SessionIn):
 )
 def void_session(request: ClinicRequest, patient_id: int, session_id: int, payload: SessionVoidIn):
     """The session leaves every list and count; the vials drawn for it stay on the lot
-    trace, because a recall must reach anyone who may have been exposed."""
+    trace, because a recall must reach anyone who may have been exposed, unless
+    ``vials_returned`` says they were not used (back in stock, marked returned)."""
     session = selectors.get_session(get_patient(request.clinic, patient_id), session_id)
-    return services.void_session(session, request.user, payload.reason)
+    return services.void_session(
+        session, request.user, payload.reason, vials_returned=payload.vials_returned
+    )

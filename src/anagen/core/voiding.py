@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from django import forms
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -32,15 +33,20 @@ class VoidTarget:
     back: str  # where the page returns to, voided or not
     note: str = ""  # what else voiding does, said before the user confirms
     patient: Any = None  # the patient whose banner the page shows, if any
+    # A yes/no question voiding asks as well (label, help text), passed to ``void`` as its
+    # second argument: a session's "the vials were not used".
+    option: tuple[str, str] | None = None
 
 
-def void_page(
-    request: ClinicRequest, target: VoidTarget, void: Callable[[str], str]
-) -> HttpResponse:
+def void_page(request: ClinicRequest, target: VoidTarget, void: Callable[..., str]) -> HttpResponse:
     """Show the void form for ``target`` and, on a valid POST, call ``void(reason)`` (the
-    app's service, which checks role and reason again and returns the message to show)."""
+    app's service, which checks role and reason again and returns the message to show);
+    ``void(reason, answer)`` when the target asks an ``option``."""
     already = f"This {target.label} is already voided."
     form = VoidReasonForm(request.POST or None)
+    if target.option is not None:
+        label, help_text = target.option
+        form.fields["option"] = forms.BooleanField(required=False, label=label, help_text=help_text)
     if target.record.is_voided and request.method == "GET":
         # A stale tab or the back button: nothing to do here.
         messages.info(request, already)
@@ -50,7 +56,11 @@ def void_page(
         form.add_error(None, already)
     elif request.method == "POST" and form.is_valid():
         try:
-            done = void(form.cleaned_data["reason"])
+            reason = form.cleaned_data["reason"]
+            if target.option is None:
+                done = void(reason)
+            else:
+                done = void(reason, form.cleaned_data["option"])
         except Refusal as exc:
             for field, msgs in exc.errors.items():
                 for msg in msgs:

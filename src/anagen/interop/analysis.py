@@ -197,7 +197,8 @@ def _load(clinic: Clinic) -> tuple[dict[int, _Patient], dict[int, dict[bool, tup
             patients[pid].modalities.add(modality)
             patients[pid].sessions.append((modality, on))
     for pid, product, lot in (
-        VialDraw.objects.filter(clinic=clinic)
+        VialDraw.objects.given()
+        .filter(clinic=clinic)
         .order_by("patient_id", "drawn_on", "id")
         .values_list("patient_id", "lot__product__name", "lot__lot_number")
         .iterator(chunk_size=5000)

@@ -945,7 +945,8 @@ def patient_bundle_dict(patient: Patient, *, base_url: str = "") -> dict[str, An
         .order_by("created_at", "id")
     )
     draws = list(
-        VialDraw.objects.filter(clinic=patient.clinic, patient=patient)
+        VialDraw.objects.given()
+        .filter(clinic=patient.clinic, patient=patient)
         .select_related("lot__product")
         .order_by("drawn_on", "id")
     )

@@ -507,8 +507,18 @@ class Excursion(models.Model):
         )
 
 
+class VialDrawQuerySet(models.QuerySet):
+    def given(self) -> VialDrawQuerySet:
+        """Draws whose vials went to the patient: not returned to stock unopened."""
+        return self.filter(returned_at__isnull=True)
+
+
 class VialDraw(models.Model):
-    """Vials taken from a lot for a patient at the point of care (see services.draw_vials)."""
+    """Vials taken from a lot for a patient at the point of care (see services.draw_vials).
+
+    A draw of a session voided as entered in error, whose vials were not used, is returned
+    (``returned_at``): its vials are back in stock, it stays on the lot trace marked so, and
+    it no longer counts as the patient's exposure."""
 
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="draws")
@@ -524,7 +534,14 @@ class VialDraw(models.Model):
     drawn_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
     # Link to the treatment session once that module exists (opaque reference until then).
     session_ref = models.CharField(max_length=60, blank=True)
+    returned_at = models.DateTimeField(null=True, blank=True)
+    returned_by = models.ForeignKey(
+        USER, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    return_reason = models.CharField(max_length=300, blank=True)
     history = HistoricalRecords()
+
+    objects = VialDrawQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -147,9 +147,10 @@ def usable_lots(clinic: Clinic, on_date: date, product: Product | None = None) -
 @dataclass(frozen=True)
 class Stock:
     received: int
-    drawn: int
+    drawn: int  # drawn and given; draws returned unused are back in on_hand
     wasted: int
     on_hand: int
+    returned: int = 0  # vials of voided sessions put back in stock (already in on_hand)
 
     @property
     def consistent(self) -> bool:
@@ -157,9 +158,10 @@ class Stock:
 
 
 def stock_of(lot: Lot) -> Stock:
-    drawn = lot.draws.aggregate(n=Sum("quantity"))["n"] or 0
+    drawn = lot.draws.given().aggregate(n=Sum("quantity"))["n"] or 0
+    returned = lot.draws.filter(returned_at__isnull=False).aggregate(n=Sum("quantity"))["n"]
     wasted = lot.waste.aggregate(n=Sum("quantity"))["n"] or 0
-    return Stock(lot.quantity_received, drawn, wasted, lot.quantity_on_hand)
+    return Stock(lot.quantity_received, drawn, wasted, lot.quantity_on_hand, returned or 0)
 
 
 def pending_override(lot: Lot) -> ReleaseOverride | None:
@@ -206,7 +208,8 @@ def dashboard_counts(clinic: Clinic, today: date, warning_days: int) -> dict[str
     expired = live.filter(expiry_date__lt=today, quantity_on_hand__gt=0)
     recalls = open_recalls(clinic)
     recall_patients = (
-        VialDraw.objects.filter(clinic=clinic, lot__recall__isnull=False)
+        VialDraw.objects.given()
+        .filter(clinic=clinic, lot__recall__isnull=False)
         .values("patient_id")
         .distinct()
         .count()
@@ -254,11 +257,13 @@ def draw_doses(draws: list[VialDraw]) -> dict[int, Decimal | None]:
     """
     from anagen.treatments.models import TreatmentSession  # treatments builds on products
 
-    doses: dict[int, Decimal | None] = {d.pk: d.dose_volume_ml for d in draws}
+    doses: dict[int, Decimal | None] = {
+        d.pk: None if d.returned_at else d.dose_volume_ml for d in draws
+    }
     by_session: dict[int, list[VialDraw]] = {}
     for d in draws:
         pk = _session_pk(d.session_ref)
-        if d.dose_volume_ml is None and pk is not None:
+        if d.dose_volume_ml is None and pk is not None and d.returned_at is None:
             by_session.setdefault(pk, []).append(d)
     if not by_session:
         return doses
@@ -269,9 +274,13 @@ def draw_doses(draws: list[VialDraw]) -> dict[int, Decimal | None]:
         )
     )
     drawn_ml: dict[str, Decimal] = {}
-    for ref, quantity, vial_ml in VialDraw.objects.filter(
-        clinic_id=clinic_id, session_ref__in=[f"{SESSION_REF_PREFIX}{pk}" for pk in by_session]
-    ).values_list("session_ref", "quantity", "lot__product__volume_ml"):
+    for ref, quantity, vial_ml in (
+        VialDraw.objects.given()
+        .filter(
+            clinic_id=clinic_id, session_ref__in=[f"{SESSION_REF_PREFIX}{pk}" for pk in by_session]
+        )
+        .values_list("session_ref", "quantity", "lot__product__volume_ml")
+    ):
         drawn_ml[ref] = drawn_ml.get(ref, Decimal(0)) + quantity * vial_ml
     for pk, session_draws in by_session.items():
         total = drawn_ml.get(f"{SESSION_REF_PREFIX}{pk}")
@@ -342,10 +351,13 @@ def affected_patients(
     lot: Lot, uses: list[tuple[VialDraw, Decimal | None]] | None = None
 ) -> list[dict[str, Any]]:
     """One row per patient who received the lot: contact details, the dates treated (each
-    once), vials, and the dose in mL (None when no draw of theirs records one).
+    once), vials, and the dose in mL (None when no draw of theirs records one). Draws
+    returned to stock unused (their session voided as entered in error) are not received.
     ``uses``: uses_of_lot(lot), when the caller has read it already."""
     rows: dict[int, dict[str, Any]] = {}
     for d, dose in uses if uses is not None else uses_of_lot(lot):
+        if d.returned_at is not None:
+            continue
         p = d.patient
         row = rows.setdefault(
             p.pk,
@@ -373,7 +385,10 @@ def adverse_events_after(lot: Lot) -> list:
 
     first_use: dict[int, date] = {}
     for patient_id, drawn_on in (
-        VialDraw.objects.filter(lot=lot).order_by("drawn_on").values_list("patient_id", "drawn_on")
+        VialDraw.objects.given()
+        .filter(lot=lot)
+        .order_by("drawn_on")
+        .values_list("patient_id", "drawn_on")
     ):
         first_use.setdefault(patient_id, drawn_on)
     if not first_use:
@@ -388,9 +403,10 @@ def adverse_events_after(lot: Lot) -> list:
 
 
 def draws_of_patient(clinic: Clinic, patient: Patient) -> QuerySet[VialDraw]:
-    """Reverse trace: every lot a patient received, newest first."""
+    """Reverse trace: every lot a patient received, newest first (not draws returned unused)."""
     return (
-        VialDraw.objects.filter(clinic=clinic, patient=patient)
+        VialDraw.objects.given()
+        .filter(clinic=clinic, patient=patient)
         .select_related("lot", "lot__product")
         .order_by("-drawn_on", "-drawn_at")
     )

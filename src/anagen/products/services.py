@@ -2018,6 +2018,31 @@ def _draw(
     return draw
 
 
+def return_drawn_vials(session_ref: str, patient: Patient, user: User, reason: str) -> int:
+    """Put the vials of a voided session's draws back in stock (they were not used: the
+    session was entered in error); returns how many. Each draw stays, marked returned, on the
+    lot trace and in its history; it no longer counts as the patient's exposure. Run inside
+    the caller's transaction (the void), each lot locked for its change."""
+    if not session_ref:
+        return 0
+    returned = 0
+    draws = VialDraw.objects.select_for_update().filter(
+        clinic_id=patient.clinic_id, patient=patient, session_ref=session_ref
+    )
+    for draw in draws.given().order_by("id"):
+        locked = _lock(draw.lot)
+        locked.quantity_on_hand += draw.quantity
+        save_with_history(
+            locked, user, f"{draw.quantity} vial(s) returned unused ({session_ref} voided)"
+        )
+        draw.returned_at = timezone.now()
+        draw.returned_by = user
+        draw.return_reason = reason[:300]
+        save_with_history(draw, user, f"returned to stock: {reason}")
+        returned += draw.quantity
+    return returned
+
+
 def record_waste(lot: Lot, user: User, quantity: int | None, reason: str) -> VialWaste:
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
         raise _fail("quantity", "Record at least one whole vial.")

@@ -782,16 +782,23 @@ def record_session(
 VOID_REASON_MIN = 5
 
 
-def void_session(session: TreatmentSession, user: User, reason: str) -> TreatmentSession:
+def void_session(
+    session: TreatmentSession, user: User, reason: str, *, vials_returned: bool = False
+) -> TreatmentSession:
     """Void a session entered in error: kept in the database and its history, with who,
     when and why, and left out of every count of sessions from then on.
 
-    Its vial draws are not touched: the vials left the fridge and the lot trace keeps
-    listing the patient, because a recall must reach anyone who may have been exposed.
+    Its vial draws stay on the lot trace: a recall must reach anyone who may have been
+    exposed. Only when the user says the vials were not used (``vials_returned``: the
+    session was entered twice, or for the wrong patient, and the vials are back in storage
+    unopened) do they go back in stock, the draws marked returned; otherwise correcting a
+    session by voiding and entering it again took its vials from stock twice.
     """
     reason = (reason or "").strip() if isinstance(reason, str) else ""
     if len(reason) < VOID_REASON_MIN or "\x00" in reason:
         raise SessionError({"reason": ["Give the reason for voiding (at least 5 characters)."]})
+    if not isinstance(vials_returned, bool):
+        raise SessionError({"vials_returned": ["Expected true or false."]})
     with transaction.atomic():
         fresh = TreatmentSession.objects.select_for_update().get(pk=session.pk)
         if fresh.voided_at is not None:
@@ -799,7 +806,13 @@ def void_session(session: TreatmentSession, user: User, reason: str) -> Treatmen
         fresh.voided_at = timezone.now()
         fresh.voided_by = user
         fresh.void_reason = reason
-        save_with_history(fresh, user, f"voided: {reason}")
+        note = f"voided: {reason}"
+        if vials_returned:
+            returned = product_services.return_drawn_vials(
+                f"session:{fresh.pk}", fresh.patient, user, f"session voided: {reason}"
+            )
+            note += f"; {returned} vial(s) returned to stock unused" if returned else ""
+        save_with_history(fresh, user, note)
     return fresh
 
 

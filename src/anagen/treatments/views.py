@@ -263,18 +263,31 @@ def session_void(request: ClinicRequest, patient_id: int, session_id: int) -> Ht
     patient = get_patient(request.clinic, patient_id)
     session = selectors.get_session(patient, session_id)
 
-    def void(reason: str) -> str:
-        services.void_session(session, request.user, reason)
+    def void(reason: str, vials_returned: bool) -> str:
+        services.void_session(session, request.user, reason, vials_returned=vials_returned)
+        if vials_returned:
+            return (
+                "Session voided. It stays in the history; its vials are back in stock and "
+                "marked returned on the lot trace."
+            )
         return "Session voided. It stays in the history; its vials stay on the lot trace."
 
+    has_vials = bool(selectors.vial_draws_of([session]))
     target = VoidTarget(
         session, "session", f"{session}",
         back=reverse("treatments:detail", args=[patient.pk, session.pk]),
         note=VIAL_NOTE, patient=patient,
+        option=VIALS_RETURNED_OPTION if has_vials else None,
     )  # fmt: skip
     return void_page(request, target, void)
 
 
+VIALS_RETURNED_OPTION = (
+    "The vials were not used: return them to stock",
+    "Tick only when the vials this session drew are back in storage unopened (for example, "
+    "the session was entered twice or for the wrong patient). Their draws stay on the lot "
+    "trace, marked returned. Leave it unticked when the vials were opened or injected.",
+)
 VIAL_NOTE = (
     "The vials drawn for the session stay on the lot trace: a recall must reach anyone who "
     "may have been exposed."
