@@ -56,6 +56,14 @@ class SessionIn(InputSchema):
         "product); without it such a session is refused with 400 on confirm_limits, naming "
         "the limit. The warning is stored with the session (limit_warnings).",
     )
+    confirm_schedule: bool = Field(
+        False,
+        description="True to record a session outside the plan's course: sooner after (or "
+        "before) another session of its kind on the plan than the protocol's shortest "
+        "interval, or beyond the sessions planned; without it such a session is refused with "
+        "400 on confirm_schedule, naming the problem. The warning is stored with the session "
+        "(limit_warnings, code course).",
+    )
     confirm_screening: bool = Field(
         False,
         description="True once the screening findings short of a block (WARN, REFER, or a "

@@ -88,6 +88,11 @@ class SessionForm(forms.Form):
         required=False,
         label="I have checked the screening findings above with the patient: record the session",
     )
+    confirm_schedule = forms.BooleanField(
+        required=False,
+        label="The session is right although it is outside the plan's course: record it with "
+        "the warning",
+    )
     confirm_same_day = forms.BooleanField(
         required=False,
         label="This is a separate session on the same day (e.g. a second treatment area)",
@@ -171,6 +176,8 @@ class SessionForm(forms.Form):
                  "technique", "needle_gauge", "depth_mm"]  # fmt: skip
         if self.errors.get("confirm_limits") or self.data.get("confirm_limits"):
             names.append("confirm_limits")  # offered once a volume warning was given
+        if self.errors.get("confirm_schedule") or self.data.get("confirm_schedule"):
+            names.append("confirm_schedule")  # offered once an interval or count warning was given
         if self.offer_screening_confirmation or self.data.get("confirm_screening"):
             names.append("confirm_screening")  # the checklist shows a WARN or REFER
         return [self[n] for n in names]

@@ -476,6 +476,45 @@ def _clean_grafts(
     return rows
 
 
+def course_warnings(plan: Any, modality: str, on_date: date) -> list[str]:
+    """What a session on ``on_date`` would break in the plan's course: sooner after (or
+    before) another session of its kind on the plan than the protocol's shortest interval,
+    or more sessions than planned (the plan's number when it has one session-based
+    protocol, else the protocol's most). Sessions on the same day are the same-day rule's."""
+    protocols = [p for p in plan.protocols if p.get("sessions_min") is not None]
+    protocol = next((p for p in protocols if p.get("modality") == modality), None)
+    if protocol is None:
+        return []
+    others = list(
+        TreatmentSession.objects.filter(
+            plan=plan, modality=modality, voided_at__isnull=True
+        ).values_list("performed_on", flat=True)
+    )
+    warnings = []
+    words = _words(modality)
+    min_weeks = protocol.get("interval_weeks_min")
+    near = [d for d in others if d != on_date]
+    if min_weeks and near:
+        closest = min(near, key=lambda d: abs((d - on_date).days))
+        gap = abs((closest - on_date).days)
+        if gap < min_weeks * 7:
+            when = "before" if closest < on_date else "after"
+            warnings.append(
+                f"The {words} session of {long_date(closest)} on this plan is {gap} day"
+                f"{'s' if gap != 1 else ''} {when} this one; the protocol "
+                f"({protocol.get('title', words)}) asks for at least {min_weeks:g} weeks "
+                "between sessions."
+            )
+    planned = plan.sessions_planned if len(protocols) == 1 else None
+    most = planned or protocol.get("sessions_max")
+    if most and len(others) + 1 > most:
+        whose = f"the plan has {most} planned" if planned else f"the protocol has at most {most}"
+        warnings.append(
+            f"This would be session {len(others) + 1} of {words} on this plan; {whose}."
+        )
+    return warnings
+
+
 def same_day_sessions(patient: Any, modality: str, on_date: date) -> list[TreatmentSession]:
     """The patient's sessions of this modality on this date that are not voided."""
     return list(
@@ -697,6 +736,13 @@ def record_session(
             "If the volumes are right (for example, the product was diluted), tick the "
             "confirmation and save again; the warning stays with the session.",
         ]
+    course = course_warnings(plan, modality, performed_on)
+    if course and data.get("confirm_schedule") is not True:
+        to_confirm["confirm_schedule"] = [
+            *course,
+            "If this is right (a session brought forward, or an extra session decided at a "
+            "visit), tick the confirmation and save again; the warning stays with the session.",
+        ]
     cautions = [i.message for i in checklist.items if i.caution]
     if cautions and data.get("confirm_screening") is not True:
         to_confirm["confirm_screening"] = [
@@ -720,7 +766,10 @@ def record_session(
         fine_grid=fine_grid,
         total_points=sum(r.points for r in map_rows),
         total_volume_ml=sum((r.volume_ml for r in map_rows), Decimal("0.00")),
-        limit_warnings=[{"code": w.code, "message": w.message} for w in warnings],
+        limit_warnings=[
+            *({"code": w.code, "message": w.message} for w in warnings),
+            *({"code": "course", "message": m} for m in course),
+        ],
         **text,
     )
     reason = "session recorded"
