@@ -52,3 +52,22 @@ def test_the_treatment_choices_are_those_of_the_active_plans():
     # A posted treatment outside the plans is a field error, not a later refusal.
     posted = SessionForm({"modality": "transplant"}, plans=[exosome_plan], lots=[])
     assert not posted.is_valid() and "modality" in posted.errors
+
+
+def test_every_decimal_of_the_form_takes_a_decimal_comma():
+    """A review typed "1250,5" as the platelet concentration and got "Enter a number", while
+    the blood volume and the depth took a comma."""
+    from decimal import Decimal
+
+    form = SessionForm(
+        {"prp_platelet_concentration": "1250,5", "prp_blood_volume_ml": "20,5",
+         "depth_mm": "1,5"},
+        plans=[], lots=[],
+    )  # fmt: skip
+    form.is_valid()
+    for name, value in (
+        ("prp_platelet_concentration", "1250.5"), ("prp_blood_volume_ml", "20.5"),
+        ("depth_mm", "1.5"),
+    ):  # fmt: skip
+        assert name not in form.errors, form.errors.get(name)
+        assert form.cleaned_data[name] == Decimal(value)

@@ -286,6 +286,7 @@ def test_a_screening_warn_is_shown_with_its_reason_and_must_be_confirmed(
     [screening] = [i for i in checklist.items if i.key == "screening"]
     assert screening.ok and screening.caution
     assert "EXO-MALIGNANCY-PAST (WARN): Past cancer" in screening.message
+    assert ".." not in screening.message  # each reason's own full stop is not doubled
     with pytest.raises(services.SessionError) as refused:
         record(clinic_a, clinician, plan, lot)
     assert "EXO-MALIGNANCY-PAST (WARN)" in refused.value.errors["confirm_screening"][0]

@@ -112,7 +112,7 @@ class SessionForm(forms.Form):
         required=False, min_value=1, max_value=200, label="PRP: blood drawn (mL)"
     )
     prp_spin_protocol = forms.CharField(required=False, max_length=200, label="PRP: spin protocol")
-    prp_platelet_concentration = forms.DecimalField(
+    prp_platelet_concentration = DecimalCommaField(
         required=False,
         min_value=0,
         max_value=10000,

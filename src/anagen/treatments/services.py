@@ -151,7 +151,7 @@ def screening_status(patient: Any, modality: str, on_date: date) -> ScreeningSta
     # The findings short of a block, in words: a bare "WARN" beside a tick told whoever
     # injects nothing of what to check ("pregnancy status unknown: confirm before treating").
     to_check = "; ".join(
-        f"{f['rule_id']} ({f['outcome']}): {f['reason']}"
+        f"{f['rule_id']} ({f['outcome']}): {f['reason'].rstrip('.')}"  # the sentence ends it
         for f in findings
         if f["outcome"] in ("WARN", "REFER")
     )
