@@ -218,3 +218,12 @@ def test_api_an_unknown_appointment_is_a_400_naming_the_field(
     assert response.status_code == 400, response.content
     assert response.json()["detail"].startswith("scheduled_visit_id: No such appointment")
     assert not Visit.objects.filter(patient=patient).exists()
+
+
+def test_a_visit_before_2000_is_a_typing_slip(clinician, patient):
+    with pytest.raises(services.MonitoringError) as err:
+        services.record_visit(
+            patient, clinician, {"visit_date": date(1999, 1, 1), "density_per_cm2": 140}
+        )
+    assert err.value.errors["visit_date"] == ["Check the year: visits from 2000 on."]
+    assert not Visit.objects.filter(patient=patient).exists()

@@ -391,6 +391,22 @@ def test_the_comparison_page_compares_within_one_diagnosis(client, clinician, cl
     assert 'name="modality"' not in html and 'name="reference"' not in html
 
 
+def test_the_cohort_link_carries_only_the_filters_the_comparison_took(
+    client, clinician, sim_cohort
+):
+    """The cohort page's arm filters typed into the comparison's address were ignored here
+    but carried into the link, which then opened a 400 (a review)."""
+    client.force_login(clinician)
+    r = client.get(
+        "/outcomes/comparison/",
+        {"diagnosis": "aga_female", "modality": "foo", "threshold": "abc", "lot": "999"},
+    )
+    assert r.status_code == 200
+    html = unescape(r.content.decode())
+    assert 'href="/outcomes/cohort/?diagnosis=aga_female"' in html
+    assert client.get("/outcomes/cohort/", {"diagnosis": "aga_female"}).status_code == 200
+
+
 def test_the_comparison_page_measures_the_chosen_outcome(client, clinician, sim_cohort):
     client.force_login(clinician)
     html = unescape(client.get("/outcomes/comparison/", {"outcome": "hair_count"}).content.decode())

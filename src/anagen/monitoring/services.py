@@ -797,6 +797,9 @@ def _clean_visit(patient: Patient, data: Mapping[str, Any], err: _Errors) -> dic
     _not_future(err, "visit_date", out["visit_date"], "The visit date")
     if out["visit_date"] is not None and out["visit_date"] < patient.date_of_birth:
         err.add("visit_date", "The visit date is before the patient's date of birth.")
+    elif out["visit_date"] is not None and out["visit_date"].year < schedule.EARLIEST_YEAR:
+        # As appointments: a 1999 visit is a typing slip (it showed at study day -9824).
+        err.add("visit_date", f"Check the year: visits from {schedule.EARLIEST_YEAR} on.")
     out["is_baseline"] = bool(data.get("is_baseline", False))
     for name in ("global_assessment", *(n for n, _ in HGQ_ITEMS)):
         out[name] = read_number(err, name, data.get(name), -3, 3, integer=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from collections.abc import Iterable
+
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -95,6 +97,15 @@ def cohort_view(request: ClinicRequest) -> HttpResponse:
     return render(request, "outcomes/cohort.html", context, status=status)
 
 
+def _query_of(request: ClinicRequest, names: Iterable[str]) -> str:
+    """The request's query string with only the parameters ``names``."""
+    query = QueryDict(mutable=True)
+    for name in names:
+        if name in request.GET:
+            query.setlist(name, request.GET.getlist(name))
+    return query.urlencode()
+
+
 @require_permission("cohort.view")
 @require_GET
 def comparison_view(request: ClinicRequest) -> HttpResponse:
@@ -140,7 +151,9 @@ def comparison_view(request: ClinicRequest) -> HttpResponse:
         profiles=[{"profile": p, "measured": measured.get(p.key, [])} for p in comparison.PROFILES],
         result=r,
         filters_text=form.described(),
-        cohort_query=request.GET.urlencode(),
+        # The same patients on the cohort page: only the filters this page took (another
+        # page's parameters typed into the address would make that link a 400).
+        cohort_query=_query_of(request, form.fields),
         untreated=measured.get("none", []),
         freshness=view.freshness,
     )
