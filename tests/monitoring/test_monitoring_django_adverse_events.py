@@ -666,3 +666,15 @@ def test_a_visit_before_the_baseline_is_not_compared_with_the_later_baseline(cli
     change = selectors.change_from_baseline(earlier)
     assert change.baseline_date is None and change.density_change_pct is None
     assert change.note.startswith(f"No change: this visit is before the baseline visit of {TODAY}")
+
+
+def test_the_event_form_carries_the_investigational_notice_after_exosome_sessions(
+    client, clinician, patient
+):
+    from ..monitoring import _course as course
+
+    client.force_login(clinician)
+    url = f"/monitoring/{patient.pk}/adverse-events/new/"
+    assert 'id="investigational-notice"' not in client.get(url).content.decode()
+    course.course(patient, clinician, first=date.today() - timedelta(days=3), sessions=1)
+    assert 'id="investigational-notice"' in client.get(url).content.decode()

@@ -433,3 +433,25 @@ def test_the_comparison_page_refuses_unknown_filters_with_a_form_error(
     assert "Correct the filters above" in html and "mean change" not in html
     # The published references stay readable.
     assert "Kieling 2024" in html
+
+
+def test_pages_about_exosome_treatment_carry_the_investigational_notice(
+    client, clinician, sim_cohort
+):
+    """A review found the notice on the session pages only: the progress page said
+    "Treatments recorded: Exosome / EV injections" without it."""
+    from anagen.treatments.models import TreatmentSession
+
+    notice = 'id="investigational-notice"'
+    client.force_login(clinician)
+    exosome = TreatmentSession.objects.filter(modality="exosome").first()
+    treated = client.get(f"/outcomes/patients/{exosome.patient_id}/").content.decode()
+    assert notice in treated and "not approved for hair loss" in treated
+    other = (
+        TreatmentSession.objects.filter(modality="prp")
+        .exclude(patient__sessions__modality="exosome")
+        .first()
+    )
+    assert notice not in client.get(f"/outcomes/patients/{other.patient_id}/").content.decode()
+    assert notice in client.get("/outcomes/cohort/").content.decode()
+    assert notice in client.get("/outcomes/comparison/").content.decode()

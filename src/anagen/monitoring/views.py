@@ -676,7 +676,13 @@ def adverse_event_create(request: ClinicRequest, patient_id: int) -> HttpRespons
     return render(
         request,
         "monitoring/adverse_event_form.html",
-        {"form": form, "patient": patient, "grades": _grade_table(), "visits": visits},
+        {
+            "form": form,
+            "patient": patient,
+            "grades": _grade_table(),
+            "visits": visits,
+            "exosome_treated": selectors.had_exosome_session(patient),
+        },
         status=_status(request),
     )
 
@@ -725,6 +731,7 @@ def adverse_event_edit(request: ClinicRequest, patient_id: int, event_id: int) -
             "event": event,
             "grades": _grade_table(),
             "history": history,
+            "exosome_treated": selectors.had_exosome_session(patient),
             # Here too, not only on its visit's page: an event reported outside a visit
             # could be voided nowhere.
             "may_void": can(request, "record.void"),

@@ -90,6 +90,7 @@ def cohort_view(request: ClinicRequest) -> HttpResponse:
                 else None
             ),
             filters_text=form.described(),
+            has_exosome_arm=any("exosome" in a.split("+") for a in r.arms),
             listing=selectors.listing_page(request.clinic, view, page_number),
             filter_query=query_without_page(request),
             can_open_patients=can(request, "progress.view") and not deidentified,
