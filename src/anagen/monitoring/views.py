@@ -433,7 +433,9 @@ def visit_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
     has_baseline = selectors.visits_of(patient).filter(is_baseline=True).exists()
     initial = {
         "visit_date": timezone.localdate(),
-        "is_baseline": not has_baseline,
+        # A follow-up appointment's visit is not offered as the baseline (it was ticked for
+        # a patient without one, and the week-24 visit became the reference).
+        "is_baseline": not has_baseline and (sv is None or sv.kind == ScheduledVisit.Kind.BASELINE),
         "target_area_cm2": 1.0,
     }
     form = VisitForm(request.POST or None, request.FILES or None, initial=initial)

@@ -174,6 +174,12 @@ class SessionForm(forms.Form):
     def main_fields(self) -> list:
         names = ["plan", "modality", "performed_on", "confirm_same_day", "anaesthesia",
                  "technique", "needle_gauge", "depth_mm"]  # fmt: skip
+        return [self[n] for n in names]
+
+    def confirmation_fields(self) -> list:
+        """The confirmations the service asked for, each with its warning: shown full width
+        under the session's fields (in the grid they squeezed beside the depth)."""
+        names = []
         if self.errors.get("confirm_limits") or self.data.get("confirm_limits"):
             names.append("confirm_limits")  # offered once a volume warning was given
         if self.errors.get("confirm_schedule") or self.data.get("confirm_schedule"):

@@ -249,6 +249,7 @@ def session_detail(request: ClinicRequest, patient_id: int, session_id: int) -> 
             "views": views,
             "labels": scalp_zones.ALL_CODES,
             "can_void": can(request, "record.void") and not session.is_voided,
+            "vials_option": VIALS_RETURNED_OPTION,
         },
     )
 
