@@ -627,3 +627,26 @@ def test_a_visit_form_with_nothing_but_a_date_is_refused(client, nurse, patient)
     noted = client.post(url, {**empty, "notes": "Scalp irritated: not measured today."})
     assert noted.status_code == 302
     assert Visit.objects.filter(patient=patient).count() == 1
+
+
+def test_front_desk_sees_the_visit_but_not_its_free_text_notes(
+    client, nurse, patient, clinic_a, make_user, api_token
+):
+    """Both reviews of the front desk's access found a visit's notes shown word for word,
+    while the timeline keeps clinical details to clinical staff."""
+    note = "Reports scalp pain after the last injection; history of depression."
+    visit = services.record_visit(patient, nurse, {"visit_date": date.today(), "notes": note})
+    desk = make_user(Role.FRONT_DESK, clinic_a)
+    client.force_login(desk)
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert note not in page and 'id="notes-withheld"' in page
+    headers = {"Authorization": f"Bearer {api_token(desk, clinic_a)}"}
+    url = f"/api/v1/monitoring/patients/{patient.pk}/visits"
+    for body in (client.get(url, headers=headers).json()[0],
+                 client.get(f"{url}/{visit.pk}", headers=headers).json()):  # fmt: skip
+        assert body["notes"] == "" and body["notes_withheld"] is True
+    client.force_login(nurse)
+    assert note in client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    nurse_headers = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
+    shown = client.get(f"{url}/{visit.pk}", headers=nurse_headers).json()
+    assert shown["notes"] == note and shown["notes_withheld"] is False

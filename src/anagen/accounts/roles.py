@@ -120,7 +120,8 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
     # --- monitoring: follow-up visits, measurements, adverse events ---------------------------
     "visit.view": (
         frozenset({Role.ADMIN, Role.CLINICIAN, Role.NURSE, Role.FRONT_DESK}),
-        "See the follow-up agenda, visits, measurements, photos and the patient timeline",
+        "See the follow-up agenda, visits, measurements, photos and the patient timeline "
+        "(a visit's free-text notes need consultation.view)",
     ),
     "visit.record": (
         frozenset({Role.CLINICIAN, Role.NURSE}),

@@ -210,11 +210,25 @@ class VisitOut(Schema):
     global_assessment: int | None
     pull_test: str
     pull_test_hairs: int | None
-    notes: str
+    notes: str = Field(
+        description="Free text; empty for roles without consultation.view (front desk): a "
+        "clinician may write about history or reactions in it (see notes_withheld)"
+    )
+    notes_withheld: bool = Field(
+        description="True when the visit has notes that this role is not shown"
+    )
     hgq: dict[str, int | None]
     measurements: list[MeasurementOut]
     photos: list[PhotoOut]
     voided: bool
+
+    @staticmethod
+    def resolve_notes(obj: Visit, context: dict[str, Any]) -> str:
+        return obj.notes if can(context["request"], "consultation.view") else ""
+
+    @staticmethod
+    def resolve_notes_withheld(obj: Visit, context: dict[str, Any]) -> bool:
+        return bool(obj.notes) and not can(context["request"], "consultation.view")
 
     @staticmethod
     def resolve_hgq(obj: Visit) -> dict[str, int | None]:
