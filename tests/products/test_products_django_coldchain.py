@@ -419,6 +419,12 @@ class TestReadingErrorsInWords:
             coldchain.check_temperature(500)
         assert str(err.value) == "500 °C is outside the possible −200 to 100 °C"
 
+    @pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+    def test_a_number_that_is_no_temperature_is_not_called_inf(self, value):
+        with pytest.raises(ValueError) as err:
+            coldchain.check_temperature(value)
+        assert str(err.value) == "Not a temperature: enter a number of °C between −200 and 100."
+
     @pytest.mark.parametrize(
         ("content", "words"),
         [

@@ -89,7 +89,10 @@ def range_text(low: float | Decimal, high: float | Decimal) -> str:
 def check_temperature(value: float) -> None:
     lo, hi = PLAUSIBLE_TEMPERATURE_C
     if not math.isfinite(value):
-        raise ValueError(f"{value} is not a temperature")
+        # "1e400" reads as inf: name neither the typed text's reading nor Python's word.
+        raise ValueError(
+            f"Not a temperature: enter a number of °C between {signed(lo)} and {signed(hi)}."
+        )
     if not lo <= value <= hi:
         raise ValueError(
             f"{signed(value)} °C is outside the possible {signed(lo)} to {signed(hi)} °C"
