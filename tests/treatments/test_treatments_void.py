@@ -241,6 +241,9 @@ def test_the_page_asks_whether_the_vials_were_used_and_returns_them_when_not(
     assert lot.quantity_on_hand == 5
     detail = client.get(response["Location"]).content.decode()
     assert "its vials are back in stock" in detail and "returned to stock unused" in detail
+    assert "Its vials went back to stock unused" in detail and "Post-care sheet" not in detail
+    sheet = client.get(url(session, "post-care/")).content.decode()
+    assert "void-banner" in sheet  # opened by its address, the sheet says the session is void
     client.force_login(make_user(Role.QUALITY, clinic_a))  # quality traces lots
     trace = client.get(f"/products/lots/{lot.pk}/trace/").content.decode()
     assert "returned to stock unused" in trace and "(voided)" in trace

@@ -250,6 +250,7 @@ def session_detail(request: ClinicRequest, patient_id: int, session_id: int) -> 
             "labels": scalp_zones.ALL_CODES,
             "can_void": can(request, "record.void") and not session.is_voided,
             "vials_option": VIALS_RETURNED_OPTION,
+            "vials_returned": any(d.returned_at for d in draws),
         },
     )
 
