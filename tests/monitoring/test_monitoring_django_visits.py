@@ -252,6 +252,24 @@ def test_every_change_row_has_a_baseline_this_visit_and_change_cell(client, nurs
     }
 
 
+def test_change_values_are_shown_to_one_decimal_like_the_change(client, nurse, patient):
+    """An image-analysis diameter of 45.57 µm stood beside a manual 44.0 (a review)."""
+    services.record_visit(
+        patient, nurse,
+        {"visit_date": date.today() - timedelta(days=90), "is_baseline": True,
+         "density_per_cm2": 100, "mean_diameter_um": 44},
+    )  # fmt: skip
+    later = services.record_visit(
+        patient, nurse,
+        {"visit_date": date.today(), "density_per_cm2": 112.25, "mean_diameter_um": 45.57},
+    )  # fmt: skip
+    client.force_login(nurse)
+    html = client.get(f"/monitoring/{patient.pk}/visits/{later.pk}/").content.decode()
+    rows = _change_rows(html)
+    assert rows["Mean diameter (µm)"] == ["44.0", "45.6", "+1.6 µm"]
+    assert rows["Density (/cm²)"][:2] == ["100.0", "112.3"]
+
+
 def test_a_second_baseline_is_refused(nurse, patient):
     services.record_visit(patient, nurse, {"visit_date": date.today(), "is_baseline": True})
     with pytest.raises(services.MonitoringError) as err:
