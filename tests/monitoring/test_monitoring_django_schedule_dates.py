@@ -191,6 +191,16 @@ def _reminders(client, user, days=14):
     return list(csv.DictReader(io.StringIO(response.content.decode())))
 
 
+@pytest.mark.parametrize("days", ["abc", "0", "91", "1e5", "-3", ""])
+def test_a_reminder_horizon_that_is_not_1_to_90_days_is_a_400_saying_so(
+    client, front_desk, days
+):
+    client.force_login(front_desk)
+    response = client.get("/monitoring/agenda/reminders.csv", {"days": days})
+    assert response.status_code == 400
+    assert response.content.decode().startswith("days: a whole number of days ahead from 1 to 90")
+
+
 def test_reminders_hold_every_planned_visit_due_up_to_the_horizon(
     client, front_desk, clinician, patient
 ):

@@ -125,14 +125,23 @@ def agenda(request: ClinicRequest) -> HttpResponse:
     return render(request, "monitoring/agenda.html", context)
 
 
+REMINDER_DAYS_MAX = 90
+
+
 @require_permission("schedule.manage")
 def reminders_csv(request: ClinicRequest) -> HttpResponse:
     """Upcoming and overdue appointments with contact details for the front desk."""
     today = timezone.localdate()
-    try:
-        days = max(1, min(int(request.GET.get("days", "14")), 90))
-    except ValueError:
-        days = 14
+    raw = request.GET.get("days", "14").strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= REMINDER_DAYS_MAX:
+        # A file download cannot carry a form error: a plain 400 that says what to send.
+        return HttpResponse(
+            f"days: a whole number of days ahead from 1 to {REMINDER_DAYS_MAX} (default 14), "
+            f"not {raw!r}.",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    days = int(raw)
     rows = selectors.mark_overdue(
         request.clinic, list(selectors.reminders(request.clinic, today, days)), today
     )
