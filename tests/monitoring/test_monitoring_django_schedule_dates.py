@@ -192,9 +192,7 @@ def _reminders(client, user, days=14):
 
 
 @pytest.mark.parametrize("days", ["abc", "0", "91", "1e5", "-3", ""])
-def test_a_reminder_horizon_that_is_not_1_to_90_days_is_a_400_saying_so(
-    client, front_desk, days
-):
+def test_a_reminder_horizon_that_is_not_1_to_90_days_is_a_400_saying_so(client, front_desk, days):
     client.force_login(front_desk)
     response = client.get("/monitoring/agenda/reminders.csv", {"days": days})
     assert response.status_code == 400
