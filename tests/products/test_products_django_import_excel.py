@@ -157,3 +157,14 @@ class TestEveryProblemAtOnce:
             "row 5, lot_number",
         ]
         assert not Lot.objects.exists()
+
+
+def test_every_problem_of_a_row_is_reported_at_once():
+    """A row without its manufacturer and with a day-month date said only "manufacturer is
+    required"; the date came back on the next try (a review)."""
+    text = f"{HEAD}\n,UC-MSC Exosome 10B,X-1,30/09/2027,0,\n"
+    with pytest.raises(importers.ImportFileError) as err:
+        importers.parse_csv(text)
+    where = [str(i).split(":")[0] for i in err.value.issues]
+    assert where == ["row 1, manufacturer", "row 1, expiry_date", "row 1, quantity_received"]
+    assert "Excel may have rewritten the dates" in str(err.value)

@@ -212,21 +212,23 @@ def _check_result_value(name: str, raw: Any) -> Any:
 
 def _build_row(row: int, data: dict[str, Any], issues: list[ImportIssue]) -> LotRow | None:
     start = len(issues)
+    # Every problem of the row at once: a missing field does not hide a bad date beside it.
+    missing = {
+        name for name in (*REQUIRED_LOT_FIELDS, "quantity_received") if data.get(name) in (None, "")
+    }
+    for name in (*REQUIRED_LOT_FIELDS, "quantity_received"):
+        if name in missing:
+            issues.append(ImportIssue(row, name, "is required"))
 
     def take(name: str, reader: Any, *args: Any) -> Any:
+        if name in missing:
+            return None
         try:
             return reader(data.get(name), *args)
         except ValueError as exc:
             issues.append(ImportIssue(row, name, str(exc)))
             return None
 
-    for name in REQUIRED_LOT_FIELDS:
-        if data.get(name) in (None, ""):
-            issues.append(ImportIssue(row, name, "is required"))
-    if data.get("quantity_received") in (None, ""):
-        issues.append(ImportIssue(row, "quantity_received", "is required"))
-    if len(issues) > start:
-        return None
     manufacturer = take("manufacturer", _text, 200)
     product_name = take("product_name", _text, 200)
     lot_number = take("lot_number", _text, 60)
