@@ -132,6 +132,13 @@ class TestLoggerCsv:
             coldchain.parse_logger_csv(text)
         assert where in str(err.value)
 
+    def test_a_row_with_a_bad_time_and_a_bad_temperature_names_both(self):
+        with pytest.raises(coldchain.LoggerFileError) as err:
+            coldchain.parse_logger_csv("recorded_at,temperature_c\n2026-11-01 08:00,cold\n")
+        assert [(i.row, i.field) for i in err.value.issues] == [
+            (1, "recorded_at"), (1, "temperature_c"),
+        ]  # fmt: skip
+
 
 @pytest.mark.django_db
 class TestExcursionsBlockLots:

@@ -278,11 +278,12 @@ def parse_logger_csv(text: str) -> list[Reading]:
         if None in rec:  # csv.DictReader's key for cells beyond the header's columns
             issues.append(LoggerIssue(i, "csv", "more cells than columns in the header"))
             continue
+        # Both cells are checked: a bad time does not hide a bad temperature in the same row.
+        at: datetime | None = None
         try:
             at = parse_timestamp(rec.get("recorded_at") or "")
         except ValueError as exc:
             issues.append(LoggerIssue(i, "recorded_at", str(exc)))
-            continue
         raw = (rec.get("temperature_c") or "").strip()
         try:
             number = Decimal(raw)
@@ -301,6 +302,8 @@ def parse_logger_csv(text: str) -> list[Reading]:
             check_temperature(float(number))
         except (ValueError, InvalidOperation) as exc:
             issues.append(LoggerIssue(i, "temperature_c", str(exc)))
+            continue
+        if at is None:
             continue
         # A logger writes what its sensor gives (4.125, or 8.050000000000001 from Excel):
         # kept to the stored 0.01 °C, half up, far finer than any logger's accuracy
