@@ -124,3 +124,11 @@ def test_a_decimal_comma_is_read_as_a_point_unless_it_may_group_thousands(typed,
     from anagen.core.text import decimal_comma
 
     assert decimal_comma(typed) == read
+
+
+def test_a_page_shows_a_refusal_without_the_api_field():
+    from anagen.core.text import without_api_hint
+
+    api = "If so, confirm it (the box “Separate visit”; in the API, confirm_same_day: true)."
+    assert without_api_hint(api) == "If so, confirm it (the box “Separate visit”)."
+    assert without_api_hint("Nothing about the API here.") == "Nothing about the API here."

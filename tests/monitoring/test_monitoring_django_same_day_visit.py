@@ -177,6 +177,7 @@ def test_the_page_refuses_it_beside_the_date_and_then_offers_the_checkbox(
     assert response.status_code == 400
     errors = response.context["form"].errors["visit_date"]
     assert any(f"recorded by {nurse.username}" in e for e in errors)
+    assert not any("in the API" in e for e in errors)  # the API field is the API's business
     page = response.content.decode()
     assert 'id="id_visit_date_error"' in page
     assert 'name="confirm_same_day"' in page

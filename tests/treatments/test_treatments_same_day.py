@@ -115,6 +115,7 @@ def test_the_page_refuses_it_beside_the_date_and_offers_the_checkbox(
     assert response.status_code == 400
     errors = response.context["form"].errors["performed_on"]
     assert any("already has a session of exosome injection" in e for e in errors)
+    assert not any("in the API" in e for e in errors)  # the API field is the API's business
     page = response.content.decode()
     assert 'name="confirm_same_day"' in page
     assert "This is a separate session on the same day" in page

@@ -169,3 +169,12 @@ def decimal_comma(text: str) -> str:
     if _DECIMAL_COMMA.fullmatch(stripped) and len(stripped.rpartition(",")[2]) != 3:
         return stripped.replace(",", ".")
     return text
+
+
+_API_HINT = re.compile(r"; in the API,[^)]*\)")
+
+
+def without_api_hint(message: str) -> str:
+    """A service's refusal as a page shows it: "(the box “…”; in the API, confirm_x: true)"
+    names the API field for API clients, which the person at the form has no use for."""
+    return _API_HINT.sub(")", message)

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 from anagen.accounts.permissions import can, require_permission
 from anagen.core.history import stored_values
 from anagen.core.http import ClinicRequest
-from anagen.core.text import phone_cell, spreadsheet_safe
+from anagen.core.text import phone_cell, spreadsheet_safe, without_api_hint
 from anagen.core.voiding import VoidTarget, void_page
 from anagen.monitoring import charts, ctcae, selectors, services
 from anagen.monitoring.forms import (
@@ -45,7 +45,7 @@ def _apply_errors(form, error: services.MonitoringError) -> None:
     for field, msgs in error.errors.items():
         target = field if field in form.fields else None
         label = FIELD_LABELS.get(field, field)
-        for msg in msgs:
+        for msg in map(without_api_hint, msgs):
             form.add_error(
                 target, msg if target else f"{label}: {msg}" if field != "__all__" else msg
             )

@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 
 from anagen.core.forms import DecimalCommaField, form_field
-from anagen.core.text import decimal_comma
+from anagen.core.text import decimal_comma, without_api_hint
 from anagen.treatments import scalp_zones
 from anagen.treatments.models import GraftRecord, Modality
 
@@ -218,7 +218,7 @@ class SessionForm(forms.Form):
         for key, messages in errors.items():
             field, prefix = self._error_target(key, rows or {})
             for message in messages:
-                self.add_error(field, f"{prefix}{message}")
+                self.add_error(field, f"{prefix}{without_api_hint(message)}")
 
     def _error_target(self, key: str, rows: dict[str, list[int]]) -> tuple[str | None, str]:
         if key in PRP_FIELDS:
