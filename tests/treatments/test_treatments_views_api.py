@@ -201,6 +201,17 @@ def test_the_session_pages_show_zone_labels_and_the_clinicians_name(client, clin
     assert f"<td>{clinician.username}</td>" not in listing
 
 
+def test_immediate_reactions_left_empty_read_as_not_recorded_not_as_none(
+    client, clinician, ready, lot
+):
+    """ "none recorded" read the same whether the field was left empty or there were none."""
+    patient, plan = ready
+    client.force_login(clinician)
+    response = client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot))
+    detail = client.get(response["Location"]).content.decode()
+    assert "not recorded (the field was left empty)" in detail and "none recorded" not in detail
+
+
 def test_api_session_shows_what_the_session_page_shows(
     client, clinician, ready, lot, api_token, clinic_a
 ):

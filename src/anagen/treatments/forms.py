@@ -105,7 +105,8 @@ class SessionForm(forms.Form):
     immediate_reactions = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="During or right after the session; record adverse events in monitoring",
+        help_text="During or right after the session (write “none” if there were none); record "
+        "adverse events in monitoring",
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     prp_blood_volume_ml = DecimalCommaField(
