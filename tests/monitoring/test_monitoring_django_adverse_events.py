@@ -470,6 +470,29 @@ def test_a_nurse_cannot_lower_a_grade_3_event_off_the_reportable_list(
     assert done.status_code == 302
 
 
+def test_a_serious_events_description_is_added_to_not_rewritten_without_a_clinician(
+    clinician, patient, grade_3
+):
+    """A nurse could replace the whole account of a grade-3 event (a review); history kept
+    the old text, but the refusal of a lowering says "add what is new to the description"."""
+    first = "Erythema and induration at three frontal points, 4 cm."
+    grade_3 = services.update_adverse_event(grade_3, clinician, {"description": first})
+    with pytest.raises(services.MonitoringError) as err:
+        services.update_adverse_event(
+            grade_3, clinician, {"description": "nurse edit"}, may_lower_serious=False
+        )
+    assert "added to, not rewritten" in err.value.errors["description"][0]
+    grade_3.refresh_from_db()
+    assert grade_3.description == first
+    added = f"{first}\nDay 3: receding, 2 cm."
+    grade_3 = services.update_adverse_event(
+        grade_3, clinician, {"description": added}, may_lower_serious=False
+    )
+    assert grade_3.description == added
+    rewritten = services.update_adverse_event(grade_3, clinician, {"description": "Rewritten."})
+    assert rewritten.description == "Rewritten."  # a clinician may
+
+
 def test_a_clinician_lowers_it_with_a_reason_kept_in_the_history(
     client, clinician, patient, grade_3, api_token
 ):

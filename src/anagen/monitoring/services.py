@@ -1676,6 +1676,21 @@ def update_adverse_event(
             f"This change lowers the event ({'; '.join(weaker)}): give the reason (at least "
             "5 characters); it is kept in the history.",
         )
+    old_text = (event.description or "").strip()
+    new_text = str(values.get("description") or "").strip()
+    if (
+        event.serious_or_high_grade
+        and not may_lower_serious
+        and old_text
+        and not new_text.startswith(old_text)
+    ):
+        # "Add what is new to the description" (above) is the way round a refused lowering;
+        # rewriting the account of a reportable event is a clinician's change, as lowering is.
+        err.add(
+            "description",
+            "On a serious or grade ≥ 3 event the description is added to, not rewritten: keep "
+            "what it says and write what is new after it, or ask a clinician.",
+        )
     err.raise_if_any()
     with transaction.atomic():
         fresh = AdverseEvent.objects.select_for_update().get(pk=event.pk)
