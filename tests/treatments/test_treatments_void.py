@@ -227,6 +227,9 @@ def test_a_clinician_voids_a_session_from_its_page_and_sees_the_banner(client, c
     assert "Void…" not in detail  # nothing left to void
     listing = client.get(f"/sessions/{session.patient_id}/").content.decode()
     assert url(session, "") not in listing
+    assert "1 voided session (entered in error) is not listed" in listing
+    shown = client.get(f"/sessions/{session.patient_id}/", {"voided": "1"}).content.decode()
+    assert url(session, "") in shown and '<span class="badge void">voided</span>' in shown
 
 
 def test_the_page_asks_whether_the_vials_were_used_and_returns_them_when_not(

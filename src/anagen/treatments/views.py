@@ -40,15 +40,30 @@ def _svg(entries: list[dict], view: str = "top", **options: Any) -> str:
 @require_permission("session.view")
 def session_list(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
-    sessions = list(selectors.sessions_of(patient))
+    # Voided sessions (entered in error) are listed on request, marked: kept, not counted.
+    show_voided = request.GET.get("voided") == "1"
+    sessions = list(selectors.sessions_of(patient, include_voided=show_voided))
     for s in sessions:
         # One map per session on the page: each needs its own clip-path id.
         thumbnail = _svg([e.as_map_entry() for e in s.map_entries.all()], id_suffix=f"s{s.pk}")
         s.thumbnail = thumbnail  # type: ignore[attr-defined]  # for the page only
+    voided_count = (
+        sum(s.is_voided for s in sessions)
+        if show_voided
+        else selectors.sessions_of(patient, include_voided=True)
+        .filter(voided_at__isnull=False)
+        .count()
+    )
     return render(
         request,
         "treatments/session_list.html",
-        {"patient": patient, "sessions": sessions, "plans": selectors.active_plans(patient)},
+        {
+            "patient": patient,
+            "sessions": sessions,
+            "plans": selectors.active_plans(patient),
+            "show_voided": show_voided,
+            "voided_count": voided_count,
+        },
     )
 
 
