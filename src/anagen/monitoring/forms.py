@@ -126,11 +126,15 @@ class VisitForm(forms.Form):
     def offers_confirm_same_day(self) -> bool:
         """The same-day checkbox is shown once a second visit that day was refused, and
         stays while it is ticked (another field may still need fixing)."""
-        if self.same_day_refused:
-            return True
-        widget = self.fields["confirm_same_day"].widget
-        return self.is_bound and bool(
-            widget.value_from_datadict(self.data, self.files, self.add_prefix("confirm_same_day"))
+        return self.same_day_refused or self._ticked("confirm_same_day")
+
+    def _ticked(self, *names: str) -> bool:
+        """Whether any of the boxes ``names`` was ticked in the posted data."""
+        return self.is_bound and any(
+            self.fields[name].widget.value_from_datadict(
+                self.data, self.files, self.add_prefix(name)
+            )
+            for name in names
         )
 
     # What a visit records besides its date (the target area alone is a default, not a
@@ -163,13 +167,8 @@ class VisitForm(forms.Form):
     def offers_confirm_early(self) -> bool:
         """Shown once the service held the visit back as early for its appointment (the
         error sits on the box), and while the box is ticked."""
-        if self.errors.get("confirm_early"):
-            return True
-        return self.is_bound and any(
-            self.fields[name].widget.value_from_datadict(
-                self.data, self.files, self.add_prefix(name)
-            )
-            for name in ("confirm_early", "without_appointment")
+        return bool(self.errors.get("confirm_early")) or self._ticked(
+            "confirm_early", "without_appointment"
         )
 
     def field_groups(self) -> dict[str, list]:

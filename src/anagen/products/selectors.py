@@ -158,10 +158,15 @@ class Stock:
 
 
 def stock_of(lot: Lot) -> Stock:
-    drawn = lot.draws.given().aggregate(n=Sum("quantity"))["n"] or 0
-    returned = lot.draws.filter(returned_at__isnull=False).aggregate(n=Sum("quantity"))["n"]
+    draws = lot.draws.aggregate(
+        given=Sum("quantity", filter=Q(returned_at__isnull=True)),
+        returned=Sum("quantity", filter=Q(returned_at__isnull=False)),
+    )
     wasted = lot.waste.aggregate(n=Sum("quantity"))["n"] or 0
-    return Stock(lot.quantity_received, drawn, wasted, lot.quantity_on_hand, returned or 0)
+    return Stock(
+        lot.quantity_received, draws["given"] or 0, wasted, lot.quantity_on_hand,
+        draws["returned"] or 0,
+    )  # fmt: skip
 
 
 def pending_override(lot: Lot) -> ReleaseOverride | None:

@@ -26,6 +26,13 @@ def sessions_of(patient: Patient, *, include_voided: bool = False) -> QuerySet[T
     return qs if include_voided else qs.filter(voided_at__isnull=True)
 
 
+def voided_session_count(patient: Patient) -> int:
+    """How many of the patient's sessions were voided (entered in error)."""
+    return TreatmentSession.objects.filter(
+        patient=patient, clinic=patient.clinic, voided_at__isnull=False
+    ).count()
+
+
 def recorded_sessions(patient: Patient) -> QuerySet[TreatmentSession]:
     """Sessions that count: recorded and not voided (a voided session was entered in error).
 

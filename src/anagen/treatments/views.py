@@ -47,13 +47,7 @@ def session_list(request: ClinicRequest, patient_id: int) -> HttpResponse:
         # One map per session on the page: each needs its own clip-path id.
         thumbnail = _svg([e.as_map_entry() for e in s.map_entries.all()], id_suffix=f"s{s.pk}")
         s.thumbnail = thumbnail  # type: ignore[attr-defined]  # for the page only
-    voided_count = (
-        sum(s.is_voided for s in sessions)
-        if show_voided
-        else selectors.sessions_of(patient, include_voided=True)
-        .filter(voided_at__isnull=False)
-        .count()
-    )
+    voided_count = selectors.voided_session_count(patient)
     return render(
         request,
         "treatments/session_list.html",
