@@ -95,3 +95,18 @@ def test_every_model_change_has_a_migration():
         call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
     except SystemExit as exc:  # --check exits 1 when a migration is missing
         pytest.fail(f"missing migrations (exit {exc.code}):\n{out.getvalue()}")
+
+
+def test_the_test_suite_stores_uploads_where_two_readers_do_not_share_a_position():
+    """The live server serves one photo to two requests at once (its image and its overlay):
+    each opener must get its own handle, as with the production storage."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    name = default_storage.save("storage-check/photo.bin", ContentFile(b"0123456789"))
+    try:
+        with default_storage.open(name, "rb") as first, default_storage.open(name, "rb") as other:
+            assert first.read() == b"0123456789"
+            assert other.read(4) == b"0123"
+    finally:
+        default_storage.delete(name)
