@@ -140,6 +140,22 @@ def test_no_session_without_consent(clinic_a, clinician, make_patient, lot):
     assert not TreatmentSession.objects.exists()
 
 
+def test_a_treatment_the_plan_lacks_is_said_first_with_the_field_errors(clinic_a, clinician, ready):
+    """Not the missing PRP details alone, to be told once they are filled that the plan (an
+    exosome plan) does not include PRP."""
+    _, plan = ready
+    with pytest.raises(services.SessionError) as exc:
+        services.record_session(
+            clinic_a, clinician, plan, {"modality": "prp", "performed_on": date.today()},
+            map_entries=MAP, prp={},
+        )  # fmt: skip
+    errors = exc.value.errors
+    assert list(errors)[0] == "checklist"
+    assert "The active plan does not include platelet-rich plasma." in errors["checklist"]
+    assert errors["prp.blood_volume_ml"] == ["Enter the blood volume drawn (mL)."]
+    assert not TreatmentSession.objects.exists()
+
+
 def test_a_new_block_since_the_plan_stops_the_session(clinic_a, clinician, ready, lot):
     patient, plan = ready
     assessment.record_history(patient, clinician, {"malignancy": "active"})

@@ -583,6 +583,12 @@ def record_session(
         )
     if plan.clinic_id != clinic.id:
         raise SessionError({"plan": ["No such plan."]})
+    # Asked first and reported with the field errors: a PRP session posted on an exosome-only
+    # plan was told of its missing PRP fields, and only once they were filled that the plan
+    # does not include PRP.
+    checklist = pre_session_checklist(plan, modality, performed_on)
+    if checklist.blocked:
+        errors["checklist"] = [i.message for i in checklist.items if i.blocking and not i.ok]
 
     text = {
         name: _text(data.get(name), name, errors, _column(TreatmentSession, name))
@@ -700,12 +706,6 @@ def record_session(
         to_confirm["performed_on"] = [same_day_message(earlier)]
     if errors:
         raise SessionError({**errors, **to_confirm})
-
-    checklist = pre_session_checklist(plan, modality, performed_on)
-    if checklist.blocked:
-        raise SessionError(
-            {"checklist": [i.message for i in checklist.items if i.blocking and not i.ok]}
-        )
 
     # Totals and warnings from the values as stored (rounded), so they add up on paper.
     stored = [
