@@ -141,6 +141,9 @@ def test_bad_parameters_give_field_errors_not_crashes(client, clinician, params)
     # Refused as on the page: 422 for a wrong type, 400 for a value the form does not offer.
     assert api.status_code in (400, 422), api.content
     assert "detail" in api.json()
+    # The cohort PDF takes the same filters and refuses them the same way.
+    pdf = client.get("/api/v1/reports/cohort.pdf", params)
+    assert (pdf.status_code, pdf.json()) == (api.status_code, api.json())
 
 
 def test_api_rejects_bad_values_naming_the_field(client, clinician):

@@ -36,6 +36,9 @@ OutcomeKey = Literal[
 
 
 class CohortQuery(Schema):
+    """The cohort filters as on /outcomes/cohort/, all optional: the same for the cohort summary
+    and the cohort PDF, so a value one accepts the other does too."""
+
     outcome: OutcomeKey = "density_per_cm2"
     modality: list[str] = Field(
         default_factory=list, max_length=10, description="Patients who received all of these"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from django.utils import timezone
-from ninja import Field, Query, Router, Schema
+from ninja import Query, Router
 
 from anagen.api.auth import guard
-from anagen.api.outcomes import valid_cohort_form
+from anagen.api.outcomes import CohortQuery, valid_cohort_form
 from anagen.core.http import ClinicRequest
 from anagen.patients.selectors import get_patient, log_request_access
 from anagen.reports import cohort, pdf
@@ -40,24 +40,6 @@ def patient_report(request: ClinicRequest, patient_id: int) -> HttpResponse:
     )
 
 
-class CohortFilter(Schema):
-    """The outcomes cohort filters (as on /outcomes/cohort/), all optional."""
-
-    outcome: str = Field("", max_length=40)
-    modality: list[str] = Field(default_factory=list)
-    combination: str = Field("", max_length=100)
-    diagnosis: str = Field("", max_length=20)
-    stage: str = Field("", max_length=10)
-    sex: str = Field("", max_length=10)
-    age_band: str = Field("", max_length=10)
-    product: str = Field("", max_length=20, description="product id")
-    lot: str = Field("", max_length=20, description="lot id")
-    protocol: str = Field("", max_length=60)
-    threshold: float | None = Field(None, ge=-1000, le=1000, allow_inf_nan=False)
-    landmark: str = Field("", max_length=4)
-    reference: str = Field("", max_length=100)
-
-
 @router.get(
     "/cohort.pdf",
     summary="Cohort report (PDF, de-identified): mean change with 95% CI per visit, "
@@ -65,7 +47,7 @@ class CohortFilter(Schema):
     auth=guard("cohort.view"),
     openapi_extra=PDF_RESPONSE,
 )
-def cohort_report(request: ClinicRequest, filters: Query[CohortFilter]) -> HttpResponse:
+def cohort_report(request: ClinicRequest, filters: Query[CohortQuery]) -> HttpResponse:
     form = valid_cohort_form(request.clinic, filters.dict())
     context = cohort.report_context(request.clinic, form, generated_at=timezone.now())
     content = pdf.render_pdf("reports/cohort.html", context)
