@@ -60,3 +60,58 @@ def test_a_comma_reaches_the_form_and_is_refused_not_stored_as_ten_times_the_val
     assert form.errors["temperature_c"] == ["Enter a number."]
     assert form.errors["vials"] == ["Enter a whole number."]
     assert 'value="4,5"' in str(form["temperature_c"])  # given back as typed, to correct
+
+
+def _typed_number_fields() -> list[tuple[str, str, forms.Field]]:
+    """(form, field, field) for every fraction field of the app's forms."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import anagen
+
+    found = []
+    for app in pkgutil.iter_modules(anagen.__path__):
+        if not app.ispkg or importlib.util.find_spec(f"anagen.{app.name}.forms") is None:
+            continue
+        module = importlib.import_module(f"anagen.{app.name}.forms")
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__ or not issubclass(cls, forms.BaseForm):
+                continue
+            for field_name, field in getattr(cls, "base_fields", {}).items():
+                if isinstance(field, forms.FloatField | forms.DecimalField):
+                    found.append((f"{module.__name__}.{name}", field_name, field))
+    return found
+
+
+def test_every_fraction_a_person_types_takes_a_decimal_comma():
+    """A tablet set to a comma-decimal language has no point on its number pad: "10,5" in a
+    SALT region or "2,5" weeks between sessions was refused with "Enter a number." while the
+    session form read it (review)."""
+    from anagen.core.forms import DecimalCommaField, FloatCommaField
+
+    fields = _typed_number_fields()
+    names = {f"{form}.{name}" for form, name, _ in fields}
+    # The search finds the forms (a rename would otherwise leave this test checking nothing).
+    assert "anagen.assessment.forms.ExamForm.salt_top" in names
+    assert "anagen.products.forms.ProductEditForm.volume_ml" in names
+    plain = [
+        f"{form}.{name}"
+        for form, name, field in fields
+        if not isinstance(field, FloatCommaField | DecimalCommaField)
+    ]
+    assert plain == []
+
+
+def test_a_decimal_comma_is_read_as_a_point_in_an_exam_and_a_plan():
+    from anagen.assessment.forms import ExamForm, PlanForm
+
+    exam = ExamForm({"salt_top": "10,5"})
+    exam.is_valid()
+    assert "salt_top" not in exam.errors and exam.cleaned_data["salt_top"] == 10.5
+    plan = PlanForm({"interval_weeks": "2,5"})
+    plan.is_valid()
+    assert "interval_weeks" not in plan.errors and plan.cleaned_data["interval_weeks"] == 2.5
+    # Three digits after the comma may be thousands: refused, not guessed.
+    thousands = PlanForm({"interval_weeks": "2,500"})
+    assert not thousands.is_valid() and thousands.errors["interval_weeks"] == ["Enter a number."]

@@ -14,7 +14,7 @@ from anagen.assessment import coding, scales, screening
 from anagen.assessment.labels import CONDITION_LABELS, MEDICATION_LABELS, SCALP_LABELS
 from anagen.assessment.models import MODALITY_LABELS
 from anagen.assessment.services import AssessmentError
-from anagen.core.forms import OpenedValuesForm, form_field
+from anagen.core.forms import FloatCommaField, OpenedValuesForm, form_field
 
 MEDICATION_ORDER = tuple(MEDICATION_LABELS)
 YES_NO_UNKNOWN = [("", "Not recorded"), ("yes", "Yes"), ("no", "No")]
@@ -70,7 +70,7 @@ class HistoryForm(forms.Form):
     malignancy_details = forms.CharField(required=False, label="Cancer details")
     autoimmune_disease = forms.BooleanField(required=False, label="Autoimmune disease")
     bleeding_disorder = forms.BooleanField(required=False, label="Bleeding disorder")
-    platelet_count_10e9_per_l = forms.FloatField(
+    platelet_count_10e9_per_l = FloatCommaField(
         required=False, min_value=0, label="Platelet count (×10⁹/L)"
     )
     keloid = forms.BooleanField(required=False, label="Keloid scars")
@@ -298,13 +298,13 @@ class ExamForm(forms.Form):
         required=False,
         label="BASP specific V",
     )
-    salt_top = forms.FloatField(required=False, label="SALT: top, % lost")
-    salt_posterior = forms.FloatField(required=False, label="SALT: back, % lost")
-    salt_right = forms.FloatField(required=False, label="SALT: right side, % lost")
-    salt_left = forms.FloatField(required=False, label="SALT: left side, % lost")
+    salt_top = FloatCommaField(required=False, label="SALT: top, % lost")
+    salt_posterior = FloatCommaField(required=False, label="SALT: back, % lost")
+    salt_right = FloatCommaField(required=False, label="SALT: right side, % lost")
+    salt_left = FloatCommaField(required=False, label="SALT: left side, % lost")
     aa_qol_impact = forms.IntegerField(required=False, label="AA: quality-of-life impact (0–10)")
     aa_brow_or_lash_loss = forms.BooleanField(required=False, label="AA: brow or lash loss")
-    aa_months_failed_treatment = forms.FloatField(
+    aa_months_failed_treatment = FloatCommaField(
         required=False, label="AA: months of failed treatment"
     )
     aa_rapid_loss = forms.BooleanField(required=False, label="AA: rapid loss")
@@ -371,7 +371,7 @@ class DiagnosisForm(forms.Form):
 class PlanForm(forms.Form):
     proposal_key = forms.CharField(widget=forms.HiddenInput)
     sessions_planned = forms.IntegerField(required=False, label="Sessions")
-    interval_weeks = forms.FloatField(required=False, label="Weeks between sessions")
+    interval_weeks = FloatCommaField(required=False, label="Weeks between sessions")
     start_on = forms.DateField(required=False, widget=DateInput(), label="First session on")
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
@@ -440,8 +440,8 @@ class ProtocolTemplateForm(forms.Form):
     title = forms.CharField(max_length=200)
     sessions_min = forms.IntegerField(required=False)
     sessions_max = forms.IntegerField(required=False)
-    interval_weeks_min = forms.FloatField(required=False, label="Interval (weeks), min")
-    interval_weeks_max = forms.FloatField(required=False, label="Interval (weeks), max")
+    interval_weeks_min = FloatCommaField(required=False, label="Interval (weeks), min")
+    interval_weeks_max = FloatCommaField(required=False, label="Interval (weeks), max")
     maintenance_interval_months = forms.IntegerField(required=False)
     schedule = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
     active = forms.BooleanField(required=False, label="Offered in proposals")

@@ -263,6 +263,13 @@ class DecimalCommaField(forms.DecimalField):
         return super().to_python(decimal_comma(value) if isinstance(value, str) else value)
 
 
+class FloatCommaField(forms.FloatField):
+    """A number that may be typed with a decimal comma ("1,5"), see text.decimal_comma."""
+
+    def to_python(self, value: Any) -> Any:
+        return super().to_python(decimal_comma(value) if isinstance(value, str) else value)
+
+
 class FormRenderer(DjangoTemplates):
     """The project's form renderer (settings.FORM_RENDERER): every form gets ShownBoundField."""
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from anagen.core.forms import OpenedValuesForm
+from anagen.core.forms import FloatCommaField, OpenedValuesForm
 from anagen.monitoring import ctcae, schedule, session_link
 from anagen.monitoring.models import (
     HGQ_ITEMS,
@@ -41,7 +41,7 @@ IMAGE_HELP = (
 
 def _num(label: str, help_text: str = "", *, integer: bool = False) -> forms.Field:
     # Ranges are checked in services.py so that forms and API give the same messages.
-    field_class = forms.IntegerField if integer else forms.FloatField
+    field_class = forms.IntegerField if integer else FloatCommaField
     return field_class(label=label, required=False, help_text=help_text)
 
 
@@ -330,7 +330,7 @@ class ScheduleForm(forms.Form):
         widget=DateInput(), error_messages={"invalid": "Enter a real date as YYYY-MM-DD."}
     )
     sessions_planned = forms.IntegerField(min_value=1, max_value=schedule.MAX_SESSIONS, initial=3)
-    interval_weeks = forms.FloatField(initial=4, label="Weeks between sessions")
+    interval_weeks = FloatCommaField(initial=4, label="Weeks between sessions")
     follow_up_weeks = forms.CharField(
         initial="4,12,24,48", max_length=200, label="Follow-up visits (weeks)",
         help_text="Weeks after the first session, separated by commas",
@@ -459,6 +459,10 @@ class SettingsForm(OpenedValuesForm, forms.ModelForm):
     class Meta:
         model = MonitoringSettings
         fields = [*MonitoringSettings.THRESHOLD_FIELDS, "overdue_grace_days"]
+        field_classes = {
+            name: FloatCommaField
+            for name in ("min_density_pct", "response_density_pct", "min_diameter_um")
+        }
         help_texts = {
             "min_density_pct": "Below this, a change is within measurement noise (repeat "
             "phototrichograms vary by 2.6–9.8 %). Default 5.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from anagen.core.forms import form_field
+from anagen.core.forms import FloatCommaField, form_field
 from anagen.outcomes import cohort
 from anagen.patients.models import SexAtBirth
 
@@ -46,7 +46,7 @@ class CohortFilterForm(forms.Form):
     product = forms.ChoiceField(required=False)
     lot = forms.ChoiceField(required=False)
     protocol = forms.ChoiceField(required=False)
-    threshold = forms.FloatField(
+    threshold = FloatCommaField(
         required=False,
         min_value=-1000,
         max_value=1000,

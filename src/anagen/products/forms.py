@@ -11,7 +11,7 @@ from django import forms
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic
-from anagen.core.forms import DecimalCommaField, OpenedValuesForm, form_field
+from anagen.core.forms import DecimalCommaField, FloatCommaField, OpenedValuesForm, form_field
 from anagen.products import importers, release
 from anagen.products.models import COA_PDF_MAX_BYTES, Product, StorageLocation
 from anagen.products.selectors import LOT_FILTERS
@@ -84,6 +84,12 @@ class ProductEditForm(OpenedValuesForm, forms.ModelForm):
             "storage_requirement",
             "is_active",
         ]
+        field_classes = {
+            "labelled_particles_per_vial": FloatCommaField,
+            "volume_ml": DecimalCommaField,
+            "storage_min_temperature_c": DecimalCommaField,
+            "storage_max_temperature_c": DecimalCommaField,
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
