@@ -168,3 +168,18 @@ def test_every_problem_of_a_row_is_reported_at_once():
     where = [str(i).split(":")[0] for i in err.value.issues]
     assert where == ["row 1, manufacturer", "row 1, expiry_date", "row 1, quantity_received"]
     assert "Excel may have rewritten the dates" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        ("1,1e10", "Use a decimal point: 1.1e10, not 1,1e10."),
+        ("0,05 EU/mL", "Use a decimal point: 0.05 EU/mL, not 0,05 EU/mL."),
+    ],
+)
+def test_a_result_with_a_decimal_comma_is_named_so_not_an_unknown_unit(cell, message):
+    """ "1,1e10" was read as 1 with the unit ",1e10" ("unknown unit"), while the CoA form says
+    to use a decimal point (review)."""
+    with pytest.raises(ValueError) as err:
+        importers.parse_result_cell(cell)
+    assert str(err.value) == message

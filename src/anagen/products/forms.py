@@ -13,6 +13,7 @@ from django.utils import timezone
 from anagen.accounts.models import Clinic
 from anagen.core.forms import DecimalCommaField, FloatCommaField, OpenedValuesForm, form_field
 from anagen.products import importers, release
+from anagen.products.importers import decimal_comma_message
 from anagen.products.models import COA_PDF_MAX_BYTES, Product, StorageLocation
 from anagen.products.selectors import LOT_FILTERS
 
@@ -246,23 +247,6 @@ _ONE_GROUP_NO_POINT = re.compile(r"^[-+]?[1-9]\d{0,2},\d{3}([eE][-+]?\d+)?$", re
 _BELOW_LIMIT = re.compile(r"^\s*[<≤]\s*=?\s*([0-9][0-9.eE+-]*)\s*\S*\s*$")
 # Results the release specification holds to a maximum: "<limit" is then "at most limit".
 _UPPER_LIMIT_RESULTS = frozenset({"endotoxin_eu_per_ml", "residual_dna_ng_per_dose"})
-
-
-def decimal_comma_message(text: str) -> str:
-    """What to write instead of a number with a decimal comma ("0,05")."""
-    # A moved point is suggested only for one comma between digits ("1.5," is no number).
-    between_digits = re.search(r"\d,\d", text, re.ASCII)
-    example = (
-        text.replace(".", "").replace(",", ".", 1)
-        if text.count(",") == 1 and between_digits
-        else ""
-    )
-    if example:
-        return f"Use a decimal point: {example}, not {text}."
-    return (
-        "Use a decimal point (0.05, not 0,05) and commas only between groups of three "
-        f"digits (1,200,000): not {text}."
-    )
 
 
 def read_coa_number(name: str, text: str) -> float | dict[str, Any]:

@@ -120,11 +120,31 @@ _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0", ""}
 
 
+def decimal_comma_message(text: str) -> str:
+    """What to write instead of a number with a decimal comma ("0,05")."""
+    # A moved point is suggested only for one comma between digits ("1.5," is no number).
+    between_digits = re.search(r"\d,\d", text, re.ASCII)
+    example = (
+        text.replace(".", "").replace(",", ".", 1)
+        if text.count(",") == 1 and between_digits
+        else ""
+    )
+    if example:
+        return f"Use a decimal point: {example}, not {text}."
+    return (
+        "Use a decimal point (0.05, not 0,05) and commas only between groups of three "
+        f"digits (1,200,000): not {text}."
+    )
+
+
 def parse_result_cell(text: str) -> Any:
     """A CSV cell: "0.1" → 0.1; "1.2e11 particles/mL" → {"value": 1.2e11, "unit": ...}."""
     m = _NUMBER_WITH_UNIT.match(text)
     if not m:
         raise ValueError(f"expected a number, optionally followed by a unit, got {text!r}")
+    if m.group(2).startswith(","):
+        # "1,1e10" is a number with a decimal comma, not 1 and a unit ",1e10".
+        raise ValueError(decimal_comma_message(text.strip()))
     value = float(m.group(1))
     return {"value": value, "unit": m.group(2)} if m.group(2) else value
 
