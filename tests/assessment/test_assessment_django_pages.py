@@ -343,3 +343,41 @@ def test_a_new_history_version_asks_pregnancy_again_unless_it_was_yes(
     services.record_history(woman, clinician, {"pregnant": answer, "lactating": answer})
     initial = HistoryForm.initial_from(latest_history(woman), TODAY)
     assert initial["pregnant"] == shown and initial["lactating"] == shown
+
+
+def test_a_backdated_exam_or_diagnosis_is_kept_and_the_page_says_the_later_one_stays_current(
+    client, clinician, patient
+):
+    """A diagnosis dated before the current one was saved without a word and the page went
+    on showing the current one: it seemed lost (review)."""
+    from datetime import timedelta
+
+    client.force_login(clinician)
+    today = timezone.localdate()
+    earlier = (today - timedelta(days=30)).isoformat()
+    client.post(url(patient, "exam/"), {"examined_on": TODAY, "norwood_hamilton": "IV"})
+    client.post(url(patient, "diagnosis/"), {"diagnosed_on": TODAY, "condition": "aga_male"})
+
+    r = client.post(
+        url(patient, "diagnosis/"),
+        {"diagnosed_on": earlier, "condition": "aga_male", "stage": "II"},
+        follow=True,
+    )
+    page = r.content.decode()
+    assert (
+        f"The diagnosis dated {earlier} is recorded, but the diagnosis of {TODAY} stays the "
+        "current one, being later." in page
+    )
+    assert Diagnosis.objects.filter(patient=patient).count() == 2
+    r = client.post(
+        url(patient, "exam/"),
+        {"examined_on": earlier, "norwood_hamilton": "II"},
+        headers={"HX-Request": "true"},
+    )
+    assert f"The exam dated {earlier} is recorded, but the exam of {TODAY} stays" in (
+        r.content.decode()
+    )
+    # The latest by date needs no word.
+    r = client.post(url(patient, "exam/"), {"examined_on": TODAY, "norwood_hamilton": "IV"},
+                    follow=True)  # fmt: skip
+    assert "stays the current one" not in r.content.decode()

@@ -332,6 +332,21 @@ def override_block(request: ClinicRequest, patient_id: int) -> HttpResponse:
     return _step(request, patient, "plan", "override", form, act)
 
 
+def _said_if_not_current(
+    request: ClinicRequest, saved: Any, current: Any, date_field: str, what: str
+) -> Any:
+    """An exam or diagnosis dated before the patient's latest one is kept, but the page goes
+    on showing the latest (by date) as current: say so, or the entry seems lost."""
+    if current is not None and current.pk != saved.pk:
+        messages.warning(
+            request,
+            f"The {what} dated {getattr(saved, date_field):%Y-%m-%d} is recorded, but the "
+            f"{what} of {getattr(current, date_field):%Y-%m-%d} stays the current one, being "
+            f"later. If this {what} is the current one, check its date.",
+        )
+    return saved
+
+
 @patient_first
 @require_permission("exam.edit")
 @require_http_methods(["POST"])
@@ -344,7 +359,13 @@ def record_exam(request: ClinicRequest, patient_id: int) -> HttpResponse:
         "diagnosis",
         "exam",
         form,
-        lambda fm: services.record_exam(patient, request.user, fm.to_service()),
+        lambda fm: _said_if_not_current(
+            request,
+            services.record_exam(patient, request.user, fm.to_service()),
+            selectors.latest_exam(patient),
+            "examined_on",
+            "exam",
+        ),
     )
 
 
@@ -360,7 +381,13 @@ def record_diagnosis(request: ClinicRequest, patient_id: int) -> HttpResponse:
         "plan",
         "diagnosis",
         form,
-        lambda fm: services.record_diagnosis(patient, request.user, fm.to_service()),
+        lambda fm: _said_if_not_current(
+            request,
+            services.record_diagnosis(patient, request.user, fm.to_service()),
+            selectors.latest_diagnosis(patient),
+            "diagnosed_on",
+            "diagnosis",
+        ),
     )
 
 
