@@ -299,6 +299,13 @@ class TestInputValidation:
         assert err.value.message.startswith("unknown medication class 'statin'; one of: ")
         assert "Medication(" not in err.value.message and "datetime" not in err.value.message
 
+    def test_a_platelet_count_per_microlitre_is_refused_with_the_unit_to_use(self):
+        """250000 is a normal count per µL, typed into a field in 10⁹/L."""
+        with pytest.raises(ScreeningInputError) as err:
+            history(platelet_count_10e9_per_l=250000)
+        assert err.value.field == "platelet_count_10e9_per_l"
+        assert "a count per µL, such as 250000, is 250 × 10⁹/L" in err.value.message
+
     def test_unknown_modality(self):
         with pytest.raises(ScreeningInputError):
             sc.screen(history(), on=ON, modalities=["botox"])

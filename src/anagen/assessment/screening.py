@@ -184,7 +184,8 @@ class MedicalHistory:
             raise ScreeningInputError(
                 "platelet_count_10e9_per_l",
                 f"A platelet count of {self.platelet_count_10e9_per_l:g} × 10⁹/L is not "
-                "possible: give a value from 0 to 5000 × 10⁹/L.",
+                "possible: give a value from 0 to 5000 × 10⁹/L (a count per µL, such as "
+                "250000, is 250 × 10⁹/L).",
             )
         if self.sex == "male" and (self.pregnant or self.lactating):
             raise ScreeningInputError(
