@@ -65,6 +65,7 @@ def test_a_comma_reaches_the_form_and_is_refused_not_stored_as_ten_times_the_val
 def _typed_number_fields() -> list[tuple[str, str, forms.Field]]:
     """(form, field, field) for every fraction field of the app's forms."""
     import importlib
+    import importlib.util
     import inspect
     import pkgutil
 
