@@ -157,7 +157,7 @@ def test_the_flow_works_without_javascript(browser, live_server):
     page.locator('#screen-exosome[data-outcome="OK"]').wait_for()
     assert Screening.objects.filter(patient=patient).count() == 1
     # The exam form is open by default once a history exists and no exam does.
-    page.get_by_label("Ludwig").select_option("II")
+    page.get_by_label("Ludwig", exact=True).select_option("II")
     page.get_by_label("Pull test: hairs grasped").fill("50")
     page.get_by_label("Pull test: hairs out").fill("-3")
     page.get_by_role("button", name="Save examination").click()
@@ -167,3 +167,41 @@ def test_the_flow_works_without_javascript(browser, live_server):
     page.locator("#exam-summary").wait_for()
     assert ScalpExam.objects.get(patient=patient).ludwig == "II"
     context.close()
+
+
+def test_a_backdated_exam_with_decimal_commas_is_kept_and_said_not_current(page, screenshot):
+    """SALT regions typed with a decimal comma are read; an exam dated before the latest one
+    is stored, and the page says the later exam stays current (it seemed lost; review)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    load_demo()
+    patient = new_patient("BR-0103", "Ines", "Moreau", sex="female")
+    clinician = User.objects.get(username="clinician")
+    today = timezone.localdate()
+    services.record_history(patient, clinician, {"recorded_on": today, "malignancy": "none"})
+    services.record_exam(patient, clinician, {"examined_on": today, "ludwig": "I"})
+    earlier = (today - timedelta(days=21)).isoformat()
+    sign_in(page, "clinician", "clinician-demo-2026")
+    page.goto(f"/consultation/{patient.pk}/")
+    page.locator("#step-exam").get_by_text("Record an examination").click()
+    page.get_by_label("Examined on").fill(earlier)
+    page.get_by_label("Ludwig", exact=True).select_option("II")
+    for region, value in (("top", "10,5"), ("back", "0"), ("right side", "2,5"),
+                          ("left side", "0")):  # fmt: skip
+        page.get_by_label(f"SALT: {region}, % lost").fill(value)
+    page.get_by_role("button", name="Save examination").click()
+    notice = page.get_by_text(f"The exam dated {earlier} is recorded")
+    notice.wait_for()
+    assert f"the exam of {today.isoformat()} stays the current one" in notice.inner_text()
+    # The page shows the notice, above the steps, not the next step below it.
+    page.wait_for_function(
+        "el => { const r = el.getBoundingClientRect(); return r.top >= 0 && "
+        "r.bottom <= window.innerHeight; }",
+        arg=notice.element_handle(),
+    )
+    backdated = ScalpExam.objects.get(patient=patient, examined_on=earlier)
+    assert (backdated.salt_top, backdated.salt_right) == (10.5, 2.5)
+    screenshot(page, "consultation-backdated-exam")
+    assert page.console_errors == []

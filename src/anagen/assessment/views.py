@@ -14,6 +14,7 @@ from functools import wraps
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.messages.storage.base import BaseStorage
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -239,10 +240,23 @@ def _step(
         except services.AssessmentError as exc:
             f.apply_errors(form, exc, aliases(form) if aliases else None)
         else:
+            # A warning is shown above the steps: the page opens there, not at the next step.
+            warned = _has_warning(request)
             if request.htmx:
-                return _render(request, patient)
-            return redirect(_flow_url(patient, step))
+                response = _render(request, patient)
+                if warned:
+                    response["HX-Reswap"] = "outerHTML show:#consultation-flow:top"
+                return response
+            return redirect(_flow_url(patient, "" if warned else step))
     return _render(request, patient, {slot: form}, status=400)
+
+
+def _has_warning(request: HttpRequest) -> bool:
+    stored = messages.get_messages(request)
+    warned = any(m.level == messages.WARNING for m in stored)
+    if isinstance(stored, BaseStorage):
+        stored.used = False  # looked at, not shown: kept for the page that shows them
+    return warned
 
 
 @patient_first
