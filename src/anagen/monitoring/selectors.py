@@ -125,14 +125,6 @@ def visit_choices(patient: Patient) -> list[tuple[int, str]]:
     ]
 
 
-def had_exosome_session(patient: Patient) -> bool:
-    """Whether the patient has a (non-voided) exosome session: pages about the patient's
-    course then carry the investigational notice."""
-    return TreatmentSession.objects.filter(
-        clinic=patient.clinic, patient=patient, modality="exosome", voided_at__isnull=True
-    ).exists()
-
-
 def session_uses(patient: Patient) -> list[SessionUse]:
     """The patient's non-voided treatment sessions, newest first, each with the lot numbers
     of the vials recorded for it (lots of the patient's clinic only); two queries. What an

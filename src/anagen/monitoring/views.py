@@ -36,6 +36,7 @@ from anagen.monitoring.forms import (
 from anagen.monitoring.models import VIEWS, Photo, ScheduledVisit, Visit
 from anagen.patients.models import Patient
 from anagen.patients.selectors import log_request_access
+from anagen.treatments import selectors as treatment_selectors
 
 # Fields a service names that are not fields of the page's form: said in words.
 FIELD_LABELS = {"visit_id": "Visit", "scheduled_visit": "Appointment"}
@@ -692,7 +693,7 @@ def adverse_event_create(request: ClinicRequest, patient_id: int) -> HttpRespons
             "patient": patient,
             "grades": _grade_table(),
             "visits": visits,
-            "exosome_treated": selectors.had_exosome_session(patient),
+            "exosome_treated": treatment_selectors.had_exosome_session(patient),
         },
         status=_status(request),
     )
@@ -742,7 +743,7 @@ def adverse_event_edit(request: ClinicRequest, patient_id: int, event_id: int) -
             "event": event,
             "grades": _grade_table(),
             "history": history,
-            "exosome_treated": selectors.had_exosome_session(patient),
+            "exosome_treated": treatment_selectors.had_exosome_session(patient),
             # Here too, not only on its visit's page: an event reported outside a visit
             # could be voided nowhere.
             "may_void": can(request, "record.void"),

@@ -13,7 +13,7 @@ from anagen.accounts.models import Clinic
 from anagen.patients.models import Patient
 from anagen.patients.selectors import MAX_DB_ID
 from anagen.products.models import Lot, VialDraw
-from anagen.treatments.models import TreatmentSession
+from anagen.treatments.models import Modality, TreatmentSession
 
 
 def sessions_of(patient: Patient, *, include_voided: bool = False) -> QuerySet[TreatmentSession]:
@@ -24,6 +24,12 @@ def sessions_of(patient: Patient, *, include_voided: bool = False) -> QuerySet[T
         .prefetch_related("map_entries")
     )
     return qs if include_voided else qs.filter(voided_at__isnull=True)
+
+
+def had_exosome_session(patient: Patient) -> bool:
+    """Whether the patient has a (non-voided) exosome session: pages about the patient's
+    course then carry the investigational notice."""
+    return sessions_of(patient).filter(modality=Modality.EXOSOME).exists()
 
 
 def voided_session_count(patient: Patient) -> int:
