@@ -345,3 +345,46 @@ def test_the_database_refuses_a_username_differing_only_in_case(clinic_a, make_u
     assert list(
         User.objects.filter(username__iexact="nina").values_list("username", flat=True)
     ) == ["Nina"]
+
+
+# --- staff shared between clinics (security review 2026-12-06) ------------------------------
+
+
+def test_a_deactivated_member_cannot_be_taken_over_by_another_clinic(
+    client, clinic_a, clinic_b, make_user
+):
+    """The review: A deactivated its nurse; B's admin added the nurse to B, reset the
+    password, and once A reactivated the nurse, signed in as them and read A's patients."""
+    make_user(Role.ADMIN, clinic_a, username="a-admin")
+    nurse = make_user(Role.NURSE, clinic_a, username="nurse")
+    Membership.objects.filter(user=nurse, clinic=clinic_a).update(is_active=False)
+    b_admin = make_user(Role.ADMIN, clinic_b, username="b-admin")
+    client.force_login(b_admin)
+    taken = client.post("/accounts/members/", {"username": "nurse", "role": "nurse"})
+    assert taken.status_code == 400
+    assert taken.context["form"].errors["username"] == [services.NOT_ADDABLE]
+    assert not Membership.objects.filter(user=nurse, clinic=clinic_b).exists()
+    nurse.refresh_from_db()
+    assert not nurse.password_must_change
+
+
+def test_a_member_shared_with_another_clinic_has_the_role_changed_by_either(
+    client, clinic_a, clinic_b, make_user
+):
+    """The review: A's admin could not demote its own nurse once B had added them too."""
+    a_admin = make_user(Role.ADMIN, clinic_a, username="a-admin")
+    shared = make_user(Role.CLINICIAN, clinic_a, username="shared")
+    services.set_membership(shared, clinic_b, Role.NURSE)
+    client.force_login(a_admin)
+    response = client.post("/accounts/members/", {"username": "shared", "role": "nurse"})
+    assert response.status_code == 302
+    assert membership(shared, clinic_a).role == Role.NURSE.value
+    assert membership(shared, clinic_b).role == Role.NURSE.value  # B's role untouched
+
+
+def test_the_username_is_matched_whatever_its_case(client, clinic_a, make_user):
+    client.force_login(make_user(Role.ADMIN, clinic_a, username="admin"))
+    newcomer = User.objects.create_user(username="Newcomer", password="x" * 12)
+    response = client.post("/accounts/members/", {"username": " newcomer ", "role": "nurse"})
+    assert response.status_code == 302
+    assert membership(newcomer, clinic_a).role == Role.NURSE.value

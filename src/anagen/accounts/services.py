@@ -153,13 +153,15 @@ NOT_ADDABLE = (
 
 
 def _administers_every_clinic_of(admin: User, user: User, clinic: Clinic) -> bool:
-    """Whether ``admin`` administers every clinic ``user`` is active in besides ``clinic``:
+    """Whether ``admin`` administers every clinic ``user`` belongs to besides ``clinic``:
     what adding a member or resetting their password requires (one clinic's administrator
-    must not take over another clinic's staff member)."""
+    must not take over another clinic's staff member). A deactivated membership counts: its
+    clinic can reactivate it, and would then share an account another clinic had taken over
+    (its password reset, signed in to)."""
     other_clinics = set(
-        Membership.objects.filter(user=user, is_active=True)
-        .exclude(clinic=clinic)
-        .values_list("clinic_id", flat=True)
+        Membership.objects.filter(user=user).exclude(clinic=clinic).values_list(
+            "clinic_id", flat=True
+        )
     )
     administered = set(
         Membership.objects.filter(user=admin, is_active=True, role=Role.ADMIN.value).values_list(
@@ -272,10 +274,21 @@ def add_member(admin: User, clinic: Clinic, username: str, role: Role | str) -> 
     the page does not tell which usernames exist in other clinics. Taking the administrator
     role from the clinic's last active administrator is refused (LastAdminError).
     """
-    user = User.objects.filter(username=username, is_active=True).first()
-    if user is None or not _administers_every_clinic_of(admin, user, clinic):
+    user = _active_user_named(username.strip())
+    if user is None:
+        raise AccountError(NOT_ADDABLE)
+    # The clinic's own member (active or deactivated): their role here is this clinic's
+    # business, wherever else they work.
+    own = Membership.objects.filter(user=user, clinic=clinic).exists()
+    if not own and not _administers_every_clinic_of(admin, user, clinic):
         raise AccountError(NOT_ADDABLE)
     return set_membership(user, clinic, role, by=admin)
+
+
+def _active_user_named(username: str) -> User | None:
+    """The active account of that username, whatever its case (the database refuses two
+    usernames that differ only in case)."""
+    return User.objects.filter(username__iexact=username, is_active=True).first()
 
 
 def create_api_token(user: User, clinic: Clinic, name: str) -> tuple[ApiToken, str]:

@@ -42,3 +42,9 @@ document.addEventListener("htmx:afterSettle", (event) => {
   const first = form?.querySelector("input:not([type=hidden]):not([disabled]), select, button");
   if (first) first.focus();
 });
+// A form whose act cannot be taken back in one click (deactivating a member, resetting a
+// password) asks first; without a script the server's own checks still apply.
+document.addEventListener("submit", (event) => {
+  const message = event.target.dataset?.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
+});

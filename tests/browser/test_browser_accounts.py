@@ -1,0 +1,49 @@
+"""The members page in a real browser: acts that cannot be taken back in one click ask first."""
+
+import pytest
+
+from anagen.accounts.models import Membership
+from anagen.accounts.roles import Role
+
+from ..conftest import PASSWORD
+from .conftest import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_deactivating_a_member_asks_first_and_a_no_changes_nothing(page, clinic_a, make_user):
+    """Reset password and Deactivate sat side by side and acted on one click (review)."""
+    make_user(Role.ADMIN, clinic_a, username="boss")
+    nurse = make_user(Role.NURSE, clinic_a, username="nina")
+    sign_in(page, "boss", PASSWORD)
+    page.goto("/accounts/members/")
+    asked: list[str] = []
+
+    def answer(accept: bool):
+        def handle(dialog):
+            asked.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+
+        return handle
+
+    page.once("dialog", answer(False))
+    page.get_by_role("button", name="Deactivate nina").click()
+    page.wait_for_timeout(300)
+    assert asked == [
+        "Deactivate nina in Clinic A? Their API tokens for this clinic are revoked for good."
+    ]
+    assert Membership.objects.get(user=nurse, clinic=clinic_a).is_active
+
+    page.once("dialog", answer(False))
+    page.get_by_role("button", name="Set a temporary password for nina").click()
+    page.wait_for_timeout(300)
+    assert "Their sessions end and their API tokens stop working." in asked[-1]
+    nurse.refresh_from_db()
+    assert not nurse.password_must_change
+
+    page.once("dialog", answer(True))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Deactivate nina").click()
+    assert not Membership.objects.get(user=nurse, clinic=clinic_a).is_active
+    assert page.get_by_role("button", name="Reactivate nina").is_visible()
+    assert page.console_errors == []
