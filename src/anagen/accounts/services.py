@@ -159,9 +159,9 @@ def _administers_every_clinic_of(admin: User, user: User, clinic: Clinic) -> boo
     clinic can reactivate it, and would then share an account another clinic had taken over
     (its password reset, signed in to)."""
     other_clinics = set(
-        Membership.objects.filter(user=user).exclude(clinic=clinic).values_list(
-            "clinic_id", flat=True
-        )
+        Membership.objects.filter(user=user)
+        .exclude(clinic=clinic)
+        .values_list("clinic_id", flat=True)
     )
     administered = set(
         Membership.objects.filter(user=admin, is_active=True, role=Role.ADMIN.value).values_list(
