@@ -230,6 +230,23 @@ def test_free_text_is_at_most_a_long_page(man, clinician):
     assert not MedicalHistory.objects.exists() and not ScalpExam.objects.exists()
 
 
+def test_free_text_refuses_control_characters_and_direction_overrides(man, clinician):
+    """Exam findings with a right-to-left override (U+202E) and a bell (U+0007) were stored,
+    while the other apps refused them (review). Line breaks, tabs and emoji stay."""
+    errors = errors_of(
+        services.record_exam, man, clinician,
+        {"examined_on": TODAY, "findings": "thin \u202eterces\u0007 crown"},
+    )  # fmt: skip
+    assert errors["findings"] == ["Remove the control or invisible character(s) U+202E, U+0007."]
+    errors = errors_of(services.record_history, man, clinician, healthy_history(notes="a\x00b"))
+    assert errors["notes"] == ["Remove the NUL character."]
+    assert not MedicalHistory.objects.exists() and not ScalpExam.objects.exists()
+    exam = services.record_exam(
+        man, clinician, {"examined_on": TODAY, "findings": "line one\n\tline two 🙂"}
+    )
+    assert exam.findings == "line one\n\tline two 🙂"
+
+
 class TestExam:
     def test_every_salt_region_out_of_range_is_named_at_once(self, man, clinician):
         """Only the first was named: one round trip per wrong region."""

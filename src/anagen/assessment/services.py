@@ -43,7 +43,7 @@ from anagen.assessment.models import (
 )
 from anagen.core.checks import Refusal
 from anagen.core.history import save_with_history
-from anagen.core.text import long_date
+from anagen.core.text import hidden_characters, long_date
 from anagen.patients.models import Patient
 from anagen.patients.services import lock_patient
 
@@ -100,6 +100,13 @@ def _check_date(errors: dict[str, list[str]], field: str, value: Any) -> date | 
 
 
 def _text_limit(errors: dict[str, list[str]], field: str, text: str) -> str:
+    """Free text as the other apps take it (core.checks.read_text): line breaks and tabs
+    kept, no NUL or other control characters and no bidirectional overrides (a right-to-left
+    override shows a note's words in another order than they are stored)."""
+    if "\x00" in text:
+        _add(errors, field, "Remove the NUL character.")
+    elif hidden := hidden_characters(text, allow="\n\r\t"):
+        _add(errors, field, f"Remove the control or invisible character(s) {', '.join(hidden)}.")
     if len(text) > MAX_TEXT_CHARS:
         _add(errors, field, f"At most {MAX_TEXT_CHARS} characters (this has {len(text)}).")
     return text
