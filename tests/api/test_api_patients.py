@@ -62,6 +62,23 @@ def test_list_is_paginated_and_searchable(client, auth, clinic_a, make_patient):
     assert page["count"] == 7 and len(page["items"]) == 3
 
 
+def test_the_list_logs_each_patient_it_shows_with_contact_details(
+    client, auth, clinic_a, make_patient
+):
+    """The list gives phone, e-mail and address: a front desk token listed every patient
+    of the clinic without one access-log row (review), unlike a record opened."""
+    user, headers = auth
+    shown = [make_patient(clinic_a, user, family_name=f"Meitner{i}") for i in range(4)]
+    page = client.get("/api/v1/patients?limit=3&offset=1&q=meitner", headers=headers).json()
+    listed = {item["id"] for item in page["items"]}
+    assert len(listed) == 3
+    logged = AccessLog.objects.filter(channel="api", user=user)
+    assert sorted(row.patient_id for row in logged) == sorted(listed)
+    assert {row.path for row in logged} == {"/api/v1/patients"}
+    assert {row.clinic_id for row in logged} == {clinic_a.pk}
+    assert len({p.pk for p in shown} - listed) == 1  # the patient not on this page is not
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -7,7 +7,7 @@ from pydantic import ConfigDict
 
 from anagen.api.auth import guard
 from anagen.api.errors import refuse_nulls
-from anagen.api.pagination import BoundedPagination
+from anagen.api.pagination import LoggedPatientPagination
 from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
 from anagen.patients import selectors, services
@@ -116,9 +116,12 @@ def _patient(request: ClinicRequest, patient_id: int) -> Patient:
 
 
 @router.get(
-    "", response=list[PatientOut], summary="List and search patients", auth=guard("patient.view")
+    "",
+    response=list[PatientOut],
+    summary="List and search patients (with contact details: each patient listed is logged)",
+    auth=guard("patient.view"),
 )
-@paginate(BoundedPagination)
+@paginate(LoggedPatientPagination)
 def list_patients(request: ClinicRequest, filters: Query[PatientFilter]):
     return selectors.search_patients(
         request.clinic, filters.q, include_voided=filters.include_voided
