@@ -27,7 +27,7 @@ class LoggedPatientPagination(BoundedPagination):
     lists are; the count is not."""
 
     def paginate_queryset(
-        self, queryset: QuerySet, pagination: BoundedPagination.Input, request: HttpRequest,
+        self, queryset: QuerySet, pagination: LimitOffsetPagination.Input, request: HttpRequest,
         **params: Any,
     ) -> Any:  # fmt: skip
         page = super().paginate_queryset(queryset, pagination, request, **params)
