@@ -85,6 +85,31 @@ def test_future_date_of_birth_is_refused(clinic_a, admin):
     assert "future" in str(exc.value)
 
 
+@pytest.mark.parametrize(
+    ("born", "refused"),
+    [(date(1896, 11, 26), False), (date(1896, 11, 25), False), (date(1896, 11, 24), True),
+     (date(1896, 1, 1), True)],
+)  # fmt: skip
+def test_the_oldest_plausible_birth_date_is_counted_to_the_day(born, refused):
+    """1896-01-01 was taken and 1895-12-31 refused: the limit compared years (review)."""
+    from django.core.exceptions import ValidationError
+
+    from anagen.patients.services import validate_date_of_birth
+
+    today = date(2026, 11, 25)
+    if refused:
+        with pytest.raises(ValidationError, match="more than 130 years ago"):
+            validate_date_of_birth(born, today)
+    else:
+        validate_date_of_birth(born, today)
+
+
+def test_the_age_limit_on_29_february_counts_from_28_february():
+    from anagen.patients.services import validate_date_of_birth
+
+    validate_date_of_birth(date(1898, 2, 28), date(2028, 2, 29))  # no ValueError
+
+
 def test_a_record_number_differing_only_in_case_is_the_same_one(clinic_a, admin, make_patient):
     first = make_patient(clinic_a, admin, medical_record_number="DEMO-0046")
     other = make_patient(clinic_a, admin, medical_record_number="DEMO-0047")

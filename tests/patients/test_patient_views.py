@@ -344,6 +344,19 @@ def test_search_ignores_apostrophes(clinician, clinic_a, make_patient, query):
     assert list(selectors.search_patients(clinic_a, query)) == [found]
 
 
+@pytest.mark.parametrize("query", ["'", "’", "''"])
+def test_a_search_of_apostrophes_only_finds_names_with_one_not_everybody(
+    clinician, clinic_a, make_patient, query
+):
+    """A lone ' listed every patient of the clinic (review): its plain form is empty."""
+    from anagen.patients import selectors
+
+    found = make_patient(clinic_a, clinician, given_name="Zoë", family_name="O'Brien")
+    make_patient(clinic_a, clinician, given_name="Brien", family_name="Orr")
+    listed = list(selectors.search_patients(clinic_a, query))
+    assert listed == ([found] if query == "'" else [])
+
+
 @pytest.mark.parametrize("query", ["1984-03-14", "14.03.1984", "14/03/1984", "ada 1984-03-14"])
 def test_search_finds_a_birth_date_as_typed(clinician, clinic_a, make_patient, query):
     from datetime import date

@@ -50,7 +50,10 @@ def search_patients(
             continue
         key = search_key(term)
         plain = "".join(ch for ch in key if ch not in APOSTROPHES)
-        qs = qs.filter(Q(search_text__contains=key) | Q(search_plain__contains=plain))
+        # A term of apostrophes only is looked for as typed: its plain form is empty and
+        # would match every patient.
+        plain_match = Q(search_plain__contains=plain) if plain else Q()
+        qs = qs.filter(Q(search_text__contains=key) | plain_match)
     return qs
 
 
