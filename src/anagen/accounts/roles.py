@@ -43,7 +43,8 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
     ),
     "patient.void": (
         frozenset({Role.ADMIN, Role.CLINICIAN}),
-        "Void a patient record entered in error (with a reason; nothing is deleted)",
+        "Void a patient record entered in error, or restore one voided in error (with a "
+        "reason; nothing is deleted)",
     ),
     "record.void": (
         frozenset({Role.ADMIN, Role.CLINICIAN}),

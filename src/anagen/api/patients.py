@@ -172,6 +172,17 @@ def void_patient(request: ClinicRequest, patient_id: int, payload: PatientVoidIn
     return services.void_patient(patient, request.user, payload.reason)
 
 
+@router.post(
+    "/{int:patient_id}/restore",
+    response=PatientOut,
+    summary="Restore a record voided in error (the history keeps the void and the restoration)",
+    auth=guard("patient.void"),
+)
+def restore_patient(request: ClinicRequest, patient_id: int, payload: PatientVoidIn):
+    patient = _patient(request, patient_id)
+    return services.restore_patient(patient, request.user, payload.reason)
+
+
 @router.get(
     "/{int:patient_id}/history",
     response=list[PatientHistoryOut],

@@ -68,6 +68,15 @@ class VoidForm(forms.Form):
     )
 
 
+class RestoreForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        min_length=5,
+        max_length=1000,
+        help_text="Why the void was an error (for example: the wrong record was voided).",
+    )
+
+
 class PatientSearchForm(forms.Form):
     q = forms.CharField(required=False, max_length=100, label="Search")
     include_voided = forms.BooleanField(required=False, label="Include voided records")

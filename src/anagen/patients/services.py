@@ -10,6 +10,7 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import Truncator
 
 from anagen.accounts.models import Clinic, User
 from anagen.core.checks import Refusal
@@ -229,16 +230,20 @@ def _check_mrn_free(clinic: Clinic, mrn: str, patient: Patient | None = None) ->
     others = Patient.objects.filter(clinic=clinic, medical_record_number__iexact=mrn)
     if patient is not None:
         others = others.exclude(pk=patient.pk)
-    taken = others.values_list("medical_record_number", flat=True).first()
+    taken = others.first()
     if taken is not None:
-        shown = "" if taken == mrn else f" (as {taken})"
-        raise PatientError(
-            {
-                "medical_record_number": [
-                    f"This medical record number is already used in this clinic{shown}."
-                ]
-            }
-        )
+        number = taken.medical_record_number
+        shown = "" if number == mrn else f" (as {number})"
+        message = f"This medical record number is already used in this clinic{shown}."
+        if taken.is_voided:
+            # A void made in error is undone on that record, not by registering again.
+            message = (
+                f"This medical record number belongs to a voided record{shown}: "
+                f"{taken.full_name}, voided {timezone.localtime(taken.voided_at):%Y-%m-%d} "
+                f"({Truncator(taken.void_reason).chars(80)}). "
+                "If that record was voided in error, restore it instead."
+            )
+        raise PatientError({"medical_record_number": [message]})
 
 
 def field_problems(
@@ -400,3 +405,40 @@ def void_patient(patient: Patient, user: User, reason: str) -> Patient:
         fresh.voided_by = user
         fresh.void_reason = reason
         return _save(fresh, user, f"voided: {reason}")
+
+
+def restore_patient(patient: Patient, user: User, reason: str) -> Patient:
+    """Undo a void made in error (the wrong record voided): the record is current again and
+    editable; the history keeps the void and the restoration, each with its reason.
+
+    Refused when another current record of the clinic holds the same person (the same date
+    of birth and names, as at registration): restoring would make them two."""
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise PatientError({"reason": ["Give the reason for restoring (at least 5 characters)."]})
+    with transaction.atomic():
+        fresh = lock_patient(patient)
+        if not fresh.is_voided:
+            raise PatientError({"__all__": ["This record is not voided."]})
+        same = [
+            p
+            for p in possible_duplicates(fresh.clinic, {
+                "given_name": fresh.given_name, "family_name": fresh.family_name,
+                "date_of_birth": fresh.date_of_birth,
+            })
+            if p.pk != fresh.pk
+        ]  # fmt: skip
+        if same:
+            raise PatientError(
+                {
+                    "__all__": [
+                        "The person has a current record since: "
+                        + ", ".join(f"{p.full_name} ({p.medical_record_number})" for p in same)
+                        + ". Go on in that record; void it first if this one should be kept."
+                    ]
+                }
+            )
+        fresh.voided_at = None
+        fresh.voided_by = None
+        fresh.void_reason = ""
+        return _save(fresh, user, f"restored: {reason}")

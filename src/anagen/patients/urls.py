@@ -9,4 +9,5 @@ urlpatterns = [
     path("<int:patient_id>/", views.patient_detail, name="detail"),
     path("<int:patient_id>/edit/", views.patient_edit, name="edit"),
     path("<int:patient_id>/void/", views.patient_void, name="void"),
+    path("<int:patient_id>/restore/", views.patient_restore, name="restore"),
 ]

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 from anagen.accounts.permissions import can, require_permission
 from anagen.core.http import ClinicRequest, query_without_page
 from anagen.patients import selectors, services
-from anagen.patients.forms import PatientForm, PatientSearchForm, VoidForm
+from anagen.patients.forms import PatientForm, PatientSearchForm, RestoreForm, VoidForm
 from anagen.patients.models import Patient
 
 
@@ -131,3 +131,27 @@ def patient_void(request: ClinicRequest, patient_id: int) -> HttpResponse:
             return redirect("patients:detail", patient_id=patient.pk)
     status = 400 if request.method == "POST" else 200
     return render(request, "patients/void.html", {"form": form, "patient": patient}, status=status)
+
+
+@require_permission("patient.void")
+@require_http_methods(["GET", "POST"])
+def patient_restore(request: ClinicRequest, patient_id: int) -> HttpResponse:
+    patient = selectors.get_patient(request.clinic, patient_id)
+    if not patient.is_voided:
+        messages.error(request, "This record is not voided.")
+        return redirect("patients:detail", patient_id=patient.pk)
+    form = RestoreForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.restore_patient(patient, request.user, form.cleaned_data["reason"])
+        except services.PatientError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(
+                request, "Record restored. The void and its reason stay in the history."
+            )
+            return redirect("patients:detail", patient_id=patient.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "patients/restore.html", {"form": form, "patient": patient}, status=status
+    )
