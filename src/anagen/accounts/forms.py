@@ -5,7 +5,7 @@ from django.conf import settings
 
 from anagen.accounts.clinic_time import time_zone_names
 from anagen.accounts.models import Membership
-from anagen.core.forms import OpenedValuesForm
+from anagen.core.forms import OpenedValuesForm, form_field
 
 
 class ApiTokenForm(forms.Form):
@@ -71,3 +71,20 @@ class ClinicTimeZoneForm(OpenedValuesForm, forms.Form):
         field.error_messages["invalid_choice"] = (
             "“%(value)s” is not a time zone: choose one from the list."
         )
+
+
+class AuditFilterForm(forms.Form):
+    """Filters of the clinic's audit trail (a GET form: every field optional)."""
+
+    user = forms.ChoiceField(required=False, label="Made by")
+    record = forms.ChoiceField(required=False, label="Kind of record")
+    mrn = forms.CharField(required=False, max_length=100, label="Patient (record number)")
+    before = forms.DateTimeField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: object, usernames: list[str], kinds: list[tuple[str, str]],
+                 **kwargs: object) -> None:  # fmt: skip
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        form_field(self, "user", forms.ChoiceField).choices = [
+            ("", "Anyone"), *((u, u) for u in usernames)
+        ]  # fmt: skip
+        form_field(self, "record", forms.ChoiceField).choices = [("", "Every kind"), *kinds]

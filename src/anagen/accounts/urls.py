@@ -14,6 +14,7 @@ urlpatterns = [
     path("tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("clinic/time-zone/", views.clinic_time_zone, name="clinic_time_zone"),
     path("members/", views.members, name="members"),
+    path("audit/", views.audit_trail, name="audit"),
     path("members/new/", views.member_create, name="member_create"),
     path(
         "members/<int:membership_id>/reset-password/",

@@ -11,11 +11,12 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from anagen.accounts import services
+from anagen.accounts import selectors, services
 from anagen.accounts.clinic_time import zone_of
 from anagen.accounts.forms import (
     AccountForm,
     ApiTokenForm,
+    AuditFilterForm,
     ClinicTimeZoneForm,
     MemberForm,
     SwitchClinicForm,
@@ -25,6 +26,7 @@ from anagen.accounts.models import ApiToken, Clinic, Membership, User
 from anagen.accounts.permissions import require_permission
 from anagen.accounts.roles import Role, allowed
 from anagen.core.http import ClinicRequest
+from anagen.patients.models import Patient
 
 
 class LoginView(auth_views.LoginView):
@@ -249,3 +251,52 @@ def member_set_active(request: ClinicRequest, membership_id: int, active: bool) 
     name = services.display_name(membership.user)
     messages.success(request, f"{name} is {'active again' if active else 'deactivated'}.")
     return _after_member_change(request)
+
+
+AUDIT_PAGE = 50
+
+
+@require_permission("audit.view")
+@require_http_methods(["GET"])
+def audit_trail(request: ClinicRequest) -> HttpResponse:
+    """Every change to the clinic's records, newest first, 50 to a page."""
+    staff = Membership.objects.filter(clinic=request.clinic).select_related("user")
+    users = {m.user.username: m.user for m in staff}
+    form = AuditFilterForm(
+        request.GET or None, usernames=sorted(users), kinds=selectors.record_kinds()
+    )
+    entries: list[selectors.AuditEntry] = []
+    patient = None
+    if form.is_bound and not form.is_valid():
+        status = 400
+    else:
+        status = 200
+        data = form.cleaned_data if form.is_bound else {}
+        mrn = (data.get("mrn") or "").strip()
+        if mrn:
+            patient = Patient.objects.filter(
+                clinic=request.clinic, medical_record_number__iexact=mrn
+            ).first()
+            if patient is None:
+                form.add_error("mrn", "No patient of this clinic has this record number.")
+                status = 400
+        if status == 200:
+            entries = selectors.audit_trail(
+                request.clinic,
+                before=data.get("before"),
+                user=users.get(data.get("user") or ""),
+                record=data.get("record") or "",
+                patient_id=patient.pk if patient else None,
+                limit=AUDIT_PAGE,
+            )
+    older = None
+    if len(entries) == AUDIT_PAGE:
+        query = request.GET.copy()
+        query["before"] = entries[-1].when.isoformat()
+        older = query.urlencode()
+    return render(
+        request,
+        "accounts/audit.html",
+        {"form": form, "entries": entries, "older": older, "patient": patient},
+        status=status,
+    )
