@@ -204,6 +204,34 @@ def _counted_hairs(analysis, n):
     return [h["id"] for h in analysis.hairs if h["counted"]][:n]
 
 
+def _near_pair(hairs, um_per_px, exclude=()):
+    """Two counted hairs whose nearest ends lie within a merge's reach (pieces of one hair,
+    as far as a merge can tell)."""
+    from anagen.imaging.engine.corrections import joined
+    from anagen.imaging.services import MERGE_MAX_GAP_UM
+
+    counted = [h for h in hairs if h["counted"] and h["id"] not in exclude]
+    for i, a in enumerate(counted):
+        for b in counted[i + 1 :]:
+            _, (gap,) = joined([a["centreline_px"], b["centreline_px"]])
+            if gap * um_per_px <= MERGE_MAX_GAP_UM / 2:
+                return a["id"], b["id"]
+    raise AssertionError("no two hairs near each other")
+
+
+def _far_pair(hairs, um_per_px):
+    from anagen.imaging.engine.corrections import joined
+    from anagen.imaging.services import MERGE_MAX_GAP_UM
+
+    counted = [h for h in hairs if h["counted"]]
+    for i, a in enumerate(counted):
+        for b in counted[i + 1 :]:
+            _, (gap,) = joined([a["centreline_px"], b["centreline_px"]])
+            if gap * um_per_px > 2 * MERGE_MAX_GAP_UM:
+                return a["id"], b["id"], gap * um_per_px
+    raise AssertionError("no two hairs far apart")
+
+
 def test_the_correction_log_says_what_was_done_by_whom_and_when_in_words(
     client, analysed, patient, nurse
 ):
@@ -272,10 +300,23 @@ def test_the_add_form_says_its_numbers_are_pixels_and_the_overlay_can_fill_them(
     assert f'id="add-hair-{analysed.pk}"' in page and "imaging/overlay-pick.js" in page
 
 
+def test_a_merge_of_hairs_far_apart_is_refused_naming_the_distance(client, analysed, patient):
+    """Hairs 2 mm apart were joined by a straight bridge across the field (review): a typo
+    in a hair number would have changed the count and the units without a word."""
+    a, b, gap_um = _far_pair(analysed.hairs, analysed.result["um_per_px"])
+    r = _correct(client, patient, analysed, op="merge", hair_ids=f"{a}, {b}")
+    page = r.content.decode()
+    assert f"Hair numbers: hair {b} is {gap_um / 1000:.2f} mm from the hair(s) before it" in page
+    assert "at most 0.30 mm apart" in page
+    analysed.refresh_from_db()
+    assert analysed.edits == [] and analysed.corrected_summary is None
+
+
 def test_the_per_hair_table_shows_the_corrected_state_beside_the_automatic_one(
     client, analysed, patient
 ):
-    removed, resized, merged_a, merged_b = _counted_hairs(analysed, 4)
+    merged_a, merged_b = _near_pair(analysed.hairs, analysed.result["um_per_px"])
+    removed, resized = [i for i in _counted_hairs(analysed, 4) if i not in {merged_a, merged_b}][:2]
     auto = {h["id"]: h for h in analysed.hairs}
     _correct(client, patient, analysed, op="remove", hair_id=removed)
     _correct(client, patient, analysed, op="set_diameter", hair_id=resized, diameter_um="30")
@@ -452,7 +493,7 @@ def test_api_lists_details_corrects_and_reanalyses(
     )
     detail = client.get(f"{base}/analyses/{analysed.pk}", headers=h).json()
     assert len(detail["hairs_automatic"]) == len(analysed.hairs)
-    ids = [x["id"] for x in detail["hairs_automatic"] if x["counted"]][:2]
+    ids = list(_near_pair(detail["hairs_automatic"], analysed.result["um_per_px"]))
     r = client.post(
         f"{base}/analyses/{analysed.pk}/corrections",
         {"op": "merge", "hair_ids": ids},

@@ -43,6 +43,7 @@ from anagen.imaging.engine.analyze import (
     TERMINAL_CUTOFF_UM_RANGE,
 )
 from anagen.imaging.engine.compare import GROWTH_MM_PER_DAY, MIN_REGISTRATION_SCORE
+from anagen.imaging.engine.corrections import joined
 from anagen.imaging.models import (
     COMPARISON_DAYS,
     MAX_CALIBRATED_SIDE_PX,
@@ -822,6 +823,27 @@ def _check_hair_ids(replay: EditReplay, edit: dict[str, Any]) -> None:
             )  # fmt: skip
 
 
+# A merge joins the pieces of one hair that the analysis broke (at a crossing hair, a glare
+# spot or a faint stretch): a bridge longer than this is two hairs, or a mistyped number.
+MERGE_MAX_GAP_UM = 300.0
+
+
+def _check_merge_gap(current: Analysis, edit: dict[str, Any]) -> None:
+    """Refuse a merge whose hairs lie far apart at their nearest ends, naming the distance."""
+    by_id = {h.id: h for h in current.hairs}
+    ids = edit["hair_ids"]
+    _, gaps = joined([by_id[i].centreline_px for i in ids])
+    for i, gap_px in zip(ids[1:], gaps, strict=True):
+        gap_um = gap_px * current.um_per_px
+        if gap_um > MERGE_MAX_GAP_UM:
+            raise ImagingError(
+                {"hair_ids": [f"Hair {i} is {gap_um / 1000:.2f} mm from the hair(s) before it "
+                              f"at the nearest ends: a merge joins pieces of one hair at most "
+                              f"{MERGE_MAX_GAP_UM / 1000:.2f} mm apart. Check the numbers on "
+                              "the overlay."]}
+            )  # fmt: skip
+
+
 def _to_engine(edit: dict[str, Any], author: str) -> dict[str, Any]:
     """Our edit dict -> the engine's stored edit format (Corrections.to_dict)."""
     c = Corrections()
@@ -889,6 +911,8 @@ def _save_edits(
             assert edit is not None
             _check_hair_ids(replay, edit)
             _check_not_added_twice(replay, edit)
+            if edit["op"] == "merge":
+                _check_merge_gap(Corrections.from_dict({"edits": edits}).apply(auto), edit)
             edits.append(edit)
             reason = f"correction: {edit['op']}"
             what = replay_edits(replay.automatic_ids, edits).texts[-1]

@@ -26,6 +26,21 @@ class CorrectionError(ValueError):
     """An edit refers to a hair that does not exist, or is malformed."""
 
 
+def joined(centrelines: list[Any]) -> tuple[np.ndarray, list[float]]:
+    """The centrelines joined in order, each at the nearest pair of ends of what is joined so
+    far and the next one, and the gap bridged at each join (px): what a merge makes."""
+    pl = np.asarray(centrelines[0], float).reshape(-1, 2)
+    gaps: list[float] = []
+    for line in centrelines[1:]:
+        q = np.asarray(line, float).reshape(-1, 2)
+        opts = [(pl, q), (pl, q[::-1]), (pl[::-1], q), (pl[::-1], q[::-1])]
+        dists = [float(np.hypot(*(a[-1] - b[0]))) for a, b in opts]
+        best = int(np.argmin(dists))
+        gaps.append(dists[best])
+        pl = np.vstack(opts[best])
+    return pl, gaps
+
+
 @dataclass
 class Corrections:
     edits: list[dict[str, Any]] = field(default_factory=list)
@@ -133,13 +148,7 @@ class Corrections:
                 take(get(e["hair_id"]).id, "removed")
             elif op == "merge":
                 parts = [get(i) for i in e["hair_ids"]]
-                pl = np.asarray(parts[0].centreline_px, float)
-                for p in parts[1:]:
-                    q = np.asarray(p.centreline_px, float)
-                    # Join at the nearest pair of ends.
-                    opts = [(pl, q), (pl, q[::-1]), (pl[::-1], q), (pl[::-1], q[::-1])]
-                    gaps = [float(np.hypot(*(a[-1] - b[0]))) for a, b in opts]
-                    pl = np.vstack(opts[int(np.argmin(gaps))])
+                pl, _ = joined([p.centreline_px for p in parts])
                 lens = np.array([p.length_um for p in parts])
                 d = float(np.average([p.diameter_um for p in parts], weights=np.maximum(lens, 1)))
                 for p in parts:
