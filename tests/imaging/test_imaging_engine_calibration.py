@@ -37,3 +37,28 @@ def test_field_of_view():
         calibrate_from_field_of_view(0, 10.0)
     with pytest.raises(CalibrationError):
         calibrate_from_field_of_view(1000, -1.0)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
+def test_a_trichoscopy_field_is_not_taken_for_a_micrometer(seed):
+    """Hair images gave 0.23-0.63 µm/px with no warning (review): the illumination's broad
+    peak stood far above the spectrum's median, though not above its own frequency's."""
+    params = synth.random_params(np.random.default_rng(seed))
+    image, _ = synth.render(synth.make_scene(params, seed), noise_seed=seed)
+    with pytest.raises(CalibrationError, match="no stage-micrometer rulings"):
+        calibrate_from_micrometer(image, 100.0)
+
+
+def test_a_scale_the_analysis_would_refuse_is_refused_here_naming_the_range():
+    img = synth.render_micrometer(2.0, spacing_um=100.0, seed=3)
+    # Rulings 50 µm apart taken for 2 µm (a unit slip) or 3 mm.
+    with pytest.raises(CalibrationError, match=r"0\.040 µm/px, outside the 0\.5-30\.0 µm/px"):
+        calibrate_from_micrometer(img, 2.0)
+    with pytest.raises(CalibrationError, match=r"59\.9\d+ µm/px, outside"):
+        calibrate_from_micrometer(img, 3000.0)
+
+
+def test_rulings_too_close_to_measure_are_refused():
+    img = synth.render_micrometer(1.0, spacing_um=2.8, seed=1)
+    with pytest.raises(CalibrationError, match=r"2\.8 px apart, too close to measure"):
+        calibrate_from_micrometer(img, 2.8)
