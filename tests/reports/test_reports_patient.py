@@ -323,3 +323,32 @@ def test_the_report_lists_the_further_treatment_decisions(clinician, treated):
 def test_a_report_without_decisions_says_so(treated):
     patient, _ = treated
     assert "No further-treatment decision recorded." in _html(patient)
+
+
+def test_eight_visits_print_every_column_within_the_page(treated, clinician):
+    """With 8 visits the measurement table ran off the right edge and the last visits'
+    values were cut (review): the table is printed in blocks of at most six visits."""
+    from datetime import timedelta
+
+    from anagen.monitoring import services as monitoring
+
+    from .pdftext import boxes_past_the_right_margin
+
+    patient, data = treated
+    start = data["visits"][0].visit_date
+    densities = [141.0, 146.0, 150.0, 155.0, 159.0]
+    for i, density in enumerate(densities, start=1):  # weeks 2-10, between weeks 0 and 12
+        monitoring.record_visit(
+            patient, clinician,
+            {"visit_date": start + timedelta(weeks=2 * i), "target_area_cm2": 1.0,
+             "hair_count": round(density), "density_per_cm2": density},
+        )  # fmt: skip
+    html = _html(patient)
+    assert html.count('class="measures"') == 2  # 6 visits, then 2
+    assert boxes_past_the_right_margin(html, "table", "measures") == []
+    text = " ".join(layout_text(html))
+    for density in densities:
+        change = density - 120.0
+        assert f"+{change:.1f} ({100 * change / 120.0:+.1f} %)" in text, density
+    # Each block names its measures again.
+    assert text.count("Hair density") >= 2

@@ -28,6 +28,9 @@ from anagen.reports.pdf import data_uri, svg_uri
 from anagen.treatments import scalp_zones
 from anagen.treatments.models import TreatmentSession
 
+# Visit columns per measurement table on an A4 page beside the measure names (one column
+# holds "+12.5 (+10.4 %)" on one line).
+VISITS_PER_BLOCK = 6
 PHOTO_MAX_SIDE_PX = 900  # enough for half an A4 page at ~200 dpi; keeps the PDF small
 
 
@@ -105,6 +108,20 @@ class PatientReport:
     @property
     def has_within_noise(self) -> bool:
         return any(c.within_noise for m in self.measures for c in m.cells)
+
+    @property
+    def measure_blocks(self) -> list[tuple[list[VisitColumn], list[MeasureRow]]]:
+        """The measurement table in blocks of at most VISITS_PER_BLOCK visit columns, each
+        a table of its own with the measure names again: an A4 page holds no more (with 8
+        visits the last columns ran off the page and their values were not printed)."""
+        n = VISITS_PER_BLOCK
+        return [
+            (
+                self.visits[i : i + n],
+                [MeasureRow(m.label, m.unit, m.cells[i : i + n]) for m in self.measures],
+            )
+            for i in range(0, len(self.visits), n)
+        ]
 
     @property
     def session_rows(self) -> list[list[SessionRow | None]]:
