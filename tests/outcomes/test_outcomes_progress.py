@@ -293,3 +293,22 @@ def test_an_arm_keeps_its_colour_whatever_other_arms_are_shown():
     assert len(set(everyone.values())) == 4
     unlisted = colours(["microneedling+prp"])["microneedling+prp"]
     assert unlisted == colours(["microneedling+prp", "none"])["microneedling+prp"]
+
+
+def test_the_chart_draws_one_line_per_source_not_one_through_both():
+    """Manual counts of 106-151 /cm² and a 357 /cm² image-analysis field were one line."""
+    result = build_progress(
+        [
+            _sourced(1, 0, manual={"density_per_cm2": 106.0, "target_area_cm2": 1.0}),
+            _sourced(2, 28, manual={"density_per_cm2": 151.0, "target_area_cm2": 1.0}),
+            _sourced(3, 29, imaging={"density_per_cm2": 357.0, "target_area_cm2": 0.18}),
+        ],
+        1,
+    )
+    spec = progress_chart_spec(result)
+    density = [v for v in spec["data"]["values"] if v["measure"] == "Hair density (hairs/cm²)"]
+    assert [(v["value"], v["source"]) for v in density] == [
+        (106.0, "manual count"), (151.0, "manual count"), (357.0, "image analysis")
+    ]  # fmt: skip
+    line = spec["spec"]["layer"][0]
+    assert line["encoding"]["color"]["field"] == "source"

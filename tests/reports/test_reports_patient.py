@@ -286,7 +286,8 @@ def test_the_consents_section_says_when_no_consent_is_on_file(clinic_a, clinicia
 
 def test_the_density_chart_has_a_printed_caption_for_its_dashed_line(treated):
     patient, _ = treated
-    text = " ".join(layout_text(_html(patient)))
+    # (The line may break after the slash of "hairs/cm²".)
+    text = " ".join(layout_text(_html(patient))).replace("/ ", "/")
     assert "Dashed line: the baseline, 120 hairs/cm²." in text
 
 
@@ -352,3 +353,24 @@ def test_eight_visits_print_every_column_within_the_page(treated, clinician):
         assert f"+{change:.1f} ({100 * change / 120.0:+.1f} %)" in text, density
     # Each block names its measures again.
     assert text.count("Hair density") >= 2
+
+
+def test_the_density_chart_joins_values_of_the_baselines_source_only(treated, clinician):
+    """The chart joined manual 1 cm² counts to an image-analysis field of another site
+    (a jump from 136 to 357 /cm²; review). The table shows every value; the chart the
+    baseline's source, and its caption says what it left out."""
+    from anagen.monitoring.models import Measurement
+
+    patient, data = treated
+    # The last visit measured by image analysis only (of another site, 357 /cm²).
+    Measurement.objects.filter(visit=data["visits"][-1]).update(
+        source=Measurement.Source.IMAGING, density_per_cm2=357.0, target_area_cm2=0.18
+    )
+    report = selectors.patient_report(patient, generated_at=timezone.now(), generated_by="t")
+    caption = report.density_chart_caption
+    assert "by visit date, counted by the clinic." in caption
+    assert "1 value measured otherwise is not plotted" in caption
+    import base64
+
+    svg = base64.b64decode(report.density_chart_uri.split(",", 1)[1]).decode()
+    assert svg.count("<circle") == 2 and ": 357</title>" not in svg  # baseline and week 12

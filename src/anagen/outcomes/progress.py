@@ -403,6 +403,9 @@ def forecast_panel(
 # --- Vega-Lite specs -----------------------------------------------------------------------
 
 
+SOURCE_LABELS = {"manual": "manual count", "imaging": "image analysis"}
+
+
 def progress_chart_spec(progress: Progress) -> dict[str, Any] | None:
     """Small multiples: each measure over study weeks, baseline as a dashed rule.
 
@@ -427,6 +430,7 @@ def progress_chart_spec(progress: Progress) -> dict[str, Any] | None:
                     "value": round(c.value, 3),
                     "change": None if c.change is None else round(c.change, 3),
                     "baseline": None if base is None else round(base, 3),
+                    "source": SOURCE_LABELS.get(c.source, c.source or "unknown"),
                 })  # fmt: skip
     if not values:
         return None
@@ -452,10 +456,15 @@ def progress_chart_spec(progress: Progress) -> dict[str, Any] | None:
                         "x": {"field": "week", "type": "quantitative", "title": "Study week"},
                         "y": {"field": "value", "type": "quantitative", "title": None,
                               "scale": {"zero": False}},
+                        # One line per source: a manual count and an image-analysis
+                        # field of another size are not joined (review).
+                        "color": {"field": "source", "type": "nominal",
+                                  "title": "Measured by"},
                         "tooltip": [
                             {"field": "week", "title": "Week"},
                             {"field": "value", "title": "Value"},
                             {"field": "change", "title": "Change from baseline"},
+                            {"field": "source", "title": "Measured by"},
                         ],
                     },
                 },

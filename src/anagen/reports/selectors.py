@@ -275,10 +275,20 @@ def _with_margin(svg: str, margin: int = 40) -> str:
     return svg.replace(old, new, 1)
 
 
-def _density_caption(baseline: float | None) -> str:
-    text = "Hair density (hairs/cm²) at each visit with a density, by visit date."
+SOURCE_WORDS = {"manual": "counted by the clinic", "imaging": "measured by image analysis"}
+
+
+def _density_caption(baseline: float | None, source: str = "", left_out: int = 0) -> str:
+    text = "Hair density (hairs/cm²) at each visit with a density, by visit date"
+    text += f", {source}." if source else "."
     if baseline is not None:
         text += f" Dashed line: the baseline, {_fmt(baseline, 0)} hairs/cm²."
+    if left_out:
+        text += (
+            f" {left_out} value{'s' if left_out > 1 else ''} measured otherwise "
+            f"{'are' if left_out > 1 else 'is'} not plotted (a manual count and an "
+            "image-analysis field are not comparable); the table gives them."
+        )
     return text
 
 
@@ -297,11 +307,17 @@ def patient_report(patient: Patient, *, generated_at: datetime, generated_by: st
     result = outcomes.patient_progress(patient, with_forecast=False)
     visits, measures = _measure_table(result)
     baseline = next((r for r in result.rows if r.is_baseline), None)
-    series = [
-        (r.visit_date, r.cells["density_per_cm2"].value)
-        for r in result.rows
+    # One line joins values of one source only: the baseline's (as the table's changes). A
+    # line from manual 1 cm² counts to an image-analysis field jumped 106-151 -> 357 (review).
+    densities = [
+        (r.visit_date, r.cells["density_per_cm2"]) for r in result.rows
         if r.cells["density_per_cm2"].value is not None
-    ]
+    ]  # fmt: skip
+    plotted = baseline.cells["density_per_cm2"].source if baseline else ""
+    if not plotted and densities:
+        plotted = densities[0][1].source
+    series = [(d, c.value) for d, c in densities if c.source == plotted]
+    left_out = len(densities) - len(series)
     chart = charts.line_chart_svg(
         series,
         title="Hair density over time",
@@ -329,7 +345,9 @@ def patient_report(patient: Patient, *, generated_at: datetime, generated_by: st
         baseline_date=baseline.visit_date if baseline else None,
         # No density recorded: no chart (an empty frame read as a chart with nothing on it).
         density_chart_uri=svg_uri(_with_margin(chart)) if series else "",
-        density_chart_caption=_density_caption(result.baseline_value("density_per_cm2")),
+        density_chart_caption=_density_caption(
+            result.baseline_value("density_per_cm2"), SOURCE_WORDS.get(plotted, ""), left_out
+        ),
         photo_pairs=_photo_pairs(patient, result.photo_pairs),
         adverse_events=list(monitoring_selectors.adverse_events_of(patient)),
         decisions=_decisions(patient),
