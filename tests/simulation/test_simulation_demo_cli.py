@@ -127,6 +127,41 @@ def test_cli_sample_size_closed_form_is_t_test_with_reference_formula_alongside(
     assert "-> 77 per arm" in out and "-> 76 per arm" in out  # t-test; REF B§4 table
 
 
+def test_cli_closed_form_allows_for_dropout_at_random_over_the_last_visit(capsys):
+    """--dropout 0.5 still printed 92 per arm with no word on enrolment (review)."""
+    argv = ["sample-size", "--delta", "10", "--sd", "24", "--dropout", "0.5"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    # 48 weeks at 0.5 per year: exp(-0.5 * 336 / 365.25) = 0.631 kept; 92 / 0.631 -> 146.
+    assert "-> 92 per arm" in out
+    assert "about 37 % lost by the last visit; enrol 146 per arm to keep 92 analysable" in out
+    argv += ["--weeks", "0,24", "--design", "split"]
+    assert cli.main(argv) == 0
+    assert "over 24 weeks" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--delta", "10", "--stages", "IV"], "--stages: not used by the closed form"),
+        (["--delta", "10", "--n-max", "50", "--region", "frontal"],
+         "--n-max, --region: not used by the closed form"),
+        (["--delta", "10", "--weeks", "0,24"], "--weeks: not used by the closed form"),
+        (["--delta", "10", "--arms", "placebo,exosome"], "--delta: not used by --arms"),
+        (["--arms", "placebo,exosome", "--sd", "24"], "--sd: not used by --arms"),
+        (["--delta", "10", "--simulate", "--sd", "24"], "--sd: not used by --simulate"),
+        (["--delta", "10", "--dropout", "0.3", "--dropout-mechanism", "mnar"],
+         "the closed form allows for dropout at random (mcar) only"),
+    ],
+)  # fmt: skip
+def test_cli_sample_size_refuses_options_its_method_does_not_use(argv, message, capsys):
+    """The closed form printed the same answer whatever --stages, --n-max or --region said,
+    and --arms ignored --delta (review)."""
+    assert cli.main(["sample-size", *argv]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""
+
+
 def test_cli_simulated_sample_size_prints_interval_and_failed_fits(capsys):
     argv = ["sample-size", "--delta", "25", "--simulate", "--n-max", "30", "--replicates",
             "60", "--weeks", "0,24"]  # fmt: skip

@@ -9,6 +9,7 @@ ranges and ceilings".
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -268,6 +269,19 @@ def _cmd_trial(a: argparse.Namespace) -> int:
     return 0
 
 
+# Options of the simulation that the closed-form answer does not use.
+CLOSED_FORM_UNUSED = {
+    "--weeks", "--stages", "--region", "--dropout-mechanism", "--spillover", "--n-max",
+    "--replicates", "--seed", "--workers",
+}  # fmt: skip
+
+
+def _refuse_unused(given: set[str], unused: set[str], method: str) -> None:
+    named = sorted(given & unused)
+    if named:
+        raise SimulationInputError(f"{', '.join(named)}: not used by {method}")
+
+
 def _cmd_sample_size(a: argparse.Namespace) -> int:
     _check_common(a)
     if a.delta is None and not a.arms:
@@ -276,7 +290,26 @@ def _cmd_sample_size(a: argparse.Namespace) -> int:
         require_finite_between(
             "delta", a.delta, 0.0, MAX_DENSITY_PER_CM2, " hairs/cm²", low_open=True
         )
-    if a.delta is not None and not a.simulate and not a.arms:
+    given = getattr(a, "given", set())
+    closed_form = a.delta is not None and not a.simulate and not a.arms
+    if closed_form:
+        with_dropout = {"--weeks", "--dropout-mechanism"} if a.dropout > 0 else set()
+        _refuse_unused(given - with_dropout, CLOSED_FORM_UNUSED,
+                       "the closed form (a t-test on --delta and --sd; dropout is allowed for "
+                       "with --dropout and --weeks); add --simulate to use the model")  # fmt: skip
+        if a.dropout > 0 and a.dropout_mechanism != "mcar":
+            raise SimulationInputError(
+                "--dropout-mechanism: the closed form allows for dropout at random (mcar) "
+                "only; add --simulate for mar or mnar"
+            )
+    elif a.arms:
+        _refuse_unused(given, {"--delta", "--sd", "--rho"},
+                       "--arms (the model's arms set the effect and its noise)")  # fmt: skip
+    else:
+        _refuse_unused(given, {"--sd", "--rho"},
+                       "--simulate (the model's noise is used, not a given SD)")  # fmt: skip
+    if closed_form:
+        assert a.delta is not None
         if a.design == "split":
             n = closed_form_pairs(a.delta, a.sd, a.rho, a.power, a.alpha)
             approx = normal_approx_pairs(a.delta, a.sd, a.rho, a.power, a.alpha)
@@ -300,6 +333,15 @@ def _cmd_sample_size(a: argparse.Namespace) -> int:
             print(
                 f"  for comparison, REF B§4 normal approximation: {raw:.2f} -> {approx} per arm "
                 "(rounded up; ignores that the SD is estimated)"
+            )
+        if a.dropout > 0:
+            weeks = max(a.weeks)
+            kept = math.exp(-a.dropout * weeks * 7 / 365.25)
+            unit = "pairs" if a.design == "split" else "per arm"
+            print(
+                f"Dropout {a.dropout:g} per year over {weeks:g} weeks (at random): about "
+                f"{100 * (1 - kept):.0f} % lost by the last visit; enrol "
+                f"{math.ceil(n / kept)} {unit} to keep {n} analysable."
             )
         return 0
     if a.arms:
@@ -411,6 +453,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _build_parser().print_help()
             return 0
         args = _build_parser().parse_args(argv)
+        # The options typed (not those left at their defaults): a sample-size method that does
+        # not use one says so instead of answering as if it had.
+        args.given = {tok.split("=", 1)[0] for tok in argv[1:] if tok.startswith("--")}
         return _COMMANDS[args.command](args)
     except SystemExit as exc:  # --help inside a subcommand
         return int(exc.code or 0)
