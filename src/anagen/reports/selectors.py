@@ -316,7 +316,7 @@ def patient_report(patient: Patient, *, generated_at: datetime, generated_by: st
     plotted = baseline.cells["density_per_cm2"].source if baseline else ""
     if not plotted and densities:
         plotted = densities[0][1].source
-    series = [(d, c.value) for d, c in densities if c.source == plotted]
+    series = [(d, c.value) for d, c in densities if c.source == plotted and c.value is not None]
     left_out = len(densities) - len(series)
     chart = charts.line_chart_svg(
         series,

@@ -290,7 +290,7 @@ def _cmd_sample_size(a: argparse.Namespace) -> int:
         require_finite_between(
             "delta", a.delta, 0.0, MAX_DENSITY_PER_CM2, " hairs/cm²", low_open=True
         )
-    given = getattr(a, "given", set())
+    given: set[str] = getattr(a, "given", set())
     closed_form = a.delta is not None and not a.simulate and not a.arms
     if closed_form:
         with_dropout = {"--weeks", "--dropout-mechanism"} if a.dropout > 0 else set()
