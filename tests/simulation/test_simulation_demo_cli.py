@@ -223,6 +223,16 @@ def test_cli_forecast_and_plausibility(capsys):
             "baseline_density",
         ),
         (["trial", "--arms", "placebo,prp", "--n", "5", "--weeks", "0,x"], "weeks"),
+        # A loss is not a claimed gain: -100 % read "possible under the fastest credible
+        # kinetics" (review).
+        (
+            ["plausibility", "--baseline", "120", "--followup", "0", "--weeks", "24", "--n", "20"],
+            "--followup: followup_density = 0.0: must be above the baseline (120)",
+        ),
+        (
+            ["plausibility", "--baseline", "120", "--followup", "120", "--weeks", "24", "--n", "2"],
+            "the check tests claimed gains",
+        ),
         (["nonsense"], "invalid choice"),
     ],
 )

@@ -429,7 +429,8 @@ def _cmd_plausibility(a: argparse.Namespace) -> int:
         f"99.9th percentile of a {a.n}-patient mean {r.upper_999_change_pct:+.1f}%"
     )
     p = f"< {r.probability_bound:.0e}" if r.probability == 0 else f"{r.probability:.4f}"
-    print(f"Probability of the claim under those kinetics: {p}")
+    print(f"Probability that a {a.n}-patient mean change reaches the claim under those "
+          f"kinetics: {p}")  # fmt: skip
     print(f"Verdict: {r.verdict}")
     return 0
 

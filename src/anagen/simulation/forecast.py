@@ -326,6 +326,14 @@ def plausibility(
     require_int_between("n_virtual", n_virtual, 10, MAX_PLAUSIBILITY_N_VIRTUAL)
     require_int_between("resamples", resamples, 100, MAX_RESAMPLES)
     _check_patient_years("n_virtual × weeks", 4 * n_virtual, weeks * DAYS_PER_WEEK)
+    if followup_density <= baseline_density:
+        # The check asks whether a gain could come from the fastest credible kinetics; for a
+        # loss it would call any decline "possible" (review: -100 % read as possible).
+        raise ParameterError(
+            "followup_density",
+            followup_density,
+            f"must be above the baseline ({baseline_density:g}): the check tests claimed gains",
+        )
     claimed = 100 * (followup_density / baseline_density - 1)
     plan = fastest_credible_plan(weeks)
     stages = list(NORWOOD_SHRINK)
