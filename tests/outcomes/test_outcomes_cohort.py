@@ -210,7 +210,9 @@ def test_an_arm_with_no_value_at_the_landmark_is_counted_and_named_in_the_ancova
     assert not any("only 0" in w for w in result.sections["responders"].warnings)
 
 
-def _cohort(arms: dict[str, list[tuple[float, float]]]) -> cohort.CohortResult:
+def _cohort(
+    arms: dict[str, list[tuple[float, float]]], min_reference_n: int = 0
+) -> cohort.CohortResult:
     """Each arm's patients as (baseline, week-12 value), analysed at week 12."""
     visits, arm_of = [], {}
     for arm, patients in arms.items():
@@ -221,7 +223,8 @@ def _cohort(arms: dict[str, list[tuple[float, float]]]) -> cohort.CohortResult:
     v, m = _visits_and_measurements(visits)
     attributes = pd.DataFrame({"patient_id": list(arm_of), "arm": list(arm_of.values())})
     long = cohort.build_long(v, m, "density_per_cm2")
-    return cohort.analyse_cohort(long, attributes, cohort.CohortOptions(landmark_week=12))
+    options = cohort.CohortOptions(landmark_week=12, min_reference_n=min_reference_n)
+    return cohort.analyse_cohort(long, attributes, options)
 
 
 def test_an_arm_of_one_patient_at_the_landmark_is_not_compared_in_the_ancova():
@@ -687,6 +690,33 @@ def test_the_default_reference_is_untreated_else_minoxidil_else_not_the_investig
     arms, expected
 ):
     assert cohort.default_reference(arms) == expected
+
+
+def test_the_default_reference_passes_over_an_arm_too_small_to_be_shown():
+    sizes = {"minoxidil": 3, "exosome": 6, "prp": 7}
+    assert cohort.default_reference(sizes, sizes, 5) == "prp"
+    assert cohort.default_reference(sizes, sizes, 0) == "minoxidil"
+    # No arm large enough: the usual preference stands.
+    assert cohort.default_reference(sizes, sizes, 10) == "minoxidil"
+
+
+def test_a_view_that_withholds_small_arms_compares_against_an_arm_it_shows():
+    """Minoxidil, of 3 patients, was the automatic reference of the cohort PDF, which
+    withholds arms under 5: every contrast was 'not shown' though exosome (6) and PRP (7)
+    could be compared (review)."""
+    arms = {
+        "exosome": [(100.0 + i, 112.0 + i) for i in range(6)],
+        "minoxidil": [(104.0, 110.0), (98.0, 101.0), (101.0, 109.0)],
+        "prp": [(95.0 + i, 104.0 + 2 * i) for i in range(7)],
+    }
+    assert _cohort(arms).reference_arm == "minoxidil"
+    result = _cohort(arms, min_reference_n=5)
+    assert result.reference_arm == "prp"
+    assert result.sections["ancova"].data["reference_arm"] == "prp"
+    assert any(
+        "use Platelet-rich plasma as the reference" in n and "fewer than 5 patients" in n
+        for n in result.notes
+    ), result.notes
 
 
 def test_without_an_untreated_arm_the_contrasts_are_against_minoxidil_not_exosome():

@@ -506,9 +506,16 @@ def _week_label(w: float) -> str:
 PREFERRED_REFERENCE_ARMS = ("none", "minoxidil")
 
 
-def default_reference(arms: Iterable[str]) -> str:
-    """The reference arm among ``arms`` when the user chose none ("" when there is no arm)."""
+def default_reference(arms: Iterable[str], sizes: dict[str, int] | None = None,
+                      min_n: int = 0) -> str:  # fmt: skip
+    """The reference arm among ``arms`` when the user chose none ("" when there is no arm).
+    With ``sizes`` (patients per arm), arms of fewer than ``min_n`` are passed over while
+    another arm is large enough: a view that withholds small arms' results would withhold
+    every contrast against such a reference."""
     present = sorted(set(arms))
+    if sizes is not None and min_n > 0:
+        large = [a for a in present if sizes.get(a, 0) >= min_n]
+        present = large or present
     for arm in PREFERRED_REFERENCE_ARMS:
         if arm in present:
             return arm
@@ -522,6 +529,9 @@ class CohortOptions:
     threshold: float | None = None  # responder threshold (change in outcome units)
     landmark_week: int | None = None  # default: default_landmark
     reference_arm: str = ""  # default: default_reference() of the arms
+    # The default reference passes over arms of fewer patients than this (0: none); views
+    # that withhold small cells set it to their threshold.
+    min_reference_n: int = 0
     level: float = 0.95
     df_method: str = "kenward-roger"  # Kenward-Roger for clinic-sized cohorts (REF B§4)
     max_mmrm_arms: int = 6
@@ -635,7 +645,14 @@ def analyse_cohort(
         )
     reference = options.reference_arm if options.reference_arm in arms else ""
     if not reference:
-        reference = default_reference(arms)
+        sizes = {str(a): int(n) for a, n in rows.groupby("arm")["patient_id"].nunique().items()}
+        reference = default_reference(arms, sizes, options.min_reference_n)
+        if reference != default_reference(arms) and not options.reference_arm:
+            notes.append(
+                f"The comparisons use {arm_words(reference)} as the reference: "
+                f"{arm_words(default_reference(arms))}, the usual one, has fewer than "
+                f"{options.min_reference_n} patients, whose results are not shown here."
+            )
         if options.reference_arm and arms:
             notes.append(
                 f"The chosen reference arm {arm_words(options.reference_arm)} has no patient "

@@ -9,7 +9,7 @@ decided. The reports and interop apps call ``patient_progress``, ``cohort_analys
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -605,6 +605,10 @@ def cohort_analysis(
     import time
 
     t0 = time.perf_counter()
+    if deidentified and not options.reference_arm:
+        # Small arms' results are withheld here: an automatic reference of fewer than
+        # SMALL_CELL patients hid every contrast (review).
+        options = replace(options, min_reference_n=SMALL_CELL)
     extra = repr((filters, options, deidentified))
     if use_cache:
         fingerprint = fingerprint or data_fingerprint(clinic)
