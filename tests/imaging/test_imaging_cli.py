@@ -305,6 +305,16 @@ def test_analyze_refuses_an_overlay_path_that_is_the_input(
     assert f.read_bytes() == path.read_bytes()
 
 
+def test_analyze_refuses_an_overlay_named_other_than_png(image_file, tmp_path, monkeypatch, capsys):
+    """--overlay out.jpg wrote PNG data under a .jpg name (review)."""
+    path, _ = image_file
+    _no_analysis(monkeypatch)
+    out = tmp_path / "out.jpg"
+    assert cli.main(["analyze", str(path), "--um-per-px", "5", "--overlay", str(out)]) == 2
+    assert "the overlay is written as PNG; name it *.png" in capsys.readouterr().err
+    assert not out.exists()
+
+
 # --- Bad options fail up front with exit 2 --------------------------------------------------
 
 

@@ -130,8 +130,17 @@ def test_dimension_limits_are_checked_before_decoding():
     with pytest.raises(ImageInputError, match=f"at least {MIN_SIDE}"):
         load_image(_png(small))
     wide = np.zeros((MIN_SIDE, MAX_SIDE + 1), np.uint8)
-    with pytest.raises(ImageInputError, match="limit"):
+    with pytest.raises(ImageInputError, match=f"{MAX_SIDE + 1} px on its longer side, over"):
         load_image(_png(wide))
+
+
+def test_the_refusal_of_a_large_image_names_the_limit_it_broke():
+    """12000 x 12000 was told 'the limit is 12000 px per side and 60 megapixels' (review):
+    its sides were within the limit, its pixels were not."""
+    from anagen.imaging.engine.io import check_dimensions
+
+    with pytest.raises(ImageInputError, match=r"144\.0 megapixels, over the limit of 60"):
+        check_dimensions(MAX_SIDE, MAX_SIDE)
 
 
 @pytest.mark.parametrize(

@@ -166,6 +166,11 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
     _check_options(args)
     if args.overlay:
+        if Path(args.overlay).suffix.lower() != ".png":
+            # The overlay is PNG (lossless: thin outlines and numbers): a .jpg name held PNG.
+            raise CliError(
+                f"--overlay {args.overlay}: the overlay is written as PNG; name it *.png"
+            )
         _refuse_overwriting(Path(args.overlay), [Path(args.file)], "--overlay")
     img = load_image(args.file)
     a = analyze(img, _scale(args, img.shape[1]), terminal_cutoff_um=args.cutoff)

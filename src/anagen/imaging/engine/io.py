@@ -39,10 +39,15 @@ def check_dimensions(width: int, height: int) -> None:
         raise ImageInputError(
             f"image is {width}x{height} px; at least {MIN_SIDE} px per side is needed"
         )
-    if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
+    if max(width, height) > MAX_SIDE:
         raise ImageInputError(
-            f"image is {width}x{height} px; the limit is {MAX_SIDE} px per side and "
-            f"{MAX_PIXELS // 1_000_000} megapixels"
+            f"image is {width}x{height} px: {max(width, height)} px on its longer side, over "
+            f"the limit of {MAX_SIDE} px per side (and {MAX_PIXELS // 1_000_000} megapixels)"
+        )
+    if width * height > MAX_PIXELS:
+        raise ImageInputError(
+            f"image is {width}x{height} px: {width * height / 1e6:.1f} megapixels, over the "
+            f"limit of {MAX_PIXELS // 1_000_000} megapixels (and {MAX_SIDE} px per side)"
         )
 
 
