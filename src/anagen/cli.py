@@ -25,7 +25,13 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as exc:
             print(f"error: `anagen {argv[0]}` is not available: {exc}", file=sys.stderr)
             return 2
-        return int(module.main(argv[1:]) or 0)
+        try:
+            return int(module.main(argv[1:]) or 0)
+        except BrokenPipeError:
+            # The reader left (`anagen simulate ... | head`): stop quietly, as other tools do,
+            # with the conventional status, and keep Python's exit flush off the closed pipe.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anagen.settings")
     # Web and worker processes run side by side: one BLAS thread each (threaded BLAS made
     # an MMRM fit 10x slower on a busy 2-core machine; benchmarks/results_analytics.md).

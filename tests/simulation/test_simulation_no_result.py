@@ -215,3 +215,26 @@ def test_no_modelled_difference_sees_spillover_and_a_shift():
     )
     with pytest.raises(SimulationInputError, match="have no modelled difference"):
         search_sample_size(TrialDesign(arms=mino), replicates=20, n_max=10)
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """`anagen simulate forecast ... | head -3` printed a BrokenPipeError traceback (review)."""
+    import subprocess
+    import sys
+
+    # A tool whose output (10 MB) cannot sit in the pipe's buffer when the reader leaves.
+    code = (
+        "import sys, types; from anagen import cli; tool = types.ModuleType('tool'); "
+        "tool.main = lambda argv: [print('x' * 99) for _ in range(100_000)] and 0; "
+        "sys.modules['tool'] = tool; cli.PURE_TOOLS['tool'] = 'tool'; "
+        "sys.exit(cli.main(['tool']))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader leaves after one line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err

@@ -207,6 +207,19 @@ def _design(
     )
 
 
+# Printed with every output that models an exosome arm or plan (the web pages and PDFs carry
+# the clinic's investigational notice; REF A§7 and B§3 for the evidence).
+EXOSOME_NOTE = (
+    "Exosome: investigational, not approved in most jurisdictions. The model's exosome effect "
+    "is an assumption calibrated to low-certainty evidence (REF A§7, B§3), not a finding."
+)
+
+
+def _exosome_note(arms: Sequence[str]) -> None:
+    if any("exosome" in str(arm).split("+") for arm in arms):
+        print(EXOSOME_NOTE)
+
+
 def _check_common(a: argparse.Namespace) -> None:
     require_int_at_least("workers", a.workers, 1)
 
@@ -240,6 +253,7 @@ def _cmd_trial(a: argparse.Namespace) -> int:
         f"{'comparison':32s} {'power':>6s}  {'95% MC interval':>17s} {'mean diff':>9s} "
         f"{'SD change':>9s} {'failed fits':>11s}"
     )
+    print(f"{'':59s} {'(/cm²)':>9s} {'(/cm²)':>9s}")
     for r in res:
         name = f"{r.arm} vs {r.control}"
         if r.n_valid == 0:  # another comparison has a result (else power() refused)
@@ -266,6 +280,7 @@ def _cmd_trial(a: argparse.Namespace) -> int:
         "95 %."
     )
     print(f"({el:.1f} s; model forecast, not a guarantee of trial results)")
+    _exosome_note(d.arms)
     return 0
 
 
@@ -383,6 +398,11 @@ def _cmd_sample_size(a: argparse.Namespace) -> int:
             f"{closed_form_n(a.delta, a.sd, a.power, a.alpha)} per arm "
             f"(REF B§4 normal approximation: {normal_approx_n(a.delta, a.sd, a.power, a.alpha)})"
         )
+        print(
+            "  (The two differ: the search uses the model's spread of change and an ANCOVA "
+            f"on the baseline; the closed form a t-test with the SD of change {a.sd:g}.)"
+        )
+    _exosome_note(d.arms)
     return 0
 
 
@@ -399,7 +419,10 @@ def _cmd_forecast(a: argparse.Namespace) -> int:
         seed=a.seed,
     )
     print(fc.label)
-    print(f"Plan: {fc.plan}; stage {fc.stage}; " + "; ".join(fc.notes))
+    print(f"Plan: {fc.plan}; stage {fc.stage}.")
+    for note in fc.notes:  # each a sentence of its own (joined with ";" they read ".;")
+        print(f"  {note}")
+    _exosome_note([a.plan])
     print(
         "Target-area density (hairs/cm²), predictive quantiles of a measurement "
         "(between-patient spread + measurement error):"
