@@ -233,6 +233,10 @@ def test_cli_forecast_and_plausibility(capsys):
             ["plausibility", "--baseline", "120", "--followup", "120", "--weeks", "24", "--n", "2"],
             "the check tests claimed gains",
         ),
+        (
+            ["sample-size", "--delta", "10", "--alpha", "0,05"],
+            "--alpha: expected a number, got '0,05'; write 0.05 with a decimal point",
+        ),
         (["nonsense"], "invalid choice"),
     ],
 )

@@ -55,6 +55,27 @@ def _floats(text: str) -> tuple[float, ...]:
         ) from None
 
 
+def _number(text: str) -> float:
+    """A float option; a decimal comma ("0,05", as the web forms accept) is named."""
+    try:
+        return float(text)
+    except ValueError:
+        hint = (
+            f"; write {text.replace(',', '.')} with a decimal point"
+            if text.count(",") == 1 and _is_float(text.replace(",", "."))
+            else ""
+        )
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}{hint}") from None
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _arms(text: str) -> tuple[str, ...]:
     return tuple(a.strip() for a in text.split(",") if a.strip())
 
@@ -103,7 +124,7 @@ def _build_parser() -> _Parser:
         sp.add_argument("--region", choices=[r.value for r in Region], default="vertex")
         sp.add_argument(
             "--dropout",
-            type=float,
+            type=_number,
             default=0.0,
             help=f"dropout hazard per year, 0 to {MAX_DROPOUT_PER_YEAR:g} "
             "(0.2 loses about 18%% of patients in a year)",
@@ -111,11 +132,11 @@ def _build_parser() -> _Parser:
         sp.add_argument("--dropout-mechanism", choices=[d.value for d in Dropout], default="mcar")
         sp.add_argument(
             "--spillover",
-            type=float,
+            type=_number,
             default=0.0,
             help="split-scalp: share of the effect reaching the control half",
         )
-        sp.add_argument("--alpha", type=float, default=0.05)
+        sp.add_argument("--alpha", type=_number, default=0.05)
         sp.add_argument(
             "--replicates", type=int, default=200, help="simulated trials (at most 10,000)"
         )
@@ -141,12 +162,12 @@ def _build_parser() -> _Parser:
     trial_opts(s, need_arms=False)
     s.add_argument(
         "--delta",
-        type=float,
+        type=_number,
         help=f"difference to detect (hairs/cm², > 0 and <= {MAX_DENSITY_PER_CM2:g})",
     )
-    s.add_argument("--power", type=float, default=0.8)
-    s.add_argument("--sd", type=float, default=22.0, help="SD of change (closed form)")
-    s.add_argument("--rho", type=float, default=0.5, help="split-scalp left/right correlation")
+    s.add_argument("--power", type=_number, default=0.8)
+    s.add_argument("--sd", type=_number, default=22.0, help="SD of change (closed form)")
+    s.add_argument("--rho", type=_number, default=0.5, help="split-scalp left/right correlation")
     s.add_argument(
         "--simulate",
         action="store_true",
@@ -160,7 +181,7 @@ def _build_parser() -> _Parser:
     f.add_argument("--scale", choices=("norwood", "ludwig"), default="norwood")
     f.add_argument(
         "--baseline-density",
-        type=float,
+        type=_number,
         help=f"measured baseline, hairs/cm² (> 0 and <= {MAX_DENSITY_PER_CM2:g})",
     )
     f.add_argument(
@@ -181,9 +202,9 @@ def _build_parser() -> _Parser:
     f.add_argument("--seed", type=int, default=0)
 
     q = sub.add_parser("plausibility", help="is a claimed density change credible?")
-    q.add_argument("--baseline", type=float, required=True, help="baseline density /cm²")
-    q.add_argument("--followup", type=float, required=True, help="follow-up density /cm²")
-    q.add_argument("--weeks", type=float, required=True)
+    q.add_argument("--baseline", type=_number, required=True, help="baseline density /cm²")
+    q.add_argument("--followup", type=_number, required=True, help="follow-up density /cm²")
+    q.add_argument("--weeks", type=_number, required=True)
     q.add_argument("--n", type=int, required=True, help="patients in the claim, 1 to 2,000")
     q.add_argument("--seed", type=int, default=0)
     return p
