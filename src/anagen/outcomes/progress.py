@@ -436,6 +436,14 @@ def progress_chart_spec(progress: Progress) -> dict[str, Any] | None:
         return None
     # Panels in the table's order (hair count first), not Vega-Lite's alphabetical default.
     shown = {v["measure"] for v in values}
+    # One line per source where both are plotted: a manual count and an image-analysis field
+    # of another size were one line (review). The legend below the panels, not beside them
+    # (a phone has no width to spare).
+    by_source = (
+        {"color": {"field": "source", "type": "nominal", "title": "Measured by",
+                   "legend": {"orient": "bottom"}}}
+        if len({v["source"] for v in values}) > 1 else {}
+    )  # fmt: skip
     order = [labels[k] for k in MEASURES if labels[k] in shown]
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
@@ -456,10 +464,7 @@ def progress_chart_spec(progress: Progress) -> dict[str, Any] | None:
                         "x": {"field": "week", "type": "quantitative", "title": "Study week"},
                         "y": {"field": "value", "type": "quantitative", "title": None,
                               "scale": {"zero": False}},
-                        # One line per source: a manual count and an image-analysis
-                        # field of another size are not joined (review).
-                        "color": {"field": "source", "type": "nominal",
-                                  "title": "Measured by"},
+                        **by_source,
                         "tooltip": [
                             {"field": "week", "title": "Week"},
                             {"field": "value", "title": "Value"},
