@@ -47,3 +47,34 @@ def test_deactivating_a_member_asks_first_and_a_no_changes_nothing(page, clinic_
     assert not Membership.objects.get(user=nurse, clinic=clinic_a).is_active
     assert page.get_by_role("button", name="Reactivate nina").is_visible()
     assert page.console_errors == []
+
+
+def test_the_audit_trail_lists_the_demo_clinics_changes_and_narrows_to_one_patient(
+    page, screenshot
+):
+    from anagen.core.demo import load_demo
+    from anagen.patients.models import Patient
+
+    load_demo()
+    patient = Patient.objects.filter(clinic__slug="demo").order_by("pk").first()
+    sign_in(page, "admin", "admin-demo-2026")
+    page.goto("/accounts/members/")
+    page.get_by_role("link", name="audit trail").click()
+    rows = page.locator("#audit-trail tbody tr")
+    records = rows.locator("td:nth-child(3)").all_inner_texts()
+    assert records and all(r.startswith("Membership #") for r in records), records
+    page.get_by_role("link", name="Clear").click()
+    assert rows.count() == 50 and page.get_by_role("link", name="Older changes").is_visible()
+    page.get_by_label("Patient (record number)").fill(patient.medical_record_number)
+    page.get_by_role("button", name="Show").click()
+    assert page.get_by_text(f"Changes to the records of {patient.full_name}").is_visible()
+    links = page.locator("#audit-trail tbody td:last-child a")
+    assert links.count() >= 1
+    assert {links.nth(i).get_attribute("href") for i in range(links.count())} == {
+        f"/patients/{patient.pk}/"
+    }
+    screenshot(page, "audit-trail")
+    page.get_by_label("Patient (record number)").fill("NO-SUCH-9")
+    page.get_by_role("button", name="Show").click()
+    assert page.get_by_text("No patient of this clinic has this record number.").is_visible()
+    assert page.console_errors == []
