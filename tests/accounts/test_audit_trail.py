@@ -116,3 +116,19 @@ def test_the_page_is_for_those_who_may_see_the_audit_only(client, staff):
     client.force_login(staff["doc"])
     assert client.get("/accounts/audit/").status_code == 200
     assert client.post("/accounts/audit/").status_code == 405
+
+
+def test_the_page_links_to_older_changes_that_follow_on(client, clinic_a, staff, make_patient):
+    from anagen.accounts import views
+
+    for i in range(views.AUDIT_PAGE + 3):
+        make_patient(clinic_a, staff["doc"], medical_record_number=f"P-{i}")
+    client.force_login(staff["admin"])
+    first = client.get("/accounts/audit/")
+    older = first.context["older"]
+    assert older and "before=" in older
+    second = client.get(f"/accounts/audit/?{older}")
+    assert second.status_code == 200
+    newest, rest = first.context["entries"], second.context["entries"]
+    assert rest and rest[0].when < newest[-1].when
+    assert len(newest) + len(rest) == len(selectors.audit_trail(clinic_a, limit=500))

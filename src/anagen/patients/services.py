@@ -48,10 +48,8 @@ def validate_date_of_birth(value: date, today: date | None = None) -> None:
         raise ValidationError("Date of birth cannot be in the future.")
     # By the date, not the year: 1 January and 31 December of one year were a year apart
     # in age yet one was taken and the other refused. (29 February counts from 28 February.)
-    oldest = today.replace(
-        year=today.year - OLDEST_PLAUSIBLE_AGE_YEARS, day=min(today.day, 28)
-        if (today.month, today.day) == (2, 29) else today.day,
-    )  # fmt: skip
+    day = 28 if (today.month, today.day) == (2, 29) else today.day
+    oldest = today.replace(year=today.year - OLDEST_PLAUSIBLE_AGE_YEARS, day=day)
     if value < oldest:
         raise ValidationError(
             f"Date of birth is more than {OLDEST_PLAUSIBLE_AGE_YEARS} years ago; check the year."
