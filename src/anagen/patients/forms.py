@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -68,13 +69,14 @@ class VoidForm(forms.Form):
     )
 
 
-class RestoreForm(forms.Form):
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        min_length=5,
-        max_length=1000,
-        help_text="Why the void was an error (for example: the wrong record was voided).",
-    )
+class RestoreForm(VoidForm):
+    """The void's own reason field, asked the other way round."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields[
+            "reason"
+        ].help_text = "Why the void was an error (for example: the wrong record was voided)."
 
 
 class PatientSearchForm(forms.Form):
