@@ -220,6 +220,9 @@ def test_interval_out_of_range_and_other_site_are_refused(
     refused(client, patient, p2, early.pk, cap, "10 days apart")
     frontal = add_photo(v1, nurse, images["retakes"][1], site="frontal tattoo")
     refused(client, patient, p2, frontal.pk, cap, "different target areas")
+    # The form offers photos of the same site only (another was offered, then refused).
+    page = client.get(f"/imaging/{patient.pk}/photos/{p2.pk}/compare/").content.decode()
+    assert f'<option value="{p1.pk}"' in page and f'<option value="{frontal.pk}"' not in page
 
 
 def test_photos_without_calibration_or_unfinished_analysis_are_refused(

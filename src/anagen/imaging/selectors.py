@@ -125,10 +125,12 @@ def comparisons_of(visit: Visit) -> list[PhotoComparison]:
 
 
 def earlier_photos_for(photo: Photo) -> list[Photo]:
-    """Trichoscopy photos of the same patient from the 1-7 days before ``photo``'s visit."""
+    """Trichoscopy photos of the same patient and marked site from the 1-7 days before
+    ``photo``'s visit (photos of other sites were offered and refused once chosen)."""
     day = photo.visit.visit_date
     lo, hi = COMPARISON_DAYS
-    return list(
+    site = services.site_key(photo.target_area)
+    candidates = list(
         Photo.objects.filter(
             clinic=photo.clinic,
             patient=photo.patient,
@@ -141,6 +143,7 @@ def earlier_photos_for(photo: Photo) -> list[Photo]:
         .select_related("visit", "analysis")
         .order_by("-visit__visit_date", "id")
     )
+    return [p for p in candidates if services.site_key(p.target_area) == site]
 
 
 # --- the correction layer, as the analysis panel shows it --------------------------------------

@@ -969,6 +969,11 @@ def _done_analysis(photo: Photo, field: str, label: str) -> PhotoAnalysis:
     return analysis
 
 
+def site_key(target_area: str) -> str:
+    """A marked site as compared: spaces and case do not tell two sites apart."""
+    return " ".join(target_area.split()).casefold()
+
+
 def check_comparison(before: Photo, after: Photo) -> tuple[int, PhotoAnalysis, PhotoAnalysis]:
     """Days between the photos and both analyses, or ImagingError naming what is wrong.
 
@@ -987,9 +992,7 @@ def check_comparison(before: Photo, after: Photo) -> tuple[int, PhotoAnalysis, P
             raise ImagingError({f: ["This photo or its visit is voided."]})
     if before.visit.patient.is_voided:
         raise ImagingError({"__all__": ["The patient record is voided."]})
-    site_b = " ".join(before.target_area.split()).casefold()
-    site_a = " ".join(after.target_area.split()).casefold()
-    if site_b != site_a:
+    if site_key(before.target_area) != site_key(after.target_area):
         raise ImagingError(
             {field: [f"The photos show different target areas ({before.target_area or '—'} / "
                      f"{after.target_area or '—'}): compare images of the same marked site."]}
