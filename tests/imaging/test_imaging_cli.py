@@ -391,6 +391,27 @@ def test_compare_refuses_bad_options_before_reading_the_images(
     assert needle in err and err.count("\n") == 1
 
 
+def test_compare_without_a_scale_names_the_option_not_the_python_function(
+    image_file, monkeypatch, capsys
+):
+    """The error told CLI users to 'pass um_per_px … calibrate_from_micrometer' (review)."""
+    path, _ = image_file
+    monkeypatch.setattr(engine, "compare", lambda *a, **kw: pytest.fail("compared anyway"))
+    assert cli.main(["compare", str(path), str(path), "--days", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "give --um-per-px (from `anagen image calibrate MICROMETER.png`)" in err
+    assert "calibrate_from_micrometer" not in err
+
+
+def test_a_field_width_that_gives_an_impossible_scale_is_named_as_given(image_file, capsys):
+    """--field-width-mm 1000 was reported as 'um_per_px=781.25 is outside…' (review)."""
+    path, _ = image_file
+    assert cli.main(["analyze", str(path), "--field-width-mm", "1000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --field-width-mm 1000 over an image ")
+    assert "give the width of the field of view in mm" in err
+
+
 def _synth_file(folder, name, seed):
     img, _ = synth.generate(
         synth.SynthParams(width=400, height=320, um_per_px=5.0, glare=0.0, density_per_cm2=200),

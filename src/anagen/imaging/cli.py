@@ -107,7 +107,18 @@ def _scale(args: argparse.Namespace, width_px: int) -> float:
     if args.um_per_px is not None:
         return float(args.um_per_px)
     if getattr(args, "field_width_mm", None) is not None:
-        return calibrate_from_field_of_view(width_px, float(args.field_width_mm))
+        from .engine.analyze import MAX_UM_PER_PX, MIN_UM_PER_PX
+
+        um = calibrate_from_field_of_view(width_px, float(args.field_width_mm))
+        if not (MIN_UM_PER_PX <= um <= MAX_UM_PER_PX):
+            # Said in the user's terms: they gave a width, not a scale.
+            raise CliError(
+                f"--field-width-mm {args.field_width_mm:g} over an image {width_px} px wide "
+                f"gives {um:.3g} µm/px, outside the {MIN_UM_PER_PX:g}-{MAX_UM_PER_PX:g} µm/px "
+                "analysis accepts; give the width of the field of view in mm (about 5-20 for "
+                "a dermatoscope)"
+            )
+        return um
     raise CliError(NO_CALIBRATION)
 
 
@@ -321,6 +332,11 @@ def _compare_options(args: argparse.Namespace) -> float:
         raise CliError(
             f"--growth-mm-per-day {growth:g}: give {glo:g}-{ghi:g} mm/day (scalp hair grows "
             f"about 0.3-0.4; the usual threshold is {GROWTH_MM_PER_DAY:g})"
+        )
+    if args.um_per_px is None:
+        raise CliError(
+            "no calibration: hair lengths need the image scale; give --um-per-px (from "
+            "`anagen image calibrate MICROMETER.png`)"
         )
     validate_calibration(args.um_per_px)
     return float(growth)
