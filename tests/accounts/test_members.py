@@ -388,3 +388,15 @@ def test_the_username_is_matched_whatever_its_case(client, clinic_a, make_user):
     response = client.post("/accounts/members/", {"username": " newcomer ", "role": "nurse"})
     assert response.status_code == 302
     assert membership(newcomer, clinic_a).role == Role.NURSE.value
+
+
+def test_an_admin_cannot_deactivate_themselves_while_another_admin_can(client, clinic_a, make_user):
+    """An admin deactivated their own membership and landed on a 403 (review)."""
+    admin = make_user(Role.ADMIN, clinic_a, username="admin")
+    make_user(Role.ADMIN, clinic_a, username="second")
+    with pytest.raises(services.AccountError, match="cannot deactivate yourself"):
+        services.set_member_active(admin, clinic_a, membership(admin, clinic_a).pk, False)
+    assert membership(admin, clinic_a).is_active
+    client.force_login(admin)
+    page = client.get("/accounts/members/").content.decode()
+    assert 'aria-label="Deactivate admin"' not in page and 'aria-label="Deactivate second"' in page

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 
 from anagen.accounts.clinic_time import time_zone_names
 from anagen.accounts.models import Membership
+from anagen.accounts.selectors import Cursor, parse_cursor
 from anagen.core.forms import OpenedValuesForm, form_field
 
 
@@ -79,7 +82,8 @@ class AuditFilterForm(forms.Form):
     user = forms.ChoiceField(required=False, label="Made by")
     record = forms.ChoiceField(required=False, label="Kind of record")
     mrn = forms.CharField(required=False, max_length=100, label="Patient (record number)")
-    before = forms.DateTimeField(required=False, widget=forms.HiddenInput)
+    # Where the previous page ended (the "Older changes" link): time|kind|history row id.
+    before = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
 
     def __init__(self, *args: object, usernames: list[str], kinds: list[tuple[str, str]],
                  **kwargs: object) -> None:  # fmt: skip
@@ -88,3 +92,16 @@ class AuditFilterForm(forms.Form):
             ("", "Anyone"), *((u, u) for u in usernames)
         ]  # fmt: skip
         form_field(self, "record", forms.ChoiceField).choices = [("", "Every kind"), *kinds]
+
+    def clean_before(self) -> Cursor | None:
+        text = self.cleaned_data.get("before") or ""
+        return parse_cursor(text) if text else None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.data.get("before") and cleaned.get("before") is None:
+            # Said above the form: the field is hidden, so a field error would show nowhere.
+            raise forms.ValidationError(
+                "This “Older changes” link is not valid; start again from the newest changes."
+            )
+        return cleaned

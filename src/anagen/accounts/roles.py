@@ -214,7 +214,7 @@ PERMISSION_ACTIONS: dict[str, str] = {
     "patient.view": "opening patient records",
     "patient.create": "registering patients",
     "patient.edit": "editing patient details",
-    "patient.void": "voiding patient records",
+    "patient.void": "voiding or restoring patient records",
     "record.void": (
         "voiding visits, photos, measurements, adverse events, decisions, appointments or "
         "treatment sessions"

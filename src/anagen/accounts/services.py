@@ -133,6 +133,9 @@ def set_member_active(admin: User, clinic: Clinic, membership_id: int, active: b
     reason = "reactivated"
     if not active:
         _keep_an_admin(membership, "be deactivated")
+        if membership.user_id == admin.pk:
+            # They would lose the page they stand on in mid-act; another administrator can.
+            raise AccountError("You cannot deactivate yourself; another administrator can.")
         # A token made before would work again on reactivation, and the admin cannot see
         # or revoke another member's tokens: deactivation ends them for good.
         revoked = ApiToken.objects.filter(

@@ -292,11 +292,19 @@ def audit_trail(request: ClinicRequest) -> HttpResponse:
     older = None
     if len(entries) == AUDIT_PAGE:
         query = request.GET.copy()
-        query["before"] = entries[-1].when.isoformat()
+        query["before"] = selectors.format_cursor(entries[-1].cursor)
         older = query.urlencode()
+    # Patients named by their record number, not an internal id.
+    ids = {e.patient_id for e in entries if e.patient_id}
+    numbers = dict(
+        Patient.objects.filter(clinic=request.clinic, pk__in=ids).values_list(
+            "pk", "medical_record_number"
+        )
+    )
     return render(
         request,
         "accounts/audit.html",
-        {"form": form, "entries": entries, "older": older, "patient": patient},
+        {"form": form, "entries": entries, "older": older, "patient": patient,
+         "numbers": numbers},
         status=status,
-    )
+    )  # fmt: skip

@@ -239,7 +239,8 @@ def _check_mrn_free(clinic: Clinic, mrn: str, patient: Patient | None = None) ->
                 f"This medical record number belongs to a voided record{shown}: "
                 f"{taken.full_name}, voided {timezone.localtime(taken.voided_at):%Y-%m-%d} "
                 f"({Truncator(taken.void_reason).chars(80)}). "
-                "If that record was voided in error, restore it instead."
+                "If that record was voided in error, a clinician or administrator can "
+                "restore it instead of registering the person again."
             )
         raise PatientError({"medical_record_number": [message]})
 
