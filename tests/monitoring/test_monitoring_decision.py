@@ -91,6 +91,25 @@ class TestCourse:
         assert decide(global_assessment=2).proposal is Proposal.MAINTENANCE
         assert decide(global_assessment=2, density_change_pct=-3).response is Response.PARTIAL
 
+    @pytest.mark.parametrize(
+        "measured",
+        [{"density_change_pct": -12.2, "diameter_change_um": -5.6},
+         {"density_change_pct": -5}, {"diameter_change_um": -5, "density_change_pct": 1}],
+    )  # fmt: skip
+    def test_a_measured_loss_is_no_response_whatever_the_global_rating(self, measured):
+        """Density -12.2 %, diameter -5.6 µm and global +2 read "partial response, add up
+        to 2 sessions", with "≥ 5 %" beside the negative values (review)."""
+        d = decide(global_assessment=2, **measured)
+        assert d.response is Response.NON_RESPONDER
+        assert d.proposal is not Proposal.ADD_SESSIONS
+        why = d.reasons[0]
+        assert why.startswith("No response (") and "global assessment +2" in why
+        assert "fell beyond the measurement-noise floor" in why
+        assert "does not outweigh a measured loss" in why and "≥" not in why
+
+    def test_a_loss_within_noise_leaves_the_global_rating_its_say(self):
+        assert decide(global_assessment=1, density_change_pct=-4).response is Response.PARTIAL
+
     def test_partial_response_adds_sessions(self):
         # +7 % is above the 5 % noise floor but below 10 %
         d = decide(density_change_pct=7)

@@ -13,7 +13,8 @@ Order of the decision (each step explained in the reasons):
    ("too early to judge"): a course finished before then continues to the next follow-up.
 3. At or after the end of the course: responder → maintenance; partial responder → add
    sessions (up to ``max_extra_sessions``), then switch or combine; non-responder →
-   switch or combine after the planned course, stop after an extended course.
+   switch or combine after the planned course, stop after an extended course. A density
+   or diameter loss beyond the noise floor is no response, whatever the global rating.
 """
 
 from __future__ import annotations
@@ -204,10 +205,26 @@ def classify_response(p: Progress, t: Thresholds) -> tuple[Response, list[str]]:
     if g is not None:
         seen.append(f"global assessment {signed_grade(g)}")
     summary = ", ".join(seen)
+    if d is not None and d >= t.response_density_pct:
+        return Response.RESPONDER, [
+            f"Response ({summary}): density ≥ {t.response_density_pct:g} % or global ≥ "
+            f"+{t.response_global}."
+        ]
+    # A measured loss beyond the noise floor is no response, whatever the global rating: a
+    # density of -12 % with global +2 read "partial response, add sessions" (review).
+    lost = []
+    if d is not None and d <= -t.min_density_pct:
+        lost.append(f"density {d:+.1f} %")
+    if dia is not None and dia <= -t.min_diameter_um:
+        lost.append(f"diameter {dia:+.1f} µm")
+    if lost:
+        return Response.NON_RESPONDER, [
+            f"No response ({summary}): {' and '.join(lost)} fell beyond the measurement-noise "
+            f"floor ({t.min_density_pct:g} %, {t.min_diameter_um:g} µm); a better global "
+            "rating does not outweigh a measured loss."
+        ]
     # A good global rating does not count as response when density has fallen.
-    if (d is not None and d >= t.response_density_pct) or (
-        g is not None and g >= t.response_global and (d is None or d >= 0)
-    ):
+    if g is not None and g >= t.response_global and (d is None or d >= 0):
         return Response.RESPONDER, [
             f"Response ({summary}): density ≥ {t.response_density_pct:g} % or global ≥ "
             f"+{t.response_global}."
