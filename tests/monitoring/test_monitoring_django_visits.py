@@ -71,7 +71,8 @@ def test_nurse_records_a_visit_with_measurements_and_photos_in_one_form(client, 
         'name="is_baseline" aria-describedby="id_is_baseline_helptext" id="id_is_baseline" checked'
         in form
     )
-    data = good_visit(is_baseline="on")
+    # A baseline rates no change: the global assessment and questionnaire stay empty.
+    data = good_visit(is_baseline="on", global_assessment="", hgq_growth="")
     data["photo_frontal"] = jpeg_upload()
     data["trichoscopy"] = jpeg_upload("dermatoscope.jpg", size=(400, 400), orientation=1)
     data["target_area"] = "vertex tattoo"
@@ -79,7 +80,7 @@ def test_nurse_records_a_visit_with_measurements_and_photos_in_one_form(client, 
     assert response.status_code == 302, response.content.decode()[:2000]
     visit = Visit.objects.get(patient=patient)
     assert visit.is_baseline
-    assert visit.hgq_growth == 2 and visit.pull_test == "negative"
+    assert visit.hgq_growth is None and visit.pull_test == "negative"
     m = Measurement.objects.get(visit=visit)
     assert (m.hair_count, m.density_per_cm2, m.mean_diameter_um) == (142, 142.0, 61.5)
     photos = {p.kind: p for p in Photo.objects.filter(visit=visit)}
@@ -268,6 +269,30 @@ def test_change_values_are_shown_to_one_decimal_like_the_change(client, nurse, p
     rows = _change_rows(html)
     assert rows["Mean diameter (µm)"] == ["44.0", "45.6", "+1.6 µm"]
     assert rows["Density (/cm²)"][:2] == ["100.0", "112.3"]
+
+
+def test_a_baseline_visit_rates_no_change_since_baseline(client, nurse, patient):
+    """Global +2 and questionnaire growth +1 were stored at the baseline and shown as its
+    ratings (clinician review): they rate change since the baseline."""
+    client.force_login(nurse)
+    response = client.post(
+        f"/monitoring/{patient.pk}/visits/new/",
+        good_visit(is_baseline="on", global_assessment="2", hgq_growth="1"),
+    )
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    message = "A baseline visit has no change to rate"
+    assert message in errors["global_assessment"][0] and message in errors["hgq_growth"][0]
+    assert not Visit.objects.filter(patient=patient).exists()
+    page = response.content.decode()
+    assert 'value="142"' in page  # what was typed is kept
+    # The next visit rates change.
+    services.record_visit(patient, nurse, {"visit_date": date.today() - timedelta(days=30),
+                                           "is_baseline": True})  # fmt: skip
+    later = services.record_visit(
+        patient, nurse, {"visit_date": date.today(), "global_assessment": 2, "hgq_growth": 1}
+    )
+    assert (later.global_assessment, later.hgq_growth) == (2, 1)
 
 
 def test_a_second_baseline_is_refused(nurse, patient):
@@ -472,12 +497,14 @@ def test_every_hgq_item_scores_better_as_higher_the_bald_spot_smaller(client, nu
     assert '<option value="-3">−3 greatly larger (worse)</option>' in bald
     growth = form[form.index('name="hgq_growth"') :]
     assert '<option value="3">+3 greatly better</option>' in growth[: growth.index("</select>")]
+    services.record_visit(patient, nurse, {"visit_date": date.today() - timedelta(days=30),
+                                           "is_baseline": True})  # fmt: skip
     response = client.post(
         f"/monitoring/{patient.pk}/visits/new/",
-        good_visit(is_baseline="on", hgq_growth="1", hgq_bald_spot="-2"),
+        good_visit(visit_date=date.today().isoformat(), hgq_growth="1", hgq_bald_spot="-2"),
     )
     assert response.status_code == 302
-    assert Visit.objects.get(patient=patient).hgq_bald_spot == -2
+    assert Visit.objects.get(patient=patient, is_baseline=False).hgq_bald_spot == -2
 
 
 def test_the_migration_turns_bald_spot_answers_given_on_the_old_scale(nurse, patient):

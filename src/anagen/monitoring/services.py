@@ -861,6 +861,18 @@ def _same_day_appointment(
 BASELINE_LEAD_DAYS = 60
 
 
+def _no_change_rated_at_baseline(values: dict[str, Any], err: _Errors) -> None:
+    """The global assessment and the questionnaire rate change since baseline: at the
+    baseline there is none (a +2 was stored there and shown as the baseline's rating)."""
+    for name in ("global_assessment", *(n for n, _ in HGQ_ITEMS)):
+        if values.get(name) is not None:
+            err.add(
+                name,
+                "A baseline visit has no change to rate: leave this empty (it rates change "
+                "since the baseline, from the next visit on).",
+            )
+
+
 def _check_new_baseline(patient: Patient, on: date | None, err: _Errors) -> None:
     """One baseline per course: a further baseline is accepted for a patient back for a new
     course only: a course booked to start after the latest baseline, treatment given since
@@ -1043,6 +1055,7 @@ def record_visit(
         )
     if visit_values.get("is_baseline"):
         _check_new_baseline(patient, visit_values.get("visit_date"), err)
+        _no_change_rated_at_baseline(visit_values, err)
     visit_date = visit_values.get("visit_date")
     _same_day_check(patient, visit_date, confirmed_same_day, err)
     cleaned_photos = _clean_photos(err, photos)
