@@ -382,3 +382,20 @@ def test_a_backdated_exam_or_diagnosis_is_kept_and_the_page_says_the_later_one_s
     r = client.post(url(patient, "exam/"), {"examined_on": TODAY, "norwood_hamilton": "IV"})
     assert r["Location"] == url(patient) + "#step-diagnosis"
     assert "stays the current one" not in client.get(r["Location"]).content.decode()
+
+
+@pytest.mark.parametrize(("count", "questioned"), [("2500", True), ("1000", False), ("250", False)])
+def test_a_platelet_count_far_above_the_usual_range_is_kept_and_questioned(
+    client, clinician, patient, count, questioned
+):
+    """2500 × 10⁹/L was saved without a word (clinician review): possible only in extreme
+    thrombocytosis, far likelier a slip (2500 for 250)."""
+    client.force_login(clinician)
+    r = client.post(url(patient, "history/"), {**HISTORY, "platelet_count_10e9_per_l": count})
+    assert r.status_code == 302
+    page = client.get(r["Location"]).content.decode()
+    said = f"The platelet count {count} × 10⁹/L is recorded, but it is far above" in page
+    assert said is questioned
+    # Questioned, the page opens at the notice; else at the next step.
+    expected = url(patient) if questioned else url(patient) + "#step-screening"
+    assert r["Location"] == expected

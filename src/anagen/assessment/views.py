@@ -305,9 +305,28 @@ def record_history(request: ClinicRequest, patient_id: int) -> HttpResponse:
         "screening",
         "history",
         form,
-        lambda fm: services.record_history(patient, request.user, fm.to_service()),
+        lambda fm: _said_if_platelets_unusual(
+            request, services.record_history(patient, request.user, fm.to_service())
+        ),
         lambda fm: f.history_error_aliases(fm.to_service()),
     )
+
+
+# Counts above this (× 10⁹/L) are kept but questioned: possible only in extreme
+# thrombocytosis, and far likelier a slip of the unit or a digit (2500 for 250).
+PLATELETS_CHECK_ABOVE = 1000.0
+
+
+def _said_if_platelets_unusual(request: ClinicRequest, history: Any) -> Any:
+    count = history.platelet_count_10e9_per_l
+    if count is not None and count > PLATELETS_CHECK_ABOVE:
+        messages.warning(
+            request,
+            f"The platelet count {count:g} × 10⁹/L is recorded, but it is far above the usual "
+            "adult range (about 150–450 × 10⁹/L): check the value and its unit (a count "
+            "per µL, such as 250000, is 250 × 10⁹/L).",
+        )
+    return history
 
 
 @patient_first
