@@ -941,3 +941,22 @@ def test_the_history_form_does_not_ask_a_male_record_about_pregnancy(
         "Pregnancy or breastfeeding cannot apply to a patient whose sex at birth is recorded as "
         "male: leave it unanswered, or correct the patient's record."
     ]
+
+
+@pytest.mark.parametrize(
+    ("who", "condition", "stage", "named"),
+    [
+        ("woman", "aga_female", "I", "Ludwig I"),
+        ("woman", "aga_female", "3", "Sinclair 3"),
+        ("man", "aga_male", "IIIv", "Norwood–Hamilton IIIv"),
+    ],
+)
+def test_a_diagnosis_names_its_stage_with_the_scale(
+    request, clinician, who, condition, stage, named
+):
+    """'female pattern, stage I' was read as Ludwig, Sinclair or Norwood alike (review)."""
+    patient = request.getfixturevalue(who)
+    dx = services.record_diagnosis(
+        patient, clinician, {"condition": condition, "stage": stage, "diagnosed_on": TODAY}
+    )
+    assert dx.named_stage == named

@@ -19,7 +19,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from anagen.accounts.models import Clinic
-from anagen.assessment import coding, scales, screening
+from anagen.assessment import coding, protocols, scales, screening
 from anagen.assessment.labels import MODALITY_LABELS as MODALITY_LABELS  # re-exported
 from anagen.patients.models import Patient
 
@@ -339,6 +339,35 @@ class Diagnosis(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.icd10_code or 'uncoded'})"
+
+    @property
+    def named_stage(self) -> str:
+        """The stage after its scale's name ("Ludwig I", "Norwood–Hamilton IIIv"): a bare
+        "stage I" read as Ludwig, Sinclair or Norwood alike (clinician review)."""
+        if not self.stage:
+            return ""
+        sex = {"male": "male", "female": "female", "intersex": "other"}.get(
+            self.patient.sex_at_birth, "unknown"
+        )
+        try:
+            scale = protocols.stage_scale(
+                self.condition, self.stage, sex,
+                female_pattern=self.condition in coding.FEMALE_PATTERN,
+            )  # fmt: skip
+        except scales.ScaleError:
+            return self.stage  # stored before a scale rule changed: shown as stored
+        name = STAGE_SCALE_NAMES.get(scale or "", "")
+        return f"{name} {self.stage}" if name else self.stage
+
+
+# How a diagnosis's stage is named, by the scale protocols.stage_scale reads it on.
+STAGE_SCALE_NAMES = {
+    "norwood": "Norwood–Hamilton",
+    "ludwig": "Ludwig",
+    "sinclair": "Sinclair",
+    "basp": "BASP",
+    "salt": "SALT",
+}
 
 
 class ProtocolTemplate(models.Model):

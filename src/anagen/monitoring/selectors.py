@@ -971,9 +971,9 @@ def _consultation_entries(patient: Patient, *, detail: bool) -> list[TimelineEnt
     for ex in ScalpExam.objects.filter(**scope).select_related("examined_by"):
         words = ", ".join(w for w in (_stage_words(ex), f"by {_name(ex.examined_by)}") if w)
         rows.append((ex.examined_on, 2, ex.pk, "Scalp examination", words, f"{flow}#step-exam"))
-    for d in Diagnosis.objects.filter(**scope):
+    for d in Diagnosis.objects.filter(**scope).select_related("patient"):
         words = ", ".join(
-            w for w in (f"stage {d.stage}" if d.stage else "", d.icd10_code and
+            w for w in (d.named_stage if d.stage else "", d.icd10_code and
                         f"ICD-10 {d.icd10_code}") if w
         )  # fmt: skip
         rows.append((d.diagnosed_on, 3, d.pk, f"Diagnosis: {d.label}", words,
