@@ -222,7 +222,7 @@ def _percent(field: str, value: float) -> float:
     if value != value:  # NaN
         raise ScaleError(field, "must be a number, got NaN")
     if value < 0 or value > 100:
-        raise ScaleError(field, f"must be between 0 and 100 %, got {value}")
+        raise ScaleError(field, f"must be between 0 and 100 %, got {value:g}")
     return float(value)
 
 
