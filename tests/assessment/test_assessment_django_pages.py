@@ -399,3 +399,19 @@ def test_a_platelet_count_far_above_the_usual_range_is_kept_and_questioned(
     # Questioned, the page opens at the notice; else at the next step.
     expected = url(patient) if questioned else url(patient) + "#step-screening"
     assert r["Location"] == expected
+
+
+def test_the_consent_shows_this_patients_plan_and_no_note_to_the_clinic(client, clinician, patient):
+    """The signed consent read '3–4 sessions every 2–4 weeks (configurable; there is no
+    standard regimen)', not the plan of 4 sessions 3 weeks apart (clinician review)."""
+    from tests.builders import exosome_plan
+
+    plan = exosome_plan(patient, clinician, consent=False)
+    client.force_login(clinician)
+    page = client.get(url(patient)).content.decode()
+    terms = page[page.index('data-testid="consent-plan-terms"') :].split("</p>")[0]
+    assert f"<strong>{plan.title}</strong>: {plan.sessions_planned} sessions" in terms
+    consent = page[page.index('id="step-consent"') :]
+    consent = consent[: consent.index("</article>")]
+    assert "configurable" not in consent and "no standard regimen" not in consent
+    assert "or as set out in my treatment plan" in consent

@@ -1432,7 +1432,14 @@ _CONSENT_BODY = {
 def default_consent_form(clinic: Clinic, modality: str) -> ConsentForm:
     """Version 1 of a modality's consent text (unsaved), built from the protocol template."""
     template = next((t for t in protocols.TEMPLATES.values() if t.modality == modality), None)
-    schedule = template.schedule if template else "as explained by the clinician"
+    # The patient reads the schedule, not the protocol's note to the clinic ("configurable;
+    # there is no standard regimen" was printed in a signed consent; clinician review). The
+    # plan's own sessions and interval are shown with the text when it is signed.
+    schedule = (
+        f"{template.schedule.split(' (')[0]}, or as set out in my treatment plan"
+        if template
+        else "as explained by the clinician"
+    )
     return ConsentForm(
         clinic=clinic,
         modality=modality,
