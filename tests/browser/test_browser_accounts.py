@@ -59,7 +59,7 @@ def test_the_audit_trail_lists_the_demo_clinics_changes_and_narrows_to_one_patie
     patient = Patient.objects.filter(clinic__slug="demo").order_by("pk").first()
     sign_in(page, "admin", "admin-demo-2026")
     page.goto("/accounts/members/")
-    page.get_by_role("link", name="audit trail").click()
+    page.get_by_role("link", name="role changes and deactivations").click()
     rows = page.locator("#audit-trail tbody tr")
     records = rows.locator("td:nth-child(3)").all_inner_texts()
     assert records and all(r.startswith("Membership #") for r in records), records
