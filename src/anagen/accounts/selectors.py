@@ -12,6 +12,7 @@ from datetime import datetime
 from django.db.models import Model, Q, QuerySet
 from simple_history.models import registered_models
 
+from anagen.accounts import services
 from anagen.accounts.models import Clinic, Membership, User
 from anagen.patients.models import Patient
 
@@ -99,7 +100,8 @@ def _scoped(model: type[Model], clinic: Clinic) -> QuerySet | None:
         # administrator (the reasons name the clinic). Not sign-ins (last_login) nor what
         # another clinic did to a person who works in both.
         staff = Membership.objects.filter(clinic=clinic).values("user_id")
-        return rows.filter(id__in=staff, history_change_reason__endswith=f" {clinic.name}")
+        reasons = [services.account_created_reason(clinic), services.password_reset_reason(clinic)]
+        return rows.filter(id__in=staff, history_change_reason__in=reasons)
     if "clinic" in names:
         return rows.filter(clinic_id=clinic.pk)
     parent = _parent_with(history, "clinic")

@@ -174,6 +174,16 @@ def _administers_every_clinic_of(admin: User, user: User, clinic: Clinic) -> boo
     return other_clinics <= administered
 
 
+def account_created_reason(clinic: Clinic) -> str:
+    """The history reason of an account created by ``clinic``'s administrator."""
+    return f"account created in {clinic.name}"
+
+
+def password_reset_reason(clinic: Clinic) -> str:
+    """The history reason of a temporary password set by ``clinic``'s administrator."""
+    return f"temporary password set by an administrator of {clinic.name}"
+
+
 def temporary_password() -> str:
     """A password to hand over once: 16 random URL-safe characters (96 bits)."""
     return secrets.token_urlsafe(12)
@@ -222,7 +232,7 @@ def create_account(
         with transaction.atomic():
             user = User(username=username, email=email, password_must_change=True, **names)
             user.set_password(password)
-            save_with_history(user, admin, f"account created in {clinic.name}")
+            save_with_history(user, admin, account_created_reason(clinic))
             membership = set_membership(user, clinic, role, by=admin)
     except IntegrityError:  # the same username created at the same moment
         raise AccountFormError({"username": [TAKEN_USERNAME]}) from None
@@ -259,9 +269,7 @@ def reset_password(admin: User, clinic: Clinic, membership_id: int) -> tuple[Use
         ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
-        save_with_history(
-            user, admin, f"temporary password set by an administrator of {clinic.name}"
-        )
+        save_with_history(user, admin, password_reset_reason(clinic))
     # A person locked out by failed sign-ins (likely: they forgot it) can use it at once.
     axes_reset(username=user.username)
     return user, password
