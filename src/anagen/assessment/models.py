@@ -302,6 +302,13 @@ class ScalpExam(models.Model):
         ]
 
 
+def patient_sex(patient: Patient) -> str:
+    """The patient's sex in the vocabulary of ``scales``/``screening``."""
+    return {"male": "male", "female": "female", "intersex": "other"}.get(
+        patient.sex_at_birth, "unknown"
+    )
+
+
 class Diagnosis(models.Model):
     """A coded diagnosis; each code stored with its system and version (DESIGN.md)."""
 
@@ -346,9 +353,7 @@ class Diagnosis(models.Model):
         "stage I" read as Ludwig, Sinclair or Norwood alike (clinician review)."""
         if not self.stage:
             return ""
-        sex = {"male": "male", "female": "female", "intersex": "other"}.get(
-            self.patient.sex_at_birth, "unknown"
-        )
+        sex = patient_sex(self.patient)
         try:
             scale = protocols.stage_scale(
                 self.condition, self.stage, sex,

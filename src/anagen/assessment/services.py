@@ -40,6 +40,7 @@ from anagen.assessment.models import (
     ScreeningOverride,
     ScreeningRuleOverride,
     TreatmentPlan,
+    patient_sex,
 )
 from anagen.core.checks import Refusal
 from anagen.core.history import save_with_history
@@ -125,13 +126,6 @@ def _not_before_birth(
         )
         return None
     return value
-
-
-def patient_sex(patient: Patient) -> str:
-    """The patient's sex in the vocabulary of ``scales``/``screening``."""
-    return {"male": "male", "female": "female", "intersex": "other"}.get(
-        patient.sex_at_birth, "unknown"
-    )
 
 
 def age_on(born: date, on: date) -> int:
