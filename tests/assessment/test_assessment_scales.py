@@ -202,6 +202,24 @@ class TestPullTest:
         assert err.value.field == field
 
 
+class TestPullTestOutcome:
+    """The result a count of hairs out stands for, with or without the grasp counted."""
+
+    def test_the_hairs_grasped_decide_when_counted(self):
+        assert scales.pull_test_outcome(5, 40) is True  # 12.5 %
+        assert scales.pull_test_outcome(5, 60) is False  # 8.3 %
+
+    @pytest.mark.parametrize(("out", "outcome"), [(0, False), (4, False), (5, None),
+                                                  (6, None), (7, True), (20, True)])  # fmt: skip
+    def test_without_the_grasp_the_standard_40_to_60_decides_where_it_can(self, out, outcome):
+        assert scales.pull_test_outcome(out, None) is outcome
+
+    def test_more_out_than_grasped_is_refused(self):
+        with pytest.raises(ScaleError) as err:
+            scales.pull_test_outcome(12, 10)
+        assert err.value.field == "hairs_out"
+
+
 class TestTrichoscopy:
     def test_checklist_validated_and_normalised(self):
         assert scales.trichoscopy_signs(["yellow_dots", "black_dots", "yellow_dots"]) == (

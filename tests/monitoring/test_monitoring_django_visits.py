@@ -134,6 +134,57 @@ def test_impossible_values_give_a_field_error_and_store_nothing(
     assert not Photo.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("result", "hairs", "grasped"),
+    [
+        ("positive", "5", "40"),  # 12.5 %: refused while the rule was "more than 6 hairs"
+        ("negative", "5", "60"),
+        ("positive", "6", ""),  # the standard grasp of 40-60 leaves 5 or 6 open
+        ("negative", "6", ""),
+        ("negative", "0", ""),
+    ],
+)
+def test_the_pull_test_is_positive_above_a_tenth_of_the_hairs_grasped(
+    client, nurse, patient, result, hairs, grasped
+):
+    client.force_login(nurse)
+    data = good_visit(pull_test=result, pull_test_hairs=hairs, pull_test_hairs_grasped=grasped)
+    response = client.post(f"/monitoring/{patient.pk}/visits/new/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    visit = Visit.objects.get()
+    assert visit.pull_test == result and visit.pull_test_hairs == int(hairs)
+    assert visit.pull_test_hairs_grasped == (int(grasped) if grasped else None)
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    shown = f"{hairs} of {grasped} grasped hairs" if grasped else f"({hairs} hairs)"
+    assert shown in page
+
+
+@pytest.mark.parametrize(
+    ("result", "hairs", "grasped", "field", "message"),
+    [
+        ("negative", "5", "40", "pull_test_hairs", "5 of 40 hairs grasped is a positive"),
+        ("positive", "6", "60", "pull_test_hairs", "6 of 60 hairs grasped is a negative"),
+        ("negative", "7", "", "pull_test_hairs", "give the hairs grasped if it was not"),
+        ("positive", "4", "", "pull_test_hairs", "is a negative pull test for the standard"),
+        ("positive", "12", "10", "pull_test_hairs", "12 hairs came out of only 10 grasped"),
+        ("positive", "", "50", "pull_test_hairs", "Give the hairs that came out"),
+        ("positive", "3", "0", "pull_test_hairs_grasped", "at least 1"),
+        ("not_done", "3", "50", "pull_test", "record the pull test as negative or positive"),
+    ],
+)
+def test_a_pull_test_that_contradicts_its_counts_is_refused(
+    client, nurse, patient, result, hairs, grasped, field, message
+):
+    client.force_login(nurse)
+    data = good_visit(pull_test=result, pull_test_hairs=hairs, pull_test_hairs_grasped=grasped)
+    response = client.post(f"/monitoring/{patient.pk}/visits/new/", data)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert f'id="id_{field}_error"' in html
+    assert message in html
+    assert not Visit.objects.exists()
+
+
 def test_a_non_image_upload_is_a_field_error_and_nothing_is_stored(client, nurse, patient):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -472,6 +523,29 @@ def test_api_stores_the_derived_density(client, nurse, patient, clinic_a, api_to
     assert response.status_code == 201, response.content
     (measurement,) = response.json()["measurements"]
     assert measurement["density_per_cm2"] == 152.0
+
+
+def test_api_takes_the_hairs_grasped_and_checks_the_result_against_them(
+    client, nurse, patient, clinic_a, api_token
+):
+    import json
+
+    def post(**pull):
+        body = {"visit_date": date.today().isoformat(), **pull}
+        return client.post(
+            f"/api/v1/monitoring/patients/{patient.pk}/visits",
+            data=json.dumps(body),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {api_token(nurse, clinic_a)}"},
+        )
+
+    refused = post(pull_test="negative", pull_test_hairs=5, pull_test_hairs_grasped=40)
+    assert refused.status_code == 400
+    assert "5 of 40 hairs grasped is a positive" in str(refused.json())
+    assert not Visit.objects.exists()
+    response = post(pull_test="positive", pull_test_hairs=5, pull_test_hairs_grasped=40)
+    assert response.status_code == 201, response.content
+    assert response.json()["pull_test_hairs_grasped"] == 40
 
 
 def test_the_visit_page_names_who_recorded_it_by_full_name(client, nurse, patient):

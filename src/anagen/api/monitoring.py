@@ -165,6 +165,14 @@ class VisitIn(InputSchema):
     global_assessment: int | None = None
     pull_test: str | None = Field(None, max_length=10)
     pull_test_hairs: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
+    pull_test_hairs_grasped: int | None = Field(
+        None,
+        ge=-(2**31),
+        le=2**31 - 1,
+        description="Hairs grasped (standard 40-60): the test is positive when more than "
+        "10 % of them came out; without it the standard grasp decides, and 5 or 6 hairs out "
+        "may be recorded either way",
+    )
     notes: str = Field("", max_length=5000)
     hgq_appearance_hairline: int | None = None
     hgq_appearance_vertex: int | None = None
@@ -210,6 +218,7 @@ class VisitOut(Schema):
     global_assessment: int | None
     pull_test: str
     pull_test_hairs: int | None
+    pull_test_hairs_grasped: int | None
     notes: str = Field(
         description="Free text; empty for roles without consultation.view (front desk): a "
         "clinician may write about history or reactions in it (see notes_withheld)"

@@ -387,6 +387,21 @@ def pull_test(hairs_pulled: int, hairs_out: int) -> PullTestResult:
     )
 
 
+def pull_test_outcome(hairs_out: int, hairs_grasped: int | None) -> bool | None:
+    """Whether ``hairs_out`` is a positive pull test: from the share of ``hairs_grasped``, or,
+    where the grasp was not counted, from the standard grasp of 40-60 hairs. None where the
+    standard grasp leaves it open (5 or 6 hairs: more than 10 % of 40, not of 60)."""
+    if hairs_grasped is not None:
+        return pull_test(hairs_grasped, hairs_out).positive
+    out = _count("hairs_out", hairs_out)
+    lo, hi = PULL_TEST_STANDARD_GRASP
+    if out > PULL_TEST_POSITIVE_FRACTION * hi:
+        return True
+    if out <= PULL_TEST_POSITIVE_FRACTION * lo:
+        return False
+    return None
+
+
 # --- Trichoscopy sign checklist ----------------------------------------------------------------
 # REFERENCE.md is silent on trichoscopy signs. This vocabulary is standard trichoscopy
 # teaching [M]; the "suggests" hints are aids for the checklist, not diagnostic rules.

@@ -97,6 +97,9 @@ class VisitForm(forms.Form):
     )
     pull_test = forms.ChoiceField(choices=Visit.PullTest.choices, initial="not_done")
     pull_test_hairs = _num("Pull test: hairs extracted", integer=True)
+    pull_test_hairs_grasped = _num(
+        "Pull test: hairs grasped", "Standard 40–60; positive above 10 % out", integer=True
+    )
     notes = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000
     )
@@ -141,7 +144,8 @@ class VisitForm(forms.Form):
     # finding).
     FINDINGS = (
         "hair_count", "density_per_cm2", "mean_diameter_um", "terminal_pct", "vellus_pct",
-        "anagen_pct", "global_assessment", "pull_test_hairs", "notes", "trichoscopy",
+        "anagen_pct", "global_assessment", "pull_test_hairs", "pull_test_hairs_grasped", "notes",
+        "trichoscopy",
     )  # fmt: skip
     NOTHING_RECORDED = (
         "Nothing is recorded for this visit: enter a measurement, a photo, a test, a "
@@ -186,7 +190,12 @@ class VisitForm(forms.Form):
                 "vellus_pct",
                 "anagen_pct",
             ],
-            "assessment": ["global_assessment", "pull_test", "pull_test_hairs"],
+            "assessment": [
+                "global_assessment",
+                "pull_test",
+                "pull_test_hairs",
+                "pull_test_hairs_grasped",
+            ],
             "hgq": [n for n, _ in HGQ_ITEMS],
             "photos": [f"photo_{v}" for v, _ in VIEWS] + ["trichoscopy", "target_area"],
             "notes": ["notes"],

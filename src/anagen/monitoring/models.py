@@ -24,7 +24,7 @@ DIAMETER_UM_RANGE = (5.0, 150.0)
 DENSITY_PER_CM2_MAX = 1000.0
 HAIR_COUNT_MAX = 10000
 TARGET_AREA_CM2_RANGE = (0.1, 30.0)  # 1 cm² minoxidil area .. 1-inch circle 5.1 cm² and more
-PULL_TEST_HAIRS_MAX = 100  # about 60 hairs are grasped; >6 out is positive
+PULL_TEST_HAIRS_MAX = 100  # 40-60 hairs are grasped; >10 % out is positive (REFERENCE A.1.5)
 
 VIEWS = [
     ("frontal", "Frontal"),
@@ -229,8 +229,8 @@ class Visit(Voidable):
 
     class PullTest(models.TextChoices):
         NOT_DONE = "not_done", "Not done"
-        NEGATIVE = "negative", "Negative (≤6 hairs)"
-        POSITIVE = "positive", "Positive (>6 hairs)"
+        NEGATIVE = "negative", "Negative (≤10 % of the hairs grasped)"
+        POSITIVE = "positive", "Positive (>10 % of the hairs grasped)"
 
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="visits")
@@ -250,6 +250,9 @@ class Visit(Voidable):
     )
     pull_test = models.CharField(max_length=10, choices=PullTest.choices, default=PullTest.NOT_DONE)
     pull_test_hairs = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(PULL_TEST_HAIRS_MAX)]
+    )
+    pull_test_hairs_grasped = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MaxValueValidator(PULL_TEST_HAIRS_MAX)]
     )
     # Hair Growth Questionnaire (patient self-assessment), see HGQ_ITEMS.

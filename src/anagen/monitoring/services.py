@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
 from anagen.accounts.services import display_name, recorded_by_at
+from anagen.assessment import scales
 from anagen.assessment import services as assessment_services
 from anagen.assessment.labels import modality_label
 from anagen.assessment.models import TreatmentPlan
@@ -63,6 +64,7 @@ VISIT_FIELDS = (
     "global_assessment",
     "pull_test",
     "pull_test_hairs",
+    "pull_test_hairs_grasped",
     "notes",
     *(name for name, _ in HGQ_ITEMS),
 )
@@ -82,7 +84,6 @@ AE_FIELDS = (
     "meddra_version",
     "visit_id",
 )
-PULL_TEST_POSITIVE_ABOVE = 6  # >6 of ~60 grasped hairs is a positive pull test
 # terminal % + vellus % may exceed 100 only by rounding of the two figures.
 PCT_SUM_TOLERANCE = 0.5
 # Density given with count and area must be count ÷ area within 2 % or 1 hair/cm²,
@@ -810,21 +811,56 @@ def _clean_visit(patient: Patient, data: Mapping[str, Any], err: _Errors) -> dic
     hairs = read_number(
         err, "pull_test_hairs", data.get("pull_test_hairs"), 0, PULL_TEST_HAIRS_MAX, integer=True
     )
-    if hairs is not None:
+    grasped = read_number(
+        err,
+        "pull_test_hairs_grasped",
+        data.get("pull_test_hairs_grasped"),
+        1,
+        PULL_TEST_HAIRS_MAX,
+        integer=True,
+    )
+    if grasped is not None and hairs is None and "pull_test_hairs" not in err:
+        err.add("pull_test_hairs", "Give the hairs that came out of the hairs grasped.")
+    elif hairs is not None and grasped is not None and hairs > grasped:
+        err.add("pull_test_hairs", f"{hairs} hairs came out of only {grasped} grasped.")
+    elif hairs is not None and "pull_test_hairs_grasped" not in err:
         if pull == Visit.PullTest.NOT_DONE:
             err.add(
                 "pull_test", "Hairs were counted: record the pull test as negative or positive."
             )
-        elif (hairs > PULL_TEST_POSITIVE_ABOVE) != (pull == Visit.PullTest.POSITIVE):
-            err.add(
-                "pull_test_hairs",
-                f"{hairs} hairs is a "
-                f"{'positive' if hairs > PULL_TEST_POSITIVE_ABOVE else 'negative'} pull test "
-                f"(positive above {PULL_TEST_POSITIVE_ABOVE}).",
+        else:
+            _check_pull_result(
+                err,
+                pull == Visit.PullTest.POSITIVE,
+                int(hairs),
+                None if grasped is None else int(grasped),
             )
     out["pull_test_hairs"] = hairs
+    out["pull_test_hairs_grasped"] = grasped
     out["notes"] = _text(err, "notes", data.get("notes"))
     return out
+
+
+def _check_pull_result(err: _Errors, positive: bool, hairs: int, grasped: int | None) -> None:
+    """The recorded result must be what the hairs out say: more than 10 % of the hairs
+    grasped is positive (REFERENCE A.1.5). Without the grasp counted, the standard 40-60
+    hairs decide, and 5 or 6 hairs out may be either (a review found 5 of 40 refused as
+    positive when the rule was a fixed count)."""
+    expected = scales.pull_test_outcome(hairs, grasped)
+    if expected is None or expected == positive:
+        return
+    word = "positive" if expected else "negative"
+    if grasped is not None:
+        err.add(
+            "pull_test_hairs",
+            f"{hairs} of {grasped} hairs grasped is a {word} pull test (positive above 10 %).",
+        )
+    else:
+        err.add(
+            "pull_test_hairs",
+            f"{hairs} hairs is a {word} pull test for the standard grasp of 40-60 hairs "
+            "(positive above 10 %); give the hairs grasped if it was not standard.",
+        )
 
 
 def _same_day_appointment(
