@@ -306,6 +306,24 @@ def test_an_admin_resets_a_members_password_but_not_another_clinics_staff(
     )
 
 
+def test_the_members_page_offers_a_reset_only_where_the_administrator_may_make_it(
+    client, clinic_a, clinic_b, make_user
+):
+    admin = make_user(Role.ADMIN, clinic_a, username="boss")
+    make_user(Role.NURSE, clinic_a, username="nora")
+    shared = make_user(Role.NURSE, clinic_a, username="shared")
+    services.set_membership(shared, clinic_b, Role.NURSE)
+    client.force_login(admin)
+    html = client.get("/accounts/members/").content.decode()
+    assert 'aria-label="Set a temporary password for nora"' in html
+    assert 'aria-label="Set a temporary password for shared"' not in html
+    assert "Password reset by their other clinic's administrator" in html
+    # Once the administrator also administers the other clinic, the reset is theirs to make.
+    services.set_membership(admin, clinic_b, Role.ADMIN)
+    html = client.get("/accounts/members/").content.decode()
+    assert 'aria-label="Set a temporary password for shared"' in html
+
+
 def test_a_temporary_password_opens_neither_the_api_nor_itself_as_the_new_one(
     client, clinic_a, make_user, api_token
 ):

@@ -70,6 +70,9 @@ def test_clinician_records_a_session_with_a_map_by_keyboard_and_vials(
     assert page.evaluate("window.printed") == 1
     page.emulate_media(media="print")
     assert not page.get_by_role("button", name="Print this sheet").is_visible()
+    # Without a clinic phone the sheet leaves a line to write it in, and says so on screen only.
+    assert page.get_by_text("ask the clinic for the number to call").is_visible()
+    assert not page.get_by_text("This clinic has no phone number").is_visible()
     page.emulate_media(media="screen")
     # Without a script the button would do nothing, so it is not shown at all.
     no_js = page.context.browser.new_context(java_script_enabled=False, base_url=page.url)

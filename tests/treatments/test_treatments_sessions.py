@@ -194,6 +194,25 @@ def test_post_care_sheet_uses_the_clinics_latest_version(clinic_a, clinician):
         services.save_postcare_template(clinic_a, clinician, "exosome", "short")
 
 
+def test_the_post_care_sheet_gives_the_clinics_phone_or_a_line_to_write_it_in(
+    client, clinic_a, clinician, make_user, ready, lot
+):
+    from anagen.accounts import services as accounts
+
+    session = record(clinic_a, clinician, ready[1], lot)
+    client.force_login(make_user(Role.NURSE, clinic_a))
+    url = f"/sessions/{session.patient_id}/{session.pk}/post-care/"
+    response = client.get(url)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "ask the clinic for the number to call" in html
+    assert "An administrator can add it under Settings" in html
+    accounts.set_contact_phone(make_user(Role.ADMIN, clinic_a), clinic_a, "+44 20 7946 0018")
+    html = client.get(url).content.decode()
+    assert "Clinic phone: +44 20 7946 0018" in html
+    assert "no phone number" not in html
+
+
 def test_nurses_record_but_front_desk_cannot(clinic_a, make_user, client, ready):
     patient, _ = ready
     client.force_login(make_user(Role.FRONT_DESK, clinic_a))

@@ -76,6 +76,16 @@ class ClinicTimeZoneForm(OpenedValuesForm, forms.Form):
         )
 
 
+class ClinicContactForm(OpenedValuesForm, forms.Form):
+    contact_phone = forms.CharField(
+        label="Phone number for patients",
+        required=False,
+        max_length=40,
+        help_text="Printed on every post-care sheet as the number to call about a reaction. "
+        "Leave empty to remove it.",
+    )
+
+
 class AuditFilterForm(forms.Form):
     """Filters of the clinic's audit trail (a GET form: every field optional)."""
 

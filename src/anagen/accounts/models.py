@@ -55,6 +55,8 @@ class Clinic(models.Model):
         help_text="IANA name, e.g. Europe/Berlin",
         validators=[validate_time_zone],
     )
+    # The number patients call about a reaction: printed on the post-care sheets.
+    contact_phone = models.CharField(max_length=40, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 

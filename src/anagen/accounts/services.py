@@ -16,6 +16,7 @@ from django.utils import timezone
 from anagen.accounts.clinic_time import is_time_zone
 from anagen.accounts.models import ApiToken, Clinic, Membership, User, hash_token
 from anagen.accounts.roles import Role
+from anagen.core.checks import is_phone
 from anagen.core.history import differs_from_stored, save_with_history
 from anagen.core.text import hidden_characters
 
@@ -161,17 +162,22 @@ def _administers_every_clinic_of(admin: User, user: User, clinic: Clinic) -> boo
     must not take over another clinic's staff member). A deactivated membership counts: its
     clinic can reactivate it, and would then share an account another clinic had taken over
     (its password reset, signed in to)."""
-    other_clinics = set(
-        Membership.objects.filter(user=user)
+    return user.pk not in shared_beyond(admin, clinic, [user.pk])
+
+
+def shared_beyond(admin: User, clinic: Clinic, user_ids: Iterable[int]) -> set[int]:
+    """Those of ``user_ids`` who also belong (active or not) to a clinic besides ``clinic``
+    that ``admin`` does not administer: their password is not this administrator's to reset
+    (the members page shows no button for them)."""
+    administered = Membership.objects.filter(
+        user=admin, is_active=True, role=Role.ADMIN.value
+    ).values_list("clinic_id", flat=True)
+    return set(
+        Membership.objects.filter(user_id__in=list(user_ids))
         .exclude(clinic=clinic)
-        .values_list("clinic_id", flat=True)
+        .exclude(clinic_id__in=list(administered))
+        .values_list("user_id", flat=True)
     )
-    administered = set(
-        Membership.objects.filter(user=admin, is_active=True, role=Role.ADMIN.value).values_list(
-            "clinic_id", flat=True
-        )
-    )
-    return other_clinics <= administered
 
 
 def account_created_reason(clinic: Clinic) -> str:
@@ -337,6 +343,29 @@ def authenticate_token(raw: str) -> ApiToken | None:
         return None
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
     return token
+
+
+@transaction.atomic
+def set_contact_phone(admin: User, clinic: Clinic, phone: str) -> Clinic:
+    """Set the number patients call about a reaction (printed on the post-care sheets);
+    empty removes it. Anything but a phone number is refused (AccountFormError)."""
+    phone = (phone or "").strip()
+    if phone and (len(phone) > 40 or not is_phone(phone)):
+        raise AccountFormError(
+            {"contact_phone": ["Not a phone number: use digits with spaces, +, -, ( ) or . "
+                               "(e.g. +44 20 7946 0018; an extension as “ext 12”), at most "
+                               "20 digits and 40 characters."]}
+        )  # fmt: skip
+    locked = Clinic.objects.select_for_update().get(pk=clinic.pk)
+    locked.contact_phone = phone
+    save_with_history(
+        locked,
+        admin,
+        f"contact phone set to {phone}" if phone else "contact phone removed",
+        update_fields=["contact_phone"],
+    )
+    clinic.contact_phone = phone
+    return locked
 
 
 @transaction.atomic

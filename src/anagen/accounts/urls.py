@@ -13,6 +13,7 @@ urlpatterns = [
     path("tokens/", views.api_tokens, name="api_tokens"),
     path("tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("clinic/time-zone/", views.clinic_time_zone, name="clinic_time_zone"),
+    path("clinic/contact/", views.clinic_contact, name="clinic_contact"),
     path("members/", views.members, name="members"),
     path("audit/", views.audit_trail, name="audit"),
     path("members/new/", views.member_create, name="member_create"),

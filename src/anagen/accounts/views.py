@@ -17,6 +17,7 @@ from anagen.accounts.forms import (
     AccountForm,
     ApiTokenForm,
     AuditFilterForm,
+    ClinicContactForm,
     ClinicTimeZoneForm,
     MemberForm,
     SwitchClinicForm,
@@ -106,6 +107,35 @@ def clinic_time_zone(request: ClinicRequest) -> HttpResponse:
     )
 
 
+@require_permission("clinic.manage")
+@require_http_methods(["GET", "POST"])
+def clinic_contact(request: ClinicRequest) -> HttpResponse:
+    clinic = request.clinic
+    form = ClinicContactForm(request.POST or None, initial={"contact_phone": clinic.contact_phone})
+    form.track_opened_values()  # a page opened before someone else's change is refused
+    if request.method == "POST" and form.is_valid() and not form.refuse_conflicts():
+        try:
+            services.set_contact_phone(request.user, clinic, form.cleaned_data["contact_phone"])
+        except services.AccountFormError as exc:
+            for field, problems in exc.errors.items():
+                for problem in problems:
+                    form.add_error(field, problem)
+        else:
+            messages.success(
+                request,
+                f"Phone number saved: {clinic.contact_phone}."
+                if clinic.contact_phone
+                else "Phone number removed: the post-care sheets now say to ask the clinic.",
+            )
+            return redirect("accounts:clinic_contact")
+    return render(
+        request,
+        "accounts/clinic_contact.html",
+        {"form": form},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
 @require_permission("api_token.manage")
 def api_tokens(request: ClinicRequest) -> HttpResponse:
     form = ApiTokenForm(request.POST or None)
@@ -177,7 +207,7 @@ def _members_page(
     account_form: AccountForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    rows = (
+    rows = list(
         Membership.objects.filter(clinic=request.clinic)
         .select_related("user")
         .order_by("user__username")
@@ -186,6 +216,10 @@ def _members_page(
         "form": form or MemberForm(),
         "account_form": account_form or AccountForm(),
         "members": rows,
+        # The reset button was shown for them and then refused (a review).
+        "not_resettable": services.shared_beyond(
+            request.user, request.clinic, [m.user_id for m in rows]
+        ),
     }
     return render(request, "accounts/members.html", context, status=status)
 

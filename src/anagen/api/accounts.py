@@ -1,7 +1,7 @@
 from datetime import date
 
 from django.utils import timezone
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 
 from anagen.accounts import services
 from anagen.accounts.clinic_time import activate_for, zone_of
@@ -41,6 +41,11 @@ class ClinicOut(Schema):
     time_zone: str  # the zone in effect (the deployment's default where none is set)
     time_zone_set: bool  # whether the clinic chose it
     today: date  # the clinic's date now: what "today" means in every date the API checks
+    contact_phone: str  # the number the post-care sheets give patients; "" where none is set
+
+
+class ContactPhoneIn(Schema):
+    contact_phone: str = Field(max_length=200)  # "" removes it; checked by the service
 
 
 class TimeZoneIn(Schema):
@@ -56,6 +61,7 @@ def _clinic_out(request: ClinicRequest) -> ClinicOut:
         time_zone=zone.key,
         time_zone_set=bool(clinic.time_zone),
         today=timezone.localdate(),  # in the zone the request activated (the clinic's)
+        contact_phone=clinic.contact_phone,
     )
 
 
@@ -81,4 +87,18 @@ def set_time_zone(request: ClinicRequest, payload: TimeZoneIn) -> ClinicOut:
     except services.AccountFormError as exc:
         refuse(exc.errors)
     activate_for(request.clinic)  # the answer's "today" in the zone just chosen
+    return _clinic_out(request)
+
+
+@clinic_router.put(
+    "/contact-phone",
+    response=ClinicOut,
+    summary='Set the phone number the post-care sheets give patients ("" removes it)',
+    auth=guard("clinic.manage"),
+)
+def set_contact_phone(request: ClinicRequest, payload: ContactPhoneIn) -> ClinicOut:
+    try:
+        services.set_contact_phone(request.user, request.clinic, payload.contact_phone)
+    except services.AccountFormError as exc:
+        refuse(exc.errors)
     return _clinic_out(request)

@@ -10,6 +10,7 @@ of a form at once.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -158,3 +159,12 @@ def read_date(
             pass
     errors.add(field, "Enter a real date as YYYY-MM-DD.")
     return None
+
+
+_PHONE = re.compile(r"\+?[\d\s().\-/]+(?:\s*(?:ext\.?|x)\s*\d{1,6})?", re.IGNORECASE)
+
+
+def is_phone(text: str) -> bool:
+    """Digits with the usual separators, an optional leading + and extension; 3-20 digits."""
+    digits = sum(ch.isdigit() for ch in text)
+    return _PHONE.fullmatch(text) is not None and 3 <= digits <= 20

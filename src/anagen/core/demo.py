@@ -23,8 +23,10 @@ from anagen.accounts.services import set_membership
 from anagen.core.history import save_with_history
 from anagen.patients.models import Patient, SexAtBirth
 
-DEMO_CLINIC = ("Anagen Demo Clinic", "demo", "GB")
-OTHER_CLINIC = ("Northside Hair Clinic", "northside", "US")
+# Name, slug, country, the phone on the post-care sheets (numbers set aside for drama: Ofcom's
+# 020 7946 0xxx, and 555-01xx in North America).
+DEMO_CLINIC = ("Anagen Demo Clinic", "demo", "GB", "+44 20 7946 0018")
+OTHER_CLINIC = ("Northside Hair Clinic", "northside", "US", "+1 202 555 0143")
 DEMO_PASSWORD_SUFFIX = "-demo-2026"
 DEMO_PATIENTS = 36
 DEMO_SEED = 20261125
@@ -135,8 +137,10 @@ def _user(username: str, first: str, last: str, password: str) -> User:
     return user
 
 
-def _clinic(name: str, slug: str, country: str) -> Clinic:
-    clinic, _ = Clinic.objects.get_or_create(slug=slug, defaults={"name": name, "country": country})
+def _clinic(name: str, slug: str, country: str, phone: str) -> Clinic:
+    clinic, _ = Clinic.objects.get_or_create(
+        slug=slug, defaults={"name": name, "country": country, "contact_phone": phone}
+    )
     return clinic
 
 

@@ -19,6 +19,8 @@ SETTINGS_PAGES = (
      "How many days before expiry a lot is flagged as expiring soon."),
     ("clinic.manage", "accounts:clinic_time_zone", "Time zone",
      "Where the clinic is: today's date and the times pages show follow it."),
+    ("clinic.manage", "accounts:clinic_contact", "Phone number for patients",
+     "The number the post-care sheets give for patients to call about a reaction."),
     ("clinic.manage", "accounts:members", "Members", "Who works in this clinic, in which role."),
 )  # fmt: skip
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Any
 
@@ -13,7 +12,7 @@ from django.utils import timezone
 from django.utils.text import Truncator
 
 from anagen.accounts.models import Clinic, User
-from anagen.core.checks import Refusal
+from anagen.core.checks import Refusal, is_phone
 from anagen.core.history import save_with_history
 from anagen.core.text import hidden_characters, search_key
 from anagen.patients.models import Patient, SexAtBirth
@@ -56,15 +55,6 @@ def validate_date_of_birth(value: date, today: date | None = None) -> None:
         )
 
 
-_PHONE = re.compile(r"\+?[\d\s().\-/]+(?:\s*(?:ext\.?|x)\s*\d{1,6})?", re.IGNORECASE)
-
-
-def _is_phone(text: str) -> bool:
-    """Digits with the usual separators, an optional leading + and extension; 3-20 digits."""
-    digits = sum(ch.isdigit() for ch in text)
-    return _PHONE.fullmatch(text) is not None and 3 <= digits <= 20
-
-
 def _clean(data: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     unknown = set(data) - set(EDITABLE_FIELDS)
@@ -102,7 +92,7 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
             f"At most {ADDRESS_MAX_CHARS} characters (this has {len(cleaned['address'])})."
         )
     phone = cleaned.get("phone")
-    if isinstance(phone, str) and phone and len(phone) <= 40 and not _is_phone(phone):
+    if isinstance(phone, str) and phone and len(phone) <= 40 and not is_phone(phone):
         # "call me maybe" and a 40-digit run were stored, and a reminder list of such numbers
         # reaches nobody.
         errors.setdefault("phone", []).append(
