@@ -539,6 +539,17 @@ class TestConsent:
         assert not services.has_valid_consent(plan, "exosome", TODAY)
         assert services.session_blockers(plan, "exosome", TODAY)
 
+    @pytest.mark.parametrize("modality", ["exosome", "prp", "minoxidil", "microneedling", "lllt"])
+    def test_the_default_texts_name_the_alternatives_and_no_treatment(self, clinic_a, modality):
+        body = services.default_consent_form(clinic_a, modality).body
+        assert "alternatives, including" in body and "no treatment" in body
+        if modality != "minoxidil":  # a prescription, not a course the clinic charges for
+            assert "what the course costs me" in body
+
+    def test_the_exosome_text_names_where_the_product_comes_from(self, clinic_a):
+        body = services.default_consent_form(clinic_a, "exosome").body
+        assert "who makes the product and where it comes from" in body
+
     def test_consent_is_immutable(self, man, clinician):
         plan = to_plan(man, clinician, "minoxidil")
         consent = services.record_consent(

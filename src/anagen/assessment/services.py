@@ -1392,21 +1392,24 @@ _CONSENT_BODY = {
         "involve: {schedule}. Expected effects are uncertain; small studies report gains in "
         "hair density, with low-certainty evidence. Possible side effects include pain, "
         "redness and swelling at the injection points, headache, bruising, infection and "
-        "allergic reaction; unknown long-term risks cannot be excluded. I may withdraw at any "
-        "time without giving a reason and without affecting my other care."
+        "allergic reaction; unknown long-term risks cannot be excluded. I have been told the "
+        "alternatives, including approved treatments suited to my diagnosis and no treatment; "
+        "who makes the product and where it comes from; and what the course costs me. I may "
+        "withdraw at any time without giving a reason and without affecting my other care."
     ),
     "prp": (
         "I have been told what platelet-rich plasma (PRP) treatment involves: a blood draw, "
         "preparation of my own plasma and injections into the scalp ({schedule}). Results vary; "
         "a meta-analysis reports an average gain in hair density with low certainty. Possible "
-        "side effects include pain, redness, swelling, bruising, headache and infection. I may "
-        "withdraw at any time."
+        "side effects include pain, redness, swelling, bruising, headache and infection. I "
+        "have been told the alternatives, including no treatment, and what the course costs "
+        "me. I may withdraw at any time."
     ),
     "minoxidil": (
         "I have been told how to use topical minoxidil ({schedule}), that benefit is lost when "
         "I stop, and that shedding in the first weeks, scalp irritation, unwanted facial hair "
-        "and, rarely, dizziness or palpitations can occur. I will not use it while pregnant or "
-        "breastfeeding."
+        "and, rarely, dizziness or palpitations can occur. I have been told the alternatives, "
+        "including no treatment. I will not use it while pregnant or breastfeeding."
     ),
     "transplant": (
         "I agree to a surgical hair-transplant consultation (donor assessment and planning). "
@@ -1414,11 +1417,14 @@ _CONSENT_BODY = {
     ),
     "microneedling": (
         "I have been told what scalp microneedling involves, and its risks: pain, redness, "
-        "pinpoint bleeding, infection and, rarely, scarring. I may withdraw at any time."
+        "pinpoint bleeding, infection and, rarely, scarring. I have been told the "
+        "alternatives, including no treatment, and what the course costs me. I may withdraw at "
+        "any time."
     ),
     "lllt": (
         "I have been told what low-level laser therapy involves, that results vary, and that "
-        "I must protect my eyes during treatment. I may withdraw at any time."
+        "I must protect my eyes during treatment. I have been told the alternatives, including "
+        "no treatment, and what the course costs me. I may withdraw at any time."
     ),
 }
 
