@@ -213,6 +213,22 @@ def test_the_post_care_sheet_gives_the_clinics_phone_or_a_line_to_write_it_in(
     assert "no phone number" not in html
 
 
+def test_the_session_gives_the_labelled_particle_dose_of_its_vials(
+    client, clinic_a, clinician, ready, lot, api_token
+):
+    # Two vials of a product labelled 1e10 particles per vial.
+    session = record(clinic_a, clinician, ready[1], lot, quantity=2)
+    client.force_login(clinician)
+    html = client.get(f"/sessions/{session.patient_id}/{session.pk}/").content.decode()
+    assert "Labelled particle dose: <strong>2 × 10¹⁰ particles</strong> in 2.00 mL" in html
+    answer = client.get(
+        f"/api/v1/sessions/{session.patient_id}/{session.pk}",
+        headers={"Authorization": f"Bearer {api_token(clinician, clinic_a)}"},
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["vials"][0]["labelled_particles"] == 2e10
+
+
 def test_nurses_record_but_front_desk_cannot(clinic_a, make_user, client, ready):
     patient, _ = ready
     client.force_login(make_user(Role.FRONT_DESK, clinic_a))

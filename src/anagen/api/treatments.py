@@ -99,6 +99,10 @@ class VialDrawOut(Schema):
     product: str
     expiry_date: date
     quantity: int
+    labelled_particles: float = Field(
+        description="Particles in these vials by the product's label (vials × labelled "
+        "particles per vial), not the certificate's measured count"
+    )
     returned: bool = Field(
         description="The vials went back to stock unused when the session was voided"
     )

@@ -552,6 +552,12 @@ class VialDraw(models.Model):
     def __str__(self) -> str:
         return f"{self.quantity} vial(s) of {self.lot} for patient {self.patient_id}"
 
+    @property
+    def labelled_particles(self) -> float:
+        """The particles these vials hold by the product's label (not the certificate's
+        measured count): the dose a session gave, where all of their content was injected."""
+        return self.quantity * self.lot.product.labelled_particles_per_vial
+
 
 class VialWaste(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")

@@ -260,6 +260,7 @@ def session_detail(request: ClinicRequest, patient_id: int, session_id: int) -> 
             "can_void": can(request, "record.void") and not session.is_voided,
             "vials_option": VIALS_RETURNED_OPTION,
             "vials_returned": any(d.returned_at for d in draws),
+            "labelled_dose": sum(d.labelled_particles for d in draws if not d.returned_at),
         },
     )
 
