@@ -116,3 +116,17 @@ def test_the_api_restores_and_another_clinic_cannot(
     again = restore(clinician, voided.clinic)
     assert again.status_code == 400 or again.status_code == 422
     assert "not voided" in json.dumps(again.json())
+
+
+def test_the_history_names_who_voided_and_shows_empty_values_in_words(voided, clinician):
+    from anagen.patients.selectors import patient_history
+
+    clinician.first_name, clinician.last_name = "Dana", "Doc"
+    clinician.save()
+    restored = services.restore_patient(voided, clinician, "the void was meant for another")
+    newest, voiding = patient_history(restored)[:2]
+    by_field = {c["field"]: c for c in voiding["changes"]}
+    # The raw user id ("1") was shown for who voided, and "∅" for an empty value.
+    assert by_field["voided_by"]["old"] == "(empty)"
+    assert "Dana Doc" in by_field["voided_by"]["new"]
+    assert {c["field"]: c["new"] for c in newest["changes"]}["voided_by"] == "(empty)"

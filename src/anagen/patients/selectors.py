@@ -10,6 +10,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db.models import F, Q, QuerySet, TextField, Value
 from django.db.models.functions import Replace
 from django.http import Http404
+from django.utils import timezone
 
 from anagen.accounts.models import AccessLog, Clinic, User
 from anagen.core.http import ClinicRequest
@@ -92,6 +93,26 @@ def _field_label(name: str) -> str:
     return str(getattr(model_field, "verbose_name", name)).capitalize()
 
 
+def _shown_value(name: str, value: object) -> str:
+    """A stored value as the history shows it: a person by name (the raw id "1" was shown
+    for who voided the record), a choice by its label, an empty value as "(empty)"."""
+    if value is None or value == "":
+        return "(empty)"
+    try:
+        model_field = Patient._meta.get_field(name)
+    except FieldDoesNotExist:
+        return str(value)
+    if getattr(model_field, "related_model", None) is User:
+        from anagen.accounts.services import display_name
+
+        person = User.objects.filter(pk=value).first()
+        return display_name(person) if person else f"user {value}"
+    if isinstance(value, datetime):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+    choices = dict(getattr(model_field, "flatchoices", None) or [])
+    return str(choices.get(value, value))
+
+
 def patient_history(patient: Patient) -> list[dict]:
     """Change history, newest first, with the fields each change touched."""
     records = list(
@@ -105,7 +126,12 @@ def patient_history(patient: Patient) -> list[dict]:
         else:
             delta = record.diff_against(previous)
             changes = [
-                {"field": c.field, "label": _field_label(c.field), "old": c.old, "new": c.new}
+                {
+                    "field": c.field,
+                    "label": _field_label(c.field),
+                    "old": _shown_value(c.field, c.old),
+                    "new": _shown_value(c.field, c.new),
+                }
                 for c in delta.changes
             ]
         rows.append(
