@@ -264,3 +264,20 @@ def test_the_engine_names_the_field_and_refuses_an_empty_member():
 
     with pytest.raises(SimulationInputError, match="plan: 'prp\\+\\+minoxidil' has an empty part"):
         plan_from_name("prp++minoxidil", "plan")
+
+
+@pytest.mark.parametrize(("typed", "written"), [("iv", "IV"), (" iiiv ", "IIIv"), ("IIIV", "IIIv")])
+def test_a_stage_is_taken_in_any_case_and_written_as_the_scale_writes_it(typed, written):
+    from anagen.simulation.params import canonical_stage
+
+    assert canonical_stage(typed) == written
+
+
+def test_the_forecast_takes_a_lower_case_stage(capsys):
+    assert cli.main(["forecast", "--stage", "iv", "--n-virtual", "10", "--months", "6"]) == 0
+    assert "stage IV." in capsys.readouterr().out
+
+
+def test_an_unknown_stage_is_still_refused_with_the_stages(capsys):
+    assert cli.main(["forecast", "--stage", "ivx"]) == 2
+    assert "must be one of I, II, IIa" in capsys.readouterr().err

@@ -24,7 +24,7 @@ from .errors import (
 )
 from .forecast import DEFAULT_N_VIRTUAL, forecast, plausibility
 from .measurement import Dropout, MeasurementParams
-from .params import MAX_DENSITY_PER_CM2, Region
+from .params import MAX_DENSITY_PER_CM2, Region, canonical_stage
 from .treatments import ARM_NAMES
 from .trial import (
     MAX_DROPOUT_PER_YEAR,
@@ -219,7 +219,7 @@ def _design(
         n_per_arm=n,
         visit_weeks=a.weeks,
         design=a.design,
-        stages=a.stages,
+        stages=tuple(canonical_stage(st) for st in a.stages),
         region=Region(a.region),
         spillover=a.spillover,
         delta_shift=shift,
@@ -430,7 +430,7 @@ def _cmd_sample_size(a: argparse.Namespace) -> int:
 def _cmd_forecast(a: argparse.Namespace) -> int:
     require_int_between("every", a.every, 1, 1_000)
     fc = forecast(
-        a.stage,
+        canonical_stage(a.stage, a.scale),
         a.plan,
         baseline_density=a.baseline_density,
         scale=a.scale,

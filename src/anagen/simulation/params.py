@@ -169,6 +169,15 @@ NORWOOD_SHRINK: dict[str, float] = {
 LUDWIG_SHRINK: dict[str, float] = {"I": 0.4, "II": 0.65, "III": 0.95}
 
 
+def canonical_stage(stage: str, scale: str = "norwood") -> str:
+    """``stage`` as the scale writes it ("iv" → "IV", "iiiv" → "IIIv"): people type stages
+    in any case, and the table's keys differ by case only in their suffix letters. A name
+    that matches no stage comes back stripped, for ``stage_shrink`` to refuse."""
+    table = NORWOOD_SHRINK if scale == "norwood" else LUDWIG_SHRINK
+    text = stage.strip()
+    return next((key for key in table if key.lower() == text.lower()), text)
+
+
 def stage_shrink(stage: str, scale: str = "norwood") -> float:
     table = NORWOOD_SHRINK if scale == "norwood" else LUDWIG_SHRINK
     if stage not in table:
