@@ -105,7 +105,7 @@ def _shown_value(name: str, value: object) -> str:
     if getattr(model_field, "related_model", None) is User:
         from anagen.accounts.services import display_name
 
-        person = User.objects.filter(pk=value).first()
+        person = User.objects.filter(pk=str(value)).first()
         return display_name(person) if person else f"user {value}"
     if isinstance(value, datetime):
         return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
