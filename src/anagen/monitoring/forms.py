@@ -98,7 +98,7 @@ class VisitForm(forms.Form):
     pull_test = forms.ChoiceField(choices=Visit.PullTest.choices, initial="not_done")
     pull_test_hairs = _num("Pull test: hairs extracted", integer=True)
     pull_test_hairs_grasped = _num(
-        "Pull test: hairs grasped", "Standard 40–60; positive above 10 % out", integer=True
+        "Pull test: hairs grasped", "Standard 40–60; more than 10 % out is positive", integer=True
     )
     notes = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000
