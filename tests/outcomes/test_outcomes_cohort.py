@@ -243,6 +243,16 @@ def test_an_arm_of_one_patient_at_the_landmark_is_not_compared_in_the_ancova():
         "Not compared (too few patients with a value at week 12 to estimate; an arm needs "
         "two): Platelet-rich plasma."
     ) in section.missing_data
+    # "No subject was excluded." read beside the arm just left out (review).
+    assert "No subject was excluded" not in section.missing_data
+    assert "1 patient with a value at week 12 excluded with their arm." in section.missing_data
+
+
+def test_a_change_of_a_share_is_in_percentage_points():
+    """ "Responders: change ≥ 5 %" read as a rise of five per cent of the baseline (review)."""
+    share = cohort.OUTCOMES["anagen_pct"]
+    assert share.change_unit == "percentage points"
+    assert cohort.OUTCOMES["density_per_cm2"].change_unit == "hairs/cm²"
 
 
 def test_the_ancova_needs_two_arms_of_two_patients():
@@ -713,10 +723,10 @@ def test_a_view_that_withholds_small_arms_compares_against_an_arm_it_shows():
     result = _cohort(arms, min_reference_n=5)
     assert result.reference_arm == "prp"
     assert result.sections["ancova"].data["reference_arm"] == "prp"
-    assert any(
-        "use Platelet-rich plasma as the reference" in n and "fewer than 5 patients" in n
-        for n in result.notes
-    ), result.notes
+    (note,) = [n for n in result.notes if "use Platelet-rich plasma as the reference" in n]
+    # The page shows the small arm's results; only the PDF leaves them out (review).
+    assert "fewer than 5 patients, too few to be the reference" in note
+    assert "not shown here" not in note
 
 
 def test_without_an_untreated_arm_the_contrasts_are_against_minoxidil_not_exosome():

@@ -41,7 +41,7 @@ def test_filter_matching_nobody(client, clinic_a, clinician, sim_cohort):
     client.force_login(clinician)
     html = client.get(
         "/outcomes/cohort/",
-        {"age_band": "<30", "stage": "VI", "combination": "none", "sex": "female"},
+        {"age_band": "<30", "stage": "Norwood–Hamilton VI", "combination": "none", "sex": "female"},
     ).content
     assert b"Not enough data" in html
 

@@ -67,7 +67,15 @@ def test_cohort_analysis_on_a_simulated_cohort_gives_every_result(clinic_a, sim_
         ({"sex": "female"}, lambda a: set(a["sex"]) == {"female"}),
         ({"modalities": ("exosome",)}, lambda a: all("exosome" in x for x in a["arm"])),
         ({"combination": "exosome+minoxidil"}, lambda a: set(a["arm"]) == {"exosome+minoxidil"}),
-        ({"stage": "III"}, lambda a: set(a["stage"]) == {"III"}),
+        # A bare "III" pooled Norwood III men with Ludwig III women (review).
+        (
+            {"stage": "Norwood–Hamilton III"},
+            lambda a: set(a["stage"]) == {"Norwood–Hamilton III"} and set(a["sex"]) == {"male"},
+        ),
+        (
+            {"stage": "Ludwig III"},
+            lambda a: set(a["stage"]) == {"Ludwig III"} and set(a["sex"]) == {"female"},
+        ),
         ({"diagnosis": "aga_female"}, lambda a: set(a["diagnosis"]) == {"aga_female"}),
         ({"age_band": "40-49"}, lambda a: set(a["age_band"]) == {"40-49"}),
         ({"protocol": "prp_standard"}, lambda a: all("prp" in x for x in a["arm"])),

@@ -304,9 +304,7 @@ class ScalpExam(models.Model):
 
 def patient_sex(patient: Patient) -> str:
     """The patient's sex in the vocabulary of ``scales``/``screening``."""
-    return {"male": "male", "female": "female", "intersex": "other"}.get(
-        patient.sex_at_birth, "unknown"
-    )
+    return protocols.scale_sex(patient.sex_at_birth)
 
 
 class Diagnosis(models.Model):
@@ -351,28 +349,7 @@ class Diagnosis(models.Model):
     def named_stage(self) -> str:
         """The stage after its scale's name ("Ludwig I", "Norwood–Hamilton IIIv"): a bare
         "stage I" read as Ludwig, Sinclair or Norwood alike (clinician review)."""
-        if not self.stage:
-            return ""
-        sex = patient_sex(self.patient)
-        try:
-            scale = protocols.stage_scale(
-                self.condition, self.stage, sex,
-                female_pattern=self.condition in coding.FEMALE_PATTERN,
-            )  # fmt: skip
-        except scales.ScaleError:
-            return self.stage  # stored before a scale rule changed: shown as stored
-        name = STAGE_SCALE_NAMES.get(scale or "", "")
-        return f"{name} {self.stage}" if name else self.stage
-
-
-# How a diagnosis's stage is named, by the scale protocols.stage_scale reads it on.
-STAGE_SCALE_NAMES = {
-    "norwood": "Norwood–Hamilton",
-    "ludwig": "Ludwig",
-    "sinclair": "Sinclair",
-    "basp": "BASP",
-    "salt": "SALT",
-}
+        return protocols.named_stage(self.condition, self.stage, self.patient.sex_at_birth)
 
 
 class ProtocolTemplate(models.Model):

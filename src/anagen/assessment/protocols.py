@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from anagen.assessment import scales
-from anagen.assessment.coding import DIAGNOSES
+from anagen.assessment.coding import DIAGNOSES, FEMALE_PATTERN
 from anagen.assessment.labels import modality_label
 from anagen.assessment.screening import Outcome, ScreeningResult
 
@@ -321,6 +321,38 @@ def stage_scale(
     if diagnosis not in DIAGNOSES:
         raise scales.ScaleError("diagnosis", f"unknown diagnosis {diagnosis!r}")
     return _parse_stage(stage, sex, DIAGNOSES[diagnosis].group, female_pattern).scale
+
+
+# How a diagnosis's stage is named, by the scale stage_scale reads it on.
+STAGE_SCALE_NAMES = {
+    "norwood": "Norwood–Hamilton",
+    "ludwig": "Ludwig",
+    "sinclair": "Sinclair",
+    "basp": "BASP",
+    "salt": "SALT",
+}
+
+
+def scale_sex(sex_at_birth: str) -> str:
+    """A patient's recorded sex at birth in the vocabulary of ``scales``/``screening``."""
+    return {"male": "male", "female": "female", "intersex": "other"}.get(sex_at_birth, "unknown")
+
+
+def named_stage(diagnosis: str, stage: str, sex_at_birth: str) -> str:
+    """A diagnosis's stage after its scale's name ("Ludwig III", "Norwood–Hamilton III"):
+    a bare "III" is the mildest recession on one scale and the widest female loss on the
+    other, so lists, filters and exports that pool bare stages pool both (reviews). A stage
+    no rule reads (stored before a rule changed) comes back as stored."""
+    if not stage:
+        return ""
+    try:
+        scale = stage_scale(
+            diagnosis, stage, scale_sex(sex_at_birth), female_pattern=diagnosis in FEMALE_PATTERN
+        )
+    except scales.ScaleError:
+        return stage
+    name = STAGE_SCALE_NAMES.get(scale or "", "")
+    return f"{name} {stage}" if name else stage
 
 
 def propose_plans(

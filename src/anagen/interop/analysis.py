@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from anagen.accounts.models import Clinic
+from anagen.assessment import protocols
 from anagen.assessment.models import Diagnosis
 from anagen.core.pseudonym import pseudonym
 from anagen.core.text import spreadsheet_safe
@@ -50,7 +51,12 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "sex": ("string", "Sex at birth: female, male, intersex or unknown"),
     "diagnosis": ("string", "Latest diagnosis key (e.g. aga_male)"),
     "icd10_code": ("string", "ICD-10 code of that diagnosis (empty if uncoded)"),
-    "stage": ("string", "Stage at diagnosis (Norwood–Hamilton, Ludwig, Sinclair or BASP)"),
+    "stage": (
+        "string",
+        "Stage at diagnosis after its scale's name (e.g. \"Norwood–Hamilton "
+        'IIIv", "Ludwig II", "Sinclair 3", "BASP M2"): a bare III is a '
+        "different stage on each scale",
+    ),
     "modality": ("string", "Modalities the patient received, '+'-joined (e.g. exosome+prp)"),
     "arm": (
         "string",
@@ -261,7 +267,7 @@ def _rows_for(
         "sex": p.sex,
         "diagnosis": condition,
         "icd10_code": icd10,
-        "stage": stage,
+        "stage": protocols.named_stage(condition, stage, p.sex) if condition else stage,
         "modality": "+".join(sorted(p.modalities)) or "none",
         "arm": arm,
         "products": "; ".join(x for x in p.products if x),

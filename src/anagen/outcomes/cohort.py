@@ -92,6 +92,12 @@ class Outcome:
     decimals: int = 1
     better: Literal["increase", "decrease"] = "increase"  # the direction of improvement
 
+    @property
+    def change_unit(self) -> str:
+        """The unit of a change: a share's change is in percentage points ("≥ 5 %" read as
+        five per cent of the baseline)."""
+        return "percentage points" if self.unit == "%" else self.unit
+
 
 OUTCOMES: dict[str, Outcome] = {
     o.key: o
@@ -651,7 +657,8 @@ def analyse_cohort(
             notes.append(
                 f"The comparisons use {arm_words(reference)} as the reference: "
                 f"{arm_words(default_reference(arms))}, the usual one, has fewer than "
-                f"{options.min_reference_n} patients, whose results are not shown here."
+                f"{options.min_reference_n} patients, too few to be the reference (figures "
+                "of so few patients are left out of the PDF report)."
             )
         if options.reference_arm and arms:
             notes.append(
@@ -664,7 +671,7 @@ def analyse_cohort(
         outcome, filters, options, int(len(ids)), n_with_baseline, n_analysed, arms, weeks,
         reference, None, sections, notes,
     )  # fmt: skip
-    title_cbv = f"Mean change from baseline in {outcome.label.lower()} ({outcome.unit})"
+    title_cbv = f"Mean change from baseline in {outcome.label.lower()} ({outcome.change_unit})"
     if n_analysed == 0:
         reason = (
             "no patient matches the filters"
@@ -732,7 +739,8 @@ def analyse_cohort(
     worsening = direction != outcome.better
     who = "Worsening (not responders)" if worsening else "Responders"
     title_resp = (
-        f"{who} at week {landmark}: change {sign} {threshold:g} {outcome.unit} (exact 95% CI)"
+        f"{who} at week {landmark}: change {sign} {threshold:g} {outcome.change_unit} "
+        "(exact 95% CI)"
     )
     resp_rows = []
     resp_missing = ""
@@ -847,7 +855,15 @@ def analyse_cohort(
             if dropped:
                 statement += " " + _arms_without_value(dropped, arm_of_eligible, landmark)
             if single_note:
-                statement += " " + single_note[0]
+                # The fit saw only the compared arms: its "No subject was excluded." read so
+                # beside the arm just left out (review).
+                n_single = sum(int(per_arm[a]) for a in per_arm.index if str(a) in single)
+                statement = statement.replace(NO_EXCLUSION, "").strip()
+                statement += (
+                    f" {n_single} patient{'s' if n_single != 1 else ''} with a value at week "
+                    f"{landmark} excluded with {'their arms' if len(single) > 1 else 'their arm'}"
+                    f". {single_note[0]}"
+                )
             sections["ancova"] = Section(
                 "ancova", title_anc, True, data=data, missing_data=statement,
                 warnings=add_holm(data["contrasts"]) + _small_n_warnings(
@@ -918,13 +934,8 @@ def default_landmark(counts: pd.DataFrame) -> int:
 
 def _section_titles(outcome: Outcome, threshold: float) -> list[tuple[str, str]]:
     return [
-        ("by_visit", f"Mean change from baseline ({outcome.unit})"),
-        # A change of a share is in points: "≥ 5 %" read as five per cent of the baseline.
-        (
-            "responders",
-            f"Responders (change ≥ {threshold:g} "
-            f"{'percentage points' if outcome.unit == '%' else outcome.unit})",
-        ),
+        ("by_visit", f"Mean change from baseline ({outcome.change_unit})"),
+        ("responders", f"Responders (change ≥ {threshold:g} {outcome.change_unit})"),
         ("ancova", "ANCOVA at the landmark visit"),
         ("mmrm", "MMRM (treatment × visit)"),
     ]

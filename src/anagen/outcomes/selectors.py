@@ -23,6 +23,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic
+from anagen.assessment import protocols
 from anagen.assessment.coding import DIAGNOSES
 from anagen.assessment.models import Diagnosis, TreatmentPlan
 from anagen.core.pseudonym import pseudonym
@@ -238,6 +239,12 @@ def _attributes(
             "patient_id", keep="last"
         )
         pats = pats.merge(dx[["patient_id", "diagnosis", "stage"]], on="patient_id", how="left")
+        # The stage with its scale's name: a bare "III" filtered Norwood III men together
+        # with Ludwig III women (review).
+        pats["stage"] = [
+            protocols.named_stage(str(d), str(st), str(sex)) if isinstance(st, str) else st
+            for d, st, sex in zip(pats["diagnosis"], pats["stage"], pats["sex"], strict=True)
+        ]
     else:
         pats["diagnosis"] = ""
         pats["stage"] = ""
