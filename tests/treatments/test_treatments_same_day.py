@@ -126,9 +126,42 @@ def test_the_page_records_it_when_the_box_is_ticked(client, clinician, ready, lo
     patient, plan = ready
     client.force_login(clinician)
     response = client.post(
-        f"/sessions/{patient.pk}/new/", form_data(plan, lot, confirm_same_day="on")
+        f"/sessions/{patient.pk}/new/",
+        form_data(plan, lot, confirm_same_day="on", same_day_seen="1"),
     )
     assert response.status_code == 302
+    assert TreatmentSession.objects.count() == 2 and VialDraw.objects.count() == 2
+
+
+def test_the_blank_form_has_no_same_day_box(client, clinician, ready, lot):
+    """It was on every blank form: ticked there, the browser's Back then Save recorded the
+    session again and drew its vials twice (nurse review)."""
+    patient, plan = ready
+    client.force_login(clinician)
+    page = client.get(f"/sessions/{patient.pk}/new/").content.decode()
+    assert 'name="confirm_same_day"' not in page
+    assert client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot)).status_code == 302
+    again = client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot))
+    assert again.status_code == 400
+    assert 'name="confirm_same_day"' in again.content.decode()
+    assert TreatmentSession.objects.count() == 1 and VialDraw.objects.count() == 1
+
+
+def test_a_confirmation_holds_only_for_the_sessions_its_refusal_named(
+    client, clinician, ready, lot, first
+):
+    """Back after a confirmed second session brings the page back ticked: saving it again
+    is a third session, asked again, not recorded."""
+    patient, plan = ready
+    client.force_login(clinician)
+    refused = client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot))
+    assert 'name="same_day_seen" value="1"' in refused.content.decode()
+    confirmed = form_data(plan, lot, confirm_same_day="on", same_day_seen="1")
+    assert client.post(f"/sessions/{patient.pk}/new/", confirmed).status_code == 302
+    again = client.post(f"/sessions/{patient.pk}/new/", confirmed)
+    assert again.status_code == 400
+    assert "already has 2 sessions of exosome injection" in again.content.decode()
+    assert 'name="same_day_seen" value="2"' in again.content.decode()
     assert TreatmentSession.objects.count() == 2 and VialDraw.objects.count() == 2
 
 

@@ -108,7 +108,7 @@ def test_session_list_draws_each_map_with_its_own_ids(client, clinician, ready, 
     patient, plan = ready
     client.force_login(clinician)
     for second in (False, True):  # two sessions (the screening and consent are today's)
-        extra = {"confirm_same_day": "on"} if second else {}
+        extra = {"confirm_same_day": "on", "same_day_seen": "1"} if second else {}
         response = client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot, **extra))
         assert response.status_code == 302
     page = client.get(f"/sessions/{patient.pk}/").content.decode()

@@ -99,6 +99,8 @@ class SessionForm(forms.Form):
         help_text="Tick only when the patient already had a session of this kind today "
         "and this one is a separate treatment, not the same one entered again.",
     )
+    # How many sessions that day the refusal named: a confirmation holds only for them.
+    same_day_seen = forms.IntegerField(required=False, widget=forms.HiddenInput)
     # Which map the page showed (whole zones or fine-grid cells), chosen with the link above
     # the map and sent back with it, so the rows posted and the grid recorded always agree.
     fine_grid = forms.BooleanField(required=False, widget=forms.HiddenInput)
@@ -173,9 +175,23 @@ class SessionForm(forms.Form):
             )
 
     def main_fields(self) -> list:
-        names = ["plan", "modality", "performed_on", "confirm_same_day", "anaesthesia",
+        # The same-day box only once a second session that day was refused: on the blank
+        # form it was ticked, and the browser's Back then Save recorded the session again
+        # (nurse review).
+        same_day = ["confirm_same_day"] if self.offers_confirm_same_day() else []
+        names = ["plan", "modality", "performed_on", *same_day, "anaesthesia",
                  "technique", "needle_gauge", "depth_mm"]  # fmt: skip
         return [self[n] for n in names]
+
+    def offers_confirm_same_day(self) -> bool:
+        """Once a refusal named the sessions that day, and on every page after it (another
+        field may still need fixing)."""
+        posted = self.is_bound and bool(self.data.get(self.add_prefix("same_day_seen")))
+        return self.same_day_seen_now is not None or posted
+
+    # Set by the view when the service held the session back as a second one that day: how
+    # many sessions it named (the hidden ``same_day_seen`` carries it to the next save).
+    same_day_seen_now: int | None = None
 
     def confirmation_fields(self) -> list:
         """The confirmations the service asked for, each with its warning: shown full width

@@ -561,7 +561,9 @@ def record_session(
 
     A second non-voided session of the same modality for the patient on the same date is
     refused (``performed_on``: it may be a double dose) unless ``data["confirm_same_day"]``
-    is True; the confirmation is then kept in the session's notes and history.
+    is True; the confirmation is then kept in the session's notes and history. A page sends
+    with it ``data["same_day_seen"]``, how many sessions that day its refusal named: the
+    confirmation holds only while that is still the number.
     """
     errors = FieldErrors()
     modality = data.get("modality")
@@ -700,6 +702,12 @@ def record_session(
         errors.setdefault("__all__", []).append("The patient record is voided.")
     earlier = same_day_sessions(plan.patient, modality, performed_on)
     confirmed_same_day = data.get("confirm_same_day") is True
+    seen = data.get("same_day_seen")
+    if confirmed_same_day and isinstance(seen, int) and seen != len(earlier):
+        # Confirmed against fewer sessions than there are now: the form was saved again
+        # (the browser's Back, then Save), and a session recorded twice draws its vials
+        # twice (nurse review). Asked again, naming them all.
+        confirmed_same_day = False
     # Asked together with the volume confirmation below, not one round after the other.
     to_confirm: dict[str, list[str]] = {}
     if earlier and not confirmed_same_day:

@@ -195,8 +195,14 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
                         grafts=grafts,
                     )
                 except services.SessionError as exc:
+                    # Read before the errors are added (add_error drops the field's value).
+                    earlier = services.same_day_sessions(
+                        patient, cd["modality"], cd["performed_on"]
+                    )
                     zone_errors, other = _split_errors(exc.errors, entries)
                     form.add_service_errors(other, {"vials": vial_rows, "grafts": graft_rows})
+                    if earlier and "performed_on" in exc.errors:
+                        _offer_same_day(form, len(earlier))
                     if zone_errors:
                         form.add_error(None, "Check the injection map: see the zones marked.")
                 else:
@@ -238,6 +244,14 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
         },
         status=status,
     )
+
+
+def _offer_same_day(form: SessionForm, seen: int) -> None:
+    """Show the same-day box, confirming against the ``seen`` sessions the refusal named."""
+    form.same_day_seen_now = seen
+    data = form.data.copy()  # type: ignore[attr-defined]  # a QueryDict
+    data[form.add_prefix("same_day_seen")] = str(seen)
+    form.data = data
 
 
 @require_permission("session.view")
