@@ -133,6 +133,8 @@ def test_grade_3_or_serious_events_are_flagged_listed_and_on_the_dashboard(
     client.force_login(make_user(Role.FRONT_DESK, clinic_a, username="desk"))
     desk = client.get("/").content.decode()
     assert 'id="monitoring-alerts"' in desk and "overdue visit" in desk
+    # What "overdue" counts, beside the agenda's "past due" (review).
+    assert "(more than 7 days past due; the agenda lists those within it as past due)" in desk
     assert "Skin infection" not in desk and "adverse event" not in desk
     assert client.get("/monitoring/adverse-events/reportable/").status_code == 403
     client.force_login(clinician)

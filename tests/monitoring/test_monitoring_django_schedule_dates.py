@@ -188,7 +188,7 @@ def _reminders(client, user, days=14):
     client.force_login(user)
     response = client.get(f"/monitoring/agenda/reminders.csv?days={days}")
     assert response.status_code == 200
-    return list(csv.DictReader(io.StringIO(response.content.decode())))
+    return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
 
 
 @pytest.mark.parametrize("days", ["abc", "0", "91", "1e5", "-3", ""])

@@ -525,6 +525,20 @@ def test_api_stores_the_derived_density(client, nurse, patient, clinic_a, api_to
     assert measurement["density_per_cm2"] == 152.0
 
 
+def test_the_visit_page_shows_every_questionnaire_answer(client, nurse, patient):
+    client.force_login(nurse)
+    answers = {"hgq_appearance_hairline": "1", "hgq_bald_spot": "-1", "hgq_satisfaction": "2"}
+    response = client.post(f"/monitoring/{patient.pk}/visits/new/", good_visit(**answers))
+    assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
+    # Only growth and overall appearance were shown (review).
+    assert "Appearance of the hair at the hairline: +1 slightly better" in page
+    assert "Size of the bald spot: −1 slightly larger" in page
+    assert "Satisfaction with the appearance of the hair: +2 moderately better" in page
+    assert "Growth of hair: +2 moderately better" in page
+    assert "Slowing down of hair loss" not in page  # not answered: not listed
+
+
 def test_api_takes_the_hairs_grasped_and_checks_the_result_against_them(
     client, nurse, patient, clinic_a, api_token
 ):

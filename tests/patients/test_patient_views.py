@@ -344,6 +344,16 @@ def test_search_ignores_apostrophes(clinician, clinic_a, make_patient, query):
     assert list(selectors.search_patients(clinic_a, query)) == [found]
 
 
+@pytest.mark.parametrize("query", ["Rossi, Daniel", "Rossi,", "rossi ,daniel"])
+def test_search_takes_the_name_as_the_list_writes_it(clinician, clinic_a, make_patient, query):
+    """The list shows "Rossi, Daniel"; typed back, it found nobody (nurse review)."""
+    from anagen.patients import selectors
+
+    found = make_patient(clinic_a, clinician, given_name="Daniel", family_name="Rossi")
+    make_patient(clinic_a, clinician, given_name="Dana", family_name="Ross")
+    assert list(selectors.search_patients(clinic_a, query)) == [found]
+
+
 @pytest.mark.parametrize("query", ["'", "’", "''"])
 def test_a_search_of_apostrophes_only_finds_names_with_one_not_everybody(
     clinician, clinic_a, make_patient, query

@@ -213,6 +213,22 @@ def test_the_post_care_sheet_gives_the_clinics_phone_or_a_line_to_write_it_in(
     assert "no phone number" not in html
 
 
+def test_the_printed_sheet_leaves_the_staffs_review_note_off(
+    client, clinic_a, clinician, ready, lot
+):
+    session = record(clinic_a, clinician, ready[1], lot)
+    client.force_login(clinician)
+    url = f"/sessions/{session.patient_id}/{session.pk}/post-care/"
+    html = client.get(url).content.decode()
+    printable = html.split('<article class="card printable">')[1].split("</article>")[0]
+    assert "not yet reviewed" not in printable  # it was printed on the patient's sheet
+    assert 'class="no-print warning" role="status">These are Anagen' in html
+    services.save_postcare_template(clinic_a, clinician, "exosome", "Our own text: no washing.")
+    printable = client.get(url).content.decode().split('<article class="card printable">')[1]
+    assert "Instructions: Clinic version 1." in printable
+    assert "These are Anagen" not in client.get(url).content.decode()
+
+
 def test_the_session_gives_the_labelled_particle_dose_of_its_vials(
     client, clinic_a, clinician, ready, lot, api_token
 ):

@@ -254,7 +254,10 @@ PERMISSION_ACTIONS: dict[str, str] = {
     "export.deidentified": "exporting de-identified data",
     "fhir.export": "exporting patient records as FHIR",
     "fhir.import": "importing patients from FHIR",
-    "clinic.manage": "managing the clinic's members, their roles and its time zone",
+    "clinic.manage": (
+        "managing the clinic's members, their roles, its time zone and its phone number for "
+        "patients"
+    ),
     "api_token.manage": "managing API tokens",
 }
 

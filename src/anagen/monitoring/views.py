@@ -33,7 +33,7 @@ from anagen.monitoring.forms import (
     VisitForm,
     VisitStatusForm,
 )
-from anagen.monitoring.models import VIEWS, Photo, ScheduledVisit, Visit
+from anagen.monitoring.models import HGQ_ITEMS, VIEWS, Photo, ScheduledVisit, Visit
 from anagen.patients.models import Patient
 from anagen.patients.selectors import log_request_access
 from anagen.treatments import selectors as treatment_selectors
@@ -148,6 +148,8 @@ def reminders_csv(request: ClinicRequest) -> HttpResponse:
     )
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="reminders-{today.isoformat()}.csv"'
+    # A byte-order mark, as the recall list has: without it Excel reads "Núñez" as Latin-1.
+    response.write("\ufeff")
     writer = csv.writer(response)
     writer.writerow(
         ["due_date", "status", "visit", "mrn", "given_name", "family_name", "phone", "email"]
@@ -523,6 +525,12 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
         if decisions
         else "",
         "measurement": selectors.measurement_of(visit),
+        # Every answer the patient gave (two of the seven were shown; review).
+        "hgq_answers": [
+            (label, getattr(visit, f"get_{name}_display")())
+            for name, label in HGQ_ITEMS
+            if getattr(visit, name) is not None
+        ],
         "measurements": [m for m in visit.measurements.all() if not m.is_voided],
         "pairs": pairs,
         "trichoscopy": [p for p in photos if p.kind == Photo.Kind.TRICHOSCOPY],

@@ -34,7 +34,9 @@ def search_patients(
     # its digits alone), compared without accents or case: "alvarez" finds "Álvarez",
     # "79461234" finds "+44 20 7946 1234". Apostrophes do not count either: "obrien" finds
     # "O'Brien" (and "O’Brien"). A date (2026-03-14 or 14.03.2026) finds the birth date.
-    terms = query.split()
+    # A comma separates words: the list shows "Rossi, Daniel", and that typed back found
+    # nobody (nurse review). Names, numbers and e-mails hold no comma to search for.
+    terms = query.replace(",", " ").split()
     if terms:
         qs = qs.annotate(
             search_plain=Replace(

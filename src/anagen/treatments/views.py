@@ -328,7 +328,14 @@ def postcare_sheet(request: ClinicRequest, patient_id: int, session_id: int) -> 
     return render(
         request,
         "treatments/postcare_sheet.html",
-        {"patient": patient, "session": session, "body": body, "version": version},
+        {
+            "patient": patient,
+            "session": session,
+            "body": body,
+            "version": version,
+            # The "not yet reviewed" note is the staff's, not the patient's (nurse review).
+            "reviewed": services.postcare_template(request.clinic, session.modality) is not None,
+        },
     )
 
 

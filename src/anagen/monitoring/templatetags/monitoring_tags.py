@@ -29,6 +29,9 @@ def monitoring_dashboard(context: dict[str, Any]) -> dict[str, Any]:
         "event_count": events.count() if shown else 0,
         "overdue": list(overdue[:CARD_LIMIT]),
         "overdue_count": overdue.count(),
+        # "0 overdue" beside the agenda's "past due" read as a contradiction (review): say
+        # what overdue means here.
+        "grace_days": selectors.thresholds_for(request.clinic).overdue_grace_days,
         # Still to come today: a visit already done is not waiting.
         "today_count": selectors.agenda(request.clinic, today, today)
         .filter(status=ScheduledVisit.Status.PLANNED)
