@@ -229,6 +229,21 @@ def test_the_printed_sheet_leaves_the_staffs_review_note_off(
     assert "These are Anagen" not in client.get(url).content.decode()
 
 
+def test_a_plan_without_treatment_offers_no_session_form(client, clinic_a, clinician, ready):
+    """A referral plan gave "The active plan does not include ." and "OK for ." over a form
+    preset to exosome (nurse review)."""
+    from anagen.assessment.models import TreatmentPlan
+
+    patient, plan = ready
+    TreatmentPlan.objects.filter(pk=plan.pk).update(
+        modalities=[], title="Refer to dermatology"
+    )  # a referral: no treatment of its own
+    client.force_login(clinician)
+    page = client.get(f"/sessions/{patient.pk}/new/").content.decode()
+    assert "(Refer to dermatology) includes no treatment to record a session of" in page
+    assert 'name="performed_on"' not in page and "does not include ." not in page
+
+
 def test_the_session_gives_the_labelled_particle_dose_of_its_vials(
     client, clinic_a, clinician, ready, lot, api_token
 ):

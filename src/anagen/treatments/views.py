@@ -104,7 +104,10 @@ def _posted_date(value: str | None) -> date | None:
 @require_http_methods(["GET", "POST"])
 def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
-    plans = list(selectors.active_plans(patient))
+    # A plan with no treatment (a referral) has no session to record: it gave a checklist of
+    # "does not include ." and "OK for ." over a form preset to exosome (nurse review).
+    active = list(selectors.active_plans(patient))
+    plans = [p for p in active if p.modalities]
     today = timezone.localdate()
     # Lots and the checklist as on the session's date, as the service checks them: a session
     # entered afterwards may draw from a lot usable then (expired since, say).
@@ -229,6 +232,7 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
             "allergies": selectors.recorded_allergies(patient),
             "form": form,
             "plans": plans,
+            "plans_without_treatment": [p for p in active if not p.modalities],
             # Lots are exosome products: the vial rows, their checklist line and the
             # investigational notice only where an active plan includes exosome sessions.
             "uses_exosome": any(Modality.EXOSOME in (p.modalities or []) for p in plans),
