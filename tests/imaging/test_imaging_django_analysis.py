@@ -1375,3 +1375,20 @@ def test_a_fully_transparent_png_is_analysed_as_the_white_field_it_shows(
         assert stored.mode == "RGB" and (np.asarray(stored) == 255).all()
     assert a.status == "done" and a.summary_auto["count"] == 0
     assert a.measurement_id is None and a.error.startswith("No hairs found")
+
+
+def test_hairs_found_but_none_counted_is_said_so_not_no_hairs_found():
+    """ "No hairs found" stood above an overlay of 41 numbered hairs, all with their bases
+    outside the field (review)."""
+    from anagen.imaging.models import PhotoAnalysis
+
+    analysis = PhotoAnalysis(
+        status="done",
+        result={"summary": {"count": 0}, "hairs": [{"id": 1}, {"id": 2}]},
+    )
+    text = services.needs_confirmation(analysis)
+    assert text.startswith(
+        "No hair counted: the 2 hairs found have their bases outside the field or at the image "
+        "edge: not recorded as the visit's measurement automatically."
+    )
+    assert "a clinician or nurse may record it" in text

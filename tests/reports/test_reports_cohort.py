@@ -141,6 +141,12 @@ def test_the_shared_notes_word_small_counts_as_fewer_than_five(note, shared):
             "14 cells have fewer than 10 patients (marked).",
         ),
         ("0 patients match.", "0 patients match."),
+        # With the visits per patient, exact visit totals gave the patients back (review).
+        (
+            "Observed-case summary: 52 of 52 analysed follow-up visits have both values.",
+            "Observed-case summary: 50 to 54 of 50 to 54 analysed follow-up visits have both "
+            "values.",
+        ),
     ],
 )
 def test_with_a_cell_hidden_the_shared_totals_come_in_bands(note, shared):
@@ -294,3 +300,19 @@ def test_another_clinics_patients_are_not_in_the_report(
     p = make_patient(clinic_b, admin_b, sex_at_birth="male")
     course(p, admin_b, photos=False)
     assert "0 patients match" in _text(clinic_a)
+
+
+def test_with_an_arm_hidden_the_mmrm_table_leaves_its_degrees_of_freedom_out(clinic_a, clinician):
+    """With complete data the df is n - 4: beside the arms shown it gave the hidden arm's
+    size exactly (researcher review)."""
+    from anagen.outcomes.demo import load_simulated_cohort
+
+    load_simulated_cohort(clinic_a, clinician, 40, seed=5)
+    form = cohort.filter_form(clinic_a, None)
+    context = cohort.report_context(clinic_a, form, generated_at=timezone.now())
+    html = pdf.render_html("reports/cohort.html", context)
+    assert context["banded"], "the simulated cohort of 40 must leave a small arm out"
+    assert "Degrees of freedom are left out" in html
+    assert '<th class="num">df</th>' not in html
+    context["banded"] = False
+    assert '<th class="num">df</th>' in pdf.render_html("reports/cohort.html", context)

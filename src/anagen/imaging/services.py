@@ -473,6 +473,15 @@ def _unconfirmed(analysis: PhotoAnalysis) -> tuple[str, str]:
     none_found = not (analysis.result.get("summary") or {}).get("count")
     if none_found and flags:
         return f"No hairs found on an image flagged {flagged}", ""
+    detected = len(analysis.result.get("hairs") or [])
+    if none_found and detected:
+        # "No hairs found" above an overlay of numbered hairs read as a contradiction (review).
+        return (
+            f"No hair counted: the {detected} hair{'s' if detected != 1 else ''} found "
+            f"{'have their bases' if detected != 1 else 'has its base'} outside the field or "
+            "at the image edge",
+            "",
+        )
     if none_found:
         return "No hairs found", " (a bald field is a real result, but a person must confirm it)"
     if flags:
@@ -488,8 +497,8 @@ def needs_confirmation(analysis: PhotoAnalysis) -> str:
         return ""
     return (
         f"{what}: not recorded as the visit's measurement automatically{why}. Check the image "
-        "and its overlay; a clinician may record it as the visit's measurement, or enter the "
-        "values by hand."
+        "and its overlay; a clinician or nurse may record it as the visit's measurement, or "
+        "enter the values by hand."
     )
 
 

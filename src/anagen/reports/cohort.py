@@ -137,6 +137,9 @@ _COUNT_OF_BANDED = re.compile(
     r"\b(\d+) of (?=(?:fewer than \d+|\d+ to \d+) (?:patient|session|subject)s)"
 )
 _SENTENCE_END = re.compile(r"(?<=\.)\s+(?=[A-Z0-9])")
+# "52 of 52 analysed follow-up visits": with the visits per patient, the exact total gave the
+# patients back, hidden arm and all (researcher review).
+_VISITS_OF = re.compile(r"\b(\d+) of (\d+) (analysed follow-up visits)\b")
 
 
 def shareable_text(text: str, small: int, *, band: bool = False) -> str:
@@ -159,6 +162,13 @@ def shareable_text(text: str, small: int, *, band: bool = False) -> str:
     if band:
         text = _COUNT_OF_BANDED.sub(
             lambda m: f"{shared_count(int(m.group(1)), small, band)} of ", text
+        )
+        text = _VISITS_OF.sub(
+            lambda m: (
+                f"{shared_count(int(m.group(1)), small, band)} of "
+                f"{shared_count(int(m.group(2)), small, band)} {m.group(3)}"
+            ),
+            text,
         )
     return text
 

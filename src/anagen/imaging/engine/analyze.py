@@ -132,7 +132,7 @@ QUALITY_FLAGS = {
     "error of the colour image). Use the dermatoscope's colour image, or check the overlay.",
     "featureless": "Featureless image: nearly uniform, with no skin or hair detail (a blank "
     "or capped frame?). It is not a trichoscopy field; retake it.",
-    "no_hairs_found": "No hairs found in the field.",
+    "no_hairs_found": "No hair counted: none has its base inside the field.",
 }
 
 
