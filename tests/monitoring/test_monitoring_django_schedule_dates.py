@@ -275,3 +275,23 @@ def test_a_course_of_another_treatment_than_the_active_plan_is_refused(
         "post", f"/patients/{patient.pk}/schedule", {**body, "protocol_key": "exosome_standard"}
     )
     assert right.status_code == 201, right.content
+
+
+def test_an_appointment_kept_early_shows_on_the_day_of_its_visit(client, clinician, patient):
+    """Moved to a later day, then kept today: it showed as done on the later day and was
+    missing from today (nurse review)."""
+    plan = _plan(patient, clinician, TODAY - timedelta(weeks=11))
+    sv = plan.visits.filter(status=ScheduledVisit.Status.PLANNED, due_date__gt=TODAY).first()
+    later = sv.due_date + timedelta(days=3)
+    services.reschedule_visit(sv, clinician, new_date=later, reason="patient asked")
+    services.record_visit(
+        patient, clinician, {"visit_date": TODAY, "hair_count": 150, "confirm_early": True},
+        scheduled_visit=ScheduledVisit.objects.get(pk=sv.pk),
+    )  # fmt: skip
+    assert ScheduledVisit.objects.get(pk=sv.pk).status == ScheduledVisit.Status.DONE
+    kept = selectors.agenda(patient.clinic, TODAY, TODAY)
+    assert [x.pk for x in kept] == [sv.pk] and kept[0].on_date == TODAY
+    assert sv.pk not in [x.pk for x in selectors.agenda(patient.clinic, later, later)]
+    client.force_login(clinician)
+    page = client.get("/monitoring/agenda/", {"start": TODAY, "end": later}).content.decode()
+    assert f"(due {later:%Y-%m-%d})" in page

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Min, Model, QuerySet
+from django.db.models import Case, DateField, F, Min, Model, QuerySet, When
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -802,18 +802,31 @@ def proposal_change_since(decided: TreatmentDecision, now: ProposalView) -> str:
 
 
 def agenda(clinic: Clinic, start: date, end: date) -> QuerySet[ScheduledVisit]:
-    """Appointments from ``start`` to ``end`` (inclusive) of active patients."""
+    """Appointments from ``start`` to ``end`` (inclusive) of active patients, each on its
+    ``on_date``: the day of the visit that kept it, else its due date. A visit recorded on
+    the 6th for an appointment moved to the 12th showed as done on the 12th and was missing
+    from the 6th (nurse review)."""
+    on_date = Case(
+        When(
+            status=ScheduledVisit.Status.DONE,
+            visit__isnull=False,
+            visit__voided_at__isnull=True,
+            then=F("visit__visit_date"),
+        ),
+        default=F("due_date"),
+        output_field=DateField(),
+    )
     return (
         ScheduledVisit.objects.filter(
             clinic=clinic,
             voided_at__isnull=True,
             patient__voided_at__isnull=True,
-            due_date__gte=start,
-            due_date__lte=end,
         )
         .exclude(status=ScheduledVisit.Status.CANCELLED)
+        .annotate(on_date=on_date)
+        .filter(on_date__gte=start, on_date__lte=end)
         .select_related("patient")
-        .order_by("due_date", "patient__family_name", "id")
+        .order_by("on_date", "patient__family_name", "id")
     )
 
 

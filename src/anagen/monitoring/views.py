@@ -98,7 +98,7 @@ def agenda(request: ClinicRequest) -> HttpResponse:
         )
         by_day: dict[date, list] = {}
         for sv in rows:
-            by_day.setdefault(sv.due_date, []).append(sv)
+            by_day.setdefault(sv.on_date, []).append(sv)  # type: ignore[attr-defined]  # agenda()
         weeks = []
         for week in calendar.Calendar(firstweekday=0).monthdatescalendar(first.year, first.month):
             weeks.append([(d, d.month == first.month, by_day.get(d, [])) for d in week])
