@@ -198,7 +198,8 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
     ),
     "clinic.manage": (
         frozenset({Role.ADMIN}),
-        "Manage the clinic's members and their roles, and its time zone",
+        "Manage the clinic's members and their roles, its time zone and its phone number for "
+        "patients",
     ),
     "api_token.manage": (
         ALL_ROLES,
