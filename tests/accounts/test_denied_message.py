@@ -21,8 +21,8 @@ def test_a_refusal_names_the_clinic_the_role_and_the_action():
         "Your role in Clinic A (Clinician) does not allow exporting de-identified data."
     )
     assert denied_message(Role.FRONT_DESK, "clinic.manage") == (
-        "Your role (Front desk) does not allow managing the clinic's members, their roles and "
-        "its time zone."
+        "Your role (Front desk) does not allow managing the clinic's members, their roles, its "
+        "time zone and its phone number for patients."
     )
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -82,6 +83,13 @@ def switch_clinic(request: ClinicRequest) -> HttpResponse:
     return redirect(target or "core:dashboard")
 
 
+def _add_errors(form: forms.Form, exc: services.AccountFormError) -> None:
+    """A service's refusal on the form's fields."""
+    for field, problems in exc.errors.items():
+        for problem in problems:
+            form.add_error(field, problem)
+
+
 @require_permission("clinic.manage")
 @require_http_methods(["GET", "POST"])
 def clinic_time_zone(request: ClinicRequest) -> HttpResponse:
@@ -92,9 +100,7 @@ def clinic_time_zone(request: ClinicRequest) -> HttpResponse:
         try:
             services.set_time_zone(request.user, clinic, form.cleaned_data["time_zone"])
         except services.AccountFormError as exc:
-            for field, problems in exc.errors.items():
-                for problem in problems:
-                    form.add_error(field, problem)
+            _add_errors(form, exc)
         else:
             messages.success(request, f"Time zone saved: {zone_of(clinic).key}.")
             return redirect("accounts:clinic_time_zone")
@@ -117,9 +123,7 @@ def clinic_contact(request: ClinicRequest) -> HttpResponse:
         try:
             services.set_contact_phone(request.user, clinic, form.cleaned_data["contact_phone"])
         except services.AccountFormError as exc:
-            for field, problems in exc.errors.items():
-                for problem in problems:
-                    form.add_error(field, problem)
+            _add_errors(form, exc)
         else:
             messages.success(
                 request,
