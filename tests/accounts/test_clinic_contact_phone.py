@@ -30,7 +30,17 @@ def test_setting_the_phone_is_stored_with_who_and_why_in_the_history(clinic_a, a
     assert clinic_a.history.first().history_change_reason == "contact phone removed"
 
 
-@pytest.mark.parametrize("phone", ["call reception", "12", "1" * 21, "+44 20 7946 0018 " * 3])
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "call reception",
+        "12",
+        "1" * 21,
+        "+44 20 7946 0018 " * 3,
+        "+44 20\n7946 0018",
+        "020\u200b7946",
+    ],
+)
 def test_what_is_not_a_phone_number_is_refused_and_nothing_changes(clinic_a, admin, phone):
     services.set_contact_phone(admin, clinic_a, "020 7946 0018")
     rows = clinic_a.history.count()

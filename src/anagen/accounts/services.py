@@ -350,7 +350,10 @@ def set_contact_phone(admin: User, clinic: Clinic, phone: str) -> Clinic:
     """Set the number patients call about a reaction (printed on the post-care sheets);
     empty removes it. Anything but a phone number is refused (AccountFormError)."""
     phone = (phone or "").strip()
-    if phone and (len(phone) > 40 or not is_phone(phone)):
+    # A line break passes is_phone's spaces and would split the number on the sheet.
+    if phone and (
+        len(phone) > 40 or not is_phone(phone) or hidden_characters(phone, invisible=True)
+    ):
         raise AccountFormError(
             {"contact_phone": ["Not a phone number: use digits with spaces, +, -, ( ) or . "
                                "(e.g. +44 20 7946 0018; an extension as “ext 12”), at most "
