@@ -7,7 +7,7 @@ import pytest
 
 from anagen.simulation.cohort import PatientSpec, simulate_visits
 from anagen.simulation.params import Region
-from anagen.simulation.treatments import plan_from_name
+from anagen.simulation.treatments import Plan, Transplant, build_effects, plan_from_name
 
 DAYS = [0, 28, 84, 168]
 
@@ -82,6 +82,33 @@ def test_transplant_adds_grafts_that_regrow_after_a_few_months():
     assert abs(gain[:, 1].mean()) < 5  # grafts shed and are still dormant at 1 month
     # 30 grafts × 2.2 hairs × 0.95 survival ≈ 63 hairs/cm² once regrown
     assert 45 < gain[:, 2].mean() < 75
+
+
+def test_transplant_shock_loss_sheds_native_hairs_for_some_months_then_they_regrow():
+    n = 100
+    days = [0, 150, 365]
+
+    def density(transplant: Transplant) -> np.ndarray:
+        plan = Plan((transplant,), name="transplant")
+        vd = simulate_visits([PatientSpec("IV", plans=(plan,))] * n, 8, days)
+        return vd.true["density_per_cm2"].mean(axis=0)
+
+    # Same seed, same grafts: the difference is the native hairs the surgery pushed out of
+    # anagen, shed after catagen and telogen.
+    lost = density(Transplant(shock_anagen_rate=1.0)) - density(Transplant())
+    assert lost[0] == 0
+    assert 6 < lost[1] < 30  # of ~150 native hairs/cm² at stage IV
+    assert abs(lost[2]) < lost[1] / 2  # regrown within a year
+
+
+def test_shock_loss_is_not_scaled_by_the_treatment_response_nor_spilled_over():
+    plan = Plan((Transplant(),), name="transplant")
+    effects = build_effects([plan, plan], np.array([0.2, 1.8]), 60)
+    assert effects is not None
+    np.testing.assert_array_equal(effects.anagen_rate[0], effects.anagen_rate[1])
+    assert effects.anagen_rate[0].max() == pytest.approx(7.0)
+    # The control side of a split scalp gets no grafts, so no shock loss.
+    assert plan.scaled(0.3).pieces() == []
 
 
 def test_at_least_one_patient_required():

@@ -42,6 +42,8 @@ from anagen.simulation.treatments import (
         (lambda: InjectionSessions(session_days=(-7.0,)), "session_days"),
         (lambda: InjectionSessions(hazard_per_day=-0.1), "hazard_per_day"),
         (lambda: Transplant(survival=1.3), "survival"),
+        (lambda: Transplant(shock_anagen_rate=0.5), "shock_anagen_rate"),
+        (lambda: Transplant(shock_days=0), "shock_days"),
         (lambda: PatientSpec(stage="VIII"), "norwood_stage"),
         (lambda: PatientSpec(stage="II", scale="savin"), "scale"),
         (lambda: PatientSpec(plans=()), "plans"),

@@ -17,7 +17,13 @@ from anagen import cli as anagen_cli
 from anagen.simulation import cli, trial
 from anagen.simulation.errors import SimulationInputError
 from anagen.simulation.measurement import MeasurementParams
-from anagen.simulation.treatments import Minoxidil, Plan, plan_from_name, same_modelled_effect
+from anagen.simulation.treatments import (
+    Minoxidil,
+    Plan,
+    Transplant,
+    plan_from_name,
+    same_modelled_effect,
+)
 from anagen.simulation.trial import (
     NoAnalysableReplicatesError,
     PowerResult,
@@ -192,8 +198,9 @@ def test_same_modelled_effect_reads_the_parameters_not_the_names():
     assert not same(plan_from_name("minoxidil5"), plan_from_name("minoxidil2"))
     assert not same(plan_from_name("placebo"), plan_from_name("none"))
     assert not same(plan_from_name("prp"), plan_from_name("exosome"))
-    # A transplant changes no clock (it has no pieces) but adds follicles.
+    # A transplant adds follicles; without shock loss it changes no clock.
     assert not same(plan_from_name("transplant"), plan_from_name("none"))
+    assert not same(Plan((Transplant(shock_anagen_rate=1.0),)), plan_from_name("none"))
     # A treatment that starts after the last visit makes no difference within the trial.
     late = Plan((Minoxidil(start_day=400.0),), name="late minoxidil")
     assert same(late, plan_from_name("none"), last_day=336)

@@ -3,7 +3,8 @@
 Each treatment contributes *pieces*: a time interval with multiplicative phase-clock rates
 (anagen, telogen, kenogen), an additive anagen-induction hazard, a multiplier on the
 miniaturisation step, and an additive per-cycle thickening. A patient's response ρ (mean 1)
-scales log clock rates, hazards and thickening; finasteride's halt of miniaturisation is not
+scales log clock rates, hazards and thickening; finasteride's halt of miniaturisation and a
+transplant's shock loss (``log_anagen_fixed``: surgical trauma, not a drug response) are not
 scaled. Pieces become the piecewise-constant ``Effects`` the engine consumes.
 
 Default magnitudes are calibrated [U] so that the simulated 1 cm² target-area change matches
@@ -43,6 +44,7 @@ class Piece:
     hazard: float = 0.0
     mini_scale: float = 1.0
     thicken: float = 0.0
+    log_anagen_fixed: float = 0.0
 
 
 def _check_days(start: float, stop: float | None) -> None:
@@ -250,9 +252,18 @@ def exosome(session_days: Sequence[float] = (0.0, 28.0, 56.0)) -> InjectionSessi
 
 @dataclass(frozen=True)
 class Transplant:
-    """Hair transplant (REF B§3): adds non-susceptible (occipital-type) follicles. Graft
-    survival 93.5–96.6 % after FUE megasessions (REF A§7) → default 0.95; hairs per graft and
-    implanted density [U]; transplanted hairs shed and regrow after ~3–4 months [U]."""
+    """Hair transplant (REF B§3): adds non-susceptible (occipital-type) follicles with graft
+    survival and shock loss. Graft survival 93.5–96.6 % after FUE megasessions (REF A§7) →
+    default 0.95; hairs per graft and implanted density [U]; transplanted hairs shed and
+    regrow after ~3–4 months [U].
+
+    Shock loss (REF B§3 names it, values [U]): the surgery pushes native hairs of the
+    recipient area out of anagen. Modelled as an anagen clock running ``shock_anagen_rate``
+    times faster for ``shock_days`` after the surgery, which ends the anagen of every native
+    follicle with less than about (rate − 1) × days = 90 days of it left: about 90 / mean
+    anagen length of the follicles, so miniaturised follicles (short anagen) are shed more
+    often than terminal ones. They pass through catagen and telogen and regrow months later.
+    Not scaled by the patient's treatment response. ``shock_anagen_rate = 1`` turns it off."""
 
     day: float = 0.0
     grafts_per_cm2: float = 30.0
@@ -260,6 +271,8 @@ class Transplant:
     survival: float = 0.95
     regrowth_mean_days: float = 100.0
     regrowth_cv: float = 0.3
+    shock_anagen_rate: float = 7.0
+    shock_days: float = 15.0
 
     def __post_init__(self) -> None:
         require_nonnegative("day", self.day)
@@ -268,9 +281,22 @@ class Transplant:
         require_probability("survival", self.survival)
         require_positive("regrowth_mean_days", self.regrowth_mean_days)
         require_nonnegative("regrowth_cv", self.regrowth_cv)
+        if not self.shock_anagen_rate >= 1.0:
+            raise ParameterError(
+                "shock_anagen_rate", self.shock_anagen_rate, "must be at least 1 (1: no shock loss)"
+            )
+        require_positive("shock_days", self.shock_days)
 
     def pieces(self) -> list[Piece]:
-        return []
+        if self.shock_anagen_rate == 1.0:
+            return []
+        return [
+            Piece(
+                self.day,
+                self.day + self.shock_days,
+                log_anagen_fixed=math.log(self.shock_anagen_rate),
+            )
+        ]
 
 
 def _scaled_piece(p: Piece, s: float) -> Piece:
@@ -316,6 +342,9 @@ class Plan:
     def pieces(self) -> list[Piece]:
         out: list[Piece] = []
         for t in self.treatments:
+            # The control side of a split scalp gets no grafts, so no shock loss either.
+            if self.scale != 1.0 and isinstance(t, Transplant):
+                continue
             out.extend(t.pieces())
         if self.scale != 1.0:
             out = [_scaled_piece(p, self.scale) for p in out]
@@ -329,10 +358,6 @@ class Plan:
     def scaled(self, scale: float) -> Plan:
         require_probability("spillover", scale)
         return replace(self, scale=scale, name=f"{self.name}×{scale:g}")
-
-    @property
-    def is_null(self) -> bool:
-        return not self.pieces()
 
 
 NO_TREATMENT = Plan()
@@ -380,7 +405,8 @@ def _effect_templates(
     plans: Sequence[Plan], last_day: float
 ) -> tuple[np.ndarray, dict[Plan, np.ndarray]]:
     """Breakpoints (the union of all plans' piece edges in [0, last_day + 1]) and, per plan,
-    its effect on them: rows log_a, log_t, log_k, hazard, log_mini_keep (1 = keep), thicken."""
+        its effect on them: rows log_a, log_t, log_k, hazard, mini_keep (1 = keep), thicken, and
+    log_a_fixed (not scaled by the response)."""
     pieces_by_plan: dict[Plan, list[Piece]] = {}
     for p in plans:
         if p not in pieces_by_plan:
@@ -395,7 +421,7 @@ def _effect_templates(
     n_bp = times.size
     template: dict[Plan, np.ndarray] = {}
     for plan, pieces in pieces_by_plan.items():
-        m = np.zeros((6, n_bp))
+        m = np.zeros((7, n_bp))
         m[4] = 1.0
         for pc in pieces:
             sel = (times >= pc.start) & (times < pc.end)
@@ -405,6 +431,7 @@ def _effect_templates(
             m[3, sel] += pc.hazard
             m[4, sel] *= pc.mini_scale
             m[5, sel] += pc.thicken
+            m[6, sel] += pc.log_anagen_fixed
         template[plan] = m
     return times, template
 
@@ -414,11 +441,11 @@ def build_effects(plans: Sequence[Plan], responses: np.ndarray, last_day: int) -
     if not any(p.pieces() for p in set(plans)):
         return None
     times, template = _effect_templates(plans, last_day)
-    stack = np.stack([template[p] for p in plans])  # (rows, 6, n_bp)
+    stack = np.stack([template[p] for p in plans])  # (rows, 7, n_bp)
     rho = np.asarray(responses, dtype=float)[:, None]
     return Effects(
         times=times,
-        anagen_rate=np.exp(rho * stack[:, 0]),
+        anagen_rate=np.exp(rho * stack[:, 0] + stack[:, 6]),
         telogen_rate=np.exp(rho * stack[:, 1]),
         kenogen_rate=np.exp(rho * stack[:, 2]),
         hazard=rho * stack[:, 3],
