@@ -130,3 +130,23 @@ def test_the_history_names_who_voided_and_shows_empty_values_in_words(voided, cl
     assert by_field["voided_by"]["old"] == "(empty)"
     assert "Dana Doc" in by_field["voided_by"]["new"]
     assert {c["field"]: c["new"] for c in newest["changes"]}["voided_by"] == "(empty)"
+
+
+def test_the_history_reads_the_people_it_names_in_one_query_however_many_changes(voided, clinician):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from anagen.patients.selectors import patient_history
+
+    def queries_for_history() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            patient_history(voided)
+        return len(ctx.captured_queries)
+
+    restored = services.restore_patient(voided, clinician, "the void was meant for another")
+    once = queries_for_history()
+    for _ in range(3):
+        services.void_patient(restored, clinician, "duplicate record entered twice")
+        restored = services.restore_patient(restored, clinician, "kept after all, reviewed")
+    # Each void and restore names a person (voided_by); they are read together.
+    assert queries_for_history() == once

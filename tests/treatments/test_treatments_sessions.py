@@ -184,12 +184,13 @@ def test_impossible_session_values_are_field_errors(clinic_a, clinician, ready, 
 
 
 def test_post_care_sheet_uses_the_clinics_latest_version(clinic_a, clinician):
-    body, label = services.postcare_text(clinic_a, "exosome")
-    assert "investigational" in body and "default" in label
+    text = services.postcare_text(clinic_a, "exosome")
+    assert "investigational" in text.body and "default" in text.version and not text.reviewed
     services.save_postcare_template(clinic_a, clinician, "exosome", "Our own text: no washing.")
     services.save_postcare_template(clinic_a, clinician, "exosome", "Version two of our text.")
-    body, label = services.postcare_text(clinic_a, "exosome")
-    assert body == "Version two of our text." and label == "Clinic version 2"
+    text = services.postcare_text(clinic_a, "exosome")
+    assert text.body == "Version two of our text." and text.version == "Clinic version 2"
+    assert text.reviewed
     with pytest.raises(services.SessionError):
         services.save_postcare_template(clinic_a, clinician, "exosome", "short")
 

@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 
 from anagen.products.models import VialDraw
 from anagen.treatments import services
-from anagen.treatments.models import TreatmentSession
+from anagen.treatments.models import Modality, TreatmentSession
 
 from ..builders import accepted_plan
 from ..html import duplicate_ids
@@ -322,3 +322,21 @@ def test_a_zone_left_at_0_points_without_a_volume_is_no_entry(client, clinician,
         "frontal",
         "vertex",
     }
+
+
+def test_the_post_care_templates_page_shows_each_modality_s_current_text_and_version(
+    client, clinician
+):
+    client.force_login(clinician)
+    page = client.get("/sessions/post-care/").content.decode()
+    assert page.count("(Anagen default text (not yet reviewed by the clinic))") == len(Modality)
+    saved = client.post(
+        "/sessions/post-care/",
+        {"modality": "prp", "body": "Our PRP text: no hair wash for a day."},
+    )
+    assert saved.status_code == 302
+    page = client.get("/sessions/post-care/").content.decode()
+    assert "(Clinic version 1)" in page and "Our PRP text: no hair wash for a day." in page
+    assert page.count("(Anagen default text (not yet reviewed by the clinic))") == (
+        len(Modality) - 1
+    )

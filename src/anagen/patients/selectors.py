@@ -95,9 +95,17 @@ def _field_label(name: str) -> str:
     return str(getattr(model_field, "verbose_name", name)).capitalize()
 
 
-def _shown_value(name: str, value: object) -> str:
+def _is_person_field(name: str) -> bool:
+    try:
+        return getattr(Patient._meta.get_field(name), "related_model", None) is User
+    except FieldDoesNotExist:
+        return False
+
+
+def _shown_value(name: str, value: object, people: dict[str, User]) -> str:
     """A stored value as the history shows it: a person by name (the raw id "1" was shown
-    for who voided the record), a choice by its label, an empty value as "(empty)"."""
+    for who voided the record), a choice by its label, an empty value as "(empty)".
+    ``people`` holds the users the history names, by id, read in one query."""
     if value is None or value == "":
         return "(empty)"
     try:
@@ -107,7 +115,7 @@ def _shown_value(name: str, value: object) -> str:
     if getattr(model_field, "related_model", None) is User:
         from anagen.accounts.services import display_name
 
-        person = User.objects.filter(pk=str(value)).first()
+        person = people.get(str(value))
         return display_name(person) if person else f"user {value}"
     if isinstance(value, datetime):
         return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
@@ -120,29 +128,36 @@ def patient_history(patient: Patient) -> list[dict]:
     records = list(
         patient.history.select_related("history_user").order_by("-history_date", "-history_id")
     )
+    deltas = [
+        records[i].diff_against(records[i + 1]).changes if i + 1 < len(records) else []
+        for i in range(len(records))
+    ]
+    person_ids = {
+        str(value)
+        for changes in deltas
+        for c in changes
+        if _is_person_field(c.field)
+        for value in (c.old, c.new)
+        if value not in (None, "")
+    }
+    people = {str(u.pk): u for u in User.objects.filter(pk__in=person_ids)} if person_ids else {}
     rows = []
-    for i, record in enumerate(records):
-        previous = records[i + 1] if i + 1 < len(records) else None
-        if previous is None:
-            changes = []
-        else:
-            delta = record.diff_against(previous)
-            changes = [
-                {
-                    "field": c.field,
-                    "label": _field_label(c.field),
-                    "old": _shown_value(c.field, c.old),
-                    "new": _shown_value(c.field, c.new),
-                }
-                for c in delta.changes
-            ]
+    for record, delta in zip(records, deltas, strict=True):
         rows.append(
             {
                 "when": record.history_date,
                 "user": record.history_user,
                 "kind": {"+": "created", "~": "changed", "-": "deleted"}[record.history_type],
                 "reason": record.history_change_reason or "",
-                "changes": changes,
+                "changes": [
+                    {
+                        "field": c.field,
+                        "label": _field_label(c.field),
+                        "old": _shown_value(c.field, c.old, people),
+                        "new": _shown_value(c.field, c.new, people),
+                    }
+                    for c in delta
+                ],
             }
         )
     return rows

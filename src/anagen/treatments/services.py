@@ -881,12 +881,25 @@ def postcare_template(clinic: Clinic, modality: str) -> PostCareTemplate | None:
     )
 
 
-def postcare_text(clinic: Clinic, modality: str) -> tuple[str, str]:
-    """The sheet text and a label saying which version it is."""
+@dataclass(frozen=True)
+class PostCareText:
+    """The sheet text, a label saying which version it is, and whether the clinic has
+    reviewed it (has saved a version of its own)."""
+
+    body: str
+    version: str
+    reviewed: bool
+
+
+def postcare_text(clinic: Clinic, modality: str) -> PostCareText:
     template = postcare_template(clinic, modality)
     if template is None:
-        return DEFAULT_POSTCARE[modality], "Anagen default text (not yet reviewed by the clinic)"
-    return template.body, f"Clinic version {template.version}"
+        return PostCareText(
+            DEFAULT_POSTCARE[modality],
+            "Anagen default text (not yet reviewed by the clinic)",
+            reviewed=False,
+        )
+    return PostCareText(template.body, f"Clinic version {template.version}", reviewed=True)
 
 
 @transaction.atomic

@@ -328,17 +328,17 @@ VIAL_NOTE = (
 def postcare_sheet(request: ClinicRequest, patient_id: int, session_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     session = selectors.get_session(patient, session_id)
-    body, version = services.postcare_text(request.clinic, session.modality)
+    text = services.postcare_text(request.clinic, session.modality)
     return render(
         request,
         "treatments/postcare_sheet.html",
         {
             "patient": patient,
             "session": session,
-            "body": body,
-            "version": version,
+            "body": text.body,
+            "version": text.version,
             # The "not yet reviewed" note is the staff's, not the patient's (nurse review).
-            "reviewed": services.postcare_template(request.clinic, session.modality) is not None,
+            "reviewed": text.reviewed,
         },
     )
 
@@ -366,7 +366,7 @@ def postcare_templates(request: ClinicRequest) -> HttpResponse:
                 messages.success(request, "New version saved; sheets use it from now on.")
                 return redirect("treatments:postcare")
 
-    current = [(m, *services.postcare_text(request.clinic, m.value)) for m in Modality]
+    current = [(m, services.postcare_text(request.clinic, m.value)) for m in Modality]
     return render(
         request,
         "treatments/postcare_templates.html",
