@@ -40,8 +40,13 @@ from anagen.treatments.postcare_defaults import DEFAULT_POSTCARE
 MAX_TEXT = 5000
 
 
+@dataclass
 class SessionError(Refusal):
-    """A session was refused; `errors` maps field name -> messages."""
+    """A session was refused; `errors` maps field name -> messages. ``same_day_count``: how
+    many sessions of that modality the patient already has that day (a refusal under
+    ``performed_on`` names them; the form confirms against that count)."""
+
+    same_day_count: int = 0
 
 
 @dataclass
@@ -713,7 +718,7 @@ def record_session(
     if earlier and not confirmed_same_day:
         to_confirm["performed_on"] = [same_day_message(earlier)]
     if errors:
-        raise SessionError({**errors, **to_confirm})
+        raise SessionError({**errors, **to_confirm}, same_day_count=len(earlier))
 
     # Totals and warnings from the values as stored (rounded), so they add up on paper.
     stored = [
@@ -759,7 +764,7 @@ def record_session(
             "with the session.",
         ]
     if to_confirm:
-        raise SessionError(to_confirm)
+        raise SessionError(to_confirm, same_day_count=len(earlier))
 
     session = TreatmentSession(
         clinic=clinic,

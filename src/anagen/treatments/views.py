@@ -198,14 +198,10 @@ def session_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
                         grafts=grafts,
                     )
                 except services.SessionError as exc:
-                    # Read before the errors are added (add_error drops the field's value).
-                    earlier = services.same_day_sessions(
-                        patient, cd["modality"], cd["performed_on"]
-                    )
                     zone_errors, other = _split_errors(exc.errors, entries)
                     form.add_service_errors(other, {"vials": vial_rows, "grafts": graft_rows})
-                    if earlier and "performed_on" in exc.errors:
-                        _offer_same_day(form, len(earlier))
+                    if exc.same_day_count and "performed_on" in exc.errors:
+                        _offer_same_day(form, exc.same_day_count)
                     if zone_errors:
                         form.add_error(None, "Check the injection map: see the zones marked.")
                 else:
