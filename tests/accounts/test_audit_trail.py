@@ -9,7 +9,7 @@ import pytest
 
 from anagen.accounts import selectors, services
 from anagen.accounts.models import Membership
-from anagen.accounts.roles import Role
+from anagen.accounts.roles import PERMISSIONS, Role
 from anagen.assessment import services as assessment
 
 
@@ -208,3 +208,88 @@ def test_the_page_links_to_older_changes_that_follow_on(client, clinic_a, staff,
     newest, rest = first.context["entries"], second.context["entries"]
     assert rest and rest[0].cursor != newest[-1].cursor and rest[0] not in newest
     assert len(newest) + len(rest) == len(selectors.audit_trail(clinic_a, limit=500))
+
+
+def change_page(client, entry):
+    return client.get(f"/accounts/audit/{entry.record_label}/{entry.history_id}/")
+
+
+def test_a_change_shows_each_value_before_and_after_and_who_voided_by_name(
+    client, clinic_a, staff, make_patient
+):
+    from anagen.accounts.models import AccessLog
+    from anagen.patients import services as patients
+
+    patient = make_patient(clinic_a, staff["doc"], medical_record_number="A-1")
+    patients.void_patient(patient, staff["doc"], "entered for the wrong person")
+    client.force_login(staff["admin"])
+    voiding = next(e for e in rows(client, mrn="A-1") if e.kind == "changed")
+    before = AccessLog.objects.filter(patient=patient).count()
+    response = change_page(client, voiding)
+    assert response.status_code == 200
+    change = response.context["change"]
+    by_label = {c.label: (c.old, c.new) for c in change.changes}
+    assert by_label["Void reason"] == ("(empty)", "entered for the wrong person")
+    assert by_label["Voided by"][0] == "(empty)" and "doc" in by_label["Voided by"][1]
+    assert change.previous is not None
+    # Only what changed: the name the patient was registered with did not.
+    assert "Family name" not in by_label
+    # The page shows the patient's values: read as an opening of the record.
+    assert AccessLog.objects.filter(patient=patient).count() == before + 1
+    page = response.content.decode()
+    assert "entered for the wrong person" in page and "Before" in page
+    assert f"/accounts/audit/{voiding.record_label}/{voiding.history_id}/" in (
+        client.get("/accounts/audit/").content.decode()
+    )
+
+
+def test_a_creation_shows_the_values_it_was_stored_with(client, clinic_a, staff, make_patient):
+    patient = make_patient(clinic_a, staff["doc"], medical_record_number="A-1")
+    assessment.record_exam(
+        patient, staff["doc"], {"examined_on": date.today(), "findings": "miniaturised hairs"}
+    )
+    client.force_login(staff["doc"])
+    created = next(e for e in rows(client, record="assessment.ScalpExam"))
+    change = change_page(client, created).context["change"]
+    assert change.previous is None
+    assert ("", "miniaturised hairs") in {(c.old, c.new) for c in change.changes}
+    assert all(c.new != "(empty)" for c in change.changes)  # empty fields left out
+
+
+def test_an_account_change_never_shows_a_password_hash(client, clinic_a, staff):
+    services.reset_password(
+        staff["admin"], clinic_a, Membership.objects.get(user=staff["nurse"]).pk
+    )
+    client.force_login(staff["admin"])
+    reset = next(e for e in rows(client, record="accounts.User") if e.subject == "nina")
+    response = change_page(client, reset)
+    assert response.status_code == 200
+    labels = {c.label.lower() for c in response.context["change"].changes}
+    assert "password" not in labels and "last login" not in labels
+    assert "pbkdf2" not in response.content.decode()
+
+
+def test_another_clinics_change_or_an_unknown_kind_is_not_found(
+    client, clinic_a, clinic_b, staff, make_user, make_patient
+):
+    other = make_user(Role.ADMIN, clinic_b, username="other")
+    make_patient(clinic_b, other, medical_record_number="B-1")
+    client.force_login(other)
+    theirs = rows(client, mrn="B-1")[0]
+    client.force_login(staff["admin"])
+    assert change_page(client, theirs).status_code == 404
+    assert client.get(f"/accounts/audit/auth.Secret/{theirs.history_id}/").status_code == 404
+    assert client.get("/accounts/audit/patients.Patient/999999/").status_code == 404
+
+
+def test_a_change_is_for_those_who_may_see_the_audit_only(client, clinic_a, staff, make_patient):
+    make_patient(clinic_a, staff["doc"], medical_record_number="A-1")
+    client.force_login(staff["doc"])
+    entry = rows(client, mrn="A-1")[0]
+    client.force_login(staff["nurse"])
+    assert change_page(client, entry).status_code == 403
+
+
+def test_every_app_with_audited_records_names_the_permission_to_read_its_values():
+    for label, _ in selectors.record_kinds():
+        assert selectors.view_permission_for(label) in PERMISSIONS

@@ -6,10 +6,14 @@ password resets and most clinical edits recorded but shown nowhere)."""
 from __future__ import annotations
 
 import heapq
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model, Q, QuerySet
+from django.utils import timezone
 from simple_history.models import registered_models
 
 from anagen.accounts import services
@@ -129,6 +133,32 @@ def _older(cursor: Cursor, label: str) -> Q:
     return Q(history_date__lt=cursor.when)
 
 
+def _entries(model: type[Model], rows: QuerySet, limit: int) -> list[AuditEntry]:
+    """The first ``limit`` of ``model``'s history ``rows`` as trail entries."""
+    names = {f.name for f in rows.model._meta.fields}
+    patient_key = _patient_path(model, names)
+    subject_key = "username" if model is User else "user__username" if "user" in names else ""
+    fields = ["history_date", "history_type", "history_change_reason", "id", "history_id",
+              "history_user__username"]  # fmt: skip
+    fields += [k for k in (patient_key, subject_key) if k and k != "id"]
+    name = str(model._meta.verbose_name)
+    return [
+        AuditEntry(
+            when=v["history_date"],
+            user=v["history_user__username"] or "",
+            record=name,
+            record_label=model._meta.label,
+            record_id=v["id"],
+            history_id=v["history_id"],
+            kind=KINDS.get(v["history_type"], v["history_type"]),
+            reason=v["history_change_reason"] or "",
+            patient_id=v[patient_key] if patient_key else None,
+            subject=v[subject_key] if subject_key else "",
+        )
+        for v in rows.values(*fields)[:limit]
+    ]
+
+
 def audit_trail(
     clinic: Clinic,
     *,
@@ -161,32 +191,148 @@ def audit_trail(
             filters &= _older(before, label)
         if user is not None:
             filters &= Q(history_user_id=user.pk)
-        subject_key = "username" if model is User else "user__username" if "user" in names else ""
-        fields = ["history_date", "history_type", "history_change_reason", "id", "history_id",
-                  "history_user__username"]  # fmt: skip
-        fields += [k for k in (patient_key, subject_key) if k and k != "id"]
-        values = (
-            rows.filter(filters).order_by("-history_date", "-history_id").values(*fields)[:limit]
-        )
-        name = str(model._meta.verbose_name)
         streams.append(
-            [
-                AuditEntry(
-                    when=v["history_date"],
-                    user=v["history_user__username"] or "",
-                    record=name,
-                    record_label=label,
-                    record_id=v["id"],
-                    history_id=v["history_id"],
-                    kind=KINDS.get(v["history_type"], v["history_type"]),
-                    reason=v["history_change_reason"] or "",
-                    patient_id=v[patient_key] if patient_key else None,
-                    subject=v[subject_key] if subject_key else "",
-                )
-                for v in values
-            ]
+            _entries(model, rows.filter(filters).order_by("-history_date", "-history_id"), limit)
         )
     merged = heapq.merge(
         *streams, key=lambda e: (e.when, e.record_label, e.history_id), reverse=True
     )
     return [entry for _, entry in zip(range(limit), merged, strict=False)]
+
+
+# Never shown, not even to the audit's readers: a password hash; and a person's sign-ins are
+# not a change another clinic's administrator needs to read.
+HIDDEN_FIELDS = frozenset({"password", "last_login"})
+
+# What a reader must also be allowed to see to read the values of a change, by app.
+VIEW_PERMISSION = {
+    "accounts": "audit.view",
+    "patients": "patient.view",
+    "assessment": "consultation.view",
+    "products": "product.view",
+    "monitoring": "visit.view",
+    "imaging": "visit.view",
+    "treatments": "session.view",
+}
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    label: str  # the field's name in words
+    old: str  # "" for a record's creation
+    new: str
+
+
+@dataclass(frozen=True)
+class AuditChange:
+    """One row of the trail with what it changed: each field's value before and after (for a
+    creation, the values it was created with)."""
+
+    entry: AuditEntry
+    changes: list[FieldChange]
+    previous: datetime | None  # when the values before were stored; None for a creation
+
+
+def view_permission_for(record_label: str) -> str:
+    """The permission that reading the values of a change to this kind of record takes."""
+    model_permission = {"monitoring.AdverseEvent": "adverse_event.view"}
+    return model_permission.get(record_label) or VIEW_PERMISSION[record_label.split(".")[0]]
+
+
+def shown_value(model: type[Model], name: str, value: object, people: dict[str, User]) -> str:
+    """A stored value in words: a person by name, a patient by record number, another record
+    by kind and number, a choice by its label, an empty value as "(empty)". ``people``: the
+    users the values name, by id (read in one query)."""
+    from anagen.accounts.services import display_name
+
+    if value is None or value == "" or value == [] or value == {}:
+        return "(empty)"
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return str(value)
+    related = getattr(field, "related_model", None)
+    if related is User:
+        person = people.get(str(value))
+        return display_name(person) if person else f"user {value}"
+    if related is not None:
+        return f"{related._meta.verbose_name} #{value}"
+    if isinstance(value, datetime):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    choices = dict(getattr(field, "flatchoices", None) or [])
+    return str(choices.get(value, value))
+
+
+def people_named(model: type[Model], pairs: Iterable[tuple[str, object]]) -> dict[str, User]:
+    """The users that (field name, value) pairs of ``model`` name, by id, in one query."""
+    ids = set()
+    for name, value in pairs:
+        if value in (None, ""):
+            continue
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            continue
+        if getattr(field, "related_model", None) is User:
+            ids.add(str(value))
+    return {str(u.pk): u for u in User.objects.filter(pk__in=ids)} if ids else {}
+
+
+def field_label(model: type[Model], name: str) -> str:
+    """A field as the forms name it ("Given name"), the name itself if unknown."""
+    try:
+        return str(getattr(model._meta.get_field(name), "verbose_name", name)).capitalize()
+    except FieldDoesNotExist:
+        return name
+
+
+def audit_change(clinic: Clinic, record_label: str, history_id: int) -> AuditChange | None:
+    """One row of the clinic's trail with its values before and after, or None where the
+    clinic has no such row (another clinic's row is not found either)."""
+    model = next((m for m in registered_models.values() if m._meta.label == record_label), None)
+    rows = _scoped(model, clinic) if model is not None else None
+    if model is None or rows is None:
+        return None
+    found = _entries(model, rows.filter(history_id=history_id), 1)
+    if not found:
+        return None
+    entry = found[0]
+    history = model.history.model
+    record = history.objects.get(history_id=history_id)
+    # The row before it of the same record: by time, then row id (bulk writes share a time).
+    previous = (
+        history.objects.filter(id=record.id)
+        .filter(
+            Q(history_date__lt=record.history_date)
+            | Q(history_date=record.history_date, history_id__lt=record.history_id)
+        )
+        .order_by("-history_date", "-history_id")
+        .first()
+    )
+    kept = {f.name for f in history._meta.fields}  # a model may keep a field out of history
+    shown = {
+        f.name: f.attname
+        for f in model._meta.concrete_fields
+        if f.name in kept and f.name not in HIDDEN_FIELDS and f.name != model._meta.pk.name
+    }
+    # In the model's field order; a creation lists the values it was stored with.
+    pairs = [
+        (name, getattr(previous, attname) if previous else None, getattr(record, attname))
+        for name, attname in shown.items()
+    ]
+    if previous is None:
+        pairs = [p for p in pairs if p[2] not in (None, "", [], {})]
+    else:
+        pairs = [p for p in pairs if p[1] != p[2]]
+    people = people_named(model, [(n, v) for n, old, new in pairs for v in (old, new)])
+    changes = [
+        FieldChange(
+            label=field_label(model, name),
+            old="" if previous is None else shown_value(model, name, old, people),
+            new=shown_value(model, name, new, people),
+        )
+        for name, old, new in pairs
+    ]
+    return AuditChange(entry, changes, previous.history_date if previous else None)

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -25,10 +26,11 @@ from anagen.accounts.forms import (
 )
 from anagen.accounts.middleware import SESSION_CLINIC_KEY
 from anagen.accounts.models import ApiToken, Clinic, Membership, User
-from anagen.accounts.permissions import require_permission
-from anagen.accounts.roles import Role, allowed
+from anagen.accounts.permissions import can, require_permission
+from anagen.accounts.roles import Role, allowed, denied_message
 from anagen.core.http import ClinicRequest
 from anagen.patients.models import Patient
+from anagen.patients.selectors import log_request_access
 
 
 class LoginView(auth_views.LoginView):
@@ -138,6 +140,27 @@ def clinic_contact(request: ClinicRequest) -> HttpResponse:
         {"form": form},
         status=400 if request.method == "POST" else 200,
     )
+
+
+@require_permission("audit.view")
+@require_http_methods(["GET"])
+def audit_change(request: ClinicRequest, record_label: str, history_id: int) -> HttpResponse:
+    """One change of the trail: each field's value before and after it."""
+    if record_label not in {label for label, _ in selectors.record_kinds()}:
+        raise Http404("No such kind of record.")
+    permission = selectors.view_permission_for(record_label)
+    if not can(request, permission):
+        raise PermissionDenied(denied_message(request.role, permission, request.clinic))
+    change = selectors.audit_change(request.clinic, record_label, history_id)
+    if change is None:
+        raise Http404("No such change in this clinic's audit trail.")
+    patient = None
+    if change.entry.patient_id:
+        patient = Patient.objects.filter(clinic=request.clinic, pk=change.entry.patient_id).first()
+        if patient is not None:
+            # The values shown are the patient's record: read like opening it.
+            log_request_access(request, patient)
+    return render(request, "accounts/audit_change.html", {"change": change, "patient": patient})
 
 
 @require_permission("api_token.manage")

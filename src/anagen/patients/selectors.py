@@ -6,13 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.core.exceptions import FieldDoesNotExist
 from django.db.models import F, Q, QuerySet, TextField, Value
 from django.db.models.functions import Replace
 from django.http import Http404
-from django.utils import timezone
 
 from anagen.accounts.models import AccessLog, Clinic, User
+from anagen.accounts.selectors import field_label, people_named, shown_value
 from anagen.core.http import ClinicRequest
 from anagen.core.text import search_key
 from anagen.patients.models import Patient
@@ -86,43 +85,6 @@ def get_patient(clinic: Clinic, patient_id: int) -> Patient:
         raise Http404("No such patient.") from exc
 
 
-def _field_label(name: str) -> str:
-    """A patient field as the form names it ("Given name"), the name itself if unknown."""
-    try:
-        model_field = Patient._meta.get_field(name)
-    except FieldDoesNotExist:
-        return name
-    return str(getattr(model_field, "verbose_name", name)).capitalize()
-
-
-def _is_person_field(name: str) -> bool:
-    try:
-        return getattr(Patient._meta.get_field(name), "related_model", None) is User
-    except FieldDoesNotExist:
-        return False
-
-
-def _shown_value(name: str, value: object, people: dict[str, User]) -> str:
-    """A stored value as the history shows it: a person by name (the raw id "1" was shown
-    for who voided the record), a choice by its label, an empty value as "(empty)".
-    ``people`` holds the users the history names, by id, read in one query."""
-    if value is None or value == "":
-        return "(empty)"
-    try:
-        model_field = Patient._meta.get_field(name)
-    except FieldDoesNotExist:
-        return str(value)
-    if getattr(model_field, "related_model", None) is User:
-        from anagen.accounts.services import display_name
-
-        person = people.get(str(value))
-        return display_name(person) if person else f"user {value}"
-    if isinstance(value, datetime):
-        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
-    choices = dict(getattr(model_field, "flatchoices", None) or [])
-    return str(choices.get(value, value))
-
-
 def patient_history(patient: Patient) -> list[dict]:
     """Change history, newest first, with the fields each change touched."""
     records = list(
@@ -132,15 +94,9 @@ def patient_history(patient: Patient) -> list[dict]:
         records[i].diff_against(records[i + 1]).changes if i + 1 < len(records) else []
         for i in range(len(records))
     ]
-    person_ids = {
-        str(value)
-        for changes in deltas
-        for c in changes
-        if _is_person_field(c.field)
-        for value in (c.old, c.new)
-        if value not in (None, "")
-    }
-    people = {str(u.pk): u for u in User.objects.filter(pk__in=person_ids)} if person_ids else {}
+    people = people_named(
+        Patient, [(c.field, v) for d in deltas for c in d for v in (c.old, c.new)]
+    )
     rows = []
     for record, delta in zip(records, deltas, strict=True):
         rows.append(
@@ -152,9 +108,9 @@ def patient_history(patient: Patient) -> list[dict]:
                 "changes": [
                     {
                         "field": c.field,
-                        "label": _field_label(c.field),
-                        "old": _shown_value(c.field, c.old, people),
-                        "new": _shown_value(c.field, c.new, people),
+                        "label": field_label(Patient, c.field),
+                        "old": shown_value(Patient, c.field, c.old, people),
+                        "new": shown_value(Patient, c.field, c.new, people),
                     }
                     for c in delta
                 ],
