@@ -79,6 +79,15 @@ def test_the_audit_trail_lists_the_demo_clinics_changes_and_narrows_to_one_patie
         f"/patients/{patient.pk}/"
     }
     screenshot(page, "audit-trail")
+    # The patient's registration opens to the values it was stored with.
+    created = rows.filter(has_text=f"Patient #{patient.pk}").filter(has_text="created")
+    with page.expect_navigation():
+        created.locator("td:first-child a").click()
+    assert page.get_by_role("heading", name=f"Patient #{patient.pk} created").is_visible()
+    values = page.locator("#audit-change tbody tr td").all_inner_texts()
+    assert patient.medical_record_number in values, values
+    screenshot(page, "audit-change")
+    page.go_back()
     page.get_by_label("Patient (record number)").fill("NO-SUCH-9")
     with page.expect_navigation():
         page.get_by_role("button", name="Show").click()

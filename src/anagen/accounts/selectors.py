@@ -202,7 +202,8 @@ def audit_trail(
 
 # Never shown, not even to the audit's readers: a password hash; and a person's sign-ins are
 # not a change another clinic's administrator needs to read.
-HIDDEN_FIELDS = frozenset({"password", "last_login"})
+# The clinic a row belongs to is the reader's own: not a change worth a line.
+HIDDEN_FIELDS = frozenset({"password", "last_login", "clinic"})
 
 # What a reader must also be allowed to see to read the values of a change, by app.
 VIEW_PERMISSION = {
@@ -239,12 +240,12 @@ def view_permission_for(record_label: str) -> str:
     return model_permission.get(record_label) or VIEW_PERMISSION[record_label.split(".")[0]]
 
 
-def shown_value(model: type[Model], name: str, value: object, people: dict[str, User]) -> str:
+def shown_value(
+    model: type[Model], name: str, value: object, names: dict[tuple[str, str], str]
+) -> str:
     """A stored value in words: a person by name, a patient by record number, another record
-    by kind and number, a choice by its label, an empty value as "(empty)". ``people``: the
-    users the values name, by id (read in one query)."""
-    from anagen.accounts.services import display_name
-
+    by kind and number, a yes/no, a choice by its label, an empty value as "(empty)".
+    ``names``: what :func:`names_for` read for the values (in one query per kind)."""
     if value is None or value == "" or value == [] or value == {}:
         return "(empty)"
     try:
@@ -253,31 +254,51 @@ def shown_value(model: type[Model], name: str, value: object, people: dict[str, 
         return str(value)
     related = getattr(field, "related_model", None)
     if related is User:
-        person = people.get(str(value))
-        return display_name(person) if person else f"user {value}"
+        return names.get(("user", str(value)), f"user {value}")
+    if related is Patient:
+        return names.get(("patient", str(value)), f"patient #{value}")
     if related is not None:
         return f"{related._meta.verbose_name} #{value}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, datetime):
         return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "\n".join(value)  # one item a line (reasons, flags, notices)
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
     choices = dict(getattr(field, "flatchoices", None) or [])
     return str(choices.get(value, value))
 
 
-def people_named(model: type[Model], pairs: Iterable[tuple[str, object]]) -> dict[str, User]:
-    """The users that (field name, value) pairs of ``model`` name, by id, in one query."""
-    ids = set()
+def names_for(
+    model: type[Model], pairs: Iterable[tuple[str, object]], clinic_id: int
+) -> dict[tuple[str, str], str]:
+    """The people (by name) and the clinic's patients (by record number) that (field name,
+    value) pairs of ``model`` name, keyed ("user" or "patient", id)."""
+    from anagen.accounts.services import display_name
+
+    ids: dict[str, set[str]] = {"user": set(), "patient": set()}
     for name, value in pairs:
         if value in (None, ""):
             continue
         try:
-            field = model._meta.get_field(name)
+            related = getattr(model._meta.get_field(name), "related_model", None)
         except FieldDoesNotExist:
             continue
-        if getattr(field, "related_model", None) is User:
-            ids.add(str(value))
-    return {str(u.pk): u for u in User.objects.filter(pk__in=ids)} if ids else {}
+        if related is User:
+            ids["user"].add(str(value))
+        elif related is Patient:
+            ids["patient"].add(str(value))
+    names: dict[tuple[str, str], str] = {}
+    if ids["user"]:
+        for u in User.objects.filter(pk__in=ids["user"]):
+            names["user", str(u.pk)] = display_name(u)
+    if ids["patient"]:
+        patients = Patient.objects.filter(clinic_id=clinic_id, pk__in=ids["patient"])
+        for pk, number in patients.values_list("pk", "medical_record_number"):
+            names["patient", str(pk)] = number
+    return names
 
 
 def field_label(model: type[Model], name: str) -> str:
@@ -326,12 +347,12 @@ def audit_change(clinic: Clinic, record_label: str, history_id: int) -> AuditCha
         pairs = [p for p in pairs if p[2] not in (None, "", [], {})]
     else:
         pairs = [p for p in pairs if p[1] != p[2]]
-    people = people_named(model, [(n, v) for n, old, new in pairs for v in (old, new)])
+    names = names_for(model, [(n, v) for n, old, new in pairs for v in (old, new)], clinic.pk)
     changes = [
         FieldChange(
             label=field_label(model, name),
-            old="" if previous is None else shown_value(model, name, old, people),
-            new=shown_value(model, name, new, people),
+            old="" if previous is None else shown_value(model, name, old, names),
+            new=shown_value(model, name, new, names),
         )
         for name, old, new in pairs
     ]

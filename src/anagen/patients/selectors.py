@@ -11,7 +11,7 @@ from django.db.models.functions import Replace
 from django.http import Http404
 
 from anagen.accounts.models import AccessLog, Clinic, User
-from anagen.accounts.selectors import field_label, people_named, shown_value
+from anagen.accounts.selectors import field_label, names_for, shown_value
 from anagen.core.http import ClinicRequest
 from anagen.core.text import search_key
 from anagen.patients.models import Patient
@@ -94,9 +94,8 @@ def patient_history(patient: Patient) -> list[dict]:
         records[i].diff_against(records[i + 1]).changes if i + 1 < len(records) else []
         for i in range(len(records))
     ]
-    people = people_named(
-        Patient, [(c.field, v) for d in deltas for c in d for v in (c.old, c.new)]
-    )
+    named = [(c.field, v) for d in deltas for c in d for v in (c.old, c.new)]
+    names = names_for(Patient, named, patient.clinic_id)
     rows = []
     for record, delta in zip(records, deltas, strict=True):
         rows.append(
@@ -109,8 +108,8 @@ def patient_history(patient: Patient) -> list[dict]:
                     {
                         "field": c.field,
                         "label": field_label(Patient, c.field),
-                        "old": shown_value(Patient, c.field, c.old, people),
-                        "new": shown_value(Patient, c.field, c.new, people),
+                        "old": shown_value(Patient, c.field, c.old, names),
+                        "new": shown_value(Patient, c.field, c.new, names),
                     }
                     for c in delta
                 ],
