@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils import timezone
@@ -29,6 +35,7 @@ from anagen.accounts.models import ApiToken, Clinic, Membership, User
 from anagen.accounts.permissions import can, require_permission
 from anagen.accounts.roles import Role, allowed, denied_message
 from anagen.core.http import ClinicRequest
+from anagen.core.text import spreadsheet_safe
 from anagen.patients.models import Patient
 from anagen.patients.selectors import log_request_access
 
@@ -315,57 +322,145 @@ def member_set_active(request: ClinicRequest, membership_id: int, active: bool) 
 
 
 AUDIT_PAGE = 50
+AUDIT_EXPORT_CHUNK = 500
+
+
+@dataclass
+class AuditQuery:
+    """The audit trail's filters as read from the query string."""
+
+    form: AuditFilterForm
+    valid: bool
+    user: User | None = None
+    record: str = ""
+    patient: Patient | None = None
+    before: selectors.Cursor | None = None
+
+    def entries(self, request: ClinicRequest, limit: int) -> list[selectors.AuditEntry]:
+        return selectors.audit_trail(
+            request.clinic,
+            before=self.before,
+            user=self.user,
+            record=self.record,
+            patient_id=self.patient.pk if self.patient else None,
+            limit=limit,
+        )
+
+
+def _audit_query(request: ClinicRequest) -> AuditQuery:
+    staff = Membership.objects.filter(clinic=request.clinic).select_related("user")
+    users = {m.user.username: m.user for m in staff}
+    form = AuditFilterForm(
+        request.GET or None, usernames=sorted(users), kinds=selectors.record_kinds()
+    )
+    if form.is_bound and not form.is_valid():
+        return AuditQuery(form, valid=False)
+    data = form.cleaned_data if form.is_bound else {}
+    patient = None
+    mrn = (data.get("mrn") or "").strip()
+    if mrn:
+        patient = Patient.objects.filter(
+            clinic=request.clinic, medical_record_number__iexact=mrn
+        ).first()
+        if patient is None:
+            form.add_error("mrn", "No patient of this clinic has this record number.")
+            return AuditQuery(form, valid=False)
+    return AuditQuery(
+        form,
+        valid=True,
+        user=users.get(data.get("user") or ""),
+        record=data.get("record") or "",
+        patient=patient,
+        before=data.get("before"),
+    )
+
+
+def _record_numbers(request: ClinicRequest, entries: list[selectors.AuditEntry]) -> dict:
+    """Patients named by their record number, not an internal id."""
+    ids = {e.patient_id for e in entries if e.patient_id}
+    return dict(
+        Patient.objects.filter(clinic=request.clinic, pk__in=ids).values_list(
+            "pk", "medical_record_number"
+        )
+    )
 
 
 @require_permission("audit.view")
 @require_http_methods(["GET"])
 def audit_trail(request: ClinicRequest) -> HttpResponse:
     """Every change to the clinic's records, newest first, 50 to a page."""
-    staff = Membership.objects.filter(clinic=request.clinic).select_related("user")
-    users = {m.user.username: m.user for m in staff}
-    form = AuditFilterForm(
-        request.GET or None, usernames=sorted(users), kinds=selectors.record_kinds()
-    )
-    entries: list[selectors.AuditEntry] = []
-    patient = None
-    if form.is_bound and not form.is_valid():
-        status = 400
-    else:
-        status = 200
-        data = form.cleaned_data if form.is_bound else {}
-        mrn = (data.get("mrn") or "").strip()
-        if mrn:
-            patient = Patient.objects.filter(
-                clinic=request.clinic, medical_record_number__iexact=mrn
-            ).first()
-            if patient is None:
-                form.add_error("mrn", "No patient of this clinic has this record number.")
-                status = 400
-        if status == 200:
-            entries = selectors.audit_trail(
-                request.clinic,
-                before=data.get("before"),
-                user=users.get(data.get("user") or ""),
-                record=data.get("record") or "",
-                patient_id=patient.pk if patient else None,
-                limit=AUDIT_PAGE,
-            )
+    query = _audit_query(request)
+    entries = query.entries(request, AUDIT_PAGE) if query.valid else []
     older = None
     if len(entries) == AUDIT_PAGE:
-        query = request.GET.copy()
-        query["before"] = selectors.format_cursor(entries[-1].cursor)
-        older = query.urlencode()
-    # Patients named by their record number, not an internal id.
-    ids = {e.patient_id for e in entries if e.patient_id}
-    numbers = dict(
-        Patient.objects.filter(clinic=request.clinic, pk__in=ids).values_list(
-            "pk", "medical_record_number"
-        )
-    )
+        params = request.GET.copy()
+        params["before"] = selectors.format_cursor(entries[-1].cursor)
+        older = params.urlencode()
+    export = request.GET.copy()
+    export.pop("before", None)  # the file holds every matching change, from the newest
     return render(
         request,
         "accounts/audit.html",
-        {"form": form, "entries": entries, "older": older, "patient": patient,
-         "numbers": numbers},
-        status=status,
+        {"form": query.form, "entries": entries, "older": older, "patient": query.patient,
+         "numbers": _record_numbers(request, entries), "export_query": export.urlencode()},
+        status=200 if query.valid else 400,
     )  # fmt: skip
+
+
+AUDIT_CSV_COLUMNS = ["when", "made_by", "record", "record_id", "change", "reason",
+                     "patient_record_number", "about_user"]  # fmt: skip
+
+
+@require_permission("audit.view")
+@require_http_methods(["GET"])
+def audit_csv(request: ClinicRequest) -> HttpResponseBase:
+    """Every change that matches the filters (not one page), newest first, as CSV: for an
+    inspection or a review outside Anagen."""
+    query = _audit_query(request)
+    if not query.valid:
+        # A file download cannot carry a form error: a plain 400 that says what is wrong.
+        said = {
+            name: " ".join(m for e in errors for m in e.messages)
+            for name, errors in query.form.errors.as_data().items()
+        }
+        problems = "; ".join(t if n == "__all__" else f"{n}: {t}" for n, t in said.items())
+        return HttpResponse(problems, status=400, content_type="text/plain; charset=utf-8")
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+
+        def flush() -> str:
+            text = buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            return text
+
+        # A byte-order mark, as the other CSVs have: Excel then reads names as UTF-8.
+        writer.writerow(AUDIT_CSV_COLUMNS)
+        yield "\ufeff" + flush()
+        while True:
+            chunk = query.entries(request, AUDIT_EXPORT_CHUNK)
+            numbers = _record_numbers(request, chunk)
+            for e in chunk:
+                writer.writerow(
+                    [
+                        timezone.localtime(e.when).isoformat(),
+                        spreadsheet_safe(e.user),
+                        e.record,
+                        e.record_id,
+                        e.kind,
+                        spreadsheet_safe(e.reason),
+                        spreadsheet_safe(numbers.get(e.patient_id, "")),
+                        spreadsheet_safe(e.subject),
+                    ]
+                )
+            yield flush()
+            if len(chunk) < AUDIT_EXPORT_CHUNK:
+                return
+            query.before = chunk[-1].cursor
+
+    today = timezone.localdate().isoformat()
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="audit-trail-{today}.csv"'
+    return response
