@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
 from django.conf import settings
 
 from anagen.accounts.clinic_time import time_zone_names
-from anagen.accounts.models import Membership
-from anagen.accounts.selectors import Cursor, parse_cursor
+from anagen.accounts.models import Clinic, Membership, User
+from anagen.accounts.selectors import AuditEntry, Cursor, audit_trail, parse_cursor, record_kinds
 from anagen.core.forms import OpenedValuesForm, form_field
+from anagen.patients.models import Patient
 
 
 class ApiTokenForm(forms.Form):
@@ -115,3 +118,52 @@ class AuditFilterForm(forms.Form):
                 "This “Older changes” link is not valid; start again from the newest changes."
             )
         return cleaned
+
+
+@dataclass
+class AuditQuery:
+    """The audit trail's filters as read from a query string (the page, its CSV, the API)."""
+
+    form: AuditFilterForm
+    clinic: Clinic
+    valid: bool
+    user: User | None = None
+    record: str = ""
+    patient: Patient | None = None
+    before: Cursor | None = None
+
+    def entries(self, limit: int) -> list[AuditEntry]:
+        return audit_trail(
+            self.clinic,
+            before=self.before,
+            user=self.user,
+            record=self.record,
+            patient_id=self.patient.pk if self.patient else None,
+            limit=limit,
+        )
+
+
+def audit_query(clinic: Clinic, params: Mapping[str, Any]) -> AuditQuery:
+    """Read the filters; where one is refused, ``valid`` is false and the form says why."""
+    staff = Membership.objects.filter(clinic=clinic).select_related("user")
+    users = {m.user.username: m.user for m in staff}
+    form = AuditFilterForm(params or None, usernames=sorted(users), kinds=record_kinds())
+    if form.is_bound and not form.is_valid():
+        return AuditQuery(form, clinic, valid=False)
+    data = form.cleaned_data if form.is_bound else {}
+    patient = None
+    mrn = (data.get("mrn") or "").strip()
+    if mrn:
+        patient = Patient.objects.filter(clinic=clinic, medical_record_number__iexact=mrn).first()
+        if patient is None:
+            form.add_error("mrn", "No patient of this clinic has this record number.")
+            return AuditQuery(form, clinic, valid=False)
+    return AuditQuery(
+        form,
+        clinic,
+        valid=True,
+        user=users.get(data.get("user") or ""),
+        record=data.get("record") or "",
+        patient=patient,
+        before=data.get("before"),
+    )

@@ -200,6 +200,14 @@ def audit_trail(
     return [entry for _, entry in zip(range(limit), merged, strict=False)]
 
 
+def record_numbers(clinic: Clinic, entries: Iterable[AuditEntry]) -> dict[int, str]:
+    """The record numbers of the clinic's patients the entries name, by patient id: patients
+    are named by their record number, not an internal id."""
+    ids = {e.patient_id for e in entries if e.patient_id}
+    rows = Patient.objects.filter(clinic=clinic, pk__in=ids)
+    return dict(rows.values_list("pk", "medical_record_number"))
+
+
 # Never shown, not even to the audit's readers: a password hash; and a person's sign-ins are
 # not a change another clinic's administrator needs to read.
 # The clinic a row belongs to is the reader's own: not a change worth a line.

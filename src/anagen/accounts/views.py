@@ -3,7 +3,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from django import forms
 from django.contrib import messages
@@ -24,11 +23,11 @@ from anagen.accounts.clinic_time import zone_of
 from anagen.accounts.forms import (
     AccountForm,
     ApiTokenForm,
-    AuditFilterForm,
     ClinicContactForm,
     ClinicTimeZoneForm,
     MemberForm,
     SwitchClinicForm,
+    audit_query,
 )
 from anagen.accounts.middleware import SESSION_CLINIC_KEY
 from anagen.accounts.models import ApiToken, Clinic, Membership, User
@@ -325,72 +324,12 @@ AUDIT_PAGE = 50
 AUDIT_EXPORT_CHUNK = 500
 
 
-@dataclass
-class AuditQuery:
-    """The audit trail's filters as read from the query string."""
-
-    form: AuditFilterForm
-    valid: bool
-    user: User | None = None
-    record: str = ""
-    patient: Patient | None = None
-    before: selectors.Cursor | None = None
-
-    def entries(self, request: ClinicRequest, limit: int) -> list[selectors.AuditEntry]:
-        return selectors.audit_trail(
-            request.clinic,
-            before=self.before,
-            user=self.user,
-            record=self.record,
-            patient_id=self.patient.pk if self.patient else None,
-            limit=limit,
-        )
-
-
-def _audit_query(request: ClinicRequest) -> AuditQuery:
-    staff = Membership.objects.filter(clinic=request.clinic).select_related("user")
-    users = {m.user.username: m.user for m in staff}
-    form = AuditFilterForm(
-        request.GET or None, usernames=sorted(users), kinds=selectors.record_kinds()
-    )
-    if form.is_bound and not form.is_valid():
-        return AuditQuery(form, valid=False)
-    data = form.cleaned_data if form.is_bound else {}
-    patient = None
-    mrn = (data.get("mrn") or "").strip()
-    if mrn:
-        patient = Patient.objects.filter(
-            clinic=request.clinic, medical_record_number__iexact=mrn
-        ).first()
-        if patient is None:
-            form.add_error("mrn", "No patient of this clinic has this record number.")
-            return AuditQuery(form, valid=False)
-    return AuditQuery(
-        form,
-        valid=True,
-        user=users.get(data.get("user") or ""),
-        record=data.get("record") or "",
-        patient=patient,
-        before=data.get("before"),
-    )
-
-
-def _record_numbers(request: ClinicRequest, entries: list[selectors.AuditEntry]) -> dict:
-    """Patients named by their record number, not an internal id."""
-    ids = {e.patient_id for e in entries if e.patient_id}
-    return dict(
-        Patient.objects.filter(clinic=request.clinic, pk__in=ids).values_list(
-            "pk", "medical_record_number"
-        )
-    )
-
-
 @require_permission("audit.view")
 @require_http_methods(["GET"])
 def audit_trail(request: ClinicRequest) -> HttpResponse:
     """Every change to the clinic's records, newest first, 50 to a page."""
-    query = _audit_query(request)
-    entries = query.entries(request, AUDIT_PAGE) if query.valid else []
+    query = audit_query(request.clinic, request.GET)
+    entries = query.entries(AUDIT_PAGE) if query.valid else []
     older = None
     if len(entries) == AUDIT_PAGE:
         params = request.GET.copy()
@@ -398,13 +337,15 @@ def audit_trail(request: ClinicRequest) -> HttpResponse:
         older = params.urlencode()
     export = request.GET.copy()
     export.pop("before", None)  # the file holds every matching change, from the newest
-    return render(
-        request,
-        "accounts/audit.html",
-        {"form": query.form, "entries": entries, "older": older, "patient": query.patient,
-         "numbers": _record_numbers(request, entries), "export_query": export.urlencode()},
-        status=200 if query.valid else 400,
-    )  # fmt: skip
+    context = {
+        "form": query.form,
+        "entries": entries,
+        "older": older,
+        "patient": query.patient,
+        "numbers": selectors.record_numbers(request.clinic, entries),
+        "export_query": export.urlencode(),
+    }
+    return render(request, "accounts/audit.html", context, status=200 if query.valid else 400)
 
 
 AUDIT_CSV_COLUMNS = ["when", "made_by", "record", "record_id", "change", "reason",
@@ -416,7 +357,7 @@ AUDIT_CSV_COLUMNS = ["when", "made_by", "record", "record_id", "change", "reason
 def audit_csv(request: ClinicRequest) -> HttpResponseBase:
     """Every change that matches the filters (not one page), newest first, as CSV: for an
     inspection or a review outside Anagen."""
-    query = _audit_query(request)
+    query = audit_query(request.clinic, request.GET)
     if not query.valid:
         # A file download cannot carry a form error: a plain 400 that says what is wrong.
         said = {
@@ -440,8 +381,8 @@ def audit_csv(request: ClinicRequest) -> HttpResponseBase:
         writer.writerow(AUDIT_CSV_COLUMNS)
         yield "\ufeff" + flush()
         while True:
-            chunk = query.entries(request, AUDIT_EXPORT_CHUNK)
-            numbers = _record_numbers(request, chunk)
+            chunk = query.entries(AUDIT_EXPORT_CHUNK)
+            numbers = selectors.record_numbers(request.clinic, chunk)
             for e in chunk:
                 writer.writerow(
                     [
@@ -451,7 +392,7 @@ def audit_csv(request: ClinicRequest) -> HttpResponseBase:
                         e.record_id,
                         e.kind,
                         spreadsheet_safe(e.reason),
-                        spreadsheet_safe(numbers.get(e.patient_id, "")),
+                        spreadsheet_safe(numbers.get(e.patient_id or 0, "")),
                         spreadsheet_safe(e.subject),
                     ]
                 )
