@@ -361,3 +361,59 @@ def test_the_page_links_to_the_export_with_its_filters_from_the_newest(
     client.force_login(staff["admin"])
     page = client.get("/accounts/audit/", {"user": "doc"}).content.decode()
     assert 'href="/accounts/audit/export.csv?user=doc"' in page
+
+
+def api_get(client, token, path, **query):
+    return client.get(f"/api/v1/clinic{path}", query, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_the_api_pages_through_the_trail_with_the_pages_filters(
+    client, clinic_a, staff, make_patient, api_token
+):
+    for i in range(5):
+        make_patient(clinic_a, staff["doc"], medical_record_number=f"P-{i}")
+    token = api_token(staff["admin"], clinic_a)
+    seen, before = [], ""
+    while True:
+        page = api_get(client, token, "/audit", limit=2, before=before).json()
+        seen += page["entries"]
+        if page["before_next"] is None:
+            break
+        before = page["before_next"]
+    every = selectors.audit_trail(clinic_a, limit=1000)
+    assert [e["history_id"] for e in seen] == [e.history_id for e in every]
+    one = api_get(client, token, "/audit", mrn="P-2").json()["entries"]
+    assert one and {e["patient_record_number"] for e in one} == {"P-2"}
+    refused = api_get(client, token, "/audit", mrn="NOPE-9")
+    assert refused.status_code == 400
+    assert refused.json()["detail"] == "mrn: No patient of this clinic has this record number."
+    assert api_get(client, token, "/audit", limit=0).status_code in (400, 422)
+
+
+def test_the_api_shows_one_change_and_logs_the_patients_reading(
+    client, clinic_a, clinic_b, staff, make_patient, make_user, api_token
+):
+    from anagen.accounts.models import AccessLog
+    from anagen.patients import services as patients
+
+    patient = make_patient(clinic_a, staff["doc"], medical_record_number="A-1")
+    patients.void_patient(patient, staff["doc"], "entered for the wrong person")
+    token = api_token(staff["doc"], clinic_a)
+    entry = next(
+        e
+        for e in api_get(client, token, "/audit", mrn="A-1").json()["entries"]
+        if e["change"] == "changed"
+    )
+    response = api_get(client, token, f"/audit/{entry['record_kind']}/{entry['history_id']}")
+    assert response.status_code == 200
+    body = response.json()
+    changes = {c["field"]: (c["before"], c["after"]) for c in body["changes"]}
+    assert changes["Void reason"] == ("(empty)", "entered for the wrong person")
+    assert body["entry"]["patient_record_number"] == "A-1" and body["previous_stored_at"]
+    assert AccessLog.objects.filter(patient=patient, channel="api").count() == 1
+    # Another clinic's caller does not find it; a nurse may not read the audit.
+    other = api_token(make_user(Role.ADMIN, clinic_b, username="other"), clinic_b)
+    path = f"/audit/{entry['record_kind']}/{entry['history_id']}"
+    assert api_get(client, other, path).status_code == 404
+    assert api_get(client, api_token(staff["nurse"], clinic_a), path).status_code == 403
+    assert api_get(client, token, f"/audit/auth.Secret/{entry['history_id']}").status_code == 404

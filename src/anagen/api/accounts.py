@@ -1,13 +1,20 @@
-from datetime import date
+from datetime import date, datetime
 
 from django.utils import timezone
-from ninja import Field, Router, Schema
+from ninja import Field, Query, Router, Schema
+from ninja.errors import HttpError
 
-from anagen.accounts import services
+from anagen.accounts import selectors, services
 from anagen.accounts.clinic_time import activate_for, zone_of
+from anagen.accounts.forms import audit_query
+from anagen.accounts.roles import allowed, denied_message
 from anagen.api.auth import guard
 from anagen.api.errors import refuse
 from anagen.core.http import ClinicRequest
+from anagen.patients.models import Patient
+from anagen.patients.selectors import log_request_access
+
+AUDIT_API_PAGE_MAX = 500
 
 router = Router(tags=["account"])
 clinic_router = Router(tags=["clinic"])
@@ -102,3 +109,112 @@ def set_contact_phone(request: ClinicRequest, payload: ContactPhoneIn) -> Clinic
     except services.AccountFormError as exc:
         refuse(exc.errors)
     return _clinic_out(request)
+
+
+class AuditFilter(Schema):
+    """The web page's filters; checked by the same form."""
+
+    user: str = Field("", max_length=150, description="Username of who made the changes")
+    record: str = Field("", max_length=100, description="Kind of record: app_label.Model")
+    mrn: str = Field("", max_length=100, description="A patient's record number")
+    before: str = Field("", max_length=200, description="The previous page's before_next")
+    limit: int = Field(50, ge=1, le=AUDIT_API_PAGE_MAX, description="Changes per page")
+
+
+class AuditEntryOut(Schema):
+    when: datetime
+    made_by: str  # username; "" for a change no user made (a migration, the system)
+    record: str  # the kind of record in words ("scalp exam")
+    record_kind: str  # app_label.Model: the filter's value and the change's address
+    record_id: int
+    history_id: int
+    change: str  # created, changed or deleted
+    reason: str
+    patient_record_number: str  # "" where the record names no patient
+    about_user: str  # whom an account or membership row is about
+
+
+class AuditPageOut(Schema):
+    entries: list[AuditEntryOut]
+    # Pass as ``before`` for the next, older page; null on the last page.
+    before_next: str | None
+
+
+class FieldChangeOut(Schema):
+    field: str
+    before: str  # "" for a creation
+    after: str
+
+
+class AuditChangeOut(Schema):
+    entry: AuditEntryOut
+    previous_stored_at: datetime | None  # when the values before were stored
+    changes: list[FieldChangeOut]
+
+
+def _entry_out(entry: selectors.AuditEntry, numbers: dict[int, str]) -> AuditEntryOut:
+    return AuditEntryOut(
+        when=entry.when,
+        made_by=entry.user,
+        record=entry.record,
+        record_kind=entry.record_label,
+        record_id=entry.record_id,
+        history_id=entry.history_id,
+        change=entry.kind,
+        reason=entry.reason,
+        patient_record_number=numbers.get(entry.patient_id or 0, ""),
+        about_user=entry.subject,
+    )
+
+
+@clinic_router.get(
+    "/audit",
+    response=AuditPageOut,
+    summary="The clinic's audit trail, newest first: who changed which record, when and why",
+    description="Filters as on the web page: `user` (username), `record` (app_label.Model), "
+    "`mrn` (a patient's record number: that patient's records), `before` (the previous "
+    "page's `before_next`).",
+    auth=guard("audit.view"),
+)
+def audit_trail(request: ClinicRequest, filters: Query[AuditFilter]) -> AuditPageOut:
+    params = filters.model_dump(exclude={"limit"})
+    params = {name: value for name, value in params.items() if value}
+    query = audit_query(request.clinic, params)
+    if not query.valid:
+        refuse(query.form.errors)
+    entries = query.entries(filters.limit)
+    numbers = selectors.record_numbers(request.clinic, entries)
+    full = len(entries) == filters.limit
+    return AuditPageOut(
+        entries=[_entry_out(e, numbers) for e in entries],
+        before_next=selectors.format_cursor(entries[-1].cursor) if full else None,
+    )
+
+
+@clinic_router.get(
+    "/audit/{record_kind}/{history_id}",
+    response=AuditChangeOut,
+    summary="One change of the audit trail: each field's value before and after it",
+    auth=guard("audit.view"),
+)
+def audit_change(request: ClinicRequest, record_kind: str, history_id: int) -> AuditChangeOut:
+    if record_kind not in {label for label, _ in selectors.record_kinds()}:
+        raise HttpError(404, f"record_kind: no such kind of record {record_kind!r}.")
+    permission = selectors.view_permission_for(record_kind)
+    if not allowed(request.role, permission):
+        raise HttpError(403, denied_message(request.role, permission, request.clinic))
+    change = selectors.audit_change(request.clinic, record_kind, history_id)
+    if change is None:
+        raise HttpError(404, "No such change in this clinic's audit trail.")
+    patient = None
+    if change.entry.patient_id:
+        patient = Patient.objects.filter(clinic=request.clinic, pk=change.entry.patient_id).first()
+        if patient is not None:
+            # The values are the patient's record: read like opening it.
+            log_request_access(request, patient, channel="api")
+    numbers = {patient.pk: patient.medical_record_number} if patient else {}
+    return AuditChangeOut(
+        entry=_entry_out(change.entry, numbers),
+        previous_stored_at=change.previous,
+        changes=[FieldChangeOut(field=c.label, before=c.old, after=c.new) for c in change.changes],
+    )
