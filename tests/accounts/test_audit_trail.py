@@ -264,8 +264,10 @@ def test_an_account_change_never_shows_a_password_hash(client, clinic_a, staff):
     reset = next(e for e in rows(client, record="accounts.User") if e.subject == "nina")
     response = change_page(client, reset)
     assert response.status_code == 200
-    labels = {c.label.lower() for c in response.context["change"].changes}
-    assert "password" not in labels and "last login" not in labels
+    changes = {c.label.lower(): (c.old, c.new) for c in response.context["change"].changes}
+    # That the password changed is shown (it was "nothing changed"); its hash never is.
+    assert changes["password"] == ("(not shown)", "changed")
+    assert "last login" not in changes
     assert "pbkdf2" not in response.content.decode()
 
 
@@ -417,3 +419,41 @@ def test_the_api_shows_one_change_and_logs_the_patients_reading(
     assert api_get(client, other, path).status_code == 404
     assert api_get(client, api_token(staff["nurse"], clinic_a), path).status_code == 403
     assert api_get(client, token, f"/audit/auth.Secret/{entry['history_id']}").status_code == 404
+
+
+def test_a_deletion_shows_the_values_the_record_had(client, clinic_a, staff, make_patient):
+    from anagen.accounts.models import Membership as M
+
+    membership = M.objects.get(user=staff["nurse"], clinic=clinic_a)
+    membership.delete()  # no service deletes clinical rows; a membership row can go
+    client.force_login(staff["admin"])
+    deleted = next(e for e in rows(client, record="accounts.Membership") if e.kind == "deleted")
+    response = change_page(client, deleted)
+    change = response.context["change"]
+    assert not change.before_and_after
+    assert ("", "Nurse") in {(c.old, c.new) for c in change.changes}
+    assert "Value when deleted" in response.content.decode()
+
+
+def test_times_are_shown_to_the_second_and_a_drawn_signature_as_image_data():
+    from datetime import UTC, datetime
+
+    from anagen.assessment.models import Consent
+
+    names: dict = {}
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert selectors.shown_value(Consent, "recorded_at", at, names).endswith("03:04:05")
+    png = "data:image/png;base64," + "A" * 5000
+    assert selectors.shown_value(Consent, "signature_png", png, names) == (
+        "(image data, 5,022 characters)"
+    )
+
+
+def test_the_export_gives_times_in_the_clinics_time_zone(client, clinic_a, staff, make_patient):
+    clinic_a.time_zone = "America/New_York"
+    clinic_a.save()
+    make_patient(clinic_a, staff["doc"], medical_record_number="A-1")
+    client.force_login(staff["admin"])
+    _, *body = csv_rows(client.get("/accounts/audit/export.csv"))
+    offsets = {r[0][-6:] for r in body}
+    assert offsets <= {"-05:00", "-04:00"}, offsets

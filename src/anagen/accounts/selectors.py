@@ -208,10 +208,11 @@ def record_numbers(clinic: Clinic, entries: Iterable[AuditEntry]) -> dict[int, s
     return dict(rows.values_list("pk", "medical_record_number"))
 
 
-# Never shown, not even to the audit's readers: a password hash; and a person's sign-ins are
-# not a change another clinic's administrator needs to read.
-# The clinic a row belongs to is the reader's own: not a change worth a line.
-HIDDEN_FIELDS = frozenset({"password", "last_login", "clinic"})
+# A password hash is never shown, not even to the audit's readers; that it changed is.
+SECRET_FIELDS = frozenset({"password"})
+# Not listed: a person's sign-ins are not a change another clinic's administrator needs to
+# read, and the clinic a row belongs to is always the reader's own.
+OMITTED_FIELDS = frozenset({"last_login", "clinic"})
 
 # What a reader must also be allowed to see to read the values of a change, by app.
 VIEW_PERMISSION = {
@@ -234,12 +235,18 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class AuditChange:
-    """One row of the trail with what it changed: each field's value before and after (for a
-    creation, the values it was created with)."""
+    """One row of the trail with what it changed: for a change, each changed field's value
+    before and after; for a creation, the values it was stored with; for a deletion, the
+    values the record had when it was deleted."""
 
     entry: AuditEntry
     changes: list[FieldChange]
     previous: datetime | None  # when the values before were stored; None for a creation
+
+    @property
+    def before_and_after(self) -> bool:
+        """A change (two values a field); a creation or a deletion has one."""
+        return self.previous is not None and self.entry.kind != "deleted"
 
 
 def view_permission_for(record_label: str) -> str:
@@ -254,7 +261,7 @@ def shown_value(
     """A stored value in words: a person by name, a patient by record number, another record
     by kind and number, a yes/no, a choice by its label, an empty value as "(empty)".
     ``names``: what :func:`names_for` read for the values (in one query per kind)."""
-    if value is None or value == "" or value == [] or value == {}:
+    if _empty(value):
         return "(empty)"
     try:
         field = model._meta.get_field(name)
@@ -270,7 +277,11 @@ def shown_value(
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
-        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+        # To the second: a correction of a few seconds is a change, not two equal values.
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, str) and value.startswith("data:"):
+        # A drawn signature (data:image/png;base64,…) is an image, not text to read.
+        return f"(image data, {len(value):,} characters)"
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return "\n".join(value)  # one item a line (reasons, flags, notices)
     if isinstance(value, list | dict):
@@ -309,6 +320,10 @@ def names_for(
     return names
 
 
+def _empty(value: object) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
 def field_label(model: type[Model], name: str) -> str:
     """A field as the forms name it ("Given name"), the name itself if unknown."""
     try:
@@ -341,26 +356,30 @@ def audit_change(clinic: Clinic, record_label: str, history_id: int) -> AuditCha
         .first()
     )
     kept = {f.name for f in history._meta.fields}  # a model may keep a field out of history
-    shown = {
+    fields = {
         f.name: f.attname
         for f in model._meta.concrete_fields
-        if f.name in kept and f.name not in HIDDEN_FIELDS and f.name != model._meta.pk.name
+        if f.name in kept and f.name not in OMITTED_FIELDS and f.name != model._meta.pk.name
     }
-    # In the model's field order; a creation lists the values it was stored with.
+    two_sided = previous is not None and entry.kind != "deleted"
+    # In the model's field order. A creation or a deletion lists the values the record had
+    # then; a change lists what differs from the row before it.
     pairs = [
-        (name, getattr(previous, attname) if previous else None, getattr(record, attname))
-        for name, attname in shown.items()
+        (name, getattr(previous, attname) if two_sided else None, getattr(record, attname))
+        for name, attname in fields.items()
     ]
-    if previous is None:
-        pairs = [p for p in pairs if p[2] not in (None, "", [], {})]
-    else:
+    if two_sided:
         pairs = [p for p in pairs if p[1] != p[2]]
+    else:
+        pairs = [p for p in pairs if p[0] not in SECRET_FIELDS and not _empty(p[2])]
     names = names_for(model, [(n, v) for n, old, new in pairs for v in (old, new)], clinic.pk)
     changes = [
-        FieldChange(
-            label=field_label(model, name),
-            old="" if previous is None else shown_value(model, name, old, names),
-            new=shown_value(model, name, new, names),
+        FieldChange(field_label(model, name), "(not shown)", "changed")
+        if name in SECRET_FIELDS
+        else FieldChange(
+            field_label(model, name),
+            shown_value(model, name, old, names) if two_sided else "",
+            shown_value(model, name, new, names),
         )
         for name, old, new in pairs
     ]

@@ -367,6 +367,10 @@ def audit_csv(request: ClinicRequest) -> HttpResponseBase:
         problems = "; ".join(t if n == "__all__" else f"{n}: {t}" for n, t in said.items())
         return HttpResponse(problems, status=400, content_type="text/plain; charset=utf-8")
 
+    # In the clinic's time, as the page shows: the response streams after the middleware
+    # has let go of the clinic's zone.
+    zone = zone_of(request.clinic)
+
     def lines() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
@@ -386,7 +390,7 @@ def audit_csv(request: ClinicRequest) -> HttpResponseBase:
             for e in chunk:
                 writer.writerow(
                     [
-                        timezone.localtime(e.when).isoformat(),
+                        timezone.localtime(e.when, zone).isoformat(),
                         spreadsheet_safe(e.user),
                         e.record,
                         e.record_id,

@@ -148,7 +148,9 @@ class FieldChangeOut(Schema):
 
 class AuditChangeOut(Schema):
     entry: AuditEntryOut
-    previous_stored_at: datetime | None  # when the values before were stored
+    # When the values "before" were stored; null for a creation or a deletion, whose
+    # changes list the record's values then (in "after").
+    previous_stored_at: datetime | None
     changes: list[FieldChangeOut]
 
 
@@ -215,6 +217,6 @@ def audit_change(request: ClinicRequest, record_kind: str, history_id: int) -> A
     numbers = {patient.pk: patient.medical_record_number} if patient else {}
     return AuditChangeOut(
         entry=_entry_out(change.entry, numbers),
-        previous_stored_at=change.previous,
+        previous_stored_at=change.previous if change.before_and_after else None,
         changes=[FieldChangeOut(field=c.label, before=c.old, after=c.new) for c in change.changes],
     )

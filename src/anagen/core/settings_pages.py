@@ -22,6 +22,9 @@ SETTINGS_PAGES = (
     ("clinic.manage", "accounts:clinic_contact", "Phone number for patients",
      "The number the post-care sheets give for patients to call about a reaction."),
     ("clinic.manage", "accounts:members", "Members", "Who works in this clinic, in which role."),
+    ("audit.view", "accounts:audit", "Audit trail",
+     "Every change to the clinic's records and staff: who, when, why, each value before and "
+     "after; as CSV too."),
 )  # fmt: skip
 
 # Pages whose place in the main menu is the Settings entry (Products and Members have their own).
