@@ -602,6 +602,47 @@ def get_visit(request: ClinicRequest, patient_id: int, visit_id: int):
     return visit
 
 
+class VisitCorrectionIn(InputSchema):
+    """The visit fields a correction may change (leave a field out to keep it; null empties
+    a number or an answer). Date, baseline status and measurements are corrected by voiding
+    and recording again."""
+
+    change_reason: str = Field(
+        max_length=500, description="Why (at least 5 characters); kept in the visit's history"
+    )
+    global_assessment: int | None = None
+    pull_test: str | None = Field(None, max_length=10)
+    pull_test_hairs: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
+    pull_test_hairs_grasped: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
+    notes: str = Field("", max_length=5000)
+    hgq_appearance_hairline: int | None = None
+    hgq_appearance_vertex: int | None = None
+    hgq_appearance_overall: int | None = None
+    hgq_growth: int | None = None
+    hgq_bald_spot: int | None = None
+    hgq_slowing_loss: int | None = None
+    hgq_satisfaction: int | None = None
+
+
+@router.patch(
+    "/patients/{int:patient_id}/visits/{int:visit_id}",
+    response=VisitDetailOut,
+    summary="Correct a visit's assessments or notes (with a reason; the history keeps the "
+    "values before)",
+    auth=guard("visit.record"),
+)
+def correct_visit(
+    request: ClinicRequest, patient_id: int, visit_id: int, payload: VisitCorrectionIn
+):
+    visit = _visit(request, patient_id, visit_id)
+    data = payload.dict(exclude_unset=True)
+    reason = data.pop("change_reason")
+    if not data:
+        refuse({"__all__": ["Nothing to correct: send at least one field to change."]})
+    services.amend_visit(visit, request.user, data, reason)
+    return get_visit(request, patient_id, visit_id)
+
+
 @router.get(
     "/patients/{int:patient_id}/visits/{int:visit_id}/proposal",
     response=DecisionProposalOut,

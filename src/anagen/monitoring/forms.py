@@ -451,6 +451,35 @@ class DecisionForm(forms.Form):
     )  # fmt: skip
 
 
+class VisitAmendForm(OpenedValuesForm, forms.Form):
+    """A visit's assessments and notes, corrected in place with a reason (services.
+    amend_visit); what someone else changed meanwhile is kept or refused, not overwritten."""
+
+    global_assessment = SevenPointField(
+        "Investigator global photographic assessment", help_text="7-point scale vs baseline"
+    )
+    pull_test = forms.ChoiceField(choices=Visit.PullTest.choices)
+    pull_test_hairs = _num("Pull test: hairs extracted", integer=True)
+    pull_test_hairs_grasped = _num(
+        "Pull test: hairs grasped", "Standard 40–60; more than 10 % out is positive", integer=True
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, label in HGQ_ITEMS:
+            self.fields[name] = SevenPointField(label, HGQ_SCALES.get(name, HGQ_POINT))
+        self.fields["notes"] = forms.CharField(
+            required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
+        )
+        self.fields["reason"] = forms.CharField(
+            max_length=500,
+            label="Reason for the correction",
+            help_text="Kept in the visit's history with the values before, e.g. “pull test "
+            "entered as negative by mistake”.",
+        )
+        self.track_opened_values([n for n in self.fields if n != "reason"])
+
+
 class SettingsForm(OpenedValuesForm, forms.ModelForm):
     # In words, with the reason for each default (docs/monitoring.md, "Thresholds").
     LABELS = {

@@ -1219,6 +1219,52 @@ def revise_measurement(
         return save_with_history(fresh, user, reason)
 
 
+# What a visit's record may be amended in: its assessments and notes. Its date, baseline
+# status and appointment place it in the course and the analyses: a wrong one is voided
+# and the visit recorded again.
+AMENDABLE_VISIT_FIELDS = (
+    "global_assessment",
+    "pull_test",
+    "pull_test_hairs",
+    "pull_test_hairs_grasped",
+    *(name for name, _ in HGQ_ITEMS),
+    "notes",
+)
+
+
+def amend_visit(visit: Visit, user: User, data: Mapping[str, Any], reason: str) -> bool:
+    """Correct a visit's assessments or notes in place (a slip in the pull test, an HGQ
+    answer, the notes); the history keeps the earlier values under ``reason``. Fields left
+    out of ``data`` keep their values. Checked as when the visit was recorded. Returns
+    whether anything changed."""
+    _writable(visit, "visit")
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        # Read as it stands, locked: fields left out keep what another correction stored.
+        fresh = _lock_visit(visit)
+        _writable(fresh, "visit")  # voided by someone else since it was read
+        err = _Errors()
+        if len(reason) < 5 or "\x00" in reason:
+            err.add("reason", "Give the reason for the correction (at least 5 characters).")
+        _unknown(err, data, AMENDABLE_VISIT_FIELDS)
+        merged = {
+            **{name: getattr(fresh, name) for name in AMENDABLE_VISIT_FIELDS},
+            **{k: v for k, v in data.items() if k in AMENDABLE_VISIT_FIELDS},
+            "visit_date": fresh.visit_date,
+            "is_baseline": fresh.is_baseline,
+        }
+        values = _clean_visit(visit.patient, merged, err)
+        if fresh.is_baseline:
+            _no_change_rated_at_baseline(values, err)
+        err.raise_if_any()
+        for name in AMENDABLE_VISIT_FIELDS:
+            setattr(fresh, name, values[name])
+        changed = save_with_history(fresh, user, f"corrected: {reason}")
+    for name in AMENDABLE_VISIT_FIELDS:
+        setattr(visit, name, values[name])
+    return changed
+
+
 def add_photos(visit: Visit, user: User, photos: Iterable[PhotoUpload]) -> list[Photo]:
     _writable(visit, "visit")
     err = _Errors()

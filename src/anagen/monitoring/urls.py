@@ -25,6 +25,7 @@ urlpatterns = [
     ),
     path("<int:patient_id>/visits/new/", views.visit_create, name="visit_create"),
     path("<int:patient_id>/visits/<int:visit_id>/", views.visit_detail, name="visit_detail"),
+    path("<int:patient_id>/visits/<int:visit_id>/correct/", views.visit_amend, name="visit_amend"),
     path("<int:patient_id>/visits/<int:visit_id>/photos/", views.photo_upload, name="photo_upload"),
     path(
         "<int:patient_id>/visits/<int:visit_id>/decision/",

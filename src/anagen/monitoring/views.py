@@ -30,6 +30,7 @@ from anagen.monitoring.forms import (
     RescheduleForm,
     ScheduleForm,
     SettingsForm,
+    VisitAmendForm,
     VisitForm,
     VisitStatusForm,
 )
@@ -551,6 +552,40 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
         "show_change": show_change,
     }
     return render(request, "monitoring/visit_detail.html", context)
+
+
+@require_permission("visit.record")
+@require_http_methods(["GET", "POST"])
+def visit_amend(request: ClinicRequest, patient_id: int, visit_id: int) -> HttpResponse:
+    """Correct a visit's assessments or notes with a reason; its date, baseline status and
+    measurements are corrected by voiding (the visit, a measurement) and recording again."""
+    patient = selectors.get_patient(request.clinic, patient_id)
+    visit = selectors.get_visit(patient, visit_id)
+    log_request_access(request, patient)
+    if visit.is_voided:
+        messages.error(request, "This visit is voided and cannot be changed.")
+        return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=visit.pk)
+    initial = {name: getattr(visit, name) for name in services.AMENDABLE_VISIT_FIELDS}
+    form = VisitAmendForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid() and not form.refuse_conflicts():
+        # Only what this person changed: a field someone else corrected meanwhile is kept.
+        changes = {n: form.cleaned_data[n] for n in form.changed_data if n in initial}
+        if not changes:
+            form.add_error(None, "Nothing changed: change a value, or go back to the visit.")
+        else:
+            try:
+                services.amend_visit(visit, request.user, changes, form.cleaned_data["reason"])
+            except services.MonitoringError as exc:
+                _apply_errors(form, exc)
+            else:
+                messages.success(request, "Visit corrected; the values before are in its history.")
+                return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=visit.pk)
+    return render(
+        request,
+        "monitoring/visit_amend.html",
+        {"patient": patient, "visit": visit, "form": form},
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 @require_permission("visit.record")

@@ -1,0 +1,185 @@
+"""Correcting a visit's assessments or notes in place: with a reason, checked as when the
+visit was recorded, the values before kept in its history, what someone else corrected
+meanwhile kept. A visit could only be voided, which took its photos and measurements with
+it to fix a slip in the pull test or the notes."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from html import unescape
+
+import pytest
+
+from anagen.accounts.roles import Role
+from anagen.monitoring import services
+from anagen.monitoring.models import Visit
+
+
+@pytest.fixture
+def nurse(clinic_a, make_user):
+    return make_user(Role.NURSE, clinic_a, username="nina")
+
+
+@pytest.fixture
+def patient(clinic_a, nurse, make_patient):
+    return make_patient(clinic_a, nurse, given_name="Cora", family_name="Correct")
+
+
+@pytest.fixture
+def visit(patient, nurse):
+    return services.record_visit(
+        patient,
+        nurse,
+        {
+            "visit_date": date.today() - timedelta(days=1),
+            "pull_test": "negative",
+            "pull_test_hairs": 2,
+            "hgq_growth": 1,
+            "notes": "Scalp calm.",
+        },
+    )
+
+
+def page_url(patient, visit):
+    return f"/monitoring/{patient.pk}/visits/{visit.pk}/correct/"
+
+
+def test_a_correction_changes_the_values_and_the_history_keeps_the_ones_before(visit, nurse):
+    changed = services.amend_visit(
+        visit, nurse, {"pull_test": "positive", "pull_test_hairs": 9}, "entered the wrong result"
+    )
+    assert changed
+    visit.refresh_from_db()
+    assert (visit.pull_test, visit.pull_test_hairs) == ("positive", 9)
+    assert (visit.hgq_growth, visit.notes) == (1, "Scalp calm.")  # left out: kept
+    newest, before = visit.history.order_by("-history_date", "-history_id")[:2]
+    assert newest.history_change_reason == "corrected: entered the wrong result"
+    assert (before.pull_test, before.pull_test_hairs) == ("negative", 2)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason", "field"),
+    [
+        ({"notes": "x"}, "oops", "reason"),  # a reason of at least 5 characters
+        ({"pull_test": "positive"}, "wrong result", "pull_test_hairs"),  # 2 hairs: negative
+        ({"hgq_growth": 7}, "wrong answer", "hgq_growth"),
+        ({"visit_date": "2020-01-01"}, "wrong date typed", "__all__"),  # not by correction
+        ({"is_baseline": True}, "was the baseline", "__all__"),
+    ],
+)
+def test_a_correction_is_checked_as_the_visit_was_and_a_refusal_changes_nothing(
+    visit, nurse, data, reason, field
+):
+    before = visit.history.count()
+    with pytest.raises(services.MonitoringError) as info:
+        services.amend_visit(visit, nurse, data, reason)
+    assert field in info.value.errors
+    visit.refresh_from_db()
+    assert (visit.pull_test, visit.hgq_growth, visit.notes) == ("negative", 1, "Scalp calm.")
+    assert visit.history.count() == before
+
+
+def test_a_baseline_visit_rates_no_change_when_corrected_either(patient, nurse):
+    baseline = services.record_visit(
+        patient, nurse, {"visit_date": date.today(), "is_baseline": True, "notes": "Start."}
+    )
+    with pytest.raises(services.MonitoringError) as info:
+        services.amend_visit(baseline, nurse, {"global_assessment": 2}, "forgot the rating")
+    assert "global_assessment" in info.value.errors
+
+
+def test_a_voided_visit_is_not_corrected(visit, nurse, clinic_a, make_user):
+    doctor = make_user(Role.CLINICIAN, clinic_a, username="doc")
+    services.void_record(visit, doctor, "recorded for the wrong day")
+    with pytest.raises(services.MonitoringError, match="voided"):
+        services.amend_visit(visit, nurse, {"notes": "Scalp red."}, "notes were wrong")
+
+
+def opened_form(client, patient, visit) -> dict[str, str]:
+    """The form as the browser would send it back unchanged: each field's value and the
+    value it was opened with."""
+    page = client.get(page_url(patient, visit))
+    assert page.status_code == 200
+    found = re.findall(r'name="(opened-[a-z_]+)" value="([^"]*)"', page.content.decode())
+    sent = {name: unescape(value) for name, value in found}
+    assert len(sent) == len(services.AMENDABLE_VISIT_FIELDS)
+    form = page.context["form"]
+    values = {n: "" if form[n].value() is None else str(form[n].value()) for n in form.fields}
+    return {**values, **sent}
+
+
+def test_the_page_saves_what_was_changed_and_keeps_what_another_corrected_meanwhile(
+    client, visit, patient, nurse
+):
+    client.force_login(nurse)
+    post = opened_form(client, patient, visit)
+    # Someone else corrects the notes meanwhile.
+    services.amend_visit(visit, nurse, {"notes": "Scalp red at the vertex."}, "notes incomplete")
+    post.update(pull_test_hairs="3", reason="counted one more hair")
+    response = client.post(page_url(patient, visit), post)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    visit.refresh_from_db()
+    assert visit.pull_test_hairs == 3
+    assert visit.notes == "Scalp red at the vertex."  # not put back to what this page showed
+
+
+def test_the_same_field_corrected_by_two_people_is_refused_naming_the_stored_value(
+    client, visit, patient, nurse
+):
+    client.force_login(nurse)
+    post = opened_form(client, patient, visit)
+    services.amend_visit(visit, nurse, {"notes": "Scalp red at the vertex."}, "notes incomplete")
+    post.update(notes="Scalp calm, slight flaking.", reason="notes were incomplete")
+    response = client.post(page_url(patient, visit), post)
+    assert response.status_code == 400
+    assert "Changed by someone else" in " ".join(response.context["form"].errors["notes"])
+    visit.refresh_from_db()
+    assert visit.notes == "Scalp red at the vertex."
+
+
+def test_a_page_that_changes_nothing_or_gives_no_reason_says_so(client, visit, patient, nurse):
+    client.force_login(nurse)
+    base = {"pull_test": "negative", "pull_test_hairs": "2", "hgq_growth": "1",
+            "notes": "Scalp calm."}  # fmt: skip
+    response = client.post(page_url(patient, visit), {**base, "reason": "no change at all"})
+    assert response.status_code == 400
+    assert "Nothing changed" in response.content.decode()
+    response = client.post(page_url(patient, visit), {**base, "notes": "Scalp red."})
+    assert response.status_code == 400
+    assert response.context["form"].errors["reason"]
+    visit.refresh_from_db()
+    assert visit.notes == "Scalp calm."
+
+
+def test_who_may_correct_a_visit(client, visit, patient, clinic_a, clinic_b, make_user):
+    for role in (Role.FRONT_DESK, Role.RESEARCHER, Role.QUALITY):
+        client.force_login(make_user(role, clinic_a, username=f"u-{role.value}"))
+        assert client.get(page_url(patient, visit)).status_code == 403
+    client.force_login(make_user(Role.CLINICIAN, clinic_b, username="elsewhere"))
+    assert client.get(page_url(patient, visit)).status_code == 404
+    doctor = make_user(Role.CLINICIAN, clinic_a, username="doc")
+    client.force_login(doctor)
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert page_url(patient, visit) in page
+
+
+def test_the_api_corrects_a_visit_with_a_reason(client, visit, patient, nurse, clinic_a, api_token):
+    headers = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
+    url = f"/api/v1/monitoring/patients/{patient.pk}/visits/{visit.pk}"
+
+    def patch(body):
+        return client.patch(url, body, content_type="application/json", headers=headers)
+
+    response = patch({"hgq_growth": None, "notes": "Scalp calm; mild itch.",
+                      "change_reason": "patient corrected the answer"})  # fmt: skip
+    assert response.status_code == 200, response.content
+    assert response.json()["notes"] == "Scalp calm; mild itch."
+    visit.refresh_from_db()
+    assert visit.hgq_growth is None and visit.pull_test_hairs == 2
+    assert patch({"notes": "x"}).status_code in (400, 422)  # no reason
+    refused = patch({"change_reason": "nothing sent"})
+    assert refused.status_code == 400 and "Nothing to correct" in refused.json()["detail"]
+    wrong = patch({"pull_test_hairs": 30, "change_reason": "counted again"})
+    assert wrong.status_code == 400 and "pull_test_hairs" in wrong.json()["detail"]
+    assert Visit.objects.get(pk=visit.pk).pull_test_hairs == 2
