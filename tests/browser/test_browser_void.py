@@ -67,3 +67,41 @@ def test_clinician_voids_a_measurement_on_the_visit_page(
     assert history.history_change_reason == f"voided: {REASON}"
     screenshot(page, "visit-measurement-voided")
     assert page.console_errors == []
+
+
+def test_nurse_corrects_a_pull_test_without_voiding_the_visit(
+    page, screenshot, clinic_a, make_user, make_patient
+):
+    nurse = make_user(Role.NURSE, clinic_a, username="nurse-fix")
+    patient = make_patient(clinic_a, nurse, given_name="Cora", family_name="Correct")
+    visit = services.record_visit(
+        patient,
+        nurse,
+        {
+            "visit_date": timezone.localdate() - timedelta(days=1),
+            "pull_test": "negative",
+            "pull_test_hairs": 2,
+            "notes": "Scalp calm.",
+        },
+    )
+    sign_in(page, nurse.username, PASSWORD)
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    page.goto(f"/monitoring/{patient.pk}/visits/{visit.pk}/")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Correct assessments or notes").click()
+    # The result changed but not the count: refused, naming the rule; nothing stored.
+    page.locator("select[name=pull_test]").select_option("positive")
+    page.get_by_label("Reason for the correction").fill("result entered wrongly")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save correction").click()
+    assert "is a negative pull test" in page.locator(".field .error").inner_text()
+    page.get_by_label("Pull test: hairs extracted").fill("8")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save correction").click()
+    page.get_by_text("Visit corrected; the values before are in its history.").wait_for()
+    assert page.url.endswith(f"/monitoring/{patient.pk}/visits/{visit.pk}/")
+    visit.refresh_from_db()
+    assert (visit.pull_test, visit.pull_test_hairs, visit.notes) == ("positive", 8, "Scalp calm.")
+    assert visit.history.first().history_change_reason == "corrected: result entered wrongly"
+    screenshot(page, "visit-corrected")
+    assert page.console_errors == []
