@@ -183,3 +183,83 @@ def test_the_api_corrects_a_visit_with_a_reason(client, visit, patient, nurse, c
     wrong = patch({"pull_test_hairs": 30, "change_reason": "counted again"})
     assert wrong.status_code == 400 and "pull_test_hairs" in wrong.json()["detail"]
     assert Visit.objects.get(pk=visit.pk).pull_test_hairs == 2
+
+
+@pytest.fixture
+def measured(patient, nurse):
+    visit = services.record_visit(
+        patient,
+        nurse,
+        {
+            "visit_date": date.today() - timedelta(days=2),
+            "target_area_cm2": 1,
+            "density_per_cm2": 0,
+            "mean_diameter_um": 61,
+        },
+    )
+    return visit.measurements.get()
+
+
+def measurement_url(patient, m):
+    return f"/monitoring/{patient.pk}/measurements/{m.pk}/correct/"
+
+
+def test_a_nurse_corrects_a_density_typed_in_error_and_the_history_keeps_it(
+    client, measured, patient, nurse
+):
+    client.force_login(nurse)
+    page = client.get(f"/monitoring/{patient.pk}/visits/{measured.visit_id}/").content.decode()
+    assert measurement_url(patient, measured) in page
+    found = re.findall(
+        r'name="(opened-[a-z_0-9]+)" value="([^"]*)"',
+        client.get(measurement_url(patient, measured)).content.decode(),
+    )
+    post = {
+        "target_area_cm2": "1.0",
+        "hair_count": "",
+        "density_per_cm2": "162",
+        "mean_diameter_um": "61.0",
+        "terminal_pct": "",
+        "vellus_pct": "",
+        "anagen_pct": "",
+        "reason": "density typed as 0",
+        **{name: unescape(value) for name, value in found},
+    }
+    response = client.post(measurement_url(patient, measured), post)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    measured.refresh_from_db()
+    assert (measured.density_per_cm2, measured.mean_diameter_um) == (162, 61)
+    newest, before = measured.history.order_by("-history_date", "-history_id")[:2]
+    assert newest.history_change_reason == "corrected: density typed as 0"
+    assert before.density_per_cm2 == 0
+
+
+def test_a_measurement_correction_is_checked_and_a_refusal_changes_nothing(measured, nurse):
+    with pytest.raises(services.MonitoringError) as info:
+        services.correct_measurement(measured, nurse, {"mean_diameter_um": 900}, "diameter typo")
+    assert "mean_diameter_um" in info.value.errors
+    with pytest.raises(services.MonitoringError) as info:
+        services.correct_measurement(measured, nurse, {"density_per_cm2": 150}, "no")
+    assert "reason" in info.value.errors
+    # Left-out fields keep their values; the count must still agree with the density.
+    with pytest.raises(services.MonitoringError) as info:
+        services.correct_measurement(measured, nurse, {"hair_count": 40}, "count was missing")
+    assert "density_per_cm2" in info.value.errors
+    measured.refresh_from_db()
+    assert (measured.density_per_cm2, measured.hair_count) == (0, None)
+
+
+def test_an_image_analysis_measurement_is_corrected_on_its_analysis(measured, nurse):
+    from anagen.monitoring.models import Measurement
+
+    Measurement.objects.filter(pk=measured.pk).update(source=Measurement.Source.IMAGING)
+    measured.refresh_from_db()
+    with pytest.raises(services.MonitoringError, match="image analysis"):
+        services.correct_measurement(measured, nurse, {"density_per_cm2": 150}, "wrong density")
+
+
+def test_who_may_correct_a_measurement(client, measured, patient, clinic_a, clinic_b, make_user):
+    client.force_login(make_user(Role.FRONT_DESK, clinic_a, username="desk"))
+    assert client.get(measurement_url(patient, measured)).status_code == 403
+    client.force_login(make_user(Role.CLINICIAN, clinic_b, username="elsewhere"))
+    assert client.get(measurement_url(patient, measured)).status_code == 404

@@ -480,6 +480,31 @@ class VisitAmendForm(OpenedValuesForm, forms.Form):
         self.track_opened_values([n for n in self.fields if n != "reason"])
 
 
+class MeasurementCorrectForm(OpenedValuesForm, forms.Form):
+    """A manual measurement's values, corrected in place with a reason (services.
+    correct_measurement); what someone else corrected meanwhile is kept or refused."""
+
+    target_area_cm2 = _num("Target area (cm²)", "Area of the marked target area; default 1 cm²")
+    hair_count = _num("Hair count in target area", integer=True)
+    density_per_cm2 = _num(
+        "Density (hairs/cm²)", "Left empty with a count and an area, it is count ÷ area"
+    )
+    mean_diameter_um = _num("Mean diameter (µm)", "Plausible range 5–150 µm")
+    terminal_pct = _num("Terminal hairs (%)")
+    vellus_pct = _num("Vellus hairs (%)")
+    anagen_pct = _num("Anagen hairs (%)")
+    reason = forms.CharField(
+        max_length=500,
+        label="Reason for the correction",
+        help_text="Kept in the measurement's history with the values before, e.g. “density "
+        "typed as 0 instead of 160”.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.track_opened_values([n for n in self.fields if n != "reason"])
+
+
 class SettingsForm(OpenedValuesForm, forms.ModelForm):
     # In words, with the reason for each default (docs/monitoring.md, "Thresholds").
     LABELS = {

@@ -1193,30 +1193,64 @@ def add_measurement(
 
 
 def revise_measurement(
-    measurement: Measurement, user: User, data: Mapping[str, Any], reason: str
+    measurement: Measurement,
+    user: User,
+    data: Mapping[str, Any],
+    reason: str,
+    *,
+    partial: bool = False,
 ) -> bool:
     """Replace a measurement's values in place, for a source that recomputed them (a
-    corrected image analysis); the history keeps the earlier values under ``reason``.
+    corrected image analysis) or a person correcting a slip; the history keeps the earlier
+    values under ``reason``.
 
     Returns whether anything changed. Fields missing from ``data`` become empty, as they
-    would in a new measurement. A voided measurement or visit is refused."""
+    would in a new measurement, unless ``partial``: then they keep what is stored when the
+    row is locked (not what was read earlier: another correction meanwhile is kept). A
+    voided measurement or visit is refused."""
     _writable(measurement.visit, "visit")
     _writable(measurement, "measurement")
     err = _Errors()
     _unknown(err, data, MEASUREMENT_FIELDS)
     err.raise_if_any()
-    values, density_derived = clean_measurements(data)
-    if not _has_measurement(values):
-        raise MonitoringError({"__all__": ["Enter at least one measurement."]})
     with transaction.atomic():
         _writable(_lock_visit(measurement.visit), "visit")  # voided meanwhile?
         fresh = Measurement.objects.select_for_update().get(pk=measurement.pk)
         _writable(fresh, "measurement")  # voided by someone else since it was read
+        if partial:
+            data = {**{f: getattr(fresh, f) for f in MEASUREMENT_FIELDS}, **data}
+        values, density_derived = clean_measurements(data)
+        if not _has_measurement(values):
+            raise MonitoringError({"__all__": ["Enter at least one measurement."]})
         for field in MEASUREMENT_FIELDS:
             setattr(fresh, field, values.get(field))
         if density_derived:
             reason += f"; {DERIVED_DENSITY_NOTE}"
         return save_with_history(fresh, user, reason)
+
+
+def correct_measurement(
+    measurement: Measurement, user: User, data: Mapping[str, Any], reason: str
+) -> bool:
+    """A person corrects a manual measurement typed in error (a density of 0, a diameter in
+    mm); the fields left out of ``data`` keep their values, the history keeps the values
+    before under ``corrected: <reason>``. An image analysis's numbers are corrected on the
+    analysis (its correction tool), not here. Returns whether anything changed."""
+    reason = (reason or "").strip()
+    if len(reason) < 5 or "\x00" in reason:
+        raise MonitoringError(
+            {"reason": ["Give the reason for the correction (at least 5 characters)."]}
+        )
+    if measurement.source != Measurement.Source.MANUAL:
+        raise MonitoringError(
+            {
+                "__all__": [
+                    "This measurement comes from an image analysis: correct the hairs on the "
+                    "analysis (its correction tool), and its numbers follow."
+                ]
+            }
+        )
+    return revise_measurement(measurement, user, data, f"corrected: {reason}", partial=True)
 
 
 # What a visit's record may be amended in: its assessments and notes. Its date, baseline

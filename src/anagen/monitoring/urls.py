@@ -57,6 +57,11 @@ urlpatterns = [
         name="photo_void",
     ),
     path(
+        "<int:patient_id>/measurements/<int:measurement_id>/correct/",
+        views.measurement_correct,
+        name="measurement_correct",
+    ),
+    path(
         "<int:patient_id>/measurements/<int:object_id>/void/",
         views.void_record,
         {"kind": "measurement"},

@@ -26,6 +26,7 @@ from anagen.monitoring.forms import (
     AppointmentForm,
     DecisionForm,
     EndCourseForm,
+    MeasurementCorrectForm,
     PhotoForm,
     RescheduleForm,
     ScheduleForm,
@@ -34,7 +35,7 @@ from anagen.monitoring.forms import (
     VisitForm,
     VisitStatusForm,
 )
-from anagen.monitoring.models import HGQ_ITEMS, VIEWS, Photo, ScheduledVisit, Visit
+from anagen.monitoring.models import HGQ_ITEMS, VIEWS, Measurement, Photo, ScheduledVisit, Visit
 from anagen.patients.models import Patient
 from anagen.patients.selectors import log_request_access
 from anagen.treatments import selectors as treatment_selectors
@@ -583,6 +584,51 @@ def visit_amend(request: ClinicRequest, patient_id: int, visit_id: int) -> HttpR
     return render(
         request,
         "monitoring/visit_amend.html",
+        {"patient": patient, "visit": visit, "form": form},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_permission("visit.record")
+@require_http_methods(["GET", "POST"])
+def measurement_correct(
+    request: ClinicRequest, patient_id: int, measurement_id: int
+) -> HttpResponse:
+    """Correct a manual measurement typed in error, with a reason (the nurse who typed a
+    density of 0 had to ask a clinician to void it)."""
+    patient = selectors.get_patient(request.clinic, patient_id)
+    measurement = selectors.get_measurement(patient, measurement_id)
+    visit = measurement.visit
+    log_request_access(request, patient)
+    back = redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=visit.pk)
+    if measurement.is_voided or visit.is_voided:
+        messages.error(request, "This measurement is voided and cannot be changed.")
+        return back
+    if measurement.source != Measurement.Source.MANUAL:
+        messages.error(request, "An image analysis's numbers are corrected on the analysis.")
+        return back
+    initial = {name: getattr(measurement, name) for name in services.MEASUREMENT_FIELDS}
+    form = MeasurementCorrectForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid() and not form.refuse_conflicts():
+        # Only what this person changed: a field someone else corrected meanwhile is kept.
+        changes = {n: form.cleaned_data[n] for n in form.changed_data if n in initial}
+        if not changes:
+            form.add_error(None, "Nothing changed: change a value, or go back to the visit.")
+        else:
+            try:
+                services.correct_measurement(
+                    measurement, request.user, changes, form.cleaned_data["reason"]
+                )
+            except services.MonitoringError as exc:
+                _apply_errors(form, exc)
+            else:
+                messages.success(
+                    request, "Measurement corrected; the values before are in its history."
+                )
+                return back
+    return render(
+        request,
+        "monitoring/measurement_correct.html",
         {"patient": patient, "visit": visit, "form": form},
         status=400 if request.method == "POST" else 200,
     )
