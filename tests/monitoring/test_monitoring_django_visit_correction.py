@@ -263,3 +263,23 @@ def test_who_may_correct_a_measurement(client, measured, patient, clinic_a, clin
     assert client.get(measurement_url(patient, measured)).status_code == 403
     client.force_login(make_user(Role.CLINICIAN, clinic_b, username="elsewhere"))
     assert client.get(measurement_url(patient, measured)).status_code == 404
+
+
+def test_the_api_corrects_a_manual_measurement(
+    client, measured, patient, nurse, clinic_a, api_token
+):
+    headers = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
+    url = f"/api/v1/monitoring/patients/{patient.pk}/measurements/{measured.pk}"
+
+    def patch(body):
+        return client.patch(url, body, content_type="application/json", headers=headers)
+
+    response = patch({"density_per_cm2": 158.5, "change_reason": "density typed as 0"})
+    assert response.status_code == 200, response.content
+    assert response.json()["density_per_cm2"] == 158.5
+    assert response.json()["mean_diameter_um"] == 61  # left out: kept
+    assert patch({"density_per_cm2": 1}).status_code in (400, 422)  # no reason
+    bad = patch({"mean_diameter_um": 900, "change_reason": "diameter typo"})
+    assert bad.status_code == 400 and "mean_diameter_um" in bad.json()["detail"]
+    measured.refresh_from_db()
+    assert (measured.density_per_cm2, measured.mean_diameter_um) == (158.5, 61)

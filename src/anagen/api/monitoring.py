@@ -805,6 +805,42 @@ def void_measurement(
     return _void(request, measurement, payload.reason)
 
 
+class MeasurementCorrectionIn(InputSchema):
+    """The values to correct in a manual measurement (leave a field out to keep it; null
+    empties it); checked as a new measurement."""
+
+    change_reason: str = Field(
+        max_length=500, description="Why (at least 5 characters); kept in the history"
+    )
+    target_area_cm2: float | None = Field(None, allow_inf_nan=False)
+    hair_count: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
+    density_per_cm2: float | None = Field(None, allow_inf_nan=False)
+    mean_diameter_um: float | None = Field(None, allow_inf_nan=False)
+    terminal_pct: float | None = Field(None, allow_inf_nan=False)
+    vellus_pct: float | None = Field(None, allow_inf_nan=False)
+    anagen_pct: float | None = Field(None, allow_inf_nan=False)
+
+
+@router.patch(
+    "/patients/{int:patient_id}/measurements/{int:measurement_id}",
+    response=MeasurementOut,
+    summary="Correct a manual measurement typed in error (with a reason; the history keeps "
+    "the values before)",
+    auth=guard("visit.record"),
+)
+def correct_measurement(
+    request: ClinicRequest, patient_id: int, measurement_id: int, payload: MeasurementCorrectionIn
+):
+    measurement = selectors.get_measurement(_patient(request, patient_id), measurement_id)
+    data = payload.dict(exclude_unset=True)
+    reason = data.pop("change_reason")
+    if not data:
+        refuse({"__all__": ["Nothing to correct: send at least one field to change."]})
+    services.correct_measurement(measurement, request.user, data, reason)
+    measurement.refresh_from_db()
+    return measurement
+
+
 @router.post(
     "/patients/{int:patient_id}/adverse-events/{int:event_id}/void",
     response=VoidOut,
