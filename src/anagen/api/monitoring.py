@@ -604,8 +604,8 @@ def get_visit(request: ClinicRequest, patient_id: int, visit_id: int):
 
 class VisitCorrectionIn(InputSchema):
     """The visit fields a correction may change (leave a field out to keep it; null empties
-    a number or an answer). Date, baseline status and measurements are corrected by voiding
-    and recording again."""
+    a number or an answer). Date and baseline status are corrected by voiding the visit and
+    recording it again; a manual measurement by its own PATCH."""
 
     change_reason: str = Field(
         max_length=500, description="Why (at least 5 characters); kept in the visit's history"

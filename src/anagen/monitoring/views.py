@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import calendar
 import csv
+from collections.abc import Callable
 from datetime import date, timedelta
+from functools import partial
+from typing import Any
 
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpResponse
@@ -555,11 +558,34 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
     return render(request, "monitoring/visit_detail.html", context)
 
 
+def _saved_correction(
+    form: VisitAmendForm | MeasurementCorrectForm,
+    initial: dict[str, Any],
+    save: Callable[[dict[str, Any], str], object],
+) -> bool:
+    """Save what this person changed on a correction form (a field someone else corrected
+    meanwhile is kept; the same field changed by both is refused); False with the form's
+    errors when nothing was saved."""
+    if not form.is_valid() or form.refuse_conflicts():
+        return False
+    changes = {n: form.cleaned_data[n] for n in form.changed_data if n in initial}
+    if not changes:
+        form.add_error(None, "Nothing changed: change a value, or go back to the visit.")
+        return False
+    try:
+        save(changes, form.cleaned_data["reason"])
+    except services.MonitoringError as exc:
+        _apply_errors(form, exc)
+        return False
+    return True
+
+
 @require_permission("visit.record")
 @require_http_methods(["GET", "POST"])
 def visit_amend(request: ClinicRequest, patient_id: int, visit_id: int) -> HttpResponse:
-    """Correct a visit's assessments or notes with a reason; its date, baseline status and
-    measurements are corrected by voiding (the visit, a measurement) and recording again."""
+    """Correct a visit's assessments or notes with a reason; its date and baseline status
+    are corrected by voiding the visit and recording it again (a manual measurement has its
+    own correction, measurement_correct)."""
     patient = selectors.get_patient(request.clinic, patient_id)
     visit = selectors.get_visit(patient, visit_id)
     log_request_access(request, patient)
@@ -568,19 +594,10 @@ def visit_amend(request: ClinicRequest, patient_id: int, visit_id: int) -> HttpR
         return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=visit.pk)
     initial = {name: getattr(visit, name) for name in services.AMENDABLE_VISIT_FIELDS}
     form = VisitAmendForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid() and not form.refuse_conflicts():
-        # Only what this person changed: a field someone else corrected meanwhile is kept.
-        changes = {n: form.cleaned_data[n] for n in form.changed_data if n in initial}
-        if not changes:
-            form.add_error(None, "Nothing changed: change a value, or go back to the visit.")
-        else:
-            try:
-                services.amend_visit(visit, request.user, changes, form.cleaned_data["reason"])
-            except services.MonitoringError as exc:
-                _apply_errors(form, exc)
-            else:
-                messages.success(request, "Visit corrected; the values before are in its history.")
-                return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=visit.pk)
+    save = partial(services.amend_visit, visit, request.user)
+    if request.method == "POST" and _saved_correction(form, initial, save):
+        messages.success(request, "Visit corrected; the values before are in its history.")
+        return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=visit.pk)
     return render(
         request,
         "monitoring/visit_amend.html",
@@ -609,23 +626,10 @@ def measurement_correct(
         return back
     initial = {name: getattr(measurement, name) for name in services.MEASUREMENT_FIELDS}
     form = MeasurementCorrectForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid() and not form.refuse_conflicts():
-        # Only what this person changed: a field someone else corrected meanwhile is kept.
-        changes = {n: form.cleaned_data[n] for n in form.changed_data if n in initial}
-        if not changes:
-            form.add_error(None, "Nothing changed: change a value, or go back to the visit.")
-        else:
-            try:
-                services.correct_measurement(
-                    measurement, request.user, changes, form.cleaned_data["reason"]
-                )
-            except services.MonitoringError as exc:
-                _apply_errors(form, exc)
-            else:
-                messages.success(
-                    request, "Measurement corrected; the values before are in its history."
-                )
-                return back
+    save = partial(services.correct_measurement, measurement, request.user)
+    if request.method == "POST" and _saved_correction(form, initial, save):
+        messages.success(request, "Measurement corrected; the values before are in its history.")
+        return back
     return render(
         request,
         "monitoring/measurement_correct.html",
