@@ -19,6 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from anagen.accounts import selectors, services
+from anagen.accounts.audit_access import AuditChangeRefused, open_audit_change
 from anagen.accounts.clinic_time import zone_of
 from anagen.accounts.forms import (
     AccountForm,
@@ -31,12 +32,10 @@ from anagen.accounts.forms import (
 )
 from anagen.accounts.middleware import SESSION_CLINIC_KEY
 from anagen.accounts.models import ApiToken, Clinic, Membership, User
-from anagen.accounts.permissions import can, require_permission
-from anagen.accounts.roles import Role, allowed, denied_message
+from anagen.accounts.permissions import require_permission
+from anagen.accounts.roles import Role, allowed
 from anagen.core.http import ClinicRequest
 from anagen.core.text import spreadsheet_safe
-from anagen.patients.models import Patient
-from anagen.patients.selectors import log_request_access
 
 
 class LoginView(auth_views.LoginView):
@@ -152,21 +151,17 @@ def clinic_contact(request: ClinicRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 def audit_change(request: ClinicRequest, record_label: str, history_id: int) -> HttpResponse:
     """One change of the trail: each field's value before and after it."""
-    if record_label not in {label for label, _ in selectors.record_kinds()}:
-        raise Http404("No such kind of record.")
-    permission = selectors.view_permission_for(record_label)
-    if not can(request, permission):
-        raise PermissionDenied(denied_message(request.role, permission, request.clinic))
-    change = selectors.audit_change(request.clinic, record_label, history_id)
-    if change is None:
-        raise Http404("No such change in this clinic's audit trail.")
-    patient = None
-    if change.entry.patient_id:
-        patient = Patient.objects.filter(clinic=request.clinic, pk=change.entry.patient_id).first()
-        if patient is not None:
-            # The values shown are the patient's record: read like opening it.
-            log_request_access(request, patient)
-    return render(request, "accounts/audit_change.html", {"change": change, "patient": patient})
+    try:
+        opened = open_audit_change(request, record_label, history_id, channel="web")
+    except AuditChangeRefused as exc:
+        if exc.status == 403:
+            raise PermissionDenied(str(exc)) from exc
+        raise Http404(str(exc)) from exc
+    return render(
+        request,
+        "accounts/audit_change.html",
+        {"change": opened.change, "patient": opened.patient},
+    )
 
 
 @require_permission("api_token.manage")

@@ -5,14 +5,12 @@ from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from anagen.accounts import selectors, services
+from anagen.accounts.audit_access import AuditChangeRefused, open_audit_change
 from anagen.accounts.clinic_time import activate_for, zone_of
 from anagen.accounts.forms import audit_query
-from anagen.accounts.roles import allowed, denied_message
 from anagen.api.auth import guard
 from anagen.api.errors import refuse
 from anagen.core.http import ClinicRequest
-from anagen.patients.models import Patient
-from anagen.patients.selectors import log_request_access
 
 AUDIT_API_PAGE_MAX = 500
 
@@ -200,20 +198,11 @@ def audit_trail(request: ClinicRequest, filters: Query[AuditFilter]) -> AuditPag
     auth=guard("audit.view"),
 )
 def audit_change(request: ClinicRequest, record_kind: str, history_id: int) -> AuditChangeOut:
-    if record_kind not in {label for label, _ in selectors.record_kinds()}:
-        raise HttpError(404, f"record_kind: no such kind of record {record_kind!r}.")
-    permission = selectors.view_permission_for(record_kind)
-    if not allowed(request.role, permission):
-        raise HttpError(403, denied_message(request.role, permission, request.clinic))
-    change = selectors.audit_change(request.clinic, record_kind, history_id)
-    if change is None:
-        raise HttpError(404, "No such change in this clinic's audit trail.")
-    patient = None
-    if change.entry.patient_id:
-        patient = Patient.objects.filter(clinic=request.clinic, pk=change.entry.patient_id).first()
-        if patient is not None:
-            # The values are the patient's record: read like opening it.
-            log_request_access(request, patient, channel="api")
+    try:
+        opened = open_audit_change(request, record_kind, history_id, channel="api")
+    except AuditChangeRefused as exc:
+        raise HttpError(exc.status, str(exc)) from exc
+    change, patient = opened.change, opened.patient
     numbers = {patient.pk: patient.medical_record_number} if patient else {}
     return AuditChangeOut(
         entry=_entry_out(change.entry, numbers),

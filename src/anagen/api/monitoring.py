@@ -624,6 +624,15 @@ class VisitCorrectionIn(InputSchema):
     hgq_satisfaction: int | None = None
 
 
+def _correction(payload: Schema) -> tuple[dict[str, Any], str]:
+    """The fields a correction sends and its reason; an empty correction is refused."""
+    data = payload.dict(exclude_unset=True)
+    reason = data.pop("change_reason")
+    if not data:
+        refuse({"__all__": ["Nothing to correct: send at least one field to change."]})
+    return data, reason
+
+
 @router.patch(
     "/patients/{int:patient_id}/visits/{int:visit_id}",
     response=VisitDetailOut,
@@ -635,10 +644,7 @@ def correct_visit(
     request: ClinicRequest, patient_id: int, visit_id: int, payload: VisitCorrectionIn
 ):
     visit = _visit(request, patient_id, visit_id)
-    data = payload.dict(exclude_unset=True)
-    reason = data.pop("change_reason")
-    if not data:
-        refuse({"__all__": ["Nothing to correct: send at least one field to change."]})
+    data, reason = _correction(payload)
     services.amend_visit(visit, request.user, data, reason)
     return get_visit(request, patient_id, visit_id)
 
@@ -832,10 +838,7 @@ def correct_measurement(
     request: ClinicRequest, patient_id: int, measurement_id: int, payload: MeasurementCorrectionIn
 ):
     measurement = selectors.get_measurement(_patient(request, patient_id), measurement_id)
-    data = payload.dict(exclude_unset=True)
-    reason = data.pop("change_reason")
-    if not data:
-        refuse({"__all__": ["Nothing to correct: send at least one field to change."]})
+    data, reason = _correction(payload)
     services.correct_measurement(measurement, request.user, data, reason)
     measurement.refresh_from_db()
     return measurement
