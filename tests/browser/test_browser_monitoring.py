@@ -54,16 +54,21 @@ def test_visit_with_photos_adverse_event_and_proposal(page, screenshot, settings
     page.get_by_label("Global photo: vertex").set_input_files(
         {"name": "vertex.png", "mimeType": "image/png", "buffer": b"%PDF-1.4 not an image"}
     )
+    page.get_by_label("Trichoscopy image of the target area").set_input_files(_png((210, 180, 160)))
     page.get_by_role("button", name="Save visit").click()
     assert "cannot be negative" in page.locator("#id_density_per_cm2_error").inner_text()
     assert page.locator("#id_photo_vertex_error").is_visible()
+    # The good image is held for the next try; the bad one is named to attach again.
+    assert "Trichoscopy image of the target area: photo.png" in page.locator(
+        "#held-photos"
+    ).inner_text()
+    assert "vertex.png" in page.locator("#photos-not-kept").inner_text()
     assert Visit.objects.filter(patient=patient).count() == visits_before
     assert Photo.objects.filter(patient=patient).count() == photos_before
 
     page.get_by_label("Density (hairs/cm²)").fill("151")
     page.get_by_label("Investigator global photographic assessment").select_option("1")
     page.get_by_label("Global photo: vertex").set_input_files(_png((150, 110, 90)))
-    page.get_by_label("Trichoscopy image of the target area").set_input_files(_png((210, 180, 160)))
     page.get_by_label("Target area (trichoscopy)").fill("Vertex tattoo, 1 cm²")
     page.get_by_role("button", name="Save visit").click()
     page.get_by_role("heading", name="Target-area measurements").wait_for()

@@ -255,19 +255,23 @@ def test_the_api_documents_the_field(client):
     assert field["default"] is False and "visit_date" in field["description"]
 
 
-def test_a_refused_page_says_which_chosen_photos_were_not_kept(client, nurse, patient, first):
-    """A browser cannot refill a file input: the refusal names the photos to attach again,
-    so that ticking the box does not record the visit without them."""
+def test_a_refused_page_keeps_the_chosen_photo_for_the_confirmed_try(client, nurse, patient, first):
+    """A browser cannot refill a file input: the refused page keeps the photo (named, with
+    its ticket) so that ticking the box records the visit with it."""
     client.force_login(nurse)
-    response = client.post(
-        f"/monitoring/{patient.pk}/visits/new/",
-        {**form_data(), "photo_frontal": png("frontal-dora.png")},
-    )
+    url = f"/monitoring/{patient.pk}/visits/new/"
+    response = client.post(url, {**form_data(), "photo_frontal": png("frontal-dora.png")})
     assert response.status_code == 400
     page = response.content.decode()
-    assert "the photos you chose were not kept (frontal-dora.png)" in page
-    assert "Attach the photos again: frontal-dora.png." in page
+    assert "Kept from your last try" in page and "frontal-dora.png" in page
     assert not Photo.objects.exists()
+    ticket = response.context["held_photos"][0][0].ticket
+    saved = client.post(
+        url, form_data(confirm_same_day="on", held_photo_frontal=ticket), follow=True
+    )
+    assert saved.status_code == 200
+    second = Visit.objects.exclude(pk=first.pk).get()
+    assert [(p.kind, p.view) for p in second.photos.all()] == [("global", "frontal")]
 
 
 def test_a_first_page_has_no_photo_notice(client, nurse, patient):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from django import forms
@@ -104,8 +104,10 @@ class VisitForm(forms.Form):
         required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000
     )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, held: Collection[str] = (), **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # Photo fields filled by a photo held from the last try (monitoring.held_photos).
+        self.held = frozenset(held)
         for name, label in HGQ_ITEMS:
             self.fields[name] = SevenPointField(label, HGQ_SCALES.get(name, HGQ_POINT))
         for view, label in VIEWS:
@@ -161,7 +163,7 @@ class VisitForm(forms.Form):
                 "Either the visit stands for the appointment or it is recorded without it: "
                 "tick one of the two.",
             )
-        found = any(data.get(n) not in (None, "", False) for n in names)
+        found = bool(self.held) or any(data.get(n) not in (None, "", False) for n in names)
         if not found and data.get("pull_test", "not_done") == "not_done" and not self.errors:
             # A visit of a date only was saved as a row of dashes on the timeline and the
             # progress page (a review); the API may still record one, for images sent after.

@@ -768,6 +768,16 @@ def _clean_photos(
     return cleaned
 
 
+def acceptable_photos(photos: Iterable[PhotoUpload]) -> dict[str, uploads.CleanImage]:
+    """The photos that pass their own checks (image, size, view), cleaned, by form field:
+    what a refused form may hold for the next try. Each file is read from its start."""
+    ready = []
+    for p in photos:
+        p.file.seek(0)
+        ready.append(p)
+    return {upload.field: clean for upload, clean in _clean_photos(_Errors(), ready)}
+
+
 def _store_photo(visit: Visit, user: User, upload: PhotoUpload, clean: uploads.CleanImage) -> Photo:
     photo = Photo(
         clinic=visit.clinic,

@@ -7,9 +7,10 @@ import csv
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import partial
-from typing import Any
+from typing import IO, Any
 
 from django.contrib import messages
+from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,7 +23,7 @@ from anagen.core.history import stored_values
 from anagen.core.http import ClinicRequest
 from anagen.core.text import phone_cell, spreadsheet_safe, without_api_hint
 from anagen.core.voiding import VoidTarget, void_page
-from anagen.monitoring import charts, ctcae, selectors, services
+from anagen.monitoring import charts, ctcae, held_photos, selectors, services
 from anagen.monitoring.forms import (
     AdverseEventForm,
     AgendaFilterForm,
@@ -417,23 +418,75 @@ def _reschedule_page(
     return render(request, "monitoring/reschedule.html", context, status=_status(request))
 
 
-def _photo_uploads(request: ClinicRequest, form: VisitForm) -> list[services.PhotoUpload]:
-    out = []
-    for view, _ in VIEWS:
-        f = request.FILES.get(f"photo_{view}")
-        if f:
-            out.append(
-                services.PhotoUpload(f, Photo.Kind.GLOBAL, view, "", f"photo_{view}", f.size)
+PHOTO_FIELDS = (*(f"photo_{view}" for view, _ in VIEWS), "trichoscopy")
+
+
+class _VisitPhotos:
+    """The photos of one try of the visit form: files chosen now, and photos held from the
+    last try (monitoring.held_photos) that are kept, left out or replaced."""
+
+    def __init__(self, request: ClinicRequest, patient: Patient) -> None:
+        self.request, self.patient = request, patient
+        self.chosen: dict[str, UploadedFile] = {}
+        for field in PHOTO_FIELDS:
+            if f := request.FILES.get(field):
+                self.chosen[field] = f
+        self.held: dict[str, held_photos.HeldPhoto] = {}
+        self.let_go: list[held_photos.HeldPhoto] = []  # left out or replaced: deleted
+        for field in PHOTO_FIELDS:
+            ticket = request.POST.get(f"held_{field}")
+            held = (
+                held_photos.redeem(ticket, request.clinic, request.user, patient)
+                if ticket
+                else None
             )
-    f = request.FILES.get("trichoscopy")
-    if f:
-        out.append(
-            services.PhotoUpload(
-                f, Photo.Kind.TRICHOSCOPY, "", form.cleaned_data.get("target_area") or "",
-                "trichoscopy", f.size,
-            )
-        )  # fmt: skip
-    return out
+            if held is None or held.field != field:
+                continue
+            if field in self.chosen or request.POST.get(f"leave_out_{field}"):
+                self.let_go.append(held)
+            else:
+                self.held[field] = held
+
+    def uploads(self, target_area: str) -> list[services.PhotoUpload]:
+        out = []
+        for field in PHOTO_FIELDS:
+            file: IO[bytes]
+            if field in self.chosen:
+                file, size = self.chosen[field], self.chosen[field].size
+            elif field in self.held:
+                file, size = self.held[field].open(), self.held[field].size
+            else:
+                continue
+            if field == "trichoscopy":
+                out.append(
+                    services.PhotoUpload(file, Photo.Kind.TRICHOSCOPY, "", target_area, field, size)
+                )
+            else:
+                view = field.removeprefix("photo_")
+                out.append(services.PhotoUpload(file, Photo.Kind.GLOBAL, view, "", field, size))
+        return out
+
+    def saved(self) -> None:
+        """The visit took the photos: the held copies go."""
+        for held in [*self.held.values(), *self.let_go]:
+            held_photos.release(held)
+
+    def refused(self, uploads: list[services.PhotoUpload]) -> list[str]:
+        """Hold the photos chosen now that pass their own checks, for the next try; the names
+        of those that do not (their fields say why)."""
+        for held in self.let_go:
+            held_photos.release(held)
+        acceptable = services.acceptable_photos(u for u in uploads if u.field in self.chosen)
+        not_held = []
+        for field, f in self.chosen.items():
+            if field in acceptable:
+                self.held[field] = held_photos.hold(
+                    self.request.clinic, self.request.user, self.patient, field,
+                    f.name or "", acceptable[field].content,
+                )  # fmt: skip
+            else:
+                not_held.append(f.name or "")
+        return sorted(not_held)
 
 
 @require_permission("visit.record")
@@ -455,8 +508,15 @@ def visit_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
         "is_baseline": not has_baseline and (sv is None or sv.kind == ScheduledVisit.Kind.BASELINE),
         "target_area_cm2": 1.0,
     }
-    form = VisitForm(request.POST or None, request.FILES or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    photos = _VisitPhotos(request, patient) if request.method == "POST" else None
+    form = VisitForm(
+        request.POST or None,
+        request.FILES or None,
+        initial=initial,
+        held=photos.held if photos else (),
+    )
+    uploads: list[services.PhotoUpload] = []
+    if photos is not None and form.is_valid():
         data = {
             k: v
             for k, v in form.cleaned_data.items()
@@ -466,13 +526,10 @@ def visit_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
         # Held back as early for its appointment, the visit may be recorded on its own: the
         # appointment stays planned.
         appointment = None if form.cleaned_data.get("without_appointment") else sv
+        uploads = photos.uploads(form.cleaned_data.get("target_area") or "")
         try:
             visit = services.record_visit(
-                patient,
-                request.user,
-                data,
-                scheduled_visit=appointment,
-                photos=_photo_uploads(request, form),
+                patient, request.user, data, scheduled_visit=appointment, photos=uploads
             )
         except services.MonitoringError as exc:
             _apply_errors(form, exc)
@@ -481,17 +538,25 @@ def visit_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
                 services.same_day_visits(patient, data["visit_date"])
             )
         else:
+            photos.saved()
             messages.success(request, "Visit recorded.")
             return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=visit.pk)
-    # A browser cannot refill a file input: say which photos were not kept, so a refused
-    # save is not followed by a visit without them.
-    photos_not_kept = sorted(
-        f.name or "" for key in request.FILES for f in request.FILES.getlist(key)
-    )
+    elif photos is not None:
+        uploads = photos.uploads(request.POST.get("target_area", ""))
+    # A browser cannot refill a file input: the photos that passed their checks are held for
+    # the next try, and any that did not are named, so the visit is not saved without them.
+    photos_not_kept = photos.refused(uploads) if photos is not None else []
+    held = [(photos.held[f], form[f].label) for f in PHOTO_FIELDS if photos and f in photos.held]
     return render(
         request,
         "monitoring/visit_form.html",
-        {"form": form, "patient": patient, "sv": sv, "photos_not_kept": photos_not_kept},
+        {
+            "form": form,
+            "patient": patient,
+            "sv": sv,
+            "photos_not_kept": photos_not_kept,
+            "held_photos": held,
+        },
         status=_status(request),
     )
 

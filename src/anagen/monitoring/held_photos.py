@@ -1,0 +1,127 @@
+"""Photos held while a refused visit form is put right.
+
+A browser cannot refill a file input: when a visit form is refused (a date in the future, a
+pull test that does not add up), the photos the nurse chose would have to be found and
+attached again. Instead each photo that passed its own checks is kept here, cleaned (location
+data already removed) under a random name, and the form carries a signed ticket for it. The
+next try takes the held photo unless a new file replaces it or it is left out. Saving the visit
+deletes what it took; a form left unsaved leaves its photos behind, and they are deleted after
+HOLD_HOURS by the next hold in the clinic or by `anagen purge_held_photos`.
+
+A ticket names the clinic, the person and the patient it was made for and the form field; a
+ticket from another person, patient or clinic, a changed one or an expired one is not honoured
+(its photo is simply not there: the form asks for the file again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import IO
+
+from django.core import signing
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from anagen.accounts.models import Clinic, User
+from anagen.patients.models import Patient
+
+logger = logging.getLogger(__name__)
+
+HOLD_HOURS = 24
+ROOT = "held-photos"
+_SALT = "anagen.monitoring.held-photo"
+
+
+@dataclass(frozen=True)
+class HeldPhoto:
+    """One photo held for a form field; `ticket` goes into the form."""
+
+    field: str
+    name: str  # the file name the person chose, to show them
+    path: str  # in the default storage
+    size: int
+    ticket: str
+
+    def open(self) -> IO[bytes]:
+        """The photo's bytes in memory (at most uploads.MAX_BYTES), the stored file closed."""
+        with default_storage.open(self.path, "rb") as f:
+            return io.BytesIO(f.read())
+
+
+def _hour(now: float | None = None) -> int:
+    return int((time.time() if now is None else now) // 3600)
+
+
+def hold(
+    clinic: Clinic, user: User, patient: Patient, field: str, name: str, content: bytes
+) -> HeldPhoto:
+    """Keep `content` (an image already cleaned) for `field` of this person's form."""
+    purge_expired(clinic.pk)
+    # Grouped by the hour it was held, so that expired photos go folder by folder.
+    path = default_storage.save(
+        f"{ROOT}/{clinic.pk}/{_hour()}/{uuid.uuid4().hex}", ContentFile(content)
+    )
+    claim = {"c": clinic.pk, "u": user.pk, "p": patient.pk, "f": field, "n": name, "s": path}
+    ticket = signing.dumps(claim, salt=_SALT, compress=True)
+    return HeldPhoto(field, name, path, len(content), ticket)
+
+
+def redeem(ticket: str, clinic: Clinic, user: User, patient: Patient) -> HeldPhoto | None:
+    """The photo a ticket holds, or None where the ticket is not this form's, was altered,
+    has expired, or its photo is gone."""
+    try:
+        claim = signing.loads(ticket, salt=_SALT, max_age=HOLD_HOURS * 3600)
+    except signing.BadSignature:  # SignatureExpired is one
+        return None
+    if not isinstance(claim, dict) or (claim.get("c"), claim.get("u"), claim.get("p")) != (
+        clinic.pk,
+        user.pk,
+        patient.pk,
+    ):
+        return None
+    path = str(claim.get("s", ""))
+    if not path.startswith(f"{ROOT}/{clinic.pk}/") or not default_storage.exists(path):
+        return None
+    return HeldPhoto(
+        str(claim.get("f", "")), str(claim.get("n", "")), path, default_storage.size(path), ticket
+    )
+
+
+def release(held: HeldPhoto) -> None:
+    """Delete a held photo (taken into a saved visit, replaced or left out)."""
+    try:
+        default_storage.delete(held.path)
+    except OSError:  # already gone, or the store is down: purge_expired gets it later
+        logger.warning("held photo %s could not be deleted", held.path)
+
+
+def purge_expired(clinic_id: int | None = None, *, now: float | None = None) -> int:
+    """Delete held photos older than HOLD_HOURS (of one clinic, or all); how many."""
+    if not default_storage.exists(ROOT):
+        return 0
+    oldest_kept = _hour(now) - HOLD_HOURS
+    clinics = [str(clinic_id)] if clinic_id is not None else default_storage.listdir(ROOT)[0]
+    removed = 0
+    for clinic in clinics:
+        base = f"{ROOT}/{clinic}"
+        if not default_storage.exists(base):
+            continue
+        for hour in default_storage.listdir(base)[0]:
+            if not hour.isdigit() or int(hour) >= oldest_kept:
+                continue
+            for name in default_storage.listdir(f"{base}/{hour}")[1]:
+                default_storage.delete(f"{base}/{hour}/{name}")
+                removed += 1
+            _remove_empty_folder(f"{base}/{hour}")
+    return removed
+
+
+def _remove_empty_folder(name: str) -> None:
+    # Object stores have no folders; a local disk keeps the empty one otherwise.
+    with contextlib.suppress(OSError):
+        default_storage.delete(name)
