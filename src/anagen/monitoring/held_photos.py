@@ -102,16 +102,12 @@ def release(held: HeldPhoto) -> None:
 
 def purge_expired(clinic_id: int | None = None, *, now: float | None = None) -> int:
     """Delete held photos older than HOLD_HOURS (of one clinic, or all); how many."""
-    if not default_storage.exists(ROOT):
-        return 0
     oldest_kept = _hour(now) - HOLD_HOURS
-    clinics = [str(clinic_id)] if clinic_id is not None else default_storage.listdir(ROOT)[0]
+    clinics = [str(clinic_id)] if clinic_id is not None else _folders(ROOT)
     removed = 0
     for clinic in clinics:
         base = f"{ROOT}/{clinic}"
-        if not default_storage.exists(base):
-            continue
-        for hour in default_storage.listdir(base)[0]:
+        for hour in _folders(base):
             if not hour.isdigit() or int(hour) >= oldest_kept:
                 continue
             for name in default_storage.listdir(f"{base}/{hour}")[1]:
@@ -119,6 +115,14 @@ def purge_expired(clinic_id: int | None = None, *, now: float | None = None) -> 
                 removed += 1
             _remove_empty_folder(f"{base}/{hour}")
     return removed
+
+
+def _folders(name: str) -> list[str]:
+    # Not `exists()`: an object store has no folder objects, only names with this prefix.
+    try:
+        return list(default_storage.listdir(name)[0])
+    except FileNotFoundError:  # a local disk before the first hold
+        return []
 
 
 def _remove_empty_folder(name: str) -> None:
