@@ -434,6 +434,14 @@ class TestPlans:
         assert plan.modalities == ["prp", "minoxidil"]
         assert plan.protocols[0]["key"] == "prp_standard" and plan.reasons
 
+    def test_finasteride_is_recorded_as_a_plan_of_no_course_beside_another(self, man, clinician):
+        """Prescribed, not given here: no modality, so any in-clinic plan may follow."""
+        fin = to_plan(man, clinician, "finasteride")
+        assert (fin.modalities, fin.protocols) == ([], [])
+        assert "Kaufman 1998" in fin.reasons[0]
+        prp = services.accept_plan(man, clinician, {"proposal_key": "prp_minoxidil"})
+        assert prp.modalities == ["prp", "minoxidil"]
+
     def test_exosome_plan_carries_the_investigational_notice(self, man, clinician):
         plan = to_plan(man, clinician, "exosome")
         assert plan.notices == [protocols.INVESTIGATIONAL_NOTICE]

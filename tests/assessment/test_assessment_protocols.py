@@ -50,8 +50,9 @@ class TestTemplates:
 class TestProposals:
     def test_male_aga_norwood_iii_healthy(self):
         plans = propose_plans("aga_male", "III", "male", screened())
-        assert keys(plans) == ["minoxidil", "prp_minoxidil", "exosome"]
-        assert all(p.screening_outcome is Outcome.OK and not p.blocked for p in plans)
+        assert keys(plans) == ["minoxidil", "finasteride", "prp_minoxidil", "exosome"]
+        in_clinic = [p for p in plans if p.modalities]  # finasteride is the prescriber's
+        assert all(p.screening_outcome is Outcome.OK and not p.blocked for p in in_clinic)
 
     def test_every_exosome_proposal_carries_the_notice(self):
         for stage in ("II", "III", "VI", None):
@@ -82,10 +83,11 @@ class TestProposals:
 
     def test_minoxidil_allergy_offers_prp_alone(self):
         plans = propose_plans("aga_male", "IV", "male", screened(allergies=["minoxidil"]))
-        assert keys(plans) == ["prp", "exosome"]
+        assert keys(plans) == ["finasteride", "prp", "exosome"]
 
     def test_unscreened_plans_are_flagged(self):
-        plans = propose_plans("aga_male", "III", "male", None)
+        plans = [p for p in propose_plans("aga_male", "III", "male", None) if p.modalities]
+        assert keys(plans) == ["minoxidil", "prp_minoxidil", "exosome"]
         assert all(p.screening_outcome is None for p in plans)
         assert all(any("Screening not done" in f for f in p.flags) for p in plans)
 
@@ -97,6 +99,20 @@ class TestProposals:
     def test_advanced_stage_adds_transplant_consult(self):
         assert "transplant" in keys(propose_plans("aga_male", "VI", "male", screened()))
         assert "transplant" not in keys(propose_plans("aga_male", "III", "male", screened()))
+
+    def test_men_with_pattern_loss_are_offered_finasteride_as_a_prescription(self):
+        """First-line beside minoxidil (Kaufman 1998); a prescription, not a course here."""
+        for stage in ("II", "IV", "VI", None):
+            plans = propose_plans("aga_male", stage, "male", screened())
+            fin = next(p for p in plans if p.key == "finasteride")
+            assert (fin.modalities, fin.templates) == ((), ())
+            assert "Kaufman 1998" in fin.reasons[0] and "medical history" in fin.reasons[1]
+
+    def test_finasteride_is_not_offered_to_women_or_outside_pattern_loss(self):
+        woman = screened(sex="female", pregnant=False, lactating=False)
+        assert "finasteride" not in keys(propose_plans("aga_female", "II", "female", woman))
+        assert "finasteride" not in keys(propose_plans("te_chronic", None, "male", screened()))
+        assert "finasteride" not in keys(propose_plans("aa_patchy", None, "male", None))
 
     def test_female_ludwig_stage(self):
         result = screened(sex="female", pregnant=False, lactating=False)

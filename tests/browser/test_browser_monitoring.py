@@ -59,9 +59,10 @@ def test_visit_with_photos_adverse_event_and_proposal(page, screenshot, settings
     assert "cannot be negative" in page.locator("#id_density_per_cm2_error").inner_text()
     assert page.locator("#id_photo_vertex_error").is_visible()
     # The good image is held for the next try; the bad one is named to attach again.
-    assert "Trichoscopy image of the target area: photo.png" in page.locator(
-        "#held-photos"
-    ).inner_text()
+    assert (
+        "Trichoscopy image of the target area: photo.png"
+        in page.locator("#held-photos").inner_text()
+    )
     assert "vertex.png" in page.locator("#photos-not-kept").inner_text()
     assert Visit.objects.filter(patient=patient).count() == visits_before
     assert Photo.objects.filter(patient=patient).count() == photos_before

@@ -401,6 +401,25 @@ def propose_plans(
                 screening_result,
             )
         )
+        if sex == "male":
+            plans.append(
+                PlanProposal(
+                    key="finasteride",
+                    title="Oral finasteride 1 mg daily (prescribed; men)",
+                    modalities=(),
+                    templates=(),
+                    reasons=(
+                        "The other approved first-line medical therapy for male pattern hair "
+                        "loss: +107 hairs per 5.1 cm² at 1 year against placebo (Kaufman 1998, "
+                        "1,553 men); alone or with any plan here.",
+                        "A prescription medicine: the prescriber checks its contraindications "
+                        "and discusses its side effects from the product's label. Record it in "
+                        "the medical history as a current medication, so that screening and "
+                        "the outcome analyses know of it; a patient already taking finasteride "
+                        "or dutasteride continues it.",
+                    ),
+                )
+            )
         prp_combo = _make(
             "prp_minoxidil",
             "PRP (3 monthly sessions, maintenance every 6 months) plus minoxidil 5 %",
