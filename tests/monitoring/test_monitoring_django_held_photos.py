@@ -167,14 +167,67 @@ def test_a_ticket_is_honoured_only_for_the_same_person_patient_and_unaltered(
     assert held_photos.redeem(ticket, clinic_a, nurse, other_patient) is None
     assert held_photos.redeem(ticket, clinic_a, colleague, patient) is None
     assert held_photos.redeem(ticket[:-2] + "xx", clinic_a, nurse, patient) is None
-    # Posted on the other patient's form, the ticket adds nothing: "nothing recorded".
+    # Posted on the other patient's form, the ticket brings no photo, and the form says so
+    # rather than saving the visit without it.
     response = client.post(
         url(other_patient),
-        {"visit_date": date.today().isoformat(), "pull_test": "not_done",
+        {"visit_date": date.today().isoformat(), "hair_count": "120", "pull_test": "not_done",
          "held_photo_frontal": ticket},
     )  # fmt: skip
     assert response.status_code == 400 and not Visit.objects.exists()
-    assert "Nothing is recorded for this visit" in response.content.decode()
+    assert "no longer kept" in response.context["form"].errors["photo_frontal"][0]
+
+
+def test_a_held_photo_that_is_gone_is_asked_for_again_not_dropped(client, nurse, patient):
+    client.force_login(nurse)
+    first = refused_with(client, patient, photo_frontal=png("front.png"))
+    for path in held_files():  # expired and purged, say
+        default_storage.delete(path)
+    today = {"visit_date": date.today().isoformat(), "hair_count": "120", "pull_test": "not_done"}
+    response = client.post(url(patient), {**today, **tickets(first)})
+    assert response.status_code == 400 and not Visit.objects.exists()
+    assert "attach it again" in response.context["form"].errors["photo_frontal"][0]
+    # The refused page no longer carries the ticket: saving again records the visit without it.
+    assert not response.context["held_photos"]
+    saved = client.post(url(patient), today)
+    assert saved.status_code == 302 and not Visit.objects.get().photos.exists()
+
+
+def test_a_held_photo_is_not_decoded_again(client, nurse, patient, monkeypatch):
+    """Checked once when chosen: the next try takes the held image as it was checked (a
+    5 MB WEBP held as a 70 MB PNG was refused as over 20 MB, and each try decoded twice)."""
+    decoded = []
+    real = uploads.clean_image
+    monkeypatch.setattr(uploads, "clean_image", lambda f, **kw: decoded.append(1) or real(f, **kw))
+    client.force_login(nurse)
+    first = refused_with(client, patient, trichoscopy=dermatoscope_jpeg())
+    assert len(decoded) == 1
+    saved = client.post(
+        url(patient),
+        {"visit_date": date.today().isoformat(), "pull_test": "not_done", **tickets(first)},
+    )
+    assert saved.status_code == 302 and len(decoded) == 1
+    assert Visit.objects.get().photos.get().kind == Photo.Kind.TRICHOSCOPY
+
+
+def test_a_held_photo_the_visit_refuses_is_let_go_and_named(client, nurse, patient):
+    """The same image chosen for two views: the second is refused at its field, so it is not
+    promised as kept (every later try would fail on it)."""
+    client.force_login(nurse)
+    same = png("twice.png").read()
+    response = client.post(
+        url(patient),
+        {"visit_date": date.today().isoformat(), "pull_test": "not_done",
+         "photo_frontal": SimpleUploadedFile("a.png", same, "image/png"),
+         "photo_vertex": SimpleUploadedFile("b.png", same, "image/png")},
+    )  # fmt: skip
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    refused = [f for f in ("photo_frontal", "photo_vertex") if f in errors]
+    assert len(refused) == 1
+    kept = [held.field for held, _ in response.context["held_photos"]]
+    assert refused[0] not in kept and len(kept) == 1
+    assert len(held_files()) == 1
 
 
 def test_a_ticket_expires_after_a_day(client, nurse, patient, monkeypatch):

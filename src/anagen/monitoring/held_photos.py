@@ -16,18 +16,18 @@ ticket from another person, patient or clinic, a changed one or an expired one i
 from __future__ import annotations
 
 import contextlib
-import io
+import hashlib
 import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import IO
 
 from django.core import signing
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from anagen.accounts.models import Clinic, User
+from anagen.monitoring.uploads import CleanImage
 from anagen.patients.models import Patient
 
 logger = logging.getLogger(__name__)
@@ -46,11 +46,22 @@ class HeldPhoto:
     path: str  # in the default storage
     size: int
     ticket: str
+    # What the checks found (type, pixels, fingerprint): the held image is not decoded again.
+    content_type: str
+    extension: str
+    width_px: int
+    height_px: int
+    sha256: str
 
-    def open(self) -> IO[bytes]:
-        """The photo's bytes in memory (at most uploads.MAX_BYTES), the stored file closed."""
+    def clean_image(self) -> CleanImage | None:
+        """The held image as checked, or None where the stored bytes are not the ones held."""
         with default_storage.open(self.path, "rb") as f:
-            return io.BytesIO(f.read())
+            content = f.read()
+        if hashlib.sha256(content).hexdigest() != self.sha256:
+            return None
+        return CleanImage(
+            content, self.extension, self.content_type, self.width_px, self.height_px, self.sha256
+        )
 
 
 def _hour(now: float | None = None) -> int:
@@ -58,17 +69,29 @@ def _hour(now: float | None = None) -> int:
 
 
 def hold(
-    clinic: Clinic, user: User, patient: Patient, field: str, name: str, content: bytes
+    clinic: Clinic, user: User, patient: Patient, field: str, name: str, image: CleanImage
 ) -> HeldPhoto:
-    """Keep `content` (an image already cleaned) for `field` of this person's form."""
+    """Keep `image` (checked and cleaned) for `field` of this person's form."""
     purge_expired(clinic.pk)
     # Grouped by the hour it was held, so that expired photos go folder by folder.
     path = default_storage.save(
-        f"{ROOT}/{clinic.pk}/{_hour()}/{uuid.uuid4().hex}", ContentFile(content)
+        f"{ROOT}/{clinic.pk}/{_hour()}/{uuid.uuid4().hex}", ContentFile(image.content)
     )
-    claim = {"c": clinic.pk, "u": user.pk, "p": patient.pk, "f": field, "n": name, "s": path}
+    claim = {
+        "c": clinic.pk, "u": user.pk, "p": patient.pk, "f": field, "n": name, "s": path,
+        "t": image.content_type, "e": image.extension, "w": image.width_px,
+        "h": image.height_px, "d": image.sha256,
+    }  # fmt: skip
     ticket = signing.dumps(claim, salt=_SALT, compress=True)
-    return HeldPhoto(field, name, path, len(content), ticket)
+    return _held(claim, ticket, len(image.content))
+
+
+def _held(claim: dict, ticket: str, size: int) -> HeldPhoto:
+    return HeldPhoto(
+        field=str(claim["f"]), name=str(claim["n"]), path=str(claim["s"]), size=size,
+        ticket=ticket, content_type=str(claim["t"]), extension=str(claim["e"]),
+        width_px=int(claim["w"]), height_px=int(claim["h"]), sha256=str(claim["d"]),
+    )  # fmt: skip
 
 
 def redeem(ticket: str, clinic: Clinic, user: User, patient: Patient) -> HeldPhoto | None:
@@ -87,9 +110,7 @@ def redeem(ticket: str, clinic: Clinic, user: User, patient: Patient) -> HeldPho
     path = str(claim.get("s", ""))
     if not path.startswith(f"{ROOT}/{clinic.pk}/") or not default_storage.exists(path):
         return None
-    return HeldPhoto(
-        str(claim.get("f", "")), str(claim.get("n", "")), path, default_storage.size(path), ticket
-    )
+    return _held(claim, ticket, default_storage.size(path))
 
 
 def release(held: HeldPhoto) -> None:

@@ -727,6 +727,9 @@ class PhotoUpload:
     target_area: str = ""
     field: str = "image"  # the form field to name in errors
     size: int | None = None
+    # Already checked and cleaned by ``acceptable_photos`` in this process (a page that
+    # checked it first, or a photo held from a refused try): not decoded again.
+    clean: uploads.CleanImage | None = None
 
 
 def _clean_photos(
@@ -747,6 +750,9 @@ def _clean_photos(
             err.add(p.field, "Trichoscopy images have no global view.")
             continue
         target = _text(err, p.field, p.target_area, 80)
+        if p.clean is not None:
+            cleaned.append((PhotoUpload(p.file, p.kind, p.view, target, p.field, p.size), p.clean))
+            continue
         try:
             cleaned.append(
                 (
@@ -770,12 +776,9 @@ def _clean_photos(
 
 def acceptable_photos(photos: Iterable[PhotoUpload]) -> dict[str, uploads.CleanImage]:
     """The photos that pass their own checks (image, size, view), cleaned, by form field:
-    what a refused form may hold for the next try. Each file is read from its start."""
-    ready = []
-    for p in photos:
-        p.file.seek(0)
-        ready.append(p)
-    return {upload.field: clean for upload, clean in _clean_photos(_Errors(), ready)}
+    a page checks the chosen files once, passes each clean image on with its upload
+    (``PhotoUpload.clean``) and may hold them if the visit is refused."""
+    return {upload.field: clean for upload, clean in _clean_photos(_Errors(), photos)}
 
 
 def _store_photo(visit: Visit, user: User, upload: PhotoUpload, clean: uploads.CleanImage) -> Photo:

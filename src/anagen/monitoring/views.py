@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import calendar
 import csv
-from collections.abc import Callable
+import io
+from collections.abc import Callable, Collection
 from datetime import date, timedelta
 from functools import partial
 from typing import IO, Any
@@ -40,6 +41,7 @@ from anagen.monitoring.forms import (
     VisitStatusForm,
 )
 from anagen.monitoring.models import HGQ_ITEMS, VIEWS, Measurement, Photo, ScheduledVisit, Visit
+from anagen.monitoring.uploads import CleanImage
 from anagen.patients.models import Patient
 from anagen.patients.selectors import log_request_access
 from anagen.treatments import selectors as treatment_selectors
@@ -421,9 +423,17 @@ def _reschedule_page(
 PHOTO_FIELDS = (*(f"photo_{view}" for view, _ in VIEWS), "trichoscopy")
 
 
+HELD_PHOTO_LOST = (
+    "The photo kept from your last try is no longer kept (photos are kept for 24 hours, for "
+    "the person who chose them): attach it again, or save again to record the visit without "
+    "it."
+)
+
+
 class _VisitPhotos:
-    """The photos of one try of the visit form: files chosen now, and photos held from the
-    last try (monitoring.held_photos) that are kept, left out or replaced."""
+    """The photos of one try of the visit form: files chosen now (checked once here), and
+    photos held from the last try (monitoring.held_photos) that are kept, left out, replaced,
+    or no longer there."""
 
     def __init__(self, request: ClinicRequest, patient: Patient) -> None:
         self.request, self.patient = request, patient
@@ -431,62 +441,86 @@ class _VisitPhotos:
         for field in PHOTO_FIELDS:
             if f := request.FILES.get(field):
                 self.chosen[field] = f
+        self.clean = services.acceptable_photos(
+            self._uploads_of({f: (v, v.size, None) for f, v in self.chosen.items()}, "")
+        )
         self.held: dict[str, held_photos.HeldPhoto] = {}
         self.let_go: list[held_photos.HeldPhoto] = []  # left out or replaced: deleted
+        self.lost: list[str] = []  # fields whose held photo is gone: the form says so
         for field in PHOTO_FIELDS:
             ticket = request.POST.get(f"held_{field}")
-            held = (
-                held_photos.redeem(ticket, request.clinic, request.user, patient)
-                if ticket
-                else None
-            )
-            if held is None or held.field != field:
+            if not ticket:
                 continue
-            if field in self.chosen or request.POST.get(f"leave_out_{field}"):
+            leave_out = bool(request.POST.get(f"leave_out_{field}"))
+            held = held_photos.redeem(ticket, request.clinic, request.user, patient)
+            if held is None or held.field != field:
+                if field not in self.chosen and not leave_out:
+                    self.lost.append(field)
+            elif field in self.chosen or leave_out:
                 self.let_go.append(held)
             else:
                 self.held[field] = held
 
-    def uploads(self, target_area: str) -> list[services.PhotoUpload]:
+    @staticmethod
+    def _uploads_of(
+        files: dict[str, tuple[IO[bytes], int | None, CleanImage | None]], target_area: str
+    ) -> list[services.PhotoUpload]:
+        """Each field's file, its size and clean image (if checked) as the service takes it."""
         out = []
-        for field in PHOTO_FIELDS:
-            file: IO[bytes]
-            if field in self.chosen:
-                file, size = self.chosen[field], self.chosen[field].size
-            elif field in self.held:
-                file, size = self.held[field].open(), self.held[field].size
-            else:
-                continue
+        for field, (file, size, clean) in files.items():
             if field == "trichoscopy":
-                out.append(
-                    services.PhotoUpload(file, Photo.Kind.TRICHOSCOPY, "", target_area, field, size)
-                )
+                kind, view, area = Photo.Kind.TRICHOSCOPY, "", target_area
             else:
-                view = field.removeprefix("photo_")
-                out.append(services.PhotoUpload(file, Photo.Kind.GLOBAL, view, "", field, size))
+                kind, view, area = Photo.Kind.GLOBAL, field.removeprefix("photo_"), ""
+            out.append(services.PhotoUpload(file, kind, view, area, field, size, clean))
         return out
+
+    def uploads(self, target_area: str) -> list[services.PhotoUpload]:
+        """What this try sends: each chosen file (with its clean image when it passed), else
+        the held photo."""
+        files: dict[str, tuple[IO[bytes], int | None, CleanImage | None]] = {}
+        for field in PHOTO_FIELDS:
+            if field in self.chosen:
+                f = self.chosen[field]
+                f.seek(0)  # read once by the checks already
+                files[field] = (f, f.size, self.clean.get(field))
+            elif field in self.held:
+                held = self.held[field]
+                clean = held.clean_image()
+                if clean is None:  # the stored bytes changed: ask for the file again
+                    del self.held[field]
+                    self.lost.append(field)
+                    continue
+                files[field] = (io.BytesIO(clean.content), held.size, clean)
+        return self._uploads_of(files, target_area)
 
     def saved(self) -> None:
         """The visit took the photos: the held copies go."""
         for held in [*self.held.values(), *self.let_go]:
             held_photos.release(held)
 
-    def refused(self, uploads: list[services.PhotoUpload]) -> list[str]:
-        """Hold the photos chosen now that pass their own checks, for the next try; the names
-        of those that do not (their fields say why)."""
+    def refused(self, errors: Collection[str]) -> list[str]:
+        """After a refusal with errors on the fields `errors`: hold the photos chosen now that
+        passed their checks and whose field has no error, for the next try; let go of held
+        photos whose field now has one (a duplicate image, say). The names of the photos not
+        kept (their fields say why)."""
         for held in self.let_go:
             held_photos.release(held)
-        acceptable = services.acceptable_photos(u for u in uploads if u.field in self.chosen)
-        not_held = []
+        not_kept = []
+        for field, held in list(self.held.items()):
+            if field in errors:
+                held_photos.release(held)
+                del self.held[field]
+                not_kept.append(held.name)
         for field, f in self.chosen.items():
-            if field in acceptable:
+            if field in self.clean and field not in errors:
                 self.held[field] = held_photos.hold(
                     self.request.clinic, self.request.user, self.patient, field,
-                    f.name or "", acceptable[field].content,
+                    f.name or "", self.clean[field],
                 )  # fmt: skip
             else:
-                not_held.append(f.name or "")
-        return sorted(not_held)
+                not_kept.append(f.name or "")
+        return sorted(not_kept)
 
 
 @require_permission("visit.record")
@@ -515,37 +549,41 @@ def visit_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
         initial=initial,
         held=photos.held if photos else (),
     )
-    uploads: list[services.PhotoUpload] = []
-    if photos is not None and form.is_valid():
-        data = {
-            k: v
-            for k, v in form.cleaned_data.items()
-            if not k.startswith("photo_")
-            and k not in ("trichoscopy", "target_area", "without_appointment")
-        }
-        # Held back as early for its appointment, the visit may be recorded on its own: the
-        # appointment stays planned.
-        appointment = None if form.cleaned_data.get("without_appointment") else sv
-        uploads = photos.uploads(form.cleaned_data.get("target_area") or "")
-        try:
-            visit = services.record_visit(
-                patient, request.user, data, scheduled_visit=appointment, photos=uploads
-            )
-        except services.MonitoringError as exc:
-            _apply_errors(form, exc)
-            # A second visit that day: offer the box that confirms it is a separate visit.
-            form.same_day_refused = "visit_date" in exc.errors and bool(
-                services.same_day_visits(patient, data["visit_date"])
-            )
-        else:
-            photos.saved()
-            messages.success(request, "Visit recorded.")
-            return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=visit.pk)
-    elif photos is not None:
-        uploads = photos.uploads(request.POST.get("target_area", ""))
+    if photos is not None:
+        valid = form.is_valid()
+        uploads = photos.uploads(
+            (form.cleaned_data.get("target_area") if valid else None)
+            or request.POST.get("target_area", "")
+        )
+        for field in photos.lost:
+            form.add_error(field, HELD_PHOTO_LOST)
+        if valid and not photos.lost:
+            data = {
+                k: v
+                for k, v in form.cleaned_data.items()
+                if not k.startswith("photo_")
+                and k not in ("trichoscopy", "target_area", "without_appointment")
+            }
+            # Held back as early for its appointment, the visit may be recorded on its own:
+            # the appointment stays planned.
+            appointment = None if form.cleaned_data.get("without_appointment") else sv
+            try:
+                visit = services.record_visit(
+                    patient, request.user, data, scheduled_visit=appointment, photos=uploads
+                )
+            except services.MonitoringError as exc:
+                _apply_errors(form, exc)
+                # A second visit that day: offer the box that confirms it is a separate visit.
+                form.same_day_refused = "visit_date" in exc.errors and bool(
+                    services.same_day_visits(patient, data["visit_date"])
+                )
+            else:
+                photos.saved()
+                messages.success(request, "Visit recorded.")
+                return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=visit.pk)
     # A browser cannot refill a file input: the photos that passed their checks are held for
     # the next try, and any that did not are named, so the visit is not saved without them.
-    photos_not_kept = photos.refused(uploads) if photos is not None else []
+    photos_not_kept = photos.refused(form.errors) if photos is not None else []
     held = [(photos.held[f], form[f].label) for f in PHOTO_FIELDS if photos and f in photos.held]
     return render(
         request,
