@@ -399,7 +399,7 @@ class TestSpecVersions:
         assert ReleaseSpecVersion.objects.filter(clinic=clinic_a).count() == 1
 
     def test_a_new_version_becomes_current_and_decisions_keep_theirs(
-        self, clinic_a, quality, make_lot
+        self, clinic_a, quality, quality2, make_lot
     ):
         first = make_lot(results=good_results(endotoxin_eu_per_ml=0.3))
         old = services.current_spec(clinic_a)
@@ -407,8 +407,31 @@ class TestSpecVersions:
             clinic_a, quality, spec_yaml("clinic-2", endotoxin_limit=0.5)
         )
         assert services.current_spec(clinic_a) == new
-        released = services.release_lot(first, quality)
+        released = services.release_lot(first, quality2)
         assert released.decision_spec == new and old.version != new.version
+
+    def test_who_loosened_the_spec_after_a_lot_arrived_does_not_release_it_alone(
+        self, clinic_a, quality, quality2, make_lot
+    ):
+        """Four eyes, as for an override: a review dropped the failed criterion from the
+        spec and released the lot as the same quality user."""
+        lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.3))
+        with pytest.raises(services.ProductError, match="Not every required criterion passes"):
+            services.release_lot(lot, quality)
+        services.create_spec_version(clinic_a, quality, spec_yaml("lax", endotoxin_limit=0.5))
+        with pytest.raises(services.ProductError) as err:
+            services.release_lot(lot, quality)
+        message = err.value.errors["__all__"][0]
+        assert "which you wrote after it arrived" in message and "another quality user" in message
+        assert Lot.objects.get(pk=lot.pk).status == LotStatus.QUARANTINED
+        assert services.release_lot(lot, quality2).status == LotStatus.RELEASED
+
+    def test_the_author_of_a_spec_releases_lots_that_arrive_after_it(
+        self, clinic_a, quality, make_lot
+    ):
+        services.create_spec_version(clinic_a, quality, spec_yaml("lax", endotoxin_limit=0.5))
+        lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.3))
+        assert services.release_lot(lot, quality).status == LotStatus.RELEASED
 
     def test_a_malformed_spec_is_refused(self, clinic_a, quality):
         with pytest.raises(services.ProductError) as err:

@@ -1130,6 +1130,7 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
                 "__all__",
                 f"Not every required criterion passes — {', '.join(names)}: {what_next}.",
             )
+        _refuse_own_loosened_spec(locked, spec, user)
         locked.status = LotStatus.RELEASED
         locked.decided_at, locked.decided_by = timezone.now(), user
         locked.decision_reason = (reason or "").strip()
@@ -1137,6 +1138,37 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
         save_with_history(locked, user, f"released under spec {spec.version}")
         _decide(locked, user, DecisionKind.RELEASE, locked.decision_reason, spec, report)
     return locked
+
+
+def _refuse_own_loosened_spec(lot: Lot, spec: ReleaseSpecVersion, user: User) -> None:
+    """Four eyes on the specification as on an override: a lot that fails the version before
+    the current one is not released by the person who wrote the current one after the lot
+    arrived (one quality user could otherwise drop the failed criterion and release)."""
+    if spec.created_by_id != user.pk or spec.created_at < lot.received_at:
+        return
+    previous = (
+        ReleaseSpecVersion.objects.filter(
+            clinic=lot.clinic, is_active=True, created_at__lt=spec.created_at
+        )
+        .exclude(pk=spec.pk)
+        .first()
+    )
+    if previous is None:
+        return
+    try:
+        before = release_report(lot, previous)
+    except release.ReleaseInputError:
+        before = None  # cannot be checked against it: not shown to pass either
+    if before is not None and before.releasable:
+        return
+    failed = [r.label for r in (*before.failed, *before.missing_required)] if before else []
+    raise _fail(
+        "__all__",
+        f"This lot passes specification {spec.version}, which you wrote after it arrived, but "
+        f"not {previous.version}, the one before"
+        + (f" ({', '.join(failed)})" if failed else "")
+        + ": another quality user must release it, or request an override.",
+    )
 
 
 def _no_undecided_excursion(lot: Lot) -> None:
