@@ -23,7 +23,8 @@ from anagen.monitoring import services as monitoring
 from anagen.outcomes import cohort
 from anagen.outcomes import selectors as outcomes
 from anagen.products import selectors as products
-from anagen.products.models import VialDraw
+from anagen.products import services as product_services
+from anagen.products.models import Lot, VialDraw
 from anagen.treatments import selectors, services
 from anagen.treatments.models import TreatmentSession
 
@@ -127,6 +128,34 @@ def test_vials_not_used_go_back_to_stock_and_stay_on_the_trace_marked_returned(
     lot.refresh_from_db()
     assert lot.quantity_on_hand == 4 and products.stock_of(lot).consistent
     assert [r["sessions"] for r in products.affected_patients(lot)] == [[f"session:{again.pk}"]]
+
+
+def test_vials_of_a_recalled_lot_are_not_returned_so_the_recall_still_reaches_the_patient(
+    session, clinician, lot, ready, clinic_a, make_user
+):
+    """A review voided a session "with vials returned" after the lot's recall: the patient
+    left the recall list and the vials went back into the recalled lot."""
+    patient, _ = ready
+    quality = make_user(Role.QUALITY, clinic_a, username="qa")
+    product_services.recall_lot(lot, quality, "supplier recall notice 12")
+    with pytest.raises(services.SessionError) as exc:
+        services.void_session(session, clinician, REASON, vials_returned=True)
+    assert "is recalled: its vials cannot go back in stock" in exc.value.errors["vials_returned"][0]
+    session.refresh_from_db()
+    assert not session.is_voided
+    assert [r["patient"] for r in products.affected_patients(lot)] == [patient]
+    # Voided without returning them, the draw stays on the recall.
+    services.void_session(session, clinician, REASON)
+    assert [r["patient"] for r in products.affected_patients(lot)] == [patient]
+
+
+def test_vials_of_an_expired_lot_are_not_returned(session, clinician, lot):
+    Lot.objects.filter(pk=lot.pk).update(expiry_date=date.today() - timedelta(days=1))
+    with pytest.raises(services.SessionError) as exc:
+        services.void_session(session, clinician, REASON, vials_returned=True)
+    assert "expired on" in exc.value.errors["vials_returned"][0]
+    lot.refresh_from_db()
+    assert lot.quantity_on_hand == 4 and VialDraw.objects.get().returned_at is None
 
 
 def test_a_refused_void_returns_nothing(session, clinician, lot):

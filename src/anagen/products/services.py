@@ -2063,6 +2063,14 @@ def return_drawn_vials(session_ref: str, patient: Patient, user: User, reason: s
     )
     for draw in draws.given().order_by("id"):
         locked = _lock(draw.lot)
+        refused = _why_not_back_in_stock(locked)
+        if refused:
+            raise _fail(
+                "vials_returned",
+                f"Lot {locked.lot_number} {refused}: its vials cannot go back in stock, and "
+                "the draw stays the patient's exposure on the lot trace. Void the session "
+                "without returning the vials (record any unopened ones as waste).",
+            )
         locked.quantity_on_hand += draw.quantity
         save_with_history(
             locked, user, f"{draw.quantity} vial(s) returned unused ({session_ref} voided)"
@@ -2073,6 +2081,19 @@ def return_drawn_vials(session_ref: str, patient: Patient, user: User, reason: s
         save_with_history(draw, user, f"returned to stock: {reason}")
         returned += draw.quantity
     return returned
+
+
+def _why_not_back_in_stock(lot: Lot) -> str | None:
+    """Why a lot takes no vials back, or None: a recall must still reach whoever received
+    them (a void with returned vials took the patient off a recalled lot's list), and a lot
+    out of use has no stock to return to."""
+    if lot.status == LotStatus.RECALLED:
+        return "is recalled"
+    if lot.status == LotStatus.REJECTED:
+        return "is rejected"
+    if lot.expiry_date < timezone.localdate():
+        return f"expired on {lot.expiry_date.isoformat()}"
+    return None
 
 
 def record_waste(lot: Lot, user: User, quantity: int | None, reason: str) -> VialWaste:

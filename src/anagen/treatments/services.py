@@ -870,9 +870,12 @@ def void_session(
         fresh.void_reason = reason
         note = f"voided: {reason}"
         if vials_returned:
-            returned = product_services.return_drawn_vials(
-                f"session:{fresh.pk}", fresh.patient, user, f"session voided: {reason}"
-            )
+            try:
+                returned = product_services.return_drawn_vials(
+                    f"session:{fresh.pk}", fresh.patient, user, f"session voided: {reason}"
+                )
+            except product_services.ProductError as exc:
+                raise SessionError(exc.errors) from exc
             note += f"; {returned} vial(s) returned to stock unused" if returned else ""
         save_with_history(fresh, user, note)
     return fresh
