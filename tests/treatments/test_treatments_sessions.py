@@ -185,7 +185,7 @@ def test_impossible_session_values_are_field_errors(clinic_a, clinician, ready, 
 
 def test_post_care_sheet_uses_the_clinics_latest_version(clinic_a, clinician):
     text = services.postcare_text(clinic_a, "exosome")
-    assert "investigational" in text.body and "default" in text.version and not text.reviewed
+    assert "Do not wash" in text.body and "default" in text.version and not text.reviewed
     services.save_postcare_template(clinic_a, clinician, "exosome", "Our own text: no washing.")
     services.save_postcare_template(clinic_a, clinician, "exosome", "Version two of our text.")
     text = services.postcare_text(clinic_a, "exosome")
@@ -228,6 +228,19 @@ def test_the_printed_sheet_leaves_the_staffs_review_note_off(
     printable = client.get(url).content.decode().split('<article class="card printable">')[1]
     assert "Instructions: Clinic version 1." in printable
     assert "These are Anagen" not in client.get(url).content.decode()
+
+
+def test_an_exosome_sheet_prints_the_not_approved_notice_whatever_the_clinics_text(
+    client, clinic_a, clinician, ready, lot
+):
+    """A review saved a post-care text without the notice: the printed sheet lost it."""
+    session = record(clinic_a, clinician, ready[1], lot)
+    services.save_postcare_template(clinic_a, clinician, "exosome", "Our own text: no washing.")
+    client.force_login(clinician)
+    html = client.get(f"/sessions/{session.patient_id}/{session.pk}/post-care/").content.decode()
+    printable = html.split('<article class="card printable">')[1].split("</article>")[0]
+    assert "It is not approved for hair loss in most jurisdictions." in printable
+    assert "Our own text: no washing." in printable
 
 
 def test_a_plan_without_treatment_offers_no_session_form(client, clinic_a, clinician, ready):

@@ -12,10 +12,15 @@ COMMON_TAIL = (
     "emergency number."
 )
 
+# Printed on every exosome session's sheet above the clinic's text, which cannot drop it
+# (a review saved a text without it and the printed sheet lost the notice).
+EXOSOME_PATIENT_NOTICE = (
+    "You received an investigational exosome product. It is not approved for hair loss in most "
+    "jurisdictions."
+)
+
 DEFAULT_POSTCARE: dict[str, str] = {
     "exosome": (
-        "You received an investigational exosome product. It is not approved for hair loss in "
-        "most jurisdictions.\n"
         "- Do not wash your hair or apply products to the scalp for 24 hours.\n"
         "- Avoid hot showers, saunas, swimming and strenuous exercise for 48 hours.\n"
         "- Do not colour, bleach or chemically treat your hair for 72 hours.\n"

@@ -28,6 +28,7 @@ from anagen.treatments.forms import (
     parse_map,
 )
 from anagen.treatments.models import Modality
+from anagen.treatments.postcare_defaults import EXOSOME_PATIENT_NOTICE
 
 ENTRY_ERROR = re.compile(r"map\[(\d+)\]\.(\w+)")
 
@@ -335,6 +336,9 @@ def postcare_sheet(request: ClinicRequest, patient_id: int, session_id: int) -> 
             "version": text.version,
             # The "not yet reviewed" note is the staff's, not the patient's (nurse review).
             "reviewed": text.reviewed,
+            "patient_notice": EXOSOME_PATIENT_NOTICE
+            if session.modality == Modality.EXOSOME
+            else "",
         },
     )
 
@@ -366,6 +370,6 @@ def postcare_templates(request: ClinicRequest) -> HttpResponse:
     return render(
         request,
         "treatments/postcare_templates.html",
-        {"form": form, "current": current},
+        {"form": form, "current": current, "exosome_notice": EXOSOME_PATIENT_NOTICE},
         status=status,
     )
