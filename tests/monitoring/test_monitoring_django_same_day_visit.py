@@ -68,7 +68,7 @@ def test_a_second_visit_that_day_is_refused_naming_the_first_and_nothing_is_stor
     assert f"(recorded by {nurse.username} at " in message and "#" not in message
     assert message.endswith(
         "If this is a separate visit, confirm that it is (the box “This is a separate visit on "
-        "the same day”; in the API, confirm_same_day: true)."
+        "the same day”; in the API, confirm_same_day: true with same_day_seen: 1)."
     )
     assert Visit.objects.count() == 1 and Measurement.objects.count() == 1
 
@@ -205,6 +205,33 @@ def test_the_page_records_it_when_the_box_is_ticked(client, nurse, patient, firs
     assert f"besides the one recorded by {nurse.username} at " in second.notes
 
 
+def test_the_confirmed_form_sent_again_is_asked_again_not_recorded_twice(
+    client, nurse, patient, first
+):
+    """A review re-sent the confirmed post (and sent three at once): each recorded one more
+    visit. The confirmation holds for the visits the refusal named."""
+    client.force_login(nurse)
+    url = f"/monitoring/{patient.pk}/visits/new/"
+    refused = client.post(url, form_data())
+    assert 'name="same_day_seen" value="1"' in refused.content.decode()
+    confirmed = form_data(confirm_same_day="on", same_day_seen="1")
+    assert client.post(url, confirmed).status_code == 302
+    again = client.post(url, confirmed)
+    assert again.status_code == 400 and Visit.objects.count() == 2
+    errors = again.context["form"].errors["visit_date"]
+    assert any("This patient already has 2 visits on" in e for e in errors), errors
+    assert 'name="same_day_seen" value="2"' in again.content.decode()
+
+
+def test_a_same_day_count_that_is_not_a_count_is_refused(patient, nurse, first):
+    with pytest.raises(services.MonitoringError) as exc:
+        services.record_visit(
+            patient, nurse, {"visit_date": DAY, "hair_count": 150, "confirm_same_day": True,
+                             "same_day_seen": -1},
+        )  # fmt: skip
+    assert "same_day_seen" in exc.value.errors and Visit.objects.count() == 1
+
+
 def test_the_page_from_an_appointment_offers_the_checkbox_and_records_it(
     client, nurse, patient, first, sv
 ):
@@ -247,6 +274,23 @@ def test_the_api_refuses_it_on_visit_date_and_records_it_with_confirm_same_day(
     assert created.status_code == 201, created.json()
     assert Visit.objects.count() == 2 and Measurement.objects.count() == 2
     assert "separate visit" in Visit.objects.get(pk=created.json()["id"]).notes
+
+
+def test_the_api_confirmation_with_the_count_seen_is_not_replayed(
+    client, nurse, patient, first, api_token, clinic_a
+):
+    body = {"visit_date": DAY.isoformat(), "hair_count": 150, "confirm_same_day": True,
+            "same_day_seen": 1}  # fmt: skip
+    headers = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
+    url = f"/api/v1/monitoring/patients/{patient.pk}/visits"
+
+    def post():
+        return client.post(url, json.dumps(body), "application/json", headers=headers)
+
+    assert post().status_code == 201
+    retried = post()
+    assert retried.status_code == 400 and Visit.objects.count() == 2
+    assert "same_day_seen: 2" in retried.json()["detail"]
 
 
 def test_the_api_documents_the_field(client):

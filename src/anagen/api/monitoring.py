@@ -153,6 +153,14 @@ class VisitIn(InputSchema):
         "separate visit, not the same one entered again); without it such a visit is refused "
         "with 400 on visit_date. The confirmation is kept in the visit's notes and history.",
     )
+    same_day_seen: int | None = Field(
+        None,
+        ge=0,
+        le=1000,
+        description="With confirm_same_day: how many visits that day the refusal named. The "
+        "confirmation then holds only while that is still the number, so the same request "
+        "sent again (a retry) is refused instead of recording a third visit.",
+    )
     scheduled_visit_id: int | None = Field(None, ge=1, le=2**63 - 1)
     confirm_early: bool = Field(
         False,

@@ -73,6 +73,9 @@ class VisitForm(forms.Form):
         help_text="Tick only when the patient already had a visit on this date and this one "
         "is a separate visit, not the same one entered again.",
     )
+    # How many visits that day the refusal named: the box's confirmation holds only while
+    # that is still the number (the same confirmed form sent again is asked again).
+    same_day_seen = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
     confirm_early = forms.BooleanField(
         required=False,
         label="This visit stands for the appointment although it is early",

@@ -994,17 +994,20 @@ def same_day_message(earlier: list[Visit]) -> str:
         f"This patient already has {visits} on {long_date(first.visit_date)} "
         f"(recorded by {recorded}). Do not record the same visit twice. If this is a "
         "separate visit, confirm that it is (the box “This is a separate visit on the same "
-        "day”; in the API, confirm_same_day: true)."
+        f"day”; in the API, confirm_same_day: true with same_day_seen: {len(earlier)})."
     )
 
 
 def _same_day_check(
-    patient: Patient, on_date: date | None, confirmed: bool, err: _Errors
+    patient: Patient, on_date: date | None, confirmed: bool, err: _Errors, seen: int | None
 ) -> list[Visit]:
-    """The earlier visits that day; adds the refusal on ``visit_date`` when not confirmed."""
+    """The earlier visits that day; adds the refusal on ``visit_date`` when not confirmed, or
+    confirmed against another number of them (``seen``) than there are now."""
     if on_date is None:
         return []
     earlier = same_day_visits(patient, on_date)
+    if seen is not None and seen != len(earlier):
+        confirmed = False
     if earlier and not confirmed:
         err.add("visit_date", same_day_message(earlier))
     return earlier
@@ -1050,13 +1053,19 @@ def record_visit(
     A second non-voided visit of the patient on the same date is refused (``visit_date``:
     two measurements at one time point distort the outcome analyses) unless
     ``data["confirm_same_day"]`` is True; the confirmation is then kept in the visit's
-    notes and history.
+    notes and history. With ``data["same_day_seen"]``, how many visits that day the refusal
+    named, the confirmation holds only while that is still the number: the same confirmed
+    form sent again (a reload, a retry) is asked again instead of recording a third visit.
     """
     _writable(patient, "patient")
     err = _Errors()
-    confirms = ("confirm_same_day", "confirm_early")
+    confirms = ("confirm_same_day", "same_day_seen", "confirm_early")
     _unknown(err, data, (*VISIT_FIELDS, *MEASUREMENT_FIELDS, *confirms))
     confirmed_same_day = data.get("confirm_same_day") is True
+    seen = data.get("same_day_seen")
+    if seen is not None and (isinstance(seen, bool) or not isinstance(seen, int) or seen < 0):
+        err.add("same_day_seen", "A whole number of visits, 0 or more.")
+        seen = None
     visit_values = _clean_visit(patient, data, err)
     density_derived = False
     try:
@@ -1106,7 +1115,7 @@ def record_visit(
         _check_new_baseline(patient, visit_values.get("visit_date"), err)
         _no_change_rated_at_baseline(visit_values, err)
     visit_date = visit_values.get("visit_date")
-    _same_day_check(patient, visit_date, confirmed_same_day, err)
+    _same_day_check(patient, visit_date, confirmed_same_day, err, seen)
     cleaned_photos = _clean_photos(err, photos)
     err.raise_if_any()
     with transaction.atomic():
@@ -1114,7 +1123,7 @@ def record_visit(
         # that two visits posted at once cannot both find the day empty.
         _writable(lock_patient(patient), "patient")  # voided meanwhile?
         recheck = _Errors()
-        earlier = _same_day_check(patient, visit_date, confirmed_same_day, recheck)
+        earlier = _same_day_check(patient, visit_date, confirmed_same_day, recheck, seen)
         if visit_values.get("is_baseline"):
             _check_new_baseline(patient, visit_date, recheck)  # two baselines posted at once
         _refuse_stored_twice(recheck, patient.clinic_id, patient.pk, None, cleaned_photos)

@@ -573,10 +573,15 @@ def visit_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
                 )
             except services.MonitoringError as exc:
                 _apply_errors(form, exc)
-                # A second visit that day: offer the box that confirms it is a separate visit.
-                form.same_day_refused = "visit_date" in exc.errors and bool(
-                    services.same_day_visits(patient, data["visit_date"])
-                )
+                # A second visit that day: offer the box that confirms it is a separate visit,
+                # against the visits the refusal named.
+                if "visit_date" in exc.errors:
+                    seen = len(services.same_day_visits(patient, data["visit_date"]))
+                    form.same_day_refused = bool(seen)
+                    if seen:
+                        posted = request.POST.copy()
+                        posted["same_day_seen"] = str(seen)
+                        form.data = posted
             else:
                 photos.saved()
                 messages.success(request, "Visit recorded.")
