@@ -98,3 +98,45 @@ def test_a_back_dated_treatment_session_cannot_draw_from_a_lot_received_later(
     assert response.status_code == 400, response.content
     assert "LATE-1 was received on" in response.json()["detail"]
     assert not VialDraw.objects.exists()
+
+
+def test_a_session_before_its_lots_recall_is_recorded_afterwards_and_the_recall_reaches_it(
+    make_lot, nurse, patient, clinic_a, quality
+):
+    """A review recalled a lot and could then not record a session given the day before
+    from it: the exposure could not be recorded, and the recall missed the patient."""
+    from anagen.products.models import LotDecision
+
+    lot = make_lot(results=good_results(), received_at=timezone.now() - timedelta(days=10))
+    lot = services.release_lot(lot, quality)
+    ten_days_ago = timezone.now() - timedelta(days=9)
+    LotDecision.objects.filter(lot=lot).update(decided_at=ten_days_ago)
+    type(lot).objects.filter(pk=lot.pk).update(decided_at=ten_days_ago)
+    services.recall_lot(lot, quality, "supplier recall notice 12")
+    lot.refresh_from_db()
+    today = timezone.localdate()
+    yesterday = today - timedelta(days=1)
+    assert lot in selectors.usable_lots(clinic_a, yesterday)
+    assert lot not in selectors.usable_lots(clinic_a, today)
+    services.draw_vials(lot, patient, 1, nurse, on_date=yesterday)
+    assert [r["patient"] for r in selectors.affected_patients(lot)] == [patient]
+    with pytest.raises(services.NotUsable, match="recalled"):
+        services.draw_vials(lot, patient, 1, nurse, on_date=today)
+
+
+def test_a_lot_rejected_before_its_recall_is_not_drawn_from_for_the_days_between(
+    make_lot, nurse, patient, quality
+):
+    from anagen.products.models import LotDecision
+
+    lot = make_lot(results=good_results(), received_at=timezone.now() - timedelta(days=10))
+    lot = services.release_lot(lot, quality)
+    LotDecision.objects.filter(lot=lot).update(decided_at=timezone.now() - timedelta(days=9))
+    services.reject_lot(lot, quality, "particle count out of trend")
+    LotDecision.objects.filter(lot=lot, kind="reject").update(
+        decided_at=timezone.now() - timedelta(days=5)
+    )
+    services.recall_lot(lot, quality, "supplier recall notice 12")
+    lot.refresh_from_db()
+    assert not selectors.recalled_after(lot, timezone.localdate() - timedelta(days=2))
+    assert selectors.recalled_after(lot, timezone.localdate() - timedelta(days=7))

@@ -22,8 +22,10 @@ from anagen.patients.models import Patient
 from anagen.patients.selectors import log_listed_access
 from anagen.products.models import (
     LIVE_STATUSES,
+    DecisionKind,
     Excursion,
     Lot,
+    LotDecision,
     LotStatus,
     Product,
     Recall,
@@ -134,13 +136,18 @@ def filter_lots(
 
 def usable_lots(clinic: Clinic, on_date: date, product: Product | None = None) -> QuerySet[Lot]:
     """Lots a treatment session may draw from on ``on_date`` (same rule as draw_vials)."""
-    qs = lots_of(clinic).filter(
-        status=LotStatus.RELEASED, blocked=False, expiry_date__gte=on_date, quantity_on_hand__gt=0
+    in_date = lots_of(clinic).filter(
+        expiry_date__gte=on_date, quantity_on_hand__gt=0, received_at__date__lte=on_date
     )
-    # Not before it was received, nor before it was released (dates in the clinic's zone).
-    qs = qs.filter(received_at__date__lte=on_date).filter(
+    # Not before it was released (dates in the clinic's zone).
+    qs = in_date.filter(status=LotStatus.RELEASED, blocked=False).filter(
         Q(decided_at__isnull=True) | Q(decided_at__date__lte=on_date)
     )
+    # A session entered afterwards, dated before its lot's recall (few lots: read one by one).
+    recalled = in_date.filter(status=LotStatus.RECALLED, recall__initiated_at__date__gt=on_date)
+    before_recall = [lot.pk for lot in recalled if recalled_after(lot, on_date)]
+    if before_recall:
+        qs = qs | lots_of(clinic).filter(pk__in=before_recall)
     return qs.filter(product=product) if product is not None else qs
 
 
@@ -511,3 +518,22 @@ def recall_notice_pdf(lot: Lot, *, generated_at: datetime) -> bytes:
     from weasyprint import HTML  # imported here: heavy, and only this output needs it
 
     return HTML(string=recall_notice_html(lot, generated_at=generated_at)).write_pdf()
+
+
+def recalled_after(lot: Lot, on_date: date) -> bool:
+    """The lot was released by ``on_date`` and recalled only after it: a session of that day
+    entered afterwards draws from it, so that the recall reaches that patient too (it was
+    refused, and the exposure could not be recorded)."""
+    if lot.status != LotStatus.RECALLED:
+        return False
+    kinds = (DecisionKind.RELEASE, DecisionKind.OVERRIDE_APPROVE, DecisionKind.REJECT)
+    decisions = LotDecision.objects.filter(lot=lot, kind__in=(*kinds, DecisionKind.RECALL))
+    state_then, recalled_on = None, None
+    for kind, at in decisions.order_by("decided_at", "id").values_list("kind", "decided_at"):
+        day = timezone.localdate(at)
+        if kind == DecisionKind.RECALL:
+            recalled_on = day
+        elif day <= on_date:
+            state_then = kind  # the last release or rejection by that day
+    released = (DecisionKind.RELEASE, DecisionKind.OVERRIDE_APPROVE)
+    return state_then in released and recalled_on is not None and on_date < recalled_on

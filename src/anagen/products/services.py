@@ -30,7 +30,7 @@ from anagen.core.checks import FieldErrors, Refusal, read_text
 from anagen.core.history import save_with_history
 from anagen.core.text import hidden_characters, printed_code
 from anagen.patients.models import Patient
-from anagen.products import coldchain, importers, release
+from anagen.products import coldchain, importers, release, selectors
 from anagen.products.models import (
     COA_PDF_MAX_BYTES,
     CertificateOfAnalysis,
@@ -1886,7 +1886,8 @@ class Unusable:
 def _unusable(lot: Lot, on_date: date) -> list[Unusable]:
     """The one check of whether a lot may be used at the point of care on ``on_date``."""
     found = []
-    if lot.status != LotStatus.RELEASED:
+    before_recall = selectors.recalled_after(lot, on_date)
+    if lot.status != LotStatus.RELEASED and not before_recall:
         status = lot.get_status_display().lower()
         short = f"{status} (not released)" if lot.status == LotStatus.QUARANTINED else status
         found.append(Unusable(f"The lot is {status}, not released.", short, f"is {short}"))
@@ -1915,7 +1916,7 @@ def _unusable(lot: Lot, on_date: date) -> list[Unusable]:
                     f"was {when}, after {on_date:%Y-%m-%d}",
                 )
             )
-    if lot.blocked:
+    if lot.blocked and not before_recall:
         why = block_reason_now(lot) or "awaiting a quality decision"
         found.append(
             Unusable(f"The lot is blocked: {why}.", f"blocked ({why})", f"is blocked ({why})")
