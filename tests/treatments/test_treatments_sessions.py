@@ -265,7 +265,10 @@ def test_the_session_gives_the_labelled_particle_dose_of_its_vials(
     session = record(clinic_a, clinician, ready[1], lot, quantity=2)
     client.force_login(clinician)
     html = client.get(f"/sessions/{session.patient_id}/{session.pk}/").content.decode()
-    assert "Labelled particle dose: <strong>2 × 10¹⁰ particles</strong> in 2.00 mL" in html
+    # Two 2 mL vials drawn, 2 mL injected: the label's count is of what was drawn (a review
+    # read 3 vials' count beside 1 mL injected as the dose given).
+    said = html.split("Labelled particles in the vials drawn: ")[1].split("</p>")[0]
+    assert said.startswith("<strong>2 × 10¹⁰</strong> in 4.00 mL; 2.00 mL injected (part of")
     answer = client.get(
         f"/api/v1/sessions/{session.patient_id}/{session.pk}",
         headers={"Authorization": f"Bearer {api_token(clinician, clinic_a)}"},
@@ -462,3 +465,16 @@ def test_a_session_before_the_plan_starts_is_refused(clinic_a, clinician, ready,
     assert refused.value.errors["performed_on"] == [
         f"The plan starts on {date.today()}; the session cannot be earlier."
     ]
+
+
+def test_the_session_page_says_when_its_lot_was_recalled_since(
+    client, clinic_a, clinician, ready, lot, make_user
+):
+    from anagen.products import services as products
+
+    session = record(clinic_a, clinician, ready[1], lot)
+    client.force_login(clinician)
+    url = f"/sessions/{session.patient_id}/{session.pk}/"
+    assert "lot recalled since" not in client.get(url).content.decode()
+    products.recall_lot(lot, make_user(Role.QUALITY, clinic_a, username="qa"), "supplier notice")
+    assert "lot recalled since" in client.get(url).content.decode()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -276,6 +277,11 @@ def session_detail(request: ClinicRequest, patient_id: int, session_id: int) -> 
             "vials_option": VIALS_RETURNED_OPTION,
             "vials_returned": any(d.returned_at for d in draws),
             "labelled_dose": sum(d.labelled_particles for d in draws if not d.returned_at),
+            # The label's count is of whole vials: said against what was drawn, not injected.
+            "drawn_ml": sum(
+                (d.lot.product.volume_ml * d.quantity for d in draws if not d.returned_at),
+                Decimal(0),
+            ),
         },
     )
 
