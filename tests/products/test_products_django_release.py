@@ -92,6 +92,26 @@ class TestReceiving:
         assert "supplier_document" in err.value.errors
         assert not Lot.objects.exists()
 
+    def test_a_supplier_document_opens_from_the_lot_page_for_this_clinic_only(
+        self, make_lot, quality, client, clinic_b, make_user
+    ):
+        """A review found the file named on the lot page and no way to open it."""
+        doc = SimpleUploadedFile("Supplier CoA.pdf", PDF, content_type="application/pdf")
+        lot = make_lot(supplier_document=doc)
+        stored = lot.documents.get()
+        url = f"/products/lots/{lot.pk}/documents/{stored.pk}.pdf"
+        client.force_login(quality)
+        assert f'href="{url}"' in client.get(f"/products/lots/{lot.pk}/").content.decode()
+        response = client.get(url)
+        assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+        assert b"".join(response.streaming_content) == PDF
+        assert f'filename="{lot.lot_number}-supplier-coa.pdf"' in response["Content-Disposition"]
+        assert (
+            client.get(f"/products/lots/{lot.pk}/documents/{stored.pk + 1}.pdf").status_code == 404
+        )
+        client.force_login(make_user(Role.ADMIN, clinic_b, username="other-admin"))
+        assert client.get(url).status_code == 404
+
 
 class TestCertificateOfAnalysis:
     def test_the_coa_is_stored_with_label_derived_values_and_the_pdf(self, make_lot, quality):

@@ -10,6 +10,11 @@ urlpatterns = [
     path("lots/<int:lot_id>/", views.lot_detail, name="lot"),
     path("lots/<int:lot_id>/coa/", views.coa_edit, name="coa"),
     path("lots/<int:lot_id>/coa.pdf", views.coa_pdf, name="coa_pdf"),
+    path(
+        "lots/<int:lot_id>/documents/<int:document_id>.pdf",
+        views.supplier_document,
+        name="supplier_document",
+    ),
     path("lots/<int:lot_id>/release/", views.lot_release, name="release"),
     path("lots/<int:lot_id>/reject/", views.lot_reject, name="reject"),
     path("lots/<int:lot_id>/override/", views.override_request, name="override"),

@@ -12,6 +12,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods, require_POST
 
 from anagen.accounts.permissions import can, require_permission
@@ -243,6 +244,21 @@ def coa_pdf(request: ClinicRequest, lot_id: int) -> FileResponse:
         coa.pdf.open("rb"),
         content_type="application/pdf",
         filename=f"coa-{lot.lot_number}.pdf",
+    )
+
+
+@require_permission("product.view")
+def supplier_document(request: ClinicRequest, lot_id: int, document_id: int) -> FileResponse:
+    """A supplier document of the lot (a PDF, checked at upload), as stored."""
+    lot = selectors.get_lot(request.clinic, lot_id)
+    doc = lot.documents.filter(pk=document_id).first()
+    if doc is None or not doc.file:
+        raise Http404("No such document for this lot.")
+    name = slugify(doc.title.removesuffix(".pdf")) or "document"
+    return FileResponse(
+        doc.file.open("rb"),
+        content_type="application/pdf",
+        filename=f"{lot.lot_number}-{name}.pdf",
     )
 
 
