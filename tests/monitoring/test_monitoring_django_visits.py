@@ -263,23 +263,28 @@ def _change_rows(html: str) -> dict[str, list[str]]:
     return rows
 
 
-def test_the_baseline_visit_shows_its_own_values_as_the_baseline(client, nurse, patient):
+def test_the_baseline_visit_says_it_is_the_reference_with_its_values(client, nurse, patient):
+    """It showed a change table against itself: global assessment "0" at baseline beside
+    "—" at this visit, and "no baseline photo" beside its own photos (review)."""
     base = services.record_visit(
         patient,
         nurse,
         {"visit_date": date.today() - timedelta(days=90), "is_baseline": True,
          "density_per_cm2": 122, "mean_diameter_um": 55},
+        photos=[services.PhotoUpload(jpeg_upload(), "global", "vertex")],
     )  # fmt: skip
     services.record_visit(
         patient, nurse, {"visit_date": date.today(), "density_per_cm2": 134, "global_assessment": 2}
     )
     client.force_login(nurse)
     html = client.get(f"/monitoring/{patient.pk}/visits/{base.pk}/").content.decode()
-    assert _change_rows(html) == {
-        "Density (/cm²)": ["122.0", "122.0", "baseline"],
-        "Mean diameter (µm)": ["55.0", "55.0", "baseline"],
-        "Global assessment": ["0", "—", "baseline"],
-    }
+    reference = re.search(r'<p id="baseline-reference">(.*?)</p>', html, re.S).group(1)
+    assert (
+        "later visits are compared with its values (density 122.0 /cm², mean diameter "
+        "55.0 µm)" in reference
+    )
+    assert "<tbody>" not in html.split('id="change"')[1].split("</section>")[0]
+    assert "no baseline photo" not in html and 'class="photo-pairs one"' in html
 
 
 def test_every_change_row_has_a_baseline_this_visit_and_change_cell(client, nurse, patient):

@@ -648,6 +648,9 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
         "pairs": pairs,
         "trichoscopy": [p for p in photos if p.kind == Photo.Kind.TRICHOSCOPY],
         "base": base,
+        # The baseline's own page has nothing to compare with (it showed "Baseline 0" beside
+        # its global assessment "—", and "no baseline photo" beside its own photos).
+        "own_baseline": base is not None and base.pk == visit.pk,
         "proposal": proposal,
         "decisions": decisions,
         "events": list(visit.adverse_events.filter(voided_at__isnull=True)) if show_events else [],
