@@ -478,6 +478,20 @@ class TestTraceOfTreatmentSessions:
         assert row["vials"] == 3
         assert row["sessions"] == [f"session:{session.pk}"]
 
+    def test_the_patients_lot_list_gives_the_dose_and_the_session_as_the_trace_does(
+        self, treated, client, clinic_a, quality, make_user
+    ):
+        """It showed "—" for every session draw and "session:57" (review)."""
+        lot, patient, session, today = treated
+        client.force_login(quality)
+        page = client.get(f"/products/patients/{patient.pk}/lots/").content.decode()
+        assert "<td>1.00</td>" in page and "<td>0.50</td>" in page
+        assert "session:" not in page and "treatment session" in page  # quality: no link
+        client.force_login(make_user(Role.ADMIN, clinic_a, username="adm"))
+        page = client.get(f"/products/patients/{patient.pk}/lots/").content.decode()
+        link = f'<a href="/sessions/{patient.pk}/{session.pk}/">session of {today:%Y-%m-%d}</a>'
+        assert link in page
+
     def test_the_trace_page_and_recall_csv_show_the_dose(self, treated, client, clinic_a, quality):
         lot, _, _, today = treated
         client.force_login(quality)

@@ -252,7 +252,8 @@ def draws_of_lot(lot: Lot) -> QuerySet[VialDraw]:
 SESSION_REF_PREFIX = "session:"  # treatments.services draws with session_ref "session:<pk>"
 
 
-def _session_pk(ref: str) -> int | None:
+def session_pk(ref: str) -> int | None:
+    """The treatment session a draw was made for ("session:57" → 57), or None."""
     if not ref.startswith(SESSION_REF_PREFIX):
         return None
     number = ref.removeprefix(SESSION_REF_PREFIX)
@@ -274,7 +275,7 @@ def draw_doses(draws: list[VialDraw]) -> dict[int, Decimal | None]:
     }
     by_session: dict[int, list[VialDraw]] = {}
     for d in draws:
-        pk = _session_pk(d.session_ref)
+        pk = session_pk(d.session_ref)
         if d.dose_volume_ml is None and pk is not None and d.returned_at is None:
             by_session.setdefault(pk, []).append(d)
     if not by_session:
@@ -311,7 +312,7 @@ def sessions_by_ref(clinic_id: int, refs: list[str]) -> dict[str, Any]:
     are free text typed at the point of care ("S-7") have no session and are left out."""
     from anagen.treatments.models import TreatmentSession  # treatments builds on products
 
-    pks = {pk for ref in refs if (pk := _session_pk(ref)) is not None}
+    pks = {pk for ref in refs if (pk := session_pk(ref)) is not None}
     if not pks:
         return {}
     sessions = TreatmentSession.objects.filter(clinic_id=clinic_id, pk__in=pks).only(

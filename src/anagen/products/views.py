@@ -451,14 +451,18 @@ def recall_pdf(request: ClinicRequest, lot_id: int) -> HttpResponse:
 @require_permission("recall.manage")
 def patient_lots(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = patient_selectors.get_patient(request.clinic, patient_id)
+    draws = list(selectors.draws_of_patient(request.clinic, patient))
+    # The dose as the lot trace gives it (from the session's injected volume), and the
+    # session as a link, not its reference ("—" and "session:57" were shown: review).
+    doses = selectors.draw_doses(draws)
+    rows = [
+        {"draw": d, "dose_ml": doses.get(d.pk), "session_id": selectors.session_pk(d.session_ref)}
+        for d in draws
+    ]
     return render(
         request,
         "products/patient_lots.html",
-        {
-            "patient": patient,
-            "draws": list(selectors.draws_of_patient(request.clinic, patient)),
-            **_dates(request.clinic),
-        },
+        {"patient": patient, "rows": rows, **_dates(request.clinic)},
     )
 
 
