@@ -87,6 +87,10 @@ def test_excursions_of_a_recalled_lot_no_longer_await_a_decision(
     # The recalled lot is out of use for good; only the other lot still needs a decision.
     assert counts["flagged"] == 1 and counts["blocked"] == 1
     assert [e.lot for e in selectors.awaiting_decision(clinic_a)] == [other]
+    # The count's link lists the same lot: the recalled one is under "recalled" (a review
+    # followed "1 blocked" to a list of 2).
+    listed = selectors.filter_lots(clinic_a, state="blocked", today=today, warning_days=60)
+    assert list(listed) == [other]
 
 
 def test_support_names_are_used():
@@ -104,6 +108,11 @@ def test_expired_lots_with_vials_on_hand_are_counted_for_taking_out_of_stock(
     )
     text = card(client)
     assert "1 expired with vials on hand</a></strong> · take them out of stock" in text
-    assert f'href="{reverse("products:lots")}?state=expired"' in text
+    assert f'href="{reverse("products:lots")}?state=expired_on_hand"' in text
+    today = timezone.localdate()
+    on_hand = selectors.filter_lots(
+        used_lot.clinic, state="expired_on_hand", today=today, warning_days=60
+    )
+    assert list(on_hand) == [used_lot]
     type(used_lot).objects.filter(pk=used_lot.pk).update(quantity_on_hand=0)
     assert "0 expired with vials on hand" in card(client)  # nothing left to take out

@@ -327,8 +327,12 @@ class SpecOut(Schema):
 
 
 class LotFilter(Schema):
-    state: str = Field("", description="quarantined, released, rejected, recalled, blocked, "
-                       "expiring, expired")  # fmt: skip
+    state: str = Field(
+        "",
+        description="quarantined, released, rejected, recalled, blocked (lots in use: a "
+        "recalled lot is listed as recalled), expiring, expired, expired_on_hand (in use, "
+        "with vials left)",
+    )
     product_id: int | None = Field(None, ge=1, le=selectors.MAX_DB_ID)
     q: str = Field("", max_length=100)
 

@@ -466,7 +466,7 @@ class SettingsForm(OpenedValuesForm, forms.Form):
 class LotFilterForm(forms.Form):
     state = forms.ChoiceField(
         required=False,
-        choices=[("", "All")] + [(s, s.capitalize()) for s in LOT_FILTERS],
+        choices=[("", "All"), *LOT_FILTERS.items()],
         label="Status",
     )
     product = forms.ModelChoiceField(

@@ -102,7 +102,18 @@ def get_lot(clinic: Clinic, lot_id: int) -> Lot:
     return _get(lots_of(clinic), lot_id, "lot")
 
 
-LOT_FILTERS = ("quarantined", "released", "rejected", "recalled", "blocked", "expiring", "expired")
+# Filter → label. "blocked" and "expired on hand" are the dashboard's counts, which link here:
+# lots still in use (a recalled lot is blocked too, and listed under "recalled").
+LOT_FILTERS = {
+    "quarantined": "Quarantined",
+    "released": "Released",
+    "rejected": "Rejected",
+    "recalled": "Recalled",
+    "blocked": "Blocked (in use)",
+    "expiring": "Expiring",
+    "expired": "Expired (all)",
+    "expired_on_hand": "Expired, vials on hand",
+}
 
 
 def filter_lots(
@@ -118,11 +129,13 @@ def filter_lots(
     if state in (s.value for s in LotStatus):
         qs = qs.filter(status=state)
     elif state == "blocked":
-        qs = qs.filter(blocked=True)
+        qs = qs.filter(status__in=LIVE_STATUSES, blocked=True)
     elif state == "expiring":
         qs = qs.filter(expiring_lots(today, warning_days))
     elif state == "expired":
         qs = qs.filter(expiry_date__lt=today)
+    elif state == "expired_on_hand":
+        qs = qs.filter(status__in=LIVE_STATUSES, expiry_date__lt=today, quantity_on_hand__gt=0)
     if product_id:
         qs = qs.filter(product_id=product_id)
     for term in printed_code(q).split():
