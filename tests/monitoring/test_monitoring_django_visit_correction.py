@@ -249,6 +249,33 @@ def test_a_measurement_correction_is_checked_and_a_refusal_changes_nothing(measu
     assert (measured.density_per_cm2, measured.hair_count) == (0, None)
 
 
+def test_a_density_worked_out_from_the_count_follows_the_corrected_count(client, patient, nurse):
+    """Only the count changed, the density (count ÷ area, never typed) was refused as no
+    longer count ÷ area (review); it now follows the count, in the page and the service."""
+    visit = services.record_visit(
+        patient, nurse,
+        {"visit_date": date.today() - timedelta(days=2), "target_area_cm2": 0.5, "hair_count": 90},
+    )  # fmt: skip
+    m = visit.measurements.get()
+    assert m.density_per_cm2 == 180
+    client.force_login(nurse)
+    form = client.get(measurement_url(patient, m)).content.decode()
+    found = re.findall(r'name="(opened-[a-z_0-9]+)" value="([^"]*)"', form)
+    shown = dict(re.findall(r'name="([a-z_0-9]+)"[^>]*value="([^"]*)"', form))
+    post = {**shown, **{n: unescape(v) for n, v in found}}
+    post.update({"hair_count": "95", "reason": "count typed 90"})
+    response = client.post(measurement_url(patient, m), post)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    m.refresh_from_db()
+    assert (m.hair_count, m.density_per_cm2) == (95, 190)
+    # A density the person types with it is checked against the count as before.
+    with pytest.raises(services.MonitoringError) as info:
+        services.correct_measurement(
+            m, nurse, {"hair_count": 100, "density_per_cm2": 150}, "typo in count"
+        )
+    assert "density_per_cm2" in info.value.errors
+
+
 def test_an_image_analysis_measurement_is_corrected_on_its_analysis(measured, nurse):
     from anagen.monitoring.models import Measurement
 

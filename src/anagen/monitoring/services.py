@@ -1172,6 +1172,22 @@ def record_visit(
     return visit
 
 
+def _density_follows_count(stored: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
+    """A correction of the count or the area, the density left out, where the stored density
+    is count ÷ area: it follows them (it was refused as no longer count ÷ area, and the nurse
+    had never typed it)."""
+    if "density_per_cm2" in sent or not {"hair_count", "target_area_cm2"} & set(sent):
+        return False
+    count, area, density = (
+        stored.get("hair_count"), stored.get("target_area_cm2"), stored.get("density_per_cm2")
+    )  # fmt: skip
+    if count is None or not area or density is None:
+        return False
+    return round(count / float(area), DERIVED_DENSITY_DECIMALS) == round(
+        float(density), DERIVED_DENSITY_DECIMALS
+    )
+
+
 def _lock_visit(visit: Visit) -> Visit:
     """The visit's row, locked until the transaction ends, as it stands now: a void
     (void_record locks it too) and an addition to the visit cannot pass each other."""
@@ -1240,7 +1256,10 @@ def revise_measurement(
         fresh = Measurement.objects.select_for_update().get(pk=measurement.pk)
         _writable(fresh, "measurement")  # voided by someone else since it was read
         if partial:
-            data = {**{f: getattr(fresh, f) for f in MEASUREMENT_FIELDS}, **data}
+            stored = {f: getattr(fresh, f) for f in MEASUREMENT_FIELDS}
+            if _density_follows_count(stored, data):
+                stored["density_per_cm2"] = None  # derived again from the corrected values
+            data = {**stored, **data}
         values, density_derived = clean_measurements(data)
         if not _has_measurement(values):
             raise MonitoringError({"__all__": ["Enter at least one measurement."]})
