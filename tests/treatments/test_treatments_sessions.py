@@ -478,3 +478,26 @@ def test_the_session_page_says_when_its_lot_was_recalled_since(
     assert "lot recalled since" not in client.get(url).content.decode()
     products.recall_lot(lot, make_user(Role.QUALITY, clinic_a, username="qa"), "supplier notice")
     assert "lot recalled since" in client.get(url).content.decode()
+
+
+def test_a_session_entered_after_its_lots_recall_is_offered_the_lot_with_a_warning(
+    client, clinic_a, clinician, ready, lot, make_user
+):
+    from django.utils import timezone
+
+    from anagen.products import services as products
+    from anagen.products.models import Lot, LotDecision
+
+    patient, _ = ready
+    earlier = timezone.now() - timedelta(days=9)
+    # Released nine days ago (the builder sets the status alone; the rule reads decisions).
+    LotDecision.objects.create(
+        clinic=clinic_a, lot=lot, kind="release", decided_at=earlier, decided_by=clinician
+    )
+    Lot.objects.filter(pk=lot.pk).update(decided_at=earlier, received_at=earlier)
+    products.recall_lot(lot, make_user(Role.QUALITY, clinic_a, username="qa"), "supplier notice")
+    client.force_login(clinician)
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    page = client.post(f"/sessions/{patient.pk}/new/", {"performed_on": yesterday}).content
+    assert f"lot {lot.lot_number}" in page.decode()
+    assert "recalled since: recording it puts the patient on the recall" in page.decode()

@@ -7,6 +7,7 @@ from django import forms
 
 from anagen.core.forms import DecimalCommaField, form_field
 from anagen.core.text import decimal_comma, without_api_hint
+from anagen.products.models import LotStatus
 from anagen.treatments import scalp_zones
 from anagen.treatments.models import GraftRecord, Modality
 
@@ -144,7 +145,13 @@ class SessionForm(forms.Form):
             (
                 lot.pk,
                 f"{lot.product.name} lot {lot.lot_number} (exp {lot.expiry_date}, "
-                f"{lot.quantity_on_hand} on hand)",
+                f"{lot.quantity_on_hand} on hand)"
+                # Offered for a session dated before the lot's recall (entered afterwards).
+                + (
+                    " — recalled since: recording it puts the patient on the recall"
+                    if lot.status == LotStatus.RECALLED
+                    else ""
+                ),
             )
             for lot in lots
         ]
