@@ -15,6 +15,7 @@ import time
 from datetime import date, timedelta
 
 import pytest
+from django.core import signing
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
@@ -173,6 +174,28 @@ def test_a_ticket_is_honoured_only_for_the_same_person_patient_and_unaltered(
         url(other_patient),
         {"visit_date": date.today().isoformat(), "hair_count": "120", "pull_test": "not_done",
          "held_photo_frontal": ticket},
+    )  # fmt: skip
+    assert response.status_code == 400 and not Visit.objects.exists()
+    assert "no longer kept" in response.context["form"].errors["photo_frontal"][0]
+
+
+def test_a_ticket_of_another_format_is_not_honoured_and_does_not_crash(
+    client, clinic_a, nurse, patient
+):
+    """A ticket signed by an earlier version (without the checks' findings) is like a lost one."""
+    client.force_login(nurse)
+    first = refused_with(client, patient, photo_frontal=png())
+    held = first.context["held_photos"][0][0]
+    older = signing.dumps(
+        {"c": clinic_a.pk, "u": nurse.pk, "p": patient.pk, "f": held.field, "s": held.path},
+        salt=held_photos._SALT,
+        compress=True,
+    )
+    assert held_photos.redeem(older, clinic_a, nurse, patient) is None
+    response = client.post(
+        url(patient),
+        {"visit_date": date.today().isoformat(), "hair_count": "120", "pull_test": "not_done",
+         "held_photo_frontal": older},
     )  # fmt: skip
     assert response.status_code == 400 and not Visit.objects.exists()
     assert "no longer kept" in response.context["form"].errors["photo_frontal"][0]

@@ -110,7 +110,10 @@ def redeem(ticket: str, clinic: Clinic, user: User, patient: Patient) -> HeldPho
     path = str(claim.get("s", ""))
     if not path.startswith(f"{ROOT}/{clinic.pk}/") or not default_storage.exists(path):
         return None
-    return _held(claim, ticket, default_storage.size(path))
+    try:
+        return _held(claim, ticket, default_storage.size(path))
+    except (KeyError, TypeError, ValueError):  # signed by us, but not as this version writes
+        return None
 
 
 def release(held: HeldPhoto) -> None:
