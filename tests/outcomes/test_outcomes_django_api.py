@@ -31,6 +31,27 @@ def test_cohort_summary_matches_the_page(client, clinician, sim_cohort, api_toke
     assert page.status_code == 302  # pages use the session, not tokens
 
 
+def test_answers_about_exosome_treatment_carry_the_investigational_notice(
+    client, clinician, sim_cohort, api_token, clinic_a
+):
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    everyone = client.get("/api/v1/outcomes/cohort", headers=headers).json()
+    assert "exosome" in everyone["arms"]
+    assert "not approved" in everyone["investigational_notice"]
+    prp = client.get("/api/v1/outcomes/cohort", {"combination": "prp"}, headers=headers).json()
+    assert prp["arms"] == ["prp"] and prp["investigational_notice"] is None
+    treated = Patient.objects.filter(sessions__modality="exosome").first()
+    progress = client.get(
+        f"/api/v1/outcomes/patients/{treated.pk}/progress?forecast=true", headers=headers
+    ).json()
+    assert "not approved" in progress["investigational_notice"]
+    assert progress["forecast"]["ok"] and "exosome" in progress["forecast"]["plan"].split("+")
+    assert any("investigational" in n for n in progress["forecast"]["notes"])
+    untreated = Patient.objects.exclude(sessions__modality="exosome").first()
+    other = client.get(f"/api/v1/outcomes/patients/{untreated.pk}/progress", headers=headers)
+    assert other.json()["investigational_notice"] is None
+
+
 def test_cohort_filters_are_checked_as_on_the_page(client, clinician, sim_cohort, api_token,
                                                   clinic_a):  # fmt: skip
     headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}

@@ -21,6 +21,13 @@ from anagen.outcomes import selectors
 from anagen.outcomes.forms import CohortFilterForm
 from anagen.patients.selectors import log_request_access
 from anagen.reports.cohort import filter_form
+from anagen.simulation.treatments import models_exosome
+
+# Given wherever an answer concerns exosome treatment, as the pages show the clinic's notice.
+INVESTIGATIONAL_NOTICE = (
+    "Investigational product: exosome products are not approved for hair loss in most "
+    "jurisdictions. These figures are measurements, not evidence that the treatment works."
+)
 
 router = Router(tags=["outcomes"])
 
@@ -109,7 +116,11 @@ def cohort_summary(request: ClinicRequest, q: Query[CohortQuery]):
         deidentified=_deidentified(request),
         allow_stale=True,  # then data_freshness.stale is true and data_freshness.notice says so
     )
-    return view.to_dict()
+    out = view.to_dict()
+    out["investigational_notice"] = (
+        INVESTIGATIONAL_NOTICE if models_exosome(out.get("arms") or ()) else None
+    )
+    return out
 
 
 @router.get(
@@ -122,4 +133,5 @@ def patient_progress(request: ClinicRequest, patient_id: int, forecast: bool = F
     patient = selectors.get_patient(request.clinic, patient_id)
     log_request_access(request, patient, channel="api")
     result = selectors.patient_progress(patient, with_forecast=forecast)
-    return {"patient_id": patient.pk, **result.to_dict()}
+    notice = INVESTIGATIONAL_NOTICE if models_exosome(result.modalities) else None
+    return {"patient_id": patient.pk, "investigational_notice": notice, **result.to_dict()}

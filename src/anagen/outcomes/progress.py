@@ -18,6 +18,7 @@ from anagen.outcomes.sources import SOURCE_ORDER, same_source_pair
 from anagen.simulation.errors import SimulationInputError
 from anagen.simulation.forecast import FORECAST_LABEL, forecast
 from anagen.simulation.params import LUDWIG_SHRINK, NORWOOD_SHRINK
+from anagen.simulation.treatments import EXOSOME_NOTE, models_exosome
 
 # The measures shown per visit, in table order (cumulative thickness is derived).
 MEASURES: tuple[str, ...] = (
@@ -386,6 +387,8 @@ def forecast_panel(
     except SimulationInputError as exc:
         return ForecastPanel(False, f"No forecast: {exc}")
     notes = list(f.notes) + [FORECAST_LABEL]
+    if models_exosome([plan]):
+        notes.append(EXOSOME_NOTE)
     if base is None or base <= 0:
         notes.append("No baseline density: virtual patients are not matched to this patient.")
     left_out = sorted(set(modalities) - set(FORECAST_PLAN_PARTS) - {"none"})

@@ -25,7 +25,7 @@ from .errors import (
 from .forecast import DEFAULT_N_VIRTUAL, forecast, plausibility
 from .measurement import Dropout, MeasurementParams
 from .params import MAX_DENSITY_PER_CM2, Region, canonical_stage
-from .treatments import ARM_NAMES
+from .treatments import ARM_NAMES, EXOSOME_NOTE, models_exosome
 from .trial import (
     MAX_DROPOUT_PER_YEAR,
     NoAnalysableReplicatesError,
@@ -228,16 +228,10 @@ def _design(
     )
 
 
-# Printed with every output that models an exosome arm or plan (the web pages and PDFs carry
-# the clinic's investigational notice; REF A§7 and B§3 for the evidence).
-EXOSOME_NOTE = (
-    "Exosome: investigational, not approved in most jurisdictions. The model's exosome effect "
-    "is an assumption calibrated to low-certainty evidence (REF A§7, B§3), not a finding."
-)
 
 
 def _exosome_note(arms: Sequence[str]) -> None:
-    if any("exosome" in str(arm).split("+") for arm in arms):
+    if models_exosome(arms):
         print(EXOSOME_NOTE)
 
 

@@ -34,6 +34,19 @@ from .errors import (
 INF = math.inf
 
 
+# Given with every output that models an exosome arm or plan (CLI, forecast panel and API;
+# the web pages and PDFs also carry the clinic's notice; REF A§7 and B§3 for the evidence).
+EXOSOME_NOTE = (
+    "Exosome: investigational, not approved in most jurisdictions. The model's exosome effect "
+    "is an assumption calibrated to low-certainty evidence (REF A§7, B§3), not a finding."
+)
+
+
+def models_exosome(arms: Iterable[str]) -> bool:
+    """Whether any arm or plan (``a+b`` combinations included) has an exosome part."""
+    return any("exosome" in str(arm).split("+") for arm in arms)
+
+
 @dataclass(frozen=True)
 class Piece:
     start: float
