@@ -228,8 +228,6 @@ def _design(
     )
 
 
-
-
 def _exosome_note(arms: Sequence[str]) -> None:
     if models_exosome(arms):
         print(EXOSOME_NOTE)
