@@ -497,6 +497,44 @@ def test_change_is_taken_within_one_measurement_source():
     )
 
 
+def test_hair_counts_of_different_target_areas_are_not_compared():
+    """A 0.5 cm² count of 58 after a 1 cm² count of 106 is not a loss of 48 hairs."""
+    visits = pd.DataFrame(
+        {
+            "patient_id": [1, 1, 2, 2],
+            "visit_id": [1, 2, 3, 4],
+            "visit_date": [DAY0, DAY0 + pd.Timedelta(weeks=12)] * 2,
+            "is_baseline": [True, False, True, False],
+        }
+    )
+    m = pd.DataFrame(
+        {
+            "visit_id": [1, 2, 3, 4],
+            "measurement_id": [1, 2, 3, 4],
+            "manual": True,
+            **{c: np.nan for c in cohort.MEASURED_COLUMNS},
+            cohort.AREA_COLUMN: [1.0, 0.5, 1.0, 1.0],
+        }
+    )
+    m["hair_count"] = [106.0, 58.0, 100.0, 104.0]
+    m["density_per_cm2"] = [106.0, 116.0, 100.0, 104.0]
+    long = cohort.build_long(visits, m, "hair_count")
+    rows = long.rows.set_index("patient_id")
+    assert np.isnan(rows.loc[1, "change"]) and rows.loc[1, "value"] == 58.0
+    assert rows.loc[2, "change"] == 4.0
+    assert long.area_mismatch_ids.tolist() == [1] and long.source_mismatch_ids.size == 0
+    attributes = pd.DataFrame({"patient_id": [1, 2], "arm": ["prp", "prp"]})
+    by_visit = cohort.analyse_cohort(long, attributes, cohort.CohortOptions()).sections["by_visit"]
+    assert [r["mean"] for r in by_visit.data["rows"]] == [4.0]
+    assert "1 follow-up hair count of 1 patient left out: counted over another target area" in (
+        by_visit.missing_data
+    )
+    # Density is count ÷ area: it is compared.
+    density = cohort.build_long(visits, m, "density_per_cm2")
+    assert density.rows.set_index("patient_id").loc[1, "change"] == 10.0
+    assert density.area_mismatch_ids.size == 0
+
+
 def test_the_mmrm_takes_one_source_per_patient_so_each_has_one_baseline():
     """A patient measured by hand at week 4 and by image analysis at week 12 had two
     baselines, and the MMRM refused them: the fit was dropped for the whole cohort."""

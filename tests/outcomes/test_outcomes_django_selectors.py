@@ -187,6 +187,17 @@ def test_measurement_choice_baseline_and_unscheduled_visits(
     assert base.is_baseline
 
 
+def test_the_analysis_tables_carry_each_counts_target_area(
+    clinic_a, clinician, make_patient, record_visit
+):
+    p = make_patient(clinic_a, clinician)
+    record_visit(p, clinician, 0, baseline=True, hair_count=106, density_per_cm2=106.0)
+    record_visit(p, clinician, 30, hair_count=58, density_per_cm2=116.0, target_area_cm2=0.5)
+    tables = selectors.analysis_tables(clinic_a)
+    long = cohort.build_long(tables.visits, tables.measurements, "hair_count")
+    assert np.isnan(long.rows["change"].iloc[0]) and long.area_mismatch_ids.tolist() == [p.pk]
+
+
 def test_patient_progress_changes_photos_and_forecast(
     clinic_a, clinician, make_patient, record_visit
 ):

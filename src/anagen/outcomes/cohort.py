@@ -117,6 +117,9 @@ OUTCOMES: dict[str, Outcome] = {
         ),
     )
 }
+# The area a hair count was taken over (cm²): counts of areas of different sizes are not
+# compared (density, count ÷ area, is).
+AREA_COLUMN = "target_area_cm2"
 MEASURED_COLUMNS = (
     "hair_count",
     "density_per_cm2",
@@ -199,6 +202,8 @@ class LongTable:
     censored_visit_ids: np.ndarray = field(default_factory=_no_ids)
     # One patient id per analysed visit with a value but no baseline of the same source.
     source_mismatch_ids: np.ndarray = field(default_factory=_no_ids)
+    # One patient id per analysed hair count taken over another area than the baseline's.
+    area_mismatch_ids: np.ndarray = field(default_factory=_no_ids)
 
 
 def treatment_courses(sessions: pd.DataFrame) -> pd.DataFrame:
@@ -253,12 +258,12 @@ def pick_by_source(measurements: pd.DataFrame) -> pd.DataFrame:
     return m.drop_duplicates(["visit_id", "manual"], keep="first")
 
 
-def _source_values(m: pd.DataFrame, outcome: str, manual: bool) -> pd.Series:
-    """visit_id -> the outcome's value in that visit's latest measurement of one source."""
-    if m.empty or outcome not in m:
+def _source_values(m: pd.DataFrame, column: str, manual: bool) -> pd.Series:
+    """visit_id -> ``column`` of that visit's latest measurement of one source."""
+    if m.empty or column not in m:
         return pd.Series(dtype=float)
     sub = m[m["manual"].astype(bool) == manual]
-    return pd.Series(sub[outcome].to_numpy(dtype=float), index=sub["visit_id"].to_numpy())
+    return pd.Series(sub[column].to_numpy(dtype=float), index=sub["visit_id"].to_numpy())
 
 
 def build_long(
@@ -273,7 +278,9 @@ def build_long(
     baseline's manual value, else its image-analysis value minus the baseline's
     image-analysis value (a hand count of 1 cm² and an engine's 0.18 cm² field are not
     compared). A visit with a value but no baseline of the same source keeps its value, has
-    no change, and is counted in ``source_mismatch_ids``. Rows carry the ``baseline`` and
+    no change, and is counted in ``source_mismatch_ids``. A hair count taken over another
+    target area than the baseline's count (``AREA_COLUMN``, where the measurements carry it)
+    has no change either, and is counted in ``area_mismatch_ids``. Rows carry the ``baseline`` and
     ``source`` ("manual" or "imaging") their change was taken from; ``baselines`` holds
     each patient's baseline value (manual, else image analysis).
 
@@ -360,19 +367,36 @@ def build_long(
     source = np.where(by_manual, "manual", np.where(by_imaging, "imaging", ""))
     v = v.assign(value=value.astype(float), baseline=baseline.astype(float), source=source)
     v = v.assign(change=v["value"] - v["baseline"])
+    other_area = np.zeros(len(v), bool)
+    if outcome == "hair_count" and AREA_COLUMN in m:
+        # Areas of the same source as the values compared (a missing area: not compared).
+        areas = {src: _source_values(m, AREA_COLUMN, src) for src in (True, False)}
+        v_area = np.where(by_manual, per_visit(v["visit_id"], areas[True]),
+                          per_visit(v["visit_id"], areas[False]))  # fmt: skip
+        b_area = np.where(by_manual, per_visit(v["baseline_visit_id"], areas[True]),
+                          per_visit(v["baseline_visit_id"], areas[False]))  # fmt: skip
+        other_area = (by_manual | by_imaging).to_numpy() & ~np.isclose(v_area, b_area)
+        v = v.assign(change=v["change"].where(~other_area), _other_area=other_area)
     # Visits without a value cannot stand for their window; of the rest, those with a
     # change first, then the one nearest the nominal day.
     v = v[v["value"].notna()]
     v = v.assign(_dist=np.abs(v["day"] - 7.0 * v["week"]), _nochange=v["change"].isna())
     v = v.sort_values(["patient_id", "week", "_nochange", "_dist", "visit_id"], kind="stable")
     v = v.drop_duplicates(["patient_id", "week"], keep="first")
-    mismatch = v.loc[v["change"].isna(), "patient_id"].to_numpy(dtype=np.int64)
+    if "_other_area" in v:
+        area_mismatch = v.loc[v["_other_area"], "patient_id"].to_numpy(dtype=np.int64)
+        mismatch = v.loc[v["change"].isna() & ~v["_other_area"], "patient_id"]
+        mismatch = mismatch.to_numpy(dtype=np.int64)
+    else:
+        area_mismatch = _no_ids()
+        mismatch = v.loc[v["change"].isna(), "patient_id"].to_numpy(dtype=np.int64)
     rows = v[["patient_id", "visit_id", "week", "day", "value", "change", "baseline", "source"]]
     rows = rows.astype({"source": object}).reset_index(drop=True)
     baselines = base[["patient_id", "baseline_date", "baseline"]].reset_index(drop=True)
     return LongTable(
         outcome, rows, baselines, int(base_visits.shape[0]), n_unscheduled, n_before,
         late_baseline_ids=late_ids, censored_visit_ids=censored, source_mismatch_ids=mismatch,
+        area_mismatch_ids=area_mismatch,
     )  # fmt: skip
 
 
@@ -719,6 +743,14 @@ def analyse_cohort(
             f"patient{'s' if n_pat != 1 else ''} left out: measured by a different source "
             "(manual count or image analysis) than the baseline, which has no value of that "
             "source; change is taken only within one source."
+        )
+    other_area = long.area_mismatch_ids[np.isin(long.area_mismatch_ids, ids)]
+    if other_area.size:
+        n_pat = int(np.unique(other_area).size)
+        missing += (
+            f" {other_area.size} follow-up hair count{'s' if other_area.size != 1 else ''} of "
+            f"{n_pat} patient{'s' if n_pat != 1 else ''} left out: counted over another target "
+            "area than the baseline's, so the counts are not comparable (density is)."
         )
     sections["by_visit"] = Section(
         "by_visit", title_cbv, True, data={"rows": table, "level": options.level},

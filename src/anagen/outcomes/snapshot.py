@@ -22,8 +22,9 @@ import pyarrow.parquet as pq
 # 3: events.related_lot (the lot an adverse event names);
 # 4: sessions has a row per session and lot (a session that used two lots has two rows);
 # 5: visits.hgq_bald_spot scores a smaller bald spot higher (monitoring migration 0006 turned
-#    the stored answers without a write the data fingerprint would see).
-FORMAT_VERSION = 5
+#    the stored answers without a write the data fingerprint would see);
+# 6: measurements.target_area_cm2 (hair counts are compared only over areas of one size).
+FORMAT_VERSION = 6
 TABLES: tuple[str, ...] = (
     "visits",
     "measurements",
