@@ -768,3 +768,19 @@ def test_a_whole_day_is_midnight_to_midnight_where_the_clinic_is(clinic_a):
         start, end = fhir_export._day_span(date(2026, 12, 5))
     # Written as UTC instants: 10:00 UTC the day before is midnight in Kiritimati.
     assert (start, end) == ("2026-12-04T10:00:00+00:00", "2026-12-05T10:00:00+00:00")
+
+
+def test_every_adverse_event_outcome_has_a_code_of_the_code_system_it_names(treated):
+    from anagen.monitoring.models import AdverseEvent
+
+    outcomes = {value for value, _ in AdverseEvent._meta.get_field("outcome").choices}
+    assert outcomes == set(fhir_export.AE_OUTCOME)
+    # The codes of http://terminology.hl7.org/CodeSystem/adverse-event-outcome (FHIR R4B).
+    code_system = {"resolved", "recovering", "ongoing", "resolvedWithSequelae", "fatal", "unknown"}
+    assert {code for code, _ in fhir_export.AE_OUTCOME.values()} <= code_system
+    patient, data = treated
+    resources = _by_url(_bundle_of(fhir_export.patient_bundle_json(patient)))
+    event = data["event"]
+    outcome = resources[fhir_export.urn(patient.clinic_id, "adverse-event", event.pk)]["outcome"]
+    assert outcome[0]["coding"][0]["code"] == fhir_export.AE_OUTCOME[event.outcome][0]
+    assert outcome[0]["text"] == event.get_outcome_display()

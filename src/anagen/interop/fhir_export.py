@@ -120,11 +120,16 @@ MEASURES: dict[str, tuple[str, str | None, str]] = {
     "target_area_cm2": ("Target area", "cm2", "cm²"),
 }
 
+# The app's outcome (CTCAE/ICH words) -> the code of
+# http://terminology.hl7.org/CodeSystem/adverse-event-outcome, which has exactly resolved,
+# recovering, ongoing, resolvedWithSequelae, fatal and unknown
+# (https://hl7.org/fhir/R4B/codesystem-adverse-event-outcome.html); the app's own words go in
+# the concept's text.
 AE_OUTCOME = {
-    "recovering": ("recovering", "Recovering/resolving"),
-    "recovered": ("recovered", "Recovered/resolved"),
-    "recovered_sequelae": ("recoveredWithSequelae", "Recovered/resolved with sequelae"),
-    "not_recovered": ("notRecovered", "Not recovered/not resolved"),
+    "recovering": ("recovering", "Recovering"),
+    "recovered": ("resolved", "Resolved"),
+    "recovered_sequelae": ("resolvedWithSequelae", "Resolved with Sequelae"),
+    "not_recovered": ("ongoing", "Ongoing"),
     "fatal": ("fatal", "Fatal"),
     "unknown": ("unknown", "Unknown"),
 }
@@ -759,7 +764,8 @@ class _Builder:
                                 "code": AE_OUTCOME[e.outcome][0],
                                 "display": AE_OUTCOME[e.outcome][1],
                             }
-                        ]
+                        ],
+                        "text": e.get_outcome_display(),
                     }
                 ],
             }
