@@ -145,6 +145,12 @@ def test_bad_input_is_refused_with_the_field_named_and_nothing_stored(
     assert not Patient.objects.exists()
 
 
+def test_a_contact_point_without_a_value_is_left_out_not_taken_for_a_duplicate(clinic_a, clerk):
+    empty = [{"system": "phone", "value": None}, {"system": "email", "value": None}]
+    result = import_patient_bundle(clinic_a, clerk, json.dumps(bundle(telecom=empty)))
+    assert (result.patient.phone, result.patient.email) == ("", "")
+
+
 def test_an_active_patient_not_deceased_imports(clinic_a, clerk):
     raw = json.dumps(bundle(active=True, deceasedBoolean=False))
     assert import_patient_bundle(clinic_a, clerk, raw).patient.medical_record_number == "EXT-0042"

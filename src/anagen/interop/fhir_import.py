@@ -179,8 +179,11 @@ def patient_fields(resource: dict[str, Any]) -> dict[str, Any]:
     if errors:
         raise ImportRefused(errors)
     telecom = resource.get("telecom") or []
-    phone = next((t.get("value", "") for t in telecom if t.get("system") == "phone"), "")
-    email = next((t.get("value", "") for t in telecom if t.get("system") == "email"), "")
+    # A contact point without a value (null or absent) says nothing: it is left out.
+    phone = next((str(t["value"]) for t in telecom
+                  if t.get("system") == "phone" and t.get("value")), "")  # fmt: skip
+    email = next((str(t["value"]) for t in telecom
+                  if t.get("system") == "email" and t.get("value")), "")  # fmt: skip
     addresses = resource.get("address") or []
     address = ""
     if addresses:

@@ -117,6 +117,15 @@ def _save(patient: Patient, user: User, reason: str) -> Patient:
         with transaction.atomic():
             save_with_history(patient, user, reason)
     except IntegrityError as exc:
+        taken = (
+            Patient.objects.filter(
+                clinic_id=patient.clinic_id, medical_record_number=patient.medical_record_number
+            )
+            .exclude(pk=patient.pk)
+            .exists()
+        )
+        if not taken:
+            raise  # not the one constraint a person can put right: a fault, not their input
         raise PatientError(
             {
                 "medical_record_number": [
