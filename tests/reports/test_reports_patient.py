@@ -5,6 +5,7 @@ adverse events, the investigational notice), handles an empty record, and respec
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from anagen.accounts.models import AccessLog
 from anagen.accounts.roles import Role
+from anagen.patients.models import Patient
 from anagen.reports import pdf, selectors
 
 from .factory import course
@@ -34,6 +36,16 @@ def treated(clinic_a, clinician, make_patient):
 def _html(patient) -> str:
     report = selectors.patient_report(patient, generated_at=timezone.now(), generated_by="test")
     return pdf.render_html("reports/patient_progress.html", selectors.report_context(report))
+
+
+def test_a_record_number_with_quotes_and_slashes_gives_a_safe_file_name(client, clinician, treated):
+    patient, _ = treated
+    Patient.objects.filter(pk=patient.pk).update(medical_record_number='AB"C;x=1/../é')
+    client.force_login(clinician)
+    pdf_header = client.get(f"/reports/patients/{patient.pk}/progress.pdf")["Content-Disposition"]
+    fhir_header = client.get(f"/interop/patients/{patient.pk}/fhir.json")["Content-Disposition"]
+    assert re.fullmatch(r'attachment; filename="progress-AB-C-x-1-\d{8}\.pdf"', pdf_header)
+    assert fhir_header == 'attachment; filename="fhir-AB-C-x-1.json"'
 
 
 def test_clinician_downloads_the_progress_report_and_the_access_is_logged(

@@ -9,7 +9,7 @@ from ninja import Query, Router
 from anagen.api.auth import guard
 from anagen.api.outcomes import CohortQuery, valid_cohort_form
 from anagen.core.http import ClinicRequest
-from anagen.patients.selectors import get_patient, log_request_access
+from anagen.patients.selectors import file_label, get_patient, log_request_access
 from anagen.reports import cohort, pdf
 from anagen.reports.views import patient_report_pdf_bytes, pdf_response
 
@@ -36,7 +36,7 @@ def patient_report(request: ClinicRequest, patient_id: int) -> HttpResponse:
     log_request_access(request, patient, channel="api")
     return pdf_response(
         patient_report_pdf_bytes(request, patient),
-        f"progress-{patient.medical_record_number}-{timezone.localdate():%Y%m%d}.pdf",
+        f"progress-{file_label(patient)}-{timezone.localdate():%Y%m%d}.pdf",
     )
 
 

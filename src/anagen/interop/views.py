@@ -6,13 +6,14 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods
 
 from anagen.accounts.permissions import require_permission
 from anagen.core.http import ClinicRequest
 from anagen.interop import analysis, fhir_export, fhir_import
 from anagen.interop.forms import FhirImportForm
-from anagen.patients.selectors import get_patient, log_request_access
+from anagen.patients.selectors import file_label, get_patient, log_request_access
 
 FHIR_JSON = "application/fhir+json"
 
@@ -24,8 +25,8 @@ def fhir_bundle(request: ClinicRequest, patient_id: int) -> HttpResponse:
     log_request_access(request, patient)
     body = fhir_export.patient_bundle_json(patient, base_url=request.build_absolute_uri("/"))
     response = HttpResponse(body, content_type=FHIR_JSON)
-    response["Content-Disposition"] = (
-        f'attachment; filename="fhir-{patient.medical_record_number}.json"'
+    response["Content-Disposition"] = content_disposition_header(
+        True, f"fhir-{file_label(patient)}.json"
     )
     response["Cache-Control"] = "no-store, private"
     return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -224,3 +225,11 @@ def log_access(
         path=path[:500],
         ip_address=ip_address,
     )
+
+
+def file_label(patient: Patient) -> str:
+    """The patient's record number as a part of a download's file name: other characters than
+    ASCII letters, digits, ``.``, ``_`` and ``-`` become ``-`` (quotes and semicolons broke the
+    Content-Disposition header; slashes are unsafe on disk), ``patient-<id>`` if none is left."""
+    label = re.sub(r"[^A-Za-z0-9._-]+", "-", patient.medical_record_number).strip("-.")
+    return label or f"patient-{patient.pk}"

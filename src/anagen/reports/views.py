@@ -5,18 +5,18 @@ from __future__ import annotations
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from anagen.accounts.permissions import can, require_permission
 from anagen.core.http import ClinicRequest
-from anagen.patients.selectors import get_patient, log_request_access
+from anagen.patients.selectors import file_label, get_patient, log_request_access
 from anagen.reports import cohort, pdf, selectors
 
 
 def pdf_response(content: bytes, filename: str, *, inline: bool = False) -> HttpResponse:
     response = HttpResponse(content, content_type="application/pdf")
-    kind = "inline" if inline else "attachment"
-    response["Content-Disposition"] = f'{kind}; filename="{filename}"'
+    response["Content-Disposition"] = content_disposition_header(not inline, filename)
     response["Cache-Control"] = "no-store, private"
     return response
 
@@ -38,7 +38,7 @@ def patient_report(request: ClinicRequest, patient_id: int) -> HttpResponse:
     content = patient_report_pdf_bytes(request, patient)
     return pdf_response(
         content,
-        f"progress-{patient.medical_record_number}-{timezone.localdate():%Y%m%d}.pdf",
+        f"progress-{file_label(patient)}-{timezone.localdate():%Y%m%d}.pdf",
         inline=request.GET.get("inline") == "1",
     )
 
