@@ -399,3 +399,9 @@ def test_a_stopped_treatment_is_said_above_the_forecast(
         m.startswith(f"Treatment was stopped at the visit of {later.visit_date} (“Stop (non-")
         for m in messages
     )
+    stopped = next(m for m in messages if m.startswith("Treatment was stopped"))
+    assert "the forecast below" in stopped
+    # Without a forecast (the progress PDF) the message does not point at one.
+    without = selectors.patient_progress(p, with_forecast=False).messages
+    stopped = next(m for m in without if m.startswith("Treatment was stopped"))
+    assert "forecast" not in stopped and stopped.endswith("”).")

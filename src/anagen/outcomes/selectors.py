@@ -882,10 +882,16 @@ def patient_progress(patient: Patient, *, with_forecast: bool = True) -> progres
             )
     stopped = stop_in_force(patient)
     if stopped is not None:
+        # The forecast is said only where it is shown (the progress PDF has none).
         result.messages.append(
             f"Treatment was stopped at the visit of {stopped.visit.visit_date} "
-            f"(“{stopped.get_decision_display()}”): the forecast below shows the plan's course "
-            "as if it went on, not what follows a stop."
+            f"(“{stopped.get_decision_display()}”)"
+            + (
+                ": the forecast below shows the plan's course as if it went on, not what "
+                "follows a stop."
+                if with_forecast
+                else "."
+            )
         )
     if with_forecast:
         result.forecast = progress.forecast_panel(
