@@ -67,3 +67,41 @@ def test_sane_defaults_construct():
     PopulationParams()
     MeasurementParams()
     assert CycleParams().version == PopulationParams().version
+
+
+def test_a_split_scalp_design_refuses_a_tablet_that_treats_both_halves():
+    from anagen.simulation.trial import TrialDesign
+
+    with pytest.raises(ParameterError, match="finasteride is taken by mouth"):
+        TrialDesign(arms=("none", "finasteride"), design="split")
+    with pytest.raises(ParameterError, match="finasteride is taken by mouth"):
+        TrialDesign(arms=("placebo", "minoxidil5+finasteride"), design="split")
+    TrialDesign(arms=("none", "finasteride"), design="parallel")
+    TrialDesign(arms=("placebo", "minoxidil5"), design="split")
+
+
+def test_a_power_target_at_or_below_alpha_is_not_a_sample_size_question():
+    from anagen.simulation.trial import TrialDesign, closed_form_n, search_sample_size
+
+    with pytest.raises(ParameterError, match="must exceed alpha"):
+        closed_form_n(0.5, 22, 0.5, 0.5)
+    with pytest.raises(ParameterError, match="must exceed alpha"):
+        closed_form_n(10, 22, 0.01, 0.05)
+    with pytest.raises(ParameterError, match="must exceed alpha"):
+        search_sample_size(TrialDesign(alpha=0.1), power_target=0.1, replicates=2)
+
+
+def test_a_sample_size_search_answers_one_comparison_of_two_arms():
+    from anagen.simulation.trial import TrialDesign, search_sample_size
+
+    three = TrialDesign(arms=("placebo", "finasteride", "minoxidil2"))
+    with pytest.raises(ParameterError, match="compares exactly 2 arms"):
+        search_sample_size(three, replicates=2)
+
+
+def test_plausibility_refuses_a_baseline_beyond_every_virtual_patient():
+    from anagen.simulation.forecast import plausibility
+
+    for baseline, followup in ((590, 599), (5, 10)):
+        with pytest.raises(SimulationInputError, match="beyond every one of the"):
+            plausibility(baseline, followup, 6, 12, n_virtual=50, resamples=200)

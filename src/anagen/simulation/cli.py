@@ -374,7 +374,7 @@ def _cmd_sample_size(a: argparse.Namespace) -> int:
         return 0
     if a.arms:
         d = _design(a, a.arms, 2)
-        what = f"arms {', '.join(a.arms)}"
+        what = f"{a.arms[1]} vs {a.arms[0]} (control)" if len(a.arms) == 2 else ", ".join(a.arms)
     else:
         d = _design(a, ("placebo", "placebo"), 2, shift=a.delta)
         what = f"placebo vs placebo shifted by {a.delta:g}/cm² (model noise)"

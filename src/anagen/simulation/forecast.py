@@ -347,6 +347,15 @@ def plausibility(
     meas, expected = _simulate(specs, seed, [0, day], m, key0=2)
     # The claimed baseline is a mean over n patients (measurement noise largely averages
     # out), so it is matched against the expected measured baseline.
+    e0 = expected[:, 0]
+    if not e0.min() <= baseline_density <= e0.max():
+        # The nearest virtual patients would all lie at one end, far from the claim's
+        # patients, and the verdict would be about them (review: 590/cm² read "possible").
+        raise SimulationInputError(
+            f"baseline_density: {baseline_density:g}/cm² is beyond every one of the {n_cand} "
+            f"virtual patients (expected baselines {e0.min():.0f}–{e0.max():.0f}/cm² across "
+            "Norwood stages): the model cannot judge this claim; check the figure."
+        )
     idx = np.argsort(np.abs(expected[:, 0] - baseline_density), kind="stable")[:n_virtual]
     meas = meas[idx]
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3,)))

@@ -43,7 +43,7 @@ from .params import (
     Region,
     stage_shrink,
 )
-from .treatments import Placebo, Plan, combine, plan_from_name, same_modelled_effect
+from .treatments import Finasteride, Placebo, Plan, combine, plan_from_name, same_modelled_effect
 
 DEFAULT_STAGES = ("IIIv", "IV", "V")  # Olsen 2002 enrolled vertex-pattern men [U]
 OUTCOME = "target-area density change from baseline"  # what every analysis compares
@@ -116,7 +116,13 @@ class TrialDesign:
         if self.design == "split" and len(self.arms) != 2:
             raise ParameterError("arms", self.arms, "split-scalp designs compare exactly 2 arms")
         for a in self.arms:
-            plan_from_name(a)
+            plan = plan_from_name(a)
+            if self.design == "split" and any(isinstance(t, Finasteride) for t in plan.treatments):
+                # A tablet treats the whole scalp: one half cannot be its control.
+                raise ParameterError(
+                    "arms", a, "finasteride is taken by mouth and acts on both halves of the "
+                    "scalp; compare it in a parallel design",
+                )  # fmt: skip
         require_int_between("n_per_arm", self.n_per_arm, 2, MAX_N_PER_ARM)
         weeks = tuple(self.visit_weeks)
         if len(weeks) < 2 or weeks[0] != 0:
@@ -723,6 +729,16 @@ def _check_ss(delta: float, sd: float, power_target: float, alpha: float) -> Non
         raise ParameterError("power", power_target, "must be in (0, 1)")
     if not 0 < alpha < 1:
         raise ParameterError("alpha", alpha, "must be in (0, 1)")
+    _check_power_above_alpha(power_target, alpha)
+
+
+def _check_power_above_alpha(power_target: float, alpha: float) -> None:
+    # Any sample size, even 2, reaches a power at or below the test's size.
+    if power_target <= alpha:
+        raise ParameterError(
+            "power", power_target, f"must exceed alpha ({alpha:g}): a power at or below the "
+            "test's size is reached without any effect, at any sample size",
+        )  # fmt: skip
 
 
 @dataclass
@@ -753,7 +769,7 @@ def search_sample_size(
     workers: int = 1,
     grid: int = 20,
 ) -> SampleSizeResult:
-    """Smallest n per arm whose simulated power reaches the target (first comparison).
+    """Smallest n per arm whose simulated power reaches the target (two arms, control first).
 
     Bisection-free: one nested simulation at ``n_max`` and a grid of ``grid`` sizes, then a
     refinement grid between the bracketing sizes, all from the same simulated patients.
@@ -764,6 +780,14 @@ def search_sample_size(
     """
     if not 0 < power_target < 1:
         raise ParameterError("power", power_target, "must be in (0, 1)")
+    _check_power_above_alpha(power_target, design.alpha)
+    if len(design.arms) != 2:
+        # One n answers one comparison: a third arm would be simulated and then ignored.
+        raise ParameterError(
+            "arms", ",".join(design.arms), "a sample-size search compares exactly 2 arms "
+            "(control first); search each comparison on its own, with alpha adjusted for "
+            "their number",
+        )  # fmt: skip
     require_int_between("n_min", n_min, 1, MAX_N_PER_ARM)
     require_int_between("n_max", n_max, max(2, n_min), MAX_N_PER_ARM)
     require_int_between("grid", grid, 1, 1_000)
