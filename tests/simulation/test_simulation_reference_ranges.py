@@ -21,7 +21,7 @@ from anagen.simulation.trial import DEFAULT_STAGES
 N = 2000  # patients per arm (stages IIIv, IV, V in turn)
 WEEKS = (0, 12, 24, 48)
 SEED = 20260417
-ARMS = ("none", "placebo", "minoxidil", "finasteride", "prp", "exosome")
+ARMS = ("none", "placebo", "minoxidil", "finasteride", "placebo+finasteride", "prp", "exosome")
 
 # REF A§7 "Simulation defaults"
 BASELINE_BAND = (95.0, 145.0)  # baseline AGA density, hairs/cm²
@@ -45,13 +45,16 @@ def trial() -> dict[str, np.ndarray]:
     return out
 
 
-def _vs_none(trial: dict[str, np.ndarray], arm: str, week: int) -> tuple[float, float]:
-    """Mean difference in measured change from baseline vs no treatment, and its MC SE."""
+def _vs(trial: dict[str, np.ndarray], arm: str, control: str, week: int) -> tuple[float, float]:
+    """Mean difference in measured change from baseline vs ``control``, and its MC SE."""
     j = WEEKS.index(week)
     a = trial[arm][:, j] - trial[arm][:, 0]
-    b = trial["none"][:, j] - trial["none"][:, 0]
-    se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
-    return float(a.mean() - b.mean()), se
+    b = trial[control][:, j] - trial[control][:, 0]
+    return float(a.mean() - b.mean()), math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
+
+
+def _vs_none(trial: dict[str, np.ndarray], arm: str, week: int) -> tuple[float, float]:
+    return _vs(trial, arm, "none", week)
 
 
 def _inside(value: float, se: float, band: tuple[float, float]) -> bool:
@@ -104,8 +107,12 @@ def test_minoxidil_effect(trial, week):
     assert _inside(mean, se, MINOXIDIL), mean
 
 
-def test_finasteride_effect(trial):
+def test_finasteride_effect_vs_placebo_read_both_ways(trial):
+    """REF's "+21 vs placebo" holds whether the trial's placebo tablet does nothing (against
+    no treatment) or carries the model's participation effect into both arms."""
     mean, se = _vs_none(trial, "finasteride", 48)
+    assert _inside(mean, se, FINASTERIDE), mean
+    mean, se = _vs(trial, "placebo+finasteride", "placebo", 48)
     assert _inside(mean, se, FINASTERIDE), mean
 
 

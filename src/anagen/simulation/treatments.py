@@ -163,12 +163,17 @@ class Minoxidil:
 class Finasteride:
     """Finasteride 1 mg (REF B§3): per-cycle miniaturisation halted (factor → 1) plus a shift to
     anagen (A:T +47 % at 48 weeks; Van Neste 2000 net +17.3 total hairs/cm²). Slight
-    thickening and kenogen exit [U]."""
+    thickening and kenogen exit [U].
+
+    Rates calibrated [U] to REF A§7 "about +21 /cm² vs placebo" (Kaufman 1998: +107 per
+    5.1 cm²) read both ways at week 48: against no treatment (an oral placebo has no vehicle)
+    +23 and, with the model's vehicle/participation placebo in both arms, +18 (Van Neste:
+    +17.3). Until 2026-12-07 (anagen 0.8, kenogen 2.0) the second reading was +13 (review)."""
 
     start_day: float = 0.0
     stop_day: float | None = None
-    anagen_rate: float = 0.8
-    kenogen_rate: float = 2.0
+    anagen_rate: float = 0.6
+    kenogen_rate: float = 2.5
     thicken_per_cycle: float = 0.05
 
     def __post_init__(self) -> None:
