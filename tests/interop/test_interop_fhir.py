@@ -784,3 +784,52 @@ def test_every_adverse_event_outcome_has_a_code_of_the_code_system_it_names(trea
     outcome = resources[fhir_export.urn(patient.clinic_id, "adverse-event", event.pk)]["outcome"]
     assert outcome[0]["coding"][0]["code"] == fhir_export.AE_OUTCOME[event.outcome][0]
     assert outcome[0]["text"] == event.get_outcome_display()
+
+
+def test_history_answers_keep_their_identity_across_versions_and_dropped_ones_go_inactive(
+    clinic_a, clinician, make_patient
+):
+    """A receiver that loaded the first export must update, not duplicate, the allergy and the
+    pregnancy status, and must learn that an answer the new version dropped is no longer so."""
+    from datetime import date, timedelta
+
+    from anagen.assessment import services as assessment
+
+    patient = make_patient(clinic_a, clinician, sex_at_birth="female")
+    first_day = date.today() - timedelta(days=30)
+    first = {
+        "recorded_on": first_day,
+        "pregnant": False,
+        "allergies": ["Latex", "Penicillin"],
+        "keloid": True,
+        "medications": [{"drug_class": "nsaid", "name": "Ibuprofen"}],
+    }
+    assessment.record_history(patient, clinician, first)
+
+    def urls(kind: str) -> dict[str, dict]:
+        bundle = _bundle_of(fhir_export.patient_bundle_json(patient))
+        return {e["fullUrl"]: e["resource"] for e in bundle["entry"]
+                if e["resource"]["resourceType"] == kind}  # fmt: skip
+
+    before = {k: urls(k) for k in ("AllergyIntolerance", "Observation", "Condition",
+                                   "MedicationStatement")}  # fmt: skip
+    # The same answers again, except penicillin, the keloid and the ibuprofen.
+    assessment.record_history(
+        patient, clinician,
+        {"recorded_on": date.today(), "pregnant": False, "allergies": ["latex "]},
+    )  # fmt: skip
+    text = fhir_export.patient_bundle_json(patient)
+    Bundle.model_validate_json(text)
+    after = {k: urls(k) for k in before}
+    for kind in before:
+        assert set(after[kind]) == set(before[kind]), kind  # no new identities, none lost
+    allergies = {r["code"]["text"]: r for r in after["AllergyIntolerance"].values()}
+    assert "clinicalStatus" not in allergies["latex"]  # still listed, as the new version spells it
+    assert allergies["Penicillin"]["clinicalStatus"]["coding"][0]["code"] == "inactive"
+    assert "Not listed in the medical history of" in allergies["Penicillin"]["note"][0]["text"]
+    (keloid,) = after["Condition"].values()
+    assert keloid["clinicalStatus"]["coding"][0]["code"] == "inactive"
+    (ibuprofen,) = after["MedicationStatement"].values()
+    assert ibuprofen["adherence"]["code"]["coding"][0]["code"] == "not-taking"
+    (pregnancy,) = after["Observation"].values()
+    assert pregnancy["effectiveDateTime"] == first_day.isoformat()

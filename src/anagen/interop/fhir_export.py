@@ -16,7 +16,7 @@ global assessment, questionnaire answers and photos with it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -62,6 +62,8 @@ CS_CONSENT = f"{LOCAL}/CodeSystem/consent-modality"
 CS_HISTORY_CONDITION = f"{LOCAL}/CodeSystem/history-condition"
 CS_MEDICATION_CLASS = f"{LOCAL}/CodeSystem/medication-class"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+MEDICATION_ADHERENCE = "http://hl7.org/fhir/CodeSystem/medication-statement-adherence"
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 # Answers of the medical-history questionnaire that are conditions of their own (the list of
 # screening conditions and scalp conditions aside): field -> (code, display).
@@ -314,10 +316,38 @@ class _Builder:
                 resource["note"] = [{"text": d.notes}]
             self.add("diagnosis", d.pk, resource)
 
-    def history(self, h: MedicalHistory) -> None:
+    def history(self, h: MedicalHistory, earlier: Sequence[MedicalHistory] = ()) -> None:
         """The latest version of the medical-history questionnaire: its conditions (problem
-        list), medications (MedicationStatement) and allergies (AllergyIntolerance)."""
+        list), medications (MedicationStatement) and allergies (AllergyIntolerance).
+
+        Each answer keeps one identity across versions (keyed by the patient and what it is,
+        not by the version), so a receiver updates it instead of adding a copy; an answer of
+        an ``earlier`` version that the latest no longer lists is sent as no longer current
+        (problem and allergy inactive, medication not taken), not left active there."""
+        current = self._history_items(h)
+        for key, (kind, build) in current.items():
+            self.add(kind, key, build(None))
+        gone: dict[str, tuple[str, Any]] = {}
+        for old in sorted(earlier, key=lambda v: -v.version):  # the latest wording of each
+            for key, item in self._history_items(old).items():
+                if key not in current and key not in gone:
+                    gone[key] = item
+        for key, (kind, build) in gone.items():
+            self.add(kind, key, build(h))
+
+    def _history_items(self, h: MedicalHistory) -> dict[str, tuple[str, Any]]:
+        """key -> (kind, build): ``build(None)`` the resource as this version states it,
+        ``build(latest)`` the same answer marked as no longer listed in ``latest``."""
+        pid = h.patient_id
         recorded = _dt(h.recorded_on)
+        items: dict[str, tuple[str, Any]] = {}
+
+        def dropped_note(latest: MedicalHistory) -> str:
+            return (
+                f"Not listed in the medical history of {latest.recorded_on.isoformat()} "
+                f"(version {latest.version}); recorded on {h.recorded_on.isoformat()}."
+            )
+
         problems: list[tuple[str, str, str]] = []  # (code, display, clinical status)
         problems += [(c, CONDITION_LABELS.get(c, c), "active") for c in h.conditions]
         problems += [(c, SCALP_LABELS.get(c, c), "active") for c in h.scalp_conditions]
@@ -328,55 +358,97 @@ class _Builder:
             # A past malignancy stays on the problem list as inactive.
             status = "active" if h.malignancy == "active" else "inactive"
             problems.append(("malignancy", "Malignancy", status))
+
+        def problem(concept: dict[str, Any], status: str, note: str) -> Any:
+            def build(latest: MedicalHistory | None) -> dict[str, Any]:
+                if latest is None:
+                    return self._problem_resource(concept, status, recorded, note)
+                notes = " ".join(x for x in (note, dropped_note(latest)) if x)
+                return self._problem_resource(concept, "inactive", recorded, notes)
+
+            return build
+
         for code, display, status in problems:
             concept = {
                 "coding": [{"system": CS_HISTORY_CONDITION, "code": code, "display": display}],
                 "text": display,
             }
             note = h.malignancy_details if code == "malignancy" else ""
-            self._problem(f"{h.pk}/{code}", concept, status, recorded, note)
+            items[f"{pid}/{code}"] = ("history-condition", problem(concept, status, note))
         if h.other_conditions.strip():
-            concept = {"text": h.other_conditions.strip()}
-            self._problem(f"{h.pk}/other", concept, "active", recorded)
-        for i, med in enumerate(h.medications):
+            text = h.other_conditions.strip()
+            items[f"{pid}/other/{text.casefold()}"] = (
+                "history-condition", problem({"text": text}, "active", ""),
+            )  # fmt: skip
+
+        def medication(med: dict[str, Any]) -> Any:
             drug_class = med.get("drug_class") or "other"
             label = MEDICATION_LABELS.get(drug_class, drug_class)
             name = (med.get("name") or "").strip()
-            resource = {
-                "resourceType": "MedicationStatement",
-                "status": "recorded",
-                "medication": {
-                    "concept": {
-                        "coding": [
-                            {"system": CS_MEDICATION_CLASS, "code": drug_class, "display": label}
-                        ],
-                        "text": name or label,
-                    }
-                },
-                "subject": self.subject,
-                "dateAsserted": recorded,
-            }
-            period = {}
-            if med.get("start"):
-                period["start"] = med["start"]
-            if med.get("stop"):
-                period["end"] = med["stop"]
-            if period:
-                resource["effectivePeriod"] = period
-            self.add("medication", f"{h.pk}/{i}", resource)
-        for i, substance in enumerate(h.allergies):
-            if not str(substance).strip():
-                continue
-            self.add(
-                "allergy",
-                f"{h.pk}/{i}",
-                {
+
+            def build(latest: MedicalHistory | None) -> dict[str, Any]:
+                resource: dict[str, Any] = {
+                    "resourceType": "MedicationStatement",
+                    "status": "recorded",
+                    "medication": {
+                        "concept": {
+                            "coding": [
+                                {"system": CS_MEDICATION_CLASS, "code": drug_class,
+                                 "display": label}
+                            ],
+                            "text": name or label,
+                        }
+                    },
+                    "subject": self.subject,
+                    "dateAsserted": recorded,
+                }  # fmt: skip
+                period = {}
+                if med.get("start"):
+                    period["start"] = med["start"]
+                if med.get("stop"):
+                    period["end"] = med["stop"]
+                if period:
+                    resource["effectivePeriod"] = period
+                if latest is not None:
+                    resource["adherence"] = {"code": {"coding": [
+                        {"system": MEDICATION_ADHERENCE, "code": "not-taking",
+                         "display": "Not Taking"}
+                    ]}}  # fmt: skip
+                    resource["note"] = [{"text": dropped_note(latest)}]
+                return resource
+
+            return build
+
+        for med in h.medications:
+            name = (med.get("name") or "").strip().casefold()
+            key = f"{pid}/medication/{med.get('drug_class') or 'other'}/{name}"
+            n = 1
+            while f"{key}#{n}" in items:  # the same drug listed twice stays twice
+                n += 1
+            items[f"{key}#{n}"] = ("medication", medication(med))
+
+        def allergy(substance: str) -> Any:
+            def build(latest: MedicalHistory | None) -> dict[str, Any]:
+                resource: dict[str, Any] = {
                     "resourceType": "AllergyIntolerance",
-                    "code": {"text": str(substance).strip()},
+                    "code": {"text": substance},
                     "patient": self.subject,
                     "recordedDate": recorded,
-                },
-            )
+                }
+                if latest is not None:
+                    resource["clinicalStatus"] = {
+                        "coding": [{"system": ALLERGY_CLINICAL, "code": "inactive"}]
+                    }
+                    resource["note"] = [{"text": dropped_note(latest)}]
+                return resource
+
+            return build
+
+        for substance in h.allergies:
+            text = str(substance).strip()
+            if text:
+                items[f"{pid}/allergy/{text.casefold()}"] = ("allergy", allergy(text))
+        return items
 
     def history_observations(self, h: MedicalHistory) -> None:
         """Pregnancy and breastfeeding status and the platelet count of the latest history,
@@ -415,9 +487,11 @@ class _Builder:
         value: dict[str, Any],
     ) -> None:
         answered = h.answered_on.get(field) or h.recorded_on.isoformat()
+        # One identity per answer given (a new version repeating it keeps it): a changed
+        # answer is a new observation of its day, the old one stays true of its own day.
         self.add(
             "history-observation",
-            f"{h.pk}/{field}",
+            f"{h.patient_id}/{field}/{answered}",
             {
                 "resourceType": "Observation",
                 "status": "final",
@@ -439,9 +513,9 @@ class _Builder:
             },
         )
 
-    def _problem(
-        self, key: str, concept: dict[str, Any], status: str, recorded: str, note: str = ""
-    ) -> None:
+    def _problem_resource(
+        self, concept: dict[str, Any], status: str, recorded: str, note: str = ""
+    ) -> dict[str, Any]:
         """A Condition on the problem list (told apart from diagnoses by its category)."""
         resource: dict[str, Any] = {
             "resourceType": "Condition",
@@ -463,7 +537,7 @@ class _Builder:
         }
         if note:
             resource["note"] = [{"text": note}]
-        self.add("history-condition", key, resource)
+        return resource
 
     def care_plans(self, plans: Iterable[TreatmentPlan]) -> None:
         """Treatment plans: modalities, sessions and interval, the diagnosis they address."""
@@ -937,13 +1011,12 @@ def patient_bundle_dict(patient: Patient, *, base_url: str = "") -> dict[str, An
     b = _Builder(patient, base_url)
     b.patient_resource()
     b.conditions(Diagnosis.objects.filter(clinic=patient.clinic, patient=patient).order_by("id"))
-    history = (
-        MedicalHistory.objects.filter(clinic=patient.clinic, patient=patient)
-        .order_by("-version")
-        .first()
+    versions = list(
+        MedicalHistory.objects.filter(clinic=patient.clinic, patient=patient).order_by("version")
     )
-    if history is not None:
-        b.history(history)
+    if versions:
+        history = versions[-1]
+        b.history(history, versions[:-1])
         b.history_observations(history)
     b.care_plans(
         TreatmentPlan.objects.filter(clinic=patient.clinic, patient=patient)
