@@ -4,14 +4,14 @@ errors with status 400, permissions, and the panel on the patient page."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.utils import timezone
 
 from anagen.accounts.models import AccessLog
 from anagen.accounts.roles import Role
-from anagen.assessment import services
+from anagen.assessment import selectors, services
 from anagen.assessment.models import (
     Consent,
     Diagnosis,
@@ -415,3 +415,59 @@ def test_the_consent_shows_this_patients_plan_and_no_note_to_the_clinic(client, 
     consent = consent[: consent.index("</article>")]
     assert "configurable" not in consent and "no standard regimen" not in consent
     assert "or as set out in my treatment plan" in consent
+
+
+def _as_posted(initial: dict) -> dict:
+    """The history form's pre-filled values as a browser posts them back."""
+    data: dict = {}
+    for key, value in initial.items():
+        if value is None or value is False or value == "":
+            continue
+        if value is True:
+            data[key] = "on"
+        elif isinstance(value, list):
+            data[key] = value
+        else:
+            data[key] = str(value)
+    return data
+
+
+def test_a_page_save_keeps_the_entries_the_form_has_no_row_for(client, clinician, patient):
+    """Two anticoagulants and two PRP sessions recorded through the API: the page has one row
+    per drug class and one date per modality, and saving it dropped the current anticoagulant
+    and the recent session, turning a PRP BLOCK into OK (review)."""
+    from anagen.assessment.forms import HistoryForm
+    from anagen.assessment.selectors import latest_history
+
+    today = timezone.localdate()
+    services.record_history(
+        patient, clinician,
+        {"recorded_on": today,
+         "medications": [
+             {"drug_class": "anticoagulant", "name": "Apixaban", "start": "2026-01-10"},
+             {"drug_class": "anticoagulant", "name": "Warfarin", "start": "2025-01-10",
+              "stop": "2026-01-09"},
+         ],
+         "prior_treatments": [
+             {"modality": "prp", "on": today - timedelta(days=6)},
+             {"modality": "prp", "on": today - timedelta(days=70)},
+         ]},
+    )  # fmt: skip
+    assert selectors.latest_screening(patient).outcome("prp") == "BLOCK"
+    first = latest_history(patient)
+    initial = HistoryForm.initial_from(first, today)
+    # The rows show the drug still taken and the latest session.
+    assert initial["med_anticoagulant_name"] == "Apixaban"
+    assert initial["prior_prp_on"] == (today - timedelta(days=6)).isoformat()
+    client.force_login(clinician)
+    page = client.get(url(patient))
+    assert "Warfarin" in page.content.decode()  # the entry without a row is listed
+    r = client.post(url(patient, "history/"), {**_as_posted(initial), "allergies": "latex"})
+    assert r.status_code == 302, r.content.decode()[:2000]
+    second = latest_history(patient)
+    assert second.version == first.version + 1 and second.allergies == ["latex"]
+    assert sorted(m["name"] for m in second.medications) == ["Apixaban", "Warfarin"]
+    assert sorted(p["on"] for p in second.prior_treatments) == sorted(
+        p["on"] for p in first.prior_treatments
+    )
+    assert selectors.latest_screening(patient).outcome("prp") == "BLOCK"

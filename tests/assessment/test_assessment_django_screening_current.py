@@ -113,3 +113,39 @@ def test_a_plan_whose_treatment_a_later_screening_blocks_says_so_on_its_card(
     page = client.get(f"/consultation/{woman.pk}/").content.decode()
     card = page.split(f'id="plan-{plan.pk}"')[1].split("</dl>")[0]
     assert "The latest screening BLOCKs Topical minoxidil for this patient" in card
+
+
+def test_answers_cannot_be_dated_before_a_drug_they_list_began_or_a_treatment_they_list(
+    man, clinician
+):
+    """Dated June, listing an anticoagulant begun in November, the answers screened PRP as
+    OK: as of June the drug was only planned (review)."""
+    from datetime import timedelta
+
+    june = TODAY - timedelta(days=180)
+    begun = TODAY - timedelta(days=17)
+    answers = {"recorded_on": june, "medications": [
+        {"drug_class": "anticoagulant", "name": "Rivaroxaban", "start": begun}]}  # fmt: skip
+    with pytest.raises(services.AssessmentError) as exc:
+        services.record_history(man, clinician, answers)
+    assert "after the day these answers were given" in exc.value.errors["medications[0].start"][0]
+    prior = {"recorded_on": june, "prior_treatments": [{"modality": "prp", "on": begun}]}
+    with pytest.raises(services.AssessmentError) as exc:
+        services.record_history(man, clinician, prior)
+    assert "prior_treatments[0].on" in exc.value.errors
+    # Dated on the day the drug began, the same answers block PRP.
+    scr = screened(man, clinician, **{**answers, "recorded_on": begun})
+    assert scr.outcome("prp") == "BLOCK"
+
+
+def test_answers_more_than_a_year_old_no_longer_screen_the_patient(man, clinician, monkeypatch):
+    from datetime import timedelta
+
+    scr = screened(man, clinician)
+    assert services.screening_is_current(man, scr)
+    later = TODAY + timedelta(days=services.MAX_HISTORY_AGE_DAYS + 1)
+    monkeypatch.setattr(services, "_today", lambda: later)
+    why = services.screening_staleness(man, scr)
+    assert why.startswith(f"The answers were given on {TODAY.isoformat()}, more than a year")
+    found, missing = services.proposals(man)
+    assert found == [] and missing == [why]

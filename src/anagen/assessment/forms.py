@@ -87,8 +87,14 @@ class HistoryForm(forms.Form):
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
-    def __init__(self, *args: Any, sex_at_birth: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, sex_at_birth: str = "", latest: Any = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        # The latest version's entries that this form has no row for (a second drug of one
+        # class, an earlier session of one modality, as the API records them): carried into
+        # the new version as they are, and listed, never dropped unseen.
+        _, self.carried_medications, _, self.carried_prior_treatments = _rows_of(latest)
         if sex_at_birth == "male":
             # Not asked of a male record (a "yes" would only be refused).
             del self.fields["pregnant"], self.fields["lactating"]
@@ -150,6 +156,16 @@ class HistoryForm(forms.Form):
 
     def to_service(self) -> dict[str, Any]:
         d = self.cleaned_data
+        shown_medications = [
+            {
+                "drug_class": c,
+                "name": d[f"med_{c}_name"],
+                "start": d[f"med_{c}_start"],
+                "stop": d[f"med_{c}_stop"],
+            }
+            for c in MEDICATION_ORDER
+            if d.get(f"med_{c}")
+        ]
         allergies = [a.strip() for a in d["allergies"].replace(",", "\n").splitlines()]
         notes = d["prior_treatment_notes"]
         return {
@@ -166,23 +182,14 @@ class HistoryForm(forms.Form):
             "platelet_count_10e9_per_l": d["platelet_count_10e9_per_l"],
             "keloid": d["keloid"],
             "scalp_conditions": d["scalp_conditions"],
-            "medications": [
-                {
-                    "drug_class": c,
-                    "name": d[f"med_{c}_name"],
-                    "start": d[f"med_{c}_start"],
-                    "stop": d[f"med_{c}_stop"],
-                }
-                for c in MEDICATION_ORDER
-                if d.get(f"med_{c}")
-            ],
             "prior_treatments": [
                 {"modality": m, "on": d[f"prior_{m}_on"], "notes": notes}
                 for m in screening.MODALITIES
                 if d.get(f"prior_{m}_on")
-            ],
+            ]
+            + [dict(p) for p in self.carried_prior_treatments],
             "notes": d["notes"],
-        }
+        } | {"medications": shown_medications + [dict(m) for m in self.carried_medications]}
 
     @classmethod
     def initial_from(cls, h: Any, today: Any) -> dict[str, Any]:
@@ -207,8 +214,8 @@ class HistoryForm(forms.Form):
             "scalp_conditions": h.scalp_conditions,
             "notes": h.notes,
         }
-        for m in h.medications:
-            c = m["drug_class"]
+        medications, _, priors, _ = _rows_of(h)
+        for c, m in medications.items():
             initial.update(
                 {
                     f"med_{c}": True,
@@ -217,10 +224,36 @@ class HistoryForm(forms.Form):
                     f"med_{c}_stop": m.get("stop"),
                 }
             )
-        for p in h.prior_treatments:
-            initial[f"prior_{p['modality']}_on"] = p["on"]
+        for modality, p in priors.items():
+            initial[f"prior_{modality}_on"] = p["on"]
             initial["prior_treatment_notes"] = p.get("notes", "")
         return initial
+
+
+def _rows_of(h: Any) -> tuple[dict[str, dict], list[dict], dict[str, dict], list[dict]]:
+    """A history's medications and prior treatments as the form's rows show them: per drug
+    class the one still taken (else the one stopped last), per modality the latest session;
+    and the entries left over, which the form carries unchanged."""
+    if h is None:
+        return {}, [], {}, []
+
+    def current_first(m: dict) -> tuple[bool, str, str]:
+        return (not m.get("stop"), str(m.get("stop") or ""), str(m.get("start") or ""))
+
+    shown_meds: dict[str, dict] = {}
+    for m in sorted(h.medications, key=current_first, reverse=True):
+        shown_meds.setdefault(m["drug_class"], m)
+    shown_ids = {id(m) for m in shown_meds.values()}
+    shown_priors: dict[str, dict] = {}
+    for p in sorted(h.prior_treatments, key=lambda p: str(p["on"]), reverse=True):
+        shown_priors.setdefault(p["modality"], p)
+    prior_ids = {id(p) for p in shown_priors.values()}
+    return (
+        shown_meds,
+        [m for m in h.medications if id(m) not in shown_ids],
+        shown_priors,
+        [p for p in h.prior_treatments if id(p) not in prior_ids],
+    )
 
 
 # Service error names (``medications[3].stop``) -> form field names.

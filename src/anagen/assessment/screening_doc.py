@@ -72,7 +72,9 @@ def render_rules_markdown(ruleset: Ruleset | None = None) -> str:
         "finding. *Locked* rules can be made stricter by a clinic override but not weaker "
         "or disabled. A patient's screening stands while it screened the newest history and "
         "the rules in force (these, with the clinic's overrides) still give its result; when a "
-        'rule change alters the result, plans and sessions wait for "Screen again".',
+        'rule change alters the result, plans and sessions wait for "Screen again". Answers '
+        "more than a year old no longer screen the patient (ask again and record today's "
+        "answers), and answers cannot be dated before a drug or a hair treatment they list.",
         "",
         "At the point of care the session checklist names each WARN and REFER finding (rule "
         "and reason) and marks it “!”, not as passed; the session is recorded only once "

@@ -157,6 +157,13 @@ _TEXT_FIELDS = ("other_conditions", "malignancy_details", "notes")
 _BOOL_FIELDS = ("autoimmune_disease", "bleeding_disorder", "keloid")
 
 
+def _after_answers(day: date, answered: date) -> str:
+    return (
+        f"{day.isoformat()} is after the day these answers were given "
+        f"({answered.isoformat()}): record the answers as of {day.isoformat()} or later."
+    )
+
+
 def _clean_history(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     unknown = set(data) - set(ANSWER_FIELDS) - {"recorded_on"}
@@ -260,6 +267,19 @@ def _clean_history(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
             }
         )
     clean["prior_treatments"] = priors
+    answered = clean["recorded_on"]
+    if answered is not None:
+        # Answers given on one day cannot know of a drug begun or a treatment had after it:
+        # screened as of that day they were missed (a history dated June listing an
+        # anticoagulant begun in November screened PRP as OK).
+        for i, m in enumerate(meds):
+            start = date.fromisoformat(m["start"]) if m["start"] else None
+            if start is not None and start > answered:
+                _add(errors, f"medications[{i}].start", _after_answers(start, answered))
+        for i, p in enumerate(priors):
+            on = date.fromisoformat(p["on"]) if p["on"] else None
+            if on is not None and on > answered:
+                _add(errors, f"prior_treatments[{i}].on", _after_answers(on, answered))
     if errors:
         raise AssessmentError(errors)
     # The engine knows the vocabulary (conditions, drug classes, modalities, sex vs
@@ -1088,6 +1108,12 @@ def screening_staleness(patient: Patient, row: Screening | None) -> str | None:
     latest = MedicalHistory.objects.filter(patient=patient).order_by("-version").first()
     if latest is None or row.medical_history_id != latest.pk:
         return HISTORY_CHANGED
+    if latest.recorded_on < _today() - timedelta(days=MAX_HISTORY_AGE_DAYS):
+        # The rule the answers met when recorded, applied while they are relied on.
+        return (
+            f"The answers were given on {latest.recorded_on.isoformat()}, more than a year "
+            "ago: ask again and record today's answers."
+        )
     overrides = active_rule_overrides(patient.clinic)
     default = screening.load_default_ruleset()
     same_rules = row.ruleset_version.split("+")[0] == default.version and [

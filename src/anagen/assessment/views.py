@@ -139,6 +139,7 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
         or f.HistoryForm(
             initial=f.HistoryForm.initial_from(c.history, today),
             sex_at_birth=patient.sex_at_birth,
+            latest=c.history,
         ),
         "screen_form": bound.get("screen") or f.ScreenAgainForm(),
         "override_form": bound.get("override")
@@ -298,7 +299,9 @@ def history_versions(request: ClinicRequest, patient_id: int) -> HttpResponse:
 @require_http_methods(["POST"])
 def record_history(request: ClinicRequest, patient_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
-    form = f.HistoryForm(request.POST, sex_at_birth=patient.sex_at_birth)
+    form = f.HistoryForm(
+        request.POST, sex_at_birth=patient.sex_at_birth, latest=selectors.latest_history(patient)
+    )
     return _step(
         request,
         patient,
