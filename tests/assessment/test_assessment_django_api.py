@@ -88,8 +88,11 @@ def test_full_flow_through_the_api(api, woman):
     r = api("PATCH", f"/{p}/plans/{plan['id']}", {"sessions_planned": 3})
     assert r.status_code == 200 and r.json()["sessions_planned"] == 3
 
-    r = api("POST", f"/{p}/plans/{plan['id']}/consents",
-            {"modality": "exosome", "signed_name": "Eva Berg", "signed_on": TODAY})  # fmt: skip
+    sign = {"modality": "exosome", "signed_name": "Eva Berg", "signed_on": TODAY}
+    # The version the patient read must still be the current one.
+    r = api("POST", f"/{p}/plans/{plan['id']}/consents", {**sign, "form_version": 2})
+    assert r.status_code == 400 and r.json()["detail"].startswith("form_version: The consent")
+    r = api("POST", f"/{p}/plans/{plan['id']}/consents", {**sign, "form_version": 1})
     assert r.status_code == 201 and r.json()["form_version"] == 1
     summary = api("GET", f"/{p}").json()
     assert summary["next_step"] is None

@@ -471,3 +471,39 @@ def test_a_page_save_keeps_the_entries_the_form_has_no_row_for(client, clinician
         p["on"] for p in first.prior_treatments
     )
     assert selectors.latest_screening(patient).outcome("prp") == "BLOCK"
+
+
+def test_a_consent_text_replaced_after_it_was_shown_is_not_signed_unread(
+    client, clinician, patient
+):
+    """The nurse showed version 1; an admin saved version 2; the signature was recorded
+    against version 2, a text the patient never saw (review)."""
+    from tests.builders import exosome_plan
+
+    from anagen.assessment.models import Consent
+
+    plan = exosome_plan(patient, clinician, consent=False)
+    client.force_login(clinician)
+    page = client.get(url(patient)).content.decode()
+    assert 'name="form_version" value="1"' in page
+    services.add_consent_form_version(
+        patient.clinic, clinician, "exosome", "Exosome consent (revised)", "New risks. " * 10
+    )
+    sign = {"modality": "exosome", "signed_name": patient.full_name, "signed_on": TODAY}
+    refused = client.post(url(patient, f"plans/{plan.pk}/consent/"), {**sign, "form_version": 1})
+    assert refused.status_code == 400 and not Consent.objects.exists()
+    text = refused.content.decode()
+    assert "The consent text changed after it was shown" in text
+    assert 'name="form_version" value="2"' in text  # the page now shows version 2
+    signed = client.post(url(patient, f"plans/{plan.pk}/consent/"), {**sign, "form_version": 2})
+    assert signed.status_code == 302
+    assert Consent.objects.get().form.version == 2
+    # A third version later: the signed consent still reads as the one signed.
+    services.add_consent_form_version(
+        patient.clinic, clinician, "exosome", "Exosome consent THIRD EDITION", "More. " * 10
+    )
+    article = client.get(url(patient)).content.decode()
+    article = article[article.index(f'id="consent-{plan.pk}-exosome"') :]
+    article = article[: article.index("</article>")]
+    assert "Exosome consent (revised)" in article and "version 2" in article
+    assert "THIRD EDITION" not in article

@@ -66,6 +66,15 @@ def test_a_second_exosome_plan_is_refused_naming_the_existing_one(man, clinician
     assert TreatmentPlan.objects.filter(patient=man).count() == 1
 
 
+def test_a_second_plan_without_a_procedure_is_refused_too(man, clinician):
+    """Finasteride (no modality) could be accepted twice: two active prescriptions."""
+    services.accept_plan(man, clinician, {"proposal_key": "finasteride"})
+    (message,) = refusal(man, clinician, {"proposal_key": "finasteride"})
+    assert message.startswith("This patient already has this plan, active (\u201cOral finasteride")
+    assert TreatmentPlan.objects.filter(patient=man).count() == 1
+    services.accept_plan(man, clinician, {"proposal_key": "minoxidil"})  # others run beside it
+
+
 def test_the_date_reads_started_or_accepted(man, clinician):
     services.accept_plan(man, clinician, {"proposal_key": "minoxidil", "start_on": TODAY})
     assert f"started {on(TODAY)}" in refusal(man, clinician, {"proposal_key": "minoxidil"})[0]

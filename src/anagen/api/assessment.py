@@ -342,6 +342,13 @@ class ConsentIn(InputSchema):
     signed_name: str = Field(max_length=200)
     signed_on: date
     signature_png: str = Field("", max_length=500_000, description="data:image/png;base64,…")
+    form_version: int | None = Field(
+        None,
+        ge=1,
+        description="The version of the consent text the patient read (GET …/consent-forms): "
+        "refused with 400 when the clinic has replaced it since. Without it the current "
+        "version is recorded.",
+    )
 
 
 class WithdrawIn(InputSchema):

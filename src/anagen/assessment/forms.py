@@ -442,6 +442,7 @@ class SignConsentForm(forms.Form):
     signed_name = forms.CharField(max_length=200, label="Patient's full name (typed)")
     signed_on = forms.DateField(widget=DateInput(), label="Signed on")
     signature_png = forms.CharField(required=False, widget=forms.HiddenInput)
+    form_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def to_service(self) -> dict[str, Any]:
         return dict(self.cleaned_data)

@@ -1244,7 +1244,9 @@ def session_days() -> Count:
     )
 
 
-def active_plan_conflicts(patient: Patient, modalities: list[str] | tuple[str, ...]) -> list[str]:
+def active_plan_conflicts(
+    patient: Patient, modalities: list[str] | tuple[str, ...], proposal_key: str = ""
+) -> list[str]:
     """Why a new plan with ``modalities`` would duplicate one of the patient's active plans.
 
     Plans of different modalities run together (PRP with minoxidil, exosome with a separate
@@ -1255,7 +1257,7 @@ def active_plan_conflicts(patient: Patient, modalities: list[str] | tuple[str, .
     whose planned sessions have all been given (a new course is then a new plan).
     """
     wanted = set(modalities)
-    if not wanted:
+    if not wanted and not proposal_key:
         return []
     out = []
     active = (
@@ -1267,8 +1269,10 @@ def active_plan_conflicts(patient: Patient, modalities: list[str] | tuple[str, .
         if plan.sessions_planned and plan.given >= plan.sessions_planned:
             continue  # the course is complete
         shared = [m for m in plan.modalities if m in wanted]
-        if not shared:
+        if wanted and not shared:
             continue
+        if not wanted and (plan.modalities or plan.proposal_key != proposal_key):
+            continue  # a plan without a procedure (finasteride, a referral) is one of a kind
         what = " and ".join(in_sentence(MODALITY_LABELS.get(m, m)) for m in shared)
         if plan.start_on is not None:
             when = ("starting " if plan.start_on > _today() else "started ") + long_date(
@@ -1276,8 +1280,9 @@ def active_plan_conflicts(patient: Patient, modalities: list[str] | tuple[str, .
             )
         else:
             when = "accepted " + long_date(timezone.localdate(plan.created_at))
+        which = f"an active {what} plan" if shared else "this plan, active"
         out.append(
-            f"This patient already has an active {what} plan (“{plan.title}”, "
+            f"This patient already has {which} (“{plan.title}”, "
             f"{when}); cancel that plan first (with a reason) or change it, rather than "
             "accept a second one."
         )
@@ -1320,7 +1325,7 @@ def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> Treatment
             )
         for t in chosen.inactive_templates:
             _add(errors, "proposal_key", f"The clinic has switched off template {t}.")
-        for message in active_plan_conflicts(patient, chosen.modalities):
+        for message in active_plan_conflicts(patient, chosen.modalities, chosen.key):
             _add(errors, "proposal_key", message)
     fields = _clean_plan_fields(data, errors)
     if errors:
@@ -1340,7 +1345,7 @@ def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> Treatment
         # again: a double submission or a second clinician waits here, then sees this plan.
         if lock_patient(patient).is_voided:  # voided meanwhile
             raise AssessmentError({"__all__": ["This record is voided."]})
-        conflicts = active_plan_conflicts(patient, chosen.modalities)
+        conflicts = active_plan_conflicts(patient, chosen.modalities, chosen.key)
         if conflicts:
             raise AssessmentError({"proposal_key": conflicts})
         ensure_protocol_templates(patient.clinic, user)
@@ -1584,8 +1589,10 @@ def record_consent(
     signed_name: str,
     signed_on: date | str | None,
     signature_png: str = "",
+    form_version: int | None = None,
 ) -> Consent:
-    """Store the patient's signature on the current consent text for ``modality``."""
+    """Store the patient's signature on the current consent text for ``modality``;
+    ``form_version``, the version the patient was shown, must still be the current one."""
     _refuse_voided(plan.patient)
     errors: dict[str, list[str]] = {}
     signed_name = (signed_name or "").strip() if isinstance(signed_name, str) else ""
@@ -1618,6 +1625,16 @@ def record_consent(
     with transaction.atomic():
         ensure_consent_forms(plan.clinic)
         form = current_consent_form(plan.clinic, modality)
+        if form_version is not None and form_version != form.version:
+            raise AssessmentError(
+                {
+                    "form_version": [
+                        f"The consent text changed after it was shown (version {form_version} "
+                        f"was shown; version {form.version} is current): show the patient "
+                        "the current text, then record the signature again."
+                    ]
+                }
+            )
         row = Consent(
             clinic=plan.clinic,
             patient=plan.patient,
