@@ -149,3 +149,24 @@ def test_answers_more_than_a_year_old_no_longer_screen_the_patient(man, clinicia
     assert why.startswith(f"The answers were given on {TODAY.isoformat()}, more than a year")
     found, missing = services.proposals(man)
     assert found == [] and missing == [why]
+
+
+def test_signs_of_infection_or_scarring_at_the_exam_must_reach_the_screening(man, clinician):
+    """Pustules and lost follicular openings found at the exam left every proposal OK: the
+    screening reads only the questionnaire (review). REFERENCE A.3.1: pus or scarring →
+    REFER."""
+    scr = screened(man, clinician)
+    services.record_exam(
+        man, clinician, {"norwood_hamilton": "III",
+                         "trichoscopy_signs": ["pustules", "absent_follicular_openings"]},
+    )  # fmt: skip
+    why = services.screening_staleness(man, scr)
+    assert why.startswith(f"The scalp exam of {TODAY.isoformat()} found loss of follicular ")
+    assert "follicular pustules" in why
+    assert "record scarring and pus among the history's scalp conditions" in why
+    found, missing = services.proposals(man)
+    assert found == [] and missing == [why]
+    services.record_history(man, clinician, {"scalp_conditions": ["pus", "scarring"]})
+    again = selectors.latest_screening(man)
+    assert services.screening_is_current(man, again)
+    assert again.outcome("prp") == "REFER" and again.outcome("exosome") == "REFER"

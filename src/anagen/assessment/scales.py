@@ -450,6 +450,16 @@ TRICHOSCOPY_REFER_SIGNS = frozenset(
 )
 
 
+def refer_scalp_conditions(signs: Iterable[str]) -> dict[str, list[str]]:
+    """The questionnaire's scalp conditions (screening.SCALP_CONDITIONS) that exam signs of
+    infection or scarring stand for, each with the signs: pustules are pus, the rest scarring."""
+    out: dict[str, list[str]] = {}
+    for code in sorted(set(signs) & TRICHOSCOPY_REFER_SIGNS):
+        condition = "pus" if "infection" in TRICHOSCOPY_SIGNS[code].suggests else "scarring"
+        out.setdefault(condition, []).append(code)
+    return out
+
+
 def trichoscopy_signs(codes: Iterable[str]) -> tuple[str, ...]:
     """Validate a checklist of sign codes; returns them sorted and de-duplicated."""
     result = set()

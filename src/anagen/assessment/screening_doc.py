@@ -74,7 +74,9 @@ def render_rules_markdown(ruleset: Ruleset | None = None) -> str:
         "the rules in force (these, with the clinic's overrides) still give its result; when a "
         'rule change alters the result, plans and sessions wait for "Screen again". Answers '
         "more than a year old no longer screen the patient (ask again and record today's "
-        "answers), and answers cannot be dated before a drug or a hair treatment they list.",
+        "answers), answers cannot be dated before a drug or a hair treatment they list, and "
+        "signs of infection or scarring found at the scalp exam (pustules: pus; the others: "
+        "scarring) must be recorded among the history's scalp conditions before it stands.",
         "",
         "At the point of care the session checklist names each WARN and REFER finding (rule "
         "and reason) and marks it “!”, not as passed; the session is recorded only once "

@@ -1108,6 +1108,25 @@ def screening_staleness(patient: Patient, row: Screening | None) -> str | None:
     latest = MedicalHistory.objects.filter(patient=patient).order_by("-version").first()
     if latest is None or row.medical_history_id != latest.pk:
         return HISTORY_CHANGED
+    exam = ScalpExam.objects.filter(patient=patient).order_by("-examined_on", "-id").first()
+    unrecorded = {
+        condition: signs
+        for condition, signs in scales.refer_scalp_conditions(
+            exam.trichoscopy_signs if exam else ()
+        ).items()
+        if condition not in latest.scalp_conditions
+    }
+    if exam is not None and unrecorded:
+        # The screening reads the questionnaire; signs of infection or scarring seen at the
+        # exam (REFERENCE A.3.1: pus or scarring → REFER) must reach it.
+        signs = ", ".join(
+            scales.TRICHOSCOPY_SIGNS[c].label.lower() for v in unrecorded.values() for c in v
+        )
+        return (
+            f"The scalp exam of {exam.examined_on.isoformat()} found {signs}: record "
+            f"{' and '.join(unrecorded)} among the history's scalp conditions (the screening "
+            "refers them to a dermatologist), or record a new exam without them."
+        )
     if latest.recorded_on < _today() - timedelta(days=MAX_HISTORY_AGE_DAYS):
         # The rule the answers met when recorded, applied while they are relied on.
         return (
