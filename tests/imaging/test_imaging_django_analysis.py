@@ -882,6 +882,25 @@ def test_once_the_visits_measurement_is_voided_another_photos_result_can_take_it
     assert "comes from the analysis of another trichoscopy photo (crown)" in page
 
 
+def test_a_correction_does_not_bring_back_a_measurement_a_person_voided(analysed, nurse, visit):
+    """Voided on the visit, the image measurement came back with the next correction, with
+    nobody choosing to record it (review)."""
+    from anagen.imaging import services as imaging_services
+
+    first = Measurement.objects.get(pk=analysed.measurement_id)
+    monitoring_services.void_record(first, nurse, "wrong field, entered in error")
+    hair = imaging_services.final_analysis(analysed).hairs[0].id
+    imaging_services.add_edit(analysed, nurse, {"op": "remove", "hair_id": hair})
+    analysed.refresh_from_db()
+    assert not Measurement.objects.filter(visit=visit, voided_at__isnull=True).exists()
+    assert "earlier measurement was voided on the visit" in analysed.error
+    assert not imaging_services.records_visit_measurement(analysed)
+    assert imaging_services.may_record(analysed)  # recording it again stays a choice
+    imaging_services.record_as_visit_measurement(analysed, nurse)
+    m = Measurement.objects.get(visit=visit, voided_at__isnull=True)
+    assert m.hair_count == imaging_services.final_analysis(analysed).summary.count
+
+
 def test_recording_an_analysis_is_refused_with_the_reason_and_limited_to_its_clinic_and_role(
     client, analysed, patient, visit, nurse, clinic_a, clinic_b, make_user, api_token
 ):

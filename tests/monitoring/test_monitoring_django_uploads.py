@@ -80,6 +80,24 @@ def test_a_16_bit_grey_png_is_scaled_to_8_bits_not_clipped_to_white():
     assert abs(stored[0, 128] - 128) <= 1  # mid-grey stays mid-grey (was 255)
 
 
+def test_32_bit_images_are_stored_as_the_analysis_reads_the_file():
+    """A float TIFF (0..1) was stored black and a 32-bit integer one near-white, while the
+    CLI read the same files as grey or refused them (review)."""
+    from anagen.imaging.engine.io import load_image
+
+    ramp = np.tile(np.linspace(0.0, 1.0, 256, dtype=np.float32), (160, 1))
+    raw = io.BytesIO()
+    Image.fromarray(ramp, "F").save(raw, format="TIFF")
+    clean = uploads.clean_image(io.BytesIO(raw.getvalue()))
+    stored = np.asarray(Image.open(io.BytesIO(clean.content)).convert("RGB"))
+    np.testing.assert_array_equal(stored, load_image(raw.getvalue()))
+    assert stored[0, 0, 0] == 0 and stored[0, -1, 0] == 255
+    wide = io.BytesIO()
+    Image.fromarray(np.full((160, 256), 1 << 20, dtype=np.int32), "I").save(wide, format="TIFF")
+    with pytest.raises(uploads.UploadError, match="32-bit integer images are not supported"):
+        uploads.clean_image(io.BytesIO(wide.getvalue()))
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

@@ -525,15 +525,24 @@ def _record_measurement(
     analysis.photo.visit = visit  # as it stands now (voided meanwhile?)
     s = result.summary
     current = None
+    voided_by_a_person = False
     if analysis.measurement_id:
         current = Measurement.objects.get(pk=analysis.measurement_id)
         if current.is_voided:
+            # Voided on the visit by a person (this function clears the link when it voids):
+            # a correction does not bring it back; recording it again is their choice.
+            voided_by_a_person = True
             current = None
     analysis.measurement = current
     area = round(s.field_area_cm2, 4)
     problem = _why_not_recorded(
         analysis, result, has_measurement=current is not None, confirmed=confirmed
     )
+    if problem is None and voided_by_a_person and not confirmed:
+        problem = (
+            "Not recorded as a visit measurement: its earlier measurement was voided on the "
+            "visit. Record it as the visit's measurement again if it should measure the visit."
+        )
     record = problem is None
     problem = problem or ""
     if not record:

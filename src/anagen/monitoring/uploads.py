@@ -19,6 +19,9 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from anagen.imaging.engine.errors import ImageInputError
+from anagen.imaging.engine.io import pil_to_rgb8
+
 MAX_BYTES = 20 * 1024 * 1024
 MIN_SIDE_PX = 100
 # The image analysis needs 128 px a side (imaging.engine.io.MIN_SIDE): a smaller trichoscopy
@@ -140,11 +143,15 @@ def clean_image(
         img.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
         ext, ctype = "jpg", "image/jpeg"
     else:
-        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-            # 16-bit grey: scaled to 8 bits (255/65535, as the analysis engine reads it).
-            # Pillow's convert() clips every value over 255 to white instead.
-            grey = np.asarray(img, dtype=np.float64) * (255.0 / 65535.0)
-            img = Image.fromarray(np.clip(np.rint(grey), 0, 255).astype(np.uint8), "L")
+        if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+            # 16- and 32-bit grey: converted as the analysis engine reads such a file
+            # (16-bit scaled by 255/65535, float taken as 0..1, 32-bit integer refused);
+            # Pillow's convert() clips every value over 255 to white, and floats to black.
+            try:
+                rgb = pil_to_rgb8(img)
+            except ImageInputError as exc:
+                raise UploadError(f"{exc}.") from None
+            img = Image.fromarray(np.ascontiguousarray(rgb[..., 0]), "L")
         if "A" in img.getbands() or (img.mode == "P" and "transparency" in img.info):
             # Transparency composited onto white, as the analysis reads it: the stored photo
             # shows what is analysed (a fully transparent PNG showed blank while the analysis

@@ -90,6 +90,13 @@ def load_image(source: str | os.PathLike[str] | bytes | bytearray) -> np.ndarray
         raise ImageInputError(f"{name}: truncated or corrupt image ({exc})") from exc
     with contextlib.suppress(Exception):  # a broken EXIF block must not stop the analysis
         im = ImageOps.exif_transpose(im)
+    return pil_to_rgb8(im)
+
+
+def pil_to_rgb8(im: Image.Image) -> np.ndarray:
+    """A decoded Pillow image as the engine reads it: (H, W, 3) uint8 by this module's rules
+    (16-bit scaled, 32-bit float taken as 0..1, 32-bit integer refused, transparency on
+    white). The web app stores uploads through it, so the stored photo is what is analysed."""
     return coerce_image(_pil_to_array(im))
 
 
