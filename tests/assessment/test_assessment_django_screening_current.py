@@ -170,3 +170,14 @@ def test_signs_of_infection_or_scarring_at_the_exam_must_reach_the_screening(man
     again = selectors.latest_screening(man)
     assert services.screening_is_current(man, again)
     assert again.outcome("prp") == "REFER" and again.outcome("exosome") == "REFER"
+
+
+def test_an_unknown_prior_treatment_is_named_in_words(man, clinician):
+    bad = {"prior_treatments": [{"modality": "laser", "on": TODAY}]}
+    with pytest.raises(services.AssessmentError) as exc:
+        services.record_history(man, clinician, bad)
+    (message,) = exc.value.errors["prior_treatments"]
+    assert (
+        message.startswith("unknown treatment 'laser'; one of: ")
+        and "PriorTreatment(" not in message
+    )

@@ -172,8 +172,14 @@ class MedicalHistory:
             if med.start and med.stop and med.stop < med.start:
                 raise ScreeningInputError(f"medications[{i}].stop", "stop date before start date")
         for i, prior in enumerate(self.prior_treatments):
-            if not isinstance(prior, PriorTreatment) or prior.modality not in MODALITIES:
-                raise ScreeningInputError(f"prior_treatments[{i}]", f"unknown treatment {prior!r}")
+            if not isinstance(prior, PriorTreatment):
+                raise ScreeningInputError(f"prior_treatments[{i}]", "expected a prior treatment")
+            if prior.modality not in MODALITIES:
+                known = ", ".join(sorted(MODALITIES))
+                raise ScreeningInputError(
+                    f"prior_treatments[{i}].modality",
+                    f"unknown treatment {prior.modality!r}; one of: {known}",
+                )
         if self.malignancy not in MALIGNANCY:
             raise ScreeningInputError(
                 "malignancy", f"expected none, active or past; got {self.malignancy!r}"
