@@ -25,8 +25,8 @@ def fhir_bundle(request: ClinicRequest, patient_id: int) -> HttpResponse:
     log_request_access(request, patient)
     body = fhir_export.patient_bundle_json(patient, base_url=request.build_absolute_uri("/"))
     response = HttpResponse(body, content_type=FHIR_JSON)
-    response["Content-Disposition"] = content_disposition_header(
-        True, f"fhir-{file_label(patient)}.json"
+    response["Content-Disposition"] = (
+        content_disposition_header(True, f"fhir-{file_label(patient)}.json") or ""
     )
     response["Cache-Control"] = "no-store, private"
     return response

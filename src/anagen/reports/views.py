@@ -16,7 +16,7 @@ from anagen.reports import cohort, pdf, selectors
 
 def pdf_response(content: bytes, filename: str, *, inline: bool = False) -> HttpResponse:
     response = HttpResponse(content, content_type="application/pdf")
-    response["Content-Disposition"] = content_disposition_header(not inline, filename)
+    response["Content-Disposition"] = content_disposition_header(not inline, filename) or ""
     response["Cache-Control"] = "no-store, private"
     return response
 

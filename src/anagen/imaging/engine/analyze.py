@@ -13,6 +13,7 @@ from scipy.spatial import cKDTree
 
 from .errors import CalibrationError, ImageInputError
 from .io import coerce_image
+from .long_hairs import LONG_HAIR_UM, join_long_hairs
 from .measure import bilinear, channel_contrast, fit_diameters, sample_profiles
 from .models import Analysis, Hair, summarize
 from .segment import Chain, Prepared, hair_mask, prepare, trace_chains, weigh_colours
@@ -23,7 +24,7 @@ from .segment import Chain, Prepared, hair_mask, prepare, trace_chains, weigh_co
 # 0.4.0: profile-fit gate 0.05;
 # 0.3.0: the faint_hairs quality flag; 0.2.0: the close polarity vote (all 2026-12-03); 0.1.0
 # covers the engine's earlier changes of issue 6.
-ENGINE_VERSION = "0.5.0"
+ENGINE_VERSION = "0.6.0"
 MIN_UM_PER_PX = 0.5
 MAX_UM_PER_PX = 30.0
 TERMINAL_CUTOFF_UM_RANGE = (10.0, 100.0)  # terminal/vellus cut-off (40 µm; 30 as an option)
@@ -101,6 +102,7 @@ EVIDENCE_SNR_CAP = 5.0
 # Part C §5). Tuning seeds 31/32/33 (127 images with >= 10 hairs): 15 images below 10, count
 # MAE 29.4 % against 13.4 % for the others (8: 8 images, 36.1 %; 15: 41 images, 20.8 %).
 FAINT_HAIR_SNR = 10.0
+JOIN_LONG_HAIRS = True
 
 # Flag "monochrome" when the image holds no colour: 99 % of pixels have their channels within
 # this many levels (a grey image stored as RGB; JPEG leaves ±1 in grey). Without colour the
@@ -300,6 +302,20 @@ def analyze(
             xi, yi = int(np.clip(round(bx), 0, W - 1)), int(np.clip(round(by), 0, H - 1))
             inside = bool(fmask[yi, xi])
         h.counted = bool(inside and not cut)
+
+    if JOIN_LONG_HAIRS and hairs:
+        edge = float(np.median(margin))
+
+        def end_inside(pt: np.ndarray) -> bool:
+            x, y = float(pt[0]), float(pt[1])
+            if min(x, y, W - 1 - x, H - 1 - y) <= edge:
+                return False
+            if fmask is not None:
+                yi, xi = int(np.clip(round(y), 0, H - 1)), int(np.clip(round(x), 0, W - 1))
+                return bool(fmask[yi, xi])
+            return True
+
+        hairs = join_long_hairs(hairs, upp, end_inside, flow)
 
     # Follicular units: single-linkage of bases closer than FU_LINK_UM.
     assign_units(hairs, upp)
@@ -687,10 +703,13 @@ def _split_bundles(keep, lines, diam_px, depth, hw_img, band_px, um_per_px, k=1)
         m = 1
         # A short piece off a junction is wide because of the junction, not a bundle.
         long_enough = keep[i].length * k >= BUNDLE_MIN_LENGTH * band_px[i]
+        # A line longer than any clipped hair is one long hair, thick or not (split, one
+        # untrimmed hair of 90 µm was counted twice along its whole length).
+        clipped = keep[i].length * k * um_per_px < LONG_HAIR_UM
         # The cylinder fit of a bundle is wider than one hair too (a thick single hair is not
         # split on its band alone).
         wide_fit = diam_px[i] >= BUNDLE_FIT_RATIO * d_ref
-        if ratio >= BUNDLE_RATIO and long_enough and wide_fit:
+        if ratio >= BUNDLE_RATIO and long_enough and wide_fit and clipped:
             m = int(np.clip(np.round(1 + (ratio - 1) / BUNDLE_SPACING), 2, 4))
         if m == 1:
             out_k.append(keep[i])

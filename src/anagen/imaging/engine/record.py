@@ -74,8 +74,8 @@ class AccuracyRecord:
 
 
 ACCURACY_RECORD = AccuracyRecord(
-    engine_version="0.5.0",
-    run="2026-12-06 06:11 UTC",
+    engine_version="0.6.0",
+    run="2026-12-07 07:19 UTC",
     images=230,
     count_mae_pct=14.2,
     count_bias_pct=-6.8,
@@ -122,14 +122,14 @@ def _points(bias: float) -> str:
 
 
 TRICHOGRAM_RECORD = TrichogramRecord(
-    engine_version="0.5.0",
-    run="2026-12-06 06:58 UTC",
+    engine_version="0.6.0",
+    run="2026-12-07 07:24 UTC",
     pairs=31,
-    mean_error_points=0.4,
-    mae_points=10.7,
-    min_error_points=-62.5,
+    mean_error_points=0.8,
+    mae_points=10.6,
+    min_error_points=-60.3,
     max_error_points=32.6,
-    grown_called_anagen_pct=86.0,
+    grown_called_anagen_pct=87.0,
     resting_called_telogen_pct=65.0,
 )
 
