@@ -461,7 +461,10 @@ def test_a_page_save_keeps_the_entries_the_form_has_no_row_for(client, clinician
     assert initial["prior_prp_on"] == (today - timedelta(days=6)).isoformat()
     client.force_login(clinician)
     page = client.get(url(patient))
-    assert "Warfarin" in page.content.decode()  # the entry without a row is listed
+    listed = page.content.decode()
+    assert "Warfarin" in listed  # the entries without a row are listed, in words
+    carried = listed[listed.index('id="carried-prior-treatments"') :].split("</div>")[0]
+    assert f"Platelet-rich plasma on {(today - timedelta(days=70)).isoformat()}" in carried
     r = client.post(url(patient, "history/"), {**_as_posted(initial), "allergies": "latex"})
     assert r.status_code == 302, r.content.decode()[:2000]
     second = latest_history(patient)

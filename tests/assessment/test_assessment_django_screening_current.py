@@ -181,3 +181,10 @@ def test_an_unknown_prior_treatment_is_named_in_words(man, clinician):
         message.startswith("unknown treatment 'laser'; one of: ")
         and "PriorTreatment(" not in message
     )
+
+
+def test_a_condition_code_given_twice_is_stored_once(man, clinician):
+    services.record_history(man, clinician, {"conditions": ["sepsis", "sepsis"],
+                                             "scalp_conditions": ["pus", "pus"]})  # fmt: skip
+    history = selectors.latest_history(man)
+    assert history.conditions == ["sepsis"] and history.scalp_conditions == ["pus"]

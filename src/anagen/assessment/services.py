@@ -176,6 +176,11 @@ def _clean_history(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
             _add(errors, f, "Must be a list.")
             value = []
         clean[f] = list(value)
+    for f in ("conditions", "scalp_conditions"):
+        # A code given twice is one answer (["sepsis", "sepsis"] was stored as given).
+        clean[f] = list(dict.fromkeys(c for c in clean[f] if isinstance(c, str))) + [
+            c for c in clean[f] if not isinstance(c, str)
+        ]
     for f in _TEXT_FIELDS:
         value = data.get(f) or ""
         clean[f] = _text_limit(errors, f, value.strip() if isinstance(value, str) else str(value))

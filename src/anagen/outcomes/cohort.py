@@ -613,6 +613,19 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
+def _left_out(patient_ids: np.ndarray, selected: np.ndarray, what: str, why: str) -> str:
+    """ " N <what>s of M patients left out: <why>" for the selected patients' ids (one per
+    value), or "" when none was."""
+    ids = patient_ids[np.isin(patient_ids, selected)]
+    if not ids.size:
+        return ""
+    n_pat = int(np.unique(ids).size)
+    return (
+        f" {ids.size} {what}{'s' if ids.size != 1 else ''} of {n_pat} "
+        f"patient{'s' if n_pat != 1 else ''} left out: {why}"
+    )
+
+
 def analyse_cohort(
     long: LongTable,
     attributes: pd.DataFrame,
@@ -735,23 +748,16 @@ def analyse_cohort(
         "are not imputed (no LOCF), so later visits summarise a shrinking, possibly selected "
         "group; the MMRM below uses all observed visits and is valid under missing at random."
     )
-    mismatch = long.source_mismatch_ids[np.isin(long.source_mismatch_ids, ids)]
-    if mismatch.size:
-        n_pat = int(np.unique(mismatch).size)
-        missing += (
-            f" {mismatch.size} follow-up value{'s' if mismatch.size != 1 else ''} of {n_pat} "
-            f"patient{'s' if n_pat != 1 else ''} left out: measured by a different source "
-            "(manual count or image analysis) than the baseline, which has no value of that "
-            "source; change is taken only within one source."
-        )
-    other_area = long.area_mismatch_ids[np.isin(long.area_mismatch_ids, ids)]
-    if other_area.size:
-        n_pat = int(np.unique(other_area).size)
-        missing += (
-            f" {other_area.size} follow-up hair count{'s' if other_area.size != 1 else ''} of "
-            f"{n_pat} patient{'s' if n_pat != 1 else ''} left out: counted over another target "
-            "area than the baseline's, so the counts are not comparable (density is)."
-        )
+    missing += _left_out(
+        long.source_mismatch_ids, ids, "follow-up value",
+        "measured by a different source (manual count or image analysis) than the baseline, "
+        "which has no value of that source; change is taken only within one source.",
+    )  # fmt: skip
+    missing += _left_out(
+        long.area_mismatch_ids, ids, "follow-up hair count",
+        "counted over another target area than the baseline's, so the counts are not "
+        "comparable (density is).",
+    )  # fmt: skip
     sections["by_visit"] = Section(
         "by_visit", title_cbv, True, data={"rows": table, "level": options.level},
         missing_data=missing, warnings=warnings,
