@@ -198,6 +198,20 @@ def test_a_voided_patient_takes_no_screening_override_consent_or_withdrawal(man,
     assert Screening.objects.count() == screenings and not ConsentWithdrawal.objects.exists()
 
 
+def test_a_voided_patients_plan_is_neither_edited_nor_cancelled(man, clinician):
+    """The API edited and cancelled the plan of a voided patient (a security review): a
+    voided record is not changed, as its other consultation records are not."""
+    plan = to_plan(man, clinician, "exosome")
+    patients.void_patient(man, clinician, "Registered twice by mistake.")
+    plan.refresh_from_db()
+    voided = {"__all__": ["This record is voided."]}
+    assert errors_of(services.update_plan, plan, clinician, {"notes": "Edited later."}) == voided
+    assert errors_of(services.cancel_plan, plan, clinician, "Not wanted any more.") == voided
+    plan.refresh_from_db()
+    assert plan.status == "active" and plan.notes == ""
+    assert plan.history.count() == 1
+
+
 def test_a_history_dated_before_birth_is_refused_on_its_date_in_words(man, clinician):
     errors = errors_of(
         services.record_history, man, clinician, healthy_history(recorded_on=date(1979, 12, 31))

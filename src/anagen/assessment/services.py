@@ -1403,6 +1403,7 @@ def _has_live_consent(plan: TreatmentPlan) -> bool:
 
 def update_plan(plan: TreatmentPlan, user: User, data: dict[str, Any]) -> TreatmentPlan:
     """Edit sessions, interval, start and notes while nobody has consented to the plan."""
+    _refuse_voided(plan.patient)
     errors: dict[str, list[str]] = {}
     unknown = set(data) - set(PLAN_FIELDS)
     if unknown:
@@ -1428,6 +1429,9 @@ def update_plan(plan: TreatmentPlan, user: User, data: dict[str, Any]) -> Treatm
 
 
 def cancel_plan(plan: TreatmentPlan, user: User, reason: str) -> TreatmentPlan:
+    # A voided record is not changed (restored first, if voided in error), as ending its
+    # follow-up course is refused.
+    _refuse_voided(plan.patient)
     reason = (reason or "").strip()
     if not plan.is_active:
         raise AssessmentError({"__all__": ["This plan is already cancelled."]})
