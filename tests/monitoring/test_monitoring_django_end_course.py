@@ -148,6 +148,32 @@ def test_schedule_page_shows_the_open_course_and_ends_it(client, course, patient
     assert 'id="open-course"' not in page
 
 
+def test_a_visit_of_an_ended_course_is_not_planned_again(
+    client, course, patient, clinician, clinic_a, make_user
+):
+    """Ending a course is plan.edit's; the front desk planned its cancelled visits again one
+    by one (schedule.manage), restarting the treatment behind the clinician (a review)."""
+    services.end_course(course, clinician, "patient stopped treatment")
+    cancelled = course.visits.filter(status=CANCELLED).order_by("due_date").first()
+    with pytest.raises(services.MonitoringError) as refused:
+        services.set_visit_status(cancelled, clinician, PLANNED, "patient wants to go on")
+    assert "Its course was ended on" in refused.value.errors["status"][0]
+    client.force_login(make_user(Role.FRONT_DESK, clinic_a, username="desk-a"))
+    url = f"/monitoring/{patient.pk}/schedule/{cancelled.pk}/status/"
+    page = client.post(url, {"status": "planned", "reason": "rebooking the patient"})
+    assert page.status_code == 400
+    assert "the visit is not planned again" in page.content.decode()
+    cancelled.refresh_from_db()
+    assert cancelled.status == CANCELLED
+    assert selectors.open_course(patient) is None
+    # An appointment outside any course is planned again as before.
+    booked = services.add_scheduled_visit(
+        patient, clinician, due_date=TODAY + timedelta(days=3), label="Consultation"
+    )
+    booked = services.set_visit_status(booked, clinician, CANCELLED, "patient away")
+    assert services.set_visit_status(booked, clinician, PLANNED, "back after all").status == PLANNED
+
+
 def test_ending_a_course_checks_role_and_clinic(
     client, course, patient, clinic_a, clinic_b, make_user
 ):

@@ -551,6 +551,8 @@ def set_visit_status(
     err.raise_if_any()
     with transaction.atomic():
         fresh = ScheduledVisit.objects.select_for_update().get(pk=scheduled.pk)
+        if status == ScheduledVisit.Status.PLANNED:
+            _refuse_ended_course(fresh)
         if (fresh.status, fresh.due_date) != (scheduled.status, scheduled.due_date):
             # Changed by someone else since it was read (a visit recorded, another status):
             # the checks above were of the old state.
@@ -565,6 +567,27 @@ def set_visit_status(
         fresh.status = status
         save_with_history(fresh, user, f"{status}: {reason}")
     return fresh
+
+
+def _refuse_ended_course(scheduled: ScheduledVisit) -> None:
+    """A visit of a course that was ended is not planned again: ending the course stopped the
+    patient's treatment (a clinician's call, plan.edit), and planning its visits one by one
+    (schedule.manage: the front desk too) would restart it behind that decision."""
+    if scheduled.plan_id is None:
+        return
+    ended_on = (
+        FollowUpPlan.objects.filter(pk=scheduled.plan_id).values_list("ended_on", flat=True).first()
+    )
+    if ended_on is not None:
+        raise MonitoringError(
+            {
+                "status": [
+                    f"Its course was ended on {long_date(ended_on)} (the patient's "
+                    "treatment stopped): the visit is not planned again. Book an appointment, "
+                    "or a new follow-up schedule."
+                ]
+            }
+        )
 
 
 END_REASON_MAX = 2100
