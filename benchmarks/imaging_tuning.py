@@ -177,17 +177,18 @@ def diagnose(rows: list[dict]) -> None:
     alone = [ok for f, ok in free if np.isinf(f)]
     if alone:
         print(f"  alone in its unit {100 * np.mean(alone):5.1f}% (n={len(alone)})")
-    print("terminal diameter error by colour, Fitzpatrick type and polarity searched (um):")
-    groups: dict[tuple, list[float]] = {}
-    for r in rows:
-        q = r["params"]
-        key = (q["hair_colour"], q["fitzpatrick"], r["polarity"])
-        groups.setdefault(key, []).extend(e for e, d in r["diam_err"] if d > 40.0)
-    for key in sorted(groups):
-        e = np.array(groups[key])
-        if len(e):
-            print(f"  {key[0]:6s} F{key[1]} {key[2]:5s} n={len(e):4d} MAE {np.abs(e).mean():5.1f} "
-                  f"bias {e.mean():+6.1f}")  # fmt: skip
+    for name, is_class in (("terminal", lambda d: d > 40.0), ("vellus", lambda d: d <= 40.0)):
+        print(f"{name} diameter error by colour, Fitzpatrick type and polarity searched (um):")
+        groups: dict[tuple, list[float]] = {}
+        for r in rows:
+            q = r["params"]
+            key = (q["hair_colour"], q["fitzpatrick"], r["polarity"])
+            groups.setdefault(key, []).extend(e for e, d in r["diam_err"] if is_class(d))
+        for key in sorted(groups):
+            e = np.array(groups[key])
+            if len(e):
+                print(f"  {key[0]:6s} F{key[1]} {key[2]:5s} n={len(e):4d} "
+                      f"MAE {np.abs(e).mean():5.1f} bias {e.mean():+6.1f}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
