@@ -207,6 +207,25 @@ def test_planned_sessions_and_appointments_are_marked_planned(client, clinician,
     assert html.count('<span class="badge planned">planned</span>') == 2 + len(appointments) + 1
 
 
+def test_a_planned_session_moves_with_its_rescheduled_appointment(clinician, patient):
+    # The patient delays the course: "Before session 2" and every later visit move a week.
+    # The planned sessions follow them; they stayed on the protocol's dates (session 2
+    # listed, and flagged overdue, a week before the visit that comes before it).
+    start = timezone.localdate()
+    services.create_follow_up_plan(
+        patient, clinician, first_session_date=start, sessions_planned=3, interval_weeks=4
+    )
+    before_2 = patient.scheduled_visits.get(kind="pre_session", session_number=2)
+    moved = services.reschedule_visit(
+        before_2, clinician, new_date=before_2.due_date + timedelta(weeks=1),
+        reason="patient travelling", move_later=True,
+    )  # fmt: skip
+    entries = selectors.timeline(patient, show_sessions=True, show_consultation=True)
+    planned = {e.title: e.when for e in entries if e.kind == "planned_session"}
+    assert planned["Session 2 of 3 (planned)"] == moved.due_date == start + timedelta(weeks=5)
+    assert planned["Session 3 of 3 (planned)"] == start + timedelta(weeks=9)
+
+
 def test_a_voided_session_is_neither_listed_nor_counted(clinician, patient):
     _, _, rows, visit = full_course(patient, clinician)
     TreatmentSession.objects.filter(pk=rows[1].pk).update(

@@ -493,11 +493,29 @@ def change_from_baseline(visit: Visit) -> Change:
     )
 
 
-def planned_session_dates(plan: FollowUpPlan) -> list[date]:
+def planned_session_dates(plan: FollowUpPlan, booked: dict[int, date] | None = None) -> list[date]:
+    """The course's session days: the protocol's (first session + interval), or the day of
+    the visit booked before that session (``booked``: session number -> due date) where the
+    course has one, so that a session follows its appointment when that is moved."""
+    booked = booked or {}
     return [
-        plan.first_session_date + timedelta(days=round(i * plan.interval_weeks * 7))
+        booked.get(
+            i + 1, plan.first_session_date + timedelta(days=round(i * plan.interval_weeks * 7))
+        )
         for i in range(plan.sessions_planned)
     ]
+
+
+def _booked_session_days(plans: list[FollowUpPlan]) -> dict[int, dict[int, date]]:
+    """Per course, the due date of the (not voided) visit booked before each session."""
+    out: dict[int, dict[int, date]] = {}
+    rows = ScheduledVisit.objects.filter(
+        plan__in=plans, session_number__isnull=False, voided_at__isnull=True
+    ).values_list("plan_id", "session_number", "due_date")
+    for plan_id, number, due in rows:
+        if plan_id is not None and number is not None:  # both filtered above
+            out.setdefault(plan_id, {})[number] = due
+    return out
 
 
 def protocol_modalities(clinic: Clinic) -> dict[str, str]:
@@ -1094,7 +1112,9 @@ def _planned_session_entries(
     grace: int,
 ) -> list[TimelineEntry]:
     """The follow-up plans' session dates not yet matched by a recorded session of the
-    plan's protocol modality (course_modality, as the proposal counts them).
+    plan's protocol modality (course_modality, as the proposal counts them). A session is
+    dated by the visit booked before it (``planned_session_dates``): a course moved later
+    moves its sessions with it.
 
     Each plan owns the treatment days from its first session date up to the next plan's
     (the first plan also those before: a session given a few days early still counts).
@@ -1111,6 +1131,7 @@ def _planned_session_entries(
         d.visit.visit_date
         for d in live_decisions(patient).filter(decision__in=decision.STOPS).select_related("visit")
     ]
+    booked = _booked_session_days(plans)
     out = []
     for k, plan in enumerate(plans):
         start = plan.first_session_date if k else date.min
@@ -1123,7 +1144,7 @@ def _planned_session_entries(
             out.append(TimelineEntry(plan.ended_on, "course_ended", "Course ended early",
                                      f"{given}{reason}"))  # fmt: skip
             continue
-        for i, day in enumerate(planned_session_dates(plan), start=1):
+        for i, day in enumerate(planned_session_dates(plan, booked.get(plan.pk)), start=1):
             if i <= done or any(plan.first_session_date <= s < day for s in stops):
                 continue
             out.append(
