@@ -653,6 +653,32 @@ def test_the_same_event_at_another_grade_is_refused_as_recorded_already(clinicia
     assert AdverseEvent.objects.filter(patient=patient).count() == 1
 
 
+def test_an_update_cannot_make_an_event_the_same_as_another(clinician, patient):
+    """The same term, onset, session and lot is one event: recorded twice through an update
+    (another term chosen, the onset corrected) it counted twice on every list."""
+    services.record_adverse_event(
+        patient, clinician, {"term_key": "pain", "grade": 2, "onset_date": TODAY}
+    )
+    other = services.record_adverse_event(
+        patient, clinician, {"term_key": "headache", "grade": 1, "onset_date": TODAY}
+    )
+    with pytest.raises(services.MonitoringError) as refused:
+        services.update_adverse_event(
+            other, clinician, {"term_key": "pain"}, change_reason="wrong term chosen"
+        )
+    assert "already recorded" in " ".join(refused.value.errors["term_key"])
+    other.refresh_from_db()
+    assert other.term_key == "headache"
+    # Its other fields still change, and so does it once it no longer matches.
+    raised = services.update_adverse_event(other, clinician, {"grade": 2})
+    moved = services.update_adverse_event(
+        raised, clinician,
+        {"term_key": "pain", "onset_date": TODAY - timedelta(days=1)},
+        change_reason="wrong term and day",
+    )  # fmt: skip
+    assert (moved.term_key, moved.grade) == ("pain", 2)
+
+
 def test_an_event_cannot_be_reported_at_a_visit_before_it_began(clinician, patient):
     visit = services.record_visit(
         patient, clinician, {"visit_date": TODAY - timedelta(days=1), "density_per_cm2": 120}

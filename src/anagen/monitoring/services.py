@@ -1687,23 +1687,25 @@ def _check_related_after_treatment(
         )
 
 
-def _duplicate_event_message(patient: Patient, values: Mapping[str, Any]) -> str | None:
+def _duplicate_event_message(
+    patient: Patient, values: Mapping[str, Any], exclude: AdverseEvent | None = None
+) -> str | None:
     """Why an event is one already recorded (a form sent twice): the same term, onset,
     session and lot, not voided. Whatever the grade: a second form at another grade recorded
-    one event twice (the grade is raised on the event)."""
+    one event twice (the grade is raised on the event). ``exclude``: the event being
+    updated (an update that makes it another event's twin is refused as well)."""
     onset: date = values["onset_date"]
-    same = (
-        AdverseEvent.objects.filter(
-            patient=patient,
-            term_key=values["term_key"],
-            onset_date=onset,
-            related_session_date=values.get("related_session_date"),
-            product_lot_number=values.get("product_lot_number", ""),
-            voided_at__isnull=True,
-        )
-        .select_related("reported_by")
-        .first()
+    query = AdverseEvent.objects.filter(
+        patient=patient,
+        term_key=values["term_key"],
+        onset_date=onset,
+        related_session_date=values.get("related_session_date"),
+        product_lot_number=values.get("product_lot_number", ""),
+        voided_at__isnull=True,
     )
+    if exclude is not None:
+        query = query.exclude(pk=exclude.pk)
+    same = query.select_related("reported_by").first()
     if same is None:
         return None
     return (
@@ -1785,6 +1787,9 @@ def record_adverse_event(patient: Patient, user: User, data: Mapping[str, Any]) 
         save_with_history(event, user, "adverse event recorded")
     return event
 
+
+# What makes two records one event (_duplicate_event_message), whatever the grade.
+_EVENT_IDENTITY = ("term_key", "onset_date", "related_session_date", "product_lot_number")
 
 _RELATED = {
     AdverseEvent.Relatedness.POSSIBLE,
@@ -1886,10 +1891,17 @@ def update_adverse_event(
         )
     err.raise_if_any()
     with transaction.atomic():
+        # The patient first, as when an event is recorded: the twin check below.
+        lock_patient(event.patient)
         fresh = AdverseEvent.objects.select_for_update().get(pk=event.pk)
         changed = [f for f, v in values.items() if getattr(fresh, f) != v]
         if not changed:
             return fresh  # nothing to record: the history lists changes only
+        if set(changed) & set(_EVENT_IDENTITY):
+            # Another term, onset, session or lot: it may now be an event recorded already.
+            duplicate = _duplicate_event_message(event.patient, values, exclude=fresh)
+            if duplicate:
+                raise MonitoringError({"term_key": [duplicate]})
         for f, v in values.items():
             setattr(fresh, f, v)
         # In the form's words; the values derived from them (grade text, term name, the
