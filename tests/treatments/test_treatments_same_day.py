@@ -196,3 +196,36 @@ def test_the_api_refuses_it_on_performed_on_and_records_it_with_confirm_same_day
     created = post({**body, "confirm_same_day": True})
     assert created.status_code == 201, created.json()
     assert TreatmentSession.objects.count() == 2 and VialDraw.objects.count() == 2
+
+
+def test_the_api_confirmation_holds_only_for_the_sessions_its_refusal_named(
+    client, clinician, ready, lot, first, api_token, clinic_a
+):
+    """A client that retries a confirmed request (a timeout, a second tap) recorded the
+    session, and drew its vials, twice: with same_day_seen it is asked again instead, as
+    the page and the visits API do."""
+    patient, plan = ready
+    token = api_token(clinician, clinic_a)
+    body = {
+        "plan_id": plan.pk,
+        "modality": "exosome",
+        "performed_on": date.today().isoformat(),
+        "map": MAP,
+        "vials": [{"lot_id": lot.pk, "quantity": 1}],
+        "confirm_same_day": True,
+        "same_day_seen": 1,
+    }
+
+    def post():
+        return client.post(
+            f"/api/v1/sessions/{patient.pk}",
+            data=json.dumps(body),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    assert post().status_code == 201
+    again = post()
+    assert again.status_code == 400, again.json()
+    assert "already has 2 sessions of exosome injection" in again.json()["detail"]
+    assert TreatmentSession.objects.count() == 2 and VialDraw.objects.count() == 2

@@ -78,6 +78,15 @@ class SessionIn(InputSchema):
         "session is refused with 400 on performed_on. The confirmation is kept in the "
         "session's notes and history.",
     )
+    same_day_seen: int | None = Field(
+        None,
+        ge=0,
+        le=1000,
+        description="With confirm_same_day: how many sessions of this modality that day the "
+        "refusal named. The confirmation then holds only while that is still the number, so "
+        "the same request sent again (a retry) is refused instead of recording the session, "
+        "and drawing its vials, once more.",
+    )
     immediate_reactions: str = Field("", max_length=5000)
     notes: str = Field("", max_length=5000)
     map: list[MapEntryIn] = []
