@@ -35,6 +35,7 @@ def test_the_clinician_sees_screening_thresholds_and_calibration_but_not_members
     page = client.get("/settings/").content.decode()
     assert "Trichoscopy calibration" in page and "Response thresholds" in page
     assert "Contraindication screening rules" in page and "Members" not in page
+    assert "Post-care instruction templates" in page  # reachable after the first review too
 
 
 def test_signed_out_the_index_asks_to_sign_in(client):

@@ -225,17 +225,48 @@ def test_the_printed_sheet_leaves_the_staffs_review_note_off(
     assert "not yet reviewed" not in printable  # it was printed on the patient's sheet
     assert 'class="no-print warning" role="status">These are Anagen' in html
     services.save_postcare_template(clinic_a, clinician, "exosome", "Our own text: no washing.")
-    printable = client.get(url).content.decode().split('<article class="card printable">')[1]
+    # The sheet given with the session stays the default; the clinic's text on request.
+    printable = client.get(url + "?text=current").content.decode()
+    printable = printable.split('<article class="card printable">')[1]
     assert "Instructions: Clinic version 1." in printable
-    assert "These are Anagen" not in client.get(url).content.decode()
+    assert "These are Anagen" not in client.get(url + "?text=current").content.decode()
+
+
+def test_the_sheet_reprints_the_text_given_with_the_session_not_a_later_edit(
+    client, clinic_a, clinician, ready, lot
+):
+    """A reviewer: the sheet always printed the clinic's current text, so a reprint after
+    an edit gave the patient instructions they never had with that session."""
+    services.save_postcare_template(clinic_a, clinician, "exosome", "Version one: no washing.")
+    session = record(clinic_a, clinician, ready[1], lot)
+    services.save_postcare_template(clinic_a, clinician, "exosome", "Version two: wash gently.")
+    client.force_login(clinician)
+    url = f"/sessions/{session.patient_id}/{session.pk}/post-care/"
+
+    def printable(html: str) -> str:
+        return html.split('<article class="card printable">')[1].split("</article>")[0]
+
+    html = client.get(url).content.decode()
+    assert "Version one: no washing." in printable(html)
+    assert "Instructions: Clinic version 1." in printable(html)
+    assert "the clinic's text has changed since (Clinic version 2)" in html
+    html = client.get(url + "?text=current").content.decode()
+    assert "Version two: wash gently." in printable(html)
+    assert "not the one given with this session (Clinic version 1)" in html
+    # The sheet's own text, and a session after the edit gets the new one.
+    assert services.session_postcare_text(session).body == "Version one: no washing."
+    later = record(clinic_a, clinician, ready[1], lot, confirm_same_day=True)
+    assert services.session_postcare_text(later).body == "Version two: wash gently."
+    html = client.get(f"/sessions/{later.patient_id}/{later.pk}/post-care/").content.decode()
+    assert "has changed since" not in html and "Version two: wash gently." in printable(html)
 
 
 def test_an_exosome_sheet_prints_the_not_approved_notice_whatever_the_clinics_text(
     client, clinic_a, clinician, ready, lot
 ):
     """A review saved a post-care text without the notice: the printed sheet lost it."""
-    session = record(clinic_a, clinician, ready[1], lot)
     services.save_postcare_template(clinic_a, clinician, "exosome", "Our own text: no washing.")
+    session = record(clinic_a, clinician, ready[1], lot)
     client.force_login(clinician)
     html = client.get(f"/sessions/{session.patient_id}/{session.pk}/post-care/").content.decode()
     printable = html.split('<article class="card printable">')[1].split("</article>")[0]

@@ -11,6 +11,9 @@ SETTINGS_PAGES = (
      "The screening rules and the clinic's overrides, with their sources."),
     ("consultation.view", "assessment:protocols", "Protocol templates and consent texts",
      "Treatment plan templates per modality and the consent text each plan is signed on."),
+    ("postcare.manage", "treatments:postcare", "Post-care instruction templates",
+     "The instructions the post-care sheet prints for patients after each treatment; every "
+     "edit is kept as a new version."),
     ("monitoring.settings", "monitoring:settings", "Response thresholds",
      "The density change that counts as a response in further-treatment proposals."),
     ("monitoring.settings", "imaging:settings", "Trichoscopy calibration",

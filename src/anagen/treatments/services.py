@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -881,12 +881,19 @@ def void_session(
     return fresh
 
 
-def postcare_template(clinic: Clinic, modality: str) -> PostCareTemplate | None:
-    return (
-        PostCareTemplate.objects.filter(clinic=clinic, modality=modality)
-        .order_by("-version")
-        .first()
-    )
+def postcare_template(
+    clinic: Clinic, modality: str, *, as_of: datetime | None = None
+) -> PostCareTemplate | None:
+    templates = PostCareTemplate.objects.filter(clinic=clinic, modality=modality)
+    if as_of is not None:
+        templates = templates.filter(created_at__lte=as_of)
+    return templates.order_by("-version").first()
+
+
+def session_postcare_text(session: TreatmentSession) -> PostCareText:
+    """The text a patient was given with ``session``: the version in force when the session
+    was recorded (a later edit of the clinic's text does not rewrite what they took home)."""
+    return postcare_text(session.clinic, session.modality, as_of=session.created_at)
 
 
 @dataclass(frozen=True)
@@ -899,8 +906,10 @@ class PostCareText:
     reviewed: bool
 
 
-def postcare_text(clinic: Clinic, modality: str) -> PostCareText:
-    template = postcare_template(clinic, modality)
+def postcare_text(clinic: Clinic, modality: str, *, as_of: datetime | None = None) -> PostCareText:
+    """The clinic's text for ``modality``: its newest version, or the newest saved by
+    ``as_of`` (the text in force then; before any, the shipped default)."""
+    template = postcare_template(clinic, modality, as_of=as_of)
     if template is None:
         return PostCareText(
             DEFAULT_POSTCARE[modality],

@@ -331,7 +331,11 @@ VIAL_NOTE = (
 def postcare_sheet(request: ClinicRequest, patient_id: int, session_id: int) -> HttpResponse:
     patient = get_patient(request.clinic, patient_id)
     session = selectors.get_session(patient, session_id)
-    text = services.postcare_text(request.clinic, session.modality)
+    given = services.session_postcare_text(session)
+    current = services.postcare_text(request.clinic, session.modality)
+    # The sheet reprints what the patient was given; the clinic's newer text on request.
+    reprint_current = request.GET.get("text") == "current" and current != given
+    text = current if reprint_current else given
     return render(
         request,
         "treatments/postcare_sheet.html",
@@ -340,6 +344,9 @@ def postcare_sheet(request: ClinicRequest, patient_id: int, session_id: int) -> 
             "session": session,
             "body": text.body,
             "version": text.version,
+            "newer_version": current.version if current != given else "",
+            "given_version": given.version,
+            "reprint_current": reprint_current,
             # The "not yet reviewed" note is the staff's, not the patient's (nurse review).
             "reviewed": text.reviewed,
             "patient_notice": EXOSOME_PATIENT_NOTICE
