@@ -418,3 +418,26 @@ def test_an_admin_cannot_deactivate_themselves_while_another_admin_can(client, c
     client.force_login(admin)
     page = client.get("/accounts/members/").content.decode()
     assert 'aria-label="Deactivate admin"' not in page and 'aria-label="Deactivate second"' in page
+
+
+def test_a_username_is_stored_as_the_sign_in_form_reads_it(client, clinic_a, make_user):
+    """A username typed in full-width letters ("ｊｏｅ") was stored as typed, while the sign-in
+    form reads "joe": the account could never sign in, and it passed beside a "joe" (review)."""
+    client.force_login(make_user(Role.ADMIN, clinic_a, username="boss"))
+    data = {"new_username": "ｊｏｅ", "first_name": "Joe", "last_name": "Wide", "email": "",
+            "new_role": "nurse"}  # fmt: skip
+    response = client.post("/accounts/members/new/", data)
+    assert response.status_code == 200
+    password = _temporary_password(response)
+    assert User.objects.filter(username="joe").exists()
+    client.logout()
+    signed_in = client.post("/accounts/login/", {"username": "ｊｏｅ", "password": password})
+    assert signed_in.status_code == 302
+    # The same name in other letters is the same name: refused.
+    client.force_login(User.objects.get(username="boss"))
+    again = client.post("/accounts/members/new/", {**data, "new_username": "ＪＯＥ"})
+    assert again.status_code == 400 and "new_username" in again.context["account_form"].errors
+    # and found as that member on the role form.
+    changed = client.post("/accounts/members/", {"username": "ｊｏｅ", "role": "clinician"})
+    assert changed.status_code == 302
+    assert membership(User.objects.get(username="joe"), clinic_a).role == Role.CLINICIAN.value

@@ -208,7 +208,9 @@ def create_account(
     """A new person's account and their role in ``clinic``, with a temporary password
     (returned, shown once, never stored in clear) that must be changed at first sign-in."""
     errors: dict[str, list[str]] = {}
-    username = username.strip()
+    # As the sign-in form reads what is typed (NFKC): "ｊｏｅ" stored as typed could never
+    # sign in (the form looks up "joe"), and would pass for another person's "joe" here.
+    username = User.normalize_username(username.strip())
     try:
         UnicodeUsernameValidator()(username)
     except ValidationError as exc:
@@ -291,7 +293,7 @@ def add_member(admin: User, clinic: Clinic, username: str, role: Role | str) -> 
     the page does not tell which usernames exist in other clinics. Taking the administrator
     role from the clinic's last active administrator is refused (LastAdminError).
     """
-    user = _active_user_named(username.strip())
+    user = _active_user_named(User.normalize_username(username.strip()))
     if user is None:
         raise AccountError(NOT_ADDABLE)
     # The clinic's own member (active or deactivated): their role here is this clinic's
