@@ -93,3 +93,37 @@ def test_the_audit_trail_lists_the_demo_clinics_changes_and_narrows_to_one_patie
         page.get_by_role("button", name="Show").click()
     assert page.get_by_text("No patient of this clinic has this record number.").is_visible()
     assert page.console_errors == []
+
+
+def test_a_long_unbroken_name_wraps_and_keeps_the_members_actions_on_screen(
+    page, clinic_a, make_user
+):
+    """A 150-character last name without a space widened the members table past the screen:
+    Role, Active and the buttons were off to the right; its audit entry likewise (review)."""
+    from anagen.accounts.services import create_account
+
+    boss = make_user(Role.ADMIN, clinic_a, username="boss")
+    membership, _ = create_account(
+        boss, clinic_a, username="nina", first_name="Nina", last_name="Ørsted-" + "x" * 143,
+        email="", role=Role.NURSE,
+    )  # fmt: skip
+    nurse = membership.user
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in(page, "boss", PASSWORD)
+    page.goto("/accounts/members/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    button = page.get_by_role("button", name="Deactivate nina")
+    box = button.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 1280
+    # Other columns keep their words whole (a username is not cut to make room).
+    assert (
+        page.get_by_role("cell", name="nina", exact=True).evaluate(
+            "td => { const r = document.createRange(); r.selectNodeContents(td);"
+            " return r.getClientRects().length; }"
+        )
+        == 1
+    )
+    history = nurse.history.first()
+    page.goto(f"/accounts/audit/accounts.User/{history.history_id}/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    assert page.console_errors == []
