@@ -30,6 +30,23 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {value!r}")
 
 
+def env_int(name: str, default: int, *, minimum: int) -> int:
+    """A whole number of at least ``minimum``: "abc" was a bare ValueError that did not name
+    the variable, and ANAGEN_LOGIN_FAILURE_LIMIT=0 locked every sign-in out."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        raise ImproperlyConfigured(
+            f"{name} must be a whole number of at least {minimum}, got {value!r}"
+        )
+    return number
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = os.environ.get(name)
     if not value:
@@ -131,7 +148,7 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'anagen.sqlite3'}"),
-        conn_max_age=int(os.environ.get("ANAGEN_DB_CONN_MAX_AGE", "0")),
+        conn_max_age=env_int("ANAGEN_DB_CONN_MAX_AGE", 0, minimum=0),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -165,14 +182,14 @@ LOGIN_REDIRECT_URL = "core:dashboard"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
 # Sessions expire after inactivity (refreshed on each request) and when the browser closes.
-SESSION_COOKIE_AGE = int(os.environ.get("ANAGEN_SESSION_SECONDS", str(30 * 60)))
+SESSION_COOKIE_AGE = env_int("ANAGEN_SESSION_SECONDS", 30 * 60, minimum=60)
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
 # Repeated login failures: lock the username+IP pair after 5 failures for 15 minutes.
-AXES_FAILURE_LIMIT = int(os.environ.get("ANAGEN_LOGIN_FAILURE_LIMIT", "5"))
+AXES_FAILURE_LIMIT = env_int("ANAGEN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
@@ -208,7 +225,7 @@ SECURE_CSP = {
 
 # Request size limits: bodies above these get 400 (forms/JSON) or 413-style errors.
 FORM_RENDERER = "anagen.core.forms.FormRenderer"  # shows refused NUL characters as U+FFFD
-DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("ANAGEN_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("ANAGEN_MAX_BODY_BYTES", 2 * 1024 * 1024, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 

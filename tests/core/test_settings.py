@@ -50,6 +50,19 @@ def test_a_malformed_boolean_setting_is_a_clear_error(tmp_path):
     assert result.returncode != 0 and "ANAGEN_DEBUG must be a boolean" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("ANAGEN_SESSION_SECONDS", "30m"), ("ANAGEN_LOGIN_FAILURE_LIMIT", "0"),
+     ("ANAGEN_MAX_BODY_BYTES", "2MB"), ("ANAGEN_DB_CONN_MAX_AGE", "-1")],
+)  # fmt: skip
+def test_a_malformed_number_setting_is_a_clear_error_naming_it(tmp_path, name, value):
+    """ "30m" was "invalid literal for int() with base 10", naming no variable; a failure
+    limit of 0 started, and locked every sign-in out (review)."""
+    result = run_check_deploy(tmp_path, **{name: value})
+    assert result.returncode != 0
+    assert f"{name} must be a whole number of at least" in result.stderr, result.stderr
+
+
 def test_the_database_task_backend_passes_check_deploy_and_a_typo_is_a_clear_error(tmp_path):
     result = run_check_deploy(tmp_path, ANAGEN_TASKS="database")
     assert result.returncode == 0, result.stdout + result.stderr
