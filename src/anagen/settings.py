@@ -54,9 +54,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def _secret_key() -> str:
+def _secret_key(debug: bool) -> str:
     key = os.environ.get("ANAGEN_SECRET_KEY")
     if key:
+        # A guessable key lets anyone sign session cookies: with debugging off (production)
+        # it stops the start, as `check --deploy` judges keys (it only warned, and was not run).
+        if not debug and (len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-")):
+            raise ImproperlyConfigured(
+                "ANAGEN_SECRET_KEY is too weak: use at least 50 random characters, e.g. the "
+                "output of `python3 -c 'import secrets; print(secrets.token_urlsafe(64))'`"
+            )
         return key
     # Demo convenience: a random key persisted under var/ so sessions survive restarts.
     # Several app servers must share one key, so production sets ANAGEN_SECRET_KEY.
@@ -71,7 +78,7 @@ def _secret_key() -> str:
 
 
 DEBUG = env_bool("ANAGEN_DEBUG", False)
-SECRET_KEY = _secret_key()
+SECRET_KEY = _secret_key(DEBUG)
 ALLOWED_HOSTS = env_list("ANAGEN_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("ANAGEN_CSRF_TRUSTED_ORIGINS", [])
 

@@ -63,6 +63,18 @@ def test_a_malformed_number_setting_is_a_clear_error_naming_it(tmp_path, name, v
     assert f"{name} must be a whole number of at least" in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize("key", ["changeme", "x" * 60, "django-insecure-" + "k3y" * 20])
+def test_a_weak_secret_key_stops_a_production_start(tmp_path, key):
+    """ANAGEN_SECRET_KEY=changeme started with debugging off: only `check --deploy` warned,
+    and a key that weak lets anyone forge a session (review)."""
+    result = run_check_deploy(tmp_path, ANAGEN_SECRET_KEY=key)
+    assert result.returncode != 0
+    assert "ANAGEN_SECRET_KEY is too weak" in result.stderr, result.stderr
+    # The demo (debugging on) may keep a short one.
+    demo = run_check_deploy(tmp_path, ANAGEN_SECRET_KEY=key, ANAGEN_DEBUG="1")
+    assert "ANAGEN_SECRET_KEY is too weak" not in demo.stderr
+
+
 def test_the_database_task_backend_passes_check_deploy_and_a_typo_is_a_clear_error(tmp_path):
     result = run_check_deploy(tmp_path, ANAGEN_TASKS="database")
     assert result.returncode == 0, result.stdout + result.stderr
