@@ -84,6 +84,26 @@ def test_a_user_without_any_clinic_is_refused(client, db):
     response = client.get("/")
     assert response.status_code == 403
     assert b"not a member of any clinic" in response.content
+    # Its only link led back to the same refusal (review): it says who can help instead.
+    assert b"Back to the dashboard" not in response.content
+    assert b"administrator can reactivate your membership" in response.content
+
+
+def test_a_person_whose_every_membership_is_deactivated_is_told_so_at_sign_in(
+    client, clinic_a, make_user
+):
+    """A review: the sign-in succeeded onto a 'not allowed' page whose link looped to it."""
+    user = make_user(Role.NURSE, clinic_a, username="nina")
+    user.memberships.update(is_active=False)
+    response = client.post("/accounts/login/", {"username": "nina", "password": PASSWORD})
+    assert b"not an active member of any clinic" in response.content
+    assert "_auth_user_id" not in client.session
+    # The reason is given only with the right password: a wrong one gets the usual error.
+    response = client.post("/accounts/login/", {"username": "nina", "password": "wrong"})
+    assert b"not an active member" not in response.content
+    user.memberships.update(is_active=True)
+    response = client.post("/accounts/login/", {"username": "nina", "password": PASSWORD})
+    assert response.status_code == 302 and "_auth_user_id" in client.session
 
 
 def test_a_deactivated_membership_stops_working_at_once(client, clinic_a, make_user):

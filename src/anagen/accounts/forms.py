@@ -6,12 +6,27 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
 
 from anagen.accounts.clinic_time import time_zone_names
 from anagen.accounts.models import Clinic, Membership, User
 from anagen.accounts.selectors import AuditEntry, Cursor, audit_trail, parse_cursor, record_kinds
 from anagen.core.forms import OpenedValuesForm, form_field
 from anagen.patients.models import Patient
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in, refused with a reason to a person who belongs to no clinic any more
+    (every membership deactivated): signed in, every page would only say "not allowed"."""
+
+    def confirm_login_allowed(self, user: Any) -> None:
+        super().confirm_login_allowed(user)
+        if not user.memberships.filter(is_active=True).exists():
+            raise forms.ValidationError(
+                "This account is not an active member of any clinic: ask your clinic's "
+                "administrator to reactivate it.",
+                code="no_clinic",
+            )
 
 
 class ApiTokenForm(forms.Form):

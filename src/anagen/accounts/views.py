@@ -27,6 +27,7 @@ from anagen.accounts.forms import (
     ClinicContactForm,
     ClinicTimeZoneForm,
     MemberForm,
+    SignInForm,
     SwitchClinicForm,
     audit_query,
 )
@@ -40,6 +41,7 @@ from anagen.core.text import spreadsheet_safe
 
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
+    form_class = SignInForm
     redirect_authenticated_user = True
 
 
