@@ -47,6 +47,12 @@ def test_clinician_records_a_session_with_a_map_by_keyboard_and_vials(
     page.keyboard.press("Tab")
     page.keyboard.type("0.8")
     assert page.locator("#map-total").inner_text() == "70 points, 2.00 mL"
+    # A slip of the minus key is not subtracted from the running total (it read -0.20 mL).
+    page.locator("#map-vertex-volume_ml").fill("-0.8")
+    said = page.locator("#map-total").inner_text()
+    assert said == "70 points, 1.20 mL (a negative amount is left out: correct it)"
+    page.locator("#map-vertex-volume_ml").fill("0.8")
+    assert page.locator("#map-total").inner_text() == "70 points, 2.00 mL"
     page.get_by_label("Lot 1", exact=True).select_option(str(lot.pk))
     page.get_by_label("Vials from lot 1").fill("1")
     screenshot(page, "session-form")

@@ -25,10 +25,20 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   const whole = (text) => parseInt(text || "0", 10) || 0;
   const recompute = () => {
-    let points = 0, volume = 0;
-    document.querySelectorAll("input[name$='-points']").forEach((i) => { points += whole(i.value); });
-    document.querySelectorAll("input[name$='-volume_ml']").forEach((i) => { volume += decimal(i.value); });
-    if (total) total.textContent = `${points} points, ${volume.toFixed(2)} mL`;
+    // A negative amount is not added in (the server refuses it): "-0.20 mL" read as a total.
+    let points = 0, volume = 0, negative = false;
+    document.querySelectorAll("input[name$='-points']").forEach((i) => {
+      const n = whole(i.value);
+      if (n < 0) negative = true; else points += n;
+    });
+    document.querySelectorAll("input[name$='-volume_ml']").forEach((i) => {
+      const v = decimal(i.value);
+      if (v < 0) negative = true; else volume += v;
+    });
+    if (total) {
+      total.textContent = `${points} points, ${volume.toFixed(2)} mL` +
+        (negative ? " (a negative amount is left out: correct it)" : "");
+    }
     // The zones' spoken names follow the table ("Frontal: 1.5 mL, 10 points"), not the page as loaded.
     document.querySelectorAll("svg [data-zone][aria-label]").forEach((zone) => {
       const p = document.getElementById(`map-${zone.dataset.zone}-points`);
