@@ -9,7 +9,7 @@ from datetime import datetime
 from axes.utils import reset as axes_reset
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import validate_email, validate_slug
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -195,18 +195,11 @@ def temporary_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def create_account(
-    admin: User,
-    clinic: Clinic,
-    *,
-    username: str,
-    first_name: str,
-    last_name: str,
-    email: str,
-    role: Role | str,
-) -> tuple[Membership, str]:
-    """A new person's account and their role in ``clinic``, with a temporary password
-    (returned, shown once, never stored in clear) that must be changed at first sign-in."""
+def _new_account_fields(
+    username: str, first_name: str, last_name: str, email: str
+) -> tuple[str, dict[str, str], str, dict[str, list[str]]]:
+    """A new account's username (as the sign-in form reads it), names and e-mail, with the
+    field errors that refuse them."""
     errors: dict[str, list[str]] = {}
     # As the sign-in form reads what is typed (NFKC): "ｊｏｅ" stored as typed could never
     # sign in (the form looks up "joe"), and would pass for another person's "joe" here.
@@ -231,20 +224,122 @@ def create_account(
             validate_email(email)
         except ValidationError:
             errors["email"] = ["Enter a valid email address."]
+    return username, names, email, errors
+
+
+def _new_user(
+    username: str, names: dict[str, str], email: str, by: User | None, reason: str
+) -> tuple[User, str]:
+    """Save a new account with a temporary password (returned) to change at first sign-in."""
+    password = temporary_password()
+    user = User(username=username, email=email, password_must_change=True, **names)
+    user.set_password(password)
+    if by is not None:
+        save_with_history(user, by, reason)
+    else:
+        user._change_reason = reason  # type: ignore[attr-defined]
+        user.save()
+    return user, password
+
+
+def create_account(
+    admin: User,
+    clinic: Clinic,
+    *,
+    username: str,
+    first_name: str,
+    last_name: str,
+    email: str,
+    role: Role | str,
+) -> tuple[Membership, str]:
+    """A new person's account and their role in ``clinic``, with a temporary password
+    (returned, shown once, never stored in clear) that must be changed at first sign-in."""
+    username, names, email, errors = _new_account_fields(username, first_name, last_name, email)
     if role not in {r.value for r in Role}:
         errors["role"] = ["Choose a role."]
     if errors:
         raise AccountFormError(errors)
-    password = temporary_password()
     try:
         with transaction.atomic():
-            user = User(username=username, email=email, password_must_change=True, **names)
-            user.set_password(password)
-            save_with_history(user, admin, account_created_reason(clinic))
+            user, password = _new_user(
+                username, names, email, admin, account_created_reason(clinic)
+            )
             membership = set_membership(user, clinic, role, by=admin)
     except IntegrityError:  # the same username created at the same moment
         raise AccountFormError({"username": [TAKEN_USERNAME]}) from None
     return membership, password
+
+
+CLINIC_CREATED_REASON = "clinic created with `anagen clinic create`"
+
+
+def create_clinic(
+    *,
+    name: str,
+    slug: str,
+    time_zone: str = "",
+    country: str = "",
+    admin_username: str,
+    admin_first_name: str = "",
+    admin_last_name: str = "",
+    admin_email: str = "",
+) -> tuple[Clinic, Membership, str | None]:
+    """A new clinic with its first administrator (the installer's act, from the command
+    line: no one is signed in). The administrator is an existing active account, or a new
+    one with a temporary password (returned, to hand over once; None for an existing
+    account). All or nothing; every problem is a field error."""
+    errors: dict[str, list[str]] = {}
+    name = name.strip()
+    if not name or len(name) > 200 or hidden_characters(name, invisible=True):
+        errors["name"] = ["A name of 1 to 200 characters, without control characters."]
+    elif Clinic.objects.filter(name__iexact=name).exists():
+        errors["name"] = [f"A clinic named {name!r} exists already."]
+    slug = slug.strip()
+    try:
+        validate_slug(slug)
+    except ValidationError:
+        errors["slug"] = ["Letters, digits, hyphens and underscores only (e.g. north-clinic)."]
+    if "slug" not in errors and not 1 <= len(slug) <= 60:
+        errors["slug"] = ["A slug of 1 to 60 characters."]
+    elif "slug" not in errors and Clinic.objects.filter(slug=slug).exists():
+        errors["slug"] = [f"The slug {slug!r} is taken by another clinic."]
+    time_zone = time_zone.strip()
+    if time_zone and not is_time_zone(time_zone):
+        errors["time_zone"] = [f"{time_zone!r} is not a time zone (IANA names: Europe/Berlin)."]
+    country = country.strip().upper()
+    if country and not (len(country) == 2 and country.isascii() and country.isalpha()):
+        errors["country"] = ["Two letters (ISO 3166-1 alpha-2), e.g. DE."]
+    existing = _active_user_named(User.normalize_username(admin_username.strip()))
+    if existing is None:
+        admin_username, names, admin_email, account_errors = _new_account_fields(
+            admin_username, admin_first_name, admin_last_name, admin_email
+        )
+        # A taken name here is an inactive account: say so (the installer may see it).
+        if TAKEN_USERNAME in account_errors.get("username", []):
+            account_errors["username"] = [
+                f"{admin_username!r} is a deactivated account: reactivate it or choose another."
+            ]
+        errors.update({f"admin_{field}": msgs for field, msgs in account_errors.items()})
+    if errors:
+        raise AccountFormError(errors)
+    password: str | None = None
+    try:
+        with transaction.atomic():
+            clinic = Clinic(name=name, slug=slug, time_zone=time_zone, country=country)
+            clinic._change_reason = CLINIC_CREATED_REASON  # type: ignore[attr-defined]
+            clinic.save()
+            if existing is None:
+                admin, password = _new_user(
+                    admin_username, names, admin_email, None, account_created_reason(clinic)
+                )
+            else:
+                admin = existing
+            membership = set_membership(admin, clinic, Role.ADMIN)
+    except IntegrityError:  # created by someone else at the same moment
+        raise AccountFormError(
+            {"__all__": ["The clinic or the account was created meanwhile: run it again."]}
+        ) from None
+    return clinic, membership, password
 
 
 # Neutral: the page must not tell which usernames exist in other clinics.
