@@ -41,7 +41,10 @@ def clinic_and_user(
         raise database_not_ready(exc) from exc
     if clinic is None:
         raise CommandError(f"--clinic: no clinic with slug {slug!r}")
-    user = User.objects.filter(username=username, is_active=True).first()
+    # Read as the sign-in form reads a username (NFKC, any case): "ｊｏｅ" or "Joe" is joe.
+    user = User.objects.filter(
+        username__iexact=User.normalize_username(username.strip()), is_active=True
+    ).first()
     if user is None:
         raise CommandError(f"--user: no active user {username!r}")
     membership = Membership.objects.filter(user=user, clinic=clinic, is_active=True).first()
