@@ -78,6 +78,32 @@ class TestCheckRelease:
             == "FAIL"
         )
 
+    def test_a_derived_purity_exactly_at_its_limit_passes(self):
+        # 9.8e9 particles/mL ÷ 4.9 µg/mL is 2e9 particles/µg, the limit ≥ 2e9; in binary it
+        # is 1999999999.9999998, which failed: "2 × 10⁹ FAIL ≥ 2 × 10⁹" blocked the release.
+        assert 9.8e9 / 4.9 < 2e9
+        report = check_release(good_coa(particles_per_ug_protein=9.8e9 / 4.9))
+        assert status(report, "particles_per_ug_protein") is Status.PASS
+        assert report.releasable
+
+    def test_a_converted_value_exactly_at_a_strict_limit_fails(self):
+        # 0.02 EU in a 0.1 mL vial is 0.2 EU/mL, the limit of "< 0.2": 0.19999999999999998 in
+        # binary, and it passed.
+        spec = rel.parse_spec({"version": "t", "criteria": [{
+            "field": "endotoxin_eu_per_ml", "comparator": "<", "limit": 0.2, "unit": "EU/mL",
+            "source": "s"}]})  # fmt: skip
+        coa = {"endotoxin_eu_per_ml": {"value": 0.02, "unit": "EU/vial"}}
+        report = check_release(coa, spec, vial_volume_ml=0.1)
+        assert status(report, "endotoxin_eu_per_ml") is Status.FAIL
+        # Just below the limit, by more than rounding, still passes.
+        coa = {"endotoxin_eu_per_ml": {"value": 0.0199, "unit": "EU/vial"}}
+        assert check_release(coa, spec, vial_volume_ml=0.1).releasable
+
+    def test_size_in_micrometres_at_the_range_ends_passes(self):
+        for micrometres in (0.08, 0.15):
+            coa = good_coa(size_mode_nm={"value": micrometres, "unit": "µm"})
+            assert status(check_release(coa), "size_mode_nm") is Status.PASS
+
     def test_concentration_within_20_percent_of_label(self):
         # label 1.0e11; 1.2e11 is +20 % → PASS; 1.21e11 is +21 % → FAIL; 0.8e11 is −20 % → PASS
         assert (
@@ -186,16 +212,21 @@ finite = st.floats(min_value=-1e13, max_value=1e13, allow_nan=False)
 
 
 def violates(c, x):
+    """The limit as written, a value within rounding of it being at it (rel.at_limit)."""
+
+    def at(limit):
+        return abs(x - limit) <= 1e-12 * max(abs(x), abs(limit))
+
     if c.comparator == "<":
-        return not x < c.limit
+        return not x < c.limit or at(c.limit)
     if c.comparator == "<=":
-        return not x <= c.limit
+        return not (x <= c.limit or at(c.limit))
     if c.comparator == ">":
-        return not x > c.limit
+        return not x > c.limit or at(c.limit)
     if c.comparator == ">=":
-        return not x >= c.limit
+        return not (x >= c.limit or at(c.limit))
     lo, hi = c.limit
-    return not lo <= x <= hi
+    return not ((lo <= x or at(lo)) and (x <= hi or at(hi)))
 
 
 @settings(max_examples=200, deadline=None)

@@ -425,19 +425,33 @@ def load_default_spec() -> ReleaseSpec:
 # --- checking ------------------------------------------------------------------------------
 
 
+# A value this close to a limit (relatively) is at the limit. Converted and derived values
+# carry binary rounding that the certificate's numbers do not: a purity of 9.8e9 particles/mL
+# ÷ 4.9 µg/mL is 1999999999.9999998 and failed "≥ 2 × 10⁹", and 0.02 EU per 0.1 mL vial is
+# 0.19999999999999998 EU/mL and passed "< 0.2". Far below any certificate's precision.
+LIMIT_RELATIVE_TOLERANCE = 1e-12
+
+
+def at_limit(measured: float, limit: float) -> bool:
+    """Whether ``measured`` is the limit itself, but for floating-point rounding."""
+    return math.isclose(measured, limit, rel_tol=LIMIT_RELATIVE_TOLERANCE)
+
+
 def _compare(c: Criterion, measured: float, reference: float | None = None) -> bool:
     match c.comparator:
         case "<":
-            return measured < c.number
+            return measured < c.number and not at_limit(measured, c.number)
         case "<=":
-            return measured <= c.number
+            return measured <= c.number or at_limit(measured, c.number)
         case ">":
-            return measured > c.number
+            return measured > c.number and not at_limit(measured, c.number)
         case ">=":
-            return measured >= c.number
+            return measured >= c.number or at_limit(measured, c.number)
         case "between":
             lo, hi = c.bounds
-            return lo <= measured <= hi
+            return (lo <= measured or at_limit(measured, lo)) and (
+                measured <= hi or at_limit(measured, hi)
+            )
         case "within_pct_of":
             assert reference is not None
             # Small relative tolerance so that exactly ±20 % is not failed by rounding.
@@ -606,7 +620,9 @@ def render_spec_markdown(spec: ReleaseSpec | None = None) -> str:
         "",
         "A lot is releasable only when no criterion FAILs (optional ones included) and no "
         "required criterion is MISSING. Bare CoA numbers are read in the unit shown; values "
-        "given as `{value, unit}` are converted (per-vial amounts need the vial volume).",
+        "given as `{value, unit}` are converted (per-vial amounts need the vial volume). A "
+        "converted or derived value equal to a limit but for binary rounding is taken as at the "
+        "limit (9.8e9 ÷ 4.9 passes `>= 2e+09`; 0.02 EU in a 0.1 mL vial fails `< 0.2`).",
         "",
         "A clinic may add versions of its own, but every version must keep the safety "
         "criteria as required: "
