@@ -30,6 +30,26 @@ def test_json_nested_too_deeply_is_400_not_a_crash(client, quality_headers):
     assert Patient.objects.count() == 0
 
 
+def test_a_coa_naming_a_result_twice_is_400_and_not_stored(client, clinic_a, quality_headers):
+    """JSON keeps the last of two equal keys: sterility "positive" then "negative" was stored
+    as negative and the lot released."""
+    user, headers = quality_headers
+    lot = builders.released_lot(clinic_a, user, status=LotStatus.QUARANTINED)
+    body = json.dumps({"testing_laboratory": "Lab", "results": good_results()}).replace(
+        '"sterility": "negative"', '"sterility": "positive", "sterility": "negative"'
+    )
+    assert body.count('"sterility"') == 2
+    answer = client.put(
+        f"/api/v1/products/lots/{lot.pk}/coa",
+        data=body,
+        content_type="application/json",
+        headers=headers,
+    )
+    assert answer.status_code == 400
+    assert "'sterility' appears twice" in answer.json()["detail"]
+    assert not CertificateOfAnalysis.objects.filter(lot=lot).exists()
+
+
 class TestCoaPdfUpload:
     """The one endpoint whose body is a file: multipart/form-data, not JSON."""
 

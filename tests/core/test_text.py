@@ -132,3 +132,15 @@ def test_a_page_shows_a_refusal_without_the_api_field():
     api = "If so, confirm it (the box “Separate visit”; in the API, confirm_same_day: true)."
     assert without_api_hint(api) == "If so, confirm it (the box “Separate visit”)."
     assert without_api_hint("Nothing about the API here.") == "Nothing about the API here."
+
+
+def test_a_json_object_naming_a_key_twice_is_refused():
+    """json.loads keeps the last of two equal keys silently: a CoA reading sterility positive
+    and then negative was stored as negative."""
+    from anagen.core.text import DuplicateKeyError, load_json
+
+    with pytest.raises(DuplicateKeyError, match="'sterility' appears twice"):
+        load_json('{"results": {"sterility": "positive", "sterility": "negative"}}')
+    with pytest.raises(ValueError, match="appears twice"):
+        load_json('[{"a": 1}, {"b": 2, "b": 2}]')
+    assert load_json('[{"a": 1}, {"a": 2}]') == [{"a": 1}, {"a": 2}]  # in two objects: fine

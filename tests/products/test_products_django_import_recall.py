@@ -163,6 +163,27 @@ class TestJsonImport:
         assert key in err.value.errors, err.value.errors
         assert not Lot.objects.exists()
 
+    @pytest.mark.parametrize(
+        "content",
+        [
+            # A result twice: JSON keeps the last, so the positive sterility vanished and the
+            # lot was releasable.
+            as_json(lot_entry("A")).replace(
+                b'"sterility": "negative"', b'"sterility": "positive", "sterility": "negative"'
+            ),
+            # Two lists of lots (two exports pasted together): only the last was imported.
+            b'{"lots": ' + as_json(lot_entry("A"))[9:-1] + b', "lots": '
+            + as_json(lot_entry("B"))[9:],
+        ],
+    )  # fmt: skip
+    def test_a_key_given_twice_in_one_object_is_refused_not_the_last_kept(
+        self, product, quality, content
+    ):
+        with pytest.raises(services.ProductError) as err:
+            services.import_lots(product.clinic, quality, "f.json", content)
+        assert "appears twice" in " ".join(err.value.errors["file, json"])
+        assert not Lot.objects.exists() and not CertificateOfAnalysis.objects.exists()
+
     def test_products_of_another_clinic_are_not_found(self, product, clinic_b, make_user):
         other = make_user(Role.QUALITY, clinic_b)
         with pytest.raises(services.ProductError) as err:

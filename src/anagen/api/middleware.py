@@ -15,7 +15,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from anagen.core.middleware import API_PREFIX
-from anagen.core.text import MAX_JSON_DEPTH, contains_nul, load_json
+from anagen.core.text import MAX_JSON_DEPTH, DuplicateKeyError, contains_nul, load_json
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 # Endpoints that take a file as multipart/form-data (their body is not JSON).
@@ -79,6 +79,8 @@ class ApiBodyMiddleware:
             return JsonResponse(
                 {"detail": f"The request body is not valid JSON: {exc}"}, status=400
             )
+        except DuplicateKeyError as exc:
+            return JsonResponse({"detail": f"The request body cannot be read: {exc}."}, status=400)
         except ValueError:
             return JsonResponse(
                 {"detail": "The request body is nested too deeply to be read "

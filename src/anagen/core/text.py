@@ -43,12 +43,34 @@ def too_deep(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
     return any(depth > limit for _, depth in _walk(value))
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object names one key twice: json.loads keeps the last silently, so a CoA
+    reading ``"sterility": "positive", …, "sterility": "negative"`` was stored as negative."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(
+            f"the key {key!r} appears twice in one object (only one value can be meant); "
+            "give each key once"
+        )
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise DuplicateKeyError(key)
+        data[key] = value
+    return data
+
+
 def load_json(text: str | bytes) -> Any:
     """``json.loads`` that refuses JSON nested deeper than ``MAX_JSON_DEPTH`` with a
-    ValueError (json.JSONDecodeError for text that is not JSON, as json.loads)."""
+    ValueError, and an object naming a key twice with DuplicateKeyError (a ValueError);
+    json.JSONDecodeError for text that is not JSON, as json.loads."""
     message = f"the JSON is nested too deeply (at most {MAX_JSON_DEPTH} levels)"
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
     except RecursionError:
         raise ValueError(message) from None
     if too_deep(data):

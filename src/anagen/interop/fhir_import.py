@@ -78,7 +78,7 @@ def parse_bundle(raw: bytes | str) -> dict[str, Any]:
         raise _refuse(
             "file", f"Not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}."
         ) from None
-    except ValueError as exc:  # nested too deeply
+    except ValueError as exc:  # nested too deeply, or a key named twice
         raise _refuse("file", f"{str(exc).capitalize()}.") from None
     if not isinstance(data, dict):
         raise _refuse("bundle", "Expected a JSON object with resourceType 'Bundle'.")

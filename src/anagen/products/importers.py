@@ -328,7 +328,7 @@ def parse_json(text: str) -> list[LotRow]:
         raise ImportFileError(
             [ImportIssue(0, "json", f"not valid JSON (line {exc.lineno}: {exc.msg})")]
         ) from None
-    except ValueError as exc:  # nested too deeply
+    except ValueError as exc:  # nested too deeply, or a key named twice
         raise ImportFileError([ImportIssue(0, "json", str(exc))]) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("lots"), list):
         raise ImportFileError([ImportIssue(0, "lots", 'the file must be {"lots": [ ... ]}')])
