@@ -155,6 +155,8 @@ class TestJsonImport:
             ("f.json", b"\xff\xfe", "file"),
             ("f.csv", b"lot_number,expiry\nA\x00,2027-01-01\n", "file"),
             ("f.json", b'{"lots": [{"lot_number": "A\\u0000"}]}', "file, json"),
+            # A second list under another key was dropped unseen while the first imported.
+            ("f.json", as_json(lot_entry("A"))[:-1] + b', "lots ": []}', "file, lots "),
         ],
     )
     def test_malformed_files_are_refused_with_a_reason(self, product, quality, name, content, key):

@@ -334,6 +334,16 @@ def parse_json(text: str) -> list[LotRow]:
         raise ImportFileError([ImportIssue(0, "lots", 'the file must be {"lots": [ ... ]}')])
     if contains_nul(doc):
         raise ImportFileError([ImportIssue(0, "json", "text contains NUL (\\u0000) characters")])
+    # Refused like unknown keys of a lot: {"lots": [...], "lots ": [...]} imported the first
+    # list and dropped the other unseen.
+    unknown_top = sorted(set(doc) - {"lots"})
+    if unknown_top:
+        raise ImportFileError(
+            [
+                ImportIssue(0, name, 'unknown key; the file is {"lots": [ ... ]}')
+                for name in unknown_top
+            ]
+        )
     if not doc["lots"]:
         raise ImportFileError([ImportIssue(0, "lots", "the file holds no lots")])
     if len(doc["lots"]) > MAX_IMPORT_ROWS:
