@@ -430,13 +430,38 @@ class TestSpecVersions:
         released = services.release_lot(first, quality2)
         assert released.decision_spec == new and old.version != new.version
 
+    def test_a_refused_release_names_failed_and_missing_criteria_apart(
+        self, quality, quality2, make_lot
+    ):
+        """An optional criterion that fails blocks the release; it was called required."""
+        results = good_results(residual_dna_ng_per_dose=11)
+        results.pop("antibiotic_residue", None)
+        lot = make_lot(results=results)
+        with pytest.raises(services.ProductError) as err:
+            services.release_lot(lot, quality)
+        message = err.value.errors["__all__"][0]
+        assert "does not meet specification 2026.11-2 — failed: Residual DNA:" in message
+        assert "required" not in message.split(":")[0]
+        # A spec made since requires the antibiotic residue the CoA does not report.
+        stricter = yaml.safe_load(spec_yaml("strict"))
+        for c in stricter["criteria"]:
+            if c["field"] == "antibiotic_residue":
+                c["required"] = True
+        services.create_spec_version(lot.clinic, quality2, yaml.safe_dump(stricter))
+        with pytest.raises(services.ProductError) as err:
+            services.release_lot(lot, quality)
+        message = err.value.errors["__all__"][0]
+        assert "failed: Residual DNA; required but not reported: Antibiotic residue:" in message, (
+            message
+        )
+
     def test_who_loosened_the_spec_after_a_lot_arrived_does_not_release_it_alone(
         self, clinic_a, quality, quality2, make_lot
     ):
         """Four eyes, as for an override: a review dropped the failed criterion from the
         spec and released the lot as the same quality user."""
         lot = make_lot(results=good_results(endotoxin_eu_per_ml=0.3))
-        with pytest.raises(services.ProductError, match="Not every required criterion passes"):
+        with pytest.raises(services.ProductError, match="does not meet specification"):
             services.release_lot(lot, quality)
         services.create_spec_version(clinic_a, quality, spec_yaml("lax", endotoxin_limit=0.5))
         with pytest.raises(services.ProductError) as err:

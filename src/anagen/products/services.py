@@ -1116,7 +1116,6 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
         if report is None:
             raise _fail("__all__", "Enter the certificate of analysis first.")
         if not report.releasable:
-            names = [r.label for r in (*report.failed, *report.missing_required)]
             unsafe = failed_safety_criteria(report)
             # An override is offered only where one could be approved.
             what_next = (
@@ -1126,10 +1125,7 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
                 else "reject the lot, or request an override (needs a reason and a second "
                 "quality user)"
             )
-            raise _fail(
-                "__all__",
-                f"Not every required criterion passes — {', '.join(names)}: {what_next}.",
-            )
+            raise _fail("__all__", f"{not_releasable_summary(report)}: {what_next}.")
         _refuse_own_loosened_spec(locked, spec, user)
         locked.status = LotStatus.RELEASED
         locked.decided_at, locked.decided_by = timezone.now(), user
@@ -1138,6 +1134,20 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
         save_with_history(locked, user, f"released under spec {spec.version}")
         _decide(locked, user, DecisionKind.RELEASE, locked.decision_reason, spec, report)
     return locked
+
+
+def not_releasable_summary(report: release.ReleaseReport) -> str:
+    """Why a report does not release, naming failed and missing criteria apart: an optional
+    criterion that fails blocks release too, and was called "required" ("Not every required
+    criterion passes — Residual DNA", an optional one)."""
+    parts = []
+    if report.failed:
+        parts.append("failed: " + ", ".join(r.label for r in report.failed))
+    if report.missing_required:
+        parts.append(
+            "required but not reported: " + ", ".join(r.label for r in report.missing_required)
+        )
+    return f"The lot does not meet specification {report.spec_version} — " + "; ".join(parts)
 
 
 def _refuse_own_loosened_spec(lot: Lot, spec: ReleaseSpecVersion, user: User) -> None:
