@@ -21,6 +21,7 @@ from anagen.api.schemas import (
     GIVE_BOOL,
     GIVE_DATE,
     GIVE_DATETIME,
+    GIVE_DECIMAL,
     GIVE_NUMBER_NOT_BOOL,
     GIVE_NUMBER_NOT_TEXT,
     InputSchema,
@@ -277,14 +278,14 @@ def test_every_wrong_item_of_a_list_is_named(api, session_setup):
     patient, body = session_setup
     bad_map = [
         {"zone": "frontal", "points": True, "volume_ml": 0.5},
-        {"zone": "vertex", "points": 10, "volume_ml": "0.3"},
+        {"zone": "vertex", "points": 10, "volume_ml": "0,3"},  # "0.3" is taken, as written
     ]
     response = api(Role.CLINICIAN, "post", f"/sessions/{patient.pk}", {**body, "map": bad_map})
     assert response.status_code == 422
     fields = {e["field"]: e["message"] for e in response.json()["errors"]}
     assert fields == {
         "map[0].points": GIVE_NUMBER_NOT_BOOL,
-        "map[1].volume_ml": GIVE_NUMBER_NOT_TEXT,
+        "map[1].volume_ml": GIVE_DECIMAL,
     }
     assert nothing_recorded()
 

@@ -340,3 +340,31 @@ def test_the_post_care_templates_page_shows_each_modality_s_current_text_and_ver
     assert page.count("(Anagen default text (not yet reviewed by the clinic))") == (
         len(Modality) - 1
     )
+
+
+def test_the_api_takes_back_the_decimals_it_writes_in_the_map_and_the_prp(
+    client, clinic_a, clinician, make_patient, api_token
+):
+    """The map's and the PRP's volumes are written as decimal text ("0.35"); a client that
+    sends a session's values back as it read them is not refused with "not text"."""
+    patient = make_patient(clinic_a, clinician, sex_at_birth="male", family_name="Plasma")
+    plan = accepted_plan(patient, clinician, "prp")
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    body = {
+        "plan_id": plan.pk, "modality": "prp", "performed_on": date.today().isoformat(),
+        "map": [{"zone": "frontal", "points": 20, "volume_ml": "0.35", "spacing_mm": "10.0"}],
+        "prp": {"blood_volume_ml": "20.5", "spin_protocol": "2 spins",
+                "platelet_concentration_10e9_per_l": "1200.5"},
+    }  # fmt: skip
+    url = f"/api/v1/sessions/{patient.pk}"
+    created = client.post(url, json.dumps(body), "application/json", headers=headers)
+    assert created.status_code == 201, created.json()
+    session = created.json()
+    assert session["map"][0]["volume_ml"] == "0.35" and session["map"][0]["spacing_mm"] == "10.0"
+    assert session["prp"]["blood_volume_ml"] == "20.5"
+    assert session["prp"]["platelet_concentration_10e9_per_l"] == "1200.5"
+    # Text that is not a number is still refused by the type check, naming the field.
+    bad = {**body, "map": [{"zone": "frontal", "points": 20, "volume_ml": "NaN"}]}
+    refused = client.post(url, json.dumps(bad), "application/json", headers=headers)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "map[0].volume_ml"

@@ -16,11 +16,13 @@ from anagen.treatments.models import PrpPreparation, TreatmentSession
 router = Router(tags=["sessions"])
 
 
+# Volumes and lengths are Decimals, as SessionOut writes them ("0.35"): a client may send
+# back what it read (a float field refused the text as "not text").
 class MapEntryIn(InputSchema):
     zone: str = Field(description="Zone code, e.g. frontal or vertex.2")
     points: int
-    volume_ml: float
-    spacing_mm: float | None = None
+    volume_ml: Decimal
+    spacing_mm: Decimal | None = None
 
 
 class VialIn(InputSchema):
@@ -29,9 +31,9 @@ class VialIn(InputSchema):
 
 
 class PrpIn(InputSchema):
-    blood_volume_ml: float
+    blood_volume_ml: Decimal
     spin_protocol: str
-    platelet_concentration_10e9_per_l: float | None = None
+    platelet_concentration_10e9_per_l: Decimal | None = None
 
 
 class GraftIn(InputSchema):
@@ -237,6 +239,15 @@ def api_field(name: str) -> str:
     return f"{name}_id" if _VIAL_LOT.fullmatch(name) else name
 
 
+def _map_row(entry: MapEntryIn) -> dict:
+    """A map row as the service reads it from the page's form: its numbers as floats."""
+    row = entry.dict()
+    for name in ("volume_ml", "spacing_mm"):
+        if row[name] is not None:
+            row[name] = float(row[name])
+    return row
+
+
 @router.get(
     "/{int:patient_id}",
     response=list[SessionOut],
@@ -290,7 +301,7 @@ def create_session(request: ClinicRequest, patient_id: int, payload: SessionIn):
         request.user,
         plan,
         data,
-        map_entries=[m.dict() for m in payload.map],
+        map_entries=[_map_row(m) for m in payload.map],
         vials=[services.VialRequest(lots[v.lot_id], v.quantity) for v in payload.vials],
         prp=payload.prp.dict() if payload.prp else None,
         grafts=[g.dict() for g in payload.grafts],
