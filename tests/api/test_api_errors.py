@@ -96,3 +96,35 @@ def test_a_body_the_schema_refuses_is_answered_in_words(
     errors = {e["field"]: e["message"] for e in response.json()["errors"]}
     assert errors[field].startswith(message), errors
     assert not Patient.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("authorization", "challenge", "words"),
+    [
+        (None, 'Bearer realm="anagen"', "Authorization: Bearer <token>"),
+        ("Basic dXNlcjpwYXNz", 'Bearer realm="anagen"', "Authorization: Bearer <token>"),
+        ("Bearer ang_not-a-token", 'Bearer realm="anagen", error="invalid_token"', "not valid"),
+    ],
+)
+def test_a_401_carries_its_challenge_and_says_whether_the_token_was_refused(
+    client, db, authorization, challenge, words
+):
+    """RFC 9110 requires WWW-Authenticate on a 401; the detail tells a token to replace from
+    a request that sent none (both read "Unauthorized")."""
+    headers = {"Authorization": authorization} if authorization else {}
+    response = client.get("/api/v1/me", headers=headers)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == challenge
+    assert words in response.json()["detail"]
+
+
+def test_a_revoked_token_is_named_as_not_valid(client, clinic_a, make_user, api_token):
+    from anagen.accounts.models import ApiToken
+    from anagen.accounts.roles import Role
+
+    headers = {"Authorization": f"Bearer {api_token(make_user(Role.NURSE, clinic_a), clinic_a)}"}
+    ApiToken.objects.update(revoked_at="2026-01-01T00:00:00Z")
+    response = client.post("/api/v1/patients", "{}", "application/json", headers=headers)
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response["WWW-Authenticate"]
+    assert response.json()["detail"].startswith("The API token is not valid")

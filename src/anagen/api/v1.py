@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import ValidationError
+from ninja.errors import AuthenticationError, ValidationError
 
 from anagen.api.errors import refusal_detail, validation_message
 from anagen.core.checks import Refusal
@@ -32,7 +32,8 @@ _ERROR = {
 }
 _ERRORS = {
     "400": "A service refused the write: `detail` names each field and why",
-    "401": "No valid token or session",
+    "401": 'No valid token or session (`WWW-Authenticate` has `error="invalid_token"` when '
+    "the token sent was refused)",
     "403": "The role in this clinic lacks the permission (named in `detail`)",
     "404": "No such object in this clinic (another clinic's answers the same)",
     "422": "The body or a parameter is malformed: `errors` names each field",
@@ -99,6 +100,31 @@ def validation_error(request: ClinicRequest, exc: ValidationError) -> HttpRespon
     return api.create_response(
         request, {"detail": f"Invalid input — {summary}", "errors": errors}, status=422
     )
+
+
+@api.exception_handler(AuthenticationError)
+def unauthenticated(request: ClinicRequest, exc: AuthenticationError) -> HttpResponse:
+    """401 with the challenge RFC 9110 (15.5.2) requires, saying whether the token sent was
+    refused (RFC 6750 ``invalid_token``) or no credentials came: a client can tell a token
+    to replace from a request that forgot its header."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    challenge = 'Bearer realm="anagen"'
+    if scheme.lower() == "bearer" and token.strip():
+        detail = (
+            "The API token is not valid: it is unknown or revoked, or its user or clinic "
+            "membership is no longer active. Create a new one on the API tokens page."
+        )
+        challenge += ', error="invalid_token"'
+    elif getattr(request, "user", None) is not None and request.user.is_authenticated:
+        detail = "This session has no active clinic: choose a clinic in the web app first."
+    else:
+        detail = (
+            "Not authenticated: send an API token as `Authorization: Bearer <token>`, or "
+            "call from a signed-in browser session."
+        )
+    response = api.create_response(request, {"detail": detail}, status=401)
+    response["WWW-Authenticate"] = challenge
+    return response
 
 
 @api.exception_handler(Refusal)
