@@ -146,6 +146,18 @@ class TestCoaResults:
         assert not Lot.objects.exists()
 
 
+def test_the_openapi_document_describes_the_lot_import_body(client):
+    """The importer reads the body itself, so ninja saw no body: the operation was documented
+    without one, and a client generated from the document sent none."""
+    operation = client.get("/api/v1/openapi.json").json()["paths"]["/api/v1/products/lots/import"][
+        "post"
+    ]
+    body = operation["requestBody"]
+    assert body["required"] is True
+    schema = body["content"]["application/json"]["schema"]
+    assert schema["required"] == ["lots"] and schema["properties"]["lots"]["type"] == "array"
+
+
 class TestProducts:
     def product_body(self, **changes):
         body = {

@@ -484,6 +484,31 @@ def receive_lot(request: ClinicRequest, payload: LotIn):
     response={201: ImportOut},
     summary='Import lots with CoAs: the JSON format {"lots": [...]}, all or nothing',
     auth=guard("lot.receive"),
+    # The body is read whole by the importer (as a file would be), so ninja cannot see it:
+    # described here, or the document offered a body-less operation.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["lots"],
+                        "properties": {
+                            "lots": {
+                                "type": "array",
+                                "minItems": 1,
+                                "maxItems": 1000,
+                                "items": {"type": "object"},
+                                "description": "Each lot with its optional CoA "
+                                "(docs/products.md, Lot fields and CoA fields)",
+                            }
+                        },
+                    }
+                }
+            },
+        }
+    },
 )
 def import_lots(request: ClinicRequest):
     lots = services.import_lots(
