@@ -58,3 +58,12 @@ def test_null_notes_are_refused_and_kept(api, plan):
     assert answer.status_code == 400
     assert answer.json()["detail"].startswith("notes: cannot be null")
     assert api("PATCH", plan, {}).json()["notes"] == "Review in 3 months"
+
+
+def test_the_openapi_document_offers_null_only_where_it_clears(client):
+    schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["PlanPatch"]
+    props = schema["properties"]
+    assert props["notes"]["type"] == "string" and "null" not in str(props["notes"])
+    for name in ("sessions_planned", "interval_weeks", "start_on"):
+        assert {"type": "null"} in props[name]["anyOf"], name
+    assert schema["additionalProperties"] is False

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
+from pydantic import ConfigDict
 
 from anagen.accounts.roles import PERMISSIONS
 from anagen.api.auth import BearerToken, SessionCookie, check_permission
@@ -321,7 +322,21 @@ class PlanIn(InputSchema):
     notes: str = Field("", max_length=5000)
 
 
+def _notes_not_nullable(schema: dict[str, Any]) -> None:
+    """null notes are refused (400, see update_plan), so the document offers text only; null
+    stays offered for the fields it clears."""
+    notes = schema["properties"]["notes"]
+    options = [o for o in notes.pop("anyOf", []) if o.get("type") != "null"]
+    notes.update(options[0])
+    notes.pop("default", None)
+
+
 class PlanPatch(InputSchema):
+    """Send only the fields to change. null clears sessions_planned, interval_weeks and
+    start_on; notes are cleared with "" (null is refused)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_notes_not_nullable)
+
     sessions_planned: int | None = None
     interval_weeks: float | None = None
     start_on: date | None = None
