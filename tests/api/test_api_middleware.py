@@ -109,3 +109,18 @@ def test_multipart_without_a_boundary_is_400_for_a_browser_session_not_a_crash(
     assert answer.status_code == 400
     assert "boundary" in answer.json()["detail"]
     assert Patient.objects.count() == 0
+
+
+def test_the_openapi_document_names_the_answers_to_a_body_refused_before_the_view(client):
+    """413 (too large) and 415 (not JSON) come from the middleware, for any body."""
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    json_bodies = files = 0
+    for operations in paths.values():
+        for operation in operations.values():
+            codes = set(operation["responses"])
+            content = operation.get("requestBody", {}).get("content", {})
+            assert ("413" in codes) == bool(content), operation["operationId"]
+            assert ("415" in codes) == ("application/json" in content), operation["operationId"]
+            json_bodies += "application/json" in content
+            files += "multipart/form-data" in content
+    assert json_bodies > 30 and files == 1

@@ -127,6 +127,11 @@ class TestACoaTheSpecCannotRead:
         body = response.json()
         assert body["lot"]["status"] == "rejected"
         assert body["report"] is None and "antibiotic_residue" in body["report_error"]
+        report = client.get(f"/api/v1/products/lots/{lot.pk}/report", headers=headers)
+        assert report.status_code == 409 and "antibiotic_residue" in report.json()["detail"]
+        document = client.get("/api/v1/openapi.json").json()
+        answers = document["paths"]["/api/v1/products/lots/{lot_id}/report"]["get"]["responses"]
+        assert "409" in answers
 
 
 def test_an_override_is_refused_for_a_lot_that_passes(make_lot, quality):

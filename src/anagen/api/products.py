@@ -557,7 +557,20 @@ def put_coa_pdf(
     return _detail(lot)
 
 
-@router.get("/lots/{int:lot_id}/report", response=ReportOut | None, auth=guard("product.view"))
+@router.get(
+    "/lots/{int:lot_id}/report",
+    response=ReportOut | None,
+    auth=guard("product.view"),
+    openapi_extra={
+        "responses": {
+            "409": {
+                "description": "The CoA cannot be checked against the spec in force (a result "
+                "it requires is missing or does not convert): `detail` says why",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+        }
+    },
+)
 def lot_report(request: ClinicRequest, lot_id: int):
     return _report(_lot(request, lot_id))
 

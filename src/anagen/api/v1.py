@@ -38,6 +38,13 @@ _ERRORS = {
     "404": "No such object in this clinic (another clinic's answers the same)",
     "422": "The body or a parameter is malformed: `errors` names each field",
 }
+# Answered for a request body before any view reads it (api/middleware.py).
+_BODY_ERRORS = {
+    "413": "The request body is too large",
+}
+_JSON_BODY_ERRORS = {
+    "415": "The body was not sent as JSON (`Content-Type: application/json`)",
+}
 
 
 class _API(NinjaAPI):
@@ -51,7 +58,13 @@ class _API(NinjaAPI):
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
-                for code, text in _ERRORS.items():
+                errors = dict(_ERRORS)
+                body = operation.get("requestBody", {}).get("content", {})
+                if body:
+                    errors.update(_BODY_ERRORS)
+                if "application/json" in body:
+                    errors.update(_JSON_BODY_ERRORS)
+                for code, text in errors.items():
                     responses.setdefault(code, {"description": text, **ref})
         return schema
 
