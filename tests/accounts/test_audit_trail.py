@@ -390,6 +390,10 @@ def test_the_api_pages_through_the_trail_with_the_pages_filters(
     assert refused.status_code == 400
     assert refused.json()["detail"] == "mrn: No patient of this clinic has this record number."
     assert api_get(client, token, "/audit", limit=0).status_code in (400, 422)
+    # A cursor the API did not give is named as the field, not as the page's link.
+    bad = api_get(client, token, "/audit", before="yesterday-ish")
+    assert bad.status_code == 400
+    assert bad.json()["detail"].startswith("before: Not a cursor this API gave")
 
 
 def test_the_api_shows_one_change_and_logs_the_patients_reading(

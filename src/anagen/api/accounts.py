@@ -181,7 +181,17 @@ def audit_trail(request: ClinicRequest, filters: Query[AuditFilter]) -> AuditPag
     params = {name: value for name, value in params.items() if value}
     query = audit_query(request.clinic, params)
     if not query.valid:
-        refuse(query.form.errors)
+        errors: dict[str, list[str]] = {
+            field: [str(m) for m in messages] for field, messages in query.form.errors.items()
+        }
+        if "before" in params and "__all__" in errors:
+            # The form's words are about the page's "Older changes" link; here it is a field.
+            errors.pop("__all__")
+            errors["before"] = [
+                "Not a cursor this API gave: pass a page's before_next as it came, or leave "
+                "before out to start from the newest changes."
+            ]
+        refuse(errors)
     entries = query.entries(filters.limit)
     numbers = selectors.record_numbers(request.clinic, entries)
     full = len(entries) == filters.limit
