@@ -97,6 +97,16 @@ def exosome_plan(
     )
 
 
+def _once(record, patient, user, data) -> None:
+    """Record an exam or diagnosis unless the same one is recorded already (a second plan
+    for the patient on the same day rests on the same diagnosis; a copy is refused)."""
+    try:
+        record(patient, user, data)
+    except assessment.AssessmentError as exc:
+        if "is already recorded" not in str(exc):
+            raise
+
+
 def accepted_plan(
     patient,
     user,
@@ -118,11 +128,11 @@ def accepted_plan(
     assessment.run_screening(patient, user)
     if exam:
         scale = {"ludwig": "II"} if female else {"norwood_hamilton": "III"}
-        assessment.record_exam(patient, user, {"examined_on": on, **scale})
+        _once(assessment.record_exam, patient, user, {"examined_on": on, **scale})
     diagnosis = {"condition": "aga_female" if female else "aga_male", "diagnosed_on": on}
     if not female:
         diagnosis["stage"] = "III"
-    assessment.record_diagnosis(patient, user, diagnosis)
+    _once(assessment.record_diagnosis, patient, user, diagnosis)
     found, missing = assessment.proposals(patient)
     assert not missing, missing
     chosen = next(p for p in found if p.key.startswith(proposal) and not p.blocked_modalities)

@@ -379,7 +379,7 @@ def test_a_backdated_exam_or_diagnosis_is_kept_and_the_page_says_the_later_one_s
     )
     assert r["HX-Reswap"] == "outerHTML show:#consultation-flow:top"
     # The latest by date needs no word.
-    r = client.post(url(patient, "exam/"), {"examined_on": TODAY, "norwood_hamilton": "IV"})
+    r = client.post(url(patient, "exam/"), {"examined_on": TODAY, "norwood_hamilton": "V"})
     assert r["Location"] == url(patient) + "#step-diagnosis"
     assert "stays the current one" not in client.get(r["Location"]).content.decode()
 

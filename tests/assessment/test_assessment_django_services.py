@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
+from anagen.accounts.roles import Role
 from anagen.assessment import protocols, services
 from anagen.assessment.models import (
     Consent,
@@ -170,6 +171,30 @@ def test_a_voided_patient_takes_no_new_history_exam_or_diagnosis(man, clinician)
     ):
         assert errors_of(call, man, clinician, data) == {"__all__": ["This record is voided."]}
     assert not ScalpExam.objects.exists() and not Diagnosis.objects.exists()
+
+
+def test_an_exam_or_diagnosis_sent_twice_is_stored_once(man, clinician, clinic_a, make_user):
+    """An integration review: a retried POST stored the same exam (and diagnosis) twice;
+    neither can be voided, so the copy stayed in the record."""
+    exam = {"examined_on": TODAY, "norwood_hamilton": "III", "findings": "Recession."}
+    services.record_exam(man, clinician, exam)
+    errors = errors_of(services.record_exam, man, clinician, exam)
+    assert errors["__all__"][0].startswith("This exam is already recorded (by ")
+    assert (
+        f"on {TODAY.isoformat()}): a form or request sent twice is stored once."
+        in (errors["__all__"][0])
+    )
+    diagnosis = {"condition": "aga_male", "stage": "III", "diagnosed_on": TODAY}
+    services.record_diagnosis(man, clinician, diagnosis)
+    errors = errors_of(services.record_diagnosis, man, clinician, diagnosis)
+    assert errors["__all__"][0].startswith("This diagnosis is already recorded")
+    assert ScalpExam.objects.count() == 1 and Diagnosis.objects.count() == 1
+    # Anything that differs is a record of its own: another finding, date, or examiner.
+    services.record_exam(man, clinician, {**exam, "findings": "Recession, miniaturisation."})
+    services.record_exam(man, clinician, {**exam, "examined_on": TODAY - timedelta(days=1)})
+    services.record_exam(man, make_user(Role.CLINICIAN, clinic_a, username="dr-two"), exam)
+    services.record_diagnosis(man, clinician, {**diagnosis, "stage": "IV"})
+    assert ScalpExam.objects.count() == 4 and Diagnosis.objects.count() == 2
 
 
 def test_a_voided_patient_takes_no_screening_override_consent_or_withdrawal(man, clinician):

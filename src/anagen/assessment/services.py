@@ -779,8 +779,38 @@ def record_exam(patient: Patient, user: User, data: dict[str, Any]) -> ScalpExam
         _add(errors, "__all__", "Record at least one scale, test, sign or finding.")
     if errors:
         raise AssessmentError(errors)
-    save_with_history(exam, user, "scalp exam recorded")
+    with transaction.atomic():
+        lock_patient(patient)
+        twin = _same_as_recorded(exam, ScalpExam.objects.filter(patient=patient))
+        if twin is not None:
+            raise _already_recorded("exam", twin.examined_by, twin.examined_on)
+        save_with_history(exam, user, "scalp exam recorded")
     return exam
+
+
+def _same_as_recorded(row: Any, recorded: Any) -> Any:
+    """The stored row of ``recorded`` (a queryset) that ``row``, not yet saved, repeats in
+    every value (the same person, date and findings), or None. Such a row is a form or
+    request sent twice (a retry, Back then Save), never a second observation; exams and
+    diagnoses cannot be voided, so a copy would stay in the record and the counts."""
+    fields = [f.attname for f in row._meta.concrete_fields if f.attname not in ("id", "created_at")]
+    wanted = {name: getattr(row, name) for name in fields}
+    for other in recorded.filter(**{k: v for k, v in wanted.items() if k.endswith("_on")}):
+        if all(getattr(other, name) == value for name, value in wanted.items()):
+            return other
+    return None
+
+
+def _already_recorded(what: str, by: User, on: date) -> AssessmentError:
+    name = by.get_full_name() or by.get_username()
+    return AssessmentError(
+        {
+            "__all__": [
+                f"This {what} is already recorded (by {name} on {on.isoformat()}): a form or "
+                "request sent twice is stored once."
+            ]
+        }
+    )
 
 
 # --- diagnosis -----------------------------------------------------------------------------
@@ -942,7 +972,12 @@ def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diag
             )
     if errors:
         raise AssessmentError(errors)
-    save_with_history(row, user, f"diagnosis {key}")
+    with transaction.atomic():
+        lock_patient(patient)
+        twin = _same_as_recorded(row, Diagnosis.objects.filter(patient=patient))
+        if twin is not None:
+            raise _already_recorded("diagnosis", twin.diagnosed_by, twin.diagnosed_on)
+        save_with_history(row, user, f"diagnosis {key}")
     return row
 
 
