@@ -35,9 +35,13 @@ def test_a_coa_naming_a_result_twice_is_400_and_not_stored(client, clinic_a, qua
     as negative and the lot released."""
     user, headers = quality_headers
     lot = builders.released_lot(clinic_a, user, status=LotStatus.QUARANTINED)
-    body = json.dumps({"testing_laboratory": "Lab", "results": good_results()}).replace(
-        '"sterility": "negative"', '"sterility": "positive", "sterility": "negative"'
-    )
+    body = json.dumps(
+        {
+            "testing_laboratory": "Lab",
+            "certificate_lot_number": lot.lot_number,
+            "results": good_results(),
+        }
+    ).replace('"sterility": "negative"', '"sterility": "positive", "sterility": "negative"')
     assert body.count('"sterility"') == 2
     answer = client.put(
         f"/api/v1/products/lots/{lot.pk}/coa",
@@ -59,7 +63,13 @@ class TestCoaPdfUpload:
         lot = builders.released_lot(clinic_a, user, status=LotStatus.QUARANTINED)
         entered = client.put(
             f"/api/v1/products/lots/{lot.pk}/coa",
-            data=json.dumps({"testing_laboratory": "Lab", "results": good_results()}),
+            data=json.dumps(
+                {
+                    "testing_laboratory": "Lab",
+                    "certificate_lot_number": lot.lot_number,
+                    "results": good_results(),
+                }
+            ),
             content_type="application/json",
             headers=headers,
         )

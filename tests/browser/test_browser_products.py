@@ -40,6 +40,7 @@ def test_quality_rejects_a_lot_failing_endotoxin_and_releases_a_good_one(
 
     # 2. Enter its CoA with the original PDF: endotoxin 2.5 EU/mL fails the spec.
     results = good_results(endotoxin_eu_per_ml=2.5)
+    page.get_by_label("Lot number on the certificate").fill("BAD-ENDO-1")
     page.get_by_label("Testing laboratory").fill("Independent Lab Ltd")
     page.get_by_label("Independent (third-party) laboratory").check()
     pdf = tmp_path / "coa.pdf"
@@ -75,6 +76,7 @@ def test_quality_rejects_a_lot_failing_endotoxin_and_releases_a_good_one(
         "expiry_date": EXPIRY,
         "quantity_received": 10,
         "coa": {
+            "certificate_lot_number": "GOOD-1",
             "testing_laboratory": "Independent Lab Ltd",
             "third_party_laboratory": True,
             "results": good_results(),

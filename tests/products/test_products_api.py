@@ -107,21 +107,33 @@ class TestCoaResults:
         self, api, make_lot, changes, field, words
     ):
         lot = make_lot()
-        body = {"testing_laboratory": "Lab", "results": good_results(**changes)}
+        body = {
+            "testing_laboratory": "Lab",
+            "certificate_lot_number": lot.lot_number,
+            "results": good_results(**changes),
+        }
         text = detail(api("put", f"/lots/{lot.pk}/coa", body))
         assert f"{field}:" in text and words in text
         assert not CertificateOfAnalysis.objects.exists()
 
     def test_an_out_of_spec_but_possible_endotoxin_is_stored_and_fails(self, api, make_lot):
         lot = make_lot()
-        body = {"testing_laboratory": "Lab", "results": good_results(endotoxin_eu_per_ml=99999)}
+        body = {
+            "testing_laboratory": "Lab",
+            "certificate_lot_number": lot.lot_number,
+            "results": good_results(endotoxin_eu_per_ml=99999),
+        }
         response = api("put", f"/lots/{lot.pk}/coa", body)
         assert response.status_code == 200, response.content
         assert response.json()["report"]["releasable"] is False
 
     def test_the_coa_says_which_results_were_derived(self, api, make_lot):
         lot = make_lot()
-        body = {"testing_laboratory": "Lab", "results": good_results()}
+        body = {
+            "testing_laboratory": "Lab",
+            "certificate_lot_number": lot.lot_number,
+            "results": good_results(),
+        }
         coa = api("put", f"/lots/{lot.pk}/coa", body).json()["coa"]
         assert sorted(coa["derived_fields"]) == [
             "labelled_particles_per_ml",
@@ -137,7 +149,11 @@ class TestCoaResults:
                     "lot_number": "IMP-9",
                     "expiry_date": (timezone.localdate() + timedelta(days=200)).isoformat(),
                     "quantity_received": 5,
-                    "coa": {"testing_laboratory": "Lab", "results": {"particles_per_ml": 10**400}},
+                    "coa": {
+                        "testing_laboratory": "Lab",
+                        "certificate_lot_number": "X",
+                        "results": {"particles_per_ml": 10**400},
+                    },
                 }
             ]
         }

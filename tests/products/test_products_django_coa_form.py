@@ -20,7 +20,9 @@ def test_support_names_are_used():
 
 
 def form_with(**numbers: str) -> CoaForm:
-    return CoaForm({"testing_laboratory": "Independent Lab Ltd", **numbers})
+    return CoaForm(
+        {"testing_laboratory": "Independent Lab Ltd", "certificate_lot_number": "L-001", **numbers}
+    )
 
 
 class TestNumbersWithCommas:
@@ -66,7 +68,11 @@ class TestNumbersWithCommas:
     def test_posting_0_comma_05_saves_nothing(self, client, make_lot, quality):
         lot = make_lot()
         client.force_login(quality)
-        data = {"testing_laboratory": "Independent Lab Ltd", **good_results()}
+        data = {
+            "testing_laboratory": "Independent Lab Ltd",
+            "certificate_lot_number": lot.lot_number,
+            **good_results(),
+        }
         data["endotoxin_eu_per_ml"] = "0,05"
         response = client.post(f"/products/lots/{lot.pk}/coa/", data)
         assert response.status_code == 400
@@ -145,7 +151,11 @@ class TestNumbersWithAUnit:
         lot = make_lot()
         vial_ml = float(lot.product.volume_ml)
         client.force_login(quality)
-        data = {"testing_laboratory": "Independent Lab Ltd", **good_results()}
+        data = {
+            "testing_laboratory": "Independent Lab Ltd",
+            "certificate_lot_number": lot.lot_number,
+            **good_results(),
+        }
         data["particles_per_ml"] = f"{2.4e11 * vial_ml:g} particles/vial"
         response = client.post(f"/products/lots/{lot.pk}/coa/", data)
         assert response.status_code == 302, response.content.decode()[:2000]
@@ -174,7 +184,11 @@ class TestAFinalCoa:
         lot = make_lot(results=good_results())
         services.release_lot(lot, quality)
         client.force_login(quality)
-        data = {"testing_laboratory": "Other Lab", **good_results(sterility="positive")}
+        data = {
+            "testing_laboratory": "Other Lab",
+            "certificate_lot_number": lot.lot_number,
+            **good_results(sterility="positive"),
+        }
         response = client.post(f"/products/lots/{lot.pk}/coa/", data)
         assert response.status_code == 302
         assert CertificateOfAnalysis.objects.get(lot=lot).testing_laboratory != "Other Lab"
@@ -190,7 +204,11 @@ class TestARefusedSaveWithAPdf:
         from django.core.files.uploadedfile import SimpleUploadedFile
 
         client.force_login(quality)
-        data = {"testing_laboratory": "Independent Lab Ltd", **good_results()}
+        data = {
+            "testing_laboratory": "Independent Lab Ltd",
+            "certificate_lot_number": lot.lot_number,
+            **good_results(),
+        }
         data["endotoxin_eu_per_ml"] = "0,05"
         if with_pdf:
             data["pdf"] = SimpleUploadedFile(
@@ -225,11 +243,23 @@ def test_a_certificate_saved_by_someone_else_meanwhile_is_not_overwritten(
     from ..html import post_form_data
 
     lot = make_lot()
-    services.record_coa(lot, quality, testing_laboratory="Lab A", results=good_results())
+    services.record_coa(
+        lot,
+        quality,
+        certificate_lot_number=lot.lot_number,
+        testing_laboratory="Lab A",
+        results=good_results(),
+    )
     client.force_login(quality)
     url = f"/products/lots/{lot.pk}/coa/"
     opened = post_form_data(client.get(url).content.decode(), url)
-    services.record_coa(lot, quality, testing_laboratory="Lab B", results=good_results())
+    services.record_coa(
+        lot,
+        quality,
+        certificate_lot_number=lot.lot_number,
+        testing_laboratory="Lab B",
+        results=good_results(),
+    )
     refused = client.post(url, {**opened, "cgmp_statement": ["Made under cGMP"]})
     assert refused.status_code == 400
     page = refused.content.decode()

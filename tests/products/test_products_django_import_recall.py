@@ -41,12 +41,16 @@ def lot_entry(number="IMP-1", **changes):
         "expiry_date": EXPIRY,
         "quantity_received": 10,
         "coa": {
+            "certificate_lot_number": number,
             "testing_laboratory": "Independent Lab",
             "third_party_laboratory": True,
             "results": good_results(),
         },
     }
     entry.update(changes)
+    if isinstance(entry.get("coa"), dict):
+        # A CoA given in the test states the row's lot number unless the test says otherwise.
+        entry["coa"] = {"certificate_lot_number": number, **entry["coa"]}
     return entry
 
 
@@ -209,6 +213,7 @@ def csv_row(number="C-1", **changes):
         "lot_number": number,
         "expiry_date": EXPIRY,
         "quantity_received": "8",
+        "certificate_lot_number": number,
         "testing_laboratory": "Independent Lab",
         "third_party_laboratory": "yes",
         **{k: str(v) for k, v in good_results().items()},

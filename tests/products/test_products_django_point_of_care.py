@@ -192,7 +192,13 @@ def test_ten_nurses_drawing_from_five_vials_at_once_get_exactly_five(
         expiry_date=TODAY + timedelta(days=90),
         quantity_received=5,
     )
-    services.record_coa(lot, quality_user, testing_laboratory="Lab", results=good_results())
+    services.record_coa(
+        lot,
+        quality_user,
+        certificate_lot_number=lot.lot_number,
+        testing_laboratory="Lab",
+        results=good_results(),
+    )
     services.release_lot(lot, quality_user)
     patients = [make_patient(clinic_a, nurse) for _ in range(10)]
 
@@ -236,7 +242,13 @@ def test_concurrent_draws_of_two_vials_never_take_more_than_there_are(
         expiry_date=TODAY + timedelta(days=90),
         quantity_received=7,
     )
-    services.record_coa(lot, quality_user, testing_laboratory="Lab", results=good_results())
+    services.record_coa(
+        lot,
+        quality_user,
+        certificate_lot_number=lot.lot_number,
+        testing_laboratory="Lab",
+        results=good_results(),
+    )
     services.release_lot(lot, quality_user)
     patient = make_patient(clinic_a, nurse)
     draw = lambda: services.draw_vials(lot, patient, 2, nurse, on_date=TODAY)  # noqa: E731

@@ -118,7 +118,12 @@ class TestCertificateOfAnalysis:
         lot = make_lot()
         pdf = SimpleUploadedFile("vendor-coa.pdf", PDF, content_type="application/pdf")
         coa = services.record_coa(
-            lot, quality, testing_laboratory="Lab", results=good_results(), pdf=pdf
+            lot,
+            quality,
+            certificate_lot_number=lot.lot_number,
+            testing_laboratory="Lab",
+            results=good_results(),
+            pdf=pdf,
         )
         # Labelled amount comes from the product (1e10 particles in 1 mL) when not restated.
         assert coa.results["labelled_particles_per_ml"] == pytest.approx(1.0e10)
@@ -150,7 +155,11 @@ class TestCertificateOfAnalysis:
         lot = make_lot()
         with pytest.raises(services.ProductError) as err:
             services.record_coa(
-                lot, quality, testing_laboratory="Lab", results=good_results(**changes)
+                lot,
+                quality,
+                certificate_lot_number=lot.lot_number,
+                testing_laboratory="Lab",
+                results=good_results(**changes),
             )
         assert field in err.value.errors, err.value.errors
         assert words in " ".join(err.value.errors[field])
@@ -164,6 +173,7 @@ class TestCertificateOfAnalysis:
             services.record_coa(
                 lot,
                 quality,
+                certificate_lot_number=lot.lot_number,
                 testing_laboratory="Lab",
                 results=good_results(labelled_particles_per_ml=5e10),
             )
@@ -174,6 +184,7 @@ class TestCertificateOfAnalysis:
         coa = services.record_coa(
             lot,
             quality,
+            certificate_lot_number=lot.lot_number,
             testing_laboratory="Lab",
             results=good_results(
                 labelled_particles_per_ml={"value": 1.0e10, "unit": "particles/vial"}
@@ -189,6 +200,7 @@ class TestCertificateOfAnalysis:
         coa = services.record_coa(
             lot,
             quality,
+            certificate_lot_number=lot.lot_number,
             testing_laboratory="Lab",
             results=good_results(particles_per_ml=1.25e10, labelled_particles_per_ml=1.049e10),
         )
@@ -202,7 +214,12 @@ class TestCertificateOfAnalysis:
         fake = SimpleUploadedFile("coa.pdf", b"<html>", content_type="application/pdf")
         with pytest.raises(services.ProductError) as err:
             services.record_coa(
-                lot, quality, testing_laboratory="Lab", results=good_results(), pdf=fake
+                lot,
+                quality,
+                certificate_lot_number=lot.lot_number,
+                testing_laboratory="Lab",
+                results=good_results(),
+                pdf=fake,
             )
         assert "pdf" in err.value.errors
         assert not CertificateOfAnalysis.objects.exists()
@@ -213,13 +230,23 @@ class TestCertificateOfAnalysis:
         cut = SimpleUploadedFile("coa.pdf", whole[:3000], content_type="application/pdf")
         with pytest.raises(services.ProductError) as err:
             services.record_coa(
-                lot, quality, testing_laboratory="Lab", results=good_results(), pdf=cut
+                lot,
+                quality,
+                certificate_lot_number=lot.lot_number,
+                testing_laboratory="Lab",
+                results=good_results(),
+                pdf=cut,
             )
         assert "incomplete" in err.value.errors["pdf"][0]
         assert not CertificateOfAnalysis.objects.exists()
         complete = SimpleUploadedFile("coa.pdf", whole, content_type="application/pdf")
         coa = services.record_coa(
-            lot, quality, testing_laboratory="Lab", results=good_results(), pdf=complete
+            lot,
+            quality,
+            certificate_lot_number=lot.lot_number,
+            testing_laboratory="Lab",
+            results=good_results(),
+            pdf=complete,
         )
         assert coa.pdf.read() == whole
 
@@ -228,6 +255,7 @@ class TestCertificateOfAnalysis:
         services.record_coa(
             lot,
             quality,
+            certificate_lot_number=lot.lot_number,
             testing_laboratory="Lab",
             results=good_results(endotoxin_eu_per_ml={"value": 0.4, "unit": "EU/vial"}),
         )
@@ -286,7 +314,13 @@ class TestRelease:
         with pytest.raises(services.ProductError):
             services.release_lot(rejected, quality)
         with pytest.raises(services.ProductError, match="final"):
-            services.record_coa(lot, quality, testing_laboratory="Lab", results=good_results())
+            services.record_coa(
+                lot,
+                quality,
+                certificate_lot_number=lot.lot_number,
+                testing_laboratory="Lab",
+                results=good_results(),
+            )
 
 
 class TestFourEyesOverride:
@@ -375,7 +409,8 @@ class TestFourEyesOverride:
         services.request_override(lot, quality, self.REASON)
         # New results while the request waits: endotoxin now fails too.
         services.record_coa(
-            lot, quality, testing_laboratory="Independent Lab Ltd", third_party_laboratory=True,
+            lot, quality, certificate_lot_number=lot.lot_number,
+            testing_laboratory="Independent Lab Ltd", third_party_laboratory=True,
             results=good_results(particles_50_400nm_pct=85, endotoxin_eu_per_ml=0.4),
         )  # fmt: skip
         override = ReleaseOverride.objects.get(lot=lot)
@@ -663,6 +698,7 @@ class TestReplacingACoa:
         coa = services.record_coa(
             lot,
             quality,
+            certificate_lot_number=lot.lot_number,
             testing_laboratory="Lab",
             results=good_results(particles_per_ml=1e10, protein_ug_per_ml=500),
         )
@@ -690,6 +726,7 @@ class TestReplacingACoa:
             services.record_coa(
                 lot,
                 quality,
+                certificate_lot_number=lot.lot_number,
                 testing_laboratory="Lab",
                 results=good_results(
                     particles_per_ml=1e10, protein_ug_per_ml=500, particles_per_ug_protein=1e10
@@ -705,7 +742,7 @@ class TestReplacingACoa:
         per_vial = {"value": 1.05e10, "unit": "particles/vial"}
         with pytest.raises(services.ProductError) as err:
             services.record_coa(
-                lot, quality, testing_laboratory="Lab",
+                lot, quality, certificate_lot_number=lot.lot_number, testing_laboratory="Lab",
                 results=good_results(particles_per_ml=per_vial, protein_ug_per_ml=1,
                                      particles_per_ug_protein=1e12),
             )  # fmt: skip
@@ -716,7 +753,7 @@ class TestReplacingACoa:
         lot = make_lot()
         protein = {"value": 0.5, "unit": "mg/mL"}
         coa = services.record_coa(
-            lot, quality, testing_laboratory="Lab",
+            lot, quality, certificate_lot_number=lot.lot_number, testing_laboratory="Lab",
             results=good_results(particles_per_ml=1e12, protein_ug_per_ml=protein),
         )  # fmt: skip
         assert coa.results["protein_ug_per_ml"] == protein  # as printed on the certificate
@@ -735,7 +772,7 @@ class TestReplacingACoa:
         before = CertificateOfAnalysis.objects.get(lot=lot).results
         with pytest.raises(services.ProductError) as err:
             services.record_coa(
-                lot, quality, testing_laboratory="Lab",
+                lot, quality, certificate_lot_number=lot.lot_number, testing_laboratory="Lab",
                 results=good_results(protein_ug_per_ml=protein),
             )  # fmt: skip
         assert message in " ".join(err.value.errors["protein_ug_per_ml"])
@@ -746,7 +783,7 @@ class TestReplacingACoa:
         lot = make_lot()
         with pytest.raises(services.ProductError) as err:
             services.record_coa(
-                lot, quality, testing_laboratory="Lab",
+                lot, quality, certificate_lot_number=lot.lot_number, testing_laboratory="Lab",
                 results=good_results(particles_per_ml=-1),
             )  # fmt: skip
         assert set(err.value.errors) == {"particles_per_ml"}
@@ -759,7 +796,9 @@ class TestReplacingACoa:
         lot = make_lot()
         text = {"testing_laboratory": "Lab", field: "x" * (limit + 1)}
         with pytest.raises(services.ProductError) as err:
-            services.record_coa(lot, quality, results=good_results(), **text)
+            services.record_coa(
+                lot, quality, certificate_lot_number=lot.lot_number, results=good_results(), **text
+            )
         assert err.value.errors[field] == [f"At most {limit} characters (got {limit + 1})."]
         assert not CertificateOfAnalysis.objects.filter(lot=lot).exists()
 
@@ -768,7 +807,7 @@ class TestReplacingACoa:
         lot = make_lot()
         with pytest.raises(services.ProductError) as err:
             services.record_coa(
-                lot, quality, testing_laboratory="Lab",
+                lot, quality, certificate_lot_number=lot.lot_number, testing_laboratory="Lab",
                 results=good_results(**{field: {"value": 130, "unit": "furlong"}}),
             )  # fmt: skip
         messages = err.value.errors[field]

@@ -91,6 +91,7 @@ def make_lot(clinic_a, quality, product) -> Callable[..., Lot]:
             services.record_coa(
                 lot,
                 quality,
+                certificate_lot_number=lot.lot_number,
                 testing_laboratory="Independent Lab Ltd",
                 third_party_laboratory=True,
                 results=results if results is not None else good_results(),

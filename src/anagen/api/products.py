@@ -143,6 +143,12 @@ class ReportOut(Schema):
 
 class CoaIn(InputSchema):
     testing_laboratory: str = Field("", max_length=200)
+    certificate_lot_number: str = Field(
+        "",
+        max_length=60,
+        description="The lot number the certificate states; required, and it must be this "
+        "lot's number (compared in any case, ignoring spaces and hyphens)",
+    )
     third_party_laboratory: bool = False
     cgmp_statement: str = Field("", max_length=300)
     nta_method: str = Field("NTA", max_length=120)
@@ -155,6 +161,11 @@ class CoaIn(InputSchema):
 
 class CoaOut(Schema):
     testing_laboratory: str
+    certificate_lot_number: str = Field(
+        description='The lot number the certificate states; "" on a CoA stored before it was '
+        "recorded: the lot is then not released (nor by override) until the CoA is entered "
+        "again with it"
+    )
     third_party_laboratory: bool
     cgmp_statement: str
     nta_method: str

@@ -181,6 +181,7 @@ def load_demo(clinic: Clinic, users: dict[str, User]) -> None:
             with demo_clock(received_day, time(15, 0)):
                 services.record_coa(
                     made, quality, testing_laboratory="Meridian Analytical Services (demo)",
+                    certificate_lot_number=made.lot_number,
                     third_party_laboratory=True, cgmp_statement="Manufactured under cGMP "
                     "(vendor statement)", nta_method="NTA (ZetaView)", results=results,
                 )  # fmt: skip

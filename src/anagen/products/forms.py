@@ -317,6 +317,12 @@ class CoaForm(OpenedValuesForm, forms.Form):
     the PDF carries its value as opened (``changed_elsewhere``)."""
 
     testing_laboratory = forms.CharField(max_length=200)
+    certificate_lot_number = forms.CharField(
+        max_length=60,
+        label="Lot number on the certificate",
+        help_text="As the certificate prints it; it must be this lot's number (any case; "
+        "spaces and hyphens do not count).",
+    )
     third_party_laboratory = forms.BooleanField(
         required=False, label="Independent (third-party) laboratory"
     )
@@ -369,6 +375,7 @@ class CoaForm(OpenedValuesForm, forms.Form):
     def initial_from(coa: Any) -> dict[str, Any]:
         data = {
             "testing_laboratory": coa.testing_laboratory,
+            "certificate_lot_number": coa.certificate_lot_number,
             "third_party_laboratory": coa.third_party_laboratory,
             "cgmp_statement": coa.cgmp_statement,
             "nta_method": coa.nta_method,

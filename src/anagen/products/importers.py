@@ -67,7 +67,13 @@ LOT_FIELDS = (
     "storage_location",
     "supplier_notes",
 )
-COA_FIELDS = ("testing_laboratory", "third_party_laboratory", "cgmp_statement", "nta_method")
+COA_FIELDS = (
+    "certificate_lot_number",
+    "testing_laboratory",
+    "third_party_laboratory",
+    "cgmp_statement",
+    "nta_method",
+)
 CSV_COLUMNS = (*LOT_FIELDS, *COA_FIELDS, *RESULT_FIELDS)
 REQUIRED_LOT_FIELDS = ("manufacturer", "product_name", "lot_number", "expiry_date")
 
@@ -277,6 +283,18 @@ def _build_row(row: int, data: dict[str, Any], issues: list[ImportIssue]) -> Lot
                 issues.append(ImportIssue(row, "coa.testing_laboratory", "at most 200 characters"))
             else:
                 coa["testing_laboratory"] = lab.strip()
+            # Required: the service compares it with the row's lot_number (not filled in from
+            # it: the point is what the certificate itself states).
+            certificate_lot = coa_raw.get("certificate_lot_number")
+            if certificate_lot in (None, "") or (
+                isinstance(certificate_lot, str) and not certificate_lot.strip()
+            ):
+                issues.append(ImportIssue(row, "coa.certificate_lot_number", "is required"))
+            else:
+                try:
+                    coa["certificate_lot_number"] = printed_code(_text(certificate_lot, 60))
+                except ValueError as exc:
+                    issues.append(ImportIssue(row, "coa.certificate_lot_number", str(exc)))
             for name, limit in (("cgmp_statement", 300), ("nta_method", 120)):
                 if coa_raw.get(name) in (None, ""):
                     continue  # record_coa's default (the NTA method is "NTA" unless named)

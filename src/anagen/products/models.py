@@ -293,6 +293,12 @@ class CertificateOfAnalysis(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     lot = models.OneToOneField(Lot, on_delete=models.PROTECT, related_name="coa")
     testing_laboratory = models.CharField(max_length=200)
+    # The lot number the certificate states, as it is printed there; it must be the lot's own
+    # (lotnumbers.same_lot_number). Blank only on CoAs stored before it was recorded: such a
+    # lot is not released until it is entered (services.release_lot).
+    certificate_lot_number = models.CharField(
+        "lot number on the certificate", max_length=60, blank=True, default=""
+    )
     third_party_laboratory = models.BooleanField(default=False)
     cgmp_statement = models.CharField("cGMP statement", max_length=300, blank=True)
     nta_method = models.CharField(

@@ -30,7 +30,7 @@ from anagen.core.checks import FieldErrors, Refusal, read_text
 from anagen.core.history import save_with_history
 from anagen.core.text import hidden_characters, printed_code
 from anagen.patients.models import Patient
-from anagen.products import coldchain, importers, release, selectors
+from anagen.products import coldchain, importers, lotnumbers, release, selectors
 from anagen.products.models import (
     COA_PDF_MAX_BYTES,
     CertificateOfAnalysis,
@@ -931,6 +931,42 @@ def validate_results(
     return done
 
 
+def read_certificate_lot_number(
+    errors: FieldErrors,
+    certificate_lot_number: Any,
+    *,
+    lot_number: str,
+    product: Product,
+    lot_pk: int | None = None,
+    field: str = "certificate_lot_number",
+) -> str:
+    """The certificate's lot number as stored (NFKC, surrounding spaces removed), or "" with
+    an error under ``field``: missing, too long, hidden characters, or not
+    this lot's (lotnumbers.same_lot_number: any case, spaces and hyphens ignored). A number
+    that is exactly another lot of the product's is refused even where the comparison would
+    match ("AB-12" on lot "A-B12" while lot "AB-12" exists): it is that lot's certificate."""
+    raw = certificate_lot_number
+    text = read_text(errors, field, printed_code(raw) if isinstance(raw, str) else raw, max_len=60)
+    if field in errors:
+        return ""
+    if not text:
+        errors.add(field, "Enter the lot number printed on the certificate.")
+    elif hidden := hidden_characters(text, invisible=True):
+        errors.add(field, f"Remove the control or invisible character(s) {', '.join(hidden)}.")
+    elif not lotnumbers.same_lot_number(text, lot_number) or (
+        text.casefold() != lot_number.casefold()
+        and Lot.objects.filter(
+            clinic_id=product.clinic_id, product=product, lot_number__iexact=text
+        )
+        .exclude(pk=lot_pk or 0)
+        .exists()
+    ):
+        errors.add(field, lotnumbers.mismatch_message(text, lot_number))
+    else:
+        return text
+    return ""
+
+
 def coa_closed_reason(lot: Lot) -> str | None:
     """Why the lot's CoA can no longer be entered or replaced (None while quarantined)."""
     if lot.status != LotStatus.QUARANTINED:
@@ -949,6 +985,7 @@ def record_coa(
     user: User,
     *,
     testing_laboratory: str,
+    certificate_lot_number: str,
     results: dict[str, Any],
     third_party_laboratory: bool = False,
     cgmp_statement: str = "",
@@ -956,13 +993,19 @@ def record_coa(
     pdf: UploadedFile | None = None,
     source: str = CoaSource.FORM,
 ) -> CertificateOfAnalysis:
-    """Store (or replace, while quarantined) the lot's CoA after checking every value."""
+    """Store (or replace, while quarantined) the lot's CoA after checking every value,
+    and that the lot number the certificate states is this lot's (a CoA of another lot of
+    the product would release this one on that lot's results)."""
     _check_coa_open(Lot.objects.get(pk=lot.pk))
     # Refused when too long, never cut: the CoA's wording is the evidence.
     errors = FieldErrors()
     lab = read_text(errors, "testing_laboratory", testing_laboratory, max_len=200)
     if not lab and "testing_laboratory" not in errors:
         errors.add("testing_laboratory", "Name the laboratory that did the tests.")
+    certificate_lot = read_certificate_lot_number(
+        errors, certificate_lot_number, lot_number=lot.lot_number, product=lot.product,
+        lot_pk=lot.pk,
+    )  # fmt: skip
     cgmp = read_text(errors, "cgmp_statement", cgmp_statement, max_len=300)
     method = read_text(errors, "nta_method", nta_method, max_len=120)
     try:
@@ -985,6 +1028,7 @@ def record_coa(
         )
         replaced = coa.pk is not None
         coa.testing_laboratory = lab
+        coa.certificate_lot_number = certificate_lot
         coa.third_party_laboratory = bool(third_party_laboratory)
         coa.cgmp_statement = cgmp
         coa.nta_method = method
@@ -1115,6 +1159,7 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
         report = checked_report(locked, spec)
         if report is None:
             raise _fail("__all__", "Enter the certificate of analysis first.")
+        _certificate_lot_recorded(locked)
         if not report.releasable:
             unsafe = failed_safety_criteria(report)
             # An override is offered only where one could be approved.
@@ -1134,6 +1179,19 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
         save_with_history(locked, user, f"released under spec {spec.version}")
         _decide(locked, user, DecisionKind.RELEASE, locked.decision_reason, spec, report)
     return locked
+
+
+def certificate_lot_missing(lot: Lot) -> bool:
+    """Whether the lot's CoA was stored before the certificate's lot number was recorded."""
+    coa = CertificateOfAnalysis.objects.filter(lot=lot).first()
+    return coa is not None and not coa.certificate_lot_number
+
+
+def _certificate_lot_recorded(lot: Lot) -> None:
+    """A CoA stored before its lot number was asked for was never checked against the lot:
+    it releases nothing (by spec or by override) until the number is entered and matches."""
+    if certificate_lot_missing(lot):
+        raise _fail("certificate_lot_number", lotnumbers.NOT_RECORDED_MESSAGE)
 
 
 def not_releasable_summary(report: release.ReleaseReport) -> str:
@@ -1259,6 +1317,7 @@ def request_override(lot: Lot, user: User, reason: str) -> ReleaseOverride:
         report = checked_report(locked, spec)
         if report is None:
             raise _fail("__all__", "Enter the certificate of analysis first.")
+        _certificate_lot_recorded(locked)
         if report.releasable:
             raise _fail(
                 "__all__",
@@ -1299,6 +1358,7 @@ def approve_override(lot: Lot, user: User, *, today: date | None = None) -> Lot:
         spec = current_spec(locked.clinic)
         _check_spec_is_safe(spec)
         report = checked_report(locked, spec)
+        _certificate_lot_recorded(locked)
         _refuse_unsafe_override(report)
         override.status = OverrideStatus.APPROVED
         override.approved_at, override.approved_by = timezone.now(), user
@@ -2241,6 +2301,13 @@ def import_lots(
                     for m in msgs:
                         add(r.row, field, m)
         if r.coa is not None:
+            problems = FieldErrors()
+            read_certificate_lot_number(
+                problems, r.coa.get("certificate_lot_number"), lot_number=r.lot_number,
+                product=product, field="coa.certificate_lot_number",
+            )  # fmt: skip
+            for m in problems.get("coa.certificate_lot_number", []):
+                add(r.row, "coa.certificate_lot_number", m)
             try:
                 validate_results(product, r.results, spec)
             except ProductError as exc:
@@ -2263,6 +2330,11 @@ def import_lots(
                     record_coa(lot, user, results=r.results, source=source, **r.coa)
             except ProductError as exc:
                 # Anything found only now (a clash with a concurrent import) aborts the file.
-                raise ProductError({f"row {r.row}, {f}": m for f, m in exc.errors.items()}) from exc
+                raise ProductError(
+                    {
+                        f"row {r.row}, {'coa.' if f == 'certificate_lot_number' else ''}{f}": m
+                        for f, m in exc.errors.items()
+                    }
+                ) from exc
             lots.append(lot)
     return lots

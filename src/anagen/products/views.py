@@ -19,7 +19,7 @@ from anagen.accounts.permissions import can, require_permission
 from anagen.core.http import ClinicRequest, query_without_page
 from anagen.core.voiding import VoidTarget, void_page
 from anagen.patients import selectors as patient_selectors
-from anagen.products import selectors, services
+from anagen.products import lotnumbers, selectors, services
 from anagen.products.forms import (
     CoaForm,
     ExcursionDecisionForm,
@@ -121,6 +121,13 @@ def _lot_page(
     context: dict[str, Any] = {
         "lot": lot,
         "coa": coa,
+        # A CoA stored before the certificate's lot number was asked for: not checked against
+        # the lot, so the page says so and offers no release until it is entered.
+        "certificate_lot_missing": (
+            lotnumbers.NOT_RECORDED_MESSAGE
+            if coa and not coa.certificate_lot_number and lot.status == LotStatus.QUARANTINED
+            else ""
+        ),
         "report": report,
         "report_error": report_error,
         "spec": lot.decision_spec or services.current_spec(lot.clinic),
@@ -212,6 +219,7 @@ def coa_edit(request: ClinicRequest, lot_id: int) -> HttpResponse:
                 lot,
                 request.user,
                 testing_laboratory=data["testing_laboratory"],
+                certificate_lot_number=data["certificate_lot_number"],
                 third_party_laboratory=data["third_party_laboratory"],
                 cgmp_statement=data["cgmp_statement"],
                 nta_method=data["nta_method"],

@@ -106,6 +106,7 @@ def ensure_history_lots(clinic: Clinic, users: dict[str, User], start: date) -> 
             )  # fmt: skip
             product_services.record_coa(
                 lot, quality, testing_laboratory="Meridian Analytical Services (demo)",
+                certificate_lot_number=lot.lot_number,
                 third_party_laboratory=True, nta_method="NTA (ZetaView)",
                 cgmp_statement="Manufactured under cGMP (vendor statement)",
                 results=_coa(product.labelled_particles_per_ml),
