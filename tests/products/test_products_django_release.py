@@ -283,7 +283,10 @@ class TestRelease:
         with pytest.raises(services.ProductError) as err:
             services.release_lot(lot, quality)
         # By the criterion's name in the spec, not its code (endotoxin_eu_per_ml).
-        assert "passes — Endotoxin (LAL): " in str(err.value)
+        assert str(err.value) == (
+            "__all__: The lot does not meet specification 2026.11-2 — failed: Endotoxin (LAL): "
+            "it is a safety criterion, which no override can release, so reject the lot."
+        )
         assert "endotoxin_eu_per_ml" not in str(err.value)
         lot.refresh_from_db()
         assert lot.status == LotStatus.QUARANTINED

@@ -1164,8 +1164,10 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
             unsafe = failed_safety_criteria(report)
             # An override is offered only where one could be approved.
             what_next = (
-                f"{', '.join(unsafe)} failed and a safety criterion cannot be overridden, "
-                "so reject the lot"
+                # The summary names the failed criteria: said once ("Endotoxin (LAL): Endotoxin
+                # (LAL) failed and ..." read them twice).
+                f"{_safety_subject(unsafe, report)}, which no override can release, so reject "
+                "the lot"
                 if unsafe
                 else "reject the lot, or request an override (needs a reason and a second "
                 "quality user)"
@@ -1192,6 +1194,14 @@ def _certificate_lot_recorded(lot: Lot) -> None:
     it releases nothing (by spec or by override) until the number is entered and matches."""
     if certificate_lot_missing(lot):
         raise _fail("certificate_lot_number", lotnumbers.NOT_RECORDED_MESSAGE)
+
+
+def _safety_subject(unsafe: list[str], report: release.ReleaseReport) -> str:
+    """ "it is a safety criterion", or those failed criteria named where others failed too."""
+    one = len(unsafe) == 1
+    if len(unsafe) == len(report.failed):
+        return "it is a safety criterion" if one else "they are safety criteria"
+    return f"{', '.join(unsafe)} {'is a safety criterion' if one else 'are safety criteria'}"
 
 
 def not_releasable_summary(report: release.ReleaseReport) -> str:
