@@ -285,7 +285,7 @@ class TestRelease:
         # By the criterion's name in the spec, not its code (endotoxin_eu_per_ml).
         assert str(err.value) == (
             "__all__: The lot does not meet specification 2026.11-2 — failed: Endotoxin (LAL): "
-            "it is a safety criterion, which no override can release, so reject the lot."
+            "it is a safety criterion and cannot be overridden, so reject the lot."
         )
         assert "endotoxin_eu_per_ml" not in str(err.value)
         lot.refresh_from_db()

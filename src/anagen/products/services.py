@@ -1166,8 +1166,7 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
             what_next = (
                 # The summary names the failed criteria: said once ("Endotoxin (LAL): Endotoxin
                 # (LAL) failed and ..." read them twice).
-                f"{_safety_subject(unsafe, report)}, which no override can release, so reject "
-                "the lot"
+                f"{_safety_subject(unsafe, report)} and cannot be overridden, so reject the lot"
                 if unsafe
                 else "reject the lot, or request an override (needs a reason and a second "
                 "quality user)"
