@@ -329,7 +329,7 @@ def test_the_post_care_templates_page_shows_each_modality_s_current_text_and_ver
 ):
     client.force_login(clinician)
     page = client.get("/sessions/post-care/").content.decode()
-    assert page.count("(Anagen default text (not yet reviewed by the clinic))") == len(Modality)
+    assert page.count("(Anagen default text, not yet reviewed by the clinic)") == len(Modality)
     saved = client.post(
         "/sessions/post-care/",
         {"modality": "prp", "body": "Our PRP text: no hair wash for a day."},
@@ -337,7 +337,7 @@ def test_the_post_care_templates_page_shows_each_modality_s_current_text_and_ver
     assert saved.status_code == 302
     page = client.get("/sessions/post-care/").content.decode()
     assert "(Clinic version 1)" in page and "Our PRP text: no hair wash for a day." in page
-    assert page.count("(Anagen default text (not yet reviewed by the clinic))") == (
+    assert page.count("(Anagen default text, not yet reviewed by the clinic)") == (
         len(Modality) - 1
     )
 

@@ -913,7 +913,7 @@ def postcare_text(clinic: Clinic, modality: str, *, as_of: datetime | None = Non
     if template is None:
         return PostCareText(
             DEFAULT_POSTCARE[modality],
-            "Anagen default text (not yet reviewed by the clinic)",
+            "Anagen default text, not yet reviewed by the clinic",
             reviewed=False,
         )
     return PostCareText(template.body, f"Clinic version {template.version}", reviewed=True)
