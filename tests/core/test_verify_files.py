@@ -1,8 +1,9 @@
 """`anagen verify_files`: every file a record names is in storage, and photos are unchanged.
 
 A database restored without its media folder, or from another day's copy, keeps records
-whose photos or certificates are gone; the pages then answer "missing" one file at a time. The command
-finds every such file at once and exits 1, so a backup script or a timer can alert.
+whose photos or certificates are gone; the pages then answer "missing" one file at a time.
+The command finds every such file at once and exits 1, so a backup script or a timer can
+alert.
 """
 
 from __future__ import annotations
