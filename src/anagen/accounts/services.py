@@ -54,14 +54,15 @@ def recorded_by_at(entries: Iterable[tuple[User, datetime]]) -> str:
     )
 
 
-def _save(membership: Membership, by: User | None, reason: str) -> None:
+def _save(obj: Membership | User, by: User | None, reason: str) -> None:
     """Save with a history row naming ``reason`` (and ``by``, else the request's user, which
-    the history middleware supplies); a save that changes nothing gets no history row."""
+    the history middleware supplies; none for the installer's command); a save that changes
+    nothing gets no history row."""
     if by is not None:
-        save_with_history(membership, by, reason)
-    elif differs_from_stored(membership):
-        membership._change_reason = reason  # type: ignore[attr-defined]
-        membership.save()
+        save_with_history(obj, by, reason)
+    elif differs_from_stored(obj):
+        obj._change_reason = reason  # type: ignore[union-attr]
+        obj.save()
 
 
 def _keep_an_admin(membership: Membership, refusal: str) -> None:
@@ -234,11 +235,7 @@ def _new_user(
     password = temporary_password()
     user = User(username=username, email=email, password_must_change=True, **names)
     user.set_password(password)
-    if by is not None:
-        save_with_history(user, by, reason)
-    else:
-        user._change_reason = reason  # type: ignore[attr-defined]
-        user.save()
+    _save(user, by, reason)
     return user, password
 
 
