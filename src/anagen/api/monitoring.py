@@ -7,16 +7,20 @@ accepts JSON bodies only); their metadata is listed here.
 """
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import HttpError
+from ninja.pagination import LimitOffsetPagination, paginate
 
 from anagen.accounts.permissions import can
 from anagen.accounts.roles import allowed
 from anagen.api.auth import guard
 from anagen.api.errors import refuse, refuse_nulls
+from anagen.api.pagination import BoundedPagination
 from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
 from anagen.monitoring import schedule, selectors, services
@@ -415,12 +419,33 @@ def _mark_overdue(request: ClinicRequest, rows: list[ScheduledVisit]) -> list[Sc
     return selectors.mark_overdue(request.clinic, rows)
 
 
+class AppointmentPagination(BoundedPagination):
+    """Limit/offset paging of appointments; the page's rows are marked overdue by the
+    clinic's grace days (after slicing: only the rows answered are read)."""
+
+    def paginate_queryset(
+        self, queryset: QuerySet, pagination: LimitOffsetPagination.Input, request: HttpRequest,
+        **params: Any,
+    ) -> Any:  # fmt: skip
+        page = super().paginate_queryset(queryset, pagination, request, **params)
+        # The guard made the request a ClinicRequest.
+        rows = list(page[self.items_attribute])
+        page[self.items_attribute] = _mark_overdue(cast(ClinicRequest, request), rows)
+        return page
+
+
+# These lists were cut at 1000 rows without a word; they page as every other list does:
+# `limit` (at most pagination.MAX_PAGE_SIZE) and `offset`, with the total as `count`.
+
+
 @router.get(
     "/agenda",
     response=list[ScheduledVisitOut],
-    summary="Appointments in a date range (default: the next 6 weeks, at most 1 year)",
+    summary="Appointments in a date range (default: the next 6 weeks, at most 1 year), "
+    "paged with limit/offset and the total as count",
     auth=guard("visit.view"),
 )
+@paginate(AppointmentPagination)
 def agenda(request: ClinicRequest, filters: Query[AgendaFilter]):
     today = timezone.localdate()
     for name in ("start", "end"):
@@ -436,27 +461,30 @@ def agenda(request: ClinicRequest, filters: Query[AgendaFilter]):
         raise HttpError(400, "end: must not be before start")
     if (end - start).days > 366:
         raise HttpError(400, "end: at most one year after start")
-    return _mark_overdue(request, list(selectors.agenda(request.clinic, start, end)[:1000]))
+    return selectors.agenda(request.clinic, start, end)
 
 
 @router.get(
     "/overdue",
     response=list[ScheduledVisitOut],
-    summary="Overdue planned visits",
+    summary="Overdue planned visits, oldest first, paged with limit/offset and the total as count",
     auth=guard("visit.view"),
 )
+@paginate(AppointmentPagination)
 def overdue(request: ClinicRequest):
-    return _mark_overdue(request, list(selectors.overdue(request.clinic)[:1000]))
+    return selectors.overdue(request.clinic)
 
 
 @router.get(
     "/adverse-events/reportable",
     response=list[AdverseEventOut],
-    summary="Serious or grade ≥3 adverse events (regulatory reporting)",
+    summary="Serious or grade ≥3 adverse events (regulatory reporting), newest first, paged "
+    "with limit/offset and the total as count",
     auth=guard("adverse_event.view"),
 )
+@paginate(BoundedPagination)
 def reportable(request: ClinicRequest):
-    return list(selectors.reportable_events(request.clinic)[:1000])
+    return selectors.reportable_events(request.clinic)
 
 
 # --- per patient ---------------------------------------------------------------------------

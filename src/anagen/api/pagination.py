@@ -14,10 +14,14 @@ MAX_OFFSET = 10**9
 
 
 class BoundedPagination(LimitOffsetPagination):
-    """Limit/offset paging whose numbers are checked before they reach the database."""
+    """Limit/offset paging whose numbers are checked before they reach the database. The
+    answer is ``{"items": [...], "count": total}``: a client pages with ``offset`` until it
+    has ``count`` items (docs/api.md)."""
 
     class Input(Schema):
-        limit: int = Field(25, ge=1, le=MAX_PAGE_SIZE, description="Items per page")
+        limit: int = Field(
+            25, ge=1, le=MAX_PAGE_SIZE, description=f"Items per page (at most {MAX_PAGE_SIZE})"
+        )
         offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Items to skip")
 
 

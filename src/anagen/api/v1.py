@@ -10,6 +10,8 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
 from anagen.api.errors import refusal_detail, validation_message
+from anagen.api.pagination import MAX_PAGE_SIZE
+from anagen.api.query import refuse_unknown_query
 from anagen.core.checks import Refusal
 from anagen.core.http import ClinicRequest
 from anagen.products.services import NotUsable
@@ -31,7 +33,8 @@ _ERROR = {
     },
 }
 _ERRORS = {
-    "400": "A service refused the write: `detail` names each field and why",
+    "400": "A query parameter this endpoint does not list was sent (`detail` names it and "
+    "the ones accepted), or a service refused the request (`detail` names each field and why)",
     "401": 'No valid token or session (`WWW-Authenticate` has `error="invalid_token"` when '
     "the token sent was refused)",
     "403": "The role in this clinic lacks the permission (named in `detail`)",
@@ -81,12 +84,20 @@ api = _API(
         "`YYYY-MM-DD` text, booleans other than `true`/`false` and numbers sent as text or as "
         "`true`/`false` are refused with 422 naming the field (a decimal may be sent as text, "
         '`"1.5"`, as the API writes decimals). A refused write answers 400 with every problem '
-        "after the field it is about."
+        "after the field it is about. Query parameters are strict too: one an endpoint does "
+        "not list (a misspelt filter) is refused with 400 naming it and the accepted ones, "
+        "never ignored. Lists that page take `limit` (default 25, at most "
+        f"{MAX_PAGE_SIZE}) and `offset` and answer "
+        '`{"items": [...], "count": <total>}`; page with `offset` until `count` is reached.'
     ),
     urls_namespace="api-v1",
     docs_url="/docs",
     openapi_url="/openapi.json",
 )
+
+
+# A misspelt query parameter answers 400 instead of being ignored (api/query.py).
+api.add_decorator(refuse_unknown_query, mode="operation")
 
 
 def _location(loc: list) -> str:
