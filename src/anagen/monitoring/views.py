@@ -10,8 +10,10 @@ from datetime import date, timedelta
 from functools import partial
 from typing import IO, Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.files.uploadedfile import UploadedFile
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,7 +23,7 @@ from django.views.decorators.http import require_http_methods
 
 from anagen.accounts.permissions import can, require_permission
 from anagen.core.history import stored_values
-from anagen.core.http import ClinicRequest
+from anagen.core.http import ClinicRequest, query_without_page
 from anagen.core.text import phone_cell, spreadsheet_safe, without_api_hint
 from anagen.core.voiding import VoidTarget, void_page
 from anagen.monitoring import charts, ctcae, held_photos, selectors, services
@@ -81,6 +83,10 @@ def _month(value: str | None, today: date) -> date | None:
     return None
 
 
+# How many overdue appointments the agenda's box lists (the oldest first).
+AGENDA_OVERDUE_SHOWN = 200
+
+
 @require_permission("visit.view")
 def agenda(request: ClinicRequest) -> HttpResponse:
     today = timezone.localdate()
@@ -129,7 +135,15 @@ def agenda(request: ClinicRequest) -> HttpResponse:
             request.clinic, list(selectors.agenda(request.clinic, start, end)), today
         )
         context.update(rows=rows, start=start, end=end)
-    context["overdue"] = list(selectors.overdue(request.clinic, today)[:200])
+    # The box lists the longest overdue; a longer list is said to be cut, with its total
+    # (200 of 1000 read as the whole list).
+    overdue = selectors.overdue(request.clinic, today)
+    context["overdue"] = list(overdue[:AGENDA_OVERDUE_SHOWN])
+    context["overdue_count"] = (
+        overdue.count()
+        if len(context["overdue"]) == AGENDA_OVERDUE_SHOWN
+        else len(context["overdue"])
+    )
     context["refused"] = refused
     return render(request, "monitoring/agenda.html", context)
 
@@ -181,8 +195,15 @@ def reminders_csv(request: ClinicRequest) -> HttpResponse:
 
 @require_permission("adverse_event.view")
 def reportable_events(request: ClinicRequest) -> HttpResponse:
-    events = list(selectors.reportable_events(request.clinic)[:500])
-    return render(request, "monitoring/reportable.html", {"events": events})
+    # Paged as the patient list is: the first 500 were shown as if they were all.
+    events = selectors.reportable_events(request.clinic)
+    page = Paginator(events, settings.ANAGEN_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "events": page.object_list,
+        "filter_query": query_without_page(request),
+    }
+    return render(request, "monitoring/reportable.html", context)
 
 
 @require_permission("monitoring.settings")
