@@ -74,5 +74,26 @@ def test_the_reportable_page_gives_the_total_and_pages(
     assert "3 events, 1–2 shown" in first and "Page 1 of 2" in first
     assert "Pain" in first and "Headache" in first and "Skin infection" not in first
     second = client.get("/monitoring/adverse-events/reportable/?page=2").content.decode()
-    assert "3 events, 3–3 shown" in second and "Skin infection" in second
+    assert "3 events, number 3 shown" in second and "Skin infection" in second
     assert "Pain" not in second
+
+
+def test_a_voided_patients_events_are_not_on_the_reportable_list(
+    client, clinician, clinic_a, make_patient
+):
+    """A patient record entered in error takes its events off the page and the API, as it
+    already did off the dashboard card (the page and the card disagreed)."""
+    from anagen.patients.services import void_patient
+
+    today = timezone.localdate()
+    kept, voided = make_patient(clinic_a, clinician), make_patient(clinic_a, clinician)
+    for patient, term in ((kept, "headache"), (voided, "skin_infection")):
+        services.record_adverse_event(
+            patient, clinician, {"term_key": term, "grade": 3, "onset_date": today}
+        )
+    void_patient(voided, clinician, "duplicate record of another patient")
+    client.force_login(clinician)
+    page = client.get("/monitoring/adverse-events/reportable/").content.decode()
+    assert "1 event" in page and "Headache" in page and "Skin infection" not in page
+    api = client.get("/api/v1/monitoring/adverse-events/reportable").json()
+    assert api["count"] == 1 and [e["patient_id"] for e in api["items"]] == [kept.pk]

@@ -883,10 +883,14 @@ def reminders(clinic: Clinic, today: date, days: int) -> QuerySet[ScheduledVisit
 
 
 def reportable_events(clinic: Clinic) -> QuerySet[AdverseEvent]:
-    """Serious or grade ≥ 3 adverse events for regulatory reporting, newest first."""
+    """Serious or grade ≥ 3 adverse events for regulatory reporting, newest first; none of
+    a voided patient record (entered in error: the dashboard card already left them out)."""
     return (
         AdverseEvent.objects.filter(
-            clinic=clinic, voided_at__isnull=True, serious_or_high_grade=True
+            clinic=clinic,
+            voided_at__isnull=True,
+            patient__voided_at__isnull=True,
+            serious_or_high_grade=True,
         )
         .select_related("patient", "reported_by")
         .order_by("-onset_date", "-id")

@@ -22,7 +22,7 @@ def monitoring_dashboard(context: dict[str, Any]) -> dict[str, Any]:
     today = timezone.localdate()
     overdue = selectors.overdue(request.clinic, today)
     shown = can(request, "adverse_event.view")
-    events = selectors.reportable_events(request.clinic).filter(patient__voided_at__isnull=True)
+    events = selectors.reportable_events(request.clinic)
     return {
         "show_events": shown,
         "events": list(events[:CARD_LIMIT]) if shown else [],
