@@ -170,6 +170,29 @@ def test_page_and_api_download_the_bundle_and_log_the_access(
     }
 
 
+def test_the_api_takes_fhirs_format_parameter_for_json_and_refuses_xml_with_406(
+    client, clinician, treated, api_token, clinic_a
+):
+    """FHIR clients add `_format` (R5 http.html#mime-type); the strict query check refused it
+    as unknown. JSON names are served; XML, which Anagen does not write, is 406."""
+    patient, _ = treated
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    url = f"/api/v1/interop/patients/{patient.pk}/fhir"
+    for name in ("json", "application/json", "application/fhir+json"):
+        response = client.get(url, {"_format": name}, headers=headers)
+        assert response.status_code == 200, name
+        Bundle.model_validate_json(response.content)
+    # An unencoded "+" arrives as a space.
+    assert client.get(f"{url}?_format=application/fhir+json", headers=headers).status_code == 200
+    refused = client.get(url, {"_format": "xml"}, headers=headers)
+    assert refused.status_code == 406
+    assert refused.json()["detail"] == (
+        "_format 'xml' is not served: the FHIR export is JSON only (_format=json or "
+        "application/fhir+json)."
+    )
+    assert client.get(url, {"format": "json"}, headers=headers).status_code == 400
+
+
 @pytest.mark.parametrize(
     ("role", "status"),
     [(Role.ADMIN, 200), (Role.NURSE, 403), (Role.RESEARCHER, 403), (Role.FRONT_DESK, 403)],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
-from ninja import Router, Schema, Status
+from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 
 from anagen.api.auth import guard
@@ -14,6 +14,9 @@ from anagen.patients.selectors import get_patient, log_request_access
 router = Router(tags=["interop"])
 
 FHIR_JSON = "application/fhir+json"
+# FHIR's `_format` parameter (R5 http.html#mime-type): the JSON names it allows. A "+" sent
+# unencoded in a query string arrives as a space.
+FHIR_JSON_FORMATS = {"json", "application/json", FHIR_JSON}
 
 
 @router.get(
@@ -25,11 +28,27 @@ FHIR_JSON = "application/fhir+json"
             200: {
                 "description": "FHIR R5 Bundle",
                 "content": {FHIR_JSON: {"schema": {"type": "object"}}},
-            }
+            },
+            406: {
+                "description": "A `_format` other than JSON (the export is JSON only)",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            },
         }
     },
 )
-def fhir_bundle(request: ClinicRequest, patient_id: int) -> HttpResponse:
+def fhir_bundle(
+    request: ClinicRequest,
+    patient_id: int,
+    format_: str | None = Query(
+        None, alias="_format", description="FHIR's _format: json (the only one served)"
+    ),
+) -> HttpResponse:
+    if format_ is not None and format_.strip().replace(" ", "+") not in FHIR_JSON_FORMATS:
+        raise HttpError(
+            406,
+            f"_format {format_!r} is not served: the FHIR export is JSON only (_format=json "
+            "or application/fhir+json).",
+        )
     patient = get_patient(request.clinic, patient_id)
     log_request_access(request, patient, channel="api")
     body = fhir_export.patient_bundle_json(patient, base_url=request.build_absolute_uri("/"))
