@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from hypothesis import settings as hypothesis_settings
 
 from anagen.accounts.models import Clinic, User
@@ -78,3 +79,15 @@ def api_token(db) -> Callable[[User, Clinic], str]:
         return create_api_token(user, clinic, "test")[1]
 
     return make
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Callable[[datetime], None]:
+    """``clock(at)`` stops time at ``at`` (aware): django.utils.timezone.now, which the
+    services, auto_now fields and sessions read, returns it until set again."""
+
+    def set_to(at: datetime) -> None:
+        assert at.tzinfo is not None
+        monkeypatch.setattr(timezone, "now", lambda: at)
+
+    return set_to

@@ -11,6 +11,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from anagen.accounts.clinic_time import time_zone_names
 from anagen.accounts.models import Clinic, Membership, User
 from anagen.accounts.selectors import AuditEntry, Cursor, audit_trail, parse_cursor, record_kinds
+from anagen.accounts.token_lifetime import DEFAULT_LIFETIME_DAYS, LIFETIME_DAYS, LIFETIME_REFUSED
 from anagen.core.forms import OpenedValuesForm, form_field
 from anagen.patients.models import Patient
 
@@ -31,6 +32,15 @@ class SignInForm(AuthenticationForm):
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'lab import'.")
+    # A choice, not a number: no token lives longer than a year (token_lifetime.py).
+    lifetime_days = forms.TypedChoiceField(
+        label="Expires after",
+        choices=[(d, f"{d} days") for d in LIFETIME_DAYS],
+        coerce=int,
+        initial=DEFAULT_LIFETIME_DAYS,
+        help_text="The token stops working then; make a new one before it does.",
+        error_messages={"invalid_choice": LIFETIME_REFUSED, "required": LIFETIME_REFUSED},
+    )
 
 
 class MemberForm(forms.Form):

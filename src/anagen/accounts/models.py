@@ -118,7 +118,8 @@ def hash_token(raw: str) -> str:
 class ApiToken(models.Model):
     """A bearer token for the JSON API, bound to one user in one clinic.
 
-    Only the SHA-256 of the token is stored; the raw token is shown once at creation.
+    Only the SHA-256 of the token is stored; the raw token is shown once at creation. Every
+    token expires (token_lifetime.py); its creation and revocation are kept in the history.
     """
 
     user = models.ForeignKey(
@@ -131,6 +132,12 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()  # refused from this instant on
+    # The hash never leaves this table: the audit says which token, not how to rebuild it.
+    history = HistoricalRecords(excluded_fields=["key_hash"])
+
+    class Meta:
+        verbose_name = "API token"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

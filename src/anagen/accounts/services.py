@@ -13,9 +13,15 @@ from django.core.validators import validate_email, validate_slug
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from anagen.accounts.clinic_time import is_time_zone
+from anagen.accounts.clinic_time import is_time_zone, zone_of
 from anagen.accounts.models import ApiToken, Clinic, Membership, User, hash_token
 from anagen.accounts.roles import Role
+from anagen.accounts.token_lifetime import (
+    DEFAULT_LIFETIME_DAYS,
+    expiry_for,
+    is_expired,
+    lifetime_error,
+)
 from anagen.core.checks import is_phone
 from anagen.core.history import differs_from_stored, save_with_history
 from anagen.core.text import hidden_characters
@@ -402,30 +408,67 @@ def _active_user_named(username: str) -> User | None:
     return User.objects.filter(username__iexact=username, is_active=True).first()
 
 
-def create_api_token(user: User, clinic: Clinic, name: str) -> tuple[ApiToken, str]:
-    """Create a token; returns the row and the raw token (shown once, never stored)."""
+class TokenExpired(AccountError):
+    """A token that was valid but has outlived its lifetime; the message says when and what
+    to do (the API answers it as a 401)."""
+
+    def __init__(self, token: ApiToken) -> None:
+        when = timezone.localtime(token.expires_at, zone_of(token.clinic))
+        super().__init__(
+            f"This API token expired on {when:%Y-%m-%d %H:%M %Z}; create a new one on the "
+            "API tokens page."
+        )
+        self.token = token
+
+
+def token_created_reason(token: ApiToken, lifetime_days: int) -> str:
+    """The history reason of a new token: its lifetime and expiry, for the audit's readers."""
+    when = timezone.localtime(token.expires_at, zone_of(token.clinic))
+    return f"API token created, valid {lifetime_days} days until {when:%Y-%m-%d %H:%M %Z}"
+
+
+def create_api_token(
+    user: User, clinic: Clinic, name: str, lifetime_days: int = DEFAULT_LIFETIME_DAYS
+) -> tuple[ApiToken, str]:
+    """Create a token that works for ``lifetime_days`` (30, 90 or 365); returns the row and
+    the raw token (shown once, never stored). Its creation, expiry included, is audited."""
     if not Membership.objects.filter(user=user, clinic=clinic, is_active=True).exists():
         raise AccountError("You are not a member of this clinic.")
     name = name.strip()
     if not name:
         raise AccountError("A token needs a name.")
+    error = lifetime_error(lifetime_days)
+    if error:
+        raise AccountError(error)
     raw = ApiToken.new_raw_token()
-    token = ApiToken.objects.create(
-        user=user, clinic=clinic, name=name[:100], key_hash=hash_token(raw), prefix=raw[4:12]
+    token = ApiToken(
+        user=user,
+        clinic=clinic,
+        name=name[:100],
+        key_hash=hash_token(raw),
+        prefix=raw[4:12],
+        expires_at=expiry_for(timezone.now(), lifetime_days),
     )
+    save_with_history(token, user, token_created_reason(token, lifetime_days))
     return token, raw
 
 
 def revoke_api_token(user: User, token_id: int) -> None:
-    updated = ApiToken.objects.filter(id=token_id, user=user, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
-    if not updated:
-        raise AccountError("No such active token.")
+    with transaction.atomic():
+        token = (
+            ApiToken.objects.select_for_update()
+            .filter(id=token_id, user=user, revoked_at__isnull=True)
+            .first()
+        )
+        if token is None:
+            raise AccountError("No such active token.")
+        token.revoked_at = timezone.now()
+        save_with_history(token, user, "API token revoked", update_fields=["revoked_at"])
 
 
 def authenticate_token(raw: str) -> ApiToken | None:
-    """The live token for `raw`, if its user and membership are still active."""
+    """The live token for `raw`, if its user and membership are still active. A token past
+    its expiry raises TokenExpired (so the caller can say why) and is not marked used."""
     token = (
         ApiToken.objects.select_related("user", "clinic")
         .filter(key_hash=hash_token(raw), revoked_at__isnull=True, user__is_active=True)
@@ -435,7 +478,10 @@ def authenticate_token(raw: str) -> ApiToken | None:
         return None
     if not Membership.objects.filter(user=token.user, clinic=token.clinic, is_active=True).exists():
         return None
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    now = timezone.now()
+    if is_expired(token.expires_at, now):
+        raise TokenExpired(token)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token
 
 

@@ -35,6 +35,7 @@ from anagen.accounts.middleware import SESSION_CLINIC_KEY
 from anagen.accounts.models import ApiToken, Clinic, Membership, User
 from anagen.accounts.permissions import require_permission
 from anagen.accounts.roles import Role, allowed
+from anagen.accounts.token_lifetime import expiry_state
 from anagen.core.http import ClinicRequest
 from anagen.core.text import spreadsheet_safe
 
@@ -173,13 +174,19 @@ def api_tokens(request: ClinicRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             _, raw_token = services.create_api_token(
-                request.user, request.clinic, form.cleaned_data["name"]
+                request.user,
+                request.clinic,
+                form.cleaned_data["name"],
+                form.cleaned_data["lifetime_days"],
             )
         except services.AccountError as exc:
             form.add_error(None, str(exc))
-    tokens = ApiToken.objects.filter(user=request.user, clinic=request.clinic).order_by(
-        "-created_at"
+    tokens = list(
+        ApiToken.objects.filter(user=request.user, clinic=request.clinic).order_by("-created_at")
     )
+    now = timezone.now()
+    for token in tokens:  # expired, expiring (within 7 days) or valid, for the status column
+        token.expiry_state = expiry_state(token.expires_at, now)  # type: ignore[attr-defined]
     return render(
         request,
         "accounts/api_tokens.html",

@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.http import HttpRequest
-from ninja.errors import HttpError
+from ninja.errors import AuthenticationError, HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 
 from anagen.accounts.clinic_time import activate_for
 from anagen.accounts.roles import PERMISSIONS, allowed, denied_message
-from anagen.accounts.services import authenticate_token
+from anagen.accounts.services import TokenExpired, authenticate_token
 from anagen.core.http import ClinicRequest
 
 
@@ -29,13 +29,25 @@ def check_permission(request: ClinicRequest, permission: str) -> None:
         raise HttpError(403, f"{message} (permission {permission})")
 
 
+class ExpiredToken(AuthenticationError):
+    """A 401 for a token past its expiry: the handler (v1.unauthenticated) gives its own
+    reason, so the client knows to make a new token rather than look for a typo."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(401, reason)
+        self.reason = reason
+
+
 class BearerToken(HttpBearer):
     def __init__(self, permission: str) -> None:
         super().__init__()
         self.permission = permission
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
-        api_token = authenticate_token(token)
+        try:
+            api_token = authenticate_token(token)
+        except TokenExpired as exc:
+            raise ExpiredToken(str(exc)) from exc
         if api_token is None:
             return None
         membership = api_token.user.membership_for(api_token.clinic)

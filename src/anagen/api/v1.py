@@ -9,6 +9,7 @@ from django.http import Http404, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
+from anagen.api.auth import ExpiredToken
 from anagen.api.errors import refusal_detail, validation_message
 from anagen.api.pagination import MAX_PAGE_SIZE
 from anagen.api.query import refuse_unknown_query
@@ -36,7 +37,7 @@ _ERRORS = {
     "400": "A query parameter this endpoint does not list was sent (`detail` names it and "
     "the ones accepted), or a service refused the request (`detail` names each field and why)",
     "401": 'No valid token or session (`WWW-Authenticate` has `error="invalid_token"` when '
-    "the token sent was refused)",
+    "the token sent was refused: unknown, revoked or expired, `detail` says which)",
     "403": "The role in this clinic lacks the permission (named in `detail`)",
     "404": "No such object in this clinic (another clinic's answers the same)",
     "422": "The body or a parameter is malformed: `errors` names each field",
@@ -130,10 +131,14 @@ def validation_error(request: ClinicRequest, exc: ValidationError) -> HttpRespon
 def unauthenticated(request: ClinicRequest, exc: AuthenticationError) -> HttpResponse:
     """401 with the challenge RFC 9110 (15.5.2) requires, saying whether the token sent was
     refused (RFC 6750 ``invalid_token``) or no credentials came: a client can tell a token
-    to replace from a request that forgot its header."""
+    to replace from a request that forgot its header. An expired token is named as such,
+    with its expiry."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     challenge = 'Bearer realm="anagen"'
-    if scheme.lower() == "bearer" and token.strip():
+    if isinstance(exc, ExpiredToken):
+        detail = exc.reason
+        challenge += ', error="invalid_token"'
+    elif scheme.lower() == "bearer" and token.strip():
         detail = (
             "The API token is not valid: it is unknown or revoked, or its user or clinic "
             "membership is no longer active. Create a new one on the API tokens page."
