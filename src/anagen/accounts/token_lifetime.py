@@ -20,7 +20,6 @@ EXPIRING_SOON = timedelta(days=7)
 EXISTING_LIFETIME = timedelta(days=365)
 EXISTING_NOTICE = timedelta(days=30)
 
-
 LIFETIME_REFUSED = (
     "Choose how long the token lives: "
     + ", ".join(str(d) for d in LIFETIME_DAYS[:-1])
@@ -58,7 +57,8 @@ def is_expired(expires_at: datetime, now: datetime) -> bool:
 
 
 def expiry_state(expires_at: datetime, now: datetime) -> str:
-    """ "expired", "expiring" (within ``EXPIRING_SOON``) or "valid", for the tokens page."""
+    """The token's mark on the tokens page: expired, expiring (within ``EXPIRING_SOON``) or
+    valid."""
     if is_expired(expires_at, now):
         return "expired"
     if expires_at - now <= EXPIRING_SOON:

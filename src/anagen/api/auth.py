@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.http import HttpRequest
-from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 
 from anagen.accounts.clinic_time import activate_for
@@ -29,13 +29,14 @@ def check_permission(request: ClinicRequest, permission: str) -> None:
         raise HttpError(403, f"{message} (permission {permission})")
 
 
-class ExpiredToken(AuthenticationError):
-    """A 401 for a token past its expiry: the handler (v1.unauthenticated) gives its own
-    reason, so the client knows to make a new token rather than look for a typo."""
+# Where a token refused for its age leaves the reason, for the 401 (v1.unauthenticated) to
+# name it: the client then knows to make a new token rather than look for a typo.
+EXPIRED_TOKEN_REASON = "expired_token_reason"
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(401, reason)
-        self.reason = reason
+
+def expired_token_reason(request: HttpRequest) -> str | None:
+    """Why the bearer token of ``request`` was refused, where it had expired."""
+    return getattr(request, EXPIRED_TOKEN_REASON, None)
 
 
 class BearerToken(HttpBearer):
@@ -47,7 +48,10 @@ class BearerToken(HttpBearer):
         try:
             api_token = authenticate_token(token)
         except TokenExpired as exc:
-            raise ExpiredToken(str(exc)) from exc
+            # Refused like any other token (the session, if any, is tried next), but the
+            # 401 says why.
+            setattr(request, EXPIRED_TOKEN_REASON, str(exc))
+            return None
         if api_token is None:
             return None
         membership = api_token.user.membership_for(api_token.clinic)

@@ -9,7 +9,7 @@ from django.http import Http404, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
-from anagen.api.auth import ExpiredToken
+from anagen.api.auth import expired_token_reason
 from anagen.api.errors import refusal_detail, validation_message
 from anagen.api.pagination import MAX_PAGE_SIZE
 from anagen.api.query import refuse_unknown_query
@@ -135,11 +135,8 @@ def unauthenticated(request: ClinicRequest, exc: AuthenticationError) -> HttpRes
     with its expiry."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     challenge = 'Bearer realm="anagen"'
-    if isinstance(exc, ExpiredToken):
-        detail = exc.reason
-        challenge += ', error="invalid_token"'
-    elif scheme.lower() == "bearer" and token.strip():
-        detail = (
+    if scheme.lower() == "bearer" and token.strip():
+        detail = expired_token_reason(request) or (
             "The API token is not valid: it is unknown or revoked, or its user or clinic "
             "membership is no longer active. Create a new one on the API tokens page."
         )
