@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import numpy as np
 import pytest
@@ -405,3 +406,24 @@ def test_a_stopped_treatment_is_said_above_the_forecast(
     without = selectors.patient_progress(p, with_forecast=False).messages
     stopped = next(m for m in without if m.startswith("Treatment was stopped"))
     assert "forecast" not in stopped and stopped.endswith("”).")
+
+
+def test_the_age_band_counts_completed_years_as_the_export_does(
+    clinic_a, clinician, make_patient, record_visit
+):
+    """Age in completed years on the first visit's date, not days / 365.25: 30 years from
+    1996-03-01 hold 7 leap days, so on the 30th birthday days / 365.25 was 29.999 and the
+    cohort's age filter put a 30-year-old under <30 while the export said 30-39."""
+    from anagen.interop.analysis import analysis_rows
+
+    p = make_patient(clinic_a, clinician, date_of_birth=date(1996, 3, 1))
+    first = date(2026, 3, 1)  # the 30th birthday
+    start = date(2025, 1, 6)  # day 0 of the record_visit fixture (conftest.START)
+    visit = record_visit(p, clinician, (first - start).days, baseline=True, density_per_cm2=100.0)
+    assert visit.visit_date == first
+    tables = selectors.analysis_tables(clinic_a, use_cache=False)
+    band = tables.attributes.set_index("patient_id").loc[p.pk, "age_band"]
+    assert band == "30-39"
+    assert {r["age_band"] for r in analysis_rows(clinic_a)} == {"30-39"}
+    thirties = cohort.apply_filters(tables.attributes, cohort.CohortFilters(age_band="30-39"))
+    assert thirties["patient_id"].tolist() == [p.pk]

@@ -225,8 +225,13 @@ def _attributes(
     ref = pd.Series(pd.Timestamp(today), index=pats["patient_id"])
     if first is not None:
         ref = first.reindex(pats["patient_id"]).fillna(pd.Timestamp(today))
-    age = (ref.to_numpy() - pats["date_of_birth"].to_numpy()) / np.timedelta64(1, "D") / 365.25
-    pats["age_band"] = cohort.age_bands(np.floor(age.astype(float)))
+    # Completed years, as interop.analysis.age_on (the export's band): days / 365.25 put a
+    # patient on a 30th birthday spanning 7 leap days at 29.999, under "<30".
+    on = pd.DatetimeIndex(ref.to_numpy())
+    born = pd.DatetimeIndex(pats["date_of_birth"].to_numpy())
+    before_birthday = (on.month < born.month) | ((on.month == born.month) & (on.day < born.day))
+    age = np.asarray(on.year - born.year, dtype=float) - before_birthday
+    pats["age_band"] = cohort.age_bands(age)
     pats = pats.drop(columns=["date_of_birth"])
     dx = _frame(
         Diagnosis.objects.filter(clinic=clinic).values_list(
