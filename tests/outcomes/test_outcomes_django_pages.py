@@ -455,3 +455,18 @@ def test_pages_about_exosome_treatment_carry_the_investigational_notice(
     assert notice not in client.get(f"/outcomes/patients/{other.patient_id}/").content.decode()
     assert notice in client.get("/outcomes/cohort/").content.decode()
     assert notice in client.get("/outcomes/comparison/").content.decode()
+
+
+def test_the_cohort_chart_gives_a_shares_change_in_percentage_points(client, clinician, sim_cohort):
+    """A change in terminal hairs (%) is in percentage points, as the table's title says: the
+    chart's axis read "Mean change (%)", a relative change to the reader."""
+    client.force_login(clinician)
+    html = client.get("/outcomes/cohort/", {"outcome": "terminal_pct"}).content.decode()
+    assert "Mean change from baseline in terminal hairs (percentage points)" in html
+    spec = re.search(r'<script id="cohort-spec" type="application/json">(.*?)</script>', html)
+    titles = {
+        layer["encoding"]["y"]["title"]
+        for layer in json.loads(spec.group(1))["layer"]
+        if "title" in layer["encoding"].get("y", {})
+    }
+    assert titles == {"Mean change (percentage points) with 95% CI"}

@@ -85,7 +85,10 @@ def cohort_view(request: ClinicRequest) -> HttpResponse:
             view=view,
             result=r,
             chart=(
-                progress.cohort_chart_spec(by_visit.data["rows"], r.outcome.unit, view.arm_labels)
+                # A change's unit: a share changes in percentage points, not per cent.
+                progress.cohort_chart_spec(
+                    by_visit.data["rows"], r.outcome.change_unit, view.arm_labels
+                )
                 if by_visit is not None and by_visit.ok
                 else None
             ),
