@@ -470,3 +470,16 @@ def test_the_cohort_chart_gives_a_shares_change_in_percentage_points(client, cli
         if "title" in layer["encoding"].get("y", {})
     }
     assert titles == {"Mean change (percentage points) with 95% CI"}
+
+
+def test_the_comparison_page_gives_a_shares_change_in_percentage_points(
+    client, clinician, sim_cohort
+):
+    """As the cohort page: "mean change +2.0 %" beside published effects in % of baseline
+    (Tak 2020: count +28.1 %) read as a relative change."""
+    client.force_login(clinician)
+    html = client.get("/outcomes/comparison/", {"outcome": "terminal_pct"}).content.decode()
+    html = " ".join(unescape(html).split())
+    assert "Mean change in terminal hairs (percentage points) from baseline" in html
+    measured = re.findall(r"mean change [+\-−]?[\d.]+ ([^(]+?) \(95% CI", html)
+    assert measured and set(measured) == {"percentage points"}
