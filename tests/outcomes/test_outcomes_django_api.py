@@ -124,3 +124,25 @@ def test_roles(client, clinic_a, make_user, api_token, make_patient):
             == progress_code
         ), role
     assert client.get("/api/v1/outcomes/cohort").status_code == 401
+
+
+def test_the_progress_api_names_the_measurement_source_of_each_value(
+    client, nurse, clinic_a, make_patient, record_visit, api_token
+):
+    """The page and the report say under each date whether a value was counted by hand or
+    by image analysis; the API gave the values alone, so a client drew one line from a manual
+    1 cm² density of 100 to an image-analysis field's 480 (change null, reason unsaid)."""
+    from anagen.monitoring.services import add_measurement
+
+    p = make_patient(clinic_a, nurse)
+    record_visit(p, nurse, 0, baseline=True, density_per_cm2=100.0)
+    later = record_visit(p, nurse, 85, target_area_cm2=None)
+    add_measurement(later, nurse, {"density_per_cm2": 480.0}, source="imaging")
+    headers = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
+    rows = client.get(f"/api/v1/outcomes/patients/{p.pk}/progress", headers=headers).json()["rows"]
+    base, follow_up = (r["measures"]["density_per_cm2"] for r in rows)
+    assert base["source"] == "manual" and rows[0]["source"] == "manual"
+    assert follow_up == {"value": 480.0, "change": None, "change_pct": None,
+                         "within_noise": False, "source": "imaging"}  # fmt: skip
+    assert rows[1]["source"] == "imaging"
+    assert rows[0]["measures"]["mean_diameter_um"]["source"] == ""  # no value: no source

@@ -154,12 +154,17 @@ class Progress:
                 "global_assessment": r.global_assessment,
                 "hgq_mean": r.hgq_mean,
                 "hgq_answered": r.hgq_answered,
+                # The measurement shown ("manual", "imaging"; "" none), per row and value, as
+                # the page and report say under each date: a client joining values of two
+                # sources drew a manual 1 cm² count and an image-analysis field as one line.
+                "source": r.source,
                 "measures": {
                     k: {
                         "value": c.value,
                         "change": c.change,
                         "change_pct": c.change_pct,
                         "within_noise": c.within_noise,
+                        "source": c.source,
                     }
                     for k, c in r.cells.items()
                 },  # fmt: skip
