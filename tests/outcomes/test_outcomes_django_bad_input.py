@@ -58,6 +58,8 @@ def test_single_patient(clinic_a, clinician, make_patient, record_visit):
     assert row["n"] == 1 and row["lower"] is None and row["upper"] is None and row["small_n"]
     assert any("Small n" in w for w in by_visit.warnings)
     assert not r.sections["ancova"].ok and "only one arm" in r.sections["ancova"].message
+    # In words, as the shared PDF prints it: it read "only one arm (none)" (review).
+    assert "only one arm (No session recorded) in" in r.sections["ancova"].message
     assert not r.sections["mmrm"].ok
     resp = r.sections["responders"]
     assert resp.ok and resp.data["rows"][0]["n"] == 1 and resp.data["rows"][0]["small_n"]

@@ -840,8 +840,8 @@ def analyse_cohort(
     if len(arms) < 2:
         sections["ancova"] = Section(
             "ancova", title_anc, False,
-            message=f"Not enough data: only one arm ({arms[0]}) in the selection; a comparison "
-            "needs at least two. Widen the filters.",
+            message=f"Not enough data: only one arm ({arm_words(arms[0])}) in the selection; a "
+            "comparison needs at least two. Widen the filters.",
         )  # fmt: skip
     else:
         # Patients with a baseline in the compared arms but no value at the landmark: the
