@@ -355,6 +355,25 @@ def test_events_after_sessions_without_a_product_are_not_called_unattributed():
     }  # fmt: skip
 
 
+def test_lots_are_listed_in_number_order_not_as_text():
+    # Lot ids 5, 10 and 12 as text sorted "10", "12", "5".
+    sessions = pd.DataFrame(
+        {
+            "session_id": [1, 2, 3],
+            "patient_id": [1, 2, 3],
+            "modality": ["exosome"] * 3,
+            "performed_on": [DAY0] * 3,
+            "product": ["7"] * 3,
+            "lot": ["10", "5", "12"],
+        }
+    )
+    events = pd.DataFrame(
+        {"event_id": [], "patient_id": [], "onset_date": [], "related_session_date": []}
+    )
+    section = cohort.ae_incidence(sessions, events, by="lot", recorded_only=True)
+    assert [r["group"] for r in section.data["rows"]] == ["5", "10", "12"]
+
+
 def test_small_n_warnings_name_arms_in_words_and_count_in_the_singular_for_one():
     warnings = cohort._small_n_warnings({"exosome+minoxidil": 1, "prp": 7}, "patients")
     assert warnings[0].startswith(

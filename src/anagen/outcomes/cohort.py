@@ -656,7 +656,7 @@ def analyse_cohort(
     weeks = sorted(int(w) for w in rows["week"].unique())
     notes = [
         f"{_count(len(ids), 'patient matches', 'patients match')} the filters; "
-        f"{_count(n_with_baseline, 'patient has', 'patients have')} a baseline "
+        f"{_count(n_with_baseline, 'patient has', 'patients have')} a baseline value of "
         f"{outcome.label.lower()}; {_count(n_analysed, 'patient also has', 'patients also have')}"
         " at "
         "least one analysed follow-up value.",
@@ -1259,6 +1259,16 @@ def attribute_events(sessions: pd.DataFrame, events: pd.DataFrame) -> tuple[pd.D
     return s, n_unattributed
 
 
+def _group_order(item: tuple[Any, Any]) -> tuple[int, int, str]:
+    """Groups in a stable, natural order: product and lot ids as numbers (as text, lot 10
+    came before lot 5), then other values as text, missing last."""
+    value = item[0]
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return (2, 0, "")
+    text = str(value)
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
 def ae_incidence(
     sessions: pd.DataFrame,
     events: pd.DataFrame,
@@ -1318,7 +1328,7 @@ def ae_incidence(
         )  # fmt: skip
     rows = []
     sessions_by_group: dict[str, int] = {}
-    for value, grp in s.groupby(by, dropna=False, sort=True):
+    for value, grp in sorted(s.groupby(by, dropna=False, sort=False), key=_group_order):
         name = "not recorded" if value is None or (isinstance(value, float) and np.isnan(value)) \
             else str(value)  # fmt: skip
         if name == "":

@@ -39,7 +39,11 @@ def pvalue(value: Any) -> str:
     v = _f(value)
     if v is None:
         return "—"
-    return "<0.001" if v < 0.001 else f"{v:.3f}"
+    if v < 0.001:
+        return "<0.001"
+    # Below 0.1 three significant digits: three decimals printed 0.0496 as "0.050", the
+    # other side of the usual 0.05 line from the value computed.
+    return f"{v:.3g}" if v < 0.1 else f"{v:.3f}"
 
 
 @register.filter
