@@ -306,6 +306,41 @@ def test_a_second_decision_at_the_same_visit_is_refused_naming_the_first(
     assert TreatmentDecision.objects.filter(visit=visit).count() == 1
 
 
+class TestTheProposalsOwnKindWithOtherNumbers:
+    """ "Add sessions" with more than the proposal's "up to 2", or maintenance at another
+    interval, contradicts the proposal as much as another kind of decision: it was stored
+    without a word (follows_proposal even said it agreed)."""
+
+    def test_more_extra_sessions_than_proposed_need_a_reason(self, clinician, patient):
+        visit = _course(patient, clinician, start=TODAY - timedelta(weeks=13), density_after=159)
+        with pytest.raises(services.MonitoringError) as err:
+            services.record_decision(visit, clinician, decided="add_sessions", extra_sessions=6)
+        message = " ".join(err.value.errors["rationale"])
+        assert "6 extra sessions were entered; the proposal is up to 2" in message
+        assert not TreatmentDecision.objects.exists()
+        row = services.record_decision(
+            visit, clinician, decided="add_sessions", extra_sessions=6,
+            rationale="Slow responder; agreed a longer course with the patient.",
+        )  # fmt: skip
+        assert row.extra_sessions == 6
+
+    def test_the_proposed_number_or_fewer_needs_none(self, clinician, patient):
+        visit = _course(patient, clinician, start=TODAY - timedelta(weeks=13), density_after=159)
+        row = services.record_decision(visit, clinician, decided="add_sessions", extra_sessions=1)
+        assert row.extra_sessions == 1 and row.follows_proposal
+
+    def test_another_maintenance_interval_needs_a_reason(self, clinician, patient):
+        visit = _course(patient, clinician, start=TODAY - timedelta(weeks=13), density_after=170)
+        with pytest.raises(services.MonitoringError) as err:
+            services.record_decision(
+                visit, clinician, decided="maintenance", maintenance_interval_months=24
+            )
+        assert "the proposal is every 6 months" in " ".join(err.value.errors["rationale"])
+        assert not TreatmentDecision.objects.exists()
+        row = services.record_decision(visit, clinician, decided="maintenance")
+        assert row.maintenance_interval_months == 6
+
+
 def test_nurses_may_not_record_the_decision(client, clinic_a, make_user, clinician, patient):
     visit = _course(patient, clinician, start=TODAY - timedelta(weeks=13), density_after=159)
     client.force_login(make_user(Role.NURSE, clinic_a))

@@ -1976,6 +1976,31 @@ def record_decision(
             + (f" ({reasons})" if reasons else "")
             + ": give the reason.",
         )
+    elif len(rationale) < 5:
+        # The proposal's own kind with other numbers contradicts it as much as another kind:
+        # "add 12 sessions" beside "up to 2 extra sessions" was stored unexplained.
+        offered = prop.decision
+        if (
+            decided == decision.Proposal.ADD_SESSIONS
+            and extra is not None
+            and extra > offered.extra_sessions
+        ):
+            err.add(
+                "rationale",
+                f"{extra} extra sessions were entered; the proposal is up to "
+                f"{offered.extra_sessions} (the clinic's maximum of extra sessions, less those "
+                "already given): give the reason.",
+            )
+        elif (
+            decided == decision.Proposal.MAINTENANCE
+            and offered.maintenance_interval_months is not None
+            and months != offered.maintenance_interval_months
+        ):
+            err.add(
+                "rationale",
+                f"A maintenance interval of {months} months was entered; the proposal is every "
+                f"{offered.maintenance_interval_months} months: give the reason.",
+            )
     err.raise_if_any()
     row = TreatmentDecision(
         clinic=visit.clinic,
