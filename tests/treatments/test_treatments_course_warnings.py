@@ -87,6 +87,24 @@ def test_a_session_beyond_the_planned_number_is_held_back(treated, clinician):
     )
 
 
+def test_a_second_record_on_a_session_day_is_not_one_more_session(treated, clinician):
+    """A separate session on the same day (confirmed as such) is the same treatment day: the
+    timeline calls it "Session 4 (record 2 of 2 that day)" and the proposal counts 4
+    sessions, but the course check said "This would be session 5 … the plan has 4 planned"
+    and held it back on confirm_schedule."""
+    plan, lot = treated
+    days = [START + timedelta(weeks=w) for w in (2, 4, 6)]
+    course.record_sessions(plan, clinician, lot, days)
+    [second] = course.record_sessions(
+        plan, clinician, lot, [days[-1]], confirm_same_day=True, same_day_seen=1
+    )
+    assert second.limit_warnings == []
+    # A fifth day is still one more than planned, and says so in the same count.
+    with pytest.raises(services.SessionError) as err:
+        course.record_sessions(plan, clinician, lot, [START + timedelta(weeks=9)])
+    assert err.value.errors["confirm_schedule"][0].startswith("This would be session 5 of")
+
+
 def test_a_voided_session_does_not_count(treated, clinician):
     plan, lot = treated
     [early] = course.record_sessions(

@@ -485,7 +485,8 @@ def course_warnings(plan: Any, modality: str, on_date: date) -> list[str]:
     """What a session on ``on_date`` would break in the plan's course: sooner after (or
     before) another session of its kind on the plan than the protocol's shortest interval,
     or more sessions than planned (the plan's number when it has one session-based
-    protocol, else the protocol's most). Sessions on the same day are the same-day rule's."""
+    protocol, else the protocol's most), counted as treatment days. Sessions on the same day
+    are the same-day rule's."""
     protocols = [p for p in plan.protocols if p.get("sessions_min") is not None]
     protocol = next((p for p in protocols if p.get("modality") == modality), None)
     if protocol is None:
@@ -512,11 +513,12 @@ def course_warnings(plan: Any, modality: str, on_date: date) -> list[str]:
             )
     planned = plan.sessions_planned if len(protocols) == 1 else None
     most = planned or protocol.get("sessions_max")
-    if most and len(others) + 1 > most:
+    # Counted as treatment days, as the timeline and the proposal count them: a second
+    # record on a session day (a separate session confirmed as such) is not one more session.
+    number = len({*others, on_date})
+    if most and on_date not in others and number > most:
         whose = f"the plan has {most} planned" if planned else f"the protocol has at most {most}"
-        warnings.append(
-            f"This would be session {len(others) + 1} of {words} on this plan; {whose}."
-        )
+        warnings.append(f"This would be session {number} of {words} on this plan; {whose}.")
     return warnings
 
 
