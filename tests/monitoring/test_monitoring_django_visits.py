@@ -142,6 +142,7 @@ def test_impossible_values_give_a_field_error_and_store_nothing(
         ("positive", "6", ""),  # the standard grasp of 40-60 leaves 5 or 6 open
         ("negative", "6", ""),
         ("negative", "0", ""),
+        ("negative", "1", ""),  # "(1 hairs)" before
     ],
 )
 def test_the_pull_test_is_positive_above_a_tenth_of_the_hairs_grasped(
@@ -155,7 +156,8 @@ def test_the_pull_test_is_positive_above_a_tenth_of_the_hairs_grasped(
     assert visit.pull_test == result and visit.pull_test_hairs == int(hairs)
     assert visit.pull_test_hairs_grasped == (int(grasped) if grasped else None)
     page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
-    shown = f"{hairs} of {grasped} grasped hairs" if grasped else f"({hairs} hairs)"
+    noun = "hair" if hairs == "1" else "hairs"
+    shown = f"{hairs} of {grasped} grasped hairs" if grasped else f"({hairs} {noun})"
     assert shown in page
 
 
