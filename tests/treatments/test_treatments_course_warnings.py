@@ -149,3 +149,46 @@ def test_the_form_shows_the_confirmation_once_the_warning_was_given(client, trea
     assert page.status_code == 400
     html = page.content.decode()
     assert 'name="confirm_schedule"' in html and "at least 2 weeks between sessions" in html
+
+
+def _ended_course(patient, clinician, first):
+    from anagen.monitoring import services as monitoring
+
+    follow_up = monitoring.create_follow_up_plan(
+        patient, clinician, first_session_date=first, sessions_planned=4, interval_weeks=4
+    )
+    monitoring.end_course(follow_up, clinician, "patient stopped: moving abroad")
+    follow_up.refresh_from_db()
+    return follow_up
+
+
+def test_a_session_after_the_course_was_ended_early_is_held_back(treated, clinician):
+    """Ending a course stops the treatment (docs/monitoring.md); a session recorded after it
+    was saved without a word (review)."""
+    plan, lot = treated
+    _ended_course(plan.patient, clinician, START)
+    today = date.today()
+    with pytest.raises(services.SessionError) as err:
+        course.record_sessions(plan, clinician, lot, [today])
+    [problem, advice] = err.value.errors["confirm_schedule"]
+    assert problem.startswith(f"The course begun {START.day} {START:%B %Y} was ended early on ")
+    assert "(patient stopped: moving abroad); a session after that resumes a stopped" in problem
+    assert "tick the confirmation" in advice
+    [session] = course.record_sessions(plan, clinician, lot, [today], confirm_schedule=True)
+    assert "was ended early" in session.limit_warnings[0]["message"]
+
+
+def test_a_session_before_the_course_ended_or_under_a_new_course_is_not(treated, clinician):
+    plan, lot = treated
+    _ended_course(plan.patient, clinician, START)
+    # Recorded afterwards for a day before the end: part of the course as it was.
+    [earlier] = course.record_sessions(plan, clinician, lot, [START + timedelta(weeks=4)])
+    assert earlier.limit_warnings == []
+    from anagen.monitoring import services as monitoring
+
+    today = date.today()
+    monitoring.create_follow_up_plan(
+        plan.patient, clinician, first_session_date=today, sessions_planned=2, interval_weeks=4
+    )
+    [resumed] = course.record_sessions(plan, clinician, lot, [today])
+    assert resumed.limit_warnings == []

@@ -487,10 +487,11 @@ def course_warnings(plan: Any, modality: str, on_date: date) -> list[str]:
     or more sessions than planned (the plan's number when it has one session-based
     protocol, else the protocol's most), counted as treatment days. Sessions on the same day
     are the same-day rule's."""
+    ended = _ended_course_warning(plan, modality, on_date)
     protocols = [p for p in plan.protocols if p.get("sessions_min") is not None]
     protocol = next((p for p in protocols if p.get("modality") == modality), None)
     if protocol is None:
-        return []
+        return [ended] if ended else []
     others = list(
         TreatmentSession.objects.filter(
             plan=plan, modality=modality, voided_at__isnull=True
@@ -519,7 +520,38 @@ def course_warnings(plan: Any, modality: str, on_date: date) -> list[str]:
     if most and on_date not in others and number > most:
         whose = f"the plan has {most} planned" if planned else f"the protocol has at most {most}"
         warnings.append(f"This would be session {number} of {words} on this plan; {whose}.")
-    return warnings
+    return [ended, *warnings] if ended else warnings
+
+
+def _ended_course_warning(plan: Any, modality: str, on_date: date) -> str | None:
+    """A session on or after the day the patient's course of this treatment was ended early
+    (docs/monitoring.md: ending a course stops the treatment) is a resumed treatment, which
+    was recorded without a word; the course in force is the newest begun by ``on_date``."""
+    from anagen.monitoring.models import FollowUpPlan  # monitoring reads treatments
+    from anagen.monitoring.selectors import course_modality
+
+    course = (
+        FollowUpPlan.objects.filter(
+            clinic=plan.clinic,
+            patient=plan.patient,
+            voided_at__isnull=True,
+            first_session_date__lte=on_date,
+        )
+        .select_related("ended_by")
+        .order_by("-first_session_date", "-id")
+        .first()
+    )
+    if course is None or course.ended_on is None or course.ended_on > on_date:
+        return None
+    if course_modality(course) not in ("", modality):
+        return None
+    by = f" by {display_name(course.ended_by)}" if course.ended_by else ""
+    return (
+        f"The course begun {long_date(course.first_session_date)} was ended early on "
+        f"{long_date(course.ended_on)}{by} ({course.end_reason}); a session after that resumes "
+        "a stopped treatment. If treatment goes on, a clinician starts a new course on the "
+        "schedule page."
+    )
 
 
 def same_day_sessions(patient: Any, modality: str, on_date: date) -> list[TreatmentSession]:
