@@ -1411,3 +1411,94 @@ def test_hairs_found_but_none_counted_is_said_so_not_no_hairs_found():
         "edge: not recorded as the visit's measurement automatically."
     )
     assert "a clinician or nurse may record it" in text
+
+
+def _basis(client, patient, analysis) -> str:
+    """The ``basis`` the correction forms of the analysis panel carry as shown now."""
+    page = client.get(f"/imaging/{patient.pk}/analyses/{analysis.pk}/").content.decode()
+    (basis,) = set(re.findall(r'name="basis" value="([^"]+)"', page))
+    return basis
+
+
+def test_an_undo_sent_twice_undoes_one_correction(client, analysed, patient):
+    """A double click on "Undo the last correction" (or a resent form) undid two corrections:
+    the second press refers to the state the page showed, which the first one changed."""
+    first, second = _counted_hairs(analysed, 2)
+    _correct(
+        client,
+        patient,
+        analysed,
+        op="remove",
+        hair_id=first,
+        basis=_basis(client, patient, analysed),
+    )
+    _correct(
+        client,
+        patient,
+        analysed,
+        op="remove",
+        hair_id=second,
+        basis=_basis(client, patient, analysed),
+    )
+    shown = _basis(client, patient, analysed)
+    r1 = _correct(client, patient, analysed, op="undo", basis=shown)
+    r2 = _correct(client, patient, analysed, op="undo", basis=shown)
+    assert r1.status_code == 200 and r2.status_code == 200
+    analysed.refresh_from_db()
+    assert [e["hair_id"] for e in analysed.edits] == [first]
+    assert "changed since this page was shown" in unescape(r2.content.decode())
+    assert "nothing was changed" in unescape(r2.content.decode())
+
+
+def test_a_correction_made_on_the_result_before_a_re_analysis_is_refused(
+    client, analysed, patient, nurse, django_capture_on_commit_callbacks
+):
+    """Hair numbers belong to one result: a correction sent from a page showing the result
+    before a re-analysis (by someone else, in another tab) was applied to the new result,
+    whose hair of that number is another hair."""
+    shown = _basis(client, patient, analysed)
+    hair = _counted_hairs(analysed, 1)[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_analysis(analysed.photo, nurse, 4.0)
+    analysed.refresh_from_db()
+    assert analysed.status == "done"
+    r = _correct(client, patient, analysed, op="remove", hair_id=hair, basis=shown)
+    assert r.status_code == 200
+    assert "re-analysed" in unescape(r.content.decode())
+    analysed.refresh_from_db()
+    assert analysed.edits == []
+    # The panel that came back carries the new result's basis: the correction goes through.
+    r = _correct(
+        client,
+        patient,
+        analysed,
+        op="remove",
+        hair_id=hair,
+        basis=_basis(client, patient, analysed),
+    )
+    analysed.refresh_from_db()
+    assert [e["hair_id"] for e in analysed.edits] == [hair]
+
+
+def test_the_api_refuses_a_correction_based_on_another_state_naming_basis(
+    client, analysed, patient, api_token, nurse, clinic_a
+):
+    h = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
+    url = f"/api/v1/imaging/patients/{patient.pk}/analyses/{analysed.pk}"
+    basis = client.get(url, headers=h).json()["basis"]
+    hair = _counted_hairs(analysed, 1)[0]
+    r = client.post(
+        f"{url}/corrections", {"op": "remove", "hair_id": hair, "basis": basis},
+        content_type=JSON, headers=h,
+    )  # fmt: skip
+    assert r.status_code == 200, r.content
+    assert r.json()["basis"] != basis
+    r = client.post(
+        f"{url}/corrections", {"op": "undo", "basis": basis}, content_type=JSON, headers=h
+    )
+    assert r.status_code == 409 and r.json()["detail"].startswith("basis: ")
+    analysed.refresh_from_db()
+    assert len(analysed.edits) == 1
+    # Without a basis the API keeps its earlier meaning: applied to the current state.
+    r = client.post(f"{url}/corrections", {"op": "undo"}, content_type=JSON, headers=h)
+    assert r.status_code == 200 and r.json()["edits"] == []

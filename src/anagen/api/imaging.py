@@ -14,6 +14,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from anagen.api.auth import guard
+from anagen.api.errors import refuse
 from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
 from anagen.imaging import selectors, services
@@ -55,6 +56,10 @@ class AnalysisOut(Schema):
     summary_automatic: dict[str, Any] | None
     summary_corrected: dict[str, Any] | None
     edits: list[dict[str, Any]]
+    basis: str = Field(
+        description="The result and corrections as they are now; send it with a correction "
+        "to have it refused (409) if the analysis was re-analysed or corrected meanwhile"
+    )
     overlay_url: str
 
     @staticmethod
@@ -104,6 +109,10 @@ class AnalysisOut(Schema):
         return obj.edits
 
     @staticmethod
+    def resolve_basis(obj: PhotoAnalysis) -> str:
+        return obj.correction_basis
+
+    @staticmethod
     def resolve_overlay_url(obj: PhotoAnalysis) -> str:
         return f"/imaging/{obj.patient_id}/analyses/{obj.pk}/overlay.png"
 
@@ -141,6 +150,13 @@ class EditIn(InputSchema):
     diameter_um: float | None = Field(None, allow_inf_nan=False)
     centreline_px: list[list[float]] | None = Field(
         None, max_length=200, description="add: [[x, y], ...] from base to tip, image pixels"
+    )
+    basis: str | None = Field(
+        None,
+        max_length=40,
+        description="The analysis's basis as read (GET); the correction is refused with 409 "
+        "if the analysis changed since (re-analysed, or another correction: a retried call). "
+        "Left out: applied to the analysis as it is",
     )
 
 
@@ -188,10 +204,14 @@ def add_correction(request: ClinicRequest, patient_id: int, analysis_id: int, pa
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     analysis = selectors.get_analysis(patient, analysis_id)
     data = {k: v for k, v in payload.dict().items() if v is not None}
-    if data.get("op") == "undo":
-        services.undo_edit(analysis, request.user)
-    else:
-        services.add_edit(analysis, request.user, data)
+    basis = data.pop("basis", None)
+    try:
+        if data.get("op") == "undo":
+            services.undo_edit(analysis, request.user, basis)
+        else:
+            services.add_edit(analysis, request.user, data, basis)
+    except services.StaleCorrection as exc:
+        refuse(exc.errors, 409)
     analysis.refresh_from_db()
     return analysis
 

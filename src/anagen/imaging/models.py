@@ -105,6 +105,11 @@ class BackgroundTaskState:
         return self.is_pending and timezone.now() - requested > STALLED_AFTER
 
 
+def correction_basis(requested_at: Any, edits: int) -> str:
+    """``PhotoAnalysis.correction_basis`` from its parts: "<request time, µs>-<edits>"."""
+    return f"{round(requested_at.timestamp() * 1_000_000)}-{edits}"
+
+
 class PhotoAnalysis(BackgroundTaskState, models.Model):
     """The engine's automatic result for one trichoscopy photo."""
 
@@ -182,6 +187,13 @@ class PhotoAnalysis(BackgroundTaskState, models.Model):
             return list(self.correction.edits)
         except AnalysisCorrection.DoesNotExist:
             return []
+
+    @property
+    def correction_basis(self) -> str:
+        """The result and correction layer as shown, which a correction is made on: the
+        request of the analysis (a re-analysis gives a new one) and the number of edits. Hair
+        numbers belong to one result, and an undo to the last edit shown."""
+        return correction_basis(self.requested_at, len(self.edits))
 
     @property
     def image_size_px(self) -> tuple[int, int] | None:

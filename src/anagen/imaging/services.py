@@ -52,6 +52,7 @@ from anagen.imaging.models import (
     ImagingSettings,
     PhotoAnalysis,
     PhotoComparison,
+    correction_basis,
 )
 from anagen.monitoring import services as monitoring_services
 from anagen.monitoring.models import TARGET_AREA_CM2_RANGE, Measurement, Photo, Visit
@@ -81,6 +82,11 @@ INTERNAL_ERROR = (
 
 class ImagingError(Refusal):
     """A write was refused; ``errors`` maps field name → list of messages."""
+
+
+class StaleCorrection(ImagingError):
+    """A correction was made on a state of the analysis that has changed since (re-analysed,
+    or corrected meanwhile: a second press of the same button); the API answers 409."""
 
 
 def _float(value: Any, field: str, lo: float, hi: float, unit: str) -> float | None:
@@ -878,8 +884,13 @@ def _to_engine(edit: dict[str, Any], author: str) -> dict[str, Any]:
     return c.to_dict()["edits"][0]
 
 
-def add_edit(analysis: PhotoAnalysis, user: User, data: Mapping[str, Any]) -> AnalysisCorrection:
-    """Append one edit to the correction layer (the automatic result is left as it is)."""
+def add_edit(
+    analysis: PhotoAnalysis, user: User, data: Mapping[str, Any], basis: str | None = None
+) -> AnalysisCorrection:
+    """Append one edit to the correction layer (the automatic result is left as it is).
+
+    ``basis``: the analysis's ``correction_basis`` as the person saw it; where given, the
+    edit is refused if the analysis was re-analysed or corrected since (None: not checked)."""
     if not analysis.is_done:
         raise ImagingError({"analysis": ["Only a finished analysis can be corrected."]})
     clean = _edit_from(data)
@@ -896,17 +907,42 @@ def add_edit(analysis: PhotoAnalysis, user: User, data: Mapping[str, Any]) -> An
         # Named after the input that was wrong (a hair number that does not exist).
         field = {"merge": "hair_ids", "add": "centreline_px"}.get(clean["op"], "hair_id")
         raise ImagingError({field: [str(exc)]}) from exc
-    return _save_edits(analysis, user, None, edit)
+    return _save_edits(analysis, user, None, edit, basis)
 
 
-def undo_edit(analysis: PhotoAnalysis, user: User) -> AnalysisCorrection:
+def undo_edit(analysis: PhotoAnalysis, user: User, basis: str | None = None) -> AnalysisCorrection:
+    """Take back the last edit (``basis`` as for :func:`add_edit`)."""
     if not analysis.is_done:
         raise ImagingError({"analysis": ["Only a finished analysis can be corrected."]})
-    return _save_edits(analysis, user, "undo", None)
+    return _save_edits(analysis, user, "undo", None, basis)
+
+
+def _check_basis(locked: PhotoAnalysis, edits: int, basis: str | None) -> None:
+    """Refuse a correction made on another state than the current one: after a re-analysis
+    the hair numbers are another result's, and a second press of a button (an undo sent
+    twice) would apply it again."""
+    current = correction_basis(locked.requested_at, edits)
+    sent = str(basis).strip()
+    if basis is None or sent == current:
+        return
+    same_result = sent.partition("-")[0] == current.partition("-")[0]
+    why = (
+        f"it has {edits} correction{'s' if edits != 1 else ''} now"
+        if same_result
+        else "the image was re-analysed, so its hair numbers are those of a new result"
+    )
+    raise StaleCorrection(
+        {"basis": [f"This analysis changed since this page was shown ({why}): nothing was "
+                   "changed. Check the current result and correct it again if needed."]}
+    )  # fmt: skip
 
 
 def _save_edits(
-    analysis: PhotoAnalysis, user: User, action: str | None, edit: dict[str, Any] | None
+    analysis: PhotoAnalysis,
+    user: User,
+    action: str | None,
+    edit: dict[str, Any] | None,
+    basis: str | None = None,
 ) -> AnalysisCorrection:
     with transaction.atomic():
         locked = PhotoAnalysis.objects.select_for_update().get(pk=analysis.pk)
@@ -918,6 +954,7 @@ def _save_edits(
         if corr is None:
             corr = AnalysisCorrection(analysis=locked, edits=[], updated_by=user)
         edits = list(corr.edits)
+        _check_basis(locked, len(edits), basis)
         auto = automatic_analysis(locked)
         replay = replay_edits({h.id for h in auto.hairs}, edits)
         if action == "undo":

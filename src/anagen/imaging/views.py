@@ -45,6 +45,7 @@ FIELD_LABELS = {
     "discard_corrections": "Discard corrections",
     "photo": "Photo",
     "analysis": "Analysis",
+    "basis": "",
 }
 
 
@@ -132,11 +133,17 @@ def overlay(request: ClinicRequest, patient_id: int, analysis_id: int) -> HttpRe
 def correct(request: ClinicRequest, patient_id: int, analysis_id: int) -> HttpResponse:
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     analysis = selectors.get_analysis(patient, analysis_id)
+    # The state the form was shown on: an edit on an older one (a re-analysis since, a
+    # second press of the same button) is refused. Forms always send it.
+    basis = str(request.POST.get("basis", "")).strip() or None
     try:
         if request.POST.get("op") == "undo":
-            services.undo_edit(analysis, request.user)
+            services.undo_edit(analysis, request.user, basis)
         else:
-            services.add_edit(analysis, request.user, request.POST)
+            services.add_edit(analysis, request.user, request.POST, basis)
+    except services.StaleCorrection as exc:
+        # Above the panel, with the forms empty: the numbers sent may name other hairs now.
+        return _panel(request, analysis, exc.errors, status=409)
     except services.ImagingError as exc:
         op = str(request.POST.get("op", ""))
         return _panel(request, analysis, exc.errors, status=400, form=op)
