@@ -1502,3 +1502,15 @@ def test_the_api_refuses_a_correction_based_on_another_state_naming_basis(
     # Without a basis the API keeps its earlier meaning: applied to the current state.
     r = client.post(f"{url}/corrections", {"op": "undo"}, content_type=JSON, headers=h)
     assert r.status_code == 200 and r.json()["edits"] == []
+
+
+@pytest.mark.parametrize("n", ["2.5", "3,5", "2.0001"])
+def test_a_split_into_a_fraction_of_hairs_is_refused_not_rounded_down(n):
+    """The form's "into" box took 2.5 and split the hair into 2 without a word."""
+    with pytest.raises(services.ImagingError) as refused:
+        services.add_edit(
+            PhotoAnalysis(status=PhotoAnalysis.Status.DONE, result={}),
+            None,
+            {"op": "split", "hair_id": "4", "n": n},
+        )
+    assert refused.value.errors == {"n": ["Enter a whole number of hairs (2, 3 or 4)."]}

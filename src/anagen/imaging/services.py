@@ -709,6 +709,8 @@ def _edit_from(data: Mapping[str, Any]) -> dict[str, Any]:
         return {"op": "merge", "hair_ids": ids}
     if op == "split":
         n = _float(data.get("n") or 2, "n", 2, 4, "pieces")
+        if n is not None and not n.is_integer():  # 2.5 was split into 2 without a word
+            raise ImagingError({"n": ["Enter a whole number of hairs (2, 3 or 4)."]})
         return {"op": "split", "hair_id": hair_id(), "n": int(n or 2)}
     if op == "set_diameter":
         d = _float(data.get("diameter_um"), "diameter_um", 5, 200, "µm")
