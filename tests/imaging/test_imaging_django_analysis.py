@@ -1514,3 +1514,27 @@ def test_a_split_into_a_fraction_of_hairs_is_refused_not_rounded_down(n):
             {"op": "split", "hair_id": "4", "n": n},
         )
     assert refused.value.errors == {"n": ["Enter a whole number of hairs (2, 3 or 4)."]}
+
+
+def test_record_is_refused_when_the_result_changed_since_it_was_reviewed(
+    client, analysed, patient, nurse, visit, api_token, clinic_a
+):
+    """ "Record as the visit's measurement" confirms the figures the clinician looked at: one
+    pressed on a page opened before another correction recorded figures nobody reviewed."""
+    monitoring_services.void_record(analysed.measurement, nurse, "entered against wrong area")
+    reviewed = _basis(client, patient, analysed)
+    page = client.get(f"/imaging/{patient.pk}/analyses/{analysed.pk}/").content.decode()
+    assert "Record as the visit" in page
+    services.add_edit(analysed, nurse, {"op": "remove", "hair_id": _counted_hairs(analysed, 1)[0]})
+    url = f"/imaging/{patient.pk}/analyses/{analysed.pk}/record/"
+    r = client.post(url, {"basis": reviewed}, headers={"HX-Request": "true"})
+    assert "it has 1 correction now" in unescape(r.content.decode())
+    assert not Measurement.objects.filter(visit=visit, voided_at__isnull=True).exists()
+    h = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
+    api = f"/api/v1/imaging/patients/{patient.pk}/analyses/{analysed.pk}/record"
+    r = client.post(f"{api}?basis={reviewed}", {}, content_type=JSON, headers=h)
+    assert r.status_code == 409 and r.json()["detail"].startswith("basis: ")
+    r = client.post(url, {"basis": _basis(client, patient, analysed)})
+    assert r.status_code == 302
+    m = Measurement.objects.get(visit=visit, voided_at__isnull=True)
+    assert m.hair_count == analysed.summary_auto["count"] - 1

@@ -223,10 +223,19 @@ def add_correction(request: ClinicRequest, patient_id: int, analysis_id: int, pa
     "result held back for review (needs_confirmation), or take the place of a voided one",
     auth=guard("visit.record"),
 )
-def record_measurement(request: ClinicRequest, patient_id: int, analysis_id: int):
+def record_measurement(
+    request: ClinicRequest,
+    patient_id: int,
+    analysis_id: int,
+    # ?basis=: the analysis's basis as reviewed (GET); 409 if re-analysed or corrected since.
+    basis: str | None = None,
+):
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     analysis = selectors.get_analysis(patient, analysis_id)
-    return services.record_as_visit_measurement(analysis, request.user)
+    try:
+        return services.record_as_visit_measurement(analysis, request.user, basis)
+    except services.StaleCorrection as exc:
+        refuse(exc.errors, 409)
 
 
 @router.post(

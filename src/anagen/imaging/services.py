@@ -646,11 +646,15 @@ def may_record(analysis: PhotoAnalysis, *, recorded: bool | None = None) -> bool
     return _why_not_recorded(analysis, result, has_measurement=False, confirmed=True) is None
 
 
-def record_as_visit_measurement(analysis: PhotoAnalysis, user: User) -> PhotoAnalysis:
+def record_as_visit_measurement(
+    analysis: PhotoAnalysis, user: User, basis: str | None = None
+) -> PhotoAnalysis:
     """Fill the visit's measurement from this analysis (corrected figures where corrected),
     where :func:`may_record` allows it; otherwise refused with the reason. This is also how a
     clinician confirms a result that :func:`needs_confirmation` held back (the history's
-    reason says what was confirmed)."""
+    reason says what was confirmed). ``basis``: the ``correction_basis`` of the result the
+    clinician reviewed; where given, a result re-analysed or corrected since is refused (the
+    history would say a person reviewed figures they never saw)."""
     with transaction.atomic():
         # The analysis row, then (in _record_measurement) the visit's: the order of every
         # writer of an analysis, so a correction sent at the same time cannot deadlock.
@@ -661,6 +665,8 @@ def record_as_visit_measurement(analysis: PhotoAnalysis, user: User) -> PhotoAna
         )
         if not current.is_done:
             raise ImagingError({"analysis": ["This analysis has no result to record."]})
+        edits = AnalysisCorrection.objects.filter(analysis=current).values_list("edits", flat=True)
+        _check_basis(current, len(next(iter(edits), None) or []), basis)
         if records_visit_measurement(current):
             raise ImagingError({"analysis": ["This result is already the visit's measurement."]})
         result = final_analysis(current)

@@ -166,8 +166,9 @@ def record_measurement(request: ClinicRequest, patient_id: int, analysis_id: int
     voided measurement."""
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     analysis = selectors.get_analysis(patient, analysis_id)
+    basis = str(request.POST.get("basis", "")).strip() or None  # the result reviewed
     try:
-        services.record_as_visit_measurement(analysis, request.user)
+        services.record_as_visit_measurement(analysis, request.user, basis)
     except services.ImagingError as exc:
         if request.htmx:
             return _panel(request, analysis, exc.errors)
