@@ -1538,3 +1538,31 @@ def test_record_is_refused_when_the_result_changed_since_it_was_reviewed(
     assert r.status_code == 302
     m = Measurement.objects.get(visit=visit, voided_at__isnull=True)
     assert m.hair_count == analysed.summary_auto["count"] - 1
+
+
+def test_a_re_analysis_does_not_discard_corrections_made_after_the_page_was_opened(
+    client, analysed, patient, nurse, api_token, clinic_a
+):
+    """ "Discard the 1 correction" ticked on a page opened before a colleague added more
+    discarded theirs too, unseen."""
+    first, second = _counted_hairs(analysed, 2)
+    services.add_edit(analysed, nurse, {"op": "remove", "hair_id": first})
+    shown = _basis(client, patient, analysed)
+    services.add_edit(analysed, nurse, {"op": "remove", "hair_id": second})
+    url = f"/imaging/{patient.pk}/photos/{analysed.photo_id}/analyse/"
+    r = client.post(
+        url, {"um_per_px": "4", "discard_corrections": "1", "basis": shown},
+        headers={"HX-Request": "true"},
+    )  # fmt: skip
+    assert "it has 2 corrections now" in unescape(r.content.decode())
+    analysed.refresh_from_db()
+    assert len(analysed.edits) == 2 and analysed.um_per_px == UPP
+    h = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
+    r = client.post(
+        f"/api/v1/imaging/patients/{patient.pk}/photos/{analysed.photo_id}/analyse",
+        {"um_per_px": 4.0, "discard_corrections": True, "basis": shown},
+        content_type=JSON, headers=h,
+    )  # fmt: skip
+    assert r.status_code == 409 and "basis" in r.json()["detail"]
+    analysed.refresh_from_db()
+    assert len(analysed.edits) == 2 and analysed.um_per_px == UPP

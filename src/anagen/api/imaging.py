@@ -169,6 +169,12 @@ class AnalyseIn(InputSchema):
         description="Required when the analysis has corrections: re-analysing discards "
         "them (they stay in the history)",
     )
+    basis: str | None = Field(
+        None,
+        max_length=40,
+        description="The analysis's basis as read (GET); refused with 409 if it was "
+        "re-analysed or corrected since (corrections you have not seen would be discarded)",
+    )
 
 
 @router.get(
@@ -247,9 +253,13 @@ def record_measurement(
 def analyse_photo(request: ClinicRequest, patient_id: int, photo_id: int, payload: AnalyseIn):
     patient = monitoring_selectors.get_patient(request.clinic, patient_id)
     photo = selectors.get_trichoscopy_photo(patient, photo_id)
-    analysis = services.request_analysis(
-        photo, request.user, payload.um_per_px, discard_corrections=payload.discard_corrections
-    )
+    try:
+        analysis = services.request_analysis(
+            photo, request.user, payload.um_per_px,
+            discard_corrections=payload.discard_corrections, basis=payload.basis,
+        )  # fmt: skip
+    except services.StaleCorrection as exc:
+        refuse(exc.errors, 409)
     return Status(202, analysis)
 
 

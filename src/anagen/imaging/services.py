@@ -258,12 +258,20 @@ def on_trichoscopy_photo_voided(photo: Photo, user: User) -> None:
 
 
 def request_analysis(
-    photo: Photo, user: User, um_per_px: Any = None, *, discard_corrections: bool = False
+    photo: Photo,
+    user: User,
+    um_per_px: Any = None,
+    *,
+    discard_corrections: bool = False,
+    basis: str | None = None,
 ) -> PhotoAnalysis:
     """(Re)analyse a trichoscopy photo, with an entered calibration or the clinic's.
 
     A re-analysis starts a new correction layer: when the clinician has corrected this
-    analysis, ``discard_corrections`` must say so (the old layer stays in the history)."""
+    analysis, ``discard_corrections`` must say so (the old layer stays in the history).
+    ``basis``: the analysis's ``correction_basis`` as shown; where given, a request on an
+    analysis re-analysed or corrected since is refused (it would discard corrections the
+    person never saw, or repeat a re-analysis sent twice)."""
     if photo.kind != Photo.Kind.TRICHOSCOPY:
         raise ImagingError({"photo": ["Only trichoscopy images are analysed."]})
     if photo.is_voided or photo.visit.is_voided:
@@ -293,10 +301,12 @@ def request_analysis(
                                "dermatoscope calibration for images of this size, and "
                                "without a scale the re-analysis would discard this result."]}
             )  # fmt: skip
-    return _prepare(photo, user, upp)
+    return _prepare(photo, user, upp, basis)
 
 
-def _prepare(photo: Photo, user: User, upp: float | None) -> PhotoAnalysis:
+def _prepare(
+    photo: Photo, user: User, upp: float | None, basis: str | None = None
+) -> PhotoAnalysis:
     cfg = settings_for(photo.clinic)
     source = "entered" if upp is not None else ("clinic" if cfg.um_per_px else "")
     upp = upp if upp is not None else cfg.um_per_px
@@ -308,6 +318,9 @@ def _prepare(photo: Photo, user: User, upp: float | None) -> PhotoAnalysis:
         upp, source = None, ""
     with transaction.atomic():
         analysis = PhotoAnalysis.objects.select_for_update().filter(photo=photo).first()
+        if analysis is not None and basis is not None:
+            layer = AnalysisCorrection.objects.filter(analysis=analysis).first()
+            _check_basis(analysis, len(layer.edits) if layer else 0, basis)
         if analysis is None:
             analysis = PhotoAnalysis(
                 clinic=photo.clinic, patient=photo.patient, photo=photo, requested_by=user

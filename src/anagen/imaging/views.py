@@ -190,11 +190,16 @@ def analyse(request: ClinicRequest, patient_id: int, photo_id: int) -> HttpRespo
         analysis = services.request_analysis(
             photo, request.user, request.POST.get("um_per_px"),
             discard_corrections=request.POST.get("discard_corrections") == "1",
+            basis=str(request.POST.get("basis", "")).strip() or None,
         )  # fmt: skip
     except services.ImagingError as exc:
         existing = getattr(photo, "analysis", None)
         if existing is not None:
-            return _panel(request, existing, exc.errors, status=400, form="analyse")
+            stale = isinstance(exc, services.StaleCorrection)  # above the refreshed panel
+            return _panel(
+                request, existing, exc.errors, status=409 if stale else 400,
+                form="" if stale else "analyse",
+            )  # fmt: skip
         messages.error(request, str(exc))
         return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=photo.visit_id)
     if request.htmx:
