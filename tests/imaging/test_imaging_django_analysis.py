@@ -1566,3 +1566,22 @@ def test_a_re_analysis_does_not_discard_corrections_made_after_the_page_was_open
     assert r.status_code == 409 and "basis" in r.json()["detail"]
     analysed.refresh_from_db()
     assert len(analysed.edits) == 2 and analysed.um_per_px == UPP
+
+
+@pytest.mark.parametrize("voided", ["photo", "visit", "patient record"])
+def test_a_voided_photo_visit_or_patients_analysis_offers_no_tool_and_says_why(
+    client, analysed, patient, visit, nurse, voided
+):
+    """The correction tool and Re-analyse stayed on the panel of a voided visit, and every
+    press was refused after the fact ("this photo or its visit is voided")."""
+    target = {"photo": analysed.photo, "visit": visit, "patient record": patient}[voided]
+    if voided == "patient record":
+        from anagen.patients import services as patient_services
+
+        patient_services.void_patient(patient, nurse, "entered in error")
+    else:
+        monitoring_services.void_record(target, nurse, "entered in error")
+    page = client.get(f"/imaging/{patient.pk}/analyses/{analysed.pk}/").content.decode()
+    assert f"This {voided} is voided: the analysis is kept as it is for the record" in page
+    assert 'name="op"' not in page and "Re-analyse" not in page and "data-pick-form" not in page
+    assert "Record as the visit" not in page and 'data-testid="recorded"' not in page

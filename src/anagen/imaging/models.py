@@ -189,6 +189,23 @@ class PhotoAnalysis(BackgroundTaskState, models.Model):
             return []
 
     @property
+    def closed_reason(self) -> str:
+        """Why this analysis can no longer be corrected, re-analysed or recorded, in words
+        (its photo, visit or patient record is voided); "" where it can."""
+        photo = self.photo
+        for what, voided in (
+            ("patient record", photo.visit.patient.is_voided),
+            ("visit", photo.visit.is_voided),
+            ("photo", photo.is_voided),
+        ):
+            if voided:
+                return (
+                    f"This {what} is voided: the analysis is kept as it is for the record and "
+                    "can no longer be corrected, re-analysed or recorded."
+                )
+        return ""
+
+    @property
     def correction_basis(self) -> str:
         """The result and correction layer as shown, which a correction is made on: the
         request of the analysis (a re-analysis gives a new one) and the number of edits. Hair
