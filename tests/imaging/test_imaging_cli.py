@@ -527,3 +527,25 @@ def test_a_closed_pipe_ends_quietly_in_a_real_process(image_file):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == cli.EXIT_BROKEN_PIPE
     assert err == ""
+
+
+def test_batch_goes_on_past_a_file_name_that_is_not_utf8(image_file, tmp_path, capsys):
+    """A name written by another system (Latin-1, a zip's code page) stopped the batch with
+    "error: 'utf-8' codec can't encode ..." and exit 2 when its row was written: the rows
+    after it were lost. Its row names the file with the odd byte escaped."""
+    import os
+
+    path, _ = image_file
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in (b"a.png", b"b\xff.png", b"c.png"):
+        (folder / os.fsdecode(name)).write_bytes(path.read_bytes())
+    (folder / os.fsdecode(b"d\xe9.png")).write_bytes(b"not an image")
+    out_csv = tmp_path / "res.csv"
+    assert cli.main(["batch", str(folder), "--um-per-px", "5", "--csv", str(out_csv)]) == 1
+    rows = list(csv.DictReader(out_csv.open(encoding="utf-8")))
+    assert [(r["file"], r["status"]) for r in rows] == [
+        ("a.png", "ok"), ("b\\xff.png", "ok"), ("c.png", "ok"), ("d\\xe9.png", "error")
+    ]  # fmt: skip
+    assert rows[3]["error"].endswith("d\\xe9.png: not a recognised image file")
+    assert "3 of 4 images analysed" in capsys.readouterr().out

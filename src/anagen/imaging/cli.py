@@ -224,6 +224,13 @@ def _batch_columns(cutoff: float) -> list[str]:
     return ["file", "status", "error", "um_per_px", "engine_version", *empty]
 
 
+def _utf8(text: str) -> str:
+    """``text`` writable as UTF-8: bytes of a file name that are not UTF-8 (a name written
+    by another system), which Python holds as lone surrogates, are shown as ``\\xff``. They
+    stopped the batch when their row was written."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _cmd_batch(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -294,7 +301,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                 done += 1
                 # Each row is on disk as soon as its image is done: an interrupted batch
                 # keeps what it finished. File names and messages are text for a spreadsheet.
-                row.update(file=spreadsheet_safe(row["file"]), error=spreadsheet_safe(row["error"]))
+                row.update(
+                    file=spreadsheet_safe(_utf8(row["file"])),
+                    error=spreadsheet_safe(_utf8(row["error"])),
+                )
                 w.writerow(row)
                 fh.flush()
         except KeyboardInterrupt:
