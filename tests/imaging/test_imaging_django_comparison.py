@@ -435,3 +435,18 @@ def test_a_comparison_whose_task_was_lost_is_shown_as_stalled_and_a_new_one_can_
     post_compare(client, patient, p2, p1.pk, django_capture_on_commit_callbacks)
     new = PhotoComparison.objects.exclude(pk=lost.pk).get()
     assert new.status == "done" and not new.is_stalled
+
+
+def test_a_voided_patient_record_is_offered_no_comparison(client, nurse, patient, pair):
+    """The visit page and the compare page offered "Compare with this image" for a voided
+    patient record; every press was refused ("The patient record is voided.")."""
+    from anagen.patients import services as patient_services
+
+    v1, v2, p1, p2 = pair
+    client.force_login(nurse)
+    patient_services.void_patient(patient, nurse, "entered in error")
+    page = client.get(f"/monitoring/{patient.pk}/visits/{v2.pk}/").content.decode()
+    assert "Phototrichogram" in page and "Compare with this image" not in page
+    page = client.get(f"/imaging/{patient.pk}/photos/{p2.pk}/compare/").content.decode()
+    assert "This patient record is voided: its images can no longer be compared." in page
+    assert "Compare with this image" not in page
