@@ -1585,3 +1585,24 @@ def test_a_voided_photo_visit_or_patients_analysis_offers_no_tool_and_says_why(
     assert f"This {voided} is voided: the analysis is kept as it is for the record" in page
     assert 'name="op"' not in page and "Re-analyse" not in page and "data-pick-form" not in page
     assert "Record as the visit" not in page and 'data-testid="recorded"' not in page
+
+
+def test_a_refusal_without_javascript_is_told_in_words_not_field_names(
+    client, analysed, patient, nurse
+):
+    """Without htmx the refusal went to the page's message as str(exc): "analysis: ..." and,
+    for a photo never analysed, "um_per_px: Enter a number."."""
+    url = f"/imaging/{patient.pk}/analyses/{analysed.pk}/record/"
+    r = client.post(url, {"basis": "1-0"}, follow=True)
+    text = unescape(r.content.decode())
+    assert "This analysis changed since this page was shown" in text and "basis:" not in text
+    r = client.post(url, follow=True)
+    text = unescape(r.content.decode())
+    assert "Analysis: this result is already the visit's measurement." in text
+    PhotoAnalysis.objects.filter(pk=analysed.pk).delete()  # a photo never analysed
+    r = client.post(
+        f"/imaging/{patient.pk}/photos/{analysed.photo_id}/analyse/", {"um_per_px": "abc"},
+        follow=True,
+    )  # fmt: skip
+    text = unescape(r.content.decode())
+    assert "Image scale (µm per pixel): enter a number." in text and "um_per_px:" not in text

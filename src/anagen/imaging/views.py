@@ -172,7 +172,7 @@ def record_measurement(request: ClinicRequest, patient_id: int, analysis_id: int
     except services.ImagingError as exc:
         if request.htmx:
             return _panel(request, analysis, exc.errors)
-        messages.error(request, str(exc))
+        messages.error(request, " ".join(error_lines(exc.errors)))  # labels, not field names
         return redirect(_visit_url(analysis))
     if request.htmx:
         return _panel(request, analysis)
@@ -200,7 +200,7 @@ def analyse(request: ClinicRequest, patient_id: int, photo_id: int) -> HttpRespo
                 request, existing, exc.errors, status=409 if stale else 400,
                 form="" if stale else "analyse",
             )  # fmt: skip
-        messages.error(request, str(exc))
+        messages.error(request, " ".join(error_lines(exc.errors)))  # labels, not field names
         return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=photo.visit_id)
     if request.htmx:
         return _panel(request, analysis)
