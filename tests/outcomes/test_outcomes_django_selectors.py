@@ -427,3 +427,21 @@ def test_the_age_band_counts_completed_years_as_the_export_does(
     assert {r["age_band"] for r in analysis_rows(clinic_a)} == {"30-39"}
     thirties = cohort.apply_filters(tables.attributes, cohort.CohortFilters(age_band="30-39"))
     assert thirties["patient_id"].tolist() == [p.pk]
+
+
+def test_the_age_band_is_taken_at_the_baseline_visit_not_an_earlier_consultation(
+    clinic_a, clinician, make_patient, record_visit
+):
+    """A consultation visit before the 30th birthday and the baseline after it: the cohort
+    took the first visit (<30), the export the baseline (30-39)."""
+    from anagen.interop.analysis import analysis_rows
+
+    p = make_patient(clinic_a, clinician, date_of_birth=date(1996, 3, 1))
+    start = date(2025, 1, 6)  # day 0 of the record_visit fixture (conftest.START)
+    record_visit(p, clinician, (date(2026, 2, 20) - start).days, density_per_cm2=100.0)
+    record_visit(
+        p, clinician, (date(2026, 3, 5) - start).days, baseline=True, density_per_cm2=101.0
+    )
+    tables = selectors.analysis_tables(clinic_a, use_cache=False)
+    assert tables.attributes.set_index("patient_id").loc[p.pk, "age_band"] == "30-39"
+    assert {r["age_band"] for r in analysis_rows(clinic_a)} == {"30-39"}

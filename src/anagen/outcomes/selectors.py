@@ -220,8 +220,14 @@ def _attributes(
     if pats.empty:
         return pats.assign(arm=[], age_band=[], diagnosis=[], stage=[])
     pats["date_of_birth"] = _dates(pats["date_of_birth"])
-    # Age at the first visit (the baseline in practice), else today.
-    first = visits.groupby("patient_id")["visit_date"].min() if not visits.empty else None
+    # Age at the baseline visit (the first marked baseline, else the first visit), as the
+    # de-identified export takes it (interop.analysis); without a visit, today. The first
+    # visit alone put a patient whose consultation came before a birthday and the baseline
+    # after it in another band than the export.
+    first = None
+    if not visits.empty:
+        marked = visits[visits["is_baseline"]].groupby("patient_id")["visit_date"].min()
+        first = marked.combine_first(visits.groupby("patient_id")["visit_date"].min())
     ref = pd.Series(pd.Timestamp(today), index=pats["patient_id"])
     if first is not None:
         ref = first.reindex(pats["patient_id"]).fillna(pd.Timestamp(today))
