@@ -31,6 +31,15 @@ def test_a_token_is_shown_once_and_only_its_hash_is_stored(client, clinic_a, mak
     assert raw not in client.get("/accounts/tokens/").content.decode()
 
 
+def test_after_a_token_is_made_the_form_is_empty_again(client, clinic_a, make_user):
+    """It kept the name typed, one press from a second token."""
+    client.force_login(make_user(Role.CLINICIAN, clinic_a))
+    response = client.post("/accounts/tokens/", {"name": "lab import", "lifetime_days": "30"})
+    assert response.context["raw_token"].startswith("ang_")
+    assert not response.context["form"].is_bound
+    assert 'value="lab import"' not in response.content.decode()
+
+
 def test_a_revoked_token_no_longer_authenticates(client, clinic_a, make_user, api_token):
     user = make_user(Role.CLINICIAN, clinic_a)
     raw = api_token(user, clinic_a)

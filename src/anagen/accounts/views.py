@@ -181,6 +181,8 @@ def api_tokens(request: ClinicRequest) -> HttpResponse:
             )
         except services.AccountError as exc:
             form.add_error(None, str(exc))
+        else:
+            form = ApiTokenForm()  # made: an empty form, not one to press again by mistake
     tokens = list(
         ApiToken.objects.filter(user=request.user, clinic=request.clinic).order_by("-created_at")
     )
