@@ -310,3 +310,39 @@ def test_the_api_corrects_a_manual_measurement(
     assert bad.status_code == 400 and "mean_diameter_um" in bad.json()["detail"]
     measured.refresh_from_db()
     assert (measured.density_per_cm2, measured.mean_diameter_um) == (158.5, 61)
+
+
+def _measurement_card(html: str) -> str:
+    card = re.search(r'<section class="card" id="measurements".*?</section>', html, re.S)
+    assert card, html[:2000]
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", card.group(0))))
+
+
+def test_a_voided_visit_page_neither_calls_its_measurement_used_nor_offers_a_correction(
+    client, measured, patient, nurse, clinic_a, make_user
+):
+    # A second manual reading: with two, the page labels the one the change uses.
+    services.add_measurement(measured.visit, nurse, {"target_area_cm2": 1, "density_per_cm2": 150})
+    url = f"/monitoring/{patient.pk}/visits/{measured.visit_id}/"
+    client.force_login(nurse)
+    before = client.get(url).content.decode()
+    assert "used for the change from baseline" in _measurement_card(before)
+    assert measurement_url(patient, measured) in before
+
+    clinician = make_user(Role.CLINICIAN, clinic_a, username="vera")
+    services.void_record(measured.visit, clinician, "visit of another patient")
+    page = client.get(url).content.decode()
+    card = _measurement_card(page)
+    # Still shown for the record, but counted nowhere and closed to corrections, and why.
+    assert "150.0 /cm²" in card
+    assert "used for the change from baseline" not in card
+    assert "use the manual measurement" not in card
+    assert "/measurements/" not in re.search(r'id="measurements".*?</section>', page, re.S)[0]
+    assert "Correct this measurement" not in page
+    assert (
+        "This visit is voided: its measurements are kept for the record; they count in no "
+        "change from baseline and can no longer be corrected." in card
+    )
+    # The address typed by hand says the same, and changes nothing.
+    response = client.get(measurement_url(patient, measured), follow=True)
+    assert "This visit is voided: its measurements are kept" in unescape(response.content.decode())

@@ -94,6 +94,7 @@ def _panel(
                 {
                     "measurement": monitoring_selectors.measurement_of(visit),
                     "measurements": [m for m in visit.measurements.all() if not m.is_voided],
+                    "measurements_closed": monitoring_selectors.measurements_closed(visit),
                     "oob": True,
                 },
                 request=request,

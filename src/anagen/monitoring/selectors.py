@@ -313,6 +313,18 @@ def measurement_of(visit: Visit) -> Measurement | None:
     return max(pick, key=lambda m: (m.created_at, m.pk)) if pick else None
 
 
+def measurements_closed(visit: Visit) -> str:
+    """Why the measurements of ``visit`` count nowhere and can no longer be corrected (its
+    visit or patient record is voided), in words; "" where they count."""
+    for what, voided in (("patient record", visit.patient.is_voided), ("visit", visit.is_voided)):
+        if voided:
+            return (
+                f"This {what} is voided: its measurements are kept for the record; they count "
+                "in no change from baseline and can no longer be corrected."
+            )
+    return ""
+
+
 @dataclass
 class VoidedEntry:
     """A record of a visit voided after entry, as the visit page lists it."""

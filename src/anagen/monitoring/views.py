@@ -666,6 +666,9 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
             if getattr(visit, name) is not None
         ],
         "measurements": [m for m in visit.measurements.all() if not m.is_voided],
+        # A voided visit's measurements are shown for the record only: none is "used", none
+        # is corrected (the correction would be refused).
+        "measurements_closed": selectors.measurements_closed(visit),
         "pairs": pairs,
         "trichoscopy": [p for p in photos if p.kind == Photo.Kind.TRICHOSCOPY],
         "base": base,
@@ -750,8 +753,12 @@ def measurement_correct(
     visit = measurement.visit
     log_request_access(request, patient)
     back = redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=visit.pk)
-    if measurement.is_voided or visit.is_voided:
+    if measurement.is_voided:
         messages.error(request, "This measurement is voided and cannot be changed.")
+        return back
+    closed = selectors.measurements_closed(visit)
+    if closed:  # the measurement itself is not voided: say what is
+        messages.error(request, closed)
         return back
     if measurement.source != Measurement.Source.MANUAL:
         messages.error(request, "An image analysis's numbers are corrected on the analysis.")
