@@ -191,7 +191,34 @@ def test_an_event_whose_session_was_voided_later_can_still_be_updated(clinician,
     # Naming them anew is checked: the voided session can no longer be chosen.
     with pytest.raises(services.MonitoringError) as err:
         services.update_adverse_event(updated, clinician, {"product_lot_number": "EXO-456"})
-    assert "was not used in the session of" in err.value.errors["product_lot_number"][0]
+    assert "is voided" in err.value.errors["product_lot_number"][0]
+
+
+def test_a_new_lot_for_a_session_voided_since_is_refused_saying_the_session_is_voided(
+    clinician, patient, sessions
+):
+    recorded = services.record_adverse_event(
+        patient, clinician, event(related_session_date=FIRST, product_lot_number="EXO-123",
+                                  onset_date=FIRST + timedelta(days=1)),
+    )  # fmt: skip
+    treatments.void_session(sessions[0], clinician, "entered in error, wrong day")
+    # Not "no vial was recorded in that session": vials were, in a session voided since.
+    with pytest.raises(services.MonitoringError) as err:
+        services.update_adverse_event(recorded, clinician, {"product_lot_number": "EXO-456"})
+    assert err.value.errors == {
+        "product_lot_number": [
+            f"The session of {session_link.long_date(FIRST)} this event is linked to is "
+            "voided: its lots can no longer be checked. To change the lot, link the event to "
+            "another session, or to none."
+        ]
+    }
+    recorded.refresh_from_db()
+    assert recorded.product_lot_number == "EXO-123"
+    # Linked to none, any lot used in the patient's sessions is accepted.
+    moved = services.update_adverse_event(
+        recorded, clinician, {"related_session_date": None, "product_lot_number": "EXO-456"}
+    )
+    assert (moved.related_session_date, moved.product_lot_number) == (None, "EXO-456")
 
 
 def test_a_new_session_date_rechecks_the_lot_kept(clinician, patient, sessions):

@@ -1762,6 +1762,16 @@ def _check_session_link(
         if message:
             err.add("related_session_date", message)
             date_ok = False
+    if (
+        check_lot
+        and on is not None
+        and not check_date
+        and session_link.session_date_error(uses, on)
+    ):
+        # The stored session was voided since: the lot is checked against nothing, and the
+        # refusal says so rather than "no vial was recorded in that session".
+        err.add("product_lot_number", session_link.voided_session_error(on))
+        return
     if check_lot:
         # Against the named session when it is real; a wrong date is said once, above.
         spelling, message = session_link.match_lot(uses, lot, on if date_ok else None)

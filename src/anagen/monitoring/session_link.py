@@ -66,6 +66,16 @@ def session_date_error(uses: Sequence[SessionUse], on: date) -> str | None:
     return f"{said}; the patient's sessions: {_listed(dates, LISTED_SESSIONS)}."
 
 
+def voided_session_error(on: date) -> str:
+    """Why a new lot cannot be checked against the session of ``on`` an event was linked
+    to, now that no non-voided session is left on that day (a session's date is not
+    corrected in place, so it was voided since)."""
+    return (
+        f"The session of {long_date(on)} this event is linked to is voided: its lots can no "
+        "longer be checked. To change the lot, link the event to another session, or to none."
+    )
+
+
 def match_lot(
     uses: Sequence[SessionUse], lot_number: str, on: date | None = None
 ) -> tuple[str | None, str | None]:
