@@ -539,6 +539,46 @@ class TestTraceOfTreatmentSessions:
         assert record["dose_ml"] == "1.50"
         assert record["dates_treated"] == today.isoformat()
 
+    def test_a_session_drawn_from_three_lots_gives_them_shares_that_add_up_to_its_volume(
+        self, client, clinic_a, quality, make_user, make_patient, api_token
+    ):
+        """Each share was rounded to 0.01 mL on its own: three equal shares of 1.00 mL
+        showed 0.33 each, 0.99 mL in all (a review). Now the rounding of one session's
+        shares is shared out (largest remainder), and the page, CSV and API agree."""
+        from anagen.treatments import services as treatments
+
+        from ..builders import exosome_plan, released_lot
+
+        clinician = make_user(Role.CLINICIAN, clinic_a, username="three")
+        patient = make_patient(clinic_a, clinician, sex_at_birth="male", family_name="Thirds")
+        lots = [released_lot(clinic_a, clinician, vials=3, number=f"TH-{n}") for n in (1, 2, 3)]
+        today = timezone.localdate()
+        treatments.record_session(
+            clinic_a,
+            clinician,
+            exosome_plan(patient, clinician),
+            {"modality": "exosome", "performed_on": today, "needle_gauge": 30, "depth_mm": "1.5"},
+            map_entries=[{"zone": "frontal", "points": 40, "volume_ml": 1.0}],
+            vials=[treatments.VialRequest(lot, 1) for lot in lots],
+        )
+        doses = [selectors.affected_patients(lot)[0]["dose_ml"] for lot in lots]
+        assert sum(doses) == Decimal("1.00")
+        assert sorted(doses) == [Decimal("0.33"), Decimal("0.33"), Decimal("0.34")]
+        client.force_login(quality)
+        token = api_token(quality, clinic_a)
+        for lot, dose in zip(lots, doses, strict=True):
+            page = client.get(f"/products/lots/{lot.pk}/trace/").content.decode()
+            uses = page.split("<h2>Every use</h2>")[1].split("</table>")[0]
+            assert f"<td>{dose}</td>" in uses
+            text = client.get(f"/products/lots/{lot.pk}/recall.csv").content.decode("utf-8-sig")
+            [record] = list(csv.DictReader(io.StringIO(text)))
+            assert record["dose_ml"] == str(dose)
+            trace = client.get(
+                f"/api/v1/products/lots/{lot.pk}/trace",
+                headers={"Authorization": f"Bearer {token}"},
+            ).json()
+            assert Decimal(str(trace["patients"][0]["dose_ml"])) == dose
+
     def test_a_recall_sent_again_from_another_tab_says_the_lot_is_already_recalled(
         self, treated, client, quality
     ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -38,3 +39,23 @@ def readable_number(value: Any) -> str:
     for computer, person in _COMPARISONS.items():
         text = text.replace(computer, person)
     return _E_NOTATION.sub(_power_of_ten, text)
+
+
+def split_in_proportion(
+    total: Decimal, weights: Sequence[Decimal], step: Decimal = Decimal("0.01")
+) -> list[Decimal]:
+    """``total`` shared in proportion to ``weights``, each share a multiple of ``step``, the
+    shares adding up to ``total`` rounded to ``step`` (largest remainder: the steps left
+    over after rounding down go to the largest remainders, ties to the earlier weight).
+    1.00 in three equal shares is 0.34, 0.33, 0.33, not 0.33 three times (0.99)."""
+    whole = sum(weights, Decimal(0))
+    if not weights or whole <= 0:
+        return [Decimal(0) * step for _ in weights]
+    steps = int((total / step).to_integral_value())
+    exact = [Decimal(steps) * w / whole for w in weights]
+    floors = [int(x) for x in exact]  # exact >= 0: int() rounds down
+    left = steps - sum(floors)
+    order = sorted(range(len(weights)), key=lambda i: (-(exact[i] - floors[i]), i))
+    for i in order[:left]:
+        floors[i] += 1
+    return [Decimal(n) * step for n in floors]

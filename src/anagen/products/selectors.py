@@ -36,6 +36,7 @@ from anagen.products.models import (
     VialDraw,
     expiring_lots,
 )
+from anagen.products.numbers import split_in_proportion
 
 MAX_DB_ID = 2**63 - 1
 
@@ -279,7 +280,9 @@ def draw_doses(draws: list[VialDraw]) -> dict[int, Decimal | None]:
     A draw made at the point of care may carry its own dose. Treatment sessions draw
     vials without one and record the volume injected on the session instead; that volume
     is shared among the lots the session drew from in proportion to the volume drawn
-    from each (vials × vial volume), so a session using one lot gives it all.
+    from each (vials × vial volume), so a session using one lot gives it all. The shares
+    are rounded to 0.01 mL together (largest remainder), so that the shares of one session,
+    on whichever lot's trace they are read, add up to its volume.
     """
     from anagen.treatments.models import TreatmentSession  # treatments builds on products
 
@@ -299,23 +302,32 @@ def draw_doses(draws: list[VialDraw]) -> dict[int, Decimal | None]:
             "pk", "total_volume_ml"
         )
     )
-    drawn_ml: dict[str, Decimal] = {}
-    for ref, quantity, vial_ml in (
+    # Every draw of these sessions, of any lot: each lot's share is worked out with the
+    # others', so that the shares of one session add up to its volume on every lot's trace.
+    drawn_ml: dict[str, list[tuple[int, Decimal]]] = {}
+    for draw_pk, ref, quantity, vial_ml in (
         VialDraw.objects.given()
         .filter(
             clinic_id=clinic_id, session_ref__in=[f"{SESSION_REF_PREFIX}{pk}" for pk in by_session]
         )
-        .values_list("session_ref", "quantity", "lot__product__volume_ml")
+        .order_by("drawn_at", "id")
+        .values_list("pk", "session_ref", "quantity", "lot__product__volume_ml")
     ):
-        drawn_ml[ref] = drawn_ml.get(ref, Decimal(0)) + quantity * vial_ml
+        drawn_ml.setdefault(ref, []).append((draw_pk, quantity * vial_ml))
     for pk, session_draws in by_session.items():
-        total = drawn_ml.get(f"{SESSION_REF_PREFIX}{pk}")
+        drawn = drawn_ml.get(f"{SESSION_REF_PREFIX}{pk}", [])
         volume = volumes.get(pk)
-        if volume is None or not total:
+        if volume is None or not sum(ml for _, ml in drawn):
             continue
+        shares = dict(
+            zip(
+                [draw_pk for draw_pk, _ in drawn],
+                split_in_proportion(volume, [ml for _, ml in drawn]),
+                strict=True,
+            )
+        )
         for d in session_draws:
-            share = volume * d.quantity * d.lot.product.volume_ml / total
-            doses[d.pk] = share.quantize(Decimal("0.01"))
+            doses[d.pk] = shares.get(d.pk)
     return doses
 
 
