@@ -80,3 +80,38 @@ def test_session_too_soon_void_with_vials_back_and_an_early_visit(
     assert visit.scheduled_visit is None and week24.status == ScheduledVisit.Status.PLANNED
     assert not visit.is_baseline
     assert page.console_errors == []
+
+
+def test_the_same_day_confirmation_spans_the_form_like_the_other_confirmations(
+    page, screenshot, clinic_a, make_user, make_patient
+):
+    """It sat in the grid as one more field, squeezed beside the anaesthesia (a review)."""
+    clinician = make_user("clinician", clinic_a)
+    patient = make_patient(clinic_a, clinician, sex_at_birth="male", family_name="Twice")
+    plan, lot, [first] = course.course(patient, clinician, first=START, sessions=1)
+    sign_in(page, clinician.username, PASSWORD)
+    page.goto(f"/sessions/{patient.pk}/new/")
+    page.get_by_label("Session date").fill(START.isoformat())
+    page.get_by_label("Needle gauge (G)").fill("30")
+    page.get_by_label("Depth (mm)").fill("1.5")
+    page.locator('[name="map-frontal-points"]').fill("40")
+    page.locator('[name="map-frontal-volume_ml"]').fill("1.0")
+    page.locator('[name="vial_0_lot"]').select_option(str(lot.pk))
+    page.locator('[name="vial_0_quantity"]').fill("1")
+    page.get_by_role("button", name="Save session").click()
+    box = page.get_by_label("This is a separate session on the same day")
+    box.wait_for()
+    screenshot(page, "session-same-day-confirmation")
+    assert (
+        page.locator("#session-confirmations")
+        .get_by_label("This is a separate session on the same day")
+        .count()
+        == 1
+    )
+    card = page.locator("#session-confirmations").bounding_box()
+    grid = (
+        page.locator("#session-confirmations").locator("xpath=..").locator(".grid").bounding_box()
+    )
+    assert card["width"] > grid["width"] * 0.5  # full width under the fields, not a grid cell
+    assert card["y"] >= grid["y"] + grid["height"]  # below the grid of fields
+    assert TreatmentSession.objects.filter(patient=patient).count() == 1

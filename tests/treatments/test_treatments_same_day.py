@@ -229,3 +229,16 @@ def test_the_api_confirmation_holds_only_for_the_sessions_its_refusal_named(
     assert again.status_code == 400, again.json()
     assert "already has 2 sessions of exosome injection" in again.json()["detail"]
     assert TreatmentSession.objects.count() == 2 and VialDraw.objects.count() == 2
+
+
+def test_the_checkbox_spans_the_form_under_its_fields_with_the_other_confirmations(
+    client, clinician, ready, lot, first
+):
+    """It sat in the fields' grid, squeezed beside the anaesthesia (a review)."""
+    patient, plan = ready
+    client.force_login(clinician)
+    page = client.post(f"/sessions/{patient.pk}/new/", form_data(plan, lot)).content.decode()
+    confirmations = page.split('id="session-confirmations"')[1].split("</div>\n")[0]
+    assert 'name="confirm_same_day"' in confirmations
+    fields = page.split("<h2>Session</h2>")[1].split('id="session-confirmations"')[0]
+    assert 'name="confirm_same_day"' not in fields

@@ -182,11 +182,7 @@ class SessionForm(forms.Form):
             )
 
     def main_fields(self) -> list:
-        # The same-day box only once a second session that day was refused: on the blank
-        # form it was ticked, and the browser's Back then Save recorded the session again
-        # (nurse review).
-        same_day = ["confirm_same_day"] if self.offers_confirm_same_day() else []
-        names = ["plan", "modality", "performed_on", *same_day, "anaesthesia",
+        names = ["plan", "modality", "performed_on", "anaesthesia",
                  "technique", "needle_gauge", "depth_mm"]  # fmt: skip
         return [self[n] for n in names]
 
@@ -203,7 +199,10 @@ class SessionForm(forms.Form):
     def confirmation_fields(self) -> list:
         """The confirmations the service asked for, each with its warning: shown full width
         under the session's fields (in the grid they squeezed beside the depth)."""
-        names = []
+        # The same-day box only once a second session that day was refused: on the blank
+        # form it was ticked, and the browser's Back then Save recorded the session again
+        # (nurse review). In the grid it sat as one more field, beside the anaesthesia.
+        names = ["confirm_same_day"] if self.offers_confirm_same_day() else []
         if self.errors.get("confirm_limits") or self.data.get("confirm_limits"):
             names.append("confirm_limits")  # offered once a volume warning was given
         if self.errors.get("confirm_schedule") or self.data.get("confirm_schedule"):
