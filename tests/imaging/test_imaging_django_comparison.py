@@ -450,3 +450,15 @@ def test_a_voided_patient_record_is_offered_no_comparison(client, nurse, patient
     page = client.get(f"/imaging/{patient.pk}/photos/{p2.pk}/compare/").content.decode()
     assert "This patient record is voided: its images can no longer be compared." in page
     assert "Compare with this image" not in page
+
+
+@pytest.mark.parametrize("what", ["visit", "photo"])
+def test_a_voided_visit_or_photo_is_offered_no_comparison_and_says_which(
+    client, nurse, patient, pair, what
+):
+    v1, v2, p1, p2 = pair
+    client.force_login(nurse)
+    monitoring_services.void_record(v2 if what == "visit" else p2, nurse, "entered in error")
+    page = client.get(f"/imaging/{patient.pk}/photos/{p2.pk}/compare/").content.decode()
+    assert f"This {what} is voided: its images can no longer be compared." in page
+    assert "Compare with this image" not in page

@@ -17,6 +17,19 @@ from anagen.monitoring.selectors import _get
 from anagen.patients.models import Patient
 
 
+def comparison_closed(photo: Photo) -> str:
+    """Why ``photo`` can no longer be compared with another (it, its visit or its patient
+    record is voided: the service refuses it), in words; "" where it can."""
+    for what, voided in (
+        ("patient record", photo.visit.patient.is_voided),
+        ("visit", photo.visit.is_voided),
+        ("photo", photo.is_voided),
+    ):
+        if voided:
+            return f"This {what} is voided: its images can no longer be compared."
+    return ""
+
+
 def accuracy_notes(patient: Patient, visit_dates: Iterable[date]) -> list[str]:
     """How far the image-analysis measurements of the visits on ``visit_dates`` can be
     trusted: the accuracy record of each engine version that made one (tables of

@@ -280,7 +280,7 @@ def request_analysis(
         raise ImagingError({"__all__": ["The patient record is voided."]})
     upp = _float(um_per_px, "um_per_px", MIN_UM_PER_PX, MAX_UM_PER_PX, "µm/px")
     earlier = PhotoAnalysis.objects.filter(photo=photo).first()
-    edits = len(earlier.edits) if earlier is not None else 0
+    edits = _edit_count(earlier) if earlier is not None else 0
     if edits and not discard_corrections:
         raise ImagingError(
             {"discard_corrections": [
@@ -319,8 +319,7 @@ def _prepare(
     with transaction.atomic():
         analysis = PhotoAnalysis.objects.select_for_update().filter(photo=photo).first()
         if analysis is not None and basis is not None:
-            layer = AnalysisCorrection.objects.filter(analysis=analysis).first()
-            _check_basis(analysis, len(layer.edits) if layer else 0, basis)
+            _check_basis(analysis, _edit_count(analysis), basis)
         if analysis is None:
             analysis = PhotoAnalysis(
                 clinic=photo.clinic, patient=photo.patient, photo=photo, requested_by=user
@@ -678,8 +677,7 @@ def record_as_visit_measurement(
         )
         if not current.is_done:
             raise ImagingError({"analysis": ["This analysis has no result to record."]})
-        edits = AnalysisCorrection.objects.filter(analysis=current).values_list("edits", flat=True)
-        _check_basis(current, len(next(iter(edits), None) or []), basis)
+        _check_basis(current, _edit_count(current), basis)
         if records_visit_measurement(current):
             raise ImagingError({"analysis": ["This result is already the visit's measurement."]})
         result = final_analysis(current)
@@ -936,6 +934,12 @@ def undo_edit(analysis: PhotoAnalysis, user: User, basis: str | None = None) -> 
     if not analysis.is_done:
         raise ImagingError({"analysis": ["Only a finished analysis can be corrected."]})
     return _save_edits(analysis, user, "undo", None, basis)
+
+
+def _edit_count(analysis: PhotoAnalysis) -> int:
+    """How many corrections are stored for ``analysis`` (read afresh: callers hold its lock)."""
+    layer = AnalysisCorrection.objects.filter(analysis=analysis).values_list("edits", flat=True)
+    return len(next(iter(layer), None) or [])
 
 
 def _check_basis(locked: PhotoAnalysis, edits: int, basis: str | None) -> None:

@@ -283,19 +283,10 @@ def compare(request: ClinicRequest, patient_id: int, photo_id: int) -> HttpRespo
                 return redirect(f"{url}#comparison-{c.pk}")
     else:
         log_request_access(request, patient)
-    # A voided photo, visit or patient record is compared with nothing (the service refuses
-    # it): say so rather than offer a button that always fails.
-    closed = next(
-        (f"This {what} is voided: its images can no longer be compared."
-         for what, voided in (("patient record", patient.is_voided),
-                              ("visit", photo.visit.is_voided), ("photo", photo.is_voided))
-         if voided),
-        "",
-    )  # fmt: skip
     context = {
         "patient": patient,
         "photo": photo,
-        "closed": closed,
+        "closed": selectors.comparison_closed(photo),
         "errors": errors,
         "selected": selected,
         "candidates": selectors.earlier_photos_for(photo),
