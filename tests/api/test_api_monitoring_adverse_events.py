@@ -12,7 +12,6 @@ from datetime import date, timedelta
 
 import pytest
 
-from anagen.accounts.roles import Role
 from anagen.monitoring import session_link
 from anagen.monitoring.models import AdverseEvent
 from anagen.treatments import services as treatments
@@ -21,11 +20,6 @@ from ..builders import released_lot
 from ..monitoring._course import session_with_vials
 
 SESSION_DAY = date.today() - timedelta(days=20)
-
-
-@pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
 
 
 @pytest.fixture

@@ -13,22 +13,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from anagen.accounts.roles import Role
 from anagen.api.pagination import MAX_PAGE_SIZE
 from anagen.monitoring import services
 
 
 @pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
-def get(client, clinician, clinic_a, api_token):
-    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
-
+def get(clinician_get):
     def do(path: str, **params):
-        response = client.get(f"/api/v1/monitoring{path}", params, headers=headers)
+        response = clinician_get(f"/api/v1/monitoring{path}", **params)
         assert response.status_code == 200, response.content
         return response.json()
 

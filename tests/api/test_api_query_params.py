@@ -12,24 +12,13 @@ from datetime import date, timedelta
 
 import pytest
 
-from anagen.accounts.roles import Role
 from anagen.api.query import declared_query_names, unknown_query_message
 from anagen.api.v1 import api
 
 
 @pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
-def get(client, clinician, clinic_a, api_token):
-    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
-
-    def do(url: str, **params):
-        return client.get(url, params, headers=headers)
-
-    return do
+def get(clinician_get):
+    return clinician_get
 
 
 def test_a_misspelt_search_on_a_paged_list_is_refused_naming_it_and_the_accepted_ones(

@@ -28,11 +28,6 @@ def png() -> SimpleUploadedFile:
 
 
 @pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
 def visit(clinic_a, clinician, make_patient):
     patient = make_patient(clinic_a, clinician)
     day = date.today() - timedelta(days=1)
