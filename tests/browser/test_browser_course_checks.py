@@ -19,6 +19,19 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 START = date.today() - timedelta(weeks=10)
 
 
+def save_new_session(page, patient, lot, day: date, depth: str = "1.5") -> None:
+    """Fill the new-session form with one frontal zone and one vial of ``lot``, and save."""
+    page.goto(f"/sessions/{patient.pk}/new/")
+    page.get_by_label("Session date").fill(day.isoformat())
+    page.get_by_label("Needle gauge (G)").fill("30")
+    page.get_by_label("Depth (mm)").fill(depth)  # "1,5": a decimal comma is accepted
+    page.locator('[name="map-frontal-points"]').fill("40")
+    page.locator('[name="map-frontal-volume_ml"]').fill("1.0")
+    page.locator('[name="vial_0_lot"]').select_option(str(lot.pk))
+    page.locator('[name="vial_0_quantity"]').fill("1")
+    page.get_by_role("button", name="Save session").click()
+
+
 def test_session_too_soon_void_with_vials_back_and_an_early_visit(
     page, screenshot, clinic_a, make_user, make_patient
 ):
@@ -31,15 +44,7 @@ def test_session_too_soon_void_with_vials_back_and_an_early_visit(
     sign_in(page, clinician.username, PASSWORD)
 
     # A second session nine days after the first: held back, the confirmation offered.
-    page.goto(f"/sessions/{patient.pk}/new/")
-    page.get_by_label("Session date").fill((START + timedelta(days=9)).isoformat())
-    page.get_by_label("Needle gauge (G)").fill("30")
-    page.get_by_label("Depth (mm)").fill("1,5")
-    page.locator('[name="map-frontal-points"]').fill("40")
-    page.locator('[name="map-frontal-volume_ml"]').fill("1.0")
-    page.locator('[name="vial_0_lot"]').select_option(str(lot.pk))
-    page.locator('[name="vial_0_quantity"]').fill("1")
-    page.get_by_role("button", name="Save session").click()
+    save_new_session(page, patient, lot, START + timedelta(days=9), depth="1,5")
     error = page.locator("#id_confirm_schedule_error")
     assert "at least 2 weeks between sessions" in error.inner_text()
     screenshot(page, "session-too-soon")
@@ -90,15 +95,7 @@ def test_the_same_day_confirmation_spans_the_form_like_the_other_confirmations(
     patient = make_patient(clinic_a, clinician, sex_at_birth="male", family_name="Twice")
     plan, lot, [first] = course.course(patient, clinician, first=START, sessions=1)
     sign_in(page, clinician.username, PASSWORD)
-    page.goto(f"/sessions/{patient.pk}/new/")
-    page.get_by_label("Session date").fill(START.isoformat())
-    page.get_by_label("Needle gauge (G)").fill("30")
-    page.get_by_label("Depth (mm)").fill("1.5")
-    page.locator('[name="map-frontal-points"]').fill("40")
-    page.locator('[name="map-frontal-volume_ml"]').fill("1.0")
-    page.locator('[name="vial_0_lot"]').select_option(str(lot.pk))
-    page.locator('[name="vial_0_quantity"]').fill("1")
-    page.get_by_role("button", name="Save session").click()
+    save_new_session(page, patient, lot, START)
     box = page.get_by_label("This is a separate session on the same day")
     box.wait_for()
     screenshot(page, "session-same-day-confirmation")
