@@ -4,6 +4,7 @@ resolve inside the bundle, and tenancy."""
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 from fhir.resources.bundle import Bundle
@@ -88,7 +89,7 @@ def test_the_bundle_carries_codes_with_system_and_version_and_the_ctcae_grade(tr
     assert codings["http://hl7.org/fhir/sid/icd-10"]["code"] == "L64.9"
     assert codings["http://hl7.org/fhir/sid/icd-10"]["version"]
     assert codings["http://snomed.info/sct"]["code"] == "87872006"
-    assert cond["stage"][0]["summary"]["text"] == "III"
+    assert cond["stage"][0]["summary"]["text"] == "Norwood–Hamilton III"
     procedures = by_type["Procedure"]
     assert len(procedures) == 3
     assert {b["coding"][0]["code"] for b in procedures[0]["bodySite"]} == {
@@ -131,6 +132,25 @@ def test_the_bundle_carries_codes_with_system_and_version_and_the_ctcae_grade(tr
     docs = by_type["DocumentReference"]
     assert len(docs) == 3
     assert docs[0]["content"][0]["attachment"]["contentType"] == "image/jpeg"
+
+
+def test_the_condition_stage_names_its_scale(clinic_a, clinician, make_patient):
+    """A bare "III" is Norwood–Hamilton III (mild recession) in a man and Ludwig III (full
+    crown loss) in a woman: the Condition must say which, as the PDF and the CSV do."""
+    from anagen.assessment import services as assessment
+
+    stages = {}
+    for sex, condition in (("male", "aga_male"), ("female", "aga_female")):
+        patient = make_patient(clinic_a, clinician, sex_at_birth=sex, family_name=f"Stage{sex}")
+        assessment.record_diagnosis(
+            patient,
+            clinician,
+            {"condition": condition, "stage": "III", "diagnosed_on": date.today()},
+        )
+        bundle = _bundle_of(fhir_export.patient_bundle_json(patient))
+        (cond,) = _resources(bundle, "Condition")
+        stages[sex] = cond["stage"][0]["summary"]["text"]
+    assert stages == {"male": "Norwood–Hamilton III", "female": "Ludwig III"}
 
 
 def test_export_is_reproducible(treated):

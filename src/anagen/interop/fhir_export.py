@@ -311,7 +311,10 @@ class _Builder:
                 "recordedDate": _dt(d.created_at),
             }
             if d.stage:
-                resource["stage"] = [{"summary": {"text": d.stage}}]
+                # After its scale's name ("Norwood–Hamilton III", "Ludwig III"): a bare
+                # "III" is the mildest recession on one scale and the widest female loss on
+                # the other, and the receiver has no other way to tell which.
+                resource["stage"] = [{"summary": {"text": d.named_stage}}]
             if d.notes:
                 resource["note"] = [{"text": d.notes}]
             self.add("diagnosis", d.pk, resource)
