@@ -66,6 +66,24 @@ def test_cohort_filters_are_checked_as_on_the_page(client, clinician, sim_cohort
         assert answer.json()["detail"].startswith(f"{next(iter(bad))}:"), answer.json()
 
 
+def test_the_cohort_summary_and_pdf_filter_by_a_stage_as_the_page_names_it(
+    client, clinician, sim_cohort, api_token, clinic_a
+):
+    """The page offers stages after their scale's name ("Norwood–Hamilton III"); the API
+    refused every Norwood–Hamilton stage as longer than 10 characters."""
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    men = Patient.objects.filter(sex_at_birth="male", diagnoses__stage="III").distinct()
+    assert men.exists()
+    stage = "Norwood–Hamilton III"
+    answer = client.get("/api/v1/outcomes/cohort", {"stage": stage}, headers=headers)
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["filters"]["stage"] == stage
+    assert answer.json()["n_patients"] == men.count()
+    pdf = client.get("/api/v1/reports/cohort.pdf", {"stage": stage}, headers=headers)
+    assert pdf.status_code == 200, pdf.content
+    assert pdf["Content-Type"] == "application/pdf"
+
+
 def test_cohort_summary_for_researchers_has_no_identifiers(
     client, researcher, sim_cohort, api_token, clinic_a
 ):

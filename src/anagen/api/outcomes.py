@@ -54,7 +54,12 @@ class CohortQuery(Schema):
         "", max_length=100, description="Exact combination, e.g. prp+minoxidil"
     )
     diagnosis: str = Field("", max_length=40)
-    stage: str = Field("", max_length=10)
+    # As the page offers it, after its scale's name: "Norwood–Hamilton IIIv" is 21 characters.
+    stage: str = Field(
+        "",
+        max_length=40,
+        description="Stage after its scale's name, e.g. Norwood–Hamilton III, Ludwig II",
+    )
     sex: str = Field("", max_length=10)
     age_band: str = Field("", max_length=10, description="<30, 30-39, 40-49, 50-59, 60+")
     product: str = Field("", max_length=20, description="Product id")
