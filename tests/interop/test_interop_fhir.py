@@ -89,6 +89,10 @@ def test_the_bundle_carries_codes_with_system_and_version_and_the_ctcae_grade(tr
     assert codings["http://hl7.org/fhir/sid/icd-10"]["code"] == "L64.9"
     assert codings["http://hl7.org/fhir/sid/icd-10"]["version"]
     assert codings["http://snomed.info/sct"]["code"] == "87872006"
+    # The clinic's label is the concept's text, not the display of SNOMED's or ICD-10's code
+    # ("Male pattern alopecia", "Androgenic alopecia, unspecified").
+    assert cond["code"]["text"] == "Androgenetic alopecia, male pattern"
+    assert all("display" not in c for c in cond["code"]["coding"])
     assert cond["stage"][0]["summary"]["text"] == "Norwood–Hamilton III"
     procedures = by_type["Procedure"]
     assert len(procedures) == 3
@@ -728,7 +732,10 @@ def test_the_performer_is_named_and_an_expired_lot_is_not_available(treated, cli
         _bundle_of(fhir_export.patient_bundle_json(patient)), "BiologicallyDerivedProduct"
     )
     assert product["productStatus"]["code"] == "unavailable"
-    assert product["productStatus"]["display"].endswith(f", expired {expired_on.isoformat()}")
+    # The code system's display; the lot's own status is a property.
+    assert product["productStatus"]["display"] == "Unavailable"
+    status = next(p for p in product["property"] if p["type"]["text"] == "Lot status")
+    assert status["valueString"].endswith(f", expired {expired_on.isoformat()}")
 
 
 def test_an_event_on_a_day_with_two_sessions_names_every_one_or_the_one_with_its_lot(

@@ -153,17 +153,22 @@ def _day_span(day: date) -> tuple[str, str]:
     return _dt(start), _dt(start + timedelta(days=1))
 
 
-def _lot_status(lot: Lot) -> dict[str, str]:
-    """Unavailable when the lot is blocked (rejected, recalled...) or past its expiry date."""
+def _lot_status(lot: Lot) -> tuple[dict[str, str], str]:
+    """(productStatus, why in words): unavailable when the lot is blocked (rejected,
+    recalled...) or past its expiry date. The Coding carries the code system's own display
+    ("Unavailable"); a receiver reading "Lot recalled" as the display of ``unavailable`` was
+    told a meaning the code system does not give, so the lot's status goes in a property."""
     expired = lot.expiry_date < timezone.localdate()
-    display = f"Lot {lot.get_status_display().lower()}"
+    words = f"Lot {lot.get_status_display().lower()}"
     if expired:
-        display += f", expired {lot.expiry_date.isoformat()}"
-    return {
+        words += f", expired {lot.expiry_date.isoformat()}"
+    code = "unavailable" if lot.blocked or expired else "available"
+    coding = {
         "system": "http://hl7.org/fhir/biologicallyderived-product-status",
-        "code": "unavailable" if lot.blocked or expired else "available",
-        "display": display,
+        "code": code,
+        "display": code.capitalize(),
     }
+    return coding, words
 
 
 def _ref(full_url: str, display: str | None = None) -> dict[str, str]:
@@ -283,7 +288,11 @@ class _Builder:
                 (d.snomed_code, d.snomed_system, d.snomed_version),
             ):
                 if code and system:
-                    c = {"system": system, "code": code, "display": d.label}
+                    # No display: the code system's own wording is not stored, and the
+                    # clinic's label ("Androgenetic alopecia, male pattern" for SNOMED's "Male
+                    # pattern alopecia", or a hand-typed one for L65.9) is not it. The label
+                    # is the concept's text.
+                    c = {"system": system, "code": code}
                     if version:
                         c["version"] = version
                     codings.append(c)
@@ -587,6 +596,7 @@ class _Builder:
         out = {}
         for lot in lots.values():
             product = lot.product
+            status, status_words = _lot_status(lot)
             resource: dict[str, Any] = {
                 "resourceType": "BiologicallyDerivedProduct",
                 # R5: productCategory and productStatus are Codings.
@@ -599,7 +609,7 @@ class _Builder:
                 "identifier": [
                     {"system": f"{LOCAL}/product/{product.pk}/lot", "value": lot.lot_number}
                 ],
-                "productStatus": _lot_status(lot),
+                "productStatus": status,
                 "expirationDate": _dt(lot.expiry_date),
                 "storageTempRequirements": {
                     "low": {
@@ -624,6 +634,7 @@ class _Builder:
                         },
                     },
                     {"type": {"text": "Source tissue"}, "valueString": product.source_tissue},
+                    {"type": {"text": "Lot status"}, "valueString": status_words},
                 ],
                 "extension": [{"url": EXT_INVESTIGATIONAL, "valueBoolean": True}],
             }
