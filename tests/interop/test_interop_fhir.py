@@ -157,6 +157,26 @@ def test_the_condition_stage_names_its_scale(clinic_a, clinician, make_patient):
     assert stages == {"male": "Norwood–Hamilton III", "female": "Ludwig III"}
 
 
+def test_an_adverse_event_carries_its_resolution_date_and_seriousness_criteria(treated):
+    """The progress report gives when an event resolved and why it is serious; the export
+    gave the onset only and "serious" without the criteria."""
+    patient, _ = treated
+    event = AdverseEvent.objects.get(patient=patient)
+    assert event.resolution_date is not None
+    (ae,) = _resources(_bundle_of(fhir_export.patient_bundle_json(patient)), "AdverseEvent")
+    assert ae["occurrencePeriod"] == {
+        "start": event.onset_date.isoformat(),
+        "end": event.resolution_date.isoformat(),
+    }
+    AdverseEvent.objects.filter(pk=event.pk).update(
+        resolution_date=None, outcome="not_recovered", seriousness=["hospitalization"]
+    )
+    (ae,) = _resources(_bundle_of(fhir_export.patient_bundle_json(patient)), "AdverseEvent")
+    assert ae["occurrencePeriod"] == {"start": event.onset_date.isoformat()}
+    assert ae["seriousness"]["coding"][0]["code"] == "serious"
+    assert "Serious: Requires or prolongs hospitalisation" in ae["note"][0]["text"]
+
+
 def test_export_is_reproducible(treated):
     patient, _ = treated
     a = _bundle_of(fhir_export.patient_bundle_json(patient))

@@ -830,7 +830,10 @@ class _Builder:
                     "text": e.term_name,
                 },
                 "subject": self.subject,
-                "occurrenceDateTime": _dt(e.onset_date),
+                # Onset to resolution (R5's occurrence[x] takes a Period; there is no other
+                # end date): the resolution date, on the progress report, was lost here.
+                "occurrencePeriod": {"start": _dt(e.onset_date)}
+                | ({"end": _dt(e.resolution_date)} if e.resolution_date else {}),
                 "recordedDate": _dt(e.created_at),
                 # R5 AdverseEvent has no severity: the CTCAE grade is an extension.
                 "extension": [{"url": EXT_CTCAE_GRADE, "valueInteger": e.grade}],
@@ -862,6 +865,9 @@ class _Builder:
                 f"CTCAE v{e.ctcae_version} grade {e.grade}: {e.grade_text}. Relatedness to "
                 f"treatment: {relatedness}"
             )
+            if e.seriousness:
+                # Which ICH E2A criteria made it serious (seriousness says only that it is).
+                text += f". Serious: {', '.join(e.seriousness_labels)}"
             if e.description:
                 text += f" — {e.description}"
             resource["note"] = [{"text": text}]
