@@ -606,3 +606,49 @@ def test_the_agenda_marks_a_visit_past_its_date_within_the_grace_days(
     row = row[: row.index("</tr>")]
     assert '<span class="badge warn"' in row and "past due" in row
     assert 'badge danger">overdue' not in row
+
+
+class TestEventsTheLastDecisionDidNotSee:
+    """An event reported after a decision (onset before that decision's visit) or raised in
+    grade since: the next proposal counts it; one the decision weighed is not counted again."""
+
+    def _decided(self, patient, clinician):
+        visit = _course(patient, clinician, start=TODAY - timedelta(weeks=25), density_after=159)
+        services.record_decision(visit, clinician, decided="add_sessions")
+        later = services.record_visit(
+            patient, clinician,
+            {"visit_date": visit.visit_date + timedelta(weeks=8), "density_per_cm2": 159,
+             "mean_diameter_um": 57},
+        )  # fmt: skip
+        return visit, later
+
+    def _event(self, patient, clinician, visit, grade):
+        return services.record_adverse_event(
+            patient, clinician,
+            {"term_key": "skin_infection", "grade": grade, "relatedness": "probable",
+             "onset_date": visit.visit_date - timedelta(days=5)},
+        )  # fmt: skip
+
+    def test_an_event_reported_after_the_decision_counts_at_the_next_visit(
+        self, clinician, patient
+    ):
+        visit, later = self._decided(patient, clinician)
+        self._event(patient, clinician, visit, 3)  # reported late: onset before the decision
+        proposal = selectors.proposal_for(later)
+        assert proposal.inputs["max_ae_grade"] == 3
+        assert proposal.decision.proposal.value == "stop_adverse_event"
+
+    def test_a_grade_raised_after_the_decision_counts_at_the_next_visit(self, clinician, patient):
+        visit = _course(patient, clinician, start=TODAY - timedelta(weeks=25), density_after=159)
+        event = self._event(patient, clinician, visit, 2)
+        services.record_decision(visit, clinician, decided="add_sessions")
+        later = services.record_visit(
+            patient, clinician,
+            {"visit_date": visit.visit_date + timedelta(weeks=8), "density_per_cm2": 159,
+             "mean_diameter_um": 57},
+        )  # fmt: skip
+        assert selectors.proposal_for(later).inputs["max_ae_grade"] == 0  # weighed already
+        services.update_adverse_event(event, clinician, {"grade": 3})
+        proposal = selectors.proposal_for(later)
+        assert proposal.inputs["max_ae_grade"] == 3
+        assert proposal.decision.proposal.value == "stop_adverse_event"

@@ -629,7 +629,8 @@ SESSIONS_ENTERED = "entered"  # given by the clinician on the decision form / AP
 
 @dataclass(frozen=True)
 class AeSummary:
-    """Adverse events since the previous decision up to a visit, for the proposal.
+    """Adverse events up to a visit that the previous decision did not weigh (_unseen_by),
+    for the proposal.
 
     ``max_grade`` is the highest grade among events related to treatment or whose
     relatedness is not assessed, and ``related`` that grade's relatedness (True when any
@@ -644,17 +645,16 @@ class AeSummary:
 
 
 def _ae_summary(patient: Patient, visit: Visit) -> AeSummary:
-    """The adverse events since the previous decision up to this visit (see AeSummary)."""
+    """The adverse events up to this visit not weighed by the previous decision (AeSummary)."""
     last = (
         live_decisions(patient)
         .filter(visit__visit_date__lt=visit.visit_date)
         .order_by("-visit__visit_date")
         .first()
     )
-    query = adverse_events_of(patient).filter(onset_date__lte=visit.visit_date)
+    events = list(adverse_events_of(patient).filter(onset_date__lte=visit.visit_date))
     if last is not None:
-        query = query.filter(onset_date__gt=last.visit.visit_date)
-    events = list(query)
+        events = [e for e in events if _unseen_by(e, last)]
     unrelated = max((e.grade for e in events if e.is_related is False), default=0)
     possibly_related = [e for e in events if e.is_related is not False]
     if not possibly_related:
@@ -662,6 +662,21 @@ def _ae_summary(patient: Patient, visit: Visit) -> AeSummary:
     top = max(e.grade for e in possibly_related)
     related = any(e.is_related is True for e in possibly_related if e.grade == top)
     return AeSummary(top, True if related else None, unrelated)
+
+
+def _unseen_by(event: AdverseEvent, last: TreatmentDecision) -> bool:
+    """Whether ``event`` is news since the decision ``last``: it began after that decision's
+    visit, or it was recorded after the decision (reported late, its onset earlier), or its
+    grade was raised or its relatedness turned from unrelated since. Counting events by
+    onset alone left out a grade-3 event reported a day after the decision: no proposal
+    ever weighed it."""
+    if event.onset_date > last.visit.visit_date or event.created_at > last.decided_at:
+        return True
+    try:
+        seen = event.history.as_of(last.decided_at)
+    except AdverseEvent.DoesNotExist:
+        return True  # no record of it by then
+    return event.grade > seen.grade or (seen.is_related is False and event.is_related is not False)
 
 
 @dataclass
