@@ -276,7 +276,11 @@ class AdverseEventForm(OpenedValuesForm, forms.Form):
     product_lot_number = forms.CharField(
         required=False, max_length=60, label="Product lot number", widget=DatalistInput()
     )
-    action_taken = forms.ChoiceField(choices=AdverseEvent.Action.choices)
+    action_taken = forms.ChoiceField(
+        choices=AdverseEvent.Action.choices,
+        help_text="“Treatment stopped” holds the next session back until a clinician decides "
+        "at a visit",
+    )
     outcome = forms.ChoiceField(choices=AdverseEvent.Outcome.choices)
     meddra_code = forms.CharField(required=False, max_length=12, label="MedDRA code (optional)")
     meddra_version = forms.CharField(required=False, max_length=10, label="MedDRA version")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Case, DateField, F, Min, Model, QuerySet, When
@@ -293,6 +293,40 @@ def stop_in_force(patient: Patient, on_date: date | None = None) -> TreatmentDec
         .first()
     )
     return latest if latest is not None and latest.decision in decision.STOPS else None
+
+
+@dataclass(frozen=True)
+class StoppingEvent:
+    """An adverse event recorded with the action “Treatment stopped”, and when that action
+    was set (recorded so, or changed to it)."""
+
+    event: AdverseEvent
+    stopped_at: datetime
+
+
+def stopping_event(patient: Patient, on_date: date) -> StoppingEvent | None:
+    """The newest live adverse event of the patient begun by ``on_date`` whose action is
+    “Treatment stopped”, unless a clinician has decided at a visit (on or before
+    ``on_date``) since the action was set: the decision, stop or not, then rules
+    (``stop_in_force``). None when no such event holds."""
+    events = (
+        adverse_events_of(patient)
+        .filter(action_taken=AdverseEvent.Action.TREATMENT_STOPPED, onset_date__lte=on_date)
+        .select_related("reported_by")
+        .order_by("-onset_date", "-id")
+    )
+    for event in events:
+        stopped_at = event.created_at
+        for row in event.history.order_by("-history_date", "-history_id"):
+            if row.action_taken != AdverseEvent.Action.TREATMENT_STOPPED:
+                break
+            stopped_at = row.history_date
+        decided_since = live_decisions(patient).filter(
+            visit__visit_date__lte=on_date, decided_at__gt=stopped_at
+        )
+        if not decided_since.exists():
+            return StoppingEvent(event, stopped_at)
+    return None
 
 
 def adverse_events_of(patient: Patient) -> QuerySet[AdverseEvent]:

@@ -248,7 +248,33 @@ def pre_session_checklist(plan: Any, modality: str, on_date: date) -> Checklist:
                 "visit, or a new treatment plan, first.",
             )
         )
+    stopped = stopping_event(plan, on_date)
+    if stopped is not None:
+        event = stopped.event
+        checklist.items.append(
+            ChecklistItem(
+                "adverse_event",
+                False,
+                True,
+                f"Adverse event {event.term_name} grade {event.grade} (onset "
+                f"{long_date(event.onset_date)}), recorded by {display_name(event.reported_by)} "
+                "with the action “Treatment stopped”: no further session until a clinician "
+                "records a decision at a visit, or a new treatment plan.",
+            )
+        )
     return checklist
+
+
+def stopping_event(plan: Any, on_date: date) -> Any:
+    """The adverse event recorded with the action “Treatment stopped” that holds for
+    ``plan`` on ``on_date`` (monitoring's ``stopping_event``), unless the plan was made after
+    the action was set (a new course). None when sessions may go on."""
+    from anagen.monitoring.selectors import stopping_event as find  # monitoring reads us
+
+    found = find(plan.patient, on_date)
+    if found is None or plan.created_at > found.stopped_at:
+        return None
+    return found
 
 
 def stored_checklist(checklist: Checklist, patient: Any, vials: list[VialRequest]) -> dict:
