@@ -50,7 +50,8 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
         frozenset({Role.ADMIN, Role.CLINICIAN}),
         "Void a visit, photo, measurement, adverse event, decision, appointment or treatment "
         "session entered in error (with a reason; nothing is deleted, vial draws stay on the "
-        "lot trace)",
+        "lot trace). A serious or grade ≥ 3 adverse event also needs adverse_event.lower, and "
+        "a decision on further sessions (or its visit) decision.record",
     ),
     "audit.view": (
         frozenset({Role.ADMIN, Role.CLINICIAN}),

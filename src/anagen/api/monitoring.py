@@ -808,7 +808,14 @@ def timeline(request: ClinicRequest, patient_id: int):
 
 
 def _void(request: ClinicRequest, obj: Any, reason: str) -> Any:
-    services.void_record(obj, request.user, reason)
+    role = getattr(request, "role", None)
+    services.void_record(
+        obj,
+        request.user,
+        reason,
+        may_lower_serious=allowed(role, "adverse_event.lower"),
+        may_decide=allowed(role, "decision.record"),
+    )
     obj.refresh_from_db()
     return obj
 

@@ -1477,8 +1477,20 @@ def _refuse_stored_twice(
         seen.add(clean.sha256)
 
 
-def void_record(obj: Voidable, user: User, reason: str) -> None:
-    """Void a record entered in error; it stays in the database and the history."""
+def void_record(
+    obj: Voidable,
+    user: User,
+    reason: str,
+    *,
+    may_lower_serious: bool = True,
+    may_decide: bool = True,
+) -> None:
+    """Void a record entered in error; it stays in the database and the history.
+
+    What only a clinician may undo needs the role's permission (the view and API pass it):
+    a serious or grade ≥ 3 adverse event leaves the reportable list as when it is lowered
+    (``may_lower_serious``: ``adverse_event.lower``); a decision on further sessions, or a
+    visit that carries one, undoes that decision (``may_decide``: ``decision.record``)."""
     reason = (reason or "").strip()
     if len(reason) < 5 or "\x00" in reason:
         raise MonitoringError({"reason": ["Give the reason for voiding (at least 5 characters)."]})
@@ -1488,6 +1500,7 @@ def void_record(obj: Voidable, user: User, reason: str) -> None:
         fresh = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
         if fresh.is_voided:  # voided by someone else since it was read
             raise MonitoringError({"__all__": ["This record is already voided."]})
+        _clinician_to_void(fresh, may_lower_serious=may_lower_serious, may_decide=may_decide)
         if isinstance(fresh, ScheduledVisit) and fresh.status == ScheduledVisit.Status.DONE:
             raise MonitoringError(
                 {"__all__": ["This appointment's visit took place; void the visit instead."]}
@@ -1512,6 +1525,40 @@ def void_record(obj: Voidable, user: User, reason: str) -> None:
             from anagen.imaging.services import on_trichoscopy_photo_voided  # imaging needs us
 
             on_trichoscopy_photo_voided(fresh, user)
+
+
+def _clinician_to_void(obj: Voidable, *, may_lower_serious: bool, may_decide: bool) -> None:
+    """Refuse voiding what only a clinician may undo (see ``void_record``)."""
+    if isinstance(obj, AdverseEvent) and obj.serious_or_high_grade and not may_lower_serious:
+        raise MonitoringError(
+            {
+                "__all__": [
+                    f"{obj.term_name} grade {obj.grade} is a serious or grade ≥ 3 event: "
+                    "voiding it takes it off the reportable list, as lowering it does, so a "
+                    "clinician voids it."
+                ]
+            }
+        )
+    if may_decide:
+        return
+    decided: TreatmentDecision | None
+    if isinstance(obj, TreatmentDecision):
+        decided = obj
+    elif isinstance(obj, Visit):
+        decided = obj.decisions.filter(voided_at__isnull=True).first()
+    else:
+        return
+    if decided is not None:
+        what = "This decision" if decided is obj else "This visit carries a decision"
+        raise MonitoringError(
+            {
+                "__all__": [
+                    f"{what} on further sessions (“{decided.get_decision_display()}”): "
+                    "voiding it undoes a clinician's decision (a stop would no longer hold "
+                    "sessions back), so a clinician voids it."
+                ]
+            }
+        )
 
 
 # --- adverse events ------------------------------------------------------------------------

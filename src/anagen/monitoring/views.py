@@ -1020,7 +1020,13 @@ def void_record(request: ClinicRequest, patient_id: int, kind: str, object_id: i
     log_request_access(request, patient)
 
     def void(reason: str) -> str:
-        services.void_record(obj, request.user, reason)
+        services.void_record(
+            obj,
+            request.user,
+            reason,
+            may_lower_serious=can(request, "adverse_event.lower"),
+            may_decide=can(request, "decision.record"),
+        )
         return f"{label.capitalize()} voided. It stays in the history."
 
     target = VoidTarget(obj, label, f"{obj} · {patient.full_name}", _back_to(obj), patient=patient)
