@@ -8,6 +8,7 @@ from anagen.products.models import LotStatus, VialDraw
 from anagen.treatments import services
 from anagen.treatments.models import InjectionMapEntry, TreatmentSession
 
+from ..races import at_once
 from .conftest import make_lot, prepare
 
 MAP = [
@@ -193,6 +194,29 @@ def test_post_care_sheet_uses_the_clinics_latest_version(clinic_a, clinician):
     assert text.reviewed
     with pytest.raises(services.SessionError):
         services.save_postcare_template(clinic_a, clinician, "exosome", "short")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_people_saving_the_post_care_text_at_once_make_versions_one_and_two(
+    clinic_a, clinician
+):
+    """On PostgreSQL both took version 1 and the second save failed on the unique version."""
+    from anagen.treatments.models import PostCareTemplate
+
+    outcomes = at_once(
+        [
+            lambda: services.save_postcare_template(
+                clinic_a, clinician, "exosome", "First desk: no washing for a day."
+            ),
+            lambda: services.save_postcare_template(
+                clinic_a, clinician, "exosome", "Second desk: no washing for 24 h."
+            ),
+        ],
+        services.SessionError,
+    )
+    assert outcomes == ["ok", "ok"]
+    versions = PostCareTemplate.objects.filter(clinic=clinic_a, modality="exosome")
+    assert sorted(versions.values_list("version", flat=True)) == [1, 2]
 
 
 def test_the_post_care_sheet_gives_the_clinics_phone_or_a_line_to_write_it_in(

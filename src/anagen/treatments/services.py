@@ -20,6 +20,7 @@ from anagen.accounts.services import display_name, recorded_by_at
 from anagen.assessment.labels import in_sentence, modality_label
 from anagen.core.checks import FieldErrors, Refusal, read_decimal, read_text, read_whole
 from anagen.core.history import save_with_history
+from anagen.core.locks import lock_names
 from anagen.core.text import long_date
 from anagen.patients.services import lock_patient
 from anagen.products import services as product_services
@@ -988,18 +989,22 @@ def save_postcare_template(
         raise SessionError({"modality": ["Unknown modality."]})
     if len(body) < 20:
         raise SessionError({"body": ["Write the instructions (at least 20 characters)."]})
-    current = postcare_template(clinic, modality)
-    if current is not None and current.body == body:
-        # A new version with the same text would blur which text a patient was given.
-        raise SessionError(
-            {"body": [f"Nothing changed: this is the text of version {current.version}."]}
+    with transaction.atomic():
+        # Two people saving at once would both take the next version number and the second
+        # would fail on the unique version: the second waits and becomes the version after.
+        lock_names([f"postcare:{clinic.pk}:{modality}"])
+        current = postcare_template(clinic, modality)
+        if current is not None and current.body == body:
+            # A new version with the same text would blur which text a patient was given.
+            raise SessionError(
+                {"body": [f"Nothing changed: this is the text of version {current.version}."]}
+            )
+        template = PostCareTemplate(
+            clinic=clinic,
+            modality=modality,
+            body=body,
+            created_by=user,
+            version=(current.version + 1) if current else 1,
         )
-    template = PostCareTemplate(
-        clinic=clinic,
-        modality=modality,
-        body=body,
-        created_by=user,
-        version=(current.version + 1) if current else 1,
-    )
-    save_with_history(template, user, f"post-care text v{template.version}")
+        save_with_history(template, user, f"post-care text v{template.version}")
     return template
