@@ -115,3 +115,33 @@ def test_a_clinician_voids_them(client, clinician, stopped):
     assert TreatmentDecision.objects.get(pk=stop.pk).is_voided
     assert Visit.objects.get(pk=visit.pk).is_voided
     assert selectors.stop_in_force(patient) is None
+
+
+def test_the_pages_show_an_admin_who_voids_them_instead_of_a_void_control_that_would_fail(
+    client, admin, clinician, stopped
+):
+    patient, _, _, visit, stop = stopped
+    at_visit = [
+        services.record_adverse_event(
+            patient,
+            clinician,
+            {"term_key": key, "grade": grade, "onset_date": visit.visit_date, "visit_id": visit.pk},
+        )  # fmt: skip
+        for key, grade in (("skin_infection", 3), ("pain", 1))
+    ]
+    severe, mild = at_visit
+    client.force_login(admin)
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert "This visit carries a decision on further sessions" in page
+    assert "This decision on further sessions" in page
+    assert f"{severe.term_name} grade 3 is a serious or grade ≥ 3 event" in page
+    assert f'action="/monitoring/{patient.pk}/adverse-events/{severe.pk}/void/"' not in page
+    assert f'action="/monitoring/{patient.pk}/adverse-events/{mild.pk}/void/"' in page
+    assert f'action="/monitoring/{patient.pk}/visits/{visit.pk}/void/"' not in page
+    assert f'action="/monitoring/{patient.pk}/decisions/{stop.pk}/void/"' not in page
+
+    client.force_login(clinician)
+    page = client.get(f"/monitoring/{patient.pk}/visits/{visit.pk}/").content.decode()
+    assert 'data-testid="clinician-voids"' not in page
+    assert f'action="/monitoring/{patient.pk}/decisions/{stop.pk}/void/"' in page
+    assert f'action="/monitoring/{patient.pk}/adverse-events/{severe.pk}/void/"' in page

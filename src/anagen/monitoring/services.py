@@ -1529,36 +1529,36 @@ def void_record(
 
 def _clinician_to_void(obj: Voidable, *, may_lower_serious: bool, may_decide: bool) -> None:
     """Refuse voiding what only a clinician may undo (see ``void_record``)."""
+    why = clinician_voids(obj, may_lower_serious=may_lower_serious, may_decide=may_decide)
+    if why:
+        raise MonitoringError({"__all__": [why]})
+
+
+def clinician_voids(obj: Voidable, *, may_lower_serious: bool, may_decide: bool) -> str:
+    """Why this user may not void ``obj`` (only a clinician may undo it), in words; "" where
+    they may. The pages show it instead of a "Void…" control that would always be refused."""
     if isinstance(obj, AdverseEvent) and obj.serious_or_high_grade and not may_lower_serious:
-        raise MonitoringError(
-            {
-                "__all__": [
-                    f"{obj.term_name} grade {obj.grade} is a serious or grade ≥ 3 event: "
-                    "voiding it takes it off the reportable list, as lowering it does, so a "
-                    "clinician voids it."
-                ]
-            }
+        return (
+            f"{obj.term_name} grade {obj.grade} is a serious or grade ≥ 3 event: voiding it "
+            "takes it off the reportable list, as lowering it does, so a clinician voids it."
         )
     if may_decide:
-        return
+        return ""
     decided: TreatmentDecision | None
     if isinstance(obj, TreatmentDecision):
         decided = obj
     elif isinstance(obj, Visit):
         decided = obj.decisions.filter(voided_at__isnull=True).first()
     else:
-        return
-    if decided is not None:
-        what = "This decision" if decided is obj else "This visit carries a decision"
-        raise MonitoringError(
-            {
-                "__all__": [
-                    f"{what} on further sessions (“{decided.get_decision_display()}”): "
-                    "voiding it undoes a clinician's decision (a stop would no longer hold "
-                    "sessions back), so a clinician voids it."
-                ]
-            }
-        )
+        return ""
+    if decided is None:
+        return ""
+    what = "This decision" if decided is obj else "This visit carries a decision"
+    return (
+        f"{what} on further sessions (“{decided.get_decision_display()}”): voiding it undoes "
+        "a clinician's decision (a stop would no longer hold sessions back), so a clinician "
+        "voids it."
+    )
 
 
 # --- adverse events ------------------------------------------------------------------------

@@ -42,7 +42,16 @@ from anagen.monitoring.forms import (
     VisitForm,
     VisitStatusForm,
 )
-from anagen.monitoring.models import HGQ_ITEMS, VIEWS, Measurement, Photo, ScheduledVisit, Visit
+from anagen.monitoring.models import (
+    HGQ_ITEMS,
+    VIEWS,
+    AdverseEvent,
+    Measurement,
+    Photo,
+    ScheduledVisit,
+    TreatmentDecision,
+    Visit,
+)
 from anagen.monitoring.uploads import CleanImage
 from anagen.patients.models import Patient
 from anagen.patients.selectors import log_request_access
@@ -648,6 +657,7 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
     # as the timeline's session and consultation details.
     show_clinical = can(request, "consultation.view")
     show_events = can(request, "adverse_event.view")
+    events = list(visit.adverse_events.filter(voided_at__isnull=True)) if show_events else []
     context = {
         "patient": patient,
         "visit": visit,
@@ -677,7 +687,7 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
         "own_baseline": base is not None and base.pk == visit.pk,
         "proposal": proposal,
         "decisions": decisions,
-        "events": list(visit.adverse_events.filter(voided_at__isnull=True)) if show_events else [],
+        "events": events,
         "photo_form": PhotoForm() if can(request, "visit.record") else None,
         "photos": photos,
         "voided_entries": [
@@ -687,10 +697,33 @@ def visit_detail(request: ClinicRequest, patient_id: int, visit_id: int) -> Http
             and (show_events or e.kind != "AdverseEvent")
         ],
         "can_void": can(request, "record.void") and not visit.is_voided,
+        # What only a clinician voids gets the reason in place of its "Void…" control.
+        "void_refusals": _void_refusals(request, visit, decisions, events),
         "show_clinical": show_clinical,
         "show_change": show_change,
     }
     return render(request, "monitoring/visit_detail.html", context)
+
+
+def _void_refusals(
+    request: ClinicRequest,
+    visit: Visit,
+    decisions: list[TreatmentDecision],
+    events: list[AdverseEvent],
+) -> dict[str, Any]:
+    """Why the user may not void the visit or one of its entries: "visit" (a reason or ""),
+    "events" and "decisions" (id → reason, only those refused)."""
+    rights = _void_rights(request)
+
+    def refused(records: list[Any]) -> dict[int, str]:
+        reasons = {r.pk: services.clinician_voids(r, **rights) for r in records}
+        return {pk: why for pk, why in reasons.items() if why}
+
+    return {
+        "visit": services.clinician_voids(visit, **rights),
+        "events": refused(events),
+        "decisions": refused(decisions),
+    }
 
 
 def _saved_correction(
@@ -986,6 +1019,15 @@ def adverse_event_edit(request: ClinicRequest, patient_id: int, event_id: int) -
 
 # --- voiding -------------------------------------------------------------------------------
 
+
+def _void_rights(request: ClinicRequest) -> dict[str, bool]:
+    """What of a clinician's the user may undo by voiding (services.void_record)."""
+    return {
+        "may_lower_serious": can(request, "adverse_event.lower"),
+        "may_decide": can(request, "decision.record"),
+    }
+
+
 # kind (from the URL conf) → (selector within the patient, what the page calls it)
 VOIDABLE = {
     "visit": (selectors.get_visit, "visit"),
@@ -1020,13 +1062,7 @@ def void_record(request: ClinicRequest, patient_id: int, kind: str, object_id: i
     log_request_access(request, patient)
 
     def void(reason: str) -> str:
-        services.void_record(
-            obj,
-            request.user,
-            reason,
-            may_lower_serious=can(request, "adverse_event.lower"),
-            may_decide=can(request, "decision.record"),
-        )
+        services.void_record(obj, request.user, reason, **_void_rights(request))
         return f"{label.capitalize()} voided. It stays in the history."
 
     target = VoidTarget(obj, label, f"{obj} · {patient.full_name}", _back_to(obj), patient=patient)
