@@ -998,3 +998,32 @@ def test_a_release_and_a_label_change_at_once_one_wins_the_other_is_refused(
     product.refresh_from_db()
     # Released against the label it was checked on, or refused against the new one.
     assert (lot.status == "released") == (product.volume_ml == Decimal("1.000"))
+
+
+class TestResultsOfTheOtherKind:
+    def test_a_sterility_pass_is_refused_not_stored_as_a_failed_safety_test(self, make_lot):
+        # Stored, it made the lot FAIL sterility: "a safety criterion ... reject the lot".
+        lot = make_lot()
+        with pytest.raises(services.ProductError) as err:
+            services.record_coa(
+                lot,
+                lot.received_by,
+                certificate_lot_number=lot.lot_number,
+                testing_laboratory="Independent Lab Ltd",
+                results=good_results(sterility="Pass", tsg101="conforms"),
+            )
+        assert "positive or negative" in err.value.errors["sterility"][0]
+        assert "positive or negative" in err.value.errors["tsg101"][0]
+        assert not CertificateOfAnalysis.objects.filter(lot=lot).exists()
+
+    def test_a_stored_one_is_named_at_release_not_failed(self, make_lot, quality):
+        lot = make_lot(results=good_results())
+        CertificateOfAnalysis.objects.filter(lot=lot).update(
+            results={**lot.coa.results, "sterility": "pass"}
+        )
+        with pytest.raises(services.ProductError) as err:
+            services.release_lot(lot, quality)
+        message = err.value.errors["sterility"][0]
+        assert "positive or negative" in message and "reject" not in message
+        lot.refresh_from_db()
+        assert lot.status == LotStatus.QUARANTINED

@@ -201,6 +201,22 @@ class TestValidateCoa:
     def test_impossible_values_named(self, changes, field):
         assert field in {e.field for e in validate_coa(good_coa(**changes))}
 
+    @pytest.mark.parametrize(
+        ("field", "value", "expected"),
+        [
+            ("sterility", "Pass", "positive or negative"),
+            ("mycoplasma", "conforms", "positive or negative"),
+            ("cd9", "does not conform", "positive or negative"),
+            ("tem_morphology", "negative", "conforms or does not conform"),
+        ],
+    )
+    def test_a_result_of_the_other_kind_is_refused_naming_the_kind(self, field, value, expected):
+        # "Pass" on a sterility certificate read as "conforms", not "negative": the lot
+        # FAILed sterility and was to be rejected as unsafe.
+        errors = [e for e in validate_coa(good_coa(**{field: value})) if e.field == field]
+        assert len(errors) == 1
+        assert repr(value) in errors[0].message and expected in errors[0].message
+
     def test_out_of_spec_but_possible_is_not_a_validation_error(self):
         assert validate_coa(good_coa(endotoxin_eu_per_ml=0.4, size_mode_nm=300)) == []
 
@@ -263,6 +279,13 @@ CATEGORICAL = [c for c in SPEC.criteria if c.comparator == "equals"]
 @given(c=st.sampled_from(CATEGORICAL), value=st.sampled_from(["positive", "negative", "conforms",
                                                              "does not conform"]))  # fmt: skip
 def test_categorical_mismatch_fails(c, value):
+    if (value in rel.DETECTION_RESULTS) != (c.limit in rel.DETECTION_RESULTS):
+        # A result of the other kind says nothing of this criterion: refused, never FAILed
+        # or PASSed ("pass" for sterility FAILed it, "reject the lot").
+        with pytest.raises(ReleaseInputError):
+            check_release(good_coa(**{c.field: value}))
+        assert c.field in {e.field for e in validate_coa(good_coa(**{c.field: value}))}
+        return
     report = check_release(good_coa(**{c.field: value}))
     assert (status(report, c.field) is Status.FAIL) == (value != c.limit)
     assert report.releasable == (value == c.limit)

@@ -284,6 +284,31 @@ def _read_category(field: str, raw: Any) -> str:
     return _CATEGORIES[value.strip().lower()]
 
 
+# The two kinds of categorical result: a test that detects something (a marker, growth, a
+# virus) reads positive or negative; an inspection (TEM morphology) conforms or not.
+DETECTION_RESULTS = frozenset({"positive", "negative"})
+CONFORMANCE_RESULTS = frozenset({"conforms", "does not conform"})
+
+
+def read_category_like(field: str, raw: Any, kind_of: str) -> str:
+    """A categorical CoA value of the same kind as ``kind_of`` (a criterion's limit, or
+    "negative" for a marker): "pass" for sterility read as "conforms", which is not
+    "negative", and a sterile lot FAILed a safety criterion ("reject the lot")."""
+    value = _read_category(field, raw)
+    if (value in DETECTION_RESULTS) == (kind_of in DETECTION_RESULTS):
+        return value
+    given = raw.get("value") if isinstance(raw, Mapping) else raw
+    if kind_of in DETECTION_RESULTS:
+        raise ReleaseInputError(
+            field,
+            f"{given!r} does not say positive or negative; enter negative for no growth or "
+            "not detected, positive for growth or detected",
+        )
+    raise ReleaseInputError(
+        field, f"{given!r} does not say whether it conforms; enter conforms or does not conform"
+    )
+
+
 # --- spec loading --------------------------------------------------------------------------
 
 
@@ -471,7 +496,7 @@ def _check_one(
     if _is_missing(raw):
         return result(Status.MISSING, None, "not reported on the CoA")
     if c.comparator == "equals":
-        value = _read_category(c.field, raw)
+        value = read_category_like(c.field, raw, str(c.limit))
         return result(Status.PASS if value == c.limit else Status.FAIL, value)
     measured = read_number(c.field, raw, c.unit, vial_volume_ml)
     reference = None
@@ -551,7 +576,7 @@ def validate_coa(
     for c in s.criteria:
         if c.reference_field:
             units.setdefault(c.reference_field, c.unit)
-    categorical = {c.field for c in s.criteria if c.comparator == "equals"}
+    categorical = {c.field: str(c.limit) for c in s.criteria if c.comparator == "equals"}
     for c in s.criteria:
         if c.required and _is_missing(coa.get(c.field)):
             errors.append(FieldError(c.field, f"{c.label} is required by spec {s.version}"))
@@ -562,7 +587,7 @@ def validate_coa(
             continue
         try:
             if field in categorical:
-                _read_category(field, raw)
+                read_category_like(field, raw, categorical[field])
                 continue
             if (
                 field not in units

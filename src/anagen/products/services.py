@@ -772,7 +772,7 @@ def _extra_result_checks(
             errors.append(release.FieldError(name, f"must be text, got {value!r}"))
         elif name in importers.CATEGORICAL_RESULTS and name in ("tsg101", "alix", "gm130", "apoa1"):
             try:
-                release._read_category(name, value)
+                release.read_category_like(name, value, "negative")
             except release.ReleaseInputError as exc:
                 errors.append(release.FieldError(name, exc.message))
     sizes = {}
