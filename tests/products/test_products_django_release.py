@@ -426,6 +426,31 @@ class TestFourEyesOverride:
         lot.refresh_from_db()
         assert lot.status == LotStatus.QUARANTINED
 
+    def test_a_release_under_a_new_spec_withdraws_the_waiting_override(
+        self, make_lot, quality, quality2, client, api_token, clinic_a
+    ):
+        # The override stayed "pending" on the released lot: the API said so, and it could
+        # never be approved nor requested again.
+        lot = make_lot(results=good_results(residual_dna_ng_per_dose=40))
+        services.request_override(lot, quality, self.REASON)
+        services.create_spec_version(
+            clinic_a, quality2, spec_yaml("2099.1", drop=("residual_dna_ng_per_dose",))
+        )
+        released = services.release_lot(lot, quality)
+        assert released.status == LotStatus.RELEASED
+        override = ReleaseOverride.objects.get(lot=lot)
+        assert override.status == "withdrawn"
+        entry = override.history.first()
+        assert entry.history_user == quality
+        assert entry.history_change_reason == (
+            "withdrawn: lot released under specification 2099.1 (every criterion passes)"
+        )
+        body = client.get(
+            f"/api/v1/products/lots/{lot.pk}",
+            headers={"Authorization": f"Bearer {api_token(quality, clinic_a)}"},
+        ).json()
+        assert body["pending_override"] is None
+
 
 class TestSpecVersions:
     def test_the_default_spec_is_copied_in_with_its_sources(self, clinic_a):

@@ -1178,6 +1178,12 @@ def release_lot(lot: Lot, user: User, reason: str = "", *, today: date | None = 
         locked.decision_reason = (reason or "").strip()
         locked.decision_spec = spec
         save_with_history(locked, user, f"released under spec {spec.version}")
+        # An override asked for under an earlier spec or CoA is needed no more: it stayed
+        # "pending" on the released lot (lot page and API), never to be approved.
+        _withdraw_pending_override(
+            locked, user, f"lot released under specification {spec.version} (every criterion "
+            "passes)",
+        )  # fmt: skip
         _decide(locked, user, DecisionKind.RELEASE, locked.decision_reason, spec, report)
     return locked
 
