@@ -41,6 +41,13 @@ class TestSpecFieldsMustBeCoaFields:
             ),
             ("antibiotic_residue", {"comparator": "<=", "limit": 1}, "use 'equals'"),
             ("size_mode_nm", {"comparator": "equals", "limit": "negative"}, "size_mode_nm"),
+            # A limit of the other kind: every CoA's result for the field would be refused.
+            ("cd9", {"limit": "conforms"}, "cd9: a CoA reports it as positive or negative"),
+            (
+                "tem_morphology",
+                {"limit": "negative"},
+                "tem_morphology: a CoA reports it as conforms or does not conform, not negative",
+            ),
         ],
     )
     def test_a_field_the_coa_cannot_hold_is_refused(self, clinic_a, quality, field, changes, words):

@@ -139,6 +139,11 @@ def _check_spec_is_safe(spec: ReleaseSpecVersion) -> None:
         )
 
 
+# The categorical results that an inspection gives (conforms or not); the others are
+# detections (positive or negative).
+CONFORMANCE_FIELDS = frozenset({"tem_morphology"})
+
+
 def spec_field_problems(spec: release.ReleaseSpec) -> list[str]:
     """Criteria naming a field a CoA cannot hold, or one of the wrong kind for the comparator
     ("equals" checks a positive/negative/conforms result; the others compare numbers)."""
@@ -151,6 +156,19 @@ def spec_field_problems(spec: release.ReleaseSpec) -> list[str]:
             problems.append(
                 f"{c.field}: 'equals' checks a positive/negative or conforms result, and "
                 f"{c.field} is not one (use a number comparator)"
+            )
+        elif c.comparator == "equals" and (str(c.limit) in release.DETECTION_RESULTS) != (
+            c.field not in CONFORMANCE_FIELDS
+        ):
+            # Every CoA would be refused for this field (a result of the other kind).
+            problems.append(
+                f"{c.field}: a CoA reports it as "
+                + (
+                    "conforms or does not conform"
+                    if c.field in CONFORMANCE_FIELDS
+                    else "positive or negative"
+                )
+                + f", not {c.limit}"
             )
         elif c.comparator != "equals" and c.field not in importers.NUMERIC_RESULTS:
             problems.append(
@@ -772,7 +790,7 @@ def _extra_result_checks(
             errors.append(release.FieldError(name, f"must be text, got {value!r}"))
         elif name in importers.CATEGORICAL_RESULTS and name in ("tsg101", "alix", "gm130", "apoa1"):
             try:
-                release.read_category_like(name, value, "negative")
+                release.read_category_like(name, value, "negative")  # markers: detections
             except release.ReleaseInputError as exc:
                 errors.append(release.FieldError(name, exc.message))
     sizes = {}
