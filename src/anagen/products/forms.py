@@ -219,7 +219,15 @@ TEXT_LABELS = {
 
 def _in_form_unit(coa: Any, name: str, value: Any) -> Any:
     """A stored result as the form shows it: ``{value, unit}`` converted to the unit of the
-    form's field (1e10 particles/vial of a 2 mL vial is 5e9 particles/mL)."""
+    form's field (1e10 particles/vial of a 2 mL vial is 5e9 particles/mL), and a category as
+    its select's option ("no growth" imported is "negative"): the select opened on "not
+    reported", and saving the form dropped the result."""
+    if name in CATEGORY_LABELS:
+        try:
+            kind = "conforms" if name == "tem_morphology" else "negative"  # as its choices
+            return release.read_category_like(name, value, kind)
+        except release.ReleaseInputError:
+            return value  # not one of the options: shown unselected, refused if kept
     if not isinstance(value, dict):
         return value
     unit = importers.NUMERIC_RESULTS.get(name)
