@@ -145,3 +145,17 @@ def test_an_override_is_refused_for_a_lot_that_passes(make_lot, quality):
     lot = make_lot(results=good_results())
     with pytest.raises(services.ProductError, match="no override is needed"):
         services.request_override(lot, quality, "Just in case we need it later")
+
+
+def test_a_quoted_false_for_required_is_refused_naming_the_criterion(clinic_a, quality):
+    # It was read as required: a lot without the optional test was then not released.
+    before = services.current_spec(clinic_a)
+    with pytest.raises(services.ProductError) as err:
+        services.create_spec_version(
+            clinic_a, quality, with_criterion("v-q", "residual_dna_ng_per_dose", required="false")
+        )
+    assert err.value.errors["spec"] == [
+        "Not a valid specification: residual_dna_ng_per_dose: required must be true or false, "
+        "got 'false'"
+    ]
+    assert services.current_spec(clinic_a) == before

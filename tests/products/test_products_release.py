@@ -378,6 +378,20 @@ class TestSpecShape:
         with pytest.raises(rel.SpecError, match="endotoxin_eu_per_ml"):
             rel.parse_spec(data)
 
+    @pytest.mark.parametrize("raw", ["false", "no", "optional", 0, 1, None])
+    def test_required_must_be_true_or_false(self, raw):
+        # "false" (quoted in the YAML) was read as required, and a lot missing an optional
+        # test was refused as "required but not reported".
+        data = spec_data()
+        data["criteria"][-1]["required"] = raw
+        with pytest.raises(rel.SpecError, match="endotoxin_eu_per_ml: required must be true or"):
+            rel.parse_spec(data, new=True)
+        # A version stored before is read as it was (refusing it would stop every release).
+        assert rel.parse_spec(data).criteria[-1].required is bool(raw)
+
+    def test_required_may_be_left_out_and_is_then_true(self):
+        assert rel.parse_spec(spec_data()).criteria[-1].required is True
+
     def test_criteria_must_be_a_list_of_mappings(self):
         with pytest.raises(rel.SpecError):
             rel.parse_spec(spec_data(criteria="sterility"))

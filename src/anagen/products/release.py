@@ -342,8 +342,9 @@ def _spec_limit(f: str, value: Any) -> float:
     return number
 
 
-def parse_spec(data: Mapping[str, Any]) -> ReleaseSpec:
-    """Build and validate a :class:`ReleaseSpec` from its YAML/JSON structure."""
+def parse_spec(data: Mapping[str, Any], *, new: bool = False) -> ReleaseSpec:
+    """Build and validate a :class:`ReleaseSpec` from its YAML/JSON structure; ``new``: a
+    version being created, held to the rules added since others were stored."""
     if not isinstance(data, Mapping) or not {"version", "criteria"} <= set(data):
         raise SpecError("spec needs 'version' and 'criteria'")
     version = _spec_version(data["version"])
@@ -384,6 +385,10 @@ def parse_spec(data: Mapping[str, Any]) -> ReleaseSpec:
             raise SpecError(f"{f}: unsupported unit {unit!r}")
         if not raw.get("source"):
             raise SpecError(f"{f}: every criterion needs a source")
+        required = raw.get("required", True)
+        if new and not isinstance(required, bool):
+            # bool("false") is True: a quoted "false" made an optional criterion required.
+            raise SpecError(f"{f}: required must be true or false, got {required!r}")
         criteria.append(
             Criterion(
                 field=f,
@@ -391,7 +396,7 @@ def parse_spec(data: Mapping[str, Any]) -> ReleaseSpec:
                 comparator=comp,
                 limit=limit,
                 unit=unit,
-                required=bool(raw.get("required", True)),
+                required=bool(required),
                 source=str(raw["source"]),
                 reference_field=raw.get("reference_field"),
             )

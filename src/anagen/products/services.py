@@ -194,7 +194,7 @@ def create_spec_version(clinic: Clinic, user: User, yaml_text: str) -> ReleaseSp
     except (ValueError, OverflowError) as exc:  # a date such as 2026-13-45: a 500 it was
         raise _fail("spec", f"Not valid YAML: {exc}.") from exc
     try:
-        parsed = release.parse_spec(data)
+        parsed = release.parse_spec(data, new=True)
     except (release.SpecError, TypeError, AttributeError, ValueError, OverflowError) as exc:
         raise _fail("spec", f"Not a valid specification: {exc}") from exc
     try:
