@@ -1052,3 +1052,56 @@ class TestResultsOfTheOtherKind:
         assert "positive or negative" in message and "reject" not in message
         lot.refresh_from_db()
         assert lot.status == LotStatus.QUARANTINED
+
+
+class TestRejectingALotAlreadyGiven:
+    """Rejecting blocks further use and contacts nobody: the quality user is told who has
+    received the lot already, so that a recall is decided ("Lot rejected." said nothing)."""
+
+    REASON = "Sterility retest by the manufacturer positive"
+
+    @pytest.fixture
+    def given_lot(self, make_lot, clinic_a, make_user, make_patient):
+        lot = make_lot(quantity=5, released=True)
+        nurse = make_user(Role.NURSE, clinic_a)
+        for _ in range(2):
+            patient = make_patient(clinic_a, nurse)
+            services.draw_vials(lot, patient, 1, nurse, on_date=date.today())
+        return lot
+
+    def messages_after(self, client, response) -> list[str]:
+        assert response.status_code == 302, response.content.decode()[:2000]
+        return [str(m) for m in client.get(response.url).context["messages"]]
+
+    def test_the_lot_page_names_the_patients_to_consider_for_a_recall(
+        self, client, given_lot, quality
+    ):
+        client.force_login(quality)
+        response = client.post(f"/products/lots/{given_lot.pk}/reject/", {"reason": self.REASON})
+        assert self.messages_after(client, response) == [
+            "Lot rejected. 2 patients have already received vials of it: trace the lot and "
+            "recall it if they must be contacted."
+        ]
+
+    def test_so_does_rejecting_it_after_a_cold_chain_excursion(self, client, given_lot, quality):
+        location = services.create_location(given_lot.clinic, quality, name="Freezer X")
+        Lot.objects.filter(pk=given_lot.pk).update(storage_location=location)
+        received = given_lot.received_at
+        for minutes, temperature in ((1, -80), (2, -20)):
+            services.record_reading(
+                location, quality, recorded_at=received + timedelta(minutes=minutes),
+                temperature_c=temperature,
+            )  # fmt: skip
+        client.force_login(quality)
+        response = client.post(
+            f"/products/lots/{given_lot.pk}/excursions/decide/",
+            {"decision": "reject", "reason": "Thawed in the freezer failure"},
+        )
+        [message] = self.messages_after(client, response)
+        assert message.startswith("Lot rejected. 2 patients have already received vials of it")
+
+    def test_a_lot_nobody_received_says_only_that_it_is_rejected(self, client, make_lot, quality):
+        lot = make_lot(results=good_results())
+        client.force_login(quality)
+        response = client.post(f"/products/lots/{lot.pk}/reject/", {"reason": self.REASON})
+        assert self.messages_after(client, response) == ["Lot rejected."]

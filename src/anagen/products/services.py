@@ -2200,6 +2200,20 @@ def _why_not_back_in_stock(lot: Lot) -> str | None:
     return None
 
 
+def rejected_notice(lot: Lot) -> str:
+    """What the quality user is told on rejecting ``lot``: "Lot rejected." and, where vials
+    of it were already given, to whom, so that a recall is decided (rejecting blocks further
+    use; it contacts nobody, and the dashboard's recalls do not list the lot)."""
+    patients = VialDraw.objects.given().filter(lot=lot).values("patient_id").distinct().count()
+    if not patients:
+        return "Lot rejected."
+    who = "1 patient has" if patients == 1 else f"{patients} patients have"
+    return (
+        f"Lot rejected. {who} already received vials of it: trace the lot and recall it if "
+        "they must be contacted."
+    )
+
+
 def record_waste(lot: Lot, user: User, quantity: int | None, reason: str) -> VialWaste:
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
         raise _fail("quantity", "Record at least one whole vial.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -271,15 +272,17 @@ def supplier_document(request: ClinicRequest, lot_id: int, document_id: int) -> 
 
 
 def _decision(
-    request: ClinicRequest, lot_id: int, form_class: type[Form], act: Any, ok: str, name: str
-) -> HttpResponse:
+    request: ClinicRequest, lot_id: int, form_class: type[Form], act: Any,
+    ok: str | Callable[[Any], str], name: str,
+) -> HttpResponse:  # fmt: skip
     """Run a decision posted from the lot page; on an error the page comes back (400) with
-    the form as sent, its field errors beside the fields and the rest as messages."""
+    the form as sent, its field errors beside the fields and the rest as messages. ``ok``:
+    the message after it, or a function of what ``act`` returned that words it."""
     lot = selectors.get_lot(request.clinic, lot_id)
     form = form_class(request.POST, auto_id=f"id_{name}_%s")
     if form.is_valid():
         try:
-            act(lot, form.cleaned_data)
+            done = act(lot, form.cleaned_data)
         except services.ProductError as exc:
             for field, msgs in exc.errors.items():
                 for m in msgs:
@@ -288,7 +291,7 @@ def _decision(
                     else:
                         messages.error(request, m)
         else:
-            messages.success(request, ok)
+            messages.success(request, ok(done) if callable(ok) else ok)
             return redirect("products:lot", lot_id=lot.pk)
     for e in form.non_field_errors():
         messages.error(request, str(e))
@@ -321,7 +324,7 @@ def lot_reject(request: ClinicRequest, lot_id: int) -> HttpResponse:
     return _decision(
         request, lot_id, ReasonForm,
         lambda lot, d: services.reject_lot(lot, request.user, d["reason"]),
-        "Lot rejected.", "reject",
+        services.rejected_notice, "reject",
     )  # fmt: skip
 
 
@@ -351,7 +354,12 @@ def excursion_decide(request: ClinicRequest, lot_id: int) -> HttpResponse:
     return _decision(
         request, lot_id, ExcursionDecisionForm,
         lambda lot, d: services.decide_excursions(lot, request.user, d["decision"], d["reason"]),
-        "Cold-chain decision recorded.", "excursion",
+        lambda lot: (
+            services.rejected_notice(lot)
+            if lot.status == LotStatus.REJECTED
+            else "Cold-chain decision recorded."
+        ),
+        "excursion",
     )  # fmt: skip
 
 
