@@ -510,3 +510,41 @@ def test_a_consent_text_replaced_after_it_was_shown_is_not_signed_unread(
     article = article[: article.index("</article>")]
     assert "Exosome consent (revised)" in article and "version 2" in article
     assert "THIRD EDITION" not in article
+
+
+def test_a_page_save_keeps_each_prior_treatments_own_details(client, clinician, patient):
+    """Each prior treatment has its own details ("3 sessions, no effect" for PRP, "stopped:
+    itching" for minoxidil). The page had one details box for all of them, filled with one
+    treatment's details: saving a new version wrote those over the others' (review)."""
+    from anagen.assessment.forms import HistoryForm
+    from anagen.assessment.selectors import latest_history
+
+    today = timezone.localdate()
+    prp = {"modality": "prp", "on": today - timedelta(days=90), "notes": "3 sessions, no effect"}
+    minoxidil = {"modality": "minoxidil", "on": today - timedelta(days=30)}
+    minoxidil["notes"] = "stopped: itching"
+    services.record_history(
+        patient, clinician, {"recorded_on": today, "prior_treatments": [prp, minoxidil]}
+    )
+    initial = HistoryForm.initial_from(latest_history(patient), today)
+    client.force_login(clinician)
+    page = client.get(url(patient)).content.decode()
+    assert "3 sessions, no effect" in page and "stopped: itching" in page
+    r = client.post(url(patient, "history/"), {**_as_posted(initial), "allergies": "latex"})
+    assert r.status_code == 302, r.content.decode()[:2000]
+    second = latest_history(patient)
+    assert second.allergies == ["latex"]
+    assert {p["modality"]: p["notes"] for p in second.prior_treatments} == {
+        "prp": "3 sessions, no effect",
+        "minoxidil": "stopped: itching",
+    }
+
+
+def test_prior_treatment_details_without_a_date_are_refused_on_that_row(client, clinician, patient):
+    client.force_login(clinician)
+    r = client.post(
+        url(patient, "history/"), {**HISTORY, "prior_prp_notes": "two sessions elsewhere"}
+    )
+    assert r.status_code == 400
+    assert not MedicalHistory.objects.filter(patient=patient).exists()
+    assert "Give the date of the last one" in r.content.decode()

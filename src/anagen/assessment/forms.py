@@ -80,11 +80,6 @@ class HistoryForm(forms.Form):
         required=False,
         label="Scalp conditions",
     )
-    prior_treatment_notes = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        label="Prior hair treatments: details",
-    )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(
@@ -118,6 +113,11 @@ class HistoryForm(forms.Form):
             self.fields[f"prior_{m}_on"] = forms.DateField(
                 required=False, widget=DateInput(), label=f"Last {MODALITY_LABELS[m].lower()}"
             )
+            # Each treatment's own details: one box for all of them showed one treatment's
+            # details and wrote them over the others' on the next save.
+            self.fields[f"prior_{m}_notes"] = forms.CharField(
+                required=False, max_length=2000, label=f"Last {MODALITY_LABELS[m].lower()}: details"
+            )
 
     @property
     def medication_rows(self) -> list[dict[str, Any]]:
@@ -135,7 +135,7 @@ class HistoryForm(forms.Form):
 
     @property
     def prior_fields(self) -> list[forms.BoundField]:
-        return [self[f"prior_{m}_on"] for m in screening.MODALITIES]
+        return [self[f"prior_{m}_{part}"] for m in screening.MODALITIES for part in ("on", "notes")]
 
     @property
     def main_fields(self) -> list[forms.BoundField]:
@@ -152,6 +152,9 @@ class HistoryForm(forms.Form):
                 self.add_error(f"med_{cls}", "Tick the box when giving a drug or dates.")
             if start and stop and stop < start:
                 self.add_error(f"med_{cls}_stop", "Stopped before it was started.")
+        for m in screening.MODALITIES:
+            if data.get(f"prior_{m}_notes") and not data.get(f"prior_{m}_on"):
+                self.add_error(f"prior_{m}_on", "Give the date of the last one with its details.")
         return data
 
     def to_service(self) -> dict[str, Any]:
@@ -167,7 +170,6 @@ class HistoryForm(forms.Form):
             if d.get(f"med_{c}")
         ]
         allergies = [a.strip() for a in d["allergies"].replace(",", "\n").splitlines()]
-        notes = d["prior_treatment_notes"]
         return {
             "recorded_on": d["recorded_on"],
             "conditions": d["conditions"],
@@ -183,7 +185,7 @@ class HistoryForm(forms.Form):
             "keloid": d["keloid"],
             "scalp_conditions": d["scalp_conditions"],
             "prior_treatments": [
-                {"modality": m, "on": d[f"prior_{m}_on"], "notes": notes}
+                {"modality": m, "on": d[f"prior_{m}_on"], "notes": d[f"prior_{m}_notes"]}
                 for m in screening.MODALITIES
                 if d.get(f"prior_{m}_on")
             ]
@@ -226,7 +228,7 @@ class HistoryForm(forms.Form):
             )
         for modality, p in priors.items():
             initial[f"prior_{modality}_on"] = p["on"]
-            initial["prior_treatment_notes"] = p.get("notes", "")
+            initial[f"prior_{modality}_notes"] = p.get("notes", "")
         return initial
 
 
@@ -258,7 +260,7 @@ def _rows_of(h: Any) -> tuple[dict[str, dict], list[dict], dict[str, dict], list
 
 # Service error names (``medications[3].stop``) -> form field names.
 def history_error_aliases(data: dict[str, Any]) -> dict[str, str]:
-    aliases = {"prior_treatments": "prior_treatment_notes"}
+    aliases: dict[str, str] = {}
     for i, m in enumerate(data.get("medications", [])):
         for part in ("start", "stop", "name"):
             aliases[f"medications[{i}].{part}"] = f"med_{m['drug_class']}_{part}"
