@@ -96,6 +96,24 @@ class TestProposals:
                    if p.key == "exosome")  # fmt: skip
         assert any("outside the III–IV range" in f for f in exo.flags)
 
+    @pytest.mark.parametrize(
+        ("stage", "outside"),
+        [("M1", True), ("L", True), ("C0", True), ("M2", False), ("C3", False),
+         ("U1", False), ("LF1", False), ("M1V2", False)],
+    )  # fmt: skip
+    def test_exosome_on_a_basp_stage_outside_the_trial_is_flagged(self, stage, outside):
+        """NCT05658094 enrolled BASP M2–3, C2–3, U1–3 or V/F1–3 as it enrolled Norwood
+        III–IV; a BASP-staged M1 went without the flag a Norwood II gets (review)."""
+        exo = next(p for p in propose_plans("aga_male", stage, "male", screened())
+                   if p.key == "exosome")  # fmt: skip
+        flagged = [f for f in exo.flags if "outside" in f]
+        assert bool(flagged) is outside
+        if outside:
+            assert flagged == [
+                f"BASP {stage} is outside the range studied (M2–3, C2–3, U1–3 or F/V1–3; "
+                "NCT05658094)."
+            ]
+
     def test_advanced_stage_adds_transplant_consult(self):
         assert "transplant" in keys(propose_plans("aga_male", "VI", "male", screened()))
         assert "transplant" not in keys(propose_plans("aga_male", "III", "male", screened()))

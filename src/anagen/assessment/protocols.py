@@ -145,6 +145,8 @@ class PlanProposal:
 # Trial inclusion ranges for the exosome evidence (REFERENCE.md A.1.6, NCT05658094 [C]).
 EXOSOME_TRIAL_NORWOOD = (3, 4)  # Norwood–Hamilton III–IV
 EXOSOME_TRIAL_LUDWIG = ("I", "II")
+# BASP M2–3, C2–3 or U1–3, or any specific type F/V1–3 (same trial).
+EXOSOME_TRIAL_BASP_BASIC = ("M2", "M3", "C2", "C3", "U1", "U2", "U3")
 _ADVANCED_NORWOOD = 5  # V and beyond: large bald areas; medical therapy mostly maintains
 
 
@@ -456,6 +458,13 @@ def propose_plans(
             )
         if st.scale == "ludwig" and st.value not in EXOSOME_TRIAL_LUDWIG:
             exo_flags.append(f"Ludwig {st.value} is outside the I–II range studied (NCT05658094).")
+        if st.scale == "basp" and st.value:
+            basp = scales.parse_basp(st.value)
+            if basp.basic not in EXOSOME_TRIAL_BASP_BASIC and not (basp.f or basp.v):
+                exo_flags.append(
+                    f"BASP {st.value} is outside the range studied (M2–3, C2–3, U1–3 or "
+                    "F/V1–3; NCT05658094)."
+                )
         plans.append(
             _make(
                 "exosome",
