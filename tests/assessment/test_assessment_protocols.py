@@ -114,6 +114,11 @@ class TestProposals:
                 "NCT05658094)."
             ]
 
+    def test_advanced_stage_is_named_by_its_scale(self):
+        tx = next(p for p in propose_plans("aga_female", "III", "female", screened(sex="female"))
+                  if p.key == "transplant")  # fmt: skip
+        assert tx.reasons[0].startswith("Advanced stage (Ludwig III)")
+
     def test_advanced_stage_adds_transplant_consult(self):
         assert "transplant" in keys(propose_plans("aga_male", "VI", "male", screened()))
         assert "transplant" not in keys(propose_plans("aga_male", "III", "male", screened()))

@@ -482,12 +482,13 @@ def propose_plans(
             or (st.scale == "sinclair" and (st.rank or 0) >= 4)
         )
         if advanced:
+            named = f"{_SCALE_NAMES[st.scale or '']} {st.value}"
             plans.append(
                 _make(
                     "transplant",
                     "Hair-transplant consultation",
                     ("transplant_consult",),
-                    [f"Advanced stage ({st.scale} {st.value}): medical and injection therapy "
+                    [f"Advanced stage ({named}): medical and injection therapy "
                      "mainly preserve hair; surgery may restore coverage if the donor area "
                      "allows."],
                     [],
