@@ -242,3 +242,24 @@ class TestANewHistoryVersionTakesEveryAnswer:
         schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["HistoryIn"]
         assert {"allergies", "medications", "pregnant"} <= set(schema["required"])
         assert "omitted" in schema["description"]
+
+
+def test_an_exam_reads_back_what_moved_the_aa_scale_up(api, woman):
+    """The AA Scale went up a level (King 2022) on inputs the API stored but never returned:
+    a reader saw "severe, up from moderate" and could not tell why."""
+    body = {"salt_top": 50, "salt_posterior": 25, "salt_right": 0, "salt_left": 0,
+            "aa_qol_impact": 7, "aa_brow_or_lash_loss": True, "aa_months_failed_treatment": 8,
+            "aa_rapid_loss": False, "aa_diffuse_pull_test": True}  # fmt: skip
+    r = api("POST", f"/{woman.pk}/exams", body)
+    assert r.status_code == 201, r.content
+    (exam,) = api("GET", f"/{woman.pk}/exams").json()
+    assert (exam["aa_scale_base"], exam["aa_scale_severity"]) == ("moderate", "severe")
+    assert {k: exam[k] for k in body if k.startswith("aa_")} == {
+        k: v for k, v in body.items() if k.startswith("aa_")
+    }
+    assert exam["aa_scale_upgrade_reasons"] == [
+        "quality-of-life impact 7/10 (≥6)",
+        "eyebrow or eyelash loss",
+        "inadequate response after 8 months of treatment",
+        "diffuse positive pull test",
+    ]

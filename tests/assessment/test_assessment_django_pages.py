@@ -548,3 +548,15 @@ def test_prior_treatment_details_without_a_date_are_refused_on_that_row(client, 
     assert r.status_code == 400
     assert not MedicalHistory.objects.filter(patient=patient).exists()
     assert "Give the date of the last one" in r.content.decode()
+
+
+def test_the_exam_says_why_the_aa_scale_went_up(client, clinician, patient):
+    services.record_exam(
+        patient, clinician,
+        {"salt_top": 10, "salt_posterior": 0, "salt_right": 0, "salt_left": 0,
+         "aa_brow_or_lash_loss": True},
+    )  # fmt: skip
+    client.force_login(clinician)
+    page = client.get(url(patient)).content.decode()
+    summary = page[page.index('id="exam-summary"') :].split("</dl>")[0]
+    assert "AA Scale moderate, up from mild: eyebrow or eyelash loss" in summary

@@ -240,6 +240,13 @@ class ExamOut(Schema):
     aa_iga: int | None
     aa_scale_base: str
     aa_scale_severity: str
+    # The AA Scale's inputs and what moved it up a level (King 2022).
+    aa_qol_impact: int | None
+    aa_brow_or_lash_loss: bool
+    aa_months_failed_treatment: float | None
+    aa_rapid_loss: bool
+    aa_diffuse_pull_test: bool
+    aa_scale_upgrade_reasons: list[str]
     pull_hairs_pulled: int | None
     pull_hairs_out: int | None
     pull_test_positive: bool | None

@@ -294,6 +294,22 @@ class ScalpExam(models.Model):
         return self.basp_final
 
     @property
+    def aa_scale_upgrade_reasons(self) -> list[str]:
+        """Why the AA Scale went up a level (King 2022), from the inputs stored with it."""
+        if self.salt_score is None or not self.aa_scale_severity:
+            return []
+        return list(
+            scales.aa_scale(
+                self.salt_score,
+                qol_impact=self.aa_qol_impact,
+                brow_or_lash_loss=self.aa_brow_or_lash_loss,
+                months_of_failed_treatment=self.aa_months_failed_treatment,
+                diffuse_positive_pull_test=self.aa_diffuse_pull_test,
+                rapid_loss=self.aa_rapid_loss,
+            ).upgrade_reasons
+        )
+
+    @property
     def trichoscopy_labels(self) -> list[str]:
         return [
             scales.TRICHOSCOPY_SIGNS[c].label
