@@ -534,6 +534,21 @@ class TestPlans:
         )
         assert "sessions_max" in errors
 
+    def test_a_template_interval_is_one_a_plan_can_have(self, man, clinician):
+        """A template's interval of 0.1 weeks was kept and became the interval of every new
+        plan, which a plan typed by hand refuses (0.5–52 weeks) and the follow-up schedule
+        cannot take."""
+        services.ensure_protocol_templates(man.clinic, clinician)
+        tpl = services.clinic_template(man.clinic, "exosome_standard")
+        errors = errors_of(
+            services.update_protocol_template, tpl, clinician, {"interval_weeks_min": 0.1}
+        )
+        assert errors["interval_weeks_min"] == ["Must be at least 0.5 and at most 52."]
+        tpl.refresh_from_db()
+        assert tpl.interval_weeks_min == 2
+        plan = to_plan(man, clinician, "exosome")
+        assert plan.interval_weeks == 2
+
     def test_saving_a_plan_unchanged_writes_no_history(self, man, clinician):
         plan = to_plan(man, clinician, "minoxidil")
         versions = plan.history.count()

@@ -1053,19 +1053,28 @@ def update_protocol_template(
     for f in ("title", "schedule"):
         if f in values and not (isinstance(values[f], str) and values[f].strip()):
             _add(errors, f, "This field is required.")
-    for f, hi in (
-        ("sessions_min", protocols.COURSE_MAX_SESSIONS),
-        ("sessions_max", protocols.COURSE_MAX_SESSIONS),
-        ("interval_weeks_min", protocols.COURSE_INTERVAL_WEEKS[1]),
-        ("interval_weeks_max", protocols.COURSE_INTERVAL_WEEKS[1]),
-        ("maintenance_interval_months", 60),
+    # A template's course becomes a new plan's default: the limits a plan has (an interval
+    # of 0.1 weeks was kept here and given to every new plan, which refuses it when typed).
+    weeks = protocols.COURSE_INTERVAL_WEEKS
+    for f, lo, hi in (
+        ("sessions_min", None, protocols.COURSE_MAX_SESSIONS),
+        ("sessions_max", None, protocols.COURSE_MAX_SESSIONS),
+        ("interval_weeks_min", weeks[0], weeks[1]),
+        ("interval_weeks_max", weeks[0], weeks[1]),
+        ("maintenance_interval_months", None, 60),
     ):
         v = values.get(f, getattr(template, f))
         if v is not None and (
             isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
-            or not 0 < v <= hi
+            or not (v > 0 if lo is None else v >= lo) or v > hi
         ):  # fmt: skip
-            _add(errors, f, f"Must be more than 0 and at most {hi}.")
+            _add(
+                errors,
+                f,
+                f"Must be more than 0 and at most {hi:g}."
+                if lo is None
+                else f"Must be at least {lo:g} and at most {hi:g}.",
+            )
     values = {k: v.strip() if isinstance(v, str) else v for k, v in values.items()}
     if not errors and all(getattr(template, f) == v for f, v in values.items()):
         return template  # nothing changed: no history entry, no audit line
