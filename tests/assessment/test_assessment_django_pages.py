@@ -560,3 +560,30 @@ def test_the_exam_says_why_the_aa_scale_went_up(client, clinician, patient):
     page = client.get(url(patient)).content.decode()
     summary = page[page.index('id="exam-summary"') :].split("</dl>")[0]
     assert "AA Scale moderate, up from mild: eyebrow or eyelash loss" in summary
+
+
+def test_a_plan_says_when_the_diagnosis_changed_after_it_was_accepted(client, clinician, patient):
+    """An exosome plan accepted for androgenetic alopecia stayed "Current plan", consented
+    and ready for sessions, after the diagnosis was revised to alopecia areata (for which
+    the proposals are a referral), with nothing on the page to say so."""
+    from tests.builders import exosome_plan
+
+    plan = exosome_plan(patient, clinician)
+    client.force_login(clinician)
+    card = _plan_card(client.get(url(patient)).content.decode(), plan)
+    assert "The diagnosis was changed" not in card
+    services.record_diagnosis(patient, clinician, {"condition": "aa_patchy"})
+    card = _plan_card(client.get(url(patient)).content.decode(), plan)
+    assert (
+        "The diagnosis was changed to Alopecia areata, patchy after this plan was accepted "
+        "for Androgenetic alopecia, male pattern" in card
+    )
+    # A restaging of the same condition is no new diagnosis for the plan.
+    services.record_diagnosis(patient, clinician, {"condition": "aga_male", "stage": "IV"})
+    card = _plan_card(client.get(url(patient)).content.decode(), plan)
+    assert "The diagnosis was changed" not in card
+
+
+def _plan_card(page: str, plan) -> str:
+    card = page[page.index(f'id="plan-{plan.pk}"') :]
+    return card[: card.index("</dl>")]

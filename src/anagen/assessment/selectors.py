@@ -174,6 +174,9 @@ class PlanCard:
     # Treatments of the plan that the latest screening BLOCKs with no clinician override
     # (a later history or a stricter rule): the plan was accepted before that.
     blocked: list[str] = field(default_factory=list)
+    # The latest diagnosis, where it names another condition than the one the plan was
+    # accepted for (a plan for androgenetic alopecia after a revision to alopecia areata).
+    diagnosis_changed: Diagnosis | None = None
 
     @property
     def consented(self) -> bool:
@@ -243,6 +246,12 @@ def consultation(patient: Patient) -> Consultation:
     blocked_now = set(c.blocked_modalities)
     for plan in active_plans(patient):
         card = PlanCard(plan, blocked=[m for m in plan.modalities if m in blocked_now])
+        if (
+            c.diagnosis is not None
+            and plan.diagnosis is not None
+            and c.diagnosis.condition != plan.diagnosis.condition
+        ):
+            card.diagnosis_changed = c.diagnosis
         for m in plan.modalities:
             live = [x for x in plan.consents.all() if x.modality == m and not x.withdrawn]
             card.consent_rows.append(
