@@ -185,7 +185,7 @@ def test_block_case_refuses_the_plan_until_overridden_with_a_reason(
     assert "Blocked by screening: Exosome / EV injections" in page  # words, not the code
 
     r = client.post(url(woman, "plans/"), {"proposal_key": "exosome"})
-    assert r.status_code == 400 and "BLOCKed by screening" in r.content.decode()
+    assert r.status_code == 400 and "Screening BLOCKs exosome" in r.content.decode()
     assert not TreatmentPlan.objects.exists()
 
     r = client.post(url(woman, "screening/override/"), {"modality": "exosome", "reason": "no"})

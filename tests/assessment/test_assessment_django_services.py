@@ -156,8 +156,14 @@ class TestScreening:
         assert "modality" in errors_of(
             services.override_block, scr, clinician, "lllt_x", "Reason long enough here"
         )
+        assert errors_of(
+            services.override_block, scr, clinician, "lllt", "Reason long enough here"
+        )["modality"] == ["This screening does not BLOCK low-level laser therapy."]
         row = services.override_block(scr, clinician, "exosome", "Delivered last week; checked.")
         assert row.rule_ids == ["EXO-PREGNANCY"]
+        assert errors_of(
+            services.override_block, scr, clinician, "exosome", "Delivered last week; checked."
+        )["modality"] == ["The BLOCK of exosome / EV injections is already overridden."]
         assert row.history.first().history_user == clinician
 
 
@@ -491,7 +497,10 @@ class TestPlans:
         services.record_exam(man, clinician, {"norwood_hamilton": "III"})
         services.record_diagnosis(man, clinician, {"condition": "aga_male"})
         errors = errors_of(services.accept_plan, man, clinician, {"proposal_key": "exosome"})
-        assert "BLOCK" in errors["proposal_key"][0]
+        assert errors["proposal_key"] == [
+            "Screening BLOCKs exosome / EV injections; a clinician must override the BLOCK "
+            "with a written reason before this plan can be accepted."
+        ]
         assert not TreatmentPlan.objects.exists()
         scr = Screening.objects.get()
         services.override_block(scr, clinician, "exosome", "In remission per oncology letter.")

@@ -124,7 +124,7 @@ def test_a_block_stops_the_exosome_plan_until_a_clinician_overrides_it(page):
     assert "Blocked by screening: Exosome / EV injections" in proposal.inner_text()
     proposal.get_by_role("button", name="Accept: Exosome / EV injections (investigational)").click()
     # The refusal comes back from the server (the notice above was there before the click).
-    page.locator("#proposal-exosome").get_by_text(re.compile("is BLOCKed by screening")).wait_for()
+    page.locator("#proposal-exosome").get_by_text(re.compile("Screening BLOCKs exosome")).wait_for()
     assert not TreatmentPlan.objects.filter(patient=patient).exists()
 
     page.get_by_text("Override a BLOCK").click()

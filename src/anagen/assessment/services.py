@@ -483,9 +483,11 @@ def override_block(
     if modality not in screening.MODALITIES:
         _add(errors, "modality", f"Unknown modality {modality!r}.")
     elif screening_row.outcome(modality) != "BLOCK":
-        _add(errors, "modality", f"{modality} is not blocked by this screening.")
+        what = in_sentence(MODALITY_LABELS.get(modality, modality))
+        _add(errors, "modality", f"This screening does not BLOCK {what}.")
     elif ScreeningOverride.objects.filter(screening=screening_row, modality=modality).exists():
-        _add(errors, "modality", f"The {modality} BLOCK is already overridden.")
+        what = in_sentence(MODALITY_LABELS.get(modality, modality))
+        _add(errors, "modality", f"The BLOCK of {what} is already overridden.")
     if len(reason) < MIN_REASON_CHARS:
         _add(errors, "reason", f"Write the clinical reason (at least {MIN_REASON_CHARS} chars).")
     latest = Screening.objects.filter(patient=screening_row.patient).order_by("-created_at", "-id")
@@ -1388,8 +1390,8 @@ def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> Treatment
             _add(
                 errors,
                 "proposal_key",
-                f"{m} is BLOCKed by screening; a clinician must override the BLOCK with a "
-                "written reason before this plan can be accepted.",
+                f"Screening BLOCKs {in_sentence(MODALITY_LABELS.get(m, m))}; a clinician "
+                "must override the BLOCK with a written reason before this plan can be accepted.",
             )
         for t in chosen.inactive_templates:
             _add(errors, "proposal_key", f"The clinic has switched off template {t}.")
