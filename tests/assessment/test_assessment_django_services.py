@@ -770,6 +770,28 @@ class TestExamAndDiagnosisDatesBeforeBirth:
 
 
 class TestDiagnosisStages:
+    @pytest.mark.parametrize(
+        ("typed", "stored"),
+        [("Norwood IIIv", "IIIv"), ("Norwood III", "III"), ("Norwood–Hamilton IV", "IV"),
+         ("Norwood-Hamilton IIIa", "IIIa"), ("BASP M2F1V2", "M2F1V2")],
+    )  # fmt: skip
+    def test_a_stage_typed_after_its_scale_name_is_stored_as_its_code(
+        self, man, clinician, typed, stored
+    ):
+        """The stage may be typed after its scale's name, as the page shows it ("Norwood–
+        Hamilton IV"); "Norwood III" was refused as longer than 10 characters, the stored
+        code's length, and the page's own "Norwood–Hamilton" was not read as a scale."""
+        row = services.record_diagnosis(man, clinician, {"condition": "aga_male", "stage": typed})
+        assert row.stage == stored
+
+    def test_a_free_text_stage_is_at_most_what_is_stored(self, man, clinician):
+        errors = errors_of(
+            services.record_diagnosis, man, clinician,
+            {"condition": "other", "label": "Traction alopecia", "icd10_code": "L65.8",
+             "stage": "frontal band"},
+        )  # fmt: skip
+        assert errors["stage"] == ["At most 10 characters (e.g. III, IIIv, I, M2V1)."]
+
     @pytest.mark.parametrize("stage", ["S0", "s3", "S5", "SALT S4", ""])
     def test_alopecia_areata_takes_a_salt_band_or_nothing(self, man, clinician, stage):
         row = services.record_diagnosis(man, clinician, {"condition": "aa_patchy", "stage": stage})

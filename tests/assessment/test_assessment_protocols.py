@@ -184,6 +184,8 @@ class TestStageCode:
             ("aga_female", "Sinclair 3", "female", "3"),
             ("aga_male", "Norwood IIIv", "male", "IIIv"),
             ("aga_male", "NH IV", "male", "IV"),
+            ("aga_male", "Norwood–Hamilton IV", "male", "IV"),
+            ("aga_male", "norwood hamilton: IIIa", "male", "IIIa"),
             ("aga_male", "", "male", ""),
         ],
     )

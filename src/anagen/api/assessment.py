@@ -261,7 +261,7 @@ class ExamOut(Schema):
 
 class DiagnosisIn(InputSchema):
     condition: str = Field(max_length=20)
-    stage: str = Field("", max_length=10)
+    stage: str = Field("", max_length=30, description="The code, alone or after the scale's name")
     diagnosed_on: date | None = None
     label: str = Field("", max_length=200, description="Only for condition 'other'")
     icd10_code: str = Field("", max_length=10, description="Only for condition 'other'")

@@ -390,7 +390,7 @@ class DiagnosisForm(forms.Form):
     )
     stage = forms.CharField(
         required=False,
-        max_length=10,
+        max_length=30,
         help_text="Norwood (e.g. IIIv), Ludwig (I–III), Sinclair (1–5) or BASP (M2V1); "
         "empty = from the latest exam.",
     )

@@ -159,7 +159,10 @@ class _Stage:
 
 # A stage may name its scale ("Ludwig II", "NH IIIv"); the name must agree with how the
 # grade is read for this diagnosis (a female-pattern "III" is Ludwig).
-_SCALE_PREFIX = re.compile(r"^(ludwig|sinclair|norwood|nh|basp)\b[\s:.-]*(\S.*)$", re.IGNORECASE)
+# "Norwood–Hamilton" is how the pages name the scale, so it is read as typed or pasted.
+_SCALE_PREFIX = re.compile(
+    r"^(ludwig|sinclair|norwood(?:[\s–-]*hamilton)?|nh|basp)\b[\s:.-]*(\S.*)$", re.IGNORECASE
+)
 
 
 def reads_female_scales(sex: str, female_pattern: bool | None) -> bool:
@@ -194,7 +197,8 @@ def _parse_stage(
     female = reads_female_scales(sex, female_pattern)
     named = _SCALE_PREFIX.match(text)
     if named:
-        scale = {"nh": "norwood"}.get(named[1].lower(), named[1].lower())
+        name = named[1].lower()
+        scale = "norwood" if name == "nh" or name.startswith("norwood") else name
         parsed = _parse_stage(named[2], sex, group, female_pattern)
         if parsed.scale != scale:
             raise scales.ScaleError(

@@ -55,6 +55,10 @@ MAX_HISTORY_AGE_DAYS = 365
 # elsewhere (treatments.MAX_TEXT). 50,000 characters of notes were stored and shown.
 MAX_TEXT_CHARS = 5000
 MAX_SIGNATURE_BYTES = 300_000
+# A diagnosis's stage is stored as its scale's code (Diagnosis.stage); it may be typed after
+# the scale's name, as the pages show it ("Norwood–Hamilton IIIv").
+MAX_STAGE_CHARS = 10
+MAX_STAGE_TYPED_CHARS = 30
 MAX_SIGNATURE_SIDE_PX = 2000
 
 # coding.py leaves code-system versions to the deployment (REFERENCE.md states none).
@@ -879,8 +883,8 @@ def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diag
     # Norwood otherwise, whatever the sex; proposals() reads the stored code the same way.
     female_pattern = key in coding.FEMALE_PATTERN
     from_exam = False
-    if len(stage) > 10:
-        _add(errors, "stage", "At most 10 characters (e.g. III, IIIv, I, M2V1).")
+    if len(stage) > MAX_STAGE_TYPED_CHARS:
+        _add(errors, "stage", f"At most {MAX_STAGE_TYPED_CHARS} characters (e.g. IIIv, Ludwig II).")
     else:
         if not stage and exam is not None and dx.group == "aga":
             # The exam's stage, named by the scale it was recorded on, unless the clinician
@@ -899,6 +903,8 @@ def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diag
                     "Ludwig (I–III) or Sinclair (1–5), or BASP",
                 )
             stage = protocols.stage_code(key, stage or None, sex, female_pattern=female_pattern)
+            if len(stage) > MAX_STAGE_CHARS:  # a free-text stage ("other") is stored as typed
+                _add(errors, "stage", "At most 10 characters (e.g. III, IIIv, I, M2V1).")
         except scales.ScaleError as exc:
             _add(
                 errors,
