@@ -587,3 +587,12 @@ def test_a_plan_says_when_the_diagnosis_changed_after_it_was_accepted(client, cl
 def _plan_card(page: str, plan) -> str:
     card = page[page.index(f'id="plan-{plan.pk}"') :]
     return card[: card.index("</dl>")]
+
+
+def test_the_override_form_names_the_treatments_in_words(client, clinician, patient):
+    services.record_history(patient, clinician, {"malignancy": "active"})
+    client.force_login(clinician)
+    page = client.get(url(patient)).content.decode()
+    form = page[page.index('id="id_modality"') :].split("</select>")[0]
+    assert '<option value="prp">Platelet-rich plasma</option>' in form
+    assert '<option value="lllt">Low-level laser therapy</option>' in form

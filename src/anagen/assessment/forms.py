@@ -283,7 +283,9 @@ class ScreenAgainForm(forms.Form):
 
 
 class OverrideForm(forms.Form):
-    modality = forms.ChoiceField(choices=[(m, m) for m in screening.MODALITIES])
+    modality = forms.ChoiceField(
+        choices=[(m, MODALITY_LABELS[m]) for m in screening.MODALITIES], label="Treatment"
+    )
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         label="Clinical reason for overriding the BLOCK",
