@@ -596,3 +596,16 @@ def test_the_override_form_names_the_treatments_in_words(client, clinician, pati
     form = page[page.index('id="id_modality"') :].split("</select>")[0]
     assert '<option value="prp">Platelet-rich plasma</option>' in form
     assert '<option value="lllt">Low-level laser therapy</option>' in form
+
+
+def test_an_allergy_with_its_reaction_in_brackets_stays_one_allergy(client, clinician, patient):
+    """ "Penicillin (rash, hives)" was split at its comma into "Penicillin (rash" and
+    "hives)"; a comma between substances still separates them."""
+    client.force_login(clinician)
+    r = client.post(
+        url(patient, "history/"),
+        {**HISTORY, "allergies": "Penicillin (rash, hives)\nlatex, nickel"},
+    )
+    assert r.status_code == 302
+    history = MedicalHistory.objects.get(patient=patient)
+    assert history.allergies == ["Penicillin (rash, hives)", "latex", "nickel"]

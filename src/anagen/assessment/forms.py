@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -169,7 +170,13 @@ class HistoryForm(forms.Form):
             for c in MEDICATION_ORDER
             if d.get(f"med_{c}")
         ]
-        allergies = [a.strip() for a in d["allergies"].replace(",", "\n").splitlines()]
+        # One per line, or separated by commas outside brackets ("penicillin (rash, hives)"
+        # is one allergy with its reaction).
+        allergies = [
+            a.strip()
+            for line in d["allergies"].splitlines()
+            for a in re.split(r",(?![^()]*\))", line)
+        ]
         return {
             "recorded_on": d["recorded_on"],
             "conditions": d["conditions"],
