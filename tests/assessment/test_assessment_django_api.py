@@ -66,7 +66,7 @@ def test_full_flow_through_the_api(api, woman):
     assert r.status_code == 201, r.json()
     assert r.json()["version"] == 1 and r.json()["answered_on"]["allergies"] == TODAY
     screening = api("GET", f"/{p}/screening").json()
-    assert screening["ruleset_version"] == "2026.12-3" and screening["current"] is True
+    assert screening["ruleset_version"] == "2026.12-4" and screening["current"] is True
     assert screening["result"]["modalities"]["exosome"]["outcome"] == "OK"
 
     r = api("POST", f"/{p}/exams", {"ludwig": "II", "sinclair": 3, "trichoscopy_signs":
@@ -193,7 +193,7 @@ def test_nested_plan_of_another_patient_is_404(api, woman, clinic_a, clinician, 
 
 def test_rules_endpoint_and_clinic_override(api):
     rules = api("GET", "/rules").json()
-    assert rules["ruleset_version"] == "2026.12-3" and len(rules["rules"]) == 67
+    assert rules["ruleset_version"] == "2026.12-4" and len(rules["rules"]) == 67
     r = api(
         "POST",
         "/rules/overrides",
@@ -205,7 +205,7 @@ def test_rules_endpoint_and_clinic_override(api):
         },
     )
     assert r.status_code == 201
-    assert api("GET", "/rules").json()["ruleset_version"] == "2026.12-3+1ov"
+    assert api("GET", "/rules").json()["ruleset_version"] == "2026.12-4+1ov"
     r = api("POST", "/rules/overrides", {"rule_id": "EXO-PREGNANCY", "action": "disable",
                                          "reason": "Would like to treat anyway."})  # fmt: skip
     assert r.status_code == 400 and "locked" in r.json()["detail"]

@@ -92,7 +92,7 @@ def test_a_corrected_date_of_birth_that_makes_the_patient_a_minor_makes_it_stale
 
 
 def test_a_screening_under_a_clinic_override_stays_current_while_nothing_changes(man, clinician):
-    """The stored version then reads "2026.12-3+1ov"; it is still the same rules."""
+    """The stored version then reads "2026.12-4+1ov"; it is still the same rules."""
     raise_keloid_to_block(man.clinic, clinician)
     scr = screened(man, clinician, keloid=True)
     assert scr.ruleset_version.endswith("+1ov")

@@ -74,7 +74,7 @@ class TestHistory:
         history = services.record_history(man, clinician, healthy_history())
         screening = Screening.objects.get(patient=man)
         assert screening.medical_history == history
-        assert screening.ruleset_version == "2026.12-3"
+        assert screening.ruleset_version == "2026.12-4"
         assert screening.outcome("exosome") == "OK"
 
     @pytest.mark.parametrize(
@@ -130,7 +130,7 @@ class TestScreening:
         services.record_history(man, clinician, healthy_history(malignancy="past"))
         scr = Screening.objects.get()
         assert scr.outcome("exosome") == "BLOCK"
-        assert scr.ruleset_version == "2026.12-3+1ov"
+        assert scr.ruleset_version == "2026.12-4+1ov"
         assert scr.rule_overrides[0]["rule_id"] == "EXO-MALIGNANCY-PAST"
 
     def test_locked_rule_cannot_be_weakened(self, man, clinician):

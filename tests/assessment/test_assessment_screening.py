@@ -550,3 +550,25 @@ def test_docs_list_every_rule():
     text = render_rules_markdown()
     for r in RULES.rules:
         assert f"| {r.id} |" in text
+
+
+@pytest.mark.parametrize("sex", ["other", "unknown"])
+def test_an_unrecorded_pregnancy_is_asked_of_everyone_not_recorded_as_male(sex):
+    """The WARN "pregnancy or breastfeeding not recorded" fired for women only: an intersex
+    patient, or one whose sex at birth is not recorded, aged 30 and never asked, screened OK
+    for exosome, PRP and minoxidil, which pregnancy BLOCKs."""
+    result = sc.screen(history(sex=sex, age=30), on=ON)
+    for modality, rule_id in (
+        ("exosome", "EXO-PREGNANCY-UNKNOWN"),
+        ("prp", "PRP-PREGNANCY-UNKNOWN"),
+        ("minoxidil", "MIN-PREGNANCY-UNKNOWN"),
+    ):
+        assert [f.rule_id for f in result.modalities[modality].findings] == [rule_id]
+    assert (
+        sc.screen(history(sex=sex, age=30, pregnant=False, lactating=False), on=ON).outcome(
+            "exosome"
+        )
+        == "OK"
+    )
+    assert sc.screen(history(sex=sex, age=60), on=ON).outcome("exosome") == "OK"
+    assert sc.screen(history(age=30), on=ON).outcome("exosome") == "OK"  # a man is not asked

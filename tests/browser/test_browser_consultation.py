@@ -53,7 +53,7 @@ def test_clinician_walks_one_patient_from_history_to_signed_consent(page, screen
     page.get_by_label("Allergies").fill("latex")
     page.get_by_role("button", name="Save history and screen").click()
     page.locator('#screen-exosome[data-outcome="OK"]').wait_for()
-    assert "2026.12-3" in page.locator("#step-screening").inner_text()
+    assert "2026.12-4" in page.locator("#step-screening").inner_text()
 
     # 3. Exam: an impossible SALT region is a field error and stores nothing.
     page.get_by_label("Norwood–Hamilton").select_option("III")
