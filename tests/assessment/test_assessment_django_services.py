@@ -1064,3 +1064,16 @@ def test_a_diagnosis_names_its_stage_with_the_scale(
         patient, clinician, {"condition": condition, "stage": stage, "diagnosed_on": TODAY}
     )
     assert dx.named_stage == named
+
+
+def test_a_plan_without_a_procedure_is_not_shown_as_signed(man, clinician):
+    """A finasteride prescription alone has no consent form here; the consent step read
+    "signed" although the patient had signed nothing."""
+    from anagen.assessment import selectors
+
+    to_plan(man, clinician, "finasteride")
+    step = {s.key: s for s in selectors.consultation(man).steps}["consent"]
+    assert step.done and step.summary == "none needed (no procedure)"
+    services.accept_plan(man, clinician, {"proposal_key": "minoxidil"})
+    step = {s.key: s for s in selectors.consultation(man).steps}["consent"]
+    assert not step.done and step.summary == ""

@@ -264,6 +264,11 @@ def consultation(patient: Patient) -> Consultation:
         c.plans.append(card)
     c.plan = c.plans[0].plan if c.plans else None
     consented = bool(c.plans) and all(card.fully_consented for card in c.plans)
+    # A plan without a procedure (a prescription, a referral) has nothing to sign here.
+    needs_consent = any(card.consent_rows for card in c.plans)
+    consent_summary = (
+        ("signed" if needs_consent else "none needed (no procedure)") if consented else ""
+    )
     worst = ""
     if scr is not None:
         outcomes = [r["outcome"] for r in scr.result["modalities"].values()]
@@ -279,7 +284,6 @@ def consultation(patient: Patient) -> Consultation:
              c.diagnosis.label if c.diagnosis else ""),
         Step("plan", "Plan", c.plan is not None,
              "; ".join(card.plan.title for card in c.plans)),
-        Step("consent", "Consent", consented,
-             "signed" if consented else ""),
+        Step("consent", "Consent", consented, consent_summary),
     ]  # fmt: skip
     return c
