@@ -103,7 +103,8 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
     ),
     "lot.receive": (
         frozenset({Role.QUALITY}),
-        "Receive a lot and enter or import its certificate of analysis",
+        "Receive a lot, correct its receipt details, and enter or import its certificate of "
+        "analysis",
     ),
     "lot.release": (
         frozenset({Role.QUALITY}),
@@ -235,7 +236,9 @@ PERMISSION_ACTIONS: dict[str, str] = {
     "protocol.manage": "editing protocol templates, consent texts and screening rules",
     "product.view": "seeing products, lots, certificates of analysis, stock and cold chain",
     "product.manage": "editing products, storage locations and release specifications",
-    "lot.receive": "receiving lots and entering certificates of analysis",
+    "lot.receive": (
+        "receiving lots, correcting their receipt details and entering certificates of analysis"
+    ),
     "lot.release": "releasing or rejecting lots",
     "coldchain.record": "recording temperatures and wasted vials",
     "coldchain.void": "voiding temperature readings",

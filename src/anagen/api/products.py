@@ -201,6 +201,26 @@ class LotReasonIn(InputSchema):
     reason: str = Field("", max_length=2000)
 
 
+class LotCorrectionIn(InputSchema):
+    lot_number: str | None = Field(None, min_length=1, max_length=60)
+    expiry_date: date | None = None
+    quantity_received: int | None = Field(None, ge=1, le=100_000)
+    supplier_notes: str | None = Field(None, max_length=5000)
+    reason: str = Field(
+        "", max_length=2000, description="why (at least 10 characters); kept in the history"
+    )
+
+
+class LotCorrectedOut(LotDetailOut):
+    changes: list[str] = Field(
+        description="what changed, old → new ('expiry date 2027-01-31 → 2027-03-31'); "
+        "empty when nothing did"
+    )
+    warnings: list[str] = Field(
+        description="patients who received vials after a corrected, earlier expiry"
+    )
+
+
 class ExcursionDecisionIn(InputSchema):
     decision: str = Field("", description="accept or reject")
     reason: str = Field("", max_length=2000)
@@ -531,6 +551,20 @@ def import_lots(request: ClinicRequest):
 @router.get("/lots/{int:lot_id}", response=LotDetailOut, auth=guard("product.view"))
 def get_lot(request: ClinicRequest, lot_id: int):
     return _detail(_lot(request, lot_id))
+
+
+@router.post(
+    "/lots/{int:lot_id}/correct",
+    response=LotCorrectedOut,
+    summary="Correct a lot's receipt details (lot number, expiry, vials received, notes)",
+    auth=guard("lot.receive"),
+)
+def correct_lot(request: ClinicRequest, lot_id: int, payload: LotCorrectionIn):
+    lot = _lot(request, lot_id)
+    values = payload.dict(exclude_none=True)
+    reason = values.pop("reason", "")
+    done = services.correct_lot(lot, request.user, reason=reason, **values)
+    return {**_detail(lot), "changes": done.changes, "warnings": done.warnings}
 
 
 @router.put(

@@ -173,6 +173,26 @@ class ReceiveLotForm(forms.Form):
         ).queryset = StorageLocation.objects.filter(clinic=clinic, is_active=True)
 
 
+class LotCorrectionForm(forms.Form):
+    """Correct what was entered at receipt (services.correct_lot), opened with the lot's
+    values; the reason goes into the lot's history."""
+
+    lot_number = forms.CharField(max_length=60)
+    expiry_date = forms.DateField(widget=DateInput())
+    quantity_received = forms.IntegerField(label="Vials received", min_value=1, max_value=100_000)
+    supplier_notes = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000
+    )
+    reason = forms.CharField(
+        label="Reason for the correction",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        min_length=10,
+        max_length=2000,
+        help_text="At least 10 characters (e.g. “expiry typed 2027-01-31; the label says "
+        "2027-03-31”); kept in the lot's history.",
+    )
+
+
 CATEGORY_CHOICES = [("", "— not reported —"), ("positive", "Positive"), ("negative", "Negative")]
 CONFORMS_CHOICES = [
     ("", "— not reported —"),

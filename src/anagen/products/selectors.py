@@ -202,6 +202,16 @@ def decisions_of(lot: Lot) -> list:
     return list(lot.decisions.select_related("decided_by", "spec"))
 
 
+def corrections_of(lot: Lot) -> list:
+    """The corrections of the lot's receipt details (services.correct_lot), newest first:
+    history rows whose reason names what changed, old → new, and why."""
+    return list(
+        lot.history.filter(history_change_reason__startswith="corrected (")
+        .select_related("history_user")
+        .order_by("-history_date", "-history_id")
+    )
+
+
 DASHBOARD_RECALLS_LISTED = 5
 
 

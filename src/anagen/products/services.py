@@ -603,6 +603,7 @@ def _check_lot_fields(
     quantity: Any,
     location: StorageLocation | None,
     received_on: date,
+    exclude_lot: Lot | None = None,
 ) -> str:
     errors: dict[str, list[str]] = {}
     if product is None or product.clinic_id != clinic.pk:
@@ -621,9 +622,10 @@ def _check_lot_fields(
         ]
     elif product is not None:
         # Case-insensitive: "uc-2605-h" and "UC-2605-H" are the same lot on the vial label.
-        clash = Lot.objects.filter(
-            clinic=clinic, product=product, lot_number__iexact=lot_number
-        ).first()
+        others = Lot.objects.filter(clinic=clinic, product=product, lot_number__iexact=lot_number)
+        if exclude_lot is not None:  # a correction: the lot's own number is no clash
+            others = others.exclude(pk=exclude_lot.pk)
+        clash = others.first()
         if clash is not None:
             errors["lot_number"] = [
                 f"Lot {clash.lot_number} of this product has already been received"
@@ -755,6 +757,127 @@ def receive_lot(
     if storage_location is not None:
         lot.refresh_from_db()
     return lot
+
+
+# What a correction may change, by field, as the lot page and the API name it.
+CORRECTABLE_FIELDS = {
+    "lot_number": "lot number",
+    "expiry_date": "expiry date",
+    "quantity_received": "vials received",
+    "supplier_notes": "supplier notes",
+}
+
+
+@dataclass(frozen=True)
+class LotCorrection:
+    """A correction of a lot's receipt details: what changed (old → new, in words) and what
+    the user must know about it (vials already given after a corrected expiry)."""
+
+    lot: Lot
+    changes: list[str]
+    warnings: list[str]
+
+    @property
+    def message(self) -> str:
+        if not self.changes:
+            return "Nothing was changed."
+        return " ".join([f"Lot {self.lot.lot_number} corrected: {'; '.join(self.changes)}."]
+                        + self.warnings)  # fmt: skip
+
+
+def correct_lot(lot: Lot, user: User, *, reason: str, **values: Any) -> LotCorrection:
+    """Correct what was entered at receipt (a typo in the lot number, the expiry date or the
+    vial count, the supplier's notes), with a reason, in the lot's history.
+
+    The receipt's checks apply again (the expiry date against the day of receipt). Limits:
+    the vials received never fall below those already drawn for patients or wasted; the lot
+    number stays the one the certificate of analysis states; the product and the storage
+    location are not corrected here (a lot of the wrong product is rejected and received
+    again; a move is not a correction). Usability and the dashboard follow the new expiry
+    at once (they are worked out from it); vials given after a corrected, earlier expiry
+    are named, to be followed up."""
+    if not allowed(_role(user, lot.clinic), "lot.receive"):
+        raise _fail("__all__", "Only a quality user of this clinic may correct a lot.")
+    unknown = sorted(set(values) - set(CORRECTABLE_FIELDS))
+    if unknown:
+        raise _fail(unknown[0], "This cannot be corrected here.")
+    reason = _reason(reason)
+    with transaction.atomic():
+        locked = _lock(lot)
+        lot_number = values.get("lot_number", locked.lot_number)
+        expiry = values.get("expiry_date", locked.expiry_date)
+        received = values.get("quantity_received", locked.quantity_received)
+        errors: dict[str, list[str]] = {}
+        try:
+            number = _check_lot_fields(
+                locked.clinic, locked.product, lot_number, expiry, received, None,
+                timezone.localdate(locked.received_at), exclude_lot=locked,
+            )  # fmt: skip
+        except ProductError as exc:
+            errors = {k: v for k, v in exc.errors.items() if k != "product"}
+            number = printed_code((lot_number or "").strip())
+        coa = CertificateOfAnalysis.objects.filter(lot=locked).first()
+        if (
+            "lot_number" not in errors
+            and coa is not None
+            and coa.certificate_lot_number
+            and not lotnumbers.same_lot_number(coa.certificate_lot_number, number)
+        ):
+            errors["lot_number"] = [
+                f"The certificate of analysis is for lot {coa.certificate_lot_number}: the lot "
+                "number must stay the one the certificate states."
+            ]
+        used = locked.quantity_received - locked.quantity_on_hand
+        if "quantity_received" not in errors and received < used:
+            errors["quantity_received"] = [
+                f"{used} vial(s) of this lot were already drawn for patients or wasted: "
+                f"it cannot have received fewer than {used}."
+            ]
+        if errors:
+            raise ProductError(errors)
+        notes = values.get("supplier_notes", locked.supplier_notes)
+        notes = (notes or "").strip()
+        changes = []
+        if number != locked.lot_number:
+            changes.append(f"lot number {locked.lot_number} → {number}")
+        if expiry != locked.expiry_date:
+            changes.append(f"expiry date {locked.expiry_date:%Y-%m-%d} → {expiry:%Y-%m-%d}")
+        if received != locked.quantity_received:
+            changes.append(f"vials received {locked.quantity_received} → {received}")
+        if notes != locked.supplier_notes:
+            changes.append("supplier notes")
+        if not changes:
+            return LotCorrection(locked, [], [])
+        warnings = []
+        late = (
+            VialDraw.objects.given()
+            .filter(lot=locked, drawn_on__gt=expiry)
+            .values("patient_id")
+            .distinct()
+            .count()
+        )
+        if late and expiry < locked.expiry_date:
+            who = "1 patient" if late == 1 else f"{late} patients"
+            warnings.append(
+                f"{who} received vials of it after {expiry:%Y-%m-%d}, the corrected expiry: "
+                "trace the lot and follow them up."
+            )
+        locked.lot_number = number
+        locked.expiry_date = expiry
+        locked.quantity_on_hand = received - used
+        locked.quantity_received = received
+        locked.supplier_notes = notes
+        try:
+            with transaction.atomic():
+                save_with_history(locked, user, f"corrected ({'; '.join(changes)}): {reason}")
+        except IntegrityError as exc:
+            raise _fail("lot_number", f"Lot {number} of this product exists already.") from exc
+    return LotCorrection(locked, changes, warnings)
+
+
+def _role(user: User, clinic: Clinic) -> str | None:
+    m = Membership.objects.filter(user=user, clinic=clinic, is_active=True).first()
+    return None if m is None else m.role
 
 
 def add_supplier_document(

@@ -8,6 +8,7 @@ urlpatterns = [
     path("lots/receive/", views.lot_receive, name="receive"),
     path("lots/import/", views.lot_import, name="import"),
     path("lots/<int:lot_id>/", views.lot_detail, name="lot"),
+    path("lots/<int:lot_id>/correct/", views.lot_correct, name="correct"),
     path("lots/<int:lot_id>/coa/", views.coa_edit, name="coa"),
     path("lots/<int:lot_id>/coa.pdf", views.coa_pdf, name="coa_pdf"),
     path(

@@ -26,6 +26,7 @@ from anagen.products.forms import (
     ExcursionDecisionForm,
     LocationForm,
     LoggerUploadForm,
+    LotCorrectionForm,
     LotFilterForm,
     ProductEditForm,
     ReadingForm,
@@ -139,6 +140,7 @@ def _lot_page(
         "override": selectors.pending_override(lot),
         "excursions": excursions,
         "decisions": selectors.decisions_of(lot),
+        "corrections": selectors.corrections_of(lot),
         "documents": list(lot.documents.all()),
         "usable_problems": services.usability_problems(lot, timezone.localdate()),
         # A failed safety test: no override is offered, since none could be approved.
@@ -190,6 +192,35 @@ def lot_receive(request: ClinicRequest) -> HttpResponse:
                 messages.error(request, blocked)
             return redirect("products:coa", lot_id=lot.pk)
     return render(request, "products/lot_receive.html", {"form": form}, status=_status(request))
+
+
+@require_permission("lot.receive")
+@require_http_methods(["GET", "POST"])
+def lot_correct(request: ClinicRequest, lot_id: int) -> HttpResponse:
+    """Correct the lot's receipt details (a typo), with a reason kept in its history."""
+    lot = selectors.get_lot(request.clinic, lot_id)
+    initial = {name: getattr(lot, name) for name in services.CORRECTABLE_FIELDS}
+    form = LotCorrectionForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        reason = data.pop("reason")
+        try:
+            done = services.correct_lot(lot, request.user, reason=reason, **data)
+        except services.ProductError as exc:
+            _apply_errors(form, exc)
+        else:
+            if done.warnings:
+                messages.warning(request, done.message)
+            else:
+                messages.success(request, done.message)
+            return redirect("products:lot", lot_id=lot.pk)
+    context = {
+        "form": form,
+        "lot": lot,
+        "corrections": selectors.corrections_of(lot),
+        "given": selectors.stock_of(lot).drawn,
+    }
+    return render(request, "products/lot_correct.html", context, status=_status(request))
 
 
 @require_permission("lot.receive")
