@@ -116,3 +116,42 @@ def test_expired_lots_with_vials_on_hand_are_counted_for_taking_out_of_stock(
     assert list(on_hand) == [used_lot]
     type(used_lot).objects.filter(pk=used_lot.pk).update(quantity_on_hand=0)
     assert "0 expired with vials on hand" in card(client)  # nothing left to take out
+
+
+def test_rejected_lots_with_vials_on_hand_are_flagged_for_destruction_or_return(
+    client, quality, used_lot
+):
+    """A rejected lot with 8 vials left in the freezer was on no list: the dashboard flagged
+    only expired lots in stock."""
+    client.force_login(quality)
+    assert "0 rejected with vials on hand" in card(client)
+    services.reject_lot(used_lot, quality, "Manufacturer reported a sterility failure")
+    text = card(client)
+    assert (
+        "1 rejected with vials on hand</a></strong> · destroy or return them to the supplier "
+        "and record them as waste to take them out of stock" in text
+    )
+    assert f'href="{reverse("products:lots")}?state=rejected_on_hand"' in text
+    today = timezone.localdate()
+    listed = selectors.filter_lots(
+        used_lot.clinic, state="rejected_on_hand", today=today, warning_days=60
+    )
+    assert list(listed) == [used_lot]
+    lot_page = client.get(reverse("products:lot", args=[used_lot.pk])).content.decode()
+    assert "Rejected with 8 vials on hand: destroy or return them to the supplier" in lot_page
+    services.record_waste(used_lot, quality, 8, "Returned to the supplier for destruction")
+    assert "0 rejected with vials on hand" in card(client)  # nothing left to take out
+    assert (
+        'id="rejected-on-hand"'
+        not in client.get(reverse("products:lot", args=[used_lot.pk])).content.decode()
+    )
+
+
+def test_an_expired_rejected_lot_is_flagged_once_as_rejected(client, quality, used_lot):
+    services.reject_lot(used_lot, quality, "Manufacturer reported a sterility failure")
+    type(used_lot).objects.filter(pk=used_lot.pk).update(
+        expiry_date=timezone.localdate() - timedelta(days=1)
+    )
+    client.force_login(quality)
+    text = card(client)
+    assert "1 rejected with vials on hand" in text and "0 expired with vials on hand" in text

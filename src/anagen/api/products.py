@@ -362,7 +362,7 @@ class LotFilter(Schema):
         "",
         description="quarantined, released, rejected, recalled, blocked (lots in use: a "
         "recalled lot is listed as recalled), expiring, expired, expired_on_hand (in use, "
-        "with vials left)",
+        "with vials left), rejected_on_hand (rejected, with vials left to destroy or return)",
     )
     product_id: int | None = Field(None, ge=1, le=selectors.MAX_DB_ID)
     q: str = Field("", max_length=100)

@@ -114,6 +114,7 @@ LOT_FILTERS = {
     "expiring": "Expiring",
     "expired": "Expired (all)",
     "expired_on_hand": "Expired, vials on hand",
+    "rejected_on_hand": "Rejected, vials on hand",
 }
 
 
@@ -137,6 +138,8 @@ def filter_lots(
         qs = qs.filter(expiry_date__lt=today)
     elif state == "expired_on_hand":
         qs = qs.filter(status__in=LIVE_STATUSES, expiry_date__lt=today, quantity_on_hand__gt=0)
+    elif state == "rejected_on_hand":
+        qs = qs.filter(status=LotStatus.REJECTED, quantity_on_hand__gt=0)
     if product_id:
         qs = qs.filter(product_id=product_id)
     for term in printed_code(q).split():
@@ -242,6 +245,9 @@ def dashboard_counts(clinic: Clinic, today: date, warning_days: int) -> dict[str
     # Past expiry with vials still on the shelf: they are to be taken out of stock (a draw
     # refuses them), and the dashboard said nothing of them.
     expired = live.filter(expiry_date__lt=today, quantity_on_hand__gt=0)
+    # Rejected with vials still on the shelf: to be destroyed or returned to the supplier
+    # (recorded as waste), or a rejected lot's vials sit in the fridge beside usable ones.
+    rejected = lots.filter(status=LotStatus.REJECTED, quantity_on_hand__gt=0)
     recalls = open_recalls(clinic)
     recall_patients = (
         VialDraw.objects.given()
@@ -257,6 +263,7 @@ def dashboard_counts(clinic: Clinic, today: date, warning_days: int) -> dict[str
         "expiring": list(expiring.order_by("expiry_date")[:10]),
         "expiring_count": expiring.count(),
         "expired_on_hand": expired.count(),
+        "rejected_on_hand": rejected.count(),
         "warning_days": warning_days,
         "recalls": list(recalls[:DASHBOARD_RECALLS_LISTED]),
         "recall_count": recalls.count(),
