@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 from django.utils.text import slugify
 
+from anagen.accounts.roles import Role
 from anagen.products import services
 from anagen.products.models import (
     CertificateOfAnalysis,
@@ -356,3 +357,59 @@ def test_the_api_recall_csv_is_named_by_the_lot_number(api, make_lot, quality):
     assert response["Content-Disposition"] == f'attachment; filename="{name}"'
     # UTF-8 with a byte-order mark: Excel then shows accented names as they are.
     assert response.content.startswith(b"\xef\xbb\xbflot_number,")
+
+
+class TestRejectingALotAlreadyGiven:
+    """POST .../reject said only the lot's detail: the client was not told that patients had
+    received the lot (rejecting contacts nobody), which the lot page says."""
+
+    REASON = "Sterility retest by the manufacturer positive"
+
+    @pytest.fixture
+    def given_lot(self, make_lot, clinic_a, make_user, make_patient):
+        lot = make_lot(quantity=5, released=True)
+        nurse = make_user(Role.NURSE, clinic_a)
+        for _ in range(2):
+            patient = make_patient(clinic_a, nurse)
+            services.draw_vials(lot, patient, 1, nurse, on_date=timezone.localdate())
+        return lot
+
+    def test_reject_answers_how_many_patients_received_it(self, api, given_lot):
+        response = api("post", f"/lots/{given_lot.pk}/reject", {"reason": self.REASON})
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert body["lot"]["status"] == "rejected"
+        assert body["patients_given"] == 2
+        assert body["message"] == (
+            "Lot rejected. 2 patients have already received vials of it: trace the lot and "
+            "recall it if they must be contacted."
+        )
+
+    def test_a_lot_nobody_received_answers_0(self, api, make_lot):
+        lot = make_lot(results=good_results())
+        body = api("post", f"/lots/{lot.pk}/reject", {"reason": self.REASON}).json()
+        assert (body["patients_given"], body["message"]) == (0, "Lot rejected.")
+
+    def test_rejecting_after_an_excursion_answers_the_same(self, api, given_lot, quality):
+        location = services.create_location(given_lot.clinic, quality, name="Freezer X")
+        Lot.objects.filter(pk=given_lot.pk).update(storage_location=location)
+        for minutes, temperature in ((1, -80), (2, -20)):
+            services.record_reading(
+                location, quality, temperature_c=temperature,
+                recorded_at=given_lot.received_at + timedelta(minutes=minutes),
+            )  # fmt: skip
+        body = api(
+            "post",
+            f"/lots/{given_lot.pk}/excursions/decide",
+            {"decision": "reject", "reason": "Thawed in the freezer failure"},
+        ).json()
+        assert body["patients_given"] == 2
+        assert body["message"].startswith("Lot rejected. 2 patients have already received")
+
+    def test_the_openapi_document_types_the_answer(self, client):
+        schema = client.get("/api/v1/openapi.json").json()
+        post = schema["paths"]["/api/v1/products/lots/{lot_id}/reject"]["post"]
+        ref = post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        fields = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]
+        assert fields["patients_given"]["type"] == "integer"
+        assert "recall" in fields["patients_given"]["description"]

@@ -22,7 +22,7 @@ from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
 from anagen.patients import selectors as patient_selectors
 from anagen.products import selectors, services
-from anagen.products.models import PRODUCT_NOTICE, CoaSource, Lot, Product
+from anagen.products.models import PRODUCT_NOTICE, CoaSource, Lot, LotStatus, Product
 
 router = Router(tags=["products"])
 
@@ -195,6 +195,28 @@ class LotDetailOut(Schema):
     usable_today: bool
     problems_today: list[str]
     pending_override: str | None
+
+
+class LotRejectedOut(LotDetailOut):
+    patients_given: int = Field(
+        description="patients who already received vials of the lot (draws not returned "
+        "unused). Rejecting contacts nobody and the dashboard's recalls do not list the lot: "
+        "where this is above 0, trace the lot and recall it if they must be contacted"
+    )
+    message: str = Field(
+        description="what the lot page says: 'Lot rejected.', followed where vials were "
+        "given by 'N patients have already received vials of it: trace the lot and recall "
+        "it if they must be contacted.'"
+    )
+
+
+class ExcursionDecidedOut(LotDetailOut):
+    patients_given: int | None = Field(
+        None,
+        description="where the decision rejected the lot: patients who already received "
+        "vials of it, as for POST .../reject; null when the lot was accepted",
+    )
+    message: str = Field(description="what the lot page says after the decision")
 
 
 class LotReasonIn(InputSchema):
@@ -627,11 +649,15 @@ def release_lot(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
     return _detail(lot)
 
 
-@router.post("/lots/{int:lot_id}/reject", response=LotDetailOut, auth=guard("lot.release"))
+@router.post("/lots/{int:lot_id}/reject", response=LotRejectedOut, auth=guard("lot.release"))
 def reject_lot(request: ClinicRequest, lot_id: int, payload: LotReasonIn):
     lot = _lot(request, lot_id)
     services.reject_lot(lot, request.user, payload.reason)
-    return _detail(lot)
+    return {
+        **_detail(lot),
+        "patients_given": services.patients_given(lot),
+        "message": services.rejected_notice(lot),
+    }
 
 
 @router.post(
@@ -659,12 +685,19 @@ def approve_override(request: ClinicRequest, lot_id: int):
 
 
 @router.post(
-    "/lots/{int:lot_id}/excursions/decide", response=LotDetailOut, auth=guard("lot.release")
+    "/lots/{int:lot_id}/excursions/decide",
+    response=ExcursionDecidedOut,
+    auth=guard("lot.release"),
 )
 def decide_excursions(request: ClinicRequest, lot_id: int, payload: ExcursionDecisionIn):
     lot = _lot(request, lot_id)
-    services.decide_excursions(lot, request.user, payload.decision, payload.reason)
-    return _detail(lot)
+    decided = services.decide_excursions(lot, request.user, payload.decision, payload.reason)
+    if decided.status == LotStatus.REJECTED:
+        given: int | None = services.patients_given(decided)
+        message = services.rejected_notice(decided)
+    else:
+        given, message = None, "Cold-chain decision recorded."
+    return {**_detail(lot), "patients_given": given, "message": message}
 
 
 @router.post("/lots/{int:lot_id}/waste", response=LotDetailOut, auth=guard("coldchain.record"))

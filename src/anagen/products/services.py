@@ -2323,11 +2323,16 @@ def _why_not_back_in_stock(lot: Lot) -> str | None:
     return None
 
 
+def patients_given(lot: Lot) -> int:
+    """How many patients received vials of ``lot`` (draws not returned unused)."""
+    return VialDraw.objects.given().filter(lot=lot).values("patient_id").distinct().count()
+
+
 def rejected_notice(lot: Lot) -> str:
     """What the quality user is told on rejecting ``lot``: "Lot rejected." and, where vials
     of it were already given, to whom, so that a recall is decided (rejecting blocks further
     use; it contacts nobody, and the dashboard's recalls do not list the lot)."""
-    patients = VialDraw.objects.given().filter(lot=lot).values("patient_id").distinct().count()
+    patients = patients_given(lot)
     if not patients:
         return "Lot rejected."
     who = "1 patient has" if patients == 1 else f"{patients} patients have"
