@@ -140,3 +140,79 @@ def test_a_lot_rejected_before_its_recall_is_not_drawn_from_for_the_days_between
     lot.refresh_from_db()
     assert not selectors.recalled_after(lot, timezone.localdate() - timedelta(days=2))
     assert selectors.recalled_after(lot, timezone.localdate() - timedelta(days=7))
+
+
+class TestACold_chainBlockOnTheSessionDate:
+    """A session entered afterwards may draw from a lot recalled after its date: the lot's
+    state on that date counts. Its cold-chain block on that date was ignored: a lot blocked
+    by an excursion (awaiting quality's decision) then recalled took a draw dated in the
+    block, which the point of care refused on the day."""
+
+    @pytest.fixture
+    def lot(self, make_lot, quality):
+        from anagen.products.models import Excursion, LotDecision
+
+        location = services.create_location(quality.memberships.first().clinic, quality, "F9")
+        lot = make_lot(
+            results=good_results(), received_at=timezone.now() - timedelta(days=10),
+            storage_location=location,
+        )  # fmt: skip
+        lot = services.release_lot(lot, quality)
+        nine_days_ago = timezone.now() - timedelta(days=9)
+        LotDecision.objects.filter(lot=lot).update(decided_at=nine_days_ago)
+        type(lot).objects.filter(pk=lot.pk).update(decided_at=nine_days_ago)
+        six_days_ago = timezone.now() - timedelta(days=6)
+        for minutes, temperature in ((0, -80), (30, -20), (60, -80)):
+            services.record_reading(
+                location, quality, temperature_c=temperature,
+                recorded_at=six_days_ago + timedelta(minutes=minutes),
+            )  # fmt: skip
+        Excursion.objects.filter(lot=lot).update(detected_at=six_days_ago)
+        lot.refresh_from_db()
+        assert lot.blocked
+        return lot
+
+    def recall(self, lot, quality):
+        services.recall_lot(lot, quality, "supplier recall notice 12")
+        lot.refresh_from_db()
+        return lot
+
+    def test_a_session_dated_in_the_block_is_refused_naming_it(
+        self, lot, quality, nurse, patient, clinic_a
+    ):
+        lot = self.recall(lot, quality)
+        in_block = timezone.localdate() - timedelta(days=4)
+        with pytest.raises(services.NotUsable) as err:
+            services.draw_vials(lot, patient, 1, nurse, on_date=in_block)
+        [message] = err.value.errors["lot"]
+        detected = timezone.localdate() - timedelta(days=6)
+        assert message.startswith(
+            f"Lot {lot.lot_number} was blocked on {in_block:%Y-%m-%d} by a cold-chain excursion "
+            f"(detected {detected:%Y-%m-%d}, "
+        )
+        assert message.endswith(
+            "not accepted by quality by then): a session of that day could not draw from it, "
+            "and its recall since does not change that."
+        )
+        assert lot not in selectors.usable_lots(clinic_a, in_block)
+        assert not VialDraw.objects.exists()
+        # Before the excursion, the lot was usable: that session is recorded.
+        before = timezone.localdate() - timedelta(days=8)
+        assert lot in selectors.usable_lots(clinic_a, before)
+        services.draw_vials(lot, patient, 1, nurse, on_date=before)
+
+    def test_once_quality_accepted_the_excursion_a_later_session_draws(
+        self, lot, quality, nurse, patient, clinic_a
+    ):
+        from anagen.products.models import Excursion
+
+        services.decide_excursions(lot, quality, "accept", "Stability data cover 30 minutes")
+        Excursion.objects.filter(lot=lot).update(decided_at=timezone.now() - timedelta(days=5))
+        lot = self.recall(lot, quality)
+        after = timezone.localdate() - timedelta(days=3)
+        assert lot in selectors.usable_lots(clinic_a, after)
+        services.draw_vials(lot, patient, 1, nurse, on_date=after)
+        with pytest.raises(services.NotUsable, match="was blocked on"):
+            services.draw_vials(
+                lot, patient, 1, nurse, on_date=timezone.localdate() - timedelta(days=6)
+            )

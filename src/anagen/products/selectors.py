@@ -162,7 +162,11 @@ def usable_lots(clinic: Clinic, on_date: date, product: Product | None = None) -
     )
     # A session entered afterwards, dated before its lot's recall (few lots: read one by one).
     recalled = in_date.filter(status=LotStatus.RECALLED, recall__initiated_at__date__gt=on_date)
-    before_recall = [lot.pk for lot in recalled if recalled_after(lot, on_date)]
+    before_recall = [
+        lot.pk
+        for lot in recalled
+        if recalled_after(lot, on_date) and blocked_on(lot, on_date) is None
+    ]
     if before_recall:
         qs = qs | lots_of(clinic).filter(pk__in=before_recall)
     return qs.filter(product=product) if product is not None else qs
@@ -580,3 +584,21 @@ def recalled_after(lot: Lot, on_date: date) -> bool:
             state_then = kind  # the last release or rejection by that day
     released = (DecisionKind.RELEASE, DecisionKind.OVERRIDE_APPROVE)
     return state_then in released and recalled_on is not None and on_date < recalled_on
+
+
+def blocked_on(lot: Lot, on_date: date) -> Excursion | None:
+    """The cold-chain excursion that blocked ``lot`` at some time on ``on_date``, or None:
+    found by then (the lot is blocked when it is detected) and not accepted by quality
+    before that day (accepted that day: blocked part of it; rejected: the lot stayed
+    blocked). An excursion withdrawn as shown by readings entered in error never was one.
+    For a session entered afterwards on a lot recalled since (``recalled_after``): its
+    state on that day counts, and the point of care refused a blocked lot that day."""
+    excursions = lot.excursions.filter(voided_at__isnull=True).order_by("detected_at", "id")
+    for excursion in excursions:
+        if timezone.localdate(excursion.detected_at) > on_date:
+            continue
+        accepted = excursion.decision == "accept" and excursion.decided_at is not None
+        if accepted and timezone.localdate(excursion.decided_at) < on_date:
+            continue
+        return excursion
+    return None

@@ -2147,9 +2147,29 @@ def _unusable(lot: Lot, on_date: date) -> list[Unusable]:
         found.append(
             Unusable(f"The lot is blocked: {why}.", f"blocked ({why})", f"is blocked ({why})")
         )
+    elif before_recall and (excursion := selectors.blocked_on(lot, on_date)) is not None:
+        # Recalled since, but blocked by the cold chain that day: the point of care refused it
+        # then, so a session entered afterwards may not draw from it either.
+        found.append(_blocked_then(lot, on_date, excursion))
     if lot.quantity_on_hand <= 0:
         found.append(Unusable("No vials left in this lot.", "no vials left", "has no vials left"))
     return found
+
+
+def _blocked_then(lot: Lot, on_date: date, excursion: Excursion) -> Unusable:
+    detected = timezone.localdate(excursion.detected_at)
+    if excursion.decision == "accept" and excursion.decided_at is not None:
+        decided = f"accepted by quality only on {timezone.localdate(excursion.decided_at):%Y-%m-%d}"
+    else:
+        decided = "not accepted by quality by then"
+    day = f"{on_date:%Y-%m-%d}"
+    return Unusable(
+        f"Lot {lot.lot_number} was blocked on {day} by a cold-chain excursion (detected "
+        f"{detected:%Y-%m-%d}, {excursion.summary}, {decided}): a session of that day could "
+        "not draw from it, and its recall since does not change that.",
+        f"blocked on {day} (cold-chain excursion)",
+        f"was blocked on {day} by a cold-chain excursion",
+    )
 
 
 def usability_problems(lot: Lot, on_date: date) -> list[str]:
