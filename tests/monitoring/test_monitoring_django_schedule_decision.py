@@ -127,6 +127,28 @@ def test_reminder_csv_lists_upcoming_and_overdue_with_contacts_and_no_formulas(
     assert client.get("/monitoring/agenda/reminders.csv").status_code == 200
 
 
+def test_the_reminder_csv_is_in_the_access_log_of_each_patient_it_lists(
+    client, front_desk, clinician, patient, make_patient, clinic_a
+):
+    """The file gives names, phones and e-mails away, as the lot's patient list does: each
+    listed patient's access log says who took it, and the sitting names the copy taken."""
+    from anagen.accounts.models import AccessLog
+    from anagen.patients.selectors import access_log_for
+
+    _plan(patient, clinician, TODAY - timedelta(weeks=4))
+    unlisted = make_patient(clinic_a, clinician, given_name="Una", family_name="Unbooked")
+    client.force_login(front_desk)
+    assert client.get("/monitoring/agenda/reminders.csv?days=30").status_code == 200
+    rows = AccessLog.objects.filter(patient=patient, user=front_desk)
+    assert [(r.channel, r.path) for r in rows] == [("web", "/monitoring/agenda/reminders.csv")]
+    assert not AccessLog.objects.filter(patient=unlisted).exists()
+    [sitting] = access_log_for(patient)
+    assert sitting.copies == ["reminder list (CSV)"]
+    # A refused export gave nothing away: nothing logged.
+    assert client.get("/monitoring/agenda/reminders.csv?days=0").status_code == 400
+    assert AccessLog.objects.filter(patient=patient).count() == 1
+
+
 def test_visit_recorded_from_an_appointment_closes_it(clinician, patient):
     plan = _plan(patient, clinician, TODAY - timedelta(weeks=4))
     baseline = plan.visits.get(kind="baseline")

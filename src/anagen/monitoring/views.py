@@ -54,7 +54,7 @@ from anagen.monitoring.models import (
 )
 from anagen.monitoring.uploads import CleanImage
 from anagen.patients.models import Patient
-from anagen.patients.selectors import log_request_access
+from anagen.patients.selectors import log_listed_access, log_request_access
 from anagen.treatments import selectors as treatment_selectors
 
 # Fields a service names that are not fields of the page's form: said in words.
@@ -177,6 +177,9 @@ def reminders_csv(request: ClinicRequest) -> HttpResponse:
     rows = selectors.mark_overdue(
         request.clinic, list(selectors.reminders(request.clinic, today, days)), today
     )
+    # Names, phones and e-mails taken away in a file, as the lot's patient list gives them:
+    # each patient's access log says who took it.
+    log_listed_access(request, [sv.patient for sv in rows])
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="reminders-{today.isoformat()}.csv"'
     # A byte-order mark, as the recall list has: without it Excel reads "Núñez" as Latin-1.

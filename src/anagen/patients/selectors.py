@@ -147,6 +147,8 @@ def record_copy(path: str) -> str | None:
         return "lot patient list (CSV)"
     if path.endswith("/recall-notice.pdf"):
         return "lot trace or recall PDF"
+    if path.endswith("/reminders.csv"):
+        return "reminder list (CSV)"
     return None
 
 
