@@ -162,6 +162,35 @@ def test_deactivation_revokes_the_members_tokens_for_good(client, clinic_a, make
     assert reasons == ["deactivated; 1 API token revoked", "reactivated"]
 
 
+def test_tokens_ended_by_a_deactivation_or_a_password_reset_show_their_revocation_in_history(
+    clinic_a, make_user
+):
+    """A token's history says when it stopped and who stopped it, whichever way: the member's
+    own revocation was audited, one ended by their administrator left the token's history
+    reading "created" only, as if it still worked."""
+    from anagen.accounts.models import ApiToken
+
+    admin = make_user(Role.ADMIN, clinic_a, username="admin")
+    nurse = make_user(Role.NURSE, clinic_a, username="nina")
+    laptop, _ = services.create_api_token(nurse, clinic_a, "laptop")
+    services.set_member_active(admin, clinic_a, membership(nurse, clinic_a).pk, False)
+    services.set_member_active(admin, clinic_a, membership(nurse, clinic_a).pk, True)
+    phone, _ = services.create_api_token(nurse, clinic_a, "phone")
+    services.reset_password(admin, clinic_a, membership(nurse, clinic_a).pk)
+    for token, reason in (
+        (laptop, "API token revoked: nina deactivated in Clinic A"),
+        (phone, "API token revoked: temporary password set by an administrator of Clinic A"),
+    ):
+        stored = ApiToken.objects.get(pk=token.pk)
+        row = stored.history.order_by("history_id").last()
+        assert (row.history_type, row.history_user, row.history_change_reason) == (
+            "~", admin, reason,
+        )  # fmt: skip
+        assert row.revoked_at == stored.revoked_at is not None
+    # A token revoked before is not revoked again (no second row).
+    assert laptop.history.count() == 2
+
+
 def test_a_deactivated_member_loses_the_clinic(client, clinic_a, make_user):
     admin = make_user(Role.ADMIN, clinic_a, username="admin")
     nurse = make_user(Role.NURSE, clinic_a, username="nina")

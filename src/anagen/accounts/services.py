@@ -11,6 +11,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email, validate_slug
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from anagen.accounts.clinic_time import is_time_zone, zone_of
@@ -146,9 +147,11 @@ def set_member_active(admin: User, clinic: Clinic, membership_id: int, active: b
             raise AccountError("You cannot deactivate yourself; another administrator can.")
         # A token made before would work again on reactivation, and the admin cannot see
         # or revoke another member's tokens: deactivation ends them for good.
-        revoked = ApiToken.objects.filter(
-            user=membership.user, clinic=clinic, revoked_at__isnull=True
-        ).update(revoked_at=timezone.now())
+        revoked = _revoke_tokens(
+            ApiToken.objects.filter(user=membership.user, clinic=clinic),
+            admin,
+            f"API token revoked: {membership.user.username} deactivated in {clinic.name}",
+        )
         reason = "deactivated" + (
             f"; {revoked} API token{'s' if revoked != 1 else ''} revoked" if revoked else ""
         )
@@ -372,8 +375,10 @@ def reset_password(admin: User, clinic: Clinic, membership_id: int) -> tuple[Use
         user.password_must_change = True
         # A reset may be for a stolen password: tokens made with it stop too (every clinic of
         # the person is one the admin administers, checked above).
-        ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
+        _revoke_tokens(
+            ApiToken.objects.filter(user=user),
+            admin,
+            f"API token revoked: {password_reset_reason(clinic)}",
         )
         save_with_history(user, admin, password_reset_reason(clinic))
     # A person locked out by failed sign-ins (likely: they forgot it) can use it at once.
@@ -464,6 +469,18 @@ def revoke_api_token(user: User, token_id: int) -> None:
             raise AccountError("No such active token.")
         token.revoked_at = timezone.now()
         save_with_history(token, user, "API token revoked", update_fields=["revoked_at"])
+
+
+def _revoke_tokens(tokens: QuerySet[ApiToken], by: User, reason: str) -> int:
+    """Revoke the live ones of ``tokens``, each with a history row naming ``by`` and
+    ``reason`` (a bulk update left a token's history reading "created" only, as if it still
+    worked); returns how many were revoked. Call inside a transaction."""
+    now = timezone.now()
+    live = list(tokens.select_for_update().filter(revoked_at__isnull=True).order_by("pk"))
+    for token in live:
+        token.revoked_at = now
+        save_with_history(token, by, reason, update_fields=["revoked_at"])
+    return len(live)
 
 
 def authenticate_token(raw: str) -> ApiToken | None:
