@@ -334,6 +334,31 @@ def test_search_finds_names_without_accents_or_case_and_phones_by_their_digits(
     assert list(page.object_list) == [found]
 
 
+@pytest.mark.parametrize(
+    "query", ["+442079461234", "+44-20-7946-1234", "(20) 7946.1234", "+44 (20) 7946-1234"]
+)
+def test_search_finds_a_phone_number_as_a_phone_system_or_e_mail_writes_it(
+    clinician, clinic_a, make_patient, query
+):
+    """A caller's number as the phone shows it (+442079461234) found nobody stored as
+    "+44 20 7946 1234": the + and the dashes were compared as typed, not as digits."""
+    from anagen.patients import selectors
+
+    found = make_patient(clinic_a, clinician, phone="+44 20 7946 1234")
+    make_patient(clinic_a, clinician, phone="+44 20 7946 4321", given_name="Other")
+    assert list(selectors.search_patients(clinic_a, query)) == [found]
+
+
+@pytest.mark.parametrize("query", ["+44-99", "(099)", "+1 555", "+44 20 7946 9999"])
+def test_a_phone_typed_with_separators_finds_no_other_number(
+    clinician, clinic_a, make_patient, query
+):
+    from anagen.patients import selectors
+
+    make_patient(clinic_a, clinician, phone="+44 20 7946 1234")
+    assert list(selectors.search_patients(clinic_a, query)) == []
+
+
 @pytest.mark.parametrize("query", ["obrien", "O'Brien", "o’brien", "Zoë obrien"])
 def test_search_ignores_apostrophes(clinician, clinic_a, make_patient, query):
     """ "obrien" did not find O'Brien."""

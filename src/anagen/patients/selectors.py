@@ -13,6 +13,7 @@ from django.http import Http404
 
 from anagen.accounts.models import AccessLog, Clinic, User
 from anagen.accounts.selectors import field_label, names_for, shown_value
+from anagen.core.checks import is_phone
 from anagen.core.http import ClinicRequest
 from anagen.core.text import search_key
 from anagen.patients.models import Patient
@@ -37,6 +38,7 @@ def search_patients(
     # A comma separates words: the list shows "Rossi, Daniel", and that typed back found
     # nobody (nurse review). Names, numbers and e-mails hold no comma to search for.
     terms = query.replace(",", " ").split()
+    words = Q()
     if terms:
         qs = qs.annotate(
             search_plain=Replace(
@@ -49,15 +51,21 @@ def search_patients(
     for term in terms:
         born = _typed_date(term)
         if born is not None:
-            qs = qs.filter(date_of_birth=born)
+            words &= Q(date_of_birth=born)
             continue
         key = search_key(term)
         plain = "".join(ch for ch in key if ch not in APOSTROPHES)
         # A term of apostrophes only is looked for as typed: its plain form is empty and
         # would match every patient.
         plain_match = Q(search_plain__contains=plain) if plain else Q()
-        qs = qs.filter(Q(search_text__contains=key) | plain_match)
-    return qs
+        words &= Q(search_text__contains=key) | plain_match
+    # A phone number as a phone or an e-mail writes it ("+442079461234", "+44-20-7946-1234")
+    # is also compared as its digits alone: as typed it found nobody stored as
+    # "+44 20 7946 1234" (a caller's number, read off the phone, at the front desk).
+    digits = "".join(ch for ch in query if ch.isdigit())
+    if is_phone(query.strip()) and not any(_typed_date(t) for t in terms):
+        words |= Q(search_text__contains=digits)
+    return qs.filter(words)
 
 
 APOSTROPHES = frozenset("'’")
