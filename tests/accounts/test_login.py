@@ -38,6 +38,25 @@ def test_repeated_failures_lock_the_account_even_with_the_right_password(
     assert "_auth_user_id" not in client.session
 
 
+@pytest.mark.parametrize("typed", ["Nina", "NINA", " nina "])
+def test_the_username_signs_in_whatever_its_case(client, clinic_a, make_user, typed):
+    """A tablet's keyboard capitalises the first letter: "Nina" was refused as a wrong
+    username or password, though no two accounts may differ only in case."""
+    nina = make_user(Role.NURSE, clinic_a, username="nina")
+    response = client.post("/accounts/login/", {"username": typed, "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(nina.pk)
+
+
+def test_failures_typed_in_any_case_count_against_the_one_account(client, clinic_a, make_user):
+    make_user(Role.NURSE, clinic_a, username="nina")
+    for typed in ["nina", "Nina", "NINA", "nINA", "NiNa"][: settings.AXES_FAILURE_LIMIT]:
+        client.post("/accounts/login/", {"username": typed, "password": "wrong"})
+    response = client.post("/accounts/login/", {"username": "Nina", "password": PASSWORD})
+    assert response.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
 def test_logout_needs_post_and_ends_the_session(client, clinic_a, make_user):
     client.force_login(make_user(Role.NURSE, clinic_a))
     assert client.get("/accounts/logout/").status_code == 405

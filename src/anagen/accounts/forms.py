@@ -20,6 +20,17 @@ class SignInForm(AuthenticationForm):
     """Django's sign-in, refused with a reason to a person who belongs to no clinic any more
     (every membership deactivated): signed in, every page would only say "not allowed"."""
 
+    def clean_username(self) -> str:
+        """The account's username as stored, whatever the case typed: no two accounts differ
+        only in case, and a tablet's keyboard capitalises the first letter ("Nina" was refused
+        as a wrong password). Failed sign-ins then count against the one account, however its
+        name was typed."""
+        typed = self.cleaned_data["username"]
+        stored = (
+            User.objects.filter(username__iexact=typed).values_list("username", flat=True).first()
+        )
+        return stored or typed
+
     def confirm_login_allowed(self, user: Any) -> None:
         super().confirm_login_allowed(user)
         if not user.memberships.filter(is_active=True).exists():
