@@ -315,6 +315,39 @@ class TestAtTheSameMoment:
         assert outcomes == ["ok"] + ["refused"] * 3, outcomes
         assert Patient.objects.filter(clinic=clinic_a, family_name="Ruiz").count() == 1
 
+    def test_one_record_number_in_two_cases_from_two_desks_at_once_is_stored_once(
+        self, clinic_a, admin, make_patient
+    ):
+        """Both passed the case-blind check before either saved; the database's constraint
+        compares the case, so both were stored."""
+        from ..races import at_once
+
+        def register(mrn: str, family: str):
+            return lambda: create_patient(
+                clinic_a, admin,
+                {"medical_record_number": mrn, "given_name": "Ana", "family_name": family,
+                 "date_of_birth": date(1980, 5, 17), "sex_at_birth": "female"},
+            )  # fmt: skip
+
+        outcomes = at_once([register("case-1", "Ruiz"), register("CASE-1", "Soto")], PatientError)
+        assert outcomes == ["ok", "refused"], outcomes
+        other = make_patient(clinic_a, admin)
+        outcomes = at_once(
+            [
+                register("Case-2", "Lima"),
+                lambda: update_patient(other, admin, {"medical_record_number": "CASE-2"}),
+            ],
+            PatientError,
+        )
+        assert outcomes == ["ok", "refused"], outcomes
+        numbers = Patient.objects.filter(clinic=clinic_a).values_list(
+            "medical_record_number", flat=True
+        )
+        assert sorted(n.lower() for n in numbers if n.lower().startswith("case-")) == [
+            "case-1",
+            "case-2",
+        ]
+
 
 def test_writes_check_again_under_the_lock_whether_the_patient_was_voided(
     clinic_a, admin, make_patient

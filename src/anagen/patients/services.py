@@ -170,11 +170,13 @@ def create_patient(
     ]
     if missing:
         raise PatientError({f: ["This field is required."] for f in missing})
-    _check_mrn_free(clinic, cleaned["medical_record_number"])
     with transaction.atomic():
         # One registration of a clinic at a time: two of one person sent at the same moment
-        # (from two desks) both passed the duplicate check, which reads and then writes.
+        # (from two desks) both passed the duplicate check, which reads and then writes; two
+        # record numbers differing only in case ("abc-1", "ABC-1") both passed the number's
+        # (the database's constraint compares the case).
         Clinic.objects.select_for_update().filter(pk=clinic.pk).first()
+        _check_mrn_free(clinic, cleaned["medical_record_number"])
         same = possible_duplicates(clinic, cleaned)
         if same and not confirm_not_duplicate:
             raise PatientError({DUPLICATE_FIELD: [_duplicate_message(same)]})
@@ -272,9 +274,12 @@ def update_patient(patient: Patient, user: User, data: dict[str, Any]) -> Patien
     confirm_not_duplicate = bool(data.pop("confirm_not_duplicate", False))
     cleaned = _clean(data)
     mrn = cleaned.get("medical_record_number")
-    if mrn:
-        _check_mrn_free(patient.clinic, mrn, patient)
     with transaction.atomic():
+        if mrn:
+            # Under the clinic's lock, as a registration checks it (taken before the patient's
+            # row, in the order a registration takes them).
+            Clinic.objects.select_for_update().filter(pk=patient.clinic_id).first()
+            _check_mrn_free(patient.clinic, mrn, patient)
         # Locked, then read: the row saved is the one as it stands, so a void or another
         # edit committed meanwhile is not overwritten with what this request read before.
         fresh = lock_patient(patient)
