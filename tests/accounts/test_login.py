@@ -91,6 +91,36 @@ def test_password_change_checks_the_old_password_and_strength(client, clinic_a, 
     assert user.check_password("a-much-better-passphrase-7")
 
 
+def test_after_a_password_change_the_person_sees_which_api_tokens_still_work(
+    client, clinic_a, clinic_b, make_user
+):
+    """A changed password does not end the tokens made with the old one (a reset does): one
+    changed after a theft left the thief's tokens working without a word."""
+    from anagen.accounts.models import Membership
+    from anagen.accounts.services import create_api_token, revoke_api_token
+
+    user = make_user(Role.CLINICIAN, clinic_a)
+    Membership.objects.create(user=user, clinic=clinic_b, role=Role.CLINICIAN)
+    create_api_token(user, clinic_a, "laptop script")
+    create_api_token(user, clinic_b, "unknown one")
+    gone, _ = create_api_token(user, clinic_a, "old one")
+    revoke_api_token(user, gone.pk)
+    client.force_login(user)
+    new = "a-much-better-passphrase-7"
+    done = client.post(
+        "/accounts/password/",
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+        follow=True,
+    ).content.decode()
+    assert "Your API tokens still work" in done
+    assert "laptop script" in done and "unknown one" in done and clinic_b.name in done
+    assert "old one" not in done
+    others = make_user(Role.NURSE, clinic_a)
+    client.force_login(others)
+    done = client.get("/accounts/password/done/").content.decode()
+    assert "Password changed" in done and "API tokens still work" not in done
+
+
 def test_sessions_expire_after_inactivity_and_at_browser_close():
     assert settings.SESSION_COOKIE_AGE <= 60 * 60
     assert settings.SESSION_SAVE_EVERY_REQUEST and settings.SESSION_EXPIRE_AT_BROWSER_CLOSE

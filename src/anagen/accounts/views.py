@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -71,6 +72,22 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
     template_name = "accounts/password_change_done.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        # A changed password does not end the API tokens made with the old one (an
+        # administrator's reset does): one changed after a theft leaves the thief's working,
+        # so the person is shown which still work.
+        context = super().get_context_data(**kwargs)
+        context["live_tokens"] = list(
+            ApiToken.objects.filter(
+                user=cast(User, self.request.user),  # the view needs a sign-in
+                revoked_at__isnull=True,
+                expires_at__gt=timezone.now(),
+            )
+            .select_related("clinic")
+            .order_by("clinic__name", "-created_at")
+        )
+        return context
 
 
 @login_required
