@@ -26,6 +26,7 @@ from anagen.assessment.models import (
     TreatmentPlan,
 )
 from anagen.assessment.services import AssessmentError
+from anagen.core.text import long_date
 from anagen.patients import services as patients
 
 pytestmark = pytest.mark.django_db
@@ -609,6 +610,53 @@ class TestConsent:
         services.withdraw_consent(consent, clinician, "Patient changed her mind.", TODAY)
         assert not services.has_valid_consent(plan, "exosome", TODAY)
         assert services.session_blockers(plan, "exosome", TODAY)
+
+    def test_a_withdrawal_cannot_be_dated_before_a_session_given_under_the_consent(
+        self, man, clinician
+    ):
+        from anagen.treatments.models import TreatmentSession
+
+        plan = to_plan(man, clinician, "exosome")
+        consent = services.record_consent(
+            plan, clinician, modality="exosome", signed_name="Adam Stone", signed_on=TODAY
+        )
+        # Signed three days ago (a signed consent is immutable: moved in the table).
+        Consent.objects.filter(pk=consent.pk).update(signed_on=TODAY - timedelta(days=3))
+        consent.refresh_from_db()
+        # Written directly: the session rules are tested in tests/treatments.
+        session = TreatmentSession.objects.create(
+            clinic=man.clinic, patient=man, plan=plan, modality="exosome",
+            performed_on=TODAY, clinician=clinician,
+        )  # fmt: skip
+        before = TODAY - timedelta(days=1)
+        reason = "Changed his mind."
+        errors = errors_of(services.withdraw_consent, consent, clinician, reason, before)
+        assert errors == {
+            "withdrawn_on": [
+                "A session of exosome / EV injections was given under this consent on "
+                f"{long_date(TODAY)}: the withdrawal cannot be dated before it. If that "
+                "session was entered in error, void it first."
+            ]
+        }
+        assert not hasattr(Consent.objects.get(pk=consent.pk), "withdrawal")
+        # On the session's day, after it, the withdrawal stands; a voided session does not count.
+        TreatmentSession.objects.filter(pk=session.pk).update(voided_at=timezone.now())
+        services.withdraw_consent(consent, clinician, reason, before)
+        assert services.has_valid_consent(plan, "exosome", before - timedelta(days=1))
+
+    def test_a_withdrawal_on_the_day_of_the_last_session_is_taken(self, man, clinician):
+        from anagen.treatments.models import TreatmentSession
+
+        plan = to_plan(man, clinician, "exosome")
+        consent = services.record_consent(
+            plan, clinician, modality="exosome", signed_name="Adam Stone", signed_on=TODAY
+        )
+        TreatmentSession.objects.create(
+            clinic=man.clinic, patient=man, plan=plan, modality="exosome",
+            performed_on=TODAY, clinician=clinician,
+        )  # fmt: skip
+        services.withdraw_consent(consent, clinician, "Pain at the session.", TODAY)
+        assert Consent.objects.get(pk=consent.pk).withdrawn
 
     @pytest.mark.parametrize("modality", ["exosome", "prp", "minoxidil", "microneedling", "lllt"])
     def test_the_default_texts_name_the_alternatives_and_no_treatment(self, clinic_a, modality):

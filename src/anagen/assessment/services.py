@@ -1730,6 +1730,24 @@ def record_consent(
     return row
 
 
+def _last_session_under(consent: Consent) -> date | None:
+    """The date of the latest session (not voided) given under ``consent``: of its modality
+    on its plan, on or after the day it was signed."""
+    from anagen.treatments.models import TreatmentSession  # treatments reads assessment
+
+    return (
+        TreatmentSession.objects.filter(
+            plan_id=consent.plan_id,
+            modality=consent.modality,
+            performed_on__gte=consent.signed_on,
+            voided_at__isnull=True,
+        )
+        .order_by("-performed_on")
+        .values_list("performed_on", flat=True)
+        .first()
+    )
+
+
 def withdraw_consent(
     consent: Consent, user: User, reason: str, withdrawn_on: date | str | None = None
 ) -> ConsentWithdrawal:
@@ -1743,6 +1761,17 @@ def withdraw_consent(
     on = _check_date(errors, "withdrawn_on", withdrawn_on or _today())
     if on is not None and on < consent.signed_on:
         _add(errors, "withdrawn_on", "Cannot be before the consent was signed.")
+    elif on is not None and (given := _last_session_under(consent)) is not None and on < given:
+        # A withdrawal stops what comes after it; dated before a session already given, it
+        # would leave that session on record as given without consent (has_valid_consent
+        # on its date turns false). A session on the day of withdrawal stays covered.
+        _add(
+            errors,
+            "withdrawn_on",
+            f"A session of {in_sentence(MODALITY_LABELS[consent.modality])} was given under "
+            f"this consent on {long_date(given)}: the withdrawal cannot be dated before it. If "
+            "that session was entered in error, void it first.",
+        )
     if errors:
         raise AssessmentError(errors)
     assert on is not None  # else an error was added above
