@@ -369,6 +369,59 @@ class TestDiagnosis:
         assert "stage" in errors and not Diagnosis.objects.exists()
 
 
+def salt_exam(patient, user, top, rest):
+    return services.record_exam(
+        patient, user,
+        {"salt_top": top, "salt_posterior": rest, "salt_right": rest, "salt_left": rest},
+    )  # fmt: skip
+
+
+class TestAlopeciaAreataTotalis:
+    """Totalis / universalis is all scalp hair lost: SALT 100, S5 (REFERENCE.md §1.4)."""
+
+    @pytest.mark.parametrize(
+        ("condition", "what"),
+        [
+            ("aa_totalis", "Alopecia areata, totalis is the loss of all scalp hair"),
+            (
+                "aa_universalis",
+                "Alopecia areata, universalis is the loss of all scalp and body hair",
+            ),
+        ],
+    )
+    def test_an_exam_with_a_low_salt_score_refuses_it(self, woman, clinician, condition, what):
+        salt_exam(woman, clinician, 25, 0)  # SALT 10
+        errors = errors_of(services.record_diagnosis, woman, clinician, {"condition": condition})
+        assert errors == {
+            "condition": [
+                f"{what} (SALT 100, band S5; near-total loss, SALT 95–100, is AA-IGA 4), but "
+                f"the scalp exam of {long_date(TODAY)} records SALT 10 (band S1): choose patchy "
+                "alopecia areata, or record a new scalp exam first."
+            ]
+        }
+        assert not Diagnosis.objects.exists()
+        assert services.record_diagnosis(woman, clinician, {"condition": "aa_patchy"})
+
+    @pytest.mark.parametrize(("top", "rest"), [(100, 100), (100, 94)])
+    def test_total_or_near_total_loss_takes_it(self, woman, clinician, top, rest):
+        exam = salt_exam(woman, clinician, top, rest)
+        assert exam.salt_score >= 95
+        dx = services.record_diagnosis(woman, clinician, {"condition": "aa_universalis"})
+        assert dx.icd10_code == "L63.1"
+
+    def test_a_typed_band_below_near_total_is_refused_on_the_stage(self, woman, clinician):
+        errors = errors_of(
+            services.record_diagnosis, woman, clinician, {"condition": "aa_totalis", "stage": "S2"}
+        )
+        assert errors["stage"][0].endswith("but the stage given is S2: check the stage.")
+        assert (
+            services.record_diagnosis(
+                woman, clinician, {"condition": "aa_totalis", "stage": "S5"}
+            ).stage
+            == "S5"
+        )
+
+
 class TestDiagnosisBySex:
     """Female-pattern AGA on a male record is refused as the exam refuses Ludwig/Sinclair."""
 

@@ -841,6 +841,42 @@ def _female_pattern_missing(exam: ScalpExam | None, on: date | None) -> str:
     return f"the scalp exam of {exam.examined_on.isoformat()} " + " and ".join(lacks)
 
 
+# Alopecia areata totalis is the loss of all scalp hair, universalis of all scalp and body
+# hair: SALT 100, band S5 (REFERENCE.md §1.4 [C]). Near-total loss (SALT 95–100, AA-IGA 4)
+# is still coded so in practice; less is patchy (or ophiasis) alopecia areata.
+AA_TOTAL = {
+    "aa_totalis": "the loss of all scalp hair",
+    "aa_universalis": "the loss of all scalp and body hair",
+}
+AA_TOTAL_MIN_SALT = 95.0  # AA-IGA 4 = SALT 95–100 (Wyrwich 2020, REFERENCE.md §1.4 [C])
+# Bands wholly below it (S3 = 50–74); S4 = 75–99 holds 95–99, so it is not refused.
+AA_TOTAL_REFUSED_BANDS = ("S0", "S1", "S2", "S3")
+
+
+def _aa_total_mismatch(
+    errors: dict[str, list[str]], key: str, stage: str, exam: ScalpExam | None
+) -> None:
+    """A totalis or universalis diagnosis whose exam SALT score or typed S band is below
+    near-total loss: a coding mistake (patchy AA coded as totalis: L63.0 for L63.9)."""
+    if key not in AA_TOTAL:
+        return
+    label = coding.DIAGNOSES[key].label
+    what = (
+        f"{label} is {AA_TOTAL[key]} (SALT 100, band S5; near-total loss, SALT "
+        f"{AA_TOTAL_MIN_SALT:g}–100, is AA-IGA 4)"
+    )
+    if exam is not None and exam.salt_score is not None and exam.salt_score < AA_TOTAL_MIN_SALT:
+        _add(
+            errors,
+            "condition",
+            f"{what}, but the scalp exam of {long_date(exam.examined_on)} records SALT "
+            f"{exam.salt_score:g} (band {exam.salt_band}): choose patchy alopecia areata, or "
+            "record a new scalp exam first.",
+        )
+    elif stage in AA_TOTAL_REFUSED_BANDS:
+        _add(errors, "stage", f"{what}, but the stage given is {stage}: check the stage.")
+
+
 def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diagnosis:
     """Store a coded diagnosis; codes come from ``coding`` (manual only for "other")."""
     _refuse_voided(patient)
@@ -914,6 +950,8 @@ def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diag
                 if from_exam
                 else exc.message,
             )
+    if not errors.get("stage"):
+        _aa_total_mismatch(errors, key, stage, exam)
     row = Diagnosis(
         clinic=patient.clinic,
         patient=patient,
