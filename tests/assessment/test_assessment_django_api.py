@@ -87,6 +87,18 @@ def test_full_flow_through_the_api(api, woman):
     assert plan["notices"][0].startswith("Investigational — not approved")
     r = api("PATCH", f"/{p}/plans/{plan['id']}", {"sessions_planned": 3})
     assert r.status_code == 200 and r.json()["sessions_planned"] == 3
+    assert r.json()["schedule_warnings"] == []
+    # Weekly exosome sessions (template: every 2–4 weeks) are confirmed, then kept in view.
+    r = api("PATCH", f"/{p}/plans/{plan['id']}", {"interval_weeks": 1})
+    assert r.status_code == 400 and r.json()["detail"].startswith(
+        "confirm_schedule: Sessions every 1 week: outside the 2–4 weeks"
+    )
+    r = api("PATCH", f"/{p}/plans/{plan['id']}", {"interval_weeks": 1, "confirm_schedule": True})
+    assert r.status_code == 200 and r.json()["interval_weeks"] == 1
+    assert r.json()["schedule_warnings"] == [
+        "Sessions every 1 week: outside the 2–4 weeks between sessions of the protocol "
+        "Exosome / EV injections."
+    ]
 
     sign = {"modality": "exosome", "signed_name": "Eva Berg", "signed_on": TODAY}
     # The version the patient read must still be the current one.

@@ -43,6 +43,12 @@ def healthy_history(**kw):
     return data
 
 
+def diagnosed(patient, user, stage="III"):
+    services.record_history(patient, user, healthy_history())
+    services.record_exam(patient, user, {"norwood_hamilton": stage})
+    return services.record_diagnosis(patient, user, {"condition": "aga_male"})
+
+
 def to_plan(patient, user, proposal_key="prp_minoxidil", history=None, stage="III"):
     services.record_history(patient, user, history or healthy_history())
     services.record_exam(patient, user, {"norwood_hamilton": stage})
@@ -1047,6 +1053,81 @@ class TestRuleOverrides:
         assert latest.retired_at == weak.retired_at and "2026.12-3" in latest.history_change_reason
         assert kept.history.count() == 1
         services.record_history(man, clinician, healthy_history())  # screens without error
+
+
+class TestIntervalOutsideTheProtocol:
+    """PRP every week (template: 4 weeks, REFERENCE.md §3.2) was stored without a word."""
+
+    WARNING = (
+        "Sessions every 1 week: outside the 4 weeks between sessions of the protocol "
+        "Platelet-rich plasma injections."
+    )
+
+    def test_accepting_it_asks_for_a_confirmation_and_the_plan_keeps_the_warning(
+        self, man, clinician
+    ):
+        diagnosed(man, clinician)
+        errors = errors_of(
+            services.accept_plan,
+            man,
+            clinician,
+            {"proposal_key": "prp_minoxidil", "interval_weeks": 1},
+        )
+        assert errors == {"confirm_schedule": [self.WARNING, services.CONFIRM_SCHEDULE_HINT]}
+        assert not TreatmentPlan.objects.exists()
+        plan = services.accept_plan(
+            man,
+            clinician,
+            {"proposal_key": "prp_minoxidil", "interval_weeks": 1, "confirm_schedule": True},
+        )
+        assert plan.interval_weeks == 1 and plan.schedule_warnings == [self.WARNING]
+        assert self.WARNING in plan.history.first().history_change_reason
+
+    def test_an_interval_inside_the_range_asks_nothing(self, man, clinician):
+        plan = to_plan(man, clinician, "exosome")
+        assert plan.schedule_warnings == []
+        edited = services.update_plan(plan, clinician, {"interval_weeks": 3})
+        assert edited.interval_weeks == 3 and edited.schedule_warnings == []
+
+    def test_an_edit_to_it_asks_for_the_confirmation_once(self, man, clinician):
+        plan = to_plan(man, clinician, "exosome")  # 2–4 weeks
+        errors = errors_of(services.update_plan, plan, clinician, {"interval_weeks": 8})
+        assert errors["confirm_schedule"][0] == (
+            "Sessions every 8 weeks: outside the 2–4 weeks between sessions of the protocol "
+            "Exosome / EV injections."
+        )
+        assert TreatmentPlan.objects.get(pk=plan.pk).interval_weeks == 2
+        edited = services.update_plan(
+            plan, clinician, {"interval_weeks": 8, "confirm_schedule": True}
+        )
+        assert edited.interval_weeks == 8 and len(edited.schedule_warnings) == 1
+        # Other edits re-send the confirmed interval unchanged: not asked again.
+        edited = services.update_plan(
+            edited, clinician, {"interval_weeks": 8, "notes": "Every two months."}
+        )
+        assert edited.notes == "Every two months."
+
+
+def test_the_plan_page_asks_to_confirm_an_interval_outside_the_protocol_and_shows_it(
+    client, man, clinician
+):
+    diagnosed(man, clinician)
+    client.force_login(clinician)
+    url = f"/consultation/{man.pk}/plans/"
+    refused = client.post(url, {"proposal_key": "prp_minoxidil", "interval_weeks": "1"})
+    assert refused.status_code == 400
+    text = unescape(refused.content.decode())
+    assert TestIntervalOutsideTheProtocol.WARNING in text
+    assert 'name="confirm_schedule"' in text
+    blank = client.get(f"/consultation/{man.pk}/").content.decode()
+    assert 'name="confirm_schedule"' not in blank  # offered only once asked
+    r = client.post(
+        url, {"proposal_key": "prp_minoxidil", "interval_weeks": "1", "confirm_schedule": "on"}
+    )
+    assert r.status_code == 302
+    page = unescape(client.get(f"/consultation/{man.pk}/").content.decode())
+    shown = page.split('class="plan-schedule-warning">')[1].split("</div>")[0]
+    assert shown == TestIntervalOutsideTheProtocol.WARNING
 
 
 def test_two_people_editing_one_plan_lose_neither_change(client, clinic_a, make_user, make_patient):

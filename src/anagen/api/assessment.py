@@ -327,6 +327,11 @@ class PlanIn(InputSchema):
     interval_weeks: float | None = None
     start_on: date | None = None
     notes: str = Field("", max_length=5000)
+    confirm_schedule: bool = Field(
+        False,
+        description="true once the warnings of an interval outside the protocol's range were "
+        "read (the plan keeps them in schedule_warnings)",
+    )
 
 
 def _notes_not_nullable(schema: dict[str, Any]) -> None:
@@ -348,6 +353,11 @@ class PlanPatch(InputSchema):
     interval_weeks: float | None = None
     start_on: date | None = None
     notes: str | None = Field(None, max_length=5000)
+    confirm_schedule: bool = Field(
+        False,
+        description="true once the warnings of an interval outside the protocol's range were "
+        "read (the plan keeps them in schedule_warnings)",
+    )
 
 
 class PlanCancelIn(InputSchema):
@@ -424,6 +434,9 @@ class PlanOut(Schema):
     notices: list[str]
     sessions_planned: int | None
     interval_weeks: float | None
+    schedule_warnings: list[str] = Field(
+        description="The interval lies outside a protocol's range (confirmed when it was set)"
+    )
     start_on: date | None
     notes: str
     cancel_reason: str

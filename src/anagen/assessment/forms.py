@@ -418,9 +418,19 @@ class PlanForm(forms.Form):
     interval_weeks = FloatCommaField(required=False, label="Weeks between sessions")
     start_on = forms.DateField(required=False, widget=DateInput(), label="First session on")
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    confirm_schedule = forms.BooleanField(
+        required=False,
+        label="The interval is right for this patient although it is outside the protocol's "
+        "range: keep it, with the warning on the plan",
+    )
 
     def to_service(self) -> dict[str, Any]:
         return dict(self.cleaned_data)
+
+    def offers_confirm_schedule(self) -> bool:
+        """The confirmation only once the service asked for it (an interval outside the
+        protocol's range), as on the session form."""
+        return bool(self.errors.get("confirm_schedule") or self.data.get("confirm_schedule"))
 
 
 class PlanEditForm(OpenedValuesForm, PlanForm):
@@ -432,7 +442,7 @@ class PlanEditForm(OpenedValuesForm, PlanForm):
             kwargs["initial"] = {f: getattr(plan, f) for f in PLAN_EDIT_FIELDS}
         super().__init__(*args, **kwargs)
         del self.fields["proposal_key"]
-        self.track_opened_values()
+        self.track_opened_values(list(PLAN_EDIT_FIELDS))
 
     def changes(self) -> dict[str, Any]:
         return {f: self.cleaned_data[f] for f in self.changed_data}

@@ -465,6 +465,12 @@ class TreatmentPlan(models.Model):
     def is_investigational(self) -> bool:
         return any(p.get("investigational") for p in self.protocols)
 
+    @property
+    def schedule_warnings(self) -> list[str]:
+        """The weeks between sessions, where they lie outside a protocol's range (kept in
+        view on the plan once the clinician confirmed them)."""
+        return protocols.interval_warnings(self.protocols, self.interval_weeks)
+
 
 class ConsentForm(models.Model):
     """One version of a clinic's consent text for a modality. New text = new version."""

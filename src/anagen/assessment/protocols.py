@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from anagen.assessment import scales
 from anagen.assessment.coding import DIAGNOSES, FEMALE_PATTERN
@@ -163,6 +164,31 @@ class _Stage:
 _SCALE_PREFIX = re.compile(
     r"^(ludwig|sinclair|norwood(?:[\s–-]*hamilton)?|nh|basp)\b[\s:.-]*(\S.*)$", re.IGNORECASE
 )
+
+
+def interval_warnings(snapshots: list[dict[str, Any]], interval_weeks: float | None) -> list[str]:
+    """Why a plan's weeks between sessions lie outside a protocol template's range (empty
+    when inside, or none is set): e.g. PRP every week, where the template gives 4 weeks
+    (REFERENCE.md §3.2, 3 monthly sessions; §3.3, exosome every 2–4 weeks). The plan takes it
+    once the clinician confirms, as a session outside the course is recorded once confirmed."""
+    if interval_weeks is None:
+        return []
+    out = []
+    for p in snapshots:
+        lo, hi = p.get("interval_weeks_min"), p.get("interval_weeks_max")
+        if lo is None and hi is None:
+            continue
+        if (lo is not None and interval_weeks < lo) or (hi is not None and interval_weeks > hi):
+            if lo is not None and hi is not None:
+                span = f"{lo:g} weeks" if lo == hi else f"{lo:g}–{hi:g} weeks"
+            else:
+                span = f"at least {lo:g} weeks" if lo is not None else f"at most {hi:g} weeks"
+            out.append(
+                f"Sessions every {interval_weeks:g} week{'' if interval_weeks == 1 else 's'}: "
+                f"outside the {span} between sessions of the protocol "
+                f"{p.get('title') or p.get('key', '')}."
+            )
+    return out
 
 
 def reads_female_scales(sex: str, female_pattern: bool | None) -> bool:

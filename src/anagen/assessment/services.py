@@ -1304,6 +1304,31 @@ def proposals(patient: Patient) -> tuple[list[Proposal], list[str]]:
 
 
 PLAN_FIELDS = ("sessions_planned", "interval_weeks", "start_on", "notes")
+# Asked when the weeks between sessions lie outside the protocol's range
+# (protocols.interval_warnings), as a session outside its course is (treatments).
+CONFIRM_SCHEDULE = "confirm_schedule"
+CONFIRM_SCHEDULE_HINT = (
+    "If this interval is right for this patient, tick the confirmation and save again; the "
+    "warning stays on the plan."
+)
+
+
+def _check_interval(
+    errors: dict[str, list[str]],
+    snapshots: list[dict[str, Any]],
+    fields: dict[str, Any],
+    data: dict[str, Any],
+) -> list[str]:
+    """The warnings for a new interval outside a protocol's range; unless ``data`` confirms
+    them, an error asking for the confirmation."""
+    if "interval_weeks" not in fields or errors.get("interval_weeks"):
+        return []
+    warnings = protocols.interval_warnings(snapshots, fields["interval_weeks"])
+    if warnings and data.get(CONFIRM_SCHEDULE) is not True:
+        errors[CONFIRM_SCHEDULE] = [*warnings, CONFIRM_SCHEDULE_HINT]
+    return warnings
+
+
 PLAN_START_MAX_DAYS_AHEAD = 730
 
 
@@ -1417,7 +1442,7 @@ def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> Treatment
     modality with an active plan of the patient is refused (:func:`active_plan_conflicts`),
     re-checked under a lock so two simultaneous submissions cannot both pass."""
     errors: dict[str, list[str]] = {}
-    unknown = set(data) - set(PLAN_FIELDS) - {"proposal_key"}
+    unknown = set(data) - set(PLAN_FIELDS) - {"proposal_key", CONFIRM_SCHEDULE}
     if unknown:
         _add(errors, "__all__", f"Unknown field(s): {', '.join(sorted(unknown))}.")
     if patient.is_voided:
@@ -1442,6 +1467,7 @@ def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> Treatment
         for message in active_plan_conflicts(patient, chosen.modalities, chosen.key):
             _add(errors, "proposal_key", message)
     fields = _clean_plan_fields(data, errors)
+    outside = _check_interval(errors, chosen.protocols if chosen else [], fields, data)
     if errors:
         raise AssessmentError(errors)
     dx = Diagnosis.objects.filter(patient=patient).order_by("-diagnosed_on", "-id").first()
@@ -1483,7 +1509,8 @@ def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> Treatment
             plan.sessions_planned = course["sessions_max"]
         if plan.interval_weeks is None and course is not None:
             plan.interval_weeks = course["interval_weeks_min"]
-        save_with_history(plan, user, f"plan accepted: {chosen.key}")
+        why = f"plan accepted: {chosen.key}"
+        save_with_history(plan, user, f"{why}; confirmed: {' '.join(outside)}" if outside else why)
     return plan
 
 
@@ -1495,7 +1522,7 @@ def update_plan(plan: TreatmentPlan, user: User, data: dict[str, Any]) -> Treatm
     """Edit sessions, interval, start and notes while nobody has consented to the plan."""
     _refuse_voided(plan.patient)
     errors: dict[str, list[str]] = {}
-    unknown = set(data) - set(PLAN_FIELDS)
+    unknown = set(data) - set(PLAN_FIELDS) - {CONFIRM_SCHEDULE}
     if unknown:
         _add(errors, "__all__", f"Unknown field(s): {', '.join(sorted(unknown))}.")
     if not plan.is_active:
@@ -1510,11 +1537,15 @@ def update_plan(plan: TreatmentPlan, user: User, data: dict[str, Any]) -> Treatm
         )
     fresh = TreatmentPlan.objects.get(pk=plan.pk)
     fields = _clean_plan_fields(data, errors, current_start=fresh.start_on)
+    if fields.get("interval_weeks") == fresh.interval_weeks:
+        fields.pop("interval_weeks", None)  # re-sent unchanged: confirmed when it was set
+    outside = _check_interval(errors, fresh.protocols, fields, data)
     if errors:
         raise AssessmentError(errors)
     for f, v in fields.items():
         setattr(fresh, f, v)
-    save_with_history(fresh, user, "plan edited")  # nothing changed: not saved
+    why = f"plan edited; confirmed: {' '.join(outside)}" if outside else "plan edited"
+    save_with_history(fresh, user, why)  # nothing changed: not saved
     return fresh
 
 
