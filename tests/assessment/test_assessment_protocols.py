@@ -114,6 +114,23 @@ class TestProposals:
                 "NCT05658094)."
             ]
 
+    @pytest.mark.parametrize("grade", ["1", "2", "3", "5"])
+    def test_exosome_on_a_sinclair_grade_is_flagged(self, grade):
+        """NCT05658094 enrolled women by Ludwig I–II; a Sinclair-staged woman went unflagged
+        while a Ludwig III was (review)."""
+        exo = next(p for p in propose_plans("aga_female", grade, "female", screened(sex="female"))
+                   if p.key == "exosome")  # fmt: skip
+        assert [f for f in exo.flags if "NCT05658094" in f] == [
+            f"Sinclair {grade} is not on the scale NCT05658094 enrolled by (Ludwig I–II): "
+            "whether it is in the range studied is not known; grade on Ludwig to compare."
+        ]
+
+    def test_exosome_on_ludwig_one_or_two_is_not_flagged(self):
+        for grade in ("I", "II"):
+            plans = propose_plans("aga_female", grade, "female", screened(sex="female"))
+            exo = next(p for p in plans if p.key == "exosome")
+            assert not [f for f in exo.flags if "NCT05658094" in f]
+
     def test_advanced_stage_is_named_by_its_scale(self):
         tx = next(p for p in propose_plans("aga_female", "III", "female", screened(sex="female"))
                   if p.key == "transplant")  # fmt: skip

@@ -488,6 +488,14 @@ def propose_plans(
             )
         if st.scale == "ludwig" and st.value not in EXOSOME_TRIAL_LUDWIG:
             exo_flags.append(f"Ludwig {st.value} is outside the I–II range studied (NCT05658094).")
+        if st.scale == "sinclair":
+            # The trial enrolled women by Ludwig I–II (REFERENCE.md §1.6), not on the Sinclair
+            # scale, and REFERENCE gives no Sinclair–Ludwig correspondence: whether a Sinclair
+            # grade lies in the range studied is unknown, so it is flagged as one outside is.
+            exo_flags.append(
+                f"Sinclair {st.value} is not on the scale NCT05658094 enrolled by (Ludwig I–II): "
+                "whether it is in the range studied is not known; grade on Ludwig to compare."
+            )
         if st.scale == "basp" and st.value:
             basp = scales.parse_basp(st.value)
             if basp.basic not in EXOSOME_TRIAL_BASP_BASIC and not (basp.f or basp.v):
