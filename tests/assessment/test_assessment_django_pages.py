@@ -135,6 +135,9 @@ def test_htmx_post_answers_with_the_flow_partial(client, clinician, patient):
         # Two errors on one field (a NUL, and too long): still one error element.
         ("history/", {**HISTORY, "med_nsaid": "on", "med_nsaid_name": "\x00" + "x" * 300},
          "id_med_nsaid_name_error"),
+        # A control character in one treatment's details: an error on that box.
+        ("history/", {**HISTORY, "prior_prp_on": "2025-06-01", "prior_prp_notes": "3\u202e"},
+         "id_prior_prp_notes_error"),
         ("history/", {**HISTORY, "platelet_count_10e9_per_l": "-1"},
          "id_platelet_count_10e9_per_l_error"),
         ("diagnosis/", {"diagnosed_on": TODAY, "condition": "aga_male", "stage": "XIV"},

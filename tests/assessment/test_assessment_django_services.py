@@ -282,6 +282,33 @@ def test_free_text_is_at_most_a_long_page(man, clinician):
     assert not MedicalHistory.objects.exists() and not ScalpExam.objects.exists()
 
 
+def test_history_names_and_treatment_notes_refuse_control_characters(man, clinician):
+    """A medication name, an allergy or a prior treatment's details with a right-to-left
+    override or a bell were stored, while the history's notes refused them (review)."""
+    history = healthy_history(
+        medications=[{"drug_class": "finasteride", "name": "Pro\u202epecia", "start": None}],
+        allergies=["latex\u0007"],
+        prior_treatments=[{"modality": "prp", "on": TODAY.isoformat(), "notes": "3 \x00 sessions"}],
+    )
+    errors = errors_of(services.record_history, man, clinician, history)
+    assert errors == {
+        "medications[0].name": ["Remove the control or invisible character(s) U+202E."],
+        "allergies": ["Remove the control or invisible character(s) U+0007."],
+        "prior_treatments[0].notes": ["Remove the NUL character."],
+    }
+    assert not MedicalHistory.objects.exists()
+    history["prior_treatments"][0]["notes"] = "x" * 5001
+    errors = errors_of(services.record_history, man, clinician, history)
+    assert errors["prior_treatments[0].notes"] == ["At most 5000 characters (this has 5001)."]
+    kept = services.record_history(
+        man, clinician,
+        healthy_history(prior_treatments=[
+            {"modality": "prp", "on": TODAY.isoformat(), "notes": "3 sessions\n\tno change"}
+        ]),
+    )  # fmt: skip
+    assert kept.prior_treatments[0]["notes"] == "3 sessions\n\tno change"
+
+
 def test_free_text_refuses_control_characters_and_direction_overrides(man, clinician):
     """Exam findings with a right-to-left override (U+202E) and a bell (U+0007) were stored,
     while the other apps refused them (review). Line breaks, tabs and emoji stay."""

@@ -272,7 +272,8 @@ def history_error_aliases(data: dict[str, Any]) -> dict[str, str]:
         for part in ("start", "stop", "name"):
             aliases[f"medications[{i}].{part}"] = f"med_{m['drug_class']}_{part}"
     for i, p in enumerate(data.get("prior_treatments", [])):
-        aliases[f"prior_treatments[{i}].on"] = f"prior_{p['modality']}_on"
+        for part in ("on", "notes"):
+            aliases[f"prior_treatments[{i}].{part}"] = f"prior_{p['modality']}_{part}"
     return aliases
 
 

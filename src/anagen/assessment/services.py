@@ -104,14 +104,20 @@ def _check_date(errors: dict[str, list[str]], field: str, value: Any) -> date | 
     return value
 
 
-def _text_limit(errors: dict[str, list[str]], field: str, text: str) -> str:
-    """Free text as the other apps take it (core.checks.read_text): line breaks and tabs
-    kept, no NUL or other control characters and no bidirectional overrides (a right-to-left
-    override shows a note's words in another order than they are stored)."""
+def _no_hidden_characters(errors: dict[str, list[str]], field: str, text: str) -> str:
+    """Text as the other apps take it (core.checks.read_text): line breaks and tabs kept, no
+    NUL or other control characters and no bidirectional overrides (a right-to-left override
+    shows a note's words in another order than they are stored)."""
     if "\x00" in text:
         _add(errors, field, "Remove the NUL character.")
     elif hidden := hidden_characters(text, allow="\n\r\t"):
         _add(errors, field, f"Remove the control or invisible character(s) {', '.join(hidden)}.")
+    return text
+
+
+def _text_limit(errors: dict[str, list[str]], field: str, text: str) -> str:
+    """Free text (see :func:`_no_hidden_characters`) of at most a long page."""
+    _no_hidden_characters(errors, field, text)
     if len(text) > MAX_TEXT_CHARS:
         _add(errors, field, f"At most {MAX_TEXT_CHARS} characters (this has {len(text)}).")
     return text
@@ -225,7 +231,7 @@ def _clean_history(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(a, str) or not a.strip() or len(a) > 200:
             _add(errors, "allergies", "Each allergy is a substance name (at most 200 characters).")
             break
-        allergies.append(a.strip())
+        allergies.append(_no_hidden_characters(errors, "allergies", a.strip()))
     clean["allergies"] = allergies
 
     meds = []
@@ -244,6 +250,7 @@ def _clean_history(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(name, str) or len(name) > 200:
             _add(errors, f"medications[{i}].name", "At most 200 characters.")
             name = ""
+        _no_hidden_characters(errors, f"medications[{i}].name", name)
         meds.append(
             {
                 "drug_class": m.get("drug_class"),
@@ -268,11 +275,13 @@ def _clean_history(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
         if on is None and f"prior_treatments[{i}].on" not in errors:
             _add(errors, f"prior_treatments[{i}].on", "Give the date of the treatment.")
         notes = p.get("notes") or ""
+        notes = notes.strip() if isinstance(notes, str) else ""
         priors.append(
             {
                 "modality": p.get("modality"),
                 "on": on.isoformat() if on else None,
-                "notes": notes.strip() if isinstance(notes, str) else "",
+                # Checked as the history's other notes are (they were stored unchecked).
+                "notes": _text_limit(errors, f"prior_treatments[{i}].notes", notes),
             }
         )
     clean["prior_treatments"] = priors
