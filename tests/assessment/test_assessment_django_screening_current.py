@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from anagen.assessment import selectors, services
+from anagen.treatments.services import pre_session_checklist
 
 pytestmark = pytest.mark.django_db
 
@@ -64,9 +65,17 @@ def test_a_session_waits_for_the_new_screening(man, clinician):
     plan = services.accept_plan(man, clinician, {"proposal_key": "prp_minoxidil"})
     services.record_consent(plan, clinician, modality="prp", signed_name="Adam Stone",
                             signed_on=TODAY)  # fmt: skip
-    assert services.session_blockers(plan, "prp", TODAY) == []
+    item = next(i for i in pre_session_checklist(plan, "prp", TODAY).items if i.key == "screening")
+    assert item.ok
     raise_keloid_to_block(man.clinic, clinician)
-    assert services.session_blockers(plan, "prp", TODAY) == [services.RULES_CHANGED]
+    # The pre-session checklist holds the session (it went on under the WARN it screened to).
+    checklist = pre_session_checklist(plan, "prp", TODAY)
+    item = next(i for i in checklist.items if i.key == "screening")
+    assert not item.ok and checklist.blocked
+    assert item.message == f"Screening on {TODAY}: {services.RULES_CHANGED}"
+    services.run_screening(man, clinician)
+    item = next(i for i in pre_session_checklist(plan, "prp", TODAY).items if i.key == "screening")
+    assert not item.ok and "BLOCKS platelet-rich plasma" in item.message
 
 
 def test_the_consultation_page_says_the_rules_changed(client, man, clinician):

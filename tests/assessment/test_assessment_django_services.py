@@ -692,10 +692,8 @@ class TestConsent:
         assert services.has_valid_consent(plan, "exosome", TODAY)
         assert not services.has_valid_consent(plan, "exosome", TODAY - timedelta(days=1))
         assert not services.has_valid_consent(plan, "prp", TODAY)
-        assert services.session_blockers(plan, "exosome", TODAY) == []
         services.withdraw_consent(consent, clinician, "Patient changed her mind.", TODAY)
         assert not services.has_valid_consent(plan, "exosome", TODAY)
-        assert services.session_blockers(plan, "exosome", TODAY)
 
     def test_a_withdrawal_cannot_be_dated_before_a_session_given_under_the_consent(
         self, man, clinician

@@ -5,8 +5,8 @@ Each function takes the acting user, validates its input with the pure modules
 (field name -> messages) before anything is stored. History rows get the user and a
 reason (django-simple-history). Views and the API call these; they hold no rules.
 
-Functions the treatment issue can call: :func:`has_valid_consent` and
-:func:`session_blockers`.
+The pre-session checklist (treatments) calls :func:`has_valid_consent` and
+:func:`screening_staleness`.
 """
 
 from __future__ import annotations
@@ -1871,31 +1871,3 @@ def has_valid_consent(plan: TreatmentPlan, modality: str, on_date: date) -> bool
         if not c.withdrawn or c.withdrawal.withdrawn_on > on_date:
             return True
     return False
-
-
-def session_blockers(plan: TreatmentPlan, modality: str, on_date: date) -> list[str]:
-    """Why a session of ``modality`` under ``plan`` may not start on ``on_date`` (empty = ok).
-
-    Checks the plan, the consent, and that the latest screening of the patient still
-    allows the modality (a later history may have added a contraindication).
-    """
-    reasons = []
-    if not plan.is_active:
-        reasons.append("The plan is cancelled.")
-    if modality not in plan.modalities:
-        reasons.append(f"The plan has no {modality} treatment.")
-    if not has_valid_consent(plan, modality, on_date):
-        reasons.append(f"No valid signed consent to {modality} on {on_date}.")
-    scr = Screening.objects.filter(patient=plan.patient).order_by("-created_at", "-id").first()
-    stale = screening_staleness(plan.patient, scr)
-    if stale in (RULES_CHANGED, PATIENT_CHANGED):
-        reasons.append(stale)
-    elif stale is not None or scr is None:
-        reasons.append("The medical history has not been screened in its latest version.")
-    elif (
-        modality in scr.result["modalities"]
-        and scr.outcome(modality) == "BLOCK"
-        and not scr.overrides.filter(modality=modality).exists()
-    ):
-        reasons.append(f"Screening BLOCKs {modality} and no clinician has overridden it.")
-    return reasons

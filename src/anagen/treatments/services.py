@@ -151,6 +151,9 @@ def screening_status(patient: Any, modality: str, on_date: date) -> ScreeningSta
             f"The medical history changed (version {newest_history}) since the last "
             f"screening on {latest.screened_on}: screen again before this session.",
         )
+    stale = _rules_or_record_changed(patient, latest)
+    if stale is not None:
+        return ScreeningStatus(False, f"Screening on {latest.screened_on}: {stale}")
     outcome = latest.result["modalities"].get(modality, {}).get("outcome", "OK")
     findings = latest.result["modalities"].get(modality, {}).get("findings", [])
     rules = [f["rule_id"] for f in findings if f["outcome"] == "BLOCK"]
@@ -187,6 +190,21 @@ def screening_status(patient: Any, modality: str, on_date: date) -> ScreeningSta
     return ScreeningStatus(
         True, f"Screening on {latest.screened_on}: {outcome} for {_words(modality)}."
     )
+
+
+def _rules_or_record_changed(patient: Any, latest: Any) -> str | None:
+    """Why the patient's newest screening no longer gives its result (assessment's
+    staleness): a clinic rule made stricter since (a keloid WARN for PRP raised to BLOCK), or
+    a date of birth or sex corrected since. None for an older screening (a session entered
+    for a day before the newest one) and while it stands."""
+    from anagen.assessment import services as assessment
+    from anagen.assessment.models import Screening
+
+    newest = Screening.objects.filter(patient=patient).order_by("-screened_on", "-id").first()
+    if newest is None or newest.pk != latest.pk:
+        return None
+    stale = assessment.screening_staleness(patient, latest)
+    return stale if stale in (assessment.RULES_CHANGED, assessment.PATIENT_CHANGED) else None
 
 
 def _words(modality: str) -> str:
