@@ -628,7 +628,13 @@ class TestPlans:
             clinician,
             {"sessions_min": 5, "sessions_max": 2},
         )
-        assert "sessions_max" in errors
+        assert errors == {"sessions_max": ["Must not be below the minimum."]}
+        # Refused before anything is set: the object holds what is stored (it held 5 and 2,
+        # so the next edit of its title was refused for a minimum nobody had kept).
+        assert (tpl.sessions_min, tpl.sessions_max) == (3, 3)
+        services.update_protocol_template(tpl, clinician, {"title": "PRP, three sessions"})
+        tpl.refresh_from_db()
+        assert (tpl.title, tpl.sessions_min, tpl.sessions_max) == ("PRP, three sessions", 3, 3)
 
     def test_a_template_interval_is_one_a_plan_can_have(self, man, clinician):
         """A template's interval of 0.1 weeks was kept and became the interval of every new

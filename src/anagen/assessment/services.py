@@ -1134,17 +1134,20 @@ def update_protocol_template(
     if not errors and all(getattr(template, f) == v for f, v in values.items()):
         return template  # nothing changed: no history entry, no audit line
     if not errors:
-        for f, v in values.items():
-            setattr(template, f, v)
+        # Checked on the values it would have, before any is set: a refused edit left the
+        # caller's template object holding them (a page re-shown from it showed them).
         for low_field, high_field in (
             ("sessions_min", "sessions_max"),
             ("interval_weeks_min", "interval_weeks_max"),
         ):
-            a, b = getattr(template, low_field), getattr(template, high_field)
+            a = values.get(low_field, getattr(template, low_field))
+            b = values.get(high_field, getattr(template, high_field))
             if a is not None and b is not None and a > b:
                 _add(errors, high_field, "Must not be below the minimum.")
     if errors:
         raise AssessmentError(errors)
+    for f, v in values.items():
+        setattr(template, f, v)
     template.updated_by = user
     save_with_history(template, user, "protocol template edited")
     return template
