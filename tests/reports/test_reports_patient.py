@@ -386,3 +386,73 @@ def test_the_density_chart_joins_values_of_the_baselines_source_only(treated, cl
 
     svg = base64.b64decode(report.density_chart_uri.split(",", 1)[1]).decode()
     assert svg.count("<circle") == 2 and ": 357</title>" not in svg  # baseline and week 12
+
+
+def test_a_point_of_care_draw_naming_no_session_is_a_lot_of_its_days_session_everywhere(
+    treated, clinician
+):
+    """The PDF listed only lots whose draw named the session; the FHIR export's suspects
+    and the cohort analysis also took a same-day draw that names none, and Procedure.used
+    listed only the named ones. One rule now (treatments.selectors.draws_used_by)."""
+    from decimal import Decimal
+
+    from anagen.interop import fhir_export
+    from anagen.outcomes import selectors as outcomes
+    from anagen.products.models import Lot, VialDraw
+    from anagen.treatments.models import TreatmentSession
+
+    from .factory import make_lot
+
+    patient, data = treated
+    poc_lot = make_lot(patient.clinic, clinician, number="POC-0901")
+    returned_lot = make_lot(patient.clinic, clinician, number="RET-0902")
+    # A fourth session, its vials drawn at the point of care with no session reference
+    # (one draw without any, one with a reference typed by hand) ...
+    on = data["sessions"][-1].performed_on + timezone.timedelta(days=28)
+    session = TreatmentSession.objects.create(
+        clinic=patient.clinic, patient=patient, plan=data["plan"], modality="exosome",
+        performed_on=on, clinician=clinician, total_points=100, total_volume_ml=Decimal("2.5"),
+    )  # fmt: skip
+    for ref in ("", "POC ticket 17"):
+        VialDraw.objects.create(
+            clinic=patient.clinic, lot=poc_lot, patient=patient, quantity=1,
+            drawn_on=on, drawn_at=timezone.now(), drawn_by=clinician, session_ref=ref,
+        )  # fmt: skip
+    # ... and a draw of its day returned to stock unopened: no exposure, in no output.
+    VialDraw.objects.create(
+        clinic=patient.clinic, lot=returned_lot, patient=patient, quantity=1, drawn_on=on,
+        drawn_at=timezone.now(), drawn_by=clinician, returned_at=timezone.now(),
+    )  # fmt: skip
+    # A session's own named draw keeps the same-day unnamed ones off it.
+    first = data["sessions"][0]
+    VialDraw.objects.create(
+        clinic=patient.clinic, lot=returned_lot, patient=patient, quantity=1,
+        drawn_on=first.performed_on, drawn_at=timezone.now(), drawn_by=clinician,
+    )  # fmt: skip
+    expected = {s.pk: ["EXO-2401"] for s in data["sessions"]} | {session.pk: ["POC-0901"]}
+
+    report = selectors.patient_report(patient, generated_at=timezone.now(), generated_by="t")
+    assert {r.session.pk: r.lots for r in report.sessions} == expected
+    assert "POC-0901" in " ".join(layout_text(_html(patient)))
+
+    bundle = fhir_export.patient_bundle_dict(patient)
+    resources = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    lot_numbers = {
+        url: r["identifier"][0]["value"]
+        for url, r in resources.items()
+        if r["resourceType"] == "BiologicallyDerivedProduct"
+    }
+    used = [
+        sorted(lot_numbers[u["reference"]["reference"]] for u in r.get("used", []))
+        for r in resources.values()
+        if r["resourceType"] == "Procedure"
+    ]
+    assert sorted(used) == sorted(expected.values())
+    fhir_export.patient_bundle(patient)  # still valid R5
+
+    tables = outcomes.analysis_tables(patient.clinic, use_cache=False)
+    numbers = dict(Lot.objects.filter(clinic=patient.clinic).values_list("pk", "lot_number"))
+    lots_of = tables.sessions.groupby("session_id")["lot"].agg(
+        lambda lots: sorted(numbers[int(x)] for x in lots if x)
+    )
+    assert lots_of.to_dict() == expected

@@ -45,6 +45,7 @@ from anagen.outcomes import cohort
 from anagen.patients.models import Patient
 from anagen.products.models import Lot, VialDraw
 from anagen.treatments import scalp_zones
+from anagen.treatments import selectors as treatment_selectors
 from anagen.treatments.models import TreatmentSession
 
 FHIR_VERSION = "5.0.0"
@@ -646,10 +647,13 @@ class _Builder:
     ) -> dict[date, list[SessionEntry]]:
         """One Procedure per session, voided ones included (entered-in-error). Returns the
         sessions not voided by day, every session of a day (two sessions on one day are both
-        kept), each with the lots it used: draws naming it, else unnamed draws of its day."""
+        kept), each with the lots it used (``treatments.selectors.draws_used_by``: draws
+        naming it, else draws of its day naming no session), which Procedure.used lists."""
         by_date: dict[date, list[SessionEntry]] = {}
+        sessions = list(sessions)
+        used_by = treatment_selectors.draws_used_by(sessions, draws)
         for s in sessions:
-            ref = f"session:{s.pk}"
+            session_draws = used_by.get(s.pk, [])
             body_sites = []
             for e in s.map_entries.all():
                 label = scalp_zones.ALL_CODES.get(e.zone, e.zone)
@@ -660,9 +664,9 @@ class _Builder:
                     }
                 )
             used = [
-                {"reference": _ref(lot_urls[d.lot_id], f"lot {d.lot.lot_number}")}
-                for d in draws
-                if d.session_ref == ref and d.lot_id in lot_urls
+                {"reference": _ref(lot_urls[lot_id], f"lot {lot.lot_number}")}
+                for lot_id, lot in {d.lot_id: d.lot for d in session_draws}.items()
+                if lot_id in lot_urls
             ]
             resource: dict[str, Any] = {
                 "resourceType": "Procedure",
@@ -696,13 +700,7 @@ class _Builder:
                 resource["note"] = [{"text": " ".join(notes)}]
             full = self.add("session", s.pk, resource)
             if not s.voided_at:
-                lots = {d.lot_id for d in draws if d.session_ref == ref}
-                if not lots:
-                    lots = {
-                        d.lot_id
-                        for d in draws
-                        if not d.session_ref.startswith("session:") and d.drawn_on == s.performed_on
-                    }
+                lots = {d.lot_id for d in session_draws}
                 by_date.setdefault(s.performed_on, []).append(SessionEntry(full, frozenset(lots)))
         return by_date
 
@@ -1044,8 +1042,7 @@ def patient_bundle_dict(patient: Patient, *, base_url: str = "") -> dict[str, An
         .order_by("created_at", "id")
     )
     draws = list(
-        VialDraw.objects.given()
-        .filter(clinic=patient.clinic, patient=patient)
+        treatment_selectors.given_draws(patient.clinic, patient)
         .select_related("lot__product")
         .order_by("drawn_on", "id")
     )

@@ -46,6 +46,7 @@ from anagen.outcomes import cohort, progress, snapshot
 from anagen.patients.models import Patient, SexAtBirth
 from anagen.patients.selectors import get_patient
 from anagen.products.models import Lot, Product, VialDraw
+from anagen.treatments import selectors as treatment_selectors
 from anagen.treatments.models import Modality, TreatmentSession
 
 __all__ = [
@@ -146,9 +147,10 @@ def _sessions(clinic: Clinic) -> pd.DataFrame:
     ).values_list("id", "patient_id", "modality", "performed_on", "plan_id")
     s = _frame(qs, ["session_id", "patient_id", "modality", "performed_on", "plan_id"])
     s["performed_on"] = _dates(s["performed_on"])
-    # Lots given at each session: draws name their session ("session:<id>"), else same day.
+    # Lots given at each session, by the rule the patient PDF and the FHIR export use
+    # (treatments.selectors.draws_used_by): draws naming it, else draws of its day naming none.
     draws = _frame(
-        VialDraw.objects.filter(clinic=clinic).values_list(
+        treatment_selectors.given_draws(clinic).values_list(
             "patient_id", "drawn_on", "session_ref", "lot_id", "lot__product_id"
         ),
         ["patient_id", "drawn_on", "session_ref", "lot_id", "product_id"],
@@ -156,18 +158,26 @@ def _sessions(clinic: Clinic) -> pd.DataFrame:
     if draws.empty or s.empty:
         return s.assign(lot="", product="").astype({"lot": object, "product": object})
     draws["drawn_on"] = _dates(draws["drawn_on"])
-    ref = draws["session_ref"].fillna("").astype(str)
-    named = ref.str.startswith("session:")
-    draws["session_id"] = pd.to_numeric(ref.where(named, "").str.slice(8), errors="coerce")
+    draws["session_ref"] = draws["session_ref"].fillna("").astype(str)
+    used = treatment_selectors.draws_used_by(
+        (
+            treatment_selectors.SessionKey(int(pk), int(patient), on)
+            for pk, patient, on in s[["session_id", "patient_id", "performed_on"]].itertuples(
+                index=False
+            )
+        ),
+        draws.itertuples(index=False),
+    )
     lot_cols = ["lot_id", "product_id"]
-    by_id = draws.dropna(subset=["session_id"]).astype({"session_id": "int64"})
-    by_id = by_id[["session_id", *lot_cols]].drop_duplicates()
-    by_day = draws.loc[~named.to_numpy(), ["patient_id", "drawn_on", *lot_cols]]
-    by_day = by_day.drop_duplicates().rename(columns={"drawn_on": "performed_on"})
-    with_named = s.merge(by_id, on="session_id", how="inner")
-    rest = s[~s["session_id"].isin(with_named["session_id"])]
-    with_day = rest.merge(by_day, on=["patient_id", "performed_on"], how="left")
-    s = pd.concat([with_named, with_day], ignore_index=True)
+    pairs = (
+        pd.DataFrame(
+            [(pk, d.lot_id, d.product_id) for pk, ds in used.items() for d in ds],
+            columns=["session_id", *lot_cols],
+        )
+        .astype({"session_id": "int64"})
+        .drop_duplicates()
+    )
+    s = s.merge(pairs, on="session_id", how="left")
     s = s.sort_values(["session_id", "lot_id"], kind="stable").reset_index(drop=True)
     s = s.rename(columns={"lot_id": "lot", "product_id": "product"})
     for c in ("lot", "product"):

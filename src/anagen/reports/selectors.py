@@ -23,9 +23,9 @@ from anagen.monitoring.models import VIEWS, Measurement, Photo
 from anagen.outcomes import cohort, progress
 from anagen.outcomes import selectors as outcomes
 from anagen.patients.models import Patient
-from anagen.products.models import VialDraw
 from anagen.reports.pdf import data_uri, svg_uri
 from anagen.treatments import scalp_zones
+from anagen.treatments import selectors as treatment_selectors
 from anagen.treatments.models import TreatmentSession
 
 # Visit columns per measurement table on an A4 page beside the measure names (one column
@@ -244,8 +244,12 @@ def _sessions(patient: Patient) -> list[SessionRow]:
         .prefetch_related("map_entries")
         .order_by("performed_on", "id")
     )
-    draws = list(
-        VialDraw.objects.filter(clinic=patient.clinic, patient=patient).select_related("lot")
+    # The lots each session used, by the rule the FHIR export and the cohort analysis use.
+    used = treatment_selectors.draws_used_by(
+        sessions,
+        treatment_selectors.given_draws(patient.clinic, patient)
+        .select_related("lot")
+        .order_by("drawn_on", "id"),
     )
     rows = []
     for s in sessions:
@@ -262,8 +266,7 @@ def _sessions(patient: Patient) -> list[SessionRow]:
                 f"{e['volume_ml']:g} mL"
                 for e in entries
             ]
-        ref = f"session:{s.pk}"
-        lots = sorted({d.lot.lot_number for d in draws if d.session_ref == ref})
+        lots = sorted({d.lot.lot_number for d in used.get(s.pk, [])})
         rows.append(SessionRow(s, lots, svg, zones))
     return rows
 

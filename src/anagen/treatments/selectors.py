@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from typing import Any, NamedTuple, Protocol
 
 from django.db.models import Count, QuerySet
 from django.http import Http404
@@ -182,6 +183,78 @@ def vial_draws_of(sessions: Iterable[TreatmentSession]) -> dict[int, list[VialDr
         session = by_ref[d.session_ref]
         if d.patient_id == session.patient_id:
             out.setdefault(session.pk, []).append(d)
+    return out
+
+
+SESSION_REF_PREFIX = "session:"  # draws made for a session carry "session:<its id>"
+
+
+class SessionKey(NamedTuple):
+    """What ``draws_used_by`` needs of a session (a TreatmentSession has these too)."""
+
+    pk: int
+    patient_id: int
+    performed_on: Hashable  # a date, or any value equal to its draws' ``drawn_on``
+    voided_at: datetime | None = None
+
+
+class _Session(Protocol):
+    @property
+    def pk(self) -> Any: ...
+    @property
+    def patient_id(self) -> Any: ...
+    @property
+    def performed_on(self) -> Any: ...
+    @property
+    def voided_at(self) -> datetime | None: ...
+
+
+class _Draw(Protocol):
+    @property
+    def patient_id(self) -> Any: ...
+    @property
+    def drawn_on(self) -> Any: ...
+    @property
+    def session_ref(self) -> str: ...
+
+
+def given_draws(clinic: Clinic, patient: Patient | None = None) -> QuerySet[VialDraw]:
+    """The clinic's (or one patient's) vial draws whose vials went to the patient: a draw
+    returned to stock when its session was voided is no exposure (``VialDraw.objects.given``).
+    Read with ``draws_used_by`` for the lots each session used."""
+    qs = VialDraw.objects.given().filter(clinic=clinic)
+    return qs.filter(patient=patient) if patient is not None else qs
+
+
+def draws_used_by[D: _Draw](sessions: Iterable[_Session], draws: Iterable[D]) -> dict[int, list[D]]:
+    """The draws whose vials each session used, by session id (a session that used none is
+    absent): the one rule for "the lots a session used" that the patient progress PDF, the
+    FHIR export (Procedure.used, AdverseEvent suspects) and the cohort analysis share.
+
+    A draw naming a session ("session:<id>", as the session form draws) belongs to that
+    session, of the same patient. A session no draw names used the draws of its patient and
+    day that name no session: vials drawn at the point of care with no session reference,
+    or with one typed by hand. A voided session (entered in error) keeps only the draws that
+    name it. ``draws`` are the given ones (``given_draws``), in the order to list them."""
+    by_id = {s.pk: s for s in sessions}
+    named: dict[int, list[D]] = {}
+    unnamed: dict[tuple[Any, Any], list[D]] = {}
+    for d in draws:
+        ref = d.session_ref or ""
+        if ref.startswith(SESSION_REF_PREFIX):
+            number = ref.removeprefix(SESSION_REF_PREFIX)
+            session = by_id.get(int(number)) if number.isdigit() else None
+            if session is not None and session.patient_id == d.patient_id:
+                named.setdefault(session.pk, []).append(d)
+        else:
+            unnamed.setdefault((d.patient_id, d.drawn_on), []).append(d)
+    out: dict[int, list[D]] = {}
+    for pk, s in by_id.items():
+        used = named.get(pk)
+        if used is None and s.voided_at is None:
+            used = unnamed.get((s.patient_id, s.performed_on))
+        if used:
+            out[pk] = list(used)
     return out
 
 
