@@ -177,6 +177,38 @@ def test_an_adverse_event_carries_its_resolution_date_and_seriousness_criteria(t
     assert "Serious: Requires or prolongs hospitalisation" in ae["note"][0]["text"]
 
 
+def test_an_adverse_event_carries_the_action_taken(treated):
+    """The export left out what was done about the event (treatment stopped, medication
+    given): R5 mitigatingAction carries it, coded, and the note says it, "None" included."""
+    from fhir.resources.adverseevent import AdverseEvent as FhirAdverseEvent
+
+    patient, _ = treated
+    event = AdverseEvent.objects.get(patient=patient)
+    AdverseEvent.objects.filter(pk=event.pk).update(action_taken="treatment_stopped")
+    (ae,) = _resources(_bundle_of(fhir_export.patient_bundle_json(patient)), "AdverseEvent")
+    assert ae["mitigatingAction"] == [
+        {
+            "itemCodeableConcept": {
+                "coding": [
+                    {
+                        "system": fhir_export.CS_AE_ACTION,
+                        "code": "treatment_stopped",
+                        "display": "Treatment stopped",
+                    }
+                ],
+                "text": "Treatment stopped",
+            }
+        }
+    ]
+    assert "Action taken: Treatment stopped" in ae["note"][0]["text"]
+    parsed = FhirAdverseEvent.model_validate(ae)
+    assert parsed.mitigatingAction[0].itemCodeableConcept.text == "Treatment stopped"
+    AdverseEvent.objects.filter(pk=event.pk).update(action_taken="none")
+    (ae,) = _resources(_bundle_of(fhir_export.patient_bundle_json(patient)), "AdverseEvent")
+    assert "mitigatingAction" not in ae
+    assert "Action taken: None" in ae["note"][0]["text"]
+
+
 def test_export_is_reproducible(treated):
     patient, _ = treated
     a = _bundle_of(fhir_export.patient_bundle_json(patient))

@@ -57,6 +57,7 @@ CS_CTCAE = f"{LOCAL}/CodeSystem/ctcae-term"
 # The clinic's relatedness scale (not related … definitely related) has no exact match in
 # R5's example WHO-UMC binding (no "not related"), so it is sent in its own words.
 CS_AE_RELATEDNESS = f"{LOCAL}/CodeSystem/ae-relatedness"
+CS_AE_ACTION = f"{LOCAL}/CodeSystem/ae-action-taken"
 CS_PHOTO = f"{LOCAL}/CodeSystem/photo-kind"
 CS_PHOTO_VIEW = f"{LOCAL}/CodeSystem/photo-view"
 CS_CONSENT = f"{LOCAL}/CodeSystem/consent-modality"
@@ -866,6 +867,24 @@ class _Builder:
             if e.seriousness:
                 # Which ICH E2A criteria made it serious (seriousness says only that it is).
                 text += f". Serious: {', '.join(e.seriousness_labels)}"
+            action = e.get_action_taken_display()
+            # What was done about the event ("Treatment stopped", "Medication given"); R5's
+            # element for it is mitigatingAction (CodeableConcept, example binding only).
+            # "None" has no element of its own: the note says it, so that "no action" reads
+            # differently from an exporter that leaves the action out.
+            text += f". Action taken: {action}"
+            if e.action_taken != AdverseEvent.Action.NONE:
+                resource["mitigatingAction"] = [
+                    {
+                        "itemCodeableConcept": {
+                            "coding": [
+                                {"system": CS_AE_ACTION, "code": e.action_taken,
+                                 "display": action}
+                            ],
+                            "text": action,
+                        }
+                    }
+                ]  # fmt: skip
             if e.description:
                 text += f" — {e.description}"
             resource["note"] = [{"text": text}]
