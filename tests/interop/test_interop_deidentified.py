@@ -89,6 +89,45 @@ def test_sessions_to_date_counts_treatment_days_not_rows(clinic_a, treated):
     assert list(rows[0]) == list(analysis.COLUMNS)
 
 
+def test_ae_count_windows_run_from_the_previous_visit_and_the_baseline_row_takes_all_before(
+    clinic_a, clinician, treated
+):
+    """docs/data-dictionary.md: a row counts events with onset after the previous row's
+    visit date up to and including its own; the baseline row has no previous visit, so it
+    counts every event up to the baseline (an event before it is not lost), and an event
+    after the last visit is in no row yet."""
+    from datetime import timedelta
+
+    from anagen.monitoring import services as monitoring
+
+    patient, data = treated
+    baseline, week_12, week_24 = (v.visit_date for v in data["visits"])
+
+    def event(onset, grade):
+        monitoring.record_adverse_event(
+            patient, clinician,
+            {"term_key": "injection_site_reaction", "grade": grade, "onset_date": onset,
+             "relatedness": "unlikely", "outcome": "recovering"},
+        )  # fmt: skip
+
+    event(baseline - timedelta(days=40), 2)  # before the baseline
+    event(baseline, 1)  # on the baseline day
+    event(week_12, 1)  # on the week-12 visit day: that visit's row
+    event(week_24 + timedelta(days=1), 3)  # after the last visit
+    rows = analysis.analysis_rows(clinic_a)
+    assert [r["ae_count"] for r in rows] == [2, 2, 0]
+    assert [r["ae_max_grade"] for r in rows] == [2, 1, None]
+    # The Parquet field description and the dictionary say so (they said "after the
+    # previous visit", which a baseline row does not have).
+    described = analysis.COLUMNS["ae_count"][1]
+    (documented,) = [line for line in DOCS.read_text().splitlines()
+                     if line.startswith("| `ae_count` |")]  # fmt: skip
+    for text in (described, documented):
+        assert "up to and including this visit's date" in text
+        assert "on the baseline row every event with onset on or before the baseline" in text
+    assert "not a count of treatment-emergent events" in DOCS.read_text()
+
+
 def test_pseudonyms_are_stable_distinct_and_not_the_ids():
     a = analysis.pseudonym(1, 2)
     assert a == analysis.pseudonym(1, 2)

@@ -109,7 +109,12 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "diameter_change_um": ("float", "mean_diameter_um − baseline, µm"),
     "global_assessment": ("integer", "Investigator global photographic assessment, −3…+3"),
     **{name: ("integer", f"HGQ: {label}, −3…+3") for name, label in HGQ_ITEMS},
-    "ae_count": ("integer", "Adverse events with onset after the previous visit up to this one"),
+    "ae_count": (
+        "integer",
+        "Adverse events with onset after the previous row's visit date up to and including "
+        "this visit's date; on the baseline row every event with onset on or before the "
+        "baseline date",
+    ),
     "ae_max_grade": ("integer", "Highest CTCAE grade among those events (empty if none)"),
 }
 
