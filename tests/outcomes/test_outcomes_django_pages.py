@@ -347,7 +347,7 @@ def test_the_comparison_page_warns_of_arms_of_fewer_than_five_patients(
     record_visit(p, clinician, 84, density_per_cm2=128.0)
     client.force_login(clinician)
     html = client.get("/outcomes/comparison/").content.decode()
-    assert "n = 1," in html
+    assert re.search(r"n = 1\b", html)
     assert "1 arm below rests on fewer than 5 patients" in html
 
 
@@ -356,7 +356,7 @@ def test_the_comparison_page_has_no_small_arm_warning_with_enough_patients(
 ):
     client.force_login(clinician)
     html = client.get("/outcomes/comparison/").content.decode()
-    assert "n = 1," not in html
+    assert not re.search(r"n = 1\b", html)
     assert 'id="small-cells-notice"' not in html
 
 
@@ -483,3 +483,43 @@ def test_the_comparison_page_gives_a_shares_change_in_percentage_points(
     assert "Mean change in terminal hairs (percentage points) from baseline" in html
     measured = re.findall(r"mean change [+\-−]?[\d.]+ ([^(]+?) \(95% CI", html)
     assert measured and set(measured) == {"percentage points"}
+
+
+def test_the_comparison_page_says_what_its_clinic_figures_cannot_show(
+    client, clinician, sim_cohort
+):
+    """Arms' intervals side by side read as a comparison (the PRP interval excluding zero
+    among five arms); an early landmark (week 4, in the minoxidil shedding phase) was set
+    beside 16- to 48-week trial results without a word; a result the sources give only
+    second-hand was tagged C (confirmed)."""
+    client.force_login(clinician)
+    html = unescape(client.get("/outcomes/comparison/", {"landmark": "4"}).content.decode())
+    notice = re.search(r'<p id="intervals-notice">([^<]*)</p>', html)
+    assert notice and "Each interval describes one arm alone" in notice.group(1)
+    assert "no test of a difference between arms" in notice.group(1)
+    shown = len(set(re.findall(r"<p>([^<:]+): n = \d+", html)))
+    assert f"With {shown} arms shown" in notice.group(1) and shown > 1
+    assert 'id="early-landmark-notice"' in html
+    assert "Week 4 is earlier than most results below" in html
+    assert "(change from baseline, no control group)" in html
+    shin = re.search(r"<tr><td>Shin 2015[^\n]*?</tr>", html)
+    assert shin and '<span class="cert">M</span>' in shin.group(0)
+    later = client.get("/outcomes/comparison/", {"landmark": "24"}).content.decode()
+    assert "<strong>week 24</strong>" in later
+    assert 'id="early-landmark-notice"' not in later
+
+
+def test_the_comparison_page_marks_a_small_untreated_group(
+    client, clinician, clinic_a, make_patient, record_visit
+):
+    """The untreated line gave "n = 1, +8.0 (—)": no small-n mark, no unit, no "95% CI"."""
+    p = make_patient(clinic_a, clinician, family_name="Untreated")
+    record_visit(p, clinician, 0, baseline=True, density_per_cm2=120.0)
+    record_visit(p, clinician, 84, density_per_cm2=128.0)
+    client.force_login(clinician)
+    html = unescape(client.get("/outcomes/comparison/").content.decode())
+    line = re.search(r"<p>Patients with no recorded session: (.*?)</p>", html)
+    assert line
+    assert "n = 1 " in line.group(1) and "small n — too few to judge" in line.group(1)
+    assert "mean change +8.0 hairs/cm² (95% CI —)" in line.group(1)
+    assert 'id="intervals-notice"' not in html  # one arm: nothing side by side

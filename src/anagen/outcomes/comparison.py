@@ -11,6 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Trials of hair-loss treatments measure change at weeks 16, 24 or 48 (REFERENCE Part B:
+# target-area hair count at weeks 16/24/48), as do most published effects on the page. A
+# clinic landmark earlier than this is not set beside them without a warning:
+# regrowth takes months and minoxidil often sheds in the first weeks.
+PUBLISHED_ENDPOINT_WEEKS = 16
+
 
 @dataclass(frozen=True)
 class Reference:
@@ -136,7 +142,7 @@ PROFILES: tuple[ModalityProfile, ...] = (
                 "27 women, ADSC-CM × 12 weeks",
                 "Density +16.4%; thickness +11.3%",
                 "vs baseline (no control)",
-                "C",
+                "M",  # confirmed from a secondary source only, not the paper
             ),
         ),
     ),  # fmt: skip

@@ -124,6 +124,7 @@ def comparison_view(request: ClinicRequest) -> HttpResponse:
         "form": form,
         "small_cell": selectors.SMALL_CELL,
         "small_n": cohort.SMALL_N,
+        "endpoint_weeks": comparison.PUBLISHED_ENDPOINT_WEEKS,
         "profiles": [{"profile": p, "measured": []} for p in comparison.PROFILES],
         "result": None,
     }
@@ -159,6 +160,7 @@ def comparison_view(request: ClinicRequest) -> HttpResponse:
         # page's parameters typed into the address would make that link a 400).
         cohort_query=_query_of(request, form.fields),
         untreated=measured.get("none", []),
+        n_arms_shown=len(shown),
         freshness=view.freshness,
     )
     return render(request, "outcomes/comparison.html", context)
