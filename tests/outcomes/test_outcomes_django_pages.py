@@ -523,3 +523,16 @@ def test_the_comparison_page_marks_a_small_untreated_group(
     assert "n = 1 " in line.group(1) and "small n — too few to judge" in line.group(1)
     assert "mean change +8.0 hairs/cm² (95% CI —)" in line.group(1)
     assert 'id="intervals-notice"' not in html  # one arm: nothing side by side
+
+
+def test_the_cohort_page_says_an_arms_change_is_not_a_treatment_effect(
+    client, clinician, sim_cohort
+):
+    """The notes spoke of confounding between arms only; an arm's own change from baseline
+    (PRP +34 at week 24, interval above zero) read as what the treatment did."""
+    from anagen.outcomes import cohort
+
+    client.force_login(clinician)
+    html = unescape(client.get("/outcomes/cohort/").content.decode())
+    assert f"<li>{cohort.WITHIN_ARM_NOTE}</li>" in html
+    assert html.index(cohort.WITHIN_ARM_NOTE) < html.index('id="by-visit"')

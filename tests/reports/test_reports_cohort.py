@@ -75,6 +75,23 @@ def test_cohort_report_shows_mean_change_with_ci_and_ae_incidence_without_identi
     assert "investigational / not approved" in text
 
 
+def test_the_report_says_before_its_figures_that_change_is_not_a_treatment_effect(
+    clinic_a, cohort_patients
+):
+    """A one-arm cohort read "+7.0 (95% CI ...)" on page 1 with nothing beside it but a note
+    on differences between arms; "not evidence that a treatment works" came after the last
+    table. Both now come before the first figure."""
+    text = _text(clinic_a)
+    first_figure = text.index("Mean change from baseline in")
+    for said in (
+        "not evidence that a treatment works",
+        "An arm's change from baseline is not a treatment effect",
+        "regression to the mean",
+        "An interval that excludes zero does not show that a treatment works",
+    ):
+        assert -1 < text.find(said) < first_figure, said
+
+
 def test_filters_with_no_patient_say_not_enough_data(clinic_a, cohort_patients):
     text = _text(clinic_a, {"outcome": "density_per_cm2", "sex": "female"})
     assert "0 patients match" in text

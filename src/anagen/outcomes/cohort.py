@@ -665,6 +665,7 @@ def analyse_cohort(
         "session recorded); visits after a modality was added later are not analysed. This is "
         "an observational clinic series, not a randomised trial: differences between arms may "
         "reflect who was offered which treatment (confounding), not the treatment itself.",
+        WITHIN_ARM_NOTE,
     ]
     late = int(np.isin(long.late_baseline_ids, ids).sum())
     if late:
@@ -977,6 +978,16 @@ def _section_titles(outcome: Outcome, threshold: float) -> list[tuple[str, str]]
         ("ancova", "ANCOVA at the landmark visit"),
         ("mmrm", "MMRM (treatment × visit)"),
     ]
+
+
+# Said with every analysis: an arm's mean change from baseline has no control group.
+WITHIN_ARM_NOTE = (
+    "An arm's change from baseline is not a treatment effect: without a control group it also "
+    "holds the change hair shows untreated (the natural course, seasonal shedding), "
+    "measurement variation and regression to the mean (patients often start treatment when "
+    "their hair looks worst). An interval that excludes zero does not show that a treatment "
+    "works."
+)
 
 
 MULTIPLICITY_NOTE = (
