@@ -114,6 +114,19 @@ def test_a_snapshot_of_another_format_version_is_ignored(clinic_a, clinician, si
     assert AnalysisSnapshot.objects.get(clinic=clinic_a).format_version == snapshot.FORMAT_VERSION
 
 
+def test_a_snapshot_from_before_the_shared_session_lots_rule_is_rebuilt(
+    clinic_a, clinician, sim_cohort
+):
+    """Format 6 took a session's lots by the outcomes module's own rule (returned draws
+    counted); its data fingerprint stays current across the upgrade, so it was served."""
+    services.rebuild_analysis_snapshot(clinic_a)
+    AnalysisSnapshot.objects.filter(clinic=clinic_a).update(format_version=6)
+    cache.clear()
+    tables = selectors.analysis_tables(clinic_a)
+    assert "snapshot_s" not in tables.timings  # read from the records
+    assert AnalysisSnapshot.objects.get(clinic=clinic_a).format_version == snapshot.FORMAT_VERSION
+
+
 # --- staleness -----------------------------------------------------------------------------
 
 

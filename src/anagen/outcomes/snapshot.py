@@ -23,8 +23,11 @@ import pyarrow.parquet as pq
 # 4: sessions has a row per session and lot (a session that used two lots has two rows);
 # 5: visits.hgq_bald_spot scores a smaller bald spot higher (monitoring migration 0006 turned
 #    the stored answers without a write the data fingerprint would see);
-# 6: measurements.target_area_cm2 (hair counts are compared only over areas of one size).
-FORMAT_VERSION = 6
+# 6: measurements.target_area_cm2 (hair counts are compared only over areas of one size);
+# 7: sessions' lots by treatments.selectors.draws_used_by (draws returned to stock left out;
+#    a session no draw names takes its day's draws that name no session), as the patient PDF
+#    and the FHIR export take them: a snapshot of 6 kept the old lots while its data stood.
+FORMAT_VERSION = 7
 TABLES: tuple[str, ...] = (
     "visits",
     "measurements",
