@@ -363,3 +363,39 @@ def test_the_same_event_sent_twice_is_refused_naming_the_first(
     services.record_adverse_event(patient, clinician, event(onset_date=TODAY))
     assert AdverseEvent.objects.filter(patient=patient).count() == 2
     assert first.pk
+
+
+def test_a_lot_drawn_at_the_point_of_care_without_a_session_reference_is_its_days_sessions(
+    clinic_a, clinician, patient, sessions
+):
+    """The PDF, the FHIR export and the cohort analysis take a point-of-care draw of a
+    session's day that names no session as that session's lot; the event form refused it
+    ("not used in the session of ...") because it read only draws naming the session."""
+    from anagen.products import services as products
+    from anagen.products.models import VialDraw
+    from anagen.treatments.models import TreatmentSession
+
+    from ._course import released_lot as course_lot
+
+    poc = course_lot(clinic_a, clinician, number="POC-789", vials=5)
+    third = SECOND + timedelta(days=10)
+    TreatmentSession.objects.create(
+        clinic=clinic_a, patient=patient, plan=sessions[0].plan, modality="exosome",
+        performed_on=third, clinician=clinician,
+    )  # fmt: skip
+    products.draw_vials(poc, patient, 1, clinician, on_date=third, session_ref="POC ticket 4")
+    assert VialDraw.objects.filter(lot=poc, session_ref="POC ticket 4").exists()
+    recorded = services.record_adverse_event(
+        patient,
+        clinician,
+        event(onset_date=third, related_session_date=third, product_lot_number="poc-789"),
+    )
+    assert recorded.product_lot_number == "POC-789"
+    # Not the lot of a session whose own draws name it.
+    with pytest.raises(services.MonitoringError) as err:
+        services.record_adverse_event(
+            patient,
+            clinician,
+            event(onset_date=third, related_session_date=SECOND, product_lot_number="POC-789"),
+        )
+    assert "product_lot_number" in err.value.errors

@@ -127,37 +127,31 @@ def visit_choices(patient: Patient) -> list[tuple[int, str]]:
 
 def session_uses(patient: Patient) -> list[SessionUse]:
     """The patient's non-voided treatment sessions, newest first, each with the lot numbers
-    of the vials recorded for it (lots of the patient's clinic only); two queries. What an
-    adverse event may name as its session and lot (see session_link.py)."""
-    from anagen.products.models import VialDraw
-
+    of the vials it used (lots of the patient's clinic only), by the rule the patient PDF,
+    the FHIR export and the cohort analysis use (``treatment_selectors.draws_used_by``: draws
+    naming it, else its day's draws naming no session); two queries. What an adverse event
+    may name as its session and lot (see session_link.py)."""
     sessions = list(
         TreatmentSession.objects.filter(
             clinic=patient.clinic, patient=patient, voided_at__isnull=True
-        )
-        .order_by("-performed_on", "-id")
-        .values_list("pk", "performed_on", "modality")
+        ).order_by("-performed_on", "-id")
     )
-    refs = {f"session:{pk}": pk for pk, _, _ in sessions}
-    lots: dict[int, list[str]] = {pk: [] for pk, _, _ in sessions}
     draws = (
-        VialDraw.objects.filter(
-            clinic=patient.clinic,
-            patient=patient,
-            lot__clinic=patient.clinic,
-            session_ref__in=list(refs),
-        )
+        treatment_selectors.given_draws(patient.clinic, patient)
+        .filter(lot__clinic=patient.clinic)
+        .select_related("lot")
         .order_by("drawn_at", "id")
-        .values_list("session_ref", "lot__lot_number")
     )
-    for ref, number in draws:
-        if number not in lots[refs[ref]]:
-            lots[refs[ref]].append(number)
+    used = treatment_selectors.draws_used_by(sessions, draws)
     labels = dict(Modality.choices)
-    return [
-        SessionUse(on, str(labels.get(modality, modality)), tuple(lots[pk]))
-        for pk, on, modality in sessions
-    ]
+    out = []
+    for s in sessions:
+        lots: list[str] = []
+        for d in used.get(s.pk, []):
+            if d.lot.lot_number not in lots:
+                lots.append(d.lot.lot_number)
+        out.append(SessionUse(s.performed_on, str(labels.get(s.modality, s.modality)), tuple(lots)))
+    return out
 
 
 def get_visit(patient: Patient, visit_id: int) -> Visit:
