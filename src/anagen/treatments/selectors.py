@@ -14,6 +14,7 @@ from anagen.accounts.models import Clinic
 from anagen.patients.models import Patient
 from anagen.patients.selectors import MAX_DB_ID
 from anagen.products.models import Lot, VialDraw
+from anagen.products.selectors import SESSION_REF_PREFIX
 from anagen.treatments.models import Modality, TreatmentSession
 
 
@@ -184,9 +185,6 @@ def vial_draws_of(sessions: Iterable[TreatmentSession]) -> dict[int, list[VialDr
         if d.patient_id == session.patient_id:
             out.setdefault(session.pk, []).append(d)
     return out
-
-
-SESSION_REF_PREFIX = "session:"  # draws made for a session carry "session:<its id>"
 
 
 class SessionKey(NamedTuple):
