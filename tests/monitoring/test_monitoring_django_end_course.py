@@ -389,3 +389,21 @@ def test_voiding_a_visit_reopens_its_appointment_for_the_corrected_visit(
     corrected = services.record_visit(patient, clinician, {"visit_date": TODAY})
     target.refresh_from_db()
     assert corrected.scheduled_visit == target and target.status == ScheduledVisit.Status.DONE
+
+
+def test_schedule_page_offers_no_new_course_while_one_is_open(
+    client, course, patient, clinician, clinic_a, make_user
+):
+    """A second course is refused while one is open: the page offered 'Create schedule'
+    anyway, filled in with the open course's dates, a button that could only fail (the front
+    desk, who cannot end the course, had no way past it)."""
+    for user in (clinician, make_user(Role.FRONT_DESK, clinic_a, username="desk-open")):
+        client.force_login(user)
+        page = client.get(f"/monitoring/{patient.pk}/schedule/new/").content.decode()
+        assert 'id="open-course"' in page
+        assert "Create schedule" not in page
+        assert page.index("<h1>") < page.index('id="open-course"')
+    services.end_course(course, clinician, "patient stopped treatment")
+    client.force_login(clinician)
+    page = client.get(f"/monitoring/{patient.pk}/schedule/new/").content.decode()
+    assert "Create schedule" in page
