@@ -286,6 +286,24 @@ def test_rule_override_page_stores_and_refuses(client, clinician, clinic_a):
     assert row.history.first().history_user == clinician
 
 
+def test_rules_page_says_when_a_rule_fires_in_the_history_form_words(client, clinician):
+    """The rules table read 'scalp: active_infection / open_wound', 'nsaid current',
+    'bleeding_disorder' and treatment 'exosome': the stored codes, where the medical-history
+    form says 'Active infection at the scalp', 'NSAID', 'Bleeding disorder'."""
+    client.force_login(clinician)
+    page = client.get("/consultation/rules/").content.decode()
+    when = " ".join(re.findall(r'<td class="rule-when">(.*?)</td>', page, re.S))
+    assert when  # the column is there
+    for code in ("active_infection", "open_wound", "bleeding_disorder", "nsaid", "lactating"):
+        assert not re.search(rf"\b{code}\b", when), code
+    assert "active infection at the scalp" in when
+    assert "bleeding disorder" in when and "NSAID current" in when
+    # The treatment column said 'exosome', 'prp', 'lllt'.
+    treatments = set(re.findall(r'<td class="rule-modality">(.*?)</td>', page, re.S))
+    assert "Exosome / EV injections" in treatments and "exosome" not in treatments
+    assert "Low-level laser therapy" in treatments and "lllt" not in treatments
+
+
 def test_protocol_and_consent_text_pages(client, clinician, clinic_a):
     client.force_login(clinician)
     assert client.get("/consultation/protocols/").status_code == 200

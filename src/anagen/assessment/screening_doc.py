@@ -9,11 +9,34 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from anagen.assessment.labels import (
+    CONDITION_LABELS,
+    MEDICATION_LABELS,
+    QUESTION_LABELS,
+    SCALP_LABELS,
+    in_sentence,
+    modality_label,
+)
 from anagen.assessment.screening import MODALITIES, Ruleset, load_default_ruleset
 
 
+def _lower(label: str) -> str:
+    """A label inside the condition: "Open wound" -> "open wound"; "NSAID" stays."""
+    return label if label[1:2].isupper() else in_sentence(label)
+
+
+def _words(codes: list[str], labels: Mapping[str, str]) -> str:
+    """Stored codes in the words the medical-history form shows for them."""
+    return " / ".join(_lower(labels.get(code, code)) for code in codes)
+
+
+def _medication_class(code: str) -> str:
+    # The form's label without its examples: "Anticoagulant (warfarin, …)" -> "anticoagulant".
+    return _lower(MEDICATION_LABELS.get(code, code).split(" (")[0])
+
+
 def describe_condition(cond: Mapping[str, Any]) -> str:
-    """Plain-words rendering of a rule condition."""
+    """Plain-words rendering of a rule condition, in the medical-history form's words."""
     ((key, arg),) = cond.items()
     match key:
         case "any":
@@ -23,17 +46,17 @@ def describe_condition(cond: Mapping[str, Any]) -> str:
         case "not":
             return "NOT " + describe_condition(arg)
         case "scalp":
-            return "scalp: " + " / ".join(arg)
+            return "scalp: " + _words(arg, SCALP_LABELS)
         case "condition":
-            return "condition: " + " / ".join(arg)
+            return "condition: " + _words(arg, CONDITION_LABELS)
         case "flag":
-            return f"{arg}"
+            return _words([arg], QUESTION_LABELS)
         case "unknown":
-            return f"{arg} not recorded"
+            return f"{_words([arg], QUESTION_LABELS)} not recorded"
         case "malignancy":
             return f"malignancy {arg}"
         case "medication":
-            classes = " / ".join(arg["classes"])
+            classes = " / ".join(_medication_class(c) for c in arg["classes"])
             days = arg["within_days"]
             return f"{classes} current" + (f" or stopped within {days} d" if days else "")
         case "platelets_below":
@@ -49,7 +72,8 @@ def describe_condition(cond: Mapping[str, Any]) -> str:
         case "sex":
             return "sex: " + " / ".join(arg)
         case "prior_treatment":
-            return f"prior {' / '.join(arg['modalities'])} within {arg['within_days']} d"
+            prior = " / ".join(_lower(modality_label(m)) for m in arg["modalities"])
+            return f"prior {prior} within {arg['within_days']} d"
     return f"{key}: {arg}"
 
 
