@@ -3,6 +3,7 @@ detail lists stack, wide tables scroll inside themselves instead of widening the
 
 import pytest
 
+from anagen.accounts.roles import Role
 from anagen.core.demo import load_demo
 from anagen.imaging.models import PhotoAnalysis
 from anagen.patients.models import Patient
@@ -233,3 +234,17 @@ def test_with_a_mouse_the_controls_keep_their_compact_size(page):
     page.goto("/patients/")
     assert page.evaluate("matchMedia('(pointer: coarse)').matches") is False
     assert page.evaluate(SMALL_TOUCH_TARGETS) != []
+
+
+def test_the_patient_list_keeps_its_two_buttons_together_on_the_right(page, clinic_a, make_user):
+    """Heading, 'Register a patient' and 'Import from FHIR' were spread across the title row,
+    the register button floating alone in the middle of a desktop screen."""
+    make_user(Role.CLINICIAN, clinic_a, username="doc-list")
+    sign_in(page, "doc-list", PASSWORD)
+    page.get_by_role("heading", name=clinic_a.name).wait_for()
+    page.goto("/patients/")
+    register = page.get_by_role("link", name="Register a patient").bounding_box()
+    fhir = page.get_by_role("link", name="Import from FHIR").bounding_box()
+    assert 0 <= fhir["x"] - (register["x"] + register["width"]) <= 16
+    row = page.locator(".title-row").bounding_box()
+    assert row["x"] + row["width"] - (fhir["x"] + fhir["width"]) <= 1
