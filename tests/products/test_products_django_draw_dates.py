@@ -97,6 +97,7 @@ def test_a_back_dated_treatment_session_cannot_draw_from_a_lot_received_later(
     )
     assert response.status_code == 400, response.content
     assert "LATE-1 was received on" in response.json()["detail"]
+    assert "Lot LATE-1: Lot LATE-1" not in response.json()["detail"]  # named once
     assert not VialDraw.objects.exists()
 
 

@@ -733,7 +733,7 @@ def record_session(
                     v.lot, v.quantity, performed_on
                 ).items():
                     errors.setdefault(f"vials[{i}].{name}", []).extend(
-                        f"Lot {v.lot.lot_number}: {m}" for m in msgs
+                        _about_lot(v.lot, m) for m in msgs
                     )
     for name, msgs in allergy_problems(
         plan.patient,
@@ -906,7 +906,7 @@ def record_session(
             for name, msgs in exc.errors.items():
                 key = f"vials[{i}].{name}" if name in ("lot", "quantity") else "vials"
                 for m in msgs:
-                    draw_errors.setdefault(key, []).append(f"Lot {v.lot.lot_number}: {m}")
+                    draw_errors.setdefault(key, []).append(_about_lot(v.lot, m))
     if draw_errors:
         # Roll back the whole session: nothing half-stored.
         transaction.set_rollback(True)
@@ -1026,3 +1026,10 @@ def save_postcare_template(
         )
         save_with_history(template, user, f"post-care text v{template.version}")
     return template
+
+
+def _about_lot(lot: Lot, message: str) -> str:
+    """A lot's refusal under its vial row, saying which lot ("Lot X: …") unless it already
+    begins with the lot ("Lot X was received on …" read "Lot X: Lot X was …")."""
+    named = f"Lot {lot.lot_number}"
+    return message if message.startswith(named) else f"{named}: {message}"
