@@ -46,6 +46,22 @@ def make_user(db) -> Callable[..., User]:
 
 
 @pytest.fixture
+def clinician(clinic_a: Clinic, make_user: Callable[..., User]) -> User:
+    """A clinician of clinic A (a test module or folder may define its own)."""
+    return make_user(Role.CLINICIAN, clinic_a)
+
+
+@pytest.fixture
+def nurse(clinic_a: Clinic, make_user: Callable[..., User]) -> User:
+    return make_user(Role.NURSE, clinic_a)
+
+
+@pytest.fixture
+def admin(clinic_a: Clinic, make_user: Callable[..., User]) -> User:
+    return make_user(Role.ADMIN, clinic_a)
+
+
+@pytest.fixture
 def login(client: Client) -> Callable[[User], Client]:
     def do(user: User) -> Client:
         client.force_login(user)

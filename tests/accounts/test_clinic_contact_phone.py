@@ -12,11 +12,6 @@ from anagen.accounts import services
 from anagen.accounts.roles import Role
 
 
-@pytest.fixture
-def admin(clinic_a, make_user):
-    return make_user(Role.ADMIN, clinic_a)
-
-
 def test_setting_the_phone_is_stored_with_who_and_why_in_the_history(clinic_a, admin):
     services.set_contact_phone(admin, clinic_a, " +44 20 7946 0018 ")
     clinic_a.refresh_from_db()

@@ -1,4 +1,4 @@
-"""Fixtures shared by the API tests: a clinician of clinic A and GET with their token."""
+"""Fixtures shared by the API tests: GET with the token of clinic A's clinician."""
 
 from __future__ import annotations
 
@@ -6,13 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-from anagen.accounts.roles import Role
-
-
-@pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
 
 
 @pytest.fixture

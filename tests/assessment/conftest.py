@@ -4,13 +4,6 @@ from datetime import date
 
 import pytest
 
-from anagen.accounts.roles import Role
-
-
-@pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
 
 @pytest.fixture
 def man(clinic_a, clinician, make_patient):

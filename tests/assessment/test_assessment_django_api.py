@@ -28,11 +28,6 @@ answers = builders.history_answers
 
 
 @pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
 def api(client, clinician, clinic_a, api_token):
     headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
 

@@ -5,14 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from anagen.accounts.roles import Role
 from anagen.core.history import differs_from_stored, save_with_history
 from anagen.products.models import StorageLocation
-
-
-@pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
 
 
 @pytest.fixture

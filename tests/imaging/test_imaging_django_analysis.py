@@ -66,11 +66,6 @@ def retake_png() -> bytes:
 
 
 @pytest.fixture
-def nurse(clinic_a, make_user):
-    return make_user(Role.NURSE, clinic_a)
-
-
-@pytest.fixture
 def patient(clinic_a, nurse, make_patient):
     return make_patient(clinic_a, nurse, given_name="Tricho", family_name="Scopy")
 

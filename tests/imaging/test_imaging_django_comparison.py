@@ -55,11 +55,6 @@ def images():
 
 
 @pytest.fixture
-def nurse(clinic_a, make_user):
-    return make_user(Role.NURSE, clinic_a)
-
-
-@pytest.fixture
 def patient(clinic_a, nurse, make_patient):
     return make_patient(clinic_a, nurse, given_name="Photo", family_name="Trichogram")
 

@@ -21,11 +21,6 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "data-dictionary.md"
 
 
 @pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
 def researcher(clinic_a, make_user):
     return make_user(Role.RESEARCHER, clinic_a)
 

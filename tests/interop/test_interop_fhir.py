@@ -17,11 +17,6 @@ from ..reports.factory import course
 
 
 @pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
 def treated(clinic_a, clinician, make_patient):
     patient = make_patient(
         clinic_a,

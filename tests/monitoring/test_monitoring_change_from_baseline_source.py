@@ -6,15 +6,9 @@ from datetime import date
 
 import pytest
 
-from anagen.accounts.roles import Role
 from anagen.monitoring import selectors, services
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def nurse(clinic_a, make_user):
-    return make_user(Role.NURSE, clinic_a)
 
 
 @pytest.fixture

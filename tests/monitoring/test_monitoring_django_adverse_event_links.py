@@ -29,11 +29,6 @@ SECOND = TODAY - timedelta(days=30)
 
 
 @pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
 def patient(clinic_a, clinician, make_patient):
     return make_patient(clinic_a, clinician, given_name="Lina", family_name="Lot")
 

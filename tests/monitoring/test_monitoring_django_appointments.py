@@ -310,11 +310,6 @@ def test_a_status_change_of_a_visit_changed_meanwhile_is_refused(front_desk, pat
 # --- an appointment booked in error is voided ------------------------------------------------
 
 
-@pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
 def test_an_appointment_booked_in_error_is_voided_and_leaves_the_agenda(
     client, clinician, front_desk, patient
 ):

@@ -21,11 +21,6 @@ START_2 = TODAY - timedelta(weeks=8)
 
 
 @pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
 def patient(clinic_a, clinician, make_patient):
     return make_patient(clinic_a, clinician, given_name="Rita", family_name="Returning")
 

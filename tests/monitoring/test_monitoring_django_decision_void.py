@@ -19,11 +19,6 @@ TODAY = date.today()
 
 
 @pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
 def patient(clinic_a, clinician, make_patient):
     return make_patient(clinic_a, clinician, given_name="Dana", family_name="Decided")
 

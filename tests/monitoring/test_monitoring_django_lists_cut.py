@@ -14,13 +14,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from anagen.accounts.roles import Role
 from anagen.monitoring import services, views
-
-
-@pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
 
 
 @pytest.fixture

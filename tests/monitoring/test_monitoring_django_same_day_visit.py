@@ -16,7 +16,6 @@ from datetime import date, timedelta
 
 import pytest
 
-from anagen.accounts.roles import Role
 from anagen.monitoring import services
 from anagen.monitoring.models import Measurement, Photo, ScheduledVisit, Visit
 
@@ -24,11 +23,6 @@ from .test_monitoring_django_timeline import png
 
 DAY = date.today() - timedelta(days=1)
 VOID_REASON = "entered on the wrong patient"
-
-
-@pytest.fixture
-def nurse(clinic_a, make_user):
-    return make_user(Role.NURSE, clinic_a)
 
 
 @pytest.fixture

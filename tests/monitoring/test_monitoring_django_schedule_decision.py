@@ -20,11 +20,6 @@ TODAY = date.today()
 
 
 @pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
 def front_desk(clinic_a, make_user):
     return make_user(Role.FRONT_DESK, clinic_a)
 

@@ -30,11 +30,6 @@ START = TODAY - timedelta(weeks=13)  # first session; sessions at weeks 0, 4, 8
 
 
 @pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
 def patient(clinic_a, clinician, make_patient):
     return make_patient(
         clinic_a, clinician, given_name="Tim", family_name="Line", sex_at_birth="male"

@@ -9,17 +9,11 @@ from datetime import date, timedelta
 
 import pytest
 
-from anagen.accounts.roles import Role
 from anagen.monitoring import services
 from anagen.monitoring.models import Measurement, ScheduledVisit, Visit
 
 TODAY = date.today()
 FIRST = TODAY - timedelta(weeks=6)
-
-
-@pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
 
 
 @pytest.fixture

@@ -20,11 +20,6 @@ GPS_IFD = 0x8825
 
 
 @pytest.fixture
-def nurse(clinic_a, make_user):
-    return make_user(Role.NURSE, clinic_a)
-
-
-@pytest.fixture
 def patient(clinic_a, nurse, make_patient):
     return make_patient(clinic_a, nurse, given_name="Vera", family_name="Visit")
 

@@ -25,16 +25,6 @@ REASON = "typed into the wrong visit"
 
 
 @pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
-def nurse(clinic_a, make_user):
-    return make_user(Role.NURSE, clinic_a)
-
-
-@pytest.fixture
 def patient(clinic_a, nurse, make_patient):
     return make_patient(clinic_a, nurse, given_name="Vida", family_name="Void")
 

@@ -11,7 +11,6 @@ from datetime import date, timedelta
 
 import pytest
 
-from anagen.accounts.roles import Role
 from anagen.monitoring import selectors, services
 from anagen.monitoring.models import AdverseEvent, TreatmentDecision, Visit
 
@@ -20,16 +19,6 @@ from . import _course as course
 REASON = "recorded for the wrong patient"
 TODAY = date.today()
 START = TODAY - timedelta(weeks=13)
-
-
-@pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
-def admin(clinic_a, make_user):
-    return make_user(Role.ADMIN, clinic_a)
 
 
 @pytest.fixture

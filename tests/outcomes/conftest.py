@@ -26,18 +26,8 @@ def _fresh_cache():
 
 
 @pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
 def researcher(clinic_a, make_user):
     return make_user(Role.RESEARCHER, clinic_a)
-
-
-@pytest.fixture
-def nurse(clinic_a, make_user):
-    return make_user(Role.NURSE, clinic_a)
 
 
 @pytest.fixture

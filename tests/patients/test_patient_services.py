@@ -2,14 +2,8 @@ from datetime import date
 
 import pytest
 
-from anagen.accounts.roles import Role
 from anagen.patients.models import Patient
 from anagen.patients.services import PatientError, create_patient, update_patient, void_patient
-
-
-@pytest.fixture
-def admin(clinic_a, make_user):
-    return make_user(Role.ADMIN, clinic_a)
 
 
 def test_history_records_user_and_reason_for_create_update_and_void(clinic_a, admin, make_patient):

@@ -22,11 +22,6 @@ def test_support_names_are_used():
 
 
 @pytest.fixture
-def nurse(clinic_a, make_user):
-    return make_user(Role.NURSE, clinic_a)
-
-
-@pytest.fixture
 def patient(clinic_a, nurse, make_patient):
     return make_patient(clinic_a, nurse)
 

@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from anagen.accounts.roles import Role
 from anagen.products import selectors, services
 from anagen.products.models import Lot
 
@@ -23,11 +22,6 @@ REASON = "Expiry typed from the delivery note; the vial label says otherwise"
 
 def test_support_names_are_used():
     assert make_lot and product and quality
-
-
-@pytest.fixture
-def nurse(clinic_a, make_user):
-    return make_user(Role.NURSE, clinic_a)
 
 
 def give(lot, clinic, nurse, make_patient, on_date=None, vials=1):

@@ -26,11 +26,6 @@ TODAY = date.today()
 
 
 @pytest.fixture
-def nurse(clinic_a, make_user):
-    return make_user(Role.NURSE, clinic_a)
-
-
-@pytest.fixture
 def patient(clinic_a, nurse, make_patient):
     return make_patient(clinic_a, nurse)
 

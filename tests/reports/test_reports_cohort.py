@@ -17,11 +17,6 @@ from .pdftext import assert_pdf, layout_text
 
 
 @pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
 def cohort_patients(clinic_a, clinician, make_patient):
     lot = make_lot(clinic_a, clinician)
     patients = []

@@ -21,11 +21,6 @@ from .pdftext import assert_pdf, layout_text, page_count
 
 
 @pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
-
-
-@pytest.fixture
 def treated(clinic_a, clinician, make_patient):
     patient = make_patient(
         clinic_a, clinician, sex_at_birth="male", given_name="Tom", family_name="Progress"

@@ -7,15 +7,9 @@ from datetime import date
 
 import pytest
 
-from anagen.accounts.roles import Role
 from anagen.products.models import Lot, LotStatus
 
 from ..builders import exosome_plan, released_lot
-
-
-@pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
 
 
 def prepare(patient, user, *, consent: bool = True, history: dict | None = None):

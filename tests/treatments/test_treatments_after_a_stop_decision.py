@@ -9,7 +9,6 @@ from datetime import date, timedelta
 
 import pytest
 
-from anagen.accounts.roles import Role
 from anagen.monitoring import services as monitoring
 from anagen.treatments import services
 from anagen.treatments.models import TreatmentSession
@@ -19,11 +18,6 @@ from ..monitoring import _course as course
 
 TODAY = date.today()
 START = TODAY - timedelta(weeks=13)
-
-
-@pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
 
 
 @pytest.fixture

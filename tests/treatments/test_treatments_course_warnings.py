@@ -15,18 +15,12 @@ from datetime import date, timedelta
 
 import pytest
 
-from anagen.accounts.roles import Role
 from anagen.treatments import services
 from anagen.treatments.models import TreatmentSession
 
 from ..monitoring import _course as course
 
 START = date.today() - timedelta(weeks=10)
-
-
-@pytest.fixture
-def clinician(clinic_a, make_user):
-    return make_user(Role.CLINICIAN, clinic_a)
 
 
 @pytest.fixture
