@@ -320,27 +320,29 @@ def test_every_api_endpoint_naming_a_record_of_another_clinic_is_404(
 # Each body is accepted with clinic A's own ids (the check's control), and refused, writing
 # nothing, with that one id of clinic B's.
 SESSION_MAP = [{"zone": "vertex", "points": 20, "volume_ml": "0.5"}]
+
+
+def session_body(ids: dict[str, int]) -> dict:
+    """A session of today under ``plan_id`` drawing one vial of ``lot_id``."""
+    return {
+        "plan_id": ids["plan_id"], "modality": "exosome", "needle_gauge": 30,
+        "depth_mm": "1.5", "performed_on": str(timezone.localdate()),
+        "confirm_schedule": True, "map": SESSION_MAP,
+        "vials": [{"lot_id": ids["lot_id"], "quantity": 1}],
+    }  # fmt: skip
+
+
 BODY_CASES = [
     (
         "a session drawing a vial of clinic B's lot",
         "POST", "/api/v1/sessions/{patient_id}",
-        lambda ids: {
-            "plan_id": ids["plan_id"], "modality": "exosome", "needle_gauge": 30,
-            "depth_mm": "1.5", "performed_on": str(timezone.localdate()),
-            "confirm_schedule": True, "map": SESSION_MAP,
-            "vials": [{"lot_id": ids["lot_id"], "quantity": 1}],
-        },
+        session_body,
         "lot_id",
     ),
     (
         "a session under clinic B's plan",
         "POST", "/api/v1/sessions/{patient_id}",
-        lambda ids: {
-            "plan_id": ids["plan_id"], "modality": "exosome", "needle_gauge": 30,
-            "depth_mm": "1.5", "performed_on": str(timezone.localdate()),
-            "confirm_schedule": True, "map": SESSION_MAP,
-            "vials": [{"lot_id": ids["lot_id"], "quantity": 1}],
-        },
+        session_body,
         "plan_id",
     ),
     (
