@@ -1114,7 +1114,7 @@ def _session_entries(
             TimelineEntry(day, "session", "Treatment session", restricted=True) for day in days[""]
         ]
         return entries, days
-    draws = treatment_selectors.vial_draws_by_session(patient, [s.pk for s in sessions])
+    draws = treatment_selectors.vial_draws_of(sessions)
     # Two records of one modality on one day count as one treatment day (the proposal's
     # count); the title says which record of that day each one is.
     same_day = Counter((s.modality, s.performed_on) for s in sessions)
@@ -1135,7 +1135,7 @@ def _session_entries(
             words.append(f"{sum(g.grafts for g in grafts)} grafts ({techniques})")
         lots = [
             f"lot {d.lot.lot_number} × {d.quantity} vial{'s' if d.quantity != 1 else ''}"
-            for d in draws[s.pk]
+            for d in draws.get(s.pk, [])
         ]
         if lots:
             words.append(", ".join(lots))

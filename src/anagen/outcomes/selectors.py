@@ -161,10 +161,10 @@ def _sessions(clinic: Clinic) -> pd.DataFrame:
     draws["session_ref"] = draws["session_ref"].fillna("").astype(str)
     used = treatment_selectors.draws_used_by(
         (
-            treatment_selectors.SessionKey(int(pk), int(patient), on)
-            for pk, patient, on in s[["session_id", "patient_id", "performed_on"]].itertuples(
-                index=False
-            )
+            treatment_selectors.SessionKey(int(pk), int(patient), on, modality)
+            for pk, patient, on, modality in s[
+                ["session_id", "patient_id", "performed_on", "modality"]
+            ].itertuples(index=False)
         ),
         draws.itertuples(index=False),
     )

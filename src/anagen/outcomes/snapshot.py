@@ -26,8 +26,9 @@ import pyarrow.parquet as pq
 # 6: measurements.target_area_cm2 (hair counts are compared only over areas of one size);
 # 7: sessions' lots by treatments.selectors.draws_used_by (draws returned to stock left out;
 #    a session no draw names takes its day's draws that name no session), as the patient PDF
-#    and the FHIR export take them: a snapshot of 6 kept the old lots while its data stood.
-FORMAT_VERSION = 7
+#    and the FHIR export take them: a snapshot of 6 kept the old lots while its data stood;
+# 8: a day's draws naming no session go to its exosome sessions only (not to a PRP session).
+FORMAT_VERSION = 8
 TABLES: tuple[str, ...] = (
     "visits",
     "measurements",

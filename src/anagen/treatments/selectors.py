@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple, Protocol
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from anagen.accounts.models import Clinic
@@ -73,24 +73,6 @@ def treatment_days_before(
     if modality:
         qs = qs.filter(modality=modality)
     return qs.aggregate(n=Count("performed_on", distinct=True))["n"]
-
-
-def vial_draws_by_session(patient: Patient, session_ids: list[int]) -> dict[int, list]:
-    """The vials drawn for each of ``session_ids`` (one query), lot and product loaded."""
-    from anagen.products.models import VialDraw
-
-    refs = {f"session:{pk}": pk for pk in session_ids}
-    out: dict[int, list] = {pk: [] for pk in session_ids}
-    if not refs:
-        return out
-    draws = (
-        VialDraw.objects.filter(clinic=patient.clinic, patient=patient, session_ref__in=refs)
-        .select_related("lot__product")
-        .order_by("drawn_at", "id")
-    )
-    for d in draws:
-        out[refs[d.session_ref]].append(d)
-    return out
 
 
 def get_session(patient: Patient, session_id: int) -> TreatmentSession:
@@ -168,23 +150,35 @@ def session_lots(clinic: Clinic, on_date: date) -> SessionLots:
 
 def vial_draws_of(sessions: Iterable[TreatmentSession]) -> dict[int, list[VialDraw]]:
     """The vials drawn for each session (by session id), with their lot and product, in one
-    query; a session without draws is absent. Draws stay on the lot trace when a session is
-    voided, so a voided session still lists them."""
-    by_ref = {f"session:{s.pk}": s for s in sessions}
-    if not by_ref:
+    query; a session without draws is absent. The rule is ``draws_used_by``'s, so the
+    session page and API list the lots the PDF, the FHIR export and the cohort analysis say
+    it used: the draws naming it, else its patient's draws of its day naming no session.
+    Draws naming it stay when it is voided (on the lot trace, returned or not), so a voided
+    session still lists them."""
+    sessions = list(sessions)
+    if not sessions:
         return {}
-    clinics = {s.clinic_id for s in by_ref.values()}
     draws = (
-        VialDraw.objects.filter(clinic_id__in=clinics, session_ref__in=list(by_ref))
+        VialDraw.objects.filter(clinic_id__in={s.clinic_id for s in sessions})
+        .filter(
+            Q(session_ref__in=[session_ref(s) for s in sessions])
+            | (
+                Q(
+                    patient_id__in={s.patient_id for s in sessions},
+                    drawn_on__in={s.performed_on for s in sessions},
+                )
+                & ~Q(session_ref__startswith=SESSION_REF_PREFIX)
+            )
+        )
         .select_related("lot__product")
         .order_by("id")
     )
-    out: dict[int, list[VialDraw]] = {}
-    for d in draws:
-        session = by_ref[d.session_ref]
-        if d.patient_id == session.patient_id:
-            out.setdefault(session.pk, []).append(d)
-    return out
+    return draws_used_by(sessions, draws)
+
+
+def session_ref(session: TreatmentSession) -> str:
+    """The reference a draw made by the session form carries ("session:<id>")."""
+    return f"{SESSION_REF_PREFIX}{session.pk}"
 
 
 class SessionKey(NamedTuple):
@@ -193,6 +187,7 @@ class SessionKey(NamedTuple):
     pk: int
     patient_id: int
     performed_on: Hashable  # a date, or any value equal to its draws' ``drawn_on``
+    modality: str
     voided_at: datetime | None = None
 
 
@@ -203,6 +198,8 @@ class _Session(Protocol):
     def patient_id(self) -> Any: ...
     @property
     def performed_on(self) -> Any: ...
+    @property
+    def modality(self) -> str: ...
     @property
     def voided_at(self) -> datetime | None: ...
 
@@ -230,10 +227,12 @@ def draws_used_by[D: _Draw](sessions: Iterable[_Session], draws: Iterable[D]) ->
     FHIR export (Procedure.used, AdverseEvent suspects) and the cohort analysis share.
 
     A draw naming a session ("session:<id>", as the session form draws) belongs to that
-    session, of the same patient. A session no draw names used the draws of its patient and
-    day that name no session: vials drawn at the point of care with no session reference,
-    or with one typed by hand. A voided session (entered in error) keeps only the draws that
-    name it. ``draws`` are the given ones (``given_draws``), in the order to list them."""
+    session, of the same patient. An exosome session no draw names used the draws of its
+    patient and day that name no session: vials drawn at the point of care with no session
+    reference, or with one typed by hand (vials are drawn in exosome sessions only, so a
+    PRP or transplant session of that day used none). A voided session (entered in error)
+    keeps only the draws that name it. ``draws`` are the given ones (``given_draws``), in
+    the order to list them."""
     by_id = {s.pk: s for s in sessions}
     named: dict[int, list[D]] = {}
     unnamed: dict[tuple[Any, Any], list[D]] = {}
@@ -249,7 +248,7 @@ def draws_used_by[D: _Draw](sessions: Iterable[_Session], draws: Iterable[D]) ->
     out: dict[int, list[D]] = {}
     for pk, s in by_id.items():
         used = named.get(pk)
-        if used is None and s.voided_at is None:
+        if used is None and s.voided_at is None and s.modality == Modality.EXOSOME:
             used = unnamed.get((s.patient_id, s.performed_on))
         if used:
             out[pk] = list(used)

@@ -25,7 +25,7 @@ from anagen.core.text import long_date
 from anagen.patients.services import lock_patient
 from anagen.products import services as product_services
 from anagen.products.models import Lot
-from anagen.treatments import scalp_zones
+from anagen.treatments import scalp_zones, selectors
 from anagen.treatments.models import (
     INJECTED,
     GraftRecord,
@@ -898,7 +898,7 @@ def record_session(
                 v.quantity,
                 user,
                 on_date=performed_on,
-                session_ref=f"session:{session.pk}",
+                session_ref=selectors.session_ref(session),
             )
         except product_services.ProductError as exc:
             # Each refusal under its row (the lot not usable, not enough vials in it); every
@@ -951,7 +951,7 @@ def void_session(
         if vials_returned:
             try:
                 returned = product_services.return_drawn_vials(
-                    f"session:{fresh.pk}", fresh.patient, user, f"session voided: {reason}"
+                    selectors.session_ref(fresh), fresh.patient, user, f"session voided: {reason}"
                 )
             except product_services.ProductError as exc:
                 raise SessionError(exc.errors) from exc

@@ -19,7 +19,7 @@ from anagen.core.http import ClinicRequest
 from anagen.core.text import long_date
 from anagen.core.voiding import VoidTarget, void_page
 from anagen.patients.selectors import get_patient
-from anagen.products.models import Lot
+from anagen.products.models import Lot, VialDraw
 from anagen.treatments import scalp_zones, selectors, services
 from anagen.treatments.forms import (
     MAP_COLUMNS,
@@ -28,7 +28,7 @@ from anagen.treatments.forms import (
     empty_map_rows,
     parse_map,
 )
-from anagen.treatments.models import Modality
+from anagen.treatments.models import Modality, TreatmentSession
 from anagen.treatments.postcare_defaults import EXOSOME_PATIENT_NOTICE
 
 ENTRY_ERROR = re.compile(r"map\[(\d+)\]\.(\w+)")
@@ -262,6 +262,7 @@ def session_detail(request: ClinicRequest, patient_id: int, session_id: int) -> 
     session = selectors.get_session(patient, session_id)
     entries = [e.as_map_entry() for e in session.map_entries.all()]
     draws = selectors.vial_draws_of([session]).get(session.pk, [])
+    ref = selectors.session_ref(session)
     views = [(label, _svg(entries, v)) for v, label in scalp_zones.VIEW_LABELS.items()]
     return render(
         request,
@@ -276,6 +277,10 @@ def session_detail(request: ClinicRequest, patient_id: int, session_id: int) -> 
             "can_void": can(request, "record.void") and not session.is_voided,
             "vials_option": VIALS_RETURNED_OPTION,
             "vials_returned": any(d.returned_at for d in draws),
+            # Drawn at the point of care the same day with no session named: this session's
+            # by the shared rule, but not returnable by voiding it.
+            "unnamed_draws": any(d.session_ref != ref for d in draws),
+            "returnable": _returnable(session, draws),
             "labelled_dose": sum(d.labelled_particles for d in draws if not d.returned_at),
             # The label's count is of whole vials: said against what was drawn, not injected.
             "drawn_ml": sum(
@@ -305,7 +310,7 @@ def session_void(request: ClinicRequest, patient_id: int, session_id: int) -> Ht
             )
         return "Session voided. It stays in the history; its vials stay on the lot trace."
 
-    has_vials = bool(selectors.vial_draws_of([session]))
+    has_vials = _returnable(session, selectors.vial_draws_of([session]).get(session.pk, []))
     target = VoidTarget(
         session, "session", f"{session}",
         back=reverse("treatments:detail", args=[patient.pk, session.pk]),
@@ -313,6 +318,13 @@ def session_void(request: ClinicRequest, patient_id: int, session_id: int) -> Ht
         option=VIALS_RETURNED_OPTION if has_vials else None,
     )  # fmt: skip
     return void_page(request, target, void)
+
+
+def _returnable(session: TreatmentSession, draws: list[VialDraw]) -> bool:
+    """Whether voiding ``session`` may put vials back in stock: only the draws naming it
+    return with it (``products.services.return_drawn_vials``)."""
+    ref = selectors.session_ref(session)
+    return any(d.session_ref == ref and d.returned_at is None for d in draws)
 
 
 VIALS_RETURNED_OPTION = (
