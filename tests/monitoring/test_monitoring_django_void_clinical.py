@@ -134,3 +134,24 @@ def test_the_pages_show_an_admin_who_voids_them_instead_of_a_void_control_that_w
     assert 'data-testid="clinician-voids"' not in page
     assert f'action="/monitoring/{patient.pk}/decisions/{stop.pk}/void/"' in page
     assert f'action="/monitoring/{patient.pk}/adverse-events/{severe.pk}/void/"' in page
+
+
+def test_the_services_take_the_users_own_role_when_no_rights_are_passed(
+    clinic_a, admin, clinician, stopped
+):
+    """A caller that leaves the rights out (a command, a task, new code) gets the user's
+    role in the record's clinic, not a grant: an admin's void or lowering is refused."""
+    _, severe, _, visit, stop = stopped
+    for record in (severe, stop, visit):
+        with pytest.raises(services.MonitoringError) as refused:
+            services.void_record(record, admin, REASON)
+        assert "a clinician voids it" in refused.value.errors["__all__"][0]
+    with pytest.raises(services.MonitoringError):
+        services.update_adverse_event(severe, admin, {"grade": 2}, change_reason=REASON)
+    severe.refresh_from_db()
+    assert severe.grade == 3 and not severe.is_voided
+    services.update_adverse_event(severe, clinician, {"grade": 2}, change_reason=REASON)
+    services.void_record(stop, clinician, REASON)
+    severe.refresh_from_db()
+    stop.refresh_from_db()
+    assert severe.grade == 2 and stop.is_voided

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic, User
+from anagen.accounts.roles import allowed as role_allows
 from anagen.accounts.services import display_name, recorded_by_at
 from anagen.assessment import scales
 from anagen.assessment import services as assessment_services
@@ -1482,13 +1483,14 @@ def void_record(
     user: User,
     reason: str,
     *,
-    may_lower_serious: bool = True,
-    may_decide: bool = True,
+    may_lower_serious: bool | None = None,
+    may_decide: bool | None = None,
 ) -> None:
     """Void a record entered in error; it stays in the database and the history.
 
-    What only a clinician may undo needs the role's permission (the view and API pass it):
-    a serious or grade ≥ 3 adverse event leaves the reportable list as when it is lowered
+    What only a clinician may undo needs the role's permission (the view and API pass it;
+    left out, it is the user's role in the record's clinic, never granted by default): a
+    serious or grade ≥ 3 adverse event leaves the reportable list as when it is lowered
     (``may_lower_serious``: ``adverse_event.lower``); a decision on further sessions, or a
     visit that carries one, undoes that decision (``may_decide``: ``decision.record``)."""
     reason = (reason or "").strip()
@@ -1500,6 +1502,10 @@ def void_record(
         fresh = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
         if fresh.is_voided:  # voided by someone else since it was read
             raise MonitoringError({"__all__": ["This record is already voided."]})
+        if may_lower_serious is None:
+            may_lower_serious = _role_holds(user, fresh, "adverse_event.lower")
+        if may_decide is None:
+            may_decide = _role_holds(user, fresh, "decision.record")
         _clinician_to_void(fresh, may_lower_serious=may_lower_serious, may_decide=may_decide)
         if isinstance(fresh, ScheduledVisit) and fresh.status == ScheduledVisit.Status.DONE:
             raise MonitoringError(
@@ -1525,6 +1531,16 @@ def void_record(
             from anagen.imaging.services import on_trichoscopy_photo_voided  # imaging needs us
 
             on_trichoscopy_photo_voided(fresh, user)
+
+
+def _role_holds(user: User, record: Any, permission: str) -> bool:
+    """Whether ``user``'s role in the clinic of ``record`` holds ``permission``: the rights a
+    service call leaves out are the user's own, not granted."""
+    clinic_id = getattr(record, "clinic_id", None)
+    if clinic_id is None:
+        clinic_id = record.patient.clinic_id
+    membership = user.memberships.filter(clinic_id=clinic_id, is_active=True).first()
+    return membership is not None and role_allows(membership.role, permission)
 
 
 def _clinician_to_void(obj: Voidable, *, may_lower_serious: bool, may_decide: bool) -> None:
@@ -1899,14 +1915,17 @@ def update_adverse_event(
     data: Mapping[str, Any],
     *,
     change_reason: str = "",
-    may_lower_serious: bool = True,
+    may_lower_serious: bool | None = None,
 ) -> AdverseEvent:
     """Change some fields (e.g. resolution date and outcome); all rules are re-checked.
 
     A change that lowers the event (``lowered``) needs ``change_reason``, kept in the
     history; on a serious or grade ≥ 3 event it also needs ``may_lower_serious`` (the view
-    and API pass the role's ``adverse_event.lower``): it takes the event off the reportable
-    list and can undo the reason a treatment was stopped."""
+    and API pass the role's ``adverse_event.lower``; left out, it is ``user``'s role in the
+    event's clinic): it takes the event off the reportable list and can undo the reason a
+    treatment was stopped."""
+    if may_lower_serious is None:
+        may_lower_serious = _role_holds(user, event, "adverse_event.lower")
     _writable(event, "adverse event")
     err = _Errors()
     _unknown(err, data, AE_FIELDS)
