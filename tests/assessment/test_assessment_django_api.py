@@ -112,7 +112,18 @@ def test_full_flow_through_the_api(api, woman):
 
 def test_block_then_override_then_plan(api, woman):
     p = woman.pk
-    api("POST", f"/{p}/history", answers(malignancy="active", pregnant=False, lactating=False))
+    r = api(
+        "POST",
+        "/rules/overrides",
+        {
+            "rule_id": "EXO-KELOID",
+            "action": "set_outcome",
+            "outcome": "BLOCK",
+            "reason": "No keloid risk here.",
+        },
+    )
+    assert r.status_code == 201
+    api("POST", f"/{p}/history", answers(keloid=True, pregnant=False, lactating=False))
     api("POST", f"/{p}/exams", {"ludwig": "I"})
     api("POST", f"/{p}/diagnoses", {"condition": "aga_female"})
     r = api("POST", f"/{p}/plans", {"proposal_key": "exosome"})
@@ -122,10 +133,26 @@ def test_block_then_override_then_plan(api, woman):
     r = api(
         "POST",
         f"/{p}/screening/overrides",
+        {"modality": "exosome", "reason": "Scar checked: no keloid tendency."},
+    )
+    assert r.status_code == 201 and r.json()["rule_ids"] == ["EXO-KELOID"]
+    assert api("POST", f"/{p}/plans", {"proposal_key": "exosome"}).status_code == 201
+
+
+def test_a_locked_block_refuses_an_override(api, woman):
+    p = woman.pk
+    api("POST", f"/{p}/history", answers(malignancy="active", pregnant=False, lactating=False))
+    r = api(
+        "POST",
+        f"/{p}/screening/overrides",
         {"modality": "exosome", "reason": "Oncologist confirms remission; trial protocol."},
     )
-    assert r.status_code == 201 and r.json()["rule_ids"] == ["EXO-MALIGNANCY-ACTIVE"]
-    assert api("POST", f"/{p}/plans", {"proposal_key": "exosome"}).status_code == 201
+    assert r.status_code == 400
+    assert r.json()["detail"].startswith(
+        "modality: The BLOCK of exosome / EV injections comes from locked rule "
+        "EXO-MALIGNANCY-ACTIVE, which no override may lift"
+    )
+    assert api("POST", f"/{p}/plans", {"proposal_key": "exosome"}).status_code == 400
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ errors with status 400, permissions, and the panel on the patient page."""
 from __future__ import annotations
 
 import re
+from html import unescape
 from datetime import date, timedelta
 
 import pytest
@@ -188,6 +189,16 @@ def test_block_case_refuses_the_plan_until_overridden_with_a_reason(
 
     r = client.post(url(woman, "screening/override/"), {"modality": "exosome", "reason": "no"})
     assert r.status_code == 400 and 'id="id_reason_error"' in r.content.decode()
+    assert not ScreeningOverride.objects.exists()
+
+    # Pregnancy is a locked BLOCK: the form says so next to the treatment and stores nothing.
+    r = client.post(
+        url(woman, "screening/override/"),
+        {"modality": "exosome", "reason": "Patient asks to go ahead; discussed the risks."},
+    )
+    page = unescape(r.content.decode())
+    assert r.status_code == 400 and 'id="id_modality_error"' in page
+    assert "comes from locked rule EXO-PREGNANCY, which no override may lift" in page
     assert not ScreeningOverride.objects.exists()
 
 

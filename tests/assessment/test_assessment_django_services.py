@@ -157,7 +157,11 @@ class TestScreening:
         assert row.history.count() == 2  # created, retired
 
     def test_override_needs_a_block_and_a_written_reason(self, woman, clinician):
-        services.record_history(woman, clinician, healthy_history(pregnant=True, lactating=False))
+        # A BLOCK the clinic made of a shipped WARN is the clinic's own: it can be overridden.
+        services.add_rule_override(
+            woman.clinic, clinician, "EXO-KELOID", "set_outcome", "BLOCK", "No keloid risk here."
+        )
+        services.record_history(woman, clinician, healthy_history(keloid=True))
         scr = Screening.objects.get()
         assert "reason" in errors_of(services.override_block, scr, clinician, "exosome", "ok")
         assert "modality" in errors_of(
@@ -166,12 +170,27 @@ class TestScreening:
         assert errors_of(
             services.override_block, scr, clinician, "lllt", "Reason long enough here"
         )["modality"] == ["This screening does not BLOCK low-level laser therapy."]
-        row = services.override_block(scr, clinician, "exosome", "Delivered last week; checked.")
-        assert row.rule_ids == ["EXO-PREGNANCY"]
+        row = services.override_block(scr, clinician, "exosome", "Scar checked: no keloid.")
+        assert row.rule_ids == ["EXO-KELOID"]
         assert errors_of(
-            services.override_block, scr, clinician, "exosome", "Delivered last week; checked."
+            services.override_block, scr, clinician, "exosome", "Scar checked: no keloid."
         )["modality"] == ["The BLOCK of exosome / EV injections is already overridden."]
         assert row.history.first().history_user == clinician
+
+    def test_a_locked_block_cannot_be_overridden_for_one_patient(self, woman, clinician):
+        """A review found a pregnancy BLOCK (locked: no clinic may weaken it) lifted for one
+        patient by a written reason; the lock now holds per patient as well."""
+        services.record_history(woman, clinician, healthy_history(pregnant=True, lactating=False))
+        scr = Screening.objects.get()
+        errors = errors_of(
+            services.override_block, scr, clinician, "exosome", "Patient insists; discussed."
+        )
+        assert errors["modality"] == [
+            "The BLOCK of exosome / EV injections comes from locked rule EXO-PREGNANCY, which "
+            "no override may lift: treat or rule out the cause, record the history again and "
+            "screen again."
+        ]
+        assert not scr.overrides.exists()
 
 
 def test_a_voided_patient_takes_no_new_history_exam_or_diagnosis(man, clinician):
@@ -580,7 +599,10 @@ class TestPlans:
         assert plan.is_investigational
 
     def test_block_stops_the_plan_until_a_clinician_overrides(self, man, clinician):
-        services.record_history(man, clinician, healthy_history(malignancy="active"))
+        services.add_rule_override(
+            man.clinic, clinician, "EXO-KELOID", "set_outcome", "BLOCK", "No keloid risk here."
+        )
+        services.record_history(man, clinician, healthy_history(keloid=True))
         services.record_exam(man, clinician, {"norwood_hamilton": "III"})
         services.record_diagnosis(man, clinician, {"condition": "aga_male"})
         errors = errors_of(services.accept_plan, man, clinician, {"proposal_key": "exosome"})
@@ -590,7 +612,7 @@ class TestPlans:
         ]
         assert not TreatmentPlan.objects.exists()
         scr = Screening.objects.get()
-        services.override_block(scr, clinician, "exosome", "In remission per oncology letter.")
+        services.override_block(scr, clinician, "exosome", "Scar checked: no keloid tendency.")
         plan = services.accept_plan(man, clinician, {"proposal_key": "exosome"})
         assert any("overridden" in f for f in plan.flags)
 

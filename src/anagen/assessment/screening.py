@@ -497,6 +497,16 @@ def load_default_ruleset() -> Ruleset:
     return parse_ruleset(yaml.safe_load(text))
 
 
+def locked_rule_ids(ruleset: Ruleset, rule_ids: Iterable[str]) -> list[str]:
+    """The ``rule_ids`` that are locked in ``ruleset`` (unknown ids are not locked).
+
+    A locked BLOCK guards against direct harm (infection, pregnancy, anaphylaxis, cancer),
+    so neither a clinic override nor a clinician's per-patient override may lift it.
+    """
+    locked = {r.id for r in ruleset.rules if r.locked}
+    return [rid for rid in rule_ids if rid in locked]
+
+
 class OverrideError(RulesetError):
     """An override that is malformed or would weaken a locked rule."""
 

@@ -501,6 +501,21 @@ def override_block(
     elif ScreeningOverride.objects.filter(screening=screening_row, modality=modality).exists():
         what = in_sentence(MODALITY_LABELS.get(modality, modality))
         _add(errors, "modality", f"The BLOCK of {what} is already overridden.")
+    else:
+        what = in_sentence(MODALITY_LABELS.get(modality, modality))
+        blocking = [
+            f["rule_id"] for f in screening_row.findings(modality) if f["outcome"] == "BLOCK"
+        ]
+        locked = screening.locked_rule_ids(screening.load_default_ruleset(), blocking)
+        if locked:
+            # The lock is what the clinic may not weaken; one patient's override would.
+            _add(
+                errors,
+                "modality",
+                f"The BLOCK of {what} comes from locked rule {', '.join(locked)}, which no "
+                "override may lift: treat or rule out the cause, record the history again "
+                "and screen again.",
+            )
     if len(reason) < MIN_REASON_CHARS:
         _add(errors, "reason", f"Write the clinical reason (at least {MIN_REASON_CHARS} chars).")
     latest = Screening.objects.filter(patient=screening_row.patient).order_by("-created_at", "-id")
