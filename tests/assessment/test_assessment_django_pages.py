@@ -4,8 +4,8 @@ errors with status 400, permissions, and the panel on the patient page."""
 from __future__ import annotations
 
 import re
-from html import unescape
 from datetime import date, timedelta
+from html import unescape
 
 import pytest
 from django.utils import timezone
