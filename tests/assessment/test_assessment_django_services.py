@@ -473,6 +473,38 @@ class TestAlopeciaAreataTotalis:
             == "S5"
         )
 
+    @pytest.mark.parametrize(
+        ("condition", "label"),
+        [("aa_patchy", "Alopecia areata, patchy"), ("aa_ophiasis", "Alopecia areata, ophiasis")],
+    )
+    def test_a_partial_pattern_over_salt_100_is_refused(self, woman, clinician, condition, label):
+        """The reverse of the low-SALT totalis: every scalp hair lost is totalis by definition,
+        so patchy (L63.9) or ophiasis (L63.2) over SALT 100 is a coding mistake."""
+        salt_exam(woman, clinician, 100, 100)  # SALT 100
+        errors = errors_of(services.record_diagnosis, woman, clinician, {"condition": condition})
+        assert errors == {
+            "condition": [
+                f"{label} is a partial loss, but SALT 100 (band S5) is the loss of all scalp "
+                "hair, which is alopecia areata totalis (or universalis with body hair lost); "
+                f"the scalp exam of {long_date(TODAY)} records SALT 100 (band S5): choose "
+                "alopecia areata totalis or universalis, or record a new scalp exam first."
+            ]
+        }
+        assert not Diagnosis.objects.exists()
+        assert services.record_diagnosis(woman, clinician, {"condition": "aa_totalis"})
+
+    def test_a_partial_pattern_just_below_total_loss_is_taken(self, woman, clinician):
+        exam = salt_exam(woman, clinician, 100, 94)
+        assert 95 <= exam.salt_score < 100
+        assert services.record_diagnosis(woman, clinician, {"condition": "aa_patchy"})
+
+    def test_a_typed_s5_band_on_a_partial_pattern_is_refused_on_the_stage(self, woman, clinician):
+        errors = errors_of(
+            services.record_diagnosis, woman, clinician, {"condition": "aa_patchy", "stage": "S5"}
+        )
+        assert errors["stage"][0].endswith("and the stage given is S5: check the stage.")
+        assert not Diagnosis.objects.exists()
+
 
 class TestDiagnosisBySex:
     """Female-pattern AGA on a male record is refused as the exam refuses Ludwig/Sinclair."""

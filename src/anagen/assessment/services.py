@@ -877,11 +877,33 @@ AA_TOTAL_MIN_SALT = 95.0  # AA-IGA 4 = SALT 95–100 (Wyrwich 2020, REFERENCE.md
 AA_TOTAL_REFUSED_BANDS = ("S0", "S1", "S2", "S3")
 
 
+# Patterns of partial loss: SALT 100 (band S5, every scalp hair lost) is totalis by definition.
+AA_PARTIAL = ("aa_patchy", "aa_ophiasis")
+
+
 def _aa_total_mismatch(
     errors: dict[str, list[str]], key: str, stage: str, exam: ScalpExam | None
 ) -> None:
     """A totalis or universalis diagnosis whose exam SALT score or typed S band is below
-    near-total loss: a coding mistake (patchy AA coded as totalis: L63.0 for L63.9)."""
+    near-total loss: a coding mistake (patchy AA coded as totalis: L63.0 for L63.9). And the
+    reverse: a patchy or ophiasis diagnosis over SALT 100 (totalis coded as patchy)."""
+    if key in AA_PARTIAL:
+        label = coding.DIAGNOSES[key].label
+        what = (
+            f"{label} is a partial loss, but SALT 100 (band S5) is the loss of all scalp "
+            "hair, which is alopecia areata totalis (or universalis with body hair lost)"
+        )
+        if exam is not None and exam.salt_score is not None and exam.salt_score >= 100:
+            _add(
+                errors,
+                "condition",
+                f"{what}; the scalp exam of {long_date(exam.examined_on)} records SALT "
+                f"{exam.salt_score:g} (band {exam.salt_band}): choose alopecia areata totalis "
+                "or universalis, or record a new scalp exam first.",
+            )
+        elif stage == "S5":
+            _add(errors, "stage", f"{what}, and the stage given is S5: check the stage.")
+        return
     if key not in AA_TOTAL:
         return
     label = coding.DIAGNOSES[key].label
