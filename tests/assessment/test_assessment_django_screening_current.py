@@ -45,6 +45,36 @@ def test_screening_again_under_the_new_rule_makes_it_current_with_the_new_outcom
     assert again.outcome("prp") == "BLOCK" and services.screening_is_current(man, again)
 
 
+def _session_screening_item(plan):
+    return next(i for i in pre_session_checklist(plan, "prp", TODAY).items if i.key == "screening")
+
+
+def test_the_session_checklist_holds_for_exam_signs_the_screening_lacks(man, clinician):
+    """Every reason the consultation holds a plan for holds the session too: infection signs
+    at a later exam let a PRP session go ahead while proposals were held (review)."""
+    screened(man, clinician)
+    plan = services.accept_plan(man, clinician, {"proposal_key": "prp_minoxidil"})
+    assert _session_screening_item(plan).ok
+    services.record_exam(man, clinician, {"norwood_hamilton": "III",
+                                          "trichoscopy_signs": ["pustules"]})  # fmt: skip
+    why = services.screening_staleness(man, selectors.latest_screening(man))
+    item = _session_screening_item(plan)
+    assert not item.ok and item.blocking
+    assert item.message == f"Screening on {TODAY}: {why}"
+
+
+def test_the_session_checklist_holds_for_answers_more_than_a_year_old(man, clinician, monkeypatch):
+    from datetime import timedelta
+
+    screened(man, clinician)
+    plan = services.accept_plan(man, clinician, {"proposal_key": "prp_minoxidil"})
+    later = TODAY + timedelta(days=services.MAX_HISTORY_AGE_DAYS + 1)
+    monkeypatch.setattr(services, "_today", lambda: later)
+    item = next(i for i in pre_session_checklist(plan, "prp", later).items if i.key == "screening")
+    assert not item.ok
+    assert f"The answers were given on {TODAY.isoformat()}, more than a year ago" in item.message
+
+
 def test_a_rule_change_that_alters_nothing_for_this_patient_keeps_the_screening(man, clinician):
     scr = screened(man, clinician, keloid=False)
     raise_keloid_to_block(man.clinic, clinician)

@@ -193,18 +193,21 @@ def screening_status(patient: Any, modality: str, on_date: date) -> ScreeningSta
 
 
 def _rules_or_record_changed(patient: Any, latest: Any) -> str | None:
-    """Why the patient's newest screening no longer gives its result (assessment's
-    staleness): a clinic rule made stricter since (a keloid WARN for PRP raised to BLOCK), or
-    a date of birth or sex corrected since. None for an older screening (a session entered
-    for a day before the newest one) and while it stands."""
+    """Why the patient's newest screening no longer stands, for every reason assessment's
+    :func:`screening_staleness` gives (the one function plans and sessions both ask): a clinic
+    rule made stricter since (a keloid WARN for PRP raised to BLOCK), a date of birth or sex
+    corrected since, signs of infection or scarring at a later exam that the history lacks,
+    answers more than a year old. None for an older screening (a session entered for a day
+    before the newest one) and while it stands."""
     from anagen.assessment import services as assessment
     from anagen.assessment.models import Screening
 
     newest = Screening.objects.filter(patient=patient).order_by("-screened_on", "-id").first()
     if newest is None or newest.pk != latest.pk:
         return None
-    stale = assessment.screening_staleness(patient, latest)
-    return stale if stale in (assessment.RULES_CHANGED, assessment.PATIENT_CHANGED) else None
+    # All of them: a session went ahead over exam signs of infection or year-old answers
+    # that held the plan on the consultation page (review).
+    return assessment.screening_staleness(patient, latest)
 
 
 def _words(modality: str) -> str:
