@@ -200,6 +200,8 @@ def test_block_case_refuses_the_plan_until_overridden_with_a_reason(
     assert r.status_code == 400 and 'id="id_modality_error"' in page
     assert "comes from locked rule EXO-PREGNANCY, which no override may lift" in page
     assert not ScreeningOverride.objects.exists()
+    page = unescape(client.get(url(woman)).content.decode())
+    assert "A locked rule BLOCKs Exosome / EV injections: no override can lift it." in page
 
 
 def test_roles_without_the_permission_get_403_and_nothing_is_stored(

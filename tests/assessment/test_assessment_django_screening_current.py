@@ -75,6 +75,20 @@ def test_the_session_checklist_holds_for_answers_more_than_a_year_old(man, clini
     assert f"The answers were given on {TODAY.isoformat()}, more than a year ago" in item.message
 
 
+def test_the_session_checklist_does_not_ask_to_override_a_locked_block(woman, clinician):
+    """A pregnancy recorded after the plan BLOCKs the session; the lock cannot be overridden,
+    so the checklist says so instead of asking a clinician to override in writing."""
+    screened(woman, clinician, pregnant=False, lactating=False)
+    plan = services.accept_plan(woman, clinician, {"proposal_key": "prp_minoxidil"})
+    services.record_history(woman, clinician, {"pregnant": True, "lactating": False})
+    item = _session_screening_item(plan)
+    assert not item.ok
+    assert item.message == (
+        f"Screening on {TODAY} BLOCKS platelet-rich plasma (PRP-PREGNANCY); locked rule "
+        "PRP-PREGNANCY cannot be overridden: no session while it holds."
+    )
+
+
 def test_a_rule_change_that_alters_nothing_for_this_patient_keeps_the_screening(man, clinician):
     scr = screened(man, clinician, keloid=False)
     raise_keloid_to_block(man.clinic, clinician)

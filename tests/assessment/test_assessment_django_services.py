@@ -191,6 +191,16 @@ class TestScreening:
             "screen again."
         ]
         assert not scr.overrides.exists()
+        # Nor does accepting the plan ask for the override that cannot be given.
+        services.record_exam(woman, clinician, {"ludwig": "I"})
+        services.record_diagnosis(woman, clinician, {"condition": "aga_female"})
+        [proposal] = [p for p in services.proposals(woman)[0] if p.key == "exosome"]
+        assert proposal.locked_modalities == ["exosome"]
+        errors = errors_of(services.accept_plan, woman, clinician, {"proposal_key": "exosome"})
+        assert errors["proposal_key"] == [
+            "Screening BLOCKs exosome / EV injections by locked rule EXO-PREGNANCY, which no "
+            "override may lift: this plan cannot be accepted while it holds."
+        ]
 
 
 def test_a_voided_patient_takes_no_new_history_exam_or_diagnosis(man, clinician):

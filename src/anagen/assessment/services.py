@@ -16,6 +16,7 @@ import binascii
 import io
 import math
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import date, timedelta
 from typing import Any
 
@@ -486,6 +487,13 @@ def run_screening(
     return row
 
 
+def locked_block_rules(screening_row: Screening, modality: str) -> list[str]:
+    """The locked rules behind the screening's BLOCK of ``modality``: no override lifts them
+    (the lock is the shipped rule's; a clinic cannot unlock it)."""
+    blocking = [f["rule_id"] for f in screening_row.findings(modality) if f["outcome"] == "BLOCK"]
+    return screening.locked_rule_ids(screening.load_default_ruleset(), blocking)
+
+
 def override_block(
     screening_row: Screening, user: User, modality: str, reason: str
 ) -> ScreeningOverride:
@@ -503,10 +511,7 @@ def override_block(
         _add(errors, "modality", f"The BLOCK of {what} is already overridden.")
     else:
         what = in_sentence(MODALITY_LABELS.get(modality, modality))
-        blocking = [
-            f["rule_id"] for f in screening_row.findings(modality) if f["outcome"] == "BLOCK"
-        ]
-        locked = screening.locked_rule_ids(screening.load_default_ruleset(), blocking)
+        locked = locked_block_rules(screening_row, modality)
         if locked:
             # The lock is what the clinic may not weaken; one patient's override would.
             _add(
@@ -1214,6 +1219,8 @@ class Proposal:
     blocked_modalities: list[str]  # BLOCK and not overridden
     overridden_modalities: list[str]
     inactive_templates: list[str]
+    # Of blocked_modalities, those a locked rule BLOCKs: no override can lift them.
+    locked_modalities: list[str] = dc_field(default_factory=list)
 
     @property
     def can_accept(self) -> bool:
@@ -1347,6 +1354,9 @@ def proposals(patient: Patient) -> tuple[list[Proposal], list[str]]:
                 blocked_modalities=[m for m in blocked if m not in overridden],
                 overridden_modalities=[m for m in blocked if m in overridden],
                 inactive_templates=[t.key for t in templates if not t.active],
+                locked_modalities=[
+                    m for m in blocked if m not in overridden and locked_block_rules(scr, m)
+                ],
             )
         )
     return out, []
@@ -1504,11 +1514,17 @@ def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> Treatment
     if not missing and chosen is None:
         _add(errors, "proposal_key", f"Choose one of: {', '.join(p.key for p in found)}.")
     if chosen is not None:
+        scr = Screening.objects.filter(patient=patient).order_by("-created_at", "-id").first()
         for m in chosen.blocked_modalities:
+            locked = locked_block_rules(scr, m) if scr is not None else []
             _add(
                 errors,
                 "proposal_key",
-                f"Screening BLOCKs {in_sentence(MODALITY_LABELS.get(m, m))}; a clinician "
+                f"Screening BLOCKs {in_sentence(MODALITY_LABELS.get(m, m))} by locked rule "
+                f"{', '.join(locked)}, which no override may lift: this plan cannot be "
+                "accepted while it holds."
+                if locked
+                else f"Screening BLOCKs {in_sentence(MODALITY_LABELS.get(m, m))}; a clinician "
                 "must override the BLOCK with a written reason before this plan can be accepted.",
             )
         for t in chosen.inactive_templates:

@@ -167,10 +167,20 @@ def screening_status(patient: Any, modality: str, on_date: date) -> ScreeningSta
     if outcome == "BLOCK":
         override = latest.overrides.filter(modality=modality).first()
         if override is None:
+            from anagen.assessment import services as assessment
+
+            # A locked BLOCK cannot be overridden: the checklist must not ask for it.
+            locked = assessment.locked_block_rules(latest, modality)
             return ScreeningStatus(
                 False,
                 f"Screening on {latest.screened_on} BLOCKS {_words(modality)} "
-                f"({', '.join(rules)}); a clinician must override in writing first.",
+                f"({', '.join(rules)}); "
+                + (
+                    f"locked rule {', '.join(locked)} cannot be overridden: no session while "
+                    "it holds."
+                    if locked
+                    else "a clinician must override in writing first."
+                ),
             )
         also = f" Also to check: {to_check}." if to_check else ""
         return ScreeningStatus(
