@@ -112,13 +112,17 @@ def test_a_block_stops_the_exosome_plan_until_a_clinician_overrides_it(page):
     load_demo()
     patient = new_patient("BR-0102", "Karl", "Lind")
     clinician = User.objects.get(username="clinician")
-    services.record_history(patient, clinician, {"malignancy": "active"})
+    # A BLOCK the clinic made of a shipped WARN (locked BLOCKs cannot be overridden).
+    services.add_rule_override(
+        patient.clinic, clinician, "EXO-KELOID", "set_outcome", "BLOCK", "No keloid risk here."
+    )
+    services.record_history(patient, clinician, {"keloid": True})
     services.record_exam(patient, clinician, {"norwood_hamilton": "IV"})
     services.record_diagnosis(patient, clinician, {"condition": "aga_male"})
     sign_in(page, "clinician", "clinician-demo-2026")
     page.goto(f"/consultation/{patient.pk}/")
     page.locator('#screen-exosome[data-outcome="BLOCK"]').wait_for()
-    assert "EXO-MALIGNANCY-ACTIVE" in page.locator("#screen-exosome").inner_text()
+    assert "EXO-KELOID" in page.locator("#screen-exosome").inner_text()
 
     proposal = page.locator("#proposal-exosome")
     assert "Blocked by screening: Exosome / EV injections" in proposal.inner_text()
@@ -129,7 +133,7 @@ def test_a_block_stops_the_exosome_plan_until_a_clinician_overrides_it(page):
 
     page.get_by_text("Override a BLOCK").click()
     page.get_by_label("Clinical reason for overriding the BLOCK").fill(
-        "Oncology confirms remission; enrolled in the clinic's ethics-approved trial."
+        "Old scar checked: no keloid tendency; patient informed of the risk."
     )
     page.get_by_role("button", name="Override the BLOCK").click()
     page.locator("#screen-exosome .override").wait_for()
