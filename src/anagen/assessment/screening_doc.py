@@ -94,7 +94,8 @@ def render_rules_markdown(ruleset: Ruleset | None = None) -> str:
         "Outcomes, worst first: **BLOCK** (do not treat), **REFER** (specialist review first), "
         "**WARN** (clinician weighs it), OK (no rule fired). A modality's result is its worst "
         "finding. *Locked* rules can be made stricter by a clinic override but not weaker "
-        "or disabled. A patient's screening stands while it screened the newest history and "
+        "or disabled, and a BLOCK by a locked rule cannot be overridden for one patient "
+        "either. A patient's screening stands while it screened the newest history and "
         "the rules in force (these, with the clinic's overrides) still give its result; when a "
         'rule change alters the result, plans and sessions wait for "Screen again". Answers '
         "more than a year old no longer screen the patient (ask again and record today's "
