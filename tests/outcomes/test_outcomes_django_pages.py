@@ -536,3 +536,23 @@ def test_the_cohort_page_says_an_arms_change_is_not_a_treatment_effect(
     html = unescape(client.get("/outcomes/cohort/").content.decode())
     assert f"<li>{cohort.WITHIN_ARM_NOTE}</li>" in html
     assert html.index(cohort.WITHIN_ARM_NOTE) < html.index('id="by-visit"')
+
+
+def test_the_cohort_listing_with_names_is_access_logged_for_each_patient_shown(
+    client, clinician, researcher, clinic_a, make_patient, record_visit
+):
+    """The listing names patients with their record numbers; it was not in the access log."""
+    from anagen.accounts.models import AccessLog
+
+    shown = [make_patient(clinic_a, clinician) for _ in range(3)]
+    for p in shown:
+        record_visit(p, clinician, 0, baseline=True, density_per_cm2=120)
+    client.force_login(clinician)
+    html = client.get("/outcomes/cohort/").content.decode()
+    assert all(p.medical_record_number in html for p in shown)
+    logged = AccessLog.objects.filter(user=clinician, path="/outcomes/cohort/")
+    assert sorted(logged.values_list("patient_id", flat=True)) == sorted(p.pk for p in shown)
+    # A researcher's listing has study ids only: nobody identified, nothing to log.
+    client.force_login(researcher)
+    assert client.get("/outcomes/cohort/").status_code == 200
+    assert not AccessLog.objects.filter(user=researcher).exists()

@@ -15,7 +15,8 @@ from anagen.imaging import selectors as imaging_selectors
 from anagen.monitoring.models import Measurement
 from anagen.outcomes import cohort, comparison, progress, selectors
 from anagen.outcomes.forms import CohortFilterForm, ComparisonFilterForm
-from anagen.patients.selectors import log_request_access
+from anagen.patients.models import Patient
+from anagen.patients.selectors import log_listed_access, log_request_access
 
 
 def is_deidentified(request: ClinicRequest) -> bool:
@@ -81,6 +82,16 @@ def cohort_view(request: ClinicRequest) -> HttpResponse:
         )
         r = view.result
         by_visit = r.sections.get("by_visit")
+        listing = selectors.listing_page(request.clinic, view, page_number)
+        if not deidentified:
+            # The listing names the page's patients with their record numbers: who saw whom
+            # is asked of it as of a record opened (study ids alone are not logged).
+            log_listed_access(
+                request,
+                Patient.objects.filter(
+                    clinic=request.clinic, pk__in=[p["patient_id"] for p in listing]
+                ),
+            )
         context.update(
             view=view,
             result=r,
@@ -94,7 +105,7 @@ def cohort_view(request: ClinicRequest) -> HttpResponse:
             ),
             filters_text=form.described(),
             has_exosome_arm=any("exosome" in a.split("+") for a in r.arms),
-            listing=selectors.listing_page(request.clinic, view, page_number),
+            listing=listing,
             filter_query=query_without_page(request),
             can_open_patients=can(request, "progress.view") and not deidentified,
         )
