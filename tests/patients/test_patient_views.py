@@ -605,3 +605,49 @@ class TestTwoPeopleEditingOneRecord:
             "moved@example.org",
             "2 New Street",
         )
+
+
+def test_the_access_log_filters_by_person_pages_past_fifty_and_shows_the_client_address(
+    client, clinic_a, make_user, make_patient
+):
+    """A privacy officer asking who read a record saw the latest 50 sittings only, of
+    everyone, without where the reads came from."""
+    admin = make_user(Role.ADMIN, clinic_a)
+    clinician = make_user(Role.CLINICIAN, clinic_a)
+    nurse = make_user(Role.NURSE, clinic_a)
+    patient = make_patient(clinic_a, clinician)
+    now = timezone.now()
+    # 60 sittings of the clinician two hours apart, the oldest from another address, and
+    # one nurse's read in between.
+    for i in range(60):
+        entry = AccessLog.objects.create(
+            user=clinician, clinic=clinic_a, patient=patient, channel="web", path="/x/",
+            ip_address="198.51.100.7" if i == 59 else "10.0.0.5",
+        )  # fmt: skip
+        AccessLog.objects.filter(pk=entry.pk).update(accessed_at=now - timedelta(hours=2 * i))
+    entry = AccessLog.objects.create(
+        user=nurse, clinic=clinic_a, patient=patient, channel="api", path="/y/"
+    )
+    AccessLog.objects.filter(pk=entry.pk).update(accessed_at=now - timedelta(hours=11))
+    client.force_login(admin)
+
+    page = client.get(f"/patients/{patient.pk}/", {"access_user": clinician.pk})
+    sittings = page.context["access_log"]
+    assert len(sittings) == 50 and {s.user for s in sittings} == {clinician}
+    assert "10.0.0.5" in page.content.decode()[page.content.decode().index('id="access-log"') :]
+    older = re.search(r'href="\?([^"]+)#access-log" id="access-log-older"', page.content.decode())
+    assert older is not None
+    rest = client.get(f"/patients/{patient.pk}/?{unescape_amp(older.group(1))}")
+    remaining = rest.context["access_log"]
+    assert len(remaining) == 10 and {s.user for s in remaining} == {clinician}
+    assert remaining[-1].ip_addresses == ["198.51.100.7"]
+    assert 'id="access-log-older"' not in rest.content.decode()
+    # Everyone's reads hold the nurse's; one person's reads, only theirs.
+    everyone = client.get(f"/patients/{patient.pk}/").context["access_log"]
+    assert nurse in {s.user for s in everyone}
+    mine = client.get(f"/patients/{patient.pk}/", {"access_user": nurse.pk})
+    assert [(s.user, s.channel) for s in mine.context["access_log"]] == [(nurse, "api")]
+
+
+def unescape_amp(query: str) -> str:
+    return query.replace("&amp;", "&")

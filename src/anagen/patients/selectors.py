@@ -143,6 +143,10 @@ class AccessSitting:
     # Copies of the record taken away in the sitting ("FHIR export", "progress PDF"): a
     # disclosure, not a look at a page.
     copies: list[str] = field(default_factory=list)
+    # Where the reads came from (client addresses as the server saw them), and the sitting's
+    # oldest log row: the cursor of the next page ("older sittings").
+    ip_addresses: list[str] = field(default_factory=list)
+    oldest_id: int | None = None
 
 
 def record_copy(path: str) -> str | None:
@@ -160,12 +164,33 @@ def record_copy(path: str) -> str | None:
     return None
 
 
-def access_log_for(patient: Patient, limit: int = 50, scan: int = 2000) -> list[AccessSitting]:
+def access_log_for(
+    patient: Patient,
+    limit: int = 50,
+    scan: int = 2000,
+    *,
+    user_id: int | None = None,
+    before: int | None = None,
+) -> list[AccessSitting]:
     """The latest ``limit`` sittings over the latest ``scan`` reads. Each page and htmx call
     is logged (the log itself keeps every row); one visit's corrections once filled all 50
-    lines of the page with the same person."""
+    lines of the page with the same person.
+
+    ``user_id``: one person's reads only. ``before``: the reads older than the log row of
+    that id (the ``older`` of the last page's last sitting), so a privacy officer can page
+    past the latest 50 sittings."""
+    reads = patient.access_log.select_related("user")
+    if user_id is not None:
+        reads = reads.filter(user_id=user_id)
+    if before is not None:
+        cursor = patient.access_log.filter(pk=before).values_list("accessed_at", flat=True)
+        at = cursor.first()
+        if at is None:
+            return []
+        # The log's own order (newest first, then by id): reads after the cursor row.
+        reads = reads.filter(Q(accessed_at__lt=at) | Q(accessed_at=at, pk__lt=before))
     sittings: list[AccessSitting] = []
-    for entry in patient.access_log.select_related("user")[:scan]:
+    for entry in reads[:scan]:
         latest = sittings[-1] if sittings else None
         if (
             latest is not None
@@ -175,9 +200,12 @@ def access_log_for(patient: Patient, limit: int = 50, scan: int = 2000) -> list[
         ):
             latest.first = entry.accessed_at
             latest.reads += 1
+            latest.oldest_id = entry.pk
             copy = record_copy(entry.path)
             if copy and copy not in latest.copies:
                 latest.copies.append(copy)
+            if entry.ip_address and entry.ip_address not in latest.ip_addresses:
+                latest.ip_addresses.append(entry.ip_address)
             continue
         if len(sittings) == limit:
             break
@@ -186,9 +214,17 @@ def access_log_for(patient: Patient, limit: int = 50, scan: int = 2000) -> list[
             AccessSitting(
                 entry.user, entry.channel, entry.accessed_at, entry.accessed_at, 1,
                 [copy] if copy else [],
+                [entry.ip_address] if entry.ip_address else [], entry.pk,
             )
         )  # fmt: skip
     return sittings
+
+
+def access_log_readers(patient: Patient) -> QuerySet[User]:
+    """The people who read this record (the access log's filter choices)."""
+    return User.objects.filter(pk__in=patient.access_log.values("user_id").distinct()).order_by(
+        "last_name", "first_name", "username"
+    )
 
 
 def log_request_access(request: ClinicRequest, patient: Patient, *, channel: str = "web") -> None:

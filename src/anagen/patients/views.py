@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -68,8 +68,43 @@ def patient_detail(request: ClinicRequest, patient_id: int) -> HttpResponse:
     context: dict[str, Any] = {"patient": patient}
     if can(request, "audit.view"):
         context["history"] = selectors.patient_history(patient)
-        context["access_log"] = selectors.access_log_for(patient)
+        context.update(_access_log_context(request, patient))
     return render(request, "patients/detail.html", context)
+
+
+ACCESS_LOG_PAGE = 50
+
+
+def _id_param(request: ClinicRequest, name: str) -> int | None:
+    """A positive database id from the query string, None if absent or unreadable."""
+    raw = request.GET.get(name, "")
+    return int(raw) if raw.isdigit() and 0 < int(raw) <= selectors.MAX_DB_ID else None
+
+
+def _access_log_context(request: ClinicRequest, patient: Patient) -> dict[str, Any]:
+    """The record's access log as a privacy officer reads it: one person's reads
+    (``access_user``), and older sittings page by page (``access_before``)."""
+    user_id = _id_param(request, "access_user")
+    sittings = selectors.access_log_for(
+        patient,
+        limit=ACCESS_LOG_PAGE + 1,  # one more than shown: are there older ones?
+        user_id=user_id,
+        before=_id_param(request, "access_before"),
+    )
+    older = None
+    if len(sittings) > ACCESS_LOG_PAGE:
+        sittings = sittings[:ACCESS_LOG_PAGE]
+        older = QueryDict(mutable=True)
+        if user_id is not None:
+            older["access_user"] = str(user_id)
+        older["access_before"] = str(sittings[-1].oldest_id)
+    return {
+        "access_log": sittings,
+        "access_readers": selectors.access_log_readers(patient),
+        "access_user": user_id,
+        "access_paged": "access_before" in request.GET,
+        "access_older": older.urlencode() if older is not None else "",
+    }
 
 
 @require_permission("patient.create")
