@@ -164,3 +164,41 @@ def test_the_progress_api_names_the_measurement_source_of_each_value(
                          "within_noise": False, "source": "imaging"}  # fmt: skip
     assert rows[1]["source"] == "imaging"
     assert rows[0]["measures"]["mean_diameter_um"]["source"] == ""  # no value: no source
+
+
+def test_the_researchers_cohort_summary_withholds_results_resting_on_fewer_than_five(
+    client, clinician, researcher, clinic_a, api_token
+):
+    """The page warns researchers not to copy such results out; the API handed them out, as
+    exact means of one to four patients, to the role the page warns."""
+    from anagen.outcomes.demo import load_simulated_cohort
+    from anagen.outcomes.selectors import SMALL_CELL
+
+    load_simulated_cohort(clinic_a, clinician, 40, seed=5)  # leaves a thin arm (cohort PDF)
+
+    def summary(user):
+        headers = {"Authorization": f"Bearer {api_token(user, clinic_a)}"}
+        return client.get("/api/v1/outcomes/cohort", headers=headers).json()
+
+    full, shared = summary(clinician), summary(researcher)
+    rows = full["sections"]["by_visit"]["data"]["rows"]
+    thin = [i for i, r in enumerate(rows) if 0 < r["n"] < SMALL_CELL]
+    assert thin, "the simulated cohort of 40 must have a thin cell"
+    shown = shared["sections"]["by_visit"]["data"]["rows"]
+    for i, (r, s) in enumerate(zip(rows, shown, strict=True)):
+        if i in thin:
+            assert s["hidden"] is True and s["n"] is s["mean"] is s["lower"] is s["upper"] is None
+            assert (s["arm"], s["week"]) == (r["arm"], r["week"])
+        else:
+            assert s == {**r, "hidden": False}
+    assert shared["small_cells"] >= len(thin)
+    # Nothing the shared answer still says counts a thin cell's patients.
+    text = json.dumps([shared["notes"], [s["warnings"] for s in shared["sections"].values()]])
+    assert not re.search(r"\b[1-4] (patient|subject)s?\b", text)
+    # Adjusted means of a thin arm are withheld too, not only its contrasts.
+    mmrm = shared["sections"]["mmrm"]["data"]
+    n_at = {(r["arm"], r["week"]): r["n"] for r in rows}
+    for x in mmrm["lsmeans"]:
+        assert (x["estimate"] is None) == (0 < n_at.get((x["arm"], x["week"]), 0) < SMALL_CELL)
+    # The clinician's answer is not de-identified and keeps every figure.
+    assert all(r["n"] for r in rows) and "hidden" not in rows[0]

@@ -20,7 +20,7 @@ from anagen.core.http import ClinicRequest
 from anagen.outcomes import selectors
 from anagen.outcomes.forms import CohortFilterForm
 from anagen.patients.selectors import log_request_access
-from anagen.reports.cohort import filter_form
+from anagen.reports.cohort import filter_form, shareable_summary
 from anagen.simulation.treatments import models_exosome
 
 # Given wherever an answer concerns exosome treatment, as the pages show the clinic's notice.
@@ -114,14 +114,17 @@ def _deidentified(request: ClinicRequest) -> bool:
 )
 def cohort_summary(request: ClinicRequest, q: Query[CohortQuery]):
     form = valid_cohort_form(request.clinic, q.dict(), allow_stale=True)
+    deidentified = _deidentified(request)
     view = selectors.cohort_analysis(
         request.clinic,
         form.filters(),
         form.options(),
-        deidentified=_deidentified(request),
+        deidentified=deidentified,
         allow_stale=True,  # then data_freshness.stale is true and data_freshness.notice says so
     )
-    out = view.to_dict()
+    # De-identified readers get the shared report's small-cell rule: the page warns "do not
+    # copy them out", and an API answer is such a copy.
+    out = shareable_summary(view) if deidentified else view.to_dict()
     out["investigational_notice"] = (
         INVESTIGATIONAL_NOTICE if models_exosome(out.get("arms") or ()) else None
     )

@@ -206,3 +206,68 @@ def shareable_notes(
             "missing_data": shared(section.missing_data),
         }
     return out
+
+
+# What a withheld row keeps: what names it (arm, week, group), not what it measured.
+_ROW_NAMES = frozenset({"arm", "reference_arm", "week", "visit", "group"})
+
+
+def _withhold(rows: list[dict[str, Any]], hidden: list[bool]) -> list[dict[str, Any]]:
+    """``rows`` each marked ``hidden``, a hidden row's figures (its n too) set to None."""
+    out = []
+    for row, flag in zip(rows, hidden, strict=True):
+        kept = {k: (v if k in _ROW_NAMES else None) for k, v in row.items()} if flag else row
+        out.append({**kept, "hidden": flag})
+    return out
+
+
+def shareable_summary(view: outcomes.CohortView) -> dict[str, Any]:
+    """The cohort summary as the API gives it to de-identified readers: the shared report's
+    rule (``small_cells_hidden``). An API answer is a copy taken out of the page, so each
+    result resting on 1 to SMALL_CELL - 1 patients is marked ``hidden`` and its figures are
+    withheld; the adjusted means of an arm that small too, and notes naming or counting
+    such a cell are worded as in the PDF. Totals stay exact numbers for API clients (they
+    can give a hidden arm's size by subtraction, not its results)."""
+    small = outcomes.SMALL_CELL
+    out = view.to_dict()
+    cells = outcomes.small_cells_hidden(view.result.sections, small, view.ae_sections)
+    withheld = withheld_tables(cells)
+    sections = out["sections"]
+    for key, field in (
+        ("by_visit", "rows"),
+        ("responders", "rows"),
+        ("ancova", "contrasts"),
+        ("mmrm", "contrasts"),
+    ):
+        if cells[key]:
+            data = sections[key]["data"]
+            data[field] = _withhold(data[field], [r["hidden"] for r in cells[key]])
+    n_at = {(r["arm"], r["week"]): r["n"] for r in cells["by_visit"]}
+    ancova = sections.get("ancova")
+    if ancova and ancova["ok"]:
+        data = ancova["data"]
+        n_arm = dict(zip(data["arms"], data["n_per_arm"], strict=True))
+        data["n_per_arm"] = [None if 0 < n < small else n for n in data["n_per_arm"]]
+        data["lsmeans"] = _withhold(
+            data["lsmeans"], [0 < n_arm.get(x["arm"], 0) < small for x in data["lsmeans"]]
+        )
+    mmrm = sections.get("mmrm")
+    if mmrm and mmrm["ok"]:
+        data = mmrm["data"]
+        data["lsmeans"] = _withhold(
+            data["lsmeans"],
+            [0 < n_at.get((x["arm"], x["week"]), 0) < small for x in data["lsmeans"]],
+        )
+    for section in out["adverse_events"]:
+        rows = cells["ae"].get(section["key"])
+        if rows:
+            whole = section["key"] in withheld  # its rows subtract to the hidden row above
+            flags = [whole or r["hidden"] for r in rows]
+            section["data"]["rows"] = _withhold(section["data"]["rows"], flags)
+    notes = shareable_notes(
+        [*view.result.sections.values(), *view.ae_sections], small, hidden_names(cells), withheld
+    )
+    for section in [*sections.values(), *out["adverse_events"]]:
+        section.update(notes.get(section["key"], {}))
+    out["notes"] = [shareable_text(n, small) for n in out["notes"]]
+    return out
