@@ -651,3 +651,19 @@ def test_the_access_log_filters_by_person_pages_past_fifty_and_shows_the_client_
 
 def unescape_amp(query: str) -> str:
     return query.replace("&amp;", "&")
+
+
+def test_behind_the_proxy_the_access_log_records_the_clients_address_not_the_proxys(
+    client, clinician, clinic_a, make_patient, settings
+):
+    """Behind the load balancer every read was logged from the balancer's own address."""
+    patient = make_patient(clinic_a, clinician)
+    client.force_login(clinician)
+    via_proxy = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "1.2.3.4, 203.0.113.9"}
+    settings.ANAGEN_BEHIND_PROXY = True
+    assert client.get(f"/patients/{patient.pk}/", **via_proxy).status_code == 200
+    # Without a proxy the header is anyone's to send: the connection's address counts.
+    settings.ANAGEN_BEHIND_PROXY = False
+    assert client.get(f"/patients/{patient.pk}/", **via_proxy).status_code == 200
+    logged = AccessLog.objects.filter(patient=patient).order_by("id")
+    assert list(logged.values_list("ip_address", flat=True)) == ["203.0.113.9", "10.0.0.2"]

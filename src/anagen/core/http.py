@@ -9,8 +9,10 @@ time: Django's own ``HttpRequest`` arrives.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.http import HttpRequest
 
 if TYPE_CHECKING:
@@ -33,3 +35,19 @@ def query_without_page(request: HttpRequest) -> str:
     query = request.GET.copy()
     query.pop("page", None)
     return query.urlencode()
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The address the request came from, as the access log records it.
+
+    Behind the proxy (``ANAGEN_BEHIND_PROXY``) ``REMOTE_ADDR`` is the proxy's own address,
+    the same for every read; the client's is the last ``X-Forwarded-For`` entry, the one
+    the proxy appended (earlier entries are whatever the client sent). Without a proxy the
+    header is not trusted: anyone can send it."""
+    if getattr(settings, "ANAGEN_BEHIND_PROXY", False):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(forwarded))
+        except ValueError:
+            pass  # no or unreadable header: the connection's address
+    return request.META.get("REMOTE_ADDR") or None

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from anagen.core.http import client_ip
 from anagen.patients.models import Patient
 from anagen.patients.selectors import log_access
 
@@ -47,6 +48,6 @@ class PatientAccessLogMiddleware:
                     patient,
                     channel="api" if request.path.startswith("/api/") else "web",
                     path=request.path,
-                    ip_address=request.META.get("REMOTE_ADDR"),
+                    ip_address=client_ip(request),
                 )
         return response

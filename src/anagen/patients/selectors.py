@@ -14,7 +14,7 @@ from django.http import Http404
 from anagen.accounts.models import AccessLog, Clinic, User
 from anagen.accounts.selectors import field_label, names_for, shown_value
 from anagen.core.checks import is_phone
-from anagen.core.http import ClinicRequest
+from anagen.core.http import ClinicRequest, client_ip
 from anagen.core.text import search_key
 from anagen.patients.models import Patient
 
@@ -236,7 +236,7 @@ def log_request_access(request: ClinicRequest, patient: Patient, *, channel: str
         patient,
         channel=channel,
         path=request.path,
-        ip_address=request.META.get("REMOTE_ADDR"),
+        ip_address=client_ip(request),
     )
 
 
@@ -245,7 +245,7 @@ def log_listed_access(
 ) -> None:
     """One access-log row for each patient a list showed with names and contact details (a
     lot's trace and recall lists): who saw whom is asked of these as of a record opened."""
-    ip_address = request.META.get("REMOTE_ADDR")
+    ip_address = client_ip(request)
     AccessLog.objects.bulk_create(
         AccessLog(
             user=request.user,
