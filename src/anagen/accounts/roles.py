@@ -55,9 +55,11 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
     ),
     "audit.view": (
         frozenset({Role.ADMIN, Role.CLINICIAN}),
-        "See the change history of a record, the access log, and the clinic's audit trail "
-        "(/accounts/audit/: every change to its records and staff, by person, kind or patient; "
-        "each change opens to its values before and after)",
+        "See the change history of a record, its access log, the clinic's access log "
+        "(/accounts/access-log/: every read of a patient record, by person, with the client "
+        "address) and the clinic's audit trail (/accounts/audit/: every change to its records "
+        "and staff, by person, kind or patient; each change opens to its values before and "
+        "after)",
     ),
     # --- consultation and assessment -------------------------------------------------------
     "consultation.view": (

@@ -17,7 +17,7 @@ from django.utils import timezone
 from simple_history.models import registered_models
 
 from anagen.accounts import services
-from anagen.accounts.models import Clinic, Membership, User
+from anagen.accounts.models import AccessLog, Clinic, Membership, User
 from anagen.patients.models import Patient
 
 KINDS = {"+": "created", "~": "changed", "-": "deleted"}
@@ -384,3 +384,28 @@ def audit_change(clinic: Clinic, record_label: str, history_id: int) -> AuditCha
         for name, old, new in pairs
     ]
     return AuditChange(entry, changes, previous.history_date if previous else None)
+
+
+def clinic_access_log(
+    clinic: Clinic, *, user_id: int | None = None, before: int | None = None, limit: int = 50
+) -> list[AccessLog]:
+    """The clinic's reads of patient records, newest first: ``user_id`` one person's only,
+    ``before`` the reads older than the log row of that id (the last row of a page)."""
+    reads = AccessLog.objects.filter(clinic=clinic).select_related("user", "patient")
+    if user_id is not None:
+        reads = reads.filter(user_id=user_id)
+    if before is not None:
+        at = AccessLog.objects.filter(clinic=clinic, pk=before).values_list(
+            "accessed_at", flat=True
+        )
+        cursor = at.first()
+        if cursor is None:
+            return []
+        reads = reads.filter(Q(accessed_at__lt=cursor) | Q(accessed_at=cursor, pk__lt=before))
+    return list(reads[:limit])
+
+
+def access_log_people(clinic: Clinic) -> QuerySet[User]:
+    """Everyone who read a record of the clinic (the access log's filter choices)."""
+    readers = AccessLog.objects.filter(clinic=clinic).values("user_id").distinct()
+    return User.objects.filter(pk__in=readers).order_by("last_name", "first_name", "username")

@@ -16,6 +16,7 @@ urlpatterns = [
     path("clinic/contact/", views.clinic_contact, name="clinic_contact"),
     path("members/", views.members, name="members"),
     path("audit/", views.audit_trail, name="audit"),
+    path("access-log/", views.access_log, name="access_log"),
     path("audit/export.csv", views.audit_csv, name="audit_csv"),
     path("audit/<str:record_label>/<int:history_id>/", views.audit_change, name="audit_change"),
     path("members/new/", views.member_create, name="member_create"),
