@@ -212,3 +212,76 @@ class TestACold_chainBlockOnTheSessionDate:
             services.draw_vials(
                 lot, patient, 1, nurse, on_date=timezone.localdate() - timedelta(days=6)
             )
+
+    def test_a_lot_still_blocked_takes_a_session_dated_before_its_excursion(
+        self, lot, nurse, patient, clinic_a
+    ):
+        """A review entered a session given eight days ago, when the lot was released and in
+        range, after the lot was blocked by an excursion six days ago: it was refused, as if
+        the block had held that day, and the patient's exposure could not be recorded."""
+        before = timezone.localdate() - timedelta(days=8)
+        assert services.usability_problems(lot, before) == []
+        assert lot in selectors.usable_lots(clinic_a, before)
+        services.draw_vials(lot, patient, 1, nurse, on_date=before)
+        assert [r["patient"] for r in selectors.affected_patients(lot)] == [patient]
+
+    def test_a_lot_still_blocked_refuses_a_session_dated_in_the_block_and_today(
+        self, lot, nurse, patient, clinic_a
+    ):
+        for day in (timezone.localdate() - timedelta(days=4), timezone.localdate()):
+            with pytest.raises(services.NotUsable, match="blocked"):
+                services.draw_vials(lot, patient, 1, nurse, on_date=day)
+            assert lot not in selectors.usable_lots(clinic_a, day)
+        assert not VialDraw.objects.exists()
+
+
+def test_a_session_entered_late_draws_from_a_lot_blocked_only_after_its_date(
+    client, clinic_a, make_user, make_patient, api_token, quality
+):
+    """POST /api/v1/sessions/{patient} for a session given three days ago from a lot that a
+    cold-chain excursion blocked yesterday: recorded (the lot was fine that day); a session
+    dated today is refused."""
+    from datetime import date
+
+    from anagen.core.demo import demo_clock
+
+    from ..builders import exosome_plan, released_lot
+
+    clinician = make_user(Role.CLINICIAN, clinic_a)
+    day = date.today() - timedelta(days=3)
+    patient = make_patient(clinic_a, clinician, sex_at_birth="male")
+    with demo_clock(day - timedelta(days=7)):
+        plan = exosome_plan(patient, clinician, on=day - timedelta(days=7))
+    lot = released_lot(clinic_a, clinician, number="COLD-1", vials=5, received_days_ago=20)
+    location = services.create_location(clinic_a, quality, "Freezer 2")
+    type(lot).objects.filter(pk=lot.pk).update(storage_location=location)
+    yesterday = timezone.now() - timedelta(days=1)
+    for minutes, temperature in ((0, -80), (30, -20), (60, -80)):
+        services.record_reading(
+            location, quality, temperature_c=temperature,
+            recorded_at=yesterday + timedelta(minutes=minutes),
+        )  # fmt: skip
+    lot.refresh_from_db()
+    assert lot.blocked
+
+    def post(performed_on):
+        return client.post(
+            f"/api/v1/sessions/{patient.pk}",
+            {
+                "plan_id": plan.pk,
+                "modality": "exosome",
+                "performed_on": performed_on.isoformat(),
+                "map": [{"zone": "frontal", "points": 20, "volume_ml": 0.5}],
+                "vials": [{"lot_id": lot.pk, "quantity": 1}],
+            },
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {api_token(clinician, clinic_a)}"},
+        )
+
+    response = post(day)
+    assert response.status_code == 201, response.content
+    assert VialDraw.objects.get().drawn_on == day
+    response = post(date.today())
+    assert response.status_code == 400, response.content
+    assert "blocked" in response.json()["detail"]
+    assert VialDraw.objects.count() == 1

@@ -167,6 +167,11 @@ def usable_lots(clinic: Clinic, on_date: date, product: Product | None = None) -
         for lot in recalled
         if recalled_after(lot, on_date) and blocked_on(lot, on_date) is None
     ]
+    # A session entered afterwards, dated before the excursion that blocks its lot now.
+    blocked = in_date.filter(status=LotStatus.RELEASED, blocked=True).filter(
+        Q(decided_at__isnull=True) | Q(decided_at__date__lte=on_date)
+    )
+    before_recall += [lot.pk for lot in blocked if blocked_only_after(lot, on_date)]
     if before_recall:
         qs = qs | lots_of(clinic).filter(pk__in=before_recall)
     return qs.filter(product=product) if product is not None else qs
@@ -602,3 +607,16 @@ def blocked_on(lot: Lot, on_date: date) -> Excursion | None:
             continue
         return excursion
     return None
+
+
+def blocked_only_after(lot: Lot, on_date: date) -> bool:
+    """``lot`` is blocked now by a cold-chain excursion (not recalled) that did not block it
+    yet on ``on_date``: a session of that day, entered afterwards, judges the lot as it was
+    then (the vials were given while it was usable; its exposure must be recorded so that
+    a later decision on the excursion reaches that patient)."""
+    if not lot.blocked or lot.status == LotStatus.RECALLED:
+        return False
+    if not lot.block_reason.startswith("Cold-chain excursion "):
+        return False
+    live = lot.excursions.filter(voided_at__isnull=True)
+    return live.exists() and blocked_on(lot, on_date) is None

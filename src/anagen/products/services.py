@@ -2142,7 +2142,9 @@ def _unusable(lot: Lot, on_date: date) -> list[Unusable]:
                     f"was {when}, after {on_date:%Y-%m-%d}",
                 )
             )
-    if lot.blocked and not before_recall:
+    if selectors.blocked_only_after(lot, on_date):
+        pass  # blocked by an excursion found after that day: the lot was usable then
+    elif lot.blocked and not before_recall:
         why = block_reason_now(lot) or "awaiting a quality decision"
         found.append(
             Unusable(f"The lot is blocked: {why}.", f"blocked ({why})", f"is blocked ({why})")
