@@ -155,3 +155,24 @@ def test_an_expired_rejected_lot_is_flagged_once_as_rejected(client, quality, us
     client.force_login(quality)
     text = card(client)
     assert "1 rejected with vials on hand" in text and "0 expired with vials on hand" in text
+
+
+def test_a_clinician_is_told_not_to_use_expired_or_rejected_lots_not_to_take_them_out(
+    client, clinic_a, make_user, make_lot, quality, used_lot
+):
+    """A clinician's dashboard told them to "take them out of stock" and to "destroy or
+    return them to the supplier": quality staff do that (recording waste); the clinician
+    must not use the vials."""
+    rejected = make_lot(released=True, received_at=timezone.now() - timedelta(days=1))
+    services.reject_lot(rejected, quality, "Manufacturer reported a sterility failure")
+    type(used_lot).objects.filter(pk=used_lot.pk).update(
+        expiry_date=timezone.localdate() - timedelta(days=1)
+    )
+    client.force_login(make_user(Role.CLINICIAN, clinic_a))
+    text = card(client)
+    assert "1 expired with vials on hand</a></strong> · do not use them; quality staff take " in (
+        text
+    )
+    assert "1 rejected with vials on hand</a></strong> · do not use them; quality staff " in text
+    assert "take them out of stock" not in text.replace("quality staff take them out", "")
+    assert "record them as waste" not in text

@@ -26,6 +26,9 @@ def product_alerts(context: template.Context) -> dict[str, Any]:
         "counts": selectors.dashboard_counts(clinic, timezone.localdate(), days),
         # A recalled lot links to its trace page (whom to contact) for those who may see it.
         "can_trace": can(request, "recall.manage"),
+        # Taking vials out of stock (waste) is for those who may record it; a clinician is
+        # told not to use them, not to do quality's work.
+        "can_take_out": can(request, "coldchain.record"),
     }
 
 
