@@ -150,7 +150,8 @@ class TestPage:
         response = client.post(
             f"/products/lots/{lot.pk}/correct/",
             {
-                "lot_number": "L-001", "expiry_date": new.isoformat(), "quantity_received": 10,
+                "product": lot.product_id, "lot_number": "L-001", "expiry_date": new.isoformat(),
+                "quantity_received": 10,
                 "supplier_notes": "Manufacturer batch B-12", "reason": REASON,
             },
         )  # fmt: skip
@@ -167,7 +168,8 @@ class TestPage:
         response = client.post(
             f"/products/lots/{lot.pk}/correct/",
             {
-                "lot_number": "L-777", "expiry_date": lot.expiry_date.isoformat(),
+                "product": lot.product_id, "lot_number": "L-777",
+                "expiry_date": lot.expiry_date.isoformat(),
                 "quantity_received": 10, "reason": REASON,
             },
         )  # fmt: skip
@@ -216,3 +218,134 @@ class TestApi:
         )
         assert response.status_code == 403
         assert Lot.objects.get(pk=lot.pk).lot_number == "L-001"
+
+
+@pytest.fixture
+def other_product(clinic_a, quality):
+    """The product that should have been picked at receipt (same label, another tissue)."""
+    from decimal import Decimal
+
+    return services.create_product(
+        clinic_a, quality,
+        {
+            "manufacturer": "Cordis Bio", "name": "WJ-MSC Exosome 10B",
+            "source_tissue": "whartons_jelly", "donor_type": "allogeneic_single",
+            "form": "frozen_liquid", "labelled_particles_per_vial": 1.0e10,
+            "volume_ml": Decimal("1.000"), "storage_min_temperature_c": Decimal("-90"),
+            "storage_max_temperature_c": Decimal("-60"),
+            "storage_requirement": "Store at −80 °C",
+        },
+    )  # fmt: skip
+
+
+class TestProductAndLocation:
+    """A wrong product or storage location picked at receipt (a common clerical slip) was
+    refused as "This cannot be corrected here": the lot had to be rejected and received
+    again. It is corrected while no vial was given to a patient, audited like the rest."""
+
+    def test_a_wrong_product_is_corrected_with_the_reason_in_the_history(
+        self, make_lot, quality, other_product
+    ):
+        lot = make_lot()
+        old = lot.product
+        done = services.correct_lot(lot, quality, reason=REASON, product=other_product)
+        lot.refresh_from_db()
+        assert lot.product == other_product
+        assert done.changes == [f"product {old.name} → {other_product.name}"]
+        assert lot.history.first().history_change_reason == (
+            f"corrected (product {old.name} → {other_product.name}): {REASON}"
+        )
+        assert lot.history.first().history_user == quality
+
+    def test_a_released_lot_goes_back_to_quarantine_to_be_released_again(
+        self, make_lot, quality, other_product
+    ):
+        from anagen.products.models import LotDecision, LotStatus
+
+        lot = make_lot(released=True)
+        done = services.correct_lot(lot, quality, reason=REASON, product=other_product)
+        lot.refresh_from_db()
+        assert lot.status == LotStatus.QUARANTINED and lot.decided_at is None
+        assert "back in quarantine" in done.message
+        assert LotDecision.objects.filter(lot=lot).first().kind == "requarantine"
+        assert services.release_lot(lot, quality).status == LotStatus.RELEASED
+
+    def test_once_vials_were_given_the_product_and_location_stay(
+        self, make_lot, quality, other_product, nurse, clinic_a, make_patient
+    ):
+        lot = make_lot(released=True)
+        give(lot, clinic_a, nurse, make_patient, vials=2)
+        with pytest.raises(services.ProductError) as exc:
+            services.correct_lot(lot, quality, reason=REASON, product=other_product)
+        assert exc.value.errors["product"][0].startswith(
+            "2 vial(s) of this lot were already given to patients: its product can no longer "
+            "be corrected"
+        )
+        freezer = services.create_location(clinic_a, quality, "Freezer F2")
+        with pytest.raises(services.ProductError) as exc:
+            services.correct_lot(lot, quality, reason=REASON, storage_location=freezer)
+        assert "already given to patients" in exc.value.errors["storage_location"][0]
+        lot.refresh_from_db()
+        assert lot.product != other_product and lot.storage_location is None
+
+    def test_the_new_product_must_not_already_have_that_lot_number(
+        self, make_lot, quality, other_product
+    ):
+        make_lot(product=other_product, lot_number="L-001")
+        lot = make_lot(lot_number="L-001")
+        with pytest.raises(services.ProductError) as exc:
+            services.correct_lot(lot, quality, reason=REASON, product=other_product)
+        assert "already been received" in exc.value.errors["lot_number"][0]
+
+    def test_a_corrected_location_judges_the_lot_by_its_readings(self, make_lot, quality, clinic_a):
+        lot = make_lot(received_at=timezone.now() - timedelta(days=2))
+        warm = services.create_location(clinic_a, quality, "Freezer F3")
+        services.record_reading(
+            warm, quality, temperature_c=-20, recorded_at=timezone.now() - timedelta(days=1)
+        )
+        done = services.correct_lot(lot, quality, reason=REASON, storage_location=warm)
+        lot.refresh_from_db()
+        assert lot.storage_location == warm
+        assert done.changes == ["storage location none → Freezer F3"]
+        assert lot.blocked and lot.excursions.count() == 1
+
+    def test_quality_corrects_the_product_on_the_lot_page(
+        self, client, make_lot, quality, other_product
+    ):
+        lot = make_lot()
+        client.force_login(quality)
+        form = client.get(f"/products/lots/{lot.pk}/correct/").content.decode()
+        assert 'name="product"' in form and 'name="storage_location"' in form
+        response = client.post(
+            f"/products/lots/{lot.pk}/correct/",
+            {
+                "product": other_product.pk, "lot_number": "L-001",
+                "expiry_date": lot.expiry_date.isoformat(), "quantity_received": 10,
+                "reason": REASON,
+            },
+        )  # fmt: skip
+        assert response.status_code == 302
+        assert Lot.objects.get(pk=lot.pk).product == other_product
+
+    def test_the_api_corrects_the_product_and_refuses_another_clinics(
+        self, client, make_lot, quality, clinic_a, clinic_b, api_token, other_product
+    ):
+        from anagen.products.models import Product
+
+        elsewhere = Product.objects.get(pk=other_product.pk)
+        elsewhere.pk, elsewhere.clinic = None, clinic_b
+        elsewhere.save()
+        lot = make_lot()
+        token = api_token(quality, clinic_a)
+        response = TestApi().call(
+            client, token, lot, {"product_id": other_product.pk, "reason": REASON}
+        )
+        assert response.status_code == 200, response.content
+        assert response.json()["lot"]["product_id"] == other_product.pk
+        assert Lot.objects.get(pk=lot.pk).product == other_product
+        response = TestApi().call(
+            client, token, lot, {"product_id": elsewhere.pk, "reason": REASON}
+        )
+        assert response.status_code == 400
+        assert response.json()["detail"] == "product_id: no such product in this clinic"
+        assert Lot.objects.get(pk=lot.pk).product == other_product

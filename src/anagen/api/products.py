@@ -228,6 +228,14 @@ class LotCorrectionIn(InputSchema):
     expiry_date: date | None = None
     quantity_received: int | None = Field(None, ge=1, le=100_000)
     supplier_notes: str | None = Field(None, max_length=5000)
+    product_id: int | None = Field(
+        None, ge=1, le=selectors.MAX_DB_ID,
+        description="the right product, while no vial of the lot was given to a patient",
+    )  # fmt: skip
+    storage_location_id: int | None = Field(
+        None, ge=1, le=selectors.MAX_DB_ID,
+        description="the right storage location, while no vial was given to a patient",
+    )  # fmt: skip
     reason: str = Field(
         "", max_length=2000, description="why (at least 10 characters); kept in the history"
     )
@@ -578,14 +586,30 @@ def get_lot(request: ClinicRequest, lot_id: int):
 @router.post(
     "/lots/{int:lot_id}/correct",
     response=LotCorrectedOut,
-    summary="Correct a lot's receipt details (lot number, expiry, vials received, notes)",
+    summary="Correct a lot's receipt details (lot number, expiry, vials received, notes, "
+    "product, storage location)",
     auth=guard("lot.receive"),
 )
 def correct_lot(request: ClinicRequest, lot_id: int, payload: LotCorrectionIn):
     lot = _lot(request, lot_id)
     values = payload.dict(exclude_none=True)
     reason = values.pop("reason", "")
+    if "product_id" in values:
+        values["product"] = (
+            selectors.products_of(request.clinic).filter(pk=values.pop("product_id")).first()
+        )
+        if values["product"] is None:
+            raise HttpError(400, "product_id: no such product in this clinic")
+    if "storage_location_id" in values:
+        values["storage_location"] = (
+            selectors.locations_of(request.clinic)
+            .filter(pk=values.pop("storage_location_id"))
+            .first()
+        )
+        if values["storage_location"] is None:
+            raise HttpError(400, "storage_location_id: no such storage location in this clinic")
     done = services.correct_lot(lot, request.user, reason=reason, **values)
+    lot.refresh_from_db()
     return {**_detail(lot), "changes": done.changes, "warnings": done.warnings}
 
 

@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from django import forms
+from django.db.models import Q
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic
 from anagen.core.forms import DecimalCommaField, FloatCommaField, OpenedValuesForm, form_field
 from anagen.products import importers, release
 from anagen.products.importers import decimal_comma_message
-from anagen.products.models import COA_PDF_MAX_BYTES, Product, StorageLocation
+from anagen.products.models import COA_PDF_MAX_BYTES, Lot, Product, StorageLocation
 from anagen.products.selectors import LOT_FILTERS
 
 
@@ -177,9 +178,13 @@ class LotCorrectionForm(forms.Form):
     """Correct what was entered at receipt (services.correct_lot), opened with the lot's
     values; the reason goes into the lot's history."""
 
+    product = forms.ModelChoiceField(queryset=Product.objects.none())
     lot_number = forms.CharField(max_length=60)
     expiry_date = forms.DateField(widget=DateInput())
     quantity_received = forms.IntegerField(label="Vials received", min_value=1, max_value=100_000)
+    storage_location = forms.ModelChoiceField(
+        queryset=StorageLocation.objects.none(), required=False
+    )
     supplier_notes = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000
     )
@@ -191,6 +196,18 @@ class LotCorrectionForm(forms.Form):
         help_text="At least 10 characters (e.g. “expiry typed 2027-01-31; the label says "
         "2027-03-31”); kept in the lot's history.",
     )
+
+    def __init__(self, lot: Lot, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The clinic's active products and locations, and the lot's own even if inactive.
+        products = Product.objects.filter(clinic=lot.clinic_id)
+        form_field(self, "product", forms.ModelChoiceField).queryset = products.filter(
+            Q(is_active=True) | Q(pk=lot.product_id)
+        )
+        places = StorageLocation.objects.filter(clinic=lot.clinic_id)
+        form_field(self, "storage_location", forms.ModelChoiceField).queryset = places.filter(
+            Q(is_active=True) | Q(pk=lot.storage_location_id)
+        )
 
 
 CATEGORY_CHOICES = [("", "— not reported —"), ("positive", "Positive"), ("negative", "Negative")]

@@ -347,6 +347,10 @@ class DecisionKind(models.TextChoices):
         "Cold-chain excursion withdrawn: the readings that showed it were voided",
     )
     RECALL = "recall", "Recalled"
+    REQUARANTINE = (
+        "requarantine",
+        "Returned to quarantine: its product was corrected, so it is released again",
+    )
 
 
 class LotDecision(models.Model):

@@ -578,7 +578,10 @@ def recalled_after(lot: Lot, on_date: date) -> bool:
     refused, and the exposure could not be recorded)."""
     if lot.status != LotStatus.RECALLED:
         return False
-    kinds = (DecisionKind.RELEASE, DecisionKind.OVERRIDE_APPROVE, DecisionKind.REJECT)
+    kinds = (
+        DecisionKind.RELEASE, DecisionKind.OVERRIDE_APPROVE, DecisionKind.REJECT,
+        DecisionKind.REQUARANTINE,
+    )  # fmt: skip
     decisions = LotDecision.objects.filter(lot=lot, kind__in=(*kinds, DecisionKind.RECALL))
     state_then, recalled_on = None, None
     for kind, at in decisions.order_by("decided_at", "id").values_list("kind", "decided_at"):

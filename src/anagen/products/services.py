@@ -765,6 +765,8 @@ CORRECTABLE_FIELDS = {
     "expiry_date": "expiry date",
     "quantity_received": "vials received",
     "supplier_notes": "supplier notes",
+    "product": "product",
+    "storage_location": "storage location",
 }
 
 
@@ -791,11 +793,14 @@ def correct_lot(lot: Lot, user: User, *, reason: str, **values: Any) -> LotCorre
 
     The receipt's checks apply again (the expiry date against the day of receipt). Limits:
     the vials received never fall below those already drawn for patients or wasted; the lot
-    number stays the one the certificate of analysis states; the product and the storage
-    location are not corrected here (a lot of the wrong product is rejected and received
-    again; a move is not a correction). Usability and the dashboard follow the new expiry
-    at once (they are worked out from it); vials given after a corrected, earlier expiry
-    are named, to be followed up."""
+    number stays the one the certificate of analysis states. The product and the storage
+    location picked at receipt (a wrong product is a common clerical slip) are corrected only
+    while no vial of the lot was given to a patient (their records name the lot's product);
+    a released lot whose product is corrected goes back to quarantine, since its release was
+    judged against the other product's label; the lot is checked against the new location's
+    readings since receipt. Usability and the dashboard follow the new expiry at once (they
+    are worked out from it); vials given after a corrected, earlier expiry are named, to be
+    followed up."""
     if not allowed(_role(user, lot.clinic), "lot.receive"):
         raise _fail("__all__", "Only a quality user of this clinic may correct a lot.")
     unknown = sorted(set(values) - set(CORRECTABLE_FIELDS))
@@ -807,15 +812,21 @@ def correct_lot(lot: Lot, user: User, *, reason: str, **values: Any) -> LotCorre
         lot_number = values.get("lot_number", locked.lot_number)
         expiry = values.get("expiry_date", locked.expiry_date)
         received = values.get("quantity_received", locked.quantity_received)
+        product = values.get("product", locked.product)
+        location = values.get("storage_location", locked.storage_location)
+        new_product = product != locked.product
+        new_place = new_product or location != locked.storage_location
         errors: dict[str, list[str]] = {}
         try:
             number = _check_lot_fields(
-                locked.clinic, locked.product, lot_number, expiry, received, None,
+                locked.clinic, product, lot_number, expiry, received,
+                location if new_place else None,
                 timezone.localdate(locked.received_at), exclude_lot=locked,
             )  # fmt: skip
         except ProductError as exc:
-            errors = {k: v for k, v in exc.errors.items() if k != "product"}
+            errors = {k: v for k, v in exc.errors.items() if k != "product" or new_product}
             number = printed_code((lot_number or "").strip())
+        errors.update(_product_or_place_refusals(locked, new_product, new_place, errors))
         coa = CertificateOfAnalysis.objects.filter(lot=locked).first()
         if (
             "lot_number" not in errors
@@ -846,9 +857,19 @@ def correct_lot(lot: Lot, user: User, *, reason: str, **values: Any) -> LotCorre
             changes.append(f"vials received {locked.quantity_received} → {received}")
         if notes != locked.supplier_notes:
             changes.append("supplier notes")
+        if new_product:
+            changes.append(f"product {locked.product.name} → {product.name}")
+        if location != locked.storage_location:
+            changes.append(f"storage location {locked.storage_location or 'none'} → "
+                           f"{location or 'none'}")  # fmt: skip
         if not changes:
             return LotCorrection(locked, [], [])
         warnings = []
+        if new_product and locked.status == LotStatus.RELEASED:
+            warnings.append(
+                f"Its release was judged against {locked.product.name}'s label: it is back in "
+                "quarantine; check its certificate of analysis and release it again."
+            )
         late = (
             VialDraw.objects.given()
             .filter(lot=locked, drawn_on__gt=expiry)
@@ -867,12 +888,85 @@ def correct_lot(lot: Lot, user: User, *, reason: str, **values: Any) -> LotCorre
         locked.quantity_on_hand = received - used
         locked.quantity_received = received
         locked.supplier_notes = notes
+        locked.product = product
+        locked.storage_location = location
+        released = locked.status == LotStatus.RELEASED
+        if new_product:
+            _derive_coa_for(locked, product, user)
+            if released:
+                locked.status = LotStatus.QUARANTINED
+                locked.decided_at, locked.decided_by = None, None
+                locked.decision_reason, locked.decision_spec = "", None
         try:
             with transaction.atomic():
                 save_with_history(locked, user, f"corrected ({'; '.join(changes)}): {reason}")
         except IntegrityError as exc:
             raise _fail("lot_number", f"Lot {number} of this product exists already.") from exc
+        if new_product:
+            why = f"product corrected to {product.name}"
+            _withdraw_pending_override(locked, user, f"{why}; request it again")
+            if released:
+                _decide(locked, user, DecisionKind.REQUARANTINE, f"{why}: {reason}")
+        if new_place and location is not None:
+            # The lot lived in this location since receipt: its readings judge it now.
+            _lock_location(location)
+            scan_excursions(location, user)
+            locked.refresh_from_db()
     return LotCorrection(locked, changes, warnings)
+
+
+def _product_or_place_refusals(
+    lot: Lot, new_product: bool, new_place: bool, errors: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """Why the product or storage location of ``lot`` may not be corrected any more: vials
+    given to patients (their sessions name the lot's product and were stored there), or a
+    lot out of use for good (rejected or recalled: nothing is decided on it again)."""
+    if not new_place:
+        return {}
+    field = "product" if new_product else "storage_location"
+    given = VialDraw.objects.given().filter(lot=lot).aggregate(n=models.Sum("quantity"))["n"]
+    if given:
+        what = "product" if new_product else "storage location"
+        return {
+            field: [
+                f"{given} vial(s) of this lot were already given to patients: its {what} can "
+                "no longer be corrected (their treatment records name it). Reject the lot "
+                "and receive its remaining vials again under the right product."
+                if new_product
+                else f"{given} vial(s) of this lot were already given to patients: its "
+                f"{what} can no longer be corrected (its cold-chain record is theirs)."
+            ]
+        }
+    if new_product and lot.status in (LotStatus.REJECTED, LotStatus.RECALLED) and not errors:
+        return {
+            "product": [
+                f"The lot is {lot.get_status_display().lower()}: it is out of use for good, "
+                "and its product is no longer corrected."
+            ]
+        }
+    return {}
+
+
+def _derive_coa_for(lot: Lot, product: Product, user: User) -> None:
+    """The lot's CoA with its derived results (labelled amount, purity) worked out from the
+    corrected product's label; a CoA that does not fit it refuses the correction."""
+    coa = CertificateOfAnalysis.objects.select_for_update().filter(lot=lot).first()
+    if coa is None:
+        return
+    entered = {k: v for k, v in coa.results.items() if k not in coa.derived_fields}
+    try:
+        done = validate_results(product, entered, parsed_spec(current_spec(lot.clinic)))
+    except ProductError as exc:
+        problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items())
+        raise _fail(
+            "product",
+            f"The lot's certificate of analysis does not fit {product.name} ({problems}): "
+            "correct the certificate first.",
+        ) from exc
+    if done != coa.results:
+        coa.results = done
+        coa.derived_fields = derived_fields(entered, done)
+        save_with_history(coa, user, f"CoA derived again: lot's product corrected to {product}")
 
 
 def _role(user: User, clinic: Clinic) -> str | None:

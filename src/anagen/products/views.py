@@ -200,7 +200,7 @@ def lot_correct(request: ClinicRequest, lot_id: int) -> HttpResponse:
     """Correct the lot's receipt details (a typo), with a reason kept in its history."""
     lot = selectors.get_lot(request.clinic, lot_id)
     initial = {name: getattr(lot, name) for name in services.CORRECTABLE_FIELDS}
-    form = LotCorrectionForm(request.POST or None, initial=initial)
+    form = LotCorrectionForm(lot, request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         reason = data.pop("reason")
