@@ -285,3 +285,34 @@ def test_a_session_entered_late_draws_from_a_lot_blocked_only_after_its_date(
     assert response.status_code == 400, response.content
     assert "blocked" in response.json()["detail"]
     assert VialDraw.objects.count() == 1
+
+
+def test_a_session_before_its_lots_rejection_is_recorded_afterwards_and_traced(
+    make_lot, nurse, patient, clinic_a, quality
+):
+    """Quality rejected a released lot this morning (new information from the supplier);
+    yesterday's session, entered today, was refused as "The lot is rejected, not released":
+    the vials were given while the lot was released, and the patient the rejection may have
+    to reach was left off the lot's trace."""
+    from anagen.products.models import LotDecision
+
+    lot = make_lot(results=good_results(), received_at=timezone.now() - timedelta(days=10))
+    lot = services.release_lot(lot, quality)
+    nine_days_ago = timezone.now() - timedelta(days=9)
+    LotDecision.objects.filter(lot=lot).update(decided_at=nine_days_ago)
+    type(lot).objects.filter(pk=lot.pk).update(decided_at=nine_days_ago)
+    services.reject_lot(lot, quality, "Supplier reports a failed stability test")
+    lot.refresh_from_db()
+    today = timezone.localdate()
+    yesterday = today - timedelta(days=1)
+    assert services.usability_problems(lot, yesterday) == []
+    assert lot in selectors.usable_lots(clinic_a, yesterday)
+    services.draw_vials(lot, patient, 1, nurse, on_date=yesterday)
+    assert [r["patient"] for r in selectors.affected_patients(lot)] == [patient]
+    assert services.patients_given(lot) == 1
+    with pytest.raises(services.NotUsable, match="rejected"):
+        services.draw_vials(lot, patient, 1, nurse, on_date=today)
+    assert lot not in selectors.usable_lots(clinic_a, today)
+    # Before its release it was not usable, rejected since or not.
+    with pytest.raises(services.NotUsable, match="rejected"):
+        services.draw_vials(lot, patient, 1, nurse, on_date=today - timedelta(days=9 + 1))

@@ -172,6 +172,13 @@ def usable_lots(clinic: Clinic, on_date: date, product: Product | None = None) -
         Q(decided_at__isnull=True) | Q(decided_at__date__lte=on_date)
     )
     before_recall += [lot.pk for lot in blocked if blocked_only_after(lot, on_date)]
+    # ... or before its rejection.
+    rejected = in_date.filter(status=LotStatus.REJECTED, decided_at__date__gt=on_date)
+    before_recall += [
+        lot.pk
+        for lot in rejected
+        if rejected_after(lot, on_date) and blocked_on(lot, on_date) is None
+    ]
     if before_recall:
         qs = qs | lots_of(clinic).filter(pk__in=before_recall)
     return qs.filter(product=product) if product is not None else qs
@@ -592,6 +599,33 @@ def recalled_after(lot: Lot, on_date: date) -> bool:
             state_then = kind  # the last release or rejection by that day
     released = (DecisionKind.RELEASE, DecisionKind.OVERRIDE_APPROVE)
     return state_then in released and recalled_on is not None and on_date < recalled_on
+
+
+def rejected_after(lot: Lot, on_date: date) -> bool:
+    """The lot was released by ``on_date`` and rejected only after it (``recalled_after``
+    for a rejection): a session of that day entered afterwards draws from it, so that the
+    lot's trace reaches that patient (the vials were given while it was released)."""
+    if lot.status != LotStatus.REJECTED:
+        return False
+    kinds = (
+        DecisionKind.RELEASE, DecisionKind.OVERRIDE_APPROVE, DecisionKind.REJECT,
+        DecisionKind.REQUARANTINE,
+    )  # fmt: skip
+    state_then, rejected_on = None, None
+    decisions = LotDecision.objects.filter(lot=lot, kind__in=kinds).order_by("decided_at", "id")
+    for kind, at in decisions.values_list("kind", "decided_at"):
+        day = timezone.localdate(at)
+        if day <= on_date:
+            state_then = kind
+        if kind == DecisionKind.REJECT:
+            rejected_on = day
+    released = (DecisionKind.RELEASE, DecisionKind.OVERRIDE_APPROVE)
+    return state_then in released and rejected_on is not None and on_date < rejected_on
+
+
+def out_of_use_after(lot: Lot, on_date: date) -> bool:
+    """Released on ``on_date`` and recalled or rejected only after it."""
+    return recalled_after(lot, on_date) or rejected_after(lot, on_date)
 
 
 def blocked_on(lot: Lot, on_date: date) -> Excursion | None:

@@ -2206,7 +2206,7 @@ class Unusable:
 def _unusable(lot: Lot, on_date: date) -> list[Unusable]:
     """The one check of whether a lot may be used at the point of care on ``on_date``."""
     found = []
-    before_recall = selectors.recalled_after(lot, on_date)
+    before_recall = selectors.out_of_use_after(lot, on_date)
     if lot.status != LotStatus.RELEASED and not before_recall:
         status = lot.get_status_display().lower()
         short = f"{status} (not released)" if lot.status == LotStatus.QUARANTINED else status
@@ -2259,10 +2259,11 @@ def _blocked_then(lot: Lot, on_date: date, excursion: Excursion) -> Unusable:
     else:
         decided = "not accepted by quality by then"
     day = f"{on_date:%Y-%m-%d}"
+    since = "recall" if lot.status == LotStatus.RECALLED else "rejection"
     return Unusable(
         f"Lot {lot.lot_number} was blocked on {day} by a cold-chain excursion (detected "
         f"{detected:%Y-%m-%d}, {excursion.summary}, {decided}): a session of that day could "
-        "not draw from it, and its recall since does not change that.",
+        f"not draw from it, and its {since} since does not change that.",
         f"blocked on {day} (cold-chain excursion)",
         f"was blocked on {day} by a cold-chain excursion",
     )
