@@ -57,9 +57,10 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
         frozenset({Role.ADMIN, Role.CLINICIAN}),
         "See the change history of a record, its access log, the clinic's access log "
         "(/accounts/access-log/: every read of a patient record, by person, with the client "
-        "address) and the clinic's audit trail (/accounts/audit/: every change to its records "
+        "address), the clinic's audit trail (/accounts/audit/: every change to its records "
         "and staff, by person, kind or patient; each change opens to its values before and "
-        "after)",
+        "after) and the record of de-identified exports (/interop/export/log/: who downloaded "
+        "the analysis table, when, how and from where)",
     ),
     # --- consultation and assessment -------------------------------------------------------
     "consultation.view": (

@@ -7,8 +7,9 @@ from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 
 from anagen.api.auth import guard
-from anagen.core.http import ClinicRequest
-from anagen.interop import analysis, fhir_export, fhir_import
+from anagen.core.http import ClinicRequest, client_ip
+from anagen.interop import analysis, fhir_export, fhir_import, services
+from anagen.interop.models import DataExport
 from anagen.patients.selectors import get_patient, log_request_access
 
 router = Router(tags=["interop"])
@@ -100,6 +101,15 @@ def fhir_import_bundle(request: ClinicRequest, confirm_not_duplicate: bool = Fal
     )
 
 
+def _recorded(request: ClinicRequest, table: str) -> list[dict]:
+    """The clinic's de-identified rows, their download recorded (interop.models.DataExport)."""
+    rows = analysis.analysis_rows(request.clinic)
+    services.record_export(
+        request.clinic, request.user, table, rows, channel="api", ip_address=client_ip(request)
+    )
+    return rows
+
+
 def _file(body: bytes | str, content_type: str, ext: str) -> HttpResponse:
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="anagen-analysis.{ext}"'
@@ -118,7 +128,7 @@ def _file(body: bytes | str, content_type: str, ext: str) -> HttpResponse:
     },
 )
 def deidentified_csv(request: ClinicRequest) -> HttpResponse:
-    rows = analysis.analysis_rows(request.clinic)
+    rows = _recorded(request, DataExport.Table.DEIDENTIFIED_CSV)
     return _file(analysis.to_csv(rows), "text/csv; charset=utf-8", "csv")
 
 
@@ -140,5 +150,5 @@ def deidentified_csv(request: ClinicRequest) -> HttpResponse:
     },
 )
 def deidentified_parquet(request: ClinicRequest) -> HttpResponse:
-    rows = analysis.analysis_rows(request.clinic)
+    rows = _recorded(request, DataExport.Table.DEIDENTIFIED_PARQUET)
     return _file(analysis.to_parquet(rows), "application/vnd.apache.parquet", "parquet")

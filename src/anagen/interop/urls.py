@@ -9,4 +9,5 @@ urlpatterns = [
     path("export/", views.export_page, name="export"),
     path("export/analysis.csv", views.export_csv, name="export_csv"),
     path("export/analysis.parquet", views.export_parquet, name="export_parquet"),
+    path("export/log/", views.export_log, name="export_log"),
 ]

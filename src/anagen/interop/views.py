@@ -10,9 +10,10 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods
 
 from anagen.accounts.permissions import require_permission
-from anagen.core.http import ClinicRequest
-from anagen.interop import analysis, fhir_export, fhir_import
+from anagen.core.http import ClinicRequest, client_ip
+from anagen.interop import analysis, fhir_export, fhir_import, selectors, services
 from anagen.interop.forms import FhirImportForm
+from anagen.interop.models import DataExport
 from anagen.patients.selectors import file_label, get_patient, log_request_access
 
 FHIR_JSON = "application/fhir+json"
@@ -96,6 +97,24 @@ def export_page(request: ClinicRequest) -> HttpResponse:
     )
 
 
+def _recorded(request: ClinicRequest, table: str) -> list[dict]:
+    """The clinic's de-identified rows, their download recorded (who, when, from where)."""
+    rows = analysis.analysis_rows(request.clinic)
+    services.record_export(
+        request.clinic, request.user, table, rows, channel="web", ip_address=client_ip(request)
+    )
+    return rows
+
+
+@require_permission("audit.view")
+@require_GET
+def export_log(request: ClinicRequest) -> HttpResponse:
+    """Who downloaded the clinic's de-identified table, when, how and from where."""
+    return render(
+        request, "interop/export_log.html", {"exports": selectors.exports_of(request.clinic)}
+    )
+
+
 def _filename(ext: str) -> str:
     return f"anagen-analysis-{timezone.localdate():%Y%m%d}.{ext}"
 
@@ -103,7 +122,8 @@ def _filename(ext: str) -> str:
 @require_permission("export.deidentified")
 @require_GET
 def export_csv(request: ClinicRequest) -> HttpResponse:
-    body = analysis.to_csv(analysis.analysis_rows(request.clinic))
+    rows = _recorded(request, DataExport.Table.DEIDENTIFIED_CSV)
+    body = analysis.to_csv(rows)
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_filename("csv")}"'
     response["Cache-Control"] = "no-store, private"
@@ -113,7 +133,8 @@ def export_csv(request: ClinicRequest) -> HttpResponse:
 @require_permission("export.deidentified")
 @require_GET
 def export_parquet(request: ClinicRequest) -> HttpResponse:
-    body = analysis.to_parquet(analysis.analysis_rows(request.clinic))
+    rows = _recorded(request, DataExport.Table.DEIDENTIFIED_PARQUET)
+    body = analysis.to_parquet(rows)
     response = HttpResponse(body, content_type="application/vnd.apache.parquet")
     response["Content-Disposition"] = f'attachment; filename="{_filename("parquet")}"'
     response["Cache-Control"] = "no-store, private"

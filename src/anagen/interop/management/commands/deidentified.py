@@ -8,8 +8,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from anagen.accounts.commands import clinic_and_user
-from anagen.interop import analysis
+from anagen.interop import analysis, services
 from anagen.interop.cli_support import check_output, write_output
+from anagen.interop.models import DataExport
 
 
 class Command(BaseCommand):
@@ -23,8 +24,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         check_output(options.get("output"), binary=options["format"] == "parquet")
-        clinic, _ = clinic_and_user(options["clinic"], options["user"], "export.deidentified")
+        clinic, user = clinic_and_user(options["clinic"], options["user"], "export.deidentified")
         rows = analysis.analysis_rows(clinic)
+        table = DataExport.Table.DEIDENTIFIED_CSV
+        if options["format"] == "parquet":
+            table = DataExport.Table.DEIDENTIFIED_PARQUET
+        services.record_export(clinic, user, table, rows, channel="cli")
         if options["format"] == "parquet":
             where = write_output(analysis.to_parquet(rows), options.get("output"), binary=True)
         else:
