@@ -414,3 +414,18 @@ def test_a_follow_up_schedule_sent_four_times_at_once_is_booked_once(clinician, 
     )
     assert at_once([book] * 4, services.MonitoringError) == ["ok"] + ["refused"] * 3
     assert FollowUpPlan.objects.filter(patient=patient).count() == 1
+
+
+def test_a_moved_appointment_says_so_on_a_phone_too(client, front_desk, patient):
+    """On a narrow screen the visit column is hidden and its name shows under the patient;
+    the "(moved)" note went with the hidden column."""
+    client.force_login(front_desk)
+    when = TODAY + timedelta(days=3)
+    _book(client, patient, due_date=when.isoformat(), purpose="Consultation", details="first")
+    booked = ScheduledVisit.objects.get(patient=patient)
+    services.reschedule_visit(
+        booked, front_desk, new_date=when + timedelta(days=1), reason="patient asked"
+    )
+    agenda = client.get("/monitoring/agenda/?view=list").content.decode()
+    narrow = agenda.split('<span class="show-narrow">Consultation: first')[1].split("</td>")[0]
+    assert "(moved)" in narrow
