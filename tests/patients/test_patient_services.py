@@ -123,6 +123,25 @@ def test_a_record_number_differing_only_in_case_is_the_same_one(clinic_a, admin,
     assert Patient.objects.count() == 2
 
 
+def test_a_record_number_typed_in_full_width_characters_is_the_same_one(
+    clinic_a, admin, make_patient
+):
+    # An input method left in full-width mode types "ＭＲＮ-００４６": it prints as MRN-0046,
+    # and was registered beside it as another number (two records for one person).
+    make_patient(clinic_a, admin, medical_record_number="MRN-0046")
+    other = make_patient(clinic_a, admin, medical_record_number="MRN-0047")
+    details = {"given_name": "A", "family_name": "B", "date_of_birth": date(1980, 1, 1),
+               "sex_at_birth": "male"}  # fmt: skip
+    with pytest.raises(PatientError) as err:
+        create_patient(clinic_a, admin, {"medical_record_number": "ＭＲＮ-００４６", **details})
+    assert "already used in this clinic" in err.value.errors["medical_record_number"][0]
+    with pytest.raises(PatientError):
+        update_patient(other, admin, {"medical_record_number": "ｍｒｎ-0046"})
+    new = create_patient(clinic_a, admin, {"medical_record_number": "ＭＲＮ-００４８", **details})
+    assert new.medical_record_number == "MRN-0048"  # stored as it prints
+    assert Patient.objects.count() == 3
+
+
 @pytest.mark.parametrize(
     ("field", "value", "code"),
     [

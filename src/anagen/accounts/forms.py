@@ -13,6 +13,7 @@ from anagen.accounts.models import Clinic, Membership, User
 from anagen.accounts.selectors import AuditEntry, Cursor, audit_trail, parse_cursor, record_kinds
 from anagen.accounts.token_lifetime import DEFAULT_LIFETIME_DAYS, LIFETIME_DAYS, LIFETIME_REFUSED
 from anagen.core.forms import OpenedValuesForm, form_field
+from anagen.core.text import printed_code
 from anagen.patients.models import Patient
 
 
@@ -188,7 +189,7 @@ def audit_query(clinic: Clinic, params: Mapping[str, Any]) -> AuditQuery:
         return AuditQuery(form, clinic, valid=False)
     data = form.cleaned_data if form.is_bound else {}
     patient = None
-    mrn = (data.get("mrn") or "").strip()
+    mrn = printed_code((data.get("mrn") or "").strip())  # as the record number is stored
     if mrn:
         patient = Patient.objects.filter(clinic=clinic, medical_record_number__iexact=mrn).first()
         if patient is None:

@@ -14,7 +14,7 @@ from django.utils.text import Truncator
 from anagen.accounts.models import Clinic, User
 from anagen.core.checks import Refusal, is_phone
 from anagen.core.history import save_with_history
-from anagen.core.text import hidden_characters, search_key
+from anagen.core.text import hidden_characters, printed_code, search_key
 from anagen.patients.models import Patient, SexAtBirth
 
 EDITABLE_FIELDS = (
@@ -61,6 +61,11 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         errors["__all__"] = [f"Unknown field(s): {', '.join(sorted(unknown))}."]
     cleaned: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
+    mrn = cleaned.get("medical_record_number")
+    if isinstance(mrn, str):
+        # Stored as it prints (NFKC): "ＭＲＮ-００４６" from an input method left in full-width
+        # mode is MRN-0046, not a second number for the same person.
+        cleaned["medical_record_number"] = printed_code(mrn)
     for field in ("medical_record_number", "given_name", "family_name"):
         if field in cleaned and not cleaned[field]:
             errors.setdefault(field, []).append("This field is required.")
@@ -259,7 +264,7 @@ def field_problems(
     mrn = data.get("medical_record_number")
     if isinstance(mrn, str) and mrn.strip() and "medical_record_number" not in problems:
         try:
-            _check_mrn_free(clinic, mrn.strip(), patient)
+            _check_mrn_free(clinic, printed_code(mrn.strip()), patient)
         except PatientError as exc:
             problems.update(exc.errors)
     return problems
