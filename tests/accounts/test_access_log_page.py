@@ -52,3 +52,24 @@ def test_a_privacy_officer_lists_which_records_one_person_opened_across_the_clin
 
     client.force_login(nurse)  # no audit.view
     assert client.get("/accounts/access-log/").status_code == 403
+
+
+@pytest.mark.parametrize("value", ["²", "١٢", "9" * 30, "0", "-1"])
+def test_a_person_or_page_that_is_not_an_id_lists_from_the_newest_for_everyone(
+    client, clinic_a, make_user, make_patient, value
+):
+    # "²" and "١٢" pass str.isdigit() but int() refused them: a 500 instead of the log.
+    admin = make_user(Role.ADMIN, clinic_a)
+    patient = make_patient(clinic_a, admin)
+    AccessLog.objects.create(
+        user=admin, clinic=clinic_a, patient=patient, channel="web", path="/patients/1/"
+    )
+    client.force_login(admin)
+    for name in ("user", "before"):
+        page = client.get("/accounts/access-log/", {name: value})
+        assert page.status_code == 200
+        assert page.context["user_id"] is None and len(page.context["reads"]) == 1
+    for name in ("access_user", "access_before"):
+        record = client.get(f"/patients/{patient.pk}/", {name: value})
+        assert record.status_code == 200
+        assert record.context["access_user"] is None

@@ -186,6 +186,28 @@ def test_an_older_changes_link_that_is_not_one_says_so(client, staff):
         assert "This “Older changes” link is not valid" in response.content.decode()
 
 
+def test_an_older_changes_link_out_of_range_is_refused_not_an_error(client, clinic_a, staff):
+    # Each was a 500: a time that is before year 1 or after 9999 in UTC, a digit that is not
+    # 0-9 ("²" passed isdigit, then int() failed), a row number past the database's integers.
+    client.force_login(staff["admin"])
+    token = services.create_api_token(staff["admin"], clinic_a, "audit reader")[1]
+    for bad in (
+        "0001-01-01T00:00:00+14:00|patients.Patient|1",
+        "9999-12-31T23:59:59-14:00|patients.Patient|1",
+        "2026-01-01T00:00:00+00:00|patients.Patient|²",
+        "2026-01-01T00:00:00+00:00|patients.Patient|" + "9" * 30,
+    ):
+        response = client.get("/accounts/audit/", {"before": bad})
+        assert response.status_code == 400, bad
+        assert "This “Older changes” link is not valid" in response.content.decode()
+        assert client.get("/accounts/audit/export.csv", {"before": bad}).status_code == 400
+        answer = client.get(
+            "/api/v1/clinic/audit", {"before": bad}, HTTP_AUTHORIZATION=f"Bearer {token}"
+        )
+        assert answer.status_code == 400, bad
+        assert answer.json()["detail"].startswith("before: Not a cursor this API gave")
+
+
 def test_the_page_is_for_those_who_may_see_the_audit_only(client, staff):
     client.force_login(staff["nurse"])
     assert client.get("/accounts/audit/").status_code == 403

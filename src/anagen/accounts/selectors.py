@@ -9,7 +9,7 @@ import heapq
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model, Q, QuerySet
@@ -21,6 +21,7 @@ from anagen.accounts.models import AccessLog, Clinic, Membership, User
 from anagen.patients.models import Patient
 
 KINDS = {"+": "created", "~": "changed", "-": "deleted"}
+MAX_HISTORY_ID = 2**63 - 1  # history row ids are 64-bit
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,16 @@ def format_cursor(cursor: Cursor) -> str:
 def parse_cursor(text: str) -> Cursor | None:
     """The cursor an "Older changes" link carries, or None when it is not one."""
     parts = text.split("|")
-    if len(parts) != 3 or not parts[2].isdigit():
+    # ASCII digits only: "²" passes str.isdigit() and then int() refuses it.
+    if len(parts) != 3 or not (parts[2].isascii() and parts[2].isdigit()):
         return None
+    if int(parts[2]) > MAX_HISTORY_ID:
+        return None  # past the database's integers
     try:
         when = datetime.fromisoformat(parts[0])
-    except ValueError:
+        if when.tzinfo is not None:
+            when.astimezone(UTC)  # as the database compares it: year 1 at +14:00 is not one
+    except (ValueError, OverflowError):
         return None
     if when.tzinfo is None or parts[1] not in {m._meta.label for m in registered_models.values()}:
         return None

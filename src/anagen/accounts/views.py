@@ -374,7 +374,10 @@ def audit_trail(request: ClinicRequest) -> HttpResponse:
 def _id_param(request: ClinicRequest, name: str) -> int | None:
     """A positive database id from the query string, None if absent or unreadable."""
     raw = request.GET.get(name, "")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 2**63 else None
+    # ASCII digits only: "²" and "١٢" pass str.isdigit() and then int() refuses them.
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    return int(raw) if 0 < int(raw) < 2**63 else None
 
 
 @require_permission("audit.view")

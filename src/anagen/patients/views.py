@@ -78,7 +78,10 @@ ACCESS_LOG_PAGE = 50
 def _id_param(request: ClinicRequest, name: str) -> int | None:
     """A positive database id from the query string, None if absent or unreadable."""
     raw = request.GET.get(name, "")
-    return int(raw) if raw.isdigit() and 0 < int(raw) <= selectors.MAX_DB_ID else None
+    # ASCII digits only: "²" and "١٢" pass str.isdigit() and then int() refuses them.
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    return int(raw) if 0 < int(raw) <= selectors.MAX_DB_ID else None
 
 
 def _access_log_context(request: ClinicRequest, patient: Patient) -> dict[str, Any]:
