@@ -17,6 +17,7 @@ from anagen.assessment import scales
 from anagen.assessment.coding import DIAGNOSES, FEMALE_PATTERN
 from anagen.assessment.labels import modality_label
 from anagen.assessment.screening import Outcome, ScreeningResult
+from anagen.core.text import ascii_digits
 
 # The limits of one course, shared by plans, protocol templates and the follow-up schedule
 # (monitoring.schedule), so that a plan never fills the schedule form with values it refuses.
@@ -238,7 +239,7 @@ def _parse_stage(
         if text.upper() in scales.LUDWIG:
             code = scales.ludwig(text, sex=sex, allow_in_male=True)
             return _Stage("ludwig", code, list(scales.LUDWIG).index(code) + 1)
-        if text.isdigit():
+        if ascii_digits(text):
             grade = scales.sinclair(int(text), sex=sex, allow_in_male=True)
             return _Stage("sinclair", str(grade), grade)
     try:
@@ -250,7 +251,7 @@ def _parse_stage(
         return _Stage("basp", scales.parse_basp(text).final, None)
     except scales.ScaleError:
         pass
-    if not female and text.isdigit() and 1 <= int(text) <= 5:
+    if not female and ascii_digits(text) and 1 <= int(text) <= 5:
         raise scales.ScaleError(
             "stage",
             f"{text!r} is a Sinclair grade, which grades female-pattern loss; give a Norwood "

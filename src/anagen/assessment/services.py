@@ -45,7 +45,7 @@ from anagen.assessment.models import (
 )
 from anagen.core.checks import Refusal
 from anagen.core.history import save_with_history
-from anagen.core.text import hidden_characters, long_date
+from anagen.core.text import ascii_digits, hidden_characters, long_date
 from anagen.patients.models import Patient
 from anagen.patients.services import lock_patient
 
@@ -1051,9 +1051,9 @@ def record_diagnosis(patient: Patient, user: User, data: dict[str, Any]) -> Diag
             _add(errors, "label", "Name the condition.")
         if not icd10:
             _add(errors, "icd10_code", "Give the ICD-10 code (e.g. L65.9).")
-        elif not (3 <= len(icd10) <= 7 and icd10[0].isalpha() and icd10[1:3].isdigit()):
+        elif not (3 <= len(icd10) <= 7 and icd10[0].isalpha() and ascii_digits(icd10[1:3])):
             _add(errors, "icd10_code", "Not an ICD-10 code (letter, two digits, e.g. L65.9).")
-        if snomed and not (snomed.isdigit() and 6 <= len(snomed) <= 18):
+        if snomed and not (ascii_digits(snomed) and 6 <= len(snomed) <= 18):
             _add(errors, "snomed_code", "A SNOMED CT concept id is 6–18 digits.")
         row.label = label[:200]
         row.icd10_code, row.icd10_system, row.icd10_version = (

@@ -29,6 +29,12 @@ def _walk(value: object) -> Iterator[tuple[object, int]]:
             stack.extend((v, depth + 1) for v in item)
 
 
+def ascii_digits(text: str) -> bool:
+    """Whether ``text`` is a whole number written in ASCII digits: what ``int()`` reads.
+    ``str.isdigit()`` also passes "²" (which ``int()`` refuses: a 500) and "١٢"."""
+    return text.isascii() and text.isdigit()
+
+
 def contains_nul(value: object) -> bool:
     """True when a string, or any key or value inside decoded JSON, holds a NUL character.
 

@@ -27,6 +27,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from anagen.accounts.models import Clinic, User
+from anagen.core.text import ascii_digits
 from anagen.monitoring.uploads import CleanImage
 from anagen.patients.models import Patient
 
@@ -132,7 +133,7 @@ def purge_expired(clinic_id: int | None = None, *, now: float | None = None) -> 
     for clinic in clinics:
         base = f"{ROOT}/{clinic}"
         for hour in _folders(base):
-            if not hour.isdigit() or int(hour) >= oldest_kept:
+            if not ascii_digits(hour) or int(hour) >= oldest_kept:
                 continue
             for name in default_storage.listdir(f"{base}/{hour}")[1]:
                 default_storage.delete(f"{base}/{hour}/{name}")

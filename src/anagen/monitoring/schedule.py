@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from anagen.assessment.protocols import COURSE_INTERVAL_WEEKS, COURSE_MAX_SESSIONS
+from anagen.core.text import ascii_digits
 
 DEFAULT_FOLLOW_UP_WEEKS: tuple[int, ...] = (4, 12, 24, 48)
 MAX_SESSIONS = COURSE_MAX_SESSIONS  # far above any published regimen (REFERENCE.md A.3)
@@ -101,7 +102,7 @@ def parse_weeks(text: str) -> tuple[int, ...]:
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit():
+        if not ascii_digits(part):
             raise ScheduleError("follow_up_weeks", f"{part!r} is not a whole number of weeks")
         weeks.add(int(part))
     return _check_weeks(weeks)

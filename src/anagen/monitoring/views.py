@@ -24,7 +24,7 @@ from django.views.decorators.http import require_http_methods
 from anagen.accounts.permissions import can, require_permission
 from anagen.core.history import stored_values
 from anagen.core.http import ClinicRequest, query_without_page
-from anagen.core.text import phone_cell, spreadsheet_safe, without_api_hint
+from anagen.core.text import ascii_digits, phone_cell, spreadsheet_safe, without_api_hint
 from anagen.core.voiding import VoidTarget, void_page
 from anagen.monitoring import charts, ctcae, held_photos, selectors, services
 from anagen.monitoring.forms import (
@@ -165,7 +165,7 @@ def reminders_csv(request: ClinicRequest) -> HttpResponse:
     """Upcoming and overdue appointments with contact details for the front desk."""
     today = timezone.localdate()
     raw = request.GET.get("days", "14").strip()
-    if not raw.isdigit() or not 1 <= int(raw) <= REMINDER_DAYS_MAX:
+    if not ascii_digits(raw) or not 1 <= int(raw) <= REMINDER_DAYS_MAX:
         # A file download cannot carry a form error: a plain 400 that says what to send.
         return HttpResponse(
             f"days: a whole number of days ahead from 1 to {REMINDER_DAYS_MAX} (default 14), "
@@ -910,7 +910,7 @@ def _entered_sessions(request: ClinicRequest) -> dict[str, int]:
     out = {}
     for name, low in (("sessions_done", 0), ("sessions_planned", 1)):
         raw = str(request.POST.get(name, "")).strip()
-        if not raw.isdigit() or not low <= int(raw) <= 100:
+        if not ascii_digits(raw) or not low <= int(raw) <= 100:
             return {}
         out[name] = int(raw)
     return out

@@ -54,6 +54,7 @@ from numpy.typing import ArrayLike
 from statsmodels.stats.multitest import multipletests
 
 from anagen.assessment.labels import combination_label
+from anagen.core.text import ascii_digits
 from anagen.monitoring.schedule import visit_window_days
 from anagen.outcomes.stats import (
     NotEnoughDataError,
@@ -1277,7 +1278,7 @@ def _group_order(item: tuple[Any, Any]) -> tuple[int, int, str]:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return (2, 0, "")
     text = str(value)
-    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+    return (0, int(text), "") if ascii_digits(text) else (1, 0, text)
 
 
 def ae_incidence(

@@ -27,6 +27,7 @@ from anagen.assessment import protocols
 from anagen.assessment.coding import DIAGNOSES
 from anagen.assessment.models import Diagnosis, TreatmentPlan
 from anagen.core.pseudonym import pseudonym
+from anagen.core.text import ascii_digits
 from anagen.imaging import selectors as imaging_selectors
 from anagen.monitoring.models import (
     HGQ_ITEMS,
@@ -675,11 +676,11 @@ def cohort_analysis(
         cohort.ae_incidence(sess, ev, by="modality", label=modality_label),
         cohort.ae_incidence(
             sess, ev, by="product", recorded_only=True,
-            label=lambda k: products.get(int(k), k) if k.isdigit() else k,
+            label=lambda k: products.get(int(k), k) if ascii_digits(k) else k,
         ),
         cohort.ae_incidence(
             sess, ev, by="lot", recorded_only=True,
-            label=lambda k: lots.get(int(k), k) if k.isdigit() else k,
+            label=lambda k: lots.get(int(k), k) if ascii_digits(k) else k,
         ),
     ]  # fmt: skip
     # Every arm a section names: the responders table also lists arms whose patients have a

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from anagen.core.text import contains_nul, load_json, printed_code
+from anagen.core.text import ascii_digits, contains_nul, load_json, printed_code
 
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 MAX_IMPORT_ROWS = 1000
@@ -181,7 +181,7 @@ def _read_int(raw: Any) -> int:
         raise ValueError(f"expected a whole number, got {raw!r}")
     if isinstance(raw, int):
         value = raw
-    elif isinstance(raw, str) and raw.strip().lstrip("+-").isdigit():
+    elif isinstance(raw, str) and ascii_digits(raw.strip().lstrip("+-")):
         value = int(raw.strip())
     else:
         raise ValueError(f"expected a whole number, got {raw!r}")

@@ -17,7 +17,7 @@ from django.utils.text import slugify
 
 from anagen.accounts.models import Clinic
 from anagen.core.http import ClinicRequest
-from anagen.core.text import phone_cell, printed_code, spreadsheet_safe
+from anagen.core.text import ascii_digits, phone_cell, printed_code, spreadsheet_safe
 from anagen.patients.models import Patient
 from anagen.patients.selectors import log_listed_access
 from anagen.products.models import (
@@ -304,7 +304,7 @@ def session_pk(ref: str) -> int | None:
     if not ref.startswith(SESSION_REF_PREFIX):
         return None
     number = ref.removeprefix(SESSION_REF_PREFIX)
-    return int(number) if number.isdigit() and int(number) <= MAX_DB_ID else None
+    return int(number) if ascii_digits(number) and int(number) <= MAX_DB_ID else None
 
 
 def draw_doses(draws: list[VialDraw]) -> dict[int, Decimal | None]:

@@ -28,7 +28,7 @@ from anagen.accounts.models import Clinic, Membership, User
 from anagen.accounts.roles import allowed
 from anagen.core.checks import FieldErrors, Refusal, read_text
 from anagen.core.history import save_with_history
-from anagen.core.text import hidden_characters, printed_code
+from anagen.core.text import ascii_digits, hidden_characters, printed_code
 from anagen.patients.models import Patient
 from anagen.products import coldchain, importers, lotnumbers, release, selectors
 from anagen.products.models import (
@@ -2516,7 +2516,7 @@ def _row_order(item: tuple[str, list[str]]) -> tuple[int, str]:
     where = item[0]
     if where.startswith("row "):
         number = where[4:].split(",", 1)[0]
-        return (int(number) if number.isdigit() else 0, where)
+        return (int(number) if ascii_digits(number) else 0, where)
     return (0, where)
 
 

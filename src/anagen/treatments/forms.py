@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 
 from anagen.core.forms import DecimalCommaField, form_field
-from anagen.core.text import decimal_comma, without_api_hint
+from anagen.core.text import ascii_digits, decimal_comma, without_api_hint
 from anagen.products.models import LotStatus
 from anagen.treatments import scalp_zones
 from anagen.treatments.models import GraftRecord, Modality
@@ -50,7 +50,7 @@ class LotField(forms.TypedChoiceField):
         self.error_messages["invalid_choice"] = "No such lot: choose one from the list."
 
     def validate(self, value: Any) -> None:
-        if value not in self.empty_values and str(value).isdigit():
+        if value not in self.empty_values and ascii_digits(str(value)):
             message = self.refused.get(int(value))
             if message is not None:
                 raise forms.ValidationError(message, code="unusable_lot")

@@ -11,6 +11,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from anagen.accounts.models import Clinic
+from anagen.core.text import ascii_digits
 from anagen.patients.models import Patient
 from anagen.patients.selectors import MAX_DB_ID
 from anagen.products.models import Lot, VialDraw
@@ -161,13 +162,12 @@ def vial_draws_of(sessions: Iterable[TreatmentSession]) -> dict[int, list[VialDr
     draws = (
         VialDraw.objects.filter(clinic_id__in={s.clinic_id for s in sessions})
         .filter(
+            # Draws naming one of them, and every draw of their patients and days, which
+            # draws_used_by sorts out (a draw naming another session is left out there).
             Q(session_ref__in=[session_ref(s) for s in sessions])
-            | (
-                Q(
-                    patient_id__in={s.patient_id for s in sessions},
-                    drawn_on__in={s.performed_on for s in sessions},
-                )
-                & ~Q(session_ref__startswith=SESSION_REF_PREFIX)
+            | Q(
+                patient_id__in={s.patient_id for s in sessions},
+                drawn_on__in={s.performed_on for s in sessions},
             )
         )
         .select_related("lot__product")
@@ -238,9 +238,9 @@ def draws_used_by[D: _Draw](sessions: Iterable[_Session], draws: Iterable[D]) ->
     unnamed: dict[tuple[Any, Any], list[D]] = {}
     for d in draws:
         ref = d.session_ref or ""
-        if ref.startswith(SESSION_REF_PREFIX):
-            number = ref.removeprefix(SESSION_REF_PREFIX)
-            session = by_id.get(int(number)) if number.isdigit() else None
+        number = ref.removeprefix(SESSION_REF_PREFIX)
+        if ref.startswith(SESSION_REF_PREFIX) and ascii_digits(number):
+            session = by_id.get(int(number))
             if session is not None and session.patient_id == d.patient_id:
                 named.setdefault(session.pk, []).append(d)
         else:
