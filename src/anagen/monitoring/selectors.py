@@ -482,6 +482,29 @@ def _same_source(
     )
 
 
+def _imaging_site(m: Measurement) -> str:
+    """The marked target area of the trichoscopy photo an image-analysis measurement came
+    from ("" when the photo names none)."""
+    site = Photo.objects.filter(analysis__measurement=m).values_list("target_area", flat=True)
+    return " ".join((site.first() or "").split())
+
+
+def _other_imaging_site(now: dict[str, Measurement], ref: dict[str, Measurement]) -> str:
+    """Why the visit's image analysis is not compared with the baseline's: their photos name
+    different target areas (spaces and case aside, as for phototrichograms); "" when they
+    name the same one, or either names none (nothing tells them apart)."""
+    src = Measurement.Source.IMAGING
+    if src not in now or src not in ref:
+        return ""
+    here, there = _imaging_site(now[src]), _imaging_site(ref[src])
+    if not here or not there or here.casefold() == there.casefold():
+        return ""
+    return (
+        f"No change: the image analysis at this visit is of another target area ({here}) "
+        f"than the baseline's ({there}); densities of different scalp sites are not compared."
+    )
+
+
 def change_from_baseline(visit: Visit) -> Change:
     """Density and diameter at ``visit`` against the baseline visit, each within one
     measurement source (a manual count of 1 cm² and an image-analysis field are not
@@ -490,6 +513,11 @@ def change_from_baseline(visit: Visit) -> Change:
     base = baseline_for(visit)
     now = latest_by_source(visit)
     ref = latest_by_source(base) if base is not None and base.pk != visit.pk else {}
+    other_site = _other_imaging_site(now, ref)
+    if other_site:
+        # Another scalp site is another density (AGA spares the occiput, thins the vertex):
+        # a -40 % "change" proposed stopping a course that was working.
+        ref = {s: m for s, m in ref.items() if s != Measurement.Source.IMAGING}
     src_d, d, d0 = _same_source(now, ref, "density_per_cm2")
     src_dia, dia, dia0 = _same_source(now, ref, "mean_diameter_um")
     pct = None
@@ -520,6 +548,15 @@ def change_from_baseline(visit: Visit) -> Change:
             f"No change: the baseline visit has no {words} value, and change is taken only "
             "within one measurement source."
         )
+    if (
+        other_site
+        and Measurement.Source.IMAGING in (src_d, src_dia)
+        and (
+            (src_d == Measurement.Source.IMAGING and d0 is None)
+            or (src_dia == Measurement.Source.IMAGING and dia0 is None)
+        )
+    ):
+        note = other_site
     return Change(
         base.visit_date if base else None,
         d,
