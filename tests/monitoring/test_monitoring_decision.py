@@ -36,6 +36,21 @@ class TestAdverseEvents:
         d = decide(max_ae_grade=3, ae_related=True, density_change_pct=20)
         assert d.proposal is Proposal.STOP_ADVERSE_EVENT
 
+    def test_a_serious_event_below_the_stop_grade_stops(self):
+        d = decide(max_ae_grade=2, ae_related=True, ae_serious=("important_medical_event",),
+                   density_change_pct=20)  # fmt: skip
+        assert d.proposal is Proposal.STOP_ADVERSE_EVENT
+        assert d.reasons[0].startswith("Serious adverse event (important medical event)")
+
+    def test_a_grade_2_event_that_is_not_serious_continues_with_caution(self):
+        d = decide(sessions_done=1, max_ae_grade=2, ae_related=True)
+        assert d.proposal is Proposal.CONTINUE
+
+    def test_an_unknown_seriousness_criterion_is_refused(self):
+        with pytest.raises(DecisionInputError) as exc:
+            decide(max_ae_grade=2, ae_serious=("bad_hair_day",))
+        assert exc.value.field == "ae_serious"
+
     def test_unknown_relatedness_is_treated_as_related(self):
         d = decide(sessions_done=1, max_ae_grade=4)
         assert d.proposal is Proposal.STOP_ADVERSE_EVENT

@@ -12,7 +12,7 @@ import pytest
 
 from anagen.accounts.roles import Role
 from anagen.monitoring import selectors, services
-from anagen.monitoring.models import ScheduledVisit, TreatmentDecision
+from anagen.monitoring.models import AdverseEvent, ScheduledVisit, TreatmentDecision
 
 from . import _course as course
 
@@ -245,6 +245,36 @@ def test_an_unrelated_higher_grade_event_does_not_hide_a_related_grade_3_one(
     assert proposal.decision.reasons[0].startswith("Grade 3 adverse event related")
     assert proposal.inputs["max_ae_grade"] == 3 and proposal.inputs["ae_related"] is True
     assert proposal.inputs["max_unrelated_ae_grade"] == 4
+
+
+def test_a_related_serious_event_below_the_stop_grade_stops_treatment(clinician, patient):
+    visit = _course(patient, clinician, start=TODAY - timedelta(weeks=13), density_after=170)
+    services.record_adverse_event(
+        patient, clinician,
+        {"term_key": "allergic_reaction", "grade": 2, "relatedness": "possible",
+         "seriousness": ["important_medical_event"],
+         "onset_date": visit.visit_date - timedelta(days=10)},
+    )  # fmt: skip
+    proposal = selectors.proposal_for(visit)
+    assert proposal.decision.proposal.value == "stop_adverse_event"
+    assert proposal.inputs["ae_serious"] == ["important_medical_event"]
+
+
+def test_seriousness_added_after_a_decision_is_weighed_again(clinician, patient):
+    visit = _course(patient, clinician, start=TODAY - timedelta(weeks=13), density_after=170)
+    _ae(patient, clinician, visit, "allergic_reaction", 2, "possible")
+    services.record_decision(visit, clinician, decided="maintenance")
+    event = AdverseEvent.objects.get()
+    later = services.record_visit(
+        patient, clinician, {"visit_date": visit.visit_date + timedelta(days=7),
+                             "density_per_cm2": 170, "mean_diameter_um": 57},
+    )  # fmt: skip
+    assert selectors.proposal_for(later).decision.proposal.value != "stop_adverse_event"
+    services.update_adverse_event(
+        event, clinician, {"seriousness": ["disability"]}, change_reason="turned out disabling"
+    )
+    proposal = selectors.proposal_for(later)
+    assert proposal.decision.proposal.value == "stop_adverse_event"
 
 
 def test_an_unrelated_grade_4_event_alone_is_noted_for_review(clinician, patient):

@@ -4,8 +4,9 @@ Input: change from baseline, sessions done vs planned, adverse events, clinic th
 Output: one proposal with plain-words reasons. It is advice for the clinician, who decides.
 
 Order of the decision (each step explained in the reasons):
-1. A related (or possibly related) adverse event at or above ``stop_ae_grade`` stops
-   treatment, whatever the response. An unrelated event is only noted for review: an
+1. A related (or possibly related) adverse event at or above ``stop_ae_grade``, or one that
+   is serious (an ICH E2A criterion, whatever its grade), stops treatment, whatever the
+   response. An unrelated event is only noted for review: an
    unrelated event of a higher grade never hides a related one (the two are given apart).
 2. Before the planned sessions are done, continue: response is judged at the end of the
    course, and early shedding after starting treatment is common.
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from anagen.core.text import signed_grade
+from anagen.monitoring.ctcae import SERIOUSNESS_CRITERIA
 
 # Response to treatment is judged from the first visit at least 12 weeks after the first
 # session of the course. REFERENCE.md states no minimum interval, so the choice rests on what
@@ -142,6 +144,10 @@ class Progress:
     # PRP). A daily home treatment (minoxidil) or a one-off procedure (transplant) is not:
     # "maintenance every 6 months" and "add sessions" mean nothing for it.
     repeated_sessions: bool = True
+    # The ICH E2A seriousness criteria (ctcae.SERIOUSNESS_CRITERIA) met by events related to
+    # treatment or whose relatedness is not assessed, since the last decision. Seriousness is
+    # not severity: a grade-2 reaction that disabled the patient is serious.
+    ae_serious: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,10 @@ def _validate(p: Progress) -> None:
     for name in ("max_ae_grade", "max_unrelated_ae_grade"):
         if getattr(p, name) > 5:
             raise DecisionInputError(name, "CTCAE grades are 1–5 (0 = no event)")
+    if not isinstance(p.ae_serious, tuple) or not set(p.ae_serious) <= SERIOUSNESS_CRITERIA:
+        raise DecisionInputError(
+            "ae_serious", f"must be ICH E2A seriousness criteria, got {p.ae_serious!r}"
+        )
     g = p.global_assessment
     if g is not None and (isinstance(g, bool) or not isinstance(g, int) or not -3 <= g <= 3):
         raise DecisionInputError("global_assessment", f"must be an integer −3..+3, got {g!r}")
@@ -260,6 +270,19 @@ def propose_next_step(progress: Progress, thresholds: Thresholds | None = None) 
             (
                 f"Grade {p.max_ae_grade} adverse event {related} to treatment "
                 f"(stop at grade ≥ {t.stop_ae_grade}).",
+                *why,
+            ),
+        )
+    if p.ae_serious:
+        # A serious event below the stop grade (a grade-2 reaction that is an important
+        # medical event) was proposed "continue as planned".
+        words = ", ".join(c.replace("_", " ") for c in sorted(p.ae_serious))
+        return Decision(
+            Proposal.STOP_ADVERSE_EVENT,
+            response,
+            (
+                f"Serious adverse event ({words}) related or possibly related to treatment: "
+                "stop and review before any further session.",
                 *why,
             ),
         )

@@ -707,6 +707,8 @@ class AeSummary:
     max_grade: int = 0
     related: bool | None = None
     max_unrelated_grade: int = 0
+    # ICH E2A criteria met by the events related or not assessed (decision.Progress).
+    serious: tuple[str, ...] = ()
 
 
 def _ae_summary(patient: Patient, visit: Visit) -> AeSummary:
@@ -726,22 +728,27 @@ def _ae_summary(patient: Patient, visit: Visit) -> AeSummary:
         return AeSummary(max_unrelated_grade=unrelated)
     top = max(e.grade for e in possibly_related)
     related = any(e.is_related is True for e in possibly_related if e.grade == top)
-    return AeSummary(top, True if related else None, unrelated)
+    serious = tuple(sorted({c for e in possibly_related for c in e.seriousness or []}))
+    return AeSummary(top, True if related else None, unrelated, serious)
 
 
 def _unseen_by(event: AdverseEvent, last: TreatmentDecision) -> bool:
     """Whether ``event`` is news since the decision ``last``: it began after that decision's
     visit, or it was recorded after the decision (reported late, its onset earlier), or its
-    grade was raised or its relatedness turned from unrelated since. Counting events by
-    onset alone left out a grade-3 event reported a day after the decision: no proposal
-    ever weighed it."""
+    grade was raised, its relatedness turned from unrelated or a seriousness criterion was
+    added since. Counting events by onset alone left out a grade-3 event reported a day
+    after the decision: no proposal ever weighed it."""
     if event.onset_date > last.visit.visit_date or event.created_at > last.decided_at:
         return True
     try:
         seen = event.history.as_of(last.decided_at)
     except AdverseEvent.DoesNotExist:
         return True  # no record of it by then
-    return event.grade > seen.grade or (seen.is_related is False and event.is_related is not False)
+    return (
+        event.grade > seen.grade
+        or (seen.is_related is False and event.is_related is not False)
+        or not set(event.seriousness or []) <= set(seen.seriousness or [])
+    )
 
 
 @dataclass
@@ -830,6 +837,7 @@ def proposal_for(
         "max_ae_grade": events.max_grade,
         "ae_related": events.related,
         "max_unrelated_ae_grade": events.max_unrelated_grade,
+        "ae_serious": list(events.serious),
         "days_since_first_session": days_treated,
         "thresholds": {f: getattr(settings_row, f) for f in MonitoringSettings.THRESHOLD_FIELDS},
     }
@@ -855,6 +863,7 @@ def proposal_for(
         max_ae_grade=events.max_grade,
         ae_related=events.related,
         max_unrelated_ae_grade=events.max_unrelated_grade,
+        ae_serious=events.serious,
         days_since_first_session=days_treated,
         repeated_sessions=repeated,
     )
