@@ -177,6 +177,23 @@ def test_grade_5_is_recorded_as_death_and_serious(clinician, patient):
     assert event.seriousness == ["death"] and event.serious_or_high_grade
 
 
+def test_grade_4_is_life_threatening_and_so_serious(clinician, patient):
+    """CTCAE grade 4 is "life-threatening consequences", the ICH E2A criterion: with no
+    criterion ticked, a grade-4 anaphylaxis was exported to FHIR as non-serious."""
+    event = services.record_adverse_event(
+        patient, clinician, {"term_key": "anaphylaxis", "grade": 4, "onset_date": TODAY},
+    )  # fmt: skip
+    assert event.seriousness == ["life_threatening"] and event.serious_or_high_grade
+    raised = services.record_adverse_event(
+        patient, clinician,
+        {"term_key": "allergic_reaction", "grade": 3, "onset_date": TODAY,
+         "seriousness": ["important_medical_event"]},
+    )  # fmt: skip
+    services.update_adverse_event(raised, clinician, {"grade": 4})
+    raised.refresh_from_db()
+    assert raised.seriousness == ["important_medical_event", "life_threatening"]
+
+
 def test_event_of_another_patient_is_not_found_under_this_patient(
     client, clinician, patient, make_patient, clinic_a
 ):

@@ -1685,6 +1685,10 @@ def _clean_event(
         )
     if grade == 5 and "death" not in out["seriousness"]:
         out["seriousness"] = sorted({*out["seriousness"], "death"})
+    if grade == 4:
+        # CTCAE grade 4 is "life-threatening consequences", the ICH E2A criterion: left
+        # unticked, a grade-4 anaphylaxis was exported (FHIR) as non-serious.
+        out["seriousness"] = sorted({*out["seriousness"], "life_threatening"})
     if out["action_taken"] == AdverseEvent.Action.HOSPITALISED:
         # Admitted because of the event: serious by ICH E2A ("requires inpatient
         # hospitalisation"). Left unticked, it stayed off the reportable list.
