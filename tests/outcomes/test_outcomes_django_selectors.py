@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
@@ -445,3 +445,43 @@ def test_the_age_band_is_taken_at_the_baseline_visit_not_an_earlier_consultation
     tables = selectors.analysis_tables(clinic_a, use_cache=False)
     assert tables.attributes.set_index("patient_id").loc[p.pk, "age_band"] == "30-39"
     assert {r["age_band"] for r in analysis_rows(clinic_a)} == {"30-39"}
+
+
+def _imaged_visit(patient, user, day: int, site: str, density: float, *, baseline=False):
+    """A visit measured only by the image analysis of a trichoscopy photo of ``site``."""
+    from anagen.imaging.models import PhotoAnalysis
+    from anagen.monitoring import services as monitoring_services
+
+    from .conftest import START, jpeg
+
+    image = jpeg((90, 60, 40 + day % 200), size=(320, 240))  # one image per visit
+    upload = monitoring_services.PhotoUpload(image, "trichoscopy", "", site)
+    visit = monitoring_services.record_visit(
+        patient, user,
+        {"visit_date": START + timedelta(days=day), "is_baseline": baseline},
+        photos=[upload],
+    )  # fmt: skip
+    m = add_measurement(
+        visit, user, {"density_per_cm2": density, "target_area_cm2": 0.18}, source="imaging"
+    )
+    # The upload queued the photo's analysis; it is taken as done and measuring the visit.
+    PhotoAnalysis.objects.update_or_create(
+        photo=visit.photos.get(),
+        defaults={"clinic": patient.clinic, "patient": patient, "status": "done",
+                  "um_per_px": 4.0, "measurement": m, "requested_by": user},
+    )  # fmt: skip
+    return visit
+
+
+def test_patient_progress_does_not_compare_image_analyses_of_different_marked_sites(
+    clinic_a, clinician, make_patient
+):
+    p = make_patient(clinic_a, clinician)
+    _imaged_visit(p, clinician, 0, "Vertex tattoo", 150.0, baseline=True)
+    _imaged_visit(p, clinician, 28, "vertex  TATTOO", 160.0)  # the same site, typed otherwise
+    _imaged_visit(p, clinician, 56, "Frontal hairline", 90.0)  # another site
+    prog = selectors.patient_progress(p, with_forecast=False)
+    same, other = (r.cells["density_per_cm2"] for r in prog.rows[1:])
+    assert (same.value, same.change) == (160.0, 10.0)
+    assert (other.value, other.change, other.change_pct) == (90.0, None, None)
+    assert any("frontal hairline" in m and "vertex tattoo" in m for m in prog.messages)

@@ -80,6 +80,18 @@ def least_significant_changes(
     return out
 
 
+def measurement_sites(patient: Patient, measurement_ids: Iterable[int]) -> dict[int, str]:
+    """For each of ``measurement_ids`` made by the analysis of a photo: the marked site the
+    photo shows (its target area as ``services.site_key`` compares it; "" unnamed)."""
+    ids = set(measurement_ids)
+    if not ids:
+        return {}
+    rows = PhotoAnalysis.objects.filter(
+        clinic=patient.clinic, patient=patient, measurement_id__in=ids
+    ).values_list("measurement_id", "photo__target_area")
+    return {m: services.site_key(site or "") for m, site in rows}
+
+
 def get_analysis(patient: Patient, analysis_id: int) -> PhotoAnalysis:
     qs = PhotoAnalysis.objects.filter(clinic=patient.clinic, patient=patient).select_related(
         "photo", "photo__visit"

@@ -222,6 +222,16 @@ def count_areas(points: list[VisitPoint]) -> list[float]:
 
 
 SOURCE_WORDS = {"manual": "manual count", "imaging": "image analysis"}
+# In a source's values: the marked site its photo shows (image analysis; "" unnamed). Absent:
+# not known (a manual count, or an analysis value built without its photo).
+SITE_KEY = "target_site"
+
+
+def _other_site(now: dict[str, Any], base: dict[str, Any]) -> bool:
+    """Both values name the site their photos show, and the sites differ: density over the
+    vertex tattoo and over the frontal hairline are not a change (as the image comparison
+    refuses two photos of different target areas)."""
+    return SITE_KEY in now and SITE_KEY in base and now[SITE_KEY] != base[SITE_KEY]
 
 
 def _source_value(values: dict[str, Any], measure: str) -> float | None:
@@ -263,6 +273,8 @@ def build_progress(points: list[VisitPoint], baseline_visit_id: int | None) -> P
     base_src = base.sources() if base else {}
     # Per source, the visits with a value of a measure that the baseline lacks in that source.
     mismatch: dict[str, list[date]] = {}
+    # Visits whose image analysis measured another marked site than the baseline's: site.
+    other_site: dict[date, str] = {}
     rows = []
     for p in points:
         src = p.sources()
@@ -281,6 +293,9 @@ def build_progress(points: list[VisitPoint], baseline_visit_id: int | None) -> P
                 != _num(base_src[source].get("target_area_cm2"))
             ):
                 change = None
+            if change is not None and _other_site(src[source], base_src[source]):
+                change = None
+                other_site[p.visit_date] = str(src[source][SITE_KEY])
             pct = change / b * 100.0 if change is not None and b else None
             if (
                 base is not None
@@ -314,6 +329,15 @@ def build_progress(points: list[VisitPoint], baseline_visit_id: int | None) -> P
             + ", ".join(f"{a:g} cm²" for a in areas)
             + "): counts are not compared across them; compare density (count ÷ area)."
         )
+    if other_site and base is not None:
+        base_site = base_src.get("imaging", {}).get(SITE_KEY, "")
+        messages.append(
+            "No change shown for the image analyses of "
+            + ", ".join(f"{d.isoformat()} ({site or 'site not named'})"
+                        for d, site in sorted(other_site.items()))
+            + f": their photos show another marked target area than the baseline's "
+            f"({base_site or 'site not named'}), and one site is not compared with another."
+        )  # fmt: skip
     for source, dates in sorted(mismatch.items()):
         words = SOURCE_WORDS.get(source, source)
         messages.append(

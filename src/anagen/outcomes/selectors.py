@@ -846,6 +846,12 @@ def patient_progress(patient: Patient, *, with_forecast: bool = True) -> progres
                 by_source=by_source,
             )
         )  # fmt: skip
+    # The marked site each image analysis measured: change is taken within one site only.
+    sites = imaging_selectors.measurement_sites(patient, imaging_measurement_of_visit.values())
+    for point in points:
+        m_id = imaging_measurement_of_visit.get(point.visit_id)
+        if m_id in sites:
+            point.by_source[Measurement.Source.IMAGING][progress.SITE_KEY] = sites[m_id]
     sessions = list(
         TreatmentSession.objects.filter(
             clinic=patient.clinic, patient=patient, voided_at__isnull=True
