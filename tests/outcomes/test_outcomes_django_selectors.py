@@ -485,3 +485,19 @@ def test_patient_progress_does_not_compare_image_analyses_of_different_marked_si
     assert (same.value, same.change) == (160.0, 10.0)
     assert (other.value, other.change, other.change_pct) == (90.0, None, None)
     assert any("frontal hairline" in m and "vertex tattoo" in m for m in prog.messages)
+
+
+def test_the_cohort_does_not_compare_image_analyses_of_different_marked_sites(
+    clinic_a, clinician, make_patient
+):
+    p = make_patient(clinic_a, clinician)
+    _imaged_visit(p, clinician, 0, "Vertex tattoo", 150.0, baseline=True)
+    _imaged_visit(p, clinician, 28, "vertex  TATTOO", 160.0)  # week 4, the same site
+    _imaged_visit(p, clinician, 56, "Frontal hairline", 90.0)  # week 8, another site
+    tables = selectors.analysis_tables(clinic_a)
+    long = cohort.build_long(tables.visits, tables.measurements, "density_per_cm2")
+    rows = long.rows.sort_values("week")
+    assert rows["week"].tolist() == [4.0, 8.0]
+    assert rows["change"].iloc[0] == 10.0 and np.isnan(rows["change"].iloc[1])
+    assert long.site_mismatch_ids.tolist() == [p.pk]
+    assert long.source_mismatch_ids.tolist() == []

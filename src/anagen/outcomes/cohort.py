@@ -121,6 +121,10 @@ OUTCOMES: dict[str, Outcome] = {
 # The area a hair count was taken over (cm²): counts of areas of different sizes are not
 # compared (density, count ÷ area, is).
 AREA_COLUMN = "target_area_cm2"
+# The marked site an image analysis measured (its photo's target area as
+# ``imaging.services.site_key`` compares it; None: not known): values of two sites are not
+# compared.
+SITE_COLUMN = "target_site"
 MEASURED_COLUMNS = (
     "hair_count",
     "density_per_cm2",
@@ -205,6 +209,9 @@ class LongTable:
     source_mismatch_ids: np.ndarray = field(default_factory=_no_ids)
     # One patient id per analysed hair count taken over another area than the baseline's.
     area_mismatch_ids: np.ndarray = field(default_factory=_no_ids)
+    # One patient id per analysed image-analysis value of another marked site than the
+    # baseline's analysis.
+    site_mismatch_ids: np.ndarray = field(default_factory=_no_ids)
 
 
 def treatment_courses(sessions: pd.DataFrame) -> pd.DataFrame:
@@ -378,26 +385,35 @@ def build_long(
                           per_visit(v["baseline_visit_id"], areas[False]))  # fmt: skip
         other_area = (by_manual | by_imaging).to_numpy() & ~np.isclose(v_area, b_area)
         v = v.assign(change=v["change"].where(~other_area), _other_area=other_area)
+    if SITE_COLUMN in m and not m.empty:
+        # Image analysis against image analysis of the same marked site only.
+        imaged = m[~m["manual"].astype(bool)]
+        sites = pd.Series(imaged[SITE_COLUMN].to_numpy(dtype=object), index=imaged["visit_id"])
+        v_site = sites.reindex(v["visit_id"].to_numpy()).to_numpy(dtype=object)
+        b_site = sites.reindex(v["baseline_visit_id"].to_numpy()).to_numpy(dtype=object)
+        known = pd.notna(v_site) & pd.notna(b_site)
+        other_site = by_imaging.to_numpy() & known & (v_site != b_site)
+        v = v.assign(change=v["change"].where(~other_site), _other_site=other_site)
     # Visits without a value cannot stand for their window; of the rest, those with a
     # change first, then the one nearest the nominal day.
     v = v[v["value"].notna()]
     v = v.assign(_dist=np.abs(v["day"] - 7.0 * v["week"]), _nochange=v["change"].isna())
     v = v.sort_values(["patient_id", "week", "_nochange", "_dist", "visit_id"], kind="stable")
     v = v.drop_duplicates(["patient_id", "week"], keep="first")
-    if "_other_area" in v:
-        area_mismatch = v.loc[v["_other_area"], "patient_id"].to_numpy(dtype=np.int64)
-        mismatch = v.loc[v["change"].isna() & ~v["_other_area"], "patient_id"]
-        mismatch = mismatch.to_numpy(dtype=np.int64)
-    else:
-        area_mismatch = _no_ids()
-        mismatch = v.loc[v["change"].isna(), "patient_id"].to_numpy(dtype=np.int64)
+    none = pd.Series(False, index=v.index)
+    by_area = v["_other_area"].astype(bool) if "_other_area" in v else none
+    by_site = v["_other_site"].astype(bool) & ~by_area if "_other_site" in v else none
+    area_mismatch = v.loc[by_area, "patient_id"].to_numpy(dtype=np.int64)
+    site_mismatch = v.loc[by_site, "patient_id"].to_numpy(dtype=np.int64)
+    mismatch = v.loc[v["change"].isna() & ~by_area & ~by_site, "patient_id"]
+    mismatch = mismatch.to_numpy(dtype=np.int64)
     rows = v[["patient_id", "visit_id", "week", "day", "value", "change", "baseline", "source"]]
     rows = rows.astype({"source": object}).reset_index(drop=True)
     baselines = base[["patient_id", "baseline_date", "baseline"]].reset_index(drop=True)
     return LongTable(
         outcome, rows, baselines, int(base_visits.shape[0]), n_unscheduled, n_before,
         late_baseline_ids=late_ids, censored_visit_ids=censored, source_mismatch_ids=mismatch,
-        area_mismatch_ids=area_mismatch,
+        area_mismatch_ids=area_mismatch, site_mismatch_ids=site_mismatch,
     )  # fmt: skip
 
 
@@ -759,6 +775,11 @@ def analyse_cohort(
         long.area_mismatch_ids, ids, "follow-up hair count",
         "counted over another target area than the baseline's, so the counts are not "
         "comparable (density is).",
+    )  # fmt: skip
+    missing += _left_out(
+        long.site_mismatch_ids, ids, "follow-up image analysis",
+        "its photo shows another marked target area than the baseline's analysis, and one "
+        "site is not compared with another.",
     )  # fmt: skip
     sections["by_visit"] = Section(
         "by_visit", title_cbv, True, data={"rows": table, "level": options.level},

@@ -29,6 +29,8 @@ from anagen.assessment.models import Diagnosis, TreatmentPlan
 from anagen.core.pseudonym import pseudonym
 from anagen.core.text import ascii_digits
 from anagen.imaging import selectors as imaging_selectors
+from anagen.imaging import services as imaging_services
+from anagen.imaging.models import PhotoAnalysis
 from anagen.monitoring.models import (
     HGQ_ITEMS,
     AdverseEvent,
@@ -137,6 +139,20 @@ def _measurements(clinic: Clinic, columns: tuple[str, ...]) -> pd.DataFrame:
     m = m.drop(columns=["source"])
     for c in columns:
         m[c] = pd.to_numeric(m[c], errors="coerce").astype(float)
+    # The marked site each image analysis measured (None: a manual count, or no photo).
+    sites = dict(
+        PhotoAnalysis.objects.filter(clinic=clinic, measurement__isnull=False).values_list(
+            "measurement_id", "photo__target_area"
+        )
+    )
+    m[cohort.SITE_COLUMN] = pd.Series(
+        [
+            None if manual or mid not in sites else imaging_services.site_key(sites[mid] or "")
+            for mid, manual in zip(m["measurement_id"], m["manual"], strict=True)
+        ],
+        index=m.index,
+        dtype=object,
+    )
     return m
 
 

@@ -28,7 +28,8 @@ import pyarrow.parquet as pq
 #    a session no draw names takes its day's draws that name no session), as the patient PDF
 #    and the FHIR export take them: a snapshot of 6 kept the old lots while its data stood;
 # 8: a day's draws naming no session go to its exosome sessions only (not to a PRP session).
-FORMAT_VERSION = 8
+# 9: measurements.target_site (image analyses of two marked sites are not compared).
+FORMAT_VERSION = 9
 TABLES: tuple[str, ...] = (
     "visits",
     "measurements",
