@@ -930,3 +930,22 @@ def test_history_answers_keep_their_identity_across_versions_and_dropped_ones_go
     assert ibuprofen["adherence"]["code"]["coding"][0]["code"] == "not-taking"
     (pregnancy,) = after["Observation"].values()
     assert pregnancy["effectiveDateTime"] == first_day.isoformat()
+
+
+def test_a_diagnosis_date_is_sent_as_when_it_was_asserted_not_as_the_onset_of_hair_loss(
+    treated,
+):
+    # Androgenetic alopecia diagnosed today began years ago: Condition.onset is when the
+    # condition began, which the clinic does not record.
+    patient, data = treated
+    bundle = _bundle_of(fhir_export.patient_bundle_json(patient))
+    (condition,) = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Condition"
+    ]
+    diagnosis = patient.diagnoses.get()
+    assert not any(k.startswith("onset") for k in condition)
+    assert {
+        "url": "http://hl7.org/fhir/StructureDefinition/condition-assertedDate",
+        "valueDateTime": diagnosis.diagnosed_on.isoformat(),
+    } in condition["extension"]
+    Bundle.model_validate(bundle)

@@ -78,6 +78,7 @@ HISTORY_FLAGS = {
 Q_HGQ = f"{LOCAL}/Questionnaire/hgq|2"
 EXT_CTCAE_GRADE = f"{LOCAL}/StructureDefinition/ctcae-grade"
 EXT_INVESTIGATIONAL = f"{LOCAL}/StructureDefinition/investigational"
+EXT_ASSERTED_DATE = "http://hl7.org/fhir/StructureDefinition/condition-assertedDate"
 MRN_TYPE = {
     "coding": [
         {
@@ -318,7 +319,10 @@ class _Builder:
                 },
                 "code": {"coding": codings, "text": d.label} if codings else {"text": d.label},
                 "subject": self.subject,
-                "onsetDateTime": _dt(d.diagnosed_on),
+                # The day of diagnosis is not when the hair loss began (Condition.onset),
+                # which the clinic does not record: it goes in the core extension for the
+                # day the condition was asserted.
+                "extension": [{"url": EXT_ASSERTED_DATE, "valueDateTime": _dt(d.diagnosed_on)}],
                 "recordedDate": _dt(d.created_at),
             }
             if d.stage:
