@@ -777,7 +777,7 @@ def analyse_cohort(
         "comparable (density is).",
     )  # fmt: skip
     missing += _left_out(
-        long.site_mismatch_ids, ids, "follow-up image analysis",
+        long.site_mismatch_ids, ids, "follow-up image-analysis value",
         "its photo shows another marked target area than the baseline's analysis, and one "
         "site is not compared with another.",
     )  # fmt: skip
