@@ -451,3 +451,21 @@ def test_a_point_of_care_draw_naming_no_session_is_a_lot_of_its_days_session_eve
         lambda lots: sorted(numbers[int(x)] for x in lots if x)
     )
     assert lots_of.to_dict() == expected
+
+
+def test_the_density_chart_leaves_out_an_image_analysis_of_another_marked_site(
+    clinic_a, clinician, make_patient
+):
+    from django.utils import timezone
+
+    from anagen.reports import selectors as report_selectors
+
+    from ..outcomes.test_outcomes_django_selectors import _imaged_visit
+
+    p = make_patient(clinic_a, clinician)
+    _imaged_visit(p, clinician, 0, "Vertex tattoo", 150.0, baseline=True)
+    _imaged_visit(p, clinician, 28, "Vertex tattoo", 160.0)
+    _imaged_visit(p, clinician, 56, "Frontal hairline", 90.0)
+    report = report_selectors.patient_report(p, generated_at=timezone.now(), generated_by="t")
+    assert "1 value measured otherwise is not plotted" in report.density_chart_caption
+    assert "two marked sites" in report.density_chart_caption

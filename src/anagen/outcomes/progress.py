@@ -80,6 +80,9 @@ class Cell:
     # The source the value (and the change, within that source) comes from: "manual",
     # "imaging" or "" (no value).
     source: str = ""
+    # Image analysis of another marked site than the baseline's: no change, and not on the
+    # baseline's line in a chart.
+    other_site: bool = False
 
 
 @dataclass
@@ -307,7 +310,8 @@ def build_progress(points: list[VisitPoint], baseline_visit_id: int | None) -> P
                 dates = mismatch.setdefault(source, [])
                 if p.visit_date not in dates:
                     dates.append(p.visit_date)
-            cells[k] = Cell(v, change, pct, source=source)
+            far = v is not None and _other_site(src.get(source, {}), base_src.get(source, {}))
+            cells[k] = Cell(v, change, pct, source=source, other_site=far)
         day = (p.visit_date - base.visit_date).days if base else None
         week = None
         if day is not None and day > 0:
@@ -462,7 +466,9 @@ def progress_chart_spec(progress: Progress) -> dict[str, Any] | None:
                     "value": round(c.value, 3),
                     "change": None if c.change is None else round(c.change, 3),
                     "baseline": None if base is None else round(base, 3),
-                    "source": SOURCE_LABELS.get(c.source, c.source or "unknown"),
+                    # Another marked site than the baseline's: a line of its own.
+                    "source": SOURCE_LABELS.get(c.source, c.source or "unknown")
+                    + (", another marked site" if c.other_site else ""),
                 })  # fmt: skip
     if not values:
         return None

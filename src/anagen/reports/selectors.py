@@ -290,7 +290,8 @@ def _density_caption(baseline: float | None, source: str = "", left_out: int = 0
         text += (
             f" {left_out} value{'s' if left_out > 1 else ''} measured otherwise "
             f"{'are' if left_out > 1 else 'is'} not plotted (a manual count and an "
-            "image-analysis field are not comparable); the table gives them."
+            "image-analysis field, or two marked sites, are not comparable); the table gives "
+            "them."
         )
     return text
 
@@ -319,7 +320,10 @@ def patient_report(patient: Patient, *, generated_at: datetime, generated_by: st
     plotted = baseline.cells["density_per_cm2"].source if baseline else ""
     if not plotted and densities:
         plotted = densities[0][1].source
-    series = [(d, c.value) for d, c in densities if c.source == plotted and c.value is not None]
+    series = [
+        (d, c.value) for d, c in densities
+        if c.source == plotted and c.value is not None and not c.other_site
+    ]  # fmt: skip
     left_out = len(densities) - len(series)
     chart = charts.line_chart_svg(
         series,
