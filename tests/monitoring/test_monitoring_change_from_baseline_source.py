@@ -118,3 +118,16 @@ def test_image_analysis_of_the_same_site_written_otherwise_is_compared(patient, 
     change = selectors.change_from_baseline(later)
     assert (change.baseline_density_per_cm2, change.density_change_pct) == (160.0, 10.0)
     assert change.note == ""
+
+
+def test_an_unnamed_site_is_not_a_named_one_as_on_the_progress_page(patient, nurse):
+    """One rule with the image comparison, the progress page and the cohort analysis
+    (imaging.services.site_key): a photo naming no target area is not compared with one of
+    a named site."""
+    base = _visit(patient, nurse, 1)
+    _analysed_at(base, nurse, "Vertex tattoo", 160.0, 1)
+    later = _visit(patient, nurse, 29)
+    _analysed_at(later, nurse, "", 176.0, 2)
+    change = selectors.change_from_baseline(later)
+    assert change.baseline_density_per_cm2 is None and change.density_change_pct is None
+    assert "another target area (not named) than the baseline's (Vertex tattoo)" in change.note

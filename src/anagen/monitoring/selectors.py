@@ -482,26 +482,30 @@ def _same_source(
     )
 
 
-def _imaging_site(m: Measurement) -> str:
+def _imaging_site(m: Measurement) -> str | None:
     """The marked target area of the trichoscopy photo an image-analysis measurement came
-    from ("" when the photo names none)."""
+    from, spaces tidied ("" when the photo names none); None when no photo made it."""
     site = Photo.objects.filter(analysis__measurement=m).values_list("target_area", flat=True)
-    return " ".join((site.first() or "").split())
+    return None if not site else " ".join((site[0] or "").split())
 
 
 def _other_imaging_site(now: dict[str, Measurement], ref: dict[str, Measurement]) -> str:
-    """Why the visit's image analysis is not compared with the baseline's: their photos name
-    different target areas (spaces and case aside, as for phototrichograms); "" when they
-    name the same one, or either names none (nothing tells them apart)."""
+    """Why the visit's image analysis is not compared with the baseline's: their photos show
+    different marked target areas, compared as the image comparison, the progress page and
+    the cohort analysis compare them (``imaging.services.site_key``: spaces and case aside;
+    a site not named is not a named one); "" when the sites are one, or not known."""
+    from anagen.imaging.services import site_key  # imaging builds on monitoring
+
     src = Measurement.Source.IMAGING
     if src not in now or src not in ref:
         return ""
     here, there = _imaging_site(now[src]), _imaging_site(ref[src])
-    if not here or not there or here.casefold() == there.casefold():
+    if here is None or there is None or site_key(here) == site_key(there):
         return ""
     return (
-        f"No change: the image analysis at this visit is of another target area ({here}) "
-        f"than the baseline's ({there}); densities of different scalp sites are not compared."
+        f"No change: the image analysis at this visit is of another target area "
+        f"({here or 'not named'}) than the baseline's ({there or 'not named'}); densities of "
+        "different scalp sites are not compared."
     )
 
 
