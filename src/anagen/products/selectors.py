@@ -583,44 +583,33 @@ def recalled_after(lot: Lot, on_date: date) -> bool:
     """The lot was released by ``on_date`` and recalled only after it: a session of that day
     entered afterwards draws from it, so that the recall reaches that patient too (it was
     refused, and the exposure could not be recorded)."""
-    if lot.status != LotStatus.RECALLED:
-        return False
-    kinds = (
-        DecisionKind.RELEASE, DecisionKind.OVERRIDE_APPROVE, DecisionKind.REJECT,
-        DecisionKind.REQUARANTINE,
-    )  # fmt: skip
-    decisions = LotDecision.objects.filter(lot=lot, kind__in=(*kinds, DecisionKind.RECALL))
-    state_then, recalled_on = None, None
-    for kind, at in decisions.order_by("decided_at", "id").values_list("kind", "decided_at"):
-        day = timezone.localdate(at)
-        if kind == DecisionKind.RECALL:
-            recalled_on = day
-        elif day <= on_date:
-            state_then = kind  # the last release or rejection by that day
-    released = (DecisionKind.RELEASE, DecisionKind.OVERRIDE_APPROVE)
-    return state_then in released and recalled_on is not None and on_date < recalled_on
+    return lot.status == LotStatus.RECALLED and _released_until(lot, on_date, DecisionKind.RECALL)
 
 
 def rejected_after(lot: Lot, on_date: date) -> bool:
     """The lot was released by ``on_date`` and rejected only after it (``recalled_after``
     for a rejection): a session of that day entered afterwards draws from it, so that the
     lot's trace reaches that patient (the vials were given while it was released)."""
-    if lot.status != LotStatus.REJECTED:
-        return False
-    kinds = (
+    return lot.status == LotStatus.REJECTED and _released_until(lot, on_date, DecisionKind.REJECT)
+
+
+def _released_until(lot: Lot, on_date: date, ending: str) -> bool:
+    """The lot's last release-or-rejection decision by ``on_date`` released it, and its
+    last ``ending`` decision (recall, rejection) came on a later day."""
+    states = (
         DecisionKind.RELEASE, DecisionKind.OVERRIDE_APPROVE, DecisionKind.REJECT,
         DecisionKind.REQUARANTINE,
     )  # fmt: skip
-    state_then, rejected_on = None, None
-    decisions = LotDecision.objects.filter(lot=lot, kind__in=kinds).order_by("decided_at", "id")
-    for kind, at in decisions.values_list("kind", "decided_at"):
+    state_then, ended_on = None, None
+    decisions = LotDecision.objects.filter(lot=lot, kind__in=(*states, ending))
+    for kind, at in decisions.order_by("decided_at", "id").values_list("kind", "decided_at"):
         day = timezone.localdate(at)
-        if day <= on_date:
+        if kind == ending:
+            ended_on = day
+        if kind in states and day <= on_date:
             state_then = kind
-        if kind == DecisionKind.REJECT:
-            rejected_on = day
     released = (DecisionKind.RELEASE, DecisionKind.OVERRIDE_APPROVE)
-    return state_then in released and rejected_on is not None and on_date < rejected_on
+    return state_then in released and ended_on is not None and on_date < ended_on
 
 
 def out_of_use_after(lot: Lot, on_date: date) -> bool:
