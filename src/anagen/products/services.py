@@ -472,23 +472,40 @@ def _derive_coas_again(product: Product, user: User) -> None:
     for coa in CertificateOfAnalysis.objects.select_for_update().filter(
         lot__product=product, lot__status=LotStatus.QUARANTINED
     ).select_related("lot"):  # fmt: skip
-        entered = {k: v for k, v in coa.results.items() if k not in coa.derived_fields}
         spec = spec_by_clinic.setdefault(coa.clinic_id, parsed_spec(current_spec(coa.lot.clinic)))
-        try:
-            done = validate_results(product, entered, spec)
-        except ProductError as exc:
-            problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items())
-            raise _fail(
-                "__all__",
-                f"The CoA of lot {coa.lot.lot_number} does not fit the new label ({problems}). "
-                "Correct that CoA first, or leave the label as it is.",
-            ) from exc
-        if done == coa.results:
-            continue
-        coa.results = done
-        coa.derived_fields = derived_fields(entered, done)
-        save_with_history(coa, user, "CoA derived again: product label changed")
-        _withdraw_pending_override(coa.lot, user, "product label changed; request it again")
+        if _derive_again(
+            coa, product, spec, user, "CoA derived again: product label changed", "__all__",
+            f"The CoA of lot {coa.lot.lot_number} does not fit the new label",
+            "correct that CoA first, or leave the label as it is.",
+        ):  # fmt: skip
+            _withdraw_pending_override(coa.lot, user, "product label changed; request it again")
+
+
+def _derive_again(
+    coa: CertificateOfAnalysis,
+    product: Product,
+    spec: release.ReleaseSpec,
+    user: User,
+    note: str,
+    field: str,
+    misfit: str,
+    fix: str,
+) -> bool:
+    """Work ``coa``'s derived results (labelled amount, purity from a per-vial concentration)
+    out again from ``product``'s label, saved with ``note``; whether they changed. A CoA
+    that does not fit the label is refused on ``field``: "<misfit> (<problems>): <fix>"."""
+    entered = {k: v for k, v in coa.results.items() if k not in coa.derived_fields}
+    try:
+        done = validate_results(product, entered, spec)
+    except ProductError as exc:
+        problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items())
+        raise _fail(field, f"{misfit} ({problems}): {fix}") from exc
+    if done == coa.results:
+        return False
+    coa.results = done
+    coa.derived_fields = derived_fields(entered, done)
+    save_with_history(coa, user, note)
+    return True
 
 
 def _set_range(err: FieldErrors, low: Any, high: Any) -> tuple[Decimal | None, Decimal | None]:
@@ -953,20 +970,12 @@ def _derive_coa_for(lot: Lot, product: Product, user: User) -> None:
     coa = CertificateOfAnalysis.objects.select_for_update().filter(lot=lot).first()
     if coa is None:
         return
-    entered = {k: v for k, v in coa.results.items() if k not in coa.derived_fields}
-    try:
-        done = validate_results(product, entered, parsed_spec(current_spec(lot.clinic)))
-    except ProductError as exc:
-        problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items())
-        raise _fail(
-            "product",
-            f"The lot's certificate of analysis does not fit {product.name} ({problems}): "
-            "correct the certificate first.",
-        ) from exc
-    if done != coa.results:
-        coa.results = done
-        coa.derived_fields = derived_fields(entered, done)
-        save_with_history(coa, user, f"CoA derived again: lot's product corrected to {product}")
+    _derive_again(
+        coa, product, parsed_spec(current_spec(lot.clinic)), user,
+        f"CoA derived again: lot's product corrected to {product}", "product",
+        f"The lot's certificate of analysis does not fit {product.name}",
+        "correct the certificate first.",
+    )  # fmt: skip
 
 
 def _role(user: User, clinic: Clinic) -> str | None:
