@@ -334,3 +334,10 @@ def test_a_record_number_is_found_ignoring_case_as_it_is_unique(setup, tmp_path)
     run("fhir", "export", "--clinic", "clinic-a", "--user", "doc", "--mrn", "cli-1",
         "-o", str(target))  # fmt: skip
     assert Bundle.model_validate_json(target.read_text()).type == "collection"
+
+
+def test_a_record_number_typed_in_full_width_finds_the_patient(setup, capsys):
+    """Record numbers are stored as they print (NFKC): "ＣＬＩ－１" from an input method left
+    in full-width mode is CLI-1, at the command line as in the pages."""
+    call_command("fhir", "export", "--clinic", "clinic-a", "--user", "doc", "--mrn", " ｃｌｉ－１ ")
+    assert json.loads(capsys.readouterr().out)["resourceType"] == "Bundle"

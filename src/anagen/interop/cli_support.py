@@ -8,12 +8,15 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from anagen.accounts.models import Clinic
+from anagen.core.text import printed_code
 from anagen.patients.models import Patient
 
 
 def patient_by_mrn(clinic: Clinic, mrn: str) -> Patient:
-    # Record numbers are unique ignoring case (patients.services), so found ignoring case.
-    patient = Patient.objects.filter(clinic=clinic, medical_record_number__iexact=mrn).first()
+    # Record numbers are stored as they print (NFKC) and unique ignoring case
+    # (patients.services): "ＭＲＮ-００４６" typed in full width is MRN-0046.
+    number = printed_code(mrn.strip())
+    patient = Patient.objects.filter(clinic=clinic, medical_record_number__iexact=number).first()
     if patient is None:
         raise CommandError(f"--mrn: no patient {mrn!r} in {clinic.slug}")
     return patient
