@@ -438,7 +438,8 @@ def test_the_api_shows_one_change_and_logs_the_patients_reading(
     changes = {c["field"]: (c["before"], c["after"]) for c in body["changes"]}
     assert changes["Void reason"] == ("(empty)", "entered for the wrong person")
     assert body["entry"]["patient_record_number"] == "A-1" and body["previous_stored_at"]
-    assert AccessLog.objects.filter(patient=patient, channel="api").count() == 1
+    # Two readings: the list of the patient's changes, then the change with its values.
+    assert AccessLog.objects.filter(patient=patient, channel="api").count() == 2
     # Another clinic's caller does not find it; a nurse may not read the audit.
     other = api_token(make_user(Role.ADMIN, clinic_b, username="other"), clinic_b)
     path = f"/audit/{entry['record_kind']}/{entry['history_id']}"
@@ -483,3 +484,26 @@ def test_the_export_gives_times_in_the_clinics_time_zone(client, clinic_a, staff
     _, *body = csv_rows(client.get("/accounts/audit/export.csv"))
     offsets = {r[0][-6:] for r in body}
     assert offsets <= {"-05:00", "-04:00"}, offsets
+
+
+def test_one_patients_changes_listed_or_exported_are_a_logged_reading_of_the_record(
+    client, clinic_a, staff, make_patient, api_token
+):
+    from anagen.accounts.models import AccessLog
+
+    patient = make_patient(clinic_a, staff["doc"], medical_record_number="A-1")
+    make_patient(clinic_a, staff["doc"], medical_record_number="A-2")
+    client.force_login(staff["admin"])
+    rows(client)  # the whole clinic's trail names no one patient: nothing logged
+    assert not AccessLog.objects.exists()
+    rows(client, mrn="A-1")
+    b"".join(client.get("/accounts/audit/export.csv", {"mrn": "A-1"}).streaming_content)
+    api_get(client, api_token(staff["admin"], clinic_a), "/audit", mrn="A-1")
+    logged = AccessLog.objects.filter(user=staff["admin"]).order_by("pk")
+    assert [(r.patient_id, r.channel, r.path) for r in logged] == [
+        (patient.pk, "web", "/accounts/audit/"),
+        (patient.pk, "web", "/accounts/audit/export.csv"),
+        (patient.pk, "api", "/api/v1/clinic/audit"),
+    ]
+    client.get("/accounts/audit/", {"mrn": "NOPE-1"})  # refused: nothing read
+    assert logged.count() == 3

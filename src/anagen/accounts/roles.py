@@ -59,8 +59,9 @@ PERMISSIONS: dict[str, tuple[frozenset[Role], str]] = {
         "(/accounts/access-log/: every read of a patient record, by person, with the client "
         "address), the clinic's audit trail (/accounts/audit/: every change to its records "
         "and staff, by person, kind or patient; each change opens to its values before and "
-        "after) and the record of de-identified exports (/interop/export/log/: who downloaded "
-        "the analysis table, when, how and from where)",
+        "after; one patient's changes, listed or exported, are a reading of that patient's "
+        "record in its access log) and the record of de-identified exports "
+        "(/interop/export/log/: who downloaded the analysis table, when, how and from where)",
     ),
     # --- consultation and assessment -------------------------------------------------------
     "consultation.view": (

@@ -39,6 +39,7 @@ from anagen.accounts.roles import Role, allowed
 from anagen.accounts.token_lifetime import expiry_state
 from anagen.core.http import ClinicRequest
 from anagen.core.text import spreadsheet_safe
+from anagen.patients.selectors import log_request_access
 
 
 class LoginView(auth_views.LoginView):
@@ -353,6 +354,9 @@ def audit_trail(request: ClinicRequest) -> HttpResponse:
     """Every change to the clinic's records, newest first, 50 to a page."""
     query = audit_query(request.clinic, request.GET)
     entries = query.entries(AUDIT_PAGE) if query.valid else []
+    if query.patient is not None:
+        # One patient's changes, with their reasons, are a reading of that patient's record.
+        log_request_access(request, query.patient)
     older = None
     if len(entries) == AUDIT_PAGE:
         params = request.GET.copy()
@@ -424,6 +428,8 @@ def audit_csv(request: ClinicRequest) -> HttpResponseBase:
         }
         problems = "; ".join(t if n == "__all__" else f"{n}: {t}" for n, t in said.items())
         return HttpResponse(problems, status=400, content_type="text/plain; charset=utf-8")
+    if query.patient is not None:
+        log_request_access(request, query.patient)
 
     # In the clinic's time, as the page shows: the response streams after the middleware
     # has let go of the clinic's zone.

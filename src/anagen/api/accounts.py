@@ -11,6 +11,7 @@ from anagen.accounts.forms import audit_query
 from anagen.api.auth import guard
 from anagen.api.errors import refuse
 from anagen.core.http import ClinicRequest
+from anagen.patients.selectors import log_request_access
 
 AUDIT_API_PAGE_MAX = 500
 
@@ -192,6 +193,8 @@ def audit_trail(request: ClinicRequest, filters: Query[AuditFilter]) -> AuditPag
                 "before out to start from the newest changes."
             ]
         refuse(errors)
+    if query.patient is not None:
+        log_request_access(request, query.patient, channel="api")
     entries = query.entries(filters.limit)
     numbers = selectors.record_numbers(request.clinic, entries)
     full = len(entries) == filters.limit
