@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from anagen.assessment import protocols, scales
-from anagen.core.text import ascii_digits
+from anagen.core.text import MAX_DB_ID, ascii_digits, database_id
 from anagen.monitoring import schedule
 from anagen.treatments import selectors
 
@@ -20,6 +20,14 @@ from anagen.treatments import selectors
 )  # fmt: skip
 def test_ascii_digits_is_what_int_reads(text, expected):
     assert ascii_digits(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("57", 57), (str(MAX_DB_ID), MAX_DB_ID), (str(MAX_DB_ID + 1), None),
+                           ("0", None), ("²", None), ("", None), ("-3", None), ("５７", None)]
+)  # fmt: skip
+def test_a_database_id_is_positive_ascii_digits_within_64_bits(text, expected):
+    assert database_id(text) == expected
 
 
 def test_a_superscript_in_a_typed_stage_is_a_scale_error():

@@ -18,6 +18,7 @@ from simple_history.models import registered_models
 
 from anagen.accounts import services
 from anagen.accounts.models import AccessLog, Clinic, Membership, User
+from anagen.core.text import ascii_digits
 from anagen.patients.models import Patient
 
 KINDS = {"+": "created", "~": "changed", "-": "deleted"}
@@ -42,7 +43,7 @@ def parse_cursor(text: str) -> Cursor | None:
     """The cursor an "Older changes" link carries, or None when it is not one."""
     parts = text.split("|")
     # ASCII digits only: "²" passes str.isdigit() and then int() refuses it.
-    if len(parts) != 3 or not (parts[2].isascii() and parts[2].isdigit()):
+    if len(parts) != 3 or not ascii_digits(parts[2]):
         return None
     if int(parts[2]) > MAX_HISTORY_ID:
         return None  # past the database's integers

@@ -38,7 +38,7 @@ from anagen.accounts.permissions import require_permission
 from anagen.accounts.roles import Role, allowed
 from anagen.accounts.token_lifetime import expiry_state
 from anagen.core.http import ClinicRequest
-from anagen.core.text import spreadsheet_safe
+from anagen.core.text import database_id, spreadsheet_safe
 from anagen.patients.selectors import log_request_access
 
 
@@ -377,11 +377,7 @@ def audit_trail(request: ClinicRequest) -> HttpResponse:
 
 def _id_param(request: ClinicRequest, name: str) -> int | None:
     """A positive database id from the query string, None if absent or unreadable."""
-    raw = request.GET.get(name, "")
-    # ASCII digits only: "²" and "١٢" pass str.isdigit() and then int() refuses them.
-    if not (raw.isascii() and raw.isdigit()):
-        return None
-    return int(raw) if 0 < int(raw) < 2**63 else None
+    return database_id(request.GET.get(name, ""))
 
 
 @require_permission("audit.view")

@@ -20,6 +20,7 @@ from anagen.api.auth import guard
 from anagen.api.pagination import BoundedPagination
 from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
+from anagen.core.text import MAX_DB_ID
 from anagen.patients import selectors as patient_selectors
 from anagen.products import selectors, services
 from anagen.products.models import PRODUCT_NOTICE, CoaSource, Lot, LotStatus, Product
@@ -229,11 +230,11 @@ class LotCorrectionIn(InputSchema):
     quantity_received: int | None = Field(None, ge=1, le=100_000)
     supplier_notes: str | None = Field(None, max_length=5000)
     product_id: int | None = Field(
-        None, ge=1, le=selectors.MAX_DB_ID,
+        None, ge=1, le=MAX_DB_ID,
         description="the right product, while no vial of the lot was given to a patient",
     )  # fmt: skip
     storage_location_id: int | None = Field(
-        None, ge=1, le=selectors.MAX_DB_ID,
+        None, ge=1, le=MAX_DB_ID,
         description="the right storage location, while no vial was given to a patient",
     )  # fmt: skip
     reason: str = Field(
@@ -394,13 +395,13 @@ class LotFilter(Schema):
         "recalled lot is listed as recalled), expiring, expired, expired_on_hand (in use, "
         "with vials left), rejected_on_hand (rejected, with vials left to destroy or return)",
     )
-    product_id: int | None = Field(None, ge=1, le=selectors.MAX_DB_ID)
+    product_id: int | None = Field(None, ge=1, le=MAX_DB_ID)
     q: str = Field("", max_length=100)
 
 
 class UsableFilter(Schema):
     on_date: date | None = None
-    product_id: int | None = Field(None, ge=1, le=selectors.MAX_DB_ID)
+    product_id: int | None = Field(None, ge=1, le=MAX_DB_ID)
 
 
 class ImportOut(Schema):

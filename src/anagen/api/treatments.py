@@ -8,7 +8,8 @@ from anagen.api.auth import guard
 from anagen.api.errors import refuse
 from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
-from anagen.patients.selectors import MAX_DB_ID, get_patient
+from anagen.core.text import MAX_DB_ID
+from anagen.patients.selectors import get_patient
 from anagen.products.models import Lot, VialDraw
 from anagen.treatments import selectors, services
 from anagen.treatments.models import PrpPreparation, TreatmentSession

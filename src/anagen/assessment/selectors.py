@@ -25,8 +25,8 @@ from anagen.assessment.models import (
     ScreeningRuleOverride,
     TreatmentPlan,
 )
+from anagen.core.text import MAX_DB_ID
 from anagen.patients.models import Patient
-from anagen.patients.selectors import MAX_DB_ID
 
 
 def _valid_id(value: Any) -> bool:

@@ -35,6 +35,16 @@ def ascii_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+# Primary keys are 64-bit; larger numbers in a URL or a query would overflow in the database.
+MAX_DB_ID = 2**63 - 1
+
+
+def database_id(text: str) -> int | None:
+    """A positive database id written in ASCII digits (a query parameter, a reference such
+    as "session:57"), None when ``text`` is not one or lies past the database's integers."""
+    return int(text) if ascii_digits(text) and 0 < int(text) <= MAX_DB_ID else None
+
+
 def contains_nul(value: object) -> bool:
     """True when a string, or any key or value inside decoded JSON, holds a NUL character.
 

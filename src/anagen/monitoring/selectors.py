@@ -31,7 +31,7 @@ from anagen.assessment.models import (
     Screening,
     TreatmentPlan,
 )
-from anagen.core.text import round_half_up, signed_grade
+from anagen.core.text import MAX_DB_ID, round_half_up, signed_grade
 from anagen.monitoring import decision, schedule
 from anagen.monitoring.models import (
     VIEWS,
@@ -48,7 +48,7 @@ from anagen.monitoring.models import (
 from anagen.monitoring.session_link import SessionUse
 from anagen.outcomes.sources import same_source_pair
 from anagen.patients.models import Patient
-from anagen.patients.selectors import MAX_DB_ID, get_patient
+from anagen.patients.selectors import get_patient
 from anagen.treatments import scalp_zones
 from anagen.treatments import selectors as treatment_selectors
 from anagen.treatments.models import Modality, TreatmentSession

@@ -15,11 +15,8 @@ from anagen.accounts.models import AccessLog, Clinic, User
 from anagen.accounts.selectors import field_label, names_for, shown_value
 from anagen.core.checks import is_phone
 from anagen.core.http import ClinicRequest, client_ip
-from anagen.core.text import search_key
+from anagen.core.text import MAX_DB_ID, search_key
 from anagen.patients.models import Patient
-
-# Primary keys are 64-bit; larger numbers in a URL would overflow in the database.
-MAX_DB_ID = 2**63 - 1
 
 
 def patients_of(clinic: Clinic, *, include_voided: bool = False) -> QuerySet[Patient]:

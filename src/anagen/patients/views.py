@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from anagen.accounts.permissions import can, require_permission
 from anagen.core.http import ClinicRequest, query_without_page
+from anagen.core.text import database_id
 from anagen.patients import selectors, services
 from anagen.patients.forms import PatientForm, PatientSearchForm, RestoreForm, VoidForm
 from anagen.patients.models import Patient
@@ -77,11 +78,7 @@ ACCESS_LOG_PAGE = 50
 
 def _id_param(request: ClinicRequest, name: str) -> int | None:
     """A positive database id from the query string, None if absent or unreadable."""
-    raw = request.GET.get(name, "")
-    # ASCII digits only: "²" and "١٢" pass str.isdigit() and then int() refuses them.
-    if not (raw.isascii() and raw.isdigit()):
-        return None
-    return int(raw) if 0 < int(raw) <= selectors.MAX_DB_ID else None
+    return database_id(request.GET.get(name, ""))
 
 
 def _access_log_context(request: ClinicRequest, patient: Patient) -> dict[str, Any]:

@@ -17,7 +17,13 @@ from django.utils.text import slugify
 
 from anagen.accounts.models import Clinic
 from anagen.core.http import ClinicRequest
-from anagen.core.text import ascii_digits, phone_cell, printed_code, spreadsheet_safe
+from anagen.core.text import (
+    MAX_DB_ID,
+    database_id,
+    phone_cell,
+    printed_code,
+    spreadsheet_safe,
+)
 from anagen.patients.models import Patient
 from anagen.patients.selectors import log_listed_access
 from anagen.products.models import (
@@ -37,8 +43,6 @@ from anagen.products.models import (
     expiring_lots,
 )
 from anagen.products.numbers import split_in_proportion
-
-MAX_DB_ID = 2**63 - 1
 
 
 def _get(qs: QuerySet, object_id: Any, label: str) -> Any:
@@ -303,8 +307,7 @@ def session_pk(ref: str) -> int | None:
     """The treatment session a draw was made for ("session:57" → 57), or None."""
     if not ref.startswith(SESSION_REF_PREFIX):
         return None
-    number = ref.removeprefix(SESSION_REF_PREFIX)
-    return int(number) if ascii_digits(number) and int(number) <= MAX_DB_ID else None
+    return database_id(ref.removeprefix(SESSION_REF_PREFIX))
 
 
 def draw_doses(draws: list[VialDraw]) -> dict[int, Decimal | None]:

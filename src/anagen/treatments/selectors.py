@@ -11,9 +11,8 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from anagen.accounts.models import Clinic
-from anagen.core.text import ascii_digits
+from anagen.core.text import MAX_DB_ID, ascii_digits
 from anagen.patients.models import Patient
-from anagen.patients.selectors import MAX_DB_ID
 from anagen.products.models import Lot, VialDraw
 from anagen.products.selectors import SESSION_REF_PREFIX
 from anagen.treatments.models import Modality, TreatmentSession
