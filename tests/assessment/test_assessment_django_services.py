@@ -202,6 +202,37 @@ class TestScreening:
             "override may lift: this plan cannot be accepted while it holds."
         ]
 
+    def test_an_override_written_before_its_rule_was_locked_lifts_nothing(
+        self, client, woman, clinician
+    ):
+        """An override stored by an earlier release, when the pregnancy rule was not yet
+        locked, went on lifting the BLOCK: plans, the session check and the page took it."""
+        from anagen.assessment.models import ScreeningOverride
+        from anagen.treatments.services import screening_status
+
+        services.record_history(woman, clinician, healthy_history(pregnant=True, lactating=False))
+        scr = Screening.objects.get()
+        ScreeningOverride.objects.create(  # as the earlier release stored it
+            clinic=woman.clinic, screening=scr, modality="exosome",
+            rule_ids=["EXO-PREGNANCY"], reason="Patient insists; discussed.",
+            overridden_by=clinician,
+        )  # fmt: skip
+        assert services.standing_overrides(scr) == {}
+        status = screening_status(woman, "exosome", TODAY)
+        assert not status.ok and "locked rule EXO-PREGNANCY cannot be overridden" in status.message
+        assert errors_of(
+            services.override_block, scr, clinician, "exosome", "Patient insists; discussed."
+        )["modality"][0].startswith("The BLOCK of exosome / EV injections comes from locked rule")
+        services.record_exam(woman, clinician, {"ludwig": "I"})
+        services.record_diagnosis(woman, clinician, {"condition": "aga_female"})
+        [proposal] = [p for p in services.proposals(woman)[0] if p.key == "exosome"]
+        assert proposal.overridden_modalities == []
+        assert proposal.blocked_modalities == proposal.locked_modalities == ["exosome"]
+        client.force_login(clinician)
+        page = unescape(client.get(f"/consultation/{woman.pk}/").content.decode())
+        assert "No longer lifts the BLOCK:</strong> its rule is now locked" in page
+        assert "BLOCK overridden" not in page
+
 
 def test_a_voided_patient_takes_no_new_history_exam_or_diagnosis(man, clinician):
     patients.void_patient(man, clinician, "Registered twice by mistake.")

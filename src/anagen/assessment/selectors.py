@@ -216,7 +216,7 @@ class Consultation:
     def blocked_modalities(self) -> list[str]:
         if self.screening is None:
             return []
-        overridden = {o.modality for o in self.screening.overrides.all()}
+        overridden = services.standing_overrides(self.screening)
         return [
             m
             for m, r in self.screening.modality_results()

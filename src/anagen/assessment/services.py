@@ -494,6 +494,17 @@ def locked_block_rules(screening_row: Screening, modality: str) -> list[str]:
     return screening.locked_rule_ids(screening.load_default_ruleset(), blocking)
 
 
+def standing_overrides(screening_row: Screening) -> dict[str, ScreeningOverride]:
+    """The screening's BLOCK overrides that lift their BLOCK, by modality. An override stored
+    before its rule was locked (an earlier release of the shipped rules) lifts nothing now:
+    the lock forbids what one patient's override would do, whenever it was written."""
+    return {
+        o.modality: o
+        for o in screening_row.overrides.select_related("overridden_by")
+        if not locked_block_rules(screening_row, o.modality)
+    }
+
+
 def override_block(
     screening_row: Screening, user: User, modality: str, reason: str
 ) -> ScreeningOverride:
@@ -506,21 +517,20 @@ def override_block(
     elif screening_row.outcome(modality) != "BLOCK":
         what = in_sentence(MODALITY_LABELS.get(modality, modality))
         _add(errors, "modality", f"This screening does not BLOCK {what}.")
+    elif locked := locked_block_rules(screening_row, modality):
+        # The lock is what the clinic may not weaken; one patient's override would. (Asked
+        # before "already overridden": an override written before the lock lifts nothing.)
+        what = in_sentence(MODALITY_LABELS.get(modality, modality))
+        _add(
+            errors,
+            "modality",
+            f"The BLOCK of {what} comes from locked rule {', '.join(locked)}, which no "
+            "override may lift: treat or rule out the cause, record the history again "
+            "and screen again.",
+        )
     elif ScreeningOverride.objects.filter(screening=screening_row, modality=modality).exists():
         what = in_sentence(MODALITY_LABELS.get(modality, modality))
         _add(errors, "modality", f"The BLOCK of {what} is already overridden.")
-    else:
-        what = in_sentence(MODALITY_LABELS.get(modality, modality))
-        locked = locked_block_rules(screening_row, modality)
-        if locked:
-            # The lock is what the clinic may not weaken; one patient's override would.
-            _add(
-                errors,
-                "modality",
-                f"The BLOCK of {what} comes from locked rule {', '.join(locked)}, which no "
-                "override may lift: treat or rule out the cause, record the history again "
-                "and screen again.",
-            )
     if len(reason) < MIN_REASON_CHARS:
         _add(errors, "reason", f"Write the clinical reason (at least {MIN_REASON_CHARS} chars).")
     latest = Screening.objects.filter(patient=screening_row.patient).order_by("-created_at", "-id")
@@ -1329,7 +1339,7 @@ def proposals(patient: Patient) -> tuple[list[Proposal], list[str]]:
     if missing:
         return [], missing
     assert scr is not None and dx is not None  # else something is missing
-    overridden = set(scr.overrides.values_list("modality", flat=True))
+    overridden = set(standing_overrides(scr))
     out = []
     for p in protocols.propose_plans(
         dx.condition,
@@ -1539,8 +1549,9 @@ def accept_plan(patient: Patient, user: User, data: dict[str, Any]) -> Treatment
     scr = Screening.objects.filter(patient=patient).order_by("-created_at", "-id").first()
     assert chosen is not None and scr is not None  # proposals() found both, else an error
     flags = list(chosen.flags)
+    standing = standing_overrides(scr)
     for m in chosen.overridden_modalities:
-        ov = scr.overrides.get(modality=m)
+        ov = standing[m]
         flags.append(
             f"{MODALITY_LABELS.get(m, m)}: BLOCK overridden by {ov.overridden_by.username}: "
             f"{ov.reason}"

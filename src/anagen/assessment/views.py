@@ -121,6 +121,7 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
     screening_rows = []
     if c.screening is not None:
         overrides = {o.modality: o for o in c.screening.overrides.all()}
+        standing = services.standing_overrides(c.screening)
         for m, r in c.screening.modality_results():
             screening_rows.append(
                 {
@@ -129,6 +130,8 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
                     "outcome": r["outcome"],
                     "findings": r["findings"],
                     "override": overrides.get(m),
+                    # Written before its rule was locked: shown, but it lifts nothing.
+                    "override_lapsed": m in overrides and m not in standing,
                 }
             )
     return {

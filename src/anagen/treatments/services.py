@@ -165,10 +165,10 @@ def screening_status(patient: Any, modality: str, on_date: date) -> ScreeningSta
         if f["outcome"] in ("WARN", "REFER")
     )
     if outcome == "BLOCK":
-        override = latest.overrides.filter(modality=modality).first()
-        if override is None:
-            from anagen.assessment import services as assessment
+        from anagen.assessment import services as assessment
 
+        override = assessment.standing_overrides(latest).get(modality)
+        if override is None:
             # A locked BLOCK cannot be overridden: the checklist must not ask for it.
             locked = assessment.locked_block_rules(latest, modality)
             return ScreeningStatus(

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from anagen.assessment import selectors
+from anagen.assessment import selectors, services
 from anagen.assessment.labels import describe_answer, modality_label
 from anagen.patients.models import Patient
 
@@ -19,7 +19,7 @@ def consultation_panel(patient: Patient) -> dict[str, Any]:
     c = selectors.consultation(patient)
     outcomes = []
     if c.screening is not None:
-        overridden = {o.modality for o in c.screening.overrides.all()}
+        overridden = services.standing_overrides(c.screening)
         for m, r in c.screening.modality_results():
             label = "BLOCK overridden" if r["outcome"] == "BLOCK" and m in overridden else ""
             outcomes.append((modality_label(m), label or r["outcome"]))
