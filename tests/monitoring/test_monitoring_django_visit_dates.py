@@ -221,3 +221,39 @@ def test_a_visit_before_2000_is_a_typing_slip(clinician, patient):
         )
     assert err.value.errors["visit_date"] == ["Check the year: visits from 2000 on."]
     assert not Visit.objects.filter(patient=patient).exists()
+
+
+# --- a visit recorded late, from an earlier appointment ------------------------------------
+
+
+def test_a_late_visit_stands_for_the_planned_appointment_nearest_its_date(
+    clinician, patient, older_course
+):
+    # Week 4 was missed; the patient came at week 12 and the visit was recorded from the
+    # overdue week-4 appointment (the agenda lists it first).
+    week4 = older_course.visits.get(week=4)
+    week12 = older_course.visits.get(week=12)
+    visit = services.record_visit(
+        patient, clinician, {"visit_date": week12.due_date, "density_per_cm2": 140},
+        scheduled_visit=week4,
+    )  # fmt: skip
+    week4.refresh_from_db()
+    week12.refresh_from_db()
+    assert visit.scheduled_visit == week12 and week12.status == ScheduledVisit.Status.DONE
+    assert week4.status == ScheduledVisit.Status.PLANNED  # not measured: still to be closed
+    reason = visit.history.first().history_change_reason
+    assert "stands for “Week 12 follow-up”" in reason and "Week 4 follow-up, before" in reason
+
+
+def test_a_visit_a_little_late_still_stands_for_its_own_appointment(
+    clinician, patient, older_course
+):
+    week4 = older_course.visits.get(week=4)
+    visit = services.record_visit(
+        patient, clinician,
+        {"visit_date": week4.due_date + timedelta(days=8), "density_per_cm2": 140},
+        scheduled_visit=week4,
+    )  # fmt: skip
+    week4.refresh_from_db()
+    assert visit.scheduled_visit == week4 and week4.status == ScheduledVisit.Status.DONE
+    assert "stands for" not in visit.history.first().history_change_reason

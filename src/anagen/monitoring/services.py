@@ -1060,6 +1060,38 @@ def _early_for_appointment(
     return f"this visit stands for {what}, {early} days early."
 
 
+def _nearer_appointment(sv: ScheduledVisit, on: date | None) -> ScheduledVisit | None:
+    """A later planned appointment of the patient that a visit recorded late for ``sv`` is
+    nearer to, and could stand for without a question (within its early window): the visit
+    measures that time point. A week-12 visit recorded from the overdue week-4 appointment
+    marked week 4 done, which was never measured, and left week 12 planned, then overdue
+    and missed at the course's end, although it was measured."""
+    if on is None or on <= sv.due_date or sv.kind == ScheduledVisit.Kind.BASELINE:
+        return None
+    late = (on - sv.due_date).days
+    later = (
+        ScheduledVisit.objects.filter(
+            patient_id=sv.patient_id,
+            due_date__gt=sv.due_date,
+            status=ScheduledVisit.Status.PLANNED,
+            voided_at__isnull=True,
+        )
+        .exclude(kind=ScheduledVisit.Kind.BASELINE)
+        .select_related("plan")
+    )
+    best = None
+    for other in later:
+        start = other.plan.first_session_date if other.plan is not None else None
+        gap = abs((other.due_date - on).days)
+        if (other.due_date - on).days > schedule.early_window_days(start, other.due_date):
+            continue
+        if start is not None and on < start:  # not a visit of a course not yet begun
+            continue
+        if gap < late and (best is None or gap < abs((best.due_date - on).days)):
+            best = other
+    return best
+
+
 def record_visit(
     patient: Patient,
     user: User,
@@ -1131,7 +1163,18 @@ def record_visit(
                 "record a baseline visit instead.",
             )
     early_note = ""
+    stands_for = ""
     if scheduled_visit is not None and "scheduled_visit" not in err and "visit_date" not in err:
+        nearer = _nearer_appointment(scheduled_visit, visit_values.get("visit_date"))
+        if nearer is not None:
+            # The visit stands for the appointment nearest its date; the one it was recorded
+            # from stays planned (overdue: recorded later or marked missed).
+            stands_for = (
+                f"stands for “{nearer.label}” (due {long_date(nearer.due_date)}), the planned "
+                f"visit nearest its date, not “{scheduled_visit.label}” (due "
+                f"{long_date(scheduled_visit.due_date)}), which stays planned"
+            )
+            scheduled_visit = nearer
         early_note = _early_for_appointment(
             scheduled_visit, visit_values.get("visit_date"), data.get("confirm_early") is True, err
         )
@@ -1177,6 +1220,8 @@ def record_visit(
             visit.scheduled_visit = sv
             sv.status = ScheduledVisit.Status.DONE
             save_with_history(sv, user, "visit recorded")
+            if stands_for:
+                reason = f"{reason}; {stands_for}"
         save_with_history(visit, user, reason)
         if _has_measurement(measurement_values):
             measurement = Measurement(
