@@ -429,3 +429,18 @@ def test_a_moved_appointment_says_so_on_a_phone_too(client, front_desk, patient)
     agenda = client.get("/monitoring/agenda/?view=list").content.decode()
     narrow = agenda.split('<span class="show-narrow">Consultation: first')[1].split("</td>")[0]
     assert "(moved)" in narrow
+
+
+def test_a_visit_recorded_meanwhile_is_not_moved(front_desk, nurse, patient):
+    # The front desk opened "Reschedule" before the nurse recorded the visit that kept it.
+    booked = services.add_scheduled_visit(patient, front_desk, due_date=TODAY)
+    services.record_visit(
+        patient, nurse, {"visit_date": TODAY, "notes": "Review"}, scheduled_visit=booked
+    )
+    with pytest.raises(services.MonitoringError) as exc:  # ``booked`` still reads planned
+        services.reschedule_visit(
+            booked, front_desk, new_date=TODAY + timedelta(days=7), reason="patient asked"
+        )
+    assert "changed meanwhile (now done" in exc.value.errors["__all__"][0]
+    kept = ScheduledVisit.objects.get(pk=booked.pk)
+    assert (kept.status, kept.due_date, kept.reschedule_count) == ("done", TODAY, 0)

@@ -483,6 +483,13 @@ def reschedule_visit(
     assert new is not None  # required: an error was added otherwise
     with transaction.atomic():
         fresh = ScheduledVisit.objects.select_for_update().get(pk=scheduled.pk)
+        if fresh.status != ScheduledVisit.Status.PLANNED or fresh.is_voided:
+            # Its visit recorded (or it was closed or voided) since the form was read: the
+            # checks above were of the old state, and a visit that took place is not moved.
+            state = "voided" if fresh.is_voided else fresh.get_status_display().lower()
+            raise MonitoringError(
+                {"__all__": [f"The visit changed meanwhile (now {state}); look at it again."]}
+            )
         previous, later = _course_neighbours(fresh)
         # A later visit already past its date is overdue itself: it is rebooked or marked
         # missed in turn, and does not hold this one back.
