@@ -402,3 +402,20 @@ def test_schedule_page_offers_no_new_course_while_one_is_open(
     client.force_login(clinician)
     page = client.get(f"/monitoring/{patient.pk}/schedule/new/").content.decode()
     assert "Create schedule" in page
+
+
+def test_voiding_a_visit_of_an_ended_course_closes_its_appointment_not_plans_it(
+    course, patient, clinician
+):
+    week4 = course.visits.get(week=4)  # due two weeks ago
+    wrong = services.record_visit(
+        patient, clinician, {"visit_date": week4.due_date, "notes": "typo"}, scheduled_visit=week4
+    )
+    services.end_course(course, clinician, "patient stopped treatment")
+    services.void_record(wrong, clinician, "entered at the wrong patient")
+    week4.refresh_from_db()
+    # Ending the course stopped the treatment: the appointment is not asked for again.
+    assert week4.status == MISSED
+    assert "course ended" in week4.history.first().history_change_reason
+    assert selectors.open_course(patient) is None
+    assert week4 not in selectors.overdue(patient.clinic)

@@ -1575,8 +1575,24 @@ def void_record(
             fresh.scheduled_visit = None
         save_with_history(fresh, user, f"voided: {reason}")
         if reopened is not None and reopened.status == ScheduledVisit.Status.DONE:
-            reopened.status = ScheduledVisit.Status.PLANNED
-            save_with_history(reopened, user, f"planned again: its visit was voided ({reason})")
+            ended = (
+                reopened.plan_id is not None
+                and FollowUpPlan.objects.filter(
+                    pk=reopened.plan_id, ended_on__isnull=False
+                ).exists()
+            )
+            if ended:
+                # Its course was ended (the treatment stopped): not asked for again, closed
+                # as ending the course closes a visit still planned.
+                past = reopened.due_date < timezone.localdate()
+                reopened.status = (
+                    ScheduledVisit.Status.MISSED if past else ScheduledVisit.Status.CANCELLED
+                )
+                note = f"{reopened.status} (course ended): its visit was voided ({reason})"
+            else:
+                reopened.status = ScheduledVisit.Status.PLANNED
+                note = f"planned again: its visit was voided ({reason})"
+            save_with_history(reopened, user, note)
         if isinstance(fresh, Photo) and fresh.kind == Photo.Kind.TRICHOSCOPY:
             # Its analysis numbers must leave the visit too; in the same transaction, so a
             # failure there keeps the photo unvoided rather than half done.
