@@ -257,3 +257,18 @@ def test_a_visit_a_little_late_still_stands_for_its_own_appointment(
     week4.refresh_from_db()
     assert visit.scheduled_visit == week4 and week4.status == ScheduledVisit.Status.DONE
     assert "stands for" not in visit.history.first().history_change_reason
+
+
+def test_page_says_which_appointment_a_late_visit_stands_for(
+    client, clinician, patient, older_course
+):
+    week4 = older_course.visits.get(week=4)
+    week12 = older_course.visits.get(week=12)
+    client.force_login(clinician)
+    url = f"/monitoring/{patient.pk}/visits/new/?scheduled={week4.pk}"
+    data = {"scheduled": week4.pk, "visit_date": week12.due_date.isoformat(),
+            "density_per_cm2": "150", "pull_test": "not_done"}  # fmt: skip
+    saved = client.post(url, data, follow=True)
+    page = saved.content.decode()
+    assert "It stands for “Week 12 follow-up”" in page
+    assert "“Week 4 follow-up, before session 2” stays planned" in page

@@ -618,6 +618,16 @@ def visit_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
             else:
                 photos.saved()
                 messages.success(request, "Visit recorded.")
+                if appointment is not None and visit.scheduled_visit_id != appointment.pk:
+                    # Recorded late from an earlier appointment: say which one it stands for,
+                    # and that the one chosen is still to be closed.
+                    kept = visit.scheduled_visit
+                    messages.info(
+                        request,
+                        f"It stands for “{kept.label if kept else ''}”, the planned visit "
+                        f"nearest its date; “{appointment.label}” stays planned (mark it "
+                        "missed if it did not take place).",
+                    )
                 return redirect("monitoring:visit_detail", patient_id=patient.pk, visit_id=visit.pk)
     # A browser cannot refill a file input: the photos that passed their checks are held for
     # the next try, and any that did not are named, so the visit is not saved without them.
