@@ -272,3 +272,21 @@ def test_page_says_which_appointment_a_late_visit_stands_for(
     page = saved.content.decode()
     assert "It stands for “Week 12 follow-up”" in page
     assert "“Week 4 follow-up, before session 2” stays planned" in page
+
+
+def test_a_visit_days_late_keeps_its_appointment_when_the_next_is_still_to_come(clinician, patient):
+    # Weekly sessions: week 12 (before session 13) was due 5 days ago, the visit before
+    # session 14 is due in 2 days, and a consultation is booked for tomorrow.
+    plan = services.create_follow_up_plan(
+        patient, clinician, first_session_date=TODAY - timedelta(weeks=12, days=5),
+        sessions_planned=14, interval_weeks=1, follow_up_weeks=[12],
+    )  # fmt: skip
+    week12 = plan.visits.get(week=12)
+    assert plan.visits.get(session_number=14).due_date == TODAY + timedelta(days=2)
+    services.add_scheduled_visit(
+        patient, clinician, due_date=TODAY + timedelta(days=1), label="Consultation"
+    )
+    visit = services.record_visit(
+        patient, clinician, {"visit_date": TODAY, "density_per_cm2": 140}, scheduled_visit=week12
+    )
+    assert visit.scheduled_visit == week12

@@ -1072,10 +1072,15 @@ def _nearer_appointment(sv: ScheduledVisit, on: date | None) -> ScheduledVisit |
     nearer to, and could stand for without a question (within its early window): the visit
     measures that time point. A week-12 visit recorded from the overdue week-4 appointment
     marked week 4 done, which was never measured, and left week 12 planned, then overdue
-    and missed at the course's end, although it was measured."""
-    if on is None or on <= sv.due_date or sv.kind == ScheduledVisit.Kind.BASELINE:
+    and missed at the course's end, although it was measured. Only course visits: a visit
+    a few days late, within its own window, keeps its appointment unless the later one is
+    due by then (a session or a consultation booked for tomorrow does not take it)."""
+    unmatched = (ScheduledVisit.Kind.BASELINE, ScheduledVisit.Kind.EXTRA)
+    if on is None or on <= sv.due_date or sv.kind in unmatched:
         return None
     late = (on - sv.due_date).days
+    own_start = sv.plan.first_session_date if sv.plan is not None else None
+    within_own = late <= schedule.early_window_days(own_start, sv.due_date)
     later = (
         ScheduledVisit.objects.filter(
             patient_id=sv.patient_id,
@@ -1083,7 +1088,7 @@ def _nearer_appointment(sv: ScheduledVisit, on: date | None) -> ScheduledVisit |
             status=ScheduledVisit.Status.PLANNED,
             voided_at__isnull=True,
         )
-        .exclude(kind=ScheduledVisit.Kind.BASELINE)
+        .exclude(kind__in=unmatched)
         .select_related("plan")
     )
     best = None
@@ -1093,6 +1098,8 @@ def _nearer_appointment(sv: ScheduledVisit, on: date | None) -> ScheduledVisit |
         if (other.due_date - on).days > schedule.early_window_days(start, other.due_date):
             continue
         if start is not None and on < start:  # not a visit of a course not yet begun
+            continue
+        if within_own and on < other.due_date:
             continue
         if gap < late and (best is None or gap < abs((best.due_date - on).days)):
             best = other
