@@ -310,3 +310,23 @@ def test_transparency_is_stored_composited_onto_white_as_the_analysis_reads_it()
     assert (shown[150:, :200] == 255).all()  # hidden pixels white, not their colours
     np.testing.assert_array_equal(shown[:, 200:], colours[:, 200:])
     np.testing.assert_array_equal(shown, load_image(buf.getvalue()))  # the engine agrees
+
+
+def test_a_phone_jpeg_with_a_second_picture_is_stored_as_the_jpeg_photo_it_is():
+    """Multi-Picture Format (Pillow's "MPO"): a camera or phone JPEG that carries a second
+    picture (a depth map, a preview) after the photo. It is a JPEG: stored as one, the first
+    picture only, without the metadata; it was refused as "MPO files are not accepted"."""
+    photo = Image.new("RGB", (320, 240), (150, 90, 60))
+    photo.paste((20, 10, 5), (100, 60, 140, 200))
+    out = io.BytesIO()
+    photo.save(
+        out, format="MPO", save_all=True, append_images=[Image.new("RGB", (160, 120), (0, 0, 0))]
+    )
+    data = out.getvalue()
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    clean = uploads.clean_image(io.BytesIO(data))
+    stored = Image.open(io.BytesIO(clean.content))
+    assert clean.extension == "jpg" and stored.format == "JPEG"
+    assert (clean.width_px, clean.height_px) == stored.size == (320, 240)
+    assert getattr(stored, "n_frames", 1) == 1
+    assert np.array_equal(_pixels(clean.content), _pixels(data))

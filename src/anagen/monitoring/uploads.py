@@ -92,7 +92,10 @@ def clean_image(
             # Pillow warns (not raises) for images a bit over its pixel limit: refuse them too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img: Image.Image = Image.open(io.BytesIO(data))
-            fmt = img.format
+            # A phone's JPEG with a second picture after the first (Multi-Picture Format:
+            # depth map, preview) is opened as "MPO": it is a JPEG, of which the first
+            # picture is the photo (what follows the first image's end is not stored).
+            fmt = "JPEG" if img.format == "MPO" else img.format
             if fmt not in ACCEPTED_FORMATS:
                 raise UploadError(
                     f"{fmt or 'This'} files are not accepted; upload a JPEG or PNG photo."
