@@ -626,6 +626,8 @@ def test_unusable_stored_images_fail_with_a_clear_message(analysed, monkeypatch)
         {"op": "add", "x1": "a", "y1": 1, "x2": 3, "y2": 4},
         {"op": "set_diameter", "hair_id": 1, "diameter_um": 900},
         {"op": "split", "hair_id": 1, "n": 9},
+        # A diameter sent as 0 is out of range like any other, not the default of one left out.
+        {"op": "add", "centreline_px": [[100, 120], [160, 200]], "diameter_um": 0},
     ],
 )
 def test_malformed_edits_are_400s(client, analysed, patient, api_token, nurse, clinic_a, edit):

@@ -751,8 +751,9 @@ def _edit_from(data: Mapping[str, Any]) -> dict[str, Any]:
         raise ImagingError({"centreline_px": ["Give 2-200 points inside the image."]})
     if math.hypot(pts[-1][0] - pts[0][0], pts[-1][1] - pts[0][1]) < 1:
         raise ImagingError({"centreline_px": ["The base and the tip are the same point."]})
-    d = _float(data.get("diameter_um") or 60, "diameter_um", 5, 200, "µm")
-    return {"op": "add", "centreline_px": pts, "diameter_um": d}
+    # Only a diameter left out is the default: a 0 sent as a number was taken as 60 µm.
+    d = _float(data.get("diameter_um"), "diameter_um", 5, 200, "µm")
+    return {"op": "add", "centreline_px": pts, "diameter_um": 60.0 if d is None else d}
 
 
 def _id_list(ids: list[int]) -> str:
