@@ -305,6 +305,24 @@ def test_analyze_refuses_an_overlay_path_that_is_the_input(
     assert f.read_bytes() == path.read_bytes()
 
 
+def test_analyze_refuses_an_overlay_path_it_cannot_write_before_analysing(
+    image_file, tmp_path, monkeypatch, capsys
+):
+    """An overlay path under a file, or naming a folder, was found out only after the
+    analysis (minutes on a large image), with the result not printed."""
+    path, _ = image_file
+    _no_analysis(monkeypatch)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    folder = tmp_path / "looks-like.png"
+    folder.mkdir()
+    for out, needle in ((blocker / "o.png", "cannot write"), (folder, "is a folder")):
+        assert cli.main(["analyze", str(path), "--um-per-px", "5", "--overlay", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --overlay" if needle == "is a folder" else "error: cannot")
+        assert needle in err and len(err.strip().splitlines()) == 1
+
+
 def test_analyze_refuses_an_overlay_named_other_than_png(image_file, tmp_path, monkeypatch, capsys):
     """--overlay out.jpg wrote PNG data under a .jpg name (review)."""
     path, _ = image_file

@@ -183,6 +183,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
                 f"--overlay {args.overlay}: the overlay is written as PNG; name it *.png"
             )
         _refuse_overwriting(Path(args.overlay), [Path(args.file)], "--overlay")
+        # Where the overlay goes is checked before the analysis, not after it.
+        _writable(Path(args.overlay), "--overlay")
     img = load_image(args.file)
     a = analyze(img, _scale(args, img.shape[1]), terminal_cutoff_um=args.cutoff)
     if args.overlay:
