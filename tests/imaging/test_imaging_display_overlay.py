@@ -81,3 +81,12 @@ def test_a_number_goes_where_no_hair_is_drawn_over_it():
     assert not inside.any(), box
     (first,) = label_boxes([base], [(22.0, 16.0)], (960, 720), gap=6)
     assert first != box  # without the hair the first place tried is taken
+
+
+def test_a_long_narrow_image_is_reduced_no_further_than_the_overlay_can_be_drawn():
+    """A 200 × 4000 px image (accepted at upload: 128-8000 px a side) was reduced to 80 ×
+    1600 px for the screen, under the 128 px a side the engine draws on: no overlay at all."""
+    image = np.full((4000, 200, 3), 90, np.uint8)
+    analysis = _analysis([(1, [[100, 500], [100, 900]])], (4000, 200))
+    im = display_overlay(image, analysis)
+    assert im.size == (128, 2560)

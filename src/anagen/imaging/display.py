@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from anagen.imaging.engine import Analysis, render_overlay
+from anagen.imaging.engine.io import MIN_SIDE
 from anagen.imaging.engine.overlay import hair_colour
 
 # Small images are enlarged until their longer side is at least this (a whole factor).
@@ -161,6 +162,10 @@ def display_overlay(
     """The overlay of ``analysis`` on ``image`` (H, W, 3 uint8) at a size fit for the screen."""
     height, width = image.shape[:2]
     s = display_scale(width, height, min_side, max_side)
+    if s < 1.0:
+        # A long narrow image is reduced no further than the engine draws on (MIN_SIDE a
+        # side): a 200 × 4000 px upload gave no overlay at all ("image file missing").
+        s = min(1.0, max(s, MIN_SIDE / min(width, height)))
     im = Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
     if s != 1.0:
         size = (max(1, round(width * s)), max(1, round(height * s)))
