@@ -176,3 +176,22 @@ def test_coerce_rejects_unusable_arrays(arr):
 def test_a_folder_is_an_input_error_pointing_to_batch(tmp_path):
     with pytest.raises(ImageInputError, match="a folder, not an image .*image batch"):
         load_image(tmp_path)
+
+
+def test_a_large_file_that_is_no_image_is_refused_without_being_read_into_memory(tmp_path):
+    """A video or disk image named by mistake was read whole (gigabytes) before its header
+    was looked at; only what Pillow needs to recognise (or refuse) a file is read."""
+    import tracemalloc
+
+    f = tmp_path / "holiday.mp4"
+    with f.open("wb") as fh:
+        fh.write(b"\x00\x00\x00\x18ftypmp42")
+        fh.truncate(300 * 1024 * 1024)  # sparse: no disk space used
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageInputError, match="not a recognised image file"):
+            load_image(f)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 1024 * 1024

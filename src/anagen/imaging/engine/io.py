@@ -22,6 +22,7 @@ import io
 import os
 import warnings
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -65,10 +66,16 @@ def load_image(source: str | os.PathLike[str] | bytes | bytearray) -> np.ndarray
                 )
             if not path.is_file():
                 raise ImageInputError(f"{path}: no such file")
-            fh = io.BytesIO(path.read_bytes())
-            name = str(path)
+            # Read by Pillow as it decodes, not whole first: a video or disk image named by
+            # mistake was read into memory (gigabytes) before its header was looked at.
+            with path.open("rb") as f:
+                return _decode(f, str(path))
     except OSError as exc:
         raise ImageInputError(f"cannot read {source!r}: {exc.strerror or exc}") from exc
+    return _decode(fh, name)
+
+
+def _decode(fh: IO[bytes], name: str) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             # Pillow warns before its own bomb error; we check the size ourselves.
