@@ -182,3 +182,16 @@ def test_an_expired_or_expiring_token_can_be_revoked(client, clinic_a, make_user
     assert "Token revoked." in response.content.decode()
     token.refresh_from_db()
     assert token.revoked_at == NOW + timedelta(days=31 if name == "expired" else 25)
+
+
+@pytest.mark.parametrize("name", ["lab\x1b[2J import", "lab import\u202e", "lab\timport\x00"])
+def test_a_token_name_with_control_characters_is_refused_and_no_token_is_made(
+    client, clinic_a, make_user, name
+):
+    """The name is shown in the token list and the audit trail, where an escape sequence or a
+    right-to-left override disguises it; a NUL was a 500 on PostgreSQL."""
+    client.force_login(make_user(Role.CLINICIAN, clinic_a))
+    response = client.post("/accounts/tokens/", {"name": name, "lifetime_days": "90"})
+    assert response.status_code in (200, 400)
+    assert response.context["form"].errors["name"]
+    assert not ApiToken.objects.exists()

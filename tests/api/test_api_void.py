@@ -101,6 +101,48 @@ def test_a_nul_character_in_the_reason_is_a_400(client, clinic_a, clinician, vis
     assert not m.is_voided
 
 
+@pytest.mark.parametrize(
+    ("reason", "codes"),
+    [("wrong \x1b[31mpatient", "U+001B"), ("wrong patient\x07", "U+0007"),
+     ("patient 1234\u202e", "U+202E")],
+)  # fmt: skip
+def test_control_characters_in_the_reason_are_a_400_naming_it_and_nothing_is_voided(
+    client, clinic_a, clinician, visit, api_token, reason, codes
+):
+    """An escape sequence or a right-to-left override was stored verbatim (200) and shown so
+    in the audit trail and CSV exports."""
+    m = visit.measurements.get()
+    response = post(client, url("measurements", m), {"reason": reason}, clinician, clinic_a,
+                    api_token)  # fmt: skip
+    assert response.status_code == 400, response.content
+    assert response.json() == {
+        "detail": f"reason: Remove the control or invisible character(s) {codes}."
+    }
+    m.refresh_from_db()
+    assert not m.is_voided
+
+
+def test_a_reason_over_several_lines_with_tabs_is_kept(
+    client, clinic_a, clinician, visit, api_token
+):
+    m = visit.measurements.get()
+    reason = "wrong patient:\n\tsee the front desk log"
+    response = post(client, url("measurements", m), {"reason": reason}, clinician, clinic_a,
+                    api_token)  # fmt: skip
+    assert response.status_code == 200 and response.json()["void_reason"] == reason
+
+
+def test_the_void_page_refuses_control_characters_in_the_reason(client, clinician, visit):
+    m = visit.measurements.get()
+    client.force_login(clinician)
+    page = f"/monitoring/{m.patient_id}/measurements/{m.pk}/void/"
+    response = client.post(page, {"reason": "wrong \x1b[31mpatient"})
+    assert response.status_code == 400
+    assert "Remove the control or invisible character(s) U+001B." in response.content.decode()
+    m.refresh_from_db()
+    assert not m.is_voided
+
+
 def test_a_voided_visit_leaves_the_visit_list(client, clinic_a, clinician, visit, api_token):
     post(client, url("visits", visit), {"reason": REASON}, clinician, clinic_a, api_token)
     headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}

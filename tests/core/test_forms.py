@@ -3,9 +3,10 @@ numbers are typed as text, so the browser never turns "4,5" into 45."""
 
 from __future__ import annotations
 
+import pytest
 from django import forms
 
-from anagen.core.forms import VoidReasonForm
+from anagen.core.forms import Form, OpenedValuesForm, VoidReasonForm
 
 
 class _NameForm(forms.Form):
@@ -116,3 +117,58 @@ def test_a_decimal_comma_is_read_as_a_point_in_an_exam_and_a_plan():
     # Three digits after the comma may be thousands: refused, not guessed.
     thousands = PlanForm({"interval_weeks": "2,500"})
     assert not thousands.is_valid() and thousands.errors["interval_weeks"] == ["Enter a number."]
+
+
+class _NotesForm(Form):
+    title = forms.CharField(required=False)
+    notes = forms.CharField(required=False, widget=forms.Textarea)
+    password = forms.CharField(required=False, widget=forms.PasswordInput)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("notes", "wrong \x1b[31mpatient", "U+001B"),
+        ("notes", "ring\x07", "U+0007"),
+        ("title", "lot 1234\u202e", "U+202E"),
+        ("title", "\u2066isolate\u2069", "U+2066, U+2069"),
+    ],
+)
+def test_every_form_refuses_control_characters_and_bidi_overrides_naming_the_field(
+    field, value, code
+):
+    """Stored verbatim, an escape sequence or a right-to-left override garbled or disguised
+    the text in the audit trail and CSV exports."""
+    form = _NotesForm({field: value})
+    assert not form.is_valid()
+    assert form.errors[field] == [f"Remove the control or invisible character(s) {code}."]
+    assert field not in form.cleaned_data
+
+
+def test_line_breaks_and_tabs_stay_allowed_and_passwords_are_left_alone():
+    form = _NotesForm({"notes": "line 1\r\n\tline 2", "password": "pass\x1bword"})
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["notes"] == "line 1\r\n\tline 2"
+
+
+def test_every_form_of_the_project_derives_from_the_checked_form():
+    """A form built on Django's own Form would store control characters again."""
+    import importlib
+    import inspect
+
+    from django.contrib.auth.forms import AuthenticationForm
+
+    from anagen.core.forms import TextCheckedForm
+
+    found = 0
+    for app in ("accounts", "assessment", "imaging", "interop", "monitoring", "outcomes",
+                "patients", "products", "treatments", "core"):  # fmt: skip
+        module = importlib.import_module(f"anagen.{app}.forms")
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if not issubclass(cls, forms.BaseForm) or cls.__module__ != module.__name__:
+                continue
+            if cls in (TextCheckedForm, OpenedValuesForm) or issubclass(cls, AuthenticationForm):
+                continue  # a mixin; the sign-in form reads only a username and password
+            assert issubclass(cls, TextCheckedForm), f"{module.__name__}.{name}"
+            found += 1
+    assert found > 50

@@ -12,7 +12,7 @@ from anagen.accounts.clinic_time import time_zone_names
 from anagen.accounts.models import Clinic, Membership, User
 from anagen.accounts.selectors import AuditEntry, Cursor, audit_trail, parse_cursor, record_kinds
 from anagen.accounts.token_lifetime import DEFAULT_LIFETIME_DAYS, LIFETIME_DAYS, LIFETIME_REFUSED
-from anagen.core.forms import OpenedValuesForm, form_field
+from anagen.core.forms import Form, OpenedValuesForm, form_field
 from anagen.core.text import printed_code
 from anagen.patients.models import Patient
 
@@ -42,7 +42,7 @@ class SignInForm(AuthenticationForm):
             )
 
 
-class ApiTokenForm(forms.Form):
+class ApiTokenForm(Form):
     name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'lab import'.")
     # A choice, not a number: no token lives longer than a year (token_lifetime.py).
     lifetime_days = forms.TypedChoiceField(
@@ -55,7 +55,7 @@ class ApiTokenForm(forms.Form):
     )
 
 
-class MemberForm(forms.Form):
+class MemberForm(Form):
     username = forms.CharField(max_length=150, error_messages={"required": "Enter a username."})
     # No default: a careless save must not make anyone an administrator.
     role = forms.ChoiceField(
@@ -64,7 +64,7 @@ class MemberForm(forms.Form):
     )
 
 
-class AccountForm(forms.Form):
+class AccountForm(Form):
     """A new person's account (accounts.services.create_account checks every field)."""
 
     new_username = forms.CharField(label="Username", max_length=150)
@@ -78,7 +78,7 @@ class AccountForm(forms.Form):
     )
 
 
-class SwitchClinicForm(forms.Form):
+class SwitchClinicForm(Form):
     clinic_id = forms.IntegerField()
 
 
@@ -95,7 +95,7 @@ def _zone_choices() -> list:
     return [("", default), ("UTC", "UTC"), *groups.items()]
 
 
-class ClinicTimeZoneForm(OpenedValuesForm, forms.Form):
+class ClinicTimeZoneForm(OpenedValuesForm, Form):
     time_zone = forms.ChoiceField(
         label="Time zone",
         required=False,
@@ -116,7 +116,7 @@ class ClinicTimeZoneForm(OpenedValuesForm, forms.Form):
         )
 
 
-class ClinicContactForm(OpenedValuesForm, forms.Form):
+class ClinicContactForm(OpenedValuesForm, Form):
     contact_phone = forms.CharField(
         label="Phone number for patients",
         required=False,
@@ -126,7 +126,7 @@ class ClinicContactForm(OpenedValuesForm, forms.Form):
     )
 
 
-class AuditFilterForm(forms.Form):
+class AuditFilterForm(Form):
     """Filters of the clinic's audit trail (a GET form: every field optional)."""
 
     user = forms.ChoiceField(required=False, label="Made by")

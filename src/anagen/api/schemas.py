@@ -13,6 +13,8 @@ from ninja import Schema
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
+from anagen.core.checks import hidden_text_problem
+
 GIVE_DATE = "Give the date as YYYY-MM-DD."
 GIVE_DATETIME = "Give the date and time as ISO 8601, e.g. 2025-01-31T14:30:00+00:00."
 GIVE_TIME = "Give the time as HH:MM or HH:MM:SS."
@@ -148,6 +150,18 @@ class InputSchema(Schema):
                 for loc, message in problems
             ],
         )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_hidden_characters(cls, value: Any) -> Any:
+        # Every text of every body, and each text of a list (a body or list inside checks
+        # its own): an escape sequence or a right-to-left override was stored verbatim in a
+        # void reason, a token name or a note, and shown so in the audit trail and CSVs.
+        texts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        for text in texts:
+            if isinstance(text, str) and (problem := hidden_text_problem(text)):
+                raise PydanticCustomError("hidden_characters", problem)
+        return value
 
 
 def _input_at(value: Any, loc: tuple[int | str, ...]) -> Any:

@@ -10,7 +10,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
 from anagen.api.auth import expired_token_reason
-from anagen.api.errors import refusal_detail, validation_message
+from anagen.api.errors import error_detail, refusal_detail, validation_message
 from anagen.api.pagination import MAX_PAGE_SIZE
 from anagen.api.query import refuse_unknown_query
 from anagen.core.checks import Refusal
@@ -121,6 +121,13 @@ def validation_error(request: ClinicRequest, exc: ValidationError) -> HttpRespon
         {"field": _location(list(e.get("loc", []))), "message": validation_message(e)}
         for e in exc.errors
     ]
+    if all(e.get("type") == "hidden_characters" for e in exc.errors):
+        # Refused as the services refuse such text (400 "field: Remove the control …"), so
+        # a client sees one answer whichever check met it first.
+        by_field: dict[str, list[str]] = {}
+        for e in errors:
+            by_field.setdefault(e["field"], []).append(e["message"])
+        return api.create_response(request, {"detail": error_detail(by_field)}, status=400)
     summary = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors)
     return api.create_response(
         request, {"detail": f"Invalid input — {summary}", "errors": errors}, status=422

@@ -15,7 +15,7 @@ from anagen.assessment import coding, scales, screening
 from anagen.assessment.labels import CONDITION_LABELS, MEDICATION_LABELS, SCALP_LABELS
 from anagen.assessment.models import MODALITY_LABELS
 from anagen.assessment.services import AssessmentError
-from anagen.core.forms import FloatCommaField, OpenedValuesForm, form_field
+from anagen.core.forms import FloatCommaField, Form, OpenedValuesForm, form_field
 
 MEDICATION_ORDER = tuple(MEDICATION_LABELS)
 YES_NO_UNKNOWN = [("", "Not recorded"), ("yes", "Yes"), ("no", "No")]
@@ -45,7 +45,7 @@ def _tri_initial(value: bool | None) -> str:
     return "" if value is None else ("yes" if value else "no")
 
 
-class HistoryForm(forms.Form):
+class HistoryForm(Form):
     """The questionnaire. Medications: one row per drug class (name, start, stop)."""
 
     recorded_on = forms.DateField(widget=DateInput(), label="Answers given on")
@@ -277,7 +277,7 @@ def history_error_aliases(data: dict[str, Any]) -> dict[str, str]:
     return aliases
 
 
-class ScreenAgainForm(forms.Form):
+class ScreenAgainForm(Form):
     product_components = forms.CharField(
         required=False,
         max_length=1000,
@@ -290,7 +290,7 @@ class ScreenAgainForm(forms.Form):
         return [c.strip() for c in raw.split(",") if c.strip()]
 
 
-class OverrideForm(forms.Form):
+class OverrideForm(Form):
     modality = forms.ChoiceField(
         choices=[(m, MODALITY_LABELS[m]) for m in screening.MODALITIES], label="Treatment"
     )
@@ -301,7 +301,7 @@ class OverrideForm(forms.Form):
     )
 
 
-class ExamForm(forms.Form):
+class ExamForm(Form):
     examined_on = forms.DateField(widget=DateInput(), label="Examined on")
     norwood_hamilton = forms.ChoiceField(
         choices=[("", "—")] + [(k, f"{k} — {v}") for k, v in scales.NORWOOD_HAMILTON.items()],
@@ -393,7 +393,7 @@ class ExamForm(forms.Form):
         return dict(self.cleaned_data)
 
 
-class DiagnosisForm(forms.Form):
+class DiagnosisForm(Form):
     diagnosed_on = forms.DateField(widget=DateInput(), label="Diagnosed on")
     condition = forms.ChoiceField(
         choices=[(d.key, d.label) for d in coding.DIAGNOSES.values()], label="Diagnosis"
@@ -413,7 +413,7 @@ class DiagnosisForm(forms.Form):
         return dict(self.cleaned_data)
 
 
-class PlanForm(forms.Form):
+class PlanForm(Form):
     proposal_key = forms.CharField(widget=forms.HiddenInput)
     sessions_planned = forms.IntegerField(required=False, label="Sessions")
     interval_weeks = FloatCommaField(required=False, label="Weeks between sessions")
@@ -452,14 +452,14 @@ class PlanEditForm(OpenedValuesForm, PlanForm):
 PLAN_EDIT_FIELDS = ("sessions_planned", "interval_weeks", "start_on", "notes")
 
 
-class CancelForm(forms.Form):
+class CancelForm(Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
     end_course = forms.BooleanField(
         required=False, label="Also end the follow-up course: cancel its planned visits"
     )
 
 
-class SignConsentForm(forms.Form):
+class SignConsentForm(Form):
     modality = forms.ChoiceField(choices=[(m, m) for m in screening.MODALITIES])
     signed_name = forms.CharField(max_length=200, label="Patient's full name (typed)")
     signed_on = forms.DateField(widget=DateInput(), label="Signed on")
@@ -470,12 +470,12 @@ class SignConsentForm(forms.Form):
         return dict(self.cleaned_data)
 
 
-class WithdrawForm(forms.Form):
+class WithdrawForm(Form):
     withdrawn_on = forms.DateField(widget=DateInput(), label="Withdrawn on")
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
 
 
-class RuleOverrideForm(forms.Form):
+class RuleOverrideForm(Form):
     rule_id = forms.ChoiceField(choices=())
     action = forms.ChoiceField(
         choices=[("set_outcome", "Change the outcome"), ("disable", "Disable the rule")]
@@ -492,7 +492,7 @@ class RuleOverrideForm(forms.Form):
         form_field(self, "rule_id", forms.ChoiceField).choices = [(r.id, r.id) for r in rules]
 
 
-class ProtocolTemplateForm(forms.Form):
+class ProtocolTemplateForm(Form):
     title = forms.CharField(max_length=200)
     sessions_min = forms.IntegerField(required=False)
     sessions_max = forms.IntegerField(required=False)
@@ -503,6 +503,6 @@ class ProtocolTemplateForm(forms.Form):
     active = forms.BooleanField(required=False, label="Offered in proposals")
 
 
-class ConsentTextForm(forms.Form):
+class ConsentTextForm(Form):
     title = forms.CharField(max_length=200)
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}))

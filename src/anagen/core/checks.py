@@ -37,6 +37,19 @@ class FieldErrors(dict[str, list[str]]):
         self.setdefault(field, []).append(message)
 
 
+def hidden_text_problem(text: str) -> str | None:
+    """Why free text cannot be stored, or None: a NUL (PostgreSQL cannot store it) or another
+    control character or bidirectional override (line breaks and tabs are kept). A bell or
+    escape sequence garbles the audit trail and CSV exports; a right-to-left override makes
+    "1234" read "4321" there. Forms (core.forms.Form) and API bodies (api.schemas.InputSchema)
+    refuse such text in every field with this message."""
+    if "\x00" in text:
+        return "Remove the NUL character."
+    if hidden := hidden_characters(text, allow="\n\r\t"):
+        return f"Remove the control or invisible character(s) {', '.join(hidden)}."
+    return None
+
+
 def read_text(errors: FieldErrors, field: str, value: Any, *, max_len: int) -> str:
     """Stripped text of at most ``max_len`` characters, without NUL (PostgreSQL cannot store
     it) or other control and invisible characters (line breaks and tabs kept); None is empty
@@ -47,11 +60,8 @@ def read_text(errors: FieldErrors, field: str, value: Any, *, max_len: int) -> s
         errors.add(field, "Enter text.")
         return ""
     text = value.strip()
-    if "\x00" in text:
-        errors.add(field, "Remove the NUL character.")
-    elif hidden := hidden_characters(text, allow="\n\r\t"):
-        # A bell or a right-to-left override in a label or lot number hides what it shows.
-        errors.add(field, f"Remove the control or invisible character(s) {', '.join(hidden)}.")
+    if problem := hidden_text_problem(text):
+        errors.add(field, problem)
     if len(text) > max_len:
         errors.add(field, f"At most {max_len} characters (got {len(text)}).")
     return text

@@ -12,10 +12,38 @@ from django.forms.boundfield import BoundField
 from django.forms.renderers import DjangoTemplates
 from django.utils.html import format_html
 
+from anagen.core.checks import hidden_text_problem
 from anagen.core.text import decimal_comma
 
 
-class VoidReasonForm(forms.Form):
+class TextCheckedForm(forms.BaseForm):
+    """Refuses, in every field, text holding a control character or a bidirectional override
+    (core.checks.hidden_text_problem; line breaks and tabs are kept): an escape sequence or a
+    right-to-left override in a void reason, a token name or a note was stored verbatim and
+    shown so in the audit trail and CSV exports. Passwords are left to their own checks."""
+
+    def _clean_fields(self) -> None:
+        super()._clean_fields()  # type: ignore[misc]  # not in django-stubs
+        for name, field in self.fields.items():
+            value = self.cleaned_data.get(name)
+            if isinstance(field.widget, forms.PasswordInput):
+                continue
+            texts = value if isinstance(value, list | tuple) else [value]
+            for text in texts:
+                if isinstance(text, str) and (problem := hidden_text_problem(text)):
+                    self.add_error(name, problem)
+                    break
+
+
+class Form(TextCheckedForm, forms.Form):
+    """The project's form: every app's forms derive from it (or from ModelForm)."""
+
+
+class ModelForm(TextCheckedForm, forms.ModelForm):
+    """The project's model form (see Form)."""
+
+
+class VoidReasonForm(Form):
     """The reason for voiding a record entered in error (the services check it again)."""
 
     reason = forms.CharField(

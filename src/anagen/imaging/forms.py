@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from anagen.core.forms import OpenedValuesForm
+from anagen.core.forms import Form, OpenedValuesForm
 from anagen.imaging.models import ImagingSettings
 
 
@@ -16,7 +16,7 @@ def _text(label: str, help_text: str = "", inputmode: str = "") -> forms.CharFie
     )
 
 
-class CalibrationForm(OpenedValuesForm, forms.Form):
+class CalibrationForm(OpenedValuesForm, Form):
     """The clinic's calibration. Each field carries its value as opened: a save changes what
     this person changed, so a scale another administrator saved meanwhile is not put back."""
 

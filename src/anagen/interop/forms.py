@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from django import forms
 
+from anagen.core.forms import Form
 from anagen.interop.fhir_import import MAX_BUNDLE_BYTES
 
 
-class FhirImportForm(forms.Form):
+class FhirImportForm(Form):
     file = forms.FileField(
         required=False,
         label="FHIR Bundle (JSON file)",

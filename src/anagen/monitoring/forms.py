@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from anagen.core.forms import FloatCommaField, OpenedValuesForm
+from anagen.core.forms import FloatCommaField, Form, ModelForm, OpenedValuesForm
 from anagen.monitoring import ctcae, schedule, session_link
 from anagen.monitoring.models import (
     HGQ_ITEMS,
@@ -60,7 +60,7 @@ class FileInput(forms.ClearableFileInput):
         super().__init__(attrs={"accept": "image/jpeg,image/png"})
 
 
-class VisitForm(forms.Form):
+class VisitForm(Form):
     visit_date = forms.DateField(
         widget=DateInput(), error_messages={"invalid": "Enter a real date as YYYY-MM-DD."}
     )
@@ -208,7 +208,7 @@ class VisitForm(forms.Form):
         return {k: [self[n] for n in v] for k, v in names.items()}
 
 
-class PhotoForm(forms.Form):
+class PhotoForm(Form):
     kind = forms.ChoiceField(choices=[("global", "Global photo"), ("trichoscopy", "Trichoscopy")])
     view = forms.ChoiceField(choices=[("", "— (trichoscopy)")] + VIEWS, required=False)
     target_area = forms.CharField(required=False, max_length=80)
@@ -238,7 +238,7 @@ def _term_choices() -> list[tuple[str, str]]:
     return [("", "—")] + [(t.key, t.name) for t in ctcae.TERMS.values()]
 
 
-class AdverseEventForm(OpenedValuesForm, forms.Form):
+class AdverseEventForm(OpenedValuesForm, Form):
     term_key = forms.ChoiceField(label="CTCAE term", choices=_term_choices)
     grade = forms.TypedChoiceField(
         choices=[("", "—")] + [(str(g), f"Grade {g}") for g in range(1, 6)],
@@ -343,7 +343,7 @@ class AdverseEventForm(OpenedValuesForm, forms.Form):
         return raw if isinstance(raw, str) else ""
 
 
-class ScheduleForm(forms.Form):
+class ScheduleForm(Form):
     first_session_date = forms.DateField(
         widget=DateInput(), error_messages={"invalid": "Enter a real date as YYYY-MM-DD."}
     )
@@ -376,7 +376,7 @@ APPOINTMENT_PURPOSES = (
 )
 
 
-class AppointmentForm(forms.Form):
+class AppointmentForm(Form):
     due_date = forms.DateField(
         widget=DateInput(),
         label="Date",
@@ -402,7 +402,7 @@ class AppointmentForm(forms.Form):
         return f"{purpose}: {details}" if details else purpose
 
 
-class RescheduleForm(forms.Form):
+class RescheduleForm(Form):
     due_date = forms.DateField(
         widget=DateInput(),
         label="New date",
@@ -416,7 +416,7 @@ class RescheduleForm(forms.Form):
     )
 
 
-class EndCourseForm(forms.Form):
+class EndCourseForm(Form):
     """End a course early: its planned visits are closed, with the reason."""
 
     reason = forms.CharField(
@@ -426,7 +426,7 @@ class EndCourseForm(forms.Form):
     )
 
 
-class VisitStatusForm(forms.Form):
+class VisitStatusForm(Form):
     """Mark a planned appointment missed or cancelled (or planned again), with the reason."""
 
     status = forms.ChoiceField(
@@ -444,7 +444,7 @@ class VisitStatusForm(forms.Form):
     )
 
 
-class DecisionForm(forms.Form):
+class DecisionForm(Form):
     sessions_done = forms.IntegerField(
         min_value=0, max_value=48,
         help_text="Sessions beyond the number planned are extra sessions added after a "
@@ -460,7 +460,7 @@ class DecisionForm(forms.Form):
     )  # fmt: skip
 
 
-class VisitAmendForm(OpenedValuesForm, forms.Form):
+class VisitAmendForm(OpenedValuesForm, Form):
     """A visit's assessments and notes, corrected in place with a reason (services.
     amend_visit); what someone else changed meanwhile is kept or refused, not overwritten."""
 
@@ -489,7 +489,7 @@ class VisitAmendForm(OpenedValuesForm, forms.Form):
         self.track_opened_values([n for n in self.fields if n != "reason"])
 
 
-class MeasurementCorrectForm(OpenedValuesForm, forms.Form):
+class MeasurementCorrectForm(OpenedValuesForm, Form):
     """A manual measurement's values, corrected in place with a reason (services.
     correct_measurement); what someone else corrected meanwhile is kept or refused."""
 
@@ -514,7 +514,7 @@ class MeasurementCorrectForm(OpenedValuesForm, forms.Form):
         self.track_opened_values([n for n in self.fields if n != "reason"])
 
 
-class SettingsForm(OpenedValuesForm, forms.ModelForm):
+class SettingsForm(OpenedValuesForm, ModelForm):
     # In words, with the reason for each default (docs/monitoring.md, "Thresholds").
     LABELS = {
         "min_density_pct": "Least density gain that counts (%)",
@@ -558,7 +558,7 @@ class SettingsForm(OpenedValuesForm, forms.ModelForm):
             self.fields[name].label = label
 
 
-class AgendaFilterForm(forms.Form):
+class AgendaFilterForm(Form):
     start = forms.DateField(required=False, widget=DateInput())
     end = forms.DateField(required=False, widget=DateInput())
     month = forms.RegexField(regex=r"^\d{4}-\d{2}$", required=False)

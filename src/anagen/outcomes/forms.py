@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from anagen.core.forms import FloatCommaField, form_field
+from anagen.core.forms import FloatCommaField, Form, form_field
 from anagen.outcomes import cohort
 from anagen.patients.models import SexAtBirth
 
@@ -31,7 +31,7 @@ def _any(choices: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [("", "any"), *choices]
 
 
-class CohortFilterForm(forms.Form):
+class CohortFilterForm(Form):
     outcome = forms.ChoiceField(choices=OUTCOME_CHOICES, required=False)
     modality = forms.MultipleChoiceField(
         required=False,

@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from anagen.core.forms import OpenedValuesForm
+from anagen.core.forms import Form, ModelForm, OpenedValuesForm
 from anagen.patients.models import Patient
 from anagen.patients.services import validate_date_of_birth
 
@@ -18,7 +18,7 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d", **kwargs)
 
 
-class PatientForm(OpenedValuesForm, forms.ModelForm):
+class PatientForm(OpenedValuesForm, ModelForm):
     # Offered once a registration was refused as a possible duplicate (see the view).
     confirm_not_duplicate = forms.BooleanField(
         required=False,
@@ -60,7 +60,7 @@ class PatientForm(OpenedValuesForm, forms.ModelForm):
         return value
 
 
-class VoidForm(forms.Form):
+class VoidForm(Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         min_length=5,
@@ -79,6 +79,6 @@ class RestoreForm(VoidForm):
         ].help_text = "Why the void was an error (for example: the wrong record was voided)."
 
 
-class PatientSearchForm(forms.Form):
+class PatientSearchForm(Form):
     q = forms.CharField(required=False, max_length=100, label="Search")
     include_voided = forms.BooleanField(required=False, label="Include voided records")

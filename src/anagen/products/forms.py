@@ -12,7 +12,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from anagen.accounts.models import Clinic
-from anagen.core.forms import DecimalCommaField, FloatCommaField, OpenedValuesForm, form_field
+from anagen.core.forms import (
+    DecimalCommaField,
+    FloatCommaField,
+    Form,
+    ModelForm,
+    OpenedValuesForm,
+    form_field,
+)
 from anagen.products import importers, release
 from anagen.products.importers import decimal_comma_message
 from anagen.products.models import COA_PDF_MAX_BYTES, Lot, Product, StorageLocation
@@ -33,7 +40,7 @@ class DateTimeInput(forms.DateTimeInput):
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
 
 
-class ReasonForm(forms.Form):
+class ReasonForm(Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         min_length=10,
@@ -42,7 +49,7 @@ class ReasonForm(forms.Form):
     )
 
 
-class ReleaseForm(forms.Form):
+class ReleaseForm(Form):
     reason = forms.CharField(
         required=False,
         max_length=2000,
@@ -51,7 +58,7 @@ class ReleaseForm(forms.Form):
     )
 
 
-class ProductEditForm(OpenedValuesForm, forms.ModelForm):
+class ProductEditForm(OpenedValuesForm, ModelForm):
     # The service's name of a value → the form field that holds it (for its errors).
     SERVICE_FIELDS = {"components": "components_text", "regulatory_status": "regulatory_text"}
 
@@ -136,7 +143,7 @@ class ProductEditForm(OpenedValuesForm, forms.ModelForm):
         return data
 
 
-class LocationForm(forms.Form):
+class LocationForm(Form):
     name = forms.CharField(max_length=120)
     description = forms.CharField(max_length=300, required=False)
     # Text, not DecimalField: services.create_location says what is wrong, in words.
@@ -148,7 +155,7 @@ class LocationForm(forms.Form):
     set_max_temperature_c = forms.CharField(label="Set maximum (°C)", required=False, max_length=20)
 
 
-class ReceiveLotForm(forms.Form):
+class ReceiveLotForm(Form):
     product = forms.ModelChoiceField(queryset=Product.objects.none())
     lot_number = forms.CharField(max_length=60)
     expiry_date = forms.DateField(widget=DateInput())
@@ -174,7 +181,7 @@ class ReceiveLotForm(forms.Form):
         ).queryset = StorageLocation.objects.filter(clinic=clinic, is_active=True)
 
 
-class LotCorrectionForm(forms.Form):
+class LotCorrectionForm(Form):
     """Correct what was entered at receipt (services.correct_lot), opened with the lot's
     values; the reason goes into the lot's history."""
 
@@ -357,7 +364,7 @@ def read_coa_number(name: str, text: str) -> float | dict[str, Any]:
     return {"value": value, "unit": unit}
 
 
-class CoaForm(OpenedValuesForm, forms.Form):
+class CoaForm(OpenedValuesForm, Form):
     """The CoA: laboratory, statement, the PDF and every structured result. Each field but
     the PDF carries its value as opened (``changed_elsewhere``)."""
 
@@ -442,17 +449,17 @@ class CoaForm(OpenedValuesForm, forms.Form):
         ]
 
 
-class UploadForm(forms.Form):
+class UploadForm(Form):
     file = forms.FileField(help_text="JSON or CSV; see the import format in the docs.")
 
 
-class LoggerUploadForm(forms.Form):
+class LoggerUploadForm(Form):
     file = forms.FileField(
         help_text="CSV with columns recorded_at (ISO 8601 with offset) and temperature_c."
     )
 
 
-class ReadingForm(forms.Form):
+class ReadingForm(Form):
     recorded_at = forms.DateTimeField(
         widget=DateTimeInput(),
         help_text="Local time of the clinic.",
@@ -473,7 +480,7 @@ class ReadingForm(forms.Form):
         return value
 
 
-class WasteForm(forms.Form):
+class WasteForm(Form):
     quantity = forms.IntegerField(label="Vials wasted", min_value=1)
     reason = forms.CharField(max_length=300, help_text="e.g. dropped vial, thawed and not used.")
 
@@ -484,7 +491,7 @@ EXCURSION_DECISIONS = [
 ]
 
 
-class ExcursionDecisionForm(forms.Form):
+class ExcursionDecisionForm(Form):
     decision = forms.ChoiceField(choices=EXCURSION_DECISIONS, widget=forms.RadioSelect)
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), min_length=10)
 
@@ -501,7 +508,7 @@ class ExcursionDecisionForm(forms.Form):
             )
 
 
-class SpecForm(forms.Form):
+class SpecForm(Form):
     spec = forms.CharField(
         label="Specification (YAML)",
         widget=forms.Textarea(attrs={"rows": 24, "class": "mono"}),
@@ -509,13 +516,13 @@ class SpecForm(forms.Form):
     )
 
 
-class SettingsForm(OpenedValuesForm, forms.Form):
+class SettingsForm(OpenedValuesForm, Form):
     expiry_warning_days = forms.IntegerField(
         min_value=1, max_value=730, label="Warn about lots expiring within (days)"
     )
 
 
-class LotFilterForm(forms.Form):
+class LotFilterForm(Form):
     state = forms.ChoiceField(
         required=False,
         choices=[("", "All"), *LOT_FILTERS.items()],

@@ -5,7 +5,7 @@ from typing import Any
 
 from django import forms
 
-from anagen.core.forms import DecimalCommaField, form_field
+from anagen.core.forms import DecimalCommaField, Form, form_field
 from anagen.core.text import ascii_digits, decimal_comma, without_api_hint
 from anagen.products.models import LotStatus
 from anagen.treatments import scalp_zones
@@ -57,7 +57,7 @@ class LotField(forms.TypedChoiceField):
         super().validate(value)
 
 
-class SessionForm(forms.Form):
+class SessionForm(Form):
     plan = forms.TypedChoiceField(coerce=int, label="Treatment plan")
     modality = forms.ChoiceField(
         choices=Modality.choices,
@@ -312,7 +312,7 @@ def empty_map_rows(fine_grid: bool) -> list[dict]:
     ]
 
 
-class PostCareForm(forms.Form):
+class PostCareForm(Form):
     modality = forms.ChoiceField(choices=Modality.choices)
     body = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 14}), min_length=20, label="Instructions"
