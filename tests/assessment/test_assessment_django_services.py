@@ -56,6 +56,9 @@ def to_plan(patient, user, proposal_key="prp_minoxidil", history=None, stage="II
     return services.accept_plan(patient, user, {"proposal_key": proposal_key})
 
 
+HIDDEN = "Remove the control or invisible character(s)"
+
+
 def errors_of(call, *args, **kwargs) -> dict[str, list[str]]:
     with pytest.raises(AssessmentError) as info:
         call(*args, **kwargs)
@@ -155,6 +158,24 @@ class TestScreening:
         services.record_history(man, clinician, healthy_history(keloid=True))
         assert Screening.objects.get().outcome("exosome") == "WARN"
         assert row.history.count() == 2  # created, retired
+
+    @pytest.mark.parametrize(
+        ("reason", "message"),
+        [("Back to the\x00 shipped rules.", "Remove the NUL character."),
+         ("Back to the \x1b[2J rules.", f"{HIDDEN} U+001B."),
+         ("Back to the shipped rules \u202e.", f"{HIDDEN} U+202E.")],
+    )  # fmt: skip
+    def test_a_retire_reason_with_control_characters_is_refused_and_the_override_kept(
+        self, man, clinician, reason, message
+    ):
+        """The rules page posts the reason without a form: a NUL was a 500 on PostgreSQL."""
+        row = services.add_rule_override(
+            man.clinic, clinician, "EXO-KELOID", "disable", "", "Keloid risk accepted here."
+        )
+        errors = errors_of(services.retire_rule_override, row, clinician, reason)
+        assert errors == {"reason": [message]}
+        row.refresh_from_db()
+        assert row.retired_at is None and row.history.count() == 1
 
     def test_override_needs_a_block_and_a_written_reason(self, woman, clinician):
         # A BLOCK the clinic made of a shipped WARN is the clinic's own: it can be overridden.

@@ -43,9 +43,9 @@ from anagen.assessment.models import (
     TreatmentPlan,
     patient_sex,
 )
-from anagen.core.checks import Refusal
+from anagen.core.checks import Refusal, hidden_text_problem
 from anagen.core.history import save_with_history
-from anagen.core.text import ascii_digits, hidden_characters, long_date
+from anagen.core.text import ascii_digits, long_date
 from anagen.patients.models import Patient
 from anagen.patients.services import lock_patient
 
@@ -109,10 +109,8 @@ def _no_hidden_characters(errors: dict[str, list[str]], field: str, text: str) -
     """Text as the other apps take it (core.checks.read_text): line breaks and tabs kept, no
     NUL or other control characters and no bidirectional overrides (a right-to-left override
     shows a note's words in another order than they are stored)."""
-    if "\x00" in text:
-        _add(errors, field, "Remove the NUL character.")
-    elif hidden := hidden_characters(text, allow="\n\r\t"):
-        _add(errors, field, f"Remove the control or invisible character(s) {', '.join(hidden)}.")
+    if problem := hidden_text_problem(text):
+        _add(errors, field, problem)
     return text
 
 
@@ -627,6 +625,12 @@ def retire_rule_override(
         raise AssessmentError({"__all__": ["This override is already retired."]})
     if len(reason) < MIN_REASON_CHARS:
         raise AssessmentError({"reason": [f"Give the reason (≥{MIN_REASON_CHARS} characters)."]})
+    # The rules page posts the reason without a form: a NUL was a 500 on PostgreSQL, an
+    # escape sequence was stored and shown in the audit trail.
+    errors: dict[str, list[str]] = {}
+    _no_hidden_characters(errors, "reason", reason)
+    if errors:
+        raise AssessmentError(errors)
     row.retired_at = timezone.now()
     row.retired_by = user
     row.retire_reason = reason
