@@ -947,6 +947,20 @@ def test_an_unreadable_stored_image_fails_without_showing_the_servers_paths(
     assert "could not be read" in page and name not in page and "Errno" not in page
 
 
+def test_the_overlay_of_a_stored_file_gone_or_damaged_says_which(client, analysed, patient):
+    url = f"/imaging/{patient.pk}/analyses/{analysed.pk}/overlay.png"
+    assert client.get(url)["Content-Type"] == "image/png"
+    storage, name = analysed.photo.image.storage, analysed.photo.image.name
+    with storage.open(name, "wb") as fh:
+        fh.write(b"not an image any more")
+    damaged = client.get(url)
+    assert damaged.status_code == 404
+    assert damaged.content.decode().startswith("The stored image file cannot be read as an image")
+    storage.delete(name)
+    gone = client.get(url)
+    assert gone.status_code == 404 and gone.content.decode() == "The image file is missing."
+
+
 def test_saving_the_clinic_calibration_analyses_the_photos_that_waited_for_it(
     client,
     nurse,

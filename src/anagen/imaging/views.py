@@ -121,8 +121,17 @@ def overlay(request: ClinicRequest, patient_id: int, analysis_id: int) -> HttpRe
         return HttpResponse("No result yet.", status=404, content_type="text/plain")
     try:
         png = services.overlay_png(analysis, corrected=request.GET.get("auto") != "1")
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return HttpResponse("The image file is missing.", status=404, content_type="text/plain")
+    except (OSError, ValueError):
+        # There but not an image any more (damaged on disk, replaced): "missing" sent whoever
+        # looks for the file the wrong way.
+        return HttpResponse(
+            "The stored image file cannot be read as an image (damaged?): ask your "
+            "administrator to restore it from the backup.",
+            status=404,
+            content_type="text/plain",
+        )
     response = HttpResponse(png, content_type="image/png")
     response["Cache-Control"] = "private, no-cache"
     response["X-Content-Type-Options"] = "nosniff"
