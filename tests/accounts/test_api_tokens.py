@@ -105,6 +105,14 @@ def test_the_service_refuses_any_other_lifetime_too(clinic_a, make_user, days):
     assert not ApiToken.objects.exists()
 
 
+@pytest.mark.parametrize("name", ["lab\x1b[31m script", "nightly\u202e tpircs", "a\x00b"])
+def test_the_service_refuses_a_name_with_hidden_characters_too(clinic_a, make_user, name):
+    user = make_user(Role.NURSE, clinic_a)
+    with pytest.raises(services.AccountError, match="^Token name: Remove the"):
+        services.create_api_token(user, clinic_a, name, 30)
+    assert not ApiToken.objects.exists()
+
+
 def test_creating_a_token_is_audited_with_its_expiry(clinic_a, make_user, clock):
     clock(NOW)
     clinic_a.time_zone = "Europe/Berlin"

@@ -23,7 +23,7 @@ from anagen.accounts.token_lifetime import (
     is_expired,
     lifetime_error,
 )
-from anagen.core.checks import is_phone
+from anagen.core.checks import hidden_text_problem, is_phone
 from anagen.core.history import differs_from_stored, save_with_history
 from anagen.core.text import hidden_characters
 
@@ -442,6 +442,9 @@ def create_api_token(
     name = name.strip()
     if not name:
         raise AccountError("A token needs a name.")
+    # Here too, not only in the form: a script or a later API caller reaches this directly.
+    if problem := hidden_text_problem(name):
+        raise AccountError(f"Token name: {problem}")
     error = lifetime_error(lifetime_days)
     if error:
         raise AccountError(error)
