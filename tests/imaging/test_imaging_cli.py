@@ -316,7 +316,9 @@ def test_analyze_refuses_an_overlay_path_it_cannot_write_before_analysing(
     blocker.write_text("not a folder")
     folder = tmp_path / "looks-like.png"
     folder.mkdir()
-    for out, needle in ((blocker / "o.png", "cannot write"), (folder, "is a folder")):
+    for out, needle in ((blocker / "o.png", f"{blocker} is a file, not a folder"),
+                        (blocker / "sub" / "o.png", f"{blocker} is a file, not a folder"),
+                        (folder, "is a folder")):  # fmt: skip
         assert cli.main(["analyze", str(path), "--um-per-px", "5", "--overlay", str(out)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: --overlay" if needle == "is a folder" else "error: cannot")

@@ -432,6 +432,11 @@ def _writable(path: Path, option: str) -> None:
     """Create ``path``'s folder and check a file can be written there, before any work."""
     if path.is_dir():
         raise CliError(f"{option} {path} is a folder: give a file name")
+    # mkdir's own words for this case ("File exists: a_file") read as if the file were
+    # being overwritten.
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise CliError(f"cannot write {path}: {parent} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
