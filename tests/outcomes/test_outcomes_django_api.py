@@ -202,3 +202,40 @@ def test_the_researchers_cohort_summary_withholds_results_resting_on_fewer_than_
         assert (x["estimate"] is None) == (0 < n_at.get((x["arm"], x["week"]), 0) < SMALL_CELL)
     # The clinician's answer is not de-identified and keeps every figure.
     assert all(r["n"] for r in rows) and "hidden" not in rows[0]
+
+
+def test_with_a_result_hidden_the_researchers_totals_do_not_give_it_back_by_subtraction(
+    client, clinician, researcher, clinic_a, api_token
+):
+    """The hidden arm's n is null, but the exact totals less the arms shown gave it back (40
+    patients match, the arms shown at week 4 hold 38): as in the shared PDF, with a result
+    hidden the totals come in bands of 5 and the models' sizes and degrees of freedom are
+    withheld. The clinician's answer keeps them exact."""
+    from anagen.outcomes.demo import load_simulated_cohort
+    from anagen.outcomes.selectors import SMALL_CELL
+
+    load_simulated_cohort(clinic_a, clinician, 40, seed=5)  # leaves a thin arm (cohort PDF)
+
+    def summary(user):
+        headers = {"Authorization": f"Bearer {api_token(user, clinic_a)}"}
+        return client.get("/api/v1/outcomes/cohort", headers=headers).json()
+
+    full, shared = summary(clinician), summary(researcher)
+    assert shared["small_cells"]
+    assert [full[k] for k in ("n_patients", "n_with_baseline", "n_analysed")] == [40, 40, 40]
+    for key in ("n_patients", "n_with_baseline", "n_analysed"):
+        assert shared[key] is None
+        assert shared["banded_totals"][key] == f"40 to {40 + SMALL_CELL - 1}"
+    ancova, mmrm = (shared["sections"][k]["data"] for k in ("ancova", "mmrm"))
+    assert ancova["n_used"] is ancova["df_residual"] is None
+    assert mmrm["n_subjects"] is mmrm["n_observations"] is None
+    for row in [*ancova["lsmeans"], *ancova["contrasts"], *mmrm["lsmeans"], *mmrm["contrasts"]]:
+        assert row["df"] is None  # n less the model's parameters
+    # Nor do the notes count the whole cohort exactly.
+    text = json.dumps([shared["notes"], [s["missing_data"] for s in shared["sections"].values()]])
+    assert not re.search(r"\b40 (patient|subject)s\b", text)
+    assert not re.search(r"\b\d+ of \d+ analysed follow-up visits\b", text)
+    # Clinicians keep every figure.
+    assert full["sections"]["ancova"]["data"]["n_used"] == 40
+    assert full["sections"]["mmrm"]["data"]["contrasts"][0]["df"]
+    assert "banded_totals" not in full

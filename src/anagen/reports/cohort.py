@@ -226,12 +226,15 @@ def shareable_summary(view: outcomes.CohortView) -> dict[str, Any]:
     rule (``small_cells_hidden``). An API answer is a copy taken out of the page, so each
     result resting on 1 to SMALL_CELL - 1 patients is marked ``hidden`` and its figures are
     withheld; the adjusted means of an arm that small too, and notes naming or counting
-    such a cell are worded as in the PDF. Totals stay exact numbers for API clients (they
-    can give a hidden arm's size by subtraction, not its results)."""
+    such a cell are worded as in the PDF. With a result hidden, the totals are withheld as
+    the PDF bands them: ``banded_totals`` gives them in bands of SMALL_CELL, and the models'
+    sizes and degrees of freedom (n less their parameters) are null, since exact totals less
+    the arms shown gave a hidden arm's size back."""
     small = outcomes.SMALL_CELL
     out = view.to_dict()
     cells = outcomes.small_cells_hidden(view.result.sections, small, view.ae_sections)
     withheld = withheld_tables(cells)
+    band = bool(cells["n_hidden"])
     sections = out["sections"]
     for key, field in (
         ("by_visit", "rows"),
@@ -264,10 +267,40 @@ def shareable_summary(view: outcomes.CohortView) -> dict[str, Any]:
             whole = section["key"] in withheld  # its rows subtract to the hidden row above
             flags = [whole or r["hidden"] for r in rows]
             section["data"]["rows"] = _withhold(section["data"]["rows"], flags)
+    if band:
+        _withhold_totals(out, sections, small)
     notes = shareable_notes(
-        [*view.result.sections.values(), *view.ae_sections], small, hidden_names(cells), withheld
+        [*view.result.sections.values(), *view.ae_sections],
+        small,
+        hidden_names(cells),
+        withheld,
+        band=band,
     )
     for section in [*sections.values(), *out["adverse_events"]]:
         section.update(notes.get(section["key"], {}))
-    out["notes"] = [shareable_text(n, small) for n in out["notes"]]
+    out["notes"] = [shareable_text(n, small, band=band) for n in out["notes"]]
     return out
+
+
+_TOTALS = ("n_patients", "n_with_baseline", "n_analysed")
+# Per model, the sizes that less the arms shown give a hidden arm's size back.
+_MODEL_SIZES = {"ancova": ("n_used", "df_residual"), "mmrm": ("n_subjects", "n_observations")}
+
+
+def _withhold_totals(out: dict[str, Any], sections: dict[str, Any], small: int) -> None:
+    """With a result hidden, the answer's exact totals as the shared PDF treats them: the
+    cohort's in bands (``banded_totals``), the models' sizes and degrees of freedom null."""
+    out["banded_totals"] = {k: shared_count(out[k], small, True) for k in _TOTALS}
+    for key in _TOTALS:
+        out[key] = None
+    for key, fields in _MODEL_SIZES.items():
+        section = sections.get(key)
+        if not (section and section["ok"]):
+            continue
+        data = section["data"]
+        for field in fields:
+            if field in data:
+                data[field] = None
+        for row in [*data.get("lsmeans", []), *data.get("contrasts", [])]:
+            if "df" in row:
+                row["df"] = None
