@@ -239,3 +239,23 @@ def test_with_a_result_hidden_the_researchers_totals_do_not_give_it_back_by_subt
     assert full["sections"]["ancova"]["data"]["n_used"] == 40
     assert full["sections"]["mmrm"]["data"]["contrasts"][0]["df"]
     assert "banded_totals" not in full
+
+
+def test_the_researchers_mmrm_does_not_count_fewer_than_five_incomplete_subjects(
+    client, clinician, researcher, clinic_a, api_token
+):
+    """The MMRM's note words them "fewer than 5 subjects with missing visits"; its data gave
+    the exact number beside it."""
+    from anagen.outcomes.demo import load_simulated_cohort
+
+    load_simulated_cohort(clinic_a, clinician, 40, seed=5)
+
+    def mmrm(user):
+        headers = {"Authorization": f"Bearer {api_token(user, clinic_a)}"}
+        data = client.get("/api/v1/outcomes/cohort", headers=headers).json()
+        return data["sections"]["mmrm"]
+
+    full, shared = mmrm(clinician), mmrm(researcher)
+    assert full["data"]["n_incomplete_subjects"] == 2
+    assert "fewer than 5 subjects with missing visits" in shared["missing_data"]
+    assert shared["data"]["n_incomplete_subjects"] is None

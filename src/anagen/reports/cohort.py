@@ -257,6 +257,9 @@ def shareable_summary(view: outcomes.CohortView) -> dict[str, Any]:
     mmrm = sections.get("mmrm")
     if mmrm and mmrm["ok"]:
         data = mmrm["data"]
+        # Its note says "fewer than 5 subjects with missing visits"; the number, not less.
+        if 0 < (data.get("n_incomplete_subjects") or 0) < small:
+            data["n_incomplete_subjects"] = None
         data["lsmeans"] = _withhold(
             data["lsmeans"],
             [0 < n_at.get((x["arm"], x["week"]), 0) < small for x in data["lsmeans"]],
