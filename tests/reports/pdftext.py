@@ -50,8 +50,9 @@ def assert_pdf(pdf: bytes, *, min_bytes: int = 5000) -> None:
 
 
 def boxes_past_the_right_margin(html: str, element: str, class_: str) -> list[tuple[int, float]]:
-    """(page number, points past the right margin) of each ``element.class_`` box laid out
-    wider than the page's content area (a box that does not fit is cut off on paper)."""
+    """(page number, points past the right margin) of each ``element.class_`` box (every
+    ``element`` when ``class_`` is empty) laid out wider than the page's content area (a box
+    that does not fit is cut off on paper)."""
     from weasyprint import HTML
 
     doc = HTML(string=html).render()
@@ -62,7 +63,7 @@ def boxes_past_the_right_margin(html: str, element: str, class_: str) -> list[tu
         for b in box.descendants():
             if getattr(b, "element_tag", "") != element or b.element is None:
                 continue
-            if class_ not in (b.element.get("class") or "").split():
+            if class_ and class_ not in (b.element.get("class") or "").split():
                 continue
             past = b.border_box_x() + b.border_width() - right
             if past > 0.5:

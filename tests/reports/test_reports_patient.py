@@ -17,7 +17,7 @@ from anagen.patients.models import Patient
 from anagen.reports import pdf, selectors
 
 from .factory import course
-from .pdftext import assert_pdf, layout_text, page_count
+from .pdftext import assert_pdf, boxes_past_the_right_margin, layout_text, page_count
 
 
 @pytest.fixture
@@ -469,3 +469,14 @@ def test_the_density_chart_leaves_out_an_image_analysis_of_another_marked_site(
     report = report_selectors.patient_report(p, generated_at=timezone.now(), generated_by="t")
     assert "1 value measured otherwise is not plotted" in report.density_chart_caption
     assert "two marked sites" in report.density_chart_caption
+
+
+def test_a_long_unbroken_word_in_free_text_wraps_within_the_page(treated, clinician):
+    """An adverse event's description or a decision's rationale holding a pasted link or a
+    run of characters with no space widened its table past the page edge: cut off on paper."""
+    patient, data = treated
+    long_word = "https://example.org/" + "x" * 300
+    type(data["event"]).objects.filter(pk=data["event"].pk).update(description=long_word)
+    html = _html(patient)
+    assert boxes_past_the_right_margin(html, "table", "") == []
+    assert "x" * 40 in " ".join(layout_text(html)).replace(" ", "")
