@@ -480,3 +480,18 @@ def test_a_long_unbroken_word_in_free_text_wraps_within_the_page(treated, clinic
     html = _html(patient)
     assert boxes_past_the_right_margin(html, "table", "") == []
     assert "x" * 40 in " ".join(layout_text(html)).replace(" ", "")
+
+
+def test_a_voided_patients_report_says_so_at_the_top_and_on_every_page(treated, clinician):
+    """A voided record (entered in error) said so only in a box under the patient's details:
+    a loose later page read as a valid record of that patient."""
+    from anagen.patients.services import void_patient
+
+    patient, _ = treated
+    void_patient(patient, clinician, "Duplicate of another record")
+    patient.refresh_from_db()
+    pages = layout_text(_html(patient))
+    assert len(pages) >= 2
+    assert pages[0].index("Voided record") < pages[0].index("Diagnoses")
+    for text in pages[1:]:
+        assert "VOIDED RECORD" in text
