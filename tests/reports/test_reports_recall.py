@@ -76,3 +76,23 @@ def test_a_lot_not_recalled_gets_a_trace_report_that_asks_for_no_action(
     assert "must be quarantined" in text and "contact every patient listed" in text
     response = client.get(f"/products/lots/{lot.pk}/recall-notice.pdf")
     assert "recall-notice" in response["Content-Disposition"]
+
+
+def test_a_voided_patient_who_received_the_lot_is_listed_and_marked_voided(
+    clinic_a, make_user, make_patient
+):
+    """A record voided as entered in error (a duplicate) stays on the call list (the vials
+    were given to someone), but it was printed as any other record: staff called from a
+    record the clinic no longer uses, or twice."""
+    from django.utils import timezone
+
+    from anagen.patients.services import void_patient
+    from anagen.products import selectors
+
+    clinician = make_user(Role.CLINICIAN, clinic_a)
+    patient = make_patient(clinic_a, clinician, given_name="Twice", family_name="Entered")
+    lot = course(patient, clinician, photos=False)["lot"]
+    void_patient(patient, clinician, "Duplicate of MRN-9999")
+    lot.refresh_from_db()
+    text = " ".join(layout_text(selectors.recall_notice_html(lot, generated_at=timezone.now())))
+    assert "Entered, Twice Voided record (Duplicate of MRN-9999)" in text
