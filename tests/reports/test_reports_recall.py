@@ -96,3 +96,27 @@ def test_a_voided_patient_who_received_the_lot_is_listed_and_marked_voided(
     lot.refresh_from_db()
     text = " ".join(layout_text(selectors.recall_notice_html(lot, generated_at=timezone.now())))
     assert "Entered, Twice Voided record (Duplicate of MRN-9999)" in text
+
+
+def test_a_long_email_address_does_not_push_the_call_list_past_the_page_edge(
+    clinic_a, make_user, make_patient
+):
+    """The contact columns are kept on one line; a 64-character address did so too and the
+    table ran 150 pt past the margin: the columns after it were cut off on paper."""
+    from django.utils import timezone
+
+    from anagen.patients.models import Patient
+    from anagen.products import selectors
+
+    from .pdftext import boxes_past_the_right_margin
+
+    clinician = make_user(Role.CLINICIAN, clinic_a)
+    patient = make_patient(clinic_a, clinician, given_name="Maximiliane", family_name="Long")
+    lot = course(patient, clinician, photos=False)["lot"]
+    email = "maximiliane.alexandra.wolfeschlegelsteinhausen@example-mail.com"
+    Patient.objects.filter(pk=patient.pk).update(email=email, phone="+44 20 7946 0958")
+    html = selectors.recall_notice_html(lot, generated_at=timezone.now())
+    assert boxes_past_the_right_margin(html, "table", "contacts") == []
+    text = " ".join(layout_text(html))
+    assert "+44 20 7946 0958" in text  # the phone number stays on one line
+    assert patient.medical_record_number in text
