@@ -385,6 +385,23 @@ class TestTraceAndRecall:
         client.force_login(make_user(Role.ADMIN, clinic_a))  # recall.manage and patient.view
         assert record in client.get(f"/products/lots/{used_lot.pk}/trace/").content.decode()
 
+    def test_trace_page_marks_a_voided_patient_record_it_still_lists(
+        self, used_lot, client, clinic_a, make_user
+    ):
+        """The vials were given to someone, so a record voided as a duplicate stays on the
+        trace; it was shown as any record to call, as the recall PDF did."""
+        from anagen.patients.services import void_patient
+
+        first, second = self.patients
+        admin = make_user(Role.ADMIN, clinic_a)
+        void_patient(first, admin, "Duplicate of MRN-9999")
+        client.force_login(admin)
+        page = client.get(f"/products/lots/{used_lot.pk}/trace/").content.decode()
+        assert page.count('data-testid="voided-patient"') == 1
+        row = page[page.index(first.family_name) : page.index(first.phone)]
+        assert "Voided record" in row and "Duplicate of MRN-9999" in row
+        assert second.family_name in page
+
     def test_reverse_trace_lists_every_lot_a_patient_received(self, used_lot, make_lot):
         first = self.patients[0]
         draws = list(selectors.draws_of_patient(used_lot.clinic, first))
