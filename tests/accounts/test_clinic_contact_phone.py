@@ -97,3 +97,10 @@ def test_the_api_sets_it_refuses_bad_numbers_and_shows_it(client, clinic_a, admi
     assert answer.status_code == 200
     assert answer.json()["contact_phone"] == "+49 30 1234567"
     assert client.get("/api/v1/clinic", headers=headers).json()["contact_phone"] == "+49 30 1234567"
+
+
+def test_a_phone_in_full_width_or_arabic_indic_digits_is_stored_in_ascii_digits(clinic_a, admin):
+    """It is printed on the post-care sheets, for patients to dial."""
+    services.set_contact_phone(admin, clinic_a, "＋４４ ２０ ٧٩٤٦ ٠٠١٨")
+    clinic_a.refresh_from_db()
+    assert clinic_a.contact_phone == "+44 20 7946 0018"

@@ -425,3 +425,26 @@ def test_a_phone_number_is_checked_for_what_a_phone_number_holds(
         with pytest.raises(PatientError) as refused:
             update_patient(patient, admin, {"phone": phone})
         assert refused.value.errors["phone"][0].startswith("Not a phone number")
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [("＋４４ ２０ ７９４６ ００１８", "+44 20 7946 0018"),  # an input method left in full width
+     ("٠٢٠ ٧٩٤٦ ٠٠١٨", "020 7946 0018"),  # Arabic-Indic digits
+     ("۰۲۰ ۷۹۴۶ ۰۰۱۸", "020 7946 0018"),  # Persian digits
+     ("+44 20 7946 0018", "+44 20 7946 0018")],
+)  # fmt: skip
+def test_a_phone_number_is_stored_in_ascii_digits_and_found_by_them(
+    clinic_a, admin, make_patient, typed, stored
+):
+    """Stored as typed, a number in full-width or Arabic-Indic digits was not found by the
+    digits typed at the front desk, and a reminder list or a dialler could not use it."""
+    from anagen.patients import selectors
+
+    patient = make_patient(clinic_a, admin)
+    update_patient(patient, admin, {"phone": typed})
+    patient.refresh_from_db()
+    assert patient.phone == stored
+    digits = "".join(ch for ch in stored if ch.isdigit())
+    assert list(selectors.search_patients(clinic_a, digits)) == [patient]
+    assert list(selectors.search_patients(clinic_a, typed)) == [patient]

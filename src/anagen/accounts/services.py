@@ -25,7 +25,7 @@ from anagen.accounts.token_lifetime import (
 )
 from anagen.core.checks import hidden_text_problem, is_phone
 from anagen.core.history import differs_from_stored, save_with_history
-from anagen.core.text import hidden_characters
+from anagen.core.text import dialable_phone, hidden_characters
 
 
 class AccountError(ValueError):
@@ -509,7 +509,7 @@ def authenticate_token(raw: str) -> ApiToken | None:
 def set_contact_phone(admin: User, clinic: Clinic, phone: str) -> Clinic:
     """Set the number patients call about a reaction (printed on the post-care sheets);
     empty removes it. Anything but a phone number is refused (AccountFormError)."""
-    phone = (phone or "").strip()
+    phone = dialable_phone((phone or "").strip())
     # A line break passes is_phone's spaces and would split the number on the sheet.
     if phone and (
         len(phone) > 40 or not is_phone(phone) or hidden_characters(phone, invisible=True)

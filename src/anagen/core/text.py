@@ -126,6 +126,17 @@ def printed_code(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
+def dialable_phone(text: str) -> str:
+    """A phone number as it is stored and searched: compatibility form (NFKC: full-width
+    "＋４４" is +44) and every decimal digit of another script as its ASCII digit ("٠٢٠"
+    is 020). Stored as typed, such a number was not found by the digits typed at the front
+    desk, and a reminder list or a dialler could not use it."""
+    return "".join(
+        str(unicodedata.decimal(ch)) if ch.isdecimal() and not ch.isascii() else ch
+        for ch in unicodedata.normalize("NFKC", text)
+    )
+
+
 def spreadsheet_safe(value: object) -> str:
     """A text cell for a CSV that people open in a spreadsheet: a leading = + - @ (or tab or
     carriage return) would be run as a formula (CSV injection), so such cells get a leading

@@ -15,7 +15,7 @@ from anagen.accounts.models import AccessLog, Clinic, User
 from anagen.accounts.selectors import field_label, names_for, shown_value
 from anagen.core.checks import is_phone
 from anagen.core.http import ClinicRequest, client_ip
-from anagen.core.text import MAX_DB_ID, search_key
+from anagen.core.text import MAX_DB_ID, dialable_phone, search_key
 from anagen.patients.models import Patient
 
 
@@ -59,7 +59,7 @@ def search_patients(
     # A phone number as a phone or an e-mail writes it ("+442079461234", "+44-20-7946-1234")
     # is also compared as its digits alone: as typed it found nobody stored as
     # "+44 20 7946 1234" (a caller's number, read off the phone, at the front desk).
-    digits = "".join(ch for ch in query if ch.isdigit())
+    digits = "".join(ch for ch in dialable_phone(query) if ch.isdigit())
     if is_phone(query.strip()) and not any(_typed_date(t) for t in terms):
         words |= Q(search_text__contains=digits)
     return qs.filter(words)

@@ -14,7 +14,7 @@ from django.utils.text import Truncator
 from anagen.accounts.models import Clinic, User
 from anagen.core.checks import Refusal, is_phone
 from anagen.core.history import save_with_history
-from anagen.core.text import hidden_characters, printed_code, search_key
+from anagen.core.text import dialable_phone, hidden_characters, printed_code, search_key
 from anagen.patients.models import Patient, SexAtBirth
 
 EDITABLE_FIELDS = (
@@ -97,6 +97,8 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
             f"At most {ADDRESS_MAX_CHARS} characters (this has {len(cleaned['address'])})."
         )
     phone = cleaned.get("phone")
+    if isinstance(phone, str):
+        phone = cleaned["phone"] = dialable_phone(phone)
     if isinstance(phone, str) and phone and len(phone) <= 40 and not is_phone(phone):
         # "call me maybe" and a 40-digit run were stored, and a reminder list of such numbers
         # reaches nobody.
