@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 
 import pytest
+import time_machine
 from django.test import Client
 from django.utils import timezone
 from hypothesis import settings as hypothesis_settings
@@ -22,6 +24,29 @@ PASSWORD = "correct-horse-battery-9"
 # default 200 ms deadline per example failed a cold-chain property once on a loaded machine.
 hypothesis_settings.register_profile("anagen", deadline=None)
 hypothesis_settings.load_profile("anagen")
+
+# The day the whole run takes as today (YYYY-MM-DD); set it to replay a run of another day.
+TEST_DAY_VARIABLE = "ANAGEN_TEST_DAY"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Run every test on one day, its clock starting at 12:00 UTC and ticking on.
+
+    Many test modules take `TODAY` when they are imported and the code under test asks the
+    clock again later: a run that crossed midnight (the PostgreSQL half of CI started at
+    23:59) failed 70 tests on "received 2026-12-08, after the session date (2026-12-07)".
+    Noon leaves hours before the date turns, and clinics' time zones (UTC-12 to UTC+14)
+    still see the days either side. The variable is set before xdist starts its workers, so
+    they inherit the same day. Subprocesses (CLI tests) and the browser keep the real clock.
+    """
+    day_text = os.environ.setdefault(TEST_DAY_VARIABLE, datetime.now(UTC).date().isoformat())
+    try:
+        day = date.fromisoformat(day_text)
+    except ValueError:
+        raise pytest.UsageError(
+            f"{TEST_DAY_VARIABLE}={day_text!r} is not a date; write it as YYYY-MM-DD."
+        ) from None
+    time_machine.travel(datetime.combine(day, time(12), tzinfo=UTC), tick=True).start()
 
 
 @pytest.fixture
