@@ -116,3 +116,40 @@ def test_a_temperature_typed_with_a_decimal_comma_is_read_as_a_decimal_point(
     assert [float(r.temperature_c) for r in TemperatureReading.objects.filter(location=fridge)] == [
         4.5
     ]
+
+
+# How many lines the text of each cell (or of each date in it) of the trace list takes.
+TRACE_LINES = """
+() => {
+  const lines = (el) => {
+    const range = document.createRange();
+    range.selectNodeContents(el);
+    return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+  };
+  return [...document.querySelectorAll('table tbody tr')].slice(0, 3).map((tr) => {
+    const cells = tr.querySelectorAll('td');
+    return {
+      mrn: lines(cells[0]),
+      phone: lines(cells[2]),
+      dates: [...cells[4].querySelectorAll('span')].map(lines),
+    };
+  });
+}
+"""
+
+
+def test_the_trace_list_keeps_record_numbers_phones_and_dates_on_one_line(page, screenshot):
+    """In a recall the list is read down the phone: "DEMO-" / "0024" and a number over three
+    lines (+44 20 / 7946 / 7635) were misread; the columns were squeezed by the e-mails."""
+    from anagen.core.demo import load_demo
+    from anagen.products.models import VialDraw
+
+    load_demo()
+    draw = VialDraw.objects.filter(lot__clinic__slug="demo").order_by("pk").first()
+    sign_in(page, "quality", "quality-demo-2026")
+    page.get_by_role("heading", name="Anagen Demo Clinic").wait_for()
+    assert page.goto(f"/products/lots/{draw.lot_id}/trace/").status == 200
+    rows = page.evaluate(TRACE_LINES)
+    screenshot(page, "lot-trace")
+    assert rows and all(r["dates"] for r in rows)
+    assert [r for r in rows if r["mrn"] != 1 or r["phone"] != 1 or set(r["dates"]) != {1}] == []
