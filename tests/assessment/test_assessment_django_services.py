@@ -254,6 +254,29 @@ class TestScreening:
         assert "No longer lifts the BLOCK:</strong> its rule is now locked" in page
         assert "BLOCK overridden" not in page
 
+    def test_the_consultation_page_reads_the_screenings_overrides_once(
+        self, client, woman, clinician
+    ):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        from anagen.assessment.models import ScreeningOverride
+
+        services.record_history(woman, clinician, healthy_history(pregnant=True, lactating=False))
+        scr = Screening.objects.get()
+        ScreeningOverride.objects.create(
+            clinic=woman.clinic, screening=scr, modality="exosome",
+            rule_ids=["EXO-PREGNANCY"], reason="Patient insists; discussed.",
+            overridden_by=clinician,
+        )  # fmt: skip
+        client.force_login(clinician)
+        table = ScreeningOverride._meta.db_table
+        with CaptureQueriesContext(connection) as queries:
+            page = unescape(client.get(f"/consultation/{woman.pk}/").content.decode())
+        assert "No longer lifts the BLOCK" in page
+        reads = [q["sql"] for q in queries if f'FROM "{table}"' in q["sql"]]
+        assert len(reads) == 1, reads
+
 
 def test_a_voided_patient_takes_no_new_history_exam_or_diagnosis(man, clinician):
     patients.void_patient(man, clinician, "Registered twice by mistake.")

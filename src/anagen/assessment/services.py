@@ -15,6 +15,7 @@ import base64
 import binascii
 import io
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from datetime import date, timedelta
@@ -492,15 +493,17 @@ def locked_block_rules(screening_row: Screening, modality: str) -> list[str]:
     return screening.locked_rule_ids(screening.load_default_ruleset(), blocking)
 
 
-def standing_overrides(screening_row: Screening) -> dict[str, ScreeningOverride]:
+def standing_overrides(
+    screening_row: Screening, overrides: Iterable[ScreeningOverride] | None = None
+) -> dict[str, ScreeningOverride]:
     """The screening's BLOCK overrides that lift their BLOCK, by modality. An override stored
     before its rule was locked (an earlier release of the shipped rules) lifts nothing now:
-    the lock forbids what one patient's override would do, whenever it was written."""
-    return {
-        o.modality: o
-        for o in screening_row.overrides.select_related("overridden_by")
-        if not locked_block_rules(screening_row, o.modality)
-    }
+    the lock forbids what one patient's override would do, whenever it was written.
+    ``overrides``: the screening's overrides when the caller has already read them; else
+    they are read, from the prefetch of selectors.latest_screening where it was used."""
+    if overrides is None:
+        overrides = screening_row.overrides.all()
+    return {o.modality: o for o in overrides if not locked_block_rules(screening_row, o.modality)}
 
 
 def override_block(

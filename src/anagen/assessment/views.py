@@ -120,8 +120,8 @@ def _context(request: ClinicRequest, patient: Patient, bound: dict[str, Any]) ->
         )
     screening_rows = []
     if c.screening is not None:
-        overrides = {o.modality: o for o in c.screening.overrides.all()}
-        standing = services.standing_overrides(c.screening)
+        overrides = {o.modality: o for o in c.screening.overrides.all()}  # prefetched
+        standing = services.standing_overrides(c.screening, overrides.values())
         for m, r in c.screening.modality_results():
             screening_rows.append(
                 {
