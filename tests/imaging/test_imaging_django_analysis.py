@@ -730,6 +730,36 @@ def test_an_analysis_whose_task_was_lost_is_shown_as_stalled_and_can_be_requeste
     assert Measurement.objects.filter(pk=a.measurement_id, voided_at__isnull=True).exists()
 
 
+def test_an_analysis_already_taken_by_a_worker_is_not_run_a_second_time(
+    client, nurse, patient, visit, calibrated, png_bytes, monkeypatch,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    client.force_login(nurse)
+    a = upload(
+        client, patient, visit, png_bytes[0], django_capture_on_commit_callbacks, run_task=False
+    )
+    real = services.analyze
+    runs = []
+    second = []
+
+    def analyze_while_delivered_again(image, um_per_px, **kw):
+        # The same task is delivered to a second worker while this one is busy.
+        runs.append(1)
+        if len(runs) == 1:
+            second.append(services.run_analysis(a.pk))
+        return real(image, um_per_px, **kw)
+
+    monkeypatch.setattr(services, "analyze", analyze_while_delivered_again)
+    services.run_analysis(a.pk)
+    # The second worker found it running and left it: the engine ran once, one measurement.
+    assert len(runs) == 1
+    assert second[0].status == "running"
+    a.refresh_from_db()
+    assert a.status == "done"
+    assert Measurement.objects.filter(visit=visit).count() == 1
+    assert a.history.filter(history_change_reason="analysis started").count() == 1
+
+
 def test_a_result_of_a_request_superseded_while_it_ran_is_discarded(
     client, nurse, patient, visit, calibrated, png_bytes, monkeypatch,
     django_capture_on_commit_callbacks,

@@ -391,13 +391,24 @@ def _enqueue(analysis_id: int) -> None:
 
 
 def run_analysis(analysis_id: int) -> PhotoAnalysis:
-    """Run the engine on the stored photo (called by the background task)."""
-    analysis = PhotoAnalysis.objects.select_related("photo", "photo__visit").get(pk=analysis_id)
-    if analysis.status not in (PhotoAnalysis.Status.QUEUED, PhotoAnalysis.Status.RUNNING):
-        return analysis
-    user = analysis.requested_by
-    analysis.status = PhotoAnalysis.Status.RUNNING
-    save_with_history(analysis, user, "analysis started", update_fields=["status"])
+    """Run the engine on the stored photo (called by the background task).
+
+    The analysis is claimed under its row lock (queued -> running): a task delivered twice,
+    or to two workers, runs the engine once; the other finds it running and leaves it. One
+    whose worker stopped stays "running" until it is stalled and requested again (a new
+    request queues it anew)."""
+    with transaction.atomic():
+        analysis = (
+            # The analysis's row only: voiding a photo locks the photo's, then this one.
+            PhotoAnalysis.objects.select_for_update(of=("self",))
+            .select_related("photo", "photo__visit")
+            .get(pk=analysis_id)
+        )
+        if analysis.status != PhotoAnalysis.Status.QUEUED:
+            return analysis
+        user = analysis.requested_by
+        analysis.status = PhotoAnalysis.Status.RUNNING
+        save_with_history(analysis, user, "analysis started", update_fields=["status"])
     try:
         w, h = analysis.photo.width_px or 0, analysis.photo.height_px or 0
         if w * h > MAX_ANALYSIS_MEGAPIXELS * 1e6:
@@ -430,7 +441,10 @@ def run_analysis(analysis_id: int) -> PhotoAnalysis:
         analysis.analysed_at = timezone.now()
     with transaction.atomic():
         current = PhotoAnalysis.objects.select_for_update().get(pk=analysis.pk)
-        if current.requested_at != analysis.requested_at:
+        if (
+            current.requested_at != analysis.requested_at
+            or current.status != PhotoAnalysis.Status.RUNNING
+        ):
             # Requested again while this ran (a stalled analysis, or a new scale): the newer
             # request's task stores its result; this one would overwrite it with stale input.
             return current
