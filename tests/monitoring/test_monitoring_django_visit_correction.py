@@ -346,3 +346,22 @@ def test_a_voided_visit_page_neither_calls_its_measurement_used_nor_offers_a_cor
     # The address typed by hand says the same, and changes nothing.
     response = client.get(measurement_url(patient, measured), follow=True)
     assert "This visit is voided: its measurements are kept" in unescape(response.content.decode())
+
+
+@pytest.mark.parametrize(
+    "change", [{"hair_count": 160}, {"mean_diameter_um": 62}, {"terminal_pct": 80}]
+)
+def test_correcting_a_count_taken_without_an_area_gives_it_no_density(patient, nurse, change):
+    """The area was not given (stored as the default 1 cm², not measured): a correction of
+    the count or of another value must not turn the count into a density per 1 cm²."""
+    visit = services.record_visit(
+        patient, nurse, {"visit_date": date.today() - timedelta(days=2), "hair_count": 152}
+    )
+    m = visit.measurements.get()
+    services.correct_measurement(m, nurse, change, "typed in error")
+    m.refresh_from_db()
+    assert m.density_per_cm2 is None
+    # The area given with the correction is measured: the density is worked out from it.
+    services.correct_measurement(m, nurse, {"target_area_cm2": 0.5}, "area was measured")
+    m.refresh_from_db()
+    assert m.density_per_cm2 == m.hair_count / 0.5

@@ -1271,6 +1271,12 @@ def _density_follows_count(stored: Mapping[str, Any], sent: Mapping[str, Any]) -
     )
 
 
+def _area_not_measured(stored: Mapping[str, Any]) -> bool:
+    """A stored hair count without a density: its area was not given (with one, the density
+    is count ÷ area), so the stored area is the 1 cm² default, not a measured one."""
+    return stored.get("hair_count") is not None and stored.get("density_per_cm2") is None
+
+
 def _lock_visit(visit: Visit) -> Visit:
     """The visit's row, locked until the transaction ends, as it stands now: a void
     (void_record locks it too) and an addition to the visit cannot pass each other."""
@@ -1340,6 +1346,10 @@ def revise_measurement(
         _writable(fresh, "measurement")  # voided by someone else since it was read
         if partial:
             stored = {f: getattr(fresh, f) for f in MEASUREMENT_FIELDS}
+            if _area_not_measured(stored) and "target_area_cm2" not in data:
+                # The stored 1 cm² is the default of a count taken without an area: it must
+                # not make the count a density (it stays the default unless one is given).
+                stored["target_area_cm2"] = None
             if _density_follows_count(stored, data):
                 stored["density_per_cm2"] = None  # derived again from the corrected values
             data = {**stored, **data}
