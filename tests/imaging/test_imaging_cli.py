@@ -120,6 +120,8 @@ def test_batch_writes_csv_with_a_row_per_image_and_reports_failures(image_file, 
     captured = capsys.readouterr()
     assert "analysing" in captured.err and "3/3" in captured.err  # tqdm progress bar
     assert "2 of 3 images analysed" in captured.out
+    assert "skipped 1 file not of the types the batch analyses" in captured.err
+    assert captured.err.count("notes.txt") == 1
     rows = list(csv.DictReader(out_csv.open()))
     assert [r["file"] for r in rows] == ["'=broken.jpg", "f0.png", "f1.png"]
     assert rows[0]["status"] == "error" and rows[0]["error"]
@@ -133,6 +135,22 @@ def test_batch_writes_csv_with_a_row_per_image_and_reports_failures(image_file, 
         "f0.png.overlay.png",
         "f1.png.overlay.png",
     ]
+
+
+def test_batch_says_which_files_of_other_types_it_skipped(image_file, tmp_path, capsys):
+    """A .gif is read by `anagen image analyze` but not by the batch: the batch says so
+    instead of leaving it out of the CSV in silence."""
+    folder = _batch_folder(image_file, tmp_path, n=1)
+    with Image.open(image_file[0]) as im:
+        im.save(folder / "field.gif")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    (folder / "sub").mkdir()
+    out_csv = tmp_path / "res.csv"
+    assert cli.main(["batch", str(folder), "--um-per-px", "5", "--csv", str(out_csv)]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 1 file not of the types the batch analyses (.bmp, " in err
+    assert err.rstrip().splitlines()[0].endswith(": field.gif")
+    assert [r["file"] for r in csv.DictReader(out_csv.open())] == ["f0.png"]
 
 
 def _batch_folder(image_file, tmp_path, n=3):

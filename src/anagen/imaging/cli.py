@@ -244,9 +244,23 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     folder = Path(args.folder)
     if not folder.is_dir():
         raise CliError(f"{folder}: not a folder")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    entries = sorted(folder.iterdir())
+    files = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
+    types = ", ".join(sorted(IMAGE_SUFFIXES))
     if not files:
-        raise CliError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise CliError(f"{folder}: no image files ({types})")
+    # Said, not left out in silence: `analyze` reads a .gif or a .jfif that the batch skips.
+    skipped = [p.name for p in entries if p.is_file() and not p.name.startswith(".")]
+    skipped = [n for n in skipped if Path(n).suffix.lower() not in IMAGE_SUFFIXES]
+    if skipped:
+        shown = ", ".join(skipped[:10]) + (
+            f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        )
+        print(
+            f"skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''} not of the types "
+            f"the batch analyses ({types}): {shown}",
+            file=sys.stderr,
+        )
     out = Path(args.csv)
     _refuse_overwriting(out, files, "--csv")
     overlay_dir = Path(args.overlay_dir) if args.overlay_dir else None
