@@ -690,6 +690,25 @@ def test_appointments_still_planned_for_a_voided_record_are_entered_in_error(tre
     assert all("start" in a for a in after if a["status"] == "entered-in-error")
 
 
+def test_a_voided_patient_record_takes_its_clinical_resources_with_it(treated, clinician):
+    """Voided as entered in error, the record's Observations and Procedures were still
+    exported final and completed beside a Patient with active false."""
+    from anagen.patients import services as patients
+
+    patient, _ = treated
+    kinds = ("Observation", "Procedure", "QuestionnaireResponse", "AdverseEvent")
+    before = _bundle_of(fhir_export.patient_bundle_json(patient))
+    assert all(_resources(before, "Observation")) and _resources(before, "Procedure")
+    assert "entered-in-error" not in {r["status"] for k in kinds for r in _resources(before, k)}
+    patients.void_patient(patient, clinician, "Registered twice")
+    patient.refresh_from_db()
+    after = _bundle_of(fhir_export.patient_bundle_json(patient))
+    assert _resources(after, "Patient")[0]["active"] is False
+    for kind in kinds:
+        assert {r["status"] for r in _resources(after, kind)} <= {"entered-in-error"}, kind
+    assert len(_resources(after, "Observation")) == len(_resources(before, "Observation"))
+
+
 def test_an_event_does_not_name_a_voided_session_as_its_suspect(treated, clinician):
     from anagen.treatments import services as treatments
 

@@ -10,7 +10,9 @@ exported with the system and version stored with the diagnosis.
 Records voided as entered in error (docs/voiding.md) are not left out: each is exported with
 FHIR status ``entered-in-error`` under its usual stable full URL, so a receiver that took an
 earlier export learns that the record was retracted. A voided visit takes its measurements,
-global assessment, questionnaire answers and photos with it.
+global assessment, questionnaire answers and photos with it; a voided patient record
+(``Patient.active`` false) takes its Observations, Procedures, QuestionnaireResponses,
+DocumentReferences and AdverseEvents with it.
 """
 
 from __future__ import annotations
@@ -512,7 +514,7 @@ class _Builder:
             f"{h.patient_id}/{field}/{answered}",
             {
                 "resourceType": "Observation",
-                "status": "final",
+                "status": ENTERED_IN_ERROR if self.patient.is_voided else "final",
                 "category": [
                     {
                         "coding": [
@@ -675,7 +677,9 @@ class _Builder:
             ]
             resource: dict[str, Any] = {
                 "resourceType": "Procedure",
-                "status": "entered-in-error" if s.voided_at else "completed",
+                "status": ENTERED_IN_ERROR
+                if s.voided_at or self.patient.is_voided
+                else "completed",
                 "code": {
                     "coding": [
                         {
@@ -709,19 +713,25 @@ class _Builder:
                 by_date.setdefault(s.performed_on, []).append(SessionEntry(full, frozenset(lots)))
         return by_date
 
+    def _voided(self, record: Visit | AdverseEvent) -> bool:
+        """The record is voided, or the whole patient record is (voided as entered in
+        error: every clinical record in it is retracted with it, as a voided visit takes
+        its measurements; ``Patient.active`` false alone left them final)."""
+        return record.is_voided or self.patient.is_voided
+
     def observations(self, visits: Iterable[Visit]) -> None:
         """Measurements and the global assessment of every visit, voided ones included:
         a voided measurement, and every Observation of a voided visit, is entered-in-error."""
         for v in visits:
             for m in v.measurements.all():
-                self._measurement(v, m, voided=v.is_voided or m.is_voided)
+                self._measurement(v, m, voided=self._voided(v) or m.is_voided)
             if v.global_assessment is not None:
                 self.add(
                     "global",
                     v.pk,
                     {
                         "resourceType": "Observation",
-                        "status": ENTERED_IN_ERROR if v.is_voided else "final",
+                        "status": ENTERED_IN_ERROR if self._voided(v) else "final",
                         "code": {
                             "coding": [
                                 {
@@ -756,7 +766,7 @@ class _Builder:
                 {
                     "resourceType": "QuestionnaireResponse",
                     "questionnaire": Q_HGQ,
-                    "status": ENTERED_IN_ERROR if v.is_voided else "completed",
+                    "status": ENTERED_IN_ERROR if self._voided(v) else "completed",
                     "subject": self.subject,
                     "authored": _dt(v.visit_date),
                     "item": items,
@@ -819,7 +829,7 @@ class _Builder:
         for e in events:
             resource: dict[str, Any] = {
                 "resourceType": "AdverseEvent",
-                "status": ENTERED_IN_ERROR if e.is_voided else "completed",
+                "status": ENTERED_IN_ERROR if self._voided(e) else "completed",
                 "actuality": "actual",
                 "code": {
                     "coding": [
@@ -1008,7 +1018,7 @@ class _Builder:
         without a base URL it is left out. A voided photo, or one of a voided visit, is
         entered-in-error and never linked."""
         for ph in photos:
-            voided = ph.is_voided or ph.visit.is_voided
+            voided = ph.is_voided or self._voided(ph.visit)
             view = ph.get_view_display() if ph.view else ""
             attachment: dict[str, Any] = {"contentType": ph.content_type}
             if self.base_url and not voided:
