@@ -450,9 +450,9 @@ def test_the_reportable_table_keeps_dates_and_lot_numbers_on_one_line(client, cl
     onset, resolved = (TODAY - timedelta(days=2)).isoformat(), TODAY.isoformat()
     assert f'<span class="nowrap">{onset}</span> → <span class="nowrap">{resolved}</span>' in page
     assert '<td class="nowrap">—</td>' in page  # the lot cell
-    css = client.get("/static/monitoring/monitoring.css")
+    css = client.get("/static/anagen/app.css")  # every page's style sheet
     body = b"".join(css.streaming_content) if css.streaming else css.content
-    assert b".nowrap { white-space: nowrap; }" in body
+    assert b".nowrap { white-space:nowrap; }" in body
 
 
 # --- lowering an event needs a reason; lowering a serious or grade ≥ 3 one, a clinician ------
