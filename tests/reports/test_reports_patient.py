@@ -498,3 +498,23 @@ def test_a_voided_patients_report_says_so_at_the_top_and_on_every_page(treated, 
     assert pages[0].index("Voided record") < pages[0].index("Diagnoses")
     for text in pages[1:]:
         assert "VOIDED RECORD" in text
+
+
+def test_two_visits_on_one_date_are_told_apart_in_the_measurement_table(clinician, treated):
+    """A confirmed separate visit on the day of the week-12 visit: both columns carried the
+    same date and "week 12", so a reader could not tell which values were which."""
+    from anagen.monitoring import services as monitoring
+
+    patient, data = treated
+    day = data["visits"][1].visit_date
+    monitoring.record_visit(
+        patient,
+        clinician,
+        {"visit_date": day, "density_per_cm2": 131.0, "confirm_same_day": True},
+    )
+    report = selectors.patient_report(patient, generated_at=timezone.now(), generated_by="test")
+    labels = [v.same_day for v in report.visits if v.visit_date == day]
+    assert labels == ["visit 1 of 2 that day", "visit 2 of 2 that day"]
+    assert all(v.same_day == "" for v in report.visits if v.visit_date != day)
+    text = " ".join(layout_text(_html(patient)))
+    assert "visit 1 of 2 that day" in text and "visit 2 of 2 that day" in text

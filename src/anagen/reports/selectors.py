@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -41,6 +42,9 @@ class VisitColumn:
     week: int | None  # nominal analysis week (None: baseline or outside every window)
     is_baseline: bool
     source: str
+    # Two visits on one date (a confirmed separate visit): "visit 1 of 2 that day", in the
+    # order they were recorded, so the columns can be told apart; "" otherwise.
+    same_day: str = ""
 
 
 @dataclass
@@ -168,6 +172,13 @@ def _measure_table(result: progress.Progress) -> tuple[list[VisitColumn], list[M
     visits = [
         VisitColumn(r.visit_date, r.study_day, r.week, r.is_baseline, r.source) for r in result.rows
     ]
+    # Rows come by date, then the order of entry: number the visits that share a date.
+    per_day = Counter(v.visit_date for v in visits)
+    seen: Counter[date] = Counter()
+    for v in visits:
+        if per_day[v.visit_date] > 1:
+            seen[v.visit_date] += 1
+            v.same_day = f"visit {seen[v.visit_date]} of {per_day[v.visit_date]} that day"
     rows = []
     for key in progress.MEASURES:
         if all(r.cells[key].value is None for r in result.rows):
