@@ -968,3 +968,18 @@ def test_a_diagnosis_date_is_sent_as_when_it_was_asserted_not_as_the_onset_of_ha
         "valueDateTime": diagnosis.diagnosed_on.isoformat(),
     } in condition["extension"]
     Bundle.model_validate(bundle)
+
+
+def test_a_grade_4_event_stored_without_seriousness_before_the_rule_is_exported_as_serious(
+    treated,
+):
+    """Grade 4 ("life-threatening consequences") is serious since the services add the
+    criterion; an event stored before that lacked it and was exported as non-serious."""
+    patient, _ = treated
+    event = AdverseEvent.objects.get(patient=patient)
+    AdverseEvent.objects.filter(pk=event.pk).update(
+        grade=4, seriousness=[], serious_or_high_grade=True
+    )
+    (ae,) = _resources(_bundle_of(fhir_export.patient_bundle_json(patient)), "AdverseEvent")
+    assert ae["seriousness"]["coding"][0]["code"] == "serious"
+    assert "Serious: Life-threatening" in ae["note"][0]["text"]

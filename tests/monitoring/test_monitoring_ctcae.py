@@ -185,3 +185,10 @@ def test_shown_sources_and_notes_cite_ctcae_not_the_internal_reference_file():
         "Term-specific text from memory [M]; verify against the NCI CTCAE v5.0 table.",
     )
     assert alopecia.generic_text == ()
+
+
+def test_the_grade_and_an_admission_imply_their_seriousness_criteria():
+    assert ctcae.implied_seriousness(4, []) == ["life_threatening"]
+    assert ctcae.implied_seriousness(5, ["hospitalization"]) == ["death", "hospitalization"]
+    assert ctcae.implied_seriousness(2, [], hospitalised=True) == ["hospitalization"]
+    assert ctcae.implied_seriousness(3, []) == []

@@ -741,3 +741,17 @@ def test_the_event_form_carries_the_investigational_notice_after_exosome_session
     assert 'id="investigational-notice"' not in client.get(url).content.decode()
     course.course(patient, clinician, first=date.today() - timedelta(days=3), sessions=1)
     assert 'id="investigational-notice"' in client.get(url).content.decode()
+
+
+def test_a_grade_4_event_stored_without_seriousness_reads_life_threatening_on_the_reportable_list(
+    client, clinician, patient
+):
+    """An event stored before grade 4 implied "life-threatening" said "no" under serious."""
+    event = services.record_adverse_event(
+        patient, clinician,
+        {"term_key": "skin_infection", "grade": 3, "onset_date": TODAY - timedelta(days=2)},
+    )  # fmt: skip
+    AdverseEvent.objects.filter(pk=event.pk).update(grade=4, seriousness=[])
+    client.force_login(clinician)
+    page = client.get("/monitoring/adverse-events/reportable/").content.decode()
+    assert "<td>Life-threatening</td>" in page

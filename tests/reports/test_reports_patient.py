@@ -518,3 +518,17 @@ def test_two_visits_on_one_date_are_told_apart_in_the_measurement_table(clinicia
     assert all(v.same_day == "" for v in report.visits if v.visit_date != day)
     text = " ".join(layout_text(_html(patient)))
     assert "visit 1 of 2 that day" in text and "visit 2 of 2 that day" in text
+
+
+def test_a_grade_4_event_stored_without_seriousness_is_printed_as_serious(treated):
+    """Not "grade ≥3, not serious": grade 4 is life-threatening, serious by ICH E2A, also
+    for an event stored before the services added the criterion."""
+    from anagen.monitoring.models import AdverseEvent
+
+    patient, data = treated
+    AdverseEvent.objects.filter(pk=data["event"].pk).update(
+        grade=4, seriousness=[], serious_or_high_grade=True
+    )
+    text = " ".join(layout_text(_html(patient)))
+    assert "serious, grade ≥3" in text
+    assert "not serious" not in text

@@ -769,7 +769,7 @@ def _trace(request: ClinicRequest, lot: Lot) -> dict:
                 "term_name": e.term_name,
                 "ctcae_version": e.ctcae_version,
                 "grade": e.grade,
-                "serious": bool(e.seriousness),
+                "serious": e.is_serious,
                 "relatedness": e.relatedness,
                 "product_lot_number": e.product_lot_number,
             }

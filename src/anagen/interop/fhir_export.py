@@ -855,7 +855,7 @@ class _Builder:
                         {
                             "system": "http://terminology.hl7.org/CodeSystem/"
                             "adverse-event-seriousness",
-                            "code": "serious" if e.seriousness else "non-serious",
+                            "code": "serious" if e.is_serious else "non-serious",
                         }
                     ]
                 },
@@ -878,7 +878,7 @@ class _Builder:
                 f"CTCAE v{e.ctcae_version} grade {e.grade}: {e.grade_text}. Relatedness to "
                 f"treatment: {relatedness}"
             )
-            if e.seriousness:
+            if e.is_serious:
                 # Which ICH E2A criteria made it serious (seriousness says only that it is).
                 text += f". Serious: {', '.join(e.seriousness_labels)}"
             action = e.get_action_taken_display()

@@ -370,6 +370,25 @@ SERIOUSNESS_CRITERIA = frozenset(
 HIGH_GRADE = 3  # CTCAE grade 3 = severe (A.4)
 
 
+def implied_seriousness(
+    grade: int, seriousness: Iterable[str] = (), *, hospitalised: bool = False
+) -> list[str]:
+    """The ICH E2A criteria an event meets: those ticked, and those its record implies, as
+    the services add them on entry since they were required (grade 5 is death, grade 4
+    "life-threatening consequences", an admission because of the event hospitalisation).
+    Events stored before a rule held lack the criterion: reading through this, a stored
+    grade-4 event is serious everywhere (reports, exports), not only where it was entered
+    after the rule."""
+    crit = set(seriousness or ())
+    if grade == 5:
+        crit.add("death")
+    if grade == 4:
+        crit.add("life_threatening")
+    if hospitalised:
+        crit.add("hospitalization")
+    return sorted(crit)
+
+
 def is_serious_or_high_grade(
     grade: int, *, seriousness: Iterable[str] = (), threshold: int = HIGH_GRADE
 ) -> bool:

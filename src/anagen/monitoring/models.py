@@ -470,10 +470,25 @@ class AdverseEvent(Voidable):
         return f"{self.term_name} grade {self.grade} (CTCAE v{self.ctcae_version})"
 
     @property
+    def serious_criteria(self) -> list[str]:
+        """The ICH E2A criteria met: those stored and those the grade or the action imply
+        (``ctcae.implied_seriousness``; a grade-4 event stored before the rule lacks
+        "life_threatening" but is serious)."""
+        return ctcae.implied_seriousness(
+            self.grade,
+            self.seriousness or [],
+            hospitalised=self.action_taken == self.Action.HOSPITALISED,
+        )
+
+    @property
+    def is_serious(self) -> bool:
+        return bool(self.serious_criteria)
+
+    @property
     def seriousness_labels(self) -> list[str]:
         """The ICH E2A criteria met, in the words of the form."""
         labels = dict(self.SERIOUSNESS_CHOICES)
-        return [labels.get(c, c) for c in self.seriousness or []]
+        return [labels.get(c, c) for c in self.serious_criteria]
 
     @property
     def is_related(self) -> bool | None:

@@ -732,7 +732,7 @@ def _ae_summary(patient: Patient, visit: Visit) -> AeSummary:
         return AeSummary(max_unrelated_grade=unrelated)
     top = max(e.grade for e in possibly_related)
     related = any(e.is_related is True for e in possibly_related if e.grade == top)
-    serious = tuple(sorted({c for e in possibly_related for c in e.seriousness or []}))
+    serious = tuple(sorted({c for e in possibly_related for c in e.serious_criteria}))
     return AeSummary(top, True if related else None, unrelated, serious)
 
 
