@@ -401,6 +401,51 @@ def baseline_visit(patient: Patient) -> Visit | None:
     )
 
 
+def stand_in_baseline_note(
+    patient: Patient, base: Visit | None, *, with_sessions: bool = True
+) -> str:
+    """Why the baseline used is a visit not marked baseline, in words ("" when it is marked,
+    or there is none): no visit is marked, or the marked one was voided, and the earliest
+    remaining visit stands in. Said where change is shown: a stand-in after the first
+    session measured the change from an already treated scalp, with nothing on the visit
+    page to say so. ``with_sessions=False``: the first sentence only (the progress page
+    says itself when the baseline came after the first session)."""
+    if base is None or base.is_baseline:
+        return ""
+    voided = (
+        visits_of(patient, include_voided=True)
+        .filter(is_baseline=True, voided_at__isnull=False)
+        .order_by("visit_date", "id")
+        .first()
+    )
+    why = (
+        f"The baseline visit of {voided.visit_date:%Y-%m-%d} was voided"
+        if voided is not None
+        else "No visit is marked baseline"
+    )
+    text = (
+        f"{why}: the earliest remaining visit, {base.visit_date:%Y-%m-%d}, stands in as the "
+        "baseline."
+    )
+    if not with_sessions:
+        return text
+    first = (
+        TreatmentSession.objects.filter(
+            clinic=patient.clinic, patient=patient, voided_at__isnull=True
+        )
+        .order_by("performed_on")
+        .values_list("performed_on", flat=True)
+        .first()
+    )
+    if first is not None and first < base.visit_date:
+        text += (
+            f" It came after the first treatment session ({first:%Y-%m-%d}): change is "
+            "measured from an already treated scalp. Mark the visit that is the baseline if "
+            "there is one."
+        )
+    return text
+
+
 def baseline_for(visit: Visit) -> Visit | None:
     """The baseline ``visit`` is compared with: that of its course, the latest visit marked
     baseline on or before it (a patient back for a new course gets a new baseline);
@@ -561,6 +606,8 @@ def change_from_baseline(visit: Visit) -> Change:
         )
     ):
         note = other_site
+    if stand_in := stand_in_baseline_note(visit.patient, base):
+        note = f"{note} {stand_in}" if note else stand_in
     return Change(
         base.visit_date if base else None,
         d,

@@ -43,6 +43,7 @@ from anagen.monitoring.selectors import (
     latest_by_source,
     measurement_of,
     protocol_titles,
+    stand_in_baseline_note,
     stop_in_force,
 )
 from anagen.outcomes import cohort, progress, snapshot
@@ -879,6 +880,8 @@ def patient_progress(patient: Patient, *, with_forecast: bool = True) -> progres
         .first()
     )
     result = progress.build_progress(points, base.pk if base else None)
+    if stand_in := stand_in_baseline_note(patient, base, with_sessions=False):
+        result.messages.append(stand_in)
     marked = [v.visit_date for v in visits if v.is_baseline]
     later_bases = {v.pk for v in visits if v.is_baseline and (base is None or v.pk != base.pk)}
     for r in result.rows:
