@@ -683,7 +683,7 @@ def test_the_progress_page_and_report_say_how_far_image_analysis_counts_can_be_t
 
     note = f"Image-analysis counts: {ACCURACY_RECORD.summary()}"
     first = report()
-    assert first.imaging_notes == [note]
+    assert first.imaging_notes[0] == note
     html = render_to_string("reports/patient_progress.html", report_selectors.report_context(first))
     assert f"by {ACCURACY_RECORD.count_mae_pct:g} % on average" in html
     assert "<br>image analysis</span>" in html  # the visit's column says where it came from
@@ -1647,3 +1647,31 @@ def test_a_refusal_without_javascript_is_told_in_words_not_field_names(
     )  # fmt: skip
     text = unescape(r.content.decode())
     assert "Image scale (µm per pixel): enter a number." in text and "um_per_px:" not in text
+
+
+def test_the_report_gives_the_cut_off_each_analysis_used_and_warns_when_they_differ(
+    client, analysed, patient, nurse, clinic_a, other_png, django_capture_on_commit_callbacks
+):
+    """Terminal and vellus % depend on the terminal/vellus cut-off; changing the clinic's
+    setting changed nothing printed, so a 40 µm baseline and a 30 µm follow-up read as a
+    change in the hair."""
+    from django.utils import timezone
+
+    from anagen.reports import selectors as report_selectors
+
+    def notes():
+        return report_selectors.patient_report(
+            patient, generated_at=timezone.now(), generated_by="test"
+        ).imaging_notes
+
+    first_day = analysed.photo.visit.visit_date
+    assert any("terminal above 40 µm" in n for n in notes())
+    services.save_settings(clinic_a, nurse, {"um_per_px": UPP, "terminal_cutoff_um": 30})
+    assert any("terminal above 40 µm" in n for n in notes())  # the analysis's, not today's
+    later = monitoring_services.record_visit(
+        patient, nurse, {"visit_date": date.today().isoformat()}
+    )
+    upload(client, patient, later, other_png, django_capture_on_commit_callbacks)
+    (warning,) = [n for n in notes() if "cut-offs" in n]
+    assert f"40 µm on {first_day.isoformat()}; 30 µm on {date.today().isoformat()}" in warning
+    assert "not comparable" in warning

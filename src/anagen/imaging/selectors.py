@@ -51,7 +51,48 @@ def accuracy_notes(patient: Patient, visit_dates: Iterable[date]) -> list[str]:
         .distinct()
         .order_by("engine_version")
     )
-    return [f"Image-analysis counts: {accuracy_note(v)}" for v in versions]
+    return [f"Image-analysis counts: {accuracy_note(v)}" for v in versions] + _cutoff_notes(
+        patient, dates
+    )
+
+
+def _cutoff_notes(patient: Patient, dates: set[date]) -> list[str]:
+    """The terminal/vellus cut-off each image analysis on ``dates`` used (kept with the
+    analysis; the clinic's setting may have changed since): terminal and vellus % mean
+    nothing without it, and two cut-offs make their change an artefact of the setting."""
+    rows = (
+        PhotoAnalysis.objects.filter(
+            clinic=patient.clinic,
+            patient=patient,
+            measurement__source=Measurement.Source.IMAGING,
+            measurement__voided_at__isnull=True,
+            measurement__visit__voided_at__isnull=True,
+            measurement__visit__visit_date__in=dates,
+            measurement__terminal_pct__isnull=False,
+        )
+        .values_list("terminal_cutoff_um", "measurement__visit__visit_date")
+        .order_by("measurement__visit__visit_date", "id")
+    )
+    by_cutoff: dict[float, list[date]] = {}
+    for cutoff, on in rows:
+        by_cutoff.setdefault(cutoff, []).append(on)
+    if not by_cutoff:
+        return []
+    if len(by_cutoff) == 1:
+        (cutoff,) = by_cutoff
+        return [
+            f"Image analysis counts a hair as terminal above {cutoff:g} µm (vellus at or "
+            "below): the cut-off it was measured with."
+        ]
+    parts = "; ".join(
+        f"{cutoff:g} µm on {', '.join(sorted({d.isoformat() for d in days}))}"
+        for cutoff, days in by_cutoff.items()
+    )
+    return [
+        f"Image analysis measured terminal and vellus hairs with different cut-offs ({parts}): "
+        "the terminal and vellus % of these visits are not comparable, and a change between "
+        "them reflects the clinic's setting, not the hair."
+    ]
 
 
 def least_significant_changes(
