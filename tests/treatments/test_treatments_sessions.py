@@ -556,3 +556,19 @@ def test_a_session_entered_after_its_lots_recall_is_offered_the_lot_with_a_warni
     page = client.post(f"/sessions/{patient.pk}/new/", {"performed_on": yesterday}).content
     assert f"lot {lot.lot_number}" in page.decode()
     assert "recalled since: recording it puts the patient on the recall" in page.decode()
+
+
+def test_a_session_after_the_consent_was_withdrawn_that_day_says_it_was_withdrawn(clinician, ready):
+    """A withdrawal on the session's day stops a session entered after it; the checklist
+    said "record consent first", as if a form were missing, not that the patient withdrew."""
+    from anagen.assessment import services as assessment
+
+    patient, plan = ready
+    (consent,) = plan.consents.all()
+    assessment.withdraw_consent(consent, clinician, "Does not want more injections.", date.today())
+    checklist = services.pre_session_checklist(plan, "exosome", date.today())
+    assert checklist.blocked
+    (message,) = [i.message for i in checklist.items if i.key == "consent"]
+    assert f"withdrew the consent to exosome / EV injections (signed on {date.today()})" in message
+    assert f"on {date.today()}: no session on or after that day" in message
+    assert "record consent first" not in message

@@ -255,8 +255,26 @@ def pre_session_checklist(plan: Any, modality: str, on_date: date) -> Checklist:
         .order_by("signed_on")
         .first()
     )
+    withdrawn = (
+        None
+        if consent_ok
+        else plan.consents.filter(
+            modality=modality, signed_on__lte=on_date, withdrawal__withdrawn_on__lte=on_date
+        )
+        .select_related("withdrawal")
+        .order_by("-withdrawal__withdrawn_on", "-id")
+        .first()
+    )
     if consent_ok:
         consent_message = "Valid signed consent for this modality."
+    elif withdrawn is not None:
+        # "Record consent first" read as a form to fill in; the patient withdrew it (a
+        # session on the day of the withdrawal, entered after it, is refused too).
+        consent_message = (
+            f"The patient withdrew the consent to {_words(modality)} (signed on "
+            f"{withdrawn.signed_on}) on {withdrawn.withdrawal.withdrawn_on}: no session on or "
+            "after that day. Only a new consent, signed by the patient, allows one."
+        )
     elif signed_later is not None:
         consent_message = (
             f"The session date ({on_date}) is before the consent to {_words(modality)} signed "
