@@ -432,6 +432,48 @@ def test_a_comparison_whose_task_was_lost_is_shown_as_stalled_and_a_new_one_can_
     assert new.status == "done" and not new.is_stalled
 
 
+def test_a_comparison_already_taken_by_a_worker_is_not_run_a_second_time(nurse, pair, monkeypatch):
+    v1, v2, p1, p2 = pair
+    c = services.request_comparison(p1, p2, nurse)  # its task not yet run
+    real = services.compare
+    runs = []
+    second = []
+
+    def compare_while_delivered_again(*args, **kw):
+        # The same task is delivered to a second worker while this one is busy.
+        runs.append(1)
+        if len(runs) == 1:
+            second.append(services.run_comparison(c.pk))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(services, "compare", compare_while_delivered_again)
+    services.run_comparison(c.pk)
+    # The second worker found it running and left it: the engine ran once.
+    assert len(runs) == 1
+    assert second[0].status == "running"
+    c.refresh_from_db()
+    assert c.status == "done", c.error
+    reasons = list(c.history.values_list("history_change_reason", flat=True))
+    assert reasons.count("phototrichogram started") == 1
+    assert reasons.count("phototrichogram done") == 1
+
+
+def test_a_comparison_changed_while_it_ran_keeps_its_new_state(nurse, pair, monkeypatch):
+    v1, v2, p1, p2 = pair
+    c = services.request_comparison(p1, p2, nurse)
+    real = services.compare
+
+    def compare_while_failed_elsewhere(*args, **kw):
+        PhotoComparison.objects.filter(pk=c.pk).update(status="failed", error="stopped")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(services, "compare", compare_while_failed_elsewhere)
+    services.run_comparison(c.pk)
+    c.refresh_from_db()
+    # The run no longer held its claim: it stored nothing over the newer state.
+    assert (c.status, c.error, c.anagen_pct) == ("failed", "stopped", None)
+
+
 def test_a_voided_patient_record_is_offered_no_comparison(client, nurse, patient, pair):
     """The visit page and the compare page offered "Compare with this image" for a voided
     patient record; every press was refused ("The patient record is voided.")."""

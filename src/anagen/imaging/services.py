@@ -1146,17 +1146,28 @@ def _enqueue_comparison(comparison_id: int) -> None:
 
 
 def run_comparison(comparison_id: int) -> PhotoComparison:
-    """Run the engine's two-visit trichogram (called by the background task)."""
+    """Run the engine's two-visit trichogram (called by the background task).
+
+    The comparison is claimed under its row lock (queued -> running), as an analysis is: a
+    task delivered twice, or to two workers, runs the engine once; the other finds it running
+    and leaves it. One whose worker stopped stays "running" (shown as stalled); a new request
+    makes a new comparison."""
     import time
 
-    c = PhotoComparison.objects.select_related(
-        "before_photo", "before_photo__visit", "after_photo", "after_photo__visit"
-    ).get(pk=comparison_id)
-    if c.status not in (PhotoComparison.Status.QUEUED, PhotoComparison.Status.RUNNING):
-        return c
-    user = c.requested_by
-    c.status = PhotoComparison.Status.RUNNING
-    save_with_history(c, user, "phototrichogram started", update_fields=["status"])
+    with transaction.atomic():
+        c = (
+            # The comparison's row only, not the photos' or visits' rows it reads.
+            PhotoComparison.objects.select_for_update(of=("self",))
+            .select_related(
+                "before_photo", "before_photo__visit", "after_photo", "after_photo__visit"
+            )
+            .get(pk=comparison_id)
+        )
+        if c.status != PhotoComparison.Status.QUEUED:
+            return c
+        user = c.requested_by
+        c.status = PhotoComparison.Status.RUNNING
+        save_with_history(c, user, "phototrichogram started", update_fields=["status"])
     t0 = time.perf_counter()
     result = None
     try:
@@ -1217,7 +1228,12 @@ def run_comparison(comparison_id: int) -> PhotoComparison:
     c.seconds = round(time.perf_counter() - t0, 3)
     # Not written into the visit's measurement: the engine's anagen % is not validated
     # (ANAGEN_NOT_VALIDATED); a clinician who has checked the overlays enters it by hand.
-    save_with_history(c, user, f"phototrichogram {c.status}")
+    with transaction.atomic():
+        current = PhotoComparison.objects.select_for_update().get(pk=c.pk)
+        if current.status != PhotoComparison.Status.RUNNING:
+            # No longer this run's (its state was changed while the engine ran): leave it.
+            return current
+        save_with_history(c, user, f"phototrichogram {c.status}")
     return c
 
 
