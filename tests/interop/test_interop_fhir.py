@@ -709,6 +709,56 @@ def test_a_voided_patient_record_takes_its_clinical_resources_with_it(treated, c
     assert len(_resources(after, "Observation")) == len(_resources(before, "Observation"))
 
 
+def test_a_voided_patient_record_retracts_its_conditions_allergies_plans_and_consents(
+    treated, clinician
+):
+    """Beside the Observations, the record's diagnoses and problems stayed confirmed, its
+    allergies and medications stood and its consents stayed active: a receiver kept them."""
+    from anagen.assessment import services as assessment
+    from anagen.patients import services as patients
+
+    patient, _ = treated
+    assessment.record_history(
+        patient,
+        clinician,
+        {
+            "recorded_on": date.today(),
+            "conditions": ["cardiovascular_disease"],
+            "keloid": True,
+            "medications": [{"drug_class": "finasteride", "name": "Finasteride 1 mg"}],
+            "allergies": ["Penicillin"],
+        },
+    )
+    before = _bundle_of(fhir_export.patient_bundle_json(patient))
+    diagnoses = [c for c in _resources(before, "Condition") if "category" not in c]
+    problems = [c for c in _resources(before, "Condition") if "category" in c]
+    assert diagnoses and problems
+    assert {c["verificationStatus"]["coding"][0]["code"] for c in diagnoses} == {"confirmed"}
+    assert all("verificationStatus" not in c for c in problems)
+    assert all("verificationStatus" not in a for a in _resources(before, "AllergyIntolerance"))
+    assert {r["status"] for r in _resources(before, "Consent")} == {"active"}
+    patients.void_patient(patient, clinician, "Registered twice")
+    patient.refresh_from_db()
+    text = fhir_export.patient_bundle_json(patient)
+    Bundle.model_validate_json(text)  # still valid R5
+    after = _bundle_of(text)
+    conditions = _resources(after, "Condition")
+    assert len(conditions) == len(diagnoses) + len(problems)
+    for c in conditions:
+        assert c["verificationStatus"]["coding"] == [
+            {"system": fhir_export.CONDITION_VERIFICATION, "code": "entered-in-error"}
+        ]
+        assert c["clinicalStatus"]  # required in R5
+    (allergy,) = _resources(after, "AllergyIntolerance")
+    assert allergy["verificationStatus"]["coding"] == [
+        {"system": fhir_export.ALLERGY_VERIFICATION, "code": "entered-in-error"}
+    ]
+    assert "clinicalStatus" not in allergy  # R5 ait-2
+    for kind in ("Consent", "CarePlan", "MedicationStatement"):
+        assert _resources(after, kind), kind
+        assert {r["status"] for r in _resources(after, kind)} == {"entered-in-error"}, kind
+
+
 def test_an_event_does_not_name_a_voided_session_as_its_suspect(treated, clinician):
     from anagen.treatments import services as treatments
 

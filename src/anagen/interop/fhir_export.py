@@ -12,7 +12,9 @@ FHIR status ``entered-in-error`` under its usual stable full URL, so a receiver 
 earlier export learns that the record was retracted. A voided visit takes its measurements,
 global assessment, questionnaire answers and photos with it; a voided patient record
 (``Patient.active`` false) takes its Observations, Procedures, QuestionnaireResponses,
-DocumentReferences and AdverseEvents with it.
+DocumentReferences, AdverseEvents, MedicationStatements, CarePlans and Consents with it
+(status ``entered-in-error``), and its Conditions and AllergyIntolerances
+(``verificationStatus`` ``entered-in-error``).
 """
 
 from __future__ import annotations
@@ -66,7 +68,9 @@ CS_CONSENT = f"{LOCAL}/CodeSystem/consent-modality"
 CS_HISTORY_CONDITION = f"{LOCAL}/CodeSystem/history-condition"
 CS_MEDICATION_CLASS = f"{LOCAL}/CodeSystem/medication-class"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 MEDICATION_ADHERENCE = "http://hl7.org/fhir/CodeSystem/medication-statement-adherence"
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 # Answers of the medical-history questionnaire that are conditions of their own (the list of
@@ -314,8 +318,8 @@ class _Builder:
                 "verificationStatus": {
                     "coding": [
                         {
-                            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                            "code": "confirmed",
+                            "system": CONDITION_VERIFICATION,
+                            "code": ENTERED_IN_ERROR if self.patient.is_voided else "confirmed",
                         }
                     ]
                 },
@@ -409,7 +413,7 @@ class _Builder:
             def build(latest: MedicalHistory | None) -> dict[str, Any]:
                 resource: dict[str, Any] = {
                     "resourceType": "MedicationStatement",
-                    "status": "recorded",
+                    "status": ENTERED_IN_ERROR if self.patient.is_voided else "recorded",
                     "medication": {
                         "concept": {
                             "coding": [
@@ -455,10 +459,16 @@ class _Builder:
                     "patient": self.subject,
                     "recordedDate": recorded,
                 }
-                if latest is not None:
+                if self.patient.is_voided:
+                    # Retracted with the record; no clinicalStatus beside it (R5 ait-2).
+                    resource["verificationStatus"] = {
+                        "coding": [{"system": ALLERGY_VERIFICATION, "code": ENTERED_IN_ERROR}]
+                    }
+                elif latest is not None:
                     resource["clinicalStatus"] = {
                         "coding": [{"system": ALLERGY_CLINICAL, "code": "inactive"}]
                     }
+                if latest is not None:
                     resource["note"] = [{"text": dropped_note(latest)}]
                 return resource
 
@@ -555,6 +565,11 @@ class _Builder:
             "subject": self.subject,
             "recordedDate": recorded,
         }
+        if self.patient.is_voided:
+            # Retracted with the record (R5 keeps clinicalStatus required beside it).
+            resource["verificationStatus"] = {
+                "coding": [{"system": CONDITION_VERIFICATION, "code": ENTERED_IN_ERROR}]
+            }
         if note:
             resource["note"] = [{"text": note}]
         return resource
@@ -570,7 +585,9 @@ class _Builder:
                 parts.append(f"every {plan.interval_weeks:g} weeks")
             resource: dict[str, Any] = {
                 "resourceType": "CarePlan",
-                "status": "active" if plan.is_active else "revoked",
+                "status": ENTERED_IN_ERROR
+                if self.patient.is_voided
+                else ("active" if plan.is_active else "revoked"),
                 "intent": "plan",
                 "title": plan.title,
                 "subject": self.subject,
@@ -986,7 +1003,9 @@ class _Builder:
             withdrawn = c.withdrawn
             resource: dict[str, Any] = {
                 "resourceType": "Consent",
-                "status": "inactive" if withdrawn else "active",
+                "status": ENTERED_IN_ERROR
+                if self.patient.is_voided
+                else ("inactive" if withdrawn else "active"),
                 "category": [
                     {
                         "coding": [
