@@ -365,3 +365,62 @@ def test_correcting_a_count_taken_without_an_area_gives_it_no_density(patient, n
     services.correct_measurement(m, nurse, {"target_area_cm2": 0.5}, "area was measured")
     m.refresh_from_db()
     assert m.density_per_cm2 == m.hair_count / 0.5
+
+
+def test_a_count_entered_without_an_area_is_not_given_an_area_anywhere(patient, nurse, client):
+    """The area left out was stored as 1 cm², exported as a measured "Target area" and
+    taken by the outcomes as a second area size beside the baseline's measured one."""
+    from anagen.interop import fhir_export
+    from anagen.outcomes import selectors as outcomes
+
+    services.record_visit(
+        patient, nurse,
+        {"visit_date": date.today() - timedelta(days=90), "is_baseline": True,
+         "hair_count": 200, "target_area_cm2": 2.0},
+    )  # fmt: skip
+    later = services.record_visit(
+        patient, nurse, {"visit_date": date.today() - timedelta(days=2), "hair_count": 150}
+    )
+    m = later.measurements.get()
+    assert m.target_area_cm2 is None and m.density_per_cm2 is None
+    bundle = fhir_export.patient_bundle_dict(patient)
+    areas = [
+        e["resource"]["valueQuantity"]["value"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+        and e["resource"]["code"]["coding"][0]["code"] == "target_area_cm2"
+    ]
+    assert areas == [2.0]  # the baseline's measured area only
+    progress = outcomes.patient_progress(patient, with_forecast=False)
+    assert progress.count_areas == [2.0]
+    assert not any("1 cm²" in msg for msg in progress.messages)
+    # Counts over a measured and an unknown area are not compared.
+    assert progress.rows[-1].cells["hair_count"].change is None
+    client.force_login(nurse)
+    page = client.get(f"/monitoring/{patient.pk}/visits/{later.pk}/").content.decode()
+    assert "<dt>Target area</dt><dd>not given</dd>" in page
+
+
+def test_the_migration_blanks_only_areas_that_were_the_default_of_a_count(patient, nurse):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from anagen.monitoring.models import Measurement
+
+    migration = import_module("anagen.monitoring.migrations.0009_measurement_area_not_given")
+    day = date.today() - timedelta(days=30)
+    rows = {}
+    for i, values in enumerate(
+        (
+            {"hair_count": 152},  # count without an area: the old 1 cm² default
+            {"hair_count": 152, "target_area_cm2": 1.0},  # measured 1 cm², density derived
+            {"density_per_cm2": 150},  # no count: cannot be told apart, kept
+        )
+    ):
+        v = services.record_visit(patient, nurse, {"visit_date": day + timedelta(days=i), **values})
+        rows[i] = v.measurements.get()
+    Measurement.objects.filter(target_area_cm2__isnull=True).update(target_area_cm2=1.0)
+    migration.blank_defaulted_areas(apps, None)
+    areas = [Measurement.objects.get(pk=rows[i].pk).target_area_cm2 for i in range(3)]
+    assert areas == [None, 1.0, 1.0]

@@ -457,10 +457,10 @@ def test_a_blank_density_is_stored_as_count_over_area_and_the_history_says_so(
 
 
 def test_a_count_without_an_area_leaves_the_density_blank(nurse, patient):
-    # The area defaults to 1 cm² when not given, but it was not measured: no density.
+    # The area was not given: it stays blank (not a 1 cm² default), and there is no density.
     services.record_visit(patient, nurse, {"visit_date": date.today(), "hair_count": 152})
     m = Measurement.objects.get()
-    assert (m.hair_count, m.target_area_cm2, m.density_per_cm2) == (152, 1.0, None)
+    assert (m.hair_count, m.target_area_cm2, m.density_per_cm2) == (152, None, None)
     assert m.history.get().history_change_reason == "measured at visit"
 
 

@@ -121,7 +121,7 @@ class VisitStatusIn(InputSchema):
 class MeasurementOut(Schema):
     id: int
     source: str
-    target_area_cm2: float
+    target_area_cm2: float | None  # null: not given with the count
     hair_count: int | None
     density_per_cm2: float | None
     mean_diameter_um: float | None

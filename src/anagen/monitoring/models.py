@@ -288,8 +288,11 @@ class Measurement(Voidable):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="measurements")
     visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="measurements")
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
+    # Blank: not given (a count entered without its area). It was once stored as 1 cm², which
+    # exports and outcomes could not tell from a measured 1 cm² (migration 0009).
     target_area_cm2 = models.FloatField(
-        default=1.0,
+        null=True,
+        blank=True,
         validators=[
             MinValueValidator(TARGET_AREA_CM2_RANGE[0]),
             MaxValueValidator(TARGET_AREA_CM2_RANGE[1]),

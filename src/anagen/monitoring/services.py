@@ -695,7 +695,7 @@ def clean_measurements(data: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
 
     A density left blank, with a hair count and a target area given, is count ÷ area (the
     second item is then true, for the history). A count without an area keeps the density
-    blank: the area defaults to 1 cm² but was not measured.
+    and the area blank: no area is presented as measured.
     """
     err = _Errors()
     out: dict[str, Any] = {}
@@ -739,8 +739,6 @@ def clean_measurements(data: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
         else:
             out["density_per_cm2"], derived = expected, True
     err.raise_if_any()
-    if out["target_area_cm2"] is None:
-        out["target_area_cm2"] = 1.0
     return out, derived
 
 
@@ -1273,7 +1271,7 @@ def _density_follows_count(stored: Mapping[str, Any], sent: Mapping[str, Any]) -
 
 def _area_not_measured(stored: Mapping[str, Any]) -> bool:
     """A stored hair count without a density: its area was not given (with one, the density
-    is count ÷ area), so the stored area is the 1 cm² default, not a measured one."""
+    is count ÷ area); any area stored with it is not a measured one."""
     return stored.get("hair_count") is not None and stored.get("density_per_cm2") is None
 
 
@@ -1347,8 +1345,8 @@ def revise_measurement(
         if partial:
             stored = {f: getattr(fresh, f) for f in MEASUREMENT_FIELDS}
             if _area_not_measured(stored) and "target_area_cm2" not in data:
-                # The stored 1 cm² is the default of a count taken without an area: it must
-                # not make the count a density (it stays the default unless one is given).
+                # A count taken without an area: no stored area may make the count a
+                # density (the area stays blank unless one is given).
                 stored["target_area_cm2"] = None
             if _density_follows_count(stored, data):
                 stored["density_per_cm2"] = None  # derived again from the corrected values

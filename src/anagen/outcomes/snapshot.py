@@ -29,7 +29,10 @@ import pyarrow.parquet as pq
 #    and the FHIR export take them: a snapshot of 6 kept the old lots while its data stood;
 # 8: a day's draws naming no session go to its exosome sessions only (not to a PRP session).
 # 9: measurements.target_site (image analyses of two marked sites are not compared).
-FORMAT_VERSION = 9
+# 10: measurements.target_area_cm2 blank where a count was entered without its area
+#     (monitoring migration 0009 blanked the stored 1 cm² default without a write the data
+#     fingerprint would see).
+FORMAT_VERSION = 10
 TABLES: tuple[str, ...] = (
     "visits",
     "measurements",
