@@ -554,6 +554,34 @@ def test_hair_counts_of_different_target_areas_are_not_compared():
     assert density.area_mismatch_ids.size == 0
 
 
+def test_a_hair_count_whose_area_was_not_given_is_compared_only_with_one_alike():
+    """An area not given (blank) is no area size: counts without one are compared with each
+    other, as the patient's progress does, but not with a count over a measured area."""
+    visits = pd.DataFrame(
+        {
+            "patient_id": [1, 1, 2, 2],
+            "visit_id": [1, 2, 3, 4],
+            "visit_date": [DAY0, DAY0 + pd.Timedelta(weeks=12)] * 2,
+            "is_baseline": [True, False, True, False],
+        }
+    )
+    m = pd.DataFrame(
+        {
+            "visit_id": [1, 2, 3, 4],
+            "measurement_id": [1, 2, 3, 4],
+            "manual": True,
+            **{c: np.nan for c in cohort.MEASURED_COLUMNS},
+            cohort.AREA_COLUMN: [np.nan, np.nan, 2.0, np.nan],
+        }
+    )
+    m["hair_count"] = [100.0, 110.0, 200.0, 150.0]
+    long = cohort.build_long(visits, m, "hair_count")
+    rows = long.rows.set_index("patient_id")
+    assert rows.loc[1, "change"] == 10.0
+    assert np.isnan(rows.loc[2, "change"])
+    assert long.area_mismatch_ids.tolist() == [2]
+
+
 def test_the_mmrm_takes_one_source_per_patient_so_each_has_one_baseline():
     """A patient measured by hand at week 4 and by image analysis at week 12 had two
     baselines, and the MMRM refused them: the fit was dropped for the whole cohort."""

@@ -377,13 +377,16 @@ def build_long(
     v = v.assign(change=v["value"] - v["baseline"])
     other_area = np.zeros(len(v), bool)
     if outcome == "hair_count" and AREA_COLUMN in m:
-        # Areas of the same source as the values compared (a missing area: not compared).
+        # Areas of the same source as the values compared: counts over a missing area
+        # (not given) are compared only with counts whose area was not given either, as
+        # the patient's progress compares them.
         areas = {src: _source_values(m, AREA_COLUMN, src) for src in (True, False)}
         v_area = np.where(by_manual, per_visit(v["visit_id"], areas[True]),
                           per_visit(v["visit_id"], areas[False]))  # fmt: skip
         b_area = np.where(by_manual, per_visit(v["baseline_visit_id"], areas[True]),
                           per_visit(v["baseline_visit_id"], areas[False]))  # fmt: skip
-        other_area = (by_manual | by_imaging).to_numpy() & ~np.isclose(v_area, b_area)
+        same_area = np.isclose(v_area, b_area, equal_nan=True)
+        other_area = (by_manual | by_imaging).to_numpy() & ~same_area
         v = v.assign(change=v["change"].where(~other_area), _other_area=other_area)
     if SITE_COLUMN in m and not m.empty:
         # Image analysis against image analysis of the same marked site only.
