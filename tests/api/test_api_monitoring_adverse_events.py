@@ -115,3 +115,25 @@ def test_a_text_sent_as_null_in_a_patch_is_refused_and_kept(call, patient, sessi
     reopened = call("patch", url, {"resolution_date": None, "outcome": "not_recovered"})
     assert reopened.status_code == 200, reopened.content
     assert reopened.json()["resolution_date"] is None
+
+
+def test_a_grade_4_event_stored_without_seriousness_reads_life_threatening_in_the_api(
+    client, call, patient, session, clinician, clinic_a, api_token
+):
+    """Grade 4 is "life-threatening consequences" (ICH E2A serious); an event stored
+    before the services added the criterion came back as seriousness [] while the FHIR
+    export, the PDF and the reportable page called it serious."""
+    made = call("post", f"{patient.pk}/adverse-events", event())
+    assert made.status_code == 201, made.content
+    pk = made.json()["id"]
+    AdverseEvent.objects.filter(pk=pk).update(
+        grade=4, seriousness=[], serious_or_high_grade=True, action_taken="hospitalised"
+    )
+    headers = {"Authorization": f"Bearer {api_token(clinician, clinic_a)}"}
+    listed = client.get(f"/api/v1/monitoring/patients/{patient.pk}/adverse-events",
+                        headers=headers).json()  # fmt: skip
+    assert [e["seriousness"] for e in listed] == [["hospitalization", "life_threatening"]]
+    reportable = client.get("/api/v1/monitoring/adverse-events/reportable", headers=headers)
+    assert [e["seriousness"] for e in reportable.json()["items"]] == [
+        ["hospitalization", "life_threatening"]
+    ]

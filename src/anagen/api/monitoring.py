@@ -25,6 +25,7 @@ from anagen.api.schemas import InputSchema
 from anagen.core.http import ClinicRequest
 from anagen.monitoring import schedule, selectors, services
 from anagen.monitoring.models import (
+    AdverseEvent,
     Measurement,
     Photo,
     ScheduledVisit,
@@ -312,7 +313,11 @@ class AdverseEventOut(Schema):
     description: str
     onset_date: date
     resolution_date: date | None
-    seriousness: list[str]
+    seriousness: list[str] = Field(
+        description="ICH E2A criteria met: those recorded and those the grade or the action "
+        "imply (grade 5 death, grade 4 life-threatening, hospitalised), also for an event "
+        "stored before the services added them"
+    )
     serious_or_high_grade: bool
     relatedness: str
     related_session_date: date | None
@@ -321,6 +326,11 @@ class AdverseEventOut(Schema):
     outcome: str
     meddra_code: str
     meddra_version: str
+
+    @staticmethod
+    def resolve_seriousness(obj: AdverseEvent) -> list[str]:
+        # As the FHIR export, the PDF and the reportable page read it (stored + implied).
+        return obj.serious_criteria
 
 
 class DecisionProposalOut(Schema):
