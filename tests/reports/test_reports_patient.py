@@ -532,3 +532,35 @@ def test_a_grade_4_event_stored_without_seriousness_is_printed_as_serious(treate
     text = " ".join(layout_text(_html(patient)))
     assert "serious, grade ≥3" in text
     assert "not serious" not in text
+
+
+def test_two_decisions_at_two_visits_on_one_date_are_told_apart_in_the_decisions_table(
+    clinician, treated
+):
+    """The measurement columns number two visits on one date; the decisions table gave the
+    date only, so two decisions that day could not be matched to their visits."""
+    from anagen.monitoring import services as monitoring
+
+    patient, data = treated
+    first = data["visits"][2]
+    second = monitoring.record_visit(
+        patient,
+        clinician,
+        {"visit_date": first.visit_date, "density_per_cm2": 131.0, "confirm_same_day": True},
+    )
+    for visit, rationale in ((first, "First look."), (second, "Second look.")):
+        monitoring.record_decision(
+            visit, clinician, decided="stop_non_response", sessions_done=3,
+            sessions_planned=3, rationale=rationale,
+        )  # fmt: skip
+    report = selectors.patient_report(patient, generated_at=timezone.now(), generated_by="test")
+    assert [(row.decision.rationale, row.same_day) for row in report.decisions] == [
+        ("First look.", "visit 1 of 2 that day"),
+        ("Second look.", "visit 2 of 2 that day"),
+    ]
+    html = _html(patient)
+    start = html.index('id="decisions"')
+    table = html[start : html.index("</table>", start)]
+    assert table.index("visit 1 of 2 that day") < table.index("First look.")
+    assert table.index("First look.") < table.index("visit 2 of 2 that day")
+    assert table.index("visit 2 of 2 that day") < table.index("Second look.")

@@ -45,6 +45,16 @@ class VisitColumn:
     # Two visits on one date (a confirmed separate visit): "visit 1 of 2 that day", in the
     # order they were recorded, so the columns can be told apart; "" otherwise.
     same_day: str = ""
+    visit_id: int | None = None
+
+
+@dataclass
+class DecisionRow:
+    """A further-treatment decision with its visit told apart from another visit that day
+    by the measurement columns' label ("visit 1 of 2 that day"; "" if alone that day)."""
+
+    decision: Any
+    same_day: str = ""
 
 
 @dataclass
@@ -99,7 +109,7 @@ class PatientReport:
     photo_pairs: list[PhotoPair]
     adverse_events: list
     # The further-treatment decisions at visits (a stop was missing from the printed record).
-    decisions: list
+    decisions: list[DecisionRow]
     investigational: bool
     investigational_notice: str
     consents: list
@@ -170,7 +180,8 @@ def _fmt(value: float | None, decimals: int, *, signed: bool = False) -> str:
 def _measure_table(result: progress.Progress) -> tuple[list[VisitColumn], list[MeasureRow]]:
     """Visits as columns, measures as rows (value, then change from baseline), as on paper."""
     visits = [
-        VisitColumn(r.visit_date, r.study_day, r.week, r.is_baseline, r.source) for r in result.rows
+        VisitColumn(r.visit_date, r.study_day, r.week, r.is_baseline, r.source, visit_id=r.visit_id)
+        for r in result.rows
     ]
     # Rows come by date, then the order of entry: number the visits that share a date.
     per_day = Counter(v.visit_date for v in visits)
@@ -307,13 +318,17 @@ def _density_caption(baseline: float | None, source: str = "", left_out: int = 0
     return text
 
 
-def _decisions(patient: Patient) -> list:
-    """The patient's live decisions at live visits, oldest first."""
-    return list(
-        monitoring_selectors.live_decisions(patient)
+def _decisions(patient: Patient, visits: list[VisitColumn]) -> list[DecisionRow]:
+    """The patient's live decisions at live visits, oldest first, each with its visit's
+    same-day label from the measurement columns: two decisions at two visits on one date
+    read alike (date only) and could not be matched to their columns."""
+    same_day = {v.visit_id: v.same_day for v in visits}
+    return [
+        DecisionRow(d, same_day.get(d.visit_id, ""))
+        for d in monitoring_selectors.live_decisions(patient)
         .select_related("visit", "decided_by")
-        .order_by("visit__visit_date", "decided_at", "id")
-    )
+        .order_by("visit__visit_date", "visit_id", "decided_at", "id")
+    ]
 
 
 def patient_report(patient: Patient, *, generated_at: datetime, generated_by: str) -> PatientReport:
@@ -368,7 +383,7 @@ def patient_report(patient: Patient, *, generated_at: datetime, generated_by: st
         ),
         photo_pairs=_photo_pairs(patient, result.photo_pairs),
         adverse_events=list(monitoring_selectors.adverse_events_of(patient)),
-        decisions=_decisions(patient),
+        decisions=_decisions(patient, visits),
         investigational=investigational,
         # The heading says "Investigational / not approved."; the verbatim text follows it.
         investigational_notice=INVESTIGATIONAL_NOTICE.removeprefix(
