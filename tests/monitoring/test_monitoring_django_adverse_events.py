@@ -755,3 +755,26 @@ def test_a_grade_4_event_stored_without_seriousness_reads_life_threatening_on_th
     client.force_login(clinician)
     page = client.get("/monitoring/adverse-events/reportable/").content.decode()
     assert "<td>Life-threatening</td>" in page
+
+
+def test_a_hospitalised_event_stored_with_the_flag_off_before_the_rule_is_reportable(
+    client, clinician, patient
+):
+    """'Hospitalised' makes an event serious since the services add the criterion; a grade-2
+    event admitted before that was stored with no criterion and the flag off: it stayed off
+    the reportable list, the dashboard count and the timeline's serious flag."""
+    from anagen.monitoring import selectors
+
+    event = services.record_adverse_event(
+        patient, clinician,
+        {"term_key": "skin_infection", "grade": 2, "onset_date": TODAY - timedelta(days=2),
+         "action_taken": "hospitalised"},
+    )  # fmt: skip
+    AdverseEvent.objects.filter(pk=event.pk).update(seriousness=[], serious_or_high_grade=False)
+    assert list(selectors.reportable_events(patient.clinic)) == [event]
+    entries = selectors.timeline(patient, show_adverse_events=True)
+    (entry,) = [e for e in entries if e.kind == "adverse_event"]
+    assert entry.flag == "serious"
+    client.force_login(clinician)
+    page = client.get("/monitoring/adverse-events/reportable/").content.decode()
+    assert "<td>Requires or prolongs hospitalisation</td>" in page

@@ -332,6 +332,10 @@ class AdverseEventOut(Schema):
         # As the FHIR export, the PDF and the reportable page read it (stored + implied).
         return obj.serious_criteria
 
+    @staticmethod
+    def resolve_serious_or_high_grade(obj: AdverseEvent) -> bool:
+        return obj.is_serious_or_high_grade
+
 
 class DecisionProposalOut(Schema):
     proposal: str | None

@@ -488,6 +488,12 @@ class AdverseEvent(Voidable):
         return bool(self.serious_criteria)
 
     @property
+    def is_serious_or_high_grade(self) -> bool:
+        """Reportable: the stored flag, or serious by an implied criterion (an event
+        "Hospitalised" before that made it serious was stored with the flag off)."""
+        return self.serious_or_high_grade or self.is_serious
+
+    @property
     def seriousness_labels(self) -> list[str]:
         """The ICH E2A criteria met, in the words of the form."""
         labels = dict(self.SERIOUSNESS_CHOICES)

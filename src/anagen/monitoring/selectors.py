@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Case, DateField, F, Min, Model, QuerySet, When
+from django.db.models import Case, DateField, F, Min, Model, Q, QuerySet, When
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -1036,13 +1036,15 @@ def reminders(clinic: Clinic, today: date, days: int) -> QuerySet[ScheduledVisit
 
 def reportable_events(clinic: Clinic) -> QuerySet[AdverseEvent]:
     """Serious or grade ≥ 3 adverse events for regulatory reporting, newest first; none of
-    a voided patient record (entered in error: the dashboard card already left them out)."""
+    a voided patient record (entered in error: the dashboard card already left them out).
+    An event "Hospitalised" is serious (AdverseEvent.is_serious_or_high_grade) also when it
+    was stored, flag off, before the services made it so; grades 4-5 are ≥ 3 anyway."""
     return (
         AdverseEvent.objects.filter(
+            Q(serious_or_high_grade=True) | Q(action_taken=AdverseEvent.Action.HOSPITALISED),
             clinic=clinic,
             voided_at__isnull=True,
             patient__voided_at__isnull=True,
-            serious_or_high_grade=True,
         )
         .select_related("patient", "reported_by")
         .order_by("-onset_date", "-id")
@@ -1424,7 +1426,7 @@ def timeline(
             out.append(TimelineEntry(e.onset_date, "adverse_event", "Adverse event",
                                      restricted=True))  # fmt: skip
             continue
-        flag = "serious" if e.serious_or_high_grade else ""
+        flag = "serious" if e.is_serious_or_high_grade else ""
         # What the clinician wrote; the grade's CTCAE definition only when nothing was: it
         # read as the patient's findings ("grade 2: Pain; lipodystrophy; edema; phlebitis").
         if e.description.strip():
