@@ -778,3 +778,28 @@ def test_a_hospitalised_event_stored_with_the_flag_off_before_the_rule_is_report
     client.force_login(clinician)
     page = client.get("/monitoring/adverse-events/reportable/").content.decode()
     assert "<td>Requires or prolongs hospitalisation</td>" in page
+
+
+def test_taking_back_the_admission_of_an_event_stored_before_the_rule_is_a_clinicians_lowering(
+    clinician, patient
+):
+    """A grade-2 event 'Hospitalised' stored before that made it serious (no criterion, flag
+    off): changing the action dropped its seriousness without a reason and without a
+    clinician, and anyone could void it, though it is serious."""
+    event = services.record_adverse_event(
+        patient, clinician,
+        {"term_key": "skin_infection", "grade": 2, "onset_date": TODAY - timedelta(days=2),
+         "action_taken": "hospitalised"},
+    )  # fmt: skip
+    AdverseEvent.objects.filter(pk=event.pk).update(seriousness=[], serious_or_high_grade=False)
+    event.refresh_from_db()
+    with pytest.raises(services.MonitoringError) as err:
+        services.update_adverse_event(
+            event, clinician, {"action_taken": "medication"}, may_lower_serious=False
+        )
+    assert "seriousness removed: Requires or prolongs hospitalisation" in str(err.value.errors)
+    assert "a clinician makes it" in str(err.value.errors)
+    with pytest.raises(services.MonitoringError) as err:
+        services.update_adverse_event(event, clinician, {"action_taken": "medication"})
+    assert "give the reason" in err.value.errors["change_reason"][0]
+    assert services.clinician_voids(event, may_lower_serious=False, may_decide=True)

@@ -1636,7 +1636,7 @@ def _clinician_to_void(obj: Voidable, *, may_lower_serious: bool, may_decide: bo
 def clinician_voids(obj: Voidable, *, may_lower_serious: bool, may_decide: bool) -> str:
     """Why this user may not void ``obj`` (only a clinician may undo it), in words; "" where
     they may. The pages show it instead of a "Void…" control that would always be refused."""
-    if isinstance(obj, AdverseEvent) and obj.serious_or_high_grade and not may_lower_serious:
+    if isinstance(obj, AdverseEvent) and obj.is_serious_or_high_grade and not may_lower_serious:
         return (
             f"{obj.term_name} grade {obj.grade} is a serious or grade ≥ 3 event: voiding it "
             "takes it off the reportable list, as lowering it does, so a clinician voids it."
@@ -1966,7 +1966,11 @@ def lowered(stored: AdverseEvent, values: Mapping[str, Any]) -> list[str]:
         out.append(f"grade {stored.grade} → {values['grade']}")
     if values.get("term_key", stored.term_key) != stored.term_key:
         out.append(f"term {stored.term_name} → {values.get('term_name', values['term_key'])}")
-    removed = set(stored.seriousness or []) - set(values.get("seriousness", stored.seriousness))
+    # The criteria the event meets now, implied ones included (an event "Hospitalised" or
+    # of grade 4 stored before the services added the criterion): taking the admission
+    # back from such an event lowered it unseen.
+    before = stored.serious_criteria
+    removed = set(before) - set(values.get("seriousness", before))
     if removed:
         labels = dict(AdverseEvent.SERIOUSNESS_CHOICES)
         out.append("seriousness removed: " + ", ".join(labels.get(c, c) for c in sorted(removed)))
@@ -2024,7 +2028,7 @@ def update_adverse_event(
     change_reason = _text(err, "change_reason", change_reason, 2000)
     err.raise_if_any()
     weaker = lowered(event, values)
-    if weaker and event.serious_or_high_grade and not may_lower_serious:
+    if weaker and event.is_serious_or_high_grade and not may_lower_serious:
         err.add(
             "__all__",
             f"This change lowers a serious or grade ≥ 3 event ({'; '.join(weaker)}), which "
@@ -2040,7 +2044,7 @@ def update_adverse_event(
     old_text = (event.description or "").strip()
     new_text = str(values.get("description") or "").strip()
     if (
-        event.serious_or_high_grade
+        event.is_serious_or_high_grade
         and not may_lower_serious
         and old_text
         and not new_text.startswith(old_text)
