@@ -699,3 +699,34 @@ class TestEventsTheLastDecisionDidNotSee:
         proposal = selectors.proposal_for(later)
         assert proposal.inputs["max_ae_grade"] == 3
         assert proposal.decision.proposal.value == "stop_adverse_event"
+
+
+def test_an_edit_that_stores_an_implied_criterion_is_not_news_since_the_decision(
+    clinician, patient
+):
+    """A related grade-2 event 'Hospitalised' stored before that made it serious had no
+    criterion; the decision weighed it as serious all the same (implied criteria). Adding
+    to its description stores the criterion: that read as seriousness added since the
+    decision, and the next proposal was Stop again for an event already decided on."""
+    visit = _course(patient, clinician, start=TODAY - timedelta(weeks=13), density_after=170)
+    services.record_adverse_event(
+        patient, clinician,
+        {"term_key": "allergic_reaction", "grade": 2, "relatedness": "possible",
+         "action_taken": "hospitalised", "onset_date": visit.visit_date - timedelta(days=10)},
+    )  # fmt: skip
+    event = AdverseEvent.objects.get()
+    AdverseEvent.objects.filter(pk=event.pk).update(seriousness=[], serious_or_high_grade=False)
+    event.history.update(seriousness=[], serious_or_high_grade=False)
+    event.refresh_from_db()
+    assert selectors.proposal_for(visit).decision.proposal.value == "stop_adverse_event"
+    services.record_decision(
+        visit, clinician, decided="maintenance", rationale="Admission was for an unrelated fall."
+    )
+    later = services.record_visit(
+        patient, clinician, {"visit_date": visit.visit_date + timedelta(days=7),
+                             "density_per_cm2": 170, "mean_diameter_um": 57},
+    )  # fmt: skip
+    assert selectors.proposal_for(later).decision.proposal.value != "stop_adverse_event"
+    services.update_adverse_event(event, clinician, {"description": "Discharged day 2."})
+    assert AdverseEvent.objects.get().seriousness == ["hospitalization"]
+    assert selectors.proposal_for(later).decision.proposal.value != "stop_adverse_event"

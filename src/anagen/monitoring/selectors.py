@@ -798,7 +798,10 @@ def _unseen_by(event: AdverseEvent, last: TreatmentDecision) -> bool:
     return (
         event.grade > seen.grade
         or (seen.is_related is False and event.is_related is not False)
-        or not set(event.seriousness or []) <= set(seen.seriousness or [])
+        # The criteria met then and now, implied ones included (as _ae_summary weighs
+        # them): an edit that stores the criterion an old "Hospitalised" or grade-4 event
+        # implied added nothing the decision had not weighed.
+        or not set(event.serious_criteria) <= set(seen.serious_criteria)
     )
 
 
