@@ -3,6 +3,7 @@ serious or grade ≥3 events highlighted on the dashboard and listed for reporti
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -803,3 +804,20 @@ def test_taking_back_the_admission_of_an_event_stored_before_the_rule_is_a_clini
         services.update_adverse_event(event, clinician, {"action_taken": "medication"})
     assert "give the reason" in err.value.errors["change_reason"][0]
     assert services.clinician_voids(event, may_lower_serious=False, may_decide=True)
+
+
+def test_the_edit_page_of_a_grade_4_event_stored_without_seriousness_ticks_life_threatening(
+    client, clinician, patient
+):
+    """The form showed the stored criteria only: the grade-4 event's box was unticked, as if
+    the event were not life-threatening."""
+    event = services.record_adverse_event(
+        patient, clinician,
+        {"term_key": "skin_infection", "grade": 3, "onset_date": TODAY - timedelta(days=2)},
+    )  # fmt: skip
+    AdverseEvent.objects.filter(pk=event.pk).update(grade=4, seriousness=[])
+    client.force_login(clinician)
+    edit = f"/monitoring/{patient.pk}/adverse-events/{event.pk}/edit/"
+    page = client.get(edit).content.decode()
+    (box,) = re.findall(r'<input[^>]*value="life_threatening"[^>]*>', page)
+    assert "checked" in box

@@ -983,6 +983,9 @@ def adverse_event_edit(request: ClinicRequest, patient_id: int, event_id: int) -
     patient = selectors.get_patient(request.clinic, patient_id)
     event = selectors.get_adverse_event(patient, event_id)
     initial = {f: getattr(event, f) for f in AdverseEventForm.base_fields}
+    # The criteria the grade or the action imply are ticked as well: an event stored before
+    # the rule lacks them, and the page showed a grade-4 event as not life-threatening.
+    initial["seriousness"] = event.serious_criteria
     form = AdverseEventForm(
         request.POST or None,
         initial=initial,
