@@ -499,3 +499,41 @@ def test_a_voided_visit_or_photo_is_offered_no_comparison_and_says_which(
     page = client.get(f"/imaging/{patient.pk}/photos/{p2.pk}/compare/").content.decode()
     assert f"This {what} is voided: its images can no longer be compared." in page
     assert "Compare with this image" not in page
+
+
+def test_a_queued_comparison_whose_analysis_is_corrected_is_outdated_and_not_run(nurse, pair):
+    v1, v2, p1, p2 = pair
+    c = services.request_comparison(p1, p2, nurse)  # its task not yet run
+    hair = next(h for h in p1.analysis.hairs if h["counted"])["id"]
+    services.add_edit(p1.analysis, nurse, {"op": "remove", "hair_id": hair})
+    c.refresh_from_db()
+    assert c.status == "outdated" and "before this comparison finished" in c.error
+    services.run_comparison(c.pk)  # the task arrives afterwards
+    c.refresh_from_db()
+    # Not run on the analysis as it was when requested, and not shown as done.
+    assert (c.status, c.anagen_pct, c.compared_at) == ("outdated", None, None)
+
+
+def test_a_comparison_whose_analysis_is_re_run_while_it_runs_stores_no_result(
+    client, nurse, patient, pair, monkeypatch, django_capture_on_commit_callbacks
+):
+    v1, v2, p1, p2 = pair
+    c = services.request_comparison(p1, p2, nurse)
+    real = services.compare
+
+    def compare_while_re_analysed(*args, **kw):
+        # The clinician re-analyses the later photo while the engine compares the old results.
+        services.request_analysis(p2, nurse, UPP)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(services, "compare", compare_while_re_analysed)
+    services.run_comparison(c.pk)
+    c.refresh_from_db()
+    assert c.status == "outdated" and "re-analysed before this comparison finished" in c.error
+    assert c.anagen_pct is None and c.compared_at is None
+    reasons = list(c.history.values_list("history_change_reason", flat=True))
+    assert "phototrichogram done" not in reasons
+    client.force_login(nurse)
+    page = client.get(f"/monitoring/{patient.pk}/visits/{v2.pk}/").content.decode()
+    assert "re-analysed before this comparison finished" in page
+    assert 'data-testid="comparison-summary"' not in page  # no empty result table

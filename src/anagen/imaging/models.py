@@ -301,7 +301,8 @@ class PhotoComparison(BackgroundTaskState, models.Model):
     a hair anagen when it grew by at least ``growth_mm_per_day`` × ``days``. Its anagen % is
     shown, with how far it is from validated, and not written into a visit's measurement
     (``ANAGEN_NOT_VALIDATED``; ``measurement`` is kept for comparisons made before that).
-    A comparison becomes *outdated* when either analysis is re-run or corrected afterwards.
+    A comparison becomes *outdated* when either analysis is re-run, corrected or voided
+    afterwards, or while it is still queued or running (then it never gets a result).
     """
 
     class Status(models.TextChoices):

@@ -1238,16 +1238,22 @@ def run_comparison(comparison_id: int) -> PhotoComparison:
 
 
 def _outdate_comparisons(photo: Photo, user: User, what: str) -> None:
-    """Either analysis of a finished comparison changed: its anagen % no longer holds."""
+    """Either analysis of a comparison changed: its anagen % no longer holds.
+
+    Finished comparisons and those still queued or running are outdated: a pending one would
+    otherwise be run (or stored) on the analysis as it was before, and shown as done. A run
+    under way stores nothing once its comparison is no longer "running" (``run_comparison``)."""
+    pending = (PhotoComparison.Status.QUEUED, PhotoComparison.Status.RUNNING)
     rows = list(
         PhotoComparison.objects.select_for_update()
-        .filter(clinic=photo.clinic, status=PhotoComparison.Status.DONE)
+        .filter(clinic=photo.clinic, status__in=(PhotoComparison.Status.DONE, *pending))
         .filter(Q(before_photo=photo) | Q(after_photo=photo))
     )
     for c in rows:
+        when = "before this comparison finished" if c.status in pending else "after this comparison"
         c.status = PhotoComparison.Status.OUTDATED
         c.error = (
-            f"The analysis of one of the two photos was {what} after this comparison: "
+            f"The analysis of one of the two photos was {what} {when}: "
             "run the phototrichogram again."
         )
         save_with_history(c, user, f"outdated: analysis {what}", update_fields=["status", "error"])
