@@ -990,7 +990,8 @@ def test_history_answers_keep_their_identity_across_versions_and_dropped_ones_go
     for kind in before:
         assert set(after[kind]) == set(before[kind]), kind  # no new identities, none lost
     allergies = {r["code"]["text"]: r for r in after["AllergyIntolerance"].values()}
-    assert "clinicalStatus" not in allergies["latex"]  # still listed, as the new version spells it
+    # Still listed, as the new version spells it: active (R5 ait-1 wants a clinicalStatus).
+    assert allergies["latex"]["clinicalStatus"]["coding"][0]["code"] == "active"
     assert allergies["Penicillin"]["clinicalStatus"]["coding"][0]["code"] == "inactive"
     assert "Not listed in the medical history of" in allergies["Penicillin"]["note"][0]["text"]
     (keloid,) = after["Condition"].values()
@@ -1033,3 +1034,36 @@ def test_a_grade_4_event_stored_without_seriousness_before_the_rule_is_exported_
     (ae,) = _resources(_bundle_of(fhir_export.patient_bundle_json(patient)), "AdverseEvent")
     assert ae["seriousness"]["coding"][0]["code"] == "serious"
     assert "Serious: Life-threatening" in ae["note"][0]["text"]
+
+
+def _ait_1_holds(allergy: dict) -> bool:
+    """R5 invariant ait-1 (fhir.resources does not check FHIRPath invariants): clinicalStatus
+    SHALL be present if verificationStatus is not entered-in-error."""
+    verification = (allergy.get("verificationStatus") or {}).get("coding") or []
+    retracted = any(
+        c.get("system") == fhir_export.ALLERGY_VERIFICATION and c.get("code") == "entered-in-error"
+        for c in verification
+    )
+    return retracted or bool(allergy.get("clinicalStatus"))
+
+
+def test_an_allergy_still_listed_is_exported_as_active_as_r5_requires(treated, clinician):
+    from fhir.resources.allergyintolerance import AllergyIntolerance
+
+    from anagen.assessment import services as assessment
+
+    patient, _ = treated
+    assessment.record_history(
+        patient, clinician, {"recorded_on": date.today(), "allergies": ["Penicillin", "Latex"]}
+    )
+    text = fhir_export.patient_bundle_json(patient)
+    Bundle.model_validate_json(text)
+    allergies = _resources(_bundle_of(text), "AllergyIntolerance")
+    assert [a["code"]["text"] for a in allergies] == ["Penicillin", "Latex"]
+    for allergy in allergies:
+        AllergyIntolerance.model_validate(allergy)
+        assert _ait_1_holds(allergy), allergy
+        assert allergy["clinicalStatus"]["coding"] == [
+            {"system": fhir_export.ALLERGY_CLINICAL, "code": "active"}
+        ]
+        assert "verificationStatus" not in allergy  # not retracted

@@ -464,10 +464,13 @@ class _Builder:
                     resource["verificationStatus"] = {
                         "coding": [{"system": ALLERGY_VERIFICATION, "code": ENTERED_IN_ERROR}]
                     }
-                elif latest is not None:
+                else:
+                    # R5 ait-1: clinicalStatus SHALL be present unless entered in error. Still
+                    # listed in the latest history: active; dropped from it: inactive.
                     resource["clinicalStatus"] = {
-                        "coding": [{"system": ALLERGY_CLINICAL, "code": "inactive"}]
-                    }
+                        "coding": [{"system": ALLERGY_CLINICAL,
+                                    "code": "active" if latest is None else "inactive"}]
+                    }  # fmt: skip
                 if latest is not None:
                     resource["note"] = [{"text": dropped_note(latest)}]
                 return resource
