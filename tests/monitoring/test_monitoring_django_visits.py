@@ -785,3 +785,50 @@ def test_front_desk_sees_the_visit_but_not_its_free_text_notes(
     nurse_headers = {"Authorization": f"Bearer {api_token(nurse, clinic_a)}"}
     shown = client.get(f"{url}/{visit.pk}", headers=nurse_headers).json()
     assert shown["notes"] == note and shown["notes_withheld"] is False
+
+
+def _area_input(page: str) -> str:
+    start = page.index('name="target_area_cm2"')
+    return page[page.rindex("<input", 0, start) : page.index(">", start) + 1]
+
+
+def test_the_new_visit_form_leaves_the_target_area_blank_so_a_count_alone_gives_no_density(
+    client, nurse, patient
+):
+    """The form offered 1 cm²: a count typed without looking at the area was stored as
+    counted over a measured 1 cm², with density = count."""
+    client.force_login(nurse)
+    page = client.get(f"/monitoring/{patient.pk}/visits/new/").content.decode()
+    assert "value=" not in _area_input(page)  # nothing pre-filled: no visit gave an area
+    assert "Left blank, the area is not given" in unescape(page)
+    # What the browser sends with the area left as shown: the field, empty.
+    data = good_visit(target_area_cm2="", hair_count="152", density_per_cm2="")
+    response = client.post(f"/monitoring/{patient.pk}/visits/new/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    m = Measurement.objects.get()
+    assert (m.hair_count, m.target_area_cm2, m.density_per_cm2) == (152, None, None)
+    page = client.get(response["Location"]).content.decode()
+    assert "<dt>Target area</dt><dd>not given</dd>" in page
+
+
+def test_the_new_visit_form_offers_the_area_the_patients_last_visit_gave(client, nurse, patient):
+    earlier = date.today() - timedelta(days=60)
+    services.record_visit(patient, nurse, {"visit_date": earlier, "target_area_cm2": 0.5,
+                                           "hair_count": 80})  # fmt: skip
+    # A later visit counted without an area, and a voided one with another area: not offered.
+    services.record_visit(patient, nurse, {"visit_date": earlier + timedelta(days=20),
+                                           "hair_count": 81})  # fmt: skip
+    voided = services.record_visit(
+        patient, nurse, {"visit_date": earlier + timedelta(days=30), "target_area_cm2": 2,
+                         "hair_count": 300},
+    )  # fmt: skip
+    services.void_record(voided, nurse, "entered for the wrong patient")
+    client.force_login(nurse)
+    page = unescape(client.get(f"/monitoring/{patient.pk}/visits/new/").content.decode())
+    assert 'value="0.5"' in _area_input(page)
+    assert f"Pre-filled with the area given at this patient's visit of {earlier:%Y-%m-%d}" in page
+    data = good_visit(target_area_cm2="0.5", hair_count="90", density_per_cm2="")
+    response = client.post(f"/monitoring/{patient.pk}/visits/new/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    m = Measurement.objects.filter(visit__visit_date=data["visit_date"]).get()
+    assert (m.target_area_cm2, m.density_per_cm2) == (0.5, 180.0)

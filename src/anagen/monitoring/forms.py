@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import date
 from typing import Any
 
 from django import forms
@@ -43,6 +44,12 @@ def _num(label: str, help_text: str = "", *, integer: bool = False) -> forms.Fie
     # Ranges are checked in services.py so that forms and API give the same messages.
     field_class = forms.IntegerField if integer else FloatCommaField
     return field_class(label=label, required=False, help_text=help_text)
+
+
+AREA_HELP = (
+    "Area of the marked target area in which the hairs were counted. Left blank, the area is "
+    "not given and no density is derived from the count."
+)
 
 
 class SevenPointField(forms.TypedChoiceField):
@@ -88,7 +95,7 @@ class VisitForm(Form):
         help_text="The appointment stays planned and is asked for on its due date.",
     )
     # Target-area measurements (manual).
-    target_area_cm2 = _num("Target area (cm²)", "Area of the marked target area; default 1 cm²")
+    target_area_cm2 = _num("Target area (cm²)", AREA_HELP)
     hair_count = _num("Hair count in target area", integer=True)
     density_per_cm2 = _num("Density (hairs/cm²)")
     mean_diameter_um = _num("Mean diameter (µm)", "Plausible range 5–150 µm")
@@ -107,10 +114,27 @@ class VisitForm(Form):
         required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000
     )
 
-    def __init__(self, *args, held: Collection[str] = (), **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        held: Collection[str] = (),
+        last_area: tuple[float, date] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(*args, **kwargs)
         # Photo fields filled by a photo held from the last try (monitoring.held_photos).
         self.held = frozenset(held)
+        # No default area: a count typed without looking at it would be stored as counted
+        # over a measured area (density = count ÷ area). The area the patient's last visit
+        # gave is offered, so the same marked area is counted again, and the help says so.
+        if last_area is not None:
+            area, on = last_area
+            self.fields["target_area_cm2"].initial = area
+            self.fields["target_area_cm2"].help_text = (
+                f"Pre-filled with the area given at this patient's visit of {on:%Y-%m-%d}, so "
+                "the same marked area is counted again: change it if this visit's area "
+                "differs, or clear it if no area was measured (then no density is derived)."
+            )
         for name, label in HGQ_ITEMS:
             self.fields[name] = SevenPointField(label, HGQ_SCALES.get(name, HGQ_POINT))
         for view, label in VIEWS:
@@ -493,7 +517,7 @@ class MeasurementCorrectForm(OpenedValuesForm, Form):
     """A manual measurement's values, corrected in place with a reason (services.
     correct_measurement); what someone else corrected meanwhile is kept or refused."""
 
-    target_area_cm2 = _num("Target area (cm²)", "Area of the marked target area; default 1 cm²")
+    target_area_cm2 = _num("Target area (cm²)", AREA_HELP)
     hair_count = _num("Hair count in target area", integer=True)
     density_per_cm2 = _num(
         "Density (hairs/cm²)", "Left empty with a count and an area, it is count ÷ area"

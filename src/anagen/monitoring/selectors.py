@@ -341,6 +341,29 @@ def measurement_of(visit: Visit) -> Measurement | None:
     return max(pick, key=lambda m: (m.created_at, m.pk)) if pick else None
 
 
+def last_target_area(patient: Patient) -> tuple[float, date] | None:
+    """The target area (cm²) given with a hand count at the patient's latest visit that gave
+    one, and that visit's date; None where no visit gave one. Offered on the next visit's form
+    so the same marked area is counted again; image analyses (their field of view) and voided
+    visits or measurements are left out."""
+    row = (
+        Measurement.objects.filter(
+            clinic=patient.clinic,
+            patient=patient,
+            source=Measurement.Source.MANUAL,
+            voided_at__isnull=True,
+            visit__voided_at__isnull=True,
+            target_area_cm2__isnull=False,
+        )
+        .order_by("-visit__visit_date", "-created_at", "-pk")
+        .values_list("target_area_cm2", "visit__visit_date")
+        .first()
+    )
+    if row is None or row[0] is None:  # filtered out above; says so to the type checker
+        return None
+    return row[0], row[1]
+
+
 def measurements_closed(visit: Visit) -> str:
     """Why the measurements of ``visit`` count nowhere and can no longer be corrected (its
     visit or patient record is voided), in words; "" where they count."""

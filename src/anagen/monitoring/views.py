@@ -573,7 +573,6 @@ def visit_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
         # A follow-up appointment's visit is not offered as the baseline (it was ticked for
         # a patient without one, and the week-24 visit became the reference).
         "is_baseline": not has_baseline and (sv is None or sv.kind == ScheduledVisit.Kind.BASELINE),
-        "target_area_cm2": 1.0,
     }
     photos = _VisitPhotos(request, patient) if request.method == "POST" else None
     form = VisitForm(
@@ -581,6 +580,8 @@ def visit_create(request: ClinicRequest, patient_id: int) -> HttpResponse:
         request.FILES or None,
         initial=initial,
         held=photos.held if photos else (),
+        # The target area left blank unless the patient's last visit gave one (no default).
+        last_area=selectors.last_target_area(patient),
     )
     if photos is not None:
         valid = form.is_valid()
