@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 
 from anagen.imaging import services
 from anagen.imaging.engine import accuracy_note, accuracy_record
@@ -39,14 +40,7 @@ def accuracy_notes(patient: Patient, visit_dates: Iterable[date]) -> list[str]:
     if not dates:
         return []
     versions = (
-        PhotoAnalysis.objects.filter(
-            clinic=patient.clinic,
-            patient=patient,
-            measurement__source=Measurement.Source.IMAGING,
-            measurement__voided_at__isnull=True,
-            measurement__visit__voided_at__isnull=True,
-            measurement__visit__visit_date__in=dates,
-        )
+        _measured_analyses(patient, dates)
         .values_list("engine_version", flat=True)
         .distinct()
         .order_by("engine_version")
@@ -56,20 +50,26 @@ def accuracy_notes(patient: Patient, visit_dates: Iterable[date]) -> list[str]:
     )
 
 
+def _measured_analyses(patient: Patient, dates: set[date]) -> QuerySet[PhotoAnalysis]:
+    """The patient's image analyses whose measurement stands (not voided, nor its visit) at a
+    visit on one of ``dates``."""
+    return PhotoAnalysis.objects.filter(
+        clinic=patient.clinic,
+        patient=patient,
+        measurement__source=Measurement.Source.IMAGING,
+        measurement__voided_at__isnull=True,
+        measurement__visit__voided_at__isnull=True,
+        measurement__visit__visit_date__in=dates,
+    )
+
+
 def _cutoff_notes(patient: Patient, dates: set[date]) -> list[str]:
     """The terminal/vellus cut-off each image analysis on ``dates`` used (kept with the
     analysis; the clinic's setting may have changed since): terminal and vellus % mean
     nothing without it, and two cut-offs make their change an artefact of the setting."""
     rows = (
-        PhotoAnalysis.objects.filter(
-            clinic=patient.clinic,
-            patient=patient,
-            measurement__source=Measurement.Source.IMAGING,
-            measurement__voided_at__isnull=True,
-            measurement__visit__voided_at__isnull=True,
-            measurement__visit__visit_date__in=dates,
-            measurement__terminal_pct__isnull=False,
-        )
+        _measured_analyses(patient, dates)
+        .filter(measurement__terminal_pct__isnull=False)
         .values_list("terminal_cutoff_um", "measurement__visit__visit_date")
         .order_by("measurement__visit__visit_date", "id")
     )
