@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import types
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Union, get_args, get_origin
 
@@ -153,7 +153,7 @@ def lot_body(clinic_a):
     return {
         "product_id": product.pk,
         "lot_number": "STRICT-L1",
-        "expiry_date": date.today().replace(year=date.today().year + 1).isoformat(),
+        "expiry_date": (date.today() + timedelta(days=365)).isoformat(),
         "quantity_received": 10,
     }
 
