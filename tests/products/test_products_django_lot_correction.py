@@ -74,6 +74,23 @@ class TestService:
             services.correct_lot(lot, quality, reason=REASON, expiry_date=date(9999, 12, 31))
         assert "not plausible" in exc.value.errors["expiry_date"][0]
 
+    def test_an_expiry_ten_calendar_years_after_receipt_is_plausible(self, make_lot, quality):
+        """The limit was 3,650 days: ten years with leap days in them ended two or three days
+        early, so the expiry "exactly 10 years after receipt" was refused as not plausible."""
+        from anagen.core.dates import add_years
+
+        lot = make_lot()
+        received = timezone.localdate(lot.received_at)
+        services.correct_lot(lot, quality, reason=REASON, expiry_date=add_years(received, 10))
+        lot.refresh_from_db()
+        assert lot.expiry_date == add_years(received, 10)
+        with pytest.raises(services.ProductError) as exc:
+            services.correct_lot(
+                lot, quality, reason=REASON,
+                expiry_date=add_years(received, 10) + timedelta(days=1),
+            )  # fmt: skip
+        assert "more than 10 years after receipt" in exc.value.errors["expiry_date"][0]
+
     def test_the_lot_number_may_change_case_of_itself(self, make_lot, quality):
         lot = make_lot(lot_number="uc-2605-h")
         services.correct_lot(lot, quality, reason=REASON, lot_number="UC-2605-H")

@@ -13,6 +13,7 @@ from django.utils.text import Truncator
 
 from anagen.accounts.models import Clinic, User
 from anagen.core.checks import Refusal, is_phone
+from anagen.core.dates import add_years
 from anagen.core.history import save_with_history
 from anagen.core.text import dialable_phone, hidden_characters, printed_code, search_key
 from anagen.patients.models import Patient, SexAtBirth
@@ -47,8 +48,7 @@ def validate_date_of_birth(value: date, today: date | None = None) -> None:
         raise ValidationError("Date of birth cannot be in the future.")
     # By the date, not the year: 1 January and 31 December of one year were a year apart
     # in age yet one was taken and the other refused. (29 February counts from 28 February.)
-    day = 28 if (today.month, today.day) == (2, 29) else today.day
-    oldest = today.replace(year=today.year - OLDEST_PLAUSIBLE_AGE_YEARS, day=day)
+    oldest = add_years(today, -OLDEST_PLAUSIBLE_AGE_YEARS)
     if value < oldest:
         raise ValidationError(
             f"Date of birth is more than {OLDEST_PLAUSIBLE_AGE_YEARS} years ago; check the year."

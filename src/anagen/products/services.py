@@ -27,6 +27,7 @@ from django.utils import timezone
 from anagen.accounts.models import Clinic, Membership, User
 from anagen.accounts.roles import allowed
 from anagen.core.checks import FieldErrors, Refusal, read_text
+from anagen.core.dates import add_years
 from anagen.core.history import save_with_history
 from anagen.core.text import ascii_digits, hidden_characters, printed_code
 from anagen.patients.models import Patient
@@ -659,7 +660,7 @@ def _check_lot_fields(
             f"The lot expired on {expiry_date:%Y-%m-%d}, before it was received; "
             "return it to the supplier."
         ]
-    elif expiry_date > received_on + timedelta(days=365 * MAX_SHELF_LIFE_YEARS):
+    elif expiry_date > add_years(received_on, MAX_SHELF_LIFE_YEARS):
         # A mistyped year (9999) would make a lot that never expires.
         errors["expiry_date"] = [
             f"An expiry more than {MAX_SHELF_LIFE_YEARS} years after receipt "
